@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server.h: the Verani-C server. It serves the rooms veranic generated over
+ * WebSocket on libwebsockets, with one event-loop thread that runs every
+ * handler (so room code never races), and a thread-safe path for other
+ * threads to emit and stop.
+ *
+ * Threads: every call here is for the event-loop thread (inside handlers, or
+ * before verani_server_run) unless its comment says "any thread".
+ */
+#ifndef VERANI_SERVER_H
+#define VERANI_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <verani/common.h>
+#include <verani/gen.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct verani_server verani_server;
+
+/* What happens to a session whose outbound queue passes its bound. */
+typedef enum verani_slow_policy {
+    VERANI_SLOW_DISCONNECT = 0, /* close it with 4000 "slow consumer" (the default) */
+    VERANI_SLOW_DROP            /* drop the new frame for that session and count it */
+} verani_slow_policy;
+
+/*
+ * Server options. Zero-initialise (or call verani_server_options_init) and
+ * set what you need; every zero means the documented default.
+ */
+typedef struct verani_server_options {
+    const char *bind_address;      /* NULL: every interface; "127.0.0.1" for loopback */
+    int port;                      /* 0: an ephemeral port, see verani_server_port() */
+    const char *tls_cert_path;     /* PEM; both set enables TLS (wss://) */
+    const char *tls_key_path;
+    uint32_t max_connections;      /* in all; 0: 100000. Past it: 503 before upgrade */
+    uint32_t max_per_instance;     /* per room instance; 0: no limit beyond max_connections */
+    uint32_t idle_timeout_ms;      /* silent connections are pinged, then closed; 0: 60000 */
+    uint32_t handshake_timeout_ms; /* a peer that never completes the upgrade; 0: 10000 */
+    uint32_t queue_max_frames;     /* per-session outbound bound; 0: 1024 */
+    size_t queue_max_bytes;        /* per-session outbound bound; 0: 4 MiB */
+    verani_slow_policy slow_policy;
+    const char *const *origins;    /* Origin allow-list; NULL/0: any origin */
+    size_t n_origins;
+    int anonymous_users;           /* nonzero: no user id means "anonymous"; 0: reject with 401 */
+    int log_level;                 /* VERANI_LOG_* bits; 0: ERR|WARN */
+} verani_server_options;
+
+VERANI_API void verani_server_options_init(verani_server_options *opts);
+
+/*
+ * Create a server; it listens once verani_server_run (or _start) is called.
+ * `opts` is copied (strings too). Returns NULL on failure, with the reason in
+ * `errbuf` when given.
+ */
+VERANI_API verani_server *verani_server_create(const verani_server_options *opts, char *errbuf,
+                                               size_t errlen);
+
+/*
+ * Mount a generated room: `room` is the generated <pkg>_<room>_room and
+ * `handlers` a table of the matching generated type (borrowed: it must
+ * outlive the server). `user` is returned by verani_ctx_user(). Mount before
+ * running. Fails with VERANI_EINVAL for an ABI mismatch or a clashing path.
+ */
+VERANI_API int verani_server_mount(verani_server *srv, const verani_room_def *room,
+                                   const void *handlers, void *user);
+
+/* Bind and listen (once); after it verani_server_port() is the real port. */
+VERANI_API int verani_server_listen(verani_server *srv);
+
+/* The port the server listens on, or -1 before it listens. */
+VERANI_API int verani_server_port(const verani_server *srv);
+
+/*
+ * Run the event loop on the calling thread until verani_server_stop. Listens
+ * first when needed. On stop: stops accepting, closes every session with
+ * 1001, runs on_disconnect for each, and returns 0.
+ */
+VERANI_API int verani_server_run(verani_server *srv);
+
+/* Run one turn of the event loop, waiting at most `timeout_ms`. For callers
+ * that drive the server from their own loop. */
+VERANI_API int verani_server_service(verani_server *srv, int timeout_ms);
+
+/*
+ * Ask the loop to stop. Any thread. Async-signal-safe: a signal handler may
+ * call it.
+ */
+VERANI_API void verani_server_stop(verani_server *srv);
+
+/* Free the server. Call after run returned (or instead of running). NULL is a no-op. */
+VERANI_API void verani_server_destroy(verani_server *srv);
+
+/* The last error text of the server ("" when none). */
+VERANI_API const char *verani_server_last_error(const verani_server *srv);
+
+/* --- handler context ----------------------------------------------------- */
+
+VERANI_API void *verani_ctx_user(verani_ctx *ctx);             /* the pointer given to mount */
+VERANI_API verani_server *verani_ctx_server(verani_ctx *ctx);
+VERANI_API const char *verani_ctx_room(verani_ctx *ctx);       /* room type name, "Chat" */
+VERANI_API const char *verani_ctx_instance(verani_ctx *ctx);   /* instance name, "lobby" */
+VERANI_API verani_session *verani_ctx_session(verani_ctx *ctx); /* NULL outside a session */
+VERANI_API const char *verani_ctx_user_id(verani_ctx *ctx);    /* NULL outside a session */
+VERANI_API const char *verani_ctx_client_id(verani_ctx *ctx);  /* NULL outside a session */
+
+/*
+ * Scratch memory for the current handler call: freed when the handler
+ * returns. Use it for the strings and sub-messages of a reply.
+ */
+VERANI_API void *verani_ctx_alloc(verani_ctx *ctx, size_t size);
+VERANI_API char *verani_ctx_strdup(verani_ctx *ctx, const char *s);
+
+/* Channels of the context's session: join, leave (from server code; no on_join check). */
+VERANI_API int verani_ctx_join(verani_ctx *ctx, const char *channel);
+VERANI_API int verani_ctx_leave(verani_ctx *ctx, const char *channel);
+
+/* Close the context's session with a WebSocket close code and reason (a kick). */
+VERANI_API int verani_ctx_close(verani_ctx *ctx, int code, const char *reason);
+
+/* --- sessions ------------------------------------------------------------ */
+
+VERANI_API const char *verani_session_user_id(const verani_session *s);
+VERANI_API const char *verani_session_client_id(const verani_session *s);
+VERANI_API size_t verani_session_channel_count(const verani_session *s);
+VERANI_API const char *verani_session_channel(const verani_session *s, size_t i);
+VERANI_API int verani_session_in_channel(const verani_session *s, const char *channel);
+
+/* --- queries over the context's instance ---------------------------------- */
+
+VERANI_API size_t verani_ctx_session_count(verani_ctx *ctx);
+/* Unique user ids of the instance; fills up to `max` (borrowed pointers, valid
+ * until the handler returns) and returns the total. */
+VERANI_API size_t verani_ctx_user_ids(verani_ctx *ctx, const char **out, size_t max);
+/* The sessions of `user_id` in the instance; like verani_ctx_user_ids. */
+VERANI_API size_t verani_ctx_user_sessions(verani_ctx *ctx, const char *user_id,
+                                           verani_session **out, size_t max);
+
+/* --- extract_meta: the upgrade request ------------------------------------ */
+
+/* Copy a query parameter, header ("x-user-id", lowercase) or cookie into
+ * `buf`; returns its length, or -1 when absent. */
+VERANI_API int verani_upgrade_query(verani_upgrade *req, const char *name, char *buf, size_t len);
+VERANI_API int verani_upgrade_header(verani_upgrade *req, const char *name, char *buf, size_t len);
+VERANI_API int verani_upgrade_cookie(verani_upgrade *req, const char *name, char *buf, size_t len);
+VERANI_API const char *verani_upgrade_path(verani_upgrade *req);
+VERANI_API const char *verani_upgrade_instance(verani_upgrade *req); /* the {room} part, or "" */
+/* Set the session's user id (copied). extract_meta must set one or reject. */
+VERANI_API int verani_upgrade_set_user_id(verani_upgrade *req, const char *user_id);
+/* Refuse the upgrade with HTTP `status` (401 or 403) and a reason; returns VERANI_EDENIED. */
+VERANI_API int verani_upgrade_reject(verani_upgrade *req, int status, const char *reason);
+/* Scratch memory for meta strings; freed after the meta is stored. */
+VERANI_API char *verani_upgrade_strdup(verani_upgrade *req, const char *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VERANI_SERVER_H */
