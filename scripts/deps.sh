@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Install the Debian packages Verani-C needs to build, test and benchmark.
+# Runs apt-get as root (directly, or through sudo when not root).
+set -euo pipefail
+
+PACKAGES=(
+    build-essential cmake pkg-config git clang
+    libwebsockets-dev
+    libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
+    re2c
+    libsqlite3-dev
+    redis-server libhiredis-dev
+    libcmocka-dev
+    curl
+)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+    echo "deps: all ${#PACKAGES[@]} packages present"
+    exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q "${missing[@]}"
