@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * client_queue.c: the client's outgoing frames. A frame is one encoded
+ * envelope with lws headroom in front; the queue is a FIFO that owns its
+ * frames and, when asked to be bounded (while the client is not connected),
+ * drops the oldest frame to make room and counts it. It knows nothing of
+ * sockets, states or requests beyond the request id a frame carries.
+ */
+#include <stdlib.h>
+
+#include "client-private.h"
+
+vr_frame *vr_frame_new(size_t len)
+{
+    vr_frame *f = vr_client_malloc(sizeof(*f) + VR_FRAME_PRE + len);
+
+    if (!f)
+        return NULL;
+    f->next = NULL;
+    f->request_id = 0;
+    f->len = len;
+    return f;
+}
+
+void vr_frame_free(vr_frame *f)
+{
+    vr_client_free(f);
+}
+
+void vr_cqueue_init(vr_cqueue *q, size_t max)
+{
+    q->head = q->tail = NULL;
+    q->len = 0;
+    q->max = max;
+    q->dropped = 0;
+}
+
+vr_frame *vr_cqueue_pop(vr_cqueue *q)
+{
+    vr_frame *f = q->head;
+
+    if (!f)
+        return NULL;
+    q->head = f->next;
+    if (!q->head)
+        q->tail = NULL;
+    f->next = NULL;
+    q->len--;
+    return f;
+}
+
+vr_frame *vr_cqueue_push(vr_cqueue *q, vr_frame *f, int bounded)
+{
+    vr_frame *out = NULL;
+
+    if (bounded) {
+        while (q->len > 0 && q->len >= q->max) {
+            vr_frame *old = vr_cqueue_pop(q);
+            q->dropped++;
+            if (out)
+                vr_frame_free(old);
+            else
+                out = old;
+        }
+    }
+    f->next = NULL;
+    if (q->tail)
+        q->tail->next = f;
+    else
+        q->head = f;
+    q->tail = f;
+    q->len++;
+    return out;
+}
+
+void vr_cqueue_push_front(vr_cqueue *q, vr_frame *f)
+{
+    f->next = q->head;
+    q->head = f;
+    if (!q->tail)
+        q->tail = f;
+    q->len++;
+}
+
+vr_frame *vr_cqueue_remove_request(vr_cqueue *q, uint64_t request_id)
+{
+    vr_frame *prev = NULL, *f;
+
+    if (!request_id)
+        return NULL;
+    for (f = q->head; f; prev = f, f = f->next) {
+        if (f->request_id != request_id)
+            continue;
+        if (prev)
+            prev->next = f->next;
+        else
+            q->head = f->next;
+        if (q->tail == f)
+            q->tail = prev;
+        f->next = NULL;
+        q->len--;
+        return f;
+    }
+    return NULL;
+}
+
+void vr_cqueue_clear(vr_cqueue *q)
+{
+    vr_frame *f;
+
+    while ((f = vr_cqueue_pop(q)))
+        vr_frame_free(f);
+}

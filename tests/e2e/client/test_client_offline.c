@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_client_offline.c: the client against peers that are not a Verani-C
+ * server, on 127.0.0.1: a port nothing listens on (attempt counting to
+ * `error`, reconnection disabled, the offline queue's bound), and a socket
+ * that accepts TCP but never answers the upgrade (connect timeout as an
+ * attempt, wait-for-connection timing out). Also the loop on its own thread
+ * with calls from the test's thread. Delays are tiny through the options;
+ * nothing asserts a duration. The protocol with a real server is tested in
+ * test_client_e2e.c.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <verani/verani.h>
+
+/* A room with one payload-less `on` event and one `emit` event: enough to queue frames. */
+static const verani_event_def room_on[] = {{1, "poke", NULL, NULL, NULL, NULL}};
+static const verani_event_def room_emit[] = {{1, "poked", NULL, NULL, NULL, NULL}};
+static const char *const room_channels[] = {"default"};
+static const verani_room_schema room = {
+    "Offline", "/ws", room_channels, 1, 65536, 0, 0, NULL, NULL,
+    room_on, 1, room_emit, 1, "test-fingerprint"
+};
+
+/* A TCP socket bound to 127.0.0.1:0; listening or not. Returns the fd and the port. */
+static int tcp_socket(int listening, int *port)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_true(fd >= 0);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    if (listening)
+        assert_int_equal(listen(fd, 64), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+typedef struct counts {
+    int connecting, reconnecting, error_state, disconnected, errors, timeouts, opens, closes;
+    int last_err;
+} counts;
+
+static void on_state(verani_client *c, verani_client_state o, verani_client_state n, void *u)
+{
+    counts *k = u;
+
+    (void)c;
+    (void)o;
+    if (n == VERANI_CLIENT_CONNECTING)
+        k->connecting++;
+    if (n == VERANI_CLIENT_RECONNECTING)
+        k->reconnecting++;
+    if (n == VERANI_CLIENT_ERROR)
+        k->error_state++;
+    if (n == VERANI_CLIENT_DISCONNECTED)
+        k->disconnected++;
+}
+
+static void on_error(verani_client *c, int err, const char *what, void *u)
+{
+    counts *k = u;
+
+    (void)c;
+    assert_non_null(what);
+    k->errors++;
+    if (err == VERANI_ETIMEDOUT)
+        k->timeouts++;
+    k->last_err = err;
+}
+
+static void on_open(verani_client *c, void *u)
+{
+    (void)c;
+    ((counts *)u)->opens++;
+}
+
+static void on_close(verani_client *c, int code, const char *reason, void *u)
+{
+    (void)c;
+    (void)code;
+    (void)reason;
+    ((counts *)u)->closes++;
+}
+
+static void options(verani_client_options *o, char *url, size_t n, int port)
+{
+    verani_client_options_init(o);
+    snprintf(url, n, "ws://127.0.0.1:%d/ws?userId=u1", port);
+    o->url = url;
+    o->room = &room;
+    o->initial_delay_ms = 5;
+    o->max_delay_ms = 20;
+    o->connect_timeout_ms = 2000;
+}
+
+static void watch(verani_client *c, counts *k)
+{
+    assert_true(verani_client_on_state_change(c, on_state, k) > 0);
+    assert_true(verani_client_on_error(c, on_error, k) > 0);
+    assert_true(verani_client_on_open(c, on_open, k) > 0);
+    assert_true(verani_client_on_close(c, on_close, k) > 0);
+}
+
+/* Service until the client reaches `st` (bounded by a generous number of turns). */
+static void service_until(verani_client_loop *loop, verani_client *c, verani_client_state st)
+{
+    int i;
+
+    for (i = 0; i < 20000 && verani_client_get_state(c) != st; i++)
+        assert_int_equal(verani_client_loop_service(loop, 20), 0);
+    assert_int_equal(verani_client_get_state(c), st);
+}
+
+/* Closed port: 1 connection + max_attempts reconnects, each one failure, then `error`. */
+static void test_attempts_to_error(void **state)
+{
+    char url[128], err[256];
+    verani_client_options o;
+    verani_client_loop *loop;
+    verani_client_info info;
+    verani_client *c;
+    counts k;
+    int port, fd = tcp_socket(0, &port);
+
+    (void)state;
+    memset(&k, 0, sizeof(k));
+    loop = verani_client_loop_create(err, sizeof(err));
+    assert_non_null(loop);
+    options(&o, url, sizeof(url), port);
+    o.max_attempts = 3;
+    c = verani_client_create(loop, &o, err, sizeof(err));
+    assert_non_null(c);
+    watch(c, &k);
+    /* The blocking wait services the loop itself and ends when the client gives up. */
+    assert_int_equal(verani_client_wait_for_connection(c, 60000), VERANI_ECLOSED);
+    service_until(loop, c, VERANI_CLIENT_ERROR);
+    assert_int_equal(verani_client_get_info(c, &info), 0);
+    assert_int_equal(info.attempts, 3);
+    assert_int_equal(info.connection_id, 4);
+    /* The first CONNECTING happened inside create, before the callback was registered. */
+    assert_int_equal(k.connecting, 3);
+    assert_int_equal(k.reconnecting, 3);
+    assert_int_equal(k.errors, 4); /* one failure, one error, one attempt */
+    assert_int_equal(k.error_state, 1);
+    assert_int_equal(k.opens, 0);
+    assert_int_equal(k.closes, 0); /* no upgrade ever succeeded */
+    assert_int_equal(verani_client_last_error(c, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "gave up"));
+
+    /* reconnect() from ERROR starts over with attempts at 0. */
+    memset(&k, 0, sizeof(k));
+    assert_int_equal(verani_client_reconnect(c), 0);
+    service_until(loop, c, VERANI_CLIENT_ERROR);
+    assert_int_equal(k.connecting, 4);
+    assert_int_equal(k.errors, 4);
+    verani_client_destroy(c);
+    verani_client_loop_destroy(loop);
+    close(fd);
+}
+
+static void test_reconnect_disabled(void **state)
+{
+    char url[128], err[256];
+    verani_client_options o;
+    verani_client *c;
+    counts k;
+    int port, fd = tcp_socket(0, &port);
+
+    (void)state;
+    memset(&k, 0, sizeof(k));
+    options(&o, url, sizeof(url), port);
+    o.reconnect_disabled = 1;
+    c = verani_client_create(NULL, &o, err, sizeof(err)); /* a loop of its own */
+    assert_non_null(c);
+    watch(c, &k);
+    assert_int_equal(verani_client_wait_for_connection(c, 60000), VERANI_ECLOSED);
+    assert_int_equal(verani_client_get_state(c), VERANI_CLIENT_DISCONNECTED);
+    assert_int_equal(k.errors, 1);
+    assert_int_equal(k.reconnecting, 0);
+    verani_client_destroy(c);
+    close(fd);
+}
+
+/* A peer that accepts TCP and never answers: connect timeouts are attempts too. */
+static void test_connect_timeout_and_wait_timeout(void **state)
+{
+    char url[128], err[256];
+    verani_client_options o;
+    verani_client_loop *loop;
+    verani_client_info info;
+    verani_client *c;
+    counts k;
+    int port, fd = tcp_socket(1, &port);
+
+    (void)state;
+    memset(&k, 0, sizeof(k));
+    loop = verani_client_loop_create(err, sizeof(err));
+    assert_non_null(loop);
+    options(&o, url, sizeof(url), port);
+    o.connect_timeout_ms = 300;
+    o.max_attempts = 2;
+    c = verani_client_create(loop, &o, err, sizeof(err));
+    assert_non_null(c);
+    watch(c, &k);
+    /* A wait shorter than the connect timeout times out, and the client goes on. */
+    assert_int_equal(verani_client_wait_for_connection(c, 50), VERANI_ETIMEDOUT);
+    assert_int_not_equal(verani_client_get_state(c), VERANI_CLIENT_ERROR);
+    service_until(loop, c, VERANI_CLIENT_ERROR);
+    assert_int_equal(verani_client_get_info(c, &info), 0);
+    assert_int_equal(info.attempts, 2);
+    assert_int_equal(k.timeouts, 3);
+    assert_int_equal(k.errors, 3);
+    verani_client_destroy(c);
+    verani_client_loop_destroy(loop);
+    close(fd);
+}
+
+static int waited_result = 1;
+static void on_waited(verani_client *c, int result, void *u)
+{
+    (void)c;
+    (void)u;
+    waited_result = result;
+}
+
+/* While nothing answers, frames wait; past the bound the oldest go and are counted. */
+static void test_offline_queue_bound(void **state)
+{
+    char url[128], err[256];
+    verani_client_options o;
+    verani_client_loop *loop;
+    verani_client_info info;
+    verani_client *c;
+    int i, port, fd = tcp_socket(0, &port);
+
+    (void)state;
+    loop = verani_client_loop_create(err, sizeof(err));
+    assert_non_null(loop);
+    options(&o, url, sizeof(url), port);
+    o.max_attempts = VERANI_CLIENT_UNLIMITED;
+    o.initial_delay_ms = 50;
+    c = verani_client_create(loop, &o, err, sizeof(err));
+    assert_non_null(c);
+    for (i = 0; i < 150; i++)
+        assert_int_equal(verani_client_emit(c, &room_on[0], NULL), 0);
+    for (i = 0; i < 20; i++)
+        assert_int_equal(verani_client_loop_service(loop, 5), 0);
+    assert_int_equal(verani_client_get_info(c, &info), 0);
+    assert_int_equal(info.queued, 100);
+    assert_int_equal(info.dropped, 50);
+    assert_true(info.attempts >= 1);
+    /* Bad calls are refused with a reason. */
+    assert_int_equal(verani_client_emit(c, &room_emit[0], NULL), VERANI_ENOTFOUND);
+    assert_int_equal(verani_client_last_error(c, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "poked"));
+    /* The callback wait ends with ECLOSED on disconnect. */
+    waited_result = 1;
+    assert_int_equal(verani_client_wait_connected(c, 60000, on_waited, NULL), 0);
+    assert_int_equal(waited_result, 1);
+    assert_int_equal(verani_client_disconnect(c), 0);
+    assert_int_equal(waited_result, VERANI_ECLOSED);
+    assert_int_equal(verani_client_get_state(c), VERANI_CLIENT_DISCONNECTED);
+    verani_client_destroy(c);
+    verani_client_loop_destroy(loop);
+    close(fd);
+}
+
+/* The loop on its own thread; every call from this thread goes through the inbox. */
+static void test_threaded_loop(void **state)
+{
+    char url[128], err[256];
+    verani_client_options o;
+    verani_client_loop *loop;
+    verani_client_info info;
+    verani_client *c[4];
+    counts k;
+    int i, j, port, fd = tcp_socket(0, &port);
+
+    (void)state;
+    memset(&k, 0, sizeof(k));
+    loop = verani_client_loop_create(err, sizeof(err));
+    assert_non_null(loop);
+    assert_int_equal(verani_client_loop_start(loop), 0);
+    assert_int_equal(verani_client_loop_start(loop), VERANI_ESTATE);
+    assert_int_equal(verani_client_loop_service(loop, 0), VERANI_ESTATE);
+    options(&o, url, sizeof(url), port);
+    o.max_attempts = 2;
+    for (i = 0; i < 4; i++) {
+        c[i] = verani_client_create(loop, &o, err, sizeof(err));
+        assert_non_null(c[i]);
+        for (j = 0; j < 10; j++)
+            assert_int_equal(verani_client_emit(c[i], &room_on[0], NULL), 0);
+    }
+    watch(c[0], &k);
+    for (i = 0; i < 4; i++)
+        assert_int_equal(verani_client_wait_for_connection(c[i], 60000), VERANI_ECLOSED);
+    assert_int_equal(verani_client_get_info(c[0], &info), 0);
+    assert_int_equal(info.state, VERANI_CLIENT_ERROR);
+    assert_int_equal(info.queued, 10);
+    assert_int_equal(verani_client_loop_stop(loop), 0);
+    /* Back to the caller's loop: calls run directly again. */
+    assert_int_equal(verani_client_get_state(c[1]), VERANI_CLIENT_ERROR);
+    verani_client_destroy(c[1]);
+    verani_client_loop_destroy(loop); /* destroys the other three */
+    close(fd);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_attempts_to_error),
+        cmocka_unit_test(test_reconnect_disabled),
+        cmocka_unit_test(test_connect_timeout_and_wait_timeout),
+        cmocka_unit_test(test_offline_queue_bound),
+        cmocka_unit_test(test_threaded_loop),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
