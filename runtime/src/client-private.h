@@ -40,26 +40,26 @@ uint32_t vr_backoff_delay(const vr_backoff *b, uint32_t attempt, uint32_t rnd);
 /* Headroom before each frame's bytes; static_assert'ed >= LWS_PRE in client.c. */
 #define VR_FRAME_PRE 16
 
-typedef struct vr_frame {
-    struct vr_frame *next;
+typedef struct vr_cframe {
+    struct vr_cframe *next;
     uint64_t request_id;      /* nonzero: the request / join / leave this frame carries */
     size_t len;               /* bytes of the frame after the headroom */
     unsigned char buf[];      /* VR_FRAME_PRE bytes of headroom, then `len` bytes */
-} vr_frame;
+} vr_cframe;
 
 /* A frame of `len` bytes (uninitialised) with headroom; NULL when out of memory.
- * The caller owns it until it is pushed; free with vr_frame_free. */
-vr_frame *vr_frame_new(size_t len);
-void vr_frame_free(vr_frame *f);
-static inline unsigned char *vr_frame_data(vr_frame *f)
+ * The caller owns it until it is pushed; free with vr_cframe_free. */
+vr_cframe *vr_cframe_new(size_t len);
+void vr_cframe_free(vr_cframe *f);
+static inline unsigned char *vr_cframe_data(vr_cframe *f)
 {
     return f->buf + VR_FRAME_PRE;
 }
 
 /* A FIFO of frames that owns them. */
 typedef struct vr_cqueue {
-    vr_frame *head;
-    vr_frame *tail;
+    vr_cframe *head;
+    vr_cframe *tail;
     size_t len;
     size_t max;               /* the bound applied by vr_cqueue_push with `bounded` */
     uint64_t dropped;         /* frames dropped because the bound was reached, in all */
@@ -74,16 +74,16 @@ void vr_cqueue_init(vr_cqueue *q, size_t max);
  * several go, the others are freed, which cannot happen with a fixed max);
  * else returns NULL.
  */
-vr_frame *vr_cqueue_push(vr_cqueue *q, vr_frame *f, int bounded);
+vr_cframe *vr_cqueue_push(vr_cqueue *q, vr_cframe *f, int bounded);
 
 /* Unlink and return the oldest frame (the caller owns it), NULL when empty. */
-vr_frame *vr_cqueue_pop(vr_cqueue *q);
+vr_cframe *vr_cqueue_pop(vr_cqueue *q);
 
 /* Put `f` back at the head (the queue takes it). */
-void vr_cqueue_push_front(vr_cqueue *q, vr_frame *f);
+void vr_cqueue_push_front(vr_cqueue *q, vr_cframe *f);
 
 /* Unlink and return the frame carrying `request_id` (caller owns it), or NULL. */
-vr_frame *vr_cqueue_remove_request(vr_cqueue *q, uint64_t request_id);
+vr_cframe *vr_cqueue_remove_request(vr_cqueue *q, uint64_t request_id);
 
 /* Free every frame. */
 void vr_cqueue_clear(vr_cqueue *q);

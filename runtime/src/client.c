@@ -353,12 +353,12 @@ static void c_req_unlink(verani_client *c, vr_req *r)
 static void c_req_finish(verani_client *c, vr_req *r, verani_reply_status st,
                          const ProtobufCMessage *reply, const char *error)
 {
-    vr_frame *f;
+    vr_cframe *f;
 
     c_req_unlink(c, r);
     f = vr_cqueue_remove_request(&c->outq, r->id);
     if (f)
-        vr_frame_free(f);
+        vr_cframe_free(f);
     if (r->kind == VR_REQ_EVENT) {
         if (r->invoke && r->fn)
             r->invoke(c, r->fn, st, st == VERANI_REPLY_OK ? reply : NULL,
@@ -453,27 +453,27 @@ static void c_channel_remove(verani_client *c, const char *ch)
 /* --- frames ------------------------------------------------------------------- */
 
 /* Pack `env` into a new frame; NULL when out of memory. */
-static vr_frame *c_pack(const Verani__Wire__Envelope *env)
+static vr_cframe *c_pack(const Verani__Wire__Envelope *env)
 {
     size_t n = verani__wire__envelope__get_packed_size(env);
-    vr_frame *f = vr_frame_new(n);
+    vr_cframe *f = vr_cframe_new(n);
 
     if (f)
-        verani__wire__envelope__pack(env, vr_frame_data(f));
+        verani__wire__envelope__pack(env, vr_cframe_data(f));
     return f;
 }
 
 /* Queue `f` (taken) for writing; bounded by max_queue while not connected. */
-static void c_enqueue(verani_client *c, vr_frame *f)
+static void c_enqueue(verani_client *c, vr_cframe *f)
 {
-    vr_frame *dropped = vr_cqueue_push(&c->outq, f, !c->welcomed);
+    vr_cframe *dropped = vr_cqueue_push(&c->outq, f, !c->welcomed);
 
     if (dropped) {
         vr_req *r = dropped->request_id ? c_req_find(c, dropped->request_id) : NULL;
 
         lwsl_notice("[verani] client %s: offline queue full (%zu), dropped the oldest frame\n",
                     c->url, c->outq.max);
-        vr_frame_free(dropped);
+        vr_cframe_free(dropped);
         if (r)
             c_req_finish(c, r, VERANI_REPLY_DISCONNECTED, NULL, NULL);
     }
@@ -491,15 +491,15 @@ static int c_write(struct lws *wsi, unsigned char *data, size_t len)
 /* Write a small control envelope (hello, ping, pong). */
 static int c_write_ctl(verani_client *c, struct lws *wsi, Verani__Wire__Envelope *env)
 {
-    vr_frame *f = c_pack(env);
+    vr_cframe *f = c_pack(env);
     int r;
 
     if (!f) {
         c_set_error(c, "out of memory writing a control frame");
         return -1;
     }
-    r = c_write(wsi, vr_frame_data(f), f->len);
-    vr_frame_free(f);
+    r = c_write(wsi, vr_cframe_data(f), f->len);
+    vr_cframe_free(f);
     return r;
 }
 
@@ -540,11 +540,11 @@ static int c_writeable(verani_client *c, struct lws *wsi)
             if (c_write_ctl(c, wsi, &env))
                 return -1;
         } else if (c->welcomed && c->outq.head) {
-            vr_frame *f = vr_cqueue_pop(&c->outq);
+            vr_cframe *f = vr_cqueue_pop(&c->outq);
             vr_req *r = f->request_id ? c_req_find(c, f->request_id) : NULL;
-            int w = c_write(wsi, vr_frame_data(f), f->len);
+            int w = c_write(wsi, vr_cframe_data(f), f->len);
 
-            vr_frame_free(f);
+            vr_cframe_free(f);
             if (w)
                 return -1;
             if (r)
@@ -1862,14 +1862,14 @@ static int c_check_event(verani_client *c, const verani_event_def *ev, const ver
 }
 
 /* Pack an EVENT or REQUEST envelope with the payload of `msg`. */
-static vr_frame *c_pack_event(verani_client *c, Verani__Wire__Kind kind, const verani_event_def *ev,
+static vr_cframe *c_pack_event(verani_client *c, Verani__Wire__Kind kind, const verani_event_def *ev,
                               const ProtobufCMessage *msg, uint64_t request_id, int *err)
 {
     Verani__Wire__Envelope env = VERANI__WIRE__ENVELOPE__INIT;
     uint8_t small[256];
     uint8_t *payload = small;
     size_t plen = msg ? protobuf_c_message_get_packed_size(msg) : 0;
-    vr_frame *f;
+    vr_cframe *f;
 
     if (plen > sizeof(small)) {
         payload = vr_client_malloc(plen);
@@ -1903,7 +1903,7 @@ static vr_frame *c_pack_event(verani_client *c, Verani__Wire__Kind kind, const v
     if (c->room->max_frame && f->len > c->room->max_frame) {
         c_set_error(c, "event %s: the frame is %zu bytes, over the room's max_frame %u", ev->name,
                     f->len, c->room->max_frame);
-        vr_frame_free(f);
+        vr_cframe_free(f);
         *err = VERANI_ETOOBIG;
         return NULL;
     }
@@ -1915,7 +1915,7 @@ static int c_emit_body(void *arg)
 {
     vr_send_args *a = arg;
     verani_client *c = a->c;
-    vr_frame *f;
+    vr_cframe *f;
     int r;
 
     if (c->destroyed)
@@ -1970,7 +1970,7 @@ static vr_req *c_req_new(verani_client *c, vr_send_args *a)
     return r;
 }
 
-static void c_req_start(verani_client *c, vr_req *r, vr_frame *f, uint32_t timeout_ms)
+static void c_req_start(verani_client *c, vr_req *r, vr_cframe *f, uint32_t timeout_ms)
 {
     r->next = c->reqs;
     if (c->reqs)
@@ -1987,7 +1987,7 @@ static int c_request_body(void *arg)
 {
     vr_send_args *a = arg;
     verani_client *c = a->c;
-    vr_frame *f;
+    vr_cframe *f;
     vr_req *r;
     int err = 0;
 
@@ -2039,7 +2039,7 @@ static int c_channel_body(void *arg)
     vr_send_args *a = arg;
     verani_client *c = a->c;
     Verani__Wire__Envelope env = VERANI__WIRE__ENVELOPE__INIT;
-    vr_frame *f;
+    vr_cframe *f;
     vr_req *r;
 
     if (c->destroyed)

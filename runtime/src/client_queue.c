@@ -10,9 +10,9 @@
 
 #include "client-private.h"
 
-vr_frame *vr_frame_new(size_t len)
+vr_cframe *vr_cframe_new(size_t len)
 {
-    vr_frame *f = vr_client_malloc(sizeof(*f) + VR_FRAME_PRE + len);
+    vr_cframe *f = vr_client_malloc(sizeof(*f) + VR_FRAME_PRE + len);
 
     if (!f)
         return NULL;
@@ -22,7 +22,7 @@ vr_frame *vr_frame_new(size_t len)
     return f;
 }
 
-void vr_frame_free(vr_frame *f)
+void vr_cframe_free(vr_cframe *f)
 {
     vr_client_free(f);
 }
@@ -35,9 +35,9 @@ void vr_cqueue_init(vr_cqueue *q, size_t max)
     q->dropped = 0;
 }
 
-vr_frame *vr_cqueue_pop(vr_cqueue *q)
+vr_cframe *vr_cqueue_pop(vr_cqueue *q)
 {
-    vr_frame *f = q->head;
+    vr_cframe *f = q->head;
 
     if (!f)
         return NULL;
@@ -49,16 +49,16 @@ vr_frame *vr_cqueue_pop(vr_cqueue *q)
     return f;
 }
 
-vr_frame *vr_cqueue_push(vr_cqueue *q, vr_frame *f, int bounded)
+vr_cframe *vr_cqueue_push(vr_cqueue *q, vr_cframe *f, int bounded)
 {
-    vr_frame *out = NULL;
+    vr_cframe *out = NULL;
 
     if (bounded) {
         while (q->len > 0 && q->len >= q->max) {
-            vr_frame *old = vr_cqueue_pop(q);
+            vr_cframe *old = vr_cqueue_pop(q);
             q->dropped++;
             if (out)
-                vr_frame_free(old);
+                vr_cframe_free(old);
             else
                 out = old;
         }
@@ -73,7 +73,7 @@ vr_frame *vr_cqueue_push(vr_cqueue *q, vr_frame *f, int bounded)
     return out;
 }
 
-void vr_cqueue_push_front(vr_cqueue *q, vr_frame *f)
+void vr_cqueue_push_front(vr_cqueue *q, vr_cframe *f)
 {
     f->next = q->head;
     q->head = f;
@@ -82,9 +82,9 @@ void vr_cqueue_push_front(vr_cqueue *q, vr_frame *f)
     q->len++;
 }
 
-vr_frame *vr_cqueue_remove_request(vr_cqueue *q, uint64_t request_id)
+vr_cframe *vr_cqueue_remove_request(vr_cqueue *q, uint64_t request_id)
 {
-    vr_frame *prev = NULL, *f;
+    vr_cframe *prev = NULL, *f;
 
     if (!request_id)
         return NULL;
@@ -106,8 +106,8 @@ vr_frame *vr_cqueue_remove_request(vr_cqueue *q, uint64_t request_id)
 
 void vr_cqueue_clear(vr_cqueue *q)
 {
-    vr_frame *f;
+    vr_cframe *f;
 
     while ((f = vr_cqueue_pop(q)))
-        vr_frame_free(f);
+        vr_cframe_free(f);
 }

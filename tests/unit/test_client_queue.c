@@ -15,30 +15,30 @@
 
 #include "client-private.h"
 
-static vr_frame *frame(unsigned tag)
+static vr_cframe *frame(unsigned tag)
 {
-    vr_frame *f = vr_frame_new(sizeof(tag));
+    vr_cframe *f = vr_cframe_new(sizeof(tag));
 
     assert_non_null(f);
-    memcpy(vr_frame_data(f), &tag, sizeof(tag));
+    memcpy(vr_cframe_data(f), &tag, sizeof(tag));
     return f;
 }
 
-static unsigned tag_of(vr_frame *f)
+static unsigned tag_of(vr_cframe *f)
 {
     unsigned t;
 
-    memcpy(&t, vr_frame_data(f), sizeof(t));
+    memcpy(&t, vr_cframe_data(f), sizeof(t));
     return t;
 }
 
 static void expect_pop(vr_cqueue *q, unsigned tag)
 {
-    vr_frame *f = vr_cqueue_pop(q);
+    vr_cframe *f = vr_cqueue_pop(q);
 
     assert_non_null(f);
     assert_int_equal(tag_of(f), tag);
-    vr_frame_free(f);
+    vr_cframe_free(f);
 }
 
 static void test_fifo(void **state)
@@ -63,7 +63,7 @@ static void test_fifo(void **state)
 static void test_bound_drops_oldest(void **state)
 {
     vr_cqueue q;
-    vr_frame *d;
+    vr_cframe *d;
     unsigned i;
 
     (void)state;
@@ -74,7 +74,7 @@ static void test_bound_drops_oldest(void **state)
         d = vr_cqueue_push(&q, frame(i), 1);
         assert_non_null(d);
         assert_int_equal(tag_of(d), i - 100); /* the oldest goes */
-        vr_frame_free(d);
+        vr_cframe_free(d);
     }
     assert_int_equal(q.len, 100);
     assert_int_equal(q.dropped, 50);
@@ -86,7 +86,7 @@ static void test_bound_drops_oldest(void **state)
 static void test_remove_request(void **state)
 {
     vr_cqueue q;
-    vr_frame *f;
+    vr_cframe *f;
     unsigned i;
 
     (void)state;
@@ -101,13 +101,13 @@ static void test_remove_request(void **state)
     f = vr_cqueue_remove_request(&q, 30); /* middle */
     assert_non_null(f);
     assert_int_equal(tag_of(f), 3);
-    vr_frame_free(f);
+    vr_cframe_free(f);
     f = vr_cqueue_remove_request(&q, 50); /* tail */
     assert_int_equal(tag_of(f), 5);
-    vr_frame_free(f);
+    vr_cframe_free(f);
     f = vr_cqueue_remove_request(&q, 10); /* head */
     assert_int_equal(tag_of(f), 1);
-    vr_frame_free(f);
+    vr_cframe_free(f);
     assert_int_equal(q.len, 2);
     vr_cqueue_push(&q, frame(6), 1); /* the tail is right after removing it */
     expect_pop(&q, 2);
