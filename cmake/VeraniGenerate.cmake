@@ -1,0 +1,97 @@
+# SPDX-License-Identifier: MIT
+#
+# verani_generate(TARGET <lib> SCHEMA <file> [OUTPUT_DIR <dir>] [STUBS <dir>] [PACKAGE <pkg>])
+#
+# Runs veranic on SCHEMA and protoc-c on the .proto it emits, at build time,
+# and makes <lib>: a STATIC library of the generated code whose PUBLIC
+# include directory is the output directory, linked to verani::verani and
+# protobuf-c. Link it and include "<pkg>_server.h" or "<pkg>_client.h".
+#
+#   OUTPUT_DIR  where the files go; default ${CMAKE_CURRENT_BINARY_DIR}/<lib>_gen
+#   STUBS       also write the handler skeleton <pkg>_handlers.c into this
+#               directory, once: veranic never overwrites an existing one
+#   PACKAGE     the schema's package; read from the schema when not given
+#               (the output file names derive from it)
+#
+# SCHEMA is passed to veranic as given, relative to the current source
+# directory, so line 1 of each generated file names it the same way on every
+# machine. In this repository veranic is the target being built
+# (VERANI_VERANIC_EXECUTABLE / VERANI_VERANIC_DEPENDS, set by the top-level
+# CMakeLists.txt); after find_package(verani) it is verani::veranic.
+include_guard(GLOBAL)
+
+function(verani_generate)
+    cmake_parse_arguments(VG "" "TARGET;SCHEMA;OUTPUT_DIR;STUBS;PACKAGE" "" ${ARGN})
+    if(NOT VG_TARGET OR NOT VG_SCHEMA)
+        message(FATAL_ERROR "verani_generate: TARGET and SCHEMA are required")
+    endif()
+    if(VG_UNPARSED_ARGUMENTS)
+        message(FATAL_ERROR "verani_generate: unknown arguments: ${VG_UNPARSED_ARGUMENTS}")
+    endif()
+    get_filename_component(schema_abs "${VG_SCHEMA}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
+    if(NOT EXISTS "${schema_abs}")
+        message(FATAL_ERROR "verani_generate: schema '${VG_SCHEMA}' not found")
+    endif()
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${schema_abs}")
+
+    set(pkg "${VG_PACKAGE}")
+    if(NOT pkg)
+        file(STRINGS "${schema_abs}" pkg_lines REGEX "^[ \t]*package[ \t]+[a-z][a-z0-9_]*[ \t]*;")
+        list(LENGTH pkg_lines n)
+        if(n EQUAL 0)
+            message(FATAL_ERROR "verani_generate: no 'package <name>;' line in ${VG_SCHEMA}; "
+                                "add one or pass PACKAGE")
+        endif()
+        list(GET pkg_lines 0 line)
+        string(REGEX REPLACE "^[ \t]*package[ \t]+([a-z][a-z0-9_]*).*$" "\\1" pkg "${line}")
+    endif()
+
+    set(out "${VG_OUTPUT_DIR}")
+    if(NOT out)
+        set(out "${CMAKE_CURRENT_BINARY_DIR}/${VG_TARGET}_gen")
+    endif()
+    file(MAKE_DIRECTORY "${out}")
+
+    if(VERANI_VERANIC_EXECUTABLE)
+        set(veranic "${VERANI_VERANIC_EXECUTABLE}")
+        set(veranic_dep ${VERANI_VERANIC_DEPENDS})
+    elseif(TARGET verani::veranic)
+        set(veranic "$<TARGET_FILE:verani::veranic>")
+        set(veranic_dep verani::veranic)
+    else()
+        message(FATAL_ERROR "verani_generate: veranic not found (find_package(verani) first)")
+    endif()
+    if(NOT PROTOC_C)
+        find_program(PROTOC_C protoc-c REQUIRED)
+    endif()
+    if(NOT TARGET PkgConfig::PROTOBUFC)
+        find_package(PkgConfig REQUIRED)
+        pkg_check_modules(PROTOBUFC REQUIRED IMPORTED_TARGET GLOBAL libprotobuf-c>=1.4)
+    endif()
+
+    set(gen_c "${out}/${pkg}_schema.c" "${out}/${pkg}_server.c" "${out}/${pkg}_client.c")
+    set(gen_h "${out}/${pkg}_schema.h" "${out}/${pkg}_server.h" "${out}/${pkg}_client.h")
+    set(stub_args)
+    if(VG_STUBS)
+        get_filename_component(stubs_abs "${VG_STUBS}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
+        set(stub_args --stubs-dir "${stubs_abs}")
+    endif()
+    add_custom_command(
+        OUTPUT "${out}/${pkg}.proto" ${gen_c} ${gen_h}
+        COMMAND ${veranic} -o "${out}" ${stub_args} "${VG_SCHEMA}"
+        WORKING_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}"
+        DEPENDS "${schema_abs}" ${veranic_dep}
+        COMMENT "veranic ${VG_SCHEMA}"
+        VERBATIM)
+    add_custom_command(
+        OUTPUT "${out}/${pkg}.pb-c.c" "${out}/${pkg}.pb-c.h"
+        COMMAND ${PROTOC_C} "--c_out=${out}" "-I${out}" "${out}/${pkg}.proto"
+        DEPENDS "${out}/${pkg}.proto"
+        COMMENT "protoc-c ${pkg}.proto"
+        VERBATIM)
+    add_library(${VG_TARGET} STATIC "${out}/${pkg}.pb-c.c" ${gen_c})
+    target_sources(${VG_TARGET} PRIVATE "${out}/${pkg}.pb-c.h" ${gen_h})
+    target_include_directories(${VG_TARGET} PUBLIC "${out}")
+    target_link_libraries(${VG_TARGET} PUBLIC verani::verani PkgConfig::PROTOBUFC)
+    set_target_properties(${VG_TARGET} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+endfunction()

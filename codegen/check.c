@@ -1,0 +1,785 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check.c: the semantic pass over a parsed schema. It resolves type names,
+ * applies validation options to fields, and rejects everything that would
+ * make protoc-c or the C compiler fail or make two things the same: unknown
+ * types, duplicate names and numbers, numbers out of range, options on the
+ * wrong type, bad limits and paths, names that collide after mangling to C
+ * or that are C keywords. Every error names what is wrong where it is, and
+ * a note points at the other half of a duplicate. Then it marks the messages
+ * that need validation and computes the schema fingerprint. It emits nothing.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "veranic.h"
+
+typedef struct checker {
+    vc_ctx *ctx;
+    vc_arena *a;
+    vc_schema *s;
+    vc_strset types;     /* name -> vc_sym */
+    vc_strset cnames;    /* C name -> cname_rec */
+    int oom;
+} checker;
+
+typedef struct vc_sym {
+    int kind; /* 0 enum, 1 message, 2 enum value */
+    void *ptr;
+    vc_loc loc;
+    const char *name;
+} vc_sym;
+
+#define ERR(c, loc, ...) vc_diag((c)->ctx, VC_ERROR, loc, __VA_ARGS__)
+#define NOTE(c, loc, ...) vc_diag((c)->ctx, VC_NOTE, loc, __VA_ARGS__)
+
+static int match_upper_camel(const char *s)
+{
+    if (!(*s >= 'A' && *s <= 'Z'))
+        return 0;
+    for (s++; *s; s++) {
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9')))
+            return 0;
+    }
+    return 1;
+}
+
+/* [a-z][a-z0-9]*(_[a-z0-9]+)* */
+static int match_lower_words(const char *s, size_t n)
+{
+    if (n == 0 || !(s[0] >= 'a' && s[0] <= 'z'))
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        char c = s[i];
+        if (c == '_') {
+            if (i + 1 == n || s[i + 1] == '_')
+                return 0;
+        } else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* [a-z][a-z0-9_]* */
+static int match_field_name(const char *s)
+{
+    if (!(*s >= 'a' && *s <= 'z'))
+        return 0;
+    for (s++; *s; s++) {
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+static const struct {
+    const char *name;
+    vc_type type;
+} scalars[] = {
+    {"bool", VC_TY_BOOL},     {"int32", VC_TY_INT32},   {"int64", VC_TY_INT64},
+    {"uint32", VC_TY_UINT32}, {"uint64", VC_TY_UINT64}, {"sint32", VC_TY_SINT32},
+    {"sint64", VC_TY_SINT64}, {"float", VC_TY_FLOAT},   {"double", VC_TY_DOUBLE},
+    {"string", VC_TY_STRING}, {"bytes", VC_TY_BYTES},
+};
+
+static vc_type scalar_type(const char *name)
+{
+    for (size_t i = 0; i < sizeof(scalars) / sizeof(scalars[0]); i++) {
+        if (strcmp(scalars[i].name, name) == 0)
+            return scalars[i].type;
+    }
+    return VC_TY_UNRESOLVED;
+}
+
+static int is_numeric(vc_type t)
+{
+    return t >= VC_TY_INT32 && t <= VC_TY_DOUBLE;
+}
+
+static int is_integer(vc_type t)
+{
+    return t >= VC_TY_INT32 && t <= VC_TY_SINT64;
+}
+
+static const vc_sym *add_sym(checker *c, const char *name, int kind, void *ptr, vc_loc loc)
+{
+    vc_sym *sym = vc_arena_alloc(c->a, sizeof(*sym));
+    if (sym == NULL) {
+        c->oom = 1;
+        return NULL;
+    }
+    sym->kind = kind;
+    sym->ptr = ptr;
+    sym->loc = loc;
+    sym->name = name;
+    return vc_strset_put(c->a, &c->types, name, sym, &c->oom);
+}
+
+static const char *field_desc(checker *c, const vc_field *f)
+{
+    switch (f->label) {
+    case VC_LABEL_OPTIONAL: return vc_arena_printf(c->a, "optional %s", f->type_name);
+    case VC_LABEL_REPEATED: return vc_arena_printf(c->a, "repeated %s", f->type_name);
+    case VC_LABEL_MAP: return vc_arena_printf(c->a, "map<string, %s>", f->type_name);
+    default: return f->type_name;
+    }
+}
+
+static int64_t int_min(vc_type t)
+{
+    switch (t) {
+    case VC_TY_INT32: case VC_TY_SINT32: return INT32_MIN;
+    case VC_TY_INT64: case VC_TY_SINT64: return INT64_MIN;
+    default: return 0;
+    }
+}
+
+static int64_t int_max(vc_type t)
+{
+    switch (t) {
+    case VC_TY_INT32: case VC_TY_SINT32: return INT32_MAX;
+    case VC_TY_UINT32: return UINT32_MAX;
+    default: return INT64_MAX;
+    }
+}
+
+static const vc_option *find_option(const vc_field *f, const char *name, const vc_option *before)
+{
+    for (size_t i = 0; i < f->options.n; i++) {
+        const vc_option *o = f->options.items[i];
+        if (o == before)
+            return NULL;
+        if (strcmp(o->name, name) == 0)
+            return o;
+    }
+    return NULL;
+}
+
+static int length_value(checker *c, const vc_field *f, const vc_option *o, uint64_t *out)
+{
+    (void)f;
+    if (!o->has_value) {
+        ERR(c, o->loc, "option '%s' needs a value", o->name);
+        return -1;
+    }
+    if (o->is_float || o->ival < 0 || o->ival > (int64_t)UINT32_MAX) {
+        ERR(c, o->value_loc, "option '%s' needs an integer between 0 and 4294967295, got '%s'",
+            o->name, o->text);
+        return -1;
+    }
+    *out = (uint64_t)o->ival;
+    return 0;
+}
+
+static void check_option(checker *c, vc_field *f, const vc_option *o)
+{
+    const vc_option *prev = find_option(f, o->name, o);
+    if (prev != NULL) {
+        ERR(c, o->loc, "duplicate option '%s'", o->name);
+        NOTE(c, prev->loc, "previous '%s' is here", o->name);
+        return;
+    }
+    int repeated = f->label == VC_LABEL_REPEATED, map = f->label == VC_LABEL_MAP;
+    int resolved = f->type != VC_TY_UNRESOLVED;
+    if (strcmp(o->name, "required") == 0) {
+        if (o->has_value) {
+            ERR(c, o->value_loc, "option 'required' takes no value");
+            return;
+        }
+        if (resolved && f->label == VC_LABEL_PLAIN && f->type != VC_TY_STRING &&
+            f->type != VC_TY_BYTES && f->type != VC_TY_MESSAGE) {
+            ERR(c, o->loc, "option 'required' does not apply to field '%s': a plain %s is always "
+                "present (make it optional)", f->name, f->type_name);
+            return;
+        }
+        f->required = 1;
+    } else if (strcmp(o->name, "min_len") == 0 || strcmp(o->name, "max_len") == 0) {
+        int is_min = o->name[1] == 'i';
+        uint64_t v;
+        if (length_value(c, f, o, &v) != 0)
+            return;
+        if (repeated && (f->type == VC_TY_STRING || f->type == VC_TY_BYTES)) {
+            ERR(c, o->loc, "option '%s' does not apply to repeated field '%s': use max_items",
+                o->name, f->name);
+            return;
+        }
+        if (resolved && (map || (f->type != VC_TY_STRING && f->type != VC_TY_BYTES) || repeated)) {
+            ERR(c, o->loc, "option '%s' does not apply to field '%s' of type %s", o->name,
+                f->name, field_desc(c, f));
+            return;
+        }
+        if (is_min)
+            f->has_min_len = 1, f->min_len = v;
+        else
+            f->has_max_len = 1, f->max_len = v;
+    } else if (strcmp(o->name, "min") == 0 || strcmp(o->name, "max") == 0) {
+        if (!o->has_value) {
+            ERR(c, o->loc, "option '%s' needs a value", o->name);
+            return;
+        }
+        if (resolved && (map || !is_numeric(f->type))) {
+            ERR(c, o->loc, "option '%s' does not apply to field '%s' of type %s", o->name,
+                f->name, field_desc(c, f));
+            return;
+        }
+        if (is_integer(f->type)) {
+            if (o->is_float) {
+                ERR(c, o->value_loc, "option '%s' needs an integer for field '%s' of type %s, "
+                    "got '%s'", o->name, f->name, f->type_name, o->text);
+                return;
+            }
+            if (o->ival < int_min(f->type) || o->ival > int_max(f->type)) {
+                ERR(c, o->value_loc, "option '%s' value %s is out of range for %s", o->name,
+                    o->text, f->type_name);
+                return;
+            }
+        }
+        if (o->name[1] == 'i')
+            f->has_min = 1, f->min = o;
+        else
+            f->has_max = 1, f->max = o;
+    } else if (strcmp(o->name, "max_items") == 0) {
+        uint64_t v;
+        if (length_value(c, f, o, &v) != 0)
+            return;
+        if (!repeated && !map) {
+            ERR(c, o->loc, "option 'max_items' does not apply to field '%s' of type %s", f->name,
+                field_desc(c, f));
+            return;
+        }
+        f->has_max_items = 1;
+        f->max_items = v;
+    } else {
+        ERR(c, o->loc, "unknown option '%s' (expected required, min_len, max_len, min, max or "
+            "max_items)", o->name);
+    }
+}
+
+static void check_field_options(checker *c, vc_field *f)
+{
+    for (size_t i = 0; i < f->options.n; i++)
+        check_option(c, f, f->options.items[i]);
+    if (f->has_min_len && f->has_max_len && f->min_len > f->max_len) {
+        const vc_option *o = find_option(f, "min_len", NULL);
+        ERR(c, o->value_loc, "option 'min_len' (%" PRIu64 ") is greater than 'max_len' (%" PRIu64
+            ")", f->min_len, f->max_len);
+    }
+    if (f->has_min && f->has_max && f->min->fval > f->max->fval) {
+        ERR(c, f->min->value_loc, "option 'min' (%s) is greater than 'max' (%s)", f->min->text,
+            f->max->text);
+    }
+}
+
+static void resolve_type(checker *c, vc_field *f)
+{
+    if (f->label == VC_LABEL_MAP && strcmp(f->key_type, "string") != 0) {
+        ERR(c, f->key_loc, "map keys must be 'string', got '%s'", f->key_type);
+    }
+    f->type = scalar_type(f->type_name);
+    if (f->type != VC_TY_UNRESOLVED)
+        return;
+    const vc_sym *sym = vc_strset_get(&c->types, f->type_name);
+    if (sym == NULL) {
+        ERR(c, f->type_loc, "unknown type '%s'", f->type_name);
+        return;
+    }
+    if (sym->kind == 0) {
+        f->type = VC_TY_ENUM;
+        f->en = sym->ptr;
+    } else if (sym->kind == 1) {
+        f->type = VC_TY_MESSAGE;
+        f->msg = sym->ptr;
+    } else {
+        ERR(c, f->type_loc, "'%s' is an enum value, not a type", f->type_name);
+    }
+}
+
+static void check_message(checker *c, vc_message *m)
+{
+    vc_strset names = {0};
+    for (size_t i = 0; i < m->fields.n; i++) {
+        vc_field *f = m->fields.items[i];
+        if (!match_field_name(f->name)) {
+            ERR(c, f->loc, "field name '%s' must start with a lowercase letter and use only "
+                "a-z, 0-9 and '_'", f->name);
+        } else if (vc_is_c_keyword(f->name)) {
+            ERR(c, f->loc, "field name '%s' is a C keyword", f->name);
+        } else if (strcmp(f->name, "base") == 0) {
+            ERR(c, f->loc, "field name 'base' is reserved (protobuf-c uses it in every message)");
+        } else if (m->meta_of != NULL && (strcmp(f->name, "user_id") == 0 ||
+                   strcmp(f->name, "client_id") == 0 || strcmp(f->name, "channels") == 0)) {
+            ERR(c, f->loc, "'%s' is built into every session and cannot be a meta field",
+                f->name);
+        }
+        const vc_field *prev = vc_strset_put(c->a, &names, f->name, f, &c->oom);
+        if (prev != NULL) {
+            ERR(c, f->loc, "duplicate field name '%s' in message '%s'", f->name, m->name);
+            NOTE(c, prev->loc, "previous definition of '%s' is here", f->name);
+        }
+        if (f->number < 1 || f->number > 536870911) {
+            ERR(c, f->number_loc, "field number %" PRId64 " is out of range (1 to 536870911)",
+                f->number);
+        } else if (f->number >= 19000 && f->number <= 19999) {
+            ERR(c, f->number_loc, "field number %" PRId64 " is reserved by protobuf "
+                "(19000 to 19999)", f->number);
+        } else {
+            for (size_t j = 0; j < i; j++) {
+                const vc_field *g = m->fields.items[j];
+                if (g->number == f->number) {
+                    ERR(c, f->number_loc, "duplicate field number %" PRId64 " in message '%s'",
+                        f->number, m->name);
+                    NOTE(c, g->number_loc, "'%s' has it", g->name);
+                    break;
+                }
+            }
+        }
+        resolve_type(c, f);
+        check_field_options(c, f);
+    }
+    /* protobuf-c adds has_<f> and n_<f> members */
+    for (size_t i = 0; i < m->fields.n; i++) {
+        const vc_field *f = m->fields.items[i];
+        const char *extra = NULL, *why = NULL;
+        if (f->label == VC_LABEL_REPEATED || f->label == VC_LABEL_MAP)
+            extra = "n_", why = "the count of";
+        else if (f->label == VC_LABEL_OPTIONAL && f->type != VC_TY_STRING &&
+                 f->type != VC_TY_MESSAGE && f->type != VC_TY_UNRESOLVED)
+            extra = "has_", why = "the presence flag of";
+        if (extra == NULL)
+            continue;
+        const char *member = vc_arena_printf(c->a, "%s%s", extra, f->name);
+        const vc_field *g = member ? vc_strset_put(c->a, &names, member, f, &c->oom) : NULL;
+        if (g != NULL && g != f) {
+            ERR(c, g->loc, "field '%s' collides in C with %s field '%s'", g->name, why, f->name);
+            NOTE(c, f->loc, "'%s' is here", f->name);
+        }
+    }
+}
+
+static void check_enum(checker *c, vc_enum *e)
+{
+    if (e->values.n == 0) {
+        ERR(c, e->loc, "enum '%s' has no values", e->name);
+        return;
+    }
+    const vc_enum_value *first = e->values.items[0];
+    if (first->number != 0)
+        ERR(c, first->number_loc, "the first value of enum '%s' must be 0", e->name);
+    for (size_t i = 0; i < e->values.n; i++) {
+        vc_enum_value *v = e->values.items[i];
+        if (v->number < INT32_MIN || v->number > INT32_MAX)
+            ERR(c, v->number_loc, "enum value %" PRId64 " is out of range (int32)", v->number);
+        for (size_t j = 0; j < i; j++) {
+            const vc_enum_value *w = e->values.items[j];
+            if (w->number == v->number) {
+                ERR(c, v->number_loc, "duplicate value %" PRId64 " in enum '%s'", v->number,
+                    e->name);
+                NOTE(c, w->loc, "'%s' has it", w->name);
+                break;
+            }
+        }
+        const vc_sym *prev = add_sym(c, v->name, 2, v, v->loc);
+        if (prev != NULL) {
+            if (prev->kind == 2)
+                ERR(c, v->loc, "duplicate enum value name '%s' (enum values share one scope per "
+                    "package)", v->name);
+            else
+                ERR(c, v->loc, "enum value '%s' has the name of a type", v->name);
+            NOTE(c, prev->loc, "previous definition of '%s' is here", v->name);
+        }
+    }
+}
+
+static int path_char_ok(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           strchr("-._~/", ch) != NULL;
+}
+
+static void check_path(checker *c, vc_room *r)
+{
+    const char *p = r->path;
+    if (p == NULL)
+        return;
+    if (p[0] != '/') {
+        ERR(c, r->path_loc, "path \"%s\" must start with '/'", p);
+        return;
+    }
+    int holders = 0;
+    for (size_t i = 0; p[i]; i++) {
+        if (p[i] == '{') {
+            if (strncmp(p + i, "{room}", 6) != 0) {
+                ERR(c, r->path_loc, "path \"%s\" has an unknown placeholder: only '{room}' is "
+                    "allowed", p);
+                return;
+            }
+            if (++holders > 1) {
+                ERR(c, r->path_loc, "path \"%s\" has more than one '{room}' placeholder", p);
+                return;
+            }
+            if (p[i - 1] != '/' || (p[i + 6] != '\0' && p[i + 6] != '/')) {
+                ERR(c, r->path_loc, "'{room}' must be a whole segment of path \"%s\"", p);
+                return;
+            }
+            i += 5;
+        } else if (!path_char_ok(p[i])) {
+            unsigned char ch = (unsigned char)p[i];
+            if (ch > 0x20 && ch < 0x7f)
+                ERR(c, r->path_loc, "character '%c' is not allowed in a path", ch);
+            else
+                ERR(c, r->path_loc, "character '\\x%02x' is not allowed in a path", ch);
+            return;
+        }
+    }
+}
+
+static void check_room(checker *c, vc_room *r, vc_strset *paths)
+{
+    if (!match_upper_camel(r->name))
+        ERR(c, r->loc, "room name '%s' must be UpperCamelCase (letters and digits, starting "
+            "with a capital)", r->name);
+    r->snake = vc_lower(c->a, r->name);
+    check_path(c, r);
+    const char *path = r->path ? r->path : "/ws";
+    const vc_room *other = vc_strset_put(c->a, paths, path, r, &c->oom);
+    if (other != NULL) {
+        ERR(c, r->path ? r->path_loc : r->loc, "rooms '%s' and '%s' both use path \"%s\"",
+            other->name, r->name, path);
+        NOTE(c, other->path ? other->path_loc : other->loc, "room '%s' is here", other->name);
+    }
+    for (size_t i = 0; i < r->channels.n; i++) {
+        const char *ch = r->channels.items[i];
+        const vc_loc *loc = r->channel_locs.items[i];
+        size_t n = strlen(ch);
+        int ok = n > 0 && n <= 64;
+        for (size_t k = 0; ok && k < n; k++) {
+            unsigned char x = (unsigned char)ch[k];
+            ok = x > 0x20 && x < 0x7f && x != '\\';
+        }
+        if (!ok)
+            ERR(c, *loc, "channel name \"%s\" must be 1 to 64 printable ASCII characters with no "
+                "space or '\\'", ch);
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(r->channels.items[j], ch) == 0) {
+                ERR(c, *loc, "duplicate channel \"%s\" in room '%s'", ch, r->name);
+                NOTE(c, *(const vc_loc *)r->channel_locs.items[j], "previous \"%s\" is here", ch);
+                break;
+            }
+        }
+    }
+    if (r->has_max_frame && (r->max_frame < 1 || r->max_frame > 16777216))
+        ERR(c, r->max_frame_loc, "max_frame must be between 1 and 16777216 (16 MiB), got %" PRId64,
+            r->max_frame);
+    if (r->has_rate && (r->rate < 1 || r->rate > (int64_t)UINT32_MAX))
+        ERR(c, r->rate_loc, "rate must be between 1 and 4294967295 frames per second, got %"
+            PRId64, r->rate);
+    if (r->has_burst && (r->burst < 1 || r->burst > (int64_t)UINT32_MAX))
+        ERR(c, r->burst_loc, "burst must be between 1 and 4294967295 frames, got %" PRId64,
+            r->burst);
+    else if (r->has_burst && !r->has_rate)
+        ERR(c, r->burst_loc, "'burst' needs a 'rate' in the same limits block");
+
+    for (size_t i = 0; i < r->events.n; i++) {
+        vc_event *e = vc_room_event(r, i);
+        const char *dir = e->dir == VC_DIR_ON ? "on" : "emit";
+        int ok = 1;
+        for (const char *s = e->name; ok;) {
+            const char *dot = strchr(s, '.');
+            size_t n = dot ? (size_t)(dot - s) : strlen(s);
+            ok = match_lower_words(s, n);
+            if (dot == NULL)
+                break;
+            s = dot + 1;
+        }
+        char *cn = vc_arena_strndup(c->a, e->name, strlen(e->name));
+        if (cn == NULL)
+            return;
+        for (char *q = cn; *q; q++) {
+            if (*q == '.')
+                *q = '_';
+        }
+        e->cname = cn;
+        if (!ok) {
+            ERR(c, e->loc, "event name '%s' must be lowercase words joined by '.' or '_' "
+                "(like chat.message)", e->name);
+        } else if (e->dir == VC_DIR_ON && vc_is_c_keyword(cn)) {
+            ERR(c, e->loc, "event name '%s' is a C keyword", e->name);
+        } else if (e->dir == VC_DIR_ON &&
+                   (strcmp(cn, "hooks") == 0 || strcmp(cn, "extract_meta") == 0)) {
+            ERR(c, e->loc, "event name '%s' is reserved in the handler table", e->name);
+        }
+        if (e->id < 1 || e->id > (int64_t)UINT32_MAX)
+            ERR(c, e->id_loc, "event id %" PRId64 " is out of range (1 to 4294967295)", e->id);
+        for (size_t j = 0; j < i; j++) {
+            const vc_event *g = vc_room_event(r, j);
+            if (g->dir != e->dir)
+                continue;
+            if (g->id == e->id) {
+                ERR(c, e->id_loc, "duplicate id %" PRId64 " for '%s' events in room '%s'", e->id,
+                    dir, r->name);
+                NOTE(c, g->id_loc, "'%s' has it", g->name);
+            }
+            if (strcmp(g->name, e->name) == 0) {
+                ERR(c, e->loc, "duplicate '%s' event '%s' in room '%s'", dir, e->name, r->name);
+                NOTE(c, g->loc, "previous definition of '%s' is here", g->name);
+            } else if (g->cname && strcmp(g->cname, e->cname) == 0) {
+                ERR(c, e->loc, "events '%s' and '%s' collide in C (both become '%s')", g->name,
+                    e->name, e->cname);
+                NOTE(c, g->loc, "'%s' is here", g->name);
+            }
+        }
+        const char *names[2] = {e->in_name, e->out_name};
+        const vc_loc *locs[2] = {&e->in_loc, &e->out_loc};
+        vc_message **dst[2] = {&e->in, &e->out};
+        for (int k = 0; k < 2; k++) {
+            if (names[k] == NULL)
+                continue;
+            const vc_sym *sym = vc_strset_get(&c->types, names[k]);
+            if (scalar_type(names[k]) != VC_TY_UNRESOLVED || (sym != NULL && sym->kind != 1))
+                ERR(c, *locs[k], "an event payload must be a message type, '%s' is not",
+                    names[k]);
+            else if (sym == NULL)
+                ERR(c, *locs[k], "unknown type '%s'", names[k]);
+            else
+                *dst[k] = sym->ptr;
+        }
+    }
+}
+
+/* --- collisions in C ----------------------------------------------------- */
+
+typedef struct cname_rec {
+    const char *what;
+    vc_loc loc;
+} cname_rec;
+
+static void on_cname(void *arg, const char *cname, const char *what, vc_loc loc)
+{
+    checker *c = arg;
+    cname_rec *rec = vc_arena_alloc(c->a, sizeof(*rec));
+    if (cname == NULL || what == NULL || rec == NULL) {
+        c->oom = 1;
+        return;
+    }
+    rec->what = what;
+    rec->loc = loc;
+    const cname_rec *prev = vc_strset_put(c->a, &c->cnames, cname, rec, &c->oom);
+    if (prev != NULL) {
+        ERR(c, loc, "C name '%s' of %s collides with %s", cname, what, prev->what);
+        NOTE(c, prev->loc, "the other is here");
+    }
+}
+
+/* --- validation marks and fingerprint ------------------------------------ */
+
+static int field_has_rules(const vc_field *f)
+{
+    return f->required || f->has_min_len || f->has_max_len || f->has_min || f->has_max ||
+           f->has_max_items;
+}
+
+static void mark_validation(vc_schema *s)
+{
+    for (size_t i = 0; i < s->messages.n; i++) {
+        vc_message *m = s->messages.items[i];
+        for (size_t j = 0; j < m->fields.n; j++)
+            m->needs_validation |= field_has_rules(m->fields.items[j]);
+    }
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (size_t i = 0; i < s->messages.n; i++) {
+            vc_message *m = s->messages.items[i];
+            for (size_t j = 0; j < m->fields.n && !m->needs_validation; j++) {
+                const vc_field *f = m->fields.items[j];
+                if (f->msg != NULL && f->msg->needs_validation)
+                    m->needs_validation = changed = 1;
+            }
+        }
+    }
+}
+
+static int cmp_named(const void *x, const void *y)
+{
+    /* every sorted struct starts with `const char *name` */
+    const char *const *a = *(const char *const *const *)x;
+    const char *const *b = *(const char *const *const *)y;
+    return strcmp(*a, *b);
+}
+
+static void **sorted_copy(checker *c, const vc_vec *v)
+{
+    void **out = vc_arena_alloc(c->a, (v->n + 1) * sizeof(*out));
+    if (out == NULL)
+        return NULL;
+    if (v->n)
+        memcpy(out, v->items, v->n * sizeof(*out));
+    qsort(out, v->n, sizeof(*out), cmp_named);
+    return out;
+}
+
+static void fingerprint(checker *c)
+{
+    vc_schema *s = c->s;
+    vc_buf b = {0};
+    vc_buf_printf(&b, "package %s;", s->package);
+    void **es = sorted_copy(c, &s->enums);
+    void **ms = sorted_copy(c, &s->messages);
+    void **rs = sorted_copy(c, &s->rooms);
+    if (es == NULL || ms == NULL || rs == NULL) {
+        c->oom = 1;
+        vc_buf_free(&b);
+        return;
+    }
+    for (size_t i = 0; i < s->enums.n; i++) {
+        const vc_enum *e = es[i];
+        vc_buf_printf(&b, "enum %s{", e->name);
+        for (size_t j = 0; j < e->values.n; j++) {
+            const vc_enum_value *v = e->values.items[j];
+            vc_buf_printf(&b, "%s=%" PRId64 ";", v->name, v->number);
+        }
+        vc_buf_puts(&b, "}");
+    }
+    for (size_t i = 0; i < s->messages.n; i++) {
+        const vc_message *m = ms[i];
+        vc_buf_printf(&b, "message %s{", m->name);
+        for (int64_t num = 0, done = 0; done < (int64_t)m->fields.n; done++) {
+            /* fields in number order */
+            const vc_field *best = NULL;
+            for (size_t j = 0; j < m->fields.n; j++) {
+                const vc_field *f = m->fields.items[j];
+                if (f->number > num && (best == NULL || f->number < best->number))
+                    best = f;
+            }
+            if (best == NULL)
+                break;
+            num = best->number;
+            vc_buf_printf(&b, "%" PRId64 " %d %s %s", best->number, (int)best->label,
+                          best->type_name, best->name);
+            for (size_t k = 0; k < best->options.n; k++) {
+                const vc_option *o = best->options.items[k];
+                vc_buf_printf(&b, " %s=%s", o->name, o->has_value ? o->text : "");
+            }
+            vc_buf_puts(&b, ";");
+        }
+        vc_buf_puts(&b, "}");
+    }
+    for (size_t i = 0; i < s->rooms.n; i++) {
+        const vc_room *r = rs[i];
+        vc_buf_printf(&b, "room %s{path %s;channels", r->name, r->path ? r->path : "/ws");
+        for (size_t j = 0; j < r->channels.n; j++)
+            vc_buf_printf(&b, " %s", (const char *)r->channels.items[j]);
+        vc_buf_printf(&b, ";limits %" PRId64 " %" PRId64 " %" PRId64 ";",
+                      r->has_max_frame ? r->max_frame : 65536, r->rate, r->burst);
+        vc_event *ev[r->events.n + 1];
+        for (int d = 0; d < 2; d++) {
+            size_t n = vc_room_sorted(r, (vc_dir)d, ev);
+            for (size_t j = 0; j < n; j++)
+                vc_buf_printf(&b, "%s %" PRId64 " %s (%s) (%s);", d ? "emit" : "on", ev[j]->id,
+                              ev[j]->name, ev[j]->in_name ? ev[j]->in_name : "",
+                              ev[j]->out_name ? ev[j]->out_name : "");
+        }
+        vc_buf_puts(&b, "}");
+    }
+    if (b.failed) {
+        c->oom = 1;
+    } else {
+        uint64_t h = vc_fnv1a(0xcbf29ce484222325ull, b.data, b.len);
+        snprintf(s->fingerprint, sizeof(s->fingerprint), "%016" PRIx64, h);
+    }
+    vc_buf_free(&b);
+}
+
+int vc_check(vc_ctx *ctx)
+{
+    checker c = {0};
+    c.ctx = ctx;
+    c.a = &ctx->arena;
+    c.s = ctx->schema;
+    vc_schema *s = c.s;
+    if (s == NULL)
+        return -1;
+
+    if (s->package == NULL) {
+        vc_loc top = {1, 1, 0};
+        ERR(&c, top, "missing 'package' declaration (add 'package <name>;' at the top)");
+    } else if (!match_lower_words(s->package, strlen(s->package)) ||
+               vc_is_c_keyword(s->package) || strcmp(s->package, "verani") == 0) {
+        ERR(&c, s->package_loc, "package name '%s' must be a lowercase C identifier (a-z, 0-9, "
+            "single '_'), not a C keyword and not 'verani'", s->package);
+    }
+
+    /* Types: enums and user messages share one namespace; metas come after. */
+    vc_strset lowers = {0};
+    for (int pass = 0; pass < 2; pass++) {
+        const vc_vec *v = pass == 0 ? &s->enums : &s->messages;
+        for (size_t i = 0; i < v->n; i++) {
+            const char *name = pass == 0 ? ((vc_enum *)v->items[i])->name
+                                         : ((vc_message *)v->items[i])->name;
+            vc_loc loc = pass == 0 ? ((vc_enum *)v->items[i])->loc
+                                   : ((vc_message *)v->items[i])->loc;
+            if (pass == 1 && ((vc_message *)v->items[i])->meta_of != NULL)
+                continue;
+            if (!match_upper_camel(name)) {
+                ERR(&c, loc, "%s name '%s' must be UpperCamelCase (letters and digits, starting "
+                    "with a capital)", pass == 0 ? "enum" : "message", name);
+            }
+            const vc_sym *prev = add_sym(&c, name, pass, v->items[i], loc);
+            if (prev != NULL) {
+                ERR(&c, loc, "duplicate name '%s'", name);
+                NOTE(&c, prev->loc, "previous definition of '%s' is here", name);
+                continue;
+            }
+            const char *low = vc_lower(c.a, name);
+            const vc_sym *same = low ? vc_strset_put(c.a, &lowers, low,
+                                                     vc_strset_get(&c.types, name), &c.oom)
+                                     : NULL;
+            if (same != NULL) {
+                ERR(&c, loc, "'%s' and '%s' collide in C (both become '%s')", same->name, name,
+                    low);
+                NOTE(&c, same->loc, "'%s' is here", same->name);
+            }
+        }
+    }
+    vc_strset room_lowers = {0};
+    for (size_t i = 0; i < s->rooms.n; i++) {
+        vc_room *r = s->rooms.items[i];
+        const vc_room *prev = vc_strset_put(c.a, &room_lowers, vc_lower(c.a, r->name), r, &c.oom);
+        if (prev != NULL) {
+            if (strcmp(prev->name, r->name) == 0)
+                ERR(&c, r->loc, "duplicate room '%s'", r->name);
+            else
+                ERR(&c, r->loc, "rooms '%s' and '%s' collide in C (both become '%s')", prev->name,
+                    r->name, vc_lower(c.a, r->name));
+            NOTE(&c, prev->loc, "previous definition of '%s' is here", prev->name);
+            continue;
+        }
+        vc_message *meta = r->meta;
+        const vc_sym *taken = add_sym(&c, meta->name, 1, meta, meta->loc);
+        if (taken != NULL) {
+            ERR(&c, taken->loc, "'%s' is reserved for the meta of room '%s'", meta->name, r->name);
+            NOTE(&c, r->loc, "room '%s' is here", r->name);
+        }
+    }
+    for (size_t i = 0; i < s->enums.n; i++)
+        check_enum(&c, s->enums.items[i]);
+    for (size_t i = 0; i < s->messages.n; i++)
+        check_message(&c, s->messages.items[i]);
+    vc_strset paths = {0};
+    for (size_t i = 0; i < s->rooms.n; i++)
+        check_room(&c, s->rooms.items[i], &paths);
+
+    if (ctx->errors == 0 && !c.oom && !c.a->failed)
+        vc_each_cname(ctx, on_cname, &c);
+    if (ctx->errors == 0 && !c.oom) {
+        mark_validation(s);
+        fingerprint(&c);
+    }
+    if (c.oom || c.a->failed) {
+        vc_diag_file(ctx, "out of memory");
+        return -1;
+    }
+    return ctx->errors ? -1 : 0;
+}

@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c: the veranic command line. It parses arguments, reads each schema,
+ * runs the pipeline of compile.c and writes the outputs all or nothing:
+ * every file goes to <name>.tmp first and is renamed only when every file of
+ * every schema was written; on any failure the .tmp files are removed. The
+ * handler skeleton (--stubs) is written only when it does not exist yet.
+ * Exit codes: 0 ok, 1 schema errors, 2 usage or I/O errors.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "veranic.h"
+
+static const char usage[] =
+    "usage: veranic [--stubs] [--stubs-dir DIR] [-o DIR] [-v] SCHEMA...\n"
+    "\n"
+    "Compile .verani schemas into a .proto and typed C for libverani:\n"
+    "  <pkg>.proto, <pkg>_schema.{h,c}, <pkg>_server.{h,c}, <pkg>_client.{h,c}\n"
+    "\n"
+    "  -o DIR           write the outputs into DIR (default: the current directory)\n"
+    "  --stubs          also write the handler skeleton <pkg>_handlers.c into DIR,\n"
+    "                   only if it does not exist (it is never overwritten)\n"
+    "  --stubs-dir DIR  like --stubs, but write the skeleton into DIR\n"
+    "  -v               print how long each stage took\n"
+    "  --help           print this help and exit\n"
+    "  --version        print the version and exit\n"
+    "\n"
+    "Exit status: 0 ok, 1 errors in a schema, 2 usage or I/O errors.\n"
+    "The language is documented in schema/README.md.\n";
+
+typedef struct job {
+    vc_ctx ctx;
+    vc_output out[VC_MAX_OUTPUTS];
+    int n_out;
+    int ok;
+} job;
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Read a whole file; returns 0, 1 (too large: a schema error) or 2 (I/O). */
+static int read_file(const char *path, char **data, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "veranic: error: cannot open '%s': %s\n", path, strerror(errno));
+        return 2;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf != NULL) {
+        if (n == cap) {
+            if (cap > VC_MAX_INPUT) {
+                fprintf(stderr, "%s: error: file is larger than %u bytes; a schema this large "
+                        "is refused\n", path, VC_MAX_INPUT);
+                free(buf);
+                fclose(f);
+                return 1;
+            }
+            char *p = realloc(buf, cap * 2);
+            if (p == NULL) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = p;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    int err = buf == NULL || ferror(f);
+    fclose(f);
+    if (err) {
+        fprintf(stderr, "veranic: error: cannot read '%s': %s\n", path,
+                buf == NULL ? "out of memory" : strerror(errno));
+        free(buf);
+        return 2;
+    }
+    *data = buf;
+    *len = n;
+    return 0;
+}
+
+static char *join(const char *dir, const char *name, const char *suffix)
+{
+    size_t n = strlen(dir) + strlen(name) + strlen(suffix) + 2;
+    char *p = malloc(n);
+    if (p != NULL)
+        snprintf(p, n, "%s/%s%s", dir, name, suffix);
+    return p;
+}
+
+static int write_file(const char *path, const vc_buf *b)
+{
+    FILE *f = fopen(path, "wb");
+    if (f == NULL) {
+        fprintf(stderr, "veranic: error: cannot write '%s': %s\n", path, strerror(errno));
+        return -1;
+    }
+    size_t n = b->len ? fwrite(b->data, 1, b->len, f) : 0;
+    int bad = n != b->len;
+    if (fclose(f) != 0)
+        bad = 1;
+    if (bad) {
+        fprintf(stderr, "veranic: error: cannot write '%s': %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *outdir = ".", *stubs_dir = NULL;
+    int stubs = 0, verbose = 0, n_schemas = 0;
+    const char **schemas = calloc((size_t)argc + 1, sizeof(*schemas));
+    if (schemas == NULL)
+        return 2;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage, stdout);
+            free(schemas);
+            return 0;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("veranic %s (generated-code ABI 1)\n", VC_VERSION);
+            free(schemas);
+            return 0;
+        } else if (strcmp(a, "--stubs") == 0) {
+            stubs = 1;
+        } else if (strcmp(a, "-v") == 0) {
+            verbose = 1;
+        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--stubs-dir") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "veranic: error: '%s' needs a directory\n%s", a, usage);
+                free(schemas);
+                return 2;
+            }
+            if (a[1] == 'o')
+                outdir = argv[++i];
+            else
+                stubs_dir = argv[++i], stubs = 1;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            fprintf(stderr, "veranic: error: unknown option '%s'\n%s", a, usage);
+            free(schemas);
+            return 2;
+        } else {
+            schemas[n_schemas++] = a;
+        }
+    }
+    if (n_schemas == 0) {
+        fprintf(stderr, "veranic: error: no schema given\n%s", usage);
+        free(schemas);
+        return 2;
+    }
+    if (stubs_dir == NULL)
+        stubs_dir = outdir;
+
+    job *jobs = calloc((size_t)n_schemas, sizeof(*jobs));
+    if (jobs == NULL) {
+        free(schemas);
+        return 2;
+    }
+    int status = 0;
+    for (int i = 0; i < n_schemas; i++) {
+        job *j = &jobs[i];
+        char *src = NULL;
+        size_t len = 0;
+        double t0 = now_ms();
+        int rc = read_file(schemas[i], &src, &len);
+        if (rc != 0) {
+            status = status > rc ? status : rc;
+            continue;
+        }
+        if (vc_ctx_init(&j->ctx, schemas[i], src, len, NULL, NULL) != 0) {
+            free(src);
+            fprintf(stderr, "veranic: error: out of memory\n");
+            status = 2;
+            continue;
+        }
+        free(src);
+        double t1 = now_ms();
+        int perr = vc_parse(&j->ctx);
+        double t2 = now_ms();
+        int cerr = vc_check(&j->ctx);
+        double t3 = now_ms();
+        (void)perr;
+        if (cerr != 0 || j->ctx.errors) {
+            status = status > 1 ? status : 1;
+            continue;
+        }
+        for (int k = 0; k < i; k++) {
+            if (jobs[k].ok && strcmp(jobs[k].ctx.schema->package, j->ctx.schema->package) == 0) {
+                vc_diag(&j->ctx, VC_ERROR, j->ctx.schema->package_loc,
+                        "package '%s' is also the package of '%s': their outputs would collide",
+                        j->ctx.schema->package, jobs[k].ctx.path);
+                status = status > 1 ? status : 1;
+            }
+        }
+        if (j->ctx.errors)
+            continue;
+        j->n_out = vc_emit(&j->ctx, stubs, j->out);
+        double t4 = now_ms();
+        if (j->n_out < 0) {
+            fprintf(stderr, "veranic: error: out of memory\n");
+            status = 2;
+            continue;
+        }
+        j->ok = 1;
+        if (verbose)
+            fprintf(stderr, "veranic: %s: read %.2f ms, parse %.2f ms, check %.2f ms, "
+                    "emit %.2f ms\n", schemas[i], t1 - t0, t2 - t1, t3 - t2, t4 - t3);
+    }
+
+    /* All or nothing: write every .tmp, then rename them all. */
+    double tw = now_ms();
+    for (int pass = 0; status == 0 && pass < 2; pass++) {
+        for (int i = 0; i < n_schemas && status == 0; i++) {
+            for (int k = 0; k < jobs[i].n_out; k++) {
+                vc_output *o = &jobs[i].out[k];
+                const char *dir = o->once ? stubs_dir : outdir;
+                char *final = join(dir, o->name, "");
+                char *tmp = join(dir, o->name, ".tmp");
+                if (final == NULL || tmp == NULL) {
+                    status = 2;
+                } else if (o->once && access(final, F_OK) == 0) {
+                    o->once = 2; /* exists: keep the user's file */
+                } else if (pass == 0) {
+                    if (write_file(tmp, &o->buf) != 0)
+                        status = 2;
+                } else if (rename(tmp, final) != 0) {
+                    fprintf(stderr, "veranic: error: cannot rename '%s' to '%s': %s\n", tmp,
+                            final, strerror(errno));
+                    status = 2;
+                }
+                free(final);
+                free(tmp);
+            }
+        }
+    }
+    if (status != 0) {
+        for (int i = 0; i < n_schemas; i++) {
+            for (int k = 0; k < jobs[i].n_out; k++) {
+                const vc_output *o = &jobs[i].out[k];
+                char *tmp = join(o->once ? stubs_dir : outdir, o->name, ".tmp");
+                if (tmp != NULL && o->once != 2)
+                    remove(tmp);
+                free(tmp);
+            }
+        }
+    }
+    if (verbose && status == 0)
+        fprintf(stderr, "veranic: write %.2f ms\n", now_ms() - tw);
+    for (int i = 0; i < n_schemas; i++) {
+        for (int k = 0; k < jobs[i].n_out; k++)
+            vc_buf_free(&jobs[i].out[k].buf);
+        vc_ctx_fini(&jobs[i].ctx);
+    }
+    free(jobs);
+    free(schemas);
+    return status;
+}
