@@ -1,0 +1,830 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_client_e2e.c: the client and its generated typed layer (ce_client.h,
+ * from client_e2e.verani) against the real server, run as a child process
+ * (client_test_server, its path in argv[1]) on 127.0.0.1 with an ephemeral
+ * port. Covers: typed round trips of every kind; the server killed
+ * (SIGKILL) and stopped gracefully (1001) while the client keeps emitting,
+ * with every frame queued meanwhile arriving once and in order; a stopped
+ * server (SIGSTOP) detected by the pong timeout; close 1008 ending in
+ * `error` without reconnecting; a request timing out and one failing on
+ * disconnect; the loop on its own thread with emits from four threads; and
+ * 1,000 clients on one loop all receiving a broadcast. Timeouts are small
+ * through the options; no test asserts a duration. The offline behaviour
+ * (attempt counting, queue bound, wait timeout) is in test_client_offline.c.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <verani/verani.h>
+
+#include "ce_client.h"
+
+static const char *g_server_path;
+static char g_tmpdir[256];
+
+/* --- the server child process ----------------------------------------------- */
+
+typedef struct server {
+    pid_t pid;
+    int port;
+} server;
+
+/* Start client_test_server (port 0 = ephemeral) and read its "PORT n" line. */
+static void server_start(server *s, int port, const char *log)
+{
+    int fds[2];
+    char portarg[16], line[64];
+    FILE *in;
+    pid_t pid;
+
+    assert_int_equal(pipe(fds), 0);
+    snprintf(portarg, sizeof(portarg), "%d", port);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        if (log)
+            execl(g_server_path, g_server_path, "--port", portarg, "--log", log, (char *)NULL);
+        else
+            execl(g_server_path, g_server_path, "--port", portarg, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    in = fdopen(fds[0], "r");
+    assert_non_null(in);
+    line[0] = '\0';
+    if (!fgets(line, sizeof(line), in))
+        line[0] = '\0';
+    fclose(in);
+    s->pid = pid;
+    s->port = 0;
+    if (sscanf(line, "PORT %d", &s->port) != 1 || s->port <= 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        fail_msg("the test server did not start (line \"%s\")", line);
+    }
+}
+
+static void server_kill(server *s, int sig)
+{
+    if (s->pid <= 0)
+        return;
+    if (sig == SIGKILL || sig == SIGTERM) {
+        kill(s->pid, SIGCONT);
+        kill(s->pid, sig);
+        waitpid(s->pid, NULL, 0);
+        s->pid = 0;
+    } else {
+        kill(s->pid, sig);
+    }
+}
+
+static void tmp_path(char *buf, size_t n, const char *name)
+{
+    snprintf(buf, n, "%s/%s", g_tmpdir, name);
+}
+
+/* --- client helpers --------------------------------------------------------- */
+
+typedef struct watch {
+    int opens, closes, errors, timeouts, reconnecting, error_state;
+    int last_close_code;
+    char last_close_reason[128];
+    int noted, notes, ticks, once_notes;
+    uint32_t last_noted_n;
+    char last_note_channel[32];
+    int replies;
+    verani_reply_status last_status;
+    uint32_t last_reply_n;
+    char last_error[256];
+    int channel_answers;
+    verani_reply_status last_channel_status;
+} watch;
+
+static void w_open(verani_client *c, void *u)
+{
+    (void)c;
+    ((watch *)u)->opens++;
+}
+
+static void w_close(verani_client *c, int code, const char *reason, void *u)
+{
+    watch *w = u;
+
+    (void)c;
+    w->closes++;
+    w->last_close_code = code;
+    snprintf(w->last_close_reason, sizeof(w->last_close_reason), "%s", reason);
+}
+
+static void w_error(verani_client *c, int err, const char *what, void *u)
+{
+    watch *w = u;
+
+    (void)c;
+    (void)what;
+    w->errors++;
+    if (err == VERANI_ETIMEDOUT)
+        w->timeouts++;
+}
+
+static void w_state(verani_client *c, verani_client_state o, verani_client_state n, void *u)
+{
+    watch *w = u;
+
+    (void)c;
+    (void)o;
+    if (n == VERANI_CLIENT_RECONNECTING)
+        w->reconnecting++;
+    if (n == VERANI_CLIENT_ERROR)
+        w->error_state++;
+}
+
+static void w_noted(verani_client *c, const Ce__Note *msg, void *u)
+{
+    watch *w = u;
+
+    (void)c;
+    w->noted++;
+    w->last_noted_n = msg->n;
+}
+
+static void w_note(verani_client *c, const Ce__Note *msg, void *u)
+{
+    watch *w = u;
+    const char *ch = verani_client_event_channel(c);
+
+    (void)msg;
+    w->notes++;
+    snprintf(w->last_note_channel, sizeof(w->last_note_channel), "%s", ch ? ch : "");
+}
+
+static void w_once_note(verani_client *c, const Ce__Note *msg, void *u)
+{
+    (void)c;
+    (void)msg;
+    ((watch *)u)->once_notes++;
+}
+
+static void w_tick(verani_client *c, void *u)
+{
+    (void)c;
+    ((watch *)u)->ticks++;
+}
+
+static void w_echo(verani_client *c, verani_reply_status st, const Ce__Note *reply,
+                   const char *error, void *u)
+{
+    watch *w = u;
+
+    (void)c;
+    w->replies++;
+    w->last_status = st;
+    w->last_reply_n = reply ? reply->n : 0;
+    snprintf(w->last_error, sizeof(w->last_error), "%s", error ? error : "");
+    if (st == VERANI_REPLY_OK)
+        assert_non_null(reply);
+    else
+        assert_null(reply);
+}
+
+static void w_fail(verani_client *c, verani_reply_status st, const Ce__Count *reply,
+                   const char *error, void *u)
+{
+    watch *w = u;
+
+    (void)c;
+    (void)reply;
+    w->replies++;
+    w->last_status = st;
+    snprintf(w->last_error, sizeof(w->last_error), "%s", error ? error : "");
+}
+
+static void w_channel(verani_client *c, const char *channel, verani_reply_status st,
+                      const char *error, void *u)
+{
+    watch *w = u;
+
+    (void)c;
+    (void)channel;
+    (void)error;
+    w->channel_answers++;
+    w->last_channel_status = st;
+}
+
+static verani_client *client_new(verani_client_loop *loop, int port, const char *path_query,
+                                 verani_client_options *o, watch *w)
+{
+    char url[256], err[256];
+    verani_client *c;
+
+    snprintf(url, sizeof(url), "ws://127.0.0.1:%d%s", port, path_query);
+    o->url = url;
+    if (!o->room)
+        o->room = &ce_test_schema;
+    c = verani_client_create(loop, o, err, sizeof(err));
+    if (!c)
+        fail_msg("client: %s", err);
+    if (w) {
+        memset(w, 0, sizeof(*w));
+        assert_true(verani_client_on_open(c, w_open, w) > 0);
+        assert_true(verani_client_on_close(c, w_close, w) > 0);
+        assert_true(verani_client_on_error(c, w_error, w) > 0);
+        assert_true(verani_client_on_state_change(c, w_state, w) > 0);
+        if (o->room == &ce_test_schema) {
+            assert_int_equal(ce_test_client_on_noted(c, w_noted, w), 0);
+            assert_int_equal(ce_test_client_on_note(c, w_note, w), 0);
+            assert_int_equal(ce_test_client_on_tick(c, w_tick, w), 0);
+        }
+    }
+    return c;
+}
+
+/* Service until *flag >= want; fails after a generous bound of turns. */
+static void until_count(verani_client_loop *loop, const int *flag, int want)
+{
+    int i;
+
+    for (i = 0; i < 3000 && *flag < want; i++)
+        assert_int_equal(verani_client_loop_service(loop, 10), 0);
+    assert_true(*flag >= want);
+}
+
+static void until_state(verani_client_loop *loop, verani_client *c, verani_client_state st)
+{
+    int i;
+
+    for (i = 0; i < 3000 && verani_client_get_state(c) != st; i++)
+        assert_int_equal(verani_client_loop_service(loop, 10), 0);
+    assert_string_equal(verani_client_state_name(verani_client_get_state(c)),
+                        verani_client_state_name(st));
+}
+
+static void until_written(verani_client_loop *loop, verani_client *c)
+{
+    verani_client_info info;
+    int i;
+
+    for (i = 0; i < 3000; i++) {
+        assert_int_equal(verani_client_get_info(c, &info), 0);
+        if (info.queued == 0)
+            return;
+        assert_int_equal(verani_client_loop_service(loop, 10), 0);
+    }
+    fail_msg("frames never left the queue");
+}
+
+static Ce__Note note(const char *text, uint32_t n)
+{
+    Ce__Note m = CE__NOTE__INIT;
+
+    m.text = (char *)text;
+    m.n = n;
+    return m;
+}
+
+/* The n values the server logged for `user`, in log order. */
+static size_t read_log(const char *path, const char *user, uint32_t *out, size_t max)
+{
+    FILE *f = fopen(path, "r");
+    char u[64];
+    unsigned n;
+    size_t k = 0;
+
+    assert_non_null(f);
+    while (fscanf(f, "%63s %u", u, &n) == 2)
+        if (!strcmp(u, user) && k < max)
+            out[k++] = n;
+    fclose(f);
+    return k;
+}
+
+/* --- tests ------------------------------------------------------------------- */
+
+static void test_round_trips(void **state)
+{
+    char longtext[200], err[256];
+    verani_client_options o;
+    verani_client_loop *loop;
+    verani_client_info info;
+    verani_client *c;
+    server s;
+    watch w;
+    Ce__Note m;
+    int before;
+
+    (void)state;
+    server_start(&s, 0, NULL);
+    loop = verani_client_loop_create(err, sizeof(err));
+    assert_non_null(loop);
+    verani_client_options_init(&o);
+    c = client_new(loop, s.port, "/t/rt?userId=alice", &o, &w);
+
+    /* Emitted before the connection exists: queued, sent after the welcome. */
+    m = note("early", 1);
+    assert_int_equal(ce_test_client_emit_note(c, &m), 0);
+    assert_int_equal(verani_client_wait_for_connection(c, 10000), 0);
+    assert_int_equal(w.opens, 1);
+    assert_int_equal(verani_client_get_info(c, &info), 0);
+    assert_string_equal(info.user_id, "alice");
+    assert_true(strlen(info.client_id) > 0);
+    assert_true(verani_client_in_channel(c, "default"));
+    until_count(loop, &w.noted, 1);
+    assert_int_equal(w.last_noted_n, 1);
+
+    /* Request and reply. */
+    m = note("hello", 41);
+    assert_int_equal(ce_test_client_request_echo(c, &m, 0, w_echo, &w), 0);
+    until_count(loop, &w.replies, 1);
+    assert_int_equal(w.last_status, VERANI_REPLY_OK);
+    assert_int_equal(w.last_reply_n, 42);
+
+    /* A handler failure comes back as an error reply. */
+    assert_int_equal(ce_test_client_request_fail(c, 0, w_fail, &w), 0);
+    until_count(loop, &w.replies, 2);
+    assert_int_equal(w.last_status, VERANI_REPLY_ERROR);
+    assert_true(strlen(w.last_error) > 0);
+
+    /* A payload-less event both ways. */
+    assert_int_equal(ce_test_client_emit_poke(c), 0);
+    until_count(loop, &w.ticks, 1);
+
+    /* The client validates before sending. */
+    memset(longtext, 'x', 150);
+    longtext[150] = '\0';
+    m = note(longtext, 3);
+    assert_int_equal(ce_test_client_emit_note(c, &m), VERANI_EINVAL);
+    assert_int_equal(verani_client_last_error(c, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "text"));
+
+    /* Channels: join, events on it (once and on), leave, refused join. */
+    assert_int_equal(verani_client_join(c, "blue", w_channel, &w), 0);
+    until_count(loop, &w.channel_answers, 1);
+    assert_int_equal(w.last_channel_status, VERANI_REPLY_OK);
+    assert_true(verani_client_in_channel(c, "blue"));
+    assert_int_equal(ce_test_client_once_note(c, w_once_note, &w), 0);
+    m = note("blue", 7);
+    assert_int_equal(ce_test_client_emit_shout(c, &m), 0);
+    until_count(loop, &w.notes, 1);
+    assert_string_equal(w.last_note_channel, "blue");
+    assert_int_equal(ce_test_client_emit_shout(c, &m), 0);
+    until_count(loop, &w.notes, 2);
+    assert_int_equal(w.once_notes, 1); /* once: removed after its first call */
+
+    assert_int_equal(verani_client_leave(c, "blue", w_channel, &w), 0);
+    until_count(loop, &w.channel_answers, 2);
+    assert_int_equal(w.last_channel_status, VERANI_REPLY_OK);
+    assert_false(verani_client_in_channel(c, "blue"));
+    assert_int_equal(verani_client_join(c, "forbidden", w_channel, &w), 0);
+    until_count(loop, &w.channel_answers, 3);
+    assert_int_equal(w.last_channel_status, VERANI_REPLY_ERROR);
+    assert_false(verani_client_in_channel(c, "forbidden"));
+
+    /* No longer in blue: a shout there is not received; one to default is. */
+    assert_int_equal(ce_test_client_emit_shout(c, &m), 0);
+    m = note("default", 8);
+    assert_int_equal(ce_test_client_emit_shout(c, &m), 0);
+    until_count(loop, &w.notes, 3);
+    assert_string_equal(w.last_note_channel, "default");
+
+    /* off: no more noted callbacks (the echo reply comes after where it would be). */
+    assert_int_equal(ce_test_client_off_noted(c, w_noted, &w), 1);
+    before = w.noted;
+    m = note("quiet", 9);
+    assert_int_equal(ce_test_client_emit_note(c, &m), 0);
+    assert_int_equal(ce_test_client_request_echo(c, &m, 0, w_echo, &w), 0);
+    until_count(loop, &w.replies, 3);
+    assert_int_equal(w.noted, before);
+
+    assert_int_equal(verani_client_get_info(c, &info), 0);
+    assert_true(info.last_seq > 0);
+    assert_int_equal(info.dropped, 0);
+
+    /* disconnect: close 1000 seen, state DISCONNECTED, no reconnection. */
+    assert_int_equal(verani_client_disconnect(c), 0);
+    assert_int_equal(w.last_close_code, 1000);
+    assert_int_equal(verani_client_get_state(c), VERANI_CLIENT_DISCONNECTED);
+    verani_client_destroy(c);
+    verani_client_loop_destroy(loop);
+    server_kill(&s, SIGTERM);
+}
+
+/* Emit one note per turn until `until` returns true or `max` notes went out. */
+typedef int (*stop_fn)(verani_client *c, watch *w);
+
+static int is_down(verani_client *c, watch *w)
+{
+    (void)w;
+    return verani_client_get_state(c) != VERANI_CLIENT_CONNECTED;
+}
+
+static uint32_t emit_until(verani_client_loop *loop, verani_client *c, watch *w, uint32_t n,
+                           uint32_t max, stop_fn stop)
+{
+    Ce__Note m;
+    uint32_t k;
+
+    for (k = 0; k < max && !(stop && stop(c, w)); k++) {
+        m = note("seq", ++n);
+        assert_int_equal(ce_test_client_emit_note(c, &m), 0);
+        assert_int_equal(verani_client_loop_service(loop, 5), 0);
+    }
+    return n;
+}
+
+static void test_restart_keeps_order(void **state)
+{
+    char log[512], err[256];
+    verani_client_options o;
+    verani_client_loop *loop;
+    verani_client_info info;
+    verani_client *c;
+    uint32_t got[4096], n = 0, first_queued[2];
+    size_t k, i, j;
+    int port, phase;
+    server s;
+    watch w;
+
+    (void)state;
+    tmp_path(log, sizeof(log), "restart.log");
+    unlink(log);
+    server_start(&s, 0, log);
+    port = s.port;
+    loop = verani_client_loop_create(err, sizeof(err));
+    assert_non_null(loop);
+    verani_client_options_init(&o);
+    o.initial_delay_ms = 20;
+    o.max_delay_ms = 100;
+    o.max_attempts = VERANI_CLIENT_UNLIMITED;
+    o.ping_interval_ms = VERANI_CLIENT_NO_PING;
+    c = client_new(loop, port, "/t/restart?userId=kr", &o, &w);
+    assert_int_equal(verani_client_wait_for_connection(c, 10000), 0);
+
+    for (phase = 0; phase < 2; phase++) {
+        n = emit_until(loop, c, &w, n, 20, NULL);
+        /* Phase 0: the process dies (1006); phase 1: it stops gracefully (1001). */
+        server_kill(&s, phase == 0 ? SIGKILL : SIGTERM);
+        n = emit_until(loop, c, &w, n, 2000, is_down);
+        assert_true(is_down(c, &w));
+        first_queued[phase] = n + 1; /* from here on the client knows it is offline */
+        n = emit_until(loop, c, &w, n, 30, NULL); /* queued while the server is away */
+        assert_int_equal(verani_client_get_info(c, &info), 0);
+        assert_true(info.queued >= 30);
+        server_start(&s, port, log);
+        assert_int_equal(verani_client_wait_for_connection(c, 20000), 0);
+        n = emit_until(loop, c, &w, n, 20, NULL);
+    }
+    assert_int_equal(w.opens, 3);
+    assert_int_equal(w.reconnecting >= 2, 1);
+    assert_int_equal(w.last_close_code, 1001); /* graceful stop: reconnected after 1001 */
+    assert_int_equal(w.error_state, 0);
+    /* A round trip after the last note: every note before it was handled. */
+    {
+        Ce__Note m = note("end", 0);
+        int r0 = w.replies;
+
+        assert_int_equal(ce_test_client_request_echo(c, &m, 0, w_echo, &w), 0);
+        until_count(loop, &w.replies, r0 + 1);
+        assert_int_equal(w.last_status, VERANI_REPLY_OK);
+    }
+    assert_int_equal(verani_client_get_info(c, &info), 0);
+    assert_int_equal(info.dropped, 0);
+
+    k = read_log(log, "kr", got, 4096);
+    /* Once each, in order. */
+    for (i = 1; i < k; i++)
+        assert_true(got[i] > got[i - 1]);
+    /* Everything sent after the client knew it was offline arrived. */
+    for (phase = 0; phase < 2; phase++) {
+        uint32_t from = first_queued[phase];
+        uint32_t to = phase == 0 ? first_queued[1] - 1 : n;
+        uint32_t want;
+
+        (void)to;
+        for (want = from; want < from + 30; want++) {
+            for (j = 0; j < k && got[j] != want; j++)
+                ;
+            if (j == k)
+                fail_msg("note %u, queued while the server was down, never arrived", want);
+        }
+    }
+    /* And the last ones, sent while connected. */
+    assert_int_equal(got[k - 1], n);
+
+    verani_client_destroy(c);
+    verani_client_loop_destroy(loop);
+    server_kill(&s, SIGTERM);
+    unlink(log);
+}
+
+static void test_pong_timeout(void **state)
+{
+    char err[256];
+    verani_client_options o;
+    verani_client_loop *loop;
+    verani_client *c;
+    server s;
+    watch w;
+
+    (void)state;
+    server_start(&s, 0, NULL);
+    loop = verani_client_loop_create(err, sizeof(err));
+    assert_non_null(loop);
+    verani_client_options_init(&o);
+    o.ping_interval_ms = 50;
+    o.pong_timeout_ms = 200;
+    o.connect_timeout_ms = 300;
+    o.initial_delay_ms = 20;
+    o.max_delay_ms = 100;
+    o.max_attempts = VERANI_CLIENT_UNLIMITED;
+    c = client_new(loop, s.port, "/t/pong?userId=p", &o, &w);
+    assert_int_equal(verani_client_wait_for_connection(c, 10000), 0);
+    /* Pings are answered: a while later it is still the same connection. */
+    {
+        verani_client_info info;
+        int i;
+
+        for (i = 0; i < 30; i++)
+            assert_int_equal(verani_client_loop_service(loop, 10), 0);
+        assert_int_equal(verani_client_get_info(c, &info), 0);
+        assert_int_equal(info.connection_id, 1);
+        assert_int_equal(info.state, VERANI_CLIENT_CONNECTED);
+    }
+    server_kill(&s, SIGSTOP);
+    until_count(loop, &w.reconnecting, 1);
+    assert_int_equal(w.closes, 1);
+    assert_int_equal(w.last_close_code, 1006);
+    assert_string_equal(w.last_close_reason, "pong timeout");
+    assert_true(w.timeouts >= 1);
+    server_kill(&s, SIGCONT);
+    until_count(loop, &w.opens, 2);
+    assert_int_equal(verani_client_get_state(c), VERANI_CLIENT_CONNECTED);
+    verani_client_destroy(c);
+    verani_client_loop_destroy(loop);
+    server_kill(&s, SIGTERM);
+}
+
+static void test_policy_close_no_reconnect(void **state)
+{
+    char err[256];
+    verani_client_options o;
+    verani_client_loop *loop;
+    verani_client_info info;
+    verani_client *c;
+    Ce__Note m = note("x", 1);
+    server s;
+    watch w;
+    int i;
+
+    (void)state;
+    server_start(&s, 0, NULL);
+    loop = verani_client_loop_create(err, sizeof(err));
+    assert_non_null(loop);
+    verani_client_options_init(&o);
+    o.room = &ce_strict_schema;
+    o.initial_delay_ms = 10;
+    c = client_new(loop, s.port, "/strict?userId=s", &o, &w);
+    assert_int_equal(verani_client_wait_for_connection(c, 10000), 0);
+    /* Far past the room's rate: rate_limited errors, then close 1008. */
+    for (i = 0; i < 40; i++)
+        assert_int_equal(ce_strict_client_emit_note(c, &m), 0);
+    until_state(loop, c, VERANI_CLIENT_ERROR);
+    assert_int_equal(w.last_close_code, 1008);
+    assert_true(w.errors >= 1);
+    /* No reconnection follows. */
+    for (i = 0; i < 30; i++)
+        assert_int_equal(verani_client_loop_service(loop, 10), 0);
+    assert_int_equal(verani_client_get_info(c, &info), 0);
+    assert_int_equal(info.state, VERANI_CLIENT_ERROR);
+    assert_int_equal(info.connection_id, 1);
+    assert_int_equal(w.reconnecting, 0);
+    assert_int_equal(w.opens, 1);
+    verani_client_destroy(c);
+    verani_client_loop_destroy(loop);
+    server_kill(&s, SIGTERM);
+}
+
+static void test_request_timeout_and_disconnect(void **state)
+{
+    char err[256];
+    verani_client_options o;
+    verani_client_loop *loop;
+    verani_client *c;
+    Ce__Note m = note("r", 1);
+    server s;
+    watch w;
+
+    (void)state;
+    server_start(&s, 0, NULL);
+    loop = verani_client_loop_create(err, sizeof(err));
+    assert_non_null(loop);
+    verani_client_options_init(&o);
+    o.ping_interval_ms = VERANI_CLIENT_NO_PING;
+    o.initial_delay_ms = 10;
+    c = client_new(loop, s.port, "/t/req?userId=r", &o, &w);
+    assert_int_equal(verani_client_wait_for_connection(c, 10000), 0);
+
+    server_kill(&s, SIGSTOP);
+    assert_int_equal(ce_test_client_request_echo(c, &m, 50, w_echo, &w), 0);
+    until_count(loop, &w.replies, 1);
+    assert_int_equal(w.last_status, VERANI_REPLY_TIMEOUT);
+
+    assert_int_equal(ce_test_client_request_echo(c, &m, 60000, w_echo, &w), 0);
+    until_written(loop, c);
+    server_kill(&s, SIGKILL);
+    until_count(loop, &w.replies, 2);
+    assert_int_equal(w.last_status, VERANI_REPLY_DISCONNECTED);
+
+    /* Destroying the client cancels what is still pending. */
+    assert_int_equal(ce_test_client_request_echo(c, &m, 60000, w_echo, &w), 0);
+    verani_client_destroy(c);
+    assert_int_equal(w.replies, 3);
+    assert_int_equal(w.last_status, VERANI_REPLY_CANCELLED);
+    verani_client_loop_destroy(loop);
+}
+
+/* The loop on its own thread: four threads emit at once. */
+typedef struct emitter {
+    verani_client *c;
+    uint32_t base;
+} emitter;
+
+static void *emit_thread(void *arg)
+{
+    emitter *e = arg;
+    uint32_t i;
+
+    for (i = 1; i <= 100; i++) {
+        Ce__Note m = note("t", e->base + i);
+
+        if (ce_test_client_emit_note(e->c, &m) != 0)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static volatile int g_thread_reply;
+
+static void thread_echo(verani_client *c, verani_reply_status st, const Ce__Note *reply,
+                        const char *error, void *u)
+{
+    (void)c;
+    (void)reply;
+    (void)error;
+    (void)u;
+    __atomic_store_n(&g_thread_reply, st == VERANI_REPLY_OK ? 1 : -1, __ATOMIC_SEQ_CST);
+}
+
+static void test_threaded_emitters(void **state)
+{
+    char log[512], err[256];
+    verani_client_options o;
+    verani_client_loop *loop;
+    verani_client *c;
+    pthread_t t[4];
+    emitter e[4];
+    uint32_t got[1024], last[4] = {0, 0, 0, 0};
+    Ce__Note m = note("end", 0);
+    size_t k, i;
+    void *ret;
+    server s;
+    int r;
+
+    (void)state;
+    tmp_path(log, sizeof(log), "threads.log");
+    unlink(log);
+    server_start(&s, 0, log);
+    loop = verani_client_loop_create(err, sizeof(err));
+    assert_non_null(loop);
+    assert_int_equal(verani_client_loop_start(loop), 0);
+    verani_client_options_init(&o);
+    c = client_new(loop, s.port, "/t/threads?userId=th", &o, NULL);
+    assert_int_equal(verani_client_wait_for_connection(c, 10000), 0);
+    for (i = 0; i < 4; i++) {
+        e[i].c = c;
+        e[i].base = (uint32_t)(i + 1) * 1000;
+        assert_int_equal(pthread_create(&t[i], NULL, emit_thread, &e[i]), 0);
+    }
+    for (i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(t[i], &ret), 0);
+        assert_null(ret);
+    }
+    __atomic_store_n(&g_thread_reply, 0, __ATOMIC_SEQ_CST);
+    assert_int_equal(ce_test_client_request_echo(c, &m, 0, thread_echo, NULL), 0);
+    for (r = 0; r < 10000 && !__atomic_load_n(&g_thread_reply, __ATOMIC_SEQ_CST); r++)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    assert_int_equal(__atomic_load_n(&g_thread_reply, __ATOMIC_SEQ_CST), 1);
+    k = read_log(log, "th", got, 1024);
+    assert_int_equal(k, 400);
+    for (i = 0; i < k; i++) {
+        size_t th = got[i] / 1000 - 1;
+
+        assert_true(th < 4);
+        assert_int_equal(got[i], last[th] ? last[th] + 1 : (th + 1) * 1000 + 1);
+        last[th] = got[i];
+    }
+    verani_client_destroy(c); /* from this thread, through the inbox */
+    assert_int_equal(verani_client_loop_stop(loop), 0);
+    verani_client_loop_destroy(loop);
+    server_kill(&s, SIGTERM);
+    unlink(log);
+}
+
+#define MANY 1000
+
+static void test_thousand_clients(void **state)
+{
+    static verani_client *cs[MANY];
+    static watch ws[MANY];
+    char err[256], path[64];
+    verani_client_options o;
+    verani_client_loop *loop;
+    int i, opened, got, turns;
+    Ce__Note m = note("default", 1);
+    server s;
+
+    (void)state;
+    server_start(&s, 0, NULL);
+    loop = verani_client_loop_create(err, sizeof(err));
+    assert_non_null(loop);
+    for (i = 0; i < MANY; i++) {
+        verani_client_options_init(&o);
+        o.max_attempts = VERANI_CLIENT_UNLIMITED;
+        o.initial_delay_ms = 50;
+        snprintf(path, sizeof(path), "/t/big?userId=u%d", i);
+        cs[i] = client_new(loop, s.port, path, &o, &ws[i]);
+    }
+    for (turns = 0, opened = 0; turns < 6000 && opened < MANY; turns++) {
+        assert_int_equal(verani_client_loop_service(loop, 10), 0);
+        for (i = 0, opened = 0; i < MANY; i++)
+            opened += ws[i].opens > 0 && verani_client_get_state(cs[i]) ==
+                                             VERANI_CLIENT_CONNECTED;
+    }
+    assert_int_equal(opened, MANY);
+    assert_int_equal(ce_test_client_emit_shout(cs[0], &m), 0);
+    for (turns = 0, got = 0; turns < 6000 && got < MANY; turns++) {
+        assert_int_equal(verani_client_loop_service(loop, 10), 0);
+        for (i = 0, got = 0; i < MANY; i++)
+            got += ws[i].notes;
+    }
+    assert_int_equal(got, MANY);
+    for (i = 0; i < MANY; i++)
+        assert_int_equal(ws[i].notes, 1);
+    verani_client_loop_destroy(loop); /* destroys the clients */
+    server_kill(&s, SIGTERM);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trips),
+        cmocka_unit_test(test_restart_keeps_order),
+        cmocka_unit_test(test_pong_timeout),
+        cmocka_unit_test(test_policy_close_no_reconnect),
+        cmocka_unit_test(test_request_timeout_and_disconnect),
+        cmocka_unit_test(test_threaded_emitters),
+        cmocka_unit_test(test_thousand_clients),
+    };
+    struct rlimit rl;
+    int r;
+
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s PATH-TO-client_test_server\n", argv[0]);
+        return 2;
+    }
+    g_server_path = argv[1];
+    snprintf(g_tmpdir, sizeof(g_tmpdir), "%s/verani-client-e2e-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(g_tmpdir)) {
+        perror("mkdtemp");
+        return 2;
+    }
+    /* 1,000 clients need more descriptors than the usual 1024; the server inherits it. */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096) {
+        rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    r = cmocka_run_group_tests(tests, NULL, NULL);
+    rmdir(g_tmpdir);
+    return r;
+}
