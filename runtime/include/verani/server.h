@@ -93,6 +93,22 @@ VERANI_API int verani_server_service(verani_server *srv, int timeout_ms);
  */
 VERANI_API void verani_server_stop(verani_server *srv);
 
+/*
+ * Emit from any thread: event `ev` of `room` (a mounted room definition) with
+ * payload `msg` (NULL for `()`), to `to` in instance `instance` (NULL: every
+ * instance of the room). The payload is validated and encoded on the calling
+ * thread; the frame is queued to the event loop, which delivers it on its
+ * next turn. `to` may not be VERANI_TO_SELF nor use `except` (no session
+ * pointer is valid off the loop); its strings are copied. Returns 0 when
+ * queued, VERANI_EINVAL, VERANI_ENOMEM, or VERANI_ECLOSED after stop.
+ */
+VERANI_API int verani_server_emit_async(verani_server *srv, const verani_room_def *room,
+                                        const char *instance, const verani_target *to,
+                                        const verani_event_def *ev, const ProtobufCMessage *msg);
+
+/* Connected sessions in all rooms and instances (hello done or not). Event-loop thread. */
+VERANI_API size_t verani_server_session_count(const verani_server *srv);
+
 /* Free the server. Call after run returned (or instead of running). NULL is a no-op. */
 VERANI_API void verani_server_destroy(verani_server *srv);
 

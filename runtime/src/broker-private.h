@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * broker-private.h: the delivery path. A frame is encoded once into a
+ * reference-counted vr_frame; every recipient queues one reference (plus its
+ * own seq) in a bounded vr_outq; when the connection is writable, every
+ * pending frame is copied, each behind its WebSocket header and seq prefix,
+ * into one buffer for a single write. Recipient selection sits behind
+ * vr_broker_ops so a scale-out broker (Redis) can replace local delivery.
+ * The queue and frame code knows nothing of libwebsockets.
+ */
+#ifndef VERANI_BROKER_PRIVATE_H
+#define VERANI_BROKER_PRIVATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <verani/gen.h>
+
+/* An encoded Envelope without seq, shared by every recipient queue. */
+typedef struct vr_frame {
+    uint32_t refs;   /* one per queue entry plus the creator's until it unrefs */
+    uint32_t len;    /* bytes in body */
+    uint8_t body[];
+} vr_frame;
+
+/* A frame of `len` bytes with one reference (the caller's). NULL on OOM. */
+vr_frame *vr_frame_new(size_t len);
+void vr_frame_ref(vr_frame *f);
+/* Drop one reference; the last one frees the frame. NULL is a no-op. */
+void vr_frame_unref(vr_frame *f);
+
+typedef struct vr_qent {
+    vr_frame *frame; /* one reference owned by the queue */
+    uint64_t seq;    /* 0: the frame carries no seq (WELCOME, ERROR, PONG) */
+} vr_qent;
+
+/* A session's outbound queue: a ring that grows by doubling up to its bound. */
+typedef struct vr_outq {
+    vr_qent *ring;   /* owned */
+    uint32_t cap, head, count;
+    size_t bytes;    /* body bytes queued */
+} vr_outq;
+
+void vr_outq_init(vr_outq *q);
+/* Drop every entry and free the ring. */
+void vr_outq_fini(vr_outq *q);
+/*
+ * Queue one reference to `f` with `seq`. VERANI_EFULL when it would pass
+ * `max_frames` or `max_bytes` (nothing is queued then), VERANI_ENOMEM.
+ */
+int vr_outq_push(vr_outq *q, vr_frame *f, uint64_t seq, uint32_t max_frames, size_t max_bytes);
+/* The bytes the head entry takes on the wire (header + prefix + body); 0 when empty. */
+size_t vr_outq_head_wire_size(const vr_outq *q);
+/*
+ * Move whole frames from the head of `q` into `dst` (capacity `cap`), each as
+ * WebSocket header + seq prefix + body, while they fit. Returns the bytes
+ * written; 0 when empty or when the head does not fit in `cap`.
+ */
+size_t vr_outq_fill(vr_outq *q, uint8_t *dst, size_t cap);
+
+/*
+ * Does session `s` pass target `to` (kind/name, except, user and client
+ * filters)? `self` is the emitting session for VERANI_TO_SELF (may be NULL).
+ * The accessors come from server.h, so this is pure selection logic.
+ */
+int vr_target_match(const verani_target *to, const verani_session *self,
+                    const verani_session *s);
+
+struct vr_instance;
+/*
+ * The delivery interface. publish queues `frame` to every session of `inst`
+ * that matches `to` and returns how many, or a negative verani_err. Local
+ * delivery is the only implementation today; a Redis broker adds the other
+ * nodes' sessions behind the same call.
+ */
+typedef struct vr_broker_ops {
+    const char *name;
+    int (*publish)(struct vr_instance *inst, const verani_target *to,
+                   const verani_session *self, vr_frame *frame);
+} vr_broker_ops;
+
+extern const vr_broker_ops vr_broker_local;
+
+#endif /* VERANI_BROKER_PRIVATE_H */

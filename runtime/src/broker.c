@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * broker.c: fan-out. Reference-counted frames (encoded once, shared by every
+ * recipient), the bounded per-session outbound queue, the coalescing copy of
+ * a connection's pending frames into one write buffer, recipient selection
+ * for verani_target, and the local broker that publishes to the sessions of
+ * one room instance. It does not write to sockets (server.c and session.c do
+ * that) and does not know about other nodes (a Redis broker will).
+ */
+#include <string.h>
+
+#include "common-private.h"
+#include "server-private.h"
+
+vr_frame *vr_frame_new(size_t len)
+{
+    vr_frame *f;
+
+    if (len > UINT32_MAX)
+        return NULL;
+    f = vr_malloc(sizeof(*f) + len);
+    if (!f)
+        return NULL;
+    f->refs = 1;
+    f->len = (uint32_t)len;
+    return f;
+}
+
+void vr_frame_ref(vr_frame *f)
+{
+    f->refs++;
+}
+
+void vr_frame_unref(vr_frame *f)
+{
+    if (f && !--f->refs)
+        vr_free(f);
+}
+
+void vr_outq_init(vr_outq *q)
+{
+    memset(q, 0, sizeof(*q));
+}
+
+void vr_outq_fini(vr_outq *q)
+{
+    while (q->count) {
+        vr_frame_unref(q->ring[q->head].frame);
+        q->head = (q->head + 1) % q->cap;
+        q->count--;
+    }
+    vr_free(q->ring);
+    memset(q, 0, sizeof(*q));
+}
+
+static int outq_grow(vr_outq *q)
+{
+    uint32_t ncap = q->cap ? q->cap * 2 : 4, i;
+    vr_qent *n = vr_calloc(ncap, sizeof(*n));
+
+    if (!n)
+        return VERANI_ENOMEM;
+    for (i = 0; i < q->count; i++)
+        n[i] = q->ring[(q->head + i) % q->cap];
+    vr_free(q->ring);
+    q->ring = n;
+    q->cap = ncap;
+    q->head = 0;
+    return 0;
+}
+
+int vr_outq_push(vr_outq *q, vr_frame *f, uint64_t seq, uint32_t max_frames, size_t max_bytes)
+{
+    if (q->count >= max_frames || q->bytes + f->len > max_bytes)
+        return VERANI_EFULL;
+    if (q->count == q->cap && outq_grow(q))
+        return VERANI_ENOMEM;
+    q->ring[(q->head + q->count) % q->cap].frame = f;
+    q->ring[(q->head + q->count) % q->cap].seq = seq;
+    q->count++;
+    q->bytes += f->len;
+    vr_frame_ref(f);
+    return 0;
+}
+
+static size_t wire_size(const vr_qent *e)
+{
+    uint8_t prefix[VR_WIRE_SEQ_PREFIX_MAX];
+    size_t plen = vr_wire_seq_prefix(prefix, e->seq);
+    uint64_t n = plen + e->frame->len;
+
+    return (n < 126 ? 2 : n <= 0xffff ? 4 : 10) + n;
+}
+
+size_t vr_outq_head_wire_size(const vr_outq *q)
+{
+    return q->count ? wire_size(&q->ring[q->head]) : 0;
+}
+
+size_t vr_outq_fill(vr_outq *q, uint8_t *dst, size_t cap)
+{
+    size_t used = 0;
+
+    while (q->count) {
+        vr_qent *e = &q->ring[q->head];
+        uint8_t prefix[VR_WIRE_SEQ_PREFIX_MAX];
+        size_t plen = vr_wire_seq_prefix(prefix, e->seq);
+        uint64_t n = plen + e->frame->len;
+        size_t hlen = n < 126 ? 2 : n <= 0xffff ? 4 : 10;
+
+        if (hlen + n > cap - used)
+            break;
+        used += vr_wire_ws_header(dst + used, n);
+        memcpy(dst + used, prefix, plen);
+        used += plen;
+        memcpy(dst + used, e->frame->body, e->frame->len);
+        used += e->frame->len;
+        q->bytes -= e->frame->len;
+        vr_frame_unref(e->frame);
+        e->frame = NULL;
+        q->head = (q->head + 1) % q->cap;
+        q->count--;
+    }
+    if (!q->count)
+        q->head = 0;
+    return used;
+}
+
+static int in_list(const char *v, const char *const *list, size_t n)
+{
+    size_t i;
+
+    for (i = 0; v && i < n; i++)
+        if (list[i] && !strcmp(list[i], v))
+            return 1;
+    return 0;
+}
+
+int vr_target_match(const verani_target *to, const verani_session *self,
+                    const verani_session *s)
+{
+    const char *uid = verani_session_user_id(s), *cid = verani_session_client_id(s);
+
+    switch (to->kind) {
+    case VERANI_TO_SELF:
+        if (s != self)
+            return 0;
+        break;
+    case VERANI_TO_CHANNEL:
+        if (!to->name || !verani_session_in_channel(s, to->name))
+            return 0;
+        break;
+    case VERANI_TO_USER:
+        if (!to->name || !uid || strcmp(uid, to->name))
+            return 0;
+        break;
+    case VERANI_TO_CLIENT:
+        if (!to->name || strcmp(cid, to->name))
+            return 0;
+        break;
+    case VERANI_TO_ALL:
+        break;
+    default:
+        return 0;
+    }
+    if (to->except && to->except == s)
+        return 0;
+    if (to->n_user_ids && !in_list(uid, to->user_ids, to->n_user_ids))
+        return 0;
+    if (to->n_client_ids && !in_list(cid, to->client_ids, to->n_client_ids))
+        return 0;
+    return 1;
+}
+
+static int local_publish(vr_instance *inst, const verani_target *to, const verani_session *self,
+                         vr_frame *frame)
+{
+    int count = 0;
+
+    if (to->kind == VERANI_TO_SELF) {
+        /* The emitting session may have closed; it is still the only candidate. */
+        if (!self || self->closing || !vr_target_match(to, self, self))
+            return 0;
+        return vr_session_enqueue((verani_session *)self, frame, 1) == 0 ? 1 : 0;
+    }
+    lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&inst->sessions)) {
+        verani_session *s = lws_container_of(d, verani_session, node);
+
+        if (!s->closing && vr_target_match(to, self, s) && vr_session_enqueue(s, frame, 1) == 0)
+            count++;
+    } lws_end_foreach_dll_safe(d, d1);
+    return count;
+}
+
+const vr_broker_ops vr_broker_local = {"local", local_publish};

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * common-private.h: runtime internals every libverani file shares: the
+ * allocator wrappers (vr_malloc and friends, and the ProtobufCAllocator that
+ * routes protobuf-c through them) and the logging macros that prefix every
+ * line with "[verani]". It does not include libwebsockets' headers except
+ * for the logging macros' sake; it holds no state of its own beyond the
+ * allocator table set once by verani_set_allocators.
+ */
+#ifndef VERANI_COMMON_PRIVATE_H
+#define VERANI_COMMON_PRIVATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libwebsockets.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include <verani/common.h>
+
+/* Allocation through the hook of verani_set_allocators. vr_calloc and
+ * vr_reallocarray check `n * size` for overflow and return NULL on it. */
+void *vr_malloc(size_t size);
+void *vr_calloc(size_t n, size_t size);
+void *vr_realloc(void *p, size_t size);
+void *vr_reallocarray(void *p, size_t n, size_t size);
+void vr_free(void *p);
+/* A copy of `s` (NULL for NULL or on failure); the caller frees it with vr_free. */
+char *vr_strdup(const char *s);
+char *vr_strndup(const char *s, size_t n);
+
+/* The allocator protobuf-c gets for every pack/unpack in the runtime. */
+extern ProtobufCAllocator vr_pb_allocator;
+
+/* Logging: one line per event, "[verani] " first. Payload bytes only at debug. */
+#define VR_ERR(...) lwsl_err("[verani] " __VA_ARGS__)
+#define VR_WARN(...) lwsl_warn("[verani] " __VA_ARGS__)
+#define VR_NOTICE(...) lwsl_notice("[verani] " __VA_ARGS__)
+#define VR_INFO(...) lwsl_info("[verani] " __VA_ARGS__)
+#define VR_DEBUG(...) lwsl_debug("[verani] " __VA_ARGS__)
+
+/* Fill `buf` with `len` bytes from the system's random source (getrandom or
+ * /dev/urandom). Returns 0, or VERANI_EIO when no random source answers. */
+int vr_random(void *buf, size_t len);
+
+/* A random UUIDv4 in its 36-character text form; `out` holds 37 bytes. */
+int vr_uuid4(char out[37]);
+
+/* `len` random bytes as 2*len lowercase hex digits plus NUL into `out`. */
+int vr_random_hex(char *out, size_t len);
+
+#endif /* VERANI_COMMON_PRIVATE_H */

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * room.c: mounted rooms and their instances. A mount maps a path such as
+ * "/chat/{room}" to a generated room definition; a request path picks a
+ * mount and names the instance ("/chat/lobby" -> "lobby"), which is created
+ * on first connect and freed when its last session is gone. Also the
+ * queries over an instance (session count, user ids, a user's sessions).
+ * Idle-instance eviction with storage is a later issue; nothing here
+ * persists anything.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "common-private.h"
+#include "server-private.h"
+
+vr_mount *vr_route(verani_server *srv, const char *path, char *inst_name, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < srv->n_mounts; i++) {
+        vr_mount *m = srv->mounts[i];
+        size_t pl = strlen(m->prefix), sl = strlen(m->suffix), l = strlen(path), nl;
+
+        if (!m->has_placeholder) {
+            if (!strcmp(path, m->prefix)) {
+                if (len)
+                    inst_name[0] = '\0';
+                return m;
+            }
+            continue;
+        }
+        if (l < pl + sl + 1 || strncmp(path, m->prefix, pl) ||
+            strcmp(path + l - sl, m->suffix))
+            continue;
+        nl = l - pl - sl;
+        if (memchr(path + pl, '/', nl) || nl >= len)
+            continue;
+        memcpy(inst_name, path + pl, nl);
+        inst_name[nl] = '\0';
+        return m;
+    }
+    return NULL;
+}
+
+vr_instance *vr_instance_get(vr_mount *m, const char *name, int create)
+{
+    vr_instance *inst;
+
+    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&m->instances)) {
+        inst = lws_container_of(d, vr_instance, node);
+        if (!strcmp(inst->name, name))
+            return inst;
+    } lws_end_foreach_dll(d);
+    if (!create)
+        return NULL;
+    inst = vr_calloc(1, sizeof(*inst));
+    if (!inst)
+        return NULL;
+    inst->name = vr_strdup(name);
+    if (!inst->name) {
+        vr_free(inst);
+        return NULL;
+    }
+    inst->mount = m;
+    lws_dll2_add_tail(&inst->node, &m->instances);
+    VR_INFO("instance %s '%s' created\n", m->def->schema->name, name);
+    return inst;
+}
+
+void vr_instance_maybe_free(vr_instance *inst)
+{
+    if (!inst || inst->sessions.count || inst->pending)
+        return;
+    VR_INFO("instance %s '%s' freed\n", inst->mount->def->schema->name, inst->name);
+    lws_dll2_remove(&inst->node);
+    vr_free(inst->name);
+    vr_free(inst);
+}
+
+void vr_mounts_free(verani_server *srv)
+{
+    size_t i;
+
+    for (i = 0; i < srv->n_mounts; i++) {
+        vr_mount *m = srv->mounts[i];
+
+        lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&m->instances)) {
+            vr_instance *inst = lws_container_of(d, vr_instance, node);
+
+            /* Sessions are gone by now (context destroyed first); free regardless. */
+            lws_dll2_remove(&inst->node);
+            vr_free(inst->name);
+            vr_free(inst);
+        } lws_end_foreach_dll_safe(d, d1);
+        vr_free(m->prefix);
+        vr_free(m->suffix);
+        vr_free(m);
+    }
+    vr_free(srv->mounts);
+    srv->mounts = NULL;
+    srv->n_mounts = 0;
+}
+
+size_t vr_paths_describe(verani_server *srv, char *buf, size_t len)
+{
+    size_t i, used = 0;
+
+    if (len)
+        buf[0] = '\0';
+    for (i = 0; i < srv->n_mounts && used < len; i++) {
+        int n = snprintf(buf + used, len - used, "%s%s", i ? ", " : "",
+                         srv->mounts[i]->def->schema->path);
+
+        if (n < 0)
+            break;
+        used += (size_t)n < len - used ? (size_t)n : len - used - 1;
+    }
+    return used;
+}
+
+/* --- queries ------------------------------------------------------------- */
+
+size_t verani_ctx_session_count(verani_ctx *ctx)
+{
+    return ctx && ctx->inst ? ctx->inst->sessions.count : 0;
+}
+
+size_t verani_ctx_user_ids(verani_ctx *ctx, const char **out, size_t max)
+{
+    size_t total = 0;
+
+    if (!ctx || !ctx->inst)
+        return 0;
+    /* Unique in the order first seen; O(n^2) over one instance, fine at room sizes. */
+    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&ctx->inst->sessions)) {
+        verani_session *s = lws_container_of(d, verani_session, node);
+        int seen = 0;
+
+        lws_start_foreach_dll(struct lws_dll2 *, e, lws_dll2_get_head(&ctx->inst->sessions)) {
+            verani_session *o = lws_container_of(e, verani_session, node);
+
+            if (o == s)
+                break;
+            if (!strcmp(o->user_id, s->user_id)) {
+                seen = 1;
+                break;
+            }
+        } lws_end_foreach_dll(e);
+        if (!seen) {
+            if (total < max && out)
+                out[total] = s->user_id;
+            total++;
+        }
+    } lws_end_foreach_dll(d);
+    return total;
+}
+
+size_t verani_ctx_user_sessions(verani_ctx *ctx, const char *user_id, verani_session **out,
+                                size_t max)
+{
+    size_t total = 0;
+
+    if (!ctx || !ctx->inst || !user_id)
+        return 0;
+    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&ctx->inst->sessions)) {
+        verani_session *s = lws_container_of(d, verani_session, node);
+
+        if (!strcmp(s->user_id, user_id)) {
+            if (total < max && out)
+                out[total] = s;
+            total++;
+        }
+    } lws_end_foreach_dll(d);
+    return total;
+}

@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server-private.h: the server's internal objects and the calls between its
+ * files: server.c (libwebsockets glue, HTTP answers, upgrade, timers, stop,
+ * the cross-thread emit queue), room.c (mounts, instances, queries),
+ * session.c (hello/welcome, dispatch, channels, the handler context) and
+ * broker.c (delivery). Everything here is touched by the event-loop thread
+ * only, except the fields marked {async_lock}.
+ */
+#ifndef VERANI_SERVER_PRIVATE_H
+#define VERANI_SERVER_PRIVATE_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+
+#include <libwebsockets.h>
+
+#include <verani/server.h>
+
+#include "broker-private.h"
+#include "ratelimit-private.h"
+#include "wire-private.h"
+
+/* Close codes (PROTOCOL.md lists them). */
+#define VR_CLOSE_GOING_AWAY 1001
+#define VR_CLOSE_POLICY 1008
+#define VR_CLOSE_TOO_BIG 1009
+#define VR_CLOSE_INTERNAL 1011
+#define VR_CLOSE_SLOW_CONSUMER 4000
+#define VR_CLOSE_IDLE 4001
+#define VR_CLOSE_HELLO_TIMEOUT 4002
+
+/* Consecutive refused frames after which a connection is closed with 1008. */
+#define VR_MAX_PROTO_ERRORS 10
+
+struct vr_instance;
+struct vr_mount;
+
+/* A mounted room: the generated definition, the user's handler table. */
+typedef struct vr_mount {
+    struct verani_server *srv;
+    const verani_room_def *def;
+    const void *handlers;            /* borrowed from the mounter; starts with verani_hooks */
+    void *user;                      /* borrowed */
+    char *prefix;                    /* owned: the path up to "{room}" (or the whole path) */
+    char *suffix;                    /* owned: the path after "{room}"; "" when none */
+    int has_placeholder;
+    lws_dll2_owner_t instances;      /* struct vr_instance */
+} vr_mount;
+
+/* A room instance: one per name, created on first connect. */
+typedef struct vr_instance {
+    lws_dll2_t node;                 /* in mount->instances */
+    vr_mount *mount;
+    char *name;                      /* owned */
+    lws_dll2_owner_t sessions;       /* verani_session that completed hello */
+    uint32_t pending;                /* upgraded connections that have not sent hello yet */
+} vr_instance;
+
+struct verani_session {
+    lws_dll2_t node;                 /* in inst->sessions once hello is done */
+    lws_dll2_t all;                  /* in srv->sessions from ESTABLISHED to CLOSED */
+    struct verani_server *srv;
+    vr_instance *inst;               /* holds one `pending` or a list entry */
+    struct lws *wsi;                 /* NULL once the connection is gone */
+    char client_id[37];
+    char resume_token[33];
+    char *user_id;                   /* owned */
+    uint8_t *meta;                   /* owned: the packed meta (the attachment) */
+    size_t meta_len;
+    char **channels;                 /* owned strings */
+    size_t n_channels, cap_channels;
+    uint64_t seq;                    /* the last seq queued to this session */
+    vr_outq q;
+    vr_bucket bucket;
+    uint8_t *rx;                     /* owned: a message arriving in pieces */
+    size_t rx_len, rx_cap;
+    uint32_t proto_errors;           /* consecutive refused frames */
+    uint32_t limited;                /* consecutive rate-limited frames */
+    int64_t last_rx_us;
+    lws_sorted_usec_list_t sul;      /* hello timeout, then idle checks */
+    unsigned hello_done : 1;
+    unsigned added : 1;              /* in inst->sessions */
+    unsigned closing : 1;            /* a close is under way; no more frames */
+    unsigned ping_pending : 1;       /* a WebSocket ping is to be sent */
+    unsigned pinged : 1;             /* a ping went out since the last frame in */
+    unsigned rx_dropping : 1;        /* the rest of an oversized message is being refused */
+    int close_code;
+    char close_reason[64];
+};
+
+/* A handler's context: on the stack of the dispatching call. */
+typedef struct vr_scratch {
+    struct vr_scratch *next;
+    max_align_t data[];
+} vr_scratch;
+
+struct verani_ctx {
+    struct verani_server *srv;
+    vr_mount *mount;
+    vr_instance *inst;
+    verani_session *sess;            /* NULL outside a session */
+    vr_scratch *scratch;             /* owned: freed by vr_ctx_fini */
+    ProtobufCMessage *meta;          /* unpacked lazily, freed by vr_ctx_fini */
+};
+
+/* The upgrade request seen by extract_meta. */
+struct verani_upgrade {
+    struct lws *wsi;
+    vr_mount *mount;
+    const char *path;
+    const char *instance;
+    char *user_id;                   /* owned until moved into the session */
+    int reject_status;
+    char reject_reason[128];
+    vr_scratch *scratch;
+};
+
+/* The result of a successful upgrade, handed from CONFIRM_UPGRADE to ESTABLISHED. */
+typedef struct vr_pending {
+    struct lws *wsi;
+    vr_instance *inst;               /* holds one `pending` */
+    char *user_id;                   /* owned */
+    uint8_t *meta;                   /* owned */
+    size_t meta_len;
+} vr_pending;
+
+/* A cross-thread emit waiting for the loop. */
+typedef struct vr_async {
+    struct vr_async *next;
+    const verani_room_def *room;
+    char *instance;                  /* owned; NULL: every instance of the room */
+    verani_target to;                /* strings point into `strs` */
+    const verani_event_def *ev;
+    vr_frame *frame;                 /* owned reference */
+    char *strs;                      /* owned */
+} vr_async;
+
+struct verani_server {
+    verani_server_options opts;      /* strings owned (copied) */
+    char **origins;                  /* owned copies behind opts.origins */
+    struct lws_context *ctx;
+    struct lws_vhost *vh;
+    struct lws_protocols protocols[2];
+    vr_mount **mounts;               /* owned */
+    size_t n_mounts;
+    uint32_t max_frame;              /* the largest max_frame of the mounted rooms */
+    lws_dll2_owner_t sessions;       /* every verani_session, hello done or not */
+    int port;
+    atomic_int stop_flag;            /* set by verani_server_stop from any thread or a signal */
+    int stopping;                    /* the loop saw stop_flag */
+    vr_pending pending;              /* the upgrade between CONFIRM_UPGRADE and FILTER */
+    uint8_t *wbuf;                   /* owned: the coalescing write buffer, LWS_PRE first */
+    size_t wbuf_cap;
+    const vr_broker_ops *broker;
+    pthread_mutex_t async_lock;
+    vr_async *async_head;            /* {async_lock} */
+    vr_async *async_tail;            /* {async_lock} */
+    char last_error[256];
+};
+
+/* --- room.c --- */
+/* Route `path` (no query) to a mount; `inst_name` receives the {room} part. */
+vr_mount *vr_route(verani_server *srv, const char *path, char *inst_name, size_t len);
+vr_instance *vr_instance_get(vr_mount *m, const char *name, int create);
+/* Free the instance when it has no session and no pending connection. */
+void vr_instance_maybe_free(vr_instance *inst);
+void vr_mounts_free(verani_server *srv);
+/* A description of every mounted path for the 404 body. */
+size_t vr_paths_describe(verani_server *srv, char *buf, size_t len);
+
+/* --- session.c --- */
+verani_session *vr_session_new(verani_server *srv, struct lws *wsi, vr_pending *p);
+/* Receive a piece of a WebSocket message. Returns -1 when the connection must close. */
+int vr_session_rx(verani_session *s, const uint8_t *in, size_t len, int binary, int first,
+                  int final);
+/* The connection is writable; -1 closes it. */
+int vr_session_writable(verani_session *s);
+/* The connection is gone: remove, on_disconnect, free. */
+void vr_session_closed(verani_session *s);
+/* Queue `f` (one new reference) with a fresh seq when `with_seq`; applies the slow policy. */
+int vr_session_enqueue(verani_session *s, vr_frame *f, int with_seq);
+/* Start closing with `code` and `reason`; `kill` drops the socket without waiting to write. */
+void vr_session_close(verani_session *s, int code, const char *reason, int kill);
+void vr_session_timer_start(verani_session *s);
+
+void vr_ctx_init(struct verani_ctx *ctx, verani_server *srv, vr_mount *m, vr_instance *inst,
+                 verani_session *s);
+void vr_ctx_fini(struct verani_ctx *ctx);
+void *vr_scratch_alloc(vr_scratch **list, size_t size);
+void vr_scratch_free(vr_scratch **list);
+
+/* Build the frame of an `emit` event; NULL with *err set on failure. */
+vr_frame *vr_event_frame(const verani_event_def *ev, const ProtobufCMessage *msg,
+                         const char *channel, int *err);
+
+#endif /* VERANI_SERVER_PRIVATE_H */

@@ -1,0 +1,763 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server.c: the Verani-C server on libwebsockets. It owns the lws context
+ * and vhost, the one protocol callback that serves both HTTP (404 for an
+ * unknown path, 426 for a plain request to a room path) and WebSocket, the
+ * upgrade decision (routing, connection limits, Origin allow-list,
+ * extract_meta with 401/403, 503 when full or stopping), the event loop
+ * (run / service / async-signal-safe stop with a graceful 1001 shutdown),
+ * and the cross-thread emit queue drained in LWS_CALLBACK_EVENT_WAIT_CANCELLED.
+ * Per-message work is session.c's, delivery broker.c's. No TLS policy
+ * beyond loading the given certificate and key; no HTTP API (a later issue).
+ */
+#define _POSIX_C_SOURCE 200809L /* strcasecmp */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common-private.h"
+#include "server-private.h"
+
+#define VR_RX_BUFFER 2048
+
+struct vr_pss {
+    verani_session *s; /* owned by the server's session list; NULL before ESTABLISHED */
+};
+
+static void set_error(verani_server *srv, const char *fmt, ...) VERANI_PRINTF(2, 3);
+static void set_error(verani_server *srv, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(srv->last_error, sizeof(srv->last_error), fmt, ap);
+    va_end(ap);
+    VR_ERR("%s\n", srv->last_error);
+}
+
+void verani_server_options_init(verani_server_options *opts)
+{
+    memset(opts, 0, sizeof(*opts));
+}
+
+const char *verani_server_last_error(const verani_server *srv)
+{
+    return srv ? srv->last_error : "";
+}
+
+/* --- HTTP answers -------------------------------------------------------- */
+
+/* Write a complete plain-text HTTP response. Returns nonzero when it failed. */
+static int http_answer(struct lws *wsi, unsigned status, const char *body, int upgrade_hdr)
+{
+    uint8_t hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
+    uint8_t bbuf[LWS_PRE + 1024];
+    size_t blen = strlen(body);
+
+    if (blen > sizeof(bbuf) - LWS_PRE)
+        blen = sizeof(bbuf) - LWS_PRE;
+    if (lws_add_http_common_headers(wsi, status, "text/plain; charset=utf-8", blen, &p, end))
+        return 1;
+    if (upgrade_hdr && lws_add_http_header_by_name(wsi, (const unsigned char *)"upgrade:",
+                                                   (const unsigned char *)"websocket", 9, &p,
+                                                   end))
+        return 1;
+    if (lws_finalize_write_http_header(wsi, start, &p, end))
+        return 1;
+    memcpy(bbuf + LWS_PRE, body, blen);
+    return lws_write(wsi, bbuf + LWS_PRE, blen, LWS_WRITE_HTTP_FINAL) != (int)blen;
+}
+
+static int on_http(verani_server *srv, struct lws *wsi, const char *uri)
+{
+    char inst[256], body[1024], paths[768];
+    int r;
+
+    if (vr_route(srv, uri, inst, sizeof(inst))) {
+        snprintf(body, sizeof(body), "%s is a Verani WebSocket room: connect with a WebSocket "
+                 "upgrade (Upgrade: websocket), see runtime/PROTOCOL.md\n", uri);
+        r = http_answer(wsi, 426, body, 1);
+    } else {
+        vr_paths_describe(srv, paths, sizeof(paths));
+        snprintf(body, sizeof(body), "no room at %.200s; the rooms of this server are at: %.700s\n",
+                 uri, paths);
+        r = http_answer(wsi, 404, body, 0);
+    }
+    if (r || lws_http_transaction_completed(wsi))
+        return -1;
+    return 0;
+}
+
+/* --- the upgrade request (extract_meta) ----------------------------------- */
+
+int verani_upgrade_query(verani_upgrade *req, const char *name, char *buf, size_t len)
+{
+    char key[128], tmp[1024];
+    const char *v;
+
+    if (!req || !name || !buf || !len || strlen(name) + 2 > sizeof(key))
+        return -1;
+    snprintf(key, sizeof(key), "%s=", name);
+    v = lws_get_urlarg_by_name(req->wsi, key, tmp, (int)sizeof(tmp));
+    if (!v)
+        return -1;
+    snprintf(buf, len, "%s", v);
+    return (int)strlen(buf);
+}
+
+static const struct {
+    const char *name;
+    enum lws_token_indexes tok;
+} known_headers[] = {
+    {"origin", WSI_TOKEN_ORIGIN},
+    {"cookie", WSI_TOKEN_HTTP_COOKIE},
+    {"authorization", WSI_TOKEN_HTTP_AUTHORIZATION},
+    {"host", WSI_TOKEN_HOST},
+    {"user-agent", WSI_TOKEN_HTTP_USER_AGENT},
+    {"x-forwarded-for", WSI_TOKEN_X_FORWARDED_FOR},
+    {"sec-websocket-protocol", WSI_TOKEN_PROTOCOL},
+};
+
+int verani_upgrade_header(verani_upgrade *req, const char *name, char *buf, size_t len)
+{
+    char key[128];
+    size_t i;
+    int n;
+
+    if (!req || !name || !buf || !len || len > INT32_MAX || strlen(name) + 2 > sizeof(key))
+        return -1;
+    for (i = 0; i < sizeof(known_headers) / sizeof(known_headers[0]); i++) {
+        if (strcasecmp(name, known_headers[i].name))
+            continue;
+        if (!lws_hdr_total_length(req->wsi, known_headers[i].tok))
+            return -1;
+        return lws_hdr_copy(req->wsi, buf, (int)len, known_headers[i].tok);
+    }
+    snprintf(key, sizeof(key), "%s:", name);
+    for (i = 0; key[i]; i++)
+        key[i] = (char)((key[i] >= 'A' && key[i] <= 'Z') ? key[i] + 32 : key[i]);
+    n = lws_hdr_custom_length(req->wsi, key, (int)strlen(key));
+    if (n < 0 || (size_t)n >= len)
+        return -1;
+    return lws_hdr_custom_copy(req->wsi, buf, (int)len, key, (int)strlen(key));
+}
+
+int verani_upgrade_cookie(verani_upgrade *req, const char *name, char *buf, size_t len)
+{
+    size_t max = len;
+
+    if (!req || !name || !buf || !len || lws_http_cookie_get(req->wsi, name, buf, &max))
+        return -1;
+    return (int)max;
+}
+
+const char *verani_upgrade_path(verani_upgrade *req) { return req ? req->path : NULL; }
+const char *verani_upgrade_instance(verani_upgrade *req) { return req ? req->instance : NULL; }
+
+int verani_upgrade_set_user_id(verani_upgrade *req, const char *user_id)
+{
+    char *d;
+
+    if (!req || !user_id || !*user_id || strlen(user_id) > 256)
+        return VERANI_EINVAL;
+    d = vr_strdup(user_id);
+    if (!d)
+        return VERANI_ENOMEM;
+    vr_free(req->user_id);
+    req->user_id = d;
+    return 0;
+}
+
+int verani_upgrade_reject(verani_upgrade *req, int status, const char *reason)
+{
+    if (!req)
+        return VERANI_EINVAL;
+    req->reject_status = status == 403 ? 403 : 401;
+    snprintf(req->reject_reason, sizeof(req->reject_reason), "%s", reason ? reason : "");
+    return VERANI_EDENIED;
+}
+
+char *verani_upgrade_strdup(verani_upgrade *req, const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    char *d = req && s ? vr_scratch_alloc(&req->scratch, n + 1) : NULL;
+
+    if (d)
+        memcpy(d, s, n + 1);
+    return d;
+}
+
+/* The default: ?userId= or X-User-Id, else "anonymous" when allowed. */
+static int default_meta(verani_server *srv, verani_upgrade *req)
+{
+    char v[257];
+
+    if (verani_upgrade_query(req, "userId", v, sizeof(v)) > 0 ||
+        verani_upgrade_header(req, "x-user-id", v, sizeof(v)) > 0)
+        return verani_upgrade_set_user_id(req, v);
+    if (srv->opts.anonymous_users)
+        return verani_upgrade_set_user_id(req, "anonymous");
+    return verani_upgrade_reject(req, 401, "no user id: pass ?userId= or the X-User-Id header");
+}
+
+/* A meta message with a string field `user_id` gets the session's user id when unset. */
+static void meta_fill_user_id(verani_upgrade *req, ProtobufCMessage *meta)
+{
+    const ProtobufCFieldDescriptor *f;
+    char **slot;
+
+    f = protobuf_c_message_descriptor_get_field_by_name(meta->descriptor, "user_id");
+    if (!f || f->type != PROTOBUF_C_TYPE_STRING || f->label == PROTOBUF_C_LABEL_REPEATED)
+        return;
+    slot = (char **)(void *)((char *)meta + f->offset);
+    if (!*slot || !**slot || *slot == (const char *)f->default_value)
+        *slot = verani_upgrade_strdup(req, req->user_id);
+}
+
+static void pending_drop(vr_pending *p)
+{
+    if (p->inst) {
+        p->inst->pending--;
+        vr_instance_maybe_free(p->inst);
+    }
+    vr_free(p->user_id);
+    vr_free(p->meta);
+    memset(p, 0, sizeof(*p));
+}
+
+static int origin_allowed(verani_server *srv, struct lws *wsi)
+{
+    char origin[256];
+    size_t i;
+
+    if (!srv->opts.n_origins)
+        return 1;
+    if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
+        return 0;
+    for (i = 0; i < srv->opts.n_origins; i++)
+        if (!strcmp(origin, srv->opts.origins[i]))
+            return 1;
+    return 0;
+}
+
+/* CONFIRM_UPGRADE: decide, answer a refusal ourselves (return 1), or stash the result (0). */
+static int on_confirm_upgrade(verani_server *srv, struct lws *wsi)
+{
+    char path[512], inst_name[256], body[512];
+    verani_upgrade req;
+    ProtobufCMessage *meta = NULL;
+    const verani_room_schema *sc;
+    vr_instance *inst;
+    vr_mount *m;
+    unsigned status = 0;
+    int r;
+
+    pending_drop(&srv->pending);
+    if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0)
+        return http_answer(wsi, 400, "a WebSocket upgrade must be a GET\n", 0) ? -1 : 1;
+    m = vr_route(srv, path, inst_name, sizeof(inst_name));
+    if (!m) {
+        char paths[400];
+
+        vr_paths_describe(srv, paths, sizeof(paths));
+        snprintf(body, sizeof(body), "no room at %.200s; the rooms of this server are at: %.250s\n",
+                 path, paths);
+        return http_answer(wsi, 404, body, 0) ? -1 : 1;
+    }
+    if (srv->stopping || srv->stop_flag)
+        return http_answer(wsi, 503, "the server is shutting down\n", 0) ? -1 : 1;
+    if (srv->sessions.count >= srv->opts.max_connections) {
+        VR_WARN("connection refused: %u connections, the limit\n", srv->sessions.count);
+        return http_answer(wsi, 503, "the server is at its connection limit\n", 0) ? -1 : 1;
+    }
+    inst = vr_instance_get(m, inst_name, 0);
+    if (inst && srv->opts.max_per_instance &&
+        inst->sessions.count + inst->pending >= srv->opts.max_per_instance)
+        return http_answer(wsi, 503, "this room instance is at its connection limit\n", 0) ? -1
+                                                                                            : 1;
+    if (!origin_allowed(srv, wsi))
+        return http_answer(wsi, 403, "origin not allowed\n", 0) ? -1 : 1;
+
+    sc = m->def->schema;
+    memset(&req, 0, sizeof(req));
+    req.wsi = wsi;
+    req.mount = m;
+    req.path = path;
+    req.instance = inst_name;
+    if (sc->meta) {
+        meta = vr_scratch_alloc(&req.scratch, sc->meta->sizeof_message);
+        if (!meta)
+            goto internal;
+        sc->meta->message_init(meta);
+    }
+    r = m->def->extract_meta ? m->def->extract_meta(&req, m->handlers, meta) : VERANI_ENOHANDLER;
+    if (r == VERANI_ENOHANDLER)
+        r = default_meta(srv, &req);
+    if (r >= 0 && !req.user_id)
+        r = verani_upgrade_reject(&req, 401, "extract_meta set no user id");
+    if (r < 0) {
+        status = req.reject_status ? (unsigned)req.reject_status : r == VERANI_EDENIED ? 403 : 401;
+        snprintf(body, sizeof(body), "%s\n", req.reject_reason[0] ? req.reject_reason
+                                                                 : "connection refused");
+        goto refuse;
+    }
+    if (meta) {
+        verani_verr verr;
+
+        meta_fill_user_id(&req, meta);
+        memset(&verr, 0, sizeof(verr));
+        if (sc->validate_meta && sc->validate_meta(meta, &verr)) {
+            status = 403;
+            snprintf(body, sizeof(body), "connection meta is invalid: %s: %s\n", verr.path,
+                     verr.reason);
+            goto refuse;
+        }
+        srv->pending.meta_len = protobuf_c_message_get_packed_size(meta);
+        srv->pending.meta = vr_malloc(srv->pending.meta_len);
+        if (!srv->pending.meta)
+            goto internal;
+        protobuf_c_message_pack(meta, srv->pending.meta);
+    }
+    inst = vr_instance_get(m, inst_name, 1);
+    if (!inst)
+        goto internal;
+    inst->pending++;
+    srv->pending.inst = inst;
+    srv->pending.wsi = wsi;
+    srv->pending.user_id = req.user_id;
+    vr_scratch_free(&req.scratch);
+    return 0;
+
+internal:
+    status = 500;
+    snprintf(body, sizeof(body), "internal server error\n");
+refuse:
+    VR_INFO("upgrade to %s refused: %u %s", path, status, body);
+    pending_drop(&srv->pending);
+    vr_free(req.user_id);
+    vr_scratch_free(&req.scratch);
+    return http_answer(wsi, status, body, 0) ? -1 : 1;
+}
+
+/* --- the cross-thread emit queue ------------------------------------------ */
+
+static void async_free(vr_async *a)
+{
+    vr_frame_unref(a->frame);
+    vr_free(a->instance);
+    vr_free(a->strs);
+    vr_free(a);
+}
+
+static void async_drain(verani_server *srv)
+{
+    vr_async *a, *next;
+    size_t i;
+
+    pthread_mutex_lock(&srv->async_lock);
+    a = srv->async_head;
+    srv->async_head = srv->async_tail = NULL;
+    pthread_mutex_unlock(&srv->async_lock);
+    for (; a; a = next) {
+        next = a->next;
+        for (i = 0; i < srv->n_mounts; i++) {
+            vr_mount *m = srv->mounts[i];
+
+            if (m->def != a->room)
+                continue;
+            if (a->instance) {
+                vr_instance *inst = vr_instance_get(m, a->instance, 0);
+
+                if (inst)
+                    srv->broker->publish(inst, &a->to, NULL, a->frame);
+            } else {
+                lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&m->instances)) {
+                    srv->broker->publish(lws_container_of(d, vr_instance, node), &a->to, NULL,
+                                         a->frame);
+                } lws_end_foreach_dll(d);
+            }
+        }
+        async_free(a);
+    }
+}
+
+/* Copy the strings of `to` into one block so the loop thread owns them. */
+static int target_copy(vr_async *a, const verani_target *to)
+{
+    size_t n = (to->name ? strlen(to->name) + 1 : 0), i, ptrs = to->n_user_ids + to->n_client_ids;
+    char *p;
+    const char **arr;
+
+    for (i = 0; i < to->n_user_ids; i++)
+        n += strlen(to->user_ids[i]) + 1;
+    for (i = 0; i < to->n_client_ids; i++)
+        n += strlen(to->client_ids[i]) + 1;
+    a->strs = vr_malloc(ptrs * sizeof(char *) + n);
+    if (!a->strs)
+        return VERANI_ENOMEM;
+    arr = (const char **)(void *)a->strs;
+    p = a->strs + ptrs * sizeof(char *);
+    a->to = *to;
+    if (to->name) {
+        a->to.name = strcpy(p, to->name);
+        p += strlen(p) + 1;
+    }
+    for (i = 0; i < ptrs; i++) {
+        const char *src = i < to->n_user_ids ? to->user_ids[i]
+                                             : to->client_ids[i - to->n_user_ids];
+
+        arr[i] = strcpy(p, src);
+        p += strlen(p) + 1;
+    }
+    a->to.user_ids = to->n_user_ids ? arr : NULL;
+    a->to.client_ids = to->n_client_ids ? arr + to->n_user_ids : NULL;
+    return 0;
+}
+
+int verani_server_emit_async(verani_server *srv, const verani_room_def *room,
+                             const char *instance, const verani_target *to,
+                             const verani_event_def *ev, const ProtobufCMessage *msg)
+{
+    vr_async *a;
+    int err = 0;
+
+    if (!srv || !room || !to || !ev || to->kind == VERANI_TO_SELF || to->except)
+        return VERANI_EINVAL;
+    if (srv->stop_flag)
+        return VERANI_ECLOSED;
+    a = vr_calloc(1, sizeof(*a));
+    if (!a)
+        return VERANI_ENOMEM;
+    a->room = room;
+    a->ev = ev;
+    a->frame = vr_event_frame(ev, msg, to->kind == VERANI_TO_CHANNEL ? to->name : NULL, &err);
+    if (!a->frame || (instance && !(a->instance = vr_strdup(instance))) || target_copy(a, to)) {
+        async_free(a);
+        return err ? err : VERANI_ENOMEM;
+    }
+    pthread_mutex_lock(&srv->async_lock);
+    if (srv->async_tail)
+        srv->async_tail->next = a;
+    else
+        srv->async_head = a;
+    srv->async_tail = a;
+    pthread_mutex_unlock(&srv->async_lock);
+    if (srv->ctx)
+        lws_cancel_service(srv->ctx);
+    return 0;
+}
+
+/* --- the protocol callback ------------------------------------------------ */
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    struct lws_context *cx = lws_get_context(wsi);
+    verani_server *srv = cx ? lws_context_user(cx) : NULL;
+    struct vr_pss *pss = user;
+
+    if (!srv)
+        return 0;
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        return on_http(srv, wsi, in ? (const char *)in : "/");
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        if (!in || strcmp((const char *)in, "websocket"))
+            return http_answer(wsi, 400, "only WebSocket upgrades are supported\n", 0) ? -1 : 1;
+        return on_confirm_upgrade(srv, wsi);
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return srv->pending.wsi == wsi && srv->pending.inst ? 0 : 1;
+    case LWS_CALLBACK_ESTABLISHED:
+        if (srv->pending.wsi != wsi || !srv->pending.inst)
+            return -1;
+        pss->s = vr_session_new(srv, wsi, &srv->pending);
+        pending_drop(&srv->pending);
+        if (!pss->s)
+            return -1;
+        vr_session_timer_start(pss->s);
+        return 0;
+    case LWS_CALLBACK_RECEIVE:
+        if (!pss || !pss->s)
+            return -1;
+        return vr_session_rx(pss->s, in, len, lws_frame_is_binary(wsi),
+                             lws_is_first_fragment(wsi), lws_is_final_fragment(wsi));
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (pss && pss->s) {
+            pss->s->last_rx_us = lws_now_usecs();
+            pss->s->pinged = 0;
+        }
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return pss && pss->s ? vr_session_writable(pss->s) : -1;
+    case LWS_CALLBACK_CLOSED:
+        if (pss && pss->s) {
+            vr_session_closed(pss->s);
+            pss->s = NULL;
+        }
+        return 0;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        async_drain(srv);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* --- lifecycle ----------------------------------------------------------- */
+
+verani_server *verani_server_create(const verani_server_options *opts, char *errbuf,
+                                    size_t errlen)
+{
+    verani_server *srv = vr_calloc(1, sizeof(*srv));
+    size_t i;
+
+    if (!srv) {
+        if (errbuf && errlen)
+            snprintf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    if (opts)
+        srv->opts = *opts;
+    srv->opts.bind_address = vr_strdup(srv->opts.bind_address);
+    srv->opts.tls_cert_path = vr_strdup(srv->opts.tls_cert_path);
+    srv->opts.tls_key_path = vr_strdup(srv->opts.tls_key_path);
+    if (srv->opts.n_origins) {
+        srv->origins = vr_calloc(srv->opts.n_origins, sizeof(char *));
+        for (i = 0; srv->origins && i < srv->opts.n_origins; i++)
+            srv->origins[i] = vr_strdup(opts->origins[i]);
+        srv->opts.origins = (const char *const *)srv->origins;
+    }
+    if (!srv->opts.max_connections)
+        srv->opts.max_connections = 100000;
+    if (!srv->opts.idle_timeout_ms)
+        srv->opts.idle_timeout_ms = 60000;
+    if (!srv->opts.handshake_timeout_ms)
+        srv->opts.handshake_timeout_ms = 10000;
+    if (!srv->opts.queue_max_frames)
+        srv->opts.queue_max_frames = 1024;
+    if (!srv->opts.queue_max_bytes)
+        srv->opts.queue_max_bytes = 4u << 20;
+    if (!srv->opts.log_level)
+        srv->opts.log_level = VERANI_LOG_ERR | VERANI_LOG_WARN;
+    srv->broker = &vr_broker_local;
+    srv->port = -1;
+    pthread_mutex_init(&srv->async_lock, NULL);
+    verani_set_log_level(srv->opts.log_level, NULL);
+    if ((opts && opts->bind_address && !srv->opts.bind_address) ||
+        (opts && opts->n_origins && !srv->origins)) {
+        if (errbuf && errlen)
+            snprintf(errbuf, errlen, "out of memory");
+        verani_server_destroy(srv);
+        return NULL;
+    }
+    return srv;
+}
+
+int verani_server_mount(verani_server *srv, const verani_room_def *room, const void *handlers,
+                        void *user)
+{
+    const verani_room_schema *sc;
+    const char *path, *ph;
+    vr_mount *m, **nm;
+    size_t i;
+
+    if (!srv || !room || !handlers || !room->schema)
+        return VERANI_EINVAL;
+    if (room->abi != VERANI_GEN_ABI) {
+        set_error(srv, "room was generated for ABI %u, this runtime is ABI %u: regenerate it "
+                  "with veranic", room->abi, VERANI_GEN_ABI);
+        return VERANI_EINVAL;
+    }
+    if (srv->ctx) {
+        set_error(srv, "mount rooms before the server listens");
+        return VERANI_ESTATE;
+    }
+    sc = room->schema;
+    path = sc->path && *sc->path ? sc->path : "/ws";
+    for (i = 0; i < srv->n_mounts; i++)
+        if (!strcmp(srv->mounts[i]->def->schema->path ? srv->mounts[i]->def->schema->path
+                                                      : "/ws", path)) {
+            set_error(srv, "room %s: path %s is already mounted", sc->name, path);
+            return VERANI_EINVAL;
+        }
+    m = vr_calloc(1, sizeof(*m));
+    nm = vr_reallocarray(srv->mounts, srv->n_mounts + 1, sizeof(*nm));
+    if (!m || !nm) {
+        vr_free(m);
+        if (nm)
+            srv->mounts = nm;
+        return VERANI_ENOMEM;
+    }
+    srv->mounts = nm;
+    ph = strstr(path, "{");
+    m->has_placeholder = ph != NULL;
+    m->prefix = ph ? vr_strndup(path, (size_t)(ph - path)) : vr_strdup(path);
+    m->suffix = vr_strdup(ph && strchr(ph, '}') ? strchr(ph, '}') + 1 : "");
+    if (!m->prefix || !m->suffix) {
+        vr_free(m->prefix);
+        vr_free(m->suffix);
+        vr_free(m);
+        return VERANI_ENOMEM;
+    }
+    m->srv = srv;
+    m->def = room;
+    m->handlers = handlers;
+    m->user = user;
+    srv->mounts[srv->n_mounts++] = m;
+    if (sc->max_frame > srv->max_frame)
+        srv->max_frame = sc->max_frame;
+    return 0;
+}
+
+int verani_server_listen(verani_server *srv)
+{
+    struct lws_context_creation_info info;
+
+    if (!srv)
+        return VERANI_EINVAL;
+    if (srv->ctx)
+        return 0;
+    if (!srv->n_mounts) {
+        set_error(srv, "no room is mounted");
+        return VERANI_ESTATE;
+    }
+    srv->protocols[0].name = "verani";
+    srv->protocols[0].callback = callback;
+    srv->protocols[0].per_session_data_size = sizeof(struct vr_pss);
+    srv->protocols[0].rx_buffer_size = srv->max_frame < VR_RX_BUFFER ? srv->max_frame
+                                                                     : VR_RX_BUFFER;
+    memset(&srv->protocols[1], 0, sizeof(srv->protocols[1]));
+
+    memset(&info, 0, sizeof(info));
+    info.port = srv->opts.port;
+    info.iface = srv->opts.bind_address;
+    info.protocols = srv->protocols;
+    info.user = srv;
+    info.timeout_secs = (srv->opts.handshake_timeout_ms + 999) / 1000;
+    info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+    if (srv->opts.tls_cert_path && srv->opts.tls_key_path) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = srv->opts.tls_cert_path;
+        info.ssl_private_key_filepath = srv->opts.tls_key_path;
+    }
+    srv->ctx = lws_create_context(&info);
+    if (!srv->ctx) {
+        set_error(srv, "cannot listen on %s:%d (port in use, bad TLS files or no memory)",
+                  srv->opts.bind_address ? srv->opts.bind_address : "*", srv->opts.port);
+        return VERANI_EIO;
+    }
+    srv->vh = lws_get_vhost_by_name(srv->ctx, "default");
+    srv->port = srv->vh ? lws_get_vhost_listen_port(srv->vh) : -1;
+    VR_NOTICE("listening on port %d, %zu room(s)\n", srv->port, srv->n_mounts);
+    return 0;
+}
+
+int verani_server_port(const verani_server *srv)
+{
+    return srv ? srv->port : -1;
+}
+
+/* Close every session with 1001, let the closes go out, then drop the context
+ * (which closes what is left; every close runs on_disconnect). */
+static void shutdown_loop(verani_server *srv)
+{
+    lws_usec_t deadline;
+
+    srv->stopping = 1;
+    lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&srv->sessions)) {
+        vr_session_close(lws_container_of(d, verani_session, all), VR_CLOSE_GOING_AWAY,
+                         "server shutting down", 0);
+    } lws_end_foreach_dll_safe(d, d1);
+    deadline = lws_now_usecs() + 3 * LWS_US_PER_SEC;
+    while (srv->sessions.count && lws_now_usecs() < deadline)
+        if (lws_service(srv->ctx, 0) < 0)
+            break;
+    lws_context_destroy(srv->ctx);
+    srv->ctx = NULL;
+    srv->vh = NULL;
+    pending_drop(&srv->pending);
+    VR_NOTICE("stopped\n");
+}
+
+int verani_server_run(verani_server *srv)
+{
+    int r;
+
+    if (!srv)
+        return VERANI_EINVAL;
+    if (srv->stopping)
+        return VERANI_ESTATE;
+    r = verani_server_listen(srv);
+    if (r)
+        return r;
+    while (!srv->stop_flag)
+        if (lws_service(srv->ctx, 0) < 0)
+            break;
+    shutdown_loop(srv);
+    return 0;
+}
+
+int verani_server_service(verani_server *srv, int timeout_ms)
+{
+    int r;
+
+    if (!srv)
+        return VERANI_EINVAL;
+    if (srv->stopping)
+        return VERANI_ECLOSED;
+    r = verani_server_listen(srv);
+    if (r)
+        return r;
+    if (!srv->stop_flag && lws_service(srv->ctx, timeout_ms) < 0)
+        srv->stop_flag = 1;
+    if (srv->stop_flag) {
+        shutdown_loop(srv);
+        return VERANI_ECLOSED;
+    }
+    return 0;
+}
+
+void verani_server_stop(verani_server *srv)
+{
+    if (!srv)
+        return;
+    srv->stop_flag = 1;
+    /* lws_cancel_service only writes a byte to the event pipe. */
+    if (srv->ctx)
+        lws_cancel_service(srv->ctx);
+}
+
+size_t verani_server_session_count(const verani_server *srv)
+{
+    return srv ? srv->sessions.count : 0;
+}
+
+void verani_server_destroy(verani_server *srv)
+{
+    vr_async *a, *next;
+    size_t i;
+
+    if (!srv)
+        return;
+    if (srv->ctx) {
+        srv->stopping = 1;
+        lws_context_destroy(srv->ctx);
+        srv->ctx = NULL;
+    }
+    pending_drop(&srv->pending);
+    for (a = srv->async_head; a; a = next) {
+        next = a->next;
+        async_free(a);
+    }
+    vr_mounts_free(srv);
+    for (i = 0; srv->origins && i < srv->opts.n_origins; i++)
+        vr_free(srv->origins[i]);
+    vr_free(srv->origins);
+    vr_free((char *)srv->opts.bind_address);
+    vr_free((char *)srv->opts.tls_cert_path);
+    vr_free((char *)srv->opts.tls_key_path);
+    vr_free(srv->wbuf);
+    pthread_mutex_destroy(&srv->async_lock);
+    vr_free(srv);
+}

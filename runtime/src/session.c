@@ -1,0 +1,939 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * session.c: one connection's session on the server, from the first frame
+ * to the close. The hello/welcome exchange, the per-message pipeline (rate
+ * limit, envelope decode, event lookup, payload unpack, generated
+ * validation, typed dispatch through the trampoline, on_message fallback),
+ * join/leave, request/reply, error frames and the close policy for peers
+ * that keep misbehaving; the handler context (verani_ctx_*) and the session
+ * accessors; verani_emit. Writes happen only in vr_session_writable, which
+ * coalesces every pending frame into one write. Storage of the attachment
+ * is a no-op hook until the sessions issue lands; resume tokens are issued
+ * but not yet honoured.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "common-private.h"
+#include "server-private.h"
+
+#define VR_WRITE_CHUNK 65536
+
+/* --- scratch memory and the handler context ------------------------------- */
+
+void *vr_scratch_alloc(vr_scratch **list, size_t size)
+{
+    vr_scratch *b;
+
+    if (size > SIZE_MAX - sizeof(*b))
+        return NULL;
+    b = vr_calloc(1, sizeof(*b) + size);
+    if (!b)
+        return NULL;
+    b->next = *list;
+    *list = b;
+    return b->data;
+}
+
+void vr_scratch_free(vr_scratch **list)
+{
+    while (*list) {
+        vr_scratch *n = (*list)->next;
+
+        vr_free(*list);
+        *list = n;
+    }
+}
+
+void vr_ctx_init(struct verani_ctx *ctx, verani_server *srv, vr_mount *m, vr_instance *inst,
+                 verani_session *s)
+{
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->srv = srv;
+    ctx->mount = m;
+    ctx->inst = inst;
+    ctx->sess = s;
+}
+
+void vr_ctx_fini(struct verani_ctx *ctx)
+{
+    if (ctx->meta)
+        protobuf_c_message_free_unpacked(ctx->meta, &vr_pb_allocator);
+    ctx->meta = NULL;
+    vr_scratch_free(&ctx->scratch);
+}
+
+static const verani_hooks *hooks_of(const vr_mount *m)
+{
+    return (const verani_hooks *)m->handlers;
+}
+
+void *verani_ctx_user(verani_ctx *ctx) { return ctx ? ctx->mount->user : NULL; }
+verani_server *verani_ctx_server(verani_ctx *ctx) { return ctx ? ctx->srv : NULL; }
+const char *verani_ctx_room(verani_ctx *ctx) { return ctx ? ctx->mount->def->schema->name : NULL; }
+const char *verani_ctx_instance(verani_ctx *ctx)
+{
+    return ctx && ctx->inst ? ctx->inst->name : NULL;
+}
+verani_session *verani_ctx_session(verani_ctx *ctx) { return ctx ? ctx->sess : NULL; }
+const char *verani_ctx_user_id(verani_ctx *ctx)
+{
+    return ctx && ctx->sess ? ctx->sess->user_id : NULL;
+}
+const char *verani_ctx_client_id(verani_ctx *ctx)
+{
+    return ctx && ctx->sess ? ctx->sess->client_id : NULL;
+}
+
+void *verani_ctx_alloc(verani_ctx *ctx, size_t size)
+{
+    return ctx ? vr_scratch_alloc(&ctx->scratch, size) : NULL;
+}
+
+char *verani_ctx_strdup(verani_ctx *ctx, const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    char *d = s ? verani_ctx_alloc(ctx, n + 1) : NULL;
+
+    if (d)
+        memcpy(d, s, n + 1);
+    return d;
+}
+
+const ProtobufCMessage *verani_ctx_meta(verani_ctx *ctx)
+{
+    const ProtobufCMessageDescriptor *d;
+
+    if (!ctx || !ctx->sess)
+        return NULL;
+    d = ctx->mount->def->schema->meta;
+    if (!ctx->meta && d)
+        ctx->meta = protobuf_c_message_unpack(d, &vr_pb_allocator, ctx->sess->meta_len,
+                                              ctx->sess->meta);
+    return ctx->meta;
+}
+
+/* --- session accessors --------------------------------------------------- */
+
+const char *verani_session_user_id(const verani_session *s) { return s ? s->user_id : NULL; }
+const char *verani_session_client_id(const verani_session *s) { return s ? s->client_id : NULL; }
+size_t verani_session_channel_count(const verani_session *s) { return s ? s->n_channels : 0; }
+
+const char *verani_session_channel(const verani_session *s, size_t i)
+{
+    return s && i < s->n_channels ? s->channels[i] : NULL;
+}
+
+int verani_session_in_channel(const verani_session *s, const char *channel)
+{
+    size_t i;
+
+    for (i = 0; s && channel && i < s->n_channels; i++)
+        if (!strcmp(s->channels[i], channel))
+            return 1;
+    return 0;
+}
+
+/* The attachment (user, meta, channels) is stored here once storage exists. */
+static void attachment_store(verani_session *s)
+{
+    (void)s;
+}
+
+static int channel_add(verani_session *s, const char *ch)
+{
+    if (verani_session_in_channel(s, ch))
+        return 0;
+    if (s->n_channels == s->cap_channels) {
+        size_t ncap = s->cap_channels ? s->cap_channels * 2 : 2;
+        char **n = vr_reallocarray(s->channels, ncap, sizeof(*n));
+
+        if (!n)
+            return VERANI_ENOMEM;
+        s->channels = n;
+        s->cap_channels = ncap;
+    }
+    s->channels[s->n_channels] = vr_strdup(ch);
+    if (!s->channels[s->n_channels])
+        return VERANI_ENOMEM;
+    s->n_channels++;
+    return 1;
+}
+
+static int channel_remove(verani_session *s, const char *ch)
+{
+    size_t i;
+
+    for (i = 0; i < s->n_channels; i++) {
+        if (strcmp(s->channels[i], ch))
+            continue;
+        vr_free(s->channels[i]);
+        memmove(&s->channels[i], &s->channels[i + 1],
+                (s->n_channels - i - 1) * sizeof(s->channels[0]));
+        s->n_channels--;
+        return 0;
+    }
+    return VERANI_ENOTFOUND;
+}
+
+static int valid_channel(const char *ch)
+{
+    size_t n = ch ? strlen(ch) : 0;
+
+    return n > 0 && n <= 128;
+}
+
+int verani_ctx_join(verani_ctx *ctx, const char *channel)
+{
+    int r;
+
+    if (!ctx || !ctx->sess || !valid_channel(channel))
+        return VERANI_EINVAL;
+    r = channel_add(ctx->sess, channel);
+    if (r > 0)
+        attachment_store(ctx->sess);
+    return r < 0 ? r : 0;
+}
+
+int verani_ctx_leave(verani_ctx *ctx, const char *channel)
+{
+    const verani_hooks *h;
+
+    if (!ctx || !ctx->sess || !channel)
+        return VERANI_EINVAL;
+    if (channel_remove(ctx->sess, channel))
+        return VERANI_ENOTFOUND;
+    attachment_store(ctx->sess);
+    h = hooks_of(ctx->mount);
+    if (h->on_leave)
+        h->on_leave(ctx, channel);
+    return 0;
+}
+
+int verani_ctx_close(verani_ctx *ctx, int code, const char *reason)
+{
+    if (!ctx || !ctx->sess || !(code == 1000 || (code >= 3000 && code <= 4999)))
+        return VERANI_EINVAL;
+    vr_session_close(ctx->sess, code, reason ? reason : "", 0);
+    return 0;
+}
+
+/* --- queue and close ----------------------------------------------------- */
+
+verani_session *vr_session_new(verani_server *srv, struct lws *wsi, vr_pending *p)
+{
+    verani_session *s = vr_calloc(1, sizeof(*s));
+    const verani_room_schema *sc = p->inst->mount->def->schema;
+
+    if (!s)
+        return NULL;
+    s->srv = srv;
+    s->wsi = wsi;
+    s->inst = p->inst;       /* takes over p's `pending` count */
+    s->user_id = p->user_id; /* ownership moves from the pending upgrade */
+    s->meta = p->meta;
+    s->meta_len = p->meta_len;
+    p->inst = NULL;
+    p->user_id = NULL;
+    p->meta = NULL;
+    vr_outq_init(&s->q);
+    lws_dll2_add_tail(&s->all, &srv->sessions);
+    s->last_rx_us = lws_now_usecs();
+    vr_bucket_init(&s->bucket, sc->rate, sc->burst, s->last_rx_us);
+    return s;
+}
+
+int vr_session_enqueue(verani_session *s, vr_frame *f, int with_seq)
+{
+    verani_server *srv = s->srv;
+    uint64_t seq = with_seq ? s->seq + 1 : 0;
+    int r;
+
+    if (s->closing || !s->wsi)
+        return VERANI_ECLOSED;
+    r = vr_outq_push(&s->q, f, seq, srv->opts.queue_max_frames, srv->opts.queue_max_bytes);
+    if (r == VERANI_EFULL) {
+        if (srv->opts.slow_policy == VERANI_SLOW_DROP) {
+            VR_WARN("session %s (user %s): outbound queue full, frame dropped\n", s->client_id,
+                    s->user_id);
+            return r;
+        }
+        VR_WARN("session %s (user %s): slow consumer, %u frames / %zu bytes queued: closing %d\n",
+                s->client_id, s->user_id, s->q.count, s->q.bytes, VR_CLOSE_SLOW_CONSUMER);
+        vr_outq_fini(&s->q);
+        vr_session_close(s, VR_CLOSE_SLOW_CONSUMER, "slow consumer", 1);
+        return r;
+    }
+    if (r)
+        return r;
+    s->seq = with_seq ? seq : s->seq;
+    lws_callback_on_writable(s->wsi);
+    return 0;
+}
+
+void vr_session_close(verani_session *s, int code, const char *reason, int kill)
+{
+    if (s->closing || !s->wsi)
+        return;
+    s->closing = 1;
+    s->close_code = code;
+    snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
+    VR_INFO("session %s (user %s): closing %d %s\n", s->client_id,
+            s->user_id ? s->user_id : "-", code, reason);
+    if (kill) {
+        lws_close_reason(s->wsi, (enum lws_close_status)code, (unsigned char *)s->close_reason,
+                         strlen(s->close_reason));
+        lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    /* Flush what is queued, then close in WRITEABLE; a peer that never lets
+     * us write is dropped after a few seconds. */
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, 5);
+    lws_callback_on_writable(s->wsi);
+}
+
+int vr_session_writable(verani_session *s)
+{
+    verani_server *srv = s->srv;
+
+    if (!s->wsi)
+        return -1;
+    if (s->ping_pending) {
+        /* a payload, because lws 4.1 does not report an empty PONG */
+        uint8_t buf[LWS_PRE + 1];
+
+        buf[LWS_PRE] = 'v';
+        s->ping_pending = 0;
+        if (lws_write(s->wsi, buf + LWS_PRE, 1, LWS_WRITE_PING) < 1)
+            return -1;
+        if (s->q.count || s->closing)
+            lws_callback_on_writable(s->wsi);
+        return 0;
+    }
+    if (s->q.count) {
+        size_t need = vr_outq_head_wire_size(&s->q), cap = need > VR_WRITE_CHUNK ? need
+                                                                                 : VR_WRITE_CHUNK;
+        size_t n;
+
+        if (srv->wbuf_cap < LWS_PRE + cap) {
+            uint8_t *nb = vr_realloc(srv->wbuf, LWS_PRE + cap);
+
+            if (!nb)
+                return -1;
+            srv->wbuf = nb;
+            srv->wbuf_cap = LWS_PRE + cap;
+        }
+        n = vr_outq_fill(&s->q, srv->wbuf + LWS_PRE, cap);
+        if (lws_write(s->wsi, srv->wbuf + LWS_PRE, n, LWS_WRITE_RAW) < (int)n)
+            return -1;
+        if (s->q.count || s->closing)
+            lws_callback_on_writable(s->wsi);
+        return 0;
+    }
+    if (s->closing) {
+        lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
+                         (unsigned char *)s->close_reason, strlen(s->close_reason));
+        return -1;
+    }
+    return 0;
+}
+
+void vr_session_closed(verani_session *s)
+{
+    vr_instance *inst = s->inst;
+    size_t i;
+
+    s->wsi = NULL;
+    s->closing = 1;
+    lws_sul_cancel(&s->sul);
+    lws_dll2_remove(&s->all);
+    if (s->added) {
+        struct verani_ctx ctx;
+        const verani_hooks *h = hooks_of(inst->mount);
+
+        lws_dll2_remove(&s->node);
+        s->added = 0;
+        if (h->on_disconnect) {
+            vr_ctx_init(&ctx, s->srv, inst->mount, inst, s);
+            h->on_disconnect(&ctx);
+            vr_ctx_fini(&ctx);
+        }
+    } else if (inst) {
+        inst->pending--;
+    }
+    vr_instance_maybe_free(inst);
+    vr_outq_fini(&s->q);
+    for (i = 0; i < s->n_channels; i++)
+        vr_free(s->channels[i]);
+    vr_free(s->channels);
+    vr_free(s->user_id);
+    vr_free(s->meta);
+    vr_free(s->rx);
+    vr_free(s);
+}
+
+/* --- frames the server sends --------------------------------------------- */
+
+static vr_frame *frame_of(const vr_envelope *env)
+{
+    vr_frame *f = vr_frame_new(vr_wire_size(env));
+
+    if (f)
+        vr_wire_pack(env, f->body);
+    return f;
+}
+
+static void send_env(verani_session *s, const vr_envelope *env, int with_seq)
+{
+    vr_frame *f = frame_of(env);
+
+    if (!f)
+        return;
+    vr_session_enqueue(s, f, with_seq);
+    vr_frame_unref(f);
+}
+
+static void send_error(verani_session *s, int code, const vr_envelope *req, const char *msg,
+                       const char *field)
+{
+    vr_envelope env = VERANI__WIRE__ENVELOPE__INIT;
+    Verani__Wire__Error err = VERANI__WIRE__ERROR__INIT;
+
+    env.has_kind = 1;
+    env.kind = VERANI__WIRE__KIND__ERROR;
+    if (req && req->has_request_id) {
+        env.has_request_id = 1;
+        env.request_id = req->request_id;
+    }
+    if (req && req->has_event) {
+        env.has_event = 1;
+        env.event = req->event;
+    }
+    err.has_code = 1;
+    err.code = (Verani__Wire__ErrorCode)code;
+    err.message = (char *)msg;
+    err.field = (char *)field;
+    env.error = &err;
+    VR_INFO("session %s: error %s: %s%s%s\n", s->client_id, vr_wire_error_name(code), msg,
+            field ? " field " : "", field ? field : "");
+    send_env(s, &env, 0);
+}
+
+/* A refused frame: answer it, and close with 1008 after too many in a row. */
+static void refuse(verani_session *s, int code, const vr_envelope *req, const char *msg,
+                   const char *field)
+{
+    send_error(s, code, req, msg, field);
+    if (++s->proto_errors >= VR_MAX_PROTO_ERRORS)
+        vr_session_close(s, VR_CLOSE_POLICY, "too many protocol errors", 0);
+}
+
+/* --- hello --------------------------------------------------------------- */
+
+static void session_timer(lws_sorted_usec_list_t *sul);
+
+static void on_hello(verani_session *s, const vr_envelope *env)
+{
+    vr_instance *inst = s->inst;
+    vr_mount *m = inst->mount;
+    const verani_room_schema *sc = m->def->schema;
+    const verani_hooks *h = hooks_of(m);
+    const Verani__Wire__Hello *hello = env->hello;
+    vr_envelope out = VERANI__WIRE__ENVELOPE__INIT;
+    Verani__Wire__Welcome w = VERANI__WIRE__WELCOME__INIT;
+    struct verani_ctx ctx;
+    size_t i;
+    int r;
+
+    if (hello && hello->has_protocol && hello->protocol != VR_WIRE_PROTOCOL) {
+        refuse(s, VERANI__WIRE__ERROR_CODE__PROTOCOL, env, "unsupported protocol version; "
+               "this server speaks protocol 1", NULL);
+        return;
+    }
+    if (hello && hello->fingerprint && sc->fingerprint && strcmp(hello->fingerprint,
+                                                                 sc->fingerprint))
+        send_error(s, VERANI__WIRE__ERROR_CODE__SCHEMA_MISMATCH, NULL,
+                   "the client was generated from a different schema than the server", NULL);
+    if (vr_uuid4(s->client_id) || vr_random_hex(s->resume_token, 16)) {
+        vr_session_close(s, VR_CLOSE_INTERNAL, "internal error", 0);
+        return;
+    }
+    s->hello_done = 1;
+    s->proto_errors = 0;
+    /* from now on the timer does idle checks */
+    lws_sul_schedule(lws_get_context(s->wsi), 0, &s->sul, session_timer,
+                     (lws_usec_t)s->srv->opts.idle_timeout_ms * 1000 / 2);
+    for (i = 0; i < sc->n_channels; i++)
+        if (channel_add(s, sc->channels[i]) < 0) {
+            vr_session_close(s, VR_CLOSE_INTERNAL, "internal error", 0);
+            return;
+        }
+    if (!sc->n_channels && channel_add(s, "default") < 0) {
+        vr_session_close(s, VR_CLOSE_INTERNAL, "internal error", 0);
+        return;
+    }
+    attachment_store(s);
+
+    /* The welcome is queued first so it is the first frame on the wire, even
+     * when on_connect emits to the new session. */
+    out.has_kind = 1;
+    out.kind = VERANI__WIRE__KIND__WELCOME;
+    w.has_protocol = 1;
+    w.protocol = VR_WIRE_PROTOCOL;
+    w.client_id = s->client_id;
+    w.user_id = s->user_id;
+    w.resume_token = s->resume_token;
+    w.fingerprint = (char *)sc->fingerprint;
+    w.n_channels = s->n_channels;
+    w.channels = s->channels;
+    w.has_max_frame = 1;
+    w.max_frame = sc->max_frame;
+    w.has_seq = 1;
+    w.seq = s->seq;
+    out.welcome = &w;
+    send_env(s, &out, 0);
+
+    inst->pending--;
+    lws_dll2_add_tail(&s->node, &inst->sessions);
+    s->added = 1;
+    VR_INFO("session %s (user %s) joined %s '%s'\n", s->client_id, s->user_id, sc->name,
+            inst->name);
+    if (h->on_connect) {
+        vr_ctx_init(&ctx, s->srv, m, inst, s);
+        r = h->on_connect(&ctx);
+        if (r < 0) {
+            if (h->on_error)
+                h->on_error(&ctx, r, "on_connect failed");
+            vr_ctx_fini(&ctx);
+            /* No orphan: the session leaves before the close, without on_disconnect. */
+            lws_dll2_remove(&s->node);
+            s->added = 0;
+            inst->pending++;
+            vr_outq_fini(&s->q);
+            vr_session_close(s, VR_CLOSE_INTERNAL, "internal server error", 0);
+            return;
+        }
+        vr_ctx_fini(&ctx);
+    }
+}
+
+/* --- dispatch ------------------------------------------------------------ */
+
+static long event_index(const verani_event_def *t, size_t n, uint32_t id)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (t[mid].id == id)
+            return (long)mid;
+        if (t[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+static void handler_failed(verani_session *s, struct verani_ctx *ctx, const vr_envelope *env,
+                           int r, const char *what)
+{
+    const verani_hooks *h = hooks_of(ctx->mount);
+
+    if (h->on_error)
+        h->on_error(ctx, r, what);
+    send_error(s, VERANI__WIRE__ERROR_CODE__HANDLER_FAILED, env, "the server failed to handle "
+               "the event", NULL);
+}
+
+static void send_reply(verani_session *s, const vr_envelope *req, const ProtobufCMessage *out,
+                       struct verani_ctx *ctx)
+{
+    vr_envelope env = VERANI__WIRE__ENVELOPE__INIT;
+    uint8_t small[512], *buf = small;
+    size_t n = out ? protobuf_c_message_get_packed_size(out) : 0;
+
+    if (n > sizeof(small)) {
+        buf = vr_malloc(n);
+        if (!buf) {
+            handler_failed(s, ctx, req, VERANI_ENOMEM, "out of memory packing a reply");
+            return;
+        }
+    }
+    env.has_kind = 1;
+    env.kind = VERANI__WIRE__KIND__REPLY;
+    env.has_request_id = req->has_request_id;
+    env.request_id = req->request_id;
+    env.has_event = req->has_event;
+    env.event = req->event;
+    if (out) {
+        env.has_payload = 1;
+        env.payload.len = protobuf_c_message_pack(out, buf);
+        env.payload.data = buf;
+    }
+    send_env(s, &env, 1);
+    if (buf != small)
+        vr_free(buf);
+}
+
+static void on_event(verani_session *s, const vr_envelope *env)
+{
+    vr_mount *m = s->inst->mount;
+    const verani_room_schema *sc = m->def->schema;
+    const verani_hooks *h = hooks_of(m);
+    int request = env->kind == VERANI__WIRE__KIND__REQUEST;
+    long i = env->has_event ? event_index(sc->on, sc->n_on, env->event) : -1;
+    const verani_event_def *ev;
+    ProtobufCMessage *in = NULL, *out = NULL;
+    struct verani_ctx ctx;
+    verani_verr verr;
+    char msg[VERANI_VERR_PATH_MAX + VERANI_VERR_REASON_MAX + 64];
+    int r;
+
+    if (i < 0) {
+        snprintf(msg, sizeof(msg), "room %s has no event with id %u", sc->name,
+                 env->has_event ? env->event : 0);
+        refuse(s, VERANI__WIRE__ERROR_CODE__UNKNOWN_EVENT, env, msg, NULL);
+        return;
+    }
+    ev = &sc->on[i];
+    if (request && !ev->out) {
+        snprintf(msg, sizeof(msg), "event '%s' has no reply: send it as EVENT", ev->name);
+        refuse(s, VERANI__WIRE__ERROR_CODE__PROTOCOL, env, msg, NULL);
+        return;
+    }
+    if (ev->in) {
+        in = protobuf_c_message_unpack(ev->in, &vr_pb_allocator, env->has_payload ?
+                                       env->payload.len : 0, env->payload.data);
+        if (!in) {
+            snprintf(msg, sizeof(msg), "the payload of '%s' does not decode as %s", ev->name,
+                     ev->in->name);
+            refuse(s, VERANI__WIRE__ERROR_CODE__INVALID_PAYLOAD, env, msg, "");
+            return;
+        }
+        memset(&verr, 0, sizeof(verr));
+        if (ev->validate_in && ev->validate_in(in, &verr)) {
+            snprintf(msg, sizeof(msg), "%s: %s", verr.path, verr.reason);
+            refuse(s, VERANI__WIRE__ERROR_CODE__INVALID_PAYLOAD, env, msg, verr.path);
+            protobuf_c_message_free_unpacked(in, &vr_pb_allocator);
+            return;
+        }
+    }
+    s->proto_errors = 0;
+    vr_ctx_init(&ctx, s->srv, m, s->inst, s);
+    if (ev->out) {
+        out = verani_ctx_alloc(&ctx, ev->out->sizeof_message);
+        if (out)
+            ev->out->message_init(out);
+    }
+    if (ev->out && !out)
+        r = VERANI_ENOMEM;
+    else
+        r = m->def->invoke[i](&ctx, m->handlers, in, out);
+    if (r == VERANI_ENOHANDLER) {
+        if (h->on_message)
+            r = h->on_message(&ctx, ev->id, env->payload.data, env->has_payload ?
+                              env->payload.len : 0);
+        else if (request)
+            r = VERANI_ENOHANDLER;
+        else
+            r = 0; /* an event nobody handles is dropped, as designed */
+        if (r == VERANI_ENOHANDLER && request) {
+            send_error(s, VERANI__WIRE__ERROR_CODE__NO_HANDLER, env, "the server has no "
+                       "handler for this request", NULL);
+            r = 0;
+            request = 0;
+        }
+    }
+    if (r < 0) {
+        snprintf(msg, sizeof(msg), "handler for '%s' failed: %s", ev->name, verani_strerror(r));
+        handler_failed(s, &ctx, env, r, msg);
+    } else if (request) {
+        memset(&verr, 0, sizeof(verr));
+        if (ev->validate_out && ev->validate_out(out, &verr)) {
+            snprintf(msg, sizeof(msg), "reply of '%s' fails validation: %s: %s", ev->name,
+                     verr.path, verr.reason);
+            handler_failed(s, &ctx, env, VERANI_EINVAL, msg);
+        } else {
+            send_reply(s, env, out, &ctx);
+        }
+    }
+    if (in)
+        protobuf_c_message_free_unpacked(in, &vr_pb_allocator);
+    vr_ctx_fini(&ctx);
+}
+
+static void on_join_leave(verani_session *s, const vr_envelope *env)
+{
+    vr_mount *m = s->inst->mount;
+    const verani_hooks *h = hooks_of(m);
+    vr_envelope out = VERANI__WIRE__ENVELOPE__INIT;
+    struct verani_ctx ctx;
+    int r = 0;
+
+    if (!valid_channel(env->channel)) {
+        refuse(s, VERANI__WIRE__ERROR_CODE__PROTOCOL, env, "JOIN and LEAVE need a channel of 1 "
+               "to 128 bytes", NULL);
+        return;
+    }
+    s->proto_errors = 0;
+    vr_ctx_init(&ctx, s->srv, m, s->inst, s);
+    if (env->kind == VERANI__WIRE__KIND__JOIN) {
+        if (!verani_session_in_channel(s, env->channel)) {
+            if (h->on_join)
+                r = h->on_join(&ctx, env->channel);
+            if (r < 0) {
+                send_error(s, VERANI__WIRE__ERROR_CODE__JOIN_DENIED, env, "joining this channel "
+                           "was refused", NULL);
+                vr_ctx_fini(&ctx);
+                return;
+            }
+            r = verani_ctx_join(&ctx, env->channel);
+        }
+    } else {
+        r = verani_ctx_leave(&ctx, env->channel);
+        if (r == VERANI_ENOTFOUND) {
+            send_error(s, VERANI__WIRE__ERROR_CODE__NOT_JOINED, env, "the session is not in this "
+                       "channel", NULL);
+            vr_ctx_fini(&ctx);
+            return;
+        }
+    }
+    vr_ctx_fini(&ctx);
+    if (r < 0) {
+        send_error(s, VERANI__WIRE__ERROR_CODE__HANDLER_FAILED, env, "the server could not change "
+                   "channels", NULL);
+        return;
+    }
+    out.has_kind = 1;
+    out.kind = VERANI__WIRE__KIND__REPLY;
+    out.has_request_id = env->has_request_id;
+    out.request_id = env->request_id;
+    out.channel = env->channel;
+    send_env(s, &out, 1);
+}
+
+static void handle_message(verani_session *s, const uint8_t *buf, size_t len, int binary)
+{
+    vr_envelope *env = NULL;
+    const char *why = NULL;
+
+    if (!vr_bucket_take(&s->bucket, lws_now_usecs())) {
+        if (++s->limited >= VR_MAX_PROTO_ERRORS) {
+            vr_session_close(s, VR_CLOSE_POLICY, "rate limit exceeded", 0);
+            return;
+        }
+        send_error(s, VERANI__WIRE__ERROR_CODE__RATE_LIMITED, NULL, "over the room's rate "
+                   "limit; the frame was dropped", NULL);
+        return;
+    }
+    s->limited = 0;
+    if (!binary) {
+        refuse(s, VERANI__WIRE__ERROR_CODE__BAD_FRAME, NULL, "text frames are not part of the "
+               "protocol; send binary Envelope frames", NULL);
+        return;
+    }
+    if (vr_wire_decode(buf, len, &env, &why)) {
+        refuse(s, VERANI__WIRE__ERROR_CODE__BAD_FRAME, NULL, why, NULL);
+        return;
+    }
+    if (!s->hello_done) {
+        if (env->kind == VERANI__WIRE__KIND__HELLO)
+            on_hello(s, env);
+        else
+            refuse(s, VERANI__WIRE__ERROR_CODE__PROTOCOL, env, "the first frame must be HELLO",
+                   NULL);
+        vr_wire_free(env);
+        return;
+    }
+    switch (env->kind) {
+    case VERANI__WIRE__KIND__EVENT:
+    case VERANI__WIRE__KIND__REQUEST:
+        on_event(s, env);
+        break;
+    case VERANI__WIRE__KIND__JOIN:
+    case VERANI__WIRE__KIND__LEAVE:
+        on_join_leave(s, env);
+        break;
+    case VERANI__WIRE__KIND__PING: {
+        vr_envelope out = VERANI__WIRE__ENVELOPE__INIT;
+
+        s->proto_errors = 0;
+        out.has_kind = 1;
+        out.kind = VERANI__WIRE__KIND__PONG;
+        out.has_request_id = env->has_request_id;
+        out.request_id = env->request_id;
+        send_env(s, &out, 0);
+        break;
+    }
+    case VERANI__WIRE__KIND__PONG:
+        break;
+    case VERANI__WIRE__KIND__HELLO:
+        refuse(s, VERANI__WIRE__ERROR_CODE__PROTOCOL, env, "HELLO was already received", NULL);
+        break;
+    default:
+        refuse(s, VERANI__WIRE__ERROR_CODE__PROTOCOL, env, "this kind of frame is not sent by "
+               "clients", NULL);
+        break;
+    }
+    vr_wire_free(env);
+}
+
+int vr_session_rx(verani_session *s, const uint8_t *in, size_t len, int binary, int first,
+                  int final)
+{
+    uint32_t max = s->inst->mount->def->schema->max_frame;
+    char why[64];
+
+    if (s->closing)
+        return 0;
+    s->last_rx_us = lws_now_usecs();
+    s->pinged = 0;
+    if (first)
+        s->rx_len = 0;
+    if (s->rx_len + len > max) {
+        snprintf(why, sizeof(why), "message over max_frame (%u bytes)", max);
+        vr_session_close(s, VR_CLOSE_TOO_BIG, why, 0);
+        s->rx_len = 0;
+        return 0;
+    }
+    if (first && final) {
+        handle_message(s, in, len, binary);
+        return 0;
+    }
+    if (s->rx_len + len > s->rx_cap) {
+        size_t ncap = s->rx_cap ? s->rx_cap : 1024;
+        uint8_t *n;
+
+        while (ncap < s->rx_len + len)
+            ncap *= 2;
+        n = vr_realloc(s->rx, ncap);
+        if (!n)
+            return -1;
+        s->rx = n;
+        s->rx_cap = ncap;
+    }
+    memcpy(s->rx + s->rx_len, in, len);
+    s->rx_len += len;
+    if (final) {
+        handle_message(s, s->rx, s->rx_len, binary);
+        s->rx_len = 0;
+        if (s->rx_cap > 8192) { /* do not keep a big buffer per idle connection */
+            vr_free(s->rx);
+            s->rx = NULL;
+            s->rx_cap = 0;
+        }
+    }
+    return 0;
+}
+
+/* --- timers: hello timeout, then idle checks ------------------------------ */
+
+static void session_timer(lws_sorted_usec_list_t *sul)
+{
+    verani_session *s = lws_container_of(sul, verani_session, sul);
+    int64_t now = lws_now_usecs(), idle = (int64_t)s->srv->opts.idle_timeout_ms * 1000;
+    int64_t since = now - s->last_rx_us;
+
+    if (s->closing || !s->wsi)
+        return;
+    if (!s->hello_done) {
+        vr_session_close(s, VR_CLOSE_HELLO_TIMEOUT, "no HELLO in time", 0);
+        return;
+    }
+    if (since >= idle) {
+        vr_session_close(s, VR_CLOSE_IDLE, "idle timeout", 0);
+        return;
+    }
+    if (since >= idle / 2 && !s->pinged) {
+        s->pinged = 1;
+        s->ping_pending = 1;
+        lws_callback_on_writable(s->wsi);
+    }
+    lws_sul_schedule(lws_get_context(s->wsi), 0, &s->sul, session_timer,
+                     since >= idle / 2 ? idle - since : idle / 2 - since);
+}
+
+void vr_session_timer_start(verani_session *s)
+{
+    /* Until hello the timer is the hello timeout; session_timer then moves on to idle checks. */
+    lws_sul_schedule(lws_get_context(s->wsi), 0, &s->sul, session_timer,
+                     (lws_usec_t)s->srv->opts.handshake_timeout_ms * 1000);
+}
+
+/* --- emit ---------------------------------------------------------------- */
+
+vr_frame *vr_event_frame(const verani_event_def *ev, const ProtobufCMessage *msg,
+                         const char *channel, int *err)
+{
+    vr_envelope env = VERANI__WIRE__ENVELOPE__INIT;
+    uint8_t small[512], *buf = small;
+    verani_verr verr;
+    vr_frame *f;
+    size_t n = 0;
+
+    *err = 0;
+    if ((ev->in && (!msg || msg->descriptor != ev->in)) || (!ev->in && msg)) {
+        VR_ERR("emit '%s': the payload is not of the event's type\n", ev->name);
+        *err = VERANI_EINVAL;
+        return NULL;
+    }
+    memset(&verr, 0, sizeof(verr));
+    if (msg && ev->validate_in && ev->validate_in(msg, &verr)) {
+        VR_WARN("emit '%s': payload fails validation: %s: %s\n", ev->name, verr.path,
+                verr.reason);
+        *err = VERANI_EINVAL;
+        return NULL;
+    }
+    if (msg) {
+        n = protobuf_c_message_get_packed_size(msg);
+        if (n > sizeof(small) && !(buf = vr_malloc(n))) {
+            *err = VERANI_ENOMEM;
+            return NULL;
+        }
+        env.has_payload = 1;
+        env.payload.len = protobuf_c_message_pack(msg, buf);
+        env.payload.data = buf;
+    }
+    env.has_kind = 1;
+    env.kind = VERANI__WIRE__KIND__EVENT;
+    env.has_event = 1;
+    env.event = ev->id;
+    env.channel = (char *)channel;
+    f = frame_of(&env);
+    if (!f)
+        *err = VERANI_ENOMEM;
+    if (buf != small)
+        vr_free(buf);
+    return f;
+}
+
+/* Is `ev` one of the room's emit events (the very table entry, or one with its id and type)? */
+static int is_emit_event(const verani_room_schema *sc, const verani_event_def *ev)
+{
+    long i = event_index(sc->emit, sc->n_emit, ev->id);
+
+    return i >= 0 && sc->emit[i].in == ev->in;
+}
+
+int verani_emit(verani_ctx *ctx, const verani_target *to, const verani_event_def *ev,
+                const ProtobufCMessage *msg)
+{
+    vr_frame *f;
+    int err, n;
+
+    if (!ctx || !to || !ev || !ctx->inst)
+        return VERANI_EINVAL;
+    if (!is_emit_event(ctx->mount->def->schema, ev)) {
+        VR_ERR("emit: event '%s' is not an emit event of room %s\n", ev->name,
+               ctx->mount->def->schema->name);
+        return VERANI_EINVAL;
+    }
+    f = vr_event_frame(ev, msg, to->kind == VERANI_TO_CHANNEL ? to->name : NULL, &err);
+    if (!f)
+        return err;
+    n = ctx->srv->broker->publish(ctx->inst, to, ctx->sess, f);
+    vr_frame_unref(f);
+    return n;
+}

@@ -1,0 +1,1055 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_server_e2e.c: the server end to end over 127.0.0.1. Each test starts
+ * its own server on port 0 on a thread of its own and drives raw clients
+ * (rawclient.h) from the test thread: hook order, HTTP answers, every emit
+ * target and filter, join/leave, request/reply, every bad input with its
+ * answer while a bystander session keeps receiving, timeouts, a slow
+ * consumer, graceful shutdown, 1,000 connections. Run one test with
+ * `test_server_e2e <name>` (CTest registers each separately).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "e2e_room.h"
+#include "rawclient.h"
+
+typedef struct server_h {
+    verani_server *srv;
+    pthread_t th;
+    int port;
+    int rc;
+} server_h;
+
+static void *run_thread(void *arg)
+{
+    server_h *h = arg;
+
+    h->rc = verani_server_run(h->srv);
+    return NULL;
+}
+
+static void start_opts(server_h *h, verani_server_options *o)
+{
+    char err[256] = "";
+
+    e2e_log_reset();
+    if (getenv("VERANI_TEST_VERBOSE"))
+        o->log_level = atoi(getenv("VERANI_TEST_VERBOSE"));
+    h->srv = verani_server_create(o, err, sizeof(err));
+    assert_non_null(h->srv);
+    assert_int_equal(verani_server_mount(h->srv, &e2e_room, &e2e_handlers_default, NULL), 0);
+    assert_int_equal(verani_server_mount(h->srv, &e2e_limited_room, &e2e_handlers_default,
+                                         NULL), 0);
+    assert_int_equal(verani_server_listen(h->srv), 0);
+    h->port = verani_server_port(h->srv);
+    assert_true(h->port > 0);
+    assert_int_equal(pthread_create(&h->th, NULL, run_thread, h), 0);
+}
+
+static void start(server_h *h)
+{
+    verani_server_options o;
+
+    verani_server_options_init(&o);
+    o.bind_address = "127.0.0.1";
+    start_opts(h, &o);
+}
+
+static void stop(server_h *h)
+{
+    verani_server_stop(h->srv);
+    pthread_join(h->th, NULL);
+    assert_int_equal(h->rc, 0);
+    verani_server_destroy(h->srv);
+}
+
+/* --- predicates ---------------------------------------------------------- */
+
+static int p_welcomed(void *a) { rc_conn *c = a; return c->welcomed || c->closed; }
+static int p_closed(void *a) { rc_conn *c = a; return c->closed; }
+
+typedef struct { rc_conn **c; size_t n; } conns;
+static int p_all_welcomed(void *a)
+{
+    conns *cs = a;
+    size_t i;
+
+    for (i = 0; i < cs->n; i++)
+        if (!cs->c[i]->welcomed && !cs->c[i]->closed)
+            return 0;
+    return 1;
+}
+
+typedef struct { rc_conn *c; uint64_t rid; } answer_arg;
+static int p_answer(void *a)
+{
+    answer_arg *x = a;
+
+    return rc_answer(x->c, x->rid) != NULL || x->c->closed;
+}
+
+typedef struct { rc_conn *c; int code; } error_arg;
+static int p_error(void *a)
+{
+    error_arg *x = a;
+
+    return rc_error(x->c, x->code) != NULL || x->c->closed;
+}
+
+static const char *log_line;
+static int p_log(void *a)
+{
+    (void)a;
+    return e2e_log_count(log_line) > 0;
+}
+
+static void wait_log(rc_loop *l, const char *line)
+{
+    char buf[4096];
+
+    log_line = line;
+    if (!rc_wait(l, p_log, NULL, 10000)) {
+        e2e_log_get(buf, sizeof(buf));
+        fail_msg("log has no '%s': %s", line, buf);
+    }
+}
+
+static rc_conn *join(rc_loop *l, int port, const char *path)
+{
+    rc_conn *c = rc_connect(l, port, path, 1);
+
+    assert_true(rc_wait(l, p_welcomed, c, 10000));
+    assert_true(c->welcomed);
+    return c;
+}
+
+static const rc_env *request(rc_loop *l, rc_conn *c, int kind, uint32_t ev,
+                             const ProtobufCMessage *msg, uint64_t rid)
+{
+    answer_arg a = {c, rid};
+
+    rc_send_event(c, kind, ev, msg, rid);
+    assert_true(rc_wait(l, p_answer, &a, 10000));
+    return rc_answer(c, rid);
+}
+
+/* Send `cmd` from `c` and return the reply's count. */
+static int cmd(rc_loop *l, rc_conn *c, E2e__Cmd *m, uint64_t rid)
+{
+    const rc_env *r;
+    E2e__Count *n;
+    int v;
+
+    m->has_op = 1;
+    m->has_except_self = 1;
+    r = request(l, c, VERANI__WIRE__KIND__REQUEST, E2E_EV_CMD, &m->base, rid);
+    assert_non_null(r);
+    assert_int_equal(r->kind, VERANI__WIRE__KIND__REPLY);
+    n = e2e__count__unpack(NULL, r->payload.len, r->payload.data);
+    assert_non_null(n);
+    v = n->n;
+    e2e__count__free_unpacked(n, NULL);
+    return v;
+}
+
+/* A bystander: an echo from it still gets its answer and it saw no error. */
+static void bystander_ok(rc_loop *l, rc_conn *b, uint64_t rid)
+{
+    E2e__Echo e = E2E__ECHO__INIT;
+    const rc_env *r;
+
+    e.text = "still here";
+    r = request(l, b, VERANI__WIRE__KIND__REQUEST, E2E_EV_ECHO, &e.base, rid);
+    assert_non_null(r);
+    assert_int_equal(r->kind, VERANI__WIRE__KIND__REPLY);
+    assert_false(b->closed);
+    assert_int_equal(b->n_errors, 0);
+    assert_int_equal(b->seq_errors, 0);
+}
+
+/* --- tests --------------------------------------------------------------- */
+
+static void test_hook_order_and_welcome(void **state)
+{
+    server_h h;
+    rc_loop *l;
+    rc_conn *a, *r;
+    const rc_env *w;
+    char log[4096];
+
+    (void)state;
+    start(&h);
+    l = rc_loop_create();
+    a = join(l, h.port, "/e2e/lobby?userId=u1&role=admin");
+    w = rc_nth(a, VERANI__WIRE__KIND__WELCOME, 0);
+    assert_non_null(w);
+    assert_ptr_equal(a->rx[0], w); /* the first frame */
+    assert_string_equal(w->welcome->user_id, "u1");
+    assert_int_equal(strlen(w->welcome->client_id), 36);
+    assert_int_equal(w->welcome->client_id[14], '4');
+    assert_int_equal(strlen(w->welcome->resume_token), 32);
+    assert_string_equal(w->welcome->fingerprint, "e2e-fingerprint-1");
+    assert_int_equal(w->welcome->n_channels, 1);
+    assert_string_equal(w->welcome->channels[0], "default");
+    assert_int_equal(w->welcome->max_frame, 8192);
+    assert_int_equal(w->welcome->protocol, 1);
+    wait_log(l, "connect:u1:admin");
+    assert_int_equal(e2e_log_count("meta-user-id-missing"), 0);
+
+    /* on_connect failing: 1011, and no on_disconnect for a session never added */
+    r = rc_connect(l, h.port, "/e2e/lobby?userId=refuse", 1);
+    assert_true(rc_wait(l, p_closed, r, 10000));
+    assert_int_equal(r->close_code, 1011);
+    assert_false(r->welcomed);
+    assert_int_equal(e2e_log_count("error:-10"), 1);
+
+    rc_close(a);
+    wait_log(l, "disconnect:u1");
+    e2e_log_get(log, sizeof(log));
+    assert_true(strstr(log, "connect:u1:admin") < strstr(log, "disconnect:u1"));
+    assert_int_equal(e2e_log_count("disconnect:refuse"), 0);
+    rc_loop_destroy(l);
+    stop(&h);
+}
+
+static void test_http_answers(void **state)
+{
+    server_h h;
+    char resp[4096];
+    rc_loop *l;
+    rc_conn *c;
+    int fd;
+
+    (void)state;
+    start(&h);
+    assert_int_equal(rc_tcp_get(h.port, "/nope", resp, sizeof(resp)), 404);
+    assert_non_null(strstr(resp, "/e2e/{room}"));
+    assert_non_null(strstr(resp, "/limited/{room}"));
+    assert_int_equal(rc_tcp_get(h.port, "/e2e/lobby", resp, sizeof(resp)), 426);
+    assert_non_null(strstr(resp, "WebSocket"));
+
+    fd = rc_tcp_connect(h.port, 0);
+    assert_int_equal(rc_tcp_upgrade(fd, "/e2e/lobby", resp, sizeof(resp)), 401);
+    close(fd);
+    fd = rc_tcp_connect(h.port, 0);
+    assert_int_equal(rc_tcp_upgrade(fd, "/e2e/lobby?userId=x&role=banned", resp, sizeof(resp)),
+                     403);
+    close(fd);
+    fd = rc_tcp_connect(h.port, 0);
+    assert_int_equal(rc_tcp_upgrade(fd, "/nowhere/x?userId=x", resp, sizeof(resp)), 404);
+    close(fd);
+    fd = rc_tcp_connect(h.port, 0);
+    assert_int_equal(rc_tcp_upgrade(fd, "/e2e/lobby?userId=x", resp, sizeof(resp)), 101);
+    close(fd);
+
+    l = rc_loop_create();
+    c = rc_connect_ex(l, h.port, "/e2e/lobby", 1, "x-user-id:", "hdr-user", NULL);
+    assert_true(rc_wait(l, p_welcomed, c, 10000));
+    assert_string_equal(c->user_id, "hdr-user");
+    rc_loop_destroy(l);
+    stop(&h);
+}
+
+static void test_connection_limit(void **state)
+{
+    server_h h;
+    verani_server_options o;
+    char resp[1024];
+    rc_loop *l;
+    int fd;
+
+    (void)state;
+    verani_server_options_init(&o);
+    o.bind_address = "127.0.0.1";
+    o.max_connections = 2;
+    start_opts(&h, &o);
+    l = rc_loop_create();
+    join(l, h.port, "/e2e/lobby?userId=a");
+    join(l, h.port, "/e2e/lobby?userId=b");
+    fd = rc_tcp_connect(h.port, 0);
+    assert_int_equal(rc_tcp_upgrade(fd, "/e2e/lobby?userId=c", resp, sizeof(resp)), 503);
+    close(fd);
+    rc_loop_destroy(l);
+    stop(&h);
+}
+
+static size_t events_of(rc_conn *c)
+{
+    return rc_count(c, VERANI__WIRE__KIND__EVENT);
+}
+
+static void test_emit_targets(void **state)
+{
+    server_h h;
+    rc_loop *l;
+    rc_conn *a, *b, *c, *d, *e, *all[5];
+    E2e__Cmd m = E2E__CMD__INIT;
+    char *users[2] = {"u2", "u3"}, *clients[1];
+    size_t i;
+    uint64_t rid = 1;
+
+    (void)state;
+    start(&h);
+    l = rc_loop_create();
+    a = join(l, h.port, "/e2e/lobby?userId=u1");
+    b = join(l, h.port, "/e2e/lobby?userId=u1");
+    c = join(l, h.port, "/e2e/lobby?userId=u2");
+    d = join(l, h.port, "/e2e/lobby?userId=u3");
+    e = join(l, h.port, "/e2e/hall?userId=u1"); /* another instance */
+    all[0] = a, all[1] = b, all[2] = c, all[3] = d, all[4] = e;
+    m.text = "hi";
+
+#define EXPECT(na, nb, nc, nd, ne)                                   \
+    do {                                                             \
+        rc_settle(l, 100);                                           \
+        assert_int_equal(events_of(a), na);                          \
+        assert_int_equal(events_of(b), nb);                          \
+        assert_int_equal(events_of(c), nc);                          \
+        assert_int_equal(events_of(d), nd);                          \
+        assert_int_equal(events_of(e), ne);                          \
+        for (i = 0; i < 5; i++)                                      \
+            rc_clear(all[i]);                                        \
+    } while (0)
+
+    m.op = 0; /* self */
+    assert_int_equal(cmd(l, a, &m, rid++), 1);
+    EXPECT(1, 0, 0, 0, 0);
+    m.op = 1; /* channel */
+    m.arg = "default";
+    assert_int_equal(cmd(l, a, &m, rid++), 4);
+    EXPECT(1, 1, 1, 1, 0);
+    m.has_except_self = 1;
+    m.except_self = 1;
+    assert_int_equal(cmd(l, a, &m, rid++), 3);
+    EXPECT(0, 1, 1, 1, 0);
+    m.except_self = 0;
+    m.op = 2; /* user: all of u1's sessions in this instance */
+    m.arg = "u1";
+    assert_int_equal(cmd(l, c, &m, rid++), 2);
+    EXPECT(1, 1, 0, 0, 0);
+    m.op = 3; /* client id */
+    m.arg = d->client_id;
+    assert_int_equal(cmd(l, a, &m, rid++), 1);
+    EXPECT(0, 0, 0, 1, 0);
+    m.op = 4; /* all, filtered to users u2 and u3 */
+    m.n_users = 2;
+    m.users = users;
+    assert_int_equal(cmd(l, a, &m, rid++), 2);
+    EXPECT(0, 0, 1, 1, 0);
+    m.n_users = 0; /* all, filtered to b's client id */
+    clients[0] = b->client_id;
+    m.n_clients = 1;
+    m.clients = clients;
+    assert_int_equal(cmd(l, a, &m, rid++), 1);
+    EXPECT(0, 1, 0, 0, 0);
+    m.n_clients = 0; /* all with except */
+    m.except_self = 1;
+    assert_int_equal(cmd(l, b, &m, rid++), 3);
+    EXPECT(1, 0, 1, 1, 0);
+    m.except_self = 0;
+    m.op = 2; /* unknown user: nobody, not an error */
+    m.arg = "nobody";
+    assert_int_equal(cmd(l, a, &m, rid++), 0);
+    EXPECT(0, 0, 0, 0, 0);
+
+    /* the event that arrived carries the payload and the channel */
+    m.op = 1;
+    m.arg = "default";
+    cmd(l, a, &m, rid++);
+    rc_settle(l, 100);
+    {
+        const rc_env *ev = rc_nth(d, VERANI__WIRE__KIND__EVENT, 0);
+        E2e__ChatOut *o;
+
+        assert_non_null(ev);
+        assert_int_equal(ev->event, E2E_EM_CHAT);
+        assert_string_equal(ev->channel, "default");
+        assert_true(ev->has_seq);
+        o = e2e__chat_out__unpack(NULL, ev->payload.len, ev->payload.data);
+        assert_non_null(o);
+        assert_string_equal(o->text, "hi");
+        assert_string_equal(o->from, "u1");
+        e2e__chat_out__free_unpacked(o, NULL);
+    }
+    for (i = 0; i < 5; i++)
+        assert_int_equal(all[i]->seq_errors, 0);
+    rc_loop_destroy(l);
+    stop(&h);
+}
+
+static void test_join_leave(void **state)
+{
+    server_h h;
+    rc_loop *l;
+    rc_conn *a, *b;
+    const rc_env *r;
+    E2e__Cmd m = E2E__CMD__INIT;
+    E2e__Echo e = E2E__ECHO__INIT;
+    answer_arg aa;
+
+    (void)state;
+    start(&h);
+    l = rc_loop_create();
+    a = join(l, h.port, "/e2e/lobby?userId=u1");
+    b = join(l, h.port, "/e2e/lobby?userId=u2");
+
+    rc_send_join(b, VERANI__WIRE__KIND__JOIN, "room2", 7);
+    aa.c = b, aa.rid = 7;
+    assert_true(rc_wait(l, p_answer, &aa, 10000));
+    r = rc_answer(b, 7);
+    assert_int_equal(r->kind, VERANI__WIRE__KIND__REPLY);
+    assert_string_equal(r->channel, "room2");
+    wait_log(l, "join:room2");
+    m.op = 1;
+    m.arg = "room2";
+    m.text = "x";
+    assert_int_equal(cmd(l, a, &m, 1), 1); /* only b is in room2 */
+
+    rc_send_join(a, VERANI__WIRE__KIND__JOIN, "forbidden", 8);
+    aa.c = a, aa.rid = 8;
+    assert_true(rc_wait(l, p_answer, &aa, 10000));
+    r = rc_answer(a, 8);
+    assert_int_equal(r->kind, VERANI__WIRE__KIND__ERROR);
+    assert_int_equal(r->error->code, VERANI__WIRE__ERROR_CODE__JOIN_DENIED);
+
+    rc_send_join(a, VERANI__WIRE__KIND__LEAVE, "never", 9);
+    aa.c = a, aa.rid = 9;
+    assert_true(rc_wait(l, p_answer, &aa, 10000));
+    assert_int_equal(rc_answer(a, 9)->error->code, VERANI__WIRE__ERROR_CODE__NOT_JOINED);
+
+    rc_send_join(a, VERANI__WIRE__KIND__JOIN, "", 10);
+    aa.c = a, aa.rid = 10;
+    assert_true(rc_wait(l, p_answer, &aa, 10000));
+    assert_int_equal(rc_answer(a, 10)->error->code, VERANI__WIRE__ERROR_CODE__PROTOCOL);
+
+    rc_send_join(b, VERANI__WIRE__KIND__LEAVE, "room2", 11);
+    aa.c = b, aa.rid = 11;
+    assert_true(rc_wait(l, p_answer, &aa, 10000));
+    assert_int_equal(rc_answer(b, 11)->kind, VERANI__WIRE__KIND__REPLY);
+    wait_log(l, "leave:room2");
+    assert_int_equal(cmd(l, a, &m, 2), 0);
+
+    /* server-side join (no on_join check) */
+    e.text = "side";
+    rc_send_event(a, VERANI__WIRE__KIND__EVENT, E2E_EV_SJOIN, &e.base, 0);
+    m.arg = "side";
+    assert_int_equal(cmd(l, b, &m, 3), 1);
+    rc_loop_destroy(l);
+    stop(&h);
+}
+
+static void test_request_reply(void **state)
+{
+    server_h h;
+    rc_loop *l;
+    rc_conn *a;
+    const rc_env *r;
+    E2e__Echo e = E2E__ECHO__INIT, *o;
+    rc_env ping = VERANI__WIRE__ENVELOPE__INIT;
+    answer_arg aa;
+
+    (void)state;
+    start(&h);
+    l = rc_loop_create();
+    a = join(l, h.port, "/e2e/lobby?userId=u1");
+    e.text = "hello";
+    r = request(l, a, VERANI__WIRE__KIND__REQUEST, E2E_EV_ECHO, &e.base, 41);
+    assert_int_equal(r->kind, VERANI__WIRE__KIND__REPLY);
+    assert_int_equal(r->event, E2E_EV_ECHO);
+    assert_int_equal(r->seq, 1);
+    o = e2e__echo__unpack(NULL, r->payload.len, r->payload.data);
+    assert_string_equal(o->text, "hello");
+    e2e__echo__free_unpacked(o, NULL);
+
+    e.text = "fail";
+    r = request(l, a, VERANI__WIRE__KIND__REQUEST, E2E_EV_ECHO, &e.base, 42);
+    assert_int_equal(r->kind, VERANI__WIRE__KIND__ERROR);
+    assert_int_equal(r->error->code, VERANI__WIRE__ERROR_CODE__HANDLER_FAILED);
+    wait_log(l, "error:-9");
+
+    r = request(l, a, VERANI__WIRE__KIND__REQUEST, E2E_EV_POKE, NULL, 43);
+    assert_int_equal(r->error->code, VERANI__WIRE__ERROR_CODE__PROTOCOL);
+
+    rc_send_event(a, VERANI__WIRE__KIND__EVENT, E2E_EV_POKE, NULL, 0);
+    wait_log(l, "poke");
+    e.text = "abc";
+    rc_send_event(a, VERANI__WIRE__KIND__EVENT, E2E_EV_UNHANDLED, &e.base, 0);
+    wait_log(l, "message:5:5");
+
+    ping.has_kind = 1;
+    ping.kind = VERANI__WIRE__KIND__PING;
+    ping.has_request_id = 1;
+    ping.request_id = 44;
+    rc_send_env(a, &ping);
+    aa.c = a, aa.rid = 44;
+    rc_wait(l, p_answer, &aa, 300); /* PONG is not an answer kind; look for it directly */
+    rc_settle(l, 100);
+    assert_int_equal(rc_count(a, VERANI__WIRE__KIND__PONG), 1);
+    assert_int_equal(a->seq_errors, 0);
+    rc_loop_destroy(l);
+    stop(&h);
+}
+
+/* Bad input: `bad` is sent by a; b is a bystander that must see nothing wrong. */
+static void bad_input(const void *bytes, size_t len, int text, int code, const char *field)
+{
+    server_h h;
+    rc_loop *l;
+    rc_conn *a, *b;
+    error_arg ea;
+    const rc_env *r;
+    E2e__Cmd m = E2E__CMD__INIT;
+
+    start(&h);
+    l = rc_loop_create();
+    a = join(l, h.port, "/e2e/lobby?userId=bad");
+    b = join(l, h.port, "/e2e/lobby?userId=good");
+    rc_send(a, bytes, len, text);
+    ea.c = a, ea.code = code;
+    assert_true(rc_wait(l, p_error, &ea, 10000));
+    r = rc_error(a, code);
+    assert_non_null(r);
+    assert_non_null(r->error->message);
+    if (field)
+        assert_string_equal(r->error->field, field);
+    assert_false(a->closed);
+    /* the sender lives on, and the bystander got everything */
+    m.op = 1;
+    m.arg = "default";
+    m.text = "after";
+    assert_int_equal(cmd(l, a, &m, 100), 2);
+    rc_settle(l, 100);
+    assert_int_equal(rc_count(b, VERANI__WIRE__KIND__EVENT), 1);
+    bystander_ok(l, b, 101);
+    rc_loop_destroy(l);
+    stop(&h);
+}
+
+static void test_bad_text_frame(void **state)
+{
+    (void)state;
+    bad_input("{\"type\":\"chat\"}", 15, 1, VERANI__WIRE__ERROR_CODE__BAD_FRAME, NULL);
+}
+
+static void test_bad_garbage(void **state)
+{
+    static const unsigned char junk[] = {0xff, 0xff, 0xff, 0xff, 0x0f, 0x01};
+
+    (void)state;
+    bad_input(junk, sizeof(junk), 0, VERANI__WIRE__ERROR_CODE__BAD_FRAME, NULL);
+}
+
+static void packed(const rc_env *env, unsigned char *buf, size_t *len)
+{
+    *len = verani__wire__envelope__pack(env, buf);
+}
+
+static void test_unknown_event(void **state)
+{
+    rc_env env = VERANI__WIRE__ENVELOPE__INIT;
+    unsigned char buf[64];
+    size_t n;
+
+    (void)state;
+    env.has_kind = 1;
+    env.kind = VERANI__WIRE__KIND__EVENT;
+    env.has_event = 1;
+    env.event = 99;
+    packed(&env, buf, &n);
+    bad_input(buf, n, 0, VERANI__WIRE__ERROR_CODE__UNKNOWN_EVENT, NULL);
+}
+
+static void test_invalid_payload(void **state)
+{
+    rc_env env = VERANI__WIRE__ENVELOPE__INIT;
+    E2e__Cmd m = E2E__CMD__INIT;
+    unsigned char buf[256], pb[128];
+    size_t n;
+
+    (void)state;
+    m.text = "this text is longer than sixteen";
+    env.has_kind = 1;
+    env.kind = VERANI__WIRE__KIND__REQUEST;
+    env.has_event = 1;
+    env.event = E2E_EV_CMD;
+    env.has_request_id = 1;
+    env.request_id = 5;
+    env.has_payload = 1;
+    env.payload.len = e2e__cmd__pack(&m, pb);
+    env.payload.data = pb;
+    packed(&env, buf, &n);
+    bad_input(buf, n, 0, VERANI__WIRE__ERROR_CODE__INVALID_PAYLOAD, "text");
+    /* bytes that do not decode as the payload type */
+    pb[0] = 0xff;
+    pb[1] = 0xff;
+    env.payload.len = 2;
+    packed(&env, buf, &n);
+    bad_input(buf, n, 0, VERANI__WIRE__ERROR_CODE__INVALID_PAYLOAD, NULL);
+}
+
+static void test_frame_before_hello(void **state)
+{
+    server_h h;
+    rc_loop *l;
+    rc_conn *a;
+    error_arg ea;
+
+    (void)state;
+    start(&h);
+    l = rc_loop_create();
+    a = rc_connect(l, h.port, "/e2e/lobby?userId=u1", 0);
+    rc_send_event(a, VERANI__WIRE__KIND__EVENT, E2E_EV_POKE, NULL, 0);
+    ea.c = a, ea.code = VERANI__WIRE__ERROR_CODE__PROTOCOL;
+    assert_true(rc_wait(l, p_error, &ea, 10000));
+    assert_non_null(rc_error(a, VERANI__WIRE__ERROR_CODE__PROTOCOL));
+    assert_int_equal(e2e_log_count("poke"), 0);
+    rc_send_hello(a, "another-fingerprint");
+    assert_true(rc_wait(l, p_welcomed, a, 10000));
+    assert_true(a->welcomed);
+    rc_settle(l, 100);
+    assert_non_null(rc_error(a, VERANI__WIRE__ERROR_CODE__SCHEMA_MISMATCH));
+    rc_loop_destroy(l);
+    stop(&h);
+}
+
+/* A peer closed by the server: `a` misbehaves, `b` must be untouched. */
+static void closed_with(const char *path, void (*misbehave)(rc_conn *), int code)
+{
+    server_h h;
+    rc_loop *l;
+    rc_conn *a, *b;
+    E2e__Cmd m = E2E__CMD__INIT;
+    char prefix[64];
+
+    start(&h);
+    l = rc_loop_create();
+    snprintf(prefix, sizeof(prefix), "%s?userId=", path);
+    {
+        char pa[96], pb[96];
+
+        snprintf(pa, sizeof(pa), "%sbad", prefix);
+        snprintf(pb, sizeof(pb), "%sgood", prefix);
+        a = join(l, h.port, pa);
+        b = join(l, h.port, pb);
+    }
+    misbehave(a);
+    assert_true(rc_wait(l, p_closed, a, 15000));
+    assert_int_equal(a->close_code, code);
+    wait_log(l, "disconnect:bad");
+    m.op = 1;
+    m.arg = "default";
+    m.text = "after";
+    assert_int_equal(cmd(l, b, &m, 200), 1); /* only b is left */
+    assert_int_equal(b->n_errors, 0);
+    assert_false(b->closed);
+    rc_loop_destroy(l);
+    stop(&h);
+}
+
+static void send_oversize(rc_conn *a)
+{
+    static unsigned char big[9000];
+
+    rc_send(a, big, sizeof(big), 0);
+}
+
+static void test_oversize_frame(void **state)
+{
+    (void)state;
+    closed_with("/e2e/lobby", send_oversize, 1009);
+}
+
+static void send_garbage_10(rc_conn *a)
+{
+    int i;
+
+    for (i = 0; i < 10; i++)
+        rc_send(a, "\xff\xff", 2, 0);
+}
+
+static void test_repeated_protocol_errors(void **state)
+{
+    (void)state;
+    closed_with("/e2e/lobby", send_garbage_10, 1008);
+}
+
+static void send_pokes(rc_conn *a)
+{
+    int i;
+
+    for (i = 0; i < 40; i++)
+        rc_send_event(a, VERANI__WIRE__KIND__EVENT, E2E_EV_POKE, NULL, 0);
+}
+
+static void test_rate_limit(void **state)
+{
+    server_h h;
+    rc_loop *l;
+    rc_conn *a;
+    error_arg ea;
+
+    (void)state;
+    /* a few frames over: RATE_LIMITED, the connection lives */
+    start(&h);
+    l = rc_loop_create();
+    a = join(l, h.port, "/limited/x?userId=u1");
+    for (int i = 0; i < 8; i++)
+        rc_send_event(a, VERANI__WIRE__KIND__EVENT, E2E_EV_POKE, NULL, 0);
+    ea.c = a, ea.code = VERANI__WIRE__ERROR_CODE__RATE_LIMITED;
+    assert_true(rc_wait(l, p_error, &ea, 10000));
+    assert_non_null(rc_error(a, VERANI__WIRE__ERROR_CODE__RATE_LIMITED));
+    rc_settle(l, 200);
+    assert_false(a->closed);
+    rc_loop_destroy(l);
+    stop(&h);
+    /* and when it goes on: 1008 */
+    closed_with("/limited/y", send_pokes, 1008);
+}
+
+static void test_slow_consumer(void **state)
+{
+    server_h h;
+    verani_server_options o;
+    rc_loop *l;
+    rc_conn *fast;
+    E2e__Flood f = E2E__FLOOD__INIT;
+    unsigned char buf[256];
+    size_t len;
+    uint64_t rid = 1;
+    int fd, triggers = 0;
+    rc_env hello = VERANI__WIRE__ENVELOPE__INIT;
+    Verani__Wire__Hello hh = VERANI__WIRE__HELLO__INIT;
+
+    (void)state;
+    verani_server_options_init(&o);
+    o.bind_address = "127.0.0.1";
+    o.queue_max_bytes = 1u << 20;
+    o.queue_max_frames = 4096;
+    start_opts(&h, &o);
+    l = rc_loop_create();
+    fast = join(l, h.port, "/e2e/lobby?userId=fast");
+    fast->keep = 0;
+    /* the slow one: a bare socket with a small receive buffer that never reads */
+    fd = rc_tcp_connect(h.port, 4096);
+    assert_int_equal(rc_tcp_upgrade(fd, "/e2e/lobby?userId=slow", NULL, 0), 101);
+    hello.has_kind = 1;
+    hello.kind = VERANI__WIRE__KIND__HELLO;
+    hello.hello = &hh;
+    len = verani__wire__envelope__pack(&hello, buf);
+    assert_int_equal(rc_tcp_send_frame(fd, 2, buf, len), 0);
+    wait_log(l, "connect:slow:-");
+
+    f.has_count = f.has_size = 1;
+    f.count = 16;
+    f.size = 8000;
+    while (e2e_log_count("disconnect:slow") == 0 && triggers < 600) {
+        answer_arg aa = {fast, rid};
+
+        rc_send_event(fast, VERANI__WIRE__KIND__REQUEST, E2E_EV_FLOOD, &f.base, rid++);
+        /* p_answer needs kept envelopes; count replies instead */
+        while (fast->n_replies < (size_t)triggers + 1 && !fast->closed)
+            rc_service(l, 0);
+        (void)aa;
+        triggers++;
+    }
+    wait_log(l, "disconnect:slow");
+    /* the fast consumer got every frame, in order, and was not closed */
+    while (fast->n_events < (size_t)triggers * 16 && !fast->closed)
+        rc_service(l, 0);
+    assert_false(fast->closed);
+    assert_int_equal(fast->n_events, (size_t)triggers * 16);
+    assert_int_equal(fast->seq_errors, 0);
+    assert_int_equal(fast->n_errors, 0);
+    close(fd);
+    rc_loop_destroy(l);
+    stop(&h);
+}
+
+static void test_vanish_mid_frame(void **state)
+{
+    server_h h;
+    rc_loop *l;
+    rc_conn *b;
+    unsigned char hdr[] = {0x82, 0x80 | 100, 0, 0, 0, 0, 1, 2, 3};
+    int fd;
+    E2e__Cmd m = E2E__CMD__INIT;
+    rc_env hello = VERANI__WIRE__ENVELOPE__INIT;
+    Verani__Wire__Hello hh = VERANI__WIRE__HELLO__INIT;
+    unsigned char buf[64];
+    size_t len;
+
+    (void)state;
+    start(&h);
+    l = rc_loop_create();
+    b = join(l, h.port, "/e2e/lobby?userId=good");
+    fd = rc_tcp_connect(h.port, 0);
+    assert_int_equal(rc_tcp_upgrade(fd, "/e2e/lobby?userId=gone", NULL, 0), 101);
+    hello.has_kind = 1;
+    hello.kind = VERANI__WIRE__KIND__HELLO;
+    hello.hello = &hh;
+    len = verani__wire__envelope__pack(&hello, buf);
+    rc_tcp_send_frame(fd, 2, buf, len);
+    wait_log(l, "connect:gone:-");
+    rc_tcp_send_raw(fd, hdr, sizeof(hdr)); /* a 100-byte frame with 3 bytes sent */
+    close(fd);
+    wait_log(l, "disconnect:gone");
+    m.op = 1;
+    m.arg = "default";
+    m.text = "x";
+    assert_int_equal(cmd(l, b, &m, 1), 1);
+    bystander_ok(l, b, 2);
+    rc_loop_destroy(l);
+    stop(&h);
+}
+
+static void test_handshake_timeout(void **state)
+{
+    server_h h;
+    verani_server_options o;
+    int fd, fd2, code = 0;
+
+    (void)state;
+    verani_server_options_init(&o);
+    o.bind_address = "127.0.0.1";
+    o.handshake_timeout_ms = 1000;
+    start_opts(&h, &o);
+    fd = rc_tcp_connect(h.port, 0); /* says nothing */
+    fd2 = rc_tcp_connect(h.port, 0);
+    rc_tcp_send_raw(fd2, "GET /e2e/lobby HTTP/1.1\r\nHost:", 30); /* half a request */
+    assert_int_equal(rc_tcp_wait_closed(fd, 20000, &code), 1);
+    assert_int_equal(rc_tcp_wait_closed(fd2, 20000, &code), 1);
+    close(fd);
+    close(fd2);
+    /* upgraded, but no HELLO: closed with 4002 */
+    fd = rc_tcp_connect(h.port, 0);
+    assert_int_equal(rc_tcp_upgrade(fd, "/e2e/lobby?userId=mute", NULL, 0), 101);
+    code = 0;
+    assert_int_equal(rc_tcp_wait_closed(fd, 20000, &code), 1);
+    assert_int_equal(code, 4002);
+    close(fd);
+    stop(&h);
+}
+
+static void test_idle_timeout(void **state)
+{
+    server_h h;
+    verani_server_options o;
+    rc_loop *l;
+    rc_conn *alive;
+    rc_env hello = VERANI__WIRE__ENVELOPE__INIT;
+    Verani__Wire__Hello hh = VERANI__WIRE__HELLO__INIT;
+    unsigned char buf[64];
+    size_t len;
+    int fd, code = 0;
+
+    (void)state;
+    verani_server_options_init(&o);
+    o.bind_address = "127.0.0.1";
+    o.idle_timeout_ms = 1500;
+    start_opts(&h, &o);
+    l = rc_loop_create();
+    alive = join(l, h.port, "/e2e/lobby?userId=alive"); /* lws answers pings */
+    fd = rc_tcp_connect(h.port, 0);
+    assert_int_equal(rc_tcp_upgrade(fd, "/e2e/lobby?userId=silent", NULL, 0), 101);
+    hello.has_kind = 1;
+    hello.kind = VERANI__WIRE__KIND__HELLO;
+    hello.hello = &hh;
+    len = verani__wire__envelope__pack(&hello, buf);
+    rc_tcp_send_frame(fd, 2, buf, len);
+    /* never answers the pings; the server closes it with 4001. Meanwhile the
+     * lws client keeps being serviced, so it answers its pings. */
+    {
+        int closed = 0, i;
+
+        for (i = 0; i < 400 && !closed; i++) {
+            rc_service(l, 0);
+            closed = rc_tcp_wait_closed(fd, 50, &code);
+        }
+        if (!closed)
+            fail_msg("not closed after %d turns, close code %d", i, code);
+    }
+    assert_int_equal(code, 4001);
+    close(fd);
+    wait_log(l, "disconnect:silent");
+    /* the one that answers pings is still there */
+    if (alive->closed)
+        fail_msg("alive closed with %d %s", alive->close_code, alive->close_reason);
+    assert_int_equal(e2e_log_count("disconnect:alive"), 0);
+    rc_loop_destroy(l);
+    stop(&h);
+}
+
+static void test_graceful_shutdown(void **state)
+{
+    server_h h;
+    rc_loop *l;
+    rc_conn *c[3];
+    conns cs = {c, 3};
+    int i;
+
+    (void)state;
+    start(&h);
+    l = rc_loop_create();
+    c[0] = join(l, h.port, "/e2e/lobby?userId=s1");
+    c[1] = join(l, h.port, "/e2e/lobby?userId=s2");
+    c[2] = join(l, h.port, "/e2e/hall?userId=s3");
+    (void)cs;
+    verani_server_stop(h.srv);
+    for (i = 0; i < 3; i++) {
+        assert_true(rc_wait(l, p_closed, c[i], 10000));
+        assert_int_equal(c[i]->close_code, 1001);
+    }
+    pthread_join(h.th, NULL);
+    assert_int_equal(h.rc, 0);
+    assert_int_equal(e2e_log_count("disconnect:s1"), 1);
+    assert_int_equal(e2e_log_count("disconnect:s2"), 1);
+    assert_int_equal(e2e_log_count("disconnect:s3"), 1);
+    verani_server_destroy(h.srv);
+    rc_loop_destroy(l);
+}
+
+static int p_all_events(void *a)
+{
+    conns *cs = a;
+    size_t i;
+
+    for (i = 0; i < cs->n; i++)
+        if (cs->c[i]->n_events < 1 && !cs->c[i]->closed)
+            return 0;
+    return 1;
+}
+
+static void test_thousand_connections(void **state)
+{
+    enum { N = 1000 };
+    server_h h;
+    rc_loop *l;
+    rc_conn **c = calloc(N, sizeof(*c));
+    conns cs = {c, N};
+    struct rlimit rl;
+    E2e__ChatOut msg = E2E__CHAT_OUT__INIT;
+    verani_target to = verani_to_channel("default");
+    size_t i;
+
+    (void)state;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < 4 * N) {
+        rl.rlim_cur = rl.rlim_max < 4 * N ? rl.rlim_max : 4 * N;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur < 2 * N + 64)
+        skip();
+    start(&h);
+    l = rc_loop_create();
+    for (i = 0; i < N; i++) {
+        char path[64];
+
+        snprintf(path, sizeof(path), "/e2e/big?userId=u%zu", i);
+        c[i] = rc_connect(l, h.port, path, 1);
+        if (i % 100 == 99)
+            rc_wait(l, p_all_welcomed, &cs, 1); /* let some connect as we go */
+    }
+    assert_true(rc_wait(l, p_all_welcomed, &cs, 60000));
+    for (i = 0; i < N; i++)
+        assert_true(c[i]->welcomed);
+    /* from another thread than the loop: the thread-safe emit */
+    msg.text = "to everyone";
+    msg.from = "server";
+    assert_int_equal(verani_server_emit_async(h.srv, &e2e_room, "big", &to, &e2e_emit_events[0],
+                                              &msg.base), 0);
+    assert_true(rc_wait(l, p_all_events, &cs, 60000));
+    for (i = 0; i < N; i++) {
+        assert_int_equal(c[i]->n_events, 1);
+        assert_false(c[i]->closed);
+    }
+    rc_loop_destroy(l);
+    stop(&h);
+    free(c);
+}
+
+/* Every frame length around the 7/16/64-bit header boundaries, parsed by lws. */
+static void test_frame_header_sizes(void **state)
+{
+    static const uint32_t sizes[] = {0, 1, 100, 110, 117, 118, 119, 120, 121, 122, 123, 130,
+                                     65500, 65518, 65519, 65520, 65521, 65522, 65523, 65600,
+                                     70000, 200000};
+    server_h h;
+    rc_loop *l;
+    rc_conn *a;
+    E2e__Flood f = E2E__FLOOD__INIT;
+    size_t i, k = 0;
+
+    (void)state;
+    start(&h);
+    l = rc_loop_create();
+    a = join(l, h.port, "/e2e/lobby?userId=u1");
+    f.has_count = f.has_size = 1;
+    f.count = 1;
+    for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        f.size = sizes[i];
+        request(l, a, VERANI__WIRE__KIND__REQUEST, E2E_EV_FLOOD, &f.base, i + 1);
+    }
+    rc_settle(l, 100);
+    assert_int_equal(a->bad_frames, 0);
+    assert_int_equal(a->seq_errors, 0);
+    for (i = 0; i < a->n_rx; i++) {
+        E2e__Blob *b;
+
+        if (a->rx[i]->kind != VERANI__WIRE__KIND__EVENT)
+            continue;
+        b = e2e__blob__unpack(NULL, a->rx[i]->payload.len, a->rx[i]->payload.data);
+        assert_non_null(b);
+        assert_int_equal(b->data.len, sizes[k]);
+        if (b->data.len)
+            assert_int_equal(b->data.data[b->data.len - 1], 0xab);
+        e2e__blob__free_unpacked(b, NULL);
+        k++;
+    }
+    assert_int_equal(k, sizeof(sizes) / sizeof(sizes[0]));
+    assert_false(a->closed);
+    rc_loop_destroy(l);
+    stop(&h);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hook_order_and_welcome),
+        cmocka_unit_test(test_http_answers),
+        cmocka_unit_test(test_connection_limit),
+        cmocka_unit_test(test_emit_targets),
+        cmocka_unit_test(test_join_leave),
+        cmocka_unit_test(test_request_reply),
+        cmocka_unit_test(test_bad_text_frame),
+        cmocka_unit_test(test_bad_garbage),
+        cmocka_unit_test(test_unknown_event),
+        cmocka_unit_test(test_invalid_payload),
+        cmocka_unit_test(test_frame_before_hello),
+        cmocka_unit_test(test_oversize_frame),
+        cmocka_unit_test(test_repeated_protocol_errors),
+        cmocka_unit_test(test_rate_limit),
+        cmocka_unit_test(test_slow_consumer),
+        cmocka_unit_test(test_vanish_mid_frame),
+        cmocka_unit_test(test_handshake_timeout),
+        cmocka_unit_test(test_idle_timeout),
+        cmocka_unit_test(test_graceful_shutdown),
+        cmocka_unit_test(test_thousand_connections),
+        cmocka_unit_test(test_frame_header_sizes),
+    };
+
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    verani_set_log_level(getenv("VERANI_TEST_VERBOSE") ? 0x1f : VERANI_LOG_ERR, NULL);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
