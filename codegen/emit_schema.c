@@ -150,17 +150,19 @@ static void numeric_checks(vbody *v, const vc_field *f, const char *acc, const c
                                : "";
     const char *ret = element ? "" : "return ";
     const vc_option *bounds[2] = {f->has_min ? f->min : NULL, f->has_max ? f->max : NULL};
+    const char *open = element ? " {" : "", *close = element ? vc_arena_printf(&v->ctx->arena,
+                                                                               "%s}\n", ind) : "";
     if (is_float_type(f->type) && (bounds[0] || bounds[1])) {
-        vc_buf_printf(b, "%sif (%s != %s) {\n%s    %sverani_verr_fail(err, %s, \"is not a number\");"
-                      "\n%s%s}\n", ind, acc, acc, ind, ret, path, tail, ind);
+        vc_buf_printf(b, "%sif (%s != %s)%s\n%s    %sverani_verr_fail(err, %s, \"is not a number\");"
+                      "\n%s%s", ind, acc, acc, open, ind, ret, path, tail, close);
         v->uses_err = 1;
     }
     for (int k = 0; k < 2; k++) {
         if (bounds[k] == NULL || !bound_matters(f, bounds[k], k == 0))
             continue;
-        vc_buf_printf(b, "%sif (%s %s %s) {\n%s    %sverani_verr_fail(err, %s, \"%s than %s\");\n"
-                      "%s%s}\n", ind, acc, k ? ">" : "<", num_literal(v->ctx, f, bounds[k]), ind,
-                      ret, path, k ? "greater" : "less", bounds[k]->text, tail, ind);
+        vc_buf_printf(b, "%sif (%s %s %s)%s\n%s    %sverani_verr_fail(err, %s, \"%s than %s\");\n"
+                      "%s%s", ind, acc, k ? ">" : "<", num_literal(v->ctx, f, bounds[k]), open,
+                      ind, ret, path, k ? "greater" : "less", bounds[k]->text, tail, close);
         v->uses_err = 1;
     }
 }

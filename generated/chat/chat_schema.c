@@ -34,12 +34,10 @@ int chat_validate_user_event(const Chat__UserEvent *m, verani_verr *err)
 
 int chat_validate_history_query(const Chat__HistoryQuery *m, verani_verr *err)
 {
-    if (m->limit < 1u) {
+    if (m->limit < 1u)
         return verani_verr_fail(err, "limit", "less than 1");
-    }
-    if (m->limit > 100u) {
+    if (m->limit > 100u)
         return verani_verr_fail(err, "limit", "greater than 100");
-    }
     return 0;
 }
 
