@@ -118,6 +118,15 @@ static const vc_sym *add_sym(checker *c, const char *name, int kind, void *ptr, 
     return vc_strset_put(c->a, &c->types, name, sym, &c->oom);
 }
 
+/* A set key for a number (sets keep the O(n) checks O(n) on huge schemas). */
+static const char *num_key(checker *c, const char *prefix, int64_t n)
+{
+    const char *k = vc_arena_printf(c->a, "%s%" PRId64, prefix, n);
+    if (k == NULL)
+        c->oom = 1;
+    return k ? k : "";
+}
+
 static const char *field_desc(checker *c, const vc_field *f)
 {
     switch (f->label) {
@@ -299,7 +308,7 @@ static void resolve_type(checker *c, vc_field *f)
 
 static void check_message(checker *c, vc_message *m)
 {
-    vc_strset names = {0};
+    vc_strset names = {0}, numbers = {0};
     for (size_t i = 0; i < m->fields.n; i++) {
         vc_field *f = m->fields.items[i];
         if (!match_field_name(f->name)) {
@@ -326,14 +335,12 @@ static void check_message(checker *c, vc_message *m)
             ERR(c, f->number_loc, "field number %" PRId64 " is reserved by protobuf "
                 "(19000 to 19999)", f->number);
         } else {
-            for (size_t j = 0; j < i; j++) {
-                const vc_field *g = m->fields.items[j];
-                if (g->number == f->number) {
-                    ERR(c, f->number_loc, "duplicate field number %" PRId64 " in message '%s'",
-                        f->number, m->name);
-                    NOTE(c, g->number_loc, "'%s' has it", g->name);
-                    break;
-                }
+            const vc_field *g = vc_strset_put(c->a, &numbers, num_key(c, "", f->number), f,
+                                              &c->oom);
+            if (g != NULL) {
+                ERR(c, f->number_loc, "duplicate field number %" PRId64 " in message '%s'",
+                    f->number, m->name);
+                NOTE(c, g->number_loc, "'%s' has it", g->name);
             }
         }
         resolve_type(c, f);
@@ -366,20 +373,18 @@ static void check_enum(checker *c, vc_enum *e)
         return;
     }
     const vc_enum_value *first = e->values.items[0];
+    vc_strset numbers = {0};
     if (first->number != 0)
         ERR(c, first->number_loc, "the first value of enum '%s' must be 0", e->name);
     for (size_t i = 0; i < e->values.n; i++) {
         vc_enum_value *v = e->values.items[i];
         if (v->number < INT32_MIN || v->number > INT32_MAX)
             ERR(c, v->number_loc, "enum value %" PRId64 " is out of range (int32)", v->number);
-        for (size_t j = 0; j < i; j++) {
-            const vc_enum_value *w = e->values.items[j];
-            if (w->number == v->number) {
-                ERR(c, v->number_loc, "duplicate value %" PRId64 " in enum '%s'", v->number,
-                    e->name);
-                NOTE(c, w->loc, "'%s' has it", w->name);
-                break;
-            }
+        const vc_enum_value *w = vc_strset_put(c->a, &numbers, num_key(c, "", v->number), v,
+                                               &c->oom);
+        if (w != NULL) {
+            ERR(c, v->number_loc, "duplicate value %" PRId64 " in enum '%s'", v->number, e->name);
+            NOTE(c, w->loc, "'%s' has it", w->name);
         }
         const vc_sym *prev = add_sym(c, v->name, 2, v, v->loc);
         if (prev != NULL) {
@@ -450,6 +455,7 @@ static void check_room(checker *c, vc_room *r, vc_strset *paths)
             other->name, r->name, path);
         NOTE(c, other->path ? other->path_loc : other->loc, "room '%s' is here", other->name);
     }
+    vc_strset chans = {0}, ids = {0}, names = {0};
     for (size_t i = 0; i < r->channels.n; i++) {
         const char *ch = r->channels.items[i];
         const vc_loc *loc = r->channel_locs.items[i];
@@ -462,12 +468,10 @@ static void check_room(checker *c, vc_room *r, vc_strset *paths)
         if (!ok)
             ERR(c, *loc, "channel name \"%s\" must be 1 to 64 printable ASCII characters with no "
                 "space or '\\'", ch);
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(r->channels.items[j], ch) == 0) {
-                ERR(c, *loc, "duplicate channel \"%s\" in room '%s'", ch, r->name);
-                NOTE(c, *(const vc_loc *)r->channel_locs.items[j], "previous \"%s\" is here", ch);
-                break;
-            }
+        const vc_loc *prev = vc_strset_put(c->a, &chans, ch, loc, &c->oom);
+        if (prev != NULL) {
+            ERR(c, *loc, "duplicate channel \"%s\" in room '%s'", ch, r->name);
+            NOTE(c, *prev, "previous \"%s\" is here", ch);
         }
     }
     if (r->has_max_frame && (r->max_frame < 1 || r->max_frame > 16777216))
@@ -513,23 +517,21 @@ static void check_room(checker *c, vc_room *r, vc_strset *paths)
         }
         if (e->id < 1 || e->id > (int64_t)UINT32_MAX)
             ERR(c, e->id_loc, "event id %" PRId64 " is out of range (1 to 4294967295)", e->id);
-        for (size_t j = 0; j < i; j++) {
-            const vc_event *g = vc_room_event(r, j);
-            if (g->dir != e->dir)
-                continue;
-            if (g->id == e->id) {
-                ERR(c, e->id_loc, "duplicate id %" PRId64 " for '%s' events in room '%s'", e->id,
-                    dir, r->name);
-                NOTE(c, g->id_loc, "'%s' has it", g->name);
-            }
-            if (strcmp(g->name, e->name) == 0) {
-                ERR(c, e->loc, "duplicate '%s' event '%s' in room '%s'", dir, e->name, r->name);
-                NOTE(c, g->loc, "previous definition of '%s' is here", g->name);
-            } else if (g->cname && strcmp(g->cname, e->cname) == 0) {
-                ERR(c, e->loc, "events '%s' and '%s' collide in C (both become '%s')", g->name,
-                    e->name, e->cname);
-                NOTE(c, g->loc, "'%s' is here", g->name);
-            }
+        const vc_event *g = vc_strset_put(c->a, &ids, num_key(c, dir, e->id), e, &c->oom);
+        if (g != NULL) {
+            ERR(c, e->id_loc, "duplicate id %" PRId64 " for '%s' events in room '%s'", e->id,
+                dir, r->name);
+            NOTE(c, g->id_loc, "'%s' has it", g->name);
+        }
+        g = vc_strset_put(c->a, &names, vc_arena_printf(c->a, "%s %s", dir, e->name), e, &c->oom);
+        if (g != NULL) {
+            ERR(c, e->loc, "duplicate '%s' event '%s' in room '%s'", dir, e->name, r->name);
+            NOTE(c, g->loc, "previous definition of '%s' is here", g->name);
+        } else if ((g = vc_strset_put(c->a, &names, vc_arena_printf(c->a, "%s:%s", dir, e->cname),
+                                      e, &c->oom)) != NULL) {
+            ERR(c, e->loc, "events '%s' and '%s' collide in C (both become '%s')", g->name,
+                e->name, e->cname);
+            NOTE(c, g->loc, "'%s' is here", g->name);
         }
         const char *names[2] = {e->in_name, e->out_name};
         const vc_loc *locs[2] = {&e->in_loc, &e->out_loc};
@@ -581,21 +583,43 @@ static int field_has_rules(const vc_field *f)
            f->has_max_items;
 }
 
-static void mark_validation(vc_schema *s)
+/* A message needs validation when it has rules or reaches, through message
+ * fields, one that has. A worklist over the reverse edges keeps it O(n). */
+static void mark_validation(checker *c)
 {
+    vc_schema *s = c->s;
+    vc_strset users = {0}; /* message name -> vc_vec* of messages that use it */
+    vc_vec work = {0};
     for (size_t i = 0; i < s->messages.n; i++) {
         vc_message *m = s->messages.items[i];
-        for (size_t j = 0; j < m->fields.n; j++)
-            m->needs_validation |= field_has_rules(m->fields.items[j]);
+        for (size_t j = 0; j < m->fields.n; j++) {
+            const vc_field *f = m->fields.items[j];
+            if (field_has_rules(f))
+                m->needs_validation = 1;
+            if (f->msg == NULL)
+                continue;
+            vc_vec *v = (vc_vec *)vc_strset_get(&users, f->msg->name);
+            if (v == NULL) {
+                v = vc_arena_alloc(c->a, sizeof(*v));
+                if (v == NULL) {
+                    c->oom = 1;
+                    return;
+                }
+                vc_strset_put(c->a, &users, f->msg->name, v, &c->oom);
+            }
+            vc_vec_push(c->a, v, m);
+        }
+        if (m->needs_validation)
+            vc_vec_push(c->a, &work, m);
     }
-    for (int changed = 1; changed;) {
-        changed = 0;
-        for (size_t i = 0; i < s->messages.n; i++) {
-            vc_message *m = s->messages.items[i];
-            for (size_t j = 0; j < m->fields.n && !m->needs_validation; j++) {
-                const vc_field *f = m->fields.items[j];
-                if (f->msg != NULL && f->msg->needs_validation)
-                    m->needs_validation = changed = 1;
+    while (work.n > 0) {
+        const vc_message *m = work.items[--work.n];
+        const vc_vec *v = vc_strset_get(&users, m->name);
+        for (size_t i = 0; v != NULL && i < v->n; i++) {
+            vc_message *u = v->items[i];
+            if (!u->needs_validation) {
+                u->needs_validation = 1;
+                vc_vec_push(c->a, &work, u);
             }
         }
     }
@@ -607,6 +631,12 @@ static int cmp_named(const void *x, const void *y)
     const char *const *a = *(const char *const *const *)x;
     const char *const *b = *(const char *const *const *)y;
     return strcmp(*a, *b);
+}
+
+static int cmp_number(const void *x, const void *y)
+{
+    const vc_field *a = *(const vc_field *const *)x, *b = *(const vc_field *const *)y;
+    return (a->number > b->number) - (a->number < b->number);
 }
 
 static void **sorted_copy(checker *c, const vc_vec *v)
@@ -645,17 +675,16 @@ static void fingerprint(checker *c)
     for (size_t i = 0; i < s->messages.n; i++) {
         const vc_message *m = ms[i];
         vc_buf_printf(&b, "message %s{", m->name);
-        for (int64_t num = 0, done = 0; done < (int64_t)m->fields.n; done++) {
-            /* fields in number order */
-            const vc_field *best = NULL;
-            for (size_t j = 0; j < m->fields.n; j++) {
-                const vc_field *f = m->fields.items[j];
-                if (f->number > num && (best == NULL || f->number < best->number))
-                    best = f;
-            }
-            if (best == NULL)
-                break;
-            num = best->number;
+        void **fs = vc_arena_alloc(c->a, (m->fields.n + 1) * sizeof(*fs));
+        if (fs == NULL) {
+            c->oom = 1;
+            break;
+        }
+        if (m->fields.n)
+            memcpy(fs, m->fields.items, m->fields.n * sizeof(*fs));
+        qsort(fs, m->fields.n, sizeof(*fs), cmp_number);
+        for (size_t j = 0; j < m->fields.n; j++) {
+            const vc_field *best = fs[j];
             vc_buf_printf(&b, "%" PRId64 " %d %s %s", best->number, (int)best->label,
                           best->type_name, best->name);
             for (size_t k = 0; k < best->options.n; k++) {
@@ -673,9 +702,9 @@ static void fingerprint(checker *c)
             vc_buf_printf(&b, " %s", (const char *)r->channels.items[j]);
         vc_buf_printf(&b, ";limits %" PRId64 " %" PRId64 " %" PRId64 ";",
                       r->has_max_frame ? r->max_frame : 65536, r->rate, r->burst);
-        vc_event *ev[r->events.n + 1];
         for (int d = 0; d < 2; d++) {
-            size_t n = vc_room_sorted(r, (vc_dir)d, ev);
+            size_t n;
+            vc_event **ev = vc_room_sorted_a(c->a, r, (vc_dir)d, &n);
             for (size_t j = 0; j < n; j++)
                 vc_buf_printf(&b, "%s %" PRId64 " %s (%s) (%s);", d ? "emit" : "on", ev[j]->id,
                               ev[j]->name, ev[j]->in_name ? ev[j]->in_name : "",
@@ -774,7 +803,7 @@ int vc_check(vc_ctx *ctx)
     if (ctx->errors == 0 && !c.oom && !c.a->failed)
         vc_each_cname(ctx, on_cname, &c);
     if (ctx->errors == 0 && !c.oom) {
-        mark_validation(s);
+        mark_validation(&c);
         fingerprint(&c);
     }
     if (c.oom || c.a->failed) {

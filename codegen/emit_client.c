@@ -107,9 +107,9 @@ void vc_emit_client_c(vc_ctx *ctx, vc_buf *b)
     for (size_t i = 0; i < s->rooms.n; i++) {
         const vc_room *r = s->rooms.items[i];
         const char *p = vc_room_prefix(ctx, r);
-        vc_event *on[r->events.n + 1], *emit[r->events.n + 1];
-        size_t n_on = vc_room_sorted(r, VC_DIR_ON, on);
-        size_t n_emit = vc_room_sorted(r, VC_DIR_EMIT, emit);
+        size_t n_on, n_emit;
+        vc_event **on = vc_room_sorted_a(a, r, VC_DIR_ON, &n_on);
+        vc_event **emit = vc_room_sorted_a(a, r, VC_DIR_EMIT, &n_emit);
         if (n_on + n_emit == 0)
             continue;
         vc_buf_puts(b, "\n");

@@ -50,9 +50,9 @@ void vc_emit_schema_h(vc_ctx *ctx, vc_buf *b)
             size_t w = strlen(vc_room_PREFIX(ctx, r)) + strlen(e->cname) + 6;
             width = w > width ? w : width;
         }
-        vc_event *sorted[r->events.n + 1];
         for (int d = 0; d < 2; d++) {
-            size_t n = vc_room_sorted(r, (vc_dir)d, sorted);
+            size_t n;
+            vc_event **sorted = vc_room_sorted_a(a, r, (vc_dir)d, &n);
             for (size_t j = 0; j < n; j++) {
                 const vc_event *e = sorted[j];
                 vc_buf_printf(b, "#define %-*s %" PRId64 "u\n", (int)width,
@@ -331,8 +331,8 @@ static const char *desc_ref(vc_ctx *ctx, const vc_message *m)
 
 static void emit_table(vc_ctx *ctx, vc_buf *b, const vc_room *r, vc_dir dir)
 {
-    vc_event *ev[r->events.n + 1];
-    size_t n = vc_room_sorted(r, dir, ev);
+    size_t n;
+    vc_event **ev = vc_room_sorted_a(&ctx->arena, r, dir, &n);
     if (n == 0)
         return;
     vc_buf_printf(b, "const verani_event_def %s_%s_events[%zu] = {\n", vc_room_prefix(ctx, r),

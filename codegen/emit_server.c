@@ -115,9 +115,9 @@ void vc_emit_server_c(vc_ctx *ctx, vc_buf *b)
         const vc_room *r = s->rooms.items[i];
         const char *p = vc_room_prefix(ctx, r);
         const char *meta = vc_msg_ctype(ctx, r->meta);
-        vc_event *on[r->events.n + 1], *emit[r->events.n + 1];
-        size_t n_on = vc_room_sorted(r, VC_DIR_ON, on);
-        size_t n_emit = vc_room_sorted(r, VC_DIR_EMIT, emit);
+        size_t n_on, n_emit;
+        vc_event **on = vc_room_sorted_a(a, r, VC_DIR_ON, &n_on);
+        vc_event **emit = vc_room_sorted_a(a, r, VC_DIR_EMIT, &n_emit);
         vc_buf_puts(b, "\n");
         vc_emit_banner(b, vc_arena_printf(a, "room %s", r->name));
         params[0] = "verani_ctx *ctx";

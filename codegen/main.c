@@ -226,7 +226,7 @@ int main(int argc, char **argv)
     double tw = now_ms();
     for (int pass = 0; status == 0 && pass < 2; pass++) {
         for (int i = 0; i < n_schemas && status == 0; i++) {
-            for (int k = 0; k < jobs[i].n_out; k++) {
+            for (int k = 0; k < jobs[i].n_out && status == 0; k++) {
                 vc_output *o = &jobs[i].out[k];
                 const char *dir = o->once ? stubs_dir : outdir;
                 char *final = join(dir, o->name, "");

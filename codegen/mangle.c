@@ -8,6 +8,7 @@
  * does.
  */
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "veranic.h"
@@ -138,21 +139,29 @@ size_t vc_room_count(const vc_room *r, vc_dir dir)
     return n;
 }
 
+static int cmp_event_id(const void *x, const void *y)
+{
+    const vc_event *a = *(const vc_event *const *)x, *b = *(const vc_event *const *)y;
+    return (a->id > b->id) - (a->id < b->id);
+}
+
 size_t vc_room_sorted(const vc_room *r, vc_dir dir, vc_event **out)
 {
     size_t n = 0;
     for (size_t i = 0; i < r->events.n; i++) {
         vc_event *e = vc_room_event(r, i);
-        if (e->dir != dir)
-            continue;
-        size_t j = n++;
-        while (j > 0 && out[j - 1]->id > e->id) {
-            out[j] = out[j - 1];
-            j--;
-        }
-        out[j] = e;
+        if (e->dir == dir)
+            out[n++] = e;
     }
+    qsort(out, n, sizeof(*out), cmp_event_id);
     return n;
+}
+
+vc_event **vc_room_sorted_a(vc_arena *a, const vc_room *r, vc_dir dir, size_t *n)
+{
+    vc_event **out = vc_arena_alloc(a, (r->events.n + 1) * sizeof(*out));
+    *n = out ? vc_room_sorted(r, dir, out) : 0;
+    return out;
 }
 
 void vc_each_cname(vc_ctx *ctx, vc_name_fn fn, void *arg)

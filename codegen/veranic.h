@@ -343,6 +343,8 @@ const char *vc_room_PREFIX(vc_ctx *ctx, const vc_room *r);    /* CHAT_CHAT */
 vc_event *vc_room_event(const vc_room *r, size_t i);
 /* The events of one direction sorted by id into out[] (sized by the caller). */
 size_t vc_room_sorted(const vc_room *r, vc_dir dir, vc_event **out);
+/* The same into an arena array (never NULL unless out of memory; then *n is 0). */
+vc_event **vc_room_sorted_a(vc_arena *a, const vc_room *r, vc_dir dir, size_t *n);
 size_t vc_room_count(const vc_room *r, vc_dir dir);
 
 #endif /* VERANIC_H */
