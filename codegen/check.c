@@ -554,23 +554,34 @@ static void check_room(checker *c, vc_room *r, vc_strset *paths)
 /* --- collisions in C ----------------------------------------------------- */
 
 typedef struct cname_rec {
-    const char *what;
+    vc_cname_src src;
     vc_loc loc;
 } cname_rec;
 
-static void on_cname(void *arg, const char *cname, const char *what, vc_loc loc)
+static const char *describe_src(checker *c, const vc_cname_src *s)
+{
+    if (s->owner_kind == NULL)
+        return vc_arena_printf(c->a, "the %s", s->thing);
+    if (s->room != NULL)
+        return vc_arena_printf(c->a, "the %s of %s '%s' in room '%s'", s->thing, s->owner_kind,
+                               s->owner, s->room);
+    return vc_arena_printf(c->a, "the %s of %s '%s'", s->thing, s->owner_kind, s->owner);
+}
+
+static void on_cname(void *arg, const char *cname, const vc_cname_src *src, vc_loc loc)
 {
     checker *c = arg;
     cname_rec *rec = vc_arena_alloc(c->a, sizeof(*rec));
-    if (cname == NULL || what == NULL || rec == NULL) {
+    if (cname == NULL || rec == NULL) {
         c->oom = 1;
         return;
     }
-    rec->what = what;
+    rec->src = *src;
     rec->loc = loc;
     const cname_rec *prev = vc_strset_put(c->a, &c->cnames, cname, rec, &c->oom);
     if (prev != NULL) {
-        ERR(c, loc, "C name '%s' of %s collides with %s", cname, what, prev->what);
+        ERR(c, loc, "C name '%s' of %s collides with %s", cname, describe_src(c, src),
+            describe_src(c, &prev->src));
         NOTE(c, prev->loc, "the other is here");
     }
 }

@@ -169,50 +169,51 @@ void vc_each_cname(vc_ctx *ctx, vc_name_fn fn, void *arg)
     vc_arena *a = &ctx->arena;
     const vc_schema *s = ctx->schema;
     const char *pkg = s->package;
-    char *PKG = vc_upper(a, pkg);
+    vc_cname_src src = {"schema fingerprint macro", NULL, NULL, NULL};
 
-    fn(arg, vc_arena_printf(a, "%s_SCHEMA_FINGERPRINT", PKG), "the schema fingerprint macro",
+    fn(arg, vc_arena_printf(a, "%s_SCHEMA_FINGERPRINT", vc_upper(a, pkg)), &src,
        s->package_loc);
-    fn(arg, vc_arena_printf(a, "%s_handlers_mount", pkg), "the stub mount function",
-       s->package_loc);
+    src.thing = "stub mount function";
+    fn(arg, vc_arena_printf(a, "%s_handlers_mount", pkg), &src, s->package_loc);
     for (size_t i = 0; i < s->messages.n; i++) {
         const vc_message *m = s->messages.items[i];
         const char *low = vc_lower(a, m->name);
-        fn(arg, vc_msg_validator(ctx, m),
-           vc_arena_printf(a, "the validator of message '%s'", m->name), m->loc);
-        fn(arg, vc_arena_printf(a, "%s_check_%s", pkg, low),
-           vc_arena_printf(a, "the validator trampoline of message '%s'", m->name), m->loc);
+        vc_cname_src ms = {"validator", "message", m->name, NULL};
+        fn(arg, vc_msg_validator(ctx, m), &ms, m->loc);
+        ms.thing = "validator trampoline";
+        fn(arg, vc_arena_printf(a, "%s_check_%s", pkg, low), &ms, m->loc);
     }
     for (size_t i = 0; i < s->rooms.n; i++) {
         const vc_room *r = s->rooms.items[i];
         const char *p = vc_room_prefix(ctx, r);
         const char *P = vc_room_PREFIX(ctx, r);
-        const char *room = vc_arena_printf(a, "room '%s'", r->name);
         static const char *const things[] = {
             "on_events", "emit_events", "channels", "schema", "handlers", "room", "mount", "meta",
             "invoke", "extract_meta",
         };
-        for (size_t k = 0; k < sizeof(things) / sizeof(things[0]); k++)
-            fn(arg, vc_arena_printf(a, "%s_%s", p, things[k]),
-               vc_arena_printf(a, "the %s of %s", things[k], room), r->loc);
+        vc_cname_src rs = {NULL, "room", r->name, NULL};
+        for (size_t k = 0; k < sizeof(things) / sizeof(things[0]); k++) {
+            rs.thing = things[k];
+            fn(arg, vc_arena_printf(a, "%s_%s", p, things[k]), &rs, r->loc);
+        }
         static const char *const hooks[] = {
-            "on_connect", "on_disconnect", "on_error", "on_message", "on_join", "on_leave",
-            "on_hibernation_restore", "extract_meta", "handlers",
+            "stub on_connect", "stub on_disconnect", "stub on_error", "stub on_message",
+            "stub on_join", "stub on_leave", "stub on_hibernation_restore", "stub extract_meta",
+            "stub handlers",
         };
-        for (size_t k = 0; k < sizeof(hooks) / sizeof(hooks[0]); k++)
-            fn(arg, vc_arena_printf(a, "%s_stub_%s", p, hooks[k]),
-               vc_arena_printf(a, "the stub %s of %s", hooks[k], room), r->loc);
+        for (size_t k = 0; k < sizeof(hooks) / sizeof(hooks[0]); k++) {
+            rs.thing = hooks[k];
+            fn(arg, vc_arena_printf(a, "%s_stub_%s", p, hooks[k] + 5), &rs, r->loc);
+        }
         for (size_t j = 0; j < r->events.n; j++) {
             const vc_event *e = vc_room_event(r, j);
             const char *ev = e->cname;
-            const char *EV = vc_upper(a, ev);
-            const char *what = vc_arena_printf(a, "%s event '%s' in %s",
-                                               e->dir == VC_DIR_ON ? "'on'" : "'emit'", e->name,
-                                               room);
-#define NAME(fmt_, x_, y_, desc_) fn(arg, vc_arena_printf(a, fmt_, x_, y_), \
-                                    vc_arena_printf(a, "the %s of %s", desc_, what), e->loc)
+            vc_cname_src es = {NULL, e->dir == VC_DIR_ON ? "'on' event" : "'emit' event", e->name,
+                               r->name};
+#define NAME(fmt_, x_, y_, desc_) (es.thing = desc_, \
+                                   fn(arg, vc_arena_printf(a, fmt_, x_, y_), &es, e->loc))
             if (e->dir == VC_DIR_ON) {
-                NAME("%s_ON_%s", P, EV, "id macro");
+                NAME("%s_ON_%s", P, vc_upper(a, ev), "id macro");
                 NAME("%s_invoke_%s", p, ev, "dispatch trampoline");
                 NAME("%s_stub_%s", p, ev, "stub handler");
                 if (e->out == NULL && e->out_name == NULL) {
@@ -223,7 +224,7 @@ void vc_each_cname(vc_ctx *ctx, vc_name_fn fn, void *arg)
                     NAME("%s_client_reply_%s", p, ev, "reply trampoline");
                 }
             } else {
-                NAME("%s_EMIT_%s", P, EV, "id macro");
+                NAME("%s_EMIT_%s", P, vc_upper(a, ev), "id macro");
                 NAME("%s_emit_%s", p, ev, "server emitter");
                 NAME("%s_%s_cb", p, ev, "callback type");
                 NAME("%s_client_on_%s", p, ev, "client 'on' registration");

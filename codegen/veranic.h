@@ -309,7 +309,14 @@ int vc_is_c_keyword(const char *s);
 /* Call `fn` once for every C identifier the schema produces at file or
  * global scope, with a description a person can read ("the emitter of event
  * 'user.joined' in room 'Chat'") and the schema location it comes from. */
-typedef void (*vc_name_fn)(void *arg, const char *cname, const char *what, vc_loc loc);
+typedef struct vc_cname_src {
+    const char *thing;      /* "the validator", "client emitter", ... (static) */
+    const char *owner_kind; /* "message", "room", "'on' event", or NULL */
+    const char *owner;      /* its name */
+    const char *room;       /* the room of an event, else NULL */
+} vc_cname_src;
+/* `src` is only valid during the call: copy what is kept. */
+typedef void (*vc_name_fn)(void *arg, const char *cname, const vc_cname_src *src, vc_loc loc);
 void vc_each_cname(vc_ctx *ctx, vc_name_fn fn, void *arg);
 
 /* --- emitters ------------------------------------------------------------- */
