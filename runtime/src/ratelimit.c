@@ -38,7 +38,10 @@ int vr_bucket_take(vr_bucket *b, int64_t now_us)
         uint64_t add = dt * b->rate / 1000u;
 
         if (dt && add) {
-            b->tokens_milli = b->tokens_milli + add > cap ? cap : b->tokens_milli + add;
+            /* Up to `burst` whole tokens plus the fraction toward the next, so
+             * the fraction is not lost when a full bucket is drained at once. */
+            b->tokens_milli = b->tokens_milli + add > cap + 999 ? cap + 999
+                                                                 : b->tokens_milli + add;
             /* keep the remainder of the time that did not make a whole milli-token */
             b->last_us = now_us - (int64_t)((dt * b->rate % 1000u) / b->rate);
         }

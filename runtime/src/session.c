@@ -212,7 +212,11 @@ int verani_ctx_leave(verani_ctx *ctx, const char *channel)
 
 int verani_ctx_close(verani_ctx *ctx, int code, const char *reason)
 {
-    if (!ctx || !ctx->sess || !(code == 1000 || (code >= 3000 && code <= 4999)))
+    /* codes an endpoint may send (RFC 6455 section 7.4), 1008 included for kicks */
+    int ok = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
+             (code >= 3000 && code <= 4999);
+
+    if (!ctx || !ctx->sess || !ok)
         return VERANI_EINVAL;
     vr_session_close(ctx->sess, code, reason ? reason : "", 0);
     return 0;
