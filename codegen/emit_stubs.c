@@ -76,6 +76,8 @@ void vc_emit_stubs(vc_ctx *ctx, vc_buf *b)
                                             "on_join", "on_leave", "on_hibernation_restore"};
         for (size_t k = 0; k < sizeof(hooks) / sizeof(hooks[0]); k++)
             vc_buf_printf(b, "        .%s = %s_%s,\n", hooks[k], st, hooks[k]);
+        vc_buf_puts(b, "        /* .on_message: frames no typed handler takes (unset: an error "
+                    "frame) */\n");
         vc_buf_puts(b, "    },\n");
         vc_buf_printf(b, "    .extract_meta = %s_extract_meta,\n", st);
         for (size_t j = 0; j < r->events.n; j++) {

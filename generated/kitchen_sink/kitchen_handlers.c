@@ -107,6 +107,7 @@ static const kitchen_lobby_handlers kitchen_lobby_stub_handlers = {
         .on_join = kitchen_lobby_stub_on_join,
         .on_leave = kitchen_lobby_stub_on_leave,
         .on_hibernation_restore = kitchen_lobby_stub_on_hibernation_restore,
+        /* .on_message: frames no typed handler takes (unset: an error frame) */
     },
     .extract_meta = kitchen_lobby_stub_extract_meta,
     .join_game = kitchen_lobby_stub_join_game,
@@ -179,6 +180,7 @@ static const kitchen_game_lobby_handlers kitchen_game_lobby_stub_handlers = {
         .on_join = kitchen_game_lobby_stub_on_join,
         .on_leave = kitchen_game_lobby_stub_on_leave,
         .on_hibernation_restore = kitchen_game_lobby_stub_on_hibernation_restore,
+        /* .on_message: frames no typed handler takes (unset: an error frame) */
     },
     .extract_meta = kitchen_game_lobby_stub_extract_meta,
     .a_b_c = kitchen_game_lobby_stub_a_b_c,
@@ -239,6 +241,7 @@ static const kitchen_quiet_handlers kitchen_quiet_stub_handlers = {
         .on_join = kitchen_quiet_stub_on_join,
         .on_leave = kitchen_quiet_stub_on_leave,
         .on_hibernation_restore = kitchen_quiet_stub_on_hibernation_restore,
+        /* .on_message: frames no typed handler takes (unset: an error frame) */
     },
     .extract_meta = kitchen_quiet_stub_extract_meta,
 };
