@@ -7,9 +7,11 @@
 # include directory is the output directory, linked to verani::verani and
 # protobuf-c. Link it and include "<pkg>_server.h" or "<pkg>_client.h".
 #
-#   OUTPUT_DIR  where the files go; default ${CMAKE_CURRENT_BINARY_DIR}/<lib>_gen
+#   OUTPUT_DIR  where the files go (relative: to the current binary directory);
+#               default ${CMAKE_CURRENT_BINARY_DIR}/<lib>_gen
 #   STUBS       also write the handler skeleton <pkg>_handlers.c into this
-#               directory, once: veranic never overwrites an existing one
+#               directory (relative: to the current source directory), once:
+#               veranic never overwrites an existing one
 #   PACKAGE     the schema's package; read from the schema when not given
 #               (the output file names derive from it)
 #
@@ -50,6 +52,7 @@ function(verani_generate)
     if(NOT out)
         set(out "${CMAKE_CURRENT_BINARY_DIR}/${VG_TARGET}_gen")
     endif()
+    get_filename_component(out "${out}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_BINARY_DIR}")
     file(MAKE_DIRECTORY "${out}")
 
     if(VERANI_VERANIC_EXECUTABLE)
