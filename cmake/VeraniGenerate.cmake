@@ -77,6 +77,7 @@ function(verani_generate)
     set(stub_args)
     if(VG_STUBS)
         get_filename_component(stubs_abs "${VG_STUBS}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
+        file(MAKE_DIRECTORY "${stubs_abs}")
         set(stub_args --stubs-dir "${stubs_abs}")
     endif()
     add_custom_command(
