@@ -454,10 +454,6 @@ static void on_hello(verani_session *s, const vr_envelope *env)
                "this server speaks protocol 1", NULL);
         return;
     }
-    if (hello && hello->fingerprint && sc->fingerprint && strcmp(hello->fingerprint,
-                                                                 sc->fingerprint))
-        send_error(s, VERANI__WIRE__ERROR_CODE__SCHEMA_MISMATCH, NULL,
-                   "the client was generated from a different schema than the server", NULL);
     if (vr_uuid4(s->client_id) || vr_random_hex(s->resume_token, 16)) {
         vr_session_close(s, VR_CLOSE_INTERNAL, "internal error", 0);
         return;
@@ -496,6 +492,10 @@ static void on_hello(verani_session *s, const vr_envelope *env)
     w.seq = s->seq;
     out.welcome = &w;
     send_env(s, &out, 0);
+    if (hello && hello->fingerprint && sc->fingerprint && strcmp(hello->fingerprint,
+                                                                 sc->fingerprint))
+        send_error(s, VERANI__WIRE__ERROR_CODE__SCHEMA_MISMATCH, NULL,
+                   "the client was generated from a different schema than the server", NULL);
 
     inst->pending--;
     lws_dll2_add_tail(&s->node, &inst->sessions);
