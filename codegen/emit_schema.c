@@ -116,6 +116,12 @@ static const char *num_literal(vc_ctx *ctx, const vc_field *f, const vc_option *
     }
 }
 
+static const char *enum_known(vc_ctx *ctx, const vc_enum *e)
+{
+    return vc_arena_printf(&ctx->arena, "%s_%s_known", ctx->schema->package,
+                           vc_lower(&ctx->arena, e->name));
+}
+
 static int is_float_type(vc_type t)
 {
     return t == VC_TY_FLOAT || t == VC_TY_DOUBLE;
@@ -188,7 +194,24 @@ static void field_checks(vbody *v, const vc_message *m, const vc_field *f)
                           name, f->max_items);
             v->uses_err = 1;
         }
-        if (f->label == VC_LABEL_MAP) {
+        if (f->type == VC_TY_ENUM) {
+            const char *known = enum_known(ctx, f->en);
+            if (f->label == VC_LABEL_MAP)
+                vc_buf_printf(b, "    for (i = 0; i < m->n_%s; i++) {\n"
+                              "        if (%s[i] != NULL && !%s(%s[i]->value)) {\n"
+                              "            verani_verr_fail(err, \"value\", \"unknown value %%d\", "
+                              "(int)%s[i]->value);\n"
+                              "            return verani_verr_nest(err, \"%s\", (long)i);\n"
+                              "        }\n    }\n", name, acc, known, acc, acc, name);
+            else
+                vc_buf_printf(b, "    for (i = 0; i < m->n_%s; i++) {\n"
+                              "        if (!%s(%s[i])) {\n"
+                              "            verani_verr_fail(err, NULL, \"unknown value %%d\", "
+                              "(int)%s[i]);\n"
+                              "            return verani_verr_nest(err, \"%s\", (long)i);\n"
+                              "        }\n    }\n", name, known, acc, acc, name);
+            v->uses_err = v->uses_i = 1;
+        } else if (f->label == VC_LABEL_MAP) {
             if (f->msg && f->msg->needs_validation) {
                 vc_buf_printf(b, "    for (i = 0; i < m->n_%s; i++) {\n"
                               "        if (%s[i] != NULL && %s[i]->value != NULL &&\n"
@@ -264,6 +287,11 @@ static void field_checks(vbody *v, const vc_message *m, const vc_field *f)
                           vc_msg_validator(ctx, f->msg), acc, name);
             v->uses_err = 1;
         }
+    } else if (f->type == VC_TY_ENUM) {
+        vc_buf_printf(b, "    if (%s!%s(%s))\n"
+                      "        return verani_verr_fail(err, \"%s\", \"unknown value %%d\", (int)%s);"
+                      "\n", guard, enum_known(ctx, f->en), acc, name, acc);
+        v->uses_err = 1;
     } else if (f->has_min || f->has_max) {
         if (present) {
             vc_buf_printf(b, "    if (%s) {\n", present);
@@ -360,6 +388,23 @@ void vc_emit_schema_c(vc_ctx *ctx, vc_buf *b)
     vc_buf_printf(b, "#include \"%s_schema.h\"\n\n", s->package);
 
     vc_emit_banner(b, "validators");
+    /* One helper per enum that some field uses: protobuf-c accepts any number on the wire. */
+    for (size_t i = 0; i < s->enums.n; i++) {
+        const vc_enum *e = s->enums.items[i];
+        int used = 0;
+        for (size_t j = 0; j < s->messages.n && !used; j++) {
+            const vc_message *m = s->messages.items[j];
+            for (size_t k = 0; k < m->fields.n && !used; k++)
+                used = ((const vc_field *)m->fields.items[k])->en == e;
+        }
+        if (!used)
+            continue;
+        vc_buf_printf(b, "/* Is `v` a value enum %s defines? */\n", e->name);
+        vc_buf_printf(b, "static int %s(int v)\n{\n", enum_known(ctx, e));
+        const char *args[2] = {vc_arena_printf(a, "&%s", vc_enum_descriptor(ctx, e)), "v"};
+        vc_emit_sig(b, "    return protobuf_c_enum_descriptor_get_value", args, 2,
+                    " != NULL;\n}\n\n");
+    }
     for (size_t i = 0; i < s->messages.n; i++)
         emit_validator(ctx, b, s->messages.items[i]);
 

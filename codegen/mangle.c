@@ -85,6 +85,13 @@ const char *vc_msg_descriptor(vc_ctx *ctx, const vc_message *m)
                            vc_lower(&ctx->arena, m->name));
 }
 
+const char *vc_enum_descriptor(vc_ctx *ctx, const vc_enum *e)
+{
+    return vc_arena_printf(&ctx->arena, "%s__%s__descriptor",
+                           vc_lower(&ctx->arena, ctx->schema->package),
+                           vc_lower(&ctx->arena, e->name));
+}
+
 const char *vc_msg_validator(vc_ctx *ctx, const vc_message *m)
 {
     return vc_arena_printf(&ctx->arena, "%s_validate_%s", ctx->schema->package,
@@ -175,6 +182,11 @@ void vc_each_cname(vc_ctx *ctx, vc_name_fn fn, void *arg)
        s->package_loc);
     src.thing = "stub mount function";
     fn(arg, vc_arena_printf(a, "%s_handlers_mount", pkg), &src, s->package_loc);
+    for (size_t i = 0; i < s->enums.n; i++) {
+        const vc_enum *e = s->enums.items[i];
+        vc_cname_src es = {"value check", "enum", e->name, NULL};
+        fn(arg, vc_arena_printf(a, "%s_%s_known", pkg, vc_lower(a, e->name)), &es, e->loc);
+    }
     for (size_t i = 0; i < s->messages.n; i++) {
         const vc_message *m = s->messages.items[i];
         const char *low = vc_lower(a, m->name);

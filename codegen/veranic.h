@@ -300,6 +300,8 @@ char *vc_upper(vc_arena *a, const char *name);
 const char *vc_msg_ctype(vc_ctx *ctx, const vc_message *m);
 /* The protobuf-c descriptor of a message: chat__chat_message__descriptor. */
 const char *vc_msg_descriptor(vc_ctx *ctx, const vc_message *m);
+/* The protobuf-c descriptor of an enum: chat__mood__descriptor. */
+const char *vc_enum_descriptor(vc_ctx *ctx, const vc_enum *e);
 /* The generated validator: chat_validate_chat_message. */
 const char *vc_msg_validator(vc_ctx *ctx, const vc_message *m);
 /* The protobuf-c C type of a map entry of field f in message m. */

@@ -7,6 +7,12 @@
 
 /* --- validators ------------------------------------------------------------ */
 
+/* Is `v` a value enum Mood defines? */
+static int chat_mood_known(int v)
+{
+    return protobuf_c_enum_descriptor_get_value(&chat__mood__descriptor, v) != NULL;
+}
+
 int chat_validate_chat_message(const Chat__ChatMessage *m, verani_verr *err)
 {
     if (m->text == NULL || m->text[0] == '\0')
@@ -15,13 +21,15 @@ int chat_validate_chat_message(const Chat__ChatMessage *m, verani_verr *err)
         return verani_verr_fail(err, "text", "longer than 2000");
     if (m->n_tags > 8u)
         return verani_verr_fail(err, "tags", "more than 8 items");
+    if (!chat_mood_known(m->mood))
+        return verani_verr_fail(err, "mood", "unknown value %d", (int)m->mood);
     return 0;
 }
 
 int chat_validate_chat_broadcast(const Chat__ChatBroadcast *m, verani_verr *err)
 {
-    (void)m;
-    (void)err;
+    if (!chat_mood_known(m->mood))
+        return verani_verr_fail(err, "mood", "unknown value %d", (int)m->mood);
     return 0;
 }
 
@@ -43,8 +51,14 @@ int chat_validate_history_query(const Chat__HistoryQuery *m, verani_verr *err)
 
 int chat_validate_history_page(const Chat__HistoryPage *m, verani_verr *err)
 {
+    size_t i;
+
     if (m->n_messages > 100u)
         return verani_verr_fail(err, "messages", "more than 100 items");
+    for (i = 0; i < m->n_messages; i++) {
+        if (m->messages[i] != NULL && chat_validate_chat_broadcast(m->messages[i], err) != 0)
+            return verani_verr_nest(err, "messages", (long)i);
+    }
     return 0;
 }
 
@@ -60,6 +74,11 @@ int chat_validate_chat_meta(const Chat__ChatMeta *m, verani_verr *err)
 static int chat_check_chat_message(const ProtobufCMessage *m, verani_verr *err)
 {
     return chat_validate_chat_message((const Chat__ChatMessage *)m, err);
+}
+
+static int chat_check_chat_broadcast(const ProtobufCMessage *m, verani_verr *err)
+{
+    return chat_validate_chat_broadcast((const Chat__ChatBroadcast *)m, err);
 }
 
 static int chat_check_history_query(const ProtobufCMessage *m, verani_verr *err)
@@ -116,7 +135,7 @@ const verani_event_def chat_chat_emit_events[4] = {
         .name = "chat.message",
         .in = &chat__chat_broadcast__descriptor,
         .out = NULL,
-        .validate_in = NULL,
+        .validate_in = chat_check_chat_broadcast,
         .validate_out = NULL,
     },
     {

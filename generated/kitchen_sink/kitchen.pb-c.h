@@ -180,7 +180,7 @@ struct  Kitchen__Team
 
 
 /*
- * No rules anywhere below it: its validator only returns 0.
+ * No options; its enum field is still checked for values Empty2 defines.
  */
 struct  Kitchen__Plain
 {
@@ -193,6 +193,9 @@ struct  Kitchen__Plain
     , NULL, KITCHEN__EMPTY2__ONLY }
 
 
+/*
+ * No fields: its validator only returns 0 and the tables point at none.
+ */
 struct  Kitchen__Nothing
 {
   ProtobufCMessage base;

@@ -7,6 +7,18 @@
 
 /* --- validators ------------------------------------------------------------ */
 
+/* Is `v` a value enum Color defines? */
+static int kitchen_color_known(int v)
+{
+    return protobuf_c_enum_descriptor_get_value(&kitchen__color__descriptor, v) != NULL;
+}
+
+/* Is `v` a value enum Empty2 defines? */
+static int kitchen_empty2_known(int v)
+{
+    return protobuf_c_enum_descriptor_get_value(&kitchen__empty2__descriptor, v) != NULL;
+}
+
 int kitchen_validate_scalars(const Kitchen__Scalars *m, verani_verr *err)
 {
     if (m->i32 < -10)
@@ -45,6 +57,8 @@ int kitchen_validate_scalars(const Kitchen__Scalars *m, verani_verr *err)
         return verani_verr_fail(err, "by", "shorter than 1 bytes");
     if (m->by.len > 4u)
         return verani_verr_fail(err, "by", "longer than 4 bytes");
+    if (!kitchen_color_known(m->color))
+        return verani_verr_fail(err, "color", "unknown value %d", (int)m->color);
     return 0;
 }
 
@@ -64,6 +78,8 @@ int kitchen_validate_labels(const Kitchen__Labels *m, verani_verr *err)
         return verani_verr_fail(err, "opt_b", "is required");
     if (m->has_opt_b && m->opt_b.len > 2u)
         return verani_verr_fail(err, "opt_b", "longer than 2 bytes");
+    if (m->has_opt_e && !kitchen_color_known(m->opt_e))
+        return verani_verr_fail(err, "opt_e", "unknown value %d", (int)m->opt_e);
     if (m->opt_m == NULL)
         return verani_verr_fail(err, "opt_m", "is required");
     if (m->opt_m != NULL && kitchen_validate_player(m->opt_m, err) != 0)
@@ -109,10 +125,22 @@ int kitchen_validate_labels(const Kitchen__Labels *m, verani_verr *err)
     }
     if (m->n_colors == 0)
         return verani_verr_fail(err, "colors", "must not be empty");
+    for (i = 0; i < m->n_colors; i++) {
+        if (m->colors[i] != NULL && !kitchen_color_known(m->colors[i]->value)) {
+            verani_verr_fail(err, "value", "unknown value %d", (int)m->colors[i]->value);
+            return verani_verr_nest(err, "colors", (long)i);
+        }
+    }
     if (m->leader != NULL && kitchen_validate_player(m->leader, err) != 0)
         return verani_verr_nest(err, "leader", -1);
     if (m->name == NULL || m->name[0] == '\0')
         return verani_verr_fail(err, "name", "is required");
+    for (i = 0; i < m->n_palette; i++) {
+        if (!kitchen_color_known(m->palette[i])) {
+            verani_verr_fail(err, NULL, "unknown value %d", (int)m->palette[i]);
+            return verani_verr_nest(err, "palette", (long)i);
+        }
+    }
     return 0;
 }
 
@@ -144,8 +172,8 @@ int kitchen_validate_team(const Kitchen__Team *m, verani_verr *err)
 
 int kitchen_validate_plain(const Kitchen__Plain *m, verani_verr *err)
 {
-    (void)m;
-    (void)err;
+    if (!kitchen_empty2_known(m->e))
+        return verani_verr_fail(err, "e", "unknown value %d", (int)m->e);
     return 0;
 }
 
@@ -207,6 +235,11 @@ static int kitchen_check_team(const ProtobufCMessage *m, verani_verr *err)
     return kitchen_validate_team((const Kitchen__Team *)m, err);
 }
 
+static int kitchen_check_plain(const ProtobufCMessage *m, verani_verr *err)
+{
+    return kitchen_validate_plain((const Kitchen__Plain *)m, err);
+}
+
 static int kitchen_check_lobby_meta(const ProtobufCMessage *m, verani_verr *err)
 {
     return kitchen_validate_lobby_meta((const Kitchen__LobbyMeta *)m, err);
@@ -254,7 +287,7 @@ const verani_event_def kitchen_lobby_on_events[6] = {
         .name = "plain",
         .in = &kitchen__plain__descriptor,
         .out = NULL,
-        .validate_in = NULL,
+        .validate_in = kitchen_check_plain,
         .validate_out = NULL,
     },
     {
@@ -297,7 +330,7 @@ const verani_event_def kitchen_lobby_emit_events[4] = {
         .name = "plain",
         .in = &kitchen__plain__descriptor,
         .out = NULL,
-        .validate_in = NULL,
+        .validate_in = kitchen_check_plain,
         .validate_out = NULL,
     },
 };

@@ -52,8 +52,9 @@ int kitchen_validate_scalars(const Kitchen__Scalars *m, verani_verr *err);
 int kitchen_validate_labels(const Kitchen__Labels *m, verani_verr *err);
 int kitchen_validate_player(const Kitchen__Player *m, verani_verr *err);
 int kitchen_validate_team(const Kitchen__Team *m, verani_verr *err);
-/* No rules anywhere below it: its validator only returns 0. */
+/* No options; its enum field is still checked for values Empty2 defines. */
 int kitchen_validate_plain(const Kitchen__Plain *m, verani_verr *err);
+/* No fields: its validator only returns 0 and the tables point at none. */
 int kitchen_validate_nothing(const Kitchen__Nothing *m, verani_verr *err);
 /* The typed metadata of a connection to room Lobby. */
 int kitchen_validate_lobby_meta(const Kitchen__LobbyMeta *m, verani_verr *err);

@@ -7,6 +7,12 @@
 
 /* --- validators ------------------------------------------------------------ */
 
+/* Is `v` a value enum Priority defines? */
+static int notifications_priority_known(int v)
+{
+    return protobuf_c_enum_descriptor_get_value(&notifications__priority__descriptor, v) != NULL;
+}
+
 int notifications_validate_notification(const Notifications__Notification *m, verani_verr *err)
 {
     if (m->id == NULL || m->id[0] == '\0')
@@ -19,6 +25,8 @@ int notifications_validate_notification(const Notifications__Notification *m, ve
         return verani_verr_fail(err, "title", "longer than 200");
     if (verani_utf8_len(m->body) > 4000u)
         return verani_verr_fail(err, "body", "longer than 4000");
+    if (!notifications_priority_known(m->priority))
+        return verani_verr_fail(err, "priority", "unknown value %d", (int)m->priority);
     if (m->n_data > 32u)
         return verani_verr_fail(err, "data", "more than 32 items");
     return 0;

@@ -7,12 +7,20 @@
 
 /* --- validators ------------------------------------------------------------ */
 
+/* Is `v` a value enum Status defines? */
+static int presence_status_known(int v)
+{
+    return protobuf_c_enum_descriptor_get_value(&presence__status__descriptor, v) != NULL;
+}
+
 int presence_validate_user_presence(const Presence__UserPresence *m, verani_verr *err)
 {
     if (m->user_id == NULL || m->user_id[0] == '\0')
         return verani_verr_fail(err, "user_id", "is required");
     if (verani_utf8_len(m->user_id) > 128u)
         return verani_verr_fail(err, "user_id", "longer than 128");
+    if (!presence_status_known(m->status))
+        return verani_verr_fail(err, "status", "unknown value %d", (int)m->status);
     return 0;
 }
 
@@ -31,8 +39,8 @@ int presence_validate_presence_list(const Presence__PresenceList *m, verani_verr
 
 int presence_validate_set_status(const Presence__SetStatus *m, verani_verr *err)
 {
-    (void)m;
-    (void)err;
+    if (!presence_status_known(m->status))
+        return verani_verr_fail(err, "status", "unknown value %d", (int)m->status);
     return 0;
 }
 
@@ -55,6 +63,11 @@ static int presence_check_presence_list(const ProtobufCMessage *m, verani_verr *
     return presence_validate_presence_list((const Presence__PresenceList *)m, err);
 }
 
+static int presence_check_set_status(const ProtobufCMessage *m, verani_verr *err)
+{
+    return presence_validate_set_status((const Presence__SetStatus *)m, err);
+}
+
 static int presence_check_presence_meta(const ProtobufCMessage *m, verani_verr *err)
 {
     return presence_validate_presence_meta((const Presence__PresenceMeta *)m, err);
@@ -70,7 +83,7 @@ const verani_event_def presence_presence_on_events[2] = {
         .name = "status.set",
         .in = &presence__set_status__descriptor,
         .out = NULL,
-        .validate_in = NULL,
+        .validate_in = presence_check_set_status,
         .validate_out = NULL,
     },
     /* everyone online now */

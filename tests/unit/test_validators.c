@@ -4,7 +4,8 @@
  * schema/kitchen_sink.verani (built by verani_generate() like a user's
  * project): every option at its bound and one past it, optional and
  * required presence, nested, repeated and map paths ("players[3].name"),
- * plus the runtime helpers of validate.c (path nesting and truncation,
+ * enum fields holding a value the enum does not define, plus the runtime
+ * helpers of validate.c (path nesting and truncation,
  * UTF-8 length, event lookup) and the room schema tables (sorted ids,
  * defaults, validators only where there are rules). Each check asserts the
  * exact field path and reason, so a wrong bound or path fails it.
@@ -325,9 +326,13 @@ static void test_meta_and_tables(void **state)
     assert_int_equal(strlen(KITCHEN_SCHEMA_FINGERPRINT), 16);
 
     /* Validators only where a type has rules, and they work through the table. */
+    const verani_event_def *nothing = verani_event_find(s->emit, s->n_emit,
+                                                        KITCHEN_LOBBY_EMIT_PING);
+    assert_non_null(nothing);
+    assert_null(nothing->validate_in); /* Nothing has no fields */
     const verani_event_def *plain = verani_event_find(s->on, s->n_on, KITCHEN_LOBBY_ON_PLAIN);
     assert_non_null(plain);
-    assert_null(plain->validate_in);
+    assert_non_null(plain->validate_in); /* its enum field is checked */
     const verani_event_def *echo = verani_event_find(s->on, s->n_on,
                                                      KITCHEN_LOBBY_ON_ECHO_ALL_TYPES);
     assert_non_null(echo);
@@ -353,6 +358,36 @@ static void test_meta_and_tables(void **state)
     assert_null(kitchen_quiet_schema.on);
     assert_int_equal(kitchen_quiet_schema.n_on, 0);
     assert_null(kitchen_quiet_schema.emit);
+}
+
+static void test_enum_values(void **state)
+{
+    (void)state;
+    verani_verr err;
+    Kitchen__Scalars m = good_scalars();
+    m.color = KITCHEN__COLOR__BLUE; /* -1 */
+    OK(kitchen_validate_scalars(&m, &err));
+    m.color = (Kitchen__Color)7;
+    fails(kitchen_validate_scalars(&m, &err), &err, "color", "unknown value 7");
+
+    labels_fixture f;
+    labels_init(&f);
+    f.m.opt_e = (Kitchen__Color)5; /* not present: not checked */
+    OK(kitchen_validate_labels(&f.m, &err));
+    f.m.has_opt_e = 1;
+    fails(kitchen_validate_labels(&f.m, &err), &err, "opt_e", "unknown value 5");
+    f.m.opt_e = KITCHEN__COLOR__GREEN;
+    OK(kitchen_validate_labels(&f.m, &err));
+
+    Kitchen__Color palette[2] = {KITCHEN__COLOR__RED, (Kitchen__Color)9};
+    f.m.palette = palette;
+    f.m.n_palette = 1;
+    OK(kitchen_validate_labels(&f.m, &err));
+    f.m.n_palette = 2;
+    fails(kitchen_validate_labels(&f.m, &err), &err, "palette[1]", "unknown value 9");
+    f.m.n_palette = 0;
+    f.color.value = (Kitchen__Color)42;
+    fails(kitchen_validate_labels(&f.m, &err), &err, "colors[0].value", "unknown value 42");
 }
 
 static void test_runtime_helpers(void **state)
@@ -404,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_repeated_and_map),
         cmocka_unit_test(test_nested_paths),
         cmocka_unit_test(test_meta_and_tables),
+        cmocka_unit_test(test_enum_values),
         cmocka_unit_test(test_runtime_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
