@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * e2e_room.c: two hand-written rooms of the shape veranic generates (schema,
- * event tables, validators, typed trampolines, extract_meta) and handlers
- * that log what the runtime calls, for the server e2e tests. When the
- * generator is wired into these tests, this file is replaced by a schema.
+ * e2e_room.c: the handlers of the server e2e tests' rooms (generated from
+ * e2e.verani): they log what the runtime calls and turn requests into emits
+ * of every kind. Test code only.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdarg.h>
@@ -66,79 +65,10 @@ int e2e_log_count(const char *line)
     return n;
 }
 
-/* --- validators and trampolines (what veranic would emit) ----------------- */
-
-static int validate_cmd(const ProtobufCMessage *msg, verani_verr *err)
+static int extract_meta(verani_upgrade *req, E2e__E2eMeta *m)
 {
-    const E2e__Cmd *c = (const E2e__Cmd *)msg;
-
-    if (c->text && strlen(c->text) > 16) {
-        snprintf(err->path, sizeof(err->path), "text");
-        snprintf(err->reason, sizeof(err->reason), "longer than 16");
-        return VERANI_EINVAL;
-    }
-    return 0;
-}
-
-static int inv_cmd(verani_ctx *ctx, const void *h, const ProtobufCMessage *in,
-                   ProtobufCMessage *out)
-{
-    const e2e_handlers *t = h;
-
-    return t->cmd ? t->cmd(ctx, (const E2e__Cmd *)in, (E2e__Count *)out) : VERANI_ENOHANDLER;
-}
-
-static int inv_poke(verani_ctx *ctx, const void *h, const ProtobufCMessage *in,
-                    ProtobufCMessage *out)
-{
-    const e2e_handlers *t = h;
-
-    (void)in;
-    (void)out;
-    return t->poke ? t->poke(ctx) : VERANI_ENOHANDLER;
-}
-
-static int inv_echo(verani_ctx *ctx, const void *h, const ProtobufCMessage *in,
-                    ProtobufCMessage *out)
-{
-    const e2e_handlers *t = h;
-
-    return t->echo ? t->echo(ctx, (const E2e__Echo *)in, (E2e__Echo *)out) : VERANI_ENOHANDLER;
-}
-
-static int inv_flood(verani_ctx *ctx, const void *h, const ProtobufCMessage *in,
-                     ProtobufCMessage *out)
-{
-    const e2e_handlers *t = h;
-
-    return t->flood ? t->flood(ctx, (const E2e__Flood *)in, (E2e__Count *)out)
-                    : VERANI_ENOHANDLER;
-}
-
-static int inv_unhandled(verani_ctx *ctx, const void *h, const ProtobufCMessage *in,
-                         ProtobufCMessage *out)
-{
-    const e2e_handlers *t = h;
-
-    (void)out;
-    return t->unhandled ? t->unhandled(ctx, (const E2e__Echo *)in) : VERANI_ENOHANDLER;
-}
-
-static int inv_sjoin(verani_ctx *ctx, const void *h, const ProtobufCMessage *in,
-                     ProtobufCMessage *out)
-{
-    const e2e_handlers *t = h;
-
-    (void)out;
-    return t->sjoin ? t->sjoin(ctx, (const E2e__Echo *)in) : VERANI_ENOHANDLER;
-}
-
-static int extract_meta(verani_upgrade *req, const void *h, ProtobufCMessage *meta)
-{
-    E2e__Meta *m = (E2e__Meta *)meta;
     char v[64];
 
-    (void)h;
     if (verani_upgrade_query(req, "role", v, sizeof(v)) > 0) {
         if (!strcmp(v, "banned"))
             return verani_upgrade_reject(req, 403, "banned users may not connect");
@@ -148,56 +78,17 @@ static int extract_meta(verani_upgrade *req, const void *h, ProtobufCMessage *me
     return VERANI_ENOHANDLER;
 }
 
-/* --- tables -------------------------------------------------------------- */
-
-static const verani_event_def on_events[] = {
-    {E2E_EV_CMD, "cmd", &e2e__cmd__descriptor, &e2e__count__descriptor, validate_cmd, NULL},
-    {E2E_EV_POKE, "poke", NULL, NULL, NULL, NULL},
-    {E2E_EV_ECHO, "echo", &e2e__echo__descriptor, &e2e__echo__descriptor, NULL, NULL},
-    {E2E_EV_FLOOD, "flood", &e2e__flood__descriptor, &e2e__count__descriptor, NULL, NULL},
-    {E2E_EV_UNHANDLED, "unhandled", &e2e__echo__descriptor, NULL, NULL, NULL},
-    {E2E_EV_SJOIN, "sjoin", &e2e__echo__descriptor, NULL, NULL, NULL},
-};
-
-static const verani_invoke_fn invokers[] = {inv_cmd, inv_poke, inv_echo, inv_flood,
-                                            inv_unhandled, inv_sjoin};
-
-const verani_event_def e2e_emit_events[] = {
-    {E2E_EM_CHAT, "chat.out", &e2e__chat_out__descriptor, NULL, NULL, NULL},
-    {E2E_EM_BLOB, "blob", &e2e__blob__descriptor, NULL, NULL, NULL},
-};
-
-static const char *const channels[] = {"default"};
-
-const verani_room_schema e2e_schema = {
-    "E2e", "/e2e/{room}", channels, 1, 8192, 0, 0, &e2e__meta__descriptor, NULL,
-    on_events, sizeof(on_events) / sizeof(on_events[0]),
-    e2e_emit_events, sizeof(e2e_emit_events) / sizeof(e2e_emit_events[0]),
-    "e2e-fingerprint-1",
-};
-
-static const verani_room_schema limited_schema = {
-    "Limited", "/limited/{room}", channels, 1, 8192, 5, 5, &e2e__meta__descriptor, NULL,
-    on_events, sizeof(on_events) / sizeof(on_events[0]),
-    e2e_emit_events, sizeof(e2e_emit_events) / sizeof(e2e_emit_events[0]),
-    "e2e-fingerprint-1",
-};
-
-const verani_room_def e2e_room = {VERANI_GEN_ABI, &e2e_schema, invokers, extract_meta,
-                                  sizeof(e2e_handlers)};
-const verani_room_def e2e_limited_room = {VERANI_GEN_ABI, &limited_schema, invokers, NULL,
-                                          sizeof(e2e_handlers)};
-
 /* --- handlers ------------------------------------------------------------ */
 
 static int on_connect(verani_ctx *ctx)
 {
-    const E2e__Meta *m = (const E2e__Meta *)verani_ctx_meta(ctx);
-    const char *uid = verani_ctx_user_id(ctx);
+    const char *uid = verani_ctx_user_id(ctx), *role = NULL;
 
-    e2e_log("connect:%s:%s", uid, m && m->role ? m->role : "-");
-    if (!m || !m->user_id || strcmp(m->user_id, uid))
-        e2e_log("meta-user-id-missing");
+    if (!strcmp(verani_ctx_room(ctx), "E2e"))
+        role = e2e_e2e_meta(ctx) ? e2e_e2e_meta(ctx)->role : "(no meta)";
+    else
+        role = e2e_limited_meta(ctx) ? e2e_limited_meta(ctx)->role : "(no meta)";
+    e2e_log("connect:%s:%s", uid, role && *role ? role : "-");
     if (!strcmp(uid, "refuse"))
         return VERANI_EDENIED;
     return 0;
@@ -258,10 +149,9 @@ static int h_cmd(verani_ctx *ctx, const E2e__Cmd *in, E2e__Count *out)
     to.except = in->except_self ? verani_ctx_session(ctx) : NULL;
     msg.text = in->text;
     msg.from = (char *)verani_ctx_user_id(ctx);
-    n = verani_emit(ctx, &to, &e2e_emit_events[0], &msg.base);
+    n = e2e_e2e_emit_chat_out(ctx, to, &msg);
     if (n < 0)
         return n;
-    out->has_n = 1;
     out->n = n;
     return 0;
 }
@@ -291,13 +181,11 @@ static int h_flood(verani_ctx *ctx, const E2e__Flood *in, E2e__Count *out)
     if (!data)
         return VERANI_ENOMEM;
     memset(data, 0xab, in->size);
-    b.has_data = 1;
     b.data.len = in->size;
     b.data.data = data;
     for (i = 0; i < in->count; i++)
-        if (verani_emit(ctx, &to, &e2e_emit_events[1], &b.base) < 0)
+        if (e2e_e2e_emit_blob(ctx, to, &b) < 0)
             return VERANI_EIO;
-    out->has_n = 1;
     out->n = (int32_t)in->count;
     return 0;
 }
@@ -307,7 +195,19 @@ static int h_sjoin(verani_ctx *ctx, const E2e__Echo *in)
     return verani_ctx_join(ctx, in->text);
 }
 
-const e2e_handlers e2e_handlers_default = {
+static const e2e_e2e_handlers e2e_handlers = {
     {on_connect, on_disconnect, on_error, on_message, on_join, on_leave, NULL},
-    h_cmd, h_poke, h_echo, h_flood, NULL, h_sjoin,
+    extract_meta, h_cmd, h_poke, h_echo, h_flood, NULL, h_sjoin,
 };
+
+static const e2e_limited_handlers limited_handlers = {
+    {on_connect, on_disconnect, on_error, on_message, on_join, on_leave, NULL},
+    NULL, h_cmd, h_poke, h_echo, h_flood, NULL, h_sjoin,
+};
+
+int e2e_mount_all(verani_server *srv)
+{
+    int r = e2e_e2e_mount(srv, &e2e_handlers, NULL);
+
+    return r ? r : e2e_limited_mount(srv, &limited_handlers, NULL);
+}

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * e2e_room.h: hand-written room definitions of the shape veranic generates,
- * used by the server e2e tests, and the handlers behind them. They record
- * every hook call in a log the test thread reads (under a mutex, since the
+ * e2e_room.h: the handlers behind the server e2e tests' rooms (E2e and
+ * Limited, generated from e2e.verani through verani_generate), and a log of
+ * every hook call that the test thread reads (under a mutex, since the
  * server runs on its own thread).
  */
 #ifndef VERANI_TEST_E2E_ROOM_H
@@ -12,42 +12,27 @@
 
 #include <verani/verani.h>
 
-#include "e2e.pb-c.h"
+#include "e2e_server.h"
 
-/* on events (client -> server) */
-#define E2E_EV_CMD 1       /* Cmd returns Count */
-#define E2E_EV_POKE 2      /* () */
-#define E2E_EV_ECHO 3      /* Echo returns Echo; text "fail" makes the handler fail */
-#define E2E_EV_FLOOD 4     /* Flood returns Count: emits `count` Blobs of `size` bytes to "default" */
-#define E2E_EV_UNHANDLED 5 /* Echo; no typed handler: on_message runs */
-#define E2E_EV_SJOIN 6     /* Echo: the server joins the session to channel `text` */
+/* on events (client -> server), the same ids in both rooms */
+#define E2E_EV_CMD E2E_E2E_ON_CMD             /* Cmd returns Count */
+#define E2E_EV_POKE E2E_E2E_ON_POKE           /* () */
+#define E2E_EV_ECHO E2E_E2E_ON_ECHO           /* Echo returns Echo; "fail" fails */
+#define E2E_EV_FLOOD E2E_E2E_ON_FLOOD         /* Flood returns Count */
+#define E2E_EV_UNHANDLED E2E_E2E_ON_UNHANDLED /* Echo; no handler: on_message runs */
+#define E2E_EV_SJOIN E2E_E2E_ON_SJOIN         /* Echo: the server joins channel `text` */
 /* emit events (server -> client) */
-#define E2E_EM_CHAT 1      /* ChatOut */
-#define E2E_EM_BLOB 2      /* Blob */
+#define E2E_EM_CHAT E2E_E2E_EMIT_CHAT_OUT     /* ChatOut */
+#define E2E_EM_BLOB E2E_E2E_EMIT_BLOB         /* Blob */
 
-typedef struct e2e_handlers {
-    verani_hooks hooks;
-    int (*cmd)(verani_ctx *ctx, const E2e__Cmd *in, E2e__Count *out);
-    int (*poke)(verani_ctx *ctx);
-    int (*echo)(verani_ctx *ctx, const E2e__Echo *in, E2e__Echo *out);
-    int (*flood)(verani_ctx *ctx, const E2e__Flood *in, E2e__Count *out);
-    int (*unhandled)(verani_ctx *ctx, const E2e__Echo *in);
-    int (*sjoin)(verani_ctx *ctx, const E2e__Echo *in);
-} e2e_handlers;
+/* Mount both rooms with the logging handlers. */
+int e2e_mount_all(verani_server *srv);
 
-extern const verani_room_def e2e_room;         /* "/e2e/{room}", no rate limit, max_frame 8192 */
-extern const verani_room_def e2e_limited_room; /* "/limited/{room}", rate 5, burst 5 */
-extern const verani_room_schema e2e_schema;
-extern const verani_event_def e2e_emit_events[];
-
-/* The handlers: they log to the shared log below. */
-extern const e2e_handlers e2e_handlers_default;
-
-/* A thread-safe log of hook calls: "connect:u1", "disconnect:u1", "error:-9",
- * "message:5", "join:ch", "leave:ch", ... */
+/* A thread-safe log of hook calls: "connect:u1:role", "disconnect:u1",
+ * "error:-9", "message:5:3", "join:ch", "leave:ch", "poke". */
 void e2e_log_reset(void);
 void e2e_log(const char *fmt, ...);
-/* Copy the log (lines joined by ' ') into buf. */
+/* Copy the log (entries separated by ' ') into buf. */
 void e2e_log_get(char *buf, size_t len);
 int e2e_log_count(const char *line);
 
