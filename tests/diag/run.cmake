@@ -72,6 +72,11 @@ if(NOT UPDATE)
     if(written)
         message(SEND_ERROR "a failing run wrote: ${written}")
     endif()
+    # Two schemas with one package: their outputs would collide.
+    cli(1 -o "${OUT}/pair" "${OUT}/good.verani" "${OUT}/good.verani")
+    if(NOT cli_out MATCHES "package 'good' is also the package of")
+        message(SEND_ERROR "no diagnostic for two schemas with one package: ${cli_out}")
+    endif()
     # The stub is written once and never overwritten.
     cli(0 --stubs -o "${OUT}/pair" "${OUT}/good.verani")
     file(WRITE "${OUT}/pair/good_handlers.c" "/* mine */\n")
