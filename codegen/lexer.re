@@ -20,6 +20,9 @@ void vc_lex_init(vc_lexer *lx, vc_ctx *ctx)
     lx->lim = ctx->src + ctx->src_len;
     lx->line_start = ctx->src;
     lx->line = 1;
+    /* A UTF-8 byte order mark is not an error; columns still count its bytes. */
+    if (ctx->src_len >= 3 && memcmp(ctx->src, "\xef\xbb\xbf", 3) == 0)
+        lx->cur += 3;
 }
 
 const char *vc_token_name(vc_tok_kind kind)
