@@ -22,12 +22,14 @@ typedef struct parser {
     vc_lexer lx;
     vc_token tok;
     int panic; /* an error was reported in this statement: stay quiet until sync() */
+    int prev_line; /* the line the previous token ended on */
     int depth;
     vc_schema *s;
 } parser;
 
 static void next(parser *p)
 {
+    p->prev_line = p->lx.line;
     vc_lex_next(&p->lx, &p->tok);
     while (p->tok.kind == VC_T_ERROR && !p->ctx->stopped) {
         p->panic = 1;
@@ -86,6 +88,20 @@ static int expect(parser *p, vc_tok_kind k)
     if (accept(p, k))
         return 1;
     expected(p, vc_token_name(k));
+    return 0;
+}
+
+/* A statement's `;`. When it is missing at the end of a line, say so and go
+ * on as if it were there: the next line is most likely a good statement. */
+static int expect_semi(parser *p)
+{
+    if (accept(p, VC_T_SEMI))
+        return 1;
+    expected(p, vc_token_name(VC_T_SEMI));
+    if (p->tok.loc.line > p->prev_line && p->tok.kind != VC_T_EOF) {
+        p->panic = 0;
+        return 1;
+    }
     return 0;
 }
 
@@ -335,7 +351,7 @@ static void parse_field(parser *p, vc_vec *fields)
             return;
     }
     int line = p->tok.loc.line;
-    if (!expect(p, VC_T_SEMI))
+    if (!expect_semi(p))
         return;
     f->doc = trailing_doc(p, f->doc, line);
     vc_vec_push(p->a, fields, f);
@@ -372,7 +388,7 @@ static void parse_package(parser *p)
     p->s->package = tok_str(p, &p->tok);
     p->s->package_loc = p->tok.loc;
     next(p);
-    expect(p, VC_T_SEMI);
+    expect_semi(p);
 }
 
 static void parse_enum(parser *p, const char *doc)
@@ -421,7 +437,7 @@ static void parse_enum(parser *p, const char *doc)
         }
         next(p);
         int line = p->tok.loc.line;
-        if (!expect(p, VC_T_SEMI)) {
+        if (!expect_semi(p)) {
             sync(p);
             continue;
         }
@@ -511,7 +527,7 @@ static void parse_limits(parser *p, vc_room *r)
         *loc = p->tok.loc;
         (void)kloc;
         next(p);
-        if (!expect(p, VC_T_SEMI))
+        if (!expect_semi(p))
             sync(p);
     }
     expect(p, VC_T_RBRACE);
@@ -576,7 +592,7 @@ static void parse_event(parser *p, vc_room *r, vc_dir dir, const char *doc)
         }
     }
     int line = p->tok.loc.line;
-    if (!expect(p, VC_T_SEMI))
+    if (!expect_semi(p))
         return;
     e->doc = trailing_doc(p, e->doc, line);
     vc_vec_push(p->a, &r->events, e);
@@ -616,7 +632,7 @@ static void parse_room(parser *p, const char *doc)
                     r->path = vc_arena_strndup(p->a, p->tok.text + 1, p->tok.len - 2);
                     r->path_loc = p->tok.loc;
                     next(p);
-                    expect(p, VC_T_SEMI);
+                    expect_semi(p);
                 }
             }
         } else if (is_word(p, "meta")) {
@@ -645,7 +661,7 @@ static void parse_room(parser *p, const char *doc)
                     next(p);
                 } while (accept(p, VC_T_COMMA));
                 if (!p->panic)
-                    expect(p, VC_T_SEMI);
+                    expect_semi(p);
             }
         } else if (is_word(p, "limits")) {
             if (once(p, &r->has_limits, &r->limits_loc, "limits", r->name) == 0)
