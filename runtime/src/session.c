@@ -790,7 +790,9 @@ int vr_session_rx(verani_session *s, const uint8_t *in, size_t len, int binary, 
     uint32_t max = s->inst->mount->def->schema->max_frame;
     char why[64];
 
-    if (s->closing)
+    /* A closing session ignores what still arrives, except during a graceful
+     * shutdown: frames the client sent before it saw the 1001 are handled. */
+    if (s->closing && (s->close_code != VR_CLOSE_GOING_AWAY || !s->hello_done))
         return 0;
     s->last_rx_us = lws_now_usecs();
     s->pinged = 0;

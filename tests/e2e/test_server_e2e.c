@@ -1014,6 +1014,46 @@ static void test_frame_header_sizes(void **state)
     stop(&h);
 }
 
+/* HELLO and a burst of frames sent back to back, before the upgrade is even
+ * answered (as a reconnecting client flushes its offline queue): all handled,
+ * in order. */
+static void test_burst_after_hello(void **state)
+{
+    server_h h;
+    rc_loop *l;
+    rc_conn *a;
+    E2e__Echo e = E2E__ECHO__INIT;
+    char text[16];
+    uint64_t i;
+
+    (void)state;
+    start(&h);
+    l = rc_loop_create();
+    a = rc_connect(l, h.port, "/e2e/lobby?userId=burst", 0);
+    rc_send_hello(a, NULL);
+    for (i = 1; i <= 300; i++) {
+        snprintf(text, sizeof(text), "%u", (unsigned)i);
+        e.text = text;
+        rc_send_event(a, VERANI__WIRE__KIND__REQUEST, E2E_EV_ECHO, &e.base, i);
+    }
+    while (a->n_replies < 300 && !a->closed)
+        rc_service(l, 0);
+    assert_int_equal(a->n_replies, 300);
+    assert_int_equal(a->n_errors, 0);
+    assert_int_equal(a->seq_errors, 0);
+    for (i = 1; i <= 300; i++) {
+        const rc_env *r = rc_nth(a, VERANI__WIRE__KIND__REPLY, i - 1);
+        E2e__Echo *o = e2e__echo__unpack(NULL, r->payload.len, r->payload.data);
+
+        assert_int_equal(r->request_id, i);
+        snprintf(text, sizeof(text), "%u", (unsigned)i);
+        assert_string_equal(o->text, text);
+        e2e__echo__free_unpacked(o, NULL);
+    }
+    rc_loop_destroy(l);
+    stop(&h);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -1038,6 +1078,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_graceful_shutdown),
         cmocka_unit_test(test_thousand_connections),
         cmocka_unit_test(test_frame_header_sizes),
+        cmocka_unit_test(test_burst_after_hello),
     };
 
     if (argc > 1)
