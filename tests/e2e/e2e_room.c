@@ -91,6 +91,14 @@ static int on_connect(verani_ctx *ctx)
     e2e_log("connect:%s:%s", uid, role && *role ? role : "-");
     if (!strcmp(uid, "refuse"))
         return VERANI_EDENIED;
+    if (role && !strcmp(role, "announce")) {
+        /* the session is added before on_connect: a channel emit reaches the joiner too */
+        E2e__ChatOut m = E2E__CHAT_OUT__INIT;
+
+        m.text = "joined";
+        m.from = (char *)uid;
+        e2e_log("announced:%d", e2e_e2e_emit_chat_out(ctx, verani_to_channel("default"), &m));
+    }
     return 0;
 }
 

@@ -198,6 +198,7 @@ rc_loop *rc_loop_create(void)
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = protocols;
     info.timeout_secs = 10;
+    info.options = LWS_SERVER_OPTION_JUST_USE_RAW_ORIGIN; /* send Origin as given */
     l->ctx = lws_create_context(&info);
     if (!l->ctx) {
         free(l);

@@ -209,6 +209,20 @@ static void test_hook_order_and_welcome(void **state)
     assert_false(r->welcomed);
     assert_int_equal(e2e_log_count("error:-10"), 1);
 
+    /* on_connect runs after the session is added and after WELCOME is queued:
+     * its channel emit reaches the joiner, behind the WELCOME */
+    {
+        rc_conn *n = join(l, h.port, "/e2e/lobby?userId=u2&role=announce");
+
+        wait_log(l, "announced:2");
+        rc_settle(l, 100);
+        assert_ptr_equal(n->rx[0], rc_nth(n, VERANI__WIRE__KIND__WELCOME, 0));
+        assert_int_equal(rc_count(n, VERANI__WIRE__KIND__EVENT), 1);
+        assert_int_equal(rc_count(a, VERANI__WIRE__KIND__EVENT), 1);
+        rc_close(n);
+        wait_log(l, "disconnect:u2");
+    }
+
     rc_close(a);
     wait_log(l, "disconnect:u1");
     e2e_log_get(log, sizeof(log));
@@ -275,6 +289,20 @@ static void test_connection_limit(void **state)
     fd = rc_tcp_connect(h.port, 0);
     assert_int_equal(rc_tcp_upgrade(fd, "/e2e/lobby?userId=c", resp, sizeof(resp)), 503);
     close(fd);
+    rc_loop_destroy(l);
+    stop(&h);
+
+    /* per instance */
+    verani_server_options_init(&o);
+    o.bind_address = "127.0.0.1";
+    o.max_per_instance = 1;
+    start_opts(&h, &o);
+    l = rc_loop_create();
+    join(l, h.port, "/e2e/one?userId=a");
+    fd = rc_tcp_connect(h.port, 0);
+    assert_int_equal(rc_tcp_upgrade(fd, "/e2e/one?userId=b", resp, sizeof(resp)), 503);
+    close(fd);
+    join(l, h.port, "/e2e/two?userId=b"); /* another instance is fine */
     rc_loop_destroy(l);
     stop(&h);
 }
@@ -1054,6 +1082,35 @@ static void test_burst_after_hello(void **state)
     stop(&h);
 }
 
+static void test_origin_allow_list(void **state)
+{
+    static const char *const origins[] = {"https://good.example"};
+    server_h h;
+    verani_server_options o;
+    rc_loop *l;
+    rc_conn *good, *bad, *none;
+
+    (void)state;
+    verani_server_options_init(&o);
+    o.bind_address = "127.0.0.1";
+    o.origins = origins;
+    o.n_origins = 1;
+    start_opts(&h, &o);
+    l = rc_loop_create();
+    good = rc_connect_ex(l, h.port, "/e2e/lobby?userId=g", 1, NULL, NULL, "https://good.example");
+    bad = rc_connect_ex(l, h.port, "/e2e/lobby?userId=b", 1, NULL, NULL, "https://evil.example");
+    none = rc_connect_ex(l, h.port, "/e2e/lobby?userId=n", 1, NULL, NULL, NULL);
+    assert_true(rc_wait(l, p_welcomed, good, 10000));
+    assert_true(good->welcomed);
+    assert_true(rc_wait(l, p_closed, bad, 10000));
+    assert_false(bad->welcomed);
+    assert_true(rc_wait(l, p_closed, none, 10000));
+    assert_false(none->welcomed);
+    assert_int_equal(e2e_log_count("connect:b:-"), 0);
+    rc_loop_destroy(l);
+    stop(&h);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -1079,6 +1136,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_thousand_connections),
         cmocka_unit_test(test_frame_header_sizes),
         cmocka_unit_test(test_burst_after_hello),
+        cmocka_unit_test(test_origin_allow_list),
     };
 
     if (argc > 1)
