@@ -8,7 +8,8 @@
  * replies with n + 1; `fail` fails; `shout` emits `note` to the channel
  * named by the note's text; `poke` emits `tick` to the sender; joins of
  * channel "forbidden" are refused. SIGTERM stops it gracefully (sessions are
- * closed with 1001). Test code only.
+ * closed with 1001). With CLIENT_E2E_VERBOSE set in the environment it
+ * prints what it handles on stderr. Test code only.
  *
  * Usage: client_test_server [--port N] [--log FILE]
  */
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <verani/verani.h>
 
@@ -37,6 +39,9 @@ static int on_note(verani_ctx *ctx, const Ce__Note *msg)
         fprintf(g_log, "%s %u\n", verani_ctx_user_id(ctx), msg->n);
         fflush(g_log);
     }
+    if (getenv("CLIENT_E2E_VERBOSE"))
+        fprintf(stderr, "server %d: note %s %u\n", (int)getpid(), verani_ctx_user_id(ctx),
+                msg->n);
     return ce_test_emit_noted(ctx, verani_to_self(), msg) < 0 ? VERANI_EIO : 0;
 }
 
@@ -70,6 +75,26 @@ static int on_join(verani_ctx *ctx, const char *channel)
     return strcmp(channel, "forbidden") ? 0 : VERANI_EDENIED;
 }
 
+static int on_connect(verani_ctx *ctx)
+{
+    if (getenv("CLIENT_E2E_VERBOSE"))
+        fprintf(stderr, "server %d: connect %s\n", (int)getpid(), verani_ctx_client_id(ctx));
+    return 0;
+}
+
+static void on_disconnect(verani_ctx *ctx)
+{
+    if (getenv("CLIENT_E2E_VERBOSE"))
+        fprintf(stderr, "server %d: disconnect %s\n", (int)getpid(), verani_ctx_client_id(ctx));
+}
+
+static void on_error(verani_ctx *ctx, int err, const char *what)
+{
+    (void)ctx;
+    if (getenv("CLIENT_E2E_VERBOSE"))
+        fprintf(stderr, "server %d: error %d %s\n", (int)getpid(), err, what);
+}
+
 static int strict_note(verani_ctx *ctx, const Ce__Note *msg)
 {
     (void)ctx;
@@ -86,6 +111,9 @@ int main(int argc, char **argv)
     char err[256];
     int i, r;
 
+    if (getenv("CLIENT_E2E_VERBOSE"))
+        verani_set_log_level(VERANI_LOG_ERR | VERANI_LOG_WARN | VERANI_LOG_NOTICE |
+                             VERANI_LOG_INFO, NULL);
     verani_server_options_init(&o);
     o.bind_address = "127.0.0.1";
     for (i = 1; i < argc; i++) {
@@ -118,6 +146,9 @@ int main(int argc, char **argv)
     test.shout = on_shout;
     test.poke = on_poke;
     test.hooks.on_join = on_join;
+    test.hooks.on_connect = on_connect;
+    test.hooks.on_disconnect = on_disconnect;
+    test.hooks.on_error = on_error;
     strict.note = strict_note;
     if (ce_test_mount(g_srv, &test, NULL) || ce_strict_mount(g_srv, &strict, NULL) ||
         verani_server_listen(g_srv)) {
