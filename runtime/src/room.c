@@ -174,3 +174,72 @@ size_t verani_ctx_user_sessions(verani_ctx *ctx, const char *user_id, verani_ses
     } lws_end_foreach_dll(d);
     return total;
 }
+
+/* --- queries over the whole server --------------------------------------- */
+
+/* Is `uid` the user id of a session met before `stop` in the walk over every instance? */
+static int seen_before(verani_server *srv, const verani_session *stop, const char *uid)
+{
+    size_t i;
+
+    for (i = 0; i < srv->n_mounts; i++) {
+        lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&srv->mounts[i]->instances)) {
+            vr_instance *inst = lws_container_of(d, vr_instance, node);
+
+            lws_start_foreach_dll(struct lws_dll2 *, e, lws_dll2_get_head(&inst->sessions)) {
+                verani_session *o = lws_container_of(e, verani_session, node);
+
+                if (o == stop)
+                    return 0;
+                if (!strcmp(o->user_id, uid))
+                    return 1;
+            } lws_end_foreach_dll(e);
+        } lws_end_foreach_dll(d);
+    }
+    return 0;
+}
+
+size_t verani_server_user_ids(verani_server *srv, const char **out, size_t max)
+{
+    size_t total = 0, i;
+
+    for (i = 0; srv && i < srv->n_mounts; i++) {
+        lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&srv->mounts[i]->instances)) {
+            vr_instance *inst = lws_container_of(d, vr_instance, node);
+
+            lws_start_foreach_dll(struct lws_dll2 *, e, lws_dll2_get_head(&inst->sessions)) {
+                verani_session *s = lws_container_of(e, verani_session, node);
+
+                if (!seen_before(srv, s, s->user_id)) {
+                    if (total < max && out)
+                        out[total] = s->user_id;
+                    total++;
+                }
+            } lws_end_foreach_dll(e);
+        } lws_end_foreach_dll(d);
+    }
+    return total;
+}
+
+size_t verani_server_user_sessions(verani_server *srv, const char *user_id,
+                                   verani_session **out, size_t max)
+{
+    size_t total = 0, i;
+
+    for (i = 0; srv && user_id && i < srv->n_mounts; i++) {
+        lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&srv->mounts[i]->instances)) {
+            vr_instance *inst = lws_container_of(d, vr_instance, node);
+
+            lws_start_foreach_dll(struct lws_dll2 *, e, lws_dll2_get_head(&inst->sessions)) {
+                verani_session *s = lws_container_of(e, verani_session, node);
+
+                if (!strcmp(s->user_id, user_id)) {
+                    if (total < max && out)
+                        out[total] = s;
+                    total++;
+                }
+            } lws_end_foreach_dll(e);
+        } lws_end_foreach_dll(d);
+    }
+    return total;
+}

@@ -143,7 +143,15 @@ static int h_cmd(verani_ctx *ctx, const E2e__Cmd *in, E2e__Count *out)
     verani_target to;
     int n;
 
-    switch (in->op) {
+    switch (in->op) { /* 5-10: queries, answered in the count */
+    case 5: out->n = (int32_t)verani_ctx_session_count(ctx); return 0;
+    case 6: out->n = (int32_t)verani_ctx_user_ids(ctx, NULL, 0); return 0;
+    case 7: out->n = (int32_t)verani_ctx_user_sessions(ctx, in->arg, NULL, 0); return 0;
+    case 8: out->n = (int32_t)verani_server_user_ids(verani_ctx_server(ctx), NULL, 0); return 0;
+    case 9:
+        out->n = (int32_t)verani_server_user_sessions(verani_ctx_server(ctx), in->arg, NULL, 0);
+        return 0;
+    case 10: out->n = (int32_t)verani_server_session_count(verani_ctx_server(ctx)); return 0;
     case 0: to = verani_to_self(); break;
     case 1: to = verani_to_channel(in->arg); break;
     case 2: to = verani_to_user(in->arg); break;

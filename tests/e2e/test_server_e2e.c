@@ -385,6 +385,23 @@ static void test_emit_targets(void **state)
     assert_int_equal(cmd(l, a, &m, rid++), 0);
     EXPECT(0, 0, 0, 0, 0);
 
+    /* queries: lobby has a(u1) b(u1) c(u2) d(u3); hall has e(u1) */
+    m.arg = "u1";
+    m.op = 5;
+    assert_int_equal(cmd(l, a, &m, rid++), 4);
+    m.op = 6;
+    assert_int_equal(cmd(l, a, &m, rid++), 3);
+    m.op = 7;
+    assert_int_equal(cmd(l, a, &m, rid++), 2);
+    m.op = 8;
+    assert_int_equal(cmd(l, a, &m, rid++), 3);
+    m.op = 9;
+    assert_int_equal(cmd(l, a, &m, rid++), 3);
+    m.op = 10;
+    assert_int_equal(cmd(l, a, &m, rid++), 5);
+    m.op = 5;
+    assert_int_equal(cmd(l, e, &m, rid++), 1);
+
     /* the event that arrived carries the payload and the channel */
     m.op = 1;
     m.arg = "default";

@@ -109,6 +109,16 @@ VERANI_API int verani_server_emit_async(verani_server *srv, const verani_room_de
 /* Connected sessions in all rooms and instances (hello done or not). Event-loop thread. */
 VERANI_API size_t verani_server_session_count(const verani_server *srv);
 
+/*
+ * Unique user ids with a session in any room instance of the server; fills up
+ * to `max` (borrowed pointers, valid until the calling handler returns or the
+ * next loop turn) and returns the total. Event-loop thread.
+ */
+VERANI_API size_t verani_server_user_ids(verani_server *srv, const char **out, size_t max);
+/* The sessions of `user_id` in every room instance; like verani_server_user_ids. */
+VERANI_API size_t verani_server_user_sessions(verani_server *srv, const char *user_id,
+                                              verani_session **out, size_t max);
+
 /* Free the server. Call after run returned (or instead of running). NULL is a no-op. */
 VERANI_API void verani_server_destroy(verani_server *srv);
 
