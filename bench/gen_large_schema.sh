@@ -47,7 +47,8 @@ awk -v msgs="$msgs" -v rooms="$rooms" -v per="$per_room" 'BEGIN {
             m = (r * per + i) % msgs
             if (i % 2 == 0) {
                 if (i % 10 == 0)
-                    printf "    on ev%d.req = %d (Msg%d) returns (Msg%d);\n", i, i + 1, m, (m + 1) % msgs
+                    printf "    on ev%d.req = %d (Msg%d) returns (Msg%d);\n",
+                           i, i + 1, m, (m + 1) % msgs
                 else
                     printf "    on ev%d.send = %d (Msg%d);   // client to server\n", i, i + 1, m
             } else {

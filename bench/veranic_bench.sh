@@ -51,7 +51,8 @@ out_kb=$(du -sk "$work/out" | cut -f1)
 echo "veranic benchmark: $lines lines, $bytes bytes (1,000 messages, 500 events in 10 rooms)"
 echo "command:   $veranic --stubs -o OUT big.verani   (big.verani from bench/gen_large_schema.sh)"
 echo "wall time: median ${median_ms} ms of $runs runs (all: $(tr '\n' ' ' < "$work/times"))"
-echo "peak RSS:  $max_rss_kb KiB ($(awk -v k="$max_rss_kb" 'BEGIN { printf "%.1f", k / 1024 }') MiB)"
+rss_mib=$(awk -v k="$max_rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')
+echo "peak RSS:  $max_rss_kb KiB ($rss_mib MiB)"
 echo "output:    $out_kb KiB in $(ls "$work/out" | wc -l) files"
 echo "stages:    $(tr '\n' ' ' < "$work/stages.txt")"
 echo "targets:   < 200 ms and < 50 MiB"

@@ -177,7 +177,8 @@ void vc_emit_abi_check(vc_ctx *ctx, vc_buf *b, const char *file)
     vc_buf_puts(b, "#if VERANI_GEN_ABI != 1\n");
     (void)ctx;
     (void)file;
-    vc_buf_puts(b, "#error \"made for libverani's generated-code ABI 1: regenerate with veranic\"\n");
+    vc_buf_puts(b, "#error \"made for libverani's generated-code ABI 1: regenerate with "
+                "veranic\"\n");
     vc_buf_puts(b, "#endif\n\n");
     vc_buf_puts(b, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
 }

@@ -159,8 +159,8 @@ static void numeric_checks(vbody *v, const vc_field *f, const char *acc, const c
     const char *open = element ? " {" : "", *close = element ? vc_arena_printf(&v->ctx->arena,
                                                                                "%s}\n", ind) : "";
     if (is_float_type(f->type) && (bounds[0] || bounds[1])) {
-        vc_buf_printf(b, "%sif (%s != %s)%s\n%s    %sverani_verr_fail(err, %s, \"is not a number\");"
-                      "\n%s%s", ind, acc, acc, open, ind, ret, path, tail, close);
+        vc_buf_printf(b, "%sif (%s != %s)%s\n%s    %sverani_verr_fail(err, %s, "
+                      "\"is not a number\");\n%s%s", ind, acc, acc, open, ind, ret, path, tail, close);
         v->uses_err = 1;
     }
     for (int k = 0; k < 2; k++) {
@@ -289,8 +289,8 @@ static void field_checks(vbody *v, const vc_message *m, const vc_field *f)
         }
     } else if (f->type == VC_TY_ENUM) {
         vc_buf_printf(b, "    if (%s!%s(%s))\n"
-                      "        return verani_verr_fail(err, \"%s\", \"unknown value %%d\", (int)%s);"
-                      "\n", guard, enum_known(ctx, f->en), acc, name, acc);
+                      "        return verani_verr_fail(err, \"%s\", \"unknown value %%d\", "
+                      "(int)%s);\n", guard, enum_known(ctx, f->en), acc, name, acc);
         v->uses_err = 1;
     } else if (f->has_min || f->has_max) {
         if (present) {
