@@ -46,8 +46,8 @@ void vc_emit_client_h(vc_ctx *ctx, vc_buf *b)
             const vc_event *e = vc_room_event(r, j);
             if (e->dir != VC_DIR_ON)
                 continue;
-            vc_emit_doc(b, e->doc, 0);
             if (e->out == NULL) {
+                vc_emit_doc(b, vc_event_doc(ctx, e), 0);
                 params[0] = "verani_client *c";
                 params[1] = e->in ? vc_arena_printf(a, "const %s *msg", vc_msg_ctype(ctx, e->in))
                                   : NULL;
@@ -64,6 +64,7 @@ void vc_emit_client_h(vc_ctx *ctx, vc_buf *b)
             params[4] = "void *user";
             vc_emit_sig(b, vc_arena_printf(a, "typedef void (*%s)", cb_type(ctx, r, e)), params,
                         5, ";\n");
+            vc_emit_doc(b, vc_event_doc(ctx, e), 0);
             size_t n = request_params(ctx, r, e, params);
             vc_emit_sig(b, vc_arena_printf(a, "int %s_client_request_%s", p, e->cname), params, n,
                         ";\n\n");
@@ -75,7 +76,7 @@ void vc_emit_client_h(vc_ctx *ctx, vc_buf *b)
             const vc_event *e = vc_room_event(r, j);
             if (e->dir != VC_DIR_EMIT)
                 continue;
-            vc_emit_doc(b, e->doc, 0);
+            vc_emit_doc(b, vc_event_doc(ctx, e), 0);
             params[0] = "verani_client *c";
             size_t n = 1;
             if (e->in)

@@ -367,7 +367,7 @@ static void emit_table(vc_ctx *ctx, vc_buf *b, const vc_room *r, vc_dir dir)
                   dir == VC_DIR_ON ? "on" : "emit", n);
     for (size_t i = 0; i < n; i++) {
         const vc_event *e = ev[i];
-        vc_emit_doc(b, e->doc, 4);
+        vc_emit_doc(b, vc_event_doc(ctx, e), 4);
         vc_buf_printf(b, "    {\n        .id = %" PRId64 "u,\n        .name = ", e->id);
         vc_emit_cstring(b, e->name);
         vc_buf_printf(b, ",\n        .in = %s,\n        .out = %s,\n", desc_ref(ctx, e->in),

@@ -63,10 +63,7 @@ void vc_emit_server_h(vc_ctx *ctx, vc_buf *b)
             const vc_event *e = vc_room_event(r, j);
             if (e->dir != VC_DIR_ON)
                 continue;
-            if (e->doc)
-                vc_emit_doc(b, e->doc, 4);
-            else
-                vc_buf_printf(b, "    /* on %s%s */\n", e->name, e->in ? "" : " ()");
+            vc_emit_doc(b, vc_event_doc(ctx, e), 4);
             size_t n = handler_params(ctx, e, params);
             vc_emit_sig(b, vc_arena_printf(a, "    int (*%s)", e->cname), params, n, ";\n");
         }
@@ -86,10 +83,7 @@ void vc_emit_server_h(vc_ctx *ctx, vc_buf *b)
             const vc_event *e = vc_room_event(r, j);
             if (e->dir != VC_DIR_EMIT)
                 continue;
-            if (e->doc)
-                vc_emit_doc(b, e->doc, 0);
-            else
-                vc_buf_printf(b, "/* emit %s%s */\n", e->name, e->in ? "" : " ()");
+            vc_emit_doc(b, vc_event_doc(ctx, e), 0);
             size_t n = emitter_params(ctx, e, params);
             vc_emit_sig(b, vc_arena_printf(a, "int %s_emit_%s", p, e->cname), params, n, ";\n");
         }

@@ -54,7 +54,7 @@ void vc_emit_stubs(vc_ctx *ctx, vc_buf *b)
             const vc_event *e = vc_room_event(r, j);
             if (e->dir != VC_DIR_ON)
                 continue;
-            vc_emit_doc(b, e->doc, 0);
+            vc_emit_doc(b, vc_event_doc(ctx, e), 0);
             size_t n = 0;
             params[n++] = "verani_ctx *ctx";
             if (e->in)

@@ -164,6 +164,19 @@ size_t vc_room_sorted(const vc_room *r, vc_dir dir, vc_event **out)
     return n;
 }
 
+const char *vc_event_doc(vc_ctx *ctx, const vc_event *e)
+{
+    const char *title = vc_arena_printf(&ctx->arena, "%s %s (%s)%s%s%s",
+                                        e->dir == VC_DIR_ON ? "on" : "emit", e->name,
+                                        e->in_name ? e->in_name : "",
+                                        e->out_name ? " returns (" : "",
+                                        e->out_name ? e->out_name : "",
+                                        e->out_name ? ")" : "");
+    if (e->doc == NULL)
+        return title;
+    return vc_arena_printf(&ctx->arena, "%s: %s", title, e->doc);
+}
+
 vc_event **vc_room_sorted_a(vc_arena *a, const vc_room *r, vc_dir dir, size_t *n)
 {
     vc_event **out = vc_arena_alloc(a, (r->events.n + 1) * sizeof(*out));

@@ -355,5 +355,7 @@ size_t vc_room_sorted(const vc_room *r, vc_dir dir, vc_event **out);
 /* The same into an arena array (never NULL unless out of memory; then *n is 0). */
 vc_event **vc_room_sorted_a(vc_arena *a, const vc_room *r, vc_dir dir, size_t *n);
 size_t vc_room_count(const vc_room *r, vc_dir dir);
+/* "on history (HistoryQuery) returns (HistoryPage): <doc comment>" for C comments. */
+const char *vc_event_doc(vc_ctx *ctx, const vc_event *e);
 
 #endif /* VERANIC_H */

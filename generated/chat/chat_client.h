@@ -20,39 +20,43 @@ extern "C" {
 
 /* --- room Chat: client to server ------------------------------------------- */
 
+/* on chat.message (ChatMessage) */
 int chat_chat_client_emit_chat_message(verani_client *c, const Chat__ChatMessage *msg);
 
-/* no payload */
+/* on chat.typing (): no payload */
 int chat_chat_client_emit_chat_typing(verani_client *c);
 
-/* request -> reply */
 /* The outcome of a history request: `reply` is set only for VERANI_REPLY_OK. */
 typedef void (*chat_chat_history_reply_cb)(verani_client *c, verani_reply_status status,
                                            const Chat__HistoryPage *reply, const char *error,
                                            void *user);
+/* on history (HistoryQuery) returns (HistoryPage): request -> reply */
 int chat_chat_client_request_history(verani_client *c, const Chat__HistoryQuery *req,
                                      uint32_t timeout_ms, chat_chat_history_reply_cb cb,
                                      void *user);
 
 /* --- room Chat: server to client ------------------------------------------- */
 
+/* emit chat.message (ChatBroadcast) */
 typedef void (*chat_chat_chat_message_cb)(verani_client *c, const Chat__ChatBroadcast *msg,
                                           void *user);
 int chat_chat_client_on_chat_message(verani_client *c, chat_chat_chat_message_cb cb, void *user);
 int chat_chat_client_once_chat_message(verani_client *c, chat_chat_chat_message_cb cb, void *user);
 int chat_chat_client_off_chat_message(verani_client *c, chat_chat_chat_message_cb cb, void *user);
 
+/* emit user.joined (UserEvent) */
 typedef void (*chat_chat_user_joined_cb)(verani_client *c, const Chat__UserEvent *msg, void *user);
 int chat_chat_client_on_user_joined(verani_client *c, chat_chat_user_joined_cb cb, void *user);
 int chat_chat_client_once_user_joined(verani_client *c, chat_chat_user_joined_cb cb, void *user);
 int chat_chat_client_off_user_joined(verani_client *c, chat_chat_user_joined_cb cb, void *user);
 
+/* emit user.left (UserEvent) */
 typedef void (*chat_chat_user_left_cb)(verani_client *c, const Chat__UserEvent *msg, void *user);
 int chat_chat_client_on_user_left(verani_client *c, chat_chat_user_left_cb cb, void *user);
 int chat_chat_client_once_user_left(verani_client *c, chat_chat_user_left_cb cb, void *user);
 int chat_chat_client_off_user_left(verani_client *c, chat_chat_user_left_cb cb, void *user);
 
-/* someone is typing */
+/* emit typing (): someone is typing */
 typedef void (*chat_chat_typing_cb)(verani_client *c, void *user);
 int chat_chat_client_on_typing(verani_client *c, chat_chat_typing_cb cb, void *user);
 int chat_chat_client_once_typing(verani_client *c, chat_chat_typing_cb cb, void *user);

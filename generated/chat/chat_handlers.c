@@ -54,6 +54,7 @@ static int chat_chat_stub_extract_meta(verani_upgrade *req, Chat__ChatMeta *meta
     return VERANI_ENOHANDLER;
 }
 
+/* on chat.message (ChatMessage) */
 static int chat_chat_stub_chat_message(verani_ctx *ctx, const Chat__ChatMessage *msg)
 {
     (void)ctx;
@@ -61,14 +62,14 @@ static int chat_chat_stub_chat_message(verani_ctx *ctx, const Chat__ChatMessage 
     return 0;
 }
 
-/* no payload */
+/* on chat.typing (): no payload */
 static int chat_chat_stub_chat_typing(verani_ctx *ctx)
 {
     (void)ctx;
     return 0;
 }
 
-/* request -> reply */
+/* on history (HistoryQuery) returns (HistoryPage): request -> reply */
 static int chat_chat_stub_history(verani_ctx *ctx, const Chat__HistoryQuery *msg,
                                   Chat__HistoryPage *reply)
 {

@@ -101,6 +101,7 @@ static int chat_check_chat_meta(const ProtobufCMessage *m, verani_verr *err)
 static const char *const chat_chat_channels[1] = {"default"};
 
 const verani_event_def chat_chat_on_events[3] = {
+    /* on chat.message (ChatMessage) */
     {
         .id = 1u,
         .name = "chat.message",
@@ -109,7 +110,7 @@ const verani_event_def chat_chat_on_events[3] = {
         .validate_in = chat_check_chat_message,
         .validate_out = NULL,
     },
-    /* no payload */
+    /* on chat.typing (): no payload */
     {
         .id = 2u,
         .name = "chat.typing",
@@ -118,7 +119,7 @@ const verani_event_def chat_chat_on_events[3] = {
         .validate_in = NULL,
         .validate_out = NULL,
     },
-    /* request -> reply */
+    /* on history (HistoryQuery) returns (HistoryPage): request -> reply */
     {
         .id = 3u,
         .name = "history",
@@ -130,6 +131,7 @@ const verani_event_def chat_chat_on_events[3] = {
 };
 
 const verani_event_def chat_chat_emit_events[4] = {
+    /* emit chat.message (ChatBroadcast) */
     {
         .id = 1u,
         .name = "chat.message",
@@ -138,6 +140,7 @@ const verani_event_def chat_chat_emit_events[4] = {
         .validate_in = chat_check_chat_broadcast,
         .validate_out = NULL,
     },
+    /* emit user.joined (UserEvent) */
     {
         .id = 2u,
         .name = "user.joined",
@@ -146,6 +149,7 @@ const verani_event_def chat_chat_emit_events[4] = {
         .validate_in = NULL,
         .validate_out = NULL,
     },
+    /* emit user.left (UserEvent) */
     {
         .id = 3u,
         .name = "user.left",
@@ -154,7 +158,7 @@ const verani_event_def chat_chat_emit_events[4] = {
         .validate_in = NULL,
         .validate_out = NULL,
     },
-    /* someone is typing */
+    /* emit typing (): someone is typing */
     {
         .id = 4u,
         .name = "typing",

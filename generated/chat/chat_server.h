@@ -30,11 +30,11 @@ typedef struct chat_chat_handlers {
     verani_hooks hooks; /* lifecycle, see <verani/gen.h> */
     /* Fill the typed meta from the upgrade request; NULL keeps the runtime's default. */
     int (*extract_meta)(verani_upgrade *req, Chat__ChatMeta *meta);
-    /* on chat.message */
+    /* on chat.message (ChatMessage) */
     int (*chat_message)(verani_ctx *ctx, const Chat__ChatMessage *msg);
-    /* no payload */
+    /* on chat.typing (): no payload */
     int (*chat_typing)(verani_ctx *ctx);
-    /* request -> reply */
+    /* on history (HistoryQuery) returns (HistoryPage): request -> reply */
     int (*history)(verani_ctx *ctx, const Chat__HistoryQuery *msg, Chat__HistoryPage *reply);
 } chat_chat_handlers;
 
@@ -46,13 +46,13 @@ extern const verani_room_def chat_chat_room;
 /* Mount the room with handler table `h` (borrowed: it must outlive the server). */
 int chat_chat_mount(verani_server *srv, const chat_chat_handlers *h, void *user);
 
-/* emit chat.message */
+/* emit chat.message (ChatBroadcast) */
 int chat_chat_emit_chat_message(verani_ctx *ctx, verani_target to, const Chat__ChatBroadcast *msg);
-/* emit user.joined */
+/* emit user.joined (UserEvent) */
 int chat_chat_emit_user_joined(verani_ctx *ctx, verani_target to, const Chat__UserEvent *msg);
-/* emit user.left */
+/* emit user.left (UserEvent) */
 int chat_chat_emit_user_left(verani_ctx *ctx, verani_target to, const Chat__UserEvent *msg);
-/* someone is typing */
+/* emit typing (): someone is typing */
 int chat_chat_emit_typing(verani_ctx *ctx, verani_target to);
 
 /* The connection's typed meta; valid until the handler returns. */

@@ -24,16 +24,19 @@ extern "C" {
 typedef void (*kitchen_lobby_join_game_reply_cb)(verani_client *c, verani_reply_status status,
                                                  const Kitchen__Team *reply, const char *error,
                                                  void *user);
+/* on join.game (Player) returns (Team) */
 int kitchen_lobby_client_request_join_game(verani_client *c, const Kitchen__Player *req,
                                            uint32_t timeout_ms, kitchen_lobby_join_game_reply_cb cb,
                                            void *user);
 
+/* on ping () */
 int kitchen_lobby_client_emit_ping(verani_client *c);
 
 /* The outcome of a ask request: `reply` is set only for VERANI_REPLY_OK. */
 typedef void (*kitchen_lobby_ask_reply_cb)(verani_client *c, verani_reply_status status,
                                            const Kitchen__Nothing *reply, const char *error,
                                            void *user);
+/* on ask () returns (Nothing) */
 int kitchen_lobby_client_request_ask(verani_client *c, uint32_t timeout_ms,
                                      kitchen_lobby_ask_reply_cb cb, void *user);
 
@@ -41,27 +44,33 @@ int kitchen_lobby_client_request_ask(verani_client *c, uint32_t timeout_ms,
 typedef void (*kitchen_lobby_echo_all_types_reply_cb)(verani_client *c, verani_reply_status status,
                                                       const Kitchen__Scalars *reply,
                                                       const char *error, void *user);
+/* on echo.all_types (Scalars) returns (Scalars) */
 int kitchen_lobby_client_request_echo_all_types(verani_client *c, const Kitchen__Scalars *req,
                                                 uint32_t timeout_ms,
                                                 kitchen_lobby_echo_all_types_reply_cb cb,
                                                 void *user);
 
+/* on labels (Labels) */
 int kitchen_lobby_client_emit_labels(verani_client *c, const Kitchen__Labels *msg);
 
+/* on plain (Plain) */
 int kitchen_lobby_client_emit_plain(verani_client *c, const Kitchen__Plain *msg);
 
 /* --- room Lobby: server to client ------------------------------------------ */
 
+/* emit plain (Plain) */
 typedef void (*kitchen_lobby_plain_cb)(verani_client *c, const Kitchen__Plain *msg, void *user);
 int kitchen_lobby_client_on_plain(verani_client *c, kitchen_lobby_plain_cb cb, void *user);
 int kitchen_lobby_client_once_plain(verani_client *c, kitchen_lobby_plain_cb cb, void *user);
 int kitchen_lobby_client_off_plain(verani_client *c, kitchen_lobby_plain_cb cb, void *user);
 
+/* emit pong () */
 typedef void (*kitchen_lobby_pong_cb)(verani_client *c, void *user);
 int kitchen_lobby_client_on_pong(verani_client *c, kitchen_lobby_pong_cb cb, void *user);
 int kitchen_lobby_client_once_pong(verani_client *c, kitchen_lobby_pong_cb cb, void *user);
 int kitchen_lobby_client_off_pong(verani_client *c, kitchen_lobby_pong_cb cb, void *user);
 
+/* emit game.state (Labels) */
 typedef void (*kitchen_lobby_game_state_cb)(verani_client *c, const Kitchen__Labels *msg,
                                             void *user);
 int kitchen_lobby_client_on_game_state(verani_client *c, kitchen_lobby_game_state_cb cb,
@@ -71,6 +80,7 @@ int kitchen_lobby_client_once_game_state(verani_client *c, kitchen_lobby_game_st
 int kitchen_lobby_client_off_game_state(verani_client *c, kitchen_lobby_game_state_cb cb,
                                         void *user);
 
+/* emit ping (Nothing) */
 typedef void (*kitchen_lobby_ping_cb)(verani_client *c, const Kitchen__Nothing *msg, void *user);
 int kitchen_lobby_client_on_ping(verani_client *c, kitchen_lobby_ping_cb cb, void *user);
 int kitchen_lobby_client_once_ping(verani_client *c, kitchen_lobby_ping_cb cb, void *user);
@@ -78,6 +88,7 @@ int kitchen_lobby_client_off_ping(verani_client *c, kitchen_lobby_ping_cb cb, vo
 
 /* --- room GameLobby: client to server -------------------------------------- */
 
+/* on a.b.c (Nothing) */
 int kitchen_game_lobby_client_emit_a_b_c(verani_client *c, const Kitchen__Nothing *msg);
 
 #ifdef __cplusplus

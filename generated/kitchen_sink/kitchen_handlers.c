@@ -54,6 +54,7 @@ static int kitchen_lobby_stub_extract_meta(verani_upgrade *req, Kitchen__LobbyMe
     return VERANI_ENOHANDLER;
 }
 
+/* on join.game (Player) returns (Team) */
 static int kitchen_lobby_stub_join_game(verani_ctx *ctx, const Kitchen__Player *msg,
                                         Kitchen__Team *reply)
 {
@@ -63,12 +64,14 @@ static int kitchen_lobby_stub_join_game(verani_ctx *ctx, const Kitchen__Player *
     return 0;
 }
 
+/* on ping () */
 static int kitchen_lobby_stub_ping(verani_ctx *ctx)
 {
     (void)ctx;
     return 0;
 }
 
+/* on ask () returns (Nothing) */
 static int kitchen_lobby_stub_ask(verani_ctx *ctx, Kitchen__Nothing *reply)
 {
     (void)ctx;
@@ -76,6 +79,7 @@ static int kitchen_lobby_stub_ask(verani_ctx *ctx, Kitchen__Nothing *reply)
     return 0;
 }
 
+/* on echo.all_types (Scalars) returns (Scalars) */
 static int kitchen_lobby_stub_echo_all_types(verani_ctx *ctx, const Kitchen__Scalars *msg,
                                              Kitchen__Scalars *reply)
 {
@@ -85,6 +89,7 @@ static int kitchen_lobby_stub_echo_all_types(verani_ctx *ctx, const Kitchen__Sca
     return 0;
 }
 
+/* on labels (Labels) */
 static int kitchen_lobby_stub_labels(verani_ctx *ctx, const Kitchen__Labels *msg)
 {
     (void)ctx;
@@ -92,6 +97,7 @@ static int kitchen_lobby_stub_labels(verani_ctx *ctx, const Kitchen__Labels *msg
     return 0;
 }
 
+/* on plain (Plain) */
 static int kitchen_lobby_stub_plain(verani_ctx *ctx, const Kitchen__Plain *msg)
 {
     (void)ctx;
@@ -165,6 +171,7 @@ static int kitchen_game_lobby_stub_extract_meta(verani_upgrade *req, Kitchen__Ga
     return VERANI_ENOHANDLER;
 }
 
+/* on a.b.c (Nothing) */
 static int kitchen_game_lobby_stub_a_b_c(verani_ctx *ctx, const Kitchen__Nothing *msg)
 {
     (void)ctx;

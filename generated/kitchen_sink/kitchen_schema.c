@@ -250,6 +250,7 @@ static int kitchen_check_lobby_meta(const ProtobufCMessage *m, verani_verr *err)
 static const char *const kitchen_lobby_channels[3] = {"default", "ops", "room:1"};
 
 const verani_event_def kitchen_lobby_on_events[6] = {
+    /* on ping () */
     {
         .id = 1u,
         .name = "ping",
@@ -258,6 +259,7 @@ const verani_event_def kitchen_lobby_on_events[6] = {
         .validate_in = NULL,
         .validate_out = NULL,
     },
+    /* on ask () returns (Nothing) */
     {
         .id = 2u,
         .name = "ask",
@@ -266,6 +268,7 @@ const verani_event_def kitchen_lobby_on_events[6] = {
         .validate_in = NULL,
         .validate_out = NULL,
     },
+    /* on echo.all_types (Scalars) returns (Scalars) */
     {
         .id = 3u,
         .name = "echo.all_types",
@@ -274,6 +277,7 @@ const verani_event_def kitchen_lobby_on_events[6] = {
         .validate_in = kitchen_check_scalars,
         .validate_out = kitchen_check_scalars,
     },
+    /* on labels (Labels) */
     {
         .id = 4u,
         .name = "labels",
@@ -282,6 +286,7 @@ const verani_event_def kitchen_lobby_on_events[6] = {
         .validate_in = kitchen_check_labels,
         .validate_out = NULL,
     },
+    /* on plain (Plain) */
     {
         .id = 5u,
         .name = "plain",
@@ -290,6 +295,7 @@ const verani_event_def kitchen_lobby_on_events[6] = {
         .validate_in = kitchen_check_plain,
         .validate_out = NULL,
     },
+    /* on join.game (Player) returns (Team) */
     {
         .id = 7u,
         .name = "join.game",
@@ -301,6 +307,7 @@ const verani_event_def kitchen_lobby_on_events[6] = {
 };
 
 const verani_event_def kitchen_lobby_emit_events[4] = {
+    /* emit pong () */
     {
         .id = 1u,
         .name = "pong",
@@ -309,6 +316,7 @@ const verani_event_def kitchen_lobby_emit_events[4] = {
         .validate_in = NULL,
         .validate_out = NULL,
     },
+    /* emit game.state (Labels) */
     {
         .id = 2u,
         .name = "game.state",
@@ -317,6 +325,7 @@ const verani_event_def kitchen_lobby_emit_events[4] = {
         .validate_in = kitchen_check_labels,
         .validate_out = NULL,
     },
+    /* emit ping (Nothing) */
     {
         .id = 3u,
         .name = "ping",
@@ -325,6 +334,7 @@ const verani_event_def kitchen_lobby_emit_events[4] = {
         .validate_in = NULL,
         .validate_out = NULL,
     },
+    /* emit plain (Plain) */
     {
         .id = 4u,
         .name = "plain",
@@ -357,6 +367,7 @@ const verani_room_schema kitchen_lobby_schema = {
 static const char *const kitchen_game_lobby_channels[1] = {"default"};
 
 const verani_event_def kitchen_game_lobby_on_events[1] = {
+    /* on a.b.c (Nothing) */
     {
         .id = 4294967295u,
         .name = "a.b.c",

@@ -29,17 +29,17 @@ typedef struct kitchen_lobby_handlers {
     verani_hooks hooks; /* lifecycle, see <verani/gen.h> */
     /* Fill the typed meta from the upgrade request; NULL keeps the runtime's default. */
     int (*extract_meta)(verani_upgrade *req, Kitchen__LobbyMeta *meta);
-    /* on join.game */
+    /* on join.game (Player) returns (Team) */
     int (*join_game)(verani_ctx *ctx, const Kitchen__Player *msg, Kitchen__Team *reply);
     /* on ping () */
     int (*ping)(verani_ctx *ctx);
-    /* on ask () */
+    /* on ask () returns (Nothing) */
     int (*ask)(verani_ctx *ctx, Kitchen__Nothing *reply);
-    /* on echo.all_types */
+    /* on echo.all_types (Scalars) returns (Scalars) */
     int (*echo_all_types)(verani_ctx *ctx, const Kitchen__Scalars *msg, Kitchen__Scalars *reply);
-    /* on labels */
+    /* on labels (Labels) */
     int (*labels)(verani_ctx *ctx, const Kitchen__Labels *msg);
-    /* on plain */
+    /* on plain (Plain) */
     int (*plain)(verani_ctx *ctx, const Kitchen__Plain *msg);
 } kitchen_lobby_handlers;
 
@@ -51,13 +51,13 @@ extern const verani_room_def kitchen_lobby_room;
 /* Mount the room with handler table `h` (borrowed: it must outlive the server). */
 int kitchen_lobby_mount(verani_server *srv, const kitchen_lobby_handlers *h, void *user);
 
-/* emit plain */
+/* emit plain (Plain) */
 int kitchen_lobby_emit_plain(verani_ctx *ctx, verani_target to, const Kitchen__Plain *msg);
 /* emit pong () */
 int kitchen_lobby_emit_pong(verani_ctx *ctx, verani_target to);
-/* emit game.state */
+/* emit game.state (Labels) */
 int kitchen_lobby_emit_game_state(verani_ctx *ctx, verani_target to, const Kitchen__Labels *msg);
-/* emit ping */
+/* emit ping (Nothing) */
 int kitchen_lobby_emit_ping(verani_ctx *ctx, verani_target to, const Kitchen__Nothing *msg);
 
 /* The connection's typed meta; valid until the handler returns. */
@@ -75,7 +75,7 @@ typedef struct kitchen_game_lobby_handlers {
     verani_hooks hooks; /* lifecycle, see <verani/gen.h> */
     /* Fill the typed meta from the upgrade request; NULL keeps the runtime's default. */
     int (*extract_meta)(verani_upgrade *req, Kitchen__GameLobbyMeta *meta);
-    /* on a.b.c */
+    /* on a.b.c (Nothing) */
     int (*a_b_c)(verani_ctx *ctx, const Kitchen__Nothing *msg);
 } kitchen_game_lobby_handlers;
 

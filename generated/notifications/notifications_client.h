@@ -20,17 +20,18 @@ extern "C" {
 
 /* --- room Inbox: client to server ------------------------------------------ */
 
-/* mark as read, get what is left */
 /* The outcome of a ack request: `reply` is set only for VERANI_REPLY_OK. */
 typedef void (*notifications_inbox_ack_reply_cb)(verani_client *c, verani_reply_status status,
                                                  const Notifications__Unread *reply,
                                                  const char *error, void *user);
+/* on ack (Ack) returns (Unread): mark as read, get what is left */
 int notifications_inbox_client_request_ack(verani_client *c, const Notifications__Ack *req,
                                            uint32_t timeout_ms, notifications_inbox_ack_reply_cb cb,
                                            void *user);
 
 /* --- room Inbox: server to client ------------------------------------------ */
 
+/* emit notify (Notification) */
 typedef void (*notifications_inbox_notify_cb)(verani_client *c,
                                               const Notifications__Notification *msg, void *user);
 int notifications_inbox_client_on_notify(verani_client *c, notifications_inbox_notify_cb cb,
@@ -40,6 +41,7 @@ int notifications_inbox_client_once_notify(verani_client *c, notifications_inbox
 int notifications_inbox_client_off_notify(verani_client *c, notifications_inbox_notify_cb cb,
                                           void *user);
 
+/* emit unread (Unread) */
 typedef void (*notifications_inbox_unread_cb)(verani_client *c, const Notifications__Unread *msg,
                                               void *user);
 int notifications_inbox_client_on_unread(verani_client *c, notifications_inbox_unread_cb cb,

@@ -55,7 +55,7 @@ static int notifications_inbox_stub_extract_meta(verani_upgrade *req,
     return VERANI_ENOHANDLER;
 }
 
-/* mark as read, get what is left */
+/* on ack (Ack) returns (Unread): mark as read, get what is left */
 static int notifications_inbox_stub_ack(verani_ctx *ctx, const Notifications__Ack *msg,
                                         Notifications__Unread *reply)
 {

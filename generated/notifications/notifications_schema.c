@@ -72,7 +72,7 @@ static int notifications_check_ack(const ProtobufCMessage *m, verani_verr *err)
 static const char *const notifications_inbox_channels[1] = {"default"};
 
 const verani_event_def notifications_inbox_on_events[1] = {
-    /* mark as read, get what is left */
+    /* on ack (Ack) returns (Unread): mark as read, get what is left */
     {
         .id = 1u,
         .name = "ack",
@@ -84,6 +84,7 @@ const verani_event_def notifications_inbox_on_events[1] = {
 };
 
 const verani_event_def notifications_inbox_emit_events[2] = {
+    /* emit notify (Notification) */
     {
         .id = 1u,
         .name = "notify",
@@ -92,6 +93,7 @@ const verani_event_def notifications_inbox_emit_events[2] = {
         .validate_in = notifications_check_notification,
         .validate_out = NULL,
     },
+    /* emit unread (Unread) */
     {
         .id = 2u,
         .name = "unread",

@@ -29,7 +29,7 @@ typedef struct notifications_inbox_handlers {
     verani_hooks hooks; /* lifecycle, see <verani/gen.h> */
     /* Fill the typed meta from the upgrade request; NULL keeps the runtime's default. */
     int (*extract_meta)(verani_upgrade *req, Notifications__InboxMeta *meta);
-    /* mark as read, get what is left */
+    /* on ack (Ack) returns (Unread): mark as read, get what is left */
     int (*ack)(verani_ctx *ctx, const Notifications__Ack *msg, Notifications__Unread *reply);
 } notifications_inbox_handlers;
 
@@ -42,10 +42,10 @@ extern const verani_room_def notifications_inbox_room;
 int notifications_inbox_mount(verani_server *srv, const notifications_inbox_handlers *h,
                               void *user);
 
-/* emit notify */
+/* emit notify (Notification) */
 int notifications_inbox_emit_notify(verani_ctx *ctx, verani_target to,
                                     const Notifications__Notification *msg);
-/* emit unread */
+/* emit unread (Unread) */
 int notifications_inbox_emit_unread(verani_ctx *ctx, verani_target to,
                                     const Notifications__Unread *msg);
 

@@ -20,19 +20,20 @@ extern "C" {
 
 /* --- room Presence: client to server --------------------------------------- */
 
+/* on status.set (SetStatus) */
 int presence_presence_client_emit_status_set(verani_client *c, const Presence__SetStatus *msg);
 
-/* everyone online now */
 /* The outcome of a list request: `reply` is set only for VERANI_REPLY_OK. */
 typedef void (*presence_presence_list_reply_cb)(verani_client *c, verani_reply_status status,
                                                 const Presence__PresenceList *reply,
                                                 const char *error, void *user);
+/* on list () returns (PresenceList): everyone online now */
 int presence_presence_client_request_list(verani_client *c, uint32_t timeout_ms,
                                           presence_presence_list_reply_cb cb, void *user);
 
 /* --- room Presence: server to client --------------------------------------- */
 
-/* a user's first device connected */
+/* emit user.online (UserPresence): a user's first device connected */
 typedef void (*presence_presence_user_online_cb)(verani_client *c,
                                                  const Presence__UserPresence *msg, void *user);
 int presence_presence_client_on_user_online(verani_client *c, presence_presence_user_online_cb cb,
@@ -42,7 +43,7 @@ int presence_presence_client_once_user_online(verani_client *c, presence_presenc
 int presence_presence_client_off_user_online(verani_client *c, presence_presence_user_online_cb cb,
                                              void *user);
 
-/* a user's last device left */
+/* emit user.offline (UserPresence): a user's last device left */
 typedef void (*presence_presence_user_offline_cb)(verani_client *c,
                                                   const Presence__UserPresence *msg, void *user);
 int presence_presence_client_on_user_offline(verani_client *c, presence_presence_user_offline_cb cb,
@@ -52,6 +53,7 @@ int presence_presence_client_once_user_offline(verani_client *c,
 int presence_presence_client_off_user_offline(verani_client *c,
                                               presence_presence_user_offline_cb cb, void *user);
 
+/* emit user.status (UserPresence) */
 typedef void (*presence_presence_user_status_cb)(verani_client *c,
                                                  const Presence__UserPresence *msg, void *user);
 int presence_presence_client_on_user_status(verani_client *c, presence_presence_user_status_cb cb,
@@ -61,7 +63,7 @@ int presence_presence_client_once_user_status(verani_client *c, presence_presenc
 int presence_presence_client_off_user_status(verani_client *c, presence_presence_user_status_cb cb,
                                              void *user);
 
-/* sent once after connecting */
+/* emit sync (PresenceList): sent once after connecting */
 typedef void (*presence_presence_sync_cb)(verani_client *c, const Presence__PresenceList *msg,
                                           void *user);
 int presence_presence_client_on_sync(verani_client *c, presence_presence_sync_cb cb, void *user);

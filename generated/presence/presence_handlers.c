@@ -54,6 +54,7 @@ static int presence_presence_stub_extract_meta(verani_upgrade *req, Presence__Pr
     return VERANI_ENOHANDLER;
 }
 
+/* on status.set (SetStatus) */
 static int presence_presence_stub_status_set(verani_ctx *ctx, const Presence__SetStatus *msg)
 {
     (void)ctx;
@@ -61,7 +62,7 @@ static int presence_presence_stub_status_set(verani_ctx *ctx, const Presence__Se
     return 0;
 }
 
-/* everyone online now */
+/* on list () returns (PresenceList): everyone online now */
 static int presence_presence_stub_list(verani_ctx *ctx, Presence__PresenceList *reply)
 {
     (void)ctx;

@@ -78,6 +78,7 @@ static int presence_check_presence_meta(const ProtobufCMessage *m, verani_verr *
 static const char *const presence_presence_channels[1] = {"presence"};
 
 const verani_event_def presence_presence_on_events[2] = {
+    /* on status.set (SetStatus) */
     {
         .id = 1u,
         .name = "status.set",
@@ -86,7 +87,7 @@ const verani_event_def presence_presence_on_events[2] = {
         .validate_in = presence_check_set_status,
         .validate_out = NULL,
     },
-    /* everyone online now */
+    /* on list () returns (PresenceList): everyone online now */
     {
         .id = 2u,
         .name = "list",
@@ -98,7 +99,7 @@ const verani_event_def presence_presence_on_events[2] = {
 };
 
 const verani_event_def presence_presence_emit_events[4] = {
-    /* a user's first device connected */
+    /* emit user.online (UserPresence): a user's first device connected */
     {
         .id = 1u,
         .name = "user.online",
@@ -107,7 +108,7 @@ const verani_event_def presence_presence_emit_events[4] = {
         .validate_in = presence_check_user_presence,
         .validate_out = NULL,
     },
-    /* a user's last device left */
+    /* emit user.offline (UserPresence): a user's last device left */
     {
         .id = 2u,
         .name = "user.offline",
@@ -116,6 +117,7 @@ const verani_event_def presence_presence_emit_events[4] = {
         .validate_in = presence_check_user_presence,
         .validate_out = NULL,
     },
+    /* emit user.status (UserPresence) */
     {
         .id = 3u,
         .name = "user.status",
@@ -124,7 +126,7 @@ const verani_event_def presence_presence_emit_events[4] = {
         .validate_in = presence_check_user_presence,
         .validate_out = NULL,
     },
-    /* sent once after connecting */
+    /* emit sync (PresenceList): sent once after connecting */
     {
         .id = 4u,
         .name = "sync",

@@ -29,9 +29,9 @@ typedef struct presence_presence_handlers {
     verani_hooks hooks; /* lifecycle, see <verani/gen.h> */
     /* Fill the typed meta from the upgrade request; NULL keeps the runtime's default. */
     int (*extract_meta)(verani_upgrade *req, Presence__PresenceMeta *meta);
-    /* on status.set */
+    /* on status.set (SetStatus) */
     int (*status_set)(verani_ctx *ctx, const Presence__SetStatus *msg);
-    /* everyone online now */
+    /* on list () returns (PresenceList): everyone online now */
     int (*list)(verani_ctx *ctx, Presence__PresenceList *reply);
 } presence_presence_handlers;
 
@@ -43,16 +43,16 @@ extern const verani_room_def presence_presence_room;
 /* Mount the room with handler table `h` (borrowed: it must outlive the server). */
 int presence_presence_mount(verani_server *srv, const presence_presence_handlers *h, void *user);
 
-/* a user's first device connected */
+/* emit user.online (UserPresence): a user's first device connected */
 int presence_presence_emit_user_online(verani_ctx *ctx, verani_target to,
                                        const Presence__UserPresence *msg);
-/* a user's last device left */
+/* emit user.offline (UserPresence): a user's last device left */
 int presence_presence_emit_user_offline(verani_ctx *ctx, verani_target to,
                                         const Presence__UserPresence *msg);
-/* emit user.status */
+/* emit user.status (UserPresence) */
 int presence_presence_emit_user_status(verani_ctx *ctx, verani_target to,
                                        const Presence__UserPresence *msg);
-/* sent once after connecting */
+/* emit sync (PresenceList): sent once after connecting */
 int presence_presence_emit_sync(verani_ctx *ctx, verani_target to,
                                 const Presence__PresenceList *msg);
 
