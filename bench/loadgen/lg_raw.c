@@ -1,0 +1,413 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lg_raw.c: the load generator's drivers for the peers, on one libwebsockets
+ * client context: `ws` speaks plain binary WebSocket messages to
+ * bench/peers/ws_server.js, `sio` speaks socket.io packets inside Engine.IO v4
+ * on the websocket transport to bench/peers/sio_server.js (open packet `0`,
+ * namespace connect `40`, events `42[...]`, acks `43<id>[...]`, and an answer
+ * `3` to every ping `2`). Both carry the same 64-byte payload as Verani-C's
+ * Tick plus the message number. Only what the scenarios need is implemented:
+ * no polling transport, no binary socket.io attachments, no reconnection.
+ * With run->n_src > 0 each connection binds a source address of its own among
+ * 127.0.0.2 .. 127.0.0.(1+n_src), to hold more connections than one address
+ * has ephemeral ports.
+ *
+ * ws message layout (both directions): 'P' (fan-out) or 'E' (echo), the
+ * message number as 8 bytes little-endian, then the 64-byte payload.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libwebsockets.h>
+
+#include "loadgen.h"
+
+#define RAW_RX_MAX 1024
+#define WS_MSG_LEN (1 + 8 + LG_PAYLOAD)
+
+/* One queued outgoing message, with LWS_PRE bytes of headroom for lws_write. */
+typedef struct rmsg {
+    struct rmsg *next;
+    size_t len;
+    int text;
+    uint8_t buf[];
+} rmsg;
+
+typedef struct rconn {
+    lg_run *run;
+    lg_peer *peer;       /* NULL once the core closed it or it was lost */
+    struct lws *wsi;
+    int sio;             /* 1: socket.io, 0: plain ws */
+    int closing;         /* the core asked to close: do it at the next WRITEABLE */
+    rmsg *q_head, *q_tail;
+    size_t rx_len;
+    int rx_over;         /* the message being assembled was too long: ignore it */
+    uint8_t rx[RAW_RX_MAX + 1];
+} rconn;
+
+typedef struct rstate {
+    struct lws_context *ctx;
+    lws_sorted_usec_list_t tick; /* wakes lws_service() every 2 ms */
+    int sio;
+    char src[64][16];            /* source addresses "127.0.0.N" */
+} rstate;
+
+static void tick_cb(lws_sorted_usec_list_t *sul)
+{
+    rstate *st = lws_container_of(sul, rstate, tick);
+
+    lws_sul_schedule(st->ctx, 0, &st->tick, tick_cb, 2 * LWS_US_PER_MS);
+}
+
+static void q_free(rconn *c)
+{
+    while (c->q_head) {
+        rmsg *m = c->q_head;
+
+        c->q_head = m->next;
+        free(m);
+    }
+    c->q_tail = NULL;
+}
+
+static int enqueue(rconn *c, const void *data, size_t len, int text)
+{
+    rmsg *m = malloc(sizeof(*m) + LWS_PRE + len);
+
+    if (!m)
+        return -1;
+    m->next = NULL;
+    m->len = len;
+    m->text = text;
+    memcpy(m->buf + LWS_PRE, data, len);
+    if (c->q_tail)
+        c->q_tail->next = m;
+    else
+        c->q_head = m;
+    c->q_tail = m;
+    if (c->wsi)
+        lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
+static void lost(rconn *c, const char *why)
+{
+    lg_peer *p = c->peer;
+
+    if (!p)
+        return;
+    c->peer = NULL;
+    p->conn = NULL;
+    lg_on_close(c->run, p, why);
+}
+
+static uint64_t json_n(const char *s)
+{
+    const char *p = strstr(s, "\"n\":");
+
+    return p ? strtoull(p + 4, NULL, 10) : 0;
+}
+
+static void sio_rx(rconn *c, char *s, size_t len)
+{
+    lg_peer *p = c->peer;
+
+    if (len == 1 && s[0] == '2') {          /* Engine.IO ping */
+        enqueue(c, "3", 1, 1);
+    } else if (s[0] == '0') {               /* Engine.IO open: connect to namespace "/" */
+        enqueue(c, "40", 2, 1);
+    } else if (s[0] == '4' && s[1] == '0') { /* namespace connected */
+        lg_on_open(c->run, p);
+    } else if (s[0] == '4' && s[1] == '2') { /* an event: ["fanout",{...}] */
+        if (!strncmp(s + 2, "[\"fanout\"", 9))
+            lg_on_fanout(c->run, p, json_n(s));
+    } else if (s[0] == '4' && s[1] == '3') { /* an ack: 43<id>[{...}] */
+        char *end;
+        uint64_t id = strtoull(s + 2, &end, 10);
+        uint64_t n = json_n(end);
+
+        lg_on_echo(c->run, p, n, id == p->sent_n && n == p->sent_n &&
+                   strstr(end, "\"d\":\"") != NULL);
+    } else if (s[0] == '4' && s[1] == '1') { /* namespace disconnect */
+        c->closing = 1;
+        lws_callback_on_writable(c->wsi);
+        lost(c, "socket.io disconnect");
+    }
+}
+
+static void ws_rx(rconn *c, const uint8_t *b, size_t len)
+{
+    uint64_t n = 0;
+
+    if (len != WS_MSG_LEN)
+        return;
+    for (int i = 7; i >= 0; i--)
+        n = n << 8 | b[1 + i];
+    if (b[0] == 'P')
+        lg_on_fanout(c->run, c->peer, n);
+    else if (b[0] == 'E')
+        lg_on_echo(c->run, c->peer, n, n == c->peer->sent_n &&
+                   !memcmp(b + 9, c->run->payload, LG_PAYLOAD));
+}
+
+static int raw_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                  size_t len)
+{
+    rconn *c = lws_get_opaque_user_data(wsi);
+
+    (void)user;
+    if (!c)
+        return 0;
+    switch (reason) {
+    case LWS_CALLBACK_CLIENT_ESTABLISHED:
+        c->wsi = wsi;
+        if (c->q_head || c->closing)
+            lws_callback_on_writable(wsi);
+        if (!c->sio && c->peer)
+            lg_on_open(c->run, c->peer);
+        break;
+    case LWS_CALLBACK_CLIENT_RECEIVE:
+        if (lws_is_first_fragment(wsi)) {
+            c->rx_len = 0;
+            c->rx_over = 0;
+        }
+        if (c->rx_len + len > RAW_RX_MAX) {
+            c->rx_over = 1;
+        } else {
+            memcpy(c->rx + c->rx_len, in, len);
+            c->rx_len += len;
+        }
+        if (!lws_is_final_fragment(wsi) || c->rx_over || !c->peer || c->closing)
+            break;
+        c->rx[c->rx_len] = '\0';
+        if (c->sio)
+            sio_rx(c, (char *)c->rx, c->rx_len);
+        else
+            ws_rx(c, c->rx, c->rx_len);
+        break;
+    case LWS_CALLBACK_CLIENT_WRITEABLE: {
+        rmsg *m = c->q_head;
+
+        if (c->closing) {
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+            return -1;
+        }
+        if (!m)
+            break;
+        c->q_head = m->next;
+        if (!c->q_head)
+            c->q_tail = NULL;
+        if (lws_write(wsi, m->buf + LWS_PRE, m->len, m->text ? LWS_WRITE_TEXT :
+                      LWS_WRITE_BINARY) < (int)m->len) {
+            free(m);
+            return -1;
+        }
+        free(m);
+        if (c->q_head)
+            lws_callback_on_writable(wsi);
+        break;
+    }
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+        lost(c, in ? (const char *)in : "connection error");
+        break;
+    case LWS_CALLBACK_CLIENT_CLOSED:
+        lost(c, "closed by the server");
+        break;
+    case LWS_CALLBACK_WSI_DESTROY:
+        lost(c, "connection destroyed");
+        lws_set_opaque_user_data(wsi, NULL);
+        q_free(c);
+        free(c);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static const struct lws_protocols raw_protocols[] = {
+    {"lg-raw", raw_cb, 0, RAW_RX_MAX, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0}
+};
+
+static int raw_init(lg_run *run, int sio)
+{
+    struct lws_context_creation_info info;
+    rstate *st = calloc(1, sizeof(*st));
+
+    if (!st)
+        return -1;
+    memset(&info, 0, sizeof(info));
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = raw_protocols;
+    info.gid = -1;
+    info.uid = -1;
+    st->ctx = lws_create_context(&info);
+    if (!st->ctx) {
+        fprintf(stderr, "loadgen: cannot create the libwebsockets client context\n");
+        free(st);
+        return -1;
+    }
+    st->sio = sio;
+    for (int i = 0; i < 64; i++)
+        snprintf(st->src[i], sizeof(st->src[i]), "127.0.0.%d", 2 + i);
+    run->drv_state = st;
+    lws_sul_schedule(st->ctx, 0, &st->tick, tick_cb, 2 * LWS_US_PER_MS);
+    return 0;
+}
+
+static int ws_init(lg_run *run)
+{
+    return raw_init(run, 0);
+}
+
+static int sio_init(lg_run *run)
+{
+    return raw_init(run, 1);
+}
+
+static int raw_connect(lg_run *run, lg_peer *peer)
+{
+    rstate *st = run->drv_state;
+    struct lws_client_connect_info i;
+    rconn *c = calloc(1, sizeof(*c));
+
+    if (!c)
+        return -1;
+    c->run = run;
+    c->peer = peer;
+    c->sio = st->sio;
+    memset(&i, 0, sizeof(i));
+    i.context = st->ctx;
+    i.address = run->host;
+    i.port = run->port;
+    i.path = st->sio ? "/socket.io/?EIO=4&transport=websocket" : "/";
+    i.host = run->host;
+    i.origin = run->host;
+    i.protocol = NULL;
+    i.local_protocol_name = "lg-raw";
+    i.opaque_user_data = c;
+    if (run->n_src > 0)
+        i.iface = st->src[peer->idx % (run->n_src > 64 ? 64 : run->n_src)];
+    peer->conn = c;
+    if (!lws_client_connect_via_info(&i)) {
+        /* lws may already have reported CONNECTION_ERROR and freed c through WSI_DESTROY. */
+        if (peer->conn == c) {
+            peer->conn = NULL;
+            free(c);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+static void fmt_json(lg_run *run, char *out, size_t cap, const char *head, uint64_t n,
+                     const char *ev)
+{
+    snprintf(out, cap, "%s[%s{\"n\":%" PRIu64 ",\"d\":\"%.*s\"}]", head, ev, n, LG_PAYLOAD,
+             (const char *)run->payload);
+}
+
+static void ws_msg(lg_run *run, uint8_t *b, char kind, uint64_t n)
+{
+    b[0] = (uint8_t)kind;
+    for (int i = 0; i < 8; i++)
+        b[1 + i] = (uint8_t)(n >> (8 * i));
+    memcpy(b + 9, run->payload, LG_PAYLOAD);
+}
+
+static int raw_publish(lg_run *run, lg_peer *peer, uint64_t n)
+{
+    rconn *c = peer->conn;
+
+    if (!c)
+        return -1;
+    if (c->sio) {
+        char s[256];
+
+        fmt_json(run, s, sizeof(s), "42", n, "\"publish\",");
+        return enqueue(c, s, strlen(s), 1);
+    } else {
+        uint8_t b[WS_MSG_LEN];
+
+        ws_msg(run, b, 'P', n);
+        return enqueue(c, b, sizeof(b), 0);
+    }
+}
+
+static int raw_echo(lg_run *run, lg_peer *peer, uint64_t n)
+{
+    rconn *c = peer->conn;
+
+    if (!c)
+        return -1;
+    if (c->sio) {
+        char s[256], head[32];
+
+        snprintf(head, sizeof(head), "42%" PRIu64, n);
+        fmt_json(run, s, sizeof(s), head, n, "\"echo\",");
+        return enqueue(c, s, strlen(s), 1);
+    } else {
+        uint8_t b[WS_MSG_LEN];
+
+        ws_msg(run, b, 'E', n);
+        return enqueue(c, b, sizeof(b), 0);
+    }
+}
+
+static void raw_close(lg_run *run, lg_peer *peer)
+{
+    rconn *c = peer->conn;
+
+    (void)run;
+    if (!c)
+        return;
+    c->peer = NULL;
+    peer->conn = NULL;
+    c->closing = 1;
+    if (c->wsi)
+        lws_callback_on_writable(c->wsi);
+}
+
+static void raw_service(lg_run *run, int timeout_ms)
+{
+    rstate *st = run->drv_state;
+
+    (void)timeout_ms; /* lws 4.1 ignores it; the 2 ms tick bounds the wait */
+    lws_service(st->ctx, 0);
+}
+
+static void raw_fini(lg_run *run)
+{
+    rstate *st = run->drv_state;
+
+    lws_sul_cancel(&st->tick);
+    lws_context_destroy(st->ctx); /* WSI_DESTROY frees every connection */
+    free(st);
+    run->drv_state = NULL;
+}
+
+const lg_driver lg_driver_ws = {
+    .name = "ws",
+    .init = ws_init,
+    .connect = raw_connect,
+    .publish = raw_publish,
+    .echo = raw_echo,
+    .close = raw_close,
+    .service = raw_service,
+    .fini = raw_fini,
+};
+
+const lg_driver lg_driver_sio = {
+    .name = "socket.io",
+    .init = sio_init,
+    .connect = raw_connect,
+    .publish = raw_publish,
+    .echo = raw_echo,
+    .close = raw_close,
+    .service = raw_service,
+    .fini = raw_fini,
+};
