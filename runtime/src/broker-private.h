@@ -49,7 +49,7 @@ void vr_outq_fini(vr_outq *q);
  * `max_frames` or `max_bytes` (nothing is queued then), VERANI_ENOMEM.
  */
 int vr_outq_push(vr_outq *q, vr_frame *f, uint64_t seq, uint32_t max_frames, size_t max_bytes);
-/* The bytes the head entry takes on the wire (header + prefix + body); 0 when empty. */
+/* At least the bytes the head entry takes on the wire (header + prefix + body); 0 when empty. */
 size_t vr_outq_head_wire_size(const vr_outq *q);
 /*
  * Move whole frames from the head of `q` into `dst` (capacity `cap`), each as

@@ -83,18 +83,10 @@ int vr_outq_push(vr_outq *q, vr_frame *f, uint64_t seq, uint32_t max_frames, siz
     return 0;
 }
 
-static size_t wire_size(const vr_qent *e)
-{
-    uint8_t prefix[VR_WIRE_SEQ_PREFIX_MAX];
-    size_t plen = vr_wire_seq_prefix(prefix, e->seq);
-    uint64_t n = plen + e->frame->len;
-
-    return (n < 126 ? 2 : n <= 0xffff ? 4 : 10) + n;
-}
-
 size_t vr_outq_head_wire_size(const vr_outq *q)
 {
-    return q->count ? wire_size(&q->ring[q->head]) : 0;
+    /* an upper bound: the largest header and prefix, so no encoding is needed here */
+    return q->count ? VR_WS_HEADER_MAX + VR_WIRE_SEQ_PREFIX_MAX + q->ring[q->head].frame->len : 0;
 }
 
 size_t vr_outq_fill(vr_outq *q, uint8_t *dst, size_t cap)
