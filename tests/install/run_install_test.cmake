@@ -1,0 +1,44 @@
+# SPDX-License-Identifier: MIT
+# Run by the install_find_package test (cmake -P): install BUILD_DIR into
+# WORK_DIR/prefix, copy SCHEMA next to a copy of CONSUMER_DIR, configure it
+# with only that prefix on CMAKE_PREFIX_PATH, build it, and run its program.
+# Any failing step stops the test with the step's name and output.
+cmake_minimum_required(VERSION 3.25)
+foreach(v BUILD_DIR WORK_DIR CONSUMER_DIR SCHEMA C_COMPILER GENERATOR)
+    if(NOT ${v})
+        message(FATAL_ERROR "run_install_test.cmake: -D${v}= is required")
+    endif()
+endforeach()
+
+function(step name)
+    message(STATUS "install test: ${name}")
+    execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+    if(NOT rc EQUAL 0)
+        message(FATAL_ERROR "install test: step '${name}' failed (${rc}):\n${out}")
+    endif()
+    set(step_output "${out}" PARENT_SCOPE)
+endfunction()
+
+file(REMOVE_RECURSE "${WORK_DIR}")
+file(MAKE_DIRECTORY "${WORK_DIR}/src")
+file(COPY "${CONSUMER_DIR}/" DESTINATION "${WORK_DIR}/src")
+file(COPY "${SCHEMA}" DESTINATION "${WORK_DIR}/src")
+
+step("install" ${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${WORK_DIR}/prefix")
+foreach(f bin/veranic include/verani/verani.h)
+    if(NOT EXISTS "${WORK_DIR}/prefix/${f}")
+        message(FATAL_ERROR "install test: ${f} was not installed")
+    endif()
+endforeach()
+
+step("configure consumer" ${CMAKE_COMMAND} -S "${WORK_DIR}/src" -B "${WORK_DIR}/build"
+     -G "${GENERATOR}" "-DCMAKE_C_COMPILER=${C_COMPILER}" "-DCMAKE_C_FLAGS=${C_FLAGS}"
+     "-DCMAKE_EXE_LINKER_FLAGS=${C_FLAGS}" "-DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix"
+     -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF)
+step("build consumer" ${CMAKE_COMMAND} --build "${WORK_DIR}/build")
+step("run consumer" "${WORK_DIR}/build/consumer")
+message(STATUS "${step_output}")
+if(NOT step_output MATCHES "consumer: OK")
+    message(FATAL_ERROR "install test: the consumer did not say OK")
+endif()
+file(REMOVE_RECURSE "${WORK_DIR}")
