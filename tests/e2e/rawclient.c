@@ -23,6 +23,7 @@
 
 struct rc_loop {
     struct lws_context *ctx;
+    int tls;                 /* connect with TLS, accepting a self-signed certificate */
     lws_sorted_usec_list_t tick;
     rc_conn **conns;
     size_t n_conns, cap_conns;
@@ -198,7 +199,8 @@ rc_loop *rc_loop_create(void)
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = protocols;
     info.timeout_secs = 10;
-    info.options = LWS_SERVER_OPTION_JUST_USE_RAW_ORIGIN; /* send Origin as given */
+    info.options = LWS_SERVER_OPTION_JUST_USE_RAW_ORIGIN | /* send Origin as given */
+                   LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     l->ctx = lws_create_context(&info);
     if (!l->ctx) {
         free(l);
@@ -266,12 +268,20 @@ rc_conn *rc_connect_ex(rc_loop *l, int port, const char *path, int auto_hello,
     i.local_protocol_name = "rc";
     i.opaque_user_data = c;
     i.pwsi = &c->wsi;
+    if (l->tls)
+        i.ssl_connection = LCCSCF_USE_SSL | LCCSCF_ALLOW_SELFSIGNED |
+                           LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
     if (!lws_client_connect_via_info(&i)) {
         c->connect_failed = 1;
         c->closed = 1;
         c->wsi = NULL;
     }
     return c;
+}
+
+void rc_loop_set_tls(rc_loop *l, int tls)
+{
+    l->tls = tls;
 }
 
 rc_conn *rc_connect(rc_loop *l, int port, const char *path, int auto_hello)

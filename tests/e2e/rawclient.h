@@ -64,6 +64,8 @@ typedef struct rc_conn {
 
 rc_loop *rc_loop_create(void);
 void rc_loop_destroy(rc_loop *loop); /* closes and frees every connection */
+/* Connections made after this use wss:// (a self-signed certificate is accepted). */
+void rc_loop_set_tls(rc_loop *loop, int tls);
 
 /* Start a connection to ws://127.0.0.1:port<path> (path may carry ?query). */
 rc_conn *rc_connect(rc_loop *loop, int port, const char *path, int auto_hello);

@@ -1128,6 +1128,46 @@ static void test_origin_allow_list(void **state)
     stop(&h);
 }
 
+/* wss://: the server loads a certificate and key (made here by openssl). */
+static void test_tls(void **state)
+{
+    char dir[] = "/tmp/verani-tls-XXXXXX", cmd[512], cert[128], key[128];
+    server_h h;
+    verani_server_options o;
+    rc_loop *l;
+    rc_conn *a;
+    E2e__Echo e = E2E__ECHO__INIT;
+    const rc_env *r;
+
+    (void)state;
+    if (!mkdtemp(dir))
+        fail_msg("mkdtemp failed");
+    snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+    snprintf(key, sizeof(key), "%s/key.pem", dir);
+    snprintf(cmd, sizeof(cmd), "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s "
+             "-days 1 -subj /CN=localhost >/dev/null 2>&1", key, cert);
+    if (system(cmd) != 0) {
+        rmdir(dir);
+        skip(); /* no openssl command on this machine */
+    }
+    verani_server_options_init(&o);
+    o.bind_address = "127.0.0.1";
+    o.tls_cert_path = cert;
+    o.tls_key_path = key;
+    start_opts(&h, &o);
+    l = rc_loop_create();
+    rc_loop_set_tls(l, 1);
+    a = join(l, h.port, "/e2e/lobby?userId=secure");
+    e.text = "over tls";
+    r = request(l, a, VERANI__WIRE__KIND__REQUEST, E2E_EV_ECHO, &e.base, 1);
+    assert_int_equal(r->kind, VERANI__WIRE__KIND__REPLY);
+    rc_loop_destroy(l);
+    stop(&h);
+    unlink(cert);
+    unlink(key);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -1154,6 +1194,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_frame_header_sizes),
         cmocka_unit_test(test_burst_after_hello),
         cmocka_unit_test(test_origin_allow_list),
+        cmocka_unit_test(test_tls),
     };
 
     if (argc > 1)
