@@ -7,6 +7,9 @@
  *
  * Threads: every call here is for the event-loop thread (inside handlers, or
  * before verani_server_run) unless its comment says "any thread".
+ *
+ * What goes over the wire (frames, error codes, close codes) is specified in
+ * runtime/PROTOCOL.md.
  */
 #ifndef VERANI_SERVER_H
 #define VERANI_SERVER_H
@@ -40,8 +43,9 @@ typedef struct verani_server_options {
     const char *tls_key_path;
     uint32_t max_connections;      /* in all; 0: 100000. Past it: 503 before upgrade */
     uint32_t max_per_instance;     /* per room instance; 0: no limit beyond max_connections */
-    uint32_t idle_timeout_ms;      /* silent connections are pinged, then closed; 0: 60000 */
-    uint32_t handshake_timeout_ms; /* a peer that never completes the upgrade; 0: 10000 */
+    uint32_t idle_timeout_ms;      /* silent for half: pinged; for all of it: closed 4001;
+                                      0: 60000 */
+    uint32_t handshake_timeout_ms; /* upgrade and HELLO must complete within it; 0: 10000 */
     uint32_t queue_max_frames;     /* per-session outbound bound; 0: 1024 */
     size_t queue_max_bytes;        /* per-session outbound bound; 0: 4 MiB */
     verani_slow_policy slow_policy;
