@@ -48,6 +48,7 @@ typedef struct lg_core {
     size_t n_open;          /* peers open now */
     size_t n_failed;        /* connections that failed or were lost */
     int shown;              /* failure reasons printed so far */
+    int finishing;          /* the driver is closing everything: not a loss */
     /* fanout */
     uint32_t *counts;       /* counts[n]: live subscribers that have message n */
     uint64_t total, sent, acked;
@@ -161,6 +162,8 @@ void lg_on_close(lg_run *run, lg_peer *peer, const char *why)
 {
     lg_core *k = run->core;
 
+    if (k->finishing)
+        return;
     if (peer->open)
         k->n_open--;
     peer->closed = 1;
@@ -719,6 +722,7 @@ int main(int argc, char **argv)
         default: r = run_churn(&run, &o); break;
         }
         fflush(stdout);
+        core.finishing = 1;
         run.drv->fini(&run);
     }
     if (child > 0)
