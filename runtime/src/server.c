@@ -640,6 +640,9 @@ int verani_server_listen(verani_server *srv)
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = srv->opts.tls_cert_path;
         info.ssl_private_key_filepath = srv->opts.tls_key_path;
+        /* HTTP/1.1 only: WebSocket over HTTP/2 streams cannot take the raw,
+         * pre-framed writes the delivery path makes. */
+        info.alpn = "http/1.1";
     }
     srv->ctx = lws_create_context(&info);
     if (!srv->ctx) {
