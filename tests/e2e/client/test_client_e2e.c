@@ -44,6 +44,7 @@ static char g_tmpdir[256];
 typedef struct server {
     pid_t pid;
     int port;
+    int stopped;   /* SIGSTOP'ed by the test */
 } server;
 
 /* Every server still running, so a failed test leaves no child behind (a
@@ -117,6 +118,7 @@ static void server_start(server *s, int port, const char *log)
     fclose(in);
     s->pid = pid;
     s->port = 0;
+    s->stopped = 0;
     if (sscanf(line, "PORT %d", &s->port) != 1 || s->port <= 0) {
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
@@ -130,15 +132,18 @@ static void server_kill(server *s, int sig)
     if (s->pid <= 0)
         return;
     if (sig == SIGKILL || sig == SIGTERM) {
-        /* SIGKILL ends a stopped process as it is; SIGTERM needs it running. */
-        kill(s->pid, sig);
-        if (sig == SIGTERM)
+        /* SIGKILL ends a stopped process as it is; SIGTERM needs it running.
+         * No stray SIGCONT otherwise: it can upset LeakSanitizer's exit check. */
+        if (sig == SIGTERM && s->stopped)
             kill(s->pid, SIGCONT);
+        kill(s->pid, sig);
         waitpid(s->pid, NULL, 0);
         live_remove(s->pid);
         s->pid = 0;
     } else {
         kill(s->pid, sig);
+        if (sig == SIGSTOP || sig == SIGCONT)
+            s->stopped = sig == SIGSTOP;
     }
 }
 
