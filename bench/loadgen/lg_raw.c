@@ -14,6 +14,13 @@
  *
  * ws message layout (both directions): 'P' (fan-out) or 'E' (echo), the
  * message number as 8 bytes little-endian, then the 64-byte payload.
+ *
+ * A third driver, `verani-raw`, is for the idle scenario only: it opens a
+ * Verani-C session with the fewest bytes the protocol allows (a HELLO
+ * envelope `08 01 3a 02 08 01`, then waits for the WELCOME, which is always the
+ * server's first message: runtime/PROTOCOL.md) and then holds it. It exists
+ * because the typed client cannot bind source addresses, which 100,000
+ * connections from one host need; the server does exactly the same work.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <inttypes.h>
@@ -40,7 +47,7 @@ typedef struct rconn {
     lg_run *run;
     lg_peer *peer;       /* NULL once the core closed it or it was lost */
     struct lws *wsi;
-    int sio;             /* 1: socket.io, 0: plain ws */
+    int sio;             /* 1: socket.io, 0: plain ws, 2: verani-raw */
     int closing;         /* the core asked to close: do it at the next WRITEABLE */
     rmsg *q_head, *q_tail;
     size_t rx_len;
@@ -164,6 +171,11 @@ static int raw_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     switch (reason) {
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
         c->wsi = wsi;
+        if (c->sio == 2) {
+            static const uint8_t hello[] = {0x08, 0x01, 0x3a, 0x02, 0x08, 0x01};
+
+            enqueue(c, hello, sizeof(hello), 0);
+        }
         if (c->q_head || c->closing)
             lws_callback_on_writable(wsi);
         if (!c->sio && c->peer)
@@ -183,10 +195,15 @@ static int raw_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         if (!lws_is_final_fragment(wsi) || c->rx_over || !c->peer || c->closing)
             break;
         c->rx[c->rx_len] = '\0';
-        if (c->sio)
+        if (c->sio == 2) {
+            /* kind (field 1) = 2, WELCOME: protobuf-c writes fields in number order */
+            if (!c->peer->open && c->rx_len >= 2 && c->rx[0] == 0x08 && c->rx[1] == 0x02)
+                lg_on_open(c->run, c->peer);
+        } else if (c->sio) {
             sio_rx(c, (char *)c->rx, c->rx_len);
-        else
+        } else {
             ws_rx(c, c->rx, c->rx_len);
+        }
         break;
     case LWS_CALLBACK_CLIENT_WRITEABLE: {
         rmsg *m = c->q_head;
@@ -269,10 +286,16 @@ static int sio_init(lg_run *run)
     return raw_init(run, 1);
 }
 
+static int vraw_init(lg_run *run)
+{
+    return raw_init(run, 2);
+}
+
 static int raw_connect(lg_run *run, lg_peer *peer)
 {
     rstate *st = run->drv_state;
     struct lws_client_connect_info i;
+    char path[128];
     rconn *c = calloc(1, sizeof(*c));
 
     if (!c)
@@ -284,7 +307,8 @@ static int raw_connect(lg_run *run, lg_peer *peer)
     i.context = st->ctx;
     i.address = run->host;
     i.port = run->port;
-    i.path = st->sio ? "/socket.io/?EIO=4&transport=websocket" : "/";
+    snprintf(path, sizeof(path), "/bench/%s?userId=u%d", run->instance, peer->idx);
+    i.path = st->sio == 1 ? "/socket.io/?EIO=4&transport=websocket" : st->sio == 2 ? path : "/";
     i.host = run->host;
     i.origin = run->host;
     i.protocol = NULL;
@@ -323,7 +347,7 @@ static int raw_publish(lg_run *run, lg_peer *peer, uint64_t n)
 {
     rconn *c = peer->conn;
 
-    if (!c)
+    if (!c || c->sio == 2)
         return -1;
     if (c->sio) {
         char s[256];
@@ -342,7 +366,7 @@ static int raw_echo(lg_run *run, lg_peer *peer, uint64_t n)
 {
     rconn *c = peer->conn;
 
-    if (!c)
+    if (!c || c->sio == 2)
         return -1;
     if (c->sio) {
         char s[256], head[32];
@@ -404,6 +428,18 @@ const lg_driver lg_driver_ws = {
 const lg_driver lg_driver_sio = {
     .name = "socket.io",
     .init = sio_init,
+    .connect = raw_connect,
+    .publish = raw_publish,
+    .echo = raw_echo,
+    .close = raw_close,
+    .service = raw_service,
+    .fini = raw_fini,
+};
+
+/* Idle only: publish and echo are refused. */
+const lg_driver lg_driver_vraw = {
+    .name = "verani-raw",
+    .init = vraw_init,
     .connect = raw_connect,
     .publish = raw_publish,
     .echo = raw_echo,

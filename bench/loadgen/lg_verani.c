@@ -21,13 +21,23 @@ typedef struct vconn {
     lg_run *run;
     lg_peer *peer;      /* NULL once the core closed it or it was lost */
     verani_client *c;
-    struct vconn *next; /* in vstate.lost */
+    struct vconn *prev, *next; /* in vstate.all */
 } vconn;
 
 typedef struct vstate {
     verani_client_loop *loop;
-    vconn *lost; /* lost connections: their clients are freed with the loop, then these */
+    vconn *all; /* every vconn not closed by the core; lost ones stay here until fini */
 } vstate;
+
+static void unlink_vconn(vstate *st, vconn *v)
+{
+    if (v->prev)
+        v->prev->next = v->next;
+    else
+        st->all = v->next;
+    if (v->next)
+        v->next->prev = v->prev;
+}
 
 static verani_client_loop *loop_of(lg_run *run)
 {
@@ -65,13 +75,10 @@ static void on_state(verani_client *c, verani_client_state old_state,
     } else if (new_state == VERANI_CLIENT_ERROR || new_state == VERANI_CLIENT_DISCONNECTED ||
                new_state == VERANI_CLIENT_RECONNECTING) {
         lg_peer *p = v->peer;
-        vstate *st = v->run->drv_state;
 
         /* The client stays until fini: it cannot be destroyed from its own callback. */
         v->peer = NULL;
         p->conn = NULL;
-        v->next = st->lost;
-        st->lost = v;
         lg_on_close(v->run, p, verani_client_state_name(new_state));
     }
 }
@@ -105,6 +112,7 @@ static int v_connect(lg_run *run, lg_peer *peer)
 {
     verani_client_options o;
     char url[256], err[256];
+    vstate *st = run->drv_state;
     vconn *v = calloc(1, sizeof(*v));
 
     if (!v)
@@ -121,21 +129,23 @@ static int v_connect(lg_run *run, lg_peer *peer)
     o.max_queue = 1000;
     v->run = run;
     v->peer = peer;
-    peer->conn = v;
     v->c = verani_client_create(loop_of(run), &o, err, sizeof(err));
     if (!v->c) {
         fprintf(stderr, "loadgen: client %d: %s\n", peer->idx, err);
-        peer->conn = NULL;
         free(v);
         return -1;
     }
     if (verani_client_on_state_change(v->c, on_state, v) < 0 ||
         bench_bench_client_on_fanout(v->c, on_fanout, v) < 0) {
         verani_client_destroy(v->c);
-        peer->conn = NULL;
         free(v);
         return -1;
     }
+    peer->conn = v;
+    v->next = st->all;
+    if (st->all)
+        st->all->prev = v;
+    st->all = v;
     return 0;
 }
 
@@ -169,12 +179,12 @@ static void v_close(lg_run *run, lg_peer *peer)
 {
     vconn *v = peer->conn;
 
-    (void)run;
     if (!v)
         return;
     v->peer = NULL;
     peer->conn = NULL;
     verani_client_destroy(v->c); /* runs no callback of ours after it returns */
+    unlink_vconn(run->drv_state, v);
     free(v);
 }
 
@@ -189,10 +199,10 @@ static void v_fini(lg_run *run)
 
     /* Clients whose connection was lost are still on the loop: destroying it frees them. */
     verani_client_loop_destroy(st->loop);
-    while (st->lost) {
-        vconn *v = st->lost;
+    while (st->all) {
+        vconn *v = st->all;
 
-        st->lost = v->next;
+        st->all = v->next;
         free(v);
     }
     free(st);

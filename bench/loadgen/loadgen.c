@@ -312,7 +312,7 @@ static int run_fanout(lg_run *run, const opts *o)
     settle(run, 0.3);
     a = take(o->pid);
     deadline = a.t + (int64_t)(o->duration * 1e9);
-    while (k->acked < k->total && now_ns() < deadline && k->peers[0].open) {
+    while (k->acked < k->total && now_ns() < deadline && k->peers[0].open && k->live_subs) {
         while (k->sent < k->total && k->sent - k->acked < o->window) {
             if (run->drv->publish(run, &k->peers[0], k->sent + 1) != 0)
                 break;
@@ -570,7 +570,7 @@ static void stop_server(pid_t child)
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: loadgen --target verani|ws|sio --scenario fanout|echo|idle|churn [options]\n"
+        "usage: loadgen --target verani|ws|sio|verani-raw --scenario fanout|echo|idle|churn [options]\n"
         "               (--port P --pid PID | -- SERVER_COMMAND...)\n"
         "  --subs N        fanout subscribers (1000)     --messages N  fanout messages (1000)\n"
         "  --window N      fanout messages in flight (32)\n"
@@ -579,7 +579,8 @@ static void usage(FILE *f)
         "  --slots N       churn connections in flight (32)\n"
         "  --duration S    time bound of the measured phase (fanout 60, echo and churn 5)\n"
         "  --timeout S     time bound for connecting (120)\n"
-        "  --src N         ws/sio: bind source addresses 127.0.0.2..127.0.0.(1+N)\n"
+        "  --src N         ws/sio/verani-raw: bind source addresses 127.0.0.2..127.0.0.(1+N)\n"
+        "  (verani-raw: a minimal HELLO-only Verani-C client, for the idle scenario only)\n"
         "  --verbose\n"
         "With `--`, the command after it is started first and must print\n"
         "\"PID <pid> PORT <port>\" on its first stdout line; it gets SIGTERM at the end.\n");
@@ -692,8 +693,11 @@ int main(int argc, char **argv)
         run.drv = &lg_driver_ws;
     else if (!strcmp(o.target, "sio") || !strcmp(o.target, "socket.io"))
         run.drv = &lg_driver_sio;
+    else if (!strcmp(o.target, "verani-raw") && o.sc == SC_IDLE)
+        run.drv = &lg_driver_vraw;
     else {
-        fprintf(stderr, "loadgen: unknown target '%s' (verani, ws or sio)\n", o.target);
+        fprintf(stderr, "loadgen: unknown target '%s' (verani, ws, sio; verani-raw for idle)\n",
+                o.target);
         return 2;
     }
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {

@@ -82,5 +82,6 @@ void lg_on_echo(lg_run *run, lg_peer *peer, uint64_t n, int ok);
 extern const lg_driver lg_driver_verani;
 extern const lg_driver lg_driver_ws;
 extern const lg_driver lg_driver_sio;
+extern const lg_driver lg_driver_vraw; /* idle only */
 
 #endif /* BENCH_LOADGEN_H */
