@@ -3,23 +3,30 @@
  * chat_client_main.c: `chat_client URL USER`, a terminal client of the
  * example chat room. URL is a room instance, ws://127.0.0.1:8080/chat/lobby;
  * USER becomes ?userId=USER&name=USER. Each line read from stdin is a
- * message to the current channel ("default" at first); commands:
- * /join CH, /leave CH, /history N, /typing, /quit. Broadcasts, joins, leaves
+ * message to the current channel ("default" at first; a join the server
+ * accepts makes that channel current, leaving it goes back to "default");
+ * commands: /join CH, /leave CH, /history N, /typing, /quit. Broadcasts, joins, leaves
  * and answers are printed as they arrive. The client reconnects by itself
- * (Verani's defaults) and queues lines typed while it is away. The client
+ * (Verani's defaults) and queues lines typed while it is away. At the end of
+ * input (or /quit) it waits up to 5 s for what it queued to be sent and for
+ * pending answers, so `printf 'hi\n/history 5\n' | chat_client ...` works. The client
  * loop runs on its own thread; stdin is read on the main thread.
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <verani/verani.h>
 
 #include "chat_client.h"
 
-/* The channel lines go to. Main thread only. */
+/* The channel lines go to: written by the loop thread when a join or leave
+ * is answered, read by the main thread; both under g_lock. */
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static char g_channel[33] = "default";
 
 static void on_chat_message(verani_client *c, const Chat__ChatBroadcast *m, void *user)
@@ -74,8 +81,15 @@ static void on_error(verani_client *c, int err, const char *what, void *user)
 static void on_channel(verani_client *c, const char *channel, verani_reply_status status,
                        const char *error, void *user)
 {
+    int joining = user != NULL;
+
     (void)c;
-    (void)user;
+    pthread_mutex_lock(&g_lock);
+    if (status == VERANI_REPLY_OK && joining)
+        snprintf(g_channel, sizeof(g_channel), "%s", channel);
+    else if (status == VERANI_REPLY_OK && !strcmp(channel, g_channel))
+        snprintf(g_channel, sizeof(g_channel), "default");
+    pthread_mutex_unlock(&g_lock);
     printf("* #%s: %s%s%s\n", channel, status == VERANI_REPLY_OK ? "ok" : "refused",
            error ? ": " : "", error ? error : "");
     fflush(stdout);
@@ -104,13 +118,11 @@ static void command(verani_client *c, char *line)
 
     if (arg)
         *arg++ = '\0';
+    /* on_channel's `user` tells a join (non-NULL) from a leave. */
     if (!strcmp(line, "/join") && arg) {
-        verani_client_join(c, arg, on_channel, NULL);
-        snprintf(g_channel, sizeof(g_channel), "%s", arg);
+        verani_client_join(c, arg, on_channel, (void *)"join");
     } else if (!strcmp(line, "/leave") && arg) {
         verani_client_leave(c, arg, on_channel, NULL);
-        if (!strcmp(arg, g_channel))
-            snprintf(g_channel, sizeof(g_channel), "default");
     } else if (!strcmp(line, "/history")) {
         Chat__HistoryQuery q = CHAT__HISTORY_QUERY__INIT;
 
@@ -125,6 +137,23 @@ static void command(verani_client *c, char *line)
         chat_chat_client_emit_chat_typing(c);
     } else {
         printf("* commands: /join CH, /leave CH, /history N, /typing, /quit\n");
+    }
+}
+
+/* Wait (at most ~5 s) until nothing is queued or awaiting an answer, unless
+ * the client has given up. Main thread, while the loop runs on its own. */
+static void drain(verani_client *c)
+{
+    struct timespec tick = {0, 10 * 1000 * 1000};
+    verani_client_info info;
+    int i;
+
+    for (i = 0; i < 500; i++) {
+        if (verani_client_get_info(c, &info) < 0 || info.state == VERANI_CLIENT_ERROR ||
+            info.state == VERANI_CLIENT_DISCONNECTED ||
+            (info.state == VERANI_CLIENT_CONNECTED && !info.queued && !info.pending_requests))
+            return;
+        nanosleep(&tick, NULL);
     }
 }
 
@@ -182,17 +211,20 @@ int main(int argc, char **argv)
             char tag[40], *tags[1] = {tag};
 
             m.text = line;
+            pthread_mutex_lock(&g_lock);
             if (strcmp(g_channel, "default")) {
                 snprintf(tag, sizeof(tag), "#%s", g_channel);
                 m.tags = tags;
                 m.n_tags = 1;
             }
+            pthread_mutex_unlock(&g_lock);
             if (chat_chat_client_emit_chat_message(c, &m) < 0) {
                 verani_client_last_error(c, err, sizeof(err));
                 printf("* not sent: %s\n", err);
             }
         }
     }
+    drain(c);
     verani_client_loop_destroy(loop);   /* stops the thread, closes with 1000 */
     return 0;
 }
