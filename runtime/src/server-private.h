@@ -85,7 +85,7 @@ struct verani_session {
     unsigned closing : 1;            /* a close is under way; no more frames */
     unsigned ping_pending : 1;       /* a WebSocket ping is to be sent */
     unsigned pinged : 1;             /* a ping went out since the last frame in */
-    unsigned rx_dropping : 1;        /* the rest of an oversized message is being refused */
+    unsigned write_asked : 1;        /* lws_callback_on_writable was called since WRITEABLE */
     int close_code;
     char close_reason[64];
 };

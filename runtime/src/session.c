@@ -271,7 +271,10 @@ int vr_session_enqueue(verani_session *s, vr_frame *f, int with_seq)
     if (r)
         return r;
     s->seq = with_seq ? seq : s->seq;
-    lws_callback_on_writable(s->wsi);
+    if (!s->write_asked) { /* once per WRITEABLE, not once per frame of a fan-out */
+        s->write_asked = 1;
+        lws_callback_on_writable(s->wsi);
+    }
     return 0;
 }
 
@@ -302,6 +305,7 @@ int vr_session_writable(verani_session *s)
 
     if (!s->wsi)
         return -1;
+    s->write_asked = 0;
     if (s->ping_pending) {
         /* a payload, because lws 4.1 does not report an empty PONG */
         uint8_t buf[LWS_PRE + 1];
