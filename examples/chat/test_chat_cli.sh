@@ -38,6 +38,8 @@ kill -TERM "$spid"
 wait "$spid"
 src=$?
 trap - EXIT
-[ "$src" -eq 0 ] || { echo "FAILED: chat_server exited with $src"; cat "$work/server.err"; exit 1; }
+if [ "$src" -ne 0 ]; then
+    echo "FAILED: chat_server exited with $src"; cat "$work/server.err"; exit 1
+fi
 grep -qF 'chat_server: stopped' "$out" || { echo "FAILED: chat_server did not stop cleanly"; exit 1; }
 echo "example_chat_cli: OK"
