@@ -11,7 +11,8 @@
  * closed with 1001). With CLIENT_E2E_VERBOSE set in the environment it
  * prints what it handles on stderr. Test code only.
  *
- * Usage: client_test_server [--port N] [--log FILE]
+ * Usage: client_test_server [--port N] [--log FILE] [--cert PEM --key PEM]
+ * (with a certificate and key it serves wss:// only).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -119,6 +120,10 @@ int main(int argc, char **argv)
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--port") && i + 1 < argc) {
             o.port = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--cert") && i + 1 < argc) {
+            o.tls_cert_path = argv[++i];
+        } else if (!strcmp(argv[i], "--key") && i + 1 < argc) {
+            o.tls_key_path = argv[++i];
         } else if (!strcmp(argv[i], "--log") && i + 1 < argc) {
             g_log = fopen(argv[++i], "a");
             if (!g_log) {
@@ -126,7 +131,8 @@ int main(int argc, char **argv)
                 return 2;
             }
         } else {
-            fprintf(stderr, "usage: %s [--port N] [--log FILE]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--port N] [--log FILE] [--cert PEM --key PEM]\n",
+                    argv[0]);
             return 2;
         }
     }

@@ -8,8 +8,9 @@
  * with every frame queued meanwhile arriving once and in order; a stopped
  * server (SIGSTOP) detected by the pong timeout; close 1008 ending in
  * `error` without reconnecting; a request timing out and one failing on
- * disconnect; the loop on its own thread with emits from four threads; and
- * 1,000 clients on one loop all receiving a broadcast. Timeouts are small
+ * disconnect; the loop on its own thread with emits from four threads;
+ * wss:// with a CA file, with verification off, and refused without
+ * either; and 1,000 clients on one loop all receiving a broadcast. Timeouts are small
  * through the options; no test asserts a duration. The offline behaviour
  * (attempt counting, queue bound, wait timeout) is in test_client_offline.c.
  */
@@ -86,6 +87,8 @@ static int kill_leftovers(void **state)
     return 0;
 }
 
+static const char *g_cert, *g_key; /* set: the next server_start serves wss:// */
+
 /* Start client_test_server (port 0 = ephemeral) and read its "PORT n" line. */
 static void server_start(server *s, int port, const char *log)
 {
@@ -102,7 +105,10 @@ static void server_start(server *s, int port, const char *log)
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
-        if (log)
+        if (g_cert)
+            execl(g_server_path, g_server_path, "--port", portarg, "--cert", g_cert, "--key",
+                  g_key, (char *)NULL);
+        else if (log)
             execl(g_server_path, g_server_path, "--port", portarg, "--log", log, (char *)NULL);
         else
             execl(g_server_path, g_server_path, "--port", portarg, (char *)NULL);
@@ -293,7 +299,8 @@ static verani_client *client_new(verani_client_loop *loop, int port, const char 
     char url[256], err[256];
     verani_client *c;
 
-    snprintf(url, sizeof(url), "ws://127.0.0.1:%d%s", port, path_query);
+    snprintf(url, sizeof(url), "%s://127.0.0.1:%d%s", o->ca_file || o->insecure ? "wss" : "ws",
+             port, path_query);
     o->url = url;
     if (!o->room)
         o->room = &ce_test_schema;
@@ -822,6 +829,79 @@ static void test_threaded_emitters(void **state)
     unlink(log);
 }
 
+/* wss://: verified against a CA file, or with verification off; refused without either. */
+static void test_tls(void **state)
+{
+    char cert[300], key[300], cmd[1024], err[256];
+    verani_client_options o;
+    verani_client_loop *loop;
+    verani_client *good, *insecure, *unverified;
+    watch wg, wi, wu;
+    Ce__Note m = note("tls", 1);
+    server s;
+
+    (void)state;
+    tmp_path(cert, sizeof(cert), "cert.pem");
+    tmp_path(key, sizeof(key), "key.pem");
+    snprintf(cmd, sizeof(cmd), "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s "
+             "-days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1",
+             key, cert);
+    if (system(cmd) != 0) {
+        skip(); /* no openssl command on this machine */
+        return;
+    }
+    g_cert = cert;
+    g_key = key;
+    server_start(&s, 0, NULL);
+    g_cert = g_key = NULL;
+    loop = verani_client_loop_create(err, sizeof(err));
+    assert_non_null(loop);
+
+    verani_client_options_init(&o);
+    o.ca_file = cert; /* the self-signed certificate is its own CA */
+    good = client_new(loop, s.port, "/t/tls?userId=t1", &o, &wg);
+    verani_client_options_init(&o);
+    o.insecure = 1;
+    insecure = client_new(loop, s.port, "/t/tls?userId=t2", &o, &wi);
+    assert_int_equal(verani_client_wait_for_connection(good, 10000), 0);
+    assert_int_equal(verani_client_wait_for_connection(insecure, 10000), 0);
+    assert_int_equal(ce_test_client_request_echo(good, &m, 0, w_echo, &wg), 0);
+    assert_int_equal(ce_test_client_request_echo(insecure, &m, 0, w_echo, &wi), 0);
+    until_count(loop, &wg.replies, 1);
+    until_count(loop, &wi.replies, 1);
+    assert_int_equal(wg.last_status, VERANI_REPLY_OK);
+    assert_int_equal(wi.last_status, VERANI_REPLY_OK);
+    assert_int_equal(wg.last_reply_n, 2);
+
+    /* The system's CAs do not know this certificate: every attempt fails. */
+    verani_client_options_init(&o);
+    o.ca_file = NULL;
+    o.insecure = 0;
+    o.max_attempts = 1;
+    o.initial_delay_ms = 10;
+    {
+        char url[128];
+
+        snprintf(url, sizeof(url), "wss://127.0.0.1:%d/t/tls?userId=t3", s.port);
+        o.url = url;
+        o.room = &ce_test_schema;
+        unverified = verani_client_create(loop, &o, err, sizeof(err));
+        assert_non_null(unverified);
+        memset(&wu, 0, sizeof(wu));
+        assert_true(verani_client_on_error(unverified, w_error, &wu) > 0);
+        assert_true(verani_client_on_open(unverified, w_open, &wu) > 0);
+    }
+    assert_int_equal(verani_client_wait_for_connection(unverified, 10000), VERANI_ECLOSED);
+    assert_int_equal(verani_client_get_state(unverified), VERANI_CLIENT_ERROR);
+    assert_int_equal(wu.opens, 0);
+    assert_true(wu.errors >= 1);
+
+    verani_client_loop_destroy(loop);
+    server_kill(&s, SIGTERM);
+    unlink(cert);
+    unlink(key);
+}
+
 #define MANY 1000
 
 static void test_thousand_clients(void **state)
@@ -875,6 +955,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_policy_close_no_reconnect, kill_leftovers),
         cmocka_unit_test_teardown(test_request_timeout_and_disconnect, kill_leftovers),
         cmocka_unit_test_teardown(test_threaded_emitters, kill_leftovers),
+        cmocka_unit_test_teardown(test_tls, kill_leftovers),
         cmocka_unit_test_teardown(test_thousand_clients, kill_leftovers),
     };
     struct rlimit rl;
