@@ -45,3 +45,22 @@ install(FILES
     ${PROJECT_BINARY_DIR}/verani-config-version.cmake
     ${PROJECT_SOURCE_DIR}/cmake/VeraniGenerate.cmake
     DESTINATION ${VERANI_INSTALL_CMAKEDIR})
+
+# Packages: `cpack --config build/CPackConfig.cmake -G DEB` (or TGZ) from the
+# build directory makes a development package of the same files (veranic,
+# libverani.a, headers, CMake config) for /usr. The Debian package depends on
+# the -dev packages and protoc-c a user's build needs.
+set(CPACK_PACKAGE_NAME verani-dev)
+set(CPACK_PACKAGE_VENDOR "Verani-C")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "${PROJECT_DESCRIPTION}")
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_PACKAGE_CONTACT "Verani-C maintainers")
+set(CPACK_GENERATOR TGZ DEB)
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_SECTION libdevel)
+string(JOIN ", " CPACK_DEBIAN_PACKAGE_DEPENDS "libwebsockets-dev (>= 4.1)"
+    "libprotobuf-c-dev (>= 1.4)" protobuf-c-compiler libsqlite3-dev pkg-config)
+set(CPACK_SOURCE_GENERATOR TGZ)
+set(CPACK_SOURCE_IGNORE_FILES "/\\\\.git/" "/build[^/]*/")
+include(CPack)
