@@ -7,7 +7,9 @@
  * is relayed to the sender's channel "default"; a join is allowed for channel
  * names of 1 to 32 characters in [a-z0-9_-]; history answers with the newest
  * messages, newest first, of the channels the asker is in. It does not
- * persist anything: the history ring lives in memory, one per instance.
+ * persist anything: the history ring lives in memory, one per instance, and
+ * is dropped when the instance's last session leaves (so a long-running
+ * server does not grow with every instance name ever used).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -140,13 +142,37 @@ static int on_connect(verani_ctx *ctx)
     return chat_chat_emit_user_joined(ctx, to, &ev) < 0 ? VERANI_EIO : 0;
 }
 
-/* The session has already left the instance: everyone still in "default" hears it. */
+/* Free the history of the context's instance. */
+static void instance_drop(verani_ctx *ctx)
+{
+    chat_room *room = verani_ctx_user(ctx);
+    const char *name = verani_ctx_instance(ctx);
+    chat_instance **pp, *in;
+    size_t i;
+
+    for (pp = &room->instances; *pp; pp = &(*pp)->next) {
+        if (!strcmp((*pp)->name, name)) {
+            in = *pp;
+            *pp = in->next;
+            for (i = 0; i < CHAT_ROOM_HISTORY; i++)
+                entry_clear(&in->ring[i]);
+            free(in->name);
+            free(in);
+            return;
+        }
+    }
+}
+
+/* The session has already left the instance: everyone still in "default" hears
+ * it; the last one out drops the instance's history. */
 static void on_disconnect(verani_ctx *ctx)
 {
     Chat__UserEvent ev = CHAT__USER_EVENT__INIT;
 
     ev.user_id = (char *)display_name(ctx);
     chat_chat_emit_user_left(ctx, verani_to_channel("default"), &ev);
+    if (verani_ctx_session_count(ctx) == 0)
+        instance_drop(ctx);
 }
 
 static int on_join(verani_ctx *ctx, const char *channel)

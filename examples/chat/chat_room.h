@@ -4,8 +4,9 @@
  * shared by chat_server and chat_demo. They announce joins and leaves,
  * broadcast typed messages to a channel, relay the typing indicator, check
  * channel joins, and answer history requests from a bounded ring of recent
- * messages per room instance, kept in memory (room storage comes later, so
- * history does not survive a restart). Everything here runs on the server's
+ * messages per room instance, kept in memory while the instance has
+ * sessions (room storage comes later, so history does not survive a restart
+ * or an empty room). Everything here runs on the server's
  * event-loop thread; nothing is shared with other threads.
  */
 #ifndef EXAMPLE_CHAT_ROOM_H
