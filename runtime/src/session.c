@@ -264,8 +264,11 @@ int vr_session_enqueue(verani_session *s, vr_frame *f, int with_seq)
         }
         VR_WARN("session %s (user %s): slow consumer, %u frames / %zu bytes queued: closing %d\n",
                 s->client_id, s->user_id, s->q.count, s->q.bytes, VR_CLOSE_SLOW_CONSUMER);
+        /* Its queue goes now (memory stays flat); the close frame follows
+         * whatever the socket still holds, and a peer that never reads again
+         * is dropped by the close timeout. */
         vr_outq_fini(&s->q);
-        vr_session_close(s, VR_CLOSE_SLOW_CONSUMER, "slow consumer", 1);
+        vr_session_close(s, VR_CLOSE_SLOW_CONSUMER, "slow consumer", 0);
         return r;
     }
     if (r)

@@ -199,10 +199,14 @@ static int h_flood(verani_ctx *ctx, const E2e__Flood *in, E2e__Count *out)
     memset(data, 0xab, in->size);
     b.data.len = in->size;
     b.data.data = data;
-    for (i = 0; i < in->count; i++)
-        if (e2e_e2e_emit_blob(ctx, to, &b) < 0)
+    out->n = 0;
+    for (i = 0; i < in->count; i++) {
+        int n = e2e_e2e_emit_blob(ctx, to, &b);
+
+        if (n < 0)
             return VERANI_EIO;
-    out->n = (int32_t)in->count;
+        out->n = n; /* the recipients of the last one */
+    }
     return 0;
 }
 

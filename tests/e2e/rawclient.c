@@ -633,13 +633,15 @@ int rc_tcp_read_frame(int fd, int timeout_ms, unsigned char *buf, size_t cap, si
             n = (n << 8) | h[2 + i];
     }
     *len = (size_t)n;
-    for (i = 0; i < n; i++) {
-        unsigned char b;
+    for (i = 0; i < n;) {
+        unsigned char chunk[4096];
+        size_t want = n - i < sizeof(chunk) ? (size_t)(n - i) : sizeof(chunk);
 
-        if ((r = read_exact(fd, &b, 1, timeout_ms)) <= 0)
+        if ((r = read_exact(fd, chunk, want, timeout_ms)) <= 0)
             return r;
         if (i < cap)
-            buf[i] = b;
+            memcpy(buf + i, chunk, cap - i < want ? cap - i : want);
+        i += want;
     }
     return h[0] & 0x0f;
 }
