@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "client-private.h"
+#include "common-private.h"
 #include "envelope.pb-c.h"
 
 _Static_assert(LWS_PRE <= VR_FRAME_PRE, "VR_FRAME_PRE must cover LWS_PRE");
@@ -840,7 +841,8 @@ static void c_on_event(verani_client *c, const Verani__Wire__Envelope *env)
         return;
     }
     if (ev->in) {
-        msg = protobuf_c_message_unpack(ev->in, NULL, env->has_payload ? env->payload.len : 0,
+        msg = protobuf_c_message_unpack(ev->in, &vr_pb_allocator,
+                                        env->has_payload ? env->payload.len : 0,
                                         env->has_payload ? env->payload.data : NULL);
         if (!msg) {
             c_on_error(c, VERANI_EPROTO, "event %s: the payload does not decode: dropped",
@@ -854,7 +856,7 @@ static void c_on_event(verani_client *c, const Verani__Wire__Envelope *env)
             if (ev->validate_in(msg, &verr) != 0) {
                 c_on_error(c, VERANI_EINVAL, "event %s: %s: %s: dropped", ev->name, verr.path,
                            verr.reason);
-                protobuf_c_message_free_unpacked(msg, NULL);
+                protobuf_c_message_free_unpacked(msg, &vr_pb_allocator);
                 return;
             }
         }
@@ -877,7 +879,7 @@ static void c_on_event(verani_client *c, const Verani__Wire__Envelope *env)
     c->ev_seq = 0;
     c_compact(c);
     if (msg)
-        protobuf_c_message_free_unpacked(msg, NULL);
+        protobuf_c_message_free_unpacked(msg, &vr_pb_allocator);
 }
 
 static void c_on_reply(verani_client *c, const Verani__Wire__Envelope *env)
@@ -899,7 +901,7 @@ static void c_on_reply(verani_client *c, const Verani__Wire__Envelope *env)
         return;
     }
     if (r->ev->out) {
-        msg = protobuf_c_message_unpack(r->ev->out, NULL,
+        msg = protobuf_c_message_unpack(r->ev->out, &vr_pb_allocator,
                                         env->has_payload ? env->payload.len : 0,
                                         env->has_payload ? env->payload.data : NULL);
         if (!msg) {
@@ -913,7 +915,7 @@ static void c_on_reply(verani_client *c, const Verani__Wire__Envelope *env)
             memset(&verr, 0, sizeof(verr));
             if (r->ev->validate_out(msg, &verr) != 0) {
                 snprintf(text, sizeof(text), "invalid reply: %s: %s", verr.path, verr.reason);
-                protobuf_c_message_free_unpacked(msg, NULL);
+                protobuf_c_message_free_unpacked(msg, &vr_pb_allocator);
                 c_req_finish(c, r, VERANI_REPLY_ERROR, NULL, text);
                 return;
             }
@@ -921,7 +923,7 @@ static void c_on_reply(verani_client *c, const Verani__Wire__Envelope *env)
     }
     c_req_finish(c, r, VERANI_REPLY_OK, msg, NULL);
     if (msg)
-        protobuf_c_message_free_unpacked(msg, NULL);
+        protobuf_c_message_free_unpacked(msg, &vr_pb_allocator);
 }
 
 static void c_on_server_error(verani_client *c, const Verani__Wire__Envelope *env)
@@ -956,7 +958,7 @@ static void c_on_frame(verani_client *c, const unsigned char *buf, size_t len)
         c_on_error(c, VERANI_EPROTO, "a text frame from the server: dropped");
         return;
     }
-    env = verani__wire__envelope__unpack(NULL, len, buf);
+    env = verani__wire__envelope__unpack(&vr_pb_allocator, len, buf);
     if (!env) {
         c_on_error(c, VERANI_EPROTO, "a frame from the server does not decode: dropped");
         return;
@@ -998,7 +1000,7 @@ static void c_on_frame(verani_client *c, const unsigned char *buf, size_t len)
                    (int)env->kind);
         break;
     }
-    verani__wire__envelope__free_unpacked(env, NULL);
+    verani__wire__envelope__free_unpacked(env, &vr_pb_allocator);
 }
 
 static int c_receive(verani_client *c, struct lws *wsi, const void *in, size_t len)
@@ -1862,8 +1864,9 @@ static int c_check_event(verani_client *c, const verani_event_def *ev, const ver
 }
 
 /* Pack an EVENT or REQUEST envelope with the payload of `msg`. */
-static vr_cframe *c_pack_event(verani_client *c, Verani__Wire__Kind kind, const verani_event_def *ev,
-                              const ProtobufCMessage *msg, uint64_t request_id, int *err)
+static vr_cframe *c_pack_event(verani_client *c, Verani__Wire__Kind kind,
+                               const verani_event_def *ev, const ProtobufCMessage *msg,
+                               uint64_t request_id, int *err)
 {
     Verani__Wire__Envelope env = VERANI__WIRE__ENVELOPE__INIT;
     uint8_t small[256];

@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 
 #include "client-private.h"
+#include "common-private.h"
 
 #define VR_CLIENT_PROTOCOL "verani-client"
 
@@ -57,40 +58,31 @@ static const struct lws_protocols vr_protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0}
 };
 
-/* --- allocation (the runtime's hooks, when common code offers them) ------- */
+/* --- allocation: the runtime's hooks (verani_set_allocators) ------------- */
 
 void *vr_client_malloc(size_t n)
 {
-    return malloc(n);
+    return vr_malloc(n);
 }
 
 void *vr_client_calloc(size_t n, size_t size)
 {
-    return calloc(n, size);
+    return vr_calloc(n, size);
 }
 
 void *vr_client_realloc(void *p, size_t n)
 {
-    return realloc(p, n);
+    return vr_realloc(p, n);
 }
 
 void vr_client_free(void *p)
 {
-    free(p);
+    vr_free(p);
 }
 
 char *vr_client_strdup(const char *s)
 {
-    size_t n;
-    char *d;
-
-    if (!s)
-        return NULL;
-    n = strlen(s) + 1;
-    d = vr_client_malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
+    return vr_strdup(s);
 }
 
 /* --- the inbox ------------------------------------------------------------ */
