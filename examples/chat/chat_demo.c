@@ -241,13 +241,13 @@ static int join(demo *d, peer *p)
         fprintf(stderr, "chat_demo: cannot register %s's callbacks\n", p->user);
         return -1;
     }
+    printf("    %-6s connects to %s\n", p->user, url);
     /* Services the loop until the welcome arrives (or the timeout passes). */
     if (verani_client_wait_for_connection(p->c, 10000) != 0) {
         verani_client_last_error(p->c, err, sizeof(err));
         fprintf(stderr, "\nchat_demo: FAILED: %s could not connect: %s\n", p->user, err);
         return -1;
     }
-    printf("    %-6s connected to %s\n", p->user, url);
     return 0;
 }
 
