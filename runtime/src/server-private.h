@@ -153,6 +153,7 @@ struct verani_server {
     vr_pending pending;              /* the upgrade between CONFIRM_UPGRADE and FILTER */
     uint8_t *wbuf;                   /* owned: the coalescing write buffer, LWS_PRE first */
     size_t wbuf_cap;
+    lws_sorted_usec_list_t wake;     /* bounds the wait of verani_server_service */
     const vr_broker_ops *broker;
     pthread_mutex_t async_lock;
     vr_async *async_head;            /* {async_lock} */

@@ -661,6 +661,11 @@ int verani_server_port(const verani_server *srv)
     return srv ? srv->port : -1;
 }
 
+static void wake_cb(lws_sorted_usec_list_t *sul)
+{
+    (void)sul; /* only there to end the wait */
+}
+
 /* Close every session with 1001, let the closes go out, then drop the context
  * (which closes what is left; every close runs on_disconnect). */
 static void shutdown_loop(verani_server *srv)
@@ -673,9 +678,12 @@ static void shutdown_loop(verani_server *srv)
                          "server shutting down", 0);
     } lws_end_foreach_dll_safe(d, d1);
     deadline = lws_now_usecs() + 3 * LWS_US_PER_SEC;
-    while (srv->sessions.count && lws_now_usecs() < deadline)
+    while (srv->sessions.count && lws_now_usecs() < deadline) {
+        lws_sul_schedule(srv->ctx, 0, &srv->wake, wake_cb, 100 * LWS_US_PER_MS);
         if (lws_service(srv->ctx, 0) < 0)
             break;
+    }
+    lws_sul_cancel(&srv->wake);
     lws_context_destroy(srv->ctx);
     srv->ctx = NULL;
     srv->vh = NULL;
@@ -712,8 +720,14 @@ int verani_server_service(verani_server *srv, int timeout_ms)
     r = verani_server_listen(srv);
     if (r)
         return r;
-    if (!srv->stop_flag && lws_service(srv->ctx, timeout_ms) < 0)
+    /* lws 4.1 ignores a positive timeout (it waits for the next event or
+     * timer), so a timer of our own bounds the wait */
+    if (timeout_ms > 0)
+        lws_sul_schedule(srv->ctx, 0, &srv->wake, wake_cb,
+                         (lws_usec_t)timeout_ms * LWS_US_PER_MS);
+    if (!srv->stop_flag && lws_service(srv->ctx, timeout_ms > 0 ? 0 : -1) < 0)
         srv->stop_flag = 1;
+    lws_sul_cancel(&srv->wake);
     if (srv->stop_flag) {
         shutdown_loop(srv);
         return VERANI_ECLOSED;

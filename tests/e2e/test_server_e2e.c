@@ -1187,6 +1187,51 @@ static void test_tls(void **state)
     rmdir(dir);
 }
 
+/* The server driven from the caller's own loop (verani_server_service), on
+ * the same thread as the clients: every call returns, work gets done. */
+static void test_service_own_loop(void **state)
+{
+    verani_server_options o;
+    verani_server *srv;
+    rc_loop *l;
+    rc_conn *a;
+    E2e__Echo e = E2E__ECHO__INIT;
+    int i, port;
+
+    (void)state;
+    e2e_log_reset();
+    verani_server_options_init(&o);
+    o.bind_address = "127.0.0.1";
+    srv = verani_server_create(&o, NULL, 0);
+    assert_non_null(srv);
+    assert_int_equal(e2e_mount_all(srv), 0);
+    assert_int_equal(verani_server_service(srv, 1), 0); /* listens on first use */
+    port = verani_server_port(srv);
+    assert_true(port > 0);
+    l = rc_loop_create();
+    a = rc_connect(l, port, "/e2e/lobby?userId=own", 1);
+    for (i = 0; i < 2000 && !a->welcomed && !a->closed; i++) {
+        assert_int_equal(verani_server_service(srv, 5), 0);
+        rc_service(l, 0);
+    }
+    assert_true(a->welcomed);
+    e.text = "loop";
+    rc_send_event(a, VERANI__WIRE__KIND__REQUEST, E2E_EV_ECHO, &e.base, 9);
+    for (i = 0; i < 2000 && !rc_answer(a, 9); i++) {
+        assert_int_equal(verani_server_service(srv, 5), 0);
+        rc_service(l, 0);
+    }
+    assert_non_null(rc_answer(a, 9));
+    /* idle: each call still comes back */
+    for (i = 0; i < 5; i++)
+        assert_int_equal(verani_server_service(srv, 10), 0);
+    verani_server_stop(srv);
+    assert_int_equal(verani_server_service(srv, 10), VERANI_ECLOSED);
+    assert_int_equal(e2e_log_count("disconnect:own"), 1);
+    verani_server_destroy(srv);
+    rc_loop_destroy(l);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -1214,6 +1259,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_burst_after_hello),
         cmocka_unit_test(test_origin_allow_list),
         cmocka_unit_test(test_tls),
+        cmocka_unit_test(test_service_own_loop),
     };
 
     if (argc > 1)
