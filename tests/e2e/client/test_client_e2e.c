@@ -9,10 +9,11 @@
  * server (SIGSTOP) detected by the pong timeout; close 1008 ending in
  * `error` without reconnecting; a request timing out and one failing on
  * disconnect; the loop on its own thread with emits from four threads;
- * wss:// with a CA file, with verification off, and refused without
- * either; and 1,000 clients on one loop all receiving a broadcast. Timeouts are small
- * through the options; no test asserts a duration. The offline behaviour
- * (attempt counting, queue bound, wait timeout) is in test_client_offline.c.
+ * extra upgrade headers and reconnect(); wss:// with a CA file, with
+ * verification off, and refused without either; and 1,000 clients on one
+ * loop all receiving a broadcast. Timeouts are small through the options;
+ * no test asserts a duration. The offline behaviour (attempt counting,
+ * queue bound, wait timeout) is in test_client_offline.c.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -829,6 +830,62 @@ static void test_threaded_emitters(void **state)
     unlink(log);
 }
 
+/* Extra headers reach the server (its default meta takes X-User-Id); reconnect() by hand. */
+static void test_headers_and_reconnect(void **state)
+{
+    static const char *const headers[] = {"X-User-Id: from-header", "Authorization: Bearer x"};
+    char err[256];
+    verani_client_options o;
+    verani_client_loop *loop;
+    verani_client_info info;
+    verani_client *c;
+    server s;
+    watch w;
+
+    (void)state;
+    server_start(&s, 0, NULL);
+    loop = verani_client_loop_create(err, sizeof(err));
+    assert_non_null(loop);
+    verani_client_options_init(&o);
+    o.headers = headers;
+    o.n_headers = 2;
+    c = client_new(loop, s.port, "/t/hdr", &o, &w);
+    assert_int_equal(verani_client_wait_for_connection(c, 10000), 0);
+    assert_int_equal(verani_client_get_info(c, &info), 0);
+    assert_string_equal(info.user_id, "from-header");
+    assert_int_equal(info.connection_id, 1);
+
+    /* reconnect(): the client closes (1000) and connects again at once. */
+    assert_int_equal(verani_client_reconnect(c), 0);
+    assert_int_equal(w.closes, 1);
+    assert_int_equal(w.last_close_code, 1000);
+    assert_int_equal(verani_client_wait_for_connection(c, 10000), 0);
+    assert_int_equal(verani_client_get_info(c, &info), 0);
+    assert_int_equal(info.connection_id, 2);
+    assert_int_equal(info.attempts, 0);
+    assert_string_equal(info.user_id, "from-header");
+    assert_int_equal(w.opens, 2);
+    assert_int_equal(w.reconnecting, 0); /* no backoff for a reconnect asked for */
+
+    /* A malformed header is refused at create. */
+    {
+        static const char *const bad[] = {"no colon here"};
+        char url[128];
+
+        verani_client_options_init(&o);
+        snprintf(url, sizeof(url), "ws://127.0.0.1:%d/t/hdr", s.port);
+        o.url = url;
+        o.room = &ce_test_schema;
+        o.headers = bad;
+        o.n_headers = 1;
+        assert_null(verani_client_create(loop, &o, err, sizeof(err)));
+        assert_non_null(strstr(err, "no colon here"));
+    }
+    verani_client_destroy(c);
+    verani_client_loop_destroy(loop);
+    server_kill(&s, SIGTERM);
+}
+
 /* wss://: verified against a CA file, or with verification off; refused without either. */
 static void test_tls(void **state)
 {
@@ -955,6 +1012,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_policy_close_no_reconnect, kill_leftovers),
         cmocka_unit_test_teardown(test_request_timeout_and_disconnect, kill_leftovers),
         cmocka_unit_test_teardown(test_threaded_emitters, kill_leftovers),
+        cmocka_unit_test_teardown(test_headers_and_reconnect, kill_leftovers),
         cmocka_unit_test_teardown(test_tls, kill_leftovers),
         cmocka_unit_test_teardown(test_thousand_clients, kill_leftovers),
     };
