@@ -691,9 +691,11 @@ static void c_lost(verani_client *c, int err, const char *what, int code, const 
         return;
 
     if (code == VR_CLOSE_POLICY || c->refused) {
-        lwsl_notice("[verani] client %s: refused by the server (%d %s): not reconnecting\n",
-                    c->url, code, reason ? reason : "");
-        c_set_error(c, "refused by the server (%d %s)", code, reason ? reason : "");
+        if (c->refused)
+            c_set_error(c, "refused by the server: %s", what ? what : "");
+        else
+            c_set_error(c, "closed by the server with 1008 (%s)", reason ? reason : "");
+        lwsl_notice("[verani] client %s: %s: not reconnecting\n", c->url, c->last_error);
         c_terminal(c, VERANI_CLIENT_ERROR);
         return;
     }

@@ -17,7 +17,9 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -28,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -886,6 +889,112 @@ static void test_headers_and_reconnect(void **state)
     server_kill(&s, SIGTERM);
 }
 
+/* An upgrade the server refuses (401: no user id) ends in `error`, not in retries. */
+static void test_refused_upgrade(void **state)
+{
+    char err[256];
+    verani_client_options o;
+    verani_client_loop *loop;
+    verani_client_info info;
+    verani_client *c;
+    server s;
+    watch w;
+    int i;
+
+    (void)state;
+    server_start(&s, 0, NULL);
+    loop = verani_client_loop_create(err, sizeof(err));
+    assert_non_null(loop);
+    verani_client_options_init(&o);
+    o.initial_delay_ms = 10;
+    c = client_new(loop, s.port, "/t/anon", &o, &w);
+    assert_int_equal(verani_client_wait_for_connection(c, 10000), VERANI_ECLOSED);
+    for (i = 0; i < 20; i++)
+        assert_int_equal(verani_client_loop_service(loop, 10), 0);
+    assert_int_equal(verani_client_get_info(c, &info), 0);
+    assert_int_equal(info.state, VERANI_CLIENT_ERROR);
+    assert_int_equal(info.connection_id, 1);
+    assert_int_equal(w.reconnecting, 0);
+    assert_int_equal(w.errors, 1);
+    assert_int_equal(verani_client_last_error(c, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "401"));
+    verani_client_destroy(c);
+    verani_client_loop_destroy(loop);
+    server_kill(&s, SIGTERM);
+}
+
+/* Requests while nothing answers: one pushed out of the full queue, the rest
+ * when the client gives up; a callback may destroy its client. */
+static void destroy_on_state(verani_client *c, verani_client_state o, verani_client_state n,
+                             void *u)
+{
+    (void)o;
+    if (n == VERANI_CLIENT_RECONNECTING) {
+        *(int *)u += 1;
+        verani_client_destroy(c); /* freed once the callback returns */
+    }
+}
+
+static void test_offline_requests(void **state)
+{
+    char err[256], url[128];
+    verani_client_options o;
+    verani_client_loop *loop;
+    verani_client *c;
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+    Ce__Note m = note("offline", 1);
+    int fd, port, i, destroyed = 0;
+    watch w;
+
+    (void)state;
+    /* A bound socket that does not listen: connections are refused. */
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    port = ntohs(a.sin_port);
+
+    loop = verani_client_loop_create(err, sizeof(err));
+    assert_non_null(loop);
+    verani_client_options_init(&o);
+    o.max_queue = 3;
+    o.initial_delay_ms = 10;
+    o.max_attempts = VERANI_CLIENT_UNLIMITED;
+    c = client_new(loop, port, "/t/x?userId=o", &o, &w);
+    for (i = 0; i < 4; i++)
+        assert_int_equal(ce_test_client_request_echo(c, &m, 60000, w_echo, &w), 0);
+    assert_int_equal(w.replies, 1); /* the oldest was pushed out */
+    assert_int_equal(w.last_status, VERANI_REPLY_DISCONNECTED);
+    assert_int_equal(verani_client_disconnect(c), 0);
+    assert_int_equal(w.replies, 4); /* no more reconnection: the rest end too */
+    assert_int_equal(w.last_status, VERANI_REPLY_DISCONNECTED);
+    verani_client_destroy(c);
+
+    /* Destroyed from its own callback, in the middle of a failure. */
+    snprintf(url, sizeof(url), "ws://127.0.0.1:%d/t/x?userId=o", port);
+    verani_client_options_init(&o);
+    o.url = url;
+    o.room = &ce_test_schema;
+    o.initial_delay_ms = 10;
+    c = verani_client_create(loop, &o, err, sizeof(err));
+    assert_non_null(c);
+    assert_true(verani_client_on_state_change(c, destroy_on_state, &destroyed) > 0);
+    assert_int_equal(ce_test_client_request_echo(c, &m, 60000, w_echo, &w), 0);
+    for (i = 0; i < 200 && !destroyed; i++)
+        assert_int_equal(verani_client_loop_service(loop, 10), 0);
+    assert_int_equal(destroyed, 1);
+    assert_int_equal(w.replies, 5);
+    assert_int_equal(w.last_status, VERANI_REPLY_CANCELLED);
+    for (i = 0; i < 10; i++)
+        assert_int_equal(verani_client_loop_service(loop, 10), 0);
+    verani_client_loop_destroy(loop);
+    close(fd);
+}
+
 /* wss://: verified against a CA file, or with verification off; refused without either. */
 static void test_tls(void **state)
 {
@@ -1013,6 +1122,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_request_timeout_and_disconnect, kill_leftovers),
         cmocka_unit_test_teardown(test_threaded_emitters, kill_leftovers),
         cmocka_unit_test_teardown(test_headers_and_reconnect, kill_leftovers),
+        cmocka_unit_test_teardown(test_refused_upgrade, kill_leftovers),
+        cmocka_unit_test_teardown(test_offline_requests, kill_leftovers),
         cmocka_unit_test_teardown(test_tls, kill_leftovers),
         cmocka_unit_test_teardown(test_thousand_clients, kill_leftovers),
     };
