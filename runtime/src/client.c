@@ -1770,6 +1770,25 @@ static void c_block_cb(verani_client *c, int result, void *user)
     pthread_mutex_unlock(&b->lock);
 }
 
+/* Remove, without calling it, the wait registered with (fn, user). */
+static int c_wait_withdraw_body(void *arg)
+{
+    vr_wait_args *a = arg;
+    vr_wait **pp;
+
+    for (pp = &a->c->waits; *pp; pp = &(*pp)->next) {
+        vr_wait *w = *pp;
+
+        if (w->fn == a->fn && w->user == a->user) {
+            *pp = w->next;
+            lws_sul_cancel(&w->sul);
+            vr_client_free(w);
+            return 0;
+        }
+    }
+    return VERANI_ENOTFOUND;
+}
+
 int verani_client_wait_for_connection(verani_client *c, uint32_t timeout_ms)
 {
     verani_client_loop *loop;
@@ -1800,8 +1819,17 @@ int verani_client_wait_for_connection(verani_client *c, uint32_t timeout_ms)
         while (!b.done) {
             r = verani_client_loop_service(loop, 1000);
             if (r) {
-                b.result = r;
-                break; /* cannot service: leave the waiter to time out later */
+                vr_wait_args a;
+
+                /* Cannot service: withdraw the waiter, which points at `b`. */
+                a.c = c;
+                a.fn = c_block_cb;
+                a.user = &b;
+                a.timeout_ms = 0;
+                vr_loop_call(loop, c_wait_withdraw_body, &a);
+                if (!b.done)
+                    b.result = r;
+                break;
             }
         }
     }
