@@ -152,7 +152,8 @@ VERANI_API verani_client_loop *verani_client_get_loop(verani_client *client);
 
 /*
  * Close the connection with 1000 and stay DISCONNECTED (no reconnection).
- * Sent requests end DISCONNECTED; queued frames stay queued. Any thread.
+ * Every pending request, join and leave ends DISCONNECTED; queued events
+ * stay queued and go out if the client connects again. Any thread.
  */
 VERANI_API int verani_client_disconnect(verani_client *client);
 
