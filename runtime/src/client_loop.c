@@ -8,11 +8,9 @@
  * waits for the result, so every client's state is only ever touched by the
  * loop's thread. The client protocol itself is in client.c.
  */
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "client-private.h"
 #include "common-private.h"
