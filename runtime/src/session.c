@@ -258,7 +258,9 @@ int vr_session_enqueue(verani_session *s, vr_frame *f, int with_seq)
     r = vr_outq_push(&s->q, f, seq, srv->opts.queue_max_frames, srv->opts.queue_max_bytes);
     if (r == VERANI_EFULL) {
         if (srv->opts.slow_policy == VERANI_SLOW_DROP) {
-            VR_WARN("session %s (user %s): outbound queue full, frame dropped\n", s->client_id,
+            /* The dropped frame still takes its seq, so the client sees the gap. */
+            s->seq = with_seq ? seq : s->seq;
+            VR_INFO("session %s (user %s): outbound queue full, frame dropped\n", s->client_id,
                     s->user_id);
             return r;
         }

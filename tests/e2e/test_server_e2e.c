@@ -833,6 +833,99 @@ static void test_slow_consumer(void **state)
     stop(&h);
 }
 
+/* The drop policy: a consumer past its bound loses frames, stays connected,
+ * and sees the loss as a gap in seq. */
+static void test_slow_consumer_drop(void **state)
+{
+    server_h h;
+    verani_server_options o;
+    rc_loop *l;
+    rc_conn *fast;
+    E2e__Flood f = E2E__FLOOD__INIT;
+    unsigned char buf[256];
+    static unsigned char frame[16384];
+    size_t len;
+    uint64_t rid = 1, last = 0;
+    int fd, triggers = 0, gap = 0, i;
+    rc_env hello = VERANI__WIRE__ENVELOPE__INIT;
+    Verani__Wire__Hello hh = VERANI__WIRE__HELLO__INIT;
+
+    (void)state;
+    verani_server_options_init(&o);
+    o.bind_address = "127.0.0.1";
+    o.queue_max_bytes = 256u << 10;
+    o.slow_policy = VERANI_SLOW_DROP;
+    start_opts(&h, &o);
+    l = rc_loop_create();
+    fast = join(l, h.port, "/e2e/lobby?userId=fast");
+    fd = rc_tcp_connect(h.port, 4096);
+    assert_int_equal(rc_tcp_upgrade(fd, "/e2e/lobby?userId=slow", NULL, 0), 101);
+    hello.has_kind = 1;
+    hello.kind = VERANI__WIRE__KIND__HELLO;
+    hello.hello = &hh;
+    len = verani__wire__envelope__pack(&hello, buf);
+    assert_int_equal(rc_tcp_send_frame(fd, 2, buf, len), 0);
+    wait_log(l, "connect:slow:-");
+    f.count = 16;
+    f.size = 8000;
+    while (triggers < 600) {
+        const rc_env *r;
+        E2e__Count *cnt;
+        int n;
+
+        rc_send_event(fast, VERANI__WIRE__KIND__REQUEST, E2E_EV_FLOOD, &f.base, rid);
+        while (!(r = rc_answer(fast, rid)) && !fast->closed)
+            rc_service(l, 0);
+        assert_non_null(r);
+        cnt = e2e__count__unpack(NULL, r->payload.len, r->payload.data);
+        n = cnt->n;
+        e2e__count__free_unpacked(cnt, NULL);
+        rc_clear(fast);
+        rid++;
+        triggers++;
+        if (n == 1) /* the last blob did not fit in the slow one's queue */
+            break;
+    }
+    assert_true(triggers < 600);
+    /* the slow one reads what was queued (until quiet), then one more blob is
+     * sent: still connected, and the loss shows as a seq gap before it */
+    for (i = 0; i < 2; i++) {
+        int op, quiet = i ? 10000 : 1000;
+
+        if (i) {
+            f.count = 1;
+            f.size = 10;
+            request(l, fast, VERANI__WIRE__KIND__REQUEST, E2E_EV_FLOOD, &f.base, rid++);
+        }
+        while ((op = rc_tcp_read_frame(fd, quiet, frame, sizeof(frame), &len)) == 2) {
+            rc_env *e = verani__wire__envelope__unpack(NULL, len < sizeof(frame) ? len
+                                                                              : sizeof(frame),
+                                                       frame);
+
+            int small;
+
+            assert_non_null(e);
+            if (e->has_seq) {
+                gap += last && e->seq != last + 1;
+                last = e->seq;
+            }
+            /* the 10-byte blob is the last frame; its payload is 12 bytes */
+            small = e->kind == VERANI__WIRE__KIND__EVENT && e->payload.len == 12;
+            verani__wire__envelope__free_unpacked(e, NULL);
+            if (i && small)
+                break;
+        }
+        assert_int_equal(op, i ? 2 : -1); /* -1: quiet, not closed */
+    }
+    assert_true(gap >= 1);
+    assert_int_equal(e2e_log_count("disconnect:slow"), 0);
+    assert_false(fast->closed);
+    assert_int_equal(fast->seq_errors, 0);
+    close(fd);
+    rc_loop_destroy(l);
+    stop(&h);
+}
+
 static void test_vanish_mid_frame(void **state)
 {
     server_h h;
@@ -1250,6 +1343,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_repeated_protocol_errors),
         cmocka_unit_test(test_rate_limit),
         cmocka_unit_test(test_slow_consumer),
+        cmocka_unit_test(test_slow_consumer_drop),
         cmocka_unit_test(test_vanish_mid_frame),
         cmocka_unit_test(test_handshake_timeout),
         cmocka_unit_test(test_idle_timeout),

@@ -29,7 +29,8 @@ typedef struct verani_server verani_server;
 /* What happens to a session whose outbound queue passes its bound. */
 typedef enum verani_slow_policy {
     VERANI_SLOW_DISCONNECT = 0, /* close it with 4000 "slow consumer" (the default) */
-    VERANI_SLOW_DROP            /* drop the new frame for that session and count it */
+    VERANI_SLOW_DROP            /* drop the new frame for that session; its seq is skipped,
+                                   so the client sees the gap */
 } verani_slow_policy;
 
 /*
