@@ -258,6 +258,13 @@ static void test_http_answers(void **state)
     fd = rc_tcp_connect(h.port, 0);
     assert_int_equal(rc_tcp_upgrade(fd, "/nowhere/x?userId=x", resp, sizeof(resp)), 404);
     close(fd);
+    /* the instance is one non-empty path segment */
+    fd = rc_tcp_connect(h.port, 0);
+    assert_int_equal(rc_tcp_upgrade(fd, "/e2e/a/b?userId=x", resp, sizeof(resp)), 404);
+    close(fd);
+    fd = rc_tcp_connect(h.port, 0);
+    assert_int_equal(rc_tcp_upgrade(fd, "/e2e/?userId=x", resp, sizeof(resp)), 404);
+    close(fd);
     fd = rc_tcp_connect(h.port, 0);
     assert_int_equal(rc_tcp_upgrade(fd, "/e2e/lobby?userId=x", resp, sizeof(resp)), 101);
     close(fd);
