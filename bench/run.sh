@@ -31,8 +31,9 @@ usage: bench/run.sh [--quick] [--runs N] [--build DIR] [--targets "verani ws sio
                     [--cores SERVER,GENERATOR] [--no-build]
   --quick       a few seconds per scenario (smaller counts, 1 run unless --runs is given)
   --runs N      runs of every (scenario, server) pair; the table shows medians (default 3)
-  --idle-conns  connections held by the idle scenario (default 10000; past about 15,000 the
-                open-file limits are raised with prlimit, and ws/sio bind 8 source addresses)
+  --idle-conns  connections held by the idle scenario (default 10000); past the hard open-file
+                limit it is raised with prlimit (needs CAP_SYS_RESOURCE), every client binds
+                one of 8 source addresses, and Verani-C is held by the HELLO-only client
 EOF
 }
 
@@ -115,6 +116,17 @@ else
     churn_args="--slots 32 --duration 5"
 fi
 
+hard_nofile=$(ulimit -Hn)
+if [[ " $scenarios " == *" idle "* ]] && [ "$hard_nofile" != unlimited ] &&
+   [ $((idle_n + 1000)) -gt "$hard_nofile" ]; then
+    lim=$((idle_n + 4096))
+    if ! prlimit --nofile="$lim:$lim" true 2>/dev/null; then
+        echo "run.sh: $idle_n idle connections need $lim open files per process; the hard" \
+             "limit is $hard_nofile and cannot be raised here (no CAP_SYS_RESOURCE)" >&2
+        exit 1
+    fi
+fi
+
 server_cmd() {
     case "$1" in
         verani) echo "$server" ;;
@@ -137,7 +149,8 @@ for run in $(seq 1 "$runs"); do
             esac
             wrap=()
             lt=$t
-            if [ "$sc" = idle ] && [ "$idle_n" -gt 15000 ]; then
+            if [ "$sc" = idle ] && [ "$hard_nofile" != unlimited ] &&
+               [ $((idle_n + 1000)) -gt "$hard_nofile" ]; then
                 # Past one source address's ephemeral ports: bind 8 of them; the typed client
                 # cannot, so Verani-C is held by the HELLO-only client (same server work).
                 lim=$((idle_n + 4096))
