@@ -19,7 +19,9 @@
 #include "common-private.h"
 #include "server-private.h"
 
-#define VR_RX_BUFFER 2048
+/* lws allocates this per connection: small, since a longer message is
+ * reassembled in the session's own buffer only while it arrives. */
+#define VR_RX_BUFFER 1024
 
 struct vr_pss {
     verani_session *s; /* owned by the server's session list; NULL before ESTABLISHED */

@@ -833,12 +833,11 @@ int vr_session_rx(verani_session *s, const uint8_t *in, size_t len, int binary, 
     s->rx_len += len;
     if (final) {
         handle_message(s, s->rx, s->rx_len, binary);
+        /* no reassembly buffer is kept per idle connection */
+        vr_free(s->rx);
+        s->rx = NULL;
         s->rx_len = 0;
-        if (s->rx_cap > 8192) { /* do not keep a big buffer per idle connection */
-            vr_free(s->rx);
-            s->rx = NULL;
-            s->rx_cap = 0;
-        }
+        s->rx_cap = 0;
     }
     return 0;
 }
