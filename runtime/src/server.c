@@ -501,6 +501,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         async_drain(srv);
         return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        /* an upgrade accepted at CONFIRM_UPGRADE that lws then failed */
+        if (srv->pending.wsi == wsi)
+            pending_drop(&srv->pending);
+        return 0;
     default:
         return 0;
     }
