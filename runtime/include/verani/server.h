@@ -54,6 +54,8 @@ typedef struct verani_server_options {
     size_t n_origins;
     int anonymous_users;           /* nonzero: no user id means "anonymous"; 0: reject with 401 */
     int log_level;                 /* VERANI_LOG_* bits; 0: ERR|WARN */
+    const char *storage_path;      /* room storage file (SQLite, WAL; see storage.h), opened
+                                      by create; NULL: ":memory:", nothing written to disk */
 } verani_server_options;
 
 VERANI_API void verani_server_options_init(verani_server_options *opts);
@@ -94,7 +96,8 @@ VERANI_API int verani_server_service(verani_server *srv, int timeout_ms);
 
 /*
  * Ask the loop to stop. Any thread. Async-signal-safe: a signal handler may
- * call it.
+ * call it (it stores a flag and writes to lws's event pipe; keep
+ * VERANI_LOG_DEBUG off then, since lws logs that write at debug level).
  */
 VERANI_API void verani_server_stop(verani_server *srv);
 
