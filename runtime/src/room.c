@@ -74,6 +74,7 @@ void vr_instance_maybe_free(vr_instance *inst)
         return;
     VR_INFO("instance %s '%s' freed\n", inst->mount->def->schema->name, inst->name);
     lws_dll2_remove(&inst->node);
+    vr_instance_storage_close(inst);
     vr_free(inst->name);
     vr_free(inst);
 }
@@ -90,6 +91,7 @@ void vr_mounts_free(verani_server *srv)
 
             /* Sessions are gone by now (context destroyed first); free regardless. */
             lws_dll2_remove(&inst->node);
+            vr_instance_storage_close(inst);
             vr_free(inst->name);
             vr_free(inst);
         } lws_end_foreach_dll_safe(d, d1);

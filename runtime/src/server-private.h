@@ -17,6 +17,7 @@
 #include <libwebsockets.h>
 
 #include <verani/server.h>
+#include <verani/storage.h>
 
 #include "broker-private.h"
 #include "ratelimit-private.h"
@@ -56,6 +57,7 @@ typedef struct vr_instance {
     char *name;                      /* owned */
     lws_dll2_owner_t sessions;       /* verani_session that completed hello */
     uint32_t pending;                /* upgraded connections that have not sent hello yet */
+    struct verani_storage *storage;  /* owned: opened by verani_ctx_storage; NULL until then */
 } vr_instance;
 
 struct verani_session {
@@ -159,6 +161,7 @@ struct verani_server {
     vr_async *async_head;            /* {async_lock} */
     vr_async *async_tail;            /* {async_lock} */
     char last_error[256];
+    struct verani_storage_db *storage; /* owned: room storage and the session store */
 };
 
 /* --- room.c --- */
@@ -195,5 +198,12 @@ void vr_scratch_free(vr_scratch **list);
 /* Build the frame of an `emit` event; NULL with *err set on failure. */
 vr_frame *vr_event_frame(const verani_event_def *ev, const ProtobufCMessage *msg,
                          const char *channel, int *err);
+
+/* --- server_storage.c --- */
+/* Open opts.storage_path (create); close it (destroy, after the instances). */
+int vr_server_storage_open(verani_server *srv, char *errbuf, size_t errlen);
+void vr_server_storage_close(verani_server *srv);
+/* Close the instance's storage handle, if open (before the instance is freed). */
+void vr_instance_storage_close(vr_instance *inst);
 
 #endif /* VERANI_SERVER_PRIVATE_H */

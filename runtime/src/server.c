@@ -558,6 +558,10 @@ verani_server *verani_server_create(const verani_server_options *opts, char *err
         verani_server_destroy(srv);
         return NULL;
     }
+    if (vr_server_storage_open(srv, errbuf, errlen)) {
+        verani_server_destroy(srv);
+        return NULL;
+    }
     return srv;
 }
 
@@ -775,6 +779,7 @@ void verani_server_destroy(verani_server *srv)
         async_free(a);
     }
     vr_mounts_free(srv);
+    vr_server_storage_close(srv);
     for (i = 0; srv->origins && i < srv->opts.n_origins; i++)
         vr_free(srv->origins[i]);
     vr_free(srv->origins);

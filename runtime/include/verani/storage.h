@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include <verani/common.h>
+#include <verani/gen.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -151,6 +152,27 @@ VERANI_API int verani_storage_rollback(verani_storage *st);
  */
 VERANI_API int verani_storage_txn(verani_storage *st,
                                   int (*fn)(verani_storage *st, void *user), void *user);
+
+/* --- inside a server ---------------------------------------------------- */
+
+typedef struct verani_server verani_server; /* see server.h */
+
+/*
+ * The storage of the handler context's room instance (room type + instance
+ * name), opened on first use. Borrowed: owned by the server, valid until the
+ * handler returns (call this again in the next handler; it is cheap). Do not
+ * close it. NULL when the database cannot be used, with the reason in
+ * verani_server_last_error. Event-loop thread.
+ */
+VERANI_API verani_storage *verani_ctx_storage(verani_ctx *ctx);
+
+/*
+ * The server's database (its options' storage_path; ":memory:" when NULL),
+ * for verani_storage_open outside handlers and for
+ * verani_storage_db_last_error. Borrowed: owned by the server until
+ * verani_server_destroy. Event-loop thread, or before the server runs.
+ */
+VERANI_API verani_storage_db *verani_server_storage(verani_server *srv);
 
 #ifdef __cplusplus
 }

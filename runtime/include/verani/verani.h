@@ -3,7 +3,7 @@
  * verani.h: the umbrella header of libverani. Include this one header to get
  * the whole public API: errors, allocators and logging (common.h), the seam
  * that veranic's generated code targets (gen.h), the server (server.h) and
- * the client (client.h). Every runtime object is opaque; libwebsockets'
+ * the client (client.h), room storage (storage.h). Every runtime object is opaque; libwebsockets'
  * headers are not included.
  */
 #ifndef VERANI_VERANI_H
@@ -13,5 +13,6 @@
 #include <verani/gen.h>
 #include <verani/server.h>
 #include <verani/client.h>
+#include <verani/storage.h>
 
 #endif /* VERANI_VERANI_H */
