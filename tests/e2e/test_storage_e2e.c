@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_storage_e2e.c: room storage through a real server on 127.0.0.1 (port
+ * 0) with typed clients. A handler writes to its instance's storage inside a
+ * transaction; a later connection reads it back; a handler that fails
+ * halfway leaves nothing; another instance sees none of it; and everything
+ * survives a server destroy and create on the same SQLite file. The server
+ * runs on its own thread; the clients on this one.
+ */
+#define _GNU_SOURCE
+#include <ftw.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <verani/verani.h>
+
+#include "stor_client.h"
+#include "stor_server.h"
+
+/* --- the room: handlers on the instance's storage ------------------------- */
+
+static const char count_key[] = "meta/count";
+
+struct put_args {
+    const Stor__Put *msg;
+    uint32_t count;
+};
+
+static int put_txn(verani_storage *st, void *user)
+{
+    struct put_args *a = user;
+    char key[300];
+    uint8_t *v = NULL;
+    size_t n = 0;
+    uint32_t count = 0;
+    int rc;
+
+    snprintf(key, sizeof(key), "data/%s", a->msg->key);
+    rc = verani_storage_get(st, key, strlen(key), NULL, NULL);
+    if (rc && rc != VERANI_ENOTFOUND)
+        return rc;
+    int is_new = rc == VERANI_ENOTFOUND;
+    rc = verani_storage_put(st, key, strlen(key), a->msg->value, strlen(a->msg->value));
+    if (rc)
+        return rc;
+    if (!strcmp(a->msg->value, "fail"))
+        return VERANI_EHANDLER; /* after a write: the rollback must undo it */
+    rc = verani_storage_get(st, count_key, strlen(count_key), &v, &n);
+    if (rc == 0 && n == sizeof(count))
+        memcpy(&count, v, sizeof(count));
+    verani_storage_free(v);
+    if (rc && rc != VERANI_ENOTFOUND)
+        return rc;
+    count += is_new;
+    a->count = count;
+    return verani_storage_put(st, count_key, strlen(count_key), &count, sizeof(count));
+}
+
+static uint32_t stored_count(verani_storage *st)
+{
+    uint8_t *v = NULL;
+    size_t n = 0;
+    uint32_t count = 0;
+
+    if (verani_storage_get(st, count_key, strlen(count_key), &v, &n) == 0 && n == sizeof(count))
+        memcpy(&count, v, sizeof(count));
+    verani_storage_free(v);
+    return count;
+}
+
+static int on_put(verani_ctx *ctx, const Stor__Put *msg, Stor__Value *reply)
+{
+    verani_storage *st = verani_ctx_storage(ctx);
+    struct put_args a = {msg, 0};
+    int rc;
+
+    if (!st)
+        return VERANI_EIO;
+    rc = verani_storage_txn(st, put_txn, &a);
+    if (rc)
+        return rc;
+    reply->found = 1;
+    reply->value = msg->value;
+    reply->count = a.count;
+    return 0;
+}
+
+static int on_get(verani_ctx *ctx, const Stor__Key *msg, Stor__Value *reply)
+{
+    verani_storage *st = verani_ctx_storage(ctx);
+    char key[300];
+    uint8_t *v = NULL;
+    size_t n;
+    int rc;
+
+    if (!st)
+        return VERANI_EIO;
+    snprintf(key, sizeof(key), "data/%s", msg->key);
+    rc = verani_storage_get(st, key, strlen(key), &v, &n);
+    if (rc && rc != VERANI_ENOTFOUND)
+        return rc;
+    reply->found = rc == 0;
+    /* get leaves a NUL after the value: it reads as a C string */
+    reply->value = rc == 0 ? verani_ctx_strdup(ctx, (const char *)v) : "";
+    verani_storage_free(v);
+    reply->count = stored_count(st);
+    return 0;
+}
+
+static int handler_errors;
+
+static void on_error(verani_ctx *ctx, int err, const char *what)
+{
+    (void)ctx;
+    (void)err;
+    (void)what;
+    handler_errors++; /* the loop's thread only; read after it is joined */
+}
+
+static const stor_kv_handlers handlers = {
+    .hooks = {.on_error = on_error},
+    .put = on_put,
+    .get = on_get,
+};
+
+/* --- server on a thread ------------------------------------------------------ */
+
+typedef struct server {
+    verani_server *srv;
+    pthread_t thread;
+    int port;
+} server;
+
+static void *run_server(void *srv)
+{
+    verani_server_run(srv);
+    return NULL;
+}
+
+static void server_start(server *s, const char *path)
+{
+    verani_server_options o;
+    char err[512];
+
+    verani_server_options_init(&o);
+    o.bind_address = "127.0.0.1";
+    o.log_level = VERANI_LOG_ERR;
+    o.storage_path = path;
+    s->srv = verani_server_create(&o, err, sizeof(err));
+    if (!s->srv)
+        fail_msg("server create: %s", err);
+    assert_int_equal(stor_kv_mount(s->srv, &handlers, NULL), 0);
+    assert_int_equal(verani_server_listen(s->srv), 0);
+    s->port = verani_server_port(s->srv);
+    assert_true(s->port > 0);
+    assert_int_equal(pthread_create(&s->thread, NULL, run_server, s->srv), 0);
+}
+
+static void server_stop(server *s)
+{
+    verani_server_stop(s->srv);
+    pthread_join(s->thread, NULL);
+    verani_server_destroy(s->srv);
+    s->srv = NULL;
+}
+
+/* --- typed clients, driven from this thread ------------------------------------ */
+
+typedef struct result {
+    int done;
+    verani_reply_status status;
+    int found;
+    char value[64];
+    uint32_t count;
+} result;
+
+static void on_reply(verani_client *c, verani_reply_status status, const Stor__Value *v,
+                     const char *error, void *user)
+{
+    result *r = user;
+
+    (void)c;
+    (void)error;
+    r->done = 1;
+    r->status = status;
+    if (status == VERANI_REPLY_OK) {
+        r->found = v->found;
+        snprintf(r->value, sizeof(r->value), "%s", v->value ? v->value : "");
+        r->count = v->count;
+    }
+}
+
+static verani_client *connect_to(verani_client_loop *loop, int port, const char *instance)
+{
+    verani_client_options o;
+    char url[256], err[256];
+    verani_client *c;
+
+    snprintf(url, sizeof(url), "ws://127.0.0.1:%d/kv/%s?userId=tester", port, instance);
+    verani_client_options_init(&o);
+    o.url = url;
+    o.room = &stor_kv_schema;
+    c = verani_client_create(loop, &o, err, sizeof(err));
+    if (!c)
+        fail_msg("client create: %s", err);
+    assert_int_equal(verani_client_wait_for_connection(c, 10000), 0);
+    return c;
+}
+
+/* Service the loop until `r` is done; a generous bound only so a bug cannot hang the test. */
+static void wait_reply(verani_client_loop *loop, result *r)
+{
+    int i;
+
+    for (i = 0; i < 3000 && !r->done; i++)
+        assert_true(verani_client_loop_service(loop, 10) >= 0);
+    assert_true(r->done);
+}
+
+static result put(verani_client_loop *loop, verani_client *c, const char *k, const char *v)
+{
+    Stor__Put m = STOR__PUT__INIT;
+    result r;
+
+    memset(&r, 0, sizeof(r));
+    m.key = (char *)k;
+    m.value = (char *)v;
+    assert_int_equal(stor_kv_client_request_put(c, &m, 10000, on_reply, &r), 0);
+    wait_reply(loop, &r);
+    return r;
+}
+
+static result get(verani_client_loop *loop, verani_client *c, const char *k)
+{
+    Stor__Key m = STOR__KEY__INIT;
+    result r;
+
+    memset(&r, 0, sizeof(r));
+    m.key = (char *)k;
+    assert_int_equal(stor_kv_client_request_get(c, &m, 10000, on_reply, &r), 0);
+    wait_reply(loop, &r);
+    return r;
+}
+
+static char tmpdir[256];
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+static void test_storage_survives_connections_and_restart(void **state)
+{
+    const char *base = getenv("TMPDIR");
+    verani_client_loop *loop;
+    verani_client *c;
+    char path[400], err[256];
+    server s;
+    result r;
+
+    (void)state;
+    snprintf(tmpdir, sizeof(tmpdir), "%s/verani-storage-e2e-XXXXXX",
+             base && *base ? base : "/tmp");
+    assert_non_null(mkdtemp(tmpdir));
+    snprintf(path, sizeof(path), "%s/rooms.db", tmpdir);
+    loop = verani_client_loop_create(err, sizeof(err));
+    assert_non_null(loop);
+
+    server_start(&s, path);
+    assert_int_equal(access(path, F_OK), 0); /* the file exists from create on */
+    c = connect_to(loop, s.port, "lobby");
+    r = put(loop, c, "greeting", "hello");
+    assert_int_equal(r.status, VERANI_REPLY_OK);
+    assert_int_equal(r.count, 1);
+    r = put(loop, c, "greeting", "hello again");
+    assert_int_equal(r.status, VERANI_REPLY_OK);
+    assert_int_equal(r.count, 1);
+    r = put(loop, c, "other", "x");
+    assert_int_equal(r.count, 2);
+    /* the handler writes, then fails: its transaction leaves nothing */
+    r = put(loop, c, "doomed", "fail");
+    assert_int_equal(r.status, VERANI_REPLY_ERROR);
+    verani_client_destroy(c);
+
+    /* a later connection reads back what the first one's handlers wrote */
+    c = connect_to(loop, s.port, "lobby");
+    r = get(loop, c, "greeting");
+    assert_int_equal(r.status, VERANI_REPLY_OK);
+    assert_true(r.found);
+    assert_string_equal(r.value, "hello again");
+    assert_int_equal(r.count, 2);
+    r = get(loop, c, "doomed");
+    assert_false(r.found);
+    verani_client_destroy(c);
+    /* another instance of the room has its own key space */
+    c = connect_to(loop, s.port, "games");
+    r = get(loop, c, "greeting");
+    assert_int_equal(r.status, VERANI_REPLY_OK);
+    assert_false(r.found);
+    assert_int_equal(r.count, 0);
+    verani_client_destroy(c);
+    server_stop(&s);
+    assert_int_equal(handler_errors, 1);
+
+    /* a new server on the same file: the data is there */
+    server_start(&s, path);
+    c = connect_to(loop, s.port, "lobby");
+    r = get(loop, c, "greeting");
+    assert_int_equal(r.status, VERANI_REPLY_OK);
+    assert_true(r.found);
+    assert_string_equal(r.value, "hello again");
+    assert_int_equal(r.count, 2);
+    r = put(loop, c, "third", "3");
+    assert_int_equal(r.count, 3);
+    verani_client_destroy(c);
+    server_stop(&s);
+
+    verani_client_loop_destroy(loop);
+    nftw(tmpdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static void test_no_path_writes_no_file(void **state)
+{
+    verani_client_loop *loop;
+    verani_client *c;
+    char err[256], cwd_before[4096];
+    server s;
+    result r;
+
+    (void)state;
+    assert_non_null(getcwd(cwd_before, sizeof(cwd_before)));
+    loop = verani_client_loop_create(err, sizeof(err));
+    assert_non_null(loop);
+    server_start(&s, NULL);
+    assert_string_equal(verani_storage_db_last_error(verani_server_storage(s.srv)), "");
+    c = connect_to(loop, s.port, "mem");
+    r = put(loop, c, "k", "v");
+    assert_int_equal(r.status, VERANI_REPLY_OK);
+    r = get(loop, c, "k");
+    assert_true(r.found);
+    verani_client_destroy(c);
+    server_stop(&s);
+    /* and a new in-memory server starts empty */
+    server_start(&s, NULL);
+    c = connect_to(loop, s.port, "mem");
+    r = get(loop, c, "k");
+    assert_int_equal(r.status, VERANI_REPLY_OK);
+    assert_false(r.found);
+    verani_client_destroy(c);
+    server_stop(&s);
+    verani_client_loop_destroy(loop);
+    assert_int_equal(access(":memory:", F_OK), -1);
+}
+
+static void test_bad_path_fails_create(void **state)
+{
+    verani_server_options o;
+    char err[512];
+
+    (void)state;
+    verani_server_options_init(&o);
+    o.storage_path = "/nonexistent-verani-dir/sub/rooms.db";
+    assert_null(verani_server_create(&o, err, sizeof(err)));
+    assert_non_null(strstr(err, "/nonexistent-verani-dir/sub/rooms.db"));
+    assert_non_null(strstr(err, "directory exists"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_storage_survives_connections_and_restart),
+        cmocka_unit_test(test_no_path_writes_no_file),
+        cmocka_unit_test(test_bad_path_fails_create),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
