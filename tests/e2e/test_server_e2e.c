@@ -277,6 +277,28 @@ static void test_http_answers(void **state)
     stop(&h);
 }
 
+/* anonymous_users: no user id is "anonymous" instead of 401 */
+static void test_anonymous_users(void **state)
+{
+    server_h h;
+    verani_server_options o;
+    rc_loop *l;
+    rc_conn *a;
+
+    (void)state;
+    verani_server_options_init(&o);
+    o.bind_address = "127.0.0.1";
+    o.anonymous_users = 1;
+    start_opts(&h, &o);
+    l = rc_loop_create();
+    a = join(l, h.port, "/e2e/lobby");
+    assert_string_equal(a->user_id, "anonymous");
+    a = join(l, h.port, "/e2e/lobby?userId=named");
+    assert_string_equal(a->user_id, "named");
+    rc_loop_destroy(l);
+    stop(&h);
+}
+
 static void test_connection_limit(void **state)
 {
     server_h h;
@@ -1339,6 +1361,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_hook_order_and_welcome),
         cmocka_unit_test(test_http_answers),
         cmocka_unit_test(test_connection_limit),
+        cmocka_unit_test(test_anonymous_users),
         cmocka_unit_test(test_emit_targets),
         cmocka_unit_test(test_join_leave),
         cmocka_unit_test(test_request_reply),
