@@ -393,6 +393,67 @@ int verani_storage_txn(verani_storage *st, int (*fn)(verani_storage *st, void *u
     return vr_db_commit(st->db);
 }
 
+/* --- schema messages ----------------------------------------------------- */
+
+int verani_storage_put_message(verani_storage *st, const char *key, const ProtobufCMessage *msg)
+{
+    uint8_t small[512], *buf = small;
+    size_t n;
+    int rc;
+
+    if (!st)
+        return VERANI_EINVAL;
+    if (!key || !msg)
+        return vr_storage_error(st->db, VERANI_EINVAL, "storage: put_message needs a key and "
+                                "a message");
+    n = protobuf_c_message_get_packed_size(msg);
+    if (n > sizeof(small)) {
+        buf = vr_malloc(n);
+        if (!buf)
+            return vr_storage_error(st->db, VERANI_ENOMEM,
+                                    "storage: out of memory packing a %zu-byte %s", n,
+                                    msg->descriptor->name);
+    }
+    protobuf_c_message_pack(msg, buf);
+    rc = verani_storage_put(st, key, strlen(key), buf, n);
+    if (buf != small)
+        vr_free(buf);
+    return rc;
+}
+
+int verani_storage_get_message(verani_storage *st, const char *key,
+                               const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out)
+{
+    uint8_t *v = NULL;
+    size_t n = 0;
+    int rc;
+
+    if (out)
+        *out = NULL;
+    if (!st)
+        return VERANI_EINVAL;
+    if (!key || !desc || !out)
+        return vr_storage_error(st->db, VERANI_EINVAL, "storage: get_message needs a key, a "
+                                "descriptor and somewhere to put the message");
+    rc = verani_storage_get(st, key, strlen(key), &v, &n);
+    if (rc)
+        return rc;
+    *out = protobuf_c_message_unpack(desc, &vr_pb_allocator, n, v);
+    vr_free(v);
+    if (!*out)
+        return vr_storage_error(st->db, VERANI_EIO,
+                                "storage: the value of '%s' does not unpack as %s: it was "
+                                "stored as another type, or is damaged",
+                                key, desc->name);
+    return 0;
+}
+
+void verani_storage_free_message(void *msg)
+{
+    if (msg)
+        protobuf_c_message_free_unpacked(msg, &vr_pb_allocator);
+}
+
 /* --- the session store ---------------------------------------------------- */
 
 void vr_attachment_fini(vr_attachment *a)

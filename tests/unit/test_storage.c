@@ -28,6 +28,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "envelope.pb-c.h"
 #include "storage-private.h"
 
 static char tmpdir[256];
@@ -707,6 +708,44 @@ static void test_busy_lock(void **state)
     verani_storage_db_close(b);
 }
 
+/* Messages through the protobuf helpers (the typed ones veranic generates wrap these). */
+static void test_messages(void **state)
+{
+    verani_storage_db *db = open_path(NULL);
+    verani_storage *st = verani_storage_open(db, "M", "i");
+    Verani__Wire__Hello h = VERANI__WIRE__HELLO__INIT, *got = NULL;
+    Verani__Wire__Welcome *w = NULL;
+    char big[2000];
+
+    (void)state;
+    memset(big, 't', sizeof(big) - 1);
+    big[sizeof(big) - 1] = 0;
+    h.has_protocol = 1;
+    h.protocol = 1;
+    h.resume_token = big; /* over the stack buffer: packed on the heap */
+    h.has_last_seq = 1;
+    h.last_seq = 42;
+    assert_int_equal(verani_storage_put_message(st, "hello", &h.base), 0);
+    assert_int_equal(verani_storage_get_message(st, "hello", &verani__wire__hello__descriptor,
+                                                (ProtobufCMessage **)&got), 0);
+    assert_non_null(got);
+    assert_int_equal(got->last_seq, 42);
+    assert_string_equal(got->resume_token, big);
+    verani_storage_free_message(got);
+    assert_int_equal(verani_storage_get_message(st, "none", &verani__wire__hello__descriptor,
+                                                (ProtobufCMessage **)&got), VERANI_ENOTFOUND);
+    assert_null(got);
+    /* bytes that are not that message */
+    assert_int_equal(verani_storage_put(st, "junk", 4, "\xff\xff\xff", 3), 0);
+    assert_int_equal(verani_storage_get_message(st, "junk", &verani__wire__welcome__descriptor,
+                                                (ProtobufCMessage **)&w), VERANI_EIO);
+    assert_null(w);
+    assert_non_null(strstr(verani_storage_last_error(st), "does not unpack as"));
+    assert_int_equal(verani_storage_put_message(st, NULL, &h.base), VERANI_EINVAL);
+    verani_storage_free_message(NULL);
+    verani_storage_db_close(db);
+}
+
 /* --- the session store ------------------------------------------------------ */
 
 struct att_seen {
@@ -916,6 +955,7 @@ int main(void)
         cmocka_unit_test(test_read_only),
         cmocka_unit_test(test_disk_full_changes_nothing),
         cmocka_unit_test(test_busy_lock),
+        cmocka_unit_test(test_messages),
         cmocka_unit_test(test_session_store),
     };
 

@@ -153,6 +153,30 @@ VERANI_API int verani_storage_rollback(verani_storage *st);
 VERANI_API int verani_storage_txn(verani_storage *st,
                                   int (*fn)(verani_storage *st, void *user), void *user);
 
+/* --- schema messages ------------------------------------------------------ */
+
+/*
+ * Store `msg` under the C string `key` as its protobuf encoding (not
+ * validated). veranic generates a typed wrapper per schema message:
+ * <pkg>_storage_put_<msg>(st, key, m).
+ */
+VERANI_API int verani_storage_put_message(verani_storage *st, const char *key,
+                                          const ProtobufCMessage *msg);
+
+/*
+ * Read `key` and unpack it as `desc`. On success *out is a new message the
+ * caller frees with verani_storage_free_message. VERANI_ENOTFOUND when there
+ * is no such key; VERANI_EIO when the stored bytes do not unpack as `desc`
+ * (stored as another type, or damaged). Typed wrapper:
+ * <pkg>_storage_get_<msg>(st, key, &m).
+ */
+VERANI_API int verani_storage_get_message(verani_storage *st, const char *key,
+                                          const ProtobufCMessageDescriptor *desc,
+                                          ProtobufCMessage **out);
+
+/* Free a message from verani_storage_get_message (or a typed get). NULL is a no-op. */
+VERANI_API void verani_storage_free_message(void *msg);
+
 /* --- inside a server ---------------------------------------------------- */
 
 typedef struct verani_server verani_server; /* see server.h */
