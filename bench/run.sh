@@ -218,7 +218,9 @@ END {
     name["verani"] = "Verani-C"; name["ws"] = "ws"; name["sio"] = "socket.io"
     name["verani-raw"] = "Verani-C (HELLO-only client)"
     nt = split("verani verani-raw ws sio", ts, " ")
-    printf "Medians of %d run(s), (min..max) when more than one. Server CPU = utime+stime of the server process from /proc over the measured phase; gen CPU = the load generator'"'"'s CPU as a share of one core.\n\n", runs
+    printf "Medians of %d run(s), (min..max) when more than one. Server CPU: utime + stime of\n", runs
+    printf "the server process over the measured phase; gen CPU: the load generator'"'"'s, as a\n"
+    printf "share of one core.\n\n"
     print "| scenario | server | server CPU per unit | rate | server CPU | gen CPU | other |"
     print "| --- | --- | --- | --- | --- | --- | --- |"
     split("fanout echo echo1 idle churn", ss, " ")
