@@ -4,8 +4,10 @@
  * typed handler table (hooks first, then extract_meta, then one function
  * pointer per `on` event), the verani_room_def the server mounts, a typed
  * mount function, one typed emitter per `emit` event (the target is a
- * runtime value) and a typed accessor for the connection's meta. The .c
- * holds only static trampolines and tables: no logic, no allocation.
+ * runtime value) and a typed accessor for the connection's meta. Per schema
+ * message (room metas excepted): a typed put and get on room storage. The .c
+ * holds only static trampolines, tables and one-line wrappers: no logic, no
+ * allocation.
  */
 #include <string.h>
 
@@ -33,6 +35,24 @@ static size_t emitter_params(vc_ctx *ctx, const vc_event *e, const char **params
     return n;
 }
 
+/* The messages that get typed storage helpers: the schema's own, not room metas. */
+static size_t storage_messages(const vc_schema *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->messages.n; i++)
+        n += ((const vc_message *)s->messages.items[i])->meta_of == NULL;
+    return n;
+}
+
+/* Fill params[] for the typed storage put (get = 0) or get of message `m`. */
+static void storage_params(vc_ctx *ctx, const vc_message *m, int get, const char **params)
+{
+    params[0] = "verani_storage *st";
+    params[1] = "const char *key";
+    params[2] = vc_arena_printf(&ctx->arena, get ? "%s **out" : "const %s *m",
+                                vc_msg_ctype(ctx, m));
+}
+
 void vc_emit_server_h(vc_ctx *ctx, vc_buf *b)
 {
     const vc_schema *s = ctx->schema;
@@ -40,7 +60,8 @@ void vc_emit_server_h(vc_ctx *ctx, vc_buf *b)
     const char *params[4];
     vc_emit_guard_open(ctx, b, "server", "the typed server side of each room: handler tables, "
                        "room definitions to mount, typed emitters and meta accessors.");
-    vc_buf_printf(b, "#include <verani/server.h>\n\n#include \"%s_schema.h\"\n\n", s->package);
+    vc_buf_printf(b, "#include <verani/server.h>\n#include <verani/storage.h>\n\n"
+                  "#include \"%s_schema.h\"\n\n", s->package);
     vc_emit_abi_check(ctx, b, "server");
     for (size_t i = 0; i < s->rooms.n; i++) {
         const vc_room *r = s->rooms.items[i];
@@ -92,6 +113,28 @@ void vc_emit_server_h(vc_ctx *ctx, vc_buf *b)
         vc_buf_puts(b, "/* The connection's typed meta; valid until the handler returns. */\n");
         params[0] = "verani_ctx *ctx";
         vc_emit_sig(b, vc_arena_printf(a, "const %s *%s_meta", meta, p), params, 1, ";\n\n");
+    }
+    if (storage_messages(s)) {
+        vc_emit_banner(b, "room storage: typed helpers");
+        vc_buf_puts(b, "/*\n * put stores a message under `key` (a C string) in a room "
+                    "instance's storage\n * (verani_ctx_storage) as its protobuf bytes, not "
+                    "validated. get reads it back\n * into *out, which the caller frees with "
+                    "verani_storage_free_message;\n * VERANI_ENOTFOUND when the key is absent, "
+                    "VERANI_EIO when its bytes are not\n * that message. See "
+                    "<verani/storage.h>.\n */\n");
+        for (size_t i = 0; i < s->messages.n; i++) {
+            const vc_message *m = s->messages.items[i];
+            if (m->meta_of != NULL)
+                continue;
+            const char *low = vc_lower(a, m->name);
+            storage_params(ctx, m, 0, params);
+            vc_emit_sig(b, vc_arena_printf(a, "int %s_storage_put_%s", s->package, low), params,
+                        3, ";\n");
+            storage_params(ctx, m, 1, params);
+            vc_emit_sig(b, vc_arena_printf(a, "int %s_storage_get_%s", s->package, low), params,
+                        3, ";\n");
+        }
+        vc_buf_puts(b, "\n");
     }
     vc_emit_guard_close(ctx, b, "server");
 }
@@ -174,5 +217,29 @@ void vc_emit_server_c(vc_ctx *ctx, vc_buf *b)
         params[0] = "verani_ctx *ctx";
         vc_emit_sig(b, vc_arena_printf(a, "const %s *%s_meta", meta, p), params, 1, "\n{\n");
         vc_buf_printf(b, "    return (const %s *)verani_ctx_meta(ctx);\n}\n", meta);
+    }
+    if (storage_messages(s)) {
+        vc_buf_puts(b, "\n");
+        vc_emit_banner(b, "room storage: typed helpers");
+    }
+    for (size_t i = 0, first = 1; i < s->messages.n; i++) {
+        const vc_message *m = s->messages.items[i];
+        if (m->meta_of != NULL)
+            continue;
+        const char *low = vc_lower(a, m->name);
+        if (!first)
+            vc_buf_puts(b, "\n");
+        first = 0;
+        storage_params(ctx, m, 0, params);
+        vc_emit_sig(b, vc_arena_printf(a, "int %s_storage_put_%s", s->package, low), params, 3,
+                    "\n{\n");
+        const char *pargs[3] = {"st", "key", "(const ProtobufCMessage *)m"};
+        vc_emit_sig(b, "    return verani_storage_put_message", pargs, 3, ";\n}\n\n");
+        storage_params(ctx, m, 1, params);
+        vc_emit_sig(b, vc_arena_printf(a, "int %s_storage_get_%s", s->package, low), params, 3,
+                    "\n{\n");
+        const char *gargs[4] = {"st", "key", vc_arena_printf(a, "&%s", vc_msg_descriptor(ctx, m)),
+                                "(ProtobufCMessage **)out"};
+        vc_emit_sig(b, "    return verani_storage_get_message", gargs, 4, ";\n}\n");
     }
 }

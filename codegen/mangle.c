@@ -207,6 +207,12 @@ void vc_each_cname(vc_ctx *ctx, vc_name_fn fn, void *arg)
         fn(arg, vc_msg_validator(ctx, m), &ms, m->loc);
         ms.thing = "validator trampoline";
         fn(arg, vc_arena_printf(a, "%s_check_%s", pkg, low), &ms, m->loc);
+        if (m->meta_of == NULL) {
+            ms.thing = "typed storage put";
+            fn(arg, vc_arena_printf(a, "%s_storage_put_%s", pkg, low), &ms, m->loc);
+            ms.thing = "typed storage get";
+            fn(arg, vc_arena_printf(a, "%s_storage_get_%s", pkg, low), &ms, m->loc);
+        }
     }
     for (size_t i = 0; i < s->rooms.n; i++) {
         const vc_room *r = s->rooms.items[i];

@@ -94,3 +94,61 @@ const Chat__ChatMeta *chat_chat_meta(verani_ctx *ctx)
 {
     return (const Chat__ChatMeta *)verani_ctx_meta(ctx);
 }
+
+/* --- room storage: typed helpers ------------------------------------------- */
+
+int chat_storage_put_chat_message(verani_storage *st, const char *key, const Chat__ChatMessage *m)
+{
+    return verani_storage_put_message(st, key, (const ProtobufCMessage *)m);
+}
+
+int chat_storage_get_chat_message(verani_storage *st, const char *key, Chat__ChatMessage **out)
+{
+    return verani_storage_get_message(st, key, &chat__chat_message__descriptor,
+                                      (ProtobufCMessage **)out);
+}
+
+int chat_storage_put_chat_broadcast(verani_storage *st, const char *key,
+                                    const Chat__ChatBroadcast *m)
+{
+    return verani_storage_put_message(st, key, (const ProtobufCMessage *)m);
+}
+
+int chat_storage_get_chat_broadcast(verani_storage *st, const char *key, Chat__ChatBroadcast **out)
+{
+    return verani_storage_get_message(st, key, &chat__chat_broadcast__descriptor,
+                                      (ProtobufCMessage **)out);
+}
+
+int chat_storage_put_user_event(verani_storage *st, const char *key, const Chat__UserEvent *m)
+{
+    return verani_storage_put_message(st, key, (const ProtobufCMessage *)m);
+}
+
+int chat_storage_get_user_event(verani_storage *st, const char *key, Chat__UserEvent **out)
+{
+    return verani_storage_get_message(st, key, &chat__user_event__descriptor,
+                                      (ProtobufCMessage **)out);
+}
+
+int chat_storage_put_history_query(verani_storage *st, const char *key, const Chat__HistoryQuery *m)
+{
+    return verani_storage_put_message(st, key, (const ProtobufCMessage *)m);
+}
+
+int chat_storage_get_history_query(verani_storage *st, const char *key, Chat__HistoryQuery **out)
+{
+    return verani_storage_get_message(st, key, &chat__history_query__descriptor,
+                                      (ProtobufCMessage **)out);
+}
+
+int chat_storage_put_history_page(verani_storage *st, const char *key, const Chat__HistoryPage *m)
+{
+    return verani_storage_put_message(st, key, (const ProtobufCMessage *)m);
+}
+
+int chat_storage_get_history_page(verani_storage *st, const char *key, Chat__HistoryPage **out)
+{
+    return verani_storage_get_message(st, key, &chat__history_page__descriptor,
+                                      (ProtobufCMessage **)out);
+}

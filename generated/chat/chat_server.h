@@ -7,6 +7,7 @@
 #define VERANI_GEN_CHAT_SERVER_H
 
 #include <verani/server.h>
+#include <verani/storage.h>
 
 #include "chat_schema.h"
 
@@ -57,6 +58,28 @@ int chat_chat_emit_typing(verani_ctx *ctx, verani_target to);
 
 /* The connection's typed meta; valid until the handler returns. */
 const Chat__ChatMeta *chat_chat_meta(verani_ctx *ctx);
+
+/* --- room storage: typed helpers ------------------------------------------- */
+
+/*
+ * put stores a message under `key` (a C string) in a room instance's storage
+ * (verani_ctx_storage) as its protobuf bytes, not validated. get reads it back
+ * into *out, which the caller frees with verani_storage_free_message;
+ * VERANI_ENOTFOUND when the key is absent, VERANI_EIO when its bytes are not
+ * that message. See <verani/storage.h>.
+ */
+int chat_storage_put_chat_message(verani_storage *st, const char *key, const Chat__ChatMessage *m);
+int chat_storage_get_chat_message(verani_storage *st, const char *key, Chat__ChatMessage **out);
+int chat_storage_put_chat_broadcast(verani_storage *st, const char *key,
+                                    const Chat__ChatBroadcast *m);
+int chat_storage_get_chat_broadcast(verani_storage *st, const char *key, Chat__ChatBroadcast **out);
+int chat_storage_put_user_event(verani_storage *st, const char *key, const Chat__UserEvent *m);
+int chat_storage_get_user_event(verani_storage *st, const char *key, Chat__UserEvent **out);
+int chat_storage_put_history_query(verani_storage *st, const char *key,
+                                   const Chat__HistoryQuery *m);
+int chat_storage_get_history_query(verani_storage *st, const char *key, Chat__HistoryQuery **out);
+int chat_storage_put_history_page(verani_storage *st, const char *key, const Chat__HistoryPage *m);
+int chat_storage_get_history_page(verani_storage *st, const char *key, Chat__HistoryPage **out);
 
 #ifdef __cplusplus
 }

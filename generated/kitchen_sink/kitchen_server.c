@@ -206,3 +206,71 @@ const Kitchen__QuietMeta *kitchen_quiet_meta(verani_ctx *ctx)
 {
     return (const Kitchen__QuietMeta *)verani_ctx_meta(ctx);
 }
+
+/* --- room storage: typed helpers ------------------------------------------- */
+
+int kitchen_storage_put_scalars(verani_storage *st, const char *key, const Kitchen__Scalars *m)
+{
+    return verani_storage_put_message(st, key, (const ProtobufCMessage *)m);
+}
+
+int kitchen_storage_get_scalars(verani_storage *st, const char *key, Kitchen__Scalars **out)
+{
+    return verani_storage_get_message(st, key, &kitchen__scalars__descriptor,
+                                      (ProtobufCMessage **)out);
+}
+
+int kitchen_storage_put_labels(verani_storage *st, const char *key, const Kitchen__Labels *m)
+{
+    return verani_storage_put_message(st, key, (const ProtobufCMessage *)m);
+}
+
+int kitchen_storage_get_labels(verani_storage *st, const char *key, Kitchen__Labels **out)
+{
+    return verani_storage_get_message(st, key, &kitchen__labels__descriptor,
+                                      (ProtobufCMessage **)out);
+}
+
+int kitchen_storage_put_player(verani_storage *st, const char *key, const Kitchen__Player *m)
+{
+    return verani_storage_put_message(st, key, (const ProtobufCMessage *)m);
+}
+
+int kitchen_storage_get_player(verani_storage *st, const char *key, Kitchen__Player **out)
+{
+    return verani_storage_get_message(st, key, &kitchen__player__descriptor,
+                                      (ProtobufCMessage **)out);
+}
+
+int kitchen_storage_put_team(verani_storage *st, const char *key, const Kitchen__Team *m)
+{
+    return verani_storage_put_message(st, key, (const ProtobufCMessage *)m);
+}
+
+int kitchen_storage_get_team(verani_storage *st, const char *key, Kitchen__Team **out)
+{
+    return verani_storage_get_message(st, key, &kitchen__team__descriptor,
+                                      (ProtobufCMessage **)out);
+}
+
+int kitchen_storage_put_plain(verani_storage *st, const char *key, const Kitchen__Plain *m)
+{
+    return verani_storage_put_message(st, key, (const ProtobufCMessage *)m);
+}
+
+int kitchen_storage_get_plain(verani_storage *st, const char *key, Kitchen__Plain **out)
+{
+    return verani_storage_get_message(st, key, &kitchen__plain__descriptor,
+                                      (ProtobufCMessage **)out);
+}
+
+int kitchen_storage_put_nothing(verani_storage *st, const char *key, const Kitchen__Nothing *m)
+{
+    return verani_storage_put_message(st, key, (const ProtobufCMessage *)m);
+}
+
+int kitchen_storage_get_nothing(verani_storage *st, const char *key, Kitchen__Nothing **out)
+{
+    return verani_storage_get_message(st, key, &kitchen__nothing__descriptor,
+                                      (ProtobufCMessage **)out);
+}

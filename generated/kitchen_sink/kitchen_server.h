@@ -7,6 +7,7 @@
 #define VERANI_GEN_KITCHEN_SERVER_H
 
 #include <verani/server.h>
+#include <verani/storage.h>
 
 #include "kitchen_schema.h"
 
@@ -114,6 +115,28 @@ int kitchen_quiet_mount(verani_server *srv, const kitchen_quiet_handlers *h, voi
 
 /* The connection's typed meta; valid until the handler returns. */
 const Kitchen__QuietMeta *kitchen_quiet_meta(verani_ctx *ctx);
+
+/* --- room storage: typed helpers ------------------------------------------- */
+
+/*
+ * put stores a message under `key` (a C string) in a room instance's storage
+ * (verani_ctx_storage) as its protobuf bytes, not validated. get reads it back
+ * into *out, which the caller frees with verani_storage_free_message;
+ * VERANI_ENOTFOUND when the key is absent, VERANI_EIO when its bytes are not
+ * that message. See <verani/storage.h>.
+ */
+int kitchen_storage_put_scalars(verani_storage *st, const char *key, const Kitchen__Scalars *m);
+int kitchen_storage_get_scalars(verani_storage *st, const char *key, Kitchen__Scalars **out);
+int kitchen_storage_put_labels(verani_storage *st, const char *key, const Kitchen__Labels *m);
+int kitchen_storage_get_labels(verani_storage *st, const char *key, Kitchen__Labels **out);
+int kitchen_storage_put_player(verani_storage *st, const char *key, const Kitchen__Player *m);
+int kitchen_storage_get_player(verani_storage *st, const char *key, Kitchen__Player **out);
+int kitchen_storage_put_team(verani_storage *st, const char *key, const Kitchen__Team *m);
+int kitchen_storage_get_team(verani_storage *st, const char *key, Kitchen__Team **out);
+int kitchen_storage_put_plain(verani_storage *st, const char *key, const Kitchen__Plain *m);
+int kitchen_storage_get_plain(verani_storage *st, const char *key, Kitchen__Plain **out);
+int kitchen_storage_put_nothing(verani_storage *st, const char *key, const Kitchen__Nothing *m);
+int kitchen_storage_get_nothing(verani_storage *st, const char *key, Kitchen__Nothing **out);
 
 #ifdef __cplusplus
 }

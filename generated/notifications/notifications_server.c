@@ -64,3 +64,42 @@ const Notifications__InboxMeta *notifications_inbox_meta(verani_ctx *ctx)
 {
     return (const Notifications__InboxMeta *)verani_ctx_meta(ctx);
 }
+
+/* --- room storage: typed helpers ------------------------------------------- */
+
+int notifications_storage_put_notification(verani_storage *st, const char *key,
+                                           const Notifications__Notification *m)
+{
+    return verani_storage_put_message(st, key, (const ProtobufCMessage *)m);
+}
+
+int notifications_storage_get_notification(verani_storage *st, const char *key,
+                                           Notifications__Notification **out)
+{
+    return verani_storage_get_message(st, key, &notifications__notification__descriptor,
+                                      (ProtobufCMessage **)out);
+}
+
+int notifications_storage_put_ack(verani_storage *st, const char *key, const Notifications__Ack *m)
+{
+    return verani_storage_put_message(st, key, (const ProtobufCMessage *)m);
+}
+
+int notifications_storage_get_ack(verani_storage *st, const char *key, Notifications__Ack **out)
+{
+    return verani_storage_get_message(st, key, &notifications__ack__descriptor,
+                                      (ProtobufCMessage **)out);
+}
+
+int notifications_storage_put_unread(verani_storage *st, const char *key,
+                                     const Notifications__Unread *m)
+{
+    return verani_storage_put_message(st, key, (const ProtobufCMessage *)m);
+}
+
+int notifications_storage_get_unread(verani_storage *st, const char *key,
+                                     Notifications__Unread **out)
+{
+    return verani_storage_get_message(st, key, &notifications__unread__descriptor,
+                                      (ProtobufCMessage **)out);
+}

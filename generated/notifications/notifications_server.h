@@ -7,6 +7,7 @@
 #define VERANI_GEN_NOTIFICATIONS_SERVER_H
 
 #include <verani/server.h>
+#include <verani/storage.h>
 
 #include "notifications_schema.h"
 
@@ -51,6 +52,26 @@ int notifications_inbox_emit_unread(verani_ctx *ctx, verani_target to,
 
 /* The connection's typed meta; valid until the handler returns. */
 const Notifications__InboxMeta *notifications_inbox_meta(verani_ctx *ctx);
+
+/* --- room storage: typed helpers ------------------------------------------- */
+
+/*
+ * put stores a message under `key` (a C string) in a room instance's storage
+ * (verani_ctx_storage) as its protobuf bytes, not validated. get reads it back
+ * into *out, which the caller frees with verani_storage_free_message;
+ * VERANI_ENOTFOUND when the key is absent, VERANI_EIO when its bytes are not
+ * that message. See <verani/storage.h>.
+ */
+int notifications_storage_put_notification(verani_storage *st, const char *key,
+                                           const Notifications__Notification *m);
+int notifications_storage_get_notification(verani_storage *st, const char *key,
+                                           Notifications__Notification **out);
+int notifications_storage_put_ack(verani_storage *st, const char *key, const Notifications__Ack *m);
+int notifications_storage_get_ack(verani_storage *st, const char *key, Notifications__Ack **out);
+int notifications_storage_put_unread(verani_storage *st, const char *key,
+                                     const Notifications__Unread *m);
+int notifications_storage_get_unread(verani_storage *st, const char *key,
+                                     Notifications__Unread **out);
 
 #ifdef __cplusplus
 }

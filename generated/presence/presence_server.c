@@ -87,3 +87,43 @@ const Presence__PresenceMeta *presence_presence_meta(verani_ctx *ctx)
 {
     return (const Presence__PresenceMeta *)verani_ctx_meta(ctx);
 }
+
+/* --- room storage: typed helpers ------------------------------------------- */
+
+int presence_storage_put_user_presence(verani_storage *st, const char *key,
+                                       const Presence__UserPresence *m)
+{
+    return verani_storage_put_message(st, key, (const ProtobufCMessage *)m);
+}
+
+int presence_storage_get_user_presence(verani_storage *st, const char *key,
+                                       Presence__UserPresence **out)
+{
+    return verani_storage_get_message(st, key, &presence__user_presence__descriptor,
+                                      (ProtobufCMessage **)out);
+}
+
+int presence_storage_put_presence_list(verani_storage *st, const char *key,
+                                       const Presence__PresenceList *m)
+{
+    return verani_storage_put_message(st, key, (const ProtobufCMessage *)m);
+}
+
+int presence_storage_get_presence_list(verani_storage *st, const char *key,
+                                       Presence__PresenceList **out)
+{
+    return verani_storage_get_message(st, key, &presence__presence_list__descriptor,
+                                      (ProtobufCMessage **)out);
+}
+
+int presence_storage_put_set_status(verani_storage *st, const char *key,
+                                    const Presence__SetStatus *m)
+{
+    return verani_storage_put_message(st, key, (const ProtobufCMessage *)m);
+}
+
+int presence_storage_get_set_status(verani_storage *st, const char *key, Presence__SetStatus **out)
+{
+    return verani_storage_get_message(st, key, &presence__set_status__descriptor,
+                                      (ProtobufCMessage **)out);
+}

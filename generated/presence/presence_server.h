@@ -7,6 +7,7 @@
 #define VERANI_GEN_PRESENCE_SERVER_H
 
 #include <verani/server.h>
+#include <verani/storage.h>
 
 #include "presence_schema.h"
 
@@ -58,6 +59,27 @@ int presence_presence_emit_sync(verani_ctx *ctx, verani_target to,
 
 /* The connection's typed meta; valid until the handler returns. */
 const Presence__PresenceMeta *presence_presence_meta(verani_ctx *ctx);
+
+/* --- room storage: typed helpers ------------------------------------------- */
+
+/*
+ * put stores a message under `key` (a C string) in a room instance's storage
+ * (verani_ctx_storage) as its protobuf bytes, not validated. get reads it back
+ * into *out, which the caller frees with verani_storage_free_message;
+ * VERANI_ENOTFOUND when the key is absent, VERANI_EIO when its bytes are not
+ * that message. See <verani/storage.h>.
+ */
+int presence_storage_put_user_presence(verani_storage *st, const char *key,
+                                       const Presence__UserPresence *m);
+int presence_storage_get_user_presence(verani_storage *st, const char *key,
+                                       Presence__UserPresence **out);
+int presence_storage_put_presence_list(verani_storage *st, const char *key,
+                                       const Presence__PresenceList *m);
+int presence_storage_get_presence_list(verani_storage *st, const char *key,
+                                       Presence__PresenceList **out);
+int presence_storage_put_set_status(verani_storage *st, const char *key,
+                                    const Presence__SetStatus *m);
+int presence_storage_get_set_status(verani_storage *st, const char *key, Presence__SetStatus **out);
 
 #ifdef __cplusplus
 }
