@@ -88,6 +88,7 @@ struct verani_session {
     unsigned ping_pending : 1;       /* a WebSocket ping is to be sent */
     unsigned pinged : 1;             /* a ping went out since the last frame in */
     unsigned write_asked : 1;        /* lws_callback_on_writable was called since WRITEABLE */
+    unsigned rx_paused : 1;          /* reading stopped while the outbound queue drains */
     int close_code;
     char close_reason[64];
 };

@@ -276,6 +276,13 @@ int vr_session_enqueue(verani_session *s, vr_frame *f, int with_seq)
     if (r)
         return r;
     s->seq = with_seq ? seq : s->seq;
+    /* Backpressure: a session whose replies pile up stops being read (TCP
+     * then slows its sender) until its queue drains; see vr_session_writable. */
+    if (!s->rx_paused && (s->q.count > srv->opts.queue_max_frames / 2 ||
+                          s->q.bytes > srv->opts.queue_max_bytes / 2)) {
+        s->rx_paused = 1;
+        lws_rx_flow_control(s->wsi, 0);
+    }
     if (!s->write_asked) { /* once per WRITEABLE, not once per frame of a fan-out */
         s->write_asked = 1;
         lws_callback_on_writable(s->wsi);
@@ -339,6 +346,11 @@ int vr_session_writable(verani_session *s)
         n = vr_outq_fill(&s->q, srv->wbuf + LWS_PRE, cap);
         if (lws_write(s->wsi, srv->wbuf + LWS_PRE, n, LWS_WRITE_RAW) < (int)n)
             return -1;
+        if (s->rx_paused && s->q.count <= srv->opts.queue_max_frames / 4 &&
+            s->q.bytes <= srv->opts.queue_max_bytes / 4) {
+            s->rx_paused = 0;
+            lws_rx_flow_control(s->wsi, 1);
+        }
         if (s->q.count || s->closing)
             lws_callback_on_writable(s->wsi);
         return 0;

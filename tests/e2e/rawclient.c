@@ -373,6 +373,12 @@ int rc_send_join(rc_conn *c, int kind, const char *channel, uint64_t request_id)
     return rc_send_env(c, &env);
 }
 
+void rc_pause(rc_conn *c, int paused)
+{
+    if (c->wsi)
+        lws_rx_flow_control(c->wsi, !paused);
+}
+
 void rc_close(rc_conn *c)
 {
     if (c->wsi) {

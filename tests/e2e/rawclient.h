@@ -80,6 +80,8 @@ int rc_send_hello(rc_conn *c, const char *fingerprint);
 int rc_send_event(rc_conn *c, int kind, uint32_t event, const ProtobufCMessage *payload,
                   uint64_t request_id);
 int rc_send_join(rc_conn *c, int kind, const char *channel, uint64_t request_id);
+/* Stop (or resume) reading from the server: a client that does not read. */
+void rc_pause(rc_conn *c, int paused);
 /* Close from the client side with 1000. */
 void rc_close(rc_conn *c);
 

@@ -956,6 +956,48 @@ static void test_slow_consumer_drop(void **state)
     stop(&h);
 }
 
+/* A client that sends requests but does not read the replies for a while is
+ * slowed down (the server stops reading it), not disconnected: when it reads
+ * again, every reply is there, in order. */
+static void test_request_backpressure(void **state)
+{
+    enum { N = 4000 }; /* 28 MB of replies: more than the kernel's socket buffers hold */
+    server_h h;
+    verani_server_options o;
+    rc_loop *l;
+    rc_conn *a;
+    E2e__Echo e = E2E__ECHO__INIT;
+    static char text[7000];
+    uint64_t i;
+
+    (void)state;
+    verani_server_options_init(&o);
+    o.bind_address = "127.0.0.1";
+    o.queue_max_frames = 64;
+    start_opts(&h, &o);
+    l = rc_loop_create();
+    a = join(l, h.port, "/e2e/lobby?userId=pushy");
+    a->keep = 0;
+    memset(text, 'p', sizeof(text) - 1);
+    text[sizeof(text) - 1] = '\0';
+    e.text = text;
+    rc_pause(a, 1);
+    for (i = 1; i <= N; i++)
+        rc_send_event(a, VERANI__WIRE__KIND__REQUEST, E2E_EV_ECHO, &e.base, i);
+    rc_settle(l, 1000); /* it writes what the server takes, and reads nothing */
+    assert_true(a->n_replies < N);
+    rc_pause(a, 0);
+    for (i = 0; i < 200000 && a->n_replies < N && !a->closed; i++)
+        rc_service(l, 0);
+    assert_false(a->closed);
+    assert_int_equal(a->n_replies, N);
+    assert_int_equal(a->n_errors, 0);
+    assert_int_equal(a->seq_errors, 0);
+    assert_int_equal(e2e_log_count("disconnect:pushy"), 0);
+    rc_loop_destroy(l);
+    stop(&h);
+}
+
 static void test_vanish_mid_frame(void **state)
 {
     server_h h;
@@ -1375,6 +1417,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_rate_limit),
         cmocka_unit_test(test_slow_consumer),
         cmocka_unit_test(test_slow_consumer_drop),
+        cmocka_unit_test(test_request_backpressure),
         cmocka_unit_test(test_vanish_mid_frame),
         cmocka_unit_test(test_handshake_timeout),
         cmocka_unit_test(test_idle_timeout),
