@@ -46,8 +46,12 @@ typedef struct vr_attachment {
 /* Free what the store allocated in `a` and zero it. */
 void vr_attachment_fini(vr_attachment *a);
 
-/* Called per attachment; `a` is borrowed for the call. Nonzero stops. */
+/* Called per attachment; `a` is borrowed for the call. Nonzero stops. These
+ * callbacks must not write to the store (writes return VERANI_ESTATE then):
+ * collect, and write after the list returns. */
 typedef int (*vr_attachment_fn)(const vr_attachment *a, void *user);
+/* Called per instance that has stored sessions; strings borrowed for the call. */
+typedef int (*vr_instance_fn)(const char *room, const char *instance, void *user);
 /* Called per retained frame; `bytes` is borrowed for the call. Nonzero stops. */
 typedef int (*vr_retained_fn)(uint64_t seq, int64_t at_ms, const uint8_t *bytes, size_t len,
                               void *user);
@@ -77,6 +81,8 @@ typedef struct vr_storage_ops {
     int (*sess_delete)(verani_storage_db *db, const char *client_id);
     int (*sess_list)(verani_storage_db *db, const char *room, const char *instance,
                      vr_attachment_fn fn, void *user);
+    int (*sess_set_seq)(verani_storage_db *db, const char *client_id, uint64_t last_seq);
+    int (*instances_list)(verani_storage_db *db, vr_instance_fn fn, void *user);
     int (*frame_append)(verani_storage_db *db, const char *client_id, uint64_t seq,
                         int64_t at_ms, const uint8_t *bytes, size_t len);
     int (*frame_read)(verani_storage_db *db, const char *client_id, uint64_t after_seq,
@@ -132,7 +138,8 @@ int vr_store_session_load(verani_storage_db *db, const char *client_id, vr_attac
 /* Load by resume token; VERANI_ENOTFOUND when none. The caller compares what
  * it must (user id) and rotates the token (single use) by saving again. */
 int vr_store_session_find_token(verani_storage_db *db, const char *token, vr_attachment *out);
-/* Update only last_seq of a stored session (VERANI_ENOTFOUND when none). */
+/* Update only last_seq of a stored session (VERANI_ENOTFOUND when none); one
+ * UPDATE, so a graceful stop can call it per session. */
 int vr_store_session_set_seq(verani_storage_db *db, const char *client_id, uint64_t last_seq);
 /* Delete a session and all its retained frames; VERANI_ENOTFOUND when none. */
 int vr_store_session_delete(verani_storage_db *db, const char *client_id);
@@ -140,6 +147,10 @@ int vr_store_session_delete(verani_storage_db *db, const char *client_id);
  * Returns how many were visited, or a verani_err. */
 int vr_store_sessions_list(verani_storage_db *db, const char *room, const char *instance,
                            vr_attachment_fn fn, void *user);
+/* Every (room, instance) with at least one stored session, ordered, so a
+ * restarted server knows which instances to bring back. Returns how many
+ * were visited, or a verani_err. */
+int vr_store_instances_list(verani_storage_db *db, vr_instance_fn fn, void *user);
 
 /* Retention bounds; 0 in a field means its default. */
 typedef struct vr_retention {

@@ -528,16 +528,28 @@ int vr_store_session_find_token(verani_storage_db *db, const char *token, vr_att
 
 int vr_store_session_set_seq(verani_storage_db *db, const char *client_id, uint64_t last_seq)
 {
-    vr_attachment a;
     int rc;
 
-    /* Rare (graceful stop, channel change): a load and a save keep the backend table small. */
-    rc = vr_store_session_load(db, client_id, &a);
-    if (rc)
+    if ((rc = check_client_id(db, client_id)))
         return rc;
-    a.last_seq = last_seq;
-    rc = vr_store_session_save(db, &a);
-    vr_attachment_fini(&a);
+    if ((rc = check_not_listing(db, "session seq update")))
+        return rc;
+    return db->ops->sess_set_seq(db, client_id, last_seq);
+}
+
+int vr_store_instances_list(verani_storage_db *db, vr_instance_fn fn, void *user)
+{
+    int rc;
+
+    if (!db)
+        return VERANI_EINVAL;
+    if (!fn)
+        return vr_storage_error(db, VERANI_EINVAL, "session store: list needs a callback");
+    if ((rc = check_not_listing(db, "instance list")))
+        return rc;
+    db->listing = 1;
+    rc = db->ops->instances_list(db, fn, user);
+    db->listing = 0;
     return rc;
 }
 

@@ -40,7 +40,8 @@ enum {
     SQ_BEGIN, SQ_COMMIT, SQ_ROLLBACK, SQ_SAVEPOINT, SQ_RELEASE, SQ_ROLLBACK_TO,
     SQ_NS_GET, SQ_NS_ADD,
     SQ_KV_GET, SQ_KV_PUT, SQ_KV_DEL, SQ_KV_LIST, SQ_KV_LIST_OPEN,
-    SQ_SESS_SAVE, SQ_SESS_LOAD, SQ_SESS_TOKEN, SQ_SESS_DEL, SQ_SESS_LIST,
+    SQ_SESS_SAVE, SQ_SESS_LOAD, SQ_SESS_TOKEN, SQ_SESS_DEL, SQ_SESS_LIST, SQ_SESS_SEQ,
+    SQ_INST_LIST,
     SQ_FR_ADD, SQ_FR_READ, SQ_FR_TRIM_COUNT, SQ_FR_TRIM_AGE, SQ_FR_RANGE, SQ_FR_DEL,
     SQ_N
 };
@@ -70,6 +71,8 @@ static const char *const sq_sql[SQ_N] = {
     [SQ_SESS_DEL] = "DELETE FROM vr_session WHERE client_id = ?1",
     [SQ_SESS_LIST] = "SELECT " SQ_SESS_COLS " FROM vr_session WHERE room = ?1 AND instance = ?2"
                      " ORDER BY client_id",
+    [SQ_SESS_SEQ] = "UPDATE vr_session SET last_seq = ?2 WHERE client_id = ?1",
+    [SQ_INST_LIST] = "SELECT DISTINCT room, instance FROM vr_session ORDER BY room, instance",
     [SQ_FR_ADD] = "INSERT INTO vr_frame(client_id, seq, at_ms, bytes) VALUES(?1, ?2, ?3, ?4)",
     [SQ_FR_READ] = "SELECT seq, at_ms, bytes FROM vr_frame WHERE client_id = ?1 AND seq > ?2"
                    " ORDER BY seq LIMIT ?3",
@@ -676,6 +679,46 @@ static int sq_sess_list(verani_storage_db *db, const char *room, const char *ins
     return n;
 }
 
+static int sq_sess_set_seq(verani_storage_db *db, const char *client_id, uint64_t last_seq)
+{
+    sq *q = db->impl;
+    sqlite3_stmt *s = sq_stmt(db, SQ_SESS_SEQ);
+    int rc;
+
+    if (!s)
+        return sq_prep_err(db);
+    bind_text(s, 1, client_id);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)last_seq);
+    if ((rc = sq_exec(db, s, "updating a session's seq")))
+        return rc;
+    if (sqlite3_changes(q->h) == 0)
+        return vr_storage_error(db, VERANI_ENOTFOUND, "session store: no such session");
+    return 0;
+}
+
+static int sq_instances_list(verani_storage_db *db, vr_instance_fn fn, void *user)
+{
+    sqlite3_stmt *s = sq_stmt(db, SQ_INST_LIST);
+    int rc, n = 0;
+
+    if (!s)
+        return sq_prep_err(db);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const unsigned char *room = sqlite3_column_text(s, 0);
+        const unsigned char *inst = sqlite3_column_text(s, 1);
+
+        n++;
+        if (fn(room ? (const char *)room : "", inst ? (const char *)inst : "", user)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sq_done(s);
+    if (rc != SQLITE_DONE)
+        return sq_fail(db, rc, "listing instances");
+    return n;
+}
+
 static int sq_frame_append(verani_storage_db *db, const char *client_id, uint64_t seq,
                            int64_t at_ms, const uint8_t *bytes, size_t len)
 {
@@ -784,6 +827,8 @@ static const vr_storage_ops sq_ops = {
     .sess_load = sq_sess_load,
     .sess_delete = sq_sess_delete,
     .sess_list = sq_sess_list,
+    .sess_set_seq = sq_sess_set_seq,
+    .instances_list = sq_instances_list,
     .frame_append = sq_frame_append,
     .frame_read = sq_frame_read,
     .frame_trim = sq_frame_trim,

@@ -762,6 +762,15 @@ static int collect_att(const vr_attachment *a, void *user)
     return 0;
 }
 
+static int collect_inst(const char *room, const char *instance, void *user)
+{
+    struct att_seen *s = user;
+
+    assert_true(s->n < 8);
+    snprintf(s->ids[s->n++], 37, "%s/%s", room, instance);
+    return 0;
+}
+
 struct frames_seen {
     uint64_t seq[2000];
     int n;
@@ -883,6 +892,11 @@ static void test_session_store(void **state)
     memset(&as, 0, sizeof(as));
     assert_int_equal(vr_store_sessions_list(db, "Chat", "games", collect_att, &as), 1);
     assert_int_equal(vr_store_sessions_list(db, "Chat", "empty", collect_att, &as), 0);
+    memset(&as, 0, sizeof(as));
+    assert_int_equal(vr_store_instances_list(db, collect_inst, &as), 2);
+    assert_string_equal(as.ids[0], "Chat/games");
+    assert_string_equal(as.ids[1], "Chat/lobby");
+    assert_int_equal(vr_store_session_set_seq(db, "nobody", 1), VERANI_ENOTFOUND);
 
     /* retained frames: bounded by count */
     for (i = 1; i <= 12; i++)
