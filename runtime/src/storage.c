@@ -193,6 +193,20 @@ static int check_not_listing(verani_storage_db *db, const char *what)
     return 0;
 }
 
+/* A write inside a transaction that already failed is refused with the first
+ * error (its text stays in last_error): SQLite may have rolled the
+ * transaction back already, and the write would then commit on its own. */
+static int check_writable(verani_storage_db *db, const char *what)
+{
+    int rc = check_not_listing(db, what);
+
+    if (rc)
+        return rc;
+    if (db->depth > 0 && db->doomed)
+        return db->doomed;
+    return 0;
+}
+
 int verani_storage_get(verani_storage *st, const void *key, size_t klen, uint8_t **val,
                        size_t *vlen)
 {
@@ -215,7 +229,7 @@ int verani_storage_put(verani_storage *st, const void *key, size_t klen, const v
 
     if (rc)
         return rc;
-    if ((rc = check_not_listing(st->db, "put")))
+    if ((rc = check_writable(st->db, "put")))
         return rc;
     if (!val && vlen)
         return vr_storage_error(st->db, VERANI_EINVAL, "storage: value is NULL but vlen is %zu",
@@ -233,7 +247,7 @@ int verani_storage_delete(verani_storage *st, const void *key, size_t klen)
 
     if (rc)
         return rc;
-    if ((rc = check_not_listing(st->db, "delete")))
+    if ((rc = check_writable(st->db, "delete")))
         return rc;
     return st->db->ops->del(st, key, klen);
 }
@@ -295,7 +309,7 @@ int vr_db_begin(verani_storage_db *db)
 {
     int rc;
 
-    if ((rc = check_not_listing(db, "begin")))
+    if ((rc = check_writable(db, "begin")))
         return rc;
     rc = db->ops->begin(db, db->depth + 1);
     if (rc)
@@ -499,7 +513,7 @@ int vr_store_session_save(verani_storage_db *db, const vr_attachment *a)
     for (i = 0; i < a->n_channels; i++)
         if (!a->channels[i])
             return vr_storage_error(db, VERANI_EINVAL, "session store: channel %zu is NULL", i);
-    if ((rc = check_not_listing(db, "session save")))
+    if ((rc = check_writable(db, "session save")))
         return rc;
     return db->ops->sess_save(db, a);
 }
@@ -532,7 +546,7 @@ int vr_store_session_set_seq(verani_storage_db *db, const char *client_id, uint6
 
     if ((rc = check_client_id(db, client_id)))
         return rc;
-    if ((rc = check_not_listing(db, "session seq update")))
+    if ((rc = check_writable(db, "session seq update")))
         return rc;
     return db->ops->sess_set_seq(db, client_id, last_seq);
 }
@@ -559,7 +573,7 @@ int vr_store_session_delete(verani_storage_db *db, const char *client_id)
 
     if ((rc = check_client_id(db, client_id)))
         return rc;
-    if ((rc = check_not_listing(db, "session delete")))
+    if ((rc = check_writable(db, "session delete")))
         return rc;
     /* The attachment and its frames go together or not at all. */
     if ((rc = vr_db_begin(db)))
@@ -604,7 +618,7 @@ int vr_store_frames_trim(verani_storage_db *db, const char *client_id, int64_t n
 
     if ((rc = check_client_id(db, client_id)))
         return rc;
-    if ((rc = check_not_listing(db, "frame trim")))
+    if ((rc = check_writable(db, "frame trim")))
         return rc;
     retention(ret, &count, &age);
     return db->ops->frame_trim(db, client_id, count, now_ms - age);

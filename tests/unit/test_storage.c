@@ -386,7 +386,8 @@ static void test_transactions(void **state)
     assert_int_equal(verani_storage_begin(st), 0);
     assert_int_equal(put_s(st, "d1", "x"), 0);
     assert_int_equal(verani_storage_put(st, big, sizeof(big), "v", 1), VERANI_ETOOBIG);
-    assert_int_equal(put_s(st, "d2", "x"), 0);
+    assert_int_equal(put_s(st, "d2", "x"), VERANI_ETOOBIG); /* later writes are refused */
+    assert_int_equal(verani_storage_begin(st), VERANI_ETOOBIG);
     assert_int_equal(verani_storage_commit(st), VERANI_ETOOBIG);
     assert_non_null(strstr(verani_storage_last_error(st), "rolled back"));
     assert_null(get_s(st, "d1"));
@@ -609,6 +610,7 @@ static void test_read_only(void **state)
 struct filler {
     int failed_at;
     int rc;
+    int after_rc;
 };
 
 static int fill_until_full(verani_storage *st, void *user)
@@ -625,7 +627,10 @@ static int fill_until_full(verani_storage *st, void *user)
         if (rc) {
             f->failed_at = i;
             f->rc = rc;
-            return 0; /* ignore it and ask for a commit anyway: the doom must hold */
+            /* SQLite may have rolled back already: a later write must not slip
+             * in on its own. Then ask for a commit anyway: the doom must hold. */
+            f->after_rc = verani_storage_put(st, "fill/late", 9, "x", 1);
+            return 0;
         }
     }
     return 0;
@@ -637,7 +642,7 @@ static void test_disk_full_changes_nothing(void **state)
     verani_storage_db *db;
     verani_storage *st;
     struct rlimit old, lim;
-    struct filler f = {-1, 0};
+    struct filler f = {-1, 0, 0};
     void (*old_sig)(int);
     struct seen s;
     int rc;
@@ -659,6 +664,7 @@ static void test_disk_full_changes_nothing(void **state)
     print_message("disk full: rc %d, put failed at %d: %s\n", rc, f.failed_at,
                   verani_storage_last_error(st));
     assert_int_equal(rc, VERANI_EIO);
+    assert_int_equal(f.after_rc, VERANI_EIO);
     assert_true(strstr(verani_storage_last_error(st), "full") ||
                 strstr(verani_storage_last_error(st), "I/O"));
     /* nothing of the transaction stayed; what was there before did */

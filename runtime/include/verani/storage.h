@@ -137,9 +137,9 @@ VERANI_API int verani_storage_list(verani_storage *st, const void *prefix, size_
  * once (BEGIN IMMEDIATE, waiting up to the busy timeout); begin inside a
  * transaction nests (a savepoint: its rollback undoes only what came after
  * it). When any call inside a transaction fails with an error other than
- * VERANI_ENOTFOUND, the transaction is doomed: the outermost commit rolls
- * everything back and returns that error, so a failed transaction changes
- * nothing. commit and rollback without begin return VERANI_ESTATE.
+ * VERANI_ENOTFOUND, the transaction is doomed: later writes and begins in
+ * it return that error, and the outermost commit rolls everything back and
+ * returns it, so a failed transaction changes nothing. commit and rollback without begin return VERANI_ESTATE.
  */
 VERANI_API int verani_storage_begin(verani_storage *st);
 VERANI_API int verani_storage_commit(verani_storage *st);
