@@ -6,36 +6,24 @@
  * server time and broadcast to its channel, except to the sender; chat.typing
  * is relayed to the sender's channel "default"; a join is allowed for channel
  * names of 1 to 32 characters in [a-z0-9_-]; history answers with the newest
- * messages, newest first, of the channels the asker is in. It does not
- * persist anything: the history ring lives in memory, one per instance, and
- * is dropped when the instance's last session leaves (so a long-running
- * server does not grow with every instance name ever used).
+ * messages, newest first, of the channels the asker is in. Messages are kept
+ * in the instance's room storage (verani_ctx_storage: SQLite, in memory
+ * unless the server has a storage_path), the newest CHAT_ROOM_HISTORY of
+ * them, so with a storage file they survive a restart.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "chat_room.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-/* One remembered message. Every string is owned by the entry. */
-typedef struct chat_entry {
-    char *channel;
-    Chat__ChatBroadcast msg;   /* msg.from and msg.text are owned */
-} chat_entry;
-
-/* One room instance's history: a ring of the newest CHAT_ROOM_HISTORY messages. */
-typedef struct chat_instance {
-    struct chat_instance *next;
-    char *name;                /* owned */
-    chat_entry ring[CHAT_ROOM_HISTORY];
-    size_t head;               /* where the next message goes */
-    size_t count;
-} chat_instance;
+#include <verani/storage.h>
 
 struct chat_room {
-    chat_instance *instances;  /* owned list */
+    unsigned long stored;      /* messages stored since create */
 };
 
 chat_room *chat_room_create(void)
@@ -43,49 +31,14 @@ chat_room *chat_room_create(void)
     return calloc(1, sizeof(chat_room));
 }
 
-static void entry_clear(chat_entry *e)
-{
-    free(e->channel);
-    free(e->msg.from);
-    free(e->msg.text);
-    memset(e, 0, sizeof(*e));
-}
-
 void chat_room_destroy(chat_room *room)
 {
-    chat_instance *in, *next;
-    size_t i;
-
-    if (!room)
-        return;
-    for (in = room->instances; in; in = next) {
-        next = in->next;
-        for (i = 0; i < CHAT_ROOM_HISTORY; i++)
-            entry_clear(&in->ring[i]);
-        free(in->name);
-        free(in);
-    }
     free(room);
 }
 
-/* The instance of `ctx`, created on first use; NULL when out of memory. */
-static chat_instance *instance_of(verani_ctx *ctx)
+unsigned long chat_room_stored(const chat_room *room)
 {
-    chat_room *room = verani_ctx_user(ctx);
-    const char *name = verani_ctx_instance(ctx);
-    chat_instance *in;
-
-    for (in = room->instances; in; in = in->next)
-        if (!strcmp(in->name, name))
-            return in;
-    in = calloc(1, sizeof(*in));
-    if (!in || !(in->name = strdup(name))) {
-        free(in);
-        return NULL;
-    }
-    in->next = room->instances;
-    room->instances = in;
-    return in;
+    return room->stored;
 }
 
 static int64_t now_ms(void)
@@ -142,37 +95,13 @@ static int on_connect(verani_ctx *ctx)
     return chat_chat_emit_user_joined(ctx, to, &ev) < 0 ? VERANI_EIO : 0;
 }
 
-/* Free the history of the context's instance. */
-static void instance_drop(verani_ctx *ctx)
-{
-    chat_room *room = verani_ctx_user(ctx);
-    const char *name = verani_ctx_instance(ctx);
-    chat_instance **pp, *in;
-    size_t i;
-
-    for (pp = &room->instances; *pp; pp = &(*pp)->next) {
-        if (!strcmp((*pp)->name, name)) {
-            in = *pp;
-            *pp = in->next;
-            for (i = 0; i < CHAT_ROOM_HISTORY; i++)
-                entry_clear(&in->ring[i]);
-            free(in->name);
-            free(in);
-            return;
-        }
-    }
-}
-
-/* The session has already left the instance: everyone still in "default" hears
- * it; the last one out drops the instance's history. */
+/* The session has already left the instance: everyone still in "default" hears it. */
 static void on_disconnect(verani_ctx *ctx)
 {
     Chat__UserEvent ev = CHAT__USER_EVENT__INIT;
 
     ev.user_id = (char *)display_name(ctx);
     chat_chat_emit_user_left(ctx, verani_to_channel("default"), &ev);
-    if (verani_ctx_session_count(ctx) == 0)
-        instance_drop(ctx);
 }
 
 static int on_join(verani_ctx *ctx, const char *channel)
@@ -185,40 +114,97 @@ static int on_join(verani_ctx *ctx, const char *channel)
     return 0;
 }
 
-static void remember(chat_instance *in, const char *channel, const Chat__ChatBroadcast *b)
-{
-    chat_entry *e = &in->ring[in->head];
+/*
+ * History in room storage. Keys of the instance's key space:
+ *   "seq"                              the last message's number, as decimal text
+ *   "msg/<number, 20 digits>/<channel>"  a ChatBroadcast, protobuf-encoded
+ * The fixed-width number keeps the keys in time order. At most
+ * CHAT_ROOM_HISTORY messages are kept: each one past that deletes the oldest.
+ */
+#define MSG_PREFIX "msg/"
+#define MSG_PREFIX_LEN 4
+#define MSG_NUM_LEN 20
 
-    entry_clear(e);
-    e->channel = strdup(channel);
-    e->msg = *b;
-    e->msg.from = strdup(b->from);
-    e->msg.text = strdup(b->text);
-    if (!e->channel || !e->msg.from || !e->msg.text) {
-        entry_clear(e);     /* out of memory: this message is not remembered */
-        return;
-    }
-    in->head = (in->head + 1) % CHAT_ROOM_HISTORY;
-    if (in->count < CHAT_ROOM_HISTORY)
-        in->count++;
+typedef struct store_job {
+    const char *channel;
+    const Chat__ChatBroadcast *msg;
+    uint8_t oldest[VERANI_STORAGE_KEY_MAX];   /* filled by first_key */
+    size_t oldest_len;
+} store_job;
+
+static int first_key(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, void *user)
+{
+    store_job *job = user;
+
+    (void)val;
+    (void)vlen;
+    memcpy(job->oldest, key, klen);
+    job->oldest_len = klen;
+    return 1;   /* one is enough */
 }
 
+/* Runs inside one transaction: all of it happens, or none of it. */
+static int store_message(verani_storage *st, void *user)
+{
+    store_job *job = user;
+    unsigned long long seq = 0;
+    uint8_t *val = NULL;
+    size_t vlen;
+    char key[256], num[24];
+    int r;
+
+    r = verani_storage_get(st, "seq", 3, &val, &vlen);
+    if (r == 0)
+        seq = strtoull((const char *)val, NULL, 10);
+    verani_storage_free(val);
+    if (r < 0 && r != VERANI_ENOTFOUND)
+        return r;
+    seq++;
+    snprintf(key, sizeof(key), MSG_PREFIX "%020llu/%s", seq, job->channel);
+    snprintf(num, sizeof(num), "%llu", seq);
+    if ((r = verani_storage_put_message(st, key, &job->msg->base)) < 0 ||
+        (r = verani_storage_put(st, "seq", 3, num, strlen(num))) < 0)
+        return r;
+    if (seq > CHAT_ROOM_HISTORY) {
+        r = verani_storage_list(st, MSG_PREFIX, MSG_PREFIX_LEN, NULL, 0, 1, first_key, job);
+        if (r < 0)
+            return r;
+        if (job->oldest_len && (r = verani_storage_delete(st, job->oldest, job->oldest_len)) < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* A message is stored, then broadcast. One that cannot be stored is refused
+ * (the sender gets an error frame), so history never misses a delivered one. */
 static int on_message(verani_ctx *ctx, const Chat__ChatMessage *msg)
 {
     Chat__ChatBroadcast out = CHAT__CHAT_BROADCAST__INIT;
     const char *channel = chat_room_message_channel(msg);
-    chat_instance *in = instance_of(ctx);
     verani_target to = verani_to_channel(channel);
+    verani_storage *st = verani_ctx_storage(ctx);
+    chat_room *room = verani_ctx_user(ctx);
+    store_job *job;
+    int r;
 
-    if (!in)
-        return VERANI_ENOMEM;
     if (!verani_session_in_channel(verani_ctx_session(ctx), channel))
         return VERANI_EDENIED;   /* reaches on_error; the sender gets an error frame */
+    if (strlen(channel) > 128)
+        return VERANI_EINVAL;
+    job = verani_ctx_alloc(ctx, sizeof(*job));
+    if (!st || !job)
+        return st ? VERANI_ENOMEM : VERANI_EIO;
     out.from = (char *)display_name(ctx);
     out.text = msg->text;
     out.at = now_ms();
     out.mood = msg->mood;
-    remember(in, channel, &out);
+    memset(job, 0, sizeof(*job));
+    job->channel = channel;
+    job->msg = &out;
+    r = verani_storage_txn(st, store_message, job);
+    if (r != 0)
+        return r < 0 ? r : VERANI_EIO;
+    room->stored++;
     to.except = verani_ctx_session(ctx);
     return chat_chat_emit_chat_message(ctx, to, &out) < 0 ? VERANI_EIO : 0;
 }
@@ -231,26 +217,75 @@ static int on_typing(verani_ctx *ctx)
     return chat_chat_emit_typing(ctx, to) < 0 ? VERANI_EIO : 0;
 }
 
-/* The newest `limit` messages of the asker's channels, newest first. The reply
- * borrows the ring's messages: the runtime encodes it before the ring changes. */
+/* Unpacked messages live in the handler's scratch memory, like the reply. */
+static void *scratch_alloc(void *ctx, size_t size)
+{
+    return verani_ctx_alloc(ctx, size);
+}
+
+static void scratch_free(void *ctx, void *p)
+{
+    (void)ctx;
+    (void)p;   /* freed with the scratch memory when the handler returns */
+}
+
+typedef struct history_job {
+    verani_ctx *ctx;
+    ProtobufCAllocator alloc;
+    Chat__ChatBroadcast **found;   /* oldest first; CHAT_ROOM_HISTORY slots */
+    size_t n;
+    int err;
+} history_job;
+
+static int collect(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, void *user)
+{
+    history_job *job = user;
+    const size_t head = MSG_PREFIX_LEN + MSG_NUM_LEN + 1;   /* "msg/<number>/" */
+    char channel[136];
+    ProtobufCMessage *m;
+
+    if (klen <= head || klen - head >= sizeof(channel) || key[head - 1] != '/' ||
+        job->n >= CHAT_ROOM_HISTORY)
+        return 0;
+    memcpy(channel, key + head, klen - head);
+    channel[klen - head] = '\0';
+    if (!verani_session_in_channel(verani_ctx_session(job->ctx), channel))
+        return 0;
+    m = protobuf_c_message_unpack(&chat__chat_broadcast__descriptor, &job->alloc, vlen, val);
+    if (!m) {
+        job->err = VERANI_EIO;   /* a damaged or foreign value */
+        return 1;
+    }
+    job->found[job->n++] = (Chat__ChatBroadcast *)m;
+    return 0;
+}
+
+/* The newest `limit` messages of the asker's channels, newest first. */
 static int on_history(verani_ctx *ctx, const Chat__HistoryQuery *q, Chat__HistoryPage *reply)
 {
-    chat_instance *in = instance_of(ctx);
-    const verani_session *s = verani_ctx_session(ctx);
-    size_t i, n = 0;
+    verani_storage *st = verani_ctx_storage(ctx);
+    history_job job;
+    size_t i;
+    int r;
 
-    if (!in)
+    if (!st)
+        return VERANI_EIO;
+    memset(&job, 0, sizeof(job));
+    job.ctx = ctx;
+    job.alloc.alloc = scratch_alloc;
+    job.alloc.free = scratch_free;
+    job.alloc.allocator_data = ctx;
+    job.found = verani_ctx_alloc(ctx, CHAT_ROOM_HISTORY * sizeof(*job.found));
+    reply->messages = verani_ctx_alloc(ctx, CHAT_ROOM_HISTORY * sizeof(*reply->messages));
+    if (!job.found || !reply->messages)
         return VERANI_ENOMEM;
-    reply->messages = verani_ctx_alloc(ctx, in->count * sizeof(*reply->messages) + 1);
-    if (!reply->messages)
-        return VERANI_ENOMEM;
-    for (i = 0; i < in->count && n < q->limit; i++) {
-        chat_entry *e = &in->ring[(in->head + CHAT_ROOM_HISTORY - 1 - i) % CHAT_ROOM_HISTORY];
-
-        if (verani_session_in_channel(s, e->channel))
-            reply->messages[n++] = &e->msg;
-    }
-    reply->n_messages = n;
+    r = verani_storage_list(st, MSG_PREFIX, MSG_PREFIX_LEN, NULL, 0, CHAT_ROOM_HISTORY, collect,
+                            &job);
+    if (r < 0 || job.err)
+        return r < 0 ? r : job.err;
+    for (i = 0; i < job.n && i < q->limit; i++)
+        reply->messages[i] = job.found[job.n - 1 - i];
+    reply->n_messages = i;
     return 0;
 }
 

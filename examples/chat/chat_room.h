@@ -17,12 +17,17 @@
 /* Messages kept per room instance for history requests (the schema's maximum page). */
 #define CHAT_ROOM_HISTORY 100
 
-/* The chat room's state: every instance's history ring. Owned by the caller of
- * chat_room_create, freed with chat_room_destroy after the server is destroyed. */
+/* The chat room's own state (the history is in room storage, not here). Owned
+ * by the caller of chat_room_create, freed with chat_room_destroy after the
+ * server is destroyed. */
 typedef struct chat_room chat_room;
 
 chat_room *chat_room_create(void);
 void chat_room_destroy(chat_room *room);
+
+/* Messages stored since chat_room_create, in every instance. Event-loop
+ * thread, or after the server stopped. */
+unsigned long chat_room_stored(const chat_room *room);
 
 /* Mount the Chat room on `srv` with `room` as its state (borrowed: it must
  * outlive the server). Returns 0 or a negative verani_err. */

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * chat_server_main.c: `chat_server [--port N] [--bind ADDR]`, the example
- * chat room (chat_room.c) as a stand-alone server. It listens on 127.0.0.1
- * (or ADDR) port N (default 8080; 0 picks a free port), prints the URL, and
- * serves until SIGINT or SIGTERM, then closes every session with 1001. It
- * has no TLS and no persistence: history lives in memory.
+ * chat_server_main.c: `chat_server [--port N] [--bind ADDR] [--db FILE]`,
+ * the example chat room (chat_room.c) as a stand-alone server. It listens on
+ * 127.0.0.1 (or ADDR) port N (default 8080; 0 picks a free port), prints the
+ * URL, and serves until SIGINT or SIGTERM, then closes every session with
+ * 1001. History is kept in room storage: in memory, or in the SQLite file
+ * FILE with --db (then it survives a restart). No TLS.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -27,7 +28,7 @@ static void on_signal(int sig)
 
 static int usage(const char *argv0)
 {
-    fprintf(stderr, "usage: %s [--port N] [--bind ADDR]\n"
+    fprintf(stderr, "usage: %s [--port N] [--bind ADDR] [--db FILE]\n"
                     "  serves room Chat at ws://ADDR:N/chat/{room}?userId=ID[&name=NAME]\n",
             argv0);
     return 2;
@@ -57,6 +58,8 @@ int main(int argc, char **argv)
             o.port = (int)port;
         } else if (!strcmp(argv[i], "--bind") && i + 1 < argc) {
             o.bind_address = argv[++i];
+        } else if (!strcmp(argv[i], "--db") && i + 1 < argc) {
+            o.storage_path = argv[++i];
         } else {
             return usage(argv[0]);
         }
@@ -81,7 +84,7 @@ int main(int argc, char **argv)
     fflush(stdout);
     rc = verani_server_run(g_srv);
     verani_server_destroy(g_srv);
+    printf("chat_server: stopped after storing %lu message(s)\n", chat_room_stored(room));
     chat_room_destroy(room);
-    printf("chat_server: stopped\n");
     return rc ? 1 : 0;
 }

@@ -1,45 +1,87 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# The example_chat_cli test: start chat_server on 127.0.0.1 port 0, pipe a
-# message, a refused join and a history request into chat_client, and check
-# what it printed: the history holds the message, the bad channel name was
-# refused. Then stops the server it started (SIGTERM to its pid) and checks
-# that it shut down cleanly (exit 0; under ASan, no leak). Usage:
+# The example_chat_cli test: chat_server and chat_client as a person runs
+# them, over 127.0.0.1 (port 0), with history in a storage file (--db).
+#   1. a client sends a message, is refused a bad channel name, and finds its
+#      message in the history;
+#   2. the server stops (SIGTERM: it must exit 0, and under ASan leak-free)
+#      and starts again on the same file: the message is still in history;
+#   3. three clients send 40 messages each: history keeps the newest 100.
+# Only processes this script started are stopped (by their pid). Usage:
 #   test_chat_cli.sh CHAT_SERVER CHAT_CLIENT WORKDIR
 set -u
 server="$1" client="$2" work="$3"
+rm -rf "$work"
 mkdir -p "$work"
-out="$work/server.out"
-"$server" --port 0 >"$out" 2>"$work/server.err" &
-spid=$!
-trap 'kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null' EXIT
-
+db="$work/chat.db"
+spid=""
 port=""
-for _ in $(seq 1 200); do
-    port="$(sed -n 's/^chat_server: listening on ws:\/\/127\.0\.0\.1:\([0-9]*\)\/.*/\1/p' "$out")"
-    [ -n "$port" ] && break
-    kill -0 "$spid" 2>/dev/null || break
-    sleep 0.05
-done
-if [ -z "$port" ]; then
-    echo "FAILED: chat_server did not say where it listens"; cat "$out" "$work/server.err"; exit 1
-fi
+trap '[ -n "$spid" ] && kill "$spid" 2>/dev/null' EXIT
 
-printf 'hello from the terminal\n/join Bad Name\n/history 5\n' |
-    timeout 30 "$client" "ws://127.0.0.1:$port/chat/lobby" dana >"$work/client.out" 2>&1
-rc=$?
-cat "$work/client.out"
-[ "$rc" -eq 0 ] || { echo "FAILED: chat_client exited with $rc"; exit 1; }
-for want in '* connected' '* #Bad Name: refused' '* history, newest first (1):' \
-            '    dana: hello from the terminal'; do
-    grep -qF -- "$want" "$work/client.out" || { echo "FAILED: no line \"$want\""; exit 1; }
+fail() { echo "FAILED: $*"; exit 1; }
+
+start_server() {
+    local out="$work/server.$1.out"
+    "$server" --port 0 --db "$db" >"$out" 2>"$work/server.$1.err" &
+    spid=$!
+    port=""
+    for _ in $(seq 1 200); do
+        port="$(sed -n 's/^chat_server: listening on ws:\/\/127\.0\.0\.1:\([0-9]*\)\/.*/\1/p' "$out")"
+        [ -n "$port" ] && return 0
+        kill -0 "$spid" 2>/dev/null || break
+        sleep 0.05
+    done
+    cat "$out" "$work/server.$1.err"
+    fail "chat_server did not say where it listens"
+}
+
+stop_server() {
+    local rc
+    kill -TERM "$spid"
+    wait "$spid"
+    rc=$?
+    spid=""
+    if [ "$rc" -ne 0 ]; then
+        cat "$work/server.$1.err"
+        fail "chat_server exited with $rc"
+    fi
+    grep -qF 'chat_server: stopped' "$work/server.$1.out" || fail "chat_server did not stop cleanly"
+}
+
+# run_client NAME OUTFILE: stdin is piped into chat_client as user NAME.
+run_client() {
+    timeout 30 "$client" "ws://127.0.0.1:$port/chat/lobby" "$1" >"$2" 2>&1 ||
+        { cat "$2"; fail "chat_client $1 exited with $?"; }
+}
+
+expect_line() {
+    grep -qxF -- "$2" "$1" || { cat "$1"; fail "no line \"$2\" in $(basename "$1")"; }
+}
+
+start_server 1
+printf 'hello from the terminal\n/join Bad Name\n/history 5\n' | run_client dana "$work/dana.out"
+cat "$work/dana.out"
+expect_line "$work/dana.out" '* connected'
+expect_line "$work/dana.out" '* #Bad Name: refused: joining this channel was refused'
+expect_line "$work/dana.out" '* history, newest first (1):'
+expect_line "$work/dana.out" '    dana: hello from the terminal'
+stop_server 1
+
+start_server 2
+printf '/history 5\n' | run_client erin "$work/erin.out"
+expect_line "$work/erin.out" '    dana: hello from the terminal'
+echo "history survived a restart"
+
+for i in 1 2 3; do
+    for j in $(seq 1 40); do echo "m$i-$j"; done | run_client "c$i" "$work/c$i.out"
 done
-kill -TERM "$spid"
-wait "$spid"
-src=$?
-trap - EXIT
-if [ "$src" -ne 0 ]; then
-    echo "FAILED: chat_server exited with $src"; cat "$work/server.err"; exit 1
+printf '/history 100\n' | run_client frank "$work/frank.out"
+expect_line "$work/frank.out" '* history, newest first (100):'
+expect_line "$work/frank.out" '    c3: m3-40'
+expect_line "$work/frank.out" '    c1: m1-21'
+if grep -qxF '    c1: m1-20' "$work/frank.out" || grep -qF 'dana:' "$work/frank.out"; then
+    fail "history kept more than the newest 100 messages"
 fi
-grep -qF 'chat_server: stopped' "$out" || { echo "FAILED: chat_server did not stop cleanly"; exit 1; }
+echo "history keeps the newest 100"
+stop_server 2
 echo "example_chat_cli: OK"
