@@ -45,7 +45,7 @@ typedef struct verani_storage verani_storage;
 
 /* Options; zero-initialise (or call verani_storage_options_init) for defaults. */
 typedef struct verani_storage_options {
-    const char *path;          /* a file path; NULL or ":memory:" for a private in-memory database */
+    const char *path;          /* a file path; NULL or ":memory:": a private in-memory database */
     uint32_t busy_timeout_ms;  /* how long to wait for another connection's lock; 0: 5000 */
     int no_wal;                /* nonzero: SQLite's rollback journal instead of WAL */
     int read_only;             /* nonzero: open an existing file read-only; writes fail (EIO) */
@@ -54,7 +54,8 @@ typedef struct verani_storage_options {
 VERANI_API void verani_storage_options_init(verani_storage_options *opts);
 
 /*
- * Open (creating when needed) the database `opts` names. `opts` is copied.
+ * Open (creating when needed) the database `opts` names (NULL: every
+ * default, so ":memory:"). `opts` is copied.
  * Returns NULL on failure with the reason in `errbuf` when given (a corrupt
  * or foreign file, a directory that is not writable, a newer schema version).
  */
@@ -139,7 +140,9 @@ VERANI_API int verani_storage_list(verani_storage *st, const void *prefix, size_
  * it). When any call inside a transaction fails with an error other than
  * VERANI_ENOTFOUND, the transaction is doomed: later writes and begins in
  * it return that error, and the outermost commit rolls everything back and
- * returns it, so a failed transaction changes nothing. commit and rollback without begin return VERANI_ESTATE.
+ * returns it, so a failed transaction changes nothing. commit and rollback
+ * without begin return VERANI_ESTATE. Inside a handler, return the error
+ * code: it reaches on_error.
  */
 VERANI_API int verani_storage_begin(verani_storage *st);
 VERANI_API int verani_storage_commit(verani_storage *st);
