@@ -2,8 +2,8 @@
 /*
  * chat_room.c: the example chat room's handlers. On connect the newcomer's
  * user id is announced to channel "default" (user.joined), on disconnect its
- * departure (user.left); a chat.message is stamped with the sender and the
- * server time and broadcast to its channel, except to the sender; chat.typing
+ * departure (user.left); a chat.message is stamped with the sender's user id
+ * and the server time and broadcast to its channel, except to the sender; chat.typing
  * is relayed to the sender's channel "default"; a join is allowed for channel
  * names of 1 to 32 characters in [a-z0-9_-]; history answers with the newest
  * messages, newest first, of the channels the asker is in. Messages are kept
@@ -49,15 +49,6 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The name shown for the sender: the meta's username, else the user id. */
-static const char *display_name(verani_ctx *ctx)
-{
-    const Chat__ChatMeta *meta = chat_chat_meta(ctx);
-
-    if (meta && meta->username && meta->username[0])
-        return meta->username;
-    return verani_ctx_user_id(ctx);
-}
 
 const char *chat_room_message_channel(const Chat__ChatMessage *msg)
 {
@@ -69,7 +60,9 @@ const char *chat_room_message_channel(const Chat__ChatMessage *msg)
     return "default";
 }
 
-/* ?userId= (or X-User-Id) is the user id, ?name= the username shown to others. */
+/* ?userId= (or X-User-Id) is the user id and is required; ?name= fills the
+ * typed meta's username (the schema's events carry user ids only, so it is
+ * kept with the session for handlers that want it: chat_chat_meta(ctx)). */
 static int extract_meta(verani_upgrade *req, Chat__ChatMeta *meta)
 {
     char v[129];
@@ -90,7 +83,7 @@ static int on_connect(verani_ctx *ctx)
     Chat__UserEvent ev = CHAT__USER_EVENT__INIT;
     verani_target to = verani_to_channel("default");
 
-    ev.user_id = (char *)display_name(ctx);
+    ev.user_id = (char *)verani_ctx_user_id(ctx);
     to.except = verani_ctx_session(ctx);
     return chat_chat_emit_user_joined(ctx, to, &ev) < 0 ? VERANI_EIO : 0;
 }
@@ -100,7 +93,7 @@ static void on_disconnect(verani_ctx *ctx)
 {
     Chat__UserEvent ev = CHAT__USER_EVENT__INIT;
 
-    ev.user_id = (char *)display_name(ctx);
+    ev.user_id = (char *)verani_ctx_user_id(ctx);
     chat_chat_emit_user_left(ctx, verani_to_channel("default"), &ev);
 }
 
@@ -194,7 +187,7 @@ static int on_message(verani_ctx *ctx, const Chat__ChatMessage *msg)
     job = verani_ctx_alloc(ctx, sizeof(*job));
     if (!st || !job)
         return st ? VERANI_ENOMEM : VERANI_EIO;
-    out.from = (char *)display_name(ctx);
+    out.from = (char *)verani_ctx_user_id(ctx);
     out.text = msg->text;
     out.at = now_ms();
     out.mood = msg->mood;
