@@ -127,6 +127,11 @@ int vr_storage_sqlite_open(verani_storage_db *db);
 int vr_db_begin(verani_storage_db *db);
 int vr_db_commit(verani_storage_db *db);
 int vr_db_rollback(verani_storage_db *db);
+/* Roll back every open level, if any (a handler returned with a transaction
+ * open: the server calls this after each handler so one cannot leak into
+ * the next or swallow the session store's writes). Returns how many levels
+ * were open; the database's error text then says so. */
+int vr_db_abandon(verani_storage_db *db);
 
 /* --- the session store ---------------------------------------------------- */
 

@@ -375,6 +375,23 @@ int vr_db_commit(verani_storage_db *db)
     return rc;
 }
 
+int vr_db_abandon(verani_storage_db *db)
+{
+    int levels;
+
+    if (!db || db->depth == 0)
+        return 0;
+    levels = db->depth;
+    db->listing = 0;
+    while (db->depth > 0)
+        vr_db_rollback(db);
+    vr_storage_error(db, VERANI_ESTATE,
+                     "storage: a transaction was left open (%d level%s) and was rolled back: "
+                     "commit or roll back before the handler returns",
+                     levels, levels == 1 ? "" : "s");
+    return levels;
+}
+
 int verani_storage_begin(verani_storage *st)
 {
     return st ? vr_db_begin(st->db) : VERANI_EINVAL;

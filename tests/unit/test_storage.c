@@ -423,6 +423,15 @@ static void test_transactions(void **state)
 
     assert_int_equal(verani_storage_commit(st), VERANI_ESTATE);
     assert_int_equal(verani_storage_rollback(st), VERANI_ESTATE);
+    /* a transaction left open (by a handler) is rolled back by the server's abandon */
+    assert_int_equal(vr_db_abandon(db), 0);
+    assert_int_equal(verani_storage_begin(st), 0);
+    assert_int_equal(verani_storage_begin(st), 0);
+    assert_int_equal(put_s(st, "left", "open"), 0);
+    assert_int_equal(vr_db_abandon(db), 2);
+    assert_non_null(strstr(verani_storage_last_error(st), "left open (2 levels)"));
+    assert_null(get_s(st, "left"));
+    assert_int_equal(verani_storage_commit(st), VERANI_ESTATE);
     /* closing with a transaction open rolls it back */
     assert_int_equal(verani_storage_begin(st), 0);
     verani_storage_db_close(db);
