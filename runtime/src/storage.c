@@ -343,10 +343,11 @@ int vr_db_commit(verani_storage_db *db)
         return vr_storage_error(db, VERANI_ESTATE, "storage: commit without a transaction");
     doomed = db->doomed;
     if (db->depth > 1) {
-        /* A savepoint: release it; a doomed transaction stays doomed. */
-        rc = db->ops->commit(db, db->depth);
+        /* A savepoint: release it. In a doomed transaction leave it be: the
+         * outermost rollback undoes it with the rest. */
+        rc = doomed ? doomed : db->ops->commit(db, db->depth);
         db->depth--;
-        return doomed ? doomed : rc;
+        return rc;
     }
     if (doomed) {
         char why[sizeof(db->last_error)];

@@ -393,6 +393,15 @@ static void test_transactions(void **state)
     assert_non_null(strstr(verani_storage_last_error(st), "rolled back"));
     assert_null(get_s(st, "d1"));
     assert_null(get_s(st, "d2"));
+    /* a failure inside a nested level dooms the whole transaction */
+    assert_int_equal(verani_storage_begin(st), 0);
+    assert_int_equal(put_s(st, "d4", "x"), 0);
+    assert_int_equal(verani_storage_begin(st), 0);
+    assert_int_equal(verani_storage_put(st, big, sizeof(big), "v", 1), VERANI_ETOOBIG);
+    assert_int_equal(verani_storage_commit(st), VERANI_ETOOBIG);
+    assert_int_equal(verani_storage_commit(st), VERANI_ETOOBIG);
+    assert_null(get_s(st, "d4"));
+    assert_int_equal(verani_storage_commit(st), VERANI_ESTATE); /* all levels closed */
     /* a missing key is not a failure */
     assert_int_equal(verani_storage_begin(st), 0);
     assert_int_equal(verani_storage_delete(st, "nope", 4), VERANI_ENOTFOUND);
