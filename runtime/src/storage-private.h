@@ -165,7 +165,9 @@ typedef struct vr_retention {
 
 /* Append the frame `seq` (greater than every retained seq of the session) sent
  * at `at_ms` and trim the session's frames to `ret` (NULL: defaults), in one
- * transaction. */
+ * transaction. The count bound keeps the newest max_frames seq numbers (fewer
+ * frames when seqs have gaps); the age bound drops frames up to the first one
+ * sent at or after now - max_age_ms, so at_ms should not decrease as seq grows. */
 int vr_store_frame_append(verani_storage_db *db, const char *client_id, uint64_t seq,
                           int64_t at_ms, const uint8_t *bytes, size_t len,
                           const vr_retention *ret);

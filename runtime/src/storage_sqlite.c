@@ -76,10 +76,14 @@ static const char *const sq_sql[SQ_N] = {
     [SQ_FR_ADD] = "INSERT INTO vr_frame(client_id, seq, at_ms, bytes) VALUES(?1, ?2, ?3, ?4)",
     [SQ_FR_READ] = "SELECT seq, at_ms, bytes FROM vr_frame WHERE client_id = ?1 AND seq > ?2"
                    " ORDER BY seq LIMIT ?3",
-    [SQ_FR_TRIM_COUNT] = "DELETE FROM vr_frame WHERE client_id = ?1 AND seq <= (SELECT seq"
-                         " FROM vr_frame WHERE client_id = ?1 ORDER BY seq DESC LIMIT 1"
-                         " OFFSET ?2)",
-    [SQ_FR_TRIM_AGE] = "DELETE FROM vr_frame WHERE client_id = ?1 AND at_ms < ?2",
+    /* Both trims are index range deletes, O(log n + deleted) per append: by
+     * seq (the newest max_count seq numbers stay, so gaps keep fewer), and by
+     * age up to the first frame young enough (sends are in seq order). */
+    [SQ_FR_TRIM_COUNT] = "DELETE FROM vr_frame WHERE client_id = ?1 AND seq <= (SELECT max(seq)"
+                         " FROM vr_frame WHERE client_id = ?1) - ?2",
+    [SQ_FR_TRIM_AGE] = "DELETE FROM vr_frame WHERE client_id = ?1 AND seq < coalesce((SELECT seq"
+                       " FROM vr_frame WHERE client_id = ?1 AND at_ms >= ?2 ORDER BY seq"
+                       " LIMIT 1), 9223372036854775807)",
     [SQ_FR_RANGE] = "SELECT min(seq), max(seq), count(*) FROM vr_frame WHERE client_id = ?1",
     [SQ_FR_DEL] = "DELETE FROM vr_frame WHERE client_id = ?1",
 };
