@@ -980,6 +980,16 @@ static void test_session_store(void **state)
     assert_int_equal(vr_store_frames_range(db, c1, &first, &last, &count), 0);
     assert_int_equal(first, 12);
     assert_int_equal(count, 1);
+    /* all of them too old: none stays */
+    assert_int_equal(vr_store_frames_trim(db, c1, 1000000, &r), 0);
+    assert_int_equal(vr_store_frames_range(db, c1, &first, &last, &count), 0);
+    assert_int_equal(count, 0);
+    append(db, c1, 13, 1000001, &r);
+    /* with gaps in seq, the count bound keeps the newest max_frames seq numbers */
+    append(db, c1, 20, 1000002, &r);
+    assert_int_equal(vr_store_frames_range(db, c1, &first, &last, &count), 0);
+    assert_int_equal(first, 20);
+    assert_int_equal(count, 1);
     /* default retention: 1000 frames */
     for (i = 1; i <= 1003; i++)
         append(db, c2, i, 5, NULL);
