@@ -20,6 +20,7 @@
 typedef struct vr_frame {
     uint32_t refs;   /* one per queue entry plus the creator's until it unrefs */
     uint32_t len;    /* bytes in body */
+    int64_t t_us;    /* creation time (CLOCK_MONOTONIC, us): the age of a retained frame */
     uint8_t body[];
 } vr_frame;
 
@@ -57,6 +58,28 @@ size_t vr_outq_head_wire_size(const vr_outq *q);
  * written; 0 when empty or when the head does not fit in `cap`.
  */
 size_t vr_outq_fill(vr_outq *q, uint8_t *dst, size_t cap);
+
+/*
+ * The retained window of a session (resume, PROTOCOL.md section 3): every
+ * sequenced frame queued to it, kept after it was written, in seq order,
+ * bounded by count and age. It is a vr_outq used without a byte bound. Age
+ * is measured against the frames' own creation times, so pushing reads no
+ * clock: pushing `f` first drops the entries older than f->t_us - max_age_us
+ * and those past max_frames - 1.
+ */
+int vr_retain_push(vr_outq *r, vr_frame *f, uint64_t seq, uint32_t max_frames,
+                   int64_t max_age_us);
+/* Drop the entries created before `oldest_us`. */
+void vr_retain_trim(vr_outq *r, int64_t oldest_us);
+/*
+ * Queue to `dst` (NULL: only count), in order and past its bound, every
+ * retained entry with seq > `last_seq`. Returns 1 when they are all of
+ * (last_seq, cur_seq], 0 when some are missing (recovery failed), or
+ * VERANI_ENOMEM (some were queued).
+ */
+int vr_retain_replay(const vr_outq *r, uint64_t last_seq, uint64_t cur_seq, vr_outq *dst);
+/* CLOCK_MONOTONIC in microseconds (the clock of vr_frame.t_us). */
+int64_t vr_now_us(void);
 
 /*
  * Does session `s` pass target `to` (kind/name, except, user and client

@@ -23,7 +23,13 @@ vr_frame *vr_frame_new(size_t len)
         return NULL;
     f->refs = 1;
     f->len = (uint32_t)len;
+    f->t_us = vr_now_us();
     return f;
+}
+
+int64_t vr_now_us(void)
+{
+    return (int64_t)lws_now_usecs(); /* CLOCK_MONOTONIC; any thread */
 }
 
 void vr_frame_ref(vr_frame *f)
@@ -116,6 +122,54 @@ size_t vr_outq_fill(vr_outq *q, uint8_t *dst, size_t cap)
     if (!q->count)
         q->head = 0;
     return used;
+}
+
+/* --- the retained window (resume) ---------------------------------------- */
+
+static void outq_pop(vr_outq *q)
+{
+    vr_qent *e = &q->ring[q->head];
+
+    q->bytes -= e->frame->len;
+    vr_frame_unref(e->frame);
+    e->frame = NULL;
+    q->head = (q->head + 1) % q->cap;
+    q->count--;
+}
+
+void vr_retain_trim(vr_outq *r, int64_t oldest_us)
+{
+    while (r->count && r->ring[r->head].frame->t_us < oldest_us)
+        outq_pop(r);
+}
+
+int vr_retain_push(vr_outq *r, vr_frame *f, uint64_t seq, uint32_t max_frames,
+                   int64_t max_age_us)
+{
+    if (!max_frames)
+        return 0;
+    vr_retain_trim(r, f->t_us - max_age_us);
+    while (r->count >= max_frames)
+        outq_pop(r);
+    return vr_outq_push(r, f, seq, UINT32_MAX, SIZE_MAX);
+}
+
+int vr_retain_replay(const vr_outq *r, uint64_t last_seq, uint64_t cur_seq, vr_outq *dst)
+{
+    uint64_t n = 0;
+    uint32_t i;
+
+    for (i = 0; i < r->count; i++) {
+        const vr_qent *e = &r->ring[(r->head + i) % r->cap];
+
+        if (e->seq <= last_seq)
+            continue;
+        if (dst && vr_outq_push(dst, e->frame, e->seq, UINT32_MAX, SIZE_MAX))
+            return VERANI_ENOMEM;
+        n++;
+    }
+    /* seqs in the window are distinct and increasing, so the count says it all */
+    return last_seq <= cur_seq && n == cur_seq - last_seq;
 }
 
 static int in_list(const char *v, const char *const *list, size_t n)

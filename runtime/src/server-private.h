@@ -75,13 +75,15 @@ struct verani_session {
     size_t n_channels, cap_channels;
     uint64_t seq;                    /* the last seq queued to this session */
     vr_outq q;
+    vr_outq retained;                /* sequenced frames kept for resume (vr_retain_*) */
     vr_bucket bucket;
     uint8_t *rx;                     /* owned: a message arriving in pieces */
     size_t rx_len, rx_cap;
     uint32_t proto_errors;           /* consecutive refused frames */
     uint32_t limited;                /* consecutive rate-limited frames */
     int64_t last_rx_us;
-    lws_sorted_usec_list_t sul;      /* hello timeout, then idle checks */
+    lws_sorted_usec_list_t sul;      /* hello timeout, then idle checks; the grace period
+                                        while detached */
     unsigned hello_done : 1;
     unsigned added : 1;              /* in inst->sessions */
     unsigned closing : 1;            /* a close is under way; no more frames */
@@ -89,8 +91,16 @@ struct verani_session {
     unsigned pinged : 1;             /* a ping went out since the last frame in */
     unsigned write_asked : 1;        /* lws_callback_on_writable was called since WRITEABLE */
     unsigned rx_paused : 1;          /* reading stopped while the outbound queue drains */
+    unsigned detached : 1;           /* no connection (wsi NULL), waiting for a resume; in
+                                        srv->detached instead of srv->sessions */
+    unsigned peer_closed : 1;        /* the client sent a close frame with 1000 */
     int close_code;
     char close_reason[64];
+};
+
+/* lws's per-connection user data. */
+struct vr_pss {
+    verani_session *s; /* owned by the server's session list; NULL before ESTABLISHED */
 };
 
 /* A handler's context: on the stack of the dispatching call. */
@@ -150,6 +160,7 @@ struct verani_server {
     size_t n_mounts;
     uint32_t max_frame;              /* the largest max_frame of the mounted rooms */
     lws_dll2_owner_t sessions;       /* every verani_session, hello done or not */
+    lws_dll2_owner_t detached;       /* sessions waiting for a resume (their `all` node) */
     int port;
     atomic_int stop_flag;            /* set by verani_server_stop from any thread or a signal */
     int stopping;                    /* the loop saw stop_flag */
@@ -189,6 +200,10 @@ int vr_session_enqueue(verani_session *s, vr_frame *f, int with_seq);
 /* Start closing with `code` and `reason`; `kill` drops the socket without waiting to write. */
 void vr_session_close(verani_session *s, int code, const char *reason, int kill);
 void vr_session_timer_start(verani_session *s);
+/* The client sent a close frame with `code` (before CLOSED). */
+void vr_session_peer_close(verani_session *s, int code);
+/* End every detached session (on_disconnect, free): at stop, before the context goes. */
+void vr_sessions_end_detached(verani_server *srv);
 
 void vr_ctx_init(struct verani_ctx *ctx, verani_server *srv, vr_mount *m, vr_instance *inst,
                  verani_session *s);

@@ -23,9 +23,6 @@
  * reassembled in the session's own buffer only while it arrives. */
 #define VR_RX_BUFFER 1024
 
-struct vr_pss {
-    verani_session *s; /* owned by the server's session list; NULL before ESTABLISHED */
-};
 
 static void set_error(verani_server *srv, const char *fmt, ...) VERANI_PRINTF(2, 3);
 static void set_error(verani_server *srv, const char *fmt, ...)
@@ -492,6 +489,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return pss && pss->s ? vr_session_writable(pss->s) : -1;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (pss && pss->s && in && len >= 2)
+            vr_session_peer_close(pss->s, ((const uint8_t *)in)[0] << 8 |
+                                  ((const uint8_t *)in)[1]);
+        return 0;
     case LWS_CALLBACK_CLOSED:
         if (pss && pss->s) {
             vr_session_closed(pss->s);
@@ -545,6 +547,12 @@ verani_server *verani_server_create(const verani_server_options *opts, char *err
         srv->opts.queue_max_frames = 1024;
     if (!srv->opts.queue_max_bytes)
         srv->opts.queue_max_bytes = 4u << 20;
+    if (!srv->opts.resume_grace_ms)
+        srv->opts.resume_grace_ms = 30000;
+    if (!srv->opts.retain_max_frames)
+        srv->opts.retain_max_frames = 1000;
+    if (!srv->opts.retain_max_age_ms)
+        srv->opts.retain_max_age_ms = 120000;
     if (!srv->opts.log_level)
         srv->opts.log_level = VERANI_LOG_ERR | VERANI_LOG_WARN;
     srv->broker = &vr_broker_local;
@@ -695,6 +703,7 @@ static void shutdown_loop(verani_server *srv)
             break;
     }
     lws_sul_cancel(&srv->wake);
+    vr_sessions_end_detached(srv);
     lws_context_destroy(srv->ctx);
     srv->ctx = NULL;
     srv->vh = NULL;
@@ -770,6 +779,7 @@ void verani_server_destroy(verani_server *srv)
         return;
     if (srv->ctx) {
         srv->stopping = 1;
+        vr_sessions_end_detached(srv);
         lws_context_destroy(srv->ctx);
         srv->ctx = NULL;
     }

@@ -7,9 +7,12 @@
  * join/leave, request/reply, error frames and the close policy for peers
  * that keep misbehaving; the handler context (verani_ctx_*) and the session
  * accessors; verani_emit. Writes happen only in vr_session_writable, which
- * coalesces every pending frame into one write. Storage of the attachment
- * is a no-op hook until the sessions issue lands; resume tokens are issued
- * but not yet honoured.
+ * coalesces every pending frame into one write. Resume (PROTOCOL.md
+ * section 3): every sequenced frame is also kept in the session's retained
+ * window; a connection that drops leaves its session detached for the grace
+ * period, and a HELLO with the session's token moves the session onto the
+ * new connection and replays what the client had not read. Storage of the
+ * attachment is a no-op hook: sessions do not survive a restart yet.
  */
 #include <stdio.h>
 #include <string.h>
@@ -247,12 +250,32 @@ verani_session *vr_session_new(verani_server *srv, struct lws *wsi, vr_pending *
     return s;
 }
 
+/* Keep `f` for a later resume; a frame that cannot be kept makes that resume report
+ * recovery_failed, nothing worse. */
+static int retain(verani_session *s, vr_frame *f, uint64_t seq)
+{
+    const verani_server_options *o = &s->srv->opts;
+
+    if (vr_retain_push(&s->retained, f, seq, o->retain_max_frames,
+                       (int64_t)o->retain_max_age_ms * 1000)) {
+        VR_WARN("session %s: out of memory retaining frame %llu for resume\n", s->client_id,
+                (unsigned long long)seq);
+        return VERANI_ENOMEM;
+    }
+    return 0;
+}
+
 int vr_session_enqueue(verani_session *s, vr_frame *f, int with_seq)
 {
     verani_server *srv = s->srv;
     uint64_t seq = with_seq ? s->seq + 1 : 0;
     int r;
 
+    if (s->detached && with_seq) {
+        /* No connection: the frame takes its seq and waits in the retained window. */
+        s->seq = seq;
+        return retain(s, f, seq);
+    }
     if (s->closing || !s->wsi)
         return VERANI_ECLOSED;
     r = vr_outq_push(&s->q, f, seq, srv->opts.queue_max_frames, srv->opts.queue_max_bytes);
@@ -275,7 +298,10 @@ int vr_session_enqueue(verani_session *s, vr_frame *f, int with_seq)
     }
     if (r)
         return r;
-    s->seq = with_seq ? seq : s->seq;
+    if (with_seq) {
+        s->seq = seq;
+        retain(s, f, seq);
+    }
     /* Backpressure: a session whose replies pile up stops being read (TCP
      * then slows its sender) until its queue drains; see vr_session_writable. */
     if (!s->rx_paused && (s->q.count > srv->opts.queue_max_frames / 2 ||
@@ -363,13 +389,98 @@ int vr_session_writable(verani_session *s)
     return 0;
 }
 
+void vr_session_peer_close(verani_session *s, int code)
+{
+    if (code == 1000)
+        s->peer_closed = 1;
+}
+
+static void session_end(verani_session *s);
+
+static void grace_expired(lws_sorted_usec_list_t *sul)
+{
+    verani_session *s = lws_container_of(sul, verani_session, sul);
+
+    VR_INFO("session %s (user %s): not resumed within the grace period\n", s->client_id,
+            s->user_id);
+    session_end(s);
+}
+
+/*
+ * Which drops leave the session waiting for a resume: every close the server
+ * did not ask for (a network error, a vanished peer, a close frame other than
+ * 1000), and the idle timeout (a dead network looks like that). Not: a close
+ * frame with 1000 (the client meant it), a kick or any other close the server
+ * or the application started (1008, 1009, 1011, 4000, verani_ctx_close), a
+ * graceful stop.
+ */
+static int detachable(const verani_session *s)
+{
+    return s->added && !s->peer_closed && !s->srv->stopping && !s->srv->stop_flag &&
+           (!s->closing || s->close_code == VR_CLOSE_IDLE);
+}
+
+static void detach(verani_session *s)
+{
+    verani_server *srv = s->srv;
+
+    s->wsi = NULL;
+    s->closing = 0;
+    s->detached = 1;
+    s->write_asked = s->rx_paused = s->ping_pending = s->pinged = 0;
+    lws_sul_cancel(&s->sul);
+    vr_outq_fini(&s->q); /* its sequenced frames are in `retained` */
+    vr_free(s->rx);
+    s->rx = NULL;
+    s->rx_len = s->rx_cap = 0;
+    lws_dll2_remove(&s->all);
+    lws_dll2_add_tail(&s->all, &srv->detached);
+    lws_sul_schedule(srv->ctx, 0, &s->sul, grace_expired,
+                     (lws_usec_t)srv->opts.resume_grace_ms * 1000);
+    VR_INFO("session %s (user %s): connection lost, kept %u ms for a resume (seq %llu)\n",
+            s->client_id, s->user_id, srv->opts.resume_grace_ms, (unsigned long long)s->seq);
+}
+
+void vr_sessions_end_detached(verani_server *srv)
+{
+    lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&srv->detached)) {
+        session_end(lws_container_of(d, verani_session, all));
+    } lws_end_foreach_dll_safe(d, d1);
+}
+
+/* Free what a session owns besides its list entries and timer. */
+static void session_free(verani_session *s)
+{
+    size_t i;
+
+    vr_outq_fini(&s->q);
+    vr_outq_fini(&s->retained);
+    for (i = 0; i < s->n_channels; i++)
+        vr_free(s->channels[i]);
+    vr_free(s->channels);
+    vr_free(s->user_id);
+    vr_free(s->meta);
+    vr_free(s->rx);
+    vr_free(s);
+}
+
 void vr_session_closed(verani_session *s)
 {
+    if (detachable(s)) {
+        detach(s);
+        return;
+    }
+    session_end(s);
+}
+
+/* The session is gone: out of its instance, on_disconnect, freed. */
+static void session_end(verani_session *s)
+{
     vr_instance *inst = s->inst;
-    size_t i;
 
     s->wsi = NULL;
     s->closing = 1;
+    s->detached = 0;
     lws_sul_cancel(&s->sul);
     lws_dll2_remove(&s->all);
     if (s->added) {
@@ -387,14 +498,7 @@ void vr_session_closed(verani_session *s)
         inst->pending--;
     }
     vr_instance_maybe_free(inst);
-    vr_outq_fini(&s->q);
-    for (i = 0; i < s->n_channels; i++)
-        vr_free(s->channels[i]);
-    vr_free(s->channels);
-    vr_free(s->user_id);
-    vr_free(s->meta);
-    vr_free(s->rx);
-    vr_free(s);
+    session_free(s);
 }
 
 /* --- frames the server sends --------------------------------------------- */
@@ -457,6 +561,78 @@ static void refuse(verani_session *s, int code, const vr_envelope *req, const ch
 
 static void session_timer(lws_sorted_usec_list_t *sul);
 
+/* Equal tokens, in time that does not depend on where they differ. */
+static int token_equal(const char *a, const char *b, size_t n)
+{
+    unsigned char d = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        d |= (unsigned char)(a[i] ^ b[i]);
+    return d == 0;
+}
+
+/*
+ * The session of this instance that `token` resumes: hello done, not being
+ * closed by the server, the same user id. NULL when none (a wrong, stale,
+ * reused or foreign token: the caller starts a fresh session).
+ */
+static verani_session *find_resumable(verani_session *s, const char *token)
+{
+    verani_session *found = NULL;
+    size_t n = sizeof(s->resume_token) - 1;
+
+    if (!token || strlen(token) != n || !s->user_id)
+        return NULL;
+    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&s->inst->sessions)) {
+        verani_session *o = lws_container_of(d, verani_session, node);
+
+        if (o != s && o->added && !o->closing && o->user_id && !strcmp(o->user_id, s->user_id) &&
+            token_equal(o->resume_token, token, n))
+            found = o;
+    } lws_end_foreach_dll(d);
+    return found;
+}
+
+/*
+ * Move session `o` (detached, or still on an older connection that is then
+ * dropped) into `s`, the new connection's session, which has not joined the
+ * instance yet: client id, meta, channels, seq and retained frames. `o` is
+ * freed without on_disconnect.
+ */
+static void adopt(verani_session *s, verani_session *o)
+{
+    if (o->wsi) {
+        struct vr_pss *pss = lws_wsi_user(o->wsi);
+
+        VR_INFO("session %s: resumed on a new connection; the old one is dropped\n",
+                o->client_id);
+        if (pss)
+            pss->s = NULL; /* its CLOSED no longer concerns this session */
+        lws_set_timeout(o->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        o->wsi = NULL;
+    }
+    memcpy(s->client_id, o->client_id, sizeof(s->client_id));
+    vr_free(s->meta);
+    s->meta = o->meta;
+    s->meta_len = o->meta_len;
+    o->meta = NULL;
+    s->channels = o->channels;
+    s->n_channels = o->n_channels;
+    s->cap_channels = o->cap_channels;
+    o->channels = NULL;
+    o->n_channels = 0;
+    s->seq = o->seq;
+    s->retained = o->retained;
+    vr_outq_init(&o->retained);
+    s->bucket = o->bucket;   /* a reconnect does not refill the rate limit */
+    lws_sul_cancel(&o->sul);
+    lws_dll2_remove(&o->all);
+    lws_dll2_remove(&o->node);
+    o->added = 0;
+    session_free(o);
+}
+
 static void on_hello(verani_session *s, const vr_envelope *env)
 {
     vr_instance *inst = s->inst;
@@ -467,6 +643,9 @@ static void on_hello(verani_session *s, const vr_envelope *env)
     vr_envelope out = VERANI__WIRE__ENVELOPE__INIT;
     Verani__Wire__Welcome w = VERANI__WIRE__WELCOME__INIT;
     struct verani_ctx ctx;
+    verani_session *old;
+    uint64_t last = 0;
+    int recovered = 1;
     size_t i;
     int r;
 
@@ -475,28 +654,43 @@ static void on_hello(verani_session *s, const vr_envelope *env)
                "this server speaks protocol 1", NULL);
         return;
     }
-    if (vr_uuid4(s->client_id) || vr_random_hex(s->resume_token, 16)) {
+    old = hello ? find_resumable(s, hello->resume_token) : NULL;
+    if ((!old && vr_uuid4(s->client_id)) || vr_random_hex(s->resume_token, 16)) {
         vr_session_close(s, VR_CLOSE_INTERNAL, "internal error", 0);
         return;
+    }
+    if (old) {
+        last = hello->has_last_seq ? hello->last_seq : 0;
+        adopt(s, old);
+        /* what aged out is gone, whatever the count bound says */
+        vr_retain_trim(&s->retained, vr_now_us() -
+                       (int64_t)s->srv->opts.retain_max_age_ms * 1000);
+        recovered = vr_retain_replay(&s->retained, last, s->seq, NULL) == 1;
+        VR_INFO("session %s (user %s) resumed after seq %llu (now %llu)%s\n", s->client_id,
+                s->user_id, (unsigned long long)last, (unsigned long long)s->seq,
+                recovered ? "" : ": some frames are no longer retained");
+        /* metrics: verani_resumes_total{result="ok"|"recovery_failed"} goes here once a
+         * metrics hook exists (none was committed when resume landed). */
     }
     s->hello_done = 1;
     s->proto_errors = 0;
     /* from now on the timer does idle checks */
     lws_sul_schedule(lws_get_context(s->wsi), 0, &s->sul, session_timer,
                      (lws_usec_t)s->srv->opts.idle_timeout_ms * 1000 / 2);
-    for (i = 0; i < sc->n_channels; i++)
+    for (i = 0; !old && i < sc->n_channels; i++)
         if (channel_add(s, sc->channels[i]) < 0) {
             vr_session_close(s, VR_CLOSE_INTERNAL, "internal error", 0);
             return;
         }
-    if (!sc->n_channels && channel_add(s, "default") < 0) {
+    if (!old && !sc->n_channels && channel_add(s, "default") < 0) {
         vr_session_close(s, VR_CLOSE_INTERNAL, "internal error", 0);
         return;
     }
     attachment_store(s);
 
     /* The welcome is queued first so it is the first frame on the wire, even
-     * when on_connect emits to the new session. */
+     * when on_connect emits to the new session; a resume's replay follows it,
+     * before anything new. */
     out.has_kind = 1;
     out.kind = VERANI__WIRE__KIND__WELCOME;
     w.has_protocol = 1;
@@ -511,16 +705,34 @@ static void on_hello(verani_session *s, const vr_envelope *env)
     w.max_frame = sc->max_frame;
     w.has_seq = 1;
     w.seq = s->seq;
+    w.has_resumed = 1;
+    w.resumed = old != NULL;
+    w.has_recovery_failed = 1;
+    w.recovery_failed = !recovered;
     out.welcome = &w;
     send_env(s, &out, 0);
     if (hello && hello->fingerprint && sc->fingerprint && strcmp(hello->fingerprint,
                                                                  sc->fingerprint))
         send_error(s, VERANI__WIRE__ERROR_CODE__SCHEMA_MISMATCH, NULL,
                    "the client was generated from a different schema than the server", NULL);
+    if (old) {
+        /* The replay: what is still retained after last_seq, even when some is missing
+         * (recovery_failed tells the client to resync; what is there still arrives in
+         * order). Past the queue bound on purpose: the retained window bounds it. */
+        if (vr_retain_replay(&s->retained, last, s->seq, &s->q) < 0)
+            VR_WARN("session %s: out of memory replaying; the client sees a gap\n",
+                    s->client_id);
+        if (s->q.count && !s->write_asked) {
+            s->write_asked = 1;
+            lws_callback_on_writable(s->wsi);
+        }
+    }
 
     inst->pending--;
     lws_dll2_add_tail(&s->node, &inst->sessions);
     s->added = 1;
+    if (old)
+        return; /* no on_connect: the application never saw this session leave */
     VR_INFO("session %s (user %s) joined %s '%s'\n", s->client_id, s->user_id, sc->name,
             inst->name);
     if (h->on_connect) {
@@ -868,6 +1080,8 @@ static void session_timer(lws_sorted_usec_list_t *sul)
         vr_session_close(s, VR_CLOSE_HELLO_TIMEOUT, "no HELLO in time", 0);
         return;
     }
+    /* the age bound of the retained window holds for a quiet session too */
+    vr_retain_trim(&s->retained, vr_now_us() - (int64_t)s->srv->opts.retain_max_age_ms * 1000);
     if (since >= idle) {
         vr_session_close(s, VR_CLOSE_IDLE, "idle timeout", 0);
         return;

@@ -46,6 +46,11 @@ static void start_opts(server_h *h, verani_server_options *o)
     e2e_log_reset();
     if (getenv("VERANI_TEST_VERBOSE"))
         o->log_level = atoi(getenv("VERANI_TEST_VERBOSE"));
+    /* These tests see a dropped connection's on_disconnect right away: a 1 ms
+     * resume grace period (test_resume.c covers resume itself). rc_close sends
+     * no close frame, so without it every drop would wait 30 s for a resume. */
+    if (!o->resume_grace_ms)
+        o->resume_grace_ms = 1;
     h->srv = verani_server_create(o, err, sizeof(err));
     assert_non_null(h->srv);
     assert_int_equal(e2e_mount_all(h->srv), 0);

@@ -56,6 +56,16 @@ typedef struct verani_server_options {
     int log_level;                 /* VERANI_LOG_* bits; 0: ERR|WARN */
     const char *storage_path;      /* room storage file (SQLite, WAL; see storage.h), opened
                                       by create; NULL: ":memory:", nothing written to disk */
+    /* Resume (PROTOCOL.md section 3, "Resume"). A session whose connection drops without the
+     * server asking (no close frame, a network error, the idle timeout, a close frame other
+     * than 1000) stays detached for resume_grace_ms: it keeps its client id, meta, channels
+     * and place in the instance (presence does not flicker) and emits to it are retained;
+     * a HELLO with its resume token reattaches it without on_connect. After the grace period
+     * on_disconnect runs once and it is gone. verani_session pointers do not survive a resume
+     * (the session moves to the new connection's object): keep client ids, not pointers. */
+    uint32_t resume_grace_ms;      /* 0: 30000 */
+    uint32_t retain_max_frames;    /* sequenced frames kept per session for replay; 0: 1000 */
+    uint32_t retain_max_age_ms;    /* and no older than this; 0: 120000 */
 } verani_server_options;
 
 VERANI_API void verani_server_options_init(verani_server_options *opts);
