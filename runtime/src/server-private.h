@@ -76,6 +76,8 @@ struct verani_session {
     uint64_t seq;                    /* the last seq queued to this session */
     vr_outq q;
     vr_outq retained;                /* sequenced frames kept for resume (vr_retain_*) */
+    uint32_t replay_frames;          /* a resume's replay may pass the queue bound by this */
+    size_t replay_bytes;             /* much; both 0 again once the queue has drained */
     vr_bucket bucket;
     uint8_t *rx;                     /* owned: a message arriving in pieces */
     size_t rx_len, rx_cap;

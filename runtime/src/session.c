@@ -278,7 +278,8 @@ int vr_session_enqueue(verani_session *s, vr_frame *f, int with_seq)
     }
     if (s->closing || !s->wsi)
         return VERANI_ECLOSED;
-    r = vr_outq_push(&s->q, f, seq, srv->opts.queue_max_frames, srv->opts.queue_max_bytes);
+    r = vr_outq_push(&s->q, f, seq, srv->opts.queue_max_frames + s->replay_frames,
+                     srv->opts.queue_max_bytes + s->replay_bytes);
     if (r == VERANI_EFULL) {
         if (srv->opts.slow_policy == VERANI_SLOW_DROP) {
             /* The dropped frame still takes its seq, so the client sees the gap. */
@@ -376,6 +377,10 @@ int vr_session_writable(verani_session *s)
             s->q.bytes <= srv->opts.queue_max_bytes / 4) {
             s->rx_paused = 0;
             lws_rx_flow_control(s->wsi, 1);
+        }
+        if (!s->q.count) {
+            s->replay_frames = 0;
+            s->replay_bytes = 0;
         }
         if (s->q.count || s->closing)
             lws_callback_on_writable(s->wsi);
@@ -722,6 +727,9 @@ static void on_hello(verani_session *s, const vr_envelope *env)
         if (vr_retain_replay(&s->retained, last, s->seq, &s->q) < 0)
             VR_WARN("session %s: out of memory replaying; the client sees a gap\n",
                     s->client_id);
+        /* new frames still fit behind the replay until the queue drains once */
+        s->replay_frames = s->q.count;
+        s->replay_bytes = s->q.bytes;
         if (s->q.count && !s->write_asked) {
             s->write_asked = 1;
             lws_callback_on_writable(s->wsi);
