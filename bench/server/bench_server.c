@@ -57,9 +57,10 @@ static const bench_bench_handlers handlers = {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bench_server [--port N] [--queue FRAMES] [--log]\n"
+    fprintf(f, "usage: bench_server [--port N] [--queue FRAMES] [--retain FRAMES] [--log]\n"
                "Serves bench/bench.verani at ws://127.0.0.1:PORT/bench/{room} until SIGINT or\n"
-               "SIGTERM; prints \"PID <pid> PORT <port>\" once it listens.\n");
+               "SIGTERM; prints \"PID <pid> PORT <port>\" once it listens. --retain sets the\n"
+               "frames kept per session for resume (the runtime's default when not given).\n");
 }
 
 /* Raise the open-file limit to its hard maximum: idle holds 10,000 connections or more. */
@@ -88,6 +89,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--port") && i + 1 < argc) {
             o.port = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--retain") && i + 1 < argc) {
+            o.retain_max_frames = (uint32_t)strtoul(argv[++i], NULL, 10);
         } else if (!strcmp(argv[i], "--queue") && i + 1 < argc) {
             o.queue_max_frames = (uint32_t)strtoul(argv[++i], NULL, 10);
         } else if (!strcmp(argv[i], "--log")) {
