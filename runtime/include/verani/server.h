@@ -124,7 +124,8 @@ VERANI_API int verani_server_emit_async(verani_server *srv, const verani_room_de
                                         const char *instance, const verani_target *to,
                                         const verani_event_def *ev, const ProtobufCMessage *msg);
 
-/* Connected sessions in all rooms and instances (hello done or not). Event-loop thread. */
+/* Connected sessions in all rooms and instances (hello done or not); detached sessions
+ * waiting for a resume are not counted. Event-loop thread. */
 VERANI_API size_t verani_server_session_count(const verani_server *srv);
 
 /*
@@ -133,7 +134,8 @@ VERANI_API size_t verani_server_session_count(const verani_server *srv);
  * next loop turn) and returns the total. Event-loop thread.
  */
 VERANI_API size_t verani_server_user_ids(verani_server *srv, const char **out, size_t max);
-/* The sessions of `user_id` in every room instance; like verani_server_user_ids. */
+/* The sessions of `user_id` in every room instance; like verani_server_user_ids. Both count
+ * detached sessions (waiting for a resume), as presence does not flicker on a blip. */
 VERANI_API size_t verani_server_user_sessions(verani_server *srv, const char *user_id,
                                               verani_session **out, size_t max);
 
