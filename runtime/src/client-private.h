@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * client-private.h: the client's internals shared by client.c (state
- * machine, protocol), client_loop.c (the lws context, its thread and the
- * inbox that carries calls from other threads), client_queue.c (the bounded
- * frame queue) and backoff.c (the delay computation). backoff and the queue
- * do not call libwebsockets, so the unit tests use them directly.
+ * client-private.h: the client's internals shared by its modules: client.c
+ * (the object, its options, states, lifecycle callbacks and waits),
+ * client_conn.c (the connection: lws callback, hello/welcome, reads, writes,
+ * keepalive, reconnection), client_reqs.c (requests, joins, leaves, their
+ * timeouts, the joined channels), client_events.c (typed event
+ * registrations and dispatch), client_loop.c (the lws context, its thread
+ * and the inbox that carries calls from other threads), client_queue.c (the
+ * bounded frame queue) and backoff.c (the delay computation). backoff and
+ * the queue do not call libwebsockets, so the unit tests use them directly.
+ * Everything declared under "the client object" runs on the loop's thread.
  */
 #ifndef VERANI_CLIENT_PRIVATE_H
 #define VERANI_CLIENT_PRIVATE_H
@@ -15,6 +20,11 @@
 #include <libwebsockets.h>
 
 #include <verani/client.h>
+#include <verani/gen.h>
+
+#include "common-private.h"
+
+struct Verani__Wire__Envelope;
 
 /* --- backoff (backoff.c): pure, no lws --------------------------------- */
 
@@ -37,7 +47,7 @@ uint32_t vr_backoff_delay(const vr_backoff *b, uint32_t attempt, uint32_t rnd);
 
 /* --- frames and the bounded queue (client_queue.c): no lws -------------- */
 
-/* Headroom before each frame's bytes; static_assert'ed >= LWS_PRE in client.c. */
+/* Headroom before each frame's bytes; static_assert'ed >= LWS_PRE in client_conn.c. */
 #define VR_FRAME_PRE 16
 
 typedef struct vr_cframe {
@@ -102,7 +112,7 @@ int vr_loop_is_threaded(verani_client_loop *loop);
 /* Whether the caller may block on the loop: not the loop's own thread, and
  * not inside a callback of an unthreaded loop. Any thread. */
 int vr_loop_can_block(verani_client_loop *loop);
-/* Drain the inbox: LWS_CALLBACK_EVENT_WAIT_CANCELLED (client.c calls it). */
+/* Drain the inbox: LWS_CALLBACK_EVENT_WAIT_CANCELLED (client_conn.c calls it). */
 void vr_loop_on_cancel(verani_client_loop *loop);
 /* Make room for one more client in the loop's list (VERANI_ENOMEM). */
 int vr_loop_reserve_client(verani_client_loop *loop);
@@ -116,7 +126,7 @@ struct lws_vhost *vr_loop_vhost(verani_client_loop *loop, const char *ca_file, c
 void vr_loop_add_client(verani_client_loop *loop, verani_client *c);
 void vr_loop_remove_client(verani_client_loop *loop, verani_client *c);
 
-/* The lws protocol callback, in client.c; client_loop.c registers it. */
+/* The lws protocol callback, in client_conn.c; client_loop.c registers it. */
 int vr_client_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                            void *in, size_t len);
 
@@ -133,5 +143,180 @@ void *vr_client_calloc(size_t n, size_t size);
 void *vr_client_realloc(void *p, size_t n);
 void vr_client_free(void *p);
 char *vr_client_strdup(const char *s);
+
+/* --- the client object (client.c, client_conn.c, client_reqs.c, client_events.c) --- */
+
+/* A pending request, join or leave. Owned by the client's list. */
+typedef enum { VR_REQ_EVENT, VR_REQ_JOIN, VR_REQ_LEAVE } vr_req_kind;
+
+typedef struct vr_req {
+    struct vr_req *next, *prev;
+    verani_client *c;
+    uint64_t id;
+    vr_req_kind kind;
+    const verani_event_def *ev;       /* VR_REQ_EVENT */
+    verani_reply_invoke_fn invoke;
+    verani_fn fn;
+    verani_client_channel_fn ch_fn;   /* joins and leaves */
+    char *channel;                    /* owned; joins and leaves */
+    void *user;
+    int sent;                         /* written on the current connection */
+    lws_sorted_usec_list_t sul;       /* the timeout */
+} vr_req;
+
+/* A callback-form wait for the connection. Owned by the client's list. */
+typedef struct vr_wait {
+    struct vr_wait *next;
+    verani_client *c;
+    verani_client_wait_fn fn;
+    void *user;
+    lws_sorted_usec_list_t sul;
+} vr_wait;
+
+typedef enum { VR_CB_OPEN, VR_CB_CLOSE, VR_CB_ERROR, VR_CB_STATE } vr_cb_kind;
+
+typedef struct vr_cb {
+    int id;
+    vr_cb_kind kind;
+    verani_fn fn;
+    void *user;
+    int dead;
+} vr_cb;
+
+typedef struct vr_on {
+    uint32_t event;
+    verani_client_invoke_fn invoke;
+    verani_fn fn;
+    void *user;
+    int once;
+    int dead;
+} vr_on;
+
+struct verani_client {
+    verani_client_loop *loop;         /* borrowed, or owned when owns_loop */
+    int owns_loop;
+    const verani_room_schema *room;   /* borrowed: generated static data */
+
+    /* From the options (owned copies). */
+    char *url, *host, *host_header, *path, *ca_file;
+    char **hdr_names, **hdr_values;   /* hdr_names end with ':' as lws wants */
+    size_t n_headers;
+    int port, tls, insecure, reconnect_disabled;
+    vr_backoff bo;
+    uint32_t max_attempts, connect_timeout_ms, ping_interval_ms, pong_timeout_ms;
+    uint32_t request_timeout_ms, max_rx;
+    struct lws_vhost *vh;
+
+    /* State. */
+    verani_client_state state;
+    struct lws *wsi;                  /* the current connection, NULL when none */
+    int wsi_live;                     /* a connection is under way or open */
+    int established, welcomed, user_closed, refused;
+    int peer_close_code;
+    char peer_close_reason[124];
+    uint32_t attempts;
+    uint64_t conn_id;
+    int hello_pending, ping_pending, awaiting_pong, rx_since_ping;
+    unsigned pong_pending;
+
+    vr_cqueue outq;                   /* owns its frames */
+    vr_req *reqs;                     /* owned list */
+    size_t n_reqs;
+    uint64_t next_request_id;
+    vr_wait *waits;                   /* owned list */
+    vr_cb *cbs;                       /* owned array */
+    size_t n_cbs, cap_cbs;
+    int next_cb_id;
+    vr_on *ons;                       /* owned array */
+    size_t n_ons, cap_ons;
+    int iterating;                    /* > 0 while cbs/ons are walked: no compaction */
+
+    unsigned char *rx;                /* owned reassembly buffer */
+    size_t rx_len, rx_cap;
+    int rx_in_msg, rx_binary, rx_overflow;
+
+    char client_id[64], user_id[64];
+    char *resume_token;               /* owned */
+    uint64_t last_seq;
+    int resumed, recovery_failed;
+    char **channels;                  /* owned */
+    size_t n_channels;
+    const char *ev_channel;           /* borrowed, valid during an event callback */
+    uint64_t ev_seq;
+    char last_error[256];
+    uint64_t rng;
+
+    lws_sorted_usec_list_t sul_retry, sul_connect, sul_ping, sul_pong;
+    int depth;                        /* nested entries; the free waits for 0 */
+    int destroyed;
+};
+
+/* client.c: errors, callbacks, states. */
+
+/* Set the last error (and log it at info). */
+void vr_client_set_error(verani_client *c, const char *fmt, ...) VERANI_PRINTF(2, 3);
+/* Set the last error and call the on_error callbacks with `err`. */
+void vr_client_error(verani_client *c, int err, const char *fmt, ...) VERANI_PRINTF(3, 4);
+/* Call the lifecycle callbacks of `kind`: a/b are the code or the old and
+ * new states, `text` the reason (NULL reads as ""). Stops once destroyed. */
+void vr_client_fire(verani_client *c, vr_cb_kind kind, int a, int b, const char *text);
+/* Change state, call on_state_change, resolve the waits it decides. */
+void vr_client_set_state(verani_client *c, verani_client_state st);
+/* Enter / leave a stretch that may call back into user code; the client is
+ * freed on the last leave after a destroy (vr_client_leave returns 1). */
+void vr_client_enter(verani_client *c);
+int vr_client_leave(verani_client *c);
+/* Drop the removed callbacks and event handlers unless they are being walked. */
+void vr_client_compact(verani_client *c);
+
+/* client_conn.c: the connection. */
+
+/* Start a connection attempt (CONNECTING). */
+void vr_client_connect(verani_client *c);
+/* Detach the current connection from the client and close it (with
+ * `close_code` and `reason` when it was established and close_code != 0). */
+void vr_client_detach(verani_client *c, int close_code, const char *reason);
+/* Cancel every timer of the client, retry included. */
+void vr_client_cancel_timers(verani_client *c);
+/* Pack `env` into a new frame (the caller owns it); NULL when out of memory. */
+vr_cframe *vr_client_pack(const struct Verani__Wire__Envelope *env);
+/* Queue `f` (taken) for writing; bounded by max_queue while not connected. */
+void vr_client_enqueue(verani_client *c, vr_cframe *f);
+
+/* client_reqs.c: requests, joins, leaves and channels. */
+
+vr_req *vr_client_req_find(verani_client *c, uint64_t id);
+/* End a request: unlink it, drop its frame if still queued, call back once
+ * (`reply` and `error` are borrowed and passed on only with OK / ERROR). */
+void vr_client_req_finish(verani_client *c, vr_req *r, verani_reply_status st,
+                          const ProtobufCMessage *reply, const char *error);
+/* Requests written on the connection that just ended: DISCONNECTED. */
+void vr_client_fail_sent(verani_client *c);
+/* The client will not reconnect by itself: every pending request ends. */
+void vr_client_fail_all(verani_client *c, verani_reply_status st);
+void vr_client_channels_clear(verani_client *c);
+void vr_client_channel_add(verani_client *c, const char *ch);
+/* A REPLY / an ERROR envelope from the server. */
+void vr_client_on_reply(verani_client *c, const struct Verani__Wire__Envelope *env);
+void vr_client_on_server_error(verani_client *c, const struct Verani__Wire__Envelope *env);
+
+/* client_events.c: typed events. */
+
+/* Check `ev` belongs to table `t` (`dir` names it: "on" or "emit") and, with
+ * `check_msg`, that `msg` is its valid payload; sets the last error. */
+int vr_client_check_event(verani_client *c, const verani_event_def *ev,
+                          const verani_event_def *t, size_t n, const char *dir,
+                          const ProtobufCMessage *msg, int check_msg);
+/*
+ * Decode the payload of `env` as `desc` (NULL: no payload, *out = NULL) and
+ * check it with `validate` (may be NULL). 0 and *out, which the caller frees
+ * with protobuf_c_message_free_unpacked(..., &vr_pb_allocator); VERANI_EPROTO
+ * when it does not decode; VERANI_EINVAL when invalid (`verr` says why).
+ */
+int vr_client_decode(const ProtobufCMessageDescriptor *desc, verani_validate_fn validate,
+                     const struct Verani__Wire__Envelope *env, ProtobufCMessage **out,
+                     verani_verr *verr);
+/* An EVENT envelope from the server: decode, validate, call the handlers. */
+void vr_client_on_event(verani_client *c, const struct Verani__Wire__Envelope *env);
 
 #endif /* VERANI_CLIENT_PRIVATE_H */
