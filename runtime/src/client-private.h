@@ -266,6 +266,10 @@ void vr_client_set_state(verani_client *c, verani_client_state st);
  * freed on the last leave after a destroy (vr_client_leave returns 1). */
 void vr_client_enter(verani_client *c);
 int vr_client_leave(verani_client *c);
+/* `items` (an array of `n` elements of `size` bytes, room for *cap) with room
+ * for one more: itself, or reallocated (first capacity `first`, then twice;
+ * *cap updated). NULL when out of memory, and `items` is unchanged. */
+void *vr_client_grow(void *items, size_t *cap, size_t n, size_t size, size_t first);
 /* Drop the removed callbacks and event handlers unless they are being walked. */
 void vr_client_compact(verani_client *c);
 

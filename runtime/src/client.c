@@ -11,6 +11,7 @@
  */
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -87,6 +88,22 @@ void vr_client_compact(verani_client *c)
         if (!c->ons[i].dead)
             c->ons[j++] = c->ons[i];
     c->n_ons = j;
+}
+
+void *vr_client_grow(void *items, size_t *cap, size_t n, size_t size, size_t first)
+{
+    size_t want;
+    void *p;
+
+    if (n < *cap)
+        return items;
+    want = *cap ? *cap * 2 : first;
+    if (want < *cap || want > SIZE_MAX / size)
+        return NULL;
+    p = vr_client_realloc(items, want * size);
+    if (p)
+        *cap = want;
+    return p;
 }
 
 /* --- lifecycle callbacks ------------------------------------------------------ */
@@ -544,24 +561,17 @@ static int c_add_cb_body(void *arg)
 {
     vr_cb_args *a = arg;
     verani_client *c = a->c;
+    vr_cb *cbs;
 
     if (c->destroyed)
         return VERANI_ECLOSED;
-    if (c->n_cbs == c->cap_cbs) {
-        size_t cap = c->cap_cbs ? c->cap_cbs * 2 : 4;
-        vr_cb *n = vr_client_realloc(c->cbs, cap * sizeof(*n));
-
-        if (!n)
-            return VERANI_ENOMEM;
-        c->cbs = n;
-        c->cap_cbs = cap;
-    }
-    c->cbs[c->n_cbs].id = c->next_cb_id++;
-    c->cbs[c->n_cbs].kind = a->kind;
-    c->cbs[c->n_cbs].fn = a->fn;
-    c->cbs[c->n_cbs].user = a->user;
-    c->cbs[c->n_cbs].dead = 0;
-    return c->cbs[c->n_cbs++].id;
+    cbs = vr_client_grow(c->cbs, &c->cap_cbs, c->n_cbs, sizeof(*cbs), 4);
+    if (!cbs)
+        return VERANI_ENOMEM;
+    c->cbs = cbs;
+    cbs[c->n_cbs] = (vr_cb){.id = c->next_cb_id++, .kind = a->kind, .fn = a->fn,
+                            .user = a->user};
+    return cbs[c->n_cbs++].id;
 }
 
 static int c_add_cb(verani_client *c, vr_cb_kind kind, verani_fn fn, void *user)

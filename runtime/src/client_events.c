@@ -159,6 +159,7 @@ static int c_on_body(void *arg)
 {
     vr_on_args *a = arg;
     verani_client *c = a->c;
+    vr_on *ons;
     int r;
 
     if (c->destroyed)
@@ -166,17 +167,12 @@ static int c_on_body(void *arg)
     r = vr_client_check_event(c, a->ev, c->room->emit, c->room->n_emit, "emit", NULL, 0);
     if (r)
         return r;
-    if (c->n_ons == c->cap_ons) {
-        size_t cap = c->cap_ons ? c->cap_ons * 2 : 8;
-        vr_on *n = vr_client_realloc(c->ons, cap * sizeof(*n));
-
-        if (!n)
-            return VERANI_ENOMEM;
-        c->ons = n;
-        c->cap_ons = cap;
-    }
-    c->ons[c->n_ons++] = (vr_on){.event = a->ev->id, .invoke = a->invoke, .fn = a->fn,
-                                 .user = a->user, .once = a->once};
+    ons = vr_client_grow(c->ons, &c->cap_ons, c->n_ons, sizeof(*ons), 8);
+    if (!ons)
+        return VERANI_ENOMEM;
+    c->ons = ons;
+    ons[c->n_ons++] = (vr_on){.event = a->ev->id, .invoke = a->invoke, .fn = a->fn,
+                            .user = a->user, .once = a->once};
     return 0;
 }
 

@@ -8,7 +8,8 @@
  * with every frame queued meanwhile arriving once and in order; a stopped
  * server (SIGSTOP) detected by the pong timeout; close 1008 ending in
  * `error` without reconnecting; a request timing out and one failing on
- * disconnect; the loop on its own thread with emits from four threads;
+ * disconnect; a close the client cannot read (1006) after it sent frames,
+ * which it treats as a lost connection and reconnects; the loop on its own thread with emits from four threads;
  * extra upgrade headers and reconnect(); wss:// with a CA file, with
  * verification off, and refused without either; and 1,000 clients on one
  * loop all receiving a broadcast. Timeouts are small through the options;
@@ -326,6 +327,31 @@ static verani_client *client_new(verani_client_loop *loop, int port, const char 
     return c;
 }
 
+static verani_client_loop *loop_new(void)
+{
+    char err[256];
+    verani_client_loop *loop = verani_client_loop_create(err, sizeof(err));
+
+    if (!loop)
+        fail_msg("loop: %s", err);
+    return loop;
+}
+
+/* `turns` turns of the loop, 10 ms at most each. */
+static void service(verani_client_loop *loop, int turns)
+{
+    while (turns-- > 0)
+        assert_int_equal(verani_client_loop_service(loop, 10), 0);
+}
+
+/* The end of most tests: the client, its loop, then the server (SIGTERM). */
+static void end_all(verani_client *c, verani_client_loop *loop, server *s)
+{
+    verani_client_destroy(c);
+    verani_client_loop_destroy(loop);
+    server_kill(s, SIGTERM);
+}
+
 /* Service until *flag >= want; fails after a generous bound of turns. */
 static void until_count(verani_client_loop *loop, const int *flag, int want)
 {
@@ -401,8 +427,7 @@ static void test_round_trips(void **state)
 
     (void)state;
     server_start(&s, 0, NULL);
-    loop = verani_client_loop_create(err, sizeof(err));
-    assert_non_null(loop);
+    loop = loop_new();
     verani_client_options_init(&o);
     c = client_new(loop, s.port, "/t/rt?userId=alice", &o, &w);
 
@@ -490,9 +515,7 @@ static void test_round_trips(void **state)
     assert_int_equal(verani_client_disconnect(c), 0);
     assert_int_equal(w.last_close_code, 1000);
     assert_int_equal(verani_client_get_state(c), VERANI_CLIENT_DISCONNECTED);
-    verani_client_destroy(c);
-    verani_client_loop_destroy(loop);
-    server_kill(&s, SIGTERM);
+    end_all(c, loop, &s);
 }
 
 /* Emit one note per turn until `until` returns true or `max` notes went out. */
@@ -531,7 +554,7 @@ static void sync_echo(verani_client_loop *loop, verani_client *c, watch *w)
 
 static void test_restart_keeps_order(void **state)
 {
-    char log[512], err[256];
+    char log[512];
     verani_client_options o;
     verani_client_loop *loop;
     verani_client_info info;
@@ -547,8 +570,7 @@ static void test_restart_keeps_order(void **state)
     unlink(log);
     server_start(&s, 0, log);
     port = s.port;
-    loop = verani_client_loop_create(err, sizeof(err));
-    assert_non_null(loop);
+    loop = loop_new();
     verani_client_options_init(&o);
     o.initial_delay_ms = 20;
     o.max_delay_ms = 100;
@@ -605,15 +627,12 @@ static void test_restart_keeps_order(void **state)
     /* And the last ones, sent while connected. */
     assert_int_equal(got[k - 1], n);
 
-    verani_client_destroy(c);
-    verani_client_loop_destroy(loop);
-    server_kill(&s, SIGTERM);
+    end_all(c, loop, &s);
     unlink(log);
 }
 
 static void test_pong_timeout(void **state)
 {
-    char err[256];
     verani_client_options o;
     verani_client_loop *loop;
     verani_client *c;
@@ -622,8 +641,7 @@ static void test_pong_timeout(void **state)
 
     (void)state;
     server_start(&s, 0, NULL);
-    loop = verani_client_loop_create(err, sizeof(err));
-    assert_non_null(loop);
+    loop = loop_new();
     verani_client_options_init(&o);
     o.ping_interval_ms = 50;
     o.pong_timeout_ms = 200;
@@ -636,10 +654,8 @@ static void test_pong_timeout(void **state)
     /* Pings are answered: a while later it is still the same connection. */
     {
         verani_client_info info;
-        int i;
 
-        for (i = 0; i < 30; i++)
-            assert_int_equal(verani_client_loop_service(loop, 10), 0);
+        service(loop, 30);
         assert_int_equal(verani_client_get_info(c, &info), 0);
         assert_int_equal(info.connection_id, 1);
         assert_int_equal(info.state, VERANI_CLIENT_CONNECTED);
@@ -653,14 +669,11 @@ static void test_pong_timeout(void **state)
     server_kill(&s, SIGCONT);
     until_count(loop, &w.opens, 2);
     assert_int_equal(verani_client_get_state(c), VERANI_CLIENT_CONNECTED);
-    verani_client_destroy(c);
-    verani_client_loop_destroy(loop);
-    server_kill(&s, SIGTERM);
+    end_all(c, loop, &s);
 }
 
 static void test_policy_close_no_reconnect(void **state)
 {
-    char err[256];
     verani_client_options o;
     verani_client_loop *loop;
     verani_client_info info;
@@ -672,8 +685,7 @@ static void test_policy_close_no_reconnect(void **state)
 
     (void)state;
     server_start(&s, 0, NULL);
-    loop = verani_client_loop_create(err, sizeof(err));
-    assert_non_null(loop);
+    loop = loop_new();
     verani_client_options_init(&o);
     o.room = &ce_strict_schema;
     o.initial_delay_ms = 10;
@@ -695,21 +707,17 @@ static void test_policy_close_no_reconnect(void **state)
     assert_int_equal(w.last_close_code, 1008);
     assert_true(w.errors >= 1);
     /* No reconnection follows. */
-    for (i = 0; i < 30; i++)
-        assert_int_equal(verani_client_loop_service(loop, 10), 0);
+    service(loop, 30);
     assert_int_equal(verani_client_get_info(c, &info), 0);
     assert_int_equal(info.state, VERANI_CLIENT_ERROR);
     assert_int_equal(info.connection_id, 1);
     assert_int_equal(w.reconnecting, 0);
     assert_int_equal(w.opens, 1);
-    verani_client_destroy(c);
-    verani_client_loop_destroy(loop);
-    server_kill(&s, SIGTERM);
+    end_all(c, loop, &s);
 }
 
 static void test_request_timeout_and_disconnect(void **state)
 {
-    char err[256];
     verani_client_options o;
     verani_client_loop *loop;
     verani_client *c;
@@ -719,8 +727,7 @@ static void test_request_timeout_and_disconnect(void **state)
 
     (void)state;
     server_start(&s, 0, NULL);
-    loop = verani_client_loop_create(err, sizeof(err));
-    assert_non_null(loop);
+    loop = loop_new();
     verani_client_options_init(&o);
     o.ping_interval_ms = VERANI_CLIENT_NO_PING;
     o.initial_delay_ms = 10;
@@ -744,6 +751,61 @@ static void test_request_timeout_and_disconnect(void **state)
     assert_int_equal(w.replies, 3);
     assert_int_equal(w.last_status, VERANI_REPLY_CANCELLED);
     verani_client_loop_destroy(loop);
+}
+
+/*
+ * A close the client cannot read (1006) after it sent frames: the server
+ * stops reading (SIGSTOP), frames and a request are written to it, then it
+ * dies with that input unread, so TCP resets the connection and no close
+ * frame arrives. That is a lost connection like any other: the request
+ * written on it fails DISCONNECTED, the client reconnects (not `error`) and
+ * works on the next server.
+ */
+static void test_unreadable_close_reconnects(void **state)
+{
+    verani_client_options o;
+    verani_client_loop *loop;
+    verani_client_info info;
+    verani_client *c;
+    Ce__Note m = note("unread", 1);
+    server s;
+    watch w;
+    int port, i;
+
+    (void)state;
+    server_start(&s, 0, NULL);
+    port = s.port;
+    loop = loop_new();
+    verani_client_options_init(&o);
+    o.ping_interval_ms = VERANI_CLIENT_NO_PING;
+    o.initial_delay_ms = 10;
+    o.max_delay_ms = 50;
+    o.max_attempts = VERANI_CLIENT_UNLIMITED;
+    c = client_new(loop, port, "/t/unread?userId=u", &o, &w);
+    assert_int_equal(verani_client_wait_for_connection(c, 10000), 0);
+
+    server_kill(&s, SIGSTOP);
+    for (i = 0; i < 5; i++)
+        assert_int_equal(ce_test_client_emit_note(c, &m), 0);
+    assert_int_equal(ce_test_client_request_echo(c, &m, 60000, w_echo, &w), 0);
+    until_written(loop, c);
+    server_kill(&s, SIGKILL);
+    until_count(loop, &w.reconnecting, 1);
+    assert_int_equal(w.closes, 1);
+    assert_int_equal(w.last_close_code, 1006);
+    assert_int_equal(w.replies, 1);
+    assert_int_equal(w.last_status, VERANI_REPLY_DISCONNECTED);
+    assert_int_equal(w.error_state, 0);
+    assert_int_not_equal(verani_client_get_state(c), VERANI_CLIENT_ERROR);
+
+    server_start(&s, port, NULL);
+    assert_int_equal(verani_client_wait_for_connection(c, 20000), 0);
+    assert_int_equal(w.opens, 2);
+    assert_int_equal(w.error_state, 0);
+    sync_echo(loop, c, &w);
+    assert_int_equal(verani_client_get_info(c, &info), 0);
+    assert_int_equal(info.attempts, 0); /* reset by the welcome */
+    end_all(c, loop, &s);
 }
 
 /* The loop on its own thread: four threads emit at once. */
@@ -780,7 +842,7 @@ static void thread_echo(verani_client *c, verani_reply_status st, const Ce__Note
 
 static void test_threaded_emitters(void **state)
 {
-    char log[512], err[256];
+    char log[512];
     verani_client_options o;
     verani_client_loop *loop;
     verani_client *c;
@@ -797,8 +859,7 @@ static void test_threaded_emitters(void **state)
     tmp_path(log, sizeof(log), "threads.log");
     unlink(log);
     server_start(&s, 0, log);
-    loop = verani_client_loop_create(err, sizeof(err));
-    assert_non_null(loop);
+    loop = loop_new();
     assert_int_equal(verani_client_loop_start(loop), 0);
     verani_client_options_init(&o);
     c = client_new(loop, s.port, "/t/threads?userId=th", &o, NULL);
@@ -847,8 +908,7 @@ static void test_headers_and_reconnect(void **state)
 
     (void)state;
     server_start(&s, 0, NULL);
-    loop = verani_client_loop_create(err, sizeof(err));
-    assert_non_null(loop);
+    loop = loop_new();
     verani_client_options_init(&o);
     o.headers = headers;
     o.n_headers = 2;
@@ -884,9 +944,7 @@ static void test_headers_and_reconnect(void **state)
         assert_null(verani_client_create(loop, &o, err, sizeof(err)));
         assert_non_null(strstr(err, "no colon here"));
     }
-    verani_client_destroy(c);
-    verani_client_loop_destroy(loop);
-    server_kill(&s, SIGTERM);
+    end_all(c, loop, &s);
 }
 
 /* An upgrade the server refuses (401: no user id) ends in `error`, not in retries. */
@@ -899,18 +957,15 @@ static void test_refused_upgrade(void **state)
     verani_client *c;
     server s;
     watch w;
-    int i;
 
     (void)state;
     server_start(&s, 0, NULL);
-    loop = verani_client_loop_create(err, sizeof(err));
-    assert_non_null(loop);
+    loop = loop_new();
     verani_client_options_init(&o);
     o.initial_delay_ms = 10;
     c = client_new(loop, s.port, "/t/anon", &o, &w);
     assert_int_equal(verani_client_wait_for_connection(c, 10000), VERANI_ECLOSED);
-    for (i = 0; i < 20; i++)
-        assert_int_equal(verani_client_loop_service(loop, 10), 0);
+    service(loop, 20);
     assert_int_equal(verani_client_get_info(c, &info), 0);
     assert_int_equal(info.state, VERANI_CLIENT_ERROR);
     assert_int_equal(info.connection_id, 1);
@@ -918,9 +973,7 @@ static void test_refused_upgrade(void **state)
     assert_int_equal(w.errors, 1);
     assert_int_equal(verani_client_last_error(c, err, sizeof(err)), 0);
     assert_non_null(strstr(err, "401"));
-    verani_client_destroy(c);
-    verani_client_loop_destroy(loop);
-    server_kill(&s, SIGTERM);
+    end_all(c, loop, &s);
 }
 
 /* Requests while nothing answers: one pushed out of the full queue, the rest
@@ -958,8 +1011,7 @@ static void test_offline_requests(void **state)
     assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
     port = ntohs(a.sin_port);
 
-    loop = verani_client_loop_create(err, sizeof(err));
-    assert_non_null(loop);
+    loop = loop_new();
     verani_client_options_init(&o);
     o.max_queue = 3;
     o.initial_delay_ms = 10;
@@ -989,8 +1041,7 @@ static void test_offline_requests(void **state)
     assert_int_equal(destroyed, 1);
     assert_int_equal(w.replies, 5);
     assert_int_equal(w.last_status, VERANI_REPLY_CANCELLED);
-    for (i = 0; i < 10; i++)
-        assert_int_equal(verani_client_loop_service(loop, 10), 0);
+    service(loop, 10);
     verani_client_loop_destroy(loop);
     close(fd);
 }
@@ -1020,8 +1071,7 @@ static void test_tls(void **state)
     g_key = key;
     server_start(&s, 0, NULL);
     g_cert = g_key = NULL;
-    loop = verani_client_loop_create(err, sizeof(err));
-    assert_non_null(loop);
+    loop = loop_new();
 
     verani_client_options_init(&o);
     o.ca_file = cert; /* the self-signed certificate is its own CA */
@@ -1074,7 +1124,7 @@ static void test_thousand_clients(void **state)
 {
     static verani_client *cs[MANY];
     static watch ws[MANY];
-    char err[256], path[64];
+    char path[64];
     verani_client_options o;
     verani_client_loop *loop;
     int i, opened, got, turns;
@@ -1083,8 +1133,7 @@ static void test_thousand_clients(void **state)
 
     (void)state;
     server_start(&s, 0, NULL);
-    loop = verani_client_loop_create(err, sizeof(err));
-    assert_non_null(loop);
+    loop = loop_new();
     for (i = 0; i < MANY; i++) {
         verani_client_options_init(&o);
         o.max_attempts = VERANI_CLIENT_UNLIMITED;
@@ -1120,6 +1169,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_pong_timeout, kill_leftovers),
         cmocka_unit_test_teardown(test_policy_close_no_reconnect, kill_leftovers),
         cmocka_unit_test_teardown(test_request_timeout_and_disconnect, kill_leftovers),
+        cmocka_unit_test_teardown(test_unreadable_close_reconnects, kill_leftovers),
         cmocka_unit_test_teardown(test_threaded_emitters, kill_leftovers),
         cmocka_unit_test_teardown(test_headers_and_reconnect, kill_leftovers),
         cmocka_unit_test_teardown(test_refused_upgrade, kill_leftovers),

@@ -112,10 +112,35 @@ static void options(verani_client_options *o, char *url, size_t n, int port)
 
 static void watch(verani_client *c, counts *k)
 {
+    memset(k, 0, sizeof(*k));
     assert_true(verani_client_on_state_change(c, on_state, k) > 0);
     assert_true(verani_client_on_error(c, on_error, k) > 0);
     assert_true(verani_client_on_open(c, on_open, k) > 0);
     assert_true(verani_client_on_close(c, on_close, k) > 0);
+}
+
+static verani_client_loop *loop_new(void)
+{
+    char err[256];
+    verani_client_loop *loop = verani_client_loop_create(err, sizeof(err));
+
+    if (!loop)
+        fail_msg("loop: %s", err);
+    return loop;
+}
+
+/* A client on `loop` (NULL: a loop of its own), counted in `k` unless NULL. */
+static verani_client *client_new(verani_client_loop *loop, const verani_client_options *o,
+                                 counts *k)
+{
+    char err[256];
+    verani_client *c = verani_client_create(loop, o, err, sizeof(err));
+
+    if (!c)
+        fail_msg("client: %s", err);
+    if (k)
+        watch(c, k);
+    return c;
 }
 
 /* Service until the client reaches `st` (bounded by a generous number of turns). */
@@ -140,14 +165,10 @@ static void test_attempts_to_error(void **state)
     int port, fd = tcp_socket(0, &port);
 
     (void)state;
-    memset(&k, 0, sizeof(k));
-    loop = verani_client_loop_create(err, sizeof(err));
-    assert_non_null(loop);
+    loop = loop_new();
     options(&o, url, sizeof(url), port);
     o.max_attempts = 3;
-    c = verani_client_create(loop, &o, err, sizeof(err));
-    assert_non_null(c);
-    watch(c, &k);
+    c = client_new(loop, &o, &k);
     /* The blocking wait services the loop itself and ends when the client gives up. */
     assert_int_equal(verani_client_wait_for_connection(c, 60000), VERANI_ECLOSED);
     service_until(loop, c, VERANI_CLIENT_ERROR);
@@ -164,7 +185,7 @@ static void test_attempts_to_error(void **state)
     assert_int_equal(verani_client_last_error(c, err, sizeof(err)), 0);
     assert_non_null(strstr(err, "gave up"));
 
-    /* reconnect() from ERROR starts over with attempts at 0. */
+    /* reconnect() from ERROR starts over with attempts at 0 (k counts anew). */
     memset(&k, 0, sizeof(k));
     assert_int_equal(verani_client_reconnect(c), 0);
     service_until(loop, c, VERANI_CLIENT_ERROR);
@@ -177,19 +198,16 @@ static void test_attempts_to_error(void **state)
 
 static void test_reconnect_disabled(void **state)
 {
-    char url[128], err[256];
+    char url[128];
     verani_client_options o;
     verani_client *c;
     counts k;
     int port, fd = tcp_socket(0, &port);
 
     (void)state;
-    memset(&k, 0, sizeof(k));
     options(&o, url, sizeof(url), port);
     o.reconnect_disabled = 1;
-    c = verani_client_create(NULL, &o, err, sizeof(err)); /* a loop of its own */
-    assert_non_null(c);
-    watch(c, &k);
+    c = client_new(NULL, &o, &k); /* a loop of its own */
     assert_int_equal(verani_client_wait_for_connection(c, 60000), VERANI_ECLOSED);
     assert_int_equal(verani_client_get_state(c), VERANI_CLIENT_DISCONNECTED);
     assert_int_equal(k.errors, 1);
@@ -201,7 +219,7 @@ static void test_reconnect_disabled(void **state)
 /* A peer that accepts TCP and never answers: connect timeouts are attempts too. */
 static void test_connect_timeout_and_wait_timeout(void **state)
 {
-    char url[128], err[256];
+    char url[128];
     verani_client_options o;
     verani_client_loop *loop;
     verani_client_info info;
@@ -210,15 +228,11 @@ static void test_connect_timeout_and_wait_timeout(void **state)
     int port, fd = tcp_socket(1, &port);
 
     (void)state;
-    memset(&k, 0, sizeof(k));
-    loop = verani_client_loop_create(err, sizeof(err));
-    assert_non_null(loop);
+    loop = loop_new();
     options(&o, url, sizeof(url), port);
     o.connect_timeout_ms = 300;
     o.max_attempts = 2;
-    c = verani_client_create(loop, &o, err, sizeof(err));
-    assert_non_null(c);
-    watch(c, &k);
+    c = client_new(loop, &o, &k);
     /* A wait shorter than the connect timeout times out, and the client goes on. */
     assert_int_equal(verani_client_wait_for_connection(c, 50), VERANI_ETIMEDOUT);
     assert_int_not_equal(verani_client_get_state(c), VERANI_CLIENT_ERROR);
@@ -251,13 +265,11 @@ static void test_offline_queue_bound(void **state)
     int i, port, fd = tcp_socket(0, &port);
 
     (void)state;
-    loop = verani_client_loop_create(err, sizeof(err));
-    assert_non_null(loop);
+    loop = loop_new();
     options(&o, url, sizeof(url), port);
     o.max_attempts = VERANI_CLIENT_UNLIMITED;
     o.initial_delay_ms = 50;
-    c = verani_client_create(loop, &o, err, sizeof(err));
-    assert_non_null(c);
+    c = client_new(loop, &o, NULL);
     for (i = 0; i < 150; i++)
         assert_int_equal(verani_client_emit(c, &room_on[0], NULL), 0);
     for (i = 0; i < 20; i++)
@@ -285,7 +297,7 @@ static void test_offline_queue_bound(void **state)
 /* The loop on its own thread; every call from this thread goes through the inbox. */
 static void test_threaded_loop(void **state)
 {
-    char url[128], err[256];
+    char url[128];
     verani_client_options o;
     verani_client_loop *loop;
     verani_client_info info;
@@ -294,17 +306,14 @@ static void test_threaded_loop(void **state)
     int i, j, port, fd = tcp_socket(0, &port);
 
     (void)state;
-    memset(&k, 0, sizeof(k));
-    loop = verani_client_loop_create(err, sizeof(err));
-    assert_non_null(loop);
+    loop = loop_new();
     assert_int_equal(verani_client_loop_start(loop), 0);
     assert_int_equal(verani_client_loop_start(loop), VERANI_ESTATE);
     assert_int_equal(verani_client_loop_service(loop, 0), VERANI_ESTATE);
     options(&o, url, sizeof(url), port);
     o.max_attempts = 2;
     for (i = 0; i < 4; i++) {
-        c[i] = verani_client_create(loop, &o, err, sizeof(err));
-        assert_non_null(c[i]);
+        c[i] = client_new(loop, &o, NULL);
         for (j = 0; j < 10; j++)
             assert_int_equal(verani_client_emit(c[i], &room_on[0], NULL), 0);
     }
