@@ -344,6 +344,15 @@ static void service(verani_client_loop *loop, int turns)
         assert_int_equal(verani_client_loop_service(loop, 10), 0);
 }
 
+/* The start of most tests: a server (logging to `log` unless NULL), a
+ * loop, default options. */
+static verani_client_loop *begin(server *s, const char *log, verani_client_options *o)
+{
+    server_start(s, 0, log);
+    verani_client_options_init(o);
+    return loop_new();
+}
+
 /* The end of most tests: the client, its loop, then the server (SIGTERM). */
 static void end_all(verani_client *c, verani_client_loop *loop, server *s)
 {
@@ -426,9 +435,7 @@ static void test_round_trips(void **state)
     int before;
 
     (void)state;
-    server_start(&s, 0, NULL);
-    loop = loop_new();
-    verani_client_options_init(&o);
+    loop = begin(&s, NULL, &o);
     c = client_new(loop, s.port, "/t/rt?userId=alice", &o, &w);
 
     /* Emitted before the connection exists: queued, sent after the welcome. */
@@ -568,10 +575,8 @@ static void test_restart_keeps_order(void **state)
     (void)state;
     tmp_path(log, sizeof(log), "restart.log");
     unlink(log);
-    server_start(&s, 0, log);
+    loop = begin(&s, log, &o);
     port = s.port;
-    loop = loop_new();
-    verani_client_options_init(&o);
     o.initial_delay_ms = 20;
     o.max_delay_ms = 100;
     o.max_attempts = VERANI_CLIENT_UNLIMITED;
@@ -640,9 +645,7 @@ static void test_pong_timeout(void **state)
     watch w;
 
     (void)state;
-    server_start(&s, 0, NULL);
-    loop = loop_new();
-    verani_client_options_init(&o);
+    loop = begin(&s, NULL, &o);
     o.ping_interval_ms = 50;
     o.pong_timeout_ms = 200;
     o.connect_timeout_ms = 300;
@@ -684,9 +687,7 @@ static void test_policy_close_no_reconnect(void **state)
     int i;
 
     (void)state;
-    server_start(&s, 0, NULL);
-    loop = loop_new();
-    verani_client_options_init(&o);
+    loop = begin(&s, NULL, &o);
     o.room = &ce_strict_schema;
     o.initial_delay_ms = 10;
     c = client_new(loop, s.port, "/strict?userId=s", &o, &w);
@@ -726,9 +727,7 @@ static void test_request_timeout_and_disconnect(void **state)
     watch w;
 
     (void)state;
-    server_start(&s, 0, NULL);
-    loop = loop_new();
-    verani_client_options_init(&o);
+    loop = begin(&s, NULL, &o);
     o.ping_interval_ms = VERANI_CLIENT_NO_PING;
     o.initial_delay_ms = 10;
     c = client_new(loop, s.port, "/t/req?userId=r", &o, &w);
@@ -773,10 +772,8 @@ static void test_unreadable_close_reconnects(void **state)
     int port, i;
 
     (void)state;
-    server_start(&s, 0, NULL);
+    loop = begin(&s, NULL, &o);
     port = s.port;
-    loop = loop_new();
-    verani_client_options_init(&o);
     o.ping_interval_ms = VERANI_CLIENT_NO_PING;
     o.initial_delay_ms = 10;
     o.max_delay_ms = 50;
@@ -907,9 +904,7 @@ static void test_headers_and_reconnect(void **state)
     watch w;
 
     (void)state;
-    server_start(&s, 0, NULL);
-    loop = loop_new();
-    verani_client_options_init(&o);
+    loop = begin(&s, NULL, &o);
     o.headers = headers;
     o.n_headers = 2;
     c = client_new(loop, s.port, "/t/hdr", &o, &w);
@@ -959,9 +954,7 @@ static void test_refused_upgrade(void **state)
     watch w;
 
     (void)state;
-    server_start(&s, 0, NULL);
-    loop = loop_new();
-    verani_client_options_init(&o);
+    loop = begin(&s, NULL, &o);
     o.initial_delay_ms = 10;
     c = client_new(loop, s.port, "/t/anon", &o, &w);
     assert_int_equal(verani_client_wait_for_connection(c, 10000), VERANI_ECLOSED);
