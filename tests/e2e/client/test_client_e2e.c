@@ -41,6 +41,7 @@
 #include <verani/verani.h>
 
 #include "ce_client.h"
+#include "client_test_util.h"
 
 static const char *g_server_path;
 static char g_tmpdir[256];
@@ -325,16 +326,6 @@ static verani_client *client_new(verani_client_loop *loop, int port, const char 
         }
     }
     return c;
-}
-
-static verani_client_loop *loop_new(void)
-{
-    char err[256];
-    verani_client_loop *loop = verani_client_loop_create(err, sizeof(err));
-
-    if (!loop)
-        fail_msg("loop: %s", err);
-    return loop;
 }
 
 /* `turns` turns of the loop, 10 ms at most each. */
@@ -987,22 +978,12 @@ static void test_offline_requests(void **state)
     verani_client_options o;
     verani_client_loop *loop;
     verani_client *c;
-    struct sockaddr_in a;
-    socklen_t len = sizeof(a);
     Ce__Note m = note("offline", 1);
     int fd, port, i, destroyed = 0;
     watch w;
 
     (void)state;
-    /* A bound socket that does not listen: connections are refused. */
-    fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    port = ntohs(a.sin_port);
+    fd = tcp_socket(0, &port); /* bound, not listening: connections are refused */
 
     loop = loop_new();
     verani_client_options_init(&o);

@@ -24,6 +24,8 @@
 
 #include <verani/verani.h>
 
+#include "client_test_util.h"
+
 /* A room with one payload-less `on` event and one `emit` event: enough to queue frames. */
 static const verani_event_def room_on[] = {{1, "poke", NULL, NULL, NULL, NULL}};
 static const verani_event_def room_emit[] = {{1, "poked", NULL, NULL, NULL, NULL}};
@@ -32,25 +34,6 @@ static const verani_room_schema room = {
     "Offline", "/ws", room_channels, 1, 65536, 0, 0, NULL, NULL,
     room_on, 1, room_emit, 1, "test-fingerprint"
 };
-
-/* A TCP socket bound to 127.0.0.1:0; listening or not. Returns the fd and the port. */
-static int tcp_socket(int listening, int *port)
-{
-    struct sockaddr_in a;
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    assert_true(fd >= 0);
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    if (listening)
-        assert_int_equal(listen(fd, 64), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    *port = ntohs(a.sin_port);
-    return fd;
-}
 
 typedef struct counts {
     int connecting, reconnecting, error_state, disconnected, errors, timeouts, opens, closes;
@@ -117,16 +100,6 @@ static void watch(verani_client *c, counts *k)
     assert_true(verani_client_on_error(c, on_error, k) > 0);
     assert_true(verani_client_on_open(c, on_open, k) > 0);
     assert_true(verani_client_on_close(c, on_close, k) > 0);
-}
-
-static verani_client_loop *loop_new(void)
-{
-    char err[256];
-    verani_client_loop *loop = verani_client_loop_create(err, sizeof(err));
-
-    if (!loop)
-        fail_msg("loop: %s", err);
-    return loop;
 }
 
 /* A client on `loop` (NULL: a loop of its own), counted in `k` unless NULL. */
