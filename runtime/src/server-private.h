@@ -20,6 +20,7 @@
 #include <verani/storage.h>
 
 #include "broker-private.h"
+#include "metrics-private.h"
 #include "ratelimit-private.h"
 #include "wire-private.h"
 
@@ -103,6 +104,7 @@ struct verani_session {
 /* lws's per-connection user data. */
 struct vr_pss {
     verani_session *s; /* owned by the server's session list; NULL before ESTABLISHED */
+    struct vr_http_req *http; /* owned by http_api.c: an API request awaiting its body */
 };
 
 /* A handler's context: on the stack of the dispatching call. */
@@ -176,6 +178,13 @@ struct verani_server {
     vr_async *async_tail;            /* {async_lock} */
     char last_error[256];
     struct verani_storage_db *storage; /* owned: room storage and the session store */
+    /* rpc.c, http_api.c, metrics.c (issue 6) */
+    vr_metrics metrics;              /* loop thread only */
+    struct vr_rpc_call *rpc_head;    /* {async_lock}: outside calls for the loop */
+    struct vr_rpc_call *rpc_tail;    /* {async_lock} */
+    pthread_t loop_thread;           /* {async_lock}: the thread in run/service */
+    int loop_known;                  /* {async_lock} */
+    struct vr_api *api;              /* owned by http_api.c; NULL until first needed */
 };
 
 /* --- room.c --- */

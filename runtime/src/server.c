@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "common-private.h"
+#include "rpc-private.h"
 #include "server-private.h"
 
 /* lws allocates this per connection: small, since a longer message is
@@ -460,11 +461,27 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
     switch (reason) {
     case LWS_CALLBACK_HTTP:
+        if (in && vr_http_api_match(srv, (const char *)in))
+            return vr_http_api_request(srv, wsi, pss, (const char *)in);
         return on_http(srv, wsi, in ? (const char *)in : "/");
+    case LWS_CALLBACK_HTTP_BODY:
+        return vr_http_api_body(srv, wsi, pss, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return vr_http_api_body_done(srv, wsi, pss);
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+    case LWS_CALLBACK_CLOSED_HTTP:
+        vr_http_api_drop(pss);
+        return 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         if (!in || strcmp((const char *)in, "websocket"))
             return http_answer(wsi, 400, "only WebSocket upgrades are supported\n", 0) ? -1 : 1;
-        return on_confirm_upgrade(srv, wsi);
+        {
+            int r = on_confirm_upgrade(srv, wsi);
+
+            if (r)
+                srv->metrics.upgrades_refused++;
+            return r;
+        }
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return srv->pending.wsi == wsi && srv->pending.inst ? 0 : 1;
     case LWS_CALLBACK_ESTABLISHED:
@@ -479,6 +496,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_RECEIVE:
         if (!pss || !pss->s)
             return -1;
+        srv->metrics.bytes_in += len;
+        srv->metrics.frames_in += (unsigned)lws_is_final_fragment(wsi);
         return vr_session_rx(pss->s, in, len, lws_frame_is_binary(wsi),
                              lws_is_first_fragment(wsi), lws_is_final_fragment(wsi));
     case LWS_CALLBACK_RECEIVE_PONG:
@@ -502,6 +521,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         async_drain(srv);
+        vr_rpc_drain(srv);
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
         /* an upgrade accepted at CONFIRM_UPGRADE that lws then failed */
@@ -722,6 +742,7 @@ int verani_server_run(verani_server *srv)
     r = verani_server_listen(srv);
     if (r)
         return r;
+    vr_rpc_loop_enter(srv);
     while (!srv->stop_flag)
         if (lws_service(srv->ctx, 0) < 0)
             break;
@@ -740,6 +761,7 @@ int verani_server_service(verani_server *srv, int timeout_ms)
     r = verani_server_listen(srv);
     if (r)
         return r;
+    vr_rpc_loop_enter(srv);
     /* lws 4.1 ignores a positive timeout (it waits for the next event or
      * timer), so a timer of our own bounds the wait */
     if (timeout_ms > 0)
@@ -784,6 +806,8 @@ void verani_server_destroy(verani_server *srv)
         srv->ctx = NULL;
     }
     pending_drop(&srv->pending);
+    vr_rpc_fini(srv);
+    vr_http_api_free(srv);
     for (a = srv->async_head; a; a = next) {
         next = a->next;
         async_free(a);

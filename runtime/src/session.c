@@ -294,6 +294,7 @@ int vr_session_enqueue(verani_session *s, vr_frame *f, int with_seq)
          * whatever the socket still holds, and a peer that never reads again
          * is dropped by the close timeout. */
         vr_outq_fini(&s->q);
+        srv->metrics.slow_disconnects++;
         vr_session_close(s, VR_CLOSE_SLOW_CONSUMER, "slow consumer", 0);
         return r;
     }
@@ -370,7 +371,10 @@ int vr_session_writable(verani_session *s)
             srv->wbuf = nb;
             srv->wbuf_cap = LWS_PRE + cap;
         }
+        srv->metrics.frames_out += s->q.count;
         n = vr_outq_fill(&s->q, srv->wbuf + LWS_PRE, cap);
+        srv->metrics.frames_out -= s->q.count; /* what fill took */
+        srv->metrics.bytes_out += n;
         if (lws_write(s->wsi, srv->wbuf + LWS_PRE, n, LWS_WRITE_RAW) < (int)n)
             return -1;
         if (s->rx_paused && s->q.count <= srv->opts.queue_max_frames / 4 &&
@@ -548,6 +552,7 @@ static void send_error(verani_session *s, int code, const vr_envelope *req, cons
     err.message = (char *)msg;
     err.field = (char *)field;
     env.error = &err;
+    vr_metrics_error(&s->srv->metrics, code);
     VR_INFO("session %s: error %s: %s%s%s\n", s->client_id, vr_wire_error_name(code), msg,
             field ? " field " : "", field ? field : "");
     send_env(s, &env, 0);
@@ -674,8 +679,12 @@ static void on_hello(verani_session *s, const vr_envelope *env)
         VR_INFO("session %s (user %s) resumed after seq %llu (now %llu)%s\n", s->client_id,
                 s->user_id, (unsigned long long)last, (unsigned long long)s->seq,
                 recovered ? "" : ": some frames are no longer retained");
-        /* metrics: verani_resumes_total{result="ok"|"recovery_failed"} goes here once a
-         * metrics hook exists (none was committed when resume landed). */
+        if (recovered)
+            s->srv->metrics.resumes_recovered++;
+        else
+            s->srv->metrics.resumes_failed++;
+    } else if (hello && hello->resume_token && *hello->resume_token) {
+        s->srv->metrics.resumes_refused++; /* a fresh session instead */
     }
     s->hello_done = 1;
     s->proto_errors = 0;
@@ -874,8 +883,12 @@ static void on_event(verani_session *s, const vr_envelope *env)
     }
     if (ev->out && !out)
         r = VERANI_ENOMEM;
-    else
+    else {
+        int64_t t0 = lws_now_usecs();
+
         r = m->def->invoke[i](&ctx, m->handlers, in, out);
+        vr_metrics_handler_time(&s->srv->metrics, lws_now_usecs() - t0);
+    }
     if (r == VERANI_ENOHANDLER) {
         if (h->on_message)
             r = h->on_message(&ctx, ev->id, env->payload.data, env->has_payload ?
@@ -965,6 +978,7 @@ static void handle_message(verani_session *s, const uint8_t *buf, size_t len, in
     const char *why = NULL;
 
     if (!vr_bucket_take(&s->bucket, lws_now_usecs())) {
+        s->srv->metrics.rate_limited++;
         if (++s->limited >= VR_MAX_PROTO_ERRORS) {
             vr_session_close(s, VR_CLOSE_POLICY, "rate limit exceeded", 0);
             return;

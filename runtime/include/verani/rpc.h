@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rpc.h: outside calls into a running server, from any thread: emit a typed
+ * event to a room instance's channel, user or client id, broadcast with
+ * filters, count sessions, list connected users and a user's sessions, kick
+ * a session, end stale sessions. The same calls are served over HTTP on the
+ * server's own port (README.md, "HTTP API"), switched on with
+ * verani_server_set_api. Metrics (GET /metrics, Prometheus text) likewise.
+ *
+ * Every call takes a `done` argument that says how the result comes back:
+ *  - done.cb set: the call is queued and returns 0; cb runs later on the
+ *    server's loop thread with the result (freed when cb returns), or on the
+ *    thread that destroys the server, with VERANI_ECLOSED, if the loop never
+ *    ran it.
+ *  - done.cb NULL: the call blocks up to done.timeout_ms (0: 5000) and fills
+ *    *done.out (free it with verani_rpc_result_free). It returns the result's
+ *    status, VERANI_ETIMEDOUT (the call may still run later), or
+ *    VERANI_ESTATE when called from the loop thread itself (it would
+ *    deadlock; use the callback form or the verani_ctx_* / verani_server_*
+ *    queries there).
+ * It does not: reach other nodes (that is a broker's job), or retry.
+ */
+#ifndef VERANI_RPC_H
+#define VERANI_RPC_H
+
+#include <stddef.h>
+
+#include <verani/common.h>
+#include <verani/gen.h>
+#include <verani/server.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One session as an outside call sees it; every string owned by the result. */
+typedef struct verani_rpc_session {
+    char *room;           /* room type name, "Chat" */
+    char *instance;       /* instance name, "lobby" ("" for a room without {room}) */
+    char *client_id;
+    char *user_id;
+    char **channels;
+    size_t n_channels;
+} verani_rpc_session;
+
+typedef struct verani_rpc_result {
+    int status;                     /* 0 or a negative verani_err */
+    size_t count;                   /* sessions reached, counted, kicked or ended */
+    char **user_ids;                /* verani_rpc_user_ids: unique, owned */
+    size_t n_user_ids;
+    verani_rpc_session *sessions;   /* verani_rpc_user_sessions: owned */
+    size_t n_sessions;
+    char error[192];                /* why status < 0, for a person ("" when 0) */
+} verani_rpc_result;
+
+/* Free what a result owns (not the struct itself) and zero it. NULL is a no-op. */
+VERANI_API void verani_rpc_result_free(verani_rpc_result *res);
+
+/* Runs on the loop thread; `res` and what it owns are freed when it returns. */
+typedef void (*verani_rpc_cb)(verani_server *srv, const verani_rpc_result *res, void *arg);
+
+/* How a call's result comes back (see the top of this file). */
+typedef struct verani_rpc_done {
+    verani_rpc_cb cb;          /* set: asynchronous */
+    void *arg;                 /* given to cb */
+    int timeout_ms;            /* blocking form: 0 means 5000 */
+    verani_rpc_result *out;    /* blocking form: filled (required) */
+} verani_rpc_done;
+
+/*
+ * Emit event `ev` of the mounted room named `room` ("Chat") with payload
+ * `msg` (NULL for `()`) to `to` in `instance` (NULL: every instance). `to`
+ * may be a channel, a user, a client id or all, with the user_ids /
+ * client_ids filters; not VERANI_TO_SELF, no `except`. The payload is
+ * validated and encoded on the calling thread. count = sessions reached.
+ * An unknown room gives VERANI_ENOTFOUND; an unknown instance reaches 0.
+ */
+VERANI_API int verani_rpc_emit(verani_server *srv, const char *room, const char *instance,
+                               const verani_target *to, const verani_event_def *ev,
+                               const ProtobufCMessage *msg, verani_rpc_done done);
+
+/* Broadcast to every session of the instance(s), kept to the listed user and client
+ * ids when those lists are non-empty (Verani's broadcast filters). */
+VERANI_API int verani_rpc_broadcast(verani_server *srv, const char *room, const char *instance,
+                                    const verani_event_def *ev, const ProtobufCMessage *msg,
+                                    const char *const *user_ids, size_t n_user_ids,
+                                    const char *const *client_ids, size_t n_client_ids,
+                                    verani_rpc_done done);
+
+/* Sessions that completed hello in `room` (NULL: every room) and `instance`
+ * (NULL: every instance). count = the number. */
+VERANI_API int verani_rpc_session_count(verani_server *srv, const char *room,
+                                        const char *instance, verani_rpc_done done);
+
+/* Unique connected user ids, sorted; scope as verani_rpc_session_count. */
+VERANI_API int verani_rpc_user_ids(verani_server *srv, const char *room, const char *instance,
+                                   verani_rpc_done done);
+
+/* The sessions of `user_id` (client ids and channels); scope as above. */
+VERANI_API int verani_rpc_user_sessions(verani_server *srv, const char *room,
+                                        const char *instance, const char *user_id,
+                                        verani_rpc_done done);
+
+/* Close the session with `client_id` (scope as above) with WebSocket close `code`
+ * (1000, or 3000..4999; 0 means 1008) and `reason` (up to 63 bytes kept).
+ * count = 1, or VERANI_ENOTFOUND. The client does not reconnect after 1008. */
+VERANI_API int verani_rpc_kick(verani_server *srv, const char *room, const char *instance,
+                               const char *client_id, int code, const char *reason,
+                               verani_rpc_done done);
+
+/* End stale sessions: those whose connection is gone or stuck closing, so on_disconnect
+ * runs for them now. count = how many. */
+VERANI_API int verani_rpc_cleanup(verani_server *srv, verani_rpc_done done);
+
+/* --- the HTTP API and metrics (README.md, "HTTP API") ---------------------- */
+
+typedef struct verani_api_options {
+    const char *prefix;          /* NULL: "/_verani/"; must start and end with '/' */
+    const char *token;           /* bearer token of the API; NULL: $VERANI_API_TOKEN; neither:
+                                    the API is off (its paths answer 403, saying so) */
+    const char *metrics_token;   /* bearer token of GET /metrics; NULL:
+                                    $VERANI_METRICS_TOKEN; neither: /metrics answers 403 */
+    size_t max_body;             /* request body limit in bytes; 0: 65536. Past it: 413 */
+} verani_api_options;
+
+/* Configure the HTTP API and /metrics (strings copied). Before the server listens;
+ * without this call both are off. VERANI_EINVAL for a bad prefix, VERANI_ESTATE after listen. */
+VERANI_API int verani_server_set_api(verani_server *srv, const verani_api_options *opts);
+
+/* The Prometheus text (format 0.0.4) of the server's metrics into `buf`; returns the
+ * length it needed (like snprintf). Event-loop thread. */
+VERANI_API size_t verani_server_metrics_text(verani_server *srv, char *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VERANI_RPC_H */

@@ -1,0 +1,687 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * http_api.c: the HTTP API on the server's own port (README.md, "HTTP API")
+ * and GET /metrics. It checks the bearer token in constant time, routes
+ * {prefix}count and {prefix}rooms/<Room>/<instance>/{count,users,
+ * users/<id>/sessions,emit/<event>,broadcast/<event>,kick}, reads a POST body
+ * through LWS_CALLBACK_HTTP_BODY up to the body limit, decodes and validates
+ * an emitted payload with the schema's own checks, runs the call on the loop
+ * thread (vr_rpc_exec) and answers JSON. Every refusal names its reason.
+ * Nothing here touches a session except through the calls it runs. It does
+ * not do TLS (the server's port does), CORS or keep-alive tricks.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common-private.h"
+#include "metrics-private.h"
+#include "rpc-private.h"
+#include "server-private.h"
+
+#define VR_API_DEFAULT_PREFIX "/_verani/"
+#define VR_API_DEFAULT_MAX_BODY 65536
+#define VR_API_MAX_IDS 1024
+
+struct vr_api {
+    char *prefix;                 /* owned */
+    size_t prefix_len;
+    char *token;                  /* owned; NULL: the API is off */
+    char *metrics_token;          /* owned; NULL: /metrics is off */
+    size_t max_body;
+};
+
+/* A POST waiting for its body. */
+struct vr_http_req {
+    char route[512];              /* the path after the prefix */
+    uint8_t *body;                /* owned */
+    size_t len, cap;
+    int too_big;
+};
+
+/* --- options -------------------------------------------------------------- */
+
+static void api_free(struct vr_api *a)
+{
+    if (!a)
+        return;
+    vr_free(a->prefix);
+    vr_free(a->token);
+    vr_free(a->metrics_token);
+    vr_free(a);
+}
+
+static char *token_of(const char *opt, const char *env)
+{
+    const char *v = opt ? opt : getenv(env);
+
+    return v && *v ? vr_strdup(v) : NULL;
+}
+
+static struct vr_api *api_new(const verani_api_options *o)
+{
+    struct vr_api *a = vr_calloc(1, sizeof(*a));
+    const char *prefix = o && o->prefix ? o->prefix : VR_API_DEFAULT_PREFIX;
+
+    if (!a)
+        return NULL;
+    a->prefix = vr_strdup(prefix);
+    a->prefix_len = strlen(prefix);
+    a->token = token_of(o ? o->token : NULL, "VERANI_API_TOKEN");
+    a->metrics_token = token_of(o ? o->metrics_token : NULL, "VERANI_METRICS_TOKEN");
+    a->max_body = o && o->max_body ? o->max_body : VR_API_DEFAULT_MAX_BODY;
+    if (!a->prefix) {
+        api_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+int verani_server_set_api(verani_server *srv, const verani_api_options *opts)
+{
+    struct vr_api *a;
+    const char *p = opts && opts->prefix ? opts->prefix : VR_API_DEFAULT_PREFIX;
+
+    if (!srv)
+        return VERANI_EINVAL;
+    if (srv->ctx)
+        return VERANI_ESTATE;
+    if (p[0] != '/' || p[strlen(p) - 1] != '/' || strlen(p) < 3 || strlen(p) > 200 ||
+        strpbrk(p, "?#{} ")) {
+        snprintf(srv->last_error, sizeof(srv->last_error), "API prefix '%.100s' must start and "
+                 "end with '/', like \"/_verani/\"", p);
+        return VERANI_EINVAL;
+    }
+    a = api_new(opts);
+    if (!a)
+        return VERANI_ENOMEM;
+    api_free(srv->api);
+    srv->api = a;
+    return 0;
+}
+
+void vr_http_api_free(verani_server *srv)
+{
+    api_free(srv->api);
+    srv->api = NULL;
+}
+
+void vr_http_api_drop(struct vr_pss *pss)
+{
+    if (!pss || !pss->http)
+        return;
+    vr_free(pss->http->body);
+    vr_free(pss->http);
+    pss->http = NULL;
+}
+
+/* Without verani_server_set_api: the defaults, tokens from the environment. */
+static struct vr_api *api_of(verani_server *srv)
+{
+    if (!srv->api)
+        srv->api = api_new(NULL);
+    return srv->api;
+}
+
+int vr_http_api_match(verani_server *srv, const char *uri)
+{
+    struct vr_api *a;
+
+    if (!strcmp(uri, "/metrics"))
+        return 1;
+    a = api_of(srv);
+    return a && (!strncmp(uri, a->prefix, a->prefix_len) ||
+                 !strncmp(uri, a->prefix, a->prefix_len - 1)) &&
+           (uri[a->prefix_len - 1] == '/' || uri[a->prefix_len - 1] == '\0');
+}
+
+/* --- answers -------------------------------------------------------------- */
+
+static int answer(verani_server *srv, struct lws *wsi, unsigned status, const char *ctype,
+                  const char *body, size_t blen, const char *extra_name, const char *extra)
+{
+    uint8_t hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
+    uint8_t *b;
+    int r = 1;
+
+    srv->metrics.api_requests++;
+    if (lws_add_http_common_headers(wsi, status, ctype, blen, &p, end) ||
+        (extra_name && lws_add_http_header_by_name(wsi, (const unsigned char *)extra_name,
+                                                   (const unsigned char *)extra,
+                                                   (int)strlen(extra), &p, end)) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    b = vr_malloc(LWS_PRE + blen + 1);
+    if (!b)
+        return -1;
+    memcpy(b + LWS_PRE, body, blen);
+    r = lws_write(wsi, b + LWS_PRE, blen, LWS_WRITE_HTTP_FINAL) != (int)blen;
+    vr_free(b);
+    if (r || lws_http_transaction_completed(wsi))
+        return -1;
+    return 0;
+}
+
+/* {"error": reason} with `status`. */
+static int answer_error(verani_server *srv, struct lws *wsi, unsigned status, const char *reason,
+                        const char *extra_name, const char *extra)
+{
+    vr_sb sb;
+    int r;
+
+    memset(&sb, 0, sizeof(sb));
+    vr_sb_add(&sb, "{\"error\":", 9);
+    vr_sb_json_str(&sb, reason);
+    vr_sb_add(&sb, "}\n", 2);
+    if (sb.failed)
+        return -1;
+    VR_INFO("HTTP API: %u %s\n", status, reason);
+    r = answer(srv, wsi, status, "application/json", sb.buf, sb.len, extra_name, extra);
+    vr_sb_free(&sb);
+    return r;
+}
+
+static int answer_sb(verani_server *srv, struct lws *wsi, vr_sb *sb)
+{
+    int r = sb->failed ? answer_error(srv, wsi, 500, "out of memory", NULL, NULL)
+                       : answer(srv, wsi, 200, "application/json", sb->buf, sb->len, NULL, NULL);
+
+    vr_sb_free(sb);
+    return r;
+}
+
+/* --- authentication -------------------------------------------------------- */
+
+/* Equal in time that depends only on the length of `want`. */
+static int token_equal(const char *got, const char *want)
+{
+    size_t gl = strlen(got), wl = strlen(want), i;
+    unsigned diff = gl != wl;
+
+    for (i = 0; i < wl; i++)
+        diff |= (unsigned char)want[i] ^ (unsigned char)(i < gl ? got[i] : 0);
+    return diff == 0;
+}
+
+/* 0 when the request carries `token`; else answers 401 and returns 1 (or -1). */
+static int check_token(verani_server *srv, struct lws *wsi, const char *token, int *r)
+{
+    char auth[512];
+    int n = lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION);
+
+    if (n > 7 && !strncasecmp(auth, "Bearer ", 7) && token_equal(auth + 7, token))
+        return 0;
+    *r = answer_error(srv, wsi, 401, n > 0 ? "the bearer token is not valid"
+                                           : "no token: send Authorization: Bearer <token>",
+                      "www-authenticate:", "Bearer");
+    return 1;
+}
+
+/* --- routes --------------------------------------------------------------- */
+
+typedef enum { M_GET, M_POST, M_OTHER } vr_method;
+
+static vr_method method_of(struct lws *wsi)
+{
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI))
+        return M_GET;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI))
+        return M_POST;
+    return M_OTHER;
+}
+
+static vr_mount *mount_by_name(verani_server *srv, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < srv->n_mounts; i++)
+        if (!strcmp(srv->mounts[i]->def->schema->name, name))
+            return srv->mounts[i];
+    return NULL;
+}
+
+static const verani_event_def *emit_event(const vr_mount *m, const char *name)
+{
+    const verani_room_schema *sc = m->def->schema;
+    size_t i;
+
+    for (i = 0; i < sc->n_emit; i++)
+        if (!strcmp(sc->emit[i].name, name))
+            return &sc->emit[i];
+    return NULL;
+}
+
+static int arg(struct lws *wsi, const char *name, char *buf, int len)
+{
+    char key[64];
+
+    char tmp[2048]; /* lws stops at the first argument that does not fit: room for all */
+    const char *v;
+    size_t n;
+
+    snprintf(key, sizeof(key), "%s=", name);
+    v = lws_get_urlarg_by_name(wsi, key, tmp, (int)sizeof(tmp));
+    if (!v)
+        return -1;
+    n = strlen(v);
+    if (n >= (size_t)len)
+        return -1;
+    memcpy(buf, v, n + 1); /* lws returns the value inside tmp, after "name=" */
+    return (int)n;
+}
+
+/* Split a comma list in place into `out` (at most `max`); returns the count or -1 when over. */
+static int split_ids(char *s, const char **out, size_t max)
+{
+    size_t n = 0;
+    char *save = NULL, *t;
+
+    for (t = strtok_r(s, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (n == max)
+            return -1;
+        out[n++] = t;
+    }
+    return (int)n;
+}
+
+/* A parsed route: {prefix}rooms/<room>/<instance>/<action>[/<rest>]. */
+typedef struct vr_route_parts {
+    char room[128], instance[256], action[32], rest[256];
+} vr_route_parts;
+
+static int split_route(const char *route, vr_route_parts *rp)
+{
+    char tmp[512], *seg[6], *save = NULL, *t;
+    size_t n = 0;
+
+    memset(rp, 0, sizeof(*rp));
+    snprintf(tmp, sizeof(tmp), "%s", route);
+    for (t = strtok_r(tmp, "/", &save); t && n < 6; t = strtok_r(NULL, "/", &save))
+        seg[n++] = t;
+    if (n < 4 || strcmp(seg[0], "rooms") || t)
+        return -1;
+    snprintf(rp->room, sizeof(rp->room), "%s", seg[1]);
+    /* "-" names the one instance of a room whose path has no {room} */
+    snprintf(rp->instance, sizeof(rp->instance), "%s", strcmp(seg[2], "-") ? seg[2] : "");
+    snprintf(rp->action, sizeof(rp->action), "%s", seg[3]);
+    if (n == 5)
+        snprintf(rp->rest, sizeof(rp->rest), "%s", seg[4]);
+    if (n == 6) {
+        if (strcmp(seg[5], "sessions") || strcmp(seg[3], "users"))
+            return -1;
+        snprintf(rp->rest, sizeof(rp->rest), "%s", seg[4]);
+        snprintf(rp->action, sizeof(rp->action), "sessions");
+    }
+    return 0;
+}
+
+static const char *const routes_help =
+    "routes: GET {prefix}count; GET {prefix}rooms/<Room>/<instance>/count, .../users, "
+    ".../users/<id>/sessions; POST .../emit/<event>?channel=|user=|client=, "
+    ".../broadcast/<event>?user_ids=&client_ids=, .../kick?client=&code=&reason=";
+
+static int result_answer(verani_server *srv, struct lws *wsi, const char *key,
+                         verani_rpc_result *res)
+{
+    vr_sb sb;
+    size_t i, j;
+
+    if (res->status) {
+        int r = answer_error(srv, wsi, res->status == VERANI_ENOTFOUND ? 404
+                             : res->status == VERANI_EINVAL ? 400 : 500, res->error, NULL, NULL);
+
+        verani_rpc_result_free(res);
+        return r;
+    }
+    memset(&sb, 0, sizeof(sb));
+    if (res->user_ids || !strcmp(key, "users")) {
+        vr_sb_add(&sb, "{\"users\":[", 10);
+        for (i = 0; i < res->n_user_ids; i++) {
+            if (i)
+                vr_sb_add(&sb, ",", 1);
+            vr_sb_json_str(&sb, res->user_ids[i]);
+        }
+        vr_sb_printf(&sb, "],\"count\":%zu}\n", res->n_user_ids);
+    } else if (!strcmp(key, "sessions")) {
+        vr_sb_add(&sb, "{\"sessions\":[", 13);
+        for (i = 0; i < res->n_sessions; i++) {
+            const verani_rpc_session *s = &res->sessions[i];
+
+            vr_sb_add(&sb, i ? ",{\"client_id\":" : "{\"client_id\":", i ? 14 : 13);
+            vr_sb_json_str(&sb, s->client_id);
+            vr_sb_add(&sb, ",\"user_id\":", 11);
+            vr_sb_json_str(&sb, s->user_id);
+            vr_sb_add(&sb, ",\"room\":", 8);
+            vr_sb_json_str(&sb, s->room);
+            vr_sb_add(&sb, ",\"instance\":", 12);
+            vr_sb_json_str(&sb, s->instance);
+            vr_sb_add(&sb, ",\"channels\":[", 13);
+            for (j = 0; j < s->n_channels; j++) {
+                if (j)
+                    vr_sb_add(&sb, ",", 1);
+                vr_sb_json_str(&sb, s->channels[j]);
+            }
+            vr_sb_add(&sb, "]}", 2);
+        }
+        vr_sb_printf(&sb, "],\"count\":%zu}\n", res->n_sessions);
+    } else {
+        vr_sb_printf(&sb, "{\"%s\":%zu}\n", key, res->count);
+    }
+    verani_rpc_result_free(res);
+    return answer_sb(srv, wsi, &sb);
+}
+
+/* POST .../emit/<event> and .../broadcast/<event>: decode, validate, deliver. */
+static int do_emit(verani_server *srv, struct lws *wsi, vr_mount *m, const vr_route_parts *rp,
+                   const uint8_t *body, size_t len)
+{
+    const verani_event_def *ev = emit_event(m, rp->rest);
+    char msgbuf[400], v[1024], uids[2048], cids[2048], ctype[128];
+    const char *ulist[VR_API_MAX_IDS], *clist[VR_API_MAX_IDS];
+    ProtobufCMessage *msg = NULL;
+    verani_target to = verani_to_all();
+    verani_rpc_result res;
+    vr_rpc_req rq;
+    int err = 0, n, kinds = 0, r;
+
+    if (!ev) {
+        size_t i, o;
+
+        o = (size_t)snprintf(msgbuf, sizeof(msgbuf), "room %s has no emit event '%.100s'; its "
+                             "emit events are:", m->def->schema->name, rp->rest);
+        for (i = 0; i < m->def->schema->n_emit && o < sizeof(msgbuf); i++)
+            o += (size_t)snprintf(msgbuf + o, sizeof(msgbuf) - o, " %s",
+                                  m->def->schema->emit[i].name);
+        return answer_error(srv, wsi, 400, msgbuf, NULL, NULL);
+    }
+    if (!strcmp(rp->action, "emit")) {
+        if ((n = arg(wsi, "channel", v, sizeof(v))) >= 0) {
+            to = verani_to_channel(NULL);
+            kinds++;
+        }
+        if (arg(wsi, "user", n >= 0 ? msgbuf : v, sizeof(v)) >= 0) {
+            to = verani_to_user(NULL);
+            kinds++;
+        }
+        if (arg(wsi, "client", kinds ? msgbuf : v, sizeof(v)) >= 0) {
+            to = verani_to_client(NULL);
+            kinds++;
+        }
+        if (kinds != 1 || !v[0])
+            return answer_error(srv, wsi, 400, "emit needs exactly one non-empty target: "
+                                "?channel=<name>, ?user=<user id> or ?client=<client id>",
+                                NULL, NULL);
+        to.name = v;
+    } else {
+        if (arg(wsi, "user_ids", uids, sizeof(uids)) > 0) {
+            if ((n = split_ids(uids, ulist, VR_API_MAX_IDS)) < 0)
+                return answer_error(srv, wsi, 400, "user_ids: more than 1024 ids", NULL, NULL);
+            to.user_ids = ulist;
+            to.n_user_ids = (size_t)n;
+        }
+        if (arg(wsi, "client_ids", cids, sizeof(cids)) > 0) {
+            if ((n = split_ids(cids, clist, VR_API_MAX_IDS)) < 0)
+                return answer_error(srv, wsi, 400, "client_ids: more than 1024 ids", NULL, NULL);
+            to.client_ids = clist;
+            to.n_client_ids = (size_t)n;
+        }
+    }
+    if (len && lws_hdr_copy(wsi, ctype, sizeof(ctype), WSI_TOKEN_HTTP_CONTENT_TYPE) > 0 &&
+        strncasecmp(ctype, "application/x-protobuf", 22))
+        return answer_error(srv, wsi, 415, "the body must be the payload as protobuf bytes, "
+                            "Content-Type: application/x-protobuf", NULL, NULL);
+    if (!ev->in && len) {
+        snprintf(msgbuf, sizeof(msgbuf), "event %s carries no payload: send an empty body",
+                 ev->name);
+        return answer_error(srv, wsi, 400, msgbuf, NULL, NULL);
+    }
+    if (ev->in) {
+        verani_verr verr;
+
+        msg = protobuf_c_message_unpack(ev->in, &vr_pb_allocator, len, body);
+        if (!msg) {
+            snprintf(msgbuf, sizeof(msgbuf), "the body is not a valid %s (protobuf bytes) for "
+                     "event %s", ev->in->name, ev->name);
+            return answer_error(srv, wsi, 400, msgbuf, NULL, NULL);
+        }
+        memset(&verr, 0, sizeof(verr));
+        if (ev->validate_in && ev->validate_in(msg, &verr)) {
+            snprintf(msgbuf, sizeof(msgbuf), "invalid payload: %.200s: %.150s", verr.path, verr.reason);
+            protobuf_c_message_free_unpacked(msg, &vr_pb_allocator);
+            return answer_error(srv, wsi, 400, msgbuf, NULL, NULL);
+        }
+    }
+    memset(&rq, 0, sizeof(rq));
+    rq.op = VR_RPC_EMIT;
+    rq.room = m->def->schema->name;
+    rq.instance = rp->instance;
+    rq.to = &to;
+    rq.frame = vr_event_frame(ev, msg, to.kind == VERANI_TO_CHANNEL ? to.name : NULL, &err);
+    if (msg)
+        protobuf_c_message_free_unpacked(msg, &vr_pb_allocator);
+    if (!rq.frame)
+        return answer_error(srv, wsi, 500, "cannot encode the event", NULL, NULL);
+    vr_rpc_exec(srv, &rq, &res);
+    vr_frame_unref(rq.frame);
+    r = result_answer(srv, wsi, "delivered", &res);
+    return r;
+}
+
+static int do_kick(verani_server *srv, struct lws *wsi, const vr_route_parts *rp)
+{
+    char client[256], code[16], reason[128];
+    verani_rpc_result res;
+    vr_rpc_req rq;
+    char *e;
+    long c = 0;
+
+    if (arg(wsi, "client", client, sizeof(client)) <= 0)
+        return answer_error(srv, wsi, 400, "kick needs ?client=<client id>", NULL, NULL);
+    if (arg(wsi, "code", code, sizeof(code)) > 0) {
+        c = strtol(code, &e, 10);
+        if (*e || !(c == 1000 || c == 1001 || c == 1008 || (c >= 3000 && c <= 4999)))
+            return answer_error(srv, wsi, 400, "code must be 1000, 1001, 1008 or 3000..4999",
+                                NULL, NULL);
+    }
+    if (arg(wsi, "reason", reason, sizeof(reason)) < 0)
+        snprintf(reason, sizeof(reason), "kicked");
+    memset(&rq, 0, sizeof(rq));
+    rq.op = VR_RPC_KICK;
+    rq.room = rp->room;
+    rq.instance = rp->instance;
+    rq.name = client;
+    rq.code = (int)c;
+    rq.reason = reason;
+    vr_rpc_exec(srv, &rq, &res);
+    return result_answer(srv, wsi, "kicked", &res);
+}
+
+/* Answer a request whose body (if any) is complete. */
+static int dispatch(verani_server *srv, struct lws *wsi, const char *route, vr_method meth,
+                    const uint8_t *body, size_t len)
+{
+    vr_route_parts rp;
+    verani_rpc_result res;
+    vr_rpc_req rq;
+    vr_mount *m;
+    char why[300];
+    int post;
+
+    memset(&rq, 0, sizeof(rq));
+    if (!strcmp(route, "count")) {
+        if (meth != M_GET)
+            return answer_error(srv, wsi, 405, "use GET", "allow:", "GET");
+        rq.op = VR_RPC_COUNT;
+        vr_rpc_exec(srv, &rq, &res);
+        return result_answer(srv, wsi, "count", &res);
+    }
+    if (split_route(route, &rp)) {
+        snprintf(why, sizeof(why), "no such API route; %s", routes_help);
+        return answer_error(srv, wsi, 404, why, NULL, NULL);
+    }
+    post = !strcmp(rp.action, "emit") || !strcmp(rp.action, "broadcast") ||
+           !strcmp(rp.action, "kick");
+    if (!post && strcmp(rp.action, "count") && strcmp(rp.action, "users") &&
+        strcmp(rp.action, "sessions")) {
+        snprintf(why, sizeof(why), "no API action '%.30s'; %s", rp.action, routes_help);
+        return answer_error(srv, wsi, 404, why, NULL, NULL);
+    }
+    if ((!!rp.rest[0]) != (!strcmp(rp.action, "emit") || !strcmp(rp.action, "broadcast") ||
+                           !strcmp(rp.action, "sessions"))) {
+        snprintf(why, sizeof(why), "malformed API route; %s", routes_help);
+        return answer_error(srv, wsi, 404, why, NULL, NULL);
+    }
+    if (post && meth != M_POST)
+        return answer_error(srv, wsi, 405, "use POST", "allow:", "POST");
+    if (!post && meth != M_GET)
+        return answer_error(srv, wsi, 405, "use GET", "allow:", "GET");
+    m = mount_by_name(srv, rp.room);
+    if (!m) {
+        snprintf(why, sizeof(why), "unknown room '%.100s': room names are the schema's "
+                 "(\"Chat\")", rp.room);
+        return answer_error(srv, wsi, 400, why, NULL, NULL);
+    }
+    if (!strcmp(rp.action, "emit") || !strcmp(rp.action, "broadcast")) {
+        if (!emit_event(m, rp.rest))
+            return do_emit(srv, wsi, m, &rp, body, len); /* answers 400, naming the events */
+    }
+    if (!vr_instance_get(m, rp.instance, 0)) {
+        snprintf(why, sizeof(why), "room %s has no instance '%.100s' (an instance exists while "
+                 "it has connections)", rp.room, rp.instance);
+        return answer_error(srv, wsi, 404, why, NULL, NULL);
+    }
+    if (!strcmp(rp.action, "emit") || !strcmp(rp.action, "broadcast"))
+        return do_emit(srv, wsi, m, &rp, body, len);
+    if (!strcmp(rp.action, "kick"))
+        return do_kick(srv, wsi, &rp);
+    rq.room = rp.room;
+    rq.instance = rp.instance;
+    if (!strcmp(rp.action, "count")) {
+        rq.op = VR_RPC_COUNT;
+        vr_rpc_exec(srv, &rq, &res);
+        return result_answer(srv, wsi, "count", &res);
+    }
+    if (!strcmp(rp.action, "users")) {
+        rq.op = VR_RPC_USERS;
+        vr_rpc_exec(srv, &rq, &res);
+        return result_answer(srv, wsi, "users", &res);
+    }
+    rq.op = VR_RPC_USER_SESSIONS;
+    rq.name = rp.rest;
+    vr_rpc_exec(srv, &rq, &res);
+    return result_answer(srv, wsi, "sessions", &res);
+}
+
+static int serve_metrics(verani_server *srv, struct lws *wsi)
+{
+    struct vr_api *a = api_of(srv);
+    vr_sb sb;
+    int r = 0;
+
+    if (!a || !a->metrics_token)
+        return answer_error(srv, wsi, 403, "metrics are off: no metrics token is configured "
+                            "(verani_api_options.metrics_token or VERANI_METRICS_TOKEN)",
+                            NULL, NULL);
+    if (check_token(srv, wsi, a->metrics_token, &r))
+        return r;
+    if (method_of(wsi) != M_GET)
+        return answer_error(srv, wsi, 405, "use GET", "allow:", "GET");
+    memset(&sb, 0, sizeof(sb));
+    vr_metrics_render(srv, &sb);
+    if (sb.failed) {
+        vr_sb_free(&sb);
+        return answer_error(srv, wsi, 500, "out of memory", NULL, NULL);
+    }
+    r = answer(srv, wsi, 200, "text/plain; version=0.0.4; charset=utf-8", sb.buf, sb.len, NULL,
+               NULL);
+    vr_sb_free(&sb);
+    return r;
+}
+
+int vr_http_api_request(verani_server *srv, struct lws *wsi, struct vr_pss *pss,
+                        const char *uri)
+{
+    struct vr_api *a = api_of(srv);
+    const char *route;
+    char clen[32];
+    vr_method meth = method_of(wsi);
+    int r = 0;
+
+    if (!strcmp(uri, "/metrics"))
+        return serve_metrics(srv, wsi);
+    if (!a)
+        return answer_error(srv, wsi, 500, "out of memory", NULL, NULL);
+    /* 403, not 404: the route exists, and an operator should learn why it refuses. */
+    if (!a->token)
+        return answer_error(srv, wsi, 403, "the HTTP API is off: no token is configured "
+                            "(verani_api_options.token or VERANI_API_TOKEN)", NULL, NULL);
+    if (check_token(srv, wsi, a->token, &r))
+        return r;
+    route = uri + (strlen(uri) >= a->prefix_len ? a->prefix_len : strlen(uri));
+    if (meth == M_POST && lws_hdr_copy(wsi, clen, sizeof(clen),
+                                       WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 && atoll(clen) > 0) {
+        if ((unsigned long long)atoll(clen) > a->max_body) {
+            snprintf(clen, sizeof(clen), "%zu", a->max_body);
+            return answer_error(srv, wsi, 413, "the body is over the API's limit (max_body)",
+                                "x-verani-max-body:", clen);
+        }
+        if (!pss)
+            return answer_error(srv, wsi, 500, "no connection state for the body", NULL, NULL);
+        vr_http_api_drop(pss);
+        pss->http = vr_calloc(1, sizeof(*pss->http));
+        if (!pss->http)
+            return answer_error(srv, wsi, 500, "out of memory", NULL, NULL);
+        snprintf(pss->http->route, sizeof(pss->http->route), "%s", route);
+        return 0; /* the body follows */
+    }
+    return dispatch(srv, wsi, route, meth, NULL, 0);
+}
+
+int vr_http_api_body(verani_server *srv, struct lws *wsi, struct vr_pss *pss, const void *in,
+                     size_t len)
+{
+    struct vr_http_req *h = pss ? pss->http : NULL;
+    struct vr_api *a = srv->api;
+
+    (void)wsi;
+    if (!h || !a)
+        return 0;
+    if (h->too_big || h->len + len > a->max_body) {
+        h->too_big = 1;
+        return 0;
+    }
+    if (h->len + len > h->cap) {
+        size_t cap = h->cap ? h->cap : 1024;
+        uint8_t *nb;
+
+        while (cap < h->len + len)
+            cap *= 2;
+        nb = vr_realloc(h->body, cap);
+        if (!nb)
+            return -1;
+        h->body = nb;
+        h->cap = cap;
+    }
+    memcpy(h->body + h->len, in, len);
+    h->len += len;
+    return 0;
+}
+
+int vr_http_api_body_done(verani_server *srv, struct lws *wsi, struct vr_pss *pss)
+{
+    struct vr_http_req *h = pss ? pss->http : NULL;
+    int r;
+
+    if (!h)
+        return 0;
+    if (h->too_big) {
+        vr_http_api_drop(pss);
+        return answer_error(srv, wsi, 413, "the body is over the API's limit (max_body)", NULL,
+                            NULL);
+    }
+    r = dispatch(srv, wsi, h->route, M_POST, h->body, h->len);
+    vr_http_api_drop(pss);
+    return r;
+}
