@@ -2,8 +2,8 @@
 /*
  * backoff.c: the client's reconnection delays. A pure function of the
  * options, the attempt number and a random number, so it is unit-tested
- * directly; it schedules nothing (client.c arms an lws_sul with the result)
- * and draws no random numbers itself.
+ * directly; it schedules nothing (client_conn.c arms an lws_sul with the
+ * result) and draws no random numbers itself.
  */
 #include "client-private.h"
 

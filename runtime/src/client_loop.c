@@ -6,7 +6,8 @@
  * (verani_client_loop_start). Calls from other threads reach the loop's
  * thread through a mutex-protected inbox and lws_cancel_service; the caller
  * waits for the result, so every client's state is only ever touched by the
- * loop's thread. The client protocol itself is in client.c.
+ * loop's thread. The client itself is in client.c (object, states),
+ * client_conn.c (the connection), client_reqs.c and client_events.c.
  */
 #include <pthread.h>
 #include <stdio.h>
