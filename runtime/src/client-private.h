@@ -173,7 +173,7 @@ typedef struct vr_wait {
     lws_sorted_usec_list_t sul;
 } vr_wait;
 
-typedef enum { VR_CB_OPEN, VR_CB_CLOSE, VR_CB_ERROR, VR_CB_STATE } vr_cb_kind;
+typedef enum { VR_CB_OPEN, VR_CB_CLOSE, VR_CB_ERROR, VR_CB_STATE, VR_CB_RECOVERY } vr_cb_kind;
 
 typedef struct vr_cb {
     int id;

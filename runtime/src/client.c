@@ -132,6 +132,9 @@ void vr_client_fire(verani_client *c, vr_cb_kind kind, int a, int b, const char 
             ((verani_client_state_fn)cb.fn)(c, (verani_client_state)a, (verani_client_state)b,
                                             cb.user);
             break;
+        case VR_CB_RECOVERY:
+            ((verani_client_recovery_fn)cb.fn)(c, a, cb.user);
+            break;
         }
     }
     c->iterating--;
@@ -601,6 +604,11 @@ int verani_client_on_error(verani_client *c, verani_client_error_fn fn, void *us
 int verani_client_on_state_change(verani_client *c, verani_client_state_fn fn, void *user)
 {
     return c_add_cb(c, VR_CB_STATE, (verani_fn)fn, user);
+}
+
+int verani_client_on_recovery_failed(verani_client *c, verani_client_recovery_fn fn, void *user)
+{
+    return c_add_cb(c, VR_CB_RECOVERY, (verani_fn)fn, user);
 }
 
 static int c_remove_cb_body(void *arg)

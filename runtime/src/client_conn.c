@@ -388,6 +388,8 @@ static void c_copy(char *dst, size_t n, const char *src)
 
 static void c_on_welcome(verani_client *c, const Verani__Wire__Welcome *w)
 {
+    int asked = c->resume_token != NULL; /* this connection's HELLO asked to resume */
+    int lost;
     size_t i;
 
     if (c->welcomed) {
@@ -407,6 +409,11 @@ static void c_on_welcome(verani_client *c, const Verani__Wire__Welcome *w)
     c->recovery_failed = w->has_recovery_failed && w->recovery_failed;
     if (!c->resumed && w->has_seq)
         c->last_seq = w->seq;
+    /* resumed, but the server's seq is behind ours (it lost frames): go on from its seq */
+    if (c->resumed && c->recovery_failed && w->has_seq && w->seq < c->last_seq)
+        c->last_seq = w->seq;
+    /* what was missed is lost: the resume could not replay it all, or the session is new */
+    lost = c->recovery_failed || (asked && !c->resumed);
     vr_client_channels_clear(c);
     for (i = 0; i < w->n_channels; i++)
         vr_client_channel_add(c, w->channels[i]);
@@ -423,6 +430,8 @@ static void c_on_welcome(verani_client *c, const Verani__Wire__Welcome *w)
     vr_client_set_state(c, VERANI_CLIENT_CONNECTED);
     if (!c->destroyed && c->state == VERANI_CLIENT_CONNECTED)
         vr_client_fire(c, VR_CB_OPEN, 0, 0, NULL);
+    if (lost && !c->destroyed && c->state == VERANI_CLIENT_CONNECTED)
+        vr_client_fire(c, VR_CB_RECOVERY, c->resumed, 0, NULL);
 }
 
 static void c_on_frame(verani_client *c, const unsigned char *buf, size_t len)

@@ -591,6 +591,7 @@ static void px_stop(proxy *p)
 
 typedef struct rcw {
     int opens, replies;
+    int recoveries, recovered_resumed; /* on_recovery_failed calls; its last `resumed` */
     size_t blobs, seq_errors;
     uint64_t last_seq;
 } rcw;
@@ -599,6 +600,15 @@ static void rcw_open(verani_client *c, void *u)
 {
     (void)c;
     ((rcw *)u)->opens++;
+}
+
+static void rcw_recovery(verani_client *c, int resumed, void *u)
+{
+    rcw *w = u;
+
+    (void)c;
+    w->recoveries++;
+    w->recovered_resumed = resumed;
 }
 
 static void rcw_blob(verani_client *c, const E2e__Blob *m, void *u)
@@ -670,6 +680,7 @@ static void test_real_client(void **state)
     c = verani_client_create(l, &o, err, sizeof(err));
     assert_non_null(c);
     verani_client_on_open(c, rcw_open, &w);
+    verani_client_on_recovery_failed(c, rcw_recovery, &w);
     e2e_e2e_client_on_blob(c, rcw_blob, &w);
     assert_true(svc_until(l, NULL, &w.opens, 1));
 
@@ -693,6 +704,7 @@ static void test_real_client(void **state)
     assert_int_equal(w.blobs, 1000);
     assert_int_equal(w.seq_errors, 0);
     assert_int_equal(w.opens, 2);
+    assert_int_equal(w.recoveries, 0);
     assert_int_equal(verani_client_get_info(c, &info), 0);
     assert_true(info.resumed);
     assert_false(info.recovery_failed);
@@ -710,6 +722,84 @@ static void test_real_client(void **state)
     stop(&h);
 }
 
+/* The real client's on_recovery_failed: once with resumed=1 when the server's window (10
+ * frames) no longer holds what it missed (51 frames held back by the proxy), then what is
+ * left arrives in order; once with resumed=0 when it comes back after the grace period. */
+static void test_real_client_recovery(void **state)
+{
+    server_h h;
+    proxy px;
+    verani_client_loop *l;
+    verani_client *c;
+    verani_client_options o;
+    verani_client_info info;
+    E2e__Flood f = E2E__FLOOD__INIT;
+    char url[128], err[256];
+    rcw w;
+    int i;
+
+    (void)state;
+    memset(&w, 0, sizeof(w));
+    start(&h, 300, 10);
+    px_start(&px, h.port);
+    l = verani_client_loop_create(err, sizeof(err));
+    assert_non_null(l);
+    snprintf(url, sizeof(url), "ws://127.0.0.1:%d/e2e/r1?userId=u1", px.port);
+    verani_client_options_init(&o);
+    o.url = url;
+    o.room = &e2e_e2e_schema;
+    o.initial_delay_ms = 50;
+    o.max_delay_ms = 100;
+    o.max_attempts = VERANI_CLIENT_UNLIMITED;
+    c = verani_client_create(l, &o, err, sizeof(err));
+    assert_non_null(c);
+    verani_client_on_open(c, rcw_open, &w);
+    verani_client_on_recovery_failed(c, rcw_recovery, &w);
+    e2e_e2e_client_on_blob(c, rcw_blob, &w);
+    assert_true(svc_until(l, NULL, &w.opens, 1));
+
+    px.budget = 0; /* nothing more reaches the client */
+    f.count = 50;
+    f.size = 24;
+    assert_true(e2e_e2e_client_request_flood(c, &f, 20000, rcw_reply, &w) >= 0);
+    for (i = 0; i < 30; i++)
+        verani_client_loop_service(l, 10);
+    assert_int_equal(w.blobs, 0);
+    px.cut = 1;
+    assert_true(svc_until(l, NULL, &w.opens, 2));
+    assert_true(svc_until(l, &w.blobs, NULL, 9));
+    for (i = 0; i < 30; i++)
+        verani_client_loop_service(l, 10);
+    assert_int_equal(w.recoveries, 1);
+    assert_int_equal(w.recovered_resumed, 1);
+    assert_int_equal(w.blobs, 9);      /* seqs 42..50; the reply is 51 */
+    assert_int_equal(w.seq_errors, 1); /* the one gap: 0 -> 42 */
+    assert_int_equal(verani_client_get_info(c, &info), 0);
+    assert_true(info.resumed);
+    assert_true(info.recovery_failed);
+    assert_int_equal(info.last_seq, 51);
+
+    /* away for longer than the grace period: a fresh session */
+    px.budget = 0;
+    for (i = 0; i < 10; i++)
+        verani_client_loop_service(l, 10);
+    px.cut = 1;
+    wait_log_n("disconnect:u1", 1); /* the client is not serviced meanwhile */
+    assert_true(svc_until(l, NULL, &w.opens, 3));
+    for (i = 0; i < 30; i++)
+        verani_client_loop_service(l, 10);
+    assert_int_equal(w.recoveries, 2);
+    assert_int_equal(w.recovered_resumed, 0);
+    assert_int_equal(verani_client_get_info(c, &info), 0);
+    assert_false(info.resumed);
+    assert_int_equal(e2e_log_count("connect:u1:-"), 2);
+
+    verani_client_destroy(c);
+    verani_client_loop_destroy(l);
+    px_stop(&px);
+    stop(&h);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest all[] = {
@@ -719,6 +809,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_recovery_failed),
         cmocka_unit_test(test_old_connection_replaced),
         cmocka_unit_test(test_real_client),
+        cmocka_unit_test(test_real_client_recovery),
     };
 
     if (argc > 1)

@@ -5,9 +5,16 @@
  * is away and flushes them in order, keeps the connection alive with pings,
  * and matches replies to requests. The typed layer veranic generates
  * (<pkg>_client.h) sits on top of the calls in gen.h (verani_client_emit,
- * _request, _on, _off), which follow the same threading rules as below. It
- * does not resume sessions by itself beyond sending the resume token and the
- * last sequence number in its hello (the server decides).
+ * _request, _on, _off), which follow the same threading rules as below.
+ * Resume: every reconnect's hello carries the last resume token and the last
+ * sequence number received; when the server resumes the session (within its
+ * grace period) the client keeps its client id and channels, no frame is
+ * lost (the server replays what was missed, in order, before anything new)
+ * and the application sees only on_open again; when it cannot,
+ * on_recovery_failed tells the application to resync. Requests pending when
+ * the connection dropped still fail; a replayed reply to one is dropped.
+ * verani_client_disconnect and _reconnect close with 1000, which ends the
+ * server's session (no resume).
  *
  * Threads: a client is driven either by the caller's loop
  * (verani_client_loop_create + verani_client_loop_service, many clients on
@@ -216,6 +223,15 @@ typedef void (*verani_client_error_fn)(verani_client *client, int err, const cha
                                        void *user);
 typedef void (*verani_client_state_fn)(verani_client *client, verani_client_state old_state,
                                        verani_client_state new_state, void *user);
+/*
+ * After a reconnect, right after on_open, when frames sent while the client was away are
+ * lost and the application should resync its state: `resumed` nonzero when the session
+ * resumed (same client id and channels) but the server no longer had every missed frame
+ * (what it still had is delivered after this call, in order, with a gap in the seqs);
+ * zero when the server started a fresh session instead (the grace period had passed, the
+ * server restarted, or verani_client_reconnect/disconnect ended the old session).
+ */
+typedef void (*verani_client_recovery_fn)(verani_client *client, int resumed, void *user);
 
 /*
  * Register a lifecycle callback; any number of each, at any time. Returns a
@@ -229,6 +245,8 @@ VERANI_API int verani_client_on_error(verani_client *client, verani_client_error
                                       void *user);
 VERANI_API int verani_client_on_state_change(verani_client *client, verani_client_state_fn fn,
                                              void *user);
+VERANI_API int verani_client_on_recovery_failed(verani_client *client,
+                                                verani_client_recovery_fn fn, void *user);
 /* Remove a lifecycle registration by id; VERANI_ENOTFOUND when unknown. Any thread. */
 VERANI_API int verani_client_remove_callback(verani_client *client, int id);
 
