@@ -4,7 +4,8 @@
  * typed handler table (hooks first, then extract_meta, then one function
  * pointer per `on` event), the verani_room_def the server mounts, a typed
  * mount function, one typed emitter per `emit` event (the target is a
- * runtime value) and a typed accessor for the connection's meta. Per schema
+ * runtime value), the same emitter for outside calls from any thread
+ * (<verani/rpc.h>) and a typed accessor for the connection's meta. Per schema
  * message (room metas excepted): a typed put and get on room storage. The .c
  * holds only static trampolines, tables and one-line wrappers: no logic, no
  * allocation.
@@ -35,6 +36,20 @@ static size_t emitter_params(vc_ctx *ctx, const vc_event *e, const char **params
     return n;
 }
 
+/* The typed outside-call emitter's parameters (<verani/rpc.h>): any thread.
+ * `params` holds 5. */
+static size_t rpc_emitter_params(vc_ctx *ctx, const vc_event *e, const char **params)
+{
+    size_t n = 0;
+    params[n++] = "verani_server *srv";
+    params[n++] = "const char *instance";
+    params[n++] = "verani_target to";
+    if (e->in)
+        params[n++] = vc_arena_printf(&ctx->arena, "const %s *msg", vc_msg_ctype(ctx, e->in));
+    params[n++] = "verani_rpc_done done";
+    return n;
+}
+
 /* The messages that get typed storage helpers: the schema's own, not room metas. */
 static size_t storage_messages(const vc_schema *s)
 {
@@ -60,7 +75,8 @@ void vc_emit_server_h(vc_ctx *ctx, vc_buf *b)
     const char *params[4];
     vc_emit_guard_open(ctx, b, "server", "the typed server side of each room: handler tables, "
                        "room definitions to mount, typed emitters and meta accessors.");
-    vc_buf_printf(b, "#include <verani/server.h>\n#include <verani/storage.h>\n\n"
+    vc_buf_printf(b, "#include <verani/rpc.h>\n#include <verani/server.h>\n"
+                  "#include <verani/storage.h>\n\n"
                   "#include \"%s_schema.h\"\n\n", s->package);
     vc_emit_abi_check(ctx, b, "server");
     for (size_t i = 0; i < s->rooms.n; i++) {
@@ -108,8 +124,21 @@ void vc_emit_server_h(vc_ctx *ctx, vc_buf *b)
             size_t n = emitter_params(ctx, e, params);
             vc_emit_sig(b, vc_arena_printf(a, "int %s_emit_%s", p, e->cname), params, n, ";\n");
         }
-        if (vc_room_count(r, VC_DIR_EMIT))
+        if (vc_room_count(r, VC_DIR_EMIT)) {
+            vc_buf_puts(b, "\n/* The same emits from outside the room, from any thread "
+                        "(<verani/rpc.h>):\n * `instance` NULL means every instance; the "
+                        "count reached comes back\n * through `done`. */\n");
+            for (size_t j = 0; j < r->events.n; j++) {
+                const vc_event *e = vc_room_event(r, j);
+                if (e->dir != VC_DIR_EMIT)
+                    continue;
+                const char *rparams[5];
+                size_t n = rpc_emitter_params(ctx, e, rparams);
+                vc_emit_sig(b, vc_arena_printf(a, "int %s_rpc_emit_%s", p, e->cname), rparams,
+                            n, ";\n");
+            }
             vc_buf_puts(b, "\n");
+        }
         vc_buf_puts(b, "/* The connection's typed meta; valid until the handler returns. */\n");
         params[0] = "verani_ctx *ctx";
         vc_emit_sig(b, vc_arena_printf(a, "const %s *%s_meta", meta, p), params, 1, ";\n\n");
@@ -213,6 +242,17 @@ void vc_emit_server_c(vc_ctx *ctx, vc_buf *b)
             const char *args[4] = {"ctx", "&to", vc_arena_printf(a, "&%s_emit_events[%zu]", p, j),
                                    e->in ? "(const ProtobufCMessage *)msg" : "NULL"};
             vc_emit_sig(b, "    return verani_emit", args, 4, ";\n}\n\n");
+        }
+        for (size_t j = 0; j < n_emit; j++) {
+            const vc_event *e = emit[j];
+            const char *rparams[5];
+            size_t n = rpc_emitter_params(ctx, e, rparams);
+            vc_emit_sig(b, vc_arena_printf(a, "int %s_rpc_emit_%s", p, e->cname), rparams, n,
+                        "\n{\n");
+            const char *args[7] = {"srv", vc_arena_printf(a, "%s_schema.name", p), "instance",
+                                   "&to", vc_arena_printf(a, "&%s_emit_events[%zu]", p, j),
+                                   e->in ? "(const ProtobufCMessage *)msg" : "NULL", "done"};
+            vc_emit_sig(b, "    return verani_rpc_emit", args, 7, ";\n}\n\n");
         }
         params[0] = "verani_ctx *ctx";
         vc_emit_sig(b, vc_arena_printf(a, "const %s *%s_meta", meta, p), params, 1, "\n{\n");

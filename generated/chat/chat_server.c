@@ -90,6 +90,34 @@ int chat_chat_emit_typing(verani_ctx *ctx, verani_target to)
     return verani_emit(ctx, &to, &chat_chat_emit_events[3], NULL);
 }
 
+int chat_chat_rpc_emit_chat_message(verani_server *srv, const char *instance, verani_target to,
+                                    const Chat__ChatBroadcast *msg, verani_rpc_done done)
+{
+    return verani_rpc_emit(srv, chat_chat_schema.name, instance, &to, &chat_chat_emit_events[0],
+                           (const ProtobufCMessage *)msg, done);
+}
+
+int chat_chat_rpc_emit_user_joined(verani_server *srv, const char *instance, verani_target to,
+                                   const Chat__UserEvent *msg, verani_rpc_done done)
+{
+    return verani_rpc_emit(srv, chat_chat_schema.name, instance, &to, &chat_chat_emit_events[1],
+                           (const ProtobufCMessage *)msg, done);
+}
+
+int chat_chat_rpc_emit_user_left(verani_server *srv, const char *instance, verani_target to,
+                                 const Chat__UserEvent *msg, verani_rpc_done done)
+{
+    return verani_rpc_emit(srv, chat_chat_schema.name, instance, &to, &chat_chat_emit_events[2],
+                           (const ProtobufCMessage *)msg, done);
+}
+
+int chat_chat_rpc_emit_typing(verani_server *srv, const char *instance, verani_target to,
+                              verani_rpc_done done)
+{
+    return verani_rpc_emit(srv, chat_chat_schema.name, instance, &to, &chat_chat_emit_events[3],
+                           NULL, done);
+}
+
 const Chat__ChatMeta *chat_chat_meta(verani_ctx *ctx)
 {
     return (const Chat__ChatMeta *)verani_ctx_meta(ctx);

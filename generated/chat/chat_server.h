@@ -6,6 +6,7 @@
 #ifndef VERANI_GEN_CHAT_SERVER_H
 #define VERANI_GEN_CHAT_SERVER_H
 
+#include <verani/rpc.h>
 #include <verani/server.h>
 #include <verani/storage.h>
 
@@ -55,6 +56,18 @@ int chat_chat_emit_user_joined(verani_ctx *ctx, verani_target to, const Chat__Us
 int chat_chat_emit_user_left(verani_ctx *ctx, verani_target to, const Chat__UserEvent *msg);
 /* emit typing (): someone is typing */
 int chat_chat_emit_typing(verani_ctx *ctx, verani_target to);
+
+/* The same emits from outside the room, from any thread (<verani/rpc.h>):
+ * `instance` NULL means every instance; the count reached comes back
+ * through `done`. */
+int chat_chat_rpc_emit_chat_message(verani_server *srv, const char *instance, verani_target to,
+                                    const Chat__ChatBroadcast *msg, verani_rpc_done done);
+int chat_chat_rpc_emit_user_joined(verani_server *srv, const char *instance, verani_target to,
+                                   const Chat__UserEvent *msg, verani_rpc_done done);
+int chat_chat_rpc_emit_user_left(verani_server *srv, const char *instance, verani_target to,
+                                 const Chat__UserEvent *msg, verani_rpc_done done);
+int chat_chat_rpc_emit_typing(verani_server *srv, const char *instance, verani_target to,
+                              verani_rpc_done done);
 
 /* The connection's typed meta; valid until the handler returns. */
 const Chat__ChatMeta *chat_chat_meta(verani_ctx *ctx);

@@ -126,6 +126,34 @@ int kitchen_lobby_emit_plain(verani_ctx *ctx, verani_target to, const Kitchen__P
     return verani_emit(ctx, &to, &kitchen_lobby_emit_events[3], (const ProtobufCMessage *)msg);
 }
 
+int kitchen_lobby_rpc_emit_pong(verani_server *srv, const char *instance, verani_target to,
+                                verani_rpc_done done)
+{
+    return verani_rpc_emit(srv, kitchen_lobby_schema.name, instance, &to,
+                           &kitchen_lobby_emit_events[0], NULL, done);
+}
+
+int kitchen_lobby_rpc_emit_game_state(verani_server *srv, const char *instance, verani_target to,
+                                      const Kitchen__Labels *msg, verani_rpc_done done)
+{
+    return verani_rpc_emit(srv, kitchen_lobby_schema.name, instance, &to,
+                           &kitchen_lobby_emit_events[1], (const ProtobufCMessage *)msg, done);
+}
+
+int kitchen_lobby_rpc_emit_ping(verani_server *srv, const char *instance, verani_target to,
+                                const Kitchen__Nothing *msg, verani_rpc_done done)
+{
+    return verani_rpc_emit(srv, kitchen_lobby_schema.name, instance, &to,
+                           &kitchen_lobby_emit_events[2], (const ProtobufCMessage *)msg, done);
+}
+
+int kitchen_lobby_rpc_emit_plain(verani_server *srv, const char *instance, verani_target to,
+                                 const Kitchen__Plain *msg, verani_rpc_done done)
+{
+    return verani_rpc_emit(srv, kitchen_lobby_schema.name, instance, &to,
+                           &kitchen_lobby_emit_events[3], (const ProtobufCMessage *)msg, done);
+}
+
 const Kitchen__LobbyMeta *kitchen_lobby_meta(verani_ctx *ctx)
 {
     return (const Kitchen__LobbyMeta *)verani_ctx_meta(ctx);

@@ -6,6 +6,7 @@
 #ifndef VERANI_GEN_KITCHEN_SERVER_H
 #define VERANI_GEN_KITCHEN_SERVER_H
 
+#include <verani/rpc.h>
 #include <verani/server.h>
 #include <verani/storage.h>
 
@@ -60,6 +61,18 @@ int kitchen_lobby_emit_pong(verani_ctx *ctx, verani_target to);
 int kitchen_lobby_emit_game_state(verani_ctx *ctx, verani_target to, const Kitchen__Labels *msg);
 /* emit ping (Nothing) */
 int kitchen_lobby_emit_ping(verani_ctx *ctx, verani_target to, const Kitchen__Nothing *msg);
+
+/* The same emits from outside the room, from any thread (<verani/rpc.h>):
+ * `instance` NULL means every instance; the count reached comes back
+ * through `done`. */
+int kitchen_lobby_rpc_emit_plain(verani_server *srv, const char *instance, verani_target to,
+                                 const Kitchen__Plain *msg, verani_rpc_done done);
+int kitchen_lobby_rpc_emit_pong(verani_server *srv, const char *instance, verani_target to,
+                                verani_rpc_done done);
+int kitchen_lobby_rpc_emit_game_state(verani_server *srv, const char *instance, verani_target to,
+                                      const Kitchen__Labels *msg, verani_rpc_done done);
+int kitchen_lobby_rpc_emit_ping(verani_server *srv, const char *instance, verani_target to,
+                                const Kitchen__Nothing *msg, verani_rpc_done done);
 
 /* The connection's typed meta; valid until the handler returns. */
 const Kitchen__LobbyMeta *kitchen_lobby_meta(verani_ctx *ctx);

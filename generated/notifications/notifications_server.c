@@ -60,6 +60,23 @@ int notifications_inbox_emit_unread(verani_ctx *ctx, verani_target to,
                        (const ProtobufCMessage *)msg);
 }
 
+int notifications_inbox_rpc_emit_notify(verani_server *srv, const char *instance, verani_target to,
+                                        const Notifications__Notification *msg,
+                                        verani_rpc_done done)
+{
+    return verani_rpc_emit(srv, notifications_inbox_schema.name, instance, &to,
+                           &notifications_inbox_emit_events[0], (const ProtobufCMessage *)msg,
+                           done);
+}
+
+int notifications_inbox_rpc_emit_unread(verani_server *srv, const char *instance, verani_target to,
+                                        const Notifications__Unread *msg, verani_rpc_done done)
+{
+    return verani_rpc_emit(srv, notifications_inbox_schema.name, instance, &to,
+                           &notifications_inbox_emit_events[1], (const ProtobufCMessage *)msg,
+                           done);
+}
+
 const Notifications__InboxMeta *notifications_inbox_meta(verani_ctx *ctx)
 {
     return (const Notifications__InboxMeta *)verani_ctx_meta(ctx);

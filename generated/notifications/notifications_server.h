@@ -6,6 +6,7 @@
 #ifndef VERANI_GEN_NOTIFICATIONS_SERVER_H
 #define VERANI_GEN_NOTIFICATIONS_SERVER_H
 
+#include <verani/rpc.h>
 #include <verani/server.h>
 #include <verani/storage.h>
 
@@ -49,6 +50,15 @@ int notifications_inbox_emit_notify(verani_ctx *ctx, verani_target to,
 /* emit unread (Unread) */
 int notifications_inbox_emit_unread(verani_ctx *ctx, verani_target to,
                                     const Notifications__Unread *msg);
+
+/* The same emits from outside the room, from any thread (<verani/rpc.h>):
+ * `instance` NULL means every instance; the count reached comes back
+ * through `done`. */
+int notifications_inbox_rpc_emit_notify(verani_server *srv, const char *instance, verani_target to,
+                                        const Notifications__Notification *msg,
+                                        verani_rpc_done done);
+int notifications_inbox_rpc_emit_unread(verani_server *srv, const char *instance, verani_target to,
+                                        const Notifications__Unread *msg, verani_rpc_done done);
 
 /* The connection's typed meta; valid until the handler returns. */
 const Notifications__InboxMeta *notifications_inbox_meta(verani_ctx *ctx);

@@ -83,6 +83,37 @@ int presence_presence_emit_sync(verani_ctx *ctx, verani_target to,
     return verani_emit(ctx, &to, &presence_presence_emit_events[3], (const ProtobufCMessage *)msg);
 }
 
+int presence_presence_rpc_emit_user_online(verani_server *srv, const char *instance,
+                                           verani_target to, const Presence__UserPresence *msg,
+                                           verani_rpc_done done)
+{
+    return verani_rpc_emit(srv, presence_presence_schema.name, instance, &to,
+                           &presence_presence_emit_events[0], (const ProtobufCMessage *)msg, done);
+}
+
+int presence_presence_rpc_emit_user_offline(verani_server *srv, const char *instance,
+                                            verani_target to, const Presence__UserPresence *msg,
+                                            verani_rpc_done done)
+{
+    return verani_rpc_emit(srv, presence_presence_schema.name, instance, &to,
+                           &presence_presence_emit_events[1], (const ProtobufCMessage *)msg, done);
+}
+
+int presence_presence_rpc_emit_user_status(verani_server *srv, const char *instance,
+                                           verani_target to, const Presence__UserPresence *msg,
+                                           verani_rpc_done done)
+{
+    return verani_rpc_emit(srv, presence_presence_schema.name, instance, &to,
+                           &presence_presence_emit_events[2], (const ProtobufCMessage *)msg, done);
+}
+
+int presence_presence_rpc_emit_sync(verani_server *srv, const char *instance, verani_target to,
+                                    const Presence__PresenceList *msg, verani_rpc_done done)
+{
+    return verani_rpc_emit(srv, presence_presence_schema.name, instance, &to,
+                           &presence_presence_emit_events[3], (const ProtobufCMessage *)msg, done);
+}
+
 const Presence__PresenceMeta *presence_presence_meta(verani_ctx *ctx)
 {
     return (const Presence__PresenceMeta *)verani_ctx_meta(ctx);

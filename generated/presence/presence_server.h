@@ -6,6 +6,7 @@
 #ifndef VERANI_GEN_PRESENCE_SERVER_H
 #define VERANI_GEN_PRESENCE_SERVER_H
 
+#include <verani/rpc.h>
 #include <verani/server.h>
 #include <verani/storage.h>
 
@@ -56,6 +57,21 @@ int presence_presence_emit_user_status(verani_ctx *ctx, verani_target to,
 /* emit sync (PresenceList): sent once after connecting */
 int presence_presence_emit_sync(verani_ctx *ctx, verani_target to,
                                 const Presence__PresenceList *msg);
+
+/* The same emits from outside the room, from any thread (<verani/rpc.h>):
+ * `instance` NULL means every instance; the count reached comes back
+ * through `done`. */
+int presence_presence_rpc_emit_user_online(verani_server *srv, const char *instance,
+                                           verani_target to, const Presence__UserPresence *msg,
+                                           verani_rpc_done done);
+int presence_presence_rpc_emit_user_offline(verani_server *srv, const char *instance,
+                                            verani_target to, const Presence__UserPresence *msg,
+                                            verani_rpc_done done);
+int presence_presence_rpc_emit_user_status(verani_server *srv, const char *instance,
+                                           verani_target to, const Presence__UserPresence *msg,
+                                           verani_rpc_done done);
+int presence_presence_rpc_emit_sync(verani_server *srv, const char *instance, verani_target to,
+                                    const Presence__PresenceList *msg, verani_rpc_done done);
 
 /* The connection's typed meta; valid until the handler returns. */
 const Presence__PresenceMeta *presence_presence_meta(verani_ctx *ctx);

@@ -676,12 +676,14 @@ int vr_http_api_body_done(verani_server *srv, struct lws *wsi, struct vr_pss *ps
 
     if (!h)
         return 0;
-    if (h->too_big) {
-        vr_http_api_drop(pss);
-        return answer_error(srv, wsi, 413, "the body is over the API's limit (max_body)", NULL,
-                            NULL);
-    }
-    r = dispatch(srv, wsi, h->route, M_POST, h->body, h->len);
-    vr_http_api_drop(pss);
+    /* Answering completes the transaction, and lws may free `pss` then: take the request. */
+    pss->http = NULL;
+    if (h->too_big)
+        r = answer_error(srv, wsi, 413, "the body is over the API's limit (max_body)", NULL,
+                         NULL);
+    else
+        r = dispatch(srv, wsi, h->route, M_POST, h->body, h->len);
+    vr_free(h->body);
+    vr_free(h);
     return r;
 }

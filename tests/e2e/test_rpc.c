@@ -404,7 +404,11 @@ static void *work(void *arg)
     m.from = "thread";
     for (i = 0; i < PER_THREAD; i++) {
         snprintf(text, sizeof(text), "t%d-%d", w->idx, i);
-        r = verani_rpc_emit(w->srv, "E2e", "lobby", &to, ev, &m.base, d);
+        /* half through the generic call, half through veranic's typed wrapper */
+        if (i % 2)
+            r = verani_rpc_emit(w->srv, "E2e", "lobby", &to, ev, &m.base, d);
+        else
+            r = e2e_e2e_rpc_emit_chat_out(w->srv, "lobby", to, &m, d);
         if (r != 0 || res.count != CLIENTS) {
             w->fails++;
             snprintf(w->why, sizeof(w->why), "emit %d: %d %zu %s", i, r, res.count, res.error);
