@@ -9,8 +9,9 @@
  * verani_client_reconnect. A server close the client cannot read (1006)
  * counts as a lost connection like any other: it reconnects. It hands
  * replies and server errors to client_reqs.c and events to
- * client_events.c, and does not resume sessions beyond sending the resume
- * token and last sequence number it was given.
+ * client_events.c. Resume is the server's decision: the hello carries the
+ * last resume token and sequence number, and the welcome says whether the
+ * session resumed (on_recovery_failed when frames were lost).
  */
 #include <stdio.h>
 #include <string.h>
