@@ -5,9 +5,9 @@
  * `error`, reconnection disabled, the offline queue's bound), and a socket
  * that accepts TCP but never answers the upgrade (connect timeout as an
  * attempt, wait-for-connection timing out). Also the loop on its own thread
- * with calls from the test's thread. Delays are tiny through the options;
- * nothing asserts a duration. The protocol with a real server is tested in
- * test_client_e2e.c.
+ * with calls from the test's thread, and many registrations of callbacks
+ * and event handlers. Delays are tiny through the options; nothing asserts
+ * a duration. The protocol with a real server is tested in test_client_e2e.c.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -304,6 +304,52 @@ static void test_threaded_loop(void **state)
     close(fd);
 }
 
+static void invoke_none(verani_client *c, verani_fn fn, const ProtobufCMessage *msg, void *user)
+{
+    (void)c;
+    (void)fn;
+    (void)msg;
+    (void)user;
+}
+
+static void poked(void)
+{
+}
+
+/* Many registrations: the arrays grow past their first capacity and keep
+ * every entry; ids stay distinct; removal finds each one exactly once. */
+static void test_many_registrations(void **state)
+{
+    char url[128];
+    verani_client_options o;
+    verani_client_loop *loop;
+    verani_client *c;
+    int users[40], ids[20], i, port, fd = tcp_socket(0, &port);
+
+    (void)state;
+    loop = loop_new();
+    options(&o, url, sizeof(url), port);
+    o.reconnect_disabled = 1;
+    c = client_new(loop, &o, NULL);
+    for (i = 0; i < 40; i++)
+        assert_int_equal(verani_client_on(c, &room_emit[0], invoke_none, poked, &users[i], 0), 0);
+    for (i = 0; i < 20; i++) {
+        ids[i] = verani_client_on_open(c, on_open, &users[i]);
+        assert_true(ids[i] > 0);
+        assert_true(i == 0 || ids[i] > ids[i - 1]);
+    }
+    for (i = 0; i < 40; i += 2)
+        assert_int_equal(verani_client_off(c, &room_emit[0], poked, &users[i]), 1);
+    assert_int_equal(verani_client_off(c, &room_emit[0], poked, &users[0]), 0);
+    assert_int_equal(verani_client_off(c, &room_emit[0], NULL, NULL), 20);
+    for (i = 0; i < 20; i++)
+        assert_int_equal(verani_client_remove_callback(c, ids[i]), 0);
+    assert_int_equal(verani_client_remove_callback(c, ids[5]), VERANI_ENOTFOUND);
+    verani_client_destroy(c);
+    verani_client_loop_destroy(loop);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -312,6 +358,7 @@ int main(void)
         cmocka_unit_test(test_connect_timeout_and_wait_timeout),
         cmocka_unit_test(test_offline_queue_bound),
         cmocka_unit_test(test_threaded_loop),
+        cmocka_unit_test(test_many_registrations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
