@@ -195,6 +195,10 @@ void vr_rpc_exec(verani_server *srv, const vr_rpc_req *rq, verani_rpc_result *re
         return;
     }
     if (rq->op == VR_RPC_CLEANUP) {
+        /* Sessions whose connection is gone and that wait for a resume: end them now
+         * (on_disconnect runs). */
+        res->count = srv->detached.count;
+        vr_sessions_end_detached(srv);
         /* A session whose close has started but whose socket never finished it. */
         lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&srv->sessions)) {
             verani_session *s = lws_container_of(d, verani_session, all);
@@ -305,6 +309,10 @@ void vr_rpc_drain(verani_server *srv)
 
         next = c->next;
         vr_rpc_exec(srv, &c->rq, &res);
+        /* Frame reference counts are the loop's (not atomic): drop ours here, not on the
+         * waiting thread, since the session queues now share the frame. */
+        vr_frame_unref(c->rq.frame);
+        c->rq.frame = NULL;
         if (c->cb) {
             c->res = res;
         } else {
@@ -401,8 +409,7 @@ static int call_submit(verani_server *srv, vr_rpc_call *c, verani_rpc_done *done
         srv->rpc_head = c;
     srv->rpc_tail = c;
     pthread_mutex_unlock(&srv->async_lock);
-    if (srv->ctx)
-        lws_cancel_service(srv->ctx);
+    vr_server_wake(srv);
     if (c->cb)
         return 0;
 

@@ -167,6 +167,8 @@ struct verani_server {
     lws_dll2_owner_t detached;       /* sessions waiting for a resume (their `all` node) */
     int port;
     atomic_int stop_flag;            /* set by verani_server_stop from any thread or a signal */
+    struct lws_context *_Atomic wake_ctx; /* vr_server_wake's context; NULL once it goes */
+    atomic_int wake_users;           /* threads inside vr_server_wake */
     int stopping;                    /* the loop saw stop_flag */
     vr_pending pending;              /* the upgrade between CONFIRM_UPGRADE and FILTER */
     uint8_t *wbuf;                   /* owned: the coalescing write buffer, LWS_PRE first */
@@ -186,6 +188,11 @@ struct verani_server {
     int loop_known;                  /* {async_lock} */
     struct vr_api *api;              /* owned by http_api.c; NULL until first needed */
 };
+
+/* --- server.c --- */
+/* Wake the loop (lws_cancel_service) from any thread or a signal handler, never touching a
+ * context that the loop thread is destroying. */
+void vr_server_wake(verani_server *srv);
 
 /* --- room.c --- */
 /* Route `path` (no query) to a mount; `inst_name` receives the {room} part. */

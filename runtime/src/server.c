@@ -443,8 +443,7 @@ int verani_server_emit_async(verani_server *srv, const verani_room_def *room,
         srv->async_head = a;
     srv->async_tail = a;
     pthread_mutex_unlock(&srv->async_lock);
-    if (srv->ctx)
-        lws_cancel_service(srv->ctx);
+    vr_server_wake(srv);
     return 0;
 }
 
@@ -689,6 +688,7 @@ int verani_server_listen(verani_server *srv)
                   srv->opts.bind_address ? srv->opts.bind_address : "*", srv->opts.port);
         return VERANI_EIO;
     }
+    atomic_store(&srv->wake_ctx, srv->ctx);
     srv->vh = lws_get_vhost_by_name(srv->ctx, "default");
     srv->port = srv->vh ? lws_get_vhost_listen_port(srv->vh) : -1;
     VR_NOTICE("listening on port %d, %zu room(s)\n", srv->port, srv->n_mounts);
@@ -698,6 +698,26 @@ int verani_server_listen(verani_server *srv)
 int verani_server_port(const verani_server *srv)
 {
     return srv ? srv->port : -1;
+}
+
+void vr_server_wake(verani_server *srv)
+{
+    struct lws_context *cx;
+
+    /* seq_cst: a waker that saw the context is counted before wake_retire looks */
+    atomic_fetch_add(&srv->wake_users, 1);
+    cx = atomic_load(&srv->wake_ctx);
+    if (cx)
+        lws_cancel_service(cx); /* only writes a byte to the event pipe */
+    atomic_fetch_sub(&srv->wake_users, 1);
+}
+
+/* Before the context is destroyed: no waker may still be using it. */
+static void wake_retire(verani_server *srv)
+{
+    atomic_store(&srv->wake_ctx, NULL);
+    while (atomic_load(&srv->wake_users))
+        ; /* a waker is inside lws_cancel_service: a few instructions */
 }
 
 static void wake_cb(lws_sorted_usec_list_t *sul)
@@ -724,6 +744,7 @@ static void shutdown_loop(verani_server *srv)
     }
     lws_sul_cancel(&srv->wake);
     vr_sessions_end_detached(srv);
+    wake_retire(srv);
     lws_context_destroy(srv->ctx);
     srv->ctx = NULL;
     srv->vh = NULL;
@@ -782,9 +803,7 @@ void verani_server_stop(verani_server *srv)
     if (!srv)
         return;
     srv->stop_flag = 1;
-    /* lws_cancel_service only writes a byte to the event pipe. */
-    if (srv->ctx)
-        lws_cancel_service(srv->ctx);
+    vr_server_wake(srv);
 }
 
 size_t verani_server_session_count(const verani_server *srv)
@@ -802,6 +821,7 @@ void verani_server_destroy(verani_server *srv)
     if (srv->ctx) {
         srv->stopping = 1;
         vr_sessions_end_detached(srv);
+        wake_retire(srv);
         lws_context_destroy(srv->ctx);
         srv->ctx = NULL;
     }

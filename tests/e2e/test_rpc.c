@@ -546,6 +546,24 @@ static void test_rpc_threads(void **state)
     verani_rpc_result_free(&res);
     assert_int_equal(verani_rpc_kick(h.srv, "E2e", "lobby", "x", 2000, NULL, d), VERANI_EINVAL);
     assert_int_equal(verani_rpc_cleanup(h.srv, d), 0);
+    assert_int_equal(res.count, 0);
+    verani_rpc_result_free(&res);
+    /* a connection dropped without a close frame waits for a resume (30 s); cleanup ends it */
+    rc_close(c[5]);
+    assert_true(rc_wait(l, p_closed, c[5], 10000));
+    for (i = 0; i < 1000; i++) {
+        /* until the server has seen the drop: no on_disconnect before cleanup ends it */
+        assert_int_equal(e2e_log_count("disconnect:u2"), 0);
+        assert_int_equal(verani_rpc_cleanup(h.srv, d), 0);
+        if (res.count)
+            break;
+        rc_settle(l, 10);
+    }
+    assert_int_equal(res.count, 1);
+    verani_rpc_result_free(&res);
+    assert_int_equal(e2e_log_count("disconnect:u2"), 1);
+    assert_int_equal(verani_rpc_session_count(h.srv, "E2e", "lobby", d), 0);
+    assert_int_equal(res.count, CLIENTS - 2); /* kicked, cleaned up */
     verani_rpc_result_free(&res);
     rc_loop_destroy(l);
     stop(&h);

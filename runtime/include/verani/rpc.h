@@ -108,8 +108,9 @@ VERANI_API int verani_rpc_kick(verani_server *srv, const char *room, const char 
                                const char *client_id, int code, const char *reason,
                                verani_rpc_done done);
 
-/* End stale sessions: those whose connection is gone or stuck closing, so on_disconnect
- * runs for them now. count = how many. */
+/* End stale sessions now: those whose connection is gone and that wait for a resume
+ * (they end at once, on_disconnect runs, their resume token no longer works) and those
+ * whose close is stuck (their socket is dropped). count = how many. */
 VERANI_API int verani_rpc_cleanup(verani_server *srv, verani_rpc_done done);
 
 /* --- the HTTP API and metrics (README.md, "HTTP API") ---------------------- */
