@@ -97,6 +97,8 @@ struct verani_session {
     unsigned detached : 1;           /* no connection (wsi NULL), waiting for a resume; in
                                         srv->detached instead of srv->sessions */
     unsigned peer_closed : 1;        /* the client sent a close frame with 1000 */
+    unsigned saved : 1;              /* saved for a restart by a graceful stop: no
+                                        on_disconnect when it ends here */
     int close_code;
     char close_reason[64];
 };
@@ -222,6 +224,11 @@ void vr_session_timer_start(verani_session *s);
 void vr_session_peer_close(verani_session *s, int code);
 /* End every detached session (on_disconnect, free): at stop, before the context goes. */
 void vr_sessions_end_detached(verani_server *srv);
+/* Graceful stop, on a persistent store (storage_path a file): save every session (attached
+ * or detached) and its retained frames, so a server restarted on the same file restores
+ * them detached (vr_sessions_restore, at listen) and their clients resume. */
+int vr_sessions_save(verani_server *srv);
+int vr_sessions_restore(verani_server *srv);
 
 void vr_ctx_init(struct verani_ctx *ctx, verani_server *srv, vr_mount *m, vr_instance *inst,
                  verani_session *s);

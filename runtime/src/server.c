@@ -692,6 +692,8 @@ int verani_server_listen(verani_server *srv)
     srv->vh = lws_get_vhost_by_name(srv->ctx, "default");
     srv->port = srv->vh ? lws_get_vhost_listen_port(srv->vh) : -1;
     VR_NOTICE("listening on port %d, %zu room(s)\n", srv->port, srv->n_mounts);
+    if (vr_sessions_restore(srv))
+        VR_WARN("sessions of the last run not restored; their clients start fresh sessions\n");
     return 0;
 }
 
@@ -732,6 +734,7 @@ static void shutdown_loop(verani_server *srv)
     lws_usec_t deadline;
 
     srv->stopping = 1;
+    vr_sessions_save(srv);
     lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&srv->sessions)) {
         vr_session_close(lws_container_of(d, verani_session, all), VR_CLOSE_GOING_AWAY,
                          "server shutting down", 0);

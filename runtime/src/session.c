@@ -16,9 +16,11 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "common-private.h"
 #include "server-private.h"
+#include "storage-private.h"
 
 #define VR_WRITE_CHUNK 65536
 
@@ -498,7 +500,8 @@ static void session_end(verani_session *s)
 
         lws_dll2_remove(&s->node);
         s->added = 0;
-        if (h->on_disconnect) {
+        /* a session saved for a restart is not gone: it comes back detached */
+        if (h->on_disconnect && !s->saved) {
             vr_ctx_init(&ctx, s->srv, inst->mount, inst, s);
             h->on_disconnect(&ctx);
             vr_ctx_fini(&ctx);
@@ -1198,4 +1201,256 @@ int verani_emit(verani_ctx *ctx, const verani_target *to, const verani_event_def
     n = ctx->srv->broker->publish(ctx->inst, to, ctx->sess, f);
     vr_frame_unref(f);
     return n;
+}
+
+/* --- a graceful restart: sessions saved at stop, restored detached ----------- */
+
+/* Wall-clock milliseconds (what the store keeps: monotonic time does not survive a restart). */
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    timespec_get(&ts, TIME_UTC);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Is the session store on a file (else saving is pointless: ":memory:" dies with us)? */
+static int store_persistent(const verani_server *srv)
+{
+    return srv->storage && srv->opts.storage_path && strcmp(srv->opts.storage_path, ":memory:");
+}
+
+static int session_save(verani_session *s, int64_t now_ms, int64_t now_us)
+{
+    verani_storage_db *db = s->srv->storage;
+    vr_retention ret = {s->srv->opts.retain_max_frames,
+                        (int64_t)s->srv->opts.retain_max_age_ms};
+    vr_attachment a;
+    uint32_t i;
+    int r;
+
+    memset(&a, 0, sizeof(a));
+    memcpy(a.client_id, s->client_id, sizeof(s->client_id));
+    memcpy(a.resume_token, s->resume_token, sizeof(s->resume_token));
+    a.user_id = s->user_id;
+    a.room = (char *)s->inst->mount->def->schema->name;
+    a.instance = s->inst->name;
+    a.meta = s->meta;
+    a.meta_len = s->meta_len;
+    a.channels = s->channels;
+    a.n_channels = s->n_channels;
+    a.last_seq = s->seq;
+    a.updated_ms = now_ms;
+    r = vr_store_session_save(db, &a);
+    for (i = 0; !r && i < s->retained.count; i++) {
+        const vr_qent *e = &s->retained.ring[(s->retained.head + i) % s->retained.cap];
+
+        r = vr_store_frame_append(db, s->client_id, e->seq,
+                                  now_ms - (now_us - e->frame->t_us) / 1000, e->frame->body,
+                                  e->frame->len, &ret);
+    }
+    return r;
+}
+
+int vr_sessions_save(verani_server *srv)
+{
+    int64_t now_ms = wall_ms(), now_us = vr_now_us();
+    size_t i, n = 0;
+    int r = 0;
+
+    if (!store_persistent(srv))
+        return 0;
+    if (vr_db_begin(srv->storage))
+        return VERANI_EIO;
+    for (i = 0; !r && i < srv->n_mounts; i++) {
+        lws_start_foreach_dll(struct lws_dll2 *, d,
+                              lws_dll2_get_head(&srv->mounts[i]->instances)) {
+            vr_instance *inst = lws_container_of(d, vr_instance, node);
+
+            lws_start_foreach_dll(struct lws_dll2 *, e, lws_dll2_get_head(&inst->sessions)) {
+                verani_session *s = lws_container_of(e, verani_session, node);
+
+                if (!r && s->hello_done && s->added) {
+                    r = session_save(s, now_ms, now_us);
+                    s->saved = !r;
+                    n++;
+                }
+            } lws_end_foreach_dll(e);
+        } lws_end_foreach_dll(d);
+    }
+    if (r || vr_db_commit(srv->storage)) {
+        VR_ERR("saving sessions for a restart failed: %s\n", srv->storage->last_error);
+        vr_db_abandon(srv->storage);
+        for (i = 0; i < srv->n_mounts; i++) /* none of them is saved after all */
+            lws_start_foreach_dll(struct lws_dll2 *, d,
+                                  lws_dll2_get_head(&srv->mounts[i]->instances)) {
+                vr_instance *inst = lws_container_of(d, vr_instance, node);
+
+                lws_start_foreach_dll(struct lws_dll2 *, e, lws_dll2_get_head(&inst->sessions)) {
+                    lws_container_of(e, verani_session, node)->saved = 0;
+                } lws_end_foreach_dll(e);
+            } lws_end_foreach_dll(d);
+        return VERANI_EIO;
+    }
+    VR_NOTICE("saved %zu session(s) for a restart\n", n);
+    return 0;
+}
+
+/* --- restore --- */
+
+typedef struct vr_named {
+    struct vr_named *next;
+    char *room, *instance;       /* owned */
+} vr_named;
+
+static int collect_instance(const char *room, const char *instance, void *user)
+{
+    vr_named **head = user, *n = vr_calloc(1, sizeof(*n));
+
+    if (!n)
+        return VERANI_ENOMEM;
+    n->room = vr_strdup(room);
+    n->instance = vr_strdup(instance);
+    n->next = *head;
+    *head = n;
+    return !n->room || !n->instance ? VERANI_ENOMEM : 0;
+}
+
+typedef struct vr_restoring {
+    verani_server *srv;
+    vr_instance *inst;
+    verani_session **list;       /* owned array of new sessions */
+    size_t n, cap;
+} vr_restoring;
+
+static int restore_one(const vr_attachment *a, void *user)
+{
+    vr_restoring *st = user;
+    verani_session *s, **nl;
+    size_t i;
+
+    if (st->n == st->cap) {
+        nl = vr_reallocarray(st->list, st->cap ? st->cap * 2 : 8, sizeof(*nl));
+        if (!nl)
+            return VERANI_ENOMEM;
+        st->list = nl;
+        st->cap = st->cap ? st->cap * 2 : 8;
+    }
+    s = vr_calloc(1, sizeof(*s));
+    if (!s)
+        return VERANI_ENOMEM;
+    st->list[st->n++] = s;
+    s->srv = st->srv;
+    s->inst = st->inst;
+    snprintf(s->client_id, sizeof(s->client_id), "%s", a->client_id);
+    snprintf(s->resume_token, sizeof(s->resume_token), "%.32s", a->resume_token);
+    s->user_id = vr_strdup(a->user_id ? a->user_id : "");
+    s->meta = a->meta_len ? vr_malloc(a->meta_len) : NULL;
+    if (!s->user_id || (a->meta_len && !s->meta))
+        return VERANI_ENOMEM;
+    if (a->meta_len)
+        memcpy(s->meta, a->meta, a->meta_len);
+    s->meta_len = a->meta_len;
+    for (i = 0; i < a->n_channels; i++)
+        if (channel_add(s, a->channels[i]) < 0)
+            return VERANI_ENOMEM;
+    s->seq = a->last_seq;
+    vr_outq_init(&s->q);
+    vr_outq_init(&s->retained);
+    return 0;
+}
+
+static int restore_frame(uint64_t seq, int64_t at_ms, const uint8_t *bytes, size_t len,
+                         void *user)
+{
+    verani_session *s = user;
+    vr_frame *f = vr_frame_new(len);
+    int r;
+
+    if (!f)
+        return VERANI_ENOMEM;
+    memcpy(f->body, bytes, len);
+    f->t_us = vr_now_us() - (wall_ms() - at_ms) * 1000;
+    r = vr_outq_push(&s->retained, f, seq, UINT32_MAX, SIZE_MAX);
+    vr_frame_unref(f);
+    return r;
+}
+
+/* Bring one stored instance back: its sessions detached, then on_hibernation_restore. */
+static int restore_instance(verani_server *srv, const vr_named *nm)
+{
+    vr_restoring st;
+    vr_mount *m = NULL;
+    const verani_hooks *h;
+    struct verani_ctx ctx;
+    size_t i;
+    int r;
+
+    for (i = 0; i < srv->n_mounts && !m; i++)
+        if (!strcmp(srv->mounts[i]->def->schema->name, nm->room))
+            m = srv->mounts[i];
+    memset(&st, 0, sizeof(st));
+    st.srv = srv;
+    st.inst = m ? vr_instance_get(m, nm->instance, 1) : NULL;
+    if (!st.inst)
+        return m ? VERANI_ENOMEM : 0; /* a room no longer mounted: its sessions are dropped */
+    r = vr_store_sessions_list(srv->storage, nm->room, nm->instance, restore_one, &st);
+    for (i = 0; r >= 0 && i < st.n; i++) {
+        r = vr_store_frames_read(srv->storage, st.list[i]->client_id, 0, 0, restore_frame,
+                                 st.list[i]);
+        if (r >= 0)
+            r = vr_store_session_delete(srv->storage, st.list[i]->client_id);
+    }
+    for (i = 0; i < st.n; i++) {
+        verani_session *s = st.list[i];
+
+        if (r < 0) {
+            session_free(s);
+            continue;
+        }
+        s->hello_done = 1;
+        s->added = 1;
+        vr_bucket_init(&s->bucket, m->def->schema->rate, m->def->schema->burst, lws_now_usecs());
+        lws_dll2_add_tail(&s->node, &st.inst->sessions);
+        lws_dll2_add_tail(&s->all, &srv->detached);
+        s->detached = 1;
+        lws_sul_schedule(srv->ctx, 0, &s->sul, grace_expired,
+                         (lws_usec_t)srv->opts.resume_grace_ms * 1000);
+    }
+    vr_free(st.list);
+    if (r < 0) {
+        vr_instance_maybe_free(st.inst);
+        return r;
+    }
+    h = hooks_of(m);
+    VR_NOTICE("instance %s '%s': %zu session(s) restored\n", nm->room, nm->instance, st.n);
+    if (h->on_hibernation_restore && st.n) {
+        vr_ctx_init(&ctx, srv, m, st.inst, NULL);
+        h->on_hibernation_restore(&ctx);
+        vr_ctx_fini(&ctx);
+    }
+    return 0;
+}
+
+int vr_sessions_restore(verani_server *srv)
+{
+    vr_named *head = NULL, *n;
+    int r;
+
+    if (!store_persistent(srv))
+        return 0;
+    r = vr_store_instances_list(srv->storage, collect_instance, &head);
+    while (head) {
+        n = head;
+        head = n->next;
+        if (r >= 0 && restore_instance(srv, n) < 0) {
+            VR_ERR("restoring the sessions of %s '%s' failed: %s\n", n->room, n->instance,
+                   srv->storage->last_error);
+            r = VERANI_EIO;
+        }
+        vr_free(n->room);
+        vr_free(n->instance);
+        vr_free(n);
+    }
+    return r < 0 ? r : 0;
 }

@@ -215,8 +215,17 @@ static int h_sjoin(verani_ctx *ctx, const E2e__Echo *in)
     return verani_ctx_join(ctx, in->text);
 }
 
+/* "restore:<instance>:<sessions>" with the restored sessions visible (test_resume.c) */
+static void on_restore(verani_ctx *ctx)
+{
+    verani_session *s[16];
+
+    e2e_log("restore:%s:%zu", verani_ctx_instance(ctx),
+            verani_ctx_user_sessions(ctx, "u1", s, 16));
+}
+
 static const e2e_e2e_handlers e2e_handlers = {
-    {on_connect, on_disconnect, on_error, on_message, on_join, on_leave, NULL},
+    {on_connect, on_disconnect, on_error, on_message, on_join, on_leave, on_restore},
     extract_meta, h_cmd, h_poke, h_echo, h_flood, NULL, h_sjoin,
 };
 
