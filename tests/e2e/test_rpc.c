@@ -269,6 +269,23 @@ static void test_http_api(void **state)
     expect(h.port, "GET", "/_verani/rooms/E2e/lobby/emit/chat.out?channel=default", TOKEN,
            NULL, 0, 405, "use POST");
     expect(h.port, "POST", "/_verani/rooms/E2e/lobby/count", TOKEN, NULL, 0, 405, "use GET");
+    {
+        char o[512];
+
+        /* a body that is not protobuf by its Content-Type */
+        snprintf(path, sizeof(path), "curl -sS -o /dev/null -w '%%{http_code}' -H "
+                 "'Authorization: Bearer " TOKEN "' -H 'Content-Type: application/json' "
+                 "--data '{}' 'http://127.0.0.1:%d/_verani/rooms/E2e/lobby/emit/chat.out"
+                 "?channel=default'", h.port);
+        {
+            FILE *p = popen(path, "r");
+
+            assert_non_null(p);
+            assert_non_null(fgets(o, sizeof(o), p));
+            pclose(p);
+        }
+        assert_string_equal(o, "415");
+    }
     expect(h.port, "DELETE", "/_verani/count", TOKEN, NULL, 0, 405, "use GET");
     expect(h.port, "GET", "/_verani/rooms/E2e/lobby/frobnicate", TOKEN, NULL, 0, 404,
            "no API action 'frobnicate'");
@@ -724,6 +741,34 @@ static double metric(const char *text, const char *sample)
     return strtod(p + strlen(key), NULL);
 }
 
+typedef struct {
+    int done;
+    size_t need;
+    char text[32768];
+} metrics_arg;
+
+static void on_metrics(verani_server *srv, const verani_rpc_result *res, void *arg)
+{
+    metrics_arg *ma = arg;
+
+    (void)res;
+    pthread_mutex_lock(&cb_mu);
+    ma->need = verani_server_metrics_text(srv, ma->text, sizeof(ma->text));
+    ma->done = 1;
+    pthread_mutex_unlock(&cb_mu);
+}
+
+static int p_metrics(void *a)
+{
+    metrics_arg *ma = a;
+    int r;
+
+    pthread_mutex_lock(&cb_mu);
+    r = ma->done;
+    pthread_mutex_unlock(&cb_mu);
+    return r;
+}
+
 static void test_metrics(void **state)
 {
     server_h h;
@@ -780,6 +825,20 @@ static void test_metrics(void **state)
     assert_int_equal(metric(m2, "verani_handler_duration_seconds_bucket{le=\"+Inf\"}"),
                      metric(m2, "verani_handler_duration_seconds_count"));
     assert_true(metric(m2, "verani_api_requests_total") >= 2);
+    /* the C form, on the loop thread (an rpc callback runs there), is the same text */
+    {
+        metrics_arg ma;
+        verani_rpc_done cbd = {on_metrics, &ma, 0, NULL};
+
+        memset(&ma, 0, sizeof(ma));
+        assert_int_equal(verani_rpc_session_count(h.srv, NULL, NULL, cbd), 0);
+        assert_true(rc_wait(l, p_metrics, &ma, 10000));
+        pthread_mutex_lock(&cb_mu);
+        assert_true(ma.need > 100 && ma.need < sizeof(ma.text));
+        prom_check(ma.text);
+        assert_int_equal(metric(ma.text, "verani_connections{room=\"E2e\"}"), 3);
+        pthread_mutex_unlock(&cb_mu);
+    }
     rc_loop_destroy(l);
     stop(&h);
 }
