@@ -139,10 +139,54 @@ int verani_session_in_channel(const verani_session *s, const char *channel)
     return 0;
 }
 
-/* The attachment (user, meta, channels) is stored here once storage exists. */
+/* Wall-clock milliseconds (what the store keeps: monotonic time does not survive a restart). */
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    timespec_get(&ts, TIME_UTC);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Is the session store on a file (else saving is pointless: ":memory:" dies with us)? */
+static int store_persistent(const verani_server *srv)
+{
+    return srv->storage && srv->opts.storage_path && strcmp(srv->opts.storage_path, ":memory:");
+}
+
+/* `a` borrows the session's strings. */
+static void fill_attachment(const verani_session *s, vr_attachment *a)
+{
+    memset(a, 0, sizeof(*a));
+    memcpy(a->client_id, s->client_id, sizeof(s->client_id));
+    memcpy(a->resume_token, s->resume_token, sizeof(s->resume_token));
+    a->user_id = s->user_id;
+    a->room = (char *)s->inst->mount->def->schema->name;
+    a->instance = s->inst->name;
+    a->meta = s->meta;
+    a->meta_len = s->meta_len;
+    a->channels = s->channels;
+    a->n_channels = s->n_channels;
+    a->last_seq = s->seq;
+    a->updated_ms = wall_ms();
+}
+
+/*
+ * On a file store, the attachment (ids, token, meta, channels, the seq so far)
+ * is written when the session is created or resumed and when its channels
+ * change, never per message: after a crash the session comes back with its
+ * identity and channels, and its client learns that the frames are lost.
+ */
 static void attachment_store(verani_session *s)
 {
-    (void)s;
+    vr_attachment a;
+
+    if (!store_persistent(s->srv) || !s->hello_done)
+        return;
+    fill_attachment(s, &a);
+    if (vr_store_session_save(s->srv->storage, &a))
+        VR_WARN("session %s: storing its attachment failed: %s\n", s->client_id,
+                s->srv->storage->last_error);
 }
 
 static int channel_add(verani_session *s, const char *ch)
@@ -494,6 +538,13 @@ static void session_end(verani_session *s)
     s->detached = 0;
     lws_sul_cancel(&s->sul);
     lws_dll2_remove(&s->all);
+    if (s->added && !s->saved && store_persistent(s->srv)) {
+        int r = vr_store_session_delete(s->srv->storage, s->client_id);
+
+        if (r < 0 && r != VERANI_ENOTFOUND)
+            VR_WARN("session %s: removing its stored attachment failed: %s\n", s->client_id,
+                    s->srv->storage->last_error);
+    }
     if (s->added) {
         struct verani_ctx ctx;
         const verani_hooks *h = hooks_of(inst->mount);
@@ -1205,21 +1256,6 @@ int verani_emit(verani_ctx *ctx, const verani_target *to, const verani_event_def
 
 /* --- a graceful restart: sessions saved at stop, restored detached ----------- */
 
-/* Wall-clock milliseconds (what the store keeps: monotonic time does not survive a restart). */
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    timespec_get(&ts, TIME_UTC);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Is the session store on a file (else saving is pointless: ":memory:" dies with us)? */
-static int store_persistent(const verani_server *srv)
-{
-    return srv->storage && srv->opts.storage_path && strcmp(srv->opts.storage_path, ":memory:");
-}
-
 static int session_save(verani_session *s, int64_t now_ms, int64_t now_us)
 {
     verani_storage_db *db = s->srv->storage;
@@ -1229,19 +1265,13 @@ static int session_save(verani_session *s, int64_t now_ms, int64_t now_us)
     uint32_t i;
     int r;
 
-    memset(&a, 0, sizeof(a));
-    memcpy(a.client_id, s->client_id, sizeof(s->client_id));
-    memcpy(a.resume_token, s->resume_token, sizeof(s->resume_token));
-    a.user_id = s->user_id;
-    a.room = (char *)s->inst->mount->def->schema->name;
-    a.instance = s->inst->name;
-    a.meta = s->meta;
-    a.meta_len = s->meta_len;
-    a.channels = s->channels;
-    a.n_channels = s->n_channels;
-    a.last_seq = s->seq;
+    fill_attachment(s, &a);
     a.updated_ms = now_ms;
-    r = vr_store_session_save(db, &a);
+    /* the frames stored before (a restored session) go: the window is in memory */
+    r = vr_store_session_delete(db, s->client_id);
+    r = r == VERANI_ENOTFOUND ? 0 : r;
+    if (!r)
+        r = vr_store_session_save(db, &a);
     for (i = 0; !r && i < s->retained.count; i++) {
         const vr_qent *e = &s->retained.ring[(s->retained.head + i) % s->retained.cap];
 
@@ -1398,8 +1428,6 @@ static int restore_instance(verani_server *srv, const vr_named *nm)
     for (i = 0; r >= 0 && i < st.n; i++) {
         r = vr_store_frames_read(srv->storage, st.list[i]->client_id, 0, 0, restore_frame,
                                  st.list[i]);
-        if (r >= 0)
-            r = vr_store_session_delete(srv->storage, st.list[i]->client_id);
     }
     for (i = 0; i < st.n; i++) {
         verani_session *s = st.list[i];

@@ -13,8 +13,8 @@
  * (libverani's) behind a cutting TCP proxy resumes by itself and gets every
  * frame once, in order; a graceful restart on the same SQLite file restores
  * the session (on_hibernation_restore sees it) and the client resumes with
- * nothing lost. Not covered: SIGKILL (attachments are saved only at a
- * graceful stop). Run one test with
+ * nothing lost; after a SIGKILL the session comes back (same client id) and
+ * the client is told its missed frames are lost (recovery_failed). Run one test with
  * `test_resume <name>`.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -28,7 +28,9 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdatomic.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -869,6 +871,76 @@ static void test_graceful_restart(void **state)
     rmdir(dir);
 }
 
+/* A server process killed with SIGKILL: the attachment stored at connect brings the session
+ * back on the next server (same client id, on_hibernation_restore), but the frames that
+ * were only in memory are reported lost (recovery_failed), never silently skipped. */
+static void test_sigkill_restart(void **state)
+{
+    server_h h;
+    tc a, b;
+    char dir[] = "/tmp/verani-resume-XXXXXX", path[300], aux[320];
+    int fds[2], port = 0;
+    pid_t pid;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/sessions.db", dir);
+    assert_int_equal(pipe(fds), 0);
+    pid = fork(); /* no thread runs in this process now */
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        verani_server_options o;
+        verani_server *srv;
+
+        close(fds[0]);
+        verani_server_options_init(&o);
+        o.bind_address = "127.0.0.1";
+        o.storage_path = path;
+        srv = verani_server_create(&o, NULL, 0);
+        if (!srv || e2e_mount_all(srv) || verani_server_listen(srv))
+            _exit(1);
+        port = verani_server_port(srv);
+        if (write(fds[1], &port, sizeof(port)) != (ssize_t)sizeof(port))
+            _exit(1);
+        verani_server_run(srv); /* until SIGKILL */
+        _exit(0);
+    }
+    close(fds[1]);
+    if (read(fds[0], &port, sizeof(port)) != (ssize_t)sizeof(port) || port <= 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        fail_msg("the server process did not start");
+    }
+    close(fds[0]);
+    tc_hello(&a, port, "u1", NULL, 0);
+    tc_flood(&a, 100, 1);
+    tc_read_until(&a, 100, 1);
+    assert_int_equal(a.last_seq, 101);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(a.fd);
+
+    g_storage = path;
+    start(&h, 0, 0);
+    assert_int_equal(e2e_log_count("restore:r1:1"), 1);
+    tc_hello(&b, h.port, "u1", a.token, a.last_seq);
+    assert_true(b.resumed);
+    assert_true(b.recovery_failed);
+    assert_string_equal(b.client_id, a.client_id);
+    tc_quiet(&b, 300); /* nothing to replay */
+    assert_int_equal(e2e_log_count("connect:u1:-"), 0);
+    tc_close(&b);
+    wait_log_n("disconnect:u1", 1);
+    stop(&h);
+    g_storage = NULL;
+    unlink(path);
+    snprintf(aux, sizeof(aux), "%s-wal", path);
+    unlink(aux);
+    snprintf(aux, sizeof(aux), "%s-shm", path);
+    unlink(aux);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest all[] = {
@@ -880,6 +952,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_real_client),
         cmocka_unit_test(test_real_client_recovery),
         cmocka_unit_test(test_graceful_restart),
+        cmocka_unit_test(test_sigkill_restart),
     };
 
     if (argc > 1)
