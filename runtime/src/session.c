@@ -11,8 +11,10 @@
  * section 3): every sequenced frame is also kept in the session's retained
  * window; a connection that drops leaves its session detached for the grace
  * period, and a HELLO with the session's token moves the session onto the
- * new connection and replays what the client had not read. Storage of the
- * attachment is a no-op hook: sessions do not survive a restart yet.
+ * new connection and replays what the client had not read. On a file store
+ * the attachment is written at create, resume and channel changes (a crash
+ * keeps identities, loses frames), a graceful stop saves every session with
+ * its window, and listen restores them detached (on_hibernation_restore).
  */
 #include <stdio.h>
 #include <string.h>

@@ -62,7 +62,11 @@ typedef struct verani_server_options {
      * and place in the instance (presence does not flicker) and emits to it are retained;
      * a HELLO with its resume token reattaches it without on_connect. After the grace period
      * on_disconnect runs once and it is gone. verani_session pointers do not survive a resume
-     * (the session moves to the new connection's object): keep client ids, not pointers. */
+     * (the session moves to the new connection's object): keep client ids, not pointers.
+     * With storage_path on a file, sessions also survive a restart: a graceful stop saves
+     * them (without on_disconnect) with their retained frames, and the next server on that
+     * file restores them detached and calls on_hibernation_restore once per instance; after
+     * a crash they come back from their stored attachment, their frames reported lost. */
     uint32_t resume_grace_ms;      /* 0: 30000 */
     uint32_t retain_max_frames;    /* sequenced frames kept per session for replay; 0: 1000 */
     uint32_t retain_max_age_ms;    /* and no older than this; 0: 120000 */
@@ -96,7 +100,8 @@ VERANI_API int verani_server_port(const verani_server *srv);
 /*
  * Run the event loop on the calling thread until verani_server_stop. Listens
  * first when needed. On stop: stops accepting, closes every session with
- * 1001, runs on_disconnect for each, and returns 0.
+ * 1001, runs on_disconnect for each (except, on a file store, the sessions it
+ * saves for the next run: see resume_grace_ms), and returns 0.
  */
 VERANI_API int verani_server_run(verani_server *srv);
 
