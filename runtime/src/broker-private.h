@@ -62,10 +62,13 @@ size_t vr_outq_fill(vr_outq *q, uint8_t *dst, size_t cap);
 /*
  * The retained window of a session (resume, PROTOCOL.md section 3): every
  * sequenced frame queued to it, kept after it was written, in seq order,
- * bounded by count and age. It is a vr_outq used without a byte bound. Age
- * is measured against the frames' own creation times, so pushing reads no
- * clock: pushing `f` first drops the entries older than f->t_us - max_age_us
- * and those past max_frames - 1.
+ * bounded by count and age. It is a vr_outq used without a byte bound.
+ * Pushing enforces only the count (it drops the oldest past max_frames - 1):
+ * looking at the oldest entry's age on every delivery cost a cache miss per
+ * recipient (bench/RESULTS.md). The age bound is applied by vr_retain_trim
+ * before every replay (so nothing older is ever replayed) and on the
+ * session's periodic timer (so memory follows it too). Ages are the frames'
+ * own creation times (vr_frame.t_us).
  */
 int vr_retain_push(vr_outq *r, vr_frame *f, uint64_t seq, uint32_t max_frames,
                    int64_t max_age_us);
@@ -86,6 +89,13 @@ int64_t vr_now_us(void);
  * filters)? `self` is the emitting session for VERANI_TO_SELF (may be NULL).
  * The accessors come from server.h, so this is pure selection logic.
  */
+/*
+ * Deep-copy `src` into `dst` for another thread's use: every string (name,
+ * user ids, client ids) goes into one block stored in `*strs`, which the
+ * caller owns and frees with vr_free. Returns 0 or VERANI_ENOMEM.
+ */
+int vr_target_copy(verani_target *dst, char **strs, const verani_target *src);
+
 int vr_target_match(const verani_target *to, const verani_session *self,
                     const verani_session *s);
 

@@ -146,9 +146,9 @@ void vr_retain_trim(vr_outq *r, int64_t oldest_us)
 int vr_retain_push(vr_outq *r, vr_frame *f, uint64_t seq, uint32_t max_frames,
                    int64_t max_age_us)
 {
+    (void)max_age_us; /* age is trimmed off the hot path: see broker-private.h */
     if (!max_frames)
         return 0;
-    vr_retain_trim(r, f->t_us - max_age_us);
     while (r->count >= max_frames)
         outq_pop(r);
     return vr_outq_push(r, f, seq, UINT32_MAX, SIZE_MAX);
@@ -179,6 +179,39 @@ static int in_list(const char *v, const char *const *list, size_t n)
     for (i = 0; v && i < n; i++)
         if (list[i] && !strcmp(list[i], v))
             return 1;
+    return 0;
+}
+
+int vr_target_copy(verani_target *dst, char **strs, const verani_target *src)
+{
+    size_t n = (src->name ? strlen(src->name) + 1 : 0), i;
+    size_t ptrs = src->n_user_ids + src->n_client_ids;
+    const char **arr;
+    char *p;
+
+    for (i = 0; i < src->n_user_ids; i++)
+        n += strlen(src->user_ids[i]) + 1;
+    for (i = 0; i < src->n_client_ids; i++)
+        n += strlen(src->client_ids[i]) + 1;
+    *strs = vr_malloc(ptrs * sizeof(char *) + n + 1);
+    if (!*strs)
+        return VERANI_ENOMEM;
+    arr = (const char **)(void *)*strs;
+    p = *strs + ptrs * sizeof(char *);
+    *dst = *src;
+    if (src->name) {
+        dst->name = strcpy(p, src->name);
+        p += strlen(p) + 1;
+    }
+    for (i = 0; i < ptrs; i++) {
+        const char *from = i < src->n_user_ids ? src->user_ids[i]
+                                               : src->client_ids[i - src->n_user_ids];
+
+        arr[i] = strcpy(p, from);
+        p += strlen(p) + 1;
+    }
+    dst->user_ids = src->n_user_ids ? arr : NULL;
+    dst->client_ids = src->n_client_ids ? arr + src->n_user_ids : NULL;
     return 0;
 }
 

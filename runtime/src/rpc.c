@@ -442,40 +442,6 @@ static int check_done(verani_server *srv, verani_rpc_done *done)
     return 0;
 }
 
-/* Copy the strings of `to` into one block owned by `c`. */
-static int target_copy(vr_rpc_call *c, const verani_target *to)
-{
-    size_t n = (to->name ? strlen(to->name) + 1 : 0), i, ptrs = to->n_user_ids + to->n_client_ids;
-    const char **arr;
-    char *p;
-
-    for (i = 0; i < to->n_user_ids; i++)
-        n += strlen(to->user_ids[i]) + 1;
-    for (i = 0; i < to->n_client_ids; i++)
-        n += strlen(to->client_ids[i]) + 1;
-    c->strs = vr_malloc(ptrs * sizeof(char *) + n + 1);
-    if (!c->strs)
-        return VERANI_ENOMEM;
-    arr = (const char **)(void *)c->strs;
-    p = c->strs + ptrs * sizeof(char *);
-    c->to = *to;
-    if (to->name) {
-        c->to.name = strcpy(p, to->name);
-        p += strlen(p) + 1;
-    }
-    for (i = 0; i < ptrs; i++) {
-        const char *src = i < to->n_user_ids ? to->user_ids[i]
-                                             : to->client_ids[i - to->n_user_ids];
-
-        arr[i] = strcpy(p, src);
-        p += strlen(p) + 1;
-    }
-    c->to.user_ids = to->n_user_ids ? arr : NULL;
-    c->to.client_ids = to->n_client_ids ? arr + to->n_user_ids : NULL;
-    c->rq.to = &c->to;
-    return 0;
-}
-
 int verani_rpc_emit(verani_server *srv, const char *room, const char *instance,
                     const verani_target *to, const verani_event_def *ev,
                     const ProtobufCMessage *msg, verani_rpc_done done)
@@ -496,7 +462,8 @@ int verani_rpc_emit(verani_server *srv, const char *room, const char *instance,
     if (!c)
         return VERANI_ENOMEM;
     c->rq.frame = vr_event_frame(ev, msg, to->kind == VERANI_TO_CHANNEL ? to->name : NULL, &err);
-    if (!c->rq.frame || target_copy(c, to)) {
+    c->rq.to = &c->to;
+    if (!c->rq.frame || vr_target_copy(&c->to, &c->strs, to)) {
         call_free(c);
         err = err ? err : VERANI_ENOMEM;
         if (done.out)

@@ -382,39 +382,6 @@ static void async_drain(verani_server *srv)
     }
 }
 
-/* Copy the strings of `to` into one block so the loop thread owns them. */
-static int target_copy(vr_async *a, const verani_target *to)
-{
-    size_t n = (to->name ? strlen(to->name) + 1 : 0), i, ptrs = to->n_user_ids + to->n_client_ids;
-    char *p;
-    const char **arr;
-
-    for (i = 0; i < to->n_user_ids; i++)
-        n += strlen(to->user_ids[i]) + 1;
-    for (i = 0; i < to->n_client_ids; i++)
-        n += strlen(to->client_ids[i]) + 1;
-    a->strs = vr_malloc(ptrs * sizeof(char *) + n);
-    if (!a->strs)
-        return VERANI_ENOMEM;
-    arr = (const char **)(void *)a->strs;
-    p = a->strs + ptrs * sizeof(char *);
-    a->to = *to;
-    if (to->name) {
-        a->to.name = strcpy(p, to->name);
-        p += strlen(p) + 1;
-    }
-    for (i = 0; i < ptrs; i++) {
-        const char *src = i < to->n_user_ids ? to->user_ids[i]
-                                             : to->client_ids[i - to->n_user_ids];
-
-        arr[i] = strcpy(p, src);
-        p += strlen(p) + 1;
-    }
-    a->to.user_ids = to->n_user_ids ? arr : NULL;
-    a->to.client_ids = to->n_client_ids ? arr + to->n_user_ids : NULL;
-    return 0;
-}
-
 int verani_server_emit_async(verani_server *srv, const verani_room_def *room,
                              const char *instance, const verani_target *to,
                              const verani_event_def *ev, const ProtobufCMessage *msg)
@@ -432,7 +399,8 @@ int verani_server_emit_async(verani_server *srv, const verani_room_def *room,
     a->room = room;
     a->ev = ev;
     a->frame = vr_event_frame(ev, msg, to->kind == VERANI_TO_CHANNEL ? to->name : NULL, &err);
-    if (!a->frame || (instance && !(a->instance = vr_strdup(instance))) || target_copy(a, to)) {
+    if (!a->frame || (instance && !(a->instance = vr_strdup(instance)))
+        || vr_target_copy(&a->to, &a->strs, to)) {
         async_free(a);
         return err ? err : VERANI_ENOMEM;
     }
