@@ -131,10 +131,12 @@ static int c_writeable(verani_client *c, struct lws *wsi)
             int w = c_write(wsi, vr_cframe_data(f), f->len);
 
             vr_cframe_free(f);
-            if (w)
-                return -1;
+            /* The frame left the queue: even when the write failed, the request now
+             * belongs to this connection and fails as DISCONNECTED with it. */
             if (r)
                 r->sent = 1;
+            if (w)
+                return -1;
         } else {
             return 0;
         }
