@@ -388,6 +388,9 @@ static int call_submit(verani_server *srv, vr_rpc_call *c, verani_rpc_done *done
 {
     struct timespec ts;
     int on_loop, r = 0, last;
+    /* Read before queueing: a callback-form call belongs to the loop once queued and may
+     * already be freed when the wake returns. */
+    const int has_cb = c->cb != NULL;
 
     pthread_mutex_lock(&srv->async_lock);
     on_loop = srv->loop_known && pthread_equal(srv->loop_thread, pthread_self());
@@ -410,7 +413,7 @@ static int call_submit(verani_server *srv, vr_rpc_call *c, verani_rpc_done *done
     srv->rpc_tail = c;
     pthread_mutex_unlock(&srv->async_lock);
     vr_server_wake(srv);
-    if (c->cb)
+    if (has_cb)
         return 0;
 
     deadline_of(&ts, done->timeout_ms > 0 ? done->timeout_ms : VR_RPC_DEFAULT_TIMEOUT_MS);
