@@ -7,11 +7,18 @@
  * the user's last device. Announcements go to channel "presence" (every
  * session joins it on connect), never back to the device that caused them.
  * status.set accepts ONLINE and AWAY (OFFLINE is what leaving means).
+ * With room storage, `presence:user:<id>` = "devices status since" is written
+ * in one transaction per connect/disconnect and reconciled against the
+ * restored sessions in on_hibernation_restore (stale records are rewritten).
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "presence_room.h"
 
+#include <verani/storage.h>
+
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -59,11 +66,11 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The entry of the context's user in its instance; created when `create`. */
-static presence_entry *entry_of(verani_ctx *ctx, int create)
+/* The entry of `user` in the context's instance; created when `create`. */
+static presence_entry *entry_find(verani_ctx *ctx, const char *user, int create)
 {
     presence_room *room = verani_ctx_user(ctx);
-    const char *inst = verani_ctx_instance(ctx), *user = verani_ctx_user_id(ctx);
+    const char *inst = verani_ctx_instance(ctx);
     presence_entry *e;
 
     for (e = room->entries; e; e = e->next)
@@ -84,6 +91,38 @@ static presence_entry *entry_of(verani_ctx *ctx, int create)
     e->next = room->entries;
     room->entries = e;
     return e;
+}
+
+static presence_entry *entry_of(verani_ctx *ctx, int create)
+{
+    return entry_find(ctx, verani_ctx_user_id(ctx), create);
+}
+
+#define PRESENCE_KEY "presence:user:"
+
+/* Write `presence:user:<id>` = "devices status since" into the instance's room
+ * storage in one transaction. No storage configured: nothing to do. */
+static int store_record(verani_ctx *ctx, const char *user, uint32_t devices, int status,
+                        int64_t since)
+{
+    verani_storage *st = verani_ctx_storage(ctx);
+    char key[VERANI_STORAGE_KEY_MAX + 1], val[64];
+    int kl, vl, r;
+
+    if (!st)
+        return 0;
+    kl = snprintf(key, sizeof(key), PRESENCE_KEY "%s", user);
+    vl = snprintf(val, sizeof(val), "%u %d %lld", devices, status, (long long)since);
+    if (kl < 0 || (size_t)kl >= sizeof(key) || vl < 0)
+        return VERANI_EINVAL;
+    if ((r = verani_storage_begin(st)) < 0)
+        return r;
+    r = verani_storage_put(st, key, (size_t)kl, val, (size_t)vl);
+    if (r < 0) {
+        verani_storage_rollback(st);
+        return r;
+    }
+    return verani_storage_commit(st);
 }
 
 static void entry_remove(verani_ctx *ctx, presence_entry *gone)
@@ -162,7 +201,11 @@ static int on_connect(verani_ctx *ctx)
     } else {
         r = presence_presence_emit_user_status(ctx, others(ctx), &e->p);
     }
-    if (r < 0 || (r = fill_list(ctx, &list)) < 0)
+    if (r < 0)
+        return r;
+    if ((r = store_record(ctx, e->p.user_id, e->p.devices, e->p.status, e->p.since)) < 0)
+        return r;
+    if ((r = fill_list(ctx, &list)) < 0)
         return r;
     return presence_presence_emit_sync(ctx, verani_to_self(), &list) < 0 ? VERANI_EIO : 0;
 }
@@ -178,9 +221,11 @@ static void on_disconnect(verani_ctx *ctx)
         e->p.status = PRESENCE__STATUS__OFFLINE;
         e->p.since = now_ms();
         presence_presence_emit_user_offline(ctx, others(ctx), &e->p);
+        store_record(ctx, e->p.user_id, 0, e->p.status, e->p.since);
         entry_remove(ctx, e);
     } else {
         presence_presence_emit_user_status(ctx, others(ctx), &e->p);
+        store_record(ctx, e->p.user_id, e->p.devices, e->p.status, e->p.since);
     }
 }
 
@@ -202,10 +247,85 @@ static int on_list(verani_ctx *ctx, Presence__PresenceList *reply)
     return fill_list(ctx, reply);
 }
 
+/* Stored users collected by a list (keys cannot be written while it runs). */
+typedef struct stored_users {
+    verani_ctx *ctx;
+    char **ids;                   /* scratch memory of ctx */
+    uint32_t *devices;
+    size_t n, cap;
+} stored_users;
+
+static int collect_stored(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+                          void *user)
+{
+    stored_users *su = user;
+    size_t pl = strlen(PRESENCE_KEY);
+    unsigned dev = 0;
+    char *id;
+
+    (void)vlen;
+    if (su->n == su->cap || klen <= pl)
+        return su->n == su->cap;
+    id = verani_ctx_alloc(su->ctx, klen - pl + 1);
+    if (!id)
+        return 1;
+    memcpy(id, key + pl, klen - pl);
+    id[klen - pl] = 0;
+    if (sscanf((const char *)val, "%u", &dev) != 1)
+        dev = UINT32_MAX;         /* unreadable: always rewritten */
+    su->ids[su->n] = id;
+    su->devices[su->n++] = dev;
+    return 0;
+}
+
+/* Sessions came back detached after a restart: rebuild the in-memory entries
+ * from them and fix stored records that disagree (stale after a crash). */
+static void on_hibernation_restore(verani_ctx *ctx)
+{
+    verani_storage *st = verani_ctx_storage(ctx);
+    size_t nu = verani_ctx_user_ids(ctx, NULL, 0), i, j;
+    const char **ids = verani_ctx_alloc(ctx, (nu + 1) * sizeof(*ids));
+    stored_users su = { ctx, NULL, NULL, 0, 256 };
+    int64_t t = now_ms();
+
+    if (!ids)
+        return;
+    nu = verani_ctx_user_ids(ctx, ids, nu);
+    su.ids = verani_ctx_alloc(ctx, su.cap * sizeof(*su.ids));
+    su.devices = verani_ctx_alloc(ctx, su.cap * sizeof(*su.devices));
+    if (st && su.ids && su.devices)
+        verani_storage_list(st, PRESENCE_KEY, strlen(PRESENCE_KEY), NULL, 0, su.cap,
+                            collect_stored, &su);
+    for (i = 0; i < nu; i++) {
+        presence_entry *e = entry_find(ctx, ids[i], 1);
+        uint32_t n = (uint32_t)verani_ctx_user_sessions(ctx, ids[i], NULL, 0);
+
+        if (!e)
+            continue;
+        e->p.devices = n;
+        e->p.status = PRESENCE__STATUS__ONLINE;
+        e->p.has_since = 1;
+        e->p.since = t;
+        for (j = 0; j < su.n && strcmp(su.ids[j], ids[i]); j++)
+            ;
+        if (j == su.n || su.devices[j] != n)
+            store_record(ctx, ids[i], n, e->p.status, t);
+        if (j < su.n)
+            su.devices[j] = n;
+    }
+    for (j = 0; j < su.n; j++) {
+        for (i = 0; i < nu && strcmp(su.ids[j], ids[i]); i++)
+            ;
+        if (i == nu && su.devices[j] != 0)
+            store_record(ctx, su.ids[j], 0, PRESENCE__STATUS__OFFLINE, t);
+    }
+}
+
 static const presence_presence_handlers presence_handlers = {
     .hooks = {
         .on_connect = on_connect,
         .on_disconnect = on_disconnect,
+        .on_hibernation_restore = on_hibernation_restore,
     },
     .extract_meta = extract_meta,
     .status_set = on_status_set,
