@@ -261,9 +261,8 @@ static int collect_stored(const uint8_t *key, size_t klen, const uint8_t *val, s
     stored_users *su = user;
     size_t pl = strlen(PRESENCE_KEY);
     unsigned dev = 0;
-    char *id;
+    char *id, num[16];
 
-    (void)vlen;
     if (su->n == su->cap || klen <= pl)
         return su->n == su->cap;
     id = verani_ctx_alloc(su->ctx, klen - pl + 1);
@@ -271,7 +270,11 @@ static int collect_stored(const uint8_t *key, size_t klen, const uint8_t *val, s
         return 1;
     memcpy(id, key + pl, klen - pl);
     id[klen - pl] = 0;
-    if (sscanf((const char *)val, "%u", &dev) != 1)
+    if (vlen >= sizeof(num))
+        vlen = sizeof(num) - 1;
+    memcpy(num, val, vlen);       /* val is not NUL-terminated */
+    num[vlen] = 0;
+    if (sscanf(num, "%u", &dev) != 1)
         dev = UINT32_MAX;         /* unreadable: always rewritten */
     su->ids[su->n] = id;
     su->devices[su->n++] = dev;
