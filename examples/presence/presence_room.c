@@ -272,7 +272,8 @@ static int collect_stored(const uint8_t *key, size_t klen, const uint8_t *val, s
     id[klen - pl] = 0;
     if (vlen >= sizeof(num))
         vlen = sizeof(num) - 1;
-    memcpy(num, val, vlen);       /* val is not NUL-terminated */
+    if (vlen)
+        memcpy(num, val, vlen);   /* val is not NUL-terminated */
     num[vlen] = 0;
     if (sscanf(num, "%u", &dev) != 1)
         dev = UINT32_MAX;         /* unreadable: always rewritten */
