@@ -506,7 +506,7 @@ static int dispatch(verani_server *srv, struct lws *wsi, const char *route, vr_m
     verani_rpc_result res;
     vr_rpc_req rq;
     vr_mount *m;
-    char why[300];
+    char why[400];
     int post;
 
     memset(&rq, 0, sizeof(rq));
@@ -548,8 +548,8 @@ static int dispatch(verani_server *srv, struct lws *wsi, const char *route, vr_m
             return do_emit(srv, wsi, m, &rp, body, len); /* answers 400, naming the events */
     }
     if (!vr_instance_get(m, rp.instance, 0)) {
-        snprintf(why, sizeof(why), "room %s has no instance '%.100s' (an instance exists while "
-                 "it has connections)", rp.room, rp.instance);
+        snprintf(why, sizeof(why), "room %s has no instance '%.100s' (it exists while it has "
+                 "sessions, then instance_idle_ms)", rp.room, rp.instance);
         return answer_error(srv, wsi, 404, why, NULL, NULL);
     }
     if (!strcmp(rp.action, "emit") || !strcmp(rp.action, "broadcast"))

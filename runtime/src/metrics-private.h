@@ -23,6 +23,7 @@ typedef struct vr_metrics {
     uint64_t errors[VR_METRICS_ERROR_CODES]; /* error frames sent, by wire code */
     uint64_t rate_limited;              /* frames refused by the rate limit */
     uint64_t slow_disconnects;          /* sessions closed with 4000 */
+    uint64_t instances_evicted;         /* idle instances freed (room.c) */
     uint64_t resumes_recovered, resumes_failed; /* resume (PROTOCOL.md section 3) */
     uint64_t resumes_refused;           /* a resume token no session matched */
     uint64_t upgrades_refused;          /* upgrades refused (401, 403, 404, 503...) */

@@ -186,6 +186,9 @@ void vr_metrics_render(verani_server *srv, vr_sb *sb)
     counter(sb, "verani_slow_consumer_disconnects_total",
             "Sessions closed with 4000 because their outbound queue passed its bound.",
             m->slow_disconnects);
+    counter(sb, "verani_room_instances_evicted_total",
+            "Room instances freed from memory after instance_idle_ms without a session.",
+            m->instances_evicted);
     head(sb, "verani_resumes_total", "counter", "Resume requests: every missed frame recovered, "
          "some not recoverable, or the token refused (a fresh session).");
     vr_sb_printf(sb, "verani_resumes_total{result=\"recovered\"} %llu\n",

@@ -3,9 +3,11 @@
  * room.c: mounted rooms and their instances. A mount maps a path such as
  * "/chat/{room}" to a generated room definition; a request path picks a
  * mount and names the instance ("/chat/lobby" -> "lobby"), which is created
- * on first connect and freed when its last session is gone. Also the
- * queries over an instance (session count, user ids, a user's sessions).
- * Idle-instance eviction with storage is a later issue; nothing here
+ * on first connect. An instance left with no session (attached or detached)
+ * and no pending connection is evicted after the server's instance_idle_ms by
+ * a timer of its own: its memory is freed, its room storage stays in the
+ * store, and the next connection brings it back. Also the queries over an
+ * instance (session count, user ids, a user's sessions). Nothing here
  * persists anything.
  */
 #include <stdio.h>
@@ -49,8 +51,13 @@ vr_instance *vr_instance_get(vr_mount *m, const char *name, int create)
 
     lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&m->instances)) {
         inst = lws_container_of(d, vr_instance, node);
-        if (!strcmp(inst->name, name))
+        if (!strcmp(inst->name, name)) {
+            if (create && inst->idle_armed) {
+                lws_sul_cancel(&inst->idle);
+                inst->idle_armed = 0;
+            }
             return inst;
+        }
     } lws_end_foreach_dll(d);
     if (!create)
         return NULL;
@@ -68,15 +75,69 @@ vr_instance *vr_instance_get(vr_mount *m, const char *name, int create)
     return inst;
 }
 
-void vr_instance_maybe_free(vr_instance *inst)
+static void instance_free(vr_instance *inst)
 {
-    if (!inst || inst->sessions.count || inst->pending)
-        return;
-    VR_INFO("instance %s '%s' freed\n", inst->mount->def->schema->name, inst->name);
     lws_dll2_remove(&inst->node);
     vr_instance_storage_close(inst);
     vr_free(inst->name);
     vr_free(inst);
+}
+
+static int instance_empty(const vr_instance *inst)
+{
+    return !inst->sessions.count && !inst->pending;
+}
+
+/* The idle period passed: evict the instance unless someone came back meanwhile. */
+static void instance_idle_expired(lws_sorted_usec_list_t *sul)
+{
+    vr_instance *inst = lws_container_of(sul, vr_instance, idle);
+
+    inst->idle_armed = 0;
+    if (!instance_empty(inst))
+        return;
+    VR_INFO("instance %s '%s' evicted after %u ms idle (its storage stays)\n",
+            inst->mount->def->schema->name, inst->name, inst->mount->srv->opts.instance_idle_ms);
+    inst->mount->srv->metrics.instances_evicted++;
+    instance_free(inst);
+}
+
+void vr_instance_maybe_free(vr_instance *inst)
+{
+    verani_server *srv;
+
+    if (!inst || !instance_empty(inst))
+        return;
+    srv = inst->mount->srv;
+    /* While stopping the context is going away: the instance stays until vr_mounts_free. */
+    if (srv->stopping || !srv->ctx)
+        return;
+    inst->idle_armed = 1;
+    lws_sul_schedule(srv->ctx, 0, &inst->idle, instance_idle_expired,
+                     (lws_usec_t)srv->opts.instance_idle_ms * LWS_US_PER_MS);
+}
+
+void vr_instances_disarm(verani_server *srv)
+{
+    size_t i;
+
+    for (i = 0; i < srv->n_mounts; i++)
+        lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&srv->mounts[i]->instances)) {
+            vr_instance *inst = lws_container_of(d, vr_instance, node);
+
+            if (inst->idle_armed)
+                lws_sul_cancel(&inst->idle);
+            inst->idle_armed = 0;
+        } lws_end_foreach_dll(d);
+}
+
+size_t verani_server_instance_count(const verani_server *srv)
+{
+    size_t i, n = 0;
+
+    for (i = 0; srv && i < srv->n_mounts; i++)
+        n += srv->mounts[i]->instances.count;
+    return n;
 }
 
 void vr_mounts_free(verani_server *srv)
@@ -89,11 +150,9 @@ void vr_mounts_free(verani_server *srv)
         lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&m->instances)) {
             vr_instance *inst = lws_container_of(d, vr_instance, node);
 
-            /* Sessions are gone by now (context destroyed first); free regardless. */
-            lws_dll2_remove(&inst->node);
-            vr_instance_storage_close(inst);
-            vr_free(inst->name);
-            vr_free(inst);
+            /* Sessions are gone and the timers disarmed by now (the context was destroyed
+             * first, after vr_instances_disarm); free regardless. */
+            instance_free(inst);
         } lws_end_foreach_dll_safe(d, d1);
         vr_free(m->prefix);
         vr_free(m->suffix);

@@ -59,6 +59,8 @@ typedef struct vr_instance {
     lws_dll2_owner_t sessions;       /* verani_session that completed hello */
     uint32_t pending;                /* upgraded connections that have not sent hello yet */
     struct verani_storage *storage;  /* owned: opened by verani_ctx_storage; NULL until then */
+    lws_sorted_usec_list_t idle;     /* eviction once empty for opts.instance_idle_ms */
+    unsigned idle_armed : 1;
 } vr_instance;
 
 struct verani_session {
@@ -184,6 +186,7 @@ struct verani_server {
     struct verani_storage_db *storage; /* owned: room storage and the session store */
     /* rpc.c, http_api.c, metrics.c (issue 6) */
     vr_metrics metrics;              /* loop thread only */
+    int handler_depth;               /* application callbacks running (session.c) */
     struct vr_rpc_call *rpc_head;    /* {async_lock}: outside calls for the loop */
     struct vr_rpc_call *rpc_tail;    /* {async_lock} */
     pthread_t loop_thread;           /* {async_lock}: the thread in run/service */
@@ -200,8 +203,12 @@ void vr_server_wake(verani_server *srv);
 /* Route `path` (no query) to a mount; `inst_name` receives the {room} part. */
 vr_mount *vr_route(verani_server *srv, const char *path, char *inst_name, size_t len);
 vr_instance *vr_instance_get(vr_mount *m, const char *name, int create);
-/* Free the instance when it has no session and no pending connection. */
+/* When the instance has no session and no pending connection, arm its eviction timer: it is
+ * freed after opts.instance_idle_ms unless a connection comes first (vr_instance_get with
+ * `create` disarms it). */
 void vr_instance_maybe_free(vr_instance *inst);
+/* Cancel every eviction timer: before the lws context is destroyed. */
+void vr_instances_disarm(verani_server *srv);
 void vr_mounts_free(verani_server *srv);
 /* A description of every mounted path for the 404 body. */
 size_t vr_paths_describe(verani_server *srv, char *buf, size_t len);
@@ -229,6 +236,12 @@ void vr_sessions_end_detached(verani_server *srv);
  * them detached (vr_sessions_restore, at listen) and their clients resume. */
 int vr_sessions_save(verani_server *srv);
 int vr_sessions_restore(verani_server *srv);
+
+/* Around every call into the application's hooks and handlers: when the outermost one
+ * returns, a storage transaction it left open is rolled back (logged, and reported to
+ * on_error), so it cannot swallow the session store's writes that follow. */
+void vr_handler_enter(verani_server *srv);
+void vr_handler_leave(struct verani_ctx *ctx);
 
 void vr_ctx_init(struct verani_ctx *ctx, verani_server *srv, vr_mount *m, vr_instance *inst,
                  verani_session *s);

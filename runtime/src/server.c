@@ -540,6 +540,8 @@ verani_server *verani_server_create(const verani_server_options *opts, char *err
         srv->opts.retain_max_frames = 1000;
     if (!srv->opts.retain_max_age_ms)
         srv->opts.retain_max_age_ms = 120000;
+    if (!srv->opts.instance_idle_ms)
+        srv->opts.instance_idle_ms = 60000;
     if (!srv->opts.log_level)
         srv->opts.log_level = VERANI_LOG_ERR | VERANI_LOG_WARN;
     srv->broker = &vr_broker_local;
@@ -715,6 +717,7 @@ static void shutdown_loop(verani_server *srv)
     }
     lws_sul_cancel(&srv->wake);
     vr_sessions_end_detached(srv);
+    vr_instances_disarm(srv);
     wake_retire(srv);
     lws_context_destroy(srv->ctx);
     srv->ctx = NULL;
@@ -792,6 +795,7 @@ void verani_server_destroy(verani_server *srv)
     if (srv->ctx) {
         srv->stopping = 1;
         vr_sessions_end_detached(srv);
+        vr_instances_disarm(srv);
         wake_retire(srv);
         lws_context_destroy(srv->ctx);
         srv->ctx = NULL;

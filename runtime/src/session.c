@@ -75,6 +75,30 @@ static const verani_hooks *hooks_of(const vr_mount *m)
     return (const verani_hooks *)m->handlers;
 }
 
+void vr_handler_enter(verani_server *srv)
+{
+    srv->handler_depth++;
+}
+
+void vr_handler_leave(struct verani_ctx *ctx)
+{
+    verani_server *srv = ctx->srv;
+    const verani_hooks *h = hooks_of(ctx->mount);
+    char what[sizeof(srv->storage->last_error)];
+
+    if (--srv->handler_depth > 0 || !srv->storage || vr_db_abandon(srv->storage) <= 0)
+        return;
+    snprintf(what, sizeof(what), "%s", srv->storage->last_error);
+    VR_WARN("room %s '%s': %s\n", ctx->mount->def->schema->name,
+            ctx->inst ? ctx->inst->name : "", what);
+    if (h->on_error) {
+        srv->handler_depth++;
+        h->on_error(ctx, VERANI_ESTATE, what);
+        srv->handler_depth--;
+        vr_db_abandon(srv->storage); /* on_error's own, if any: not reported again */
+    }
+}
+
 void *verani_ctx_user(verani_ctx *ctx) { return ctx ? ctx->mount->user : NULL; }
 verani_server *verani_ctx_server(verani_ctx *ctx) { return ctx ? ctx->srv : NULL; }
 const char *verani_ctx_room(verani_ctx *ctx) { return ctx ? ctx->mount->def->schema->name : NULL; }
@@ -256,8 +280,11 @@ int verani_ctx_leave(verani_ctx *ctx, const char *channel)
         return VERANI_ENOTFOUND;
     attachment_store(ctx->sess);
     h = hooks_of(ctx->mount);
-    if (h->on_leave)
+    if (h->on_leave) {
+        vr_handler_enter(ctx->srv);
         h->on_leave(ctx, channel);
+        vr_handler_leave(ctx);
+    }
     return 0;
 }
 
@@ -556,7 +583,9 @@ static void session_end(verani_session *s)
         /* a session saved for a restart is not gone: it comes back detached */
         if (h->on_disconnect && !s->saved) {
             vr_ctx_init(&ctx, s->srv, inst->mount, inst, s);
+            vr_handler_enter(s->srv);
             h->on_disconnect(&ctx);
+            vr_handler_leave(&ctx);
             vr_ctx_fini(&ctx);
         }
     } else if (inst) {
@@ -810,10 +839,12 @@ static void on_hello(verani_session *s, const vr_envelope *env)
             inst->name);
     if (h->on_connect) {
         vr_ctx_init(&ctx, s->srv, m, inst, s);
+        vr_handler_enter(s->srv);
         r = h->on_connect(&ctx);
+        if (r < 0 && h->on_error)
+            h->on_error(&ctx, r, "on_connect failed");
+        vr_handler_leave(&ctx);
         if (r < 0) {
-            if (h->on_error)
-                h->on_error(&ctx, r, "on_connect failed");
             vr_ctx_fini(&ctx);
             /* No orphan: the session leaves before the close, without on_disconnect. */
             lws_dll2_remove(&s->node);
@@ -851,8 +882,11 @@ static void handler_failed(verani_session *s, struct verani_ctx *ctx, const vr_e
 {
     const verani_hooks *h = hooks_of(ctx->mount);
 
-    if (h->on_error)
+    if (h->on_error) {
+        vr_handler_enter(ctx->srv);
         h->on_error(ctx, r, what);
+        vr_handler_leave(ctx);
+    }
     send_error(s, VERANI__WIRE__ERROR_CODE__HANDLER_FAILED, env, "the server failed to handle "
                "the event", NULL);
 }
@@ -942,13 +976,18 @@ static void on_event(verani_session *s, const vr_envelope *env)
     else {
         int64_t t0 = lws_now_usecs();
 
+        vr_handler_enter(s->srv);
         r = m->def->invoke[i](&ctx, m->handlers, in, out);
+        vr_handler_leave(&ctx);
         vr_metrics_handler_time(&s->srv->metrics, lws_now_usecs() - t0);
     }
     if (r == VERANI_ENOHANDLER) {
-        if (h->on_message)
+        if (h->on_message) {
+            vr_handler_enter(s->srv);
             r = h->on_message(&ctx, ev->id, env->payload.data, env->has_payload ?
                               env->payload.len : 0);
+            vr_handler_leave(&ctx);
+        }
         else if (request)
             r = VERANI_ENOHANDLER;
         else
@@ -995,8 +1034,11 @@ static void on_join_leave(verani_session *s, const vr_envelope *env)
     vr_ctx_init(&ctx, s->srv, m, s->inst, s);
     if (env->kind == VERANI__WIRE__KIND__JOIN) {
         if (!verani_session_in_channel(s, env->channel)) {
-            if (h->on_join)
+            if (h->on_join) {
+                vr_handler_enter(s->srv);
                 r = h->on_join(&ctx, env->channel);
+                vr_handler_leave(&ctx);
+            }
             if (r < 0) {
                 send_error(s, VERANI__WIRE__ERROR_CODE__JOIN_DENIED, env, "joining this channel "
                            "was refused", NULL);
@@ -1456,7 +1498,9 @@ static int restore_instance(verani_server *srv, const vr_named *nm)
     VR_NOTICE("instance %s '%s': %zu session(s) restored\n", nm->room, nm->instance, st.n);
     if (h->on_hibernation_restore && st.n) {
         vr_ctx_init(&ctx, srv, m, st.inst, NULL);
+        vr_handler_enter(srv);
         h->on_hibernation_restore(&ctx);
+        vr_handler_leave(&ctx);
         vr_ctx_fini(&ctx);
     }
     return 0;

@@ -4,14 +4,17 @@
  * 0) with typed clients. A handler writes to its instance's storage inside a
  * transaction; a later connection reads it back; a handler that fails
  * halfway leaves nothing; another instance sees none of it; and everything
- * survives a server destroy and create on the same SQLite file. The server
- * runs on its own thread; the clients on this one. Also the typed storage
- * helpers veranic generates per schema message.
+ * survives a server destroy and create on the same SQLite file. An idle
+ * instance is evicted from memory and comes back with its storage; a
+ * transaction a handler leaves open is rolled back when it returns. The
+ * server runs on its own thread; the clients on this one. Also the typed
+ * storage helpers veranic generates per schema message.
  */
 #define _GNU_SOURCE
 #include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -118,20 +121,41 @@ static int on_get(verani_ctx *ctx, const Stor__Key *msg, Stor__Value *reply)
     return 0;
 }
 
-static int handler_errors;
+/* Begins a transaction, writes, and returns without commit or rollback: a bug the runtime
+ * must contain (the write is rolled back when the handler returns). */
+static int on_leak(verani_ctx *ctx, const Stor__Put *msg, Stor__Value *reply)
+{
+    verani_storage *st = verani_ctx_storage(ctx);
+    char key[300];
+    int rc;
+
+    if (!st)
+        return VERANI_EIO;
+    snprintf(key, sizeof(key), "data/%s", msg->key);
+    rc = verani_storage_begin(st);
+    if (!rc)
+        rc = verani_storage_put(st, key, strlen(key), msg->value, strlen(msg->value));
+    reply->found = rc == 0;
+    return rc;
+}
+
+/* The loop's thread only; read after it is joined. */
+static int handler_errors, estate_errors;
+static char last_error[600];
 
 static void on_error(verani_ctx *ctx, int err, const char *what)
 {
     (void)ctx;
-    (void)err;
-    (void)what;
-    handler_errors++; /* the loop's thread only; read after it is joined */
+    handler_errors++;
+    estate_errors += err == VERANI_ESTATE;
+    snprintf(last_error, sizeof(last_error), "%s", what ? what : "");
 }
 
 static const stor_kv_handlers handlers = {
     .hooks = {.on_error = on_error},
     .put = on_put,
     .get = on_get,
+    .leak = on_leak,
 };
 
 /* --- server on a thread ------------------------------------------------------ */
@@ -148,7 +172,7 @@ static void *run_server(void *srv)
     return NULL;
 }
 
-static void server_start(server *s, const char *path)
+static void server_start_idle(server *s, const char *path, uint32_t instance_idle_ms)
 {
     verani_server_options o;
     char err[512];
@@ -157,6 +181,7 @@ static void server_start(server *s, const char *path)
     o.bind_address = "127.0.0.1";
     o.log_level = VERANI_LOG_ERR;
     o.storage_path = path;
+    o.instance_idle_ms = instance_idle_ms;
     s->srv = verani_server_create(&o, err, sizeof(err));
     if (!s->srv)
         fail_msg("server create: %s", err);
@@ -165,6 +190,11 @@ static void server_start(server *s, const char *path)
     s->port = verani_server_port(s->srv);
     assert_true(s->port > 0);
     assert_int_equal(pthread_create(&s->thread, NULL, run_server, s->srv), 0);
+}
+
+static void server_start(server *s, const char *path)
+{
+    server_start_idle(s, path, 0);
 }
 
 static void server_stop(server *s)
@@ -253,6 +283,93 @@ static result get(verani_client_loop *loop, verani_client *c, const char *k)
     return r;
 }
 
+static result leak(verani_client_loop *loop, verani_client *c, const char *k, const char *v)
+{
+    Stor__Put m = STOR__PUT__INIT;
+    result r;
+
+    memset(&r, 0, sizeof(r));
+    m.key = (char *)k;
+    m.value = (char *)v;
+    assert_int_equal(stor_kv_client_request_leak(c, &m, 10000, on_reply, &r), 0);
+    wait_reply(loop, &r);
+    return r;
+}
+
+/* Close with 1000: the session ends at once (a dropped connection would stay detached for
+ * the resume grace period instead). The close frame goes out as the loop is serviced, in
+ * wait_sessions / wait_instances. */
+static void leave(verani_client *c)
+{
+    assert_int_equal(verani_client_disconnect(c), 0);
+}
+
+/* What the loop thread sees, asked from this one through an outside call's callback (which
+ * runs on the loop thread, where verani_server_* queries are allowed). */
+typedef struct census {
+    atomic_int done;
+    size_t instances, sessions;
+    unsigned long long evicted;
+} census;
+
+static void census_cb(verani_server *srv, const verani_rpc_result *res, void *arg)
+{
+    census *c = arg;
+    char text[8192];
+    const char *e;
+
+    c->instances = verani_server_instance_count(srv);
+    c->sessions = res->status == 0 ? res->count : (size_t)-1;
+    verani_server_metrics_text(srv, text, sizeof(text));
+    e = strstr(text, "\nverani_room_instances_evicted_total ");
+    c->evicted = e ? strtoull(e + 37, NULL, 10) : ~0ull;
+    atomic_store(&c->done, 1);
+}
+
+static census take_census(server *s)
+{
+    census c = {0};
+    verani_rpc_done done = {.cb = census_cb, .arg = &c};
+    struct timespec ts = {0, 2 * 1000 * 1000};
+    int i;
+
+    assert_int_equal(verani_rpc_session_count(s->srv, "Kv", NULL, done), 0);
+    for (i = 0; i < 5000 && !atomic_load(&c.done); i++)
+        nanosleep(&ts, NULL);
+    assert_true(atomic_load(&c.done));
+    return c;
+}
+
+/* Poll until the server holds `want` instances; a generous bound only so a bug cannot hang. */
+static census wait_instances(server *s, verani_client_loop *loop, size_t want)
+{
+    census c;
+    int i;
+
+    for (i = 0; i < 2000; i++) {
+        c = take_census(s);
+        if (c.instances == want)
+            return c;
+        assert_true(verani_client_loop_service(loop, 10) >= 0);
+    }
+    fail_msg("the server holds %zu instance(s), not %zu", c.instances, want);
+    return c;
+}
+
+static void wait_sessions(server *s, verani_client_loop *loop, size_t want)
+{
+    census c;
+    int i;
+
+    for (i = 0; i < 2000; i++) {
+        c = take_census(s);
+        if (c.sessions == want)
+            return;
+        assert_true(verani_client_loop_service(loop, 10) >= 0);
+    }
+    fail_msg("the server holds %zu session(s), not %zu", c.sessions, want);
+}
+
 static char tmpdir[256];
 
 static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
@@ -333,6 +450,110 @@ static void test_storage_survives_connections_and_restart(void **state)
     nftw(tmpdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 }
 
+/* The default idle period keeps an empty instance; a short one evicts it, and the next
+ * connection creates it again over the same storage. */
+static void test_idle_instance_evicted_and_back(void **state)
+{
+    verani_client_loop *loop;
+    verani_client *c;
+    char err[256];
+    server s;
+    census n;
+    result r;
+
+    (void)state;
+    loop = verani_client_loop_create(err, sizeof(err));
+    assert_non_null(loop);
+
+    /* default (60 s): the instance outlives its last session */
+    server_start(&s, NULL);
+    c = connect_to(loop, s.port, "kept");
+    assert_int_equal(put(loop, c, "k", "v").status, VERANI_REPLY_OK);
+    leave(c);
+    wait_sessions(&s, loop, 0);
+    verani_client_destroy(c);
+    n = take_census(&s);
+    assert_int_equal(n.instances, 1);
+    assert_int_equal(n.evicted, 0);
+    server_stop(&s);
+
+    /* 50 ms: evicted once empty; storage stays, and the instance comes back on connect */
+    server_start_idle(&s, NULL, 50);
+    c = connect_to(loop, s.port, "lobby");
+    r = put(loop, c, "greeting", "still here");
+    assert_int_equal(r.status, VERANI_REPLY_OK);
+    assert_int_equal(take_census(&s).instances, 1);
+    leave(c);
+    n = wait_instances(&s, loop, 0);
+    verani_client_destroy(c);
+    assert_int_equal(n.evicted, 1);
+    c = connect_to(loop, s.port, "lobby");
+    assert_int_equal(take_census(&s).instances, 1);
+    r = get(loop, c, "greeting");
+    assert_int_equal(r.status, VERANI_REPLY_OK);
+    assert_true(r.found);
+    assert_string_equal(r.value, "still here");
+    assert_int_equal(r.count, 1);
+    /* a connection that comes back in time keeps it: no second eviction while it stays */
+    n = take_census(&s);
+    assert_int_equal(n.instances, 1);
+    assert_int_equal(n.evicted, 1);
+    leave(c);
+    n = wait_instances(&s, loop, 0);
+    verani_client_destroy(c);
+    assert_int_equal(n.evicted, 2);
+    server_stop(&s);
+    verani_client_loop_destroy(loop);
+}
+
+/* A handler that returns inside a transaction: its write is rolled back, on_error hears of
+ * it, and what comes after is committed as usual (it survives a restart on the file). */
+static void test_open_transaction_rolled_back(void **state)
+{
+    const char *base = getenv("TMPDIR");
+    verani_client_loop *loop;
+    verani_client *c;
+    char dir[256], path[400], err[256];
+    server s;
+    result r;
+
+    (void)state;
+    snprintf(dir, sizeof(dir), "%s/verani-storage-leak-XXXXXX", base && *base ? base : "/tmp");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/rooms.db", dir);
+    loop = verani_client_loop_create(err, sizeof(err));
+    assert_non_null(loop);
+    handler_errors = estate_errors = 0;
+
+    server_start(&s, path);
+    c = connect_to(loop, s.port, "lobby");
+    r = leak(loop, c, "leaked", "x");
+    assert_int_equal(r.status, VERANI_REPLY_OK);
+    assert_true(r.found);
+    r = put(loop, c, "after", "committed");
+    assert_int_equal(r.status, VERANI_REPLY_OK);
+    assert_int_equal(r.count, 1); /* the leaked key is not counted: it is gone */
+    r = get(loop, c, "leaked");
+    assert_false(r.found);
+    verani_client_destroy(c);
+    server_stop(&s);
+    assert_int_equal(handler_errors, 1);
+    assert_int_equal(estate_errors, 1);
+    assert_non_null(strstr(last_error, "left open"));
+
+    server_start(&s, path);
+    c = connect_to(loop, s.port, "lobby");
+    r = get(loop, c, "after");
+    assert_true(r.found);
+    assert_string_equal(r.value, "committed");
+    r = get(loop, c, "leaked");
+    assert_false(r.found);
+    verani_client_destroy(c);
+    server_stop(&s);
+    verani_client_loop_destroy(loop);
+    nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 static void test_no_path_writes_no_file(void **state)
 {
     verani_client_loop *loop;
@@ -410,6 +631,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_storage_survives_connections_and_restart),
         cmocka_unit_test(test_no_path_writes_no_file),
+        cmocka_unit_test(test_idle_instance_evicted_and_back),
+        cmocka_unit_test(test_open_transaction_rolled_back),
         cmocka_unit_test(test_bad_path_fails_create),
         cmocka_unit_test(test_typed_helpers),
     };

@@ -70,6 +70,10 @@ typedef struct verani_server_options {
     uint32_t resume_grace_ms;      /* 0: 30000 */
     uint32_t retain_max_frames;    /* sequenced frames kept per session for replay; 0: 1000 */
     uint32_t retain_max_age_ms;    /* and no older than this; 0: 120000 */
+    /* A room instance with no session (attached or detached) and no pending connection for
+     * this long is freed from memory; its room storage stays in the store, and the next
+     * connection to it creates it again (on a file store it sees the same storage). 0: 60000 */
+    uint32_t instance_idle_ms;
 } verani_server_options;
 
 VERANI_API void verani_server_options_init(verani_server_options *opts);
@@ -128,6 +132,10 @@ VERANI_API void verani_server_stop(verani_server *srv);
 VERANI_API int verani_server_emit_async(verani_server *srv, const verani_room_def *room,
                                         const char *instance, const verani_target *to,
                                         const verani_event_def *ev, const ProtobufCMessage *msg);
+
+/* Room instances in memory, in every mounted room (idle ones included until evicted).
+ * Event-loop thread. */
+VERANI_API size_t verani_server_instance_count(const verani_server *srv);
 
 /* Connected sessions in all rooms and instances (hello done or not); detached sessions
  * waiting for a resume are not counted. Event-loop thread. */
