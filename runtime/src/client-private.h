@@ -160,7 +160,8 @@ typedef struct vr_req {
     verani_client_channel_fn ch_fn;   /* joins and leaves */
     char *channel;                    /* owned; joins and leaves */
     void *user;
-    int sent;                         /* written on the current connection */
+    int sent;                         /* written on a connection (`conn` says which) */
+    uint64_t conn;                    /* with `sent`: the conn_id that wrote it */
     lws_sorted_usec_list_t sul;       /* the timeout */
 } vr_req;
 
@@ -239,6 +240,10 @@ struct verani_client {
     char *resume_token;               /* owned */
     uint64_t last_seq;
     int resumed, recovery_failed;
+    /* Resumed with recovery_failed: the requests written on earlier connections end
+     * DISCONNECTED once last_seq reaches replay_end (their replies may be lost). */
+    int replay_pending;
+    uint64_t replay_end;
     char **channels;                  /* owned */
     size_t n_channels;
     const char *ev_channel;           /* borrowed, valid during an event callback */
@@ -294,8 +299,8 @@ vr_req *vr_client_req_find(verani_client *c, uint64_t id);
  * (`reply` and `error` are borrowed and passed on only with OK / ERROR). */
 void vr_client_req_finish(verani_client *c, vr_req *r, verani_reply_status st,
                           const ProtobufCMessage *reply, const char *error);
-/* Requests written on the connection that just ended: DISCONNECTED. */
-void vr_client_fail_sent(verani_client *c);
+/* Requests written on a connection whose conn_id is below `before_conn`: DISCONNECTED. */
+void vr_client_fail_sent(verani_client *c, uint64_t before_conn);
 /* The client will not reconnect by itself: every pending request ends. */
 void vr_client_fail_all(verani_client *c, verani_reply_status st);
 void vr_client_channels_clear(verani_client *c);

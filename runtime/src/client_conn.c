@@ -11,7 +11,8 @@
  * replies and server errors to client_reqs.c and events to
  * client_events.c. Resume is the server's decision: the hello carries the
  * last resume token and sequence number, and the welcome says whether the
- * session resumed (on_recovery_failed when frames were lost).
+ * session resumed (on_recovery_failed when frames were lost); requests
+ * written before a drop wait for that welcome (c_on_welcome).
  */
 #include <stdio.h>
 #include <string.h>
@@ -132,9 +133,11 @@ static int c_writeable(verani_client *c, struct lws *wsi)
 
             vr_cframe_free(f);
             /* The frame left the queue: even when the write failed, the request now
-             * belongs to this connection and fails as DISCONNECTED with it. */
-            if (r)
+             * belongs to this connection, and its fate to the session's (c_on_welcome). */
+            if (r) {
                 r->sent = 1;
+                r->conn = c->conn_id;
+            }
             if (w)
                 return -1;
         } else {
@@ -260,7 +263,8 @@ void vr_client_cancel_timers(verani_client *c)
 
 /*
  * The current connection has ended, whatever the reason (it is detached
- * already): forget its state, fail the requests written on it, report
+ * already): forget its state, fail the requests written on it unless the
+ * session may resume (a token, and not closed by the user with 1000), report
  * `err`/`what` to on_error when err != 0 and `code`/`reason` to on_close
  * when the upgrade had succeeded. Reconnecting is the caller's decision.
  */
@@ -278,8 +282,12 @@ static void c_conn_end(verani_client *c, int err, const char *what, int code, co
     c->pong_pending = 0;
     c->rx_len = 0;
     c->rx_in_msg = 0;
+    c->replay_pending = 0;
 
-    vr_client_fail_sent(c);
+    /* With a token the next hello asks to resume, and a resumed session replays the REPLYs
+     * of what was written here: those requests wait for the welcome (c_on_welcome). */
+    if (!c->resume_token || c->user_closed)
+        vr_client_fail_sent(c, c->conn_id + 1);
     if (err && !c->destroyed)
         vr_client_error(c, err, "%s", what);
     if (was_established && !c->destroyed)
@@ -389,6 +397,26 @@ static void c_copy(char *dst, size_t n, const char *src)
     snprintf(dst, n, "%s", src ? src : "");
 }
 
+/* Resumed with recovery_failed and the replay is over (last_seq reached the welcome's
+ * seq): a request written before this connection whose REPLY has not come is lost with the
+ * frames the server no longer had. */
+static void c_replay_check(verani_client *c)
+{
+    if (!c->replay_pending || !c->welcomed || c->last_seq < c->replay_end)
+        return;
+    c->replay_pending = 0;
+    vr_client_fail_sent(c, c->conn_id);
+}
+
+/*
+ * The WELCOME. Requests written on earlier connections (kept by c_conn_end)
+ * learn their fate here: resumed, they stay pending and get their REPLY
+ * from the replay (or their timeout); resumed with recovery_failed, those
+ * without a REPLY when the replay is over end DISCONNECTED (c_replay_check);
+ * a fresh session (resume refused, session expired, server restarted on
+ * memory) never answers them: DISCONNECTED right after the welcome, once
+ * on_open and on_recovery_failed have run.
+ */
 static void c_on_welcome(verani_client *c, const Verani__Wire__Welcome *w)
 {
     int asked = c->resume_token != NULL; /* this connection's HELLO asked to resume */
@@ -417,6 +445,8 @@ static void c_on_welcome(verani_client *c, const Verani__Wire__Welcome *w)
         c->last_seq = w->seq;
     /* what was missed is lost: the resume could not replay it all, or the session is new */
     lost = c->recovery_failed || (asked && !c->resumed);
+    c->replay_pending = c->resumed && c->recovery_failed;
+    c->replay_end = w->has_seq ? w->seq : 0;
     vr_client_channels_clear(c);
     for (i = 0; i < w->n_channels; i++)
         vr_client_channel_add(c, w->channels[i]);
@@ -435,6 +465,12 @@ static void c_on_welcome(verani_client *c, const Verani__Wire__Welcome *w)
         vr_client_fire(c, VR_CB_OPEN, 0, 0, NULL);
     if (lost && !c->destroyed && c->state == VERANI_CLIENT_CONNECTED)
         vr_client_fire(c, VR_CB_RECOVERY, c->resumed, 0, NULL);
+    if (c->destroyed || !c->welcomed)
+        return; /* a callback ended this connection: its end decided */
+    if (!c->resumed)
+        vr_client_fail_sent(c, c->conn_id);
+    else
+        c_replay_check(c);
 }
 
 static void c_on_frame(verani_client *c, const unsigned char *buf, size_t len)
@@ -489,6 +525,8 @@ static void c_on_frame(verani_client *c, const unsigned char *buf, size_t len)
         break;
     }
     verani__wire__envelope__free_unpacked(env, &vr_pb_allocator);
+    if (c->replay_pending && !c->destroyed)
+        c_replay_check(c);
 }
 
 static int c_receive(verani_client *c, struct lws *wsi, const void *in, size_t len)

@@ -4,8 +4,10 @@
  * (a request id, a timeout, exactly one callback: OK, ERROR, TIMEOUT,
  * DISCONNECTED or CANCELLED), channel joins and leaves (the same machinery),
  * the list of joined channels, and the server's REPLY and ERROR envelopes.
- * Requests written on a connection that ends fail with DISCONNECTED; those
- * still queued wait for the next connection. It does not write to the
+ * A request written on a connection that ends stays pending when the
+ * session may resume: the server replays its REPLY after a resume (see
+ * c_on_welcome in client_conn.c for when it ends DISCONNECTED instead);
+ * those still queued wait for the next connection. It does not write to the
  * socket (client_conn.c drains the queue) and does not dispatch server
  * events (client_events.c).
  */
@@ -71,12 +73,12 @@ static void c_req_timeout_cb(lws_sorted_usec_list_t *sul)
     vr_client_leave(c);
 }
 
-void vr_client_fail_sent(verani_client *c)
+void vr_client_fail_sent(verani_client *c, uint64_t before_conn)
 {
     vr_req *r;
 
     while (!c->destroyed) {
-        for (r = c->reqs; r && !r->sent; r = r->next)
+        for (r = c->reqs; r && !(r->sent && r->conn < before_conn); r = r->next)
             ;
         if (!r)
             break;

@@ -599,6 +599,9 @@ static void px_stop(proxy *p)
 
 typedef struct rcw {
     int opens, replies;
+    int last_status, last_n;           /* of the last flood reply */
+    int opens_at_reply;                /* `opens` when the last reply came */
+    char echo[64];                     /* the last echo reply's text */
     int recoveries, recovered_resumed; /* on_recovery_failed calls; its last `resumed` */
     size_t blobs, seq_errors;
     uint64_t last_seq;
@@ -634,12 +637,28 @@ static void rcw_blob(verani_client *c, const E2e__Blob *m, void *u)
 static void rcw_reply(verani_client *c, verani_reply_status st, const E2e__Count *r,
                       const char *err, void *u)
 {
+    rcw *w = u;
+
     (void)c;
-    (void)r;
     (void)err;
-    (void)st; /* the client fails pending requests when the connection drops, even if the
-               * session then resumes (the replayed REPLY finds no request): any outcome */
-    ((rcw *)u)->replies++;
+    w->last_status = (int)st;
+    w->last_n = st == VERANI_REPLY_OK && r ? r->n : -1;
+    w->opens_at_reply = w->opens;
+    w->replies++;
+}
+
+static void rcw_echo(verani_client *c, verani_reply_status st, const E2e__Echo *r,
+                     const char *err, void *u)
+{
+    rcw *w = u;
+
+    (void)c;
+    (void)err;
+    w->last_status = (int)st;
+    snprintf(w->echo, sizeof(w->echo), "%s", st == VERANI_REPLY_OK && r && r->text ? r->text
+                                                                                 : "");
+    w->opens_at_reply = w->opens;
+    w->replies++;
 }
 
 /* Service the client loop until *counter >= want (at most 20 s). */
@@ -713,6 +732,9 @@ static void test_real_client(void **state)
     assert_int_equal(w.seq_errors, 0);
     assert_int_equal(w.opens, 2);
     assert_int_equal(w.recoveries, 0);
+    assert_int_equal(w.replies, 1); /* the request waited for the resume and its replay */
+    assert_int_equal(w.last_status, VERANI_REPLY_OK);
+    assert_int_equal(w.last_n, 1);
     assert_int_equal(verani_client_get_info(c, &info), 0);
     assert_true(info.resumed);
     assert_false(info.recovery_failed);
@@ -782,6 +804,9 @@ static void test_real_client_recovery(void **state)
     assert_int_equal(w.recovered_resumed, 1);
     assert_int_equal(w.blobs, 9);      /* seqs 42..50; the reply is 51 */
     assert_int_equal(w.seq_errors, 1); /* the one gap: 0 -> 42 */
+    assert_int_equal(w.replies, 1);    /* the reply was still in the window: replayed */
+    assert_int_equal(w.last_status, VERANI_REPLY_OK);
+    assert_int_equal(w.last_n, 1);
     assert_int_equal(verani_client_get_info(c, &info), 0);
     assert_true(info.resumed);
     assert_true(info.recovery_failed);
@@ -800,6 +825,142 @@ static void test_real_client_recovery(void **state)
     assert_int_equal(w.recovered_resumed, 0);
     assert_int_equal(verani_client_get_info(c, &info), 0);
     assert_false(info.resumed);
+    assert_int_equal(e2e_log_count("connect:u1:-"), 2);
+
+    verani_client_destroy(c);
+    verani_client_loop_destroy(l);
+    px_stop(&px);
+    stop(&h);
+}
+
+/* A real client through `px` as u1 to instance r1, reconnecting every 50 to `max_delay_ms`
+ * ms without limit, its callbacks counting into `w`; returns once it is open. */
+static verani_client *rcw_client(verani_client_loop *l, const proxy *px, uint32_t max_delay_ms,
+                                 rcw *w)
+{
+    verani_client_options o;
+    verani_client *c;
+    char url[128], err[256];
+
+    memset(w, 0, sizeof(*w));
+    snprintf(url, sizeof(url), "ws://127.0.0.1:%d/e2e/r1?userId=u1", px->port);
+    verani_client_options_init(&o);
+    o.url = url;
+    o.room = &e2e_e2e_schema;
+    o.initial_delay_ms = 50;
+    o.max_delay_ms = max_delay_ms;
+    o.max_attempts = VERANI_CLIENT_UNLIMITED;
+    c = verani_client_create(l, &o, err, sizeof(err));
+    assert_non_null(c);
+    verani_client_on_open(c, rcw_open, w);
+    verani_client_on_recovery_failed(c, rcw_recovery, w);
+    assert_true(svc_until(l, NULL, &w->opens, 1));
+    return c;
+}
+
+/* Send an echo request of `text` (20 s timeout) while the proxy lets nothing reach the
+ * client, and service the client until the server has answered it: a poke sent behind it
+ * is logged (the server handles a connection's frames in order), so the REPLY exists and
+ * sits in the proxy, unread. */
+static void rcw_echo_held(verani_client_loop *l, verani_client *c, proxy *px, rcw *w,
+                          const char *text)
+{
+    E2e__Echo m = E2E__ECHO__INIT;
+    int i, pokes = e2e_log_count("poke") + 1, replies = w->replies;
+
+    px->budget = 0;
+    m.text = (char *)text;
+    assert_int_equal(e2e_e2e_client_request_echo(c, &m, 20000, rcw_echo, w), 0);
+    assert_int_equal(e2e_e2e_client_emit_poke(c), 0);
+    for (i = 0; i < 2000 && e2e_log_count("poke") < pokes; i++)
+        verani_client_loop_service(l, 10);
+    assert_int_equal(e2e_log_count("poke"), pokes);
+    for (i = 0; i < 10; i++)
+        verani_client_loop_service(l, 10);
+    assert_int_equal(w->replies, replies);
+}
+
+/* A request answered while its REPLY cannot reach the client; the TCP connection is cut;
+ * the client resumes and the replayed REPLY completes the request (OK, the right text),
+ * after the second on_open: the drop did not fail it. */
+static void test_request_across_resume(void **state)
+{
+    server_h h;
+    proxy px;
+    verani_client_loop *l;
+    verani_client *c;
+    verani_client_info info;
+    char err[256];
+    rcw w;
+
+    (void)state;
+    start(&h, 0, 0);
+    px_start(&px, h.port);
+    l = verani_client_loop_create(err, sizeof(err));
+    assert_non_null(l);
+    c = rcw_client(l, &px, 200, &w);
+    rcw_echo_held(l, c, &px, &w, "across the cut");
+    px.cut = 1;
+
+    assert_true(svc_until(l, NULL, &w.replies, 1));
+    assert_int_equal(w.last_status, VERANI_REPLY_OK);
+    assert_string_equal(w.echo, "across the cut");
+    assert_int_equal(w.opens_at_reply, 2);
+    assert_int_equal(w.recoveries, 0);
+    assert_int_equal(verani_client_get_info(c, &info), 0);
+    assert_true(info.resumed);
+    assert_int_equal(info.pending_requests, 0);
+
+    /* the session goes on: a new request on the resumed connection */
+    rcw_echo_held(l, c, &px, &w, "hold");
+    px.budget = -1;
+    assert_true(svc_until(l, NULL, &w.replies, 2));
+    assert_int_equal(w.last_status, VERANI_REPLY_OK);
+    assert_string_equal(w.echo, "hold");
+    assert_int_equal(e2e_log_count("connect:u1:-"), 1);
+    assert_int_equal(e2e_log_count("disconnect:u1"), 0);
+
+    verani_client_destroy(c);
+    verani_client_loop_destroy(l);
+    px_stop(&px);
+    stop(&h);
+}
+
+/* The same held REPLY, but the client comes back after the grace period: a fresh session
+ * cannot answer the request, which ends DISCONNECTED right after the new welcome (not at
+ * the drop, not at its 20 s timeout). */
+static void test_request_fresh_session(void **state)
+{
+    server_h h;
+    proxy px;
+    verani_client_loop *l;
+    verani_client *c;
+    verani_client_info info;
+    char err[256];
+    rcw w;
+    int i;
+
+    (void)state;
+    start(&h, 300, 0);
+    px_start(&px, h.port);
+    l = verani_client_loop_create(err, sizeof(err));
+    assert_non_null(l);
+    c = rcw_client(l, &px, 100, &w);
+    rcw_echo_held(l, c, &px, &w, "lost");
+    px.cut = 1;
+    wait_log_n("disconnect:u1", 1); /* the client is not serviced meanwhile */
+
+    assert_true(svc_until(l, NULL, &w.opens, 2));
+    for (i = 0; i < 10 && w.replies < 1; i++)
+        verani_client_loop_service(l, 10);
+    assert_int_equal(w.replies, 1);
+    assert_int_equal(w.last_status, VERANI_REPLY_DISCONNECTED);
+    assert_int_equal(w.opens_at_reply, 2);
+    assert_int_equal(w.recoveries, 1);
+    assert_int_equal(w.recovered_resumed, 0);
+    assert_int_equal(verani_client_get_info(c, &info), 0);
+    assert_false(info.resumed);
+    assert_int_equal(info.pending_requests, 0);
     assert_int_equal(e2e_log_count("connect:u1:-"), 2);
 
     verani_client_destroy(c);
@@ -951,6 +1112,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_old_connection_replaced),
         cmocka_unit_test(test_real_client),
         cmocka_unit_test(test_real_client_recovery),
+        cmocka_unit_test(test_request_across_resume),
+        cmocka_unit_test(test_request_fresh_session),
         cmocka_unit_test(test_graceful_restart),
         cmocka_unit_test(test_sigkill_restart),
     };

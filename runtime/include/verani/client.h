@@ -12,7 +12,8 @@
  * lost (the server replays what was missed, in order, before anything new)
  * and the application sees only on_open again; when it cannot,
  * on_recovery_failed tells the application to resync. Requests pending when
- * the connection dropped still fail; a replayed reply to one is dropped.
+ * the connection dropped stay pending across a resume and get the replayed
+ * reply (see "Requests" at the end of this file).
  * verani_client_disconnect and _reconnect close with 1000, which ends the
  * server's session (no resume).
  *
@@ -291,11 +292,22 @@ VERANI_API int verani_client_leave(verani_client *client, const char *channel,
 
 /*
  * The gen.h calls, for reference: verani_client_emit, verani_client_request,
- * verani_client_on and verani_client_off are "any thread". Requests: a
- * request written on a connection that drops before the reply ends
- * DISCONNECTED; one still in the offline queue waits for the next connection
- * (its timeout runs all the while) and ends DISCONNECTED if the full queue
- * drops it, or when the client stops reconnecting (DISCONNECTED or ERROR).
+ * verani_client_on and verani_client_off are "any thread". Requests (joins
+ * and leaves alike): one written on a connection that drops before its
+ * reply stays pending while the client reconnects, and the next welcome
+ * decides: when the session resumes, the server replays the REPLY it sent
+ * meanwhile and the request completes normally (an ERROR answer is not
+ * replayed, nor a request the server never read: those end TIMEOUT); when
+ * it resumes with recovery_failed, a request whose REPLY is not among the
+ * replayed frames ends DISCONNECTED once the replay is over; on a fresh
+ * session (the resume was refused or came too late, the server restarted
+ * without its store) it ends DISCONNECTED right after the welcome, after
+ * on_open and on_recovery_failed. A request still in the offline queue
+ * waits for the next connection and is sent after the welcome. Its own
+ * timeout runs all the while. Any pending request ends DISCONNECTED if the
+ * full offline queue drops it, when the client stops reconnecting
+ * (DISCONNECTED or ERROR), and on verani_client_reconnect (which ends the
+ * session with 1000).
  * Received events are unpacked and checked with the event's validator
  * (validate_in of the emit table entry); a frame that fails is dropped and
  * reported to on_error, never passed to callbacks.
