@@ -8,7 +8,10 @@
 # core 0 and the generator to core 1 with taskset, over 127.0.0.1 only. Each (scenario, server)
 # pair runs --runs times (3 by default); it prints a table of medians and spreads (min..max)
 # plus the exact command, and keeps the raw "RESULT" lines and the generator's messages in
-# bench/out/. It never changes the system (no sysctl); it does not judge the figures against
+# bench/out/. Verani-C runs as two targets: `verani` (everything in memory) and `verani-db`
+# (bench_server --db: room storage and sessions persisted and resumable in a SQLite file, a
+# fresh file per run in a temporary folder that is removed at the end); the churn scenario,
+# "connections per second with session persistence on", always runs Verani-C with --db. It never changes the system (no sysctl); it does not judge the figures against
 # the targets: bench/RESULTS.md does.
 set -euo pipefail
 
@@ -17,7 +20,8 @@ root=$(cd "$here/.." && pwd)
 build="$root/build-bench"
 runs=3
 quick=0
-targets="verani ws sio"
+default_targets="verani verani-db ws sio"
+targets=$default_targets
 scenarios="fanout echo echo1 idle churn"
 idle_conns=10000
 server_core=0
@@ -26,11 +30,18 @@ skip_build=0
 
 usage() {
     cat <<EOF
-usage: bench/run.sh [--quick] [--runs N] [--build DIR] [--targets "verani ws sio"]
+usage: bench/run.sh [--quick] [--runs N] [--build DIR] [--targets "verani verani-db ws sio"]
                     [--scenarios "fanout echo echo1 idle churn"] [--idle-conns N]
                     [--cores SERVER,GENERATOR] [--no-build]
   --quick       a few seconds per scenario (smaller counts, 1 run unless --runs is given)
   --runs N      runs of every (scenario, server) pair; the table shows medians (default 3)
+  --targets     servers to run (default "$default_targets"): verani is the bench server
+                with everything in memory, verani-db the same with --db (room storage and
+                sessions persisted and resumable in a fresh SQLite file per run); ws, sio the
+                Node peers. With both verani and verani-db the table adds the cost of
+                persistence per fan-out delivery. churn measures connections per second with
+                session persistence on, so its Verani-C row always runs with --db (verani
+                alone runs churn as verani-db)
   --idle-conns  connections held by the idle scenario (default 10000); past the hard open-file
                 limit it is raised with prlimit (needs CAP_SYS_RESOURCE), every client binds
                 one of 8 source addresses, and Verani-C is held by the HELLO-only client
@@ -53,13 +64,19 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+for t in $targets; do
+    case "$t" in
+        verani|verani-db|ws|sio) ;;
+        *) echo "run.sh: unknown target '$t' (verani, verani-db, ws, sio)" >&2; exit 2 ;;
+    esac
+done
 if [ "$quick" = 1 ] && [ "$runs_given" = 0 ]; then
     runs=1
 fi
 cmdline="bench/run.sh"
 [ "$quick" = 1 ] && cmdline="$cmdline --quick"
 [ "$runs_given" = 1 ] && cmdline="$cmdline --runs $runs"
-[ "$targets" != "verani ws sio" ] && cmdline="$cmdline --targets \"$targets\""
+[ "$targets" != "$default_targets" ] && cmdline="$cmdline --targets \"$targets\""
 [ "$scenarios" != "fanout echo echo1 idle churn" ] && cmdline="$cmdline --scenarios \"$scenarios\""
 [ "$idle_conns" != 10000 ] && cmdline="$cmdline --idle-conns $idle_conns"
 
@@ -127,9 +144,15 @@ if [[ " $scenarios " == *" idle "* ]] && [ "$hard_nofile" != unlimited ] &&
     fi
 fi
 
+# verani-db's SQLite files: one per run, in a folder of our own removed on exit.
+dbdir=$(mktemp -d "${TMPDIR:-/tmp}/verani-bench-XXXXXX")
+trap 'rm -rf "$dbdir"' EXIT
+db="$dbdir/bench.db"
+
 server_cmd() {
     case "$1" in
         verani) echo "$server" ;;
+        verani-db) echo "$server --db $db" ;;
         ws) echo "node $here/peers/ws_server.js" ;;
         sio) echo "node $here/peers/sio_server.js" ;;
     esac
@@ -139,6 +162,11 @@ failures=0
 for run in $(seq 1 "$runs"); do
     for sc in $scenarios; do
         for t in $targets; do
+            # churn is measured with persistence on: Verani-C's row is verani-db's
+            if [ "$sc" = churn ] && [ "$t" = verani ]; then
+                [[ " $targets " == *" verani-db "* ]] && continue
+                t=verani-db
+            fi
             case "$sc" in
                 fanout) args="--scenario fanout $fanout_args" ;;
                 echo) args="--scenario echo $echo_args" ;;
@@ -149,6 +177,8 @@ for run in $(seq 1 "$runs"); do
             esac
             wrap=()
             lt=$t
+            label=$t
+            [ "$t" = verani-db ] && lt=verani
             if [ "$sc" = idle ] && [ "$hard_nofile" != unlimited ] &&
                [ $((idle_n + 1000)) -gt "$hard_nofile" ]; then
                 # Past one source address's ephemeral ports: bind 8 of them; the typed client
@@ -156,9 +186,13 @@ for run in $(seq 1 "$runs"); do
                 lim=$((idle_n + 4096))
                 wrap=(prlimit --nofile="$lim:$lim")
                 args="$args --src 8"
-                [ "$t" = verani ] && lt=verani-raw
+                if [ "$lt" = verani ]; then
+                    lt=verani-raw
+                    label=${t/verani/verani-raw}
+                fi
             fi
-            echo "== run $run/$runs: $sc against $lt" | tee -a "$log"
+            rm -f "$db" "$db-wal" "$db-shm"
+            echo "== run $run/$runs: $sc against $label" | tee -a "$log"
             # shellcheck disable=SC2046,SC2086
             if line=$("${wrap[@]}" taskset -c "$gen_core" "$loadgen" --target "$lt" $args -- \
                       "${wrap[@]}" taskset -c "$server_core" $(server_cmd "$t") 2>>"$log" |
@@ -170,6 +204,8 @@ for run in $(seq 1 "$runs"); do
                 failures=$((failures + 1))
                 continue
             fi
+            # the loadgen names the protocol it spoke; the table names the server
+            line=${line/ target=$lt / target=$label }
             echo "$line scen=$sc run=$run" >>"$results"
             tail -n 1 "$log" | sed 's/^/   /'
         done
@@ -217,7 +253,9 @@ function show(key, fmt,    m) {
 END {
     name["verani"] = "Verani-C"; name["ws"] = "ws"; name["sio"] = "socket.io"
     name["verani-raw"] = "Verani-C (HELLO-only client)"
-    nt = split("verani verani-raw ws sio", ts, " ")
+    name["verani-db"] = "Verani-C, --db (sessions persisted)"
+    name["verani-raw-db"] = "Verani-C, --db (HELLO-only client)"
+    nt = split("verani verani-db verani-raw verani-raw-db ws sio", ts, " ")
     printf "Medians of %d run(s), (min..max) when more than one. Server CPU: utime + stime of\n", runs
     printf "the server process over the measured phase; gen CPU: the load generator'"'"'s, as a\n"
     printf "share of one core.\n\n"
@@ -238,6 +276,14 @@ END {
         printf "| %s | %s | %s %s | %s %s | %s %% | %s %% | %s |\n", lab, name[t],
             show(k SUBSEP "us", "%.3f"), unit, show(k SUBSEP "rate", "%.0f"), ru,
             show(k SUBSEP "srv", "%.0f"), show(k SUBSEP "gen", "%.0f"), other
+    }
+    a = "fanout" SUBSEP "verani"; b = "fanout" SUBSEP "verani-db"
+    if ((a in seen) && (b in seen)) {
+        m0 = med(a SUBSEP "us"); m1 = med(b SUBSEP "us")
+        if (m0 > 0)
+            printf "\nCost of persistence (issue 5: under 10%%): fan-out server CPU per delivery " \
+                   "%.3f us with --db against %.3f us without: %+.1f%%.\n", m1, m0,
+                   100 * (m1 - m0) / m0
     }
 }' "$results" >"$table"
 

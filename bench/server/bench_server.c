@@ -7,7 +7,12 @@
  * on 127.0.0.1 (port 0 unless given), prints one line "PID <pid> PORT <port>"
  * on stdout for bench/run.sh and the load generator, and runs the one event
  * loop thread until SIGINT or SIGTERM (so `taskset -c N` pins all its work).
- * It does no measuring itself: the load generator reads its CPU time and
+ * With `--db FILE` its room storage and session store are that SQLite file:
+ * every session's attachment is written when it is created, resumed or
+ * changes channels and removed when it ends, sessions are resumable across a
+ * graceful restart; without it everything stays in memory (":memory:"). It
+ * never deletes FILE: the caller gives it a fresh one per run when runs must
+ * not see each other's sessions. It does no measuring itself: the load generator reads its CPU time and
  * resident memory from /proc. It is not an example of a real application.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -57,10 +62,14 @@ static const bench_bench_handlers handlers = {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bench_server [--port N] [--queue FRAMES] [--retain FRAMES] [--log]\n"
+    fprintf(f, "usage: bench_server [--port N] [--queue FRAMES] [--retain FRAMES] [--db FILE]"
+               " [--log]\n"
                "Serves bench/bench.verani at ws://127.0.0.1:PORT/bench/{room} until SIGINT or\n"
                "SIGTERM; prints \"PID <pid> PORT <port>\" once it listens. --retain sets the\n"
-               "frames kept per session for resume (the runtime's default when not given).\n");
+               "frames kept per session for resume (the runtime's default when not given).\n"
+               "--db keeps room storage and sessions in the SQLite file FILE (created when\n"
+               "missing, WAL mode): sessions are persisted and resumable across a restart.\n"
+               "Without it nothing is written to disk.\n");
 }
 
 /* Raise the open-file limit to its hard maximum: idle holds 10,000 connections or more. */
@@ -91,6 +100,12 @@ int main(int argc, char **argv)
             o.port = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "--retain") && i + 1 < argc) {
             o.retain_max_frames = (uint32_t)strtoul(argv[++i], NULL, 10);
+        } else if (!strcmp(argv[i], "--db") && i + 1 < argc) {
+            o.storage_path = argv[++i]; /* borrowed from argv: create copies it */
+            if (!o.storage_path[0] || !strcmp(o.storage_path, ":memory:")) {
+                fprintf(stderr, "bench_server: --db needs a file name\n");
+                return 2;
+            }
         } else if (!strcmp(argv[i], "--queue") && i + 1 < argc) {
             o.queue_max_frames = (uint32_t)strtoul(argv[++i], NULL, 10);
         } else if (!strcmp(argv[i], "--log")) {
