@@ -6,24 +6,33 @@
  * phone, bob's laptop and bob's phone. Bob's first device makes him online,
  * his second only changes his device count, his status goes to away, and
  * only his last device leaving makes him offline. Every delivery is printed
- * and checked. Exits 0 when all arrived, 1 naming what is missing (or when
- * the 20 s deadline passes), 2 when the server or a client cannot start.
+ * and checked. `--db FILE` puts the room storage and the session store on
+ * that SQLite file (kept afterwards); `--restart` plays the restart script
+ * instead: the devices connect, the server stops gracefully (sessions saved),
+ * stale `presence:user:` records are written into the file, a new server
+ * starts on the same file and port, the clients resume by themselves, and the
+ * records, the restore hook and the counts are checked (without --db on a
+ * temporary file, removed at the end). Exits 0 when all arrived, 1 naming what
+ * is missing (or when the deadline passes), 2 when the server or a client
+ * cannot start or the arguments are wrong. It does not test crashes (SIGKILL).
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <verani/verani.h>
 
 #include "presence_client.h"
 #include "presence_room.h"
 
-#define DEADLINE_S 20
+#define DEADLINE_S 30
 #define INBOX_MAX 32
 #define INBOX_LINE 200
 
@@ -32,15 +41,26 @@ typedef struct device {
     const char *user, *name;          /* "bob", "phone" */
     char label[32];                   /* "bob/phone" */
     verani_client *c;                 /* owned; NULL once it left */
+    char client_id[64];               /* from the first welcome */
     char inbox[INBOX_MAX][INBOX_LINE];
     size_t n_inbox;
 } device;
 
+/* One server on its own thread, with the room state it was mounted with. */
+typedef struct server_h {
+    verani_server *srv;               /* owned */
+    presence_room *room;              /* owned; freed after srv */
+    pthread_t thread;
+    atomic_int done;                  /* verani_server_run returned */
+} server_h;
+
 typedef struct demo {
     verani_client_loop *loop;         /* owned */
     struct timespec deadline;
+    const char *db;                   /* storage_path; NULL: ":memory:" */
     int port;
     unsigned checks;
+    server_h server;
 } demo;
 
 static void step(const char *fmt, ...) VERANI_PRINTF(1, 2);
@@ -71,16 +91,29 @@ static const char *status_name(Presence__Status s)
                                                                                   : "offline";
 }
 
-/* "alice online 1, bob away 2" */
+static int by_user_id(const void *a, const void *b)
+{
+    const Presence__UserPresence *const *x = a, *const *y = b;
+
+    return strcmp((*x)->user_id, (*y)->user_id);
+}
+
+/* "alice online 1, bob away 2", by user id (the room keeps no order we could rely on
+ * after a restart). */
 static void format_list(const Presence__PresenceList *l, char *buf, size_t len)
 {
-    size_t i, used = 0;
+    Presence__UserPresence *u[16];
+    size_t i, n = l ? l->n_users : 0, used = 0;
 
     buf[0] = '\0';
-    for (i = 0; l && i < l->n_users && used < len; i++)
+    if (n > sizeof(u) / sizeof(u[0]))
+        n = sizeof(u) / sizeof(u[0]);
+    for (i = 0; i < n; i++)
+        u[i] = l->users[i];
+    qsort(u, n, sizeof(u[0]), by_user_id);
+    for (i = 0; i < n && used < len; i++)
         used += (size_t)snprintf(buf + used, len - used, "%s%s %s %u", i ? ", " : "",
-                                 l->users[i]->user_id, status_name(l->users[i]->status),
-                                 l->users[i]->devices);
+                                 u[i]->user_id, status_name(u[i]->status), u[i]->devices);
 }
 
 static void presence_event(device *d, const char *event, const Presence__UserPresence *p)
@@ -177,6 +210,8 @@ static int connect_device(demo *dm, device *d)
     verani_client_options_init(&o);
     o.url = url;
     o.room = &presence_presence_schema;
+    o.initial_delay_ms = 100;         /* reconnect soon after a restart */
+    o.max_delay_ms = 1000;
     d->c = verani_client_create(dm->loop, &o, err, sizeof(err));
     if (!d->c) {
         fprintf(stderr, "presence_demo: cannot create %s's client: %s\n", d->label, err);
@@ -192,6 +227,12 @@ static int connect_device(demo *dm, device *d)
         verani_client_last_error(d->c, err, sizeof(err));
         fprintf(stderr, "\npresence_demo: FAILED: %s could not connect: %s\n", d->label, err);
         return -1;
+    }
+    {
+        verani_client_info info;
+
+        if (verani_client_get_info(d->c, &info) == 0)
+            snprintf(d->client_id, sizeof(d->client_id), "%s", info.client_id);
     }
     return 0;
 }
@@ -264,60 +305,389 @@ static int script(demo *dm, device *alice, device *laptop, device *phone)
     return 0;
 }
 
-static void *server_thread(void *srv)
+
+static int fail(const char *fmt, ...) VERANI_PRINTF(1, 2);
+static int fail(const char *fmt, ...)
 {
-    verani_server_run(srv);
+    va_list ap;
+
+    fprintf(stderr, "\npresence_demo: FAILED: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    return -1;
+}
+
+/* --- the server ------------------------------------------------------------ */
+
+static void *server_thread(void *arg)
+{
+    server_h *h = arg;
+
+    verani_server_run(h->srv);
+    atomic_store(&h->done, 1);
     return NULL;
 }
 
-int main(void)
+/* Create the server on dm->db with a fresh room state and listen on `port` (0: an ephemeral
+ * port); a file store restores the last run's sessions here. 0, or -1 after saying why. */
+static int server_start(demo *dm, int port)
+{
+    server_h *h = &dm->server;
+    verani_server_options o;
+    char err[256] = "";
+
+    h->srv = NULL;
+    atomic_store(&h->done, 0);
+    verani_server_options_init(&o);
+    o.bind_address = "127.0.0.1";
+    o.port = port;
+    o.log_level = VERANI_LOG_ERR;
+    o.storage_path = dm->db;
+    h->room = presence_room_create();
+    h->srv = h->room ? verani_server_create(&o, err, sizeof(err)) : NULL;
+    if (!h->srv || presence_room_mount(h->srv, h->room) < 0 || verani_server_listen(h->srv) < 0) {
+        fprintf(stderr, "presence_demo: cannot start the server: %s\n",
+                h->srv ? verani_server_last_error(h->srv) : h->room ? err : "no memory");
+        verani_server_destroy(h->srv);
+        presence_room_destroy(h->room);
+        h->srv = NULL;
+        h->room = NULL;
+        return -1;
+    }
+    dm->port = verani_server_port(h->srv);
+    return 0;
+}
+
+/* Run the listening server on its own thread. */
+static int server_run(demo *dm)
+{
+    server_h *h = &dm->server;
+
+    if (pthread_create(&h->thread, NULL, server_thread, h) != 0) {
+        fprintf(stderr, "presence_demo: cannot start the server's thread\n");
+        verani_server_destroy(h->srv);
+        presence_room_destroy(h->room);
+        h->srv = NULL;
+        h->room = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* Stop the server gracefully (its thread ends after the sessions closed), servicing the
+ * client loop meanwhile so the devices see their 1001; then free it and its room state. */
+static void server_stop(demo *dm)
+{
+    server_h *h = &dm->server;
+
+    if (!h->srv)
+        return;
+    verani_server_stop(h->srv);
+    while (dm->loop && !atomic_load(&h->done))
+        if (verani_client_loop_service(dm->loop, 20) < 0)
+            break;
+    pthread_join(h->thread, NULL);
+    verani_server_destroy(h->srv);
+    presence_room_destroy(h->room);
+    h->srv = NULL;
+    h->room = NULL;
+}
+
+/* --- the stored records, read and written with a connection of our own ------- */
+
+#define RECORD_ROOM "Presence"   /* the room type: storage namespace = room + instance */
+#define RECORD_INSTANCE "team"
+
+/* Open the instance's key space in dm->db; NULL after saying why. Close both. */
+static verani_storage *records_open(const demo *dm, verani_storage_db **db)
+{
+    verani_storage_options so;
+    verani_storage *st;
+    char err[256] = "";
+
+    verani_storage_options_init(&so);
+    so.path = dm->db;
+    *db = verani_storage_db_open(&so, err, sizeof(err));
+    if (!*db) {
+        fail("cannot open %s: %s", dm->db, err);
+        return NULL;
+    }
+    st = verani_storage_open(*db, RECORD_ROOM, RECORD_INSTANCE);
+    if (!st) {
+        fail("cannot open the storage of %s '%s': %s", RECORD_ROOM, RECORD_INSTANCE,
+             verani_storage_db_last_error(*db));
+        verani_storage_db_close(*db);
+    }
+    return st;
+}
+
+static void records_close(verani_storage *st, verani_storage_db *db)
+{
+    verani_storage_close(st);
+    verani_storage_db_close(db);
+}
+
+/* Check that `presence:user:<user>` says `devices` and `status`; 0 or -1 after saying why. */
+static int record_expect(demo *dm, verani_storage *st, const char *user, unsigned devices,
+                         Presence__Status status)
+{
+    char key[128];
+    uint8_t *val = NULL;
+    size_t vlen = 0;
+    unsigned d = 0;
+    int s = -1, r;
+
+    snprintf(key, sizeof(key), "presence:user:%s", user);
+    r = verani_storage_get(st, key, strlen(key), &val, &vlen);
+    if (r < 0)
+        return fail("%s: %s", key, r == VERANI_ENOTFOUND ? "no such record"
+                                                         : verani_storage_last_error(st));
+    if (sscanf((const char *)val, "%u %d", &d, &s) != 2) /* get adds a NUL */
+        d = UINT32_MAX;
+    printf("    stored      %-20s = \"%s\": %u device(s), %s\n", key, (const char *)val, d,
+           status_name((Presence__Status)s));
+    fflush(stdout);
+    verani_storage_free(val);
+    if (d != devices || s != (int)status)
+        return fail("%s should say %u device(s), %s", key, devices, status_name(status));
+    dm->checks++;
+    return 0;
+}
+
+/* Write a record as the room would, as a process that is not the server could. */
+static int record_put(verani_storage *st, const char *user, const char *val)
+{
+    char key[128];
+
+    snprintf(key, sizeof(key), "presence:user:%s", user);
+    printf("    write       %-20s = \"%s\"\n", key, val);
+    if (verani_storage_put(st, key, strlen(key), val, strlen(val)) < 0)
+        return fail("cannot write %s: %s", key, verani_storage_last_error(st));
+    return 0;
+}
+
+/* --- the restart script ------------------------------------------------------ */
+
+/* Service the loop until `d` is no longer connected (it got the server's 1001). */
+static int expect_dropped(demo *dm, device *d)
+{
+    while (verani_client_get_state(d->c) == VERANI_CLIENT_CONNECTED)
+        if (past_deadline(dm) || verani_client_loop_service(dm->loop, 20) < 0)
+            return fail("%s is still connected to a stopped server", d->label);
+    printf("    %-11s connection closed by the server: %s\n", d->label,
+           verani_client_state_name(verani_client_get_state(d->c)));
+    dm->checks++;
+    return 0;
+}
+
+/* Service the loop until `d` is connected again, and check that it resumed its session. */
+static int expect_resumed(demo *dm, device *d)
+{
+    verani_client_info info;
+
+    while (verani_client_get_state(d->c) != VERANI_CLIENT_CONNECTED)
+        if (past_deadline(dm) || verani_client_loop_service(dm->loop, 20) < 0)
+            return fail("%s did not reconnect (%s)", d->label,
+                        verani_client_state_name(verani_client_get_state(d->c)));
+    if (verani_client_get_info(d->c, &info) < 0)
+        return fail("no information about %s", d->label);
+    if (!info.resumed || info.recovery_failed || strcmp(info.client_id, d->client_id))
+        return fail("%s reconnected but did not resume (resumed %d, recovery_failed %d, "
+                    "client id %s, was %s)", d->label, info.resumed, info.recovery_failed,
+                    info.client_id, d->client_id);
+    printf("    %-11s reconnected and resumed: same client id, nothing lost\n", d->label);
+    dm->checks++;
+    return 0;
+}
+
+/* Nothing but `allowed` (NULL: nothing) arrived at `d` since its inbox held `since` lines. */
+static int expect_nothing_since(demo *dm, device *d, size_t since, const char *allowed)
+{
+    size_t i;
+
+    for (i = since; i < d->n_inbox; i++)
+        if (!allowed || strcmp(d->inbox[i], allowed))
+            return fail("%s got \"%s\" after the restart: the resume ran on_connect?",
+                        d->label, d->inbox[i]);
+    dm->checks++;
+    return 0;
+}
+
+static int restart_script(demo *dm, device *alice, device *laptop, device *phone)
+{
+    device *all[3] = {alice, laptop, phone};
+    size_t seen[3], i;
+    verani_storage_db *db;
+    verani_storage *st;
+    int r, port = dm->port;
+
+    step("alice connects from her phone, bob from his laptop and his phone");
+    CHECK(connect_device(dm, alice));
+    CHECK(expect(dm, alice, "sync [alice online 1]"));
+    CHECK(connect_device(dm, laptop));
+    CHECK(expect(dm, laptop, "sync [alice online 1, bob online 1]"));
+    CHECK(connect_device(dm, phone));
+    CHECK(expect(dm, phone, "sync [alice online 1, bob online 2]"));
+    CHECK(expect(dm, alice, "user.status bob: online, 2 device(s)"));
+
+    step("the server stops gracefully: it saves the 3 sessions in the file without "
+         "on_disconnect,\n    so the records still say alice 1 and bob 2 devices");
+    server_stop(dm);
+    for (i = 0; i < 3; i++) {
+        CHECK(expect_dropped(dm, all[i]));
+        seen[i] = all[i]->n_inbox;
+    }
+    if (!(st = records_open(dm, &db)))
+        return -1;
+    r = record_expect(dm, st, "alice", 1, PRESENCE__STATUS__ONLINE);
+    r = r ? r : record_expect(dm, st, "bob", 2, PRESENCE__STATUS__ONLINE);
+
+    if (!r)
+        step("while no server runs, stale records go into the file (as after a crash):\n"
+             "    ghost with 3 devices, and bob with 5");
+    r = r ? r : record_put(st, "ghost", "3 1 0");
+    r = r ? r : record_put(st, "bob", "5 1 0");
+    records_close(st, db);
+    CHECK(r);
+
+    step("a new server starts on the same file and port: it restores the sessions detached\n"
+         "    and on_hibernation_restore reconciles the records with them");
+    CHECK(server_start(dm, port));
+    printf("    on_hibernation_restore ran %u time(s)\n", presence_room_restores(dm->server.room));
+    if (presence_room_restores(dm->server.room) != 1)
+        return fail("on_hibernation_restore ran %u times, not once",
+                    presence_room_restores(dm->server.room));
+    dm->checks++;
+    if (!(st = records_open(dm, &db)))
+        return -1;
+    r = record_expect(dm, st, "ghost", 0, PRESENCE__STATUS__OFFLINE);
+    r = r ? r : record_expect(dm, st, "bob", 2, PRESENCE__STATUS__ONLINE);
+    r = r ? r : record_expect(dm, st, "alice", 1, PRESENCE__STATUS__ONLINE);
+    records_close(st, db);
+    CHECK(r);
+    CHECK(server_run(dm));
+
+    step("the devices reconnect by themselves and resume their sessions (no on_connect)");
+    for (i = 0; i < 3; i++)
+        CHECK(expect_resumed(dm, all[i]));
+
+    step("alice asks who is here: not the ghost, and bob with 2 devices");
+    printf("    %-11s -> list\n", alice->label);
+    CHECK(presence_presence_client_request_list(alice->c, 5000, on_list, alice) < 0);
+    CHECK(expect(dm, alice, "list [alice online 1, bob online 2]"));
+    CHECK(expect_nothing_since(dm, alice, seen[0], "list [alice online 1, bob online 2]"));
+    CHECK(expect_nothing_since(dm, laptop, seen[1], NULL));
+    CHECK(expect_nothing_since(dm, phone, seen[2], NULL));
+
+    step("bob's phone leaves: the restored count goes from 2 to 1");
+    disconnect_device(phone);
+    CHECK(expect(dm, alice, "user.status bob: online, 1 device(s)"));
+    CHECK(expect(dm, laptop, "user.status bob: online, 1 device(s)"));
+
+    step("bob's laptop leaves: his last device, so he goes offline");
+    disconnect_device(laptop);
+    CHECK(expect(dm, alice, "user.offline bob: offline, 0 device(s)"));
+    printf("    %-11s -> list\n", alice->label);
+    CHECK(presence_presence_client_request_list(alice->c, 5000, on_list, alice) < 0);
+    CHECK(expect(dm, alice, "list [alice online 1]"));
+
+    step("the server stops: the records of bob and the ghost say offline");
+    server_stop(dm);
+    if (!(st = records_open(dm, &db)))
+        return -1;
+    r = record_expect(dm, st, "bob", 0, PRESENCE__STATUS__OFFLINE);
+    r = r ? r : record_expect(dm, st, "ghost", 0, PRESENCE__STATUS__OFFLINE);
+    records_close(st, db);
+    CHECK(r);
+    disconnect_device(alice);
+    return 0;
+}
+
+/* --- main -------------------------------------------------------------------- */
+
+static int usage(const char *argv0)
+{
+    fprintf(stderr, "usage: %s [--db FILE] [--restart]\n"
+            "  --db FILE   room storage and session store on the SQLite file FILE (kept)\n"
+            "  --restart   the restart script (without --db: on a temporary file)\n", argv0);
+    return 2;
+}
+
+/* Remove the SQLite file `path` and its companions. */
+static void remove_db(const char *path)
+{
+    static const char *const ext[] = {"", "-wal", "-shm", "-journal"};
+    char p[300];
+    size_t i;
+
+    for (i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+        snprintf(p, sizeof(p), "%s%s", path, ext[i]);
+        unlink(p);
+    }
+}
+
+int main(int argc, char **argv)
 {
     device alice = {.user = "alice", .name = "phone"};
     device laptop = {.user = "bob", .name = "laptop"};
     device phone = {.user = "bob", .name = "phone"};
-    verani_server_options o;
-    verani_server *srv;
-    presence_room *room;
-    pthread_t thread;
+    char err[256], tmp[280] = "";
+    int rc, i, restart = 0;
     demo dm;
-    char err[256];
-    int rc;
 
     memset(&dm, 0, sizeof(dm));
+    for (i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--db") && i + 1 < argc && argv[i + 1][0])
+            dm.db = argv[++i];
+        else if (!strcmp(argv[i], "--restart"))
+            restart = 1;
+        else
+            return usage(argv[0]);
+    }
+    if (restart && !dm.db) {
+        const char *dir = getenv("TMPDIR");
+        int fd;
+
+        snprintf(tmp, sizeof(tmp), "%s/presence-demo-XXXXXX", dir && *dir ? dir : "/tmp");
+        fd = mkstemp(tmp);
+        if (fd < 0) {
+            fprintf(stderr, "presence_demo: cannot create a temporary file %s: ", tmp);
+            perror(NULL);
+            return 2;
+        }
+        close(fd); /* an empty file: SQLite makes it a new database */
+        dm.db = tmp;
+    }
     clock_gettime(CLOCK_MONOTONIC, &dm.deadline);
     dm.deadline.tv_sec += DEADLINE_S;
     verani_set_log_level(VERANI_LOG_ERR, NULL);
-    verani_server_options_init(&o);
-    o.bind_address = "127.0.0.1";
-    o.log_level = VERANI_LOG_ERR;
-    room = presence_room_create();
-    srv = room ? verani_server_create(&o, err, sizeof(err)) : NULL;
-    if (!srv || presence_room_mount(srv, room) < 0 || verani_server_listen(srv) < 0 ||
-        pthread_create(&thread, NULL, server_thread, srv) != 0) {
-        fprintf(stderr, "presence_demo: cannot start the server: %s\n",
-                srv ? verani_server_last_error(srv) : room ? err : "no memory");
-        verani_server_destroy(srv);
-        presence_room_destroy(room);
+    if (server_start(&dm, 0) < 0 || server_run(&dm) < 0) {
+        if (tmp[0])
+            remove_db(tmp);
         return 2;
     }
-    dm.port = verani_server_port(srv);
-    printf("Verani-C presence demo\n");
+    printf("Verani-C presence demo%s\n", restart ? ": restart on the same file" : "");
     printf("  server: room Presence (schema/presence.verani) at "
            "ws://127.0.0.1:%d/presence/team, on its own thread\n", dm.port);
+    printf("  storage: %s\n", dm.db ? dm.db : ":memory: (nothing written to disk)");
 
     dm.loop = verani_client_loop_create(err, sizeof(err));
     if (!dm.loop) {
         fprintf(stderr, "presence_demo: cannot create the client loop: %s\n", err);
         rc = 2;
+    } else if (restart) {
+        rc = restart_script(&dm, &alice, &laptop, &phone) ? 1 : 0;
     } else {
         rc = script(&dm, &alice, &laptop, &phone) ? 1 : 0;
     }
     verani_client_loop_destroy(dm.loop);
-    verani_server_stop(srv);
-    pthread_join(thread, NULL);
-    verani_server_destroy(srv);
-    presence_room_destroy(room);
+    dm.loop = NULL;
+    server_stop(&dm);
+    if (tmp[0])
+        remove_db(tmp);
     if (rc == 0)
-        printf("\npresence_demo: OK: all %u expected deliveries arrived\n", dm.checks);
+        printf("\npresence_demo: OK: all %u expected checks passed\n", dm.checks);
     return rc;
 }

@@ -31,6 +31,7 @@ typedef struct presence_entry {
 
 struct presence_room {
     presence_entry *entries;      /* owned list, newest first */
+    unsigned restores;            /* on_hibernation_restore calls */
 };
 
 presence_room *presence_room_create(void)
@@ -43,6 +44,11 @@ static void entry_free(presence_entry *e)
     free(e->instance);
     free(e->p.user_id);
     free(e);
+}
+
+unsigned presence_room_restores(const presence_room *room)
+{
+    return room ? room->restores : 0;
 }
 
 void presence_room_destroy(presence_room *room)
@@ -292,6 +298,7 @@ static void on_hibernation_restore(verani_ctx *ctx)
     stored_users su = { ctx, NULL, NULL, 0, 256 };
     int64_t t = now_ms();
 
+    ((presence_room *)verani_ctx_user(ctx))->restores++;
     if (!ids)
         return;
     nu = verani_ctx_user_ids(ctx, ids, nu);
