@@ -11,8 +11,9 @@
 # bench/out/. Verani-C runs as two targets: `verani` (everything in memory) and `verani-db`
 # (bench_server --db: room storage and sessions persisted and resumable in a SQLite file, a
 # fresh file per run in a temporary folder that is removed at the end); the churn scenario,
-# "connections per second with session persistence on", always runs Verani-C with --db. It never changes the system (no sysctl); it does not judge the figures against
-# the targets: bench/RESULTS.md does.
+# "connections per second with session persistence on", always runs Verani-C with --db. It
+# never changes the system (no sysctl); it does not judge the figures against the targets:
+# bench/RESULTS.md does.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)

@@ -12,8 +12,9 @@
  * changes channels and removed when it ends, sessions are resumable across a
  * graceful restart; without it everything stays in memory (":memory:"). It
  * never deletes FILE: the caller gives it a fresh one per run when runs must
- * not see each other's sessions. It does no measuring itself: the load generator reads its CPU time and
- * resident memory from /proc. It is not an example of a real application.
+ * not see each other's sessions. It does no measuring itself: the load
+ * generator reads its CPU time and resident memory from /proc. It is not an
+ * example of a real application.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>

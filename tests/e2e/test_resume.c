@@ -11,7 +11,12 @@
  * no longer holds what the client missed says recovery_failed; a resume
  * while the old connection is still open drops the old one; the real client
  * (libverani's) behind a cutting TCP proxy resumes by itself and gets every
- * frame once, in order; a graceful restart on the same SQLite file restores
+ * frame once, in order; a request whose REPLY the proxy held back when the
+ * connection was cut completes with the replayed REPLY after the resume,
+ * ends DISCONNECTED right after the welcome of a fresh session (past the
+ * grace period), and, on a resume with recovery_failed, ends DISCONNECTED
+ * after the replay when its REPLY fell out of the window while another
+ * request's replayed REPLY completes; a graceful restart on the same SQLite file restores
  * the session (on_hibernation_restore sees it) and the client resumes with
  * nothing lost; after a SIGKILL the session comes back (same client id) and
  * the client is told its missed frames are lost (recovery_failed). Run one test with
@@ -602,6 +607,7 @@ typedef struct rcw {
     int last_status, last_n;           /* of the last flood reply */
     int opens_at_reply;                /* `opens` when the last reply came */
     char echo[64];                     /* the last echo reply's text */
+    char order[32];                    /* per reply: 'F' flood or 'E' echo, then its status */
     int recoveries, recovered_resumed; /* on_recovery_failed calls; its last `resumed` */
     size_t blobs, seq_errors;
     uint64_t last_seq;
@@ -643,6 +649,8 @@ static void rcw_reply(verani_client *c, verani_reply_status st, const E2e__Count
     (void)err;
     w->last_status = (int)st;
     w->last_n = st == VERANI_REPLY_OK && r ? r->n : -1;
+    if (strlen(w->order) + 2 < sizeof(w->order))
+        snprintf(w->order + strlen(w->order), 3, "F%d", (int)st);
     w->opens_at_reply = w->opens;
     w->replies++;
 }
@@ -655,6 +663,8 @@ static void rcw_echo(verani_client *c, verani_reply_status st, const E2e__Echo *
     (void)c;
     (void)err;
     w->last_status = (int)st;
+    if (strlen(w->order) + 2 < sizeof(w->order))
+        snprintf(w->order + strlen(w->order), 3, "E%d", (int)st);
     snprintf(w->echo, sizeof(w->echo), "%s", st == VERANI_REPLY_OK && r && r->text ? r->text
                                                                                  : "");
     w->opens_at_reply = w->opens;
@@ -926,6 +936,57 @@ static void test_request_across_resume(void **state)
     stop(&h);
 }
 
+/* A resume with recovery_failed: the server keeps 10 frames, the echo's REPLY (seq 1) is
+ * pushed out by a flood of 50 blobs and its REPLY (seq 52); after the replay the flood's
+ * request has its REPLY (OK) and the echo's, lost, ends DISCONNECTED (not at its timeout). */
+static void test_request_recovery_failed(void **state)
+{
+    server_h h;
+    proxy px;
+    verani_client_loop *l;
+    verani_client *c;
+    verani_client_info info;
+    E2e__Flood f = E2E__FLOOD__INIT;
+    char err[256], want[16];
+    rcw w;
+    int i;
+
+    (void)state;
+    start(&h, 0, 10);
+    px_start(&px, h.port);
+    l = verani_client_loop_create(err, sizeof(err));
+    assert_non_null(l);
+    c = rcw_client(l, &px, 200, &w);
+    f.count = 50;
+    f.size = 24;
+    rcw_echo_held(l, c, &px, &w, "pushed out");
+    assert_true(e2e_e2e_client_request_flood(c, &f, 20000, rcw_reply, &w) >= 0);
+    assert_int_equal(e2e_e2e_client_emit_poke(c), 0);
+    for (i = 0; i < 2000 && e2e_log_count("poke") < 2; i++)
+        verani_client_loop_service(l, 10);
+    assert_int_equal(e2e_log_count("poke"), 2); /* the flood ran: everything was emitted */
+    assert_int_equal(w.replies, 0);
+    px.cut = 1;
+
+    assert_true(svc_until(l, NULL, &w.replies, 2));
+    snprintf(want, sizeof(want), "F%dE%d", VERANI_REPLY_OK, VERANI_REPLY_DISCONNECTED);
+    assert_string_equal(w.order, want);
+    assert_int_equal(w.last_n, 1);
+    assert_int_equal(w.opens_at_reply, 2);
+    assert_int_equal(w.recoveries, 1);
+    assert_int_equal(w.recovered_resumed, 1);
+    assert_int_equal(verani_client_get_info(c, &info), 0);
+    assert_true(info.resumed);
+    assert_true(info.recovery_failed);
+    assert_int_equal(info.last_seq, 52);
+    assert_int_equal(info.pending_requests, 0);
+
+    verani_client_destroy(c);
+    verani_client_loop_destroy(l);
+    px_stop(&px);
+    stop(&h);
+}
+
 /* The same held REPLY, but the client comes back after the grace period: a fresh session
  * cannot answer the request, which ends DISCONNECTED right after the new welcome (not at
  * the drop, not at its 20 s timeout). */
@@ -1114,6 +1175,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_real_client_recovery),
         cmocka_unit_test(test_request_across_resume),
         cmocka_unit_test(test_request_fresh_session),
+        cmocka_unit_test(test_request_recovery_failed),
         cmocka_unit_test(test_graceful_restart),
         cmocka_unit_test(test_sigkill_restart),
     };
