@@ -43,55 +43,22 @@
 
 #include "e2e_client.h"
 #include "e2e_room.h"
+#include "e2e_util.h"
 #include "rawclient.h"
-
-typedef struct server_h {
-    verani_server *srv;
-    pthread_t th;
-    int port;
-    int rc;
-} server_h;
-
-static void *run_thread(void *arg)
-{
-    server_h *h = arg;
-
-    h->rc = verani_server_run(h->srv);
-    return NULL;
-}
 
 /* The next servers' storage_path (NULL: ":memory:"). */
 static const char *g_storage;
 
 /* Start a server; grace_ms and retain_frames 0 mean the defaults. */
-static void start(server_h *h, uint32_t grace_ms, uint32_t retain_frames)
+static void start(e2e_server *h, uint32_t grace_ms, uint32_t retain_frames)
 {
     verani_server_options o;
-    char err[256] = "";
 
-    verani_server_options_init(&o);
-    o.bind_address = "127.0.0.1";
+    e2e_server_options(&o);
     o.resume_grace_ms = grace_ms;
     o.retain_max_frames = retain_frames;
     o.storage_path = g_storage;
-    if (getenv("VERANI_TEST_VERBOSE"))
-        o.log_level = atoi(getenv("VERANI_TEST_VERBOSE"));
-    e2e_log_reset();
-    h->srv = verani_server_create(&o, err, sizeof(err));
-    assert_non_null(h->srv);
-    assert_int_equal(e2e_mount_all(h->srv), 0);
-    assert_int_equal(verani_server_listen(h->srv), 0);
-    h->port = verani_server_port(h->srv);
-    assert_true(h->port > 0);
-    assert_int_equal(pthread_create(&h->th, NULL, run_thread, h), 0);
-}
-
-static void stop(server_h *h)
-{
-    verani_server_stop(h->srv);
-    pthread_join(h->th, NULL);
-    assert_int_equal(h->rc, 0);
-    verani_server_destroy(h->srv);
+    e2e_server_start(h, &o, NULL, NULL);
 }
 
 /* --- a bare client --------------------------------------------------------- */
@@ -269,24 +236,13 @@ static void tc_quiet(tc *c, int ms)
     }
 }
 
-/* Wait (at most 10 s) until the hook log has `n` entries `line`. */
-static void wait_log_n(const char *line, int n)
-{
-    struct timespec ts = {0, 20 * 1000000};
-    int i;
-
-    for (i = 0; i < 500 && e2e_log_count(line) < n; i++)
-        nanosleep(&ts, NULL);
-    assert_int_equal(e2e_log_count(line), n);
-}
-
 /* --- tests ----------------------------------------------------------------- */
 
 /* The connection is cut while the server emits 1,000 frames to it: after the
  * resume the client holds all 1,000, each once, in order, and no hook ran. */
 static void test_cut_mid_stream(void **state)
 {
-    server_h h;
+    e2e_server h;
     tc a, b;
     char id[64];
 
@@ -326,8 +282,8 @@ static void test_cut_mid_stream(void **state)
     assert_int_equal(e2e_log_count("connect:u1:-"), 1);
     assert_int_equal(e2e_log_count("disconnect:u1"), 0);
     tc_close(&b); /* a close frame 1000 ends the session at once */
-    wait_log_n("disconnect:u1", 1);
-    stop(&h);
+    e2e_wait_log_n("disconnect:u1", 1);
+    e2e_server_stop(&h);
     assert_int_equal(e2e_log_count("disconnect:u1"), 1);
 }
 
@@ -335,7 +291,7 @@ static void test_cut_mid_stream(void **state)
  * token no longer resumes anything. */
 static void test_grace_period(void **state)
 {
-    server_h h;
+    e2e_server h;
     tc a, b, c;
     struct timespec ts = {0, 300 * 1000000};
 
@@ -350,7 +306,7 @@ static void test_grace_period(void **state)
     assert_int_equal(e2e_log_count("disconnect:u1"), 0);
 
     tc_cut(&b);
-    wait_log_n("disconnect:u1", 1);
+    e2e_wait_log_n("disconnect:u1", 1);
     tc_hello(&c, h.port, "u1", b.token, 0);
     assert_false(c.resumed);
     assert_string_not_equal(c.client_id, a.client_id);
@@ -358,14 +314,14 @@ static void test_grace_period(void **state)
     assert_int_equal(e2e_log_count("connect:u1:-"), 2);
     assert_int_equal(e2e_log_count("disconnect:u1"), 1);
     tc_close(&c);
-    wait_log_n("disconnect:u1", 2);
-    stop(&h);
+    e2e_wait_log_n("disconnect:u1", 2);
+    e2e_server_stop(&h);
 }
 
 /* Forged, foreign and reused tokens each start a fresh session; the right one resumes. */
 static void test_bad_tokens(void **state)
 {
-    server_h h;
+    e2e_server h;
     tc a, f, o, r1, r2, r3;
 
     (void)state;
@@ -400,14 +356,14 @@ static void test_bad_tokens(void **state)
     close(o.fd);
     close(r2.fd);
     close(r3.fd);
-    stop(&h);
+    e2e_server_stop(&h);
 }
 
 /* A window of 10 frames cannot give back 51: recovery_failed, and what is left (seq 42..51)
  * is replayed in order; a client that missed nothing resumes cleanly. */
 static void test_recovery_failed(void **state)
 {
-    server_h h;
+    e2e_server h;
     tc a, b, c;
 
     (void)state;
@@ -436,14 +392,14 @@ static void test_recovery_failed(void **state)
     assert_int_equal(e2e_log_count("connect:u1:-"), 1);
     assert_int_equal(e2e_log_count("disconnect:u1"), 0);
     close(c.fd);
-    stop(&h);
+    e2e_server_stop(&h);
 }
 
 /* The client reconnects before the server noticed the drop: the old connection is closed
  * and the session moves to the new one, without hooks. */
 static void test_old_connection_replaced(void **state)
 {
-    server_h h;
+    e2e_server h;
     tc a, b;
     int code = 0;
 
@@ -461,8 +417,8 @@ static void test_old_connection_replaced(void **state)
     assert_int_equal(e2e_log_count("disconnect:u1"), 0);
     close(a.fd);
     tc_close(&b);
-    wait_log_n("disconnect:u1", 1);
-    stop(&h);
+    e2e_wait_log_n("disconnect:u1", 1);
+    e2e_server_stop(&h);
 }
 
 /* --- a TCP proxy that can cut its connections -------------------------------- */
@@ -684,42 +640,72 @@ static int svc_until(verani_client_loop *l, const size_t *sz, const int *in, siz
     return 0;
 }
 
+/* A real client through `px` as u1 to instance r1, reconnecting every 50 to `max_delay_ms`
+ * ms without limit, its callbacks counting into `w`; returns once it is open. */
+static verani_client *rcw_client(verani_client_loop *l, const proxy *px, uint32_t max_delay_ms,
+                                 rcw *w)
+{
+    verani_client_options o;
+    verani_client *c;
+    char url[128], err[256];
+
+    memset(w, 0, sizeof(*w));
+    snprintf(url, sizeof(url), "ws://127.0.0.1:%d/e2e/r1?userId=u1", px->port);
+    verani_client_options_init(&o);
+    o.url = url;
+    o.room = &e2e_e2e_schema;
+    o.initial_delay_ms = 50;
+    o.max_delay_ms = max_delay_ms;
+    o.max_attempts = VERANI_CLIENT_UNLIMITED;
+    c = verani_client_create(l, &o, err, sizeof(err));
+    assert_non_null(c);
+    verani_client_on_open(c, rcw_open, w);
+    verani_client_on_recovery_failed(c, rcw_recovery, w);
+    assert_true(svc_until(l, NULL, &w->opens, 1));
+    return c;
+}
+
+/* A server (grace_ms, retain_frames as for start), a proxy to it, a client loop and a
+ * real client through the proxy (rcw_client); returns the client once it is open. */
+static verani_client *rig_up(e2e_server *h, proxy *px, verani_client_loop **l, uint32_t grace_ms,
+                             uint32_t retain_frames, uint32_t max_delay_ms, rcw *w)
+{
+    char err[256];
+
+    start(h, grace_ms, retain_frames);
+    px_start(px, h->port);
+    *l = verani_client_loop_create(err, sizeof(err));
+    assert_non_null(*l);
+    return rcw_client(*l, px, max_delay_ms, w);
+}
+
+/* Free what rig_up made, the client first. */
+static void rig_down(e2e_server *h, proxy *px, verani_client_loop *l, verani_client *c)
+{
+    verani_client_destroy(c);
+    verani_client_loop_destroy(l);
+    px_stop(px);
+    e2e_server_stop(h);
+}
+
 /* libverani's client behind a proxy that cuts the TCP connections after ~100 of 1,000
  * frames: it reconnects and resumes by itself, holds every frame once and in order (the
  * replayed REPLY included: last_seq 1001), and the server ran no hook. */
 static void test_real_client(void **state)
 {
-    server_h h;
+    e2e_server h;
     proxy px;
     verani_client_loop *l;
     verani_client *c;
-    verani_client_options o;
     verani_client_info info;
     E2e__Flood f = E2E__FLOOD__INIT;
-    char url[128], err[256];
     rcw w;
     size_t before;
     int i;
 
     (void)state;
-    memset(&w, 0, sizeof(w));
-    start(&h, 0, 0);
-    px_start(&px, h.port);
-    l = verani_client_loop_create(err, sizeof(err));
-    assert_non_null(l);
-    snprintf(url, sizeof(url), "ws://127.0.0.1:%d/e2e/r1?userId=u1", px.port);
-    verani_client_options_init(&o);
-    o.url = url;
-    o.room = &e2e_e2e_schema;
-    o.initial_delay_ms = 50;
-    o.max_delay_ms = 200;
-    o.max_attempts = VERANI_CLIENT_UNLIMITED;
-    c = verani_client_create(l, &o, err, sizeof(err));
-    assert_non_null(c);
-    verani_client_on_open(c, rcw_open, &w);
-    verani_client_on_recovery_failed(c, rcw_recovery, &w);
+    c = rig_up(&h, &px, &l, 0, 0, 200, &w);
     e2e_e2e_client_on_blob(c, rcw_blob, &w);
-    assert_true(svc_until(l, NULL, &w.opens, 1));
 
     px.budget = 4000; /* about 100 blobs get through, then the proxy holds the rest */
     f.count = 1000;
@@ -756,10 +742,7 @@ static void test_real_client(void **state)
     for (i = 0; i < 500 && e2e_log_count("disconnect:u1") < 1; i++)
         verani_client_loop_service(l, 10);
     assert_int_equal(e2e_log_count("disconnect:u1"), 1);
-    verani_client_destroy(c);
-    verani_client_loop_destroy(l);
-    px_stop(&px);
-    stop(&h);
+    rig_down(&h, &px, l, c);
 }
 
 /* The real client's on_recovery_failed: once with resumed=1 when the server's window (10
@@ -767,36 +750,18 @@ static void test_real_client(void **state)
  * left arrives in order; once with resumed=0 when it comes back after the grace period. */
 static void test_real_client_recovery(void **state)
 {
-    server_h h;
+    e2e_server h;
     proxy px;
     verani_client_loop *l;
     verani_client *c;
-    verani_client_options o;
     verani_client_info info;
     E2e__Flood f = E2E__FLOOD__INIT;
-    char url[128], err[256];
     rcw w;
     int i;
 
     (void)state;
-    memset(&w, 0, sizeof(w));
-    start(&h, 300, 10);
-    px_start(&px, h.port);
-    l = verani_client_loop_create(err, sizeof(err));
-    assert_non_null(l);
-    snprintf(url, sizeof(url), "ws://127.0.0.1:%d/e2e/r1?userId=u1", px.port);
-    verani_client_options_init(&o);
-    o.url = url;
-    o.room = &e2e_e2e_schema;
-    o.initial_delay_ms = 50;
-    o.max_delay_ms = 100;
-    o.max_attempts = VERANI_CLIENT_UNLIMITED;
-    c = verani_client_create(l, &o, err, sizeof(err));
-    assert_non_null(c);
-    verani_client_on_open(c, rcw_open, &w);
-    verani_client_on_recovery_failed(c, rcw_recovery, &w);
+    c = rig_up(&h, &px, &l, 300, 10, 100, &w);
     e2e_e2e_client_on_blob(c, rcw_blob, &w);
-    assert_true(svc_until(l, NULL, &w.opens, 1));
 
     px.budget = 0; /* nothing more reaches the client */
     f.count = 50;
@@ -827,7 +792,7 @@ static void test_real_client_recovery(void **state)
     for (i = 0; i < 10; i++)
         verani_client_loop_service(l, 10);
     px.cut = 1;
-    wait_log_n("disconnect:u1", 1); /* the client is not serviced meanwhile */
+    e2e_wait_log_n("disconnect:u1", 1); /* the client is not serviced meanwhile */
     assert_true(svc_until(l, NULL, &w.opens, 3));
     for (i = 0; i < 30; i++)
         verani_client_loop_service(l, 10);
@@ -837,35 +802,7 @@ static void test_real_client_recovery(void **state)
     assert_false(info.resumed);
     assert_int_equal(e2e_log_count("connect:u1:-"), 2);
 
-    verani_client_destroy(c);
-    verani_client_loop_destroy(l);
-    px_stop(&px);
-    stop(&h);
-}
-
-/* A real client through `px` as u1 to instance r1, reconnecting every 50 to `max_delay_ms`
- * ms without limit, its callbacks counting into `w`; returns once it is open. */
-static verani_client *rcw_client(verani_client_loop *l, const proxy *px, uint32_t max_delay_ms,
-                                 rcw *w)
-{
-    verani_client_options o;
-    verani_client *c;
-    char url[128], err[256];
-
-    memset(w, 0, sizeof(*w));
-    snprintf(url, sizeof(url), "ws://127.0.0.1:%d/e2e/r1?userId=u1", px->port);
-    verani_client_options_init(&o);
-    o.url = url;
-    o.room = &e2e_e2e_schema;
-    o.initial_delay_ms = 50;
-    o.max_delay_ms = max_delay_ms;
-    o.max_attempts = VERANI_CLIENT_UNLIMITED;
-    c = verani_client_create(l, &o, err, sizeof(err));
-    assert_non_null(c);
-    verani_client_on_open(c, rcw_open, w);
-    verani_client_on_recovery_failed(c, rcw_recovery, w);
-    assert_true(svc_until(l, NULL, &w->opens, 1));
-    return c;
+    rig_down(&h, &px, l, c);
 }
 
 /* Send an echo request of `text` (20 s timeout) while the proxy lets nothing reach the
@@ -895,20 +832,15 @@ static void rcw_echo_held(verani_client_loop *l, verani_client *c, proxy *px, rc
  * after the second on_open: the drop did not fail it. */
 static void test_request_across_resume(void **state)
 {
-    server_h h;
+    e2e_server h;
     proxy px;
     verani_client_loop *l;
     verani_client *c;
     verani_client_info info;
-    char err[256];
     rcw w;
 
     (void)state;
-    start(&h, 0, 0);
-    px_start(&px, h.port);
-    l = verani_client_loop_create(err, sizeof(err));
-    assert_non_null(l);
-    c = rcw_client(l, &px, 200, &w);
+    c = rig_up(&h, &px, &l, 0, 0, 200, &w);
     rcw_echo_held(l, c, &px, &w, "across the cut");
     px.cut = 1;
 
@@ -930,10 +862,7 @@ static void test_request_across_resume(void **state)
     assert_int_equal(e2e_log_count("connect:u1:-"), 1);
     assert_int_equal(e2e_log_count("disconnect:u1"), 0);
 
-    verani_client_destroy(c);
-    verani_client_loop_destroy(l);
-    px_stop(&px);
-    stop(&h);
+    rig_down(&h, &px, l, c);
 }
 
 /* A resume with recovery_failed: the server keeps 10 frames, the echo's REPLY (seq 1) is
@@ -941,22 +870,18 @@ static void test_request_across_resume(void **state)
  * request has its REPLY (OK) and the echo's, lost, ends DISCONNECTED (not at its timeout). */
 static void test_request_recovery_failed(void **state)
 {
-    server_h h;
+    e2e_server h;
     proxy px;
     verani_client_loop *l;
     verani_client *c;
     verani_client_info info;
     E2e__Flood f = E2E__FLOOD__INIT;
-    char err[256], want[16];
+    char want[16];
     rcw w;
     int i;
 
     (void)state;
-    start(&h, 0, 10);
-    px_start(&px, h.port);
-    l = verani_client_loop_create(err, sizeof(err));
-    assert_non_null(l);
-    c = rcw_client(l, &px, 200, &w);
+    c = rig_up(&h, &px, &l, 0, 10, 200, &w);
     f.count = 50;
     f.size = 24;
     rcw_echo_held(l, c, &px, &w, "pushed out");
@@ -981,10 +906,7 @@ static void test_request_recovery_failed(void **state)
     assert_int_equal(info.last_seq, 52);
     assert_int_equal(info.pending_requests, 0);
 
-    verani_client_destroy(c);
-    verani_client_loop_destroy(l);
-    px_stop(&px);
-    stop(&h);
+    rig_down(&h, &px, l, c);
 }
 
 /* The same held REPLY, but the client comes back after the grace period: a fresh session
@@ -992,24 +914,19 @@ static void test_request_recovery_failed(void **state)
  * the drop, not at its 20 s timeout). */
 static void test_request_fresh_session(void **state)
 {
-    server_h h;
+    e2e_server h;
     proxy px;
     verani_client_loop *l;
     verani_client *c;
     verani_client_info info;
-    char err[256];
     rcw w;
     int i;
 
     (void)state;
-    start(&h, 300, 0);
-    px_start(&px, h.port);
-    l = verani_client_loop_create(err, sizeof(err));
-    assert_non_null(l);
-    c = rcw_client(l, &px, 100, &w);
+    c = rig_up(&h, &px, &l, 300, 0, 100, &w);
     rcw_echo_held(l, c, &px, &w, "lost");
     px.cut = 1;
-    wait_log_n("disconnect:u1", 1); /* the client is not serviced meanwhile */
+    e2e_wait_log_n("disconnect:u1", 1); /* the client is not serviced meanwhile */
 
     assert_true(svc_until(l, NULL, &w.opens, 2));
     for (i = 0; i < 10 && w.replies < 1; i++)
@@ -1024,10 +941,7 @@ static void test_request_fresh_session(void **state)
     assert_int_equal(info.pending_requests, 0);
     assert_int_equal(e2e_log_count("connect:u1:-"), 2);
 
-    verani_client_destroy(c);
-    verani_client_loop_destroy(l);
-    px_stop(&px);
-    stop(&h);
+    rig_down(&h, &px, l, c);
 }
 
 /* A graceful stop mid-stream saves the session and its frames; a new server on the same file
@@ -1035,7 +949,7 @@ static void test_request_fresh_session(void **state)
  * resumes there with all 1,000 frames once, in order; no on_connect, no on_disconnect. */
 static void test_graceful_restart(void **state)
 {
-    server_h h;
+    e2e_server h;
     proxy px;
     tc a, b;
     rc_env *e;
@@ -1058,7 +972,7 @@ static void test_graceful_restart(void **state)
             account(&a, e);
     } while (a.blobs != before);
     assert_true(a.blobs < 1000);
-    stop(&h); /* the 1001 cannot get through: the stop gives up after its wait */
+    e2e_server_stop(&h); /* the 1001 cannot get through: the stop gives up after its wait */
     assert_int_equal(e2e_log_count("disconnect:u1"), 0); /* saved, not gone */
     px.cut = 1;
     while ((e = read_env(a.fd, 2000)))
@@ -1082,8 +996,8 @@ static void test_graceful_restart(void **state)
     tc_quiet(&b, 300);
     assert_int_equal(e2e_log_count("connect:u1:-"), 0);
     tc_close(&b);
-    wait_log_n("disconnect:u1", 1);
-    stop(&h);
+    e2e_wait_log_n("disconnect:u1", 1);
+    e2e_server_stop(&h);
     g_storage = NULL;
     unlink(path);
     snprintf(aux, sizeof(aux), "%s-wal", path);
@@ -1098,7 +1012,7 @@ static void test_graceful_restart(void **state)
  * were only in memory are reported lost (recovery_failed), never silently skipped. */
 static void test_sigkill_restart(void **state)
 {
-    server_h h;
+    e2e_server h;
     tc a, b;
     char dir[] = "/tmp/verani-resume-XXXXXX", path[300], aux[320];
     int fds[2], port = 0;
@@ -1152,8 +1066,8 @@ static void test_sigkill_restart(void **state)
     tc_quiet(&b, 300); /* nothing to replay */
     assert_int_equal(e2e_log_count("connect:u1:-"), 0);
     tc_close(&b);
-    wait_log_n("disconnect:u1", 1);
-    stop(&h);
+    e2e_wait_log_n("disconnect:u1", 1);
+    e2e_server_stop(&h);
     g_storage = NULL;
     unlink(path);
     snprintf(aux, sizeof(aux), "%s-wal", path);

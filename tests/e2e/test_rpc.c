@@ -24,73 +24,43 @@
 #include <verani/rpc.h>
 
 #include "e2e_room.h"
+#include "e2e_util.h"
 #include "rawclient.h"
 #include "rpce2e_server.h"
 
 #define TOKEN "s3cret-token"
 #define MTOKEN "metrics-token"
 
-typedef struct server_h {
-    verani_server *srv;
-    pthread_t th;
-    int port;
-    int rc;
-} server_h;
-
-static void *run_thread(void *arg)
-{
-    server_h *h = arg;
-
-    h->rc = verani_server_run(h->srv);
-    return NULL;
-}
-
 static const rpce2e_notes_handlers notes_handlers; /* no handlers: emits only */
 
-static void start_api(server_h *h, const char *token, const char *mtoken, size_t max_body)
+typedef struct {
+    const char *token, *mtoken;
+    size_t max_body;
+} api_arg;
+
+/* e2e_server_start's setup: the notes room and the HTTP API. */
+static int setup_api(verani_server *srv, void *arg)
+{
+    const api_arg *x = arg;
+    verani_api_options a;
+    int r = rpce2e_notes_mount(srv, &notes_handlers, NULL);
+
+    if (r)
+        return r;
+    memset(&a, 0, sizeof(a));
+    a.token = x->token;
+    a.metrics_token = x->mtoken;
+    a.max_body = x->max_body;
+    return verani_server_set_api(srv, &a);
+}
+
+static void start_api(e2e_server *h, const char *token, const char *mtoken, size_t max_body)
 {
     verani_server_options o;
-    verani_api_options a;
-    char err[256] = "";
+    api_arg x = {token, mtoken, max_body};
 
-    verani_server_options_init(&o);
-    o.bind_address = "127.0.0.1";
-    if (getenv("VERANI_TEST_VERBOSE"))
-        o.log_level = atoi(getenv("VERANI_TEST_VERBOSE"));
-    e2e_log_reset();
-    h->srv = verani_server_create(&o, err, sizeof(err));
-    assert_non_null(h->srv);
-    assert_int_equal(e2e_mount_all(h->srv), 0);
-    assert_int_equal(rpce2e_notes_mount(h->srv, &notes_handlers, NULL), 0);
-    memset(&a, 0, sizeof(a));
-    a.token = token;
-    a.metrics_token = mtoken;
-    a.max_body = max_body;
-    assert_int_equal(verani_server_set_api(h->srv, &a), 0);
-    assert_int_equal(verani_server_listen(h->srv), 0);
-    h->port = verani_server_port(h->srv);
-    assert_true(h->port > 0);
-    assert_int_equal(pthread_create(&h->th, NULL, run_thread, h), 0);
-}
-
-static void stop(server_h *h)
-{
-    verani_server_stop(h->srv);
-    pthread_join(h->th, NULL);
-    assert_int_equal(h->rc, 0);
-    verani_server_destroy(h->srv);
-}
-
-static int p_welcomed(void *a) { rc_conn *c = a; return c->welcomed || c->closed; }
-static int p_closed(void *a) { rc_conn *c = a; return c->closed; }
-
-static rc_conn *join(rc_loop *l, int port, const char *path)
-{
-    rc_conn *c = rc_connect(l, port, path, 1);
-
-    assert_true(rc_wait(l, p_welcomed, c, 10000));
-    assert_true(c->welcomed);
-    return c;
+    e2e_server_options(&o);
+    e2e_server_start(h, &o, setup_api, &x);
 }
 
 /* --- HTTP through curl ---------------------------------------------------- */
@@ -181,7 +151,7 @@ static int p_events(void *a)
 
 static void test_http_api(void **state)
 {
-    server_h h;
+    e2e_server h;
     rc_loop *l = rc_loop_create();
     rc_conn *a, *b, *c;
     uint8_t buf[256];
@@ -194,9 +164,9 @@ static void test_http_api(void **state)
 
     (void)state;
     start_api(&h, TOKEN, MTOKEN, 1024);
-    a = join(l, h.port, "/e2e/lobby?userId=u1");
-    b = join(l, h.port, "/e2e/lobby?userId=u2");
-    c = join(l, h.port, "/e2e/other?userId=u%22q");
+    a = e2e_join(l, h.port, "/e2e/lobby?userId=u1");
+    b = e2e_join(l, h.port, "/e2e/lobby?userId=u2");
+    c = e2e_join(l, h.port, "/e2e/other?userId=u%22q");
     n = chat_bytes("hello", buf);
 
     /* every route without a token, with a bad one */
@@ -320,7 +290,7 @@ static void test_http_api(void **state)
         char *tags[3] = {"a", "b", "c"};
         uint8_t nb[128];
         size_t nn;
-        rc_conn *d = join(l, h.port, "/notes/board?userId=n1");
+        rc_conn *d = e2e_join(l, h.port, "/notes/board?userId=n1");
 
         note.title = "much too long";
         nn = rpce2e__note__pack(&note, nb);
@@ -352,7 +322,7 @@ static void test_http_api(void **state)
     snprintf(path, sizeof(path), "/_verani/rooms/E2e/lobby/kick?client=%s&code=4100&reason=bye",
              b->client_id);
     expect(h.port, "POST", path, TOKEN, NULL, 0, 200, "{\"kicked\":1}");
-    assert_true(rc_wait(l, p_closed, b, 10000));
+    assert_true(rc_wait(l, e2e_p_closed, b, 10000));
     assert_int_equal(b->close_code, 4100);
     assert_string_equal(b->close_reason, "bye");
     assert_false(a->closed);
@@ -363,12 +333,12 @@ static void test_http_api(void **state)
     assert_int_equal(http(h.port, "GET", "/metrics", MTOKEN, NULL, 0, out, sizeof(out)), 200);
     assert_non_null(strstr(out, "verani_connections{room=\"E2e\"} 2"));
     rc_loop_destroy(l);
-    stop(&h);
+    e2e_server_stop(&h);
 }
 
 static void test_http_api_off(void **state)
 {
-    server_h h;
+    e2e_server h;
 
     (void)state;
     unsetenv("VERANI_API_TOKEN");
@@ -379,7 +349,7 @@ static void test_http_api_off(void **state)
     expect(h.port, "GET", "/metrics", "anything", NULL, 0, 403, "metrics are off");
     /* other paths keep their answers */
     expect(h.port, "GET", "/nothing-here", NULL, NULL, 0, 404, "no room at");
-    stop(&h);
+    e2e_server_stop(&h);
 
     /* the environment variables switch them on */
     setenv("VERANI_API_TOKEN", "from-env", 1);
@@ -388,7 +358,7 @@ static void test_http_api_off(void **state)
     expect(h.port, "GET", "/_verani/count", "from-env", NULL, 0, 200, "{\"count\":0}");
     expect(h.port, "GET", "/_verani/count", NULL, NULL, 0, 401, "no token");
     expect(h.port, "GET", "/metrics", "m-env", NULL, 0, 200, "# TYPE verani_connections gauge");
-    stop(&h);
+    e2e_server_stop(&h);
     unsetenv("VERANI_API_TOKEN");
     unsetenv("VERANI_METRICS_TOKEN");
 }
@@ -489,7 +459,7 @@ static int p_cb(void *a)
 
 static void test_rpc_threads(void **state)
 {
-    server_h h;
+    e2e_server h;
     rc_loop *l = rc_loop_create();
     rc_conn *c[CLIENTS];
     pthread_t th[THREADS];
@@ -506,7 +476,7 @@ static void test_rpc_threads(void **state)
     start_api(&h, NULL, NULL, 0);
     for (i = 0; i < CLIENTS; i++) {
         snprintf(path, sizeof(path), "/e2e/lobby?userId=u%zu", i / 2);
-        c[i] = join(l, h.port, path);
+        c[i] = e2e_join(l, h.port, path);
     }
     for (i = 0; i < THREADS; i++) {
         w[i].srv = h.srv;
@@ -556,7 +526,7 @@ static void test_rpc_threads(void **state)
     assert_int_equal(verani_rpc_kick(h.srv, "E2e", "lobby", c[0]->client_id, 4200, "out", d), 0);
     assert_int_equal(res.count, 1);
     verani_rpc_result_free(&res);
-    assert_true(rc_wait(l, p_closed, c[0], 10000));
+    assert_true(rc_wait(l, e2e_p_closed, c[0], 10000));
     assert_int_equal(c[0]->close_code, 4200);
     assert_int_equal(verani_rpc_kick(h.srv, "E2e", "lobby", "nope", 0, NULL, d),
                      VERANI_ENOTFOUND);
@@ -567,7 +537,7 @@ static void test_rpc_threads(void **state)
     verani_rpc_result_free(&res);
     /* a connection dropped without a close frame waits for a resume (30 s); cleanup ends it */
     rc_close(c[5]);
-    assert_true(rc_wait(l, p_closed, c[5], 10000));
+    assert_true(rc_wait(l, e2e_p_closed, c[5], 10000));
     for (i = 0; i < 1000; i++) {
         /* until the server has seen the drop: no on_disconnect before cleanup ends it */
         assert_int_equal(e2e_log_count("disconnect:u2"), 0);
@@ -583,7 +553,7 @@ static void test_rpc_threads(void **state)
     assert_int_equal(res.count, CLIENTS - 2); /* kicked, cleaned up */
     verani_rpc_result_free(&res);
     rc_loop_destroy(l);
-    stop(&h);
+    e2e_server_stop(&h);
 
     /* after stop: refused at once */
     {
@@ -771,7 +741,7 @@ static int p_metrics(void *a)
 
 static void test_metrics(void **state)
 {
-    server_h h;
+    e2e_server h;
     rc_loop *l = rc_loop_create();
     rc_conn *a, *b;
     char m1[32768], m2[32768];
@@ -786,9 +756,9 @@ static void test_metrics(void **state)
     assert_true(prom_check(m1) > 20);
     assert_int_equal(metric(m1, "verani_connections{room=\"E2e\"}"), 0);
 
-    a = join(l, h.port, "/e2e/lobby?userId=u1");
-    b = join(l, h.port, "/e2e/lobby?userId=u2");
-    join(l, h.port, "/e2e/second?userId=u3");
+    a = e2e_join(l, h.port, "/e2e/lobby?userId=u1");
+    b = e2e_join(l, h.port, "/e2e/lobby?userId=u2");
+    e2e_join(l, h.port, "/e2e/second?userId=u3");
     /* frames in: an echo request; an unknown event makes an error frame */
     {
         E2e__Echo e = E2E__ECHO__INIT;
@@ -840,7 +810,7 @@ static void test_metrics(void **state)
         pthread_mutex_unlock(&cb_mu);
     }
     rc_loop_destroy(l);
-    stop(&h);
+    e2e_server_stop(&h);
 }
 
 int main(int argc, char **argv)

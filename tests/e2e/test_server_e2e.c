@@ -22,65 +22,28 @@
 #include <cmocka.h>
 
 #include "e2e_room.h"
+#include "e2e_util.h"
 #include "rawclient.h"
 
-typedef struct server_h {
-    verani_server *srv;
-    pthread_t th;
-    int port;
-    int rc;
-} server_h;
-
-static void *run_thread(void *arg)
+/* The server of most tests: e2e_server_start with a 1 ms resume grace period unless `o` sets
+ * one. These tests see a dropped connection's on_disconnect right away (test_resume.c covers
+ * resume itself); rc_close sends no close frame, so without it every drop would wait 30 s. */
+static void start_opts(e2e_server *h, verani_server_options *o)
 {
-    server_h *h = arg;
-
-    h->rc = verani_server_run(h->srv);
-    return NULL;
-}
-
-static void start_opts(server_h *h, verani_server_options *o)
-{
-    char err[256] = "";
-
-    e2e_log_reset();
-    if (getenv("VERANI_TEST_VERBOSE"))
-        o->log_level = atoi(getenv("VERANI_TEST_VERBOSE"));
-    /* These tests see a dropped connection's on_disconnect right away: a 1 ms
-     * resume grace period (test_resume.c covers resume itself). rc_close sends
-     * no close frame, so without it every drop would wait 30 s for a resume. */
     if (!o->resume_grace_ms)
         o->resume_grace_ms = 1;
-    h->srv = verani_server_create(o, err, sizeof(err));
-    assert_non_null(h->srv);
-    assert_int_equal(e2e_mount_all(h->srv), 0);
-    assert_int_equal(verani_server_listen(h->srv), 0);
-    h->port = verani_server_port(h->srv);
-    assert_true(h->port > 0);
-    assert_int_equal(pthread_create(&h->th, NULL, run_thread, h), 0);
+    e2e_server_start(h, o, NULL, NULL);
 }
 
-static void start(server_h *h)
+static void start(e2e_server *h)
 {
     verani_server_options o;
 
-    verani_server_options_init(&o);
-    o.bind_address = "127.0.0.1";
+    e2e_server_options(&o);
     start_opts(h, &o);
 }
 
-static void stop(server_h *h)
-{
-    verani_server_stop(h->srv);
-    pthread_join(h->th, NULL);
-    assert_int_equal(h->rc, 0);
-    verani_server_destroy(h->srv);
-}
-
 /* --- predicates ---------------------------------------------------------- */
-
-static int p_welcomed(void *a) { rc_conn *c = a; return c->welcomed || c->closed; }
-static int p_closed(void *a) { rc_conn *c = a; return c->closed; }
 
 typedef struct { rc_conn **c; size_t n; } conns;
 static int p_all_welcomed(void *a)
@@ -108,33 +71,6 @@ static int p_error(void *a)
     error_arg *x = a;
 
     return rc_error(x->c, x->code) != NULL || x->c->closed;
-}
-
-static const char *log_line;
-static int p_log(void *a)
-{
-    (void)a;
-    return e2e_log_count(log_line) > 0;
-}
-
-static void wait_log(rc_loop *l, const char *line)
-{
-    char buf[4096];
-
-    log_line = line;
-    if (!rc_wait(l, p_log, NULL, 10000)) {
-        e2e_log_get(buf, sizeof(buf));
-        fail_msg("log has no '%s': %s", line, buf);
-    }
-}
-
-static rc_conn *join(rc_loop *l, int port, const char *path)
-{
-    rc_conn *c = rc_connect(l, port, path, 1);
-
-    assert_true(rc_wait(l, p_welcomed, c, 10000));
-    assert_true(c->welcomed);
-    return c;
 }
 
 static const rc_env *request(rc_loop *l, rc_conn *c, int kind, uint32_t ev,
@@ -183,7 +119,7 @@ static void bystander_ok(rc_loop *l, rc_conn *b, uint64_t rid)
 
 static void test_hook_order_and_welcome(void **state)
 {
-    server_h h;
+    e2e_server h;
     rc_loop *l;
     rc_conn *a, *r;
     const rc_env *w;
@@ -192,7 +128,7 @@ static void test_hook_order_and_welcome(void **state)
     (void)state;
     start(&h);
     l = rc_loop_create();
-    a = join(l, h.port, "/e2e/lobby?userId=u1&role=admin");
+    a = e2e_join(l, h.port, "/e2e/lobby?userId=u1&role=admin");
     w = rc_nth(a, VERANI__WIRE__KIND__WELCOME, 0);
     assert_non_null(w);
     assert_ptr_equal(a->rx[0], w); /* the first frame */
@@ -205,11 +141,11 @@ static void test_hook_order_and_welcome(void **state)
     assert_string_equal(w->welcome->channels[0], "default");
     assert_int_equal(w->welcome->max_frame, 8192);
     assert_int_equal(w->welcome->protocol, 1);
-    wait_log(l, "connect:u1:admin");
+    e2e_wait_log(l, "connect:u1:admin");
 
     /* on_connect failing: 1011, and no on_disconnect for a session never added */
     r = rc_connect(l, h.port, "/e2e/lobby?userId=refuse", 1);
-    assert_true(rc_wait(l, p_closed, r, 10000));
+    assert_true(rc_wait(l, e2e_p_closed, r, 10000));
     assert_int_equal(r->close_code, 1011);
     assert_false(r->welcomed);
     assert_int_equal(e2e_log_count("error:-10"), 1);
@@ -217,29 +153,29 @@ static void test_hook_order_and_welcome(void **state)
     /* on_connect runs after the session is added and after WELCOME is queued:
      * its channel emit reaches the joiner, behind the WELCOME */
     {
-        rc_conn *n = join(l, h.port, "/e2e/lobby?userId=u2&role=announce");
+        rc_conn *n = e2e_join(l, h.port, "/e2e/lobby?userId=u2&role=announce");
 
-        wait_log(l, "announced:2");
+        e2e_wait_log(l, "announced:2");
         rc_settle(l, 100);
         assert_ptr_equal(n->rx[0], rc_nth(n, VERANI__WIRE__KIND__WELCOME, 0));
         assert_int_equal(rc_count(n, VERANI__WIRE__KIND__EVENT), 1);
         assert_int_equal(rc_count(a, VERANI__WIRE__KIND__EVENT), 1);
         rc_close(n);
-        wait_log(l, "disconnect:u2");
+        e2e_wait_log(l, "disconnect:u2");
     }
 
     rc_close(a);
-    wait_log(l, "disconnect:u1");
+    e2e_wait_log(l, "disconnect:u1");
     e2e_log_get(log, sizeof(log));
     assert_true(strstr(log, "connect:u1:admin") < strstr(log, "disconnect:u1"));
     assert_int_equal(e2e_log_count("disconnect:refuse"), 0);
     rc_loop_destroy(l);
-    stop(&h);
+    e2e_server_stop(&h);
 }
 
 static void test_http_answers(void **state)
 {
-    server_h h;
+    e2e_server h;
     char resp[4096];
     rc_loop *l;
     rc_conn *c;
@@ -276,69 +212,66 @@ static void test_http_answers(void **state)
 
     l = rc_loop_create();
     c = rc_connect_ex(l, h.port, "/e2e/lobby", 1, "x-user-id:", "hdr-user", NULL);
-    assert_true(rc_wait(l, p_welcomed, c, 10000));
+    assert_true(rc_wait(l, e2e_p_welcomed, c, 10000));
     assert_string_equal(c->user_id, "hdr-user");
     rc_loop_destroy(l);
-    stop(&h);
+    e2e_server_stop(&h);
 }
 
 /* anonymous_users: no user id is "anonymous" instead of 401 */
 static void test_anonymous_users(void **state)
 {
-    server_h h;
+    e2e_server h;
     verani_server_options o;
     rc_loop *l;
     rc_conn *a;
 
     (void)state;
-    verani_server_options_init(&o);
-    o.bind_address = "127.0.0.1";
+    e2e_server_options(&o);
     o.anonymous_users = 1;
     start_opts(&h, &o);
     l = rc_loop_create();
-    a = join(l, h.port, "/e2e/lobby");
+    a = e2e_join(l, h.port, "/e2e/lobby");
     assert_string_equal(a->user_id, "anonymous");
-    a = join(l, h.port, "/e2e/lobby?userId=named");
+    a = e2e_join(l, h.port, "/e2e/lobby?userId=named");
     assert_string_equal(a->user_id, "named");
     rc_loop_destroy(l);
-    stop(&h);
+    e2e_server_stop(&h);
 }
 
 static void test_connection_limit(void **state)
 {
-    server_h h;
+    e2e_server h;
     verani_server_options o;
     char resp[1024];
     rc_loop *l;
     int fd;
 
     (void)state;
-    verani_server_options_init(&o);
-    o.bind_address = "127.0.0.1";
+    e2e_server_options(&o);
     o.max_connections = 2;
     start_opts(&h, &o);
     l = rc_loop_create();
-    join(l, h.port, "/e2e/lobby?userId=a");
-    join(l, h.port, "/e2e/lobby?userId=b");
+    e2e_join(l, h.port, "/e2e/lobby?userId=a");
+    e2e_join(l, h.port, "/e2e/lobby?userId=b");
     fd = rc_tcp_connect(h.port, 0);
     assert_int_equal(rc_tcp_upgrade(fd, "/e2e/lobby?userId=c", resp, sizeof(resp)), 503);
     close(fd);
     rc_loop_destroy(l);
-    stop(&h);
+    e2e_server_stop(&h);
 
     /* per instance */
-    verani_server_options_init(&o);
-    o.bind_address = "127.0.0.1";
+    e2e_server_options(&o);
     o.max_per_instance = 1;
     start_opts(&h, &o);
     l = rc_loop_create();
-    join(l, h.port, "/e2e/one?userId=a");
+    e2e_join(l, h.port, "/e2e/one?userId=a");
     fd = rc_tcp_connect(h.port, 0);
     assert_int_equal(rc_tcp_upgrade(fd, "/e2e/one?userId=b", resp, sizeof(resp)), 503);
     close(fd);
-    join(l, h.port, "/e2e/two?userId=b"); /* another instance is fine */
+    e2e_join(l, h.port, "/e2e/two?userId=b"); /* another instance is fine */
     rc_loop_destroy(l);
-    stop(&h);
+    e2e_server_stop(&h);
 }
 
 static size_t events_of(rc_conn *c)
@@ -348,7 +281,7 @@ static size_t events_of(rc_conn *c)
 
 static void test_emit_targets(void **state)
 {
-    server_h h;
+    e2e_server h;
     rc_loop *l;
     rc_conn *a, *b, *c, *d, *e, *all[5];
     E2e__Cmd m = E2E__CMD__INIT;
@@ -359,11 +292,11 @@ static void test_emit_targets(void **state)
     (void)state;
     start(&h);
     l = rc_loop_create();
-    a = join(l, h.port, "/e2e/lobby?userId=u1");
-    b = join(l, h.port, "/e2e/lobby?userId=u1");
-    c = join(l, h.port, "/e2e/lobby?userId=u2");
-    d = join(l, h.port, "/e2e/lobby?userId=u3");
-    e = join(l, h.port, "/e2e/hall?userId=u1"); /* another instance */
+    a = e2e_join(l, h.port, "/e2e/lobby?userId=u1");
+    b = e2e_join(l, h.port, "/e2e/lobby?userId=u1");
+    c = e2e_join(l, h.port, "/e2e/lobby?userId=u2");
+    d = e2e_join(l, h.port, "/e2e/lobby?userId=u3");
+    e = e2e_join(l, h.port, "/e2e/hall?userId=u1"); /* another instance */
     all[0] = a, all[1] = b, all[2] = c, all[3] = d, all[4] = e;
     m.text = "hi";
 
@@ -458,12 +391,12 @@ static void test_emit_targets(void **state)
     for (i = 0; i < 5; i++)
         assert_int_equal(all[i]->seq_errors, 0);
     rc_loop_destroy(l);
-    stop(&h);
+    e2e_server_stop(&h);
 }
 
 static void test_join_leave(void **state)
 {
-    server_h h;
+    e2e_server h;
     rc_loop *l;
     rc_conn *a, *b;
     const rc_env *r;
@@ -474,8 +407,8 @@ static void test_join_leave(void **state)
     (void)state;
     start(&h);
     l = rc_loop_create();
-    a = join(l, h.port, "/e2e/lobby?userId=u1");
-    b = join(l, h.port, "/e2e/lobby?userId=u2");
+    a = e2e_join(l, h.port, "/e2e/lobby?userId=u1");
+    b = e2e_join(l, h.port, "/e2e/lobby?userId=u2");
 
     rc_send_join(b, VERANI__WIRE__KIND__JOIN, "room2", 7);
     aa.c = b, aa.rid = 7;
@@ -483,7 +416,7 @@ static void test_join_leave(void **state)
     r = rc_answer(b, 7);
     assert_int_equal(r->kind, VERANI__WIRE__KIND__REPLY);
     assert_string_equal(r->channel, "room2");
-    wait_log(l, "join:room2");
+    e2e_wait_log(l, "join:room2");
     m.op = 1;
     m.arg = "room2";
     m.text = "x";
@@ -510,7 +443,7 @@ static void test_join_leave(void **state)
     aa.c = b, aa.rid = 11;
     assert_true(rc_wait(l, p_answer, &aa, 10000));
     assert_int_equal(rc_answer(b, 11)->kind, VERANI__WIRE__KIND__REPLY);
-    wait_log(l, "leave:room2");
+    e2e_wait_log(l, "leave:room2");
     assert_int_equal(cmd(l, a, &m, 2), 0);
 
     /* server-side join (no on_join check) */
@@ -519,12 +452,12 @@ static void test_join_leave(void **state)
     m.arg = "side";
     assert_int_equal(cmd(l, b, &m, 3), 1);
     rc_loop_destroy(l);
-    stop(&h);
+    e2e_server_stop(&h);
 }
 
 static void test_request_reply(void **state)
 {
-    server_h h;
+    e2e_server h;
     rc_loop *l;
     rc_conn *a;
     const rc_env *r;
@@ -535,7 +468,7 @@ static void test_request_reply(void **state)
     (void)state;
     start(&h);
     l = rc_loop_create();
-    a = join(l, h.port, "/e2e/lobby?userId=u1");
+    a = e2e_join(l, h.port, "/e2e/lobby?userId=u1");
     e.text = "hello";
     r = request(l, a, VERANI__WIRE__KIND__REQUEST, E2E_EV_ECHO, &e.base, 41);
     assert_int_equal(r->kind, VERANI__WIRE__KIND__REPLY);
@@ -549,16 +482,16 @@ static void test_request_reply(void **state)
     r = request(l, a, VERANI__WIRE__KIND__REQUEST, E2E_EV_ECHO, &e.base, 42);
     assert_int_equal(r->kind, VERANI__WIRE__KIND__ERROR);
     assert_int_equal(r->error->code, VERANI__WIRE__ERROR_CODE__HANDLER_FAILED);
-    wait_log(l, "error:-9");
+    e2e_wait_log(l, "error:-9");
 
     r = request(l, a, VERANI__WIRE__KIND__REQUEST, E2E_EV_POKE, NULL, 43);
     assert_int_equal(r->error->code, VERANI__WIRE__ERROR_CODE__PROTOCOL);
 
     rc_send_event(a, VERANI__WIRE__KIND__EVENT, E2E_EV_POKE, NULL, 0);
-    wait_log(l, "poke");
+    e2e_wait_log(l, "poke");
     e.text = "abc";
     rc_send_event(a, VERANI__WIRE__KIND__EVENT, E2E_EV_UNHANDLED, &e.base, 0);
-    wait_log(l, "message:5:5");
+    e2e_wait_log(l, "message:5:5");
 
     ping.has_kind = 1;
     ping.kind = VERANI__WIRE__KIND__PING;
@@ -571,13 +504,13 @@ static void test_request_reply(void **state)
     assert_int_equal(rc_count(a, VERANI__WIRE__KIND__PONG), 1);
     assert_int_equal(a->seq_errors, 0);
     rc_loop_destroy(l);
-    stop(&h);
+    e2e_server_stop(&h);
 }
 
 /* Bad input: `bad` is sent by a; b is a bystander that must see nothing wrong. */
 static void bad_input(const void *bytes, size_t len, int text, int code, const char *field)
 {
-    server_h h;
+    e2e_server h;
     rc_loop *l;
     rc_conn *a, *b;
     error_arg ea;
@@ -586,8 +519,8 @@ static void bad_input(const void *bytes, size_t len, int text, int code, const c
 
     start(&h);
     l = rc_loop_create();
-    a = join(l, h.port, "/e2e/lobby?userId=bad");
-    b = join(l, h.port, "/e2e/lobby?userId=good");
+    a = e2e_join(l, h.port, "/e2e/lobby?userId=bad");
+    b = e2e_join(l, h.port, "/e2e/lobby?userId=good");
     rc_send(a, bytes, len, text);
     ea.c = a, ea.code = code;
     assert_true(rc_wait(l, p_error, &ea, 10000));
@@ -606,7 +539,7 @@ static void bad_input(const void *bytes, size_t len, int text, int code, const c
     assert_int_equal(rc_count(b, VERANI__WIRE__KIND__EVENT), 1);
     bystander_ok(l, b, 101);
     rc_loop_destroy(l);
-    stop(&h);
+    e2e_server_stop(&h);
 }
 
 static void test_bad_text_frame(void **state)
@@ -673,7 +606,7 @@ static void test_invalid_payload(void **state)
 
 static void test_frame_before_hello(void **state)
 {
-    server_h h;
+    e2e_server h;
     rc_loop *l;
     rc_conn *a;
     error_arg ea;
@@ -688,18 +621,18 @@ static void test_frame_before_hello(void **state)
     assert_non_null(rc_error(a, VERANI__WIRE__ERROR_CODE__PROTOCOL));
     assert_int_equal(e2e_log_count("poke"), 0);
     rc_send_hello(a, "another-fingerprint");
-    assert_true(rc_wait(l, p_welcomed, a, 10000));
+    assert_true(rc_wait(l, e2e_p_welcomed, a, 10000));
     assert_true(a->welcomed);
     rc_settle(l, 100);
     assert_non_null(rc_error(a, VERANI__WIRE__ERROR_CODE__SCHEMA_MISMATCH));
     rc_loop_destroy(l);
-    stop(&h);
+    e2e_server_stop(&h);
 }
 
 /* A peer closed by the server: `a` misbehaves, `b` must be untouched. */
 static void closed_with(const char *path, void (*misbehave)(rc_conn *), int code)
 {
-    server_h h;
+    e2e_server h;
     rc_loop *l;
     rc_conn *a, *b;
     E2e__Cmd m = E2E__CMD__INIT;
@@ -713,13 +646,13 @@ static void closed_with(const char *path, void (*misbehave)(rc_conn *), int code
 
         snprintf(pa, sizeof(pa), "%sbad", prefix);
         snprintf(pb, sizeof(pb), "%sgood", prefix);
-        a = join(l, h.port, pa);
-        b = join(l, h.port, pb);
+        a = e2e_join(l, h.port, pa);
+        b = e2e_join(l, h.port, pb);
     }
     misbehave(a);
-    assert_true(rc_wait(l, p_closed, a, 15000));
+    assert_true(rc_wait(l, e2e_p_closed, a, 15000));
     assert_int_equal(a->close_code, code);
-    wait_log(l, "disconnect:bad");
+    e2e_wait_log(l, "disconnect:bad");
     m.op = 1;
     m.arg = "default";
     m.text = "after";
@@ -727,7 +660,7 @@ static void closed_with(const char *path, void (*misbehave)(rc_conn *), int code
     assert_int_equal(b->n_errors, 0);
     assert_false(b->closed);
     rc_loop_destroy(l);
-    stop(&h);
+    e2e_server_stop(&h);
 }
 
 static void send_oversize(rc_conn *a)
@@ -767,7 +700,7 @@ static void send_pokes(rc_conn *a)
 
 static void test_rate_limit(void **state)
 {
-    server_h h;
+    e2e_server h;
     rc_loop *l;
     rc_conn *a;
     error_arg ea;
@@ -776,7 +709,7 @@ static void test_rate_limit(void **state)
     /* a few frames over: RATE_LIMITED, the connection lives */
     start(&h);
     l = rc_loop_create();
-    a = join(l, h.port, "/limited/x?userId=u1");
+    a = e2e_join(l, h.port, "/limited/x?userId=u1");
     /* HELLO took 1 of the 5 tokens: 4 pass, 8 are refused, fewer than the 10 that close */
     for (int i = 0; i < 12; i++)
         rc_send_event(a, VERANI__WIRE__KIND__EVENT, E2E_EV_POKE, NULL, 0);
@@ -786,14 +719,14 @@ static void test_rate_limit(void **state)
     rc_settle(l, 200);
     assert_false(a->closed);
     rc_loop_destroy(l);
-    stop(&h);
+    e2e_server_stop(&h);
     /* and when it goes on: 1008 */
     closed_with("/limited/y", send_pokes, 1008);
 }
 
 static void test_slow_consumer(void **state)
 {
-    server_h h;
+    e2e_server h;
     verani_server_options o;
     rc_loop *l;
     rc_conn *fast;
@@ -806,13 +739,12 @@ static void test_slow_consumer(void **state)
     Verani__Wire__Hello hh = VERANI__WIRE__HELLO__INIT;
 
     (void)state;
-    verani_server_options_init(&o);
-    o.bind_address = "127.0.0.1";
+    e2e_server_options(&o);
     o.queue_max_bytes = 1u << 20;
     o.queue_max_frames = 4096;
     start_opts(&h, &o);
     l = rc_loop_create();
-    fast = join(l, h.port, "/e2e/lobby?userId=fast");
+    fast = e2e_join(l, h.port, "/e2e/lobby?userId=fast");
     fast->keep = 0;
     /* the slow one: a bare socket with a small receive buffer that never reads */
     fd = rc_tcp_connect(h.port, 4096);
@@ -822,7 +754,7 @@ static void test_slow_consumer(void **state)
     hello.hello = &hh;
     len = verani__wire__envelope__pack(&hello, buf);
     assert_int_equal(rc_tcp_send_frame(fd, 2, buf, len), 0);
-    wait_log(l, "connect:slow:-");
+    e2e_wait_log(l, "connect:slow:-");
 
     f.count = 16;
     f.size = 8000;
@@ -855,7 +787,7 @@ static void test_slow_consumer(void **state)
         assert_int_equal(rc_tcp_wait_closed(fd, 20000, &code), 1);
         assert_int_equal(code, 4000);
     }
-    wait_log(l, "disconnect:slow");
+    e2e_wait_log(l, "disconnect:slow");
     /* the fast consumer got every frame, in order, and was not closed */
     while (fast->n_events < (size_t)triggers * 16 && !fast->closed)
         rc_service(l, 0);
@@ -865,14 +797,14 @@ static void test_slow_consumer(void **state)
     assert_int_equal(fast->n_errors, 0);
     close(fd);
     rc_loop_destroy(l);
-    stop(&h);
+    e2e_server_stop(&h);
 }
 
 /* The drop policy: a consumer past its bound loses frames, stays connected,
  * and sees the loss as a gap in seq. */
 static void test_slow_consumer_drop(void **state)
 {
-    server_h h;
+    e2e_server h;
     verani_server_options o;
     rc_loop *l;
     rc_conn *fast;
@@ -886,13 +818,12 @@ static void test_slow_consumer_drop(void **state)
     Verani__Wire__Hello hh = VERANI__WIRE__HELLO__INIT;
 
     (void)state;
-    verani_server_options_init(&o);
-    o.bind_address = "127.0.0.1";
+    e2e_server_options(&o);
     o.queue_max_bytes = 256u << 10;
     o.slow_policy = VERANI_SLOW_DROP;
     start_opts(&h, &o);
     l = rc_loop_create();
-    fast = join(l, h.port, "/e2e/lobby?userId=fast");
+    fast = e2e_join(l, h.port, "/e2e/lobby?userId=fast");
     fd = rc_tcp_connect(h.port, 4096);
     assert_int_equal(rc_tcp_upgrade(fd, "/e2e/lobby?userId=slow", NULL, 0), 101);
     hello.has_kind = 1;
@@ -900,7 +831,7 @@ static void test_slow_consumer_drop(void **state)
     hello.hello = &hh;
     len = verani__wire__envelope__pack(&hello, buf);
     assert_int_equal(rc_tcp_send_frame(fd, 2, buf, len), 0);
-    wait_log(l, "connect:slow:-");
+    e2e_wait_log(l, "connect:slow:-");
     f.count = 16;
     f.size = 8000;
     while (triggers < 600) {
@@ -958,7 +889,7 @@ static void test_slow_consumer_drop(void **state)
     assert_int_equal(fast->seq_errors, 0);
     close(fd);
     rc_loop_destroy(l);
-    stop(&h);
+    e2e_server_stop(&h);
 }
 
 /* A client that sends requests but does not read the replies for a while is
@@ -967,7 +898,7 @@ static void test_slow_consumer_drop(void **state)
 static void test_request_backpressure(void **state)
 {
     enum { N = 4000 }; /* 28 MB of replies: more than the kernel's socket buffers hold */
-    server_h h;
+    e2e_server h;
     verani_server_options o;
     rc_loop *l;
     rc_conn *a;
@@ -976,12 +907,11 @@ static void test_request_backpressure(void **state)
     uint64_t i;
 
     (void)state;
-    verani_server_options_init(&o);
-    o.bind_address = "127.0.0.1";
+    e2e_server_options(&o);
     o.queue_max_frames = 64;
     start_opts(&h, &o);
     l = rc_loop_create();
-    a = join(l, h.port, "/e2e/lobby?userId=pushy");
+    a = e2e_join(l, h.port, "/e2e/lobby?userId=pushy");
     a->keep = 0;
     memset(text, 'p', sizeof(text) - 1);
     text[sizeof(text) - 1] = '\0';
@@ -1000,12 +930,12 @@ static void test_request_backpressure(void **state)
     assert_int_equal(a->seq_errors, 0);
     assert_int_equal(e2e_log_count("disconnect:pushy"), 0);
     rc_loop_destroy(l);
-    stop(&h);
+    e2e_server_stop(&h);
 }
 
 static void test_vanish_mid_frame(void **state)
 {
-    server_h h;
+    e2e_server h;
     rc_loop *l;
     rc_conn *b;
     unsigned char hdr[] = {0x82, 0x80 | 100, 0, 0, 0, 0, 1, 2, 3};
@@ -1019,7 +949,7 @@ static void test_vanish_mid_frame(void **state)
     (void)state;
     start(&h);
     l = rc_loop_create();
-    b = join(l, h.port, "/e2e/lobby?userId=good");
+    b = e2e_join(l, h.port, "/e2e/lobby?userId=good");
     fd = rc_tcp_connect(h.port, 0);
     assert_int_equal(rc_tcp_upgrade(fd, "/e2e/lobby?userId=gone", NULL, 0), 101);
     hello.has_kind = 1;
@@ -1027,28 +957,27 @@ static void test_vanish_mid_frame(void **state)
     hello.hello = &hh;
     len = verani__wire__envelope__pack(&hello, buf);
     rc_tcp_send_frame(fd, 2, buf, len);
-    wait_log(l, "connect:gone:-");
+    e2e_wait_log(l, "connect:gone:-");
     rc_tcp_send_raw(fd, hdr, sizeof(hdr)); /* a 100-byte frame with 3 bytes sent */
     close(fd);
-    wait_log(l, "disconnect:gone");
+    e2e_wait_log(l, "disconnect:gone");
     m.op = 1;
     m.arg = "default";
     m.text = "x";
     assert_int_equal(cmd(l, b, &m, 1), 1);
     bystander_ok(l, b, 2);
     rc_loop_destroy(l);
-    stop(&h);
+    e2e_server_stop(&h);
 }
 
 static void test_handshake_timeout(void **state)
 {
-    server_h h;
+    e2e_server h;
     verani_server_options o;
     int fd, fd2, code = 0;
 
     (void)state;
-    verani_server_options_init(&o);
-    o.bind_address = "127.0.0.1";
+    e2e_server_options(&o);
     o.handshake_timeout_ms = 1000;
     start_opts(&h, &o);
     fd = rc_tcp_connect(h.port, 0); /* says nothing */
@@ -1065,12 +994,12 @@ static void test_handshake_timeout(void **state)
     assert_int_equal(rc_tcp_wait_closed(fd, 20000, &code), 1);
     assert_int_equal(code, 4002);
     close(fd);
-    stop(&h);
+    e2e_server_stop(&h);
 }
 
 static void test_idle_timeout(void **state)
 {
-    server_h h;
+    e2e_server h;
     verani_server_options o;
     rc_loop *l;
     rc_conn *alive;
@@ -1081,12 +1010,11 @@ static void test_idle_timeout(void **state)
     int fd, code = 0;
 
     (void)state;
-    verani_server_options_init(&o);
-    o.bind_address = "127.0.0.1";
+    e2e_server_options(&o);
     o.idle_timeout_ms = 1500;
     start_opts(&h, &o);
     l = rc_loop_create();
-    alive = join(l, h.port, "/e2e/lobby?userId=alive"); /* lws answers pings */
+    alive = e2e_join(l, h.port, "/e2e/lobby?userId=alive"); /* lws answers pings */
     fd = rc_tcp_connect(h.port, 0);
     assert_int_equal(rc_tcp_upgrade(fd, "/e2e/lobby?userId=silent", NULL, 0), 101);
     hello.has_kind = 1;
@@ -1108,18 +1036,18 @@ static void test_idle_timeout(void **state)
     }
     assert_int_equal(code, 4001);
     close(fd);
-    wait_log(l, "disconnect:silent");
+    e2e_wait_log(l, "disconnect:silent");
     /* the one that answers pings is still there */
     if (alive->closed)
         fail_msg("alive closed with %d %s", alive->close_code, alive->close_reason);
     assert_int_equal(e2e_log_count("disconnect:alive"), 0);
     rc_loop_destroy(l);
-    stop(&h);
+    e2e_server_stop(&h);
 }
 
 static void test_graceful_shutdown(void **state)
 {
-    server_h h;
+    e2e_server h;
     rc_loop *l;
     rc_conn *c[3];
     conns cs = {c, 3};
@@ -1128,13 +1056,13 @@ static void test_graceful_shutdown(void **state)
     (void)state;
     start(&h);
     l = rc_loop_create();
-    c[0] = join(l, h.port, "/e2e/lobby?userId=s1");
-    c[1] = join(l, h.port, "/e2e/lobby?userId=s2");
-    c[2] = join(l, h.port, "/e2e/hall?userId=s3");
+    c[0] = e2e_join(l, h.port, "/e2e/lobby?userId=s1");
+    c[1] = e2e_join(l, h.port, "/e2e/lobby?userId=s2");
+    c[2] = e2e_join(l, h.port, "/e2e/hall?userId=s3");
     (void)cs;
     verani_server_stop(h.srv);
     for (i = 0; i < 3; i++) {
-        assert_true(rc_wait(l, p_closed, c[i], 10000));
+        assert_true(rc_wait(l, e2e_p_closed, c[i], 10000));
         assert_int_equal(c[i]->close_code, 1001);
     }
     pthread_join(h.th, NULL);
@@ -1160,7 +1088,7 @@ static int p_all_events(void *a)
 static void test_thousand_connections(void **state)
 {
     enum { N = 1000 };
-    server_h h;
+    e2e_server h;
     rc_loop *l;
     rc_conn **c = calloc(N, sizeof(*c));
     conns cs = {c, N};
@@ -1201,7 +1129,7 @@ static void test_thousand_connections(void **state)
         assert_false(c[i]->closed);
     }
     rc_loop_destroy(l);
-    stop(&h);
+    e2e_server_stop(&h);
     free(c);
 }
 
@@ -1211,7 +1139,7 @@ static void test_frame_header_sizes(void **state)
     static const uint32_t sizes[] = {0, 1, 100, 110, 117, 118, 119, 120, 121, 122, 123, 130,
                                      65500, 65518, 65519, 65520, 65521, 65522, 65523, 65600,
                                      70000, 200000};
-    server_h h;
+    e2e_server h;
     rc_loop *l;
     rc_conn *a;
     E2e__Flood f = E2E__FLOOD__INIT;
@@ -1220,7 +1148,7 @@ static void test_frame_header_sizes(void **state)
     (void)state;
     start(&h);
     l = rc_loop_create();
-    a = join(l, h.port, "/e2e/lobby?userId=u1");
+    a = e2e_join(l, h.port, "/e2e/lobby?userId=u1");
     f.count = 1;
     for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         f.size = sizes[i];
@@ -1245,7 +1173,7 @@ static void test_frame_header_sizes(void **state)
     assert_int_equal(k, sizeof(sizes) / sizeof(sizes[0]));
     assert_false(a->closed);
     rc_loop_destroy(l);
-    stop(&h);
+    e2e_server_stop(&h);
 }
 
 /* HELLO and a burst of frames sent back to back, before the upgrade is even
@@ -1253,7 +1181,7 @@ static void test_frame_header_sizes(void **state)
  * in order. */
 static void test_burst_after_hello(void **state)
 {
-    server_h h;
+    e2e_server h;
     rc_loop *l;
     rc_conn *a;
     E2e__Echo e = E2E__ECHO__INIT;
@@ -1285,20 +1213,19 @@ static void test_burst_after_hello(void **state)
         e2e__echo__free_unpacked(o, NULL);
     }
     rc_loop_destroy(l);
-    stop(&h);
+    e2e_server_stop(&h);
 }
 
 static void test_origin_allow_list(void **state)
 {
     static const char *const origins[] = {"https://good.example"};
-    server_h h;
+    e2e_server h;
     verani_server_options o;
     rc_loop *l;
     rc_conn *good, *bad, *none;
 
     (void)state;
-    verani_server_options_init(&o);
-    o.bind_address = "127.0.0.1";
+    e2e_server_options(&o);
     o.origins = origins;
     o.n_origins = 1;
     start_opts(&h, &o);
@@ -1306,22 +1233,22 @@ static void test_origin_allow_list(void **state)
     good = rc_connect_ex(l, h.port, "/e2e/lobby?userId=g", 1, NULL, NULL, "https://good.example");
     bad = rc_connect_ex(l, h.port, "/e2e/lobby?userId=b", 1, NULL, NULL, "https://evil.example");
     none = rc_connect_ex(l, h.port, "/e2e/lobby?userId=n", 1, NULL, NULL, NULL);
-    assert_true(rc_wait(l, p_welcomed, good, 10000));
+    assert_true(rc_wait(l, e2e_p_welcomed, good, 10000));
     assert_true(good->welcomed);
-    assert_true(rc_wait(l, p_closed, bad, 10000));
+    assert_true(rc_wait(l, e2e_p_closed, bad, 10000));
     assert_false(bad->welcomed);
-    assert_true(rc_wait(l, p_closed, none, 10000));
+    assert_true(rc_wait(l, e2e_p_closed, none, 10000));
     assert_false(none->welcomed);
     assert_int_equal(e2e_log_count("connect:b:-"), 0);
     rc_loop_destroy(l);
-    stop(&h);
+    e2e_server_stop(&h);
 }
 
 /* wss://: the server loads a certificate and key (made here by openssl). */
 static void test_tls(void **state)
 {
     char dir[] = "/tmp/verani-tls-XXXXXX", cmd[512], cert[128], key[128];
-    server_h h;
+    e2e_server h;
     verani_server_options o;
     rc_loop *l;
     rc_conn *a;
@@ -1339,19 +1266,18 @@ static void test_tls(void **state)
         rmdir(dir);
         skip(); /* no openssl command on this machine */
     }
-    verani_server_options_init(&o);
-    o.bind_address = "127.0.0.1";
+    e2e_server_options(&o);
     o.tls_cert_path = cert;
     o.tls_key_path = key;
     start_opts(&h, &o);
     l = rc_loop_create();
     rc_loop_set_tls(l, 1);
-    a = join(l, h.port, "/e2e/lobby?userId=secure");
+    a = e2e_join(l, h.port, "/e2e/lobby?userId=secure");
     e.text = "over tls";
     r = request(l, a, VERANI__WIRE__KIND__REQUEST, E2E_EV_ECHO, &e.base, 1);
     assert_int_equal(r->kind, VERANI__WIRE__KIND__REPLY);
     rc_loop_destroy(l);
-    stop(&h);
+    e2e_server_stop(&h);
     unlink(cert);
     unlink(key);
     rmdir(dir);
@@ -1370,8 +1296,7 @@ static void test_service_own_loop(void **state)
 
     (void)state;
     e2e_log_reset();
-    verani_server_options_init(&o);
-    o.bind_address = "127.0.0.1";
+    e2e_server_options(&o);
     srv = verani_server_create(&o, NULL, 0);
     assert_non_null(srv);
     assert_int_equal(e2e_mount_all(srv), 0);

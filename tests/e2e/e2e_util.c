@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * e2e_util.c: the shared setup of the server-side end-to-end tests (see
+ * e2e_util.h): a server on a thread, and the waits on raw clients and on
+ * the hook log. It decides nothing a test checks: each test still sets its
+ * own options and asserts its own outcomes.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "e2e_room.h"
+#include "e2e_util.h"
+
+static void *run_thread(void *arg)
+{
+    e2e_server *h = arg;
+
+    h->rc = verani_server_run(h->srv);
+    return NULL;
+}
+
+void e2e_server_options(verani_server_options *o)
+{
+    verani_server_options_init(o);
+    o->bind_address = "127.0.0.1";
+}
+
+void e2e_server_start(e2e_server *h, verani_server_options *o,
+                      int (*setup)(verani_server *srv, void *arg), void *arg)
+{
+    char err[256] = "";
+
+    e2e_log_reset();
+    if (getenv("VERANI_TEST_VERBOSE"))
+        o->log_level = atoi(getenv("VERANI_TEST_VERBOSE"));
+    h->srv = verani_server_create(o, err, sizeof(err));
+    if (!h->srv)
+        fail_msg("verani_server_create: %s", err);
+    assert_int_equal(e2e_mount_all(h->srv), 0);
+    if (setup)
+        assert_int_equal(setup(h->srv, arg), 0);
+    assert_int_equal(verani_server_listen(h->srv), 0);
+    h->port = verani_server_port(h->srv);
+    assert_true(h->port > 0);
+    assert_int_equal(pthread_create(&h->th, NULL, run_thread, h), 0);
+}
+
+void e2e_server_stop(e2e_server *h)
+{
+    verani_server_stop(h->srv);
+    pthread_join(h->th, NULL);
+    assert_int_equal(h->rc, 0);
+    verani_server_destroy(h->srv);
+    h->srv = NULL;
+}
+
+int e2e_p_welcomed(void *conn)
+{
+    rc_conn *c = conn;
+
+    return c->welcomed || c->closed;
+}
+
+int e2e_p_closed(void *conn)
+{
+    rc_conn *c = conn;
+
+    return c->closed;
+}
+
+rc_conn *e2e_join(rc_loop *l, int port, const char *path)
+{
+    rc_conn *c = rc_connect(l, port, path, 1);
+
+    assert_true(rc_wait(l, e2e_p_welcomed, c, 10000));
+    assert_true(c->welcomed);
+    return c;
+}
+
+static int p_log(void *line)
+{
+    return e2e_log_count(line) > 0;
+}
+
+void e2e_wait_log(rc_loop *l, const char *line)
+{
+    char buf[4096];
+
+    if (!rc_wait(l, p_log, (void *)line, 10000)) {
+        e2e_log_get(buf, sizeof(buf));
+        fail_msg("log has no '%s': %s", line, buf);
+    }
+}
+
+void e2e_wait_log_n(const char *line, int n)
+{
+    struct timespec ts = {0, 20 * 1000000};
+    int i;
+
+    for (i = 0; i < 500 && e2e_log_count(line) < n; i++)
+        nanosleep(&ts, NULL);
+    assert_int_equal(e2e_log_count(line), n);
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * e2e_util.h: the setup the server-side end-to-end tests (test_server_e2e.c,
+ * test_rpc.c, test_resume.c) share: a server with the e2e rooms
+ * (e2e_room.h) listening on 127.0.0.1, port 0, run on a thread of its own,
+ * and stopped and freed with its return code checked; and the raw-client
+ * waits every one of them uses (welcomed, closed, a line in the hook log).
+ * Failures are cmocka assertions, so call these from a test only. It holds
+ * no test logic of its own and no state besides what the caller passes.
+ */
+#ifndef VERANI_TEST_E2E_UTIL_H
+#define VERANI_TEST_E2E_UTIL_H
+
+#include <pthread.h>
+
+#include <verani/verani.h>
+
+#include "rawclient.h"
+
+/* A server running on its own thread. */
+typedef struct e2e_server {
+    verani_server *srv;   /* owned: e2e_server_stop frees it */
+    pthread_t th;
+    int port;             /* the port it listens on (127.0.0.1) */
+    int rc;               /* verani_server_run's result, once stopped */
+} e2e_server;
+
+/* Default options on 127.0.0.1, port 0 (the caller may change them before starting). */
+void e2e_server_options(verani_server_options *o);
+
+/*
+ * Reset the hook log, create a server with `o` (its log level from the
+ * environment variable VERANI_TEST_VERBOSE when set), mount the e2e rooms,
+ * call `setup(srv, arg)` when not NULL (more rooms, the HTTP API: anything
+ * before listening; nonzero fails the test), listen and run it on a thread.
+ * `o` is read during the call only.
+ */
+void e2e_server_start(e2e_server *h, verani_server_options *o,
+                      int (*setup)(verani_server *srv, void *arg), void *arg);
+
+/* Stop the server, join its thread, check it returned 0, free it. */
+void e2e_server_stop(e2e_server *h);
+
+/* rc_wait predicates on an rc_conn: WELCOME received (or closed); closed. */
+int e2e_p_welcomed(void *conn);
+int e2e_p_closed(void *conn);
+
+/* Connect to `path` with an automatic HELLO and wait (10 s at most) for the WELCOME. */
+rc_conn *e2e_join(rc_loop *l, int port, const char *path);
+
+/* Service `l` until the hook log has `line` (10 s at most); fails with the log otherwise. */
+void e2e_wait_log(rc_loop *l, const char *line);
+
+/* Wait (10 s at most, without servicing any client) until the hook log has `n` entries
+ * `line`; fails otherwise. */
+void e2e_wait_log_n(const char *line, int n);
+
+#endif /* VERANI_TEST_E2E_UTIL_H */
