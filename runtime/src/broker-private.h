@@ -66,9 +66,9 @@ size_t vr_outq_fill(vr_outq *q, uint8_t *dst, size_t cap);
  * Pushing enforces only the count (it drops the oldest past max_frames - 1):
  * looking at the oldest entry's age on every delivery cost a cache miss per
  * recipient (bench/RESULTS.md). The age bound is applied by vr_retain_trim
- * before every replay (so nothing older is ever replayed) and on the
- * session's periodic timer (so memory follows it too). Ages are the frames'
- * own creation times (vr_frame.t_us).
+ * before every replay (so nothing older is ever replayed), once per 64
+ * frames pushed, and by the server's sweep for a quiet session (so memory
+ * follows it too). Ages are the frames' own creation times (vr_frame.t_us).
  */
 int vr_retain_push(vr_outq *r, vr_frame *f, uint64_t seq, uint32_t max_frames,
                    int64_t max_age_us);

@@ -5,8 +5,8 @@
  * mount and names the instance ("/chat/lobby" -> "lobby"), which is created
  * on first connect. An instance left with no session (attached or detached)
  * and no pending connection is evicted after the server's instance_idle_ms by
- * a timer of its own: its memory is freed, its room storage stays in the
- * store, and the next connection brings it back. Also the queries over an
+ * the server's sweep (sweep.c): its memory is freed, its room storage stays
+ * in the store, and the next connection brings it back. Also the queries over an
  * instance (session count, user ids, a user's sessions). Nothing here
  * persists anything.
  */
@@ -52,10 +52,8 @@ vr_instance *vr_instance_get(vr_mount *m, const char *name, int create)
     lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&m->instances)) {
         inst = lws_container_of(d, vr_instance, node);
         if (!strcmp(inst->name, name)) {
-            if (create && inst->idle_armed) {
-                lws_sul_cancel(&inst->idle);
-                inst->idle_armed = 0;
-            }
+            if (create && !lws_dll2_is_detached(&inst->idle_node))
+                lws_dll2_remove(&inst->idle_node); /* back in use: not evicted */
             return inst;
         }
     } lws_end_foreach_dll(d);
@@ -77,6 +75,8 @@ vr_instance *vr_instance_get(vr_mount *m, const char *name, int create)
 
 static void instance_free(vr_instance *inst)
 {
+    if (!lws_dll2_is_detached(&inst->idle_node))
+        lws_dll2_remove(&inst->idle_node);
     lws_dll2_remove(&inst->node);
     vr_instance_storage_close(inst);
     vr_free(inst->name);
@@ -88,18 +88,23 @@ static int instance_empty(const vr_instance *inst)
     return !inst->sessions.count && !inst->pending;
 }
 
-/* The idle period passed: evict the instance unless someone came back meanwhile. */
-static void instance_idle_expired(lws_sorted_usec_list_t *sul)
+void vr_instances_evict(verani_server *srv, int64_t oldest_us)
 {
-    vr_instance *inst = lws_container_of(sul, vr_instance, idle);
+    /* emptied in order, so the list is in eviction order: stop at the first too recent */
+    while (srv->idle_instances.head) {
+        vr_instance *inst = lws_container_of(srv->idle_instances.head, vr_instance, idle_node);
 
-    inst->idle_armed = 0;
-    if (!instance_empty(inst))
-        return;
-    VR_INFO("instance %s '%s' evicted after %u ms idle (its storage stays)\n",
-            inst->mount->def->schema->name, inst->name, inst->mount->srv->opts.instance_idle_ms);
-    inst->mount->srv->metrics.instances_evicted++;
-    instance_free(inst);
+        if (inst->empty_since_us > oldest_us)
+            break;
+        if (!instance_empty(inst)) { /* in use after all */
+            lws_dll2_remove(&inst->idle_node);
+            continue;
+        }
+        VR_INFO("instance %s '%s' evicted after %u ms idle (its storage stays)\n",
+                inst->mount->def->schema->name, inst->name, srv->opts.instance_idle_ms);
+        srv->metrics.instances_evicted++;
+        instance_free(inst);
+    }
 }
 
 void vr_instance_maybe_free(vr_instance *inst)
@@ -109,26 +114,10 @@ void vr_instance_maybe_free(vr_instance *inst)
     if (!inst || !instance_empty(inst))
         return;
     srv = inst->mount->srv;
-    /* While stopping the context is going away: the instance stays until vr_mounts_free. */
-    if (srv->stopping || !srv->ctx)
-        return;
-    inst->idle_armed = 1;
-    lws_sul_schedule(srv->ctx, 0, &inst->idle, instance_idle_expired,
-                     (lws_usec_t)srv->opts.instance_idle_ms * LWS_US_PER_MS);
-}
-
-void vr_instances_disarm(verani_server *srv)
-{
-    size_t i;
-
-    for (i = 0; i < srv->n_mounts; i++)
-        lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&srv->mounts[i]->instances)) {
-            vr_instance *inst = lws_container_of(d, vr_instance, node);
-
-            if (inst->idle_armed)
-                lws_sul_cancel(&inst->idle);
-            inst->idle_armed = 0;
-        } lws_end_foreach_dll(d);
+    if (!lws_dll2_is_detached(&inst->idle_node))
+        lws_dll2_remove(&inst->idle_node);
+    inst->empty_since_us = lws_now_usecs();
+    lws_dll2_add_tail(&inst->idle_node, &srv->idle_instances);
 }
 
 size_t verani_server_instance_count(const verani_server *srv)
@@ -150,8 +139,7 @@ void vr_mounts_free(verani_server *srv)
         lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&m->instances)) {
             vr_instance *inst = lws_container_of(d, vr_instance, node);
 
-            /* Sessions are gone and the timers disarmed by now (the context was destroyed
-             * first, after vr_instances_disarm); free regardless. */
+            /* Sessions are gone by now (the context was destroyed first); free regardless. */
             instance_free(inst);
         } lws_end_foreach_dll_safe(d, d1);
         vr_free(m->prefix);

@@ -2,7 +2,8 @@
 /*
  * server-private.h: the server's internal objects and the calls between its
  * files: server.c (libwebsockets glue, HTTP answers, upgrade, timers, stop,
- * the cross-thread emit queue), room.c (mounts, instances, queries),
+ * the cross-thread emit queue), room.c (mounts, instances, queries), sweep.c
+ * (the one periodic timer: hello, idle, grace and eviction deadlines),
  * session.c (hello/welcome, dispatch, channels, the handler context) and
  * broker.c (delivery). Everything here is touched by the event-loop thread
  * only, except the fields marked {async_lock}.
@@ -59,8 +60,8 @@ typedef struct vr_instance {
     lws_dll2_owner_t sessions;       /* verani_session that completed hello */
     uint32_t pending;                /* upgraded connections that have not sent hello yet */
     struct verani_storage *storage;  /* owned: opened by verani_ctx_storage; NULL until then */
-    lws_sorted_usec_list_t idle;     /* eviction once empty for opts.instance_idle_ms */
-    unsigned idle_armed : 1;
+    lws_dll2_t idle_node;            /* in srv->idle_instances while empty (sweep.c) */
+    int64_t empty_since_us;          /* when it became empty: evicted instance_idle_ms later */
 } vr_instance;
 
 struct verani_session {
@@ -86,9 +87,10 @@ struct verani_session {
     size_t rx_len, rx_cap;
     uint32_t proto_errors;           /* consecutive refused frames */
     uint32_t limited;                /* consecutive rate-limited frames */
-    int64_t last_rx_us;
-    lws_sorted_usec_list_t sul;      /* hello timeout, then idle checks; the grace period
-                                        while detached */
+    int64_t last_rx_us;              /* the last frame or pong in; while detached, when the
+                                        connection was lost (the grace period's start) */
+    lws_dll2_t tnode;                /* sweep.c: in srv->handshaking until hello, then in
+                                        srv->lru; in neither once closing or detached */
     unsigned hello_done : 1;
     unsigned added : 1;              /* in inst->sessions */
     unsigned closing : 1;            /* a close is under way; no more frames */
@@ -168,7 +170,16 @@ struct verani_server {
     size_t n_mounts;
     uint32_t max_frame;              /* the largest max_frame of the mounted rooms */
     lws_dll2_owner_t sessions;       /* every verani_session, hello done or not */
-    lws_dll2_owner_t detached;       /* sessions waiting for a resume (their `all` node) */
+    lws_dll2_owner_t detached;       /* sessions waiting for a resume (their `all` node), in
+                                        the order they were lost */
+    /* sweep.c: one periodic timer instead of one per session (an lws_sul insert walks a
+     * sorted list, so one per session made each connect O(sessions)) */
+    lws_dll2_owner_t handshaking;    /* sessions before hello (tnode), oldest first */
+    lws_dll2_owner_t lru;            /* sessions after hello (tnode), least recently heard
+                                        first: vr_session_heard moves one to the tail */
+    lws_dll2_owner_t idle_instances; /* empty instances (idle_node), emptied first first */
+    lws_sorted_usec_list_t sweep;
+    lws_usec_t sweep_us;             /* its period */
     int port;
     atomic_int stop_flag;            /* set by verani_server_stop from any thread or a signal */
     struct lws_context *_Atomic wake_ctx; /* vr_server_wake's context; NULL once it goes */
@@ -203,12 +214,21 @@ void vr_server_wake(verani_server *srv);
 /* Route `path` (no query) to a mount; `inst_name` receives the {room} part. */
 vr_mount *vr_route(verani_server *srv, const char *path, char *inst_name, size_t len);
 vr_instance *vr_instance_get(vr_mount *m, const char *name, int create);
-/* When the instance has no session and no pending connection, arm its eviction timer: it is
- * freed after opts.instance_idle_ms unless a connection comes first (vr_instance_get with
- * `create` disarms it). */
+/* When the instance has no session and no pending connection, it joins srv->idle_instances:
+ * the sweep frees it after opts.instance_idle_ms unless a connection comes first
+ * (vr_instance_get with `create` takes it off the list). */
 void vr_instance_maybe_free(vr_instance *inst);
-/* Cancel every eviction timer: before the lws context is destroyed. */
-void vr_instances_disarm(verani_server *srv);
+/* The sweep: free the instances empty since before `oldest_us`. */
+void vr_instances_evict(verani_server *srv, int64_t oldest_us);
+
+/* --- sweep.c --- */
+/* Start the periodic sweep (at listen); stop it (before the lws context is destroyed). */
+void vr_sweep_start(verani_server *srv);
+void vr_sweep_stop(verani_server *srv);
+/* Take `s` off the sweep's lists (safe when it is on none). */
+void vr_timer_unlink(verani_session *s);
+/* A frame or a pong came in: the idle clock restarts. */
+void vr_session_heard(verani_session *s);
 void vr_mounts_free(verani_server *srv);
 /* A description of every mounted path for the 404 body. */
 size_t vr_paths_describe(verani_server *srv, char *buf, size_t len);
@@ -226,7 +246,8 @@ void vr_session_closed(verani_session *s);
 int vr_session_enqueue(verani_session *s, vr_frame *f, int with_seq);
 /* Start closing with `code` and `reason`; `kill` drops the socket without waiting to write. */
 void vr_session_close(verani_session *s, int code, const char *reason, int kill);
-void vr_session_timer_start(verani_session *s);
+/* The grace period of a detached session passed: on_disconnect, freed. */
+void vr_session_grace_expired(verani_session *s);
 /* The client sent a close frame with `code` (before CLOSED). */
 void vr_session_peer_close(verani_session *s, int code);
 /* End every detached session (on_disconnect, free): at stop, before the context goes. */

@@ -456,10 +456,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             return -1;
         pss->s = vr_session_new(srv, wsi, &srv->pending);
         pending_drop(&srv->pending);
-        if (!pss->s)
-            return -1;
-        vr_session_timer_start(pss->s);
-        return 0;
+        return pss->s ? 0 : -1;
     case LWS_CALLBACK_RECEIVE:
         if (!pss || !pss->s)
             return -1;
@@ -468,10 +465,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return vr_session_rx(pss->s, in, len, lws_frame_is_binary(wsi),
                              lws_is_first_fragment(wsi), lws_is_final_fragment(wsi));
     case LWS_CALLBACK_RECEIVE_PONG:
-        if (pss && pss->s) {
-            pss->s->last_rx_us = lws_now_usecs();
-            pss->s->pinged = 0;
-        }
+        if (pss && pss->s)
+            vr_session_heard(pss->s);
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return pss && pss->s ? vr_session_writable(pss->s) : -1;
@@ -662,6 +657,7 @@ int verani_server_listen(verani_server *srv)
     srv->vh = lws_get_vhost_by_name(srv->ctx, "default");
     srv->port = srv->vh ? lws_get_vhost_listen_port(srv->vh) : -1;
     VR_NOTICE("listening on port %d, %zu room(s)\n", srv->port, srv->n_mounts);
+    vr_sweep_start(srv);
     if (vr_sessions_restore(srv))
         VR_WARN("sessions of the last run not restored; their clients start fresh sessions\n");
     return 0;
@@ -717,7 +713,7 @@ static void shutdown_loop(verani_server *srv)
     }
     lws_sul_cancel(&srv->wake);
     vr_sessions_end_detached(srv);
-    vr_instances_disarm(srv);
+    vr_sweep_stop(srv);
     wake_retire(srv);
     lws_context_destroy(srv->ctx);
     srv->ctx = NULL;
@@ -795,7 +791,7 @@ void verani_server_destroy(verani_server *srv)
     if (srv->ctx) {
         srv->stopping = 1;
         vr_sessions_end_detached(srv);
-        vr_instances_disarm(srv);
+        vr_sweep_stop(srv);
         wake_retire(srv);
         lws_context_destroy(srv->ctx);
         srv->ctx = NULL;

@@ -320,6 +320,7 @@ verani_session *vr_session_new(verani_server *srv, struct lws *wsi, vr_pending *
     p->meta = NULL;
     vr_outq_init(&s->q);
     lws_dll2_add_tail(&s->all, &srv->sessions);
+    lws_dll2_add_tail(&s->tnode, &srv->handshaking); /* the hello timeout (sweep.c) */
     s->last_rx_us = lws_now_usecs();
     vr_bucket_init(&s->bucket, sc->rate, sc->burst, s->last_rx_us);
     return s;
@@ -331,6 +332,10 @@ static int retain(verani_session *s, vr_frame *f, uint64_t seq)
 {
     const verani_server_options *o = &s->srv->opts;
 
+    /* The age bound, amortised: one look at the oldest entry per 64 frames (the sweep trims
+     * quiet sessions, and every replay trims first). */
+    if (!(seq & 63))
+        vr_retain_trim(&s->retained, f->t_us - (int64_t)o->retain_max_age_ms * 1000);
     if (vr_retain_push(&s->retained, f, seq, o->retain_max_frames,
                        (int64_t)o->retain_max_age_ms * 1000)) {
         VR_WARN("session %s: out of memory retaining frame %llu for resume\n", s->client_id,
@@ -398,6 +403,7 @@ void vr_session_close(verani_session *s, int code, const char *reason, int kill)
     if (s->closing || !s->wsi)
         return;
     s->closing = 1;
+    vr_timer_unlink(s); /* lws's own timeout bounds the close from here */
     s->close_code = code;
     snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
     VR_INFO("session %s (user %s): closing %d %s\n", s->client_id,
@@ -481,10 +487,8 @@ void vr_session_peer_close(verani_session *s, int code)
 
 static void session_end(verani_session *s);
 
-static void grace_expired(lws_sorted_usec_list_t *sul)
+void vr_session_grace_expired(verani_session *s)
 {
-    verani_session *s = lws_container_of(sul, verani_session, sul);
-
     VR_INFO("session %s (user %s): not resumed within the grace period\n", s->client_id,
             s->user_id);
     session_end(s);
@@ -512,15 +516,14 @@ static void detach(verani_session *s)
     s->closing = 0;
     s->detached = 1;
     s->write_asked = s->rx_paused = s->ping_pending = s->pinged = 0;
-    lws_sul_cancel(&s->sul);
+    vr_timer_unlink(s);
+    s->last_rx_us = lws_now_usecs(); /* the grace period counts from here (sweep.c) */
     vr_outq_fini(&s->q); /* its sequenced frames are in `retained` */
     vr_free(s->rx);
     s->rx = NULL;
     s->rx_len = s->rx_cap = 0;
     lws_dll2_remove(&s->all);
     lws_dll2_add_tail(&s->all, &srv->detached);
-    lws_sul_schedule(srv->ctx, 0, &s->sul, grace_expired,
-                     (lws_usec_t)srv->opts.resume_grace_ms * 1000);
     VR_INFO("session %s (user %s): connection lost, kept %u ms for a resume (seq %llu)\n",
             s->client_id, s->user_id, srv->opts.resume_grace_ms, (unsigned long long)s->seq);
 }
@@ -537,6 +540,7 @@ static void session_free(verani_session *s)
 {
     size_t i;
 
+    vr_timer_unlink(s);
     vr_outq_fini(&s->q);
     vr_outq_fini(&s->retained);
     for (i = 0; i < s->n_channels; i++)
@@ -565,7 +569,7 @@ static void session_end(verani_session *s)
     s->wsi = NULL;
     s->closing = 1;
     s->detached = 0;
-    lws_sul_cancel(&s->sul);
+    vr_timer_unlink(s);
     lws_dll2_remove(&s->all);
     if (s->added && !s->saved && store_persistent(s->srv)) {
         int r = vr_store_session_delete(s->srv->storage, s->client_id);
@@ -654,7 +658,6 @@ static void refuse(verani_session *s, int code, const vr_envelope *req, const ch
 
 /* --- hello --------------------------------------------------------------- */
 
-static void session_timer(lws_sorted_usec_list_t *sul);
 
 /* Equal tokens, in time that does not depend on where they differ. */
 static int token_equal(const char *a, const char *b, size_t n)
@@ -721,7 +724,7 @@ static void adopt(verani_session *s, verani_session *o)
     s->retained = o->retained;
     vr_outq_init(&o->retained);
     s->bucket = o->bucket;   /* a reconnect does not refill the rate limit */
-    lws_sul_cancel(&o->sul);
+    vr_timer_unlink(o);
     lws_dll2_remove(&o->all);
     lws_dll2_remove(&o->node);
     o->added = 0;
@@ -773,9 +776,9 @@ static void on_hello(verani_session *s, const vr_envelope *env)
     }
     s->hello_done = 1;
     s->proto_errors = 0;
-    /* from now on the timer does idle checks */
-    lws_sul_schedule(lws_get_context(s->wsi), 0, &s->sul, session_timer,
-                     (lws_usec_t)s->srv->opts.idle_timeout_ms * 1000 / 2);
+    /* from now on the sweep does idle checks */
+    vr_timer_unlink(s);
+    lws_dll2_add_tail(&s->tnode, &s->srv->lru);
     for (i = 0; !old && i < sc->n_channels; i++)
         if (channel_add(s, sc->channels[i]) < 0) {
             vr_session_close(s, VR_CLOSE_INTERNAL, "internal error", 0);
@@ -1147,8 +1150,7 @@ int vr_session_rx(verani_session *s, const uint8_t *in, size_t len, int binary, 
      * shutdown: frames the client sent before it saw the 1001 are handled. */
     if (s->closing && (s->close_code != VR_CLOSE_GOING_AWAY || !s->hello_done))
         return 0;
-    s->last_rx_us = lws_now_usecs();
-    s->pinged = 0;
+    vr_session_heard(s);
     if (first)
         s->rx_len = 0;
     if (s->rx_len + len > max) {
@@ -1184,42 +1186,6 @@ int vr_session_rx(verani_session *s, const uint8_t *in, size_t len, int binary, 
         s->rx_cap = 0;
     }
     return 0;
-}
-
-/* --- timers: hello timeout, then idle checks ------------------------------ */
-
-static void session_timer(lws_sorted_usec_list_t *sul)
-{
-    verani_session *s = lws_container_of(sul, verani_session, sul);
-    int64_t now = lws_now_usecs(), idle = (int64_t)s->srv->opts.idle_timeout_ms * 1000;
-    int64_t since = now - s->last_rx_us;
-
-    if (s->closing || !s->wsi)
-        return;
-    if (!s->hello_done) {
-        vr_session_close(s, VR_CLOSE_HELLO_TIMEOUT, "no HELLO in time", 0);
-        return;
-    }
-    /* the age bound of the retained window holds for a quiet session too */
-    vr_retain_trim(&s->retained, vr_now_us() - (int64_t)s->srv->opts.retain_max_age_ms * 1000);
-    if (since >= idle) {
-        vr_session_close(s, VR_CLOSE_IDLE, "idle timeout", 0);
-        return;
-    }
-    if (since >= idle / 2 && !s->pinged) {
-        s->pinged = 1;
-        s->ping_pending = 1;
-        lws_callback_on_writable(s->wsi);
-    }
-    lws_sul_schedule(lws_get_context(s->wsi), 0, &s->sul, session_timer,
-                     since >= idle / 2 ? idle - since : idle / 2 - since);
-}
-
-void vr_session_timer_start(verani_session *s)
-{
-    /* Until hello the timer is the hello timeout; session_timer then moves on to idle checks. */
-    lws_sul_schedule(lws_get_context(s->wsi), 0, &s->sul, session_timer,
-                     (lws_usec_t)s->srv->opts.handshake_timeout_ms * 1000);
 }
 
 /* --- emit ---------------------------------------------------------------- */
@@ -1486,8 +1452,7 @@ static int restore_instance(verani_server *srv, const vr_named *nm)
         lws_dll2_add_tail(&s->node, &st.inst->sessions);
         lws_dll2_add_tail(&s->all, &srv->detached);
         s->detached = 1;
-        lws_sul_schedule(srv->ctx, 0, &s->sul, grace_expired,
-                         (lws_usec_t)srv->opts.resume_grace_ms * 1000);
+        s->last_rx_us = lws_now_usecs(); /* a fresh grace period (sweep.c) */
     }
     vr_free(st.list);
     if (r < 0) {
