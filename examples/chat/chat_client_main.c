@@ -3,10 +3,11 @@
  * chat_client_main.c: `chat_client URL USER`, a terminal client of the
  * example chat room. URL is a room instance, ws://127.0.0.1:8080/chat/lobby;
  * USER becomes ?userId=USER&name=USER. Each line read from stdin is a
- * message to the current channel ("default" at first; a join the server
- * accepts makes that channel current, leaving it goes back to "default");
- * commands: /join CH, /leave CH, /history N, /typing, /quit. Broadcasts, joins, leaves
- * and answers are printed as they arrive. The client reconnects by itself
+ * message to the current channel (the message's `channel` field: "default" at
+ * first; a join the server accepts makes that channel current, leaving it goes
+ * back to "default"); commands: /join CH, /leave CH, /history N, /typing,
+ * /quit. Broadcasts (with their channel), joins, leaves, who types and
+ * answers are printed as they arrive. The client reconnects by itself
  * (Verani's defaults) and queues lines typed while it is away. At the end of
  * input (or /quit) it waits up to 5 s for what it queued to be sent and for
  * pending answers, so `printf 'hi\n/history 5\n' | chat_client ...` works. The client
@@ -31,8 +32,9 @@ static char g_channel[33] = "default";
 
 static void on_chat_message(verani_client *c, const Chat__ChatBroadcast *m, void *user)
 {
+    (void)c;
     (void)user;
-    printf("[#%s] %s: %s\n", verani_client_event_channel(c), m->from, m->text);
+    printf("[#%s] %s: %s\n", m->channel ? m->channel : "default", m->from, m->text);
     fflush(stdout);
 }
 
@@ -52,11 +54,11 @@ static void on_user_left(verani_client *c, const Chat__UserEvent *m, void *user)
     fflush(stdout);
 }
 
-static void on_typing(verani_client *c, void *user)
+static void on_typing(verani_client *c, const Chat__UserEvent *m, void *user)
 {
     (void)c;
     (void)user;
-    printf("* someone is typing...\n");
+    printf("* %s is typing...\n", m->user_id);
     fflush(stdout);
 }
 
@@ -107,7 +109,9 @@ static void on_history(verani_client *c, verani_reply_status status, const Chat_
     } else {
         printf("* history, newest first (%zu):\n", page->n_messages);
         for (i = 0; i < page->n_messages; i++)
-            printf("    %s: %s\n", page->messages[i]->from, page->messages[i]->text);
+            printf("    [#%s] %s: %s\n",
+                   page->messages[i]->channel ? page->messages[i]->channel : "default",
+                   page->messages[i]->from, page->messages[i]->text);
     }
     fflush(stdout);
 }
@@ -208,16 +212,13 @@ int main(int argc, char **argv)
             command(c, line);
         } else {
             Chat__ChatMessage m = CHAT__CHAT_MESSAGE__INIT;
-            char tag[40], *tags[1] = {tag};
+            char channel[sizeof(g_channel)];
 
             m.text = line;
             pthread_mutex_lock(&g_lock);
-            if (strcmp(g_channel, "default")) {
-                snprintf(tag, sizeof(tag), "#%s", g_channel);
-                m.tags = tags;
-                m.n_tags = 1;
-            }
+            memcpy(channel, g_channel, sizeof(channel));
             pthread_mutex_unlock(&g_lock);
+            m.channel = channel;
             if (chat_chat_client_emit_chat_message(c, &m) < 0) {
                 verani_client_last_error(c, err, sizeof(err));
                 printf("* not sent: %s\n", err);

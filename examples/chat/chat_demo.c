@@ -3,8 +3,9 @@
  * chat_demo.c: the chat example in one program. It starts the chat server
  * in-process on 127.0.0.1 (an ephemeral port, the server on its own thread),
  * connects three typed clients (alice, bob, carol) on one client loop, and
- * plays a script: they join, chat, type, try a message over the schema's
- * length limit, join and leave a channel, ask for history and leave. Every
+ * plays a script: they join, chat, type (the others see who), try a message
+ * over the schema's length limit, join a channel and send to it with the
+ * message's `channel` field, leave it, ask for history and leave. Every
  * step and every delivery is printed as it happens; every expected delivery is
  * checked. Exits 0 when all arrived, 1 naming what is missing (or when the
  * 20 s deadline passes), 2 when the server or a client cannot start. It does
@@ -149,10 +150,18 @@ static int await_answer(demo *d, peer *p, const char *what)
 
 /* --- client callbacks (they run inside verani_client_loop_service) -------- */
 
+/* The broadcast's `channel` field and the channel the frame was sent to must agree. */
 static void on_chat_message(verani_client *c, const Chat__ChatBroadcast *m, void *user)
 {
-    record(user, "chat.message #%s %s: %s%s", verani_client_event_channel(c), m->from, m->text,
-           m->mood == CHAT__MOOD__HAPPY ? " (happy)" : "");
+    const char *sent_to = verani_client_event_channel(c);
+    const char *field = m->channel ? m->channel : "default";
+
+    if (!sent_to || strcmp(sent_to, field))
+        record(user, "chat.message in #%s says channel \"%s\"", sent_to ? sent_to : "(none)",
+               field);
+    else
+        record(user, "chat.message #%s %s: %s%s", field, m->from, m->text,
+               m->mood == CHAT__MOOD__HAPPY ? " (happy)" : "");
 }
 
 static void on_user_joined(verani_client *c, const Chat__UserEvent *m, void *user)
@@ -167,10 +176,10 @@ static void on_user_left(verani_client *c, const Chat__UserEvent *m, void *user)
     record(user, "user.left %s", m->user_id);
 }
 
-static void on_typing(verani_client *c, void *user)
+static void on_typing(verani_client *c, const Chat__UserEvent *m, void *user)
 {
     (void)c;
-    record(user, "typing");
+    record(user, "typing %s", m->user_id);
 }
 
 static void on_client_error(verani_client *c, int err, const char *what, void *user)
@@ -206,8 +215,9 @@ static void on_history(verani_client *c, verani_reply_status status, const Chat_
     else
         printf("    %-6s <- history failed: %s\n", p->user, error ? error : "no reply");
     for (i = 0; page && i < page->n_messages; i++) {
-        printf("               %zu. %s: %s\n", i + 1, page->messages[i]->from,
-               page->messages[i]->text);
+        printf("               %zu. #%s %s: %s\n", i + 1,
+               page->messages[i]->channel ? page->messages[i]->channel : "default",
+               page->messages[i]->from, page->messages[i]->text);
         len += (size_t)snprintf(p->answer + len, sizeof(p->answer) - len, "%s%s",
                                 i ? "|" : "", page->messages[i]->text);
         if (len >= sizeof(p->answer))
@@ -254,17 +264,12 @@ static int join(demo *d, peer *p)
 static int say(peer *p, const char *channel, const char *text, Chat__Mood mood)
 {
     Chat__ChatMessage m = CHAT__CHAT_MESSAGE__INIT;
-    char tag[40], *tags[1] = {tag};
     char err[256];
     int r;
 
     m.text = (char *)text;
     m.mood = mood;
-    if (channel) {
-        snprintf(tag, sizeof(tag), "#%s", channel);
-        m.tags = tags;
-        m.n_tags = 1;
-    }
+    m.channel = (char *)channel;   /* NULL: absent, so "default" */
     r = chat_chat_client_emit_chat_message(p->c, &m);
     if (r < 0) {
         verani_client_last_error(p->c, err, sizeof(err));
@@ -335,11 +340,11 @@ static int script(demo *d, peer *alice, peer *bob, peer *carol)
     CHECK(expect(d, bob, "chat.message #default alice: Hello everyone!"));
     CHECK(expect(d, carol, "chat.message #default alice: Hello everyone!"));
 
-    step("bob starts typing, then answers");
+    step("bob starts typing (the others see who), then answers");
     printf("    %-6s -> chat.typing\n", bob->user);
     CHECK(chat_chat_client_emit_chat_typing(bob->c) < 0);
-    CHECK(expect(d, alice, "typing"));
-    CHECK(expect(d, carol, "typing"));
+    CHECK(expect(d, alice, "typing bob"));
+    CHECK(expect(d, carol, "typing bob"));
     CHECK(say(bob, NULL, "Hi Alice :)", CHAT__MOOD__HAPPY));
     CHECK(expect(d, alice, "chat.message #default bob: Hi Alice :) (happy)"));
     CHECK(expect(d, carol, "chat.message #default bob: Hi Alice :) (happy)"));
@@ -352,7 +357,8 @@ static int script(demo *d, peer *alice, peer *bob, peer *carol)
     }
     d->checks++;
 
-    step("bob and carol join channel #support; a channel name with spaces is refused");
+    step("bob and carol join channel #support; a channel name with spaces is refused;\n"
+         "    carol sends to #support (the message's channel field)");
     CHECK(channel(d, bob, "support", 1));
     CHECK(bob->status != VERANI_REPLY_OK);
     CHECK(channel(d, carol, "support", 1));

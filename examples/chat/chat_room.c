@@ -2,14 +2,16 @@
 /*
  * chat_room.c: the example chat room's handlers. On connect the newcomer's
  * user id is announced to channel "default" (user.joined), on disconnect its
- * departure (user.left); a chat.message is stamped with the sender's user id
- * and the server time and broadcast to its channel, except to the sender; chat.typing
- * is relayed to the sender's channel "default"; a join is allowed for channel
- * names of 1 to 32 characters in [a-z0-9_-]; history answers with the newest
- * messages, newest first, of the channels the asker is in. Messages are kept
- * in the instance's room storage (verani_ctx_storage: SQLite, in memory
- * unless the server has a storage_path), the newest CHAT_ROOM_HISTORY of
- * them, so with a storage file they survive a restart.
+ * departure (user.left); a chat.message goes to the channel its `channel`
+ * field names ("default" when absent; the sender must be in it), stamped with
+ * the sender's user id, the channel and the server time, to everyone there
+ * except the sender; chat.typing is relayed to the sender's channel "default"
+ * as typing with the sender's user id; a join is allowed for channel names of
+ * 1 to 32 characters in [a-z0-9_-]; history answers with the newest messages,
+ * newest first, of the channels the asker is in. Messages are kept in the
+ * instance's room storage (verani_ctx_storage: SQLite, in memory unless the
+ * server has a storage_path), the newest CHAT_ROOM_HISTORY of them, so with a
+ * storage file they survive a restart. It keeps no per-user state.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -49,15 +51,9 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-
 const char *chat_room_message_channel(const Chat__ChatMessage *msg)
 {
-    size_t i;
-
-    for (i = 0; i < msg->n_tags; i++)
-        if (msg->tags[i] && msg->tags[i][0] == '#' && msg->tags[i][1])
-            return msg->tags[i] + 1;
-    return "default";
+    return msg->channel && msg->channel[0] ? msg->channel : "default";
 }
 
 /* ?userId= (or X-User-Id) is the user id and is required; ?name= fills the
@@ -188,6 +184,7 @@ static int on_message(verani_ctx *ctx, const Chat__ChatMessage *msg)
     if (!st || !job)
         return st ? VERANI_ENOMEM : VERANI_EIO;
     out.from = (char *)verani_ctx_user_id(ctx);
+    out.channel = (char *)channel;   /* borrowed from msg or a literal; never freed */
     out.text = msg->text;
     out.at = now_ms();
     out.mood = msg->mood;
@@ -202,12 +199,15 @@ static int on_message(verani_ctx *ctx, const Chat__ChatMessage *msg)
     return chat_chat_emit_chat_message(ctx, to, &out) < 0 ? VERANI_EIO : 0;
 }
 
+/* The others in "default" learn who types (the event has no payload: the session says who). */
 static int on_typing(verani_ctx *ctx)
 {
+    Chat__UserEvent ev = CHAT__USER_EVENT__INIT;
     verani_target to = verani_to_channel("default");
 
+    ev.user_id = (char *)verani_ctx_user_id(ctx);
     to.except = verani_ctx_session(ctx);
-    return chat_chat_emit_typing(ctx, to) < 0 ? VERANI_EIO : 0;
+    return chat_chat_emit_typing(ctx, to, &ev) < 0 ? VERANI_EIO : 0;
 }
 
 /* Unpacked messages live in the handler's scratch memory, like the reply. */
@@ -248,6 +248,13 @@ static int collect(const uint8_t *key, size_t klen, const uint8_t *val, size_t v
     if (!m) {
         job->err = VERANI_EIO;   /* a damaged or foreign value */
         return 1;
+    }
+    if (!((Chat__ChatBroadcast *)m)->channel) {   /* stored before the field existed */
+        ((Chat__ChatBroadcast *)m)->channel = verani_ctx_strdup(job->ctx, channel);
+        if (!((Chat__ChatBroadcast *)m)->channel) {
+            job->err = VERANI_ENOMEM;
+            return 1;
+        }
     }
     job->found[job->n++] = (Chat__ChatBroadcast *)m;
     return 0;

@@ -2,12 +2,12 @@
 /*
  * chat_room.h: the handlers of the example chat room (schema/chat.verani),
  * shared by chat_server and chat_demo. They announce joins and leaves,
- * broadcast typed messages to a channel, relay the typing indicator, check
- * channel joins, and answer history requests from a bounded ring of recent
- * messages per room instance, kept in memory while the instance has
- * sessions (room storage comes later, so history does not survive a restart
- * or an empty room). Everything here runs on the server's
- * event-loop thread; nothing is shared with other threads.
+ * broadcast typed messages to the channel a message names, relay the typing
+ * indicator with the typist's user id, check channel joins, and answer
+ * history requests from the newest CHAT_ROOM_HISTORY messages of each room
+ * instance, kept in its room storage (on a storage file they survive a
+ * restart). Everything here runs on the server's event-loop thread; nothing
+ * is shared with other threads.
  */
 #ifndef EXAMPLE_CHAT_ROOM_H
 #define EXAMPLE_CHAT_ROOM_H
@@ -34,9 +34,9 @@ unsigned long chat_room_stored(const chat_room *room);
 int chat_room_mount(verani_server *srv, chat_room *room);
 
 /*
- * A message goes to channel "default" unless one of its tags is "#<channel>"
- * (the schema has no channel field; see examples/chat/README.md). Returns the
- * channel name inside `msg` or "default" (borrowed from `msg`).
+ * The channel a message goes to: its `channel` field, or "default" when the
+ * field is absent or empty. Returns a string borrowed from `msg`, or the
+ * literal "default".
  */
 const char *chat_room_message_channel(const Chat__ChatMessage *msg);
 

@@ -64,12 +64,12 @@ cat "$work/dana.out"
 expect_line "$work/dana.out" '* connected'
 expect_line "$work/dana.out" '* #Bad Name: refused: joining this channel was refused'
 expect_line "$work/dana.out" '* history, newest first (1):'
-expect_line "$work/dana.out" '    dana: hello from the terminal'
+expect_line "$work/dana.out" '    [#default] dana: hello from the terminal'
 stop_server 1
 
 start_server 2
 printf '/history 5\n' | run_client erin "$work/erin.out"
-expect_line "$work/erin.out" '    dana: hello from the terminal'
+expect_line "$work/erin.out" '    [#default] dana: hello from the terminal'
 echo "history survived a restart"
 
 for i in 1 2 3; do
@@ -77,9 +77,9 @@ for i in 1 2 3; do
 done
 printf '/history 100\n' | run_client frank "$work/frank.out"
 expect_line "$work/frank.out" '* history, newest first (100):'
-expect_line "$work/frank.out" '    c3: m3-40'
-expect_line "$work/frank.out" '    c1: m1-21'
-if grep -qxF '    c1: m1-20' "$work/frank.out" || grep -qF 'dana:' "$work/frank.out"; then
+expect_line "$work/frank.out" '    [#default] c3: m3-40'
+expect_line "$work/frank.out" '    [#default] c1: m1-21'
+if grep -qxF '    [#default] c1: m1-20' "$work/frank.out" || grep -qF 'dana:' "$work/frank.out"; then
     fail "history kept more than the newest 100 messages"
 fi
 echo "history keeps the newest 100"

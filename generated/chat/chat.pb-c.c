@@ -277,7 +277,7 @@ void   chat__chat_meta__free_unpacked
   assert(message->base.descriptor == &chat__chat_meta__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor chat__chat_message__field_descriptors[4] =
+static const ProtobufCFieldDescriptor chat__chat_message__field_descriptors[5] =
 {
   {
     "text",
@@ -327,8 +327,21 @@ static const ProtobufCFieldDescriptor chat__chat_message__field_descriptors[4] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "channel",
+    5,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chat__ChatMessage, channel),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned chat__chat_message__field_indices_by_name[] = {
+  4,   /* field[4] = channel */
   3,   /* field[3] = mood */
   2,   /* field[2] = reply_to */
   1,   /* field[1] = tags */
@@ -337,7 +350,7 @@ static const unsigned chat__chat_message__field_indices_by_name[] = {
 static const ProtobufCIntRange chat__chat_message__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor chat__chat_message__descriptor =
 {
@@ -347,14 +360,14 @@ const ProtobufCMessageDescriptor chat__chat_message__descriptor =
   "Chat__ChatMessage",
   "chat",
   sizeof(Chat__ChatMessage),
-  4,
+  5,
   chat__chat_message__field_descriptors,
   chat__chat_message__field_indices_by_name,
   1,  chat__chat_message__number_ranges,
   (ProtobufCMessageInit) chat__chat_message__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor chat__chat_broadcast__field_descriptors[4] =
+static const ProtobufCFieldDescriptor chat__chat_broadcast__field_descriptors[5] =
 {
   {
     "from",
@@ -404,9 +417,22 @@ static const ProtobufCFieldDescriptor chat__chat_broadcast__field_descriptors[4]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "channel",
+    5,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chat__ChatBroadcast, channel),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned chat__chat_broadcast__field_indices_by_name[] = {
   2,   /* field[2] = at */
+  4,   /* field[4] = channel */
   0,   /* field[0] = from */
   3,   /* field[3] = mood */
   1,   /* field[1] = text */
@@ -414,7 +440,7 @@ static const unsigned chat__chat_broadcast__field_indices_by_name[] = {
 static const ProtobufCIntRange chat__chat_broadcast__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor chat__chat_broadcast__descriptor =
 {
@@ -424,7 +450,7 @@ const ProtobufCMessageDescriptor chat__chat_broadcast__descriptor =
   "Chat__ChatBroadcast",
   "chat",
   sizeof(Chat__ChatBroadcast),
-  4,
+  5,
   chat__chat_broadcast__field_descriptors,
   chat__chat_broadcast__field_indices_by_name,
   1,  chat__chat_broadcast__number_ranges,

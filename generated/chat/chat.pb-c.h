@@ -55,10 +55,14 @@ struct  Chat__ChatMessage
   protobuf_c_boolean has_reply_to;
   uint64_t reply_to;
   Chat__Mood mood;
+  /*
+   * where it goes; absent: "default"
+   */
+  char *channel;
 };
 #define CHAT__CHAT_MESSAGE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&chat__chat_message__descriptor) \
-    , NULL, 0,NULL, 0, 0, CHAT__MOOD__NEUTRAL }
+    , NULL, 0,NULL, 0, 0, CHAT__MOOD__NEUTRAL, NULL }
 
 
 /*
@@ -77,12 +81,19 @@ struct  Chat__ChatBroadcast
    */
   int64_t at;
   Chat__Mood mood;
+  /*
+   * the channel it was sent to; absent: "default"
+   */
+  char *channel;
 };
 #define CHAT__CHAT_BROADCAST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&chat__chat_broadcast__descriptor) \
-    , NULL, NULL, 0, CHAT__MOOD__NEUTRAL }
+    , NULL, NULL, 0, CHAT__MOOD__NEUTRAL, NULL }
 
 
+/*
+ * Who joined, left or types.
+ */
 struct  Chat__UserEvent
 {
   ProtobufCMessage base;

@@ -114,8 +114,7 @@ static void chat_chat_client_invoke_typing(verani_client *c, verani_fn fn,
 {
     chat_chat_typing_cb cb = (chat_chat_typing_cb)fn;
 
-    (void)msg;
-    cb(c, user);
+    cb(c, (const Chat__UserEvent *)msg, user);
 }
 
 int chat_chat_client_on_typing(verani_client *c, chat_chat_typing_cb cb, void *user)

@@ -23,7 +23,7 @@ extern "C" {
 /* on chat.message (ChatMessage) */
 int chat_chat_client_emit_chat_message(verani_client *c, const Chat__ChatMessage *msg);
 
-/* on chat.typing (): no payload */
+/* on chat.typing (): no payload: the session says who */
 int chat_chat_client_emit_chat_typing(verani_client *c);
 
 /* The outcome of a history request: `reply` is set only for VERANI_REPLY_OK. */
@@ -56,8 +56,8 @@ int chat_chat_client_on_user_left(verani_client *c, chat_chat_user_left_cb cb, v
 int chat_chat_client_once_user_left(verani_client *c, chat_chat_user_left_cb cb, void *user);
 int chat_chat_client_off_user_left(verani_client *c, chat_chat_user_left_cb cb, void *user);
 
-/* emit typing (): someone is typing */
-typedef void (*chat_chat_typing_cb)(verani_client *c, void *user);
+/* emit typing (UserEvent): user_id is typing */
+typedef void (*chat_chat_typing_cb)(verani_client *c, const Chat__UserEvent *msg, void *user);
 int chat_chat_client_on_typing(verani_client *c, chat_chat_typing_cb cb, void *user);
 int chat_chat_client_once_typing(verani_client *c, chat_chat_typing_cb cb, void *user);
 int chat_chat_client_off_typing(verani_client *c, chat_chat_typing_cb cb, void *user);

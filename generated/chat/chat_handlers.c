@@ -62,7 +62,7 @@ static int chat_chat_stub_chat_message(verani_ctx *ctx, const Chat__ChatMessage 
     return 0;
 }
 
-/* on chat.typing (): no payload */
+/* on chat.typing (): no payload: the session says who */
 static int chat_chat_stub_chat_typing(verani_ctx *ctx)
 {
     (void)ctx;

@@ -23,6 +23,8 @@ int chat_validate_chat_message(const Chat__ChatMessage *m, verani_verr *err)
         return verani_verr_fail(err, "tags", "more than 8 items");
     if (!chat_mood_known(m->mood))
         return verani_verr_fail(err, "mood", "unknown value %d", (int)m->mood);
+    if (m->channel != NULL && verani_utf8_len(m->channel) > 32u)
+        return verani_verr_fail(err, "channel", "longer than 32");
     return 0;
 }
 
@@ -110,7 +112,7 @@ const verani_event_def chat_chat_on_events[3] = {
         .validate_in = chat_check_chat_message,
         .validate_out = NULL,
     },
-    /* on chat.typing (): no payload */
+    /* on chat.typing (): no payload: the session says who */
     {
         .id = 2u,
         .name = "chat.typing",
@@ -158,11 +160,11 @@ const verani_event_def chat_chat_emit_events[4] = {
         .validate_in = NULL,
         .validate_out = NULL,
     },
-    /* emit typing (): someone is typing */
+    /* emit typing (UserEvent): user_id is typing */
     {
-        .id = 4u,
+        .id = 5u,
         .name = "typing",
-        .in = NULL,
+        .in = &chat__user_event__descriptor,
         .out = NULL,
         .validate_in = NULL,
         .validate_out = NULL,

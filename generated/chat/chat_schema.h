@@ -21,7 +21,7 @@ extern "C" {
 /* --- schema fingerprint ---------------------------------------------------- */
 
 /* FNV-1a 64 of the schema's canonical form: it changes with anything that changes the wire. */
-#define CHAT_SCHEMA_FINGERPRINT "6ca1a074ca3c6509"
+#define CHAT_SCHEMA_FINGERPRINT "02b239aebff3bf9d"
 
 /* --- event ids: room Chat -------------------------------------------------- */
 
@@ -31,7 +31,7 @@ extern "C" {
 #define CHAT_CHAT_EMIT_CHAT_MESSAGE 1u
 #define CHAT_CHAT_EMIT_USER_JOINED  2u
 #define CHAT_CHAT_EMIT_USER_LEFT    3u
-#define CHAT_CHAT_EMIT_TYPING       4u
+#define CHAT_CHAT_EMIT_TYPING       5u
 
 /* --- validators ------------------------------------------------------------ */
 
@@ -43,6 +43,7 @@ extern "C" {
 int chat_validate_chat_message(const Chat__ChatMessage *m, verani_verr *err);
 /* What every member of the channel receives. */
 int chat_validate_chat_broadcast(const Chat__ChatBroadcast *m, verani_verr *err);
+/* Who joined, left or types. */
 int chat_validate_user_event(const Chat__UserEvent *m, verani_verr *err);
 int chat_validate_history_query(const Chat__HistoryQuery *m, verani_verr *err);
 int chat_validate_history_page(const Chat__HistoryPage *m, verani_verr *err);

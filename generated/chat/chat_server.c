@@ -85,9 +85,9 @@ int chat_chat_emit_user_left(verani_ctx *ctx, verani_target to, const Chat__User
     return verani_emit(ctx, &to, &chat_chat_emit_events[2], (const ProtobufCMessage *)msg);
 }
 
-int chat_chat_emit_typing(verani_ctx *ctx, verani_target to)
+int chat_chat_emit_typing(verani_ctx *ctx, verani_target to, const Chat__UserEvent *msg)
 {
-    return verani_emit(ctx, &to, &chat_chat_emit_events[3], NULL);
+    return verani_emit(ctx, &to, &chat_chat_emit_events[3], (const ProtobufCMessage *)msg);
 }
 
 int chat_chat_rpc_emit_chat_message(verani_server *srv, const char *instance, verani_target to,
@@ -112,10 +112,10 @@ int chat_chat_rpc_emit_user_left(verani_server *srv, const char *instance, veran
 }
 
 int chat_chat_rpc_emit_typing(verani_server *srv, const char *instance, verani_target to,
-                              verani_rpc_done done)
+                              const Chat__UserEvent *msg, verani_rpc_done done)
 {
     return verani_rpc_emit(srv, chat_chat_schema.name, instance, &to, &chat_chat_emit_events[3],
-                           NULL, done);
+                           (const ProtobufCMessage *)msg, done);
 }
 
 const Chat__ChatMeta *chat_chat_meta(verani_ctx *ctx)

@@ -34,7 +34,7 @@ typedef struct chat_chat_handlers {
     int (*extract_meta)(verani_upgrade *req, Chat__ChatMeta *meta);
     /* on chat.message (ChatMessage) */
     int (*chat_message)(verani_ctx *ctx, const Chat__ChatMessage *msg);
-    /* on chat.typing (): no payload */
+    /* on chat.typing (): no payload: the session says who */
     int (*chat_typing)(verani_ctx *ctx);
     /* on history (HistoryQuery) returns (HistoryPage): request -> reply */
     int (*history)(verani_ctx *ctx, const Chat__HistoryQuery *msg, Chat__HistoryPage *reply);
@@ -54,8 +54,8 @@ int chat_chat_emit_chat_message(verani_ctx *ctx, verani_target to, const Chat__C
 int chat_chat_emit_user_joined(verani_ctx *ctx, verani_target to, const Chat__UserEvent *msg);
 /* emit user.left (UserEvent) */
 int chat_chat_emit_user_left(verani_ctx *ctx, verani_target to, const Chat__UserEvent *msg);
-/* emit typing (): someone is typing */
-int chat_chat_emit_typing(verani_ctx *ctx, verani_target to);
+/* emit typing (UserEvent): user_id is typing */
+int chat_chat_emit_typing(verani_ctx *ctx, verani_target to, const Chat__UserEvent *msg);
 
 /* The same emits from outside the room, from any thread (<verani/rpc.h>):
  * `instance` NULL means every instance; the count reached comes back
@@ -67,7 +67,7 @@ int chat_chat_rpc_emit_user_joined(verani_server *srv, const char *instance, ver
 int chat_chat_rpc_emit_user_left(verani_server *srv, const char *instance, verani_target to,
                                  const Chat__UserEvent *msg, verani_rpc_done done);
 int chat_chat_rpc_emit_typing(verani_server *srv, const char *instance, verani_target to,
-                              verani_rpc_done done);
+                              const Chat__UserEvent *msg, verani_rpc_done done);
 
 /* The connection's typed meta; valid until the handler returns. */
 const Chat__ChatMeta *chat_chat_meta(verani_ctx *ctx);
