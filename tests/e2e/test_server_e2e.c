@@ -115,6 +115,43 @@ static void bystander_ok(rc_loop *l, rc_conn *b, uint64_t rid)
     assert_int_equal(b->seq_errors, 0);
 }
 
+/* A bare TCP WebSocket session on `path` (`rcvbuf` as for rc_tcp_connect) that has sent its
+ * HELLO and reads nothing unless the test does; returns its socket. */
+static int bare_session(int port, int rcvbuf, const char *path)
+{
+    rc_env hello = VERANI__WIRE__ENVELOPE__INIT;
+    Verani__Wire__Hello hh = VERANI__WIRE__HELLO__INIT;
+    unsigned char buf[64];
+    size_t len;
+    int fd = rc_tcp_connect(port, rcvbuf);
+
+    assert_true(fd >= 0);
+    assert_int_equal(rc_tcp_upgrade(fd, path, NULL, 0), 101);
+    hello.has_kind = 1;
+    hello.kind = VERANI__WIRE__KIND__HELLO;
+    hello.hello = &hh;
+    len = verani__wire__envelope__pack(&hello, buf);
+    assert_int_equal(rc_tcp_send_frame(fd, 2, buf, len), 0);
+    return fd;
+}
+
+/* One flood request `f` from `c`, answered: the recipients of its last blob. Then the kept
+ * envelopes of `c` go (its counters stay). */
+static int flood_once(rc_loop *l, rc_conn *c, E2e__Flood *f, uint64_t rid)
+{
+    const rc_env *r = request(l, c, VERANI__WIRE__KIND__REQUEST, E2E_EV_FLOOD, &f->base, rid);
+    E2e__Count *cnt;
+    int n;
+
+    assert_non_null(r);
+    cnt = e2e__count__unpack(NULL, r->payload.len, r->payload.data);
+    assert_non_null(cnt);
+    n = cnt->n;
+    e2e__count__free_unpacked(cnt, NULL);
+    rc_clear(c);
+    return n;
+}
+
 /* --- tests --------------------------------------------------------------- */
 
 static void test_hook_order_and_welcome(void **state)
@@ -731,12 +768,8 @@ static void test_slow_consumer(void **state)
     rc_loop *l;
     rc_conn *fast;
     E2e__Flood f = E2E__FLOOD__INIT;
-    unsigned char buf[256];
-    size_t len;
     uint64_t rid = 1;
     int fd, triggers = 0;
-    rc_env hello = VERANI__WIRE__ENVELOPE__INIT;
-    Verani__Wire__Hello hh = VERANI__WIRE__HELLO__INIT;
 
     (void)state;
     e2e_server_options(&o);
@@ -747,13 +780,7 @@ static void test_slow_consumer(void **state)
     fast = e2e_join(l, h.port, "/e2e/lobby?userId=fast");
     fast->keep = 0;
     /* the slow one: a bare socket with a small receive buffer that never reads */
-    fd = rc_tcp_connect(h.port, 4096);
-    assert_int_equal(rc_tcp_upgrade(fd, "/e2e/lobby?userId=slow", NULL, 0), 101);
-    hello.has_kind = 1;
-    hello.kind = VERANI__WIRE__KIND__HELLO;
-    hello.hello = &hh;
-    len = verani__wire__envelope__pack(&hello, buf);
-    assert_int_equal(rc_tcp_send_frame(fd, 2, buf, len), 0);
+    fd = bare_session(h.port, 4096, "/e2e/lobby?userId=slow");
     e2e_wait_log(l, "connect:slow:-");
 
     f.count = 16;
@@ -761,18 +788,8 @@ static void test_slow_consumer(void **state)
     /* flood until the slow one is cut off: the flood reaches 1 session, not 2 */
     fast->keep = 1;
     while (triggers < 600) {
-        const rc_env *r;
-        E2e__Count *cnt;
-        int n;
+        int n = flood_once(l, fast, &f, rid);
 
-        rc_send_event(fast, VERANI__WIRE__KIND__REQUEST, E2E_EV_FLOOD, &f.base, rid);
-        while (!(r = rc_answer(fast, rid)) && !fast->closed)
-            rc_service(l, 0);
-        assert_non_null(r);
-        cnt = e2e__count__unpack(NULL, r->payload.len, r->payload.data);
-        n = cnt->n;
-        e2e__count__free_unpacked(cnt, NULL);
-        rc_clear(fast); /* counters stay; the kept envelopes go */
         rid++;
         triggers++;
         if (n == 1)
@@ -809,13 +826,10 @@ static void test_slow_consumer_drop(void **state)
     rc_loop *l;
     rc_conn *fast;
     E2e__Flood f = E2E__FLOOD__INIT;
-    unsigned char buf[256];
     static unsigned char frame[16384];
     size_t len;
     uint64_t rid = 1, last = 0;
     int fd, triggers = 0, gap = 0, i;
-    rc_env hello = VERANI__WIRE__ENVELOPE__INIT;
-    Verani__Wire__Hello hh = VERANI__WIRE__HELLO__INIT;
 
     (void)state;
     e2e_server_options(&o);
@@ -824,29 +838,13 @@ static void test_slow_consumer_drop(void **state)
     start_opts(&h, &o);
     l = rc_loop_create();
     fast = e2e_join(l, h.port, "/e2e/lobby?userId=fast");
-    fd = rc_tcp_connect(h.port, 4096);
-    assert_int_equal(rc_tcp_upgrade(fd, "/e2e/lobby?userId=slow", NULL, 0), 101);
-    hello.has_kind = 1;
-    hello.kind = VERANI__WIRE__KIND__HELLO;
-    hello.hello = &hh;
-    len = verani__wire__envelope__pack(&hello, buf);
-    assert_int_equal(rc_tcp_send_frame(fd, 2, buf, len), 0);
+    fd = bare_session(h.port, 4096, "/e2e/lobby?userId=slow");
     e2e_wait_log(l, "connect:slow:-");
     f.count = 16;
     f.size = 8000;
     while (triggers < 600) {
-        const rc_env *r;
-        E2e__Count *cnt;
-        int n;
+        int n = flood_once(l, fast, &f, rid);
 
-        rc_send_event(fast, VERANI__WIRE__KIND__REQUEST, E2E_EV_FLOOD, &f.base, rid);
-        while (!(r = rc_answer(fast, rid)) && !fast->closed)
-            rc_service(l, 0);
-        assert_non_null(r);
-        cnt = e2e__count__unpack(NULL, r->payload.len, r->payload.data);
-        n = cnt->n;
-        e2e__count__free_unpacked(cnt, NULL);
-        rc_clear(fast);
         rid++;
         triggers++;
         if (n == 1) /* the last blob did not fit in the slow one's queue */
@@ -941,22 +939,12 @@ static void test_vanish_mid_frame(void **state)
     unsigned char hdr[] = {0x82, 0x80 | 100, 0, 0, 0, 0, 1, 2, 3};
     int fd;
     E2e__Cmd m = E2E__CMD__INIT;
-    rc_env hello = VERANI__WIRE__ENVELOPE__INIT;
-    Verani__Wire__Hello hh = VERANI__WIRE__HELLO__INIT;
-    unsigned char buf[64];
-    size_t len;
 
     (void)state;
     start(&h);
     l = rc_loop_create();
     b = e2e_join(l, h.port, "/e2e/lobby?userId=good");
-    fd = rc_tcp_connect(h.port, 0);
-    assert_int_equal(rc_tcp_upgrade(fd, "/e2e/lobby?userId=gone", NULL, 0), 101);
-    hello.has_kind = 1;
-    hello.kind = VERANI__WIRE__KIND__HELLO;
-    hello.hello = &hh;
-    len = verani__wire__envelope__pack(&hello, buf);
-    rc_tcp_send_frame(fd, 2, buf, len);
+    fd = bare_session(h.port, 0, "/e2e/lobby?userId=gone");
     e2e_wait_log(l, "connect:gone:-");
     rc_tcp_send_raw(fd, hdr, sizeof(hdr)); /* a 100-byte frame with 3 bytes sent */
     close(fd);
@@ -1003,10 +991,6 @@ static void test_idle_timeout(void **state)
     verani_server_options o;
     rc_loop *l;
     rc_conn *alive;
-    rc_env hello = VERANI__WIRE__ENVELOPE__INIT;
-    Verani__Wire__Hello hh = VERANI__WIRE__HELLO__INIT;
-    unsigned char buf[64];
-    size_t len;
     int fd, code = 0;
 
     (void)state;
@@ -1015,13 +999,7 @@ static void test_idle_timeout(void **state)
     start_opts(&h, &o);
     l = rc_loop_create();
     alive = e2e_join(l, h.port, "/e2e/lobby?userId=alive"); /* lws answers pings */
-    fd = rc_tcp_connect(h.port, 0);
-    assert_int_equal(rc_tcp_upgrade(fd, "/e2e/lobby?userId=silent", NULL, 0), 101);
-    hello.has_kind = 1;
-    hello.kind = VERANI__WIRE__KIND__HELLO;
-    hello.hello = &hh;
-    len = verani__wire__envelope__pack(&hello, buf);
-    rc_tcp_send_frame(fd, 2, buf, len);
+    fd = bare_session(h.port, 0, "/e2e/lobby?userId=silent");
     /* never answers the pings; the server closes it with 4001. Meanwhile the
      * lws client keeps being serviced, so it answers its pings. */
     {
