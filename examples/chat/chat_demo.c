@@ -349,13 +349,17 @@ static int script(demo *d, peer *alice, peer *bob, peer *carol)
     CHECK(expect(d, alice, "chat.message #default bob: Hi Alice :) (happy)"));
     CHECK(expect(d, carol, "chat.message #default bob: Hi Alice :) (happy)"));
 
-    step("bob pastes 2,001 characters: the schema says max_len = 2000");
+    step("bob pastes 2,001 characters: the schema says max_len = 2000 (and 32 for a channel)");
     memset(too_long, 'x', sizeof(too_long) - 1);
     if (say(bob, NULL, too_long, CHAT__MOOD__NEUTRAL) != VERANI_EINVAL) {
         fprintf(stderr, "\nchat_demo: FAILED: a 2,001-character message was not refused\n");
         return -1;
     }
-    d->checks++;
+    if (say(bob, "a-channel-name-of-33-characters-x", "hi", CHAT__MOOD__NEUTRAL) != VERANI_EINVAL) {
+        fprintf(stderr, "\nchat_demo: FAILED: a 33-character channel name was not refused\n");
+        return -1;
+    }
+    d->checks += 2;
 
     step("bob and carol join channel #support; a channel name with spaces is refused;\n"
          "    carol sends to #support (the message's channel field)");
