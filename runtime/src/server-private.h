@@ -34,6 +34,11 @@
 #define VR_CLOSE_IDLE 4001
 #define VR_CLOSE_HELLO_TIMEOUT 4002
 
+/* The most one coalesced write carries (more frames wait for the next WRITEABLE), and the
+ * protocol's tx_packet_size: lws would otherwise cut every send() to rx_buffer_size and
+ * buffer the rest for later POLLOUTs (a copy and another loop turn per write). */
+#define VR_WRITE_CHUNK 65536
+
 /* Consecutive refused frames after which a connection is closed with 1008. */
 #define VR_MAX_PROTO_ERRORS 10
 

@@ -24,8 +24,6 @@
 #include "server-private.h"
 #include "storage-private.h"
 
-#define VR_WRITE_CHUNK 65536
-
 /* --- scratch memory and the handler context ------------------------------- */
 
 void *vr_scratch_alloc(vr_scratch **list, size_t size)
