@@ -64,13 +64,15 @@ static const bench_bench_handlers handlers = {
 static void usage(FILE *f)
 {
     fprintf(f, "usage: bench_server [--port N] [--queue FRAMES] [--retain FRAMES] [--db FILE]"
-               " [--log]\n"
+               " [--rx-buffer BYTES] [--log]\n"
                "Serves bench/bench.verani at ws://127.0.0.1:PORT/bench/{room} until SIGINT or\n"
                "SIGTERM; prints \"PID <pid> PORT <port>\" once it listens. --retain sets the\n"
                "frames kept per session for resume (the runtime's default when not given).\n"
                "--db keeps room storage and sessions in the SQLite file FILE (created when\n"
                "missing, WAL mode): sessions are persisted and resumable across a restart.\n"
-               "Without it nothing is written to disk.\n");
+               "Without it nothing is written to disk. --rx-buffer sets the server's\n"
+               "recv_buffer_bytes (per-connection receive buffer; the runtime's default when\n"
+               "not given).\n");
 }
 
 /* Raise the open-file limit to its hard maximum: idle holds 10,000 connections or more. */
@@ -99,6 +101,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--port") && i + 1 < argc) {
             o.port = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--rx-buffer") && i + 1 < argc) {
+            o.recv_buffer_bytes = (uint32_t)strtoul(argv[++i], NULL, 10);
         } else if (!strcmp(argv[i], "--retain") && i + 1 < argc) {
             o.retain_max_frames = (uint32_t)strtoul(argv[++i], NULL, 10);
         } else if (!strcmp(argv[i], "--db") && i + 1 < argc) {

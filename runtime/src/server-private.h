@@ -39,6 +39,9 @@
  * buffer the rest for later POLLOUTs (a copy and another loop turn per write). */
 #define VR_WRITE_CHUNK 65536
 
+/* The longest close reason kept (a close frame's payload is at most 125 bytes). */
+#define VR_CLOSE_REASON_MAX 63
+
 /* Consecutive refused frames after which a connection is closed with 1008. */
 #define VR_MAX_PROTO_ERRORS 10
 
@@ -109,7 +112,8 @@ struct verani_session {
     unsigned saved : 1;              /* saved for a restart by a graceful stop: no
                                         on_disconnect when it ends here */
     int close_code;
-    char close_reason[64];
+    char *close_reason;              /* owned: set by vr_session_close, at most
+                                        VR_CLOSE_REASON_MAX bytes */
 };
 
 /* lws's per-connection user data. */

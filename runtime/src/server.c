@@ -20,11 +20,11 @@
 #include "rpc-private.h"
 #include "server-private.h"
 
-/* lws allocates this per connection (it dominates an idle connection's memory): small,
- * since a longer message is handed over in pieces and reassembled in the session's own
- * buffer only while it arrives. Not below 256: at 128 a graceful stop lost its close
- * frame under a flood of small messages (client_e2e's test_restart_keeps_order). */
-#define VR_RX_BUFFER 256
+/* The per-connection receive buffer (opts.recv_buffer_bytes): the default, and the floor
+ * (at 128 a graceful stop lost its close frame under a flood of small messages:
+ * client_e2e's test_restart_keeps_order). */
+#define VR_RX_BUFFER 1024
+#define VR_RX_BUFFER_MIN 256
 
 
 static void set_error(verani_server *srv, const char *fmt, ...) VERANI_PRINTF(2, 3);
@@ -539,6 +539,10 @@ verani_server *verani_server_create(const verani_server_options *opts, char *err
         srv->opts.retain_max_age_ms = 120000;
     if (!srv->opts.instance_idle_ms)
         srv->opts.instance_idle_ms = 60000;
+    if (!srv->opts.recv_buffer_bytes)
+        srv->opts.recv_buffer_bytes = VR_RX_BUFFER;
+    else if (srv->opts.recv_buffer_bytes < VR_RX_BUFFER_MIN)
+        srv->opts.recv_buffer_bytes = VR_RX_BUFFER_MIN;
     if (!srv->opts.log_level)
         srv->opts.log_level = VERANI_LOG_ERR | VERANI_LOG_WARN;
     srv->broker = &vr_broker_local;
@@ -630,8 +634,8 @@ int verani_server_listen(verani_server *srv)
     srv->protocols[0].name = "verani";
     srv->protocols[0].callback = callback;
     srv->protocols[0].per_session_data_size = sizeof(struct vr_pss);
-    srv->protocols[0].rx_buffer_size = srv->max_frame < VR_RX_BUFFER ? srv->max_frame
-                                                                     : VR_RX_BUFFER;
+    srv->protocols[0].rx_buffer_size = srv->max_frame < srv->opts.recv_buffer_bytes
+                                       ? srv->max_frame : srv->opts.recv_buffer_bytes;
     srv->protocols[0].tx_packet_size = VR_WRITE_CHUNK;
     memset(&srv->protocols[1], 0, sizeof(srv->protocols[1]));
 

@@ -396,6 +396,11 @@ int vr_session_enqueue(verani_session *s, vr_frame *f, int with_seq)
     return 0;
 }
 
+static const char *close_reason(const verani_session *s)
+{
+    return s->close_reason ? s->close_reason : "";
+}
+
 void vr_session_close(verani_session *s, int code, const char *reason, int kill)
 {
     if (s->closing || !s->wsi)
@@ -403,12 +408,14 @@ void vr_session_close(verani_session *s, int code, const char *reason, int kill)
     s->closing = 1;
     vr_timer_unlink(s); /* lws's own timeout bounds the close from here */
     s->close_code = code;
-    snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
+    /* allocated only now: most sessions never carry one (on OOM the close goes without) */
+    s->close_reason = vr_strndup(reason, strlen(reason) < VR_CLOSE_REASON_MAX
+                                         ? strlen(reason) : VR_CLOSE_REASON_MAX);
     VR_INFO("session %s (user %s): closing %d %s\n", s->client_id,
             s->user_id ? s->user_id : "-", code, reason);
     if (kill) {
-        lws_close_reason(s->wsi, (enum lws_close_status)code, (unsigned char *)s->close_reason,
-                         strlen(s->close_reason));
+        lws_close_reason(s->wsi, (enum lws_close_status)code, (unsigned char *)close_reason(s),
+                         strlen(close_reason(s)));
         lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
         return;
     }
@@ -471,7 +478,7 @@ int vr_session_writable(verani_session *s)
     }
     if (s->closing) {
         lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
-                         (unsigned char *)s->close_reason, strlen(s->close_reason));
+                         (unsigned char *)close_reason(s), strlen(close_reason(s)));
         return -1;
     }
     return 0;
@@ -547,6 +554,7 @@ static void session_free(verani_session *s)
     vr_free(s->user_id);
     vr_free(s->meta);
     vr_free(s->rx);
+    vr_free(s->close_reason);
     vr_free(s);
 }
 

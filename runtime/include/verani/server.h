@@ -74,6 +74,14 @@ typedef struct verani_server_options {
      * this long is freed from memory; its room storage stays in the store, and the next
      * connection to it creates it again (on a file store it sees the same storage). 0: 60000 */
     uint32_t instance_idle_ms;
+    /* The receive buffer libwebsockets allocates for every connection, in bytes: the largest
+     * part of an idle connection's memory, and also the most read from one connection per
+     * loop turn (a longer message arrives in pieces and is reassembled). Lower it for many
+     * quiet connections (256 saves about 0.75 KiB each), keep it for busy publishers: a
+     * small one splits a burst of their messages over more loop turns, and so fanned-out
+     * frames over more writes (bench/RESULTS.md). At least 256; capped at the largest
+     * max_frame of the mounted rooms. 0: 1024 */
+    uint32_t recv_buffer_bytes;
 } verani_server_options;
 
 VERANI_API void verani_server_options_init(verani_server_options *opts);
