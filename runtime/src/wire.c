@@ -55,13 +55,15 @@ size_t vr_wire_pack(const vr_envelope *env, uint8_t *out)
 
 size_t vr_wire_seq_prefix(uint8_t out[VR_WIRE_SEQ_PREFIX_MAX], uint64_t seq)
 {
-    vr_envelope e = VERANI__WIRE__ENVELOPE__INIT;
+    /* SeqPrefix has Envelope's `seq` field alone: the same bytes, without walking the
+     * whole Envelope descriptor once per delivery */
+    Verani__Wire__SeqPrefix p = VERANI__WIRE__SEQ_PREFIX__INIT;
 
     if (!seq)
         return 0;
-    e.has_seq = 1;
-    e.seq = seq;
-    return verani__wire__envelope__pack(&e, out);
+    p.has_seq = 1;
+    p.seq = seq;
+    return verani__wire__seq_prefix__pack(&p, out);
 }
 
 size_t vr_wire_ws_header(uint8_t out[VR_WS_HEADER_MAX], uint64_t payload_len)

@@ -70,6 +70,27 @@ static void test_seq_prefix_merges(void **state)
     vr_wire_free(d);
 }
 
+/* The prefix is byte for byte an Envelope with only `seq` set. */
+static void test_seq_prefix_is_envelope_seq(void **state)
+{
+    static const uint64_t seqs[] = {1, 127, 128, 300, 16383, 16384, UINT32_MAX,
+                                    (uint64_t)UINT32_MAX + 1, UINT64_MAX - 1, UINT64_MAX};
+    uint8_t a[VR_WIRE_SEQ_PREFIX_MAX], b[64];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++) {
+        vr_envelope e = VERANI__WIRE__ENVELOPE__INIT;
+        size_t na = vr_wire_seq_prefix(a, seqs[i]), nb;
+
+        e.has_seq = 1;
+        e.seq = seqs[i];
+        nb = vr_wire_pack(&e, b);
+        assert_int_equal(na, nb);
+        assert_memory_equal(a, b, nb);
+    }
+}
+
 static void test_decode_rejects(void **state)
 {
     static const uint8_t junk[] = {0xff, 0xff, 0xff};
@@ -152,6 +173,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ws_header_lengths),
         cmocka_unit_test(test_seq_prefix_merges),
+        cmocka_unit_test(test_seq_prefix_is_envelope_seq),
         cmocka_unit_test(test_decode_rejects),
         cmocka_unit_test(test_protocol_md_example),
         cmocka_unit_test(test_names),
