@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
     build-essential cmake pkg-config git clang
-    libwebsockets-dev
+    libwebsockets-dev libwebsockets-evlib-ev libev-dev
     libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
     re2c
     libsqlite3-dev

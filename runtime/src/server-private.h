@@ -47,6 +47,7 @@
 
 struct vr_instance;
 struct vr_mount;
+struct ev_loop;
 
 /* A mounted room: the generated definition, the user's handler table. */
 typedef struct vr_mount {
@@ -173,6 +174,7 @@ struct verani_server {
     verani_server_options opts;      /* strings owned (copied) */
     char **origins;                  /* owned copies behind opts.origins */
     struct lws_context *ctx;
+    struct ev_loop *evloop;          /* owned: libev loop lws runs on (NULL: lws's poll()) */
     struct lws_vhost *vh;
     struct lws_protocols protocols[2];
     vr_mount **mounts;               /* owned */

@@ -16,6 +16,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <ev.h>
+
 #include "common-private.h"
 #include "rpc-private.h"
 #include "server-private.h"
@@ -619,6 +621,9 @@ int verani_server_mount(verani_server *srv, const verani_room_def *room, const v
     return 0;
 }
 
+static const lws_retry_bo_t no_lws_validity = {.secs_since_valid_ping = 0,
+                                                .secs_since_valid_hangup = 0};
+
 int verani_server_listen(verani_server *srv)
 {
     struct lws_context_creation_info info;
@@ -646,6 +651,9 @@ int verani_server_listen(verani_server *srv)
     info.user = srv;
     info.timeout_secs = (srv->opts.handshake_timeout_ms + 999) / 1000;
     info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+    /* No lws validity timers: the sweep does idle checks and pings (sweep.c). lws would
+     * otherwise keep one sorted timer per connection, and each connect would walk them. */
+    info.retry_and_idle_policy = &no_lws_validity;
     if (srv->opts.tls_cert_path && srv->opts.tls_key_path) {
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = srv->opts.tls_cert_path;
@@ -654,7 +662,26 @@ int verani_server_listen(verani_server *srv)
          * pre-framed writes the delivery path makes. */
         info.alpn = "http/1.1";
     }
-    srv->ctx = lws_create_context(&info);
+    /* libev (epoll) through lws's event-library plugin, on a loop of our own so a turn can
+     * be bounded: lws 4.1's poll() loop rescans every descriptor on each wake-up, which
+     * grows with the connections held (bench/RESULTS.md). Without the plugin: poll(). */
+    srv->evloop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    if (srv->evloop) {
+        void *loops[1] = {srv->evloop};
+
+        info.options |= LWS_SERVER_OPTION_LIBEV;
+        info.foreign_loops = loops;
+        srv->ctx = lws_create_context(&info);
+        info.foreign_loops = NULL;
+        info.options &= ~(uint64_t)LWS_SERVER_OPTION_LIBEV;
+        if (!srv->ctx) {
+            ev_loop_destroy(srv->evloop);
+            srv->evloop = NULL;
+            VR_NOTICE("the libev event library is not usable here; using poll()\n");
+        }
+    }
+    if (!srv->ctx)
+        srv->ctx = lws_create_context(&info);
     if (!srv->ctx) {
         set_error(srv, "cannot listen on %s:%d (port in use, bad TLS files or no memory)",
                   srv->opts.bind_address ? srv->opts.bind_address : "*", srv->opts.port);
@@ -695,6 +722,27 @@ static void wake_retire(verani_server *srv)
         ; /* a waker is inside lws_cancel_service: a few instructions */
 }
 
+/* One turn of the event loop: wait for events or a timer when `wait`, else only what is
+ * ready. Returns < 0 when the loop cannot go on. */
+static int loop_turn(verani_server *srv, int wait)
+{
+    if (srv->evloop) {
+        ev_run(srv->evloop, wait ? EVRUN_ONCE : EVRUN_NOWAIT);
+        return 0;
+    }
+    return lws_service(srv->ctx, wait ? 0 : -1) < 0 ? -1 : 0;
+}
+
+/* After the context: let the loop see lws's last watchers go, then free it. */
+static void loop_free(verani_server *srv)
+{
+    if (!srv->evloop)
+        return;
+    ev_run(srv->evloop, EVRUN_NOWAIT);
+    ev_loop_destroy(srv->evloop);
+    srv->evloop = NULL;
+}
+
 static void wake_cb(lws_sorted_usec_list_t *sul)
 {
     (void)sul; /* only there to end the wait */
@@ -715,7 +763,7 @@ static void shutdown_loop(verani_server *srv)
     deadline = lws_now_usecs() + 3 * LWS_US_PER_SEC;
     while (srv->sessions.count && lws_now_usecs() < deadline) {
         lws_sul_schedule(srv->ctx, 0, &srv->wake, wake_cb, 100 * LWS_US_PER_MS);
-        if (lws_service(srv->ctx, 0) < 0)
+        if (loop_turn(srv, 1) < 0)
             break;
     }
     lws_sul_cancel(&srv->wake);
@@ -725,6 +773,7 @@ static void shutdown_loop(verani_server *srv)
     lws_context_destroy(srv->ctx);
     srv->ctx = NULL;
     srv->vh = NULL;
+    loop_free(srv);
     pending_drop(&srv->pending);
     VR_NOTICE("stopped\n");
 }
@@ -742,7 +791,7 @@ int verani_server_run(verani_server *srv)
         return r;
     vr_rpc_loop_enter(srv);
     while (!srv->stop_flag)
-        if (lws_service(srv->ctx, 0) < 0)
+        if (loop_turn(srv, 1) < 0)
             break;
     shutdown_loop(srv);
     return 0;
@@ -765,7 +814,7 @@ int verani_server_service(verani_server *srv, int timeout_ms)
     if (timeout_ms > 0)
         lws_sul_schedule(srv->ctx, 0, &srv->wake, wake_cb,
                          (lws_usec_t)timeout_ms * LWS_US_PER_MS);
-    if (!srv->stop_flag && lws_service(srv->ctx, timeout_ms > 0 ? 0 : -1) < 0)
+    if (!srv->stop_flag && loop_turn(srv, timeout_ms > 0) < 0)
         srv->stop_flag = 1;
     lws_sul_cancel(&srv->wake);
     if (srv->stop_flag) {
@@ -803,6 +852,7 @@ void verani_server_destroy(verani_server *srv)
         lws_context_destroy(srv->ctx);
         srv->ctx = NULL;
     }
+    loop_free(srv);
     pending_drop(&srv->pending);
     vr_rpc_fini(srv);
     vr_http_api_free(srv);
