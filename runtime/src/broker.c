@@ -4,7 +4,8 @@
  * recipient), the bounded per-session outbound queue, the coalescing copy of
  * a connection's pending frames into one write buffer, recipient selection
  * for verani_target, and the local broker that publishes to the sessions of
- * one room instance. It does not write to sockets (server.c and session.c do
+ * one room instance (to a channel: to its members only, from the instance's
+ * channel table kept by room.c and session.c). It does not write to sockets (server.c and session.c do
  * that) and does not know about other nodes (a Redis broker will).
  */
 #include <string.h>
@@ -215,6 +216,19 @@ int vr_target_copy(verani_target *dst, char **strs, const verani_target *src)
     return 0;
 }
 
+/* The filters every target kind shares: except, user ids, client ids. */
+static int filters_match(const verani_target *to, const verani_session *s)
+{
+    if (to->except && to->except == s)
+        return 0;
+    if (to->n_user_ids && !in_list(verani_session_user_id(s), to->user_ids, to->n_user_ids))
+        return 0;
+    if (to->n_client_ids &&
+        !in_list(verani_session_client_id(s), to->client_ids, to->n_client_ids))
+        return 0;
+    return 1;
+}
+
 int vr_target_match(const verani_target *to, const verani_session *self,
                     const verani_session *s)
 {
@@ -242,13 +256,7 @@ int vr_target_match(const verani_target *to, const verani_session *self,
     default:
         return 0;
     }
-    if (to->except && to->except == s)
-        return 0;
-    if (to->n_user_ids && !in_list(uid, to->user_ids, to->n_user_ids))
-        return 0;
-    if (to->n_client_ids && !in_list(cid, to->client_ids, to->n_client_ids))
-        return 0;
-    return 1;
+    return filters_match(to, s);
 }
 
 static int local_publish(vr_instance *inst, const verani_target *to, const verani_session *self,
@@ -261,6 +269,22 @@ static int local_publish(vr_instance *inst, const verani_target *to, const veran
         if (!self || self->closing || !vr_target_match(to, self, self))
             return 0;
         return vr_session_enqueue((verani_session *)self, frame, 1) == 0 ? 1 : 0;
+    }
+    if (to->kind == VERANI_TO_CHANNEL) {
+        /* Only the channel's members (a member not yet, or no longer, in inst->sessions is
+         * skipped). vr_session_enqueue never ends a session or changes a membership (a
+         * close only starts), so the member array stays as it is during the walk. */
+        vr_channel *c = vr_channel_find(inst, to->name);
+        uint32_t i;
+
+        for (i = 0; c && i < c->n_members; i++) {
+            verani_session *s = c->members[i];
+
+            if (s->added && !s->closing && filters_match(to, s) &&
+                vr_session_enqueue(s, frame, 1) == 0)
+                count++;
+        }
+        return count;
     }
     lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&inst->sessions)) {
         verani_session *s = lws_container_of(d, verani_session, node);

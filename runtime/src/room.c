@@ -6,8 +6,10 @@
  * on first connect. An instance left with no session (attached or detached)
  * and no pending connection is evicted after the server's instance_idle_ms by
  * the server's sweep (sweep.c): its memory is freed, its room storage stays
- * in the store, and the next connection brings it back. Also the queries over an
- * instance (session count, user ids, a user's sessions). Nothing here
+ * in the store, and the next connection brings it back. Each instance keeps a
+ * table of its channels (name -> member sessions) so a channel emit walks
+ * only the members; session.c decides who joins and leaves. Also the queries
+ * over an instance (session count, user ids, a user's sessions). Nothing here
  * persists anything.
  */
 #include <stdio.h>
@@ -73,12 +75,151 @@ vr_instance *vr_instance_get(vr_mount *m, const char *name, int create)
     return inst;
 }
 
+/* --- channels: name -> members, per instance ---------------------------- */
+
+/* FNV-1a: channel names are short and few per instance; any spread does. */
+static uint32_t chan_hash(const char *name)
+{
+    uint32_t h = 2166136261u;
+
+    while (*name) {
+        h ^= (unsigned char)*name++;
+        h *= 16777619u;
+    }
+    return h;
+}
+
+vr_channel *vr_channel_find(const vr_instance *inst, const char *name)
+{
+    vr_channel *c;
+    uint32_t h;
+
+    if (!inst->n_chans || !name)
+        return NULL;
+    h = chan_hash(name);
+    for (c = inst->chans[h & (inst->n_buckets - 1)]; c; c = c->next)
+        if (c->hash == h && !strcmp(c->name, name))
+            return c;
+    return NULL;
+}
+
+/* Double the buckets (8 first) and rehash the chains. */
+static int chans_grow(vr_instance *inst)
+{
+    uint32_t nb = inst->n_buckets ? inst->n_buckets * 2 : 8, i;
+    vr_channel **t = vr_calloc(nb, sizeof(*t)), *c, *next;
+
+    if (!t)
+        return VERANI_ENOMEM;
+    for (i = 0; i < inst->n_buckets; i++)
+        for (c = inst->chans[i]; c; c = next) {
+            next = c->next;
+            c->next = t[c->hash & (nb - 1)];
+            t[c->hash & (nb - 1)] = c;
+        }
+    vr_free(inst->chans);
+    inst->chans = t;
+    inst->n_buckets = nb;
+    return 0;
+}
+
+/* Unlink channel `c` from its bucket and free it (its members are borrowed). */
+static void chan_free(vr_instance *inst, vr_channel *c)
+{
+    vr_channel **p = &inst->chans[c->hash & (inst->n_buckets - 1)];
+
+    while (*p != c)
+        p = &(*p)->next;
+    *p = c->next;
+    inst->n_chans--;
+    vr_free(c->members);
+    vr_free(c);
+}
+
+int vr_channel_join(vr_instance *inst, verani_session *s, const char *name, vr_chanref *ref)
+{
+    vr_channel *c = vr_channel_find(inst, name);
+
+    if (!c) {
+        size_t len = strlen(name);
+        vr_channel **b;
+
+        if (inst->n_chans >= inst->n_buckets && chans_grow(inst))
+            return VERANI_ENOMEM;
+        c = vr_calloc(1, sizeof(*c) + len + 1);
+        if (!c)
+            return VERANI_ENOMEM;
+        memcpy(c->name, name, len + 1);
+        c->hash = chan_hash(name);
+        b = &inst->chans[c->hash & (inst->n_buckets - 1)];
+        c->next = *b;
+        *b = c;
+        inst->n_chans++;
+    }
+    if (c->n_members == c->cap_members) {
+        uint32_t ncap = c->cap_members ? c->cap_members * 2 : 4;
+        verani_session **n = ncap > c->cap_members
+                                 ? vr_reallocarray(c->members, ncap, sizeof(*n)) : NULL;
+
+        if (!n) {
+            if (!c->n_members)
+                chan_free(inst, c);
+            return VERANI_ENOMEM;
+        }
+        c->members = n;
+        c->cap_members = ncap;
+    }
+    ref->ch = c;
+    ref->idx = c->n_members;
+    c->members[c->n_members++] = s;
+    return 0;
+}
+
+void vr_channel_leave(vr_instance *inst, vr_chanref *ref)
+{
+    vr_channel *c = ref->ch;
+    uint32_t last;
+    size_t k;
+
+    if (!c)
+        return;
+    last = --c->n_members;
+    if (ref->idx != last) {
+        /* the last member fills the hole: its own ref for this channel follows */
+        verani_session *m = c->members[last];
+
+        c->members[ref->idx] = m;
+        for (k = 0; k < m->n_channels; k++)
+            if (m->chref[k].ch == c) {
+                m->chref[k].idx = ref->idx;
+                break;
+            }
+    }
+    ref->ch = NULL;
+    if (!c->n_members)
+        chan_free(inst, c);
+}
+
+/* Free every channel left (none once its sessions are gone) and the table. */
+static void chans_free(vr_instance *inst)
+{
+    uint32_t i;
+
+    for (i = 0; i < inst->n_buckets; i++)
+        while (inst->chans[i])
+            chan_free(inst, inst->chans[i]);
+    vr_free(inst->chans);
+    inst->chans = NULL;
+    inst->n_buckets = 0;
+}
+
 static void instance_free(vr_instance *inst)
 {
     if (!lws_dll2_is_detached(&inst->idle_node))
         lws_dll2_remove(&inst->idle_node);
     lws_dll2_remove(&inst->node);
     vr_instance_storage_close(inst);
+    chans_free(inst);
     vr_free(inst->name);
     vr_free(inst);
 }

@@ -61,6 +61,28 @@ typedef struct vr_mount {
     lws_dll2_owner_t instances;      /* struct vr_instance */
 } vr_mount;
 
+/*
+ * A channel of one room instance: its name and the sessions that joined it
+ * (room.c keeps the table, session.c the memberships). A session is a member
+ * from the moment it joins until it leaves or is freed, whether or not it is
+ * in inst->sessions yet (the broker checks `added`). Members sit in no
+ * particular order (a leave moves the last one into the hole); a channel whose
+ * last member leaves is freed.
+ */
+typedef struct vr_channel {
+    struct vr_channel *next;         /* the next in its bucket of inst->chans */
+    uint32_t hash;
+    uint32_t n_members, cap_members;
+    struct verani_session **members; /* owned array; the sessions are borrowed */
+    char name[];                     /* NUL-terminated, owned inline */
+} vr_channel;
+
+/* A session's side of one membership: the channel, and where in its members it sits. */
+typedef struct vr_chanref {
+    vr_channel *ch;
+    uint32_t idx;
+} vr_chanref;
+
 /* A room instance: one per name, created on first connect. */
 typedef struct vr_instance {
     lws_dll2_t node;                 /* in mount->instances */
@@ -71,6 +93,8 @@ typedef struct vr_instance {
     struct verani_storage *storage;  /* owned: opened by verani_ctx_storage; NULL until then */
     lws_dll2_t idle_node;            /* in srv->idle_instances while empty (sweep.c) */
     int64_t empty_since_us;          /* when it became empty: evicted instance_idle_ms later */
+    vr_channel **chans;              /* owned: hash buckets of its channels (owned chains) */
+    uint32_t n_chans, n_buckets;     /* n_buckets: 0 or a power of two */
 } vr_instance;
 
 struct verani_session {
@@ -84,7 +108,9 @@ struct verani_session {
     char *user_id;                   /* owned */
     uint8_t *meta;                   /* owned: the packed meta (the attachment) */
     size_t meta_len;
-    char **channels;                 /* owned strings */
+    char **channels;                 /* owned strings, in join order */
+    vr_chanref *chref;               /* owned: channels[i]'s membership in inst's table;
+                                        same count and capacity as `channels` */
     size_t n_channels, cap_channels;
     uint64_t seq;                    /* the last seq queued to this session */
     vr_outq q;
@@ -231,6 +257,15 @@ vr_instance *vr_instance_get(vr_mount *m, const char *name, int create);
 void vr_instance_maybe_free(vr_instance *inst);
 /* The sweep: free the instances empty since before `oldest_us`. */
 void vr_instances_evict(verani_server *srv, int64_t oldest_us);
+/* The channel `name` of `inst`; NULL when nobody is in it. */
+vr_channel *vr_channel_find(const vr_instance *inst, const char *name);
+/* Add `s` to the members of channel `name` of `inst` (creating it), and fill `ref` with
+ * where it sits. 0 or VERANI_ENOMEM (nothing changed then). The caller (session.c) keeps
+ * `ref` in s->chref, the slot vr_channel_leave updates when members move. */
+int vr_channel_join(vr_instance *inst, verani_session *s, const char *name, vr_chanref *ref);
+/* Take the member `ref` out of its channel (freeing the channel when it was the last);
+ * ref->ch is NULL after. */
+void vr_channel_leave(vr_instance *inst, vr_chanref *ref);
 
 /* --- sweep.c --- */
 /* Start the periodic sweep (at listen); stop it (before the lws context is destroyed). */

@@ -213,23 +213,41 @@ static void attachment_store(verani_session *s)
                 s->srv->storage->last_error);
 }
 
+/*
+ * Channel membership has two sides kept together: the session's names (in
+ * join order, what the accessors and the attachment show) with a chref each,
+ * and the instance's channel table (room.c) listing the members, which is
+ * what a channel emit walks. Every change goes through channel_add,
+ * channel_remove, channels_clear and adopt.
+ */
 static int channel_add(verani_session *s, const char *ch)
 {
+    char *name;
+
     if (verani_session_in_channel(s, ch))
         return 0;
     if (s->n_channels == s->cap_channels) {
         size_t ncap = s->cap_channels ? s->cap_channels * 2 : 2;
         char **n = vr_reallocarray(s->channels, ncap, sizeof(*n));
+        vr_chanref *r;
 
         if (!n)
             return VERANI_ENOMEM;
         s->channels = n;
+        r = vr_reallocarray(s->chref, ncap, sizeof(*r));
+        if (!r)
+            return VERANI_ENOMEM;
+        s->chref = r;
         s->cap_channels = ncap;
     }
-    s->channels[s->n_channels] = vr_strdup(ch);
-    if (!s->channels[s->n_channels])
+    name = vr_strdup(ch);
+    if (!name)
         return VERANI_ENOMEM;
-    s->n_channels++;
+    if (vr_channel_join(s->inst, s, ch, &s->chref[s->n_channels])) {
+        vr_free(name);
+        return VERANI_ENOMEM;
+    }
+    s->channels[s->n_channels++] = name;
     return 1;
 }
 
@@ -240,13 +258,31 @@ static int channel_remove(verani_session *s, const char *ch)
     for (i = 0; i < s->n_channels; i++) {
         if (strcmp(s->channels[i], ch))
             continue;
+        vr_channel_leave(s->inst, &s->chref[i]);
         vr_free(s->channels[i]);
         memmove(&s->channels[i], &s->channels[i + 1],
                 (s->n_channels - i - 1) * sizeof(s->channels[0]));
+        memmove(&s->chref[i], &s->chref[i + 1], (s->n_channels - i - 1) * sizeof(s->chref[0]));
         s->n_channels--;
         return 0;
     }
     return VERANI_ENOTFOUND;
+}
+
+/* Leave every channel and free the names. */
+static void channels_clear(verani_session *s)
+{
+    size_t i;
+
+    for (i = 0; i < s->n_channels; i++) {
+        vr_channel_leave(s->inst, &s->chref[i]);
+        vr_free(s->channels[i]);
+    }
+    vr_free(s->channels);
+    vr_free(s->chref);
+    s->channels = NULL;
+    s->chref = NULL;
+    s->n_channels = s->cap_channels = 0;
 }
 
 static int valid_channel(const char *ch)
@@ -543,14 +579,10 @@ void vr_sessions_end_detached(verani_server *srv)
 /* Free what a session owns besides its list entries and timer. */
 static void session_free(verani_session *s)
 {
-    size_t i;
-
     vr_timer_unlink(s);
     vr_outq_fini(&s->q);
     vr_outq_fini(&s->retained);
-    for (i = 0; i < s->n_channels; i++)
-        vr_free(s->channels[i]);
-    vr_free(s->channels);
+    channels_clear(s);
     vr_free(s->user_id);
     vr_free(s->meta);
     vr_free(s->rx);
@@ -706,6 +738,8 @@ static verani_session *find_resumable(verani_session *s, const char *token)
  */
 static void adopt(verani_session *s, verani_session *o)
 {
+    size_t i;
+
     if (o->wsi) {
         struct vr_pss *pss = lws_wsi_user(o->wsi);
 
@@ -721,11 +755,16 @@ static void adopt(verani_session *s, verani_session *o)
     s->meta = o->meta;
     s->meta_len = o->meta_len;
     o->meta = NULL;
+    channels_clear(s); /* none: it has not joined anything before its hello */
     s->channels = o->channels;
+    s->chref = o->chref;
     s->n_channels = o->n_channels;
     s->cap_channels = o->cap_channels;
+    for (i = 0; i < s->n_channels; i++) /* the same instance: only the member changes */
+        s->chref[i].ch->members[s->chref[i].idx] = s;
     o->channels = NULL;
-    o->n_channels = 0;
+    o->chref = NULL;
+    o->n_channels = o->cap_channels = 0;
     s->seq = o->seq;
     s->retained = o->retained;
     vr_outq_init(&o->retained);
