@@ -210,9 +210,14 @@ static int h_flood(verani_ctx *ctx, const E2e__Flood *in, E2e__Count *out)
     return 0;
 }
 
+/* logs "sjoin:<channel>" once joined, so a test can wait for it (no reply is sent) */
 static int h_sjoin(verani_ctx *ctx, const E2e__Echo *in)
 {
-    return verani_ctx_join(ctx, in->text);
+    int r = verani_ctx_join(ctx, in->text);
+
+    if (!r)
+        e2e_log("sjoin:%s", in->text);
+    return r;
 }
 
 /* "restore:<instance>:<sessions>" with the restored sessions visible (test_resume.c) */

@@ -486,6 +486,9 @@ static void test_join_leave(void **state)
     /* server-side join (no on_join check) */
     e.text = "side";
     rc_send_event(a, VERANI__WIRE__KIND__EVENT, E2E_EV_SJOIN, &e.base, 0);
+    /* a's join and b's emit come on two connections: the order the server reads them in
+     * is not the order they were sent, so wait for the join */
+    e2e_wait_log(l, "sjoin:side");
     m.arg = "side";
     assert_int_equal(cmd(l, b, &m, 3), 1);
     rc_loop_destroy(l);
