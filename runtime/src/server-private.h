@@ -98,34 +98,16 @@ typedef struct vr_instance {
 } vr_instance;
 
 struct verani_session {
-    lws_dll2_t node;                 /* in inst->sessions once hello is done */
-    lws_dll2_t all;                  /* in srv->sessions from ESTABLISHED to CLOSED */
+    /* First the fields every delivery reads (broker.c's walk, vr_session_enqueue,
+     * vr_session_writable): a fan-out touches them in every recipient, so they share as
+     * few cache lines as they can. */
     struct verani_server *srv;
-    vr_instance *inst;               /* holds one `pending` or a list entry */
     struct lws *wsi;                 /* NULL once the connection is gone */
-    char client_id[37];
-    char resume_token[33];
-    char *user_id;                   /* owned */
-    uint8_t *meta;                   /* owned: the packed meta (the attachment) */
-    size_t meta_len;
-    char **channels;                 /* owned strings, in join order */
-    vr_chanref *chref;               /* owned: channels[i]'s membership in inst's table;
-                                        same count and capacity as `channels` */
-    size_t n_channels, cap_channels;
     uint64_t seq;                    /* the last seq queued to this session */
     vr_outq q;
     vr_outq retained;                /* sequenced frames kept for resume (vr_retain_*) */
     uint32_t replay_frames;          /* a resume's replay may pass the queue bound by this */
     size_t replay_bytes;             /* much; both 0 again once the queue has drained */
-    vr_bucket bucket;
-    uint8_t *rx;                     /* owned: a message arriving in pieces */
-    size_t rx_len, rx_cap;
-    uint32_t proto_errors;           /* consecutive refused frames */
-    uint32_t limited;                /* consecutive rate-limited frames */
-    int64_t last_rx_us;              /* the last frame or pong in; while detached, when the
-                                        connection was lost (the grace period's start) */
-    lws_dll2_t tnode;                /* sweep.c: in srv->handshaking until hello, then in
-                                        srv->lru; in neither once closing or detached */
     unsigned hello_done : 1;
     unsigned added : 1;              /* in inst->sessions */
     unsigned closing : 1;            /* a close is under way; no more frames */
@@ -138,6 +120,27 @@ struct verani_session {
     unsigned peer_closed : 1;        /* the client sent a close frame with 1000 */
     unsigned saved : 1;              /* saved for a restart by a graceful stop: no
                                         on_disconnect when it ends here */
+    lws_dll2_t node;                 /* in inst->sessions once hello is done */
+    lws_dll2_t all;                  /* in srv->sessions from ESTABLISHED to CLOSED */
+    vr_instance *inst;               /* holds one `pending` or a list entry */
+    char client_id[37];
+    char resume_token[33];
+    char *user_id;                   /* owned */
+    uint8_t *meta;                   /* owned: the packed meta (the attachment) */
+    size_t meta_len;
+    char **channels;                 /* owned strings, in join order */
+    vr_chanref *chref;               /* owned: channels[i]'s membership in inst's table;
+                                        same count and capacity as `channels` */
+    size_t n_channels, cap_channels;
+    vr_bucket bucket;
+    uint8_t *rx;                     /* owned: a message arriving in pieces */
+    size_t rx_len, rx_cap;
+    uint32_t proto_errors;           /* consecutive refused frames */
+    uint32_t limited;                /* consecutive rate-limited frames */
+    int64_t last_rx_us;              /* the last frame or pong in; while detached, when the
+                                        connection was lost (the grace period's start) */
+    lws_dll2_t tnode;                /* sweep.c: in srv->handshaking until hello, then in
+                                        srv->lru; in neither once closing or detached */
     int close_code;
     char *close_reason;              /* owned: set by vr_session_close, at most
                                         VR_CLOSE_REASON_MAX bytes */
