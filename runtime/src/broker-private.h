@@ -38,7 +38,7 @@ typedef struct vr_qent {
 /* A session's outbound queue: a ring that grows by doubling up to its bound. */
 typedef struct vr_outq {
     vr_qent *ring;   /* owned */
-    uint32_t cap, head, count;
+    uint32_t cap, head, count; /* cap: 0 or a power of two (indexes wrap with a mask) */
     size_t bytes;    /* body bytes queued */
 } vr_outq;
 

@@ -53,7 +53,7 @@ void vr_outq_fini(vr_outq *q)
 {
     while (q->count) {
         vr_frame_unref(q->ring[q->head].frame);
-        q->head = (q->head + 1) % q->cap;
+        q->head = (q->head + 1) & (q->cap - 1);
         q->count--;
     }
     vr_free(q->ring);
@@ -68,7 +68,7 @@ static int outq_grow(vr_outq *q)
     if (!n)
         return VERANI_ENOMEM;
     for (i = 0; i < q->count; i++)
-        n[i] = q->ring[(q->head + i) % q->cap];
+        n[i] = q->ring[(q->head + i) & (q->cap - 1)];
     vr_free(q->ring);
     q->ring = n;
     q->cap = ncap;
@@ -78,12 +78,15 @@ static int outq_grow(vr_outq *q)
 
 int vr_outq_push(vr_outq *q, vr_frame *f, uint64_t seq, uint32_t max_frames, size_t max_bytes)
 {
+    vr_qent *e;
+
     if (q->count >= max_frames || q->bytes + f->len > max_bytes)
         return VERANI_EFULL;
     if (q->count == q->cap && outq_grow(q))
         return VERANI_ENOMEM;
-    q->ring[(q->head + q->count) % q->cap].frame = f;
-    q->ring[(q->head + q->count) % q->cap].seq = seq;
+    e = &q->ring[(q->head + q->count) & (q->cap - 1)];
+    e->frame = f;
+    e->seq = seq;
     q->count++;
     q->bytes += f->len;
     vr_frame_ref(f);
@@ -117,7 +120,7 @@ size_t vr_outq_fill(vr_outq *q, uint8_t *dst, size_t cap)
         q->bytes -= e->frame->len;
         vr_frame_unref(e->frame);
         e->frame = NULL;
-        q->head = (q->head + 1) % q->cap;
+        q->head = (q->head + 1) & (q->cap - 1);
         q->count--;
     }
     if (!q->count)
@@ -134,7 +137,7 @@ static void outq_pop(vr_outq *q)
     q->bytes -= e->frame->len;
     vr_frame_unref(e->frame);
     e->frame = NULL;
-    q->head = (q->head + 1) % q->cap;
+    q->head = (q->head + 1) & (q->cap - 1);
     q->count--;
 }
 
@@ -161,7 +164,7 @@ int vr_retain_replay(const vr_outq *r, uint64_t last_seq, uint64_t cur_seq, vr_o
     uint32_t i;
 
     for (i = 0; i < r->count; i++) {
-        const vr_qent *e = &r->ring[(r->head + i) % r->cap];
+        const vr_qent *e = &r->ring[(r->head + i) & (r->cap - 1)];
 
         if (e->seq <= last_seq)
             continue;
