@@ -64,7 +64,7 @@ static const bench_bench_handlers handlers = {
 static void usage(FILE *f)
 {
     fprintf(f, "usage: bench_server [--port N] [--queue FRAMES] [--retain FRAMES] [--db FILE]"
-               " [--rx-buffer BYTES] [--log]\n"
+               " [--rx-buffer BYTES] [--poll] [--log]\n"
                "Serves bench/bench.verani at ws://127.0.0.1:PORT/bench/{room} until SIGINT or\n"
                "SIGTERM; prints \"PID <pid> PORT <port>\" once it listens. --retain sets the\n"
                "frames kept per session for resume (the runtime's default when not given).\n"
@@ -72,7 +72,7 @@ static void usage(FILE *f)
                "missing, WAL mode): sessions are persisted and resumable across a restart.\n"
                "Without it nothing is written to disk. --rx-buffer sets the server's\n"
                "recv_buffer_bytes (per-connection receive buffer; the runtime's default when\n"
-               "not given).\n");
+               "not given). --poll runs it on libwebsockets' poll() loop instead of epoll.\n");
 }
 
 /* Raise the open-file limit to its hard maximum: idle holds 10,000 connections or more. */
@@ -101,6 +101,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--port") && i + 1 < argc) {
             o.port = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--poll")) {
+            o.event_loop = VERANI_LOOP_POLL;
         } else if (!strcmp(argv[i], "--rx-buffer") && i + 1 < argc) {
             o.recv_buffer_bytes = (uint32_t)strtoul(argv[++i], NULL, 10);
         } else if (!strcmp(argv[i], "--retain") && i + 1 < argc) {

@@ -113,7 +113,8 @@ struct verani_session {
     unsigned closing : 1;            /* a close is under way; no more frames */
     unsigned ping_pending : 1;       /* a WebSocket ping is to be sent */
     unsigned pinged : 1;             /* a ping went out since the last frame in */
-    unsigned write_asked : 1;        /* lws_callback_on_writable was called since WRITEABLE */
+    unsigned write_asked : 1;        /* a write is asked for (WRITEABLE or the end of the turn)
+                                        and has not happened yet */
     unsigned rx_paused : 1;          /* reading stopped while the outbound queue drains */
     unsigned detached : 1;           /* no connection (wsi NULL), waiting for a resume; in
                                         srv->detached instead of srv->sessions */
@@ -141,6 +142,8 @@ struct verani_session {
                                         connection was lost (the grace period's start) */
     lws_dll2_t tnode;                /* sweep.c: in srv->handshaking until hello, then in
                                         srv->lru; in neither once closing or detached */
+    lws_dll2_t dirty;                /* in srv->dirty while frames wait for the end of the
+                                        loop turn (vr_sessions_flush) */
     int close_code;
     char *close_reason;              /* owned: set by vr_session_close, at most
                                         VR_CLOSE_REASON_MAX bytes */
@@ -214,6 +217,7 @@ struct verani_server {
                                         the order they were lost */
     /* sweep.c: one periodic timer instead of one per session (an lws_sul insert walks a
      * sorted list, so one per session made each connect O(sessions)) */
+    lws_dll2_owner_t dirty;          /* sessions with frames queued this turn (dirty) */
     lws_dll2_owner_t handshaking;    /* sessions before hello (tnode), oldest first */
     lws_dll2_owner_t lru;            /* sessions after hello (tnode), least recently heard
                                         first: vr_session_heard moves one to the tail */
@@ -287,11 +291,16 @@ verani_session *vr_session_new(verani_server *srv, struct lws *wsi, vr_pending *
 /* Receive a piece of a WebSocket message. Returns -1 when the connection must close. */
 int vr_session_rx(verani_session *s, const uint8_t *in, size_t len, int binary, int first,
                   int final);
-/* The connection is writable; -1 closes it. */
+/* The connection is writable (a WRITEABLE callback, or vr_sessions_flush); -1 closes it. */
 int vr_session_writable(verani_session *s);
+/* The end of a loop turn: one direct write per session that got a frame of its own (a
+ * reply, a welcome, an error) in it, or on epoll any frame. */
+void vr_sessions_flush(verani_server *srv);
 /* The connection is gone: remove, on_disconnect, free. */
 void vr_session_closed(verani_session *s);
-/* Queue `f` (one new reference) with a fresh seq when `with_seq`; applies the slow policy. */
+/* Queue `f` (one new reference) with a fresh seq when `with_seq`; applies the slow policy.
+ * On poll() it is written when lws says the connection is writable (the fan-out path), on
+ * epoll at the end of the turn (vr_sessions_flush). */
 int vr_session_enqueue(verani_session *s, vr_frame *f, int with_seq);
 /* Start closing with `code` and `reason`; `kill` drops the socket without waiting to write. */
 void vr_session_close(verani_session *s, int code, const char *reason, int kill);

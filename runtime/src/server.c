@@ -665,7 +665,8 @@ int verani_server_listen(verani_server *srv)
     /* libev (epoll) through lws's event-library plugin, on a loop of our own so a turn can
      * be bounded: lws 4.1's poll() loop rescans every descriptor on each wake-up, which
      * grows with the connections held (bench/RESULTS.md). Without the plugin: poll(). */
-    srv->evloop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    srv->evloop = srv->opts.event_loop == VERANI_LOOP_POLL
+                      ? NULL : ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
     if (srv->evloop) {
         void *loops[1] = {srv->evloop};
 
@@ -723,14 +724,17 @@ static void wake_retire(verani_server *srv)
 }
 
 /* One turn of the event loop: wait for events or a timer when `wait`, else only what is
- * ready. Returns < 0 when the loop cannot go on. */
+ * ready; then write what the turn queued. Returns < 0 when the loop cannot go on. */
 static int loop_turn(verani_server *srv, int wait)
 {
-    if (srv->evloop) {
+    int r = 0;
+
+    if (srv->evloop)
         ev_run(srv->evloop, wait ? EVRUN_ONCE : EVRUN_NOWAIT);
-        return 0;
-    }
-    return lws_service(srv->ctx, wait ? 0 : -1) < 0 ? -1 : 0;
+    else
+        r = lws_service(srv->ctx, wait ? 0 : -1) < 0 ? -1 : 0;
+    vr_sessions_flush(srv); /* what the turn queued goes out in one write per session */
+    return r;
 }
 
 /* After the context: let the loop see lws's last watchers go, then free it. */

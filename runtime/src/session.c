@@ -379,7 +379,11 @@ static int retain(verani_session *s, vr_frame *f, uint64_t seq)
     return 0;
 }
 
-int vr_session_enqueue(verani_session *s, vr_frame *f, int with_seq)
+/* `direct`: written at the end of this loop turn (vr_sessions_flush); else, on the poll()
+ * loop, when lws says the connection is writable, a turn later, by which time a fan-out has
+ * usually queued more. On epoll every write is direct: asking lws for WRITEABLE there costs
+ * two epoll_ctl calls per write, more than the later write saves. */
+static int enqueue(verani_session *s, vr_frame *f, int with_seq, int direct)
 {
     verani_server *srv = s->srv;
     uint64_t seq = with_seq ? s->seq + 1 : 0;
@@ -425,11 +429,56 @@ int vr_session_enqueue(verani_session *s, vr_frame *f, int with_seq)
         s->rx_paused = 1;
         lws_rx_flow_control(s->wsi, 0);
     }
-    if (!s->write_asked) { /* once per WRITEABLE, not once per frame of a fan-out */
+    if (!s->write_asked) { /* once per write, not once per frame of a fan-out */
         s->write_asked = 1;
-        lws_callback_on_writable(s->wsi);
+        if (direct || srv->evloop)
+            lws_dll2_add_tail(&s->dirty, &srv->dirty);
+        else
+            lws_callback_on_writable(s->wsi);
     }
     return 0;
+}
+
+int vr_session_enqueue(verani_session *s, vr_frame *f, int with_seq)
+{
+    return enqueue(s, f, with_seq, 0);
+}
+
+static void undirty(verani_session *s)
+{
+    if (!lws_dll2_is_detached(&s->dirty))
+        lws_dll2_remove(&s->dirty);
+}
+
+/*
+ * The end of a loop turn: write every session that got a frame of its own during it (a
+ * reply, a welcome, an error: send_env), one coalesced write each, directly, instead of
+ * waiting for a WRITEABLE callback (a POLLOUT round trip through the event loop, and with
+ * epoll two epoll_ctl calls per write). On the poll() loop fanned-out frames
+ * (vr_session_enqueue) keep the WRITEABLE way: a turn later more of them share each write,
+ * which costs less per frame than writing each turn's at once (bench/RESULTS.md); on
+ * epoll they are direct too. A session whose last write is not
+ * out yet (lws holds a partial send), that must ping or that is closing goes the
+ * WRITEABLE way too.
+ */
+void vr_sessions_flush(verani_server *srv)
+{
+    while (srv->dirty.head) {
+        verani_session *s = lws_container_of(srv->dirty.head, verani_session, dirty);
+
+        lws_dll2_remove(&s->dirty);
+        if (!s->wsi || !s->write_asked)
+            continue;
+        if (s->closing || s->ping_pending || lws_partial_buffered(s->wsi)) {
+            lws_callback_on_writable(s->wsi);
+            continue;
+        }
+        if (vr_session_writable(s) < 0) {
+            /* out of memory or a dead socket: drop it as a WRITEABLE -1 would */
+            s->closing = 1;
+            lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        }
+    }
 }
 
 static const char *close_reason(const verani_session *s)
@@ -557,6 +606,7 @@ static void detach(verani_session *s)
     s->closing = 0;
     s->detached = 1;
     s->write_asked = s->rx_paused = s->ping_pending = s->pinged = 0;
+    undirty(s);
     vr_timer_unlink(s);
     s->last_rx_us = lws_now_usecs(); /* the grace period counts from here (sweep.c) */
     vr_outq_fini(&s->q); /* its sequenced frames are in `retained` */
@@ -580,6 +630,7 @@ void vr_sessions_end_detached(verani_server *srv)
 static void session_free(verani_session *s)
 {
     vr_timer_unlink(s);
+    undirty(s);
     vr_outq_fini(&s->q);
     vr_outq_fini(&s->retained);
     channels_clear(s);
@@ -654,7 +705,7 @@ static void send_env(verani_session *s, const vr_envelope *env, int with_seq)
 
     if (!f)
         return;
-    vr_session_enqueue(s, f, with_seq);
+    enqueue(s, f, with_seq, 1);
     vr_frame_unref(f);
 }
 

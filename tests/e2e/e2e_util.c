@@ -30,6 +30,9 @@ void e2e_server_options(verani_server_options *o)
 {
     verani_server_options_init(o);
     o->bind_address = "127.0.0.1";
+    /* CTest runs the server cases again on the poll() loop (tests/e2e/CMakeLists.txt) */
+    if (getenv("E2E_EVENT_LOOP_POLL"))
+        o->event_loop = VERANI_LOOP_POLL;
 }
 
 void e2e_server_start(e2e_server *h, verani_server_options *o,

@@ -34,6 +34,20 @@ typedef enum verani_slow_policy {
 } verani_slow_policy;
 
 /*
+ * The event loop the server runs on. Both write what a loop turn queued at its end, one
+ * coalesced write per connection.
+ */
+typedef enum verani_event_loop {
+    VERANI_LOOP_DEFAULT = 0, /* epoll, through libev and libwebsockets' evlib_ev plugin: the
+                                cost of a turn follows the connections that have events, so
+                                100,000 mostly idle connections cost what their traffic does.
+                                Falls back to poll() when the plugin cannot be loaded. */
+    VERANI_LOOP_POLL         /* libwebsockets' poll() loop: every turn scans every connection,
+                                which is cheap up to a few thousand of them and grows with
+                                them after (bench/RESULTS.md) */
+} verani_event_loop;
+
+/*
  * Server options. Zero-initialise (or call verani_server_options_init) and
  * set what you need; every zero means the documented default.
  */
@@ -82,6 +96,7 @@ typedef struct verani_server_options {
      * frames over more writes (bench/RESULTS.md). At least 256; capped at the largest
      * max_frame of the mounted rooms. 0: 1024 */
     uint32_t recv_buffer_bytes;
+    verani_event_loop event_loop;  /* VERANI_LOOP_DEFAULT: epoll through libev */
 } verani_server_options;
 
 VERANI_API void verani_server_options_init(verani_server_options *opts);
