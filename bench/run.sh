@@ -21,7 +21,7 @@ root=$(cd "$here/.." && pwd)
 build="$root/build-bench"
 runs=3
 quick=0
-default_targets="verani verani-db ws sio"
+default_targets="verani verani-poll verani-db ws sio"
 targets=$default_targets
 scenarios="fanout echo echo1 idle churn"
 idle_conns=10000
@@ -31,13 +31,14 @@ skip_build=0
 
 usage() {
     cat <<EOF
-usage: bench/run.sh [--quick] [--runs N] [--build DIR] [--targets "verani verani-db ws sio"]
+usage: bench/run.sh [--quick] [--runs N] [--build DIR] [--targets "verani verani-poll verani-db ws sio"]
                     [--scenarios "fanout echo echo1 idle churn"] [--idle-conns N]
                     [--cores SERVER,GENERATOR] [--no-build]
   --quick       a few seconds per scenario (smaller counts, 1 run unless --runs is given)
   --runs N      runs of every (scenario, server) pair; the table shows medians (default 3)
   --targets     servers to run (default "$default_targets"): verani is the bench server
-                with everything in memory, verani-db the same with --db (room storage and
+                with everything in memory (on its default epoll loop), verani-poll the same
+                on libwebsockets' poll() loop, verani-db the same with --db (room storage and
                 sessions persisted and resumable in a fresh SQLite file per run); ws, sio the
                 Node peers. With both verani and verani-db the table adds the cost of
                 persistence per fan-out delivery. churn measures connections per second with
@@ -67,8 +68,9 @@ while [ $# -gt 0 ]; do
 done
 for t in $targets; do
     case "$t" in
-        verani|verani-db|ws|sio) ;;
-        *) echo "run.sh: unknown target '$t' (verani, verani-db, ws, sio)" >&2; exit 2 ;;
+        verani|verani-poll|verani-db|ws|sio) ;;
+        *) echo "run.sh: unknown target '$t' (verani, verani-poll, verani-db, ws, sio)" >&2
+           exit 2 ;;
     esac
 done
 if [ "$quick" = 1 ] && [ "$runs_given" = 0 ]; then
@@ -153,6 +155,7 @@ db="$dbdir/bench.db"
 server_cmd() {
     case "$1" in
         verani) echo "$server" ;;
+        verani-poll) echo "$server --poll" ;;
         verani-db) echo "$server --db $db" ;;
         ws) echo "node $here/peers/ws_server.js" ;;
         sio) echo "node $here/peers/sio_server.js" ;;
@@ -179,7 +182,7 @@ for run in $(seq 1 "$runs"); do
             wrap=()
             lt=$t
             label=$t
-            [ "$t" = verani-db ] && lt=verani
+            [ "$t" = verani-db ] || [ "$t" = verani-poll ] && lt=verani
             if [ "$sc" = idle ] && [ "$hard_nofile" != unlimited ] &&
                [ $((idle_n + 1000)) -gt "$hard_nofile" ]; then
                 # Past one source address's ephemeral ports: bind 8 of them; the typed client
@@ -254,9 +257,11 @@ function show(key, fmt,    m) {
 END {
     name["verani"] = "Verani-C"; name["ws"] = "ws"; name["sio"] = "socket.io"
     name["verani-raw"] = "Verani-C (HELLO-only client)"
+    name["verani-poll"] = "Verani-C, poll() loop"
+    name["verani-raw-poll"] = "Verani-C, poll() loop (HELLO-only client)"
     name["verani-db"] = "Verani-C, --db (sessions persisted)"
     name["verani-raw-db"] = "Verani-C, --db (HELLO-only client)"
-    nt = split("verani verani-db verani-raw verani-raw-db ws sio", ts, " ")
+    nt = split("verani verani-poll verani-db verani-raw verani-raw-poll verani-raw-db ws sio", ts, " ")
     printf "Medians of %d run(s), (min..max) when more than one. Server CPU: utime + stime of\n", runs
     printf "the server process over the measured phase; gen CPU: the load generator'"'"'s, as a\n"
     printf "share of one core.\n\n"
