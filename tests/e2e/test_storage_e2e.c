@@ -298,7 +298,7 @@ static result leak(verani_client_loop *loop, verani_client *c, const char *k, co
 
 /* Close with 1000: the session ends at once (a dropped connection would stay detached for
  * the resume grace period instead). The close frame goes out as the loop is serviced, in
- * wait_sessions / wait_instances. */
+ * wait_census. */
 static void leave(verani_client *c)
 {
     assert_int_equal(verani_client_disconnect(c), 0);
@@ -340,34 +340,22 @@ static census take_census(server *s)
     return c;
 }
 
-/* Poll until the server holds `want` instances; a generous bound only so a bug cannot hang. */
-static census wait_instances(server *s, verani_client_loop *loop, size_t want)
+/* Poll until the server holds `want` instances (`of_instances`) or sessions, servicing the
+ * clients meanwhile; a generous bound only so a bug cannot hang. */
+static census wait_census(server *s, verani_client_loop *loop, int of_instances, size_t want)
 {
     census c;
     int i;
 
     for (i = 0; i < 2000; i++) {
         c = take_census(s);
-        if (c.instances == want)
+        if ((of_instances ? c.instances : c.sessions) == want)
             return c;
         assert_true(verani_client_loop_service(loop, 10) >= 0);
     }
-    fail_msg("the server holds %zu instance(s), not %zu", c.instances, want);
+    fail_msg("the server holds %zu %s, not %zu", of_instances ? c.instances : c.sessions,
+             of_instances ? "instance(s)" : "session(s)", want);
     return c;
-}
-
-static void wait_sessions(server *s, verani_client_loop *loop, size_t want)
-{
-    census c;
-    int i;
-
-    for (i = 0; i < 2000; i++) {
-        c = take_census(s);
-        if (c.sessions == want)
-            return;
-        assert_true(verani_client_loop_service(loop, 10) >= 0);
-    }
-    fail_msg("the server holds %zu session(s), not %zu", c.sessions, want);
 }
 
 static char tmpdir[256];
@@ -470,7 +458,7 @@ static void test_idle_instance_evicted_and_back(void **state)
     c = connect_to(loop, s.port, "kept");
     assert_int_equal(put(loop, c, "k", "v").status, VERANI_REPLY_OK);
     leave(c);
-    wait_sessions(&s, loop, 0);
+    wait_census(&s, loop, 0, 0);
     verani_client_destroy(c);
     n = take_census(&s);
     assert_int_equal(n.instances, 1);
@@ -484,7 +472,7 @@ static void test_idle_instance_evicted_and_back(void **state)
     assert_int_equal(r.status, VERANI_REPLY_OK);
     assert_int_equal(take_census(&s).instances, 1);
     leave(c);
-    n = wait_instances(&s, loop, 0);
+    n = wait_census(&s, loop, 1, 0);
     verani_client_destroy(c);
     assert_int_equal(n.evicted, 1);
     c = connect_to(loop, s.port, "lobby");
@@ -499,7 +487,7 @@ static void test_idle_instance_evicted_and_back(void **state)
     assert_int_equal(n.instances, 1);
     assert_int_equal(n.evicted, 1);
     leave(c);
-    n = wait_instances(&s, loop, 0);
+    n = wait_census(&s, loop, 1, 0);
     verani_client_destroy(c);
     assert_int_equal(n.evicted, 2);
     server_stop(&s);
