@@ -40,8 +40,10 @@ typedef enum verani_slow_policy {
 typedef enum verani_event_loop {
     VERANI_LOOP_DEFAULT = 0, /* epoll, through libev and libwebsockets' evlib_ev plugin: the
                                 cost of a turn follows the connections that have events, so
-                                100,000 mostly idle connections cost what their traffic does.
-                                Falls back to poll() when the plugin cannot be loaded. */
+                                100,000 mostly idle connections cost what their traffic does;
+                                a turn takes all the input that is ready (a few non-blocking
+                                rounds) before it writes. Falls back to poll() when the
+                                plugin cannot be loaded. */
     VERANI_LOOP_POLL         /* libwebsockets' poll() loop: every turn scans every connection,
                                 which is cheap up to a few thousand of them and grows with
                                 them after (bench/RESULTS.md) */
