@@ -993,6 +993,10 @@ static void test_graceful_restart(void **state)
     tc_read_until(&b, 1000, 1);
     assert_int_equal(b.seq_errors, 0);
     assert_int_equal(b.last_seq, 1001);
+    /* the restored session is still in its channel: a new emit to it arrives */
+    tc_flood(&b, 5, 2);
+    tc_read_until(&b, 1005, 2);
+    assert_int_equal(b.seq_errors, 0);
     tc_quiet(&b, 300);
     assert_int_equal(e2e_log_count("connect:u1:-"), 0);
     tc_close(&b);
