@@ -144,6 +144,8 @@ struct verani_session {
                                         srv->lru; in neither once closing or detached */
     lws_dll2_t dirty;                /* in srv->dirty while frames wait for the end of the
                                         loop turn (vr_sessions_flush) */
+    lws_dll2_t store_node;           /* in srv->store_saves while its attachment waits for
+                                        the end of the turn (vr_sessions_store_flush) */
     int close_code;
     char *close_reason;              /* owned: set by vr_session_close, at most
                                         VR_CLOSE_REASON_MAX bytes */
@@ -218,6 +220,9 @@ struct verani_server {
     /* sweep.c: one periodic timer instead of one per session (an lws_sul insert walks a
      * sorted list, so one per session made each connect O(sessions)) */
     lws_dll2_owner_t dirty;          /* sessions with frames queued this turn (dirty) */
+    lws_dll2_owner_t store_saves;    /* sessions whose attachment is to be stored (store_node) */
+    char (*store_deletes)[37];       /* owned: client ids whose attachment is to go */
+    size_t n_store_deletes, cap_store_deletes;
     lws_dll2_owner_t handshaking;    /* sessions before hello (tnode), oldest first */
     lws_dll2_owner_t lru;            /* sessions after hello (tnode), least recently heard
                                         first: vr_session_heard moves one to the tail */
@@ -293,6 +298,8 @@ int vr_session_rx(verani_session *s, const uint8_t *in, size_t len, int binary, 
                   int final);
 /* The connection is writable (a WRITEABLE callback, or vr_sessions_flush); -1 closes it. */
 int vr_session_writable(verani_session *s);
+/* The end of a loop turn: the session store's writes of the turn in one transaction. */
+void vr_sessions_store_flush(verani_server *srv);
 /* The end of a loop turn: one direct write per session that got a frame of its own (a
  * reply, a welcome, an error) in it, or on epoll any frame. */
 void vr_sessions_flush(verani_server *srv);

@@ -748,6 +748,7 @@ static int loop_turn(verani_server *srv, int wait)
     } else
         r = lws_service(srv->ctx, wait ? 0 : -1) < 0 ? -1 : 0;
     vr_sessions_flush(srv); /* what the turn queued goes out in one write per session */
+    vr_sessions_store_flush(srv);
     return r;
 }
 
@@ -879,6 +880,8 @@ void verani_server_destroy(verani_server *srv)
         async_free(a);
     }
     vr_mounts_free(srv);
+    vr_sessions_store_flush(srv); /* the deletes of the sessions the close just ended */
+    vr_free(srv->store_deletes);
     vr_server_storage_close(srv);
     for (i = 0; srv->origins && i < srv->opts.n_origins; i++)
         vr_free(srv->origins[i]);

@@ -200,17 +200,79 @@ static void fill_attachment(const verani_session *s, vr_attachment *a)
  * is written when the session is created or resumed and when its channels
  * change, never per message: after a crash the session comes back with its
  * identity and channels, and its client learns that the frames are lost.
+ * The writes of one loop turn go to the store together at its end, in one
+ * transaction (vr_sessions_store_flush): a commit per connect and per close
+ * made SQLite the limit of how many connections a second the server takes.
  */
 static void attachment_store(verani_session *s)
 {
-    vr_attachment a;
-
     if (!store_persistent(s->srv) || !s->hello_done)
         return;
-    fill_attachment(s, &a);
-    if (vr_store_session_save(s->srv->storage, &a))
-        VR_WARN("session %s: storing its attachment failed: %s\n", s->client_id,
-                s->srv->storage->last_error);
+    if (lws_dll2_is_detached(&s->store_node))
+        lws_dll2_add_tail(&s->store_node, &s->srv->store_saves);
+}
+
+/* The session's stored attachment is to go (at the end of the turn). */
+static void attachment_delete(verani_session *s)
+{
+    verani_server *srv = s->srv;
+
+    if (!lws_dll2_is_detached(&s->store_node))
+        lws_dll2_remove(&s->store_node); /* a save not made yet: the delete covers it */
+    if (srv->n_store_deletes == srv->cap_store_deletes) {
+        size_t ncap = srv->cap_store_deletes ? srv->cap_store_deletes * 2 : 16;
+        char (*n)[37] = vr_realloc(srv->store_deletes, ncap * sizeof(*n));
+
+        if (!n) { /* no room to defer it: delete now */
+            int r = vr_store_session_delete(srv->storage, s->client_id);
+
+            if (r < 0 && r != VERANI_ENOTFOUND)
+                VR_WARN("session %s: removing its stored attachment failed: %s\n",
+                        s->client_id, srv->storage->last_error);
+            return;
+        }
+        srv->store_deletes = n;
+        srv->cap_store_deletes = ncap;
+    }
+    memcpy(srv->store_deletes[srv->n_store_deletes++], s->client_id, sizeof(s->client_id));
+}
+
+void vr_sessions_store_flush(verani_server *srv)
+{
+    size_t i;
+    int r = 0;
+
+    if (!srv->store_saves.count && !srv->n_store_deletes)
+        return;
+    if (vr_db_begin(srv->storage)) {
+        VR_WARN("storing session attachments failed: %s\n", srv->storage->last_error);
+        r = -1;
+    }
+    while (srv->store_saves.head) {
+        verani_session *s = lws_container_of(srv->store_saves.head, verani_session,
+                                             store_node);
+        vr_attachment a;
+
+        lws_dll2_remove(&s->store_node);
+        if (r)
+            continue;
+        fill_attachment(s, &a);
+        if (vr_store_session_save(srv->storage, &a))
+            VR_WARN("session %s: storing its attachment failed: %s\n", s->client_id,
+                    srv->storage->last_error);
+    }
+    for (i = 0; !r && i < srv->n_store_deletes; i++) {
+        int d = vr_store_session_delete(srv->storage, srv->store_deletes[i]);
+
+        if (d < 0 && d != VERANI_ENOTFOUND)
+            VR_WARN("session %s: removing its stored attachment failed: %s\n",
+                    srv->store_deletes[i], srv->storage->last_error);
+    }
+    srv->n_store_deletes = 0;
+    if (!r && vr_db_commit(srv->storage)) {
+        VR_WARN("storing session attachments failed: %s\n", srv->storage->last_error);
+        vr_db_abandon(srv->storage);
+    }
 }
 
 /*
@@ -631,6 +693,8 @@ static void session_free(verani_session *s)
 {
     vr_timer_unlink(s);
     undirty(s);
+    if (!lws_dll2_is_detached(&s->store_node))
+        lws_dll2_remove(&s->store_node);
     vr_outq_fini(&s->q);
     vr_outq_fini(&s->retained);
     channels_clear(s);
@@ -660,13 +724,8 @@ static void session_end(verani_session *s)
     s->detached = 0;
     vr_timer_unlink(s);
     lws_dll2_remove(&s->all);
-    if (s->added && !s->saved && store_persistent(s->srv)) {
-        int r = vr_store_session_delete(s->srv->storage, s->client_id);
-
-        if (r < 0 && r != VERANI_ENOTFOUND)
-            VR_WARN("session %s: removing its stored attachment failed: %s\n", s->client_id,
-                    s->srv->storage->last_error);
-    }
+    if (s->added && !s->saved && store_persistent(s->srv))
+        attachment_delete(s);
     if (s->added) {
         struct verani_ctx ctx;
         const verani_hooks *h = hooks_of(inst->mount);
@@ -1396,6 +1455,7 @@ int vr_sessions_save(verani_server *srv)
 
     if (!store_persistent(srv))
         return 0;
+    vr_sessions_store_flush(srv); /* what the last turn left, first */
     if (vr_db_begin(srv->storage))
         return VERANI_EIO;
     for (i = 0; !r && i < srv->n_mounts; i++) {
