@@ -1424,12 +1424,12 @@ int verani_emit(verani_ctx *ctx, const verani_target *to, const verani_event_def
 static int session_save(verani_session *s, int64_t now_ms, int64_t now_us)
 {
     verani_storage_db *db = s->srv->storage;
-    vr_retention ret = {s->srv->opts.retain_max_frames,
-                        (int64_t)s->srv->opts.retain_max_age_ms};
     vr_attachment a;
     uint32_t i;
     int r;
 
+    /* the window in memory is within its count bound; its age bound applies now */
+    vr_retain_trim(&s->retained, now_us - (int64_t)s->srv->opts.retain_max_age_ms * 1000);
     fill_attachment(s, &a);
     a.updated_ms = now_ms;
     /* the frames stored before (a restored session) go: the window is in memory */
@@ -1440,9 +1440,9 @@ static int session_save(verani_session *s, int64_t now_ms, int64_t now_us)
     for (i = 0; !r && i < s->retained.count; i++) {
         const vr_qent *e = &s->retained.ring[(s->retained.head + i) % s->retained.cap];
 
-        r = vr_store_frame_append(db, s->client_id, e->seq,
-                                  now_ms - (now_us - e->frame->t_us) / 1000, e->frame->body,
-                                  e->frame->len, &ret);
+        r = vr_store_frame_put(db, s->client_id, e->seq,
+                               now_ms - (now_us - e->frame->t_us) / 1000, e->frame->body,
+                               e->frame->len);
     }
     return r;
 }

@@ -669,6 +669,22 @@ int vr_store_frame_append(verani_storage_db *db, const char *client_id, uint64_t
     return vr_db_commit(db);
 }
 
+int vr_store_frame_put(verani_storage_db *db, const char *client_id, uint64_t seq,
+                       int64_t at_ms, const uint8_t *bytes, size_t len)
+{
+    int rc;
+
+    if ((rc = check_client_id(db, client_id)))
+        return rc;
+    if (!bytes && len)
+        return vr_storage_error(db, VERANI_EINVAL, "session store: frame bytes are NULL");
+    if (len > VERANI_STORAGE_VALUE_MAX)
+        return vr_storage_error(db, VERANI_ETOOBIG, "session store: a frame of %zu bytes", len);
+    if ((rc = check_writable(db, "frame put")))
+        return rc;
+    return db->ops->frame_append(db, client_id, seq, at_ms, bytes, len);
+}
+
 int vr_store_frames_read(verani_storage_db *db, const char *client_id, uint64_t after_seq,
                          size_t limit, vr_retained_fn fn, void *user)
 {

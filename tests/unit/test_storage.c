@@ -1002,6 +1002,24 @@ static void test_session_store(void **state)
     for (i = 0; i < 1000; i++)
         assert_int_equal(fs->seq[i], i + 4);
 
+    /* put: appends without trimming, inside the caller's transaction */
+    assert_int_equal(vr_db_begin(db), 0);
+    for (i = 1; i <= 8; i++)
+        assert_int_equal(vr_store_frame_put(db, c3, i, 7, (const uint8_t *)"p", 1), 0);
+    assert_int_equal(vr_store_frame_put(db, c3, 8, 7, (const uint8_t *)"p", 1), VERANI_EINVAL);
+    assert_int_equal(vr_store_frame_put(db, c3, 9, 7, NULL, 1), VERANI_EINVAL);
+    assert_int_equal(vr_db_rollback(db), 0);
+    assert_int_equal(vr_store_frames_range(db, c3, &first, &last, &count), 0);
+    assert_int_equal(count, 0); /* the rollback took them all */
+    assert_int_equal(vr_db_begin(db), 0);
+    for (i = 1; i <= 8; i++)
+        assert_int_equal(vr_store_frame_put(db, c3, i, 7, (const uint8_t *)"p", 1), 0);
+    assert_int_equal(vr_db_commit(db), 0);
+    assert_int_equal(vr_store_frames_range(db, c3, &first, &last, &count), 0);
+    assert_int_equal(first, 1);
+    assert_int_equal(last, 8);
+    assert_int_equal(count, 8); /* more than r's 5: no trim */
+
     /* it all survives a reopen */
     verani_storage_db_close(db);
     db = open_path(path);
