@@ -92,11 +92,12 @@ typedef struct verani_server_options {
     uint32_t instance_idle_ms;
     /* The receive buffer libwebsockets allocates for every connection, in bytes: the largest
      * part of an idle connection's memory, and also the most read from one connection per
-     * loop turn (a longer message arrives in pieces and is reassembled). Lower it for many
-     * quiet connections (256 saves about 0.75 KiB each), keep it for busy publishers: a
-     * small one splits a burst of their messages over more loop turns, and so fanned-out
-     * frames over more writes (bench/RESULTS.md). At least 256; capped at the largest
-     * max_frame of the mounted rooms. 0: 1024 */
+     * read (a longer message arrives in pieces and is reassembled). Lower it for many quiet
+     * connections (256 saves about 0.25 KiB each against the default); raise it for large
+     * messages or, on the poll() loop, for busy publishers, whose bursts a small one
+     * spreads over more loop turns and so fanned-out frames over more writes (the epoll
+     * loop reads ahead instead: bench/RESULTS.md). At least 256; capped at the largest
+     * max_frame of the mounted rooms. 0: 512 */
     uint32_t recv_buffer_bytes;
     verani_event_loop event_loop;  /* VERANI_LOOP_DEFAULT: epoll through libev */
 } verani_server_options;
