@@ -931,8 +931,9 @@ static void on_hello(verani_session *s, const vr_envelope *env)
     }
     s->hello_done = 1;
     s->proto_errors = 0;
-    /* from now on the sweep does idle checks */
+    /* from now on the sweep does idle checks, counted from the HELLO */
     vr_timer_unlink(s);
+    s->last_rx_us = lws_now_usecs();
     lws_dll2_add_tail(&s->tnode, &s->srv->lru);
     for (i = 0; !old && i < sc->n_channels; i++)
         if (channel_add(s, sc->channels[i]) < 0) {

@@ -36,6 +36,10 @@ void vr_timer_unlink(verani_session *s)
 
 void vr_session_heard(verani_session *s)
 {
+    /* Before HELLO last_rx_us is the accept time, the start of the hello timeout: what a
+     * client sends before its HELLO (frames, pongs) must not postpone it. */
+    if (!s->hello_done)
+        return;
     s->last_rx_us = lws_now_usecs();
     s->pinged = 0;
     if (s->tnode.owner == &s->srv->lru && s->srv->lru.tail != &s->tnode) {
@@ -48,7 +52,7 @@ static void sweep_handshakes(verani_server *srv, lws_usec_t now)
 {
     lws_usec_t limit = ms_us(srv->opts.handshake_timeout_ms);
 
-    /* oldest first; a frame before HELLO does not move a session here */
+    /* oldest first, by accept time (vr_session_heard leaves it alone before HELLO) */
     while (srv->handshaking.head) {
         verani_session *s = lws_container_of(srv->handshaking.head, verani_session, tnode);
 

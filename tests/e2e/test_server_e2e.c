@@ -985,6 +985,27 @@ static void test_handshake_timeout(void **state)
     assert_int_equal(rc_tcp_wait_closed(fd, 20000, &code), 1);
     assert_int_equal(code, 4002);
     close(fd);
+    /* pongs before HELLO do not postpone the hello timeout: the 4002 comes while they keep
+     * coming (one every 200 ms, each of which would postpone a timeout counted from the
+     * last frame in, for 40 of them) */
+    fd = rc_tcp_connect(h.port, 0);
+    assert_int_equal(rc_tcp_upgrade(fd, "/e2e/lobby?userId=ponger", NULL, 0), 101);
+    {
+        unsigned char buf[128];
+        size_t len = 0;
+        int i, op = -1;
+
+        code = 0;
+        for (i = 0; i < 40 && op != 0x8 && op != 0; i++) {
+            rc_tcp_send_frame(fd, 0xA, "p", 1);
+            op = rc_tcp_read_frame(fd, 200, buf, sizeof(buf), &len);
+        }
+        assert_int_equal(op, 0x8); /* a close frame, not the end of the pongs */
+        assert_true(len >= 2);
+        code = buf[0] << 8 | buf[1];
+        assert_int_equal(code, 4002);
+    }
+    close(fd);
     e2e_server_stop(&h);
 }
 
