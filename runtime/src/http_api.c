@@ -620,6 +620,11 @@ int vr_http_api_request(verani_server *srv, struct lws *wsi, struct vr_pss *pss,
     if (check_token(srv, wsi, a->token, &r))
         return r;
     route = uri + (strlen(uri) >= a->prefix_len ? a->prefix_len : strlen(uri));
+    /* A body without a length (chunked) would be read as empty: refuse it by name. */
+    if (meth == M_POST && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0 &&
+        lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0)
+        return answer_error(srv, wsi, 411, "send the body with a Content-Length (chunked "
+                            "transfer encoding is not supported)", NULL, NULL);
     if (meth == M_POST && lws_hdr_copy(wsi, clen, sizeof(clen),
                                        WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 && atoll(clen) > 0) {
         if ((unsigned long long)atoll(clen) > a->max_body) {

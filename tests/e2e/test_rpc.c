@@ -236,6 +236,23 @@ static void test_http_api(void **state)
            buf, n, 404, "no instance 'nobody'");
     expect(h.port, "GET", "/_verani/rooms/E2e/nobody/count", TOKEN, NULL, 0, 404,
            "no instance 'nobody'");
+    {
+        /* a chunked body (no Content-Length) is refused by name, not read as empty */
+        char cmd[512], out[1024] = "";
+        FILE *pp;
+
+        snprintf(cmd, sizeof(cmd), "printf 'abc' | curl -sS --max-time 20 -X POST "
+                 "-H 'Authorization: Bearer %s' -H 'Transfer-Encoding: chunked' "
+                 "--data-binary @- -w '\\n%%{http_code}' "
+                 "'http://127.0.0.1:%d/_verani/rooms/E2e/lobby/emit/chat.out?channel=default'",
+                 TOKEN, h.port);
+        pp = popen(cmd, "r");
+        assert_non_null(pp);
+        assert_true(fread(out, 1, sizeof(out) - 1, pp) > 0);
+        pclose(pp);
+        if (!strstr(out, "411") || !strstr(out, "Content-Length"))
+            fail_msg("chunked POST: got '%s', want 411 naming Content-Length", out);
+    }
     expect(h.port, "GET", "/_verani/rooms/E2e/lobby/emit/chat.out?channel=default", TOKEN,
            NULL, 0, 405, "use POST");
     expect(h.port, "POST", "/_verani/rooms/E2e/lobby/count", TOKEN, NULL, 0, 405, "use GET");
