@@ -79,9 +79,12 @@ static struct vr_api *api_new(const verani_api_options *o)
     return a;
 }
 
+static struct vr_api *api_of(verani_server *srv);
+
 int verani_server_set_api(verani_server *srv, const verani_api_options *opts)
 {
     struct vr_api *a;
+    size_t i;
     const char *p = opts && opts->prefix ? opts->prefix : VR_API_DEFAULT_PREFIX;
 
     if (!srv)
@@ -99,7 +102,40 @@ int verani_server_set_api(verani_server *srv, const verani_api_options *opts)
         return VERANI_ENOMEM;
     api_free(srv->api);
     srv->api = a;
+    for (i = 0; i < srv->n_mounts; i++) {
+        const char *path = srv->mounts[i]->def->schema->path;
+
+        if (vr_mount_path_is_api(srv, path && *path ? path : "/ws")) {
+            snprintf(srv->last_error, sizeof(srv->last_error), "API prefix '%.60s' covers "
+                     "the path %.60s of room %.50s: pick another prefix", p, path,
+                     srv->mounts[i]->def->schema->name);
+            api_free(srv->api);
+            srv->api = NULL; /* back to the defaults, built again when first needed */
+            return VERANI_EINVAL;
+        }
+    }
     return 0;
+}
+
+const char *vr_http_api_prefix(verani_server *srv)
+{
+    struct vr_api *a = api_of(srv);
+
+    return a ? a->prefix : VR_API_DEFAULT_PREFIX;
+}
+
+int vr_mount_path_is_api(verani_server *srv, const char *path)
+{
+    char lit[256];
+    size_t n = strcspn(path, "{");
+
+    /* the literal part before a {room} placeholder is what a request path starts with */
+    if (n >= sizeof(lit))
+        n = sizeof(lit) - 1;
+    memcpy(lit, path, n);
+    lit[n] = '\0';
+    return vr_http_api_match(srv, lit) ||
+           (n < strlen(path) && !strncmp(lit, vr_http_api_prefix(srv), n));
 }
 
 void vr_http_api_free(verani_server *srv)

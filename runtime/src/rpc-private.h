@@ -46,6 +46,10 @@ void vr_rpc_fini(verani_server *srv);         /* destroy: fail what is left with
 
 /* Is `uri` the HTTP API's or /metrics? */
 int vr_http_api_match(verani_server *srv, const char *uri);
+/* The API's prefix ("/_verani/" unless set). */
+const char *vr_http_api_prefix(verani_server *srv);
+/* Would requests for the room path `path` ("/chat/{room}") reach the API or /metrics? */
+int vr_mount_path_is_api(verani_server *srv, const char *path);
 /* LWS_CALLBACK_HTTP for a matching uri; the lws callback's return value. */
 int vr_http_api_request(verani_server *srv, struct lws *wsi, struct vr_pss *pss,
                         const char *uri);

@@ -586,6 +586,12 @@ int verani_server_mount(verani_server *srv, const verani_room_def *room, const v
     }
     sc = room->schema;
     path = sc->path && *sc->path ? sc->path : "/ws";
+    if (vr_mount_path_is_api(srv, path)) {
+        set_error(srv, "room %s: path %s is the HTTP API's (%s...) or /metrics: mount the room "
+                  "elsewhere or move the API with verani_server_set_api", sc->name, path,
+                  vr_http_api_prefix(srv));
+        return VERANI_EINVAL;
+    }
     for (i = 0; i < srv->n_mounts; i++)
         if (!strcmp(srv->mounts[i]->def->schema->path ? srv->mounts[i]->def->schema->path
                                                       : "/ws", path)) {

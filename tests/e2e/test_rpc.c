@@ -353,6 +353,46 @@ static void test_http_api(void **state)
     e2e_server_stop(&h);
 }
 
+/* A room path the API would answer is refused, whichever comes first: the mount or the API. */
+static void test_api_path_clash(void **state)
+{
+    verani_server_options o;
+    verani_api_options a;
+    verani_server *srv;
+    char err[256];
+
+    (void)state;
+    e2e_server_options(&o);
+    memset(&a, 0, sizeof(a));
+    a.token = TOKEN;
+    /* the API first, on the room's prefix: the mount is refused */
+    srv = verani_server_create(&o, err, sizeof(err));
+    assert_non_null(srv);
+    a.prefix = "/notes/";
+    assert_int_equal(verani_server_set_api(srv, &a), 0);
+    assert_int_equal(rpce2e_notes_mount(srv, &notes_handlers, NULL), VERANI_EINVAL);
+    assert_non_null(strstr(verani_server_last_error(srv), "HTTP API"));
+    /* one the placeholder reaches (instance "x" would be the API's) is refused too */
+    a.prefix = "/notes/x/";
+    assert_int_equal(verani_server_set_api(srv, &a), 0);
+    assert_int_equal(rpce2e_notes_mount(srv, &notes_handlers, NULL), VERANI_EINVAL);
+    /* one beside the room's path is fine */
+    a.prefix = "/notes-api/";
+    assert_int_equal(verani_server_set_api(srv, &a), 0);
+    assert_int_equal(rpce2e_notes_mount(srv, &notes_handlers, NULL), 0);
+    verani_server_destroy(srv);
+    /* the room first: an API prefix over its path is refused, and the room stays mounted */
+    srv = verani_server_create(&o, err, sizeof(err));
+    assert_non_null(srv);
+    assert_int_equal(rpce2e_notes_mount(srv, &notes_handlers, NULL), 0);
+    a.prefix = "/notes/";
+    assert_int_equal(verani_server_set_api(srv, &a), VERANI_EINVAL);
+    assert_non_null(strstr(verani_server_last_error(srv), "covers the path /notes/{room}"));
+    a.prefix = "/api/";
+    assert_int_equal(verani_server_set_api(srv, &a), 0);
+    verani_server_destroy(srv);
+}
+
 static void test_http_api_off(void **state)
 {
     e2e_server h;
@@ -835,6 +875,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_api),
         cmocka_unit_test(test_http_api_off),
+        cmocka_unit_test(test_api_path_clash),
         cmocka_unit_test(test_rpc_threads),
         cmocka_unit_test(test_metrics),
     };
