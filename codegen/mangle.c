@@ -257,6 +257,7 @@ void vc_each_cname(vc_ctx *ctx, vc_name_fn fn, void *arg)
             } else {
                 NAME("%s_EMIT_%s", P, vc_upper(a, ev), "id macro");
                 NAME("%s_emit_%s", p, ev, "server emitter");
+                NAME("%s_rpc_emit_%s", p, ev, "outside-call emitter");
                 NAME("%s_%s_cb", p, ev, "callback type");
                 NAME("%s_client_on_%s", p, ev, "client 'on' registration");
                 NAME("%s_client_once_%s", p, ev, "client 'once' registration");
