@@ -561,8 +561,18 @@ static int restart_script(demo *dm, device *alice, device *laptop, device *phone
     CHECK(expect(dm, phone, "sync [alice online 1, bob online 2]"));
     CHECK(expect(dm, alice, "user.status bob: online, 2 device(s)"));
 
+    step("bob sets his status to away (it is stored with his record)");
+    {
+        Presence__SetStatus away = PRESENCE__SET_STATUS__INIT;
+
+        away.status = PRESENCE__STATUS__AWAY;
+        printf("    %-11s -> status.set away\n", laptop->label);
+        CHECK(presence_presence_client_emit_status_set(laptop->c, &away) < 0);
+        CHECK(expect(dm, alice, "user.status bob: away, 2 device(s)"));
+    }
+
     step("the server stops gracefully: it saves the 3 sessions in the file without "
-         "on_disconnect,\n    so the records still say alice 1 and bob 2 devices");
+         "on_disconnect,\n    so the records still say alice 1 and bob 2 devices, away");
     server_stop(dm);
     for (i = 0; i < 3; i++) {
         CHECK(expect_dropped(dm, all[i]));
@@ -571,13 +581,13 @@ static int restart_script(demo *dm, device *alice, device *laptop, device *phone
     if (!(st = records_open(dm, &db)))
         return -1;
     r = record_expect(dm, st, "alice", 1, PRESENCE__STATUS__ONLINE);
-    r = r ? r : record_expect(dm, st, "bob", 2, PRESENCE__STATUS__ONLINE);
+    r = r ? r : record_expect(dm, st, "bob", 2, PRESENCE__STATUS__AWAY);
 
     if (!r)
         step("while no server runs, stale records go into the file (as after a crash):\n"
-             "    ghost with 3 devices, and bob with 5");
+             "    ghost with 3 devices, and bob with 5 (still away)");
     r = r ? r : record_put(st, "ghost", "3 1 0");
-    r = r ? r : record_put(st, "bob", "5 1 0");
+    r = r ? r : record_put(st, "bob", "5 2 0");
     records_close(st, db);
     CHECK(r);
 
@@ -592,7 +602,7 @@ static int restart_script(demo *dm, device *alice, device *laptop, device *phone
     if (!(st = records_open(dm, &db)))
         return -1;
     r = record_expect(dm, st, "ghost", 0, PRESENCE__STATUS__OFFLINE);
-    r = r ? r : record_expect(dm, st, "bob", 2, PRESENCE__STATUS__ONLINE);
+    r = r ? r : record_expect(dm, st, "bob", 2, PRESENCE__STATUS__AWAY);
     r = r ? r : record_expect(dm, st, "alice", 1, PRESENCE__STATUS__ONLINE);
     records_close(st, db);
     CHECK(r);
@@ -602,18 +612,18 @@ static int restart_script(demo *dm, device *alice, device *laptop, device *phone
     for (i = 0; i < 3; i++)
         CHECK(expect_resumed(dm, all[i]));
 
-    step("alice asks who is here: not the ghost, and bob with 2 devices");
+    step("alice asks who is here: not the ghost, and bob with 2 devices, still away");
     printf("    %-11s -> list\n", alice->label);
     CHECK(presence_presence_client_request_list(alice->c, 5000, on_list, alice) < 0);
-    CHECK(expect(dm, alice, "list [alice online 1, bob online 2]"));
-    CHECK(expect_nothing_since(dm, alice, seen[0], "list [alice online 1, bob online 2]"));
+    CHECK(expect(dm, alice, "list [alice online 1, bob away 2]"));
+    CHECK(expect_nothing_since(dm, alice, seen[0], "list [alice online 1, bob away 2]"));
     CHECK(expect_nothing_since(dm, laptop, seen[1], NULL));
     CHECK(expect_nothing_since(dm, phone, seen[2], NULL));
 
     step("bob's phone leaves: the restored count goes from 2 to 1");
     disconnect_device(phone);
-    CHECK(expect(dm, alice, "user.status bob: online, 1 device(s)"));
-    CHECK(expect(dm, laptop, "user.status bob: online, 1 device(s)"));
+    CHECK(expect(dm, alice, "user.status bob: away, 1 device(s)"));
+    CHECK(expect(dm, laptop, "user.status bob: away, 1 device(s)"));
 
     step("bob's laptop leaves: his last device, so he goes offline");
     disconnect_device(laptop);

@@ -245,6 +245,8 @@ static int on_status_set(verani_ctx *ctx, const Presence__SetStatus *msg)
         return 0;
     e->p.status = msg->status;
     e->p.since = now_ms();
+    if (store_record(ctx, e->p.user_id, e->p.devices, e->p.status, e->p.since) < 0)
+        return VERANI_EIO;
     return presence_presence_emit_user_status(ctx, others(ctx), &e->p) < 0 ? VERANI_EIO : 0;
 }
 
@@ -258,6 +260,7 @@ typedef struct stored_users {
     verani_ctx *ctx;
     char **ids;                   /* scratch memory of ctx */
     uint32_t *devices;
+    int *status;                  /* as stored; -1 when unreadable */
     size_t n, cap;
 } stored_users;
 
@@ -267,7 +270,8 @@ static int collect_stored(const uint8_t *key, size_t klen, const uint8_t *val, s
     stored_users *su = user;
     size_t pl = strlen(PRESENCE_KEY);
     unsigned dev = 0;
-    char *id, num[16];
+    int status = -1;
+    char *id, num[48];
 
     if (su->n == su->cap || klen <= pl)
         return su->n == su->cap;
@@ -281,9 +285,10 @@ static int collect_stored(const uint8_t *key, size_t klen, const uint8_t *val, s
     if (vlen)
         memcpy(num, val, vlen);   /* val is not NUL-terminated */
     num[vlen] = 0;
-    if (sscanf(num, "%u", &dev) != 1)
+    if (sscanf(num, "%u %d", &dev, &status) < 1)
         dev = UINT32_MAX;         /* unreadable: always rewritten */
     su->ids[su->n] = id;
+    su->status[su->n] = status;
     su->devices[su->n++] = dev;
     return 0;
 }
@@ -295,7 +300,7 @@ static void on_hibernation_restore(verani_ctx *ctx)
     verani_storage *st = verani_ctx_storage(ctx);
     size_t nu = verani_ctx_user_ids(ctx, NULL, 0), i, j;
     const char **ids = verani_ctx_alloc(ctx, (nu + 1) * sizeof(*ids));
-    stored_users su = { ctx, NULL, NULL, 0, 256 };
+    stored_users su = { ctx, NULL, NULL, NULL, 0, 256 };
     int64_t t = now_ms();
 
     ((presence_room *)verani_ctx_user(ctx))->restores++;
@@ -304,7 +309,8 @@ static void on_hibernation_restore(verani_ctx *ctx)
     nu = verani_ctx_user_ids(ctx, ids, nu);
     su.ids = verani_ctx_alloc(ctx, su.cap * sizeof(*su.ids));
     su.devices = verani_ctx_alloc(ctx, su.cap * sizeof(*su.devices));
-    if (st && su.ids && su.devices)
+    su.status = verani_ctx_alloc(ctx, su.cap * sizeof(*su.status));
+    if (st && su.ids && su.devices && su.status)
         verani_storage_list(st, PRESENCE_KEY, strlen(PRESENCE_KEY), NULL, 0, su.cap,
                             collect_stored, &su);
     for (i = 0; i < nu; i++) {
@@ -314,12 +320,14 @@ static void on_hibernation_restore(verani_ctx *ctx)
         if (!e)
             continue;
         e->p.devices = n;
-        e->p.status = PRESENCE__STATUS__ONLINE;
         e->p.has_since = 1;
         e->p.since = t;
         for (j = 0; j < su.n && strcmp(su.ids[j], ids[i]); j++)
             ;
-        if (j == su.n || su.devices[j] != n)
+        /* a status the user set (away) survives the restart; anything else is online */
+        e->p.status = j < su.n && su.status[j] == PRESENCE__STATUS__AWAY
+                          ? PRESENCE__STATUS__AWAY : PRESENCE__STATUS__ONLINE;
+        if (j == su.n || su.devices[j] != n || su.status[j] != (int)e->p.status)
             store_record(ctx, ids[i], n, e->p.status, t);
         if (j < su.n)
             su.devices[j] = n;
