@@ -642,12 +642,10 @@ int vr_store_frames_trim(verani_storage_db *db, const char *client_id, int64_t n
     return db->ops->frame_trim(db, client_id, count, now_ms - age);
 }
 
-int vr_store_frame_append(verani_storage_db *db, const char *client_id, uint64_t seq,
-                          int64_t at_ms, const uint8_t *bytes, size_t len,
-                          const vr_retention *ret)
+/* The checks of a frame to store: a valid client id, bytes for a length, a size it allows. */
+static int check_frame(verani_storage_db *db, const char *client_id, const uint8_t *bytes,
+                       size_t len)
 {
-    size_t count;
-    int64_t age;
     int rc;
 
     if ((rc = check_client_id(db, client_id)))
@@ -656,6 +654,19 @@ int vr_store_frame_append(verani_storage_db *db, const char *client_id, uint64_t
         return vr_storage_error(db, VERANI_EINVAL, "session store: frame bytes are NULL");
     if (len > VERANI_STORAGE_VALUE_MAX)
         return vr_storage_error(db, VERANI_ETOOBIG, "session store: a frame of %zu bytes", len);
+    return 0;
+}
+
+int vr_store_frame_append(verani_storage_db *db, const char *client_id, uint64_t seq,
+                          int64_t at_ms, const uint8_t *bytes, size_t len,
+                          const vr_retention *ret)
+{
+    size_t count;
+    int64_t age;
+    int rc;
+
+    if ((rc = check_frame(db, client_id, bytes, len)))
+        return rc;
     retention(ret, &count, &age);
     if ((rc = vr_db_begin(db)))
         return rc;
@@ -674,13 +685,7 @@ int vr_store_frame_put(verani_storage_db *db, const char *client_id, uint64_t se
 {
     int rc;
 
-    if ((rc = check_client_id(db, client_id)))
-        return rc;
-    if (!bytes && len)
-        return vr_storage_error(db, VERANI_EINVAL, "session store: frame bytes are NULL");
-    if (len > VERANI_STORAGE_VALUE_MAX)
-        return vr_storage_error(db, VERANI_ETOOBIG, "session store: a frame of %zu bytes", len);
-    if ((rc = check_writable(db, "frame put")))
+    if ((rc = check_frame(db, client_id, bytes, len)) || (rc = check_writable(db, "frame put")))
         return rc;
     return db->ops->frame_append(db, client_id, seq, at_ms, bytes, len);
 }
