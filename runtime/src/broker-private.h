@@ -70,8 +70,7 @@ size_t vr_outq_fill(vr_outq *q, uint8_t *dst, size_t cap);
  * frames pushed, and by the server's sweep for a quiet session (so memory
  * follows it too). Ages are the frames' own creation times (vr_frame.t_us).
  */
-int vr_retain_push(vr_outq *r, vr_frame *f, uint64_t seq, uint32_t max_frames,
-                   int64_t max_age_us);
+int vr_retain_push(vr_outq *r, vr_frame *f, uint64_t seq, uint32_t max_frames);
 /* Drop the entries created before `oldest_us`. */
 void vr_retain_trim(vr_outq *r, int64_t oldest_us);
 /*

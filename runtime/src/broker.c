@@ -148,10 +148,8 @@ void vr_retain_trim(vr_outq *r, int64_t oldest_us)
         outq_pop(r);
 }
 
-int vr_retain_push(vr_outq *r, vr_frame *f, uint64_t seq, uint32_t max_frames,
-                   int64_t max_age_us)
+int vr_retain_push(vr_outq *r, vr_frame *f, uint64_t seq, uint32_t max_frames)
 {
-    (void)max_age_us; /* age is trimmed off the hot path: see broker-private.h */
     if (!max_frames)
         return 0;
     while (r->count >= max_frames)

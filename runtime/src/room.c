@@ -54,8 +54,8 @@ vr_instance *vr_instance_get(vr_mount *m, const char *name, int create)
     lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&m->instances)) {
         inst = lws_container_of(d, vr_instance, node);
         if (!strcmp(inst->name, name)) {
-            if (create && !lws_dll2_is_detached(&inst->idle_node))
-                lws_dll2_remove(&inst->idle_node); /* back in use: not evicted */
+            if (create)
+                vr_dll2_unlink(&inst->idle_node); /* back in use: not evicted */
             return inst;
         }
     } lws_end_foreach_dll(d);
@@ -215,8 +215,7 @@ static void chans_free(vr_instance *inst)
 
 static void instance_free(vr_instance *inst)
 {
-    if (!lws_dll2_is_detached(&inst->idle_node))
-        lws_dll2_remove(&inst->idle_node);
+    vr_dll2_unlink(&inst->idle_node);
     lws_dll2_remove(&inst->node);
     vr_instance_storage_close(inst);
     chans_free(inst);
@@ -255,8 +254,7 @@ void vr_instance_maybe_free(vr_instance *inst)
     if (!inst || !instance_empty(inst))
         return;
     srv = inst->mount->srv;
-    if (!lws_dll2_is_detached(&inst->idle_node))
-        lws_dll2_remove(&inst->idle_node);
+    vr_dll2_unlink(&inst->idle_node);
     inst->empty_since_us = lws_now_usecs();
     lws_dll2_add_tail(&inst->idle_node, &srv->idle_instances);
 }

@@ -254,6 +254,14 @@ struct verani_server {
     struct vr_api *api;              /* owned by http_api.c; NULL until first needed */
 };
 
+/* Take `d` out of the list it is in, if any (the lists of sweep.c, the end-of-turn writes and
+ * stores, the idle instances: a node is in one or in none). */
+static inline void vr_dll2_unlink(struct lws_dll2 *d)
+{
+    if (!lws_dll2_is_detached(d))
+        lws_dll2_remove(d);
+}
+
 /* --- server.c --- */
 /* Wake the loop (lws_cancel_service) from any thread or a signal handler, never touching a
  * context that the loop thread is destroying. */

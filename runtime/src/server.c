@@ -776,6 +776,20 @@ static void wake_cb(lws_sorted_usec_list_t *sul)
 
 /* Close every session with 1001, let the closes go out, then drop the context
  * (which closes what is left; every close runs on_disconnect). */
+/* The end of the lws context (stop or destroy): the detached sessions end, the sweep stops,
+ * no waker may touch the context, then it goes with the loop under it. */
+static void context_end(verani_server *srv)
+{
+    vr_sessions_end_detached(srv);
+    vr_sweep_stop(srv);
+    wake_retire(srv);
+    lws_context_destroy(srv->ctx);
+    srv->ctx = NULL;
+    srv->vh = NULL;
+    loop_free(srv);
+    pending_drop(&srv->pending);
+}
+
 static void shutdown_loop(verani_server *srv)
 {
     lws_usec_t deadline;
@@ -793,14 +807,7 @@ static void shutdown_loop(verani_server *srv)
             break;
     }
     lws_sul_cancel(&srv->wake);
-    vr_sessions_end_detached(srv);
-    vr_sweep_stop(srv);
-    wake_retire(srv);
-    lws_context_destroy(srv->ctx);
-    srv->ctx = NULL;
-    srv->vh = NULL;
-    loop_free(srv);
-    pending_drop(&srv->pending);
+    context_end(srv);
     VR_NOTICE("stopped\n");
 }
 
@@ -872,14 +879,8 @@ void verani_server_destroy(verani_server *srv)
         return;
     if (srv->ctx) {
         srv->stopping = 1;
-        vr_sessions_end_detached(srv);
-        vr_sweep_stop(srv);
-        wake_retire(srv);
-        lws_context_destroy(srv->ctx);
-        srv->ctx = NULL;
+        context_end(srv);
     }
-    loop_free(srv);
-    pending_drop(&srv->pending);
     vr_rpc_fini(srv);
     vr_http_api_free(srv);
     for (a = srv->async_head; a; a = next) {

@@ -212,23 +212,28 @@ static void attachment_store(verani_session *s)
         lws_dll2_add_tail(&s->store_node, &s->srv->store_saves);
 }
 
+/* Remove the stored attachment of `client_id` now; one that is not there is no error. */
+static void attachment_delete_now(verani_server *srv, const char *client_id)
+{
+    int r = vr_store_session_delete(srv->storage, client_id);
+
+    if (r < 0 && r != VERANI_ENOTFOUND)
+        VR_WARN("session %s: removing its stored attachment failed: %s\n", client_id,
+                srv->storage->last_error);
+}
+
 /* The session's stored attachment is to go (at the end of the turn). */
 static void attachment_delete(verani_session *s)
 {
     verani_server *srv = s->srv;
 
-    if (!lws_dll2_is_detached(&s->store_node))
-        lws_dll2_remove(&s->store_node); /* a save not made yet: the delete covers it */
+    vr_dll2_unlink(&s->store_node); /* a save not made yet: the delete covers it */
     if (srv->n_store_deletes == srv->cap_store_deletes) {
         size_t ncap = srv->cap_store_deletes ? srv->cap_store_deletes * 2 : 16;
         char (*n)[37] = vr_realloc(srv->store_deletes, ncap * sizeof(*n));
 
         if (!n) { /* no room to defer it: delete now */
-            int r = vr_store_session_delete(srv->storage, s->client_id);
-
-            if (r < 0 && r != VERANI_ENOTFOUND)
-                VR_WARN("session %s: removing its stored attachment failed: %s\n",
-                        s->client_id, srv->storage->last_error);
+            attachment_delete_now(srv, s->client_id);
             return;
         }
         srv->store_deletes = n;
@@ -261,13 +266,8 @@ void vr_sessions_store_flush(verani_server *srv)
             VR_WARN("session %s: storing its attachment failed: %s\n", s->client_id,
                     srv->storage->last_error);
     }
-    for (i = 0; !r && i < srv->n_store_deletes; i++) {
-        int d = vr_store_session_delete(srv->storage, srv->store_deletes[i]);
-
-        if (d < 0 && d != VERANI_ENOTFOUND)
-            VR_WARN("session %s: removing its stored attachment failed: %s\n",
-                    srv->store_deletes[i], srv->storage->last_error);
-    }
+    for (i = 0; !r && i < srv->n_store_deletes; i++)
+        attachment_delete_now(srv, srv->store_deletes[i]);
     srv->n_store_deletes = 0;
     if (!r && vr_db_commit(srv->storage)) {
         VR_WARN("storing session attachments failed: %s\n", srv->storage->last_error);
@@ -432,8 +432,7 @@ static int retain(verani_session *s, vr_frame *f, uint64_t seq)
      * quiet sessions, and every replay trims first). */
     if (!(seq & 63))
         vr_retain_trim(&s->retained, f->t_us - (int64_t)o->retain_max_age_ms * 1000);
-    if (vr_retain_push(&s->retained, f, seq, o->retain_max_frames,
-                       (int64_t)o->retain_max_age_ms * 1000)) {
+    if (vr_retain_push(&s->retained, f, seq, o->retain_max_frames)) {
         VR_WARN("session %s: out of memory retaining frame %llu for resume\n", s->client_id,
                 (unsigned long long)seq);
         return VERANI_ENOMEM;
@@ -506,12 +505,6 @@ int vr_session_enqueue(verani_session *s, vr_frame *f, int with_seq)
     return enqueue(s, f, with_seq, 0);
 }
 
-static void undirty(verani_session *s)
-{
-    if (!lws_dll2_is_detached(&s->dirty))
-        lws_dll2_remove(&s->dirty);
-}
-
 /*
  * The end of a loop turn: write every session that got a frame of its own during it (a
  * reply, a welcome, an error: send_env), one coalesced write each, directly, instead of
@@ -519,9 +512,8 @@ static void undirty(verani_session *s)
  * epoll two epoll_ctl calls per write). On the poll() loop fanned-out frames
  * (vr_session_enqueue) keep the WRITEABLE way: a turn later more of them share each write,
  * which costs less per frame than writing each turn's at once (bench/RESULTS.md); on
- * epoll they are direct too. A session whose last write is not
- * out yet (lws holds a partial send), that must ping or that is closing goes the
- * WRITEABLE way too.
+ * epoll they are direct too. A session whose last write is not out yet (lws holds a
+ * partial send), that must ping or that is closing goes the WRITEABLE way too.
  */
 void vr_sessions_flush(verani_server *srv)
 {
@@ -668,7 +660,7 @@ static void detach(verani_session *s)
     s->closing = 0;
     s->detached = 1;
     s->write_asked = s->rx_paused = s->ping_pending = s->pinged = 0;
-    undirty(s);
+    vr_dll2_unlink(&s->dirty);
     vr_timer_unlink(s);
     s->last_rx_us = lws_now_usecs(); /* the grace period counts from here (sweep.c) */
     vr_outq_fini(&s->q); /* its sequenced frames are in `retained` */
@@ -692,9 +684,8 @@ void vr_sessions_end_detached(verani_server *srv)
 static void session_free(verani_session *s)
 {
     vr_timer_unlink(s);
-    undirty(s);
-    if (!lws_dll2_is_detached(&s->store_node))
-        lws_dll2_remove(&s->store_node);
+    vr_dll2_unlink(&s->dirty);
+    vr_dll2_unlink(&s->store_node);
     vr_outq_fini(&s->q);
     vr_outq_fini(&s->retained);
     channels_clear(s);

@@ -30,8 +30,7 @@ static lws_usec_t ms_us(uint32_t ms)
 
 void vr_timer_unlink(verani_session *s)
 {
-    if (!lws_dll2_is_detached(&s->tnode))
-        lws_dll2_remove(&s->tnode);
+    vr_dll2_unlink(&s->tnode);
 }
 
 void vr_session_heard(verani_session *s)
