@@ -42,6 +42,12 @@ typedef struct vr_outq {
     size_t bytes;    /* body bytes queued */
 } vr_outq;
 
+/* The entry `i` places after the head (i < count; cap is a power of two). */
+static inline vr_qent *vr_outq_at(const vr_outq *q, uint32_t i)
+{
+    return &q->ring[(q->head + i) & (q->cap - 1)];
+}
+
 void vr_outq_init(vr_outq *q);
 /* Drop every entry and free the ring. */
 void vr_outq_fini(vr_outq *q);

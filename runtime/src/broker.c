@@ -50,13 +50,22 @@ void vr_outq_init(vr_outq *q)
     memset(q, 0, sizeof(*q));
 }
 
+/* Drop the head entry and its frame reference. */
+static void outq_pop(vr_outq *q)
+{
+    vr_qent *e = &q->ring[q->head];
+
+    q->bytes -= e->frame->len;
+    vr_frame_unref(e->frame);
+    e->frame = NULL;
+    q->head = (q->head + 1) & (q->cap - 1);
+    q->count--;
+}
+
 void vr_outq_fini(vr_outq *q)
 {
-    while (q->count) {
-        vr_frame_unref(q->ring[q->head].frame);
-        q->head = (q->head + 1) & (q->cap - 1);
-        q->count--;
-    }
+    while (q->count)
+        outq_pop(q);
     vr_free(q->ring);
     memset(q, 0, sizeof(*q));
 }
@@ -69,7 +78,7 @@ static int outq_grow(vr_outq *q)
     if (!n)
         return VERANI_ENOMEM;
     for (i = 0; i < q->count; i++)
-        n[i] = q->ring[(q->head + i) & (q->cap - 1)];
+        n[i] = *vr_outq_at(q, i);
     vr_free(q->ring);
     q->ring = n;
     q->cap = ncap;
@@ -85,7 +94,7 @@ int vr_outq_push(vr_outq *q, vr_frame *f, uint64_t seq, uint32_t max_frames, siz
         return VERANI_EFULL;
     if (q->count == q->cap && outq_grow(q))
         return VERANI_ENOMEM;
-    e = &q->ring[(q->head + q->count) & (q->cap - 1)];
+    e = vr_outq_at(q, q->count);
     e->frame = f;
     e->seq = seq;
     q->count++;
@@ -118,11 +127,7 @@ size_t vr_outq_fill(vr_outq *q, uint8_t *dst, size_t cap)
         used += plen;
         memcpy(dst + used, e->frame->body, e->frame->len);
         used += e->frame->len;
-        q->bytes -= e->frame->len;
-        vr_frame_unref(e->frame);
-        e->frame = NULL;
-        q->head = (q->head + 1) & (q->cap - 1);
-        q->count--;
+        outq_pop(q);
     }
     if (!q->count)
         q->head = 0;
@@ -130,17 +135,6 @@ size_t vr_outq_fill(vr_outq *q, uint8_t *dst, size_t cap)
 }
 
 /* --- the retained window (resume) ---------------------------------------- */
-
-static void outq_pop(vr_outq *q)
-{
-    vr_qent *e = &q->ring[q->head];
-
-    q->bytes -= e->frame->len;
-    vr_frame_unref(e->frame);
-    e->frame = NULL;
-    q->head = (q->head + 1) & (q->cap - 1);
-    q->count--;
-}
 
 void vr_retain_trim(vr_outq *r, int64_t oldest_us)
 {
@@ -163,7 +157,7 @@ int vr_retain_replay(const vr_outq *r, uint64_t last_seq, uint64_t cur_seq, vr_o
     uint32_t i;
 
     for (i = 0; i < r->count; i++) {
-        const vr_qent *e = &r->ring[(r->head + i) & (r->cap - 1)];
+        const vr_qent *e = vr_outq_at(r, i);
 
         if (e->seq <= last_seq)
             continue;

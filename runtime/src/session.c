@@ -1430,7 +1430,7 @@ static int session_save(verani_session *s, int64_t now_ms, int64_t now_us)
     if (!r)
         r = vr_store_session_save(db, &a);
     for (i = 0; !r && i < s->retained.count; i++) {
-        const vr_qent *e = &s->retained.ring[(s->retained.head + i) % s->retained.cap];
+        const vr_qent *e = vr_outq_at(&s->retained, i);
 
         r = vr_store_frame_put(db, s->client_id, e->seq,
                                now_ms - (now_us - e->frame->t_us) / 1000, e->frame->body,
