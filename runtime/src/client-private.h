@@ -137,13 +137,6 @@ void vr_client_destroy_now(verani_client *c);
 void vr_loop_enter(verani_client_loop *loop);
 void vr_loop_leave(verani_client_loop *loop);
 
-/* The client allocator: the runtime's hooks (vr_malloc and friends). */
-void *vr_client_malloc(size_t n);
-void *vr_client_calloc(size_t n, size_t size);
-void *vr_client_realloc(void *p, size_t n);
-void vr_client_free(void *p);
-char *vr_client_strdup(const char *s);
-
 /* --- the client object (client.c, client_conn.c, client_reqs.c, client_events.c) --- */
 
 /* A pending request, join or leave. Owned by the client's list. */

@@ -100,7 +100,7 @@ void *vr_client_grow(void *items, size_t *cap, size_t n, size_t size, size_t fir
     want = *cap ? *cap * 2 : first;
     if (want < *cap || want > SIZE_MAX / size)
         return NULL;
-    p = vr_client_realloc(items, want * size);
+    p = vr_realloc(items, want * size);
     if (p)
         *cap = want;
     return p;
@@ -180,7 +180,7 @@ static void c_wait_finish(verani_client *c, vr_wait *w, int result)
 {
     c_wait_take(c, c_wait_is, w);
     w->fn(c, result, w->user);
-    vr_client_free(w);
+    vr_free(w);
 }
 
 static void c_waits_resolve(verani_client *c, int result)
@@ -227,22 +227,22 @@ static void c_free(verani_client *c)
 
     vr_cqueue_clear(&c->outq);
     for (i = 0; i < c->n_headers; i++) {
-        vr_client_free(c->hdr_names[i]);
-        vr_client_free(c->hdr_values[i]);
+        vr_free(c->hdr_names[i]);
+        vr_free(c->hdr_values[i]);
     }
-    vr_client_free(c->hdr_names);
-    vr_client_free(c->hdr_values);
-    vr_client_free(c->url);
-    vr_client_free(c->host);
-    vr_client_free(c->host_header);
-    vr_client_free(c->path);
-    vr_client_free(c->ca_file);
-    vr_client_free(c->cbs);
-    vr_client_free(c->ons);
-    vr_client_free(c->rx);
-    vr_client_free(c->resume_token);
+    vr_free(c->hdr_names);
+    vr_free(c->hdr_values);
+    vr_free(c->url);
+    vr_free(c->host);
+    vr_free(c->host_header);
+    vr_free(c->path);
+    vr_free(c->ca_file);
+    vr_free(c->cbs);
+    vr_free(c->ons);
+    vr_free(c->rx);
+    vr_free(c->resume_token);
     vr_client_channels_clear(c);
-    vr_client_free(c);
+    vr_free(c);
 }
 
 /* Tear down (once): callbacks of pending things, timers, connection. */
@@ -304,8 +304,8 @@ static int c_split_header(const char *h, char **name, char **value)
     v = colon + 1;
     while (*v == ' ' || *v == '\t')
         v++;
-    *name = vr_client_malloc(n + 1);
-    *value = vr_client_strdup(v);
+    *name = vr_malloc(n + 1);
+    *value = vr_strdup(v);
     if (!*name || !*value)
         return VERANI_ENOMEM;
     memcpy(*name, h, n);
@@ -315,7 +315,7 @@ static int c_split_header(const char *h, char **name, char **value)
 
 static int c_parse_url(verani_client *c, const char *url, char *errbuf, size_t errlen)
 {
-    char *copy = vr_client_strdup(url);
+    char *copy = vr_strdup(url);
     const char *prot = NULL, *ads = NULL, *path = NULL;
     int port = 0;
     size_t n;
@@ -324,29 +324,29 @@ static int c_parse_url(verani_client *c, const char *url, char *errbuf, size_t e
         return VERANI_ENOMEM;
     if (lws_parse_uri(copy, &prot, &ads, &port, &path) || !ads || !ads[0]) {
         snprintf(errbuf, errlen, "cannot parse the URL \"%s\" (want ws://host:port/path)", url);
-        vr_client_free(copy);
+        vr_free(copy);
         return VERANI_EINVAL;
     }
     if (!strcmp(prot, "wss") || !strcmp(prot, "https")) {
         c->tls = 1;
     } else if (strcmp(prot, "ws") && strcmp(prot, "http")) {
         snprintf(errbuf, errlen, "the URL \"%s\" is not ws:// or wss://", url);
-        vr_client_free(copy);
+        vr_free(copy);
         return VERANI_EINVAL;
     }
     c->port = port;
-    c->host = vr_client_strdup(ads);
+    c->host = vr_strdup(ads);
     n = strlen(ads) + 16;
-    c->host_header = vr_client_malloc(n);
+    c->host_header = vr_malloc(n);
     n = strlen(path ? path : "") + 2;
-    c->path = vr_client_malloc(n);
+    c->path = vr_malloc(n);
     if (!c->host || !c->host_header || !c->path) {
-        vr_client_free(copy);
+        vr_free(copy);
         return VERANI_ENOMEM;
     }
     snprintf(c->host_header, strlen(ads) + 16, "%s:%d", ads, port);
     snprintf(c->path, n, "/%s", path ? path : "");
-    vr_client_free(copy);
+    vr_free(copy);
     return 0;
 }
 
@@ -370,14 +370,14 @@ static int c_create_body(void *arg)
         snprintf(a->errbuf, a->errlen, "out of memory");
         return VERANI_ENOMEM;
     }
-    c = vr_client_calloc(1, sizeof(*c));
+    c = vr_calloc(1, sizeof(*c));
     if (!c) {
         snprintf(a->errbuf, a->errlen, "out of memory");
         return VERANI_ENOMEM;
     }
     c->loop = a->loop;
     c->room = o->room;
-    c->url = vr_client_strdup(o->url);
+    c->url = vr_strdup(o->url);
     if (!c->url) {
         r = VERANI_ENOMEM;
         goto fail;
@@ -386,8 +386,8 @@ static int c_create_body(void *arg)
     if (r)
         goto fail;
     if (o->n_headers) {
-        c->hdr_names = vr_client_calloc(o->n_headers, sizeof(char *));
-        c->hdr_values = vr_client_calloc(o->n_headers, sizeof(char *));
+        c->hdr_names = vr_calloc(o->n_headers, sizeof(char *));
+        c->hdr_values = vr_calloc(o->n_headers, sizeof(char *));
         if (!c->hdr_names || !c->hdr_values) {
             r = VERANI_ENOMEM;
             goto fail;
@@ -403,7 +403,7 @@ static int c_create_body(void *arg)
             }
         }
     }
-    if (o->ca_file && !(c->ca_file = vr_client_strdup(o->ca_file))) {
+    if (o->ca_file && !(c->ca_file = vr_strdup(o->ca_file))) {
         r = VERANI_ENOMEM;
         goto fail;
     }
@@ -660,7 +660,7 @@ static int c_wait_body(void *arg)
         vr_client_leave(c);
         return 0;
     }
-    w = vr_client_calloc(1, sizeof(*w));
+    w = vr_calloc(1, sizeof(*w));
     if (!w)
         return VERANI_ENOMEM;
     w->c = c;
@@ -719,7 +719,7 @@ static int c_wait_withdraw_body(void *arg)
 
     if (!w)
         return VERANI_ENOTFOUND;
-    vr_client_free(w);
+    vr_free(w);
     return 0;
 }
 

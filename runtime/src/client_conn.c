@@ -19,11 +19,10 @@
 
 #include "client-private.h"
 #include "common-private.h"
-#include "envelope.pb-c.h"
+#include "wire-private.h"
 
 _Static_assert(LWS_PRE <= VR_FRAME_PRE, "VR_FRAME_PRE must cover LWS_PRE");
 
-#define VR_WIRE_PROTOCOL 1u
 #define VR_CLOSE_POLICY 1008
 #define VR_CLOSE_ABNORMAL 1006
 #define VR_WRITES_PER_CALLBACK 32
@@ -430,9 +429,9 @@ static void c_on_welcome(verani_client *c, const Verani__Wire__Welcome *w)
     c_copy(c->client_id, sizeof(c->client_id), w->client_id);
     c_copy(c->user_id, sizeof(c->user_id), w->user_id);
     if (w->resume_token) {
-        char *t = vr_client_strdup(w->resume_token);
+        char *t = vr_strdup(w->resume_token);
         if (t) {
-            vr_client_free(c->resume_token);
+            vr_free(c->resume_token);
             c->resume_token = t;
         }
     }
@@ -546,7 +545,7 @@ static int c_receive(verani_client *c, struct lws *wsi, const void *in, size_t l
 
             while (cap < c->rx_len + len)
                 cap *= 2;
-            n = vr_client_realloc(c->rx, cap);
+            n = vr_realloc(c->rx, cap);
             if (!n) {
                 vr_client_set_error(c, "out of memory receiving a frame");
                 return -1;
@@ -568,7 +567,7 @@ static int c_receive(verani_client *c, struct lws *wsi, const void *in, size_t l
     c_on_frame(c, c->rx, c->rx_len);
     /* Shrink a buffer a big frame left behind. */
     if (c->rx_cap > 65536 && !c->destroyed) {
-        vr_client_free(c->rx);
+        vr_free(c->rx);
         c->rx = NULL;
         c->rx_cap = 0;
     }

@@ -13,22 +13,6 @@
 #include "common-private.h"
 #include "envelope.pb-c.h"
 
-static const verani_event_def *c_find_event(const verani_event_def *t, size_t n, uint32_t id)
-{
-    size_t lo = 0, hi = n;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (t[mid].id == id)
-            return &t[mid];
-        if (t[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
-}
-
 int vr_client_decode(const ProtobufCMessageDescriptor *desc, verani_validate_fn validate,
                      const Verani__Wire__Envelope *env, ProtobufCMessage **out, verani_verr *verr)
 {
@@ -60,7 +44,7 @@ void vr_client_on_event(verani_client *c, const Verani__Wire__Envelope *env)
     int err;
 
     if (!env->has_event ||
-        !(ev = c_find_event(c->room->emit, c->room->n_emit, env->event))) {
+        !(ev = verani_event_find(c->room->emit, c->room->n_emit, env->event))) {
         vr_client_error(c, VERANI_EPROTO, "event %u from the server is not in room %s: dropped",
                         env->event, c->room->name);
         return;
@@ -109,7 +93,7 @@ int vr_client_check_event(verani_client *c, const verani_event_def *ev,
                           const verani_event_def *t, size_t n, const char *dir,
                           const ProtobufCMessage *msg, int check_msg)
 {
-    const verani_event_def *found = ev ? c_find_event(t, n, ev->id) : NULL;
+    const verani_event_def *found = ev ? verani_event_find(t, n, ev->id) : NULL;
 
     if (!found || (found != ev && strcmp(found->name, ev->name))) {
         vr_client_set_error(c, "event %s is not an `%s` event of room %s",

@@ -57,33 +57,6 @@ static const struct lws_protocols vr_protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0}
 };
 
-/* --- allocation: the runtime's hooks (verani_set_allocators) ------------- */
-
-void *vr_client_malloc(size_t n)
-{
-    return vr_malloc(n);
-}
-
-void *vr_client_calloc(size_t n, size_t size)
-{
-    return vr_calloc(n, size);
-}
-
-void *vr_client_realloc(void *p, size_t n)
-{
-    return vr_realloc(p, n);
-}
-
-void vr_client_free(void *p)
-{
-    vr_free(p);
-}
-
-char *vr_client_strdup(const char *s)
-{
-    return vr_strdup(s);
-}
-
 /* --- the inbox ------------------------------------------------------------ */
 
 static void vr_loop_drain(verani_client_loop *loop)
@@ -200,9 +173,9 @@ struct lws_vhost *vr_loop_vhost(verani_client_loop *loop, const char *ca_file, c
         if (vr_str_eq(v->ca_file, ca_file))
             return v->vh;
 
-    v = vr_client_calloc(1, sizeof(*v));
-    if (!v || (ca_file && !(v->ca_file = vr_client_strdup(ca_file)))) {
-        vr_client_free(v);
+    v = vr_calloc(1, sizeof(*v));
+    if (!v || (ca_file && !(v->ca_file = vr_strdup(ca_file)))) {
+        vr_free(v);
         if (errbuf)
             snprintf(errbuf, errlen, "out of memory");
         return NULL;
@@ -219,8 +192,8 @@ struct lws_vhost *vr_loop_vhost(verani_client_loop *loop, const char *ca_file, c
         if (errbuf)
             snprintf(errbuf, errlen, "cannot create a client vhost%s%s (is the CA file readable?)",
                      ca_file ? " for CA file " : "", ca_file ? ca_file : "");
-        vr_client_free(v->ca_file);
-        vr_client_free(v);
+        vr_free(v->ca_file);
+        vr_free(v);
         return NULL;
     }
     loop->n_vhosts++;
@@ -241,7 +214,7 @@ int vr_loop_reserve_client(verani_client_loop *loop)
 {
     if (loop->n_clients == loop->cap_clients) {
         size_t cap = loop->cap_clients ? loop->cap_clients * 2 : 16;
-        verani_client **n = vr_client_realloc(loop->clients, cap * sizeof(*n));
+        verani_client **n = vr_realloc(loop->clients, cap * sizeof(*n));
 
         if (!n)
             return VERANI_ENOMEM;
@@ -268,7 +241,7 @@ void vr_loop_remove_client(verani_client_loop *loop, verani_client *c)
 verani_client_loop *verani_client_loop_create(char *errbuf, size_t errlen)
 {
     struct lws_context_creation_info info;
-    verani_client_loop *loop = vr_client_calloc(1, sizeof(*loop));
+    verani_client_loop *loop = vr_calloc(1, sizeof(*loop));
     pthread_condattr_t ca;
 
     if (!loop) {
@@ -285,7 +258,7 @@ verani_client_loop *verani_client_loop_create(char *errbuf, size_t errlen)
     if (!loop->ctx) {
         if (errbuf)
             snprintf(errbuf, errlen, "cannot create the libwebsockets context");
-        vr_client_free(loop);
+        vr_free(loop);
         return NULL;
     }
     pthread_mutex_init(&loop->lock, NULL);
@@ -418,9 +391,9 @@ void verani_client_loop_destroy(verani_client_loop *loop)
     }
     for (v = loop->vhosts; v; v = next) {
         next = v->next;
-        vr_client_free(v->ca_file);
-        vr_client_free(v);
+        vr_free(v->ca_file);
+        vr_free(v);
     }
-    vr_client_free(loop->clients);
-    vr_client_free(loop);
+    vr_free(loop->clients);
+    vr_free(loop);
 }

@@ -12,7 +12,7 @@
 
 vr_cframe *vr_cframe_new(size_t len)
 {
-    vr_cframe *f = vr_client_malloc(sizeof(*f) + VR_FRAME_PRE + len);
+    vr_cframe *f = vr_malloc(sizeof(*f) + VR_FRAME_PRE + len);
 
     if (!f)
         return NULL;
@@ -24,7 +24,7 @@ vr_cframe *vr_cframe_new(size_t len)
 
 void vr_cframe_free(vr_cframe *f)
 {
-    vr_client_free(f);
+    vr_free(f);
 }
 
 void vr_cqueue_init(vr_cqueue *q, size_t max)

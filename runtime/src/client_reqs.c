@@ -59,8 +59,8 @@ void vr_client_req_finish(verani_client *c, vr_req *r, verani_reply_status st,
     } else if (r->ch_fn) {
         r->ch_fn(c, r->channel, st, st == VERANI_REPLY_ERROR ? error : NULL, r->user);
     }
-    vr_client_free(r->channel);
-    vr_client_free(r);
+    vr_free(r->channel);
+    vr_free(r);
 }
 
 static void c_req_timeout_cb(lws_sorted_usec_list_t *sul)
@@ -109,8 +109,8 @@ void vr_client_channels_clear(verani_client *c)
     size_t i;
 
     for (i = 0; i < c->n_channels; i++)
-        vr_client_free(c->channels[i]);
-    vr_client_free(c->channels);
+        vr_free(c->channels[i]);
+    vr_free(c->channels);
     c->channels = NULL;
     c->n_channels = 0;
 }
@@ -122,11 +122,11 @@ void vr_client_channel_add(verani_client *c, const char *ch)
 
     if (c_channel_index(c, ch) >= 0)
         return;
-    n = vr_client_realloc(c->channels, (c->n_channels + 1) * sizeof(*n));
+    n = vr_realloc(c->channels, (c->n_channels + 1) * sizeof(*n));
     if (!n)
         return;
     c->channels = n;
-    d = vr_client_strdup(ch);
+    d = vr_strdup(ch);
     if (d)
         c->channels[c->n_channels++] = d;
 }
@@ -137,7 +137,7 @@ static void c_channel_remove(verani_client *c, const char *ch)
 
     if (i < 0)
         return;
-    vr_client_free(c->channels[i]);
+    vr_free(c->channels[i]);
     c->channels[i] = c->channels[--c->n_channels];
 }
 
@@ -252,7 +252,7 @@ static vr_cframe *c_pack_event(verani_client *c, Verani__Wire__Kind kind,
     vr_cframe *f;
 
     if (plen > sizeof(small)) {
-        payload = vr_client_malloc(plen);
+        payload = vr_malloc(plen);
         if (!payload) {
             *err = VERANI_ENOMEM;
             return NULL;
@@ -275,7 +275,7 @@ static vr_cframe *c_pack_event(verani_client *c, Verani__Wire__Kind kind,
     }
     f = vr_client_pack(&env);
     if (payload != small)
-        vr_client_free(payload);
+        vr_free(payload);
     if (!f) {
         *err = VERANI_ENOMEM;
         return NULL;
@@ -340,12 +340,12 @@ int verani_client_emit(verani_client *c, const verani_event_def *ev, const Proto
 /* A request of `a`'s kind with the next request id (NULL: out of memory). */
 static vr_req *c_req_new(verani_client *c, const vr_send_args *a)
 {
-    vr_req *r = vr_client_calloc(1, sizeof(*r));
+    vr_req *r = vr_calloc(1, sizeof(*r));
 
     if (!r)
         return NULL;
-    if (a->channel && !(r->channel = vr_client_strdup(a->channel))) {
-        vr_client_free(r);
+    if (a->channel && !(r->channel = vr_strdup(a->channel))) {
+        vr_free(r);
         return NULL;
     }
     r->c = c;
@@ -398,8 +398,8 @@ static int c_req_body(void *arg)
     else
         f = c_pack_channel(a->kind, a->channel, r->id);
     if (!f) {
-        vr_client_free(r->channel);
-        vr_client_free(r);
+        vr_free(r->channel);
+        vr_free(r);
         return err;
     }
     vr_client_enter(c);
