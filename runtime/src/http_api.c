@@ -517,7 +517,7 @@ static int do_kick(verani_server *srv, struct lws *wsi, const vr_route_parts *rp
         return answer_error(srv, wsi, 400, "kick needs ?client=<client id>", NULL, NULL);
     if (arg(wsi, "code", code, sizeof(code)) > 0) {
         c = strtol(code, &e, 10);
-        if (*e || !(c == 1000 || c == 1001 || c == 1008 || (c >= 3000 && c <= 4999)))
+        if (*e || c < 1000 || c > 4999 || !vr_rpc_kick_code_ok((int)c))
             return answer_error(srv, wsi, 400, "code must be 1000, 1001, 1008 or 3000..4999",
                                 NULL, NULL);
     }

@@ -36,6 +36,9 @@ typedef struct vr_rpc_req {
     vr_frame *frame;             /* EMIT: the encoded event (the call keeps its reference) */
 } vr_rpc_req;
 
+/* Is `code` one a kick may close with (1000, 1001, 1008 or 3000..4999)? */
+int vr_rpc_kick_code_ok(int code);
+
 /* Run `rq` now (loop thread) and fill `res` (zeroed first). */
 void vr_rpc_exec(verani_server *srv, const vr_rpc_req *rq, verani_rpc_result *res);
 

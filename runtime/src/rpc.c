@@ -12,6 +12,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,10 +65,15 @@ void verani_rpc_result_free(verani_rpc_result *res)
     memset(res, 0, sizeof(*res));
 }
 
-static void fail(verani_rpc_result *res, int status, const char *fmt, const char *arg)
+static void fail(verani_rpc_result *res, int status, const char *fmt, ...) VERANI_PRINTF(3, 4);
+static void fail(verani_rpc_result *res, int status, const char *fmt, ...)
 {
+    va_list ap;
+
     res->status = status;
-    snprintf(res->error, sizeof(res->error), fmt, arg ? arg : "");
+    va_start(ap, fmt);
+    vsnprintf(res->error, sizeof(res->error), fmt, ap);
+    va_end(ap);
 }
 
 /* --- the loop-thread half ------------------------------------------------- */
@@ -91,14 +97,14 @@ static void add_user(verani_rpc_result *res, const char *uid, size_t *cap)
         char **n = vr_reallocarray(res->user_ids, nc, sizeof(*n));
 
         if (!n) {
-            fail(res, VERANI_ENOMEM, "out of memory%s", NULL);
+            fail(res, VERANI_ENOMEM, "out of memory");
             return;
         }
         res->user_ids = n;
         *cap = nc;
     }
     if (!(res->user_ids[res->n_user_ids] = vr_strdup(uid)))
-        fail(res, VERANI_ENOMEM, "out of memory%s", NULL);
+        fail(res, VERANI_ENOMEM, "out of memory");
     else
         res->n_user_ids++;
 }
@@ -115,7 +121,7 @@ static void add_session(verani_rpc_result *res, const verani_session *s, size_t 
         verani_rpc_session *n = vr_reallocarray(res->sessions, nc, sizeof(*n));
 
         if (!n) {
-            fail(res, VERANI_ENOMEM, "out of memory%s", NULL);
+            fail(res, VERANI_ENOMEM, "out of memory");
             return;
         }
         res->sessions = n;
@@ -130,19 +136,19 @@ static void add_session(verani_rpc_result *res, const verani_session *s, size_t 
     o->channels = s->n_channels ? vr_calloc(s->n_channels, sizeof(char *)) : NULL;
     if (!o->room || !o->instance || !o->client_id || !o->user_id ||
         (s->n_channels && !o->channels)) {
-        fail(res, VERANI_ENOMEM, "out of memory%s", NULL);
+        fail(res, VERANI_ENOMEM, "out of memory");
         return;
     }
     for (i = 0; i < s->n_channels; i++) {
         if (!(o->channels[i] = vr_strdup(s->channels[i]))) {
-            fail(res, VERANI_ENOMEM, "out of memory%s", NULL);
+            fail(res, VERANI_ENOMEM, "out of memory");
             return;
         }
         o->n_channels++;
     }
 }
 
-static int kick_code_ok(int code)
+int vr_rpc_kick_code_ok(int code)
 {
     return code == 1000 || code == 1001 || code == 1008 || (code >= 3000 && code <= 4999);
 }
@@ -189,9 +195,8 @@ void vr_rpc_exec(verani_server *srv, const vr_rpc_req *rq, verani_rpc_result *re
     size_t i, cap = 0, rooms = 0, insts = 0;
 
     memset(res, 0, sizeof(*res));
-    if (rq->op == VR_RPC_KICK && rq->code && !kick_code_ok(rq->code)) {
-        fail(res, VERANI_EINVAL, "the close code must be 1000, 1001, 1008 or 3000..4999%s",
-             NULL);
+    if (rq->op == VR_RPC_KICK && rq->code && !vr_rpc_kick_code_ok(rq->code)) {
+        fail(res, VERANI_EINVAL, "the close code must be 1000, 1001, 1008 or 3000..4999");
         return;
     }
     if (rq->op == VR_RPC_CLEANUP) {
@@ -337,7 +342,7 @@ void vr_rpc_fini(verani_server *srv)
         next = c->next;
         if (!c->cb)
             pthread_mutex_lock(&c->mu);
-        fail(&c->res, VERANI_ECLOSED, "the server was destroyed before the call ran%s", NULL);
+        fail(&c->res, VERANI_ECLOSED, "the server was destroyed before the call ran");
         if (!c->cb)
             pthread_mutex_unlock(&c->mu);
         call_finish(srv, c);
@@ -398,9 +403,9 @@ static int call_submit(verani_server *srv, vr_rpc_call *c, verani_rpc_done *done
         pthread_mutex_unlock(&srv->async_lock);
         if (done->out) {
             memset(done->out, 0, sizeof(*done->out));
-            fail(done->out, on_loop ? VERANI_ESTATE : VERANI_ECLOSED,
+            fail(done->out, on_loop ? VERANI_ESTATE : VERANI_ECLOSED, "%s",
                  on_loop ? "a blocking call on the server's loop thread would deadlock: pass "
-                 "a callback%s" : "the server is stopping%s", NULL);
+                 "a callback" : "the server is stopping");
         }
         r = on_loop && !c->cb ? VERANI_ESTATE : VERANI_ECLOSED;
         call_free(c);
@@ -426,7 +431,7 @@ static int call_submit(verani_server *srv, vr_rpc_call *c, verani_rpc_done *done
         r = done->out->status;
     } else {
         memset(done->out, 0, sizeof(*done->out));
-        fail(done->out, VERANI_ETIMEDOUT, "no answer from the server's loop in time%s", NULL);
+        fail(done->out, VERANI_ETIMEDOUT, "no answer from the server's loop in time");
         r = VERANI_ETIMEDOUT;
     }
     last = --c->refs == 0;
@@ -458,7 +463,7 @@ int verani_rpc_emit(verani_server *srv, const char *room, const char *instance,
         (to->kind != VERANI_TO_ALL && !to->name)) {
         if (done.out)
             fail(done.out, VERANI_EINVAL, "emit needs a room, an event and a target with a name "
-                 "(not self, no except)%s", NULL);
+                 "(not self, no except)");
         return VERANI_EINVAL;
     }
     c = call_new(VR_RPC_EMIT, room, instance, NULL, &done);
@@ -471,7 +476,7 @@ int verani_rpc_emit(verani_server *srv, const char *room, const char *instance,
         err = err ? err : VERANI_ENOMEM;
         if (done.out)
             fail(done.out, err, "the payload is not of the event's type or fails its "
-                 "validation (the log names the field)%s", NULL);
+                 "validation (the log names the field)");
         return err;
     }
     return call_submit(srv, c, &done);
@@ -534,7 +539,7 @@ int verani_rpc_kick(verani_server *srv, const char *room, const char *instance,
 
     if (err)
         return err;
-    if (!client_id || (code && !kick_code_ok(code)))
+    if (!client_id || (code && !vr_rpc_kick_code_ok(code)))
         return VERANI_EINVAL;
     c = call_new(VR_RPC_KICK, room, instance, client_id, &done);
     if (!c)
