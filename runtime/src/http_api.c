@@ -543,7 +543,7 @@ static int dispatch(verani_server *srv, struct lws *wsi, const char *route, vr_m
     vr_rpc_req rq;
     vr_mount *m;
     char why[400];
-    int post;
+    int post, emit;
 
     memset(&rq, 0, sizeof(rq));
     if (!strcmp(route, "count")) {
@@ -557,15 +557,14 @@ static int dispatch(verani_server *srv, struct lws *wsi, const char *route, vr_m
         snprintf(why, sizeof(why), "no such API route; %s", routes_help);
         return answer_error(srv, wsi, 404, why, NULL, NULL);
     }
-    post = !strcmp(rp.action, "emit") || !strcmp(rp.action, "broadcast") ||
-           !strcmp(rp.action, "kick");
+    emit = !strcmp(rp.action, "emit") || !strcmp(rp.action, "broadcast");
+    post = emit || !strcmp(rp.action, "kick");
     if (!post && strcmp(rp.action, "count") && strcmp(rp.action, "users") &&
         strcmp(rp.action, "sessions")) {
         snprintf(why, sizeof(why), "no API action '%.30s'; %s", rp.action, routes_help);
         return answer_error(srv, wsi, 404, why, NULL, NULL);
     }
-    if ((!!rp.rest[0]) != (!strcmp(rp.action, "emit") || !strcmp(rp.action, "broadcast") ||
-                           !strcmp(rp.action, "sessions"))) {
+    if (!!rp.rest[0] != (emit || !strcmp(rp.action, "sessions"))) {
         snprintf(why, sizeof(why), "malformed API route; %s", routes_help);
         return answer_error(srv, wsi, 404, why, NULL, NULL);
     }
@@ -579,16 +578,14 @@ static int dispatch(verani_server *srv, struct lws *wsi, const char *route, vr_m
                  "(\"Chat\")", rp.room);
         return answer_error(srv, wsi, 400, why, NULL, NULL);
     }
-    if (!strcmp(rp.action, "emit") || !strcmp(rp.action, "broadcast")) {
-        if (!emit_event(m, rp.rest))
-            return do_emit(srv, wsi, m, &rp, body, len); /* answers 400, naming the events */
-    }
+    if (emit && !emit_event(m, rp.rest))
+        return do_emit(srv, wsi, m, &rp, body, len); /* answers 400, naming the events */
     if (!vr_instance_get(m, rp.instance, 0)) {
         snprintf(why, sizeof(why), "room %s has no instance '%.100s' (it exists while it has "
                  "sessions, then instance_idle_ms)", rp.room, rp.instance);
         return answer_error(srv, wsi, 404, why, NULL, NULL);
     }
-    if (!strcmp(rp.action, "emit") || !strcmp(rp.action, "broadcast"))
+    if (emit)
         return do_emit(srv, wsi, m, &rp, body, len);
     if (!strcmp(rp.action, "kick"))
         return do_kick(srv, wsi, &rp);
