@@ -219,10 +219,11 @@ static int answer_error(verani_server *srv, struct lws *wsi, unsigned status, co
     return r;
 }
 
-static int answer_sb(verani_server *srv, struct lws *wsi, vr_sb *sb)
+/* 200 with `sb` (freed here) as a `ctype` body, or 500 when building it ran out of memory. */
+static int answer_sb(verani_server *srv, struct lws *wsi, const char *ctype, vr_sb *sb)
 {
     int r = sb->failed ? answer_error(srv, wsi, 500, "out of memory", NULL, NULL)
-                       : answer(srv, wsi, 200, "application/json", sb->buf, sb->len, NULL, NULL);
+                       : answer(srv, wsi, 200, ctype, sb->buf, sb->len, NULL, NULL);
 
     vr_sb_free(sb);
     return r;
@@ -406,7 +407,7 @@ static int result_answer(verani_server *srv, struct lws *wsi, const char *key,
         vr_sb_printf(&sb, "{\"%s\":%zu}\n", key, res->count);
     }
     verani_rpc_result_free(res);
-    return answer_sb(srv, wsi, &sb);
+    return answer_sb(srv, wsi, "application/json", &sb);
 }
 
 /* POST .../emit/<event> and .../broadcast/<event>: decode, validate, deliver. */
@@ -623,14 +624,7 @@ static int serve_metrics(verani_server *srv, struct lws *wsi)
         return answer_error(srv, wsi, 405, "use GET", "allow:", "GET");
     memset(&sb, 0, sizeof(sb));
     vr_metrics_render(srv, &sb);
-    if (sb.failed) {
-        vr_sb_free(&sb);
-        return answer_error(srv, wsi, 500, "out of memory", NULL, NULL);
-    }
-    r = answer(srv, wsi, 200, "text/plain; version=0.0.4; charset=utf-8", sb.buf, sb.len, NULL,
-               NULL);
-    vr_sb_free(&sb);
-    return r;
+    return answer_sb(srv, wsi, "text/plain; version=0.0.4; charset=utf-8", &sb);
 }
 
 int vr_http_api_request(verani_server *srv, struct lws *wsi, struct vr_pss *pss,
