@@ -36,8 +36,7 @@ struct vr_api {
 /* A POST waiting for its body. */
 struct vr_http_req {
     char route[512];              /* the path after the prefix */
-    uint8_t *body;                /* owned */
-    size_t len, cap;
+    vr_sb body;                   /* owned: the bytes so far */
     int too_big;
 };
 
@@ -148,7 +147,7 @@ void vr_http_api_drop(struct vr_pss *pss)
 {
     if (!pss || !pss->http)
         return;
-    vr_free(pss->http->body);
+    vr_sb_free(&pss->http->body);
     vr_free(pss->http);
     pss->http = NULL;
 }
@@ -680,25 +679,12 @@ int vr_http_api_body(verani_server *srv, struct lws *wsi, struct vr_pss *pss, co
     (void)wsi;
     if (!h || !a)
         return 0;
-    if (h->too_big || h->len + len > a->max_body) {
+    if (h->too_big || h->body.len + len > a->max_body) {
         h->too_big = 1;
         return 0;
     }
-    if (h->len + len > h->cap) {
-        size_t cap = h->cap ? h->cap : 1024;
-        uint8_t *nb;
-
-        while (cap < h->len + len)
-            cap *= 2;
-        nb = vr_realloc(h->body, cap);
-        if (!nb)
-            return -1;
-        h->body = nb;
-        h->cap = cap;
-    }
-    memcpy(h->body + h->len, in, len);
-    h->len += len;
-    return 0;
+    vr_sb_add(&h->body, in, len);
+    return h->body.failed ? -1 : 0;
 }
 
 int vr_http_api_body_done(verani_server *srv, struct lws *wsi, struct vr_pss *pss)
@@ -714,8 +700,8 @@ int vr_http_api_body_done(verani_server *srv, struct lws *wsi, struct vr_pss *ps
         r = answer_error(srv, wsi, 413, "the body is over the API's limit (max_body)", NULL,
                          NULL);
     else
-        r = dispatch(srv, wsi, h->route, M_POST, h->body, h->len);
-    vr_free(h->body);
+        r = dispatch(srv, wsi, h->route, M_POST, (const uint8_t *)h->body.buf, h->body.len);
+    vr_sb_free(&h->body);
     vr_free(h);
     return r;
 }
