@@ -484,7 +484,8 @@ static int do_emit(verani_server *srv, struct lws *wsi, vr_mount *m, const vr_ro
         }
         memset(&verr, 0, sizeof(verr));
         if (ev->validate_in && ev->validate_in(msg, &verr)) {
-            snprintf(msgbuf, sizeof(msgbuf), "invalid payload: %.200s: %.150s", verr.path, verr.reason);
+            snprintf(msgbuf, sizeof(msgbuf), "invalid payload: %.200s: %.150s", verr.path,
+                     verr.reason);
             protobuf_c_message_free_unpacked(msg, &vr_pb_allocator);
             return answer_error(srv, wsi, 400, msgbuf, NULL, NULL);
         }
