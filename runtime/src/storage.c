@@ -42,22 +42,17 @@ verani_storage_db *verani_storage_db_open(const verani_storage_options *opts, ch
 
     if (errbuf && errlen)
         errbuf[0] = '\0';
-    db = vr_malloc(sizeof(*db));
-    if (!db) {
-        if (errbuf && errlen)
-            snprintf(errbuf, errlen, "storage: out of memory opening %s", path);
-        return NULL;
-    }
-    memset(db, 0, sizeof(*db));
-    if (opts)
-        db->opts = *opts;
-    db->path = vr_strdup(path);
-    if (!db->path) {
+    db = vr_calloc(1, sizeof(*db));
+    if (db)
+        db->path = vr_strdup(path);
+    if (!db || !db->path) {
         vr_free(db);
         if (errbuf && errlen)
             snprintf(errbuf, errlen, "storage: out of memory opening %s", path);
         return NULL;
     }
+    if (opts)
+        db->opts = *opts;
     db->opts.path = db->path;
     if (!db->opts.busy_timeout_ms)
         db->opts.busy_timeout_ms = 5000;
