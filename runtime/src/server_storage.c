@@ -6,8 +6,8 @@
  * asked to) and closes it when destroyed; each room instance opens its key
  * space lazily, the first time a handler asks for it with verani_ctx_storage,
  * and closes it when the instance is freed (its data stays in the database).
- * It does not store sessions yet: the session store (vr_store_*) is there
- * for the resume work to call on srv->storage.
+ * The session store (vr_store_*) works on the same srv->storage; its calls
+ * are session.c's, not this file's.
  */
 #include <stdio.h>
 #include <string.h>
