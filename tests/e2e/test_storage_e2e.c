@@ -358,7 +358,27 @@ static census wait_census(server *s, verani_client_loop *loop, int of_instances,
     return c;
 }
 
-static char tmpdir[256];
+/* A fresh directory under $TMPDIR (or /tmp) named after `what`, and its rooms.db path. */
+static void make_db_dir(char *dir, size_t dlen, const char *what, char *path, size_t plen)
+{
+    const char *base = getenv("TMPDIR");
+
+    snprintf(dir, dlen, "%s/verani-%s-XXXXXX", base && *base ? base : "/tmp", what);
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, plen, "%s/rooms.db", dir);
+}
+
+/* `key` reads back as `value`, and the instance holds `count` keys. */
+static void expect_stored(verani_client_loop *loop, verani_client *c, const char *key,
+                          const char *value, uint32_t count)
+{
+    result r = get(loop, c, key);
+
+    assert_int_equal(r.status, VERANI_REPLY_OK);
+    assert_true(r.found);
+    assert_string_equal(r.value, value);
+    assert_int_equal(r.count, count);
+}
 
 static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -370,18 +390,14 @@ static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ft
 
 static void test_storage_survives_connections_and_restart(void **state)
 {
-    const char *base = getenv("TMPDIR");
     verani_client_loop *loop;
     verani_client *c;
-    char path[400], err[256];
+    char dir[256], path[400], err[256];
     server s;
     result r;
 
     (void)state;
-    snprintf(tmpdir, sizeof(tmpdir), "%s/verani-storage-e2e-XXXXXX",
-             base && *base ? base : "/tmp");
-    assert_non_null(mkdtemp(tmpdir));
-    snprintf(path, sizeof(path), "%s/rooms.db", tmpdir);
+    make_db_dir(dir, sizeof(dir), "storage-e2e", path, sizeof(path));
     loop = verani_client_loop_create(err, sizeof(err));
     assert_non_null(loop);
 
@@ -403,11 +419,7 @@ static void test_storage_survives_connections_and_restart(void **state)
 
     /* a later connection reads back what the first one's handlers wrote */
     c = connect_to(loop, s.port, "lobby");
-    r = get(loop, c, "greeting");
-    assert_int_equal(r.status, VERANI_REPLY_OK);
-    assert_true(r.found);
-    assert_string_equal(r.value, "hello again");
-    assert_int_equal(r.count, 2);
+    expect_stored(loop, c, "greeting", "hello again", 2);
     r = get(loop, c, "doomed");
     assert_false(r.found);
     verani_client_destroy(c);
@@ -424,18 +436,14 @@ static void test_storage_survives_connections_and_restart(void **state)
     /* a new server on the same file: the data is there */
     server_start(&s, path);
     c = connect_to(loop, s.port, "lobby");
-    r = get(loop, c, "greeting");
-    assert_int_equal(r.status, VERANI_REPLY_OK);
-    assert_true(r.found);
-    assert_string_equal(r.value, "hello again");
-    assert_int_equal(r.count, 2);
+    expect_stored(loop, c, "greeting", "hello again", 2);
     r = put(loop, c, "third", "3");
     assert_int_equal(r.count, 3);
     verani_client_destroy(c);
     server_stop(&s);
 
     verani_client_loop_destroy(loop);
-    nftw(tmpdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+    nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 /* The default idle period keeps an empty instance; a short one evicts it, and the next
@@ -477,11 +485,7 @@ static void test_idle_instance_evicted_and_back(void **state)
     assert_int_equal(n.evicted, 1);
     c = connect_to(loop, s.port, "lobby");
     assert_int_equal(take_census(&s).instances, 1);
-    r = get(loop, c, "greeting");
-    assert_int_equal(r.status, VERANI_REPLY_OK);
-    assert_true(r.found);
-    assert_string_equal(r.value, "still here");
-    assert_int_equal(r.count, 1);
+    expect_stored(loop, c, "greeting", "still here", 1);
     /* a connection that comes back in time keeps it: no second eviction while it stays */
     n = take_census(&s);
     assert_int_equal(n.instances, 1);
@@ -498,7 +502,6 @@ static void test_idle_instance_evicted_and_back(void **state)
  * it, and what comes after is committed as usual (it survives a restart on the file). */
 static void test_open_transaction_rolled_back(void **state)
 {
-    const char *base = getenv("TMPDIR");
     verani_client_loop *loop;
     verani_client *c;
     char dir[256], path[400], err[256];
@@ -506,9 +509,7 @@ static void test_open_transaction_rolled_back(void **state)
     result r;
 
     (void)state;
-    snprintf(dir, sizeof(dir), "%s/verani-storage-leak-XXXXXX", base && *base ? base : "/tmp");
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/rooms.db", dir);
+    make_db_dir(dir, sizeof(dir), "storage-leak", path, sizeof(path));
     loop = verani_client_loop_create(err, sizeof(err));
     assert_non_null(loop);
     handler_errors = estate_errors = 0;
