@@ -89,16 +89,22 @@ static int c_write_ctl(verani_client *c, struct lws *wsi, Verani__Wire__Envelope
     return r;
 }
 
+/* Whether anything waits to be written: hello, pongs, a ping, or (welcomed) queued frames. */
+static int c_wants_write(const verani_client *c)
+{
+    return c->hello_pending || c->pong_pending || c->ping_pending ||
+           (c->welcomed && c->outq.head);
+}
+
 static int c_writeable(verani_client *c, struct lws *wsi)
 {
     int n = 0;
 
-    while (n++ < VR_WRITES_PER_CALLBACK && !lws_send_pipe_choked(wsi)) {
+    while (n++ < VR_WRITES_PER_CALLBACK && !lws_send_pipe_choked(wsi) && c_wants_write(c)) {
         Verani__Wire__Envelope env = VERANI__WIRE__ENVELOPE__INIT;
+        Verani__Wire__Hello hello = VERANI__WIRE__HELLO__INIT;
 
         if (c->hello_pending) {
-            Verani__Wire__Hello hello = VERANI__WIRE__HELLO__INIT;
-
             hello.has_protocol = 1;
             hello.protocol = VR_WIRE_PROTOCOL;
             hello.fingerprint = (char *)(c->room->fingerprint ? c->room->fingerprint : "");
@@ -107,25 +113,16 @@ static int c_writeable(verani_client *c, struct lws *wsi)
                 hello.has_last_seq = 1;
                 hello.last_seq = c->last_seq;
             }
-            env.has_kind = 1;
             env.kind = VERANI__WIRE__KIND__HELLO;
             env.hello = &hello;
             c->hello_pending = 0;
-            if (c_write_ctl(c, wsi, &env))
-                return -1;
         } else if (c->pong_pending) {
-            env.has_kind = 1;
             env.kind = VERANI__WIRE__KIND__PONG;
             c->pong_pending--;
-            if (c_write_ctl(c, wsi, &env))
-                return -1;
         } else if (c->ping_pending) {
-            env.has_kind = 1;
             env.kind = VERANI__WIRE__KIND__PING;
             c->ping_pending = 0;
-            if (c_write_ctl(c, wsi, &env))
-                return -1;
-        } else if (c->welcomed && c->outq.head) {
+        } else {
             vr_cframe *f = vr_cqueue_pop(&c->outq);
             vr_req *r = f->request_id ? vr_client_req_find(c, f->request_id) : NULL;
             int w = c_write(wsi, vr_cframe_data(f), f->len);
@@ -139,12 +136,13 @@ static int c_writeable(verani_client *c, struct lws *wsi)
             }
             if (w)
                 return -1;
-        } else {
-            return 0;
+            continue;
         }
+        env.has_kind = 1;
+        if (c_write_ctl(c, wsi, &env))
+            return -1;
     }
-    if (c->hello_pending || c->pong_pending || c->ping_pending ||
-        (c->welcomed && c->outq.head))
+    if (c_wants_write(c))
         lws_callback_on_writable(wsi);
     return 0;
 }
@@ -530,6 +528,14 @@ static void c_on_frame(verani_client *c, const unsigned char *buf, size_t len)
 
 static int c_receive(verani_client *c, struct lws *wsi, const void *in, size_t len)
 {
+    int last = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
+
+    if (!c->rx_in_msg && last && len <= c->max_rx) {
+        /* A whole message in one piece, the usual case: decode it where lws holds it. */
+        c->rx_binary = lws_frame_is_binary(wsi);
+        c_on_frame(c, in, len);
+        return 0;
+    }
     if (!c->rx_in_msg) {
         c->rx_len = 0;
         c->rx_overflow = 0;
@@ -556,7 +562,7 @@ static int c_receive(verani_client *c, struct lws *wsi, const void *in, size_t l
         memcpy(c->rx + c->rx_len, in, len);
         c->rx_len += len;
     }
-    if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+    if (!last)
         return 0;
     c->rx_in_msg = 0;
     if (c->rx_overflow) {
