@@ -22,6 +22,8 @@
 
 /* The schema version this file writes; a newer file is refused. */
 #define SQ_SCHEMA_VERSION 1
+#define SQ_STR_(x) #x
+#define SQ_STR(x) SQ_STR_(x)
 
 static const char sq_schema[] =
     "CREATE TABLE vr_ns(id INTEGER PRIMARY KEY, room TEXT NOT NULL, instance TEXT NOT NULL,"
@@ -34,7 +36,7 @@ static const char sq_schema[] =
     "CREATE INDEX vr_session_instance ON vr_session(room, instance);"
     "CREATE TABLE vr_frame(client_id TEXT NOT NULL, seq INTEGER NOT NULL,"
     " at_ms INTEGER NOT NULL, bytes BLOB NOT NULL, PRIMARY KEY(client_id, seq)) WITHOUT ROWID;"
-    "PRAGMA user_version = 1;";
+    "PRAGMA user_version = " SQ_STR(SQ_SCHEMA_VERSION) ";";
 
 enum {
     SQ_BEGIN, SQ_COMMIT, SQ_ROLLBACK, SQ_SAVEPOINT, SQ_RELEASE, SQ_ROLLBACK_TO,
@@ -317,10 +319,9 @@ int vr_storage_sqlite_open(verani_storage_db *db)
     sq *q;
     int rc;
 
-    q = vr_malloc(sizeof(*q));
+    q = vr_calloc(1, sizeof(*q));
     if (!q)
         return vr_storage_error(db, VERANI_ENOMEM, "storage %s: out of memory", db->path);
-    memset(q, 0, sizeof(*q));
     db->impl = q;
     db->ops = &sq_ops;
     flags |= db->opts.read_only ? SQLITE_OPEN_READONLY
