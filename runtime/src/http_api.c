@@ -167,8 +167,8 @@ int vr_http_api_match(verani_server *srv, const char *uri)
     if (!strcmp(uri, "/metrics"))
         return 1;
     a = api_of(srv);
-    return a && (!strncmp(uri, a->prefix, a->prefix_len) ||
-                 !strncmp(uri, a->prefix, a->prefix_len - 1)) &&
+    /* the prefix with or without its final '/', then '/' or the end */
+    return a && !strncmp(uri, a->prefix, a->prefix_len - 1) &&
            (uri[a->prefix_len - 1] == '/' || uri[a->prefix_len - 1] == '\0');
 }
 
