@@ -41,7 +41,7 @@ void verani_client_options_init(verani_client_options *opts)
 static void c_vset_error(verani_client *c, const char *fmt, va_list ap)
 {
     vsnprintf(c->last_error, sizeof(c->last_error), fmt, ap);
-    lwsl_info("[verani] client %s: %s\n", c->url, c->last_error);
+    VR_INFO("client %s: %s\n", c->url, c->last_error);
 }
 
 void vr_client_set_error(verani_client *c, const char *fmt, ...)
@@ -208,8 +208,8 @@ void vr_client_set_state(verani_client *c, verani_client_state st)
     if (old == st || c->destroyed)
         return;
     c->state = st;
-    lwsl_info("[verani] client %s: %s -> %s\n", c->url, verani_client_state_name(old),
-              verani_client_state_name(st));
+    VR_INFO("client %s: %s -> %s\n", c->url, verani_client_state_name(old),
+            verani_client_state_name(st));
     vr_client_fire(c, VR_CB_STATE, (int)old, (int)st, NULL);
     if (c->destroyed || c->state != st)
         return;
@@ -281,8 +281,8 @@ void verani_client_destroy(verani_client *c)
     loop = c->loop;
     owns = c->owns_loop;
     if (owns && !vr_loop_can_block(loop)) {
-        lwsl_err("[verani] client: a client that owns its loop cannot be destroyed from "
-                 "its callbacks; disconnecting it instead\n");
+        VR_ERR("client: a client that owns its loop cannot be destroyed from "
+               "its callbacks; disconnecting it instead\n");
         verani_client_disconnect(c);
         return;
     }
@@ -318,7 +318,7 @@ static int c_parse_url(verani_client *c, const char *url, char *errbuf, size_t e
     char *copy = vr_strdup(url);
     const char *prot = NULL, *ads = NULL, *path = NULL;
     int port = 0;
-    size_t n;
+    size_t hn, pn;
 
     if (!copy)
         return VERANI_ENOMEM;
@@ -334,18 +334,20 @@ static int c_parse_url(verani_client *c, const char *url, char *errbuf, size_t e
         vr_free(copy);
         return VERANI_EINVAL;
     }
+    if (!path)
+        path = "";
     c->port = port;
     c->host = vr_strdup(ads);
-    n = strlen(ads) + 16;
-    c->host_header = vr_malloc(n);
-    n = strlen(path ? path : "") + 2;
-    c->path = vr_malloc(n);
+    hn = strlen(ads) + 16;
+    c->host_header = vr_malloc(hn);
+    pn = strlen(path) + 2;
+    c->path = vr_malloc(pn);
     if (!c->host || !c->host_header || !c->path) {
         vr_free(copy);
         return VERANI_ENOMEM;
     }
-    snprintf(c->host_header, strlen(ads) + 16, "%s:%d", ads, port);
-    snprintf(c->path, n, "/%s", path ? path : "");
+    snprintf(c->host_header, hn, "%s:%d", ads, port);
+    snprintf(c->path, pn, "/%s", path);
     vr_free(copy);
     return 0;
 }

@@ -57,8 +57,8 @@ void vr_client_enqueue(verani_client *c, vr_cframe *f)
     if (dropped) {
         vr_req *r = dropped->request_id ? vr_client_req_find(c, dropped->request_id) : NULL;
 
-        lwsl_notice("[verani] client %s: offline queue full (%zu), dropped the oldest frame\n",
-                    c->url, c->outq.max);
+        VR_NOTICE("client %s: offline queue full (%zu), dropped the oldest frame\n",
+                  c->url, c->outq.max);
         vr_cframe_free(dropped);
         if (r)
             vr_client_req_finish(c, r, VERANI_REPLY_DISCONNECTED, NULL, NULL);
@@ -215,8 +215,8 @@ static void c_pong_cb(lws_sorted_usec_list_t *sul)
         c_arm_ping(c);
         return;
     }
-    lwsl_notice("[verani] client %s: no pong within %u ms, reconnecting\n", c->url,
-                c->pong_timeout_ms);
+    VR_NOTICE("client %s: no pong within %u ms, reconnecting\n", c->url,
+              c->pong_timeout_ms);
     c_timed_out(c, "no pong from the server in time", "pong timeout");
 }
 
@@ -311,7 +311,7 @@ static void c_lost(verani_client *c, int err, const char *what, int code, const 
             vr_client_set_error(c, "refused by the server: %s", what ? what : "");
         else
             vr_client_set_error(c, "closed by the server with 1008 (%s)", reason ? reason : "");
-        lwsl_notice("[verani] client %s: %s: not reconnecting\n", c->url, c->last_error);
+        VR_NOTICE("client %s: %s: not reconnecting\n", c->url, c->last_error);
         c_terminal(c, VERANI_CLIENT_ERROR);
         return;
     }
@@ -320,8 +320,8 @@ static void c_lost(verani_client *c, int err, const char *what, int code, const 
         return;
     }
     if (c->max_attempts != VERANI_CLIENT_UNLIMITED && c->attempts >= c->max_attempts) {
-        lwsl_notice("[verani] client %s: %u reconnect attempts failed: giving up\n", c->url,
-                    c->attempts);
+        VR_NOTICE("client %s: %u reconnect attempts failed: giving up\n", c->url,
+                  c->attempts);
         vr_client_set_error(c, "gave up after %u reconnect attempts", c->attempts);
         c_terminal(c, VERANI_CLIENT_ERROR);
         return;
@@ -330,7 +330,7 @@ static void c_lost(verani_client *c, int err, const char *what, int code, const 
     {
         uint32_t ms = vr_backoff_delay(&c->bo, c->attempts, c_random(c));
 
-        lwsl_info("[verani] client %s: reconnect attempt %u in %u ms\n", c->url, c->attempts, ms);
+        VR_INFO("client %s: reconnect attempt %u in %u ms\n", c->url, c->attempts, ms);
         vr_client_set_state(c, VERANI_CLIENT_RECONNECTING);
         if (c->destroyed || c->state != VERANI_CLIENT_RECONNECTING)
             return;
@@ -448,8 +448,8 @@ static void c_on_welcome(verani_client *c, const Verani__Wire__Welcome *w)
     for (i = 0; i < w->n_channels; i++)
         vr_client_channel_add(c, w->channels[i]);
     if (c->room->fingerprint && w->fingerprint && strcmp(c->room->fingerprint, w->fingerprint))
-        lwsl_warn("[verani] client %s: schema fingerprint %s differs from the server's %s\n",
-                  c->url, c->room->fingerprint, w->fingerprint);
+        VR_WARN("client %s: schema fingerprint %s differs from the server's %s\n",
+                c->url, c->room->fingerprint, w->fingerprint);
 
     c->welcomed = 1;
     c->attempts = 0;

@@ -59,7 +59,7 @@ static const struct lws_protocols vr_protocols[] = {
 
 /* --- the inbox ------------------------------------------------------------ */
 
-static void vr_loop_drain(verani_client_loop *loop)
+void vr_loop_on_cancel(verani_client_loop *loop)
 {
     vr_cmd *list, *cmd, *next;
 
@@ -143,11 +143,6 @@ void vr_loop_leave(verani_client_loop *loop)
     loop->depth--;
 }
 
-void vr_loop_on_cancel(verani_client_loop *loop)
-{
-    vr_loop_drain(loop);
-}
-
 struct lws_context *vr_loop_lws(verani_client_loop *loop)
 {
     return loop->ctx;
@@ -212,15 +207,12 @@ void vr_loop_add_client(verani_client_loop *loop, verani_client *c)
 
 int vr_loop_reserve_client(verani_client_loop *loop)
 {
-    if (loop->n_clients == loop->cap_clients) {
-        size_t cap = loop->cap_clients ? loop->cap_clients * 2 : 16;
-        verani_client **n = vr_realloc(loop->clients, cap * sizeof(*n));
+    verani_client **n = vr_client_grow(loop->clients, &loop->cap_clients, loop->n_clients,
+                                       sizeof(*n), 16);
 
-        if (!n)
-            return VERANI_ENOMEM;
-        loop->clients = n;
-        loop->cap_clients = cap;
-    }
+    if (!n)
+        return VERANI_ENOMEM;
+    loop->clients = n;
     return 0;
 }
 
@@ -242,7 +234,6 @@ verani_client_loop *verani_client_loop_create(char *errbuf, size_t errlen)
 {
     struct lws_context_creation_info info;
     verani_client_loop *loop = vr_calloc(1, sizeof(*loop));
-    pthread_condattr_t ca;
 
     if (!loop) {
         if (errbuf)
@@ -262,9 +253,7 @@ verani_client_loop *verani_client_loop_create(char *errbuf, size_t errlen)
         return NULL;
     }
     pthread_mutex_init(&loop->lock, NULL);
-    pthread_condattr_init(&ca);
-    pthread_cond_init(&loop->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    pthread_cond_init(&loop->cond, NULL);
     if (!vr_loop_vhost(loop, NULL, errbuf, errlen)) {
         verani_client_loop_destroy(loop);
         return NULL;
@@ -318,7 +307,7 @@ static void *vr_loop_thread(void *arg)
             break;
         }
         pthread_mutex_unlock(&loop->lock);
-        vr_loop_drain(loop);
+        vr_loop_on_cancel(loop);
     }
     return NULL;
 }
@@ -341,7 +330,7 @@ int verani_client_loop_start(verani_client_loop *loop)
         loop->threaded = 0;
     pthread_mutex_unlock(&loop->lock);
     if (r) {
-        lwsl_err("[verani] client loop: cannot start a thread: %s\n", strerror(r));
+        VR_ERR("client loop: cannot start a thread: %s\n", strerror(r));
         return VERANI_EIO;
     }
     return VERANI_OK;

@@ -162,8 +162,8 @@ void vr_client_on_reply(verani_client *c, const Verani__Wire__Envelope *env)
     int err;
 
     if (!r) {
-        lwsl_info("[verani] client %s: reply to unknown request %llu (timed out?)\n", c->url,
-                  (unsigned long long)env->request_id);
+        VR_INFO("client %s: reply to unknown request %llu (timed out?)\n", c->url,
+                (unsigned long long)env->request_id);
         return;
     }
     if (r->kind != VR_REQ_EVENT) {
