@@ -388,6 +388,16 @@ int vr_db_abandon(verani_storage_db *db)
     return levels;
 }
 
+/* End the transaction a vr_db_begin opened: roll it back after a failed `rc`, else commit. */
+static int db_end(verani_storage_db *db, int rc)
+{
+    if (rc) {
+        vr_db_rollback(db);
+        return rc;
+    }
+    return vr_db_commit(db);
+}
+
 int verani_storage_begin(verani_storage *st)
 {
     return st ? vr_db_begin(st->db) : VERANI_EINVAL;
@@ -412,12 +422,7 @@ int verani_storage_txn(verani_storage *st, int (*fn)(verani_storage *st, void *u
     rc = vr_db_begin(st->db);
     if (rc)
         return rc;
-    rc = fn(st, user);
-    if (rc) {
-        vr_db_rollback(st->db);
-        return rc;
-    }
-    return vr_db_commit(st->db);
+    return db_end(st->db, fn(st, user));
 }
 
 /* --- schema messages ----------------------------------------------------- */
@@ -591,12 +596,7 @@ int vr_store_session_delete(verani_storage_db *db, const char *client_id)
     /* The attachment and its frames go together or not at all. */
     if ((rc = vr_db_begin(db)))
         return rc;
-    rc = db->ops->sess_delete(db, client_id);
-    if (rc) {
-        vr_db_rollback(db);
-        return rc;
-    }
-    return vr_db_commit(db);
+    return db_end(db, db->ops->sess_delete(db, client_id));
 }
 
 int vr_store_sessions_list(verani_storage_db *db, const char *room, const char *instance,
@@ -668,11 +668,7 @@ int vr_store_frame_append(verani_storage_db *db, const char *client_id, uint64_t
     rc = db->ops->frame_append(db, client_id, seq, at_ms, bytes, len);
     if (!rc)
         rc = db->ops->frame_trim(db, client_id, count, at_ms - age);
-    if (rc) {
-        vr_db_rollback(db);
-        return rc;
-    }
-    return vr_db_commit(db);
+    return db_end(db, rc);
 }
 
 int vr_store_frame_put(verani_storage_db *db, const char *client_id, uint64_t seq,
