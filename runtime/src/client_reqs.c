@@ -46,12 +46,10 @@ static void c_req_unlink(verani_client *c, vr_req *r)
 void vr_client_req_finish(verani_client *c, vr_req *r, verani_reply_status st,
                           const ProtobufCMessage *reply, const char *error)
 {
-    vr_cframe *f;
-
     c_req_unlink(c, r);
-    f = vr_cqueue_remove_request(&c->outq, r->id);
-    if (f)
-        vr_cframe_free(f);
+    /* A written request's frame left the queue then: no need to look for it (per reply). */
+    if (!r->sent)
+        vr_cframe_free(vr_cqueue_remove_request(&c->outq, r->id));
     if (r->kind == VR_REQ_EVENT) {
         if (r->invoke && r->fn)
             r->invoke(c, r->fn, st, st == VERANI_REPLY_OK ? reply : NULL,
