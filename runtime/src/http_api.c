@@ -414,7 +414,7 @@ static int do_emit(verani_server *srv, struct lws *wsi, vr_mount *m, const vr_ro
                    const uint8_t *body, size_t len)
 {
     const verani_event_def *ev = emit_event(m, rp->rest);
-    char msgbuf[400], v[1024], uids[2048], cids[2048], ctype[128];
+    char msgbuf[400], v[1024], other[sizeof(v)], uids[2048], cids[2048], ctype[128];
     const char *ulist[VR_API_MAX_IDS], *clist[VR_API_MAX_IDS];
     ProtobufCMessage *msg = NULL;
     verani_target to = verani_to_all();
@@ -437,11 +437,12 @@ static int do_emit(verani_server *srv, struct lws *wsi, vr_mount *m, const vr_ro
             to = verani_to_channel(NULL);
             kinds++;
         }
-        if (arg(wsi, "user", n >= 0 ? msgbuf : v, sizeof(v)) >= 0) {
+        /* a second target only counts (its value goes to `other`, as large as `v`) */
+        if (arg(wsi, "user", n >= 0 ? other : v, sizeof(v)) >= 0) {
             to = verani_to_user(NULL);
             kinds++;
         }
-        if (arg(wsi, "client", kinds ? msgbuf : v, sizeof(v)) >= 0) {
+        if (arg(wsi, "client", kinds ? other : v, sizeof(v)) >= 0) {
             to = verani_to_client(NULL);
             kinds++;
         }

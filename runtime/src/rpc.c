@@ -526,6 +526,10 @@ int verani_rpc_user_ids(verani_server *srv, const char *room, const char *instan
 int verani_rpc_user_sessions(verani_server *srv, const char *room, const char *instance,
                              const char *user_id, verani_rpc_done done)
 {
+    int err = check_done(srv, &done); /* *done.out is cleared even when user_id is refused */
+
+    if (err)
+        return err;
     if (!user_id)
         return VERANI_EINVAL;
     return simple(srv, VR_RPC_USER_SESSIONS, room, instance, user_id, &done);

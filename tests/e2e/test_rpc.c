@@ -232,6 +232,14 @@ static void test_http_api(void **state)
            "\xff\xff\xff", 3, 400, "not a valid e2e.ChatOut");
     expect(h.port, "POST", "/_verani/rooms/E2e/lobby/emit/chat.out", TOKEN, buf, n, 400,
            "exactly one non-empty target");
+    {
+        /* a second target with a long value is counted, not copied over a short buffer */
+        char longpath[1024];
+
+        snprintf(longpath, sizeof(longpath), "/_verani/rooms/E2e/lobby/emit/chat.out"
+                 "?channel=default&user=%0900d", 7);
+        expect(h.port, "POST", longpath, TOKEN, buf, n, 400, "exactly one non-empty target");
+    }
     expect(h.port, "POST", "/_verani/rooms/E2e/nobody/emit/chat.out?channel=default", TOKEN,
            buf, n, 404, "no instance 'nobody'");
     expect(h.port, "GET", "/_verani/rooms/E2e/nobody/count", TOKEN, NULL, 0, 404,
@@ -554,6 +562,11 @@ static void test_rpc_threads(void **state)
         assert_int_equal(c[i]->n_events, THREADS * PER_THREAD);
         assert_int_equal(c[i]->seq_errors, 0);
     }
+
+    /* a refused call still clears the caller's result, so freeing it is safe */
+    memset(&res, 0x5a, sizeof(res));
+    assert_int_equal(verani_rpc_user_sessions(h.srv, "E2e", NULL, NULL, d), VERANI_EINVAL);
+    verani_rpc_result_free(&res);
 
     /* the callback form; a blocking call inside it (on the loop thread) is refused */
     assert_int_equal(verani_rpc_session_count(h.srv, "E2e", "lobby", cbd), 0);
