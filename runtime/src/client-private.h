@@ -79,10 +79,10 @@ void vr_cqueue_init(vr_cqueue *q, size_t max);
 
 /*
  * Append `f` (the queue takes it). With `bounded`, while the queue holds
- * `max` frames or more, the oldest is unlinked, counted in `dropped` and
- * returned (the caller owns and frees it; only the first is returned when
- * several go, the others are freed, which cannot happen with a fixed max);
- * else returns NULL.
+ * `max` frames or more, the oldest is unlinked and counted in `dropped`;
+ * the dropped frames are returned oldest first, linked by `next` (the caller
+ * owns them: the queue may have grown past `max` while it was unbounded, so
+ * one push can drop several); NULL when none went.
  */
 vr_cframe *vr_cqueue_push(vr_cqueue *q, vr_cframe *f, int bounded);
 

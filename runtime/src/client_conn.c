@@ -52,15 +52,17 @@ vr_cframe *vr_client_pack(const Verani__Wire__Envelope *env)
 
 void vr_client_enqueue(verani_client *c, vr_cframe *f)
 {
-    vr_cframe *dropped = vr_cqueue_push(&c->outq, f, !c->welcomed);
+    vr_cframe *dropped = vr_cqueue_push(&c->outq, f, !c->welcomed), *next;
 
-    if (dropped) {
+    if (dropped)
+        VR_NOTICE("client %s: offline queue full (%zu), dropped the oldest frame(s)\n",
+                  c->url, c->outq.max);
+    for (; dropped; dropped = next) {
         vr_req *r = dropped->request_id ? vr_client_req_find(c, dropped->request_id) : NULL;
 
-        VR_NOTICE("client %s: offline queue full (%zu), dropped the oldest frame\n",
-                  c->url, c->outq.max);
+        next = dropped->next;
         vr_cframe_free(dropped);
-        if (r)
+        if (r) /* its frame will never go out */
             vr_client_req_finish(c, r, VERANI_REPLY_DISCONNECTED, NULL, NULL);
     }
     if (c->welcomed && c->wsi)

@@ -51,16 +51,15 @@ vr_cframe *vr_cqueue_pop(vr_cqueue *q)
 
 vr_cframe *vr_cqueue_push(vr_cqueue *q, vr_cframe *f, int bounded)
 {
-    vr_cframe *out = NULL;
+    vr_cframe *out = NULL, **end = &out;
 
     if (bounded) {
         while (q->len > 0 && q->len >= q->max) {
             vr_cframe *old = vr_cqueue_pop(q);
+
             q->dropped++;
-            if (out)
-                vr_cframe_free(old);
-            else
-                out = old;
+            *end = old; /* handed back in order, linked by `next` */
+            end = &old->next;
         }
     }
     f->next = NULL;

@@ -83,6 +83,31 @@ static void test_bound_drops_oldest(void **state)
     assert_int_equal(q.len, 0);
 }
 
+/* Grown past its bound while unbounded (connected), a bounded push hands back every frame it
+ * drops, oldest first, so the caller can end each one's request. */
+static void test_bound_after_growth_hands_back_all(void **state)
+{
+    vr_cqueue q;
+    vr_cframe *d, *next;
+    unsigned i, n = 0;
+
+    (void)state;
+    vr_cqueue_init(&q, 4);
+    for (i = 1; i <= 7; i++)
+        assert_null(vr_cqueue_push(&q, frame(i), 0));
+    d = vr_cqueue_push(&q, frame(8), 1);
+    for (; d; d = next, n++) {
+        next = d->next;
+        assert_int_equal(tag_of(d), n + 1);
+        vr_cframe_free(d);
+    }
+    assert_int_equal(n, 4); /* 7 held, bound 4: frames 1..4 go, 5..8 stay */
+    assert_int_equal(q.dropped, 4);
+    for (i = 5; i <= 8; i++)
+        expect_pop(&q, i);
+    assert_int_equal(q.len, 0);
+}
+
 static void test_remove_request(void **state)
 {
     vr_cqueue q;
@@ -139,6 +164,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fifo),
         cmocka_unit_test(test_bound_drops_oldest),
+        cmocka_unit_test(test_bound_after_growth_hands_back_all),
         cmocka_unit_test(test_remove_request),
         cmocka_unit_test(test_push_front_and_clear),
     };
