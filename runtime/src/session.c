@@ -570,7 +570,10 @@ int vr_session_writable(verani_session *s)
 
     if (!s->wsi)
         return -1;
+    /* this write takes what an end-of-turn flush would have: out of that list too, so the
+     * next enqueue can put the session back in it */
     s->write_asked = 0;
+    vr_dll2_unlink(&s->dirty);
     if (s->ping_pending) {
         /* a payload, because lws 4.1 does not report an empty PONG */
         uint8_t buf[LWS_PRE + 1];
