@@ -41,6 +41,7 @@
 
 #include <cmocka.h>
 
+#include "cases.h"
 #include "cleanup.h"
 #include "client_loop.h"
 #include "deadline.h"
@@ -1116,24 +1117,23 @@ static void test_sigkill_restart(void **state)
     rmdir(dir);
 }
 
+static const vt_case cases[] = {
+    VT_CASE(test_cut_mid_stream, ""),
+    VT_CASE(test_grace_period, ""),
+    VT_CASE(test_bad_tokens, ""),
+    VT_CASE(test_recovery_failed, ""),
+    VT_CASE(test_old_connection_replaced, ""),
+    VT_CASE(test_real_client, ""),
+    VT_CASE(test_real_client_recovery, ""),
+    VT_CASE(test_request_across_resume, ""),
+    VT_CASE(test_request_fresh_session, ""),
+    VT_CASE(test_request_recovery_failed, ""),
+    VT_CASE(test_graceful_restart, ""),
+    VT_CASE(test_sigkill_restart, ""),
+};
+
+/* `test_resume test_<case>` runs one case (each is a CTest test resume_<case>). */
 int main(int argc, char **argv)
 {
-    const struct CMUnitTest all[] = {
-        cmocka_unit_test_teardown(test_cut_mid_stream, cu_teardown),
-        cmocka_unit_test_teardown(test_grace_period, cu_teardown),
-        cmocka_unit_test_teardown(test_bad_tokens, cu_teardown),
-        cmocka_unit_test_teardown(test_recovery_failed, cu_teardown),
-        cmocka_unit_test_teardown(test_old_connection_replaced, cu_teardown),
-        cmocka_unit_test_teardown(test_real_client, cu_teardown),
-        cmocka_unit_test_teardown(test_real_client_recovery, cu_teardown),
-        cmocka_unit_test_teardown(test_request_across_resume, cu_teardown),
-        cmocka_unit_test_teardown(test_request_fresh_session, cu_teardown),
-        cmocka_unit_test_teardown(test_request_recovery_failed, cu_teardown),
-        cmocka_unit_test_teardown(test_graceful_restart, cu_teardown),
-        cmocka_unit_test_teardown(test_sigkill_restart, cu_teardown),
-    };
-
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests(all, NULL, NULL);
+    return vt_main("resume", cases, VT_N(cases), argc > 1 ? argv[1] : NULL, cu_teardown);
 }

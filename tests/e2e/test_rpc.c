@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "cases.h"
 #include "cleanup.h"
 #include "deadline.h"
 
@@ -887,17 +888,17 @@ static void test_metrics(void **state)
     e2e_server_stop(&h);
 }
 
+/* The cases, each a CTest test rpc_<case>; `tsan`: run under ThreadSanitizer in CI (4 threads
+ * at once). */
+static const vt_case cases[] = {
+    VT_CASE(test_http_api, ""),
+    VT_CASE(test_http_api_off, ""),
+    VT_CASE(test_api_path_clash, ""),
+    VT_CASE(test_rpc_threads, "tsan"),
+    VT_CASE(test_metrics, ""),
+};
+
 int main(int argc, char **argv)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_http_api, cu_teardown),
-        cmocka_unit_test_teardown(test_http_api_off, cu_teardown),
-        cmocka_unit_test_teardown(test_api_path_clash, cu_teardown),
-        cmocka_unit_test_teardown(test_rpc_threads, cu_teardown),
-        cmocka_unit_test_teardown(test_metrics, cu_teardown),
-    };
-
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return vt_main("rpc", cases, VT_N(cases), argc > 1 ? argv[1] : NULL, cu_teardown);
 }

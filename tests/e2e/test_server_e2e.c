@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "cases.h"
 #include "cleanup.h"
 #include "deadline.h"
 
@@ -1399,43 +1400,44 @@ static void test_service_own_loop(void **state)
     rc_loop_destroy(l);
 }
 
+/* The cases, each a CTest test server_e2e_<case> (verani_test_cases in CMakeLists.txt); tagged
+ * `poll`, also server_e2e_poll_<case> on lws's poll() loop (the write path, timers and closes
+ * again: fan-out writes take the WRITEABLE way there); `manual`, run by a test of their own. */
+static const vt_case cases[] = {
+    VT_CASE(test_hook_order_and_welcome, "poll"),
+    VT_CASE(test_http_answers, ""),
+    VT_CASE(test_connection_limit, ""),
+    VT_CASE(test_anonymous_users, ""),
+    VT_CASE(test_emit_targets, "poll"),
+    VT_CASE(test_join_leave, "poll"),
+    VT_CASE(test_request_reply, "poll"),
+    VT_CASE(test_bad_text_frame, ""),
+    VT_CASE(test_bad_garbage, ""),
+    VT_CASE(test_unknown_event, ""),
+    VT_CASE(test_invalid_payload, ""),
+    VT_CASE(test_frame_before_hello, ""),
+    VT_CASE(test_oversize_frame, ""),
+    VT_CASE(test_repeated_protocol_errors, ""),
+    VT_CASE(test_rate_limit, ""),
+    VT_CASE(test_slow_consumer, "poll"),
+    VT_CASE(test_slow_consumer_drop, ""),
+    VT_CASE(test_request_backpressure, "poll"),
+    VT_CASE(test_vanish_mid_frame, "poll"),
+    VT_CASE(test_handshake_timeout, "poll"),
+    VT_CASE(test_idle_timeout, "poll"),
+    VT_CASE(test_graceful_shutdown, "poll"),
+    VT_CASE(test_thousand_connections, "poll"),
+    VT_CASE(test_frame_header_sizes, ""),
+    VT_CASE(test_burst_after_hello, "poll"),
+    VT_CASE(test_origin_allow_list, ""),
+    VT_CASE(test_tls, "tls"),
+    VT_CASE(test_service_own_loop, ""),
+    VT_CASE(test_teardown_after_failure, "manual"),
+    VT_CASE(test_teardown_then_another, "manual"),
+};
+
 int main(int argc, char **argv)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_hook_order_and_welcome, cu_teardown),
-        cmocka_unit_test_teardown(test_http_answers, cu_teardown),
-        cmocka_unit_test_teardown(test_connection_limit, cu_teardown),
-        cmocka_unit_test_teardown(test_anonymous_users, cu_teardown),
-        cmocka_unit_test_teardown(test_emit_targets, cu_teardown),
-        cmocka_unit_test_teardown(test_join_leave, cu_teardown),
-        cmocka_unit_test_teardown(test_request_reply, cu_teardown),
-        cmocka_unit_test_teardown(test_bad_text_frame, cu_teardown),
-        cmocka_unit_test_teardown(test_bad_garbage, cu_teardown),
-        cmocka_unit_test_teardown(test_unknown_event, cu_teardown),
-        cmocka_unit_test_teardown(test_invalid_payload, cu_teardown),
-        cmocka_unit_test_teardown(test_frame_before_hello, cu_teardown),
-        cmocka_unit_test_teardown(test_oversize_frame, cu_teardown),
-        cmocka_unit_test_teardown(test_repeated_protocol_errors, cu_teardown),
-        cmocka_unit_test_teardown(test_rate_limit, cu_teardown),
-        cmocka_unit_test_teardown(test_slow_consumer, cu_teardown),
-        cmocka_unit_test_teardown(test_slow_consumer_drop, cu_teardown),
-        cmocka_unit_test_teardown(test_request_backpressure, cu_teardown),
-        cmocka_unit_test_teardown(test_vanish_mid_frame, cu_teardown),
-        cmocka_unit_test_teardown(test_handshake_timeout, cu_teardown),
-        cmocka_unit_test_teardown(test_idle_timeout, cu_teardown),
-        cmocka_unit_test_teardown(test_graceful_shutdown, cu_teardown),
-        cmocka_unit_test_teardown(test_thousand_connections, cu_teardown),
-        cmocka_unit_test_teardown(test_frame_header_sizes, cu_teardown),
-        cmocka_unit_test_teardown(test_burst_after_hello, cu_teardown),
-        cmocka_unit_test_teardown(test_origin_allow_list, cu_teardown),
-        cmocka_unit_test_teardown(test_tls, cu_teardown),
-        cmocka_unit_test_teardown(test_service_own_loop, cu_teardown),
-        cmocka_unit_test_teardown(test_teardown_after_failure, cu_teardown),
-        cmocka_unit_test_teardown(test_teardown_then_another, cu_teardown),
-    };
-
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
     verani_set_log_level(getenv("VERANI_TEST_VERBOSE") ? 0x1f : VERANI_LOG_ERR, NULL);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return vt_main("server_e2e", cases, VT_N(cases), argc > 1 ? argv[1] : NULL, cu_teardown);
 }

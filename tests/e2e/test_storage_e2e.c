@@ -26,6 +26,7 @@
 
 #include <cmocka.h>
 
+#include "cases.h"
 #include "cleanup.h"
 #include "client_loop.h"
 #include "deadline.h"
@@ -637,16 +638,17 @@ static void test_typed_helpers(void **state)
     verani_storage_db_close(db);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_storage_survives_connections_and_restart, cu_teardown),
-        cmocka_unit_test_teardown(test_no_path_writes_no_file, cu_teardown),
-        cmocka_unit_test_teardown(test_idle_instance_evicted_and_back, cu_teardown),
-        cmocka_unit_test_teardown(test_open_transaction_rolled_back, cu_teardown),
-        cmocka_unit_test_teardown(test_bad_path_fails_create, cu_teardown),
-        cmocka_unit_test_teardown(test_typed_helpers, cu_teardown),
-    };
+static const vt_case cases[] = {
+    VT_CASE(test_storage_survives_connections_and_restart, ""),
+    VT_CASE(test_no_path_writes_no_file, ""),
+    VT_CASE(test_idle_instance_evicted_and_back, ""),
+    VT_CASE(test_open_transaction_rolled_back, ""),
+    VT_CASE(test_bad_path_fails_create, ""),
+    VT_CASE(test_typed_helpers, ""),
+};
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+/* `test_storage_e2e test_<case>` runs one case (each is a CTest test storage_e2e_<case>). */
+int main(int argc, char **argv)
+{
+    return vt_main("storage_e2e", cases, VT_N(cases), argc > 1 ? argv[1] : NULL, cu_teardown);
 }

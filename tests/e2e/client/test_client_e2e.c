@@ -42,6 +42,7 @@
 
 #include <verani/verani.h>
 
+#include "cases.h"
 #include "ce_client.h"
 #include "client_e2e_harness.h"
 #include "client_test_util.h"
@@ -823,31 +824,38 @@ static void test_teardown_then_another(void **state)
     end_all(c, loop, &s);
 }
 
+/* The cases, each a CTest test client_e2e_<case> (`test_client_e2e SERVER test_<case>`);
+ * `manual`: run by client_e2e_teardown only. */
+static const vt_case cases[] = {
+    VT_CASE(test_round_trips, ""),
+    VT_CASE(test_restart_keeps_order, ""),
+    VT_CASE(test_pong_timeout, ""),
+    VT_CASE(test_policy_close_no_reconnect, ""),
+    VT_CASE(test_request_timeout_and_disconnect, ""),
+    VT_CASE(test_unreadable_close_reconnects, ""),
+    VT_CASE(test_threaded_emitters, ""),
+    VT_CASE(test_headers_and_reconnect, ""),
+    VT_CASE(test_refused_upgrade, ""),
+    VT_CASE(test_offline_requests, ""),
+    VT_CASE(test_tls, ""),
+    VT_CASE(test_thousand_clients, ""),
+    VT_CASE(test_teardown_after_failure, "manual"),
+    VT_CASE(test_teardown_then_another, "manual"),
+};
+
+/* test_client_e2e PATH-TO-client_test_server [CASE-GLOB | --list] */
 int main(int argc, char **argv)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_round_trips, kill_leftovers),
-        cmocka_unit_test_teardown(test_restart_keeps_order, kill_leftovers),
-        cmocka_unit_test_teardown(test_pong_timeout, kill_leftovers),
-        cmocka_unit_test_teardown(test_policy_close_no_reconnect, kill_leftovers),
-        cmocka_unit_test_teardown(test_request_timeout_and_disconnect, kill_leftovers),
-        cmocka_unit_test_teardown(test_unreadable_close_reconnects, kill_leftovers),
-        cmocka_unit_test_teardown(test_threaded_emitters, kill_leftovers),
-        cmocka_unit_test_teardown(test_headers_and_reconnect, kill_leftovers),
-        cmocka_unit_test_teardown(test_refused_upgrade, kill_leftovers),
-        cmocka_unit_test_teardown(test_offline_requests, kill_leftovers),
-        cmocka_unit_test_teardown(test_tls, kill_leftovers),
-        cmocka_unit_test_teardown(test_thousand_clients, kill_leftovers),
-        cmocka_unit_test_teardown(test_teardown_after_failure, kill_leftovers),
-        cmocka_unit_test_teardown(test_teardown_then_another, kill_leftovers),
-    };
+    const char *filter = argc > 2 ? argv[2] : NULL;
     struct rlimit rl;
     int r;
 
     if (argc < 2) {
-        fprintf(stderr, "usage: %s PATH-TO-client_test_server\n", argv[0]);
+        fprintf(stderr, "usage: %s PATH-TO-client_test_server [CASE-GLOB | --list]\n", argv[0]);
         return 2;
     }
+    if (filter && !strcmp(filter, "--list"))
+        return vt_main("client_e2e", cases, VT_N(cases), filter, kill_leftovers);
     g_server_path = argv[1];
     snprintf(g_tmpdir, sizeof(g_tmpdir), "%s/verani-client-e2e-XXXXXX",
              getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -861,9 +869,7 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     signal(SIGPIPE, SIG_IGN);
-    if (getenv("CLIENT_E2E_ONLY")) /* e.g. CLIENT_E2E_ONLY=test_pong_timeout */
-        cmocka_set_test_filter(getenv("CLIENT_E2E_ONLY"));
-    r = cmocka_run_group_tests(tests, NULL, NULL);
+    r = vt_main("client_e2e", cases, VT_N(cases), filter, kill_leftovers);
     rmdir(g_tmpdir);
     return r;
 }

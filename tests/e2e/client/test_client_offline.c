@@ -25,6 +25,7 @@
 
 #include <verani/verani.h>
 
+#include "cases.h"
 #include "cleanup.h"
 #include "client_test_util.h"
 #include "deadline.h"
@@ -357,15 +358,17 @@ static void test_many_registrations(void **state)
     close(fd);
 }
 
-int main(void)
+static const vt_case cases[] = {
+    VT_CASE(test_attempts_to_error, ""),
+    VT_CASE(test_reconnect_disabled, ""),
+    VT_CASE(test_connect_timeout_and_wait_timeout, ""),
+    VT_CASE(test_offline_queue_bound, ""),
+    VT_CASE(test_threaded_loop, ""),
+    VT_CASE(test_many_registrations, ""),
+};
+
+/* `test_client_offline test_<case>` runs one case (each is a CTest test client_offline_<case>). */
+int main(int argc, char **argv)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_attempts_to_error, cu_teardown),
-        cmocka_unit_test_teardown(test_reconnect_disabled, cu_teardown),
-        cmocka_unit_test_teardown(test_connect_timeout_and_wait_timeout, cu_teardown),
-        cmocka_unit_test_teardown(test_offline_queue_bound, cu_teardown),
-        cmocka_unit_test_teardown(test_threaded_loop, cu_teardown),
-        cmocka_unit_test_teardown(test_many_registrations, cu_teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return vt_main("client_offline", cases, VT_N(cases), argc > 1 ? argv[1] : NULL, cu_teardown);
 }
