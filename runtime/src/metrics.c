@@ -167,8 +167,10 @@ void vr_metrics_render(verani_server *srv, vr_sb *sb)
         if (s->q.bytes > qbytes)
             qbytes = s->q.bytes;
     } lws_end_foreach_dll(d);
-    head(sb, "verani_sockets", "gauge", "Open WebSocket connections, hello done or not.");
-    vr_sb_printf(sb, "verani_sockets %u\n", srv->sessions.count);
+    head(sb, "verani_sockets", "gauge", "Open sockets: sessions, HTTP requests, upgrades.");
+    vr_sb_printf(sb, "verani_sockets %u\n", srv->n_sockets);
+    counter(sb, "verani_sockets_refused_total", "Sockets closed as soon as accepted: "
+            "max_connections reached, or too few file descriptors left.", m->sockets_refused);
     counter(sb, "verani_frames_received_total", "WebSocket messages received.", m->frames_in);
     counter(sb, "verani_received_bytes_total", "WebSocket payload bytes received.", m->bytes_in);
     counter(sb, "verani_frames_sent_total", "Frames written to sockets.", m->frames_out);

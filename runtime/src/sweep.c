@@ -12,7 +12,11 @@
  *  - srv->detached: sessions waiting for a resume, in the order they were
  *    lost (the grace period);
  *  - srv->idle_instances: empty room instances, emptied first first
- *    (instance_idle_ms, room.c).
+ *    (instance_idle_ms, room.c);
+ *  - srv->loose: sockets that are not sessions (an HTTP request and the
+ *    keep-alive wait after it, an upgrade still being sent), by when they
+ *    began: handshake_timeout_ms (server.c); and a listening socket paused
+ *    for want of room is tried again.
  * The period is a quarter of the shortest of those durations, between 10 ms
  * and 1 s, so a deadline is kept to within that. It does not write frames or
  * close sockets itself: it asks session.c to.
@@ -109,6 +113,8 @@ static void sweep_cb(lws_sorted_usec_list_t *sul)
     sweep_idle(srv, now);
     sweep_detached(srv, now);
     vr_instances_evict(srv, now - (int64_t)ms_us(srv->opts.instance_idle_ms));
+    vr_socks_expire(srv, now - (int64_t)ms_us(srv->opts.handshake_timeout_ms));
+    vr_accept_retry(srv, now);
     lws_sul_schedule(srv->ctx, 0, &srv->sweep, sweep_cb, srv->sweep_us);
 }
 

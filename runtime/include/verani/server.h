@@ -58,11 +58,22 @@ typedef struct verani_server_options {
     int port;                      /* 0: an ephemeral port, see verani_server_port() */
     const char *tls_cert_path;     /* PEM; both set enables TLS (wss://) */
     const char *tls_key_path;
-    uint32_t max_connections;      /* in all; 0: 100000. Past it: 503 before upgrade */
-    uint32_t max_per_instance;     /* per room instance; 0: no limit beyond max_connections */
+    /* Sockets in all: sessions, HTTP requests (API, /metrics, 404/426 answers) and the
+     * keep-alive waits after them, upgrades still being sent. At the limit the server stops
+     * accepting (new connections wait in the kernel's backlog) until one closes; one that is
+     * accepted anyway is closed at once, unanswered. The same happens, logged at most every
+     * 10 s, when fewer than 32 file descriptors are left below RLIMIT_NOFILE. 0: 100000 */
+    uint32_t max_connections;
+    uint32_t max_sessions;         /* WebSocket sessions (hello done or not) in all; past it an
+                                      upgrade gets 503; 0: max_connections */
+    uint32_t max_per_instance;     /* per room instance; 0: no limit beyond max_sessions */
     uint32_t idle_timeout_ms;      /* silent for half: pinged; for all of it: closed 4001;
                                       0: 60000 */
-    uint32_t handshake_timeout_ms; /* upgrade and HELLO must complete within it; 0: 10000 */
+    /* Upgrade and HELLO must complete within it. Every socket that is not a session has
+     * this long from its accept, or from the end of its previous HTTP request on a keep-alive
+     * connection, then it is closed: a request still being sent (headers or body), a
+     * keep-alive wait, a TLS handshake. A CONNECT request is closed at once. 0: 10000 */
+    uint32_t handshake_timeout_ms;
     uint32_t queue_max_frames;     /* per-session outbound bound; 0: 1024 */
     size_t queue_max_bytes;        /* per-session outbound bound; 0: 4 MiB */
     verani_slow_policy slow_policy;

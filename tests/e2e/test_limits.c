@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_limits.c: the server's limits end to end over 127.0.0.1, as an
+ * attacker or a bad day would test them (issue 12): sockets that are not
+ * sessions (CONNECT, a request sent slowly, a keep-alive wait) are closed at
+ * their deadline; max_connections counts sockets and max_sessions sessions;
+ * a process out of file descriptors stops accepting instead of spinning.
+ * Each case starts its own server on port 0 (e2e_util.h); every wait ends at
+ * a deadline on the monotonic clock (deadline.h). Run one with
+ * `test_limits <name>` (CTest registers each separately).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libwebsockets.h> /* lwsl_emit_stderr, to restore the log */
+
+#include "deadline.h"
+#include "e2e_room.h"
+#include "e2e_util.h"
+#include "rawclient.h"
+
+/* --- helpers --------------------------------------------------------------- */
+
+static void send_str(int fd, const char *s)
+{
+    assert_int_equal(rc_tcp_send_raw(fd, s, strlen(s)), 0);
+}
+
+/* Read what is there on `fd` without waiting: 1 when the peer has closed it (EOF or reset),
+ * else 0. What was read is appended to `got` (NUL-terminated, `cap` bytes) when given. */
+static int drain(int fd, char *got, size_t cap)
+{
+    char buf[4096];
+
+    for (;;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        ssize_t n;
+
+        if (poll(&p, 1, 0) <= 0)
+            return 0;
+        n = recv(fd, buf, sizeof(buf), 0);
+        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+            return 1;
+        if (n > 0 && got) {
+            size_t used = strlen(got), c = (size_t)n < cap - used - 1 ? (size_t)n
+                                                                       : cap - used - 1;
+
+            memcpy(got + used, buf, c);
+            got[used + c] = '\0';
+        }
+    }
+}
+
+/* Wait until `fd` has an HTTP status line (its code) or is closed (0), or `deadline`
+ * passes (-1). */
+static int http_status_by(int fd, int64_t deadline)
+{
+    char got[2048] = "";
+
+    while (!dl_passed(deadline)) {
+        int closed = drain(fd, got, sizeof(got));
+
+        if (!strncmp(got, "HTTP/1.", 7) && strlen(got) >= 12)
+            return atoi(got + 9);
+        if (closed)
+            return 0;
+        dl_nap_ms(10);
+    }
+    return -1;
+}
+
+/* --- sockets that are not sessions ----------------------------------------- */
+
+static int api_setup(verani_server *srv, void *arg)
+{
+    verani_api_options api;
+
+    (void)arg;
+    memset(&api, 0, sizeof(api));
+    api.token = "t0ken";
+    return verani_server_set_api(srv, &api);
+}
+
+/*
+ * Every socket that is not a session is closed at its deadline (handshake_timeout_ms), however
+ * it keeps the server busy: a CONNECT request (libwebsockets makes it a raw socket, which
+ * nothing ever closed), an upgrade whose headers trickle in, a keep-alive wait after a 404, an
+ * API request whose body trickles in (libwebsockets restarts its timeout at every piece). A
+ * session on the same server is not touched.
+ */
+static void test_non_session_deadlines(void **state)
+{
+    enum { CONNECT, HEADERS, KEEPALIVE, BODY, N };
+    static const char *const names[N] = {"CONNECT", "trickled headers", "keep-alive wait",
+                                         "trickled API body"};
+    e2e_server h;
+    verani_server_options o;
+    rc_loop *l;
+    rc_conn *a;
+    int fd[N], closed[N] = {0}, i, open_left = N;
+    int64_t deadline, next_trickle;
+    E2e__Echo e = E2E__ECHO__INIT;
+
+    (void)state;
+    e2e_server_options(&o);
+    o.handshake_timeout_ms = 1000;
+    e2e_server_start(&h, &o, api_setup, NULL);
+    l = rc_loop_create();
+    a = e2e_join(l, h.port, "/e2e/lobby?userId=stays");
+    for (i = 0; i < N; i++) {
+        fd[i] = rc_tcp_connect(h.port, 0);
+        assert_true(fd[i] >= 0);
+    }
+    send_str(fd[CONNECT], "CONNECT x HTTP/1.1\r\nHost: x\r\n\r\n");
+    send_str(fd[HEADERS], "GET /e2e/lobby?userId=slow HTTP/1.1\r\nHost: x\r\n");
+    send_str(fd[KEEPALIVE], "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+    send_str(fd[BODY], "POST /_verani/rooms/E2e/lobby/emit/chat.out?channel=default HTTP/1.1"
+             "\r\nHost: x\r\nAuthorization: Bearer t0ken\r\nContent-Type: "
+             "application/x-protobuf\r\nContent-Length: 4096\r\n\r\n");
+    /* a header line and a body byte every 200 ms: each would restart a timeout counted from
+     * the last byte in */
+    deadline = dl_after(DL_GENEROUS(1000));
+    next_trickle = dl_now_ms();
+    while (open_left && !dl_passed(deadline)) {
+        rc_service(l, 0);
+        for (i = 0; i < N; i++)
+            if (!closed[i] && drain(fd[i], NULL, 0)) {
+                closed[i] = 1;
+                open_left--;
+            }
+        if (dl_now_ms() >= next_trickle) {
+            if (!closed[HEADERS])
+                (void)rc_tcp_send_raw(fd[HEADERS], "X-Slow: y\r\n", 11);
+            if (!closed[BODY])
+                (void)rc_tcp_send_raw(fd[BODY], "\n", 1);
+            next_trickle += 200;
+        }
+        dl_nap_ms(10);
+    }
+    for (i = 0; i < N; i++) {
+        if (!closed[i])
+            fail_msg("the %s socket is still open past its deadline", names[i]);
+        close(fd[i]);
+    }
+    /* the session, idle all along, is still served */
+    e.text = "still here";
+    rc_send_event(a, VERANI__WIRE__KIND__REQUEST, E2E_EV_ECHO, &e.base, 1);
+    {
+        int64_t d = dl_after(DL_WAIT_MS);
+
+        while (!rc_answer(a, 1) && !a->closed && !dl_passed(d))
+            rc_service(l, 10);
+    }
+    assert_false(a->closed);
+    assert_non_null(rc_answer(a, 1));
+    assert_int_equal(rc_answer(a, 1)->kind, VERANI__WIRE__KIND__REPLY);
+    rc_loop_destroy(l);
+    e2e_server_stop(&h);
+}
+
+/*
+ * max_connections counts sockets (a session is one, an HTTP request or an idle TCP connection
+ * one too) and max_sessions counts sessions: past max_sessions an upgrade gets 503; at
+ * max_connections the server stops accepting until a socket closes, then serves what waited.
+ */
+static void test_socket_and_session_limits(void **state)
+{
+    e2e_server h;
+    verani_server_options o;
+    rc_loop *l;
+    int idle1, idle2, fd3, fd5, st;
+
+    (void)state;
+    e2e_server_options(&o);
+    o.max_connections = 4;
+    o.max_sessions = 2;
+    o.handshake_timeout_ms = 60000; /* the idle sockets stay as long as the test needs */
+    o.resume_grace_ms = 1;
+    e2e_server_start(&h, &o, NULL, NULL);
+    l = rc_loop_create();
+    e2e_join(l, h.port, "/e2e/lobby?userId=a");
+    e2e_join(l, h.port, "/e2e/lobby?userId=b");
+    /* a third session: 503, named; HTTP/1.0, so the server closes the socket after it (the
+     * test knows the socket is gone when it sees the end) */
+    fd3 = rc_tcp_connect(h.port, 0);
+    assert_true(fd3 >= 0);
+    send_str(fd3, "GET /e2e/lobby?userId=c HTTP/1.0\r\nHost: x\r\nUpgrade: websocket\r\n"
+             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+             "Sec-WebSocket-Version: 13\r\n\r\n");
+    assert_int_equal(http_status_by(fd3, dl_after(DL_WAIT_MS)), 503);
+    {
+        int64_t d = dl_after(DL_WAIT_MS);
+
+        while (!drain(fd3, NULL, 0) && !dl_passed(d))
+            dl_nap_ms(10);
+        assert_false(dl_passed(d));
+    }
+    close(fd3);
+    /* two idle sockets: 4 in all, the limit; accepted before anything that connects later */
+    idle1 = rc_tcp_connect(h.port, 0);
+    idle2 = rc_tcp_connect(h.port, 0);
+    assert_true(idle1 >= 0 && idle2 >= 0);
+    /* a fifth is not served while they are open: it waits in the backlog (or, accepted in the
+     * same batch, is closed unanswered) */
+    fd5 = rc_tcp_connect(h.port, 0);
+    assert_true(fd5 >= 0);
+    send_str(fd5, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+    st = http_status_by(fd5, dl_after(1000));
+    assert_true(st <= 0);
+    /* one idle socket closes: room for one, and what waited is served */
+    close(idle1);
+    if (st == 0) { /* it was closed: a new one */
+        close(fd5);
+        fd5 = rc_tcp_connect(h.port, 0);
+        assert_true(fd5 >= 0);
+        send_str(fd5, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+    }
+    assert_int_equal(http_status_by(fd5, dl_after(DL_WAIT_MS)), 404);
+    close(fd5);
+    close(idle2);
+    rc_loop_destroy(l);
+    e2e_server_stop(&h);
+}
+
+/* --- out of file descriptors ------------------------------------------------- */
+
+static pthread_mutex_t logs_lock = PTHREAD_MUTEX_INITIALIZER;
+static int accept_errors, not_accepting; /* {logs_lock} */
+
+/* The server's log lines (from its thread): count the ones this test is about. */
+static void count_logs(int level, const char *line)
+{
+    (void)level;
+    pthread_mutex_lock(&logs_lock);
+    if (strstr(line, "accept: errno"))
+        accept_errors++;
+    if (strstr(line, "not accepting connections"))
+        not_accepting++;
+    pthread_mutex_unlock(&logs_lock);
+}
+
+/* A child process (its own descriptor table) that opens `n` connections to `port` and holds
+ * them until `*ctl` is closed; returns its pid once they are open. */
+static pid_t hold_connections(int port, int n, int *ctl)
+{
+    int go[2], ready[2];
+    pid_t pid;
+    char c = 0;
+
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(ready), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (!pid) {
+        struct rlimit rl;
+        int i, fd;
+
+        /* only async-signal-safe calls here: the parent has threads */
+        for (fd = 3; fd < 1024; fd++)
+            if (fd != go[0] && fd != ready[1])
+                close(fd);
+        if (!getrlimit(RLIMIT_NOFILE, &rl)) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
+        for (i = 0; i < n; i++)
+            if (rc_tcp_connect(port, 0) < 0)
+                break;
+        if (write(ready[1], &c, 1) != 1)
+            _exit(1);
+        if (read(go[0], &c, 1) < 0) /* EOF when the parent closes its end */
+            _exit(1);
+        _exit(0);
+    }
+    close(go[0]);
+    close(ready[1]);
+    {
+        struct pollfd p = {ready[0], POLLIN, 0};
+
+        assert_int_equal(poll(&p, 1, dl_left_ms(dl_after(DL_WAIT_MS))), 1);
+        assert_int_equal(read(ready[0], &c, 1), 1);
+    }
+    close(ready[0]);
+    *ctl = go[1];
+    return pid;
+}
+
+/*
+ * A process whose descriptors run out (RLIMIT_NOFILE 256, 300 connections held by another
+ * process) stops accepting and says so once, instead of failing accept() in a busy loop that
+ * logs every time; when the connections go, it serves again.
+ */
+static void test_out_of_descriptors(void **state)
+{
+    enum { LIMIT = 256, HELD = 300 };
+    e2e_server h;
+    verani_server_options o;
+    struct rlimit saved, rl;
+    rc_loop *l;
+    int ctl, status, errs, notes;
+    pid_t pid;
+    int64_t until;
+
+    (void)state;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    if (saved.rlim_cur < LIMIT)
+        skip();
+    rl = saved;
+    rl.rlim_cur = LIMIT;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    verani_set_log_level(VERANI_LOG_ERR | VERANI_LOG_WARN, count_logs);
+    e2e_server_options(&o);
+    o.log_level = VERANI_LOG_ERR | VERANI_LOG_WARN;
+    o.handshake_timeout_ms = 60000; /* the held connections stay as long as the test needs */
+    e2e_server_start(&h, &o, NULL, NULL);
+    pid = hold_connections(h.port, HELD, &ctl);
+    /* a while with no descriptor to spare: nothing to see but one line saying so */
+    until = dl_after(1500);
+    while (!dl_passed(until))
+        dl_nap_ms(50);
+    pthread_mutex_lock(&logs_lock);
+    errs = accept_errors;
+    notes = not_accepting;
+    pthread_mutex_unlock(&logs_lock);
+    if (errs)
+        fail_msg("accept() failed %d times in the window (out of descriptors, busy loop)", errs);
+    assert_true(notes >= 1 && notes <= 2);
+    /* the connections go: the server accepts and serves again */
+    close(ctl);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    l = rc_loop_create();
+    e2e_join(l, h.port, "/e2e/lobby?userId=back");
+    rc_loop_destroy(l);
+    e2e_server_stop(&h);
+    verani_set_log_level(VERANI_LOG_ERR, lwsl_emit_stderr);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_non_session_deadlines),
+        cmocka_unit_test(test_socket_and_session_limits),
+        cmocka_unit_test(test_out_of_descriptors),
+    };
+
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    signal(SIGPIPE, SIG_IGN);
+    verani_set_log_level(getenv("VERANI_TEST_VERBOSE") ? 0x1f : VERANI_LOG_ERR, NULL);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
