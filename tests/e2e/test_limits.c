@@ -222,15 +222,21 @@ static void test_socket_and_session_limits(void **state)
     send_str(fd5, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
     st = http_status_by(fd5, dl_after(1000));
     assert_true(st <= 0);
-    /* one idle socket closes: room for one, and what waited is served */
+    /* one idle socket closes: room for one, and what waited is served (or, if the server
+     * tried the backlog again before it saw the socket go, and closed it unanswered, the next
+     * connection is) */
     close(idle1);
-    if (st == 0) { /* it was closed: a new one */
-        close(fd5);
-        fd5 = rc_tcp_connect(h.port, 0);
-        assert_true(fd5 >= 0);
-        send_str(fd5, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+    {
+        int64_t d = dl_after(DL_WAIT_MS);
+
+        while ((st = http_status_by(fd5, d)) == 0) {
+            close(fd5);
+            fd5 = rc_tcp_connect(h.port, 0);
+            assert_true(fd5 >= 0);
+            send_str(fd5, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+        }
     }
-    assert_int_equal(http_status_by(fd5, dl_after(DL_WAIT_MS)), 404);
+    assert_int_equal(st, 404);
     close(fd5);
     close(idle2);
     rc_loop_destroy(l);
