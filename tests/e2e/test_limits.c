@@ -357,12 +357,128 @@ static void test_out_of_descriptors(void **state)
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
 }
 
+/* --- herds: many frames at once to prompt readers ---------------------------- */
+
+typedef struct {
+    rc_conn **c;
+    size_t n;
+    size_t events; /* each needs this many EVENTs */
+} herd;
+
+static int herd_welcomed(const herd *h)
+{
+    size_t i;
+
+    for (i = 0; i < h->n; i++)
+        if (!h->c[i]->welcomed && !h->c[i]->closed)
+            return 0;
+    return 1;
+}
+
+static int herd_has_events(const herd *h)
+{
+    size_t i;
+
+    for (i = 0; i < h->n; i++)
+        if (h->c[i]->n_events < h->events && !h->c[i]->closed)
+            return 0;
+    return 1;
+}
+
+/* Service both loops (every client reads what arrives) until `pred` holds for `h` or
+ * `deadline` passes; returns pred's last value. */
+static int serve_until(rc_loop *a, rc_loop *b, int (*pred)(const herd *), const herd *h,
+                       int64_t deadline)
+{
+    while (!pred(h) && !dl_passed(deadline)) {
+        rc_service(a, 0);
+        rc_service(b, 0);
+    }
+    return pred(h);
+}
+
+static void no_one_closed(const herd *h, const char *what)
+{
+    size_t i;
+
+    for (i = 0; i < h->n; i++)
+        if (h->c[i]->closed)
+            fail_msg("%s %zu (%s) closed with %d %s", what, i, h->c[i]->user_id,
+                     h->c[i]->close_code, h->c[i]->close_reason);
+}
+
+/*
+ * 1,200 clients connect at once, each announced to the channel (user.joined), then all of
+ * them vanish and their 1,200 grace periods end together (user.left): every member reads
+ * promptly, so nobody is closed as a slow consumer, whatever one loop turn or one sweep
+ * produces for it (more than queue_max_frames, 1,024).
+ */
+static void test_herd_not_slow(void **state)
+{
+    enum { N = 1200, L = 3 };
+    e2e_server h;
+    verani_server_options o;
+    struct rlimit rl;
+    rc_loop *jl, *ll;
+    rc_conn **j = calloc(N, sizeof(*j)), *lc[L];
+    herd joiners = {j, N, 0}, listeners = {lc, L, N};
+    size_t i;
+    char path[96];
+
+    (void)state;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 2 * N + 256)
+        skip();
+    e2e_server_options(&o);
+    o.resume_grace_ms = 2000;
+    e2e_server_start(&h, &o, NULL, NULL);
+    ll = rc_loop_create();
+    jl = rc_loop_create();
+    for (i = 0; i < L; i++) {
+        snprintf(path, sizeof(path), "/e2e/herd?userId=listener%zu", i);
+        lc[i] = e2e_join(ll, h.port, path);
+        lc[i]->keep = 0;
+    }
+    /* all at once */
+    for (i = 0; i < N; i++) {
+        snprintf(path, sizeof(path), "/e2e/herd?userId=j%zu&role=announce", i);
+        j[i] = rc_connect(jl, h.port, path, 1);
+        j[i]->keep = 0;
+    }
+    assert_true(serve_until(jl, ll, herd_welcomed, &joiners, dl_after(DL_GENEROUS(6000))));
+    assert_true(serve_until(jl, ll, herd_has_events, &listeners, dl_after(DL_GENEROUS(6000))));
+    no_one_closed(&joiners, "joiner");
+    no_one_closed(&listeners, "listener");
+    for (i = 0; i < L; i++)
+        assert_int_equal(lc[i]->n_events, N);
+    /* all of them vanish (no close frame: each is kept for a resume) and their grace periods
+     * end together */
+    for (i = 0; i < N; i++)
+        if (j[i]->wsi)
+            shutdown(lws_get_socket_fd(j[i]->wsi), SHUT_RDWR);
+    listeners.events = 2 * N;
+    assert_true(serve_until(jl, ll, herd_has_events, &listeners,
+                            dl_after(DL_GENEROUS(o.resume_grace_ms + 6000))));
+    no_one_closed(&listeners, "listener");
+    for (i = 0; i < L; i++) {
+        assert_int_equal(lc[i]->n_events, 2 * N);
+        assert_int_equal(lc[i]->seq_errors, 0);
+    }
+    rc_loop_destroy(jl);
+    rc_loop_destroy(ll);
+    e2e_server_stop(&h);
+    free(j);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_non_session_deadlines),
         cmocka_unit_test(test_socket_and_session_limits),
         cmocka_unit_test(test_out_of_descriptors),
+        cmocka_unit_test(test_herd_not_slow),
     };
 
     if (argc > 1)

@@ -74,8 +74,13 @@ typedef struct verani_server_options {
      * connection, then it is closed: a request still being sent (headers or body), a
      * keep-alive wait, a TLS handshake. A CONNECT request is closed at once. 0: 10000 */
     uint32_t handshake_timeout_ms;
-    uint32_t queue_max_frames;     /* per-session outbound bound; 0: 1024 */
-    size_t queue_max_bytes;        /* per-session outbound bound; 0: 4 MiB */
+    /* The per-session outbound bound. A frame that would pass it is not a verdict: what is
+     * queued is written at once, and while the connection has taken bytes within the last
+     * second the queue may grow to twice the bound (one loop turn can queue a thousand
+     * frames to a reader that keeps up). A session still past it whose connection has taken
+     * nothing for a second, or at twice it, is a slow consumer (slow_policy). */
+    uint32_t queue_max_frames;     /* 0: 1024 */
+    size_t queue_max_bytes;        /* 0: 4 MiB */
     verani_slow_policy slow_policy;
     const char *const *origins;    /* Origin allow-list; NULL/0: any origin */
     size_t n_origins;
