@@ -188,6 +188,11 @@ void vr_metrics_render(verani_server *srv, vr_sb *sb)
     counter(sb, "verani_slow_consumer_disconnects_total",
             "Sessions closed with 4000 because their outbound queue passed its bound.",
             m->slow_disconnects);
+    head(sb, "verani_detached_sessions", "gauge", "Sessions waiting for a resume.");
+    vr_sb_printf(sb, "verani_detached_sessions %u\n", srv->detached.count);
+    counter(sb, "verani_detached_sessions_dropped_total", "Sessions waiting for a resume ended "
+            "before their grace period, the oldest first, past max_detached.",
+            m->detached_dropped);
     counter(sb, "verani_room_instances_evicted_total",
             "Room instances freed from memory after instance_idle_ms without a session.",
             m->instances_evicted);

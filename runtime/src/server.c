@@ -680,6 +680,8 @@ verani_server *verani_server_create(const verani_server_options *opts, char *err
         srv->opts.max_connections = 100000;
     if (!srv->opts.max_sessions)
         srv->opts.max_sessions = srv->opts.max_connections;
+    if (!srv->opts.max_detached)
+        srv->opts.max_detached = srv->opts.max_sessions;
     if (!srv->opts.idle_timeout_ms)
         srv->opts.idle_timeout_ms = 60000;
     if (!srv->opts.handshake_timeout_ms)

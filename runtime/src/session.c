@@ -701,6 +701,20 @@ static int detachable(const verani_session *s)
            (!s->closing || s->close_code == VR_CLOSE_IDLE);
 }
 
+/* Past max_detached, the sessions lost longest ago end (on_disconnect) before their grace
+ * period: what waits for a resume is bounded like what is connected. */
+static void detached_bound(verani_server *srv)
+{
+    while (srv->detached.count > srv->opts.max_detached) {
+        verani_session *o = lws_container_of(srv->detached.head, verani_session, all);
+
+        VR_WARN("session %s (user %s): %u sessions wait for a resume, the max_detached limit: "
+                "the oldest ends\n", o->client_id, o->user_id, srv->detached.count);
+        srv->metrics.detached_dropped++;
+        session_end(o);
+    }
+}
+
 static void detach(verani_session *s)
 {
     verani_server *srv = s->srv;
@@ -720,6 +734,7 @@ static void detach(verani_session *s)
     lws_dll2_add_tail(&s->all, &srv->detached);
     VR_INFO("session %s (user %s): connection lost, kept %u ms for a resume (seq %llu)\n",
             s->client_id, s->user_id, srv->opts.resume_grace_ms, (unsigned long long)s->seq);
+    detached_bound(srv);
 }
 
 void vr_sessions_end_detached(verani_server *srv)
@@ -1688,5 +1703,6 @@ int vr_sessions_restore(verani_server *srv)
         vr_free(n->instance);
         vr_free(n);
     }
+    detached_bound(srv); /* a store written by a server with a higher max_detached */
     return r < 0 ? r : 0;
 }

@@ -472,6 +472,141 @@ static void test_herd_not_slow(void **state)
     free(j);
 }
 
+/* --- detached sessions, long paths, channel names ----------------------------- */
+
+static int metrics_setup(verani_server *srv, void *arg)
+{
+    verani_api_options api;
+
+    (void)arg;
+    memset(&api, 0, sizeof(api));
+    api.metrics_token = "m3trics";
+    return verani_server_set_api(srv, &api);
+}
+
+/* The value of metric `name` (a line "name value"), or -1 when /metrics does not answer. */
+static long long metric(int port, const char *name)
+{
+    char resp[16384] = "", want[128];
+    const char *p;
+    int fd = rc_tcp_connect(port, 0);
+
+    if (fd < 0)
+        return -1;
+    send_str(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer m3trics\r\n"
+             "Connection: close\r\n\r\n");
+    {
+        int64_t d = dl_after(DL_WAIT_MS);
+
+        while (!drain(fd, resp, sizeof(resp)) && !dl_passed(d))
+            dl_nap_ms(5);
+    }
+    close(fd);
+    snprintf(want, sizeof(want), "\n%s ", name);
+    p = strstr(resp, want);
+    return p ? atoll(p + strlen(want)) : -1;
+}
+
+/* A session over bare TCP on /e2e/lobby as `user`, resuming `token` when given: returns the
+ * socket, with the WELCOME's token and `resumed` flag. */
+static int tcp_session(int port, const char *user, const char *token, char out_token[33],
+                       int *resumed)
+{
+    rc_env env = VERANI__WIRE__ENVELOPE__INIT, *w = NULL;
+    Verani__Wire__Hello hh = VERANI__WIRE__HELLO__INIT;
+    static uint8_t buf[65536];
+    char path[96];
+    size_t len;
+    int fd = rc_tcp_connect(port, 0), op;
+
+    assert_true(fd >= 0);
+    snprintf(path, sizeof(path), "/e2e/lobby?userId=%s", user);
+    assert_int_equal(rc_tcp_upgrade(fd, path, NULL, 0), 101);
+    env.has_kind = 1;
+    env.kind = VERANI__WIRE__KIND__HELLO;
+    hh.resume_token = (char *)token;
+    env.hello = &hh;
+    len = verani__wire__envelope__pack(&env, buf);
+    assert_int_equal(rc_tcp_send_frame(fd, 2, buf, len), 0);
+    while ((op = rc_tcp_read_frame(fd, (int)DL_WAIT_MS, buf, sizeof(buf), &len)) == 2 ||
+           op == 9) {
+        if (op != 2)
+            continue;
+        w = verani__wire__envelope__unpack(NULL, len, buf);
+        if (w && w->kind == VERANI__WIRE__KIND__WELCOME)
+            break;
+        verani__wire__envelope__free_unpacked(w, NULL);
+        w = NULL;
+    }
+    assert_non_null(w);
+    snprintf(out_token, 33, "%s", w->welcome->resume_token);
+    *resumed = w->welcome->resumed;
+    verani__wire__envelope__free_unpacked(w, NULL);
+    return fd;
+}
+
+/* Cut a connection: a reset, no close frame (its session waits for a resume). */
+static void cut(int fd)
+{
+    struct linger lg = {1, 0};
+
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(fd);
+}
+
+static void wait_metric(int port, const char *name, long long want)
+{
+    int64_t d = dl_after(DL_WAIT_MS);
+    long long v;
+
+    while ((v = metric(port, name)) != want && !dl_passed(d))
+        dl_nap_ms(20);
+    if (v != want)
+        fail_msg("%s is %lld, not %lld", name, v, want);
+}
+
+/*
+ * Sessions waiting for a resume are bounded (max_detached): past the bound the one lost
+ * longest ago ends (on_disconnect) and is counted in /metrics; its token then starts a fresh
+ * session, while the newest still resumes.
+ */
+static void test_detached_bound(void **state)
+{
+    enum { N = 5, MAX = 3 };
+    e2e_server h;
+    verani_server_options o;
+    char tokens[N][33], user[16], fresh[33], line[32];
+    int fd[N], resumed, i;
+
+    (void)state;
+    e2e_server_options(&o);
+    o.resume_grace_ms = 60000; /* none ends by its grace period during the test */
+    o.max_detached = MAX;
+    e2e_server_start(&h, &o, metrics_setup, NULL);
+    for (i = 0; i < N; i++) {
+        snprintf(user, sizeof(user), "d%d", i);
+        fd[i] = tcp_session(h.port, user, NULL, tokens[i], &resumed);
+    }
+    /* lost one after the other, oldest first */
+    for (i = 0; i < N; i++) {
+        cut(fd[i]);
+        wait_metric(h.port, "verani_detached_sessions", i < MAX ? i + 1 : MAX);
+    }
+    wait_metric(h.port, "verani_detached_sessions_dropped_total", N - MAX);
+    for (i = 0; i < N; i++) {
+        snprintf(line, sizeof(line), "disconnect:d%d", i);
+        assert_int_equal(e2e_log_count(line), i < N - MAX ? 1 : 0);
+    }
+    /* the oldest's token starts afresh; the newest resumes */
+    fd[0] = tcp_session(h.port, "d0", tokens[0], fresh, &resumed);
+    assert_false(resumed);
+    fd[N - 1] = tcp_session(h.port, "d4", tokens[N - 1], fresh, &resumed);
+    assert_true(resumed);
+    close(fd[0]);
+    close(fd[N - 1]);
+    e2e_server_stop(&h);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -479,6 +614,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_socket_and_session_limits),
         cmocka_unit_test(test_out_of_descriptors),
         cmocka_unit_test(test_herd_not_slow),
+        cmocka_unit_test(test_detached_bound),
     };
 
     if (argc > 1)

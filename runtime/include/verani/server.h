@@ -100,6 +100,11 @@ typedef struct verani_server_options {
      * file restores them detached and calls on_hibernation_restore once per instance; after
      * a crash they come back from their stored attachment, their frames reported lost. */
     uint32_t resume_grace_ms;      /* 0: 30000 */
+    /* Detached sessions kept for a resume, in all (each holds its meta, channels and retained
+     * frames: about 8 KiB with a few frames). Past it the one lost longest ago ends at once,
+     * with on_disconnect, as if its grace period had passed (counted in /metrics as
+     * verani_detached_sessions_dropped_total). 0: max_sessions */
+    uint32_t max_detached;
     uint32_t retain_max_frames;    /* sequenced frames kept per session for replay; 0: 1000 */
     uint32_t retain_max_age_ms;    /* and no older than this; 0: 120000 */
     /* A room instance with no session (attached or detached) and no pending connection for
