@@ -266,8 +266,13 @@ static int on_confirm_upgrade(verani_server *srv, struct lws *wsi)
     int r;
 
     pending_drop(&srv->pending);
-    if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0)
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
         return http_answer(wsi, 400, "a WebSocket upgrade must be a GET\n", 0) ? -1 : 1;
+    if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0) {
+        snprintf(body, sizeof(body), "the request path is longer than %zu bytes, the most a "
+                 "room path may be\n", sizeof(path) - 1);
+        return http_answer(wsi, 414, body, 0) ? -1 : 1;
+    }
     m = vr_route(srv, path, inst_name, sizeof(inst_name));
     if (!m) {
         char paths[400];

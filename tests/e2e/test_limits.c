@@ -607,6 +607,31 @@ static void test_detached_bound(void **state)
     e2e_server_stop(&h);
 }
 
+/* An upgrade whose path is longer than the server reads is told so: 414, not "must be a GET". */
+static void test_long_path(void **state)
+{
+    e2e_server h;
+    verani_server_options o;
+    char path[700], head[2048];
+    int fd;
+
+    (void)state;
+    e2e_server_options(&o);
+    e2e_server_start(&h, &o, NULL, NULL);
+    memset(path, 'a', sizeof(path));
+    memcpy(path, "/e2e/", 5);
+    snprintf(path + 600, sizeof(path) - 600, "?userId=x");
+    fd = rc_tcp_connect(h.port, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(rc_tcp_upgrade(fd, path, head, sizeof(head)), 414);
+    close(fd);
+    /* one that fits still works */
+    fd = rc_tcp_connect(h.port, 0);
+    assert_int_equal(rc_tcp_upgrade(fd, "/e2e/lobby?userId=x", head, sizeof(head)), 101);
+    close(fd);
+    e2e_server_stop(&h);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -615,6 +640,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_out_of_descriptors),
         cmocka_unit_test(test_herd_not_slow),
         cmocka_unit_test(test_detached_bound),
+        cmocka_unit_test(test_long_path),
     };
 
     if (argc > 1)
