@@ -1325,7 +1325,11 @@ static void handle_message(verani_session *s, const uint8_t *buf, size_t len, in
         break;
     case VERANI__WIRE__KIND__JOIN:
     case VERANI__WIRE__KIND__LEAVE:
-        on_join_leave(s, env);
+        if (env->channel && vr_wire_channel_has_nul(buf, len))
+            refuse(s, VERANI__WIRE__ERROR_CODE__PROTOCOL, env, "a channel name may not contain "
+                   "a NUL byte", NULL);
+        else
+            on_join_leave(s, env);
         break;
     case VERANI__WIRE__KIND__PING: {
         vr_envelope out = VERANI__WIRE__ENVELOPE__INIT;

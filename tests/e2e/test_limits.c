@@ -632,6 +632,61 @@ static void test_long_path(void **state)
     e2e_server_stop(&h);
 }
 
+typedef struct { rc_conn *c; uint64_t rid; } answer_arg;
+static int p_answer(void *a)
+{
+    answer_arg *x = a;
+
+    return rc_answer(x->c, x->rid) != NULL || x->c->closed;
+}
+
+/* JOIN with a channel name holding a NUL byte ("ab\0cd", which a C string reads as "ab") is
+ * refused, and the session is in no channel "ab". */
+static void test_channel_with_nul(void **state)
+{
+    /* kind JOIN, channel "ab\0cd", request_id 7: by hand, as protobuf-c cannot put a NUL in
+     * a string */
+    static const uint8_t join[] = {0x08, 0x09, 0x1a, 0x05, 'a', 'b', 0x00, 'c', 'd', 0x28, 0x07};
+    e2e_server h;
+    verani_server_options o;
+    rc_loop *l;
+    rc_conn *a;
+    answer_arg aa;
+    const rc_env *r;
+    E2e__Cmd m = E2E__CMD__INIT;
+    E2e__Count *n;
+
+    (void)state;
+    e2e_server_options(&o);
+    e2e_server_start(&h, &o, NULL, NULL);
+    l = rc_loop_create();
+    a = e2e_join(l, h.port, "/e2e/lobby?userId=nul");
+    rc_send(a, join, sizeof(join), 0);
+    aa.c = a;
+    aa.rid = 7;
+    assert_true(rc_wait(l, p_answer, &aa, (int)DL_WAIT_MS));
+    r = rc_answer(a, 7);
+    assert_int_equal(r->kind, VERANI__WIRE__KIND__ERROR);
+    assert_int_equal(r->error->code, VERANI__WIRE__ERROR_CODE__PROTOCOL);
+    assert_int_equal(e2e_log_count("join:ab"), 0);
+    /* an emit to channel "ab" reaches nobody */
+    m.op = 1;
+    m.arg = "ab";
+    m.text = "x";
+    rc_send_event(a, VERANI__WIRE__KIND__REQUEST, E2E_EV_CMD, &m.base, 8);
+    aa.rid = 8;
+    assert_true(rc_wait(l, p_answer, &aa, (int)DL_WAIT_MS));
+    r = rc_answer(a, 8);
+    assert_int_equal(r->kind, VERANI__WIRE__KIND__REPLY);
+    n = e2e__count__unpack(NULL, r->payload.len, r->payload.data);
+    assert_non_null(n);
+    assert_int_equal(n->n, 0);
+    e2e__count__free_unpacked(n, NULL);
+    assert_false(a->closed);
+    rc_loop_destroy(l);
+    e2e_server_stop(&h);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -641,6 +696,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_herd_not_slow),
         cmocka_unit_test(test_detached_bound),
         cmocka_unit_test(test_long_path),
+        cmocka_unit_test(test_channel_with_nul),
     };
 
     if (argc > 1)
