@@ -86,6 +86,7 @@ static int http_status_by(int fd, int64_t deadline)
 
 /* --- sockets that are not sessions ----------------------------------------- */
 
+/* e2e_server_start's setup: the HTTP API on ("t0ken"), and /metrics ("m3trics"). */
 static int api_setup(verani_server *srv, void *arg)
 {
     verani_api_options api;
@@ -93,6 +94,7 @@ static int api_setup(verani_server *srv, void *arg)
     (void)arg;
     memset(&api, 0, sizeof(api));
     api.token = "t0ken";
+    api.metrics_token = "m3trics";
     return verani_server_set_api(srv, &api);
 }
 
@@ -474,16 +476,6 @@ static void test_herd_not_slow(void **state)
 
 /* --- detached sessions, long paths, channel names ----------------------------- */
 
-static int metrics_setup(verani_server *srv, void *arg)
-{
-    verani_api_options api;
-
-    (void)arg;
-    memset(&api, 0, sizeof(api));
-    api.metrics_token = "m3trics";
-    return verani_server_set_api(srv, &api);
-}
-
 /* The value of metric `name` (a line "name value"), or -1 when /metrics does not answer. */
 static long long metric(int port, const char *name)
 {
@@ -582,7 +574,7 @@ static void test_detached_bound(void **state)
     e2e_server_options(&o);
     o.resume_grace_ms = 60000; /* none ends by its grace period during the test */
     o.max_detached = MAX;
-    e2e_server_start(&h, &o, metrics_setup, NULL);
+    e2e_server_start(&h, &o, api_setup, NULL);
     for (i = 0; i < N; i++) {
         snprintf(user, sizeof(user), "d%d", i);
         fd[i] = tcp_session(h.port, user, NULL, tokens[i], &resumed);
