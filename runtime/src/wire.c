@@ -41,7 +41,8 @@ int vr_wire_channel_has_nul(const uint8_t *buf, size_t len)
 {
     Verani__Wire__ChannelBytes *c = verani__wire__channel_bytes__unpack(&vr_pb_allocator, len,
                                                                          buf);
-    int r = c && c->has_channel && memchr(c->channel.data, 0, c->channel.len) != NULL;
+    int r = c && c->has_channel && c->channel.len &&
+            memchr(c->channel.data, 0, c->channel.len) != NULL;
 
     if (c)
         verani__wire__channel_bytes__free_unpacked(c, &vr_pb_allocator);
