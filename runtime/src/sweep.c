@@ -19,7 +19,7 @@
  *    for want of room is tried again.
  * The period is a quarter of the shortest of those durations, between 10 ms
  * and 1 s, so a deadline is kept to within that. It does not write frames or
- * close sockets itself: it asks session.c to.
+ * close sockets itself: it asks session.c (and server.c) to.
  */
 #include "common-private.h"
 #include "server-private.h"
@@ -29,7 +29,8 @@
 
 /* Grace periods that end together (a network blip dropped many clients at once) make a herd of
  * on_disconnect calls and of their frames (user.left) to every member: at most this many end
- * per sweep, and the sweep comes back after the loop turn has written their frames. */
+ * per sweep, and the sweep comes back a millisecond later, as a rule after the loop turn has
+ * written their frames. */
 #define SWEEP_EXPIRE_BATCH 256
 #define SWEEP_AGAIN_US (1 * LWS_US_PER_MS)
 
