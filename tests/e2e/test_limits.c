@@ -6,8 +6,9 @@
  * their deadline; max_connections counts sockets and max_sessions sessions;
  * a process out of file descriptors stops accepting instead of spinning.
  * Each case starts its own server on port 0 (e2e_util.h); every wait ends at
- * a deadline on the monotonic clock (deadline.h). Run one with
- * `test_limits <name>` (CTest registers each separately).
+ * a deadline on the monotonic clock (deadline.h), and what a failed case
+ * leaves running is torn down (cleanup.h). Run one with `test_limits <name>`
+ * (CTest registers each separately).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -29,6 +30,7 @@
 #include <cmocka.h>
 #include <libwebsockets.h> /* lwsl_emit_stderr, to restore the log */
 
+#include "cleanup.h"
 #include "deadline.h"
 #include "e2e_room.h"
 #include "e2e_util.h"
@@ -308,6 +310,25 @@ static pid_t hold_connections(int port, int n, int *ctl)
     return pid;
 }
 
+/* What test_out_of_descriptors changes in the process, put back even when it fails. */
+static struct {
+    struct rlimit saved;
+    pid_t child;
+    int ctl;
+} fds_test;
+
+static void fds_test_undo(void *arg)
+{
+    (void)arg;
+    if (fds_test.child > 0) {
+        close(fds_test.ctl); /* the child exits on EOF */
+        waitpid(fds_test.child, NULL, 0);
+        fds_test.child = 0;
+    }
+    verani_set_log_level(VERANI_LOG_ERR, lwsl_emit_stderr);
+    setrlimit(RLIMIT_NOFILE, &fds_test.saved);
+}
+
 /*
  * A process whose descriptors run out (RLIMIT_NOFILE 256, 300 connections held by another
  * process) stops accepting and says so once, instead of failing accept() in a busy loop that
@@ -318,25 +339,25 @@ static void test_out_of_descriptors(void **state)
     enum { LIMIT = 256, HELD = 300 };
     e2e_server h;
     verani_server_options o;
-    struct rlimit saved, rl;
+    struct rlimit rl;
     rc_loop *l;
-    int ctl, status, errs, notes;
-    pid_t pid;
+    int status, errs, notes;
     int64_t until;
 
     (void)state;
-    assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
-    if (saved.rlim_cur < LIMIT)
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &fds_test.saved), 0);
+    if (fds_test.saved.rlim_cur < LIMIT)
         skip();
-    rl = saved;
+    rl = fds_test.saved;
     rl.rlim_cur = LIMIT;
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    cu_push(fds_test_undo, &fds_test);
     verani_set_log_level(VERANI_LOG_ERR | VERANI_LOG_WARN, count_logs);
     e2e_server_options(&o);
     o.log_level = VERANI_LOG_ERR | VERANI_LOG_WARN;
     o.handshake_timeout_ms = 60000; /* the held connections stay as long as the test needs */
     e2e_server_start(&h, &o, NULL, NULL);
-    pid = hold_connections(h.port, HELD, &ctl);
+    fds_test.child = hold_connections(h.port, HELD, &fds_test.ctl);
     /* the server runs short of descriptors and says so, once; then, a while with none to
      * spare: no accept() fails (each failure was a turn of a busy loop, and a log line) */
     until = dl_after(DL_WAIT_MS);
@@ -360,14 +381,15 @@ static void test_out_of_descriptors(void **state)
         fail_msg("accept() failed %d times (out of descriptors, a busy loop)", errs);
     assert_true(notes >= 1 && notes <= 2);
     /* the connections go: the server accepts and serves again */
-    close(ctl);
-    assert_int_equal(waitpid(pid, &status, 0), pid);
+    close(fds_test.ctl);
+    assert_int_equal(waitpid(fds_test.child, &status, 0), fds_test.child);
+    fds_test.child = 0;
     l = rc_loop_create();
     e2e_join(l, h.port, "/e2e/lobby?userId=back");
     rc_loop_destroy(l);
     e2e_server_stop(&h);
-    verani_set_log_level(VERANI_LOG_ERR, lwsl_emit_stderr);
-    assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+    cu_drop(&fds_test);
+    fds_test_undo(&fds_test);
 }
 
 /* --- herds: many frames at once to prompt readers ---------------------------- */
@@ -436,6 +458,8 @@ static void test_herd_not_slow(void **state)
     char path[96];
 
     (void)state;
+    assert_non_null(j);
+    cu_push(free, j);
     assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
@@ -477,6 +501,7 @@ static void test_herd_not_slow(void **state)
     }
     rc_loop_destroy(l);
     e2e_server_stop(&h);
+    cu_drop(j);
     free(j);
 }
 
@@ -688,13 +713,13 @@ static void test_channel_with_nul(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_non_session_deadlines),
-        cmocka_unit_test(test_socket_and_session_limits),
-        cmocka_unit_test(test_out_of_descriptors),
-        cmocka_unit_test(test_herd_not_slow),
-        cmocka_unit_test(test_detached_bound),
-        cmocka_unit_test(test_long_path),
-        cmocka_unit_test(test_channel_with_nul),
+        cmocka_unit_test_teardown(test_non_session_deadlines, cu_teardown),
+        cmocka_unit_test_teardown(test_socket_and_session_limits, cu_teardown),
+        cmocka_unit_test_teardown(test_out_of_descriptors, cu_teardown),
+        cmocka_unit_test_teardown(test_herd_not_slow, cu_teardown),
+        cmocka_unit_test_teardown(test_detached_bound, cu_teardown),
+        cmocka_unit_test_teardown(test_long_path, cu_teardown),
+        cmocka_unit_test_teardown(test_channel_with_nul, cu_teardown),
     };
 
     if (argc > 1)
