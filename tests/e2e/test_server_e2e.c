@@ -310,7 +310,7 @@ static void test_connection_limit(void **state)
 
     (void)state;
     e2e_server_options(&o);
-    o.max_connections = 2;
+    o.max_sessions = 2;
     start_opts(&h, &o);
     l = rc_loop_create();
     e2e_join(l, h.port, "/e2e/lobby?userId=a");
