@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <verani/rpc.h> /* verani_server_metrics_text: declared there, exported from here */
+
 #include "common-private.h"
 #include "metrics-private.h"
 #include "server-private.h"

@@ -7,8 +7,9 @@
  * extract_meta with 401/403, 503 when full or stopping), the event loop
  * (run / service / async-signal-safe stop with a graceful 1001 shutdown),
  * and the cross-thread emit queue drained in LWS_CALLBACK_EVENT_WAIT_CANCELLED.
- * Per-message work is session.c's, delivery broker.c's. No TLS policy
- * beyond loading the given certificate and key; no HTTP API (a later issue).
+ * Per-message work is session.c's, delivery broker.c's, the HTTP API and
+ * /metrics http_api.c's. No TLS policy beyond loading the given certificate
+ * and key.
  */
 #define _POSIX_C_SOURCE 200809L /* strcasecmp */
 #include <limits.h>
