@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cluster-private.h: one node of a Verani-C cluster (shared/SCALEOUT.md
+ * section 3): its registration in Redis with a lease, and the ownership of
+ * room instances with fencing epochs. Built on the Redis engine
+ * (redis-private.h); the server wires it to routing, storage and calls.
+ *
+ * Keys (prefix "vr" by default; {R/I} is a room instance, hash-tagged):
+ *   <p>:epoch         the cluster's incarnation: random, set once (SET NX); a
+ *                     different value later means Redis lost its data
+ *   <p>:node:<id>     this node's NodeInfo (cluster.proto), PX lease_ms,
+ *                     refreshed every heartbeat_ms: the node is live while
+ *                     it exists
+ *   <p>:own:{R/I}     hash: node (the owner, absent when released), epoch
+ *                     (the fencing token, grows by one per claim, never
+ *                     reset), handover (1 when the last owner saved its
+ *                     sessions for the next)
+ * Channels: <p>:ctl, every node's heartbeat (and, later, calls to all nodes).
+ *
+ * Lease and self-fencing: t_ok is when the last heartbeat that Redis
+ * acknowledged was sent. Redis keeps the node key until at least t_ok +
+ * lease, so nobody can claim this node's instances before then; the node
+ * takes itself for fenced from t_ok + lease - command_timeout on
+ * (vr_cluster_lease_ok), before anyone else can win a claim.
+ *
+ * Threads: the loop's only. Ownership: vr_cluster_create's result is the
+ * caller's (vr_cluster_destroy); strings in results are valid during the
+ * callback.
+ */
+#ifndef VERANI_CLUSTER_PRIVATE_H
+#define VERANI_CLUSTER_PRIVATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ev_loop;
+typedef struct vr_cluster vr_cluster;
+
+typedef struct vr_cluster_options {
+    const char *redis_address;    /* see vr_redis_options.address */
+    const char *password;         /* NULL: none */
+    const char *prefix;           /* NULL: "vr" */
+    const char *public_url;       /* how clients reach this node ("ws://10.0.0.5:8080"); NULL: none */
+    const char *node_id;          /* NULL: random (16 hex digits), new at every start */
+    uint32_t heartbeat_ms;        /* 0: 1000 */
+    uint32_t lease_ms;            /* 0: 5000; at least 3 heartbeats */
+    uint32_t command_timeout_ms;  /* 0: 2000; also the self-fencing margin */
+    /* The node became live (registered, lease held) or stopped being so. */
+    void (*on_live)(vr_cluster *c, int live, void *arg);
+    /* Redis lost its data (its incarnation changed): every ownership is gone. */
+    void (*on_reset)(vr_cluster *c, void *arg);
+    void *arg;
+} vr_cluster_options;
+
+typedef struct vr_cluster_stats {
+    uint64_t heartbeats;          /* acknowledged */
+    uint64_t claims_won, claims_lost, claims_failed;
+    uint64_t releases, fenced;    /* fenced: times the lease ran out */
+    uint64_t resets;              /* incarnation changes seen */
+    int live;
+} vr_cluster_stats;
+
+vr_cluster *vr_cluster_create(struct ev_loop *loop, const vr_cluster_options *o, char *err,
+                              size_t errlen);
+/* No release is sent: an owner that stops without releasing keeps its
+ * instances until its lease runs out (as a crash would). NULL is a no-op. */
+void vr_cluster_destroy(vr_cluster *c);
+
+const char *vr_cluster_node_id(const vr_cluster *c);
+
+/* Registered and within its lease (minus the margin), at this moment. The
+ * server asks at the start of every loop turn, before dispatching input. */
+int vr_cluster_lease_ok(vr_cluster *c);
+
+typedef enum vr_claim_outcome {
+    VR_CLAIM_WON,        /* this node owns it now, with `epoch` */
+    VR_CLAIM_OWNED,      /* a live node owns it: `owner`, `owner_url` */
+    VR_CLAIM_FAILED      /* no answer from Redis, or this node is not live: `error` */
+} vr_claim_outcome;
+
+typedef struct vr_claim_result {
+    vr_claim_outcome outcome;
+    uint64_t epoch;            /* WON: the new fencing token; OWNED: the owner's */
+    const char *owner;         /* OWNED: its node id */
+    const char *owner_url;     /* OWNED: its public URL ("" when it has none) */
+    const char *previous;      /* WON: the node that owned it before ("" for none) */
+    int handover;              /* WON: the previous owner saved its sessions for us */
+    const char *error;         /* FAILED: why */
+} vr_claim_result;
+
+typedef void (*vr_claim_cb)(vr_cluster *c, const vr_claim_result *res, void *arg);
+
+/*
+ * Claim instance `instance` of room `room`: won when no live node owns it.
+ * `cb` runs once, later (never inside this call). 0, or VERANI_EIO when the
+ * node is not live (cb does not run), or VERANI_ENOMEM.
+ */
+int vr_cluster_claim(vr_cluster *c, const char *room, const char *instance, vr_claim_cb cb,
+                     void *arg);
+
+/*
+ * Give up the instance if this node still owns it with `epoch`; `handover`
+ * marks that its sessions were saved for the next owner. `cb` (may be NULL)
+ * gets 1 released, 0 not the owner (any more), or a negative verani_err.
+ */
+int vr_cluster_release(vr_cluster *c, const char *room, const char *instance, uint64_t epoch,
+                       int handover, void (*cb)(vr_cluster *c, int result, void *arg),
+                       void *arg);
+
+/* Does this node still own the instance with `epoch` (after a fence, before
+ * resuming)? `cb` gets 1 yes, 0 no, or a negative verani_err. */
+int vr_cluster_validate(vr_cluster *c, const char *room, const char *instance, uint64_t epoch,
+                        void (*cb)(vr_cluster *c, int result, void *arg), void *arg);
+
+void vr_cluster_get_stats(const vr_cluster *c, vr_cluster_stats *out);
+
+#endif /* VERANI_CLUSTER_PRIVATE_H */

@@ -1,0 +1,632 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cluster.c: one node of a cluster (cluster-private.h): the cluster's
+ * incarnation, the node's registration and heartbeat, the lease and
+ * self-fencing, and the claim, release and validation of instances through
+ * Lua scripts that Redis runs atomically. Scripts go by EVALSHA (their SHA-1
+ * computed here once); a Redis that does not know one yet (NOSCRIPT: it
+ * restarted) gets it by EVAL, which also caches it.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <ev.h>
+#include <libwebsockets.h>
+
+#include "../common-private.h"
+#include "cluster-private.h"
+#include "cluster.pb-c.h"
+#include "redis-private.h"
+
+/* --- the scripts ------------------------------------------------------------------------ */
+
+/* KEYS[1] own key; ARGV[1] this node; ARGV[2] the node-key prefix. Won when nobody owns the
+ * instance or its owner's node key is gone (its lease ran out); the epoch grows by one. */
+static const char claim_lua[] =
+    "local o = redis.call('HMGET', KEYS[1], 'node', 'epoch', 'handover')\n"
+    "if o[1] and o[1] ~= ARGV[1] then\n"
+    "  local info = redis.call('GET', ARGV[2] .. o[1])\n"
+    "  if info then return {0, o[2], o[1], info} end\n"
+    "end\n"
+    "local e = redis.call('HINCRBY', KEYS[1], 'epoch', 1)\n"
+    "redis.call('HSET', KEYS[1], 'node', ARGV[1])\n"
+    "redis.call('HDEL', KEYS[1], 'handover')\n"
+    "return {1, e, o[1] or '', o[3] or ''}\n";
+
+/* KEYS[1] own key; ARGV[1] this node; ARGV[2] its epoch; ARGV[3] '1' to mark a handover.
+ * Compare and release: the epoch stays, so the next claim's token is larger. */
+static const char release_lua[] =
+    "local o = redis.call('HMGET', KEYS[1], 'node', 'epoch')\n"
+    "if o[1] ~= ARGV[1] or o[2] ~= ARGV[2] then return 0 end\n"
+    "redis.call('HDEL', KEYS[1], 'node')\n"
+    "if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'handover', '1') end\n"
+    "return 1\n";
+
+/* KEYS[1] own key; ARGV[1] this node; ARGV[2] its epoch. */
+static const char validate_lua[] =
+    "local o = redis.call('HMGET', KEYS[1], 'node', 'epoch')\n"
+    "if o[1] == ARGV[1] and o[2] == ARGV[2] then return 1 end\n"
+    "return 0\n";
+
+typedef struct vr_script {
+    const char *src;
+    char sha[41];
+} vr_script;
+
+enum { S_CLAIM, S_RELEASE, S_VALIDATE, S_COUNT };
+
+struct vr_cluster {
+    struct ev_loop *loop;
+    vr_redis *redis;
+    char *prefix, *public_url;
+    char node_id[33];
+    uint32_t heartbeat_ms, lease_ms, margin_ms;
+    uint64_t started_ms;
+    vr_script scripts[S_COUNT];
+    char *node_key, *epoch_key, *ctl_channel;
+    char incarnation[33];        /* <p>:epoch as first seen; "" before */
+    int registered;              /* the node key was written since the engine came up */
+    int heartbeat_in_flight;
+    uint64_t heartbeats_sent;
+    int64_t t_ok_ms;             /* monotonic send time of the last acknowledged heartbeat */
+    int live;                    /* as last reported */
+    ev_timer heartbeat;
+    void (*on_live)(vr_cluster *c, int live, void *arg);
+    void (*on_reset)(vr_cluster *c, void *arg);
+    void *arg;
+    vr_cluster_stats stats;
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void script_init(vr_script *s, const char *src)
+{
+    unsigned char md[20];
+    int i;
+
+    s->src = src;
+    lws_SHA1((const unsigned char *)src, strlen(src), md);
+    for (i = 0; i < 20; i++)
+        snprintf(s->sha + 2 * i, 3, "%02x", md[i]);
+}
+
+/* --- EVALSHA, then EVAL on NOSCRIPT ----------------------------------------------------------- */
+
+#define EVAL_MAX_ARGS 8
+
+/* One script call; owned by the engine's callback until it answers (or by the retry). */
+typedef struct vr_eval {
+    vr_cluster *c;
+    const vr_script *script;
+    int argc;                    /* EVALSHA sha numkeys keys... args... */
+    char *argv[EVAL_MAX_ARGS];   /* owned copies from argv[3] on */
+    size_t lens[EVAL_MAX_ARGS];
+    int retried;
+    vr_redis_cb cb;
+    void *arg;
+} vr_eval;
+
+static void eval_free(vr_eval *e)
+{
+    int i;
+
+    for (i = 3; i < e->argc; i++)
+        vr_free(e->argv[i]);
+    vr_free(e);
+}
+
+static int eval_send(vr_eval *e);
+
+static void on_eval(vr_redis *r, const redisReply *reply, const char *err, void *arg)
+{
+    vr_eval *e = arg;
+
+    if (reply && err && !e->retried && !strncmp(err, "NOSCRIPT", 8)) {
+        e->retried = 1;          /* Redis restarted or flushed its scripts: send the source */
+        if (eval_send(e) == 0)
+            return;
+    }
+    e->cb(r, reply, err, e->arg);
+    eval_free(e);
+}
+
+static int eval_send(vr_eval *e)
+{
+    const char *argv[EVAL_MAX_ARGS];
+    int i;
+
+    argv[0] = e->retried ? "EVAL" : "EVALSHA";
+    argv[1] = e->retried ? e->script->src : e->script->sha;
+    argv[2] = e->argv[2];
+    e->lens[0] = strlen(argv[0]);
+    e->lens[1] = strlen(argv[1]);
+    for (i = 3; i < e->argc; i++)
+        argv[i] = e->argv[i];
+    return vr_redis_command(e->c->redis, on_eval, e, e->argc, argv, e->lens);
+}
+
+/* Call `s` with one key and `nargs` string arguments; `cb` runs once unless this returns an
+ * error. */
+static int eval(vr_cluster *c, const vr_script *s, const char *key, int nargs, const char **args,
+                vr_redis_cb cb, void *arg)
+{
+    vr_eval *e = vr_calloc(1, sizeof(*e));
+    int i, rc;
+
+    if (!e)
+        return VERANI_ENOMEM;
+    e->c = c;
+    e->script = s;
+    e->cb = cb;
+    e->arg = arg;
+    e->argv[2] = "1";
+    e->lens[2] = 1;
+    e->argc = 3;
+    for (i = -1; i < nargs; i++) {
+        const char *v = i < 0 ? key : args[i];
+
+        e->argv[e->argc] = vr_strdup(v);
+        e->lens[e->argc] = strlen(v);
+        if (!e->argv[e->argc++]) {
+            eval_free(e);
+            return VERANI_ENOMEM;
+        }
+    }
+    rc = eval_send(e);
+    if (rc)
+        eval_free(e);
+    return rc;
+}
+
+/* --- liveness ---------------------------------------------------------------------------------- */
+
+static void report_live(vr_cluster *c)
+{
+    int live = c->registered && mono_ms() < c->t_ok_ms + c->lease_ms - c->margin_ms;
+
+    c->stats.live = live;
+    if (live == c->live)
+        return;
+    c->live = live;
+    if (live) {
+        VR_NOTICE("cluster: node %s is live (lease %u ms)\n", c->node_id, c->lease_ms);
+    } else {
+        c->stats.fenced++;
+        VR_WARN("cluster: node %s is fenced: no heartbeat acknowledged for %lld ms (lease %u "
+                "ms); it owns nothing until Redis answers again\n", c->node_id,
+                (long long)(mono_ms() - c->t_ok_ms), c->lease_ms);
+    }
+    if (c->on_live)
+        c->on_live(c, live, c->arg);
+}
+
+int vr_cluster_lease_ok(vr_cluster *c)
+{
+    report_live(c);
+    return c->live;
+}
+
+typedef struct hb_ctx {
+    vr_cluster *c;
+    int64_t sent_ms;
+} hb_ctx;
+
+static void on_heartbeat(vr_redis *r, const redisReply *reply, const char *err, void *arg)
+{
+    hb_ctx *h = arg;
+    vr_cluster *c = h->c;
+
+    (void)r;
+    c->heartbeat_in_flight = 0;
+    if (reply && !err) {
+        c->t_ok_ms = h->sent_ms;
+        c->registered = 1;
+        c->stats.heartbeats++;
+    } else if (err) {
+        VR_WARN("cluster: heartbeat of node %s: %s\n", c->node_id, err);
+    }
+    vr_free(h);
+    report_live(c);
+}
+
+static void send_heartbeat(vr_cluster *c)
+{
+    Verani__Cluster__NodeInfo info = VERANI__CLUSTER__NODE_INFO__INIT;
+    uint8_t buf[512];
+    char lease[16];
+    size_t n;
+    hb_ctx *h;
+
+    if (c->heartbeat_in_flight || !vr_redis_up(c->redis))
+        return;
+    info.node_id = c->node_id;
+    info.public_url = c->public_url ? c->public_url : (char *)"";
+    info.has_started_ms = 1;
+    info.started_ms = c->started_ms;
+    info.has_heartbeat = 1;
+    info.heartbeat = ++c->heartbeats_sent;
+    n = verani__cluster__node_info__get_packed_size(&info);
+    if (n > sizeof(buf))
+        return;                  /* a public URL of hundreds of bytes: refused at create */
+    verani__cluster__node_info__pack(&info, buf);
+    snprintf(lease, sizeof(lease), "%u", c->lease_ms);
+    h = vr_malloc(sizeof(*h));
+    if (!h)
+        return;
+    h->c = c;
+    h->sent_ms = mono_ms();
+    {
+        const char *set[5] = {"SET", c->node_key, (const char *)buf, "PX", lease};
+        size_t set_len[5] = {3, strlen(c->node_key), n, 2, strlen(lease)};
+        const char *pub[3] = {"PUBLISH", c->ctl_channel, (const char *)buf};
+        size_t pub_len[3] = {7, strlen(c->ctl_channel), n};
+
+        if (vr_redis_command(c->redis, on_heartbeat, h, 5, set, set_len)) {
+            vr_free(h);
+            return;
+        }
+        c->heartbeat_in_flight = 1;
+        vr_redis_command(c->redis, NULL, NULL, 3, pub, pub_len);
+        vr_redis_flush(c->redis);
+    }
+}
+
+static void on_heartbeat_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    vr_cluster *c = w->data;
+
+    (void)loop;
+    (void)revents;
+    report_live(c);
+    send_heartbeat(c);
+}
+
+/* The incarnation: set if absent, then read; a change means Redis lost its data. */
+static void on_incarnation(vr_redis *r, const redisReply *reply, const char *err, void *arg)
+{
+    vr_cluster *c = arg;
+
+    (void)r;
+    if (err || !reply || reply->type != REDIS_REPLY_STRING) {
+        VR_WARN("cluster: reading %s: %s\n", c->epoch_key, err ? err : "not a string");
+        return;
+    }
+    if (c->incarnation[0] && (reply->len != strlen(c->incarnation) ||
+                              memcmp(reply->str, c->incarnation, reply->len))) {
+        c->stats.resets++;
+        VR_ERR("cluster: Redis lost its data (%s was %s, now %.*s): every instance this node "
+               "owned is given up\n", c->epoch_key, c->incarnation, (int)reply->len, reply->str);
+        if (c->on_reset)
+            c->on_reset(c, c->arg);
+    }
+    snprintf(c->incarnation, sizeof(c->incarnation), "%.*s", (int)reply->len, reply->str);
+}
+
+static void on_redis_state(vr_redis *r, int up, void *arg)
+{
+    vr_cluster *c = arg;
+    char fresh[33];
+
+    if (!up)
+        return;                  /* the lease runs out by itself if Redis stays away */
+    if (vr_random_hex(fresh, 16) == 0) {
+        const char *setnx[4] = {"SET", c->epoch_key, fresh, "NX"};
+        const char *get[2] = {"GET", c->epoch_key};
+
+        vr_redis_command(r, NULL, NULL, 4, setnx, NULL);
+        vr_redis_command(r, on_incarnation, c, 2, get, NULL);
+    }
+    c->heartbeat_in_flight = 0;  /* one sent before the drop was answered with an error */
+    send_heartbeat(c);
+}
+
+/* --- create and destroy ------------------------------------------------------------------------------ */
+
+static char *join3(const char *a, const char *b, const char *c)
+{
+    size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
+    char *s = vr_malloc(n);
+
+    if (s)
+        snprintf(s, n, "%s%s%s", a, b, c);
+    return s;
+}
+
+vr_cluster *vr_cluster_create(struct ev_loop *loop, const vr_cluster_options *o, char *err,
+                              size_t errlen)
+{
+    vr_redis_options ro;
+    vr_cluster *c;
+    const char *prefix;
+    char scratch[8];
+    struct timespec now;
+
+    if (!err) {
+        err = scratch;
+        errlen = sizeof(scratch);
+    }
+    prefix = o->prefix && *o->prefix ? o->prefix : "vr";
+    if (strlen(prefix) > 64 || (o->node_id && (!*o->node_id || strlen(o->node_id) > 32)) ||
+        (o->public_url && strlen(o->public_url) > 256)) {
+        snprintf(err, errlen, "cluster: the prefix (64), node id (1 to 32) or public URL (256 "
+                 "bytes) is too long");
+        return NULL;
+    }
+    c = vr_calloc(1, sizeof(*c));
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->loop = loop;
+    c->heartbeat_ms = o->heartbeat_ms ? o->heartbeat_ms : 1000;
+    c->lease_ms = o->lease_ms ? o->lease_ms : 5000;
+    c->margin_ms = o->command_timeout_ms ? o->command_timeout_ms : 2000;
+    if (c->lease_ms < 3 * c->heartbeat_ms || c->lease_ms <= c->margin_ms) {
+        snprintf(err, errlen, "cluster: lease_ms (%u) must be at least 3 heartbeats (%u ms) and "
+                 "longer than the command timeout (%u ms)", c->lease_ms, c->heartbeat_ms,
+                 c->margin_ms);
+        vr_free(c);
+        return NULL;
+    }
+    if (o->node_id)
+        snprintf(c->node_id, sizeof(c->node_id), "%s", o->node_id);
+    else if (vr_random_hex(c->node_id, 8)) {
+        snprintf(err, errlen, "cluster: no random source for a node id");
+        vr_free(c);
+        return NULL;
+    }
+    clock_gettime(CLOCK_REALTIME, &now);
+    c->started_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+    c->prefix = vr_strdup(prefix);
+    c->public_url = o->public_url ? vr_strdup(o->public_url) : NULL;
+    c->node_key = c->prefix ? join3(prefix, ":node:", c->node_id) : NULL;
+    c->epoch_key = c->prefix ? join3(prefix, ":epoch", "") : NULL;
+    c->ctl_channel = c->prefix ? join3(prefix, ":ctl", "") : NULL;
+    if (!c->prefix || (o->public_url && !c->public_url) || !c->node_key || !c->epoch_key ||
+        !c->ctl_channel) {
+        snprintf(err, errlen, "out of memory");
+        vr_cluster_destroy(c);
+        return NULL;
+    }
+    script_init(&c->scripts[S_CLAIM], claim_lua);
+    script_init(&c->scripts[S_RELEASE], release_lua);
+    script_init(&c->scripts[S_VALIDATE], validate_lua);
+    c->on_live = o->on_live;
+    c->on_reset = o->on_reset;
+    c->arg = o->arg;
+
+    memset(&ro, 0, sizeof(ro));
+    ro.address = o->redis_address;
+    ro.password = o->password;
+    ro.name = "cluster";
+    ro.command_timeout_ms = c->margin_ms;
+    ro.connect_timeout_ms = c->margin_ms;
+    ro.on_state = on_redis_state;
+    ro.arg = c;
+    c->redis = vr_redis_create(loop, &ro, err, errlen);
+    if (!c->redis) {
+        vr_cluster_destroy(c);
+        return NULL;
+    }
+    if (vr_redis_subscribe(c->redis, c->ctl_channel)) {
+        snprintf(err, errlen, "out of memory");
+        vr_cluster_destroy(c);
+        return NULL;
+    }
+    ev_timer_init(&c->heartbeat, on_heartbeat_timer, c->heartbeat_ms / 1000.0,
+                  c->heartbeat_ms / 1000.0);
+    c->heartbeat.data = c;
+    ev_timer_start(loop, &c->heartbeat);
+    return c;
+}
+
+void vr_cluster_destroy(vr_cluster *c)
+{
+    if (!c)
+        return;
+    ev_timer_stop(c->loop, &c->heartbeat);
+    vr_redis_destroy(c->redis);
+    vr_free(c->prefix);
+    vr_free(c->public_url);
+    vr_free(c->node_key);
+    vr_free(c->epoch_key);
+    vr_free(c->ctl_channel);
+    vr_free(c);
+}
+
+const char *vr_cluster_node_id(const vr_cluster *c)
+{
+    return c->node_id;
+}
+
+void vr_cluster_get_stats(const vr_cluster *c, vr_cluster_stats *out)
+{
+    *out = c->stats;
+}
+
+/* --- ownership ---------------------------------------------------------------------------------------- */
+
+/* <p>:own:{room/instance} into a fresh allocation. */
+static char *own_key(const vr_cluster *c, const char *room, const char *instance)
+{
+    size_t n = strlen(c->prefix) + strlen(room) + strlen(instance) + 9;
+    char *k = vr_malloc(n);
+
+    if (k)
+        snprintf(k, n, "%s:own:{%s/%s}", c->prefix, room, instance);
+    return k;
+}
+
+typedef struct claim_ctx {
+    vr_cluster *c;
+    vr_claim_cb cb;
+    void *arg;
+} claim_ctx;
+
+static const char *element_str(const redisReply *r, size_t i, char *buf, size_t len)
+{
+    const redisReply *e;
+
+    if (i >= r->elements)
+        return "";
+    e = r->element[i];
+    if (e->type == REDIS_REPLY_STRING)
+        snprintf(buf, len, "%.*s", (int)e->len, e->str);
+    else if (e->type == REDIS_REPLY_INTEGER)
+        snprintf(buf, len, "%lld", e->integer);
+    else
+        buf[0] = '\0';
+    return buf;
+}
+
+static void on_claim(vr_redis *r, const redisReply *reply, const char *err, void *arg)
+{
+    claim_ctx *x = arg;
+    vr_cluster *c = x->c;
+    vr_claim_result res;
+    char a[64], b[64], url[300];
+
+    (void)r;
+    memset(&res, 0, sizeof(res));
+    res.owner = res.owner_url = res.previous = res.error = "";
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 4 ||
+        reply->element[0]->type != REDIS_REPLY_INTEGER) {
+        res.outcome = VR_CLAIM_FAILED;
+        res.error = err ? err : "the claim script answered something unexpected";
+        c->stats.claims_failed++;
+    } else if (reply->element[0]->integer == 1) {
+        res.outcome = VR_CLAIM_WON;
+        res.epoch = (uint64_t)reply->element[1]->integer;
+        res.previous = element_str(reply, 2, a, sizeof(a));
+        res.handover = !strcmp(element_str(reply, 3, b, sizeof(b)), "1");
+        c->stats.claims_won++;
+    } else {
+        const redisReply *info = reply->element[3];
+        Verani__Cluster__NodeInfo *ni = info->type == REDIS_REPLY_STRING
+            ? verani__cluster__node_info__unpack(&vr_pb_allocator, info->len,
+                                                 (const uint8_t *)info->str)
+            : NULL;
+
+        res.outcome = VR_CLAIM_OWNED;
+        res.epoch = strtoull(element_str(reply, 1, b, sizeof(b)), NULL, 10);
+        res.owner = element_str(reply, 2, a, sizeof(a));
+        snprintf(url, sizeof(url), "%s", ni && ni->public_url ? ni->public_url : "");
+        res.owner_url = url;
+        if (ni)
+            verani__cluster__node_info__free_unpacked(ni, &vr_pb_allocator);
+        c->stats.claims_lost++;
+    }
+    x->cb(c, &res, x->arg);
+    vr_free(x);
+}
+
+int vr_cluster_claim(vr_cluster *c, const char *room, const char *instance, vr_claim_cb cb,
+                     void *arg)
+{
+    const char *args[2];
+    char *key, *node_prefix;
+    claim_ctx *x;
+    int rc;
+
+    if (!vr_cluster_lease_ok(c))
+        return VERANI_EIO;
+    key = own_key(c, room, instance);
+    node_prefix = join3(c->prefix, ":node:", "");
+    x = vr_malloc(sizeof(*x));
+    if (!key || !node_prefix || !x) {
+        vr_free(key);
+        vr_free(node_prefix);
+        vr_free(x);
+        return VERANI_ENOMEM;
+    }
+    x->c = c;
+    x->cb = cb;
+    x->arg = arg;
+    args[0] = c->node_id;
+    args[1] = node_prefix;
+    rc = eval(c, &c->scripts[S_CLAIM], key, 2, args, on_claim, x);
+    if (rc)
+        vr_free(x);
+    else
+        vr_redis_flush(c->redis);
+    vr_free(key);
+    vr_free(node_prefix);
+    return rc;
+}
+
+/* A script that answers 1 or 0 (release, validate). */
+typedef struct flag_ctx {
+    vr_cluster *c;
+    void (*cb)(vr_cluster *c, int result, void *arg);
+    void *arg;
+    int is_release;
+} flag_ctx;
+
+static void on_flag(vr_redis *r, const redisReply *reply, const char *err, void *arg)
+{
+    flag_ctx *x = arg;
+    int result = err || !reply || reply->type != REDIS_REPLY_INTEGER ? VERANI_EIO
+                                                                       : reply->integer == 1;
+
+    (void)r;
+    if (err)
+        VR_WARN("cluster: %s: %s\n", x->is_release ? "release" : "validate", err);
+    if (x->is_release && result == 1)
+        x->c->stats.releases++;
+    if (x->cb)
+        x->cb(x->c, result, x->arg);
+    vr_free(x);
+}
+
+static int flag_script(vr_cluster *c, int script, const char *room, const char *instance,
+                       uint64_t epoch, const char *third,
+                       void (*cb)(vr_cluster *c, int result, void *arg), void *arg)
+{
+    const char *args[3];
+    char e[24], *key = own_key(c, room, instance);
+    flag_ctx *x = vr_malloc(sizeof(*x));
+    int rc;
+
+    if (!key || !x) {
+        vr_free(key);
+        vr_free(x);
+        return VERANI_ENOMEM;
+    }
+    x->c = c;
+    x->cb = cb;
+    x->arg = arg;
+    x->is_release = script == S_RELEASE;
+    snprintf(e, sizeof(e), "%llu", (unsigned long long)epoch);
+    args[0] = c->node_id;
+    args[1] = e;
+    args[2] = third;
+    rc = eval(c, &c->scripts[script], key, third ? 3 : 2, args, on_flag, x);
+    if (rc)
+        vr_free(x);
+    else
+        vr_redis_flush(c->redis);
+    vr_free(key);
+    return rc;
+}
+
+int vr_cluster_release(vr_cluster *c, const char *room, const char *instance, uint64_t epoch,
+                       int handover, void (*cb)(vr_cluster *c, int result, void *arg),
+                       void *arg)
+{
+    return flag_script(c, S_RELEASE, room, instance, epoch, handover ? "1" : "0", cb, arg);
+}
+
+int vr_cluster_validate(vr_cluster *c, const char *room, const char *instance, uint64_t epoch,
+                        void (*cb)(vr_cluster *c, int result, void *arg), void *arg)
+{
+    return flag_script(c, S_VALIDATE, room, instance, epoch, NULL, cb, arg);
+}
