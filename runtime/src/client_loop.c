@@ -245,6 +245,13 @@ verani_client_loop *verani_client_loop_create(char *errbuf, size_t errlen)
     info.protocols = vr_protocols;
     info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
     info.user = loop;
+    /* libwebsockets' untouched default (errors, warnings, notices: its banner) becomes
+     * Verani-C's documented default; a level anyone chose stays */
+    if (lwsl_visible(LLL_ERR) && lwsl_visible(LLL_WARN) && lwsl_visible(LLL_NOTICE) &&
+        !lwsl_visible(LLL_INFO) && !lwsl_visible(LLL_DEBUG) && !lwsl_visible(LLL_PARSER) &&
+        !lwsl_visible(LLL_HEADER) && !lwsl_visible(LLL_EXT) && !lwsl_visible(LLL_CLIENT) &&
+        !lwsl_visible(LLL_LATENCY) && !lwsl_visible(LLL_USER))
+        verani_set_log_level(VERANI_LOG_ERR | VERANI_LOG_WARN, NULL);
     loop->ctx = lws_create_context(&info);
     if (!loop->ctx) {
         if (errbuf)

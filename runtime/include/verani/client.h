@@ -111,7 +111,9 @@ VERANI_API void verani_client_options_init(verani_client_options *opts);
  * Create a loop (one libwebsockets context, no listening socket). NULL on
  * failure, with the reason in `errbuf` when given. Raise RLIMIT_NOFILE before
  * this call to drive more clients than the default fd limit allows: lws sizes
- * its tables from it.
+ * its tables from it. Logging is errors and warnings, as for the server,
+ * unless verani_set_log_level chose otherwise (libwebsockets' own default
+ * would also print its notices, a banner among them).
  */
 VERANI_API verani_client_loop *verani_client_loop_create(char *errbuf, size_t errlen);
 
