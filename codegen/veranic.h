@@ -277,9 +277,14 @@ typedef struct vc_output {
     const char *name; /* file name inside the output directory (arena) */
     vc_buf buf;
     int once;         /* the stub: never overwrite an existing file */
+    int shared;       /* the same bytes for every schema (envelope.proto): written once */
 } vc_output;
 
-#define VC_MAX_OUTPUTS 8
+#define VC_MAX_OUTPUTS 9
+
+/* runtime/src/envelope.proto, embedded at build time (cmake/embed.cmake); vc_emit writes it
+ * as envelope.proto beside <pkg>.proto. */
+extern const char vc_envelope_proto[];
 
 int vc_ctx_init(vc_ctx *ctx, const char *path, const char *src, size_t len, vc_diag_sink sink,
                 void *sink_ctx);
