@@ -26,10 +26,12 @@
 #include "wire-private.h"
 
 /* Close codes (PROTOCOL.md lists them). */
+#define VR_CLOSE_NORMAL 1000
 #define VR_CLOSE_GOING_AWAY 1001
 #define VR_CLOSE_POLICY 1008
 #define VR_CLOSE_TOO_BIG 1009
 #define VR_CLOSE_INTERNAL 1011
+#define VR_CLOSE_RESTART 1012        /* a graceful stop: the client resumes on the next server */
 #define VR_CLOSE_SLOW_CONSUMER 4000
 #define VR_CLOSE_IDLE 4001
 #define VR_CLOSE_HELLO_TIMEOUT 4002
@@ -118,7 +120,7 @@ struct verani_session {
     unsigned rx_paused : 1;          /* reading stopped while the outbound queue drains */
     unsigned detached : 1;           /* no connection (wsi NULL), waiting for a resume; in
                                         srv->detached instead of srv->sessions */
-    unsigned peer_closed : 1;        /* the client sent a close frame with 1000 */
+    unsigned peer_closed : 1;        /* the client sent a close frame with 1000 or 1001 */
     unsigned saved : 1;              /* saved for a restart by a graceful stop: no
                                         on_disconnect when it ends here */
     lws_dll2_t node;                 /* in inst->sessions once hello is done */

@@ -5,7 +5,7 @@
  * unknown path, 426 for a plain request to a room path) and WebSocket, the
  * upgrade decision (routing, connection limits, Origin allow-list,
  * extract_meta with 401/403, 503 when full or stopping), the event loop
- * (run / service / async-signal-safe stop with a graceful 1001 shutdown),
+ * (run / service / async-signal-safe stop with a graceful 1012 shutdown),
  * and the cross-thread emit queue drained in LWS_CALLBACK_EVENT_WAIT_CANCELLED.
  * Per-message work is session.c's, delivery broker.c's. No TLS policy
  * beyond loading the given certificate and key; no HTTP API (a later issue).
@@ -774,7 +774,7 @@ static void wake_cb(lws_sorted_usec_list_t *sul)
     (void)sul; /* only there to end the wait */
 }
 
-/* Close every session with 1001, let the closes go out, then drop the context
+/* Close every session with 1012, let the closes go out, then drop the context
  * (which closes what is left; every close runs on_disconnect). */
 /* The end of the lws context (stop or destroy): the detached sessions end, the sweep stops,
  * no waker may touch the context, then it goes with the loop under it. */
@@ -797,8 +797,8 @@ static void shutdown_loop(verani_server *srv)
     srv->stopping = 1;
     vr_sessions_save(srv);
     lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&srv->sessions)) {
-        vr_session_close(lws_container_of(d, verani_session, all), VR_CLOSE_GOING_AWAY,
-                         "server shutting down", 0);
+        vr_session_close(lws_container_of(d, verani_session, all), VR_CLOSE_RESTART,
+                         VR_CLOSE_RESTART_REASON, 0);
     } lws_end_foreach_dll_safe(d, d1);
     deadline = lws_now_usecs() + 3 * LWS_US_PER_SEC;
     while (srv->sessions.count && lws_now_usecs() < deadline) {

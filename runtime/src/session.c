@@ -172,10 +172,12 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Is the session store on a file (else saving is pointless: ":memory:" dies with us)? */
+/* Is the session store on a file (else saving is pointless: ":memory:" dies with us), and is
+ * there a resume to save sessions for? */
 static int store_persistent(const verani_server *srv)
 {
-    return srv->storage && srv->opts.storage_path && strcmp(srv->opts.storage_path, ":memory:");
+    return srv->storage && srv->opts.storage_path && strcmp(srv->opts.storage_path, ":memory:") &&
+           srv->opts.resume_grace_ms != VERANI_RESUME_OFF;
 }
 
 /* `a` borrows the session's strings. */
@@ -428,6 +430,8 @@ static int retain(verani_session *s, vr_frame *f, uint64_t seq)
 {
     const verani_server_options *o = &s->srv->opts;
 
+    if (o->resume_grace_ms == VERANI_RESUME_OFF)
+        return 0; /* nothing will ever replay it */
     /* The age bound, amortised: one look at the oldest entry per 64 frames (the sweep trims
      * quiet sessions, and every replay trims first). */
     if (!(seq & 63))
@@ -628,7 +632,8 @@ int vr_session_writable(verani_session *s)
 
 void vr_session_peer_close(verani_session *s, int code)
 {
-    if (code == 1000)
+    /* the client said goodbye (a tab closing sends 1001): no resume, on_disconnect now */
+    if (code == VR_CLOSE_NORMAL || code == VR_CLOSE_GOING_AWAY)
         s->peer_closed = 1;
 }
 
@@ -644,14 +649,15 @@ void vr_session_grace_expired(verani_session *s)
 /*
  * Which drops leave the session waiting for a resume: every close the server
  * did not ask for (a network error, a vanished peer, a close frame other than
- * 1000), and the idle timeout (a dead network looks like that). Not: a close
- * frame with 1000 (the client meant it), a kick or any other close the server
- * or the application started (1008, 1009, 1011, 4000, verani_ctx_close), a
- * graceful stop.
+ * 1000 and 1001), and the idle timeout (a dead network looks like that). Not:
+ * a close frame with 1000 or 1001 (the client meant it), a kick or any other
+ * close the server or the application started (1008, 1009, 1011, 4000,
+ * verani_ctx_close), a graceful stop, or any drop when resume is off.
  */
 static int detachable(const verani_session *s)
 {
     return s->added && !s->peer_closed && !s->srv->stopping && !s->srv->stop_flag &&
+           s->srv->opts.resume_grace_ms != VERANI_RESUME_OFF &&
            (!s->closing || s->close_code == VR_CLOSE_IDLE);
 }
 
@@ -1297,8 +1303,8 @@ int vr_session_rx(verani_session *s, const uint8_t *in, size_t len, int binary, 
     char why[64];
 
     /* A closing session ignores what still arrives, except during a graceful
-     * shutdown: frames the client sent before it saw the 1001 are handled. */
-    if (s->closing && (s->close_code != VR_CLOSE_GOING_AWAY || !s->hello_done))
+     * shutdown: frames the client sent before it saw the 1012 are handled. */
+    if (s->closing && (s->close_code != VR_CLOSE_RESTART || !s->hello_done))
         return 0;
     vr_session_heard(s);
     if (first)

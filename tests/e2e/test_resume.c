@@ -200,6 +200,18 @@ static void tc_cut(tc *c)
     c->fd = -1;
 }
 
+/* Close with a close frame `code` and wait for the server's answer. */
+static void tc_close_code(tc *c, int code)
+{
+    uint8_t b[2] = {(uint8_t)(code >> 8), (uint8_t)code};
+    int got = 0;
+
+    rc_tcp_send_frame(c->fd, 8, b, sizeof(b));
+    rc_tcp_wait_closed(c->fd, 5000, &got);
+    close(c->fd);
+    c->fd = -1;
+}
+
 /* Close with a close frame 1000 and wait for the server's answer. */
 static void tc_close(tc *c)
 {
@@ -1081,6 +1093,55 @@ static void test_sigkill_restart(void **state)
     rmdir(dir);
 }
 
+/* A client that says goodbye (close 1000, or 1001 as a closing browser tab sends) ends its
+ * session at once: on_disconnect runs long before the (10-minute) grace period would end, and
+ * its token starts a fresh session. */
+static void test_goodbye_ends_session(void **state)
+{
+    static const int codes[2] = {1000, 1001};
+    e2e_server h;
+    tc a, b;
+    int i;
+
+    (void)state;
+    start(&h, 600000, 0);
+    for (i = 0; i < 2; i++) {
+        tc_hello(&a, h.port, "u1", NULL, 0);
+        tc_close_code(&a, codes[i]);
+        e2e_wait_log_n("disconnect:u1", 2 * i + 1);
+        tc_hello(&b, h.port, "u1", a.token, 0);
+        assert_false(b.resumed);
+        assert_string_not_equal(b.client_id, a.client_id);
+        tc_close(&b);
+        e2e_wait_log_n("disconnect:u1", 2 * i + 2);
+    }
+    e2e_server_stop(&h);
+}
+
+/* resume_grace_ms = VERANI_RESUME_OFF: a cut ends the session at once (on_disconnect), and
+ * its token starts a fresh session. */
+static void test_resume_off(void **state)
+{
+    e2e_server h;
+    tc a, b;
+
+    (void)state;
+    start(&h, VERANI_RESUME_OFF, 0);
+    tc_hello(&a, h.port, "u1", NULL, 0);
+    tc_flood(&a, 3, 1);
+    tc_read_until(&a, 3, 1);
+    tc_cut(&a);
+    e2e_wait_log_n("disconnect:u1", 1);
+    tc_hello(&b, h.port, "u1", a.token, a.last_seq);
+    assert_false(b.resumed);
+    assert_false(b.recovery_failed);
+    assert_int_equal(b.welcome_seq, 0);
+    assert_int_equal(e2e_log_count("connect:u1:-"), 2);
+    tc_close(&b);
+    e2e_wait_log_n("disconnect:u1", 2);
+    e2e_server_stop(&h);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest all[] = {
@@ -1096,6 +1157,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_request_recovery_failed),
         cmocka_unit_test(test_graceful_restart),
         cmocka_unit_test(test_sigkill_restart),
+        cmocka_unit_test(test_goodbye_ends_session),
+        cmocka_unit_test(test_resume_off),
     };
 
     if (argc > 1)

@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "deadline.h"
 #include "e2e_room.h"
 #include "e2e_util.h"
 #include "rawclient.h"
@@ -1053,7 +1054,9 @@ static void test_graceful_shutdown(void **state)
     rc_loop *l;
     rc_conn *c[3];
     conns cs = {c, 3};
-    int i;
+    unsigned char buf[256];
+    size_t len;
+    int i, fd, code = 0;
 
     (void)state;
     start(&h);
@@ -1061,12 +1064,20 @@ static void test_graceful_shutdown(void **state)
     c[0] = e2e_join(l, h.port, "/e2e/lobby?userId=s1");
     c[1] = e2e_join(l, h.port, "/e2e/lobby?userId=s2");
     c[2] = e2e_join(l, h.port, "/e2e/hall?userId=s3");
+    fd = bare_session(h.port, 0, "/e2e/hall?userId=s4");
+    assert_int_equal(rc_tcp_read_frame(fd, (int)DL_WAIT_MS, buf, sizeof(buf), &len), 2);
     (void)cs;
     verani_server_stop(h.srv);
     for (i = 0; i < 3; i++) {
         assert_true(rc_wait(l, e2e_p_closed, c[i], 10000));
-        assert_int_equal(c[i]->close_code, 1001);
+        /* 1012, which libwebsockets 4.1's client parser hands over as 1002 */
+        assert_int_equal(c[i]->close_code, 1002);
+        assert_string_equal(c[i]->close_reason, "server restarting");
     }
+    /* on the wire: 1012 (service restart), so clients resume */
+    assert_true(rc_tcp_wait_closed(fd, (int)DL_WAIT_MS, &code));
+    assert_int_equal(code, 1012);
+    close(fd);
     pthread_join(h.th, NULL);
     assert_int_equal(h.rc, 0);
     assert_int_equal(e2e_log_count("disconnect:s1"), 1);

@@ -49,6 +49,9 @@ typedef enum verani_event_loop {
                                 them after (bench/RESULTS.md) */
 } verani_event_loop;
 
+/* verani_server_options.resume_grace_ms: no resume (0 is the default grace period). */
+#define VERANI_RESUME_OFF UINT32_MAX
+
 /*
  * Server options. Zero-initialise (or call verani_server_options_init) and
  * set what you need; every zero means the documented default.
@@ -74,7 +77,8 @@ typedef struct verani_server_options {
                                       by create; NULL: ":memory:", nothing written to disk */
     /* Resume (PROTOCOL.md section 3, "Resume"). A session whose connection drops without the
      * server asking (no close frame, a network error, the idle timeout, a close frame other
-     * than 1000) stays detached for resume_grace_ms: it keeps its client id, meta, channels
+     * than 1000 and 1001: those mean the client left, and end the session at once) stays
+     * detached for resume_grace_ms: it keeps its client id, meta, channels
      * and place in the instance (presence does not flicker) and emits to it are retained;
      * a HELLO with its resume token reattaches it without on_connect. After the grace period
      * on_disconnect runs once and it is gone. verani_session pointers do not survive a resume
@@ -83,7 +87,8 @@ typedef struct verani_server_options {
      * them (without on_disconnect) with their retained frames, and the next server on that
      * file restores them detached and calls on_hibernation_restore once per instance; after
      * a crash they come back from their stored attachment, their frames reported lost. */
-    uint32_t resume_grace_ms;      /* 0: 30000 */
+    uint32_t resume_grace_ms;      /* 0: 30000; VERANI_RESUME_OFF: no resume at all (every
+                                      drop ends the session at once, nothing is retained) */
     uint32_t retain_max_frames;    /* sequenced frames kept per session for replay; 0: 1000 */
     uint32_t retain_max_age_ms;    /* and no older than this; 0: 120000 */
     /* A room instance with no session (attached or detached) and no pending connection for
@@ -130,7 +135,7 @@ VERANI_API int verani_server_port(const verani_server *srv);
 /*
  * Run the event loop on the calling thread until verani_server_stop. Listens
  * first when needed. On stop: stops accepting, closes every session with
- * 1001, runs on_disconnect for each (except, on a file store, the sessions it
+ * 1012 (service restart: clients reconnect and resume), runs on_disconnect for each (except, on a file store, the sessions it
  * saves for the next run: see resume_grace_ms), and returns 0.
  */
 VERANI_API int verani_server_run(verani_server *srv);
