@@ -231,6 +231,7 @@ struct verani_client {
 
     char client_id[64], user_id[64];
     char *resume_token;               /* owned */
+    char epoch[17];                   /* of the last welcome: last_seq counts in it */
     uint64_t last_seq;
     int resumed, recovery_failed;
     /* Resumed with recovery_failed: the requests written on earlier connections end

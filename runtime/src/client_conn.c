@@ -117,6 +117,7 @@ static int c_writeable(verani_client *c, struct lws *wsi)
                 hello.resume_token = c->resume_token;
                 hello.has_last_seq = 1;
                 hello.last_seq = c->last_seq;
+                hello.epoch = c->epoch;
             }
             env.kind = VERANI__WIRE__KIND__HELLO;
             env.hello = &hello;
@@ -447,6 +448,10 @@ static void c_on_welcome(verani_client *c, const Verani__Wire__Welcome *w)
     }
     c->resumed = w->has_resumed && w->resumed;
     c->recovery_failed = w->has_recovery_failed && w->recovery_failed;
+    /* another epoch (the server crashed): its seqs start again, and the replay from 1 */
+    if (c->resumed && w->epoch && strcmp(w->epoch, c->epoch))
+        c->last_seq = 0;
+    c_copy(c->epoch, sizeof(c->epoch), w->epoch);
     if (!c->resumed && w->has_seq)
         c->last_seq = w->seq;
     /* resumed, but the server's seq is behind ours (it lost frames): go on from its seq */

@@ -128,6 +128,7 @@ struct verani_session {
     vr_instance *inst;               /* holds one `pending` or a list entry */
     char client_id[37];
     char resume_token[33];
+    char epoch[17];                  /* the generation of its seqs (PROTOCOL.md, "Resume") */
     char *user_id;                   /* owned */
     uint8_t *meta;                   /* owned: the packed meta (the attachment) */
     size_t meta_len;
@@ -245,6 +246,7 @@ struct verani_server {
     vr_async *async_head;            /* {async_lock} */
     vr_async *async_tail;            /* {async_lock} */
     char last_error[256];
+    char epoch[17];                  /* this server start's: new and crash-restored sessions */
     struct verani_storage_db *storage; /* owned: room storage and the session store */
     /* rpc.c, http_api.c, metrics.c (issue 6) */
     vr_metrics metrics;              /* loop thread only */

@@ -558,6 +558,12 @@ verani_server *verani_server_create(const verani_server_options *opts, char *err
         verani_server_destroy(srv);
         return NULL;
     }
+    if (vr_random_hex(srv->epoch, 8)) {
+        if (errbuf && errlen)
+            snprintf(errbuf, errlen, "no random source for the session epoch");
+        verani_server_destroy(srv);
+        return NULL;
+    }
     if (vr_server_storage_open(srv, errbuf, errlen)) {
         verani_server_destroy(srv);
         return NULL;

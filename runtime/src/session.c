@@ -417,6 +417,7 @@ verani_session *vr_session_new(verani_server *srv, struct lws *wsi, vr_pending *
     p->user_id = NULL;
     p->meta = NULL;
     vr_outq_init(&s->q);
+    memcpy(s->epoch, srv->epoch, sizeof(s->epoch));
     lws_dll2_add_tail(&s->all, &srv->sessions);
     lws_dll2_add_tail(&s->tnode, &srv->handshaking); /* the hello timeout (sweep.c) */
     s->last_rx_us = lws_now_usecs();
@@ -876,6 +877,7 @@ static void adopt(verani_session *s, verani_session *o)
     o->chref = NULL;
     o->n_channels = o->cap_channels = 0;
     s->seq = o->seq;
+    memcpy(s->epoch, o->epoch, sizeof(s->epoch));
     s->retained = o->retained;
     vr_outq_init(&o->retained);
     s->bucket = o->bucket;   /* a reconnect does not refill the rate limit */
@@ -913,12 +915,17 @@ static void on_hello(verani_session *s, const vr_envelope *env)
         return;
     }
     if (old) {
-        last = hello->has_last_seq ? hello->last_seq : 0;
+        /* A HELLO from another epoch (the server crashed since that client's welcome): its
+         * last_seq counts a stream that is gone, so every frame of this epoch is new to it,
+         * and what the crash lost after its last_seq cannot be known: recovery failed. */
+        int other_epoch = hello->epoch && *hello->epoch && strcmp(hello->epoch, old->epoch);
+
+        last = hello->has_last_seq && !other_epoch ? hello->last_seq : 0;
         adopt(s, old);
         /* what aged out is gone, whatever the count bound says */
         vr_retain_trim(&s->retained, vr_now_us() -
                        (int64_t)s->srv->opts.retain_max_age_ms * 1000);
-        recovered = vr_retain_replay(&s->retained, last, s->seq, NULL) == 1;
+        recovered = vr_retain_replay(&s->retained, last, s->seq, NULL) == 1 && !other_epoch;
         VR_INFO("session %s (user %s) resumed after seq %llu (now %llu)%s\n", s->client_id,
                 s->user_id, (unsigned long long)last, (unsigned long long)s->seq,
                 recovered ? "" : ": some frames are no longer retained");
@@ -963,6 +970,7 @@ static void on_hello(verani_session *s, const vr_envelope *env)
     w.max_frame = sc->max_frame;
     w.has_seq = 1;
     w.seq = s->seq;
+    w.epoch = s->epoch;
     w.has_resumed = 1;
     w.resumed = old != NULL;
     w.has_recovery_failed = 1;
@@ -1433,6 +1441,9 @@ static int session_save(verani_session *s, int64_t now_ms, int64_t now_us)
     vr_retain_trim(&s->retained, now_us - (int64_t)s->srv->opts.retain_max_age_ms * 1000);
     fill_attachment(s, &a);
     a.updated_ms = now_ms;
+    /* the seq stream goes on in the next server: its epoch with it (a running server's
+     * attachments have none, so after a crash the next server starts a new one) */
+    memcpy(a.epoch, s->epoch, sizeof(a.epoch));
     /* the frames stored before (a restored session) go: the window is in memory */
     r = vr_store_session_delete(db, s->client_id);
     r = r == VERANI_ENOTFOUND ? 0 : r;
@@ -1551,7 +1562,13 @@ static int restore_one(const vr_attachment *a, void *user)
     for (i = 0; i < a->n_channels; i++)
         if (channel_add(s, a->channels[i]) < 0)
             return VERANI_ENOMEM;
-    s->seq = a->last_seq;
+    if (a->epoch[0]) { /* saved by a graceful stop, frames and all: the stream goes on */
+        snprintf(s->epoch, sizeof(s->epoch), "%s", a->epoch);
+        s->seq = a->last_seq;
+    } else {           /* a crash: what its stream held is gone, a new one starts */
+        memcpy(s->epoch, st->srv->epoch, sizeof(s->epoch));
+        s->seq = 0;
+    }
     vr_outq_init(&s->q);
     vr_outq_init(&s->retained);
     return 0;
@@ -1593,8 +1610,10 @@ static int restore_instance(verani_server *srv, const vr_named *nm)
         return m ? VERANI_ENOMEM : 0; /* a room no longer mounted: its sessions are dropped */
     r = vr_store_sessions_list(srv->storage, nm->room, nm->instance, restore_one, &st);
     for (i = 0; r >= 0 && i < st.n; i++) {
-        r = vr_store_frames_read(srv->storage, st.list[i]->client_id, 0, 0, restore_frame,
-                                 st.list[i]);
+        /* a crash-restored session is in this server's epoch: older frames are not its */
+        if (strcmp(st.list[i]->epoch, srv->epoch))
+            r = vr_store_frames_read(srv->storage, st.list[i]->client_id, 0, 0, restore_frame,
+                                     st.list[i]);
     }
     for (i = 0; i < st.n; i++) {
         verani_session *s = st.list[i];

@@ -18,9 +18,10 @@
  * after the replay when its REPLY fell out of the window while another
  * request's replayed REPLY completes; a graceful restart on the same SQLite file restores
  * the session (on_hibernation_restore sees it) and the client resumes with
- * nothing lost; after a SIGKILL the session comes back (same client id) and
- * the client is told its missed frames are lost (recovery_failed). Run one test with
- * `test_resume <name>`.
+ * nothing lost, in the same epoch; after a SIGKILL the session comes back (same client id)
+ * in a new epoch, the client gets every frame sent to it after the restart and is told
+ * what the crash lost is lost (recovery_failed); a client close with 1000 or 1001 ends the
+ * session at once; with resume off a cut does too. Run one test with `test_resume <name>`.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
@@ -34,6 +35,7 @@
 #include <poll.h>
 #include <stdatomic.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -67,6 +69,7 @@ typedef struct tc {
     int fd;
     char client_id[64];
     char token[80];
+    char epoch[20];
     uint64_t welcome_seq;
     int resumed, recovery_failed;
     uint64_t last_seq;   /* of the sequenced frames read so far */
@@ -126,11 +129,13 @@ static void tc_flood(tc *c, uint32_t count, uint64_t rid);
 static uint32_t hello_then_flood;
 
 /*
- * Connect as `user` to instance r1 and say HELLO, resuming with `token` and
- * `last_seq` when `token` is set; read the WELCOME into `c`. `c->last_seq`
- * starts at last_seq so the replay's seqs are checked against it.
+ * Connect as `user` to instance r1 and say HELLO, resuming with `token`,
+ * `last_seq` and `epoch` (NULL: none sent) when `token` is set; read the
+ * WELCOME into `c`. `c->last_seq` starts at last_seq (at 0 when the epoch
+ * changed) so the replay's seqs are checked against it.
  */
-static void tc_hello(tc *c, int port, const char *user, const char *token, uint64_t last_seq)
+static void tc_hello_epoch(tc *c, int port, const char *user, const char *token,
+                           uint64_t last_seq, const char *epoch)
 {
     char path[128];
     rc_env env = VERANI__WIRE__ENVELOPE__INIT;
@@ -150,6 +155,7 @@ static void tc_hello(tc *c, int port, const char *user, const char *token, uint6
     if (token) {
         h.has_last_seq = 1;
         h.last_seq = last_seq;
+        h.epoch = (char *)epoch;
     }
     env.hello = &h;
     assert_int_equal(send_env(c->fd, &env), 0);
@@ -165,8 +171,16 @@ static void tc_hello(tc *c, int port, const char *user, const char *token, uint6
     c->welcome_seq = w->welcome->seq;
     c->resumed = w->welcome->resumed;
     c->recovery_failed = w->welcome->recovery_failed;
-    c->last_seq = token ? last_seq : 0;
+    assert_non_null(w->welcome->epoch);
+    assert_int_equal(strlen(w->welcome->epoch), 16);
+    snprintf(c->epoch, sizeof(c->epoch), "%s", w->welcome->epoch);
+    c->last_seq = token && (!epoch || !strcmp(epoch, c->epoch)) ? last_seq : 0;
     verani__wire__envelope__free_unpacked(w, NULL);
+}
+
+static void tc_hello(tc *c, int port, const char *user, const char *token, uint64_t last_seq)
+{
+    tc_hello_epoch(c, port, user, token, last_seq, NULL);
 }
 
 /* Ask the server to emit `count` blobs to channel "default" (then a REPLY). */
@@ -1000,6 +1014,7 @@ static void test_graceful_restart(void **state)
     assert_false(b.recovery_failed);
     assert_string_equal(b.client_id, a.client_id);
     assert_int_equal(b.welcome_seq, 1001);
+    assert_string_equal(b.epoch, a.epoch); /* the stream goes on: nothing was lost */
     b.blobs = a.blobs;
     b.replies = a.replies;
     tc_read_until(&b, 1000, 1);
@@ -1029,7 +1044,7 @@ static void test_graceful_restart(void **state)
 static void test_sigkill_restart(void **state)
 {
     e2e_server h;
-    tc a, b;
+    tc a, b, c;
     char dir[] = "/tmp/verani-resume-XXXXXX", path[300], aux[320];
     int fds[2], port = 0;
     pid_t pid;
@@ -1045,6 +1060,7 @@ static void test_sigkill_restart(void **state)
         verani_server *srv;
 
         close(fds[0]);
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failing test does not leave it running */
         verani_server_options_init(&o);
         o.bind_address = "127.0.0.1";
         o.storage_path = path;
@@ -1075,14 +1091,25 @@ static void test_sigkill_restart(void **state)
     g_storage = path;
     start(&h, 0, 0);
     assert_int_equal(e2e_log_count("restore:r1:1"), 1);
-    tc_hello(&b, h.port, "u1", a.token, a.last_seq);
+    /* frames for the restored session, sent after the restart and before it resumes */
+    tc_hello(&c, h.port, "u2", NULL, 0);
+    tc_flood(&c, 5, 1);
+    tc_read_until(&c, 5, 1);
+    tc_hello_epoch(&b, h.port, "u1", a.token, a.last_seq, a.epoch);
     assert_true(b.resumed);
-    assert_true(b.recovery_failed);
+    assert_true(b.recovery_failed); /* what the crash lost after seq 101 cannot be known */
     assert_string_equal(b.client_id, a.client_id);
-    tc_quiet(&b, 300); /* nothing to replay */
+    assert_string_not_equal(b.epoch, a.epoch); /* a new epoch: its seqs start again */
+    assert_int_equal(b.welcome_seq, 5);
+    tc_read_until(&b, 5, 0); /* every frame of the new epoch, in order */
+    assert_int_equal(b.seq_errors, 0);
+    assert_int_equal(b.last_seq, 5);
+    tc_quiet(&b, 300);
     assert_int_equal(e2e_log_count("connect:u1:-"), 0);
     tc_close(&b);
     e2e_wait_log_n("disconnect:u1", 1);
+    tc_close(&c);
+    e2e_wait_log_n("disconnect:u2", 1);
     e2e_server_stop(&h);
     g_storage = NULL;
     unlink(path);

@@ -86,7 +86,9 @@ typedef struct verani_server_options {
      * With storage_path on a file, sessions also survive a restart: a graceful stop saves
      * them (without on_disconnect) with their retained frames, and the next server on that
      * file restores them detached and calls on_hibernation_restore once per instance; after
-     * a crash they come back from their stored attachment, their frames reported lost. */
+     * a crash they come back from their stored attachment in a new epoch (their seqs start
+     * again; a resuming client gets every frame sent since the restart, and recovery_failed
+     * for what the crash lost). */
     uint32_t resume_grace_ms;      /* 0: 30000; VERANI_RESUME_OFF: no resume at all (every
                                       drop ends the session at once, nothing is retained) */
     uint32_t retain_max_frames;    /* sequenced frames kept per session for replay; 0: 1000 */
