@@ -211,7 +211,6 @@ struct verani_client {
     uint32_t attempts;
     uint64_t conn_id;
     int hello_pending, ping_pending, awaiting_pong, rx_since_ping;
-    unsigned pong_pending;
 
     vr_cqueue outq;                   /* owns its frames */
     vr_req *reqs;                     /* owned list */

@@ -94,10 +94,10 @@ static int c_write_ctl(verani_client *c, struct lws *wsi, Verani__Wire__Envelope
     return r;
 }
 
-/* Whether anything waits to be written: hello, pongs, a ping, or (welcomed) queued frames. */
+/* Whether anything waits to be written: hello, a ping, or (welcomed) queued frames. */
 static int c_wants_write(const verani_client *c)
 {
-    return c->hello_pending || c->pong_pending || c->ping_pending ||
+    return c->hello_pending || c->ping_pending ||
            (c->welcomed && c->outq.head);
 }
 
@@ -122,9 +122,6 @@ static int c_writeable(verani_client *c, struct lws *wsi)
             env.kind = VERANI__WIRE__KIND__HELLO;
             env.hello = &hello;
             c->hello_pending = 0;
-        } else if (c->pong_pending) {
-            env.kind = VERANI__WIRE__KIND__PONG;
-            c->pong_pending--;
         } else if (c->ping_pending) {
             env.kind = VERANI__WIRE__KIND__PING;
             c->ping_pending = 0;
@@ -282,7 +279,6 @@ static void c_conn_end(verani_client *c, int err, const char *what, int code, co
     c->wsi_live = 0;
     c->established = c->welcomed = 0;
     c->hello_pending = c->ping_pending = c->awaiting_pong = 0;
-    c->pong_pending = 0;
     c->rx_len = 0;
     c->rx_in_msg = 0;
     c->replay_pending = 0;
@@ -519,12 +515,6 @@ static void c_on_frame(verani_client *c, const unsigned char *buf, size_t len)
         break;
     case VERANI__WIRE__KIND__ERROR:
         vr_client_on_server_error(c, env);
-        break;
-    case VERANI__WIRE__KIND__PING:
-        if (c->wsi) {
-            c->pong_pending++;
-            lws_callback_on_writable(c->wsi);
-        }
         break;
     case VERANI__WIRE__KIND__PONG:
         if (c->awaiting_pong) {

@@ -1109,8 +1109,10 @@ static void on_event(verani_session *s, const vr_envelope *env)
         return;
     }
     ev = &sc->on[i];
-    if (request && !ev->out) {
-        snprintf(msg, sizeof(msg), "event '%s' has no reply: send it as EVENT", ev->name);
+    if (request != (ev->out != NULL)) {
+        snprintf(msg, sizeof(msg), request ? "event '%s' has no reply: send it as EVENT"
+                                           : "event '%s' has a reply: send it as REQUEST",
+                 ev->name);
         refuse(s, VERANI__WIRE__ERROR_CODE__PROTOCOL, env, msg, NULL);
         return;
     }
@@ -1248,8 +1250,13 @@ static void handle_message(verani_session *s, const uint8_t *buf, size_t len, in
             vr_session_close(s, VR_CLOSE_POLICY, "rate limit exceeded", 0);
             return;
         }
-        send_error(s, VERANI__WIRE__ERROR_CODE__RATE_LIMITED, NULL, "over the room's rate "
+        /* decoded only to answer it with its request_id and event (PROTOCOL.md section 3):
+         * the sender matches the error to its request instead of waiting for a timeout */
+        if (!binary || vr_wire_decode(buf, len, &env, NULL))
+            env = NULL;
+        send_error(s, VERANI__WIRE__ERROR_CODE__RATE_LIMITED, env, "over the room's rate "
                    "limit; the frame was dropped", NULL);
+        vr_wire_free(env);
         return;
     }
     s->limited = 0;
@@ -1291,8 +1298,6 @@ static void handle_message(verani_session *s, const uint8_t *buf, size_t len, in
         send_env(s, &out, 0);
         break;
     }
-    case VERANI__WIRE__KIND__PONG:
-        break;
     case VERANI__WIRE__KIND__HELLO:
         refuse(s, VERANI__WIRE__ERROR_CODE__PROTOCOL, env, "HELLO was already received", NULL);
         break;

@@ -227,6 +227,10 @@ static void test_http_answers(void **state)
     assert_int_equal(rc_tcp_get(h.port, "/e2e/lobby", resp, sizeof(resp)), 426);
     assert_non_null(strstr(resp, "WebSocket"));
 
+    /* an Upgrade other than websocket: libwebsockets' own 403 (PROTOCOL.md section 1) */
+    assert_int_equal(rc_tcp_request(h.port, "GET /e2e/lobby?userId=x HTTP/1.1\r\n"
+                                    "Host: 127.0.0.1\r\nUpgrade: foo\r\nConnection: Upgrade"
+                                    "\r\n\r\n", resp, sizeof(resp)), 403);
     fd = rc_tcp_connect(h.port, 0);
     assert_int_equal(rc_tcp_upgrade(fd, "/e2e/lobby", resp, sizeof(resp)), 401);
     close(fd);
@@ -527,6 +531,12 @@ static void test_request_reply(void **state)
 
     r = request(l, a, VERANI__WIRE__KIND__REQUEST, E2E_EV_POKE, NULL, 43);
     assert_int_equal(r->error->code, VERANI__WIRE__ERROR_CODE__PROTOCOL);
+    /* and a `returns` event sent as EVENT is refused the same way, not dropped */
+    e.text = "as event";
+    r = request(l, a, VERANI__WIRE__KIND__EVENT, E2E_EV_ECHO, &e.base, 44);
+    assert_int_equal(r->kind, VERANI__WIRE__KIND__ERROR);
+    assert_int_equal(r->error->code, VERANI__WIRE__ERROR_CODE__PROTOCOL);
+    assert_int_equal(r->event, E2E_EV_ECHO);
 
     rc_send_event(a, VERANI__WIRE__KIND__EVENT, E2E_EV_POKE, NULL, 0);
     e2e_wait_log(l, "poke");
@@ -661,11 +671,56 @@ static void test_frame_before_hello(void **state)
     assert_true(rc_wait(l, p_error, &ea, 10000));
     assert_non_null(rc_error(a, VERANI__WIRE__ERROR_CODE__PROTOCOL));
     assert_int_equal(e2e_log_count("poke"), 0);
-    rc_send_hello(a, "another-fingerprint");
+    {
+        /* a HELLO of protocol 2 is refused; the same connection may then say HELLO again,
+         * and one without `protocol` is taken as protocol 1 */
+        rc_env env = VERANI__WIRE__ENVELOPE__INIT;
+        Verani__Wire__Hello hh = VERANI__WIRE__HELLO__INIT;
+
+        rc_clear(a);
+        env.has_kind = 1;
+        env.kind = VERANI__WIRE__KIND__HELLO;
+        env.hello = &hh;
+        hh.has_protocol = 1;
+        hh.protocol = 2;
+        rc_send_env(a, &env);
+        assert_true(rc_wait(l, p_error, &ea, 10000));
+        assert_false(a->welcomed);
+        hh.has_protocol = 0;
+        hh.fingerprint = "another-fingerprint";
+        rc_send_env(a, &env);
+    }
     assert_true(rc_wait(l, e2e_p_welcomed, a, 10000));
     assert_true(a->welcomed);
     rc_settle(l, 100);
     assert_non_null(rc_error(a, VERANI__WIRE__ERROR_CODE__SCHEMA_MISMATCH));
+    {
+        /* a HELLO without a fingerprint is not checked: no SCHEMA_MISMATCH */
+        rc_conn *b = rc_connect(l, h.port, "/e2e/lobby?userId=u2", 0);
+
+        rc_send_hello(b, NULL);
+        assert_true(rc_wait(l, e2e_p_welcomed, b, 10000));
+        rc_settle(l, 100);
+        assert_null(rc_error(b, VERANI__WIRE__ERROR_CODE__SCHEMA_MISMATCH));
+    }
+    /* PONG is server -> client only: a client's is refused like any server-only kind */
+    {
+        rc_env pong = VERANI__WIRE__ENVELOPE__INIT;
+        const rc_env *r;
+        answer_arg aa = {a, 5};
+
+        rc_clear(a);
+        pong.has_kind = 1;
+        pong.kind = VERANI__WIRE__KIND__PONG;
+        pong.has_request_id = 1;
+        pong.request_id = 5;
+        rc_send_env(a, &pong);
+        assert_true(rc_wait(l, p_answer, &aa, 10000));
+        r = rc_answer(a, 5);
+        assert_non_null(r);
+        assert_int_equal(r->kind, VERANI__WIRE__KIND__ERROR);
+        assert_int_equal(r->error->code, VERANI__WIRE__ERROR_CODE__PROTOCOL);
+    }
     rc_loop_destroy(l);
     e2e_server_stop(&h);
 }
@@ -757,6 +812,19 @@ static void test_rate_limit(void **state)
     ea.c = a, ea.code = VERANI__WIRE__ERROR_CODE__RATE_LIMITED;
     assert_true(rc_wait(l, p_error, &ea, 10000));
     assert_non_null(rc_error(a, VERANI__WIRE__ERROR_CODE__RATE_LIMITED));
+    /* a refused REQUEST's error carries its request_id and event (PROTOCOL.md section 3) */
+    {
+        E2e__Echo e = E2E__ECHO__INIT;
+        const rc_env *r;
+
+        e.text = "x";
+        r = request(l, a, VERANI__WIRE__KIND__REQUEST, E2E_EV_ECHO, &e.base, 77);
+        assert_non_null(r);
+        assert_int_equal(r->kind, VERANI__WIRE__KIND__ERROR);
+        assert_int_equal(r->error->code, VERANI__WIRE__ERROR_CODE__RATE_LIMITED);
+        assert_true(r->has_event);
+        assert_int_equal(r->event, E2E_EV_ECHO);
+    }
     rc_settle(l, 200);
     assert_false(a->closed);
     rc_loop_destroy(l);
