@@ -44,6 +44,10 @@
 /* The longest close reason kept (a close frame's payload is at most 125 bytes). */
 #define VR_CLOSE_REASON_MAX 63
 
+/* How long a peer has to answer our close frame (its input meanwhile is read and dropped)
+ * before the connection is dropped. */
+#define VR_CLOSE_ACK_SECS 3
+
 /* Consecutive refused frames after which a connection is closed with 1008. */
 #define VR_MAX_PROTO_ERRORS 10
 
@@ -121,6 +125,7 @@ struct verani_session {
     unsigned detached : 1;           /* no connection (wsi NULL), waiting for a resume; in
                                         srv->detached instead of srv->sessions */
     unsigned peer_closed : 1;        /* the client sent a close frame with 1000 or 1001 */
+    unsigned close_sent : 1;         /* our close frame is out: the peer's answers it */
     unsigned saved : 1;              /* saved for a restart by a graceful stop: no
                                         on_disconnect when it ends here */
     lws_dll2_t node;                 /* in inst->sessions once hello is done */
@@ -325,8 +330,9 @@ int vr_session_enqueue(verani_session *s, vr_frame *f, int with_seq);
 void vr_session_close(verani_session *s, int code, const char *reason, int kill);
 /* The grace period of a detached session passed: on_disconnect, freed. */
 void vr_session_grace_expired(verani_session *s);
-/* The client sent a close frame with `code` (before CLOSED). */
-void vr_session_peer_close(verani_session *s, int code);
+/* The client sent a close frame with `code` (before CLOSED). Returns nonzero when it answers
+ * ours: the connection then closes at once (the close handshake is complete). */
+int vr_session_peer_close(verani_session *s, int code);
 /* End every detached session (on_disconnect, free): at stop, before the context goes. */
 void vr_sessions_end_detached(verani_server *srv);
 /* Graceful stop, on a persistent store (storage_path a file): save every session (attached

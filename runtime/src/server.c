@@ -475,9 +475,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return pss && pss->s ? vr_session_writable(pss->s) : -1;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        if (pss && pss->s && in && len >= 2)
-            vr_session_peer_close(pss->s, ((const uint8_t *)in)[0] << 8 |
-                                  ((const uint8_t *)in)[1]);
+        if (pss && pss->s)
+            return vr_session_peer_close(pss->s, in && len >= 2 ? ((const uint8_t *)in)[0] << 8 |
+                                                                  ((const uint8_t *)in)[1]
+                                                                : 1005) ? -1 : 0;
         return 0;
     case LWS_CALLBACK_CLOSED:
         if (pss && pss->s) {

@@ -623,19 +623,42 @@ int vr_session_writable(verani_session *s)
             lws_callback_on_writable(s->wsi);
         return 0;
     }
-    if (s->closing) {
-        lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
-                         (unsigned char *)close_reason(s), strlen(close_reason(s)));
-        return -1;
+    if (s->closing && !s->close_sent) {
+        /* Our close frame, written here rather than by lws on a -1 (which closes TCP as soon
+         * as more input arrives: with the peer's input unread, the kernel then sends a reset
+         * that destroys what was written before the close, the close included). The peer's
+         * close answers it (vr_session_peer_close); until then, or VR_CLOSE_ACK_SECS, its
+         * input is read and dropped (vr_session_rx). */
+        uint8_t b[LWS_PRE + 4 + VR_CLOSE_REASON_MAX], *f = b + LWS_PRE;
+        size_t n = strlen(close_reason(s));
+
+        /* lws 4.1 has no public way to write a close frame and stay open: it goes raw, like
+         * every server frame (a close frame's payload is under 126 bytes: a 2-byte header) */
+        f[0] = 0x88; /* FIN, opcode close */
+        f[1] = (uint8_t)(2 + n);
+        f[2] = (uint8_t)(s->close_code >> 8);
+        f[3] = (uint8_t)s->close_code;
+        memcpy(f + 4, close_reason(s), n);
+        if (lws_write(s->wsi, f, 4 + n, LWS_WRITE_RAW) < (int)(4 + n))
+            return -1;
+        s->close_sent = 1;
+        lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_ACK, VR_CLOSE_ACK_SECS);
+        if (s->rx_paused) {
+            s->rx_paused = 0;
+            lws_rx_flow_control(s->wsi, 1);
+        }
     }
     return 0;
 }
 
-void vr_session_peer_close(verani_session *s, int code)
+int vr_session_peer_close(verani_session *s, int code)
 {
+    if (s->close_sent)
+        return 1; /* the answer to ours: it says nothing of what the client meant */
     /* the client said goodbye (a tab closing sends 1001): no resume, on_disconnect now */
     if (code == VR_CLOSE_NORMAL || code == VR_CLOSE_GOING_AWAY)
         s->peer_closed = 1;
+    return 0;
 }
 
 static void session_end(verani_session *s);

@@ -794,6 +794,82 @@ static void send_pokes(rc_conn *a)
         rc_send_event(a, VERANI__WIRE__KIND__EVENT, E2E_EV_POKE, NULL, 0);
 }
 
+/*
+ * A peer that keeps sending past the limit that closes its connection: `n` envelopes of `kind`
+ * (event `event`), one write each, right behind its HELLO, and as many again after the server's
+ * close frame, before answering it. The close handshake is completed: the errors queued before
+ * the close arrive, then a close frame with 1008, and the input after the close is read and
+ * dropped until our close answers it: then the server closes TCP (an EOF, not a reset, which
+ * unread input would cause and which destroys what the peer has not read yet). Returns the
+ * number of ERROR frames with `code` that arrived.
+ */
+static int flood_until_closed(const char *path, int kind, uint32_t event, int n, int code)
+{
+    e2e_server h;
+    rc_env env = VERANI__WIRE__ENVELOPE__INIT;
+    unsigned char one[64], *all, buf[512];
+    size_t len, olen, i, off = 0;
+    int fd, op, close_code = 0, errors = 0;
+    uint8_t ack[2] = {0x03, 0xe8};
+
+    start(&h);
+    fd = bare_session(h.port, 0, path);
+    env.has_kind = 1;
+    env.kind = kind;
+    env.has_event = event != 0;
+    env.event = event;
+    olen = verani__wire__envelope__pack(&env, one);
+    all = malloc((size_t)n * (olen + 6));
+    assert_non_null(all);
+    for (i = 0; i < (size_t)n; i++) { /* masked with key 0: the payload goes as is */
+        all[off++] = 0x82;
+        all[off++] = (unsigned char)(0x80 | olen);
+        memset(all + off, 0, 4);
+        off += 4;
+        memcpy(all + off, one, olen);
+        off += olen;
+    }
+    for (i = 0; i < off; i += olen + 6) /* as a WebSocket library writes them */
+        assert_int_equal(rc_tcp_send_raw(fd, all + i, olen + 6), 0);
+    free(all);
+    for (;;) {
+        op = rc_tcp_read_frame(fd, (int)DL_WAIT_MS, buf, sizeof(buf), &len);
+        if (op == 8) {
+            assert_true(len >= 2);
+            close_code = buf[0] << 8 | buf[1];
+            break;
+        }
+        assert_int_equal(op, 2); /* not a reset (-1) nor an EOF (0) before the close frame */
+        {
+            rc_env *e = verani__wire__envelope__unpack(NULL, len, buf);
+
+            assert_non_null(e);
+            errors += e->kind == VERANI__WIRE__KIND__ERROR && e->error &&
+                      (int)e->error->code == code;
+            verani__wire__envelope__free_unpacked(e, NULL);
+        }
+    }
+    assert_int_equal(close_code, 1008);
+    for (i = 0; i < (size_t)n; i++)
+        assert_int_equal(rc_tcp_send_frame(fd, 2, one, olen), 0);
+    assert_int_equal(rc_tcp_send_frame(fd, 8, ack, sizeof(ack)), 0);
+    assert_int_equal(rc_tcp_read_frame(fd, (int)DL_WAIT_MS, buf, sizeof(buf), &len), 0);
+    close(fd);
+    e2e_server_stop(&h);
+    return errors;
+}
+
+/* PROTOCOL.md section 5: 30 unknown events in one burst: 10 UNKNOWN_EVENT errors, then 1008;
+ * 300 PINGs past a room's rate: RATE_LIMITED errors, then 1008. */
+static void test_flood_close_handshake(void **state)
+{
+    (void)state;
+    assert_int_equal(flood_until_closed("/e2e/lobby?userId=f", VERANI__WIRE__KIND__EVENT, 99, 30,
+                                        VERANI__WIRE__ERROR_CODE__UNKNOWN_EVENT), 10);
+    assert_true(flood_until_closed("/limited/f?userId=f", VERANI__WIRE__KIND__PING, 0, 300,
+                                   VERANI__WIRE__ERROR_CODE__RATE_LIMITED) >= 9);
+}
+
 static void test_rate_limit(void **state)
 {
     e2e_server h;
@@ -1426,6 +1502,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_oversize_frame),
         cmocka_unit_test(test_repeated_protocol_errors),
         cmocka_unit_test(test_rate_limit),
+        cmocka_unit_test(test_flood_close_handshake),
         cmocka_unit_test(test_slow_consumer),
         cmocka_unit_test(test_slow_consumer_drop),
         cmocka_unit_test(test_request_backpressure),
