@@ -83,6 +83,12 @@ typedef struct vr_channel {
     char name[];                     /* NUL-terminated, owned inline */
 } vr_channel;
 
+/* Channel names one after another, each NUL-terminated (owned `buf`). */
+typedef struct vr_names {
+    char *buf;
+    size_t len, n;
+} vr_names;
+
 /* A session's side of one membership: the channel, and where in its members it sits. */
 typedef struct vr_chanref {
     vr_channel *ch;
@@ -137,6 +143,7 @@ struct verani_session {
     char *user_id;                   /* owned */
     uint8_t *meta;                   /* owned: the packed meta (the attachment) */
     size_t meta_len;
+    vr_names want_chans;             /* owned until the HELLO: extract_meta's channels */
     char **channels;                 /* owned strings, in join order */
     vr_chanref *chref;               /* owned: channels[i]'s membership in inst's table;
                                         same count and capacity as `channels` */
@@ -190,6 +197,7 @@ struct verani_upgrade {
     int reject_status;
     char reject_reason[128];
     vr_scratch *scratch;
+    vr_names chans;                  /* verani_upgrade_add_channel's, until moved on */
 };
 
 /* The result of a successful upgrade, handed from CONFIRM_UPGRADE to ESTABLISHED. */
@@ -199,6 +207,7 @@ typedef struct vr_pending {
     char *user_id;                   /* owned */
     uint8_t *meta;                   /* owned */
     size_t meta_len;
+    vr_names chans;                  /* owned: the channels extract_meta asked for */
 } vr_pending;
 
 /* A cross-thread emit waiting for the loop. */

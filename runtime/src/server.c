@@ -182,6 +182,45 @@ int verani_upgrade_reject(verani_upgrade *req, int status, const char *reason)
     return VERANI_EDENIED;
 }
 
+int verani_upgrade_add_channel(verani_upgrade *req, const char *channel)
+{
+    size_t n = channel ? strlen(channel) : 0;
+    char *b;
+
+    if (!req || !n || n > 128)
+        return VERANI_EINVAL;
+    b = vr_realloc(req->chans.buf, req->chans.len + n + 1);
+    if (!b)
+        return VERANI_ENOMEM;
+    memcpy(b + req->chans.len, channel, n + 1);
+    req->chans.buf = b;
+    req->chans.len += n + 1;
+    req->chans.n++;
+    return 0;
+}
+
+/* ?channels=a,b: each name, spaces around it dropped; an empty one is skipped. */
+static int default_channels(verani_upgrade *req)
+{
+    char v[1024], *p, *e;
+    int r = 0;
+
+    if (verani_upgrade_query(req, "channels", v, sizeof(v)) <= 0)
+        return 0;
+    for (p = v; p && !r; p = e) {
+        e = strchr(p, ',');
+        if (e)
+            *e++ = '\0';
+        while (*p == ' ')
+            p++;
+        for (size_t n = strlen(p); n && p[n - 1] == ' '; n--)
+            p[n - 1] = '\0';
+        if (*p)
+            r = verani_upgrade_add_channel(req, p);
+    }
+    return r == VERANI_EINVAL ? 0 : r; /* a name over 128 bytes is not asked for */
+}
+
 char *verani_upgrade_strdup(verani_upgrade *req, const char *s)
 {
     size_t n = s ? strlen(s) : 0;
@@ -192,11 +231,14 @@ char *verani_upgrade_strdup(verani_upgrade *req, const char *s)
     return d;
 }
 
-/* The default: ?userId= or X-User-Id, else "anonymous" when allowed. */
+/* The default: ?userId= or X-User-Id, else "anonymous" when allowed; ?channels=. */
 static int default_meta(verani_server *srv, verani_upgrade *req)
 {
     char v[257];
+    int r = default_channels(req);
 
+    if (r)
+        return r;
     if (verani_upgrade_query(req, "userId", v, sizeof(v)) > 0 ||
         verani_upgrade_header(req, "x-user-id", v, sizeof(v)) > 0)
         return verani_upgrade_set_user_id(req, v);
@@ -227,6 +269,7 @@ static void pending_drop(vr_pending *p)
     }
     vr_free(p->user_id);
     vr_free(p->meta);
+    vr_free(p->chans.buf);
     memset(p, 0, sizeof(*p));
 }
 
@@ -330,6 +373,7 @@ static int on_confirm_upgrade(verani_server *srv, struct lws *wsi)
     srv->pending.inst = inst;
     srv->pending.wsi = wsi;
     srv->pending.user_id = req.user_id;
+    srv->pending.chans = req.chans; /* ownership moves on */
     vr_scratch_free(&req.scratch);
     return 0;
 
@@ -340,6 +384,7 @@ refuse:
     VR_INFO("upgrade to %s refused: %u %s", path, status, body);
     pending_drop(&srv->pending);
     vr_free(req.user_id);
+    vr_free(req.chans.buf);
     vr_scratch_free(&req.scratch);
     return http_answer(wsi, status, body, 0) ? -1 : 1;
 }

@@ -413,9 +413,11 @@ verani_session *vr_session_new(verani_server *srv, struct lws *wsi, vr_pending *
     s->user_id = p->user_id; /* ownership moves from the pending upgrade */
     s->meta = p->meta;
     s->meta_len = p->meta_len;
+    s->want_chans = p->chans;
     p->inst = NULL;
     p->user_id = NULL;
     p->meta = NULL;
+    memset(&p->chans, 0, sizeof(p->chans));
     vr_outq_init(&s->q);
     memcpy(s->epoch, srv->epoch, sizeof(s->epoch));
     lws_dll2_add_tail(&s->all, &srv->sessions);
@@ -726,6 +728,7 @@ static void session_free(verani_session *s)
     vr_free(s->meta);
     vr_free(s->rx);
     vr_free(s->close_reason);
+    vr_free(s->want_chans.buf);
     vr_free(s);
 }
 
@@ -911,6 +914,69 @@ static void adopt(verani_session *s, verani_session *o)
     session_free(o);
 }
 
+/*
+ * A new session's first channels: those extract_meta asked for (each one on_join allows),
+ * else the schema's, else "default". 0, or VERANI_ENOMEM.
+ */
+static int initial_channels(verani_session *s)
+{
+    vr_mount *m = s->inst->mount;
+    const verani_room_schema *sc = m->def->schema;
+    const verani_hooks *h = hooks_of(m);
+    struct verani_ctx ctx;
+    const char *p;
+    size_t i;
+    int r = 0;
+
+    if (!s->want_chans.n) {
+        for (i = 0; r >= 0 && i < sc->n_channels; i++)
+            r = channel_add(s, sc->channels[i]);
+        if (r >= 0 && !sc->n_channels)
+            r = channel_add(s, "default");
+        return r < 0 ? r : 0;
+    }
+    vr_ctx_init(&ctx, s->srv, m, s->inst, s);
+    for (p = s->want_chans.buf, i = 0; r >= 0 && i < s->want_chans.n; p += strlen(p) + 1, i++) {
+        if (h->on_join) {
+            vr_handler_enter(s->srv);
+            r = h->on_join(&ctx, p);
+            vr_handler_leave(&ctx);
+            if (r < 0) {
+                VR_INFO("session %s: on_join refused channel %s\n", s->client_id, p);
+                r = 0;
+                continue;
+            }
+        }
+        r = channel_add(s, p);
+    }
+    vr_ctx_fini(&ctx);
+    vr_free(s->want_chans.buf);
+    memset(&s->want_chans, 0, sizeof(s->want_chans));
+    return r < 0 ? r : 0;
+}
+
+/* Queue the WELCOME (and a SCHEMA_MISMATCH warning when `mismatch`) ahead of what the session
+ * already holds (what on_connect emitted to it), so it is the first frame on the wire. */
+static void welcome_first(verani_session *s, const vr_envelope *welcome, int mismatch)
+{
+    vr_outq later = s->q;
+    uint32_t i;
+
+    vr_outq_init(&s->q);
+    send_env(s, welcome, 0);
+    if (mismatch)
+        send_error(s, VERANI__WIRE__ERROR_CODE__SCHEMA_MISMATCH, NULL,
+                   "the client was generated from a different schema than the server", NULL);
+    for (i = 0; i < later.count; i++) {
+        const vr_qent *e = vr_outq_at(&later, i);
+
+        if (vr_outq_push(&s->q, e->frame, e->seq, UINT32_MAX, SIZE_MAX))
+            VR_WARN("session %s: out of memory queueing frame %llu\n", s->client_id,
+                    (unsigned long long)e->seq);
+    }
+    vr_outq_fini(&later);
+}
+
 static void on_hello(verani_session *s, const vr_envelope *env)
 {
     vr_instance *inst = s->inst;
@@ -924,7 +990,6 @@ static void on_hello(verani_session *s, const vr_envelope *env)
     verani_session *old;
     uint64_t last = 0;
     int recovered = 1;
-    size_t i;
     int r;
 
     if (hello && hello->has_protocol && hello->protocol != VR_WIRE_PROTOCOL) {
@@ -965,20 +1030,40 @@ static void on_hello(verani_session *s, const vr_envelope *env)
     vr_timer_unlink(s);
     s->last_rx_us = lws_now_usecs();
     lws_dll2_add_tail(&s->tnode, &s->srv->lru);
-    for (i = 0; !old && i < sc->n_channels; i++)
-        if (channel_add(s, sc->channels[i]) < 0) {
-            vr_session_close(s, VR_CLOSE_INTERNAL, "internal error", 0);
-            return;
-        }
-    if (!old && !sc->n_channels && channel_add(s, "default") < 0) {
+    if (!old && initial_channels(s) < 0) {
         vr_session_close(s, VR_CLOSE_INTERNAL, "internal error", 0);
         return;
     }
     attachment_store(s);
+    inst->pending--;
+    lws_dll2_add_tail(&s->node, &inst->sessions);
+    s->added = 1;
+    if (!old) {
+        VR_INFO("session %s (user %s) joined %s '%s'\n", s->client_id, s->user_id, sc->name,
+                inst->name);
+        /* on_connect before the WELCOME is built, so the channels it joins are in it; what
+         * it emits to the session is queued behind the WELCOME (welcome_first) */
+        if (h->on_connect) {
+            vr_ctx_init(&ctx, s->srv, m, inst, s);
+            vr_handler_enter(s->srv);
+            r = h->on_connect(&ctx);
+            if (r < 0 && h->on_error)
+                h->on_error(&ctx, r, "on_connect failed");
+            vr_handler_leave(&ctx);
+            vr_ctx_fini(&ctx);
+            if (r < 0) {
+                /* No orphan: the session leaves before the close, without on_disconnect,
+                 * and without a WELCOME. */
+                lws_dll2_remove(&s->node);
+                s->added = 0;
+                inst->pending++;
+                vr_outq_fini(&s->q);
+                vr_session_close(s, VR_CLOSE_INTERNAL, "internal server error", 0);
+                return;
+            }
+        }
+    }
 
-    /* The welcome is queued first so it is the first frame on the wire, even
-     * when on_connect emits to the new session; a resume's replay follows it,
-     * before anything new. */
     out.has_kind = 1;
     out.kind = VERANI__WIRE__KIND__WELCOME;
     w.has_protocol = 1;
@@ -992,18 +1077,15 @@ static void on_hello(verani_session *s, const vr_envelope *env)
     w.has_max_frame = 1;
     w.max_frame = sc->max_frame;
     w.has_seq = 1;
-    w.seq = s->seq;
+    w.seq = old ? s->seq : 0; /* a new session's first seq is 1, on_connect's frames too */
     w.epoch = s->epoch;
     w.has_resumed = 1;
     w.resumed = old != NULL;
     w.has_recovery_failed = 1;
     w.recovery_failed = !recovered;
     out.welcome = &w;
-    send_env(s, &out, 0);
-    if (hello && hello->fingerprint && sc->fingerprint && strcmp(hello->fingerprint,
-                                                                 sc->fingerprint))
-        send_error(s, VERANI__WIRE__ERROR_CODE__SCHEMA_MISMATCH, NULL,
-                   "the client was generated from a different schema than the server", NULL);
+    welcome_first(s, &out, hello && hello->fingerprint && sc->fingerprint &&
+                           strcmp(hello->fingerprint, sc->fingerprint));
     if (old) {
         /* The replay: what is still retained after last_seq, even when some is missing
          * (recovery_failed tells the client to resync; what is there still arrives in
@@ -1018,33 +1100,6 @@ static void on_hello(verani_session *s, const vr_envelope *env)
             s->write_asked = 1;
             lws_callback_on_writable(s->wsi);
         }
-    }
-
-    inst->pending--;
-    lws_dll2_add_tail(&s->node, &inst->sessions);
-    s->added = 1;
-    if (old)
-        return; /* no on_connect: the application never saw this session leave */
-    VR_INFO("session %s (user %s) joined %s '%s'\n", s->client_id, s->user_id, sc->name,
-            inst->name);
-    if (h->on_connect) {
-        vr_ctx_init(&ctx, s->srv, m, inst, s);
-        vr_handler_enter(s->srv);
-        r = h->on_connect(&ctx);
-        if (r < 0 && h->on_error)
-            h->on_error(&ctx, r, "on_connect failed");
-        vr_handler_leave(&ctx);
-        if (r < 0) {
-            vr_ctx_fini(&ctx);
-            /* No orphan: the session leaves before the close, without on_disconnect. */
-            lws_dll2_remove(&s->node);
-            s->added = 0;
-            inst->pending++;
-            vr_outq_fini(&s->q);
-            vr_session_close(s, VR_CLOSE_INTERNAL, "internal server error", 0);
-            return;
-        }
-        vr_ctx_fini(&ctx);
     }
 }
 

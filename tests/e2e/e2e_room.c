@@ -99,6 +99,15 @@ static int on_connect(verani_ctx *ctx)
         m.from = (char *)uid;
         e2e_log("announced:%d", e2e_e2e_emit_chat_out(ctx, verani_to_channel("default"), &m));
     }
+    if (role && !strcmp(role, "joins")) {
+        /* a channel joined here is in the WELCOME; the emit to self follows the WELCOME */
+        E2e__ChatOut m = E2E__CHAT_OUT__INIT;
+
+        m.text = "welcome aboard";
+        if (verani_ctx_join(ctx, "from-connect") ||
+            e2e_e2e_emit_chat_out(ctx, verani_to_self(), &m) < 0)
+            return VERANI_EIO;
+    }
     return 0;
 }
 

@@ -870,6 +870,48 @@ static void test_flood_close_handshake(void **state)
                                    VERANI__WIRE__ERROR_CODE__RATE_LIMITED) >= 9);
 }
 
+static int p_event(void *c)
+{
+    return ((rc_conn *)c)->n_events > 0 || ((rc_conn *)c)->closed;
+}
+
+/* The channels a session starts in: ?channels= (the default extract_meta), each checked by
+ * on_join; and those on_connect joins, in the WELCOME, which comes before on_connect's emits. */
+static void test_initial_channels(void **state)
+{
+    e2e_server h;
+    rc_loop *l;
+    rc_conn *a, *b;
+    const rc_env *w, *e;
+
+    (void)state;
+    start(&h);
+    l = rc_loop_create();
+    a = e2e_join(l, h.port, "/e2e/lobby?userId=c1&channels=red,%20blue%20,forbidden,,default");
+    w = rc_nth(a, VERANI__WIRE__KIND__WELCOME, 0);
+    assert_non_null(w);
+    assert_int_equal(w->welcome->n_channels, 3);
+    assert_string_equal(w->welcome->channels[0], "red");
+    assert_string_equal(w->welcome->channels[1], "blue");
+    assert_string_equal(w->welcome->channels[2], "default");
+    assert_int_equal(e2e_log_count("join:red"), 1);
+    assert_int_equal(e2e_log_count("join:forbidden"), 0);
+
+    b = e2e_join(l, h.port, "/e2e/lobby?userId=c2&role=joins");
+    w = rc_nth(b, VERANI__WIRE__KIND__WELCOME, 0);
+    assert_int_equal(w->welcome->n_channels, 2);
+    assert_string_equal(w->welcome->channels[0], "default");
+    assert_string_equal(w->welcome->channels[1], "from-connect");
+    assert_int_equal(w->welcome->seq, 0);
+    assert_true(rc_wait(l, p_event, b, 10000));
+    assert_int_equal(b->rx[0]->kind, VERANI__WIRE__KIND__WELCOME); /* the first on the wire */
+    e = rc_nth(b, VERANI__WIRE__KIND__EVENT, 0);
+    assert_int_equal(e->seq, 1);
+    assert_int_equal(b->seq_errors, 0);
+    rc_loop_destroy(l);
+    e2e_server_stop(&h);
+}
+
 static void test_rate_limit(void **state)
 {
     e2e_server h;
@@ -1503,6 +1545,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_repeated_protocol_errors),
         cmocka_unit_test(test_rate_limit),
         cmocka_unit_test(test_flood_close_handshake),
+        cmocka_unit_test(test_initial_channels),
         cmocka_unit_test(test_slow_consumer),
         cmocka_unit_test(test_slow_consumer_drop),
         cmocka_unit_test(test_request_backpressure),

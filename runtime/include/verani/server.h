@@ -248,6 +248,15 @@ VERANI_API int verani_upgrade_set_user_id(verani_upgrade *req, const char *user_
 VERANI_API int verani_upgrade_reject(verani_upgrade *req, int status, const char *reason);
 /* Scratch memory for meta strings; freed after the meta is stored. */
 VERANI_API char *verani_upgrade_strdup(verani_upgrade *req, const char *s);
+/*
+ * Ask for `channel` (copied) among the session's first channels. When extract_meta asks for
+ * any, they replace the schema's `channels`; each is then checked by on_join when the session
+ * is created (after the HELLO), and one it refuses, or not 1 to 128 bytes, is not joined.
+ * The default extract_meta asks for those of the query's `?channels=a,b` (comma-separated,
+ * spaces around names dropped), as Verani does. A resumed session keeps its own channels.
+ * 0, VERANI_EINVAL or VERANI_ENOMEM.
+ */
+VERANI_API int verani_upgrade_add_channel(verani_upgrade *req, const char *channel);
 
 #ifdef __cplusplus
 }
