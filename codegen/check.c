@@ -723,6 +723,8 @@ static void fingerprint(checker *c)
             vc_buf_printf(&b, " %s", (const char *)r->channels.items[j]);
         vc_buf_printf(&b, ";limits %" PRId64 " %" PRId64 " %" PRId64 ";",
                       r->has_max_frame ? r->max_frame : 65536, r->rate, r->burst);
+        if (r->open_events) /* only when set: the fingerprints of other rooms stay as they were */
+            vc_buf_puts(&b, "open_events;");
         for (int d = 0; d < 2; d++) {
             size_t n;
             vc_event **ev = vc_room_sorted_a(c->a, r, (vc_dir)d, &n);

@@ -229,6 +229,8 @@ typedef struct vc_room {
     int has_limits;
     vc_loc limits_loc;
     int64_t max_frame, rate, burst;
+    int open_events;    /* `open_events;`: undeclared client event ids go to on_message */
+    vc_loc open_events_loc;
     int has_max_frame, has_rate, has_burst;
     vc_loc max_frame_loc, rate_loc, burst_loc;
     vc_message *meta;   /* synthetic <Room>Meta, always present */

@@ -1166,6 +1166,39 @@ static void send_reply(verani_session *s, const vr_envelope *req, const Protobuf
         vr_free(buf);
 }
 
+/* hooks.on_any, after an event's handler (or on_message) returned `result`. */
+static void any_hook(struct verani_ctx *ctx, const vr_envelope *env, int result)
+{
+    const verani_hooks *h = hooks_of(ctx->mount);
+
+    if (!h->on_any)
+        return;
+    vr_handler_enter(ctx->srv);
+    h->on_any(ctx, env->event, env->payload.data, env->has_payload ? env->payload.len : 0,
+              result);
+    vr_handler_leave(ctx);
+}
+
+/* A client EVENT with an id the schema does not declare, in a room with `open_events`: the
+ * raw payload to on_message (not decoded, not validated: the application's to check). */
+static void open_event(verani_session *s, const vr_envelope *env)
+{
+    const verani_hooks *h = hooks_of(s->inst->mount);
+    struct verani_ctx ctx;
+    int r;
+
+    s->proto_errors = 0;
+    vr_ctx_init(&ctx, s->srv, s->inst->mount, s->inst, s);
+    vr_handler_enter(s->srv);
+    r = h->on_message(&ctx, env->event, env->payload.data, env->has_payload ?
+                      env->payload.len : 0);
+    vr_handler_leave(&ctx);
+    any_hook(&ctx, env, r);
+    if (r < 0)
+        handler_failed(s, &ctx, env, r, "on_message failed on an open event");
+    vr_ctx_fini(&ctx);
+}
+
 static void on_event(verani_session *s, const vr_envelope *env)
 {
     vr_mount *m = s->inst->mount;
@@ -1180,6 +1213,10 @@ static void on_event(verani_session *s, const vr_envelope *env)
     char msg[VERANI_VERR_PATH_MAX + VERANI_VERR_REASON_MAX + 64];
     int r;
 
+    if (i < 0 && sc->open_events && !request && env->has_event && h->on_message) {
+        open_event(s, env);
+        return;
+    }
     if (i < 0) {
         snprintf(msg, sizeof(msg), "room %s has no event with id %u", sc->name,
                  env->has_event ? env->event : 0);
@@ -1228,23 +1265,20 @@ static void on_event(verani_session *s, const vr_envelope *env)
         vr_handler_leave(&ctx);
         vr_metrics_handler_time(&s->srv->metrics, lws_now_usecs() - t0);
     }
-    if (r == VERANI_ENOHANDLER) {
-        if (h->on_message) {
-            vr_handler_enter(s->srv);
-            r = h->on_message(&ctx, ev->id, env->payload.data, env->has_payload ?
-                              env->payload.len : 0);
-            vr_handler_leave(&ctx);
-        }
-        else if (request)
-            r = VERANI_ENOHANDLER;
-        else
-            r = 0; /* an event nobody handles is dropped, as designed */
-        if (r == VERANI_ENOHANDLER && request) {
-            send_error(s, VERANI__WIRE__ERROR_CODE__NO_HANDLER, env, "the server has no "
-                       "handler for this request", NULL);
-            r = 0;
-            request = 0;
-        }
+    if (r == VERANI_ENOHANDLER && h->on_message) {
+        vr_handler_enter(s->srv);
+        r = h->on_message(&ctx, ev->id, env->payload.data, env->has_payload ?
+                          env->payload.len : 0);
+        vr_handler_leave(&ctx);
+    }
+    any_hook(&ctx, env, r);
+    if (r == VERANI_ENOHANDLER && !request)
+        r = 0; /* an event nobody handles is dropped, as designed */
+    if (r == VERANI_ENOHANDLER && request) {
+        send_error(s, VERANI__WIRE__ERROR_CODE__NO_HANDLER, env, "the server has no "
+                   "handler for this request", NULL);
+        r = 0;
+        request = 0;
     }
     if (r < 0) {
         snprintf(msg, sizeof(msg), "handler for '%s' failed: %s", ev->name, verani_strerror(r));

@@ -912,6 +912,35 @@ static void test_initial_channels(void **state)
     e2e_server_stop(&h);
 }
 
+/* Room Limited has `open_events;` and an on_any hook: an EVENT with an undeclared id goes to
+ * on_message with its raw payload; on_any sees it and every declared event after its handler;
+ * a REQUEST with an undeclared id is still UNKNOWN_EVENT. (Room E2e, closed, refuses them.) */
+static void test_open_events_and_on_any(void **state)
+{
+    e2e_server h;
+    rc_loop *l;
+    rc_conn *a;
+    E2e__Echo e = E2E__ECHO__INIT;
+    const rc_env *r;
+
+    (void)state;
+    start(&h);
+    l = rc_loop_create();
+    a = e2e_join(l, h.port, "/limited/o?userId=o");
+    e.text = "abc";
+    rc_send_event(a, VERANI__WIRE__KIND__EVENT, 77, &e.base, 0);
+    e2e_wait_log(l, "message:77:5");
+    e2e_wait_log(l, "any:77:5:0");
+    rc_send_event(a, VERANI__WIRE__KIND__EVENT, E2E_EV_POKE, NULL, 0);
+    e2e_wait_log(l, "poke");
+    e2e_wait_log(l, "any:2:0:0");
+    r = request(l, a, VERANI__WIRE__KIND__REQUEST, 77, &e.base, 9);
+    assert_int_equal(r->error->code, VERANI__WIRE__ERROR_CODE__UNKNOWN_EVENT);
+    assert_int_equal(e2e_log_count("message:77:5"), 1);
+    rc_loop_destroy(l);
+    e2e_server_stop(&h);
+}
+
 static void test_rate_limit(void **state)
 {
     e2e_server h;
@@ -1546,6 +1575,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_rate_limit),
         cmocka_unit_test(test_flood_close_handshake),
         cmocka_unit_test(test_initial_channels),
+        cmocka_unit_test(test_open_events_and_on_any),
         cmocka_unit_test(test_slow_consumer),
         cmocka_unit_test(test_slow_consumer_drop),
         cmocka_unit_test(test_request_backpressure),

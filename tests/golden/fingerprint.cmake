@@ -89,3 +89,10 @@ foreach(change ${changes})
         message(SEND_ERROR "'${from}' -> '${to}' did not change the fingerprint (${fp})")
     endif()
 endforeach()
+
+# A room that opts in to undeclared events (open_events) has another fingerprint.
+string(REPLACE "emit b = 2 (B);" "emit b = 2 (B); open_events;" variant "${base}")
+fingerprint("${variant}" fp)
+if(fp STREQUAL fp0)
+    message(SEND_ERROR "open_events did not change the fingerprint (${fp})")
+endif()
