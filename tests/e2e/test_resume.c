@@ -43,6 +43,7 @@
 
 #include <cmocka.h>
 
+#include "deadline.h"
 #include "e2e_client.h"
 #include "e2e_room.h"
 #include "e2e_util.h"
@@ -452,7 +453,8 @@ static void test_old_connection_replaced(void **state)
 #define PX_MAX 8
 
 typedef struct proxy {
-    int lfd, port, target;
+    int lfd, port;
+    atomic_int target;         /* the server's port: a test may move it to a new server */
     pthread_t th;
     atomic_int stop, cut;
     atomic_long budget;        /* server->client bytes still forwarded; < 0: no limit */
@@ -515,7 +517,7 @@ static void *px_thread(void *arg)
         if (poll(fds, (nfds_t)n, 20) <= 0)
             continue;
         if (fds[0].revents & POLLIN) {
-            int cfd = accept(p->lfd, NULL, NULL), sfd = cfd >= 0 ? rc_tcp_connect(p->target, 0)
+            int cfd = accept(p->lfd, NULL, NULL), sfd = cfd >= 0 ? rc_tcp_connect(atomic_load(&p->target), 0)
                                                                : -1;
 
             for (i = 0; i < PX_MAX && p->c[i] >= 0; i++)
@@ -560,7 +562,7 @@ static void px_start(proxy *p, int target)
     int i;
 
     memset(p, 0, sizeof(*p));
-    p->target = target;
+    atomic_store(&p->target, target);
     p->budget = -1;
     for (i = 0; i < PX_MAX; i++)
         p->c[i] = p->s[i] = -1;
@@ -1038,20 +1040,13 @@ static void test_graceful_restart(void **state)
     rmdir(dir);
 }
 
-/* A server process killed with SIGKILL: the attachment stored at connect brings the session
- * back on the next server (same client id, on_hibernation_restore), but the frames that
- * were only in memory are reported lost (recovery_failed), never silently skipped. */
-static void test_sigkill_restart(void **state)
+/* A server with the e2e rooms in a child process on `path` (to be killed with SIGKILL): its
+ * pid, and its port in *port. Call it while no other thread runs in this process. */
+static pid_t fork_server(const char *path, int *port_out)
 {
-    e2e_server h;
-    tc a, b, c;
-    char dir[] = "/tmp/verani-resume-XXXXXX", path[300], aux[320];
     int fds[2], port = 0;
     pid_t pid;
 
-    (void)state;
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/sessions.db", dir);
     assert_int_equal(pipe(fds), 0);
     pid = fork(); /* no thread runs in this process now */
     assert_true(pid >= 0);
@@ -1080,6 +1075,25 @@ static void test_sigkill_restart(void **state)
         fail_msg("the server process did not start");
     }
     close(fds[0]);
+    *port_out = port;
+    return pid;
+}
+
+/* A server process killed with SIGKILL: the attachment stored at connect brings the session
+ * back on the next server (same client id, on_hibernation_restore), but the frames that
+ * were only in memory are reported lost (recovery_failed), never silently skipped. */
+static void test_sigkill_restart(void **state)
+{
+    e2e_server h;
+    tc a, b, c;
+    char dir[] = "/tmp/verani-resume-XXXXXX", path[300], aux[320];
+    int port = 0;
+    pid_t pid;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/sessions.db", dir);
+    pid = fork_server(path, &port);
     tc_hello(&a, port, "u1", NULL, 0);
     tc_flood(&a, 100, 1);
     tc_read_until(&a, 100, 1);
@@ -1110,6 +1124,82 @@ static void test_sigkill_restart(void **state)
     e2e_wait_log_n("disconnect:u1", 1);
     tc_close(&c);
     e2e_wait_log_n("disconnect:u2", 1);
+    e2e_server_stop(&h);
+    g_storage = NULL;
+    unlink(path);
+    snprintf(aux, sizeof(aux), "%s-wal", path);
+    unlink(aux);
+    snprintf(aux, sizeof(aux), "%s-shm", path);
+    unlink(aux);
+    rmdir(dir);
+}
+
+/* Service `l` until *sz (or *in) >= want, or until the wait bound (DL_WAIT_MS) passes. */
+static int svc_until_dl(verani_client_loop *l, const size_t *sz, const int *in, size_t want)
+{
+    int64_t end = dl_after(DL_WAIT_MS);
+
+    while (!((sz && *sz >= want) || (in && (size_t)*in >= want)) && !dl_passed(end))
+        verani_client_loop_service(l, 10);
+    return (sz && *sz >= want) || (in && (size_t)*in >= want);
+}
+
+/* libverani's client across a SIGKILL restart of its server on the same store: it resumes in
+ * the server's new epoch and gets every frame sent to its session after the restart, from
+ * seq 1, and on_recovery_failed for what the crash lost. */
+static void test_real_client_crash(void **state)
+{
+    e2e_server h;
+    proxy px;
+    tc other;
+    verani_client_loop *l;
+    verani_client *c;
+    verani_client_info info;
+    E2e__Flood f = E2E__FLOOD__INIT;
+    rcw w;
+    char dir[] = "/tmp/verani-resume-XXXXXX", path[300], aux[320], err[256];
+    int port = 0;
+    pid_t pid;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/sessions.db", dir);
+    pid = fork_server(path, &port);
+    px_start(&px, port);
+    l = verani_client_loop_create(err, sizeof(err));
+    assert_non_null(l);
+    c = rcw_client(l, &px, 100, &w);
+    e2e_e2e_client_on_blob(c, rcw_blob, &w);
+    f.count = 5;
+    f.size = 24;
+    assert_true(e2e_e2e_client_request_flood(c, &f, 20000, rcw_reply, &w) >= 0);
+    assert_true(svc_until_dl(l, NULL, &w.replies, 1));
+    assert_int_equal(w.blobs, 5);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+
+    g_storage = path;
+    start(&h, 0, 0);
+    atomic_store(&px.target, h.port);
+    /* frames for the restored session before the client is back */
+    tc_hello(&other, h.port, "u2", NULL, 0);
+    tc_flood(&other, 3, 1);
+    tc_read_until(&other, 3, 1);
+    assert_true(svc_until_dl(l, &w.blobs, NULL, 8));
+    assert_int_equal(w.opens, 2);
+    assert_int_equal(w.recoveries, 1);
+    assert_int_equal(w.recovered_resumed, 1);
+    assert_int_equal(w.seq_errors, 1); /* the one restart of the count: 6 -> 1 */
+    assert_int_equal(verani_client_get_info(c, &info), 0);
+    assert_true(info.resumed);
+    assert_true(info.recovery_failed);
+    assert_int_equal(info.last_seq, 3);
+    assert_int_equal(e2e_log_count("connect:u1:-"), 0);
+
+    verani_client_destroy(c);
+    verani_client_loop_destroy(l);
+    px_stop(&px);
+    tc_close(&other);
     e2e_server_stop(&h);
     g_storage = NULL;
     unlink(path);
@@ -1185,6 +1275,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_graceful_restart),
         cmocka_unit_test(test_sigkill_restart),
         cmocka_unit_test(test_goodbye_ends_session),
+        cmocka_unit_test(test_real_client_crash),
         cmocka_unit_test(test_resume_off),
     };
 
