@@ -7,7 +7,8 @@
 // types read from ChatOn/ChatEmit), a request (the reply type from ChatOn.Reply), a join,
 // a resume across an abrupt drop with a frame sent meanwhile, and a resume across a SIGKILL
 // restart of the server on the same --db file with frames sent in between (a new epoch: every
-// frame since the restart arrives, recovery_failed says what the crash lost).
+// frame since the restart arrives, recovery_failed says what the crash lost); and a client that
+// floods past the protocol-error limit gets every answer and a 1008 close, not a reset.
 //
 // Run by CTest (tests/js/CMakeLists.txt) with node's test runner; the environment names the
 // files: VERANI_ENVELOPE_PROTO, VERANI_CHAT_PROTO, VERANI_CHAT_SERVER, VERANI_JS_WORKDIR.
@@ -252,6 +253,16 @@ test('a client built from PROTOCOL.md and the .proto files talks to chat_server'
   const after = await alice3.heard('the message sent after the restart');
   assert.equal(after.msg.text, 'after the restart');
   assert.ok(num(after.env.seq) >= 1 && num(after.env.seq) <= num(w3.seq));
+
+  // 30 unknown events in a row: 10 UNKNOWN_EVENT errors, then 1008 (PROTOCOL.md section 5),
+  // though the client goes on sending after the 10th
+  const flooder = new Conn(port, 'dave');
+  await flooder.hello();
+  for (let i = 0; i < 30; i++) flooder.send({ kind: Kind.EVENT, event: 999 });
+  const closeCode = await flooder.next(() => false, 'the close').catch(() => flooder.closed);
+  assert.equal(closeCode, 1008);
+  assert.equal(flooder.inbox.filter((e) => e.kind === Kind.ERROR &&
+                                           e.error.code === ErrorCode.UNKNOWN_EVENT).length, 10);
 
   // a goodbye ends the session; the server stops with 1012
   alice3.close();
