@@ -40,6 +40,11 @@ function(fingerprint text out)
 endfunction()
 
 fingerprint("${base}" fp0)
+# runtime/PROTOCOL.md works this example through: the algorithm it documents gives this value
+if(NOT fp0 STREQUAL "2f21740b8e02f7d3")
+    message(SEND_ERROR "the fingerprint of the base schema is ${fp0}, not 2f21740b8e02f7d3: "
+                       "the algorithm changed; update runtime/PROTOCOL.md's example")
+endif()
 fingerprint("${base}" fp0_again)
 if(NOT fp0 STREQUAL fp0_again)
     message(SEND_ERROR "same schema, two fingerprints: ${fp0} ${fp0_again}")
