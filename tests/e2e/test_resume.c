@@ -263,6 +263,19 @@ static void tc_quiet(tc *c, int ms)
     }
 }
 
+/* Remove the SQLite file `path` (with its -wal and -shm) and its directory `dir`. */
+static void remove_db(const char *dir, const char *path)
+{
+    char aux[320];
+
+    unlink(path);
+    snprintf(aux, sizeof(aux), "%s-wal", path);
+    unlink(aux);
+    snprintf(aux, sizeof(aux), "%s-shm", path);
+    unlink(aux);
+    rmdir(dir);
+}
+
 /* --- tests ----------------------------------------------------------------- */
 
 /* The connection is cut while the server emits 1,000 frames to it: after the
@@ -982,7 +995,7 @@ static void test_graceful_restart(void **state)
     tc a, b;
     rc_env *e;
     size_t before;
-    char dir[] = "/tmp/verani-resume-XXXXXX", path[300], aux[320];
+    char dir[] = "/tmp/verani-resume-XXXXXX", path[300];
 
     (void)state;
     assert_non_null(mkdtemp(dir));
@@ -1032,12 +1045,7 @@ static void test_graceful_restart(void **state)
     e2e_wait_log_n("disconnect:u1", 1);
     e2e_server_stop(&h);
     g_storage = NULL;
-    unlink(path);
-    snprintf(aux, sizeof(aux), "%s-wal", path);
-    unlink(aux);
-    snprintf(aux, sizeof(aux), "%s-shm", path);
-    unlink(aux);
-    rmdir(dir);
+    remove_db(dir, path);
 }
 
 /* A server with the e2e rooms in a child process on `path` (to be killed with SIGKILL): its
@@ -1086,7 +1094,7 @@ static void test_sigkill_restart(void **state)
 {
     e2e_server h;
     tc a, b, c;
-    char dir[] = "/tmp/verani-resume-XXXXXX", path[300], aux[320];
+    char dir[] = "/tmp/verani-resume-XXXXXX", path[300];
     int port = 0;
     pid_t pid;
 
@@ -1126,12 +1134,7 @@ static void test_sigkill_restart(void **state)
     e2e_wait_log_n("disconnect:u2", 1);
     e2e_server_stop(&h);
     g_storage = NULL;
-    unlink(path);
-    snprintf(aux, sizeof(aux), "%s-wal", path);
-    unlink(aux);
-    snprintf(aux, sizeof(aux), "%s-shm", path);
-    unlink(aux);
-    rmdir(dir);
+    remove_db(dir, path);
 }
 
 /* Service `l` until *sz (or *in) >= want, or until the wait bound (DL_WAIT_MS) passes. */
@@ -1157,7 +1160,7 @@ static void test_real_client_crash(void **state)
     verani_client_info info;
     E2e__Flood f = E2E__FLOOD__INIT;
     rcw w;
-    char dir[] = "/tmp/verani-resume-XXXXXX", path[300], aux[320], err[256];
+    char dir[] = "/tmp/verani-resume-XXXXXX", path[300], err[256];
     int port = 0;
     pid_t pid;
 
@@ -1202,12 +1205,7 @@ static void test_real_client_crash(void **state)
     tc_close(&other);
     e2e_server_stop(&h);
     g_storage = NULL;
-    unlink(path);
-    snprintf(aux, sizeof(aux), "%s-wal", path);
-    unlink(aux);
-    snprintf(aux, sizeof(aux), "%s-shm", path);
-    unlink(aux);
-    rmdir(dir);
+    remove_db(dir, path);
 }
 
 /* A client that says goodbye (close 1000, or 1001 as a closing browser tab sends) ends its
