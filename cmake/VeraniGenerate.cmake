@@ -83,7 +83,7 @@ function(verani_generate)
         set(stub_args --stubs-dir "${stubs_abs}")
     endif()
     add_custom_command(
-        OUTPUT "${out}/${pkg}.proto" ${gen_c} ${gen_h}
+        OUTPUT "${out}/${pkg}.proto" "${out}/envelope.proto" ${gen_c} ${gen_h}
         COMMAND ${veranic} -o "${out}" ${stub_args} "${VG_SCHEMA}"
         WORKING_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}"
         DEPENDS "${schema_abs}" ${veranic_dep}

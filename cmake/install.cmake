@@ -4,6 +4,8 @@
 #   P/bin/veranic                          the schema compiler
 #   P/lib/libverani.a                      the runtime
 #   P/include/verani/*.h                   its public headers
+#   P/share/verani/proto/envelope.proto    the wire envelope, for clients in any language
+#                                          (veranic also writes it beside each <pkg>.proto)
 #   P/lib/cmake/verani/                    verani-config.cmake (+ version), the exported
 #                                          targets verani::verani and verani::veranic, and
 #                                          VeraniGenerate.cmake (verani_generate())
@@ -27,6 +29,9 @@ install(TARGETS verani EXPORT verani-targets
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/runtime/include/verani
     DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
     FILES_MATCHING PATTERN "*.h")
+
+install(FILES ${PROJECT_SOURCE_DIR}/runtime/src/envelope.proto
+    DESTINATION ${CMAKE_INSTALL_DATADIR}/verani/proto)
 
 install(EXPORT verani-targets
     NAMESPACE verani::

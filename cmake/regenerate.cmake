@@ -34,6 +34,8 @@ foreach(schema ${schemas})
         message(FATAL_ERROR "veranic failed on ${schema_dir_name}/${name}.verani (exit ${rc})")
     endif()
     file(GLOB protos "${scratch}/*.proto")
+    # envelope.proto is the runtime's (libverani has its C): only the schema's is compiled
+    list(FILTER protos EXCLUDE REGEX "/envelope\\.proto$")
     foreach(proto ${protos})
         get_filename_component(pname "${proto}" NAME)
         execute_process(

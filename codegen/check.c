@@ -26,7 +26,7 @@ typedef struct checker {
 } checker;
 
 typedef struct vc_sym {
-    int kind; /* 0 enum, 1 message, 2 enum value */
+    int kind; /* 0 enum, 1 message, 2 enum value, 3 a name reserved in <pkg>.proto */
     void *ptr;
     vc_loc loc;
     const char *name;
@@ -291,7 +291,7 @@ static void resolve_type(checker *c, vc_field *f)
     if (f->type != VC_TY_UNRESOLVED)
         return;
     const vc_sym *sym = vc_strset_get(&c->types, f->type_name);
-    if (sym == NULL) {
+    if (sym == NULL || sym->kind == 3) { /* 3: a name <pkg>.proto reserves, not a type */
         ERR(c, f->type_loc, "unknown type '%s'", f->type_name);
         return;
     }
@@ -509,14 +509,21 @@ static void check_room(checker *c, vc_room *r, vc_strset *paths)
         if (!ok) {
             ERR(c, e->loc, "event name '%s' must be lowercase words joined by '.' or '_' "
                 "(like chat.message)", e->name);
-        } else if (e->dir == VC_DIR_ON && vc_is_c_keyword(cn)) {
+        } else if (vc_is_c_keyword(cn)) {
+            /* an `on` event names a handler; either names a field of <Room>On/<Room>Emit */
             ERR(c, e->loc, "event name '%s' is a C keyword", e->name);
+        } else if (strcmp(cn, "base") == 0) {
+            ERR(c, e->loc, "event name 'base' is reserved (protobuf-c uses it in every message)");
         } else if (e->dir == VC_DIR_ON &&
                    (strcmp(cn, "hooks") == 0 || strcmp(cn, "extract_meta") == 0)) {
             ERR(c, e->loc, "event name '%s' is reserved in the handler table", e->name);
         }
-        if (e->id < 1 || e->id > (int64_t)UINT32_MAX)
-            ERR(c, e->id_loc, "event id %" PRId64 " is out of range (1 to 4294967295)", e->id);
+        /* the rules of protobuf field numbers: <pkg>.proto numbers a payload field by it */
+        if (e->id < 1 || e->id > 536870911)
+            ERR(c, e->id_loc, "event id %" PRId64 " is out of range (1 to 536870911)", e->id);
+        else if (e->id >= 19000 && e->id <= 19999)
+            ERR(c, e->id_loc, "event id %" PRId64 " is reserved by protobuf (19000 to 19999)",
+                e->id);
         const vc_event *g = vc_strset_put(c->a, &ids, num_key(c, dir, e->id), e, &c->oom);
         if (g != NULL) {
             ERR(c, e->id_loc, "duplicate id %" PRId64 " for '%s' events in room '%s'", e->id,
@@ -540,6 +547,8 @@ static void check_room(checker *c, vc_room *r, vc_strset *paths)
             if (types[k] == NULL)
                 continue;
             const vc_sym *sym = vc_strset_get(&c->types, types[k]);
+            if (sym != NULL && sym->kind == 3)
+                sym = NULL;
             if (scalar_type(types[k]) != VC_TY_UNRESOLVED || (sym != NULL && sym->kind != 1))
                 ERR(c, *locs[k], "an event payload must be a message type, '%s' is not",
                     types[k]);
@@ -714,6 +723,8 @@ static void fingerprint(checker *c)
             vc_buf_printf(&b, " %s", (const char *)r->channels.items[j]);
         vc_buf_printf(&b, ";limits %" PRId64 " %" PRId64 " %" PRId64 ";",
                       r->has_max_frame ? r->max_frame : 65536, r->rate, r->burst);
+        if (r->open_events) /* only when set: the fingerprints of other rooms stay as they were */
+            vc_buf_puts(&b, "open_events;");
         for (int d = 0; d < 2; d++) {
             size_t n;
             vc_event **ev = vc_room_sorted_a(c->a, r, (vc_dir)d, &n);
@@ -747,9 +758,11 @@ int vc_check(vc_ctx *ctx)
         vc_loc top = {1, 1, 0};
         ERR(&c, top, "missing 'package' declaration (add 'package <name>;' at the top)");
     } else if (!match_lower_words(s->package, strlen(s->package)) ||
-               vc_is_c_keyword(s->package) || strcmp(s->package, "verani") == 0) {
+               vc_is_c_keyword(s->package) || strcmp(s->package, "verani") == 0 ||
+               strcmp(s->package, "envelope") == 0) {
+        /* envelope: its .proto would be the envelope.proto written beside it */
         ERR(&c, s->package_loc, "package name '%s' must be a lowercase C identifier (a-z, 0-9, "
-            "single '_'), not a C keyword and not 'verani'", s->package);
+            "single '_'), not a C keyword, 'verani' or 'envelope'", s->package);
     }
 
     /* Types: enums and user messages share one namespace; metas come after. */
@@ -784,6 +797,9 @@ int vc_check(vc_ctx *ctx)
             }
         }
     }
+    const vc_sym *vs = add_sym(&c, "VeraniSchema", 3, NULL, s->package_loc);
+    if (vs != NULL)
+        ERR(&c, vs->loc, "'VeraniSchema' is reserved (it holds the fingerprint in <pkg>.proto)");
     vc_strset room_lowers = {0};
     for (size_t i = 0; i < s->rooms.n; i++) {
         vc_room *r = s->rooms.items[i];
@@ -802,6 +818,15 @@ int vc_check(vc_ctx *ctx)
         if (taken != NULL) {
             ERR(&c, taken->loc, "'%s' is reserved for the meta of room '%s'", meta->name, r->name);
             NOTE(&c, r->loc, "room '%s' is here", r->name);
+        }
+        /* <Room>On and <Room>Emit: the room's events in <pkg>.proto (emit_proto.c) */
+        for (int d = 0; d < 2; d++) {
+            const char *ev = vc_arena_printf(c.a, "%s%s", r->name, d ? "Emit" : "On");
+            taken = ev ? add_sym(&c, ev, 3, NULL, r->loc) : NULL;
+            if (taken != NULL) {
+                ERR(&c, taken->loc, "'%s' is reserved for the events of room '%s'", ev, r->name);
+                NOTE(&c, r->loc, "room '%s' is here", r->name);
+            }
         }
     }
     for (size_t i = 0; i < s->enums.n; i++)

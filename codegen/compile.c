@@ -64,6 +64,16 @@ int vc_emit(vc_ctx *ctx, int stubs, vc_output *out)
         o->name = vc_arena_printf(&ctx->arena, "%s%s", ctx->schema->package, files[i].suffix);
         o->once = once;
         files[i].fn(ctx, &o->buf);
+        if (files[i].fn == vc_emit_proto && !o->buf.failed) {
+            /* the envelope's .proto beside it, so a build (or another language) has both */
+            vc_output *e = &out[n++];
+            memset(e, 0, sizeof(*e));
+            e->name = "envelope.proto";
+            e->shared = 1;
+            vc_buf_puts(&e->buf, vc_envelope_proto);
+            if (e->buf.failed)
+                o->buf.failed = 1;
+        }
         if (o->buf.failed || o->name == NULL || ctx->arena.failed) {
             for (int k = 0; k < n; k++)
                 vc_buf_free(&out[k].buf);

@@ -174,7 +174,7 @@ void vc_emit_guard_open(vc_ctx *ctx, vc_buf *b, const char *file, const char *wh
 
 void vc_emit_abi_check(vc_ctx *ctx, vc_buf *b, const char *file)
 {
-    vc_buf_puts(b, "#if VERANI_GEN_ABI != 1\n");
+    vc_buf_puts(b, "#if VERANI_GEN_ABI != 2\n");
     (void)ctx;
     (void)file;
     vc_buf_puts(b, "#error \"made for libverani's generated-code ABI 1: regenerate with "

@@ -460,8 +460,10 @@ void vc_emit_schema_c(vc_ctx *ctx, vc_buf *b)
             vc_buf_printf(b, "    .emit = %s_emit_events,\n    .n_emit = %zu,\n", p, n_emit);
         else
             vc_buf_puts(b, "    .emit = NULL,\n    .n_emit = 0,\n");
-        vc_buf_printf(b, "    .fingerprint = %s_SCHEMA_FINGERPRINT,\n};\n",
-                      vc_upper(a, s->package));
+        vc_buf_printf(b, "    .fingerprint = %s_SCHEMA_FINGERPRINT,\n", vc_upper(a, s->package));
+        if (r->open_events)
+            vc_buf_puts(b, "    .open_events = 1,\n");
+        vc_buf_puts(b, "};\n");
         if (i + 1 < s->rooms.n)
             vc_buf_puts(b, "\n");
     }

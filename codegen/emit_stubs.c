@@ -78,6 +78,7 @@ void vc_emit_stubs(vc_ctx *ctx, vc_buf *b)
             vc_buf_printf(b, "        .%s = %s_%s,\n", hooks[k], st, hooks[k]);
         vc_buf_puts(b, "        /* .on_message: frames no typed handler takes (unset: an error "
                     "frame) */\n");
+        vc_buf_puts(b, "        /* .on_any: every dispatched event, after its handler */\n");
         vc_buf_puts(b, "    },\n");
         vc_buf_printf(b, "    .extract_meta = %s_extract_meta,\n", st);
         for (size_t j = 0; j < r->events.n; j++) {

@@ -19,7 +19,8 @@ static const char usage[] =
     "usage: veranic [--stubs] [--stubs-dir DIR] [-o DIR] [-v] SCHEMA...\n"
     "\n"
     "Compile .verani schemas into a .proto and typed C for libverani:\n"
-    "  <pkg>.proto, <pkg>_schema.{h,c}, <pkg>_server.{h,c}, <pkg>_client.{h,c}\n"
+    "  <pkg>.proto, <pkg>_schema.{h,c}, <pkg>_server.{h,c}, <pkg>_client.{h,c}, and\n"
+    "  envelope.proto (the wire envelope, the same for every schema)\n"
     "\n"
     "  -o DIR           write the outputs into DIR (default: the current directory)\n"
     "  --stubs          also write the handler skeleton <pkg>_handlers.c into DIR,\n"
@@ -229,6 +230,8 @@ int main(int argc, char **argv)
             for (int k = 0; k < jobs[i].n_out && status == 0; k++) {
                 vc_output *o = &jobs[i].out[k];
                 const char *dir = o->once ? stubs_dir : outdir;
+                if (o->shared && i > 0)
+                    continue; /* the first schema's copy is the one written */
                 char *final = join(dir, o->name, "");
                 char *tmp = join(dir, o->name, ".tmp");
                 if (final == NULL || tmp == NULL) {
@@ -252,6 +255,8 @@ int main(int argc, char **argv)
         for (int i = 0; i < n_schemas; i++) {
             for (int k = 0; k < jobs[i].n_out; k++) {
                 const vc_output *o = &jobs[i].out[k];
+                if (o->shared && i > 0)
+                    continue;
                 char *tmp = join(o->once ? stubs_dir : outdir, o->name, ".tmp");
                 if (tmp != NULL && o->once != 2)
                     remove(tmp);

@@ -671,10 +671,15 @@ static void parse_room(parser *p, const char *doc)
         } else if (is_word(p, "limits")) {
             if (once(p, &r->has_limits, &r->limits_loc, "limits", r->name) == 0)
                 parse_limits(p, r);
+        } else if (is_word(p, "open_events")) {
+            if (once(p, &r->open_events, &r->open_events_loc, "open_events", r->name) == 0) {
+                next(p);
+                expect_semi(p);
+            }
         } else if (is_word(p, "on") || is_word(p, "emit")) {
             parse_event(p, r, is_word(p, "on") ? VC_DIR_ON : VC_DIR_EMIT, idoc);
         } else {
-            expected(p, "'path', 'meta', 'channels', 'limits', 'on' or 'emit'");
+            expected(p, "'path', 'meta', 'channels', 'limits', 'open_events', 'on' or 'emit'");
         }
         if (p->panic)
             sync(p);

@@ -229,6 +229,8 @@ typedef struct vc_room {
     int has_limits;
     vc_loc limits_loc;
     int64_t max_frame, rate, burst;
+    int open_events;    /* `open_events;`: undeclared client event ids go to on_message */
+    vc_loc open_events_loc;
     int has_max_frame, has_rate, has_burst;
     vc_loc max_frame_loc, rate_loc, burst_loc;
     vc_message *meta;   /* synthetic <Room>Meta, always present */
@@ -280,9 +282,14 @@ typedef struct vc_output {
     const char *name; /* file name inside the output directory (arena) */
     vc_buf buf;
     int once;         /* the stub: never overwrite an existing file */
+    int shared;       /* the same bytes for every schema (envelope.proto): written once */
 } vc_output;
 
-#define VC_MAX_OUTPUTS 8
+#define VC_MAX_OUTPUTS 9
+
+/* runtime/src/envelope.proto, embedded at build time (cmake/embed.cmake); vc_emit writes it
+ * as envelope.proto beside <pkg>.proto. */
+extern const char vc_envelope_proto[];
 
 int vc_ctx_init(vc_ctx *ctx, const char *path, const char *src, size_t len, vc_diag_sink sink,
                 void *sink_ctx);

@@ -15,6 +15,12 @@ PACKAGES=(
     curl
 )
 
+# Node and npm for the JavaScript interop test (tests/js; its npm packages come from its
+# package-lock.json through `npm ci`). Any Node >= 18 will do: Debian's only when none is there.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    PACKAGES+=(nodejs npm)
+fi
+
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
     SUDO="sudo"

@@ -4,7 +4,7 @@
  * the example chat room (chat_room.c) as a stand-alone server. It listens on
  * 127.0.0.1 (or ADDR) port N (default 8080; 0 picks a free port), prints the
  * URL, and serves until SIGINT or SIGTERM, then closes every session with
- * 1001. History is kept in room storage: in memory, or in the SQLite file
+ * 1012. History is kept in room storage: in memory, or in the SQLite file
  * FILE with --db (then it survives a restart). No TLS.
  */
 #include <signal.h>

@@ -380,7 +380,7 @@ static int server_run(demo *dm)
 }
 
 /* Stop the server gracefully (its thread ends after the sessions closed), servicing the
- * client loop meanwhile so the devices see their 1001; then free it and its room state. */
+ * client loop meanwhile so the devices see their 1012; then free it and its room state. */
 static void server_stop(demo *dm)
 {
     server_h *h = &dm->server;
@@ -499,7 +499,7 @@ static int record_put(verani_storage *st, const char *user, const char *val)
 
 /* --- the restart script ------------------------------------------------------ */
 
-/* Service the loop until `d` is no longer connected (it got the server's 1001). */
+/* Service the loop until `d` is no longer connected (it got the server's 1012). */
 static int expect_dropped(demo *dm, device *d)
 {
     while (verani_client_get_state(d->c) == VERANI_CLIENT_CONNECTED)

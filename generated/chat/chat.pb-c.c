@@ -277,6 +277,147 @@ void   chat__chat_meta__free_unpacked
   assert(message->base.descriptor == &chat__chat_meta__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   chat__chat_on__reply__init
+                     (Chat__ChatOn__Reply         *message)
+{
+  static const Chat__ChatOn__Reply init_value = CHAT__CHAT_ON__REPLY__INIT;
+  *message = init_value;
+}
+void   chat__chat_on__init
+                     (Chat__ChatOn         *message)
+{
+  static const Chat__ChatOn init_value = CHAT__CHAT_ON__INIT;
+  *message = init_value;
+}
+size_t chat__chat_on__get_packed_size
+                     (const Chat__ChatOn *message)
+{
+  assert(message->base.descriptor == &chat__chat_on__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t chat__chat_on__pack
+                     (const Chat__ChatOn *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &chat__chat_on__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t chat__chat_on__pack_to_buffer
+                     (const Chat__ChatOn *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &chat__chat_on__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Chat__ChatOn *
+       chat__chat_on__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Chat__ChatOn *)
+     protobuf_c_message_unpack (&chat__chat_on__descriptor,
+                                allocator, len, data);
+}
+void   chat__chat_on__free_unpacked
+                     (Chat__ChatOn *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &chat__chat_on__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   chat__chat_emit__init
+                     (Chat__ChatEmit         *message)
+{
+  static const Chat__ChatEmit init_value = CHAT__CHAT_EMIT__INIT;
+  *message = init_value;
+}
+size_t chat__chat_emit__get_packed_size
+                     (const Chat__ChatEmit *message)
+{
+  assert(message->base.descriptor == &chat__chat_emit__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t chat__chat_emit__pack
+                     (const Chat__ChatEmit *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &chat__chat_emit__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t chat__chat_emit__pack_to_buffer
+                     (const Chat__ChatEmit *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &chat__chat_emit__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Chat__ChatEmit *
+       chat__chat_emit__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Chat__ChatEmit *)
+     protobuf_c_message_unpack (&chat__chat_emit__descriptor,
+                                allocator, len, data);
+}
+void   chat__chat_emit__free_unpacked
+                     (Chat__ChatEmit *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &chat__chat_emit__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   chat__verani_schema__init
+                     (Chat__VeraniSchema         *message)
+{
+  static const Chat__VeraniSchema init_value = CHAT__VERANI_SCHEMA__INIT;
+  *message = init_value;
+}
+size_t chat__verani_schema__get_packed_size
+                     (const Chat__VeraniSchema *message)
+{
+  assert(message->base.descriptor == &chat__verani_schema__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t chat__verani_schema__pack
+                     (const Chat__VeraniSchema *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &chat__verani_schema__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t chat__verani_schema__pack_to_buffer
+                     (const Chat__VeraniSchema *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &chat__verani_schema__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Chat__VeraniSchema *
+       chat__verani_schema__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Chat__VeraniSchema *)
+     protobuf_c_message_unpack (&chat__verani_schema__descriptor,
+                                allocator, len, data);
+}
+void   chat__verani_schema__free_unpacked
+                     (Chat__VeraniSchema *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &chat__verani_schema__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor chat__chat_message__field_descriptors[5] =
 {
   {
@@ -607,6 +748,275 @@ const ProtobufCMessageDescriptor chat__chat_meta__descriptor =
   chat__chat_meta__field_indices_by_name,
   1,  chat__chat_meta__number_ranges,
   (ProtobufCMessageInit) chat__chat_meta__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor chat__chat_on__reply__field_descriptors[1] =
+{
+  {
+    "history",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Chat__ChatOn__Reply, history),
+    &chat__history_page__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned chat__chat_on__reply__field_indices_by_name[] = {
+  0,   /* field[0] = history */
+};
+static const ProtobufCIntRange chat__chat_on__reply__number_ranges[1 + 1] =
+{
+  { 3, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor chat__chat_on__reply__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chat.ChatOn.Reply",
+  "Reply",
+  "Chat__ChatOn__Reply",
+  "chat",
+  sizeof(Chat__ChatOn__Reply),
+  1,
+  chat__chat_on__reply__field_descriptors,
+  chat__chat_on__reply__field_indices_by_name,
+  1,  chat__chat_on__reply__number_ranges,
+  (ProtobufCMessageInit) chat__chat_on__reply__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue chat__chat_on__id__enum_values_by_number[3] =
+{
+  { "CHAT_MESSAGE", "CHAT__CHAT_ON__ID__CHAT_MESSAGE", 1 },
+  { "CHAT_TYPING", "CHAT__CHAT_ON__ID__CHAT_TYPING", 2 },
+  { "HISTORY", "CHAT__CHAT_ON__ID__HISTORY", 3 },
+};
+static const ProtobufCIntRange chat__chat_on__id__value_ranges[] = {
+{1, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex chat__chat_on__id__enum_values_by_name[3] =
+{
+  { "CHAT_MESSAGE", 0 },
+  { "CHAT_TYPING", 1 },
+  { "HISTORY", 2 },
+};
+const ProtobufCEnumDescriptor chat__chat_on__id__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "chat.ChatOn.Id",
+  "Id",
+  "Chat__ChatOn__Id",
+  "chat",
+  3,
+  chat__chat_on__id__enum_values_by_number,
+  3,
+  chat__chat_on__id__enum_values_by_name,
+  1,
+  chat__chat_on__id__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCFieldDescriptor chat__chat_on__field_descriptors[2] =
+{
+  {
+    "chat_message",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Chat__ChatOn, chat_message),
+    &chat__chat_message__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "history",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Chat__ChatOn, history),
+    &chat__history_query__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned chat__chat_on__field_indices_by_name[] = {
+  0,   /* field[0] = chat_message */
+  1,   /* field[1] = history */
+};
+static const ProtobufCIntRange chat__chat_on__number_ranges[2 + 1] =
+{
+  { 1, 0 },
+  { 3, 1 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor chat__chat_on__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chat.ChatOn",
+  "ChatOn",
+  "Chat__ChatOn",
+  "chat",
+  sizeof(Chat__ChatOn),
+  2,
+  chat__chat_on__field_descriptors,
+  chat__chat_on__field_indices_by_name,
+  2,  chat__chat_on__number_ranges,
+  (ProtobufCMessageInit) chat__chat_on__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue chat__chat_emit__id__enum_values_by_number[4] =
+{
+  { "CHAT_MESSAGE", "CHAT__CHAT_EMIT__ID__CHAT_MESSAGE", 1 },
+  { "USER_JOINED", "CHAT__CHAT_EMIT__ID__USER_JOINED", 2 },
+  { "USER_LEFT", "CHAT__CHAT_EMIT__ID__USER_LEFT", 3 },
+  { "TYPING", "CHAT__CHAT_EMIT__ID__TYPING", 5 },
+};
+static const ProtobufCIntRange chat__chat_emit__id__value_ranges[] = {
+{1, 0},{5, 3},{0, 4}
+};
+static const ProtobufCEnumValueIndex chat__chat_emit__id__enum_values_by_name[4] =
+{
+  { "CHAT_MESSAGE", 0 },
+  { "TYPING", 3 },
+  { "USER_JOINED", 1 },
+  { "USER_LEFT", 2 },
+};
+const ProtobufCEnumDescriptor chat__chat_emit__id__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "chat.ChatEmit.Id",
+  "Id",
+  "Chat__ChatEmit__Id",
+  "chat",
+  4,
+  chat__chat_emit__id__enum_values_by_number,
+  4,
+  chat__chat_emit__id__enum_values_by_name,
+  2,
+  chat__chat_emit__id__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCFieldDescriptor chat__chat_emit__field_descriptors[4] =
+{
+  {
+    "chat_message",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Chat__ChatEmit, chat_message),
+    &chat__chat_broadcast__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "user_joined",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Chat__ChatEmit, user_joined),
+    &chat__user_event__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "user_left",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Chat__ChatEmit, user_left),
+    &chat__user_event__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "typing",
+    5,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Chat__ChatEmit, typing),
+    &chat__user_event__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned chat__chat_emit__field_indices_by_name[] = {
+  0,   /* field[0] = chat_message */
+  3,   /* field[3] = typing */
+  1,   /* field[1] = user_joined */
+  2,   /* field[2] = user_left */
+};
+static const ProtobufCIntRange chat__chat_emit__number_ranges[2 + 1] =
+{
+  { 1, 0 },
+  { 5, 3 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor chat__chat_emit__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chat.ChatEmit",
+  "ChatEmit",
+  "Chat__ChatEmit",
+  "chat",
+  sizeof(Chat__ChatEmit),
+  4,
+  chat__chat_emit__field_descriptors,
+  chat__chat_emit__field_indices_by_name,
+  2,  chat__chat_emit__number_ranges,
+  (ProtobufCMessageInit) chat__chat_emit__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+char chat__verani_schema__fingerprint__default_value[] = "02b239aebff3bf9d";
+static const ProtobufCFieldDescriptor chat__verani_schema__field_descriptors[1] =
+{
+  {
+    "fingerprint",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chat__VeraniSchema, fingerprint),
+    NULL,
+    &chat__verani_schema__fingerprint__default_value,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned chat__verani_schema__field_indices_by_name[] = {
+  0,   /* field[0] = fingerprint */
+};
+static const ProtobufCIntRange chat__verani_schema__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor chat__verani_schema__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chat.VeraniSchema",
+  "VeraniSchema",
+  "Chat__VeraniSchema",
+  "chat",
+  sizeof(Chat__VeraniSchema),
+  1,
+  chat__verani_schema__field_descriptors,
+  chat__verani_schema__field_indices_by_name,
+  1,  chat__verani_schema__number_ranges,
+  (ProtobufCMessageInit) chat__verani_schema__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue chat__mood__enum_values_by_number[3] =

@@ -21,10 +21,48 @@ typedef struct Chat__UserEvent Chat__UserEvent;
 typedef struct Chat__HistoryQuery Chat__HistoryQuery;
 typedef struct Chat__HistoryPage Chat__HistoryPage;
 typedef struct Chat__ChatMeta Chat__ChatMeta;
+typedef struct Chat__ChatOn Chat__ChatOn;
+typedef struct Chat__ChatOn__Reply Chat__ChatOn__Reply;
+typedef struct Chat__ChatEmit Chat__ChatEmit;
+typedef struct Chat__VeraniSchema Chat__VeraniSchema;
 
 
 /* --- enums --- */
 
+typedef enum _Chat__ChatOn__Id {
+  /*
+   * chat.message
+   */
+  CHAT__CHAT_ON__ID__CHAT_MESSAGE = 1,
+  /*
+   * chat.typing
+   */
+  CHAT__CHAT_ON__ID__CHAT_TYPING = 2,
+  /*
+   * history
+   */
+  CHAT__CHAT_ON__ID__HISTORY = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CHAT__CHAT_ON__ID)
+} Chat__ChatOn__Id;
+typedef enum _Chat__ChatEmit__Id {
+  /*
+   * chat.message
+   */
+  CHAT__CHAT_EMIT__ID__CHAT_MESSAGE = 1,
+  /*
+   * user.joined
+   */
+  CHAT__CHAT_EMIT__ID__USER_JOINED = 2,
+  /*
+   * user.left
+   */
+  CHAT__CHAT_EMIT__ID__USER_LEFT = 3,
+  /*
+   * typing
+   */
+  CHAT__CHAT_EMIT__ID__TYPING = 5
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CHAT__CHAT_EMIT__ID)
+} Chat__ChatEmit__Id;
 /*
  * How a message feels.
  */
@@ -144,6 +182,67 @@ struct  Chat__ChatMeta
     , NULL }
 
 
+struct  Chat__ChatOn__Reply
+{
+  ProtobufCMessage base;
+  Chat__HistoryPage *history;
+};
+#define CHAT__CHAT_ON__REPLY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chat__chat_on__reply__descriptor) \
+    , NULL }
+
+
+/*
+ * Room Chat, path "/chat/{room}": the events a client sends (`on`). Each is
+ * an Envelope with `event` = its Id and `payload` = the field of that
+ * number below, encoded (no field: no payload). An id with a field in
+ * Reply is sent as REQUEST and answered by a REPLY whose payload is that
+ * field's type; the others are sent as EVENT.
+ */
+struct  Chat__ChatOn
+{
+  ProtobufCMessage base;
+  Chat__ChatMessage *chat_message;
+  Chat__HistoryQuery *history;
+};
+#define CHAT__CHAT_ON__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chat__chat_on__descriptor) \
+    , NULL, NULL }
+
+
+/*
+ * Room Chat, path "/chat/{room}": the events the server sends (`emit`), as
+ * Envelope EVENTs with `event` = its Id and `payload` = the field of that
+ * number below, encoded (no field: no payload).
+ */
+struct  Chat__ChatEmit
+{
+  ProtobufCMessage base;
+  Chat__ChatBroadcast *chat_message;
+  Chat__UserEvent *user_joined;
+  Chat__UserEvent *user_left;
+  Chat__UserEvent *typing;
+};
+#define CHAT__CHAT_EMIT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chat__chat_emit__descriptor) \
+    , NULL, NULL, NULL, NULL }
+
+
+/*
+ * The schema fingerprint (runtime/PROTOCOL.md, "The schema fingerprint"):
+ * send it in Hello.fingerprint; the server's is in Welcome.fingerprint.
+ */
+struct  Chat__VeraniSchema
+{
+  ProtobufCMessage base;
+  char *fingerprint;
+};
+extern char chat__verani_schema__fingerprint__default_value[];
+#define CHAT__VERANI_SCHEMA__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chat__verani_schema__descriptor) \
+    , chat__verani_schema__fingerprint__default_value }
+
+
 /* Chat__ChatMessage methods */
 void   chat__chat_message__init
                      (Chat__ChatMessage         *message);
@@ -258,6 +357,66 @@ Chat__ChatMeta *
 void   chat__chat_meta__free_unpacked
                      (Chat__ChatMeta *message,
                       ProtobufCAllocator *allocator);
+/* Chat__ChatOn__Reply methods */
+void   chat__chat_on__reply__init
+                     (Chat__ChatOn__Reply         *message);
+/* Chat__ChatOn methods */
+void   chat__chat_on__init
+                     (Chat__ChatOn         *message);
+size_t chat__chat_on__get_packed_size
+                     (const Chat__ChatOn   *message);
+size_t chat__chat_on__pack
+                     (const Chat__ChatOn   *message,
+                      uint8_t             *out);
+size_t chat__chat_on__pack_to_buffer
+                     (const Chat__ChatOn   *message,
+                      ProtobufCBuffer     *buffer);
+Chat__ChatOn *
+       chat__chat_on__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   chat__chat_on__free_unpacked
+                     (Chat__ChatOn *message,
+                      ProtobufCAllocator *allocator);
+/* Chat__ChatEmit methods */
+void   chat__chat_emit__init
+                     (Chat__ChatEmit         *message);
+size_t chat__chat_emit__get_packed_size
+                     (const Chat__ChatEmit   *message);
+size_t chat__chat_emit__pack
+                     (const Chat__ChatEmit   *message,
+                      uint8_t             *out);
+size_t chat__chat_emit__pack_to_buffer
+                     (const Chat__ChatEmit   *message,
+                      ProtobufCBuffer     *buffer);
+Chat__ChatEmit *
+       chat__chat_emit__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   chat__chat_emit__free_unpacked
+                     (Chat__ChatEmit *message,
+                      ProtobufCAllocator *allocator);
+/* Chat__VeraniSchema methods */
+void   chat__verani_schema__init
+                     (Chat__VeraniSchema         *message);
+size_t chat__verani_schema__get_packed_size
+                     (const Chat__VeraniSchema   *message);
+size_t chat__verani_schema__pack
+                     (const Chat__VeraniSchema   *message,
+                      uint8_t             *out);
+size_t chat__verani_schema__pack_to_buffer
+                     (const Chat__VeraniSchema   *message,
+                      ProtobufCBuffer     *buffer);
+Chat__VeraniSchema *
+       chat__verani_schema__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   chat__verani_schema__free_unpacked
+                     (Chat__VeraniSchema *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Chat__ChatMessage_Closure)
@@ -278,6 +437,18 @@ typedef void (*Chat__HistoryPage_Closure)
 typedef void (*Chat__ChatMeta_Closure)
                  (const Chat__ChatMeta *message,
                   void *closure_data);
+typedef void (*Chat__ChatOn__Reply_Closure)
+                 (const Chat__ChatOn__Reply *message,
+                  void *closure_data);
+typedef void (*Chat__ChatOn_Closure)
+                 (const Chat__ChatOn *message,
+                  void *closure_data);
+typedef void (*Chat__ChatEmit_Closure)
+                 (const Chat__ChatEmit *message,
+                  void *closure_data);
+typedef void (*Chat__VeraniSchema_Closure)
+                 (const Chat__VeraniSchema *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -291,6 +462,12 @@ extern const ProtobufCMessageDescriptor chat__user_event__descriptor;
 extern const ProtobufCMessageDescriptor chat__history_query__descriptor;
 extern const ProtobufCMessageDescriptor chat__history_page__descriptor;
 extern const ProtobufCMessageDescriptor chat__chat_meta__descriptor;
+extern const ProtobufCMessageDescriptor chat__chat_on__descriptor;
+extern const ProtobufCMessageDescriptor chat__chat_on__reply__descriptor;
+extern const ProtobufCEnumDescriptor    chat__chat_on__id__descriptor;
+extern const ProtobufCMessageDescriptor chat__chat_emit__descriptor;
+extern const ProtobufCEnumDescriptor    chat__chat_emit__id__descriptor;
+extern const ProtobufCMessageDescriptor chat__verani_schema__descriptor;
 
 PROTOBUF_C__END_DECLS
 

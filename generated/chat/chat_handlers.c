@@ -88,6 +88,7 @@ static const chat_chat_handlers chat_chat_stub_handlers = {
         .on_leave = chat_chat_stub_on_leave,
         .on_hibernation_restore = chat_chat_stub_on_hibernation_restore,
         /* .on_message: frames no typed handler takes (unset: an error frame) */
+        /* .on_any: every dispatched event, after its handler */
     },
     .extract_meta = chat_chat_stub_extract_meta,
     .chat_message = chat_chat_stub_chat_message,

@@ -10,7 +10,7 @@
 
 #include "chat.pb-c.h"
 
-#if VERANI_GEN_ABI != 1
+#if VERANI_GEN_ABI != 2
 #error "made for libverani's generated-code ABI 1: regenerate with veranic"
 #endif
 

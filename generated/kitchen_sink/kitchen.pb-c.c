@@ -430,6 +430,192 @@ void   kitchen__quiet_meta__free_unpacked
   assert(message->base.descriptor == &kitchen__quiet_meta__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   kitchen__lobby_on__reply__init
+                     (Kitchen__LobbyOn__Reply         *message)
+{
+  static const Kitchen__LobbyOn__Reply init_value = KITCHEN__LOBBY_ON__REPLY__INIT;
+  *message = init_value;
+}
+void   kitchen__lobby_on__init
+                     (Kitchen__LobbyOn         *message)
+{
+  static const Kitchen__LobbyOn init_value = KITCHEN__LOBBY_ON__INIT;
+  *message = init_value;
+}
+size_t kitchen__lobby_on__get_packed_size
+                     (const Kitchen__LobbyOn *message)
+{
+  assert(message->base.descriptor == &kitchen__lobby_on__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t kitchen__lobby_on__pack
+                     (const Kitchen__LobbyOn *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &kitchen__lobby_on__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t kitchen__lobby_on__pack_to_buffer
+                     (const Kitchen__LobbyOn *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &kitchen__lobby_on__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Kitchen__LobbyOn *
+       kitchen__lobby_on__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Kitchen__LobbyOn *)
+     protobuf_c_message_unpack (&kitchen__lobby_on__descriptor,
+                                allocator, len, data);
+}
+void   kitchen__lobby_on__free_unpacked
+                     (Kitchen__LobbyOn *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &kitchen__lobby_on__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   kitchen__lobby_emit__init
+                     (Kitchen__LobbyEmit         *message)
+{
+  static const Kitchen__LobbyEmit init_value = KITCHEN__LOBBY_EMIT__INIT;
+  *message = init_value;
+}
+size_t kitchen__lobby_emit__get_packed_size
+                     (const Kitchen__LobbyEmit *message)
+{
+  assert(message->base.descriptor == &kitchen__lobby_emit__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t kitchen__lobby_emit__pack
+                     (const Kitchen__LobbyEmit *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &kitchen__lobby_emit__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t kitchen__lobby_emit__pack_to_buffer
+                     (const Kitchen__LobbyEmit *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &kitchen__lobby_emit__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Kitchen__LobbyEmit *
+       kitchen__lobby_emit__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Kitchen__LobbyEmit *)
+     protobuf_c_message_unpack (&kitchen__lobby_emit__descriptor,
+                                allocator, len, data);
+}
+void   kitchen__lobby_emit__free_unpacked
+                     (Kitchen__LobbyEmit *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &kitchen__lobby_emit__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   kitchen__game_lobby_on__init
+                     (Kitchen__GameLobbyOn         *message)
+{
+  static const Kitchen__GameLobbyOn init_value = KITCHEN__GAME_LOBBY_ON__INIT;
+  *message = init_value;
+}
+size_t kitchen__game_lobby_on__get_packed_size
+                     (const Kitchen__GameLobbyOn *message)
+{
+  assert(message->base.descriptor == &kitchen__game_lobby_on__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t kitchen__game_lobby_on__pack
+                     (const Kitchen__GameLobbyOn *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &kitchen__game_lobby_on__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t kitchen__game_lobby_on__pack_to_buffer
+                     (const Kitchen__GameLobbyOn *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &kitchen__game_lobby_on__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Kitchen__GameLobbyOn *
+       kitchen__game_lobby_on__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Kitchen__GameLobbyOn *)
+     protobuf_c_message_unpack (&kitchen__game_lobby_on__descriptor,
+                                allocator, len, data);
+}
+void   kitchen__game_lobby_on__free_unpacked
+                     (Kitchen__GameLobbyOn *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &kitchen__game_lobby_on__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   kitchen__verani_schema__init
+                     (Kitchen__VeraniSchema         *message)
+{
+  static const Kitchen__VeraniSchema init_value = KITCHEN__VERANI_SCHEMA__INIT;
+  *message = init_value;
+}
+size_t kitchen__verani_schema__get_packed_size
+                     (const Kitchen__VeraniSchema *message)
+{
+  assert(message->base.descriptor == &kitchen__verani_schema__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t kitchen__verani_schema__pack
+                     (const Kitchen__VeraniSchema *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &kitchen__verani_schema__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t kitchen__verani_schema__pack_to_buffer
+                     (const Kitchen__VeraniSchema *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &kitchen__verani_schema__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Kitchen__VeraniSchema *
+       kitchen__verani_schema__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Kitchen__VeraniSchema *)
+     protobuf_c_message_unpack (&kitchen__verani_schema__descriptor,
+                                allocator, len, data);
+}
+void   kitchen__verani_schema__free_unpacked
+                     (Kitchen__VeraniSchema *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &kitchen__verani_schema__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor kitchen__scalars__field_descriptors[12] =
 {
   {
@@ -1279,6 +1465,384 @@ const ProtobufCMessageDescriptor kitchen__quiet_meta__descriptor =
   kitchen__quiet_meta__field_indices_by_name,
   0,  kitchen__quiet_meta__number_ranges,
   (ProtobufCMessageInit) kitchen__quiet_meta__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor kitchen__lobby_on__reply__field_descriptors[3] =
+{
+  {
+    "ask",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kitchen__LobbyOn__Reply, ask),
+    &kitchen__nothing__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "echo_all_types",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kitchen__LobbyOn__Reply, echo_all_types),
+    &kitchen__scalars__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "join_game",
+    7,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kitchen__LobbyOn__Reply, join_game),
+    &kitchen__team__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned kitchen__lobby_on__reply__field_indices_by_name[] = {
+  0,   /* field[0] = ask */
+  1,   /* field[1] = echo_all_types */
+  2,   /* field[2] = join_game */
+};
+static const ProtobufCIntRange kitchen__lobby_on__reply__number_ranges[2 + 1] =
+{
+  { 2, 0 },
+  { 7, 2 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor kitchen__lobby_on__reply__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "kitchen.LobbyOn.Reply",
+  "Reply",
+  "Kitchen__LobbyOn__Reply",
+  "kitchen",
+  sizeof(Kitchen__LobbyOn__Reply),
+  3,
+  kitchen__lobby_on__reply__field_descriptors,
+  kitchen__lobby_on__reply__field_indices_by_name,
+  2,  kitchen__lobby_on__reply__number_ranges,
+  (ProtobufCMessageInit) kitchen__lobby_on__reply__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue kitchen__lobby_on__id__enum_values_by_number[6] =
+{
+  { "PING", "KITCHEN__LOBBY_ON__ID__PING", 1 },
+  { "ASK", "KITCHEN__LOBBY_ON__ID__ASK", 2 },
+  { "ECHO_ALL_TYPES", "KITCHEN__LOBBY_ON__ID__ECHO_ALL_TYPES", 3 },
+  { "LABELS", "KITCHEN__LOBBY_ON__ID__LABELS", 4 },
+  { "PLAIN", "KITCHEN__LOBBY_ON__ID__PLAIN", 5 },
+  { "JOIN_GAME", "KITCHEN__LOBBY_ON__ID__JOIN_GAME", 7 },
+};
+static const ProtobufCIntRange kitchen__lobby_on__id__value_ranges[] = {
+{1, 0},{7, 5},{0, 6}
+};
+static const ProtobufCEnumValueIndex kitchen__lobby_on__id__enum_values_by_name[6] =
+{
+  { "ASK", 1 },
+  { "ECHO_ALL_TYPES", 2 },
+  { "JOIN_GAME", 5 },
+  { "LABELS", 3 },
+  { "PING", 0 },
+  { "PLAIN", 4 },
+};
+const ProtobufCEnumDescriptor kitchen__lobby_on__id__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "kitchen.LobbyOn.Id",
+  "Id",
+  "Kitchen__LobbyOn__Id",
+  "kitchen",
+  6,
+  kitchen__lobby_on__id__enum_values_by_number,
+  6,
+  kitchen__lobby_on__id__enum_values_by_name,
+  2,
+  kitchen__lobby_on__id__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCFieldDescriptor kitchen__lobby_on__field_descriptors[4] =
+{
+  {
+    "echo_all_types",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kitchen__LobbyOn, echo_all_types),
+    &kitchen__scalars__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "labels",
+    4,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kitchen__LobbyOn, labels),
+    &kitchen__labels__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "plain",
+    5,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kitchen__LobbyOn, plain),
+    &kitchen__plain__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "join_game",
+    7,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kitchen__LobbyOn, join_game),
+    &kitchen__player__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned kitchen__lobby_on__field_indices_by_name[] = {
+  0,   /* field[0] = echo_all_types */
+  3,   /* field[3] = join_game */
+  1,   /* field[1] = labels */
+  2,   /* field[2] = plain */
+};
+static const ProtobufCIntRange kitchen__lobby_on__number_ranges[2 + 1] =
+{
+  { 3, 0 },
+  { 7, 3 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor kitchen__lobby_on__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "kitchen.LobbyOn",
+  "LobbyOn",
+  "Kitchen__LobbyOn",
+  "kitchen",
+  sizeof(Kitchen__LobbyOn),
+  4,
+  kitchen__lobby_on__field_descriptors,
+  kitchen__lobby_on__field_indices_by_name,
+  2,  kitchen__lobby_on__number_ranges,
+  (ProtobufCMessageInit) kitchen__lobby_on__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue kitchen__lobby_emit__id__enum_values_by_number[4] =
+{
+  { "PONG", "KITCHEN__LOBBY_EMIT__ID__PONG", 1 },
+  { "GAME_STATE", "KITCHEN__LOBBY_EMIT__ID__GAME_STATE", 2 },
+  { "PING", "KITCHEN__LOBBY_EMIT__ID__PING", 3 },
+  { "PLAIN", "KITCHEN__LOBBY_EMIT__ID__PLAIN", 4 },
+};
+static const ProtobufCIntRange kitchen__lobby_emit__id__value_ranges[] = {
+{1, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex kitchen__lobby_emit__id__enum_values_by_name[4] =
+{
+  { "GAME_STATE", 1 },
+  { "PING", 2 },
+  { "PLAIN", 3 },
+  { "PONG", 0 },
+};
+const ProtobufCEnumDescriptor kitchen__lobby_emit__id__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "kitchen.LobbyEmit.Id",
+  "Id",
+  "Kitchen__LobbyEmit__Id",
+  "kitchen",
+  4,
+  kitchen__lobby_emit__id__enum_values_by_number,
+  4,
+  kitchen__lobby_emit__id__enum_values_by_name,
+  1,
+  kitchen__lobby_emit__id__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCFieldDescriptor kitchen__lobby_emit__field_descriptors[3] =
+{
+  {
+    "game_state",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kitchen__LobbyEmit, game_state),
+    &kitchen__labels__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ping",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kitchen__LobbyEmit, ping),
+    &kitchen__nothing__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "plain",
+    4,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kitchen__LobbyEmit, plain),
+    &kitchen__plain__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned kitchen__lobby_emit__field_indices_by_name[] = {
+  0,   /* field[0] = game_state */
+  1,   /* field[1] = ping */
+  2,   /* field[2] = plain */
+};
+static const ProtobufCIntRange kitchen__lobby_emit__number_ranges[1 + 1] =
+{
+  { 2, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor kitchen__lobby_emit__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "kitchen.LobbyEmit",
+  "LobbyEmit",
+  "Kitchen__LobbyEmit",
+  "kitchen",
+  sizeof(Kitchen__LobbyEmit),
+  3,
+  kitchen__lobby_emit__field_descriptors,
+  kitchen__lobby_emit__field_indices_by_name,
+  1,  kitchen__lobby_emit__number_ranges,
+  (ProtobufCMessageInit) kitchen__lobby_emit__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue kitchen__game_lobby_on__id__enum_values_by_number[1] =
+{
+  { "A_B_C", "KITCHEN__GAME_LOBBY_ON__ID__A_B_C", 536870911 },
+};
+static const ProtobufCIntRange kitchen__game_lobby_on__id__value_ranges[] = {
+{536870911, 0},{0, 1}
+};
+static const ProtobufCEnumValueIndex kitchen__game_lobby_on__id__enum_values_by_name[1] =
+{
+  { "A_B_C", 0 },
+};
+const ProtobufCEnumDescriptor kitchen__game_lobby_on__id__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "kitchen.GameLobbyOn.Id",
+  "Id",
+  "Kitchen__GameLobbyOn__Id",
+  "kitchen",
+  1,
+  kitchen__game_lobby_on__id__enum_values_by_number,
+  1,
+  kitchen__game_lobby_on__id__enum_values_by_name,
+  1,
+  kitchen__game_lobby_on__id__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCFieldDescriptor kitchen__game_lobby_on__field_descriptors[1] =
+{
+  {
+    "a_b_c",
+    536870911,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kitchen__GameLobbyOn, a_b_c),
+    &kitchen__nothing__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned kitchen__game_lobby_on__field_indices_by_name[] = {
+  0,   /* field[0] = a_b_c */
+};
+static const ProtobufCIntRange kitchen__game_lobby_on__number_ranges[1 + 1] =
+{
+  { 536870911, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor kitchen__game_lobby_on__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "kitchen.GameLobbyOn",
+  "GameLobbyOn",
+  "Kitchen__GameLobbyOn",
+  "kitchen",
+  sizeof(Kitchen__GameLobbyOn),
+  1,
+  kitchen__game_lobby_on__field_descriptors,
+  kitchen__game_lobby_on__field_indices_by_name,
+  1,  kitchen__game_lobby_on__number_ranges,
+  (ProtobufCMessageInit) kitchen__game_lobby_on__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+char kitchen__verani_schema__fingerprint__default_value[] = "18a943903866aac5";
+static const ProtobufCFieldDescriptor kitchen__verani_schema__field_descriptors[1] =
+{
+  {
+    "fingerprint",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Kitchen__VeraniSchema, fingerprint),
+    NULL,
+    &kitchen__verani_schema__fingerprint__default_value,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned kitchen__verani_schema__field_indices_by_name[] = {
+  0,   /* field[0] = fingerprint */
+};
+static const ProtobufCIntRange kitchen__verani_schema__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor kitchen__verani_schema__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "kitchen.VeraniSchema",
+  "VeraniSchema",
+  "Kitchen__VeraniSchema",
+  "kitchen",
+  sizeof(Kitchen__VeraniSchema),
+  1,
+  kitchen__verani_schema__field_descriptors,
+  kitchen__verani_schema__field_indices_by_name,
+  1,  kitchen__verani_schema__number_ranges,
+  (ProtobufCMessageInit) kitchen__verani_schema__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue kitchen__color__enum_values_by_number[4] =

@@ -27,10 +27,68 @@ typedef struct Kitchen__Nothing Kitchen__Nothing;
 typedef struct Kitchen__LobbyMeta Kitchen__LobbyMeta;
 typedef struct Kitchen__GameLobbyMeta Kitchen__GameLobbyMeta;
 typedef struct Kitchen__QuietMeta Kitchen__QuietMeta;
+typedef struct Kitchen__LobbyOn Kitchen__LobbyOn;
+typedef struct Kitchen__LobbyOn__Reply Kitchen__LobbyOn__Reply;
+typedef struct Kitchen__LobbyEmit Kitchen__LobbyEmit;
+typedef struct Kitchen__GameLobbyOn Kitchen__GameLobbyOn;
+typedef struct Kitchen__VeraniSchema Kitchen__VeraniSchema;
 
 
 /* --- enums --- */
 
+typedef enum _Kitchen__LobbyOn__Id {
+  /*
+   * ping
+   */
+  KITCHEN__LOBBY_ON__ID__PING = 1,
+  /*
+   * ask
+   */
+  KITCHEN__LOBBY_ON__ID__ASK = 2,
+  /*
+   * echo.all_types
+   */
+  KITCHEN__LOBBY_ON__ID__ECHO_ALL_TYPES = 3,
+  /*
+   * labels
+   */
+  KITCHEN__LOBBY_ON__ID__LABELS = 4,
+  /*
+   * plain
+   */
+  KITCHEN__LOBBY_ON__ID__PLAIN = 5,
+  /*
+   * join.game
+   */
+  KITCHEN__LOBBY_ON__ID__JOIN_GAME = 7
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(KITCHEN__LOBBY_ON__ID)
+} Kitchen__LobbyOn__Id;
+typedef enum _Kitchen__LobbyEmit__Id {
+  /*
+   * pong
+   */
+  KITCHEN__LOBBY_EMIT__ID__PONG = 1,
+  /*
+   * game.state
+   */
+  KITCHEN__LOBBY_EMIT__ID__GAME_STATE = 2,
+  /*
+   * ping
+   */
+  KITCHEN__LOBBY_EMIT__ID__PING = 3,
+  /*
+   * plain
+   */
+  KITCHEN__LOBBY_EMIT__ID__PLAIN = 4
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(KITCHEN__LOBBY_EMIT__ID)
+} Kitchen__LobbyEmit__Id;
+typedef enum _Kitchen__GameLobbyOn__Id {
+  /*
+   * a.b.c
+   */
+  KITCHEN__GAME_LOBBY_ON__ID__A_B_C = 536870911
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(KITCHEN__GAME_LOBBY_ON__ID)
+} Kitchen__GameLobbyOn__Id;
 /*
  * Enum values share one scope per package, like protobuf's.
  */
@@ -245,6 +303,87 @@ struct  Kitchen__QuietMeta
      }
 
 
+struct  Kitchen__LobbyOn__Reply
+{
+  ProtobufCMessage base;
+  Kitchen__Nothing *ask;
+  Kitchen__Scalars *echo_all_types;
+  Kitchen__Team *join_game;
+};
+#define KITCHEN__LOBBY_ON__REPLY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&kitchen__lobby_on__reply__descriptor) \
+    , NULL, NULL, NULL }
+
+
+/*
+ * Room Lobby, path "/": the events a client sends (`on`). Each is
+ * an Envelope with `event` = its Id and `payload` = the field of that
+ * number below, encoded (no field: no payload). An id with a field in
+ * Reply is sent as REQUEST and answered by a REPLY whose payload is that
+ * field's type; the others are sent as EVENT.
+ */
+struct  Kitchen__LobbyOn
+{
+  ProtobufCMessage base;
+  Kitchen__Scalars *echo_all_types;
+  Kitchen__Labels *labels;
+  Kitchen__Plain *plain;
+  Kitchen__Player *join_game;
+};
+#define KITCHEN__LOBBY_ON__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&kitchen__lobby_on__descriptor) \
+    , NULL, NULL, NULL, NULL }
+
+
+/*
+ * Room Lobby, path "/": the events the server sends (`emit`), as
+ * Envelope EVENTs with `event` = its Id and `payload` = the field of that
+ * number below, encoded (no field: no payload).
+ */
+struct  Kitchen__LobbyEmit
+{
+  ProtobufCMessage base;
+  Kitchen__Labels *game_state;
+  Kitchen__Nothing *ping;
+  Kitchen__Plain *plain;
+};
+#define KITCHEN__LOBBY_EMIT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&kitchen__lobby_emit__descriptor) \
+    , NULL, NULL, NULL }
+
+
+/*
+ * Room GameLobby, path "/ws": the events a client sends (`on`). Each is
+ * an Envelope with `event` = its Id and `payload` = the field of that
+ * number below, encoded (no field: no payload). An id with a field in
+ * Reply is sent as REQUEST and answered by a REPLY whose payload is that
+ * field's type; the others are sent as EVENT.
+ */
+struct  Kitchen__GameLobbyOn
+{
+  ProtobufCMessage base;
+  Kitchen__Nothing *a_b_c;
+};
+#define KITCHEN__GAME_LOBBY_ON__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&kitchen__game_lobby_on__descriptor) \
+    , NULL }
+
+
+/*
+ * The schema fingerprint (runtime/PROTOCOL.md, "The schema fingerprint"):
+ * send it in Hello.fingerprint; the server's is in Welcome.fingerprint.
+ */
+struct  Kitchen__VeraniSchema
+{
+  ProtobufCMessage base;
+  char *fingerprint;
+};
+extern char kitchen__verani_schema__fingerprint__default_value[];
+#define KITCHEN__VERANI_SCHEMA__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&kitchen__verani_schema__descriptor) \
+    , kitchen__verani_schema__fingerprint__default_value }
+
+
 /* Kitchen__Scalars methods */
 void   kitchen__scalars__init
                      (Kitchen__Scalars         *message);
@@ -425,6 +564,85 @@ Kitchen__QuietMeta *
 void   kitchen__quiet_meta__free_unpacked
                      (Kitchen__QuietMeta *message,
                       ProtobufCAllocator *allocator);
+/* Kitchen__LobbyOn__Reply methods */
+void   kitchen__lobby_on__reply__init
+                     (Kitchen__LobbyOn__Reply         *message);
+/* Kitchen__LobbyOn methods */
+void   kitchen__lobby_on__init
+                     (Kitchen__LobbyOn         *message);
+size_t kitchen__lobby_on__get_packed_size
+                     (const Kitchen__LobbyOn   *message);
+size_t kitchen__lobby_on__pack
+                     (const Kitchen__LobbyOn   *message,
+                      uint8_t             *out);
+size_t kitchen__lobby_on__pack_to_buffer
+                     (const Kitchen__LobbyOn   *message,
+                      ProtobufCBuffer     *buffer);
+Kitchen__LobbyOn *
+       kitchen__lobby_on__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   kitchen__lobby_on__free_unpacked
+                     (Kitchen__LobbyOn *message,
+                      ProtobufCAllocator *allocator);
+/* Kitchen__LobbyEmit methods */
+void   kitchen__lobby_emit__init
+                     (Kitchen__LobbyEmit         *message);
+size_t kitchen__lobby_emit__get_packed_size
+                     (const Kitchen__LobbyEmit   *message);
+size_t kitchen__lobby_emit__pack
+                     (const Kitchen__LobbyEmit   *message,
+                      uint8_t             *out);
+size_t kitchen__lobby_emit__pack_to_buffer
+                     (const Kitchen__LobbyEmit   *message,
+                      ProtobufCBuffer     *buffer);
+Kitchen__LobbyEmit *
+       kitchen__lobby_emit__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   kitchen__lobby_emit__free_unpacked
+                     (Kitchen__LobbyEmit *message,
+                      ProtobufCAllocator *allocator);
+/* Kitchen__GameLobbyOn methods */
+void   kitchen__game_lobby_on__init
+                     (Kitchen__GameLobbyOn         *message);
+size_t kitchen__game_lobby_on__get_packed_size
+                     (const Kitchen__GameLobbyOn   *message);
+size_t kitchen__game_lobby_on__pack
+                     (const Kitchen__GameLobbyOn   *message,
+                      uint8_t             *out);
+size_t kitchen__game_lobby_on__pack_to_buffer
+                     (const Kitchen__GameLobbyOn   *message,
+                      ProtobufCBuffer     *buffer);
+Kitchen__GameLobbyOn *
+       kitchen__game_lobby_on__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   kitchen__game_lobby_on__free_unpacked
+                     (Kitchen__GameLobbyOn *message,
+                      ProtobufCAllocator *allocator);
+/* Kitchen__VeraniSchema methods */
+void   kitchen__verani_schema__init
+                     (Kitchen__VeraniSchema         *message);
+size_t kitchen__verani_schema__get_packed_size
+                     (const Kitchen__VeraniSchema   *message);
+size_t kitchen__verani_schema__pack
+                     (const Kitchen__VeraniSchema   *message,
+                      uint8_t             *out);
+size_t kitchen__verani_schema__pack_to_buffer
+                     (const Kitchen__VeraniSchema   *message,
+                      ProtobufCBuffer     *buffer);
+Kitchen__VeraniSchema *
+       kitchen__verani_schema__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   kitchen__verani_schema__free_unpacked
+                     (Kitchen__VeraniSchema *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Kitchen__Scalars_Closure)
@@ -463,6 +681,21 @@ typedef void (*Kitchen__GameLobbyMeta_Closure)
 typedef void (*Kitchen__QuietMeta_Closure)
                  (const Kitchen__QuietMeta *message,
                   void *closure_data);
+typedef void (*Kitchen__LobbyOn__Reply_Closure)
+                 (const Kitchen__LobbyOn__Reply *message,
+                  void *closure_data);
+typedef void (*Kitchen__LobbyOn_Closure)
+                 (const Kitchen__LobbyOn *message,
+                  void *closure_data);
+typedef void (*Kitchen__LobbyEmit_Closure)
+                 (const Kitchen__LobbyEmit *message,
+                  void *closure_data);
+typedef void (*Kitchen__GameLobbyOn_Closure)
+                 (const Kitchen__GameLobbyOn *message,
+                  void *closure_data);
+typedef void (*Kitchen__VeraniSchema_Closure)
+                 (const Kitchen__VeraniSchema *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -483,6 +716,14 @@ extern const ProtobufCMessageDescriptor kitchen__nothing__descriptor;
 extern const ProtobufCMessageDescriptor kitchen__lobby_meta__descriptor;
 extern const ProtobufCMessageDescriptor kitchen__game_lobby_meta__descriptor;
 extern const ProtobufCMessageDescriptor kitchen__quiet_meta__descriptor;
+extern const ProtobufCMessageDescriptor kitchen__lobby_on__descriptor;
+extern const ProtobufCMessageDescriptor kitchen__lobby_on__reply__descriptor;
+extern const ProtobufCEnumDescriptor    kitchen__lobby_on__id__descriptor;
+extern const ProtobufCMessageDescriptor kitchen__lobby_emit__descriptor;
+extern const ProtobufCEnumDescriptor    kitchen__lobby_emit__id__descriptor;
+extern const ProtobufCMessageDescriptor kitchen__game_lobby_on__descriptor;
+extern const ProtobufCEnumDescriptor    kitchen__game_lobby_on__id__descriptor;
+extern const ProtobufCMessageDescriptor kitchen__verani_schema__descriptor;
 
 PROTOBUF_C__END_DECLS
 

@@ -114,6 +114,7 @@ static const kitchen_lobby_handlers kitchen_lobby_stub_handlers = {
         .on_leave = kitchen_lobby_stub_on_leave,
         .on_hibernation_restore = kitchen_lobby_stub_on_hibernation_restore,
         /* .on_message: frames no typed handler takes (unset: an error frame) */
+        /* .on_any: every dispatched event, after its handler */
     },
     .extract_meta = kitchen_lobby_stub_extract_meta,
     .join_game = kitchen_lobby_stub_join_game,
@@ -188,6 +189,7 @@ static const kitchen_game_lobby_handlers kitchen_game_lobby_stub_handlers = {
         .on_leave = kitchen_game_lobby_stub_on_leave,
         .on_hibernation_restore = kitchen_game_lobby_stub_on_hibernation_restore,
         /* .on_message: frames no typed handler takes (unset: an error frame) */
+        /* .on_any: every dispatched event, after its handler */
     },
     .extract_meta = kitchen_game_lobby_stub_extract_meta,
     .a_b_c = kitchen_game_lobby_stub_a_b_c,
@@ -249,6 +251,7 @@ static const kitchen_quiet_handlers kitchen_quiet_stub_handlers = {
         .on_leave = kitchen_quiet_stub_on_leave,
         .on_hibernation_restore = kitchen_quiet_stub_on_hibernation_restore,
         /* .on_message: frames no typed handler takes (unset: an error frame) */
+        /* .on_any: every dispatched event, after its handler */
     },
     .extract_meta = kitchen_quiet_stub_extract_meta,
 };

@@ -369,7 +369,7 @@ static const char *const kitchen_game_lobby_channels[1] = {"default"};
 const verani_event_def kitchen_game_lobby_on_events[1] = {
     /* on a.b.c (Nothing) */
     {
-        .id = 4294967295u,
+        .id = 536870911u,
         .name = "a.b.c",
         .in = &kitchen__nothing__descriptor,
         .out = NULL,

@@ -193,6 +193,147 @@ void   notifications__inbox_meta__free_unpacked
   assert(message->base.descriptor == &notifications__inbox_meta__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   notifications__inbox_on__reply__init
+                     (Notifications__InboxOn__Reply         *message)
+{
+  static const Notifications__InboxOn__Reply init_value = NOTIFICATIONS__INBOX_ON__REPLY__INIT;
+  *message = init_value;
+}
+void   notifications__inbox_on__init
+                     (Notifications__InboxOn         *message)
+{
+  static const Notifications__InboxOn init_value = NOTIFICATIONS__INBOX_ON__INIT;
+  *message = init_value;
+}
+size_t notifications__inbox_on__get_packed_size
+                     (const Notifications__InboxOn *message)
+{
+  assert(message->base.descriptor == &notifications__inbox_on__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t notifications__inbox_on__pack
+                     (const Notifications__InboxOn *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &notifications__inbox_on__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t notifications__inbox_on__pack_to_buffer
+                     (const Notifications__InboxOn *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &notifications__inbox_on__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Notifications__InboxOn *
+       notifications__inbox_on__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Notifications__InboxOn *)
+     protobuf_c_message_unpack (&notifications__inbox_on__descriptor,
+                                allocator, len, data);
+}
+void   notifications__inbox_on__free_unpacked
+                     (Notifications__InboxOn *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &notifications__inbox_on__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   notifications__inbox_emit__init
+                     (Notifications__InboxEmit         *message)
+{
+  static const Notifications__InboxEmit init_value = NOTIFICATIONS__INBOX_EMIT__INIT;
+  *message = init_value;
+}
+size_t notifications__inbox_emit__get_packed_size
+                     (const Notifications__InboxEmit *message)
+{
+  assert(message->base.descriptor == &notifications__inbox_emit__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t notifications__inbox_emit__pack
+                     (const Notifications__InboxEmit *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &notifications__inbox_emit__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t notifications__inbox_emit__pack_to_buffer
+                     (const Notifications__InboxEmit *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &notifications__inbox_emit__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Notifications__InboxEmit *
+       notifications__inbox_emit__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Notifications__InboxEmit *)
+     protobuf_c_message_unpack (&notifications__inbox_emit__descriptor,
+                                allocator, len, data);
+}
+void   notifications__inbox_emit__free_unpacked
+                     (Notifications__InboxEmit *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &notifications__inbox_emit__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   notifications__verani_schema__init
+                     (Notifications__VeraniSchema         *message)
+{
+  static const Notifications__VeraniSchema init_value = NOTIFICATIONS__VERANI_SCHEMA__INIT;
+  *message = init_value;
+}
+size_t notifications__verani_schema__get_packed_size
+                     (const Notifications__VeraniSchema *message)
+{
+  assert(message->base.descriptor == &notifications__verani_schema__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t notifications__verani_schema__pack
+                     (const Notifications__VeraniSchema *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &notifications__verani_schema__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t notifications__verani_schema__pack_to_buffer
+                     (const Notifications__VeraniSchema *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &notifications__verani_schema__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Notifications__VeraniSchema *
+       notifications__verani_schema__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Notifications__VeraniSchema *)
+     protobuf_c_message_unpack (&notifications__verani_schema__descriptor,
+                                allocator, len, data);
+}
+void   notifications__verani_schema__free_unpacked
+                     (Notifications__VeraniSchema *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &notifications__verani_schema__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor notifications__notification__data_entry__field_descriptors[2] =
 {
   {
@@ -439,6 +580,226 @@ const ProtobufCMessageDescriptor notifications__inbox_meta__descriptor =
   notifications__inbox_meta__field_indices_by_name,
   0,  notifications__inbox_meta__number_ranges,
   (ProtobufCMessageInit) notifications__inbox_meta__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor notifications__inbox_on__reply__field_descriptors[1] =
+{
+  {
+    "ack",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Notifications__InboxOn__Reply, ack),
+    &notifications__unread__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned notifications__inbox_on__reply__field_indices_by_name[] = {
+  0,   /* field[0] = ack */
+};
+static const ProtobufCIntRange notifications__inbox_on__reply__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor notifications__inbox_on__reply__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "notifications.InboxOn.Reply",
+  "Reply",
+  "Notifications__InboxOn__Reply",
+  "notifications",
+  sizeof(Notifications__InboxOn__Reply),
+  1,
+  notifications__inbox_on__reply__field_descriptors,
+  notifications__inbox_on__reply__field_indices_by_name,
+  1,  notifications__inbox_on__reply__number_ranges,
+  (ProtobufCMessageInit) notifications__inbox_on__reply__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue notifications__inbox_on__id__enum_values_by_number[1] =
+{
+  { "ACK", "NOTIFICATIONS__INBOX_ON__ID__ACK", 1 },
+};
+static const ProtobufCIntRange notifications__inbox_on__id__value_ranges[] = {
+{1, 0},{0, 1}
+};
+static const ProtobufCEnumValueIndex notifications__inbox_on__id__enum_values_by_name[1] =
+{
+  { "ACK", 0 },
+};
+const ProtobufCEnumDescriptor notifications__inbox_on__id__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "notifications.InboxOn.Id",
+  "Id",
+  "Notifications__InboxOn__Id",
+  "notifications",
+  1,
+  notifications__inbox_on__id__enum_values_by_number,
+  1,
+  notifications__inbox_on__id__enum_values_by_name,
+  1,
+  notifications__inbox_on__id__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCFieldDescriptor notifications__inbox_on__field_descriptors[1] =
+{
+  {
+    "ack",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Notifications__InboxOn, ack),
+    &notifications__ack__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned notifications__inbox_on__field_indices_by_name[] = {
+  0,   /* field[0] = ack */
+};
+static const ProtobufCIntRange notifications__inbox_on__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor notifications__inbox_on__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "notifications.InboxOn",
+  "InboxOn",
+  "Notifications__InboxOn",
+  "notifications",
+  sizeof(Notifications__InboxOn),
+  1,
+  notifications__inbox_on__field_descriptors,
+  notifications__inbox_on__field_indices_by_name,
+  1,  notifications__inbox_on__number_ranges,
+  (ProtobufCMessageInit) notifications__inbox_on__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue notifications__inbox_emit__id__enum_values_by_number[2] =
+{
+  { "NOTIFY", "NOTIFICATIONS__INBOX_EMIT__ID__NOTIFY", 1 },
+  { "UNREAD", "NOTIFICATIONS__INBOX_EMIT__ID__UNREAD", 2 },
+};
+static const ProtobufCIntRange notifications__inbox_emit__id__value_ranges[] = {
+{1, 0},{0, 2}
+};
+static const ProtobufCEnumValueIndex notifications__inbox_emit__id__enum_values_by_name[2] =
+{
+  { "NOTIFY", 0 },
+  { "UNREAD", 1 },
+};
+const ProtobufCEnumDescriptor notifications__inbox_emit__id__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "notifications.InboxEmit.Id",
+  "Id",
+  "Notifications__InboxEmit__Id",
+  "notifications",
+  2,
+  notifications__inbox_emit__id__enum_values_by_number,
+  2,
+  notifications__inbox_emit__id__enum_values_by_name,
+  1,
+  notifications__inbox_emit__id__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCFieldDescriptor notifications__inbox_emit__field_descriptors[2] =
+{
+  {
+    "notify",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Notifications__InboxEmit, notify),
+    &notifications__notification__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "unread",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Notifications__InboxEmit, unread),
+    &notifications__unread__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned notifications__inbox_emit__field_indices_by_name[] = {
+  0,   /* field[0] = notify */
+  1,   /* field[1] = unread */
+};
+static const ProtobufCIntRange notifications__inbox_emit__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor notifications__inbox_emit__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "notifications.InboxEmit",
+  "InboxEmit",
+  "Notifications__InboxEmit",
+  "notifications",
+  sizeof(Notifications__InboxEmit),
+  2,
+  notifications__inbox_emit__field_descriptors,
+  notifications__inbox_emit__field_indices_by_name,
+  1,  notifications__inbox_emit__number_ranges,
+  (ProtobufCMessageInit) notifications__inbox_emit__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+char notifications__verani_schema__fingerprint__default_value[] = "374cac4ebe67a87f";
+static const ProtobufCFieldDescriptor notifications__verani_schema__field_descriptors[1] =
+{
+  {
+    "fingerprint",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Notifications__VeraniSchema, fingerprint),
+    NULL,
+    &notifications__verani_schema__fingerprint__default_value,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned notifications__verani_schema__field_indices_by_name[] = {
+  0,   /* field[0] = fingerprint */
+};
+static const ProtobufCIntRange notifications__verani_schema__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor notifications__verani_schema__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "notifications.VeraniSchema",
+  "VeraniSchema",
+  "Notifications__VeraniSchema",
+  "notifications",
+  sizeof(Notifications__VeraniSchema),
+  1,
+  notifications__verani_schema__field_descriptors,
+  notifications__verani_schema__field_indices_by_name,
+  1,  notifications__verani_schema__number_ranges,
+  (ProtobufCMessageInit) notifications__verani_schema__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue notifications__priority__enum_values_by_number[3] =

@@ -20,10 +20,32 @@ typedef struct Notifications__Notification__DataEntry Notifications__Notificatio
 typedef struct Notifications__Ack Notifications__Ack;
 typedef struct Notifications__Unread Notifications__Unread;
 typedef struct Notifications__InboxMeta Notifications__InboxMeta;
+typedef struct Notifications__InboxOn Notifications__InboxOn;
+typedef struct Notifications__InboxOn__Reply Notifications__InboxOn__Reply;
+typedef struct Notifications__InboxEmit Notifications__InboxEmit;
+typedef struct Notifications__VeraniSchema Notifications__VeraniSchema;
 
 
 /* --- enums --- */
 
+typedef enum _Notifications__InboxOn__Id {
+  /*
+   * ack
+   */
+  NOTIFICATIONS__INBOX_ON__ID__ACK = 1
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(NOTIFICATIONS__INBOX_ON__ID)
+} Notifications__InboxOn__Id;
+typedef enum _Notifications__InboxEmit__Id {
+  /*
+   * notify
+   */
+  NOTIFICATIONS__INBOX_EMIT__ID__NOTIFY = 1,
+  /*
+   * unread
+   */
+  NOTIFICATIONS__INBOX_EMIT__ID__UNREAD = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(NOTIFICATIONS__INBOX_EMIT__ID)
+} Notifications__InboxEmit__Id;
 typedef enum _Notifications__Priority {
   NOTIFICATIONS__PRIORITY__LOW = 0,
   NOTIFICATIONS__PRIORITY__NORMAL = 1,
@@ -97,6 +119,64 @@ struct  Notifications__InboxMeta
 #define NOTIFICATIONS__INBOX_META__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&notifications__inbox_meta__descriptor) \
      }
+
+
+struct  Notifications__InboxOn__Reply
+{
+  ProtobufCMessage base;
+  Notifications__Unread *ack;
+};
+#define NOTIFICATIONS__INBOX_ON__REPLY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&notifications__inbox_on__reply__descriptor) \
+    , NULL }
+
+
+/*
+ * Room Inbox, path "/notifications/{room}": the events a client sends (`on`). Each is
+ * an Envelope with `event` = its Id and `payload` = the field of that
+ * number below, encoded (no field: no payload). An id with a field in
+ * Reply is sent as REQUEST and answered by a REPLY whose payload is that
+ * field's type; the others are sent as EVENT.
+ */
+struct  Notifications__InboxOn
+{
+  ProtobufCMessage base;
+  Notifications__Ack *ack;
+};
+#define NOTIFICATIONS__INBOX_ON__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&notifications__inbox_on__descriptor) \
+    , NULL }
+
+
+/*
+ * Room Inbox, path "/notifications/{room}": the events the server sends (`emit`), as
+ * Envelope EVENTs with `event` = its Id and `payload` = the field of that
+ * number below, encoded (no field: no payload).
+ */
+struct  Notifications__InboxEmit
+{
+  ProtobufCMessage base;
+  Notifications__Notification *notify;
+  Notifications__Unread *unread;
+};
+#define NOTIFICATIONS__INBOX_EMIT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&notifications__inbox_emit__descriptor) \
+    , NULL, NULL }
+
+
+/*
+ * The schema fingerprint (runtime/PROTOCOL.md, "The schema fingerprint"):
+ * send it in Hello.fingerprint; the server's is in Welcome.fingerprint.
+ */
+struct  Notifications__VeraniSchema
+{
+  ProtobufCMessage base;
+  char *fingerprint;
+};
+extern char notifications__verani_schema__fingerprint__default_value[];
+#define NOTIFICATIONS__VERANI_SCHEMA__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&notifications__verani_schema__descriptor) \
+    , notifications__verani_schema__fingerprint__default_value }
 
 
 /* Notifications__Notification__DataEntry methods */
@@ -178,6 +258,66 @@ Notifications__InboxMeta *
 void   notifications__inbox_meta__free_unpacked
                      (Notifications__InboxMeta *message,
                       ProtobufCAllocator *allocator);
+/* Notifications__InboxOn__Reply methods */
+void   notifications__inbox_on__reply__init
+                     (Notifications__InboxOn__Reply         *message);
+/* Notifications__InboxOn methods */
+void   notifications__inbox_on__init
+                     (Notifications__InboxOn         *message);
+size_t notifications__inbox_on__get_packed_size
+                     (const Notifications__InboxOn   *message);
+size_t notifications__inbox_on__pack
+                     (const Notifications__InboxOn   *message,
+                      uint8_t             *out);
+size_t notifications__inbox_on__pack_to_buffer
+                     (const Notifications__InboxOn   *message,
+                      ProtobufCBuffer     *buffer);
+Notifications__InboxOn *
+       notifications__inbox_on__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   notifications__inbox_on__free_unpacked
+                     (Notifications__InboxOn *message,
+                      ProtobufCAllocator *allocator);
+/* Notifications__InboxEmit methods */
+void   notifications__inbox_emit__init
+                     (Notifications__InboxEmit         *message);
+size_t notifications__inbox_emit__get_packed_size
+                     (const Notifications__InboxEmit   *message);
+size_t notifications__inbox_emit__pack
+                     (const Notifications__InboxEmit   *message,
+                      uint8_t             *out);
+size_t notifications__inbox_emit__pack_to_buffer
+                     (const Notifications__InboxEmit   *message,
+                      ProtobufCBuffer     *buffer);
+Notifications__InboxEmit *
+       notifications__inbox_emit__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   notifications__inbox_emit__free_unpacked
+                     (Notifications__InboxEmit *message,
+                      ProtobufCAllocator *allocator);
+/* Notifications__VeraniSchema methods */
+void   notifications__verani_schema__init
+                     (Notifications__VeraniSchema         *message);
+size_t notifications__verani_schema__get_packed_size
+                     (const Notifications__VeraniSchema   *message);
+size_t notifications__verani_schema__pack
+                     (const Notifications__VeraniSchema   *message,
+                      uint8_t             *out);
+size_t notifications__verani_schema__pack_to_buffer
+                     (const Notifications__VeraniSchema   *message,
+                      ProtobufCBuffer     *buffer);
+Notifications__VeraniSchema *
+       notifications__verani_schema__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   notifications__verani_schema__free_unpacked
+                     (Notifications__VeraniSchema *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Notifications__Notification__DataEntry_Closure)
@@ -195,6 +335,18 @@ typedef void (*Notifications__Unread_Closure)
 typedef void (*Notifications__InboxMeta_Closure)
                  (const Notifications__InboxMeta *message,
                   void *closure_data);
+typedef void (*Notifications__InboxOn__Reply_Closure)
+                 (const Notifications__InboxOn__Reply *message,
+                  void *closure_data);
+typedef void (*Notifications__InboxOn_Closure)
+                 (const Notifications__InboxOn *message,
+                  void *closure_data);
+typedef void (*Notifications__InboxEmit_Closure)
+                 (const Notifications__InboxEmit *message,
+                  void *closure_data);
+typedef void (*Notifications__VeraniSchema_Closure)
+                 (const Notifications__VeraniSchema *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -207,6 +359,12 @@ extern const ProtobufCMessageDescriptor notifications__notification__data_entry_
 extern const ProtobufCMessageDescriptor notifications__ack__descriptor;
 extern const ProtobufCMessageDescriptor notifications__unread__descriptor;
 extern const ProtobufCMessageDescriptor notifications__inbox_meta__descriptor;
+extern const ProtobufCMessageDescriptor notifications__inbox_on__descriptor;
+extern const ProtobufCMessageDescriptor notifications__inbox_on__reply__descriptor;
+extern const ProtobufCEnumDescriptor    notifications__inbox_on__id__descriptor;
+extern const ProtobufCMessageDescriptor notifications__inbox_emit__descriptor;
+extern const ProtobufCEnumDescriptor    notifications__inbox_emit__id__descriptor;
+extern const ProtobufCMessageDescriptor notifications__verani_schema__descriptor;
 
 PROTOBUF_C__END_DECLS
 

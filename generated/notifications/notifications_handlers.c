@@ -74,6 +74,7 @@ static const notifications_inbox_handlers notifications_inbox_stub_handlers = {
         .on_leave = notifications_inbox_stub_on_leave,
         .on_hibernation_restore = notifications_inbox_stub_on_hibernation_restore,
         /* .on_message: frames no typed handler takes (unset: an error frame) */
+        /* .on_any: every dispatched event, after its handler */
     },
     .extract_meta = notifications_inbox_stub_extract_meta,
     .ack = notifications_inbox_stub_ack,

@@ -187,6 +187,147 @@ void   presence__presence_meta__free_unpacked
   assert(message->base.descriptor == &presence__presence_meta__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   presence__presence_on__reply__init
+                     (Presence__PresenceOn__Reply         *message)
+{
+  static const Presence__PresenceOn__Reply init_value = PRESENCE__PRESENCE_ON__REPLY__INIT;
+  *message = init_value;
+}
+void   presence__presence_on__init
+                     (Presence__PresenceOn         *message)
+{
+  static const Presence__PresenceOn init_value = PRESENCE__PRESENCE_ON__INIT;
+  *message = init_value;
+}
+size_t presence__presence_on__get_packed_size
+                     (const Presence__PresenceOn *message)
+{
+  assert(message->base.descriptor == &presence__presence_on__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t presence__presence_on__pack
+                     (const Presence__PresenceOn *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &presence__presence_on__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t presence__presence_on__pack_to_buffer
+                     (const Presence__PresenceOn *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &presence__presence_on__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Presence__PresenceOn *
+       presence__presence_on__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Presence__PresenceOn *)
+     protobuf_c_message_unpack (&presence__presence_on__descriptor,
+                                allocator, len, data);
+}
+void   presence__presence_on__free_unpacked
+                     (Presence__PresenceOn *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &presence__presence_on__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   presence__presence_emit__init
+                     (Presence__PresenceEmit         *message)
+{
+  static const Presence__PresenceEmit init_value = PRESENCE__PRESENCE_EMIT__INIT;
+  *message = init_value;
+}
+size_t presence__presence_emit__get_packed_size
+                     (const Presence__PresenceEmit *message)
+{
+  assert(message->base.descriptor == &presence__presence_emit__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t presence__presence_emit__pack
+                     (const Presence__PresenceEmit *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &presence__presence_emit__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t presence__presence_emit__pack_to_buffer
+                     (const Presence__PresenceEmit *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &presence__presence_emit__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Presence__PresenceEmit *
+       presence__presence_emit__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Presence__PresenceEmit *)
+     protobuf_c_message_unpack (&presence__presence_emit__descriptor,
+                                allocator, len, data);
+}
+void   presence__presence_emit__free_unpacked
+                     (Presence__PresenceEmit *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &presence__presence_emit__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   presence__verani_schema__init
+                     (Presence__VeraniSchema         *message)
+{
+  static const Presence__VeraniSchema init_value = PRESENCE__VERANI_SCHEMA__INIT;
+  *message = init_value;
+}
+size_t presence__verani_schema__get_packed_size
+                     (const Presence__VeraniSchema *message)
+{
+  assert(message->base.descriptor == &presence__verani_schema__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t presence__verani_schema__pack
+                     (const Presence__VeraniSchema *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &presence__verani_schema__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t presence__verani_schema__pack_to_buffer
+                     (const Presence__VeraniSchema *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &presence__verani_schema__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Presence__VeraniSchema *
+       presence__verani_schema__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Presence__VeraniSchema *)
+     protobuf_c_message_unpack (&presence__verani_schema__descriptor,
+                                allocator, len, data);
+}
+void   presence__verani_schema__free_unpacked
+                     (Presence__VeraniSchema *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &presence__verani_schema__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor presence__user_presence__field_descriptors[4] =
 {
   {
@@ -376,6 +517,258 @@ const ProtobufCMessageDescriptor presence__presence_meta__descriptor =
   presence__presence_meta__field_indices_by_name,
   1,  presence__presence_meta__number_ranges,
   (ProtobufCMessageInit) presence__presence_meta__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor presence__presence_on__reply__field_descriptors[1] =
+{
+  {
+    "list",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Presence__PresenceOn__Reply, list),
+    &presence__presence_list__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned presence__presence_on__reply__field_indices_by_name[] = {
+  0,   /* field[0] = list */
+};
+static const ProtobufCIntRange presence__presence_on__reply__number_ranges[1 + 1] =
+{
+  { 2, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor presence__presence_on__reply__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "presence.PresenceOn.Reply",
+  "Reply",
+  "Presence__PresenceOn__Reply",
+  "presence",
+  sizeof(Presence__PresenceOn__Reply),
+  1,
+  presence__presence_on__reply__field_descriptors,
+  presence__presence_on__reply__field_indices_by_name,
+  1,  presence__presence_on__reply__number_ranges,
+  (ProtobufCMessageInit) presence__presence_on__reply__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue presence__presence_on__id__enum_values_by_number[2] =
+{
+  { "STATUS_SET", "PRESENCE__PRESENCE_ON__ID__STATUS_SET", 1 },
+  { "LIST", "PRESENCE__PRESENCE_ON__ID__LIST", 2 },
+};
+static const ProtobufCIntRange presence__presence_on__id__value_ranges[] = {
+{1, 0},{0, 2}
+};
+static const ProtobufCEnumValueIndex presence__presence_on__id__enum_values_by_name[2] =
+{
+  { "LIST", 1 },
+  { "STATUS_SET", 0 },
+};
+const ProtobufCEnumDescriptor presence__presence_on__id__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "presence.PresenceOn.Id",
+  "Id",
+  "Presence__PresenceOn__Id",
+  "presence",
+  2,
+  presence__presence_on__id__enum_values_by_number,
+  2,
+  presence__presence_on__id__enum_values_by_name,
+  1,
+  presence__presence_on__id__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCFieldDescriptor presence__presence_on__field_descriptors[1] =
+{
+  {
+    "status_set",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Presence__PresenceOn, status_set),
+    &presence__set_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned presence__presence_on__field_indices_by_name[] = {
+  0,   /* field[0] = status_set */
+};
+static const ProtobufCIntRange presence__presence_on__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor presence__presence_on__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "presence.PresenceOn",
+  "PresenceOn",
+  "Presence__PresenceOn",
+  "presence",
+  sizeof(Presence__PresenceOn),
+  1,
+  presence__presence_on__field_descriptors,
+  presence__presence_on__field_indices_by_name,
+  1,  presence__presence_on__number_ranges,
+  (ProtobufCMessageInit) presence__presence_on__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue presence__presence_emit__id__enum_values_by_number[4] =
+{
+  { "USER_ONLINE", "PRESENCE__PRESENCE_EMIT__ID__USER_ONLINE", 1 },
+  { "USER_OFFLINE", "PRESENCE__PRESENCE_EMIT__ID__USER_OFFLINE", 2 },
+  { "USER_STATUS", "PRESENCE__PRESENCE_EMIT__ID__USER_STATUS", 3 },
+  { "SYNC", "PRESENCE__PRESENCE_EMIT__ID__SYNC", 4 },
+};
+static const ProtobufCIntRange presence__presence_emit__id__value_ranges[] = {
+{1, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex presence__presence_emit__id__enum_values_by_name[4] =
+{
+  { "SYNC", 3 },
+  { "USER_OFFLINE", 1 },
+  { "USER_ONLINE", 0 },
+  { "USER_STATUS", 2 },
+};
+const ProtobufCEnumDescriptor presence__presence_emit__id__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "presence.PresenceEmit.Id",
+  "Id",
+  "Presence__PresenceEmit__Id",
+  "presence",
+  4,
+  presence__presence_emit__id__enum_values_by_number,
+  4,
+  presence__presence_emit__id__enum_values_by_name,
+  1,
+  presence__presence_emit__id__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCFieldDescriptor presence__presence_emit__field_descriptors[4] =
+{
+  {
+    "user_online",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Presence__PresenceEmit, user_online),
+    &presence__user_presence__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "user_offline",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Presence__PresenceEmit, user_offline),
+    &presence__user_presence__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "user_status",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Presence__PresenceEmit, user_status),
+    &presence__user_presence__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sync",
+    4,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Presence__PresenceEmit, sync),
+    &presence__presence_list__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned presence__presence_emit__field_indices_by_name[] = {
+  3,   /* field[3] = sync */
+  1,   /* field[1] = user_offline */
+  0,   /* field[0] = user_online */
+  2,   /* field[2] = user_status */
+};
+static const ProtobufCIntRange presence__presence_emit__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor presence__presence_emit__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "presence.PresenceEmit",
+  "PresenceEmit",
+  "Presence__PresenceEmit",
+  "presence",
+  sizeof(Presence__PresenceEmit),
+  4,
+  presence__presence_emit__field_descriptors,
+  presence__presence_emit__field_indices_by_name,
+  1,  presence__presence_emit__number_ranges,
+  (ProtobufCMessageInit) presence__presence_emit__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+char presence__verani_schema__fingerprint__default_value[] = "4c8f733c6a0a502e";
+static const ProtobufCFieldDescriptor presence__verani_schema__field_descriptors[1] =
+{
+  {
+    "fingerprint",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Presence__VeraniSchema, fingerprint),
+    NULL,
+    &presence__verani_schema__fingerprint__default_value,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned presence__verani_schema__field_indices_by_name[] = {
+  0,   /* field[0] = fingerprint */
+};
+static const ProtobufCIntRange presence__verani_schema__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor presence__verani_schema__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "presence.VeraniSchema",
+  "VeraniSchema",
+  "Presence__VeraniSchema",
+  "presence",
+  sizeof(Presence__VeraniSchema),
+  1,
+  presence__verani_schema__field_descriptors,
+  presence__verani_schema__field_indices_by_name,
+  1,  presence__verani_schema__number_ranges,
+  (ProtobufCMessageInit) presence__verani_schema__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue presence__status__enum_values_by_number[3] =

@@ -19,10 +19,44 @@ typedef struct Presence__UserPresence Presence__UserPresence;
 typedef struct Presence__PresenceList Presence__PresenceList;
 typedef struct Presence__SetStatus Presence__SetStatus;
 typedef struct Presence__PresenceMeta Presence__PresenceMeta;
+typedef struct Presence__PresenceOn Presence__PresenceOn;
+typedef struct Presence__PresenceOn__Reply Presence__PresenceOn__Reply;
+typedef struct Presence__PresenceEmit Presence__PresenceEmit;
+typedef struct Presence__VeraniSchema Presence__VeraniSchema;
 
 
 /* --- enums --- */
 
+typedef enum _Presence__PresenceOn__Id {
+  /*
+   * status.set
+   */
+  PRESENCE__PRESENCE_ON__ID__STATUS_SET = 1,
+  /*
+   * list
+   */
+  PRESENCE__PRESENCE_ON__ID__LIST = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(PRESENCE__PRESENCE_ON__ID)
+} Presence__PresenceOn__Id;
+typedef enum _Presence__PresenceEmit__Id {
+  /*
+   * user.online
+   */
+  PRESENCE__PRESENCE_EMIT__ID__USER_ONLINE = 1,
+  /*
+   * user.offline
+   */
+  PRESENCE__PRESENCE_EMIT__ID__USER_OFFLINE = 2,
+  /*
+   * user.status
+   */
+  PRESENCE__PRESENCE_EMIT__ID__USER_STATUS = 3,
+  /*
+   * sync
+   */
+  PRESENCE__PRESENCE_EMIT__ID__SYNC = 4
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(PRESENCE__PRESENCE_EMIT__ID)
+} Presence__PresenceEmit__Id;
 typedef enum _Presence__Status {
   PRESENCE__STATUS__OFFLINE = 0,
   PRESENCE__STATUS__ONLINE = 1,
@@ -90,6 +124,66 @@ struct  Presence__PresenceMeta
 #define PRESENCE__PRESENCE_META__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&presence__presence_meta__descriptor) \
     , NULL }
+
+
+struct  Presence__PresenceOn__Reply
+{
+  ProtobufCMessage base;
+  Presence__PresenceList *list;
+};
+#define PRESENCE__PRESENCE_ON__REPLY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&presence__presence_on__reply__descriptor) \
+    , NULL }
+
+
+/*
+ * Room Presence, path "/presence/{room}": the events a client sends (`on`). Each is
+ * an Envelope with `event` = its Id and `payload` = the field of that
+ * number below, encoded (no field: no payload). An id with a field in
+ * Reply is sent as REQUEST and answered by a REPLY whose payload is that
+ * field's type; the others are sent as EVENT.
+ */
+struct  Presence__PresenceOn
+{
+  ProtobufCMessage base;
+  Presence__SetStatus *status_set;
+};
+#define PRESENCE__PRESENCE_ON__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&presence__presence_on__descriptor) \
+    , NULL }
+
+
+/*
+ * Room Presence, path "/presence/{room}": the events the server sends (`emit`), as
+ * Envelope EVENTs with `event` = its Id and `payload` = the field of that
+ * number below, encoded (no field: no payload).
+ */
+struct  Presence__PresenceEmit
+{
+  ProtobufCMessage base;
+  Presence__UserPresence *user_online;
+  Presence__UserPresence *user_offline;
+  Presence__UserPresence *user_status;
+  Presence__PresenceList *sync;
+};
+#define PRESENCE__PRESENCE_EMIT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&presence__presence_emit__descriptor) \
+    , NULL, NULL, NULL, NULL }
+
+
+/*
+ * The schema fingerprint (runtime/PROTOCOL.md, "The schema fingerprint"):
+ * send it in Hello.fingerprint; the server's is in Welcome.fingerprint.
+ */
+struct  Presence__VeraniSchema
+{
+  ProtobufCMessage base;
+  char *fingerprint;
+};
+extern char presence__verani_schema__fingerprint__default_value[];
+#define PRESENCE__VERANI_SCHEMA__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&presence__verani_schema__descriptor) \
+    , presence__verani_schema__fingerprint__default_value }
 
 
 /* Presence__UserPresence methods */
@@ -168,6 +262,66 @@ Presence__PresenceMeta *
 void   presence__presence_meta__free_unpacked
                      (Presence__PresenceMeta *message,
                       ProtobufCAllocator *allocator);
+/* Presence__PresenceOn__Reply methods */
+void   presence__presence_on__reply__init
+                     (Presence__PresenceOn__Reply         *message);
+/* Presence__PresenceOn methods */
+void   presence__presence_on__init
+                     (Presence__PresenceOn         *message);
+size_t presence__presence_on__get_packed_size
+                     (const Presence__PresenceOn   *message);
+size_t presence__presence_on__pack
+                     (const Presence__PresenceOn   *message,
+                      uint8_t             *out);
+size_t presence__presence_on__pack_to_buffer
+                     (const Presence__PresenceOn   *message,
+                      ProtobufCBuffer     *buffer);
+Presence__PresenceOn *
+       presence__presence_on__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   presence__presence_on__free_unpacked
+                     (Presence__PresenceOn *message,
+                      ProtobufCAllocator *allocator);
+/* Presence__PresenceEmit methods */
+void   presence__presence_emit__init
+                     (Presence__PresenceEmit         *message);
+size_t presence__presence_emit__get_packed_size
+                     (const Presence__PresenceEmit   *message);
+size_t presence__presence_emit__pack
+                     (const Presence__PresenceEmit   *message,
+                      uint8_t             *out);
+size_t presence__presence_emit__pack_to_buffer
+                     (const Presence__PresenceEmit   *message,
+                      ProtobufCBuffer     *buffer);
+Presence__PresenceEmit *
+       presence__presence_emit__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   presence__presence_emit__free_unpacked
+                     (Presence__PresenceEmit *message,
+                      ProtobufCAllocator *allocator);
+/* Presence__VeraniSchema methods */
+void   presence__verani_schema__init
+                     (Presence__VeraniSchema         *message);
+size_t presence__verani_schema__get_packed_size
+                     (const Presence__VeraniSchema   *message);
+size_t presence__verani_schema__pack
+                     (const Presence__VeraniSchema   *message,
+                      uint8_t             *out);
+size_t presence__verani_schema__pack_to_buffer
+                     (const Presence__VeraniSchema   *message,
+                      ProtobufCBuffer     *buffer);
+Presence__VeraniSchema *
+       presence__verani_schema__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   presence__verani_schema__free_unpacked
+                     (Presence__VeraniSchema *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Presence__UserPresence_Closure)
@@ -182,6 +336,18 @@ typedef void (*Presence__SetStatus_Closure)
 typedef void (*Presence__PresenceMeta_Closure)
                  (const Presence__PresenceMeta *message,
                   void *closure_data);
+typedef void (*Presence__PresenceOn__Reply_Closure)
+                 (const Presence__PresenceOn__Reply *message,
+                  void *closure_data);
+typedef void (*Presence__PresenceOn_Closure)
+                 (const Presence__PresenceOn *message,
+                  void *closure_data);
+typedef void (*Presence__PresenceEmit_Closure)
+                 (const Presence__PresenceEmit *message,
+                  void *closure_data);
+typedef void (*Presence__VeraniSchema_Closure)
+                 (const Presence__VeraniSchema *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -193,6 +359,12 @@ extern const ProtobufCMessageDescriptor presence__user_presence__descriptor;
 extern const ProtobufCMessageDescriptor presence__presence_list__descriptor;
 extern const ProtobufCMessageDescriptor presence__set_status__descriptor;
 extern const ProtobufCMessageDescriptor presence__presence_meta__descriptor;
+extern const ProtobufCMessageDescriptor presence__presence_on__descriptor;
+extern const ProtobufCMessageDescriptor presence__presence_on__reply__descriptor;
+extern const ProtobufCEnumDescriptor    presence__presence_on__id__descriptor;
+extern const ProtobufCMessageDescriptor presence__presence_emit__descriptor;
+extern const ProtobufCEnumDescriptor    presence__presence_emit__id__descriptor;
+extern const ProtobufCMessageDescriptor presence__verani_schema__descriptor;
 
 PROTOBUF_C__END_DECLS
 

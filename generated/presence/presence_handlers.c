@@ -79,6 +79,7 @@ static const presence_presence_handlers presence_presence_stub_handlers = {
         .on_leave = presence_presence_stub_on_leave,
         .on_hibernation_restore = presence_presence_stub_on_hibernation_restore,
         /* .on_message: frames no typed handler takes (unset: an error frame) */
+        /* .on_any: every dispatched event, after its handler */
     },
     .extract_meta = presence_presence_stub_extract_meta,
     .status_set = presence_presence_stub_status_set,

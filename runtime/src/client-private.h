@@ -197,7 +197,6 @@ struct verani_client {
     uint32_t attempts;
     uint64_t conn_id;
     int hello_pending, ping_pending, awaiting_pong, rx_since_ping;
-    unsigned pong_pending;
 
     vr_cqueue outq;                   /* owns its frames */
     vr_req *reqs;                     /* owned list */
@@ -217,6 +216,7 @@ struct verani_client {
 
     char client_id[64], user_id[64];
     char *resume_token;               /* owned */
+    char epoch[17];                   /* of the last welcome: last_seq counts in it */
     uint64_t last_seq;
     int resumed, recovery_failed;
     /* Resumed with recovery_failed: the requests written on earlier connections end

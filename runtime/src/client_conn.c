@@ -4,10 +4,11 @@
  * callback, connecting (ws:// or wss://, extra headers, connect timeout),
  * hello/welcome, reassembling and decoding frames, writing queued frames
  * only in WRITEABLE, keepalive pings, and what happens when a connection
- * ends (reconnect with backoff, or stop on a refusal, a 1008 close, a
- * disconnect or too many attempts); also verani_client_disconnect and
- * verani_client_reconnect. A server close the client cannot read (1006)
- * counts as a lost connection like any other: it reconnects. It hands
+ * ends (reconnect with backoff, or stop on a refusal, a server close with
+ * 1000, 1001 or 1008, a disconnect or too many attempts: PROTOCOL.md section
+ * 7); also verani_client_disconnect and verani_client_reconnect. A server
+ * close the client cannot read (1006) counts as a lost connection like any
+ * other: it reconnects, as after 1012 (the server restarts). It hands
  * replies and server errors to client_reqs.c and events to
  * client_events.c. Resume is the server's decision: the hello carries the
  * last resume token and sequence number, and the welcome says whether the
@@ -23,6 +24,8 @@
 
 _Static_assert(LWS_PRE <= VR_FRAME_PRE, "VR_FRAME_PRE must cover LWS_PRE");
 
+#define VR_CLOSE_NORMAL 1000
+#define VR_CLOSE_GOING_AWAY 1001
 #define VR_CLOSE_POLICY 1008
 #define VR_CLOSE_ABNORMAL 1006
 #define VR_WRITES_PER_CALLBACK 32
@@ -91,10 +94,10 @@ static int c_write_ctl(verani_client *c, struct lws *wsi, Verani__Wire__Envelope
     return r;
 }
 
-/* Whether anything waits to be written: hello, pongs, a ping, or (welcomed) queued frames. */
+/* Whether anything waits to be written: hello, a ping, or (welcomed) queued frames. */
 static int c_wants_write(const verani_client *c)
 {
-    return c->hello_pending || c->pong_pending || c->ping_pending ||
+    return c->hello_pending || c->ping_pending ||
            (c->welcomed && c->outq.head);
 }
 
@@ -114,13 +117,11 @@ static int c_writeable(verani_client *c, struct lws *wsi)
                 hello.resume_token = c->resume_token;
                 hello.has_last_seq = 1;
                 hello.last_seq = c->last_seq;
+                hello.epoch = c->epoch;
             }
             env.kind = VERANI__WIRE__KIND__HELLO;
             env.hello = &hello;
             c->hello_pending = 0;
-        } else if (c->pong_pending) {
-            env.kind = VERANI__WIRE__KIND__PONG;
-            c->pong_pending--;
         } else if (c->ping_pending) {
             env.kind = VERANI__WIRE__KIND__PING;
             c->ping_pending = 0;
@@ -278,7 +279,6 @@ static void c_conn_end(verani_client *c, int err, const char *what, int code, co
     c->wsi_live = 0;
     c->established = c->welcomed = 0;
     c->hello_pending = c->ping_pending = c->awaiting_pong = 0;
-    c->pong_pending = 0;
     c->rx_len = 0;
     c->rx_in_msg = 0;
     c->replay_pending = 0;
@@ -297,8 +297,9 @@ static void c_conn_end(verani_client *c, int err, const char *what, int code, co
  * The current connection is gone (closed by either side, failed, or timed
  * out; already detached): c_conn_end with the same arguments, then retry
  * with backoff unless a callback acted, the server refused us or closed
- * with 1008 (ERROR), reconnection is off (DISCONNECTED) or the attempts
- * are used up (ERROR). An unreadable close (1006) is retried like any other.
+ * with 1008 (ERROR), closed with 1000 or 1001 (the server ended the session:
+ * DISCONNECTED), reconnection is off (DISCONNECTED) or the attempts are used
+ * up (ERROR). An unreadable close (1006) is retried like any other.
  */
 static void c_lost(verani_client *c, int err, const char *what, int code, const char *reason)
 {
@@ -315,6 +316,12 @@ static void c_lost(verani_client *c, int err, const char *what, int code, const 
             vr_client_set_error(c, "closed by the server with 1008 (%s)", reason ? reason : "");
         VR_NOTICE("client %s: %s: not reconnecting\n", c->url, c->last_error);
         c_terminal(c, VERANI_CLIENT_ERROR);
+        return;
+    }
+    if (code == VR_CLOSE_NORMAL || code == VR_CLOSE_GOING_AWAY) {
+        VR_NOTICE("client %s: closed by the server with %d (%s): not reconnecting\n", c->url,
+                  code, reason ? reason : "");
+        c_terminal(c, VERANI_CLIENT_DISCONNECTED);
         return;
     }
     if (c->reconnect_disabled) {
@@ -437,6 +444,10 @@ static void c_on_welcome(verani_client *c, const Verani__Wire__Welcome *w)
     }
     c->resumed = w->has_resumed && w->resumed;
     c->recovery_failed = w->has_recovery_failed && w->recovery_failed;
+    /* another epoch (the server crashed): its seqs start again, and the replay from 1 */
+    if (c->resumed && w->epoch && strcmp(w->epoch, c->epoch))
+        c->last_seq = 0;
+    c_copy(c->epoch, sizeof(c->epoch), w->epoch);
     if (!c->resumed && w->has_seq)
         c->last_seq = w->seq;
     /* resumed, but the server's seq is behind ours (it lost frames): go on from its seq */
@@ -504,12 +515,6 @@ static void c_on_frame(verani_client *c, const unsigned char *buf, size_t len)
         break;
     case VERANI__WIRE__KIND__ERROR:
         vr_client_on_server_error(c, env);
-        break;
-    case VERANI__WIRE__KIND__PING:
-        if (c->wsi) {
-            c->pong_pending++;
-            lws_callback_on_writable(c->wsi);
-        }
         break;
     case VERANI__WIRE__KIND__PONG:
         if (c->awaiting_pong) {
@@ -646,6 +651,10 @@ int vr_client_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
             c->peer_close_code = (b[0] << 8) | b[1];
             memcpy(c->peer_close_reason, b + 2, rl);
             c->peer_close_reason[rl] = '\0';
+            /* lws 4.1 turned the server's 1012 into 1002 before this callback */
+            if (c->peer_close_code == 1002 &&
+                !strcmp(c->peer_close_reason, VR_CLOSE_RESTART_REASON))
+                c->peer_close_code = 1012;
         }
         break;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {

@@ -26,10 +26,12 @@
 #include "wire-private.h"
 
 /* Close codes (PROTOCOL.md lists them). */
+#define VR_CLOSE_NORMAL 1000
 #define VR_CLOSE_GOING_AWAY 1001
 #define VR_CLOSE_POLICY 1008
 #define VR_CLOSE_TOO_BIG 1009
 #define VR_CLOSE_INTERNAL 1011
+#define VR_CLOSE_RESTART 1012        /* a graceful stop: the client resumes on the next server */
 #define VR_CLOSE_SLOW_CONSUMER 4000
 #define VR_CLOSE_IDLE 4001
 #define VR_CLOSE_HELLO_TIMEOUT 4002
@@ -41,6 +43,10 @@
 
 /* The longest close reason kept (a close frame's payload is at most 125 bytes). */
 #define VR_CLOSE_REASON_MAX 63
+
+/* How long a peer has to answer our close frame (its input meanwhile is read and dropped)
+ * before the connection is dropped. */
+#define VR_CLOSE_ACK_SECS 3
 
 /* Consecutive refused frames after which a connection is closed with 1008. */
 #define VR_MAX_PROTO_ERRORS 10
@@ -81,6 +87,12 @@ typedef struct vr_channel {
     struct verani_session **members; /* owned array; the sessions are borrowed */
     char name[];                     /* NUL-terminated, owned inline */
 } vr_channel;
+
+/* Channel names one after another, each NUL-terminated (owned `buf`). */
+typedef struct vr_names {
+    char *buf;
+    size_t len, n;
+} vr_names;
 
 /* A session's side of one membership: the channel, and where in its members it sits. */
 typedef struct vr_chanref {
@@ -123,7 +135,8 @@ struct verani_session {
     unsigned rx_paused : 1;          /* reading stopped while the outbound queue drains */
     unsigned detached : 1;           /* no connection (wsi NULL), waiting for a resume; in
                                         srv->detached instead of srv->sessions */
-    unsigned peer_closed : 1;        /* the client sent a close frame with 1000 */
+    unsigned peer_closed : 1;        /* the client sent a close frame with 1000 or 1001 */
+    unsigned close_sent : 1;         /* our close frame is out: the peer's answers it */
     unsigned saved : 1;              /* saved for a restart by a graceful stop: no
                                         on_disconnect when it ends here */
     lws_dll2_t node;                 /* in inst->sessions once hello is done */
@@ -131,9 +144,11 @@ struct verani_session {
     vr_instance *inst;               /* holds one `pending` or a list entry */
     char client_id[37];
     char resume_token[33];
+    char epoch[17];                  /* the generation of its seqs (PROTOCOL.md, "Resume") */
     char *user_id;                   /* owned */
     uint8_t *meta;                   /* owned: the packed meta (the attachment) */
     size_t meta_len;
+    vr_names want_chans;             /* owned until the HELLO: extract_meta's channels */
     char **channels;                 /* owned strings, in join order */
     vr_chanref *chref;               /* owned: channels[i]'s membership in inst's table;
                                         same count and capacity as `channels` */
@@ -203,6 +218,7 @@ struct verani_upgrade {
     int reject_status;
     char reject_reason[128];
     vr_scratch *scratch;
+    vr_names chans;                  /* verani_upgrade_add_channel's, until moved on */
 };
 
 /* The result of a successful upgrade, handed from CONFIRM_UPGRADE to ESTABLISHED. */
@@ -212,6 +228,7 @@ typedef struct vr_pending {
     char *user_id;                   /* owned */
     uint8_t *meta;                   /* owned */
     size_t meta_len;
+    vr_names chans;                  /* owned: the channels extract_meta asked for */
 } vr_pending;
 
 /* A cross-thread emit waiting for the loop. */
@@ -264,6 +281,7 @@ struct verani_server {
     vr_async *async_head;            /* {async_lock} */
     vr_async *async_tail;            /* {async_lock} */
     char last_error[256];
+    char epoch[17];                  /* this server start's: new and crash-restored sessions */
     struct verani_storage_db *storage; /* owned: room storage and the session store */
     /* rpc.c, http_api.c, metrics.c (issue 6) */
     vr_metrics metrics;              /* loop thread only */
@@ -358,8 +376,9 @@ int vr_session_enqueue(verani_session *s, vr_frame *f, int with_seq);
 void vr_session_close(verani_session *s, int code, const char *reason, int kill);
 /* The grace period of a detached session passed: on_disconnect, freed. */
 void vr_session_grace_expired(verani_session *s);
-/* The client sent a close frame with `code` (before CLOSED). */
-void vr_session_peer_close(verani_session *s, int code);
+/* The client sent a close frame with `code` (before CLOSED). Returns nonzero when it answers
+ * ours: the connection then closes at once (the close handshake is complete). */
+int vr_session_peer_close(verani_session *s, int code);
 /* End every detached session (on_disconnect, free): at stop, before the context goes. */
 void vr_sessions_end_detached(verani_server *srv);
 /* Graceful stop, on a persistent store (storage_path a file): save every session (attached

@@ -5,7 +5,7 @@
  * unknown path, 426 for a plain request to a room path) and WebSocket, the
  * upgrade decision (routing, connection limits, Origin allow-list,
  * extract_meta with 401/403, 503 when full or stopping), the event loop
- * (run / service / async-signal-safe stop with a graceful 1001 shutdown),
+ * (run / service / async-signal-safe stop with a graceful 1012 shutdown),
  * and the cross-thread emit queue drained in LWS_CALLBACK_EVENT_WAIT_CANCELLED.
  * Per-message work is session.c's, delivery broker.c's, the HTTP API and
  * /metrics http_api.c's. No TLS policy beyond loading the given certificate
@@ -191,6 +191,45 @@ int verani_upgrade_reject(verani_upgrade *req, int status, const char *reason)
     return VERANI_EDENIED;
 }
 
+int verani_upgrade_add_channel(verani_upgrade *req, const char *channel)
+{
+    size_t n = channel ? strlen(channel) : 0;
+    char *b;
+
+    if (!req || !n || n > 128)
+        return VERANI_EINVAL;
+    b = vr_realloc(req->chans.buf, req->chans.len + n + 1);
+    if (!b)
+        return VERANI_ENOMEM;
+    memcpy(b + req->chans.len, channel, n + 1);
+    req->chans.buf = b;
+    req->chans.len += n + 1;
+    req->chans.n++;
+    return 0;
+}
+
+/* ?channels=a,b: each name, spaces around it dropped; an empty one is skipped. */
+static int default_channels(verani_upgrade *req)
+{
+    char v[1024], *p, *e;
+    int r = 0;
+
+    if (verani_upgrade_query(req, "channels", v, sizeof(v)) <= 0)
+        return 0;
+    for (p = v; p && !r; p = e) {
+        e = strchr(p, ',');
+        if (e)
+            *e++ = '\0';
+        while (*p == ' ')
+            p++;
+        for (size_t n = strlen(p); n && p[n - 1] == ' '; n--)
+            p[n - 1] = '\0';
+        if (*p)
+            r = verani_upgrade_add_channel(req, p);
+    }
+    return r == VERANI_EINVAL ? 0 : r; /* a name over 128 bytes is not asked for */
+}
+
 char *verani_upgrade_strdup(verani_upgrade *req, const char *s)
 {
     size_t n = s ? strlen(s) : 0;
@@ -201,11 +240,14 @@ char *verani_upgrade_strdup(verani_upgrade *req, const char *s)
     return d;
 }
 
-/* The default: ?userId= or X-User-Id, else "anonymous" when allowed. */
+/* The default: ?userId= or X-User-Id, else "anonymous" when allowed; ?channels=. */
 static int default_meta(verani_server *srv, verani_upgrade *req)
 {
     char v[257];
+    int r = default_channels(req);
 
+    if (r)
+        return r;
     if (verani_upgrade_query(req, "userId", v, sizeof(v)) > 0 ||
         verani_upgrade_header(req, "x-user-id", v, sizeof(v)) > 0)
         return verani_upgrade_set_user_id(req, v);
@@ -236,6 +278,7 @@ static void pending_drop(vr_pending *p)
     }
     vr_free(p->user_id);
     vr_free(p->meta);
+    vr_free(p->chans.buf);
     memset(p, 0, sizeof(*p));
 }
 
@@ -345,6 +388,7 @@ static int on_confirm_upgrade(verani_server *srv, struct lws *wsi)
     srv->pending.inst = inst;
     srv->pending.wsi = wsi;
     srv->pending.user_id = req.user_id;
+    srv->pending.chans = req.chans; /* ownership moves on */
     vr_scratch_free(&req.scratch);
     return 0;
 
@@ -355,6 +399,7 @@ refuse:
     VR_INFO("upgrade to %s refused: %u %s", path, status, body);
     pending_drop(&srv->pending);
     vr_free(req.user_id);
+    vr_free(req.chans.buf);
     vr_scratch_free(&req.scratch);
     return http_answer(wsi, status, body, 0) ? -1 : 1;
 }
@@ -633,9 +678,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return pss && pss->s ? vr_session_writable(pss->s) : -1;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        if (pss && pss->s && in && len >= 2)
-            vr_session_peer_close(pss->s, ((const uint8_t *)in)[0] << 8 |
-                                  ((const uint8_t *)in)[1]);
+        if (pss && pss->s)
+            return vr_session_peer_close(pss->s, in && len >= 2 ? ((const uint8_t *)in)[0] << 8 |
+                                                                  ((const uint8_t *)in)[1]
+                                                                : 1005) ? -1 : 0;
         return 0;
     case LWS_CALLBACK_CLOSED:
         if (pss && pss->s) {
@@ -718,6 +764,12 @@ verani_server *verani_server_create(const verani_server_options *opts, char *err
         (opts && opts->n_origins && !srv->origins)) {
         if (errbuf && errlen)
             snprintf(errbuf, errlen, "out of memory");
+        verani_server_destroy(srv);
+        return NULL;
+    }
+    if (vr_random_hex(srv->epoch, 8)) {
+        if (errbuf && errlen)
+            snprintf(errbuf, errlen, "no random source for the session epoch");
         verani_server_destroy(srv);
         return NULL;
     }
@@ -945,7 +997,7 @@ static void wake_cb(lws_sorted_usec_list_t *sul)
     (void)sul; /* only there to end the wait */
 }
 
-/* Close every session with 1001, let the closes go out, then drop the context
+/* Close every session with 1012, let the closes go out, then drop the context
  * (which closes what is left; every close runs on_disconnect). */
 /* The end of the lws context (stop or destroy): the detached sessions end, the sweep stops,
  * no waker may touch the context, then it goes with the loop under it. */
@@ -969,8 +1021,8 @@ static void shutdown_loop(verani_server *srv)
     srv->stopping = 1;
     vr_sessions_save(srv);
     lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&srv->sessions)) {
-        vr_session_close(lws_container_of(d, verani_session, all), VR_CLOSE_GOING_AWAY,
-                         "server shutting down", 0);
+        vr_session_close(lws_container_of(d, verani_session, all), VR_CLOSE_RESTART,
+                         VR_CLOSE_RESTART_REASON, 0);
     } lws_end_foreach_dll_safe(d, d1);
     deadline = lws_now_usecs() + 3 * LWS_US_PER_SEC;
     while (srv->sessions.count && lws_now_usecs() < deadline) {

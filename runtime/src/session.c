@@ -172,10 +172,12 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Is the session store on a file (else saving is pointless: ":memory:" dies with us)? */
+/* Is the session store on a file (else saving is pointless: ":memory:" dies with us), and is
+ * there a resume to save sessions for? */
 static int store_persistent(const verani_server *srv)
 {
-    return srv->storage && srv->opts.storage_path && strcmp(srv->opts.storage_path, ":memory:");
+    return srv->storage && srv->opts.storage_path && strcmp(srv->opts.storage_path, ":memory:") &&
+           srv->opts.resume_grace_ms != VERANI_RESUME_OFF;
 }
 
 /* `a` borrows the session's strings. */
@@ -411,10 +413,13 @@ verani_session *vr_session_new(verani_server *srv, struct lws *wsi, vr_pending *
     s->user_id = p->user_id; /* ownership moves from the pending upgrade */
     s->meta = p->meta;
     s->meta_len = p->meta_len;
+    s->want_chans = p->chans;
     p->inst = NULL;
     p->user_id = NULL;
     p->meta = NULL;
+    memset(&p->chans, 0, sizeof(p->chans));
     vr_outq_init(&s->q);
+    memcpy(s->epoch, srv->epoch, sizeof(s->epoch));
     lws_dll2_add_tail(&s->all, &srv->sessions);
     lws_dll2_add_tail(&s->tnode, &srv->handshaking); /* the hello timeout (sweep.c) */
     s->last_rx_us = lws_now_usecs();
@@ -428,6 +433,8 @@ static int retain(verani_session *s, vr_frame *f, uint64_t seq)
 {
     const verani_server_options *o = &s->srv->opts;
 
+    if (o->resume_grace_ms == VERANI_RESUME_OFF)
+        return 0; /* nothing will ever replay it */
     /* The age bound, amortised: one look at the oldest entry per 64 frames (the sweep trims
      * quiet sessions, and every replay trims first). */
     if (!(seq & 63))
@@ -664,18 +671,42 @@ int vr_session_writable(verani_session *s)
             lws_callback_on_writable(s->wsi);
         return 0;
     }
-    if (s->closing) {
-        lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
-                         (unsigned char *)close_reason(s), strlen(close_reason(s)));
-        return -1;
+    if (s->closing && !s->close_sent) {
+        /* Our close frame, written here rather than by lws on a -1 (which closes TCP as soon
+         * as more input arrives: with the peer's input unread, the kernel then sends a reset
+         * that destroys what was written before the close, the close included). The peer's
+         * close answers it (vr_session_peer_close); until then, or VR_CLOSE_ACK_SECS, its
+         * input is read and dropped (vr_session_rx). */
+        uint8_t b[LWS_PRE + 4 + VR_CLOSE_REASON_MAX], *f = b + LWS_PRE;
+        size_t n = strlen(close_reason(s));
+
+        /* lws 4.1 has no public way to write a close frame and stay open: it goes raw, like
+         * every server frame (a close frame's payload is under 126 bytes: a 2-byte header) */
+        f[0] = 0x88; /* FIN, opcode close */
+        f[1] = (uint8_t)(2 + n);
+        f[2] = (uint8_t)(s->close_code >> 8);
+        f[3] = (uint8_t)s->close_code;
+        memcpy(f + 4, close_reason(s), n);
+        if (lws_write(s->wsi, f, 4 + n, LWS_WRITE_RAW) < (int)(4 + n))
+            return -1;
+        s->close_sent = 1;
+        lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_ACK, VR_CLOSE_ACK_SECS);
+        if (s->rx_paused) {
+            s->rx_paused = 0;
+            lws_rx_flow_control(s->wsi, 1);
+        }
     }
     return 0;
 }
 
-void vr_session_peer_close(verani_session *s, int code)
+int vr_session_peer_close(verani_session *s, int code)
 {
-    if (code == 1000)
+    if (s->close_sent)
+        return 1; /* the answer to ours: it says nothing of what the client meant */
+    /* the client said goodbye (a tab closing sends 1001): no resume, on_disconnect now */
+    if (code == VR_CLOSE_NORMAL || code == VR_CLOSE_GOING_AWAY)
         s->peer_closed = 1;
+    return 0;
 }
 
 static void session_end(verani_session *s);
@@ -690,14 +721,15 @@ void vr_session_grace_expired(verani_session *s)
 /*
  * Which drops leave the session waiting for a resume: every close the server
  * did not ask for (a network error, a vanished peer, a close frame other than
- * 1000), and the idle timeout (a dead network looks like that). Not: a close
- * frame with 1000 (the client meant it), a kick or any other close the server
- * or the application started (1008, 1009, 1011, 4000, verani_ctx_close), a
- * graceful stop.
+ * 1000 and 1001), and the idle timeout (a dead network looks like that). Not:
+ * a close frame with 1000 or 1001 (the client meant it), a kick or any other
+ * close the server or the application started (1008, 1009, 1011, 4000,
+ * verani_ctx_close), a graceful stop, or any drop when resume is off.
  */
 static int detachable(const verani_session *s)
 {
     return s->added && !s->peer_closed && !s->srv->stopping && !s->srv->stop_flag &&
+           s->srv->opts.resume_grace_ms != VERANI_RESUME_OFF &&
            (!s->closing || s->close_code == VR_CLOSE_IDLE);
 }
 
@@ -757,6 +789,7 @@ static void session_free(verani_session *s)
     vr_free(s->meta);
     vr_free(s->rx);
     vr_free(s->close_reason);
+    vr_free(s->want_chans.buf);
     vr_free(s);
 }
 
@@ -931,6 +964,7 @@ static void adopt(verani_session *s, verani_session *o)
     o->chref = NULL;
     o->n_channels = o->cap_channels = 0;
     s->seq = o->seq;
+    memcpy(s->epoch, o->epoch, sizeof(s->epoch));
     s->retained = o->retained;
     vr_outq_init(&o->retained);
     s->bucket = o->bucket;   /* a reconnect does not refill the rate limit */
@@ -939,6 +973,69 @@ static void adopt(verani_session *s, verani_session *o)
     lws_dll2_remove(&o->node);
     o->added = 0;
     session_free(o);
+}
+
+/*
+ * A new session's first channels: those extract_meta asked for (each one on_join allows),
+ * else the schema's, else "default". 0, or VERANI_ENOMEM.
+ */
+static int initial_channels(verani_session *s)
+{
+    vr_mount *m = s->inst->mount;
+    const verani_room_schema *sc = m->def->schema;
+    const verani_hooks *h = hooks_of(m);
+    struct verani_ctx ctx;
+    const char *p;
+    size_t i;
+    int r = 0;
+
+    if (!s->want_chans.n) {
+        for (i = 0; r >= 0 && i < sc->n_channels; i++)
+            r = channel_add(s, sc->channels[i]);
+        if (r >= 0 && !sc->n_channels)
+            r = channel_add(s, "default");
+        return r < 0 ? r : 0;
+    }
+    vr_ctx_init(&ctx, s->srv, m, s->inst, s);
+    for (p = s->want_chans.buf, i = 0; r >= 0 && i < s->want_chans.n; p += strlen(p) + 1, i++) {
+        if (h->on_join) {
+            vr_handler_enter(s->srv);
+            r = h->on_join(&ctx, p);
+            vr_handler_leave(&ctx);
+            if (r < 0) {
+                VR_INFO("session %s: on_join refused channel %s\n", s->client_id, p);
+                r = 0;
+                continue;
+            }
+        }
+        r = channel_add(s, p);
+    }
+    vr_ctx_fini(&ctx);
+    vr_free(s->want_chans.buf);
+    memset(&s->want_chans, 0, sizeof(s->want_chans));
+    return r < 0 ? r : 0;
+}
+
+/* Queue the WELCOME (and a SCHEMA_MISMATCH warning when `mismatch`) ahead of what the session
+ * already holds (what on_connect emitted to it), so it is the first frame on the wire. */
+static void welcome_first(verani_session *s, const vr_envelope *welcome, int mismatch)
+{
+    vr_outq later = s->q;
+    uint32_t i;
+
+    vr_outq_init(&s->q);
+    send_env(s, welcome, 0);
+    if (mismatch)
+        send_error(s, VERANI__WIRE__ERROR_CODE__SCHEMA_MISMATCH, NULL,
+                   "the client was generated from a different schema than the server", NULL);
+    for (i = 0; i < later.count; i++) {
+        const vr_qent *e = vr_outq_at(&later, i);
+
+        if (vr_outq_push(&s->q, e->frame, e->seq, UINT32_MAX, SIZE_MAX))
+            VR_WARN("session %s: out of memory queueing frame %llu\n", s->client_id,
+                    (unsigned long long)e->seq);
+    }
+    vr_outq_fini(&later);
 }
 
 static void on_hello(verani_session *s, const vr_envelope *env)
@@ -954,7 +1051,6 @@ static void on_hello(verani_session *s, const vr_envelope *env)
     verani_session *old;
     uint64_t last = 0;
     int recovered = 1;
-    size_t i;
     int r;
 
     if (hello && hello->has_protocol && hello->protocol != VR_WIRE_PROTOCOL) {
@@ -968,12 +1064,17 @@ static void on_hello(verani_session *s, const vr_envelope *env)
         return;
     }
     if (old) {
-        last = hello->has_last_seq ? hello->last_seq : 0;
+        /* A HELLO from another epoch (the server crashed since that client's welcome): its
+         * last_seq counts a stream that is gone, so every frame of this epoch is new to it,
+         * and what the crash lost after its last_seq cannot be known: recovery failed. */
+        int other_epoch = hello->epoch && *hello->epoch && strcmp(hello->epoch, old->epoch);
+
+        last = hello->has_last_seq && !other_epoch ? hello->last_seq : 0;
         adopt(s, old);
         /* what aged out is gone, whatever the count bound says */
         vr_retain_trim(&s->retained, vr_now_us() -
                        (int64_t)s->srv->opts.retain_max_age_ms * 1000);
-        recovered = vr_retain_replay(&s->retained, last, s->seq, NULL) == 1;
+        recovered = vr_retain_replay(&s->retained, last, s->seq, NULL) == 1 && !other_epoch;
         VR_INFO("session %s (user %s) resumed after seq %llu (now %llu)%s\n", s->client_id,
                 s->user_id, (unsigned long long)last, (unsigned long long)s->seq,
                 recovered ? "" : ": some frames are no longer retained");
@@ -990,20 +1091,40 @@ static void on_hello(verani_session *s, const vr_envelope *env)
     vr_timer_unlink(s);
     s->last_rx_us = lws_now_usecs();
     lws_dll2_add_tail(&s->tnode, &s->srv->lru);
-    for (i = 0; !old && i < sc->n_channels; i++)
-        if (channel_add(s, sc->channels[i]) < 0) {
-            vr_session_close(s, VR_CLOSE_INTERNAL, "internal error", 0);
-            return;
-        }
-    if (!old && !sc->n_channels && channel_add(s, "default") < 0) {
+    if (!old && initial_channels(s) < 0) {
         vr_session_close(s, VR_CLOSE_INTERNAL, "internal error", 0);
         return;
     }
     attachment_store(s);
+    inst->pending--;
+    lws_dll2_add_tail(&s->node, &inst->sessions);
+    s->added = 1;
+    if (!old) {
+        VR_INFO("session %s (user %s) joined %s '%s'\n", s->client_id, s->user_id, sc->name,
+                inst->name);
+        /* on_connect before the WELCOME is built, so the channels it joins are in it; what
+         * it emits to the session is queued behind the WELCOME (welcome_first) */
+        if (h->on_connect) {
+            vr_ctx_init(&ctx, s->srv, m, inst, s);
+            vr_handler_enter(s->srv);
+            r = h->on_connect(&ctx);
+            if (r < 0 && h->on_error)
+                h->on_error(&ctx, r, "on_connect failed");
+            vr_handler_leave(&ctx);
+            vr_ctx_fini(&ctx);
+            if (r < 0) {
+                /* No orphan: the session leaves before the close, without on_disconnect,
+                 * and without a WELCOME. */
+                lws_dll2_remove(&s->node);
+                s->added = 0;
+                inst->pending++;
+                vr_outq_fini(&s->q);
+                vr_session_close(s, VR_CLOSE_INTERNAL, "internal server error", 0);
+                return;
+            }
+        }
+    }
 
-    /* The welcome is queued first so it is the first frame on the wire, even
-     * when on_connect emits to the new session; a resume's replay follows it,
-     * before anything new. */
     out.has_kind = 1;
     out.kind = VERANI__WIRE__KIND__WELCOME;
     w.has_protocol = 1;
@@ -1017,17 +1138,15 @@ static void on_hello(verani_session *s, const vr_envelope *env)
     w.has_max_frame = 1;
     w.max_frame = sc->max_frame;
     w.has_seq = 1;
-    w.seq = s->seq;
+    w.seq = old ? s->seq : 0; /* a new session's first seq is 1, on_connect's frames too */
+    w.epoch = s->epoch;
     w.has_resumed = 1;
     w.resumed = old != NULL;
     w.has_recovery_failed = 1;
     w.recovery_failed = !recovered;
     out.welcome = &w;
-    send_env(s, &out, 0);
-    if (hello && hello->fingerprint && sc->fingerprint && strcmp(hello->fingerprint,
-                                                                 sc->fingerprint))
-        send_error(s, VERANI__WIRE__ERROR_CODE__SCHEMA_MISMATCH, NULL,
-                   "the client was generated from a different schema than the server", NULL);
+    welcome_first(s, &out, hello && hello->fingerprint && sc->fingerprint &&
+                           strcmp(hello->fingerprint, sc->fingerprint));
     if (old) {
         /* The replay: what is still retained after last_seq, even when some is missing
          * (recovery_failed tells the client to resync; what is there still arrives in
@@ -1042,33 +1161,6 @@ static void on_hello(verani_session *s, const vr_envelope *env)
             s->write_asked = 1;
             lws_callback_on_writable(s->wsi);
         }
-    }
-
-    inst->pending--;
-    lws_dll2_add_tail(&s->node, &inst->sessions);
-    s->added = 1;
-    if (old)
-        return; /* no on_connect: the application never saw this session leave */
-    VR_INFO("session %s (user %s) joined %s '%s'\n", s->client_id, s->user_id, sc->name,
-            inst->name);
-    if (h->on_connect) {
-        vr_ctx_init(&ctx, s->srv, m, inst, s);
-        vr_handler_enter(s->srv);
-        r = h->on_connect(&ctx);
-        if (r < 0 && h->on_error)
-            h->on_error(&ctx, r, "on_connect failed");
-        vr_handler_leave(&ctx);
-        if (r < 0) {
-            vr_ctx_fini(&ctx);
-            /* No orphan: the session leaves before the close, without on_disconnect. */
-            lws_dll2_remove(&s->node);
-            s->added = 0;
-            inst->pending++;
-            vr_outq_fini(&s->q);
-            vr_session_close(s, VR_CLOSE_INTERNAL, "internal server error", 0);
-            return;
-        }
-        vr_ctx_fini(&ctx);
     }
 }
 
@@ -1135,6 +1227,39 @@ static void send_reply(verani_session *s, const vr_envelope *req, const Protobuf
         vr_free(buf);
 }
 
+/* hooks.on_any, after an event's handler (or on_message) returned `result`. */
+static void any_hook(struct verani_ctx *ctx, const vr_envelope *env, int result)
+{
+    const verani_hooks *h = hooks_of(ctx->mount);
+
+    if (!h->on_any)
+        return;
+    vr_handler_enter(ctx->srv);
+    h->on_any(ctx, env->event, env->payload.data, env->has_payload ? env->payload.len : 0,
+              result);
+    vr_handler_leave(ctx);
+}
+
+/* A client EVENT with an id the schema does not declare, in a room with `open_events`: the
+ * raw payload to on_message (not decoded, not validated: the application's to check). */
+static void open_event(verani_session *s, const vr_envelope *env)
+{
+    const verani_hooks *h = hooks_of(s->inst->mount);
+    struct verani_ctx ctx;
+    int r;
+
+    s->proto_errors = 0;
+    vr_ctx_init(&ctx, s->srv, s->inst->mount, s->inst, s);
+    vr_handler_enter(s->srv);
+    r = h->on_message(&ctx, env->event, env->payload.data, env->has_payload ?
+                      env->payload.len : 0);
+    vr_handler_leave(&ctx);
+    any_hook(&ctx, env, r);
+    if (r < 0)
+        handler_failed(s, &ctx, env, r, "on_message failed on an open event");
+    vr_ctx_fini(&ctx);
+}
+
 static void on_event(verani_session *s, const vr_envelope *env)
 {
     vr_mount *m = s->inst->mount;
@@ -1149,6 +1274,10 @@ static void on_event(verani_session *s, const vr_envelope *env)
     char msg[VERANI_VERR_PATH_MAX + VERANI_VERR_REASON_MAX + 64];
     int r;
 
+    if (i < 0 && sc->open_events && !request && env->has_event && h->on_message) {
+        open_event(s, env);
+        return;
+    }
     if (i < 0) {
         snprintf(msg, sizeof(msg), "room %s has no event with id %u", sc->name,
                  env->has_event ? env->event : 0);
@@ -1156,8 +1285,10 @@ static void on_event(verani_session *s, const vr_envelope *env)
         return;
     }
     ev = &sc->on[i];
-    if (request && !ev->out) {
-        snprintf(msg, sizeof(msg), "event '%s' has no reply: send it as EVENT", ev->name);
+    if (request != (ev->out != NULL)) {
+        snprintf(msg, sizeof(msg), request ? "event '%s' has no reply: send it as EVENT"
+                                           : "event '%s' has a reply: send it as REQUEST",
+                 ev->name);
         refuse(s, VERANI__WIRE__ERROR_CODE__PROTOCOL, env, msg, NULL);
         return;
     }
@@ -1195,23 +1326,20 @@ static void on_event(verani_session *s, const vr_envelope *env)
         vr_handler_leave(&ctx);
         vr_metrics_handler_time(&s->srv->metrics, lws_now_usecs() - t0);
     }
-    if (r == VERANI_ENOHANDLER) {
-        if (h->on_message) {
-            vr_handler_enter(s->srv);
-            r = h->on_message(&ctx, ev->id, env->payload.data, env->has_payload ?
-                              env->payload.len : 0);
-            vr_handler_leave(&ctx);
-        }
-        else if (request)
-            r = VERANI_ENOHANDLER;
-        else
-            r = 0; /* an event nobody handles is dropped, as designed */
-        if (r == VERANI_ENOHANDLER && request) {
-            send_error(s, VERANI__WIRE__ERROR_CODE__NO_HANDLER, env, "the server has no "
-                       "handler for this request", NULL);
-            r = 0;
-            request = 0;
-        }
+    if (r == VERANI_ENOHANDLER && h->on_message) {
+        vr_handler_enter(s->srv);
+        r = h->on_message(&ctx, ev->id, env->payload.data, env->has_payload ?
+                          env->payload.len : 0);
+        vr_handler_leave(&ctx);
+    }
+    any_hook(&ctx, env, r);
+    if (r == VERANI_ENOHANDLER && !request)
+        r = 0; /* an event nobody handles is dropped, as designed */
+    if (r == VERANI_ENOHANDLER && request) {
+        send_error(s, VERANI__WIRE__ERROR_CODE__NO_HANDLER, env, "the server has no "
+                   "handler for this request", NULL);
+        r = 0;
+        request = 0;
     }
     if (r < 0) {
         snprintf(msg, sizeof(msg), "handler for '%s' failed: %s", ev->name, verani_strerror(r));
@@ -1295,8 +1423,13 @@ static void handle_message(verani_session *s, const uint8_t *buf, size_t len, in
             vr_session_close(s, VR_CLOSE_POLICY, "rate limit exceeded", 0);
             return;
         }
-        send_error(s, VERANI__WIRE__ERROR_CODE__RATE_LIMITED, NULL, "over the room's rate "
+        /* decoded only to answer it with its request_id and event (PROTOCOL.md section 3):
+         * the sender matches the error to its request instead of waiting for a timeout */
+        if (!binary || vr_wire_decode(buf, len, &env, NULL))
+            env = NULL;
+        send_error(s, VERANI__WIRE__ERROR_CODE__RATE_LIMITED, env, "over the room's rate "
                    "limit; the frame was dropped", NULL);
+        vr_wire_free(env);
         return;
     }
     s->limited = 0;
@@ -1342,8 +1475,6 @@ static void handle_message(verani_session *s, const uint8_t *buf, size_t len, in
         send_env(s, &out, 0);
         break;
     }
-    case VERANI__WIRE__KIND__PONG:
-        break;
     case VERANI__WIRE__KIND__HELLO:
         refuse(s, VERANI__WIRE__ERROR_CODE__PROTOCOL, env, "HELLO was already received", NULL);
         break;
@@ -1362,8 +1493,8 @@ int vr_session_rx(verani_session *s, const uint8_t *in, size_t len, int binary, 
     char why[64];
 
     /* A closing session ignores what still arrives, except during a graceful
-     * shutdown: frames the client sent before it saw the 1001 are handled. */
-    if (s->closing && (s->close_code != VR_CLOSE_GOING_AWAY || !s->hello_done))
+     * shutdown: frames the client sent before it saw the 1012 are handled. */
+    if (s->closing && (s->close_code != VR_CLOSE_RESTART || !s->hello_done))
         return 0;
     vr_session_heard(s);
     if (first)
@@ -1492,6 +1623,9 @@ static int session_save(verani_session *s, int64_t now_ms, int64_t now_us)
     vr_retain_trim(&s->retained, now_us - (int64_t)s->srv->opts.retain_max_age_ms * 1000);
     fill_attachment(s, &a);
     a.updated_ms = now_ms;
+    /* the seq stream goes on in the next server: its epoch with it (a running server's
+     * attachments have none, so after a crash the next server starts a new one) */
+    memcpy(a.epoch, s->epoch, sizeof(a.epoch));
     /* the frames stored before (a restored session) go: the window is in memory */
     r = vr_store_session_delete(db, s->client_id);
     r = r == VERANI_ENOTFOUND ? 0 : r;
@@ -1610,7 +1744,13 @@ static int restore_one(const vr_attachment *a, void *user)
     for (i = 0; i < a->n_channels; i++)
         if (channel_add(s, a->channels[i]) < 0)
             return VERANI_ENOMEM;
-    s->seq = a->last_seq;
+    if (a->epoch[0]) { /* saved by a graceful stop, frames and all: the stream goes on */
+        snprintf(s->epoch, sizeof(s->epoch), "%s", a->epoch);
+        s->seq = a->last_seq;
+    } else {           /* a crash: what its stream held is gone, a new one starts */
+        memcpy(s->epoch, st->srv->epoch, sizeof(s->epoch));
+        s->seq = 0;
+    }
     vr_outq_init(&s->q);
     vr_outq_init(&s->retained);
     return 0;
@@ -1652,8 +1792,10 @@ static int restore_instance(verani_server *srv, const vr_named *nm)
         return m ? VERANI_ENOMEM : 0; /* a room no longer mounted: its sessions are dropped */
     r = vr_store_sessions_list(srv->storage, nm->room, nm->instance, restore_one, &st);
     for (i = 0; r >= 0 && i < st.n; i++) {
-        r = vr_store_frames_read(srv->storage, st.list[i]->client_id, 0, 0, restore_frame,
-                                 st.list[i]);
+        /* a crash-restored session is in this server's epoch: older frames are not its */
+        if (strcmp(st.list[i]->epoch, srv->epoch))
+            r = vr_store_frames_read(srv->storage, st.list[i]->client_id, 0, 0, restore_frame,
+                                     st.list[i]);
     }
     for (i = 0; i < st.n; i++) {
         verani_session *s = st.list[i];

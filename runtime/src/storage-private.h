@@ -41,6 +41,8 @@ typedef struct vr_attachment {
     size_t n_channels;
     uint64_t last_seq;           /* the last seq queued to the session */
     int64_t updated_ms;          /* caller's clock, stored as given */
+    char epoch[17];              /* the seq stream's epoch, when saved with its frames by a
+                                    graceful stop; "" otherwise (a crash lost the stream) */
 } vr_attachment;
 
 /* Free what the store allocated in `a` and zero it. */

@@ -21,7 +21,7 @@
 #include "storage-private.h"
 
 /* The schema version this file writes; a newer file is refused. */
-#define SQ_SCHEMA_VERSION 1
+#define SQ_SCHEMA_VERSION 2
 #define SQ_STR_(x) #x
 #define SQ_STR(x) SQ_STR_(x)
 
@@ -32,10 +32,16 @@ static const char sq_schema[] =
     " PRIMARY KEY(ns, k)) WITHOUT ROWID;"
     "CREATE TABLE vr_session(client_id TEXT PRIMARY KEY, token TEXT UNIQUE,"
     " user_id TEXT NOT NULL, room TEXT NOT NULL, instance TEXT NOT NULL, meta BLOB,"
-    " channels BLOB, last_seq INTEGER NOT NULL, updated_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    " channels BLOB, last_seq INTEGER NOT NULL, updated_ms INTEGER NOT NULL, epoch TEXT)"
+    " WITHOUT ROWID;"
     "CREATE INDEX vr_session_instance ON vr_session(room, instance);"
     "CREATE TABLE vr_frame(client_id TEXT NOT NULL, seq INTEGER NOT NULL,"
     " at_ms INTEGER NOT NULL, bytes BLOB NOT NULL, PRIMARY KEY(client_id, seq)) WITHOUT ROWID;"
+    "PRAGMA user_version = " SQ_STR(SQ_SCHEMA_VERSION) ";";
+
+/* From version 1 (before the session epoch) to this one. */
+static const char sq_upgrade_1[] =
+    "ALTER TABLE vr_session ADD COLUMN epoch TEXT;"
     "PRAGMA user_version = " SQ_STR(SQ_SCHEMA_VERSION) ";";
 
 enum {
@@ -49,7 +55,7 @@ enum {
 };
 
 #define SQ_SESS_COLS \
-    "client_id, token, user_id, room, instance, meta, channels, last_seq, updated_ms"
+    "client_id, token, user_id, room, instance, meta, channels, last_seq, updated_ms, epoch"
 
 static const char *const sq_sql[SQ_N] = {
     [SQ_BEGIN] = "BEGIN IMMEDIATE",
@@ -67,7 +73,7 @@ static const char *const sq_sql[SQ_N] = {
                    " ORDER BY k LIMIT ?4",
     [SQ_KV_LIST_OPEN] = "SELECT k, v FROM vr_kv WHERE ns = ?1 AND k >= ?2 ORDER BY k LIMIT ?4",
     [SQ_SESS_SAVE] = "INSERT OR REPLACE INTO vr_session(" SQ_SESS_COLS ")"
-                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [SQ_SESS_LOAD] = "SELECT " SQ_SESS_COLS " FROM vr_session WHERE client_id = ?1",
     [SQ_SESS_TOKEN] = "SELECT " SQ_SESS_COLS " FROM vr_session WHERE token = ?1",
     [SQ_SESS_DEL] = "DELETE FROM vr_session WHERE client_id = ?1",
@@ -290,8 +296,8 @@ static int sq_setup_schema(verani_storage_db *db)
         sqlite3_exec(q->h, "ROLLBACK", NULL, NULL, NULL);
         return VERANI_EIO;
     }
-    if (ver == 0) {
-        rc = sqlite3_exec(q->h, sq_schema, NULL, NULL, &err);
+    if (ver == 0 || ver == 1) {
+        rc = sqlite3_exec(q->h, ver ? sq_upgrade_1 : sq_schema, NULL, NULL, &err);
         if (rc != SQLITE_OK) {
             sq_fail(db, rc, "creating the tables");
             sqlite3_free(err);
@@ -550,6 +556,7 @@ static int sq_sess_save(verani_storage_db *db, const vr_attachment *a)
     bind_blob(s, 7, ch, total);
     sqlite3_bind_int64(s, 8, (sqlite3_int64)a->last_seq);
     sqlite3_bind_int64(s, 9, a->updated_ms);
+    bind_text(s, 10, a->epoch[0] ? a->epoch : NULL);
     rc = sq_exec(db, s, "saving a session");
     vr_free(ch);
     return rc;
@@ -602,6 +609,8 @@ static int sq_fill(verani_storage_db *db, sqlite3_stmt *s, vr_attachment *a)
     }
     a->last_seq = (uint64_t)sqlite3_column_int64(s, 7);
     a->updated_ms = sqlite3_column_int64(s, 8);
+    t = sqlite3_column_text(s, 9);
+    snprintf(a->epoch, sizeof(a->epoch), "%s", t ? (const char *)t : "");
     if (!a->user_id || !a->room || !a->instance || !a->meta || !a->channels ||
         a->n_channels != n) {
         vr_attachment_fini(a);

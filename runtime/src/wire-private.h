@@ -19,6 +19,11 @@ typedef Verani__Wire__Envelope vr_envelope;
 
 #define VR_WIRE_PROTOCOL 1
 
+/* A graceful stop closes with 1012 and this reason. libwebsockets 4.1's parser hands a client
+ * 1012 as 1002 (it predates the code's registration); the C client recognises the server's
+ * 1012 by the reason (PROTOCOL.md section 7). */
+#define VR_CLOSE_RESTART_REASON "server restarting"
+
 /* The most bytes vr_wire_seq_prefix and vr_wire_ws_header write. */
 #define VR_WIRE_SEQ_PREFIX_MAX 11
 #define VR_WS_HEADER_MAX 10

@@ -99,6 +99,15 @@ static int on_connect(verani_ctx *ctx)
         m.from = (char *)uid;
         e2e_log("announced:%d", e2e_e2e_emit_chat_out(ctx, verani_to_channel("default"), &m));
     }
+    if (role && !strcmp(role, "joins")) {
+        /* a channel joined here is in the WELCOME; the emit to self follows the WELCOME */
+        E2e__ChatOut m = E2E__CHAT_OUT__INIT;
+
+        m.text = "welcome aboard";
+        if (verani_ctx_join(ctx, "from-connect") ||
+            e2e_e2e_emit_chat_out(ctx, verani_to_self(), &m) < 0)
+            return VERANI_EIO;
+    }
     return 0;
 }
 
@@ -129,6 +138,15 @@ static int on_message(verani_ctx *ctx, uint32_t event, const uint8_t *payload, s
     (void)payload;
     e2e_log("message:%u:%zu", event, len);
     return 0;
+}
+
+/* Limited only (its rate keeps the log short): every dispatched event. */
+static void on_any(verani_ctx *ctx, uint32_t event, const uint8_t *payload, size_t len,
+                   int result)
+{
+    (void)ctx;
+    (void)payload;
+    e2e_log("any:%u:%zu:%d", event, len, result);
 }
 
 static int on_join(verani_ctx *ctx, const char *channel)
@@ -239,12 +257,12 @@ static void on_restore(verani_ctx *ctx)
 }
 
 static const e2e_e2e_handlers e2e_handlers = {
-    {on_connect, on_disconnect, on_error, on_message, on_join, on_leave, on_restore},
+    {on_connect, on_disconnect, on_error, on_message, on_join, on_leave, on_restore, NULL},
     extract_meta, h_cmd, h_poke, h_echo, h_flood, NULL, h_sjoin,
 };
 
 static const e2e_limited_handlers limited_handlers = {
-    {on_connect, on_disconnect, on_error, on_message, on_join, on_leave, NULL},
+    {on_connect, on_disconnect, on_error, on_message, on_join, on_leave, NULL, on_any},
     NULL, h_cmd, h_poke, h_echo, h_flood, NULL, h_sjoin,
 };
 

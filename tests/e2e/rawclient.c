@@ -552,12 +552,18 @@ int rc_tcp_upgrade(int fd, const char *path, char *head, size_t head_len)
 int rc_tcp_get(int port, const char *path, char *resp, size_t resp_len)
 {
     char req[512];
+
+    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
+    return rc_tcp_request(port, req, resp, resp_len);
+}
+
+int rc_tcp_request(int port, const char *req, char *resp, size_t resp_len)
+{
     int fd = rc_tcp_connect(port, 0), status;
     size_t used;
 
     if (fd < 0)
         return -1;
-    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
     if (rc_tcp_send_raw(fd, req, strlen(req))) {
         close(fd);
         return -1;

@@ -109,6 +109,8 @@ int rc_tcp_connect(int port, int rcvbuf);
 int rc_tcp_upgrade(int fd, const char *path, char *head, size_t head_len);
 /* Send a plain HTTP GET; returns the status and fills `resp` with the response. */
 int rc_tcp_get(int port, const char *path, char *resp, size_t resp_len);
+/* Send `request` (the whole HTTP request, as given) on a new connection; the same result. */
+int rc_tcp_request(int port, const char *request, char *resp, size_t resp_len);
 /* Send one masked client frame (mask key 0) with `opcode`, FIN set. */
 int rc_tcp_send_frame(int fd, int opcode, const void *data, size_t len);
 /* Send raw bytes. */

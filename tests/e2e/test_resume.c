@@ -18,9 +18,10 @@
  * after the replay when its REPLY fell out of the window while another
  * request's replayed REPLY completes; a graceful restart on the same SQLite file restores
  * the session (on_hibernation_restore sees it) and the client resumes with
- * nothing lost; after a SIGKILL the session comes back (same client id) and
- * the client is told its missed frames are lost (recovery_failed). Run one test with
- * `test_resume <name>`.
+ * nothing lost, in the same epoch; after a SIGKILL the session comes back (same client id)
+ * in a new epoch, the client gets every frame sent to it after the restart and is told
+ * what the crash lost is lost (recovery_failed); a client close with 1000 or 1001 ends the
+ * session at once; with resume off a cut does too. Run one test with `test_resume <name>`.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
@@ -34,6 +35,7 @@
 #include <poll.h>
 #include <stdatomic.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -77,6 +79,7 @@ typedef struct tc {
     int fd;
     char client_id[64];
     char token[80];
+    char epoch[20];
     uint64_t welcome_seq;
     int resumed, recovery_failed;
     uint64_t last_seq;   /* of the sequenced frames read so far */
@@ -136,11 +139,13 @@ static void tc_flood(tc *c, uint32_t count, uint64_t rid);
 static uint32_t hello_then_flood;
 
 /*
- * Connect as `user` to instance r1 and say HELLO, resuming with `token` and
- * `last_seq` when `token` is set; read the WELCOME into `c`. `c->last_seq`
- * starts at last_seq so the replay's seqs are checked against it.
+ * Connect as `user` to instance r1 and say HELLO, resuming with `token`,
+ * `last_seq` and `epoch` (NULL: none sent) when `token` is set; read the
+ * WELCOME into `c`. `c->last_seq` starts at last_seq (at 0 when the epoch
+ * changed) so the replay's seqs are checked against it.
  */
-static void tc_hello(tc *c, int port, const char *user, const char *token, uint64_t last_seq)
+static void tc_hello_epoch(tc *c, int port, const char *user, const char *token,
+                           uint64_t last_seq, const char *epoch)
 {
     char path[128];
     rc_env env = VERANI__WIRE__ENVELOPE__INIT;
@@ -160,6 +165,7 @@ static void tc_hello(tc *c, int port, const char *user, const char *token, uint6
     if (token) {
         h.has_last_seq = 1;
         h.last_seq = last_seq;
+        h.epoch = (char *)epoch;
     }
     env.hello = &h;
     assert_int_equal(send_env(c->fd, &env), 0);
@@ -175,8 +181,16 @@ static void tc_hello(tc *c, int port, const char *user, const char *token, uint6
     c->welcome_seq = w->welcome->seq;
     c->resumed = w->welcome->resumed;
     c->recovery_failed = w->welcome->recovery_failed;
-    c->last_seq = token ? last_seq : 0;
+    assert_non_null(w->welcome->epoch);
+    assert_int_equal(strlen(w->welcome->epoch), 16);
+    snprintf(c->epoch, sizeof(c->epoch), "%s", w->welcome->epoch);
+    c->last_seq = token && (!epoch || !strcmp(epoch, c->epoch)) ? last_seq : 0;
     verani__wire__envelope__free_unpacked(w, NULL);
+}
+
+static void tc_hello(tc *c, int port, const char *user, const char *token, uint64_t last_seq)
+{
+    tc_hello_epoch(c, port, user, token, last_seq, NULL);
 }
 
 /* Ask the server to emit `count` blobs to channel "default" (then a REPLY). */
@@ -206,6 +220,18 @@ static void tc_cut(tc *c)
     struct linger l = {1, 0};
 
     setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+    close(c->fd);
+    c->fd = -1;
+}
+
+/* Close with a close frame `code` and wait for the server's answer. */
+static void tc_close_code(tc *c, int code)
+{
+    uint8_t b[2] = {(uint8_t)(code >> 8), (uint8_t)code};
+    int got = 0;
+
+    rc_tcp_send_frame(c->fd, 8, b, sizeof(b));
+    rc_tcp_wait_closed(c->fd, 5000, &got);
     close(c->fd);
     c->fd = -1;
 }
@@ -244,6 +270,19 @@ static void tc_quiet(tc *c, int ms)
 
         fail_msg("unexpected frame of kind %d after the replay", kind);
     }
+}
+
+/* Remove the SQLite file `path` (with its -wal and -shm) and its directory `dir`. */
+static void remove_db(const char *dir, const char *path)
+{
+    char aux[320];
+
+    unlink(path);
+    snprintf(aux, sizeof(aux), "%s-wal", path);
+    unlink(aux);
+    snprintf(aux, sizeof(aux), "%s-shm", path);
+    unlink(aux);
+    rmdir(dir);
 }
 
 /* --- tests ----------------------------------------------------------------- */
@@ -435,7 +474,8 @@ static void test_old_connection_replaced(void **state)
 #define PX_MAX 8
 
 typedef struct proxy {
-    int lfd, port, target;
+    int lfd, port;
+    atomic_int target;         /* the server's port: a test may move it to a new server */
     pthread_t th;
     atomic_int stop, cut;
     atomic_long budget;        /* server->client bytes still forwarded; < 0: no limit */
@@ -498,7 +538,7 @@ static void *px_thread(void *arg)
         if (poll(fds, (nfds_t)n, 20) <= 0)
             continue;
         if (fds[0].revents & POLLIN) {
-            int cfd = accept(p->lfd, NULL, NULL), sfd = cfd >= 0 ? rc_tcp_connect(p->target, 0)
+            int cfd = accept(p->lfd, NULL, NULL), sfd = cfd >= 0 ? rc_tcp_connect(atomic_load(&p->target), 0)
                                                                : -1;
 
             for (i = 0; i < PX_MAX && p->c[i] >= 0; i++)
@@ -555,7 +595,7 @@ static proxy *px_start(int target)
     int i;
 
     assert_non_null(p);
-    p->target = target;
+    atomic_store(&p->target, target);
     p->budget = -1;
     for (i = 0; i < PX_MAX; i++)
         p->c[i] = p->s[i] = -1;
@@ -979,7 +1019,7 @@ static void test_graceful_restart(void **state)
     tc a, b;
     rc_env *e;
     size_t before;
-    char dir[] = "/tmp/verani-resume-XXXXXX", path[300], aux[320];
+    char dir[] = "/tmp/verani-resume-XXXXXX", path[300];
 
     (void)state;
     assert_non_null(mkdtemp(dir));
@@ -1013,6 +1053,7 @@ static void test_graceful_restart(void **state)
     assert_false(b.recovery_failed);
     assert_string_equal(b.client_id, a.client_id);
     assert_int_equal(b.welcome_seq, 1001);
+    assert_string_equal(b.epoch, a.epoch); /* the stream goes on: nothing was lost */
     b.blobs = a.blobs;
     b.replies = a.replies;
     tc_read_until(&b, 1000, 1);
@@ -1028,12 +1069,7 @@ static void test_graceful_restart(void **state)
     e2e_wait_log_n("disconnect:u1", 1);
     e2e_server_stop(&h);
     g_storage = NULL;
-    unlink(path);
-    snprintf(aux, sizeof(aux), "%s-wal", path);
-    unlink(aux);
-    snprintf(aux, sizeof(aux), "%s-shm", path);
-    unlink(aux);
-    rmdir(dir);
+    remove_db(dir, path);
 }
 
 /* Teardown of a server process a failed test left running (the pid is on the heap). */
@@ -1046,20 +1082,14 @@ static void child_undo(void *arg)
     free(pid);
 }
 
-/* A server process killed with SIGKILL: the attachment stored at connect brings the session
- * back on the next server (same client id, on_hibernation_restore), but the frames that
- * were only in memory are reported lost (recovery_failed), never silently skipped. */
-static void test_sigkill_restart(void **state)
+/* A server with the e2e rooms in a child process on `path`, to be killed with child_kill: its
+ * pid (on the heap and on the teardown list), and its port in *port_out. Call it while no
+ * other thread runs in this process. */
+static pid_t *fork_server(const char *path, int *port_out)
 {
-    e2e_server h;
-    tc a, b;
-    char dir[] = "/tmp/verani-resume-XXXXXX", path[300], aux[320];
     int fds[2], port = 0;
     pid_t pid, *child;
 
-    (void)state;
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/sessions.db", dir);
     assert_int_equal(pipe(fds), 0);
     pid = fork(); /* no thread runs in this process now */
     assert_true(pid >= 0);
@@ -1068,6 +1098,7 @@ static void test_sigkill_restart(void **state)
         verani_server *srv;
 
         close(fds[0]);
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failing test does not leave it running */
         verani_server_options_init(&o);
         o.bind_address = "127.0.0.1";
         o.storage_path = path;
@@ -1088,33 +1119,172 @@ static void test_sigkill_restart(void **state)
     if (read(fds[0], &port, sizeof(port)) != (ssize_t)sizeof(port) || port <= 0)
         fail_msg("the server process did not start");
     close(fds[0]);
+    *port_out = port;
+    return child;
+}
+
+/* SIGKILL a server from fork_server and reap it. */
+static void child_kill(pid_t *child)
+{
+    cu_drop(child);
+    child_undo(child);
+}
+
+/* A server process killed with SIGKILL: the attachment stored at connect brings the session
+ * back on the next server (same client id, on_hibernation_restore), but the frames that
+ * were only in memory are reported lost (recovery_failed), never silently skipped. */
+static void test_sigkill_restart(void **state)
+{
+    e2e_server h;
+    tc a, b, c;
+    char dir[] = "/tmp/verani-resume-XXXXXX", path[300];
+    int port = 0;
+    pid_t *child;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/sessions.db", dir);
+    child = fork_server(path, &port);
     tc_hello(&a, port, "u1", NULL, 0);
     tc_flood(&a, 100, 1);
     tc_read_until(&a, 100, 1);
     assert_int_equal(a.last_seq, 101);
-    cu_drop(child);
-    child_undo(child);
+    child_kill(child);
     close(a.fd);
 
     g_storage = path;
     start(&h, 0, 0);
     assert_int_equal(e2e_log_count("restore:r1:1"), 1);
-    tc_hello(&b, h.port, "u1", a.token, a.last_seq);
+    /* frames for the restored session, sent after the restart and before it resumes */
+    tc_hello(&c, h.port, "u2", NULL, 0);
+    tc_flood(&c, 5, 1);
+    tc_read_until(&c, 5, 1);
+    tc_hello_epoch(&b, h.port, "u1", a.token, a.last_seq, a.epoch);
     assert_true(b.resumed);
-    assert_true(b.recovery_failed);
+    assert_true(b.recovery_failed); /* what the crash lost after seq 101 cannot be known */
     assert_string_equal(b.client_id, a.client_id);
-    tc_quiet(&b, 300); /* nothing to replay */
+    assert_string_not_equal(b.epoch, a.epoch); /* a new epoch: its seqs start again */
+    assert_int_equal(b.welcome_seq, 5);
+    tc_read_until(&b, 5, 0); /* every frame of the new epoch, in order */
+    assert_int_equal(b.seq_errors, 0);
+    assert_int_equal(b.last_seq, 5);
+    tc_quiet(&b, 300);
     assert_int_equal(e2e_log_count("connect:u1:-"), 0);
     tc_close(&b);
     e2e_wait_log_n("disconnect:u1", 1);
+    tc_close(&c);
+    e2e_wait_log_n("disconnect:u2", 1);
     e2e_server_stop(&h);
     g_storage = NULL;
-    unlink(path);
-    snprintf(aux, sizeof(aux), "%s-wal", path);
-    unlink(aux);
-    snprintf(aux, sizeof(aux), "%s-shm", path);
-    unlink(aux);
-    rmdir(dir);
+    remove_db(dir, path);
+}
+
+/* libverani's client across a SIGKILL restart of its server on the same store: it resumes in
+ * the server's new epoch and gets every frame sent to its session after the restart, from
+ * seq 1, and on_recovery_failed for what the crash lost. */
+static void test_real_client_crash(void **state)
+{
+    e2e_server h;
+    proxy *px;
+    tc other;
+    verani_client_loop *l;
+    verani_client *c;
+    verani_client_info info;
+    E2e__Flood f = E2E__FLOOD__INIT;
+    rcw w;
+    char dir[] = "/tmp/verani-resume-XXXXXX", path[300];
+    int port = 0;
+    pid_t *child;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/sessions.db", dir);
+    child = fork_server(path, &port);
+    px = px_start(port);
+    l = loop_new();
+    c = rcw_client(l, px, 100, &w);
+    e2e_e2e_client_on_blob(c, rcw_blob, &w);
+    f.count = 5;
+    f.size = 24;
+    assert_true(e2e_e2e_client_request_flood(c, &f, 20000, rcw_reply, &w) >= 0);
+    assert_true(svc_until(l, NULL, &w.replies, 1));
+    assert_int_equal(w.blobs, 5);
+    child_kill(child);
+
+    g_storage = path;
+    start(&h, 0, 0);
+    atomic_store(&px->target, h.port);
+    /* frames for the restored session before the client is back */
+    tc_hello(&other, h.port, "u2", NULL, 0);
+    tc_flood(&other, 3, 1);
+    tc_read_until(&other, 3, 1);
+    assert_true(svc_until(l, &w.blobs, NULL, 8));
+    assert_int_equal(w.opens, 2);
+    assert_int_equal(w.recoveries, 1);
+    assert_int_equal(w.recovered_resumed, 1);
+    assert_int_equal(w.seq_errors, 1); /* the one restart of the count: 6 -> 1 */
+    assert_int_equal(verani_client_get_info(c, &info), 0);
+    assert_true(info.resumed);
+    assert_true(info.recovery_failed);
+    assert_int_equal(info.last_seq, 3);
+    assert_int_equal(e2e_log_count("connect:u1:-"), 0);
+
+    verani_client_destroy(c);
+    loop_free(l);
+    px_stop(px);
+    tc_close(&other);
+    e2e_server_stop(&h);
+    g_storage = NULL;
+    remove_db(dir, path);
+}
+
+/* A client that says goodbye (close 1000, or 1001 as a closing browser tab sends) ends its
+ * session at once: on_disconnect runs long before the (10-minute) grace period would end, and
+ * its token starts a fresh session. */
+static void test_goodbye_ends_session(void **state)
+{
+    static const int codes[2] = {1000, 1001};
+    e2e_server h;
+    tc a, b;
+    int i;
+
+    (void)state;
+    start(&h, 600000, 0);
+    for (i = 0; i < 2; i++) {
+        tc_hello(&a, h.port, "u1", NULL, 0);
+        tc_close_code(&a, codes[i]);
+        e2e_wait_log_n("disconnect:u1", 2 * i + 1);
+        tc_hello(&b, h.port, "u1", a.token, 0);
+        assert_false(b.resumed);
+        assert_string_not_equal(b.client_id, a.client_id);
+        tc_close(&b);
+        e2e_wait_log_n("disconnect:u1", 2 * i + 2);
+    }
+    e2e_server_stop(&h);
+}
+
+/* resume_grace_ms = VERANI_RESUME_OFF: a cut ends the session at once (on_disconnect), and
+ * its token starts a fresh session. */
+static void test_resume_off(void **state)
+{
+    e2e_server h;
+    tc a, b;
+
+    (void)state;
+    start(&h, VERANI_RESUME_OFF, 0);
+    tc_hello(&a, h.port, "u1", NULL, 0);
+    tc_flood(&a, 3, 1);
+    tc_read_until(&a, 3, 1);
+    tc_cut(&a);
+    e2e_wait_log_n("disconnect:u1", 1);
+    tc_hello(&b, h.port, "u1", a.token, a.last_seq);
+    assert_false(b.resumed);
+    assert_false(b.recovery_failed);
+    assert_int_equal(b.welcome_seq, 0);
+    assert_int_equal(e2e_log_count("connect:u1:-"), 2);
+    tc_close(&b);
+    e2e_wait_log_n("disconnect:u1", 2);
+    e2e_server_stop(&h);
 }
 
 static const vt_case cases[] = {
@@ -1130,6 +1300,9 @@ static const vt_case cases[] = {
     VT_CASE(test_request_recovery_failed, ""),
     VT_CASE(test_graceful_restart, ""),
     VT_CASE(test_sigkill_restart, ""),
+    VT_CASE(test_goodbye_ends_session, ""),
+    VT_CASE(test_real_client_crash, ""),
+    VT_CASE(test_resume_off, ""),
 };
 
 /* `test_resume test_<case>` runs one case (each is a CTest test resume_<case>). */

@@ -250,6 +250,10 @@ static void test_http_answers(void **state)
     assert_int_equal(rc_tcp_get(h.port, "/e2e/lobby", resp, sizeof(resp)), 426);
     assert_non_null(strstr(resp, "WebSocket"));
 
+    /* an Upgrade other than websocket: libwebsockets' own 403 (PROTOCOL.md section 1) */
+    assert_int_equal(rc_tcp_request(h.port, "GET /e2e/lobby?userId=x HTTP/1.1\r\n"
+                                    "Host: 127.0.0.1\r\nUpgrade: foo\r\nConnection: Upgrade"
+                                    "\r\n\r\n", resp, sizeof(resp)), 403);
     fd = rc_tcp_connect(h.port, 0);
     assert_int_equal(rc_tcp_upgrade(fd, "/e2e/lobby", resp, sizeof(resp)), 401);
     close(fd);
@@ -552,6 +556,12 @@ static void test_request_reply(void **state)
 
     r = request(l, a, VERANI__WIRE__KIND__REQUEST, E2E_EV_POKE, NULL, 43);
     assert_int_equal(r->error->code, VERANI__WIRE__ERROR_CODE__PROTOCOL);
+    /* and a `returns` event sent as EVENT is refused the same way, not dropped */
+    e.text = "as event";
+    r = request(l, a, VERANI__WIRE__KIND__EVENT, E2E_EV_ECHO, &e.base, 44);
+    assert_int_equal(r->kind, VERANI__WIRE__KIND__ERROR);
+    assert_int_equal(r->error->code, VERANI__WIRE__ERROR_CODE__PROTOCOL);
+    assert_int_equal(r->event, E2E_EV_ECHO);
 
     rc_send_event(a, VERANI__WIRE__KIND__EVENT, E2E_EV_POKE, NULL, 0);
     e2e_wait_log(l, "poke");
@@ -686,12 +696,57 @@ static void test_frame_before_hello(void **state)
     assert_true(rc_wait(l, p_error, &ea, DL_WAIT_MS));
     assert_non_null(rc_error(a, VERANI__WIRE__ERROR_CODE__PROTOCOL));
     assert_int_equal(e2e_log_count("poke"), 0);
-    rc_send_hello(a, "another-fingerprint");
+    {
+        /* a HELLO of protocol 2 is refused; the same connection may then say HELLO again,
+         * and one without `protocol` is taken as protocol 1 */
+        rc_env env = VERANI__WIRE__ENVELOPE__INIT;
+        Verani__Wire__Hello hh = VERANI__WIRE__HELLO__INIT;
+
+        rc_clear(a);
+        env.has_kind = 1;
+        env.kind = VERANI__WIRE__KIND__HELLO;
+        env.hello = &hh;
+        hh.has_protocol = 1;
+        hh.protocol = 2;
+        rc_send_env(a, &env);
+        assert_true(rc_wait(l, p_error, &ea, DL_WAIT_MS));
+        assert_false(a->welcomed);
+        hh.has_protocol = 0;
+        hh.fingerprint = "another-fingerprint";
+        rc_send_env(a, &env);
+    }
     assert_true(rc_wait(l, e2e_p_welcomed, a, DL_WAIT_MS));
     assert_true(a->welcomed);
     ea.code = VERANI__WIRE__ERROR_CODE__SCHEMA_MISMATCH;
     assert_true(rc_wait(l, p_error, &ea, DL_WAIT_MS));
     assert_non_null(rc_error(a, VERANI__WIRE__ERROR_CODE__SCHEMA_MISMATCH));
+    {
+        /* a HELLO without a fingerprint is not checked: no SCHEMA_MISMATCH */
+        rc_conn *b = rc_connect(l, h.port, "/e2e/lobby?userId=u2", 0);
+
+        rc_send_hello(b, NULL);
+        assert_true(rc_wait(l, e2e_p_welcomed, b, 10000));
+        rc_settle(l, 100);
+        assert_null(rc_error(b, VERANI__WIRE__ERROR_CODE__SCHEMA_MISMATCH));
+    }
+    /* PONG is server -> client only: a client's is refused like any server-only kind */
+    {
+        rc_env pong = VERANI__WIRE__ENVELOPE__INIT;
+        const rc_env *r;
+        answer_arg aa = {a, 5};
+
+        rc_clear(a);
+        pong.has_kind = 1;
+        pong.kind = VERANI__WIRE__KIND__PONG;
+        pong.has_request_id = 1;
+        pong.request_id = 5;
+        rc_send_env(a, &pong);
+        assert_true(rc_wait(l, p_answer, &aa, 10000));
+        r = rc_answer(a, 5);
+        assert_non_null(r);
+        assert_int_equal(r->kind, VERANI__WIRE__KIND__ERROR);
+        assert_int_equal(r->error->code, VERANI__WIRE__ERROR_CODE__PROTOCOL);
+    }
     rc_loop_destroy(l);
     e2e_server_stop(&h);
 }
@@ -765,6 +820,153 @@ static void send_pokes(rc_conn *a)
         rc_send_event(a, VERANI__WIRE__KIND__EVENT, E2E_EV_POKE, NULL, 0);
 }
 
+/*
+ * A peer that keeps sending past the limit that closes its connection: `n` envelopes of `kind`
+ * (event `event`), one write each, right behind its HELLO, and as many again after the server's
+ * close frame, before answering it. The close handshake is completed: the errors queued before
+ * the close arrive, then a close frame with 1008, and the input after the close is read and
+ * dropped until our close answers it: then the server closes TCP (an EOF, not a reset, which
+ * unread input would cause and which destroys what the peer has not read yet). Returns the
+ * number of ERROR frames with `code` that arrived.
+ */
+static int flood_until_closed(const char *path, int kind, uint32_t event, int n, int code)
+{
+    e2e_server h;
+    rc_env env = VERANI__WIRE__ENVELOPE__INIT;
+    unsigned char one[64], *all, buf[512];
+    size_t len, olen, i, off = 0;
+    int fd, op, close_code = 0, errors = 0;
+    uint8_t ack[2] = {0x03, 0xe8};
+
+    start(&h);
+    fd = bare_session(h.port, 0, path);
+    env.has_kind = 1;
+    env.kind = kind;
+    env.has_event = event != 0;
+    env.event = event;
+    olen = verani__wire__envelope__pack(&env, one);
+    all = malloc((size_t)n * (olen + 6));
+    assert_non_null(all);
+    for (i = 0; i < (size_t)n; i++) { /* masked with key 0: the payload goes as is */
+        all[off++] = 0x82;
+        all[off++] = (unsigned char)(0x80 | olen);
+        memset(all + off, 0, 4);
+        off += 4;
+        memcpy(all + off, one, olen);
+        off += olen;
+    }
+    for (i = 0; i < off; i += olen + 6) /* as a WebSocket library writes them */
+        assert_int_equal(rc_tcp_send_raw(fd, all + i, olen + 6), 0);
+    free(all);
+    for (;;) {
+        op = rc_tcp_read_frame(fd, (int)DL_WAIT_MS, buf, sizeof(buf), &len);
+        if (op == 8) {
+            assert_true(len >= 2);
+            close_code = buf[0] << 8 | buf[1];
+            break;
+        }
+        assert_int_equal(op, 2); /* not a reset (-1) nor an EOF (0) before the close frame */
+        {
+            rc_env *e = verani__wire__envelope__unpack(NULL, len, buf);
+
+            assert_non_null(e);
+            errors += e->kind == VERANI__WIRE__KIND__ERROR && e->error &&
+                      (int)e->error->code == code;
+            verani__wire__envelope__free_unpacked(e, NULL);
+        }
+    }
+    assert_int_equal(close_code, 1008);
+    for (i = 0; i < (size_t)n; i++)
+        assert_int_equal(rc_tcp_send_frame(fd, 2, one, olen), 0);
+    assert_int_equal(rc_tcp_send_frame(fd, 8, ack, sizeof(ack)), 0);
+    assert_int_equal(rc_tcp_read_frame(fd, (int)DL_WAIT_MS, buf, sizeof(buf), &len), 0);
+    close(fd);
+    e2e_server_stop(&h);
+    return errors;
+}
+
+/* PROTOCOL.md section 5: 30 unknown events in one burst: 10 UNKNOWN_EVENT errors, then 1008;
+ * 300 PINGs past a room's rate: RATE_LIMITED errors, then 1008. */
+static void test_flood_close_handshake(void **state)
+{
+    (void)state;
+    assert_int_equal(flood_until_closed("/e2e/lobby?userId=f", VERANI__WIRE__KIND__EVENT, 99, 30,
+                                        VERANI__WIRE__ERROR_CODE__UNKNOWN_EVENT), 10);
+    assert_true(flood_until_closed("/limited/f?userId=f", VERANI__WIRE__KIND__PING, 0, 300,
+                                   VERANI__WIRE__ERROR_CODE__RATE_LIMITED) >= 9);
+}
+
+static int p_event(void *c)
+{
+    return ((rc_conn *)c)->n_events > 0 || ((rc_conn *)c)->closed;
+}
+
+/* The channels a session starts in: ?channels= (the default extract_meta), each checked by
+ * on_join; and those on_connect joins, in the WELCOME, which comes before on_connect's emits. */
+static void test_initial_channels(void **state)
+{
+    e2e_server h;
+    rc_loop *l;
+    rc_conn *a, *b;
+    const rc_env *w, *e;
+
+    (void)state;
+    start(&h);
+    l = rc_loop_create();
+    a = e2e_join(l, h.port, "/e2e/lobby?userId=c1&channels=red,%20blue%20,forbidden,,default");
+    w = rc_nth(a, VERANI__WIRE__KIND__WELCOME, 0);
+    assert_non_null(w);
+    assert_int_equal(w->welcome->n_channels, 3);
+    assert_string_equal(w->welcome->channels[0], "red");
+    assert_string_equal(w->welcome->channels[1], "blue");
+    assert_string_equal(w->welcome->channels[2], "default");
+    assert_int_equal(e2e_log_count("join:red"), 1);
+    assert_int_equal(e2e_log_count("join:forbidden"), 0);
+
+    b = e2e_join(l, h.port, "/e2e/lobby?userId=c2&role=joins");
+    w = rc_nth(b, VERANI__WIRE__KIND__WELCOME, 0);
+    assert_int_equal(w->welcome->n_channels, 2);
+    assert_string_equal(w->welcome->channels[0], "default");
+    assert_string_equal(w->welcome->channels[1], "from-connect");
+    assert_int_equal(w->welcome->seq, 0);
+    assert_true(rc_wait(l, p_event, b, 10000));
+    assert_int_equal(b->rx[0]->kind, VERANI__WIRE__KIND__WELCOME); /* the first on the wire */
+    e = rc_nth(b, VERANI__WIRE__KIND__EVENT, 0);
+    assert_int_equal(e->seq, 1);
+    assert_int_equal(b->seq_errors, 0);
+    rc_loop_destroy(l);
+    e2e_server_stop(&h);
+}
+
+/* Room Limited has `open_events;` and an on_any hook: an EVENT with an undeclared id goes to
+ * on_message with its raw payload; on_any sees it and every declared event after its handler;
+ * a REQUEST with an undeclared id is still UNKNOWN_EVENT. (Room E2e, closed, refuses them.) */
+static void test_open_events_and_on_any(void **state)
+{
+    e2e_server h;
+    rc_loop *l;
+    rc_conn *a;
+    E2e__Echo e = E2E__ECHO__INIT;
+    const rc_env *r;
+
+    (void)state;
+    start(&h);
+    l = rc_loop_create();
+    a = e2e_join(l, h.port, "/limited/o?userId=o");
+    e.text = "abc";
+    rc_send_event(a, VERANI__WIRE__KIND__EVENT, 77, &e.base, 0);
+    e2e_wait_log(l, "message:77:5");
+    e2e_wait_log(l, "any:77:5:0");
+    rc_send_event(a, VERANI__WIRE__KIND__EVENT, E2E_EV_POKE, NULL, 0);
+    e2e_wait_log(l, "poke");
+    e2e_wait_log(l, "any:2:0:0");
+    r = request(l, a, VERANI__WIRE__KIND__REQUEST, 77, &e.base, 9);
+    assert_int_equal(r->error->code, VERANI__WIRE__ERROR_CODE__UNKNOWN_EVENT);
+    assert_int_equal(e2e_log_count("message:77:5"), 1);
+    rc_loop_destroy(l);
+    e2e_server_stop(&h);
+}
+
 static void test_rate_limit(void **state)
 {
     e2e_server h;
@@ -783,6 +985,19 @@ static void test_rate_limit(void **state)
     ea.c = a, ea.code = VERANI__WIRE__ERROR_CODE__RATE_LIMITED;
     assert_true(rc_wait(l, p_error, &ea, DL_WAIT_MS));
     assert_non_null(rc_error(a, VERANI__WIRE__ERROR_CODE__RATE_LIMITED));
+    /* a refused REQUEST's error carries its request_id and event (PROTOCOL.md section 3) */
+    {
+        E2e__Echo e = E2E__ECHO__INIT;
+        const rc_env *r;
+
+        e.text = "x";
+        r = request(l, a, VERANI__WIRE__KIND__REQUEST, E2E_EV_ECHO, &e.base, 77);
+        assert_non_null(r);
+        assert_int_equal(r->kind, VERANI__WIRE__KIND__ERROR);
+        assert_int_equal(r->error->code, VERANI__WIRE__ERROR_CODE__RATE_LIMITED);
+        assert_true(r->has_event);
+        assert_int_equal(r->event, E2E_EV_ECHO);
+    }
     rc_settle(l, 200);
     assert_false(a->closed);
     rc_loop_destroy(l);
@@ -1085,7 +1300,9 @@ static void test_graceful_shutdown(void **state)
     rc_loop *l;
     rc_conn *c[3];
     conns cs = {c, 3};
-    int i;
+    unsigned char buf[256];
+    size_t len;
+    int i, fd, code = 0;
 
     (void)state;
     start(&h);
@@ -1093,12 +1310,20 @@ static void test_graceful_shutdown(void **state)
     c[0] = e2e_join(l, h.port, "/e2e/lobby?userId=s1");
     c[1] = e2e_join(l, h.port, "/e2e/lobby?userId=s2");
     c[2] = e2e_join(l, h.port, "/e2e/hall?userId=s3");
+    fd = bare_session(h.port, 0, "/e2e/hall?userId=s4");
+    assert_int_equal(rc_tcp_read_frame(fd, (int)DL_WAIT_MS, buf, sizeof(buf), &len), 2);
     (void)cs;
     verani_server_stop(h.srv);
     for (i = 0; i < 3; i++) {
         assert_true(rc_wait(l, e2e_p_closed, c[i], DL_WAIT_MS));
-        assert_int_equal(c[i]->close_code, 1001);
+        /* 1012, which libwebsockets 4.1's client parser hands over as 1002 */
+        assert_int_equal(c[i]->close_code, 1002);
+        assert_string_equal(c[i]->close_reason, "server restarting");
     }
+    /* on the wire: 1012 (service restart), so clients resume */
+    assert_true(rc_tcp_wait_closed(fd, (int)DL_WAIT_MS, &code));
+    assert_int_equal(code, 1012);
+    close(fd);
     assert_int_equal(e2e_server_join(&h), 0);
     assert_int_equal(e2e_log_count("disconnect:s1"), 1);
     assert_int_equal(e2e_log_count("disconnect:s2"), 1);
@@ -1419,6 +1644,9 @@ static const vt_case cases[] = {
     VT_CASE(test_oversize_frame, ""),
     VT_CASE(test_repeated_protocol_errors, ""),
     VT_CASE(test_rate_limit, ""),
+    VT_CASE(test_flood_close_handshake, ""),
+    VT_CASE(test_initial_channels, ""),
+    VT_CASE(test_open_events_and_on_any, ""),
     VT_CASE(test_slow_consumer, "poll"),
     VT_CASE(test_slow_consumer_drop, ""),
     VT_CASE(test_request_backpressure, "poll"),

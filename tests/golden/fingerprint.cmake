@@ -40,6 +40,11 @@ function(fingerprint text out)
 endfunction()
 
 fingerprint("${base}" fp0)
+# runtime/PROTOCOL.md works this example through: the algorithm it documents gives this value
+if(NOT fp0 STREQUAL "2f21740b8e02f7d3")
+    message(SEND_ERROR "the fingerprint of the base schema is ${fp0}, not 2f21740b8e02f7d3: "
+                       "the algorithm changed; update runtime/PROTOCOL.md's example")
+endif()
 fingerprint("${base}" fp0_again)
 if(NOT fp0 STREQUAL fp0_again)
     message(SEND_ERROR "same schema, two fingerprints: ${fp0} ${fp0_again}")
@@ -89,3 +94,10 @@ foreach(change ${changes})
         message(SEND_ERROR "'${from}' -> '${to}' did not change the fingerprint (${fp})")
     endif()
 endforeach()
+
+# A room that opts in to undeclared events (open_events) has another fingerprint.
+string(REPLACE "emit b = 2 (B);" "emit b = 2 (B); open_events;" variant "${base}")
+fingerprint("${variant}" fp)
+if(fp STREQUAL fp0)
+    message(SEND_ERROR "open_events did not change the fingerprint (${fp})")
+endif()

@@ -25,7 +25,7 @@ file(COPY "${CONSUMER_DIR}/" DESTINATION "${WORK_DIR}/src")
 file(COPY "${SCHEMA}" DESTINATION "${WORK_DIR}/src")
 
 step("install" ${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${WORK_DIR}/prefix")
-foreach(f bin/veranic include/verani/verani.h)
+foreach(f bin/veranic include/verani/verani.h share/verani/proto/envelope.proto)
     if(NOT EXISTS "${WORK_DIR}/prefix/${f}")
         message(FATAL_ERROR "install test: ${f} was not installed")
     endif()

@@ -472,7 +472,7 @@ static void test_survives_reopen_wal(void **state)
     assert_string_equal(get_s(st, "history/2"), "world");
     verani_storage_db_close(db);
 
-    /* the file is an ordinary SQLite database in WAL mode, schema version 1 */
+    /* the file is an ordinary SQLite database in WAL mode, schema version 2 */
     assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
@@ -480,7 +480,7 @@ static void test_survives_reopen_wal(void **state)
     sqlite3_finalize(s);
     assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(s, 0), 1);
+    assert_int_equal(sqlite3_column_int(s, 0), 2);
     sqlite3_finalize(s);
     sqlite3_close(h);
 }
@@ -867,6 +867,7 @@ static void save_session(verani_storage_db *db, const char *id, const char *toke
     a.n_channels = 3;
     a.last_seq = 17;
     a.updated_ms = 1000;
+    snprintf(a.epoch, sizeof(a.epoch), "0123456789abcdef");
     assert_int_equal(vr_store_session_save(db, &a), 0);
 }
 
@@ -878,6 +879,47 @@ static void append(verani_storage_db *db, const char *id, uint64_t seq, int64_t 
     snprintf(b, sizeof(b), "frame %llu", (unsigned long long)seq);
     assert_int_equal(vr_store_frame_append(db, id, seq, at, (const uint8_t *)b, strlen(b), r),
                      0);
+}
+
+/* A file of schema version 1 (before the session epoch) is upgraded in place: its sessions
+ * load (with no epoch), and a session saved with an epoch loads with it. */
+static void test_upgrade_from_1(void **state)
+{
+    static const char c1[] = "11111111-1111-4111-8111-111111111111";
+    static const char c2[] = "22222222-2222-4222-8222-222222222222";
+    char path[512];
+    verani_storage_db *db;
+    vr_attachment a;
+    sqlite3 *h;
+
+    (void)state;
+    path_in(path, sizeof(path), "v1.db");
+    assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h,
+        "CREATE TABLE vr_ns(id INTEGER PRIMARY KEY, room TEXT NOT NULL, instance TEXT NOT NULL,"
+        " UNIQUE(room, instance));"
+        "CREATE TABLE vr_kv(ns INTEGER NOT NULL, k BLOB NOT NULL, v BLOB NOT NULL,"
+        " PRIMARY KEY(ns, k)) WITHOUT ROWID;"
+        "CREATE TABLE vr_session(client_id TEXT PRIMARY KEY, token TEXT UNIQUE,"
+        " user_id TEXT NOT NULL, room TEXT NOT NULL, instance TEXT NOT NULL, meta BLOB,"
+        " channels BLOB, last_seq INTEGER NOT NULL, updated_ms INTEGER NOT NULL) WITHOUT ROWID;"
+        "CREATE INDEX vr_session_instance ON vr_session(room, instance);"
+        "CREATE TABLE vr_frame(client_id TEXT NOT NULL, seq INTEGER NOT NULL,"
+        " at_ms INTEGER NOT NULL, bytes BLOB NOT NULL, PRIMARY KEY(client_id, seq)) WITHOUT ROWID;"
+        "INSERT INTO vr_session VALUES('11111111-1111-4111-8111-111111111111', 'aaaa', 'alice',"
+        " 'Chat', 'lobby', NULL, NULL, 9, 1000);"
+        "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    db = open_path(path);
+    assert_int_equal(vr_store_session_load(db, c1, &a), 0);
+    assert_int_equal(a.last_seq, 9);
+    assert_string_equal(a.epoch, "");
+    vr_attachment_fini(&a);
+    save_session(db, c2, "bbbb", "bob", "lobby");
+    assert_int_equal(vr_store_session_load(db, c2, &a), 0);
+    assert_string_equal(a.epoch, "0123456789abcdef");
+    vr_attachment_fini(&a);
+    verani_storage_db_close(db);
 }
 
 static void test_session_store(void **state)
@@ -1053,6 +1095,7 @@ int main(void)
         cmocka_unit_test(test_survives_reopen_wal),
         cmocka_unit_test(test_corrupt_and_foreign_files),
         cmocka_unit_test(test_newer_schema_refused),
+        cmocka_unit_test(test_upgrade_from_1),
         cmocka_unit_test(test_read_only),
         cmocka_unit_test(test_disk_full_changes_nothing),
         cmocka_unit_test(test_busy_lock),

@@ -354,7 +354,7 @@ static void test_meta_and_tables(void **state)
     assert_int_equal(g->rate, 0);
     assert_int_equal(g->burst, 0);
     assert_null(g->validate_meta);
-    assert_int_equal(g->on[0].id, 4294967295u);
+    assert_int_equal(g->on[0].id, 536870911u);
     assert_null(kitchen_quiet_schema.on);
     assert_int_equal(kitchen_quiet_schema.n_on, 0);
     assert_null(kitchen_quiet_schema.emit);

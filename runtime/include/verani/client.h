@@ -15,7 +15,9 @@
  * the connection dropped stay pending across a resume and get the replayed
  * reply (see "Requests" at the end of this file).
  * verani_client_disconnect and _reconnect close with 1000, which ends the
- * server's session (no resume).
+ * server's session (no resume). Which server close codes it reconnects after
+ * is PROTOCOL.md section 7's rule: not after 1000, 1001 and 1008; after any
+ * other (1012, a graceful server restart, included).
  *
  * Threads: a client is driven either by the caller's loop
  * (verani_client_loop_create + verani_client_loop_service, many clients on
@@ -33,7 +35,8 @@
  *   CONNECTED     the server's welcome arrived; frames flow
  *   RECONNECTING  the connection was lost; waiting out the backoff delay
  *   DISCONNECTED  not connected and not going to reconnect by itself
- *                 (verani_client_disconnect, or reconnection disabled)
+ *                 (verani_client_disconnect, reconnection disabled, or the
+ *                 server closed with 1000 or 1001: it ended the session)
  *   ERROR         given up: attempts exhausted, or refused (close 1008, or
  *                 HTTP 400..499 except 408 and 429 on the upgrade)
  * CONNECTING -> CONNECTED -> RECONNECTING -> CONNECTING ...; from any state to

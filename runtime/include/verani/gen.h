@@ -28,7 +28,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct below changes shape or meaning. */
-#define VERANI_GEN_ABI 1
+#define VERANI_GEN_ABI 2
 
 /* --- opaque runtime objects ---------------------------------------------- */
 
@@ -124,6 +124,8 @@ typedef struct verani_room_schema {
     const verani_event_def *emit;            /* server -> client, sorted by id */
     size_t n_emit;
     const char *fingerprint;                 /* the schema's fingerprint, sent in welcome */
+    int open_events;                         /* `open_events;`: a client EVENT with an id no
+                                                `on` event has goes to hooks.on_message */
 } verani_room_schema;
 
 /* Find an event by id in a sorted table; NULL when there is none. */
@@ -146,7 +148,8 @@ typedef struct verani_hooks {
     void (*on_disconnect)(verani_ctx *ctx);
     /* Any handler or hook failure. `err` is a verani_err code, `what` a short text. */
     void (*on_error)(verani_ctx *ctx, int err, const char *what);
-    /* Frames for which no typed handler is set: the raw payload bytes. */
+    /* Frames for which no typed handler is set, and, in a room with `open_events;`, client
+     * EVENTs whose id the schema does not declare: the raw payload bytes (borrowed). */
     int (*on_message)(verani_ctx *ctx, uint32_t event, const uint8_t *payload, size_t len);
     /* Authorise a client's request to join `channel`; NULL allows every join. */
     int (*on_join)(verani_ctx *ctx, const char *channel);
@@ -154,6 +157,12 @@ typedef struct verani_hooks {
     void (*on_leave)(verani_ctx *ctx, const char *channel);
     /* An instance came back with restored sessions, before any of their frames run. */
     void (*on_hibernation_restore)(verani_ctx *ctx);
+    /* Every dispatched client event (EVENT or REQUEST, declared or open), after its typed
+     * handler or on_message ran: `result` is what that returned (0, or a verani_err;
+     * VERANI_ENOHANDLER when nobody took it). For logging and metrics (Verani's "*"); it
+     * cannot stop the handler, which has run. The payload bytes are borrowed. */
+    void (*on_any)(verani_ctx *ctx, uint32_t event, const uint8_t *payload, size_t len,
+                   int result);
 } verani_hooks;
 
 /*

@@ -49,6 +49,9 @@ typedef enum verani_event_loop {
                                 them after (bench/RESULTS.md) */
 } verani_event_loop;
 
+/* verani_server_options.resume_grace_ms: no resume (0 is the default grace period). */
+#define VERANI_RESUME_OFF UINT32_MAX
+
 /*
  * Server options. Zero-initialise (or call verani_server_options_init) and
  * set what you need; every zero means the documented default.
@@ -90,7 +93,8 @@ typedef struct verani_server_options {
                                       by create; NULL: ":memory:", nothing written to disk */
     /* Resume (PROTOCOL.md section 3, "Resume"). A session whose connection drops without the
      * server asking (no close frame, a network error, the idle timeout, a close frame other
-     * than 1000) stays detached for resume_grace_ms: it keeps its client id, meta, channels
+     * than 1000 and 1001: those mean the client left, and end the session at once) stays
+     * detached for resume_grace_ms: it keeps its client id, meta, channels
      * and place in the instance (presence does not flicker) and emits to it are retained;
      * a HELLO with its resume token reattaches it without on_connect. After the grace period
      * on_disconnect runs once and it is gone. verani_session pointers do not survive a resume
@@ -98,8 +102,11 @@ typedef struct verani_server_options {
      * With storage_path on a file, sessions also survive a restart: a graceful stop saves
      * them (without on_disconnect) with their retained frames, and the next server on that
      * file restores them detached and calls on_hibernation_restore once per instance; after
-     * a crash they come back from their stored attachment, their frames reported lost. */
-    uint32_t resume_grace_ms;      /* 0: 30000 */
+     * a crash they come back from their stored attachment in a new epoch (their seqs start
+     * again; a resuming client gets every frame sent since the restart, and recovery_failed
+     * for what the crash lost). */
+    uint32_t resume_grace_ms;      /* 0: 30000; VERANI_RESUME_OFF: no resume at all (every
+                                      drop ends the session at once, nothing is retained) */
     /* Detached sessions kept for a resume, in all (each holds its meta, channels and retained
      * frames: about 8 KiB with a few frames). Past it the one lost longest ago ends at once,
      * with on_disconnect, as if its grace period had passed (counted in /metrics as
@@ -151,7 +158,7 @@ VERANI_API int verani_server_port(const verani_server *srv);
 /*
  * Run the event loop on the calling thread until verani_server_stop. Listens
  * first when needed. On stop: stops accepting, closes every session with
- * 1001, runs on_disconnect for each (except, on a file store, the sessions it
+ * 1012 (service restart: clients reconnect and resume), runs on_disconnect for each (except, on a file store, the sessions it
  * saves for the next run: see resume_grace_ms), and returns 0.
  */
 VERANI_API int verani_server_run(verani_server *srv);
@@ -262,6 +269,15 @@ VERANI_API int verani_upgrade_set_user_id(verani_upgrade *req, const char *user_
 VERANI_API int verani_upgrade_reject(verani_upgrade *req, int status, const char *reason);
 /* Scratch memory for meta strings; freed after the meta is stored. */
 VERANI_API char *verani_upgrade_strdup(verani_upgrade *req, const char *s);
+/*
+ * Ask for `channel` (copied) among the session's first channels. When extract_meta asks for
+ * any, they replace the schema's `channels`; each is then checked by on_join when the session
+ * is created (after the HELLO), and one it refuses, or not 1 to 128 bytes, is not joined.
+ * The default extract_meta asks for those of the query's `?channels=a,b` (comma-separated,
+ * spaces around names dropped), as Verani does. A resumed session keeps its own channels.
+ * 0, VERANI_EINVAL or VERANI_ENOMEM.
+ */
+VERANI_API int verani_upgrade_add_channel(verani_upgrade *req, const char *channel);
 
 #ifdef __cplusplus
 }

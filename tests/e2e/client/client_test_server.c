@@ -4,11 +4,12 @@
  * child process (so they can kill, stop and restart it). It serves the rooms
  * of client_e2e.verani on 127.0.0.1 and prints "PORT <n>" on stdout once it
  * listens. Handlers: `note` appends "<user> <n>" to the log file (when
- * --log is given) and echoes the note to the sender as `noted`; `echo`
+ * --log is given) and echoes the note to the sender as `noted` (a note
+ * "close:<code>" closes the connection with that code instead); `echo`
  * replies with n + 1; `fail` fails; `shout` emits `note` to the channel
  * named by the note's text; `poke` emits `tick` to the sender; joins of
  * channel "forbidden" are refused. SIGTERM stops it gracefully (sessions are
- * closed with 1001). With CLIENT_E2E_VERBOSE set in the environment it
+ * closed with 1012). With CLIENT_E2E_VERBOSE set in the environment it
  * prints what it handles on stderr. Test code only.
  *
  * Usage: client_test_server [--port N] [--log FILE] [--cert PEM --key PEM]
@@ -36,6 +37,8 @@ static void on_signal(int sig)
 
 static int on_note(verani_ctx *ctx, const Ce__Note *msg)
 {
+    if (!strncmp(msg->text, "close:", 6))
+        return verani_ctx_close(ctx, atoi(msg->text + 6), "asked to close");
     if (g_log) {
         fprintf(g_log, "%s %u\n", verani_ctx_user_id(ctx), msg->n);
         fflush(g_log);

@@ -4,10 +4,11 @@
  * from client_e2e.verani) against the real server, run as a child process
  * (client_test_server, its path in argv[1]) on 127.0.0.1 with an ephemeral
  * port. Covers: typed round trips of every kind; the server killed
- * (SIGKILL) and stopped gracefully (1001) while the client keeps emitting,
+ * (SIGKILL) and stopped gracefully (1012) while the client keeps emitting,
  * with every frame queued meanwhile arriving once and in order; a stopped
  * server (SIGSTOP) detected by the pong timeout; close 1008 ending in
- * `error` without reconnecting; a request timing out and one failing on
+ * `error` without reconnecting; server closes with 1000 and 1001 ending in
+ * `disconnected` and one with 4100 reconnecting; a request timing out and one failing on
  * disconnect; a close the client cannot read (1006) after it sent frames,
  * which it treats as a lost connection and reconnects; the loop on its own
  * thread with emits from four threads; extra upgrade headers and
@@ -218,7 +219,7 @@ static void test_restart_keeps_order(void **state)
 
     for (phase = 0; phase < 2; phase++) {
         n = emit_until(loop, c, &w, n, 20, NULL);
-        /* Phase 0: the process dies (1006); phase 1: it stops gracefully (1001). */
+        /* Phase 0: the process dies (1006); phase 1: it stops gracefully (1012). */
         server_kill(&s, phase == 0 ? SIGKILL : SIGTERM);
         n = emit_until(loop, c, &w, n, 2000, is_down);
         first_queued[phase] = n + 1; /* from here on the client knows it is offline */
@@ -234,7 +235,7 @@ static void test_restart_keeps_order(void **state)
     }
     assert_int_equal(w.opens, 3);
     assert_int_equal(w.reconnecting >= 2, 1);
-    assert_int_equal(w.last_close_code, 1001); /* graceful stop: reconnected after 1001 */
+    assert_int_equal(w.last_close_code, 1012); /* graceful stop: reconnected after 1012 */
     assert_int_equal(w.error_state, 0);
     /* A round trip after the last note: every note before it was handled. */
     sync_echo(loop, c, &w);
@@ -351,6 +352,67 @@ static void test_policy_close_no_reconnect(void **state)
     assert_int_equal(w.reconnecting, 0);
     assert_int_equal(w.opens, 1);
     end_all(c, loop, &s);
+}
+
+/* Service `loop` until `ms` pass (to see that nothing more happens). */
+static void settle(verani_client_loop *loop, int ms)
+{
+    int64_t end = dl_after(ms);
+
+    while (!dl_passed(end))
+        assert_int_equal(verani_client_loop_service(loop, 10), 0);
+}
+
+/* Service `loop` until the state of `c` is `st` or w->opens reaches `opens` (whichever is
+ * asked: st < 0 or opens <= 0 is not), within the wait bound DL_WAIT_MS. */
+static void until_dl(verani_client_loop *loop, verani_client *c, int st, const watch *w,
+                     int opens)
+{
+    int64_t end = dl_after(DL_WAIT_MS);
+
+    while (!dl_passed(end) && !(st >= 0 && (int)verani_client_get_state(c) == st) &&
+           !(opens > 0 && w->opens >= opens))
+        assert_int_equal(verani_client_loop_service(loop, 10), 0);
+}
+
+/* PROTOCOL.md section 7: a server close with 1000 or 1001 ended the session, and the client
+ * does not reconnect (DISCONNECTED); after another code (an application's 4100) it does. */
+static void test_server_close_codes(void **state)
+{
+    static const int codes[3] = {1000, 1001, 4100};
+    verani_client_options o;
+    verani_client_loop *loop;
+    verani_client *c;
+    Ce__Note m = note("", 1);
+    char text[16];
+    server s;
+    watch w;
+    int i;
+
+    (void)state;
+    loop = begin(&s, NULL, &o);
+    o.initial_delay_ms = 10;
+    o.max_delay_ms = 50;
+    for (i = 0; i < 3; i++) {
+        c = client_new(loop, s.port, "/t/cc?userId=cc", &o, &w);
+        assert_int_equal(verani_client_wait_for_connection(c, 10000), 0);
+        snprintf(text, sizeof(text), "close:%d", codes[i]);
+        m.text = text;
+        assert_int_equal(ce_test_client_emit_note(c, &m), 0);
+        if (codes[i] < 4000) {
+            until_dl(loop, c, VERANI_CLIENT_DISCONNECTED, &w, 0);
+            settle(loop, 300); /* ample for a reconnect 10 ms later, were there one */
+            assert_int_equal(verani_client_get_state(c), VERANI_CLIENT_DISCONNECTED);
+            assert_int_equal(w.reconnecting, 0);
+            assert_int_equal(w.opens, 1);
+        } else {
+            until_dl(loop, c, -1, &w, 2);
+            assert_int_equal(w.opens, 2);
+        }
+        assert_int_equal(w.last_close_code, codes[i]);
+        verani_client_destroy(c);
+    }
+    end_all(NULL, loop, &s);
 }
 
 static void test_request_timeout_and_disconnect(void **state)
@@ -831,6 +893,7 @@ static const vt_case cases[] = {
     VT_CASE(test_restart_keeps_order, ""),
     VT_CASE(test_pong_timeout, ""),
     VT_CASE(test_policy_close_no_reconnect, ""),
+    VT_CASE(test_server_close_codes, ""),
     VT_CASE(test_request_timeout_and_disconnect, ""),
     VT_CASE(test_unreadable_close_reconnects, ""),
     VT_CASE(test_threaded_emitters, ""),
