@@ -39,6 +39,10 @@ extern ProtobufCAllocator vr_pb_allocator;
 #define VR_INFO(...) lwsl_info("[verani] " __VA_ARGS__)
 #define VR_DEBUG(...) lwsl_debug("[verani] " __VA_ARGS__)
 
+/* The length (1 to 4) of the valid UTF-8 sequence (RFC 3629) that starts at `p`, or 0 when
+ * the bytes there are not one (a NUL ends a sequence early, so it never reads past one). */
+size_t vr_utf8_seq(const unsigned char *p);
+
 /* Fill `buf` with `len` bytes from the system's random source (getrandom or
  * /dev/urandom). Returns 0, or VERANI_EIO when no random source answers. */
 int vr_random(void *buf, size_t len);
