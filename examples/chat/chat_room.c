@@ -58,10 +58,12 @@ const char *chat_room_message_channel(const Chat__ChatMessage *msg)
 
 /* ?userId= (or X-User-Id) is the user id and is required; ?name= fills the
  * typed meta's username (the schema's events carry user ids only, so it is
- * kept with the session for handlers that want it: chat_chat_meta(ctx)). */
+ * kept with the session for handlers that want it: chat_chat_meta(ctx)).
+ * The buffer holds the longest user id there is; a longer value (or a name
+ * over 256 bytes) is not cut to fit: the runtime refuses the upgrade (400). */
 static int extract_meta(verani_upgrade *req, Chat__ChatMeta *meta)
 {
-    char v[129];
+    char v[VERANI_USER_ID_MAX + 1];
 
     if (verani_upgrade_query(req, "userId", v, sizeof(v)) <= 0 &&
         verani_upgrade_header(req, "x-user-id", v, sizeof(v)) <= 0)

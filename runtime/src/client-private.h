@@ -229,7 +229,7 @@ struct verani_client {
     size_t rx_len, rx_cap;
     int rx_in_msg, rx_binary, rx_overflow;
 
-    char client_id[64], user_id[64];
+    char client_id[64], user_id[VERANI_USER_ID_MAX + 1];
     char *resume_token;               /* owned */
     uint64_t last_seq;
     int resumed, recovery_failed;

@@ -181,6 +181,8 @@ struct verani_upgrade {
     char *user_id;                   /* owned until moved into the session */
     int reject_status;
     char reject_reason[128];
+    char bad_input[192];             /* the first value that could not be read (too long,
+                                        given twice, not a valid user id): refused with 400 */
     vr_scratch *scratch;
 };
 
@@ -266,6 +268,14 @@ static inline void vr_dll2_unlink(struct lws_dll2 *d)
 /* Wake the loop (lws_cancel_service) from any thread or a signal handler, never touching a
  * context that the loop thread is destroying. */
 void vr_server_wake(verani_server *srv);
+
+/* Read query argument `name` of the HTTP request on `wsi` (lws has decoded %xx) into `buf`
+ * (`len` bytes): its length; -1 when absent; VERANI_ETOOBIG when it does not fit in `len`
+ * (`buf` is "" then); VERANI_EPROTO when it is given more than once; VERANI_ENOMEM. An
+ * argument "name" without '=' has the empty value. Nothing is ever cut to fit. */
+int vr_urlarg(struct lws *wsi, const char *name, char *buf, size_t len);
+/* 0 when `id` is a valid user id (VERANI_USER_ID_MAX); else VERANI_EINVAL with why in `why`. */
+int vr_user_id_check(const char *id, char *why, size_t len);
 
 /* --- room.c --- */
 /* Route `path` (no query) to a mount; `inst_name` receives the {room} part. */

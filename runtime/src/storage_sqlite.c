@@ -570,6 +570,12 @@ static int sq_fill(verani_storage_db *db, sqlite3_stmt *s, vr_attachment *a)
     size_t chl, i, n = 0, off;
 
     memset(a, 0, sizeof(*a));
+    /* ids are fixed-size: a longer one was not written by this store, and is not cut to fit */
+    if ((size_t)sqlite3_column_bytes(s, 0) >= sizeof(a->client_id) ||
+        (size_t)sqlite3_column_bytes(s, 1) >= sizeof(a->resume_token))
+        return vr_storage_error(db, VERANI_EIO, "session store %s: a stored session has a "
+                                "client id or token longer than libverani writes: the file "
+                                "holds rows something else wrote", db->path);
     t = sqlite3_column_text(s, 0);
     snprintf(a->client_id, sizeof(a->client_id), "%s", t ? (const char *)t : "");
     t = sqlite3_column_text(s, 1);
@@ -664,11 +670,11 @@ static int sq_sess_list(verani_storage_db *db, const char *room, const char *ins
     bind_text(s, 1, room);
     bind_text(s, 2, instance);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        int stop;
+        int stop, r = sq_fill(db, s, &a);
 
-        if (sq_fill(db, s, &a)) {
+        if (r) {
             sq_done(s);
-            return VERANI_ENOMEM;
+            return r;
         }
         n++;
         stop = fn(&a, user);

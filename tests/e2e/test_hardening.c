@@ -6,10 +6,17 @@
  * failing on the code before its fix:
  *   utf8_strings        a string that is not UTF-8, or longer than max_len in
  *                       code points, is refused with INVALID_PAYLOAD naming it
+ *   user_ids            no value read from the upgrade is cut to fit: a user
+ *                       id, query parameter, header or cookie that does not
+ *                       fit is a 400 naming it (two long ids never merge); user
+ *                       ids are valid UTF-8 without control characters
+ *   api_json            every answer of the HTTP API parses as JSON, whatever
+ *                       bytes the ids, channels and instances hold
  * Every wait ends at a deadline on the monotonic clock (deadline.h); no test
  * asserts how long something took. Run one case with `test_hardening <name>`.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -72,7 +80,36 @@ static int h_bigemit(verani_ctx *ctx, const Hard__Size *in, Hard__Ack *out)
     return 0;
 }
 
+/* ?nick= into 17 bytes and the cookie sid into 33: a longer value must refuse the upgrade,
+ * never reach the meta cut. The user id: the runtime's default (query or header). */
+static int extract_meta(verani_upgrade *req, Hard__HardMeta *m)
+{
+    char nick[17], sid[33];
+
+    if (verani_upgrade_query(req, "nick", nick, sizeof(nick)) > 0)
+        m->nick = verani_upgrade_strdup(req, nick);
+    if (verani_upgrade_cookie(req, "sid", sid, sizeof(sid)) > 0)
+        m->sid = verani_upgrade_strdup(req, sid);
+    return VERANI_ENOHANDLER;
+}
+
+static int h_who(verani_ctx *ctx, Hard__Text *out)
+{
+    const Hard__HardMeta *m = hard_hard_meta(ctx);
+    char **tags = verani_ctx_alloc(ctx, sizeof(char *));
+
+    if (!m || !tags)
+        return VERANI_ENOMEM;
+    out->text = verani_ctx_strdup(ctx, m->nick ? m->nick : "");
+    tags[0] = verani_ctx_strdup(ctx, m->sid ? m->sid : "");
+    out->tags = tags;
+    out->n_tags = 1;
+    return 0;
+}
+
 static const hard_hard_handlers hard_handlers = {
+    .extract_meta = extract_meta,
+    .who = h_who,
     .say = h_say,
     .big = h_big,
     .put = h_put,
@@ -147,6 +184,78 @@ static void is_error(const rc_env *r, int code, const char *field, const char *n
         fail_msg("error %d field '%s' message '%s'; want %d '%s' with '%s'", r->error->code,
                  r->error->field ? r->error->field : "", r->error->message ? r->error->message : "",
                  code, field ? field : "", needle ? needle : "");
+}
+
+
+/* --- HTTP by hand ----------------------------------------------------------- */
+
+/*
+ * Send `req` (a whole HTTP/1.1 request) to 127.0.0.1:port and read the answer until its
+ * Content-Length is in or the peer closes. Returns the status (0 when none came) and puts the
+ * body in `body`.
+ */
+static int http_raw(int port, const char *req, char *body, size_t cap)
+{
+    char buf[16384];
+    size_t got = 0;
+    int64_t end = dl_after(DL_WAIT_MS);
+    int fd = rc_tcp_connect(port, 0), status = 0;
+    const char *hdr_end = NULL;
+
+    assert_true(fd >= 0);
+    assert_int_equal(rc_tcp_send_raw(fd, req, strlen(req)), 0);
+    body[0] = '\0';
+    while (got < sizeof(buf) - 1 && !dl_passed(end)) {
+        struct pollfd p = {fd, POLLIN, 0};
+        ssize_t n;
+
+        if (poll(&p, 1, dl_left_ms(end)) <= 0)
+            continue;
+        n = read(fd, buf + got, sizeof(buf) - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        buf[got] = '\0';
+        hdr_end = strstr(buf, "\r\n\r\n");
+        if (hdr_end) {
+            const char *cl = strstr(buf, "content-length:");
+            size_t want = cl ? strtoul(cl + 15, NULL, 10) : 0;
+
+            if (!cl)
+                cl = strstr(buf, "Content-Length:");
+            want = cl ? strtoul(cl + 15, NULL, 10) : 0;
+            if (got >= (size_t)(hdr_end + 4 - buf) + want)
+                break;
+        }
+    }
+    close(fd);
+    if (got > 9 && !strncmp(buf, "HTTP/1.", 7))
+        status = atoi(buf + 9);
+    if (hdr_end)
+        snprintf(body, cap, "%s", hdr_end + 4);
+    return status;
+}
+
+/* A WebSocket upgrade of `path` with `extra` header lines ("" or "Name: v\r\n..."). */
+static int upgrade(int port, const char *path, const char *extra, char *body, size_t cap)
+{
+    char req[12288];
+
+    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+             "Sec-WebSocket-Version: 13\r\n%s\r\n", path, extra);
+    return http_raw(port, req, body, cap);
+}
+
+/* The upgrade of `path` is refused with 400 and a body holding `needle`. */
+static void refused_400(int port, const char *path, const char *extra, const char *needle)
+{
+    char body[4096];
+    int st = upgrade(port, path, extra, body, sizeof(body));
+
+    if (st != 400 || !strstr(body, needle))
+        fail_msg("upgrade %.80s%s: got %d '%s', want 400 with '%s'", path,
+                 strlen(path) > 80 ? "..." : "", st, body, needle);
 }
 
 /* --- item 5: strings are UTF-8 and max_len counts code points ------------- */
@@ -236,10 +345,209 @@ static void test_utf8_strings(void **state)
     e2e_server_stop(&h);
 }
 
+
+/* --- item 7: nothing read from the upgrade is cut to fit --------------------- */
+
+/* The user id of the WELCOME `c` got (rawclient's own copy is short). */
+static const char *welcome_user(const rc_conn *c)
+{
+    const rc_env *w = rc_nth(c, VERANI__WIRE__KIND__WELCOME, 0);
+
+    assert_non_null(w);
+    assert_non_null(w->welcome);
+    return w->welcome->user_id ? w->welcome->user_id : "";
+}
+
+/* The nick and sid of `c`'s meta, through `who`. */
+static void who_is(rc_loop *l, rc_conn *c, uint64_t rid, const char *nick, const char *sid)
+{
+    const rc_env *r = request(l, c, HARD_HARD_ON_WHO, NULL, rid);
+    Hard__Text *t;
+
+    assert_int_equal(r->kind, VERANI__WIRE__KIND__REPLY);
+    t = hard__text__unpack(NULL, r->payload.len, r->payload.data);
+    assert_non_null(t);
+    assert_string_equal(t->text, nick);
+    assert_int_equal(t->n_tags, 1);
+    assert_string_equal(t->tags[0], sid);
+    hard__text__free_unpacked(t, NULL);
+}
+
+static void test_user_ids(void **state)
+{
+    verani_server_options o;
+    e2e_server h;
+    rc_loop *l = rc_loop_create();
+    rc_conn *x, *y, *c;
+    char id[400], path[1600], hdr[600], junk[1200];
+
+    (void)state;
+    e2e_server_options(&o);
+    start_hard(&h, &o);
+
+    /* 128 x 'A' + 'X' and + 'Y' are two users, exactly as given */
+    memset(id, 'A', 128);
+    strcpy(id + 128, "X");
+    snprintf(path, sizeof(path), "/hard/lobby?userId=%s", id);
+    x = join(l, h.port, path);
+    assert_string_equal(welcome_user(x), id);
+    id[128] = 'Y';
+    snprintf(path, sizeof(path), "/hard/lobby?userId=%s", id);
+    y = join(l, h.port, path);
+    assert_string_equal(welcome_user(y), id);
+    /* 256 x 'A' + one more byte no longer fits: 400 naming the parameter (it was cut to the
+     * same 256 bytes for both, one user) */
+    memset(id, 'A', 256);
+    strcpy(id + 256, "X");
+    snprintf(path, sizeof(path), "/hard/lobby?userId=%s", id);
+    refused_400(h.port, path, "", "userId");
+    snprintf(hdr, sizeof(hdr), "X-User-Id: %s\r\n", id);
+    refused_400(h.port, "/hard/lobby", hdr, "x-user-id");
+    id[256] = '\0';
+    snprintf(path, sizeof(path), "/hard/lobby?userId=%s", id);
+    c = join(l, h.port, path); /* 256 bytes: the documented maximum */
+    assert_int_equal(strlen(welcome_user(c)), 256);
+
+    /* the charset: valid UTF-8 without control characters */
+    refused_400(h.port, "/hard/lobby?userId=%ff%fe", "", "UTF-8");
+    refused_400(h.port, "/hard/lobby?userId=a%01b", "", "control character");
+    refused_400(h.port, "/hard/lobby?userId=a%c2%85b", "", "control character"); /* U+0085 */
+    c = join(l, h.port, "/hard/lobby?userId=%c3%a9t%c3%a9");
+    assert_string_equal(welcome_user(c), "\xc3\xa9t\xc3\xa9");
+
+    /* the application's own reads: a value longer than its buffer refuses the upgrade */
+    refused_400(h.port, "/hard/lobby?userId=n&nick=12345678901234567", "", "nick");
+    c = join(l, h.port, "/hard/lobby?userId=n&nick=1234567890123456");
+    who_is(l, c, 1, "1234567890123456", "");
+    refused_400(h.port, "/hard/lobby?userId=n", "Cookie: sid=0123456789012345678901234567890123\r\n",
+                "sid");
+    /* a cookie is found by its whole name, not by the end of another's */
+    c = rc_connect_ex(l, h.port, "/hard/lobby?userId=n", 1, "cookie:", "xsid=evil; sid=good",
+                      NULL);
+    assert_true(wait_for(l, p_welcomed, c));
+    assert_true(c->welcomed);
+    who_is(l, c, 2, "", "good");
+    /* a long parameter before userId does not hide it; the same one twice is refused */
+    memset(junk, 'j', 1100);
+    junk[1100] = '\0';
+    snprintf(path, sizeof(path), "/hard/lobby?junk=%s&userId=after-junk", junk);
+    c = join(l, h.port, path);
+    assert_string_equal(welcome_user(c), "after-junk");
+    refused_400(h.port, "/hard/lobby?userId=a&userId=b", "", "userId");
+    assert_false(x->closed);
+    assert_false(y->closed);
+    rc_loop_destroy(l);
+    e2e_server_stop(&h);
+}
+
+/* --- item 8: the HTTP API answers JSON, always ------------------------------- */
+
+#define TOKEN "hard-token"
+
+static int mount_hard_api(verani_server *srv, void *arg)
+{
+    verani_api_options a;
+    int r = mount_hard(srv, arg);
+
+    if (r)
+        return r;
+    memset(&a, 0, sizeof(a));
+    a.token = TOKEN;
+    return verani_server_set_api(srv, &a);
+}
+
+/* `method` `path` on the API with the token: the status; the body goes to `out`. */
+static int api(int port, const char *method, const char *path, char *out, size_t cap)
+{
+    char req[4096];
+
+    snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+             TOKEN "\r\nContent-Length: 0\r\nContent-Type: application/x-protobuf\r\n\r\n",
+             method, path);
+    return http_raw(port, req, out, cap);
+}
+
+/* `text` parses as JSON with python3's json module (strictly: UTF-8, no stray bytes). */
+static int is_json(const char *text)
+{
+    char file[] = "/tmp/verani-json-XXXXXX", cmd[256];
+    int fd = mkstemp(file), r;
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    snprintf(cmd, sizeof(cmd), "python3 -c 'import json,sys; json.loads(open(sys.argv[1], "
+             "\"rb\").read().decode(\"utf-8\"))' %s 2>/dev/null", file);
+    r = system(cmd);
+    unlink(file);
+    return r == 0;
+}
+
+static void test_api_json(void **state)
+{
+    static const char *const routes[][2] = {
+        {"GET", "/_verani/count"},
+        {"GET", "/_verani/rooms/Hard/lobby/count"},
+        {"GET", "/_verani/rooms/Hard/lobby/users"},
+        {"GET", "/_verani/rooms/Hard/lobby/users/%c3%a9/sessions"},
+        {"GET", "/_verani/rooms/Hard/lobby/users/u%22q%5c/sessions"},
+        {"GET", "/_verani/rooms/Hard/lobby/users/%ff%fe/sessions"},
+        {"GET", "/_verani/rooms/Hard/%ff/users"},
+        {"GET", "/_verani/rooms/Hard/%ff/users/raw/sessions"},
+        {"GET", "/_verani/rooms/Hard/%ff%c3/count"},
+        {"GET", "/_verani/rooms/H%ffard/lobby/count"},
+        {"GET", "/_verani/rooms/Hard/nowhere%ff/count"},
+        {"POST", "/_verani/rooms/Hard/lobby/emit/blob?channel=%ffch"},
+        {"POST", "/_verani/rooms/Hard/lobby/emit/bl%ffob?channel=default"},
+        {"POST", "/_verani/rooms/Hard/lobby/broadcast/blob?user_ids=%ff,%c3%a9"},
+        {"POST", "/_verani/rooms/Hard/lobby/kick?client=%ff"},
+        {"GET", "/_verani/fro%ffb"},
+    };
+    verani_server_options o;
+    e2e_server h;
+    rc_loop *l = rc_loop_create();
+    rc_conn *c, *bad;
+    char out[16384];
+    size_t i;
+    int st;
+
+    (void)state;
+    e2e_server_options(&o);
+    e2e_server_start(&h, &o, mount_hard_api, NULL);
+    join(l, h.port, "/hard/lobby?userId=%c3%a9");
+    join(l, h.port, "/hard/lobby?userId=u%22q%5c");
+    c = join(l, h.port, "/hard/%ff?userId=raw");
+    /* a channel name that is not UTF-8 (the protocol takes any 1 to 128 bytes) */
+    assert_int_equal(rc_send_join(c, VERANI__WIRE__KIND__JOIN, "\xff\xfe" "ch", 7), 0);
+    {
+        answer_arg a = {c, 7};
+
+        assert_true(wait_for(l, p_answer, &a));
+    }
+    /* a user id that is not UTF-8 (it used to become one, and /users was no JSON then) */
+    bad = rc_connect(l, h.port, "/hard/lobby?userId=%ff%fe", 1);
+    assert_true(wait_for(l, p_welcomed, bad));
+    for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        st = api(h.port, routes[i][0], routes[i][1], out, sizeof(out));
+        if (st < 200 || !is_json(out))
+            fail_msg("%s %s: %d, not JSON: '%s'", routes[i][0], routes[i][1], st, out);
+    }
+    /* the names come back as they are where they are UTF-8 */
+    assert_int_equal(api(h.port, "GET", "/_verani/rooms/Hard/lobby/users", out, sizeof(out)),
+                     200);
+    assert_non_null(strstr(out, "\"\xc3\xa9\""));
+    assert_non_null(strstr(out, "\"u\\\"q\\\\\""));
+    assert_false(bad->welcomed); /* refused with 400 (test_user_ids checks the answer) */
+    rc_loop_destroy(l);
+    e2e_server_stop(&h);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_utf8_strings),
+        cmocka_unit_test(test_user_ids),
+        cmocka_unit_test(test_api_json),
     };
 
     if (argc > 1)

@@ -228,14 +228,23 @@ VERANI_API size_t verani_ctx_user_sessions(verani_ctx *ctx, const char *user_id,
 
 /* --- extract_meta: the upgrade request ------------------------------------ */
 
-/* Copy a query parameter, header ("x-user-id", lowercase) or cookie into
- * `buf`; returns its length, or -1 when absent. */
+/*
+ * Copy a query parameter (decoded: %xx and '+'), header (any case) or cookie
+ * (matched by its whole name) into `buf` of `len` bytes; returns its length,
+ * or -1 when absent. A value is never cut to fit: one of `len` bytes or more
+ * returns VERANI_ETOOBIG, a query parameter given twice VERANI_EPROTO (`buf`
+ * is "" for both), and either way the upgrade is refused with 400 and a body
+ * naming the parameter, whatever extract_meta returns. Size `buf` for the
+ * longest value you accept (a user id: VERANI_USER_ID_MAX + 1).
+ */
 VERANI_API int verani_upgrade_query(verani_upgrade *req, const char *name, char *buf, size_t len);
 VERANI_API int verani_upgrade_header(verani_upgrade *req, const char *name, char *buf, size_t len);
 VERANI_API int verani_upgrade_cookie(verani_upgrade *req, const char *name, char *buf, size_t len);
 VERANI_API const char *verani_upgrade_path(verani_upgrade *req);
 VERANI_API const char *verani_upgrade_instance(verani_upgrade *req); /* the {room} part, or "" */
-/* Set the session's user id (copied). extract_meta must set one or reject. */
+/* Set the session's user id (copied). extract_meta must set one or reject. A user id that
+ * breaks the rules of VERANI_USER_ID_MAX (<verani/common.h>) returns VERANI_EINVAL and
+ * refuses the upgrade with 400 saying why. */
 VERANI_API int verani_upgrade_set_user_id(verani_upgrade *req, const char *user_id);
 /* Refuse the upgrade with HTTP `status` (401 or 403) and a reason; returns VERANI_EDENIED. */
 VERANI_API int verani_upgrade_reject(verani_upgrade *req, int status, const char *reason);
