@@ -543,7 +543,8 @@ int verani_rpc_kick(verani_server *srv, const char *room, const char *instance,
 
     if (err)
         return err;
-    if (!client_id || (code && !vr_rpc_kick_code_ok(code)))
+    if (!client_id || (code && !vr_rpc_kick_code_ok(code)) ||
+        (reason && strlen(reason) > VERANI_CLOSE_REASON_MAX))
         return VERANI_EINVAL;
     c = call_new(VR_RPC_KICK, room, instance, client_id, &done);
     if (!c)

@@ -39,8 +39,9 @@
  * buffer the rest for later POLLOUTs (a copy and another loop turn per write). */
 #define VR_WRITE_CHUNK 65536
 
-/* The longest close reason kept (a close frame's payload is at most 125 bytes). */
-#define VR_CLOSE_REASON_MAX 63
+/* The longest close reason kept (a close frame's payload is at most 125 bytes); the public
+ * calls refuse a longer one, so only the runtime's own reasons could be cut (none is). */
+#define VR_CLOSE_REASON_MAX VERANI_CLOSE_REASON_MAX
 
 /* Consecutive refused frames after which a connection is closed with 1008. */
 #define VR_MAX_PROTO_ERRORS 10

@@ -390,7 +390,7 @@ int verani_ctx_close(verani_ctx *ctx, int code, const char *reason)
     int ok = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
              (code >= 3000 && code <= 4999);
 
-    if (!ctx || !ctx->sess || !ok)
+    if (!ctx || !ctx->sess || !ok || (reason && strlen(reason) > VERANI_CLOSE_REASON_MAX))
         return VERANI_EINVAL;
     vr_session_close(ctx->sess, code, reason ? reason : "", 0);
     return 0;

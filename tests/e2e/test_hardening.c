@@ -12,6 +12,12 @@
  *                       ids are valid UTF-8 without control characters
  *   api_json            every answer of the HTTP API parses as JSON, whatever
  *                       bytes the ids, channels and instances hold
+ *   api_filters         a broadcast filter that cannot be read is a 400 or 414,
+ *                       never "no filter"; long lists work (61 client ids)
+ *   api_kick_code       a kick whose code= or reason= cannot be read or is not
+ *                       allowed is a 400 and closes nothing
+ *   api_route_ids       an id in an API path is never cut to fit (a long user
+ *                       id does not answer for another that shares its start)
  * Every wait ends at a deadline on the monotonic clock (deadline.h); no test
  * asserts how long something took. Run one case with `test_hardening <name>`.
  */
@@ -145,6 +151,11 @@ static int p_answer(void *a)
     answer_arg *x = a;
 
     return rc_answer(x->c, x->rid) != NULL || x->c->closed;
+}
+
+static int p_closed(void *a)
+{
+    return ((rc_conn *)a)->closed;
 }
 
 static int p_welcomed(void *a)
@@ -456,14 +467,16 @@ static int mount_hard_api(verani_server *srv, void *arg)
     return verani_server_set_api(srv, &a);
 }
 
-/* `method` `path` on the API with the token: the status; the body goes to `out`. */
+/* `method` `path` on the API with the token: the status; the body goes to `out`. A POST
+ * carries a Blob {data: "x"} (what emit and broadcast of `blob` want; kick ignores it). */
 static int api(int port, const char *method, const char *path, char *out, size_t cap)
 {
-    char req[4096];
+    char req[12288];
+    int post = !strcmp(method, "POST");
 
     snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
-             TOKEN "\r\nContent-Length: 0\r\nContent-Type: application/x-protobuf\r\n\r\n",
-             method, path);
+             TOKEN "\r\nContent-Length: %d\r\nContent-Type: application/x-protobuf\r\n\r\n%s",
+             method, path, post ? 3 : 0, post ? "\x0a\x01x" : "");
     return http_raw(port, req, out, cap);
 }
 
@@ -542,12 +555,196 @@ static void test_api_json(void **state)
     e2e_server_stop(&h);
 }
 
+/* --- item 3: a filter that cannot be read is never "no filter" ---------------- */
+
+typedef struct { rc_conn *c; size_t n; } events_arg;
+static int p_events(void *a)
+{
+    events_arg *x = a;
+
+    return x->c->n_events >= x->n || x->c->closed;
+}
+
+/* POST `path` and expect `status` with `needle` in the body. */
+static void api_expect(int port, const char *method, const char *path, int status,
+                       const char *needle)
+{
+    char out[8192];
+    int st = api(port, method, path, out, sizeof(out));
+
+    if (st != status || (needle && !strstr(out, needle)))
+        fail_msg("%s %.100s%s: got %d '%s', want %d with '%s'", method, path,
+                 strlen(path) > 100 ? "..." : "", st, out, status, needle ? needle : "");
+}
+
+static void test_api_filters(void **state)
+{
+    verani_server_options o;
+    e2e_server h;
+    rc_loop *l = rc_loop_create();
+    rc_conn *a, *b;
+    char path[8192], ids[6000];
+    size_t n = 0;
+    int i;
+
+    (void)state;
+    e2e_server_options(&o);
+    e2e_server_start(&h, &o, mount_hard_api, NULL);
+    a = join(l, h.port, "/hard/lobby?userId=a");
+    b = join(l, h.port, "/hard/lobby?userId=b");
+
+    /* 60 client ids nobody has, then b's: 2,257 bytes of list; b alone is reached */
+    for (i = 0; i < 60; i++)
+        n += (size_t)snprintf(ids + n, sizeof(ids) - n, "%08x-0000-4000-8000-%012d,", i, i);
+    snprintf(ids + n, sizeof(ids) - n, "%s", b->client_id);
+    snprintf(path, sizeof(path), "/_verani/rooms/Hard/lobby/broadcast/blob?client_ids=%s", ids);
+    api_expect(h.port, "POST", path, 200, "{\"delivered\":1}");
+    /* 61 user ids, b's last */
+    for (i = 0, n = 0; i < 60; i++)
+        n += (size_t)snprintf(ids + n, sizeof(ids) - n, "user-that-is-not-here-%02d,", i);
+    snprintf(ids + n, sizeof(ids) - n, "b");
+    snprintf(path, sizeof(path), "/_verani/rooms/Hard/lobby/broadcast/blob?user_ids=%s", ids);
+    api_expect(h.port, "POST", path, 200, "{\"delivered\":1}");
+    {
+        events_arg w = {b, 2};
+
+        assert_true(wait_for(l, p_events, &w));
+    }
+
+    /* filters that cannot be read: each a 400, none delivers anything */
+    api_expect(h.port, "POST", "/_verani/rooms/Hard/lobby/broadcast/blob?client_ids=", 400,
+               "client_ids");
+    api_expect(h.port, "POST", "/_verani/rooms/Hard/lobby/broadcast/blob?user_ids", 400,
+               "user_ids");
+    api_expect(h.port, "POST", "/_verani/rooms/Hard/lobby/broadcast/blob?user_ids=,,", 400,
+               "user_ids");
+    snprintf(path, sizeof(path), "/_verani/rooms/Hard/lobby/broadcast/blob?client_ids=nobody&"
+             "client_ids=%s", a->client_id);
+    api_expect(h.port, "POST", path, 400, "more than once");
+    for (i = 0, n = 0; i < 1025; i++)
+        n += (size_t)snprintf(ids + n, sizeof(ids) - n, "%sq", i ? "," : "");
+    snprintf(path, sizeof(path), "/_verani/rooms/Hard/lobby/broadcast/blob?user_ids=%s", ids);
+    api_expect(h.port, "POST", path, 400, "more than 1024");
+    /* a list past the 4 KiB libwebsockets keeps for a request's head: the request is
+     * dropped unanswered, and nothing is sent (no filter would reach a and b) */
+    for (i = 0, n = 0; i < 110; i++)
+        n += (size_t)snprintf(ids + n, sizeof(ids) - n, "%s%08x-0000-4000-8000-%012d",
+                              i ? "," : "", i, i);
+    snprintf(path, sizeof(path), "/_verani/rooms/Hard/lobby/broadcast/blob?client_ids=%s", ids);
+    {
+        char out[1024];
+        int st = api(h.port, "POST", path, out, sizeof(out));
+
+        if (st == 200 && !strstr(out, "{\"delivered\":0}"))
+            fail_msg("110 client ids nobody has: %d %s", st, out);
+    }
+    /* an emit target too long to be an id or channel: 414, not "no target" */
+    memset(ids, 'c', 1500);
+    ids[1500] = '\0';
+    snprintf(path, sizeof(path), "/_verani/rooms/Hard/lobby/emit/blob?channel=%s", ids);
+    api_expect(h.port, "POST", path, 414, "channel");
+    rc_settle(l, 200);
+    assert_int_equal(a->n_events, 0);
+    assert_int_equal(b->n_events, 2);
+    assert_false(a->closed);
+    rc_loop_destroy(l);
+    e2e_server_stop(&h);
+}
+
+/* --- item 10: a kick code that cannot be read kicks nobody ------------------- */
+
+static void test_api_kick_code(void **state)
+{
+    static const char *const bad_codes[] = {
+        "40000000000000000001", /* did not fit the reader's buffer: read as "no code", 1008 */
+        "", "4000x", " 4100", "+4100", "0x1000", "-4100", "999", "1002", "2999", "5000",
+        "99999",
+    };
+    verani_server_options o;
+    e2e_server h;
+    rc_loop *l = rc_loop_create();
+    rc_conn *b;
+    char path[1024], reason[200];
+    size_t i;
+
+    (void)state;
+    e2e_server_options(&o);
+    e2e_server_start(&h, &o, mount_hard_api, NULL);
+    b = join(l, h.port, "/hard/lobby?userId=b");
+    for (i = 0; i < sizeof(bad_codes) / sizeof(bad_codes[0]); i++) {
+        snprintf(path, sizeof(path), "/_verani/rooms/Hard/lobby/kick?client=%s&code=%s",
+                 b->client_id, bad_codes[i]);
+        api_expect(h.port, "POST", path, 400, "code");
+    }
+    /* a reason longer than a close frame holds (123 bytes) is refused, not replaced */
+    memset(reason, 'r', 124);
+    reason[124] = '\0';
+    snprintf(path, sizeof(path), "/_verani/rooms/Hard/lobby/kick?client=%s&code=4100&"
+             "reason=%s", b->client_id, reason);
+    api_expect(h.port, "POST", path, 400, "reason");
+    snprintf(path, sizeof(path), "/_verani/rooms/Hard/lobby/kick?client=%s&code=4100&"
+             "code=1008", b->client_id);
+    api_expect(h.port, "POST", path, 400, "more than once");
+    rc_settle(l, 200);
+    assert_false(b->closed);
+    /* and a good one still kicks, with its code and the whole reason */
+    reason[123] = '\0';
+    snprintf(path, sizeof(path), "/_verani/rooms/Hard/lobby/kick?client=%s&code=4999&"
+             "reason=%s", b->client_id, reason);
+    api_expect(h.port, "POST", path, 200, "{\"kicked\":1}");
+    assert_true(wait_for(l, p_closed, b));
+    assert_int_equal(b->close_code, 4999);
+    assert_int_equal(strlen(b->close_reason), 123);
+    rc_loop_destroy(l);
+    e2e_server_stop(&h);
+}
+
+/* --- item 7 in the API: ids in a path are never cut ------------------------------ */
+
+static void test_api_route_ids(void **state)
+{
+    verani_server_options o;
+    e2e_server h;
+    rc_loop *l = rc_loop_create();
+    char id[300], path[1200], out[8192];
+
+    (void)state;
+    e2e_server_options(&o);
+    e2e_server_start(&h, &o, mount_hard_api, NULL);
+    memset(id, 'B', 255);
+    id[255] = '\0';
+    snprintf(path, sizeof(path), "/hard/lobby?userId=%s", id);
+    join(l, h.port, path);
+    snprintf(path, sizeof(path), "/_verani/rooms/Hard/lobby/users/%s/sessions", id);
+    api_expect(h.port, "GET", path, 200, "\"count\":1");
+    /* the same 255 bytes and one more: another user, who has no session (it was cut to the
+     * first one's id) */
+    strcat(id, "C");
+    snprintf(path, sizeof(path), "/_verani/rooms/Hard/lobby/users/%s/sessions", id);
+    assert_int_equal(api(h.port, "GET", path, out, sizeof(out)), 200);
+    assert_non_null(strstr(out, "{\"sessions\":[],\"count\":0}"));
+    /* longer than any user id: 414 naming the limit */
+    memset(id, 'B', 290);
+    id[290] = '\0';
+    snprintf(path, sizeof(path), "/_verani/rooms/Hard/lobby/users/%s/sessions", id);
+    api_expect(h.port, "GET", path, 414, "longer");
+    /* an instance name and a room name too long for any */
+    memset(id, 'i', 290);
+    snprintf(path, sizeof(path), "/_verani/rooms/Hard/%s/count", id);
+    api_expect(h.port, "GET", path, 414, "longer");
+    rc_loop_destroy(l);
+    e2e_server_stop(&h);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_utf8_strings),
         cmocka_unit_test(test_user_ids),
         cmocka_unit_test(test_api_json),
+        cmocka_unit_test(test_api_filters),
+        cmocka_unit_test(test_api_kick_code),
+        cmocka_unit_test(test_api_route_ids),
     };
 
     if (argc > 1)

@@ -205,7 +205,11 @@ VERANI_API char *verani_ctx_strdup(verani_ctx *ctx, const char *s);
 VERANI_API int verani_ctx_join(verani_ctx *ctx, const char *channel);
 VERANI_API int verani_ctx_leave(verani_ctx *ctx, const char *channel);
 
-/* Close the context's session with a WebSocket close code and reason (a kick). */
+/* The longest close reason, in bytes: what a WebSocket close frame carries (125 with the code). */
+#define VERANI_CLOSE_REASON_MAX 123
+
+/* Close the context's session with a WebSocket close code and reason (a kick). A reason
+ * longer than VERANI_CLOSE_REASON_MAX bytes is refused (VERANI_EINVAL), never cut. */
 VERANI_API int verani_ctx_close(verani_ctx *ctx, int code, const char *reason);
 
 /* --- sessions ------------------------------------------------------------ */
