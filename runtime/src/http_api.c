@@ -402,7 +402,9 @@ static int result_answer(verani_server *srv, struct lws *wsi, const char *key,
 
     if (res->status) {
         int r = answer_error(srv, wsi, res->status == VERANI_ENOTFOUND ? 404
-                             : res->status == VERANI_EINVAL ? 400 : 500, res->error, NULL, NULL);
+                             : res->status == VERANI_EINVAL ? 400
+                             : res->status == VERANI_ETOOBIG ? 413 : 500, res->error, NULL,
+                             NULL);
 
         verani_rpc_result_free(res);
         return r;

@@ -185,7 +185,7 @@ void vr_metrics_render(verani_server *srv, vr_sb *sb)
             m->bytes_out);
     head(sb, "verani_errors_total", "counter", "Error frames sent to clients, by wire code.");
     for (i = 0; i < VR_METRICS_ERROR_CODES; i++) {
-        if (!m->errors[i] && i > 10)
+        if (!m->errors[i] && i > VERANI__WIRE__ERROR_CODE__TOO_LARGE)
             continue;
         vr_sb_printf(sb, "verani_errors_total{code=\"%s\"} %llu\n", vr_wire_error_name((int)i),
                      (unsigned long long)m->errors[i]);

@@ -265,6 +265,14 @@ static inline void vr_dll2_unlink(struct lws_dll2 *d)
         lws_dll2_remove(d);
 }
 
+/* Can `f` ever be queued to a session (is it within the outbound queue's byte bound)? A frame
+ * that cannot is refused where it is made (an emit: VERANI_ETOOBIG; a reply: ERROR
+ * TOO_LARGE) instead of closing every recipient as a slow consumer. */
+static inline int vr_frame_fits(const struct verani_server *srv, const vr_frame *f)
+{
+    return f->len <= srv->opts.queue_max_bytes;
+}
+
 /* --- server.c --- */
 /* Wake the loop (lws_cancel_service) from any thread or a signal handler, never touching a
  * context that the loop thread is destroying. */

@@ -556,6 +556,12 @@ int verani_server_emit_async(verani_server *srv, const verani_room_def *room,
         async_free(a);
         return err ? err : VERANI_ENOMEM;
     }
+    if (!vr_frame_fits(srv, a->frame)) { /* opts are read-only after create: any thread */
+        VR_WARN("emit '%s': %zu bytes, more than any session's outbound queue holds (%zu): "
+                "not sent\n", ev->name, (size_t)a->frame->len, srv->opts.queue_max_bytes);
+        async_free(a);
+        return VERANI_ETOOBIG;
+    }
     pthread_mutex_lock(&srv->async_lock);
     if (srv->async_tail)
         srv->async_tail->next = a;

@@ -1047,8 +1047,10 @@ static void handler_failed(verani_session *s, struct verani_ctx *ctx, const vr_e
 static void send_reply(verani_session *s, const vr_envelope *req, const ProtobufCMessage *out,
                        struct verani_ctx *ctx)
 {
+    const verani_hooks *h = hooks_of(ctx->mount);
     vr_envelope env = VERANI__WIRE__ENVELOPE__INIT;
     uint8_t small[512], *buf = small;
+    vr_frame *f;
     size_t n = out ? protobuf_c_message_get_packed_size(out) : 0;
 
     if (n > sizeof(small)) {
@@ -1069,9 +1071,33 @@ static void send_reply(verani_session *s, const vr_envelope *req, const Protobuf
         env.payload.len = protobuf_c_message_pack(out, buf);
         env.payload.data = buf;
     }
-    send_env(s, &env, 1);
+    f = frame_of(&env);
     if (buf != small)
         vr_free(buf);
+    if (!f) {
+        handler_failed(s, ctx, req, VERANI_ENOMEM, "out of memory framing a reply");
+        return;
+    }
+    if (!vr_frame_fits(s->srv, f)) {
+        /* It could never be queued: closing the session as a slow consumer would only make
+         * the client ask again. The request gets an ERROR instead, and the application
+         * hears of it. */
+        char msg[160];
+
+        snprintf(msg, sizeof(msg), "the reply is %zu bytes, more than this session's outbound "
+                 "queue holds (%zu bytes): not sent", (size_t)f->len, s->srv->opts.queue_max_bytes);
+        vr_frame_unref(f);
+        VR_WARN("session %s: %s\n", s->client_id, msg);
+        if (h->on_error) {
+            vr_handler_enter(ctx->srv);
+            h->on_error(ctx, VERANI_ETOOBIG, msg);
+            vr_handler_leave(ctx);
+        }
+        send_error(s, VERANI__WIRE__ERROR_CODE__TOO_LARGE, req, msg, NULL);
+        return;
+    }
+    enqueue(s, f, 1, 1);
+    vr_frame_unref(f);
 }
 
 static void on_event(verani_session *s, const vr_envelope *env)
@@ -1409,6 +1435,12 @@ int verani_emit(verani_ctx *ctx, const verani_target *to, const verani_event_def
     f = vr_event_frame(ev, msg, to->kind == VERANI_TO_CHANNEL ? to->name : NULL, &err);
     if (!f)
         return err;
+    if (!vr_frame_fits(ctx->srv, f)) {
+        VR_WARN("emit '%s': %zu bytes, more than any session's outbound queue holds (%zu): "
+                "not sent\n", ev->name, (size_t)f->len, ctx->srv->opts.queue_max_bytes);
+        vr_frame_unref(f);
+        return VERANI_ETOOBIG;
+    }
     n = ctx->srv->broker->publish(ctx->inst, to, ctx->sess, f);
     vr_frame_unref(f);
     return n;

@@ -18,6 +18,9 @@
  *                       allowed is a 400 and closes nothing
  *   api_route_ids       an id in an API path is never cut to fit (a long user
  *                       id does not answer for another that shares its start)
+ *   reply_too_large     a reply (or an emit) larger than the session's outbound
+ *                       queue can ever hold is answered with ERROR TOO_LARGE
+ *                       (an emit returns VERANI_ETOOBIG), not a 4000 close
  * Every wait ends at a deadline on the monotonic clock (deadline.h); no test
  * asserts how long something took. Run one case with `test_hardening <name>`.
  */
@@ -736,6 +739,51 @@ static void test_api_route_ids(void **state)
     e2e_server_stop(&h);
 }
 
+/* --- item 6: a reply the session can never queue is an ERROR, not a close ------- */
+
+static void test_reply_too_large(void **state)
+{
+    verani_server_options o;
+    e2e_server h;
+    rc_loop *l = rc_loop_create();
+    rc_conn *c;
+    Hard__Size sz = HARD__SIZE__INIT;
+    const rc_env *r;
+    Hard__Ack *ack;
+    uint64_t rid = 1;
+    int round;
+
+    (void)state;
+    e2e_server_options(&o);
+    o.queue_max_bytes = 64 * 1024;
+    start_hard(&h, &o);
+    c = join(l, h.port, "/hard/lobby?userId=u1");
+    for (round = 0; round < 3; round++) { /* asking again changes nothing */
+        sz.bytes = 100 * 1000;
+        r = request(l, c, HARD_HARD_ON_BIG, &sz.base, rid++);
+        is_error(r, VERANI__WIRE__ERROR_CODE__TOO_LARGE, NULL, "bytes");
+        assert_int_equal(r->request_id, rid - 1);
+        assert_false(c->closed);
+        /* a reply that fits still comes, with the next seq (the refused one took none) */
+        sz.bytes = 1000;
+        r = request(l, c, HARD_HARD_ON_BIG, &sz.base, rid++);
+        assert_int_equal(r->kind, VERANI__WIRE__KIND__REPLY);
+        /* an emit too large for any session's queue is refused: the handler learns it */
+        sz.bytes = 100 * 1000;
+        r = request(l, c, HARD_HARD_ON_BIGEMIT, &sz.base, rid++);
+        assert_int_equal(r->kind, VERANI__WIRE__KIND__REPLY);
+        ack = hard__ack__unpack(NULL, r->payload.len, r->payload.data);
+        assert_non_null(ack);
+        assert_int_equal(ack->code, VERANI_ETOOBIG);
+        hard__ack__free_unpacked(ack, NULL);
+    }
+    assert_false(c->closed);
+    assert_int_equal(c->seq_errors, 0);
+    assert_int_equal(c->n_events, 0);
+    rc_loop_destroy(l);
+    e2e_server_stop(&h);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -745,6 +793,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_api_filters),
         cmocka_unit_test(test_api_kick_code),
         cmocka_unit_test(test_api_route_ids),
+        cmocka_unit_test(test_reply_too_large),
     };
 
     if (argc > 1)

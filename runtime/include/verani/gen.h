@@ -258,7 +258,9 @@ static inline verani_target verani_to_all(void)
  * Emit event `ev` (one of the room's `emit` events) with payload `msg` (NULL
  * for a `()` event) to `to`, from the room instance of `ctx`. The payload is
  * validated, encoded once and queued to every recipient. Returns the number
- * of sessions it was queued to (0 is not an error), or a negative verani_err.
+ * of sessions it was queued to (0 is not an error), or a negative verani_err
+ * (VERANI_ETOOBIG: the event is larger than the server's queue_max_bytes, so
+ * no session could ever take it; nothing was sent).
  * Event-loop thread only; other threads use the calls in server.h.
  */
 VERANI_API int verani_emit(verani_ctx *ctx, const verani_target *to, const verani_event_def *ev,

@@ -64,7 +64,9 @@ typedef struct verani_server_options {
                                       0: 60000 */
     uint32_t handshake_timeout_ms; /* upgrade and HELLO must complete within it; 0: 10000 */
     uint32_t queue_max_frames;     /* per-session outbound bound; 0: 1024 */
-    size_t queue_max_bytes;        /* per-session outbound bound; 0: 4 MiB */
+    size_t queue_max_bytes;        /* per-session outbound bound; 0: 4 MiB. One message larger
+                                      than this is never queued: an emit of it returns
+                                      VERANI_ETOOBIG, a reply becomes ERROR TOO_LARGE */
     verani_slow_policy slow_policy;
     const char *const *origins;    /* Origin allow-list; NULL/0: any origin */
     size_t n_origins;
@@ -153,7 +155,8 @@ VERANI_API void verani_server_stop(verani_server *srv);
  * thread; the frame is queued to the event loop, which delivers it on its
  * next turn. `to` may not be VERANI_TO_SELF nor use `except` (no session
  * pointer is valid off the loop); its strings are copied. Returns 0 when
- * queued, VERANI_EINVAL, VERANI_ENOMEM, or VERANI_ECLOSED after stop.
+ * queued, VERANI_EINVAL, VERANI_ENOMEM, VERANI_ETOOBIG (the event is larger
+ * than queue_max_bytes), or VERANI_ECLOSED after stop.
  */
 VERANI_API int verani_server_emit_async(verani_server *srv, const verani_room_def *room,
                                         const char *instance, const verani_target *to,
