@@ -25,6 +25,10 @@
 #include "ratelimit-private.h"
 #include "wire-private.h"
 
+/* The default of opts.storage_busy_timeout_ms, and how long the stop's final save waits. */
+#define VR_STORAGE_BUSY_MS 5
+#define VR_STORAGE_STOP_BUSY_MS 2000
+
 /* Close codes (PROTOCOL.md lists them). */
 #define VR_CLOSE_GOING_AWAY 1001
 #define VR_CLOSE_POLICY 1008
@@ -226,6 +230,11 @@ struct verani_server {
     lws_dll2_owner_t store_saves;    /* sessions whose attachment is to be stored (store_node) */
     char (*store_deletes)[37];       /* owned: client ids whose attachment is to go */
     size_t n_store_deletes, cap_store_deletes;
+    lws_sorted_usec_list_t store_retry; /* the session store failed (a lock another process
+                                        holds, a full disk): its writes wait for this */
+    int store_retry_pending;         /* store_retry is scheduled: no write before it fires */
+    uint32_t store_backoff_ms;       /* the wait before the next retry (50 ms .. 1 s) */
+    uint32_t store_failures;         /* failed attempts in a row (logged on the first) */
     lws_dll2_owner_t handshaking;    /* sessions before hello (tnode), oldest first */
     lws_dll2_owner_t lru;            /* sessions after hello (tnode), least recently heard
                                         first: vr_session_heard moves one to the tail */
@@ -325,7 +334,9 @@ int vr_session_rx(verani_session *s, const uint8_t *in, size_t len, int binary, 
                   int final);
 /* The connection is writable (a WRITEABLE callback, or vr_sessions_flush); -1 closes it. */
 int vr_session_writable(verani_session *s);
-/* The end of a loop turn: the session store's writes of the turn in one transaction. */
+/* The end of a loop turn: the session store's writes of the turn in one transaction. When
+ * they fail (a busy database: the busy timeout is a few ms) they all stay queued and are
+ * tried again after a backoff (store_retry), never by waiting on the loop. */
 void vr_sessions_store_flush(verani_server *srv);
 /* The end of a loop turn: one direct write per session that got a frame of its own (a
  * reply, a welcome, an error) in it, or on epoll any frame. */

@@ -695,6 +695,8 @@ verani_server *verani_server_create(const verani_server_options *opts, char *err
         srv->opts.retain_max_age_ms = 120000;
     if (!srv->opts.instance_idle_ms)
         srv->opts.instance_idle_ms = 60000;
+    if (!srv->opts.storage_busy_timeout_ms)
+        srv->opts.storage_busy_timeout_ms = VR_STORAGE_BUSY_MS;
     if (!srv->opts.recv_buffer_bytes)
         srv->opts.recv_buffer_bytes = VR_RX_BUFFER;
     else if (srv->opts.recv_buffer_bytes < VR_RX_BUFFER_MIN)
@@ -936,6 +938,7 @@ static void context_end(verani_server *srv)
 {
     vr_sessions_end_detached(srv);
     vr_sweep_stop(srv);
+    lws_sul_cancel(&srv->store_retry);
     wake_retire(srv);
     lws_context_destroy(srv->ctx);
     srv->ctx = NULL;

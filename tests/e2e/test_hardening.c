@@ -21,6 +21,10 @@
  *   reply_too_large     a reply (or an emit) larger than the session's outbound
  *                       queue can ever hold is answered with ERROR TOO_LARGE
  *                       (an emit returns VERANI_ETOOBIG), not a 4000 close
+ *   storage_lock        while another process holds the database's write lock,
+ *                       a storage call fails fast with VERANI_ETIMEDOUT, other
+ *                       rooms go on, and the session store writes what it could
+ *                       not once the lock is gone (it dropped them)
  * Every wait ends at a deadline on the monotonic clock (deadline.h); no test
  * asserts how long something took. Run one case with `test_hardening <name>`.
  */
@@ -36,10 +40,12 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include <verani/verani.h>
 
 #include "deadline.h"
+#include "locker.h"
 #include "e2e_util.h"
 #include "hard_server.h"
 #include "rawclient.h"
@@ -69,10 +75,10 @@ static int h_put(verani_ctx *ctx, const Hard__Put *in, Hard__Ack *out)
 {
     verani_storage *st = verani_ctx_storage(ctx);
 
-    if (!st)
-        return VERANI_EIO;
-    out->code = verani_storage_put(st, in->key, strlen(in->key), in->value.data, in->value.len);
-    return out->code ? out->code : 0;
+    /* the storage call's result goes back in the reply, so the test sees what it got */
+    out->code = st ? verani_storage_put(st, in->key, strlen(in->key), in->value.data,
+                                        in->value.len) : VERANI_EIO;
+    return 0;
 }
 
 static int h_bigemit(verani_ctx *ctx, const Hard__Size *in, Hard__Ack *out)
@@ -784,6 +790,127 @@ static void test_reply_too_large(void **state)
     e2e_server_stop(&h);
 }
 
+/* --- item 4: another process's lock never stops the loop, nor loses a session ---- */
+
+/* Is the session `client_id` stored in the database `file` (read by a connection of ours)? */
+static int stored(const char *file, const char *client_id)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int n = 0;
+
+    if (sqlite3_open_v2(file, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "SELECT count(*) FROM vr_session WHERE client_id = ?1", -1, &st,
+                           NULL) == SQLITE_OK &&
+        sqlite3_bind_text(st, 1, client_id, -1, SQLITE_STATIC) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n > 0;
+}
+
+/* Service `l` until `client_id` is stored in `file` or the deadline; returns whether it is. */
+static int wait_stored(rc_loop *l, const char *file, const char *client_id)
+{
+    int64_t end = dl_after(DL_WAIT_MS);
+
+    while (!stored(file, client_id) && !dl_passed(end))
+        rc_service(l, 20);
+    return stored(file, client_id);
+}
+
+typedef struct { rc_conn *c; size_t n; } pong_arg;
+static int p_pongs(void *a)
+{
+    pong_arg *x = a;
+
+    return rc_count(x->c, VERANI__WIRE__KIND__PONG) >= x->n || x->c->closed;
+}
+
+/* A put of "k" from `c`: the storage call's result. */
+static int put(rc_loop *l, rc_conn *c, uint64_t rid)
+{
+    Hard__Put p = HARD__PUT__INIT;
+    const rc_env *r;
+    Hard__Ack *a;
+    int code;
+
+    p.key = "k";
+    p.value.data = (uint8_t *)"v";
+    p.value.len = 1;
+    r = request(l, c, HARD_HARD_ON_PUT, &p.base, rid);
+    assert_int_equal(r->kind, VERANI__WIRE__KIND__REPLY);
+    a = hard__ack__unpack(NULL, r->payload.len, r->payload.data);
+    assert_non_null(a);
+    code = a->code;
+    hard__ack__free_unpacked(a, NULL);
+    return code;
+}
+
+static void test_storage_lock(void **state)
+{
+    verani_server_options o;
+    e2e_server h;
+    rc_loop *l = rc_loop_create();
+    rc_conn *a, *b, *p;
+    locker lk;
+    char dir[] = "/tmp/verani-lock-XXXXXX", file[64], side[80];
+    int64_t worst = 0;
+    int i;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(file, sizeof(file), "%s/rooms.db", dir);
+    e2e_server_options(&o);
+    o.storage_path = file;
+    start_hard(&h, &o);
+    a = join(l, h.port, "/hard/lobby?userId=a");
+    assert_true(wait_stored(l, file, a->client_id));
+    assert_int_equal(put(l, a, 1), 0);
+
+    assert_int_equal(locker_start(&lk, VERANI_SQLITE_LOCKER, file), 0);
+    /* a session made now cannot be stored yet; a room's own storage call fails, fast, with
+     * VERANI_ETIMEDOUT (the busy timeout), and the handler says so */
+    b = join(l, h.port, "/hard/lobby?userId=b");
+    assert_int_equal(put(l, a, 2), VERANI_ETIMEDOUT);
+    /* another room instance goes on: its pings are answered while the lock is held. How long
+     * they took is printed, not asserted (a test must not fail on a busy machine). */
+    p = join(l, h.port, "/hard/other?userId=p");
+    for (i = 1; i <= 5; i++) {
+        rc_env ping = VERANI__WIRE__ENVELOPE__INIT;
+        pong_arg w = {p, (size_t)i};
+        int64_t t0 = dl_now_ms();
+
+        ping.has_kind = 1;
+        ping.kind = VERANI__WIRE__KIND__PING;
+        assert_int_equal(rc_send_env(p, &ping), 0);
+        assert_true(wait_for(l, p_pongs, &w));
+        assert_false(p->closed);
+        if (dl_now_ms() - t0 > worst)
+            worst = dl_now_ms() - t0;
+    }
+    printf("storage_lock: the slowest of 5 pings under the lock took %lld ms\n",
+           (long long)worst);
+    assert_false(stored(file, b->client_id));
+    assert_int_equal(locker_stop(&lk), 0);
+
+    /* the lock is gone: what could not be stored is, by itself (it used to be dropped) */
+    assert_true(wait_stored(l, file, b->client_id));
+    assert_true(wait_stored(l, file, p->client_id));
+    assert_int_equal(put(l, a, 3), 0);
+    assert_false(a->closed);
+    assert_false(b->closed);
+    rc_loop_destroy(l);
+    e2e_server_stop(&h);
+    unlink(file);
+    snprintf(side, sizeof(side), "%s-wal", file);
+    unlink(side);
+    snprintf(side, sizeof(side), "%s-shm", file);
+    unlink(side);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -794,6 +921,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_api_kick_code),
         cmocka_unit_test(test_api_route_ids),
         cmocka_unit_test(test_reply_too_large),
+        cmocka_unit_test(test_storage_lock),
     };
 
     if (argc > 1)

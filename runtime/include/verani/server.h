@@ -74,6 +74,14 @@ typedef struct verani_server_options {
     int log_level;                 /* VERANI_LOG_* bits; 0: ERR|WARN */
     const char *storage_path;      /* room storage file (SQLite, WAL; see storage.h), opened
                                       by create; NULL: ":memory:", nothing written to disk */
+    /* How long a storage call waits for a lock another connection holds (another process on
+     * the same file: a sqlite3 shell in a transaction, a VACUUM). Storage runs on the event
+     * loop, so every room waits that long: past it the call fails with VERANI_ETIMEDOUT
+     * (room storage: the handler gets it and decides), and the session store keeps its
+     * writes and retries them later (every 50 ms, then up to every second) until they are
+     * in, without ever waiting longer. A graceful stop waits up to 2 s for its final save.
+     * 0: 5 ms */
+    uint32_t storage_busy_timeout_ms;
     /* Resume (PROTOCOL.md section 3, "Resume"). A session whose connection drops without the
      * server asking (no close frame, a network error, the idle timeout, a close frame other
      * than 1000) stays detached for resume_grace_ms: it keeps its client id, meta, channels
