@@ -282,6 +282,10 @@ static inline int vr_frame_fits(const struct verani_server *srv, const vr_frame 
     return f->len <= srv->opts.queue_max_bytes;
 }
 
+/* --- signals.c --- */
+/* `srv` is being destroyed: if the stop signals reach it, they no longer do. */
+void vr_signals_forget(verani_server *srv);
+
 /* --- server.c --- */
 /* Wake the loop (lws_cancel_service) from any thread or a signal handler, never touching a
  * context that the loop thread is destroying. */

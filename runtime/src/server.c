@@ -1034,6 +1034,7 @@ void verani_server_destroy(verani_server *srv)
 
     if (!srv)
         return;
+    vr_signals_forget(srv);
     if (srv->ctx) {
         srv->stopping = 1;
         context_end(srv);

@@ -157,6 +157,27 @@ VERANI_API int verani_server_service(verani_server *srv, int timeout_ms);
 VERANI_API void verani_server_stop(verani_server *srv);
 
 /*
+ * Signals. libverani installs no signal handler by itself (the process is the
+ * application's), but a server program must handle these:
+ *  - SIGPIPE: ignore it. A write to a peer or pipe that is gone otherwise ends
+ *    the process; ignored, it fails with EPIPE and that connection is closed.
+ *  - SIGXFSZ: ignore it. A write past the process's file-size limit
+ *    (`ulimit -f`, RLIMIT_FSIZE: the storage file, its WAL, a log) otherwise
+ *    ends the process; ignored, it fails with EFBIG, the storage call fails
+ *    with VERANI_EIO (a handler's call returns it, the session store retries
+ *    later) and the server goes on.
+ *  - SIGINT, SIGTERM: stop gracefully with verani_server_stop (async-signal-
+ *    safe: sessions get 1001 and, on a file store, are saved for a restart).
+ * verani_server_handle_signals installs exactly that: SIGPIPE and SIGXFSZ
+ * ignored, SIGINT and SIGTERM stopping `srv` (sigaction, SA_RESTART). With
+ * `srv` NULL only the two ignores, for an application that handles SIGINT and
+ * SIGTERM itself. Main thread, once, before running; one server gets the stop
+ * signals (a later call moves them), and verani_server_destroy gives them
+ * back their default. Returns 0, or VERANI_EIO when sigaction fails.
+ */
+VERANI_API int verani_server_handle_signals(verani_server *srv);
+
+/*
  * Emit from any thread: event `ev` of `room` (a mounted room definition) with
  * payload `msg` (NULL for `()`), to `to` in instance `instance` (NULL: every
  * instance of the room). The payload is validated and encoded on the calling
