@@ -9,7 +9,7 @@
  *   long_user_ids   128 x 'A' + 'X' and + 'Y' are two users (the room's
  *                   129-byte buffer cut both to the same id); a user id longer
  *                   than VERANI_USER_ID_MAX is refused with 400
- * Every wait ends at a deadline on the monotonic clock (deadline.h). Run one
+ * Every wait ends at a deadline on the monotonic clock (hard_util.h). Run one
  * case with `test_chat_limits <name>`.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -25,45 +25,13 @@
 #include <cmocka.h>
 
 #include "chat_room.h"
-#include "deadline.h"
 #include "e2e_util.h"
+#include "hard_util.h"
 #include "rawclient.h"
 
 static int mount_chat(verani_server *srv, void *room)
 {
     return chat_room_mount(srv, room);
-}
-
-static int p_welcomed(void *a)
-{
-    return ((rc_conn *)a)->welcomed || ((rc_conn *)a)->closed;
-}
-
-typedef struct { rc_conn *c; uint64_t rid; } answer_arg;
-static int p_answer(void *a)
-{
-    answer_arg *x = a;
-
-    return rc_answer(x->c, x->rid) != NULL || x->c->closed;
-}
-
-/* Service `l` until pred(arg) or the deadline; returns pred's last value. */
-static int wait_for(rc_loop *l, int (*pred)(void *), void *arg)
-{
-    int64_t end = dl_after(DL_WAIT_MS);
-
-    while (!pred(arg) && !dl_passed(end))
-        rc_service(l, dl_left_ms(end) < 50 ? dl_left_ms(end) : 50);
-    return pred(arg);
-}
-
-static rc_conn *join(rc_loop *l, int port, const char *path)
-{
-    rc_conn *c = rc_connect(l, port, path, 1);
-
-    assert_true(wait_for(l, p_welcomed, c));
-    assert_true(c->welcomed);
-    return c;
 }
 
 static void start(e2e_server *h, chat_room *room)
@@ -83,7 +51,6 @@ static void test_history_bytes(void **state)
     Chat__ChatMessage m = CHAT__CHAT_MESSAGE__INIT;
     Chat__HistoryQuery q = CHAT__HISTORY_QUERY__INIT;
     Chat__HistoryPage *page;
-    answer_arg a;
     const rc_env *r;
     char text[3 + 1997 * 4 + 1];
     size_t i;
@@ -91,7 +58,7 @@ static void test_history_bytes(void **state)
     (void)state;
     assert_non_null(room);
     start(&h, room);
-    c = join(l, h.port, "/chat/lobby?userId=poster");
+    c = hu_join(l, h.port, "/chat/lobby?userId=poster");
     /* 90 messages of 2000 code points, 8000 bytes: within max_len = 2000 */
     for (i = 0; i < 1997; i++)
         memcpy(text + 3 + 4 * i, "\xf0\x9f\x98\x80", 4);
@@ -107,14 +74,8 @@ static void test_history_bytes(void **state)
     }
     /* frames are handled in order: the history comes after all 90 are stored */
     q.limit = 100;
-    assert_int_equal(rc_send_event(c, VERANI__WIRE__KIND__REQUEST, CHAT_CHAT_ON_HISTORY,
-                                   &q.base, 1), 0);
-    a.c = c;
-    a.rid = 1;
-    assert_true(wait_for(l, p_answer, &a));
+    r = hu_request(l, c, CHAT_CHAT_ON_HISTORY, &q.base, 1);
     assert_int_equal(c->n_errors, 0);
-    r = rc_answer(c, 1);
-    assert_non_null(r);
     assert_int_equal(r->kind, VERANI__WIRE__KIND__REPLY);
     page = chat__history_page__unpack(NULL, r->payload.len, r->payload.data);
     assert_non_null(page);
@@ -136,16 +97,6 @@ static void test_history_bytes(void **state)
     chat_room_destroy(room);
 }
 
-/* The user id of the WELCOME `c` got. */
-static const char *welcome_user(const rc_conn *c)
-{
-    const rc_env *w = rc_nth(c, VERANI__WIRE__KIND__WELCOME, 0);
-
-    assert_non_null(w);
-    assert_non_null(w->welcome);
-    return w->welcome->user_id ? w->welcome->user_id : "";
-}
-
 static void test_long_user_ids(void **state)
 {
     chat_room *room = chat_room_create();
@@ -161,13 +112,13 @@ static void test_long_user_ids(void **state)
     memset(id, 'A', 128);
     strcpy(id + 128, "X");
     snprintf(path, sizeof(path), "/chat/lobby?userId=%s", id);
-    x = join(l, h.port, path);
-    assert_string_equal(welcome_user(x), id);
+    x = hu_join(l, h.port, path);
+    assert_string_equal(hu_welcome_user(x), id);
     id[128] = 'Y';
     snprintf(path, sizeof(path), "/chat/lobby?userId=%s", id);
-    y = join(l, h.port, path);
-    assert_string_equal(welcome_user(y), id);
-    assert_string_not_equal(welcome_user(x), welcome_user(y));
+    y = hu_join(l, h.port, path);
+    assert_string_equal(hu_welcome_user(y), id);
+    assert_string_not_equal(hu_welcome_user(x), hu_welcome_user(y));
     /* longer than any user id: refused, not cut */
     memset(id, 'A', VERANI_USER_ID_MAX + 1);
     id[VERANI_USER_ID_MAX + 1] = '\0';

@@ -48,6 +48,7 @@
 #include "locker.h"
 #include "e2e_util.h"
 #include "hard_server.h"
+#include "hard_util.h"
 #include "rawclient.h"
 
 /* --- the Hard room's handlers -------------------------------------------- */
@@ -144,53 +145,9 @@ static void start_hard(e2e_server *h, verani_server_options *o)
 
 /* --- waits ---------------------------------------------------------------- */
 
-/* Service `l` until pred(arg) or the deadline; returns pred's last value. */
-static int wait_for(rc_loop *l, int (*pred)(void *), void *arg)
-{
-    int64_t end = dl_after(DL_WAIT_MS);
-
-    while (!pred(arg) && !dl_passed(end))
-        rc_service(l, dl_left_ms(end) < 50 ? dl_left_ms(end) : 50);
-    return pred(arg);
-}
-
-typedef struct { rc_conn *c; uint64_t rid; } answer_arg;
-static int p_answer(void *a)
-{
-    answer_arg *x = a;
-
-    return rc_answer(x->c, x->rid) != NULL || x->c->closed;
-}
-
 static int p_closed(void *a)
 {
     return ((rc_conn *)a)->closed;
-}
-
-static int p_welcomed(void *a)
-{
-    return ((rc_conn *)a)->welcomed || ((rc_conn *)a)->closed;
-}
-
-/* Send request `ev` with `msg` from `c`; the REPLY or ERROR answering it (fails without). */
-static const rc_env *request(rc_loop *l, rc_conn *c, uint32_t ev, const ProtobufCMessage *msg,
-                             uint64_t rid)
-{
-    answer_arg a = {c, rid};
-
-    assert_int_equal(rc_send_event(c, VERANI__WIRE__KIND__REQUEST, ev, msg, rid), 0);
-    assert_true(wait_for(l, p_answer, &a));
-    assert_non_null(rc_answer(c, rid));
-    return rc_answer(c, rid);
-}
-
-static rc_conn *join(rc_loop *l, int port, const char *path)
-{
-    rc_conn *c = rc_connect(l, port, path, 1);
-
-    assert_true(wait_for(l, p_welcomed, c));
-    assert_true(c->welcomed);
-    return c;
 }
 
 /* The answer `r` is an ERROR `code` whose field is `field` and message contains `needle`. */
@@ -207,71 +164,11 @@ static void is_error(const rc_env *r, int code, const char *field, const char *n
 }
 
 
-/* --- HTTP by hand ----------------------------------------------------------- */
-
-/*
- * Send `req` (a whole HTTP/1.1 request) to 127.0.0.1:port and read the answer until its
- * Content-Length is in or the peer closes. Returns the status (0 when none came) and puts the
- * body in `body`.
- */
-static int http_raw(int port, const char *req, char *body, size_t cap)
-{
-    char buf[16384];
-    size_t got = 0;
-    int64_t end = dl_after(DL_WAIT_MS);
-    int fd = rc_tcp_connect(port, 0), status = 0;
-    const char *hdr_end = NULL;
-
-    assert_true(fd >= 0);
-    assert_int_equal(rc_tcp_send_raw(fd, req, strlen(req)), 0);
-    body[0] = '\0';
-    while (got < sizeof(buf) - 1 && !dl_passed(end)) {
-        struct pollfd p = {fd, POLLIN, 0};
-        ssize_t n;
-
-        if (poll(&p, 1, dl_left_ms(end)) <= 0)
-            continue;
-        n = read(fd, buf + got, sizeof(buf) - 1 - got);
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-        buf[got] = '\0';
-        hdr_end = strstr(buf, "\r\n\r\n");
-        if (hdr_end) {
-            const char *cl = strstr(buf, "content-length:");
-            size_t want = cl ? strtoul(cl + 15, NULL, 10) : 0;
-
-            if (!cl)
-                cl = strstr(buf, "Content-Length:");
-            want = cl ? strtoul(cl + 15, NULL, 10) : 0;
-            if (got >= (size_t)(hdr_end + 4 - buf) + want)
-                break;
-        }
-    }
-    close(fd);
-    if (got > 9 && !strncmp(buf, "HTTP/1.", 7))
-        status = atoi(buf + 9);
-    if (hdr_end)
-        snprintf(body, cap, "%s", hdr_end + 4);
-    return status;
-}
-
-/* A WebSocket upgrade of `path` with `extra` header lines ("" or "Name: v\r\n..."). */
-static int upgrade(int port, const char *path, const char *extra, char *body, size_t cap)
-{
-    char req[12288];
-
-    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-             "Sec-WebSocket-Version: 13\r\n%s\r\n", path, extra);
-    return http_raw(port, req, body, cap);
-}
-
 /* The upgrade of `path` is refused with 400 and a body holding `needle`. */
 static void refused_400(int port, const char *path, const char *extra, const char *needle)
 {
     char body[4096];
-    int st = upgrade(port, path, extra, body, sizeof(body));
+    int st = hu_upgrade(port, path, extra, body, sizeof(body));
 
     if (st != 400 || !strstr(body, needle))
         fail_msg("upgrade %.80s%s: got %d '%s', want 400 with '%s'", path,
@@ -296,7 +193,7 @@ static const rc_env *say(rc_loop *l, rc_conn *c, const char *text, char **tags, 
         t.attrs = &ep;
         t.n_attrs = 1;
     }
-    return request(l, c, HARD_HARD_ON_SAY, &t.base, rid);
+    return hu_request(l, c, HARD_HARD_ON_SAY, &t.base, rid);
 }
 
 /* A REPLY to `say` whose Ack holds `bytes`. */
@@ -326,7 +223,7 @@ static void test_utf8_strings(void **state)
     (void)state;
     e2e_server_options(&o);
     start_hard(&h, &o);
-    c = join(l, h.port, "/hard/lobby?userId=u1");
+    c = hu_join(l, h.port, "/hard/lobby?userId=u1");
 
     /* 60,000 continuation bytes: no lead byte, so the old count was 0 */
     memset(big, 0x80, sizeof(big) - 1);
@@ -368,20 +265,10 @@ static void test_utf8_strings(void **state)
 
 /* --- item 7: nothing read from the upgrade is cut to fit --------------------- */
 
-/* The user id of the WELCOME `c` got (rawclient's own copy is short). */
-static const char *welcome_user(const rc_conn *c)
-{
-    const rc_env *w = rc_nth(c, VERANI__WIRE__KIND__WELCOME, 0);
-
-    assert_non_null(w);
-    assert_non_null(w->welcome);
-    return w->welcome->user_id ? w->welcome->user_id : "";
-}
-
 /* The nick and sid of `c`'s meta, through `who`. */
 static void who_is(rc_loop *l, rc_conn *c, uint64_t rid, const char *nick, const char *sid)
 {
-    const rc_env *r = request(l, c, HARD_HARD_ON_WHO, NULL, rid);
+    const rc_env *r = hu_request(l, c, HARD_HARD_ON_WHO, NULL, rid);
     Hard__Text *t;
 
     assert_int_equal(r->kind, VERANI__WIRE__KIND__REPLY);
@@ -409,12 +296,12 @@ static void test_user_ids(void **state)
     memset(id, 'A', 128);
     strcpy(id + 128, "X");
     snprintf(path, sizeof(path), "/hard/lobby?userId=%s", id);
-    x = join(l, h.port, path);
-    assert_string_equal(welcome_user(x), id);
+    x = hu_join(l, h.port, path);
+    assert_string_equal(hu_welcome_user(x), id);
     id[128] = 'Y';
     snprintf(path, sizeof(path), "/hard/lobby?userId=%s", id);
-    y = join(l, h.port, path);
-    assert_string_equal(welcome_user(y), id);
+    y = hu_join(l, h.port, path);
+    assert_string_equal(hu_welcome_user(y), id);
     /* 256 x 'A' + one more byte no longer fits: 400 naming the parameter (it was cut to the
      * same 256 bytes for both, one user) */
     memset(id, 'A', 256);
@@ -425,34 +312,34 @@ static void test_user_ids(void **state)
     refused_400(h.port, "/hard/lobby", hdr, "x-user-id");
     id[256] = '\0';
     snprintf(path, sizeof(path), "/hard/lobby?userId=%s", id);
-    c = join(l, h.port, path); /* 256 bytes: the documented maximum */
-    assert_int_equal(strlen(welcome_user(c)), 256);
+    c = hu_join(l, h.port, path); /* 256 bytes: the documented maximum */
+    assert_int_equal(strlen(hu_welcome_user(c)), 256);
 
     /* the charset: valid UTF-8 without control characters */
     refused_400(h.port, "/hard/lobby?userId=%ff%fe", "", "UTF-8");
     refused_400(h.port, "/hard/lobby?userId=a%01b", "", "control character");
     refused_400(h.port, "/hard/lobby?userId=a%c2%85b", "", "control character"); /* U+0085 */
-    c = join(l, h.port, "/hard/lobby?userId=%c3%a9t%c3%a9");
-    assert_string_equal(welcome_user(c), "\xc3\xa9t\xc3\xa9");
+    c = hu_join(l, h.port, "/hard/lobby?userId=%c3%a9t%c3%a9");
+    assert_string_equal(hu_welcome_user(c), "\xc3\xa9t\xc3\xa9");
 
     /* the application's own reads: a value longer than its buffer refuses the upgrade */
     refused_400(h.port, "/hard/lobby?userId=n&nick=12345678901234567", "", "nick");
-    c = join(l, h.port, "/hard/lobby?userId=n&nick=1234567890123456");
+    c = hu_join(l, h.port, "/hard/lobby?userId=n&nick=1234567890123456");
     who_is(l, c, 1, "1234567890123456", "");
     refused_400(h.port, "/hard/lobby?userId=n", "Cookie: sid=0123456789012345678901234567890123\r\n",
                 "sid");
     /* a cookie is found by its whole name, not by the end of another's */
     c = rc_connect_ex(l, h.port, "/hard/lobby?userId=n", 1, "cookie:", "xsid=evil; sid=good",
                       NULL);
-    assert_true(wait_for(l, p_welcomed, c));
+    assert_true(hu_wait(l, e2e_p_welcomed, c));
     assert_true(c->welcomed);
     who_is(l, c, 2, "", "good");
     /* a long parameter before userId does not hide it; the same one twice is refused */
     memset(junk, 'j', 1100);
     junk[1100] = '\0';
     snprintf(path, sizeof(path), "/hard/lobby?junk=%s&userId=after-junk", junk);
-    c = join(l, h.port, path);
-    assert_string_equal(welcome_user(c), "after-junk");
+    c = hu_join(l, h.port, path);
+    assert_string_equal(hu_welcome_user(c), "after-junk");
     refused_400(h.port, "/hard/lobby?userId=a&userId=b", "", "userId");
     assert_false(x->closed);
     assert_false(y->closed);
@@ -480,13 +367,9 @@ static int mount_hard_api(verani_server *srv, void *arg)
  * carries a Blob {data: "x"} (what emit and broadcast of `blob` want; kick ignores it). */
 static int api(int port, const char *method, const char *path, char *out, size_t cap)
 {
-    char req[12288];
     int post = !strcmp(method, "POST");
 
-    snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
-             TOKEN "\r\nContent-Length: %d\r\nContent-Type: application/x-protobuf\r\n\r\n%s",
-             method, path, post ? 3 : 0, post ? "\x0a\x01x" : "");
-    return http_raw(port, req, out, cap);
+    return hu_api(port, TOKEN, method, path, "\x0a\x01x", post ? 3 : 0, out, cap);
 }
 
 /* `text` parses as JSON with python3's json module (strictly: UTF-8, no stray bytes). */
@@ -503,6 +386,12 @@ static int is_json(const char *text)
     r = system(cmd);
     unlink(file);
     return r == 0;
+}
+
+/* The JOIN with request id 7 is answered. */
+static int p_join_answered(void *c)
+{
+    return rc_answer(c, 7) != NULL || ((rc_conn *)c)->closed;
 }
 
 static void test_api_json(void **state)
@@ -536,19 +425,15 @@ static void test_api_json(void **state)
     (void)state;
     e2e_server_options(&o);
     e2e_server_start(&h, &o, mount_hard_api, NULL);
-    join(l, h.port, "/hard/lobby?userId=%c3%a9");
-    join(l, h.port, "/hard/lobby?userId=u%22q%5c");
-    c = join(l, h.port, "/hard/%ff?userId=raw");
+    hu_join(l, h.port, "/hard/lobby?userId=%c3%a9");
+    hu_join(l, h.port, "/hard/lobby?userId=u%22q%5c");
+    c = hu_join(l, h.port, "/hard/%ff?userId=raw");
     /* a channel name that is not UTF-8 (the protocol takes any 1 to 128 bytes) */
     assert_int_equal(rc_send_join(c, VERANI__WIRE__KIND__JOIN, "\xff\xfe" "ch", 7), 0);
-    {
-        answer_arg a = {c, 7};
-
-        assert_true(wait_for(l, p_answer, &a));
-    }
+    assert_true(hu_wait(l, p_join_answered, c));
     /* a user id that is not UTF-8 (it used to become one, and /users was no JSON then) */
     bad = rc_connect(l, h.port, "/hard/lobby?userId=%ff%fe", 1);
-    assert_true(wait_for(l, p_welcomed, bad));
+    assert_true(hu_wait(l, e2e_p_welcomed, bad));
     for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         st = api(h.port, routes[i][0], routes[i][1], out, sizeof(out));
         if (st < 200 || !is_json(out))
@@ -599,8 +484,8 @@ static void test_api_filters(void **state)
     (void)state;
     e2e_server_options(&o);
     e2e_server_start(&h, &o, mount_hard_api, NULL);
-    a = join(l, h.port, "/hard/lobby?userId=a");
-    b = join(l, h.port, "/hard/lobby?userId=b");
+    a = hu_join(l, h.port, "/hard/lobby?userId=a");
+    b = hu_join(l, h.port, "/hard/lobby?userId=b");
 
     /* 60 client ids nobody has, then b's: 2,257 bytes of list; b alone is reached */
     for (i = 0; i < 60; i++)
@@ -617,7 +502,7 @@ static void test_api_filters(void **state)
     {
         events_arg w = {b, 2};
 
-        assert_true(wait_for(l, p_events, &w));
+        assert_true(hu_wait(l, p_events, &w));
     }
 
     /* filters that cannot be read: each a 400, none delivers anything */
@@ -679,7 +564,7 @@ static void test_api_kick_code(void **state)
     (void)state;
     e2e_server_options(&o);
     e2e_server_start(&h, &o, mount_hard_api, NULL);
-    b = join(l, h.port, "/hard/lobby?userId=b");
+    b = hu_join(l, h.port, "/hard/lobby?userId=b");
     for (i = 0; i < sizeof(bad_codes) / sizeof(bad_codes[0]); i++) {
         snprintf(path, sizeof(path), "/_verani/rooms/Hard/lobby/kick?client=%s&code=%s",
                  b->client_id, bad_codes[i]);
@@ -701,7 +586,7 @@ static void test_api_kick_code(void **state)
     snprintf(path, sizeof(path), "/_verani/rooms/Hard/lobby/kick?client=%s&code=4999&"
              "reason=%s", b->client_id, reason);
     api_expect(h.port, "POST", path, 200, "{\"kicked\":1}");
-    assert_true(wait_for(l, p_closed, b));
+    assert_true(hu_wait(l, p_closed, b));
     assert_int_equal(b->close_code, 4999);
     assert_int_equal(strlen(b->close_reason), 123);
     rc_loop_destroy(l);
@@ -723,7 +608,7 @@ static void test_api_route_ids(void **state)
     memset(id, 'B', 255);
     id[255] = '\0';
     snprintf(path, sizeof(path), "/hard/lobby?userId=%s", id);
-    join(l, h.port, path);
+    hu_join(l, h.port, path);
     snprintf(path, sizeof(path), "/_verani/rooms/Hard/lobby/users/%s/sessions", id);
     api_expect(h.port, "GET", path, 200, "\"count\":1");
     /* the same 255 bytes and one more: another user, who has no session (it was cut to the
@@ -763,20 +648,20 @@ static void test_reply_too_large(void **state)
     e2e_server_options(&o);
     o.queue_max_bytes = 64 * 1024;
     start_hard(&h, &o);
-    c = join(l, h.port, "/hard/lobby?userId=u1");
+    c = hu_join(l, h.port, "/hard/lobby?userId=u1");
     for (round = 0; round < 3; round++) { /* asking again changes nothing */
         sz.bytes = 100 * 1000;
-        r = request(l, c, HARD_HARD_ON_BIG, &sz.base, rid++);
+        r = hu_request(l, c, HARD_HARD_ON_BIG, &sz.base, rid++);
         is_error(r, VERANI__WIRE__ERROR_CODE__TOO_LARGE, NULL, "bytes");
         assert_int_equal(r->request_id, rid - 1);
         assert_false(c->closed);
         /* a reply that fits still comes, with the next seq (the refused one took none) */
         sz.bytes = 1000;
-        r = request(l, c, HARD_HARD_ON_BIG, &sz.base, rid++);
+        r = hu_request(l, c, HARD_HARD_ON_BIG, &sz.base, rid++);
         assert_int_equal(r->kind, VERANI__WIRE__KIND__REPLY);
         /* an emit too large for any session's queue is refused: the handler learns it */
         sz.bytes = 100 * 1000;
-        r = request(l, c, HARD_HARD_ON_BIGEMIT, &sz.base, rid++);
+        r = hu_request(l, c, HARD_HARD_ON_BIGEMIT, &sz.base, rid++);
         assert_int_equal(r->kind, VERANI__WIRE__KIND__REPLY);
         ack = hard__ack__unpack(NULL, r->payload.len, r->payload.data);
         assert_non_null(ack);
@@ -839,7 +724,7 @@ static int put(rc_loop *l, rc_conn *c, uint64_t rid)
     p.key = "k";
     p.value.data = (uint8_t *)"v";
     p.value.len = 1;
-    r = request(l, c, HARD_HARD_ON_PUT, &p.base, rid);
+    r = hu_request(l, c, HARD_HARD_ON_PUT, &p.base, rid);
     assert_int_equal(r->kind, VERANI__WIRE__KIND__REPLY);
     a = hard__ack__unpack(NULL, r->payload.len, r->payload.data);
     assert_non_null(a);
@@ -865,18 +750,18 @@ static void test_storage_lock(void **state)
     e2e_server_options(&o);
     o.storage_path = file;
     start_hard(&h, &o);
-    a = join(l, h.port, "/hard/lobby?userId=a");
+    a = hu_join(l, h.port, "/hard/lobby?userId=a");
     assert_true(wait_stored(l, file, a->client_id));
     assert_int_equal(put(l, a, 1), 0);
 
     assert_int_equal(locker_start(&lk, VERANI_SQLITE_LOCKER, file), 0);
     /* a session made now cannot be stored yet; a room's own storage call fails, fast, with
      * VERANI_ETIMEDOUT (the busy timeout), and the handler says so */
-    b = join(l, h.port, "/hard/lobby?userId=b");
+    b = hu_join(l, h.port, "/hard/lobby?userId=b");
     assert_int_equal(put(l, a, 2), VERANI_ETIMEDOUT);
     /* another room instance goes on: its pings are answered while the lock is held. How long
      * they took is printed, not asserted (a test must not fail on a busy machine). */
-    p = join(l, h.port, "/hard/other?userId=p");
+    p = hu_join(l, h.port, "/hard/other?userId=p");
     for (i = 1; i <= 5; i++) {
         rc_env ping = VERANI__WIRE__ENVELOPE__INIT;
         pong_arg w = {p, (size_t)i};
@@ -885,7 +770,7 @@ static void test_storage_lock(void **state)
         ping.has_kind = 1;
         ping.kind = VERANI__WIRE__KIND__PING;
         assert_int_equal(rc_send_env(p, &ping), 0);
-        assert_true(wait_for(l, p_pongs, &w));
+        assert_true(hu_wait(l, p_pongs, &w));
         assert_false(p->closed);
         if (dl_now_ms() - t0 > worst)
             worst = dl_now_ms() - t0;
