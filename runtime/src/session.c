@@ -1090,43 +1090,24 @@ static void send_reply(verani_session *s, const vr_envelope *req, const Protobuf
     const verani_hooks *h = hooks_of(ctx->mount);
     vr_envelope env = VERANI__WIRE__ENVELOPE__INIT;
     uint8_t small[512], *buf = small;
-    vr_frame *f;
-    size_t n = out ? protobuf_c_message_get_packed_size(out) : 0;
+    size_t n = out ? protobuf_c_message_get_packed_size(out) : 0, wire;
+    char msg[160];
 
-    if (n > sizeof(small)) {
-        buf = vr_malloc(n);
-        if (!buf) {
-            handler_failed(s, ctx, req, VERANI_ENOMEM, "out of memory packing a reply");
-            return;
-        }
-    }
     env.has_kind = 1;
     env.kind = VERANI__WIRE__KIND__REPLY;
     env.has_request_id = req->has_request_id;
     env.request_id = req->request_id;
     env.has_event = req->has_event;
     env.event = req->event;
-    if (out) {
-        env.has_payload = 1;
-        env.payload.len = protobuf_c_message_pack(out, buf);
-        env.payload.data = buf;
-    }
-    f = frame_of(&env);
-    if (buf != small)
-        vr_free(buf);
-    if (!f) {
-        handler_failed(s, ctx, req, VERANI_ENOMEM, "out of memory framing a reply");
-        return;
-    }
-    if (!vr_frame_fits(s->srv, f)) {
+    env.has_payload = out != NULL;
+    env.payload.len = n; /* the size only: nothing is packed yet */
+    wire = vr_wire_size(&env);
+    if (wire > s->srv->opts.queue_max_bytes) {
         /* It could never be queued: closing the session as a slow consumer would only make
          * the client ask again. The request gets an ERROR instead, and the application
-         * hears of it. */
-        char msg[160];
-
+         * hears of it; nothing is packed. */
         snprintf(msg, sizeof(msg), "the reply is %zu bytes, more than this session's outbound "
-                 "queue holds (%zu bytes): not sent", (size_t)f->len, s->srv->opts.queue_max_bytes);
-        vr_frame_unref(f);
+                 "queue holds (%zu bytes): not sent", wire, s->srv->opts.queue_max_bytes);
         VR_WARN("session %s: %s\n", s->client_id, msg);
         if (h->on_error) {
             vr_handler_enter(ctx->srv);
@@ -1136,8 +1117,20 @@ static void send_reply(verani_session *s, const vr_envelope *req, const Protobuf
         send_error(s, VERANI__WIRE__ERROR_CODE__TOO_LARGE, req, msg, NULL);
         return;
     }
-    enqueue(s, f, 1, 1);
-    vr_frame_unref(f);
+    if (n > sizeof(small)) {
+        buf = vr_malloc(n);
+        if (!buf) {
+            handler_failed(s, ctx, req, VERANI_ENOMEM, "out of memory packing a reply");
+            return;
+        }
+    }
+    if (out) {
+        env.payload.len = protobuf_c_message_pack(out, buf);
+        env.payload.data = buf;
+    }
+    send_env(s, &env, 1);
+    if (buf != small)
+        vr_free(buf);
 }
 
 static void on_event(verani_session *s, const vr_envelope *env)
