@@ -109,15 +109,8 @@ static void test_long_user_ids(void **state)
     (void)state;
     assert_non_null(room);
     start(&h, room);
-    memset(id, 'A', 128);
-    strcpy(id + 128, "X");
-    snprintf(path, sizeof(path), "/chat/lobby?userId=%s", id);
-    x = hu_join(l, h.port, path);
-    assert_string_equal(hu_welcome_user(x), id);
-    id[128] = 'Y';
-    snprintf(path, sizeof(path), "/chat/lobby?userId=%s", id);
-    y = hu_join(l, h.port, path);
-    assert_string_equal(hu_welcome_user(y), id);
+    x = hu_join_long_user(l, h.port, "/chat/lobby", 128, 'X');
+    y = hu_join_long_user(l, h.port, "/chat/lobby", 128, 'Y');
     assert_string_not_equal(hu_welcome_user(x), hu_welcome_user(y));
     /* longer than any user id: refused, not cut */
     memset(id, 'A', VERANI_USER_ID_MAX + 1);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_attack.c: the attack suite of issue 12. Each case starts a server
- * (the Arena room, arena.verani, plus the HTTP API), a canary and a ticker,
+ * (the Hard room of tests/e2e/hardening.verani, plus the HTTP API), a canary
+ * and a ticker,
  * attacks the server from outside for a few seconds, and then checks the
  * canary:
  *
@@ -67,9 +68,9 @@
 #include <verani/rpc.h>
 #include <verani/verani.h>
 
-#include "arena_server.h"
 #include "deadline.h"
 #include "e2e_util.h"
+#include "hard_room.h"
 #include "hard_util.h"
 #include "locker.h"
 #include "rawclient.h"
@@ -78,57 +79,11 @@
 #define TICK_MS 20
 #define ATTACK_MS 2500 /* how long each attack runs: its workload */
 
-/* --- the Arena room --------------------------------------------------------- */
-
-/* The event loop's thread id, as the canary's on_connect saw it. */
-static atomic_int g_loop_tid;
-
-static int on_connect(verani_ctx *ctx)
-{
-    if (!strcmp(verani_ctx_user_id(ctx), "canary"))
-        atomic_store(&g_loop_tid, (int)syscall(SYS_gettid));
-    return 0;
-}
-
-static int h_say(verani_ctx *ctx, const Arena__Text *in, Arena__Ack *out)
-{
-    (void)ctx;
-    out->code = in->text ? (int32_t)strlen(in->text) : 0;
-    return 0;
-}
-
-static int h_big(verani_ctx *ctx, const Arena__Size *in, Arena__Blob *out)
-{
-    uint8_t *d = verani_ctx_alloc(ctx, in->bytes ? in->bytes : 1);
-
-    if (!d)
-        return VERANI_ENOMEM;
-    memset(d, 'b', in->bytes);
-    out->data.data = d;
-    out->data.len = in->bytes;
-    return 0;
-}
-
-static int h_put(verani_ctx *ctx, const Arena__Put *in, Arena__Ack *out)
-{
-    verani_storage *st = verani_ctx_storage(ctx);
-
-    out->code = st ? verani_storage_put(st, in->key, strlen(in->key), in->value.data,
-                                        in->value.len) : VERANI_EIO;
-    return 0;
-}
-
-static const arena_arena_handlers arena_handlers = {
-    .hooks = {.on_connect = on_connect},
-    .say = h_say,
-    .big = h_big,
-    .put = h_put,
-};
-
+/* The Hard room (tests/e2e/hardening.verani, hard_room.c) and the HTTP API. */
 static int setup(verani_server *srv, void *arg)
 {
     verani_api_options api;
-    int r = arena_arena_mount(srv, &arena_handlers, NULL);
+    int r = hard_room_mount(srv);
 
     (void)arg;
     if (r)
@@ -205,8 +160,11 @@ static void *ticker_main(void *arg)
 {
     arena *a = arg;
     const verani_target to = verani_to_user("canary");
+    const verani_event_def *tick = verani_event_find(hard_hard_schema.emit,
+                                                     hard_hard_schema.n_emit,
+                                                     HARD_HARD_EMIT_TICK);
     struct timespec next;
-    Arena__Tick t = ARENA__TICK__INIT;
+    Hard__Tick t = HARD__TICK__INIT;
     uint64_t n = 0;
 
     atomic_store(&a->ticker_tid, (int)syscall(SYS_gettid));
@@ -214,8 +172,7 @@ static void *ticker_main(void *arg)
     while (!atomic_load(&a->stop_ticker)) {
         t.n = ++n;
         t.sent_us = now_us();
-        if (verani_server_emit_async(a->srv, &arena_arena_room, "lobby", &to,
-                                     &arena_arena_emit_events[0], &t.base) == 0)
+        if (verani_server_emit_async(a->srv, &hard_hard_room, "lobby", &to, tick, &t.base) == 0)
             atomic_store(&a->sent, n);
         else
             n--; /* not sent: the next one takes this number */
@@ -233,7 +190,7 @@ static void *ticker_main(void *arg)
 /* The three threads' run-queue time so far, or -1 when one is unknown. */
 static int64_t chain_runq_ns(arena *a)
 {
-    int64_t t = runq_ns(atomic_load(&a->ticker_tid)), l = runq_ns(atomic_load(&g_loop_tid)),
+    int64_t t = runq_ns(atomic_load(&a->ticker_tid)), l = runq_ns(hard_room_loop_tid()),
             c = runq_ns(atomic_load(&a->canary_tid));
 
     return t < 0 || l < 0 || c < 0 ? -1 : t + l + c;
@@ -243,13 +200,13 @@ static int64_t chain_runq_ns(arena *a)
 static void canary_saw(arena *a, const rc_env *e, int64_t at_us, int64_t runq, int64_t *prev_us,
                        int64_t *prev_runq)
 {
-    Arena__Tick *t;
+    Hard__Tick *t;
 
-    if (e->kind != VERANI__WIRE__KIND__EVENT || e->event != ARENA_ARENA_EMIT_TICK) {
+    if (e->kind != VERANI__WIRE__KIND__EVENT || e->event != HARD_HARD_EMIT_TICK) {
         a->foreign++;
         return;
     }
-    t = arena__tick__unpack(NULL, e->payload.len, e->payload.data);
+    t = hard__tick__unpack(NULL, e->payload.len, e->payload.data);
     if (!t) {
         a->foreign++;
         return;
@@ -281,7 +238,7 @@ static void canary_saw(arena *a, const rc_env *e, int64_t at_us, int64_t runq, i
     }
     *prev_us = at_us;
     *prev_runq = runq;
-    arena__tick__free_unpacked(t, NULL);
+    hard__tick__free_unpacked(t, NULL);
 }
 
 static void *canary_main(void *arg)
@@ -293,7 +250,7 @@ static void *canary_main(void *arg)
     size_t i;
 
     atomic_store(&a->canary_tid, (int)syscall(SYS_gettid));
-    c = l ? rc_connect(l, a->port, "/arena/lobby?userId=canary", 1) : NULL;
+    c = l ? rc_connect(l, a->port, "/hard/lobby?userId=canary", 1) : NULL;
     while (c && !c->welcomed && !c->closed && !dl_passed(end))
         rc_service(l, 20);
     if (!c || !c->welcomed) {
@@ -473,14 +430,14 @@ static void gang_stop(gang *g)
 /* The Ack.code of a REPLY `r`; `none` when `r` is not one. */
 static int ack_code(const rc_env *r, int none)
 {
-    Arena__Ack *ack;
+    Hard__Ack *ack;
     int code;
 
     if (!r || r->kind != VERANI__WIRE__KIND__REPLY)
         return none;
-    ack = arena__ack__unpack(NULL, r->payload.len, r->payload.data);
+    ack = hard__ack__unpack(NULL, r->payload.len, r->payload.data);
     code = ack ? ack->code : none;
-    arena__ack__free_unpacked(ack, NULL);
+    hard__ack__free_unpacked(ack, NULL);
     return code;
 }
 
@@ -496,7 +453,7 @@ static void attack_garbage_frames(arena *a)
     gang g;
     int i;
 
-    gang_start(&g, a->port, "/arena/lobby?userId=garbage");
+    gang_start(&g, a->port, "/hard/lobby?userId=garbage");
     while (!dl_passed(end)) {
         for (i = 0; i < ATTACKERS; i++) {
             rc_conn *c = gang_next(&g, i, &answer);
@@ -519,7 +476,7 @@ static void attack_garbage_frames(arena *a)
 static void attack_invalid_utf8(arena *a)
 {
     static char big[60001];
-    Arena__Text t = ARENA__TEXT__INIT;
+    Hard__Text t = HARD__TEXT__INIT;
     int64_t end = dl_after(ATTACK_MS);
     const rc_env *answer;
     unsigned sent = 0, accepted = 0;
@@ -528,7 +485,7 @@ static void attack_invalid_utf8(arena *a)
 
     memset(big, 0x80, sizeof(big) - 1);
     t.text = big;
-    gang_start(&g, a->port, "/arena/lobby?userId=utf8");
+    gang_start(&g, a->port, "/hard/lobby?userId=utf8");
     while (!dl_passed(end)) {
         for (i = 0; i < ATTACKERS; i++) {
             rc_conn *c = gang_next(&g, i, &answer);
@@ -536,7 +493,7 @@ static void attack_invalid_utf8(arena *a)
             if (!c)
                 continue;
             accepted += answer && answer->kind == VERANI__WIRE__KIND__REPLY;
-            gang_send(&g, i, ARENA_ARENA_ON_SAY, &t.base);
+            gang_send(&g, i, HARD_HARD_ON_SAY, &t.base);
             sent++;
         }
         rc_service(g.l, 5);
@@ -551,7 +508,7 @@ static void attack_invalid_utf8(arena *a)
  * (a poisoned history did that: closed with 4000, reconnect, ask again). */
 static void attack_big_replies(arena *a)
 {
-    Arena__Size sz = ARENA__SIZE__INIT;
+    Hard__Size sz = HARD__SIZE__INIT;
     int64_t end = dl_after(ATTACK_MS);
     const rc_env *answer;
     unsigned asked = 0, too_large = 0;
@@ -559,7 +516,7 @@ static void attack_big_replies(arena *a)
     int i;
 
     sz.bytes = 5 * 1000 * 1000;
-    gang_start(&g, a->port, "/arena/lobby?userId=greedy");
+    gang_start(&g, a->port, "/hard/lobby?userId=greedy");
     while (!dl_passed(end)) {
         for (i = 0; i < ATTACKERS; i++) {
             rc_conn *c = gang_next(&g, i, &answer);
@@ -568,7 +525,7 @@ static void attack_big_replies(arena *a)
                 continue;
             too_large += answer && answer->kind == VERANI__WIRE__KIND__ERROR && answer->error &&
                          answer->error->code == VERANI__WIRE__ERROR_CODE__TOO_LARGE;
-            gang_send(&g, i, ARENA_ARENA_ON_BIG, &sz.base);
+            gang_send(&g, i, HARD_HARD_ON_BIG, &sz.base);
             asked++;
         }
         rc_service(g.l, 5);
@@ -596,23 +553,23 @@ static void attack_api_filters(arena *a)
     while (!dl_passed(end)) {
         switch (calls++ % 5) {
         case 0: /* 61 ids: 2,257 bytes (the reader stopped at 2,048: "no filter") */
-            snprintf(path, sizeof(path), "/_verani/rooms/Arena/lobby/broadcast/blob?"
+            snprintf(path, sizeof(path), "/_verani/rooms/Hard/lobby/broadcast/blob?"
                      "client_ids=%.2256s", ids);
             break;
         case 1: /* 110 ids: past the request head libwebsockets keeps */
-            snprintf(path, sizeof(path), "/_verani/rooms/Arena/lobby/broadcast/blob?"
+            snprintf(path, sizeof(path), "/_verani/rooms/Hard/lobby/broadcast/blob?"
                      "client_ids=%s", ids);
             break;
         case 2:
-            snprintf(path, sizeof(path), "/_verani/rooms/Arena/lobby/broadcast/blob?"
+            snprintf(path, sizeof(path), "/_verani/rooms/Hard/lobby/broadcast/blob?"
                      "user_ids=");
             break;
         case 3:
-            snprintf(path, sizeof(path), "/_verani/rooms/Arena/lobby/broadcast/blob?"
+            snprintf(path, sizeof(path), "/_verani/rooms/Hard/lobby/broadcast/blob?"
                      "user_ids=nobody&user_ids=");
             break;
         default:
-            snprintf(path, sizeof(path), "/_verani/rooms/Arena/lobby/broadcast/blob?"
+            snprintf(path, sizeof(path), "/_verani/rooms/Hard/lobby/broadcast/blob?"
                      "user_ids=%.3000s", ids);
             break;
         }
@@ -636,7 +593,7 @@ static void attack_kick_codes(arena *a)
     unsigned calls = 0, kicked = 0;
 
     while (!dl_passed(end)) {
-        snprintf(path, sizeof(path), "/_verani/rooms/Arena/lobby/kick?client=%s&code=%s",
+        snprintf(path, sizeof(path), "/_verani/rooms/Hard/lobby/kick?client=%s&code=%s",
                  a->canary_client, codes[calls++ % 8]);
         if (hu_api(a->port, TOKEN, "POST", path, "", 0, out, sizeof(out)) == 200)
             kicked++;
@@ -658,24 +615,24 @@ static void attack_user_ids(arena *a)
     while (!dl_passed(end)) {
         switch (tries++ % 5) {
         case 0:
-            snprintf(path, sizeof(path), "/arena/lobby?userId=%s", id);
+            snprintf(path, sizeof(path), "/hard/lobby?userId=%s", id);
             break;
         case 1:
-            snprintf(path, sizeof(path), "/arena/lobby?userId=%%ff%%fe");
+            snprintf(path, sizeof(path), "/hard/lobby?userId=%%ff%%fe");
             break;
         case 2:
-            snprintf(path, sizeof(path), "/arena/lobby?userId=a%%01b");
+            snprintf(path, sizeof(path), "/hard/lobby?userId=a%%01b");
             break;
         case 3:
-            snprintf(path, sizeof(path), "/arena/lobby?userId=x&userId=y");
+            snprintf(path, sizeof(path), "/hard/lobby?userId=x&userId=y");
             break;
         default:
-            snprintf(path, sizeof(path), "/arena/lobby?userId=u&x=%s&userId=v", id);
+            snprintf(path, sizeof(path), "/hard/lobby?userId=u&x=%s&userId=v", id);
             break;
         }
         if (hu_upgrade(a->port, path, "", out, sizeof(out)) != 400)
             accepted++;
-        if (hu_api(a->port, TOKEN, "GET", "/_verani/rooms/Arena/lobby/users", "", 0, out,
+        if (hu_api(a->port, TOKEN, "GET", "/_verani/rooms/Hard/lobby/users", "", 0, out,
                    sizeof(out)) == 200 && strstr(out, "\"canary\""))
             answers++;
     }
@@ -690,7 +647,7 @@ static void attack_user_ids(arena *a)
  * writes). */
 static void attack_storage_lock(arena *a)
 {
-    Arena__Put p = ARENA__PUT__INIT;
+    Hard__Put p = HARD__PUT__INIT;
     int64_t end = dl_after(ATTACK_MS), lock_from = dl_after(300), lock_to = dl_after(1800);
     const rc_env *answer;
     unsigned puts = 0, busy = 0, churn = 0;
@@ -701,7 +658,7 @@ static void attack_storage_lock(arena *a)
     p.key = "k";
     p.value.data = (uint8_t *)"value";
     p.value.len = 5;
-    gang_start(&g, a->port, "/arena/lobby?userId=writer");
+    gang_start(&g, a->port, "/hard/lobby?userId=writer");
     while (!dl_passed(end)) {
         if (!locked && dl_passed(lock_from)) {
             locked = locker_start(&lk, VERANI_SQLITE_LOCKER, a->db) ? 3 : 1;
@@ -721,7 +678,7 @@ static void attack_storage_lock(arena *a)
                 rc_close(c); /* it leaves, and gang_next brings it back */
                 churn++;
             } else {
-                gang_send(&g, i, ARENA_ARENA_ON_PUT, &p.base);
+                gang_send(&g, i, HARD_HARD_ON_PUT, &p.base);
             }
         }
         rc_service(g.l, 5);
@@ -740,7 +697,7 @@ static void attack_storage_lock(arena *a)
 static void attack_file_limit(arena *a)
 {
     static uint8_t value[60000];
-    Arena__Put p = ARENA__PUT__INIT;
+    Hard__Put p = HARD__PUT__INIT;
     struct rlimit old, lim;
     int64_t end = dl_after(ATTACK_MS);
     const rc_env *answer;
@@ -760,7 +717,7 @@ static void attack_file_limit(arena *a)
     p.key = key;
     p.value.data = value;
     p.value.len = sizeof(value);
-    gang_start(&g, a->port, "/arena/lobby?userId=filler");
+    gang_start(&g, a->port, "/hard/lobby?userId=filler");
     while (!dl_passed(end)) {
         for (i = 0; i < ATTACKERS; i++) {
             rc_conn *c = gang_next(&g, i, &answer);
@@ -769,7 +726,7 @@ static void attack_file_limit(arena *a)
                 continue;
             failed += ack_code(answer, 0) == VERANI_EIO;
             snprintf(key, sizeof(key), "k%u", puts++);
-            gang_send(&g, i, ARENA_ARENA_ON_PUT, &p.base);
+            gang_send(&g, i, HARD_HARD_ON_PUT, &p.base);
         }
         rc_service(g.l, 5);
     }
@@ -794,19 +751,13 @@ static void plain(const char *name, void (*attack)(arena *a))
 static void on_file(const char *name, void (*attack)(arena *a))
 {
     verani_server_options o;
-    char dir[] = "/tmp/verani-attack-XXXXXX", file[64], side[80];
+    char dir[] = "/tmp/verani-XXXXXX", file[64];
 
-    assert_non_null(mkdtemp(dir));
-    snprintf(file, sizeof(file), "%s/arena.db", dir);
+    hu_db_temp(dir, "rooms.db", file, sizeof(file));
     e2e_server_options(&o);
     o.storage_path = file;
     run_attack(name, &o, attack);
-    unlink(file);
-    snprintf(side, sizeof(side), "%s-wal", file);
-    unlink(side);
-    snprintf(side, sizeof(side), "%s-shm", file);
-    unlink(side);
-    rmdir(dir);
+    hu_db_remove(dir, file);
 }
 
 static void test_garbage_frames(void **state)

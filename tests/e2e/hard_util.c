@@ -69,6 +69,21 @@ const char *hu_welcome_user(const rc_conn *c)
     return w->welcome->user_id ? w->welcome->user_id : "";
 }
 
+rc_conn *hu_join_long_user(rc_loop *l, int port, const char *room, size_t n, char last)
+{
+    char id[301], path[400];
+    rc_conn *c;
+
+    assert_true(n < 300);
+    memset(id, 'A', n);
+    id[n] = last;
+    id[n + 1] = '\0';
+    snprintf(path, sizeof(path), "%s?userId=%s", room, id);
+    c = hu_join(l, port, path);
+    assert_string_equal(hu_welcome_user(c), id);
+    return c;
+}
+
 int hu_http(int port, const char *req, size_t len, char *body, size_t cap)
 {
     char buf[16384];
@@ -134,4 +149,23 @@ int hu_api(int port, const char *token, const char *method, const char *path,
     assert_true(n > 0 && (size_t)n + blen < sizeof(req));
     memcpy(req + n, bodybytes, blen);
     return hu_http(port, req, (size_t)n + blen, out, cap);
+}
+
+void hu_db_temp(char *dir, const char *name, char *file, size_t len)
+{
+    assert_non_null(mkdtemp(dir));
+    assert_true((size_t)snprintf(file, len, "%s/%s", dir, name) < len);
+}
+
+void hu_db_remove(const char *dir, const char *file)
+{
+    static const char *const ends[] = {"", "-wal", "-shm"};
+    char path[512];
+    size_t i;
+
+    for (i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s%s", file, ends[i]);
+        unlink(path);
+    }
+    rmdir(dir);
 }

@@ -30,6 +30,10 @@ const rc_env *hu_request(rc_loop *l, rc_conn *c, uint32_t ev, const ProtobufCMes
 /* The user id in the WELCOME `c` got (rawclient's own copy is short). */
 const char *hu_welcome_user(const rc_conn *c);
 
+/* Join `room` ("/chat/lobby") as the user `n` x 'A' then `last` (n < 300); fails the test
+ * unless it is welcomed as exactly that user (no id cut to fit). */
+rc_conn *hu_join_long_user(rc_loop *l, int port, const char *room, size_t n, char last);
+
 /* Send `req` (a whole HTTP/1.1 request, `len` bytes) to 127.0.0.1:port and read the answer
  * until its Content-Length is in or the peer closes (DL_WAIT_MS at most). Returns the status,
  * or 0 when no answer came; the body goes to `body` (`cap` bytes, cut to fit: test output). */
@@ -41,5 +45,11 @@ int hu_upgrade(int port, const char *path, const char *extra, char *body, size_t
 /* `method` `path` on the HTTP API with bearer `token`, with `blen` bytes of protobuf body. */
 int hu_api(int port, const char *token, const char *method, const char *path,
            const void *bodybytes, size_t blen, char *out, size_t cap);
+
+/* A storage file in a new directory under /tmp: `dir` holds "/tmp/verani-XXXXXX" on entry
+ * (made unique here), `file` (`len` bytes) gets "<dir>/<name>". hu_db_remove deletes the file,
+ * its -wal and -shm, and the directory. */
+void hu_db_temp(char *dir, const char *name, char *file, size_t len);
+void hu_db_remove(const char *dir, const char *file);
 
 #endif /* VERANI_TEST_HARD_UTIL_H */

@@ -47,95 +47,14 @@
 #include "deadline.h"
 #include "locker.h"
 #include "e2e_util.h"
-#include "hard_server.h"
+#include "hard_room.h"
 #include "hard_util.h"
 #include "rawclient.h"
-
-/* --- the Hard room's handlers -------------------------------------------- */
-
-static int h_say(verani_ctx *ctx, const Hard__Text *in, Hard__Ack *out)
-{
-    (void)ctx;
-    out->code = in->text ? (int32_t)strlen(in->text) : 0;
-    return 0;
-}
-
-static int h_big(verani_ctx *ctx, const Hard__Size *in, Hard__Blob *out)
-{
-    uint8_t *d = verani_ctx_alloc(ctx, in->bytes ? in->bytes : 1);
-
-    if (!d)
-        return VERANI_ENOMEM;
-    memset(d, 'b', in->bytes);
-    out->data.data = d;
-    out->data.len = in->bytes;
-    return 0;
-}
-
-static int h_put(verani_ctx *ctx, const Hard__Put *in, Hard__Ack *out)
-{
-    verani_storage *st = verani_ctx_storage(ctx);
-
-    /* the storage call's result goes back in the reply, so the test sees what it got */
-    out->code = st ? verani_storage_put(st, in->key, strlen(in->key), in->value.data,
-                                        in->value.len) : VERANI_EIO;
-    return 0;
-}
-
-static int h_bigemit(verani_ctx *ctx, const Hard__Size *in, Hard__Ack *out)
-{
-    Hard__Blob b = HARD__BLOB__INIT;
-    uint8_t *d = verani_ctx_alloc(ctx, in->bytes ? in->bytes : 1);
-
-    if (!d)
-        return VERANI_ENOMEM;
-    memset(d, 'e', in->bytes);
-    b.data.data = d;
-    b.data.len = in->bytes;
-    out->code = hard_hard_emit_blob(ctx, verani_to_self(), &b);
-    return 0;
-}
-
-/* ?nick= into 17 bytes and the cookie sid into 33: a longer value must refuse the upgrade,
- * never reach the meta cut. The user id: the runtime's default (query or header). */
-static int extract_meta(verani_upgrade *req, Hard__HardMeta *m)
-{
-    char nick[17], sid[33];
-
-    if (verani_upgrade_query(req, "nick", nick, sizeof(nick)) > 0)
-        m->nick = verani_upgrade_strdup(req, nick);
-    if (verani_upgrade_cookie(req, "sid", sid, sizeof(sid)) > 0)
-        m->sid = verani_upgrade_strdup(req, sid);
-    return VERANI_ENOHANDLER;
-}
-
-static int h_who(verani_ctx *ctx, Hard__Text *out)
-{
-    const Hard__HardMeta *m = hard_hard_meta(ctx);
-    char **tags = verani_ctx_alloc(ctx, sizeof(char *));
-
-    if (!m || !tags)
-        return VERANI_ENOMEM;
-    out->text = verani_ctx_strdup(ctx, m->nick ? m->nick : "");
-    tags[0] = verani_ctx_strdup(ctx, m->sid ? m->sid : "");
-    out->tags = tags;
-    out->n_tags = 1;
-    return 0;
-}
-
-static const hard_hard_handlers hard_handlers = {
-    .extract_meta = extract_meta,
-    .who = h_who,
-    .say = h_say,
-    .big = h_big,
-    .put = h_put,
-    .bigemit = h_bigemit,
-};
 
 static int mount_hard(verani_server *srv, void *arg)
 {
     (void)arg;
-    return hard_hard_mount(srv, &hard_handlers, NULL);
+    return hard_room_mount(srv);
 }
 
 static void start_hard(e2e_server *h, verani_server_options *o)
@@ -292,16 +211,9 @@ static void test_user_ids(void **state)
     e2e_server_options(&o);
     start_hard(&h, &o);
 
-    /* 128 x 'A' + 'X' and + 'Y' are two users, exactly as given */
-    memset(id, 'A', 128);
-    strcpy(id + 128, "X");
-    snprintf(path, sizeof(path), "/hard/lobby?userId=%s", id);
-    x = hu_join(l, h.port, path);
-    assert_string_equal(hu_welcome_user(x), id);
-    id[128] = 'Y';
-    snprintf(path, sizeof(path), "/hard/lobby?userId=%s", id);
-    y = hu_join(l, h.port, path);
-    assert_string_equal(hu_welcome_user(y), id);
+    /* 255 x 'A' + 'X' and + 'Y' are two users, exactly as given */
+    x = hu_join_long_user(l, h.port, "/hard/lobby", 255, 'X');
+    y = hu_join_long_user(l, h.port, "/hard/lobby", 255, 'Y');
     /* 256 x 'A' + one more byte no longer fits: 400 naming the parameter (it was cut to the
      * same 256 bytes for both, one user) */
     memset(id, 'A', 256);
@@ -740,13 +652,12 @@ static void test_storage_lock(void **state)
     rc_loop *l = rc_loop_create();
     rc_conn *a, *b, *p;
     locker lk;
-    char dir[] = "/tmp/verani-lock-XXXXXX", file[64], side[80];
+    char dir[] = "/tmp/verani-XXXXXX", file[64];
     int64_t worst = 0;
     int i;
 
     (void)state;
-    assert_non_null(mkdtemp(dir));
-    snprintf(file, sizeof(file), "%s/rooms.db", dir);
+    hu_db_temp(dir, "rooms.db", file, sizeof(file));
     e2e_server_options(&o);
     o.storage_path = file;
     start_hard(&h, &o);
@@ -788,12 +699,7 @@ static void test_storage_lock(void **state)
     assert_false(b->closed);
     rc_loop_destroy(l);
     e2e_server_stop(&h);
-    unlink(file);
-    snprintf(side, sizeof(side), "%s-wal", file);
-    unlink(side);
-    snprintf(side, sizeof(side), "%s-shm", file);
-    unlink(side);
-    rmdir(dir);
+    hu_db_remove(dir, file);
 }
 
 int main(int argc, char **argv)
