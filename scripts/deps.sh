@@ -13,6 +13,7 @@ PACKAGES=(
     redis-server libhiredis-dev
     libcmocka-dev
     curl
+    python3
 )
 
 SUDO=""
