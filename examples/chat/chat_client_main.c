@@ -144,15 +144,15 @@ static void command(verani_client *c, char *line)
     }
 }
 
-/* Wait (at most ~5 s) until nothing is queued or awaiting an answer, unless
+/* Wait (at most 10 s) until nothing is queued or awaiting an answer, unless
  * the client has given up. Main thread, while the loop runs on its own. */
 static void drain(verani_client *c)
 {
-    struct timespec tick = {0, 10 * 1000 * 1000};
+    struct timespec tick = {0, 10 * 1000 * 1000}, start, now;
     verani_client_info info;
-    int i;
 
-    for (i = 0; i < 500; i++) {
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (now = start; now.tv_sec - start.tv_sec < 10; clock_gettime(CLOCK_MONOTONIC, &now)) {
         if (verani_client_get_info(c, &info) < 0 || info.state == VERANI_CLIENT_ERROR ||
             info.state == VERANI_CLIENT_DISCONNECTED ||
             (info.state == VERANI_CLIENT_CONNECTED && !info.queued && !info.pending_requests))

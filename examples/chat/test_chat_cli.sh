@@ -10,6 +10,7 @@
 # Only processes this script started are stopped (by their pid). Usage:
 #   test_chat_cli.sh CHAT_SERVER CHAT_CLIENT WORKDIR
 set -u
+. "$(dirname "$0")/../../tests/common/deadline.sh"
 server="$1" client="$2" work="$3"
 rm -rf "$work"
 mkdir -p "$work"
@@ -25,7 +26,9 @@ start_server() {
     "$server" --port 0 --db "$db" >"$out" 2>"$work/server.$1.err" &
     spid=$!
     port=""
-    for _ in $(seq 1 200); do
+    local end
+    end=$(dl_after 30000)
+    until dl_passed "$end"; do
         port="$(sed -n 's/^chat_server: listening on ws:\/\/127\.0\.0\.1:\([0-9]*\)\/.*/\1/p' "$out")"
         [ -n "$port" ] && return 0
         kill -0 "$spid" 2>/dev/null || break

@@ -7,12 +7,14 @@
 # messages are refused), but the server lives on (it used to die of SIGXFSZ
 # on the first such write), stops cleanly on SIGTERM (exit 0) and says it
 # stored fewer messages than were sent. Only processes this script started
-# are stopped (by their pid). Waits are bounded by `timeout` (scaled by
-# VERANI_TEST_TIME_SCALE), never by a count of sleeps. Usage:
+# are stopped (by their pid). Every wait ends at a deadline (deadline.sh), never
+# after a count of sleeps. Usage:
 #   test_chat_file_limit.sh CHAT_SERVER CHAT_CLIENT WORKDIR
 set -u
+. "$(dirname "$0")/../../tests/common/deadline.sh"
 server="$1" client="$2" work="$3"
 scale="${VERANI_TEST_TIME_SCALE:-1}"
+case "$scale" in ''|*[!0-9]*|0) scale=1 ;; esac
 rm -rf "$work"
 mkdir -p "$work"
 db="$work/chat.db"
@@ -24,10 +26,15 @@ fail() { echo "FAILED: $*"; cat "$work/server.out" "$work/server.err" 2>/dev/nul
 # 256 KiB per file: enough to create the database, far less than the messages need
 ( ulimit -f 256; exec "$server" --port 0 --db "$db" ) >"$work/server.out" 2>"$work/server.err" &
 spid=$!
-timeout $((30 * scale)) bash -c "until grep -q 'listening on' '$work/server.out'; do
-    kill -0 $spid 2>/dev/null || exit 1; sleep 0.05; done" || fail "chat_server did not start"
-port="$(sed -n 's/^chat_server: listening on ws:\/\/127\.0\.0\.1:\([0-9]*\)\/.*/\1/p' \
-        "$work/server.out")"
+end=$(dl_after 30000)
+port=""
+until [ -n "$port" ]; do
+    dl_passed "$end" && fail "chat_server did not say where it listens"
+    kill -0 "$spid" 2>/dev/null || fail "chat_server did not start"
+    sleep 0.05
+    port="$(sed -n 's/^chat_server: listening on ws:\/\/127\.0\.0\.1:\([0-9]*\)\/.*/\1/p' \
+            "$work/server.out")"
+done
 
 text="$(printf 'x%.0s' $(seq 1 1990))"
 for c in 1 2 3; do   # three clients: each stays within the room's burst of 100

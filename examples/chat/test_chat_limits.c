@@ -24,7 +24,9 @@
 
 #include <cmocka.h>
 
+#include "cases.h"
 #include "chat_room.h"
+#include "cleanup.h"
 #include "e2e_util.h"
 #include "hard_util.h"
 #include "rawclient.h"
@@ -125,15 +127,13 @@ static void test_long_user_ids(void **state)
     chat_room_destroy(room);
 }
 
+static const vt_case cases[] = {
+    VT_CASE(test_history_bytes, ""),
+    VT_CASE(test_long_user_ids, ""),
+};
+
 int main(int argc, char **argv)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_history_bytes),
-        cmocka_unit_test(test_long_user_ids),
-    };
-
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
     verani_set_log_level(getenv("VERANI_TEST_VERBOSE") ? 0x1f : VERANI_LOG_ERR, NULL);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return vt_main("chat_limits", cases, VT_N(cases), argc > 1 ? argv[1] : NULL, cu_teardown);
 }

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <verani/rpc.h> /* verani_server_metrics_text: declared there, exported from here */
+
 #include "common-private.h"
 #include "metrics-private.h"
 #include "server-private.h"
@@ -176,8 +178,10 @@ void vr_metrics_render(verani_server *srv, vr_sb *sb)
         if (s->q.bytes > qbytes)
             qbytes = s->q.bytes;
     } lws_end_foreach_dll(d);
-    head(sb, "verani_sockets", "gauge", "Open WebSocket connections, hello done or not.");
-    vr_sb_printf(sb, "verani_sockets %u\n", srv->sessions.count);
+    head(sb, "verani_sockets", "gauge", "Open sockets: sessions, HTTP requests, upgrades.");
+    vr_sb_printf(sb, "verani_sockets %u\n", srv->n_sockets);
+    counter(sb, "verani_sockets_refused_total", "Sockets closed as soon as accepted: "
+            "max_connections reached, or too few file descriptors left.", m->sockets_refused);
     counter(sb, "verani_frames_received_total", "WebSocket messages received.", m->frames_in);
     counter(sb, "verani_received_bytes_total", "WebSocket payload bytes received.", m->bytes_in);
     counter(sb, "verani_frames_sent_total", "Frames written to sockets.", m->frames_out);
@@ -195,6 +199,11 @@ void vr_metrics_render(verani_server *srv, vr_sb *sb)
     counter(sb, "verani_slow_consumer_disconnects_total",
             "Sessions closed with 4000 because their outbound queue passed its bound.",
             m->slow_disconnects);
+    head(sb, "verani_detached_sessions", "gauge", "Sessions waiting for a resume.");
+    vr_sb_printf(sb, "verani_detached_sessions %u\n", srv->detached.count);
+    counter(sb, "verani_detached_sessions_dropped_total", "Sessions waiting for a resume ended "
+            "before their grace period, the oldest first, past max_detached.",
+            m->detached_dropped);
     counter(sb, "verani_room_instances_evicted_total",
             "Room instances freed from memory after instance_idle_ms without a session.",
             m->instances_evicted);

@@ -50,6 +50,11 @@
 /* Consecutive refused frames after which a connection is closed with 1008. */
 #define VR_MAX_PROTO_ERRORS 10
 
+/* Descriptors kept free below RLIMIT_NOFILE: an accept that returns a descriptor this close to
+ * the limit is closed and accepting stops (server.c), so the process never runs out while
+ * SQLite, the application or an HTTP answer still needs one. */
+#define VR_FD_RESERVE 32
+
 struct vr_instance;
 struct vr_mount;
 struct ev_loop;
@@ -143,6 +148,8 @@ struct verani_session {
     size_t rx_len, rx_cap;
     uint32_t proto_errors;           /* consecutive refused frames */
     uint32_t limited;                /* consecutive rate-limited frames */
+    int64_t progress_us;             /* the last write of queued frames (the slow-consumer
+                                        judgement: session.c's over_bound) */
     int64_t last_rx_us;              /* the last frame or pong in; while detached, when the
                                         connection was lost (the grace period's start) */
     lws_dll2_t tnode;                /* sweep.c: in srv->handshaking until hello, then in
@@ -155,6 +162,20 @@ struct verani_session {
     char *close_reason;              /* owned: set by vr_session_close, at most
                                         VR_CLOSE_REASON_MAX bytes */
 };
+
+/*
+ * A socket that is not a session (yet): an HTTP request and the keep-alive wait after it, an
+ * upgrade still being sent, a TLS handshake. Allocated when lws has adopted an accepted socket
+ * (server.c), found again through the wsi's opaque user data, freed when the wsi is destroyed.
+ * The sweep closes one still loose handshake_timeout_ms after `since_us`. When the socket
+ * becomes a session (ESTABLISHED) it is freed early and the opaque user data becomes a marker
+ * of server.c's, so that the socket is still counted until it goes.
+ */
+typedef struct vr_sock {
+    lws_dll2_t node;                 /* in srv->loose, oldest `since_us` first */
+    struct lws *wsi;
+    int64_t since_us;                /* accepted, or its last HTTP transaction began */
+} vr_sock;
 
 /* lws's per-connection user data. */
 struct vr_pss {
@@ -264,6 +285,16 @@ struct verani_server {
     pthread_t loop_thread;           /* {async_lock}: the thread in run/service */
     int loop_known;                  /* {async_lock} */
     struct vr_api *api;              /* owned by http_api.c; NULL until first needed */
+    /* Sockets (server.c): every accepted socket is counted from adoption to destruction;
+     * max_connections bounds them, and so does the process's descriptor limit. */
+    uint32_t n_sockets;
+    lws_dll2_owner_t loose;          /* vr_sock: sockets that are not sessions (sweep.c) */
+    struct lws *listen_wsi;          /* seen at the first accept; NULL before */
+    int fd_limit;                    /* RLIMIT_NOFILE at listen; 0: no limit to watch */
+    int accept_paused;               /* the listening socket is not being read */
+    int64_t accept_paused_us;        /* since when */
+    int64_t refused_logged_us;       /* the last "not accepting" log line (rate limit) */
+    uint64_t refused_unlogged;       /* sockets refused since that line */
 };
 
 /* Take `d` out of the list it is in, if any (the lists of sweep.c, the end-of-turn writes and
@@ -290,6 +321,12 @@ void vr_signals_forget(verani_server *srv);
 /* Wake the loop (lws_cancel_service) from any thread or a signal handler, never touching a
  * context that the loop thread is destroying. */
 void vr_server_wake(verani_server *srv);
+/* The sweep: read the listening socket again when accepting has been paused for a while (a
+ * socket closing lets lws resume it sooner; descriptors freed outside lws do not). */
+void vr_accept_retry(verani_server *srv, int64_t now_us);
+/* The sweep: close the sockets that are not sessions and began before `oldest_us` (an HTTP
+ * request or keep-alive wait, an upgrade still being sent: handshake_timeout_ms). */
+void vr_socks_expire(verani_server *srv, int64_t oldest_us);
 
 /* Read query argument `name` of the HTTP request on `wsi` (lws has decoded %xx) into `buf`
  * (`len` bytes): its length; -1 when absent; VERANI_ETOOBIG when it does not fit in `len`

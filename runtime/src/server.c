@@ -7,14 +7,17 @@
  * extract_meta with 401/403, 503 when full or stopping), the event loop
  * (run / service / async-signal-safe stop with a graceful 1001 shutdown),
  * and the cross-thread emit queue drained in LWS_CALLBACK_EVENT_WAIT_CANCELLED.
- * Per-message work is session.c's, delivery broker.c's. No TLS policy
- * beyond loading the given certificate and key; no HTTP API (a later issue).
+ * Per-message work is session.c's, delivery broker.c's, the HTTP API and
+ * /metrics http_api.c's. No TLS policy beyond loading the given certificate
+ * and key.
  */
 #define _POSIX_C_SOURCE 200809L /* strcasecmp */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 
 #include <ev.h>
 
@@ -27,6 +30,12 @@
  * client_e2e's test_restart_keeps_order). */
 #define VR_RX_BUFFER 512
 #define VR_RX_BUFFER_MIN 256
+
+/* While accepting is paused for want of room, the listening socket is tried again this often
+ * (one accept at most, closed at once when there is still no room: never a busy loop), and a
+ * refusal is logged at most this often. */
+#define VR_ACCEPT_RETRY_US (1000 * LWS_US_PER_MS)
+#define VR_REFUSED_LOG_US (10000 * LWS_US_PER_MS)
 
 
 static void set_error(verani_server *srv, const char *fmt, ...) VERANI_PRINTF(2, 3);
@@ -400,8 +409,13 @@ static int on_confirm_upgrade(verani_server *srv, struct lws *wsi)
     int r;
 
     pending_drop(&srv->pending);
-    if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0)
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
         return http_answer(wsi, 400, "a WebSocket upgrade must be a GET\n", 0) ? -1 : 1;
+    if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0) {
+        snprintf(body, sizeof(body), "the request path is longer than %zu bytes, the most a "
+                 "room path may be\n", sizeof(path) - 1);
+        return http_answer(wsi, 414, body, 0) ? -1 : 1;
+    }
     m = vr_route(srv, path, inst_name, sizeof(inst_name));
     if (!m) {
         char paths[400];
@@ -413,9 +427,10 @@ static int on_confirm_upgrade(verani_server *srv, struct lws *wsi)
     }
     if (srv->stopping || srv->stop_flag)
         return http_answer(wsi, 503, "the server is shutting down\n", 0) ? -1 : 1;
-    if (srv->sessions.count >= srv->opts.max_connections) {
-        VR_WARN("connection refused: %u connections, the limit\n", srv->sessions.count);
-        return http_answer(wsi, 503, "the server is at its connection limit\n", 0) ? -1 : 1;
+    if (srv->sessions.count >= srv->opts.max_sessions) {
+        VR_WARN("connection refused: %u sessions, the max_sessions limit\n",
+                srv->sessions.count);
+        return http_answer(wsi, 503, "the server is at its session limit\n", 0) ? -1 : 1;
     }
     inst = vr_instance_get(m, inst_name, 0);
     if (inst && srv->opts.max_per_instance &&
@@ -573,6 +588,136 @@ int verani_server_emit_async(verani_server *srv, const verani_room_def *room,
     return 0;
 }
 
+/* --- sockets: limits, and deadlines for those that are not sessions ----------- */
+
+/* The opaque user data of a socket that became a session (its vr_sock is freed then). */
+static char sock_session;
+
+static void accept_pause(verani_server *srv)
+{
+    if (!srv->listen_wsi)
+        return;
+    /* every time: lws reads the listening socket again whenever one of its sockets closes */
+    lws_rx_flow_control(srv->listen_wsi, 0);
+    if (!srv->accept_paused) {
+        srv->accept_paused = 1;
+        srv->accept_paused_us = lws_now_usecs();
+    }
+}
+
+void vr_accept_retry(verani_server *srv, int64_t now_us)
+{
+    if (!srv->accept_paused || !srv->listen_wsi || now_us - srv->accept_paused_us <
+                                                    VR_ACCEPT_RETRY_US)
+        return;
+    srv->accept_paused = 0;
+    lws_rx_flow_control(srv->listen_wsi, 1);
+}
+
+/* A socket was just accepted as descriptor `fd` (lws has not adopted it yet): 0 takes it;
+ * 1 has lws close it at once, and reading the listening socket stops until there is room. */
+static int accept_filter(verani_server *srv, struct lws *listen_wsi, int fd)
+{
+    int64_t now = lws_now_usecs();
+    char why[160];
+
+    srv->listen_wsi = listen_wsi;
+    if (srv->n_sockets >= srv->opts.max_connections)
+        snprintf(why, sizeof(why), "%u sockets open, the max_connections limit",
+                 srv->n_sockets);
+    else if (srv->fd_limit && fd >= srv->fd_limit - VR_FD_RESERVE)
+        snprintf(why, sizeof(why), "out of file descriptors (descriptor %d of RLIMIT_NOFILE "
+                 "%d; raise ulimit -n)", fd, srv->fd_limit);
+    else
+        return 0;
+    accept_pause(srv);
+    srv->metrics.sockets_refused++;
+    srv->refused_unlogged++;
+    if (!srv->refused_logged_us || now - srv->refused_logged_us >= VR_REFUSED_LOG_US) {
+        VR_WARN("not accepting connections: %s; %llu refused since the last report\n", why,
+                (unsigned long long)srv->refused_unlogged);
+        srv->refused_logged_us = now;
+        srv->refused_unlogged = 0;
+    }
+    return 1;
+}
+
+/* lws adopted an accepted socket: count it, and start its deadline as a non-session. */
+static int sock_adopted(verani_server *srv, struct lws *wsi)
+{
+    vr_sock *k = vr_calloc(1, sizeof(*k));
+
+    if (!k)
+        return -1;
+    k->wsi = wsi;
+    k->since_us = lws_now_usecs();
+    lws_dll2_add_tail(&k->node, &srv->loose);
+    lws_set_opaque_user_data(wsi, k);
+    if (++srv->n_sockets >= srv->opts.max_connections)
+        accept_pause(srv);
+    return 0;
+}
+
+static vr_sock *sock_of(struct lws *wsi)
+{
+    void *o = lws_get_opaque_user_data(wsi);
+
+    return o && o != &sock_session ? o : NULL;
+}
+
+/* A keep-alive connection answered a request and waits for the next (lws binds the protocol
+ * again for it): its deadline starts again. */
+static void sock_transaction(verani_server *srv, struct lws *wsi)
+{
+    vr_sock *k = sock_of(wsi);
+
+    if (!k)
+        return;
+    k->since_us = lws_now_usecs();
+    lws_dll2_remove(&k->node);
+    lws_dll2_add_tail(&k->node, &srv->loose);
+}
+
+/* The socket is a session now: the session's own timeouts bound it (sweep.c). */
+static void sock_session_begins(struct lws *wsi)
+{
+    vr_sock *k = sock_of(wsi);
+
+    if (k) {
+        lws_dll2_remove(&k->node);
+        vr_free(k);
+    }
+    lws_set_opaque_user_data(wsi, &sock_session);
+}
+
+static void sock_gone(verani_server *srv, struct lws *wsi)
+{
+    vr_sock *k = sock_of(wsi);
+
+    if (!lws_get_opaque_user_data(wsi))
+        return; /* not an accepted socket: the listener, lws's event pipe */
+    if (k) {
+        lws_dll2_remove(&k->node);
+        vr_free(k);
+    }
+    lws_set_opaque_user_data(wsi, NULL);
+    srv->n_sockets--;
+}
+
+void vr_socks_expire(verani_server *srv, int64_t oldest_us)
+{
+    while (srv->loose.head) {
+        vr_sock *k = lws_container_of(srv->loose.head, vr_sock, node);
+
+        if (k->since_us >= oldest_us)
+            break;
+        /* off the list now (the wsi goes at the next service, and frees it then) */
+        lws_dll2_remove(&k->node);
+        VR_INFO("a socket that is not a session passed the handshake timeout: closed\n");
+        lws_set_timeout(k->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    }
+}
+
 /* --- the protocol callback ------------------------------------------------ */
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -585,6 +730,17 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     if (!srv)
         return 0;
     switch (reason) {
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: /* `wsi` is the listener, `user` not a pss */
+        return accept_filter(srv, wsi, (int)(lws_intptr_t)in);
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        return sock_adopted(srv, wsi);
+    case LWS_CALLBACK_HTTP_BIND_PROTOCOL:
+        sock_transaction(srv, wsi);
+        return 0;
+    case LWS_CALLBACK_RAW_ADOPT:
+        /* a CONNECT request: lws would keep the socket open as a raw stream, for nobody */
+        VR_INFO("a CONNECT request: closed\n");
+        return -1;
     case LWS_CALLBACK_HTTP:
         if (in && vr_http_api_match(srv, (const char *)in))
             return vr_http_api_request(srv, wsi, pss, (const char *)in);
@@ -614,6 +770,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             return -1;
         pss->s = vr_session_new(srv, wsi, &srv->pending);
         pending_drop(&srv->pending);
+        if (pss->s)
+            sock_session_begins(wsi);
         return pss->s ? 0 : -1;
     case LWS_CALLBACK_RECEIVE:
         if (!pss || !pss->s)
@@ -644,6 +802,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         vr_rpc_drain(srv);
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
+        sock_gone(srv, wsi);
         /* an upgrade accepted at CONFIRM_UPGRADE that lws then failed */
         if (srv->pending.wsi == wsi)
             pending_drop(&srv->pending);
@@ -679,6 +838,10 @@ verani_server *verani_server_create(const verani_server_options *opts, char *err
     }
     if (!srv->opts.max_connections)
         srv->opts.max_connections = 100000;
+    if (!srv->opts.max_sessions)
+        srv->opts.max_sessions = srv->opts.max_connections;
+    if (!srv->opts.max_detached)
+        srv->opts.max_detached = srv->opts.max_sessions;
     if (!srv->opts.idle_timeout_ms)
         srv->opts.idle_timeout_ms = 60000;
     if (!srv->opts.handshake_timeout_ms)
@@ -797,6 +960,14 @@ int verani_server_listen(verani_server *srv)
     if (!srv->n_mounts) {
         set_error(srv, "no room is mounted");
         return VERANI_ESTATE;
+    }
+    {
+        struct rlimit rl;
+
+        /* what the accept check of accept_filter compares descriptors with */
+        srv->fd_limit = !getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY &&
+                        rl.rlim_cur <= INT_MAX && rl.rlim_cur > 2 * VR_FD_RESERVE
+                        ? (int)rl.rlim_cur : 0;
     }
     srv->protocols[0].name = "verani";
     srv->protocols[0].callback = callback;
@@ -943,6 +1114,7 @@ static void context_end(verani_server *srv)
     lws_context_destroy(srv->ctx);
     srv->ctx = NULL;
     srv->vh = NULL;
+    srv->listen_wsi = NULL;
     loop_free(srv);
     pending_drop(&srv->pending);
 }

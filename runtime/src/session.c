@@ -480,6 +480,50 @@ static int retain(verani_session *s, vr_frame *f, uint64_t seq)
     return 0;
 }
 
+/* A write that failed (out of memory, a dead socket): the connection goes as if WRITEABLE had
+ * returned -1. */
+static void session_drop(verani_session *s)
+{
+    s->closing = 1;
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+/* How long a session whose queue is past its bound may go without its connection taking
+ * anything before it is a slow consumer. */
+#define VR_SLOW_STALL_US (1000 * LWS_US_PER_MS)
+
+static uint32_t twice_u32(uint32_t v) { return v > UINT32_MAX / 2 ? UINT32_MAX : 2 * v; }
+static size_t twice_size(size_t v) { return v > SIZE_MAX / 2 ? SIZE_MAX : 2 * v; }
+
+/*
+ * `f` does not fit under the queue's bound. That alone is no verdict: one loop turn can queue
+ * more frames than the bound to a reader that drains (a thousand clients joining at once, a
+ * thousand grace periods ending in one sweep). So the burst is written out first (when lws
+ * holds no unsent part of the last write) and `f` tried again; past that, while the connection
+ * took bytes within VR_SLOW_STALL_US, the queue may grow to twice its bound. VERANI_EFULL is
+ * left for a reader that does not drain. The slow path only: a frame that fits never gets here.
+ */
+static int over_bound(verani_session *s, vr_frame *f, uint64_t seq)
+{
+    verani_server *srv = s->srv;
+    uint32_t frames = srv->opts.queue_max_frames + s->replay_frames;
+    size_t bytes = srv->opts.queue_max_bytes + s->replay_bytes;
+    int r;
+
+    if (!s->ping_pending && !lws_partial_buffered(s->wsi)) {
+        if (vr_session_writable(s) < 0) {
+            session_drop(s);
+            return VERANI_ECLOSED;
+        }
+        r = vr_outq_push(&s->q, f, seq, frames, bytes);
+        if (r != VERANI_EFULL)
+            return r;
+    }
+    if (lws_now_usecs() - s->progress_us >= VR_SLOW_STALL_US)
+        return VERANI_EFULL;
+    return vr_outq_push(&s->q, f, seq, twice_u32(frames), twice_size(bytes));
+}
+
 /* `direct`: written at the end of this loop turn (vr_sessions_flush); else, on the poll()
  * loop, when lws says the connection is writable, a turn later, by which time a fan-out has
  * usually queued more. On epoll every write is direct: asking lws for WRITEABLE there costs
@@ -499,6 +543,8 @@ static int enqueue(verani_session *s, vr_frame *f, int with_seq, int direct)
         return VERANI_ECLOSED;
     r = vr_outq_push(&s->q, f, seq, srv->opts.queue_max_frames + s->replay_frames,
                      srv->opts.queue_max_bytes + s->replay_bytes);
+    if (r == VERANI_EFULL)
+        r = over_bound(s, f, seq);
     if (r == VERANI_EFULL) {
         if (srv->opts.slow_policy == VERANI_SLOW_DROP) {
             /* The dropped frame still takes its seq, so the client sees the gap. */
@@ -507,8 +553,10 @@ static int enqueue(verani_session *s, vr_frame *f, int with_seq, int direct)
                     s->user_id);
             return r;
         }
-        VR_WARN("session %s (user %s): slow consumer, %u frames / %zu bytes queued: closing %d\n",
-                s->client_id, s->user_id, s->q.count, s->q.bytes, VR_CLOSE_SLOW_CONSUMER);
+        VR_WARN("session %s (user %s): slow consumer, %u frames / %zu bytes queued, nothing "
+                "taken for %lld ms: closing %d\n", s->client_id, s->user_id, s->q.count,
+                s->q.bytes, (long long)((lws_now_usecs() - s->progress_us) / LWS_US_PER_MS),
+                VR_CLOSE_SLOW_CONSUMER);
         /* Its queue goes now (memory stays flat); the close frame follows
          * whatever the socket still holds, and a peer that never reads again
          * is dropped by the close timeout. */
@@ -567,11 +615,8 @@ void vr_sessions_flush(verani_server *srv)
             lws_callback_on_writable(s->wsi);
             continue;
         }
-        if (vr_session_writable(s) < 0) {
-            /* out of memory or a dead socket: drop it as a WRITEABLE -1 would */
-            s->closing = 1;
-            lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-        }
+        if (vr_session_writable(s) < 0)
+            session_drop(s);
     }
 }
 
@@ -645,6 +690,7 @@ int vr_session_writable(verani_session *s)
         srv->metrics.bytes_out += n;
         if (lws_write(s->wsi, srv->wbuf + LWS_PRE, n, LWS_WRITE_RAW) < (int)n)
             return -1;
+        s->progress_us = lws_now_usecs(); /* the slow-consumer clock (over_bound) */
         if (s->rx_paused && s->q.count <= srv->opts.queue_max_frames / 4 &&
             s->q.bytes <= srv->opts.queue_max_bytes / 4) {
             s->rx_paused = 0;
@@ -695,6 +741,20 @@ static int detachable(const verani_session *s)
            (!s->closing || s->close_code == VR_CLOSE_IDLE);
 }
 
+/* Past max_detached, the sessions lost longest ago end (on_disconnect) before their grace
+ * period: what waits for a resume is bounded like what is connected. */
+static void detached_bound(verani_server *srv)
+{
+    while (srv->detached.count > srv->opts.max_detached) {
+        verani_session *o = lws_container_of(srv->detached.head, verani_session, all);
+
+        VR_WARN("session %s (user %s): %u sessions wait for a resume, the max_detached limit: "
+                "the oldest ends\n", o->client_id, o->user_id, srv->detached.count);
+        srv->metrics.detached_dropped++;
+        session_end(o);
+    }
+}
+
 static void detach(verani_session *s)
 {
     verani_server *srv = s->srv;
@@ -714,6 +774,7 @@ static void detach(verani_session *s)
     lws_dll2_add_tail(&s->all, &srv->detached);
     VR_INFO("session %s (user %s): connection lost, kept %u ms for a resume (seq %llu)\n",
             s->client_id, s->user_id, srv->opts.resume_grace_ms, (unsigned long long)s->seq);
+    detached_bound(srv);
 }
 
 void vr_sessions_end_detached(verani_server *srv)
@@ -1323,7 +1384,11 @@ static void handle_message(verani_session *s, const uint8_t *buf, size_t len, in
         break;
     case VERANI__WIRE__KIND__JOIN:
     case VERANI__WIRE__KIND__LEAVE:
-        on_join_leave(s, env);
+        if (env->channel && vr_wire_channel_has_nul(buf, len))
+            refuse(s, VERANI__WIRE__ERROR_CODE__PROTOCOL, env, "a channel name may not contain "
+                   "a NUL byte", NULL);
+        else
+            on_join_leave(s, env);
         break;
     case VERANI__WIRE__KIND__PING: {
         vr_envelope out = VERANI__WIRE__ENVELOPE__INIT;
@@ -1713,5 +1778,6 @@ int vr_sessions_restore(verani_server *srv)
         vr_free(n->instance);
         vr_free(n);
     }
+    detached_bound(srv); /* a store written by a server with a higher max_detached */
     return r < 0 ? r : 0;
 }

@@ -10,18 +10,29 @@
  *    pong moves a session to the tail): idle for half of idle_timeout_ms, a
  *    ping; for all of it, a close with 4001;
  *  - srv->detached: sessions waiting for a resume, in the order they were
- *    lost (the grace period);
+ *    lost (the grace period; at most SWEEP_EXPIRE_BATCH end per sweep);
  *  - srv->idle_instances: empty room instances, emptied first first
- *    (instance_idle_ms, room.c).
+ *    (instance_idle_ms, room.c);
+ *  - srv->loose: sockets that are not sessions (an HTTP request and the
+ *    keep-alive wait after it, an upgrade still being sent), by when they
+ *    began: handshake_timeout_ms (server.c); and a listening socket paused
+ *    for want of room is tried again.
  * The period is a quarter of the shortest of those durations, between 10 ms
  * and 1 s, so a deadline is kept to within that. It does not write frames or
- * close sockets itself: it asks session.c to.
+ * close sockets itself: it asks session.c (and server.c) to.
  */
 #include "common-private.h"
 #include "server-private.h"
 
 #define SWEEP_MIN_US (10 * LWS_US_PER_MS)
 #define SWEEP_MAX_US (1000 * LWS_US_PER_MS)
+
+/* Grace periods that end together (a network blip dropped many clients at once) make a herd of
+ * on_disconnect calls and of their frames (user.left) to every member: at most this many end
+ * per sweep, and the sweep comes back a millisecond later, as a rule after the loop turn has
+ * written their frames. */
+#define SWEEP_EXPIRE_BATCH 256
+#define SWEEP_AGAIN_US (1 * LWS_US_PER_MS)
 
 static lws_usec_t ms_us(uint32_t ms)
 {
@@ -85,31 +96,39 @@ static void sweep_idle(verani_server *srv, lws_usec_t now)
     } lws_end_foreach_dll_safe(d, d1);
 }
 
-static void sweep_detached(verani_server *srv, lws_usec_t now)
+/* Returns nonzero when more grace periods are over than one sweep ends (SWEEP_EXPIRE_BATCH). */
+static int sweep_detached(verani_server *srv, lws_usec_t now)
 {
     lws_usec_t grace = ms_us(srv->opts.resume_grace_ms);
+    int n = 0;
 
     while (srv->detached.head) {
         verani_session *s = lws_container_of(srv->detached.head, verani_session, all);
 
         if (now - s->last_rx_us < grace)
             break;
+        if (n++ == SWEEP_EXPIRE_BATCH)
+            return 1;
         vr_session_grace_expired(s); /* takes it off the list */
     }
+    return 0;
 }
 
 static void sweep_cb(lws_sorted_usec_list_t *sul)
 {
     verani_server *srv = lws_container_of(sul, verani_server, sweep);
     lws_usec_t now = lws_now_usecs();
+    int more;
 
     if (srv->stopping || !srv->ctx)
         return;
     sweep_handshakes(srv, now);
     sweep_idle(srv, now);
-    sweep_detached(srv, now);
+    more = sweep_detached(srv, now);
     vr_instances_evict(srv, now - (int64_t)ms_us(srv->opts.instance_idle_ms));
-    lws_sul_schedule(srv->ctx, 0, &srv->sweep, sweep_cb, srv->sweep_us);
+    vr_socks_expire(srv, now - (int64_t)ms_us(srv->opts.handshake_timeout_ms));
+    vr_accept_retry(srv, now);
+    lws_sul_schedule(srv->ctx, 0, &srv->sweep, sweep_cb, more ? SWEEP_AGAIN_US : srv->sweep_us);
 }
 
 void vr_sweep_start(verani_server *srv)

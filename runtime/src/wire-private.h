@@ -31,6 +31,9 @@ typedef Verani__Wire__Envelope vr_envelope;
  */
 int vr_wire_decode(const uint8_t *buf, size_t len, vr_envelope **out, const char **why);
 void vr_wire_free(vr_envelope *env);
+/* Does the Envelope encoded in `buf` carry a `channel` with a NUL byte in it (which the decoded
+ * envelope's C string hides: "ab\0cd" reads as "ab")? A second decode: for JOIN and LEAVE. */
+int vr_wire_channel_has_nul(const uint8_t *buf, size_t len);
 
 /* The Envelope's encoded size, and the encoding itself into `out` (which
  * holds at least vr_wire_size(env) bytes); returns the bytes written. */

@@ -37,6 +37,18 @@ int vr_wire_decode(const uint8_t *buf, size_t len, vr_envelope **out, const char
     return 0;
 }
 
+int vr_wire_channel_has_nul(const uint8_t *buf, size_t len)
+{
+    Verani__Wire__ChannelBytes *c = verani__wire__channel_bytes__unpack(&vr_pb_allocator, len,
+                                                                         buf);
+    int r = c && c->has_channel && c->channel.len &&
+            memchr(c->channel.data, 0, c->channel.len) != NULL;
+
+    if (c)
+        verani__wire__channel_bytes__free_unpacked(c, &vr_pb_allocator);
+    return r;
+}
+
 void vr_wire_free(vr_envelope *env)
 {
     if (env)

@@ -38,10 +38,10 @@
  * the CONNECT flood, unmasked frames, the 1,200-client herd): write
  * `static void attack_<name>(arena *a)` that attacks a->port / a->srv for a
  * few seconds and checks its own outcome with EXPECT (not assert: the run
- * must reach its end, so the canary's report and a clean stop come first),
- * a `test_<name>` that calls run_attack (see the others), its cmocka entry
- * in main, and the name in CMakeLists.txt's VERANI_ATTACKS. run_attack does
- * the canary part.
+ * must reach its end, so the canary's report comes first), a `test_<name>`
+ * that calls run_attack (see the others), and its VT_CASE in `cases` (CTest
+ * registers it from there as attack_<name>). run_attack does the canary
+ * part.
  *
  * Every wait ends at a deadline on the monotonic clock (deadline.h); an
  * attack's own length is its workload, not a wait. Run one case with
@@ -68,6 +68,8 @@
 #include <verani/rpc.h>
 #include <verani/verani.h>
 
+#include "cases.h"
+#include "cleanup.h"
 #include "deadline.h"
 #include "e2e_util.h"
 #include "hard_room.h"
@@ -136,6 +138,7 @@ typedef struct arena {
     atomic_ullong sent;             /* ticks the ticker sent (emit_async returned 0) */
     atomic_ullong last_n;           /* the canary's last tick */
     atomic_int ready;               /* the canary is welcomed (1) or failed (-1) */
+    int ticker_started, canary_started;
     char canary_client[64];         /* its client id, once ready */
     /* the canary's findings: written by its thread, read after it is joined */
     uint64_t ticks, gaps, dups, foreign, seq_errors, bad_frames;
@@ -250,6 +253,9 @@ static void *canary_main(void *arg)
     size_t i;
 
     atomic_store(&a->canary_tid, (int)syscall(SYS_gettid));
+    /* this thread ends its own loop, also when a failed test is torn down (arena_undo joins
+     * the thread): the teardown list (cleanup.h) must not free it from the test's thread */
+    cu_drop(l);
     c = l ? rc_connect(l, a->port, "/hard/lobby?userId=canary", 1) : NULL;
     while (c && !c->welcomed && !c->closed && !dl_passed(end))
         rc_service(l, 20);
@@ -284,6 +290,21 @@ static void *canary_main(void *arg)
     return NULL;
 }
 
+/* Stop the ticker and the canary (their threads end): the end of a run, or the teardown of a
+ * test that failed in the middle of one (registered with cu_push). */
+static void arena_undo(void *arg)
+{
+    arena *a = arg;
+
+    atomic_store(&a->stop_ticker, 1);
+    atomic_store(&a->stop_canary, 1);
+    if (a->ticker_started)
+        pthread_join(a->ticker, NULL);
+    if (a->canary_started)
+        pthread_join(a->canary, NULL);
+    a->ticker_started = a->canary_started = 0;
+}
+
 static int p_all_ticks(arena *a)
 {
     return atomic_load(&a->last_n) >= atomic_load(&a->sent);
@@ -295,22 +316,27 @@ static int p_all_ticks(arena *a)
  */
 static void run_attack(const char *name, verani_server_options *o, void (*attack)(arena *a))
 {
-    arena *a = calloc(1, sizeof(*a));
+    static arena the_arena; /* static: a teardown after a failed run finds it (one run at a
+                               time per process) */
+    arena *a = &the_arena;
     int64_t end, limit;
 
-    assert_non_null(a);
+    memset(a, 0, sizeof(*a));
     if (!o->resume_grace_ms)
         o->resume_grace_ms = 1; /* dropped attackers end at once */
     e2e_server_start(&a->h, o, setup, NULL);
     a->port = a->h.port;
     a->srv = a->h.srv;
     a->db = o->storage_path;
+    cu_push(arena_undo, a); /* before the threads, so a teardown stops them first */
     assert_int_equal(pthread_create(&a->canary, NULL, canary_main, a), 0);
+    a->canary_started = 1;
     end = dl_after(DL_WAIT_MS);
     while (!atomic_load(&a->ready) && !dl_passed(end))
         dl_nap_ms(10);
     assert_int_equal(atomic_load(&a->ready), 1);
     assert_int_equal(pthread_create(&a->ticker, NULL, ticker_main, a), 0);
+    a->ticker_started = 1;
     /* a steady stream first */
     end = dl_after(DL_GENEROUS(5 * TICK_MS));
     while (atomic_load(&a->last_n) < 5 && !dl_passed(end))
@@ -322,11 +348,12 @@ static void run_attack(const char *name, verani_server_options *o, void (*attack
     dl_nap_ms(300); /* a few more ticks after the attack: what it left behind shows */
     atomic_store(&a->stop_ticker, 1);
     pthread_join(a->ticker, NULL);
+    a->ticker_started = 0;
     end = dl_after(DL_GENEROUS(1000));
     while (!p_all_ticks(a) && !dl_passed(end))
         dl_nap_ms(10);
-    atomic_store(&a->stop_canary, 1);
-    pthread_join(a->canary, NULL);
+    arena_undo(a);
+    cu_drop(a);
     e2e_server_stop(&a->h);
 
     printf("attack %s: canary got %llu of %llu ticks: %llu gaps, %llu duplicates, %llu foreign "
@@ -361,7 +388,6 @@ static void run_attack(const char *name, verani_server_options *o, void (*attack
         fail_msg("the canary stalled %lld ms", (long long)(a->max_gap_us / 1000));
     if (a->verdict[0])
         fail_msg("attack %s: %s", name, a->verdict);
-    free(a);
 }
 
 /* --- attacks ------------------------------------------------------------------------ */
@@ -808,23 +834,21 @@ static void test_file_limit(void **state)
     on_file("file_limit", attack_file_limit);
 }
 
+static const vt_case cases[] = {
+    VT_CASE(test_garbage_frames, ""),
+    VT_CASE(test_invalid_utf8, ""),
+    VT_CASE(test_big_replies, ""),
+    VT_CASE(test_api_filters, ""),
+    VT_CASE(test_kick_codes, ""),
+    VT_CASE(test_user_ids, ""),
+    VT_CASE(test_storage_lock, ""),
+    VT_CASE(test_file_limit, ""),
+    /* items 1, 2 and 11 (another branch): test_connect_flood, test_unmasked_frames,
+     * test_herd_1200 go here */
+};
+
 int main(int argc, char **argv)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_garbage_frames),
-        cmocka_unit_test(test_invalid_utf8),
-        cmocka_unit_test(test_big_replies),
-        cmocka_unit_test(test_api_filters),
-        cmocka_unit_test(test_kick_codes),
-        cmocka_unit_test(test_user_ids),
-        cmocka_unit_test(test_storage_lock),
-        cmocka_unit_test(test_file_limit),
-        /* items 1, 2 and 11 (another branch): test_connect_flood, test_unmasked_frames,
-         * test_herd_1200 go here */
-    };
-
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
     verani_set_log_level(getenv("VERANI_TEST_VERBOSE") ? 0x1f : VERANI_LOG_ERR, NULL);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return vt_main("attack", cases, VT_N(cases), argc > 1 ? argv[1] : NULL, cu_teardown);
 }

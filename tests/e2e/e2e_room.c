@@ -105,6 +105,15 @@ static int on_connect(verani_ctx *ctx)
 static void on_disconnect(verani_ctx *ctx)
 {
     e2e_log("disconnect:%s", verani_ctx_user_id(ctx));
+    if (!strcmp(verani_ctx_room(ctx), "E2e") && e2e_e2e_meta(ctx) && e2e_e2e_meta(ctx)->role &&
+        !strcmp(e2e_e2e_meta(ctx)->role, "announce")) {
+        /* the leaving session is out of the instance: the others get it */
+        E2e__ChatOut m = E2E__CHAT_OUT__INIT;
+
+        m.text = "left";
+        m.from = (char *)verani_ctx_user_id(ctx);
+        e2e_e2e_emit_chat_out(ctx, verani_to_channel("default"), &m);
+    }
 }
 
 static void on_error(verani_ctx *ctx, int err, const char *what)

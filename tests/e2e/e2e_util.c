@@ -15,15 +15,39 @@
 
 #include <cmocka.h>
 
+#include "cleanup.h"
+#include "deadline.h"
 #include "e2e_room.h"
 #include "e2e_util.h"
 
+/* A server's thread; owned by its e2e_server until the test frees it, or by the
+ * teardown list when an assertion ends the test first. */
+struct e2e_run {
+    verani_server *srv;
+    pthread_t th;
+    int rc;
+    int joined;
+};
+
 static void *run_thread(void *arg)
 {
-    e2e_server *h = arg;
+    struct e2e_run *run = arg;
 
-    h->rc = verani_server_run(h->srv);
+    run->rc = verani_server_run(run->srv);
     return NULL;
+}
+
+/* Teardown of a server a failed test left running. */
+static void run_undo(void *arg)
+{
+    struct e2e_run *run = arg;
+
+    if (!run->joined) {
+        verani_server_stop(run->srv);
+        pthread_join(run->th, NULL);
+    }
+    verani_server_destroy(run->srv);
+    free(run);
 }
 
 void e2e_server_options(verani_server_options *o)
@@ -52,14 +76,35 @@ void e2e_server_start(e2e_server *h, verani_server_options *o,
     assert_int_equal(verani_server_listen(h->srv), 0);
     h->port = verani_server_port(h->srv);
     assert_true(h->port > 0);
-    assert_int_equal(pthread_create(&h->th, NULL, run_thread, h), 0);
+    h->run = calloc(1, sizeof(*h->run));
+    assert_non_null(h->run);
+    h->run->srv = h->srv;
+    if (pthread_create(&h->run->th, NULL, run_thread, h->run) != 0) {
+        verani_server_destroy(h->srv);
+        free(h->run);
+        fail_msg("pthread_create failed");
+    }
+    cu_push(run_undo, h->run);
+}
+
+int e2e_server_join(e2e_server *h)
+{
+    if (!h->run->joined) {
+        pthread_join(h->run->th, NULL);
+        h->run->joined = 1;
+    }
+    h->rc = h->run->rc;
+    return h->rc;
 }
 
 void e2e_server_stop(e2e_server *h)
 {
-    verani_server_stop(h->srv);
-    pthread_join(h->th, NULL);
-    assert_int_equal(h->rc, 0);
+    if (!h->run->joined)
+        verani_server_stop(h->srv);
+    assert_int_equal(e2e_server_join(h), 0);
+    cu_drop(h->run);
+    free(h->run);
+    h->run = NULL;
     verani_server_destroy(h->srv);
     h->srv = NULL;
 }
@@ -82,7 +127,7 @@ rc_conn *e2e_join(rc_loop *l, int port, const char *path)
 {
     rc_conn *c = rc_connect(l, port, path, 1);
 
-    assert_true(rc_wait(l, e2e_p_welcomed, c, 10000));
+    assert_true(rc_wait(l, e2e_p_welcomed, c, DL_WAIT_MS));
     assert_true(c->welcomed);
     return c;
 }
@@ -96,7 +141,7 @@ void e2e_wait_log(rc_loop *l, const char *line)
 {
     char buf[4096];
 
-    if (!rc_wait(l, p_log, (void *)line, 10000)) {
+    if (!rc_wait(l, p_log, (void *)line, DL_WAIT_MS)) {
         e2e_log_get(buf, sizeof(buf));
         fail_msg("log has no '%s': %s", line, buf);
     }
@@ -104,10 +149,9 @@ void e2e_wait_log(rc_loop *l, const char *line)
 
 void e2e_wait_log_n(const char *line, int n)
 {
-    struct timespec ts = {0, 20 * 1000000};
-    int i;
+    int64_t end = dl_after(DL_WAIT_MS);
 
-    for (i = 0; i < 500 && e2e_log_count(line) < n; i++)
-        nanosleep(&ts, NULL);
+    while (e2e_log_count(line) < n && !dl_passed(end))
+        dl_nap_ms(5);
     assert_int_equal(e2e_log_count(line), n);
 }

@@ -19,6 +19,8 @@
 
 #include <libwebsockets.h>
 
+#include "cleanup.h"
+#include "deadline.h"
 #include "rawclient.h"
 
 struct rc_loop {
@@ -28,14 +30,6 @@ struct rc_loop {
     rc_conn **conns;
     size_t n_conns, cap_conns;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void keep_env(rc_conn *c, rc_env *env)
 {
@@ -190,6 +184,11 @@ static void tick(lws_sorted_usec_list_t *sul)
     lws_sul_schedule(l->ctx, 0, &l->tick, tick, 20 * LWS_US_PER_MS);
 }
 
+static void loop_undo(void *l)
+{
+    rc_loop_destroy(l);
+}
+
 rc_loop *rc_loop_create(void)
 {
     struct lws_context_creation_info info;
@@ -207,6 +206,7 @@ rc_loop *rc_loop_create(void)
         return NULL;
     }
     lws_sul_schedule(l->ctx, 0, &l->tick, tick, 20 * LWS_US_PER_MS);
+    cu_push(loop_undo, l);
     return l;
 }
 
@@ -230,6 +230,7 @@ void rc_loop_destroy(rc_loop *l)
 
     if (!l)
         return;
+    cu_drop(l);
     lws_sul_cancel(&l->tick);
     for (i = 0; i < l->n_conns; i++)
         if (l->conns[i]->wsi)
@@ -394,19 +395,22 @@ void rc_service(rc_loop *l, int ms)
 
 int rc_wait(rc_loop *l, int (*pred)(void *), void *arg, int timeout_ms)
 {
-    int64_t end = now_ms() + timeout_ms;
+    int64_t end = dl_after(timeout_ms);
 
-    while (!pred(arg) && now_ms() < end)
+    while (!pred(arg) && !dl_passed(end))
         lws_service(l->ctx, 0);
     return pred(arg);
 }
 
 void rc_settle(rc_loop *l, int ms)
 {
-    int64_t end = now_ms() + ms;
+    int64_t end = dl_after(ms);
 
-    while (now_ms() < end)
+    /* one pass after the deadline at least: a thread that slept through it still reads
+     * what arrived meanwhile */
+    do
         lws_service(l->ctx, 0);
+    while (!dl_passed(end));
 }
 
 const rc_env *rc_nth(const rc_conn *c, int kind, size_t n)
@@ -654,12 +658,12 @@ int rc_tcp_read_frame(int fd, int timeout_ms, unsigned char *buf, size_t cap, si
 
 int rc_tcp_wait_closed(int fd, int timeout_ms, int *code)
 {
-    int64_t end = now_ms() + timeout_ms;
+    int64_t end = dl_after(timeout_ms);
     unsigned char buf[256];
 
-    while (now_ms() < end) {
+    while (!dl_passed(end)) {
         size_t len = 0;
-        int op = rc_tcp_read_frame(fd, (int)(end - now_ms()), buf, sizeof(buf), &len);
+        int op = rc_tcp_read_frame(fd, dl_left_ms(end), buf, sizeof(buf), &len);
 
         if (op == 0)
             return 1;

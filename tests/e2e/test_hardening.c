@@ -44,6 +44,8 @@
 
 #include <verani/verani.h>
 
+#include "cases.h"
+#include "cleanup.h"
 #include "deadline.h"
 #include "locker.h"
 #include "e2e_util.h"
@@ -702,21 +704,19 @@ static void test_storage_lock(void **state)
     hu_db_remove(dir, file);
 }
 
+static const vt_case cases[] = {
+    VT_CASE(test_utf8_strings, ""),
+    VT_CASE(test_user_ids, ""),
+    VT_CASE(test_api_json, ""),
+    VT_CASE(test_api_filters, ""),
+    VT_CASE(test_api_kick_code, ""),
+    VT_CASE(test_api_route_ids, ""),
+    VT_CASE(test_reply_too_large, ""),
+    VT_CASE(test_storage_lock, ""),
+};
+
 int main(int argc, char **argv)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_utf8_strings),
-        cmocka_unit_test(test_user_ids),
-        cmocka_unit_test(test_api_json),
-        cmocka_unit_test(test_api_filters),
-        cmocka_unit_test(test_api_kick_code),
-        cmocka_unit_test(test_api_route_ids),
-        cmocka_unit_test(test_reply_too_large),
-        cmocka_unit_test(test_storage_lock),
-    };
-
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
     verani_set_log_level(getenv("VERANI_TEST_VERBOSE") ? 0x1f : VERANI_LOG_ERR, NULL);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return vt_main("hardening", cases, VT_N(cases), argc > 1 ? argv[1] : NULL, cu_teardown);
 }

@@ -21,6 +21,10 @@
 
 #include <cmocka.h>
 
+#include "cases.h"
+#include "cleanup.h"
+#include "deadline.h"
+
 #include <verani/rpc.h>
 
 #include "e2e_room.h"
@@ -216,7 +220,7 @@ static void test_http_api(void **state)
         rc_conn *both[2] = {a, b};
         evwait w = {both, 2, 3};
 
-        assert_true(rc_wait(l, p_events, &w, 10000));
+        assert_true(rc_wait(l, p_events, &w, DL_WAIT_MS));
         rc_settle(l, 100);
         assert_int_equal(a->n_events, 3); /* channel, client, broadcast, nothing else */
         assert_int_equal(b->n_events, 5); /* channel, user, broadcast, user_ids, client_ids */
@@ -347,7 +351,7 @@ static void test_http_api(void **state)
     snprintf(path, sizeof(path), "/_verani/rooms/E2e/lobby/kick?client=%s&code=4100&reason=bye",
              b->client_id);
     expect(h.port, "POST", path, TOKEN, NULL, 0, 200, "{\"kicked\":1}");
-    assert_true(rc_wait(l, e2e_p_closed, b, 10000));
+    assert_true(rc_wait(l, e2e_p_closed, b, DL_WAIT_MS));
     assert_int_equal(b->close_code, 4100);
     assert_string_equal(b->close_reason, "bye");
     assert_false(a->closed);
@@ -536,6 +540,7 @@ static void test_rpc_threads(void **state)
     evwait ew = {c, CLIENTS, THREADS * PER_THREAD};
     char path[128];
     size_t i;
+    int64_t end;
 
     (void)state;
     start_api(&h, NULL, NULL, 0);
@@ -570,7 +575,7 @@ static void test_rpc_threads(void **state)
 
     /* the callback form; a blocking call inside it (on the loop thread) is refused */
     assert_int_equal(verani_rpc_session_count(h.srv, "E2e", "lobby", cbd), 0);
-    assert_true(rc_wait(l, p_cb, &st, 10000));
+    assert_true(rc_wait(l, p_cb, &st, DL_WAIT_MS));
     assert_int_equal(st.blocking_rc, VERANI_ESTATE);
     assert_int_equal(st.count, CLIENTS);
 
@@ -596,7 +601,7 @@ static void test_rpc_threads(void **state)
     assert_int_equal(verani_rpc_kick(h.srv, "E2e", "lobby", c[0]->client_id, 4200, "out", d), 0);
     assert_int_equal(res.count, 1);
     verani_rpc_result_free(&res);
-    assert_true(rc_wait(l, e2e_p_closed, c[0], 10000));
+    assert_true(rc_wait(l, e2e_p_closed, c[0], DL_WAIT_MS));
     assert_int_equal(c[0]->close_code, 4200);
     assert_int_equal(verani_rpc_kick(h.srv, "E2e", "lobby", "nope", 0, NULL, d),
                      VERANI_ENOTFOUND);
@@ -607,8 +612,8 @@ static void test_rpc_threads(void **state)
     verani_rpc_result_free(&res);
     /* a connection dropped without a close frame waits for a resume (30 s); cleanup ends it */
     rc_close(c[5]);
-    assert_true(rc_wait(l, e2e_p_closed, c[5], 10000));
-    for (i = 0; i < 1000; i++) {
+    assert_true(rc_wait(l, e2e_p_closed, c[5], DL_WAIT_MS));
+    for (end = dl_after(DL_WAIT_MS); !dl_passed(end);) {
         /* until the server has seen the drop: no on_disconnect before cleanup ends it */
         assert_int_equal(e2e_log_count("disconnect:u2"), 0);
         assert_int_equal(verani_rpc_cleanup(h.srv, d), 0);
@@ -846,7 +851,7 @@ static void test_metrics(void **state)
     w.c = both;
     w.n = 2;
     w.want = 1;
-    assert_true(rc_wait(l, p_events, &w, 10000));
+    assert_true(rc_wait(l, p_events, &w, DL_WAIT_MS));
     rc_settle(l, 200);
     assert_int_equal(http(h.port, "GET", "/metrics", MTOKEN, NULL, 0, m2, sizeof(m2)), 200);
     prom_check(m2);
@@ -872,7 +877,7 @@ static void test_metrics(void **state)
 
         memset(&ma, 0, sizeof(ma));
         assert_int_equal(verani_rpc_session_count(h.srv, NULL, NULL, cbd), 0);
-        assert_true(rc_wait(l, p_metrics, &ma, 10000));
+        assert_true(rc_wait(l, p_metrics, &ma, DL_WAIT_MS));
         pthread_mutex_lock(&cb_mu);
         assert_true(ma.need > 100 && ma.need < sizeof(ma.text));
         prom_check(ma.text);
@@ -883,17 +888,17 @@ static void test_metrics(void **state)
     e2e_server_stop(&h);
 }
 
+/* The cases, each a CTest test rpc_<case>; `tsan`: run under ThreadSanitizer in CI (4 threads
+ * at once). */
+static const vt_case cases[] = {
+    VT_CASE(test_http_api, ""),
+    VT_CASE(test_http_api_off, ""),
+    VT_CASE(test_api_path_clash, ""),
+    VT_CASE(test_rpc_threads, "tsan"),
+    VT_CASE(test_metrics, ""),
+};
+
 int main(int argc, char **argv)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_http_api),
-        cmocka_unit_test(test_http_api_off),
-        cmocka_unit_test(test_api_path_clash),
-        cmocka_unit_test(test_rpc_threads),
-        cmocka_unit_test(test_metrics),
-    };
-
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return vt_main("rpc", cases, VT_N(cases), argc > 1 ? argv[1] : NULL, cu_teardown);
 }

@@ -26,6 +26,11 @@
 
 #include <cmocka.h>
 
+#include "cases.h"
+#include "cleanup.h"
+#include "client_loop.h"
+#include "deadline.h"
+
 #include <verani/verani.h>
 
 #include "stor_client.h"
@@ -160,9 +165,15 @@ static const stor_kv_handlers handlers = {
 
 /* --- server on a thread ------------------------------------------------------ */
 
-typedef struct server {
+/* A server's thread, on the heap so a teardown after a failed test still finds it. */
+typedef struct server_run {
     verani_server *srv;
     pthread_t thread;
+} server_run;
+
+typedef struct server {
+    verani_server *srv;
+    server_run *run;   /* owned; on the teardown list while the server runs */
     int port;
 } server;
 
@@ -170,6 +181,16 @@ static void *run_server(void *srv)
 {
     verani_server_run(srv);
     return NULL;
+}
+
+static void server_undo(void *arg)
+{
+    server_run *r = arg;
+
+    verani_server_stop(r->srv);
+    pthread_join(r->thread, NULL);
+    verani_server_destroy(r->srv);
+    free(r);
 }
 
 static void server_start_idle(server *s, const char *path, uint32_t instance_idle_ms)
@@ -189,7 +210,15 @@ static void server_start_idle(server *s, const char *path, uint32_t instance_idl
     assert_int_equal(verani_server_listen(s->srv), 0);
     s->port = verani_server_port(s->srv);
     assert_true(s->port > 0);
-    assert_int_equal(pthread_create(&s->thread, NULL, run_server, s->srv), 0);
+    s->run = calloc(1, sizeof(*s->run));
+    assert_non_null(s->run);
+    s->run->srv = s->srv;
+    if (pthread_create(&s->run->thread, NULL, run_server, s->srv) != 0) {
+        free(s->run);
+        verani_server_destroy(s->srv);
+        fail_msg("pthread_create failed");
+    }
+    cu_push(server_undo, s->run);
 }
 
 static void server_start(server *s, const char *path)
@@ -199,9 +228,9 @@ static void server_start(server *s, const char *path)
 
 static void server_stop(server *s)
 {
-    verani_server_stop(s->srv);
-    pthread_join(s->thread, NULL);
-    verani_server_destroy(s->srv);
+    cu_drop(s->run);
+    server_undo(s->run);
+    s->run = NULL;
     s->srv = NULL;
 }
 
@@ -244,16 +273,16 @@ static verani_client *connect_to(verani_client_loop *loop, int port, const char 
     c = verani_client_create(loop, &o, err, sizeof(err));
     if (!c)
         fail_msg("client create: %s", err);
-    assert_int_equal(verani_client_wait_for_connection(c, 10000), 0);
+    assert_int_equal(verani_client_wait_for_connection(c, DL_WAIT_MS), 0);
     return c;
 }
 
 /* Service the loop until `r` is done; a generous bound only so a bug cannot hang the test. */
 static void wait_reply(verani_client_loop *loop, result *r)
 {
-    int i;
+    int64_t end = dl_after(DL_WAIT_MS);
 
-    for (i = 0; i < 3000 && !r->done; i++)
+    while (!r->done && !dl_passed(end))
         assert_true(verani_client_loop_service(loop, 10) >= 0);
     assert_true(r->done);
 }
@@ -330,12 +359,11 @@ static census take_census(server *s)
 {
     census c = {0};
     verani_rpc_done done = {.cb = census_cb, .arg = &c};
-    struct timespec ts = {0, 2 * 1000 * 1000};
-    int i;
+    int64_t end = dl_after(DL_WAIT_MS);
 
     assert_int_equal(verani_rpc_session_count(s->srv, "Kv", NULL, done), 0);
-    for (i = 0; i < 5000 && !atomic_load(&c.done); i++)
-        nanosleep(&ts, NULL);
+    while (!atomic_load(&c.done) && !dl_passed(end))
+        dl_nap_ms(2);
     assert_true(atomic_load(&c.done));
     return c;
 }
@@ -344,15 +372,15 @@ static census take_census(server *s)
  * clients meanwhile; a generous bound only so a bug cannot hang. */
 static census wait_census(server *s, verani_client_loop *loop, int of_instances, size_t want)
 {
+    int64_t end = dl_after(DL_WAIT_MS);
     census c;
-    int i;
 
-    for (i = 0; i < 2000; i++) {
+    do {
         c = take_census(s);
         if ((of_instances ? c.instances : c.sessions) == want)
             return c;
         assert_true(verani_client_loop_service(loop, 10) >= 0);
-    }
+    } while (!dl_passed(end));
     fail_msg("the server holds %zu %s, not %zu", of_instances ? c.instances : c.sessions,
              of_instances ? "instance(s)" : "session(s)", want);
     return c;
@@ -392,14 +420,13 @@ static void test_storage_survives_connections_and_restart(void **state)
 {
     verani_client_loop *loop;
     verani_client *c;
-    char dir[256], path[400], err[256];
+    char dir[256], path[400];
     server s;
     result r;
 
     (void)state;
     make_db_dir(dir, sizeof(dir), "storage-e2e", path, sizeof(path));
-    loop = verani_client_loop_create(err, sizeof(err));
-    assert_non_null(loop);
+    loop = loop_new();
 
     server_start(&s, path);
     assert_int_equal(access(path, F_OK), 0); /* the file exists from create on */
@@ -442,7 +469,7 @@ static void test_storage_survives_connections_and_restart(void **state)
     verani_client_destroy(c);
     server_stop(&s);
 
-    verani_client_loop_destroy(loop);
+    loop_free(loop);
     nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -452,14 +479,12 @@ static void test_idle_instance_evicted_and_back(void **state)
 {
     verani_client_loop *loop;
     verani_client *c;
-    char err[256];
     server s;
     census n;
     result r;
 
     (void)state;
-    loop = verani_client_loop_create(err, sizeof(err));
-    assert_non_null(loop);
+    loop = loop_new();
 
     /* default (60 s): the instance outlives its last session */
     server_start(&s, NULL);
@@ -495,7 +520,7 @@ static void test_idle_instance_evicted_and_back(void **state)
     verani_client_destroy(c);
     assert_int_equal(n.evicted, 2);
     server_stop(&s);
-    verani_client_loop_destroy(loop);
+    loop_free(loop);
 }
 
 /* A handler that returns inside a transaction: its write is rolled back, on_error hears of
@@ -504,14 +529,13 @@ static void test_open_transaction_rolled_back(void **state)
 {
     verani_client_loop *loop;
     verani_client *c;
-    char dir[256], path[400], err[256];
+    char dir[256], path[400];
     server s;
     result r;
 
     (void)state;
     make_db_dir(dir, sizeof(dir), "storage-leak", path, sizeof(path));
-    loop = verani_client_loop_create(err, sizeof(err));
-    assert_non_null(loop);
+    loop = loop_new();
     handler_errors = estate_errors = 0;
 
     server_start(&s, path);
@@ -539,7 +563,7 @@ static void test_open_transaction_rolled_back(void **state)
     assert_false(r.found);
     verani_client_destroy(c);
     server_stop(&s);
-    verani_client_loop_destroy(loop);
+    loop_free(loop);
     nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -547,14 +571,13 @@ static void test_no_path_writes_no_file(void **state)
 {
     verani_client_loop *loop;
     verani_client *c;
-    char err[256], cwd_before[4096];
+    char cwd_before[4096];
     server s;
     result r;
 
     (void)state;
     assert_non_null(getcwd(cwd_before, sizeof(cwd_before)));
-    loop = verani_client_loop_create(err, sizeof(err));
-    assert_non_null(loop);
+    loop = loop_new();
     server_start(&s, NULL);
     assert_string_equal(verani_storage_db_last_error(verani_server_storage(s.srv)), "");
     c = connect_to(loop, s.port, "mem");
@@ -572,7 +595,7 @@ static void test_no_path_writes_no_file(void **state)
     assert_false(r.found);
     verani_client_destroy(c);
     server_stop(&s);
-    verani_client_loop_destroy(loop);
+    loop_free(loop);
     assert_int_equal(access(":memory:", F_OK), -1);
 }
 
@@ -615,16 +638,17 @@ static void test_typed_helpers(void **state)
     verani_storage_db_close(db);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_storage_survives_connections_and_restart),
-        cmocka_unit_test(test_no_path_writes_no_file),
-        cmocka_unit_test(test_idle_instance_evicted_and_back),
-        cmocka_unit_test(test_open_transaction_rolled_back),
-        cmocka_unit_test(test_bad_path_fails_create),
-        cmocka_unit_test(test_typed_helpers),
-    };
+static const vt_case cases[] = {
+    VT_CASE(test_storage_survives_connections_and_restart, ""),
+    VT_CASE(test_no_path_writes_no_file, ""),
+    VT_CASE(test_idle_instance_evicted_and_back, ""),
+    VT_CASE(test_open_transaction_rolled_back, ""),
+    VT_CASE(test_bad_path_fails_create, ""),
+    VT_CASE(test_typed_helpers, ""),
+};
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+/* `test_storage_e2e test_<case>` runs one case (each is a CTest test storage_e2e_<case>). */
+int main(int argc, char **argv)
+{
+    return vt_main("storage_e2e", cases, VT_N(cases), argc > 1 ? argv[1] : NULL, cu_teardown);
 }

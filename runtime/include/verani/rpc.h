@@ -73,7 +73,7 @@ typedef struct verani_rpc_done {
  * may be a channel, a user, a client id or all, with the user_ids /
  * client_ids filters; not VERANI_TO_SELF, no `except`. The payload is
  * validated and encoded on the calling thread. count = sessions reached.
- * An unknown room gives VERANI_ENOTFOUND; an unknown instance reaches 0.
+ * An unknown room or instance gives VERANI_ENOTFOUND (the HTTP API answers 404).
  */
 VERANI_API int verani_rpc_emit(verani_server *srv, const char *room, const char *instance,
                                const verani_target *to, const verani_event_def *ev,

@@ -58,15 +58,31 @@ typedef struct verani_server_options {
     int port;                      /* 0: an ephemeral port, see verani_server_port() */
     const char *tls_cert_path;     /* PEM; both set enables TLS (wss://) */
     const char *tls_key_path;
-    uint32_t max_connections;      /* in all; 0: 100000. Past it: 503 before upgrade */
-    uint32_t max_per_instance;     /* per room instance; 0: no limit beyond max_connections */
+    /* Sockets in all: sessions, HTTP requests (API, /metrics, 404/426 answers) and the
+     * keep-alive waits after them, upgrades still being sent. At the limit the server stops
+     * accepting (new connections wait in the kernel's backlog) until one closes; one that is
+     * accepted anyway is closed at once, unanswered. The same happens, logged at most every
+     * 10 s, when fewer than 32 file descriptors are left below RLIMIT_NOFILE. 0: 100000 */
+    uint32_t max_connections;
+    uint32_t max_sessions;         /* WebSocket sessions (hello done or not) in all; past it an
+                                      upgrade gets 503; 0: max_connections */
+    uint32_t max_per_instance;     /* per room instance; 0: no limit beyond max_sessions */
     uint32_t idle_timeout_ms;      /* silent for half: pinged; for all of it: closed 4001;
                                       0: 60000 */
-    uint32_t handshake_timeout_ms; /* upgrade and HELLO must complete within it; 0: 10000 */
-    uint32_t queue_max_frames;     /* per-session outbound bound; 0: 1024 */
-    size_t queue_max_bytes;        /* per-session outbound bound; 0: 4 MiB. One message larger
-                                      than this is never queued: an emit of it returns
-                                      VERANI_ETOOBIG, a reply becomes ERROR TOO_LARGE */
+    /* Upgrade and HELLO must complete within it. Every socket that is not a session has
+     * this long from its accept, or from the end of its previous HTTP request on a keep-alive
+     * connection, then it is closed: a request still being sent (headers or body), a
+     * keep-alive wait, a TLS handshake. A CONNECT request is closed at once. 0: 10000 */
+    uint32_t handshake_timeout_ms;
+    /* The per-session outbound bound. A frame that would pass it is not a verdict: what is
+     * queued is written at once, and while the connection has taken bytes within the last
+     * second the queue may grow to twice the bound (one loop turn can queue a thousand
+     * frames to a reader that keeps up). A session still past it whose connection has taken
+     * nothing for a second, or at twice it, is a slow consumer (slow_policy). */
+    uint32_t queue_max_frames;     /* 0: 1024 */
+    size_t queue_max_bytes;        /* 0: 4 MiB. One message larger than this is never queued:
+                                      an emit of it returns VERANI_ETOOBIG, a reply becomes
+                                      ERROR TOO_LARGE */
     verani_slow_policy slow_policy;
     const char *const *origins;    /* Origin allow-list; NULL/0: any origin */
     size_t n_origins;
@@ -94,6 +110,11 @@ typedef struct verani_server_options {
      * file restores them detached and calls on_hibernation_restore once per instance; after
      * a crash they come back from their stored attachment, their frames reported lost. */
     uint32_t resume_grace_ms;      /* 0: 30000 */
+    /* Detached sessions kept for a resume, in all (each holds its meta, channels and retained
+     * frames: about 8 KiB with a few frames). Past it the one lost longest ago ends at once,
+     * with on_disconnect, as if its grace period had passed (counted in /metrics as
+     * verani_detached_sessions_dropped_total). 0: max_sessions */
+    uint32_t max_detached;
     uint32_t retain_max_frames;    /* sequenced frames kept per session for replay; 0: 1000 */
     uint32_t retain_max_age_ms;    /* and no older than this; 0: 120000 */
     /* A room instance with no session (attached or detached) and no pending connection for

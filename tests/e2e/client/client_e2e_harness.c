@@ -4,8 +4,8 @@
  * server as a child process (started on port 0 or a given port, signalled,
  * every one killed after a test even when it fails), a `watch` that counts
  * what a client's callbacks saw, a client wired to it, and loops serviced
- * until a count, a state or an empty queue is reached (bounded in turns,
- * never in time). It holds no test itself.
+ * until a count, a state or an empty queue is reached (each wait bounded by a
+ * wall-clock deadline, deadline.h). It holds no test itself.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -22,8 +22,10 @@
 
 #include <cmocka.h>
 
+#include "cleanup.h"
 #include "client_e2e_harness.h"
 #include "client_test_util.h"
+#include "deadline.h"
 
 const char *g_server_path;
 char g_tmpdir[256];
@@ -60,7 +62,7 @@ int kill_leftovers(void **state)
 {
     int i;
 
-    (void)state;
+    cu_teardown(state); /* the loops and clients first, while their server still runs */
     for (i = 0; i < MAX_LIVE; i++)
         if (g_live[i]) {
             kill(g_live[i], SIGKILL);
@@ -291,10 +293,12 @@ verani_client *client_new(verani_client_loop *loop, int port, const char *path_q
     return c;
 }
 
-/* `turns` turns of the loop, 10 ms at most each. */
-void service(verani_client_loop *loop, int turns)
+/* Service the loop for `ms` of wall-clock time, whatever happens. */
+void service_for(verani_client_loop *loop, int ms)
 {
-    while (turns-- > 0)
+    int64_t end = dl_after(ms);
+
+    while (!dl_passed(end))
         assert_int_equal(verani_client_loop_service(loop, 10), 0);
 }
 
@@ -311,25 +315,30 @@ verani_client_loop *begin(server *s, const char *log, verani_client_options *o)
 void end_all(verani_client *c, verani_client_loop *loop, server *s)
 {
     verani_client_destroy(c);
-    verani_client_loop_destroy(loop);
+    loop_free(loop);
     server_kill(s, SIGTERM);
 }
 
-/* Service until *flag >= want; fails after a generous bound of turns. */
+void until_count_within(verani_client_loop *loop, const int *flag, int want, int64_t ms)
+{
+    int64_t end = dl_after(ms);
+
+    while (*flag < want && !dl_passed(end))
+        assert_int_equal(verani_client_loop_service(loop, 10), 0);
+    if (*flag < want)
+        fail_msg("count %d, not %d, after %lld ms", *flag, want, (long long)ms);
+}
+
 void until_count(verani_client_loop *loop, const int *flag, int want)
 {
-    int i;
-
-    for (i = 0; i < 3000 && *flag < want; i++)
-        assert_int_equal(verani_client_loop_service(loop, 10), 0);
-    assert_true(*flag >= want);
+    until_count_within(loop, flag, want, DL_WAIT_MS);
 }
 
 void until_state(verani_client_loop *loop, verani_client *c, verani_client_state st)
 {
-    int i;
+    int64_t end = dl_after(DL_WAIT_MS);
 
-    for (i = 0; i < 3000 && verani_client_get_state(c) != st; i++)
+    while (verani_client_get_state(c) != st && !dl_passed(end))
         assert_int_equal(verani_client_loop_service(loop, 10), 0);
     assert_string_equal(verani_client_state_name(verani_client_get_state(c)),
                         verani_client_state_name(st));
@@ -337,16 +346,17 @@ void until_state(verani_client_loop *loop, verani_client *c, verani_client_state
 
 void until_written(verani_client_loop *loop, verani_client *c)
 {
+    int64_t end = dl_after(DL_WAIT_MS);
     verani_client_info info;
-    int i;
 
-    for (i = 0; i < 3000; i++) {
+    for (;;) {
         assert_int_equal(verani_client_get_info(c, &info), 0);
         if (info.queued == 0)
             return;
+        if (dl_passed(end))
+            fail_msg("%u frames never left the queue", (unsigned)info.queued);
         assert_int_equal(verani_client_loop_service(loop, 10), 0);
     }
-    fail_msg("frames never left the queue");
 }
 
 Ce__Note note(const char *text, uint32_t n)

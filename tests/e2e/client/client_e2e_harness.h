@@ -2,8 +2,9 @@
 /*
  * client_e2e_harness.h: the harness test_client_e2e.c's tests use (in
  * client_e2e_harness.c): the test server child process, the `watch` that
- * counts a client's callbacks, and bounded service loops. Everything fails
- * the running cmocka test on error; nothing here measures time.
+ * counts a client's callbacks, and service loops bounded by wall-clock
+ * deadlines (deadline.h). Everything fails the running cmocka test on error;
+ * nothing here asserts how long something took.
  */
 #ifndef CLIENT_E2E_HARNESS_H
 #define CLIENT_E2E_HARNESS_H
@@ -33,7 +34,8 @@ typedef struct server {
 void server_start(server *s, int port, const char *log);
 /* Send `sig`; SIGKILL and SIGTERM also reap it (a stopped one too). */
 void server_kill(server *s, int sig);
-/* cmocka teardown: kill every server a failed test left running. */
+/* cmocka teardown: destroy the loops (cleanup.h), then kill every server a
+ * failed test left running. */
 int kill_leftovers(void **state);
 /* `name` inside g_tmpdir. */
 void tmp_path(char *buf, size_t n, const char *name);
@@ -78,16 +80,20 @@ void w_channel(verani_client *c, const char *channel, verani_reply_status st, co
  * (which is zeroed). `o` is the caller's; its url is set here. */
 verani_client *client_new(verani_client_loop *loop, int port, const char *path_query,
                           verani_client_options *o, watch *w);
-/* `turns` turns of the loop, 10 ms at most each. */
-void service(verani_client_loop *loop, int turns);
+/* Service the loop for `ms` (scaled, deadline.h) whatever happens: to see
+ * that something does not happen. */
+void service_for(verani_client_loop *loop, int ms);
 /* The start of most tests: a server (logging to `log` unless NULL), a loop,
  * default options. */
 verani_client_loop *begin(server *s, const char *log, verani_client_options *o);
-/* The end of most tests: the client, its loop, then the server (SIGTERM). */
+/* The end of most tests: the client, its loop (loop_free), then the server (SIGTERM). */
 void end_all(verani_client *c, verani_client_loop *loop, server *s);
-/* Service until *flag >= want / the state is `st` / the queue is empty;
- * each fails the test after a generous bound of turns. */
+/* Service until *flag >= want / the state is `st` / the queue is empty; each
+ * fails the test once DL_WAIT_MS pass (scaled): far more than any timeout,
+ * backoff or grace these tests configure (all under 2.5 s). A wait on
+ * something a test delays longer names its own bound (_within, in ms). */
 void until_count(verani_client_loop *loop, const int *flag, int want);
+void until_count_within(verani_client_loop *loop, const int *flag, int want, int64_t ms);
 void until_state(verani_client_loop *loop, verani_client *c, verani_client_state st);
 void until_written(verani_client_loop *loop, verani_client *c);
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * client_test_util.h: helpers both client e2e tests use: a loop that fails
- * the test when it cannot be created, and a TCP socket on 127.0.0.1 with an
+ * client_test_util.h: helpers both client e2e tests use: a loop
+ * (client_loop.h: loop_new, loop_free), and a TCP socket on 127.0.0.1 with an
  * ephemeral port (listening, or bound only, so connections are refused).
  * Include after <cmocka.h>. No server control here: that is
  * test_client_e2e.c's own.
@@ -16,15 +16,7 @@
 
 #include <verani/client.h>
 
-static inline verani_client_loop *loop_new(void)
-{
-    char err[256];
-    verani_client_loop *loop = verani_client_loop_create(err, sizeof(err));
-
-    if (!loop)
-        fail_msg("loop: %s", err);
-    return loop;
-}
+#include "client_loop.h"
 
 /* A TCP socket bound to 127.0.0.1:0; listening or not. Returns the fd and the port. */
 static inline int tcp_socket(int listening, int *port)

@@ -9,6 +9,7 @@
  * and event handlers. Delays are tiny through the options; nothing asserts
  * a duration. The protocol with a real server is tested in test_client_e2e.c.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -24,7 +25,10 @@
 
 #include <verani/verani.h>
 
+#include "cases.h"
+#include "cleanup.h"
 #include "client_test_util.h"
+#include "deadline.h"
 
 /* A room with one payload-less `on` event and one `emit` event: enough to queue frames. */
 static const verani_event_def room_on[] = {{1, "poke", NULL, NULL, NULL, NULL}};
@@ -116,12 +120,13 @@ static verani_client *client_new(verani_client_loop *loop, const verani_client_o
     return c;
 }
 
-/* Service until the client reaches `st` (bounded by a generous number of turns). */
+/* Service until the client reaches `st`; fail once DL_WAIT_MS pass (the tests here
+ * configure delays and timeouts of 2 s at most). */
 static void service_until(verani_client_loop *loop, verani_client *c, verani_client_state st)
 {
-    int i;
+    int64_t end = dl_after(DL_WAIT_MS);
 
-    for (i = 0; i < 20000 && verani_client_get_state(c) != st; i++)
+    while (verani_client_get_state(c) != st && !dl_passed(end))
         assert_int_equal(verani_client_loop_service(loop, 20), 0);
     assert_int_equal(verani_client_get_state(c), st);
 }
@@ -165,7 +170,7 @@ static void test_attempts_to_error(void **state)
     assert_int_equal(k.connecting, 4);
     assert_int_equal(k.errors, 4);
     verani_client_destroy(c);
-    verani_client_loop_destroy(loop);
+    loop_free(loop);
     close(fd);
 }
 
@@ -215,7 +220,7 @@ static void test_connect_timeout_and_wait_timeout(void **state)
     assert_int_equal(k.timeouts, 3);
     assert_int_equal(k.errors, 3);
     verani_client_destroy(c);
-    verani_client_loop_destroy(loop);
+    loop_free(loop);
     close(fd);
 }
 
@@ -236,6 +241,7 @@ static void test_offline_queue_bound(void **state)
     verani_client_info info;
     verani_client *c;
     int i, port, fd = tcp_socket(0, &port);
+    int64_t end;
 
     (void)state;
     loop = loop_new();
@@ -245,9 +251,11 @@ static void test_offline_queue_bound(void **state)
     c = client_new(loop, &o, NULL);
     for (i = 0; i < 150; i++)
         assert_int_equal(verani_client_emit(c, &room_on[0], NULL), 0);
-    for (i = 0; i < 20; i++)
+    end = dl_after(DL_WAIT_MS);
+    do { /* until the first reconnection attempt (5 ms of backoff) */
         assert_int_equal(verani_client_loop_service(loop, 5), 0);
-    assert_int_equal(verani_client_get_info(c, &info), 0);
+        assert_int_equal(verani_client_get_info(c, &info), 0);
+    } while (info.attempts < 1 && !dl_passed(end));
     assert_int_equal(info.queued, 100);
     assert_int_equal(info.dropped, 50);
     assert_true(info.attempts >= 1);
@@ -263,7 +271,7 @@ static void test_offline_queue_bound(void **state)
     assert_int_equal(waited_result, VERANI_ECLOSED);
     assert_int_equal(verani_client_get_state(c), VERANI_CLIENT_DISCONNECTED);
     verani_client_destroy(c);
-    verani_client_loop_destroy(loop);
+    loop_free(loop);
     close(fd);
 }
 
@@ -300,7 +308,7 @@ static void test_threaded_loop(void **state)
     /* Back to the caller's loop: calls run directly again. */
     assert_int_equal(verani_client_get_state(c[1]), VERANI_CLIENT_ERROR);
     verani_client_destroy(c[1]);
-    verani_client_loop_destroy(loop); /* destroys the other three */
+    loop_free(loop); /* destroys the other three */
     close(fd);
 }
 
@@ -346,19 +354,21 @@ static void test_many_registrations(void **state)
         assert_int_equal(verani_client_remove_callback(c, ids[i]), 0);
     assert_int_equal(verani_client_remove_callback(c, ids[5]), VERANI_ENOTFOUND);
     verani_client_destroy(c);
-    verani_client_loop_destroy(loop);
+    loop_free(loop);
     close(fd);
 }
 
-int main(void)
+static const vt_case cases[] = {
+    VT_CASE(test_attempts_to_error, ""),
+    VT_CASE(test_reconnect_disabled, ""),
+    VT_CASE(test_connect_timeout_and_wait_timeout, ""),
+    VT_CASE(test_offline_queue_bound, ""),
+    VT_CASE(test_threaded_loop, ""),
+    VT_CASE(test_many_registrations, ""),
+};
+
+/* `test_client_offline test_<case>` runs one case (each is a CTest test client_offline_<case>). */
+int main(int argc, char **argv)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_attempts_to_error),
-        cmocka_unit_test(test_reconnect_disabled),
-        cmocka_unit_test(test_connect_timeout_and_wait_timeout),
-        cmocka_unit_test(test_offline_queue_bound),
-        cmocka_unit_test(test_threaded_loop),
-        cmocka_unit_test(test_many_registrations),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return vt_main("client_offline", cases, VT_N(cases), argc > 1 ? argv[1] : NULL, cu_teardown);
 }
