@@ -60,7 +60,7 @@ static void test_history_bytes(void **state)
     (void)state;
     assert_non_null(room);
     start(&h, room);
-    c = hu_join(l, h.port, "/chat/lobby?userId=poster");
+    c = e2e_join(l, h.port, "/chat/lobby?userId=poster");
     /* 90 messages of 2000 code points, 8000 bytes: within max_len = 2000 */
     for (i = 0; i < 1997; i++)
         memcpy(text + 3 + 4 * i, "\xf0\x9f\x98\x80", 4);

@@ -16,30 +16,8 @@
 #include <cmocka.h>
 
 #include "deadline.h"
+#include "e2e_util.h"
 #include "hard_util.h"
-
-int hu_wait(rc_loop *l, int (*pred)(void *), void *arg)
-{
-    int64_t end = dl_after(DL_WAIT_MS);
-
-    while (!pred(arg) && !dl_passed(end))
-        rc_service(l, dl_left_ms(end) < 50 ? dl_left_ms(end) : 50);
-    return pred(arg);
-}
-
-static int p_welcomed(void *a)
-{
-    return ((rc_conn *)a)->welcomed || ((rc_conn *)a)->closed;
-}
-
-rc_conn *hu_join(rc_loop *l, int port, const char *path)
-{
-    rc_conn *c = rc_connect(l, port, path, 1);
-
-    assert_true(hu_wait(l, p_welcomed, c));
-    assert_true(c->welcomed);
-    return c;
-}
 
 typedef struct { rc_conn *c; uint64_t rid; } answer_arg;
 static int p_answer(void *a)
@@ -55,7 +33,7 @@ const rc_env *hu_request(rc_loop *l, rc_conn *c, uint32_t ev, const ProtobufCMes
     answer_arg a = {c, rid};
 
     assert_int_equal(rc_send_event(c, VERANI__WIRE__KIND__REQUEST, ev, msg, rid), 0);
-    assert_true(hu_wait(l, p_answer, &a));
+    assert_true(rc_wait(l, p_answer, &a, DL_WAIT_MS));
     assert_non_null(rc_answer(c, rid));
     return rc_answer(c, rid);
 }
@@ -79,7 +57,7 @@ rc_conn *hu_join_long_user(rc_loop *l, int port, const char *room, size_t n, cha
     id[n] = last;
     id[n + 1] = '\0';
     snprintf(path, sizeof(path), "%s?userId=%s", room, id);
-    c = hu_join(l, port, path);
+    c = e2e_join(l, port, path);
     assert_string_equal(hu_welcome_user(c), id);
     return c;
 }

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * hard_util.h: what the hardening tests (test_hardening.c, the chat example's
- * test_chat_limits.c) and the attack suite (tests/attack) share: waits on raw
- * clients bounded by a deadline on the monotonic clock (deadline.h), joining
- * a room, a request and its answer, and HTTP by hand (an upgrade with any
+ * test_chat_limits.c) and the attack suite (tests/attack) share, beside
+ * e2e_util.h: a request and its answer, a long user id joined exactly, and
+ * HTTP by hand (an upgrade with any
  * headers, an HTTP API call), so a test sees exactly the status and body the
  * server sent. Failures are cmocka assertions: call these from a test (or a
  * thread of one) only. Test code; no state of its own.
@@ -15,12 +15,6 @@
 #include <stdint.h>
 
 #include "rawclient.h"
-
-/* Service `l` until pred(arg) or DL_WAIT_MS (scaled) passes; returns pred's last value. */
-int hu_wait(rc_loop *l, int (*pred)(void *), void *arg);
-
-/* Connect to `path` with an automatic HELLO; fails the test unless it is welcomed. */
-rc_conn *hu_join(rc_loop *l, int port, const char *path);
 
 /* Send request `ev` with `msg` (NULL: no payload) from `c`; the REPLY or ERROR answering it
  * (borrowed from `c`), or a failed test. */

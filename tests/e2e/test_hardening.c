@@ -64,13 +64,6 @@ static void start_hard(e2e_server *h, verani_server_options *o)
     e2e_server_start(h, o, mount_hard, NULL);
 }
 
-/* --- waits ---------------------------------------------------------------- */
-
-static int p_closed(void *a)
-{
-    return ((rc_conn *)a)->closed;
-}
-
 /* The answer `r` is an ERROR `code` whose field is `field` and message contains `needle`. */
 static void is_error(const rc_env *r, int code, const char *field, const char *needle)
 {
@@ -144,7 +137,7 @@ static void test_utf8_strings(void **state)
     (void)state;
     e2e_server_options(&o);
     start_hard(&h, &o);
-    c = hu_join(l, h.port, "/hard/lobby?userId=u1");
+    c = e2e_join(l, h.port, "/hard/lobby?userId=u1");
 
     /* 60,000 continuation bytes: no lead byte, so the old count was 0 */
     memset(big, 0x80, sizeof(big) - 1);
@@ -226,33 +219,33 @@ static void test_user_ids(void **state)
     refused_400(h.port, "/hard/lobby", hdr, "x-user-id");
     id[256] = '\0';
     snprintf(path, sizeof(path), "/hard/lobby?userId=%s", id);
-    c = hu_join(l, h.port, path); /* 256 bytes: the documented maximum */
+    c = e2e_join(l, h.port, path); /* 256 bytes: the documented maximum */
     assert_int_equal(strlen(hu_welcome_user(c)), 256);
 
     /* the charset: valid UTF-8 without control characters */
     refused_400(h.port, "/hard/lobby?userId=%ff%fe", "", "UTF-8");
     refused_400(h.port, "/hard/lobby?userId=a%01b", "", "control character");
     refused_400(h.port, "/hard/lobby?userId=a%c2%85b", "", "control character"); /* U+0085 */
-    c = hu_join(l, h.port, "/hard/lobby?userId=%c3%a9t%c3%a9");
+    c = e2e_join(l, h.port, "/hard/lobby?userId=%c3%a9t%c3%a9");
     assert_string_equal(hu_welcome_user(c), "\xc3\xa9t\xc3\xa9");
 
     /* the application's own reads: a value longer than its buffer refuses the upgrade */
     refused_400(h.port, "/hard/lobby?userId=n&nick=12345678901234567", "", "nick");
-    c = hu_join(l, h.port, "/hard/lobby?userId=n&nick=1234567890123456");
+    c = e2e_join(l, h.port, "/hard/lobby?userId=n&nick=1234567890123456");
     who_is(l, c, 1, "1234567890123456", "");
     refused_400(h.port, "/hard/lobby?userId=n", "Cookie: sid=0123456789012345678901234567890123\r\n",
                 "sid");
     /* a cookie is found by its whole name, not by the end of another's */
     c = rc_connect_ex(l, h.port, "/hard/lobby?userId=n", 1, "cookie:", "xsid=evil; sid=good",
                       NULL);
-    assert_true(hu_wait(l, e2e_p_welcomed, c));
+    assert_true(rc_wait(l, e2e_p_welcomed, c, DL_WAIT_MS));
     assert_true(c->welcomed);
     who_is(l, c, 2, "", "good");
     /* a long parameter before userId does not hide it; the same one twice is refused */
     memset(junk, 'j', 1100);
     junk[1100] = '\0';
     snprintf(path, sizeof(path), "/hard/lobby?junk=%s&userId=after-junk", junk);
-    c = hu_join(l, h.port, path);
+    c = e2e_join(l, h.port, path);
     assert_string_equal(hu_welcome_user(c), "after-junk");
     refused_400(h.port, "/hard/lobby?userId=a&userId=b", "", "userId");
     assert_false(x->closed);
@@ -339,15 +332,15 @@ static void test_api_json(void **state)
     (void)state;
     e2e_server_options(&o);
     e2e_server_start(&h, &o, mount_hard_api, NULL);
-    hu_join(l, h.port, "/hard/lobby?userId=%c3%a9");
-    hu_join(l, h.port, "/hard/lobby?userId=u%22q%5c");
-    c = hu_join(l, h.port, "/hard/%ff?userId=raw");
+    e2e_join(l, h.port, "/hard/lobby?userId=%c3%a9");
+    e2e_join(l, h.port, "/hard/lobby?userId=u%22q%5c");
+    c = e2e_join(l, h.port, "/hard/%ff?userId=raw");
     /* a channel name that is not UTF-8 (the protocol takes any 1 to 128 bytes) */
     assert_int_equal(rc_send_join(c, VERANI__WIRE__KIND__JOIN, "\xff\xfe" "ch", 7), 0);
-    assert_true(hu_wait(l, p_join_answered, c));
+    assert_true(rc_wait(l, p_join_answered, c, DL_WAIT_MS));
     /* a user id that is not UTF-8 (it used to become one, and /users was no JSON then) */
     bad = rc_connect(l, h.port, "/hard/lobby?userId=%ff%fe", 1);
-    assert_true(hu_wait(l, e2e_p_welcomed, bad));
+    assert_true(rc_wait(l, e2e_p_welcomed, bad, DL_WAIT_MS));
     for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         st = api(h.port, routes[i][0], routes[i][1], out, sizeof(out));
         if (st < 200 || !is_json(out))
@@ -398,8 +391,8 @@ static void test_api_filters(void **state)
     (void)state;
     e2e_server_options(&o);
     e2e_server_start(&h, &o, mount_hard_api, NULL);
-    a = hu_join(l, h.port, "/hard/lobby?userId=a");
-    b = hu_join(l, h.port, "/hard/lobby?userId=b");
+    a = e2e_join(l, h.port, "/hard/lobby?userId=a");
+    b = e2e_join(l, h.port, "/hard/lobby?userId=b");
 
     /* 60 client ids nobody has, then b's: 2,257 bytes of list; b alone is reached */
     for (i = 0; i < 60; i++)
@@ -416,7 +409,7 @@ static void test_api_filters(void **state)
     {
         events_arg w = {b, 2};
 
-        assert_true(hu_wait(l, p_events, &w));
+        assert_true(rc_wait(l, p_events, &w, DL_WAIT_MS));
     }
 
     /* filters that cannot be read: each a 400, none delivers anything */
@@ -478,7 +471,7 @@ static void test_api_kick_code(void **state)
     (void)state;
     e2e_server_options(&o);
     e2e_server_start(&h, &o, mount_hard_api, NULL);
-    b = hu_join(l, h.port, "/hard/lobby?userId=b");
+    b = e2e_join(l, h.port, "/hard/lobby?userId=b");
     for (i = 0; i < sizeof(bad_codes) / sizeof(bad_codes[0]); i++) {
         snprintf(path, sizeof(path), "/_verani/rooms/Hard/lobby/kick?client=%s&code=%s",
                  b->client_id, bad_codes[i]);
@@ -500,7 +493,7 @@ static void test_api_kick_code(void **state)
     snprintf(path, sizeof(path), "/_verani/rooms/Hard/lobby/kick?client=%s&code=4999&"
              "reason=%s", b->client_id, reason);
     api_expect(h.port, "POST", path, 200, "{\"kicked\":1}");
-    assert_true(hu_wait(l, p_closed, b));
+    assert_true(rc_wait(l, e2e_p_closed, b, DL_WAIT_MS));
     assert_int_equal(b->close_code, 4999);
     assert_int_equal(strlen(b->close_reason), 123);
     rc_loop_destroy(l);
@@ -522,7 +515,7 @@ static void test_api_route_ids(void **state)
     memset(id, 'B', 255);
     id[255] = '\0';
     snprintf(path, sizeof(path), "/hard/lobby?userId=%s", id);
-    hu_join(l, h.port, path);
+    e2e_join(l, h.port, path);
     snprintf(path, sizeof(path), "/_verani/rooms/Hard/lobby/users/%s/sessions", id);
     api_expect(h.port, "GET", path, 200, "\"count\":1");
     /* the same 255 bytes and one more: another user, who has no session (it was cut to the
@@ -562,7 +555,7 @@ static void test_reply_too_large(void **state)
     e2e_server_options(&o);
     o.queue_max_bytes = 64 * 1024;
     start_hard(&h, &o);
-    c = hu_join(l, h.port, "/hard/lobby?userId=u1");
+    c = e2e_join(l, h.port, "/hard/lobby?userId=u1");
     for (round = 0; round < 3; round++) { /* asking again changes nothing */
         sz.bytes = 100 * 1000;
         r = hu_request(l, c, HARD_HARD_ON_BIG, &sz.base, rid++);
@@ -663,18 +656,18 @@ static void test_storage_lock(void **state)
     e2e_server_options(&o);
     o.storage_path = file;
     start_hard(&h, &o);
-    a = hu_join(l, h.port, "/hard/lobby?userId=a");
+    a = e2e_join(l, h.port, "/hard/lobby?userId=a");
     assert_true(wait_stored(l, file, a->client_id));
     assert_int_equal(put(l, a, 1), 0);
 
     assert_int_equal(locker_start(&lk, VERANI_SQLITE_LOCKER, file), 0);
     /* a session made now cannot be stored yet; a room's own storage call fails, fast, with
      * VERANI_ETIMEDOUT (the busy timeout), and the handler says so */
-    b = hu_join(l, h.port, "/hard/lobby?userId=b");
+    b = e2e_join(l, h.port, "/hard/lobby?userId=b");
     assert_int_equal(put(l, a, 2), VERANI_ETIMEDOUT);
     /* another room instance goes on: its pings are answered while the lock is held. How long
      * they took is printed, not asserted (a test must not fail on a busy machine). */
-    p = hu_join(l, h.port, "/hard/other?userId=p");
+    p = e2e_join(l, h.port, "/hard/other?userId=p");
     for (i = 1; i <= 5; i++) {
         rc_env ping = VERANI__WIRE__ENVELOPE__INIT;
         pong_arg w = {p, (size_t)i};
@@ -683,7 +676,7 @@ static void test_storage_lock(void **state)
         ping.has_kind = 1;
         ping.kind = VERANI__WIRE__KIND__PING;
         assert_int_equal(rc_send_env(p, &ping), 0);
-        assert_true(hu_wait(l, p_pongs, &w));
+        assert_true(rc_wait(l, p_pongs, &w, DL_WAIT_MS));
         assert_false(p->closed);
         if (dl_now_ms() - t0 > worst)
             worst = dl_now_ms() - t0;
