@@ -2,10 +2,10 @@
 /*
  * hard_util.h: what the hardening tests (test_hardening.c, the chat example's
  * test_chat_limits.c) and the attack suite (tests/attack) share, beside
- * e2e_util.h: a request and its answer, a long user id joined exactly, and
- * HTTP by hand (an upgrade with any
- * headers, an HTTP API call), so a test sees exactly the status and body the
- * server sent. Failures are cmocka assertions: call these from a test (or a
+ * e2e_util.h: a request and its answer, a long user id joined exactly, HTTP
+ * by hand (an upgrade with any headers, an HTTP API call: a test sees exactly
+ * the status and body the server sent) and storage files in temporary
+ * directories. Failures are cmocka assertions: call these from a test (or a
  * thread of one) only. Test code; no state of its own.
  */
 #ifndef VERANI_TEST_HARD_UTIL_H
