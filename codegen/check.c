@@ -533,18 +533,18 @@ static void check_room(checker *c, vc_room *r, vc_strset *paths)
                 e->name, e->cname);
             NOTE(c, g->loc, "'%s' is here", g->name);
         }
-        const char *names[2] = {e->in_name, e->out_name};
+        const char *types[2] = {e->in_name, e->out_name};
         const vc_loc *locs[2] = {&e->in_loc, &e->out_loc};
         vc_message **dst[2] = {&e->in, &e->out};
         for (int k = 0; k < 2; k++) {
-            if (names[k] == NULL)
+            if (types[k] == NULL)
                 continue;
-            const vc_sym *sym = vc_strset_get(&c->types, names[k]);
-            if (scalar_type(names[k]) != VC_TY_UNRESOLVED || (sym != NULL && sym->kind != 1))
+            const vc_sym *sym = vc_strset_get(&c->types, types[k]);
+            if (scalar_type(types[k]) != VC_TY_UNRESOLVED || (sym != NULL && sym->kind != 1))
                 ERR(c, *locs[k], "an event payload must be a message type, '%s' is not",
-                    names[k]);
+                    types[k]);
             else if (sym == NULL)
-                ERR(c, *locs[k], "unknown type '%s'", names[k]);
+                ERR(c, *locs[k], "unknown type '%s'", types[k]);
             else
                 *dst[k] = sym->ptr;
         }

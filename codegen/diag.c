@@ -97,14 +97,20 @@ static int count(vc_ctx *ctx, vc_severity sev)
 
 void vc_diag(vc_ctx *ctx, vc_severity sev, vc_loc loc, const char *fmt, ...)
 {
+    va_list ap;
+
+    va_start(ap, fmt);
+    vc_vdiag(ctx, sev, loc, fmt, ap);
+    va_end(ap);
+}
+
+void vc_vdiag(vc_ctx *ctx, vc_severity sev, vc_loc loc, const char *fmt, va_list ap)
+{
     if (count(ctx, sev) != 0)
         return;
     vc_buf b = {0};
-    va_list ap;
     char msg[512];
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     vc_buf_printf(&b, "%s:%d:%d: %s: %s\n", ctx->path, loc.line, loc.col,
                   sev == VC_ERROR ? "error" : "note", msg);
     source_excerpt(ctx, &b, loc);

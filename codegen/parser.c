@@ -56,12 +56,18 @@ static const char *describe(parser *p, const vc_token *t)
     }
 }
 
-static void error_at(parser *p, vc_loc loc, const char *fmt, const char *a1, const char *a2)
+/* The first error since the parser last recovered (sync); later ones are its echoes. */
+static void error_at(parser *p, vc_loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void error_at(parser *p, vc_loc loc, const char *fmt, ...)
 {
+    va_list ap;
+
     if (p->panic)
         return;
     p->panic = 1;
-    vc_diag(p->ctx, VC_ERROR, loc, fmt, a1 ? a1 : "", a2 ? a2 : "");
+    va_start(ap, fmt);
+    vc_vdiag(p->ctx, VC_ERROR, loc, fmt, ap);
+    va_end(ap);
 }
 
 static void expected(parser *p, const char *what)
@@ -200,7 +206,7 @@ static int parse_int(parser *p, const vc_token *t, int64_t *out)
 {
     char buf[64];
     if (t->len >= sizeof(buf)) {
-        error_at(p, t->loc, "integer %s is too large", describe(p, t), NULL);
+        error_at(p, t->loc, "integer %s is too large", describe(p, t));
         return -1;
     }
     memcpy(buf, t->text, t->len);
@@ -209,7 +215,7 @@ static int parse_int(parser *p, const vc_token *t, int64_t *out)
     char *end;
     long long v = strtoll(buf, &end, 0);
     if (errno == ERANGE || *end != '\0') {
-        error_at(p, t->loc, "integer %s is too large", describe(p, t), NULL);
+        error_at(p, t->loc, "integer %s is too large", describe(p, t));
         return -1;
     }
     *out = v;
@@ -230,7 +236,7 @@ static int parse_number(parser *p, vc_option *o)
         o->is_float = 1;
         o->fval = strtod(o->text, NULL);
         if (o->fval > 1e300 || o->fval < -1e300) {
-            error_at(p, t->loc, "number %s is out of range", describe(p, t), NULL);
+            error_at(p, t->loc, "number %s is out of range", describe(p, t));
             return -1;
         }
     } else {
@@ -280,18 +286,17 @@ static void parse_field(parser *p, vc_vec *fields)
     f->label_loc = p->tok.loc;
     if (is_word(p, "message") || is_word(p, "enum")) {
         error_at(p, p->tok.loc, "nested %s declarations are not supported: declare them at top "
-                 "level%s", tok_str(p, &p->tok), NULL);
+                 "level", tok_str(p, &p->tok));
         return;
     }
     if (is_word(p, "oneof") || is_word(p, "reserved") || is_word(p, "extensions") ||
         is_word(p, "extend") || is_word(p, "group") || is_word(p, "option")) {
-        error_at(p, p->tok.loc, "'%s' is not supported in a verani schema%s", tok_str(p, &p->tok),
-                 NULL);
+        error_at(p, p->tok.loc, "'%s' is not supported in a verani schema", tok_str(p, &p->tok));
         return;
     }
     if (is_word(p, "required")) {
         error_at(p, p->tok.loc, "'required' is a validation option here: write the field plain "
-                 "and add [required]%s%s", NULL, NULL);
+                 "and add [required]");
         return;
     }
     if (is_word(p, "optional") || is_word(p, "repeated")) {
@@ -381,7 +386,7 @@ static void parse_package(parser *p)
         return;
     }
     if (p->s->package != NULL) {
-        error_at(p, kw, "duplicate 'package' declaration%s%s", NULL, NULL);
+        error_at(p, kw, "duplicate 'package' declaration");
         vc_diag(p->ctx, VC_NOTE, p->s->package_loc, "previous 'package' is here");
         return;
     }
@@ -494,8 +499,8 @@ static void parse_limits(parser *p, vc_room *r)
             val = &r->burst, has = &r->has_burst, loc = &r->burst_loc;
         } else {
             if (p->tok.kind == VC_T_IDENT)
-                error_at(p, p->tok.loc, "unknown limit %s (expected max_frame, rate or burst)%s",
-                         describe(p, &p->tok), NULL);
+                error_at(p, p->tok.loc, "unknown limit %s (expected max_frame, rate or burst)",
+                         describe(p, &p->tok));
             else
                 expected(p, "a limit name");
             sync(p);
@@ -503,7 +508,7 @@ static void parse_limits(parser *p, vc_room *r)
         }
         const char *key = tok_str(p, &p->tok);
         if (*has) {
-            error_at(p, p->tok.loc, "duplicate limit '%s'%s", key, NULL);
+            error_at(p, p->tok.loc, "duplicate limit '%s'", key);
             vc_diag(p->ctx, VC_NOTE, *loc, "previous '%s' is here", key);
             sync(p);
             continue;
@@ -583,11 +588,11 @@ static void parse_event(parser *p, vc_room *r, vc_dir dir, const char *doc)
         if (parse_payload(p, &e->out_name, &e->out_loc) != 0)
             return;
         if (e->out_name == NULL) {
-            error_at(p, kw, "'returns' needs a message type%s%s", NULL, NULL);
+            error_at(p, kw, "'returns' needs a message type");
             return;
         }
         if (dir == VC_DIR_EMIT) {
-            error_at(p, kw, "'returns' is only allowed on 'on' events%s%s", NULL, NULL);
+            error_at(p, kw, "'returns' is only allowed on 'on' events");
             return;
         }
     }
@@ -700,8 +705,8 @@ int vc_parse(vc_ctx *ctx)
             parse_room(&p, doc);
         } else if (is_word(&p, "syntax") || is_word(&p, "import") || is_word(&p, "option") ||
                    is_word(&p, "service")) {
-            error_at(&p, p.tok.loc, "'%s' is not supported in a verani schema%s",
-                     tok_str(&p, &p.tok), NULL);
+            error_at(&p, p.tok.loc, "'%s' is not supported in a verani schema",
+                     tok_str(&p, &p.tok));
         } else {
             expected(&p, "'package', 'enum', 'message' or 'room'");
             if (p.tok.kind == VC_T_RBRACE) {

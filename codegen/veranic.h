@@ -255,6 +255,9 @@ typedef void (*vc_diag_sink)(void *sink_ctx, const char *text, size_t len);
 
 void vc_diag(vc_ctx *ctx, vc_severity sev, vc_loc loc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* vc_diag with a va_list, for printf-style wrappers. */
+void vc_vdiag(vc_ctx *ctx, vc_severity sev, vc_loc loc, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 /* A diagnostic with no source position (file-level). */
 void vc_diag_file(vc_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

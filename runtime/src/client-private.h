@@ -26,24 +26,10 @@
 
 struct Verani__Wire__Envelope;
 
-/* --- backoff (backoff.c): pure, no lws --------------------------------- */
-
-typedef struct vr_backoff {
-    uint32_t initial_ms;   /* delay before attempt 1 */
-    uint32_t max_ms;       /* no delay is longer */
-    double multiplier;     /* >= 1 */
-    int jitter_percent;    /* 0..100; 0 = none */
-} vr_backoff;
+/* --- backoff (backoff.c; vr_backoff in common-private.h) --------------- */
 
 /* The options' backoff with every default filled in (see client.h). */
 void vr_backoff_from_options(vr_backoff *b, const verani_client_options *opts);
-
-/*
- * The delay in ms before reconnect attempt `attempt` (1 for the first; 0 is
- * taken as 1). `rnd` is a uniformly random 32-bit number that decides the
- * jitter; the result is a pure function of the arguments.
- */
-uint32_t vr_backoff_delay(const vr_backoff *b, uint32_t attempt, uint32_t rnd);
 
 /* --- frames and the bounded queue (client_queue.c): no lws -------------- */
 

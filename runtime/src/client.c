@@ -38,6 +38,7 @@ void verani_client_options_init(verani_client_options *opts)
         memset(opts, 0, sizeof(*opts));
 }
 
+static void c_vset_error(verani_client *c, const char *fmt, va_list ap) VERANI_PRINTF(2, 0);
 static void c_vset_error(verani_client *c, const char *fmt, va_list ap)
 {
     vsnprintf(c->last_error, sizeof(c->last_error), fmt, ap);

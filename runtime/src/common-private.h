@@ -2,8 +2,8 @@
 /*
  * common-private.h: runtime internals every libverani file shares: the
  * allocator wrappers (vr_malloc and friends, and the ProtobufCAllocator that
- * routes protobuf-c through them) and the logging macros that prefix every
- * line with "[verani]". It does not include libwebsockets' headers except
+ * routes protobuf-c through them), the logging macros that prefix every
+ * line with "[verani]", random numbers and reconnection backoff. It does not include libwebsockets' headers except
  * for the logging macros' sake; it holds no state of its own beyond the
  * allocator table set once by verani_set_allocators.
  */
@@ -42,6 +42,21 @@ extern ProtobufCAllocator vr_pb_allocator;
 /* The length (1 to 4) of the valid UTF-8 sequence (RFC 3629) that starts at `p`, or 0 when
  * the bytes there are not one (a NUL ends a sequence early, so it never reads past one). */
 size_t vr_utf8_seq(const unsigned char *p);
+
+/* Reconnection delays (backoff.c), for the client and the cluster engine: pure, no lws. */
+typedef struct vr_backoff {
+    uint32_t initial_ms;   /* delay before attempt 1 */
+    uint32_t max_ms;       /* no delay is longer */
+    double multiplier;     /* >= 1 */
+    int jitter_percent;    /* 0..100; 0 = none */
+} vr_backoff;
+
+/*
+ * The delay in ms before reconnect attempt `attempt` (1 for the first; 0 is
+ * taken as 1). `rnd` is a uniformly random 32-bit number that decides the
+ * jitter; the result is a pure function of the arguments.
+ */
+uint32_t vr_backoff_delay(const vr_backoff *b, uint32_t attempt, uint32_t rnd);
 
 /* Fill `buf` with `len` bytes from the system's random source (getrandom or
  * /dev/urandom). Returns 0, or VERANI_EIO when no random source answers. */

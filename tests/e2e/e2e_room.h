@@ -31,7 +31,7 @@ int e2e_mount_all(verani_server *srv);
 /* A thread-safe log of hook calls: "connect:u1:role", "disconnect:u1",
  * "error:-9", "message:5:3", "join:ch", "leave:ch", "poke". */
 void e2e_log_reset(void);
-void e2e_log(const char *fmt, ...);
+void e2e_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Copy the log (entries separated by ' ') into buf. */
 void e2e_log_get(char *buf, size_t len);
 int e2e_log_count(const char *line);

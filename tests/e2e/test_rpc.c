@@ -250,7 +250,7 @@ static void test_http_api(void **state)
            "no instance 'nobody'");
     {
         /* a chunked body (no Content-Length) is refused by name, not read as empty */
-        char cmd[512], out[1024] = "";
+        char cmd[512], answer[1024] = "";
         FILE *pp;
 
         snprintf(cmd, sizeof(cmd), "printf 'abc' | curl -sS --max-time 20 -X POST "
@@ -260,10 +260,10 @@ static void test_http_api(void **state)
                  TOKEN, h.port);
         pp = popen(cmd, "r");
         assert_non_null(pp);
-        assert_true(fread(out, 1, sizeof(out) - 1, pp) > 0);
+        assert_true(fread(answer, 1, sizeof(answer) - 1, pp) > 0);
         pclose(pp);
-        if (!strstr(out, "411") || !strstr(out, "Content-Length"))
-            fail_msg("chunked POST: got '%s', want 411 naming Content-Length", out);
+        if (!strstr(answer, "411") || !strstr(answer, "Content-Length"))
+            fail_msg("chunked POST: got '%s', want 411 naming Content-Length", answer);
     }
     expect(h.port, "GET", "/_verani/rooms/E2e/lobby/emit/chat.out?channel=default", TOKEN,
            NULL, 0, 405, "use POST");
