@@ -674,32 +674,39 @@ static void attack_user_ids(arena *a)
 static void attack_storage_lock(arena *a)
 {
     Hard__Put p = HARD__PUT__INIT;
-    int64_t end = dl_after(ATTACK_MS), lock_from = dl_after(300), lock_to = dl_after(1800);
+    /* the lock is taken once a put went through (the room's storage is open then: a room
+     * that opens it under the lock gets no storage at all) and held for 1.5 s; the attack
+     * goes on 0.5 s after it */
+    int64_t end = dl_after(DL_WAIT_MS), lock_to = 0;
     const rc_env *answer;
-    unsigned puts = 0, busy = 0, churn = 0;
+    unsigned puts = 0, ok = 0, busy = 0, churn = 0;
     locker lk;
     gang g;
-    int i, locked = 0;
+    int i, locked = 0, code;
 
     p.key = "k";
     p.value.data = (uint8_t *)"value";
     p.value.len = 5;
     gang_start(&g, a->port, "/hard/lobby?userId=writer");
     while (!dl_passed(end)) {
-        if (!locked && dl_passed(lock_from)) {
+        if (!locked && ok) {
             locked = locker_start(&lk, VERANI_SQLITE_LOCKER, a->db) ? 3 : 1;
             EXPECT(a, locked == 1, "%s could not lock %s", VERANI_SQLITE_LOCKER, a->db);
+            lock_to = dl_after(1500);
         }
         if (locked == 1 && dl_passed(lock_to)) {
             EXPECT(a, locker_stop(&lk) == 0, "the locker failed");
             locked = 2;
+            end = dl_after(500);
         }
         for (i = 0; i < ATTACKERS; i++) {
             rc_conn *c = gang_next(&g, i, &answer);
 
             if (!c)
                 continue;
-            busy += ack_code(answer, 0) == VERANI_ETIMEDOUT;
+            code = ack_code(answer, 1);
+            ok += code == 0;
+            busy += code == VERANI_ETIMEDOUT;
             if (i == 0 && (++puts & 7) == 0) {
                 rc_close(c); /* it leaves, and gang_next brings it back */
                 churn++;
@@ -713,6 +720,7 @@ static void attack_storage_lock(arena *a)
         locker_stop(&lk);
     printf("attack storage_lock: %u puts (%u refused fast as busy while locked), %u sessions "
            "left and came back\n", puts, busy, churn);
+    EXPECT(a, locked == 2, "the lock was never taken and released (%d)", locked);
     EXPECT(a, busy > 0, "no put was refused while the database was locked");
     gang_stop(&g);
 }
