@@ -599,9 +599,11 @@ static void on_cname(void *arg, const char *cname, const vc_cname_src *src, vc_l
 
 static int field_has_rules(const vc_field *f)
 {
-    /* an enum field checks that its value is one the enum defines */
+    /* an enum field checks that its value is one the enum defines; a string (a map's key
+     * included) that it is valid UTF-8 */
     return f->required || f->has_min_len || f->has_max_len || f->has_min || f->has_max ||
-           f->has_max_items || f->type == VC_TY_ENUM;
+           f->has_max_items || f->type == VC_TY_ENUM || f->type == VC_TY_STRING ||
+           f->label == VC_LABEL_MAP;
 }
 
 /* A message needs validation when it has rules or reaches, through message

@@ -173,6 +173,39 @@ static void numeric_checks(vbody *v, const vc_field *f, const char *acc, const c
     }
 }
 
+/* A map: per entry, its key is a string (valid UTF-8), its value a string, a known enum
+ * value or a message that passes its own validator. */
+static void map_checks(vbody *v, const vc_field *f, const char *acc)
+{
+    vc_ctx *ctx = v->ctx;
+    vc_buf *b = v->b;
+    const char *name = f->name;
+
+    vc_buf_printf(b, "    for (i = 0; i < m->n_%s; i++) {\n"
+                  "        if (%s[i] == NULL)\n            continue;\n"
+                  "        if (verani_check_string(err, \"key\", %s[i]->key, 0u, VERANI_LEN_NONE) "
+                  "!= 0)\n            return verani_verr_nest(err, \"%s\", (long)i);\n",
+                  name, acc, acc, name);
+    if (f->type == VC_TY_STRING)
+        vc_buf_printf(b, "        if (verani_check_string(err, \"value\", %s[i]->value, 0u, "
+                      "VERANI_LEN_NONE) != 0)\n"
+                      "            return verani_verr_nest(err, \"%s\", (long)i);\n", acc, name);
+    else if (f->type == VC_TY_ENUM)
+        vc_buf_printf(b, "        if (!%s(%s[i]->value)) {\n"
+                      "            verani_verr_fail(err, \"value\", \"unknown value %%d\", "
+                      "(int)%s[i]->value);\n"
+                      "            return verani_verr_nest(err, \"%s\", (long)i);\n        }\n",
+                      enum_known(ctx, f->en), acc, acc, name);
+    else if (f->msg && f->msg->needs_validation)
+        vc_buf_printf(b, "        if (%s[i]->value != NULL &&\n"
+                      "            %s(%s[i]->value, err) != 0) {\n"
+                      "            verani_verr_nest(err, \"value\", -1);\n"
+                      "            return verani_verr_nest(err, \"%s\", (long)i);\n        }\n",
+                      acc, vc_msg_validator(ctx, f->msg), acc, name);
+    vc_buf_puts(b, "    }\n");
+    v->uses_err = v->uses_i = 1;
+}
+
 static void field_checks(vbody *v, const vc_message *m, const vc_field *f)
 {
     vc_ctx *ctx = v->ctx;
@@ -194,34 +227,25 @@ static void field_checks(vbody *v, const vc_message *m, const vc_field *f)
                           name, f->max_items);
             v->uses_err = 1;
         }
+        if (f->label == VC_LABEL_MAP) {
+            map_checks(v, f, acc);
+            return;
+        }
         if (f->type == VC_TY_ENUM) {
-            const char *known = enum_known(ctx, f->en);
-            if (f->label == VC_LABEL_MAP)
-                vc_buf_printf(b, "    for (i = 0; i < m->n_%s; i++) {\n"
-                              "        if (%s[i] != NULL && !%s(%s[i]->value)) {\n"
-                              "            verani_verr_fail(err, \"value\", \"unknown value %%d\", "
-                              "(int)%s[i]->value);\n"
-                              "            return verani_verr_nest(err, \"%s\", (long)i);\n"
-                              "        }\n    }\n", name, acc, known, acc, acc, name);
-            else
-                vc_buf_printf(b, "    for (i = 0; i < m->n_%s; i++) {\n"
-                              "        if (!%s(%s[i])) {\n"
-                              "            verani_verr_fail(err, NULL, \"unknown value %%d\", "
-                              "(int)%s[i]);\n"
-                              "            return verani_verr_nest(err, \"%s\", (long)i);\n"
-                              "        }\n    }\n", name, known, acc, acc, name);
+            vc_buf_printf(b, "    for (i = 0; i < m->n_%s; i++) {\n"
+                          "        if (!%s(%s[i])) {\n"
+                          "            verani_verr_fail(err, NULL, \"unknown value %%d\", "
+                          "(int)%s[i]);\n"
+                          "            return verani_verr_nest(err, \"%s\", (long)i);\n"
+                          "        }\n    }\n", name, enum_known(ctx, f->en), acc, acc, name);
             v->uses_err = v->uses_i = 1;
-        } else if (f->label == VC_LABEL_MAP) {
-            if (f->msg && f->msg->needs_validation) {
-                vc_buf_printf(b, "    for (i = 0; i < m->n_%s; i++) {\n"
-                              "        if (%s[i] != NULL && %s[i]->value != NULL &&\n"
-                              "            %s(%s[i]->value, err) != 0) {\n"
-                              "            verani_verr_nest(err, \"value\", -1);\n"
-                              "            return verani_verr_nest(err, \"%s\", (long)i);\n"
-                              "        }\n    }\n", name, acc, acc, vc_msg_validator(ctx, f->msg),
-                              acc, name);
-                v->uses_err = v->uses_i = 1;
-            }
+        } else if (f->type == VC_TY_STRING) {
+            vc_buf_printf(b, "    for (i = 0; i < m->n_%s; i++) {\n"
+                          "        if (verani_check_string(err, NULL, %s[i], 0u, VERANI_LEN_NONE) "
+                          "!= 0)\n"
+                          "            return verani_verr_nest(err, \"%s\", (long)i);\n    }\n",
+                          name, acc, name);
+            v->uses_err = v->uses_i = 1;
         } else if (f->msg && f->msg->needs_validation) {
             vc_buf_printf(b, "    for (i = 0; i < m->n_%s; i++) {\n"
                           "        if (%s[i] != NULL && %s(%s[i], err) != 0)\n"
@@ -264,20 +288,27 @@ static void field_checks(vbody *v, const vc_message *m, const vc_field *f)
         v->uses_err = 1;
     }
     const char *guard = present ? vc_arena_printf(a, "%s && ", present) : "";
-    if (f->type == VC_TY_STRING || f->type == VC_TY_BYTES) {
-        const char *len = f->type == VC_TY_STRING ? vc_arena_printf(a, "verani_utf8_len(%s)", acc)
-                                                  : vc_arena_printf(a, "%s.len", acc);
-        const char *unit = f->type == VC_TY_BYTES ? " bytes" : "";
+    if (f->type == VC_TY_STRING) {
+        /* every string: valid UTF-8, and min_len/max_len in code points */
+        vc_buf_printf(b, "    if (%s%sverani_check_string(err, \"%s\", %s, %" PRIu64 "u, %s) != "
+                      "0)\n        return VERANI_EINVAL;\n", present ? present : "",
+                      present ? " &&\n        " : "", name, acc,
+                      f->has_min_len ? f->min_len : 0,
+                      f->has_max_len ? vc_arena_printf(a, "%" PRIu64 "u", f->max_len)
+                                     : "VERANI_LEN_NONE");
+        v->uses_err = 1;
+    } else if (f->type == VC_TY_BYTES) {
+        const char *len = vc_arena_printf(a, "%s.len", acc);
         if (f->has_min_len && f->min_len > 0) {
             vc_buf_printf(b, "    if (%s%s < %" PRIu64 "u)\n        return verani_verr_fail(err, "
-                          "\"%s\", \"shorter than %" PRIu64 "%s\");\n", guard, len, f->min_len,
-                          name, f->min_len, unit);
+                          "\"%s\", \"shorter than %" PRIu64 " bytes\");\n", guard, len,
+                          f->min_len, name, f->min_len);
             v->uses_err = 1;
         }
         if (f->has_max_len) {
             vc_buf_printf(b, "    if (%s%s > %" PRIu64 "u)\n        return verani_verr_fail(err, "
-                          "\"%s\", \"longer than %" PRIu64 "%s\");\n", guard, len, f->max_len,
-                          name, f->max_len, unit);
+                          "\"%s\", \"longer than %" PRIu64 " bytes\");\n", guard, len,
+                          f->max_len, name, f->max_len);
             v->uses_err = 1;
         }
     } else if (f->type == VC_TY_MESSAGE) {

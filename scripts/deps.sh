@@ -13,6 +13,7 @@ PACKAGES=(
     redis-server libhiredis-dev
     libcmocka-dev
     curl
+    python3
 )
 
 # Node and npm for the JavaScript interop test (tests/js; its npm packages come from its

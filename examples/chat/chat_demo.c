@@ -437,7 +437,9 @@ int main(void)
         chat_room_destroy(room);
         return 2;
     }
-    if (chat_room_mount(srv, room) < 0 || verani_server_listen(srv) < 0) {
+    /* SIGPIPE and SIGXFSZ ignored, Ctrl-C stops the server (server.h, "Signals") */
+    if (chat_room_mount(srv, room) < 0 || verani_server_listen(srv) < 0 ||
+        verani_server_handle_signals(srv) < 0) {
         fprintf(stderr, "chat_demo: cannot start the server: %s\n", verani_server_last_error(srv));
         verani_server_destroy(srv);
         chat_room_destroy(room);

@@ -8,7 +8,8 @@
  * except the sender; chat.typing is relayed to the sender's channel "default"
  * as typing with the sender's user id; a join is allowed for channel names of
  * 1 to 32 characters in [a-z0-9_-]; history answers with the newest messages,
- * newest first, of the channels the asker is in. Messages are kept in the
+ * newest first, of the channels the asker is in, bounded by count and by bytes
+ * (CHAT_ROOM_HISTORY_BYTES). Messages are kept in the
  * instance's room storage (verani_ctx_storage: SQLite, in memory unless the
  * server has a storage_path), the newest CHAT_ROOM_HISTORY of them, so with a
  * storage file they survive a restart. It keeps no per-user state.
@@ -58,10 +59,12 @@ const char *chat_room_message_channel(const Chat__ChatMessage *msg)
 
 /* ?userId= (or X-User-Id) is the user id and is required; ?name= fills the
  * typed meta's username (the schema's events carry user ids only, so it is
- * kept with the session for handlers that want it: chat_chat_meta(ctx)). */
+ * kept with the session for handlers that want it: chat_chat_meta(ctx)).
+ * The buffer holds the longest user id there is; a longer value (or a name
+ * over 256 bytes) is not cut to fit: the runtime refuses the upgrade (400). */
 static int extract_meta(verani_upgrade *req, Chat__ChatMeta *meta)
 {
-    char v[129];
+    char v[VERANI_USER_ID_MAX + 1];
 
     if (verani_upgrade_query(req, "userId", v, sizeof(v)) <= 0 &&
         verani_upgrade_header(req, "x-user-id", v, sizeof(v)) <= 0)
@@ -260,12 +263,23 @@ static int collect(const uint8_t *key, size_t klen, const uint8_t *val, size_t v
     return 0;
 }
 
-/* The newest `limit` messages of the asker's channels, newest first. */
+/* What message `m` adds to a HistoryPage: its bytes, the field's tag and its length's varint. */
+static size_t page_cost(const Chat__ChatBroadcast *m)
+{
+    size_t n = chat__chat_broadcast__get_packed_size(m), v = 1;
+
+    while (n >> (7 * v))
+        v++;
+    return 1 + v + n;
+}
+
+/* The newest `limit` messages of the asker's channels, newest first, as many as fit in
+ * CHAT_ROOM_HISTORY_BYTES: a reply is bounded by bytes as well as by count. */
 static int on_history(verani_ctx *ctx, const Chat__HistoryQuery *q, Chat__HistoryPage *reply)
 {
     verani_storage *st = verani_ctx_storage(ctx);
     history_job job;
-    size_t i;
+    size_t i, bytes;
     int r;
 
     if (!st)
@@ -283,8 +297,14 @@ static int on_history(verani_ctx *ctx, const Chat__HistoryQuery *q, Chat__Histor
                             &job);
     if (r < 0 || job.err)
         return r < 0 ? r : job.err;
-    for (i = 0; i < job.n && i < q->limit; i++)
-        reply->messages[i] = job.found[job.n - 1 - i];
+    for (i = 0, bytes = 0; i < job.n && i < q->limit; i++) {
+        Chat__ChatBroadcast *m = job.found[job.n - 1 - i];
+
+        bytes += page_cost(m);
+        if (bytes > CHAT_ROOM_HISTORY_BYTES)
+            break;
+        reply->messages[i] = m;
+    }
     reply->n_messages = i;
     return 0;
 }

@@ -6,7 +6,7 @@
  * indicator with the typist's user id, check channel joins, and answer
  * history requests from the newest CHAT_ROOM_HISTORY messages of each room
  * instance, kept in its room storage (on a storage file they survive a
- * restart). Everything here runs on the server's event-loop thread; nothing
+ * restart), at most CHAT_ROOM_HISTORY_BYTES of them per reply. Everything here runs on the server's event-loop thread; nothing
  * is shared with other threads.
  */
 #ifndef EXAMPLE_CHAT_ROOM_H
@@ -16,6 +16,10 @@
 
 /* Messages kept per room instance for history requests (the schema's maximum page). */
 #define CHAT_ROOM_HISTORY 100
+/* The most a history reply carries, in bytes of its HistoryPage: the newest messages that fit.
+ * It keeps every reply under the room's max_frame (65536), whatever the messages hold (a
+ * message's text is up to 2000 code points, 8000 bytes: 100 of them would be 800 KB). */
+#define CHAT_ROOM_HISTORY_BYTES 60000
 
 /* The chat room's own state (the history is in room storage, not here). Owned
  * by the caller of chat_room_create, freed with chat_room_destroy after the

@@ -4,10 +4,11 @@
  * the example chat room (chat_room.c) as a stand-alone server. It listens on
  * 127.0.0.1 (or ADDR) port N (default 8080; 0 picks a free port), prints the
  * URL, and serves until SIGINT or SIGTERM, then closes every session with
- * 1012. History is kept in room storage: in memory, or in the SQLite file
- * FILE with --db (then it survives a restart). No TLS.
+ * 1012 (verani_server_handle_signals: SIGPIPE and SIGXFSZ are ignored, so a
+ * write past `ulimit -f` fails instead of ending the process). History is
+ * kept in room storage: in memory, or in the SQLite file FILE with --db
+ * (then it survives a restart). No TLS.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,16 +16,6 @@
 #include <verani/verani.h>
 
 #include "chat_room.h"
-
-/* The one server, reachable from the signal handler (verani_server_stop is
- * async-signal-safe). Set before the handlers are installed. */
-static verani_server *g_srv;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    verani_server_stop(g_srv);
-}
 
 static int usage(const char *argv0)
 {
@@ -37,6 +28,7 @@ static int usage(const char *argv0)
 int main(int argc, char **argv)
 {
     verani_server_options o;
+    verani_server *srv;
     chat_room *room;
     char err[256];
     int i, rc;
@@ -65,25 +57,24 @@ int main(int argc, char **argv)
         }
     }
     room = chat_room_create();
-    g_srv = room ? verani_server_create(&o, err, sizeof(err)) : NULL;
-    if (!g_srv) {
+    srv = room ? verani_server_create(&o, err, sizeof(err)) : NULL;
+    if (!srv) {
         fprintf(stderr, "chat_server: %s\n", room ? err : "out of memory");
         chat_room_destroy(room);
         return 1;
     }
-    if (chat_room_mount(g_srv, room) < 0 || verani_server_listen(g_srv) < 0) {
-        fprintf(stderr, "chat_server: %s\n", verani_server_last_error(g_srv));
-        verani_server_destroy(g_srv);
+    if (chat_room_mount(srv, room) < 0 || verani_server_listen(srv) < 0 ||
+        verani_server_handle_signals(srv) < 0) {
+        fprintf(stderr, "chat_server: %s\n", verani_server_last_error(srv));
+        verani_server_destroy(srv);
         chat_room_destroy(room);
         return 1;
     }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
     printf("chat_server: listening on ws://%s:%d/chat/{room}?userId=ID&name=NAME "
-           "(Ctrl-C stops)\n", o.bind_address, verani_server_port(g_srv));
+           "(Ctrl-C stops)\n", o.bind_address, verani_server_port(srv));
     fflush(stdout);
-    rc = verani_server_run(g_srv);
-    verani_server_destroy(g_srv);
+    rc = verani_server_run(srv);
+    verani_server_destroy(srv);
     printf("chat_server: stopped after storing %lu message(s)\n", chat_room_stored(room));
     chat_room_destroy(room);
     return rc ? 1 : 0;

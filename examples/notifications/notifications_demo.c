@@ -278,7 +278,9 @@ int main(void)
     o.log_level = VERANI_LOG_ERR;
     dm.store = inbox_store_create();
     dm.srv = dm.store ? verani_server_create(&o, err, sizeof(err)) : NULL;
+    /* SIGPIPE and SIGXFSZ ignored, Ctrl-C stops the server (server.h, "Signals") */
     if (!dm.srv || inbox_room_mount(dm.srv, dm.store) < 0 || verani_server_listen(dm.srv) < 0 ||
+        verani_server_handle_signals(dm.srv) < 0 ||
         pthread_create(&thread, NULL, server_thread, dm.srv) != 0) {
         fprintf(stderr, "notifications_demo: cannot start the server: %s\n",
                 dm.srv ? verani_server_last_error(dm.srv) : dm.store ? err : "no memory");

@@ -350,7 +350,9 @@ static int server_start(demo *dm, int port)
     o.storage_path = dm->db;
     h->room = presence_room_create();
     h->srv = h->room ? verani_server_create(&o, err, sizeof(err)) : NULL;
-    if (!h->srv || presence_room_mount(h->srv, h->room) < 0 || verani_server_listen(h->srv) < 0) {
+    /* SIGPIPE and SIGXFSZ ignored, Ctrl-C stops the server (server.h, "Signals") */
+    if (!h->srv || presence_room_mount(h->srv, h->room) < 0 || verani_server_listen(h->srv) < 0 ||
+        verani_server_handle_signals(h->srv) < 0) {
         fprintf(stderr, "presence_demo: cannot start the server: %s\n",
                 h->srv ? verani_server_last_error(h->srv) : h->room ? err : "no memory");
         verani_server_destroy(h->srv);

@@ -15,30 +15,44 @@ static int chat_mood_known(int v)
 
 int chat_validate_chat_message(const Chat__ChatMessage *m, verani_verr *err)
 {
+    size_t i;
+
     if (m->text == NULL || m->text[0] == '\0')
         return verani_verr_fail(err, "text", "is required");
-    if (verani_utf8_len(m->text) > 2000u)
-        return verani_verr_fail(err, "text", "longer than 2000");
+    if (verani_check_string(err, "text", m->text, 0u, 2000u) != 0)
+        return VERANI_EINVAL;
     if (m->n_tags > 8u)
         return verani_verr_fail(err, "tags", "more than 8 items");
+    for (i = 0; i < m->n_tags; i++) {
+        if (verani_check_string(err, NULL, m->tags[i], 0u, VERANI_LEN_NONE) != 0)
+            return verani_verr_nest(err, "tags", (long)i);
+    }
     if (!chat_mood_known(m->mood))
         return verani_verr_fail(err, "mood", "unknown value %d", (int)m->mood);
-    if (m->channel != NULL && verani_utf8_len(m->channel) > 32u)
-        return verani_verr_fail(err, "channel", "longer than 32");
+    if (m->channel != NULL &&
+        verani_check_string(err, "channel", m->channel, 0u, 32u) != 0)
+        return VERANI_EINVAL;
     return 0;
 }
 
 int chat_validate_chat_broadcast(const Chat__ChatBroadcast *m, verani_verr *err)
 {
+    if (verani_check_string(err, "from", m->from, 0u, VERANI_LEN_NONE) != 0)
+        return VERANI_EINVAL;
+    if (verani_check_string(err, "text", m->text, 0u, VERANI_LEN_NONE) != 0)
+        return VERANI_EINVAL;
     if (!chat_mood_known(m->mood))
         return verani_verr_fail(err, "mood", "unknown value %d", (int)m->mood);
+    if (m->channel != NULL &&
+        verani_check_string(err, "channel", m->channel, 0u, VERANI_LEN_NONE) != 0)
+        return VERANI_EINVAL;
     return 0;
 }
 
 int chat_validate_user_event(const Chat__UserEvent *m, verani_verr *err)
 {
-    (void)m;
-    (void)err;
+    if (verani_check_string(err, "user_id", m->user_id, 0u, VERANI_LEN_NONE) != 0)
+        return VERANI_EINVAL;
     return 0;
 }
 
@@ -66,8 +80,8 @@ int chat_validate_history_page(const Chat__HistoryPage *m, verani_verr *err)
 
 int chat_validate_chat_meta(const Chat__ChatMeta *m, verani_verr *err)
 {
-    if (verani_utf8_len(m->username) > 64u)
-        return verani_verr_fail(err, "username", "longer than 64");
+    if (verani_check_string(err, "username", m->username, 0u, 64u) != 0)
+        return VERANI_EINVAL;
     return 0;
 }
 
@@ -81,6 +95,11 @@ static int chat_check_chat_message(const ProtobufCMessage *m, verani_verr *err)
 static int chat_check_chat_broadcast(const ProtobufCMessage *m, verani_verr *err)
 {
     return chat_validate_chat_broadcast((const Chat__ChatBroadcast *)m, err);
+}
+
+static int chat_check_user_event(const ProtobufCMessage *m, verani_verr *err)
+{
+    return chat_validate_user_event((const Chat__UserEvent *)m, err);
 }
 
 static int chat_check_history_query(const ProtobufCMessage *m, verani_verr *err)
@@ -148,7 +167,7 @@ const verani_event_def chat_chat_emit_events[4] = {
         .name = "user.joined",
         .in = &chat__user_event__descriptor,
         .out = NULL,
-        .validate_in = NULL,
+        .validate_in = chat_check_user_event,
         .validate_out = NULL,
     },
     /* emit user.left (UserEvent) */
@@ -157,7 +176,7 @@ const verani_event_def chat_chat_emit_events[4] = {
         .name = "user.left",
         .in = &chat__user_event__descriptor,
         .out = NULL,
-        .validate_in = NULL,
+        .validate_in = chat_check_user_event,
         .validate_out = NULL,
     },
     /* emit typing (UserEvent): user_id is typing */
@@ -166,7 +185,7 @@ const verani_event_def chat_chat_emit_events[4] = {
         .name = "typing",
         .in = &chat__user_event__descriptor,
         .out = NULL,
-        .validate_in = NULL,
+        .validate_in = chat_check_user_event,
         .validate_out = NULL,
     },
 };

@@ -49,10 +49,8 @@ int kitchen_validate_scalars(const Kitchen__Scalars *m, verani_verr *err)
         return verani_verr_fail(err, "d", "less than 0");
     if (m->d > 1e6)
         return verani_verr_fail(err, "d", "greater than 1e6");
-    if (verani_utf8_len(m->s) < 2u)
-        return verani_verr_fail(err, "s", "shorter than 2");
-    if (verani_utf8_len(m->s) > 8u)
-        return verani_verr_fail(err, "s", "longer than 8");
+    if (verani_check_string(err, "s", m->s, 2u, 8u) != 0)
+        return VERANI_EINVAL;
     if (m->by.len < 1u)
         return verani_verr_fail(err, "by", "shorter than 1 bytes");
     if (m->by.len > 4u)
@@ -72,8 +70,9 @@ int kitchen_validate_labels(const Kitchen__Labels *m, verani_verr *err)
         if (m->opt_i < 0)
             return verani_verr_fail(err, "opt_i", "less than 0");
     }
-    if (m->opt_s != NULL && verani_utf8_len(m->opt_s) > 3u)
-        return verani_verr_fail(err, "opt_s", "longer than 3");
+    if (m->opt_s != NULL &&
+        verani_check_string(err, "opt_s", m->opt_s, 0u, 3u) != 0)
+        return VERANI_EINVAL;
     if (!m->has_opt_b || m->opt_b.len == 0)
         return verani_verr_fail(err, "opt_b", "is required");
     if (m->has_opt_b && m->opt_b.len > 2u)
@@ -108,6 +107,10 @@ int kitchen_validate_labels(const Kitchen__Labels *m, verani_verr *err)
     }
     if (m->n_rep_s == 0)
         return verani_verr_fail(err, "rep_s", "must not be empty");
+    for (i = 0; i < m->n_rep_s; i++) {
+        if (verani_check_string(err, NULL, m->rep_s[i], 0u, VERANI_LEN_NONE) != 0)
+            return verani_verr_nest(err, "rep_s", (long)i);
+    }
     if (m->n_players > 4u)
         return verani_verr_fail(err, "players", "more than 4 items");
     for (i = 0; i < m->n_players; i++) {
@@ -116,8 +119,18 @@ int kitchen_validate_labels(const Kitchen__Labels *m, verani_verr *err)
     }
     if (m->n_scores > 2u)
         return verani_verr_fail(err, "scores", "more than 2 items");
+    for (i = 0; i < m->n_scores; i++) {
+        if (m->scores[i] == NULL)
+            continue;
+        if (verani_check_string(err, "key", m->scores[i]->key, 0u, VERANI_LEN_NONE) != 0)
+            return verani_verr_nest(err, "scores", (long)i);
+    }
     for (i = 0; i < m->n_by_name; i++) {
-        if (m->by_name[i] != NULL && m->by_name[i]->value != NULL &&
+        if (m->by_name[i] == NULL)
+            continue;
+        if (verani_check_string(err, "key", m->by_name[i]->key, 0u, VERANI_LEN_NONE) != 0)
+            return verani_verr_nest(err, "by_name", (long)i);
+        if (m->by_name[i]->value != NULL &&
             kitchen_validate_player(m->by_name[i]->value, err) != 0) {
             verani_verr_nest(err, "value", -1);
             return verani_verr_nest(err, "by_name", (long)i);
@@ -126,7 +139,11 @@ int kitchen_validate_labels(const Kitchen__Labels *m, verani_verr *err)
     if (m->n_colors == 0)
         return verani_verr_fail(err, "colors", "must not be empty");
     for (i = 0; i < m->n_colors; i++) {
-        if (m->colors[i] != NULL && !kitchen_color_known(m->colors[i]->value)) {
+        if (m->colors[i] == NULL)
+            continue;
+        if (verani_check_string(err, "key", m->colors[i]->key, 0u, VERANI_LEN_NONE) != 0)
+            return verani_verr_nest(err, "colors", (long)i);
+        if (!kitchen_color_known(m->colors[i]->value)) {
             verani_verr_fail(err, "value", "unknown value %d", (int)m->colors[i]->value);
             return verani_verr_nest(err, "colors", (long)i);
         }
@@ -135,6 +152,8 @@ int kitchen_validate_labels(const Kitchen__Labels *m, verani_verr *err)
         return verani_verr_nest(err, "leader", -1);
     if (m->name == NULL || m->name[0] == '\0')
         return verani_verr_fail(err, "name", "is required");
+    if (verani_check_string(err, "name", m->name, 0u, VERANI_LEN_NONE) != 0)
+        return VERANI_EINVAL;
     for (i = 0; i < m->n_palette; i++) {
         if (!kitchen_color_known(m->palette[i])) {
             verani_verr_fail(err, NULL, "unknown value %d", (int)m->palette[i]);
@@ -148,8 +167,8 @@ int kitchen_validate_player(const Kitchen__Player *m, verani_verr *err)
 {
     if (m->name == NULL || m->name[0] == '\0')
         return verani_verr_fail(err, "name", "is required");
-    if (verani_utf8_len(m->name) > 32u)
-        return verani_verr_fail(err, "name", "longer than 32");
+    if (verani_check_string(err, "name", m->name, 0u, 32u) != 0)
+        return VERANI_EINVAL;
     if (m->level > 99u)
         return verani_verr_fail(err, "level", "greater than 99");
     if (m->team != NULL && kitchen_validate_team(m->team, err) != 0)
@@ -161,8 +180,8 @@ int kitchen_validate_team(const Kitchen__Team *m, verani_verr *err)
 {
     size_t i;
 
-    if (verani_utf8_len(m->tag) > 4u)
-        return verani_verr_fail(err, "tag", "longer than 4");
+    if (verani_check_string(err, "tag", m->tag, 0u, 4u) != 0)
+        return VERANI_EINVAL;
     for (i = 0; i < m->n_members; i++) {
         if (m->members[i] != NULL && kitchen_validate_player(m->members[i], err) != 0)
             return verani_verr_nest(err, "members", (long)i);
@@ -172,6 +191,8 @@ int kitchen_validate_team(const Kitchen__Team *m, verani_verr *err)
 
 int kitchen_validate_plain(const Kitchen__Plain *m, verani_verr *err)
 {
+    if (verani_check_string(err, "note", m->note, 0u, VERANI_LEN_NONE) != 0)
+        return VERANI_EINVAL;
     if (!kitchen_empty2_known(m->e))
         return verani_verr_fail(err, "e", "unknown value %d", (int)m->e);
     return 0;
@@ -188,8 +209,8 @@ int kitchen_validate_lobby_meta(const Kitchen__LobbyMeta *m, verani_verr *err)
 {
     if (m->nick == NULL || m->nick[0] == '\0')
         return verani_verr_fail(err, "nick", "is required");
-    if (verani_utf8_len(m->nick) > 16u)
-        return verani_verr_fail(err, "nick", "longer than 16");
+    if (verani_check_string(err, "nick", m->nick, 0u, 16u) != 0)
+        return VERANI_EINVAL;
     if (m->has_age) {
         if (m->age < 13u)
             return verani_verr_fail(err, "age", "less than 13");

@@ -15,29 +15,45 @@ static int notifications_priority_known(int v)
 
 int notifications_validate_notification(const Notifications__Notification *m, verani_verr *err)
 {
+    size_t i;
+
     if (m->id == NULL || m->id[0] == '\0')
         return verani_verr_fail(err, "id", "is required");
-    if (verani_utf8_len(m->id) > 64u)
-        return verani_verr_fail(err, "id", "longer than 64");
+    if (verani_check_string(err, "id", m->id, 0u, 64u) != 0)
+        return VERANI_EINVAL;
     if (m->title == NULL || m->title[0] == '\0')
         return verani_verr_fail(err, "title", "is required");
-    if (verani_utf8_len(m->title) > 200u)
-        return verani_verr_fail(err, "title", "longer than 200");
-    if (verani_utf8_len(m->body) > 4000u)
-        return verani_verr_fail(err, "body", "longer than 4000");
+    if (verani_check_string(err, "title", m->title, 0u, 200u) != 0)
+        return VERANI_EINVAL;
+    if (verani_check_string(err, "body", m->body, 0u, 4000u) != 0)
+        return VERANI_EINVAL;
     if (!notifications_priority_known(m->priority))
         return verani_verr_fail(err, "priority", "unknown value %d", (int)m->priority);
     if (m->n_data > 32u)
         return verani_verr_fail(err, "data", "more than 32 items");
+    for (i = 0; i < m->n_data; i++) {
+        if (m->data[i] == NULL)
+            continue;
+        if (verani_check_string(err, "key", m->data[i]->key, 0u, VERANI_LEN_NONE) != 0)
+            return verani_verr_nest(err, "data", (long)i);
+        if (verani_check_string(err, "value", m->data[i]->value, 0u, VERANI_LEN_NONE) != 0)
+            return verani_verr_nest(err, "data", (long)i);
+    }
     return 0;
 }
 
 int notifications_validate_ack(const Notifications__Ack *m, verani_verr *err)
 {
+    size_t i;
+
     if (m->n_ids == 0)
         return verani_verr_fail(err, "ids", "must not be empty");
     if (m->n_ids > 100u)
         return verani_verr_fail(err, "ids", "more than 100 items");
+    for (i = 0; i < m->n_ids; i++) {
+        if (verani_check_string(err, NULL, m->ids[i], 0u, VERANI_LEN_NONE) != 0)
+            return verani_verr_nest(err, "ids", (long)i);
+    }
     return 0;
 }
 

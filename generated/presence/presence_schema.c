@@ -17,8 +17,8 @@ int presence_validate_user_presence(const Presence__UserPresence *m, verani_verr
 {
     if (m->user_id == NULL || m->user_id[0] == '\0')
         return verani_verr_fail(err, "user_id", "is required");
-    if (verani_utf8_len(m->user_id) > 128u)
-        return verani_verr_fail(err, "user_id", "longer than 128");
+    if (verani_check_string(err, "user_id", m->user_id, 0u, 128u) != 0)
+        return VERANI_EINVAL;
     if (!presence_status_known(m->status))
         return verani_verr_fail(err, "status", "unknown value %d", (int)m->status);
     return 0;
@@ -46,8 +46,8 @@ int presence_validate_set_status(const Presence__SetStatus *m, verani_verr *err)
 
 int presence_validate_presence_meta(const Presence__PresenceMeta *m, verani_verr *err)
 {
-    if (verani_utf8_len(m->device) > 64u)
-        return verani_verr_fail(err, "device", "longer than 64");
+    if (verani_check_string(err, "device", m->device, 0u, 64u) != 0)
+        return VERANI_EINVAL;
     return 0;
 }
 

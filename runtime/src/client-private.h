@@ -214,7 +214,7 @@ struct verani_client {
     size_t rx_len, rx_cap;
     int rx_in_msg, rx_binary, rx_overflow;
 
-    char client_id[64], user_id[64];
+    char client_id[64], user_id[VERANI_USER_ID_MAX + 1];
     char *resume_token;               /* owned */
     char epoch[17];                   /* of the last welcome: last_seq counts in it */
     uint64_t last_seq;

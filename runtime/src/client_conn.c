@@ -398,9 +398,19 @@ void vr_client_connect(verani_client *c)
 
 /* --- receiving ---------------------------------------------------------------- */
 
-static void c_copy(char *dst, size_t n, const char *src)
+/* Copy a welcome's `what` into `dst` (`n` bytes), or "" and an error to the application when
+ * it does not fit (a server that breaks the protocol: ids are never cut to fit). */
+static void c_copy(verani_client *c, char *dst, size_t n, const char *src, const char *what)
 {
-    snprintf(dst, n, "%s", src ? src : "");
+    size_t l = src ? strlen(src) : 0;
+
+    if (l >= n) {
+        vr_client_error(c, VERANI_EPROTO, "the welcome's %s is %zu bytes, more than the %zu "
+                        "a client keeps: left empty", what, l, n - 1);
+        l = 0;
+    }
+    memcpy(dst, src ? src : "", l);
+    dst[l] = '\0';
 }
 
 /* Resumed with recovery_failed and the replay is over (last_seq reached the welcome's
@@ -433,8 +443,8 @@ static void c_on_welcome(verani_client *c, const Verani__Wire__Welcome *w)
         vr_client_error(c, VERANI_EPROTO, "a second welcome from the server: ignored");
         return;
     }
-    c_copy(c->client_id, sizeof(c->client_id), w->client_id);
-    c_copy(c->user_id, sizeof(c->user_id), w->user_id);
+    c_copy(c, c->client_id, sizeof(c->client_id), w->client_id, "client id");
+    c_copy(c, c->user_id, sizeof(c->user_id), w->user_id, "user id");
     if (w->resume_token) {
         char *t = vr_strdup(w->resume_token);
         if (t) {
@@ -447,7 +457,7 @@ static void c_on_welcome(verani_client *c, const Verani__Wire__Welcome *w)
     /* another epoch (the server crashed): its seqs start again, and the replay from 1 */
     if (c->resumed && w->epoch && strcmp(w->epoch, c->epoch))
         c->last_seq = 0;
-    c_copy(c->epoch, sizeof(c->epoch), w->epoch);
+    c_copy(c, c->epoch, sizeof(c->epoch), w->epoch, "epoch");
     if (!c->resumed && w->has_seq)
         c->last_seq = w->seq;
     /* resumed, but the server's seq is behind ours (it lost frames): go on from its seq */

@@ -148,6 +148,7 @@ static int c_map_error(Verani__Wire__ErrorCode code)
     case VERANI__WIRE__ERROR_CODE__HANDLER_FAILED: return VERANI_EHANDLER;
     case VERANI__WIRE__ERROR_CODE__JOIN_DENIED: return VERANI_EDENIED;
     case VERANI__WIRE__ERROR_CODE__NO_HANDLER: return VERANI_ENOHANDLER;
+    case VERANI__WIRE__ERROR_CODE__TOO_LARGE: return VERANI_ETOOBIG;
     default: return VERANI_EPROTO;
     }
 }

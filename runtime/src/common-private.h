@@ -39,6 +39,10 @@ extern ProtobufCAllocator vr_pb_allocator;
 #define VR_INFO(...) lwsl_info("[verani] " __VA_ARGS__)
 #define VR_DEBUG(...) lwsl_debug("[verani] " __VA_ARGS__)
 
+/* The length (1 to 4) of the valid UTF-8 sequence (RFC 3629) that starts at `p`, or 0 when
+ * the bytes there are not one (a NUL ends a sequence early, so it never reads past one). */
+size_t vr_utf8_seq(const unsigned char *p);
+
 /* Reconnection delays (backoff.c), for the client and the cluster engine: pure, no lws. */
 typedef struct vr_backoff {
     uint32_t initial_ms;   /* delay before attempt 1 */

@@ -23,7 +23,7 @@
 
 #define VR_API_DEFAULT_PREFIX "/_verani/"
 #define VR_API_DEFAULT_MAX_BODY 65536
-#define VR_API_MAX_IDS 1024
+#define VR_API_MAX_IDS 1024 /* ids in one broadcast filter (README.md, "HTTP API") */
 
 struct vr_api {
     char *prefix;                 /* owned */
@@ -35,7 +35,7 @@ struct vr_api {
 
 /* A POST waiting for its body. */
 struct vr_http_req {
-    char route[512];              /* the path after the prefix */
+    char *route;                  /* owned: the path after the prefix */
     vr_sb body;                   /* owned: the bytes so far */
     int too_big;
 };
@@ -148,6 +148,7 @@ void vr_http_api_drop(struct vr_pss *pss)
     if (!pss || !pss->http)
         return;
     vr_sb_free(&pss->http->body);
+    vr_free(pss->http->route);
     vr_free(pss->http);
     pss->http = NULL;
 }
@@ -245,12 +246,16 @@ static int token_equal(const char *got, const char *want)
 static int check_token(verani_server *srv, struct lws *wsi, const char *token, int *r)
 {
     char auth[512];
-    int n = lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION);
+    int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    int n = total < (int)sizeof(auth) ? lws_hdr_copy(wsi, auth, sizeof(auth),
+                                                     WSI_TOKEN_HTTP_AUTHORIZATION) : -1;
 
     if (n > 7 && !strncasecmp(auth, "Bearer ", 7) && token_equal(auth + 7, token))
         return 0;
     *r = answer_error(srv, wsi, 401, n > 0 ? "the bearer token is not valid"
-                                           : "no token: send Authorization: Bearer <token>",
+                                 : total > 0 ? "the Authorization header is longer than any "
+                                               "token this server has: not valid"
+                                             : "no token: send Authorization: Bearer <token>",
                       "www-authenticate:", "Bearer");
     return 1;
 }
@@ -289,23 +294,41 @@ static const verani_event_def *emit_event(const vr_mount *m, const char *name)
     return NULL;
 }
 
-static int arg(struct lws *wsi, const char *name, char *buf, int len)
+/* The answer to an argument vr_urlarg could not read (`r` < 0, not absent): 414 when it is
+ * longer than the API reads (`len` - 1 bytes), 400 when it is given twice. */
+static int arg_refused(verani_server *srv, struct lws *wsi, const char *name, int r, size_t len)
 {
-    char key[64];
+    char why[160];
 
-    char tmp[2048]; /* lws stops at the first argument that does not fit: room for all */
-    const char *v;
-    size_t n;
+    if (r == VERANI_ETOOBIG) {
+        snprintf(why, sizeof(why), "%s: longer than the %zu bytes the API reads", name,
+                 len - 1);
+        return answer_error(srv, wsi, 414, why, NULL, NULL);
+    }
+    if (r == VERANI_EPROTO) {
+        snprintf(why, sizeof(why), "%s: given more than once", name);
+        return answer_error(srv, wsi, 400, why, NULL, NULL);
+    }
+    return answer_error(srv, wsi, 500, "out of memory", NULL, NULL);
+}
 
-    snprintf(key, sizeof(key), "%s=", name);
-    v = lws_get_urlarg_by_name(wsi, key, tmp, (int)sizeof(tmp));
-    if (!v)
-        return -1;
-    n = strlen(v);
-    if (n >= (size_t)len)
-        return -1;
-    memcpy(buf, v, n + 1); /* lws returns the value inside tmp, after "name=" */
-    return (int)n;
+/* A whole argument `name` (an id list), in *out (owned by the caller: vr_free), or NULL
+ * when absent; < 0 (absent is -1) as vr_urlarg. It always fits: the buffer is as large as
+ * the whole query. */
+static int arg_dup(struct lws *wsi, const char *name, char **out)
+{
+    size_t cap = (size_t)lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS) + 1;
+    int r;
+
+    *out = vr_malloc(cap);
+    if (!*out)
+        return VERANI_ENOMEM;
+    r = vr_urlarg(wsi, name, *out, cap);
+    if (r < 0) {
+        vr_free(*out);
+        *out = NULL;
+    }
+    return r;
 }
 
 /* Split a comma list in place into `out` (at most `max`); returns the count or -1 when over. */
@@ -322,41 +345,54 @@ static int split_ids(char *s, const char **out, size_t max)
     return (int)n;
 }
 
-/* A parsed route: {prefix}rooms/<room>/<instance>/<action>[/<rest>]. */
+/* A parsed route: {prefix}rooms/<room>/<instance>/<action>[/<rest>]. `rest` is an event name
+ * or a user id, so it holds the longest user id. */
 typedef struct vr_route_parts {
-    char room[128], instance[256], action[32], rest[256];
+    char room[128], instance[256], action[32], rest[VERANI_USER_ID_MAX + 1];
 } vr_route_parts;
 
+/* Copy segment `seg` into `dst` (`cap` bytes); -2 when it does not fit (never cut). */
+static int seg_copy(char *dst, size_t cap, const char *seg)
+{
+    size_t n = strlen(seg);
+
+    if (n >= cap)
+        return -2;
+    memcpy(dst, seg, n + 1);
+    return 0;
+}
+
+/* 0, -1 when the route is not one of the API's, -2 when a segment is longer than it reads. */
 static int split_route(const char *route, vr_route_parts *rp)
 {
-    char tmp[512], *seg[6], *save = NULL, *t;
+    char *tmp = vr_strdup(route), *seg[6], *save = NULL, *t;
     size_t n = 0;
+    int r = -1;
 
     memset(rp, 0, sizeof(*rp));
-    snprintf(tmp, sizeof(tmp), "%s", route);
+    if (!tmp)
+        return -1;
     for (t = strtok_r(tmp, "/", &save); t && n < 6; t = strtok_r(NULL, "/", &save))
         seg[n++] = t;
-    if (n < 4 || strcmp(seg[0], "rooms") || t)
-        return -1;
-    snprintf(rp->room, sizeof(rp->room), "%s", seg[1]);
+    if (n < 4 || strcmp(seg[0], "rooms") || t || (n == 6 && (strcmp(seg[5], "sessions") ||
+                                                            strcmp(seg[3], "users"))))
+        goto out;
     /* "-" names the one instance of a room whose path has no {room} */
-    snprintf(rp->instance, sizeof(rp->instance), "%s", strcmp(seg[2], "-") ? seg[2] : "");
-    snprintf(rp->action, sizeof(rp->action), "%s", seg[3]);
-    if (n == 5)
-        snprintf(rp->rest, sizeof(rp->rest), "%s", seg[4]);
-    if (n == 6) {
-        if (strcmp(seg[5], "sessions") || strcmp(seg[3], "users"))
-            return -1;
-        snprintf(rp->rest, sizeof(rp->rest), "%s", seg[4]);
-        snprintf(rp->action, sizeof(rp->action), "sessions");
-    }
-    return 0;
+    r = seg_copy(rp->room, sizeof(rp->room), seg[1]) ||
+        seg_copy(rp->instance, sizeof(rp->instance), strcmp(seg[2], "-") ? seg[2] : "") ||
+        seg_copy(rp->action, sizeof(rp->action), n == 6 ? "sessions" : seg[3]) ||
+        (n >= 5 && seg_copy(rp->rest, sizeof(rp->rest), seg[4])) ? -2 : 0;
+out:
+    vr_free(tmp);
+    return r;
 }
 
 static const char *const routes_help =
     "routes: GET {prefix}count; GET {prefix}rooms/<Room>/<instance>/count, .../users, "
     ".../users/<id>/sessions; POST .../emit/<event>?channel=|user=|client=, "
     ".../broadcast/<event>?user_ids=&client_ids=, .../kick?client=&code=&reason=";
+
+/* The most a broadcast's id list (user_ids or client_ids) may hold. */
 
 static int result_answer(verani_server *srv, struct lws *wsi, const char *key,
                          verani_rpc_result *res)
@@ -366,7 +402,9 @@ static int result_answer(verani_server *srv, struct lws *wsi, const char *key,
 
     if (res->status) {
         int r = answer_error(srv, wsi, res->status == VERANI_ENOTFOUND ? 404
-                             : res->status == VERANI_EINVAL ? 400 : 500, res->error, NULL, NULL);
+                             : res->status == VERANI_EINVAL ? 400
+                             : res->status == VERANI_ETOOBIG ? 413 : 500, res->error, NULL,
+                             NULL);
 
         verani_rpc_result_free(res);
         return r;
@@ -409,18 +447,86 @@ static int result_answer(verani_server *srv, struct lws *wsi, const char *key,
     return answer_sb(srv, wsi, "application/json", &sb);
 }
 
+/* The target of an emit (?channel=, ?user= or ?client=, exactly one) into `to` and `v`. 0, or
+ * the answer's return value after refusing the request (*answered set). */
+static int emit_target(verani_server *srv, struct lws *wsi, verani_target *to, char *v,
+                       size_t vlen, int *answered)
+{
+    static const char *const names[3] = {"channel", "user", "client"};
+    char other[1024];
+    int i, n, kinds = 0;
+
+    *answered = 1;
+    for (i = 0; i < 3; i++) {
+        /* a second target only counts (its value goes to `other`, as large as `v`) */
+        n = vr_urlarg(wsi, names[i], kinds ? other : v, kinds ? sizeof(other) : vlen);
+        if (n == -1)
+            continue;
+        if (n < 0)
+            return arg_refused(srv, wsi, names[i], n, kinds ? sizeof(other) : vlen);
+        if (!kinds)
+            *to = i == 0 ? verani_to_channel(v) : i == 1 ? verani_to_user(v)
+                                                         : verani_to_client(v);
+        kinds++;
+    }
+    if (kinds != 1 || !v[0])
+        return answer_error(srv, wsi, 400, "emit needs exactly one non-empty target: "
+                            "?channel=<name>, ?user=<user id> or ?client=<client id>", NULL,
+                            NULL);
+    *answered = 0;
+    return 0;
+}
+
+/* A broadcast's filters (?user_ids=, ?client_ids=: comma lists) into `to`; the lists' bytes
+ * go to lists[0..1] (owned by the caller, freed after the call whatever it returns). A filter
+ * that is there must be read whole, or nothing is sent: an unread filter must never turn
+ * into "no filter", which reaches everyone. 0, or the answer's return value (*answered). */
+static int broadcast_filters(verani_server *srv, struct lws *wsi, verani_target *to,
+                             char *lists[2], const char **ulist, const char **clist,
+                             int *answered)
+{
+    static const char *const names[2] = {"user_ids", "client_ids"};
+    const char **outs[2] = {ulist, clist};
+    char why[160];
+    int i, n;
+
+    *answered = 1;
+    for (i = 0; i < 2; i++) {
+        n = arg_dup(wsi, names[i], &lists[i]);
+        if (n == -1)
+            continue; /* absent: no filter of this kind */
+        if (n < -1)
+            return arg_refused(srv, wsi, names[i], n, 1);
+        n = split_ids(lists[i], outs[i], VR_API_MAX_IDS);
+        if (n <= 0) {
+            snprintf(why, sizeof(why), n ? "%s: more than %d ids" : "%s: no id in the list "
+                     "(leave the filter out to reach everyone)", names[i], VR_API_MAX_IDS);
+            return answer_error(srv, wsi, 400, why, NULL, NULL);
+        }
+        if (i == 0) {
+            to->user_ids = ulist;
+            to->n_user_ids = (size_t)n;
+        } else {
+            to->client_ids = clist;
+            to->n_client_ids = (size_t)n;
+        }
+    }
+    *answered = 0;
+    return 0;
+}
+
 /* POST .../emit/<event> and .../broadcast/<event>: decode, validate, deliver. */
 static int do_emit(verani_server *srv, struct lws *wsi, vr_mount *m, const vr_route_parts *rp,
                    const uint8_t *body, size_t len)
 {
     const verani_event_def *ev = emit_event(m, rp->rest);
-    char msgbuf[400], v[1024], other[sizeof(v)], uids[2048], cids[2048], ctype[128];
+    char msgbuf[400], v[1024], ctype[128], *lists[2] = {NULL, NULL};
     const char *ulist[VR_API_MAX_IDS], *clist[VR_API_MAX_IDS];
     ProtobufCMessage *msg = NULL;
     verani_target to = verani_to_all();
     verani_rpc_result res;
     vr_rpc_req rq;
-    int err = 0, n, kinds = 0, r;
+    int err = 0, r, answered;
 
     if (!ev) {
         size_t i, o;
@@ -432,47 +538,23 @@ static int do_emit(verani_server *srv, struct lws *wsi, vr_mount *m, const vr_ro
                                   m->def->schema->emit[i].name);
         return answer_error(srv, wsi, 400, msgbuf, NULL, NULL);
     }
-    if (!strcmp(rp->action, "emit")) {
-        if ((n = arg(wsi, "channel", v, sizeof(v))) >= 0) {
-            to = verani_to_channel(NULL);
-            kinds++;
-        }
-        /* a second target only counts (its value goes to `other`, as large as `v`) */
-        if (arg(wsi, "user", n >= 0 ? other : v, sizeof(v)) >= 0) {
-            to = verani_to_user(NULL);
-            kinds++;
-        }
-        if (arg(wsi, "client", kinds ? other : v, sizeof(v)) >= 0) {
-            to = verani_to_client(NULL);
-            kinds++;
-        }
-        if (kinds != 1 || !v[0])
-            return answer_error(srv, wsi, 400, "emit needs exactly one non-empty target: "
-                                "?channel=<name>, ?user=<user id> or ?client=<client id>",
-                                NULL, NULL);
-        to.name = v;
-    } else {
-        if (arg(wsi, "user_ids", uids, sizeof(uids)) > 0) {
-            if ((n = split_ids(uids, ulist, VR_API_MAX_IDS)) < 0)
-                return answer_error(srv, wsi, 400, "user_ids: more than 1024 ids", NULL, NULL);
-            to.user_ids = ulist;
-            to.n_user_ids = (size_t)n;
-        }
-        if (arg(wsi, "client_ids", cids, sizeof(cids)) > 0) {
-            if ((n = split_ids(cids, clist, VR_API_MAX_IDS)) < 0)
-                return answer_error(srv, wsi, 400, "client_ids: more than 1024 ids", NULL, NULL);
-            to.client_ids = clist;
-            to.n_client_ids = (size_t)n;
-        }
-    }
+    r = !strcmp(rp->action, "emit") ? emit_target(srv, wsi, &to, v, sizeof(v), &answered)
+                                     : broadcast_filters(srv, wsi, &to, lists, ulist, clist,
+                                                         &answered);
+    if (answered)
+        goto done;
+    r = -1;
     if (len && lws_hdr_copy(wsi, ctype, sizeof(ctype), WSI_TOKEN_HTTP_CONTENT_TYPE) > 0 &&
-        strncasecmp(ctype, "application/x-protobuf", 22))
-        return answer_error(srv, wsi, 415, "the body must be the payload as protobuf bytes, "
-                            "Content-Type: application/x-protobuf", NULL, NULL);
+        strncasecmp(ctype, "application/x-protobuf", 22)) {
+        r = answer_error(srv, wsi, 415, "the body must be the payload as protobuf bytes, "
+                         "Content-Type: application/x-protobuf", NULL, NULL);
+        goto done;
+    }
     if (!ev->in && len) {
         snprintf(msgbuf, sizeof(msgbuf), "event %s carries no payload: send an empty body",
                  ev->name);
-        return answer_error(srv, wsi, 400, msgbuf, NULL, NULL);
+        r = answer_error(srv, wsi, 400, msgbuf, NULL, NULL);
+        goto done;
     }
     if (ev->in) {
         verani_verr verr;
@@ -481,14 +563,15 @@ static int do_emit(verani_server *srv, struct lws *wsi, vr_mount *m, const vr_ro
         if (!msg) {
             snprintf(msgbuf, sizeof(msgbuf), "the body is not a valid %s (protobuf bytes) for "
                      "event %s", ev->in->name, ev->name);
-            return answer_error(srv, wsi, 400, msgbuf, NULL, NULL);
+            r = answer_error(srv, wsi, 400, msgbuf, NULL, NULL);
+            goto done;
         }
         memset(&verr, 0, sizeof(verr));
         if (ev->validate_in && ev->validate_in(msg, &verr)) {
             snprintf(msgbuf, sizeof(msgbuf), "invalid payload: %.200s: %.150s", verr.path,
                      verr.reason);
-            protobuf_c_message_free_unpacked(msg, &vr_pb_allocator);
-            return answer_error(srv, wsi, 400, msgbuf, NULL, NULL);
+            r = answer_error(srv, wsi, 400, msgbuf, NULL, NULL);
+            goto done;
         }
     }
     memset(&rq, 0, sizeof(rq));
@@ -497,41 +580,67 @@ static int do_emit(verani_server *srv, struct lws *wsi, vr_mount *m, const vr_ro
     rq.instance = rp->instance;
     rq.to = &to;
     rq.frame = vr_event_frame(ev, msg, to.kind == VERANI_TO_CHANNEL ? to.name : NULL, &err);
-    if (msg)
-        protobuf_c_message_free_unpacked(msg, &vr_pb_allocator);
-    if (!rq.frame)
-        return answer_error(srv, wsi, 500, "cannot encode the event", NULL, NULL);
+    if (!rq.frame) {
+        r = answer_error(srv, wsi, 500, "cannot encode the event", NULL, NULL);
+        goto done;
+    }
     vr_rpc_exec(srv, &rq, &res);
     vr_frame_unref(rq.frame);
     r = result_answer(srv, wsi, "delivered", &res);
+done:
+    if (msg)
+        protobuf_c_message_free_unpacked(msg, &vr_pb_allocator);
+    vr_free(lists[0]);
+    vr_free(lists[1]);
     return r;
+}
+
+/* A kick's code= : digits only, in the set a kick may close with (vr_rpc_kick_code_ok). */
+static int kick_code(const char *s, int *code)
+{
+    size_t n = strspn(s, "0123456789");
+
+    if (!n || n > 4 || s[n])
+        return -1;
+    *code = atoi(s);
+    return vr_rpc_kick_code_ok(*code) ? 0 : -1;
 }
 
 static int do_kick(verani_server *srv, struct lws *wsi, const vr_route_parts *rp)
 {
-    char client[256], code[16], reason[128];
+    char client[64], code[16], reason[VERANI_CLOSE_REASON_MAX + 1];
     verani_rpc_result res;
     vr_rpc_req rq;
-    char *e;
-    long c = 0;
+    int c = 0, n;
 
-    if (arg(wsi, "client", client, sizeof(client)) <= 0)
+    n = vr_urlarg(wsi, "client", client, sizeof(client));
+    if (n < -1)
+        return arg_refused(srv, wsi, "client", n, sizeof(client));
+    if (n <= 0)
         return answer_error(srv, wsi, 400, "kick needs ?client=<client id>", NULL, NULL);
-    if (arg(wsi, "code", code, sizeof(code)) > 0) {
-        c = strtol(code, &e, 10);
-        if (*e || c < 1000 || c > 4999 || !vr_rpc_kick_code_ok((int)c))
-            return answer_error(srv, wsi, 400, "code must be 1000, 1001, 1008 or 3000..4999",
-                                NULL, NULL);
+    /* a code that is there but cannot be read or is not allowed kicks nobody: it never
+     * falls back to the default 1008 */
+    n = vr_urlarg(wsi, "code", code, sizeof(code));
+    if (n == VERANI_EPROTO)
+        return arg_refused(srv, wsi, "code", n, sizeof(code));
+    if (n != -1 && (n < 0 || kick_code(code, &c)))
+        return answer_error(srv, wsi, 400, "code must be 1000, 1001, 1008 or 3000..4999 (the "
+                            "digits alone)", NULL, NULL);
+    n = vr_urlarg(wsi, "reason", reason, sizeof(reason));
+    if (n == VERANI_ETOOBIG) {
+        snprintf(reason, sizeof(reason), "reason: longer than %d bytes, what a close frame "
+                 "carries", VERANI_CLOSE_REASON_MAX);
+        return answer_error(srv, wsi, 400, reason, NULL, NULL);
     }
-    if (arg(wsi, "reason", reason, sizeof(reason)) < 0)
-        snprintf(reason, sizeof(reason), "kicked");
+    if (n < -1)
+        return arg_refused(srv, wsi, "reason", n, sizeof(reason));
     memset(&rq, 0, sizeof(rq));
     rq.op = VR_RPC_KICK;
     rq.room = rp->room;
     rq.instance = rp->instance;
     rq.name = client;
-    rq.code = (int)c;
-    rq.reason = reason;
+    rq.code = c;
+    rq.reason = n == -1 ? "kicked" : reason;
     vr_rpc_exec(srv, &rq, &res);
     return result_answer(srv, wsi, "kicked", &res);
 }
@@ -555,7 +664,15 @@ static int dispatch(verani_server *srv, struct lws *wsi, const char *route, vr_m
         vr_rpc_exec(srv, &rq, &res);
         return result_answer(srv, wsi, "count", &res);
     }
-    if (split_route(route, &rp)) {
+    switch (split_route(route, &rp)) {
+    case 0:
+        break;
+    case -2:
+        snprintf(why, sizeof(why), "a part of the path is longer than the API reads (room %zu "
+                 "bytes, instance %zu, user id %d)", sizeof(rp.room) - 1,
+                 sizeof(rp.instance) - 1, VERANI_USER_ID_MAX);
+        return answer_error(srv, wsi, 414, why, NULL, NULL);
+    default:
         snprintf(why, sizeof(why), "no such API route; %s", routes_help);
         return answer_error(srv, wsi, 404, why, NULL, NULL);
     }
@@ -666,7 +783,11 @@ int vr_http_api_request(verani_server *srv, struct lws *wsi, struct vr_pss *pss,
         pss->http = vr_calloc(1, sizeof(*pss->http));
         if (!pss->http)
             return answer_error(srv, wsi, 500, "out of memory", NULL, NULL);
-        snprintf(pss->http->route, sizeof(pss->http->route), "%s", route);
+        pss->http->route = vr_strdup(route);
+        if (!pss->http->route) {
+            vr_http_api_drop(pss);
+            return answer_error(srv, wsi, 500, "out of memory", NULL, NULL);
+        }
         return 0; /* the body follows */
     }
     return dispatch(srv, wsi, route, meth, NULL, 0);
@@ -704,6 +825,7 @@ int vr_http_api_body_done(verani_server *srv, struct lws *wsi, struct vr_pss *ps
     else
         r = dispatch(srv, wsi, h->route, M_POST, (const uint8_t *)h->body.buf, h->body.len);
     vr_sb_free(&h->body);
+    vr_free(h->route);
     vr_free(h);
     return r;
 }

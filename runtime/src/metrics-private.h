@@ -51,7 +51,8 @@ typedef struct vr_sb {
 
 void vr_sb_printf(vr_sb *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void vr_sb_add(vr_sb *sb, const char *s, size_t n);
-/* Append `s` as a JSON string, quotes included (control characters as \u00XX). */
+/* Append `s` as a JSON string, quotes included: control characters as \u00XX, and every byte
+ * that is not part of valid UTF-8 as \ufffd, so the answer is always valid JSON (RFC 8259). */
 void vr_sb_json_str(vr_sb *sb, const char *s);
 void vr_sb_free(vr_sb *sb);
 

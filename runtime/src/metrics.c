@@ -68,17 +68,26 @@ void vr_sb_printf(vr_sb *sb, const char *fmt, ...)
 void vr_sb_json_str(vr_sb *sb, const char *s)
 {
     const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t l;
 
     vr_sb_add(sb, "\"", 1);
-    for (; *p; p++) {
+    for (; *p; p += l) {
+        l = 1;
         if (*p == '"' || *p == '\\') {
             char e[2] = {'\\', (char)*p};
 
             vr_sb_add(sb, e, 2);
         } else if (*p < 0x20 || *p == 0x7f) {
             vr_sb_printf(sb, "\\u%04x", *p);
-        } else {
+        } else if (*p < 0x80) {
             vr_sb_add(sb, (const char *)p, 1);
+        } else if ((l = vr_utf8_seq(p))) {
+            vr_sb_add(sb, (const char *)p, l);
+        } else {
+            /* not UTF-8 (a channel or instance name given as raw bytes): JSON text must be,
+             * so each such byte is written as U+FFFD, the replacement character */
+            vr_sb_add(sb, "\\ufffd", 6);
+            l = 1;
         }
     }
     vr_sb_add(sb, "\"", 1);
@@ -180,7 +189,7 @@ void vr_metrics_render(verani_server *srv, vr_sb *sb)
             m->bytes_out);
     head(sb, "verani_errors_total", "counter", "Error frames sent to clients, by wire code.");
     for (i = 0; i < VR_METRICS_ERROR_CODES; i++) {
-        if (!m->errors[i] && i > 10)
+        if (!m->errors[i] && i > VERANI__WIRE__ERROR_CODE__TOO_LARGE)
             continue;
         vr_sb_printf(sb, "verani_errors_total{code=\"%s\"} %llu\n", vr_wire_error_name((int)i),
                      (unsigned long long)m->errors[i]);

@@ -195,6 +195,12 @@ void vr_rpc_exec(verani_server *srv, const vr_rpc_req *rq, verani_rpc_result *re
     size_t i, cap = 0, rooms = 0, insts = 0;
 
     memset(res, 0, sizeof(*res));
+    if (rq->op == VR_RPC_EMIT && !vr_frame_fits(srv, rq->frame)) {
+        fail(res, VERANI_ETOOBIG, "the event is %zu bytes, more than a session's outbound "
+             "queue holds (%zu bytes): not sent", (size_t)rq->frame->len,
+             srv->opts.queue_max_bytes);
+        return;
+    }
     if (rq->op == VR_RPC_KICK && rq->code && !vr_rpc_kick_code_ok(rq->code)) {
         fail(res, VERANI_EINVAL, "the close code must be 1000, 1001, 1008 or 3000..4999");
         return;
@@ -543,7 +549,8 @@ int verani_rpc_kick(verani_server *srv, const char *room, const char *instance,
 
     if (err)
         return err;
-    if (!client_id || (code && !vr_rpc_kick_code_ok(code)))
+    if (!client_id || (code && !vr_rpc_kick_code_ok(code)) ||
+        (reason && strlen(reason) > VERANI_CLOSE_REASON_MAX))
         return VERANI_EINVAL;
     c = call_new(VR_RPC_KICK, room, instance, client_id, &done);
     if (!c)

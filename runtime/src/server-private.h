@@ -25,6 +25,10 @@
 #include "ratelimit-private.h"
 #include "wire-private.h"
 
+/* The default of opts.storage_busy_timeout_ms, and how long the stop's final save waits. */
+#define VR_STORAGE_BUSY_MS 5
+#define VR_STORAGE_STOP_BUSY_MS 2000
+
 /* Close codes (PROTOCOL.md lists them). */
 #define VR_CLOSE_NORMAL 1000
 #define VR_CLOSE_GOING_AWAY 1001
@@ -41,8 +45,9 @@
  * buffer the rest for later POLLOUTs (a copy and another loop turn per write). */
 #define VR_WRITE_CHUNK 65536
 
-/* The longest close reason kept (a close frame's payload is at most 125 bytes). */
-#define VR_CLOSE_REASON_MAX 63
+/* The longest close reason kept (a close frame's payload is at most 125 bytes); the public
+ * calls refuse a longer one, so only the runtime's own reasons could be cut (none is). */
+#define VR_CLOSE_REASON_MAX VERANI_CLOSE_REASON_MAX
 
 /* How long a peer has to answer our close frame (its input meanwhile is read and dropped)
  * before the connection is dropped. */
@@ -217,6 +222,8 @@ struct verani_upgrade {
     char *user_id;                   /* owned until moved into the session */
     int reject_status;
     char reject_reason[128];
+    char bad_input[192];             /* the first value that could not be read (too long,
+                                        given twice, not a valid user id): refused with 400 */
     vr_scratch *scratch;
     vr_names chans;                  /* verani_upgrade_add_channel's, until moved on */
 };
@@ -261,6 +268,11 @@ struct verani_server {
     lws_dll2_owner_t store_saves;    /* sessions whose attachment is to be stored (store_node) */
     char (*store_deletes)[37];       /* owned: client ids whose attachment is to go */
     size_t n_store_deletes, cap_store_deletes;
+    lws_sorted_usec_list_t store_retry; /* the session store failed (a lock another process
+                                        holds, a full disk): its writes wait for this */
+    int store_retry_pending;         /* store_retry is scheduled: no write before it fires */
+    uint32_t store_backoff_ms;       /* the wait before the next retry (50 ms .. 1 s) */
+    uint32_t store_failures;         /* failed attempts in a row (logged on the first) */
     lws_dll2_owner_t handshaking;    /* sessions before hello (tnode), oldest first */
     lws_dll2_owner_t lru;            /* sessions after hello (tnode), least recently heard
                                         first: vr_session_heard moves one to the tail */
@@ -311,6 +323,18 @@ static inline void vr_dll2_unlink(struct lws_dll2 *d)
         lws_dll2_remove(d);
 }
 
+/* Can `f` ever be queued to a session (is it within the outbound queue's byte bound)? A frame
+ * that cannot is refused where it is made (an emit: VERANI_ETOOBIG; a reply: ERROR
+ * TOO_LARGE) instead of closing every recipient as a slow consumer. */
+static inline int vr_frame_fits(const struct verani_server *srv, const vr_frame *f)
+{
+    return f->len <= srv->opts.queue_max_bytes;
+}
+
+/* --- signals.c --- */
+/* `srv` is being destroyed: if the stop signals reach it, they no longer do. */
+void vr_signals_forget(verani_server *srv);
+
 /* --- server.c --- */
 /* Wake the loop (lws_cancel_service) from any thread or a signal handler, never touching a
  * context that the loop thread is destroying. */
@@ -321,6 +345,14 @@ void vr_accept_retry(verani_server *srv, int64_t now_us);
 /* The sweep: close the sockets that are not sessions and began before `oldest_us` (an HTTP
  * request or keep-alive wait, an upgrade still being sent: handshake_timeout_ms). */
 void vr_socks_expire(verani_server *srv, int64_t oldest_us);
+
+/* Read query argument `name` of the HTTP request on `wsi` (lws has decoded %xx) into `buf`
+ * (`len` bytes): its length; -1 when absent; VERANI_ETOOBIG when it does not fit in `len`
+ * (`buf` is "" then); VERANI_EPROTO when it is given more than once; VERANI_ENOMEM. An
+ * argument "name" without '=' has the empty value. Nothing is ever cut to fit. */
+int vr_urlarg(struct lws *wsi, const char *name, char *buf, size_t len);
+/* 0 when `id` is a valid user id (VERANI_USER_ID_MAX); else VERANI_EINVAL with why in `why`. */
+int vr_user_id_check(const char *id, char *why, size_t len);
 
 /* --- room.c --- */
 /* Route `path` (no query) to a mount; `inst_name` receives the {room} part. */
@@ -361,7 +393,9 @@ int vr_session_rx(verani_session *s, const uint8_t *in, size_t len, int binary, 
                   int final);
 /* The connection is writable (a WRITEABLE callback, or vr_sessions_flush); -1 closes it. */
 int vr_session_writable(verani_session *s);
-/* The end of a loop turn: the session store's writes of the turn in one transaction. */
+/* The end of a loop turn: the session store's writes of the turn in one transaction. When
+ * they fail (a busy database: the busy timeout is a few ms) they all stay queued and are
+ * tried again after a backoff (store_retry), never by waiting on the loop. */
 void vr_sessions_store_flush(verani_server *srv);
 /* The end of a loop turn: one direct write per session that got a frame of its own (a
  * reply, a welcome, an error) in it, or on epoll any frame. */

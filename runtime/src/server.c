@@ -104,19 +104,67 @@ static int on_http(verani_server *srv, struct lws *wsi, const char *uri)
 
 /* --- the upgrade request (extract_meta) ----------------------------------- */
 
+int vr_urlarg(struct lws *wsi, const char *name, char *buf, size_t len)
+{
+    int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS), i, r = -1;
+    size_t nl = strlen(name), vl;
+    char *frag;
+
+    if (len)
+        buf[0] = '\0';
+    if (total <= 0)
+        return -1;
+    /* every fragment fits in the total, so lws_hdr_copy_fragment fails only past the last
+     * (lws_get_urlarg_by_name's fixed buffer stopped at the first long argument) */
+    frag = vr_malloc((size_t)total + 1);
+    if (!frag)
+        return VERANI_ENOMEM;
+    for (i = 0; lws_hdr_copy_fragment(wsi, frag, total + 1, WSI_TOKEN_HTTP_URI_ARGS, i) >= 0;
+         i++) {
+        if (strncmp(frag, name, nl) || (frag[nl] != '=' && frag[nl] != '\0'))
+            continue;
+        if (r != -1) {
+            r = VERANI_EPROTO;
+            if (len)
+                buf[0] = '\0';
+            break;
+        }
+        vl = strlen(frag + nl + (frag[nl] == '='));
+        if (vl >= len) {
+            r = VERANI_ETOOBIG;
+            continue;
+        }
+        memcpy(buf, frag + nl + (frag[nl] == '='), vl + 1);
+        r = (int)vl;
+    }
+    vr_free(frag);
+    return r;
+}
+
+/* Record the first value an upgrade could not read (the upgrade is refused with 400 saying
+ * so); `r` is the reader's result, passed through. */
+static int upgrade_bad(verani_upgrade *req, int r, const char *what, const char *name,
+                       size_t len)
+{
+    if (r >= 0 || r == -1 || req->bad_input[0])
+        return r;
+    if (r == VERANI_ETOOBIG)
+        snprintf(req->bad_input, sizeof(req->bad_input), "%s '%.64s' is longer than the %zu "
+                 "bytes this server reads", what, name, len ? len - 1 : 0);
+    else if (r == VERANI_EPROTO)
+        snprintf(req->bad_input, sizeof(req->bad_input), "%s '%.64s' is given more than once",
+                 what, name);
+    else
+        snprintf(req->bad_input, sizeof(req->bad_input), "%s '%.64s' could not be read (%s)",
+                 what, name, verani_strerror(r));
+    return r;
+}
+
 int verani_upgrade_query(verani_upgrade *req, const char *name, char *buf, size_t len)
 {
-    char key[128], tmp[1024];
-    const char *v;
-
-    if (!req || !name || !buf || !len || strlen(name) + 2 > sizeof(key))
+    if (!req || !name || !*name || !buf || !len || len > INT32_MAX)
         return -1;
-    snprintf(key, sizeof(key), "%s=", name);
-    v = lws_get_urlarg_by_name(req->wsi, key, tmp, (int)sizeof(tmp));
-    if (!v)
-        return -1;
-    snprintf(buf, len, "%s", v);
-    return (int)strlen(buf);
+    return upgrade_bad(req, vr_urlarg(req->wsi, name, buf, len), "query parameter", name, len);
 }
 
 static const struct {
@@ -140,40 +188,130 @@ int verani_upgrade_header(verani_upgrade *req, const char *name, char *buf, size
 
     if (!req || !name || !buf || !len || len > INT32_MAX || strlen(name) + 2 > sizeof(key))
         return -1;
+    buf[0] = '\0';
     for (i = 0; i < sizeof(known_headers) / sizeof(known_headers[0]); i++) {
         if (strcasecmp(name, known_headers[i].name))
             continue;
-        if (!lws_hdr_total_length(req->wsi, known_headers[i].tok))
+        n = lws_hdr_total_length(req->wsi, known_headers[i].tok);
+        if (!n)
             return -1;
+        if ((size_t)n >= len) /* lws_hdr_copy would say -1, as if it were absent */
+            return upgrade_bad(req, VERANI_ETOOBIG, "header", known_headers[i].name, len);
         return lws_hdr_copy(req->wsi, buf, (int)len, known_headers[i].tok);
     }
     snprintf(key, sizeof(key), "%s:", name);
     for (i = 0; key[i]; i++)
         key[i] = (char)((key[i] >= 'A' && key[i] <= 'Z') ? key[i] + 32 : key[i]);
     n = lws_hdr_custom_length(req->wsi, key, (int)strlen(key));
-    if (n < 0 || (size_t)n >= len)
+    if (n < 0)
         return -1;
+    if ((size_t)n >= len) {
+        key[strlen(key) - 1] = '\0';
+        return upgrade_bad(req, VERANI_ETOOBIG, "header", key, len);
+    }
     return lws_hdr_custom_copy(req->wsi, buf, (int)len, key, (int)strlen(key));
+}
+
+/* The value of cookie `name` in `hdr` (a Cookie header: "a=1; b=2"), matched by its whole
+ * name: its start and length, or NULL. */
+static const char *cookie_find(const char *hdr, const char *name, size_t *vlen)
+{
+    size_t nl = strlen(name);
+    const char *p = hdr;
+
+    while (*p) {
+        const char *end = strchr(p, ';');
+        size_t l = end ? (size_t)(end - p) : strlen(p);
+
+        while (l && (*p == ' ' || *p == '\t')) {
+            p++;
+            l--;
+        }
+        if (l > nl && !strncmp(p, name, nl) && p[nl] == '=') {
+            *vlen = l - nl - 1;
+            while (*vlen && (p[nl + *vlen] == ' ' || p[nl + *vlen] == '\t'))
+                (*vlen)--; /* trailing blanks before the next ';' */
+            return p + nl + 1;
+        }
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return NULL;
 }
 
 int verani_upgrade_cookie(verani_upgrade *req, const char *name, char *buf, size_t len)
 {
-    size_t max = len;
+    int total;
+    char *hdr;
+    const char *v;
+    size_t vl = 0;
+    int r = -1;
 
-    if (!req || !name || !buf || !len || lws_http_cookie_get(req->wsi, name, buf, &max))
+    if (!req || !name || !*name || !buf || !len || len > INT32_MAX)
         return -1;
-    return (int)max;
+    buf[0] = '\0';
+    total = lws_hdr_total_length(req->wsi, WSI_TOKEN_HTTP_COOKIE);
+    if (total <= 0)
+        return -1;
+    hdr = vr_malloc((size_t)total + 1);
+    if (!hdr)
+        return upgrade_bad(req, VERANI_ENOMEM, "cookie", name, len);
+    if (lws_hdr_copy(req->wsi, hdr, total + 1, WSI_TOKEN_HTTP_COOKIE) >= 0 &&
+        (v = cookie_find(hdr, name, &vl))) {
+        if (vl >= len) {
+            r = VERANI_ETOOBIG;
+        } else {
+            memcpy(buf, v, vl);
+            buf[vl] = '\0';
+            r = (int)vl;
+        }
+    }
+    vr_free(hdr);
+    return upgrade_bad(req, r, "cookie", name, len);
 }
 
 const char *verani_upgrade_path(verani_upgrade *req) { return req ? req->path : NULL; }
 const char *verani_upgrade_instance(verani_upgrade *req) { return req ? req->instance : NULL; }
 
+int vr_user_id_check(const char *id, char *why, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)id;
+    size_t n = id ? strlen(id) : 0, l;
+
+    if (!n || n > VERANI_USER_ID_MAX) {
+        snprintf(why, len, "the user id is %zu bytes: it must be 1 to %d", n,
+                 VERANI_USER_ID_MAX);
+        return VERANI_EINVAL;
+    }
+    for (; *p; p += l) {
+        if (!(l = vr_utf8_seq(p))) {
+            snprintf(why, len, "the user id is not valid UTF-8 (at byte %zu)",
+                     (size_t)(p - (const unsigned char *)id));
+            return VERANI_EINVAL;
+        }
+        /* C0, DEL, and C1 (U+0080..U+009F: 0xc2 0x80..0x9f) */
+        if (*p < 0x20 || *p == 0x7f || (*p == 0xc2 && p[1] < 0xa0)) {
+            snprintf(why, len, "the user id has a control character (at byte %zu)",
+                     (size_t)(p - (const unsigned char *)id));
+            return VERANI_EINVAL;
+        }
+    }
+    return 0;
+}
+
 int verani_upgrade_set_user_id(verani_upgrade *req, const char *user_id)
 {
+    char why[sizeof(req->bad_input)];
     char *d;
 
-    if (!req || !user_id || !*user_id || strlen(user_id) > 256)
+    if (!req)
         return VERANI_EINVAL;
+    if (vr_user_id_check(user_id, why, sizeof(why))) {
+        if (!req->bad_input[0])
+            memcpy(req->bad_input, why, sizeof(why));
+        return VERANI_EINVAL;
+    }
     d = vr_strdup(user_id);
     if (!d)
         return VERANI_ENOMEM;
@@ -243,14 +381,18 @@ char *verani_upgrade_strdup(verani_upgrade *req, const char *s)
 /* The default: ?userId= or X-User-Id, else "anonymous" when allowed; ?channels=. */
 static int default_meta(verani_server *srv, verani_upgrade *req)
 {
-    char v[257];
+    char v[VERANI_USER_ID_MAX + 1];
     int r = default_channels(req);
 
     if (r)
         return r;
-    if (verani_upgrade_query(req, "userId", v, sizeof(v)) > 0 ||
-        verani_upgrade_header(req, "x-user-id", v, sizeof(v)) > 0)
+    r = verani_upgrade_query(req, "userId", v, sizeof(v));
+    if (r == -1)
+        r = verani_upgrade_header(req, "x-user-id", v, sizeof(v));
+    if (r >= 0) /* present, even empty: set_user_id says what is wrong with it */
         return verani_upgrade_set_user_id(req, v);
+    if (r != -1)
+        return r; /* unreadable: the upgrade is refused with 400, naming it */
     if (srv->opts.anonymous_users)
         return verani_upgrade_set_user_id(req, "anonymous");
     return verani_upgrade_reject(req, 401, "no user id: pass ?userId= or the X-User-Id header");
@@ -356,6 +498,12 @@ static int on_confirm_upgrade(verani_server *srv, struct lws *wsi)
     r = m->def->extract_meta ? m->def->extract_meta(&req, m->handlers, meta) : VERANI_ENOHANDLER;
     if (r == VERANI_ENOHANDLER)
         r = default_meta(srv, &req);
+    if (req.bad_input[0]) {
+        /* a value that did not fit or is not allowed: nothing is ever cut to fit */
+        status = 400;
+        snprintf(body, sizeof(body), "%s\n", req.bad_input);
+        goto refuse;
+    }
     if (r >= 0 && !req.user_id)
         r = verani_upgrade_reject(&req, 401, "extract_meta set no user id");
     if (r < 0) {
@@ -467,6 +615,12 @@ int verani_server_emit_async(verani_server *srv, const verani_room_def *room,
         || vr_target_copy(&a->to, &a->strs, to)) {
         async_free(a);
         return err ? err : VERANI_ENOMEM;
+    }
+    if (!vr_frame_fits(srv, a->frame)) { /* opts are read-only after create: any thread */
+        VR_WARN("emit '%s': %zu bytes, more than any session's outbound queue holds (%zu): "
+                "not sent\n", ev->name, (size_t)a->frame->len, srv->opts.queue_max_bytes);
+        async_free(a);
+        return VERANI_ETOOBIG;
     }
     pthread_mutex_lock(&srv->async_lock);
     if (srv->async_tail)
@@ -750,6 +904,8 @@ verani_server *verani_server_create(const verani_server_options *opts, char *err
         srv->opts.retain_max_age_ms = 120000;
     if (!srv->opts.instance_idle_ms)
         srv->opts.instance_idle_ms = 60000;
+    if (!srv->opts.storage_busy_timeout_ms)
+        srv->opts.storage_busy_timeout_ms = VR_STORAGE_BUSY_MS;
     if (!srv->opts.recv_buffer_bytes)
         srv->opts.recv_buffer_bytes = VR_RX_BUFFER;
     else if (srv->opts.recv_buffer_bytes < VR_RX_BUFFER_MIN)
@@ -1005,6 +1161,7 @@ static void context_end(verani_server *srv)
 {
     vr_sessions_end_detached(srv);
     vr_sweep_stop(srv);
+    lws_sul_cancel(&srv->store_retry);
     wake_retire(srv);
     lws_context_destroy(srv->ctx);
     srv->ctx = NULL;
@@ -1101,6 +1258,7 @@ void verani_server_destroy(verani_server *srv)
 
     if (!srv)
         return;
+    vr_signals_forget(srv);
     if (srv->ctx) {
         srv->stopping = 1;
         context_end(srv);

@@ -34,6 +34,7 @@ int vr_server_storage_open(verani_server *srv, char *errbuf, size_t errlen)
 
     verani_storage_options_init(&o);
     o.path = srv->opts.storage_path;
+    o.busy_timeout_ms = srv->opts.storage_busy_timeout_ms; /* the loop never waits longer */
     srv->storage = verani_storage_db_open(&o, err, sizeof(err));
     if (!srv->storage) {
         if (errbuf && errlen)

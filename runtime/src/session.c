@@ -244,37 +244,77 @@ static void attachment_delete(verani_session *s)
     memcpy(srv->store_deletes[srv->n_store_deletes++], s->client_id, sizeof(s->client_id));
 }
 
+static void store_retry_cb(lws_sorted_usec_list_t *sul)
+{
+    verani_server *srv = lws_container_of(sul, verani_server, store_retry);
+
+    srv->store_retry_pending = 0; /* the end of this loop turn writes again */
+}
+
+/* The store's writes of this turn failed: they all stay queued, and the next attempt waits
+ * for a backoff (50 ms, doubling up to 1 s) instead of retrying each turn, whose every try
+ * would cost the loop the busy timeout again. */
+static void store_failed(verani_server *srv)
+{
+    srv->store_backoff_ms = srv->store_backoff_ms ? srv->store_backoff_ms * 2 : 50;
+    if (srv->store_backoff_ms > 1000)
+        srv->store_backoff_ms = 1000;
+    if (!srv->store_failures++)
+        VR_WARN("session store: %s; %u attachment(s) and %zu removal(s) are kept and retried "
+                "until they are written\n", srv->storage->last_error, srv->store_saves.count,
+                srv->n_store_deletes);
+    if (srv->ctx && !srv->stopping) {
+        srv->store_retry_pending = 1;
+        lws_sul_schedule(srv->ctx, 0, &srv->store_retry, store_retry_cb,
+                         (lws_usec_t)srv->store_backoff_ms * LWS_US_PER_MS);
+    }
+}
+
 void vr_sessions_store_flush(verani_server *srv)
 {
+    /* stopping (or the loop is gone): nothing else waits, so the last writes may wait longer */
+    int last = !srv->ctx || srv->stopping, r, began;
     size_t i;
-    int r = 0;
 
     if (!srv->store_saves.count && !srv->n_store_deletes)
         return;
-    if (vr_db_begin(srv->storage)) {
-        VR_WARN("storing session attachments failed: %s\n", srv->storage->last_error);
-        r = -1;
-    }
-    while (srv->store_saves.head) {
-        verani_session *s = lws_container_of(srv->store_saves.head, verani_session,
-                                             store_node);
+    if (srv->store_retry_pending && !last)
+        return;
+    if (last)
+        vr_db_busy_timeout(srv->storage, VR_STORAGE_STOP_BUSY_MS);
+    r = vr_db_begin(srv->storage);
+    began = !r;
+    /* Nothing leaves the lists before the commit: on any failure all of it is tried again. */
+    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&srv->store_saves)) {
         vr_attachment a;
 
-        lws_dll2_remove(&s->store_node);
         if (r)
-            continue;
-        fill_attachment(s, &a);
-        if (vr_store_session_save(srv->storage, &a))
-            VR_WARN("session %s: storing its attachment failed: %s\n", s->client_id,
-                    srv->storage->last_error);
+            break;
+        fill_attachment(lws_container_of(d, verani_session, store_node), &a);
+        r = vr_store_session_save(srv->storage, &a);
+    } lws_end_foreach_dll(d);
+    for (i = 0; !r && i < srv->n_store_deletes; i++) {
+        r = vr_store_session_delete(srv->storage, srv->store_deletes[i]);
+        r = r == VERANI_ENOTFOUND ? 0 : r;
     }
-    for (i = 0; !r && i < srv->n_store_deletes; i++)
-        attachment_delete_now(srv, srv->store_deletes[i]);
+    if (!r)
+        r = vr_db_commit(srv->storage);
+    else if (began)
+        vr_db_rollback(srv->storage);
+    if (last)
+        vr_db_busy_timeout(srv->storage, srv->opts.storage_busy_timeout_ms);
+    if (r) {
+        store_failed(srv);
+        return;
+    }
+    if (srv->store_failures)
+        VR_NOTICE("session store: written again after %u failed attempt(s)\n",
+                  srv->store_failures);
+    srv->store_failures = 0;
+    srv->store_backoff_ms = 0;
+    while (srv->store_saves.head)
+        lws_dll2_remove(srv->store_saves.head);
     srv->n_store_deletes = 0;
-    if (!r && vr_db_commit(srv->storage)) {
-        VR_WARN("storing session attachments failed: %s\n", srv->storage->last_error);
-        vr_db_abandon(srv->storage);
-    }
 }
 
 /*
@@ -392,7 +432,7 @@ int verani_ctx_close(verani_ctx *ctx, int code, const char *reason)
     int ok = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
              (code >= 3000 && code <= 4999);
 
-    if (!ctx || !ctx->sess || !ok)
+    if (!ctx || !ctx->sess || !ok || (reason && strlen(reason) > VERANI_CLOSE_REASON_MAX))
         return VERANI_EINVAL;
     vr_session_close(ctx->sess, code, reason ? reason : "", 0);
     return 0;
@@ -1200,10 +1240,36 @@ static void handler_failed(verani_session *s, struct verani_ctx *ctx, const vr_e
 static void send_reply(verani_session *s, const vr_envelope *req, const ProtobufCMessage *out,
                        struct verani_ctx *ctx)
 {
+    const verani_hooks *h = hooks_of(ctx->mount);
     vr_envelope env = VERANI__WIRE__ENVELOPE__INIT;
     uint8_t small[512], *buf = small;
-    size_t n = out ? protobuf_c_message_get_packed_size(out) : 0;
+    size_t n = out ? protobuf_c_message_get_packed_size(out) : 0, wire;
+    char msg[160];
 
+    env.has_kind = 1;
+    env.kind = VERANI__WIRE__KIND__REPLY;
+    env.has_request_id = req->has_request_id;
+    env.request_id = req->request_id;
+    env.has_event = req->has_event;
+    env.event = req->event;
+    env.has_payload = out != NULL;
+    env.payload.len = n; /* the size only: nothing is packed yet */
+    wire = vr_wire_size(&env);
+    if (wire > s->srv->opts.queue_max_bytes) {
+        /* It could never be queued: closing the session as a slow consumer would only make
+         * the client ask again. The request gets an ERROR instead, and the application
+         * hears of it; nothing is packed. */
+        snprintf(msg, sizeof(msg), "the reply is %zu bytes, more than this session's outbound "
+                 "queue holds (%zu bytes): not sent", wire, s->srv->opts.queue_max_bytes);
+        VR_WARN("session %s: %s\n", s->client_id, msg);
+        if (h->on_error) {
+            vr_handler_enter(ctx->srv);
+            h->on_error(ctx, VERANI_ETOOBIG, msg);
+            vr_handler_leave(ctx);
+        }
+        send_error(s, VERANI__WIRE__ERROR_CODE__TOO_LARGE, req, msg, NULL);
+        return;
+    }
     if (n > sizeof(small)) {
         buf = vr_malloc(n);
         if (!buf) {
@@ -1211,14 +1277,7 @@ static void send_reply(verani_session *s, const vr_envelope *req, const Protobuf
             return;
         }
     }
-    env.has_kind = 1;
-    env.kind = VERANI__WIRE__KIND__REPLY;
-    env.has_request_id = req->has_request_id;
-    env.request_id = req->request_id;
-    env.has_event = req->has_event;
-    env.event = req->event;
     if (out) {
-        env.has_payload = 1;
         env.payload.len = protobuf_c_message_pack(out, buf);
         env.payload.data = buf;
     }
@@ -1605,6 +1664,12 @@ int verani_emit(verani_ctx *ctx, const verani_target *to, const verani_event_def
     f = vr_event_frame(ev, msg, to->kind == VERANI_TO_CHANNEL ? to->name : NULL, &err);
     if (!f)
         return err;
+    if (!vr_frame_fits(ctx->srv, f)) {
+        VR_WARN("emit '%s': %zu bytes, more than any session's outbound queue holds (%zu): "
+                "not sent\n", ev->name, (size_t)f->len, ctx->srv->opts.queue_max_bytes);
+        vr_frame_unref(f);
+        return VERANI_ETOOBIG;
+    }
     n = ctx->srv->broker->publish(ctx->inst, to, ctx->sess, f);
     vr_frame_unref(f);
     return n;
@@ -1650,8 +1715,14 @@ int vr_sessions_save(verani_server *srv)
     if (!store_persistent(srv))
         return 0;
     vr_sessions_store_flush(srv); /* what the last turn left, first */
-    if (vr_db_begin(srv->storage))
+    /* the loop serves nobody now: the final save may wait for another process's lock */
+    vr_db_busy_timeout(srv->storage, VR_STORAGE_STOP_BUSY_MS);
+    r = vr_db_begin(srv->storage);
+    vr_db_busy_timeout(srv->storage, srv->opts.storage_busy_timeout_ms);
+    if (r) {
+        VR_ERR("saving sessions for a restart failed: %s\n", srv->storage->last_error);
         return VERANI_EIO;
+    }
     for (i = 0; !r && i < srv->n_mounts; i++) {
         lws_start_foreach_dll(struct lws_dll2 *, d,
                               lws_dll2_get_head(&srv->mounts[i]->instances)) {

@@ -94,6 +94,8 @@ typedef struct vr_storage_ops {
                       int64_t min_at_ms);
     int (*frame_range)(verani_storage_db *db, const char *client_id, uint64_t *first,
                        uint64_t *last, size_t *count);
+    /* How long calls wait for another connection's lock from now on. */
+    void (*busy_timeout)(verani_storage_db *db, uint32_t ms);
 } vr_storage_ops;
 
 struct verani_storage_db {
@@ -124,6 +126,9 @@ int vr_storage_error(verani_storage_db *db, int code, const char *fmt, ...)
 /* The SQLite backend: open `db->path` with `db->opts`; on failure the reason
  * is in db->last_error. */
 int vr_storage_sqlite_open(verani_storage_db *db);
+
+/* Change how long calls wait for another connection's lock (opts.busy_timeout_ms). */
+void vr_db_busy_timeout(verani_storage_db *db, uint32_t ms);
 
 /* Transactions on the database itself (what verani_storage_begin & co. do). */
 int vr_db_begin(verani_storage_db *db);

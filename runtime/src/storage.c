@@ -300,6 +300,14 @@ int verani_storage_list(verani_storage *st, const void *prefix, size_t plen, con
     return rc;
 }
 
+void vr_db_busy_timeout(verani_storage_db *db, uint32_t ms)
+{
+    if (!db || db->opts.busy_timeout_ms == ms)
+        return;
+    db->opts.busy_timeout_ms = ms;
+    db->ops->busy_timeout(db, ms);
+}
+
 int vr_db_begin(verani_storage_db *db)
 {
     int rc;

@@ -8,7 +8,7 @@
  * verani_err codes with a sentence that says what to do. Keys and values are
  * always bound as BLOBs, so a prefix list is a range of the primary key, never
  * a LIKE pattern. It does not retry on a busy database beyond SQLite's busy
- * timeout, and it does not check a whole file for corruption up front
+ * timeout (the server keeps it at a few ms and retries its own writes later), and it does not check a whole file for corruption up front
  * (corruption is reported by the call that meets it).
  */
 #include <inttypes.h>
@@ -139,9 +139,11 @@ static int sq_fail(verani_storage_db *db, int rc, const char *what)
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
         code = VERANI_ETIMEDOUT;
-        hint = "another connection held the database lock past the busy timeout: retry, "
-               "or raise busy_timeout_ms";
-        break;
+        return vr_storage_error(db, code, "storage %s: %s failed: the database is locked by "
+                                "another connection (another process on the file: a sqlite3 "
+                                "shell in a transaction, a VACUUM) and stayed locked for the "
+                                "busy timeout (%u ms); nothing was done: retry later",
+                                db->path, what, db->opts.busy_timeout_ms);
     case SQLITE_NOMEM:
         code = VERANI_ENOMEM;
         hint = "out of memory";
@@ -221,6 +223,13 @@ static int sq_simple(verani_storage_db *db, int id, const char *what)
 }
 
 /* --- open and close -------------------------------------------------------- */
+
+static void sq_busy_timeout(verani_storage_db *db, uint32_t ms)
+{
+    sq *q = db->impl;
+
+    sqlite3_busy_timeout(q->h, (int)(ms > INT32_MAX ? INT32_MAX : ms));
+}
 
 static void sq_close(verani_storage_db *db)
 {
@@ -338,9 +347,7 @@ int vr_storage_sqlite_open(verani_storage_db *db)
         goto fail;
     }
     sqlite3_extended_result_codes(q->h, 1);
-    sqlite3_busy_timeout(q->h, (int)(db->opts.busy_timeout_ms > INT32_MAX
-                                         ? INT32_MAX
-                                         : db->opts.busy_timeout_ms));
+    sq_busy_timeout(db, db->opts.busy_timeout_ms);
     /* The first statement that reads the file: a foreign or corrupt file fails here. */
     if (!memory && !db->opts.no_wal && !db->opts.read_only) {
         if (sq_pragma(db, "PRAGMA journal_mode = WAL", NULL, mode, sizeof(mode)))
@@ -577,6 +584,12 @@ static int sq_fill(verani_storage_db *db, sqlite3_stmt *s, vr_attachment *a)
     size_t chl, i, n = 0, off;
 
     memset(a, 0, sizeof(*a));
+    /* ids are fixed-size: a longer one was not written by this store, and is not cut to fit */
+    if ((size_t)sqlite3_column_bytes(s, 0) >= sizeof(a->client_id) ||
+        (size_t)sqlite3_column_bytes(s, 1) >= sizeof(a->resume_token))
+        return vr_storage_error(db, VERANI_EIO, "session store %s: a stored session has a "
+                                "client id or token longer than libverani writes: the file "
+                                "holds rows something else wrote", db->path);
     t = sqlite3_column_text(s, 0);
     snprintf(a->client_id, sizeof(a->client_id), "%s", t ? (const char *)t : "");
     t = sqlite3_column_text(s, 1);
@@ -673,11 +686,11 @@ static int sq_sess_list(verani_storage_db *db, const char *room, const char *ins
     bind_text(s, 1, room);
     bind_text(s, 2, instance);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        int stop;
+        int stop, r = sq_fill(db, s, &a);
 
-        if (sq_fill(db, s, &a)) {
+        if (r) {
             sq_done(s);
-            return VERANI_ENOMEM;
+            return r;
         }
         n++;
         stop = fn(&a, user);
@@ -847,4 +860,5 @@ static const vr_storage_ops sq_ops = {
     .frame_read = sq_frame_read,
     .frame_trim = sq_frame_trim,
     .frame_range = sq_frame_range,
+    .busy_timeout = sq_busy_timeout,
 };

@@ -114,7 +114,7 @@ const char *vr_wire_error_name(int code)
     static const char *const names[] = {"ERROR_NONE", "BAD_FRAME", "UNKNOWN_EVENT",
                                         "INVALID_PAYLOAD", "RATE_LIMITED", "HANDLER_FAILED",
                                         "JOIN_DENIED", "NOT_JOINED", "SCHEMA_MISMATCH",
-                                        "PROTOCOL", "NO_HANDLER"};
+                                        "PROTOCOL", "NO_HANDLER", "TOO_LARGE"};
 
     if (code < 0 || code >= (int)(sizeof(names) / sizeof(names[0])))
         return "UNKNOWN";

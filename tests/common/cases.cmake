@@ -14,7 +14,8 @@
 #       [TAG_ENVIRONMENT <tag>|<VAR=value>...] cases tagged <tag> get one more variable)
 #
 # Cases tagged `manual` are not registered (a test that registers them itself may run them).
-set(VERANI_CASES_SCRIPT ${CMAKE_CURRENT_LIST_DIR}/cases_discover.cmake)
+# A cache entry, so the function works from any directory (examples/ registers cases too).
+set(VERANI_CASES_SCRIPT ${CMAKE_CURRENT_LIST_DIR}/cases_discover.cmake CACHE INTERNAL "")
 
 function(verani_test_cases target)
     cmake_parse_arguments(PARSE_ARGV 1 VC "" "PREFIX;TIMEOUT"

@@ -5,8 +5,8 @@
  * project): every option at its bound and one past it, optional and
  * required presence, nested, repeated and map paths ("players[3].name"),
  * enum fields holding a value the enum does not define, plus the runtime
- * helpers of validate.c (path nesting and truncation,
- * UTF-8 length, event lookup) and the room schema tables (sorted ids,
+ * helpers of validate.c (path nesting and truncation, UTF-8 checks and
+ * lengths, event lookup) and the room schema tables (sorted ids,
  * defaults, validators only where there are rules). Each check asserts the
  * exact field path and reason, so a wrong bound or path fails it.
  */
@@ -102,6 +102,15 @@ static void test_string_and_bytes_lengths(void **state)
     OK(kitchen_validate_scalars(&m, &err));
     m.s = "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9";
     fails(kitchen_validate_scalars(&m, &err), &err, "s", "longer than 8");
+    /* not UTF-8: refused whatever the count (60 continuation bytes used to count as 0) */
+    char cont[61];
+    memset(cont, 0x80, 60);
+    cont[60] = '\0';
+    m.s = cont;
+    fails(kitchen_validate_scalars(&m, &err), &err, "s", "is not valid UTF-8 (at byte 0)");
+    m.s = "ab\xc0\xaf"; /* an overlong '/' */
+    fails(kitchen_validate_scalars(&m, &err), &err, "s", "is not valid UTF-8 (at byte 2)");
+    m.s = "\xf0\x9f\x98\x80\xf0\x9f\x98\x80"; OK(kitchen_validate_scalars(&m, &err));
     /* bytes are counted in bytes */
     m = good_scalars();
     m.by.len = 0; fails(kitchen_validate_scalars(&m, &err), &err, "by", "shorter than 1 bytes");
@@ -398,6 +407,33 @@ static void test_runtime_helpers(void **state)
     assert_int_equal(verani_utf8_len(""), 0);
     assert_int_equal(verani_utf8_len("abc"), 3);
     assert_int_equal(verani_utf8_len("\xe2\x98\x83\xf0\x9f\x98\x80"), 2); /* 3 + 4 bytes */
+    /* not UTF-8 is SIZE_MAX, so an old max_len check refuses it */
+    static const char *const bad[] = {
+        "\x80", "a\xbf", "\xc0\x80", "\xc1\xbf", "\xe0\x80\x80", "\xe0\x9f\xbf", "\xed\xa0\x80",
+        "\xed\xbf\xbf", "\xf0\x80\x80\x80", "\xf0\x8f\xbf\xbf", "\xf4\x90\x80\x80",
+        "\xf5\x80\x80\x80",
+        "\xff", "\xc3", "\xe2\x82", "\xf0\x9f\x98", "\xc3\x28", "\xe2\x28\xa1",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(verani_utf8_len(bad[i]), SIZE_MAX);
+    static const char *const good[] = {
+        "\x7f", "\xc2\x80", "\xdf\xbf", "\xe0\xa0\x80", "\xed\x9f\xbf", "\xee\x80\x80",
+        "\xef\xbf\xbf", "\xf0\x90\x80\x80", "\xf4\x8f\xbf\xbf",
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        assert_int_equal(verani_utf8_len(good[i]), 1);
+    /* verani_check_string: bounds in code points, NULL as "", the first bad byte named */
+    OK(verani_check_string(&err, "f", NULL, 0, 0));
+    fails(verani_check_string(&err, "f", NULL, 1, VERANI_LEN_NONE), &err, "f", "shorter than 1");
+    OK(verani_check_string(&err, "f", "\xc3\xa9\xc3\xa9", 2, 2));
+    fails(verani_check_string(&err, "f", "\xc3\xa9\xc3\xa9x", 2, 2), &err, "f",
+          "longer than 2");
+    fails(verani_check_string(&err, "f", "\xc3\xa9", 2, 2), &err, "f", "shorter than 2");
+    fails(verani_check_string(&err, "f", "ok\xff", 0, VERANI_LEN_NONE), &err, "f",
+          "is not valid UTF-8 (at byte 2)");
+    /* past max_len + 1 code points nothing more is read: too long wins over what follows */
+    fails(verani_check_string(&err, "f", "abc\xff", 0, 1), &err, "f", "longer than 1");
+    OK(verani_check_string(&err, "f", "", 0, 0));
 
     fails(verani_verr_fail(&err, "name", "longer than %d", 32), &err, "name", "longer than 32");
     fails(verani_verr_nest(&err, "players", 3), &err, "players[3].name", "longer than 32");

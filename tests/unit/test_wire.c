@@ -165,6 +165,7 @@ static void test_names(void **state)
     assert_string_equal(vr_wire_kind_name(VERANI__WIRE__KIND__LEAVE), "LEAVE");
     assert_string_equal(vr_wire_kind_name(1000), "UNKNOWN");
     assert_string_equal(vr_wire_error_name(VERANI__WIRE__ERROR_CODE__NO_HANDLER), "NO_HANDLER");
+    assert_string_equal(vr_wire_error_name(VERANI__WIRE__ERROR_CODE__TOO_LARGE), "TOO_LARGE");
     assert_string_equal(vr_wire_error_name(-1), "UNKNOWN");
 }
 

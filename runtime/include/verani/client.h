@@ -186,7 +186,7 @@ typedef struct verani_client_info {
     uint32_t attempts;        /* failed attempts since the last welcome */
     uint64_t connection_id;   /* 1 for the first connection attempt, +1 for each next one */
     char client_id[64];       /* from the last welcome; "" before one */
-    char user_id[64];         /* from the last welcome; "" before one */
+    char user_id[VERANI_USER_ID_MAX + 1]; /* from the last welcome; "" before one */
     uint64_t last_seq;        /* the last sequence number received */
     int resumed;              /* the last welcome resumed the previous session */
     int recovery_failed;      /* ... but missed frames could not be replayed: resync */

@@ -49,6 +49,15 @@ enum verani_err {
     VERANI_ERANGE     = -14  /* a number is outside its allowed range */
 };
 
+/*
+ * A user id is 1 to VERANI_USER_ID_MAX bytes of valid UTF-8 without control
+ * characters (U+0000..U+001F, U+007F..U+009F); anything else printable goes,
+ * quotes and spaces included. The server checks it once, when the upgrade
+ * sets it (verani_upgrade_set_user_id, and the default ?userId= / X-User-Id),
+ * and refuses the upgrade with 400 saying why; a value never is cut to fit.
+ */
+#define VERANI_USER_ID_MAX 256
+
 /* A static, human-readable name for a verani_err code ("invalid argument"). */
 VERANI_API const char *verani_strerror(int err);
 

@@ -83,8 +83,26 @@ VERANI_API int verani_verr_fail(verani_verr *err, const char *field, const char 
  */
 VERANI_API int verani_verr_nest(verani_verr *err, const char *field, long index);
 
-/* Length of a NUL-terminated UTF-8 string in code points (bytes that are not
- * continuation bytes); NULL counts as 0. `max_len`/`min_len` on strings use it. */
+/*
+ * Check a string field: `s` must be valid UTF-8 (RFC 3629: no stray
+ * continuation byte, no overlong form, no UTF-16 surrogate, nothing past
+ * U+10FFFF) and hold from `min_len` to `max_len` code points (VERANI_LEN_NONE:
+ * no upper bound). Since a code point takes 1 to 4 bytes, a string that
+ * passes holds at most 4 * max_len bytes. NULL counts as "" (generated code
+ * skips an absent optional string; `required` is checked apart). Returns 0,
+ * or VERANI_EINVAL after recording the failure of `field` (NULL for a
+ * repeated element: the caller nests the path) in `err`: "is not valid UTF-8
+ * (at byte N)", "shorter than N" or "longer than N". Reads at most
+ * max_len + 1 code points of `s`. Generated validators call it for every
+ * string field, element, map key and map value.
+ */
+#define VERANI_LEN_NONE UINT64_MAX
+VERANI_API int verani_check_string(verani_verr *err, const char *field, const char *s,
+                                   uint64_t min_len, uint64_t max_len);
+
+/* Length of a NUL-terminated UTF-8 string in code points; NULL counts as 0, and a
+ * string that is not valid UTF-8 (see verani_check_string) as SIZE_MAX, so an
+ * old validator's max_len check still refuses it. */
 VERANI_API size_t verani_utf8_len(const char *s);
 
 /* --- events and rooms: the tables veranic emits -------------------------- */
@@ -249,7 +267,9 @@ static inline verani_target verani_to_all(void)
  * Emit event `ev` (one of the room's `emit` events) with payload `msg` (NULL
  * for a `()` event) to `to`, from the room instance of `ctx`. The payload is
  * validated, encoded once and queued to every recipient. Returns the number
- * of sessions it was queued to (0 is not an error), or a negative verani_err.
+ * of sessions it was queued to (0 is not an error), or a negative verani_err
+ * (VERANI_ETOOBIG: the event is larger than the server's queue_max_bytes, so
+ * no session could ever take it; nothing was sent).
  * Event-loop thread only; other threads use the calls in server.h.
  */
 VERANI_API int verani_emit(verani_ctx *ctx, const verani_target *to, const verani_event_def *ev,

@@ -83,7 +83,9 @@ typedef struct verani_server_options {
      * frames to a reader that keeps up). A session still past it whose connection has taken
      * nothing for a second, or at twice it, is a slow consumer (slow_policy). */
     uint32_t queue_max_frames;     /* 0: 1024 */
-    size_t queue_max_bytes;        /* 0: 4 MiB */
+    size_t queue_max_bytes;        /* 0: 4 MiB. One message larger than this is never queued:
+                                      an emit of it returns VERANI_ETOOBIG, a reply becomes
+                                      ERROR TOO_LARGE */
     verani_slow_policy slow_policy;
     const char *const *origins;    /* Origin allow-list; NULL/0: any origin */
     size_t n_origins;
@@ -91,6 +93,14 @@ typedef struct verani_server_options {
     int log_level;                 /* VERANI_LOG_* bits; 0: ERR|WARN */
     const char *storage_path;      /* room storage file (SQLite, WAL; see storage.h), opened
                                       by create; NULL: ":memory:", nothing written to disk */
+    /* How long a storage call waits for a lock another connection holds (another process on
+     * the same file: a sqlite3 shell in a transaction, a VACUUM). Storage runs on the event
+     * loop, so every room waits that long: past it the call fails with VERANI_ETIMEDOUT
+     * (room storage: the handler gets it and decides), and the session store keeps its
+     * writes and retries them later (every 50 ms, then up to every second) until they are
+     * in, without ever waiting longer. A graceful stop waits up to 2 s for its final save.
+     * 0: 5 ms */
+    uint32_t storage_busy_timeout_ms;
     /* Resume (PROTOCOL.md section 3, "Resume"). A session whose connection drops without the
      * server asking (no close frame, a network error, the idle timeout, a close frame other
      * than 1000 and 1001: those mean the client left, and end the session at once) stays
@@ -175,13 +185,35 @@ VERANI_API int verani_server_service(verani_server *srv, int timeout_ms);
 VERANI_API void verani_server_stop(verani_server *srv);
 
 /*
+ * Signals. libverani installs no signal handler by itself (the process is the
+ * application's), but a server program must handle these:
+ *  - SIGPIPE: ignore it. A write to a peer or pipe that is gone otherwise ends
+ *    the process; ignored, it fails with EPIPE and that connection is closed.
+ *  - SIGXFSZ: ignore it. A write past the process's file-size limit
+ *    (`ulimit -f`, RLIMIT_FSIZE: the storage file, its WAL, a log) otherwise
+ *    ends the process; ignored, it fails with EFBIG, the storage call fails
+ *    with VERANI_EIO (a handler's call returns it, the session store retries
+ *    later) and the server goes on.
+ *  - SIGINT, SIGTERM: stop gracefully with verani_server_stop (async-signal-
+ *    safe: sessions get 1001 and, on a file store, are saved for a restart).
+ * verani_server_handle_signals installs exactly that: SIGPIPE and SIGXFSZ
+ * ignored, SIGINT and SIGTERM stopping `srv` (sigaction, SA_RESTART). With
+ * `srv` NULL only the two ignores, for an application that handles SIGINT and
+ * SIGTERM itself. Main thread, once, before running; one server gets the stop
+ * signals (a later call moves them), and verani_server_destroy gives them
+ * back their default. Returns 0, or VERANI_EIO when sigaction fails.
+ */
+VERANI_API int verani_server_handle_signals(verani_server *srv);
+
+/*
  * Emit from any thread: event `ev` of `room` (a mounted room definition) with
  * payload `msg` (NULL for `()`), to `to` in instance `instance` (NULL: every
  * instance of the room). The payload is validated and encoded on the calling
  * thread; the frame is queued to the event loop, which delivers it on its
  * next turn. `to` may not be VERANI_TO_SELF nor use `except` (no session
  * pointer is valid off the loop); its strings are copied. Returns 0 when
- * queued, VERANI_EINVAL, VERANI_ENOMEM, or VERANI_ECLOSED after stop.
+ * queued, VERANI_EINVAL, VERANI_ENOMEM, VERANI_ETOOBIG (the event is larger
+ * than queue_max_bytes), or VERANI_ECLOSED after stop.
  */
 VERANI_API int verani_server_emit_async(verani_server *srv, const verani_room_def *room,
                                         const char *instance, const verani_target *to,
@@ -233,7 +265,11 @@ VERANI_API char *verani_ctx_strdup(verani_ctx *ctx, const char *s);
 VERANI_API int verani_ctx_join(verani_ctx *ctx, const char *channel);
 VERANI_API int verani_ctx_leave(verani_ctx *ctx, const char *channel);
 
-/* Close the context's session with a WebSocket close code and reason (a kick). */
+/* The longest close reason, in bytes: what a WebSocket close frame carries (125 with the code). */
+#define VERANI_CLOSE_REASON_MAX 123
+
+/* Close the context's session with a WebSocket close code and reason (a kick). A reason
+ * longer than VERANI_CLOSE_REASON_MAX bytes is refused (VERANI_EINVAL), never cut. */
 VERANI_API int verani_ctx_close(verani_ctx *ctx, int code, const char *reason);
 
 /* --- sessions ------------------------------------------------------------ */
@@ -256,14 +292,23 @@ VERANI_API size_t verani_ctx_user_sessions(verani_ctx *ctx, const char *user_id,
 
 /* --- extract_meta: the upgrade request ------------------------------------ */
 
-/* Copy a query parameter, header ("x-user-id", lowercase) or cookie into
- * `buf`; returns its length, or -1 when absent. */
+/*
+ * Copy a query parameter (decoded: %xx and '+'), header (any case) or cookie
+ * (matched by its whole name) into `buf` of `len` bytes; returns its length,
+ * or -1 when absent. A value is never cut to fit: one of `len` bytes or more
+ * returns VERANI_ETOOBIG, a query parameter given twice VERANI_EPROTO (`buf`
+ * is "" for both), and either way the upgrade is refused with 400 and a body
+ * naming the parameter, whatever extract_meta returns. Size `buf` for the
+ * longest value you accept (a user id: VERANI_USER_ID_MAX + 1).
+ */
 VERANI_API int verani_upgrade_query(verani_upgrade *req, const char *name, char *buf, size_t len);
 VERANI_API int verani_upgrade_header(verani_upgrade *req, const char *name, char *buf, size_t len);
 VERANI_API int verani_upgrade_cookie(verani_upgrade *req, const char *name, char *buf, size_t len);
 VERANI_API const char *verani_upgrade_path(verani_upgrade *req);
 VERANI_API const char *verani_upgrade_instance(verani_upgrade *req); /* the {room} part, or "" */
-/* Set the session's user id (copied). extract_meta must set one or reject. */
+/* Set the session's user id (copied). extract_meta must set one or reject. A user id that
+ * breaks the rules of VERANI_USER_ID_MAX (<verani/common.h>) returns VERANI_EINVAL and
+ * refuses the upgrade with 400 saying why. */
 VERANI_API int verani_upgrade_set_user_id(verani_upgrade *req, const char *user_id);
 /* Refuse the upgrade with HTTP `status` (401 or 403) and a reason; returns VERANI_EDENIED. */
 VERANI_API int verani_upgrade_reject(verani_upgrade *req, int status, const char *reason);

@@ -14,6 +14,10 @@
  * a verani_storage_db and every verani_storage opened on it belong to one
  * thread at a time (the server's event-loop thread, for the server's). Another
  * process may use the same file; SQLite's locking and the busy timeout apply.
+ * Inside a server the busy timeout is its storage_busy_timeout_ms (5 ms by
+ * default, server.h): the event loop never waits longer on another process's
+ * lock, so a handler's storage call may fail with VERANI_ETIMEDOUT while one
+ * is held (an operator's sqlite3 shell in a transaction, a VACUUM).
  *
  * Errors are negative verani_err codes: VERANI_EIO (disk full, I/O error,
  * corrupt or foreign file, read-only file, cannot open), VERANI_ETIMEDOUT (the
@@ -46,7 +50,8 @@ typedef struct verani_storage verani_storage;
 /* Options; zero-initialise (or call verani_storage_options_init) for defaults. */
 typedef struct verani_storage_options {
     const char *path;          /* a file path; NULL or ":memory:": a private in-memory database */
-    uint32_t busy_timeout_ms;  /* how long to wait for another connection's lock; 0: 5000 */
+    uint32_t busy_timeout_ms;  /* how long to wait for another connection's lock; 0: 5000
+                                  (a server passes its storage_busy_timeout_ms, 5 ms) */
     int no_wal;                /* nonzero: SQLite's rollback journal instead of WAL */
     int read_only;             /* nonzero: open an existing file read-only; writes fail (EIO) */
 } verani_storage_options;
