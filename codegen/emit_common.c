@@ -174,11 +174,11 @@ void vc_emit_guard_open(vc_ctx *ctx, vc_buf *b, const char *file, const char *wh
 
 void vc_emit_abi_check(vc_ctx *ctx, vc_buf *b, const char *file)
 {
-    vc_buf_puts(b, "#if VERANI_GEN_ABI != 2\n");
     (void)ctx;
     (void)file;
-    vc_buf_puts(b, "#error \"made for libverani's generated-code ABI 1: regenerate with "
-                "veranic\"\n");
+    vc_buf_printf(b, "#if VERANI_GEN_ABI != %d\n", VC_GEN_ABI);
+    vc_buf_printf(b, "#error \"made for libverani's generated-code ABI %d: regenerate with "
+                  "veranic\"\n", VC_GEN_ABI);
     vc_buf_puts(b, "#endif\n\n");
     vc_buf_puts(b, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
 }

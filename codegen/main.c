@@ -27,6 +27,8 @@ static const char usage[] =
     "                   only if it does not exist (it is never overwritten)\n"
     "  --stubs-dir DIR  like --stubs, but write the skeleton into DIR\n"
     "  -v               print how long each stage took\n"
+    "  --list-names     write nothing; print every C name the schemas would define, one\n"
+    "                   per line with what it is (the collision check's list)\n"
     "  --help           print this help and exit\n"
     "  --version        print the version and exit\n"
     "\n"
@@ -39,6 +41,19 @@ typedef struct job {
     int n_out;
     int ok;
 } job;
+
+/* --list-names: one line per C name, "<name>\t<what it is>". */
+static void print_name(void *arg, const char *cname, const vc_cname_src *src, vc_loc loc)
+{
+    (void)arg;
+    (void)loc;
+    printf("%s\t%s", cname, src->thing);
+    if (src->owner_kind)
+        printf(" of %s '%s'", src->owner_kind, src->owner);
+    if (src->room)
+        printf(" in room '%s'", src->room);
+    printf("\n");
+}
 
 static double now_ms(void)
 {
@@ -123,7 +138,7 @@ static int write_file(const char *path, const vc_buf *b)
 int main(int argc, char **argv)
 {
     const char *outdir = ".", *stubs_dir = NULL;
-    int stubs = 0, verbose = 0, n_schemas = 0;
+    int stubs = 0, verbose = 0, list_names = 0, n_schemas = 0;
     const char **schemas = calloc((size_t)argc + 1, sizeof(*schemas));
     if (schemas == NULL)
         return 2;
@@ -134,13 +149,15 @@ int main(int argc, char **argv)
             free(schemas);
             return 0;
         } else if (strcmp(a, "--version") == 0) {
-            printf("veranic %s (generated-code ABI 1)\n", VC_VERSION);
+            printf("veranic %s (generated-code ABI %d)\n", VC_VERSION, VC_GEN_ABI);
             free(schemas);
             return 0;
         } else if (strcmp(a, "--stubs") == 0) {
             stubs = 1;
         } else if (strcmp(a, "-v") == 0) {
             verbose = 1;
+        } else if (strcmp(a, "--list-names") == 0) {
+            list_names = 1;
         } else if (strcmp(a, "-o") == 0 || strcmp(a, "--stubs-dir") == 0) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "veranic: error: '%s' needs a directory\n%s", a, usage);
@@ -210,6 +227,10 @@ int main(int argc, char **argv)
         }
         if (j->ctx.errors)
             continue;
+        if (list_names) {
+            vc_each_cname(&j->ctx, print_name, NULL);
+            continue;
+        }
         j->n_out = vc_emit(&j->ctx, stubs, j->out);
         double t4 = now_ms();
         if (j->n_out < 0) {
@@ -225,7 +246,7 @@ int main(int argc, char **argv)
 
     /* All or nothing: write every .tmp, then rename them all. */
     double tw = now_ms();
-    for (int pass = 0; status == 0 && pass < 2; pass++) {
+    for (int pass = list_names ? 2 : 0; status == 0 && pass < 2; pass++) {
         for (int i = 0; i < n_schemas && status == 0; i++) {
             for (int k = 0; k < jobs[i].n_out && status == 0; k++) {
                 vc_output *o = &jobs[i].out[k];

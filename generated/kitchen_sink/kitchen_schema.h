@@ -11,7 +11,7 @@
 #include "kitchen.pb-c.h"
 
 #if VERANI_GEN_ABI != 2
-#error "made for libverani's generated-code ABI 1: regenerate with veranic"
+#error "made for libverani's generated-code ABI 2: regenerate with veranic"
 #endif
 
 #ifdef __cplusplus
