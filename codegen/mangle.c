@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * mangle.c: every C name veranic derives from a schema, in one place, so the
- * emitters and the collision check in check.c cannot disagree. protobuf-c's
- * own rules (ToCamel, CamelToLower) are reproduced for the payload types and
- * descriptors it generates; our names are `<pkg>_<room>_<thing>` as tabled in
- * schema/README.md. It does not decide whether a name is allowed; check.c
- * does.
+ * mangle.c: the spelling rules names are made with: case conversions,
+ * protobuf-c's own rules (ToCamel, CamelToLower) for the payload types and
+ * descriptors it generates, C keywords, and the helpers over a room's
+ * events. The names veranic itself emits are names.c's. It does not decide
+ * whether a name is allowed; check.c does.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -92,12 +91,6 @@ const char *vc_enum_descriptor(vc_ctx *ctx, const vc_enum *e)
                            vc_lower(&ctx->arena, e->name));
 }
 
-const char *vc_msg_validator(vc_ctx *ctx, const vc_message *m)
-{
-    return vc_arena_printf(&ctx->arena, "%s_validate_%s", ctx->schema->package,
-                           vc_lower(&ctx->arena, m->name));
-}
-
 const char *vc_map_entry_ctype(vc_ctx *ctx, const vc_message *m, const vc_field *f)
 {
     return vc_arena_printf(&ctx->arena, "%s__%sEntry", vc_msg_ctype(ctx, m),
@@ -121,16 +114,6 @@ int vc_is_c_keyword(const char *s)
             return 1;
     }
     return 0;
-}
-
-const char *vc_room_prefix(vc_ctx *ctx, const vc_room *r)
-{
-    return vc_arena_printf(&ctx->arena, "%s_%s", ctx->schema->package, r->snake);
-}
-
-const char *vc_room_PREFIX(vc_ctx *ctx, const vc_room *r)
-{
-    return vc_upper(&ctx->arena, vc_room_prefix(ctx, r));
 }
 
 vc_event *vc_room_event(const vc_room *r, size_t i)
@@ -182,89 +165,4 @@ vc_event **vc_room_sorted_a(vc_arena *a, const vc_room *r, vc_dir dir, size_t *n
     vc_event **out = vc_arena_alloc(a, (r->events.n + 1) * sizeof(*out));
     *n = out ? vc_room_sorted(r, dir, out) : 0;
     return out;
-}
-
-void vc_each_cname(vc_ctx *ctx, vc_name_fn fn, void *arg)
-{
-    vc_arena *a = &ctx->arena;
-    const vc_schema *s = ctx->schema;
-    const char *pkg = s->package;
-    vc_cname_src src = {"schema fingerprint macro", NULL, NULL, NULL};
-
-    fn(arg, vc_arena_printf(a, "%s_SCHEMA_FINGERPRINT", vc_upper(a, pkg)), &src,
-       s->package_loc);
-    src.thing = "stub mount function";
-    fn(arg, vc_arena_printf(a, "%s_handlers_mount", pkg), &src, s->package_loc);
-    for (size_t i = 0; i < s->enums.n; i++) {
-        const vc_enum *e = s->enums.items[i];
-        vc_cname_src es = {"value check", "enum", e->name, NULL};
-        fn(arg, vc_arena_printf(a, "%s_%s_known", pkg, vc_lower(a, e->name)), &es, e->loc);
-    }
-    for (size_t i = 0; i < s->messages.n; i++) {
-        const vc_message *m = s->messages.items[i];
-        const char *low = vc_lower(a, m->name);
-        vc_cname_src ms = {"validator", "message", m->name, NULL};
-        fn(arg, vc_msg_validator(ctx, m), &ms, m->loc);
-        ms.thing = "validator trampoline";
-        fn(arg, vc_arena_printf(a, "%s_check_%s", pkg, low), &ms, m->loc);
-        if (m->meta_of == NULL) {
-            ms.thing = "typed storage put";
-            fn(arg, vc_arena_printf(a, "%s_storage_put_%s", pkg, low), &ms, m->loc);
-            ms.thing = "typed storage get";
-            fn(arg, vc_arena_printf(a, "%s_storage_get_%s", pkg, low), &ms, m->loc);
-        }
-    }
-    for (size_t i = 0; i < s->rooms.n; i++) {
-        const vc_room *r = s->rooms.items[i];
-        const char *p = vc_room_prefix(ctx, r);
-        const char *P = vc_room_PREFIX(ctx, r);
-        static const char *const things[] = {
-            "on_events", "emit_events", "channels", "schema", "handlers", "room", "mount", "meta",
-            "invoke", "extract_meta",
-        };
-        vc_cname_src rs = {NULL, "room", r->name, NULL};
-        for (size_t k = 0; k < sizeof(things) / sizeof(things[0]); k++) {
-            rs.thing = things[k];
-            fn(arg, vc_arena_printf(a, "%s_%s", p, things[k]), &rs, r->loc);
-        }
-        static const char *const hooks[] = {
-            "stub on_connect", "stub on_disconnect", "stub on_error", "stub on_message",
-            "stub on_join", "stub on_leave", "stub on_hibernation_restore", "stub extract_meta",
-            "stub handlers",
-        };
-        for (size_t k = 0; k < sizeof(hooks) / sizeof(hooks[0]); k++) {
-            rs.thing = hooks[k];
-            fn(arg, vc_arena_printf(a, "%s_stub_%s", p, hooks[k] + 5), &rs, r->loc);
-        }
-        for (size_t j = 0; j < r->events.n; j++) {
-            const vc_event *e = vc_room_event(r, j);
-            const char *ev = e->cname;
-            vc_cname_src es = {NULL, e->dir == VC_DIR_ON ? "'on' event" : "'emit' event", e->name,
-                               r->name};
-#define NAME(fmt_, x_, y_, desc_) (es.thing = desc_, \
-                                   fn(arg, vc_arena_printf(a, fmt_, x_, y_), &es, e->loc))
-            if (e->dir == VC_DIR_ON) {
-                NAME("%s_ON_%s", P, vc_upper(a, ev), "id macro");
-                NAME("%s_invoke_%s", p, ev, "dispatch trampoline");
-                NAME("%s_stub_%s", p, ev, "stub handler");
-                if (e->out == NULL && e->out_name == NULL) {
-                    NAME("%s_client_emit_%s", p, ev, "client emitter");
-                } else {
-                    NAME("%s_%s_reply_cb", p, ev, "reply callback type");
-                    NAME("%s_client_request_%s", p, ev, "client request function");
-                    NAME("%s_client_reply_%s", p, ev, "reply trampoline");
-                }
-            } else {
-                NAME("%s_EMIT_%s", P, vc_upper(a, ev), "id macro");
-                NAME("%s_emit_%s", p, ev, "server emitter");
-                NAME("%s_rpc_emit_%s", p, ev, "outside-call emitter");
-                NAME("%s_%s_cb", p, ev, "callback type");
-                NAME("%s_client_on_%s", p, ev, "client 'on' registration");
-                NAME("%s_client_once_%s", p, ev, "client 'once' registration");
-                NAME("%s_client_off_%s", p, ev, "client 'off' function");
-                NAME("%s_client_invoke_%s", p, ev, "callback trampoline");
-            }
-#undef NAME
-        }
-    }
 }

@@ -4,7 +4,8 @@
  * contents. One section per source file: util.c (arena, growable arrays,
  * sticky output buffer), diag.c (diagnostics), lexer.re (tokens), parser.c
  * (syntax to AST), check.c (names, types, numbers, collisions), mangle.c
- * (every C name derived from a schema), emit_*.c (one per output file kind),
+ * (spelling rules), template.c (the emitters' $name$ printer), names.c (every
+ * C name veranic emits, one template each), emit_*.c (one per output file kind),
  * and compile.c (the vc_ctx pipeline and the all-or-nothing file writer).
  * main.c is only the command line. Nothing here is installed or used by the
  * runtime; the generated code meets the runtime at <verani/gen.h> only.
@@ -302,7 +303,7 @@ int vc_check(vc_ctx *ctx);
 /* Fill outputs[] (at most VC_MAX_OUTPUTS); returns the count, or -1 when out of memory. */
 int vc_emit(vc_ctx *ctx, int stubs, vc_output *outputs);
 
-/* --- mangle.c: C names ----------------------------------------------------- */
+/* --- mangle.c: spelling rules ---------------------------------------------- */
 
 /* protobuf-c's CamelToLower: ChatMessage -> chat_message, ABc -> abc. */
 char *vc_lower(vc_arena *a, const char *name);
@@ -315,15 +316,56 @@ const char *vc_msg_ctype(vc_ctx *ctx, const vc_message *m);
 const char *vc_msg_descriptor(vc_ctx *ctx, const vc_message *m);
 /* The protobuf-c descriptor of an enum: chat__mood__descriptor. */
 const char *vc_enum_descriptor(vc_ctx *ctx, const vc_enum *e);
-/* The generated validator: chat_validate_chat_message. */
-const char *vc_msg_validator(vc_ctx *ctx, const vc_message *m);
 /* The protobuf-c C type of a map entry of field f in message m. */
 const char *vc_map_entry_ctype(vc_ctx *ctx, const vc_message *m, const vc_field *f);
 int vc_is_c_keyword(const char *s);
 
-/* Call `fn` once for every C identifier the schema produces at file or
- * global scope, with a description a person can read ("the emitter of event
- * 'user.joined' in room 'Chat'") and the schema location it comes from. */
+/* --- template.c: the emitters' printer --------------------------------------- */
+
+typedef struct vc_var {
+    const char *key;
+    const char *value;      /* NULL: "" */
+} vc_var;
+/* Write `tpl` into `b` with each $key$ replaced by its value from `vars` (ended by
+ * {NULL, NULL}); "$$" is one '$'. 0, or -1 when a key is not set (veranic's own bug: it is
+ * reported on stderr and the placeholder kept). */
+int vc_tpl(vc_buf *b, const char *tpl, const vc_var *vars);
+/* The same into the arena; NULL when out of memory. */
+char *vc_tpl_a(vc_arena *a, const char *tpl, const vc_var *vars);
+
+/* --- names.c: every C name veranic emits, one template each ------------------- */
+
+typedef enum vc_name_id {
+    /* the schema */
+    VC_N_FINGERPRINT, VC_N_HANDLERS_MOUNT,
+    /* an enum; a message (storage helpers: not for room metas) */
+    VC_N_ENUM_KNOWN, VC_N_VALIDATOR, VC_N_CHECK, VC_N_STORAGE_PUT, VC_N_STORAGE_GET,
+    /* a room */
+    VC_N_ON_EVENTS, VC_N_EMIT_EVENTS, VC_N_CHANNELS, VC_N_SCHEMA, VC_N_HANDLERS, VC_N_ROOM,
+    VC_N_MOUNT, VC_N_META, VC_N_INVOKE, VC_N_EXTRACT_META,
+    VC_N_STUB_ON_CONNECT, VC_N_STUB_ON_DISCONNECT, VC_N_STUB_ON_ERROR, VC_N_STUB_ON_MESSAGE,
+    VC_N_STUB_ON_JOIN, VC_N_STUB_ON_LEAVE, VC_N_STUB_ON_RESTORE, VC_N_STUB_EXTRACT_META,
+    VC_N_STUB_HANDLERS,
+    /* an `on` event (emit: without `returns`; the reply names: with it) */
+    VC_N_ON_ID, VC_N_INVOKE_EVENT, VC_N_STUB_EVENT, VC_N_CLIENT_EMIT, VC_N_REPLY_CB,
+    VC_N_CLIENT_REQUEST, VC_N_CLIENT_REPLY,
+    /* an `emit` event */
+    VC_N_EMIT_ID, VC_N_EMIT, VC_N_RPC_EMIT, VC_N_EVENT_CB, VC_N_CLIENT_ON, VC_N_CLIENT_ONCE,
+    VC_N_CLIENT_OFF, VC_N_CLIENT_INVOKE
+} vc_name_id;
+
+/* The name `id` of `subject` in room `r` (NULL for the schema's, an enum's and a message's
+ * names): `subject` is NULL for the schema's and a room's names, else the vc_enum,
+ * vc_message or vc_event the name is of. Arena memory. */
+const char *vc_name(vc_ctx *ctx, vc_name_id id, const vc_room *r, const void *subject);
+/* vc_name(ctx, VC_N_VALIDATOR, NULL, m): chat_validate_chat_message. */
+const char *vc_msg_validator(vc_ctx *ctx, const vc_message *m);
+const char *vc_room_prefix(vc_ctx *ctx, const vc_room *r);    /* chat_chat */
+const char *vc_room_PREFIX(vc_ctx *ctx, const vc_room *r);    /* CHAT_CHAT */
+
+/* Call `fn` once for every name of the table in names.c that the schema produces, with a
+ * description a person can read ("the emitter of event 'user.joined' in room 'Chat'") and
+ * the schema location it comes from. */
 typedef struct vc_cname_src {
     const char *thing;      /* "the validator", "client emitter", ... (static) */
     const char *owner_kind; /* "message", "room", "'on' event", or NULL */
@@ -360,8 +402,6 @@ void vc_emit_file_doc(vc_ctx *ctx, vc_buf *b, const char *suffix, const char *wh
 void vc_emit_cstring(vc_buf *b, const char *s);
 void vc_emit_guard_open(vc_ctx *ctx, vc_buf *b, const char *file, const char *what);
 void vc_emit_guard_close(vc_ctx *ctx, vc_buf *b, const char *file);
-const char *vc_room_prefix(vc_ctx *ctx, const vc_room *r);    /* chat_chat */
-const char *vc_room_PREFIX(vc_ctx *ctx, const vc_room *r);    /* CHAT_CHAT */
 vc_event *vc_room_event(const vc_room *r, size_t i);
 /* The events of one direction sorted by id into out[] (sized by the caller). */
 size_t vc_room_sorted(const vc_room *r, vc_dir dir, vc_event **out);

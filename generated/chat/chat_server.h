@@ -57,9 +57,11 @@ int chat_chat_emit_user_left(verani_ctx *ctx, verani_target to, const Chat__User
 /* emit typing (UserEvent): user_id is typing */
 int chat_chat_emit_typing(verani_ctx *ctx, verani_target to, const Chat__UserEvent *msg);
 
-/* The same emits from outside the room, from any thread (<verani/rpc.h>):
+/*
+ * The same emits from outside the room, from any thread (<verani/rpc.h>):
  * `instance` NULL means every instance; the count reached comes back
- * through `done`. */
+ * through `done`.
+ */
 int chat_chat_rpc_emit_chat_message(verani_server *srv, const char *instance, verani_target to,
                                     const Chat__ChatBroadcast *msg, verani_rpc_done done);
 int chat_chat_rpc_emit_user_joined(verani_server *srv, const char *instance, verani_target to,

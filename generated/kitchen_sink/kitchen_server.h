@@ -62,9 +62,11 @@ int kitchen_lobby_emit_game_state(verani_ctx *ctx, verani_target to, const Kitch
 /* emit ping (Nothing) */
 int kitchen_lobby_emit_ping(verani_ctx *ctx, verani_target to, const Kitchen__Nothing *msg);
 
-/* The same emits from outside the room, from any thread (<verani/rpc.h>):
+/*
+ * The same emits from outside the room, from any thread (<verani/rpc.h>):
  * `instance` NULL means every instance; the count reached comes back
- * through `done`. */
+ * through `done`.
+ */
 int kitchen_lobby_rpc_emit_plain(verani_server *srv, const char *instance, verani_target to,
                                  const Kitchen__Plain *msg, verani_rpc_done done);
 int kitchen_lobby_rpc_emit_pong(verani_server *srv, const char *instance, verani_target to,

@@ -51,9 +51,11 @@ int notifications_inbox_emit_notify(verani_ctx *ctx, verani_target to,
 int notifications_inbox_emit_unread(verani_ctx *ctx, verani_target to,
                                     const Notifications__Unread *msg);
 
-/* The same emits from outside the room, from any thread (<verani/rpc.h>):
+/*
+ * The same emits from outside the room, from any thread (<verani/rpc.h>):
  * `instance` NULL means every instance; the count reached comes back
- * through `done`. */
+ * through `done`.
+ */
 int notifications_inbox_rpc_emit_notify(verani_server *srv, const char *instance, verani_target to,
                                         const Notifications__Notification *msg,
                                         verani_rpc_done done);

@@ -58,9 +58,11 @@ int presence_presence_emit_user_status(verani_ctx *ctx, verani_target to,
 int presence_presence_emit_sync(verani_ctx *ctx, verani_target to,
                                 const Presence__PresenceList *msg);
 
-/* The same emits from outside the room, from any thread (<verani/rpc.h>):
+/*
+ * The same emits from outside the room, from any thread (<verani/rpc.h>):
  * `instance` NULL means every instance; the count reached comes back
- * through `done`. */
+ * through `done`.
+ */
 int presence_presence_rpc_emit_user_online(verani_server *srv, const char *instance,
                                            verani_target to, const Presence__UserPresence *msg,
                                            verani_rpc_done done);
