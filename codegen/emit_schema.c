@@ -36,7 +36,7 @@ void vc_emit_schema_h(vc_ctx *ctx, vc_buf *b)
     vc_emit_banner(b, "schema fingerprint");
     vc_buf_puts(b, "/* FNV-1a 64 of the schema's canonical form: it changes with anything that "
                 "changes the wire. */\n");
-    vc_buf_printf(b, "#define %s_SCHEMA_FINGERPRINT \"%s\"\n\n", vc_upper(a, s->package),
+    vc_buf_printf(b, "#define %s \"%s\"\n\n", vc_name(ctx, VC_N_FINGERPRINT, NULL, NULL),
                   s->fingerprint);
 
     for (size_t i = 0; i < s->rooms.n; i++) {
@@ -47,7 +47,8 @@ void vc_emit_schema_h(vc_ctx *ctx, vc_buf *b)
         size_t width = 0;
         for (size_t j = 0; j < r->events.n; j++) {
             const vc_event *e = vc_room_event(r, j);
-            size_t w = strlen(vc_room_PREFIX(ctx, r)) + strlen(e->cname) + 6;
+            /* as wide as the longest event's name in its EMIT form, for either direction */
+            size_t w = strlen(vc_name(ctx, VC_N_EMIT_ID, r, e));
             width = w > width ? w : width;
         }
         for (int d = 0; d < 2; d++) {
@@ -56,8 +57,7 @@ void vc_emit_schema_h(vc_ctx *ctx, vc_buf *b)
             for (size_t j = 0; j < n; j++) {
                 const vc_event *e = sorted[j];
                 vc_buf_printf(b, "#define %-*s %" PRId64 "u\n", (int)width,
-                              vc_arena_printf(a, "%s_%s_%s", vc_room_PREFIX(ctx, r),
-                                              d ? "EMIT" : "ON", vc_upper(a, e->cname)), e->id);
+                              vc_name(ctx, d ? VC_N_EMIT_ID : VC_N_ON_ID, r, e), e->id);
             }
         }
         vc_buf_puts(b, "\n");
@@ -79,15 +79,17 @@ void vc_emit_schema_h(vc_ctx *ctx, vc_buf *b)
 
     for (size_t i = 0; i < s->rooms.n; i++) {
         const vc_room *r = s->rooms.items[i];
-        const char *p = vc_room_prefix(ctx, r);
         vc_emit_banner(b, vc_arena_printf(a, "room %s", r->name));
         vc_emit_doc(b, r->doc, 0);
         size_t n_on = vc_room_count(r, VC_DIR_ON), n_emit = vc_room_count(r, VC_DIR_EMIT);
         if (n_on)
-            vc_buf_printf(b, "extern const verani_event_def %s_on_events[%zu];\n", p, n_on);
+            vc_buf_printf(b, "extern const verani_event_def %s[%zu];\n",
+                          vc_name(ctx, VC_N_ON_EVENTS, r, NULL), n_on);
         if (n_emit)
-            vc_buf_printf(b, "extern const verani_event_def %s_emit_events[%zu];\n", p, n_emit);
-        vc_buf_printf(b, "extern const verani_room_schema %s_schema;\n\n", p);
+            vc_buf_printf(b, "extern const verani_event_def %s[%zu];\n",
+                          vc_name(ctx, VC_N_EMIT_EVENTS, r, NULL), n_emit);
+        vc_buf_printf(b, "extern const verani_room_schema %s;\n\n",
+                      vc_name(ctx, VC_N_SCHEMA, r, NULL));
     }
     vc_emit_guard_close(ctx, b, "schema");
 }
@@ -118,8 +120,7 @@ static const char *num_literal(vc_ctx *ctx, const vc_field *f, const vc_option *
 
 static const char *enum_known(vc_ctx *ctx, const vc_enum *e)
 {
-    return vc_arena_printf(&ctx->arena, "%s_%s_known", ctx->schema->package,
-                           vc_lower(&ctx->arena, e->name));
+    return vc_name(ctx, VC_N_ENUM_KNOWN, NULL, e);
 }
 
 static int is_float_type(vc_type t)
@@ -145,30 +146,48 @@ static int bound_matters(const vc_field *f, const vc_option *o, int is_min)
     }
 }
 
-/* Numeric checks of `acc`; on failure `fail` is the statement prefix. */
+/* Numeric checks of `acc`: NaN refused when a float has bounds, then each bound that can
+ * fail. An element of a repeated field (`element`) names its index through
+ * verani_verr_nest. */
 static void numeric_checks(vbody *v, const vc_field *f, const char *acc, const char *ind,
                            int element)
 {
-    vc_buf *b = v->b;
-    const char *path = element ? "NULL" : vc_arena_printf(&v->ctx->arena, "\"%s\"", f->name);
-    const char *tail = element ? vc_arena_printf(&v->ctx->arena, "%s    return verani_verr_nest("
-                                                 "err, \"%s\", (long)i);\n", ind, f->name)
-                               : "";
-    const char *ret = element ? "" : "return ";
+    vc_arena *a = &v->ctx->arena;
     const vc_option *bounds[2] = {f->has_min ? f->min : NULL, f->has_max ? f->max : NULL};
-    const char *open = element ? " {" : "", *close = element ? vc_arena_printf(&v->ctx->arena,
-                                                                               "%s}\n", ind) : "";
+    vc_var vars[] = {
+        {"ind", ind},
+        {"acc", acc},
+        {"name", f->name},
+        {"path", element ? "NULL" : vc_arena_printf(a, "\"%s\"", f->name)},
+        {"ret", element ? "" : "return "},
+        {"open", element ? " {" : ""},
+        {"tail", element ? vc_tpl_a(a, "$ind$    return verani_verr_nest(err, \"$name$\", "
+                                       "(long)i);\n$ind$}\n",
+                                    (const vc_var[]){{"ind", ind}, {"name", f->name},
+                                                     {NULL, NULL}})
+                         : ""},
+        {"op", NULL},
+        {"bound", NULL},
+        {"says", NULL},
+        {NULL, NULL},
+    };
+
     if (is_float_type(f->type) && (bounds[0] || bounds[1])) {
-        vc_buf_printf(b, "%sif (%s != %s)%s\n%s    %sverani_verr_fail(err, %s, "
-                      "\"is not a number\");\n%s%s", ind, acc, acc, open, ind, ret, path, tail, close);
+        vc_tpl(v->b, "$ind$if ($acc$ != $acc$)$open$\n"
+                     "$ind$    $ret$verani_verr_fail(err, $path$, \"is not a number\");\n"
+                     "$tail$", vars);
         v->uses_err = 1;
     }
     for (int k = 0; k < 2; k++) {
         if (bounds[k] == NULL || !bound_matters(f, bounds[k], k == 0))
             continue;
-        vc_buf_printf(b, "%sif (%s %s %s)%s\n%s    %sverani_verr_fail(err, %s, \"%s than %s\");\n"
-                      "%s%s", ind, acc, k ? ">" : "<", num_literal(v->ctx, f, bounds[k]), open,
-                      ind, ret, path, k ? "greater" : "less", bounds[k]->text, tail, close);
+        vars[7].value = k ? ">" : "<";
+        vars[8].value = num_literal(v->ctx, f, bounds[k]);
+        vars[9].value = vc_arena_printf(a, "%s than %s", k ? "greater" : "less",
+                                        bounds[k]->text);
+        vc_tpl(v->b, "$ind$if ($acc$ $op$ $bound$)$open$\n"
+                     "$ind$    $ret$verani_verr_fail(err, $path$, \"$says$\");\n"
+                     "$tail$", vars);
         v->uses_err = 1;
     }
 }
@@ -178,31 +197,37 @@ static void numeric_checks(vbody *v, const vc_field *f, const char *acc, const c
 static void map_checks(vbody *v, const vc_field *f, const char *acc)
 {
     vc_ctx *ctx = v->ctx;
-    vc_buf *b = v->b;
-    const char *name = f->name;
+    const vc_var vars[] = {
+        {"acc", acc},
+        {"name", f->name},
+        {"known", f->type == VC_TY_ENUM ? enum_known(ctx, f->en) : ""},
+        {"validator", f->msg ? vc_msg_validator(ctx, f->msg) : ""},
+        {NULL, NULL},
+    };
 
-    vc_buf_printf(b, "    for (i = 0; i < m->n_%s; i++) {\n"
-                  "        if (%s[i] == NULL)\n            continue;\n"
-                  "        if (verani_check_string(err, \"key\", %s[i]->key, 0u, VERANI_LEN_NONE) "
-                  "!= 0)\n            return verani_verr_nest(err, \"%s\", (long)i);\n",
-                  name, acc, acc, name);
+    vc_tpl(v->b, "    for (i = 0; i < m->n_$name$; i++) {\n"
+                 "        if ($acc$[i] == NULL)\n"
+                 "            continue;\n"
+                 "        if (verani_check_string(err, \"key\", $acc$[i]->key, 0u, "
+                 "VERANI_LEN_NONE) != 0)\n"
+                 "            return verani_verr_nest(err, \"$name$\", (long)i);\n", vars);
     if (f->type == VC_TY_STRING)
-        vc_buf_printf(b, "        if (verani_check_string(err, \"value\", %s[i]->value, 0u, "
-                      "VERANI_LEN_NONE) != 0)\n"
-                      "            return verani_verr_nest(err, \"%s\", (long)i);\n", acc, name);
+        vc_tpl(v->b, "        if (verani_check_string(err, \"value\", $acc$[i]->value, 0u, "
+                     "VERANI_LEN_NONE) != 0)\n"
+                     "            return verani_verr_nest(err, \"$name$\", (long)i);\n", vars);
     else if (f->type == VC_TY_ENUM)
-        vc_buf_printf(b, "        if (!%s(%s[i]->value)) {\n"
-                      "            verani_verr_fail(err, \"value\", \"unknown value %%d\", "
-                      "(int)%s[i]->value);\n"
-                      "            return verani_verr_nest(err, \"%s\", (long)i);\n        }\n",
-                      enum_known(ctx, f->en), acc, acc, name);
+        vc_tpl(v->b, "        if (!$known$($acc$[i]->value)) {\n"
+                     "            verani_verr_fail(err, \"value\", \"unknown value %d\", "
+                     "(int)$acc$[i]->value);\n"
+                     "            return verani_verr_nest(err, \"$name$\", (long)i);\n"
+                     "        }\n", vars);
     else if (f->msg && f->msg->needs_validation)
-        vc_buf_printf(b, "        if (%s[i]->value != NULL &&\n"
-                      "            %s(%s[i]->value, err) != 0) {\n"
-                      "            verani_verr_nest(err, \"value\", -1);\n"
-                      "            return verani_verr_nest(err, \"%s\", (long)i);\n        }\n",
-                      acc, vc_msg_validator(ctx, f->msg), acc, name);
-    vc_buf_puts(b, "    }\n");
+        vc_tpl(v->b, "        if ($acc$[i]->value != NULL &&\n"
+                     "            $validator$($acc$[i]->value, err) != 0) {\n"
+                     "            verani_verr_nest(err, \"value\", -1);\n"
+                     "            return verani_verr_nest(err, \"$name$\", (long)i);\n"
+                     "        }\n", vars);
+    vc_buf_puts(v->b, "    }\n");
     v->uses_err = v->uses_i = 1;
 }
 
@@ -379,8 +404,7 @@ static const char *check_name(vc_ctx *ctx, const vc_message *m)
 {
     if (m == NULL || !m->needs_validation)
         return "NULL";
-    return vc_arena_printf(&ctx->arena, "%s_check_%s", ctx->schema->package,
-                           vc_lower(&ctx->arena, m->name));
+    return vc_name(ctx, VC_N_CHECK, NULL, m);
 }
 
 static const char *desc_ref(vc_ctx *ctx, const vc_message *m)
@@ -394,8 +418,8 @@ static void emit_table(vc_ctx *ctx, vc_buf *b, const vc_room *r, vc_dir dir)
     vc_event **ev = vc_room_sorted_a(&ctx->arena, r, dir, &n);
     if (n == 0)
         return;
-    vc_buf_printf(b, "const verani_event_def %s_%s_events[%zu] = {\n", vc_room_prefix(ctx, r),
-                  dir == VC_DIR_ON ? "on" : "emit", n);
+    vc_buf_printf(b, "const verani_event_def %s[%zu] = {\n",
+                  vc_name(ctx, dir == VC_DIR_ON ? VC_N_ON_EVENTS : VC_N_EMIT_EVENTS, r, NULL), n);
     for (size_t i = 0; i < n; i++) {
         const vc_event *e = ev[i];
         vc_emit_doc(b, vc_event_doc(ctx, e), 4);
@@ -456,10 +480,10 @@ void vc_emit_schema_c(vc_ctx *ctx, vc_buf *b)
 
     for (size_t i = 0; i < s->rooms.n; i++) {
         const vc_room *r = s->rooms.items[i];
-        const char *p = vc_room_prefix(ctx, r);
+        const char *channels = vc_name(ctx, VC_N_CHANNELS, r, NULL);
         vc_emit_banner(b, vc_arena_printf(a, "room %s", r->name));
         size_t nch = r->channels.n ? r->channels.n : 1;
-        vc_buf_printf(b, "static const char *const %s_channels[%zu] = {", p, nch);
+        vc_buf_printf(b, "static const char *const %s[%zu] = {", channels, nch);
         if (r->channels.n == 0) {
             vc_emit_cstring(b, "default");
         } else {
@@ -473,25 +497,28 @@ void vc_emit_schema_c(vc_ctx *ctx, vc_buf *b)
         emit_table(ctx, b, r, VC_DIR_EMIT);
         size_t n_on = vc_room_count(r, VC_DIR_ON), n_emit = vc_room_count(r, VC_DIR_EMIT);
         vc_emit_doc(b, r->doc, 0);
-        vc_buf_printf(b, "const verani_room_schema %s_schema = {\n    .name = ", p);
+        vc_buf_printf(b, "const verani_room_schema %s = {\n    .name = ",
+                      vc_name(ctx, VC_N_SCHEMA, r, NULL));
         vc_emit_cstring(b, r->name);
         vc_buf_puts(b, ",\n    .path = ");
         vc_emit_cstring(b, r->path ? r->path : "/ws");
-        vc_buf_printf(b, ",\n    .channels = %s_channels,\n    .n_channels = %zu,\n", p, nch);
+        vc_buf_printf(b, ",\n    .channels = %s,\n    .n_channels = %zu,\n", channels, nch);
         vc_buf_printf(b, "    .max_frame = %" PRId64 "u,\n    .rate = %" PRId64 "u,\n"
                       "    .burst = %" PRId64 "u,\n", r->has_max_frame ? r->max_frame : 65536,
                       r->has_rate ? r->rate : 0, r->has_burst ? r->burst : 0);
         vc_buf_printf(b, "    .meta = &%s,\n    .validate_meta = %s,\n",
                       vc_msg_descriptor(ctx, r->meta), check_name(ctx, r->meta));
         if (n_on)
-            vc_buf_printf(b, "    .on = %s_on_events,\n    .n_on = %zu,\n", p, n_on);
+            vc_buf_printf(b, "    .on = %s,\n    .n_on = %zu,\n",
+                          vc_name(ctx, VC_N_ON_EVENTS, r, NULL), n_on);
         else
             vc_buf_puts(b, "    .on = NULL,\n    .n_on = 0,\n");
         if (n_emit)
-            vc_buf_printf(b, "    .emit = %s_emit_events,\n    .n_emit = %zu,\n", p, n_emit);
+            vc_buf_printf(b, "    .emit = %s,\n    .n_emit = %zu,\n",
+                          vc_name(ctx, VC_N_EMIT_EVENTS, r, NULL), n_emit);
         else
             vc_buf_puts(b, "    .emit = NULL,\n    .n_emit = 0,\n");
-        vc_buf_printf(b, "    .fingerprint = %s_SCHEMA_FINGERPRINT,\n", vc_upper(a, s->package));
+        vc_buf_printf(b, "    .fingerprint = %s,\n", vc_name(ctx, VC_N_FINGERPRINT, NULL, NULL));
         if (r->open_events)
             vc_buf_puts(b, "    .open_events = 1,\n");
         vc_buf_puts(b, "};\n");

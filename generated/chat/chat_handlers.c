@@ -45,8 +45,10 @@ static void chat_chat_stub_on_hibernation_restore(verani_ctx *ctx)
     (void)ctx;
 }
 
-/* Fill the typed meta from the request (verani_upgrade_query/header/cookie), or
- * return VERANI_ENOHANDLER to keep the runtime's default. */
+/*
+ * Fill the typed meta from the request (verani_upgrade_query/header/cookie), or
+ * return VERANI_ENOHANDLER to keep the runtime's default.
+ */
 static int chat_chat_stub_extract_meta(verani_upgrade *req, Chat__ChatMeta *meta)
 {
     (void)req;

@@ -45,8 +45,10 @@ static void kitchen_lobby_stub_on_hibernation_restore(verani_ctx *ctx)
     (void)ctx;
 }
 
-/* Fill the typed meta from the request (verani_upgrade_query/header/cookie), or
- * return VERANI_ENOHANDLER to keep the runtime's default. */
+/*
+ * Fill the typed meta from the request (verani_upgrade_query/header/cookie), or
+ * return VERANI_ENOHANDLER to keep the runtime's default.
+ */
 static int kitchen_lobby_stub_extract_meta(verani_upgrade *req, Kitchen__LobbyMeta *meta)
 {
     (void)req;
@@ -163,8 +165,10 @@ static void kitchen_game_lobby_stub_on_hibernation_restore(verani_ctx *ctx)
     (void)ctx;
 }
 
-/* Fill the typed meta from the request (verani_upgrade_query/header/cookie), or
- * return VERANI_ENOHANDLER to keep the runtime's default. */
+/*
+ * Fill the typed meta from the request (verani_upgrade_query/header/cookie), or
+ * return VERANI_ENOHANDLER to keep the runtime's default.
+ */
 static int kitchen_game_lobby_stub_extract_meta(verani_upgrade *req, Kitchen__GameLobbyMeta *meta)
 {
     (void)req;
@@ -233,8 +237,10 @@ static void kitchen_quiet_stub_on_hibernation_restore(verani_ctx *ctx)
     (void)ctx;
 }
 
-/* Fill the typed meta from the request (verani_upgrade_query/header/cookie), or
- * return VERANI_ENOHANDLER to keep the runtime's default. */
+/*
+ * Fill the typed meta from the request (verani_upgrade_query/header/cookie), or
+ * return VERANI_ENOHANDLER to keep the runtime's default.
+ */
 static int kitchen_quiet_stub_extract_meta(verani_upgrade *req, Kitchen__QuietMeta *meta)
 {
     (void)req;

@@ -45,8 +45,10 @@ static void presence_presence_stub_on_hibernation_restore(verani_ctx *ctx)
     (void)ctx;
 }
 
-/* Fill the typed meta from the request (verani_upgrade_query/header/cookie), or
- * return VERANI_ENOHANDLER to keep the runtime's default. */
+/*
+ * Fill the typed meta from the request (verani_upgrade_query/header/cookie), or
+ * return VERANI_ENOHANDLER to keep the runtime's default.
+ */
 static int presence_presence_stub_extract_meta(verani_upgrade *req, Presence__PresenceMeta *meta)
 {
     (void)req;
