@@ -32,6 +32,11 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/runtime/include/verani
 
 install(FILES ${PROJECT_SOURCE_DIR}/runtime/src/envelope.proto
     DESTINATION ${CMAKE_INSTALL_DATADIR}/verani/proto)
+# The contract, beside the package: the wire protocol and the schema language.
+install(FILES ${PROJECT_SOURCE_DIR}/runtime/PROTOCOL.md ${PROJECT_SOURCE_DIR}/README.md
+    DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(FILES ${PROJECT_SOURCE_DIR}/schema/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR}
+    RENAME SCHEMA.md)
 
 install(EXPORT verani-targets
     NAMESPACE verani::

@@ -230,8 +230,10 @@ static void check_option(checker *c, vc_field *f, const vc_option *o)
             return;
         }
         if (resolved && (map || !is_numeric(f->type))) {
-            ERR(c, o->loc, "option '%s' does not apply to field '%s' of type %s", o->name,
-                f->name, field_desc(c, f));
+            int length = !map && (f->type == VC_TY_STRING || f->type == VC_TY_BYTES);
+            ERR(c, o->loc, "option '%s' does not apply to field '%s' of type %s%s%s%s", o->name,
+                f->name, field_desc(c, f), length ? ": did you mean " : "",
+                length ? o->name : "", length ? "_len?" : "");
             return;
         }
         if (is_integer(f->type)) {
@@ -320,8 +322,12 @@ static void check_message(checker *c, vc_message *m)
             ERR(c, f->loc, "field name 'base' is reserved (protobuf-c uses it in every message)");
         } else if (m->meta_of != NULL && (strcmp(f->name, "user_id") == 0 ||
                    strcmp(f->name, "client_id") == 0 || strcmp(f->name, "channels") == 0)) {
-            ERR(c, f->loc, "'%s' is built into every session and cannot be a meta field",
-                f->name);
+            ERR(c, f->loc, "'%s' is built into every session and cannot be a meta field%s",
+                f->name, strcmp(f->name, "user_id") == 0
+                    ? " (the user id comes from extract_meta through "
+                      "verani_upgrade_set_user_id, by default from ?userId= or X-User-Id, "
+                      "and handlers read it with verani_ctx_user_id)"
+                    : "");
         }
         const vc_field *prev = vc_strset_put(c->a, &names, f->name, f, &c->oom);
         if (prev != NULL) {

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,7 +23,8 @@ static const char usage[] =
     "  <pkg>.proto, <pkg>_schema.{h,c}, <pkg>_server.{h,c}, <pkg>_client.{h,c}, and\n"
     "  envelope.proto (the wire envelope, the same for every schema)\n"
     "\n"
-    "  -o DIR           write the outputs into DIR (default: the current directory)\n"
+    "  -o DIR           write the outputs into DIR (default: the current directory),\n"
+    "                   creating it and its parents when missing\n"
     "  --stubs          also write the handler skeleton <pkg>_handlers.c into DIR,\n"
     "                   only if it does not exist (it is never overwritten)\n"
     "  --stubs-dir DIR  like --stubs, but write the skeleton into DIR\n"
@@ -115,6 +117,32 @@ static char *join(const char *dir, const char *name, const char *suffix)
     if (p != NULL)
         snprintf(p, n, "%s/%s%s", dir, name, suffix);
     return p;
+}
+
+/* mkdir -p `dir`; 0, or 2 with the reason printed. */
+static int make_dir(const char *dir)
+{
+    char *p = strdup(dir);
+    int rc = 0;
+
+    if (p == NULL)
+        return 2;
+    for (char *s = p + 1; rc == 0; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char c = *s;
+        *s = '\0';
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            fprintf(stderr, "veranic: error: cannot create directory '%s': %s\n", p,
+                    strerror(errno));
+            rc = 2;
+        }
+        *s = c;
+        if (c == '\0')
+            break;
+    }
+    free(p);
+    return rc;
 }
 
 static int write_file(const char *path, const vc_buf *b)
@@ -246,6 +274,11 @@ int main(int argc, char **argv)
 
     /* All or nothing: write every .tmp, then rename them all. */
     double tw = now_ms();
+    if (status == 0 && !list_names) {
+        status = make_dir(outdir);
+        if (status == 0 && stubs)
+            status = make_dir(stubs_dir);
+    }
     for (int pass = list_names ? 2 : 0; status == 0 && pass < 2; pass++) {
         for (int i = 0; i < n_schemas && status == 0; i++) {
             for (int k = 0; k < jobs[i].n_out && status == 0; k++) {

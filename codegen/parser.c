@@ -542,8 +542,11 @@ static void parse_limits(parser *p, vc_room *r)
 /* A payload type in "(" [ type ] ")"; returns 0 on success. */
 static int parse_payload(parser *p, const char **name, vc_loc *loc)
 {
-    if (!expect(p, VC_T_LPAREN))
+    if (!accept(p, VC_T_LPAREN)) {
+        error_at(p, p->tok.loc, "expected '(' and the payload type, got %s: use () for an "
+                 "event with no payload", describe(p, &p->tok));
         return -1;
+    }
     *name = NULL;
     *loc = p->tok.loc;
     if (is_type_token(p)) {

@@ -61,9 +61,11 @@ if(NOT UPDATE)
     if(NOT cli_out MATCHES "^veranic [0-9]+\\.[0-9]+\\.[0-9]+")
         message(SEND_ERROR "--version prints '${cli_out}'")
     endif()
-    # A good schema with an unwritable output directory: exit 2, nothing left behind.
+    # A good schema with an output directory that cannot be made (under a plain file): exit 2,
+    # nothing left behind. (A directory that is only missing is created: golden.outdir.)
     file(WRITE "${OUT}/good.verani" "package good;\nroom R {}\n")
-    cli(2 -o "${OUT}/no/such/dir" "${OUT}/good.verani")
+    file(WRITE "${OUT}/plain-file" "")
+    cli(2 -o "${OUT}/plain-file/dir" "${OUT}/good.verani")
     # Two schemas, one bad: nothing is written for either.
     file(REMOVE_RECURSE "${OUT}/pair")
     file(MAKE_DIRECTORY "${OUT}/pair")

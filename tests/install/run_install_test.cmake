@@ -25,7 +25,8 @@ file(COPY "${CONSUMER_DIR}/" DESTINATION "${WORK_DIR}/src")
 file(COPY "${SCHEMA}" DESTINATION "${WORK_DIR}/src")
 
 step("install" ${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${WORK_DIR}/prefix")
-foreach(f bin/veranic include/verani/verani.h share/verani/proto/envelope.proto)
+foreach(f bin/veranic include/verani/verani.h share/verani/proto/envelope.proto
+         share/doc/verani/PROTOCOL.md share/doc/verani/SCHEMA.md share/doc/verani/README.md)
     if(NOT EXISTS "${WORK_DIR}/prefix/${f}")
         message(FATAL_ERROR "install test: ${f} was not installed")
     endif()
