@@ -9,9 +9,14 @@
 #
 #   OUTPUT_DIR  where the files go (relative: to the current binary directory);
 #               default ${CMAKE_CURRENT_BINARY_DIR}/<lib>_gen
-#   STUBS       also write the handler skeleton <pkg>_handlers.c into this
-#               directory (relative: to the current source directory), once:
-#               veranic never overwrites an existing one
+#   STUBS       also write the handler skeleton <pkg>_handlers.c and its header
+#               <pkg>_handlers.h into this directory (relative: to the current
+#               source directory), once: veranic never overwrites them; when the
+#               schema gains `on` events the skeleton lacks, every build names
+#               them and writes the full skeleton as <pkg>_handlers.c.new. With an
+#               installed veranic (find_package(verani)) the skeleton is written
+#               at configure time, so add_executable(app stubs/<pkg>_handlers.c)
+#               works in the same CMakeLists.txt from the first configure.
 #   PACKAGE     the schema's package; read from the schema when not given
 #               (the output file names derive from it)
 #
@@ -21,6 +26,36 @@
 # (VERANI_VERANIC_EXECUTABLE / VERANI_VERANIC_DEPENDS, set by the top-level
 # CMakeLists.txt); after find_package(verani) it is verani::veranic.
 include_guard(GLOBAL)
+
+# With an installed veranic, write the skeleton now (at configure time) when it is not there
+# yet, so the user's add_executable() can name it. A veranic built by this same project does
+# not exist yet at configure time: then the skeleton comes with the first build.
+function(_verani_stubs_now stubs_abs pkg out)
+    if(EXISTS "${stubs_abs}/${pkg}_handlers.c" OR NOT TARGET verani::veranic OR
+       VERANI_VERANIC_EXECUTABLE)
+        return()
+    endif()
+    get_target_property(exe verani::veranic IMPORTED_LOCATION)
+    if(NOT exe)
+        get_target_property(configs verani::veranic IMPORTED_CONFIGURATIONS)
+        foreach(c IN LISTS configs)
+            get_target_property(exe verani::veranic IMPORTED_LOCATION_${c})
+            if(exe)
+                break()
+            endif()
+        endforeach()
+    endif()
+    if(NOT exe)
+        return()
+    endif()
+    execute_process(COMMAND "${exe}" -o "${out}" --stubs-dir "${stubs_abs}" "${VG_SCHEMA}"
+                    WORKING_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}"
+                    RESULT_VARIABLE rc ERROR_VARIABLE err)
+    if(NOT rc EQUAL 0)
+        message(FATAL_ERROR "verani_generate: veranic could not write the skeleton of "
+                            "${VG_SCHEMA}:\n${err}")
+    endif()
+endfunction()
 
 function(verani_generate)
     cmake_parse_arguments(VG "" "TARGET;SCHEMA;OUTPUT_DIR;STUBS;PACKAGE" "" ${ARGN})
@@ -81,6 +116,7 @@ function(verani_generate)
                                BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
         file(MAKE_DIRECTORY "${stubs_abs}")
         set(stub_args --stubs-dir "${stubs_abs}")
+        _verani_stubs_now("${stubs_abs}" "${pkg}" "${out}")
     endif()
     add_custom_command(
         OUTPUT "${out}/${pkg}.proto" "${out}/envelope.proto" ${gen_c} ${gen_h}

@@ -52,11 +52,12 @@ int vc_emit(vc_ctx *ctx, int stubs, vc_output *out)
         {"_server.c", vc_emit_server_c},
         {"_client.h", vc_emit_client_h},
         {"_client.c", vc_emit_client_c},
+        {"_handlers.h", vc_emit_stubs_h},
         {"_handlers.c", vc_emit_stubs},
     };
     int n = 0;
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        int once = files[i].fn == vc_emit_stubs;
+        int once = files[i].fn == vc_emit_stubs || files[i].fn == vc_emit_stubs_h;
         if (once && !stubs)
             continue;
         vc_output *o = &out[n++];

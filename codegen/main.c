@@ -145,6 +145,42 @@ static int make_dir(const char *dir)
     return rc;
 }
 
+static int write_file(const char *path, const vc_buf *b);
+
+/* The user's handler skeleton `path` exists and is kept. When the schema has `on` events it
+ * has no handler for, say which and write the fresh skeleton `fresh` beside it as
+ * <path>.new to copy them from. 0, or 2 on an I/O error. */
+static int check_skeleton(vc_ctx *ctx, const char *path, const vc_buf *fresh)
+{
+    size_t len = strlen(path);
+    char *text = NULL, *newpath;
+    size_t n_text = 0;
+    vc_buf list = {0};
+    int rc = 0;
+
+    if (len < 11 || strcmp(path + len - 11, "_handlers.c") != 0)
+        return 0;
+    if (read_file(path, &text, &n_text) != 0) {
+        free(text);
+        return 2;
+    }
+    if (vc_stubs_missing(ctx, text, &list) > 0 && !list.failed) {
+        newpath = malloc(len + 5);
+        if (newpath != NULL)
+            snprintf(newpath, len + 5, "%s.new", path);
+        if (newpath == NULL || write_file(newpath, fresh) != 0) {
+            rc = 2;
+        } else {
+            fprintf(stderr, "veranic: note: %s has no handler for %.*s; the schema's full "
+                    "skeleton is in %s\n", path, (int)list.len, list.data, newpath);
+        }
+        free(newpath);
+    }
+    vc_buf_free(&list);
+    free(text);
+    return rc;
+}
+
 static int write_file(const char *path, const vc_buf *b)
 {
     FILE *f = fopen(path, "wb");
@@ -292,6 +328,8 @@ int main(int argc, char **argv)
                     status = 2;
                 } else if (o->once && access(final, F_OK) == 0) {
                     o->once = 2; /* exists: keep the user's file */
+                    if (pass == 0)
+                        status = check_skeleton(&jobs[i].ctx, final, &o->buf);
                 } else if (pass == 0) {
                     if (write_file(tmp, &o->buf) != 0)
                         status = 2;

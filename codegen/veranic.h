@@ -289,7 +289,7 @@ typedef struct vc_output {
     int shared;       /* the same bytes for every schema (envelope.proto): written once */
 } vc_output;
 
-#define VC_MAX_OUTPUTS 9
+#define VC_MAX_OUTPUTS 10
 
 /* runtime/src/envelope.proto, embedded at build time (cmake/embed.cmake); vc_emit writes it
  * as envelope.proto beside <pkg>.proto. */
@@ -386,6 +386,11 @@ void vc_emit_server_c(vc_ctx *ctx, vc_buf *b);
 void vc_emit_client_h(vc_ctx *ctx, vc_buf *b);
 void vc_emit_client_c(vc_ctx *ctx, vc_buf *b);
 void vc_emit_stubs(vc_ctx *ctx, vc_buf *b);
+void vc_emit_stubs_h(vc_ctx *ctx, vc_buf *b);
+/* The `on` events a skeleton the user already has (`text`) has no handler for (neither its
+ * stub function nor a `.<event> =` member appears in it): their names, ", "-separated, into
+ * `list`; returns how many. */
+size_t vc_stubs_missing(vc_ctx *ctx, const char *text, vc_buf *list);
 
 /* Shared emitter helpers (emit_common.c). */
 void vc_emit_line1(vc_ctx *ctx, vc_buf *b, int proto);

@@ -3,9 +3,7 @@
  * chat_handlers.c: the handlers of package chat, as a starting point. veranic wrote it once and
  * will never overwrite it; fill in what your rooms do.
  */
-#include "chat_server.h"
-
-int chat_handlers_mount(verani_server *srv, void *user);
+#include "chat_handlers.h"
 
 /* --- room Chat ------------------------------------------------------------- */
 

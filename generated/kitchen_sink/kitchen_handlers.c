@@ -3,9 +3,7 @@
  * kitchen_handlers.c: the handlers of package kitchen, as a starting point. veranic wrote it once
  * and will never overwrite it; fill in what your rooms do.
  */
-#include "kitchen_server.h"
-
-int kitchen_handlers_mount(verani_server *srv, void *user);
+#include "kitchen_handlers.h"
 
 /* --- room Lobby ------------------------------------------------------------ */
 

@@ -3,9 +3,7 @@
  * notifications_handlers.c: the handlers of package notifications, as a starting point. veranic
  * wrote it once and will never overwrite it; fill in what your rooms do.
  */
-#include "notifications_server.h"
-
-int notifications_handlers_mount(verani_server *srv, void *user);
+#include "notifications_handlers.h"
 
 /* --- room Inbox ------------------------------------------------------------ */
 

@@ -3,9 +3,7 @@
  * presence_handlers.c: the handlers of package presence, as a starting point. veranic wrote it once
  * and will never overwrite it; fill in what your rooms do.
  */
-#include "presence_server.h"
-
-int presence_handlers_mount(verani_server *srv, void *user);
+#include "presence_handlers.h"
 
 /* --- room Presence --------------------------------------------------------- */
 
