@@ -1162,8 +1162,8 @@ static void usage(FILE *f)
         "  --duration S    time bound of the measured phase (fanout 60, echo and churn 5)\n"
         "  --timeout S     time bound for connecting (120)\n"
         "  --workers N     worker processes, each with its own client loop and a share of\n"
-        "                  the connections (1..%d; default 2, fewer when there are fewer\n"
-        "                  connections)\n"
+        "                  the connections (1..%d; default 3, fewer when there are fewer\n"
+        "                  connections); in fan-out worker 0 holds the publisher alone\n"
         "  --src N         ws/sio/verani-raw: bind source addresses 127.0.0.2..127.0.0.(1+N)\n"
         "  (ws also speaks to bench/peers' raw libwebsockets floor and uWebSockets peers;\n"
         "   verani-raw: a minimal HELLO-only Verani-C client, for the idle scenario only)\n"
@@ -1217,7 +1217,7 @@ static int parse(int argc, char **argv, opts *o)
     o->hold = 2;
     o->slots = 32;
     o->timeout = 120;
-    o->workers = 2;
+    o->workers = 3;
     o->sc = (scenario)-1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
