@@ -767,33 +767,46 @@ static void print_gen(const lg_ctl *c, const snap *a, const snap *b)
             c->n, max);
 }
 
+/* The measured phase: readings `a` and `b` around it; it ends after `duration_s` or earlier
+ * when `done` says so. Then the workers stop and report. 0, or -1 when a worker failed. */
+static int measure(lg_ctl *c, double duration_s, int (*done)(lg_ctl *c), snap *a, snap *b)
+{
+    int64_t end;
+
+    *a = take(c);
+    set_phase(c, PH_RUN);
+    end = a->t + (int64_t)(duration_s * 1e9);
+    while (now_ns() < end && !(done && done(c))) {
+        reap(c);
+        if (c->dead)
+            return -1;
+        sleep_ms(0.5);
+    }
+    *b = take(c);
+    set_phase(c, PH_STOP);
+    return wait_state(c, WS_DONE, 30);
+}
+
+/* Fan-out is over: every live subscriber has every message, or nobody is left to send to. */
+static int fanout_done(lg_ctl *c)
+{
+    uint64_t g = global_acked(c->sh, c->n);
+
+    return atomic_load(&c->sh->pub_lost) || !SUM(c, live_subs) ||
+           (g != LG_NO_SUBS && g >= c->o->messages);
+}
+
 static int p_fanout(lg_ctl *c)
 {
     const opts *o = c->o;
     uint64_t sent, subs, got, deliveries, losses, gaps, dups, subs_lost;
-    int64_t deadline;
     snap a, b;
     int bad;
 
     if (wait_state(c, WS_CONNECTED, o->timeout + 30) != 0)
         return 3;
     sleep_ms(300);
-    a = take(c);
-    set_phase(c, PH_RUN);
-    deadline = a.t + (int64_t)(o->duration * 1e9);
-    while (now_ns() < deadline && !atomic_load(&c->sh->pub_lost) && SUM(c, live_subs)) {
-        uint64_t g = global_acked(c->sh, c->n);
-
-        if (g != LG_NO_SUBS && g >= o->messages)
-            break;
-        reap(c);
-        if (c->dead)
-            return 1;
-        sleep_ms(0.5);
-    }
-    b = take(c);
-    set_phase(c, PH_STOP);
-    if (wait_state(c, WS_DONE, 30) != 0)
+    if (measure(c, o->duration, fanout_done, &a, &b) != 0)
         return 1;
     sent = atomic_load(&c->sh->sent);
     subs = got = deliveries = gaps = dups = subs_lost = 0;
@@ -831,30 +844,25 @@ static int cmp_i64(const void *x, const void *y)
     return a < b ? -1 : a > b;
 }
 
+/* Echo is over: enough round trips, or no client left. */
+static int echo_done(lg_ctl *c)
+{
+    return SUM(c, rtts) >= c->o->max_rtts || !SUM(c, n_open);
+}
+
 static int p_echo(lg_ctl *c, const int64_t *lat, size_t lat_cap_w)
 {
     const opts *o = c->o;
     uint64_t rtts, errors = 0, failed;
     double p50 = 0, p99 = 0;
-    int64_t end, *all;
+    int64_t *all;
     size_t n_lat = 0;
     snap a, b;
 
     if (wait_state(c, WS_CONNECTED, o->timeout + 30) != 0)
         return 3;
     sleep_ms(300);
-    a = take(c);
-    set_phase(c, PH_RUN);
-    end = a.t + (int64_t)(o->duration * 1e9);
-    while (now_ns() < end && SUM(c, rtts) < o->max_rtts && SUM(c, n_open) > 0) {
-        reap(c);
-        if (c->dead)
-            return 1;
-        sleep_ms(1);
-    }
-    b = take(c);
-    set_phase(c, PH_STOP);
-    if (wait_state(c, WS_DONE, 30) != 0)
+    if (measure(c, o->duration, echo_done, &a, &b) != 0)
         return 1;
     rtts = SUM(c, rtts);
     failed = SUM(c, n_failed);
@@ -928,19 +936,7 @@ static int p_churn(lg_ctl *c)
     uint64_t done = 0, errors = 0, failed;
     snap a, b;
 
-    if (wait_state(c, WS_CONNECTED, 30) != 0)
-        return 1;
-    a = take(c);
-    set_phase(c, PH_RUN);
-    while (now_ns() < a.t + (int64_t)(o->duration * 1e9)) {
-        reap(c);
-        if (c->dead)
-            return 1;
-        sleep_ms(1);
-    }
-    b = take(c);
-    set_phase(c, PH_STOP);
-    if (wait_state(c, WS_DONE, 30) != 0)
+    if (wait_state(c, WS_CONNECTED, 30) != 0 || measure(c, o->duration, NULL, &a, &b) != 0)
         return 1;
     failed = SUM(c, n_failed);
     for (int w = 0; w < c->n; w++) {
