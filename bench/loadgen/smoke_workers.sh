@@ -20,7 +20,8 @@ case "$mode" in
 esac
 lg() { "$loadgen" --target "$target" --workers 3 --timeout 30 "$@"; }
 
-lg --scenario fanout --subs 60 --messages 200 --window 8 --duration 30 -- "$server"
+# more messages than the floor's ring holds (1,024), so that it wraps
+lg --scenario fanout --subs 60 --messages 1500 --window 8 --duration 30 -- "$server"
 lg --scenario echo --clients 12 --duration 0.5 -- "$server"
 lg --scenario idle --conns 300 --hold 0.2 -- "$server"
 lg --scenario churn --slots 6 --duration 0.5 -- "$server"

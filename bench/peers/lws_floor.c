@@ -128,23 +128,22 @@ static void fan_out(floor_conn *from, const uint8_t *b, size_t len)
 {
     floor_msg *m = &srv.ring[srv.head & (FLOOR_RING - 1)];
 
-    /* A connection a whole ring behind would read this slot again: drop it first. */
-    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&srv.conns)) {
-        floor_conn *c = lws_container_of(d, floor_conn, list);
-
-        if (!c->culled && srv.head - c->tail >= FLOOR_RING)
-            cull(c, "fell a whole ring behind");
-    } lws_end_foreach_dll(d);
     m->from = from;
     m->n = msg_number(b, len);
     m->len = frame_header(m->frame, len);
     memcpy(m->frame + m->len, b, len);
     m->len += len;
     srv.head++;
+    /* The sender skips its own message; caught up, it need not wait for a write to do so. */
+    if (from->tail == srv.head - 1)
+        from->tail = srv.head;
     lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&srv.conns)) {
         floor_conn *c = lws_container_of(d, floor_conn, list);
 
-        if (c != from)
+        /* More than a ring behind: this message took the slot of one it had not read. */
+        if (srv.head - c->tail > FLOOR_RING && !c->culled)
+            cull(c, "fell a whole ring behind");
+        else if (c != from)
             want_write(c);
     } lws_end_foreach_dll(d);
 }
