@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# bench/run.sh: issue 8's side-by-side benchmark. It builds the Verani-C bench server and the
-# load generator (bench/CMakeLists.txt), installs the peers (ws and socket.io, exact versions
-# from bench/peers/package-lock.json) from npm into bench/peers/node_modules, then runs every
+# bench/run.sh: the side-by-side benchmark of issues 8 and 20. It builds the Verani-C bench
+# server, the raw libwebsockets floor (bench/peers/lws_floor.c) and the load generator
+# (bench/CMakeLists.txt), installs the Node peers (ws and socket.io, exact versions from
+# bench/peers/package-lock.json) from npm into bench/peers/node_modules, runs the uWebSockets
+# peer when a uws_server binary is there (it never builds it: see --help), then runs every
 # scenario against Verani-C and the peers in the same run, interleaved, each server pinned to
-# core 0 and the generator to core 1 with taskset, over 127.0.0.1 only. Each (scenario, server)
-# pair runs --runs times (3 by default); it prints a table of medians and spreads (min..max)
-# plus the exact command, and keeps the raw "RESULT" lines and the generator's messages in
-# bench/out/. Verani-C runs as two targets: `verani` (everything in memory) and `verani-db`
+# one core and the generator (several worker processes) to the others with taskset, over
+# 127.0.0.1 only. Each (scenario, server) pair runs --runs times (5 by default); it prints a
+# table of medians and spreads (min..max) with the generator's CPU beside the server's, then
+# issue 20's summary (fan-out, echo, idle memory, connect cost per server, with Verani-C's
+# ratios to the floor and to uWebSockets), plus the exact command, and keeps the raw "RESULT"
+# lines and the generator's messages in bench/out/. Verani-C runs as two targets: `verani` (everything in memory) and `verani-db`
 # (bench_server --db: room storage and sessions persisted and resumable in a SQLite file, a
 # fresh file per run in a temporary folder that is removed at the end); the churn scenario,
 # "connections per second with session persistence on", always runs Verani-C with --db. It
@@ -19,34 +23,47 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 build="$root/build-bench"
-runs=3
+runs=5
 quick=0
-default_targets="verani verani-poll verani-db ws sio"
+default_targets="verani verani-poll verani-db floor uws ws sio"
 targets=$default_targets
 scenarios="fanout echo echo1 idle churn"
 idle_conns=10000
 server_core=0
-gen_core=1
+gen_cores=""
+workers=""
 skip_build=0
 
 usage() {
     cat <<EOF
-usage: bench/run.sh [--quick] [--runs N] [--build DIR] [--targets "verani verani-poll verani-db ws sio"]
-                    [--scenarios "fanout echo echo1 idle churn"] [--idle-conns N]
-                    [--cores SERVER,GENERATOR] [--no-build]
+usage: bench/run.sh [--quick] [--runs N] [--build DIR] [--targets "$default_targets"]
+                    [--scenarios "fanout echo echo1 idle churn"] [--idle-conns N|max]
+                    [--workers N] [--cores SERVER,GENERATORS] [--no-build]
   --quick       a few seconds per scenario (smaller counts, 1 run unless --runs is given)
-  --runs N      runs of every (scenario, server) pair; the table shows medians (default 3)
+  --runs N      runs of every (scenario, server) pair; the table shows medians (default 5)
   --targets     servers to run (default "$default_targets"): verani is the bench server
                 with everything in memory (on its default epoll loop), verani-poll the same
                 on libwebsockets' poll() loop, verani-db the same with --db (room storage and
-                sessions persisted and resumable in a fresh SQLite file per run); ws, sio the
-                Node peers. With both verani and verani-db the table adds the cost of
-                persistence per fan-out delivery. churn measures connections per second with
-                session persistence on, so its Verani-C row always runs with --db (verani
-                alone runs churn as verani-db)
-  --idle-conns  connections held by the idle scenario (default 10000); past the hard open-file
-                limit it is raised with prlimit (needs CAP_SYS_RESOURCE), every client binds
-                one of 8 source addresses, and Verani-C is held by the HELLO-only client
+                sessions persisted and resumable in a fresh SQLite file per run); floor the
+                raw libwebsockets server of bench/peers/lws_floor.c (no protocol, coalesced
+                writes); uws the uWebSockets peer; ws, sio the Node peers. With both verani
+                and verani-db the table adds the cost of persistence per fan-out delivery.
+                churn measures connections per second with session persistence on, so its
+                Verani-C row always runs with --db (verani alone runs churn as verani-db)
+  --workers N   load generator worker processes (default 2 per generator core, plus 1; in
+                fan-out one of them holds the publisher alone)
+  --cores S,G   the server's core and the generator's cores, as taskset takes them
+                (default 0 and every other core: "0,1" on 2 cores, "0,1-3" on 4)
+  --idle-conns  connections held by the idle scenario (default 10000), or "max": as many as
+                this machine allows one server process (its open-file limit). The generator
+                spreads them over enough worker processes for its own open-file limit; past
+                one source address's ephemeral ports every client binds one of several
+                (127.0.0.2, ...), and Verani-C is then held by the HELLO-only client. Past the
+                hard open-file limit it is raised with prlimit (needs CAP_SYS_RESOURCE).
+uWebSockets: this repository does not build it. run.sh runs \$UWS_SERVER, else
+DIR/uws/uws_server (DIR: --build, default build-bench/), when it is an executable built from
+bench/peers/uws_server.cpp against a local copy of uWebSockets and uSockets, and otherwise
+skips the uws target with a message.
 EOF
 }
 
@@ -59,7 +76,8 @@ while [ $# -gt 0 ]; do
         --targets) targets=$2; shift ;;
         --scenarios) scenarios=$2; shift ;;
         --idle-conns) idle_conns=$2; shift ;;
-        --cores) server_core=${2%,*}; gen_core=${2#*,}; shift ;;
+        --workers) workers=$2; shift ;;
+        --cores) server_core=${2%%,*}; gen_cores=${2#*,}; shift ;;
         --no-build) skip_build=1 ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; exit 2 ;;
@@ -68,11 +86,22 @@ while [ $# -gt 0 ]; do
 done
 for t in $targets; do
     case "$t" in
-        verani|verani-poll|verani-db|ws|sio) ;;
-        *) echo "run.sh: unknown target '$t' (verani, verani-poll, verani-db, ws, sio)" >&2
+        verani|verani-poll|verani-db|floor|uws|ws|sio) ;;
+        *) echo "run.sh: unknown target '$t' (verani, verani-poll, verani-db, floor, uws, ws," \
+                "sio)" >&2
            exit 2 ;;
     esac
 done
+case "$idle_conns" in
+    max) ;;
+    ''|*[!0-9]*) echo "run.sh: --idle-conns takes a number or max, not '$idle_conns'" >&2
+                 exit 2 ;;
+esac
+if [ -n "$workers" ] && { [[ "$workers" == *[!0-9]* ]] || [ "$workers" -lt 1 ] ||
+                          [ "$workers" -gt 64 ]; }; then
+    echo "run.sh: --workers takes 1 to 64, not '$workers'" >&2
+    exit 2
+fi
 if [ "$quick" = 1 ] && [ "$runs_given" = 0 ]; then
     runs=1
 fi
@@ -82,24 +111,41 @@ cmdline="bench/run.sh"
 [ "$targets" != "$default_targets" ] && cmdline="$cmdline --targets \"$targets\""
 [ "$scenarios" != "fanout echo echo1 idle churn" ] && cmdline="$cmdline --scenarios \"$scenarios\""
 [ "$idle_conns" != 10000 ] && cmdline="$cmdline --idle-conns $idle_conns"
+[ -n "$workers" ] && cmdline="$cmdline --workers $workers"
+[ -n "$gen_cores" ] && cmdline="$cmdline --cores $server_core,$gen_cores"
 
 if [ "$(nproc)" -lt 2 ]; then
     echo "run.sh: needs 2 cores (one for the server, one for the generator)" >&2
     exit 1
 fi
+if [ -z "$gen_cores" ]; then
+    gen_cores=$(seq 0 $(($(nproc) - 1)) | grep -vx "$server_core" | paste -sd, -)
+fi
+# The generator's cores as taskset counts them, for its default workers and its CPU share.
+n_gen_cores=$(taskset -c "$gen_cores" nproc 2>/dev/null || echo 1)
+[ -n "$workers" ] || workers=$((2 * n_gen_cores + 1))
 
 # --- build ------------------------------------------------------------------------------------
 if [ "$skip_build" = 0 ]; then
     echo "== building into $build"
     cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVERANI_BUILD_BENCH=ON \
           -DVERANI_BUILD_EXAMPLES=OFF >/dev/null
-    cmake --build "$build" -j2 --target loadgen bench_server >/dev/null
+    cmake --build "$build" -j2 --target loadgen bench_server lws_floor >/dev/null
 fi
 loadgen="$build/bench/loadgen"
 server="$build/bench/bench_server"
-for f in "$loadgen" "$server"; do
+floor="$build/bench/lws_floor"
+for f in "$loadgen" "$server" "$floor"; do
     [ -x "$f" ] || { echo "run.sh: $f is missing (build failed?)" >&2; exit 1; }
 done
+# uWebSockets is never built here (see --help): run a binary that is there, else skip it.
+uws="${UWS_SERVER:-$build/uws/uws_server}"
+if [[ " $targets " == *" uws "* ]] && [ ! -x "$uws" ]; then
+    echo "== uWebSockets peer skipped: no executable at $uws (set UWS_SERVER to a uws_server" \
+         "built from bench/peers/uws_server.cpp against a local copy of uWebSockets and" \
+         "uSockets; bench/RESULTS.md)"
+    targets=$(echo " $targets " | sed 's/ uws / /; s/^ //; s/ $//')
+fi
 
 # --- peers ------------------------------------------------------------------------------------
 if [[ " $targets " == *" ws "* || " $targets " == *" sio "* ]]; then
@@ -124,27 +170,52 @@ if [ "$quick" = 1 ]; then
     fanout_args="--subs 1000 --messages 100 --window 32 --duration 60"
     echo_args="--clients 100 --duration 1"
     echo1_args="--clients 1 --duration 1"
-    idle_n=$((idle_conns < 2000 ? idle_conns : 2000))
-    idle_args="--conns $idle_n --hold 1"
+    idle_n=$idle_conns
+    [ "$idle_n" = max ] || idle_n=$((idle_n < 2000 ? idle_n : 2000))
+    idle_hold="--hold 1"
     churn_args="--slots 32 --duration 1"
 else
     fanout_args="--subs 1000 --messages 1000 --window 32 --duration 120"
     echo_args="--clients 100 --duration 5"
     echo1_args="--clients 1 --duration 5"
     idle_n=$idle_conns
-    idle_args="--conns $idle_n --hold 2 --timeout 300"
+    idle_hold="--hold 2 --timeout 300"
     churn_args="--slots 32 --duration 5"
 fi
 
+# --- idle: how many connections this machine lets one server process hold ------------------
+# The server holds every idle connection in one process; the generator spreads its ends over
+# enough worker processes for its own open-file limit, and over several source addresses past
+# one address's ephemeral ports (then Verani-C is held by the HELLO-only client, which can bind
+# them; the typed client cannot).
 hard_nofile=$(ulimit -Hn)
-if [[ " $scenarios " == *" idle "* ]] && [ "$hard_nofile" != unlimited ] &&
-   [ $((idle_n + 1000)) -gt "$hard_nofile" ]; then
-    lim=$((idle_n + 4096))
-    if ! prlimit --nofile="$lim:$lim" true 2>/dev/null; then
-        echo "run.sh: $idle_n idle connections need $lim open files per process; the hard" \
-             "limit is $hard_nofile and cannot be raised here (no CAP_SYS_RESOURCE)" >&2
+nr_open=$(cat /proc/sys/fs/nr_open)
+[ "$hard_nofile" = unlimited ] && hard_nofile=$nr_open
+can_raise=0
+prlimit --nofile="$nr_open:$nr_open" true 2>/dev/null && can_raise=1
+fd_margin=256 # listening socket, stdio, libwebsockets' and SQLite's own descriptors
+if [ "$idle_n" = max ]; then
+    idle_n=$((can_raise ? 100000 : hard_nofile - fd_margin))
+fi
+idle_args="--conns $idle_n $idle_hold"
+per_proc=$hard_nofile
+idle_wrap=()
+if [[ " $scenarios " == *" idle "* ]] && [ $((idle_n + fd_margin)) -gt "$hard_nofile" ]; then
+    if [ "$can_raise" = 0 ]; then
+        echo "run.sh: $idle_n idle connections need $((idle_n + fd_margin)) open files in the" \
+             "server process; the hard limit is $hard_nofile and cannot be raised here (no" \
+             "CAP_SYS_RESOURCE): --idle-conns max holds $((hard_nofile - fd_margin))" >&2
         exit 1
     fi
+    per_proc=$((idle_n + 4096))
+    idle_wrap=(prlimit --nofile="$per_proc:$per_proc")
+fi
+idle_workers=$(((idle_n + per_proc - fd_margin - 1) / (per_proc - fd_margin)))
+[ "$idle_workers" -lt "$workers" ] && idle_workers=$workers
+ports=$(awk '{print $2 - $1 + 1}' /proc/sys/net/ipv4/ip_local_port_range)
+idle_src=0
+if [ "$idle_n" -gt $((ports - 2000)) ]; then
+    idle_src=$(((idle_n + ports - 2001) / (ports - 2000)))
 fi
 
 # verani-db's SQLite files: one per run, in a folder of our own removed on exit.
@@ -157,6 +228,8 @@ server_cmd() {
         verani) echo "$server" ;;
         verani-poll) echo "$server --poll" ;;
         verani-db) echo "$server --db $db" ;;
+        floor) echo "$floor" ;;
+        uws) echo "$uws" ;;
         ws) echo "node $here/peers/ws_server.js" ;;
         sio) echo "node $here/peers/sio_server.js" ;;
     esac
@@ -182,23 +255,24 @@ for run in $(seq 1 "$runs"); do
             wrap=()
             lt=$t
             label=$t
+            wargs="--workers $workers"
             [ "$t" = verani-db ] || [ "$t" = verani-poll ] && lt=verani
-            if [ "$sc" = idle ] && [ "$hard_nofile" != unlimited ] &&
-               [ $((idle_n + 1000)) -gt "$hard_nofile" ]; then
-                # Past one source address's ephemeral ports: bind 8 of them; the typed client
-                # cannot, so Verani-C is held by the HELLO-only client (same server work).
-                lim=$((idle_n + 4096))
-                wrap=(prlimit --nofile="$lim:$lim")
-                args="$args --src 8"
-                if [ "$lt" = verani ]; then
-                    lt=verani-raw
-                    label=${t/verani/verani-raw}
+            [ "$t" = floor ] || [ "$t" = uws ] && lt=ws # they speak the ws peer's framing
+            if [ "$sc" = idle ]; then
+                wrap=("${idle_wrap[@]}")
+                wargs="--workers $idle_workers"
+                if [ "$idle_src" -gt 0 ]; then
+                    args="$args --src $idle_src"
+                    if [ "$lt" = verani ]; then
+                        lt=verani-raw
+                        label=${t/verani/verani-raw}
+                    fi
                 fi
             fi
             rm -f "$db" "$db-wal" "$db-shm"
             echo "== run $run/$runs: $sc against $label" | tee -a "$log"
             # shellcheck disable=SC2046,SC2086
-            if line=$("${wrap[@]}" taskset -c "$gen_core" "$loadgen" --target "$lt" $args -- \
+            if line=$("${wrap[@]}" taskset -c "$gen_cores" "$loadgen" --target "$lt" $wargs $args -- \
                       "${wrap[@]}" taskset -c "$server_core" $(server_cmd "$t") 2>>"$log" |
                       grep '^RESULT '); then
                 :
@@ -211,14 +285,14 @@ for run in $(seq 1 "$runs"); do
             # the loadgen names the protocol it spoke; the table names the server
             line=${line/ target=$lt / target=$label }
             echo "$line scen=$sc run=$run" >>"$results"
-            tail -n 1 "$log" | sed 's/^/   /'
+            tail -n 2 "$log" | sed "s/^ */   /"
         done
     done
 done
 
 # --- the table --------------------------------------------------------------------------------
 table="$out/table-$stamp.md"
-awk -v runs="$runs" '
+awk -v runs="$runs" -v gcores="$n_gen_cores" -v workers="$workers" '
 function kv(name,    i, n, p) {
     for (i = 2; i <= NF; i++) {
         p = index($i, "=")
@@ -248,24 +322,27 @@ function show(key, fmt,    m) {
     add(k SUBSEP "us", kv("server_us_per_unit"))
     add(k SUBSEP "rate", kv("rate"))
     el = kv("elapsed_s"); add(k SUBSEP "gen", el > 0 ? 100 * kv("gen_cpu_s") / el : 0)
+    add(k SUBSEP "genw", kv("gen_worker_max_pct"))
     add(k SUBSEP "srv", el > 0 ? 100 * kv("server_cpu_s") / el : 0)
     if (s == "fanout") add(k SUBSEP "bad", kv("losses") + kv("gaps") + kv("dups") + kv("subs_lost"))
     if (s == "echo" || s == "echo1") { add(k SUBSEP "p50", kv("p50_us")); add(k SUBSEP "p99", kv("p99_us")) }
-    if (s == "idle") add(k SUBSEP "kib", kv("kib_per_conn"))
+    if (s == "idle") { add(k SUBSEP "kib", kv("kib_per_conn")); add(k SUBSEP "bytes", 1024 * kv("kib_per_conn")) }
     if (s == "churn" || s == "echo" || s == "echo1") add(k SUBSEP "err", kv("errors"))
 }
 END {
     name["verani"] = "Verani-C"; name["ws"] = "ws"; name["sio"] = "socket.io"
+    name["floor"] = "libwebsockets 4.1, raw, coalesced writes (floor)"; name["uws"] = "uWebSockets"
     name["verani-raw"] = "Verani-C (HELLO-only client)"
     name["verani-poll"] = "Verani-C, poll() loop"
     name["verani-raw-poll"] = "Verani-C, poll() loop (HELLO-only client)"
     name["verani-db"] = "Verani-C, --db (sessions persisted)"
     name["verani-raw-db"] = "Verani-C, --db (HELLO-only client)"
-    nt = split("verani verani-poll verani-db verani-raw verani-raw-poll verani-raw-db ws sio", ts, " ")
-    printf "Medians of %d run(s), (min..max) when more than one. Server CPU: utime + stime of\n", runs
-    printf "the server process over the measured phase; gen CPU: the load generator'"'"'s, as a\n"
-    printf "share of one core.\n\n"
-    print "| scenario | server | server CPU per unit | rate | server CPU | gen CPU | other |"
+    nt = split("verani verani-poll verani-db verani-raw verani-raw-poll verani-raw-db floor uws ws sio", ts, " ")
+    printf "Medians of %d run(s), (min..max) when more than one. Server CPU: the server process'"'"'s\n", runs
+    printf "CPU time (all its threads) over the measured phase; gen CPU: the load generator'"'"'s (%d\n", workers
+    printf "worker processes on %d core(s) unless noted, and its parent), as a share of one core,\n", gcores
+    printf "and in brackets its busiest worker'"'"'s.\n\n"
+    print "| scenario | server | server CPU per unit | rate | server CPU | gen CPU [busiest worker] | other |"
     print "| --- | --- | --- | --- | --- | --- | --- |"
     split("fanout echo echo1 idle churn", ss, " ")
     for (si = 1; si <= 5; si++) for (ti = 1; ti <= nt; ti++) {
@@ -281,8 +358,41 @@ END {
             other = "errors " show(k SUBSEP "err", "%d") }
         printf "| %s | %s | %s %s | %s %s | %s %% | %s %% | %s |\n", lab, name[t],
             show(k SUBSEP "us", "%.3f"), unit, show(k SUBSEP "rate", "%.0f"), ru,
-            show(k SUBSEP "srv", "%.0f"), show(k SUBSEP "gen", "%.0f"), other
+            show(k SUBSEP "srv", "%.0f"), show(k SUBSEP "gen", "%.0f") " [" show(k SUBSEP "genw", "%.0f") "]", other
     }
+    # Issue 20'"'"'s summary: one row per figure, one column per server, Verani-C'"'"'s ratios.
+    vi = (("idle" SUBSEP "verani") in seen) ? "verani" : "verani-raw"
+    split("fanout echo idle idle", fs, " "); split("us us bytes us", fk, " ")
+    split("%.3f %.2f %.0f %.0f", ff, " ")
+    flab[1] = "fan-out, us per delivery (1,000 subscribers, 64 B)"
+    flab[2] = "echo, us per round trip (100 clients)"
+    flab[3] = "idle, bytes per connection"
+    flab[4] = "connect, us per connection (idle scenario)"
+    nc = split("verani floor uws ws sio", cs, " ")
+    printf "\n| figure (server CPU, memory) | Verani-C | raw lws floor | uWebSockets | ws | socket.io | Verani-C / floor | Verani-C / uWS |\n"
+    print "| --- | --- | --- | --- | --- | --- | --- | --- |"
+    for (fi = 1; fi <= 4; fi++) {
+        row = "| " flab[fi]
+        for (ci = 1; ci <= nc; ci++) {
+            t = cs[ci]; if (t == "verani" && fs[fi] == "idle") t = vi
+            k = fs[fi] SUBSEP t SUBSEP fk[fi]
+            row = row " | " show(k, ff[fi])
+        }
+        v = med(fs[fi] SUBSEP (fs[fi] == "idle" ? vi : "verani") SUBSEP fk[fi])
+        f = med(fs[fi] SUBSEP "floor" SUBSEP fk[fi]); u = med(fs[fi] SUBSEP "uws" SUBSEP fk[fi])
+        row = row " | " (v != "-" && f != "-" && f > 0 ? sprintf("%.2fx", v / f) : "-")
+        row = row " | " (v != "-" && u != "-" && u > 0 ? sprintf("%.2fx", v / u) : "-")
+        print row " |"
+    }
+    row = "| generator CPU in fan-out, % of one core [busiest worker]"
+    for (ci = 1; ci <= nc; ci++) {
+        k = "fanout" SUBSEP cs[ci]
+        row = row " | " ((k in seen) ? show(k SUBSEP "gen", "%.0f") " [" show(k SUBSEP "genw", "%.0f") "]" : "-")
+    }
+    print row " | | |"
+    if (vi == "verani-raw" && (("idle" SUBSEP vi) in seen))
+        print "\nVerani-C'"'"'s idle figures are with the HELLO-only client (several source addresses)."
+
     a = "fanout" SUBSEP "verani"; b = "fanout" SUBSEP "verani-db"
     if ((a in seen) && (b in seen)) {
         m0 = med(a SUBSEP "us"); m1 = med(b SUBSEP "us")
@@ -297,7 +407,7 @@ END {
     echo
     echo "Command: $cmdline"
     echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "Server on core $server_core, generator on core $gen_core (taskset); raw results: bench/out/$(basename "$results")"
+    echo "Server on core $server_core, generator ($workers workers; idle: $idle_workers, $idle_src source addresses) on core(s) $gen_cores (taskset); raw results: bench/out/$(basename "$results")"
     echo
     cat "$table"
 } | tee -a "$log"

@@ -400,8 +400,8 @@ static void raw_service(lg_run *run, int timeout_ms)
 {
     rstate *st = run->drv_state;
 
-    (void)timeout_ms; /* lws 4.1 ignores it; the 2 ms tick bounds the wait */
-    lws_service(st->ctx, 0);
+    /* lws 4.1 takes no bound on the wait but "none" (-1); the 2 ms tick bounds it */
+    lws_service(st->ctx, timeout_ms > 0 ? 0 : -1);
 }
 
 static void raw_fini(lg_run *run)

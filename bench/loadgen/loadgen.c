@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * loadgen.c: the load generator of bench/ (issue 8): the scenario core and the
- * command line. It runs one scenario against one server, over loopback only:
+ * loadgen.c: the load generator of bench/ (issues 8 and 20): the scenario core
+ * and the command line. It runs one scenario against one server, over loopback
+ * only:
  *   fanout  N subscribers and one publisher in one channel of one instance;
  *           the publisher keeps at most --window messages in flight (a message
  *           leaves the window when every live subscriber has it); every
@@ -10,27 +11,45 @@
  *   echo    C clients in a closed loop of request and reply; p50 and p99;
  *   idle    N connections opened and held; the server's RSS per connection;
  *   churn   K slots, each: connect, one echo, close, again; connections/s.
+ * The connections are spread over --workers worker processes, each with its
+ * own driver state (libwebsockets context or Verani-C client loop) and its own
+ * share of the peers, so that the generator is not what limits the server.
+ * The parent process does no network work: it starts the server (with `--`),
+ * forks the workers, moves them through the phases (connect, measured run,
+ * stop) through a shared memory page, takes the CPU and memory readings at
+ * the phase edges and merges the workers' counts. Fan-out stays exact across
+ * workers: the publisher (in worker 0) stores each message number in shared
+ * memory before it sends it, each worker publishes how far all its live
+ * subscribers have got, and the window is measured against the slowest.
  * The figure that compares servers is the server's own CPU time (utime +
- * stime of /proc/<pid>/stat) over the measured phase only (connecting is
- * not measured, except in churn where it is the work), divided by the units
- * of work; the generator's own CPU is printed beside it so that a saturated
- * generator shows. Every loop is bounded in count and in time. With `--`
- * the server command that follows is started first (its first stdout line
- * must be "PID <pid> PORT <port>") and stopped with SIGTERM at the end.
+ * stime of /proc/<pid>/stat) over the measured phase only (connecting is not
+ * measured, except in idle and churn where it is the work), divided by the
+ * units of work; the generator's CPU (its workers' and its own) is printed
+ * beside it, in total and for the busiest worker, so that a saturated
+ * generator shows. Every loop is bounded in count and in time. With `--` the
+ * server command that follows is started first (its first stdout line must be
+ * "PID <pid> PORT <port>") and stopped with SIGTERM at the end.
  * Output: a human line and a line "RESULT key=value ..." for bench/run.sh.
  * Exit 0, 3 when the scenario saw a loss, gap, duplicate, error or a
  * connection that failed, 1 for other failures, 2 for usage errors. It does
  * not pin itself to a core (run.sh uses taskset) and takes no medians (run.sh).
  */
+#define _DEFAULT_SOURCE
 #define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,24 +58,58 @@
 
 #include "loadgen.h"
 
+#define LG_MAX_WORKERS 64
+#define LG_NO_SUBS UINT64_MAX /* a worker's `acked` when it has no live subscriber */
+
 typedef enum scenario { SC_FANOUT, SC_ECHO, SC_IDLE, SC_CHURN } scenario;
 
+/* The phases the parent moves the workers through, in this order (ABORT from any). */
+enum { PH_INIT, PH_CONNECT, PH_RUN, PH_STOP, PH_ABORT };
+/* A worker's progress; FAILED when it cannot go on (its driver or its connections). */
+enum { WS_INIT, WS_READY, WS_CONNECTED, WS_DONE, WS_FAILED };
+
+/* One worker's page in shared memory: it writes, the parent reads. */
+typedef struct lg_slot {
+    _Alignas(64) atomic_int state;
+    atomic_uint_fast64_t acked;      /* fan-out: every local live subscriber has 1..acked */
+    atomic_uint_fast64_t live_subs;  /* fan-out: local subscribers still connected */
+    atomic_uint_fast64_t rtts;       /* echo: round trips in the measured phase so far */
+    atomic_uint_fast64_t n_open;     /* connections open now */
+    atomic_uint_fast64_t n_failed;   /* connections that failed or were lost */
+    /* Written once, before state becomes WS_DONE. */
+    uint64_t subs, received, got, gaps, dups, subs_lost;
+    uint64_t rtt_errors, churn_done, connect_errors;
+    uint64_t lat_n;
+} lg_slot;
+
+typedef struct lg_shared {
+    atomic_int phase;                /* written by the parent only */
+    atomic_uint_fast64_t sent;       /* fan-out: the last message number the publisher sent */
+    atomic_int pub_lost;             /* fan-out: the publisher's connection is gone */
+    atomic_uint ack_seq;             /* fan-out: bumped when a worker's `acked` moves (a futex) */
+    atomic_int pub_waiting;          /* fan-out: the publisher sleeps on ack_seq */
+    lg_slot slot[LG_MAX_WORKERS];
+} lg_shared;
+
+/* A worker's scenario state. */
 typedef struct lg_core {
     scenario sc;
-    lg_peer *peers;
+    lg_shared *sh;
+    lg_slot *slot;          /* this worker's */
+    lg_peer *peers;         /* this worker's share; peer idx are global */
     size_t n_peers;
     size_t n_open;          /* peers open now */
     size_t n_failed;        /* connections that failed or were lost */
     int shown;              /* failure reasons printed so far */
     int finishing;          /* the driver is closing everything: not a loss */
     /* fanout */
-    uint32_t *counts;       /* counts[n]: live subscribers that have message n */
-    uint64_t total, sent, acked;
+    uint32_t *counts;       /* counts[n]: local live subscribers that have message n */
+    uint64_t total, acked;
     size_t live_subs;
     /* echo and churn */
     int running;
     uint64_t rtts, rtt_errors;
-    int64_t *lat;           /* latency samples, ns */
+    int64_t *lat;           /* latency samples, ns: this worker's part of shared memory */
     size_t lat_n, lat_cap;
     uint64_t churn_done;
 } lg_core;
@@ -71,6 +124,7 @@ typedef struct opts {
     uint64_t window;
     double duration, hold, timeout;
     int n_src;
+    int workers;
     int verbose;
     char **spawn;           /* the server command after `--`, or NULL */
 } opts;
@@ -83,10 +137,18 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static void sleep_ms(double ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)((ms - 1000 * (double)(time_t)(ms / 1000))
+                                                      * 1e6)};
+
+    nanosleep(&ts, NULL);
+}
+
 /* --- /proc ------------------------------------------------------------------------------ */
 
-/* The server's utime + stime in seconds, or -1. */
-static double proc_cpu(long pid)
+/* A process's utime + stime in seconds from /proc/<pid>/stat (clock ticks: 10 ms), or -1. */
+static double proc_cpu_ticks(long pid)
 {
     char path[64], buf[1024], *p;
     unsigned long long ut = 0, st = 0;
@@ -105,6 +167,41 @@ static double proc_cpu(long pid)
                      &st) != 2)
         return -1;
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* A process's CPU time in seconds: the sum of its threads' run time from
+ * /proc/<pid>/task/<tid>/schedstat, in nanoseconds (the same quantity as utime + stime, but
+ * precise enough for a run of a fraction of a second), else proc_cpu_ticks; -1 when the
+ * process is gone. */
+static double proc_cpu(long pid)
+{
+    char path[64];
+    unsigned long long sum = 0;
+    struct dirent *e;
+    DIR *d;
+    int ok = 1;
+
+    snprintf(path, sizeof(path), "/proc/%ld/task", pid);
+    d = opendir(path);
+    if (!d)
+        return -1;
+    while (ok && (e = readdir(d))) {
+        char p[96];
+        unsigned long long ns;
+        FILE *f;
+
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(p, sizeof(p), "/proc/%ld/task/%.20s/schedstat", pid, e->d_name);
+        f = fopen(p, "r");
+        if (!f)
+            continue; /* the thread ended meanwhile */
+        ok = fscanf(f, "%llu", &ns) == 1;
+        sum += ok ? ns : 0;
+        fclose(f);
+    }
+    closedir(d);
+    return ok && sum ? (double)sum / 1e9 : proc_cpu_ticks(pid);
 }
 
 /* The server's resident set in KiB, or -1. */
@@ -134,12 +231,53 @@ static double self_cpu(void)
            ru.ru_stime.tv_usec / 1e6;
 }
 
-/* --- callbacks from the drivers --------------------------------------------------------- */
+/* --- the worker: callbacks from the drivers --------------------------------------------- */
 
+static int phase_of(const lg_core *k)
+{
+    return atomic_load_explicit(&k->sh->phase, memory_order_acquire);
+}
+
+static uint64_t sent_of(const lg_core *k)
+{
+    return atomic_load_explicit(&k->sh->sent, memory_order_acquire);
+}
+
+static void publish_counts(lg_core *k)
+{
+    atomic_store_explicit(&k->slot->n_open, k->n_open, memory_order_relaxed);
+    atomic_store_explicit(&k->slot->n_failed, k->n_failed, memory_order_relaxed);
+}
+
+/* The futex the publisher sleeps on, in shared memory (so not FUTEX_PRIVATE). */
+static void futex_wait(atomic_uint *word, unsigned seen, long timeout_ns)
+{
+    struct timespec ts = {0, timeout_ns};
+
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, seen, &ts, NULL, 0);
+}
+
+static void futex_wake(atomic_uint *word)
+{
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/* Move the local window edge and tell the other workers where it is; wake the publisher
+ * when it waits for it in another process. */
 static void advance_acked(lg_core *k)
 {
-    while (k->acked < k->sent && k->counts[k->acked + 1] >= k->live_subs)
+    uint64_t sent = sent_of(k), before = k->acked;
+
+    while (k->acked < sent && k->counts[k->acked + 1] >= k->live_subs)
         k->acked++;
+    atomic_store_explicit(&k->slot->live_subs, k->live_subs, memory_order_relaxed);
+    atomic_store_explicit(&k->slot->acked, k->live_subs ? k->acked : LG_NO_SUBS,
+                          memory_order_release);
+    if (k->acked != before || !k->live_subs) {
+        atomic_fetch_add(&k->sh->ack_seq, 1);
+        if (atomic_load(&k->sh->pub_waiting))
+            futex_wake(&k->sh->ack_seq);
+    }
 }
 
 void lg_on_open(lg_run *run, lg_peer *peer)
@@ -150,6 +288,7 @@ void lg_on_open(lg_run *run, lg_peer *peer)
         return;
     peer->open = 1;
     k->n_open++;
+    publish_counts(k);
     if (peer->role == LG_CHURN) {
         peer->sent_n = 1;
         peer->sent_ns = now_ns();
@@ -168,15 +307,18 @@ void lg_on_close(lg_run *run, lg_peer *peer, const char *why)
         k->n_open--;
     peer->closed = 1;
     k->n_failed++;
+    publish_counts(k);
     if (k->shown < 5 || run->verbose) {
         k->shown++;
         fprintf(stderr, "loadgen: connection %d (%s) lost: %s\n", peer->idx,
                 peer->open ? "open" : "connecting", why ? why : "?");
     }
-    if (peer->role == LG_SUB && peer->open) {
+    if (peer->role == LG_SUB && peer->open && k->live_subs) {
         k->live_subs--;
         advance_acked(k);
     }
+    if (peer->role == LG_PUB)
+        atomic_store(&k->sh->pub_lost, 1);
     peer->open = 0;
 }
 
@@ -187,7 +329,8 @@ void lg_on_fanout(lg_run *run, lg_peer *peer, uint64_t n)
     if (peer->role != LG_SUB)
         return;
     peer->received++;
-    if (n <= peer->last_n || n > k->sent) {
+    /* The publisher stores n before it sends n, so n > sent was never sent. */
+    if (n <= peer->last_n || n > sent_of(k)) {
         peer->dups++; /* again, out of order, or never sent */
         return;
     }
@@ -229,31 +372,41 @@ void lg_on_echo(lg_run *run, lg_peer *peer, uint64_t n, int ok)
     }
 }
 
-/* --- the scenarios ---------------------------------------------------------------------- */
+/* --- the worker: the scenarios ---------------------------------------------------------- */
 
-/* Connect peers[0..n) with at most 256 handshakes in flight; 0 when all opened in time. */
-static int connect_all(lg_run *run, size_t n, double timeout_s)
+/* Connect every local peer with at most `in_flight` handshakes at once; 0 when all opened
+ * in time. */
+static int connect_all(lg_run *run, size_t in_flight, double timeout_s)
 {
     lg_core *k = run->core;
     int64_t deadline = now_ns() + (int64_t)(timeout_s * 1e9);
-    size_t started = 0;
+    size_t n = k->n_peers, started = 0;
 
-    while (k->n_open + k->n_failed < n && now_ns() < deadline) {
-        while (started < n && started - (k->n_open + k->n_failed) < 256) {
+    while (k->n_open + k->n_failed < n && now_ns() < deadline && phase_of(k) != PH_ABORT) {
+        while (started < n && started - (k->n_open + k->n_failed) < in_flight) {
             if (run->drv->connect(run, &k->peers[started]) != 0 && !k->peers[started].closed) {
                 k->peers[started].closed = 1;
                 k->n_failed++;
+                publish_counts(k);
             }
             started++;
         }
         run->drv->service(run, 5);
     }
     if (k->n_open < n) {
-        fprintf(stderr, "loadgen: %zu of %zu connections open (%zu failed)\n", k->n_open, n,
+        fprintf(stderr, "loadgen: worker with peers %d..%d: %zu of %zu connections open "
+                "(%zu failed)\n", k->peers[0].idx, k->peers[n - 1].idx, k->n_open, n,
                 k->n_failed);
         return -1;
     }
     return 0;
+}
+
+/* Service the connections until the parent moves past `phase`. */
+static void serve_while(lg_run *run, int phase)
+{
+    while (phase_of(run->core) == phase)
+        run->drv->service(run, 1);
 }
 
 static void settle(lg_run *run, double seconds)
@@ -264,116 +417,72 @@ static void settle(lg_run *run, double seconds)
         run->drv->service(run, 5);
 }
 
-typedef struct snap {
-    int64_t t;
-    double srv, gen;
-} snap;
-
-static snap take(long pid)
+/* The slowest worker's window edge (LG_NO_SUBS when no worker has a live subscriber). */
+static uint64_t global_acked(const lg_shared *sh, int n_workers)
 {
-    snap s = {now_ns(), proc_cpu(pid), self_cpu()};
+    uint64_t g = LG_NO_SUBS;
 
-    return s;
+    for (int w = 0; w < n_workers; w++) {
+        uint64_t a = atomic_load_explicit(&sh->slot[w].acked, memory_order_acquire);
+
+        if (a < g)
+            g = a;
+    }
+    return g;
 }
 
-static void print_common(const opts *o, const char *units, uint64_t count, snap a, snap b)
-{
-    double el = (double)(b.t - a.t) / 1e9, cpu = b.srv - a.srv;
-
-    printf("RESULT target=%s scenario=%s units=%s count=%" PRIu64 " elapsed_s=%.3f rate=%.0f "
-           "server_cpu_s=%.3f server_us_per_unit=%.4f gen_cpu_s=%.3f", o->target,
-           o->sc == SC_FANOUT ? "fanout" : o->sc == SC_ECHO ? "echo" : o->sc == SC_IDLE ?
-           "idle" : "churn", units, count, el, el > 0 ? (double)count / el : 0, cpu,
-           count ? cpu * 1e6 / (double)count : 0, b.gen - a.gen);
-}
-
-static int run_fanout(lg_run *run, const opts *o)
+/* Fan-out: the publisher keeps the window full against the slowest worker's edge. Alone in
+ * its worker (several workers), it sleeps on the ack futex between bursts instead of in the
+ * client loop, which would not wake when another process's subscribers move the edge. */
+static void w_fanout(lg_run *run, const opts *o)
 {
     lg_core *k = run->core;
-    uint64_t losses = 0, gaps = 0, dups = 0, deliveries = 0;
-    size_t subs_lost = 0;
-    int64_t deadline;
-    snap a, b;
-    int bad;
+    lg_peer *pub = k->n_peers && k->peers[0].role == LG_PUB ? &k->peers[0] : NULL;
+    int alone = pub && k->n_peers == 1;
+    uint64_t sent = 0;
 
-    k->n_peers = o->subs + 1;
-    k->total = o->messages;
-    k->counts = calloc(k->total + 2, sizeof(*k->counts));
-    k->peers = calloc(k->n_peers, sizeof(*k->peers));
-    if (!k->counts || !k->peers)
-        return 1;
-    for (size_t i = 0; i < k->n_peers; i++) {
-        k->peers[i].idx = (int)i;
-        k->peers[i].role = i == 0 ? LG_PUB : LG_SUB;
-    }
-    if (connect_all(run, k->n_peers, o->timeout) != 0)
-        return 3;
-    k->live_subs = o->subs;
-    settle(run, 0.3);
-    a = take(o->pid);
-    deadline = a.t + (int64_t)(o->duration * 1e9);
-    while (k->acked < k->total && now_ns() < deadline && k->peers[0].open && k->live_subs) {
-        while (k->sent < k->total && k->sent - k->acked < o->window) {
-            if (run->drv->publish(run, &k->peers[0], k->sent + 1) != 0)
-                break;
-            k->sent++;
+    while (phase_of(k) == PH_RUN) {
+        unsigned seq = atomic_load(&k->sh->ack_seq);
+
+        if (pub && pub->open) {
+            uint64_t g = global_acked(k->sh, o->workers);
+
+            while (sent < k->total && (g >= sent || sent - g < o->window)) {
+                atomic_store_explicit(&k->sh->sent, sent + 1, memory_order_release);
+                if (run->drv->publish(run, pub, sent + 1) != 0) {
+                    atomic_store_explicit(&k->sh->sent, sent, memory_order_release);
+                    break;
+                }
+                sent++;
+            }
         }
-        run->drv->service(run, 1);
+        if (!alone) {
+            run->drv->service(run, 1);
+            continue;
+        }
+        run->drv->service(run, 0); /* write what was published */
+        atomic_store(&k->sh->pub_waiting, 1);
+        futex_wait(&k->sh->ack_seq, seq, 1000000);
+        atomic_store(&k->sh->pub_waiting, 0);
     }
-    b = take(o->pid);
-    for (size_t i = 1; i < k->n_peers; i++) {
+    for (size_t i = 0; i < k->n_peers; i++) {
         lg_peer *p = &k->peers[i];
-        uint64_t got = p->received - p->dups;
 
-        deliveries += p->received;
-        losses += k->sent > got ? k->sent - got : 0;
-        gaps += p->gaps;
-        dups += p->dups;
-        subs_lost += p->closed;
+        if (p->role != LG_SUB)
+            continue;
+        k->slot->received += p->received;
+        k->slot->got += p->received - p->dups;
+        k->slot->gaps += p->gaps;
+        k->slot->dups += p->dups;
+        k->slot->subs_lost += p->closed;
     }
-    print_common(o, "deliveries", deliveries, a, b);
-    printf(" subscribers=%zu messages=%" PRIu64 " window=%" PRIu64 " losses=%" PRIu64
-           " gaps=%" PRIu64 " dups=%" PRIu64 " subs_lost=%zu\n", o->subs, k->sent, o->window,
-           losses, gaps, dups, subs_lost);
-    bad = losses || gaps || dups || subs_lost || k->sent < k->total;
-    fprintf(stderr, "fanout %s: %" PRIu64 " of %" PRIu64 " messages to %zu subscribers, "
-            "%" PRIu64 " deliveries in %.2f s; server %.3f us/delivery; losses %" PRIu64
-            ", gaps %" PRIu64 ", duplicates %" PRIu64 "%s\n", o->target, k->sent, k->total,
-            o->subs, deliveries, (double)(b.t - a.t) / 1e9,
-            deliveries ? (b.srv - a.srv) * 1e6 / (double)deliveries : 0, losses, gaps, dups,
-            k->sent < k->total ? " (time bound hit)" : "");
-    return bad ? 3 : 0;
 }
 
-static int cmp_i64(const void *x, const void *y)
-{
-    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
-
-    return a < b ? -1 : a > b;
-}
-
-static int run_echo(lg_run *run, const opts *o)
+static void w_echo(lg_run *run)
 {
     lg_core *k = run->core;
-    double p50 = 0, p99 = 0;
-    int64_t end, drain;
-    snap a, b;
+    int64_t drain;
 
-    k->n_peers = o->clients;
-    k->peers = calloc(k->n_peers, sizeof(*k->peers));
-    k->lat_cap = o->max_rtts < 4000000 ? o->max_rtts : 4000000;
-    k->lat = calloc(k->lat_cap + 1, sizeof(*k->lat));
-    if (!k->peers || !k->lat)
-        return 1;
-    for (size_t i = 0; i < k->n_peers; i++) {
-        k->peers[i].idx = (int)i;
-        k->peers[i].role = LG_ECHO;
-    }
-    if (connect_all(run, k->n_peers, o->timeout) != 0)
-        return 3;
-    settle(run, 0.3);
-    a = take(o->pid);
-    end = a.t + (int64_t)(o->duration * 1e9);
     k->running = 1;
     for (size_t i = 0; i < k->n_peers; i++) {
         lg_peer *p = &k->peers[i];
@@ -383,9 +492,10 @@ static int run_echo(lg_run *run, const opts *o)
         if (run->drv->echo(run, p, 1) != 0)
             p->sent_n = 0;
     }
-    while (now_ns() < end && k->rtts < o->max_rtts && k->n_open > 0)
+    while (phase_of(k) == PH_RUN) {
         run->drv->service(run, 1);
-    b = take(o->pid);
+        atomic_store_explicit(&k->slot->rtts, k->rtts, memory_order_relaxed);
+    }
     k->running = 0;
     drain = now_ns() + 1000000000;
     while (now_ns() < drain) { /* let the last requests finish, unmeasured */
@@ -397,68 +507,19 @@ static int run_echo(lg_run *run, const opts *o)
             break;
         run->drv->service(run, 1);
     }
-    if (k->lat_n) {
-        qsort(k->lat, k->lat_n, sizeof(*k->lat), cmp_i64);
-        p50 = (double)k->lat[k->lat_n / 2] / 1e3;
-        p99 = (double)k->lat[(k->lat_n * 99) / 100] / 1e3;
-    }
-    print_common(o, "round_trips", k->rtts, a, b);
-    printf(" clients=%zu p50_us=%.1f p99_us=%.1f errors=%" PRIu64 " lost=%zu\n", o->clients, p50,
-           p99, k->rtt_errors, k->n_failed);
-    fprintf(stderr, "echo %s: %zu clients, %" PRIu64 " round trips in %.2f s, p50 %.1f us, "
-            "p99 %.1f us; server %.3f us/round trip; errors %" PRIu64 "\n", o->target,
-            o->clients, k->rtts, (double)(b.t - a.t) / 1e9, p50, p99,
-            k->rtts ? (b.srv - a.srv) * 1e6 / (double)k->rtts : 0, k->rtt_errors);
-    return k->rtt_errors || k->n_failed || !k->rtts ? 3 : 0;
+    k->slot->rtt_errors = k->rtt_errors;
+    k->slot->lat_n = k->lat_n;
+    atomic_store_explicit(&k->slot->rtts, k->rtts, memory_order_relaxed);
 }
 
-static int run_idle(lg_run *run, const opts *o)
+static void w_churn(lg_run *run)
 {
     lg_core *k = run->core;
-    long rss0, rss1;
-    snap a, b;
-    double per;
 
-    k->n_peers = o->conns;
-    k->peers = calloc(k->n_peers, sizeof(*k->peers));
-    if (!k->peers)
-        return 1;
-    for (size_t i = 0; i < k->n_peers; i++) {
-        k->peers[i].idx = (int)i;
-        k->peers[i].role = LG_IDLE;
-    }
-    rss0 = proc_rss_kib(o->pid);
-    a = take(o->pid);
-    if (connect_all(run, k->n_peers, o->timeout) != 0)
-        return 3;
-    settle(run, o->hold);
-    b = take(o->pid);
-    rss1 = proc_rss_kib(o->pid);
-    per = k->n_open ? (double)(rss1 - rss0) / (double)k->n_open : 0;
-    print_common(o, "connections", k->n_open, a, b);
-    printf(" conns=%zu rss0_kib=%ld rss1_kib=%ld kib_per_conn=%.3f lost=%zu\n", o->conns, rss0,
-           rss1, per, k->n_failed);
-    fprintf(stderr, "idle %s: %zu connections held; server RSS %ld -> %ld KiB, %.2f KiB per "
-            "connection\n", o->target, k->n_open, rss0, rss1, per);
-    return k->n_failed || k->n_open < o->conns ? 3 : 0;
-}
-
-static int run_churn(lg_run *run, const opts *o)
-{
-    lg_core *k = run->core;
-    uint64_t failed_connects = 0;
-    int64_t end;
-    snap a, b;
-
-    k->n_peers = o->slots;
-    k->peers = calloc(k->n_peers, sizeof(*k->peers));
-    if (!k->peers)
-        return 1;
-    a = take(o->pid);
-    end = a.t + (int64_t)(o->duration * 1e9);
-    while (now_ns() < end) {
+    while (phase_of(k) == PH_RUN) {
         for (size_t i = 0; i < k->n_peers; i++) {
             lg_peer *p = &k->peers[i];
+            int idx = p->idx;
 
             if (p->conn && p->done) {
                 run->drv->close(run, p);
@@ -470,30 +531,545 @@ static int run_churn(lg_run *run, const opts *o)
                 memset(p, 0, sizeof(*p)); /* lost: counted in n_failed; use the slot again */
             }
             if (!p->conn) {
-                p->idx = (int)i;
+                p->idx = idx;
                 p->role = LG_CHURN;
                 if (run->drv->connect(run, p) != 0) {
-                    failed_connects++;
+                    k->slot->connect_errors++;
                     memset(p, 0, sizeof(*p));
+                    p->idx = idx;
                 }
             }
         }
         run->drv->service(run, 1);
     }
-    b = take(o->pid);
     for (size_t i = 0; i < k->n_peers; i++)
         if (k->peers[i].conn)
             run->drv->close(run, &k->peers[i]);
     settle(run, 0.2);
-    print_common(o, "connections", k->churn_done, a, b);
-    printf(" slots=%zu errors=%" PRIu64 " lost=%zu\n", o->slots, k->rtt_errors + failed_connects,
-           k->n_failed);
+    k->slot->rtt_errors = k->rtt_errors;
+    k->slot->churn_done = k->churn_done;
+}
+
+/* One worker: peers [lo, hi) of the scenario's, on a driver of its own. Returns the exit
+ * code of the worker process; its counts are in its slot. */
+static int worker_main(const opts *o, const lg_driver *drv, lg_shared *sh, int w, size_t lo,
+                       size_t hi, int64_t *lat, size_t lat_cap)
+{
+    lg_run run;
+    lg_core core;
+    lg_slot *slot = &sh->slot[w];
+    size_t in_flight;
+    int ph;
+
+    memset(&run, 0, sizeof(run));
+    memset(&core, 0, sizeof(core));
+    core.sc = o->sc;
+    core.sh = sh;
+    core.slot = slot;
+    core.lat = lat;
+    core.lat_cap = lat_cap;
+    core.total = o->messages;
+    run.core = &core;
+    run.drv = drv;
+    run.host = "127.0.0.1";
+    run.port = o->port;
+    run.instance = "b1";
+    run.n_src = o->n_src;
+    run.verbose = o->verbose;
+    for (int i = 0; i < LG_PAYLOAD; i++)
+        run.payload[i] = (uint8_t)('a' + i % 26);
+    core.n_peers = hi - lo;
+    core.peers = calloc(core.n_peers, sizeof(*core.peers));
+    if (o->sc == SC_FANOUT)
+        core.counts = calloc(core.total + 2, sizeof(*core.counts));
+    if (!core.peers || (o->sc == SC_FANOUT && !core.counts) || drv->init(&run) != 0) {
+        free(core.peers);
+        free(core.counts);
+        atomic_store(&slot->state, WS_FAILED);
+        return 1;
+    }
+    for (size_t i = 0; i < core.n_peers; i++) {
+        lg_peer *p = &core.peers[i];
+
+        p->idx = (int)(lo + i);
+        p->role = o->sc == SC_FANOUT ? (lo + i == 0 ? LG_PUB : LG_SUB) :
+                  o->sc == SC_ECHO ? LG_ECHO : o->sc == SC_IDLE ? LG_IDLE : LG_CHURN;
+    }
+    atomic_store(&slot->state, WS_READY);
+    while ((ph = phase_of(&core)) == PH_INIT)
+        sleep_ms(1);
+    /* The handshakes in flight are shared out, so that the server sees as many as with one
+     * worker. */
+    in_flight = 256 / (size_t)o->workers;
+    if (ph == PH_CONNECT && o->sc != SC_CHURN &&
+        connect_all(&run, in_flight < 16 ? 16 : in_flight, o->timeout) != 0) {
+        atomic_store(&slot->state, WS_FAILED);
+    } else if (ph == PH_CONNECT) {
+        for (size_t i = 0; i < core.n_peers; i++)
+            core.live_subs += core.peers[i].role == LG_SUB;
+        slot->subs = core.live_subs;
+        if (o->sc == SC_FANOUT)
+            advance_acked(&core);
+        atomic_store(&slot->state, WS_CONNECTED);
+        serve_while(&run, PH_CONNECT);
+        if (phase_of(&core) == PH_RUN) {
+            if (o->sc == SC_FANOUT)
+                w_fanout(&run, o);
+            else if (o->sc == SC_ECHO)
+                w_echo(&run);
+            else if (o->sc == SC_CHURN)
+                w_churn(&run);
+            else
+                serve_while(&run, PH_RUN);
+        }
+        atomic_store(&slot->state, WS_DONE);
+    }
+    core.finishing = 1;
+    drv->fini(&run);
+    free(core.peers);
+    free(core.counts);
+    return 0;
+}
+
+/* --- the parent ------------------------------------------------------------------------- */
+
+typedef struct lg_ctl {
+    const opts *o;
+    lg_shared *sh;
+    pid_t kids[LG_MAX_WORKERS];
+    int n;
+    int dead;               /* a worker ended before it was done */
+} lg_ctl;
+
+/* A reading at a phase edge: the clock, the server's CPU, the generator's (all of it, and
+ * each worker's). */
+typedef struct snap {
+    int64_t t;
+    double srv, gen;
+    double wk[LG_MAX_WORKERS];
+} snap;
+
+static snap take(const lg_ctl *c)
+{
+    snap s;
+
+    s.t = now_ns();
+    s.srv = proc_cpu(c->o->pid);
+    s.gen = self_cpu();
+    for (int w = 0; w < c->n; w++) {
+        s.wk[w] = proc_cpu(c->kids[w]);
+        s.gen += s.wk[w] > 0 ? s.wk[w] : 0;
+    }
+    return s;
+}
+
+static void set_phase(lg_ctl *c, int ph)
+{
+    atomic_store_explicit(&c->sh->phase, ph, memory_order_release);
+}
+
+static uint64_t sum_slots(const lg_ctl *c, size_t field)
+{
+    uint64_t s = 0;
+
+    for (int w = 0; w < c->n; w++)
+        s += atomic_load_explicit((atomic_uint_fast64_t *)((char *)&c->sh->slot[w] + field),
+                                  memory_order_relaxed);
+    return s;
+}
+
+#define SUM(c, f) sum_slots((c), offsetof(lg_slot, f))
+
+/* Reap workers that ended; one that ended before it was done is a failure. */
+static void reap(lg_ctl *c)
+{
+    for (int w = 0; w < c->n; w++) {
+        if (c->kids[w] > 0 && waitpid(c->kids[w], NULL, WNOHANG) == c->kids[w]) {
+            if (atomic_load(&c->sh->slot[w].state) < WS_DONE &&
+                atomic_load(&c->sh->slot[w].state) != WS_FAILED) {
+                fprintf(stderr, "loadgen: worker %d ended before it was done\n", w);
+                c->dead = 1;
+            }
+            c->kids[w] = -c->kids[w]; /* reaped: its /proc entry is gone */
+        }
+    }
+}
+
+/* Wait until every worker reached `state` (0), one failed or ended (-1), or `timeout_s`. */
+static int wait_state(lg_ctl *c, int state, double timeout_s)
+{
+    int64_t deadline = now_ns() + (int64_t)(timeout_s * 1e9);
+
+    while (now_ns() < deadline) {
+        int all = 1;
+
+        for (int w = 0; w < c->n; w++) {
+            int s = atomic_load(&c->sh->slot[w].state);
+
+            if (s == WS_FAILED)
+                return -1;
+            all &= s >= state;
+        }
+        if (all)
+            return 0;
+        reap(c);
+        if (c->dead)
+            return -1;
+        sleep_ms(1);
+    }
+    fprintf(stderr, "loadgen: the workers did not get there within %.0f s\n", timeout_s);
+    return -1;
+}
+
+static const char *sc_name(scenario sc)
+{
+    return sc == SC_FANOUT ? "fanout" : sc == SC_ECHO ? "echo" : sc == SC_IDLE ? "idle" :
+           "churn";
+}
+
+/* The generator's CPU over [a, b] as a share of one core: in total and the busiest worker. */
+static void gen_share(const lg_ctl *c, const snap *a, const snap *b, double *total, double *max)
+{
+    double el = (double)(b->t - a->t) / 1e9;
+
+    *total = el > 0 ? 100 * (b->gen - a->gen) / el : 0;
+    *max = 0;
+    for (int w = 0; w < c->n; w++) {
+        double s = el > 0 ? 100 * (b->wk[w] - a->wk[w]) / el : 0;
+
+        if (s > *max)
+            *max = s;
+    }
+}
+
+static void print_common(const lg_ctl *c, const char *units, uint64_t count, const snap *a,
+                         const snap *b)
+{
+    const opts *o = c->o;
+    double el = (double)(b->t - a->t) / 1e9, cpu = b->srv - a->srv, tot, max;
+
+    gen_share(c, a, b, &tot, &max);
+    printf("RESULT target=%s scenario=%s units=%s count=%" PRIu64 " elapsed_s=%.3f rate=%.0f "
+           "server_cpu_s=%.3f server_us_per_unit=%.4f gen_cpu_s=%.3f gen_workers=%d "
+           "gen_worker_max_pct=%.1f", o->target, sc_name(o->sc), units, count, el,
+           el > 0 ? (double)count / el : 0, cpu, count ? cpu * 1e6 / (double)count : 0,
+           b->gen - a->gen, c->n, max);
+}
+
+/* The human line's tail: the generator beside the server. */
+static void print_gen(const lg_ctl *c, const snap *a, const snap *b)
+{
+    double el = (double)(b->t - a->t) / 1e9, tot, max;
+
+    gen_share(c, a, b, &tot, &max);
+    fprintf(stderr, "  server %.0f %% of a core; generator %.0f %% of a core over %d "
+            "worker(s), the busiest %.0f %%\n", el > 0 ? 100 * (b->srv - a->srv) / el : 0, tot,
+            c->n, max);
+}
+
+/* The measured phase: readings `a` and `b` around it; it ends after `duration_s` or earlier
+ * when `done` says so. Then the workers stop and report. 0, or -1 when a worker failed. */
+static int measure(lg_ctl *c, double duration_s, int (*done)(lg_ctl *c), snap *a, snap *b)
+{
+    int64_t end;
+
+    *a = take(c);
+    set_phase(c, PH_RUN);
+    end = a->t + (int64_t)(duration_s * 1e9);
+    while (now_ns() < end && !(done && done(c))) {
+        reap(c);
+        if (c->dead)
+            return -1;
+        sleep_ms(0.5);
+    }
+    *b = take(c);
+    set_phase(c, PH_STOP);
+    return wait_state(c, WS_DONE, 30);
+}
+
+/* Fan-out is over: every live subscriber has every message, or nobody is left to send to. */
+static int fanout_done(lg_ctl *c)
+{
+    uint64_t g = global_acked(c->sh, c->n);
+
+    return atomic_load(&c->sh->pub_lost) || !SUM(c, live_subs) ||
+           (g != LG_NO_SUBS && g >= c->o->messages);
+}
+
+static int p_fanout(lg_ctl *c)
+{
+    const opts *o = c->o;
+    uint64_t sent, subs, got, deliveries, losses, gaps, dups, subs_lost;
+    snap a, b;
+    int bad;
+
+    if (wait_state(c, WS_CONNECTED, o->timeout + 30) != 0)
+        return 3;
+    sleep_ms(300);
+    if (measure(c, o->duration, fanout_done, &a, &b) != 0)
+        return 1;
+    sent = atomic_load(&c->sh->sent);
+    subs = got = deliveries = gaps = dups = subs_lost = 0;
+    for (int w = 0; w < c->n; w++) {
+        const lg_slot *s = &c->sh->slot[w];
+
+        subs += s->subs;
+        got += s->got;
+        deliveries += s->received;
+        gaps += s->gaps;
+        dups += s->dups;
+        subs_lost += s->subs_lost;
+    }
+    /* No subscriber counts a message it was never sent (n > sent is a duplicate). */
+    losses = subs * sent - got;
+    print_common(c, "deliveries", deliveries, &a, &b);
+    printf(" subscribers=%zu messages=%" PRIu64 " window=%" PRIu64 " losses=%" PRIu64
+           " gaps=%" PRIu64 " dups=%" PRIu64 " subs_lost=%" PRIu64 "\n", o->subs, sent,
+           o->window, losses, gaps, dups, subs_lost);
+    bad = losses || gaps || dups || subs_lost || sent < o->messages;
+    fprintf(stderr, "fanout %s: %" PRIu64 " of %" PRIu64 " messages to %zu subscribers, "
+            "%" PRIu64 " deliveries in %.2f s; server %.3f us/delivery; losses %" PRIu64
+            ", gaps %" PRIu64 ", duplicates %" PRIu64 "%s\n", o->target, sent, o->messages,
+            o->subs, deliveries, (double)(b.t - a.t) / 1e9,
+            deliveries ? (b.srv - a.srv) * 1e6 / (double)deliveries : 0, losses, gaps, dups,
+            sent < o->messages ? " (time bound hit)" : "");
+    print_gen(c, &a, &b);
+    return bad ? 3 : 0;
+}
+
+static int cmp_i64(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+
+    return a < b ? -1 : a > b;
+}
+
+/* Echo is over: enough round trips, or no client left. */
+static int echo_done(lg_ctl *c)
+{
+    return SUM(c, rtts) >= c->o->max_rtts || !SUM(c, n_open);
+}
+
+static int p_echo(lg_ctl *c, const int64_t *lat, size_t lat_cap_w)
+{
+    const opts *o = c->o;
+    uint64_t rtts, errors = 0, failed;
+    double p50 = 0, p99 = 0;
+    int64_t *all;
+    size_t n_lat = 0;
+    snap a, b;
+
+    if (wait_state(c, WS_CONNECTED, o->timeout + 30) != 0)
+        return 3;
+    sleep_ms(300);
+    if (measure(c, o->duration, echo_done, &a, &b) != 0)
+        return 1;
+    rtts = SUM(c, rtts);
+    failed = SUM(c, n_failed);
+    for (int w = 0; w < c->n; w++) {
+        errors += c->sh->slot[w].rtt_errors;
+        n_lat += c->sh->slot[w].lat_n;
+    }
+    all = malloc((n_lat + 1) * sizeof(*all));
+    if (all && n_lat) {
+        size_t k = 0;
+
+        for (int w = 0; w < c->n; w++) {
+            memcpy(all + k, lat + (size_t)w * lat_cap_w,
+                   c->sh->slot[w].lat_n * sizeof(*all));
+            k += c->sh->slot[w].lat_n;
+        }
+        qsort(all, n_lat, sizeof(*all), cmp_i64);
+        p50 = (double)all[n_lat / 2] / 1e3;
+        p99 = (double)all[(n_lat * 99) / 100] / 1e3;
+    }
+    free(all);
+    print_common(c, "round_trips", rtts, &a, &b);
+    printf(" clients=%zu p50_us=%.1f p99_us=%.1f errors=%" PRIu64 " lost=%" PRIu64 "\n",
+           o->clients, p50, p99, errors, failed);
+    fprintf(stderr, "echo %s: %zu clients, %" PRIu64 " round trips in %.2f s, p50 %.1f us, "
+            "p99 %.1f us; server %.3f us/round trip; errors %" PRIu64 "\n", o->target,
+            o->clients, rtts, (double)(b.t - a.t) / 1e9, p50, p99,
+            rtts ? (b.srv - a.srv) * 1e6 / (double)rtts : 0, errors);
+    print_gen(c, &a, &b);
+    return errors || failed || !rtts ? 3 : 0;
+}
+
+static int p_idle(lg_ctl *c)
+{
+    const opts *o = c->o;
+    uint64_t open, failed;
+    long rss0, rss1;
+    snap a, b;
+    double per;
+
+    rss0 = proc_rss_kib(o->pid);
+    a = take(c);
+    set_phase(c, PH_CONNECT);
+    if (wait_state(c, WS_CONNECTED, o->timeout + 30) != 0) {
+        fprintf(stderr, "loadgen: %" PRIu64 " of %zu connections open (%" PRIu64 " failed)\n",
+                SUM(c, n_open), o->conns, SUM(c, n_failed));
+        return 3;
+    }
+    set_phase(c, PH_RUN);
+    sleep_ms(o->hold * 1000);
+    b = take(c);
+    rss1 = proc_rss_kib(o->pid);
+    open = SUM(c, n_open);
+    failed = SUM(c, n_failed);
+    set_phase(c, PH_STOP);
+    if (wait_state(c, WS_DONE, 30) != 0)
+        return 1;
+    per = open ? (double)(rss1 - rss0) / (double)open : 0;
+    print_common(c, "connections", open, &a, &b);
+    printf(" conns=%zu rss0_kib=%ld rss1_kib=%ld kib_per_conn=%.3f lost=%" PRIu64 "\n",
+           o->conns, rss0, rss1, per, failed);
+    fprintf(stderr, "idle %s: %" PRIu64 " connections held; server RSS %ld -> %ld KiB, %.2f "
+            "KiB per connection\n", o->target, open, rss0, rss1, per);
+    print_gen(c, &a, &b);
+    return failed || open < o->conns ? 3 : 0;
+}
+
+static int p_churn(lg_ctl *c)
+{
+    const opts *o = c->o;
+    uint64_t done = 0, errors = 0, failed;
+    snap a, b;
+
+    if (wait_state(c, WS_CONNECTED, 30) != 0 || measure(c, o->duration, NULL, &a, &b) != 0)
+        return 1;
+    failed = SUM(c, n_failed);
+    for (int w = 0; w < c->n; w++) {
+        done += c->sh->slot[w].churn_done;
+        errors += c->sh->slot[w].rtt_errors + c->sh->slot[w].connect_errors;
+    }
+    print_common(c, "connections", done, &a, &b);
+    printf(" slots=%zu errors=%" PRIu64 " lost=%" PRIu64 "\n", o->slots, errors, failed);
     fprintf(stderr, "churn %s: %" PRIu64 " connect+echo+close in %.2f s with %zu in flight; "
-            "server %.1f us/connection; errors %" PRIu64 ", lost %zu\n", o->target,
-            k->churn_done, (double)(b.t - a.t) / 1e9, o->slots,
-            k->churn_done ? (b.srv - a.srv) * 1e6 / (double)k->churn_done : 0,
-            k->rtt_errors + failed_connects, k->n_failed);
-    return k->rtt_errors || failed_connects || k->n_failed || !k->churn_done ? 3 : 0;
+            "server %.1f us/connection; errors %" PRIu64 ", lost %" PRIu64 "\n", o->target,
+            done, (double)(b.t - a.t) / 1e9, o->slots,
+            done ? (b.srv - a.srv) * 1e6 / (double)done : 0, errors, failed);
+    print_gen(c, &a, &b);
+    return errors || failed || !done ? 3 : 0;
+}
+
+/* Stop the workers: each gets a few seconds to close its connections, then SIGKILL. */
+static void end_workers(lg_ctl *c)
+{
+    int64_t deadline = now_ns() + 10000000000LL;
+    int left;
+
+    do {
+        left = 0;
+        for (int w = 0; w < c->n; w++) {
+            if (c->kids[w] > 0 && waitpid(c->kids[w], NULL, WNOHANG) == 0)
+                left++;
+            else if (c->kids[w] > 0)
+                c->kids[w] = -c->kids[w];
+        }
+        if (left)
+            sleep_ms(5);
+    } while (left && now_ns() < deadline);
+    for (int w = 0; w < c->n; w++) {
+        if (c->kids[w] > 0) {
+            fprintf(stderr, "loadgen: worker %d did not end within 10 s: SIGKILL\n", w);
+            kill(c->kids[w], SIGKILL);
+            waitpid(c->kids[w], NULL, 0);
+        }
+    }
+}
+
+/* Worker w's peers: [lo, hi). In fan-out with several workers the publisher (peer 0) has
+ * worker 0 to itself and the others share the subscribers. */
+static void share(const opts *o, size_t n_peers, int w, size_t *lo, size_t *hi)
+{
+    size_t n = (size_t)o->workers, off = 0;
+
+    if (o->sc == SC_FANOUT && n > 1) {
+        if (w == 0) {
+            *lo = 0;
+            *hi = 1;
+            return;
+        }
+        off = 1;
+        n_peers--;
+        n--;
+        w--;
+    }
+    *lo = off + n_peers * (size_t)w / n;
+    *hi = off + n_peers * (size_t)(w + 1) / n;
+}
+
+/* Fork the workers, run the scenario through them, print the result. */
+static int run_workers(const opts *o, const lg_driver *drv)
+{
+    size_t n_peers = o->sc == SC_FANOUT ? o->subs + 1 : o->sc == SC_ECHO ? o->clients :
+                     o->sc == SC_IDLE ? o->conns : o->slots;
+    size_t lat_total = o->sc == SC_ECHO ? (o->max_rtts < 4000000 ? o->max_rtts : 4000000) : 0;
+    size_t lat_cap_w, map_len;
+    pid_t parent = getpid();
+    int64_t *lat;
+    lg_ctl c;
+    void *map;
+    int r;
+
+    memset(&c, 0, sizeof(c));
+    c.o = o;
+    c.n = o->workers;
+    lat_cap_w = lat_total / (size_t)c.n + 1;
+    map_len = sizeof(lg_shared) + (size_t)c.n * lat_cap_w * sizeof(int64_t);
+    map = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED) {
+        fprintf(stderr, "loadgen: cannot map %zu bytes of shared memory: %s\n", map_len,
+                strerror(errno));
+        return 1;
+    }
+    c.sh = map;
+    lat = (int64_t *)((char *)map + sizeof(lg_shared));
+    fflush(stdout);
+    fflush(stderr);
+    for (int w = 0; w < c.n; w++) {
+        size_t lo, hi;
+        pid_t kid;
+
+        share(o, n_peers, w, &lo, &hi);
+        kid = fork();
+
+        if (kid < 0) {
+            fprintf(stderr, "loadgen: fork: %s\n", strerror(errno));
+            set_phase(&c, PH_ABORT);
+            end_workers(&c);
+            munmap(map, map_len);
+            return 1;
+        }
+        if (kid == 0) {
+            /* A worker must not outlive the parent (killed by a test's timeout, say). */
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() != parent)
+                _exit(1);
+            _exit(worker_main(o, drv, c.sh, w, lo, hi, lat + (size_t)w * lat_cap_w,
+                              lat_cap_w));
+        }
+        c.kids[w] = kid;
+    }
+    if (wait_state(&c, WS_READY, 30) != 0) {
+        r = 1;
+    } else {
+        if (o->sc != SC_IDLE)
+            set_phase(&c, PH_CONNECT);
+        switch (o->sc) {
+        case SC_FANOUT: r = p_fanout(&c); break;
+        case SC_ECHO: r = p_echo(&c, lat, lat_cap_w); break;
+        case SC_IDLE: r = p_idle(&c); break;
+        default: r = p_churn(&c); break;
+        }
+    }
+    fflush(stdout);
+    if (atomic_load(&c.sh->phase) != PH_STOP)
+        set_phase(&c, PH_ABORT);
+    end_workers(&c);
+    munmap(map, map_len);
+    return r;
 }
 
 /* --- the server child ------------------------------------------------------------------- */
@@ -502,7 +1078,7 @@ static int run_churn(lg_run *run, const opts *o)
 static pid_t spawn_server(char **argv, long *pid, int *port)
 {
     int fds[2];
-    pid_t child;
+    pid_t child, parent = getpid();
     char line[256];
     size_t len = 0;
     int64_t deadline = now_ns() + 30000000000LL;
@@ -513,6 +1089,10 @@ static pid_t spawn_server(char **argv, long *pid, int *port)
     if (child < 0)
         return -1;
     if (child == 0) {
+        /* The server goes when the load generator does, even when it is killed. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(1);
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
@@ -556,9 +1136,7 @@ static void stop_server(pid_t child)
     while (now_ns() < deadline) {
         if (waitpid(child, &status, WNOHANG) == child)
             return;
-        struct timespec ts = {0, 10000000};
-
-        nanosleep(&ts, NULL);
+        sleep_ms(10);
     }
     fprintf(stderr, "loadgen: the server did not stop on SIGTERM within 10 s: SIGKILL\n");
     kill(child, SIGKILL);
@@ -579,16 +1157,51 @@ static void usage(FILE *f)
         "  --slots N       churn connections in flight (32)\n"
         "  --duration S    time bound of the measured phase (fanout 60, echo and churn 5)\n"
         "  --timeout S     time bound for connecting (120)\n"
+        "  --workers N     worker processes, each with its own client loop and a share of\n"
+        "                  the connections (1..%d; default 3, fewer when there are fewer\n"
+        "                  connections); in fan-out worker 0 holds the publisher alone\n"
         "  --src N         ws/sio/verani-raw: bind source addresses 127.0.0.2..127.0.0.(1+N)\n"
-        "  (verani-raw: a minimal HELLO-only Verani-C client, for the idle scenario only)\n"
+        "  (ws also speaks to bench/peers' raw libwebsockets floor and uWebSockets peers;\n"
+        "   verani-raw: a minimal HELLO-only Verani-C client, for the idle scenario only)\n"
         "  --verbose\n"
         "With `--`, the command after it is started first and must print\n"
-        "\"PID <pid> PORT <port>\" on its first stdout line; it gets SIGTERM at the end.\n");
+        "\"PID <pid> PORT <port>\" on its first stdout line; it gets SIGTERM at the end.\n",
+        LG_MAX_WORKERS);
+}
+
+/* 0 and `*out` set when `v` is a whole number in [lo, hi]; -1 otherwise. */
+static int num(const char *v, double lo, double hi, double *out)
+{
+    char *end;
+    double d;
+
+    errno = 0;
+    d = strtod(v, &end);
+    if (errno || end == v || *end || d < lo || d > hi)
+        return -1;
+    *out = d;
+    return 0;
 }
 
 static int parse(int argc, char **argv, opts *o)
 {
-    int have_duration = 0;
+    static const struct { const char *name; size_t off; char kind; double lo, hi; } nums[] = {
+        {"--port", offsetof(opts, port), 'i', 1, 65535},
+        {"--pid", offsetof(opts, pid), 'l', 1, 4194304},
+        {"--subs", offsetof(opts, subs), 'z', 1, 1e7},
+        {"--messages", offsetof(opts, messages), 'u', 1, 1e9},
+        {"--window", offsetof(opts, window), 'u', 1, 1e9},
+        {"--clients", offsetof(opts, clients), 'z', 1, 1e7},
+        {"--max", offsetof(opts, max_rtts), 'u', 1, 1e12},
+        {"--conns", offsetof(opts, conns), 'z', 1, 1e7},
+        {"--slots", offsetof(opts, slots), 'z', 1, 1e6},
+        {"--hold", offsetof(opts, hold), 'd', 0, 3600},
+        {"--duration", offsetof(opts, duration), 'd', 0.001, 3600},
+        {"--timeout", offsetof(opts, timeout), 'd', 0.001, 3600},
+        {"--src", offsetof(opts, n_src), 'i', 0, 64},
+        {"--workers", offsetof(opts, workers), 'i', 1, LG_MAX_WORKERS},
+    };
+    int have_duration = 0, have_workers = 0;
 
     memset(o, 0, sizeof(*o));
     o->subs = 1000;
@@ -600,9 +1213,12 @@ static int parse(int argc, char **argv, opts *o)
     o->hold = 2;
     o->slots = 32;
     o->timeout = 120;
+    o->workers = 3;
     o->sc = (scenario)-1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        size_t j;
+        double d;
 
         if (!strcmp(a, "--")) {
             o->spawn = i + 1 < argc ? &argv[i + 1] : NULL;
@@ -611,90 +1227,85 @@ static int parse(int argc, char **argv, opts *o)
             o->verbose = 1;
             continue;
         } else if (!strcmp(a, "--help")) {
-            usage(stdout);
-            exit(0);
+            return 1;
         }
         if (!v) {
-            usage(stderr);
+            fprintf(stderr, "loadgen: %s needs a value\n", a);
             return -1;
         }
         i++;
-        if (!strcmp(a, "--target"))
+        if (!strcmp(a, "--target")) {
             o->target = v;
-        else if (!strcmp(a, "--scenario"))
+            continue;
+        } else if (!strcmp(a, "--scenario")) {
             o->sc = !strcmp(v, "fanout") ? SC_FANOUT : !strcmp(v, "echo") ? SC_ECHO :
                     !strcmp(v, "idle") ? SC_IDLE : !strcmp(v, "churn") ? SC_CHURN : (scenario)-1;
-        else if (!strcmp(a, "--port"))
-            o->port = atoi(v);
-        else if (!strcmp(a, "--pid"))
-            o->pid = atol(v);
-        else if (!strcmp(a, "--subs"))
-            o->subs = strtoul(v, NULL, 10);
-        else if (!strcmp(a, "--messages"))
-            o->messages = strtoull(v, NULL, 10);
-        else if (!strcmp(a, "--window"))
-            o->window = strtoull(v, NULL, 10);
-        else if (!strcmp(a, "--clients"))
-            o->clients = strtoul(v, NULL, 10);
-        else if (!strcmp(a, "--max"))
-            o->max_rtts = strtoull(v, NULL, 10);
-        else if (!strcmp(a, "--conns"))
-            o->conns = strtoul(v, NULL, 10);
-        else if (!strcmp(a, "--hold"))
-            o->hold = atof(v);
-        else if (!strcmp(a, "--slots"))
-            o->slots = strtoul(v, NULL, 10);
-        else if (!strcmp(a, "--duration"))
-            o->duration = atof(v), have_duration = 1;
-        else if (!strcmp(a, "--timeout"))
-            o->timeout = atof(v);
-        else if (!strcmp(a, "--src"))
-            o->n_src = atoi(v);
-        else {
-            usage(stderr);
+            continue;
+        }
+        for (j = 0; j < sizeof(nums) / sizeof(nums[0]) && strcmp(a, nums[j].name); j++)
+            ;
+        if (j == sizeof(nums) / sizeof(nums[0])) {
+            fprintf(stderr, "loadgen: unknown option %s\n", a);
             return -1;
         }
+        if (num(v, nums[j].lo, nums[j].hi, &d) != 0) {
+            fprintf(stderr, "loadgen: %s wants a number from %g to %g, not '%s'\n", a,
+                    nums[j].lo, nums[j].hi, v);
+            return -1;
+        }
+        switch (nums[j].kind) {
+        case 'i': *(int *)((char *)o + nums[j].off) = (int)d; break;
+        case 'l': *(long *)((char *)o + nums[j].off) = (long)d; break;
+        case 'z': *(size_t *)((char *)o + nums[j].off) = (size_t)d; break;
+        case 'u': *(uint64_t *)((char *)o + nums[j].off) = (uint64_t)d; break;
+        default: *(double *)((char *)o + nums[j].off) = d; break;
+        }
+        have_duration |= !strcmp(a, "--duration");
+        have_workers |= !strcmp(a, "--workers");
     }
     if (!have_duration)
         o->duration = o->sc == SC_FANOUT ? 60 : 5;
-    if (!o->target || (int)o->sc < 0 || (!o->spawn && (o->port <= 0 || o->pid <= 0)) ||
-        o->subs < 1 || o->messages < 1 || o->window < 1 || o->clients < 1 || o->conns < 1 ||
-        o->slots < 1 || o->duration <= 0 || o->duration > 3600 || o->timeout <= 0) {
-        usage(stderr);
+    if (!o->target || (int)o->sc < 0 || (!o->spawn && (o->port <= 0 || o->pid <= 0))) {
+        fprintf(stderr, "loadgen: --target, --scenario and a server (-- COMMAND, or --port "
+                "and --pid) are needed\n");
         return -1;
+    }
+    {
+        /* Never more workers than connections: each worker has at least one. */
+        size_t n = o->sc == SC_FANOUT ? o->subs + 1 : o->sc == SC_ECHO ? o->clients :
+                   o->sc == SC_IDLE ? o->conns : o->slots;
+
+        if ((size_t)o->workers > n) {
+            if (have_workers)
+                fprintf(stderr, "loadgen: %d workers for %zu connections: %zu workers\n",
+                        o->workers, n, n);
+            o->workers = (int)n;
+        }
     }
     return 0;
 }
 
 int main(int argc, char **argv)
 {
-    lg_run run;
-    lg_core core;
+    const lg_driver *drv;
     opts o;
     struct rlimit rl;
     pid_t child = 0;
     int r;
 
-    if (parse(argc, argv, &o) != 0)
-        return 2;
-    memset(&run, 0, sizeof(run));
-    memset(&core, 0, sizeof(core));
-    core.sc = o.sc;
-    run.core = &core;
-    run.host = "127.0.0.1";
-    run.instance = "b1";
-    run.n_src = o.n_src;
-    run.verbose = o.verbose;
-    for (int i = 0; i < LG_PAYLOAD; i++)
-        run.payload[i] = (uint8_t)('a' + i % 26);
+    r = parse(argc, argv, &o);
+    if (r != 0) {
+        usage(r > 0 ? stdout : stderr);
+        return r > 0 ? 0 : 2;
+    }
     if (!strcmp(o.target, "verani"))
-        run.drv = &lg_driver_verani;
+        drv = &lg_driver_verani;
     else if (!strcmp(o.target, "ws"))
-        run.drv = &lg_driver_ws;
+        drv = &lg_driver_ws;
     else if (!strcmp(o.target, "sio") || !strcmp(o.target, "socket.io"))
-        run.drv = &lg_driver_sio;
+        drv = &lg_driver_sio;
     else if (!strcmp(o.target, "verani-raw") && o.sc == SC_IDLE)
-        run.drv = &lg_driver_vraw;
+        drv = &lg_driver_vraw;
     else {
         fprintf(stderr, "loadgen: unknown target '%s' (verani, ws, sio; verani-raw for idle)\n",
                 o.target);
@@ -712,27 +1323,13 @@ int main(int argc, char **argv)
         if (child <= 0)
             return 1;
     }
-    run.port = o.port;
     if (proc_cpu(o.pid) < 0) {
         fprintf(stderr, "loadgen: cannot read /proc/%ld/stat\n", o.pid);
         r = 1;
-    } else if (run.drv->init(&run) != 0) {
-        r = 1;
     } else {
-        switch (o.sc) {
-        case SC_FANOUT: r = run_fanout(&run, &o); break;
-        case SC_ECHO: r = run_echo(&run, &o); break;
-        case SC_IDLE: r = run_idle(&run, &o); break;
-        default: r = run_churn(&run, &o); break;
-        }
-        fflush(stdout);
-        core.finishing = 1;
-        run.drv->fini(&run);
+        r = run_workers(&o, drv);
     }
     if (child > 0)
         stop_server(child);
-    free(core.peers);
-    free(core.counts);
-    free(core.lat);
     return r;
 }

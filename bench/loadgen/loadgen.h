@@ -3,13 +3,16 @@
  * loadgen.h: what the load generator's scenario core (loadgen.c) and its
  * protocol drivers share. A driver speaks one server's protocol over
  * connections it owns: lg_verani.c uses the generated typed Verani-C client,
- * lg_raw.c speaks plain WebSocket frames (the `ws` peer) or Engine.IO v4 /
- * socket.io packets on the websocket transport (the socket.io peer) on a
- * libwebsockets client context. The core owns the peers (one lg_peer per
- * connection slot), drives the scenarios and keeps every count; drivers only
- * report opens, closes, fan-out messages and echo replies. Everything runs on
- * one thread: the core calls driver->service() and the driver calls back into
- * the core from inside it. Nothing here measures time or CPU: loadgen.c does.
+ * lg_raw.c speaks plain WebSocket frames (the `ws` peer, the raw libwebsockets
+ * floor and the uWebSockets peer) or Engine.IO v4 / socket.io packets on the
+ * websocket transport (the socket.io peer) on a libwebsockets client context.
+ * The core owns the peers (one lg_peer per connection slot), drives the
+ * scenarios and keeps every count; drivers only report opens, closes, fan-out
+ * messages and echo replies. The core runs in several worker processes, each
+ * with its own driver state (its own libwebsockets context or Verani-C client
+ * loop) and its own share of the peers; inside a worker everything runs on one
+ * thread: the core calls driver->service() and the driver calls back into the
+ * core from inside it. Nothing here measures time or CPU: loadgen.c does.
  */
 #ifndef BENCH_LOADGEN_H
 #define BENCH_LOADGEN_H
@@ -24,7 +27,7 @@ typedef enum lg_role { LG_SUB = 0, LG_PUB, LG_ECHO, LG_IDLE, LG_CHURN } lg_role;
 
 /* One connection slot, owned by the core; `conn` is the driver's object (NULL when none). */
 typedef struct lg_peer {
-    int idx;
+    int idx;             /* unique across workers: user ids and source addresses use it */
     lg_role role;
     void *conn;          /* the driver's connection; the driver never frees it by itself
                             while the core holds it, except after lg_on_close */
