@@ -94,6 +94,21 @@ void vc_emit_proto_doc(vc_buf *b, const char *doc, int indent)
         wrap_lines(b, doc, "// ", indent);
 }
 
+void vc_emit_jsdoc(vc_buf *b, const char *doc, int indent)
+{
+    if (doc == NULL || *doc == '\0')
+        return;
+    if (strchr(doc, '\n') == NULL && strlen(doc) + (size_t)indent + 7 <= 100) {
+        vc_buf_printf(b, "%*s/** ", indent, "");
+        put_safe(b, doc, strlen(doc));
+        vc_buf_puts(b, " */\n");
+        return;
+    }
+    vc_buf_printf(b, "%*s/**\n", indent, "");
+    wrap_lines(b, doc, " * ", indent);
+    vc_buf_printf(b, "%*s */\n", indent, "");
+}
+
 void vc_emit_banner(vc_buf *b, const char *title)
 {
     vc_buf_printf(b, "/* --- %s ", title);
