@@ -12,5 +12,6 @@ export { backoffDelay, backoffFromOptions, type Backoff, type BackoffOptions } f
 export { OfflineQueue, type Frame } from "./queue.js";
 export { ResumeState, type HelloResume, type WelcomeFacts, type WelcomeOutcome } from "./resume.js";
 export { ValidationError, checkString, fail, nest, validationError, type Failure } from "./validate.js";
-export { ErrorCode } from "./gen/envelope_pb.js";
+// the wire envelope (protoc-gen-es, from envelope.proto), for tools and tests
+export { EnvelopeSchema, ErrorCode, Kind, type Envelope } from "./gen/envelope_pb.js";
 export type { RoomOptions } from "./client.js";
