@@ -20,33 +20,15 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
 
+import { generous, startServer as start, until as untilBy, type Server } from "./harness.js";
+
 const env = process.env;
-const SCALE = Math.max(1, parseInt(env.VERANI_TEST_TIME_SCALE || "1", 10) || 1);
-const generous = (ms: number): number => (10 * ms + 5000) * SCALE; // DL_GENEROUS
 // The page's client reconnects with the C client's defaults: 1 s, then x1.5 with 20 %
 // jitter; the longest gap this test can cause is a few attempts, so 10 s is the expected.
 const WAIT_MS = generous(10000);
-
-function startServer(db: string, port: number): Promise<{ child: ChildProcess; port: number;
-                                                          exited: Promise<void> }> {
-  const child = spawn(env.VERANI_CHAT_SERVER!, ["--port", String(port), "--db", db,
-                                                "--web", env.VERANI_CHAT_WEB!],
-                      { stdio: ["ignore", "pipe", "ignore"] });
-  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error("the server printed no page URL")), WAIT_MS);
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /web page is at http:\/\/127\.0\.0\.1:(\d+)\/app\//.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(m[1]), exited });
-      }
-    });
-    child.on("exit", () => reject(new Error(`the server exited: ${out}`)));
-  });
-}
+const READY = /web page is at http:\/\/127\.0\.0\.1:(\d+)\/app\//;
+const startServer = (db: string, port: number): Promise<Server> =>
+  start(db, port, ["--web", env.VERANI_CHAT_WEB!], READY, WAIT_MS);
 
 const t0 = Date.now();
 /** Say where the test is (stderr: ctest --output-on-failure shows it). */
@@ -55,18 +37,10 @@ function step(what: string): void {
 }
 
 /** Resolve when `cond()` holds (checked every 50 ms); reject at the deadline. */
-async function until(cond: () => Promise<boolean> | boolean, what: string): Promise<void> {
+function until(cond: () => Promise<boolean> | boolean, what: string): Promise<void> {
   step(`waiting for ${what}`);
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() >= deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return untilBy(cond, what, WAIT_MS, 50);
 }
-
-// The page is read with page.evaluate in its main world: puppeteer's $eval could hang on a
-// page in the background (chromium 156, puppeteer-core 24) right after it got a message.
 
 /** The texts of the page's chat messages, as "#channel from: text". */
 function messages(page: Page, list = "#messages"): Promise<string[]> {
@@ -131,7 +105,9 @@ test("the chat page in chromium: two pages and a C client, across a stop and a c
            "--disable-component-update", "--no-first-run", "--disable-sync",
            "--disable-dev-shm-usage"],
   });
-  // each person in a browser context (a window) of their own, as two people would be
+  // each person in a browser context (a window) of their own, as two people would be: a
+  // page left in a background tab of one window stopped answering (chromium 156) once a
+  // message came in while another tab was in front
   const open = async (name: string): Promise<Page> => {
     const page = await (await browser!.createBrowserContext()).newPage();
     page.setDefaultTimeout(WAIT_MS);
@@ -217,23 +193,15 @@ test("the chat page in chromium: two pages and a C client, across a stop and a c
   await sees(bob, "bob", "#default alice: and we go on");
 
   // every message a person expects, each once
-  const expected: [Page, string, string[]][] = [
-    [alice, "alice", ["#default alice: hello from the browser", "#default carol: hello from C",
-                      "#default bob: hm", "#side alice: just for the side",
-                      "#default alice: typed while the server restarts",
-                      "#default bob: back after the restart",
-                      "#default bob: typed while the server is down",
-                      "#default alice: and we go on"]],
-    [bob, "bob", ["#default alice: hello from the browser", "#default carol: hello from C",
-                  "#default bob: hm", "#side alice: just for the side",
-                  "#default alice: typed while the server restarts",
-                  "#default bob: back after the restart",
-                  "#default bob: typed while the server is down",
-                  "#default alice: and we go on"]],
-  ];
-  for (const [page, who, lines] of expected) {
+  const expected = ["#default alice: hello from the browser", "#default carol: hello from C",
+                    "#default bob: hm", "#side alice: just for the side",
+                    "#default alice: typed while the server restarts",
+                    "#default bob: back after the restart",
+                    "#default bob: typed while the server is down",
+                    "#default alice: and we go on"];
+  for (const [page, who] of [[alice, "alice"], [bob, "bob"]] as const) {
     const got = await messages(page);
-    for (const line of lines)
+    for (const line of expected)
       assert.equal(got.filter((x) => x === line).length, 1, `${who} shows "${line}" once`);
   }
 

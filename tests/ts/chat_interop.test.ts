@@ -15,7 +15,6 @@
 // test asserts a duration.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import WebSocket from "ws";
@@ -24,49 +23,16 @@ import { RequestError, ValidationError, type WebSocketConstructor } from "@veran
 import { ChatRoom, CHAT_FINGERPRINT, validateChatMessage } from "@chat/chat_client.js";
 import type { ChatBroadcast } from "@chat/chat_pb.js";
 
-const SCALE = Math.max(1, parseInt(process.env.VERANI_TEST_TIME_SCALE || "1", 10) || 1);
-const generous = (ms: number): number => (10 * ms + 5000) * SCALE; // DL_GENEROUS
+import { generous, startServer as start, until as untilBy, type Server } from "./harness.js";
+
 // The clients' own timings: reconnect after 100 ms at first, at most 500 ms apart.
 const RETRY = { initialDelayMs: 100, maxDelayMs: 500, maxAttempts: Infinity };
 const WAIT_MS = generous(2500);
-
-interface Server {
-  child: ChildProcess;
-  port: number;
-  exited: Promise<void>;
-}
-
-function startServer(db: string, port: number): Promise<Server> {
-  const child = spawn(process.env.VERANI_CHAT_SERVER!, ["--port", String(port), "--db", db],
-                      { stdio: ["ignore", "pipe", "ignore"] });
-  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error("the server printed no URL")), WAIT_MS);
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /ws:\/\/127\.0\.0\.1:(\d+)\//.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(m[1]), exited });
-      }
-    });
-    child.on("exit", () => reject(new Error(`the server exited: ${out}`)));
-  });
-}
-
-/** Resolve when `cond()` holds, checked on every event and every 20 ms; reject at `ms`. */
-function until(cond: () => boolean, what: string, ms = WAIT_MS): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const deadline = Date.now() + ms;
-    const look = (): void => {
-      if (cond()) resolve();
-      else if (Date.now() >= deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(look, 20);
-    };
-    look();
-  });
-}
+const READY = /ws:\/\/127\.0\.0\.1:(\d+)\//;
+const until = (cond: () => boolean, what: string): Promise<void> =>
+  untilBy(cond, what, WAIT_MS);
+const startServer = (db: string, port: number): Promise<Server> =>
+  start(db, port, [], READY, WAIT_MS);
 
 /** A person in the chat: a ChatRoom and everything it heard. */
 class Person {
