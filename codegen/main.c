@@ -167,6 +167,16 @@ static int check_skeleton(vc_ctx *ctx, const char *path, const vc_buf *fresh)
         free(text);
         return 2;
     }
+    {
+        char *z = realloc(text, n_text + 1); /* read_file's bytes are not a C string */
+
+        if (z == NULL) {
+            free(text);
+            return 2;
+        }
+        text = z;
+        text[n_text] = '\0';
+    }
     if (vc_stubs_missing(ctx, text, &list) > 0 && !list.failed) {
         newpath = malloc(len + 5);
         if (newpath != NULL)

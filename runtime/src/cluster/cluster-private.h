@@ -114,4 +114,54 @@ int vr_cluster_validate(vr_cluster *c, const char *room, const char *instance, u
 
 void vr_cluster_get_stats(const vr_cluster *c, vr_cluster_stats *out);
 
+/* --- the node table and calls between nodes (bus.c) ------------------------------------- */
+
+/*
+ * Every node publishes its NodeInfo on <p>:ctl at each heartbeat; the table holds the other
+ * nodes whose last heartbeat is younger than one lease. A call goes to one node's channel
+ * <p>:n:<id> and its answer comes back on the caller's; a gather calls every live node
+ * (this one too) and hands over every answer, or, at the deadline, what came and the names
+ * of the nodes that did not answer: never a silent partial answer.
+ */
+
+/* The live nodes, this one first: up to `max` ids into `ids` (borrowed until the table
+ * changes: copy them); returns how many there are. */
+size_t vr_cluster_nodes(vr_cluster *c, const char **ids, size_t max);
+/* A live node's public URL ("" when it has none), or NULL when the node is not live. */
+const char *vr_cluster_node_url(vr_cluster *c, const char *id);
+
+/* A call made to this node; answer it once with vr_cluster_answer (now or later). */
+typedef struct vr_bus_call vr_bus_call;
+/* Where this node's incoming calls go (`body` valid during the call only). NULL: every
+ * call is answered VERANI_ENOTFOUND at once. */
+void vr_cluster_on_call(vr_cluster *c,
+                        void (*fn)(vr_cluster *c, vr_bus_call *call, const char *from,
+                                   const uint8_t *body, size_t len, void *arg));
+/* Answer `call` with `status` (0 or a negative verani_err) and `body`; frees `call`. */
+int vr_cluster_answer(vr_cluster *c, vr_bus_call *call, int status, const uint8_t *body,
+                      size_t len);
+
+/* One answer: `status` 0 and the callee's body, its negative verani_err, VERANI_ETIMEDOUT
+ * (no answer in time), or VERANI_ENOTFOUND (no such live node). `body` is valid during the
+ * callback. */
+typedef void (*vr_call_cb)(vr_cluster *c, const char *node, int status, const uint8_t *body,
+                           size_t len, void *arg);
+/* Call `node` with `body`; `cb` runs once, later (never inside this call). 0, or VERANI_EIO
+ * (Redis is not up), VERANI_ENOMEM. */
+int vr_cluster_call(vr_cluster *c, const char *node, const uint8_t *body, size_t len,
+                    uint32_t timeout_ms, vr_call_cb cb, void *arg);
+
+typedef struct vr_gather_answer {
+    const char *node;
+    int status;
+    const uint8_t *body;
+    size_t len;
+} vr_gather_answer;
+/* Every live node's answer (`n` of them, this node's included), and `missing`: NULL when
+ * all answered, else the ids of those that did not in time, ", "-separated. */
+typedef void (*vr_gather_cb)(vr_cluster *c, const vr_gather_answer *answers, size_t n,
+                             const char *missing, void *arg);
+int vr_cluster_gather(vr_cluster *c, const uint8_t *body, size_t len, uint32_t timeout_ms,
+                      vr_gather_cb cb, void *arg);
+
 #endif /* VERANI_CLUSTER_PRIVATE_H */

@@ -13,11 +13,10 @@
 #include <string.h>
 #include <time.h>
 
-#include <ev.h>
 #include <libwebsockets.h>
 
 #include "../common-private.h"
-#include "cluster-private.h"
+#include "cluster-int.h"
 #include "cluster.pb-c.h"
 #include "redis-private.h"
 
@@ -51,36 +50,7 @@ static const char validate_lua[] =
     "if o[1] == ARGV[1] and o[2] == ARGV[2] then return 1 end\n"
     "return 0\n";
 
-typedef struct vr_script {
-    const char *src;
-    char sha[41];
-} vr_script;
-
-enum { S_CLAIM, S_RELEASE, S_VALIDATE, S_COUNT };
-
-struct vr_cluster {
-    struct ev_loop *loop;
-    vr_redis *redis;
-    char *prefix, *public_url;
-    char node_id[33];
-    uint32_t heartbeat_ms, lease_ms, margin_ms;
-    uint64_t started_ms;
-    vr_script scripts[S_COUNT];
-    char *node_key, *epoch_key, *ctl_channel;
-    char incarnation[33];        /* <p>:epoch as first seen; "" before */
-    int registered;              /* the node key was written since the engine came up */
-    int heartbeat_in_flight;
-    uint64_t heartbeats_sent;
-    int64_t t_ok_ms;             /* monotonic send time of the last acknowledged heartbeat */
-    int live;                    /* as last reported */
-    ev_timer heartbeat;
-    void (*on_live)(vr_cluster *c, int live, void *arg);
-    void (*on_reset)(vr_cluster *c, void *arg);
-    void *arg;
-    vr_cluster_stats stats;
-};
-
-static int64_t mono_ms(void)
+int64_t vr_mono_ms(void)
 {
     struct timespec ts;
 
@@ -191,7 +161,7 @@ static int eval(vr_cluster *c, const vr_script *s, const char *key, int nargs, c
 
 static void report_live(vr_cluster *c)
 {
-    int live = c->registered && mono_ms() < c->t_ok_ms + c->lease_ms - c->margin_ms;
+    int live = c->registered && vr_mono_ms() < c->t_ok_ms + c->lease_ms - c->margin_ms;
 
     c->stats.live = live;
     if (live == c->live)
@@ -203,7 +173,7 @@ static void report_live(vr_cluster *c)
         c->stats.fenced++;
         VR_WARN("cluster: node %s is fenced: no heartbeat acknowledged for %lld ms (lease %u "
                 "ms); it owns nothing until Redis answers again\n", c->node_id,
-                (long long)(mono_ms() - c->t_ok_ms), c->lease_ms);
+                (long long)(vr_mono_ms() - c->t_ok_ms), c->lease_ms);
     }
     if (c->on_live)
         c->on_live(c, live, c->arg);
@@ -263,7 +233,7 @@ static void send_heartbeat(vr_cluster *c)
     if (!h)
         return;
     h->c = c;
-    h->sent_ms = mono_ms();
+    h->sent_ms = vr_mono_ms();
     {
         const char *set[5] = {"SET", c->node_key, (const char *)buf, "PX", lease};
         size_t set_len[5] = {3, strlen(c->node_key), n, 2, strlen(lease)};
@@ -316,8 +286,11 @@ static void on_redis_state(vr_redis *r, int up, void *arg)
     vr_cluster *c = arg;
     char fresh[33];
 
-    if (!up)
-        return;                  /* the lease runs out by itself if Redis stays away */
+    if (!up) {
+        /* the lease runs out by itself if Redis stays away; calls under way cannot end */
+        vr_bus_fail_pending(c, vr_redis_last_error(r));
+        return;
+    }
     if (vr_random_hex(fresh, 16) == 0) {
         const char *setnx[4] = {"SET", c->epoch_key, fresh, "NX"};
         const char *get[2] = {"GET", c->epoch_key};
@@ -327,6 +300,13 @@ static void on_redis_state(vr_redis *r, int up, void *arg)
     }
     c->heartbeat_in_flight = 0;  /* one sent before the drop was answered with an error */
     send_heartbeat(c);
+}
+
+static void on_redis_message(vr_redis *r, const char *channel, const char *data, size_t len,
+                             void *arg)
+{
+    (void)r;
+    vr_bus_on_message(arg, channel, data, len);
 }
 
 /* --- create and destroy ------------------------------------------------------------------------------ */
@@ -391,8 +371,9 @@ vr_cluster *vr_cluster_create(struct ev_loop *loop, const vr_cluster_options *o,
     c->node_key = c->prefix ? join3(prefix, ":node:", c->node_id) : NULL;
     c->epoch_key = c->prefix ? join3(prefix, ":epoch", "") : NULL;
     c->ctl_channel = c->prefix ? join3(prefix, ":ctl", "") : NULL;
+    c->node_channel = c->prefix ? join3(prefix, ":n:", c->node_id) : NULL;
     if (!c->prefix || (o->public_url && !c->public_url) || !c->node_key || !c->epoch_key ||
-        !c->ctl_channel) {
+        !c->ctl_channel || !c->node_channel) {
         snprintf(err, errlen, "out of memory");
         vr_cluster_destroy(c);
         return NULL;
@@ -411,13 +392,15 @@ vr_cluster *vr_cluster_create(struct ev_loop *loop, const vr_cluster_options *o,
     ro.command_timeout_ms = c->margin_ms;
     ro.connect_timeout_ms = c->margin_ms;
     ro.on_state = on_redis_state;
+    ro.on_message = on_redis_message;
     ro.arg = c;
     c->redis = vr_redis_create(loop, &ro, err, errlen);
     if (!c->redis) {
         vr_cluster_destroy(c);
         return NULL;
     }
-    if (vr_redis_subscribe(c->redis, c->ctl_channel)) {
+    if (vr_redis_subscribe(c->redis, c->ctl_channel) ||
+        vr_redis_subscribe(c->redis, c->node_channel)) {
         snprintf(err, errlen, "out of memory");
         vr_cluster_destroy(c);
         return NULL;
@@ -434,12 +417,14 @@ void vr_cluster_destroy(vr_cluster *c)
     if (!c)
         return;
     ev_timer_stop(c->loop, &c->heartbeat);
+    vr_bus_free(c);
     vr_redis_destroy(c->redis);
     vr_free(c->prefix);
     vr_free(c->public_url);
     vr_free(c->node_key);
     vr_free(c->epoch_key);
     vr_free(c->ctl_channel);
+    vr_free(c->node_channel);
     vr_free(c);
 }
 

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fault_proxy.h: a unix-socket proxy for one test, between a program and the
+ * server it talks to (a node and its Redis), that can misbehave on command
+ * (shared/SCALEOUT.md section 5):
+ *   FP_PASS   bytes flow both ways (and whatever was held is delivered first)
+ *   FP_HOLD   bytes are read and kept, not delivered: a partition that heals
+ *             later, when FP_PASS delivers them late
+ *   FP_RESET  every connection is cut (RST), what was held is dropped; new
+ *             connections are accepted and pass
+ * It runs on a thread of its own and is on the teardown list (cleanup.h).
+ * Include after <cmocka.h>; link test_common.
+ */
+#ifndef VERANI_TEST_FAULT_PROXY_H
+#define VERANI_TEST_FAULT_PROXY_H
+
+#include <stddef.h>
+
+typedef enum fp_mode { FP_PASS, FP_HOLD, FP_RESET } fp_mode;
+
+typedef struct fault_proxy fault_proxy;
+
+/* Listen on a fresh unix socket in `dir` (which must exist) and forward to the unix socket
+ * `target`. The proxy's own address for the program: fp_address (as "unix:<path>"). */
+fault_proxy *fp_start(const char *dir, const char *target);
+const char *fp_address(const fault_proxy *fp);
+/* Switch modes; FP_RESET acts once and then passes. Any thread. */
+void fp_set(fault_proxy *fp, fp_mode mode);
+/* Bytes held now (both directions). */
+size_t fp_held(fault_proxy *fp);
+/* Stop the thread, close everything, free. NULL is a no-op. */
+void fp_free(fault_proxy *fp);
+
+#endif /* VERANI_TEST_FAULT_PROXY_H */
