@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 #
-# verani_generate(TARGET <lib> SCHEMA <file> [OUTPUT_DIR <dir>] [STUBS <dir>] [PACKAGE <pkg>])
+# verani_generate(TARGET <lib> SCHEMA <file> [OUTPUT_DIR <dir>] [STUBS <dir>] [TS <dir>]
+#                 [PACKAGE <pkg>])
 #
 # Runs veranic on SCHEMA and protoc-c on the .proto it emits, at build time,
 # and makes <lib>: a STATIC library of the generated code whose PUBLIC
@@ -17,6 +18,12 @@
 #               installed veranic (find_package(verani)) the skeleton is written
 #               at configure time, so add_executable(app stubs/<pkg>_handlers.c)
 #               works in the same CMakeLists.txt from the first configure.
+#   TS          also write the typed TypeScript client into this directory (relative: to
+#               the current binary directory): <pkg>_client.ts (veranic --ts) and the
+#               payload types <pkg>_pb.ts (protoc with protoc-gen-es, from npm's
+#               @bufbuild/protoc-gen-es: PROTOC_GEN_ES names it, else it is looked for
+#               on the PATH and in node_modules/.bin); a custom target <lib>_ts builds them
+#               (for a bundler step to depend on)
 #   PACKAGE     the schema's package; read from the schema when not given
 #               (the output file names derive from it)
 #
@@ -58,7 +65,7 @@ function(_verani_stubs_now stubs_abs pkg out)
 endfunction()
 
 function(verani_generate)
-    cmake_parse_arguments(VG "" "TARGET;SCHEMA;OUTPUT_DIR;STUBS;PACKAGE" "" ${ARGN})
+    cmake_parse_arguments(VG "" "TARGET;SCHEMA;OUTPUT_DIR;STUBS;TS;PACKAGE" "" ${ARGN})
     if(NOT VG_TARGET OR NOT VG_SCHEMA)
         message(FATAL_ERROR "verani_generate: TARGET and SCHEMA are required")
     endif()
@@ -118,9 +125,16 @@ function(verani_generate)
         set(stub_args --stubs-dir "${stubs_abs}")
         _verani_stubs_now("${stubs_abs}" "${pkg}" "${out}")
     endif()
+    set(ts_args)
+    set(ts_out)
+    if(VG_TS)
+        get_filename_component(ts "${VG_TS}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_BINARY_DIR}")
+        set(ts_args --ts "${ts}")
+        set(ts_out "${ts}/${pkg}_client.ts")
+    endif()
     add_custom_command(
-        OUTPUT "${out}/${pkg}.proto" "${out}/envelope.proto" ${gen_c} ${gen_h}
-        COMMAND ${veranic} -o "${out}" ${stub_args} "${VG_SCHEMA}"
+        OUTPUT "${out}/${pkg}.proto" "${out}/envelope.proto" ${gen_c} ${gen_h} ${ts_out}
+        COMMAND ${veranic} -o "${out}" ${stub_args} ${ts_args} "${VG_SCHEMA}"
         WORKING_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}"
         DEPENDS "${schema_abs}" ${veranic_dep}
         COMMENT "veranic ${VG_SCHEMA}"
@@ -136,4 +150,35 @@ function(verani_generate)
     target_include_directories(${VG_TARGET} PUBLIC "${out}")
     target_link_libraries(${VG_TARGET} PUBLIC verani::verani PkgConfig::PROTOBUFC)
     set_target_properties(${VG_TARGET} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+    if(VG_TS)
+        _verani_generate_ts("${pkg}" "${ts}" "${out}")
+    endif()
+endfunction()
+
+# The TS option of verani_generate: <pkg>_pb.ts beside veranic's <pkg>_client.ts.
+function(_verani_generate_ts pkg ts out)
+    file(MAKE_DIRECTORY "${ts}")
+    set(gen_es "${PROTOC_GEN_ES}")
+    set(gen_es_dep)
+    if(NOT gen_es AND VERANI_PROTOC_GEN_ES)   # this repository: runtime/ts's npm ci
+        set(gen_es "${VERANI_PROTOC_GEN_ES}")
+        set(gen_es_dep verani_ts)
+    endif()
+    if(NOT gen_es)
+        find_program(PROTOC_GEN_ES protoc-gen-es HINTS "${CMAKE_SOURCE_DIR}/node_modules/.bin")
+        set(gen_es "${PROTOC_GEN_ES}")
+    endif()
+    find_program(PROTOC protoc)
+    if(NOT gen_es OR NOT PROTOC)
+        message(FATAL_ERROR "verani_generate(TS): needs protoc and protoc-gen-es "
+                            "(npm install @bufbuild/protoc-gen-es; or set PROTOC_GEN_ES)")
+    endif()
+    add_custom_command(
+        OUTPUT "${ts}/${pkg}_pb.ts"
+        COMMAND "${PROTOC}" "--plugin=protoc-gen-es=${gen_es}" "--es_out=${ts}"
+                "--es_opt=target=ts,import_extension=js" "-I${out}" "${out}/${pkg}.proto"
+        DEPENDS "${out}/${pkg}.proto" ${gen_es_dep}
+        COMMENT "protoc-gen-es ${pkg}.proto"
+        VERBATIM)
+    add_custom_target(${VG_TARGET}_ts DEPENDS "${ts}/${pkg}_client.ts" "${ts}/${pkg}_pb.ts")
 endfunction()

@@ -39,7 +39,7 @@ void vc_ctx_fini(vc_ctx *ctx)
     vc_arena_free(&ctx->arena);
 }
 
-int vc_emit(vc_ctx *ctx, int stubs, vc_output *out)
+int vc_emit(vc_ctx *ctx, int flags, vc_output *out)
 {
     static const struct {
         const char *suffix;
@@ -54,16 +54,19 @@ int vc_emit(vc_ctx *ctx, int stubs, vc_output *out)
         {"_client.c", vc_emit_client_c},
         {"_handlers.h", vc_emit_stubs_h},
         {"_handlers.c", vc_emit_stubs},
+        {"_client.ts", vc_emit_ts},
     };
     int n = 0;
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         int once = files[i].fn == vc_emit_stubs || files[i].fn == vc_emit_stubs_h;
-        if (once && !stubs)
+        int ts = files[i].fn == vc_emit_ts;
+        if ((once && !(flags & VC_EMIT_STUBS)) || (ts && !(flags & VC_EMIT_TS)))
             continue;
         vc_output *o = &out[n++];
         memset(o, 0, sizeof(*o));
         o->name = vc_arena_printf(&ctx->arena, "%s%s", ctx->schema->package, files[i].suffix);
         o->once = once;
+        o->ts = ts;
         files[i].fn(ctx, &o->buf);
         if (files[i].fn == vc_emit_proto && !o->buf.failed) {
             /* the envelope's .proto beside it, so a build (or another language) has both */

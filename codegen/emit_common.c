@@ -73,25 +73,37 @@ static void wrap_lines(vc_buf *b, const char *doc, const char *lead, int indent)
     }
 }
 
-void vc_emit_doc(vc_buf *b, const char *doc, int indent)
+/* `doc` in a block comment opened by `open` (slash-star, or slash-star-star for JSDoc): one
+ * line when it fits. */
+static void emit_block(vc_buf *b, const char *doc, int indent, const char *open)
 {
     if (doc == NULL || *doc == '\0')
         return;
-    if (strchr(doc, '\n') == NULL && strlen(doc) + (size_t)indent + 6 <= 100) {
-        vc_buf_printf(b, "%*s/* ", indent, "");
+    if (strchr(doc, '\n') == NULL && strlen(doc) + (size_t)indent + strlen(open) + 4 <= 100) {
+        vc_buf_printf(b, "%*s%s ", indent, "", open);
         put_safe(b, doc, strlen(doc));
         vc_buf_puts(b, " */\n");
         return;
     }
-    vc_buf_printf(b, "%*s/*\n", indent, "");
+    vc_buf_printf(b, "%*s%s\n", indent, "", open);
     wrap_lines(b, doc, " * ", indent);
     vc_buf_printf(b, "%*s */\n", indent, "");
+}
+
+void vc_emit_doc(vc_buf *b, const char *doc, int indent)
+{
+    emit_block(b, doc, indent, "/*");
 }
 
 void vc_emit_proto_doc(vc_buf *b, const char *doc, int indent)
 {
     if (doc != NULL && *doc != '\0')
         wrap_lines(b, doc, "// ", indent);
+}
+
+void vc_emit_jsdoc(vc_buf *b, const char *doc, int indent)
+{
+    emit_block(b, doc, indent, "/**");
 }
 
 void vc_emit_banner(vc_buf *b, const char *title)

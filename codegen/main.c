@@ -4,7 +4,8 @@
  * runs the pipeline of compile.c and writes the outputs all or nothing:
  * every file goes to <name>.tmp first and is renamed only when every file of
  * every schema was written; on any failure the .tmp files are removed. The
- * handler skeleton (--stubs) is written only when it does not exist yet.
+ * handler skeleton (--stubs) is written only when it does not exist yet; the
+ * TypeScript client (--ts DIR) goes to its own directory.
  * Exit codes: 0 ok, 1 schema errors, 2 usage or I/O errors.
  */
 #include <errno.h>
@@ -17,7 +18,7 @@
 #include "veranic.h"
 
 static const char usage[] =
-    "usage: veranic [--stubs] [--stubs-dir DIR] [-o DIR] [-v] SCHEMA...\n"
+    "usage: veranic [--stubs] [--stubs-dir DIR] [--ts DIR] [-o DIR] [-v] SCHEMA...\n"
     "\n"
     "Compile .verani schemas into a .proto and typed C for libverani:\n"
     "  <pkg>.proto, <pkg>_schema.{h,c}, <pkg>_server.{h,c}, <pkg>_client.{h,c}, and\n"
@@ -28,6 +29,8 @@ static const char usage[] =
     "  --stubs          also write the handler skeleton <pkg>_handlers.c into DIR,\n"
     "                   only if it does not exist (it is never overwritten)\n"
     "  --stubs-dir DIR  like --stubs, but write the skeleton into DIR\n"
+    "  --ts DIR         also write the typed TypeScript client <pkg>_client.ts into DIR\n"
+    "                   (for @verani/client; protoc-gen-es makes <pkg>_pb.ts from <pkg>.proto)\n"
     "  -v               print how long each stage took\n"
     "  --list-names     write nothing; print every C name the schemas would define, one\n"
     "                   per line with what it is (the collision check's list)\n"
@@ -211,7 +214,7 @@ static int write_file(const char *path, const vc_buf *b)
 
 int main(int argc, char **argv)
 {
-    const char *outdir = ".", *stubs_dir = NULL;
+    const char *outdir = ".", *stubs_dir = NULL, *ts_dir = NULL;
     int stubs = 0, verbose = 0, list_names = 0, n_schemas = 0;
     const char **schemas = calloc((size_t)argc + 1, sizeof(*schemas));
     if (schemas == NULL)
@@ -232,7 +235,8 @@ int main(int argc, char **argv)
             verbose = 1;
         } else if (strcmp(a, "--list-names") == 0) {
             list_names = 1;
-        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--stubs-dir") == 0) {
+        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--stubs-dir") == 0 ||
+                   strcmp(a, "--ts") == 0) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "veranic: error: '%s' needs a directory\n%s", a, usage);
                 free(schemas);
@@ -240,6 +244,8 @@ int main(int argc, char **argv)
             }
             if (a[1] == 'o')
                 outdir = argv[++i];
+            else if (strcmp(a, "--ts") == 0)
+                ts_dir = argv[++i];
             else
                 stubs_dir = argv[++i], stubs = 1;
         } else if (a[0] == '-' && a[1] != '\0') {
@@ -305,7 +311,8 @@ int main(int argc, char **argv)
             vc_each_cname(&j->ctx, print_name, NULL);
             continue;
         }
-        j->n_out = vc_emit(&j->ctx, stubs, j->out);
+        j->n_out = vc_emit(&j->ctx, (stubs ? VC_EMIT_STUBS : 0) | (ts_dir ? VC_EMIT_TS : 0),
+                           j->out);
         double t4 = now_ms();
         if (j->n_out < 0) {
             fprintf(stderr, "veranic: error: out of memory\n");
@@ -324,12 +331,14 @@ int main(int argc, char **argv)
         status = make_dir(outdir);
         if (status == 0 && stubs)
             status = make_dir(stubs_dir);
+        if (status == 0 && ts_dir)
+            status = make_dir(ts_dir);
     }
     for (int pass = list_names ? 2 : 0; status == 0 && pass < 2; pass++) {
         for (int i = 0; i < n_schemas && status == 0; i++) {
             for (int k = 0; k < jobs[i].n_out && status == 0; k++) {
                 vc_output *o = &jobs[i].out[k];
-                const char *dir = o->once ? stubs_dir : outdir;
+                const char *dir = o->ts ? ts_dir : o->once ? stubs_dir : outdir;
                 if (o->shared && i > 0)
                     continue; /* the first schema's copy is the one written */
                 char *final = join(dir, o->name, "");
@@ -359,7 +368,7 @@ int main(int argc, char **argv)
                 const vc_output *o = &jobs[i].out[k];
                 if (o->shared && i > 0)
                     continue;
-                char *tmp = join(o->once ? stubs_dir : outdir, o->name, ".tmp");
+                char *tmp = join(o->ts ? ts_dir : o->once ? stubs_dir : outdir, o->name, ".tmp");
                 if (tmp != NULL && o->once != 2)
                     remove(tmp);
                 free(tmp);

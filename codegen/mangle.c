@@ -59,6 +59,26 @@ char *vc_camel(vc_arena *a, const char *name)
     return out;
 }
 
+char *vc_lower_camel(vc_arena *a, const char *name)
+{
+    char *out = vc_camel(a, name);
+
+    if (out != NULL && out[0] != '\0')
+        out[0] = (char)tolower((unsigned char)out[0]);
+    return out;
+}
+
+const char *vc_ts_prop(vc_ctx *ctx, const vc_field *f)
+{
+    static const char *const reserved[] = {"constructor", "toString", "toJSON", "valueOf"};
+    const char *p = vc_lower_camel(&ctx->arena, f->name);
+
+    for (size_t i = 0; p && i < sizeof(reserved) / sizeof(reserved[0]); i++)
+        if (strcmp(p, reserved[i]) == 0)
+            return vc_arena_printf(&ctx->arena, "%s$", p);
+    return p;
+}
+
 char *vc_upper(vc_arena *a, const char *name)
 {
     size_t n = strlen(name);

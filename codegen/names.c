@@ -9,13 +9,20 @@
  *
  * Template variables: $pkg$ and $PKG$ (the package), $room$ and $ROOM$
  * (<pkg>_<room snake>), $ev$ and $EV$ (an event's C name), $msg$ (a message
- * in snake case), $enum$ (an enum in snake case), $hook$ (a lifecycle hook).
+ * in snake case), $enum$ (an enum in snake case), $hook$ (a lifecycle hook);
+ * for the TypeScript names, $Room$ and $Msg$ (as written), $rOOM$ (the room
+ * with a lower-case first letter) and $evCamel$ (chat.message -> chatMessage).
+ * The TypeScript names (S_TS_*) are in the same table but not in
+ * vc_each_cname's list, which is of C names.
  */
 #include <string.h>
 
 #include "veranic.h"
 
-typedef enum scope { S_SCHEMA, S_ENUM, S_MESSAGE, S_ROOM, S_ON, S_EMIT } scope;
+typedef enum scope {
+    S_SCHEMA, S_ENUM, S_MESSAGE, S_ROOM, S_ON, S_EMIT,
+    S_TS_SCHEMA, S_TS_MESSAGE, S_TS_ROOM, S_TS_EVENT
+} scope;
 
 /* When a name exists at all. */
 typedef enum when { W_ALWAYS, W_NOT_META, W_NO_REPLY, W_REPLY } when;
@@ -72,6 +79,13 @@ static const struct name_def {
      "client 'once' registration"},
     {VC_N_CLIENT_OFF, S_EMIT, W_ALWAYS, "$room$_client_off_$ev$", "client 'off' function"},
     {VC_N_CLIENT_INVOKE, S_EMIT, W_ALWAYS, "$room$_client_invoke_$ev$", "callback trampoline"},
+    {VC_N_TS_FINGERPRINT, S_TS_SCHEMA, W_ALWAYS, "$PKG$_FINGERPRINT", "TypeScript fingerprint"},
+    {VC_N_TS_VALIDATOR, S_TS_MESSAGE, W_ALWAYS, "validate$Msg$", "TypeScript validator"},
+    {VC_N_TS_PB_SCHEMA, S_TS_MESSAGE, W_ALWAYS, "pb.$Msg$Schema", "protoc-gen-es schema"},
+    {VC_N_TS_EVENTS, S_TS_ROOM, W_ALWAYS, "$Room$Events", "TypeScript event ids"},
+    {VC_N_TS_ROOM_SCHEMA, S_TS_ROOM, W_ALWAYS, "$rOOM$RoomSchema", "TypeScript room schema"},
+    {VC_N_TS_ROOM, S_TS_ROOM, W_ALWAYS, "$Room$Room", "TypeScript room class"},
+    {VC_N_TS_MEMBER, S_TS_EVENT, W_ALWAYS, "$evCamel$", "TypeScript event member"},
 };
 
 const char *vc_room_prefix(vc_ctx *ctx, const vc_room *r)
@@ -89,14 +103,26 @@ static const char *derive(vc_ctx *ctx, const struct name_def *d, const vc_room *
 {
     vc_arena *a = &ctx->arena;
     const char *pkg = ctx->schema->package;
-    vc_var vars[9] = {{"pkg", pkg}, {"PKG", vc_upper(a, pkg)}};
+    vc_var vars[12] = {{"pkg", pkg}, {"PKG", vc_upper(a, pkg)}};
     int n = 2;
 
     if (r) {
+        char *lower = vc_arena_strndup(a, r->name, strlen(r->name));
+
+        if (lower)
+            lower[0] = (char)(lower[0] - 'A' + 'a'); /* room names start with [A-Z] */
         vars[n++] = (vc_var){"room", vc_room_prefix(ctx, r)};
         vars[n++] = (vc_var){"ROOM", vc_room_PREFIX(ctx, r)};
+        vars[n++] = (vc_var){"Room", r->name};
+        vars[n++] = (vc_var){"rOOM", lower};
     }
     switch (d->scope) {
+    case S_TS_MESSAGE:
+        vars[n++] = (vc_var){"Msg", ((const vc_message *)subject)->name};
+        break;
+    case S_TS_EVENT:
+        vars[n++] = (vc_var){"evCamel", vc_lower_camel(a, ((const vc_event *)subject)->cname)};
+        break;
     case S_ENUM:
         vars[n++] = (vc_var){"enum", vc_lower(a, ((const vc_enum *)subject)->name)};
         break;

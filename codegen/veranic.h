@@ -287,9 +287,10 @@ typedef struct vc_output {
     vc_buf buf;
     int once;         /* the stub: never overwrite an existing file */
     int shared;       /* the same bytes for every schema (envelope.proto): written once */
+    int ts;           /* TypeScript (--ts): goes to the TypeScript directory */
 } vc_output;
 
-#define VC_MAX_OUTPUTS 10
+#define VC_MAX_OUTPUTS 12
 
 /* runtime/src/envelope.proto, embedded at build time (cmake/embed.cmake); vc_emit writes it
  * as envelope.proto beside <pkg>.proto. */
@@ -300,8 +301,13 @@ int vc_ctx_init(vc_ctx *ctx, const char *path, const char *src, size_t len, vc_d
 void vc_ctx_fini(vc_ctx *ctx);
 int vc_parse(vc_ctx *ctx);  /* 0 when no error so far */
 int vc_check(vc_ctx *ctx);
-/* Fill outputs[] (at most VC_MAX_OUTPUTS); returns the count, or -1 when out of memory. */
-int vc_emit(vc_ctx *ctx, int stubs, vc_output *outputs);
+/* What vc_emit makes besides the .proto and the C: the handler skeleton (--stubs), the
+ * TypeScript client (--ts). */
+#define VC_EMIT_STUBS 1
+#define VC_EMIT_TS 2
+/* Fill outputs[] (at most VC_MAX_OUTPUTS) with what `flags` asks for; returns the count, or
+ * -1 when out of memory. */
+int vc_emit(vc_ctx *ctx, int flags, vc_output *outputs);
 
 /* --- mangle.c: spelling rules ---------------------------------------------- */
 
@@ -310,6 +316,11 @@ char *vc_lower(vc_arena *a, const char *name);
 /* protobuf-c's ToCamel: my_app -> MyApp, player_names -> PlayerNames. */
 char *vc_camel(vc_arena *a, const char *name);
 char *vc_upper(vc_arena *a, const char *name);
+/* protobuf-es's protoCamelCase with a lower-case first letter: chat_message -> chatMessage. */
+char *vc_lower_camel(vc_arena *a, const char *name);
+/* The TypeScript property protoc-gen-es gives field f: reply_to -> replyTo, and a name
+ * JavaScript objects reserve gets a '$' (to_string -> toString$). */
+const char *vc_ts_prop(vc_ctx *ctx, const vc_field *f);
 /* The protobuf-c C type of a message: Chat__ChatMessage. */
 const char *vc_msg_ctype(vc_ctx *ctx, const vc_message *m);
 /* The protobuf-c descriptor of a message: chat__chat_message__descriptor. */
@@ -351,7 +362,11 @@ typedef enum vc_name_id {
     VC_N_CLIENT_REQUEST, VC_N_CLIENT_REPLY,
     /* an `emit` event */
     VC_N_EMIT_ID, VC_N_EMIT, VC_N_RPC_EMIT, VC_N_EVENT_CB, VC_N_CLIENT_ON, VC_N_CLIENT_ONCE,
-    VC_N_CLIENT_OFF, VC_N_CLIENT_INVOKE
+    VC_N_CLIENT_OFF, VC_N_CLIENT_INVOKE,
+    /* TypeScript names (--ts, <pkg>_client.ts): not C, so not in vc_each_cname's list; the
+     * schema's names are unique and each form ends differently, so they cannot collide */
+    VC_N_TS_FINGERPRINT, VC_N_TS_VALIDATOR, VC_N_TS_EVENTS, VC_N_TS_ROOM_SCHEMA, VC_N_TS_ROOM,
+    VC_N_TS_MEMBER, VC_N_TS_PB_SCHEMA
 } vc_name_id;
 
 /* The name `id` of `subject` in room `r` (NULL for the schema's, an enum's and a message's
@@ -387,6 +402,7 @@ void vc_emit_client_h(vc_ctx *ctx, vc_buf *b);
 void vc_emit_client_c(vc_ctx *ctx, vc_buf *b);
 void vc_emit_stubs(vc_ctx *ctx, vc_buf *b);
 void vc_emit_stubs_h(vc_ctx *ctx, vc_buf *b);
+void vc_emit_ts(vc_ctx *ctx, vc_buf *b);
 /* The `on` events a skeleton the user already has (`text`) has no handler for (neither its
  * stub function nor a `.<event> =` member appears in it): their names, ", "-separated, into
  * `list`; returns how many. */
@@ -397,6 +413,8 @@ void vc_emit_line1(vc_ctx *ctx, vc_buf *b, int proto);
 /* A C comment block holding `doc` at `indent` spaces, or nothing. */
 void vc_emit_doc(vc_buf *b, const char *doc, int indent);
 void vc_emit_proto_doc(vc_buf *b, const char *doc, int indent);
+/* The same as a JSDoc block (slash, two stars ... star, slash), for TypeScript. */
+void vc_emit_jsdoc(vc_buf *b, const char *doc, int indent);
 void vc_emit_banner(vc_buf *b, const char *title);
 /* `head(params...)tail` on one line, or wrapped at 100 columns. */
 void vc_emit_sig(vc_buf *b, const char *head, const char *const *params, size_t n,

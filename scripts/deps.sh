@@ -14,10 +14,13 @@ PACKAGES=(
     libcmocka-dev
     curl
     python3
+    chromium
 )
 
-# Node and npm for the JavaScript interop test (tests/js; its npm packages come from its
-# package-lock.json through `npm ci`). Any Node >= 18 will do: Debian's only when none is there.
+# chromium: the TypeScript client's browser test (tests/ts, driven by puppeteer-core from npm).
+# Node and npm for the JavaScript tests and the TypeScript client (tests/js, runtime/ts; their
+# npm packages come from their package-lock.json through `npm ci`). The TypeScript client
+# wants Node >= 20: Debian's (18) only when none is there.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     PACKAGES+=(nodejs npm)
 fi

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * chat_server_main.c: `chat_server [--port N] [--bind ADDR] [--db FILE]`,
+ * chat_server_main.c: `chat_server [--port N] [--bind ADDR] [--db FILE] [--web DIR]`,
  * the example chat room (chat_room.c) as a stand-alone server. It listens on
  * 127.0.0.1 (or ADDR) port N (default 8080; 0 picks a free port), prints the
  * URL, and serves until SIGINT or SIGTERM, then closes every session with
  * 1012 (verani_server_handle_signals: SIGPIPE and SIGXFSZ are ignored, so a
  * write past `ulimit -f` fails instead of ending the process). History is
  * kept in room storage: in memory, or in the SQLite file FILE with --db
- * (then it survives a restart). No TLS.
+ * (then it survives a restart). With --web DIR it also serves the files of DIR at
+ * /app/ (the web page, examples/chat/web, built into build/examples/chat/web) and prints
+ * that URL too. No TLS.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +21,9 @@
 
 static int usage(const char *argv0)
 {
-    fprintf(stderr, "usage: %s [--port N] [--bind ADDR] [--db FILE]\n"
-                    "  serves room Chat at ws://ADDR:N/chat/{room}?userId=ID[&name=NAME]\n",
+    fprintf(stderr, "usage: %s [--port N] [--bind ADDR] [--db FILE] [--web DIR]\n"
+                    "  serves room Chat at ws://ADDR:N/chat/{room}?userId=ID[&name=NAME]\n"
+                    "  and with --web the files of DIR (the web page) at http://ADDR:N/app/\n",
             argv0);
     return 2;
 }
@@ -52,6 +55,9 @@ int main(int argc, char **argv)
             o.bind_address = argv[++i];
         } else if (!strcmp(argv[i], "--db") && i + 1 < argc) {
             o.storage_path = argv[++i];
+        } else if (!strcmp(argv[i], "--web") && i + 1 < argc) {
+            o.static_dir = argv[++i];
+            o.static_path = "/app";
         } else {
             return usage(argv[0]);
         }
@@ -72,6 +78,9 @@ int main(int argc, char **argv)
     }
     printf("chat_server: listening on ws://%s:%d/chat/{room}?userId=ID&name=NAME "
            "(Ctrl-C stops)\n", o.bind_address, verani_server_port(srv));
+    if (o.static_dir)
+        printf("chat_server: the web page is at http://%s:%d/app/\n", o.bind_address,
+               verani_server_port(srv));
     fflush(stdout);
     rc = verani_server_run(srv);
     verani_server_destroy(srv);

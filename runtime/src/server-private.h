@@ -256,6 +256,7 @@ struct verani_server {
     struct ev_loop *evloop;          /* owned: libev loop lws runs on (NULL: lws's poll()) */
     struct lws_vhost *vh;
     struct lws_protocols protocols[2];
+    struct lws_http_mount static_mount; /* opts.static_dir at opts.static_path, when set */
     vr_mount **mounts;               /* owned */
     size_t n_mounts;
     uint32_t max_frame;              /* the largest max_frame of the mounted rooms */

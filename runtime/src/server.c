@@ -790,6 +790,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (in && vr_http_api_match(srv, (const char *)in))
             return vr_http_api_request(srv, wsi, pss, (const char *)in);
         return on_http(srv, wsi, in ? (const char *)in : "/");
+    case LWS_CALLBACK_HTTP_FILE_COMPLETION: /* a static file (opts.static_dir) was sent */
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
     case LWS_CALLBACK_HTTP_BODY:
         return vr_http_api_body(srv, wsi, pss, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
@@ -860,6 +862,51 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 /* --- lifecycle ----------------------------------------------------------- */
 
+/* opts.static_dir and opts.static_path, copied; the path checked and without its trailing
+ * '/'. 0, or -1 with the reason in errbuf. */
+static int static_path_init(verani_server *srv, char *errbuf, size_t errlen)
+{
+    const char *dir = srv->opts.static_dir, *path = srv->opts.static_path;
+    size_t n;
+
+    srv->opts.static_dir = NULL;
+    srv->opts.static_path = NULL;
+    if (!dir)
+        return 0;
+    path = path && *path ? path : "/app";
+    n = strlen(path);
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    if (path[0] != '/' || n < 2 || strcspn(path, "{}?#% ") < n || strstr(path, "/.")) {
+        if (errbuf && errlen)
+            snprintf(errbuf, errlen, "static_path \"%s\": one or more path segments, like "
+                     "\"/app\", not \"/\"", path);
+        return -1;
+    }
+    srv->opts.static_dir = vr_strdup(dir);
+    srv->opts.static_path = vr_strndup(path, n);
+    if (!srv->opts.static_dir || !srv->opts.static_path) {
+        if (errbuf && errlen)
+            snprintf(errbuf, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether the static files' path and room path `room` (with its {room}, if any) could
+ * name the same request path. */
+static int static_clashes(const verani_server *srv, const char *room)
+{
+    const char *st = srv->opts.static_path;
+    size_t ns = st ? strlen(st) : 0, lit = strcspn(room, "{");
+
+    if (!st)
+        return 0;
+    if (!strncmp(room, st, ns) && (room[ns] == '\0' || room[ns] == '/'))
+        return 1; /* the room is at or below the static path */
+    return room[lit] == '{' && !strncmp(st, room, lit); /* an instance name could be it */
+}
+
 verani_server *verani_server_create(const verani_server_options *opts, char *errbuf,
                                     size_t errlen)
 {
@@ -876,6 +923,10 @@ verani_server *verani_server_create(const verani_server_options *opts, char *err
     srv->opts.bind_address = vr_strdup(srv->opts.bind_address);
     srv->opts.tls_cert_path = vr_strdup(srv->opts.tls_cert_path);
     srv->opts.tls_key_path = vr_strdup(srv->opts.tls_key_path);
+    if (static_path_init(srv, errbuf, errlen)) {
+        verani_server_destroy(srv);
+        return NULL;
+    }
     if (srv->opts.n_origins) {
         srv->origins = vr_calloc(srv->opts.n_origins, sizeof(char *));
         for (i = 0; srv->origins && i < srv->opts.n_origins; i++)
@@ -963,6 +1014,11 @@ int verani_server_mount(verani_server *srv, const verani_room_def *room, const v
                   vr_http_api_prefix(srv));
         return VERANI_EINVAL;
     }
+    if (static_clashes(srv, path)) {
+        set_error(srv, "room %s: path %s clashes with the static files at %s", sc->name, path,
+                  srv->opts.static_path);
+        return VERANI_EINVAL;
+    }
     for (i = 0; i < srv->n_mounts; i++)
         if (!strcmp(srv->mounts[i]->def->schema->path ? srv->mounts[i]->def->schema->path
                                                       : "/ws", path)) {
@@ -1030,6 +1086,25 @@ int verani_server_listen(verani_server *srv)
     memset(&srv->protocols[1], 0, sizeof(srv->protocols[1]));
 
     memset(&info, 0, sizeof(info));
+    if (srv->opts.static_dir) {
+        const char *st = srv->opts.static_path, *api = vr_http_api_prefix(srv);
+        size_t n = strlen(st);
+
+        /* the static path inside the API's (or /metrics), or the API's below it */
+        if (vr_http_api_match(srv, st) ||
+            (!strncmp(api, st, n) && (api[n] == '/' || api[n] == '\0'))) {
+            set_error(srv, "static files at %s clash with the HTTP API (%s...) or /metrics",
+                      st, api);
+            return VERANI_EINVAL;
+        }
+        memset(&srv->static_mount, 0, sizeof(srv->static_mount));
+        srv->static_mount.mountpoint = srv->opts.static_path;
+        srv->static_mount.mountpoint_len = (unsigned char)strlen(srv->opts.static_path);
+        srv->static_mount.origin = srv->opts.static_dir;
+        srv->static_mount.origin_protocol = LWSMPRO_FILE;
+        srv->static_mount.def = "index.html";
+        info.mounts = &srv->static_mount;
+    }
     info.port = srv->opts.port;
     info.iface = srv->opts.bind_address;
     info.protocols = srv->protocols;
@@ -1279,6 +1354,8 @@ void verani_server_destroy(verani_server *srv)
     vr_free((char *)srv->opts.bind_address);
     vr_free((char *)srv->opts.tls_cert_path);
     vr_free((char *)srv->opts.tls_key_path);
+    vr_free((char *)srv->opts.static_dir);
+    vr_free((char *)srv->opts.static_path);
     vr_free(srv->wbuf);
     pthread_mutex_destroy(&srv->async_lock);
     vr_free(srv);

@@ -405,6 +405,66 @@ static void test_api_path_clash(void **state)
     verani_server_destroy(srv);
 }
 
+/* opts.static_dir: the files are served at static_path, nothing above the directory is; a
+ * path that clashes with a room (either way round) or the API is refused. */
+static void test_static_files(void **state)
+{
+    char dir[] = "/tmp/verani-static-XXXXXX", file[64], resp[4096], err[256];
+    verani_server_options o;
+    verani_api_options a;
+    verani_server *srv;
+    e2e_server h;
+    FILE *f;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(file, sizeof(file), "%s/index.html", dir);
+    f = fopen(file, "w");
+    assert_non_null(f);
+    fputs("<p>the page</p>\n", f);
+    fclose(f);
+    e2e_server_options(&o);
+    o.static_dir = dir;
+    o.static_path = "/";
+    assert_null(verani_server_create(&o, err, sizeof(err)));
+    assert_non_null(strstr(err, "static_path"));
+    /* the room below the static path, or the static path an instance of the room */
+    o.static_path = "/notes";
+    srv = verani_server_create(&o, err, sizeof(err));
+    assert_non_null(srv);
+    assert_int_equal(rpce2e_notes_mount(srv, &notes_handlers, NULL), VERANI_EINVAL);
+    assert_non_null(strstr(verani_server_last_error(srv), "static files"));
+    verani_server_destroy(srv);
+    o.static_path = "/notes/x/";
+    srv = verani_server_create(&o, err, sizeof(err));
+    assert_non_null(srv);
+    assert_int_equal(rpce2e_notes_mount(srv, &notes_handlers, NULL), VERANI_EINVAL);
+    verani_server_destroy(srv);
+    /* the API below the static path: refused at listen */
+    o.static_path = "/web/";
+    srv = verani_server_create(&o, err, sizeof(err));
+    assert_non_null(srv);
+    assert_int_equal(rpce2e_notes_mount(srv, &notes_handlers, NULL), 0);
+    memset(&a, 0, sizeof(a));
+    a.token = TOKEN;
+    a.prefix = "/web/api/";
+    assert_int_equal(verani_server_set_api(srv, &a), 0);
+    assert_int_equal(verani_server_listen(srv), VERANI_EINVAL);
+    assert_non_null(strstr(verani_server_last_error(srv), "HTTP API"));
+    verani_server_destroy(srv);
+    /* served beside the rooms */
+    e2e_server_start(&h, &o, NULL, NULL);
+    assert_int_equal(rc_tcp_get(h.port, "/web/", resp, sizeof(resp)), 200);
+    assert_non_null(strstr(resp, "<p>the page</p>"));
+    assert_int_equal(rc_tcp_get(h.port, "/web/index.html", resp, sizeof(resp)), 200);
+    assert_int_equal(rc_tcp_get(h.port, "/web/../../../../etc/passwd", resp, sizeof(resp)), 404);
+    assert_int_equal(rc_tcp_get(h.port, "/web/nothing.js", resp, sizeof(resp)), 404);
+    assert_int_equal(rc_tcp_get(h.port, "/elsewhere", resp, sizeof(resp)), 404);
+    e2e_server_stop(&h);
+    remove(file);
+    rmdir(dir);
+}
+
 static void test_http_api_off(void **state)
 {
     e2e_server h;
@@ -894,6 +954,7 @@ static const vt_case cases[] = {
     VT_CASE(test_http_api, ""),
     VT_CASE(test_http_api_off, ""),
     VT_CASE(test_api_path_clash, ""),
+    VT_CASE(test_static_files, ""),
     VT_CASE(test_rpc_threads, "tsan"),
     VT_CASE(test_metrics, ""),
 };

@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (vc_ctx_init(&ctx, "fuzz.verani", (const char *)data, size, drop, NULL) == 0 &&
         vc_parse(&ctx) == 0 && vc_check(&ctx) == 0) {
         vc_output out[VC_MAX_OUTPUTS];
-        int n = vc_emit(&ctx, 1, out);
+        int n = vc_emit(&ctx, VC_EMIT_STUBS | VC_EMIT_TS, out);
         for (int i = 0; i < n; i++)
             vc_buf_free(&out[i].buf);
     }

@@ -138,6 +138,16 @@ typedef struct verani_server_options {
      * max_frame of the mounted rooms. 0: 512 */
     uint32_t recv_buffer_bytes;
     verani_event_loop event_loop;  /* VERANI_LOOP_DEFAULT: epoll through libev */
+    /* Static files: the directory static_dir served read-only over HTTP by libwebsockets at
+     * static_path (GET and HEAD; "<static_path>/" serves index.html; nothing above the
+     * directory is reachable), e.g. a web client's page beside its rooms. Off unless
+     * static_dir is set. static_path is one or more path segments (default "/app"); a
+     * trailing '/' is dropped; "/" alone is refused. It must not clash with a room path
+     * (a room's path starting with it, or it starting with the literal part of a path with
+     * {room}) nor with the HTTP API's prefix or /metrics: verani_server_mount, or
+     * verani_server_listen for the API, fails with VERANI_EINVAL. */
+    const char *static_dir;
+    const char *static_path;
 } verani_server_options;
 
 VERANI_API void verani_server_options_init(verani_server_options *opts);

@@ -1,0 +1,380 @@
+// SPDX-License-Identifier: MIT
+//
+// Unit tests of the TypeScript client (runtime/ts), run with node's test runner on the
+// built package (dist/): the backoff function, the offline queue, the resume state, and
+// the client itself against a scripted in-memory WebSocket under node's mock timers (no
+// socket, no wall clock: every timeout is stepped with mock.timers.tick, so nothing here
+// depends on the machine's speed). The same behaviours as the C client's unit and e2e
+// tests: states, close codes (PROTOCOL.md section 7), 4003 "moved", keepalive, request
+// outcomes, the bounded offline queue, resume with last_seq and the epoch, exactly once,
+// and a tab that becomes visible again.
+import { test, mock } from 'node:test';
+import assert from 'node:assert/strict';
+import { create, toBinary, fromBinary } from '@bufbuild/protobuf';
+
+import {
+  VeraniClient, RequestError, ValidationError, backoffDelay, backoffFromOptions, OfflineQueue,
+  ResumeState, checkString, movedTarget, fail,
+} from '../dist/index.js';
+import {
+  EnvelopeSchema, Kind, ErrorCode, ErrorSchema, HelloSchema,
+} from '../dist/gen/envelope_pb.js';
+
+// --- pure parts -------------------------------------------------------------------------
+
+test('backoff: the C client defaults, 1000 ms x 1.5^(n-1) capped at 30000, jitter within bounds', () => {
+  const b = backoffFromOptions({});
+  assert.deepEqual(b, { initialMs: 1000, maxMs: 30000, multiplier: 1.5, jitterPercent: 20 });
+  const none = backoffFromOptions({ jitterPercent: 0 });
+  assert.deepEqual([1, 2, 3, 4].map((n) => backoffDelay(none, n, 0)), [1000, 1500, 2250, 3375]);
+  assert.equal(backoffDelay(none, 50, 0), 30000);
+  assert.equal(backoffDelay(none, 1e9, 0), 30000, 'no overflow for any attempt');
+  for (let r = 0; r < 2000; r += 7) {
+    const d = backoffDelay(b, 2, r * 2654435761 >>> 0);
+    assert.ok(d >= 1200 && d <= 1800, `${d} within 1500 +- 20 %`);
+  }
+  assert.ok(backoffDelay(b, 40, 0xffffffff) <= 30000, 'jitter never passes the cap');
+  assert.deepEqual(backoffFromOptions({ backoffMultiplier: 0.5, maxDelayMs: 10, initialDelayMs: 50,
+                                         jitterPercent: 500 }),
+                   { initialMs: 50, maxMs: 50, multiplier: 1, jitterPercent: 100 });
+});
+
+test('queue: bounded while offline, the oldest dropped and counted, requests removable', () => {
+  const q = new OfflineQueue(3);
+  const f = (n, id = 0n) => ({ bytes: new Uint8Array([n]), requestId: id });
+  for (let i = 1; i <= 3; i++) assert.deepEqual(q.push(f(i), true), []);
+  const dropped = q.push(f(4), true);
+  assert.deepEqual(dropped.map((x) => x.bytes[0]), [1]);
+  assert.equal(q.dropped, 1);
+  q.push(f(5, 9n), false);
+  assert.equal(q.length, 4, 'unbounded when asked (connected)');
+  assert.equal(q.removeRequest(9n).bytes[0], 5);
+  assert.equal(q.removeRequest(9n), undefined);
+  assert.deepEqual([q.shift(), q.shift(), q.shift()].map((x) => x.bytes[0]), [2, 3, 4]);
+});
+
+test('resume: fresh, resumed, new epoch, recovery failed, exactly once', () => {
+  const r = new ResumeState();
+  assert.equal(r.hello(), undefined);
+  assert.deepEqual(r.welcome({ resumeToken: 't1', seq: 0n, epoch: 'e1' }),
+                   { resumed: false, recoveryFailed: false, lost: false });
+  assert.ok(r.accept(1n) && r.accept(2n) && r.accept(3n));
+  assert.equal(r.accept(2n), false, 'a seq already processed is not delivered again');
+  assert.deepEqual(r.hello(), { resumeToken: 't1', lastSeq: 3n, epoch: 'e1' });
+  // same epoch: the replay follows last_seq
+  assert.deepEqual(r.welcome({ resumeToken: 't2', resumed: true, seq: 5n, epoch: 'e1' }),
+                   { resumed: true, recoveryFailed: false, lost: false });
+  assert.equal(r.lastSeq, 3n);
+  assert.ok(r.accept(4n) && r.accept(5n));
+  // a crash: new epoch, the replay starts again at 1
+  assert.deepEqual(r.welcome({ resumeToken: 't3', resumed: true, recoveryFailed: true, seq: 2n,
+                               epoch: 'e2' }),
+                   { resumed: true, recoveryFailed: true, lost: true });
+  assert.equal(r.lastSeq, 0n);
+  assert.equal(r.replayOver(), false);
+  assert.ok(r.accept(1n));
+  assert.equal(r.replayOver(), false);
+  assert.ok(r.accept(2n));
+  assert.equal(r.replayOver(), true, 'the replay is over at the welcome seq');
+  assert.equal(r.replayOver(), false, 'once');
+  // the resume was refused: a fresh session, what was missed is lost
+  assert.deepEqual(r.welcome({ resumeToken: 't4', resumed: false, seq: 0n, epoch: 'e3' }),
+                   { resumed: false, recoveryFailed: false, lost: true });
+  assert.equal(r.lastSeq, 0n);
+});
+
+test('validation helpers: the C validators texts, code points, lone surrogates', () => {
+  assert.equal(checkString('t', 'abc', 0, 3), null);
+  assert.deepEqual(checkString('t', 'abcd', 0, 3), { path: 't', reason: 'longer than 3' });
+  assert.equal(checkString('t', '\u{1F600}\u{1F600}\u{1F600}', 0, 3), null, 'code points, not units');
+  assert.deepEqual(checkString('t', 'ab', 3), { path: 't', reason: 'shorter than 3' });
+  assert.deepEqual(checkString('t', 'a\u00e9\ud800x', 0), { path: 't', reason: 'is not valid UTF-8 (at byte 3)' });
+  const e = new ValidationError('text', 'is required');
+  assert.equal(e.message, 'text: is required');
+  assert.deepEqual(fail(null, 'x'), { path: '', reason: 'x' });
+});
+
+test('4003: the URL the close reason names', () => {
+  const cur = 'ws://a:1/chat/lobby?userId=u';
+  assert.equal(movedTarget(cur, 'moved ws://b:2/chat/lobby?userId=u'), 'ws://b:2/chat/lobby?userId=u');
+  assert.equal(movedTarget(cur, 'moved ws://b:2'), 'ws://b:2/chat/lobby?userId=u');
+  assert.equal(movedTarget(cur, 'moved https://b:2/'), 'wss://b:2/chat/lobby?userId=u');
+  assert.equal(movedTarget(cur, 'moved'), undefined);
+});
+
+// --- the client against a scripted socket ---------------------------------------------
+
+const room = {
+  name: 'T', path: '/t/{room}', fingerprint: '0123456789abcdef', maxFrame: 65536,
+  // payload types borrowed from the envelope: only their descriptors matter here
+  on: [
+    { id: 1, name: 'say', payload: ErrorSchema,
+      validate: (m) => (m.message.length > 5 ? { path: 'message', reason: 'longer than 5' } : null) },
+    { id: 2, name: 'poke' },
+    { id: 3, name: 'ask', payload: ErrorSchema, reply: HelloSchema },
+  ],
+  emit: [{ id: 1, name: 'said', payload: ErrorSchema }],
+};
+
+function scripted() {
+  const sockets = [];
+  class FakeWS {
+    constructor(url) {
+      this.url = url;
+      this.readyState = 0;
+      this.sent = [];
+      this.binaryType = 'blob';
+      this.onopen = this.onmessage = this.onclose = this.onerror = null;
+      sockets.push(this);
+    }
+    send(b) { this.sent.push(fromBinary(EnvelopeSchema, b)); }
+    close(code, reason) { this.closedWith = { code, reason }; this.readyState = 3; }
+    // the server's side
+    open() { this.readyState = 1; this.onopen?.({}); }
+    deliver(init) {
+      const b = toBinary(EnvelopeSchema, create(EnvelopeSchema, init));
+      this.onmessage?.({ data: b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) });
+    }
+    welcome(w = {}) {
+      this.deliver({ kind: Kind.WELCOME, welcome: { protocol: 1, clientId: 'c1', userId: 'u',
+        resumeToken: `tok${sockets.length}`, channels: ['default'], epoch: 'e1', seq: 0n,
+        maxFrame: 65536, ...w } });
+    }
+    drop(code = 1006, reason = '') { this.readyState = 3; this.onclose?.({ code, reason }); }
+    kinds() { return this.sent.map((e) => e.kind); }
+  }
+  return { sockets, FakeWS, last: () => sockets[sockets.length - 1] };
+}
+
+function client(opts = {}) {
+  const s = scripted();
+  const states = [];
+  const c = new VeraniClient({ url: 'ws://x:1/t/r?userId=u', room, WebSocket: s.FakeWS,
+                               visibility: null, random: () => 0.5, ...opts });
+  c.onStateChange((_from, to) => states.push(to));
+  return { c, s, states };
+}
+
+const flush = () => new Promise((r) => setImmediate(r));
+const settle = async (p) => { let out; p.then((v) => { out = { v }; }, (e) => { out = { e }; }); await flush(); return out; };
+
+test('client: hello, welcome, typed sends, an offline queue flushed in order', async (t) => {
+  mock.timers.enable({ apis: ['setTimeout'] });
+  t.after(() => mock.timers.reset());
+  const { c, s, states } = client();
+  assert.equal(c.state, 'connecting');
+  c.emit(1, { message: 'one' });
+  c.emit(2);
+  assert.throws(() => c.emit(1, { message: 'too long' }), (e) => e instanceof ValidationError &&
+                e.message === 'message: longer than 5');
+  assert.throws(() => c.emit(3, { message: 'x' }), /a reply: send it with a request/);
+  assert.throws(() => c.emit(9), /not an `on` event/);
+  const ws = s.last();
+  ws.open();
+  assert.deepEqual(ws.kinds(), [Kind.HELLO]);
+  assert.equal(ws.sent[0].hello.fingerprint, room.fingerprint);
+  assert.equal(ws.sent[0].hello.resumeToken, '', 'no token on a first connection');
+  ws.welcome();
+  assert.equal(c.state, 'connected');
+  assert.deepEqual(states, ['connected']);
+  assert.deepEqual(ws.kinds(), [Kind.HELLO, Kind.EVENT, Kind.EVENT]);
+  assert.equal(fromBinary(ErrorSchema, ws.sent[1].payload).message, 'one');
+  assert.equal(ws.sent[2].event, 2);
+  assert.ok(c.inChannel('default'));
+  assert.equal(c.info().clientId, 'c1');
+  // a server event reaches its handler with channel and seq
+  const got = [];
+  c.on(1, (m, info) => got.push([m.message, info.channel, info.seq]));
+  ws.deliver({ kind: Kind.EVENT, event: 1, channel: 'default', seq: 1n,
+               payload: toBinary(ErrorSchema, create(ErrorSchema, { message: 'hi' })) });
+  assert.deepEqual(got, [['hi', 'default', 1n]]);
+  c.close();
+  assert.equal(ws.closedWith.code, 1000);
+});
+
+test('client: the offline queue is bounded; a dropped request ends disconnected', async (t) => {
+  mock.timers.enable({ apis: ['setTimeout'] });
+  t.after(() => mock.timers.reset());
+  const { c } = client({ maxQueue: 2 });
+  const req = settle(c.request(3, { message: 'q' }));
+  c.emit(2);
+  c.emit(2);
+  const r = await req;
+  assert.ok(r.e instanceof RequestError && r.e.status === 'disconnected');
+  assert.equal(c.info().dropped, 1);
+  assert.equal(c.info().queued, 2);
+  c.close();
+});
+
+test('client: close codes of PROTOCOL.md section 7', async (t) => {
+  mock.timers.enable({ apis: ['setTimeout'] });
+  t.after(() => mock.timers.reset());
+  const cases = [[1000, 'disconnected'], [1001, 'disconnected'], [1008, 'error'],
+                 [1009, 'reconnecting'], [1011, 'reconnecting'], [1012, 'reconnecting'],
+                 [4000, 'reconnecting'], [4001, 'reconnecting'], [4002, 'reconnecting'],
+                 [3000, 'reconnecting'], [1006, 'reconnecting']];
+  for (const [code, want] of cases) {
+    const { c, s } = client();
+    s.last().open();
+    s.last().welcome();
+    const closes = [];
+    c.onClose((cc) => closes.push(cc));
+    s.last().drop(code, 'why');
+    assert.equal(c.state, want, `after ${code}`);
+    assert.deepEqual(closes, [code]);
+    c.close();
+  }
+});
+
+test('client: backoff, resume with token, last_seq and epoch; 4003 moves at once', async (t) => {
+  mock.timers.enable({ apis: ['setTimeout'] });
+  t.after(() => mock.timers.reset());
+  const { c, s } = client({ jitterPercent: 0 });
+  s.last().open();
+  s.last().welcome({ resumeToken: 'A', epoch: 'E' });
+  s.last().deliver({ kind: Kind.EVENT, event: 1, seq: 1n, payload: new Uint8Array() });
+  s.last().deliver({ kind: Kind.EVENT, event: 1, seq: 2n, payload: new Uint8Array() });
+  s.last().drop(1012, 'server restarting');
+  assert.equal(c.state, 'reconnecting');
+  assert.equal(s.sockets.length, 1);
+  mock.timers.tick(999);
+  assert.equal(s.sockets.length, 1, 'waits out the first delay (1000 ms)');
+  mock.timers.tick(1);
+  assert.equal(s.sockets.length, 2);
+  s.last().open();
+  const h = s.last().sent[0].hello;
+  assert.deepEqual([h.resumeToken, h.lastSeq, h.epoch], ['A', 2n, 'E']);
+  // a failed attempt: the next delay is 1500 ms
+  s.last().drop(1006);
+  mock.timers.tick(1499);
+  assert.equal(s.sockets.length, 2);
+  mock.timers.tick(1);
+  assert.equal(s.sockets.length, 3);
+  // 4003 "moved": straight to the URL it names, the resume fields unchanged
+  s.last().open();
+  s.last().drop(4003, 'moved ws://other:2');
+  mock.timers.tick(0);
+  assert.equal(s.sockets.length, 4);
+  assert.equal(s.last().url, 'ws://other:2/t/r?userId=u');
+  s.last().open();
+  assert.equal(s.last().sent[0].hello.resumeToken, 'A');
+  const recov = [];
+  c.onRecoveryFailed((resumed) => recov.push(resumed));
+  s.last().welcome({ resumeToken: 'B', epoch: 'E', resumed: true, seq: 3n });
+  assert.equal(c.info().attempts, 0, 'a welcome resets the attempts');
+  assert.deepEqual(recov, []);
+  const seen = [];
+  c.on(1, (_m, i) => seen.push(i.seq));
+  for (const seq of [2n, 3n, 3n, 4n]) // a frame processed already is never delivered twice
+    s.last().deliver({ kind: Kind.EVENT, event: 1, seq, payload: new Uint8Array() });
+  assert.deepEqual(seen, [3n, 4n]);
+  c.close();
+});
+
+test('client: attempts run out -> error; reconnect: false -> disconnected', async (t) => {
+  mock.timers.enable({ apis: ['setTimeout'] });
+  t.after(() => mock.timers.reset());
+  const { c, s } = client({ maxAttempts: 2, initialDelayMs: 10 });
+  for (let i = 0; i < 3; i++) {
+    s.last().drop(1006);
+    mock.timers.tick(100);
+  }
+  assert.equal(c.state, 'error');
+  assert.equal(s.sockets.length, 3);
+  const w = client({ reconnect: false });
+  w.s.last().open();
+  w.s.last().welcome();
+  w.s.last().drop(1012);
+  assert.equal(w.c.state, 'disconnected');
+  await assert.rejects(w.c.waitForConnection(), /disconnected|closed/);
+  c.close();
+  w.c.close();
+});
+
+test('client: keepalive pings; no pong in time drops the connection and resumes', async (t) => {
+  mock.timers.enable({ apis: ['setTimeout'] });
+  t.after(() => mock.timers.reset());
+  const { c, s } = client({ pingIntervalMs: 100, pongTimeoutMs: 50, initialDelayMs: 10 });
+  const ws = s.last();
+  ws.open();
+  ws.welcome();
+  mock.timers.tick(100);
+  assert.equal(ws.sent.at(-1).kind, Kind.PING);
+  ws.deliver({ kind: Kind.PONG });
+  mock.timers.tick(100);
+  assert.equal(ws.sent.filter((e) => e.kind === Kind.PING).length, 2);
+  mock.timers.tick(50); // no pong
+  assert.equal(ws.closedWith.code, 4100, 'not 1000: the session stays resumable');
+  assert.equal(c.state, 'reconnecting');
+  c.close();
+});
+
+test('client: request outcomes ok, error, timeout, disconnected, cancelled', async (t) => {
+  mock.timers.enable({ apis: ['setTimeout'] });
+  t.after(() => mock.timers.reset());
+  const { c, s } = client({ requestTimeoutMs: 1000, initialDelayMs: 10, jitterPercent: 0 });
+  s.last().open();
+  s.last().welcome();
+  const ok = settle(c.request(3, { message: 'a' }));
+  const err = settle(c.request(3, { message: 'b' }));
+  const slow = settle(c.request(3, { message: 'c' }));
+  const [r1, r2] = s.last().sent.slice(1).map((e) => e.requestId);
+  s.last().deliver({ kind: Kind.REPLY, event: 3, requestId: r1, seq: 1n,
+                     payload: toBinary(HelloSchema, create(HelloSchema, { fingerprint: 'f' })) });
+  s.last().deliver({ kind: Kind.ERROR, requestId: r2,
+                     error: { code: ErrorCode.HANDLER_FAILED, message: 'nope' } });
+  mock.timers.tick(1000);
+  assert.equal((await ok).v.fingerprint, 'f');
+  assert.equal((await err).e.status, 'error');
+  assert.equal((await err).e.code, ErrorCode.HANDLER_FAILED);
+  assert.equal((await slow).e.status, 'timeout');
+  // written, then the connection drops and the server starts a fresh session
+  const lost = settle(c.request(3, { message: 'd' }));
+  s.last().drop(1006);
+  mock.timers.tick(10);
+  s.last().open();
+  s.last().welcome({ resumed: false });
+  assert.equal((await lost).e.status, 'disconnected');
+  // written, dropped, resumed: the replayed REPLY completes it
+  const kept = settle(c.request(3, { message: 'e' }));
+  const rid = s.last().sent.at(-1).requestId;
+  s.last().drop(1006);
+  mock.timers.tick(10);
+  s.last().open();
+  s.last().welcome({ resumed: true, seq: 1n });
+  s.last().deliver({ kind: Kind.REPLY, event: 3, requestId: rid, seq: 1n,
+                     payload: toBinary(HelloSchema, create(HelloSchema, { fingerprint: 'g' })) });
+  assert.equal((await kept).v.fingerprint, 'g');
+  const join = settle(c.join('side'));
+  s.last().deliver({ kind: Kind.REPLY, requestId: s.last().sent.at(-1).requestId, channel: 'side',
+                     seq: 2n });
+  assert.deepEqual(await join, { v: undefined });
+  assert.ok(c.inChannel('side'));
+  const cancelled = settle(c.request(3, { message: 'f' }));
+  c.close();
+  assert.equal((await cancelled).e.status, 'cancelled');
+});
+
+test('client: a tab that becomes visible reconnects at once', async (t) => {
+  mock.timers.enable({ apis: ['setTimeout'] });
+  t.after(() => mock.timers.reset());
+  const doc = { visibilityState: 'hidden', fns: new Set(),
+                addEventListener(_t, f) { this.fns.add(f); },
+                removeEventListener(_t, f) { this.fns.delete(f); } };
+  const { c, s } = client({ visibility: doc });
+  s.last().open();
+  s.last().welcome();
+  s.last().drop(1006);
+  assert.equal(c.state, 'reconnecting');
+  assert.equal(s.sockets.length, 1);
+  doc.visibilityState = 'visible';
+  for (const f of doc.fns) f();
+  assert.equal(s.sockets.length, 2, 'no backoff wait');
+  assert.equal(c.state, 'connecting');
+  s.last().open();
+  s.last().welcome();
+  for (const f of doc.fns) f();
+  assert.equal(s.last().sent.at(-1).kind, Kind.PING, 'connected: a ping at once');
+  c.close();
+  assert.equal(doc.fns.size, 0);
+});
