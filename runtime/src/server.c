@@ -756,10 +756,14 @@ void vr_socks_expire(verani_server *srv, int64_t oldest_us)
 
         if (k->since_us >= oldest_us)
             break;
-        /* off the list now (the wsi goes at the next service, and frees it then) */
+        /* Closed now, not at the next service: lws restarts its own timeout of a socket at
+         * every piece of an HTTP body it reads, which would replace an asynchronous kill
+         * (LWS_TO_KILL_ASYNC is a timeout of zero) and keep a steadily trickling request open.
+         * The sweep runs from a timer, so no wsi is in use. The wsi's destruction frees `k`
+         * (sock_gone); it is off the list first, so that this loop ends whatever lws does. */
         lws_dll2_remove(&k->node);
         VR_INFO("a socket that is not a session passed the handshake timeout: closed\n");
-        lws_set_timeout(k->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        lws_set_timeout(k->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
     }
 }
 

@@ -711,8 +711,45 @@ static void test_channel_with_nul(void **state)
     e2e_server_stop(&h);
 }
 
+/*
+ * An API request whose body streams in steadily (a byte every 2 ms, never complete) is closed
+ * at its deadline too: libwebsockets restarts its own content timeout at every piece it reads,
+ * which must not undo the close the server asked for.
+ */
+static void test_streamed_body_deadline(void **state)
+{
+    e2e_server h;
+    verani_server_options o;
+    int fd, closed = 0;
+    int64_t deadline;
+
+    (void)state;
+    e2e_server_options(&o);
+    o.handshake_timeout_ms = 500;
+    e2e_server_start(&h, &o, api_setup, NULL);
+    fd = rc_tcp_connect(h.port, 0);
+    assert_true(fd >= 0);
+    send_str(fd, "POST /_verani/rooms/E2e/lobby/emit/chat.out?channel=default HTTP/1.1"
+             "\r\nHost: x\r\nAuthorization: Bearer t0ken\r\nContent-Type: "
+             "application/x-protobuf\r\nContent-Length: 60000\r\n\r\n");
+    deadline = dl_after(DL_GENEROUS(500));
+    while (!dl_passed(deadline)) {
+        if (drain(fd, NULL, 0)) {
+            closed = 1;
+            break;
+        }
+        (void)rc_tcp_send_raw(fd, "\n", 1);
+        dl_nap_ms(2);
+    }
+    close(fd);
+    if (!closed)
+        fail_msg("a socket streaming an API body is still open past its deadline");
+    e2e_server_stop(&h);
+}
+
 static const vt_case cases[] = {
     VT_CASE(test_non_session_deadlines, ""),
+    VT_CASE(test_streamed_body_deadline, ""),
     VT_CASE(test_socket_and_session_limits, ""),
     VT_CASE(test_out_of_descriptors, ""),
     VT_CASE(test_herd_not_slow, "poll"),
