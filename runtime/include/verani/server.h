@@ -178,13 +178,25 @@ VERANI_API int verani_server_port(const verani_server *srv);
 /*
  * Run the event loop on the calling thread until verani_server_stop. Listens
  * first when needed. On stop: stops accepting, closes every session with
- * 1012 (service restart: clients reconnect and resume), runs on_disconnect for each (except, on a file store, the sessions it
- * saves for the next run: see resume_grace_ms), and returns 0.
+ * 1012 (service restart: clients reconnect and resume), runs on_disconnect
+ * for each (except, on a file store, the sessions it saves for the next run:
+ * see resume_grace_ms), and returns 0. Returns VERANI_EINVAL when `srv` is
+ * NULL, VERANI_ESTATE when the server has already stopped, or
+ * verani_server_listen's error when it cannot listen.
  */
 VERANI_API int verani_server_run(verani_server *srv);
 
-/* Run one turn of the event loop, waiting at most `timeout_ms`. For callers
- * that drive the server from their own loop. */
+/*
+ * Run one turn of the event loop, waiting at most `timeout_ms` for something
+ * to happen (0 or negative: do not wait). For callers that drive the server
+ * from their own loop; listens first when needed.
+ * Returns 0 after a turn: call it again. VERANI_ECLOSED once the server has
+ * stopped (verani_server_stop, a handled signal, or the loop failing): the
+ * sessions were closed as verani_server_run closes them, and every later call
+ * returns VERANI_ECLOSED at once; stop calling and free the server.
+ * VERANI_EINVAL when `srv` is NULL; verani_server_listen's error when the
+ * listening socket cannot be opened (nothing was served).
+ */
 VERANI_API int verani_server_service(verani_server *srv, int timeout_ms);
 
 /*
