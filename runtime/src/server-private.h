@@ -117,6 +117,7 @@ typedef struct vr_instance {
     int64_t empty_since_us;          /* when it became empty: evicted instance_idle_ms later */
     vr_channel **chans;              /* owned: hash buckets of its channels (owned chains) */
     uint32_t n_chans, n_buckets;     /* n_buckets: 0 or a power of two */
+    lws_dll2_owner_t timers;         /* vr_timer (timers.c), owned */
 } vr_instance;
 
 struct verani_session {
@@ -299,6 +300,7 @@ struct verani_server {
     /* rpc.c, http_api.c, metrics.c (issue 6) */
     vr_metrics metrics;              /* loop thread only */
     int handler_depth;               /* application callbacks running (session.c) */
+    uint64_t timer_ids;              /* the last timer id given (timers.c) */
     struct vr_rpc_call *rpc_head;    /* {async_lock}: outside calls for the loop */
     struct vr_rpc_call *rpc_tail;    /* {async_lock} */
     pthread_t loop_thread;           /* {async_lock}: the thread in run/service */
@@ -363,6 +365,12 @@ vr_instance *vr_instance_get(vr_mount *m, const char *name, int create);
  * the sweep frees it after opts.instance_idle_ms unless a connection comes first
  * (vr_instance_get with `create` takes it off the list). */
 void vr_instance_maybe_free(vr_instance *inst);
+
+/* timers.c: the instance's timers and its start and stop hooks. */
+void vr_instance_started(vr_instance *inst);   /* on_instance_start, once created */
+void vr_instance_stopping(vr_instance *inst);  /* on_instance_stop, then its timers go */
+void vr_timers_cancel_all(verani_server *srv); /* every timer, before the lws context goes */
+
 /* The sweep: free the instances empty since before `oldest_us`. */
 void vr_instances_evict(verani_server *srv, int64_t oldest_us);
 /* The channel `name` of `inst`; NULL when nobody is in it. */

@@ -1241,6 +1241,7 @@ static void context_end(verani_server *srv)
     vr_sessions_end_detached(srv);
     vr_sweep_stop(srv);
     lws_sul_cancel(&srv->store_retry);
+    vr_timers_cancel_all(srv); /* lws's timer list goes with the context */
     wake_retire(srv);
     lws_context_destroy(srv->ctx);
     srv->ctx = NULL;

@@ -28,7 +28,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct below changes shape or meaning. */
-#define VERANI_GEN_ABI 2
+#define VERANI_GEN_ABI 3
 
 /* --- opaque runtime objects ---------------------------------------------- */
 
@@ -181,6 +181,15 @@ typedef struct verani_hooks {
      * cannot stop the handler, which has run. The payload bytes are borrowed. */
     void (*on_any)(verani_ctx *ctx, uint32_t event, const uint8_t *payload, size_t len,
                    int result);
+    /* An instance was created in memory (by its first connection, or by a restart that
+     * restores its sessions): before any session of it runs a hook, and with
+     * its storage available. The place to set up per-instance state and timers
+     * (verani_instance_every). Its context has no session. */
+    void (*on_instance_start)(verani_ctx *ctx);
+    /* The instance is being freed (instance_idle_ms after its last session left, or the
+     * server is destroyed): its timers are cancelled already, its storage is still open.
+     * The place to free what on_instance_start made. Its context has no session. */
+    void (*on_instance_stop)(verani_ctx *ctx);
 } verani_hooks;
 
 /*

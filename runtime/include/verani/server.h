@@ -312,6 +312,44 @@ VERANI_API size_t verani_ctx_user_ids(verani_ctx *ctx, const char **out, size_t 
 VERANI_API size_t verani_ctx_user_sessions(verani_ctx *ctx, const char *user_id,
                                            verani_session **out, size_t max);
 
+/* --- timers of the context's instance -------------------------------------- */
+
+/*
+ * A timer runs `fn` on the event-loop thread with a context of the instance it
+ * was set on: verani_ctx_session() is NULL there, so emit to verani_to_all()
+ * or a channel; storage, queries and further timers work as in any handler.
+ * Frames it emits go out at the end of the loop turn, as a handler's do.
+ *
+ * A timer belongs to its instance, not to a session: it ends when cancelled,
+ * when a one-shot has fired, or when the instance is freed (instance_idle_ms
+ * after its last session left, or when the server is destroyed), and it does
+ * not keep an instance from being freed. `arg` stays the caller's: a timer
+ * never frees it (free per-instance state in on_instance_stop).
+ *
+ * verani_instance_after runs `fn` once, `ms` from now; verani_instance_every
+ * runs it every `ms` (the first time `ms` from now). A periodic timer keeps its
+ * pace (each run is due `ms` after the previous one was due, not after it
+ * ran); a run that comes later than a whole period (a long handler, a
+ * stalled machine) is not made up: the next is due `ms` after it.
+ *
+ * Event-loop thread, from a handler, hook or timer (a context of the instance).
+ * `id`, when given, receives the timer's id (never 0, unique in the server),
+ * for verani_instance_cancel. Returns 0; VERANI_EINVAL for a NULL context or
+ * `fn`, a context of no instance, or `ms` 0; VERANI_ECLOSED once the server is
+ * stopping; VERANI_ENOMEM.
+ */
+typedef void (*verani_timer_fn)(verani_ctx *ctx, void *arg);
+VERANI_API int verani_instance_after(verani_ctx *ctx, uint32_t ms, verani_timer_fn fn, void *arg,
+                                     uint64_t *id);
+VERANI_API int verani_instance_every(verani_ctx *ctx, uint32_t ms, verani_timer_fn fn, void *arg,
+                                     uint64_t *id);
+/* Cancel timer `id` of the context's instance, also from inside its own `fn` (that run ends
+ * normally; there is no next one). Returns 0, or VERANI_ENOTFOUND when the instance has no
+ * such timer (it fired once already, was cancelled, or belongs to another instance). */
+VERANI_API int verani_instance_cancel(verani_ctx *ctx, uint64_t id);
+/* The timers the context's instance has (0 for a NULL context). */
+VERANI_API size_t verani_instance_timer_count(verani_ctx *ctx);
+
 /* --- extract_meta: the upgrade request ------------------------------------ */
 
 /*
