@@ -89,11 +89,14 @@ void vr_metrics_render(verani_server *srv, vr_sb *sb)
     }
     lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&srv->sessions)) {
         const verani_session *s = lws_container_of(d, verani_session, all);
+        uint32_t frames;
+        size_t bytes;
 
-        if (s->q.count > qmax)
-            qmax = s->q.count;
-        if (s->q.bytes > qbytes)
-            qbytes = s->q.bytes;
+        vr_session_queued(s, &frames, &bytes);
+        if (frames > qmax)
+            qmax = frames;
+        if (bytes > qbytes)
+            qbytes = bytes;
     } lws_end_foreach_dll(d);
     head(sb, "verani_sockets", "gauge", "Open sockets: sessions, HTTP requests, upgrades.");
     vr_sb_printf(sb, "verani_sockets %u\n", srv->n_sockets);

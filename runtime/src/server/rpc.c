@@ -213,10 +213,8 @@ void vr_rpc_exec(verani_server *srv, const vr_rpc_req *rq, verani_rpc_result *re
         lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&srv->sessions)) {
             verani_session *s = lws_container_of(d, verani_session, all);
 
-            if (s->closing && s->wsi) {
-                lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+            if (vr_session_kill_stuck(s))
                 res->count++;
-            }
         } lws_end_foreach_dll_safe(d, d1);
         return;
     }

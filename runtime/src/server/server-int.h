@@ -216,7 +216,30 @@ static inline int vr_frame_fits(const struct verani_server *srv, const vr_frame 
 /* `srv` is being destroyed: if the stop signals reach it, they no longer do. */
 void vr_signals_forget(verani_server *srv);
 
+/* --- http.c --- */
+/* A short text answer with `status` (`upgrade_hdr`: with "Upgrade: websocket", for 426);
+ * nonzero when the connection is to close. */
+int vr_http_answer(struct lws *wsi, unsigned status, const char *body, int upgrade_hdr);
+/* LWS_CALLBACK_HTTP for a path that is not the API's: 426 on a room path, else 404. */
+int vr_http_serve(verani_server *srv, struct lws *wsi, const char *uri);
+/* Check opts.static_path (at create); does room path `room` clash with it (at mount)? */
+int vr_static_init(verani_server *srv, char *errbuf, size_t errlen);
+int vr_static_clashes(const verani_server *srv, const char *room);
+
+/* --- upgrade.c --- */
+/* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: 0 accepts (srv->pending filled), 1 answered, -1 close. */
+int vr_upgrade_confirm(verani_server *srv, struct lws *wsi);
+/* Free what a pending upgrade holds and release its instance. */
+void vr_pending_drop(vr_pending *p);
+
+/* --- lws_cb.c --- */
+/* The one protocol callback (protocols[0]). */
+int vr_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len);
+
 /* --- server.c --- */
+/* EVENT_WAIT_CANCELLED: deliver the cross-thread emits queued so far. */
+void vr_async_drain(verani_server *srv);
 /* Wake the loop (lws_cancel_service) from any thread or a signal handler, never touching a
  * context that the loop thread is destroying. */
 void vr_server_wake(verani_server *srv);

@@ -74,7 +74,8 @@ int vr_instance_exists(vr_mount *m, const char *name);
 /* Has listen created the lws context (no more configuration then)? */
 int vr_server_listening(const verani_server *srv);
 /* Set verani_server_last_error's text (not logged). */
-void vr_server_error(verani_server *srv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void vr_server_error(verani_server *srv, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* The server's slot for the HTTP API's configuration (api/ owns what it points at). */
 struct vr_api **vr_server_api(verani_server *srv);
 /* Count one answered HTTP API or /metrics request. */

@@ -17,6 +17,7 @@
 #include "broker-int.h"
 #include "ratelimit-int.h"
 #include "room-int.h"
+#include "wire/wire-private.h"
 
 struct vr_pending;
 
@@ -94,27 +95,11 @@ struct verani_ctx {
     ProtobufCMessage *meta;          /* unpacked lazily, freed by vr_ctx_fini */
 };
 
+/* --- session.c: the object's lifetime --- */
 verani_session *vr_session_new(verani_server *srv, struct lws *wsi, struct vr_pending *p);
-/* Receive a piece of a WebSocket message. Returns -1 when the connection must close. */
-int vr_session_rx(verani_session *s, const uint8_t *in, size_t len, int binary, int first,
-                  int final);
-/* The connection is writable (a WRITEABLE callback, or vr_sessions_flush); -1 closes it. */
-int vr_session_writable(verani_session *s);
-/* The end of a loop turn: the session store's writes of the turn in one transaction. When
- * they fail (a busy database: the busy timeout is a few ms) they all stay queued and are
- * tried again after a backoff (store_retry), never by waiting on the loop. */
-void vr_sessions_store_flush(verani_server *srv);
-/* The end of a loop turn: one direct write per session that got a frame of its own (a
- * reply, a welcome, an error) in it, or on epoll any frame. */
-void vr_sessions_flush(verani_server *srv);
-/* The connection is gone: remove, on_disconnect, free. */
+/* The connection is gone: detached for a resume when it may be, else ended (out of its
+ * instance, on_disconnect, freed). */
 void vr_session_closed(verani_session *s);
-/* Queue `f` (one new reference) with a fresh seq when `with_seq`; applies the slow policy.
- * On poll() it is written when lws says the connection is writable (the fan-out path), on
- * epoll at the end of the turn (vr_sessions_flush). */
-int vr_session_enqueue(verani_session *s, vr_frame *f, int with_seq);
-/* Start closing with `code` and `reason`; `kill` drops the socket without waiting to write. */
-void vr_session_close(verani_session *s, int code, const char *reason, int kill);
 /* The grace period of a detached session passed: on_disconnect, freed. */
 void vr_session_grace_expired(verani_session *s);
 /* The client sent a close frame with `code` (before CLOSED). Returns nonzero when it answers
@@ -122,24 +107,123 @@ void vr_session_grace_expired(verani_session *s);
 int vr_session_peer_close(verani_session *s, int code);
 /* End every detached session (on_disconnect, free): at stop, before the context goes. */
 void vr_sessions_end_detached(verani_server *srv);
+/* Past opts.max_detached, end the detached sessions lost longest ago. */
+void vr_sessions_detached_bound(verani_server *srv);
+/* A session whose close has started but whose socket never finished it: drop the socket
+ * now. Returns 1 when it did, 0 when `s` is not such a session. */
+int vr_session_kill_stuck(verani_session *s);
+/* Free what a session owns besides its list entries and timer (no on_disconnect). */
+void vr_session_free(verani_session *s);
+
+/* --- outq.c: what a session sends --- */
+/* Queue `f` (one new reference) with a fresh seq when `with_seq`; applies the slow policy.
+ * On poll() it is written when lws says the connection is writable (the fan-out path), on
+ * epoll at the end of the turn (vr_sessions_flush). */
+int vr_session_enqueue(verani_session *s, vr_frame *f, int with_seq);
+/* The connection is writable (a WRITEABLE callback, or vr_sessions_flush); -1 closes it. */
+int vr_session_writable(verani_session *s);
+/* The end of a loop turn: one direct write per session that got a frame of its own (a
+ * reply, a welcome, an error) in it, or on epoll any frame. */
+void vr_sessions_flush(verani_server *srv);
+/* Start closing with `code` and `reason`; `kill` drops the socket without waiting to write. */
+void vr_session_close(verani_session *s, int code, const char *reason, int kill);
+/* The frames and bytes waiting in the session's outbound queue. */
+void vr_session_queued(const verani_session *s, uint32_t *frames, size_t *bytes);
+/* The frame of envelope `env` (one reference, the caller's); NULL when out of memory. */
+vr_frame *vr_frame_of(const vr_envelope *env);
+/* Queue `env` to the session alone, written at the end of the turn. */
+void vr_session_send(verani_session *s, const vr_envelope *env, int with_seq);
+/* Send an ERROR frame with wire code `code` answering `req` (may be NULL). */
+void vr_session_error(verani_session *s, int code, const vr_envelope *req, const char *msg,
+                      const char *field);
+/* A refused frame: answer it, and close with 1008 after too many in a row. */
+void vr_session_refuse(verani_session *s, int code, const vr_envelope *req, const char *msg,
+                       const char *field);
+
+/* --- hello.c, dispatch.c, channels.c: what a session receives --- */
+/* Receive a piece of a WebSocket message. Returns -1 when the connection must close. */
+int vr_session_rx(verani_session *s, const uint8_t *in, size_t len, int binary, int first,
+                  int final);
+/* The first frame, a HELLO: a fresh session or a resume, answered with the WELCOME. */
+void vr_session_hello(verani_session *s, const vr_envelope *env);
+/* A client's JOIN or LEAVE frame. */
+void vr_session_join_leave(verani_session *s, const vr_envelope *env);
+/* A new session's first channels: those extract_meta asked for (each one on_join allows),
+ * else the schema's, else "default". 0, or VERANI_ENOMEM. */
+int vr_session_initial_channels(verani_session *s);
+/* Add channel `ch` to the session's and the instance's lists: 1 when added, 0 when it was
+ * already in it, VERANI_ENOMEM. */
+int vr_session_channel_add(verani_session *s, const char *ch);
+/* Leave every channel and free the names. */
+void vr_session_channels_clear(verani_session *s);
+
+/* --- persist.c: the session store --- */
+/* Is the session store on a file, with resume on (else saving is pointless)? */
+int vr_store_persistent(const verani_server *srv);
+/* The session's attachment is to be written (at the end of the turn) / removed. */
+void vr_attachment_store(verani_session *s);
+void vr_attachment_delete(verani_session *s);
+/* The end of a loop turn: the session store's writes of the turn in one transaction. When
+ * they fail (a busy database: the busy timeout is a few ms) they all stay queued and are
+ * tried again after a backoff (store_retry), never by waiting on the loop. */
+void vr_sessions_store_flush(verani_server *srv);
 /* Graceful stop, on a persistent store (storage_path a file): save every session (attached
  * or detached) and its retained frames, so a server restarted on the same file restores
  * them detached (vr_sessions_restore, at listen) and their clients resume. */
 int vr_sessions_save(verani_server *srv);
 int vr_sessions_restore(verani_server *srv);
 
-/* --- the handler context --- */
-/* Around every call into the application's hooks and handlers: when the outermost one
- * returns, a storage transaction it left open is rolled back (logged, and reported to
- * on_error), so it cannot swallow the session store's writes that follow. */
-void vr_handler_enter(verani_server *srv);
-void vr_handler_leave(struct verani_ctx *ctx);
-
+/* --- context.c: the handler context and the one way into the application --- */
 void vr_ctx_init(struct verani_ctx *ctx, verani_server *srv, vr_mount *m, vr_instance *inst,
                  verani_session *s);
 void vr_ctx_fini(struct verani_ctx *ctx);
 void *vr_scratch_alloc(vr_scratch **list, size_t size);
 void vr_scratch_free(vr_scratch **list);
 
+/* The room's lifecycle hooks (the handler table starts with them). */
+static inline const verani_hooks *vr_hooks_of(const vr_mount *m)
+{
+    return (const verani_hooks *)m->handlers;
+}
+
+/* Around every call into the application's hooks and handlers: when the outermost one
+ * returns, a storage transaction it left open is rolled back (logged, and reported to
+ * on_error), so it cannot swallow the session store's writes that follow. vr_hook_call
+ * brackets with them; they are public for nothing else. */
+void vr_handler_enter(verani_server *srv);
+void vr_handler_leave(struct verani_ctx *ctx);
+
+/* The application calls vr_hook_call makes. */
+typedef enum vr_hook {
+    VR_HOOK_CONNECT,        /* on_connect; on_error too when it fails */
+    VR_HOOK_DISCONNECT,     /* on_disconnect */
+    VR_HOOK_ERROR,          /* on_error(err, text) */
+    VR_HOOK_MESSAGE,        /* on_message(event, data, len) */
+    VR_HOOK_JOIN,           /* on_join(channel) */
+    VR_HOOK_LEAVE,          /* on_leave(channel) */
+    VR_HOOK_RESTORE,        /* on_hibernation_restore */
+    VR_HOOK_ANY,            /* on_any(event, data, len, result) */
+    VR_HOOK_EVENT           /* the typed handler of the room's `on` event `index` (in, out),
+                               timed for the handler-duration metric */
+} vr_hook;
+
+/* The arguments of one call; each hook reads its own (see vr_hook). */
+typedef struct vr_hook_args {
+    const char *channel;
+    int err;
+    const char *text;
+    uint32_t event;
+    const uint8_t *data;
+    size_t len;
+    int result;
+    size_t index;
+    const ProtobufCMessage *in;
+    ProtobufCMessage *out;
+} vr_hook_args;
+
+/* Call `hook` of the application with `ctx` inside the handler bracket. Returns what the hook
+ * returned (0 for the void ones); a hook the application did not set is not called and gives
+ * 0 (callers that treat a missing on_message or on_join differently check the table). */
+int vr_hook_call(struct verani_ctx *ctx, vr_hook hook, const vr_hook_args *a);
 
 #endif /* VERANI_SESSION_INT_H */
