@@ -30,7 +30,7 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/runtime/include/verani
     DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
     FILES_MATCHING PATTERN "*.h")
 
-install(FILES ${PROJECT_SOURCE_DIR}/runtime/src/envelope.proto
+install(FILES ${PROJECT_SOURCE_DIR}/runtime/src/wire/envelope.proto
     DESTINATION ${CMAKE_INSTALL_DATADIR}/verani/proto)
 # The contract, beside the package: the wire protocol and the schema language.
 install(FILES ${PROJECT_SOURCE_DIR}/runtime/PROTOCOL.md ${PROJECT_SOURCE_DIR}/README.md

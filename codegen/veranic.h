@@ -292,7 +292,7 @@ typedef struct vc_output {
 
 #define VC_MAX_OUTPUTS 12
 
-/* runtime/src/envelope.proto, embedded at build time (cmake/embed.cmake); vc_emit writes it
+/* runtime/src/wire/envelope.proto, embedded at build time (cmake/embed.cmake); vc_emit writes it
  * as envelope.proto beside <pkg>.proto. */
 extern const char vc_envelope_proto[];
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "wire-private.h"
+#include "wire/wire-private.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

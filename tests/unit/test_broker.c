@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "common-private.h"
-#include "server-private.h"
+#include "core/core-private.h"
+#include "server/server-int.h"
 
 static vr_frame *frame_of(size_t len, uint8_t fill)
 {

@@ -19,8 +19,8 @@
 
 #include <cmocka.h>
 
-#include "common-private.h"
-#include "server-private.h"
+#include "core/core-private.h"
+#include "server/server-int.h"
 
 #define N_SESS 40
 #define N_NAMES 12

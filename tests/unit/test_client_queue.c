@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "client-private.h"
+#include "client/client-int.h"
 
 static vr_cframe *frame(unsigned tag)
 {

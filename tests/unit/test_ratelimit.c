@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "ratelimit-private.h"
+#include "server/ratelimit-int.h"
 
 static int takes(vr_bucket *b, int64_t now, int n)
 {

@@ -30,7 +30,7 @@
 #include <sqlite3.h>
 
 #include "envelope.pb-c.h"
-#include "storage-private.h"
+#include "storage/storage-private.h"
 
 static char tmpdir[256];
 

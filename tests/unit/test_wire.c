@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "broker-private.h"
-#include "wire-private.h"
+#include "server/broker-int.h"
+#include "wire/wire-private.h"
 
 static void test_ws_header_lengths(void **state)
 {

@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../common-private.h"
+#include "core/core-private.h"
 #include "cluster-int.h"
 #include "cluster.pb-c.h"
 

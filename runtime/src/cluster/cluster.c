@@ -15,7 +15,7 @@
 
 #include <libwebsockets.h>
 
-#include "../common-private.h"
+#include "core/core-private.h"
 #include "cluster-int.h"
 #include "cluster.pb-c.h"
 #include "redis-private.h"

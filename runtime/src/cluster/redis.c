@@ -24,7 +24,7 @@
 #include <hiredis/async.h>
 #include <hiredis/adapters/libev.h>
 
-#include "../common-private.h"
+#include "core/core-private.h"
 #include "redis-private.h"
 
 enum { L_DOWN, L_CONNECTING, L_HANDSHAKE, L_UP };

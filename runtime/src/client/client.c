@@ -1,0 +1,791 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * client.c: the Verani-C client object: options, create and destroy, the
+ * states and their lifecycle callbacks (on_open, on_close, on_error,
+ * on_state_change), the last error, info, and the waits for a connection
+ * (callback and blocking forms). Every body runs on the loop's thread: the
+ * public calls pack their arguments and go through vr_loop_call
+ * (client_loop.c). It does not touch the wire: connecting, reading and
+ * writing are client_conn.c's, requests and joins client_reqs.c's, typed
+ * events client_events.c's. It does not own the lws context (the loop does).
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "client-int.h"
+#include "core/core-private.h"
+
+/* --- small helpers --------------------------------------------------------- */
+
+const char *verani_client_state_name(verani_client_state state)
+{
+    switch (state) {
+    case VERANI_CLIENT_CONNECTING: return "connecting";
+    case VERANI_CLIENT_CONNECTED: return "connected";
+    case VERANI_CLIENT_DISCONNECTED: return "disconnected";
+    case VERANI_CLIENT_RECONNECTING: return "reconnecting";
+    case VERANI_CLIENT_ERROR: return "error";
+    }
+    return "unknown";
+}
+
+void verani_client_options_init(verani_client_options *opts)
+{
+    if (opts)
+        memset(opts, 0, sizeof(*opts));
+}
+
+static void c_vset_error(verani_client *c, const char *fmt, va_list ap) VERANI_PRINTF(2, 0);
+static void c_vset_error(verani_client *c, const char *fmt, va_list ap)
+{
+    vsnprintf(c->last_error, sizeof(c->last_error), fmt, ap);
+    VR_INFO("client %s: %s\n", c->url, c->last_error);
+}
+
+void vr_client_set_error(verani_client *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    c_vset_error(c, fmt, ap);
+    va_end(ap);
+}
+
+void vr_client_enter(verani_client *c)
+{
+    c->depth++;
+    vr_loop_enter(c->loop);
+}
+
+static void c_free(verani_client *c);
+
+/* Returns 1 when the client was freed. */
+int vr_client_leave(verani_client *c)
+{
+    verani_client_loop *loop = c->loop;
+
+    vr_loop_leave(loop);
+    if (--c->depth == 0 && c->destroyed) {
+        c_free(c);
+        return 1;
+    }
+    return 0;
+}
+
+void vr_client_compact(verani_client *c)
+{
+    size_t i, j;
+
+    if (c->iterating)
+        return;
+    for (i = j = 0; i < c->n_cbs; i++)
+        if (!c->cbs[i].dead)
+            c->cbs[j++] = c->cbs[i];
+    c->n_cbs = j;
+    for (i = j = 0; i < c->n_ons; i++)
+        if (!c->ons[i].dead)
+            c->ons[j++] = c->ons[i];
+    c->n_ons = j;
+}
+
+void *vr_client_grow(void *items, size_t *cap, size_t n, size_t size, size_t first)
+{
+    size_t want;
+    void *p;
+
+    if (n < *cap)
+        return items;
+    want = *cap ? *cap * 2 : first;
+    if (want < *cap || want > SIZE_MAX / size)
+        return NULL;
+    p = vr_realloc(items, want * size);
+    if (p)
+        *cap = want;
+    return p;
+}
+
+/* --- lifecycle callbacks ------------------------------------------------------ */
+
+void vr_client_fire(verani_client *c, vr_cb_kind kind, int a, int b, const char *text)
+{
+    size_t i, n = c->n_cbs;
+
+    c->iterating++;
+    for (i = 0; i < n && !c->destroyed; i++) {
+        vr_cb cb = c->cbs[i];
+
+        if (cb.dead || cb.kind != kind)
+            continue;
+        switch (kind) {
+        case VR_CB_OPEN:
+            ((verani_client_open_fn)cb.fn)(c, cb.user);
+            break;
+        case VR_CB_CLOSE:
+            ((verani_client_close_fn)cb.fn)(c, a, text ? text : "", cb.user);
+            break;
+        case VR_CB_ERROR:
+            ((verani_client_error_fn)cb.fn)(c, a, text ? text : "", cb.user);
+            break;
+        case VR_CB_STATE:
+            ((verani_client_state_fn)cb.fn)(c, (verani_client_state)a, (verani_client_state)b,
+                                            cb.user);
+            break;
+        case VR_CB_RECOVERY:
+            ((verani_client_recovery_fn)cb.fn)(c, a, cb.user);
+            break;
+        }
+    }
+    c->iterating--;
+    vr_client_compact(c);
+}
+
+void vr_client_error(verani_client *c, int err, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    c_vset_error(c, fmt, ap);
+    va_end(ap);
+    vr_client_fire(c, VR_CB_ERROR, err, 0, c->last_error);
+}
+
+/* --- waits ------------------------------------------------------------------ */
+
+/* Unlink the first wait that `match` accepts and cancel its timer; NULL if none. */
+static vr_wait *c_wait_take(verani_client *c, int (*match)(const vr_wait *w, const void *key),
+                            const void *key)
+{
+    vr_wait **pp;
+
+    for (pp = &c->waits; *pp; pp = &(*pp)->next) {
+        vr_wait *w = *pp;
+
+        if (match(w, key)) {
+            *pp = w->next;
+            lws_sul_cancel(&w->sul);
+            return w;
+        }
+    }
+    return NULL;
+}
+
+static int c_wait_is(const vr_wait *w, const void *key)
+{
+    return w == key;
+}
+
+static void c_wait_finish(verani_client *c, vr_wait *w, int result)
+{
+    c_wait_take(c, c_wait_is, w);
+    w->fn(c, result, w->user);
+    vr_free(w);
+}
+
+static void c_waits_resolve(verani_client *c, int result)
+{
+    while (c->waits)
+        c_wait_finish(c, c->waits, result);
+}
+
+static void c_wait_timeout_cb(lws_sorted_usec_list_t *sul)
+{
+    vr_wait *w = lws_container_of(sul, vr_wait, sul);
+    verani_client *c = w->c;
+
+    vr_client_enter(c);
+    c_wait_finish(c, w, VERANI_ETIMEDOUT);
+    vr_client_leave(c);
+}
+
+/* --- state ------------------------------------------------------------------- */
+
+void vr_client_set_state(verani_client *c, verani_client_state st)
+{
+    verani_client_state old = c->state;
+
+    if (old == st || c->destroyed)
+        return;
+    c->state = st;
+    VR_INFO("client %s: %s -> %s\n", c->url, verani_client_state_name(old),
+            verani_client_state_name(st));
+    vr_client_fire(c, VR_CB_STATE, (int)old, (int)st, NULL);
+    if (c->destroyed || c->state != st)
+        return;
+    if (st == VERANI_CLIENT_CONNECTED)
+        c_waits_resolve(c, VERANI_OK);
+    else if (st == VERANI_CLIENT_ERROR || st == VERANI_CLIENT_DISCONNECTED)
+        c_waits_resolve(c, VERANI_ECLOSED);
+}
+
+/* The options' backoff with every default filled in (core/backoff.c computes the delays). */
+void vr_backoff_from_options(vr_backoff *b, const verani_client_options *opts)
+{
+    b->initial_ms = opts->initial_delay_ms ? opts->initial_delay_ms : 1000;
+    b->max_ms = opts->max_delay_ms ? opts->max_delay_ms : 30000;
+    if (b->max_ms < b->initial_ms)
+        b->max_ms = b->initial_ms;
+    b->multiplier = opts->backoff_multiplier > 0.0f ? (double)opts->backoff_multiplier : 1.5;
+    if (b->multiplier < 1.0)
+        b->multiplier = 1.0;
+    if (opts->jitter_percent < 0)
+        b->jitter_percent = 0;
+    else if (opts->jitter_percent == 0)
+        b->jitter_percent = 20;
+    else
+        b->jitter_percent = opts->jitter_percent > 100 ? 100 : opts->jitter_percent;
+}
+
+/* --- create and destroy ------------------------------------------------------------ */
+
+static void c_free(verani_client *c)
+{
+    size_t i;
+
+    vr_cqueue_clear(&c->outq);
+    for (i = 0; i < c->n_headers; i++) {
+        vr_free(c->hdr_names[i]);
+        vr_free(c->hdr_values[i]);
+    }
+    vr_free(c->hdr_names);
+    vr_free(c->hdr_values);
+    vr_free(c->url);
+    vr_free(c->host);
+    vr_free(c->host_header);
+    vr_free(c->path);
+    vr_free(c->ca_file);
+    vr_free(c->cbs);
+    vr_free(c->ons);
+    vr_free(c->rx);
+    vr_free(c->resume_token);
+    vr_client_channels_clear(c);
+    vr_free(c);
+}
+
+/* Tear down (once): callbacks of pending things, timers, connection. */
+static void c_teardown(verani_client *c)
+{
+    c->user_closed = 1;
+    vr_client_cancel_timers(c);
+    vr_client_detach(c, LWS_CLOSE_STATUS_NORMAL, "client closed");
+    c->destroyed = 1;
+    vr_client_fail_all(c, VERANI_REPLY_CANCELLED);
+    c_waits_resolve(c, VERANI_ECLOSED);
+    vr_loop_remove_client(c->loop, c);
+}
+
+void vr_client_destroy_now(verani_client *c)
+{
+    vr_client_enter(c);
+    if (!c->destroyed)
+        c_teardown(c);
+    vr_client_leave(c);
+}
+
+static int c_destroy_body(void *arg)
+{
+    vr_client_destroy_now(arg);
+    return 0;
+}
+
+void verani_client_destroy(verani_client *c)
+{
+    verani_client_loop *loop;
+    int owns;
+
+    if (!c)
+        return;
+    loop = c->loop;
+    owns = c->owns_loop;
+    if (owns && !vr_loop_can_block(loop)) {
+        VR_ERR("client: a client that owns its loop cannot be destroyed from "
+               "its callbacks; disconnecting it instead\n");
+        verani_client_disconnect(c);
+        return;
+    }
+    vr_loop_call(loop, c_destroy_body, c);
+    if (owns)
+        verani_client_loop_destroy(loop);
+}
+
+/* Split "Name: value" into "Name:" and "value" (owned copies). */
+static int c_split_header(const char *h, char **name, char **value)
+{
+    const char *colon = strchr(h, ':');
+    const char *v;
+    size_t n;
+
+    if (!colon || colon == h)
+        return VERANI_EINVAL;
+    n = (size_t)(colon - h) + 1;
+    v = colon + 1;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    *name = vr_malloc(n + 1);
+    *value = vr_strdup(v);
+    if (!*name || !*value)
+        return VERANI_ENOMEM;
+    memcpy(*name, h, n);
+    (*name)[n] = '\0';
+    return 0;
+}
+
+static int c_parse_url(verani_client *c, const char *url, char *errbuf, size_t errlen)
+{
+    char *copy = vr_strdup(url);
+    const char *prot = NULL, *ads = NULL, *path = NULL;
+    int port = 0;
+    size_t hn, pn;
+
+    if (!copy)
+        return VERANI_ENOMEM;
+    if (lws_parse_uri(copy, &prot, &ads, &port, &path) || !ads || !ads[0]) {
+        snprintf(errbuf, errlen, "cannot parse the URL \"%s\" (want ws://host:port/path)", url);
+        vr_free(copy);
+        return VERANI_EINVAL;
+    }
+    if (!strcmp(prot, "wss") || !strcmp(prot, "https")) {
+        c->tls = 1;
+    } else if (strcmp(prot, "ws") && strcmp(prot, "http")) {
+        snprintf(errbuf, errlen, "the URL \"%s\" is not ws:// or wss://", url);
+        vr_free(copy);
+        return VERANI_EINVAL;
+    }
+    if (!path)
+        path = "";
+    c->port = port;
+    c->host = vr_strdup(ads);
+    hn = strlen(ads) + 16;
+    c->host_header = vr_malloc(hn);
+    pn = strlen(path) + 2;
+    c->path = vr_malloc(pn);
+    if (!c->host || !c->host_header || !c->path) {
+        vr_free(copy);
+        return VERANI_ENOMEM;
+    }
+    snprintf(c->host_header, hn, "%s:%d", ads, port);
+    snprintf(c->path, pn, "/%s", path);
+    vr_free(copy);
+    return 0;
+}
+
+typedef struct {
+    verani_client_loop *loop;
+    const verani_client_options *opts;
+    char *errbuf;
+    size_t errlen;
+    verani_client *out;
+} vr_create_args;
+
+static int c_create_body(void *arg)
+{
+    vr_create_args *a = arg;
+    const verani_client_options *o = a->opts;
+    verani_client *c;
+    size_t i;
+    int r;
+
+    if (vr_loop_reserve_client(a->loop)) {
+        snprintf(a->errbuf, a->errlen, "out of memory");
+        return VERANI_ENOMEM;
+    }
+    c = vr_calloc(1, sizeof(*c));
+    if (!c) {
+        snprintf(a->errbuf, a->errlen, "out of memory");
+        return VERANI_ENOMEM;
+    }
+    c->loop = a->loop;
+    c->room = o->room;
+    c->url = vr_strdup(o->url);
+    if (!c->url) {
+        r = VERANI_ENOMEM;
+        goto fail;
+    }
+    r = c_parse_url(c, o->url, a->errbuf, a->errlen);
+    if (r)
+        goto fail;
+    if (o->n_headers) {
+        c->hdr_names = vr_calloc(o->n_headers, sizeof(char *));
+        c->hdr_values = vr_calloc(o->n_headers, sizeof(char *));
+        if (!c->hdr_names || !c->hdr_values) {
+            r = VERANI_ENOMEM;
+            goto fail;
+        }
+        for (i = 0; i < o->n_headers; i++) {
+            c->n_headers = i + 1;
+            r = c_split_header(o->headers[i], &c->hdr_names[i], &c->hdr_values[i]);
+            if (r) {
+                if (r == VERANI_EINVAL)
+                    snprintf(a->errbuf, a->errlen, "header \"%s\" is not \"Name: value\"",
+                             o->headers[i]);
+                goto fail;
+            }
+        }
+    }
+    if (o->ca_file && !(c->ca_file = vr_strdup(o->ca_file))) {
+        r = VERANI_ENOMEM;
+        goto fail;
+    }
+    c->insecure = o->insecure;
+    c->reconnect_disabled = o->reconnect_disabled;
+    vr_backoff_from_options(&c->bo, o);
+    c->max_attempts = o->max_attempts ? o->max_attempts : 10;
+    c->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 10000;
+    c->ping_interval_ms = o->ping_interval_ms == VERANI_CLIENT_NO_PING ? 0
+                          : o->ping_interval_ms ? o->ping_interval_ms : 5000;
+    c->pong_timeout_ms = o->pong_timeout_ms ? o->pong_timeout_ms : 5000;
+    c->request_timeout_ms = o->request_timeout_ms ? o->request_timeout_ms : 10000;
+    c->max_rx = o->max_rx_frame ? o->max_rx_frame : 16u * 1024u * 1024u;
+    vr_cqueue_init(&c->outq, o->max_queue ? o->max_queue : 100);
+    c->next_request_id = 1;
+    c->next_cb_id = 1;
+    c->state = VERANI_CLIENT_CONNECTING;
+    c->vh = vr_loop_vhost(a->loop, c->ca_file, a->errbuf, a->errlen);
+    if (!c->vh) {
+        r = VERANI_EIO;
+        goto fail;
+    }
+    lws_get_random(vr_loop_lws(a->loop), &c->rng, sizeof(c->rng));
+    c->rng |= 1;
+    vr_loop_add_client(a->loop, c);
+    a->out = c;
+    vr_client_enter(c);
+    vr_client_connect(c);
+    vr_client_leave(c);
+    return 0;
+
+fail:
+    c_free(c);
+    return r;
+}
+
+verani_client *verani_client_create(verani_client_loop *loop, const verani_client_options *opts,
+                                    char *errbuf, size_t errlen)
+{
+    char dummy[8];
+    vr_create_args a;
+    int owns = 0;
+
+    if (!errbuf) {
+        errbuf = dummy;
+        errlen = sizeof(dummy);
+    }
+    errbuf[0] = '\0';
+    if (!opts || !opts->url || !opts->room) {
+        snprintf(errbuf, errlen, "options, options.url and options.room are required");
+        return NULL;
+    }
+    if (opts->n_headers && !opts->headers) {
+        snprintf(errbuf, errlen, "options.n_headers is set but options.headers is NULL");
+        return NULL;
+    }
+    if (!loop) {
+        loop = verani_client_loop_create(errbuf, errlen);
+        if (!loop)
+            return NULL;
+        owns = 1;
+    }
+    memset(&a, 0, sizeof(a));
+    a.loop = loop;
+    a.opts = opts;
+    a.errbuf = errbuf;
+    a.errlen = errlen;
+    if (vr_loop_call(loop, c_create_body, &a) || !a.out) {
+        if (!errbuf[0])
+            snprintf(errbuf, errlen, "cannot create the client");
+        if (owns)
+            verani_client_loop_destroy(loop);
+        return NULL;
+    }
+    a.out->owns_loop = owns;
+    return a.out;
+}
+
+verani_client_loop *verani_client_get_loop(verani_client *c)
+{
+    return c ? c->loop : NULL;
+}
+
+typedef struct {
+    verani_client *c;
+    verani_client_info *info;
+    char *buf;
+    size_t len;
+} vr_info_args;
+
+static int c_info_body(void *arg)
+{
+    vr_info_args *a = arg;
+    verani_client *c = a->c;
+    verani_client_info *i = a->info;
+
+    memset(i, 0, sizeof(*i));
+    i->state = c->state;
+    i->attempts = c->attempts;
+    i->connection_id = c->conn_id;
+    snprintf(i->client_id, sizeof(i->client_id), "%s", c->client_id);
+    snprintf(i->user_id, sizeof(i->user_id), "%s", c->user_id);
+    i->last_seq = c->last_seq;
+    i->resumed = c->resumed;
+    i->recovery_failed = c->recovery_failed;
+    i->queued = c->outq.len;
+    i->dropped = c->outq.dropped;
+    i->pending_requests = c->n_reqs;
+    return 0;
+}
+
+int verani_client_get_info(verani_client *c, verani_client_info *info)
+{
+    vr_info_args a = {.c = c, .info = info};
+
+    if (!c || !info)
+        return VERANI_EINVAL;
+    return vr_loop_call(c->loop, c_info_body, &a);
+}
+
+verani_client_state verani_client_get_state(verani_client *c)
+{
+    verani_client_info info;
+
+    if (!c || verani_client_get_info(c, &info))
+        return VERANI_CLIENT_ERROR;
+    return info.state;
+}
+
+static int c_last_error_body(void *arg)
+{
+    vr_info_args *a = arg;
+
+    snprintf(a->buf, a->len, "%s", a->c->last_error);
+    return 0;
+}
+
+int verani_client_last_error(verani_client *c, char *buf, size_t len)
+{
+    vr_info_args a = {.c = c, .buf = buf, .len = len};
+
+    if (!c || !buf || !len)
+        return VERANI_EINVAL;
+    return vr_loop_call(c->loop, c_last_error_body, &a);
+}
+
+
+/* Lifecycle registrations. */
+typedef struct {
+    verani_client *c;
+    vr_cb_kind kind;
+    verani_fn fn;
+    void *user;
+    int id;
+} vr_cb_args;
+
+static int c_add_cb_body(void *arg)
+{
+    vr_cb_args *a = arg;
+    verani_client *c = a->c;
+    vr_cb *cbs;
+
+    if (c->destroyed)
+        return VERANI_ECLOSED;
+    cbs = vr_client_grow(c->cbs, &c->cap_cbs, c->n_cbs, sizeof(*cbs), 4);
+    if (!cbs)
+        return VERANI_ENOMEM;
+    c->cbs = cbs;
+    cbs[c->n_cbs] = (vr_cb){.id = c->next_cb_id++, .kind = a->kind, .fn = a->fn,
+                            .user = a->user};
+    return cbs[c->n_cbs++].id;
+}
+
+static int c_add_cb(verani_client *c, vr_cb_kind kind, verani_fn fn, void *user)
+{
+    vr_cb_args a = {.c = c, .kind = kind, .fn = fn, .user = user};
+
+    if (!c || !fn)
+        return VERANI_EINVAL;
+    return vr_loop_call(c->loop, c_add_cb_body, &a);
+}
+
+int verani_client_on_open(verani_client *c, verani_client_open_fn fn, void *user)
+{
+    return c_add_cb(c, VR_CB_OPEN, (verani_fn)fn, user);
+}
+
+int verani_client_on_close(verani_client *c, verani_client_close_fn fn, void *user)
+{
+    return c_add_cb(c, VR_CB_CLOSE, (verani_fn)fn, user);
+}
+
+int verani_client_on_error(verani_client *c, verani_client_error_fn fn, void *user)
+{
+    return c_add_cb(c, VR_CB_ERROR, (verani_fn)fn, user);
+}
+
+int verani_client_on_state_change(verani_client *c, verani_client_state_fn fn, void *user)
+{
+    return c_add_cb(c, VR_CB_STATE, (verani_fn)fn, user);
+}
+
+int verani_client_on_recovery_failed(verani_client *c, verani_client_recovery_fn fn, void *user)
+{
+    return c_add_cb(c, VR_CB_RECOVERY, (verani_fn)fn, user);
+}
+
+static int c_remove_cb_body(void *arg)
+{
+    vr_cb_args *a = arg;
+    verani_client *c = a->c;
+    size_t i;
+
+    for (i = 0; i < c->n_cbs; i++) {
+        if (c->cbs[i].id == a->id && !c->cbs[i].dead) {
+            c->cbs[i].dead = 1;
+            vr_client_compact(c);
+            return 0;
+        }
+    }
+    return VERANI_ENOTFOUND;
+}
+
+int verani_client_remove_callback(verani_client *c, int id)
+{
+    vr_cb_args a = {.c = c, .id = id};
+
+    if (!c)
+        return VERANI_EINVAL;
+    return vr_loop_call(c->loop, c_remove_cb_body, &a);
+}
+
+/* Waiting for the connection. */
+typedef struct {
+    verani_client *c;
+    uint32_t timeout_ms;
+    verani_client_wait_fn fn;
+    void *user;
+} vr_wait_args;
+
+static int c_wait_body(void *arg)
+{
+    vr_wait_args *a = arg;
+    verani_client *c = a->c;
+    vr_wait *w;
+
+    if (c->destroyed)
+        return VERANI_ECLOSED;
+    if (c->state == VERANI_CLIENT_CONNECTED || c->state == VERANI_CLIENT_ERROR ||
+        c->state == VERANI_CLIENT_DISCONNECTED) {
+        /* Already decided: call back at once. */
+        vr_client_enter(c);
+        a->fn(c, c->state == VERANI_CLIENT_CONNECTED ? VERANI_OK : VERANI_ECLOSED, a->user);
+        vr_client_leave(c);
+        return 0;
+    }
+    w = vr_calloc(1, sizeof(*w));
+    if (!w)
+        return VERANI_ENOMEM;
+    w->c = c;
+    w->fn = a->fn;
+    w->user = a->user;
+    w->next = c->waits;
+    c->waits = w;
+    lws_sul_schedule(vr_loop_lws(c->loop), 0, &w->sul, c_wait_timeout_cb,
+                     (lws_usec_t)(a->timeout_ms ? a->timeout_ms : 2u * c->connect_timeout_ms) *
+                         LWS_US_PER_MS);
+    return 0;
+}
+
+int verani_client_wait_connected(verani_client *c, uint32_t timeout_ms, verani_client_wait_fn fn,
+                                 void *user)
+{
+    vr_wait_args a = {.c = c, .timeout_ms = timeout_ms, .fn = fn, .user = user};
+
+    if (!c || !fn)
+        return VERANI_EINVAL;
+    return vr_loop_call(c->loop, c_wait_body, &a);
+}
+
+/* The blocking wait: a done flag the callback sets, under the waiter's own lock. */
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done;
+    int result;
+} vr_block;
+
+static void c_block_cb(verani_client *c, int result, void *user)
+{
+    vr_block *b = user;
+
+    (void)c;
+    pthread_mutex_lock(&b->lock);
+    b->done = 1;
+    b->result = result;
+    pthread_cond_broadcast(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+}
+
+static int c_wait_has_fn_user(const vr_wait *w, const void *key)
+{
+    const vr_wait_args *a = key;
+
+    return w->fn == a->fn && w->user == a->user;
+}
+
+/* Remove, without calling it, the wait registered with (fn, user). */
+static int c_wait_withdraw_body(void *arg)
+{
+    vr_wait_args *a = arg;
+    vr_wait *w = c_wait_take(a->c, c_wait_has_fn_user, a);
+
+    if (!w)
+        return VERANI_ENOTFOUND;
+    vr_free(w);
+    return 0;
+}
+
+int verani_client_wait_for_connection(verani_client *c, uint32_t timeout_ms)
+{
+    verani_client_loop *loop;
+    vr_block b;
+    int r;
+
+    if (!c)
+        return VERANI_EINVAL;
+    loop = c->loop;
+    if (!vr_loop_can_block(loop))
+        return VERANI_ESTATE;
+    pthread_mutex_init(&b.lock, NULL);
+    pthread_cond_init(&b.cond, NULL);
+    b.done = 0;
+    b.result = VERANI_ETIMEDOUT;
+    r = verani_client_wait_connected(c, timeout_ms, c_block_cb, &b);
+    if (r) {
+        pthread_mutex_destroy(&b.lock);
+        pthread_cond_destroy(&b.cond);
+        return r;
+    }
+    if (vr_loop_is_threaded(loop)) {
+        pthread_mutex_lock(&b.lock);
+        while (!b.done)
+            pthread_cond_wait(&b.cond, &b.lock);
+        pthread_mutex_unlock(&b.lock);
+    } else {
+        while (!b.done) {
+            r = verani_client_loop_service(loop, 1000);
+            if (r) {
+                vr_wait_args a = {.c = c, .fn = c_block_cb, .user = &b};
+
+                /* Cannot service: withdraw the waiter, which points at `b`. */
+                vr_loop_call(loop, c_wait_withdraw_body, &a);
+                if (!b.done)
+                    b.result = r;
+                break;
+            }
+        }
+    }
+    pthread_mutex_destroy(&b.lock);
+    pthread_cond_destroy(&b.cond);
+    return b.result;
+}
+

@@ -1,0 +1,759 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * client_conn.c: the client's connection on libwebsockets: the protocol
+ * callback, connecting (ws:// or wss://, extra headers, connect timeout),
+ * hello/welcome, reassembling and decoding frames, writing queued frames
+ * only in WRITEABLE, keepalive pings, and what happens when a connection
+ * ends (reconnect with backoff, or stop on a refusal, a server close with
+ * 1000, 1001 or 1008, a disconnect or too many attempts: PROTOCOL.md section
+ * 7); also verani_client_disconnect and verani_client_reconnect. A server
+ * close the client cannot read (1006) counts as a lost connection like any
+ * other: it reconnects, as after 1012 (the server restarts). It hands
+ * replies and server errors to client_reqs.c and events to
+ * client_events.c. Resume is the server's decision: the hello carries the
+ * last resume token and sequence number, and the welcome says whether the
+ * session resumed (on_recovery_failed when frames were lost); requests
+ * written before a drop wait for that welcome (c_on_welcome).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "client-int.h"
+#include "core/core-private.h"
+#include "wire/wire-private.h"
+
+_Static_assert(LWS_PRE <= VR_FRAME_PRE, "VR_FRAME_PRE must cover LWS_PRE");
+
+#define VR_CLOSE_NORMAL 1000
+#define VR_CLOSE_GOING_AWAY 1001
+#define VR_CLOSE_POLICY 1008
+#define VR_CLOSE_ABNORMAL 1006
+#define VR_WRITES_PER_CALLBACK 32
+
+static void c_lost(verani_client *c, int err, const char *what, int code, const char *reason);
+
+static uint32_t c_random(verani_client *c)
+{
+    /* xorshift64*: only for jitter, seeded from lws_get_random. */
+    c->rng ^= c->rng >> 12;
+    c->rng ^= c->rng << 25;
+    c->rng ^= c->rng >> 27;
+    return (uint32_t)((c->rng * 0x2545F4914F6CDD1DULL) >> 32);
+}
+
+/* --- frames ------------------------------------------------------------------- */
+
+vr_cframe *vr_client_pack(const Verani__Wire__Envelope *env)
+{
+    size_t n = verani__wire__envelope__get_packed_size(env);
+    vr_cframe *f = vr_cframe_new(n);
+
+    if (f)
+        verani__wire__envelope__pack(env, vr_cframe_data(f));
+    return f;
+}
+
+void vr_client_enqueue(verani_client *c, vr_cframe *f)
+{
+    vr_cframe *dropped = vr_cqueue_push(&c->outq, f, !c->welcomed), *next;
+
+    if (dropped)
+        VR_NOTICE("client %s: offline queue full (%zu), dropped the oldest frame(s)\n",
+                  c->url, c->outq.max);
+    for (; dropped; dropped = next) {
+        vr_req *r = dropped->request_id ? vr_client_req_find(c, dropped->request_id) : NULL;
+
+        next = dropped->next;
+        vr_cframe_free(dropped);
+        if (r) /* its frame will never go out */
+            vr_client_req_finish(c, r, VERANI_REPLY_DISCONNECTED, NULL, NULL);
+    }
+    if (c->welcomed && c->wsi)
+        lws_callback_on_writable(c->wsi);
+}
+
+static int c_write(struct lws *wsi, unsigned char *data, size_t len)
+{
+    int n = lws_write(wsi, data, len, LWS_WRITE_BINARY);
+
+    return n < 0 || (size_t)n < len ? -1 : 0;
+}
+
+/* Write a small control envelope (hello, ping, pong). */
+static int c_write_ctl(verani_client *c, struct lws *wsi, Verani__Wire__Envelope *env)
+{
+    vr_cframe *f = vr_client_pack(env);
+    int r;
+
+    if (!f) {
+        vr_client_set_error(c, "out of memory writing a control frame");
+        return -1;
+    }
+    r = c_write(wsi, vr_cframe_data(f), f->len);
+    vr_cframe_free(f);
+    return r;
+}
+
+/* Whether anything waits to be written: hello, a ping, or (welcomed) queued frames. */
+static int c_wants_write(const verani_client *c)
+{
+    return c->hello_pending || c->ping_pending ||
+           (c->welcomed && c->outq.head);
+}
+
+static int c_writeable(verani_client *c, struct lws *wsi)
+{
+    int n = 0;
+
+    while (n++ < VR_WRITES_PER_CALLBACK && !lws_send_pipe_choked(wsi) && c_wants_write(c)) {
+        Verani__Wire__Envelope env = VERANI__WIRE__ENVELOPE__INIT;
+        Verani__Wire__Hello hello = VERANI__WIRE__HELLO__INIT;
+
+        if (c->hello_pending) {
+            hello.has_protocol = 1;
+            hello.protocol = VR_WIRE_PROTOCOL;
+            hello.fingerprint = (char *)(c->room->fingerprint ? c->room->fingerprint : "");
+            if (c->resume_token) {
+                hello.resume_token = c->resume_token;
+                hello.has_last_seq = 1;
+                hello.last_seq = c->last_seq;
+                hello.epoch = c->epoch;
+            }
+            env.kind = VERANI__WIRE__KIND__HELLO;
+            env.hello = &hello;
+            c->hello_pending = 0;
+        } else if (c->ping_pending) {
+            env.kind = VERANI__WIRE__KIND__PING;
+            c->ping_pending = 0;
+        } else {
+            vr_cframe *f = vr_cqueue_pop(&c->outq);
+            vr_req *r = f->request_id ? vr_client_req_find(c, f->request_id) : NULL;
+            int w = c_write(wsi, vr_cframe_data(f), f->len);
+
+            vr_cframe_free(f);
+            /* The frame left the queue: even when the write failed, the request now
+             * belongs to this connection, and its fate to the session's (c_on_welcome). */
+            if (r) {
+                r->sent = 1;
+                r->conn = c->conn_id;
+            }
+            if (w)
+                return -1;
+            continue;
+        }
+        env.has_kind = 1;
+        if (c_write_ctl(c, wsi, &env))
+            return -1;
+    }
+    if (c_wants_write(c))
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* --- keepalive ------------------------------------------------------------------- */
+
+static void c_ping_cb(lws_sorted_usec_list_t *sul);
+static void c_pong_cb(lws_sorted_usec_list_t *sul);
+
+static void c_arm_ping(verani_client *c)
+{
+    if (!c->ping_interval_ms)
+        return;
+    lws_sul_schedule(vr_loop_lws(c->loop), 0, &c->sul_ping, c_ping_cb,
+                     (lws_usec_t)c->ping_interval_ms * LWS_US_PER_MS);
+}
+
+static void c_ping_cb(lws_sorted_usec_list_t *sul)
+{
+    verani_client *c = lws_container_of(sul, verani_client, sul_ping);
+
+    if (!c->welcomed || !c->wsi)
+        return;
+    c->ping_pending = 1;
+    c->awaiting_pong = 1;
+    c->rx_since_ping = 0;
+    lws_callback_on_writable(c->wsi);
+    lws_sul_schedule(vr_loop_lws(c->loop), 0, &c->sul_pong, c_pong_cb,
+                     (lws_usec_t)c->pong_timeout_ms * LWS_US_PER_MS);
+}
+
+/* Detach the current connection from the client and close it. */
+void vr_client_detach(verani_client *c, int close_code, const char *reason)
+{
+    struct lws *w = c->wsi;
+
+    c->wsi = NULL;
+    c->wsi_live = 0;
+    if (!w)
+        return;
+    lws_set_opaque_user_data(w, NULL);
+    if (c->established && close_code) {
+        lws_close_reason(w, (enum lws_close_status)close_code, (unsigned char *)reason,
+                         strlen(reason));
+        lws_callback_on_writable(w); /* the detached wsi returns -1 there: close sent */
+    } else {
+        lws_set_timeout(w, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    }
+}
+
+/* A timer gave up on the current connection: drop it (no close frame) and
+ * go on as for any lost connection. From a timer, so it enters the client. */
+static void c_timed_out(verani_client *c, const char *what, const char *reason)
+{
+    vr_client_enter(c);
+    vr_client_detach(c, 0, NULL);
+    c_lost(c, VERANI_ETIMEDOUT, what, VR_CLOSE_ABNORMAL, reason);
+    vr_client_leave(c);
+}
+
+static void c_pong_cb(lws_sorted_usec_list_t *sul)
+{
+    verani_client *c = lws_container_of(sul, verani_client, sul_pong);
+
+    c->awaiting_pong = 0;
+    if (!c->welcomed || !c->wsi)
+        return;
+    if (c->rx_since_ping) {
+        /* The pong is late but the peer is talking: it is alive. */
+        c_arm_ping(c);
+        return;
+    }
+    VR_NOTICE("client %s: no pong within %u ms, reconnecting\n", c->url,
+              c->pong_timeout_ms);
+    c_timed_out(c, "no pong from the server in time", "pong timeout");
+}
+
+/* --- connection lifecycle ------------------------------------------------------ */
+
+static void c_connect_timeout_cb(lws_sorted_usec_list_t *sul)
+{
+    verani_client *c = lws_container_of(sul, verani_client, sul_connect);
+
+    if (c->welcomed || !c->wsi_live)
+        return;
+    c_timed_out(c, "connection timed out", "connect timeout");
+}
+
+static void c_retry_cb(lws_sorted_usec_list_t *sul)
+{
+    verani_client *c = lws_container_of(sul, verani_client, sul_retry);
+
+    if (c->state != VERANI_CLIENT_RECONNECTING)
+        return;
+    vr_client_enter(c);
+    vr_client_connect(c);
+    vr_client_leave(c);
+}
+
+/* No more reconnection: `st` is DISCONNECTED or ERROR. */
+static void c_terminal(verani_client *c, verani_client_state st)
+{
+    lws_sul_cancel(&c->sul_retry);
+    vr_client_fail_all(c, VERANI_REPLY_DISCONNECTED);
+    vr_client_set_state(c, st);
+}
+
+void vr_client_cancel_timers(verani_client *c)
+{
+    lws_sul_cancel(&c->sul_retry);
+    lws_sul_cancel(&c->sul_connect);
+    lws_sul_cancel(&c->sul_ping);
+    lws_sul_cancel(&c->sul_pong);
+}
+
+/*
+ * The current connection has ended, whatever the reason (it is detached
+ * already): forget its state, fail the requests written on it unless the
+ * session may resume (a token, and not closed by the user with 1000), report
+ * `err`/`what` to on_error when err != 0 and `code`/`reason` to on_close
+ * when the upgrade had succeeded. Reconnecting is the caller's decision.
+ */
+static void c_conn_end(verani_client *c, int err, const char *what, int code, const char *reason)
+{
+    int was_established = c->established;
+
+    lws_sul_cancel(&c->sul_connect);
+    lws_sul_cancel(&c->sul_ping);
+    lws_sul_cancel(&c->sul_pong);
+    c->wsi = NULL;
+    c->wsi_live = 0;
+    c->established = c->welcomed = 0;
+    c->hello_pending = c->ping_pending = c->awaiting_pong = 0;
+    c->rx_len = 0;
+    c->rx_in_msg = 0;
+    c->replay_pending = 0;
+
+    /* With a token the next hello asks to resume, and a resumed session replays the REPLYs
+     * of what was written here: those requests wait for the welcome (c_on_welcome). */
+    if (!c->resume_token || c->user_closed)
+        vr_client_fail_sent(c, c->conn_id + 1);
+    if (err && !c->destroyed)
+        vr_client_error(c, err, "%s", what);
+    if (was_established && !c->destroyed)
+        vr_client_fire(c, VR_CB_CLOSE, code, 0, reason);
+}
+
+/*
+ * The current connection is gone (closed by either side, failed, or timed
+ * out; already detached): c_conn_end with the same arguments, then retry
+ * with backoff unless a callback acted, the server refused us or closed
+ * with 1008 (ERROR), closed with 1000 or 1001 (the server ended the session:
+ * DISCONNECTED), reconnection is off (DISCONNECTED) or the attempts are used
+ * up (ERROR). An unreadable close (1006) is retried like any other.
+ */
+static void c_lost(verani_client *c, int err, const char *what, int code, const char *reason)
+{
+    c_conn_end(c, err, what, code, reason);
+    if (c->destroyed || c->wsi_live || c->user_closed)
+        return; /* a callback reconnected, disconnected or destroyed it */
+    if (c->state == VERANI_CLIENT_DISCONNECTED || c->state == VERANI_CLIENT_ERROR)
+        return;
+
+    if (code == VR_CLOSE_POLICY || c->refused) {
+        if (c->refused)
+            vr_client_set_error(c, "refused by the server: %s", what ? what : "");
+        else
+            vr_client_set_error(c, "closed by the server with 1008 (%s)", reason ? reason : "");
+        VR_NOTICE("client %s: %s: not reconnecting\n", c->url, c->last_error);
+        c_terminal(c, VERANI_CLIENT_ERROR);
+        return;
+    }
+    if (code == VR_CLOSE_NORMAL || code == VR_CLOSE_GOING_AWAY) {
+        VR_NOTICE("client %s: closed by the server with %d (%s): not reconnecting\n", c->url,
+                  code, reason ? reason : "");
+        c_terminal(c, VERANI_CLIENT_DISCONNECTED);
+        return;
+    }
+    if (c->reconnect_disabled) {
+        c_terminal(c, VERANI_CLIENT_DISCONNECTED);
+        return;
+    }
+    if (c->max_attempts != VERANI_CLIENT_UNLIMITED && c->attempts >= c->max_attempts) {
+        VR_NOTICE("client %s: %u reconnect attempts failed: giving up\n", c->url,
+                  c->attempts);
+        vr_client_set_error(c, "gave up after %u reconnect attempts", c->attempts);
+        c_terminal(c, VERANI_CLIENT_ERROR);
+        return;
+    }
+    c->attempts++;
+    {
+        uint32_t ms = vr_backoff_delay(&c->bo, c->attempts, c_random(c));
+
+        VR_INFO("client %s: reconnect attempt %u in %u ms\n", c->url, c->attempts, ms);
+        vr_client_set_state(c, VERANI_CLIENT_RECONNECTING);
+        if (c->destroyed || c->state != VERANI_CLIENT_RECONNECTING)
+            return;
+        lws_sul_schedule(vr_loop_lws(c->loop), 0, &c->sul_retry, c_retry_cb,
+                         (lws_usec_t)ms * LWS_US_PER_MS);
+    }
+}
+
+void vr_client_connect(verani_client *c)
+{
+    struct lws_client_connect_info i;
+    struct lws *w;
+
+    lws_sul_cancel(&c->sul_retry);
+    c->user_closed = 0;
+    c->refused = 0;
+    c->peer_close_code = 0;
+    c->peer_close_reason[0] = '\0';
+    c->conn_id++;
+    vr_client_set_state(c, VERANI_CLIENT_CONNECTING);
+    if (c->destroyed || c->state != VERANI_CLIENT_CONNECTING || c->wsi_live)
+        return;
+
+    memset(&i, 0, sizeof(i));
+    i.context = vr_loop_lws(c->loop);
+    i.vhost = c->vh;
+    i.address = c->host;
+    i.port = c->port;
+    i.path = c->path;
+    i.host = c->host_header;
+    i.origin = c->host_header;
+    i.ietf_version_or_minus_one = -1;
+    i.local_protocol_name = "verani-client";
+    i.opaque_user_data = c;
+    if (c->tls) {
+        i.ssl_connection = LCCSCF_USE_SSL;
+        if (c->insecure)
+            i.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
+                                LCCSCF_ALLOW_EXPIRED | LCCSCF_ALLOW_INSECURE;
+    }
+    c->hello_pending = 1;
+    c->wsi_live = 1;
+    c->wsi = NULL;
+    lws_sul_schedule(i.context, 0, &c->sul_connect, c_connect_timeout_cb,
+                     (lws_usec_t)c->connect_timeout_ms * LWS_US_PER_MS);
+    w = lws_client_connect_via_info(&i);
+    if (!c->wsi_live)
+        return; /* it failed inside the call and c_lost ran already */
+    if (!w) {
+        c->wsi_live = 0;
+        c_lost(c, VERANI_EIO, "cannot start the connection", VR_CLOSE_ABNORMAL, "");
+        return;
+    }
+    c->wsi = w;
+}
+
+/* --- receiving ---------------------------------------------------------------- */
+
+/* Copy a welcome's `what` into `dst` (`n` bytes), or "" and an error to the application when
+ * it does not fit (a server that breaks the protocol: ids are never cut to fit). */
+static void c_copy(verani_client *c, char *dst, size_t n, const char *src, const char *what)
+{
+    size_t l = src ? strlen(src) : 0;
+
+    if (l >= n) {
+        vr_client_error(c, VERANI_EPROTO, "the welcome's %s is %zu bytes, more than the %zu "
+                        "a client keeps: left empty", what, l, n - 1);
+        l = 0;
+    }
+    memcpy(dst, src ? src : "", l);
+    dst[l] = '\0';
+}
+
+/* Resumed with recovery_failed and the replay is over (last_seq reached the welcome's
+ * seq): a request written before this connection whose REPLY has not come is lost with the
+ * frames the server no longer had. */
+static void c_replay_check(verani_client *c)
+{
+    if (!c->replay_pending || !c->welcomed || c->last_seq < c->replay_end)
+        return;
+    c->replay_pending = 0;
+    vr_client_fail_sent(c, c->conn_id);
+}
+
+/*
+ * The WELCOME. Requests written on earlier connections (kept by c_conn_end)
+ * learn their fate here: resumed, they stay pending and get their REPLY
+ * from the replay (or their timeout); resumed with recovery_failed, those
+ * without a REPLY when the replay is over end DISCONNECTED (c_replay_check);
+ * a fresh session (resume refused, session expired, server restarted on
+ * memory) never answers them: DISCONNECTED right after the welcome, once
+ * on_open and on_recovery_failed have run.
+ */
+static void c_on_welcome(verani_client *c, const Verani__Wire__Welcome *w)
+{
+    int asked = c->resume_token != NULL; /* this connection's HELLO asked to resume */
+    int lost;
+    size_t i;
+
+    if (c->welcomed) {
+        vr_client_error(c, VERANI_EPROTO, "a second welcome from the server: ignored");
+        return;
+    }
+    c_copy(c, c->client_id, sizeof(c->client_id), w->client_id, "client id");
+    c_copy(c, c->user_id, sizeof(c->user_id), w->user_id, "user id");
+    if (w->resume_token) {
+        char *t = vr_strdup(w->resume_token);
+        if (t) {
+            vr_free(c->resume_token);
+            c->resume_token = t;
+        }
+    }
+    c->resumed = w->has_resumed && w->resumed;
+    c->recovery_failed = w->has_recovery_failed && w->recovery_failed;
+    /* another epoch (the server crashed): its seqs start again, and the replay from 1 */
+    if (c->resumed && w->epoch && strcmp(w->epoch, c->epoch))
+        c->last_seq = 0;
+    c_copy(c, c->epoch, sizeof(c->epoch), w->epoch, "epoch");
+    if (!c->resumed && w->has_seq)
+        c->last_seq = w->seq;
+    /* resumed, but the server's seq is behind ours (it lost frames): go on from its seq */
+    if (c->resumed && c->recovery_failed && w->has_seq && w->seq < c->last_seq)
+        c->last_seq = w->seq;
+    /* what was missed is lost: the resume could not replay it all, or the session is new */
+    lost = c->recovery_failed || (asked && !c->resumed);
+    c->replay_pending = c->resumed && c->recovery_failed;
+    c->replay_end = w->has_seq ? w->seq : 0;
+    vr_client_channels_clear(c);
+    for (i = 0; i < w->n_channels; i++)
+        vr_client_channel_add(c, w->channels[i]);
+    if (c->room->fingerprint && w->fingerprint && strcmp(c->room->fingerprint, w->fingerprint))
+        VR_WARN("client %s: schema fingerprint %s differs from the server's %s\n",
+                c->url, c->room->fingerprint, w->fingerprint);
+
+    c->welcomed = 1;
+    c->attempts = 0;
+    lws_sul_cancel(&c->sul_connect);
+    c_arm_ping(c);
+    if (c->outq.head && c->wsi)
+        lws_callback_on_writable(c->wsi);
+    vr_client_set_state(c, VERANI_CLIENT_CONNECTED);
+    if (!c->destroyed && c->state == VERANI_CLIENT_CONNECTED)
+        vr_client_fire(c, VR_CB_OPEN, 0, 0, NULL);
+    if (lost && !c->destroyed && c->state == VERANI_CLIENT_CONNECTED)
+        vr_client_fire(c, VR_CB_RECOVERY, c->resumed, 0, NULL);
+    if (c->destroyed || !c->welcomed)
+        return; /* a callback ended this connection: its end decided */
+    if (!c->resumed)
+        vr_client_fail_sent(c, c->conn_id);
+    else
+        c_replay_check(c);
+}
+
+static void c_on_frame(verani_client *c, const unsigned char *buf, size_t len)
+{
+    Verani__Wire__Envelope *env;
+
+    c->rx_since_ping = 1;
+    if (!c->rx_binary) {
+        vr_client_error(c, VERANI_EPROTO, "a text frame from the server: dropped");
+        return;
+    }
+    env = verani__wire__envelope__unpack(&vr_pb_allocator, len, buf);
+    if (!env) {
+        vr_client_error(c, VERANI_EPROTO, "a frame from the server does not decode: dropped");
+        return;
+    }
+    if (env->has_seq && env->seq > c->last_seq)
+        c->last_seq = env->seq;
+    switch (env->has_kind ? env->kind : VERANI__WIRE__KIND__KIND_UNSPECIFIED) {
+    case VERANI__WIRE__KIND__WELCOME:
+        if (env->welcome)
+            c_on_welcome(c, env->welcome);
+        else
+            vr_client_error(c, VERANI_EPROTO, "a welcome without its body");
+        break;
+    case VERANI__WIRE__KIND__EVENT:
+        if (c->welcomed)
+            vr_client_on_event(c, env);
+        break;
+    case VERANI__WIRE__KIND__REPLY:
+        vr_client_on_reply(c, env);
+        break;
+    case VERANI__WIRE__KIND__ERROR:
+        vr_client_on_server_error(c, env);
+        break;
+    case VERANI__WIRE__KIND__PONG:
+        if (c->awaiting_pong) {
+            c->awaiting_pong = 0;
+            lws_sul_cancel(&c->sul_pong);
+            c_arm_ping(c);
+        }
+        break;
+    default:
+        vr_client_error(c, VERANI_EPROTO, "a frame of kind %d from the server: dropped",
+                        (int)env->kind);
+        break;
+    }
+    verani__wire__envelope__free_unpacked(env, &vr_pb_allocator);
+    if (c->replay_pending && !c->destroyed)
+        c_replay_check(c);
+}
+
+static int c_receive(verani_client *c, struct lws *wsi, const void *in, size_t len)
+{
+    int last = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
+
+    if (!c->rx_in_msg && last && len <= c->max_rx) {
+        /* A whole message in one piece, the usual case: decode it where lws holds it. */
+        c->rx_binary = lws_frame_is_binary(wsi);
+        c_on_frame(c, in, len);
+        return 0;
+    }
+    if (!c->rx_in_msg) {
+        c->rx_len = 0;
+        c->rx_overflow = 0;
+        c->rx_binary = lws_frame_is_binary(wsi);
+        c->rx_in_msg = 1;
+    }
+    if (!c->rx_overflow && c->rx_len + len > c->max_rx)
+        c->rx_overflow = 1;
+    if (!c->rx_overflow) {
+        if (c->rx_len + len > c->rx_cap) {
+            size_t cap = c->rx_cap ? c->rx_cap : 1024;
+            unsigned char *n;
+
+            while (cap < c->rx_len + len)
+                cap *= 2;
+            n = vr_realloc(c->rx, cap);
+            if (!n) {
+                vr_client_set_error(c, "out of memory receiving a frame");
+                return -1;
+            }
+            c->rx = n;
+            c->rx_cap = cap;
+        }
+        memcpy(c->rx + c->rx_len, in, len);
+        c->rx_len += len;
+    }
+    if (!last)
+        return 0;
+    c->rx_in_msg = 0;
+    if (c->rx_overflow) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)"too big", 7);
+        vr_client_set_error(c, "a frame from the server is over %u bytes", c->max_rx);
+        return -1;
+    }
+    c_on_frame(c, c->rx, c->rx_len);
+    /* Shrink a buffer a big frame left behind. */
+    if (c->rx_cap > 65536 && !c->destroyed) {
+        vr_free(c->rx);
+        c->rx = NULL;
+        c->rx_cap = 0;
+    }
+    return 0;
+}
+
+/* --- the lws protocol callback -------------------------------------------------- */
+
+static int c_http_refused(int status)
+{
+    return status >= 400 && status < 500 && status != 408 && status != 429;
+}
+
+int vr_client_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                           void *in, size_t len)
+{
+    verani_client *c;
+    int ret = 0;
+
+    (void)user;
+    if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
+        verani_client_loop *loop = lws_context_user(lws_get_context(wsi));
+
+        if (loop)
+            vr_loop_on_cancel(loop);
+        return 0;
+    }
+    c = wsi ? lws_get_opaque_user_data(wsi) : NULL;
+    if (!c) {
+        /* A connection the client has detached (closing), or a vhost-level call. */
+        return reason == LWS_CALLBACK_CLIENT_WRITEABLE ? -1 : 0;
+    }
+
+    vr_client_enter(c);
+    switch (reason) {
+    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
+        unsigned char **p = (unsigned char **)in, *end = (*p) + len;
+        size_t i;
+
+        for (i = 0; i < c->n_headers; i++) {
+            if (lws_add_http_header_by_name(wsi, (const unsigned char *)c->hdr_names[i],
+                                            (const unsigned char *)c->hdr_values[i],
+                                            (int)strlen(c->hdr_values[i]), p, end)) {
+                vr_client_set_error(c, "extra headers do not fit in the upgrade request");
+                ret = -1;
+                break;
+            }
+        }
+        break;
+    }
+    case LWS_CALLBACK_CLIENT_ESTABLISHED:
+        c->wsi = wsi;
+        c->established = 1;
+        lws_callback_on_writable(wsi);
+        break;
+    case LWS_CALLBACK_CLIENT_RECEIVE:
+        ret = c_receive(c, wsi, in, len);
+        break;
+    case LWS_CALLBACK_CLIENT_WRITEABLE:
+        ret = c_writeable(c, wsi);
+        break;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (len >= 2) {
+            const unsigned char *b = in;
+            size_t rl = len - 2 < sizeof(c->peer_close_reason) - 1
+                            ? len - 2 : sizeof(c->peer_close_reason) - 1;
+
+            c->peer_close_code = (b[0] << 8) | b[1];
+            memcpy(c->peer_close_reason, b + 2, rl);
+            c->peer_close_reason[rl] = '\0';
+            /* lws 4.1 turned the server's 1012 into 1002 before this callback */
+            if (c->peer_close_code == 1002 &&
+                !strcmp(c->peer_close_reason, VR_CLOSE_RESTART_REASON))
+                c->peer_close_code = 1012;
+        }
+        break;
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
+        int status = (int)lws_http_client_http_response(wsi);
+        char what[200];
+
+        lws_set_opaque_user_data(wsi, NULL);
+        if (c_http_refused(status))
+            c->refused = 1;
+        if (status)
+            snprintf(what, sizeof(what), "connection failed: %s (HTTP %d)",
+                     in ? (const char *)in : "", status);
+        else
+            snprintf(what, sizeof(what), "connection failed: %s", in ? (const char *)in : "");
+        c_lost(c, c->refused ? VERANI_EDENIED : VERANI_EIO, what, VR_CLOSE_ABNORMAL,
+               "connection failed");
+        break;
+    }
+    case LWS_CALLBACK_CLIENT_CLOSED:
+    case LWS_CALLBACK_WSI_DESTROY: {
+        int code = c->peer_close_code ? c->peer_close_code : VR_CLOSE_ABNORMAL;
+        char reason_buf[sizeof(c->peer_close_reason)];
+
+        lws_set_opaque_user_data(wsi, NULL);
+        memcpy(reason_buf, c->peer_close_reason, sizeof(reason_buf));
+        c_lost(c, 0, NULL, code, c->peer_close_code ? reason_buf : "connection lost");
+        break;
+    }
+    default:
+        break;
+    }
+    vr_client_leave(c);
+    return ret;
+}
+
+/* --- the public calls (each body runs on the loop's thread) -------------------------- */
+
+/* The user ends the current connection: close it with 1000 and `why`, and
+ * no automatic retry from this close. */
+static void c_user_close(verani_client *c, const char *why)
+{
+    c->user_closed = 1;
+    vr_client_detach(c, LWS_CLOSE_STATUS_NORMAL, why);
+    c_conn_end(c, 0, NULL, LWS_CLOSE_STATUS_NORMAL, why);
+}
+
+static int c_disconnect_body(void *arg)
+{
+    verani_client *c = arg;
+
+    if (c->destroyed)
+        return VERANI_ECLOSED;
+    vr_client_enter(c);
+    lws_sul_cancel(&c->sul_retry);
+    c_user_close(c, "client disconnect");
+    if (!c->destroyed)
+        c_terminal(c, VERANI_CLIENT_DISCONNECTED);
+    vr_client_leave(c);
+    return 0;
+}
+
+int verani_client_disconnect(verani_client *c)
+{
+    if (!c)
+        return VERANI_EINVAL;
+    return vr_loop_call(c->loop, c_disconnect_body, c);
+}
+
+static int c_reconnect_body(void *arg)
+{
+    verani_client *c = arg;
+
+    if (c->destroyed)
+        return VERANI_ECLOSED;
+    vr_client_enter(c);
+    if (c->wsi_live)
+        c_user_close(c, "client reconnect");
+    if (!c->destroyed) {
+        c->attempts = 0;
+        vr_client_connect(c);
+    }
+    vr_client_leave(c);
+    return 0;
+}
+
+int verani_client_reconnect(verani_client *c)
+{
+    if (!c)
+        return VERANI_EINVAL;
+    return vr_loop_call(c->loop, c_reconnect_body, c);
+}
+

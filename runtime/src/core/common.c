@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * common.c: what every part of libverani shares: verani_strerror, the
+ * allocator hook (and its ProtobufCAllocator wrapper, so protobuf-c allocates
+ * through the same functions), logging levels (delegated to libwebsockets'
+ * logger, so one call controls both), and the random source used for client
+ * ids and resume tokens. It owns no per-server state; the allocator table is
+ * set once before any other call and only read afterwards.
+ */
+#define _GNU_SOURCE /* getrandom, O_CLOEXEC */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "core-private.h"
+
+const char *verani_strerror(int err)
+{
+    switch (err) {
+    case VERANI_OK: return "success";
+    case VERANI_EINVAL: return "invalid argument";
+    case VERANI_ENOMEM: return "out of memory";
+    case VERANI_ENOTFOUND: return "not found";
+    case VERANI_ESTATE: return "wrong state for this call";
+    case VERANI_EIO: return "input/output error";
+    case VERANI_ETIMEDOUT: return "timed out";
+    case VERANI_ECLOSED: return "closed";
+    case VERANI_EFULL: return "queue full";
+    case VERANI_EHANDLER: return "handler failed";
+    case VERANI_EDENIED: return "denied";
+    case VERANI_EPROTO: return "protocol error";
+    case VERANI_ETOOBIG: return "too big";
+    case VERANI_ENOHANDLER: return "no handler";
+    case VERANI_ERANGE: return "out of range";
+    default: return err >= 0 ? "success" : "unknown error";
+    }
+}
+
+/* Set once by verani_set_allocators before any thread starts; read-only after. */
+static struct verani_allocators vr_alloc = {malloc, calloc, realloc, free};
+
+void verani_set_allocators(const struct verani_allocators *a)
+{
+    vr_alloc.malloc_fn = a && a->malloc_fn ? a->malloc_fn : malloc;
+    vr_alloc.calloc_fn = a && a->calloc_fn ? a->calloc_fn : calloc;
+    vr_alloc.realloc_fn = a && a->realloc_fn ? a->realloc_fn : realloc;
+    vr_alloc.free_fn = a && a->free_fn ? a->free_fn : free;
+}
+
+void *vr_malloc(size_t size)
+{
+    return vr_alloc.malloc_fn(size ? size : 1);
+}
+
+void *vr_calloc(size_t n, size_t size)
+{
+    if (size && n > SIZE_MAX / size)
+        return NULL;
+    return vr_alloc.calloc_fn(n ? n : 1, size ? size : 1);
+}
+
+void *vr_realloc(void *p, size_t size)
+{
+    return vr_alloc.realloc_fn(p, size ? size : 1);
+}
+
+void *vr_reallocarray(void *p, size_t n, size_t size)
+{
+    if (size && n > SIZE_MAX / size)
+        return NULL;
+    return vr_realloc(p, n * size);
+}
+
+void vr_free(void *p)
+{
+    if (p)
+        vr_alloc.free_fn(p);
+}
+
+char *vr_strndup(const char *s, size_t n)
+{
+    char *d;
+
+    if (!s)
+        return NULL;
+    d = vr_malloc(n + 1);
+    if (!d)
+        return NULL;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+char *vr_strdup(const char *s)
+{
+    return s ? vr_strndup(s, strlen(s)) : NULL;
+}
+
+static void *pb_alloc(void *data, size_t size)
+{
+    (void)data;
+    return vr_malloc(size);
+}
+
+static void pb_free(void *data, void *p)
+{
+    (void)data;
+    vr_free(p);
+}
+
+ProtobufCAllocator vr_pb_allocator = {pb_alloc, pb_free, NULL};
+
+void verani_set_log_level(int levels, void (*emit)(int level, const char *line))
+{
+    /* VERANI_LOG_* are lws's LLL_ERR..LLL_DEBUG bits, in the same order. */
+    int lll = 0;
+
+    if (levels & VERANI_LOG_ERR)
+        lll |= LLL_ERR;
+    if (levels & VERANI_LOG_WARN)
+        lll |= LLL_WARN;
+    if (levels & VERANI_LOG_NOTICE)
+        lll |= LLL_NOTICE;
+    if (levels & VERANI_LOG_INFO)
+        lll |= LLL_INFO;
+    if (levels & VERANI_LOG_DEBUG)
+        lll |= LLL_DEBUG;
+    lws_set_log_level(lll, emit);
+}
+
+int vr_random(void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    size_t got = 0;
+
+    while (got < len) {
+        ssize_t n = getrandom(p + got, len - got, 0);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    if (got < len) {
+        int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+        while (fd >= 0 && got < len) {
+            ssize_t n = read(fd, p + got, len - got);
+
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+    if (got < len) {
+        VR_ERR("no random source: getrandom and /dev/urandom both failed\n");
+        return VERANI_EIO;
+    }
+    return 0;
+}
+
+int vr_uuid4(char out[37])
+{
+    uint8_t b[16];
+
+    if (vr_random(b, sizeof(b)))
+        return VERANI_EIO;
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* variant 10 */
+    snprintf(out, 37,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+    return 0;
+}
+
+int vr_random_hex(char *out, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint8_t b[64];
+    size_t i;
+
+    if (len > sizeof(b) || vr_random(b, len))
+        return VERANI_EIO;
+    for (i = 0; i < len; i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 15];
+    }
+    out[2 * len] = '\0';
+    return 0;
+}

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core-private.h: the runtime's core (runtime/src/core/), which every other
+ * folder of libverani uses: the allocator wrappers (vr_malloc and friends, and
+ * the ProtobufCAllocator that routes protobuf-c through them), the logging
+ * macros that prefix every line with "[verani]", random numbers, reconnection
+ * backoff, UTF-8 checks and a growing text buffer. It includes libwebsockets'
+ * headers only for the logging macros' sake; it holds no state of its own
+ * beyond the allocator table set once by verani_set_allocators.
+ */
+#ifndef VERANI_CORE_PRIVATE_H
+#define VERANI_CORE_PRIVATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libwebsockets.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include <verani/common.h>
+
+/* Allocation through the hook of verani_set_allocators. vr_calloc and
+ * vr_reallocarray check `n * size` for overflow and return NULL on it. */
+void *vr_malloc(size_t size);
+void *vr_calloc(size_t n, size_t size);
+void *vr_realloc(void *p, size_t size);
+void *vr_reallocarray(void *p, size_t n, size_t size);
+void vr_free(void *p);
+/* A copy of `s` (NULL for NULL or on failure); the caller frees it with vr_free. */
+char *vr_strdup(const char *s);
+char *vr_strndup(const char *s, size_t n);
+
+/* The allocator protobuf-c gets for every pack/unpack in the runtime. */
+extern ProtobufCAllocator vr_pb_allocator;
+
+/* Logging: one line per event, "[verani] " first. Payload bytes only at debug. */
+#define VR_ERR(...) lwsl_err("[verani] " __VA_ARGS__)
+#define VR_WARN(...) lwsl_warn("[verani] " __VA_ARGS__)
+#define VR_NOTICE(...) lwsl_notice("[verani] " __VA_ARGS__)
+#define VR_INFO(...) lwsl_info("[verani] " __VA_ARGS__)
+#define VR_DEBUG(...) lwsl_debug("[verani] " __VA_ARGS__)
+
+/* The length (1 to 4) of the valid UTF-8 sequence (RFC 3629) that starts at `p`, or 0 when
+ * the bytes there are not one (a NUL ends a sequence early, so it never reads past one). */
+size_t vr_utf8_seq(const unsigned char *p);
+
+/* Reconnection delays (backoff.c), for the client and the cluster engine: pure, no lws. */
+typedef struct vr_backoff {
+    uint32_t initial_ms;   /* delay before attempt 1 */
+    uint32_t max_ms;       /* no delay is longer */
+    double multiplier;     /* >= 1 */
+    int jitter_percent;    /* 0..100; 0 = none */
+} vr_backoff;
+
+/*
+ * The delay in ms before reconnect attempt `attempt` (1 for the first; 0 is
+ * taken as 1). `rnd` is a uniformly random 32-bit number that decides the
+ * jitter; the result is a pure function of the arguments.
+ */
+uint32_t vr_backoff_delay(const vr_backoff *b, uint32_t attempt, uint32_t rnd);
+
+/* Fill `buf` with `len` bytes from the system's random source (getrandom or
+ * /dev/urandom). Returns 0, or VERANI_EIO when no random source answers. */
+int vr_random(void *buf, size_t len);
+
+/* A random UUIDv4 in its 36-character text form; `out` holds 37 bytes. */
+int vr_uuid4(char out[37]);
+
+/* `len` random bytes as 2*len lowercase hex digits plus NUL into `out`. */
+int vr_random_hex(char *out, size_t len);
+
+/* A growing text buffer (sb.c: JSON replies, the metrics exposition). After an allocation
+ * failure `failed` is set and further appends do nothing. */
+typedef struct vr_sb {
+    char *buf;                          /* owned; NUL-terminated when len > 0 */
+    size_t len, cap;
+    int failed;
+} vr_sb;
+
+void vr_sb_printf(vr_sb *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void vr_sb_add(vr_sb *sb, const char *s, size_t n);
+/* Append `s` as a JSON string, quotes included: control characters as \u00XX, and every byte
+ * that is not part of valid UTF-8 as \ufffd, so the answer is always valid JSON (RFC 8259). */
+void vr_sb_json_str(vr_sb *sb, const char *s);
+void vr_sb_free(vr_sb *sb);
+
+#endif /* VERANI_CORE_PRIVATE_H */

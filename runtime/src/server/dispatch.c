@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dispatch.c: the per-message pipeline of a session: reassembly up to the
+ * room's max_frame, the rate limit, envelope decode, then by kind: the HELLO
+ * (hello.c), an EVENT or REQUEST (event lookup, payload unpack, generated
+ * validation, typed dispatch through the trampoline, on_message fallback,
+ * on_any, the reply), JOIN and LEAVE (channels.c), PING. A refused frame is
+ * answered with an error frame; a peer that keeps misbehaving is closed.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/core-private.h"
+#include "server-int.h"
+
+/* --- dispatch ------------------------------------------------------------ */
+
+static void handler_failed(verani_session *s, struct verani_ctx *ctx, const vr_envelope *env,
+                           int r, const char *what)
+{
+    vr_hook_call(ctx, VR_HOOK_ERROR, &(vr_hook_args){.err = r, .text = what});
+    vr_session_error(s, VERANI__WIRE__ERROR_CODE__HANDLER_FAILED, env,
+                     "the server failed to handle the event", NULL);
+}
+
+static void send_reply(verani_session *s, const vr_envelope *req, const ProtobufCMessage *out,
+                       struct verani_ctx *ctx)
+{
+    vr_envelope env = VERANI__WIRE__ENVELOPE__INIT;
+    uint8_t small[512], *buf = small;
+    size_t n = out ? protobuf_c_message_get_packed_size(out) : 0, wire;
+    char msg[160];
+
+    env.has_kind = 1;
+    env.kind = VERANI__WIRE__KIND__REPLY;
+    env.has_request_id = req->has_request_id;
+    env.request_id = req->request_id;
+    env.has_event = req->has_event;
+    env.event = req->event;
+    env.has_payload = out != NULL;
+    env.payload.len = n; /* the size only: nothing is packed yet */
+    wire = vr_wire_size(&env);
+    if (wire > s->srv->opts.queue_max_bytes) {
+        /* It could never be queued: closing the session as a slow consumer would only make
+         * the client ask again. The request gets an ERROR instead, and the application
+         * hears of it; nothing is packed. */
+        snprintf(msg, sizeof(msg), "the reply is %zu bytes, more than this session's outbound "
+                 "queue holds (%zu bytes): not sent", wire, s->srv->opts.queue_max_bytes);
+        VR_WARN("session %s: %s\n", s->client_id, msg);
+        vr_hook_call(ctx, VR_HOOK_ERROR, &(vr_hook_args){.err = VERANI_ETOOBIG, .text = msg});
+        vr_session_error(s, VERANI__WIRE__ERROR_CODE__TOO_LARGE, req, msg, NULL);
+        return;
+    }
+    if (n > sizeof(small)) {
+        buf = vr_malloc(n);
+        if (!buf) {
+            handler_failed(s, ctx, req, VERANI_ENOMEM, "out of memory packing a reply");
+            return;
+        }
+    }
+    if (out) {
+        env.payload.len = protobuf_c_message_pack(out, buf);
+        env.payload.data = buf;
+    }
+    vr_session_send(s, &env, 1);
+    if (buf != small)
+        vr_free(buf);
+}
+
+/* hooks.on_any, after an event's handler (or on_message) returned `result`. */
+static void any_hook(struct verani_ctx *ctx, const vr_envelope *env, int result)
+{
+    vr_hook_call(ctx, VR_HOOK_ANY, &(vr_hook_args){
+        .event = env->event, .data = env->payload.data,
+        .len = env->has_payload ? env->payload.len : 0, .result = result});
+}
+
+/* A client EVENT with an id the schema does not declare, in a room with `open_events`: the
+ * raw payload to on_message (not decoded, not validated: the application's to check). */
+static void open_event(verani_session *s, const vr_envelope *env)
+{
+    struct verani_ctx ctx;
+    int r;
+
+    s->proto_errors = 0;
+    vr_ctx_init(&ctx, s->srv, s->inst->mount, s->inst, s);
+    r = vr_hook_call(&ctx, VR_HOOK_MESSAGE, &(vr_hook_args){
+        .event = env->event, .data = env->payload.data,
+        .len = env->has_payload ? env->payload.len : 0});
+    any_hook(&ctx, env, r);
+    if (r < 0)
+        handler_failed(s, &ctx, env, r, "on_message failed on an open event");
+    vr_ctx_fini(&ctx);
+}
+
+static void on_event(verani_session *s, const vr_envelope *env)
+{
+    vr_mount *m = s->inst->mount;
+    const verani_room_schema *sc = m->def->schema;
+    const verani_hooks *h = vr_hooks_of(m);
+    int request = env->kind == VERANI__WIRE__KIND__REQUEST;
+    const verani_event_def *ev = env->has_event ? verani_event_find(sc->on, sc->n_on, env->event)
+                                                : NULL;
+    ProtobufCMessage *in = NULL, *out = NULL;
+    struct verani_ctx ctx;
+    verani_verr verr;
+    char msg[VERANI_VERR_PATH_MAX + VERANI_VERR_REASON_MAX + 64];
+    int r;
+
+    if (!ev && sc->open_events && !request && env->has_event && h->on_message) {
+        open_event(s, env);
+        return;
+    }
+    if (!ev) {
+        snprintf(msg, sizeof(msg), "room %s has no event with id %u", sc->name,
+                 env->has_event ? env->event : 0);
+        vr_session_refuse(s, VERANI__WIRE__ERROR_CODE__UNKNOWN_EVENT, env, msg, NULL);
+        return;
+    }
+    if (request != (ev->out != NULL)) {
+        snprintf(msg, sizeof(msg), request ? "event '%s' has no reply: send it as EVENT"
+                                           : "event '%s' has a reply: send it as REQUEST",
+                 ev->name);
+        vr_session_refuse(s, VERANI__WIRE__ERROR_CODE__PROTOCOL, env, msg, NULL);
+        return;
+    }
+    if (ev->in) {
+        in = protobuf_c_message_unpack(ev->in, &vr_pb_allocator, env->has_payload ?
+                                       env->payload.len : 0, env->payload.data);
+        if (!in) {
+            snprintf(msg, sizeof(msg), "the payload of '%s' does not decode as %s", ev->name,
+                     ev->in->name);
+            vr_session_refuse(s, VERANI__WIRE__ERROR_CODE__INVALID_PAYLOAD, env, msg, "");
+            return;
+        }
+        memset(&verr, 0, sizeof(verr));
+        if (ev->validate_in && ev->validate_in(in, &verr)) {
+            snprintf(msg, sizeof(msg), "%s: %s", verr.path, verr.reason);
+            vr_session_refuse(s, VERANI__WIRE__ERROR_CODE__INVALID_PAYLOAD, env, msg, verr.path);
+            protobuf_c_message_free_unpacked(in, &vr_pb_allocator);
+            return;
+        }
+    }
+    s->proto_errors = 0;
+    vr_ctx_init(&ctx, s->srv, m, s->inst, s);
+    if (ev->out) {
+        out = verani_ctx_alloc(&ctx, ev->out->sizeof_message);
+        if (out)
+            ev->out->message_init(out);
+    }
+    if (ev->out && !out)
+        r = VERANI_ENOMEM;
+    else
+        r = vr_hook_call(&ctx, VR_HOOK_EVENT, &(vr_hook_args){
+            .index = (size_t)(ev - sc->on), .in = in, .out = out});
+    if (r == VERANI_ENOHANDLER && h->on_message)
+        r = vr_hook_call(&ctx, VR_HOOK_MESSAGE, &(vr_hook_args){
+            .event = ev->id, .data = env->payload.data,
+            .len = env->has_payload ? env->payload.len : 0});
+    any_hook(&ctx, env, r);
+    if (r == VERANI_ENOHANDLER && !request)
+        r = 0; /* an event nobody handles is dropped, as designed */
+    if (r == VERANI_ENOHANDLER && request) {
+        vr_session_error(s, VERANI__WIRE__ERROR_CODE__NO_HANDLER, env,
+                         "the server has no handler for this request", NULL);
+        r = 0;
+        request = 0;
+    }
+    if (r < 0) {
+        snprintf(msg, sizeof(msg), "handler for '%s' failed: %s", ev->name, verani_strerror(r));
+        handler_failed(s, &ctx, env, r, msg);
+    } else if (request) {
+        memset(&verr, 0, sizeof(verr));
+        if (ev->validate_out && ev->validate_out(out, &verr)) {
+            snprintf(msg, sizeof(msg), "reply of '%s' fails validation: %s: %s", ev->name,
+                     verr.path, verr.reason);
+            handler_failed(s, &ctx, env, VERANI_EINVAL, msg);
+        } else {
+            send_reply(s, env, out, &ctx);
+        }
+    }
+    if (in)
+        protobuf_c_message_free_unpacked(in, &vr_pb_allocator);
+    vr_ctx_fini(&ctx);
+}
+
+static void handle_message(verani_session *s, const uint8_t *buf, size_t len, int binary)
+{
+    vr_envelope *env = NULL;
+    const char *why = NULL;
+
+    if (!vr_bucket_take(&s->bucket, lws_now_usecs())) {
+        s->srv->metrics.rate_limited++;
+        if (++s->limited >= VR_MAX_PROTO_ERRORS) {
+            vr_session_close(s, VR_CLOSE_POLICY, "rate limit exceeded", 0);
+            return;
+        }
+        /* decoded only to answer it with its request_id and event (PROTOCOL.md section 3):
+         * the sender matches the error to its request instead of waiting for a timeout */
+        if (!binary || vr_wire_decode(buf, len, &env, NULL))
+            env = NULL;
+        vr_session_error(s, VERANI__WIRE__ERROR_CODE__RATE_LIMITED, env,
+                         "over the room's rate limit; the frame was dropped", NULL);
+        vr_wire_free(env);
+        return;
+    }
+    s->limited = 0;
+    if (!binary) {
+        vr_session_refuse(s, VERANI__WIRE__ERROR_CODE__BAD_FRAME, NULL,
+                          "text frames are not part of the protocol; send binary Envelope "
+                          "frames", NULL);
+        return;
+    }
+    if (vr_wire_decode(buf, len, &env, &why)) {
+        vr_session_refuse(s, VERANI__WIRE__ERROR_CODE__BAD_FRAME, NULL, why, NULL);
+        return;
+    }
+    if (!s->hello_done) {
+        if (env->kind == VERANI__WIRE__KIND__HELLO)
+            vr_session_hello(s, env);
+        else
+            vr_session_refuse(s, VERANI__WIRE__ERROR_CODE__PROTOCOL, env,
+                              "the first frame must be HELLO", NULL);
+        vr_wire_free(env);
+        return;
+    }
+    switch (env->kind) {
+    case VERANI__WIRE__KIND__EVENT:
+    case VERANI__WIRE__KIND__REQUEST:
+        on_event(s, env);
+        break;
+    case VERANI__WIRE__KIND__JOIN:
+    case VERANI__WIRE__KIND__LEAVE:
+        if (env->channel && vr_wire_channel_has_nul(buf, len))
+            vr_session_refuse(s, VERANI__WIRE__ERROR_CODE__PROTOCOL, env,
+                              "a channel name may not contain a NUL byte", NULL);
+        else
+            vr_session_join_leave(s, env);
+        break;
+    case VERANI__WIRE__KIND__PING: {
+        vr_envelope out = VERANI__WIRE__ENVELOPE__INIT;
+
+        s->proto_errors = 0;
+        out.has_kind = 1;
+        out.kind = VERANI__WIRE__KIND__PONG;
+        out.has_request_id = env->has_request_id;
+        out.request_id = env->request_id;
+        vr_session_send(s, &out, 0);
+        break;
+    }
+    case VERANI__WIRE__KIND__HELLO:
+        vr_session_refuse(s, VERANI__WIRE__ERROR_CODE__PROTOCOL, env, "HELLO was already received",
+                          NULL);
+        break;
+    default:
+        vr_session_refuse(s, VERANI__WIRE__ERROR_CODE__PROTOCOL, env,
+                          "this kind of frame is not sent by clients", NULL);
+        break;
+    }
+    vr_wire_free(env);
+}
+
+int vr_session_rx(verani_session *s, const uint8_t *in, size_t len, int binary, int first,
+                  int final)
+{
+    uint32_t max = s->inst->mount->def->schema->max_frame;
+    char why[64];
+
+    /* A closing session ignores what still arrives, except during a graceful
+     * shutdown: frames the client sent before it saw the 1012 are handled. */
+    if (s->closing && (s->close_code != VR_CLOSE_RESTART || !s->hello_done))
+        return 0;
+    vr_session_heard(s);
+    if (first)
+        s->rx_len = 0;
+    if (s->rx_len + len > max) {
+        snprintf(why, sizeof(why), "message over max_frame (%u bytes)", max);
+        vr_session_close(s, VR_CLOSE_TOO_BIG, why, 0);
+        s->rx_len = 0;
+        return 0;
+    }
+    if (first && final) {
+        handle_message(s, in, len, binary);
+        return 0;
+    }
+    if (s->rx_len + len > s->rx_cap) {
+        size_t ncap = s->rx_cap ? s->rx_cap : 1024;
+        uint8_t *n;
+
+        while (ncap < s->rx_len + len)
+            ncap *= 2;
+        n = vr_realloc(s->rx, ncap);
+        if (!n)
+            return -1;
+        s->rx = n;
+        s->rx_cap = ncap;
+    }
+    memcpy(s->rx + s->rx_len, in, len);
+    s->rx_len += len;
+    if (final) {
+        handle_message(s, s->rx, s->rx_len, binary);
+        /* no reassembly buffer is kept per idle connection */
+        vr_free(s->rx);
+        s->rx = NULL;
+        s->rx_len = 0;
+        s->rx_cap = 0;
+    }
+    return 0;
+}

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hello.c: a session's HELLO and the WELCOME that answers it: a fresh
+ * session (its first channels, on_connect), or a resume (PROTOCOL.md
+ * section 3): a HELLO with a session's resume token moves that session onto
+ * the new connection and replays what the client had not read, telling it
+ * when some of that is no longer retained.
+ */
+#include <string.h>
+
+#include "core/core-private.h"
+#include "server-int.h"
+
+/* --- hello --------------------------------------------------------------- */
+
+/* Equal tokens, in time that does not depend on where they differ. */
+static int token_equal(const char *a, const char *b, size_t n)
+{
+    unsigned char d = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        d |= (unsigned char)(a[i] ^ b[i]);
+    return d == 0;
+}
+
+/*
+ * The session of this instance that `token` resumes: hello done, not being
+ * closed by the server, the same user id. NULL when none (a wrong, stale,
+ * reused or foreign token: the caller starts a fresh session).
+ */
+static verani_session *find_resumable(verani_session *s, const char *token)
+{
+    verani_session *found = NULL;
+    size_t n = sizeof(s->resume_token) - 1;
+
+    if (!token || strlen(token) != n || !s->user_id)
+        return NULL;
+    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&s->inst->sessions)) {
+        verani_session *o = lws_container_of(d, verani_session, node);
+
+        if (o != s && o->added && !o->closing && o->user_id && !strcmp(o->user_id, s->user_id) &&
+            token_equal(o->resume_token, token, n))
+            found = o;
+    } lws_end_foreach_dll(d);
+    return found;
+}
+
+/*
+ * Move session `o` (detached, or still on an older connection that is then
+ * dropped) into `s`, the new connection's session, which has not joined the
+ * instance yet: client id, meta, channels, seq and retained frames. `o` is
+ * freed without on_disconnect.
+ */
+static void adopt(verani_session *s, verani_session *o)
+{
+    size_t i;
+
+    if (o->wsi) {
+        struct vr_pss *pss = lws_wsi_user(o->wsi);
+
+        VR_INFO("session %s: resumed on a new connection; the old one is dropped\n",
+                o->client_id);
+        if (pss)
+            pss->s = NULL; /* its CLOSED no longer concerns this session */
+        lws_set_timeout(o->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        o->wsi = NULL;
+    }
+    memcpy(s->client_id, o->client_id, sizeof(s->client_id));
+    vr_free(s->meta);
+    s->meta = o->meta;
+    s->meta_len = o->meta_len;
+    o->meta = NULL;
+    vr_session_channels_clear(s); /* none: it has not joined anything before its hello */
+    s->channels = o->channels;
+    s->chref = o->chref;
+    s->n_channels = o->n_channels;
+    s->cap_channels = o->cap_channels;
+    for (i = 0; i < s->n_channels; i++) /* the same instance: only the member changes */
+        s->chref[i].ch->members[s->chref[i].idx] = s;
+    o->channels = NULL;
+    o->chref = NULL;
+    o->n_channels = o->cap_channels = 0;
+    s->seq = o->seq;
+    memcpy(s->epoch, o->epoch, sizeof(s->epoch));
+    s->retained = o->retained;
+    vr_outq_init(&o->retained);
+    s->bucket = o->bucket;   /* a reconnect does not refill the rate limit */
+    vr_timer_unlink(o);
+    lws_dll2_remove(&o->all);
+    lws_dll2_remove(&o->node);
+    o->added = 0;
+    vr_session_free(o);
+}
+
+/* Queue the WELCOME (and a SCHEMA_MISMATCH warning when `mismatch`) ahead of what the session
+ * already holds (what on_connect emitted to it), so it is the first frame on the wire. */
+static void welcome_first(verani_session *s, const vr_envelope *welcome, int mismatch)
+{
+    vr_outq later = s->q;
+    uint32_t i;
+
+    vr_outq_init(&s->q);
+    vr_session_send(s, welcome, 0);
+    if (mismatch)
+        vr_session_error(s, VERANI__WIRE__ERROR_CODE__SCHEMA_MISMATCH, NULL,
+                         "the client was generated from a different schema than the server", NULL);
+    for (i = 0; i < later.count; i++) {
+        const vr_qent *e = vr_outq_at(&later, i);
+
+        if (vr_outq_push(&s->q, e->frame, e->seq, UINT32_MAX, SIZE_MAX))
+            VR_WARN("session %s: out of memory queueing frame %llu\n", s->client_id,
+                    (unsigned long long)e->seq);
+    }
+    vr_outq_fini(&later);
+}
+
+void vr_session_hello(verani_session *s, const vr_envelope *env)
+{
+    vr_instance *inst = s->inst;
+    vr_mount *m = inst->mount;
+    const verani_room_schema *sc = m->def->schema;
+    const verani_hooks *h = vr_hooks_of(m);
+    const Verani__Wire__Hello *hello = env->hello;
+    vr_envelope out = VERANI__WIRE__ENVELOPE__INIT;
+    Verani__Wire__Welcome w = VERANI__WIRE__WELCOME__INIT;
+    struct verani_ctx ctx;
+    verani_session *old;
+    uint64_t last = 0;
+    int recovered = 1;
+    int r;
+
+    if (hello && hello->has_protocol && hello->protocol != VR_WIRE_PROTOCOL) {
+        vr_session_refuse(s, VERANI__WIRE__ERROR_CODE__PROTOCOL, env,
+                          "unsupported protocol version; this server speaks protocol 1", NULL);
+        return;
+    }
+    old = hello ? find_resumable(s, hello->resume_token) : NULL;
+    if ((!old && vr_uuid4(s->client_id)) || vr_random_hex(s->resume_token, 16)) {
+        vr_session_close(s, VR_CLOSE_INTERNAL, "internal error", 0);
+        return;
+    }
+    if (old) {
+        /* A HELLO from another epoch (the server crashed since that client's welcome): its
+         * last_seq counts a stream that is gone, so every frame of this epoch is new to it,
+         * and what the crash lost after its last_seq cannot be known: recovery failed. */
+        int other_epoch = hello->epoch && *hello->epoch && strcmp(hello->epoch, old->epoch);
+
+        last = hello->has_last_seq && !other_epoch ? hello->last_seq : 0;
+        adopt(s, old);
+        /* what aged out is gone, whatever the count bound says */
+        vr_retain_trim(&s->retained, vr_now_us() -
+                       (int64_t)s->srv->opts.retain_max_age_ms * 1000);
+        recovered = vr_retain_replay(&s->retained, last, s->seq, NULL) == 1 && !other_epoch;
+        VR_INFO("session %s (user %s) resumed after seq %llu (now %llu)%s\n", s->client_id,
+                s->user_id, (unsigned long long)last, (unsigned long long)s->seq,
+                recovered ? "" : ": some frames are no longer retained");
+        if (recovered)
+            s->srv->metrics.resumes_recovered++;
+        else
+            s->srv->metrics.resumes_failed++;
+    } else if (hello && hello->resume_token && *hello->resume_token) {
+        s->srv->metrics.resumes_refused++; /* a fresh session instead */
+    }
+    s->hello_done = 1;
+    s->proto_errors = 0;
+    /* from now on the sweep does idle checks, counted from the HELLO */
+    vr_timer_unlink(s);
+    s->last_rx_us = lws_now_usecs();
+    lws_dll2_add_tail(&s->tnode, &s->srv->lru);
+    if (!old && vr_session_initial_channels(s) < 0) {
+        vr_session_close(s, VR_CLOSE_INTERNAL, "internal error", 0);
+        return;
+    }
+    vr_attachment_store(s);
+    inst->pending--;
+    lws_dll2_add_tail(&s->node, &inst->sessions);
+    s->added = 1;
+    if (!old) {
+        VR_INFO("session %s (user %s) joined %s '%s'\n", s->client_id, s->user_id, sc->name,
+                inst->name);
+        /* on_connect before the WELCOME is built, so the channels it joins are in it; what
+         * it emits to the session is queued behind the WELCOME (welcome_first) */
+        if (h->on_connect) {
+            vr_ctx_init(&ctx, s->srv, m, inst, s);
+            r = vr_hook_call(&ctx, VR_HOOK_CONNECT, NULL);
+            vr_ctx_fini(&ctx);
+            if (r < 0) {
+                /* No orphan: the session leaves before the close, without on_disconnect,
+                 * and without a WELCOME. */
+                lws_dll2_remove(&s->node);
+                s->added = 0;
+                inst->pending++;
+                vr_outq_fini(&s->q);
+                vr_session_close(s, VR_CLOSE_INTERNAL, "internal server error", 0);
+                return;
+            }
+        }
+    }
+
+    out.has_kind = 1;
+    out.kind = VERANI__WIRE__KIND__WELCOME;
+    w.has_protocol = 1;
+    w.protocol = VR_WIRE_PROTOCOL;
+    w.client_id = s->client_id;
+    w.user_id = s->user_id;
+    w.resume_token = s->resume_token;
+    w.fingerprint = (char *)sc->fingerprint;
+    w.n_channels = s->n_channels;
+    w.channels = s->channels;
+    w.has_max_frame = 1;
+    w.max_frame = sc->max_frame;
+    w.has_seq = 1;
+    w.seq = old ? s->seq : 0; /* a new session's first seq is 1, on_connect's frames too */
+    w.epoch = s->epoch;
+    w.has_resumed = 1;
+    w.resumed = old != NULL;
+    w.has_recovery_failed = 1;
+    w.recovery_failed = !recovered;
+    out.welcome = &w;
+    welcome_first(s, &out, hello && hello->fingerprint && sc->fingerprint &&
+                           strcmp(hello->fingerprint, sc->fingerprint));
+    if (old) {
+        /* The replay: what is still retained after last_seq, even when some is missing
+         * (recovery_failed tells the client to resync; what is there still arrives in
+         * order). Past the queue bound on purpose: the retained window bounds it. */
+        if (vr_retain_replay(&s->retained, last, s->seq, &s->q) < 0)
+            VR_WARN("session %s: out of memory replaying; the client sees a gap\n",
+                    s->client_id);
+        /* new frames still fit behind the replay until the queue drains once */
+        s->replay_frames = s->q.count;
+        s->replay_bytes = s->q.bytes;
+        if (s->q.count && !s->write_asked) {
+            s->write_asked = 1;
+            lws_callback_on_writable(s->wsi);
+        }
+    }
+}

@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * outq.c: what a session sends. Frames are queued in its bounded outbound
+ * queue (sequenced ones also kept in the retained window for a resume), a
+ * queue past its bound judged by the slow-consumer policy, and every pending
+ * frame coalesced into one raw write when the connection is writable
+ * (vr_session_writable, the only place a session writes), the close frame
+ * included. Also the frames the server builds for one session: replies,
+ * errors, pongs, welcomes (vr_session_send, vr_session_error).
+ */
+#include <string.h>
+
+#include "core/core-private.h"
+#include "server-int.h"
+
+/* Keep `f` for a later resume; a frame that cannot be kept makes that resume report
+ * recovery_failed, nothing worse. */
+static int retain(verani_session *s, vr_frame *f, uint64_t seq)
+{
+    const verani_server_options *o = &s->srv->opts;
+
+    if (o->resume_grace_ms == VERANI_RESUME_OFF)
+        return 0; /* nothing will ever replay it */
+    /* The age bound, amortised: one look at the oldest entry per 64 frames (the sweep trims
+     * quiet sessions, and every replay trims first). */
+    if (!(seq & 63))
+        vr_retain_trim(&s->retained, f->t_us - (int64_t)o->retain_max_age_ms * 1000);
+    if (vr_retain_push(&s->retained, f, seq, o->retain_max_frames)) {
+        VR_WARN("session %s: out of memory retaining frame %llu for resume\n", s->client_id,
+                (unsigned long long)seq);
+        return VERANI_ENOMEM;
+    }
+    return 0;
+}
+
+/* A write that failed (out of memory, a dead socket): the connection goes as if WRITEABLE had
+ * returned -1. */
+static void session_drop(verani_session *s)
+{
+    s->closing = 1;
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+/* How long a session whose queue is past its bound may go without its connection taking
+ * anything before it is a slow consumer. */
+#define VR_SLOW_STALL_US (1000 * LWS_US_PER_MS)
+
+static uint32_t twice_u32(uint32_t v) { return v > UINT32_MAX / 2 ? UINT32_MAX : 2 * v; }
+static size_t twice_size(size_t v) { return v > SIZE_MAX / 2 ? SIZE_MAX : 2 * v; }
+
+/*
+ * `f` does not fit under the queue's bound. That alone is no verdict: one loop turn can queue
+ * more frames than the bound to a reader that drains (a thousand clients joining at once, a
+ * thousand grace periods ending in one sweep). So the burst is written out first (when lws
+ * holds no unsent part of the last write) and `f` tried again; past that, while the connection
+ * took bytes within VR_SLOW_STALL_US, the queue may grow to twice its bound. VERANI_EFULL is
+ * left for a reader that does not drain. The slow path only: a frame that fits never gets here.
+ */
+static int over_bound(verani_session *s, vr_frame *f, uint64_t seq)
+{
+    verani_server *srv = s->srv;
+    uint32_t frames = srv->opts.queue_max_frames + s->replay_frames;
+    size_t bytes = srv->opts.queue_max_bytes + s->replay_bytes;
+    int r;
+
+    if (!s->ping_pending && !lws_partial_buffered(s->wsi)) {
+        if (vr_session_writable(s) < 0) {
+            session_drop(s);
+            return VERANI_ECLOSED;
+        }
+        r = vr_outq_push(&s->q, f, seq, frames, bytes);
+        if (r != VERANI_EFULL)
+            return r;
+    }
+    if (lws_now_usecs() - s->progress_us >= VR_SLOW_STALL_US)
+        return VERANI_EFULL;
+    return vr_outq_push(&s->q, f, seq, twice_u32(frames), twice_size(bytes));
+}
+
+/* `direct`: written at the end of this loop turn (vr_sessions_flush); else, on the poll()
+ * loop, when lws says the connection is writable, a turn later, by which time a fan-out has
+ * usually queued more. On epoll every write is direct: asking lws for WRITEABLE there costs
+ * two epoll_ctl calls per write, more than the later write saves. */
+static int enqueue(verani_session *s, vr_frame *f, int with_seq, int direct)
+{
+    verani_server *srv = s->srv;
+    uint64_t seq = with_seq ? s->seq + 1 : 0;
+    int r;
+
+    if (s->detached && with_seq) {
+        /* No connection: the frame takes its seq and waits in the retained window. */
+        s->seq = seq;
+        return retain(s, f, seq);
+    }
+    if (s->closing || !s->wsi)
+        return VERANI_ECLOSED;
+    r = vr_outq_push(&s->q, f, seq, srv->opts.queue_max_frames + s->replay_frames,
+                     srv->opts.queue_max_bytes + s->replay_bytes);
+    if (r == VERANI_EFULL)
+        r = over_bound(s, f, seq);
+    if (r == VERANI_EFULL) {
+        if (srv->opts.slow_policy == VERANI_SLOW_DROP) {
+            /* The dropped frame still takes its seq, so the client sees the gap. */
+            s->seq = with_seq ? seq : s->seq;
+            VR_INFO("session %s (user %s): outbound queue full, frame dropped\n", s->client_id,
+                    s->user_id);
+            return r;
+        }
+        VR_WARN("session %s (user %s): slow consumer, %u frames / %zu bytes queued, nothing "
+                "taken for %lld ms: closing %d\n", s->client_id, s->user_id, s->q.count,
+                s->q.bytes, (long long)((lws_now_usecs() - s->progress_us) / LWS_US_PER_MS),
+                VR_CLOSE_SLOW_CONSUMER);
+        /* Its queue goes now (memory stays flat); the close frame follows
+         * whatever the socket still holds, and a peer that never reads again
+         * is dropped by the close timeout. */
+        vr_outq_fini(&s->q);
+        srv->metrics.slow_disconnects++;
+        vr_session_close(s, VR_CLOSE_SLOW_CONSUMER, "slow consumer", 0);
+        return r;
+    }
+    if (r)
+        return r;
+    if (with_seq) {
+        s->seq = seq;
+        retain(s, f, seq);
+    }
+    /* Backpressure: a session whose replies pile up stops being read (TCP
+     * then slows its sender) until its queue drains; see vr_session_writable. */
+    if (!s->rx_paused && (s->q.count > srv->opts.queue_max_frames / 2 ||
+                          s->q.bytes > srv->opts.queue_max_bytes / 2)) {
+        s->rx_paused = 1;
+        lws_rx_flow_control(s->wsi, 0);
+    }
+    if (!s->write_asked) { /* once per write, not once per frame of a fan-out */
+        s->write_asked = 1;
+        if (direct || srv->evloop)
+            lws_dll2_add_tail(&s->dirty, &srv->dirty);
+        else
+            lws_callback_on_writable(s->wsi);
+    }
+    return 0;
+}
+
+int vr_session_enqueue(verani_session *s, vr_frame *f, int with_seq)
+{
+    return enqueue(s, f, with_seq, 0);
+}
+
+/*
+ * The end of a loop turn: write every session that got a frame of its own during it (a
+ * reply, a welcome, an error: vr_session_send), one coalesced write each, directly, instead of
+ * waiting for a WRITEABLE callback (a POLLOUT round trip through the event loop, and with
+ * epoll two epoll_ctl calls per write). On the poll() loop fanned-out frames
+ * (vr_session_enqueue) keep the WRITEABLE way: a turn later more of them share each write,
+ * which costs less per frame than writing each turn's at once (bench/RESULTS.md); on
+ * epoll they are direct too. A session whose last write is not out yet (lws holds a
+ * partial send), that must ping or that is closing goes the WRITEABLE way too.
+ */
+void vr_sessions_flush(verani_server *srv)
+{
+    while (srv->dirty.head) {
+        verani_session *s = lws_container_of(srv->dirty.head, verani_session, dirty);
+
+        lws_dll2_remove(&s->dirty);
+        if (!s->wsi || !s->write_asked)
+            continue;
+        if (s->closing || s->ping_pending || lws_partial_buffered(s->wsi)) {
+            lws_callback_on_writable(s->wsi);
+            continue;
+        }
+        if (vr_session_writable(s) < 0)
+            session_drop(s);
+    }
+}
+
+void vr_session_queued(const verani_session *s, uint32_t *frames, size_t *bytes)
+{
+    *frames = s->q.count;
+    *bytes = s->q.bytes;
+}
+
+static const char *close_reason(const verani_session *s)
+{
+    return s->close_reason ? s->close_reason : "";
+}
+
+void vr_session_close(verani_session *s, int code, const char *reason, int kill)
+{
+    if (s->closing || !s->wsi)
+        return;
+    s->closing = 1;
+    vr_timer_unlink(s); /* lws's own timeout bounds the close from here */
+    s->close_code = code;
+    /* allocated only now: most sessions never carry one (on OOM the close goes without) */
+    s->close_reason = vr_strndup(reason, strlen(reason) < VR_CLOSE_REASON_MAX
+                                         ? strlen(reason) : VR_CLOSE_REASON_MAX);
+    VR_INFO("session %s (user %s): closing %d %s\n", s->client_id,
+            s->user_id ? s->user_id : "-", code, reason);
+    if (kill) {
+        lws_close_reason(s->wsi, (enum lws_close_status)code, (unsigned char *)close_reason(s),
+                         strlen(close_reason(s)));
+        lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    /* Flush what is queued, then close in WRITEABLE; a peer that never lets
+     * us write is dropped after a few seconds. */
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, 5);
+    lws_callback_on_writable(s->wsi);
+}
+
+int vr_session_writable(verani_session *s)
+{
+    verani_server *srv = s->srv;
+
+    if (!s->wsi)
+        return -1;
+    /* this write takes what an end-of-turn flush would have: out of that list too, so the
+     * next enqueue can put the session back in it */
+    s->write_asked = 0;
+    vr_dll2_unlink(&s->dirty);
+    if (s->ping_pending) {
+        /* a payload, because lws 4.1 does not report an empty PONG */
+        uint8_t buf[LWS_PRE + 1];
+
+        buf[LWS_PRE] = 'v';
+        s->ping_pending = 0;
+        if (lws_write(s->wsi, buf + LWS_PRE, 1, LWS_WRITE_PING) < 1)
+            return -1;
+        if (s->q.count || s->closing)
+            lws_callback_on_writable(s->wsi);
+        return 0;
+    }
+    if (s->q.count) {
+        size_t need = vr_outq_head_wire_size(&s->q), cap = need > VR_WRITE_CHUNK ? need
+                                                                                 : VR_WRITE_CHUNK;
+        size_t n;
+
+        if (srv->wbuf_cap < LWS_PRE + cap) {
+            uint8_t *nb = vr_realloc(srv->wbuf, LWS_PRE + cap);
+
+            if (!nb)
+                return -1;
+            srv->wbuf = nb;
+            srv->wbuf_cap = LWS_PRE + cap;
+        }
+        srv->metrics.frames_out += s->q.count;
+        n = vr_outq_fill(&s->q, srv->wbuf + LWS_PRE, cap);
+        srv->metrics.frames_out -= s->q.count; /* what fill took */
+        srv->metrics.bytes_out += n;
+        if (lws_write(s->wsi, srv->wbuf + LWS_PRE, n, LWS_WRITE_RAW) < (int)n)
+            return -1;
+        s->progress_us = lws_now_usecs(); /* the slow-consumer clock (over_bound) */
+        if (s->rx_paused && s->q.count <= srv->opts.queue_max_frames / 4 &&
+            s->q.bytes <= srv->opts.queue_max_bytes / 4) {
+            s->rx_paused = 0;
+            lws_rx_flow_control(s->wsi, 1);
+        }
+        if (!s->q.count) {
+            s->replay_frames = 0;
+            s->replay_bytes = 0;
+        }
+        if (s->q.count || s->closing)
+            lws_callback_on_writable(s->wsi);
+        return 0;
+    }
+    if (s->closing && !s->close_sent) {
+        /* Our close frame, written here rather than by lws on a -1 (which closes TCP as soon
+         * as more input arrives: with the peer's input unread, the kernel then sends a reset
+         * that destroys what was written before the close, the close included). The peer's
+         * close answers it (vr_session_peer_close); until then, or VR_CLOSE_ACK_SECS, its
+         * input is read and dropped (vr_session_rx). */
+        uint8_t b[LWS_PRE + 4 + VR_CLOSE_REASON_MAX], *f = b + LWS_PRE;
+        size_t n = strlen(close_reason(s));
+
+        /* lws 4.1 has no public way to write a close frame and stay open: it goes raw, like
+         * every server frame (a close frame's payload is under 126 bytes: a 2-byte header) */
+        f[0] = 0x88; /* FIN, opcode close */
+        f[1] = (uint8_t)(2 + n);
+        f[2] = (uint8_t)(s->close_code >> 8);
+        f[3] = (uint8_t)s->close_code;
+        memcpy(f + 4, close_reason(s), n);
+        if (lws_write(s->wsi, f, 4 + n, LWS_WRITE_RAW) < (int)(4 + n))
+            return -1;
+        s->close_sent = 1;
+        lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_ACK, VR_CLOSE_ACK_SECS);
+        if (s->rx_paused) {
+            s->rx_paused = 0;
+            lws_rx_flow_control(s->wsi, 1);
+        }
+    }
+    return 0;
+}
+
+/* --- frames the server sends --------------------------------------------- */
+
+vr_frame *vr_frame_of(const vr_envelope *env)
+{
+    vr_frame *f = vr_frame_new(vr_wire_size(env));
+
+    if (f)
+        vr_wire_pack(env, f->body);
+    return f;
+}
+
+void vr_session_send(verani_session *s, const vr_envelope *env, int with_seq)
+{
+    vr_frame *f = vr_frame_of(env);
+
+    if (!f)
+        return;
+    enqueue(s, f, with_seq, 1);
+    vr_frame_unref(f);
+}
+
+void vr_session_error(verani_session *s, int code, const vr_envelope *req, const char *msg,
+                      const char *field)
+{
+    vr_envelope env = VERANI__WIRE__ENVELOPE__INIT;
+    Verani__Wire__Error err = VERANI__WIRE__ERROR__INIT;
+
+    env.has_kind = 1;
+    env.kind = VERANI__WIRE__KIND__ERROR;
+    if (req && req->has_request_id) {
+        env.has_request_id = 1;
+        env.request_id = req->request_id;
+    }
+    if (req && req->has_event) {
+        env.has_event = 1;
+        env.event = req->event;
+    }
+    err.has_code = 1;
+    err.code = (Verani__Wire__ErrorCode)code;
+    err.message = (char *)msg;
+    err.field = (char *)field;
+    env.error = &err;
+    vr_metrics_error(&s->srv->metrics, code);
+    VR_INFO("session %s: error %s: %s%s%s\n", s->client_id, vr_wire_error_name(code), msg,
+            field ? " field " : "", field ? field : "");
+    vr_session_send(s, &env, 0);
+}
+
+/* A refused frame: answer it, and close with 1008 after too many in a row. */
+void vr_session_refuse(verani_session *s, int code, const vr_envelope *req, const char *msg,
+                       const char *field)
+{
+    vr_session_error(s, code, req, msg, field);
+    if (++s->proto_errors >= VR_MAX_PROTO_ERRORS)
+        vr_session_close(s, VR_CLOSE_POLICY, "too many protocol errors", 0);
+}

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * room-int.h: the server's rooms (room.c): the mounted room definitions, the
+ * room instances created by name on first connect and evicted when idle, and
+ * each instance's channel table. The sessions in them are session-int.h's.
+ * Event-loop thread only; for server/ alone.
+ */
+#ifndef VERANI_ROOM_INT_H
+#define VERANI_ROOM_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libwebsockets.h>
+
+#include <verani/gen.h>
+#include <verani/server.h>
+
+#include "server-private.h"
+
+struct verani_storage;
+
+/* A mounted room: the generated definition, the user's handler table. */
+typedef struct vr_mount {
+    struct verani_server *srv;
+    const verani_room_def *def;
+    const void *handlers;            /* borrowed from the mounter; starts with verani_hooks */
+    void *user;                      /* borrowed */
+    char *prefix;                    /* owned: the path up to "{room}" (or the whole path) */
+    char *suffix;                    /* owned: the path after "{room}"; "" when none */
+    int has_placeholder;
+    lws_dll2_owner_t instances;      /* struct vr_instance */
+} vr_mount;
+
+/*
+ * A channel of one room instance: its name and the sessions that joined it
+ * (room.c keeps the table, session.c the memberships). A session is a member
+ * from the moment it joins until it leaves or is freed, whether or not it is
+ * in inst->sessions yet (the broker checks `added`). Members sit in no
+ * particular order (a leave moves the last one into the hole); a channel whose
+ * last member leaves is freed.
+ */
+typedef struct vr_channel {
+    struct vr_channel *next;         /* the next in its bucket of inst->chans */
+    uint32_t hash;
+    uint32_t n_members, cap_members;
+    struct verani_session **members; /* owned array; the sessions are borrowed */
+    char name[];                     /* NUL-terminated, owned inline */
+} vr_channel;
+
+/* Channel names one after another, each NUL-terminated (owned `buf`). */
+typedef struct vr_names {
+    char *buf;
+    size_t len, n;
+} vr_names;
+
+/* A session's side of one membership: the channel, and where in its members it sits. */
+typedef struct vr_chanref {
+    vr_channel *ch;
+    uint32_t idx;
+} vr_chanref;
+
+/* A room instance: one per name, created on first connect. */
+typedef struct vr_instance {
+    lws_dll2_t node;                 /* in mount->instances */
+    vr_mount *mount;
+    char *name;                      /* owned */
+    lws_dll2_owner_t sessions;       /* verani_session that completed hello */
+    uint32_t pending;                /* upgraded connections that have not sent hello yet */
+    struct verani_storage *storage;  /* owned: opened by verani_ctx_storage; NULL until then */
+    lws_dll2_t idle_node;            /* in srv->idle_instances while empty (sweep.c) */
+    int64_t empty_since_us;          /* when it became empty: evicted instance_idle_ms later */
+    vr_channel **chans;              /* owned: hash buckets of its channels (owned chains) */
+    uint32_t n_chans, n_buckets;     /* n_buckets: 0 or a power of two */
+    lws_dll2_owner_t timers;         /* vr_timer (timers.c), owned */
+} vr_instance;
+
+/* Route `path` (no query) to a mount; `inst_name` receives the {room} part. */
+vr_mount *vr_route(verani_server *srv, const char *path, char *inst_name, size_t len);
+vr_instance *vr_instance_get(vr_mount *m, const char *name, int create);
+/* When the instance has no session and no pending connection, it joins srv->idle_instances:
+ * the sweep frees it after opts.instance_idle_ms unless a connection comes first
+ * (vr_instance_get with `create` takes it off the list). */
+void vr_instance_maybe_free(vr_instance *inst);
+
+/* timers.c: the instance's timers and its start and stop hooks. */
+void vr_instance_started(vr_instance *inst);   /* on_instance_start, once created */
+void vr_instance_stopping(vr_instance *inst);  /* on_instance_stop, then its timers go */
+void vr_timers_cancel_all(verani_server *srv); /* every timer, before the lws context goes */
+
+/* The sweep: free the instances empty since before `oldest_us`. */
+void vr_instances_evict(verani_server *srv, int64_t oldest_us);
+/* The channel `name` of `inst`; NULL when nobody is in it. */
+vr_channel *vr_channel_find(const vr_instance *inst, const char *name);
+/* Add `s` to the members of channel `name` of `inst` (creating it), and fill `ref` with
+ * where it sits. 0 or VERANI_ENOMEM (nothing changed then). The caller (session.c) keeps
+ * `ref` in s->chref, the slot vr_channel_leave updates when members move. */
+int vr_channel_join(vr_instance *inst, verani_session *s, const char *name, vr_chanref *ref);
+/* Take the member `ref` out of its channel (freeing the channel when it was the last);
+ * ref->ch is NULL after. */
+void vr_channel_leave(vr_instance *inst, vr_chanref *ref);
+/* Free every mount, its instances and their channels (destroy). */
+void vr_mounts_free(verani_server *srv);
+/* A description of every mounted path for the 404 body. */
+size_t vr_paths_describe(verani_server *srv, char *buf, size_t len);
+
+#endif /* VERANI_ROOM_INT_H */

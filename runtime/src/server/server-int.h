@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server-int.h: the server's internals (runtime/src/server/), for its files
+ * alone: the server object, the sockets that are not sessions yet, the
+ * upgrade, and the calls between server.c (libwebsockets glue, HTTP answers,
+ * upgrade, timers, stop, the cross-thread emit queue), sweep.c (the one
+ * periodic timer: hello, idle, grace and eviction deadlines), signals.c,
+ * server_storage.c and rpc.c's loop hooks. It includes the job headers:
+ * room-int.h (mounts, instances, channels), session-int.h (sessions and the
+ * handler context), broker-int.h (frames, queues, delivery), metrics-int.h
+ * and ratelimit-int.h; server-private.h is what other folders see. Everything
+ * here is touched by the event-loop thread only, except the fields marked
+ * {async_lock}.
+ */
+#ifndef VERANI_SERVER_INT_H
+#define VERANI_SERVER_INT_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+
+#include <libwebsockets.h>
+
+#include <verani/server.h>
+#include <verani/storage.h>
+
+#include "core/core-private.h"
+#include "wire/wire-private.h"
+
+#include "broker-int.h"
+#include "metrics-int.h"
+#include "ratelimit-int.h"
+#include "room-int.h"
+#include "server-private.h"
+#include "session-int.h"
+
+struct ev_loop;
+struct vr_http_req;
+
+/* The default of opts.storage_busy_timeout_ms, and how long the stop's final save waits. */
+#define VR_STORAGE_BUSY_MS 5
+#define VR_STORAGE_STOP_BUSY_MS 2000
+
+/* Close codes (PROTOCOL.md lists them). */
+#define VR_CLOSE_NORMAL 1000
+#define VR_CLOSE_GOING_AWAY 1001
+#define VR_CLOSE_POLICY 1008
+#define VR_CLOSE_TOO_BIG 1009
+#define VR_CLOSE_INTERNAL 1011
+#define VR_CLOSE_RESTART 1012        /* a graceful stop: the client resumes on the next server */
+#define VR_CLOSE_SLOW_CONSUMER 4000
+#define VR_CLOSE_IDLE 4001
+#define VR_CLOSE_HELLO_TIMEOUT 4002
+
+/* The most one coalesced write carries (more frames wait for the next WRITEABLE), and the
+ * protocol's tx_packet_size: lws would otherwise cut every send() to rx_buffer_size and
+ * buffer the rest for later POLLOUTs (a copy and another loop turn per write). */
+#define VR_WRITE_CHUNK 65536
+
+/* The longest close reason kept (a close frame's payload is at most 125 bytes); the public
+ * calls refuse a longer one, so only the runtime's own reasons could be cut (none is). */
+#define VR_CLOSE_REASON_MAX VERANI_CLOSE_REASON_MAX
+
+/* How long a peer has to answer our close frame (its input meanwhile is read and dropped)
+ * before the connection is dropped. */
+#define VR_CLOSE_ACK_SECS 3
+
+/* Consecutive refused frames after which a connection is closed with 1008. */
+#define VR_MAX_PROTO_ERRORS 10
+
+/* Descriptors kept free below RLIMIT_NOFILE: an accept that returns a descriptor this close to
+ * the limit is closed and accepting stops (server.c), so the process never runs out while
+ * SQLite, the application or an HTTP answer still needs one. */
+#define VR_FD_RESERVE 32
+
+/*
+ * A socket that is not a session (yet): an HTTP request and the keep-alive wait after it, an
+ * upgrade still being sent, a TLS handshake. Allocated when lws has adopted an accepted socket
+ * (server.c), found again through the wsi's opaque user data, freed when the wsi is destroyed.
+ * The sweep closes one still loose handshake_timeout_ms after `since_us`. When the socket
+ * becomes a session (ESTABLISHED) it is freed early and the opaque user data becomes a marker
+ * of server.c's, so that the socket is still counted until it goes.
+ */
+typedef struct vr_sock {
+    lws_dll2_t node;                 /* in srv->loose, oldest `since_us` first */
+    struct lws *wsi;
+    int64_t since_us;                /* accepted, or its last HTTP transaction began */
+} vr_sock;
+
+/* lws's per-connection user data. */
+struct vr_pss {
+    verani_session *s; /* owned by the server's session list; NULL before ESTABLISHED */
+    struct vr_http_req *http; /* owned by http_api.c: an API request awaiting its body */
+};
+
+/* The upgrade request seen by extract_meta. */
+struct verani_upgrade {
+    struct lws *wsi;
+    vr_mount *mount;
+    const char *path;
+    const char *instance;
+    char *user_id;                   /* owned until moved into the session */
+    int reject_status;
+    char reject_reason[128];
+    char bad_input[192];             /* the first value that could not be read (too long,
+                                        given twice, not a valid user id): refused with 400 */
+    vr_scratch *scratch;
+    vr_names chans;                  /* verani_upgrade_add_channel's, until moved on */
+};
+
+/* The result of a successful upgrade, handed from CONFIRM_UPGRADE to ESTABLISHED. */
+typedef struct vr_pending {
+    struct lws *wsi;
+    vr_instance *inst;               /* holds one `pending` */
+    char *user_id;                   /* owned */
+    uint8_t *meta;                   /* owned */
+    size_t meta_len;
+    vr_names chans;                  /* owned: the channels extract_meta asked for */
+} vr_pending;
+
+/* A cross-thread emit waiting for the loop. */
+typedef struct vr_async {
+    struct vr_async *next;
+    const verani_room_def *room;
+    char *instance;                  /* owned; NULL: every instance of the room */
+    verani_target to;                /* strings point into `strs` */
+    const verani_event_def *ev;
+    vr_frame *frame;                 /* owned reference */
+    char *strs;                      /* owned */
+} vr_async;
+
+struct verani_server {
+    verani_server_options opts;      /* strings owned (copied) */
+    char **origins;                  /* owned copies behind opts.origins */
+    struct lws_context *ctx;
+    struct ev_loop *evloop;          /* owned: libev loop lws runs on (NULL: lws's poll()) */
+    struct lws_vhost *vh;
+    struct lws_protocols protocols[2];
+    struct lws_http_mount static_mount; /* opts.static_dir at opts.static_path, when set */
+    vr_mount **mounts;               /* owned */
+    size_t n_mounts;
+    uint32_t max_frame;              /* the largest max_frame of the mounted rooms */
+    lws_dll2_owner_t sessions;       /* every verani_session, hello done or not */
+    lws_dll2_owner_t detached;       /* sessions waiting for a resume (their `all` node), in
+                                        the order they were lost */
+    /* sweep.c: one periodic timer instead of one per session (an lws_sul insert walks a
+     * sorted list, so one per session made each connect O(sessions)) */
+    lws_dll2_owner_t dirty;          /* sessions with frames queued this turn (dirty) */
+    lws_dll2_owner_t store_saves;    /* sessions whose attachment is to be stored (store_node) */
+    char (*store_deletes)[37];       /* owned: client ids whose attachment is to go */
+    size_t n_store_deletes, cap_store_deletes;
+    lws_sorted_usec_list_t store_retry; /* the session store failed (a lock another process
+                                        holds, a full disk): its writes wait for this */
+    int store_retry_pending;         /* store_retry is scheduled: no write before it fires */
+    uint32_t store_backoff_ms;       /* the wait before the next retry (50 ms .. 1 s) */
+    uint32_t store_failures;         /* failed attempts in a row (logged on the first) */
+    lws_dll2_owner_t handshaking;    /* sessions before hello (tnode), oldest first */
+    lws_dll2_owner_t lru;            /* sessions after hello (tnode), least recently heard
+                                        first: vr_session_heard moves one to the tail */
+    lws_dll2_owner_t idle_instances; /* empty instances (idle_node), emptied first first */
+    lws_sorted_usec_list_t sweep;
+    lws_usec_t sweep_us;             /* its period */
+    int port;
+    atomic_int stop_flag;            /* set by verani_server_stop from any thread or a signal */
+    struct lws_context *_Atomic wake_ctx; /* vr_server_wake's context; NULL once it goes */
+    atomic_int wake_users;           /* threads inside vr_server_wake */
+    int stopping;                    /* the loop saw stop_flag */
+    vr_pending pending;              /* the upgrade between CONFIRM_UPGRADE and FILTER */
+    uint8_t *wbuf;                   /* owned: the coalescing write buffer, LWS_PRE first */
+    size_t wbuf_cap;
+    lws_sorted_usec_list_t wake;     /* bounds the wait of verani_server_service */
+    const vr_broker_ops *broker;
+    pthread_mutex_t async_lock;
+    vr_async *async_head;            /* {async_lock} */
+    vr_async *async_tail;            /* {async_lock} */
+    char last_error[256];
+    char epoch[17];                  /* this server start's: new and crash-restored sessions */
+    struct verani_storage_db *storage; /* owned: room storage and the session store */
+    /* rpc.c, http_api.c, metrics.c (issue 6) */
+    vr_metrics metrics;              /* loop thread only */
+    int handler_depth;               /* application callbacks running (session.c) */
+    uint64_t timer_ids;              /* the last timer id given (timers.c) */
+    struct vr_rpc_call *rpc_head;    /* {async_lock}: outside calls for the loop */
+    struct vr_rpc_call *rpc_tail;    /* {async_lock} */
+    pthread_t loop_thread;           /* {async_lock}: the thread in run/service */
+    int loop_known;                  /* {async_lock} */
+    struct vr_api *api;              /* owned by http_api.c; NULL until first needed */
+    /* Sockets (server.c): every accepted socket is counted from adoption to destruction;
+     * max_connections bounds them, and so does the process's descriptor limit. */
+    uint32_t n_sockets;
+    lws_dll2_owner_t loose;          /* vr_sock: sockets that are not sessions (sweep.c) */
+    struct lws *listen_wsi;          /* seen at the first accept; NULL before */
+    int fd_limit;                    /* RLIMIT_NOFILE at listen; 0: no limit to watch */
+    int accept_paused;               /* the listening socket is not being read */
+    int64_t accept_paused_us;        /* since when */
+    int64_t refused_logged_us;       /* the last "not accepting" log line (rate limit) */
+    uint64_t refused_unlogged;       /* sockets refused since that line */
+};
+
+/* Take `d` out of the list it is in, if any (the lists of sweep.c, the end-of-turn writes and
+ * stores, the idle instances: a node is in one or in none). */
+static inline void vr_dll2_unlink(struct lws_dll2 *d)
+{
+    if (!lws_dll2_is_detached(d))
+        lws_dll2_remove(d);
+}
+
+/* Can `f` ever be queued to a session (is it within the outbound queue's byte bound)? A frame
+ * that cannot is refused where it is made (an emit: VERANI_ETOOBIG; a reply: ERROR
+ * TOO_LARGE) instead of closing every recipient as a slow consumer. */
+static inline int vr_frame_fits(const struct verani_server *srv, const vr_frame *f)
+{
+    return f->len <= srv->opts.queue_max_bytes;
+}
+
+/* --- signals.c --- */
+/* `srv` is being destroyed: if the stop signals reach it, they no longer do. */
+void vr_signals_forget(verani_server *srv);
+
+/* --- http.c --- */
+/* A short text answer with `status` (`upgrade_hdr`: with "Upgrade: websocket", for 426);
+ * nonzero when the connection is to close. */
+int vr_http_answer(struct lws *wsi, unsigned status, const char *body, int upgrade_hdr);
+/* LWS_CALLBACK_HTTP for a path that is not the API's: 426 on a room path, else 404. */
+int vr_http_serve(verani_server *srv, struct lws *wsi, const char *uri);
+/* Check opts.static_path (at create); does room path `room` clash with it (at mount)? */
+int vr_static_init(verani_server *srv, char *errbuf, size_t errlen);
+int vr_static_clashes(const verani_server *srv, const char *room);
+
+/* --- upgrade.c --- */
+/* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: 0 accepts (srv->pending filled), 1 answered, -1 close. */
+int vr_upgrade_confirm(verani_server *srv, struct lws *wsi);
+/* Free what a pending upgrade holds and release its instance. */
+void vr_pending_drop(vr_pending *p);
+
+/* --- lws_cb.c --- */
+/* The one protocol callback (protocols[0]). */
+int vr_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len);
+
+/* --- server.c --- */
+/* EVENT_WAIT_CANCELLED: deliver the cross-thread emits queued so far. */
+void vr_async_drain(verani_server *srv);
+/* Wake the loop (lws_cancel_service) from any thread or a signal handler, never touching a
+ * context that the loop thread is destroying. */
+void vr_server_wake(verani_server *srv);
+/* The sweep: read the listening socket again when accepting has been paused for a while (a
+ * socket closing lets lws resume it sooner; descriptors freed outside lws do not). */
+void vr_accept_retry(verani_server *srv, int64_t now_us);
+/* The sweep: close the sockets that are not sessions and began before `oldest_us` (an HTTP
+ * request or keep-alive wait, an upgrade still being sent: handshake_timeout_ms). */
+void vr_socks_expire(verani_server *srv, int64_t oldest_us);
+
+/* 0 when `id` is a valid user id (VERANI_USER_ID_MAX); else VERANI_EINVAL with why in `why`. */
+int vr_user_id_check(const char *id, char *why, size_t len);
+
+/* --- sweep.c --- */
+/* Start the periodic sweep (at listen); stop it (before the lws context is destroyed). */
+void vr_sweep_start(verani_server *srv);
+void vr_sweep_stop(verani_server *srv);
+/* Take `s` off the sweep's lists (safe when it is on none). */
+void vr_timer_unlink(verani_session *s);
+/* A frame or a pong came in: the idle clock restarts. */
+void vr_session_heard(verani_session *s);
+
+/* --- server_storage.c --- */
+/* Open opts.storage_path (create); close it (destroy, after the instances). */
+int vr_server_storage_open(verani_server *srv, char *errbuf, size_t errlen);
+void vr_server_storage_close(verani_server *srv);
+/* Close the instance's storage handle, if open (before the instance is freed). */
+void vr_instance_storage_close(vr_instance *inst);
+
+/* --- rpc.c: the loop's side of the outside calls --- */
+void vr_rpc_loop_enter(verani_server *srv);   /* run/service: this thread is the loop */
+void vr_rpc_drain(verani_server *srv);        /* EVENT_WAIT_CANCELLED: run queued calls */
+void vr_rpc_fini(verani_server *srv);         /* destroy: fail what is left with ECLOSED */
+
+#endif /* VERANI_SERVER_INT_H */

@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * session-int.h: one connection's session (session.c) and the context a
+ * handler runs with (verani_ctx, its scratch memory, the handler-call
+ * bracket). Event-loop thread only; for server/ alone.
+ */
+#ifndef VERANI_SESSION_INT_H
+#define VERANI_SESSION_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libwebsockets.h>
+
+#include <verani/server.h>
+
+#include "broker-int.h"
+#include "ratelimit-int.h"
+#include "room-int.h"
+#include "wire/wire-private.h"
+
+struct vr_pending;
+
+struct verani_session {
+    /* First the fields every delivery reads (broker.c's walk, vr_session_enqueue,
+     * vr_session_writable): a fan-out touches them in every recipient, so they share as
+     * few cache lines as they can. */
+    struct verani_server *srv;
+    struct lws *wsi;                 /* NULL once the connection is gone */
+    uint64_t seq;                    /* the last seq queued to this session */
+    vr_outq q;
+    vr_outq retained;                /* sequenced frames kept for resume (vr_retain_*) */
+    uint32_t replay_frames;          /* a resume's replay may pass the queue bound by this */
+    size_t replay_bytes;             /* much; both 0 again once the queue has drained */
+    unsigned hello_done : 1;
+    unsigned added : 1;              /* in inst->sessions */
+    unsigned closing : 1;            /* a close is under way; no more frames */
+    unsigned ping_pending : 1;       /* a WebSocket ping is to be sent */
+    unsigned pinged : 1;             /* a ping went out since the last frame in */
+    unsigned write_asked : 1;        /* a write is asked for (WRITEABLE or the end of the turn)
+                                        and has not happened yet */
+    unsigned rx_paused : 1;          /* reading stopped while the outbound queue drains */
+    unsigned detached : 1;           /* no connection (wsi NULL), waiting for a resume; in
+                                        srv->detached instead of srv->sessions */
+    unsigned peer_closed : 1;        /* the client sent a close frame with 1000 or 1001 */
+    unsigned close_sent : 1;         /* our close frame is out: the peer's answers it */
+    unsigned saved : 1;              /* saved for a restart by a graceful stop: no
+                                        on_disconnect when it ends here */
+    lws_dll2_t node;                 /* in inst->sessions once hello is done */
+    lws_dll2_t all;                  /* in srv->sessions from ESTABLISHED to CLOSED */
+    vr_instance *inst;               /* holds one `pending` or a list entry */
+    char client_id[37];
+    char resume_token[33];
+    char epoch[17];                  /* the generation of its seqs (PROTOCOL.md, "Resume") */
+    char *user_id;                   /* owned */
+    uint8_t *meta;                   /* owned: the packed meta (the attachment) */
+    size_t meta_len;
+    vr_names want_chans;             /* owned until the HELLO: extract_meta's channels */
+    char **channels;                 /* owned strings, in join order */
+    vr_chanref *chref;               /* owned: channels[i]'s membership in inst's table;
+                                        same count and capacity as `channels` */
+    size_t n_channels, cap_channels;
+    vr_bucket bucket;
+    uint8_t *rx;                     /* owned: a message arriving in pieces */
+    size_t rx_len, rx_cap;
+    uint32_t proto_errors;           /* consecutive refused frames */
+    uint32_t limited;                /* consecutive rate-limited frames */
+    int64_t progress_us;             /* the last write of queued frames (the slow-consumer
+                                        judgement: session.c's over_bound) */
+    int64_t last_rx_us;              /* the last frame or pong in; while detached, when the
+                                        connection was lost (the grace period's start) */
+    lws_dll2_t tnode;                /* sweep.c: in srv->handshaking until hello, then in
+                                        srv->lru; in neither once closing or detached */
+    lws_dll2_t dirty;                /* in srv->dirty while frames wait for the end of the
+                                        loop turn (vr_sessions_flush) */
+    lws_dll2_t store_node;           /* in srv->store_saves while its attachment waits for
+                                        the end of the turn (vr_sessions_store_flush) */
+    int close_code;
+    char *close_reason;              /* owned: set by vr_session_close, at most
+                                        VR_CLOSE_REASON_MAX bytes */
+};
+
+/* A handler's context: on the stack of the dispatching call. */
+typedef struct vr_scratch {
+    struct vr_scratch *next;
+    max_align_t data[];
+} vr_scratch;
+
+struct verani_ctx {
+    struct verani_server *srv;
+    vr_mount *mount;
+    vr_instance *inst;
+    verani_session *sess;            /* NULL outside a session */
+    vr_scratch *scratch;             /* owned: freed by vr_ctx_fini */
+    ProtobufCMessage *meta;          /* unpacked lazily, freed by vr_ctx_fini */
+};
+
+/* --- session.c: the object's lifetime --- */
+verani_session *vr_session_new(verani_server *srv, struct lws *wsi, struct vr_pending *p);
+/* The connection is gone: detached for a resume when it may be, else ended (out of its
+ * instance, on_disconnect, freed). */
+void vr_session_closed(verani_session *s);
+/* The grace period of a detached session passed: on_disconnect, freed. */
+void vr_session_grace_expired(verani_session *s);
+/* The client sent a close frame with `code` (before CLOSED). Returns nonzero when it answers
+ * ours: the connection then closes at once (the close handshake is complete). */
+int vr_session_peer_close(verani_session *s, int code);
+/* End every detached session (on_disconnect, free): at stop, before the context goes. */
+void vr_sessions_end_detached(verani_server *srv);
+/* Past opts.max_detached, end the detached sessions lost longest ago. */
+void vr_sessions_detached_bound(verani_server *srv);
+/* A session whose close has started but whose socket never finished it: drop the socket
+ * now. Returns 1 when it did, 0 when `s` is not such a session. */
+int vr_session_kill_stuck(verani_session *s);
+/* Free what a session owns besides its list entries and timer (no on_disconnect). */
+void vr_session_free(verani_session *s);
+
+/* --- outq.c: what a session sends --- */
+/* Queue `f` (one new reference) with a fresh seq when `with_seq`; applies the slow policy.
+ * On poll() it is written when lws says the connection is writable (the fan-out path), on
+ * epoll at the end of the turn (vr_sessions_flush). */
+int vr_session_enqueue(verani_session *s, vr_frame *f, int with_seq);
+/* The connection is writable (a WRITEABLE callback, or vr_sessions_flush); -1 closes it. */
+int vr_session_writable(verani_session *s);
+/* The end of a loop turn: one direct write per session that got a frame of its own (a
+ * reply, a welcome, an error) in it, or on epoll any frame. */
+void vr_sessions_flush(verani_server *srv);
+/* Start closing with `code` and `reason`; `kill` drops the socket without waiting to write. */
+void vr_session_close(verani_session *s, int code, const char *reason, int kill);
+/* The frames and bytes waiting in the session's outbound queue. */
+void vr_session_queued(const verani_session *s, uint32_t *frames, size_t *bytes);
+/* The frame of envelope `env` (one reference, the caller's); NULL when out of memory. */
+vr_frame *vr_frame_of(const vr_envelope *env);
+/* Queue `env` to the session alone, written at the end of the turn. */
+void vr_session_send(verani_session *s, const vr_envelope *env, int with_seq);
+/* Send an ERROR frame with wire code `code` answering `req` (may be NULL). */
+void vr_session_error(verani_session *s, int code, const vr_envelope *req, const char *msg,
+                      const char *field);
+/* A refused frame: answer it, and close with 1008 after too many in a row. */
+void vr_session_refuse(verani_session *s, int code, const vr_envelope *req, const char *msg,
+                       const char *field);
+
+/* --- hello.c, dispatch.c, channels.c: what a session receives --- */
+/* Receive a piece of a WebSocket message. Returns -1 when the connection must close. */
+int vr_session_rx(verani_session *s, const uint8_t *in, size_t len, int binary, int first,
+                  int final);
+/* The first frame, a HELLO: a fresh session or a resume, answered with the WELCOME. */
+void vr_session_hello(verani_session *s, const vr_envelope *env);
+/* A client's JOIN or LEAVE frame. */
+void vr_session_join_leave(verani_session *s, const vr_envelope *env);
+/* A new session's first channels: those extract_meta asked for (each one on_join allows),
+ * else the schema's, else "default". 0, or VERANI_ENOMEM. */
+int vr_session_initial_channels(verani_session *s);
+/* Add channel `ch` to the session's and the instance's lists: 1 when added, 0 when it was
+ * already in it, VERANI_ENOMEM. */
+int vr_session_channel_add(verani_session *s, const char *ch);
+/* Leave every channel and free the names. */
+void vr_session_channels_clear(verani_session *s);
+
+/* --- persist.c: the session store --- */
+/* Is the session store on a file, with resume on (else saving is pointless)? */
+int vr_store_persistent(const verani_server *srv);
+/* The session's attachment is to be written (at the end of the turn) / removed. */
+void vr_attachment_store(verani_session *s);
+void vr_attachment_delete(verani_session *s);
+/* The end of a loop turn: the session store's writes of the turn in one transaction. When
+ * they fail (a busy database: the busy timeout is a few ms) they all stay queued and are
+ * tried again after a backoff (store_retry), never by waiting on the loop. */
+void vr_sessions_store_flush(verani_server *srv);
+/* Graceful stop, on a persistent store (storage_path a file): save every session (attached
+ * or detached) and its retained frames, so a server restarted on the same file restores
+ * them detached (vr_sessions_restore, at listen) and their clients resume. */
+int vr_sessions_save(verani_server *srv);
+int vr_sessions_restore(verani_server *srv);
+
+/* --- context.c: the handler context and the one way into the application --- */
+void vr_ctx_init(struct verani_ctx *ctx, verani_server *srv, vr_mount *m, vr_instance *inst,
+                 verani_session *s);
+void vr_ctx_fini(struct verani_ctx *ctx);
+void *vr_scratch_alloc(vr_scratch **list, size_t size);
+void vr_scratch_free(vr_scratch **list);
+
+/* The room's lifecycle hooks (the handler table starts with them). */
+static inline const verani_hooks *vr_hooks_of(const vr_mount *m)
+{
+    return (const verani_hooks *)m->handlers;
+}
+
+/* Around every call into the application's hooks and handlers: when the outermost one
+ * returns, a storage transaction it left open is rolled back (logged, and reported to
+ * on_error), so it cannot swallow the session store's writes that follow. vr_hook_call
+ * brackets with them; they are public for nothing else. */
+void vr_handler_enter(verani_server *srv);
+void vr_handler_leave(struct verani_ctx *ctx);
+
+/* The application calls vr_hook_call makes. */
+typedef enum vr_hook {
+    VR_HOOK_CONNECT,        /* on_connect; on_error too when it fails */
+    VR_HOOK_DISCONNECT,     /* on_disconnect */
+    VR_HOOK_ERROR,          /* on_error(err, text) */
+    VR_HOOK_MESSAGE,        /* on_message(event, data, len) */
+    VR_HOOK_JOIN,           /* on_join(channel) */
+    VR_HOOK_LEAVE,          /* on_leave(channel) */
+    VR_HOOK_RESTORE,        /* on_hibernation_restore */
+    VR_HOOK_ANY,            /* on_any(event, data, len, result) */
+    VR_HOOK_EVENT,          /* the typed handler of the room's `on` event `index` (in, out),
+                               timed for the handler-duration metric */
+    VR_HOOK_INSTANCE_START, /* on_instance_start */
+    VR_HOOK_INSTANCE_STOP,  /* on_instance_stop */
+    VR_HOOK_TIMER           /* a timer's fn(arg) (timers.c) */
+} vr_hook;
+
+/* The arguments of one call; each hook reads its own (see vr_hook). */
+typedef struct vr_hook_args {
+    const char *channel;
+    int err;
+    const char *text;
+    uint32_t event;
+    const uint8_t *data;
+    size_t len;
+    int result;
+    size_t index;
+    const ProtobufCMessage *in;
+    ProtobufCMessage *out;
+    verani_timer_fn timer;
+    void *arg;
+} vr_hook_args;
+
+/* Call `hook` of the application with `ctx` inside the handler bracket. Returns what the hook
+ * returned (0 for the void ones); a hook the application did not set is not called and gives
+ * 0 (callers that treat a missing on_message or on_join differently check the table). */
+int vr_hook_call(struct verani_ctx *ctx, vr_hook hook, const vr_hook_args *a);
+
+#endif /* VERANI_SESSION_INT_H */

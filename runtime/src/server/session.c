@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * session.c: a session's lifetime on the server: created at ESTABLISHED from
+ * the pending upgrade, the public verani_session_* accessors, detached when
+ * its connection drops (kept for a resume during the grace period, bounded by
+ * max_detached), and ended (out of its instance, on_disconnect, freed). What
+ * arrives is dispatch.c's, what leaves outq.c's, the HELLO hello.c's, the
+ * channels channels.c's, the session store persist.c's.
+ */
+#include <string.h>
+
+#include "core/core-private.h"
+#include "server-int.h"
+
+/* --- session accessors --------------------------------------------------- */
+
+const char *verani_session_user_id(const verani_session *s) { return s ? s->user_id : NULL; }
+const char *verani_session_client_id(const verani_session *s) { return s ? s->client_id : NULL; }
+size_t verani_session_channel_count(const verani_session *s) { return s ? s->n_channels : 0; }
+
+const char *verani_session_channel(const verani_session *s, size_t i)
+{
+    return s && i < s->n_channels ? s->channels[i] : NULL;
+}
+
+int verani_session_in_channel(const verani_session *s, const char *channel)
+{
+    size_t i;
+
+    for (i = 0; s && channel && i < s->n_channels; i++)
+        if (!strcmp(s->channels[i], channel))
+            return 1;
+    return 0;
+}
+
+verani_session *vr_session_new(verani_server *srv, struct lws *wsi, vr_pending *p)
+{
+    verani_session *s = vr_calloc(1, sizeof(*s));
+    const verani_room_schema *sc = p->inst->mount->def->schema;
+
+    if (!s)
+        return NULL;
+    s->srv = srv;
+    s->wsi = wsi;
+    s->inst = p->inst;       /* takes over p's `pending` count */
+    s->user_id = p->user_id; /* ownership moves from the pending upgrade */
+    s->meta = p->meta;
+    s->meta_len = p->meta_len;
+    s->want_chans = p->chans;
+    p->inst = NULL;
+    p->user_id = NULL;
+    p->meta = NULL;
+    memset(&p->chans, 0, sizeof(p->chans));
+    vr_outq_init(&s->q);
+    memcpy(s->epoch, srv->epoch, sizeof(s->epoch));
+    lws_dll2_add_tail(&s->all, &srv->sessions);
+    lws_dll2_add_tail(&s->tnode, &srv->handshaking); /* the hello timeout (sweep.c) */
+    s->last_rx_us = lws_now_usecs();
+    vr_bucket_init(&s->bucket, sc->rate, sc->burst, s->last_rx_us);
+    return s;
+}
+
+static void session_end(verani_session *s);
+
+int vr_session_peer_close(verani_session *s, int code)
+{
+    if (s->close_sent)
+        return 1; /* the answer to ours: it says nothing of what the client meant */
+    /* the client said goodbye (a tab closing sends 1001): no resume, on_disconnect now */
+    if (code == VR_CLOSE_NORMAL || code == VR_CLOSE_GOING_AWAY)
+        s->peer_closed = 1;
+    return 0;
+}
+
+void vr_session_grace_expired(verani_session *s)
+{
+    VR_INFO("session %s (user %s): not resumed within the grace period\n", s->client_id,
+            s->user_id);
+    session_end(s);
+}
+
+/*
+ * Which drops leave the session waiting for a resume: every close the server
+ * did not ask for (a network error, a vanished peer, a close frame other than
+ * 1000 and 1001), and the idle timeout (a dead network looks like that). Not:
+ * a close frame with 1000 or 1001 (the client meant it), a kick or any other
+ * close the server or the application started (1008, 1009, 1011, 4000,
+ * verani_ctx_close), a graceful stop, or any drop when resume is off.
+ */
+static int detachable(const verani_session *s)
+{
+    return s->added && !s->peer_closed && !s->srv->stopping && !s->srv->stop_flag &&
+           s->srv->opts.resume_grace_ms != VERANI_RESUME_OFF &&
+           (!s->closing || s->close_code == VR_CLOSE_IDLE);
+}
+
+/* Past max_detached, the sessions lost longest ago end (on_disconnect) before their grace
+ * period: what waits for a resume is bounded like what is connected. */
+void vr_sessions_detached_bound(verani_server *srv)
+{
+    while (srv->detached.count > srv->opts.max_detached) {
+        verani_session *o = lws_container_of(srv->detached.head, verani_session, all);
+
+        VR_WARN("session %s (user %s): %u sessions wait for a resume, the max_detached limit: "
+                "the oldest ends\n", o->client_id, o->user_id, srv->detached.count);
+        srv->metrics.detached_dropped++;
+        session_end(o);
+    }
+}
+
+static void detach(verani_session *s)
+{
+    verani_server *srv = s->srv;
+
+    s->wsi = NULL;
+    s->closing = 0;
+    s->detached = 1;
+    s->write_asked = s->rx_paused = s->ping_pending = s->pinged = 0;
+    vr_dll2_unlink(&s->dirty);
+    vr_timer_unlink(s);
+    s->last_rx_us = lws_now_usecs(); /* the grace period counts from here (sweep.c) */
+    vr_outq_fini(&s->q); /* its sequenced frames are in `retained` */
+    vr_free(s->rx);
+    s->rx = NULL;
+    s->rx_len = s->rx_cap = 0;
+    lws_dll2_remove(&s->all);
+    lws_dll2_add_tail(&s->all, &srv->detached);
+    VR_INFO("session %s (user %s): connection lost, kept %u ms for a resume (seq %llu)\n",
+            s->client_id, s->user_id, srv->opts.resume_grace_ms, (unsigned long long)s->seq);
+    vr_sessions_detached_bound(srv);
+}
+
+void vr_sessions_end_detached(verani_server *srv)
+{
+    lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&srv->detached)) {
+        session_end(lws_container_of(d, verani_session, all));
+    } lws_end_foreach_dll_safe(d, d1);
+}
+
+int vr_session_kill_stuck(verani_session *s)
+{
+    if (!s->closing || !s->wsi)
+        return 0;
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    return 1;
+}
+
+/* Free what a session owns besides its list entries and timer. */
+void vr_session_free(verani_session *s)
+{
+    vr_timer_unlink(s);
+    vr_dll2_unlink(&s->dirty);
+    vr_dll2_unlink(&s->store_node);
+    vr_outq_fini(&s->q);
+    vr_outq_fini(&s->retained);
+    vr_session_channels_clear(s);
+    vr_free(s->user_id);
+    vr_free(s->meta);
+    vr_free(s->rx);
+    vr_free(s->close_reason);
+    vr_free(s->want_chans.buf);
+    vr_free(s);
+}
+
+void vr_session_closed(verani_session *s)
+{
+    if (detachable(s)) {
+        detach(s);
+        return;
+    }
+    session_end(s);
+}
+
+/* The session is gone: out of its instance, on_disconnect, freed. */
+static void session_end(verani_session *s)
+{
+    vr_instance *inst = s->inst;
+
+    s->wsi = NULL;
+    s->closing = 1;
+    s->detached = 0;
+    vr_timer_unlink(s);
+    lws_dll2_remove(&s->all);
+    if (s->added && !s->saved && vr_store_persistent(s->srv))
+        vr_attachment_delete(s);
+    if (s->added) {
+        struct verani_ctx ctx;
+        const verani_hooks *h = vr_hooks_of(inst->mount);
+
+        lws_dll2_remove(&s->node);
+        s->added = 0;
+        /* a session saved for a restart is not gone: it comes back detached */
+        if (h->on_disconnect && !s->saved) {
+            vr_ctx_init(&ctx, s->srv, inst->mount, inst, s);
+            vr_hook_call(&ctx, VR_HOOK_DISCONNECT, NULL);
+            vr_ctx_fini(&ctx);
+        }
+    } else if (inst) {
+        inst->pending--;
+    }
+    vr_instance_maybe_free(inst);
+    vr_session_free(s);
+}

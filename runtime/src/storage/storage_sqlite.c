@@ -1,0 +1,864 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * storage_sqlite.c: the SQLite backend of room storage and the session
+ * store. One connection per verani_storage_db, opened in WAL mode (unless
+ * asked not to) with a busy timeout, its tables created on first open and
+ * versioned with PRAGMA user_version, and every statement prepared once and
+ * cached for the life of the connection. SQLite's result codes become
+ * verani_err codes with a sentence that says what to do. Keys and values are
+ * always bound as BLOBs, so a prefix list is a range of the primary key, never
+ * a LIKE pattern. It does not retry on a busy database beyond SQLite's busy
+ * timeout (the server keeps it at a few ms and retries its own writes later), and it does not check a whole file for corruption up front
+ * (corruption is reported by the call that meets it).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "core/core-private.h" /* the allocator only */
+#include "storage-private.h"
+
+/* The schema version this file writes; a newer file is refused. */
+#define SQ_SCHEMA_VERSION 2
+#define SQ_STR_(x) #x
+#define SQ_STR(x) SQ_STR_(x)
+
+static const char sq_schema[] =
+    "CREATE TABLE vr_ns(id INTEGER PRIMARY KEY, room TEXT NOT NULL, instance TEXT NOT NULL,"
+    " UNIQUE(room, instance));"
+    "CREATE TABLE vr_kv(ns INTEGER NOT NULL, k BLOB NOT NULL, v BLOB NOT NULL,"
+    " PRIMARY KEY(ns, k)) WITHOUT ROWID;"
+    "CREATE TABLE vr_session(client_id TEXT PRIMARY KEY, token TEXT UNIQUE,"
+    " user_id TEXT NOT NULL, room TEXT NOT NULL, instance TEXT NOT NULL, meta BLOB,"
+    " channels BLOB, last_seq INTEGER NOT NULL, updated_ms INTEGER NOT NULL, epoch TEXT)"
+    " WITHOUT ROWID;"
+    "CREATE INDEX vr_session_instance ON vr_session(room, instance);"
+    "CREATE TABLE vr_frame(client_id TEXT NOT NULL, seq INTEGER NOT NULL,"
+    " at_ms INTEGER NOT NULL, bytes BLOB NOT NULL, PRIMARY KEY(client_id, seq)) WITHOUT ROWID;"
+    "PRAGMA user_version = " SQ_STR(SQ_SCHEMA_VERSION) ";";
+
+/* From version 1 (before the session epoch) to this one. */
+static const char sq_upgrade_1[] =
+    "ALTER TABLE vr_session ADD COLUMN epoch TEXT;"
+    "PRAGMA user_version = " SQ_STR(SQ_SCHEMA_VERSION) ";";
+
+enum {
+    SQ_BEGIN, SQ_COMMIT, SQ_ROLLBACK, SQ_SAVEPOINT, SQ_RELEASE, SQ_ROLLBACK_TO,
+    SQ_NS_GET, SQ_NS_ADD,
+    SQ_KV_GET, SQ_KV_PUT, SQ_KV_DEL, SQ_KV_LIST, SQ_KV_LIST_OPEN,
+    SQ_SESS_SAVE, SQ_SESS_LOAD, SQ_SESS_TOKEN, SQ_SESS_DEL, SQ_SESS_LIST, SQ_SESS_SEQ,
+    SQ_INST_LIST,
+    SQ_FR_ADD, SQ_FR_READ, SQ_FR_TRIM_COUNT, SQ_FR_TRIM_AGE, SQ_FR_RANGE, SQ_FR_DEL,
+    SQ_N
+};
+
+#define SQ_SESS_COLS \
+    "client_id, token, user_id, room, instance, meta, channels, last_seq, updated_ms, epoch"
+
+static const char *const sq_sql[SQ_N] = {
+    [SQ_BEGIN] = "BEGIN IMMEDIATE",
+    [SQ_COMMIT] = "COMMIT",
+    [SQ_ROLLBACK] = "ROLLBACK",
+    [SQ_SAVEPOINT] = "SAVEPOINT vr_sp",
+    [SQ_RELEASE] = "RELEASE vr_sp",
+    [SQ_ROLLBACK_TO] = "ROLLBACK TO vr_sp",
+    [SQ_NS_GET] = "SELECT id FROM vr_ns WHERE room = ?1 AND instance = ?2",
+    [SQ_NS_ADD] = "INSERT INTO vr_ns(room, instance) VALUES(?1, ?2)",
+    [SQ_KV_GET] = "SELECT v FROM vr_kv WHERE ns = ?1 AND k = ?2",
+    [SQ_KV_PUT] = "INSERT OR REPLACE INTO vr_kv(ns, k, v) VALUES(?1, ?2, ?3)",
+    [SQ_KV_DEL] = "DELETE FROM vr_kv WHERE ns = ?1 AND k = ?2",
+    [SQ_KV_LIST] = "SELECT k, v FROM vr_kv WHERE ns = ?1 AND k >= ?2 AND k < ?3"
+                   " ORDER BY k LIMIT ?4",
+    [SQ_KV_LIST_OPEN] = "SELECT k, v FROM vr_kv WHERE ns = ?1 AND k >= ?2 ORDER BY k LIMIT ?4",
+    [SQ_SESS_SAVE] = "INSERT OR REPLACE INTO vr_session(" SQ_SESS_COLS ")"
+                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [SQ_SESS_LOAD] = "SELECT " SQ_SESS_COLS " FROM vr_session WHERE client_id = ?1",
+    [SQ_SESS_TOKEN] = "SELECT " SQ_SESS_COLS " FROM vr_session WHERE token = ?1",
+    [SQ_SESS_DEL] = "DELETE FROM vr_session WHERE client_id = ?1",
+    [SQ_SESS_LIST] = "SELECT " SQ_SESS_COLS " FROM vr_session WHERE room = ?1 AND instance = ?2"
+                     " ORDER BY client_id",
+    [SQ_SESS_SEQ] = "UPDATE vr_session SET last_seq = ?2 WHERE client_id = ?1",
+    [SQ_INST_LIST] = "SELECT DISTINCT room, instance FROM vr_session ORDER BY room, instance",
+    [SQ_FR_ADD] = "INSERT INTO vr_frame(client_id, seq, at_ms, bytes) VALUES(?1, ?2, ?3, ?4)",
+    [SQ_FR_READ] = "SELECT seq, at_ms, bytes FROM vr_frame WHERE client_id = ?1 AND seq > ?2"
+                   " ORDER BY seq LIMIT ?3",
+    /* Both trims are index range deletes, O(log n + deleted) per append: by
+     * seq (the newest max_count seq numbers stay, so gaps keep fewer), and by
+     * age up to the first frame young enough (sends are in seq order). */
+    [SQ_FR_TRIM_COUNT] = "DELETE FROM vr_frame WHERE client_id = ?1 AND seq <= (SELECT max(seq)"
+                         " FROM vr_frame WHERE client_id = ?1) - ?2",
+    [SQ_FR_TRIM_AGE] = "DELETE FROM vr_frame WHERE client_id = ?1 AND seq < coalesce((SELECT seq"
+                       " FROM vr_frame WHERE client_id = ?1 AND at_ms >= ?2 ORDER BY seq"
+                       " LIMIT 1), 9223372036854775807)",
+    [SQ_FR_RANGE] = "SELECT min(seq), max(seq), count(*) FROM vr_frame WHERE client_id = ?1",
+    [SQ_FR_DEL] = "DELETE FROM vr_frame WHERE client_id = ?1",
+};
+
+typedef struct sq {
+    sqlite3 *h;                      /* owned */
+    sqlite3_stmt *st[SQ_N];          /* owned; prepared on first use */
+} sq;
+
+/* Non-NULL for zero-length blobs: SQLite binds a NULL pointer as SQL NULL. */
+static const uint8_t sq_empty[1] = {0};
+
+/* Map a SQLite result to a verani_err, with a sentence a person can act on. */
+static int sq_fail(verani_storage_db *db, int rc, const char *what)
+{
+    sq *q = db->impl;
+    const char *msg = q && q->h ? sqlite3_errmsg(q->h) : sqlite3_errstr(rc);
+    const char *hint;
+    int code = VERANI_EIO;
+
+    switch (rc & 0xff) {
+    case SQLITE_FULL:
+        hint = "the disk or the file system quota is full: free space, then retry";
+        break;
+    case SQLITE_IOERR:
+        hint = "the operating system reported an I/O error: check the disk and file system";
+        break;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        hint = "the file is corrupt or not a SQLite database: restore it from a backup or "
+               "move it away and start with a new file";
+        break;
+    case SQLITE_READONLY:
+        hint = "the database is read-only: check the permissions of the file and of its "
+               "directory (WAL mode writes -wal and -shm files beside it)";
+        break;
+    case SQLITE_CANTOPEN:
+        hint = "cannot open or create the file: check that its directory exists and is "
+               "writable by this process";
+        break;
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+        hint = "access was denied: check the file's permissions";
+        break;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        code = VERANI_ETIMEDOUT;
+        return vr_storage_error(db, code, "storage %s: %s failed: the database is locked by "
+                                "another connection (another process on the file: a sqlite3 "
+                                "shell in a transaction, a VACUUM) and stayed locked for the "
+                                "busy timeout (%u ms); nothing was done: retry later",
+                                db->path, what, db->opts.busy_timeout_ms);
+    case SQLITE_NOMEM:
+        code = VERANI_ENOMEM;
+        hint = "out of memory";
+        break;
+    case SQLITE_TOOBIG:
+        code = VERANI_ETOOBIG;
+        hint = "a key or value is larger than SQLite allows";
+        break;
+    case SQLITE_CONSTRAINT:
+        code = VERANI_EINVAL;
+        hint = "the row conflicts with one already stored";
+        break;
+    default:
+        hint = "an unexpected SQLite error";
+        break;
+    }
+    return vr_storage_error(db, code, "storage %s: %s failed: %s (%s); %s", db->path, what, msg,
+                            sqlite3_errstr(rc), hint);
+}
+
+static sqlite3_stmt *sq_stmt(verani_storage_db *db, int id)
+{
+    sq *q = db->impl;
+    int rc;
+
+    if (!q->st[id]) {
+        rc = sqlite3_prepare_v3(q->h, sq_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &q->st[id],
+                                NULL);
+        if (rc != SQLITE_OK) {
+            sq_fail(db, rc, "preparing a statement");
+            q->st[id] = NULL;
+            return NULL;
+        }
+    }
+    return q->st[id];
+}
+
+static void sq_done(sqlite3_stmt *s)
+{
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+}
+
+static int bind_blob(sqlite3_stmt *s, int i, const void *p, size_t n)
+{
+    return sqlite3_bind_blob64(s, i, n ? p : sq_empty, n, SQLITE_STATIC);
+}
+
+static int bind_text(sqlite3_stmt *s, int i, const char *t)
+{
+    return t ? sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC) : sqlite3_bind_null(s, i);
+}
+
+/* Run a statement that returns no rows (its bindings done); 0 or an error. */
+static int sq_exec(verani_storage_db *db, sqlite3_stmt *s, const char *what)
+{
+    int rc = sqlite3_step(s);
+
+    sq_done(s);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return sq_fail(db, rc, what);
+    return 0;
+}
+
+/* The error code of a failed sq_stmt (its text is already set). */
+static int sq_prep_err(verani_storage_db *db)
+{
+    (void)db;
+    return VERANI_EIO;
+}
+
+static int sq_simple(verani_storage_db *db, int id, const char *what)
+{
+    sqlite3_stmt *s = sq_stmt(db, id);
+
+    return s ? sq_exec(db, s, what) : VERANI_EIO;
+}
+
+/* --- open and close -------------------------------------------------------- */
+
+static void sq_busy_timeout(verani_storage_db *db, uint32_t ms)
+{
+    sq *q = db->impl;
+
+    sqlite3_busy_timeout(q->h, (int)(ms > INT32_MAX ? INT32_MAX : ms));
+}
+
+static void sq_close(verani_storage_db *db)
+{
+    sq *q = db->impl;
+    int i;
+
+    if (!q)
+        return;
+    for (i = 0; i < SQ_N; i++)
+        sqlite3_finalize(q->st[i]);
+    sqlite3_close_v2(q->h);
+    vr_free(q);
+    db->impl = NULL;
+}
+
+/* Run one pragma and return its first column as an integer in *out (when given). */
+static int sq_pragma(verani_storage_db *db, const char *sql, int64_t *out, char *text,
+                     size_t tlen)
+{
+    sq *q = db->impl;
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(q->h, sql, -1, &s, NULL);
+
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            if (out)
+                *out = sqlite3_column_int64(s, 0);
+            if (text && tlen) {
+                const unsigned char *t = sqlite3_column_text(s, 0);
+
+                snprintf(text, tlen, "%s", t ? (const char *)t : "");
+            }
+            rc = SQLITE_DONE;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        sq_fail(db, rc, sql);
+        sqlite3_finalize(s);
+        return VERANI_EIO;
+    }
+    sqlite3_finalize(s);
+    return 0;
+}
+
+static int sq_setup_schema(verani_storage_db *db)
+{
+    sq *q = db->impl;
+    int64_t ver = 0;
+    char *err = NULL;
+    int rc;
+
+    if (sq_pragma(db, "PRAGMA user_version", &ver, NULL, 0))
+        return VERANI_EIO;
+    if (ver == SQ_SCHEMA_VERSION)
+        return 0;
+    if (ver > SQ_SCHEMA_VERSION)
+        return vr_storage_error(db, VERANI_EIO,
+                                "storage %s: the file has storage schema version %" PRId64
+                                " but this libverani knows only up to %d: use a newer "
+                                "libverani, or another file",
+                                db->path, ver, SQ_SCHEMA_VERSION);
+    if (db->opts.read_only)
+        return vr_storage_error(db, VERANI_EIO,
+                                "storage %s: opened read-only but the file has no Verani "
+                                "tables yet: open it once read-write first",
+                                db->path);
+    rc = sqlite3_exec(q->h, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(db, rc, "creating the tables");
+    /* Another process may have created them while we waited for the lock. */
+    if (sq_pragma(db, "PRAGMA user_version", &ver, NULL, 0)) {
+        sqlite3_exec(q->h, "ROLLBACK", NULL, NULL, NULL);
+        return VERANI_EIO;
+    }
+    if (ver == 0 || ver == 1) {
+        rc = sqlite3_exec(q->h, ver ? sq_upgrade_1 : sq_schema, NULL, NULL, &err);
+        if (rc != SQLITE_OK) {
+            sq_fail(db, rc, "creating the tables");
+            sqlite3_free(err);
+            sqlite3_exec(q->h, "ROLLBACK", NULL, NULL, NULL);
+            return VERANI_EIO;
+        }
+    }
+    rc = sqlite3_exec(q->h, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        int code = sq_fail(db, rc, "creating the tables");
+
+        sqlite3_exec(q->h, "ROLLBACK", NULL, NULL, NULL);
+        return code;
+    }
+    return 0;
+}
+
+static const vr_storage_ops sq_ops;
+
+int vr_storage_sqlite_open(verani_storage_db *db)
+{
+    int memory = strcmp(db->path, ":memory:") == 0;
+    int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+    char mode[16];
+    sq *q;
+    int rc;
+
+    q = vr_calloc(1, sizeof(*q));
+    if (!q)
+        return vr_storage_error(db, VERANI_ENOMEM, "storage %s: out of memory", db->path);
+    db->impl = q;
+    db->ops = &sq_ops;
+    flags |= db->opts.read_only ? SQLITE_OPEN_READONLY
+                                : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    rc = sqlite3_open_v2(db->path, &q->h, flags, NULL);
+    if (rc != SQLITE_OK) {
+        sq_fail(db, rc, "opening the database");
+        goto fail;
+    }
+    sqlite3_extended_result_codes(q->h, 1);
+    sq_busy_timeout(db, db->opts.busy_timeout_ms);
+    /* The first statement that reads the file: a foreign or corrupt file fails here. */
+    if (!memory && !db->opts.no_wal && !db->opts.read_only) {
+        if (sq_pragma(db, "PRAGMA journal_mode = WAL", NULL, mode, sizeof(mode)))
+            goto fail;
+        /* In WAL, NORMAL never corrupts the file; a power cut may lose the last commits. */
+        if (sq_pragma(db, "PRAGMA synchronous = NORMAL", NULL, NULL, 0))
+            goto fail;
+    }
+    if (sq_setup_schema(db))
+        goto fail;
+    return 0;
+fail:
+    sq_close(db);
+    return VERANI_EIO;
+}
+
+/* --- room storage ------------------------------------------------------------ */
+
+static int sq_ns_open(verani_storage *st)
+{
+    verani_storage_db *db = st->db;
+    sq *q = db->impl;
+    sqlite3_stmt *s = sq_stmt(db, SQ_NS_GET);
+    int rc;
+
+    if (!s)
+        return sq_prep_err(db);
+    bind_text(s, 1, st->room);
+    bind_text(s, 2, st->instance);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        st->ns = sqlite3_column_int64(s, 0);
+        sq_done(s);
+        return 0;
+    }
+    sq_done(s);
+    if (rc != SQLITE_DONE)
+        return sq_fail(db, rc, "looking up the instance");
+    s = sq_stmt(db, SQ_NS_ADD);
+    if (!s)
+        return sq_prep_err(db);
+    bind_text(s, 1, st->room);
+    bind_text(s, 2, st->instance);
+    if ((rc = sq_exec(db, s, "adding the instance")))
+        return rc;
+    st->ns = sqlite3_last_insert_rowid(q->h);
+    return 0;
+}
+
+static int sq_get(verani_storage *st, const void *k, size_t kl, uint8_t **v, size_t *vl)
+{
+    verani_storage_db *db = st->db;
+    sqlite3_stmt *s = sq_stmt(db, SQ_KV_GET);
+    int rc;
+
+    if (!s)
+        return sq_prep_err(db);
+    sqlite3_bind_int64(s, 1, st->ns);
+    bind_blob(s, 2, k, kl);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const void *b = sqlite3_column_blob(s, 0);
+        size_t n = (size_t)sqlite3_column_bytes(s, 0);
+
+        if (v) {
+            *v = vr_malloc(n + 1);
+            if (!*v) {
+                sq_done(s);
+                return vr_storage_error(db, VERANI_ENOMEM,
+                                        "storage: out of memory reading a %zu-byte value", n);
+            }
+            if (n)
+                memcpy(*v, b, n);
+            (*v)[n] = 0;
+        }
+        if (vl)
+            *vl = n;
+        sq_done(s);
+        return 0;
+    }
+    sq_done(s);
+    if (rc == SQLITE_DONE)
+        return vr_storage_error(db, VERANI_ENOTFOUND, "storage: no such key");
+    return sq_fail(db, rc, "get");
+}
+
+static int sq_put(verani_storage *st, const void *k, size_t kl, const void *v, size_t vl)
+{
+    sqlite3_stmt *s = sq_stmt(st->db, SQ_KV_PUT);
+
+    if (!s)
+        return sq_prep_err(st->db);
+    sqlite3_bind_int64(s, 1, st->ns);
+    bind_blob(s, 2, k, kl);
+    bind_blob(s, 3, v, vl);
+    return sq_exec(st->db, s, "put");
+}
+
+static int sq_del(verani_storage *st, const void *k, size_t kl)
+{
+    verani_storage_db *db = st->db;
+    sq *q = db->impl;
+    sqlite3_stmt *s = sq_stmt(db, SQ_KV_DEL);
+    int rc;
+
+    if (!s)
+        return sq_prep_err(db);
+    sqlite3_bind_int64(s, 1, st->ns);
+    bind_blob(s, 2, k, kl);
+    if ((rc = sq_exec(db, s, "delete")))
+        return rc;
+    if (sqlite3_changes(q->h) == 0)
+        return vr_storage_error(db, VERANI_ENOTFOUND, "storage: no such key");
+    return 0;
+}
+
+static int sq_list(verani_storage *st, const void *lo, size_t lol, const void *hi, size_t hil,
+                   size_t limit, verani_storage_list_fn fn, void *user)
+{
+    verani_storage_db *db = st->db;
+    sqlite3_stmt *s = sq_stmt(db, hi ? SQ_KV_LIST : SQ_KV_LIST_OPEN);
+    int rc, n = 0;
+
+    if (!s)
+        return sq_prep_err(db);
+    sqlite3_bind_int64(s, 1, st->ns);
+    bind_blob(s, 2, lo, lol);
+    if (hi)
+        bind_blob(s, 3, hi, hil);
+    sqlite3_bind_int64(s, 4, limit > INT32_MAX ? INT32_MAX : (sqlite3_int64)limit);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const uint8_t *kb = sqlite3_column_blob(s, 0);
+        size_t kn = (size_t)sqlite3_column_bytes(s, 0);
+        const uint8_t *vb = sqlite3_column_blob(s, 1);
+        size_t vn = (size_t)sqlite3_column_bytes(s, 1);
+
+        n++;
+        if (fn(kb ? kb : sq_empty, kn, vb ? vb : sq_empty, vn, user)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sq_done(s);
+    if (rc != SQLITE_DONE)
+        return sq_fail(db, rc, "list");
+    return n;
+}
+
+static int sq_begin(verani_storage_db *db, int depth)
+{
+    return sq_simple(db, depth == 1 ? SQ_BEGIN : SQ_SAVEPOINT, "begin");
+}
+
+static int sq_commit(verani_storage_db *db, int depth)
+{
+    sq *q = db->impl;
+
+    if (sqlite3_get_autocommit(q->h))
+        return vr_storage_error(db, VERANI_EIO,
+                                "storage %s: SQLite rolled the transaction back after an "
+                                "error; nothing of it was kept",
+                                db->path);
+    return sq_simple(db, depth == 1 ? SQ_COMMIT : SQ_RELEASE, "commit");
+}
+
+static int sq_rollback(verani_storage_db *db, int depth)
+{
+    sq *q = db->impl;
+    int rc;
+
+    /* After SQLITE_FULL, IOERR, NOMEM or BUSY SQLite may have rolled back already. */
+    if (sqlite3_get_autocommit(q->h))
+        return 0;
+    if (depth == 1)
+        return sq_simple(db, SQ_ROLLBACK, "rollback");
+    rc = sq_simple(db, SQ_ROLLBACK_TO, "rollback");
+    if (!rc)
+        rc = sq_simple(db, SQ_RELEASE, "rollback");
+    return rc;
+}
+
+/* --- the session store -------------------------------------------------------- */
+
+static int sq_sess_save(verani_storage_db *db, const vr_attachment *a)
+{
+    sqlite3_stmt *s = sq_stmt(db, SQ_SESS_SAVE);
+    size_t i, total = 0, off = 0;
+    uint8_t *ch = NULL;
+    int rc;
+
+    if (!s)
+        return sq_prep_err(db);
+    /* Channels as one blob of NUL-terminated names: channel names hold no NUL. */
+    for (i = 0; i < a->n_channels; i++)
+        total += strlen(a->channels[i]) + 1;
+    if (total) {
+        ch = vr_malloc(total);
+        if (!ch)
+            return vr_storage_error(db, VERANI_ENOMEM, "session store: out of memory");
+        for (i = 0; i < a->n_channels; i++) {
+            size_t l = strlen(a->channels[i]) + 1;
+
+            memcpy(ch + off, a->channels[i], l);
+            off += l;
+        }
+    }
+    bind_text(s, 1, a->client_id);
+    bind_text(s, 2, a->resume_token[0] ? a->resume_token : NULL);
+    bind_text(s, 3, a->user_id);
+    bind_text(s, 4, a->room);
+    bind_text(s, 5, a->instance);
+    bind_blob(s, 6, a->meta, a->meta_len);
+    bind_blob(s, 7, ch, total);
+    sqlite3_bind_int64(s, 8, (sqlite3_int64)a->last_seq);
+    sqlite3_bind_int64(s, 9, a->updated_ms);
+    bind_text(s, 10, a->epoch[0] ? a->epoch : NULL);
+    rc = sq_exec(db, s, "saving a session");
+    vr_free(ch);
+    return rc;
+}
+
+static char *col_strdup(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+
+    return vr_strdup(t ? (const char *)t : "");
+}
+
+/* Fill `a` from the current row of a SQ_SESS_COLS select. */
+static int sq_fill(verani_storage_db *db, sqlite3_stmt *s, vr_attachment *a)
+{
+    const unsigned char *t;
+    const uint8_t *ch;
+    size_t chl, i, n = 0, off;
+
+    memset(a, 0, sizeof(*a));
+    /* ids are fixed-size: a longer one was not written by this store, and is not cut to fit */
+    if ((size_t)sqlite3_column_bytes(s, 0) >= sizeof(a->client_id) ||
+        (size_t)sqlite3_column_bytes(s, 1) >= sizeof(a->resume_token))
+        return vr_storage_error(db, VERANI_EIO, "session store %s: a stored session has a "
+                                "client id or token longer than libverani writes: the file "
+                                "holds rows something else wrote", db->path);
+    t = sqlite3_column_text(s, 0);
+    snprintf(a->client_id, sizeof(a->client_id), "%s", t ? (const char *)t : "");
+    t = sqlite3_column_text(s, 1);
+    snprintf(a->resume_token, sizeof(a->resume_token), "%s", t ? (const char *)t : "");
+    a->user_id = col_strdup(s, 2);
+    a->room = col_strdup(s, 3);
+    a->instance = col_strdup(s, 4);
+    a->meta_len = (size_t)sqlite3_column_bytes(s, 5);
+    a->meta = vr_malloc(a->meta_len + 1);
+    if (a->meta && a->meta_len)
+        memcpy(a->meta, sqlite3_column_blob(s, 5), a->meta_len);
+    ch = sqlite3_column_blob(s, 6);
+    chl = (size_t)sqlite3_column_bytes(s, 6);
+    for (i = 0; i < chl; i++)
+        n += ch[i] == 0;
+    if (chl && ch[chl - 1] != 0)
+        n++; /* tolerate a last name without its NUL */
+    a->channels = vr_malloc((n ? n : 1) * sizeof(char *));
+    if (a->channels) {
+        for (off = 0; off < chl && a->n_channels < n;) {
+            const uint8_t *end = memchr(ch + off, 0, chl - off);
+            size_t l = end ? (size_t)(end - (ch + off)) : chl - off;
+
+            a->channels[a->n_channels] = vr_strndup((const char *)ch + off, l);
+            if (!a->channels[a->n_channels])
+                break;
+            a->n_channels++;
+            off += l + 1;
+        }
+    }
+    a->last_seq = (uint64_t)sqlite3_column_int64(s, 7);
+    a->updated_ms = sqlite3_column_int64(s, 8);
+    t = sqlite3_column_text(s, 9);
+    snprintf(a->epoch, sizeof(a->epoch), "%s", t ? (const char *)t : "");
+    if (!a->user_id || !a->room || !a->instance || !a->meta || !a->channels ||
+        a->n_channels != n) {
+        vr_attachment_fini(a);
+        return vr_storage_error(db, VERANI_ENOMEM, "session store: out of memory");
+    }
+    return 0;
+}
+
+static int sq_sess_load(verani_storage_db *db, const char *client_id, const char *token,
+                        vr_attachment *out)
+{
+    sqlite3_stmt *s = sq_stmt(db, client_id ? SQ_SESS_LOAD : SQ_SESS_TOKEN);
+    int rc;
+
+    if (!s)
+        return sq_prep_err(db);
+    bind_text(s, 1, client_id ? client_id : token);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        rc = sq_fill(db, s, out);
+        sq_done(s);
+        return rc;
+    }
+    sq_done(s);
+    if (rc == SQLITE_DONE)
+        return vr_storage_error(db, VERANI_ENOTFOUND, "session store: no such session");
+    return sq_fail(db, rc, "loading a session");
+}
+
+static int sq_sess_delete(verani_storage_db *db, const char *client_id)
+{
+    sq *q = db->impl;
+    sqlite3_stmt *s = sq_stmt(db, SQ_FR_DEL);
+    int rc;
+
+    if (!s)
+        return sq_prep_err(db);
+    bind_text(s, 1, client_id);
+    if ((rc = sq_exec(db, s, "deleting a session's frames")))
+        return rc;
+    if (!(s = sq_stmt(db, SQ_SESS_DEL)))
+        return sq_prep_err(db);
+    bind_text(s, 1, client_id);
+    if ((rc = sq_exec(db, s, "deleting a session")))
+        return rc;
+    if (sqlite3_changes(q->h) == 0)
+        return vr_storage_error(db, VERANI_ENOTFOUND, "session store: no such session");
+    return 0;
+}
+
+static int sq_sess_list(verani_storage_db *db, const char *room, const char *instance,
+                        vr_attachment_fn fn, void *user)
+{
+    sqlite3_stmt *s = sq_stmt(db, SQ_SESS_LIST);
+    vr_attachment a;
+    int rc, n = 0;
+
+    if (!s)
+        return sq_prep_err(db);
+    bind_text(s, 1, room);
+    bind_text(s, 2, instance);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int stop, r = sq_fill(db, s, &a);
+
+        if (r) {
+            sq_done(s);
+            return r;
+        }
+        n++;
+        stop = fn(&a, user);
+        vr_attachment_fini(&a);
+        if (stop) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sq_done(s);
+    if (rc != SQLITE_DONE)
+        return sq_fail(db, rc, "listing sessions");
+    return n;
+}
+
+static int sq_sess_set_seq(verani_storage_db *db, const char *client_id, uint64_t last_seq)
+{
+    sq *q = db->impl;
+    sqlite3_stmt *s = sq_stmt(db, SQ_SESS_SEQ);
+    int rc;
+
+    if (!s)
+        return sq_prep_err(db);
+    bind_text(s, 1, client_id);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)last_seq);
+    if ((rc = sq_exec(db, s, "updating a session's seq")))
+        return rc;
+    if (sqlite3_changes(q->h) == 0)
+        return vr_storage_error(db, VERANI_ENOTFOUND, "session store: no such session");
+    return 0;
+}
+
+static int sq_instances_list(verani_storage_db *db, vr_instance_fn fn, void *user)
+{
+    sqlite3_stmt *s = sq_stmt(db, SQ_INST_LIST);
+    int rc, n = 0;
+
+    if (!s)
+        return sq_prep_err(db);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const unsigned char *room = sqlite3_column_text(s, 0);
+        const unsigned char *inst = sqlite3_column_text(s, 1);
+
+        n++;
+        if (fn(room ? (const char *)room : "", inst ? (const char *)inst : "", user)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sq_done(s);
+    if (rc != SQLITE_DONE)
+        return sq_fail(db, rc, "listing instances");
+    return n;
+}
+
+static int sq_frame_append(verani_storage_db *db, const char *client_id, uint64_t seq,
+                           int64_t at_ms, const uint8_t *bytes, size_t len)
+{
+    sqlite3_stmt *s = sq_stmt(db, SQ_FR_ADD);
+    int rc;
+
+    if (!s)
+        return sq_prep_err(db);
+    bind_text(s, 1, client_id);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)seq);
+    sqlite3_bind_int64(s, 3, at_ms);
+    bind_blob(s, 4, bytes, len);
+    rc = sqlite3_step(s);
+    sq_done(s);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT)
+        return vr_storage_error(db, VERANI_EINVAL,
+                                "session store: frame %" PRIu64 " of %s is already retained",
+                                seq, client_id);
+    if (rc != SQLITE_DONE)
+        return sq_fail(db, rc, "retaining a frame");
+    return 0;
+}
+
+static int sq_frame_read(verani_storage_db *db, const char *client_id, uint64_t after_seq,
+                         size_t limit, vr_retained_fn fn, void *user)
+{
+    sqlite3_stmt *s = sq_stmt(db, SQ_FR_READ);
+    int rc, n = 0;
+
+    if (!s)
+        return sq_prep_err(db);
+    bind_text(s, 1, client_id);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)after_seq);
+    sqlite3_bind_int64(s, 3, limit && limit <= INT32_MAX ? (sqlite3_int64)limit : -1);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const uint8_t *b = sqlite3_column_blob(s, 2);
+
+        n++;
+        if (fn((uint64_t)sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+               b ? b : sq_empty, (size_t)sqlite3_column_bytes(s, 2), user)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sq_done(s);
+    if (rc != SQLITE_DONE)
+        return sq_fail(db, rc, "reading retained frames");
+    return n;
+}
+
+static int sq_frame_trim(verani_storage_db *db, const char *client_id, size_t max_count,
+                         int64_t min_at_ms)
+{
+    sqlite3_stmt *s;
+    int rc;
+
+    if (max_count) {
+        if (!(s = sq_stmt(db, SQ_FR_TRIM_COUNT)))
+            return sq_prep_err(db);
+        bind_text(s, 1, client_id);
+        sqlite3_bind_int64(s, 2, max_count > INT32_MAX ? INT32_MAX : (sqlite3_int64)max_count);
+        if ((rc = sq_exec(db, s, "trimming retained frames")))
+            return rc;
+    }
+    if (!(s = sq_stmt(db, SQ_FR_TRIM_AGE)))
+        return sq_prep_err(db);
+    bind_text(s, 1, client_id);
+    sqlite3_bind_int64(s, 2, min_at_ms);
+    return sq_exec(db, s, "trimming retained frames");
+}
+
+static int sq_frame_range(verani_storage_db *db, const char *client_id, uint64_t *first,
+                          uint64_t *last, size_t *count)
+{
+    sqlite3_stmt *s = sq_stmt(db, SQ_FR_RANGE);
+    int rc;
+
+    if (!s)
+        return sq_prep_err(db);
+    bind_text(s, 1, client_id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *first = (uint64_t)sqlite3_column_int64(s, 0);
+        *last = (uint64_t)sqlite3_column_int64(s, 1);
+        *count = (size_t)sqlite3_column_int64(s, 2);
+        rc = SQLITE_DONE;
+    }
+    sq_done(s);
+    if (rc != SQLITE_DONE)
+        return sq_fail(db, rc, "reading the retained range");
+    return 0;
+}
+
+static const vr_storage_ops sq_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .ns_open = sq_ns_open,
+    .get = sq_get,
+    .put = sq_put,
+    .del = sq_del,
+    .list = sq_list,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .sess_save = sq_sess_save,
+    .sess_load = sq_sess_load,
+    .sess_delete = sq_sess_delete,
+    .sess_list = sq_sess_list,
+    .sess_set_seq = sq_sess_set_seq,
+    .instances_list = sq_instances_list,
+    .frame_append = sq_frame_append,
+    .frame_read = sq_frame_read,
+    .frame_trim = sq_frame_trim,
+    .frame_range = sq_frame_range,
+    .busy_timeout = sq_busy_timeout,
+};

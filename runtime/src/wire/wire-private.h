@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * wire-private.h: the wire layer shared by server and client: decoding and
+ * encoding the protobuf Envelope of runtime/src/wire/envelope.proto, the per-frame
+ * `seq` prefix that precedes a shared encoded body, and the server->client
+ * WebSocket frame header written in front of frames sent with LWS_WRITE_RAW.
+ * It knows nothing of sockets or sessions; every function is pure and can be
+ * tested and fuzzed without a network. PROTOCOL.md documents the bytes.
+ */
+#ifndef VERANI_WIRE_PRIVATE_H
+#define VERANI_WIRE_PRIVATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "envelope.pb-c.h"
+
+typedef Verani__Wire__Envelope vr_envelope;
+
+#define VR_WIRE_PROTOCOL 1
+
+/* A graceful stop closes with 1012 and this reason. libwebsockets 4.1's parser hands a client
+ * 1012 as 1002 (it predates the code's registration); the C client recognises the server's
+ * 1012 by the reason (PROTOCOL.md section 7). */
+#define VR_CLOSE_RESTART_REASON "server restarting"
+
+/* The most bytes vr_wire_seq_prefix and vr_wire_ws_header write. */
+#define VR_WIRE_SEQ_PREFIX_MAX 11
+#define VR_WS_HEADER_MAX 10
+
+/*
+ * Decode one binary WebSocket message into an Envelope allocated with the
+ * runtime allocator. Returns 0 and sets *out (free it with vr_wire_free), or
+ * VERANI_EPROTO when the bytes are not an Envelope or carry no known `kind`;
+ * then `why` (when given) points at a static sentence for the peer.
+ */
+int vr_wire_decode(const uint8_t *buf, size_t len, vr_envelope **out, const char **why);
+void vr_wire_free(vr_envelope *env);
+/* Does the Envelope encoded in `buf` carry a `channel` with a NUL byte in it (which the decoded
+ * envelope's C string hides: "ab\0cd" reads as "ab")? A second decode: for JOIN and LEAVE. */
+int vr_wire_channel_has_nul(const uint8_t *buf, size_t len);
+
+/* The Envelope's encoded size, and the encoding itself into `out` (which
+ * holds at least vr_wire_size(env) bytes); returns the bytes written. */
+size_t vr_wire_size(const vr_envelope *env);
+size_t vr_wire_pack(const vr_envelope *env, uint8_t *out);
+
+/*
+ * The per-session prefix: an Envelope holding only `seq` (field 6, varint),
+ * packed by protobuf-c. Because protobuf merges concatenated encodings, the
+ * bytes prefix + body decode as body with `seq` set. Writes 0 bytes for seq 0.
+ */
+size_t vr_wire_seq_prefix(uint8_t out[VR_WIRE_SEQ_PREFIX_MAX], uint64_t seq);
+
+/*
+ * A server->client WebSocket frame header (RFC 6455 section 5.2): FIN set,
+ * opcode binary (0x2), no mask, and the 7-bit, 16-bit or 64-bit length form
+ * for `payload_len`. Returns its length: 2, 4 or 10.
+ */
+size_t vr_wire_ws_header(uint8_t out[VR_WS_HEADER_MAX], uint64_t payload_len);
+
+/* The name of a Kind / ErrorCode value for logs ("EVENT", "BAD_FRAME"). */
+const char *vr_wire_kind_name(int kind);
+const char *vr_wire_error_name(int code);
+
+#endif /* VERANI_WIRE_PRIVATE_H */
