@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_timers.c: the timers of a room instance (verani_instance_after, _every, _cancel) and
- * its start and stop hooks, through a real server and real clients on loopback.
+ * test_timers.c: the timers of a room instance (verani_instance_after, _every, _cancel), its
+ * alarm (verani_instance_set_alarm, hooks.on_alarm) and its start and stop hooks, through a
+ * real server and real clients on loopback.
  *
  * The E2e room is mounted with a handler table of this file's: its `echo` request takes a
  * command in its text and answers with the result ("every 20 tick" sets a timer that emits
@@ -20,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include "cases.h"
 #include "cleanup.h"
@@ -86,6 +89,36 @@ static void on_instance_stop(verani_ctx *ctx)
     e2e_log("stop:%s:%zu", verani_ctx_instance(ctx), verani_instance_timer_count(ctx));
 }
 
+static atomic_int alarm_failures; /* on_alarm fails while this is above 0 */
+
+static int on_alarm(verani_ctx *ctx)
+{
+    int64_t at;
+
+    e2e_log("alarm:%s:%s:%d", verani_ctx_instance(ctx),
+            verani_ctx_session(ctx) ? "session" : "none", verani_instance_get_alarm(ctx, &at));
+    emit_text(ctx, "alarm");
+    if (atomic_load(&alarm_failures) > 0) {
+        atomic_fetch_sub(&alarm_failures, 1);
+        return VERANI_EIO;
+    }
+    return 0;
+}
+
+static void on_error(verani_ctx *ctx, int err, const char *what)
+{
+    (void)ctx;
+    e2e_log("error:%d:%s", err, what);
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static tstate *state_new(const char *label, int limit)
 {
     tstate *t;
@@ -124,6 +157,20 @@ static int h_echo(verani_ctx *ctx, const E2e__Echo *in, E2e__Echo *out)
             snprintf(reply, 64, "id %" PRIu64, t->id);
     } else if (sscanf(in->text, "cancel %" SCNu64, &id) == 1) {
         snprintf(reply, 64, "rc %d", verani_instance_cancel(ctx, id));
+    } else if (sscanf(in->text, "alarm %d", &limit) == 1) {
+        snprintf(reply, 64, "rc %d", verani_instance_set_alarm(ctx, wall_ms() + limit));
+    } else if (!strcmp(in->text, "alarm-negative")) {
+        snprintf(reply, 64, "rc %d", verani_instance_set_alarm(ctx, -1));
+    } else if (!strcmp(in->text, "getalarm")) {
+        int64_t at = 0;
+
+        r = verani_instance_get_alarm(ctx, &at);
+        if (r)
+            snprintf(reply, 64, "rc %d", r);
+        else
+            snprintf(reply, 64, "in %lld", (long long)(at - wall_ms()));
+    } else if (!strcmp(in->text, "delalarm")) {
+        snprintf(reply, 64, "rc %d", verani_instance_delete_alarm(ctx));
     } else if (!strcmp(in->text, "count")) {
         snprintf(reply, 64, "count %zu", verani_instance_timer_count(ctx));
     } else if (!strcmp(in->text, "bad")) {
@@ -142,7 +189,8 @@ static int h_echo(verani_ctx *ctx, const E2e__Echo *in, E2e__Echo *out)
 }
 
 static const e2e_e2e_handlers timer_handlers = {
-    .hooks = {.on_instance_start = on_instance_start, .on_instance_stop = on_instance_stop},
+    .hooks = {.on_error = on_error, .on_instance_start = on_instance_start,
+              .on_instance_stop = on_instance_stop, .on_alarm = on_alarm},
     .echo = h_echo,
 };
 
@@ -163,6 +211,7 @@ static void start(e2e_server *h, verani_server_options *o)
     }
     n_states = 0;
     atomic_store(&auto_ticks, 0);
+    atomic_store(&alarm_failures, 0);
     e2e_log_reset();
     e2e_server_start_rooms(h, o, mount_timers, NULL, NULL);
 }
@@ -408,12 +457,162 @@ static void test_stop_with_timers(void **state)
     assert_int_equal(e2e_log_count("stop:t5:0"), 1);
 }
 
+/* An alarm runs on_alarm once at its time (without a session), is gone once it ran (the
+ * hook sees none), and can be read back before; a negative time is refused. */
+static void test_alarm_fires(void **state)
+{
+    e2e_server h;
+    rc_loop *l;
+    rc_conn *a;
+    long long in_ms = -1;
+
+    (void)state;
+    start(&h, NULL);
+    l = rc_loop_create();
+    a = e2e_join(l, h.port, "/e2e/a1?userId=a");
+    a->keep = 1;
+    assert_string_equal(ask(l, a, "getalarm"), "rc -3");
+    assert_string_equal(ask(l, a, "alarm-negative"), "rc -1");
+    assert_string_equal(ask(l, a, "alarm 300"), "rc 0");
+    assert_int_equal(sscanf(ask(l, a, "getalarm"), "in %lld", &in_ms), 1);
+    assert_true(in_ms > 0 && in_ms <= 300);
+    wait_events(l, a, 1);
+    assert_string_equal(event_text(a, 0), "alarm");
+    assert_int_equal(e2e_log_count("alarm:a1:none:-3"), 1);
+    assert_string_equal(ask(l, a, "getalarm"), "rc -3");
+    assert_string_equal(ask(l, a, "delalarm"), "rc -3");
+    rc_settle(l, 100);
+    assert_int_equal(rc_count(a, VERANI__WIRE__KIND__EVENT), 1);
+    rc_loop_destroy(l);
+    e2e_server_stop(&h);
+}
+
+/* A deleted alarm does not run; setting again replaces the time. */
+static void test_alarm_delete_and_replace(void **state)
+{
+    e2e_server h;
+    rc_loop *l;
+    rc_conn *a;
+
+    (void)state;
+    start(&h, NULL);
+    l = rc_loop_create();
+    a = e2e_join(l, h.port, "/e2e/a2?userId=a");
+    assert_string_equal(ask(l, a, "alarm 200"), "rc 0");
+    assert_string_equal(ask(l, a, "delalarm"), "rc 0");
+    assert_string_equal(ask(l, a, "alarm 60000"), "rc 0");
+    assert_string_equal(ask(l, a, "alarm 100"), "rc 0"); /* replaces the one a minute away */
+    e2e_wait_log(l, "alarm:a2:none:-3");
+    rc_settle(l, 300);
+    assert_int_equal(e2e_log_count("alarm:a2:none:-3"), 1);
+    rc_loop_destroy(l);
+    e2e_server_stop(&h);
+}
+
+/* An instance freed from memory before its alarm is created again to run it (on_instance_start
+ * first), and freed again afterwards. */
+static void test_alarm_wakes_freed_instance(void **state)
+{
+    e2e_server h;
+    verani_server_options o;
+    rc_loop *l;
+    rc_conn *a;
+
+    (void)state;
+    e2e_server_options(&o);
+    o.resume_grace_ms = 1;
+    o.instance_idle_ms = 100;
+    start(&h, &o);
+    l = rc_loop_create();
+    a = e2e_join(l, h.port, "/e2e/a3?userId=a");
+    assert_string_equal(ask(l, a, "alarm 1000"), "rc 0");
+    rc_close(a);
+    e2e_wait_log(l, "stop:a3:0");
+    assert_int_equal(e2e_log_count("alarm:a3:none:-3"), 0);
+    e2e_wait_log_n("alarm:a3:none:-3", 1);
+    assert_int_equal(e2e_log_count("start:a3:none"), 2);
+    e2e_wait_log_n("stop:a3:0", 2);
+    rc_loop_destroy(l);
+    e2e_server_stop(&h);
+}
+
+/* The alarm is in the store: a server stopped before its time and another started on the same
+ * file after it runs it at once; a third finds it gone. */
+static void test_alarm_survives_restart(void **state)
+{
+    char dir[] = "/tmp/verani-alarm-XXXXXX", path[256];
+    e2e_server h;
+    verani_server_options o;
+    rc_loop *l;
+    rc_conn *a;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/store.db", dir);
+    e2e_server_options(&o);
+    o.storage_path = path;
+    start(&h, &o);
+    l = rc_loop_create();
+    a = e2e_join(l, h.port, "/e2e/a4?userId=a");
+    assert_string_equal(ask(l, a, "alarm 300"), "rc 0");
+    rc_loop_destroy(l);
+    e2e_server_stop(&h);
+    assert_int_equal(e2e_log_count("alarm:a4:none:-3"), 0);
+    dl_nap_ms(400); /* its time passes while no server runs */
+    start(&h, &o);
+    e2e_wait_log_n("alarm:a4:none:-3", 1);
+    assert_int_equal(e2e_log_count("start:a4:none"), 1);
+    e2e_server_stop(&h);
+    start(&h, &o);
+    dl_nap_ms(300);
+    assert_int_equal(e2e_log_count("alarm:a4:none:-3"), 0);
+    e2e_server_stop(&h);
+    {
+        char f[300];
+        const char *const ext[] = {"", "-wal", "-shm"};
+        size_t i;
+
+        for (i = 0; i < 3; i++) {
+            snprintf(f, sizeof(f), "%s%s", path, ext[i]);
+            (void)unlink(f);
+        }
+        (void)rmdir(dir);
+    }
+}
+
+/* A failing on_alarm reaches on_error and runs again a second later. */
+static void test_alarm_retried(void **state)
+{
+    e2e_server h;
+    rc_loop *l;
+    rc_conn *a;
+
+    (void)state;
+    start(&h, NULL);
+    atomic_store(&alarm_failures, 1);
+    l = rc_loop_create();
+    a = e2e_join(l, h.port, "/e2e/a5?userId=a");
+    assert_string_equal(ask(l, a, "alarm 10"), "rc 0");
+    e2e_wait_log(l, "error:-5:on_alarm failed");
+    assert_int_equal(e2e_log_count("alarm:a5:none:-3"), 1);
+    e2e_wait_log_n("alarm:a5:none:-3", 2);
+    rc_settle(l, 100);
+    assert_int_equal(e2e_log_count("alarm:a5:none:-3"), 2);
+    rc_loop_destroy(l);
+    e2e_server_stop(&h);
+}
+
 static const vt_case cases[] = {
     VT_CASE(test_every_then_cancel, "poll"),
     VT_CASE(test_after_and_self_cancel, ""),
     VT_CASE(test_bad_arguments, ""),
     VT_CASE(test_instance_lifecycle, "poll"),
     VT_CASE(test_stop_with_timers, ""),
+    VT_CASE(test_alarm_fires, "poll"),
+    VT_CASE(test_alarm_delete_and_replace, ""),
+    VT_CASE(test_alarm_wakes_freed_instance, ""),
+    VT_CASE(test_alarm_survives_restart, ""),
+    VT_CASE(test_alarm_retried, ""),
 };
 
 /* `test_timers test_<case>` runs one case (each is a CTest test timers_<case>; `poll`: also

@@ -190,6 +190,12 @@ typedef struct verani_hooks {
      * server is destroyed): its timers are cancelled already, its storage is still open.
      * The place to free what on_instance_start made. Its context has no session. */
     void (*on_instance_stop)(verani_ctx *ctx);
+    /* The instance's alarm (verani_instance_set_alarm) is due: the instance is created first
+     * when it is not in memory (evicted, or the server restarted in between), so
+     * on_instance_start has run. The alarm is deleted before the call, so the hook may set
+     * the next one. A negative return is reported to on_error and the alarm is tried again
+     * 1, 2, 4, 8 and 16 s later: six runs in all. Its context has no session. */
+    int (*on_alarm)(verani_ctx *ctx);
 } verani_hooks;
 
 /*

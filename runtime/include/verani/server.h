@@ -350,6 +350,28 @@ VERANI_API int verani_instance_cancel(verani_ctx *ctx, uint64_t id);
 /* The timers the context's instance has (0 for a NULL context). */
 VERANI_API size_t verani_instance_timer_count(verani_ctx *ctx);
 
+/*
+ * The alarm of the context's instance (a Durable Object's alarm): one per
+ * instance, at a wall-clock time in Unix milliseconds. It is written to the
+ * server's store (storage_path), so it fires even when the instance was freed
+ * in between, or the server stopped and a new one started on the same file:
+ * then the instance is created to run hooks.on_alarm (after
+ * on_instance_start). One whose time passed while no server ran fires as soon
+ * as a server listens. Without a storage file it lives as long as the server.
+ *
+ * set: replaces the instance's alarm; a time in the past fires at the next
+ * loop turn. get: its time into `*at_unix_ms`, or VERANI_ENOTFOUND. delete: 0,
+ * or VERANI_ENOTFOUND when it had none. Event-loop thread, with a context of
+ * the instance (a handler, hook or timer). Errors: VERANI_EINVAL (no context
+ * or instance, a NULL out pointer, a negative time, or a room without
+ * hooks.on_alarm, whose alarm nobody would run), VERANI_ECLOSED once the server
+ * is stopping, VERANI_ENOMEM, or the store's error (VERANI_EIO, with the
+ * reason logged): nothing changed then.
+ */
+VERANI_API int verani_instance_set_alarm(verani_ctx *ctx, int64_t at_unix_ms);
+VERANI_API int verani_instance_get_alarm(verani_ctx *ctx, int64_t *at_unix_ms);
+VERANI_API int verani_instance_delete_alarm(verani_ctx *ctx);
+
 /* --- extract_meta: the upgrade request ------------------------------------ */
 
 /*

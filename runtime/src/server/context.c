@@ -100,6 +100,7 @@ static int hook_set(const struct verani_ctx *ctx, vr_hook hook)
     case VR_HOOK_INSTANCE_START: return h->on_instance_start != NULL;
     case VR_HOOK_INSTANCE_STOP: return h->on_instance_stop != NULL;
     case VR_HOOK_TIMER: return 1;
+    case VR_HOOK_ALARM: return h->on_alarm != NULL;
     }
     return 0;
 }
@@ -153,6 +154,11 @@ int vr_hook_call(struct verani_ctx *ctx, vr_hook hook, const vr_hook_args *a)
         break;
     case VR_HOOK_TIMER:
         a->timer(ctx, a->arg);
+        break;
+    case VR_HOOK_ALARM:
+        r = h->on_alarm(ctx);
+        if (r < 0 && h->on_error)
+            h->on_error(ctx, r, "on_alarm failed");
         break;
     }
     vr_handler_leave(ctx);

@@ -88,6 +88,11 @@ void vr_instance_started(vr_instance *inst);   /* on_instance_start, once create
 void vr_instance_stopping(vr_instance *inst);  /* on_instance_stop, then its timers go */
 void vr_timers_cancel_all(verani_server *srv); /* every timer, before the lws context goes */
 
+/* alarms.c: the instances' alarms. Load the store's at listen (0, or the store's error,
+ * logged); free them all before the lws context goes. */
+int vr_alarms_load(verani_server *srv);
+void vr_alarms_end(verani_server *srv);
+
 /* The sweep: free the instances empty since before `oldest_us`. */
 void vr_instances_evict(verani_server *srv, int64_t oldest_us);
 /* The channel `name` of `inst`; NULL when nobody is in it. */

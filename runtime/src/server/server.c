@@ -406,6 +406,7 @@ int verani_server_listen(verani_server *srv)
     vr_sweep_start(srv);
     if (vr_sessions_restore(srv))
         VR_WARN("sessions of the last run not restored; their clients start fresh sessions\n");
+    (void)vr_alarms_load(srv); /* logged; the server runs without them */
     return 0;
 }
 
@@ -489,6 +490,7 @@ static void context_end(verani_server *srv)
     vr_sweep_stop(srv);
     lws_sul_cancel(&srv->store_retry);
     vr_timers_cancel_all(srv); /* lws's timer list goes with the context */
+    vr_alarms_end(srv);
     wake_retire(srv);
     lws_context_destroy(srv->ctx);
     srv->ctx = NULL;

@@ -207,7 +207,8 @@ typedef enum vr_hook {
                                timed for the handler-duration metric */
     VR_HOOK_INSTANCE_START, /* on_instance_start */
     VR_HOOK_INSTANCE_STOP,  /* on_instance_stop */
-    VR_HOOK_TIMER           /* a timer's fn(arg) (timers.c) */
+    VR_HOOK_TIMER,          /* a timer's fn(arg) (timers.c) */
+    VR_HOOK_ALARM           /* on_alarm; on_error too when it fails (alarms.c) */
 } vr_hook;
 
 /* The arguments of one call; each hook reads its own (see vr_hook). */

@@ -593,6 +593,32 @@ int vr_store_instances_list(verani_storage_db *db, vr_instance_fn fn, void *user
     return rc;
 }
 
+int vr_store_alarm_set(verani_storage_db *db, const char *room, const char *instance,
+                       int64_t at_ms)
+{
+    int rc;
+
+    if (!db || !room || !instance)
+        return VERANI_EINVAL;
+    if ((rc = check_writable(db, "alarm")))
+        return rc;
+    return db->ops->alarm_set(db, room, instance, at_ms);
+}
+
+int vr_store_alarms_list(verani_storage_db *db, vr_alarm_fn fn, void *user)
+{
+    int rc;
+
+    if (!db || !fn)
+        return VERANI_EINVAL;
+    if ((rc = check_not_listing(db, "alarm list")))
+        return rc;
+    db->listing = 1;
+    rc = db->ops->alarm_list(db, fn, user);
+    db->listing = 0;
+    return rc;
+}
+
 int vr_store_session_delete(verani_storage_db *db, const char *client_id)
 {
     int rc;
