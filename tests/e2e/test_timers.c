@@ -602,6 +602,64 @@ static void test_alarm_retried(void **state)
     e2e_server_stop(&h);
 }
 
+static char mount_log[2048];
+
+static int on_message(verani_ctx *ctx, uint32_t event, const uint8_t *payload, size_t len)
+{
+    (void)ctx;
+    (void)event;
+    (void)payload;
+    (void)len;
+    return 0;
+}
+
+static void capture_log(int level, const char *line)
+{
+    size_t used = strlen(mount_log);
+
+    (void)level;
+    snprintf(mount_log + used, sizeof(mount_log) - used, "%s", line);
+}
+
+/* Mounting a handler table that leaves `on` events NULL names them once, in one warning,
+ * requests marked, and says where their frames go. */
+static void test_mount_names_missing_handlers(void **state)
+{
+    static const e2e_e2e_handlers partial = {.echo = h_echo};
+    static const e2e_e2e_handlers with_fallback = {.hooks = {.on_message = on_message},
+                                                    .echo = h_echo};
+    verani_server_options o;
+    verani_server *srv;
+    char err[256];
+    const char *w;
+
+    (void)state;
+    verani_server_options_init(&o);
+    o.bind_address = "127.0.0.1";
+    srv = verani_server_create(&o, err, sizeof(err));
+    assert_non_null(srv);
+    mount_log[0] = '\0';
+    verani_set_log_level(VERANI_LOG_ERR | VERANI_LOG_WARN, capture_log);
+    assert_int_equal(e2e_e2e_mount(srv, &partial, NULL), 0);
+    w = strstr(mount_log, "room E2e: no handler for 5 `on` event(s): cmd (a request), poke, "
+                          "flood (a request), unhandled, sjoin; their events are dropped and "
+                          "their requests answered NO_HANDLER");
+    if (!w)
+        fail_msg("the warning is not there: %s", mount_log);
+    assert_null(strstr(w + strlen("room E2e: no handler"), "no handler")); /* once */
+    verani_server_destroy(srv);
+    srv = verani_server_create(&o, err, sizeof(err));
+    assert_non_null(srv);
+    mount_log[0] = '\0';
+    verani_set_log_level(VERANI_LOG_ERR | VERANI_LOG_WARN, capture_log);
+    assert_int_equal(e2e_e2e_mount(srv, &with_fallback, NULL), 0);
+    assert_non_null(strstr(mount_log, "no handler for 5 `on` event(s): cmd (a request), poke, "
+                                      "flood (a request), unhandled, sjoin; hooks.on_message "
+                                      "receives them"));
+    verani_server_destroy(srv);
+    verani_set_log_level(VERANI_LOG_ERR, NULL);
+}
+
 static const vt_case cases[] = {
     VT_CASE(test_every_then_cancel, "poll"),
     VT_CASE(test_after_and_self_cancel, ""),
@@ -613,6 +671,7 @@ static const vt_case cases[] = {
     VT_CASE(test_alarm_wakes_freed_instance, ""),
     VT_CASE(test_alarm_survives_restart, ""),
     VT_CASE(test_alarm_retried, ""),
+    VT_CASE(test_mount_names_missing_handlers, ""),
 };
 
 /* `test_timers test_<case>` runs one case (each is a CTest test timers_<case>; `poll`: also

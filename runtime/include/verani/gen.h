@@ -220,6 +220,9 @@ typedef struct verani_room_def {
     unsigned abi;                            /* VERANI_GEN_ABI at generation time */
     const verani_room_schema *schema;
     const verani_invoke_fn *invoke;
+    /* offsetof each `on` event's member in the typed handler table, parallel to `invoke`:
+     * the runtime reads which are NULL, to name them when the room is mounted */
+    const size_t *handler_offsets;
     verani_meta_fn extract_meta;
     size_t handlers_size;                    /* sizeof the typed handler table */
 } verani_room_def;
