@@ -225,6 +225,9 @@ int vr_http_serve(verani_server *srv, struct lws *wsi, const char *uri);
 /* Check opts.static_path (at create); does room path `room` clash with it (at mount)? */
 int vr_static_init(verani_server *srv, char *errbuf, size_t errlen);
 int vr_static_clashes(const verani_server *srv, const char *room);
+/* At listen: mount opts.static_dir (when set) in `info`; VERANI_EINVAL when its path clashes
+ * with the HTTP API's or /metrics. */
+int vr_static_mount(verani_server *srv, struct lws_context_creation_info *info);
 
 /* --- upgrade.c --- */
 /* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: 0 accepts (srv->pending filled), 1 answered, -1 close. */

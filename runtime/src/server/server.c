@@ -308,6 +308,49 @@ int verani_server_mount(verani_server *srv, const verani_room_def *room, const v
 static const lws_retry_bo_t no_lws_validity = {.secs_since_valid_ping = 0,
                                                 .secs_since_valid_hangup = 0};
 
+/* The descriptor limit the accept check compares with, and the one protocol. */
+static void protocols_init(verani_server *srv)
+{
+    struct rlimit rl;
+
+    /* what the accept check of accept_filter compares descriptors with */
+    srv->fd_limit = !getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY &&
+                    rl.rlim_cur <= INT_MAX && rl.rlim_cur > 2 * VR_FD_RESERVE
+                    ? (int)rl.rlim_cur : 0;
+    srv->protocols[0].name = "verani";
+    srv->protocols[0].callback = vr_lws_callback;
+    srv->protocols[0].per_session_data_size = sizeof(struct vr_pss);
+    srv->protocols[0].rx_buffer_size = srv->max_frame < srv->opts.recv_buffer_bytes
+                                       ? srv->max_frame : srv->opts.recv_buffer_bytes;
+    srv->protocols[0].tx_packet_size = VR_WRITE_CHUNK;
+    memset(&srv->protocols[1], 0, sizeof(srv->protocols[1]));
+}
+
+/* The lws context: libev (epoll) through lws's event-library plugin, on a loop of our own so
+ * a turn can be bounded: lws 4.1's poll() loop rescans every descriptor on each wake-up,
+ * which grows with the connections held (bench/RESULTS.md). Without the plugin: poll(). */
+static void context_create(verani_server *srv, struct lws_context_creation_info *info)
+{
+    srv->evloop = srv->opts.event_loop == VERANI_LOOP_POLL
+                      ? NULL : ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    if (srv->evloop) {
+        void *loops[1] = {srv->evloop};
+
+        info->options |= LWS_SERVER_OPTION_LIBEV;
+        info->foreign_loops = loops;
+        srv->ctx = lws_create_context(info);
+        info->foreign_loops = NULL;
+        info->options &= ~(uint64_t)LWS_SERVER_OPTION_LIBEV;
+        if (!srv->ctx) {
+            ev_loop_destroy(srv->evloop);
+            srv->evloop = NULL;
+            VR_NOTICE("the libev event library is not usable here; using poll()\n");
+        }
+    }
+    if (!srv->ctx)
+        srv->ctx = lws_create_context(info);
+}
+
 int verani_server_listen(verani_server *srv)
 {
     struct lws_context_creation_info info;
@@ -320,41 +363,12 @@ int verani_server_listen(verani_server *srv)
         set_error(srv, "no room is mounted");
         return VERANI_ESTATE;
     }
-    {
-        struct rlimit rl;
-
-        /* what the accept check of accept_filter compares descriptors with */
-        srv->fd_limit = !getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY &&
-                        rl.rlim_cur <= INT_MAX && rl.rlim_cur > 2 * VR_FD_RESERVE
-                        ? (int)rl.rlim_cur : 0;
-    }
-    srv->protocols[0].name = "verani";
-    srv->protocols[0].callback = vr_lws_callback;
-    srv->protocols[0].per_session_data_size = sizeof(struct vr_pss);
-    srv->protocols[0].rx_buffer_size = srv->max_frame < srv->opts.recv_buffer_bytes
-                                       ? srv->max_frame : srv->opts.recv_buffer_bytes;
-    srv->protocols[0].tx_packet_size = VR_WRITE_CHUNK;
-    memset(&srv->protocols[1], 0, sizeof(srv->protocols[1]));
-
+    protocols_init(srv);
     memset(&info, 0, sizeof(info));
-    if (srv->opts.static_dir) {
-        const char *st = srv->opts.static_path, *api = vr_http_api_prefix(srv);
-        size_t n = strlen(st);
-
-        /* the static path inside the API's (or /metrics), or the API's below it */
-        if (vr_http_api_match(srv, st) ||
-            (!strncmp(api, st, n) && (api[n] == '/' || api[n] == '\0'))) {
-            set_error(srv, "static files at %s clash with the HTTP API (%s...) or /metrics",
-                      st, api);
-            return VERANI_EINVAL;
-        }
-        memset(&srv->static_mount, 0, sizeof(srv->static_mount));
-        srv->static_mount.mountpoint = srv->opts.static_path;
-        srv->static_mount.mountpoint_len = (unsigned char)strlen(srv->opts.static_path);
-        srv->static_mount.origin = srv->opts.static_dir;
-        srv->static_mount.origin_protocol = LWSMPRO_FILE;
-        srv->static_mount.def = "index.html";
-        info.mounts = &srv->static_mount;
+    if (vr_static_mount(srv, &info)) {
+        set_error(srv, "static files at %s clash with the HTTP API (%s...) or /metrics",
+                  srv->opts.static_path, vr_http_api_prefix(srv));
+        return VERANI_EINVAL;
     }
     info.port = srv->opts.port;
     info.iface = srv->opts.bind_address;
@@ -373,27 +387,7 @@ int verani_server_listen(verani_server *srv)
          * pre-framed writes the delivery path makes. */
         info.alpn = "http/1.1";
     }
-    /* libev (epoll) through lws's event-library plugin, on a loop of our own so a turn can
-     * be bounded: lws 4.1's poll() loop rescans every descriptor on each wake-up, which
-     * grows with the connections held (bench/RESULTS.md). Without the plugin: poll(). */
-    srv->evloop = srv->opts.event_loop == VERANI_LOOP_POLL
-                      ? NULL : ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
-    if (srv->evloop) {
-        void *loops[1] = {srv->evloop};
-
-        info.options |= LWS_SERVER_OPTION_LIBEV;
-        info.foreign_loops = loops;
-        srv->ctx = lws_create_context(&info);
-        info.foreign_loops = NULL;
-        info.options &= ~(uint64_t)LWS_SERVER_OPTION_LIBEV;
-        if (!srv->ctx) {
-            ev_loop_destroy(srv->evloop);
-            srv->evloop = NULL;
-            VR_NOTICE("the libev event library is not usable here; using poll()\n");
-        }
-    }
-    if (!srv->ctx)
-        srv->ctx = lws_create_context(&info);
+    context_create(srv, &info);
     if (!srv->ctx) {
         set_error(srv, "cannot listen on %s:%d (port in use, bad TLS files or no memory)",
                   srv->opts.bind_address ? srv->opts.bind_address : "*", srv->opts.port);
