@@ -19,6 +19,7 @@
 #include "api-private.h"
 #include "core/core-private.h"
 #include "server/server-private.h"
+#include "wire/wire-private.h"
 
 #define VR_API_DEFAULT_PREFIX "/_verani/"
 #define VR_API_DEFAULT_MAX_BODY 65536
@@ -516,6 +517,7 @@ static int do_emit(verani_server *srv, struct lws *wsi, vr_mount *m, const vr_ro
     ProtobufCMessage *msg = NULL;
     verani_target to = verani_to_all();
     verani_rpc_result res;
+    verani_verr verr;
     vr_rpc_req rq;
     int err = 0, r, answered;
 
@@ -547,23 +549,18 @@ static int do_emit(verani_server *srv, struct lws *wsi, vr_mount *m, const vr_ro
         r = answer_error(srv, wsi, 400, msgbuf, NULL, NULL);
         goto done;
     }
-    if (ev->in) {
-        verani_verr verr;
-
-        msg = protobuf_c_message_unpack(ev->in, &vr_pb_allocator, len, body);
-        if (!msg) {
-            snprintf(msgbuf, sizeof(msgbuf), "the body is not a valid %s (protobuf bytes) for "
-                     "event %s", ev->in->name, ev->name);
-            r = answer_error(srv, wsi, 400, msgbuf, NULL, NULL);
-            goto done;
-        }
-        memset(&verr, 0, sizeof(verr));
-        if (ev->validate_in && ev->validate_in(msg, &verr)) {
-            snprintf(msgbuf, sizeof(msgbuf), "invalid payload: %.200s: %.150s", verr.path,
-                     verr.reason);
-            r = answer_error(srv, wsi, 400, msgbuf, NULL, NULL);
-            goto done;
-        }
+    err = vr_wire_payload_decode(ev->in, ev->validate_in, body, len, &msg, &verr);
+    if (err == VERANI_EPROTO) {
+        snprintf(msgbuf, sizeof(msgbuf), "the body is not a valid %s (protobuf bytes) for "
+                 "event %s", ev->in->name, ev->name);
+        r = answer_error(srv, wsi, 400, msgbuf, NULL, NULL);
+        goto done;
+    }
+    if (err) {
+        snprintf(msgbuf, sizeof(msgbuf), "invalid payload: %.200s: %.150s", verr.path,
+                 verr.reason);
+        r = answer_error(srv, wsi, 400, msgbuf, NULL, NULL);
+        goto done;
     }
     memset(&rq, 0, sizeof(rq));
     rq.op = VR_RPC_EMIT;
@@ -579,8 +576,7 @@ static int do_emit(verani_server *srv, struct lws *wsi, vr_mount *m, const vr_ro
     vr_frame_unref(rq.frame);
     r = result_answer(srv, wsi, "delivered", &res);
 done:
-    if (msg)
-        protobuf_c_message_free_unpacked(msg, &vr_pb_allocator);
+    vr_wire_payload_free(msg);
     vr_free(lists[0]);
     vr_free(lists[1]);
     return r;

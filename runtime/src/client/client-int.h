@@ -267,8 +267,9 @@ void vr_client_connect(verani_client *c);
 void vr_client_detach(verani_client *c, int close_code, const char *reason);
 /* Cancel every timer of the client, retry included. */
 void vr_client_cancel_timers(verani_client *c);
-/* Pack `env` into a new frame (the caller owns it); NULL when out of memory. */
-vr_cframe *vr_client_pack(const struct Verani__Wire__Envelope *env);
+/* Pack `env`, with `msg` as its payload (NULL: none), into a new frame (the caller owns
+ * it); NULL when out of memory. */
+vr_cframe *vr_client_pack(struct Verani__Wire__Envelope *env, const ProtobufCMessage *msg);
 /* Queue `f` (taken) for writing; bounded by max_queue while not connected. */
 void vr_client_enqueue(verani_client *c, vr_cframe *f);
 
@@ -296,15 +297,6 @@ void vr_client_on_server_error(verani_client *c, const struct Verani__Wire__Enve
 int vr_client_check_event(verani_client *c, const verani_event_def *ev,
                           const verani_event_def *t, size_t n, const char *dir,
                           const ProtobufCMessage *msg, int check_msg);
-/*
- * Decode the payload of `env` as `desc` (NULL: no payload, *out = NULL) and
- * check it with `validate` (may be NULL). 0 and *out, which the caller frees
- * with protobuf_c_message_free_unpacked(..., &vr_pb_allocator); VERANI_EPROTO
- * when it does not decode; VERANI_EINVAL when invalid (`verr` says why).
- */
-int vr_client_decode(const ProtobufCMessageDescriptor *desc, verani_validate_fn validate,
-                     const struct Verani__Wire__Envelope *env, ProtobufCMessage **out,
-                     verani_verr *verr);
 /* An EVENT envelope from the server: decode, validate, call the handlers. */
 void vr_client_on_event(verani_client *c, const struct Verani__Wire__Envelope *env);
 

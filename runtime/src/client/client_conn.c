@@ -43,14 +43,19 @@ static uint32_t c_random(verani_client *c)
 
 /* --- frames ------------------------------------------------------------------- */
 
-vr_cframe *vr_client_pack(const Verani__Wire__Envelope *env)
+static uint8_t *cframe_alloc(size_t len, void *arg)
 {
-    size_t n = verani__wire__envelope__get_packed_size(env);
-    vr_cframe *f = vr_cframe_new(n);
+    vr_cframe **f = arg;
 
-    if (f)
-        verani__wire__envelope__pack(env, vr_cframe_data(f));
-    return f;
+    *f = vr_cframe_new(len);
+    return *f ? vr_cframe_data(*f) : NULL;
+}
+
+vr_cframe *vr_client_pack(Verani__Wire__Envelope *env, const ProtobufCMessage *msg)
+{
+    vr_cframe *f = NULL;
+
+    return vr_wire_encode(env, msg, cframe_alloc, &f) ? NULL : f;
 }
 
 void vr_client_enqueue(verani_client *c, vr_cframe *f)
@@ -82,7 +87,7 @@ static int c_write(struct lws *wsi, unsigned char *data, size_t len)
 /* Write a small control envelope (hello, ping, pong). */
 static int c_write_ctl(verani_client *c, struct lws *wsi, Verani__Wire__Envelope *env)
 {
-    vr_cframe *f = vr_client_pack(env);
+    vr_cframe *f = vr_client_pack(env, NULL);
     int r;
 
     if (!f) {
@@ -502,7 +507,7 @@ static void c_on_frame(verani_client *c, const unsigned char *buf, size_t len)
         vr_client_error(c, VERANI_EPROTO, "a text frame from the server: dropped");
         return;
     }
-    env = verani__wire__envelope__unpack(&vr_pb_allocator, len, buf);
+    env = vr_wire_unpack(buf, len);
     if (!env) {
         vr_client_error(c, VERANI_EPROTO, "a frame from the server does not decode: dropped");
         return;
@@ -538,7 +543,7 @@ static void c_on_frame(verani_client *c, const unsigned char *buf, size_t len)
                         (int)env->kind);
         break;
     }
-    verani__wire__envelope__free_unpacked(env, &vr_pb_allocator);
+    vr_wire_free(env);
     if (c->replay_pending && !c->destroyed)
         c_replay_check(c);
 }

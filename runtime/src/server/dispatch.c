@@ -27,8 +27,7 @@ static void send_reply(verani_session *s, const vr_envelope *req, const Protobuf
                        struct verani_ctx *ctx)
 {
     vr_envelope env = VERANI__WIRE__ENVELOPE__INIT;
-    uint8_t small[512], *buf = small;
-    size_t n = out ? protobuf_c_message_get_packed_size(out) : 0, wire;
+    size_t wire;
     char msg[160];
 
     env.has_kind = 1;
@@ -37,9 +36,7 @@ static void send_reply(verani_session *s, const vr_envelope *req, const Protobuf
     env.request_id = req->request_id;
     env.has_event = req->has_event;
     env.event = req->event;
-    env.has_payload = out != NULL;
-    env.payload.len = n; /* the size only: nothing is packed yet */
-    wire = vr_wire_size(&env);
+    wire = vr_wire_size_with(&env, out); /* the size only: nothing is packed yet */
     if (wire > s->srv->opts.queue_max_bytes) {
         /* It could never be queued: closing the session as a slow consumer would only make
          * the client ask again. The request gets an ERROR instead, and the application
@@ -51,20 +48,8 @@ static void send_reply(verani_session *s, const vr_envelope *req, const Protobuf
         vr_session_error(s, VERANI__WIRE__ERROR_CODE__TOO_LARGE, req, msg, NULL);
         return;
     }
-    if (n > sizeof(small)) {
-        buf = vr_malloc(n);
-        if (!buf) {
-            handler_failed(s, ctx, req, VERANI_ENOMEM, "out of memory packing a reply");
-            return;
-        }
-    }
-    if (out) {
-        env.payload.len = protobuf_c_message_pack(out, buf);
-        env.payload.data = buf;
-    }
-    vr_session_send(s, &env, 1);
-    if (buf != small)
-        vr_free(buf);
+    if (vr_session_send(s, &env, out, 1))
+        handler_failed(s, ctx, req, VERANI_ENOMEM, "out of memory packing a reply");
 }
 
 /* hooks.on_any, after an event's handler (or on_message) returned `result`. */
@@ -130,24 +115,18 @@ static int payload_of(verani_session *s, const vr_envelope *env, const verani_ev
 {
     char msg[VERANI_VERR_PATH_MAX + VERANI_VERR_REASON_MAX + 64];
     verani_verr verr;
+    int r;
 
-    *in = NULL;
-    if (!ev->in)
-        return 0;
-    *in = protobuf_c_message_unpack(ev->in, &vr_pb_allocator, env->has_payload ?
-                                    env->payload.len : 0, env->payload.data);
-    if (!*in) {
+    r = vr_wire_event_decode(env, ev->in, ev->validate_in, in, &verr);
+    if (r == VERANI_EPROTO) {
         snprintf(msg, sizeof(msg), "the payload of '%s' does not decode as %s", ev->name,
                  ev->in->name);
         vr_session_refuse(s, VERANI__WIRE__ERROR_CODE__INVALID_PAYLOAD, env, msg, "");
         return -1;
     }
-    memset(&verr, 0, sizeof(verr));
-    if (ev->validate_in && ev->validate_in(*in, &verr)) {
+    if (r) {
         snprintf(msg, sizeof(msg), "%s: %s", verr.path, verr.reason);
         vr_session_refuse(s, VERANI__WIRE__ERROR_CODE__INVALID_PAYLOAD, env, msg, verr.path);
-        protobuf_c_message_free_unpacked(*in, &vr_pb_allocator);
-        *in = NULL;
         return -1;
     }
     return 0;
@@ -224,8 +203,7 @@ static void on_event(verani_session *s, const vr_envelope *env)
     vr_ctx_init(&ctx, s->srv, s->inst->mount, s->inst, s);
     r = run_handler(&ctx, env, ev, in, &out);
     answer(s, &ctx, env, ev, out, r);
-    if (in)
-        protobuf_c_message_free_unpacked(in, &vr_pb_allocator);
+    vr_wire_payload_free(in);
     vr_ctx_fini(&ctx);
 }
 
@@ -300,7 +278,7 @@ static void handle_message(verani_session *s, const uint8_t *buf, size_t len, in
         out.kind = VERANI__WIRE__KIND__PONG;
         out.has_request_id = env->has_request_id;
         out.request_id = env->request_id;
-        vr_session_send(s, &out, 0);
+        vr_session_send(s, &out, NULL, 0);
         break;
     }
     case VERANI__WIRE__KIND__HELLO:

@@ -95,13 +95,13 @@ static void adopt(verani_session *s, verani_session *o)
 
 /* Queue the WELCOME (and a SCHEMA_MISMATCH warning when `mismatch`) ahead of what the session
  * already holds (what on_connect emitted to it), so it is the first frame on the wire. */
-static void welcome_first(verani_session *s, const vr_envelope *welcome, int mismatch)
+static void welcome_first(verani_session *s, vr_envelope *welcome, int mismatch)
 {
     vr_outq later = s->q;
     uint32_t i;
 
     vr_outq_init(&s->q);
-    vr_session_send(s, welcome, 0);
+    vr_session_send(s, welcome, NULL, 0);
     if (mismatch)
         vr_session_error(s, VERANI__WIRE__ERROR_CODE__SCHEMA_MISMATCH, NULL,
                          "the client was generated from a different schema than the server", NULL);

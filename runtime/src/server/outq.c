@@ -310,23 +310,31 @@ int vr_session_writable(verani_session *s)
 
 /* --- frames the server sends --------------------------------------------- */
 
-vr_frame *vr_frame_of(const vr_envelope *env)
+static uint8_t *frame_alloc(size_t len, void *arg)
 {
-    vr_frame *f = vr_frame_new(vr_wire_size(env));
+    vr_frame **f = arg;
 
-    if (f)
-        vr_wire_pack(env, f->body);
-    return f;
+    *f = vr_frame_new(len);
+    return *f ? (*f)->body : NULL;
 }
 
-void vr_session_send(verani_session *s, const vr_envelope *env, int with_seq)
+vr_frame *vr_frame_encode(vr_envelope *env, const ProtobufCMessage *msg)
 {
-    vr_frame *f = vr_frame_of(env);
+    vr_frame *f = NULL;
+
+    return vr_wire_encode(env, msg, frame_alloc, &f) ? NULL : f;
+}
+
+int vr_session_send(verani_session *s, vr_envelope *env, const ProtobufCMessage *msg,
+                    int with_seq)
+{
+    vr_frame *f = vr_frame_encode(env, msg);
 
     if (!f)
-        return;
+        return VERANI_ENOMEM;
     enqueue(s, f, with_seq, 1);
     vr_frame_unref(f);
+    return 0;
 }
 
 void vr_session_error(verani_session *s, int code, const vr_envelope *req, const char *msg,
@@ -353,7 +361,7 @@ void vr_session_error(verani_session *s, int code, const vr_envelope *req, const
     vr_metrics_error(&s->srv->metrics, code);
     VR_INFO("session %s: error %s: %s%s%s\n", s->client_id, vr_wire_error_name(code), msg,
             field ? " field " : "", field ? field : "");
-    vr_session_send(s, &env, 0);
+    vr_session_send(s, &env, NULL, 0);
 }
 
 /* A refused frame: answer it, and close with 1008 after too many in a row. */
