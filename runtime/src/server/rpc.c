@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rpc.c: the outside calls of rpc.h. A call made on any thread is copied
- * into a vr_rpc_call (strings and the encoded frame owned by it), queued
- * under the server's async_lock and run on the loop thread when lws's event
- * pipe wakes it (LWS_CALLBACK_EVENT_WAIT_CANCELLED). The result goes to the
+ * rpc.c: the outside calls of rpc.h, and the one path from other threads
+ * onto the loop (verani_server_emit_async is an emit call whose result is
+ * only logged). A call made on any thread is copied into a vr_rpc_call
+ * (strings and the encoded frame owned by it), queued under the server's
+ * async_lock and run on the loop thread when lws's event pipe wakes it
+ * (LWS_CALLBACK_EVENT_WAIT_CANCELLED). The result goes to the
  * caller's callback there, or to a waiting thread through a condition
  * variable; a waiter that times out leaves, and the call frees itself when
  * the last of the two lets go. vr_rpc_exec is the loop-thread half that the
@@ -221,7 +223,8 @@ void vr_rpc_exec(verani_server *srv, const vr_rpc_req *rq, verani_rpc_result *re
     for (i = 0; i < srv->n_mounts && !res->status; i++) {
         vr_mount *m = srv->mounts[i];
 
-        if (rq->room && strcmp(rq->room, m->def->schema->name))
+        if ((rq->room && strcmp(rq->room, m->def->schema->name)) ||
+            (rq->room_def && m->def != rq->room_def))
             continue;
         rooms++;
         if (rq->instance) {
@@ -240,8 +243,9 @@ void vr_rpc_exec(verani_server *srv, const vr_rpc_req *rq, verani_rpc_result *re
     }
     if (res->status)
         return;
-    if (rq->room && !rooms) {
-        fail(res, VERANI_ENOTFOUND, "no room named '%.100s' is mounted", rq->room);
+    if ((rq->room || rq->room_def) && !rooms) {
+        fail(res, VERANI_ENOTFOUND, "no room named '%.100s' is mounted",
+             rq->room ? rq->room : rq->room_def->schema->name);
         return;
     }
     if (rq->instance && !insts) {
@@ -442,6 +446,37 @@ static int call_submit(verani_server *srv, vr_rpc_call *c, verani_rpc_done *done
     if (last)
         call_free(c);
     return r;
+}
+
+/* verani_server_emit_async's calls have nobody to hand a result to: an unknown room or
+ * instance (the VERANI_ENOTFOUND verani_rpc_emit answers) is logged; ECLOSED (the server
+ * went before the loop ran it) is not news. */
+static void emit_async_done(verani_server *srv, const verani_rpc_result *res, void *arg)
+{
+    (void)srv;
+    (void)arg;
+    if (res->status == VERANI_ENOTFOUND)
+        VR_INFO("emit_async: %s: nobody reached\n", res->error);
+}
+
+int vr_rpc_emit_async(verani_server *srv, const verani_room_def *room, const char *instance,
+                      const verani_target *to, vr_frame *frame)
+{
+    verani_rpc_done done = {emit_async_done, NULL, 0, NULL};
+    vr_rpc_call *c = call_new(VR_RPC_EMIT, NULL, instance, NULL, &done);
+
+    if (!c) {
+        vr_frame_unref(frame);
+        return VERANI_ENOMEM;
+    }
+    c->rq.room_def = room;
+    c->rq.frame = frame;
+    c->rq.to = &c->to;
+    if (vr_target_copy(&c->to, &c->strs, to)) {
+        call_free(c);
+        return VERANI_ENOMEM;
+    }
+    return call_submit(srv, c, &done);
 }
 
 static int check_done(verani_server *srv, verani_rpc_done *done)

@@ -3,7 +3,7 @@
  * server-int.h: the server's internals (runtime/src/server/), for its files
  * alone: the server object, the sockets that are not sessions yet, the
  * upgrade, and the calls between server.c (libwebsockets glue, HTTP answers,
- * upgrade, timers, stop, the cross-thread emit queue), sweep.c (the one
+ * upgrade, timers, stop), sweep.c (the one
  * periodic timer: hello, idle, grace and eviction deadlines), signals.c,
  * server_storage.c and rpc.c's loop hooks. It includes the job headers:
  * room-int.h (mounts, instances, channels), session-int.h (sessions and the
@@ -118,17 +118,6 @@ typedef struct vr_pending {
     vr_names chans;                  /* owned: the channels extract_meta asked for */
 } vr_pending;
 
-/* A cross-thread emit waiting for the loop. */
-typedef struct vr_async {
-    struct vr_async *next;
-    const verani_room_def *room;
-    char *instance;                  /* owned; NULL: every instance of the room */
-    verani_target to;                /* strings point into `strs` */
-    const verani_event_def *ev;
-    vr_frame *frame;                 /* owned reference */
-    char *strs;                      /* owned */
-} vr_async;
-
 struct verani_server {
     verani_server_options opts;      /* strings owned (copied) */
     char **origins;                  /* owned copies behind opts.origins */
@@ -170,9 +159,7 @@ struct verani_server {
     size_t wbuf_cap;
     lws_sorted_usec_list_t wake;     /* bounds the wait of verani_server_service */
     const vr_broker_ops *broker;
-    pthread_mutex_t async_lock;
-    vr_async *async_head;            /* {async_lock} */
-    vr_async *async_tail;            /* {async_lock} */
+    pthread_mutex_t async_lock;      /* the rpc queue below (rpc.c) */
     char last_error[256];
     char epoch[17];                  /* this server start's: new and crash-restored sessions */
     struct verani_storage_db *storage; /* owned: room storage and the session store */
@@ -241,8 +228,7 @@ int vr_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                     size_t len);
 
 /* --- server.c --- */
-/* EVENT_WAIT_CANCELLED: deliver the cross-thread emits queued so far. */
-void vr_async_drain(verani_server *srv);
+
 /* Wake the loop (lws_cancel_service) from any thread or a signal handler, never touching a
  * context that the loop thread is destroying. */
 void vr_server_wake(verani_server *srv);
@@ -276,5 +262,11 @@ void vr_instance_storage_close(vr_instance *inst);
 void vr_rpc_loop_enter(verani_server *srv);   /* run/service: this thread is the loop */
 void vr_rpc_drain(verani_server *srv);        /* EVENT_WAIT_CANCELLED: run queued calls */
 void vr_rpc_fini(verani_server *srv);         /* destroy: fail what is left with ECLOSED */
+/* verani_server_emit_async's half: queue `frame` (the call takes the caller's reference) to
+ * `to` in `instance` (NULL: every instance) of the mounted definition `room`, as one more
+ * outside call; what the loop finds is logged, there being nobody to answer. 0, or
+ * VERANI_ENOMEM, VERANI_ECLOSED (stopping). */
+int vr_rpc_emit_async(verani_server *srv, const verani_room_def *room, const char *instance,
+                      const verani_target *to, vr_frame *frame);
 
 #endif /* VERANI_SERVER_INT_H */

@@ -46,6 +46,7 @@ typedef enum vr_rpc_op {
 typedef struct vr_rpc_req {
     vr_rpc_op op;
     const char *room;            /* NULL: every room */
+    const verani_room_def *room_def; /* set: only this mounted definition (emit_async) */
     const char *instance;        /* NULL: every instance */
     const char *name;            /* user id (USER_SESSIONS) or client id (KICK) */
     const char *reason;          /* KICK */

@@ -3,8 +3,8 @@
  * server.c: the Verani-C server object on libwebsockets: options, create,
  * mount, listen (the lws context and vhost, on libev's epoll loop), the event
  * loop (run / service / async-signal-safe stop with a graceful 1012
- * shutdown), destroy, and the cross-thread emit queue drained in
- * LWS_CALLBACK_EVENT_WAIT_CANCELLED. The protocol callback and socket
+ * shutdown), destroy, and verani_server_emit_async, which encodes on the
+ * calling thread and queues the frame as one more outside call (rpc.c). The protocol callback and socket
  * accounting are lws_cb.c's, the upgrade upgrade.c's, plain HTTP and static
  * files http.c's, per-message work the session files', delivery broker.c's,
  * the HTTP API and /metrics api/http_api.c's. No TLS policy beyond loading
@@ -75,85 +75,29 @@ const char *verani_server_last_error(const verani_server *srv)
     return srv ? srv->last_error : "";
 }
 
-/* --- the cross-thread emit queue ------------------------------------------ */
-
-static void async_free(vr_async *a)
-{
-    vr_frame_unref(a->frame);
-    vr_free(a->instance);
-    vr_free(a->strs);
-    vr_free(a);
-}
-
-void vr_async_drain(verani_server *srv)
-{
-    vr_async *a, *next;
-    size_t i;
-
-    pthread_mutex_lock(&srv->async_lock);
-    a = srv->async_head;
-    srv->async_head = srv->async_tail = NULL;
-    pthread_mutex_unlock(&srv->async_lock);
-    for (; a; a = next) {
-        next = a->next;
-        for (i = 0; i < srv->n_mounts; i++) {
-            vr_mount *m = srv->mounts[i];
-
-            if (m->def != a->room)
-                continue;
-            if (a->instance) {
-                vr_instance *inst = vr_instance_get(m, a->instance, 0);
-
-                if (inst)
-                    srv->broker->publish(inst, &a->to, NULL, a->frame);
-            } else {
-                lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&m->instances)) {
-                    srv->broker->publish(lws_container_of(d, vr_instance, node), &a->to, NULL,
-                                         a->frame);
-                } lws_end_foreach_dll(d);
-            }
-        }
-        async_free(a);
-    }
-}
+/* --- the cross-thread emit: one more outside call (rpc.c) ---------------- */
 
 int verani_server_emit_async(verani_server *srv, const verani_room_def *room,
                              const char *instance, const verani_target *to,
                              const verani_event_def *ev, const ProtobufCMessage *msg)
 {
-    vr_async *a;
+    vr_frame *f;
     int err = 0;
 
     if (!srv || !room || !to || !ev || to->kind == VERANI_TO_SELF || to->except)
         return VERANI_EINVAL;
     if (srv->stop_flag)
         return VERANI_ECLOSED;
-    a = vr_calloc(1, sizeof(*a));
-    if (!a)
-        return VERANI_ENOMEM;
-    a->room = room;
-    a->ev = ev;
-    a->frame = vr_event_frame(ev, msg, to->kind == VERANI_TO_CHANNEL ? to->name : NULL, &err);
-    if (!a->frame || (instance && !(a->instance = vr_strdup(instance)))
-        || vr_target_copy(&a->to, &a->strs, to)) {
-        async_free(a);
+    f = vr_event_frame(ev, msg, to->kind == VERANI_TO_CHANNEL ? to->name : NULL, &err);
+    if (!f)
         return err ? err : VERANI_ENOMEM;
-    }
-    if (!vr_frame_fits(srv, a->frame)) { /* opts are read-only after create: any thread */
+    if (!vr_frame_fits(srv, f)) { /* opts are read-only after create: any thread */
         VR_WARN("emit '%s': %zu bytes, more than any session's outbound queue holds (%zu): "
-                "not sent\n", ev->name, (size_t)a->frame->len, srv->opts.queue_max_bytes);
-        async_free(a);
+                "not sent\n", ev->name, (size_t)f->len, srv->opts.queue_max_bytes);
+        vr_frame_unref(f);
         return VERANI_ETOOBIG;
     }
-    pthread_mutex_lock(&srv->async_lock);
-    if (srv->async_tail)
-        srv->async_tail->next = a;
-    else
-        srv->async_head = a;
-    srv->async_tail = a;
-    pthread_mutex_unlock(&srv->async_lock);
-    vr_server_wake(srv);
-    return 0;
+    return vr_rpc_emit_async(srv, room, instance, to, f);
 }
 
 /* --- lifecycle ----------------------------------------------------------- */
@@ -573,7 +517,6 @@ size_t verani_server_session_count(const verani_server *srv)
 
 void verani_server_destroy(verani_server *srv)
 {
-    vr_async *a, *next;
     size_t i;
 
     if (!srv)
@@ -585,10 +528,6 @@ void verani_server_destroy(verani_server *srv)
     }
     vr_rpc_fini(srv);
     vr_http_api_free(srv);
-    for (a = srv->async_head; a; a = next) {
-        next = a->next;
-        async_free(a);
-    }
     vr_mounts_free(srv);
     vr_sessions_store_flush(srv); /* the deletes of the sessions the close just ended */
     vr_free(srv->store_deletes);
