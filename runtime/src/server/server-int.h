@@ -2,15 +2,15 @@
 /*
  * server-int.h: the server's internals (runtime/src/server/), for its files
  * alone: the server object, the sockets that are not sessions yet, the
- * upgrade, and the calls between server.c (libwebsockets glue, HTTP answers,
- * upgrade, timers, stop), sweep.c (the one
- * periodic timer: hello, idle, grace and eviction deadlines), signals.c,
- * server_storage.c and rpc.c's loop hooks. It includes the job headers:
- * room-int.h (mounts, instances, channels), session-int.h (sessions and the
- * handler context), broker-int.h (frames, queues, delivery), metrics-int.h
- * and ratelimit-int.h; server-private.h is what other folders see. Everything
- * here is touched by the event-loop thread only, except the fields marked
- * {async_lock}.
+ * upgrade, and the calls between server.c (create, listen, the loop, stop),
+ * lws_cb.c (the protocol callback, socket accounting), upgrade.c, http.c
+ * (plain HTTP answers, static files), sweep.c (the one periodic timer: hello,
+ * idle, grace and eviction deadlines), signals.c, server_storage.c and rpc.c's
+ * loop hooks. It includes the job headers: room-int.h (mounts, instances,
+ * channels), session-int.h (sessions and the handler context), broker-int.h
+ * (frames, queues, delivery), metrics-int.h and ratelimit-int.h;
+ * server-private.h is what other folders see. Everything here is touched by
+ * the event-loop thread only, except the fields marked {async_lock}.
  */
 #ifndef VERANI_SERVER_INT_H
 #define VERANI_SERVER_INT_H
@@ -69,17 +69,17 @@ struct vr_http_req;
 #define VR_MAX_PROTO_ERRORS 10
 
 /* Descriptors kept free below RLIMIT_NOFILE: an accept that returns a descriptor this close to
- * the limit is closed and accepting stops (server.c), so the process never runs out while
+ * the limit is closed and accepting stops (lws_cb.c), so the process never runs out while
  * SQLite, the application or an HTTP answer still needs one. */
 #define VR_FD_RESERVE 32
 
 /*
  * A socket that is not a session (yet): an HTTP request and the keep-alive wait after it, an
  * upgrade still being sent, a TLS handshake. Allocated when lws has adopted an accepted socket
- * (server.c), found again through the wsi's opaque user data, freed when the wsi is destroyed.
+ * (lws_cb.c), found again through the wsi's opaque user data, freed when the wsi is destroyed.
  * The sweep closes one still loose handshake_timeout_ms after `since_us`. When the socket
  * becomes a session (ESTABLISHED) it is freed early and the opaque user data becomes a marker
- * of server.c's, so that the socket is still counted until it goes.
+ * of lws_cb.c's, so that the socket is still counted until it goes.
  */
 typedef struct vr_sock {
     lws_dll2_t node;                 /* in srv->loose, oldest `since_us` first */
@@ -90,7 +90,7 @@ typedef struct vr_sock {
 /* lws's per-connection user data. */
 struct vr_pss {
     verani_session *s; /* owned by the server's session list; NULL before ESTABLISHED */
-    struct vr_http_req *http; /* owned by http_api.c: an API request awaiting its body */
+    struct vr_http_req *http; /* owned by api/http_api.c: a request awaiting its body */
 };
 
 /* The upgrade request seen by extract_meta. */
@@ -163,15 +163,15 @@ struct verani_server {
     char last_error[256];
     char epoch[17];                  /* this server start's: new and crash-restored sessions */
     struct verani_storage_db *storage; /* owned: room storage and the session store */
-    /* rpc.c, http_api.c, metrics.c (issue 6) */
+    /* rpc.c, api/http_api.c, metrics.c */
     vr_metrics metrics;              /* loop thread only */
-    int handler_depth;               /* application callbacks running (session.c) */
+    int handler_depth;               /* application callbacks running (context.c) */
     struct vr_rpc_call *rpc_head;    /* {async_lock}: outside calls for the loop */
     struct vr_rpc_call *rpc_tail;    /* {async_lock} */
     pthread_t loop_thread;           /* {async_lock}: the thread in run/service */
     int loop_known;                  /* {async_lock} */
-    struct vr_api *api;              /* owned by http_api.c; NULL until first needed */
-    /* Sockets (server.c): every accepted socket is counted from adoption to destruction;
+    struct vr_api *api;              /* owned by api/http_api.c; NULL until first needed */
+    /* Sockets (lws_cb.c): every accepted socket is counted from adoption to destruction;
      * max_connections bounds them, and so does the process's descriptor limit. */
     uint32_t n_sockets;
     lws_dll2_owner_t loose;          /* vr_sock: sockets that are not sessions (sweep.c) */

@@ -24,7 +24,7 @@ struct vr_api;
 typedef struct vr_mount vr_mount;
 typedef struct vr_frame vr_frame;
 
-/* --- frames (broker.c, session.c) --- */
+/* --- frames (broker.c, emit.c) --- */
 /* Drop one reference; the last one frees the frame. NULL is a no-op. */
 void vr_frame_unref(vr_frame *f);
 /* Build the frame of an `emit` event (the payload checked against the event's type and

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * server.c: the Verani-C server object on libwebsockets: options, create,
- * mount, listen (the lws context and vhost, on libev's epoll loop), the event
- * loop (run / service / async-signal-safe stop with a graceful 1012
+ * mount, listen (the lws context and vhost, on libev's epoll loop), the
+ * event loop (run / service / async-signal-safe stop with a graceful 1012
  * shutdown), destroy, and verani_server_emit_async, which encodes on the
- * calling thread and queues the frame as one more outside call (rpc.c). The protocol callback and socket
- * accounting are lws_cb.c's, the upgrade upgrade.c's, plain HTTP and static
- * files http.c's, per-message work the session files', delivery broker.c's,
- * the HTTP API and /metrics api/http_api.c's. No TLS policy beyond loading
- * the given certificate and key.
+ * calling thread and queues the frame as one more outside call (rpc.c). The
+ * protocol callback and socket accounting are lws_cb.c's, the upgrade
+ * upgrade.c's, plain HTTP and static files http.c's, per-message work the
+ * session files', delivery broker.c's, the HTTP API and /metrics
+ * api/http_api.c's. No TLS policy beyond loading the given certificate and
+ * key.
  */
 #define _POSIX_C_SOURCE 200809L /* strcasecmp */
 #include <limits.h>

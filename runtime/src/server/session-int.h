@@ -66,7 +66,7 @@ struct verani_session {
     uint32_t proto_errors;           /* consecutive refused frames */
     uint32_t limited;                /* consecutive rate-limited frames */
     int64_t progress_us;             /* the last write of queued frames (the slow-consumer
-                                        judgement: session.c's over_bound) */
+                                        judgement: outq.c's over_bound) */
     int64_t last_rx_us;              /* the last frame or pong in; while detached, when the
                                         connection was lost (the grace period's start) */
     lws_dll2_t tnode;                /* sweep.c: in srv->handshaking until hello, then in
