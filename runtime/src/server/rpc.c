@@ -191,6 +191,22 @@ static void exec_instance(vr_instance *inst, const vr_rpc_req *rq, verani_rpc_re
     } lws_end_foreach_dll_safe(d, d1);
 }
 
+/* VR_RPC_CLEANUP: the stale sessions end now; count = how many. */
+static void cleanup(verani_server *srv, verani_rpc_result *res)
+{
+    /* Sessions whose connection is gone and that wait for a resume: end them now
+     * (on_disconnect runs). */
+    res->count = srv->detached.count;
+    vr_sessions_end_detached(srv);
+    /* A session whose close has started but whose socket never finished it. */
+    lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&srv->sessions)) {
+        verani_session *s = lws_container_of(d, verani_session, all);
+
+        if (vr_session_kill_stuck(s))
+            res->count++;
+    } lws_end_foreach_dll_safe(d, d1);
+}
+
 void vr_rpc_exec(verani_server *srv, const vr_rpc_req *rq, verani_rpc_result *res)
 {
     size_t i, cap = 0, rooms = 0, insts = 0;
@@ -207,17 +223,7 @@ void vr_rpc_exec(verani_server *srv, const vr_rpc_req *rq, verani_rpc_result *re
         return;
     }
     if (rq->op == VR_RPC_CLEANUP) {
-        /* Sessions whose connection is gone and that wait for a resume: end them now
-         * (on_disconnect runs). */
-        res->count = srv->detached.count;
-        vr_sessions_end_detached(srv);
-        /* A session whose close has started but whose socket never finished it. */
-        lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&srv->sessions)) {
-            verani_session *s = lws_container_of(d, verani_session, all);
-
-            if (vr_session_kill_stuck(s))
-                res->count++;
-        } lws_end_foreach_dll_safe(d, d1);
+        cleanup(srv, res);
         return;
     }
     for (i = 0; i < srv->n_mounts && !res->status; i++) {

@@ -103,6 +103,41 @@ int verani_server_emit_async(verani_server *srv, const verani_room_def *room,
 
 /* --- lifecycle ----------------------------------------------------------- */
 
+/* Every option left 0 gets its default (server.h). */
+static void options_defaults(verani_server_options *o)
+{
+    if (!o->max_connections)
+        o->max_connections = 100000;
+    if (!o->max_sessions)
+        o->max_sessions = o->max_connections;
+    if (!o->max_detached)
+        o->max_detached = o->max_sessions;
+    if (!o->idle_timeout_ms)
+        o->idle_timeout_ms = 60000;
+    if (!o->handshake_timeout_ms)
+        o->handshake_timeout_ms = 10000;
+    if (!o->queue_max_frames)
+        o->queue_max_frames = 1024;
+    if (!o->queue_max_bytes)
+        o->queue_max_bytes = 4u << 20;
+    if (!o->resume_grace_ms)
+        o->resume_grace_ms = 30000;
+    if (!o->retain_max_frames)
+        o->retain_max_frames = 1000;
+    if (!o->retain_max_age_ms)
+        o->retain_max_age_ms = 120000;
+    if (!o->instance_idle_ms)
+        o->instance_idle_ms = 60000;
+    if (!o->storage_busy_timeout_ms)
+        o->storage_busy_timeout_ms = VR_STORAGE_BUSY_MS;
+    if (!o->recv_buffer_bytes)
+        o->recv_buffer_bytes = VR_RX_BUFFER;
+    else if (o->recv_buffer_bytes < VR_RX_BUFFER_MIN)
+        o->recv_buffer_bytes = VR_RX_BUFFER_MIN;
+    if (!o->log_level)
+        o->log_level = VERANI_LOG_ERR | VERANI_LOG_WARN;
+}
+
 verani_server *verani_server_create(const verani_server_options *opts, char *errbuf,
                                     size_t errlen)
 {
@@ -129,36 +164,7 @@ verani_server *verani_server_create(const verani_server_options *opts, char *err
             srv->origins[i] = vr_strdup(opts->origins[i]);
         srv->opts.origins = (const char *const *)srv->origins;
     }
-    if (!srv->opts.max_connections)
-        srv->opts.max_connections = 100000;
-    if (!srv->opts.max_sessions)
-        srv->opts.max_sessions = srv->opts.max_connections;
-    if (!srv->opts.max_detached)
-        srv->opts.max_detached = srv->opts.max_sessions;
-    if (!srv->opts.idle_timeout_ms)
-        srv->opts.idle_timeout_ms = 60000;
-    if (!srv->opts.handshake_timeout_ms)
-        srv->opts.handshake_timeout_ms = 10000;
-    if (!srv->opts.queue_max_frames)
-        srv->opts.queue_max_frames = 1024;
-    if (!srv->opts.queue_max_bytes)
-        srv->opts.queue_max_bytes = 4u << 20;
-    if (!srv->opts.resume_grace_ms)
-        srv->opts.resume_grace_ms = 30000;
-    if (!srv->opts.retain_max_frames)
-        srv->opts.retain_max_frames = 1000;
-    if (!srv->opts.retain_max_age_ms)
-        srv->opts.retain_max_age_ms = 120000;
-    if (!srv->opts.instance_idle_ms)
-        srv->opts.instance_idle_ms = 60000;
-    if (!srv->opts.storage_busy_timeout_ms)
-        srv->opts.storage_busy_timeout_ms = VR_STORAGE_BUSY_MS;
-    if (!srv->opts.recv_buffer_bytes)
-        srv->opts.recv_buffer_bytes = VR_RX_BUFFER;
-    else if (srv->opts.recv_buffer_bytes < VR_RX_BUFFER_MIN)
-        srv->opts.recv_buffer_bytes = VR_RX_BUFFER_MIN;
-    if (!srv->opts.log_level)
-        srv->opts.log_level = VERANI_LOG_ERR | VERANI_LOG_WARN;
+    options_defaults(&srv->opts);
     srv->broker = &vr_broker_local;
     srv->port = -1;
     pthread_mutex_init(&srv->async_lock, NULL);
