@@ -15,7 +15,7 @@
  * the first and grown as needed (at most 64 KiB, else the connection is closed).
  *
  * libwebsockets is set up, and its loop driven, the way Verani-C's server does it
- * (runtime/src/server.c, session.c), so that the difference between the two is the protocol's:
+ * (runtime/src/server/server.c, outq.c), so that the difference between the two is the protocol's:
  * libev (epoll) on a loop of our own; each turn takes the input that is ready in up to 16 more
  * non-blocking rounds, then writes straight away to every connection that has something
  * pending (asking lws for WRITEABLE costs two epoll_ctl calls per write on epoll); no lws

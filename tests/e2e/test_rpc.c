@@ -948,6 +948,60 @@ static void test_metrics(void **state)
     e2e_server_stop(&h);
 }
 
+/* --- one cross-thread path: emit_async and the outside calls ---------------- */
+
+static int p_one_event(void *arg)
+{
+    return ((rc_conn *)arg)->n_events >= 1;
+}
+
+/*
+ * verani_server_emit_async is verani_rpc_emit without a result (server.h): both go through
+ * one queue, in order, and an instance that does not exist reaches nobody and is not created:
+ * verani_rpc_emit answers VERANI_ENOTFOUND, emit_async (which returned 0 when it queued) only
+ * logs it. A client that then opens that instance gets nothing of it; an instance that exists
+ * is reached the same way.
+ */
+static void test_emit_async_unknown_instance(void **state)
+{
+    const verani_event_def *ev = &e2e_e2e_room.schema->emit[0];
+    e2e_server h;
+    verani_server_options o;
+    rc_loop *l;
+    rc_conn *a, *b;
+    verani_rpc_result res;
+    verani_rpc_done d = {NULL, NULL, 10000, &res};
+    verani_target to = verani_to_all();
+    E2e__ChatOut m = E2E__CHAT_OUT__INIT;
+
+    (void)state;
+    e2e_server_options(&o);
+    e2e_server_start(&h, &o, NULL, NULL);
+    l = rc_loop_create();
+    a = e2e_join(l, h.port, "/e2e/lobby?userId=u1");
+    m.text = "lost";
+    m.from = "server";
+    assert_int_equal(verani_server_emit_async(h.srv, &e2e_e2e_room, "gone", &to, ev, &m.base), 0);
+    /* queued behind it on the same queue: when this answers, the first has run */
+    assert_int_equal(verani_rpc_emit(h.srv, "E2e", "gone", &to, ev, &m.base, d),
+                     VERANI_ENOTFOUND);
+    assert_non_null(strstr(res.error, "no instance 'gone'"));
+    verani_rpc_result_free(&res);
+    assert_int_equal(verani_rpc_session_count(h.srv, "E2e", "gone", d), VERANI_ENOTFOUND);
+    verani_rpc_result_free(&res);
+    /* an instance opened afterwards holds nothing of it */
+    b = e2e_join(l, h.port, "/e2e/gone?userId=u2");
+    m.text = "found";
+    assert_int_equal(verani_server_emit_async(h.srv, &e2e_e2e_room, "lobby", &to, ev, &m.base),
+                     0);
+    assert_true(rc_wait(l, p_one_event, a, DL_WAIT_MS));
+    rc_settle(l, 100);
+    assert_int_equal(a->n_events, 1);
+    assert_int_equal(b->n_events, 0);
+    rc_loop_destroy(l);
+    e2e_server_stop(&h);
+}
+
 /* The cases, each a CTest test rpc_<case>; `tsan`: run under ThreadSanitizer in CI (4 threads
  * at once). */
 static const vt_case cases[] = {
@@ -957,6 +1011,7 @@ static const vt_case cases[] = {
     VT_CASE(test_static_files, ""),
     VT_CASE(test_rpc_threads, "tsan"),
     VT_CASE(test_metrics, ""),
+    VT_CASE(test_emit_async_unknown_instance, ""),
 };
 
 int main(int argc, char **argv)

@@ -3,11 +3,11 @@
  * test_channels.c: the per-instance channel table (room.c) and the channel
  * emit that walks only a channel's members (broker.c). Sessions here are
  * detached fakes (no socket), so a delivery shows as a retained frame and a
- * seq step; their channel lists are kept the way session.c keeps them. A
+ * seq step; their channel lists are kept the way channels.c keeps them. A
  * seeded random run of joins, leaves, closes and emits checks that the
  * member walk reaches exactly the sessions the old full walk
  * (vr_target_match over every session) reached, with every filter. It does
- * not cover session.c's resume and restore paths (test_resume does).
+ * not cover the resume and restore paths (hello.c, persist.c: test_resume does).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -56,7 +56,7 @@ static void rig_init(rig *r)
     }
 }
 
-/* As session.c's channel_add: the name, then the membership. */
+/* As channels.c's vr_session_channel_add: the name, then the membership. */
 static int join(verani_session *s, const char *name)
 {
     if (verani_session_in_channel(s, name))
@@ -74,7 +74,7 @@ static int join(verani_session *s, const char *name)
     return 1;
 }
 
-/* As session.c's channel_remove. */
+/* As channels.c's channel_remove. */
 static int leave(verani_session *s, const char *name)
 {
     size_t i;

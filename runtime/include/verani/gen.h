@@ -2,13 +2,15 @@
 /*
  * gen.h: the seam between the code veranic generates and libverani.
  *
- * Generated files include this header and nothing else from the runtime.
- * Everything here is either plain data that veranic emits as `static const`
- * tables (event definitions, room schemas, room definitions) or a small
- * function the generated code calls (emit, client emit/on/request,
- * validation helpers). The layout is versioned by VERANI_GEN_ABI: generated
- * headers check it at compile time, so a runtime and generated code that do
- * not match fail to build with a sentence saying what to do.
+ * Generated files include public headers only, never the runtime's private
+ * ones: <pkg>_schema.h this one, <pkg>_server.h also server.h, storage.h and
+ * rpc.h, <pkg>_client.h also client.h. Everything here is either plain data
+ * that veranic emits as `static const` tables (event definitions, room
+ * schemas, room definitions) or a small function the generated code calls
+ * (emit, client emit/on/request, validation helpers). The layout is versioned
+ * by VERANI_GEN_ABI: generated headers check it at compile time, so a runtime
+ * and generated code that do not match fail to build with a sentence saying
+ * what to do.
  *
  * Application code normally uses the generated typed wrappers, not these
  * calls directly.

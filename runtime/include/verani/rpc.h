@@ -18,7 +18,9 @@
  *    VERANI_ESTATE when called from the loop thread itself (it would
  *    deadlock; use the callback form or the verani_ctx_* / verani_server_*
  *    queries there).
- * It does not: reach other nodes (that is a broker's job), or retry.
+ * verani_server_emit_async (server.h) is verani_rpc_emit without a result,
+ * on the same queue. It does not: reach other nodes (that is a broker's
+ * job), or retry.
  */
 #ifndef VERANI_RPC_H
 #define VERANI_RPC_H

@@ -236,6 +236,14 @@ VERANI_API int verani_server_handle_signals(verani_server *srv);
  * pointer is valid off the loop); its strings are copied. Returns 0 when
  * queued, VERANI_EINVAL, VERANI_ENOMEM, VERANI_ETOOBIG (the event is larger
  * than queue_max_bytes), or VERANI_ECLOSED after stop.
+ *
+ * It is verani_rpc_emit (rpc.h) without a result: the same queue, in order
+ * with the outside calls, and the same behaviour when the loop runs it. An
+ * instance that does not exist then (instances exist while they have
+ * sessions, and instance_idle_ms after), or a room that is not mounted,
+ * reaches nobody: verani_rpc_emit answers VERANI_ENOTFOUND for it (the HTTP
+ * API 404); this call, which returned when it queued, logs it (INFO,
+ * "emit_async: ... nobody reached").
  */
 VERANI_API int verani_server_emit_async(verani_server *srv, const verani_room_def *room,
                                         const char *instance, const verani_target *to,

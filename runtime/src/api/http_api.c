@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * http_api.c: the HTTP API on the server's own port (README.md, "HTTP API")
- * and GET /metrics. It checks the bearer token in constant time, routes
- * {prefix}count and {prefix}rooms/<Room>/<instance>/{count,users,
- * users/<id>/sessions,emit/<event>,broadcast/<event>,kick}, reads a POST body
- * through LWS_CALLBACK_HTTP_BODY up to the body limit, decodes and validates
- * an emitted payload with the schema's own checks, runs the call on the loop
- * thread (vr_rpc_exec) and answers JSON. Every refusal names its reason.
- * Nothing here touches a session except through the calls it runs. It does
- * not do TLS (the server's port does), CORS or keep-alive tricks.
+ * and GET /metrics: its options (verani_server_set_api, the prefix, tokens
+ * from the options or the environment), the bearer token checked in constant
+ * time, the JSON answers, and the hooks the server's protocol callback calls:
+ * a request, a POST body read through LWS_CALLBACK_HTTP_BODY up to the body
+ * limit, its completion. The routes themselves are routes.c's. Every refusal
+ * names its reason. Nothing here touches a session except through the calls
+ * it runs. It does not do TLS (the server's port does), CORS or keep-alive
+ * tricks.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -16,28 +16,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api-int.h"
 #include "api-private.h"
 #include "core/core-private.h"
 #include "server/server-private.h"
-
-#define VR_API_DEFAULT_PREFIX "/_verani/"
-#define VR_API_DEFAULT_MAX_BODY 65536
-#define VR_API_MAX_IDS 1024 /* ids in one broadcast filter (README.md, "HTTP API") */
-
-struct vr_api {
-    char *prefix;                 /* owned */
-    size_t prefix_len;
-    char *token;                  /* owned; NULL: the API is off */
-    char *metrics_token;          /* owned; NULL: /metrics is off */
-    size_t max_body;
-};
-
-/* A POST waiting for its body. */
-struct vr_http_req {
-    char *route;                  /* owned: the path after the prefix */
-    vr_sb body;                   /* owned: the bytes so far */
-    int too_big;
-};
 
 /* --- options -------------------------------------------------------------- */
 
@@ -77,8 +59,6 @@ static struct vr_api *api_new(const verani_api_options *o)
     return a;
 }
 
-static struct vr_api *api_of(verani_server *srv);
-
 int verani_server_set_api(verani_server *srv, const verani_api_options *opts)
 {
     struct vr_api *a;
@@ -117,7 +97,7 @@ int verani_server_set_api(verani_server *srv, const verani_api_options *opts)
 
 const char *vr_http_api_prefix(verani_server *srv)
 {
-    struct vr_api *a = api_of(srv);
+    struct vr_api *a = vr_api_of(srv);
 
     return a ? a->prefix : VR_API_DEFAULT_PREFIX;
 }
@@ -152,8 +132,7 @@ void vr_http_api_drop(struct vr_http_req **req)
     *req = NULL;
 }
 
-/* Without verani_server_set_api: the defaults, tokens from the environment. */
-static struct vr_api *api_of(verani_server *srv)
+struct vr_api *vr_api_of(verani_server *srv)
 {
     struct vr_api **a = vr_server_api(srv);
 
@@ -168,7 +147,7 @@ int vr_http_api_match(verani_server *srv, const char *uri)
 
     if (!strcmp(uri, "/metrics"))
         return 1;
-    a = api_of(srv);
+    a = vr_api_of(srv);
     /* the prefix with or without its final '/', then '/' or the end */
     return a && !strncmp(uri, a->prefix, a->prefix_len - 1) &&
            (uri[a->prefix_len - 1] == '/' || uri[a->prefix_len - 1] == '\0');
@@ -176,7 +155,7 @@ int vr_http_api_match(verani_server *srv, const char *uri)
 
 /* --- answers -------------------------------------------------------------- */
 
-static int answer(verani_server *srv, struct lws *wsi, unsigned status, const char *ctype,
+int vr_api_answer(verani_server *srv, struct lws *wsi, unsigned status, const char *ctype,
                   const char *body, size_t blen, const char *extra_name, const char *extra)
 {
     uint8_t hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
@@ -202,8 +181,8 @@ static int answer(verani_server *srv, struct lws *wsi, unsigned status, const ch
 }
 
 /* {"error": reason} with `status`. */
-static int answer_error(verani_server *srv, struct lws *wsi, unsigned status, const char *reason,
-                        const char *extra_name, const char *extra)
+int vr_api_error(verani_server *srv, struct lws *wsi, unsigned status, const char *reason,
+                 const char *extra_name, const char *extra)
 {
     vr_sb sb;
     int r;
@@ -215,16 +194,16 @@ static int answer_error(verani_server *srv, struct lws *wsi, unsigned status, co
     if (sb.failed)
         return -1;
     VR_INFO("HTTP API: %u %s\n", status, reason);
-    r = answer(srv, wsi, status, "application/json", sb.buf, sb.len, extra_name, extra);
+    r = vr_api_answer(srv, wsi, status, "application/json", sb.buf, sb.len, extra_name, extra);
     vr_sb_free(&sb);
     return r;
 }
 
 /* 200 with `sb` (freed here) as a `ctype` body, or 500 when building it ran out of memory. */
-static int answer_sb(verani_server *srv, struct lws *wsi, const char *ctype, vr_sb *sb)
+int vr_api_answer_sb(verani_server *srv, struct lws *wsi, const char *ctype, vr_sb *sb)
 {
-    int r = sb->failed ? answer_error(srv, wsi, 500, "out of memory", NULL, NULL)
-                       : answer(srv, wsi, 200, ctype, sb->buf, sb->len, NULL, NULL);
+    int r = sb->failed ? vr_api_error(srv, wsi, 500, "out of memory", NULL, NULL)
+                       : vr_api_answer(srv, wsi, 200, ctype, sb->buf, sb->len, NULL, NULL);
 
     vr_sb_free(sb);
     return r;
@@ -244,7 +223,7 @@ static int token_equal(const char *got, const char *want)
 }
 
 /* 0 when the request carries `token`; else answers 401 and returns 1 (or -1). */
-static int check_token(verani_server *srv, struct lws *wsi, const char *token, int *r)
+int vr_api_check_token(verani_server *srv, struct lws *wsi, const char *token, int *r)
 {
     char auth[512];
     int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
@@ -253,7 +232,7 @@ static int check_token(verani_server *srv, struct lws *wsi, const char *token, i
 
     if (n > 7 && !strncasecmp(auth, "Bearer ", 7) && token_equal(auth + 7, token))
         return 0;
-    *r = answer_error(srv, wsi, 401, n > 0 ? "the bearer token is not valid"
+    *r = vr_api_error(srv, wsi, 401, n > 0 ? "the bearer token is not valid"
                                  : total > 0 ? "the Authorization header is longer than any "
                                                "token this server has: not valid"
                                              : "no token: send Authorization: Bearer <token>",
@@ -261,527 +240,54 @@ static int check_token(verani_server *srv, struct lws *wsi, const char *token, i
     return 1;
 }
 
-/* --- routes --------------------------------------------------------------- */
-
-typedef enum { M_GET, M_POST, M_OTHER } vr_method;
-
-static vr_method method_of(struct lws *wsi)
-{
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI))
-        return M_GET;
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI))
-        return M_POST;
-    return M_OTHER;
-}
-
-static const verani_event_def *emit_event(const vr_mount *m, const char *name)
-{
-    const verani_room_schema *sc = vr_mount_def(m)->schema;
-    size_t i;
-
-    for (i = 0; i < sc->n_emit; i++)
-        if (!strcmp(sc->emit[i].name, name))
-            return &sc->emit[i];
-    return NULL;
-}
-
-/* The answer to an argument vr_urlarg could not read (`r` < 0, not absent): 414 when it is
- * longer than the API reads (`len` - 1 bytes), 400 when it is given twice. */
-static int arg_refused(verani_server *srv, struct lws *wsi, const char *name, int r, size_t len)
-{
-    char why[160];
-
-    if (r == VERANI_ETOOBIG) {
-        snprintf(why, sizeof(why), "%s: longer than the %zu bytes the API reads", name,
-                 len - 1);
-        return answer_error(srv, wsi, 414, why, NULL, NULL);
-    }
-    if (r == VERANI_EPROTO) {
-        snprintf(why, sizeof(why), "%s: given more than once", name);
-        return answer_error(srv, wsi, 400, why, NULL, NULL);
-    }
-    return answer_error(srv, wsi, 500, "out of memory", NULL, NULL);
-}
-
-/* A whole argument `name` (an id list), in *out (owned by the caller: vr_free), or NULL
- * when absent; < 0 (absent is -1) as vr_urlarg. It always fits: the buffer is as large as
- * the whole query. */
-static int arg_dup(struct lws *wsi, const char *name, char **out)
-{
-    size_t cap = (size_t)lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS) + 1;
-    int r;
-
-    *out = vr_malloc(cap);
-    if (!*out)
-        return VERANI_ENOMEM;
-    r = vr_urlarg(wsi, name, *out, cap);
-    if (r < 0) {
-        vr_free(*out);
-        *out = NULL;
-    }
-    return r;
-}
-
-/* Split a comma list in place into `out` (at most `max`); returns the count or -1 when over. */
-static int split_ids(char *s, const char **out, size_t max)
-{
-    size_t n = 0;
-    char *save = NULL, *t;
-
-    for (t = strtok_r(s, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (n == max)
-            return -1;
-        out[n++] = t;
-    }
-    return (int)n;
-}
-
-/* A parsed route: {prefix}rooms/<room>/<instance>/<action>[/<rest>]. `rest` is an event name
- * or a user id, so it holds the longest user id. */
-typedef struct vr_route_parts {
-    char room[128], instance[256], action[32], rest[VERANI_USER_ID_MAX + 1];
-} vr_route_parts;
-
-/* Copy segment `seg` into `dst` (`cap` bytes); -2 when it does not fit (never cut). */
-static int seg_copy(char *dst, size_t cap, const char *seg)
-{
-    size_t n = strlen(seg);
-
-    if (n >= cap)
-        return -2;
-    memcpy(dst, seg, n + 1);
-    return 0;
-}
-
-/* 0, -1 when the route is not one of the API's, -2 when a segment is longer than it reads. */
-static int split_route(const char *route, vr_route_parts *rp)
-{
-    char *tmp = vr_strdup(route), *seg[6], *save = NULL, *t;
-    size_t n = 0;
-    int r = -1;
-
-    memset(rp, 0, sizeof(*rp));
-    if (!tmp)
-        return -1;
-    for (t = strtok_r(tmp, "/", &save); t && n < 6; t = strtok_r(NULL, "/", &save))
-        seg[n++] = t;
-    if (n < 4 || strcmp(seg[0], "rooms") || t || (n == 6 && (strcmp(seg[5], "sessions") ||
-                                                            strcmp(seg[3], "users"))))
-        goto out;
-    /* "-" names the one instance of a room whose path has no {room} */
-    r = seg_copy(rp->room, sizeof(rp->room), seg[1]) ||
-        seg_copy(rp->instance, sizeof(rp->instance), strcmp(seg[2], "-") ? seg[2] : "") ||
-        seg_copy(rp->action, sizeof(rp->action), n == 6 ? "sessions" : seg[3]) ||
-        (n >= 5 && seg_copy(rp->rest, sizeof(rp->rest), seg[4])) ? -2 : 0;
-out:
-    vr_free(tmp);
-    return r;
-}
-
-static const char *const routes_help =
-    "routes: GET {prefix}count; GET {prefix}rooms/<Room>/<instance>/count, .../users, "
-    ".../users/<id>/sessions; POST .../emit/<event>?channel=|user=|client=, "
-    ".../broadcast/<event>?user_ids=&client_ids=, .../kick?client=&code=&reason=";
-
-/* The most a broadcast's id list (user_ids or client_ids) may hold. */
-
-static int result_answer(verani_server *srv, struct lws *wsi, const char *key,
-                         verani_rpc_result *res)
-{
-    vr_sb sb;
-    size_t i, j;
-
-    if (res->status) {
-        int r = answer_error(srv, wsi, res->status == VERANI_ENOTFOUND ? 404
-                             : res->status == VERANI_EINVAL ? 400
-                             : res->status == VERANI_ETOOBIG ? 413 : 500, res->error, NULL,
-                             NULL);
-
-        verani_rpc_result_free(res);
-        return r;
-    }
-    memset(&sb, 0, sizeof(sb));
-    if (res->user_ids || !strcmp(key, "users")) {
-        vr_sb_add(&sb, "{\"users\":[", 10);
-        for (i = 0; i < res->n_user_ids; i++) {
-            if (i)
-                vr_sb_add(&sb, ",", 1);
-            vr_sb_json_str(&sb, res->user_ids[i]);
-        }
-        vr_sb_printf(&sb, "],\"count\":%zu}\n", res->n_user_ids);
-    } else if (!strcmp(key, "sessions")) {
-        vr_sb_add(&sb, "{\"sessions\":[", 13);
-        for (i = 0; i < res->n_sessions; i++) {
-            const verani_rpc_session *s = &res->sessions[i];
-
-            vr_sb_add(&sb, i ? ",{\"client_id\":" : "{\"client_id\":", i ? 14 : 13);
-            vr_sb_json_str(&sb, s->client_id);
-            vr_sb_add(&sb, ",\"user_id\":", 11);
-            vr_sb_json_str(&sb, s->user_id);
-            vr_sb_add(&sb, ",\"room\":", 8);
-            vr_sb_json_str(&sb, s->room);
-            vr_sb_add(&sb, ",\"instance\":", 12);
-            vr_sb_json_str(&sb, s->instance);
-            vr_sb_add(&sb, ",\"channels\":[", 13);
-            for (j = 0; j < s->n_channels; j++) {
-                if (j)
-                    vr_sb_add(&sb, ",", 1);
-                vr_sb_json_str(&sb, s->channels[j]);
-            }
-            vr_sb_add(&sb, "]}", 2);
-        }
-        vr_sb_printf(&sb, "],\"count\":%zu}\n", res->n_sessions);
-    } else {
-        vr_sb_printf(&sb, "{\"%s\":%zu}\n", key, res->count);
-    }
-    verani_rpc_result_free(res);
-    return answer_sb(srv, wsi, "application/json", &sb);
-}
-
-/* The target of an emit (?channel=, ?user= or ?client=, exactly one) into `to` and `v`. 0, or
- * the answer's return value after refusing the request (*answered set). */
-static int emit_target(verani_server *srv, struct lws *wsi, verani_target *to, char *v,
-                       size_t vlen, int *answered)
-{
-    static const char *const names[3] = {"channel", "user", "client"};
-    char other[1024];
-    int i, n, kinds = 0;
-
-    *answered = 1;
-    for (i = 0; i < 3; i++) {
-        /* a second target only counts (its value goes to `other`, as large as `v`) */
-        n = vr_urlarg(wsi, names[i], kinds ? other : v, kinds ? sizeof(other) : vlen);
-        if (n == -1)
-            continue;
-        if (n < 0)
-            return arg_refused(srv, wsi, names[i], n, kinds ? sizeof(other) : vlen);
-        if (!kinds)
-            *to = i == 0 ? verani_to_channel(v) : i == 1 ? verani_to_user(v)
-                                                         : verani_to_client(v);
-        kinds++;
-    }
-    if (kinds != 1 || !v[0])
-        return answer_error(srv, wsi, 400, "emit needs exactly one non-empty target: "
-                            "?channel=<name>, ?user=<user id> or ?client=<client id>", NULL,
-                            NULL);
-    *answered = 0;
-    return 0;
-}
-
-/* A broadcast's filters (?user_ids=, ?client_ids=: comma lists) into `to`; the lists' bytes
- * go to lists[0..1] (owned by the caller, freed after the call whatever it returns). A filter
- * that is there must be read whole, or nothing is sent: an unread filter must never turn
- * into "no filter", which reaches everyone. 0, or the answer's return value (*answered). */
-static int broadcast_filters(verani_server *srv, struct lws *wsi, verani_target *to,
-                             char *lists[2], const char **ulist, const char **clist,
-                             int *answered)
-{
-    static const char *const names[2] = {"user_ids", "client_ids"};
-    const char **outs[2] = {ulist, clist};
-    char why[160];
-    int i, n;
-
-    *answered = 1;
-    for (i = 0; i < 2; i++) {
-        n = arg_dup(wsi, names[i], &lists[i]);
-        if (n == -1)
-            continue; /* absent: no filter of this kind */
-        if (n < -1)
-            return arg_refused(srv, wsi, names[i], n, 1);
-        n = split_ids(lists[i], outs[i], VR_API_MAX_IDS);
-        if (n <= 0) {
-            snprintf(why, sizeof(why), n ? "%s: more than %d ids" : "%s: no id in the list "
-                     "(leave the filter out to reach everyone)", names[i], VR_API_MAX_IDS);
-            return answer_error(srv, wsi, 400, why, NULL, NULL);
-        }
-        if (i == 0) {
-            to->user_ids = ulist;
-            to->n_user_ids = (size_t)n;
-        } else {
-            to->client_ids = clist;
-            to->n_client_ids = (size_t)n;
-        }
-    }
-    *answered = 0;
-    return 0;
-}
-
-/* POST .../emit/<event> and .../broadcast/<event>: decode, validate, deliver. */
-static int do_emit(verani_server *srv, struct lws *wsi, vr_mount *m, const vr_route_parts *rp,
-                   const uint8_t *body, size_t len)
-{
-    const verani_event_def *ev = emit_event(m, rp->rest);
-    char msgbuf[400], v[1024], ctype[128], *lists[2] = {NULL, NULL};
-    const char *ulist[VR_API_MAX_IDS], *clist[VR_API_MAX_IDS];
-    ProtobufCMessage *msg = NULL;
-    verani_target to = verani_to_all();
-    verani_rpc_result res;
-    vr_rpc_req rq;
-    int err = 0, r, answered;
-
-    if (!ev) {
-        size_t i, o;
-
-        o = (size_t)snprintf(msgbuf, sizeof(msgbuf), "room %s has no emit event '%.100s'; its "
-                             "emit events are:", vr_mount_def(m)->schema->name, rp->rest);
-        for (i = 0; i < vr_mount_def(m)->schema->n_emit && o < sizeof(msgbuf); i++)
-            o += (size_t)snprintf(msgbuf + o, sizeof(msgbuf) - o, " %s",
-                                  vr_mount_def(m)->schema->emit[i].name);
-        return answer_error(srv, wsi, 400, msgbuf, NULL, NULL);
-    }
-    r = !strcmp(rp->action, "emit") ? emit_target(srv, wsi, &to, v, sizeof(v), &answered)
-                                     : broadcast_filters(srv, wsi, &to, lists, ulist, clist,
-                                                         &answered);
-    if (answered)
-        goto done;
-    r = -1;
-    if (len && lws_hdr_copy(wsi, ctype, sizeof(ctype), WSI_TOKEN_HTTP_CONTENT_TYPE) > 0 &&
-        strncasecmp(ctype, "application/x-protobuf", 22)) {
-        r = answer_error(srv, wsi, 415, "the body must be the payload as protobuf bytes, "
-                         "Content-Type: application/x-protobuf", NULL, NULL);
-        goto done;
-    }
-    if (!ev->in && len) {
-        snprintf(msgbuf, sizeof(msgbuf), "event %s carries no payload: send an empty body",
-                 ev->name);
-        r = answer_error(srv, wsi, 400, msgbuf, NULL, NULL);
-        goto done;
-    }
-    if (ev->in) {
-        verani_verr verr;
-
-        msg = protobuf_c_message_unpack(ev->in, &vr_pb_allocator, len, body);
-        if (!msg) {
-            snprintf(msgbuf, sizeof(msgbuf), "the body is not a valid %s (protobuf bytes) for "
-                     "event %s", ev->in->name, ev->name);
-            r = answer_error(srv, wsi, 400, msgbuf, NULL, NULL);
-            goto done;
-        }
-        memset(&verr, 0, sizeof(verr));
-        if (ev->validate_in && ev->validate_in(msg, &verr)) {
-            snprintf(msgbuf, sizeof(msgbuf), "invalid payload: %.200s: %.150s", verr.path,
-                     verr.reason);
-            r = answer_error(srv, wsi, 400, msgbuf, NULL, NULL);
-            goto done;
-        }
-    }
-    memset(&rq, 0, sizeof(rq));
-    rq.op = VR_RPC_EMIT;
-    rq.room = vr_mount_def(m)->schema->name;
-    rq.instance = rp->instance;
-    rq.to = &to;
-    rq.frame = vr_event_frame(ev, msg, to.kind == VERANI_TO_CHANNEL ? to.name : NULL, &err);
-    if (!rq.frame) {
-        r = answer_error(srv, wsi, 500, "cannot encode the event", NULL, NULL);
-        goto done;
-    }
-    vr_rpc_exec(srv, &rq, &res);
-    vr_frame_unref(rq.frame);
-    r = result_answer(srv, wsi, "delivered", &res);
-done:
-    if (msg)
-        protobuf_c_message_free_unpacked(msg, &vr_pb_allocator);
-    vr_free(lists[0]);
-    vr_free(lists[1]);
-    return r;
-}
-
-/* A kick's code= : digits only, in the set a kick may close with (vr_rpc_kick_code_ok). */
-static int kick_code(const char *s, int *code)
-{
-    size_t n = strspn(s, "0123456789");
-
-    if (!n || n > 4 || s[n])
-        return -1;
-    *code = atoi(s);
-    return vr_rpc_kick_code_ok(*code) ? 0 : -1;
-}
-
-static int do_kick(verani_server *srv, struct lws *wsi, const vr_route_parts *rp)
-{
-    char client[64], code[16], reason[VERANI_CLOSE_REASON_MAX + 1];
-    verani_rpc_result res;
-    vr_rpc_req rq;
-    int c = 0, n;
-
-    n = vr_urlarg(wsi, "client", client, sizeof(client));
-    if (n < -1)
-        return arg_refused(srv, wsi, "client", n, sizeof(client));
-    if (n <= 0)
-        return answer_error(srv, wsi, 400, "kick needs ?client=<client id>", NULL, NULL);
-    /* a code that is there but cannot be read or is not allowed kicks nobody: it never
-     * falls back to the default 1008 */
-    n = vr_urlarg(wsi, "code", code, sizeof(code));
-    if (n == VERANI_EPROTO)
-        return arg_refused(srv, wsi, "code", n, sizeof(code));
-    if (n != -1 && (n < 0 || kick_code(code, &c)))
-        return answer_error(srv, wsi, 400, "code must be 1000, 1001, 1008 or 3000..4999 (the "
-                            "digits alone)", NULL, NULL);
-    n = vr_urlarg(wsi, "reason", reason, sizeof(reason));
-    if (n == VERANI_ETOOBIG) {
-        snprintf(reason, sizeof(reason), "reason: longer than %d bytes, what a close frame "
-                 "carries", VERANI_CLOSE_REASON_MAX);
-        return answer_error(srv, wsi, 400, reason, NULL, NULL);
-    }
-    if (n < -1)
-        return arg_refused(srv, wsi, "reason", n, sizeof(reason));
-    memset(&rq, 0, sizeof(rq));
-    rq.op = VR_RPC_KICK;
-    rq.room = rp->room;
-    rq.instance = rp->instance;
-    rq.name = client;
-    rq.code = c;
-    rq.reason = n == -1 ? "kicked" : reason;
-    vr_rpc_exec(srv, &rq, &res);
-    return result_answer(srv, wsi, "kicked", &res);
-}
-
-/* Answer a request whose body (if any) is complete. */
-static int dispatch(verani_server *srv, struct lws *wsi, const char *route, vr_method meth,
-                    const uint8_t *body, size_t len)
-{
-    vr_route_parts rp;
-    verani_rpc_result res;
-    vr_rpc_req rq;
-    vr_mount *m;
-    char why[400];
-    int post, emit;
-
-    memset(&rq, 0, sizeof(rq));
-    if (!strcmp(route, "count")) {
-        if (meth != M_GET)
-            return answer_error(srv, wsi, 405, "use GET", "allow:", "GET");
-        rq.op = VR_RPC_COUNT;
-        vr_rpc_exec(srv, &rq, &res);
-        return result_answer(srv, wsi, "count", &res);
-    }
-    switch (split_route(route, &rp)) {
-    case 0:
-        break;
-    case -2:
-        snprintf(why, sizeof(why), "a part of the path is longer than the API reads (room %zu "
-                 "bytes, instance %zu, user id %d)", sizeof(rp.room) - 1,
-                 sizeof(rp.instance) - 1, VERANI_USER_ID_MAX);
-        return answer_error(srv, wsi, 414, why, NULL, NULL);
-    default:
-        snprintf(why, sizeof(why), "no such API route; %s", routes_help);
-        return answer_error(srv, wsi, 404, why, NULL, NULL);
-    }
-    emit = !strcmp(rp.action, "emit") || !strcmp(rp.action, "broadcast");
-    post = emit || !strcmp(rp.action, "kick");
-    if (!post && strcmp(rp.action, "count") && strcmp(rp.action, "users") &&
-        strcmp(rp.action, "sessions")) {
-        snprintf(why, sizeof(why), "no API action '%.30s'; %s", rp.action, routes_help);
-        return answer_error(srv, wsi, 404, why, NULL, NULL);
-    }
-    if (!!rp.rest[0] != (emit || !strcmp(rp.action, "sessions"))) {
-        snprintf(why, sizeof(why), "malformed API route; %s", routes_help);
-        return answer_error(srv, wsi, 404, why, NULL, NULL);
-    }
-    if (post && meth != M_POST)
-        return answer_error(srv, wsi, 405, "use POST", "allow:", "POST");
-    if (!post && meth != M_GET)
-        return answer_error(srv, wsi, 405, "use GET", "allow:", "GET");
-    m = vr_mount_find(srv, rp.room);
-    if (!m) {
-        snprintf(why, sizeof(why), "unknown room '%.100s': room names are the schema's "
-                 "(\"Chat\")", rp.room);
-        return answer_error(srv, wsi, 400, why, NULL, NULL);
-    }
-    if (emit && !emit_event(m, rp.rest))
-        return do_emit(srv, wsi, m, &rp, body, len); /* answers 400, naming the events */
-    if (!vr_instance_exists(m, rp.instance)) {
-        snprintf(why, sizeof(why), "room %s has no instance '%.100s' (it exists while it has "
-                 "sessions, then instance_idle_ms)", rp.room, rp.instance);
-        return answer_error(srv, wsi, 404, why, NULL, NULL);
-    }
-    if (emit)
-        return do_emit(srv, wsi, m, &rp, body, len);
-    if (!strcmp(rp.action, "kick"))
-        return do_kick(srv, wsi, &rp);
-    rq.room = rp.room;
-    rq.instance = rp.instance;
-    if (!strcmp(rp.action, "count")) {
-        rq.op = VR_RPC_COUNT;
-        vr_rpc_exec(srv, &rq, &res);
-        return result_answer(srv, wsi, "count", &res);
-    }
-    if (!strcmp(rp.action, "users")) {
-        rq.op = VR_RPC_USERS;
-        vr_rpc_exec(srv, &rq, &res);
-        return result_answer(srv, wsi, "users", &res);
-    }
-    rq.op = VR_RPC_USER_SESSIONS;
-    rq.name = rp.rest;
-    vr_rpc_exec(srv, &rq, &res);
-    return result_answer(srv, wsi, "sessions", &res);
-}
-
-static int serve_metrics(verani_server *srv, struct lws *wsi)
-{
-    struct vr_api *a = api_of(srv);
-    vr_sb sb;
-    int r = 0;
-
-    if (!a || !a->metrics_token)
-        return answer_error(srv, wsi, 403, "metrics are off: no metrics token is configured "
-                            "(verani_api_options.metrics_token or VERANI_METRICS_TOKEN)",
-                            NULL, NULL);
-    if (check_token(srv, wsi, a->metrics_token, &r))
-        return r;
-    if (method_of(wsi) != M_GET)
-        return answer_error(srv, wsi, 405, "use GET", "allow:", "GET");
-    memset(&sb, 0, sizeof(sb));
-    vr_metrics_render(srv, &sb);
-    return answer_sb(srv, wsi, "text/plain; version=0.0.4; charset=utf-8", &sb);
-}
+/* --- the server's hooks ---------------------------------------------------- */
 
 int vr_http_api_request(verani_server *srv, struct lws *wsi, struct vr_http_req **req,
                         const char *uri)
 {
-    struct vr_api *a = api_of(srv);
+    struct vr_api *a = vr_api_of(srv);
     const char *route;
     char clen[32];
-    vr_method meth = method_of(wsi);
+    vr_method meth = vr_api_method(wsi);
     int r = 0;
 
     if (!strcmp(uri, "/metrics"))
-        return serve_metrics(srv, wsi);
+        return vr_api_serve_metrics(srv, wsi);
     if (!a)
-        return answer_error(srv, wsi, 500, "out of memory", NULL, NULL);
+        return vr_api_error(srv, wsi, 500, "out of memory", NULL, NULL);
     /* 403, not 404: the route exists, and an operator should learn why it refuses. */
     if (!a->token)
-        return answer_error(srv, wsi, 403, "the HTTP API is off: no token is configured "
+        return vr_api_error(srv, wsi, 403, "the HTTP API is off: no token is configured "
                             "(verani_api_options.token or VERANI_API_TOKEN)", NULL, NULL);
-    if (check_token(srv, wsi, a->token, &r))
+    if (vr_api_check_token(srv, wsi, a->token, &r))
         return r;
     route = uri + (strlen(uri) >= a->prefix_len ? a->prefix_len : strlen(uri));
     /* A body without a length (chunked) would be read as empty: refuse it by name. */
     if (meth == M_POST && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0 &&
         lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0)
-        return answer_error(srv, wsi, 411, "send the body with a Content-Length (chunked "
+        return vr_api_error(srv, wsi, 411, "send the body with a Content-Length (chunked "
                             "transfer encoding is not supported)", NULL, NULL);
     if (meth == M_POST && lws_hdr_copy(wsi, clen, sizeof(clen),
                                        WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 && atoll(clen) > 0) {
         if ((unsigned long long)atoll(clen) > a->max_body) {
             snprintf(clen, sizeof(clen), "%zu", a->max_body);
-            return answer_error(srv, wsi, 413, "the body is over the API's limit (max_body)",
+            return vr_api_error(srv, wsi, 413, "the body is over the API's limit (max_body)",
                                 "x-verani-max-body:", clen);
         }
         if (!req)
-            return answer_error(srv, wsi, 500, "no connection state for the body", NULL, NULL);
+            return vr_api_error(srv, wsi, 500, "no connection state for the body", NULL, NULL);
         vr_http_api_drop(req);
         *req = vr_calloc(1, sizeof(**req));
         if (!*req)
-            return answer_error(srv, wsi, 500, "out of memory", NULL, NULL);
+            return vr_api_error(srv, wsi, 500, "out of memory", NULL, NULL);
         (*req)->route = vr_strdup(route);
         if (!(*req)->route) {
             vr_http_api_drop(req);
-            return answer_error(srv, wsi, 500, "out of memory", NULL, NULL);
+            return vr_api_error(srv, wsi, 500, "out of memory", NULL, NULL);
         }
         return 0; /* the body follows */
     }
-    return dispatch(srv, wsi, route, meth, NULL, 0);
+    return vr_api_dispatch(srv, wsi, route, meth, NULL, 0);
 }
 
 int vr_http_api_body(verani_server *srv, struct lws *wsi, struct vr_http_req **req,
@@ -812,10 +318,10 @@ int vr_http_api_body_done(verani_server *srv, struct lws *wsi, struct vr_http_re
      * `req` points) then: take the request. */
     *req = NULL;
     if (h->too_big)
-        r = answer_error(srv, wsi, 413, "the body is over the API's limit (max_body)", NULL,
+        r = vr_api_error(srv, wsi, 413, "the body is over the API's limit (max_body)", NULL,
                          NULL);
     else
-        r = dispatch(srv, wsi, h->route, M_POST, (const uint8_t *)h->body.buf, h->body.len);
+        r = vr_api_dispatch(srv, wsi, h->route, M_POST, (const uint8_t *)h->body.buf, h->body.len);
     vr_sb_free(&h->body);
     vr_free(h->route);
     vr_free(h);

@@ -2,12 +2,13 @@
 /*
  * client-int.h: the client's internals (runtime/src/client/), shared by its
  * files alone: client.c (the object, its options and their backoff, states,
- * lifecycle callbacks and waits),
- * client_conn.c (the connection: lws callback, hello/welcome, reads, writes,
- * keepalive, reconnection), client_reqs.c (requests, joins, leaves, their
- * timeouts, the joined channels), client_events.c (typed event
- * registrations and dispatch), client_loop.c (the lws context, its thread
- * and the inbox that carries calls from other threads), client_queue.c (the
+ * lifecycle callbacks, the waits' bookkeeping), client_calls.c (the public
+ * queries, registrations and waits), client_conn.c (the connection: lws
+ * callback, hello, writes, keepalive, reconnection), client_rx.c (reassembly,
+ * decode, the welcome, dispatch by kind), client_reqs.c (requests, joins,
+ * leaves, their timeouts, the joined channels), client_events.c (typed event
+ * registrations and dispatch), client_loop.c (the lws context, its thread and
+ * the inbox that carries calls from other threads), client_queue.c (the
  * bounded frame queue); the delays come from core/backoff.c. The backoff and
  * the queue do not call libwebsockets, so the unit tests use them directly.
  * Everything declared under "the client object" runs on the loop's thread.
@@ -265,10 +266,25 @@ void vr_client_connect(verani_client *c);
 /* Detach the current connection from the client and close it (with
  * `close_code` and `reason` when it was established and close_code != 0). */
 void vr_client_detach(verani_client *c, int close_code, const char *reason);
+/* Unlink the first wait that `match` accepts and cancel its timer; NULL if none. */
+vr_wait *vr_client_wait_take(verani_client *c,
+                             int (*match)(const vr_wait *w, const void *key), const void *key);
+/* A wait's timer: it ends with VERANI_ETIMEDOUT. */
+void vr_client_wait_timeout_cb(lws_sorted_usec_list_t *sul);
+/* (Re)arm the keepalive ping (client_conn.c). */
+void vr_client_arm_ping(verani_client *c);
+/* The current connection has ended (it is detached already): its requests fail unless the
+ * session may resume; `err`/`what` go to on_error, `code`/`reason` to on_close. Whether to
+ * reconnect is the caller's decision (client_conn.c). */
+void vr_client_conn_end(verani_client *c, int err, const char *what, int code,
+                        const char *reason);
+/* LWS_CALLBACK_CLIENT_RECEIVE: a piece of a message (client_rx.c); -1 closes. */
+int vr_client_receive(verani_client *c, struct lws *wsi, const void *in, size_t len);
 /* Cancel every timer of the client, retry included. */
 void vr_client_cancel_timers(verani_client *c);
-/* Pack `env` into a new frame (the caller owns it); NULL when out of memory. */
-vr_cframe *vr_client_pack(const struct Verani__Wire__Envelope *env);
+/* Pack `env`, with `msg` as its payload (NULL: none), into a new frame (the caller owns
+ * it); NULL when out of memory. */
+vr_cframe *vr_client_pack(struct Verani__Wire__Envelope *env, const ProtobufCMessage *msg);
 /* Queue `f` (taken) for writing; bounded by max_queue while not connected. */
 void vr_client_enqueue(verani_client *c, vr_cframe *f);
 
@@ -296,15 +312,6 @@ void vr_client_on_server_error(verani_client *c, const struct Verani__Wire__Enve
 int vr_client_check_event(verani_client *c, const verani_event_def *ev,
                           const verani_event_def *t, size_t n, const char *dir,
                           const ProtobufCMessage *msg, int check_msg);
-/*
- * Decode the payload of `env` as `desc` (NULL: no payload, *out = NULL) and
- * check it with `validate` (may be NULL). 0 and *out, which the caller frees
- * with protobuf_c_message_free_unpacked(..., &vr_pb_allocator); VERANI_EPROTO
- * when it does not decode; VERANI_EINVAL when invalid (`verr` says why).
- */
-int vr_client_decode(const ProtobufCMessageDescriptor *desc, verani_validate_fn validate,
-                     const struct Verani__Wire__Envelope *env, ProtobufCMessage **out,
-                     verani_verr *verr);
 /* An EVENT envelope from the server: decode, validate, call the handlers. */
 void vr_client_on_event(verani_client *c, const struct Verani__Wire__Envelope *env);
 

@@ -2,8 +2,8 @@
 /*
  * client_conn.c: the client's connection on libwebsockets: the protocol
  * callback, connecting (ws:// or wss://, extra headers, connect timeout),
- * hello/welcome, reassembling and decoding frames, writing queued frames
- * only in WRITEABLE, keepalive pings, and what happens when a connection
+ * the hello (what arrives is client_rx.c's), writing queued frames only in
+ * WRITEABLE, keepalive pings, and what happens when a connection
  * ends (reconnect with backoff, or stop on a refusal, a server close with
  * 1000, 1001 or 1008, a disconnect or too many attempts: PROTOCOL.md section
  * 7); also verani_client_disconnect and verani_client_reconnect. A server
@@ -43,14 +43,19 @@ static uint32_t c_random(verani_client *c)
 
 /* --- frames ------------------------------------------------------------------- */
 
-vr_cframe *vr_client_pack(const Verani__Wire__Envelope *env)
+static uint8_t *cframe_alloc(size_t len, void *arg)
 {
-    size_t n = verani__wire__envelope__get_packed_size(env);
-    vr_cframe *f = vr_cframe_new(n);
+    vr_cframe **f = arg;
 
-    if (f)
-        verani__wire__envelope__pack(env, vr_cframe_data(f));
-    return f;
+    *f = vr_cframe_new(len);
+    return *f ? vr_cframe_data(*f) : NULL;
+}
+
+vr_cframe *vr_client_pack(Verani__Wire__Envelope *env, const ProtobufCMessage *msg)
+{
+    vr_cframe *f = NULL;
+
+    return vr_wire_encode(env, msg, cframe_alloc, &f) ? NULL : f;
 }
 
 void vr_client_enqueue(verani_client *c, vr_cframe *f)
@@ -82,7 +87,7 @@ static int c_write(struct lws *wsi, unsigned char *data, size_t len)
 /* Write a small control envelope (hello, ping, pong). */
 static int c_write_ctl(verani_client *c, struct lws *wsi, Verani__Wire__Envelope *env)
 {
-    vr_cframe *f = vr_client_pack(env);
+    vr_cframe *f = vr_client_pack(env, NULL);
     int r;
 
     if (!f) {
@@ -155,7 +160,7 @@ static int c_writeable(verani_client *c, struct lws *wsi)
 static void c_ping_cb(lws_sorted_usec_list_t *sul);
 static void c_pong_cb(lws_sorted_usec_list_t *sul);
 
-static void c_arm_ping(verani_client *c)
+void vr_client_arm_ping(verani_client *c)
 {
     if (!c->ping_interval_ms)
         return;
@@ -215,7 +220,7 @@ static void c_pong_cb(lws_sorted_usec_list_t *sul)
         return;
     if (c->rx_since_ping) {
         /* The pong is late but the peer is talking: it is alive. */
-        c_arm_ping(c);
+        vr_client_arm_ping(c);
         return;
     }
     VR_NOTICE("client %s: no pong within %u ms, reconnecting\n", c->url,
@@ -268,7 +273,8 @@ void vr_client_cancel_timers(verani_client *c)
  * `err`/`what` to on_error when err != 0 and `code`/`reason` to on_close
  * when the upgrade had succeeded. Reconnecting is the caller's decision.
  */
-static void c_conn_end(verani_client *c, int err, const char *what, int code, const char *reason)
+void vr_client_conn_end(verani_client *c, int err, const char *what, int code,
+                        const char *reason)
 {
     int was_established = c->established;
 
@@ -295,7 +301,7 @@ static void c_conn_end(verani_client *c, int err, const char *what, int code, co
 
 /*
  * The current connection is gone (closed by either side, failed, or timed
- * out; already detached): c_conn_end with the same arguments, then retry
+ * out; already detached): vr_client_conn_end with the same arguments, then retry
  * with backoff unless a callback acted, the server refused us or closed
  * with 1008 (ERROR), closed with 1000 or 1001 (the server ended the session:
  * DISCONNECTED), reconnection is off (DISCONNECTED) or the attempts are used
@@ -303,7 +309,7 @@ static void c_conn_end(verani_client *c, int err, const char *what, int code, co
  */
 static void c_lost(verani_client *c, int err, const char *what, int code, const char *reason)
 {
-    c_conn_end(c, err, what, code, reason);
+    vr_client_conn_end(c, err, what, code, reason);
     if (c->destroyed || c->wsi_live || c->user_closed)
         return; /* a callback reconnected, disconnected or destroyed it */
     if (c->state == VERANI_CLIENT_DISCONNECTED || c->state == VERANI_CLIENT_ERROR)
@@ -396,207 +402,6 @@ void vr_client_connect(verani_client *c)
     c->wsi = w;
 }
 
-/* --- receiving ---------------------------------------------------------------- */
-
-/* Copy a welcome's `what` into `dst` (`n` bytes), or "" and an error to the application when
- * it does not fit (a server that breaks the protocol: ids are never cut to fit). */
-static void c_copy(verani_client *c, char *dst, size_t n, const char *src, const char *what)
-{
-    size_t l = src ? strlen(src) : 0;
-
-    if (l >= n) {
-        vr_client_error(c, VERANI_EPROTO, "the welcome's %s is %zu bytes, more than the %zu "
-                        "a client keeps: left empty", what, l, n - 1);
-        l = 0;
-    }
-    memcpy(dst, src ? src : "", l);
-    dst[l] = '\0';
-}
-
-/* Resumed with recovery_failed and the replay is over (last_seq reached the welcome's
- * seq): a request written before this connection whose REPLY has not come is lost with the
- * frames the server no longer had. */
-static void c_replay_check(verani_client *c)
-{
-    if (!c->replay_pending || !c->welcomed || c->last_seq < c->replay_end)
-        return;
-    c->replay_pending = 0;
-    vr_client_fail_sent(c, c->conn_id);
-}
-
-/*
- * The WELCOME. Requests written on earlier connections (kept by c_conn_end)
- * learn their fate here: resumed, they stay pending and get their REPLY
- * from the replay (or their timeout); resumed with recovery_failed, those
- * without a REPLY when the replay is over end DISCONNECTED (c_replay_check);
- * a fresh session (resume refused, session expired, server restarted on
- * memory) never answers them: DISCONNECTED right after the welcome, once
- * on_open and on_recovery_failed have run.
- */
-static void c_on_welcome(verani_client *c, const Verani__Wire__Welcome *w)
-{
-    int asked = c->resume_token != NULL; /* this connection's HELLO asked to resume */
-    int lost;
-    size_t i;
-
-    if (c->welcomed) {
-        vr_client_error(c, VERANI_EPROTO, "a second welcome from the server: ignored");
-        return;
-    }
-    c_copy(c, c->client_id, sizeof(c->client_id), w->client_id, "client id");
-    c_copy(c, c->user_id, sizeof(c->user_id), w->user_id, "user id");
-    if (w->resume_token) {
-        char *t = vr_strdup(w->resume_token);
-        if (t) {
-            vr_free(c->resume_token);
-            c->resume_token = t;
-        }
-    }
-    c->resumed = w->has_resumed && w->resumed;
-    c->recovery_failed = w->has_recovery_failed && w->recovery_failed;
-    /* another epoch (the server crashed): its seqs start again, and the replay from 1 */
-    if (c->resumed && w->epoch && strcmp(w->epoch, c->epoch))
-        c->last_seq = 0;
-    c_copy(c, c->epoch, sizeof(c->epoch), w->epoch, "epoch");
-    if (!c->resumed && w->has_seq)
-        c->last_seq = w->seq;
-    /* resumed, but the server's seq is behind ours (it lost frames): go on from its seq */
-    if (c->resumed && c->recovery_failed && w->has_seq && w->seq < c->last_seq)
-        c->last_seq = w->seq;
-    /* what was missed is lost: the resume could not replay it all, or the session is new */
-    lost = c->recovery_failed || (asked && !c->resumed);
-    c->replay_pending = c->resumed && c->recovery_failed;
-    c->replay_end = w->has_seq ? w->seq : 0;
-    vr_client_channels_clear(c);
-    for (i = 0; i < w->n_channels; i++)
-        vr_client_channel_add(c, w->channels[i]);
-    if (c->room->fingerprint && w->fingerprint && strcmp(c->room->fingerprint, w->fingerprint))
-        VR_WARN("client %s: schema fingerprint %s differs from the server's %s\n",
-                c->url, c->room->fingerprint, w->fingerprint);
-
-    c->welcomed = 1;
-    c->attempts = 0;
-    lws_sul_cancel(&c->sul_connect);
-    c_arm_ping(c);
-    if (c->outq.head && c->wsi)
-        lws_callback_on_writable(c->wsi);
-    vr_client_set_state(c, VERANI_CLIENT_CONNECTED);
-    if (!c->destroyed && c->state == VERANI_CLIENT_CONNECTED)
-        vr_client_fire(c, VR_CB_OPEN, 0, 0, NULL);
-    if (lost && !c->destroyed && c->state == VERANI_CLIENT_CONNECTED)
-        vr_client_fire(c, VR_CB_RECOVERY, c->resumed, 0, NULL);
-    if (c->destroyed || !c->welcomed)
-        return; /* a callback ended this connection: its end decided */
-    if (!c->resumed)
-        vr_client_fail_sent(c, c->conn_id);
-    else
-        c_replay_check(c);
-}
-
-static void c_on_frame(verani_client *c, const unsigned char *buf, size_t len)
-{
-    Verani__Wire__Envelope *env;
-
-    c->rx_since_ping = 1;
-    if (!c->rx_binary) {
-        vr_client_error(c, VERANI_EPROTO, "a text frame from the server: dropped");
-        return;
-    }
-    env = verani__wire__envelope__unpack(&vr_pb_allocator, len, buf);
-    if (!env) {
-        vr_client_error(c, VERANI_EPROTO, "a frame from the server does not decode: dropped");
-        return;
-    }
-    if (env->has_seq && env->seq > c->last_seq)
-        c->last_seq = env->seq;
-    switch (env->has_kind ? env->kind : VERANI__WIRE__KIND__KIND_UNSPECIFIED) {
-    case VERANI__WIRE__KIND__WELCOME:
-        if (env->welcome)
-            c_on_welcome(c, env->welcome);
-        else
-            vr_client_error(c, VERANI_EPROTO, "a welcome without its body");
-        break;
-    case VERANI__WIRE__KIND__EVENT:
-        if (c->welcomed)
-            vr_client_on_event(c, env);
-        break;
-    case VERANI__WIRE__KIND__REPLY:
-        vr_client_on_reply(c, env);
-        break;
-    case VERANI__WIRE__KIND__ERROR:
-        vr_client_on_server_error(c, env);
-        break;
-    case VERANI__WIRE__KIND__PONG:
-        if (c->awaiting_pong) {
-            c->awaiting_pong = 0;
-            lws_sul_cancel(&c->sul_pong);
-            c_arm_ping(c);
-        }
-        break;
-    default:
-        vr_client_error(c, VERANI_EPROTO, "a frame of kind %d from the server: dropped",
-                        (int)env->kind);
-        break;
-    }
-    verani__wire__envelope__free_unpacked(env, &vr_pb_allocator);
-    if (c->replay_pending && !c->destroyed)
-        c_replay_check(c);
-}
-
-static int c_receive(verani_client *c, struct lws *wsi, const void *in, size_t len)
-{
-    int last = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
-
-    if (!c->rx_in_msg && last && len <= c->max_rx) {
-        /* A whole message in one piece, the usual case: decode it where lws holds it. */
-        c->rx_binary = lws_frame_is_binary(wsi);
-        c_on_frame(c, in, len);
-        return 0;
-    }
-    if (!c->rx_in_msg) {
-        c->rx_len = 0;
-        c->rx_overflow = 0;
-        c->rx_binary = lws_frame_is_binary(wsi);
-        c->rx_in_msg = 1;
-    }
-    if (!c->rx_overflow && c->rx_len + len > c->max_rx)
-        c->rx_overflow = 1;
-    if (!c->rx_overflow) {
-        if (c->rx_len + len > c->rx_cap) {
-            size_t cap = c->rx_cap ? c->rx_cap : 1024;
-            unsigned char *n;
-
-            while (cap < c->rx_len + len)
-                cap *= 2;
-            n = vr_realloc(c->rx, cap);
-            if (!n) {
-                vr_client_set_error(c, "out of memory receiving a frame");
-                return -1;
-            }
-            c->rx = n;
-            c->rx_cap = cap;
-        }
-        memcpy(c->rx + c->rx_len, in, len);
-        c->rx_len += len;
-    }
-    if (!last)
-        return 0;
-    c->rx_in_msg = 0;
-    if (c->rx_overflow) {
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)"too big", 7);
-        vr_client_set_error(c, "a frame from the server is over %u bytes", c->max_rx);
-        return -1;
-    }
-    c_on_frame(c, c->rx, c->rx_len);
-    /* Shrink a buffer a big frame left behind. */
-    if (c->rx_cap > 65536 && !c->destroyed) {
-        vr_free(c->rx);
-        c->rx = NULL;
-        c->rx_cap = 0;
-    }
-    return 0;
-}
-
 /* --- the lws protocol callback -------------------------------------------------- */
 
 static int c_http_refused(int status)
@@ -647,7 +452,7 @@ int vr_client_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         lws_callback_on_writable(wsi);
         break;
     case LWS_CALLBACK_CLIENT_RECEIVE:
-        ret = c_receive(c, wsi, in, len);
+        ret = vr_client_receive(c, wsi, in, len);
         break;
     case LWS_CALLBACK_CLIENT_WRITEABLE:
         ret = c_writeable(c, wsi);
@@ -708,7 +513,7 @@ static void c_user_close(verani_client *c, const char *why)
 {
     c->user_closed = 1;
     vr_client_detach(c, LWS_CLOSE_STATUS_NORMAL, why);
-    c_conn_end(c, 0, NULL, LWS_CLOSE_STATUS_NORMAL, why);
+    vr_client_conn_end(c, 0, NULL, LWS_CLOSE_STATUS_NORMAL, why);
 }
 
 static int c_disconnect_body(void *arg)

@@ -13,28 +13,6 @@
 #include "core/core-private.h"
 #include "wire/wire-private.h"
 
-int vr_client_decode(const ProtobufCMessageDescriptor *desc, verani_validate_fn validate,
-                     const Verani__Wire__Envelope *env, ProtobufCMessage **out, verani_verr *verr)
-{
-    ProtobufCMessage *msg;
-
-    *out = NULL;
-    memset(verr, 0, sizeof(*verr));
-    if (!desc)
-        return 0;
-    msg = protobuf_c_message_unpack(desc, &vr_pb_allocator,
-                                    env->has_payload ? env->payload.len : 0,
-                                    env->has_payload ? env->payload.data : NULL);
-    if (!msg)
-        return VERANI_EPROTO;
-    if (validate && validate(msg, verr) != 0) {
-        protobuf_c_message_free_unpacked(msg, &vr_pb_allocator);
-        return VERANI_EINVAL;
-    }
-    *out = msg;
-    return 0;
-}
-
 void vr_client_on_event(verani_client *c, const Verani__Wire__Envelope *env)
 {
     const verani_event_def *ev;
@@ -49,7 +27,7 @@ void vr_client_on_event(verani_client *c, const Verani__Wire__Envelope *env)
                         env->event, c->room->name);
         return;
     }
-    err = vr_client_decode(ev->in, ev->validate_in, env, &msg, &verr);
+    err = vr_wire_event_decode(env, ev->in, ev->validate_in, &msg, &verr);
     if (err == VERANI_EPROTO) {
         vr_client_error(c, err, "event %s: the payload does not decode: dropped", ev->name);
         return;
@@ -75,8 +53,7 @@ void vr_client_on_event(verani_client *c, const Verani__Wire__Envelope *env)
     c->ev_channel = NULL;
     c->ev_seq = 0;
     vr_client_compact(c);
-    if (msg)
-        protobuf_c_message_free_unpacked(msg, &vr_pb_allocator);
+    vr_wire_payload_free(msg);
 }
 
 const char *verani_client_event_channel(verani_client *c)

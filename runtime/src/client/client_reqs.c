@@ -173,7 +173,7 @@ void vr_client_on_reply(verani_client *c, const Verani__Wire__Envelope *env)
         vr_client_req_finish(c, r, VERANI_REPLY_OK, NULL, NULL);
         return;
     }
-    err = vr_client_decode(r->ev->out, r->ev->validate_out, env, &msg, &verr);
+    err = vr_wire_event_decode(env, r->ev->out, r->ev->validate_out, &msg, &verr);
     if (err == VERANI_EPROTO) {
         vr_client_req_finish(c, r, VERANI_REPLY_ERROR, NULL, "the reply does not decode");
         return;
@@ -186,8 +186,7 @@ void vr_client_on_reply(verani_client *c, const Verani__Wire__Envelope *env)
         return;
     }
     vr_client_req_finish(c, r, VERANI_REPLY_OK, msg, NULL);
-    if (msg)
-        protobuf_c_message_free_unpacked(msg, &vr_pb_allocator);
+    vr_wire_payload_free(msg);
 }
 
 void vr_client_on_server_error(verani_client *c, const Verani__Wire__Envelope *env)
@@ -245,36 +244,17 @@ static vr_cframe *c_pack_event(verani_client *c, Verani__Wire__Kind kind,
                                uint64_t request_id, int *err)
 {
     Verani__Wire__Envelope env = VERANI__WIRE__ENVELOPE__INIT;
-    uint8_t small[256];
-    uint8_t *payload = small;
-    size_t plen = msg ? protobuf_c_message_get_packed_size(msg) : 0;
     vr_cframe *f;
 
-    if (plen > sizeof(small)) {
-        payload = vr_malloc(plen);
-        if (!payload) {
-            *err = VERANI_ENOMEM;
-            return NULL;
-        }
-    }
-    if (msg)
-        protobuf_c_message_pack(msg, payload);
     env.has_kind = 1;
     env.kind = kind;
     env.has_event = 1;
     env.event = ev->id;
-    if (msg) {
-        env.has_payload = 1;
-        env.payload.len = plen;
-        env.payload.data = payload;
-    }
     if (request_id) {
         env.has_request_id = 1;
         env.request_id = request_id;
     }
-    f = vr_client_pack(&env);
-    if (payload != small)
-        vr_free(payload);
+    f = vr_client_pack(&env, msg);
     if (!f) {
         *err = VERANI_ENOMEM;
         return NULL;
@@ -369,7 +349,7 @@ static vr_cframe *c_pack_channel(vr_req_kind kind, const char *channel, uint64_t
     env.channel = (char *)channel;
     env.has_request_id = 1;
     env.request_id = request_id;
-    f = vr_client_pack(&env);
+    f = vr_client_pack(&env, NULL);
     if (f)
         f->request_id = request_id;
     return f;

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * validate.c: the four small helpers <verani/gen.h> declares for generated
- * code: recording a validation failure (verani_verr_fail), prefixing its
- * field path as it travels up through nested and repeated fields
+ * validate.c: the small helpers <verani/gen.h> declares for generated
+ * validators: recording a validation failure (verani_verr_fail), prefixing
+ * its field path as it travels up through nested and repeated fields
  * (verani_verr_nest), checking string fields as UTF-8 and counting their
- * code points (verani_check_string, verani_utf8_len) and finding an event by
- * id in a sorted table (verani_event_find). They never allocate, never log
- * and never overrun `err`: long paths are cut.
+ * code points (verani_check_string, verani_utf8_len). Finding an event by id
+ * (verani_event_find) is the wire's (wire/payload.c). They never allocate,
+ * never log and never overrun `err`: long paths are cut.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -134,22 +134,4 @@ VERANI_API int verani_check_string(verani_verr *err, const char *field, const ch
     if (n > max_len)
         return verani_verr_fail(err, field, "longer than %llu", (unsigned long long)max_len);
     return 0;
-}
-
-VERANI_API const verani_event_def *verani_event_find(const verani_event_def *table, size_t n,
-                                                     uint32_t id)
-{
-    size_t lo = 0, hi = n;
-    if (table == NULL)
-        return NULL;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (table[mid].id == id)
-            return &table[mid];
-        if (table[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
 }

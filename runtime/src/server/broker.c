@@ -5,9 +5,8 @@
  * a connection's pending frames into one write buffer, recipient selection
  * for verani_target, and the local broker that publishes to the sessions of
  * one room instance (to a channel: to its members only, from the instance's
- * channel table kept by room.c and session.c). It does not write to sockets
- * (server.c and session.c do that) and does not know about other nodes (a
- * Redis broker will).
+ * channel table kept by room.c and channels.c). It does not write to sockets
+ * (outq.c does) and does not know about other nodes (a Redis broker will).
  */
 #include <string.h>
 

@@ -196,5 +196,5 @@ void vr_session_join_leave(verani_session *s, const vr_envelope *env)
     out.has_request_id = env->has_request_id;
     out.request_id = env->request_id;
     out.channel = env->channel;
-    vr_session_send(s, &out, 1);
+    vr_session_send(s, &out, NULL, 1);
 }

@@ -27,8 +27,7 @@ static void send_reply(verani_session *s, const vr_envelope *req, const Protobuf
                        struct verani_ctx *ctx)
 {
     vr_envelope env = VERANI__WIRE__ENVELOPE__INIT;
-    uint8_t small[512], *buf = small;
-    size_t n = out ? protobuf_c_message_get_packed_size(out) : 0, wire;
+    size_t wire;
     char msg[160];
 
     env.has_kind = 1;
@@ -37,9 +36,7 @@ static void send_reply(verani_session *s, const vr_envelope *req, const Protobuf
     env.request_id = req->request_id;
     env.has_event = req->has_event;
     env.event = req->event;
-    env.has_payload = out != NULL;
-    env.payload.len = n; /* the size only: nothing is packed yet */
-    wire = vr_wire_size(&env);
+    wire = vr_wire_size_with(&env, out); /* the size only: nothing is packed yet */
     if (wire > s->srv->opts.queue_max_bytes) {
         /* It could never be queued: closing the session as a slow consumer would only make
          * the client ask again. The request gets an ERROR instead, and the application
@@ -51,20 +48,8 @@ static void send_reply(verani_session *s, const vr_envelope *req, const Protobuf
         vr_session_error(s, VERANI__WIRE__ERROR_CODE__TOO_LARGE, req, msg, NULL);
         return;
     }
-    if (n > sizeof(small)) {
-        buf = vr_malloc(n);
-        if (!buf) {
-            handler_failed(s, ctx, req, VERANI_ENOMEM, "out of memory packing a reply");
-            return;
-        }
-    }
-    if (out) {
-        env.payload.len = protobuf_c_message_pack(out, buf);
-        env.payload.data = buf;
-    }
-    vr_session_send(s, &env, 1);
-    if (buf != small)
-        vr_free(buf);
+    if (vr_session_send(s, &env, out, 1))
+        handler_failed(s, ctx, req, VERANI_ENOMEM, "out of memory packing a reply");
 }
 
 /* hooks.on_any, after an event's handler (or on_message) returned `result`. */
@@ -93,71 +78,95 @@ static void open_event(verani_session *s, const vr_envelope *env)
     vr_ctx_fini(&ctx);
 }
 
-static void on_event(verani_session *s, const vr_envelope *env)
+/* The `on` event an EVENT or REQUEST names; NULL when it was refused (or went to on_message
+ * as an open event). */
+static const verani_event_def *event_of(verani_session *s, const vr_envelope *env, int request)
 {
-    vr_mount *m = s->inst->mount;
-    const verani_room_schema *sc = m->def->schema;
-    const verani_hooks *h = vr_hooks_of(m);
-    int request = env->kind == VERANI__WIRE__KIND__REQUEST;
+    const verani_room_schema *sc = s->inst->mount->def->schema;
     const verani_event_def *ev = env->has_event ? verani_event_find(sc->on, sc->n_on, env->event)
                                                 : NULL;
-    ProtobufCMessage *in = NULL, *out = NULL;
-    struct verani_ctx ctx;
-    verani_verr verr;
     char msg[VERANI_VERR_PATH_MAX + VERANI_VERR_REASON_MAX + 64];
-    int r;
 
-    if (!ev && sc->open_events && !request && env->has_event && h->on_message) {
+    if (!ev && sc->open_events && !request && env->has_event &&
+        vr_hooks_of(s->inst->mount)->on_message) {
         open_event(s, env);
-        return;
+        return NULL;
     }
     if (!ev) {
         snprintf(msg, sizeof(msg), "room %s has no event with id %u", sc->name,
                  env->has_event ? env->event : 0);
         vr_session_refuse(s, VERANI__WIRE__ERROR_CODE__UNKNOWN_EVENT, env, msg, NULL);
-        return;
+        return NULL;
     }
     if (request != (ev->out != NULL)) {
         snprintf(msg, sizeof(msg), request ? "event '%s' has no reply: send it as EVENT"
                                            : "event '%s' has a reply: send it as REQUEST",
                  ev->name);
         vr_session_refuse(s, VERANI__WIRE__ERROR_CODE__PROTOCOL, env, msg, NULL);
-        return;
+        return NULL;
     }
-    if (ev->in) {
-        in = protobuf_c_message_unpack(ev->in, &vr_pb_allocator, env->has_payload ?
-                                       env->payload.len : 0, env->payload.data);
-        if (!in) {
-            snprintf(msg, sizeof(msg), "the payload of '%s' does not decode as %s", ev->name,
-                     ev->in->name);
-            vr_session_refuse(s, VERANI__WIRE__ERROR_CODE__INVALID_PAYLOAD, env, msg, "");
-            return;
-        }
-        memset(&verr, 0, sizeof(verr));
-        if (ev->validate_in && ev->validate_in(in, &verr)) {
-            snprintf(msg, sizeof(msg), "%s: %s", verr.path, verr.reason);
-            vr_session_refuse(s, VERANI__WIRE__ERROR_CODE__INVALID_PAYLOAD, env, msg, verr.path);
-            protobuf_c_message_free_unpacked(in, &vr_pb_allocator);
-            return;
-        }
+    return ev;
+}
+
+/* The event's payload, unpacked and validated into *in (NULL for `()`); -1 when it was
+ * refused. */
+static int payload_of(verani_session *s, const vr_envelope *env, const verani_event_def *ev,
+                      ProtobufCMessage **in)
+{
+    char msg[VERANI_VERR_PATH_MAX + VERANI_VERR_REASON_MAX + 64];
+    verani_verr verr;
+    int r;
+
+    r = vr_wire_event_decode(env, ev->in, ev->validate_in, in, &verr);
+    if (r == VERANI_EPROTO) {
+        snprintf(msg, sizeof(msg), "the payload of '%s' does not decode as %s", ev->name,
+                 ev->in->name);
+        vr_session_refuse(s, VERANI__WIRE__ERROR_CODE__INVALID_PAYLOAD, env, msg, "");
+        return -1;
     }
-    s->proto_errors = 0;
-    vr_ctx_init(&ctx, s->srv, m, s->inst, s);
+    if (r) {
+        snprintf(msg, sizeof(msg), "%s: %s", verr.path, verr.reason);
+        vr_session_refuse(s, VERANI__WIRE__ERROR_CODE__INVALID_PAYLOAD, env, msg, verr.path);
+        return -1;
+    }
+    return 0;
+}
+
+/* The typed handler (or on_message when it has none), then on_any; its result. */
+static int run_handler(struct verani_ctx *ctx, const vr_envelope *env,
+                       const verani_event_def *ev, const ProtobufCMessage *in,
+                       ProtobufCMessage **out)
+{
+    const verani_room_schema *sc = ctx->mount->def->schema;
+    int r;
+
+    *out = NULL;
     if (ev->out) {
-        out = verani_ctx_alloc(&ctx, ev->out->sizeof_message);
-        if (out)
-            ev->out->message_init(out);
+        *out = verani_ctx_alloc(ctx, ev->out->sizeof_message);
+        if (*out)
+            ev->out->message_init(*out);
     }
-    if (ev->out && !out)
+    if (ev->out && !*out)
         r = VERANI_ENOMEM;
     else
-        r = vr_hook_call(&ctx, VR_HOOK_EVENT, &(vr_hook_args){
-            .index = (size_t)(ev - sc->on), .in = in, .out = out});
-    if (r == VERANI_ENOHANDLER && h->on_message)
-        r = vr_hook_call(&ctx, VR_HOOK_MESSAGE, &(vr_hook_args){
+        r = vr_hook_call(ctx, VR_HOOK_EVENT, &(vr_hook_args){
+            .index = (size_t)(ev - sc->on), .in = in, .out = *out});
+    if (r == VERANI_ENOHANDLER && vr_hooks_of(ctx->mount)->on_message)
+        r = vr_hook_call(ctx, VR_HOOK_MESSAGE, &(vr_hook_args){
             .event = ev->id, .data = env->payload.data,
             .len = env->has_payload ? env->payload.len : 0});
-    any_hook(&ctx, env, r);
+    any_hook(ctx, env, r);
+    return r;
+}
+
+/* After the handler returned `r`: an error, the reply to a request, or nothing. */
+static void answer(verani_session *s, struct verani_ctx *ctx, const vr_envelope *env,
+                   const verani_event_def *ev, const ProtobufCMessage *out, int r)
+{
+    int request = env->kind == VERANI__WIRE__KIND__REQUEST;
+    char msg[VERANI_VERR_PATH_MAX + VERANI_VERR_REASON_MAX + 64];
+    verani_verr verr;
+
     if (r == VERANI_ENOHANDLER && !request)
         r = 0; /* an event nobody handles is dropped, as designed */
     if (r == VERANI_ENOHANDLER && request) {
@@ -168,20 +177,57 @@ static void on_event(verani_session *s, const vr_envelope *env)
     }
     if (r < 0) {
         snprintf(msg, sizeof(msg), "handler for '%s' failed: %s", ev->name, verani_strerror(r));
-        handler_failed(s, &ctx, env, r, msg);
+        handler_failed(s, ctx, env, r, msg);
     } else if (request) {
         memset(&verr, 0, sizeof(verr));
         if (ev->validate_out && ev->validate_out(out, &verr)) {
             snprintf(msg, sizeof(msg), "reply of '%s' fails validation: %s: %s", ev->name,
                      verr.path, verr.reason);
-            handler_failed(s, &ctx, env, VERANI_EINVAL, msg);
+            handler_failed(s, ctx, env, VERANI_EINVAL, msg);
         } else {
-            send_reply(s, env, out, &ctx);
+            send_reply(s, env, out, ctx);
         }
     }
-    if (in)
-        protobuf_c_message_free_unpacked(in, &vr_pb_allocator);
+}
+
+static void on_event(verani_session *s, const vr_envelope *env)
+{
+    const verani_event_def *ev = event_of(s, env, env->kind == VERANI__WIRE__KIND__REQUEST);
+    ProtobufCMessage *in, *out;
+    struct verani_ctx ctx;
+    int r;
+
+    if (!ev || payload_of(s, env, ev, &in) < 0)
+        return;
+    s->proto_errors = 0;
+    vr_ctx_init(&ctx, s->srv, s->inst->mount, s->inst, s);
+    r = run_handler(&ctx, env, ev, in, &out);
+    answer(s, &ctx, env, ev, out, r);
+    vr_wire_payload_free(in);
     vr_ctx_fini(&ctx);
+}
+
+/* Over the room's rate limit: the frame is dropped, answered with RATE_LIMITED, and the
+ * connection closed when it keeps coming. Returns 1 when it was, 0 when the frame may go on. */
+static int rate_limited(verani_session *s, const uint8_t *buf, size_t len, int binary)
+{
+    vr_envelope *env = NULL;
+
+    if (vr_bucket_take(&s->bucket, lws_now_usecs()))
+        return 0;
+    s->srv->metrics.rate_limited++;
+    if (++s->limited >= VR_MAX_PROTO_ERRORS) {
+        vr_session_close(s, VR_CLOSE_POLICY, "rate limit exceeded", 0);
+        return 1;
+    }
+    /* decoded only to answer it with its request_id and event (PROTOCOL.md section 3):
+     * the sender matches the error to its request instead of waiting for a timeout */
+    if (!binary || vr_wire_decode(buf, len, &env, NULL))
+        env = NULL;
+    vr_session_error(s, VERANI__WIRE__ERROR_CODE__RATE_LIMITED, env,
+                     "over the room's rate limit; the frame was dropped", NULL);
+    vr_wire_free(env);
+    return 1;
 }
 
 static void handle_message(verani_session *s, const uint8_t *buf, size_t len, int binary)
@@ -189,21 +235,8 @@ static void handle_message(verani_session *s, const uint8_t *buf, size_t len, in
     vr_envelope *env = NULL;
     const char *why = NULL;
 
-    if (!vr_bucket_take(&s->bucket, lws_now_usecs())) {
-        s->srv->metrics.rate_limited++;
-        if (++s->limited >= VR_MAX_PROTO_ERRORS) {
-            vr_session_close(s, VR_CLOSE_POLICY, "rate limit exceeded", 0);
-            return;
-        }
-        /* decoded only to answer it with its request_id and event (PROTOCOL.md section 3):
-         * the sender matches the error to its request instead of waiting for a timeout */
-        if (!binary || vr_wire_decode(buf, len, &env, NULL))
-            env = NULL;
-        vr_session_error(s, VERANI__WIRE__ERROR_CODE__RATE_LIMITED, env,
-                         "over the room's rate limit; the frame was dropped", NULL);
-        vr_wire_free(env);
+    if (rate_limited(s, buf, len, binary))
         return;
-    }
     s->limited = 0;
     if (!binary) {
         vr_session_refuse(s, VERANI__WIRE__ERROR_CODE__BAD_FRAME, NULL,
@@ -245,7 +278,7 @@ static void handle_message(verani_session *s, const uint8_t *buf, size_t len, in
         out.kind = VERANI__WIRE__KIND__PONG;
         out.has_request_id = env->has_request_id;
         out.request_id = env->request_id;
-        vr_session_send(s, &out, 0);
+        vr_session_send(s, &out, NULL, 0);
         break;
     }
     case VERANI__WIRE__KIND__HELLO:

@@ -15,10 +15,8 @@ vr_frame *vr_event_frame(const verani_event_def *ev, const ProtobufCMessage *msg
                          const char *channel, int *err)
 {
     vr_envelope env = VERANI__WIRE__ENVELOPE__INIT;
-    uint8_t small[512], *buf = small;
     verani_verr verr;
     vr_frame *f;
-    size_t n = 0;
 
     *err = 0;
     if ((ev->in && (!msg || msg->descriptor != ev->in)) || (!ev->in && msg)) {
@@ -33,26 +31,14 @@ vr_frame *vr_event_frame(const verani_event_def *ev, const ProtobufCMessage *msg
         *err = VERANI_EINVAL;
         return NULL;
     }
-    if (msg) {
-        n = protobuf_c_message_get_packed_size(msg);
-        if (n > sizeof(small) && !(buf = vr_malloc(n))) {
-            *err = VERANI_ENOMEM;
-            return NULL;
-        }
-        env.has_payload = 1;
-        env.payload.len = protobuf_c_message_pack(msg, buf);
-        env.payload.data = buf;
-    }
     env.has_kind = 1;
     env.kind = VERANI__WIRE__KIND__EVENT;
     env.has_event = 1;
     env.event = ev->id;
     env.channel = (char *)channel;
-    f = vr_frame_of(&env);
+    f = vr_frame_encode(&env, msg);
     if (!f)
         *err = VERANI_ENOMEM;
-    if (buf != small)
-        vr_free(buf);
     return f;
 }
 

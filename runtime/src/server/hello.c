@@ -95,13 +95,13 @@ static void adopt(verani_session *s, verani_session *o)
 
 /* Queue the WELCOME (and a SCHEMA_MISMATCH warning when `mismatch`) ahead of what the session
  * already holds (what on_connect emitted to it), so it is the first frame on the wire. */
-static void welcome_first(verani_session *s, const vr_envelope *welcome, int mismatch)
+static void welcome_first(verani_session *s, vr_envelope *welcome, int mismatch)
 {
     vr_outq later = s->q;
     uint32_t i;
 
     vr_outq_init(&s->q);
-    vr_session_send(s, welcome, 0);
+    vr_session_send(s, welcome, NULL, 0);
     if (mismatch)
         vr_session_error(s, VERANI__WIRE__ERROR_CODE__SCHEMA_MISMATCH, NULL,
                          "the client was generated from a different schema than the server", NULL);
@@ -115,88 +115,94 @@ static void welcome_first(verani_session *s, const vr_envelope *welcome, int mis
     vr_outq_fini(&later);
 }
 
-void vr_session_hello(verani_session *s, const vr_envelope *env)
+/*
+ * Resume `old` on this session (adopt): returns whether every frame after the client's
+ * last_seq is still retained (*last receives that seq, 0 from another epoch).
+ */
+static int resume(verani_session *s, verani_session *old, const Verani__Wire__Hello *hello,
+                  uint64_t *last)
+{
+    /* A HELLO from another epoch (the server crashed since that client's welcome): its
+     * last_seq counts a stream that is gone, so every frame of this epoch is new to it,
+     * and what the crash lost after its last_seq cannot be known: recovery failed. */
+    int other_epoch = hello->epoch && *hello->epoch && strcmp(hello->epoch, old->epoch);
+    int recovered;
+
+    *last = hello->has_last_seq && !other_epoch ? hello->last_seq : 0;
+    adopt(s, old);
+    /* what aged out is gone, whatever the count bound says */
+    vr_retain_trim(&s->retained, vr_now_us() -
+                   (int64_t)s->srv->opts.retain_max_age_ms * 1000);
+    recovered = vr_retain_replay(&s->retained, *last, s->seq, NULL) == 1 && !other_epoch;
+    VR_INFO("session %s (user %s) resumed after seq %llu (now %llu)%s\n", s->client_id,
+            s->user_id, (unsigned long long)*last, (unsigned long long)s->seq,
+            recovered ? "" : ": some frames are no longer retained");
+    if (recovered)
+        s->srv->metrics.resumes_recovered++;
+    else
+        s->srv->metrics.resumes_failed++;
+    return recovered;
+}
+
+/* The HELLO is accepted: idle checks from now on, the first channels of a fresh session,
+ * the attachment, and a place among the instance's sessions. -1 when it had to close. */
+static int admit(verani_session *s, int fresh)
 {
     vr_instance *inst = s->inst;
-    vr_mount *m = inst->mount;
-    const verani_room_schema *sc = m->def->schema;
-    const verani_hooks *h = vr_hooks_of(m);
-    const Verani__Wire__Hello *hello = env->hello;
-    vr_envelope out = VERANI__WIRE__ENVELOPE__INIT;
-    Verani__Wire__Welcome w = VERANI__WIRE__WELCOME__INIT;
-    struct verani_ctx ctx;
-    verani_session *old;
-    uint64_t last = 0;
-    int recovered = 1;
-    int r;
 
-    if (hello && hello->has_protocol && hello->protocol != VR_WIRE_PROTOCOL) {
-        vr_session_refuse(s, VERANI__WIRE__ERROR_CODE__PROTOCOL, env,
-                          "unsupported protocol version; this server speaks protocol 1", NULL);
-        return;
-    }
-    old = hello ? find_resumable(s, hello->resume_token) : NULL;
-    if ((!old && vr_uuid4(s->client_id)) || vr_random_hex(s->resume_token, 16)) {
-        vr_session_close(s, VR_CLOSE_INTERNAL, "internal error", 0);
-        return;
-    }
-    if (old) {
-        /* A HELLO from another epoch (the server crashed since that client's welcome): its
-         * last_seq counts a stream that is gone, so every frame of this epoch is new to it,
-         * and what the crash lost after its last_seq cannot be known: recovery failed. */
-        int other_epoch = hello->epoch && *hello->epoch && strcmp(hello->epoch, old->epoch);
-
-        last = hello->has_last_seq && !other_epoch ? hello->last_seq : 0;
-        adopt(s, old);
-        /* what aged out is gone, whatever the count bound says */
-        vr_retain_trim(&s->retained, vr_now_us() -
-                       (int64_t)s->srv->opts.retain_max_age_ms * 1000);
-        recovered = vr_retain_replay(&s->retained, last, s->seq, NULL) == 1 && !other_epoch;
-        VR_INFO("session %s (user %s) resumed after seq %llu (now %llu)%s\n", s->client_id,
-                s->user_id, (unsigned long long)last, (unsigned long long)s->seq,
-                recovered ? "" : ": some frames are no longer retained");
-        if (recovered)
-            s->srv->metrics.resumes_recovered++;
-        else
-            s->srv->metrics.resumes_failed++;
-    } else if (hello && hello->resume_token && *hello->resume_token) {
-        s->srv->metrics.resumes_refused++; /* a fresh session instead */
-    }
     s->hello_done = 1;
     s->proto_errors = 0;
     /* from now on the sweep does idle checks, counted from the HELLO */
     vr_timer_unlink(s);
     s->last_rx_us = lws_now_usecs();
     lws_dll2_add_tail(&s->tnode, &s->srv->lru);
-    if (!old && vr_session_initial_channels(s) < 0) {
+    if (fresh && vr_session_initial_channels(s) < 0) {
         vr_session_close(s, VR_CLOSE_INTERNAL, "internal error", 0);
-        return;
+        return -1;
     }
     vr_attachment_store(s);
     inst->pending--;
     lws_dll2_add_tail(&s->node, &inst->sessions);
     s->added = 1;
-    if (!old) {
-        VR_INFO("session %s (user %s) joined %s '%s'\n", s->client_id, s->user_id, sc->name,
-                inst->name);
-        /* on_connect before the WELCOME is built, so the channels it joins are in it; what
-         * it emits to the session is queued behind the WELCOME (welcome_first) */
-        if (h->on_connect) {
-            vr_ctx_init(&ctx, s->srv, m, inst, s);
-            r = vr_hook_call(&ctx, VR_HOOK_CONNECT, NULL);
-            vr_ctx_fini(&ctx);
-            if (r < 0) {
-                /* No orphan: the session leaves before the close, without on_disconnect,
-                 * and without a WELCOME. */
-                lws_dll2_remove(&s->node);
-                s->added = 0;
-                inst->pending++;
-                vr_outq_fini(&s->q);
-                vr_session_close(s, VR_CLOSE_INTERNAL, "internal server error", 0);
-                return;
-            }
-        }
-    }
+    return 0;
+}
+
+/* A fresh session's on_connect, before the WELCOME is built, so the channels it joins are in
+ * it; what it emits to the session is queued behind the WELCOME (welcome_first). -1 when it
+ * failed and the session is closing. */
+static int connected(verani_session *s)
+{
+    vr_instance *inst = s->inst;
+    struct verani_ctx ctx;
+    int r;
+
+    VR_INFO("session %s (user %s) joined %s '%s'\n", s->client_id, s->user_id,
+            inst->mount->def->schema->name, inst->name);
+    if (!vr_hooks_of(inst->mount)->on_connect)
+        return 0;
+    vr_ctx_init(&ctx, s->srv, inst->mount, inst, s);
+    r = vr_hook_call(&ctx, VR_HOOK_CONNECT, NULL);
+    vr_ctx_fini(&ctx);
+    if (r >= 0)
+        return 0;
+    /* No orphan: the session leaves before the close, without on_disconnect, and without a
+     * WELCOME. */
+    lws_dll2_remove(&s->node);
+    s->added = 0;
+    inst->pending++;
+    vr_outq_fini(&s->q);
+    vr_session_close(s, VR_CLOSE_INTERNAL, "internal server error", 0);
+    return -1;
+}
+
+/* Queue the WELCOME first, with a SCHEMA_MISMATCH warning when the client's fingerprint is
+ * not the room's. */
+static void welcome(verani_session *s, const Verani__Wire__Hello *hello, int resumed,
+                    int recovered)
+{
+    const verani_room_schema *sc = s->inst->mount->def->schema;
+    vr_envelope out = VERANI__WIRE__ENVELOPE__INIT;
+    Verani__Wire__Welcome w = VERANI__WIRE__WELCOME__INIT;
 
     out.has_kind = 1;
     out.kind = VERANI__WIRE__KIND__WELCOME;
@@ -211,28 +217,58 @@ void vr_session_hello(verani_session *s, const vr_envelope *env)
     w.has_max_frame = 1;
     w.max_frame = sc->max_frame;
     w.has_seq = 1;
-    w.seq = old ? s->seq : 0; /* a new session's first seq is 1, on_connect's frames too */
+    w.seq = resumed ? s->seq : 0; /* a new session's first seq is 1, on_connect's frames too */
     w.epoch = s->epoch;
     w.has_resumed = 1;
-    w.resumed = old != NULL;
+    w.resumed = resumed;
     w.has_recovery_failed = 1;
     w.recovery_failed = !recovered;
     out.welcome = &w;
     welcome_first(s, &out, hello && hello->fingerprint && sc->fingerprint &&
                            strcmp(hello->fingerprint, sc->fingerprint));
-    if (old) {
-        /* The replay: what is still retained after last_seq, even when some is missing
-         * (recovery_failed tells the client to resync; what is there still arrives in
-         * order). Past the queue bound on purpose: the retained window bounds it. */
-        if (vr_retain_replay(&s->retained, last, s->seq, &s->q) < 0)
-            VR_WARN("session %s: out of memory replaying; the client sees a gap\n",
-                    s->client_id);
-        /* new frames still fit behind the replay until the queue drains once */
-        s->replay_frames = s->q.count;
-        s->replay_bytes = s->q.bytes;
-        if (s->q.count && !s->write_asked) {
-            s->write_asked = 1;
-            lws_callback_on_writable(s->wsi);
-        }
+}
+
+/* The replay: what is still retained after `last`, even when some is missing
+ * (recovery_failed tells the client to resync; what is there still arrives in order). Past
+ * the queue bound on purpose: the retained window bounds it. */
+static void replay(verani_session *s, uint64_t last)
+{
+    if (vr_retain_replay(&s->retained, last, s->seq, &s->q) < 0)
+        VR_WARN("session %s: out of memory replaying; the client sees a gap\n",
+                s->client_id);
+    /* new frames still fit behind the replay until the queue drains once */
+    s->replay_frames = s->q.count;
+    s->replay_bytes = s->q.bytes;
+    if (s->q.count && !s->write_asked) {
+        s->write_asked = 1;
+        lws_callback_on_writable(s->wsi);
     }
+}
+
+void vr_session_hello(verani_session *s, const vr_envelope *env)
+{
+    const Verani__Wire__Hello *hello = env->hello;
+    verani_session *old;
+    uint64_t last = 0;
+    int recovered = 1;
+
+    if (hello && hello->has_protocol && hello->protocol != VR_WIRE_PROTOCOL) {
+        vr_session_refuse(s, VERANI__WIRE__ERROR_CODE__PROTOCOL, env,
+                          "unsupported protocol version; this server speaks protocol 1", NULL);
+        return;
+    }
+    old = hello ? find_resumable(s, hello->resume_token) : NULL;
+    if ((!old && vr_uuid4(s->client_id)) || vr_random_hex(s->resume_token, 16)) {
+        vr_session_close(s, VR_CLOSE_INTERNAL, "internal error", 0);
+        return;
+    }
+    if (old)
+        recovered = resume(s, old, hello, &last);
+    else if (hello && hello->resume_token && *hello->resume_token)
+        s->srv->metrics.resumes_refused++; /* a fresh session instead */
+    if (admit(s, !old) < 0 || (!old && connected(s) < 0))
+        return;
+    welcome(s, hello, old != NULL, recovered);
+    if (old)
+        replay(s, last);
 }

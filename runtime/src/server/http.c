@@ -8,6 +8,7 @@
  */
 #include <string.h>
 
+#include "api/api-private.h"
 #include "core/core-private.h"
 #include "server-int.h"
 
@@ -97,4 +98,26 @@ int vr_static_clashes(const verani_server *srv, const char *room)
     if (!strncmp(room, st, ns) && (room[ns] == '\0' || room[ns] == '/'))
         return 1; /* the room is at or below the static path */
     return room[lit] == '{' && !strncmp(st, room, lit); /* an instance name could be it */
+}
+
+int vr_static_mount(verani_server *srv, struct lws_context_creation_info *info)
+{
+    const char *st = srv->opts.static_path, *api = vr_http_api_prefix(srv);
+    size_t n;
+
+    if (!srv->opts.static_dir)
+        return 0;
+    n = strlen(st);
+    /* the static path inside the API's (or /metrics), or the API's below it */
+    if (vr_http_api_match(srv, st) ||
+        (!strncmp(api, st, n) && (api[n] == '/' || api[n] == '\0')))
+        return VERANI_EINVAL;
+    memset(&srv->static_mount, 0, sizeof(srv->static_mount));
+    srv->static_mount.mountpoint = srv->opts.static_path;
+    srv->static_mount.mountpoint_len = (unsigned char)strlen(srv->opts.static_path);
+    srv->static_mount.origin = srv->opts.static_dir;
+    srv->static_mount.origin_protocol = LWSMPRO_FILE;
+    srv->static_mount.def = "index.html";
+    info->mounts = &srv->static_mount;
+    return 0;
 }

@@ -237,7 +237,6 @@ int vr_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         }
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-        vr_async_drain(srv);
         vr_rpc_drain(srv);
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:

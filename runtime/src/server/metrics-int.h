@@ -27,7 +27,7 @@ typedef struct vr_metrics {
     uint64_t resumes_recovered, resumes_failed; /* resume (PROTOCOL.md section 3) */
     uint64_t resumes_refused;           /* a resume token no session matched */
     uint64_t upgrades_refused;          /* upgrades refused (401, 403, 404, 503...) */
-    uint64_t sockets_refused;           /* sockets closed at accept (no room: server.c) */
+    uint64_t sockets_refused;           /* sockets closed at accept (no room: lws_cb.c) */
     uint64_t detached_dropped;          /* detached sessions ended past max_detached */
     uint64_t handler_count;             /* typed handler calls observed */
     uint64_t handler_buckets[VR_METRICS_HANDLER_BUCKETS]; /* not cumulative */

@@ -208,108 +208,133 @@ void vr_session_close(verani_session *s, int code, const char *reason, int kill)
     lws_callback_on_writable(s->wsi);
 }
 
-int vr_session_writable(verani_session *s)
+/* The WebSocket ping the sweep asked for. */
+static int write_ping(verani_session *s)
+{
+    /* a payload, because lws 4.1 does not report an empty PONG */
+    uint8_t buf[LWS_PRE + 1];
+
+    buf[LWS_PRE] = 'v';
+    s->ping_pending = 0;
+    if (lws_write(s->wsi, buf + LWS_PRE, 1, LWS_WRITE_PING) < 1)
+        return -1;
+    if (s->q.count || s->closing)
+        lws_callback_on_writable(s->wsi);
+    return 0;
+}
+
+/* Every pending frame, each behind its header and seq prefix, in one raw write (at most
+ * VR_WRITE_CHUNK, or the head frame when it is larger; the rest waits for the next). */
+static int write_queue(verani_session *s)
 {
     verani_server *srv = s->srv;
+    size_t need = vr_outq_head_wire_size(&s->q), cap = need > VR_WRITE_CHUNK ? need
+                                                                             : VR_WRITE_CHUNK;
+    size_t n;
 
+    if (srv->wbuf_cap < LWS_PRE + cap) {
+        uint8_t *nb = vr_realloc(srv->wbuf, LWS_PRE + cap);
+
+        if (!nb)
+            return -1;
+        srv->wbuf = nb;
+        srv->wbuf_cap = LWS_PRE + cap;
+    }
+    srv->metrics.frames_out += s->q.count;
+    n = vr_outq_fill(&s->q, srv->wbuf + LWS_PRE, cap);
+    srv->metrics.frames_out -= s->q.count; /* what fill took */
+    srv->metrics.bytes_out += n;
+    if (lws_write(s->wsi, srv->wbuf + LWS_PRE, n, LWS_WRITE_RAW) < (int)n)
+        return -1;
+    s->progress_us = lws_now_usecs(); /* the slow-consumer clock (over_bound) */
+    if (s->rx_paused && s->q.count <= srv->opts.queue_max_frames / 4 &&
+        s->q.bytes <= srv->opts.queue_max_bytes / 4) {
+        s->rx_paused = 0;
+        lws_rx_flow_control(s->wsi, 1);
+    }
+    if (!s->q.count) {
+        s->replay_frames = 0;
+        s->replay_bytes = 0;
+    }
+    if (s->q.count || s->closing)
+        lws_callback_on_writable(s->wsi);
+    return 0;
+}
+
+/*
+ * Our close frame, written here rather than by lws on a -1 (which closes TCP as soon as more
+ * input arrives: with the peer's input unread, the kernel then sends a reset that destroys
+ * what was written before the close, the close included). The peer's close answers it
+ * (vr_session_peer_close); until then, or VR_CLOSE_ACK_SECS, its input is read and dropped
+ * (vr_session_rx).
+ */
+static int write_close(verani_session *s)
+{
+    uint8_t b[LWS_PRE + 4 + VR_CLOSE_REASON_MAX], *f = b + LWS_PRE;
+    size_t n = strlen(close_reason(s));
+
+    /* lws 4.1 has no public way to write a close frame and stay open: it goes raw, like
+     * every server frame (a close frame's payload is under 126 bytes: a 2-byte header) */
+    f[0] = 0x88; /* FIN, opcode close */
+    f[1] = (uint8_t)(2 + n);
+    f[2] = (uint8_t)(s->close_code >> 8);
+    f[3] = (uint8_t)s->close_code;
+    memcpy(f + 4, close_reason(s), n);
+    if (lws_write(s->wsi, f, 4 + n, LWS_WRITE_RAW) < (int)(4 + n))
+        return -1;
+    s->close_sent = 1;
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_ACK, VR_CLOSE_ACK_SECS);
+    if (s->rx_paused) {
+        s->rx_paused = 0;
+        lws_rx_flow_control(s->wsi, 1);
+    }
+    return 0;
+}
+
+int vr_session_writable(verani_session *s)
+{
     if (!s->wsi)
         return -1;
     /* this write takes what an end-of-turn flush would have: out of that list too, so the
      * next enqueue can put the session back in it */
     s->write_asked = 0;
     vr_dll2_unlink(&s->dirty);
-    if (s->ping_pending) {
-        /* a payload, because lws 4.1 does not report an empty PONG */
-        uint8_t buf[LWS_PRE + 1];
-
-        buf[LWS_PRE] = 'v';
-        s->ping_pending = 0;
-        if (lws_write(s->wsi, buf + LWS_PRE, 1, LWS_WRITE_PING) < 1)
-            return -1;
-        if (s->q.count || s->closing)
-            lws_callback_on_writable(s->wsi);
-        return 0;
-    }
-    if (s->q.count) {
-        size_t need = vr_outq_head_wire_size(&s->q), cap = need > VR_WRITE_CHUNK ? need
-                                                                                 : VR_WRITE_CHUNK;
-        size_t n;
-
-        if (srv->wbuf_cap < LWS_PRE + cap) {
-            uint8_t *nb = vr_realloc(srv->wbuf, LWS_PRE + cap);
-
-            if (!nb)
-                return -1;
-            srv->wbuf = nb;
-            srv->wbuf_cap = LWS_PRE + cap;
-        }
-        srv->metrics.frames_out += s->q.count;
-        n = vr_outq_fill(&s->q, srv->wbuf + LWS_PRE, cap);
-        srv->metrics.frames_out -= s->q.count; /* what fill took */
-        srv->metrics.bytes_out += n;
-        if (lws_write(s->wsi, srv->wbuf + LWS_PRE, n, LWS_WRITE_RAW) < (int)n)
-            return -1;
-        s->progress_us = lws_now_usecs(); /* the slow-consumer clock (over_bound) */
-        if (s->rx_paused && s->q.count <= srv->opts.queue_max_frames / 4 &&
-            s->q.bytes <= srv->opts.queue_max_bytes / 4) {
-            s->rx_paused = 0;
-            lws_rx_flow_control(s->wsi, 1);
-        }
-        if (!s->q.count) {
-            s->replay_frames = 0;
-            s->replay_bytes = 0;
-        }
-        if (s->q.count || s->closing)
-            lws_callback_on_writable(s->wsi);
-        return 0;
-    }
-    if (s->closing && !s->close_sent) {
-        /* Our close frame, written here rather than by lws on a -1 (which closes TCP as soon
-         * as more input arrives: with the peer's input unread, the kernel then sends a reset
-         * that destroys what was written before the close, the close included). The peer's
-         * close answers it (vr_session_peer_close); until then, or VR_CLOSE_ACK_SECS, its
-         * input is read and dropped (vr_session_rx). */
-        uint8_t b[LWS_PRE + 4 + VR_CLOSE_REASON_MAX], *f = b + LWS_PRE;
-        size_t n = strlen(close_reason(s));
-
-        /* lws 4.1 has no public way to write a close frame and stay open: it goes raw, like
-         * every server frame (a close frame's payload is under 126 bytes: a 2-byte header) */
-        f[0] = 0x88; /* FIN, opcode close */
-        f[1] = (uint8_t)(2 + n);
-        f[2] = (uint8_t)(s->close_code >> 8);
-        f[3] = (uint8_t)s->close_code;
-        memcpy(f + 4, close_reason(s), n);
-        if (lws_write(s->wsi, f, 4 + n, LWS_WRITE_RAW) < (int)(4 + n))
-            return -1;
-        s->close_sent = 1;
-        lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_ACK, VR_CLOSE_ACK_SECS);
-        if (s->rx_paused) {
-            s->rx_paused = 0;
-            lws_rx_flow_control(s->wsi, 1);
-        }
-    }
+    if (s->ping_pending)
+        return write_ping(s);
+    if (s->q.count)
+        return write_queue(s);
+    if (s->closing && !s->close_sent)
+        return write_close(s);
     return 0;
 }
 
 /* --- frames the server sends --------------------------------------------- */
 
-vr_frame *vr_frame_of(const vr_envelope *env)
+static uint8_t *frame_alloc(size_t len, void *arg)
 {
-    vr_frame *f = vr_frame_new(vr_wire_size(env));
+    vr_frame **f = arg;
 
-    if (f)
-        vr_wire_pack(env, f->body);
-    return f;
+    *f = vr_frame_new(len);
+    return *f ? (*f)->body : NULL;
 }
 
-void vr_session_send(verani_session *s, const vr_envelope *env, int with_seq)
+vr_frame *vr_frame_encode(vr_envelope *env, const ProtobufCMessage *msg)
 {
-    vr_frame *f = vr_frame_of(env);
+    vr_frame *f = NULL;
+
+    return vr_wire_encode(env, msg, frame_alloc, &f) ? NULL : f;
+}
+
+int vr_session_send(verani_session *s, vr_envelope *env, const ProtobufCMessage *msg,
+                    int with_seq)
+{
+    vr_frame *f = vr_frame_encode(env, msg);
 
     if (!f)
-        return;
+        return VERANI_ENOMEM;
     enqueue(s, f, with_seq, 1);
     vr_frame_unref(f);
+    return 0;
 }
 
 void vr_session_error(verani_session *s, int code, const vr_envelope *req, const char *msg,
@@ -336,7 +361,7 @@ void vr_session_error(verani_session *s, int code, const vr_envelope *req, const
     vr_metrics_error(&s->srv->metrics, code);
     VR_INFO("session %s: error %s: %s%s%s\n", s->client_id, vr_wire_error_name(code), msg,
             field ? " field " : "", field ? field : "");
-    vr_session_send(s, &env, 0);
+    vr_session_send(s, &env, NULL, 0);
 }
 
 /* A refused frame: answer it, and close with 1008 after too many in a row. */

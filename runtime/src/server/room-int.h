@@ -34,7 +34,7 @@ typedef struct vr_mount {
 
 /*
  * A channel of one room instance: its name and the sessions that joined it
- * (room.c keeps the table, session.c the memberships). A session is a member
+ * (room.c keeps the table, channels.c the memberships). A session is a member
  * from the moment it joins until it leaves or is freed, whether or not it is
  * in inst->sessions yet (the broker checks `added`). Members sit in no
  * particular order (a leave moves the last one into the hole); a channel whose
@@ -98,7 +98,7 @@ void vr_instances_evict(verani_server *srv, int64_t oldest_us);
 /* The channel `name` of `inst`; NULL when nobody is in it. */
 vr_channel *vr_channel_find(const vr_instance *inst, const char *name);
 /* Add `s` to the members of channel `name` of `inst` (creating it), and fill `ref` with
- * where it sits. 0 or VERANI_ENOMEM (nothing changed then). The caller (session.c) keeps
+ * where it sits. 0 or VERANI_ENOMEM (nothing changed then). The caller (channels.c) keeps
  * `ref` in s->chref, the slot vr_channel_leave updates when members move. */
 int vr_channel_join(vr_instance *inst, verani_session *s, const char *name, vr_chanref *ref);
 /* Take the member `ref` out of its channel (freeing the channel when it was the last);

@@ -8,7 +8,7 @@
  * the server's sweep (sweep.c): its memory is freed, its room storage stays
  * in the store, and the next connection brings it back. Each instance keeps a
  * table of its channels (name -> member sessions) so a channel emit walks
- * only the members; session.c decides who joins and leaves. Also the queries
+ * only the members; channels.c decides who joins and leaves. Also the queries
  * over an instance (session count, user ids, a user's sessions). Nothing here
  * persists anything.
  */

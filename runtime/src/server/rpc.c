@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rpc.c: the outside calls of rpc.h. A call made on any thread is copied
- * into a vr_rpc_call (strings and the encoded frame owned by it), queued
- * under the server's async_lock and run on the loop thread when lws's event
- * pipe wakes it (LWS_CALLBACK_EVENT_WAIT_CANCELLED). The result goes to the
+ * rpc.c: the outside calls of rpc.h, and the one path from other threads
+ * onto the loop (verani_server_emit_async is an emit call whose result is
+ * only logged). A call made on any thread is copied into a vr_rpc_call
+ * (strings and the encoded frame owned by it), queued under the server's
+ * async_lock and run on the loop thread when lws's event pipe wakes it
+ * (LWS_CALLBACK_EVENT_WAIT_CANCELLED). The result goes to the
  * caller's callback there, or to a waiting thread through a condition
  * variable; a waiter that times out leaves, and the call frees itself when
  * the last of the two lets go. vr_rpc_exec is the loop-thread half that the
@@ -189,6 +191,22 @@ static void exec_instance(vr_instance *inst, const vr_rpc_req *rq, verani_rpc_re
     } lws_end_foreach_dll_safe(d, d1);
 }
 
+/* VR_RPC_CLEANUP: the stale sessions end now; count = how many. */
+static void cleanup(verani_server *srv, verani_rpc_result *res)
+{
+    /* Sessions whose connection is gone and that wait for a resume: end them now
+     * (on_disconnect runs). */
+    res->count = srv->detached.count;
+    vr_sessions_end_detached(srv);
+    /* A session whose close has started but whose socket never finished it. */
+    lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&srv->sessions)) {
+        verani_session *s = lws_container_of(d, verani_session, all);
+
+        if (vr_session_kill_stuck(s))
+            res->count++;
+    } lws_end_foreach_dll_safe(d, d1);
+}
+
 void vr_rpc_exec(verani_server *srv, const vr_rpc_req *rq, verani_rpc_result *res)
 {
     size_t i, cap = 0, rooms = 0, insts = 0;
@@ -205,23 +223,14 @@ void vr_rpc_exec(verani_server *srv, const vr_rpc_req *rq, verani_rpc_result *re
         return;
     }
     if (rq->op == VR_RPC_CLEANUP) {
-        /* Sessions whose connection is gone and that wait for a resume: end them now
-         * (on_disconnect runs). */
-        res->count = srv->detached.count;
-        vr_sessions_end_detached(srv);
-        /* A session whose close has started but whose socket never finished it. */
-        lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&srv->sessions)) {
-            verani_session *s = lws_container_of(d, verani_session, all);
-
-            if (vr_session_kill_stuck(s))
-                res->count++;
-        } lws_end_foreach_dll_safe(d, d1);
+        cleanup(srv, res);
         return;
     }
     for (i = 0; i < srv->n_mounts && !res->status; i++) {
         vr_mount *m = srv->mounts[i];
 
-        if (rq->room && strcmp(rq->room, m->def->schema->name))
+        if ((rq->room && strcmp(rq->room, m->def->schema->name)) ||
+            (rq->room_def && m->def != rq->room_def))
             continue;
         rooms++;
         if (rq->instance) {
@@ -240,8 +249,9 @@ void vr_rpc_exec(verani_server *srv, const vr_rpc_req *rq, verani_rpc_result *re
     }
     if (res->status)
         return;
-    if (rq->room && !rooms) {
-        fail(res, VERANI_ENOTFOUND, "no room named '%.100s' is mounted", rq->room);
+    if ((rq->room || rq->room_def) && !rooms) {
+        fail(res, VERANI_ENOTFOUND, "no room named '%.100s' is mounted",
+             rq->room ? rq->room : rq->room_def->schema->name);
         return;
     }
     if (rq->instance && !insts) {
@@ -442,6 +452,37 @@ static int call_submit(verani_server *srv, vr_rpc_call *c, verani_rpc_done *done
     if (last)
         call_free(c);
     return r;
+}
+
+/* verani_server_emit_async's calls have nobody to hand a result to: an unknown room or
+ * instance (the VERANI_ENOTFOUND verani_rpc_emit answers) is logged; ECLOSED (the server
+ * went before the loop ran it) is not news. */
+static void emit_async_done(verani_server *srv, const verani_rpc_result *res, void *arg)
+{
+    (void)srv;
+    (void)arg;
+    if (res->status == VERANI_ENOTFOUND)
+        VR_INFO("emit_async: %s: nobody reached\n", res->error);
+}
+
+int vr_rpc_emit_async(verani_server *srv, const verani_room_def *room, const char *instance,
+                      const verani_target *to, vr_frame *frame)
+{
+    verani_rpc_done done = {emit_async_done, NULL, 0, NULL};
+    vr_rpc_call *c = call_new(VR_RPC_EMIT, NULL, instance, NULL, &done);
+
+    if (!c) {
+        vr_frame_unref(frame);
+        return VERANI_ENOMEM;
+    }
+    c->rq.room_def = room;
+    c->rq.frame = frame;
+    c->rq.to = &c->to;
+    if (vr_target_copy(&c->to, &c->strs, to)) {
+        call_free(c);
+        return VERANI_ENOMEM;
+    }
+    return call_submit(srv, c, &done);
 }
 
 static int check_done(verani_server *srv, verani_rpc_done *done)

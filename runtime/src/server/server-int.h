@@ -2,15 +2,15 @@
 /*
  * server-int.h: the server's internals (runtime/src/server/), for its files
  * alone: the server object, the sockets that are not sessions yet, the
- * upgrade, and the calls between server.c (libwebsockets glue, HTTP answers,
- * upgrade, timers, stop, the cross-thread emit queue), sweep.c (the one
- * periodic timer: hello, idle, grace and eviction deadlines), signals.c,
- * server_storage.c and rpc.c's loop hooks. It includes the job headers:
- * room-int.h (mounts, instances, channels), session-int.h (sessions and the
- * handler context), broker-int.h (frames, queues, delivery), metrics-int.h
- * and ratelimit-int.h; server-private.h is what other folders see. Everything
- * here is touched by the event-loop thread only, except the fields marked
- * {async_lock}.
+ * upgrade, and the calls between server.c (create, listen, the loop, stop),
+ * lws_cb.c (the protocol callback, socket accounting), upgrade.c, http.c
+ * (plain HTTP answers, static files), sweep.c (the one periodic timer: hello,
+ * idle, grace and eviction deadlines), signals.c, server_storage.c and rpc.c's
+ * loop hooks. It includes the job headers: room-int.h (mounts, instances,
+ * channels), session-int.h (sessions and the handler context), broker-int.h
+ * (frames, queues, delivery), metrics-int.h and ratelimit-int.h;
+ * server-private.h is what other folders see. Everything here is touched by
+ * the event-loop thread only, except the fields marked {async_lock}.
  */
 #ifndef VERANI_SERVER_INT_H
 #define VERANI_SERVER_INT_H
@@ -69,17 +69,17 @@ struct vr_http_req;
 #define VR_MAX_PROTO_ERRORS 10
 
 /* Descriptors kept free below RLIMIT_NOFILE: an accept that returns a descriptor this close to
- * the limit is closed and accepting stops (server.c), so the process never runs out while
+ * the limit is closed and accepting stops (lws_cb.c), so the process never runs out while
  * SQLite, the application or an HTTP answer still needs one. */
 #define VR_FD_RESERVE 32
 
 /*
  * A socket that is not a session (yet): an HTTP request and the keep-alive wait after it, an
  * upgrade still being sent, a TLS handshake. Allocated when lws has adopted an accepted socket
- * (server.c), found again through the wsi's opaque user data, freed when the wsi is destroyed.
+ * (lws_cb.c), found again through the wsi's opaque user data, freed when the wsi is destroyed.
  * The sweep closes one still loose handshake_timeout_ms after `since_us`. When the socket
  * becomes a session (ESTABLISHED) it is freed early and the opaque user data becomes a marker
- * of server.c's, so that the socket is still counted until it goes.
+ * of lws_cb.c's, so that the socket is still counted until it goes.
  */
 typedef struct vr_sock {
     lws_dll2_t node;                 /* in srv->loose, oldest `since_us` first */
@@ -90,7 +90,7 @@ typedef struct vr_sock {
 /* lws's per-connection user data. */
 struct vr_pss {
     verani_session *s; /* owned by the server's session list; NULL before ESTABLISHED */
-    struct vr_http_req *http; /* owned by http_api.c: an API request awaiting its body */
+    struct vr_http_req *http; /* owned by api/http_api.c: a request awaiting its body */
 };
 
 /* The upgrade request seen by extract_meta. */
@@ -117,17 +117,6 @@ typedef struct vr_pending {
     size_t meta_len;
     vr_names chans;                  /* owned: the channels extract_meta asked for */
 } vr_pending;
-
-/* A cross-thread emit waiting for the loop. */
-typedef struct vr_async {
-    struct vr_async *next;
-    const verani_room_def *room;
-    char *instance;                  /* owned; NULL: every instance of the room */
-    verani_target to;                /* strings point into `strs` */
-    const verani_event_def *ev;
-    vr_frame *frame;                 /* owned reference */
-    char *strs;                      /* owned */
-} vr_async;
 
 struct verani_server {
     verani_server_options opts;      /* strings owned (copied) */
@@ -170,23 +159,21 @@ struct verani_server {
     size_t wbuf_cap;
     lws_sorted_usec_list_t wake;     /* bounds the wait of verani_server_service */
     const vr_broker_ops *broker;
-    pthread_mutex_t async_lock;
-    vr_async *async_head;            /* {async_lock} */
-    vr_async *async_tail;            /* {async_lock} */
+    pthread_mutex_t async_lock;      /* the rpc queue below (rpc.c) */
     char last_error[256];
     char epoch[17];                  /* this server start's: new and crash-restored sessions */
     struct verani_storage_db *storage; /* owned: room storage and the session store */
-    /* rpc.c, http_api.c, metrics.c (issue 6) */
+    /* rpc.c, api/http_api.c, metrics.c */
     vr_metrics metrics;              /* loop thread only */
-    int handler_depth;               /* application callbacks running (session.c) */
+    int handler_depth;               /* application callbacks running (context.c) */
     uint64_t timer_ids;              /* the last timer id given (timers.c) */
     lws_dll2_owner_t alarms;         /* vr_alarm (alarms.c), owned */
     struct vr_rpc_call *rpc_head;    /* {async_lock}: outside calls for the loop */
     struct vr_rpc_call *rpc_tail;    /* {async_lock} */
     pthread_t loop_thread;           /* {async_lock}: the thread in run/service */
     int loop_known;                  /* {async_lock} */
-    struct vr_api *api;              /* owned by http_api.c; NULL until first needed */
-    /* Sockets (server.c): every accepted socket is counted from adoption to destruction;
+    struct vr_api *api;              /* owned by api/http_api.c; NULL until first needed */
+    /* Sockets (lws_cb.c): every accepted socket is counted from adoption to destruction;
      * max_connections bounds them, and so does the process's descriptor limit. */
     uint32_t n_sockets;
     lws_dll2_owner_t loose;          /* vr_sock: sockets that are not sessions (sweep.c) */
@@ -227,6 +214,9 @@ int vr_http_serve(verani_server *srv, struct lws *wsi, const char *uri);
 /* Check opts.static_path (at create); does room path `room` clash with it (at mount)? */
 int vr_static_init(verani_server *srv, char *errbuf, size_t errlen);
 int vr_static_clashes(const verani_server *srv, const char *room);
+/* At listen: mount opts.static_dir (when set) in `info`; VERANI_EINVAL when its path clashes
+ * with the HTTP API's or /metrics. */
+int vr_static_mount(verani_server *srv, struct lws_context_creation_info *info);
 
 /* --- upgrade.c --- */
 /* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: 0 accepts (srv->pending filled), 1 answered, -1 close. */
@@ -240,8 +230,7 @@ int vr_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                     size_t len);
 
 /* --- server.c --- */
-/* EVENT_WAIT_CANCELLED: deliver the cross-thread emits queued so far. */
-void vr_async_drain(verani_server *srv);
+
 /* Wake the loop (lws_cancel_service) from any thread or a signal handler, never touching a
  * context that the loop thread is destroying. */
 void vr_server_wake(verani_server *srv);
@@ -275,5 +264,11 @@ void vr_instance_storage_close(vr_instance *inst);
 void vr_rpc_loop_enter(verani_server *srv);   /* run/service: this thread is the loop */
 void vr_rpc_drain(verani_server *srv);        /* EVENT_WAIT_CANCELLED: run queued calls */
 void vr_rpc_fini(verani_server *srv);         /* destroy: fail what is left with ECLOSED */
+/* verani_server_emit_async's half: queue `frame` (the call takes the caller's reference) to
+ * `to` in `instance` (NULL: every instance) of the mounted definition `room`, as one more
+ * outside call; what the loop finds is logged, there being nobody to answer. 0, or
+ * VERANI_ENOMEM, VERANI_ECLOSED (stopping). */
+int vr_rpc_emit_async(verani_server *srv, const verani_room_def *room, const char *instance,
+                      const verani_target *to, vr_frame *frame);
 
 #endif /* VERANI_SERVER_INT_H */

@@ -24,7 +24,7 @@ struct vr_api;
 typedef struct vr_mount vr_mount;
 typedef struct vr_frame vr_frame;
 
-/* --- frames (broker.c, session.c) --- */
+/* --- frames (broker.c, emit.c) --- */
 /* Drop one reference; the last one frees the frame. NULL is a no-op. */
 void vr_frame_unref(vr_frame *f);
 /* Build the frame of an `emit` event (the payload checked against the event's type and
@@ -46,6 +46,7 @@ typedef enum vr_rpc_op {
 typedef struct vr_rpc_req {
     vr_rpc_op op;
     const char *room;            /* NULL: every room */
+    const verani_room_def *room_def; /* set: only this mounted definition (emit_async) */
     const char *instance;        /* NULL: every instance */
     const char *name;            /* user id (USER_SESSIONS) or client id (KICK) */
     const char *reason;          /* KICK */

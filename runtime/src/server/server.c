@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * server.c: the Verani-C server object on libwebsockets: options, create,
- * mount, listen (the lws context and vhost, on libev's epoll loop), the event
- * loop (run / service / async-signal-safe stop with a graceful 1012
- * shutdown), destroy, and the cross-thread emit queue drained in
- * LWS_CALLBACK_EVENT_WAIT_CANCELLED. The protocol callback and socket
- * accounting are lws_cb.c's, the upgrade upgrade.c's, plain HTTP and static
- * files http.c's, per-message work the session files', delivery broker.c's,
- * the HTTP API and /metrics api/http_api.c's. No TLS policy beyond loading
- * the given certificate and key.
+ * mount, listen (the lws context and vhost, on libev's epoll loop), the
+ * event loop (run / service / async-signal-safe stop with a graceful 1012
+ * shutdown), destroy, and verani_server_emit_async, which encodes on the
+ * calling thread and queues the frame as one more outside call (rpc.c). The
+ * protocol callback and socket accounting are lws_cb.c's, the upgrade
+ * upgrade.c's, plain HTTP and static files http.c's, per-message work the
+ * session files', delivery broker.c's, the HTTP API and /metrics
+ * api/http_api.c's. No TLS policy beyond loading the given certificate and
+ * key.
  */
 #define _POSIX_C_SOURCE 200809L /* strcasecmp */
 #include <limits.h>
@@ -75,88 +76,67 @@ const char *verani_server_last_error(const verani_server *srv)
     return srv ? srv->last_error : "";
 }
 
-/* --- the cross-thread emit queue ------------------------------------------ */
-
-static void async_free(vr_async *a)
-{
-    vr_frame_unref(a->frame);
-    vr_free(a->instance);
-    vr_free(a->strs);
-    vr_free(a);
-}
-
-void vr_async_drain(verani_server *srv)
-{
-    vr_async *a, *next;
-    size_t i;
-
-    pthread_mutex_lock(&srv->async_lock);
-    a = srv->async_head;
-    srv->async_head = srv->async_tail = NULL;
-    pthread_mutex_unlock(&srv->async_lock);
-    for (; a; a = next) {
-        next = a->next;
-        for (i = 0; i < srv->n_mounts; i++) {
-            vr_mount *m = srv->mounts[i];
-
-            if (m->def != a->room)
-                continue;
-            if (a->instance) {
-                vr_instance *inst = vr_instance_get(m, a->instance, 0);
-
-                if (inst)
-                    srv->broker->publish(inst, &a->to, NULL, a->frame);
-            } else {
-                lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&m->instances)) {
-                    srv->broker->publish(lws_container_of(d, vr_instance, node), &a->to, NULL,
-                                         a->frame);
-                } lws_end_foreach_dll(d);
-            }
-        }
-        async_free(a);
-    }
-}
+/* --- the cross-thread emit: one more outside call (rpc.c) ---------------- */
 
 int verani_server_emit_async(verani_server *srv, const verani_room_def *room,
                              const char *instance, const verani_target *to,
                              const verani_event_def *ev, const ProtobufCMessage *msg)
 {
-    vr_async *a;
+    vr_frame *f;
     int err = 0;
 
     if (!srv || !room || !to || !ev || to->kind == VERANI_TO_SELF || to->except)
         return VERANI_EINVAL;
     if (srv->stop_flag)
         return VERANI_ECLOSED;
-    a = vr_calloc(1, sizeof(*a));
-    if (!a)
-        return VERANI_ENOMEM;
-    a->room = room;
-    a->ev = ev;
-    a->frame = vr_event_frame(ev, msg, to->kind == VERANI_TO_CHANNEL ? to->name : NULL, &err);
-    if (!a->frame || (instance && !(a->instance = vr_strdup(instance)))
-        || vr_target_copy(&a->to, &a->strs, to)) {
-        async_free(a);
+    f = vr_event_frame(ev, msg, to->kind == VERANI_TO_CHANNEL ? to->name : NULL, &err);
+    if (!f)
         return err ? err : VERANI_ENOMEM;
-    }
-    if (!vr_frame_fits(srv, a->frame)) { /* opts are read-only after create: any thread */
+    if (!vr_frame_fits(srv, f)) { /* opts are read-only after create: any thread */
         VR_WARN("emit '%s': %zu bytes, more than any session's outbound queue holds (%zu): "
-                "not sent\n", ev->name, (size_t)a->frame->len, srv->opts.queue_max_bytes);
-        async_free(a);
+                "not sent\n", ev->name, (size_t)f->len, srv->opts.queue_max_bytes);
+        vr_frame_unref(f);
         return VERANI_ETOOBIG;
     }
-    pthread_mutex_lock(&srv->async_lock);
-    if (srv->async_tail)
-        srv->async_tail->next = a;
-    else
-        srv->async_head = a;
-    srv->async_tail = a;
-    pthread_mutex_unlock(&srv->async_lock);
-    vr_server_wake(srv);
-    return 0;
+    return vr_rpc_emit_async(srv, room, instance, to, f);
 }
 
 /* --- lifecycle ----------------------------------------------------------- */
+
+/* Every option left 0 gets its default (server.h). */
+static void options_defaults(verani_server_options *o)
+{
+    if (!o->max_connections)
+        o->max_connections = 100000;
+    if (!o->max_sessions)
+        o->max_sessions = o->max_connections;
+    if (!o->max_detached)
+        o->max_detached = o->max_sessions;
+    if (!o->idle_timeout_ms)
+        o->idle_timeout_ms = 60000;
+    if (!o->handshake_timeout_ms)
+        o->handshake_timeout_ms = 10000;
+    if (!o->queue_max_frames)
+        o->queue_max_frames = 1024;
+    if (!o->queue_max_bytes)
+        o->queue_max_bytes = 4u << 20;
+    if (!o->resume_grace_ms)
+        o->resume_grace_ms = 30000;
+    if (!o->retain_max_frames)
+        o->retain_max_frames = 1000;
+    if (!o->retain_max_age_ms)
+        o->retain_max_age_ms = 120000;
+    if (!o->instance_idle_ms)
+        o->instance_idle_ms = 60000;
+    if (!o->storage_busy_timeout_ms)
+        o->storage_busy_timeout_ms = VR_STORAGE_BUSY_MS;
+    if (!o->recv_buffer_bytes)
+        o->recv_buffer_bytes = VR_RX_BUFFER;
+    else if (o->recv_buffer_bytes < VR_RX_BUFFER_MIN)
+        o->recv_buffer_bytes = VR_RX_BUFFER_MIN;
+    if (!o->log_level)
+        o->log_level = VERANI_LOG_ERR | VERANI_LOG_WARN;
+}
 
 verani_server *verani_server_create(const verani_server_options *opts, char *errbuf,
                                     size_t errlen)
@@ -184,36 +164,7 @@ verani_server *verani_server_create(const verani_server_options *opts, char *err
             srv->origins[i] = vr_strdup(opts->origins[i]);
         srv->opts.origins = (const char *const *)srv->origins;
     }
-    if (!srv->opts.max_connections)
-        srv->opts.max_connections = 100000;
-    if (!srv->opts.max_sessions)
-        srv->opts.max_sessions = srv->opts.max_connections;
-    if (!srv->opts.max_detached)
-        srv->opts.max_detached = srv->opts.max_sessions;
-    if (!srv->opts.idle_timeout_ms)
-        srv->opts.idle_timeout_ms = 60000;
-    if (!srv->opts.handshake_timeout_ms)
-        srv->opts.handshake_timeout_ms = 10000;
-    if (!srv->opts.queue_max_frames)
-        srv->opts.queue_max_frames = 1024;
-    if (!srv->opts.queue_max_bytes)
-        srv->opts.queue_max_bytes = 4u << 20;
-    if (!srv->opts.resume_grace_ms)
-        srv->opts.resume_grace_ms = 30000;
-    if (!srv->opts.retain_max_frames)
-        srv->opts.retain_max_frames = 1000;
-    if (!srv->opts.retain_max_age_ms)
-        srv->opts.retain_max_age_ms = 120000;
-    if (!srv->opts.instance_idle_ms)
-        srv->opts.instance_idle_ms = 60000;
-    if (!srv->opts.storage_busy_timeout_ms)
-        srv->opts.storage_busy_timeout_ms = VR_STORAGE_BUSY_MS;
-    if (!srv->opts.recv_buffer_bytes)
-        srv->opts.recv_buffer_bytes = VR_RX_BUFFER;
-    else if (srv->opts.recv_buffer_bytes < VR_RX_BUFFER_MIN)
-        srv->opts.recv_buffer_bytes = VR_RX_BUFFER_MIN;
-    if (!srv->opts.log_level)
-        srv->opts.log_level = VERANI_LOG_ERR | VERANI_LOG_WARN;
+    options_defaults(&srv->opts);
     srv->broker = &vr_broker_local;
     srv->port = -1;
     pthread_mutex_init(&srv->async_lock, NULL);
@@ -340,6 +291,49 @@ int verani_server_mount(verani_server *srv, const verani_room_def *room, const v
 static const lws_retry_bo_t no_lws_validity = {.secs_since_valid_ping = 0,
                                                 .secs_since_valid_hangup = 0};
 
+/* The descriptor limit the accept check compares with, and the one protocol. */
+static void protocols_init(verani_server *srv)
+{
+    struct rlimit rl;
+
+    /* what the accept check of accept_filter compares descriptors with */
+    srv->fd_limit = !getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY &&
+                    rl.rlim_cur <= INT_MAX && rl.rlim_cur > 2 * VR_FD_RESERVE
+                    ? (int)rl.rlim_cur : 0;
+    srv->protocols[0].name = "verani";
+    srv->protocols[0].callback = vr_lws_callback;
+    srv->protocols[0].per_session_data_size = sizeof(struct vr_pss);
+    srv->protocols[0].rx_buffer_size = srv->max_frame < srv->opts.recv_buffer_bytes
+                                       ? srv->max_frame : srv->opts.recv_buffer_bytes;
+    srv->protocols[0].tx_packet_size = VR_WRITE_CHUNK;
+    memset(&srv->protocols[1], 0, sizeof(srv->protocols[1]));
+}
+
+/* The lws context: libev (epoll) through lws's event-library plugin, on a loop of our own so
+ * a turn can be bounded: lws 4.1's poll() loop rescans every descriptor on each wake-up,
+ * which grows with the connections held (bench/RESULTS.md). Without the plugin: poll(). */
+static void context_create(verani_server *srv, struct lws_context_creation_info *info)
+{
+    srv->evloop = srv->opts.event_loop == VERANI_LOOP_POLL
+                      ? NULL : ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    if (srv->evloop) {
+        void *loops[1] = {srv->evloop};
+
+        info->options |= LWS_SERVER_OPTION_LIBEV;
+        info->foreign_loops = loops;
+        srv->ctx = lws_create_context(info);
+        info->foreign_loops = NULL;
+        info->options &= ~(uint64_t)LWS_SERVER_OPTION_LIBEV;
+        if (!srv->ctx) {
+            ev_loop_destroy(srv->evloop);
+            srv->evloop = NULL;
+            VR_NOTICE("the libev event library is not usable here; using poll()\n");
+        }
+    }
+    if (!srv->ctx)
+        srv->ctx = lws_create_context(info);
+}
+
 int verani_server_listen(verani_server *srv)
 {
     struct lws_context_creation_info info;
@@ -352,41 +346,12 @@ int verani_server_listen(verani_server *srv)
         set_error(srv, "no room is mounted");
         return VERANI_ESTATE;
     }
-    {
-        struct rlimit rl;
-
-        /* what the accept check of accept_filter compares descriptors with */
-        srv->fd_limit = !getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY &&
-                        rl.rlim_cur <= INT_MAX && rl.rlim_cur > 2 * VR_FD_RESERVE
-                        ? (int)rl.rlim_cur : 0;
-    }
-    srv->protocols[0].name = "verani";
-    srv->protocols[0].callback = vr_lws_callback;
-    srv->protocols[0].per_session_data_size = sizeof(struct vr_pss);
-    srv->protocols[0].rx_buffer_size = srv->max_frame < srv->opts.recv_buffer_bytes
-                                       ? srv->max_frame : srv->opts.recv_buffer_bytes;
-    srv->protocols[0].tx_packet_size = VR_WRITE_CHUNK;
-    memset(&srv->protocols[1], 0, sizeof(srv->protocols[1]));
-
+    protocols_init(srv);
     memset(&info, 0, sizeof(info));
-    if (srv->opts.static_dir) {
-        const char *st = srv->opts.static_path, *api = vr_http_api_prefix(srv);
-        size_t n = strlen(st);
-
-        /* the static path inside the API's (or /metrics), or the API's below it */
-        if (vr_http_api_match(srv, st) ||
-            (!strncmp(api, st, n) && (api[n] == '/' || api[n] == '\0'))) {
-            set_error(srv, "static files at %s clash with the HTTP API (%s...) or /metrics",
-                      st, api);
-            return VERANI_EINVAL;
-        }
-        memset(&srv->static_mount, 0, sizeof(srv->static_mount));
-        srv->static_mount.mountpoint = srv->opts.static_path;
-        srv->static_mount.mountpoint_len = (unsigned char)strlen(srv->opts.static_path);
-        srv->static_mount.origin = srv->opts.static_dir;
-        srv->static_mount.origin_protocol = LWSMPRO_FILE;
-        srv->static_mount.def = "index.html";
-        info.mounts = &srv->static_mount;
+    if (vr_static_mount(srv, &info)) {
+        set_error(srv, "static files at %s clash with the HTTP API (%s...) or /metrics",
+                  srv->opts.static_path, vr_http_api_prefix(srv));
+        return VERANI_EINVAL;
     }
     info.port = srv->opts.port;
     info.iface = srv->opts.bind_address;
@@ -405,27 +370,7 @@ int verani_server_listen(verani_server *srv)
          * pre-framed writes the delivery path makes. */
         info.alpn = "http/1.1";
     }
-    /* libev (epoll) through lws's event-library plugin, on a loop of our own so a turn can
-     * be bounded: lws 4.1's poll() loop rescans every descriptor on each wake-up, which
-     * grows with the connections held (bench/RESULTS.md). Without the plugin: poll(). */
-    srv->evloop = srv->opts.event_loop == VERANI_LOOP_POLL
-                      ? NULL : ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
-    if (srv->evloop) {
-        void *loops[1] = {srv->evloop};
-
-        info.options |= LWS_SERVER_OPTION_LIBEV;
-        info.foreign_loops = loops;
-        srv->ctx = lws_create_context(&info);
-        info.foreign_loops = NULL;
-        info.options &= ~(uint64_t)LWS_SERVER_OPTION_LIBEV;
-        if (!srv->ctx) {
-            ev_loop_destroy(srv->evloop);
-            srv->evloop = NULL;
-            VR_NOTICE("the libev event library is not usable here; using poll()\n");
-        }
-    }
-    if (!srv->ctx)
-        srv->ctx = lws_create_context(&info);
+    context_create(srv, &info);
     if (!srv->ctx) {
         set_error(srv, "cannot listen on %s:%d (port in use, bad TLS files or no memory)",
                   srv->opts.bind_address ? srv->opts.bind_address : "*", srv->opts.port);
@@ -614,7 +559,6 @@ size_t verani_server_session_count(const verani_server *srv)
 
 void verani_server_destroy(verani_server *srv)
 {
-    vr_async *a, *next;
     size_t i;
 
     if (!srv)
@@ -626,10 +570,6 @@ void verani_server_destroy(verani_server *srv)
     }
     vr_rpc_fini(srv);
     vr_http_api_free(srv);
-    for (a = srv->async_head; a; a = next) {
-        next = a->next;
-        async_free(a);
-    }
     vr_mounts_free(srv);
     vr_sessions_store_flush(srv); /* the deletes of the sessions the close just ended */
     vr_free(srv->store_deletes);

@@ -7,7 +7,7 @@
  * space lazily, the first time a handler asks for it with verani_ctx_storage,
  * and closes it when the instance is freed (its data stays in the database).
  * The session store (vr_store_*) works on the same srv->storage; its calls
- * are session.c's, not this file's.
+ * are persist.c's, not this file's.
  */
 #include <stdio.h>
 #include <string.h>

@@ -66,7 +66,7 @@ struct verani_session {
     uint32_t proto_errors;           /* consecutive refused frames */
     uint32_t limited;                /* consecutive rate-limited frames */
     int64_t progress_us;             /* the last write of queued frames (the slow-consumer
-                                        judgement: session.c's over_bound) */
+                                        judgement: outq.c's over_bound) */
     int64_t last_rx_us;              /* the last frame or pong in; while detached, when the
                                         connection was lost (the grace period's start) */
     lws_dll2_t tnode;                /* sweep.c: in srv->handshaking until hello, then in
@@ -129,10 +129,13 @@ void vr_sessions_flush(verani_server *srv);
 void vr_session_close(verani_session *s, int code, const char *reason, int kill);
 /* The frames and bytes waiting in the session's outbound queue. */
 void vr_session_queued(const verani_session *s, uint32_t *frames, size_t *bytes);
-/* The frame of envelope `env` (one reference, the caller's); NULL when out of memory. */
-vr_frame *vr_frame_of(const vr_envelope *env);
-/* Queue `env` to the session alone, written at the end of the turn. */
-void vr_session_send(verani_session *s, const vr_envelope *env, int with_seq);
+/* The frame of envelope `env` with `msg` as its payload (NULL: none): one reference, the
+ * caller's; NULL when out of memory (vr_wire_encode). */
+vr_frame *vr_frame_encode(vr_envelope *env, const ProtobufCMessage *msg);
+/* Queue `env` with `msg` as its payload (NULL: none) to the session alone, written at the end
+ * of the turn; a fresh seq when `with_seq`. 0, or VERANI_ENOMEM (nothing queued). */
+int vr_session_send(verani_session *s, vr_envelope *env, const ProtobufCMessage *msg,
+                    int with_seq);
 /* Send an ERROR frame with wire code `code` answering `req` (may be NULL). */
 void vr_session_error(verani_session *s, int code, const vr_envelope *req, const char *msg,
                       const char *field);

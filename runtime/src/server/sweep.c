@@ -15,11 +15,11 @@
  *    (instance_idle_ms, room.c);
  *  - srv->loose: sockets that are not sessions (an HTTP request and the
  *    keep-alive wait after it, an upgrade still being sent), by when they
- *    began: handshake_timeout_ms (server.c); and a listening socket paused
+ *    began: handshake_timeout_ms (lws_cb.c); and a listening socket paused
  *    for want of room is tried again.
  * The period is a quarter of the shortest of those durations, between 10 ms
  * and 1 s, so a deadline is kept to within that. It does not write frames or
- * close sockets itself: it asks session.c (and server.c) to.
+ * close sockets itself: it asks the session files (and lws_cb.c) to.
  */
 #include "core/core-private.h"
 #include "server-int.h"

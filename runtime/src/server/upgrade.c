@@ -354,110 +354,149 @@ static int origin_allowed(verani_server *srv, struct lws *wsi)
 }
 
 /* CONFIRM_UPGRADE: decide, answer a refusal ourselves (return 1), or stash the result (0). */
-int vr_upgrade_confirm(verani_server *srv, struct lws *wsi)
+/*
+ * The checks before extract_meta: a GET to a mounted room's path, not stopping, within the
+ * session and per-instance limits, an allowed Origin. Returns the mount (with `path` and the
+ * instance name filled), or NULL when it answered: *ret is then the callback's return value.
+ */
+static vr_mount *admissible(verani_server *srv, struct lws *wsi, char *path, size_t plen,
+                            char *inst_name, size_t ilen, int *ret)
 {
-    char path[512], inst_name[256], body[512];
-    verani_upgrade req;
-    ProtobufCMessage *meta = NULL;
-    const verani_room_schema *sc;
+    char body[512];
     vr_instance *inst;
     vr_mount *m;
-    unsigned status = 0;
-    int r;
 
-    vr_pending_drop(&srv->pending);
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
-        return vr_http_answer(wsi, 400, "a WebSocket upgrade must be a GET\n", 0) ? -1 : 1;
-    if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0) {
-        snprintf(body, sizeof(body), "the request path is longer than %zu bytes, the most a "
-                 "room path may be\n", sizeof(path) - 1);
-        return vr_http_answer(wsi, 414, body, 0) ? -1 : 1;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0) {
+        *ret = vr_http_answer(wsi, 400, "a WebSocket upgrade must be a GET\n", 0) ? -1 : 1;
+        return NULL;
     }
-    m = vr_route(srv, path, inst_name, sizeof(inst_name));
+    if (lws_hdr_copy(wsi, path, (int)plen, WSI_TOKEN_GET_URI) <= 0) {
+        snprintf(body, sizeof(body), "the request path is longer than %zu bytes, the most a "
+                 "room path may be\n", plen - 1);
+        *ret = vr_http_answer(wsi, 414, body, 0) ? -1 : 1;
+        return NULL;
+    }
+    m = vr_route(srv, path, inst_name, ilen);
     if (!m) {
         char paths[400];
 
         vr_paths_describe(srv, paths, sizeof(paths));
         snprintf(body, sizeof(body), "no room at %.200s; the rooms of this server are at: %.250s\n",
                  path, paths);
-        return vr_http_answer(wsi, 404, body, 0) ? -1 : 1;
+        *ret = vr_http_answer(wsi, 404, body, 0) ? -1 : 1;
+        return NULL;
     }
-    if (srv->stopping || srv->stop_flag)
-        return vr_http_answer(wsi, 503, "the server is shutting down\n", 0) ? -1 : 1;
+    if (srv->stopping || srv->stop_flag) {
+        *ret = vr_http_answer(wsi, 503, "the server is shutting down\n", 0) ? -1 : 1;
+        return NULL;
+    }
     if (srv->sessions.count >= srv->opts.max_sessions) {
         VR_WARN("connection refused: %u sessions, the max_sessions limit\n",
                 srv->sessions.count);
-        return vr_http_answer(wsi, 503, "the server is at its session limit\n", 0) ? -1 : 1;
+        *ret = vr_http_answer(wsi, 503, "the server is at its session limit\n", 0) ? -1 : 1;
+        return NULL;
     }
     inst = vr_instance_get(m, inst_name, 0);
     if (inst && srv->opts.max_per_instance &&
-        inst->sessions.count + inst->pending >= srv->opts.max_per_instance)
-        return vr_http_answer(wsi, 503, "this room instance is at its connection limit\n", 0) ? -1
-                                                                                            : 1;
-    if (!origin_allowed(srv, wsi))
-        return vr_http_answer(wsi, 403, "origin not allowed\n", 0) ? -1 : 1;
+        inst->sessions.count + inst->pending >= srv->opts.max_per_instance) {
+        *ret = vr_http_answer(wsi, 503, "this room instance is at its connection limit\n", 0)
+               ? -1 : 1;
+        return NULL;
+    }
+    if (!origin_allowed(srv, wsi)) {
+        *ret = vr_http_answer(wsi, 403, "origin not allowed\n", 0) ? -1 : 1;
+        return NULL;
+    }
+    return m;
+}
 
-    sc = m->def->schema;
+/* Out of memory: 500, and its text in `body`. */
+static unsigned internal(char *body, size_t blen)
+{
+    snprintf(body, blen, "internal server error\n");
+    return 500;
+}
+
+/*
+ * extract_meta (or the default) on `req`, then the meta's own checks; the packed meta goes to
+ * srv->pending. Returns 0, or the HTTP status to refuse with (its text in `body`).
+ */
+static unsigned identify(verani_server *srv, verani_upgrade *req, char *body, size_t blen)
+{
+    vr_mount *m = req->mount;
+    const verani_room_schema *sc = m->def->schema;
+    ProtobufCMessage *meta = NULL;
+    verani_verr verr;
+    int r;
+
+    if (sc->meta) {
+        meta = vr_scratch_alloc(&req->scratch, sc->meta->sizeof_message);
+        if (!meta)
+            return internal(body, blen);
+        sc->meta->message_init(meta);
+    }
+    r = m->def->extract_meta ? m->def->extract_meta(req, m->handlers, meta) : VERANI_ENOHANDLER;
+    if (r == VERANI_ENOHANDLER)
+        r = default_meta(srv, req);
+    if (req->bad_input[0]) {
+        /* a value that did not fit or is not allowed: nothing is ever cut to fit */
+        snprintf(body, blen, "%s\n", req->bad_input);
+        return 400;
+    }
+    if (r >= 0 && !req->user_id)
+        r = verani_upgrade_reject(req, 401, "extract_meta set no user id");
+    if (r < 0) {
+        snprintf(body, blen, "%s\n", req->reject_reason[0] ? req->reject_reason
+                                                           : "connection refused");
+        return req->reject_status ? (unsigned)req->reject_status : r == VERANI_EDENIED ? 403 : 401;
+    }
+    if (!meta)
+        return 0;
+    meta_fill_user_id(req, meta);
+    memset(&verr, 0, sizeof(verr));
+    if (sc->validate_meta && sc->validate_meta(meta, &verr)) {
+        snprintf(body, blen, "connection meta is invalid: %s: %s\n", verr.path, verr.reason);
+        return 403;
+    }
+    srv->pending.meta_len = protobuf_c_message_get_packed_size(meta);
+    srv->pending.meta = vr_malloc(srv->pending.meta_len);
+    if (!srv->pending.meta)
+        return internal(body, blen);
+    protobuf_c_message_pack(meta, srv->pending.meta);
+    return 0;
+}
+
+int vr_upgrade_confirm(verani_server *srv, struct lws *wsi)
+{
+    char path[512], inst_name[256], body[512];
+    verani_upgrade req;
+    vr_instance *inst;
+    vr_mount *m;
+    unsigned status;
+    int ret;
+
+    vr_pending_drop(&srv->pending);
+    m = admissible(srv, wsi, path, sizeof(path), inst_name, sizeof(inst_name), &ret);
+    if (!m)
+        return ret;
     memset(&req, 0, sizeof(req));
     req.wsi = wsi;
     req.mount = m;
     req.path = path;
     req.instance = inst_name;
-    if (sc->meta) {
-        meta = vr_scratch_alloc(&req.scratch, sc->meta->sizeof_message);
-        if (!meta)
-            goto internal;
-        sc->meta->message_init(meta);
+    status = identify(srv, &req, body, sizeof(body));
+    inst = status ? NULL : vr_instance_get(m, inst_name, 1);
+    if (inst) {
+        inst->pending++;
+        srv->pending.inst = inst;
+        srv->pending.wsi = wsi;
+        srv->pending.user_id = req.user_id;
+        srv->pending.chans = req.chans; /* ownership moves on */
+        vr_scratch_free(&req.scratch);
+        return 0;
     }
-    r = m->def->extract_meta ? m->def->extract_meta(&req, m->handlers, meta) : VERANI_ENOHANDLER;
-    if (r == VERANI_ENOHANDLER)
-        r = default_meta(srv, &req);
-    if (req.bad_input[0]) {
-        /* a value that did not fit or is not allowed: nothing is ever cut to fit */
-        status = 400;
-        snprintf(body, sizeof(body), "%s\n", req.bad_input);
-        goto refuse;
-    }
-    if (r >= 0 && !req.user_id)
-        r = verani_upgrade_reject(&req, 401, "extract_meta set no user id");
-    if (r < 0) {
-        status = req.reject_status ? (unsigned)req.reject_status : r == VERANI_EDENIED ? 403 : 401;
-        snprintf(body, sizeof(body), "%s\n", req.reject_reason[0] ? req.reject_reason
-                                                                 : "connection refused");
-        goto refuse;
-    }
-    if (meta) {
-        verani_verr verr;
-
-        meta_fill_user_id(&req, meta);
-        memset(&verr, 0, sizeof(verr));
-        if (sc->validate_meta && sc->validate_meta(meta, &verr)) {
-            status = 403;
-            snprintf(body, sizeof(body), "connection meta is invalid: %s: %s\n", verr.path,
-                     verr.reason);
-            goto refuse;
-        }
-        srv->pending.meta_len = protobuf_c_message_get_packed_size(meta);
-        srv->pending.meta = vr_malloc(srv->pending.meta_len);
-        if (!srv->pending.meta)
-            goto internal;
-        protobuf_c_message_pack(meta, srv->pending.meta);
-    }
-    inst = vr_instance_get(m, inst_name, 1);
-    if (!inst)
-        goto internal;
-    inst->pending++;
-    srv->pending.inst = inst;
-    srv->pending.wsi = wsi;
-    srv->pending.user_id = req.user_id;
-    srv->pending.chans = req.chans; /* ownership moves on */
-    vr_scratch_free(&req.scratch);
-    return 0;
-
-internal:
-    status = 500;
-    snprintf(body, sizeof(body), "internal server error\n");
-refuse:
+    if (!status)
+        status = internal(body, sizeof(body));
     VR_INFO("upgrade to %s refused: %u %s", path, status, body);
     vr_pending_drop(&srv->pending);
     vr_free(req.user_id);

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * storage-private.h: the inside of room storage and the session store.
- * storage.c is backend-neutral: argument checks, transaction nesting and
- * dooming, the list guard, error text, and the vr_store_* session store calls;
- * it reaches the data only through a vr_storage_ops table (dictType style),
- * so a Redis backend is one more table. storage_sqlite.c is the SQLite one.
+ * storage.c and session_store.c are backend-neutral: argument checks,
+ * transaction nesting and dooming, the list guard, error text, and the
+ * vr_store_* session store calls; they reach the data only through a
+ * vr_storage_ops table (dictType style), so a Redis backend is one more
+ * table. storage_sqlite.c and sqlite_sessions.c are the SQLite one.
  *
  * The session store keeps what resume and hibernation restore need: each
  * session's attachment (client id, resume token, user id, packed meta,

@@ -5,8 +5,8 @@
  * matching, and '%' or '_' are plain bytes), nests transactions and dooms one
  * after a failed call so its commit rolls back, guards against writes from a
  * list callback, keeps the error text, and calls the backend through its
- * vr_storage_ops table. It stores nothing itself and never talks to SQLite
- * or libwebsockets directly.
+ * vr_storage_ops table; the session store's calls are session_store.c's. It
+ * stores nothing itself and never talks to SQLite or libwebsockets directly.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/core-private.h" /* the allocator only; storage calls nothing of lws */
+#include "storage-int.h"
 #include "storage-private.h"
 
 void verani_storage_options_init(verani_storage_options *opts)
@@ -87,7 +88,7 @@ const char *verani_storage_db_last_error(const verani_storage_db *db)
     return db ? db->last_error : "no database";
 }
 
-static int valid_name(const char *s)
+int vr_storage_valid_name(const char *s)
 {
     return s && *s && strlen(s) <= 1024;
 }
@@ -98,7 +99,7 @@ verani_storage *verani_storage_open(verani_storage_db *db, const char *room, con
 
     if (!db)
         return NULL;
-    if (!valid_name(room) || !valid_name(instance)) {
+    if (!vr_storage_valid_name(room) || !vr_storage_valid_name(instance)) {
         vr_storage_error(db, VERANI_EINVAL,
                          "storage: room and instance must be non-empty names of at most 1024 "
                          "bytes");
@@ -178,7 +179,7 @@ static int check_key(verani_storage *st, const void *key, size_t klen)
     return 0;
 }
 
-static int check_not_listing(verani_storage_db *db, const char *what)
+int vr_storage_check_not_listing(verani_storage_db *db, const char *what)
 {
     if (db->listing)
         return vr_storage_error(db, VERANI_ESTATE,
@@ -191,9 +192,9 @@ static int check_not_listing(verani_storage_db *db, const char *what)
 /* A write inside a transaction that already failed is refused with the first
  * error (its text stays in last_error): SQLite may have rolled the
  * transaction back already, and the write would then commit on its own. */
-static int check_writable(verani_storage_db *db, const char *what)
+int vr_storage_check_writable(verani_storage_db *db, const char *what)
 {
-    int rc = check_not_listing(db, what);
+    int rc = vr_storage_check_not_listing(db, what);
 
     if (rc)
         return rc;
@@ -224,7 +225,7 @@ int verani_storage_put(verani_storage *st, const void *key, size_t klen, const v
 
     if (rc)
         return rc;
-    if ((rc = check_writable(st->db, "put")))
+    if ((rc = vr_storage_check_writable(st->db, "put")))
         return rc;
     if (!val && vlen)
         return vr_storage_error(st->db, VERANI_EINVAL, "storage: value is NULL but vlen is %zu",
@@ -242,7 +243,7 @@ int verani_storage_delete(verani_storage *st, const void *key, size_t klen)
 
     if (rc)
         return rc;
-    if ((rc = check_writable(st->db, "delete")))
+    if ((rc = vr_storage_check_writable(st->db, "delete")))
         return rc;
     return st->db->ops->del(st, key, klen);
 }
@@ -271,7 +272,7 @@ int verani_storage_list(verani_storage *st, const void *prefix, size_t plen, con
         return rc;
     if (!fn)
         return vr_storage_error(st->db, VERANI_EINVAL, "storage: list needs a callback");
-    if ((rc = check_not_listing(st->db, "list")))
+    if ((rc = vr_storage_check_not_listing(st->db, "list")))
         return rc;
     if (!prefix)
         prefix = none;
@@ -312,7 +313,7 @@ int vr_db_begin(verani_storage_db *db)
 {
     int rc;
 
-    if ((rc = check_writable(db, "begin")))
+    if ((rc = vr_storage_check_writable(db, "begin")))
         return rc;
     rc = db->ops->begin(db, db->depth + 1);
     if (rc)
@@ -325,7 +326,7 @@ int vr_db_rollback(verani_storage_db *db)
 {
     int rc;
 
-    if ((rc = check_not_listing(db, "rollback")))
+    if ((rc = vr_storage_check_not_listing(db, "rollback")))
         return rc;
     if (db->depth == 0)
         return vr_storage_error(db, VERANI_ESTATE, "storage: rollback without a transaction");
@@ -340,7 +341,7 @@ int vr_db_commit(verani_storage_db *db)
 {
     int rc, doomed;
 
-    if ((rc = check_not_listing(db, "commit")))
+    if ((rc = vr_storage_check_not_listing(db, "commit")))
         return rc;
     if (db->depth == 0)
         return vr_storage_error(db, VERANI_ESTATE, "storage: commit without a transaction");
@@ -397,7 +398,7 @@ int vr_db_abandon(verani_storage_db *db)
 }
 
 /* End the transaction a vr_db_begin opened: roll it back after a failed `rc`, else commit. */
-static int db_end(verani_storage_db *db, int rc)
+int vr_db_end(verani_storage_db *db, int rc)
 {
     if (rc) {
         vr_db_rollback(db);
@@ -430,7 +431,7 @@ int verani_storage_txn(verani_storage *st, int (*fn)(verani_storage *st, void *u
     rc = vr_db_begin(st->db);
     if (rc)
         return rc;
-    return db_end(st->db, fn(st, user));
+    return vr_db_end(st->db, fn(st, user));
 }
 
 /* --- schema messages ----------------------------------------------------- */
@@ -494,259 +495,3 @@ void verani_storage_free_message(void *msg)
         protobuf_c_message_free_unpacked(msg, &vr_pb_allocator);
 }
 
-/* --- the session store ---------------------------------------------------- */
-
-void vr_attachment_fini(vr_attachment *a)
-{
-    size_t i;
-
-    if (!a)
-        return;
-    vr_free(a->user_id);
-    vr_free(a->room);
-    vr_free(a->instance);
-    vr_free(a->meta);
-    for (i = 0; i < a->n_channels; i++)
-        vr_free(a->channels[i]);
-    vr_free(a->channels);
-    memset(a, 0, sizeof(*a));
-}
-
-static int check_client_id(verani_storage_db *db, const char *client_id)
-{
-    if (!db)
-        return VERANI_EINVAL;
-    if (!client_id || !*client_id || strlen(client_id) > 36)
-        return vr_storage_error(db, VERANI_EINVAL,
-                                "session store: a client id must be 1 to 36 characters");
-    return 0;
-}
-
-int vr_store_session_save(verani_storage_db *db, const vr_attachment *a)
-{
-    int rc;
-    size_t i;
-
-    if (!db || !a)
-        return VERANI_EINVAL;
-    if ((rc = check_client_id(db, a->client_id)))
-        return rc;
-    if (!a->user_id || !valid_name(a->room) || !valid_name(a->instance) ||
-        (a->meta_len && !a->meta) || (a->n_channels && !a->channels))
-        return vr_storage_error(db, VERANI_EINVAL,
-                                "session store: an attachment needs a user id, room, instance, "
-                                "and its meta and channels when their counts are nonzero");
-    for (i = 0; i < a->n_channels; i++)
-        if (!a->channels[i])
-            return vr_storage_error(db, VERANI_EINVAL, "session store: channel %zu is NULL", i);
-    if ((rc = check_writable(db, "session save")))
-        return rc;
-    return db->ops->sess_save(db, a);
-}
-
-int vr_store_session_load(verani_storage_db *db, const char *client_id, vr_attachment *out)
-{
-    int rc;
-
-    if (!out)
-        return VERANI_EINVAL;
-    memset(out, 0, sizeof(*out));
-    if ((rc = check_client_id(db, client_id)))
-        return rc;
-    return db->ops->sess_load(db, client_id, NULL, out);
-}
-
-int vr_store_session_find_token(verani_storage_db *db, const char *token, vr_attachment *out)
-{
-    if (!db || !out)
-        return VERANI_EINVAL;
-    memset(out, 0, sizeof(*out));
-    if (!token || !*token)
-        return vr_storage_error(db, VERANI_EINVAL, "session store: empty resume token");
-    return db->ops->sess_load(db, NULL, token, out);
-}
-
-int vr_store_session_set_seq(verani_storage_db *db, const char *client_id, uint64_t last_seq)
-{
-    int rc;
-
-    if ((rc = check_client_id(db, client_id)))
-        return rc;
-    if ((rc = check_writable(db, "session seq update")))
-        return rc;
-    return db->ops->sess_set_seq(db, client_id, last_seq);
-}
-
-int vr_store_instances_list(verani_storage_db *db, vr_instance_fn fn, void *user)
-{
-    int rc;
-
-    if (!db)
-        return VERANI_EINVAL;
-    if (!fn)
-        return vr_storage_error(db, VERANI_EINVAL, "session store: list needs a callback");
-    if ((rc = check_not_listing(db, "instance list")))
-        return rc;
-    db->listing = 1;
-    rc = db->ops->instances_list(db, fn, user);
-    db->listing = 0;
-    return rc;
-}
-
-int vr_store_alarm_set(verani_storage_db *db, const char *room, const char *instance,
-                       int64_t at_ms)
-{
-    int rc;
-
-    if (!db || !room || !instance)
-        return VERANI_EINVAL;
-    if ((rc = check_writable(db, "alarm")))
-        return rc;
-    return db->ops->alarm_set(db, room, instance, at_ms);
-}
-
-int vr_store_alarms_list(verani_storage_db *db, vr_alarm_fn fn, void *user)
-{
-    int rc;
-
-    if (!db || !fn)
-        return VERANI_EINVAL;
-    if ((rc = check_not_listing(db, "alarm list")))
-        return rc;
-    db->listing = 1;
-    rc = db->ops->alarm_list(db, fn, user);
-    db->listing = 0;
-    return rc;
-}
-
-int vr_store_session_delete(verani_storage_db *db, const char *client_id)
-{
-    int rc;
-
-    if ((rc = check_client_id(db, client_id)))
-        return rc;
-    if ((rc = check_writable(db, "session delete")))
-        return rc;
-    /* The attachment and its frames go together or not at all. */
-    if ((rc = vr_db_begin(db)))
-        return rc;
-    return db_end(db, db->ops->sess_delete(db, client_id));
-}
-
-int vr_store_sessions_list(verani_storage_db *db, const char *room, const char *instance,
-                           vr_attachment_fn fn, void *user)
-{
-    int rc;
-
-    if (!db || !fn || !valid_name(room) || !valid_name(instance))
-        return db ? vr_storage_error(db, VERANI_EINVAL,
-                                     "session store: list needs a room, instance and callback")
-                  : VERANI_EINVAL;
-    if ((rc = check_not_listing(db, "session list")))
-        return rc;
-    db->listing = 1;
-    rc = db->ops->sess_list(db, room, instance, fn, user);
-    db->listing = 0;
-    return rc;
-}
-
-static void retention(const vr_retention *ret, size_t *count, int64_t *age)
-{
-    *count = ret && ret->max_frames ? ret->max_frames : 1000;
-    *age = ret && ret->max_age_ms ? ret->max_age_ms : 120000;
-}
-
-int vr_store_frames_trim(verani_storage_db *db, const char *client_id, int64_t now_ms,
-                         const vr_retention *ret)
-{
-    size_t count;
-    int64_t age;
-    int rc;
-
-    if ((rc = check_client_id(db, client_id)))
-        return rc;
-    if ((rc = check_writable(db, "frame trim")))
-        return rc;
-    retention(ret, &count, &age);
-    return db->ops->frame_trim(db, client_id, count, now_ms - age);
-}
-
-/* The checks of a frame to store: a valid client id, bytes for a length, a size it allows. */
-static int check_frame(verani_storage_db *db, const char *client_id, const uint8_t *bytes,
-                       size_t len)
-{
-    int rc;
-
-    if ((rc = check_client_id(db, client_id)))
-        return rc;
-    if (!bytes && len)
-        return vr_storage_error(db, VERANI_EINVAL, "session store: frame bytes are NULL");
-    if (len > VERANI_STORAGE_VALUE_MAX)
-        return vr_storage_error(db, VERANI_ETOOBIG, "session store: a frame of %zu bytes", len);
-    return 0;
-}
-
-int vr_store_frame_append(verani_storage_db *db, const char *client_id, uint64_t seq,
-                          int64_t at_ms, const uint8_t *bytes, size_t len,
-                          const vr_retention *ret)
-{
-    size_t count;
-    int64_t age;
-    int rc;
-
-    if ((rc = check_frame(db, client_id, bytes, len)))
-        return rc;
-    retention(ret, &count, &age);
-    if ((rc = vr_db_begin(db)))
-        return rc;
-    rc = db->ops->frame_append(db, client_id, seq, at_ms, bytes, len);
-    if (!rc)
-        rc = db->ops->frame_trim(db, client_id, count, at_ms - age);
-    return db_end(db, rc);
-}
-
-int vr_store_frame_put(verani_storage_db *db, const char *client_id, uint64_t seq,
-                       int64_t at_ms, const uint8_t *bytes, size_t len)
-{
-    int rc;
-
-    if ((rc = check_frame(db, client_id, bytes, len)) || (rc = check_writable(db, "frame put")))
-        return rc;
-    return db->ops->frame_append(db, client_id, seq, at_ms, bytes, len);
-}
-
-int vr_store_frames_read(verani_storage_db *db, const char *client_id, uint64_t after_seq,
-                         size_t limit, vr_retained_fn fn, void *user)
-{
-    int rc;
-
-    if ((rc = check_client_id(db, client_id)))
-        return rc;
-    if (!fn)
-        return vr_storage_error(db, VERANI_EINVAL, "session store: read needs a callback");
-    if ((rc = check_not_listing(db, "frame read")))
-        return rc;
-    db->listing = 1;
-    rc = db->ops->frame_read(db, client_id, after_seq, limit, fn, user);
-    db->listing = 0;
-    return rc;
-}
-
-int vr_store_frames_range(verani_storage_db *db, const char *client_id, uint64_t *first,
-                          uint64_t *last, size_t *count)
-{
-    uint64_t f = 0, l = 0;
-    size_t n = 0;
-    int rc;
-
-    if ((rc = check_client_id(db, client_id)))
-        return rc;
-    rc = db->ops->frame_range(db, client_id, &f, &l, &n);
-    if (first)
-        *first = f;
-    if (last)
-        *last = l;
-    if (count)
-        *count = n;
-    return rc;
-}

@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * storage_sqlite.c: the SQLite backend of room storage and the session
- * store. One connection per verani_storage_db, opened in WAL mode (unless
- * asked not to) with a busy timeout, its tables created on first open and
- * versioned with PRAGMA user_version, and every statement prepared once and
- * cached for the life of the connection. SQLite's result codes become
- * verani_err codes with a sentence that says what to do. Keys and values are
- * always bound as BLOBs, so a prefix list is a range of the primary key, never
- * a LIKE pattern. It does not retry on a busy database beyond SQLite's busy
- * timeout (the server keeps it at a few ms and retries its own writes later), and it does not check a whole file for corruption up front
- * (corruption is reported by the call that meets it).
+ * storage_sqlite.c: the SQLite backend of room storage and the session store.
+ * One connection per verani_storage_db, opened in WAL mode (unless asked not
+ * to) with a busy timeout, its tables created on first open and versioned
+ * with PRAGMA user_version, and every statement prepared once and cached for
+ * the life of the connection. SQLite's result codes become verani_err codes
+ * with a sentence that says what to do. Keys and values are always bound as
+ * BLOBs, so a prefix list is a range of the primary key, never a LIKE
+ * pattern. The session store's queries are sqlite_sessions.c's. It does not
+ * retry on a busy database beyond SQLite's busy timeout (the server keeps it
+ * at a few ms and retries its own writes later), and it does not check a
+ * whole file for corruption up front (corruption is reported by the call that
+ * meets it).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -18,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "core/core-private.h" /* the allocator only */
+#include "sqlite-int.h"
 #include "storage-private.h"
 
 /* The schema version this file writes; a newer file is refused. */
@@ -55,17 +58,6 @@ static const char sq_upgrade_1[] =
 static const char sq_upgrade_2[] =
     SQ_ALARM_TABLE
     "PRAGMA user_version = " SQ_STR(SQ_SCHEMA_VERSION) ";";
-
-enum {
-    SQ_BEGIN, SQ_COMMIT, SQ_ROLLBACK, SQ_SAVEPOINT, SQ_RELEASE, SQ_ROLLBACK_TO,
-    SQ_NS_GET, SQ_NS_ADD,
-    SQ_KV_GET, SQ_KV_PUT, SQ_KV_DEL, SQ_KV_LIST, SQ_KV_LIST_OPEN,
-    SQ_SESS_SAVE, SQ_SESS_LOAD, SQ_SESS_TOKEN, SQ_SESS_DEL, SQ_SESS_LIST, SQ_SESS_SEQ,
-    SQ_INST_LIST,
-    SQ_FR_ADD, SQ_FR_READ, SQ_FR_TRIM_COUNT, SQ_FR_TRIM_AGE, SQ_FR_RANGE, SQ_FR_DEL,
-    SQ_AL_SET, SQ_AL_DEL, SQ_AL_LIST,
-    SQ_N
-};
 
 #define SQ_SESS_COLS \
     "client_id, token, user_id, room, instance, meta, channels, last_seq, updated_ms, epoch"
@@ -112,16 +104,10 @@ static const char *const sq_sql[SQ_N] = {
     [SQ_AL_LIST] = "SELECT room, instance, at_ms FROM vr_alarm ORDER BY at_ms",
 };
 
-typedef struct sq {
-    sqlite3 *h;                      /* owned */
-    sqlite3_stmt *st[SQ_N];          /* owned; prepared on first use */
-} sq;
-
-/* Non-NULL for zero-length blobs: SQLite binds a NULL pointer as SQL NULL. */
-static const uint8_t sq_empty[1] = {0};
+const uint8_t vr_sq_empty[1] = {0};
 
 /* Map a SQLite result to a verani_err, with a sentence a person can act on. */
-static int sq_fail(verani_storage_db *db, int rc, const char *what)
+int vr_sq_fail(verani_storage_db *db, int rc, const char *what)
 {
     sq *q = db->impl;
     const char *msg = q && q->h ? sqlite3_errmsg(q->h) : sqlite3_errstr(rc);
@@ -180,7 +166,7 @@ static int sq_fail(verani_storage_db *db, int rc, const char *what)
                             sqlite3_errstr(rc), hint);
 }
 
-static sqlite3_stmt *sq_stmt(verani_storage_db *db, int id)
+sqlite3_stmt *vr_sq_stmt(verani_storage_db *db, int id)
 {
     sq *q = db->impl;
     int rc;
@@ -189,7 +175,7 @@ static sqlite3_stmt *sq_stmt(verani_storage_db *db, int id)
         rc = sqlite3_prepare_v3(q->h, sq_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &q->st[id],
                                 NULL);
         if (rc != SQLITE_OK) {
-            sq_fail(db, rc, "preparing a statement");
+            vr_sq_fail(db, rc, "preparing a statement");
             q->st[id] = NULL;
             return NULL;
         }
@@ -197,35 +183,35 @@ static sqlite3_stmt *sq_stmt(verani_storage_db *db, int id)
     return q->st[id];
 }
 
-static void sq_done(sqlite3_stmt *s)
+void vr_sq_done(sqlite3_stmt *s)
 {
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
 }
 
-static int bind_blob(sqlite3_stmt *s, int i, const void *p, size_t n)
+int vr_sq_bind_blob(sqlite3_stmt *s, int i, const void *p, size_t n)
 {
-    return sqlite3_bind_blob64(s, i, n ? p : sq_empty, n, SQLITE_STATIC);
+    return sqlite3_bind_blob64(s, i, n ? p : vr_sq_empty, n, SQLITE_STATIC);
 }
 
-static int bind_text(sqlite3_stmt *s, int i, const char *t)
+int vr_sq_bind_text(sqlite3_stmt *s, int i, const char *t)
 {
     return t ? sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC) : sqlite3_bind_null(s, i);
 }
 
 /* Run a statement that returns no rows (its bindings done); 0 or an error. */
-static int sq_exec(verani_storage_db *db, sqlite3_stmt *s, const char *what)
+int vr_sq_exec(verani_storage_db *db, sqlite3_stmt *s, const char *what)
 {
     int rc = sqlite3_step(s);
 
-    sq_done(s);
+    vr_sq_done(s);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        return sq_fail(db, rc, what);
+        return vr_sq_fail(db, rc, what);
     return 0;
 }
 
-/* The error code of a failed sq_stmt (its text is already set). */
-static int sq_prep_err(verani_storage_db *db)
+/* The error code of a failed vr_sq_stmt (its text is already set). */
+int vr_sq_prep_err(verani_storage_db *db)
 {
     (void)db;
     return VERANI_EIO;
@@ -233,9 +219,9 @@ static int sq_prep_err(verani_storage_db *db)
 
 static int sq_simple(verani_storage_db *db, int id, const char *what)
 {
-    sqlite3_stmt *s = sq_stmt(db, id);
+    sqlite3_stmt *s = vr_sq_stmt(db, id);
 
-    return s ? sq_exec(db, s, what) : VERANI_EIO;
+    return s ? vr_sq_exec(db, s, what) : VERANI_EIO;
 }
 
 /* --- open and close -------------------------------------------------------- */
@@ -283,7 +269,7 @@ static int sq_pragma(verani_storage_db *db, const char *sql, int64_t *out, char 
         }
     }
     if (rc != SQLITE_DONE) {
-        sq_fail(db, rc, sql);
+        vr_sq_fail(db, rc, sql);
         sqlite3_finalize(s);
         return VERANI_EIO;
     }
@@ -315,7 +301,7 @@ static int sq_setup_schema(verani_storage_db *db)
                                 db->path);
     rc = sqlite3_exec(q->h, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
-        return sq_fail(db, rc, "creating the tables");
+        return vr_sq_fail(db, rc, "creating the tables");
     /* Another process may have created them while we waited for the lock. */
     if (sq_pragma(db, "PRAGMA user_version", &ver, NULL, 0)) {
         sqlite3_exec(q->h, "ROLLBACK", NULL, NULL, NULL);
@@ -325,7 +311,7 @@ static int sq_setup_schema(verani_storage_db *db)
         rc = sqlite3_exec(q->h, ver == 2 ? sq_upgrade_2 : ver == 1 ? sq_upgrade_1 : sq_schema,
                           NULL, NULL, &err);
         if (rc != SQLITE_OK) {
-            sq_fail(db, rc, "creating the tables");
+            vr_sq_fail(db, rc, "creating the tables");
             sqlite3_free(err);
             sqlite3_exec(q->h, "ROLLBACK", NULL, NULL, NULL);
             return VERANI_EIO;
@@ -333,7 +319,7 @@ static int sq_setup_schema(verani_storage_db *db)
     }
     rc = sqlite3_exec(q->h, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
-        int code = sq_fail(db, rc, "creating the tables");
+        int code = vr_sq_fail(db, rc, "creating the tables");
 
         sqlite3_exec(q->h, "ROLLBACK", NULL, NULL, NULL);
         return code;
@@ -360,7 +346,7 @@ int vr_storage_sqlite_open(verani_storage_db *db)
                                 : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     rc = sqlite3_open_v2(db->path, &q->h, flags, NULL);
     if (rc != SQLITE_OK) {
-        sq_fail(db, rc, "opening the database");
+        vr_sq_fail(db, rc, "opening the database");
         goto fail;
     }
     sqlite3_extended_result_codes(q->h, 1);
@@ -387,28 +373,28 @@ static int sq_ns_open(verani_storage *st)
 {
     verani_storage_db *db = st->db;
     sq *q = db->impl;
-    sqlite3_stmt *s = sq_stmt(db, SQ_NS_GET);
+    sqlite3_stmt *s = vr_sq_stmt(db, SQ_NS_GET);
     int rc;
 
     if (!s)
-        return sq_prep_err(db);
-    bind_text(s, 1, st->room);
-    bind_text(s, 2, st->instance);
+        return vr_sq_prep_err(db);
+    vr_sq_bind_text(s, 1, st->room);
+    vr_sq_bind_text(s, 2, st->instance);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         st->ns = sqlite3_column_int64(s, 0);
-        sq_done(s);
+        vr_sq_done(s);
         return 0;
     }
-    sq_done(s);
+    vr_sq_done(s);
     if (rc != SQLITE_DONE)
-        return sq_fail(db, rc, "looking up the instance");
-    s = sq_stmt(db, SQ_NS_ADD);
+        return vr_sq_fail(db, rc, "looking up the instance");
+    s = vr_sq_stmt(db, SQ_NS_ADD);
     if (!s)
-        return sq_prep_err(db);
-    bind_text(s, 1, st->room);
-    bind_text(s, 2, st->instance);
-    if ((rc = sq_exec(db, s, "adding the instance")))
+        return vr_sq_prep_err(db);
+    vr_sq_bind_text(s, 1, st->room);
+    vr_sq_bind_text(s, 2, st->instance);
+    if ((rc = vr_sq_exec(db, s, "adding the instance")))
         return rc;
     st->ns = sqlite3_last_insert_rowid(q->h);
     return 0;
@@ -417,13 +403,13 @@ static int sq_ns_open(verani_storage *st)
 static int sq_get(verani_storage *st, const void *k, size_t kl, uint8_t **v, size_t *vl)
 {
     verani_storage_db *db = st->db;
-    sqlite3_stmt *s = sq_stmt(db, SQ_KV_GET);
+    sqlite3_stmt *s = vr_sq_stmt(db, SQ_KV_GET);
     int rc;
 
     if (!s)
-        return sq_prep_err(db);
+        return vr_sq_prep_err(db);
     sqlite3_bind_int64(s, 1, st->ns);
-    bind_blob(s, 2, k, kl);
+    vr_sq_bind_blob(s, 2, k, kl);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         const void *b = sqlite3_column_blob(s, 0);
@@ -432,7 +418,7 @@ static int sq_get(verani_storage *st, const void *k, size_t kl, uint8_t **v, siz
         if (v) {
             *v = vr_malloc(n + 1);
             if (!*v) {
-                sq_done(s);
+                vr_sq_done(s);
                 return vr_storage_error(db, VERANI_ENOMEM,
                                         "storage: out of memory reading a %zu-byte value", n);
             }
@@ -442,39 +428,39 @@ static int sq_get(verani_storage *st, const void *k, size_t kl, uint8_t **v, siz
         }
         if (vl)
             *vl = n;
-        sq_done(s);
+        vr_sq_done(s);
         return 0;
     }
-    sq_done(s);
+    vr_sq_done(s);
     if (rc == SQLITE_DONE)
         return vr_storage_error(db, VERANI_ENOTFOUND, "storage: no such key");
-    return sq_fail(db, rc, "get");
+    return vr_sq_fail(db, rc, "get");
 }
 
 static int sq_put(verani_storage *st, const void *k, size_t kl, const void *v, size_t vl)
 {
-    sqlite3_stmt *s = sq_stmt(st->db, SQ_KV_PUT);
+    sqlite3_stmt *s = vr_sq_stmt(st->db, SQ_KV_PUT);
 
     if (!s)
-        return sq_prep_err(st->db);
+        return vr_sq_prep_err(st->db);
     sqlite3_bind_int64(s, 1, st->ns);
-    bind_blob(s, 2, k, kl);
-    bind_blob(s, 3, v, vl);
-    return sq_exec(st->db, s, "put");
+    vr_sq_bind_blob(s, 2, k, kl);
+    vr_sq_bind_blob(s, 3, v, vl);
+    return vr_sq_exec(st->db, s, "put");
 }
 
 static int sq_del(verani_storage *st, const void *k, size_t kl)
 {
     verani_storage_db *db = st->db;
     sq *q = db->impl;
-    sqlite3_stmt *s = sq_stmt(db, SQ_KV_DEL);
+    sqlite3_stmt *s = vr_sq_stmt(db, SQ_KV_DEL);
     int rc;
 
     if (!s)
-        return sq_prep_err(db);
+        return vr_sq_prep_err(db);
     sqlite3_bind_int64(s, 1, st->ns);
-    bind_blob(s, 2, k, kl);
-    if ((rc = sq_exec(db, s, "delete")))
+    vr_sq_bind_blob(s, 2, k, kl);
+    if ((rc = vr_sq_exec(db, s, "delete")))
         return rc;
     if (sqlite3_changes(q->h) == 0)
         return vr_storage_error(db, VERANI_ENOTFOUND, "storage: no such key");
@@ -485,15 +471,15 @@ static int sq_list(verani_storage *st, const void *lo, size_t lol, const void *h
                    size_t limit, verani_storage_list_fn fn, void *user)
 {
     verani_storage_db *db = st->db;
-    sqlite3_stmt *s = sq_stmt(db, hi ? SQ_KV_LIST : SQ_KV_LIST_OPEN);
+    sqlite3_stmt *s = vr_sq_stmt(db, hi ? SQ_KV_LIST : SQ_KV_LIST_OPEN);
     int rc, n = 0;
 
     if (!s)
-        return sq_prep_err(db);
+        return vr_sq_prep_err(db);
     sqlite3_bind_int64(s, 1, st->ns);
-    bind_blob(s, 2, lo, lol);
+    vr_sq_bind_blob(s, 2, lo, lol);
     if (hi)
-        bind_blob(s, 3, hi, hil);
+        vr_sq_bind_blob(s, 3, hi, hil);
     sqlite3_bind_int64(s, 4, limit > INT32_MAX ? INT32_MAX : (sqlite3_int64)limit);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         const uint8_t *kb = sqlite3_column_blob(s, 0);
@@ -502,14 +488,14 @@ static int sq_list(verani_storage *st, const void *lo, size_t lol, const void *h
         size_t vn = (size_t)sqlite3_column_bytes(s, 1);
 
         n++;
-        if (fn(kb ? kb : sq_empty, kn, vb ? vb : sq_empty, vn, user)) {
+        if (fn(kb ? kb : vr_sq_empty, kn, vb ? vb : vr_sq_empty, vn, user)) {
             rc = SQLITE_DONE;
             break;
         }
     }
-    sq_done(s);
+    vr_sq_done(s);
     if (rc != SQLITE_DONE)
-        return sq_fail(db, rc, "list");
+        return vr_sq_fail(db, rc, "list");
     return n;
 }
 
@@ -546,354 +532,6 @@ static int sq_rollback(verani_storage_db *db, int depth)
     return rc;
 }
 
-/* --- the session store -------------------------------------------------------- */
-
-static int sq_sess_save(verani_storage_db *db, const vr_attachment *a)
-{
-    sqlite3_stmt *s = sq_stmt(db, SQ_SESS_SAVE);
-    size_t i, total = 0, off = 0;
-    uint8_t *ch = NULL;
-    int rc;
-
-    if (!s)
-        return sq_prep_err(db);
-    /* Channels as one blob of NUL-terminated names: channel names hold no NUL. */
-    for (i = 0; i < a->n_channels; i++)
-        total += strlen(a->channels[i]) + 1;
-    if (total) {
-        ch = vr_malloc(total);
-        if (!ch)
-            return vr_storage_error(db, VERANI_ENOMEM, "session store: out of memory");
-        for (i = 0; i < a->n_channels; i++) {
-            size_t l = strlen(a->channels[i]) + 1;
-
-            memcpy(ch + off, a->channels[i], l);
-            off += l;
-        }
-    }
-    bind_text(s, 1, a->client_id);
-    bind_text(s, 2, a->resume_token[0] ? a->resume_token : NULL);
-    bind_text(s, 3, a->user_id);
-    bind_text(s, 4, a->room);
-    bind_text(s, 5, a->instance);
-    bind_blob(s, 6, a->meta, a->meta_len);
-    bind_blob(s, 7, ch, total);
-    sqlite3_bind_int64(s, 8, (sqlite3_int64)a->last_seq);
-    sqlite3_bind_int64(s, 9, a->updated_ms);
-    bind_text(s, 10, a->epoch[0] ? a->epoch : NULL);
-    rc = sq_exec(db, s, "saving a session");
-    vr_free(ch);
-    return rc;
-}
-
-static char *col_strdup(sqlite3_stmt *s, int i)
-{
-    const unsigned char *t = sqlite3_column_text(s, i);
-
-    return vr_strdup(t ? (const char *)t : "");
-}
-
-/* Fill `a` from the current row of a SQ_SESS_COLS select. */
-static int sq_fill(verani_storage_db *db, sqlite3_stmt *s, vr_attachment *a)
-{
-    const unsigned char *t;
-    const uint8_t *ch;
-    size_t chl, i, n = 0, off;
-
-    memset(a, 0, sizeof(*a));
-    /* ids are fixed-size: a longer one was not written by this store, and is not cut to fit */
-    if ((size_t)sqlite3_column_bytes(s, 0) >= sizeof(a->client_id) ||
-        (size_t)sqlite3_column_bytes(s, 1) >= sizeof(a->resume_token))
-        return vr_storage_error(db, VERANI_EIO, "session store %s: a stored session has a "
-                                "client id or token longer than libverani writes: the file "
-                                "holds rows something else wrote", db->path);
-    t = sqlite3_column_text(s, 0);
-    snprintf(a->client_id, sizeof(a->client_id), "%s", t ? (const char *)t : "");
-    t = sqlite3_column_text(s, 1);
-    snprintf(a->resume_token, sizeof(a->resume_token), "%s", t ? (const char *)t : "");
-    a->user_id = col_strdup(s, 2);
-    a->room = col_strdup(s, 3);
-    a->instance = col_strdup(s, 4);
-    a->meta_len = (size_t)sqlite3_column_bytes(s, 5);
-    a->meta = vr_malloc(a->meta_len + 1);
-    if (a->meta && a->meta_len)
-        memcpy(a->meta, sqlite3_column_blob(s, 5), a->meta_len);
-    ch = sqlite3_column_blob(s, 6);
-    chl = (size_t)sqlite3_column_bytes(s, 6);
-    for (i = 0; i < chl; i++)
-        n += ch[i] == 0;
-    if (chl && ch[chl - 1] != 0)
-        n++; /* tolerate a last name without its NUL */
-    a->channels = vr_malloc((n ? n : 1) * sizeof(char *));
-    if (a->channels) {
-        for (off = 0; off < chl && a->n_channels < n;) {
-            const uint8_t *end = memchr(ch + off, 0, chl - off);
-            size_t l = end ? (size_t)(end - (ch + off)) : chl - off;
-
-            a->channels[a->n_channels] = vr_strndup((const char *)ch + off, l);
-            if (!a->channels[a->n_channels])
-                break;
-            a->n_channels++;
-            off += l + 1;
-        }
-    }
-    a->last_seq = (uint64_t)sqlite3_column_int64(s, 7);
-    a->updated_ms = sqlite3_column_int64(s, 8);
-    t = sqlite3_column_text(s, 9);
-    snprintf(a->epoch, sizeof(a->epoch), "%s", t ? (const char *)t : "");
-    if (!a->user_id || !a->room || !a->instance || !a->meta || !a->channels ||
-        a->n_channels != n) {
-        vr_attachment_fini(a);
-        return vr_storage_error(db, VERANI_ENOMEM, "session store: out of memory");
-    }
-    return 0;
-}
-
-static int sq_sess_load(verani_storage_db *db, const char *client_id, const char *token,
-                        vr_attachment *out)
-{
-    sqlite3_stmt *s = sq_stmt(db, client_id ? SQ_SESS_LOAD : SQ_SESS_TOKEN);
-    int rc;
-
-    if (!s)
-        return sq_prep_err(db);
-    bind_text(s, 1, client_id ? client_id : token);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        rc = sq_fill(db, s, out);
-        sq_done(s);
-        return rc;
-    }
-    sq_done(s);
-    if (rc == SQLITE_DONE)
-        return vr_storage_error(db, VERANI_ENOTFOUND, "session store: no such session");
-    return sq_fail(db, rc, "loading a session");
-}
-
-static int sq_sess_delete(verani_storage_db *db, const char *client_id)
-{
-    sq *q = db->impl;
-    sqlite3_stmt *s = sq_stmt(db, SQ_FR_DEL);
-    int rc;
-
-    if (!s)
-        return sq_prep_err(db);
-    bind_text(s, 1, client_id);
-    if ((rc = sq_exec(db, s, "deleting a session's frames")))
-        return rc;
-    if (!(s = sq_stmt(db, SQ_SESS_DEL)))
-        return sq_prep_err(db);
-    bind_text(s, 1, client_id);
-    if ((rc = sq_exec(db, s, "deleting a session")))
-        return rc;
-    if (sqlite3_changes(q->h) == 0)
-        return vr_storage_error(db, VERANI_ENOTFOUND, "session store: no such session");
-    return 0;
-}
-
-static int sq_sess_list(verani_storage_db *db, const char *room, const char *instance,
-                        vr_attachment_fn fn, void *user)
-{
-    sqlite3_stmt *s = sq_stmt(db, SQ_SESS_LIST);
-    vr_attachment a;
-    int rc, n = 0;
-
-    if (!s)
-        return sq_prep_err(db);
-    bind_text(s, 1, room);
-    bind_text(s, 2, instance);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        int stop, r = sq_fill(db, s, &a);
-
-        if (r) {
-            sq_done(s);
-            return r;
-        }
-        n++;
-        stop = fn(&a, user);
-        vr_attachment_fini(&a);
-        if (stop) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    sq_done(s);
-    if (rc != SQLITE_DONE)
-        return sq_fail(db, rc, "listing sessions");
-    return n;
-}
-
-static int sq_sess_set_seq(verani_storage_db *db, const char *client_id, uint64_t last_seq)
-{
-    sq *q = db->impl;
-    sqlite3_stmt *s = sq_stmt(db, SQ_SESS_SEQ);
-    int rc;
-
-    if (!s)
-        return sq_prep_err(db);
-    bind_text(s, 1, client_id);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)last_seq);
-    if ((rc = sq_exec(db, s, "updating a session's seq")))
-        return rc;
-    if (sqlite3_changes(q->h) == 0)
-        return vr_storage_error(db, VERANI_ENOTFOUND, "session store: no such session");
-    return 0;
-}
-
-static int sq_instances_list(verani_storage_db *db, vr_instance_fn fn, void *user)
-{
-    sqlite3_stmt *s = sq_stmt(db, SQ_INST_LIST);
-    int rc, n = 0;
-
-    if (!s)
-        return sq_prep_err(db);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const unsigned char *room = sqlite3_column_text(s, 0);
-        const unsigned char *inst = sqlite3_column_text(s, 1);
-
-        n++;
-        if (fn(room ? (const char *)room : "", inst ? (const char *)inst : "", user)) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    sq_done(s);
-    if (rc != SQLITE_DONE)
-        return sq_fail(db, rc, "listing instances");
-    return n;
-}
-
-static int sq_frame_append(verani_storage_db *db, const char *client_id, uint64_t seq,
-                           int64_t at_ms, const uint8_t *bytes, size_t len)
-{
-    sqlite3_stmt *s = sq_stmt(db, SQ_FR_ADD);
-    int rc;
-
-    if (!s)
-        return sq_prep_err(db);
-    bind_text(s, 1, client_id);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)seq);
-    sqlite3_bind_int64(s, 3, at_ms);
-    bind_blob(s, 4, bytes, len);
-    rc = sqlite3_step(s);
-    sq_done(s);
-    if ((rc & 0xff) == SQLITE_CONSTRAINT)
-        return vr_storage_error(db, VERANI_EINVAL,
-                                "session store: frame %" PRIu64 " of %s is already retained",
-                                seq, client_id);
-    if (rc != SQLITE_DONE)
-        return sq_fail(db, rc, "retaining a frame");
-    return 0;
-}
-
-static int sq_frame_read(verani_storage_db *db, const char *client_id, uint64_t after_seq,
-                         size_t limit, vr_retained_fn fn, void *user)
-{
-    sqlite3_stmt *s = sq_stmt(db, SQ_FR_READ);
-    int rc, n = 0;
-
-    if (!s)
-        return sq_prep_err(db);
-    bind_text(s, 1, client_id);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)after_seq);
-    sqlite3_bind_int64(s, 3, limit && limit <= INT32_MAX ? (sqlite3_int64)limit : -1);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const uint8_t *b = sqlite3_column_blob(s, 2);
-
-        n++;
-        if (fn((uint64_t)sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
-               b ? b : sq_empty, (size_t)sqlite3_column_bytes(s, 2), user)) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    sq_done(s);
-    if (rc != SQLITE_DONE)
-        return sq_fail(db, rc, "reading retained frames");
-    return n;
-}
-
-static int sq_frame_trim(verani_storage_db *db, const char *client_id, size_t max_count,
-                         int64_t min_at_ms)
-{
-    sqlite3_stmt *s;
-    int rc;
-
-    if (max_count) {
-        if (!(s = sq_stmt(db, SQ_FR_TRIM_COUNT)))
-            return sq_prep_err(db);
-        bind_text(s, 1, client_id);
-        sqlite3_bind_int64(s, 2, max_count > INT32_MAX ? INT32_MAX : (sqlite3_int64)max_count);
-        if ((rc = sq_exec(db, s, "trimming retained frames")))
-            return rc;
-    }
-    if (!(s = sq_stmt(db, SQ_FR_TRIM_AGE)))
-        return sq_prep_err(db);
-    bind_text(s, 1, client_id);
-    sqlite3_bind_int64(s, 2, min_at_ms);
-    return sq_exec(db, s, "trimming retained frames");
-}
-
-static int sq_frame_range(verani_storage_db *db, const char *client_id, uint64_t *first,
-                          uint64_t *last, size_t *count)
-{
-    sqlite3_stmt *s = sq_stmt(db, SQ_FR_RANGE);
-    int rc;
-
-    if (!s)
-        return sq_prep_err(db);
-    bind_text(s, 1, client_id);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        *first = (uint64_t)sqlite3_column_int64(s, 0);
-        *last = (uint64_t)sqlite3_column_int64(s, 1);
-        *count = (size_t)sqlite3_column_int64(s, 2);
-        rc = SQLITE_DONE;
-    }
-    sq_done(s);
-    if (rc != SQLITE_DONE)
-        return sq_fail(db, rc, "reading the retained range");
-    return 0;
-}
-
-static int sq_alarm_set(verani_storage_db *db, const char *room, const char *instance,
-                        int64_t at_ms)
-{
-    sqlite3_stmt *s = sq_stmt(db, at_ms < 0 ? SQ_AL_DEL : SQ_AL_SET);
-
-    if (!s)
-        return sq_prep_err(db);
-    bind_text(s, 1, room);
-    bind_text(s, 2, instance);
-    if (at_ms >= 0)
-        sqlite3_bind_int64(s, 3, at_ms);
-    return sq_exec(db, s, at_ms < 0 ? "deleting an alarm" : "setting an alarm");
-}
-
-static int sq_alarm_list(verani_storage_db *db, vr_alarm_fn fn, void *user)
-{
-    sqlite3_stmt *s = sq_stmt(db, SQ_AL_LIST);
-    int rc, n = 0;
-
-    if (!s)
-        return sq_prep_err(db);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const unsigned char *room = sqlite3_column_text(s, 0);
-        const unsigned char *inst = sqlite3_column_text(s, 1);
-
-        n++;
-        if (fn(room ? (const char *)room : "", inst ? (const char *)inst : "",
-               sqlite3_column_int64(s, 2), user)) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    sq_done(s);
-    if (rc != SQLITE_DONE)
-        return sq_fail(db, rc, "listing alarms");
-    return n;
-}
-
 static const vr_storage_ops sq_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -905,17 +543,17 @@ static const vr_storage_ops sq_ops = {
     .begin = sq_begin,
     .commit = sq_commit,
     .rollback = sq_rollback,
-    .sess_save = sq_sess_save,
-    .sess_load = sq_sess_load,
-    .sess_delete = sq_sess_delete,
-    .sess_list = sq_sess_list,
-    .sess_set_seq = sq_sess_set_seq,
-    .instances_list = sq_instances_list,
-    .frame_append = sq_frame_append,
-    .frame_read = sq_frame_read,
-    .frame_trim = sq_frame_trim,
-    .frame_range = sq_frame_range,
+    .sess_save = vr_sq_sess_save,
+    .sess_load = vr_sq_sess_load,
+    .sess_delete = vr_sq_sess_delete,
+    .sess_list = vr_sq_sess_list,
+    .sess_set_seq = vr_sq_sess_set_seq,
+    .instances_list = vr_sq_instances_list,
+    .frame_append = vr_sq_frame_append,
+    .frame_read = vr_sq_frame_read,
+    .frame_trim = vr_sq_frame_trim,
+    .frame_range = vr_sq_frame_range,
     .busy_timeout = sq_busy_timeout,
-    .alarm_set = sq_alarm_set,
-    .alarm_list = sq_alarm_list,
+    .alarm_set = vr_sq_alarm_set,
+    .alarm_list = vr_sq_alarm_list,
 };

@@ -1,17 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * wire-private.h: the wire layer shared by server and client: decoding and
- * encoding the protobuf Envelope of runtime/src/wire/envelope.proto, the per-frame
- * `seq` prefix that precedes a shared encoded body, and the server->client
- * WebSocket frame header written in front of frames sent with LWS_WRITE_RAW.
- * It knows nothing of sockets or sessions; every function is pure and can be
- * tested and fuzzed without a network. PROTOCOL.md documents the bytes.
+ * wire-private.h: the wire layer (runtime/src/wire/), the only place that
+ * packs and unpacks Envelopes and payloads, for the server, the client and
+ * the HTTP API alike: the protobuf Envelope of wire/envelope.proto (wire.c),
+ * the payloads of a schema's events with their generated validation
+ * (payload.c), the per-frame `seq` prefix that precedes a shared encoded body,
+ * and the server->client WebSocket frame header written in front of frames
+ * sent with LWS_WRITE_RAW. It knows nothing of sockets or sessions; every
+ * function is pure and can be tested and fuzzed without a network.
+ * PROTOCOL.md documents the bytes.
  */
 #ifndef VERANI_WIRE_PRIVATE_H
 #define VERANI_WIRE_PRIVATE_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include <verani/gen.h>
 
 #include "envelope.pb-c.h"
 
@@ -35,6 +40,9 @@ typedef Verani__Wire__Envelope vr_envelope;
  * then `why` (when given) points at a static sentence for the peer.
  */
 int vr_wire_decode(const uint8_t *buf, size_t len, vr_envelope **out, const char **why);
+/* The same without the check of `kind` (the client reports an unknown kind itself); NULL when
+ * the bytes are not an Envelope. */
+vr_envelope *vr_wire_unpack(const uint8_t *buf, size_t len);
 void vr_wire_free(vr_envelope *env);
 /* Does the Envelope encoded in `buf` carry a `channel` with a NUL byte in it (which the decoded
  * envelope's C string hides: "ab\0cd" reads as "ab")? A second decode: for JOIN and LEAVE. */
@@ -58,6 +66,39 @@ size_t vr_wire_seq_prefix(uint8_t out[VR_WIRE_SEQ_PREFIX_MAX], uint64_t seq);
  * for `payload_len`. Returns its length: 2, 4 or 10.
  */
 size_t vr_wire_ws_header(uint8_t out[VR_WS_HEADER_MAX], uint64_t payload_len);
+
+/* --- payloads (payload.c) --- */
+
+/*
+ * Unpack the `len` bytes at `data` as a `desc` message with the runtime allocator and run
+ * `validate` (NULL: none) on it. Returns 0 with *out set (free it with vr_wire_payload_free;
+ * NULL when `desc` is NULL: an event without payload), VERANI_EPROTO when the bytes are not
+ * a `desc`, or VERANI_EINVAL when the validator refuses it (`verr` says which field, why).
+ */
+int vr_wire_payload_decode(const ProtobufCMessageDescriptor *desc, verani_validate_fn validate,
+                           const uint8_t *data, size_t len, ProtobufCMessage **out,
+                           verani_verr *verr);
+/* The same on the payload of a decoded Envelope (none when it has no `payload`). */
+int vr_wire_event_decode(const vr_envelope *env, const ProtobufCMessageDescriptor *desc,
+                         verani_validate_fn validate, ProtobufCMessage **out, verani_verr *verr);
+void vr_wire_payload_free(ProtobufCMessage *msg);
+
+/* Memory for an encoded Envelope of `len` bytes, from the caller's frame type (a server
+ * frame, a client frame); NULL when out of memory. */
+typedef uint8_t *(*vr_wire_alloc_fn)(size_t len, void *arg);
+
+/* The encoded size of `env` once `msg` (NULL: none) is its payload; sets env->has_payload
+ * and env->payload.len, packs nothing. */
+size_t vr_wire_size_with(vr_envelope *env, const ProtobufCMessage *msg);
+
+/*
+ * Encode `env`, with `msg` packed as its payload (NULL: `env` as it is), into memory from
+ * `alloc(size, arg)`. Returns 0, or VERANI_ENOMEM. With `msg`, env->has_payload and
+ * env->payload.len stay set and env->payload.data is NULL after. No validation here: the
+ * sender checks what it sends (emit, reply) where it can say why.
+ */
+int vr_wire_encode(vr_envelope *env, const ProtobufCMessage *msg, vr_wire_alloc_fn alloc,
+                   void *arg);
 
 /* The name of a Kind / ErrorCode value for logs ("EVENT", "BAD_FRAME"). */
 const char *vr_wire_kind_name(int kind);

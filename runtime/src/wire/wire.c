@@ -20,7 +20,7 @@ int vr_wire_decode(const uint8_t *buf, size_t len, vr_envelope **out, const char
     vr_envelope *env;
 
     *out = NULL;
-    env = verani__wire__envelope__unpack(&vr_pb_allocator, len, buf);
+    env = vr_wire_unpack(buf, len);
     if (!env) {
         if (why)
             *why = "the message is not a protobuf Envelope";
@@ -35,6 +35,11 @@ int vr_wire_decode(const uint8_t *buf, size_t len, vr_envelope **out, const char
     }
     *out = env;
     return 0;
+}
+
+vr_envelope *vr_wire_unpack(const uint8_t *buf, size_t len)
+{
+    return verani__wire__envelope__unpack(&vr_pb_allocator, len, buf);
 }
 
 int vr_wire_channel_has_nul(const uint8_t *buf, size_t len)
