@@ -163,7 +163,8 @@ static void test_http_api(void **state)
     char path[512], out[4096];
     static const char *const gets[] = {"/_verani/count", "/_verani/rooms/E2e/lobby/count",
                                        "/_verani/rooms/E2e/lobby/users",
-                                       "/_verani/rooms/E2e/lobby/users/u1/sessions"};
+                                       "/_verani/rooms/E2e/lobby/users/u1/sessions",
+                                       "/_verani/instances", "/_verani/rooms/E2e/instances"};
     size_t i;
 
     (void)state;
@@ -174,7 +175,7 @@ static void test_http_api(void **state)
     n = chat_bytes("hello", buf);
 
     /* every route without a token, with a bad one */
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < sizeof(gets) / sizeof(gets[0]); i++) {
         expect(h.port, "GET", gets[i], NULL, NULL, 0, 401, "no token");
         expect(h.port, "GET", gets[i], "wrong", NULL, 0, 401, "not valid");
         expect(h.port, "GET", gets[i], TOKEN "x", NULL, 0, 401, "not valid");
@@ -192,6 +193,19 @@ static void test_http_api(void **state)
            "{\"count\":2}");
     expect(h.port, "GET", "/_verani/rooms/E2e/lobby/users", TOKEN, NULL, 0, 200,
            "{\"users\":[\"u1\",\"u2\"],\"count\":2}");
+    /* the instances in memory, by room then name, with their sessions */
+    expect(h.port, "GET", "/_verani/instances", TOKEN, NULL, 0, 200,
+           "{\"instances\":[{\"room\":\"E2e\",\"instance\":\"lobby\",\"sessions\":2,"
+           "\"pending\":0},{\"room\":\"E2e\",\"instance\":\"other\",\"sessions\":1,"
+           "\"pending\":0}],\"count\":2}");
+    expect(h.port, "GET", "/_verani/rooms/E2e/instances", TOKEN, NULL, 0, 200,
+           "\"instance\":\"other\",\"sessions\":1,\"pending\":0}],\"count\":2}");
+    expect(h.port, "GET", "/_verani/rooms/Limited/instances", TOKEN, NULL, 0, 200,
+           "{\"instances\":[],\"count\":0}");
+    expect(h.port, "GET", "/_verani/rooms/Nope/instances", TOKEN, NULL, 0, 400,
+           "unknown room 'Nope'");
+    expect(h.port, "POST", "/_verani/instances", TOKEN, NULL, 0, 405, "use GET");
+    expect(h.port, "POST", "/_verani/rooms/E2e/instances", TOKEN, NULL, 0, 405, "use GET");
     /* a user id with a quote comes back escaped */
     expect(h.port, "GET", "/_verani/rooms/E2e/other/users", TOKEN, NULL, 0, 200,
            "{\"users\":[\"u\\\"q\"],\"count\":1}");
@@ -644,6 +658,22 @@ static void test_rpc_threads(void **state)
     assert_non_null(strstr(res.error, "no room named 'Nope'"));
     verani_rpc_result_free(&res);
     assert_int_equal(verani_rpc_user_ids(h.srv, "E2e", "gone", d), VERANI_ENOTFOUND);
+    verani_rpc_result_free(&res);
+
+    /* the instances in memory: one, with every client; none of the other room; an unknown
+     * room is named */
+    assert_int_equal(verani_rpc_instances(h.srv, NULL, d), 0);
+    assert_int_equal(res.count, 1);
+    assert_int_equal(res.n_instances, 1);
+    assert_string_equal(res.instances[0].room, "E2e");
+    assert_string_equal(res.instances[0].name, "lobby");
+    assert_int_equal(res.instances[0].sessions, CLIENTS);
+    assert_int_equal(res.instances[0].pending, 0);
+    verani_rpc_result_free(&res);
+    assert_int_equal(verani_rpc_instances(h.srv, "Limited", d), 0);
+    assert_int_equal(res.n_instances, 0);
+    verani_rpc_result_free(&res);
+    assert_int_equal(verani_rpc_instances(h.srv, "Nope", d), VERANI_ENOTFOUND);
     verani_rpc_result_free(&res);
 
     /* broadcast with a filter, kick, cleanup */

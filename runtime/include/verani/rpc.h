@@ -45,6 +45,14 @@ typedef struct verani_rpc_session {
     size_t n_channels;
 } verani_rpc_session;
 
+/* One room instance in memory, as verani_rpc_instances lists it; strings owned by the result. */
+typedef struct verani_rpc_instance {
+    char *room;           /* room type name, "Chat" */
+    char *name;           /* instance name, "lobby" ("" for a room without {room}) */
+    size_t sessions;      /* sessions that completed hello, detached ones included */
+    size_t pending;       /* connections upgraded that have not sent HELLO yet */
+} verani_rpc_instance;
+
 typedef struct verani_rpc_result {
     int status;                     /* 0 or a negative verani_err */
     size_t count;                   /* sessions reached, counted, kicked or ended */
@@ -52,6 +60,8 @@ typedef struct verani_rpc_result {
     size_t n_user_ids;
     verani_rpc_session *sessions;   /* verani_rpc_user_sessions: owned */
     size_t n_sessions;
+    verani_rpc_instance *instances; /* verani_rpc_instances: owned, by room then name */
+    size_t n_instances;
     char error[192];                /* why status < 0, for a person ("" when 0) */
 } verani_rpc_result;
 
@@ -97,6 +107,11 @@ VERANI_API int verani_rpc_session_count(verani_server *srv, const char *room,
 /* Unique connected user ids, sorted; scope as verani_rpc_session_count. */
 VERANI_API int verani_rpc_user_ids(verani_server *srv, const char *room, const char *instance,
                                    verani_rpc_done done);
+
+/* The instances of `room` (NULL: every room) that are in memory, with their session counts,
+ * sorted by room then name. count = n_instances. An instance is in memory from its first
+ * connection until instance_idle_ms after its last session left. */
+VERANI_API int verani_rpc_instances(verani_server *srv, const char *room, verani_rpc_done done);
 
 /* The sessions of `user_id` (client ids and channels); scope as above. */
 VERANI_API int verani_rpc_user_sessions(verani_server *srv, const char *room,

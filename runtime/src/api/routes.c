@@ -119,6 +119,12 @@ static int split_route(const char *route, vr_route_parts *rp)
         return -1;
     for (t = strtok_r(tmp, "/", &save); t && n < 6; t = strtok_r(NULL, "/", &save))
         seg[n++] = t;
+    if (n == 3 && !strcmp(seg[0], "rooms") && !strcmp(seg[2], "instances") && !t) {
+        r = seg_copy(rp->room, sizeof(rp->room), seg[1]) ? -2 : 0; /* a room's instances */
+        if (!r)
+            memcpy(rp->action, "instances", sizeof("instances"));
+        goto out;
+    }
     if (n < 4 || strcmp(seg[0], "rooms") || t || (n == 6 && (strcmp(seg[5], "sessions") ||
                                                             strcmp(seg[3], "users"))))
         goto out;
@@ -133,7 +139,8 @@ out:
 }
 
 static const char *const routes_help =
-    "routes: GET {prefix}count; GET {prefix}rooms/<Room>/<instance>/count, .../users, "
+    "routes: GET {prefix}count, {prefix}instances, {prefix}rooms/<Room>/instances; "
+    "GET {prefix}rooms/<Room>/<instance>/count, .../users, "
     ".../users/<id>/sessions; POST .../emit/<event>?channel=|user=|client=, "
     ".../broadcast/<event>?user_ids=&client_ids=, .../kick?client=&code=&reason=";
 
@@ -161,6 +168,18 @@ static int result_answer(verani_server *srv, struct lws *wsi, const char *key,
             vr_sb_json_str(&sb, res->user_ids[i]);
         }
         vr_sb_printf(&sb, "],\"count\":%zu}\n", res->n_user_ids);
+    } else if (!strcmp(key, "instances")) {
+        vr_sb_add(&sb, "{\"instances\":[", 14);
+        for (i = 0; i < res->n_instances; i++) {
+            const verani_rpc_instance *in = &res->instances[i];
+
+            vr_sb_add(&sb, i ? ",{\"room\":" : "{\"room\":", i ? 9 : 8);
+            vr_sb_json_str(&sb, in->room);
+            vr_sb_add(&sb, ",\"instance\":", 12);
+            vr_sb_json_str(&sb, in->name);
+            vr_sb_printf(&sb, ",\"sessions\":%zu,\"pending\":%zu}", in->sessions, in->pending);
+        }
+        vr_sb_printf(&sb, "],\"count\":%zu}\n", res->n_instances);
     } else if (!strcmp(key, "sessions")) {
         vr_sb_add(&sb, "{\"sessions\":[", 13);
         for (i = 0; i < res->n_sessions; i++) {
@@ -383,6 +402,27 @@ static int do_kick(verani_server *srv, struct lws *wsi, const vr_route_parts *rp
     return result_answer(srv, wsi, "kicked", &res);
 }
 
+static int unknown_room(verani_server *srv, struct lws *wsi, const char *room)
+{
+    char why[200];
+
+    snprintf(why, sizeof(why), "unknown room '%.100s': room names are the schema's (\"Chat\")",
+             room);
+    return vr_api_error(srv, wsi, 400, why, NULL, NULL);
+}
+
+/* A query the server answers whole (count, instances): GET only. */
+static int answer_query(verani_server *srv, struct lws *wsi, vr_method meth, vr_rpc_req *rq,
+                        const char *key)
+{
+    verani_rpc_result res;
+
+    if (meth != M_GET)
+        return vr_api_error(srv, wsi, 405, "use GET", "allow:", "GET");
+    vr_rpc_exec(srv, rq, &res);
+    return result_answer(srv, wsi, key, &res);
+}
+
 /* Answer a request whose body (if any) is complete. */
 int vr_api_dispatch(verani_server *srv, struct lws *wsi, const char *route, vr_method meth,
                     const uint8_t *body, size_t len)
@@ -395,12 +435,9 @@ int vr_api_dispatch(verani_server *srv, struct lws *wsi, const char *route, vr_m
     int post, emit;
 
     memset(&rq, 0, sizeof(rq));
-    if (!strcmp(route, "count")) {
-        if (meth != M_GET)
-            return vr_api_error(srv, wsi, 405, "use GET", "allow:", "GET");
-        rq.op = VR_RPC_COUNT;
-        vr_rpc_exec(srv, &rq, &res);
-        return result_answer(srv, wsi, "count", &res);
+    if (!strcmp(route, "count") || !strcmp(route, "instances")) {
+        rq.op = route[0] == 'c' ? VR_RPC_COUNT : VR_RPC_INSTANCES;
+        return answer_query(srv, wsi, meth, &rq, route);
     }
     switch (split_route(route, &rp)) {
     case 0:
@@ -414,7 +451,14 @@ int vr_api_dispatch(verani_server *srv, struct lws *wsi, const char *route, vr_m
         snprintf(why, sizeof(why), "no such API route; %s", routes_help);
         return vr_api_error(srv, wsi, 404, why, NULL, NULL);
     }
-    emit = !strcmp(rp.action, "emit") || !strcmp(rp.action, "broadcast");
+    if (!strcmp(rp.action, "instances")) {
+        if (!vr_mount_find(srv, rp.room))
+            return unknown_room(srv, wsi, rp.room);
+        rq.op = VR_RPC_INSTANCES;
+        rq.room = rp.room;
+        return answer_query(srv, wsi, meth, &rq, "instances");
+    }
+        emit = !strcmp(rp.action, "emit") || !strcmp(rp.action, "broadcast");
     post = emit || !strcmp(rp.action, "kick");
     if (!post && strcmp(rp.action, "count") && strcmp(rp.action, "users") &&
         strcmp(rp.action, "sessions")) {
@@ -430,11 +474,8 @@ int vr_api_dispatch(verani_server *srv, struct lws *wsi, const char *route, vr_m
     if (!post && meth != M_GET)
         return vr_api_error(srv, wsi, 405, "use GET", "allow:", "GET");
     m = vr_mount_find(srv, rp.room);
-    if (!m) {
-        snprintf(why, sizeof(why), "unknown room '%.100s': room names are the schema's "
-                 "(\"Chat\")", rp.room);
-        return vr_api_error(srv, wsi, 400, why, NULL, NULL);
-    }
+    if (!m)
+        return unknown_room(srv, wsi, rp.room);
     if (emit && !emit_event(m, rp.rest))
         return do_emit(srv, wsi, m, &rp, body, len); /* answers 400, naming the events */
     if (!vr_instance_exists(m, rp.instance)) {

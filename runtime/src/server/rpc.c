@@ -63,6 +63,11 @@ void verani_rpc_result_free(verani_rpc_result *res)
         vr_free(s->channels);
     }
     vr_free(res->sessions);
+    for (i = 0; i < res->n_instances; i++) {
+        vr_free(res->instances[i].room);
+        vr_free(res->instances[i].name);
+    }
+    vr_free(res->instances);
     memset(res, 0, sizeof(*res));
 }
 
@@ -108,6 +113,42 @@ static void add_user(verani_rpc_result *res, const char *uid, size_t *cap)
         fail(res, VERANI_ENOMEM, "out of memory");
     else
         res->n_user_ids++;
+}
+
+static void add_instance(verani_rpc_result *res, const vr_instance *inst, size_t *cap)
+{
+    verani_rpc_instance *o;
+
+    if (res->status)
+        return;
+    if (res->n_instances == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        verani_rpc_instance *n = vr_reallocarray(res->instances, nc, sizeof(*n));
+
+        if (!n) {
+            fail(res, VERANI_ENOMEM, "out of memory");
+            return;
+        }
+        res->instances = n;
+        *cap = nc;
+    }
+    o = &res->instances[res->n_instances];
+    memset(o, 0, sizeof(*o));
+    o->room = vr_strdup(inst->mount->def->schema->name);
+    o->name = vr_strdup(inst->name);
+    o->sessions = inst->sessions.count;
+    o->pending = inst->pending;
+    res->n_instances++; /* counted first, so that the result's free finds what was copied */
+    if (!o->room || !o->name)
+        fail(res, VERANI_ENOMEM, "out of memory");
+}
+
+static int instance_cmp(const void *a, const void *b)
+{
+    const verani_rpc_instance *x = a, *y = b;
+    int r = strcmp(x->room, y->room);
+
+    return r ? r : strcmp(x->name, y->name);
 }
 
 static void add_session(verani_rpc_result *res, const verani_session *s, size_t *cap)
@@ -169,6 +210,9 @@ static void exec_instance(vr_instance *inst, const vr_rpc_req *rq, verani_rpc_re
         return;
     case VR_RPC_COUNT:
         res->count += inst->sessions.count;
+        return;
+    case VR_RPC_INSTANCES:
+        add_instance(res, inst, cap);
         return;
     default:
         break;
@@ -267,6 +311,10 @@ void vr_rpc_exec(verani_server *srv, const vr_rpc_req *rq, verani_rpc_result *re
         qsort(res->user_ids, res->n_user_ids, sizeof(char *), str_cmp);
     if (rq->op == VR_RPC_USERS)
         res->count = res->n_user_ids;
+    if (rq->op == VR_RPC_INSTANCES && res->n_instances > 1)
+        qsort(res->instances, res->n_instances, sizeof(*res->instances), instance_cmp);
+    if (rq->op == VR_RPC_INSTANCES)
+        res->count = res->n_instances;
 }
 
 /* --- the queue ------------------------------------------------------------ */
@@ -565,6 +613,11 @@ int verani_rpc_user_ids(verani_server *srv, const char *room, const char *instan
                         verani_rpc_done done)
 {
     return simple(srv, VR_RPC_USERS, room, instance, NULL, &done);
+}
+
+int verani_rpc_instances(verani_server *srv, const char *room, verani_rpc_done done)
+{
+    return simple(srv, VR_RPC_INSTANCES, room, NULL, NULL, &done);
 }
 
 int verani_rpc_user_sessions(verani_server *srv, const char *room, const char *instance,

@@ -39,7 +39,8 @@ typedef enum vr_rpc_op {
     VR_RPC_USERS,
     VR_RPC_USER_SESSIONS,
     VR_RPC_KICK,
-    VR_RPC_CLEANUP
+    VR_RPC_CLEANUP,
+    VR_RPC_INSTANCES
 } vr_rpc_op;
 
 /* One call as the loop thread runs it; every pointer borrowed for the call. */
