@@ -241,7 +241,9 @@ static void server_c_room(vc_ctx *ctx, vc_buf *b, const vc_room *r)
     const char *mparams[3] = {"verani_upgrade *req", "const void *handlers",
                               "ProtobufCMessage *meta"};
     const char *invoke = vc_name(ctx, VC_N_INVOKE, r, NULL);
+    const char *offsets = vc_name(ctx, VC_N_HANDLER_OFFSETS, r, NULL);
     const vc_var more[] = {{"invoke", n_on ? invoke : "NULL"},
+                           {"offsets", n_on ? offsets : "NULL"},
                            {"extract_meta", vc_name(ctx, VC_N_EXTRACT_META, r, NULL)},
                            {NULL, NULL}};
 
@@ -263,11 +265,19 @@ static void server_c_room(vc_ctx *ctx, vc_buf *b, const vc_room *r)
         for (size_t j = 0; j < n_on; j++)
             vc_buf_printf(b, "    %s,\n", vc_name(ctx, VC_N_INVOKE_EVENT, r, on[j]));
         vc_buf_puts(b, "};\n\n");
+        vc_emit_doc(b, vc_tpl_a(a, "Where each handler of $on_events$ is in $handlers$ (the "
+                                   "runtime names the missing ones at mount).", rv.v), 0);
+        vc_buf_printf(b, "static const size_t %s[%zu] = {\n", offsets, n_on);
+        for (size_t j = 0; j < n_on; j++)
+            vc_buf_printf(b, "    offsetof(%s, %s),\n", vc_tpl_a(a, "$handlers$", rv.v),
+                          on[j]->cname);
+        vc_buf_puts(b, "};\n\n");
     }
     vc_tpl(b, "const verani_room_def $room$ = {\n"
               "    .abi = VERANI_GEN_ABI,\n"
               "    .schema = &$schema$,\n", rv.v);
     vc_tpl(b, "    .invoke = $invoke$,\n"
+              "    .handler_offsets = $offsets$,\n"
               "    .extract_meta = $extract_meta$,\n", more);
     vc_tpl(b, "    .handlers_size = sizeof($handlers$),\n"
               "};\n"

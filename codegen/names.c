@@ -50,6 +50,7 @@ static const struct name_def {
     {VC_N_MOUNT, S_ROOM, W_ALWAYS, "$room$_mount", "mount"},
     {VC_N_META, S_ROOM, W_ALWAYS, "$room$_meta", "meta"},
     {VC_N_INVOKE, S_ROOM, W_ALWAYS, "$room$_invoke", "invoke"},
+    {VC_N_HANDLER_OFFSETS, S_ROOM, W_ALWAYS, "$room$_handler_offsets", "handler offsets"},
     {VC_N_EXTRACT_META, S_ROOM, W_ALWAYS, "$room$_extract_meta", "extract_meta"},
     {VC_N_STUB_ON_CONNECT, S_ROOM, W_ALWAYS, "$room$_stub_on_connect", "stub on_connect"},
     {VC_N_STUB_ON_DISCONNECT, S_ROOM, W_ALWAYS, "$room$_stub_on_disconnect",

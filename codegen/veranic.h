@@ -21,7 +21,7 @@
 #define VC_VERSION "0.1.0"
 /* The generated-code ABI the emitted files are made for: VERANI_GEN_ABI of <verani/gen.h>.
  * The emitted #if compares the two, so a mismatch fails every build of generated code. */
-#define VC_GEN_ABI 2
+#define VC_GEN_ABI 3
 #define VC_MAX_ERRORS 20
 #define VC_MAX_INPUT (16u * 1024u * 1024u) /* schemas larger than this are refused */
 #define VC_MAX_DEPTH 64                    /* nesting of braces the parser accepts */
@@ -353,7 +353,7 @@ typedef enum vc_name_id {
     VC_N_ENUM_KNOWN, VC_N_VALIDATOR, VC_N_CHECK, VC_N_STORAGE_PUT, VC_N_STORAGE_GET,
     /* a room */
     VC_N_ON_EVENTS, VC_N_EMIT_EVENTS, VC_N_CHANNELS, VC_N_SCHEMA, VC_N_HANDLERS, VC_N_ROOM,
-    VC_N_MOUNT, VC_N_META, VC_N_INVOKE, VC_N_EXTRACT_META,
+    VC_N_MOUNT, VC_N_META, VC_N_INVOKE, VC_N_HANDLER_OFFSETS, VC_N_EXTRACT_META,
     VC_N_STUB_ON_CONNECT, VC_N_STUB_ON_DISCONNECT, VC_N_STUB_ON_ERROR, VC_N_STUB_ON_MESSAGE,
     VC_N_STUB_ON_JOIN, VC_N_STUB_ON_LEAVE, VC_N_STUB_ON_RESTORE, VC_N_STUB_EXTRACT_META,
     VC_N_STUB_HANDLERS,

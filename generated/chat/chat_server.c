@@ -57,10 +57,21 @@ static const verani_invoke_fn chat_chat_invoke[3] = {
     chat_chat_invoke_history,
 };
 
+/*
+ * Where each handler of chat_chat_on_events is in chat_chat_handlers (the runtime names the missing
+ * ones at mount).
+ */
+static const size_t chat_chat_handler_offsets[3] = {
+    offsetof(chat_chat_handlers, chat_message),
+    offsetof(chat_chat_handlers, chat_typing),
+    offsetof(chat_chat_handlers, history),
+};
+
 const verani_room_def chat_chat_room = {
     .abi = VERANI_GEN_ABI,
     .schema = &chat_chat_schema,
     .invoke = chat_chat_invoke,
+    .handler_offsets = chat_chat_handler_offsets,
     .extract_meta = chat_chat_extract_meta,
     .handlers_size = sizeof(chat_chat_handlers),
 };

@@ -93,10 +93,24 @@ static const verani_invoke_fn kitchen_lobby_invoke[6] = {
     kitchen_lobby_invoke_join_game,
 };
 
+/*
+ * Where each handler of kitchen_lobby_on_events is in kitchen_lobby_handlers (the runtime names the
+ * missing ones at mount).
+ */
+static const size_t kitchen_lobby_handler_offsets[6] = {
+    offsetof(kitchen_lobby_handlers, ping),
+    offsetof(kitchen_lobby_handlers, ask),
+    offsetof(kitchen_lobby_handlers, echo_all_types),
+    offsetof(kitchen_lobby_handlers, labels),
+    offsetof(kitchen_lobby_handlers, plain),
+    offsetof(kitchen_lobby_handlers, join_game),
+};
+
 const verani_room_def kitchen_lobby_room = {
     .abi = VERANI_GEN_ABI,
     .schema = &kitchen_lobby_schema,
     .invoke = kitchen_lobby_invoke,
+    .handler_offsets = kitchen_lobby_handler_offsets,
     .extract_meta = kitchen_lobby_extract_meta,
     .handlers_size = sizeof(kitchen_lobby_handlers),
 };
@@ -187,10 +201,19 @@ static const verani_invoke_fn kitchen_game_lobby_invoke[1] = {
     kitchen_game_lobby_invoke_a_b_c,
 };
 
+/*
+ * Where each handler of kitchen_game_lobby_on_events is in kitchen_game_lobby_handlers (the runtime
+ * names the missing ones at mount).
+ */
+static const size_t kitchen_game_lobby_handler_offsets[1] = {
+    offsetof(kitchen_game_lobby_handlers, a_b_c),
+};
+
 const verani_room_def kitchen_game_lobby_room = {
     .abi = VERANI_GEN_ABI,
     .schema = &kitchen_game_lobby_schema,
     .invoke = kitchen_game_lobby_invoke,
+    .handler_offsets = kitchen_game_lobby_handler_offsets,
     .extract_meta = kitchen_game_lobby_extract_meta,
     .handlers_size = sizeof(kitchen_game_lobby_handlers),
 };
@@ -221,6 +244,7 @@ const verani_room_def kitchen_quiet_room = {
     .abi = VERANI_GEN_ABI,
     .schema = &kitchen_quiet_schema,
     .invoke = NULL,
+    .handler_offsets = NULL,
     .extract_meta = kitchen_quiet_extract_meta,
     .handlers_size = sizeof(kitchen_quiet_handlers),
 };

@@ -33,10 +33,19 @@ static const verani_invoke_fn notifications_inbox_invoke[1] = {
     notifications_inbox_invoke_ack,
 };
 
+/*
+ * Where each handler of notifications_inbox_on_events is in notifications_inbox_handlers (the
+ * runtime names the missing ones at mount).
+ */
+static const size_t notifications_inbox_handler_offsets[1] = {
+    offsetof(notifications_inbox_handlers, ack),
+};
+
 const verani_room_def notifications_inbox_room = {
     .abi = VERANI_GEN_ABI,
     .schema = &notifications_inbox_schema,
     .invoke = notifications_inbox_invoke,
+    .handler_offsets = notifications_inbox_handler_offsets,
     .extract_meta = notifications_inbox_extract_meta,
     .handlers_size = sizeof(notifications_inbox_handlers),
 };

@@ -46,10 +46,20 @@ static const verani_invoke_fn presence_presence_invoke[2] = {
     presence_presence_invoke_list,
 };
 
+/*
+ * Where each handler of presence_presence_on_events is in presence_presence_handlers (the runtime
+ * names the missing ones at mount).
+ */
+static const size_t presence_presence_handler_offsets[2] = {
+    offsetof(presence_presence_handlers, status_set),
+    offsetof(presence_presence_handlers, list),
+};
+
 const verani_room_def presence_presence_room = {
     .abi = VERANI_GEN_ABI,
     .schema = &presence_presence_schema,
     .invoke = presence_presence_invoke,
+    .handler_offsets = presence_presence_handler_offsets,
     .extract_meta = presence_presence_extract_meta,
     .handlers_size = sizeof(presence_presence_handlers),
 };

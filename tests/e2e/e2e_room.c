@@ -257,12 +257,15 @@ static void on_restore(verani_ctx *ctx)
 }
 
 static const e2e_e2e_handlers e2e_handlers = {
-    {on_connect, on_disconnect, on_error, on_message, on_join, on_leave, on_restore, NULL},
+    {.on_connect = on_connect, .on_disconnect = on_disconnect, .on_error = on_error,
+     .on_message = on_message, .on_join = on_join, .on_leave = on_leave,
+     .on_hibernation_restore = on_restore},
     extract_meta, h_cmd, h_poke, h_echo, h_flood, NULL, h_sjoin,
 };
 
 static const e2e_limited_handlers limited_handlers = {
-    {on_connect, on_disconnect, on_error, on_message, on_join, on_leave, NULL, on_any},
+    {.on_connect = on_connect, .on_disconnect = on_disconnect, .on_error = on_error,
+     .on_message = on_message, .on_join = on_join, .on_leave = on_leave, .on_any = on_any},
     NULL, h_cmd, h_poke, h_echo, h_flood, NULL, h_sjoin,
 };
 

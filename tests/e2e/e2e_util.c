@@ -62,6 +62,13 @@ void e2e_server_options(verani_server_options *o)
 void e2e_server_start(e2e_server *h, verani_server_options *o,
                       int (*setup)(verani_server *srv, void *arg), void *arg)
 {
+    e2e_server_start_rooms(h, o, e2e_mount_all, setup, arg);
+}
+
+void e2e_server_start_rooms(e2e_server *h, verani_server_options *o,
+                            int (*mount)(verani_server *srv),
+                            int (*setup)(verani_server *srv, void *arg), void *arg)
+{
     char err[256] = "";
 
     e2e_log_reset();
@@ -70,7 +77,7 @@ void e2e_server_start(e2e_server *h, verani_server_options *o,
     h->srv = verani_server_create(o, err, sizeof(err));
     if (!h->srv)
         fail_msg("verani_server_create: %s", err);
-    assert_int_equal(e2e_mount_all(h->srv), 0);
+    assert_int_equal(mount(h->srv), 0);
     if (setup)
         assert_int_equal(setup(h->srv, arg), 0);
     assert_int_equal(verani_server_listen(h->srv), 0);

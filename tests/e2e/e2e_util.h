@@ -40,6 +40,11 @@ void e2e_server_options(verani_server_options *o);
  */
 void e2e_server_start(e2e_server *h, verani_server_options *o,
                       int (*setup)(verani_server *srv, void *arg), void *arg);
+/* The same with `mount(srv)` in place of the e2e rooms (a test's own handler table for
+ * them: e2e_e2e_mount with it). */
+void e2e_server_start_rooms(e2e_server *h, verani_server_options *o,
+                            int (*mount)(verani_server *srv),
+                            int (*setup)(verani_server *srv, void *arg), void *arg);
 
 /* Wait for the server's thread to end (after verani_server_stop(h->srv)) and
  * return verani_server_run's result (also in h->rc). The server is not freed. */

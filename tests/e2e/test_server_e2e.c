@@ -1265,7 +1265,9 @@ static void test_idle_timeout(void **state)
 
     (void)state;
     e2e_server_options(&o);
-    o.idle_timeout_ms = 1500;
+    /* the server pings after half of it; "alive" must answer within the other half, which on
+     * a loaded machine (a CPU hog and two tests on two cores) 750 ms was not always */
+    o.idle_timeout_ms = 3000;
     start_opts(&h, &o);
     l = rc_loop_create();
     alive = e2e_join(l, h.port, "/e2e/lobby?userId=alive"); /* lws answers pings */

@@ -472,7 +472,7 @@ static void test_survives_reopen_wal(void **state)
     assert_string_equal(get_s(st, "history/2"), "world");
     verani_storage_db_close(db);
 
-    /* the file is an ordinary SQLite database in WAL mode, schema version 2 */
+    /* the file is an ordinary SQLite database in WAL mode, schema version 3 */
     assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
@@ -480,7 +480,7 @@ static void test_survives_reopen_wal(void **state)
     sqlite3_finalize(s);
     assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(s, 0), 2);
+    assert_int_equal(sqlite3_column_int(s, 0), 3);
     sqlite3_finalize(s);
     sqlite3_close(h);
 }
@@ -919,6 +919,51 @@ static void test_upgrade_from_1(void **state)
     assert_int_equal(vr_store_session_load(db, c2, &a), 0);
     assert_string_equal(a.epoch, "0123456789abcdef");
     vr_attachment_fini(&a);
+    /* the alarms' table came with the upgrade */
+    assert_int_equal(vr_store_alarm_set(db, "Chat", "lobby", 5000), 0);
+    verani_storage_db_close(db);
+}
+
+struct alarms_seen {
+    char text[256];
+};
+
+static int collect_alarm(const char *room, const char *instance, int64_t at_ms, void *user)
+{
+    struct alarms_seen *seen = user;
+    size_t used = strlen(seen->text);
+
+    snprintf(seen->text + used, sizeof(seen->text) - used, "%s/%s@%lld ", room, instance,
+             (long long)at_ms);
+    return 0;
+}
+
+/* One alarm per instance: set, replaced, listed soonest first, deleted (a delete of none is
+ * no error), and still there when the file is opened again. */
+static void test_alarm_store(void **state)
+{
+    char path[512];
+    verani_storage_db *db;
+    struct alarms_seen seen;
+
+    (void)state;
+    path_in(path, sizeof(path), "alarms.db");
+    db = open_path(path);
+    assert_int_equal(vr_store_alarm_set(db, "Chat", "lobby", 3000), 0);
+    assert_int_equal(vr_store_alarm_set(db, "Chat", "hall", 1000), 0);
+    assert_int_equal(vr_store_alarm_set(db, "Game", "lobby", 2000), 0);
+    assert_int_equal(vr_store_alarm_set(db, "Chat", "lobby", 500), 0); /* replaced */
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(vr_store_alarms_list(db, collect_alarm, &seen), 3);
+    assert_string_equal(seen.text, "Chat/lobby@500 Chat/hall@1000 Game/lobby@2000 ");
+    assert_int_equal(vr_store_alarm_set(db, "Chat", "hall", -1), 0);
+    assert_int_equal(vr_store_alarm_set(db, "Chat", "nowhere", -1), 0);
+    assert_int_equal(vr_store_alarm_set(NULL, "Chat", "hall", 1), VERANI_EINVAL);
+    verani_storage_db_close(db);
+    db = open_path(path);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(vr_store_alarms_list(db, collect_alarm, &seen), 2);
+    assert_string_equal(seen.text, "Chat/lobby@500 Game/lobby@2000 ");
     verani_storage_db_close(db);
 }
 
@@ -1096,6 +1141,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_and_foreign_files),
         cmocka_unit_test(test_newer_schema_refused),
         cmocka_unit_test(test_upgrade_from_1),
+        cmocka_unit_test(test_alarm_store),
         cmocka_unit_test(test_read_only),
         cmocka_unit_test(test_disk_full_changes_nothing),
         cmocka_unit_test(test_busy_lock),

@@ -30,7 +30,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct below changes shape or meaning. */
-#define VERANI_GEN_ABI 2
+#define VERANI_GEN_ABI 3
 
 /* --- opaque runtime objects ---------------------------------------------- */
 
@@ -183,6 +183,21 @@ typedef struct verani_hooks {
      * cannot stop the handler, which has run. The payload bytes are borrowed. */
     void (*on_any)(verani_ctx *ctx, uint32_t event, const uint8_t *payload, size_t len,
                    int result);
+    /* An instance was created in memory (by its first connection, or by a restart that
+     * restores its sessions): before any session of it runs a hook, and with
+     * its storage available. The place to set up per-instance state and timers
+     * (verani_instance_every). Its context has no session. */
+    void (*on_instance_start)(verani_ctx *ctx);
+    /* The instance is being freed (instance_idle_ms after its last session left, or the
+     * server is destroyed): its timers are cancelled already, its storage is still open.
+     * The place to free what on_instance_start made. Its context has no session. */
+    void (*on_instance_stop)(verani_ctx *ctx);
+    /* The instance's alarm (verani_instance_set_alarm) is due: the instance is created first
+     * when it is not in memory (evicted, or the server restarted in between), so
+     * on_instance_start has run. The alarm is deleted before the call, so the hook may set
+     * the next one. A negative return is reported to on_error and the alarm is tried again
+     * 1, 2, 4, 8 and 16 s later: six runs in all. Its context has no session. */
+    int (*on_alarm)(verani_ctx *ctx);
 } verani_hooks;
 
 /*
@@ -207,6 +222,9 @@ typedef struct verani_room_def {
     unsigned abi;                            /* VERANI_GEN_ABI at generation time */
     const verani_room_schema *schema;
     const verani_invoke_fn *invoke;
+    /* offsetof each `on` event's member in the typed handler table, parallel to `invoke`:
+     * the runtime reads which are NULL, to name them when the room is mounted */
+    const size_t *handler_offsets;
     verani_meta_fn extract_meta;
     size_t handlers_size;                    /* sizeof the typed handler table */
 } verani_room_def;

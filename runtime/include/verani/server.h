@@ -178,13 +178,25 @@ VERANI_API int verani_server_port(const verani_server *srv);
 /*
  * Run the event loop on the calling thread until verani_server_stop. Listens
  * first when needed. On stop: stops accepting, closes every session with
- * 1012 (service restart: clients reconnect and resume), runs on_disconnect for each (except, on a file store, the sessions it
- * saves for the next run: see resume_grace_ms), and returns 0.
+ * 1012 (service restart: clients reconnect and resume), runs on_disconnect
+ * for each (except, on a file store, the sessions it saves for the next run:
+ * see resume_grace_ms), and returns 0. Returns VERANI_EINVAL when `srv` is
+ * NULL, VERANI_ESTATE when the server has already stopped, or
+ * verani_server_listen's error when it cannot listen.
  */
 VERANI_API int verani_server_run(verani_server *srv);
 
-/* Run one turn of the event loop, waiting at most `timeout_ms`. For callers
- * that drive the server from their own loop. */
+/*
+ * Run one turn of the event loop, waiting at most `timeout_ms` for something
+ * to happen (0 or negative: do not wait). For callers that drive the server
+ * from their own loop; listens first when needed.
+ * Returns 0 after a turn: call it again. VERANI_ECLOSED once the server has
+ * stopped (verani_server_stop, a handled signal, or the loop failing): the
+ * sessions were closed as verani_server_run closes them, and every later call
+ * returns VERANI_ECLOSED at once; stop calling and free the server.
+ * VERANI_EINVAL when `srv` is NULL; verani_server_listen's error when the
+ * listening socket cannot be opened (nothing was served).
+ */
 VERANI_API int verani_server_service(verani_server *srv, int timeout_ms);
 
 /*
@@ -307,6 +319,66 @@ VERANI_API size_t verani_ctx_user_ids(verani_ctx *ctx, const char **out, size_t 
 /* The sessions of `user_id` in the instance; like verani_ctx_user_ids. */
 VERANI_API size_t verani_ctx_user_sessions(verani_ctx *ctx, const char *user_id,
                                            verani_session **out, size_t max);
+
+/* --- timers of the context's instance -------------------------------------- */
+
+/*
+ * A timer runs `fn` on the event-loop thread with a context of the instance it
+ * was set on: verani_ctx_session() is NULL there, so emit to verani_to_all()
+ * or a channel; storage, queries and further timers work as in any handler.
+ * Frames it emits go out at the end of the loop turn, as a handler's do.
+ *
+ * A timer belongs to its instance, not to a session: it ends when cancelled,
+ * when a one-shot has fired, or when the instance is freed (instance_idle_ms
+ * after its last session left, or when the server is destroyed), and it does
+ * not keep an instance from being freed. `arg` stays the caller's: a timer
+ * never frees it (free per-instance state in on_instance_stop).
+ *
+ * verani_instance_after runs `fn` once, `ms` from now; verani_instance_every
+ * runs it every `ms` (the first time `ms` from now). A periodic timer keeps its
+ * pace (each run is due `ms` after the previous one was due, not after it
+ * ran); a run that comes later than a whole period (a long handler, a
+ * stalled machine) is not made up: the next is due `ms` after it.
+ *
+ * Event-loop thread, from a handler, hook or timer (a context of the instance).
+ * `id`, when given, receives the timer's id (never 0, unique in the server),
+ * for verani_instance_cancel. Returns 0; VERANI_EINVAL for a NULL context or
+ * `fn`, a context of no instance, or `ms` 0; VERANI_ECLOSED once the server is
+ * stopping; VERANI_ENOMEM.
+ */
+typedef void (*verani_timer_fn)(verani_ctx *ctx, void *arg);
+VERANI_API int verani_instance_after(verani_ctx *ctx, uint32_t ms, verani_timer_fn fn, void *arg,
+                                     uint64_t *id);
+VERANI_API int verani_instance_every(verani_ctx *ctx, uint32_t ms, verani_timer_fn fn, void *arg,
+                                     uint64_t *id);
+/* Cancel timer `id` of the context's instance, also from inside its own `fn` (that run ends
+ * normally; there is no next one). Returns 0, or VERANI_ENOTFOUND when the instance has no
+ * such timer (it fired once already, was cancelled, or belongs to another instance). */
+VERANI_API int verani_instance_cancel(verani_ctx *ctx, uint64_t id);
+/* The timers the context's instance has (0 for a NULL context). */
+VERANI_API size_t verani_instance_timer_count(verani_ctx *ctx);
+
+/*
+ * The alarm of the context's instance (a Durable Object's alarm): one per
+ * instance, at a wall-clock time in Unix milliseconds. It is written to the
+ * server's store (storage_path), so it fires even when the instance was freed
+ * in between, or the server stopped and a new one started on the same file:
+ * then the instance is created to run hooks.on_alarm (after
+ * on_instance_start). One whose time passed while no server ran fires as soon
+ * as a server listens. Without a storage file it lives as long as the server.
+ *
+ * set: replaces the instance's alarm; a time in the past fires at the next
+ * loop turn. get: its time into `*at_unix_ms`, or VERANI_ENOTFOUND. delete: 0,
+ * or VERANI_ENOTFOUND when it had none. Event-loop thread, with a context of
+ * the instance (a handler, hook or timer). Errors: VERANI_EINVAL (no context
+ * or instance, a NULL out pointer, a negative time, or a room without
+ * hooks.on_alarm, whose alarm nobody would run), VERANI_ECLOSED once the server
+ * is stopping, VERANI_ENOMEM, or the store's error (VERANI_EIO, with the
+ * reason logged): nothing changed then.
+ */
+VERANI_API int verani_instance_set_alarm(verani_ctx *ctx, int64_t at_unix_ms);
+VERANI_API int verani_instance_get_alarm(verani_ctx *ctx, int64_t *at_unix_ms);
+VERANI_API int verani_instance_delete_alarm(verani_ctx *ctx);
 
 /* --- extract_meta: the upgrade request ------------------------------------ */
 

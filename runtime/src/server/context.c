@@ -97,6 +97,10 @@ static int hook_set(const struct verani_ctx *ctx, vr_hook hook)
     case VR_HOOK_RESTORE: return h->on_hibernation_restore != NULL;
     case VR_HOOK_ANY: return h->on_any != NULL;
     case VR_HOOK_EVENT: return 1; /* the trampoline answers VERANI_ENOHANDLER itself */
+    case VR_HOOK_INSTANCE_START: return h->on_instance_start != NULL;
+    case VR_HOOK_INSTANCE_STOP: return h->on_instance_stop != NULL;
+    case VR_HOOK_TIMER: return 1;
+    case VR_HOOK_ALARM: return h->on_alarm != NULL;
     }
     return 0;
 }
@@ -141,6 +145,20 @@ int vr_hook_call(struct verani_ctx *ctx, vr_hook hook, const vr_hook_args *a)
         break;
     case VR_HOOK_EVENT:
         r = ctx->mount->def->invoke[a->index](ctx, ctx->mount->handlers, a->in, a->out);
+        break;
+    case VR_HOOK_INSTANCE_START:
+        h->on_instance_start(ctx);
+        break;
+    case VR_HOOK_INSTANCE_STOP:
+        h->on_instance_stop(ctx);
+        break;
+    case VR_HOOK_TIMER:
+        a->timer(ctx, a->arg);
+        break;
+    case VR_HOOK_ALARM:
+        r = h->on_alarm(ctx);
+        if (r < 0 && h->on_error)
+            h->on_error(ctx, r, "on_alarm failed");
         break;
     }
     vr_handler_leave(ctx);

@@ -72,6 +72,7 @@ typedef struct vr_instance {
     int64_t empty_since_us;          /* when it became empty: evicted instance_idle_ms later */
     vr_channel **chans;              /* owned: hash buckets of its channels (owned chains) */
     uint32_t n_chans, n_buckets;     /* n_buckets: 0 or a power of two */
+    lws_dll2_owner_t timers;         /* vr_timer (timers.c), owned */
 } vr_instance;
 
 /* Route `path` (no query) to a mount; `inst_name` receives the {room} part. */
@@ -81,6 +82,17 @@ vr_instance *vr_instance_get(vr_mount *m, const char *name, int create);
  * the sweep frees it after opts.instance_idle_ms unless a connection comes first
  * (vr_instance_get with `create` takes it off the list). */
 void vr_instance_maybe_free(vr_instance *inst);
+
+/* timers.c: the instance's timers and its start and stop hooks. */
+void vr_instance_started(vr_instance *inst);   /* on_instance_start, once created */
+void vr_instance_stopping(vr_instance *inst);  /* on_instance_stop, then its timers go */
+void vr_timers_cancel_all(verani_server *srv); /* every timer, before the lws context goes */
+
+/* alarms.c: the instances' alarms. Load the store's at listen (0, or the store's error,
+ * logged); free them all before the lws context goes. */
+int vr_alarms_load(verani_server *srv);
+void vr_alarms_end(verani_server *srv);
+
 /* The sweep: free the instances empty since before `oldest_us`. */
 void vr_instances_evict(verani_server *srv, int64_t oldest_us);
 /* The channel `name` of `inst`; NULL when nobody is in it. */

@@ -72,6 +72,7 @@ vr_instance *vr_instance_get(vr_mount *m, const char *name, int create)
     inst->mount = m;
     lws_dll2_add_tail(&inst->node, &m->instances);
     VR_INFO("instance %s '%s' created\n", m->def->schema->name, name);
+    vr_instance_started(inst);
     return inst;
 }
 
@@ -215,6 +216,7 @@ static void chans_free(vr_instance *inst)
 
 static void instance_free(vr_instance *inst)
 {
+    vr_instance_stopping(inst); /* on_instance_stop while its storage is open; timers gone */
     vr_dll2_unlink(&inst->idle_node);
     lws_dll2_remove(&inst->node);
     vr_instance_storage_close(inst);

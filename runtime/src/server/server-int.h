@@ -166,6 +166,8 @@ struct verani_server {
     /* rpc.c, api/http_api.c, metrics.c */
     vr_metrics metrics;              /* loop thread only */
     int handler_depth;               /* application callbacks running (context.c) */
+    uint64_t timer_ids;              /* the last timer id given (timers.c) */
+    lws_dll2_owner_t alarms;         /* vr_alarm (alarms.c), owned */
     struct vr_rpc_call *rpc_head;    /* {async_lock}: outside calls for the loop */
     struct vr_rpc_call *rpc_tail;    /* {async_lock} */
     pthread_t loop_thread;           /* {async_lock}: the thread in run/service */

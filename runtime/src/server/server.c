@@ -189,6 +189,37 @@ verani_server *verani_server_create(const verani_server_options *opts, char *err
     return srv;
 }
 
+/* Name, once, the `on` events the handler table leaves NULL: an event nobody handles is
+ * dropped and a request answered NO_HANDLER (unless on_message takes them), which a schema
+ * that grew ahead of its handlers would otherwise do in silence. */
+static void warn_missing_handlers(const verani_room_def *room, const void *handlers)
+{
+    const verani_room_schema *sc = room->schema;
+    char list[512] = "";
+    size_t used = 0, i, n = 0;
+
+    for (i = 0; room->handler_offsets && i < sc->n_on; i++) {
+        void (*fn)(void);
+        int w;
+
+        memcpy(&fn, (const char *)handlers + room->handler_offsets[i], sizeof(fn));
+        if (fn)
+            continue;
+        n++;
+        if (used >= sizeof(list) - 1)
+            continue;
+        w = snprintf(list + used, sizeof(list) - used, "%s%s%s", used ? ", " : "",
+                     sc->on[i].name, sc->on[i].out ? " (a request)" : "");
+        used = w < 0 ? used : used + (size_t)w >= sizeof(list) ? sizeof(list) - 1
+                                                              : used + (size_t)w;
+    }
+    if (n)
+        VR_WARN("room %s: no handler for %zu `on` event(s): %s; %s\n", sc->name, n, list,
+                ((const verani_hooks *)handlers)->on_message
+                    ? "hooks.on_message receives them"
+                    : "their events are dropped and their requests answered NO_HANDLER");
+}
+
 int verani_server_mount(verani_server *srv, const verani_room_def *room, const void *handlers,
                         void *user)
 {
@@ -253,6 +284,7 @@ int verani_server_mount(verani_server *srv, const verani_room_def *room, const v
     srv->mounts[srv->n_mounts++] = m;
     if (sc->max_frame > srv->max_frame)
         srv->max_frame = sc->max_frame;
+    warn_missing_handlers(room, handlers);
     return 0;
 }
 
@@ -351,6 +383,7 @@ int verani_server_listen(verani_server *srv)
     vr_sweep_start(srv);
     if (vr_sessions_restore(srv))
         VR_WARN("sessions of the last run not restored; their clients start fresh sessions\n");
+    (void)vr_alarms_load(srv); /* logged; the server runs without them */
     return 0;
 }
 
@@ -433,6 +466,8 @@ static void context_end(verani_server *srv)
     vr_sessions_end_detached(srv);
     vr_sweep_stop(srv);
     lws_sul_cancel(&srv->store_retry);
+    vr_timers_cancel_all(srv); /* lws's timer list goes with the context */
+    vr_alarms_end(srv);
     wake_retire(srv);
     lws_context_destroy(srv->ctx);
     srv->ctx = NULL;

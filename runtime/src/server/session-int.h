@@ -206,8 +206,12 @@ typedef enum vr_hook {
     VR_HOOK_LEAVE,          /* on_leave(channel) */
     VR_HOOK_RESTORE,        /* on_hibernation_restore */
     VR_HOOK_ANY,            /* on_any(event, data, len, result) */
-    VR_HOOK_EVENT           /* the typed handler of the room's `on` event `index` (in, out),
+    VR_HOOK_EVENT,          /* the typed handler of the room's `on` event `index` (in, out),
                                timed for the handler-duration metric */
+    VR_HOOK_INSTANCE_START, /* on_instance_start */
+    VR_HOOK_INSTANCE_STOP,  /* on_instance_stop */
+    VR_HOOK_TIMER,          /* a timer's fn(arg) (timers.c) */
+    VR_HOOK_ALARM           /* on_alarm; on_error too when it fails (alarms.c) */
 } vr_hook;
 
 /* The arguments of one call; each hook reads its own (see vr_hook). */
@@ -222,6 +226,8 @@ typedef struct vr_hook_args {
     size_t index;
     const ProtobufCMessage *in;
     ProtobufCMessage *out;
+    verani_timer_fn timer;
+    void *arg;
 } vr_hook_args;
 
 /* Call `hook` of the application with `ctx` inside the handler bracket. Returns what the hook

@@ -55,6 +55,8 @@ void vr_attachment_fini(vr_attachment *a);
 typedef int (*vr_attachment_fn)(const vr_attachment *a, void *user);
 /* Called per instance that has stored sessions; strings borrowed for the call. */
 typedef int (*vr_instance_fn)(const char *room, const char *instance, void *user);
+/* An alarm of the store: nonzero stops the listing. */
+typedef int (*vr_alarm_fn)(const char *room, const char *instance, int64_t at_ms, void *user);
 /* Called per retained frame; `bytes` is borrowed for the call. Nonzero stops. */
 typedef int (*vr_retained_fn)(uint64_t seq, int64_t at_ms, const uint8_t *bytes, size_t len,
                               void *user);
@@ -97,6 +99,11 @@ typedef struct vr_storage_ops {
                        uint64_t *last, size_t *count);
     /* How long calls wait for another connection's lock from now on. */
     void (*busy_timeout)(verani_storage_db *db, uint32_t ms);
+    /* The alarm of an instance: set (replacing one) at `at_ms`, or deleted when at_ms < 0. */
+    int (*alarm_set)(verani_storage_db *db, const char *room, const char *instance,
+                     int64_t at_ms);
+    /* Every alarm, soonest first. */
+    int (*alarm_list)(verani_storage_db *db, vr_alarm_fn fn, void *user);
 } vr_storage_ops;
 
 struct verani_storage_db {
@@ -164,6 +171,12 @@ int vr_store_sessions_list(verani_storage_db *db, const char *room, const char *
  * restarted server knows which instances to bring back. Returns how many
  * were visited, or a verani_err. */
 int vr_store_instances_list(verani_storage_db *db, vr_instance_fn fn, void *user);
+/* The alarm of a room instance (Unix ms), set or replaced; at_ms < 0 deletes it (0 when
+ * there was none, too). */
+int vr_store_alarm_set(verani_storage_db *db, const char *room, const char *instance,
+                       int64_t at_ms);
+/* Every alarm in the store, soonest first: the count, or an error. */
+int vr_store_alarms_list(verani_storage_db *db, vr_alarm_fn fn, void *user);
 
 /* Retention bounds; 0 in a field means its default. */
 typedef struct vr_retention {

@@ -495,3 +495,31 @@ void verani_storage_free_message(void *msg)
         protobuf_c_message_free_unpacked(msg, &vr_pb_allocator);
 }
 
+/* --- the instances' alarms (the server's store) --------------------------- */
+
+int vr_store_alarm_set(verani_storage_db *db, const char *room, const char *instance,
+                       int64_t at_ms)
+{
+    int rc;
+
+    if (!db || !room || !instance)
+        return VERANI_EINVAL;
+    if ((rc = vr_storage_check_writable(db, "alarm")))
+        return rc;
+    return db->ops->alarm_set(db, room, instance, at_ms);
+}
+
+int vr_store_alarms_list(verani_storage_db *db, vr_alarm_fn fn, void *user)
+{
+    int rc;
+
+    if (!db || !fn)
+        return VERANI_EINVAL;
+    if ((rc = vr_storage_check_not_listing(db, "alarm list")))
+        return rc;
+    db->listing = 1;
+    rc = db->ops->alarm_list(db, fn, user);
+    db->listing = 0;
+    return rc;
+}
+

@@ -24,9 +24,14 @@
 #include "storage-private.h"
 
 /* The schema version this file writes; a newer file is refused. */
-#define SQ_SCHEMA_VERSION 2
+#define SQ_SCHEMA_VERSION 3
 #define SQ_STR_(x) #x
 #define SQ_STR(x) SQ_STR_(x)
+
+/* One alarm per room instance (verani_instance_set_alarm), Unix time in ms. */
+#define SQ_ALARM_TABLE \
+    "CREATE TABLE vr_alarm(room TEXT NOT NULL, instance TEXT NOT NULL, at_ms INTEGER NOT NULL," \
+    " PRIMARY KEY(room, instance)) WITHOUT ROWID;"
 
 static const char sq_schema[] =
     "CREATE TABLE vr_ns(id INTEGER PRIMARY KEY, room TEXT NOT NULL, instance TEXT NOT NULL,"
@@ -40,11 +45,18 @@ static const char sq_schema[] =
     "CREATE INDEX vr_session_instance ON vr_session(room, instance);"
     "CREATE TABLE vr_frame(client_id TEXT NOT NULL, seq INTEGER NOT NULL,"
     " at_ms INTEGER NOT NULL, bytes BLOB NOT NULL, PRIMARY KEY(client_id, seq)) WITHOUT ROWID;"
+    SQ_ALARM_TABLE
     "PRAGMA user_version = " SQ_STR(SQ_SCHEMA_VERSION) ";";
 
 /* From version 1 (before the session epoch) to this one. */
 static const char sq_upgrade_1[] =
     "ALTER TABLE vr_session ADD COLUMN epoch TEXT;"
+    SQ_ALARM_TABLE
+    "PRAGMA user_version = " SQ_STR(SQ_SCHEMA_VERSION) ";";
+
+/* From version 2 (before the instances' alarms) to this one. */
+static const char sq_upgrade_2[] =
+    SQ_ALARM_TABLE
     "PRAGMA user_version = " SQ_STR(SQ_SCHEMA_VERSION) ";";
 
 #define SQ_SESS_COLS \
@@ -87,6 +99,9 @@ static const char *const sq_sql[SQ_N] = {
                        " LIMIT 1), 9223372036854775807)",
     [SQ_FR_RANGE] = "SELECT min(seq), max(seq), count(*) FROM vr_frame WHERE client_id = ?1",
     [SQ_FR_DEL] = "DELETE FROM vr_frame WHERE client_id = ?1",
+    [SQ_AL_SET] = "INSERT OR REPLACE INTO vr_alarm(room, instance, at_ms) VALUES(?1, ?2, ?3)",
+    [SQ_AL_DEL] = "DELETE FROM vr_alarm WHERE room = ?1 AND instance = ?2",
+    [SQ_AL_LIST] = "SELECT room, instance, at_ms FROM vr_alarm ORDER BY at_ms",
 };
 
 const uint8_t vr_sq_empty[1] = {0};
@@ -292,8 +307,9 @@ static int sq_setup_schema(verani_storage_db *db)
         sqlite3_exec(q->h, "ROLLBACK", NULL, NULL, NULL);
         return VERANI_EIO;
     }
-    if (ver == 0 || ver == 1) {
-        rc = sqlite3_exec(q->h, ver ? sq_upgrade_1 : sq_schema, NULL, NULL, &err);
+    if (ver < SQ_SCHEMA_VERSION) {
+        rc = sqlite3_exec(q->h, ver == 2 ? sq_upgrade_2 : ver == 1 ? sq_upgrade_1 : sq_schema,
+                          NULL, NULL, &err);
         if (rc != SQLITE_OK) {
             vr_sq_fail(db, rc, "creating the tables");
             sqlite3_free(err);
@@ -516,6 +532,46 @@ static int sq_rollback(verani_storage_db *db, int depth)
     return rc;
 }
 
+/* --- the instances' alarms ------------------------------------------------- */
+
+static int sq_alarm_set(verani_storage_db *db, const char *room, const char *instance,
+                        int64_t at_ms)
+{
+    sqlite3_stmt *s = vr_sq_stmt(db, at_ms < 0 ? SQ_AL_DEL : SQ_AL_SET);
+
+    if (!s)
+        return vr_sq_prep_err(db);
+    vr_sq_bind_text(s, 1, room);
+    vr_sq_bind_text(s, 2, instance);
+    if (at_ms >= 0)
+        sqlite3_bind_int64(s, 3, at_ms);
+    return vr_sq_exec(db, s, at_ms < 0 ? "deleting an alarm" : "setting an alarm");
+}
+
+static int sq_alarm_list(verani_storage_db *db, vr_alarm_fn fn, void *user)
+{
+    sqlite3_stmt *s = vr_sq_stmt(db, SQ_AL_LIST);
+    int rc, n = 0;
+
+    if (!s)
+        return vr_sq_prep_err(db);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const unsigned char *room = sqlite3_column_text(s, 0);
+        const unsigned char *inst = sqlite3_column_text(s, 1);
+
+        n++;
+        if (fn(room ? (const char *)room : "", inst ? (const char *)inst : "",
+               sqlite3_column_int64(s, 2), user)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    vr_sq_done(s);
+    if (rc != SQLITE_DONE)
+        return vr_sq_fail(db, rc, "listing alarms");
+    return n;
+}
+
 static const vr_storage_ops sq_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -538,4 +594,6 @@ static const vr_storage_ops sq_ops = {
     .frame_trim = vr_sq_frame_trim,
     .frame_range = vr_sq_frame_range,
     .busy_timeout = sq_busy_timeout,
+    .alarm_set = sq_alarm_set,
+    .alarm_list = sq_alarm_list,
 };
