@@ -209,27 +209,36 @@ int vr_sq_sess_set_seq(verani_storage_db *db, const char *client_id, uint64_t la
     return 0;
 }
 
-int vr_sq_instances_list(verani_storage_db *db, vr_instance_fn fn, void *user)
+/* The rows of statement `id`, (room, instance[, at_ms]), each to `ifn` (or `afn`, with
+ * at_ms) until one returns nonzero: the count of rows seen, or an error. */
+static int room_rows(verani_storage_db *db, int id, const char *what, vr_instance_fn ifn,
+                     vr_alarm_fn afn, void *user)
 {
-    sqlite3_stmt *s = vr_sq_stmt(db, SQ_INST_LIST);
+    sqlite3_stmt *s = vr_sq_stmt(db, id);
     int rc, n = 0;
 
     if (!s)
         return vr_sq_prep_err(db);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const unsigned char *room = sqlite3_column_text(s, 0);
-        const unsigned char *inst = sqlite3_column_text(s, 1);
+        const unsigned char *r = sqlite3_column_text(s, 0);
+        const unsigned char *i = sqlite3_column_text(s, 1);
+        const char *room = r ? (const char *)r : "", *inst = i ? (const char *)i : "";
 
         n++;
-        if (fn(room ? (const char *)room : "", inst ? (const char *)inst : "", user)) {
+        if (ifn ? ifn(room, inst, user) : afn(room, inst, sqlite3_column_int64(s, 2), user)) {
             rc = SQLITE_DONE;
             break;
         }
     }
     vr_sq_done(s);
     if (rc != SQLITE_DONE)
-        return vr_sq_fail(db, rc, "listing instances");
+        return vr_sq_fail(db, rc, what);
     return n;
+}
+
+int vr_sq_instances_list(verani_storage_db *db, vr_instance_fn fn, void *user)
+{
+    return room_rows(db, SQ_INST_LIST, "listing instances", fn, NULL, user);
 }
 
 int vr_sq_frame_append(verani_storage_db *db, const char *client_id, uint64_t seq,
@@ -343,24 +352,5 @@ int vr_sq_alarm_set(verani_storage_db *db, const char *room, const char *instanc
 
 int vr_sq_alarm_list(verani_storage_db *db, vr_alarm_fn fn, void *user)
 {
-    sqlite3_stmt *s = vr_sq_stmt(db, SQ_AL_LIST);
-    int rc, n = 0;
-
-    if (!s)
-        return vr_sq_prep_err(db);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const unsigned char *room = sqlite3_column_text(s, 0);
-        const unsigned char *inst = sqlite3_column_text(s, 1);
-
-        n++;
-        if (fn(room ? (const char *)room : "", inst ? (const char *)inst : "",
-               sqlite3_column_int64(s, 2), user)) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    vr_sq_done(s);
-    if (rc != SQLITE_DONE)
-        return vr_sq_fail(db, rc, "listing alarms");
-    return n;
+    return room_rows(db, SQ_AL_LIST, "listing alarms", NULL, fn, user);
 }
