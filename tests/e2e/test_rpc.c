@@ -996,7 +996,6 @@ static void test_emit_async_unknown_instance(void **state)
 {
     const verani_event_def *ev = &e2e_e2e_room.schema->emit[0];
     e2e_server h;
-    verani_server_options o;
     rc_loop *l;
     rc_conn *a, *b;
     verani_rpc_result res;
@@ -1005,8 +1004,7 @@ static void test_emit_async_unknown_instance(void **state)
     E2e__ChatOut m = E2E__CHAT_OUT__INIT;
 
     (void)state;
-    e2e_server_options(&o);
-    e2e_server_start(&h, &o, NULL, NULL);
+    start_api(&h, TOKEN, MTOKEN, 0);
     l = rc_loop_create();
     a = e2e_join(l, h.port, "/e2e/lobby?userId=u1");
     m.text = "lost";
@@ -1019,6 +1017,9 @@ static void test_emit_async_unknown_instance(void **state)
     verani_rpc_result_free(&res);
     assert_int_equal(verani_rpc_session_count(h.srv, "E2e", "gone", d), VERANI_ENOTFOUND);
     verani_rpc_result_free(&res);
+    /* the lost emit is counted (the one of verani_rpc_emit was answered instead) */
+    expect(h.port, "GET", "/metrics", MTOKEN, NULL, 0, 200,
+           "verani_emit_async_unreached_total 1\n");
     /* an instance opened afterwards holds nothing of it */
     b = e2e_join(l, h.port, "/e2e/gone?userId=u2");
     m.text = "found";
@@ -1028,6 +1029,8 @@ static void test_emit_async_unknown_instance(void **state)
     rc_settle(l, 100);
     assert_int_equal(a->n_events, 1);
     assert_int_equal(b->n_events, 0);
+    expect(h.port, "GET", "/metrics", MTOKEN, NULL, 0, 200,
+           "verani_emit_async_unreached_total 1\n");
     rc_loop_destroy(l);
     e2e_server_stop(&h);
 }

@@ -242,8 +242,9 @@ VERANI_API int verani_server_handle_signals(verani_server *srv);
  * instance that does not exist then (instances exist while they have
  * sessions, and instance_idle_ms after), or a room that is not mounted,
  * reaches nobody: verani_rpc_emit answers VERANI_ENOTFOUND for it (the HTTP
- * API 404); this call, which returned when it queued, logs it (INFO,
- * "emit_async: ... nobody reached").
+ * API 404); this call, which returned when it queued, counts it in /metrics
+ * (verani_emit_async_unreached_total) and logs it (INFO, "emit_async: ...
+ * nobody reached").
  */
 VERANI_API int verani_server_emit_async(verani_server *srv, const verani_room_def *room,
                                         const char *instance, const verani_target *to,

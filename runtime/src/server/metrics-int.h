@@ -33,6 +33,7 @@ typedef struct vr_metrics {
     uint64_t handler_buckets[VR_METRICS_HANDLER_BUCKETS]; /* not cumulative */
     uint64_t handler_sum_us;
     uint64_t api_requests;              /* HTTP API and /metrics requests answered */
+    uint64_t emit_async_unreached;      /* emit_async calls for an unknown room or instance */
 } vr_metrics;
 
 /* Count an error frame with wire code `code`. */

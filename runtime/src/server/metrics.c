@@ -124,6 +124,9 @@ void vr_metrics_render(verani_server *srv, vr_sb *sb)
     counter(sb, "verani_detached_sessions_dropped_total", "Sessions waiting for a resume ended "
             "before their grace period, the oldest first, past max_detached.",
             m->detached_dropped);
+    counter(sb, "verani_emit_async_unreached_total", "verani_server_emit_async calls for a "
+            "room instance not in memory: nobody was reached (and nobody was told).",
+            m->emit_async_unreached);
     counter(sb, "verani_room_instances_evicted_total",
             "Room instances freed from memory after instance_idle_ms without a session.",
             m->instances_evicted);

@@ -503,14 +503,16 @@ static int call_submit(verani_server *srv, vr_rpc_call *c, verani_rpc_done *done
 }
 
 /* verani_server_emit_async's calls have nobody to hand a result to: an unknown room or
- * instance (the VERANI_ENOTFOUND verani_rpc_emit answers) is logged; ECLOSED (the server
- * went before the loop ran it) is not news. */
+ * instance (the VERANI_ENOTFOUND verani_rpc_emit answers) is counted in /metrics and logged
+ * (at INFO: a notification for a user who is offline is ordinary); ECLOSED (the server went
+ * before the loop ran it) is not news. */
 static void emit_async_done(verani_server *srv, const verani_rpc_result *res, void *arg)
 {
-    (void)srv;
     (void)arg;
-    if (res->status == VERANI_ENOTFOUND)
+    if (res->status == VERANI_ENOTFOUND) {
+        srv->metrics.emit_async_unreached++;
         VR_INFO("emit_async: %s: nobody reached\n", res->error);
+    }
 }
 
 int vr_rpc_emit_async(verani_server *srv, const verani_room_def *room, const char *instance,
