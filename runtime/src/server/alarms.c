@@ -11,11 +11,8 @@
  * store's row goes when the alarm runs, before hooks.on_alarm, so that the
  * hook may set the next one.
  */
-#define _POSIX_C_SOURCE 200809L
-
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "server-int.h"
 #include "storage/storage-private.h"
@@ -32,14 +29,6 @@ typedef struct vr_alarm {
     int64_t at_ms;                   /* Unix time */
     unsigned tries;                  /* failed runs so far */
 } vr_alarm;
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const char *room_of(const vr_mount *m)
 {
@@ -87,7 +76,7 @@ static vr_alarm *alarm_put(verani_server *srv, vr_mount *m, const char *instance
     }
     a->at_ms = at_ms;
     a->tries = 0;
-    wait_ms = at_ms - wall_ms();
+    wait_ms = at_ms - vr_wall_ms();
     lws_sul_schedule(srv->ctx, 0, &a->sul, alarm_cb,
                      wait_ms > 0 ? (lws_usec_t)wait_ms * LWS_US_PER_MS : 0);
     return a;
@@ -118,7 +107,7 @@ static void alarm_retry(verani_server *srv, vr_mount *m, const char *instance, u
                 room_of(m), instance, tries);
         return;
     }
-    at_ms = wall_ms() + ((int64_t)VR_ALARM_RETRY_MS << (tries - 1));
+    at_ms = vr_wall_ms() + ((int64_t)VR_ALARM_RETRY_MS << (tries - 1));
     if (alarm_store(srv, m, instance, at_ms))
         return;
     a = alarm_put(srv, m, instance, at_ms);

@@ -88,6 +88,8 @@ void vr_retain_trim(vr_outq *r, int64_t oldest_us);
 int vr_retain_replay(const vr_outq *r, uint64_t last_seq, uint64_t cur_seq, vr_outq *dst);
 /* CLOCK_MONOTONIC in microseconds (the clock of vr_frame.t_us). */
 int64_t vr_now_us(void);
+/* Wall-clock Unix time in milliseconds (stored times: retained frames, sessions, alarms). */
+int64_t vr_wall_ms(void);
 
 /*
  * Does session `s` pass target `to` (kind/name, except, user and client

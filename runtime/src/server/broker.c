@@ -9,6 +9,7 @@
  * (outq.c does) and does not know about other nodes (a Redis broker will).
  */
 #include <string.h>
+#include <time.h>
 
 #include "core/core-private.h"
 #include "server-int.h"
@@ -31,6 +32,14 @@ vr_frame *vr_frame_new(size_t len)
 int64_t vr_now_us(void)
 {
     return (int64_t)lws_now_usecs(); /* CLOCK_MONOTONIC; any thread */
+}
+
+int64_t vr_wall_ms(void)
+{
+    struct timespec ts;
+
+    timespec_get(&ts, TIME_UTC);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void vr_frame_ref(vr_frame *f)

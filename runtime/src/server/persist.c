@@ -16,14 +16,6 @@
 #include "storage/storage-private.h"
 
 /* Wall-clock milliseconds (what the store keeps: monotonic time does not survive a restart). */
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    timespec_get(&ts, TIME_UTC);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Is the session store on a file (else saving is pointless: ":memory:" dies with us), and is
  * there a resume to save sessions for? */
 int vr_store_persistent(const verani_server *srv)
@@ -46,7 +38,7 @@ static void fill_attachment(const verani_session *s, vr_attachment *a)
     a->channels = s->channels;
     a->n_channels = s->n_channels;
     a->last_seq = s->seq;
-    a->updated_ms = wall_ms();
+    a->updated_ms = vr_wall_ms();
 }
 
 /*
@@ -202,7 +194,7 @@ static int session_save(verani_session *s, int64_t now_ms, int64_t now_us)
 
 int vr_sessions_save(verani_server *srv)
 {
-    int64_t now_ms = wall_ms(), now_us = vr_now_us();
+    int64_t now_ms = vr_wall_ms(), now_us = vr_now_us();
     size_t i, n = 0;
     int r = 0;
 
@@ -331,7 +323,7 @@ static int restore_frame(uint64_t seq, int64_t at_ms, const uint8_t *bytes, size
     if (!f)
         return VERANI_ENOMEM;
     memcpy(f->body, bytes, len);
-    f->t_us = vr_now_us() - (wall_ms() - at_ms) * 1000;
+    f->t_us = vr_now_us() - (vr_wall_ms() - at_ms) * 1000;
     r = vr_outq_push(&s->retained, f, seq, UINT32_MAX, SIZE_MAX);
     vr_frame_unref(f);
     return r;

@@ -37,12 +37,6 @@ static void instance_call(vr_instance *inst, vr_hook hook, const vr_hook_args *a
     vr_ctx_fini(&ctx);
 }
 
-/* Off the list (no longer found by id, no longer counted). */
-static void timer_unlink(vr_timer *t)
-{
-    lws_dll2_remove(&t->node);
-}
-
 static void timer_cb(lws_sorted_usec_list_t *sul)
 {
     vr_timer *t = lws_container_of(sul, vr_timer, sul);
@@ -56,7 +50,7 @@ static void timer_cb(lws_sorted_usec_list_t *sul)
     t->running = 0;
     /* cancelled from fn (or its instance went): off the list already */
     if (!t->period_us || lws_dll2_is_detached(&t->node)) {
-        timer_unlink(t);
+        lws_dll2_remove(&t->node);
         vr_free(t);
         return;
     }
@@ -113,7 +107,7 @@ int verani_instance_every(verani_ctx *ctx, uint32_t ms, verani_timer_fn fn, void
 static void timer_drop(vr_timer *t)
 {
     lws_sul_cancel(&t->sul);
-    timer_unlink(t);
+    lws_dll2_remove(&t->node);
     if (!t->running)
         vr_free(t);
 }
