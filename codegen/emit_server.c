@@ -51,6 +51,24 @@ static size_t rpc_emitter_params(vc_ctx *ctx, const vc_event *e, const char **pa
     return n;
 }
 
+/* The typed deferred-reply sender's parameters (two). */
+static void reply_params(vc_ctx *ctx, const vc_event *e, const char **params)
+{
+    params[0] = "verani_reply *r";
+    params[1] = vc_arena_printf(&ctx->arena, "const %s *msg", vc_msg_ctype(ctx, e->out));
+}
+
+/* Does room r have an `on` event with `returns`? */
+static int room_has_reply(const vc_room *r)
+{
+    for (size_t j = 0; j < r->events.n; j++) {
+        const vc_event *e = vc_room_event(r, j);
+        if (e->dir == VC_DIR_ON && e->out)
+            return 1;
+    }
+    return 0;
+}
+
 /* The messages that get typed storage helpers: the schema's own, not room metas. */
 static size_t storage_messages(const vc_schema *s)
 {
@@ -153,6 +171,18 @@ static void server_h_room(vc_ctx *ctx, vc_buf *b, const vc_room *r)
                 continue;
             size_t n = rpc_emitter_params(ctx, e, rparams);
             vc_emit_sig(b, head(ctx, "int", VC_N_RPC_EMIT, r, e), rparams, n, ";\n");
+        }
+        vc_buf_puts(b, "\n");
+    }
+    if (room_has_reply(r)) {
+        vc_emit_doc(b, "Answer a request whose handler deferred its reply (verani_ctx_defer), "
+                    "from any\nthread: the typed verani_reply_send, which consumes `r`.", 0);
+        for (size_t j = 0; j < r->events.n; j++) {
+            const vc_event *e = vc_room_event(r, j);
+            if (e->dir != VC_DIR_ON || !e->out)
+                continue;
+            reply_params(ctx, e, params);
+            vc_emit_sig(b, head(ctx, "int", VC_N_REPLY, r, e), params, 2, ";\n");
         }
         vc_buf_puts(b, "\n");
     }
@@ -312,6 +342,14 @@ static void server_c_room(vc_ctx *ctx, vc_buf *b, const vc_room *r)
 
         vc_emit_sig(b, head(ctx, "int", VC_N_RPC_EMIT, r, e), rparams, n, "\n{\n");
         vc_emit_sig(b, "    return verani_rpc_emit", args, 7, ";\n}\n\n");
+    }
+    for (size_t j = 0; j < n_on; j++) {
+        const char *args[2] = {"r", "(const ProtobufCMessage *)msg"};
+        if (!on[j]->out)
+            continue;
+        reply_params(ctx, on[j], params);
+        vc_emit_sig(b, head(ctx, "int", VC_N_REPLY, r, on[j]), params, 2, "\n{\n");
+        vc_emit_sig(b, "    return verani_reply_send", args, 2, ";\n}\n\n");
     }
     params[0] = "verani_ctx *ctx";
     vc_emit_sig(b, vc_arena_printf(a, "const %s *%s", rv.v[4].value,

@@ -71,6 +71,7 @@ static const struct name_def {
     {VC_N_CLIENT_REQUEST, S_ON, W_REPLY, "$room$_client_request_$ev$",
      "client request function"},
     {VC_N_CLIENT_REPLY, S_ON, W_REPLY, "$room$_client_reply_$ev$", "reply trampoline"},
+    {VC_N_REPLY, S_ON, W_REPLY, "$room$_reply_$ev$", "deferred-reply sender"},
     {VC_N_EMIT_ID, S_EMIT, W_ALWAYS, "$ROOM$_EMIT_$EV$", "id macro"},
     {VC_N_EMIT, S_EMIT, W_ALWAYS, "$room$_emit_$ev$", "server emitter"},
     {VC_N_RPC_EMIT, S_EMIT, W_ALWAYS, "$room$_rpc_emit_$ev$", "outside-call emitter"},

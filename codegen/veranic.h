@@ -359,7 +359,7 @@ typedef enum vc_name_id {
     VC_N_STUB_HANDLERS,
     /* an `on` event (emit: without `returns`; the reply names: with it) */
     VC_N_ON_ID, VC_N_INVOKE_EVENT, VC_N_STUB_EVENT, VC_N_CLIENT_EMIT, VC_N_REPLY_CB,
-    VC_N_CLIENT_REQUEST, VC_N_CLIENT_REPLY,
+    VC_N_CLIENT_REQUEST, VC_N_CLIENT_REPLY, VC_N_REPLY,
     /* an `emit` event */
     VC_N_EMIT_ID, VC_N_EMIT, VC_N_RPC_EMIT, VC_N_EVENT_CB, VC_N_CLIENT_ON, VC_N_CLIENT_ONCE,
     VC_N_CLIENT_OFF, VC_N_CLIENT_INVOKE,

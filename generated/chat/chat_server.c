@@ -129,6 +129,11 @@ int chat_chat_rpc_emit_typing(verani_server *srv, const char *instance, verani_t
                            (const ProtobufCMessage *)msg, done);
 }
 
+int chat_chat_reply_history(verani_reply *r, const Chat__HistoryPage *msg)
+{
+    return verani_reply_send(r, (const ProtobufCMessage *)msg);
+}
+
 const Chat__ChatMeta *chat_chat_meta(verani_ctx *ctx)
 {
     return (const Chat__ChatMeta *)verani_ctx_meta(ctx);

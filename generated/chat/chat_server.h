@@ -71,6 +71,12 @@ int chat_chat_rpc_emit_user_left(verani_server *srv, const char *instance, veran
 int chat_chat_rpc_emit_typing(verani_server *srv, const char *instance, verani_target to,
                               const Chat__UserEvent *msg, verani_rpc_done done);
 
+/*
+ * Answer a request whose handler deferred its reply (verani_ctx_defer), from any
+ * thread: the typed verani_reply_send, which consumes `r`.
+ */
+int chat_chat_reply_history(verani_reply *r, const Chat__HistoryPage *msg);
+
 /* The connection's typed meta; valid until the handler returns. */
 const Chat__ChatMeta *chat_chat_meta(verani_ctx *ctx);
 

@@ -168,6 +168,21 @@ int kitchen_lobby_rpc_emit_plain(verani_server *srv, const char *instance, veran
                            &kitchen_lobby_emit_events[3], (const ProtobufCMessage *)msg, done);
 }
 
+int kitchen_lobby_reply_ask(verani_reply *r, const Kitchen__Nothing *msg)
+{
+    return verani_reply_send(r, (const ProtobufCMessage *)msg);
+}
+
+int kitchen_lobby_reply_echo_all_types(verani_reply *r, const Kitchen__Scalars *msg)
+{
+    return verani_reply_send(r, (const ProtobufCMessage *)msg);
+}
+
+int kitchen_lobby_reply_join_game(verani_reply *r, const Kitchen__Team *msg)
+{
+    return verani_reply_send(r, (const ProtobufCMessage *)msg);
+}
+
 const Kitchen__LobbyMeta *kitchen_lobby_meta(verani_ctx *ctx)
 {
     return (const Kitchen__LobbyMeta *)verani_ctx_meta(ctx);

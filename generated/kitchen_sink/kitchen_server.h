@@ -76,6 +76,14 @@ int kitchen_lobby_rpc_emit_game_state(verani_server *srv, const char *instance, 
 int kitchen_lobby_rpc_emit_ping(verani_server *srv, const char *instance, verani_target to,
                                 const Kitchen__Nothing *msg, verani_rpc_done done);
 
+/*
+ * Answer a request whose handler deferred its reply (verani_ctx_defer), from any
+ * thread: the typed verani_reply_send, which consumes `r`.
+ */
+int kitchen_lobby_reply_join_game(verani_reply *r, const Kitchen__Team *msg);
+int kitchen_lobby_reply_ask(verani_reply *r, const Kitchen__Nothing *msg);
+int kitchen_lobby_reply_echo_all_types(verani_reply *r, const Kitchen__Scalars *msg);
+
 /* The connection's typed meta; valid until the handler returns. */
 const Kitchen__LobbyMeta *kitchen_lobby_meta(verani_ctx *ctx);
 

@@ -86,6 +86,11 @@ int notifications_inbox_rpc_emit_unread(verani_server *srv, const char *instance
                            done);
 }
 
+int notifications_inbox_reply_ack(verani_reply *r, const Notifications__Unread *msg)
+{
+    return verani_reply_send(r, (const ProtobufCMessage *)msg);
+}
+
 const Notifications__InboxMeta *notifications_inbox_meta(verani_ctx *ctx)
 {
     return (const Notifications__InboxMeta *)verani_ctx_meta(ctx);

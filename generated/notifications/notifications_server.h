@@ -62,6 +62,12 @@ int notifications_inbox_rpc_emit_notify(verani_server *srv, const char *instance
 int notifications_inbox_rpc_emit_unread(verani_server *srv, const char *instance, verani_target to,
                                         const Notifications__Unread *msg, verani_rpc_done done);
 
+/*
+ * Answer a request whose handler deferred its reply (verani_ctx_defer), from any
+ * thread: the typed verani_reply_send, which consumes `r`.
+ */
+int notifications_inbox_reply_ack(verani_reply *r, const Notifications__Unread *msg);
+
 /* The connection's typed meta; valid until the handler returns. */
 const Notifications__InboxMeta *notifications_inbox_meta(verani_ctx *ctx);
 

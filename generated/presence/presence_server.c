@@ -124,6 +124,11 @@ int presence_presence_rpc_emit_sync(verani_server *srv, const char *instance, ve
                            &presence_presence_emit_events[3], (const ProtobufCMessage *)msg, done);
 }
 
+int presence_presence_reply_list(verani_reply *r, const Presence__PresenceList *msg)
+{
+    return verani_reply_send(r, (const ProtobufCMessage *)msg);
+}
+
 const Presence__PresenceMeta *presence_presence_meta(verani_ctx *ctx)
 {
     return (const Presence__PresenceMeta *)verani_ctx_meta(ctx);

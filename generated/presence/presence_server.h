@@ -75,6 +75,12 @@ int presence_presence_rpc_emit_user_status(verani_server *srv, const char *insta
 int presence_presence_rpc_emit_sync(verani_server *srv, const char *instance, verani_target to,
                                     const Presence__PresenceList *msg, verani_rpc_done done);
 
+/*
+ * Answer a request whose handler deferred its reply (verani_ctx_defer), from any
+ * thread: the typed verani_reply_send, which consumes `r`.
+ */
+int presence_presence_reply_list(verani_reply *r, const Presence__PresenceList *msg);
+
 /* The connection's typed meta; valid until the handler returns. */
 const Presence__PresenceMeta *presence_presence_meta(verani_ctx *ctx);
 

@@ -148,6 +148,13 @@ typedef struct verani_server_options {
      * verani_server_listen for the API, fails with VERANI_EINVAL. */
     const char *static_dir;
     const char *static_path;
+    /* The worker pool (verani_ctx_post): threads the server starts at listen for work that
+     * must not run on the event loop (a database, an HTTP service, slow crypto). 0: none
+     * (verani_ctx_post fails with VERANI_ESTATE); at most 256. */
+    uint32_t workers;
+    /* Jobs posted and not yet started, in all; past it verani_ctx_post fails with
+     * VERANI_EFULL (the handler decides: answer with an error, or try later). 0: 1024 */
+    uint32_t worker_queue_max;
 } verani_server_options;
 
 VERANI_API void verani_server_options_init(verani_server_options *opts);
@@ -380,6 +387,96 @@ VERANI_API size_t verani_instance_timer_count(verani_ctx *ctx);
 VERANI_API int verani_instance_set_alarm(verani_ctx *ctx, int64_t at_unix_ms);
 VERANI_API int verani_instance_get_alarm(verani_ctx *ctx, int64_t *at_unix_ms);
 VERANI_API int verani_instance_delete_alarm(verani_ctx *ctx);
+
+/* --- deferred replies ------------------------------------------------------ */
+
+/*
+ * A request (an `on` event declared with `returns`) is answered when its handler returns,
+ * with the reply the handler filled. A handler that cannot answer yet (it waits for a job
+ * of the worker pool, another thread, another instance) defers the reply instead:
+ *
+ *     verani_reply *r = verani_ctx_defer(ctx);   // in the request's handler
+ *     ... return 0;                              // nothing is sent now
+ *     verani_reply_send(r, &page);               // later, from any thread: the REPLY goes
+ *
+ * The handle belongs to the application from verani_ctx_defer until exactly one
+ * verani_reply_send or verani_reply_error, which consume it whatever they return (it is
+ * freed; using it again is a use after free). The generated
+ * <pkg>_<room>_reply_<event>(r, msg) is the typed verani_reply_send.
+ *
+ * The answer reaches the request's session where it is then: across a resume too (a REPLY
+ * sent while the client is reconnecting waits in its resume window, as an emit does). An
+ * answer for a session that has ended (its client left, was kicked, or its resume grace
+ * passed), or for a request whose handler returned an error after deferring (that error
+ * answered it), is dropped and counted in /metrics (verani_deferred_replies_dropped_total).
+ * An ERROR answer (verani_reply_error) carries no seq, so, like every ERROR, it is lost
+ * when the client has no connection at that moment; its request then ends with the
+ * client's own request timeout (verani_client_options.request_timeout_ms).
+ *
+ * The server does not time a deferred request out: a handle never answered holds a few
+ * bytes until the application frees it by answering. The client does (its request
+ * timeout). A graceful stop first lets the worker pool finish (verani_ctx_post), then
+ * answers every request still deferred with ERROR HANDLER_FAILED "the server stopped before
+ * the request was answered", before the sessions get their 1012.
+ */
+typedef struct verani_reply verani_reply;
+
+/*
+ * In the handler of a request, on the event-loop thread: take the reply's handle; the
+ * runtime sends nothing when the handler returns (what it wrote into its reply argument is
+ * ignored). If the handler then returns an error, that error answers the request
+ * (HANDLER_FAILED) and a later answer on the handle is dropped. NULL (nothing deferred)
+ * when `ctx` is not the context of a request's typed handler, the reply was deferred
+ * already, or out of memory.
+ */
+VERANI_API verani_reply *verani_ctx_defer(verani_ctx *ctx);
+
+/*
+ * Answer a deferred request with `msg`, a message of the event's `returns` type. Any
+ * thread: the reply is validated (the generated validator, as a direct reply) and encoded
+ * on the calling thread, and the loop queues it to the session on its next turn (at once
+ * on the loop thread). Consumes `r`. Returns 0 when the reply was handed to the loop;
+ * VERANI_EINVAL when `r` is NULL or `msg` is not of the event's type or fails validation
+ * (the request is then answered with ERROR HANDLER_FAILED, and the log names the field);
+ * VERANI_ECLOSED once the server is stopping; VERANI_ENOMEM. A reply larger than the
+ * session's outbound queue can ever hold is answered with ERROR TOO_LARGE, as a direct one.
+ */
+VERANI_API int verani_reply_send(verani_reply *r, const ProtobufCMessage *msg);
+
+/*
+ * Answer a deferred request with ERROR HANDLER_FAILED and `message` (NULL: "the server
+ * failed to handle the event"; at most 256 bytes are sent). Any thread; consumes `r`.
+ * 0, VERANI_EINVAL (NULL `r`), VERANI_ECLOSED (stopping), VERANI_ENOMEM.
+ */
+VERANI_API int verani_reply_error(verani_reply *r, const char *message);
+
+/* --- the worker pool --------------------------------------------------------- */
+
+/*
+ * verani_ctx_post runs `work(arg)` on one of the server's worker threads
+ * (verani_server_options.workers), then `done(ctx, arg, status)` back on the event-loop
+ * thread with a context of the instance that posted it, so the instance's state stays
+ * single-threaded: `work` touches nothing of the server (no context, no emit, no storage
+ * handle of a room: it has none), `done` may do all a handler does (emit, storage, timers,
+ * a deferred reply). verani_ctx_session(ctx) in `done` is the session that posted, if it
+ * still exists (across a resume too), else NULL.
+ *
+ * The instance stays in memory until `done` has run. `arg` is the caller's: `work` and
+ * `done` share it, and `done` runs exactly once for every job accepted, so it is where
+ * `arg` is freed. `status` is 0 when `work` ran; VERANI_ECLOSED when the server stopped
+ * before a worker started it (`work` never ran; `done` runs during the stop, with the
+ * sessions still there). Jobs start in the order they were posted; with more than one
+ * worker they may end in any order.
+ *
+ * Event-loop thread, with a context of an instance (a handler, hook, timer or another
+ * `done`). Returns 0 when queued; VERANI_EINVAL (NULL ctx or `work` or `done`, a context of
+ * no instance); VERANI_ESTATE (no workers: opts.workers is 0); VERANI_EFULL (past
+ * opts.worker_queue_max jobs waiting); VERANI_ECLOSED (stopping); VERANI_ENOMEM.
+ */
+typedef void (*verani_work_fn)(void *arg);
+typedef void (*verani_work_done_fn)(verani_ctx *ctx, void *arg, int status);
+VERANI_API int verani_ctx_post(verani_ctx *ctx, verani_work_fn work, verani_work_done_fn done,
+                               void *arg);
 
 /* --- extract_meta: the upgrade request ------------------------------------ */
 

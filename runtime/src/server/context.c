@@ -101,6 +101,7 @@ static int hook_set(const struct verani_ctx *ctx, vr_hook hook)
     case VR_HOOK_INSTANCE_STOP: return h->on_instance_stop != NULL;
     case VR_HOOK_TIMER: return 1;
     case VR_HOOK_ALARM: return h->on_alarm != NULL;
+    case VR_HOOK_JOB: return 1;
     }
     return 0;
 }
@@ -159,6 +160,9 @@ int vr_hook_call(struct verani_ctx *ctx, vr_hook hook, const vr_hook_args *a)
         r = h->on_alarm(ctx);
         if (r < 0 && h->on_error)
             h->on_error(ctx, r, "on_alarm failed");
+        break;
+    case VR_HOOK_JOB:
+        a->done(ctx, a->arg, a->result);
         break;
     }
     vr_handler_leave(ctx);

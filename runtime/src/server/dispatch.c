@@ -146,11 +146,16 @@ static int run_handler(struct verani_ctx *ctx, const vr_envelope *env,
         if (*out)
             ev->out->message_init(*out);
     }
-    if (ev->out && !*out)
+    if (ev->out && !*out) {
         r = VERANI_ENOMEM;
-    else
+    } else {
+        ctx->req = env; /* verani_ctx_defer's, while the typed handler runs */
+        ctx->req_ev = ev;
         r = vr_hook_call(ctx, VR_HOOK_EVENT, &(vr_hook_args){
             .index = (size_t)(ev - sc->on), .in = in, .out = *out});
+        ctx->req = NULL;
+        ctx->req_ev = NULL;
+    }
     if (r == VERANI_ENOHANDLER && vr_hooks_of(ctx->mount)->on_message)
         r = vr_hook_call(ctx, VR_HOOK_MESSAGE, &(vr_hook_args){
             .event = ev->id, .data = env->payload.data,
@@ -174,6 +179,22 @@ static void answer(verani_session *s, struct verani_ctx *ctx, const vr_envelope 
                          "the server has no handler for this request", NULL);
         r = 0;
         request = 0;
+    }
+    if (ctx->deferred) {
+        /* the reply is the handle's; an error now answers the request instead (unless the
+         * handle already has, on the loop thread), and the handle's later answer is dropped */
+        int live = vr_sref_get(s->srv, ctx->defer_slot, ctx->defer_gen) != NULL;
+
+        if (r >= 0)
+            return;
+        vr_sref_drop(s->srv, ctx->defer_slot, ctx->defer_gen);
+        snprintf(msg, sizeof(msg), "handler for '%s' failed after deferring its reply: %s",
+                 ev->name, verani_strerror(r));
+        if (live)
+            handler_failed(s, ctx, env, r, msg);
+        else
+            vr_hook_call(ctx, VR_HOOK_ERROR, &(vr_hook_args){.err = r, .text = msg});
+        return;
     }
     if (r < 0) {
         snprintf(msg, sizeof(msg), "handler for '%s' failed: %s", ev->name, verani_strerror(r));

@@ -86,6 +86,7 @@ static void adopt(verani_session *s, verani_session *o)
     s->retained = o->retained;
     vr_outq_init(&o->retained);
     s->bucket = o->bucket;   /* a reconnect does not refill the rate limit */
+    vr_sref_moved(o, s);     /* deferred replies and jobs reach the new connection */
     vr_timer_unlink(o);
     lws_dll2_remove(&o->all);
     lws_dll2_remove(&o->node);

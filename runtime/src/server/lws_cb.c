@@ -238,6 +238,7 @@ int vr_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         vr_rpc_drain(srv);
+        vr_workers_complete(srv);
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
         sock_gone(srv, wsi);

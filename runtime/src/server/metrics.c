@@ -127,6 +127,26 @@ void vr_metrics_render(verani_server *srv, vr_sb *sb)
     counter(sb, "verani_emit_async_unreached_total", "verani_server_emit_async calls for a "
             "room instance not in memory: nobody was reached (and nobody was told).",
             m->emit_async_unreached);
+    counter(sb, "verani_deferred_replies_total", "Requests whose handler deferred the reply "
+            "(verani_ctx_defer).", m->deferred_replies);
+    counter(sb, "verani_deferred_replies_dropped_total", "Deferred answers that found no "
+            "request: its session had ended, or its handler failed after deferring.",
+            m->deferred_dropped);
+    counter(sb, "verani_worker_jobs_total", "Worker jobs accepted by verani_ctx_post.",
+            m->jobs_posted);
+    counter(sb, "verani_worker_jobs_done_total", "Worker jobs whose completion ran.",
+            m->jobs_done);
+    counter(sb, "verani_worker_jobs_refused_total", "verani_ctx_post calls refused: the "
+            "queue was full (worker_queue_max) or the server was stopping.", m->jobs_refused);
+    if (srv->pool) {
+        uint32_t queued, running;
+
+        vr_workers_load(srv, &queued, &running);
+        head(sb, "verani_worker_jobs_queued", "gauge", "Worker jobs posted and not started.");
+        vr_sb_printf(sb, "verani_worker_jobs_queued %u\n", queued);
+        head(sb, "verani_worker_jobs_running", "gauge", "Worker jobs running now.");
+        vr_sb_printf(sb, "verani_worker_jobs_running %u\n", running);
+    }
     counter(sb, "verani_room_instances_evicted_total",
             "Room instances freed from memory after instance_idle_ms without a session.",
             m->instances_evicted);

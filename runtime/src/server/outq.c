@@ -337,6 +337,11 @@ int vr_session_send(verani_session *s, vr_envelope *env, const ProtobufCMessage 
     return 0;
 }
 
+int vr_session_send_frame(verani_session *s, vr_frame *f, int with_seq)
+{
+    return enqueue(s, f, with_seq, 1);
+}
+
 void vr_session_error(verani_session *s, int code, const vr_envelope *req, const char *msg,
                       const char *field)
 {

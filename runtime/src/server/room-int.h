@@ -67,6 +67,7 @@ typedef struct vr_instance {
     char *name;                      /* owned */
     lws_dll2_owner_t sessions;       /* verani_session that completed hello */
     uint32_t pending;                /* upgraded connections that have not sent hello yet */
+    uint32_t jobs;                   /* worker jobs whose `done` has not run (workers.c) */
     struct verani_storage *storage;  /* owned: opened by verani_ctx_storage; NULL until then */
     lws_dll2_t idle_node;            /* in srv->idle_instances while empty (sweep.c) */
     int64_t empty_since_us;          /* when it became empty: evicted instance_idle_ms later */

@@ -227,7 +227,7 @@ static void instance_free(vr_instance *inst)
 
 static int instance_empty(const vr_instance *inst)
 {
-    return !inst->sessions.count && !inst->pending;
+    return !inst->sessions.count && !inst->pending && !inst->jobs;
 }
 
 void vr_instances_evict(verani_server *srv, int64_t oldest_us)

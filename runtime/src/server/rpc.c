@@ -270,6 +270,10 @@ void vr_rpc_exec(verani_server *srv, const vr_rpc_req *rq, verani_rpc_result *re
         cleanup(srv, res);
         return;
     }
+    if (rq->op == VR_RPC_REPLY) {
+        vr_defer_deliver(srv, rq->slot, rq->gen, rq->frame, rq->reply);
+        return;
+    }
     for (i = 0; i < srv->n_mounts && !res->status; i++) {
         vr_mount *m = srv->mounts[i];
 
@@ -533,6 +537,39 @@ int vr_rpc_emit_async(verani_server *srv, const verani_room_def *room, const cha
         return VERANI_ENOMEM;
     }
     return call_submit(srv, c, &done);
+}
+
+static void reply_done(verani_server *srv, const verani_rpc_result *res, void *arg)
+{
+    (void)srv; /* vr_defer_deliver counted and logged what it found */
+    (void)res;
+    (void)arg;
+}
+
+int vr_rpc_reply(verani_server *srv, uint32_t slot, uint32_t gen, vr_frame *frame, int reply)
+{
+    verani_rpc_done done = {reply_done, NULL, 0, NULL};
+    vr_rpc_call *c = call_new(VR_RPC_REPLY, NULL, NULL, NULL, &done);
+
+    if (!c) {
+        vr_frame_unref(frame);
+        return VERANI_ENOMEM;
+    }
+    c->rq.frame = frame;
+    c->rq.slot = slot;
+    c->rq.gen = gen;
+    c->rq.reply = reply;
+    return call_submit(srv, c, &done);
+}
+
+int vr_rpc_on_loop(verani_server *srv)
+{
+    int on;
+
+    pthread_mutex_lock(&srv->async_lock);
+    on = srv->loop_known && pthread_equal(srv->loop_thread, pthread_self());
+    pthread_mutex_unlock(&srv->async_lock);
+    return on;
 }
 
 static int check_done(verani_server *srv, verani_rpc_done *done)

@@ -36,6 +36,19 @@
 
 struct ev_loop;
 struct vr_http_req;
+struct vr_pool;
+
+/* A reference to a session that outlives a handler (defer.c): a deferred reply's request,
+ * or the session a worker job's completion runs with. A slot of srv->srefs, named by its
+ * index and generation; a slot whose session ended moves to the next generation. */
+typedef struct vr_sref {
+    verani_session *s;               /* NULL: free */
+    uint32_t gen;
+    uint32_t next_free;              /* the free list: index + 1, 0 ends it */
+    uint32_t event;                  /* a reply's: the request's event id */
+    uint8_t reply;                   /* a deferred reply's (else a job's) */
+    uint64_t request_id;             /* a reply's: the request's id */
+} vr_sref;
 
 /* The default of opts.storage_busy_timeout_ms, and how long the stop's final save waits. */
 #define VR_STORAGE_BUSY_MS 5
@@ -176,6 +189,11 @@ struct verani_server {
     /* Sockets (lws_cb.c): every accepted socket is counted from adoption to destruction;
      * max_connections bounds them, and so does the process's descriptor limit. */
     uint32_t n_sockets;
+    /* defer.c: session references (vr_sref), owned; n_srefs slots used so far */
+    vr_sref *srefs;
+    uint32_t n_srefs, cap_srefs;
+    uint32_t sref_free;              /* the first free slot + 1; 0: none */
+    struct vr_pool *pool;            /* owned by workers.c; NULL without workers */
     lws_dll2_owner_t loose;          /* vr_sock: sockets that are not sessions (sweep.c) */
     struct lws *listen_wsi;          /* seen at the first accept; NULL before */
     int fd_limit;                    /* RLIMIT_NOFILE at listen; 0: no limit to watch */
@@ -260,6 +278,39 @@ void vr_server_storage_close(verani_server *srv);
 /* Close the instance's storage handle, if open (before the instance is freed). */
 void vr_instance_storage_close(vr_instance *inst);
 
+/* --- defer.c: references to sessions, deferred replies --- */
+/* Take a reference to `s` (a deferred reply's when `reply`, with its request): 0 and its
+ * slot and generation, or VERANI_ENOMEM. */
+int vr_sref_take(verani_session *s, int reply, uint64_t request_id, uint32_t event,
+                 uint32_t *slot, uint32_t *gen);
+/* The session of a reference; NULL once it ended or the reference was dropped. */
+verani_session *vr_sref_get(verani_server *srv, uint32_t slot, uint32_t gen);
+/* Drop a reference (nothing when it is stale). */
+void vr_sref_drop(verani_server *srv, uint32_t slot, uint32_t gen);
+/* Session `s` is being freed: its references go stale. */
+void vr_sref_gone(verani_session *s);
+/* A resume moves session `from` into `to`: so do its references. */
+void vr_sref_moved(verani_session *from, verani_session *to);
+/* Free the table (destroy). */
+void vr_sref_free_all(verani_server *srv);
+/* The answer frame `f` (borrowed) of a deferred reply reached the loop: queue it to the
+ * request's session (a REPLY, with a seq, when `reply`; else an ERROR), or drop it when the
+ * request is gone. */
+void vr_defer_deliver(verani_server *srv, uint32_t slot, uint32_t gen, vr_frame *f, int reply);
+/* A graceful stop: answer every request still deferred with ERROR HANDLER_FAILED. */
+void vr_defer_end(verani_server *srv);
+
+/* --- workers.c: the worker pool --- */
+/* Start opts.workers threads (listen); 0, or an error with the reason in errbuf. */
+int vr_workers_start(verani_server *srv, char *errbuf, size_t errlen);
+/* The loop was woken: run the `done` of every finished job. */
+void vr_workers_complete(verani_server *srv);
+/* Stop the pool: jobs not started get VERANI_ECLOSED, running ones are waited for, every
+ * `done` runs; the threads are joined. A no-op without a pool. */
+void vr_workers_stop(verani_server *srv);
+/* The jobs waiting and running now (for /metrics). */
+void vr_workers_load(verani_server *srv, uint32_t *queued, uint32_t *running);
+
 /* --- rpc.c: the loop's side of the outside calls --- */
 void vr_rpc_loop_enter(verani_server *srv);   /* run/service: this thread is the loop */
 void vr_rpc_drain(verani_server *srv);        /* EVENT_WAIT_CANCELLED: run queued calls */
@@ -270,5 +321,10 @@ void vr_rpc_fini(verani_server *srv);         /* destroy: fail what is left with
  * VERANI_ENOMEM, VERANI_ECLOSED (stopping). */
 int vr_rpc_emit_async(verani_server *srv, const verani_room_def *room, const char *instance,
                       const verani_target *to, vr_frame *frame);
+/* A deferred reply's answer from another thread: queue `frame` (the caller's reference,
+ * taken) for vr_defer_deliver on the loop. 0, VERANI_ENOMEM, VERANI_ECLOSED (stopping). */
+int vr_rpc_reply(verani_server *srv, uint32_t slot, uint32_t gen, vr_frame *frame, int reply);
+/* Is the calling thread the server's loop thread (inside run or service)? */
+int vr_rpc_on_loop(verani_server *srv);
 
 #endif /* VERANI_SERVER_INT_H */

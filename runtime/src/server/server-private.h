@@ -40,7 +40,8 @@ typedef enum vr_rpc_op {
     VR_RPC_USER_SESSIONS,
     VR_RPC_KICK,
     VR_RPC_CLEANUP,
-    VR_RPC_INSTANCES
+    VR_RPC_INSTANCES,
+    VR_RPC_REPLY                 /* a deferred reply's answer (defer.c) */
 } vr_rpc_op;
 
 /* One call as the loop thread runs it; every pointer borrowed for the call. */
@@ -53,7 +54,10 @@ typedef struct vr_rpc_req {
     const char *reason;          /* KICK */
     int code;                    /* KICK */
     const verani_target *to;     /* EMIT */
-    vr_frame *frame;             /* EMIT: the encoded event (the call keeps its reference) */
+    vr_frame *frame;             /* EMIT: the encoded event (the call keeps its reference);
+                                    REPLY: the answer */
+    uint32_t slot, gen;          /* REPLY: the request's session reference */
+    int reply;                   /* REPLY: a REPLY (else an ERROR) */
 } vr_rpc_req;
 
 /* Is `code` one a kick may close with (1000, 1001, 1008 or 3000..4999)? */

@@ -370,6 +370,15 @@ int verani_server_listen(verani_server *srv)
          * pre-framed writes the delivery path makes. */
         info.alpn = "http/1.1";
     }
+    {
+        char why[160];
+        int r = vr_workers_start(srv, why, sizeof(why));
+
+        if (r) {
+            set_error(srv, "%s", why);
+            return r;
+        }
+    }
     context_create(srv, &info);
     if (!srv->ctx) {
         set_error(srv, "cannot listen on %s:%d (port in use, bad TLS files or no memory)",
@@ -481,7 +490,11 @@ static void shutdown_loop(verani_server *srv)
 {
     lws_usec_t deadline;
 
+    /* the worker pool first: every job's `done` runs (and may answer a deferred reply)
+     * while the sessions are still there; what is still deferred then gets an ERROR */
+    vr_workers_stop(srv);
     srv->stopping = 1;
+    vr_defer_end(srv);
     vr_sessions_save(srv);
     lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&srv->sessions)) {
         vr_session_close(lws_container_of(d, verani_session, all), VR_CLOSE_RESTART,
@@ -564,6 +577,7 @@ void verani_server_destroy(verani_server *srv)
     if (!srv)
         return;
     vr_signals_forget(srv);
+    vr_workers_stop(srv); /* when it never ran, or stopped elsewhere: `done`s before the rest */
     if (srv->ctx) {
         srv->stopping = 1;
         context_end(srv);
@@ -583,6 +597,7 @@ void verani_server_destroy(verani_server *srv)
     vr_free((char *)srv->opts.static_dir);
     vr_free((char *)srv->opts.static_path);
     vr_free(srv->wbuf);
+    vr_sref_free_all(srv);
     pthread_mutex_destroy(&srv->async_lock);
     vr_free(srv);
 }

@@ -75,6 +75,7 @@ struct verani_session {
                                         loop turn (vr_sessions_flush) */
     lws_dll2_t store_node;           /* in srv->store_saves while its attachment waits for
                                         the end of the turn (vr_sessions_store_flush) */
+    uint32_t n_srefs;                /* references to it in srv->srefs (defer.c) */
     int close_code;
     char *close_reason;              /* owned: set by vr_session_close, at most
                                         VR_CLOSE_REASON_MAX bytes */
@@ -93,7 +94,15 @@ struct verani_ctx {
     verani_session *sess;            /* NULL outside a session */
     vr_scratch *scratch;             /* owned: freed by vr_ctx_fini */
     ProtobufCMessage *meta;          /* unpacked lazily, freed by vr_ctx_fini */
+    /* While a request's typed handler runs (dispatch.c): the request, for verani_ctx_defer */
+    const vr_envelope *req;
+    const verani_event_def *req_ev;
+    unsigned deferred : 1;           /* verani_ctx_defer took the reply */
+    uint32_t defer_slot, defer_gen;  /* its reference */
 };
+/* Send frame `f` (borrowed) to the session alone, written at the end of the turn; a fresh seq
+ * when `with_seq` (what vr_session_send does with a frame already encoded). */
+int vr_session_send_frame(verani_session *s, vr_frame *f, int with_seq);
 
 /* --- session.c: the object's lifetime --- */
 verani_session *vr_session_new(verani_server *srv, struct lws *wsi, struct vr_pending *p);
@@ -211,7 +220,8 @@ typedef enum vr_hook {
     VR_HOOK_INSTANCE_START, /* on_instance_start */
     VR_HOOK_INSTANCE_STOP,  /* on_instance_stop */
     VR_HOOK_TIMER,          /* a timer's fn(arg) (timers.c) */
-    VR_HOOK_ALARM           /* on_alarm; on_error too when it fails (alarms.c) */
+    VR_HOOK_ALARM,          /* on_alarm; on_error too when it fails (alarms.c) */
+    VR_HOOK_JOB             /* a worker job's done(arg, result) (workers.c) */
 } vr_hook;
 
 /* The arguments of one call; each hook reads its own (see vr_hook). */
@@ -227,6 +237,7 @@ typedef struct vr_hook_args {
     const ProtobufCMessage *in;
     ProtobufCMessage *out;
     verani_timer_fn timer;
+    verani_work_done_fn done;
     void *arg;
 } vr_hook_args;
 

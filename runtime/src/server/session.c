@@ -148,6 +148,7 @@ int vr_session_kill_stuck(verani_session *s)
 /* Free what a session owns besides its list entries and timer. */
 void vr_session_free(verani_session *s)
 {
+    vr_sref_gone(s); /* its deferred replies and jobs find no session from now on */
     vr_timer_unlink(s);
     vr_dll2_unlink(&s->dirty);
     vr_dll2_unlink(&s->store_node);
