@@ -160,15 +160,16 @@ void vr_defer_deliver(verani_server *srv, uint32_t slot, uint32_t gen, vr_frame 
     sref_release(srv, r);
     if (!reply) {
         vr_metrics_error(&srv->metrics, VERANI__WIRE__ERROR_CODE__HANDLER_FAILED);
-        vr_session_send_frame(s, f, 0);
+        if (vr_session_send_frame(s, f, 0))
+            srv->metrics.deferred_dropped++; /* no connection now, or closing */
     } else if (!vr_frame_fits(srv, f)) {
         snprintf(msg, sizeof(msg), "the reply is %zu bytes, more than this session's "
                  "outbound queue holds (%zu bytes): not sent", (size_t)f->len,
                  srv->opts.queue_max_bytes);
         VR_WARN("session %s: %s\n", s->client_id, msg);
         vr_session_error(s, VERANI__WIRE__ERROR_CODE__TOO_LARGE, &req, msg, NULL);
-    } else {
-        vr_session_send_frame(s, f, 1);
+    } else if (vr_session_send_frame(s, f, 1)) {
+        srv->metrics.deferred_dropped++; /* closing, or the slow-consumer policy took it */
     }
 }
 
