@@ -729,14 +729,14 @@ static void test_stop_answers_everything(void **state)
 }
 
 static const vt_case cases[] = {
-    VT_CASE(test_reply_forms, "poll"),
-    VT_CASE(test_job_does_not_block_the_loop, "poll"),
+    VT_CASE(test_reply_forms, "poll tsan"),
+    VT_CASE(test_job_does_not_block_the_loop, "poll tsan"),
     VT_CASE(test_errors, ""),
     VT_CASE(test_session_gone, ""),
     VT_CASE(test_reply_across_resume, ""),
-    VT_CASE(test_queue_bounds, ""),
+    VT_CASE(test_queue_bounds, "tsan"),
     VT_CASE(test_job_pins_instance, ""),
-    VT_CASE(test_stop_answers_everything, ""),
+    VT_CASE(test_stop_answers_everything, "tsan"),
 };
 
 /* `test_defer test_<case>` runs one case (each is a CTest test defer_<case>; `poll`: also

@@ -417,7 +417,10 @@ VERANI_API int verani_instance_delete_alarm(verani_ctx *ctx);
  * bytes until the application frees it by answering. The client does (its request
  * timeout). A graceful stop first lets the worker pool finish (verani_ctx_post), then
  * answers every request still deferred with ERROR HANDLER_FAILED "the server stopped before
- * the request was answered", before the sessions get their 1012.
+ * the request was answered", before the sessions get their 1012; a handle answered after
+ * that returns VERANI_ECLOSED (and is freed). A handle names its server: answer or give up
+ * (verani_reply_error) every handle before verani_server_destroy, as using one after is a
+ * use after free.
  */
 typedef struct verani_reply verani_reply;
 

@@ -223,10 +223,16 @@ static int submit(verani_reply *h, vr_frame *f, int reply)
     verani_server *srv = h->srv;
     int r = 0;
 
-    if (!f)
+    if (!f) {
         r = VERANI_ENOMEM;
-    else if (vr_rpc_on_loop(srv)) {
-        vr_defer_deliver(srv, h->slot, h->gen, f, reply);
+    } else if (vr_rpc_on_loop(srv)) {
+        /* stopping: vr_defer_end has answered every request already */
+        if (srv->stopping) {
+            srv->metrics.deferred_dropped++;
+            r = VERANI_ECLOSED;
+        } else {
+            vr_defer_deliver(srv, h->slot, h->gen, f, reply);
+        }
         vr_frame_unref(f);
     } else
         r = vr_rpc_reply(srv, h->slot, h->gen, f, reply);
