@@ -519,18 +519,30 @@ static void emit_async_done(verani_server *srv, const verani_rpc_result *res, vo
     }
 }
 
+/* A call of `op` that carries `frame` (the caller's reference: the call takes it, and drops
+ * it when it cannot be made). NULL when out of memory. */
+static vr_rpc_call *frame_call(vr_rpc_op op, const char *instance, vr_frame *frame,
+                               verani_rpc_done *done)
+{
+    vr_rpc_call *c = call_new(op, NULL, instance, NULL, done);
+
+    if (!c) {
+        vr_frame_unref(frame);
+        return NULL;
+    }
+    c->rq.frame = frame;
+    return c;
+}
+
 int vr_rpc_emit_async(verani_server *srv, const verani_room_def *room, const char *instance,
                       const verani_target *to, vr_frame *frame)
 {
     verani_rpc_done done = {emit_async_done, NULL, 0, NULL};
-    vr_rpc_call *c = call_new(VR_RPC_EMIT, NULL, instance, NULL, &done);
+    vr_rpc_call *c = frame_call(VR_RPC_EMIT, instance, frame, &done);
 
-    if (!c) {
-        vr_frame_unref(frame);
+    if (!c)
         return VERANI_ENOMEM;
-    }
     c->rq.room_def = room;
-    c->rq.frame = frame;
     c->rq.to = &c->to;
     if (vr_target_copy(&c->to, &c->strs, to)) {
         call_free(c);
@@ -549,13 +561,10 @@ static void reply_done(verani_server *srv, const verani_rpc_result *res, void *a
 int vr_rpc_reply(verani_server *srv, uint32_t slot, uint32_t gen, vr_frame *frame, int reply)
 {
     verani_rpc_done done = {reply_done, NULL, 0, NULL};
-    vr_rpc_call *c = call_new(VR_RPC_REPLY, NULL, NULL, NULL, &done);
+    vr_rpc_call *c = frame_call(VR_RPC_REPLY, NULL, frame, &done);
 
-    if (!c) {
-        vr_frame_unref(frame);
+    if (!c)
         return VERANI_ENOMEM;
-    }
-    c->rq.frame = frame;
     c->rq.slot = slot;
     c->rq.gen = gen;
     c->rq.reply = reply;
