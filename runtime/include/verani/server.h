@@ -224,7 +224,7 @@ VERANI_API void verani_server_stop(verani_server *srv);
  *    with VERANI_EIO (a handler's call returns it, the session store retries
  *    later) and the server goes on.
  *  - SIGINT, SIGTERM: stop gracefully with verani_server_stop (async-signal-
- *    safe: sessions get 1001 and, on a file store, are saved for a restart).
+ *    safe: sessions get 1012, service restart, and, on a file store, are saved for a restart).
  * verani_server_handle_signals installs exactly that: SIGPIPE and SIGXFSZ
  * ignored, SIGINT and SIGTERM stopping `srv` (sigaction, SA_RESTART). With
  * `srv` NULL only the two ignores, for an application that handles SIGINT and
