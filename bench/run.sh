@@ -52,13 +52,14 @@ usage: bench/run.sh [--quick] [--runs N] [--build DIR] [--targets "$default_targ
                     [--scenarios "$default_scenarios"] [--idle-conns N|max]
                     [--workers N] [--cores SERVER,GENERATORS] [--no-build] [--defer]
   --quick       a few seconds per scenario (smaller counts, 1 run unless --runs is given)
-  --defer       issue 15: a deferred reply against a direct one. Targets (unless --targets)
-                "$defer_targets": the bench server's echo answered directly, deferred
-                and answered at once on the loop (--reply defer-loop), deferred to a
-                worker-pool job whose done answers (defer-worker, 1 worker thread), deferred
-                to an application thread that answers with verani_reply_send (defer-thread);
-                their threads share the server's core. Scenarios (unless --scenarios)
-                "$defer_scenarios"; echo8 is echo with 8 requests in flight per client.
+  --defer       issue 15: a deferred reply against a direct one. Targets, unless --targets:
+                  $defer_targets
+                the bench server's echo answered directly, deferred and answered at once
+                on the loop (--reply defer-loop), deferred to a worker-pool job whose done
+                answers (defer-worker, 1 worker thread), deferred to an application thread
+                that answers with verani_reply_send (defer-thread); their threads share the
+                server's core. Scenarios, unless --scenarios: "$defer_scenarios" (echo8:
+                echo with 8 requests in flight per client, also usable without --defer).
                 Prints a table of the four modes with their ratios to direct
   --runs N      runs of every (scenario, server) pair; the table shows medians (default 5)
   --targets     servers to run (default "$default_targets"): verani is the bench server
