@@ -18,6 +18,15 @@
 # "connections per second with session persistence on", always runs Verani-C with --db. It
 # never changes the system (no sysctl); it does not judge the figures against the targets:
 # bench/RESULTS.md does.
+#
+# `--defer` runs issue 15's benchmark instead: the cost of a deferred reply against a direct
+# one, for the same echo request (a 64-byte Tick) from the same generator. bench_server answers
+# it four ways (--reply: direct, defer-loop, defer-worker, defer-thread), as four targets
+# interleaved in every run, over three scenarios: echo1 (one client, one request in flight:
+# latency), echo (100 clients, one each) and echo8 (100 clients, 8 in flight each:
+# throughput). Besides the common table it prints one of server CPU per request (all threads,
+# and the loop thread alone), context switches, rate and latency, with each mode's ratios to
+# direct taken within each run.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,8 +35,11 @@ build="$root/build-bench"
 runs=5
 quick=0
 default_targets="verani verani-poll verani-db floor uws ws sio"
+defer_targets="verani verani-defer-loop verani-defer-worker verani-defer-thread"
 targets=$default_targets
-scenarios="fanout echo echo1 idle churn"
+default_scenarios="fanout echo echo1 idle churn"
+defer_scenarios="echo1 echo echo8"
+scenarios=$default_scenarios
 idle_conns=10000
 server_core=0
 gen_cores=""
@@ -37,14 +49,25 @@ skip_build=0
 usage() {
     cat <<EOF
 usage: bench/run.sh [--quick] [--runs N] [--build DIR] [--targets "$default_targets"]
-                    [--scenarios "fanout echo echo1 idle churn"] [--idle-conns N|max]
-                    [--workers N] [--cores SERVER,GENERATORS] [--no-build]
+                    [--scenarios "$default_scenarios"] [--idle-conns N|max]
+                    [--workers N] [--cores SERVER,GENERATORS] [--no-build] [--defer]
   --quick       a few seconds per scenario (smaller counts, 1 run unless --runs is given)
+  --defer       issue 15: a deferred reply against a direct one. Targets, unless --targets:
+                  $defer_targets
+                the bench server's echo answered directly, deferred and answered at once
+                on the loop (--reply defer-loop), deferred to a worker-pool job whose done
+                answers (defer-worker, 1 worker thread), deferred to an application thread
+                that answers with verani_reply_send (defer-thread); their threads share the
+                server's core. Scenarios, unless --scenarios: "$defer_scenarios" (echo8:
+                echo with 8 requests in flight per client, also usable without --defer).
+                Prints a table of the four modes with their ratios to direct
   --runs N      runs of every (scenario, server) pair; the table shows medians (default 5)
   --targets     servers to run (default "$default_targets"): verani is the bench server
                 with everything in memory (on its default epoll loop), verani-poll the same
                 on libwebsockets' poll() loop, verani-db the same with --db (room storage and
-                sessions persisted and resumable in a fresh SQLite file per run); floor the
+                sessions persisted and resumable in a fresh SQLite file per run);
+                verani-defer-loop, verani-defer-worker and verani-defer-thread the same
+                with a deferred echo reply (--defer); floor the
                 raw libwebsockets server of bench/peers/lws_floor.c (no protocol, coalesced
                 writes); uws the uWebSockets peer; ws, sio the Node peers. With both verani
                 and verani-db the table adds the cost of persistence per fan-out delivery.
@@ -68,13 +91,17 @@ EOF
 }
 
 runs_given=0
+defer=0
+targets_given=0
+scenarios_given=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) quick=1 ;;
         --runs) runs=$2; runs_given=1; shift ;;
         --build) build=$2; shift ;;
-        --targets) targets=$2; shift ;;
-        --scenarios) scenarios=$2; shift ;;
+        --targets) targets=$2; targets_given=1; shift ;;
+        --scenarios) scenarios=$2; scenarios_given=1; shift ;;
+        --defer) defer=1 ;;
         --idle-conns) idle_conns=$2; shift ;;
         --workers) workers=$2; shift ;;
         --cores) server_core=${2%%,*}; gen_cores=${2#*,}; shift ;;
@@ -84,11 +111,24 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+if [ "$defer" = 1 ]; then
+    [ "$targets_given" = 1 ] || targets=$defer_targets
+    [ "$scenarios_given" = 1 ] || scenarios=$defer_scenarios
+fi
 for t in $targets; do
     case "$t" in
-        verani|verani-poll|verani-db|floor|uws|ws|sio) ;;
-        *) echo "run.sh: unknown target '$t' (verani, verani-poll, verani-db, floor, uws, ws," \
+        verani|verani-poll|verani-db|verani-defer-loop|verani-defer-worker|verani-defer-thread) ;;
+        floor|uws|ws|sio) ;;
+        *) echo "run.sh: unknown target '$t' (verani, verani-poll, verani-db," \
+                "verani-defer-loop, verani-defer-worker, verani-defer-thread, floor, uws, ws," \
                 "sio)" >&2
+           exit 2 ;;
+    esac
+done
+for sc in $scenarios; do
+    case "$sc" in
+        fanout|echo|echo1|echo8|idle|churn) ;;
+        *) echo "run.sh: unknown scenario '$sc' (fanout, echo, echo1, echo8, idle, churn)" >&2
            exit 2 ;;
     esac
 done
@@ -107,9 +147,15 @@ if [ "$quick" = 1 ] && [ "$runs_given" = 0 ]; then
 fi
 cmdline="bench/run.sh"
 [ "$quick" = 1 ] && cmdline="$cmdline --quick"
+[ "$defer" = 1 ] && cmdline="$cmdline --defer"
 [ "$runs_given" = 1 ] && cmdline="$cmdline --runs $runs"
-[ "$targets" != "$default_targets" ] && cmdline="$cmdline --targets \"$targets\""
-[ "$scenarios" != "fanout echo echo1 idle churn" ] && cmdline="$cmdline --scenarios \"$scenarios\""
+if [ "$defer" = 1 ]; then
+    [ "$targets" != "$defer_targets" ] && cmdline="$cmdline --targets \"$targets\""
+    [ "$scenarios" != "$defer_scenarios" ] && cmdline="$cmdline --scenarios \"$scenarios\""
+else
+    [ "$targets" != "$default_targets" ] && cmdline="$cmdline --targets \"$targets\""
+    [ "$scenarios" != "$default_scenarios" ] && cmdline="$cmdline --scenarios \"$scenarios\""
+fi
 [ "$idle_conns" != 10000 ] && cmdline="$cmdline --idle-conns $idle_conns"
 [ -n "$workers" ] && cmdline="$cmdline --workers $workers"
 [ -n "$gen_cores" ] && cmdline="$cmdline --cores $server_core,$gen_cores"
@@ -170,6 +216,7 @@ if [ "$quick" = 1 ]; then
     fanout_args="--subs 1000 --messages 100 --window 32 --duration 60"
     echo_args="--clients 100 --duration 1"
     echo1_args="--clients 1 --duration 1"
+    echo8_args="--clients 100 --inflight 8 --duration 1"
     idle_n=$idle_conns
     [ "$idle_n" = max ] || idle_n=$((idle_n < 2000 ? idle_n : 2000))
     idle_hold="--hold 1"
@@ -178,6 +225,7 @@ else
     fanout_args="--subs 1000 --messages 1000 --window 32 --duration 120"
     echo_args="--clients 100 --duration 5"
     echo1_args="--clients 1 --duration 5"
+    echo8_args="--clients 100 --inflight 8 --duration 5"
     idle_n=$idle_conns
     idle_hold="--hold 2 --timeout 300"
     churn_args="--slots 32 --duration 5"
@@ -228,6 +276,9 @@ server_cmd() {
         verani) echo "$server" ;;
         verani-poll) echo "$server --poll" ;;
         verani-db) echo "$server --db $db" ;;
+        verani-defer-loop) echo "$server --reply defer-loop" ;;
+        verani-defer-worker) echo "$server --reply defer-worker --workers 1" ;;
+        verani-defer-thread) echo "$server --reply defer-thread" ;;
         floor) echo "$floor" ;;
         uws) echo "$uws" ;;
         ws) echo "node $here/peers/ws_server.js" ;;
@@ -248,6 +299,7 @@ for run in $(seq 1 "$runs"); do
                 fanout) args="--scenario fanout $fanout_args" ;;
                 echo) args="--scenario echo $echo_args" ;;
                 echo1) args="--scenario echo $echo1_args" ;;
+                echo8) args="--scenario echo $echo8_args" ;;
                 idle) args="--scenario idle $idle_args" ;;
                 churn) args="--scenario churn $churn_args" ;;
                 *) echo "run.sh: unknown scenario $sc" >&2; exit 2 ;;
@@ -256,7 +308,7 @@ for run in $(seq 1 "$runs"); do
             lt=$t
             label=$t
             wargs="--workers $workers"
-            [ "$t" = verani-db ] || [ "$t" = verani-poll ] && lt=verani
+            case "$t" in verani-*) lt=verani ;; esac
             [ "$t" = floor ] || [ "$t" = uws ] && lt=ws # they speak the ws peer's framing
             if [ "$sc" = idle ]; then
                 wrap=("${idle_wrap[@]}")
@@ -292,7 +344,7 @@ done
 
 # --- the table --------------------------------------------------------------------------------
 table="$out/table-$stamp.md"
-awk -v runs="$runs" -v gcores="$n_gen_cores" -v workers="$workers" '
+awk -v runs="$runs" -v gcores="$n_gen_cores" -v workers="$workers" -v defer="$defer" '
 function kv(name,    i, n, p) {
     for (i = 2; i <= NF; i++) {
         p = index($i, "=")
@@ -325,42 +377,20 @@ function show(key, fmt,    m) {
     add(k SUBSEP "genw", kv("gen_worker_max_pct"))
     add(k SUBSEP "srv", el > 0 ? 100 * kv("server_cpu_s") / el : 0)
     if (s == "fanout") add(k SUBSEP "bad", kv("losses") + kv("gaps") + kv("dups") + kv("subs_lost"))
-    if (s == "echo" || s == "echo1") { add(k SUBSEP "p50", kv("p50_us")); add(k SUBSEP "p99", kv("p99_us")) }
+    if (s ~ /^echo/) { add(k SUBSEP "p50", kv("p50_us")); add(k SUBSEP "p99", kv("p99_us")) }
     if (s == "idle") { add(k SUBSEP "kib", kv("kib_per_conn")); add(k SUBSEP "bytes", 1024 * kv("kib_per_conn")) }
-    if (s == "churn" || s == "echo" || s == "echo1") add(k SUBSEP "err", kv("errors"))
-}
-END {
-    name["verani"] = "Verani-C"; name["ws"] = "ws"; name["sio"] = "socket.io"
-    name["floor"] = "libwebsockets 4.1, raw, coalesced writes (floor)"; name["uws"] = "uWebSockets"
-    name["verani-raw"] = "Verani-C (HELLO-only client)"
-    name["verani-poll"] = "Verani-C, poll() loop"
-    name["verani-raw-poll"] = "Verani-C, poll() loop (HELLO-only client)"
-    name["verani-db"] = "Verani-C, --db (sessions persisted)"
-    name["verani-raw-db"] = "Verani-C, --db (HELLO-only client)"
-    nt = split("verani verani-poll verani-db verani-raw verani-raw-poll verani-raw-db floor uws ws sio", ts, " ")
-    printf "Medians of %d run(s), (min..max) when more than one. Server CPU: the server process'"'"'s\n", runs
-    printf "CPU time (all its threads) over the measured phase; gen CPU: the load generator'"'"'s (%d\n", workers
-    printf "worker processes on %d core(s) unless noted, and its parent), as a share of one core,\n", gcores
-    printf "and in brackets its busiest worker'"'"'s.\n\n"
-    print "| scenario | server | server CPU per unit | rate | server CPU | gen CPU [busiest worker] | other |"
-    print "| --- | --- | --- | --- | --- | --- | --- |"
-    split("fanout echo echo1 idle churn", ss, " ")
-    for (si = 1; si <= 5; si++) for (ti = 1; ti <= nt; ti++) {
-        s = ss[si]; t = ts[ti]; k = s SUBSEP t
-        if (!(k in seen)) continue
-        if (s == "fanout") { lab = "fan-out, 1,000 subscribers, 64 B"; unit = "us/delivery"; ru = "deliveries/s"
-            other = "losses+gaps+dups+lost subs: " show(k SUBSEP "bad", "%d") }
-        else if (s == "echo" || s == "echo1") { lab = (s == "echo" ? "echo, 100 clients" : "echo, 1 client"); unit = "us/round trip"; ru = "round trips/s"
-            other = "p50 " show(k SUBSEP "p50", "%.0f") " us, p99 " show(k SUBSEP "p99", "%.0f") " us, errors " show(k SUBSEP "err", "%d") }
-        else if (s == "idle") { lab = "idle connections"; unit = "us/connect"; ru = "connects/s"
-            other = "**" show(k SUBSEP "kib", "%.2f") " KiB/connection**" }
-        else { lab = "churn (connect, echo, close)"; unit = "us/connection"; ru = "connections/s"
-            other = "errors " show(k SUBSEP "err", "%d") }
-        printf "| %s | %s | %s %s | %s %s | %s %% | %s %% | %s |\n", lab, name[t],
-            show(k SUBSEP "us", "%.3f"), unit, show(k SUBSEP "rate", "%.0f"), ru,
-            show(k SUBSEP "srv", "%.0f"), show(k SUBSEP "gen", "%.0f") " [" show(k SUBSEP "genw", "%.0f") "]", other
+    if (s == "churn" || s ~ /^echo/) add(k SUBSEP "err", kv("errors"))
+    # issue 15: the deferred modes against direct, run by run
+    if (s ~ /^echo/ && (t == "verani" || t ~ /^verani-defer-/)) {
+        r = kv("run"); u = kv("server_us_per_unit"); m = kv("server_main_us_per_unit")
+        du[s, t, r] = u; dm[s, t, r] = m
+        add(k SUBSEP "main", m); add(k SUBSEP "other", u - m > 0 ? u - m : 0) # read a moment apart: not below 0
+        add(k SUBSEP "csw", kv("server_ctxsw_per_unit"))
+        if (t != "verani") defer_seen = 1
     }
-    # Issue 20'"'"'s summary: one row per figure, one column per server, Verani-C'"'"'s ratios.
+}
+# Issue 20'"'"'s summary: one row per figure, one column per server, Verani-C'"'"'s ratios.
+function issue20_summary(    vi, fs, fk, ff, flab, nc, cs, fi, ci, row, t, k, v, f, u) {
     vi = (("idle" SUBSEP "verani") in seen) ? "verani" : "verani-raw"
     split("fanout echo idle idle", fs, " "); split("us us bytes us", fk, " ")
     split("%.3f %.2f %.0f %.0f", ff, " ")
@@ -392,6 +422,75 @@ END {
     print row " | | |"
     if (vi == "verani-raw" && (("idle" SUBSEP vi) in seen))
         print "\nVerani-C'"'"'s idle figures are with the HELLO-only client (several source addresses)."
+}
+# The deferred-reply table (issue 15): each mode against direct, the ratios taken run by run.
+function defer_table(    sn, ds, dn, dt, si, ti, s, t, k, r) {
+    split("echo1 echo echo8", ds, " ")
+    slab["echo1"] = "1 client, 1 in flight"; slab["echo"] = "100 clients, 1 in flight each"
+    slab["echo8"] = "100 clients, 8 in flight each"
+    dn = split("verani verani-defer-loop verani-defer-worker verani-defer-thread", dt, " ")
+    mlab["verani"] = "direct"; mlab["verani-defer-loop"] = "deferred, answered on the loop in the handler"
+    mlab["verani-defer-worker"] = "deferred, worker-pool job (done answers on the loop)"
+    mlab["verani-defer-thread"] = "deferred, answered by an application thread"
+    for (si = 1; si <= 3; si++) for (ti = 2; ti <= dn; ti++) {
+        s = ds[si]; t = dt[ti]
+        for (r = 1; r <= runs; r++) {
+            if (!((s, t, r) in du) || !((s, "verani", r) in du)) continue
+            if (du[s, "verani", r] > 0) add(s SUBSEP t SUBSEP "ratio", du[s, t, r] / du[s, "verani", r])
+            if (dm[s, "verani", r] > 0) add(s SUBSEP t SUBSEP "mratio", dm[s, t, r] / dm[s, "verani", r])
+        }
+    }
+    printf "\nDeferred replies against direct (issue 15): the same echo request (a 64-byte Tick), server\n"
+    printf "CPU per request of all its threads and of its loop thread alone, its context switches per\n"
+    printf "request; ratios to direct taken within each run, then their median (min..max).\n\n"
+    print "| scenario | reply | server CPU, us/request | loop thread, us/request | other threads, us/request | context switches/request | requests/s | p50 us | p99 us | gen CPU % [busiest] | CPU / direct | loop CPU / direct |"
+    print "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    for (si = 1; si <= 3; si++) for (ti = 1; ti <= dn; ti++) {
+        s = ds[si]; t = dt[ti]; k = s SUBSEP t
+        if (!(k in seen)) continue
+        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", slab[s], mlab[t],
+            show(k SUBSEP "us", "%.2f"), show(k SUBSEP "main", "%.2f"), show(k SUBSEP "other", "%.2f"),
+            show(k SUBSEP "csw", "%.3f"), show(k SUBSEP "rate", "%.0f"), show(k SUBSEP "p50", "%.0f"),
+            show(k SUBSEP "p99", "%.0f"), show(k SUBSEP "gen", "%.0f") " [" show(k SUBSEP "genw", "%.0f") "]",
+            t == "verani" ? "1" : show(k SUBSEP "ratio", "%.2f"), t == "verani" ? "1" : show(k SUBSEP "mratio", "%.2f")
+    }
+}
+END {
+    name["verani"] = "Verani-C"; name["ws"] = "ws"; name["sio"] = "socket.io"
+    name["floor"] = "libwebsockets 4.1, raw, coalesced writes (floor)"; name["uws"] = "uWebSockets"
+    name["verani-raw"] = "Verani-C (HELLO-only client)"
+    name["verani-poll"] = "Verani-C, poll() loop"
+    name["verani-raw-poll"] = "Verani-C, poll() loop (HELLO-only client)"
+    name["verani-db"] = "Verani-C, --db (sessions persisted)"
+    name["verani-defer-loop"] = "Verani-C, reply deferred, answered on the loop"
+    name["verani-defer-worker"] = "Verani-C, reply deferred to a worker-pool job"
+    name["verani-defer-thread"] = "Verani-C, reply deferred to an application thread"
+    name["verani-raw-db"] = "Verani-C, --db (HELLO-only client)"
+    nt = split("verani verani-poll verani-db verani-defer-loop verani-defer-worker verani-defer-thread verani-raw verani-raw-poll verani-raw-db floor uws ws sio", ts, " ")
+    printf "Medians of %d run(s), (min..max) when more than one. Server CPU: the server process'"'"'s\n", runs
+    printf "CPU time (all its threads) over the measured phase; gen CPU: the load generator'"'"'s (%d\n", workers
+    printf "worker processes on %d core(s) unless noted, and its parent), as a share of one core,\n", gcores
+    printf "and in brackets its busiest worker'"'"'s.\n\n"
+    print "| scenario | server | server CPU per unit | rate | server CPU | gen CPU [busiest worker] | other |"
+    print "| --- | --- | --- | --- | --- | --- | --- |"
+    nsc = split("fanout echo echo1 echo8 idle churn", ss, " ")
+    for (si = 1; si <= nsc; si++) for (ti = 1; ti <= nt; ti++) {
+        s = ss[si]; t = ts[ti]; k = s SUBSEP t
+        if (!(k in seen)) continue
+        if (s == "fanout") { lab = "fan-out, 1,000 subscribers, 64 B"; unit = "us/delivery"; ru = "deliveries/s"
+            other = "losses+gaps+dups+lost subs: " show(k SUBSEP "bad", "%d") }
+        else if (s ~ /^echo/) { lab = (s == "echo" ? "echo, 100 clients" : s == "echo8" ? "echo, 100 clients x 8 in flight" : "echo, 1 client"); unit = "us/round trip"; ru = "round trips/s"
+            other = "p50 " show(k SUBSEP "p50", "%.0f") " us, p99 " show(k SUBSEP "p99", "%.0f") " us, errors " show(k SUBSEP "err", "%d") }
+        else if (s == "idle") { lab = "idle connections"; unit = "us/connect"; ru = "connects/s"
+            other = "**" show(k SUBSEP "kib", "%.2f") " KiB/connection**" }
+        else { lab = "churn (connect, echo, close)"; unit = "us/connection"; ru = "connections/s"
+            other = "errors " show(k SUBSEP "err", "%d") }
+        printf "| %s | %s | %s %s | %s %s | %s %% | %s %% | %s |\n", lab, name[t],
+            show(k SUBSEP "us", "%.3f"), unit, show(k SUBSEP "rate", "%.0f"), ru,
+            show(k SUBSEP "srv", "%.0f"), show(k SUBSEP "gen", "%.0f") " [" show(k SUBSEP "genw", "%.0f") "]", other
+    }
+    if (!defer) issue20_summary()
+    if (defer_seen) defer_table()
 
     a = "fanout" SUBSEP "verani"; b = "fanout" SUBSEP "verani-db"
     if ((a in seen) && (b in seen)) {

@@ -136,8 +136,7 @@ static void sio_rx(rconn *c, char *s, size_t len)
         uint64_t id = strtoull(s + 2, &end, 10);
         uint64_t n = json_n(end);
 
-        lg_on_echo(c->run, p, n, id == p->sent_n && n == p->sent_n &&
-                   strstr(end, "\"d\":\"") != NULL);
+        lg_on_echo(c->run, p, n, id == n && strstr(end, "\"d\":\"") != NULL);
     } else if (s[0] == '4' && s[1] == '1') { /* namespace disconnect */
         c->closing = 1;
         lws_callback_on_writable(c->wsi);
@@ -156,8 +155,7 @@ static void ws_rx(rconn *c, const uint8_t *b, size_t len)
     if (b[0] == 'P')
         lg_on_fanout(c->run, c->peer, n);
     else if (b[0] == 'E')
-        lg_on_echo(c->run, c->peer, n, n == c->peer->sent_n &&
-                   !memcmp(b + 9, c->run->payload, LG_PAYLOAD));
+        lg_on_echo(c->run, c->peer, n, !memcmp(b + 9, c->run->payload, LG_PAYLOAD));
 }
 
 static int raw_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,

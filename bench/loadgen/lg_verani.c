@@ -102,8 +102,8 @@ static void on_echo_reply(verani_client *c, verani_reply_status status, const Be
     if (!v->peer || status == VERANI_REPLY_CANCELLED)
         return;
     if (status == VERANI_REPLY_OK && reply)
-        lg_on_echo(v->run, v->peer, reply->n,
-                   reply->data.len == LG_PAYLOAD && reply->n == v->peer->sent_n);
+        lg_on_echo(v->run, v->peer, reply->n, reply->data.len == LG_PAYLOAD &&
+                   !memcmp(reply->data.data, v->run->payload, LG_PAYLOAD));
     else
         lg_on_echo(v->run, v->peer, 0, 0);
 }

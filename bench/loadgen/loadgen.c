@@ -8,7 +8,8 @@
  *           leaves the window when every live subscriber has it); every
  *           subscriber checks it gets every message once and in order, and
  *           losses, gaps and duplicates are counted and printed;
- *   echo    C clients in a closed loop of request and reply; p50 and p99;
+ *   echo    C clients in a closed loop of request and reply, --inflight requests in
+ *           flight each (1 by default); p50 and p99;
  *   idle    N connections opened and held; the server's RSS per connection;
  *   churn   K slots, each: connect, one echo, close, again; connections/s.
  * The connections are spread over --workers worker processes, each with its
@@ -26,7 +27,10 @@
  * measured, except in idle and churn where it is the work), divided by the
  * units of work; the generator's CPU (its workers' and its own) is printed
  * beside it, in total and for the busiest worker, so that a saturated
- * generator shows. Every loop is bounded in count and in time. With `--` the
+ * generator shows. The server's main thread (its event loop, in every server
+ * here) is also read alone, so that the CPU of its other threads (a worker
+ * pool) shows, and so are the context switches of all its threads. Every loop
+ * is bounded in count and in time. With `--` the
  * server command that follows is started first (its first stdout line must be
  * "PID <pid> PORT <port>") and stopped with SIGTERM at the end.
  * Output: a human line and a line "RESULT key=value ..." for bench/run.sh.
@@ -82,6 +86,12 @@ typedef struct lg_slot {
     uint64_t lat_n;
 } lg_slot;
 
+/* An echo request in flight: its number (0: a free slot) and when it was sent. */
+typedef struct lg_req {
+    uint64_t n;
+    int64_t ns;
+} lg_req;
+
 typedef struct lg_shared {
     atomic_int phase;                /* written by the parent only */
     atomic_uint_fast64_t sent;       /* fan-out: the last message number the publisher sent */
@@ -109,6 +119,8 @@ typedef struct lg_core {
     /* echo and churn */
     int running;
     uint64_t rtts, rtt_errors;
+    lg_req *flight;         /* echo, churn: `inflight` slots per local peer */
+    uint32_t inflight;      /* echo: requests each client keeps in flight (churn: 1) */
     int64_t *lat;           /* latency samples, ns: this worker's part of shared memory */
     size_t lat_n, lat_cap;
     uint64_t churn_done;
@@ -122,6 +134,7 @@ typedef struct opts {
     size_t subs, clients, conns, slots;
     uint64_t messages, max_rtts;
     uint64_t window;
+    int inflight;
     double duration, hold, timeout;
     int n_src;
     int workers;
@@ -169,14 +182,52 @@ static double proc_cpu_ticks(long pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* One thread's run time in nanoseconds from /proc/<pid>/task/<tid>/schedstat; 0 when it
+ * cannot be read (the thread ended meanwhile), -1 when it reads as garbage. */
+static long long task_ns(long pid, const char *tid)
+{
+    char p[96];
+    unsigned long long ns;
+    FILE *f;
+    int ok;
+
+    snprintf(p, sizeof(p), "/proc/%ld/task/%.20s/schedstat", pid, tid);
+    f = fopen(p, "r");
+    if (!f)
+        return 0;
+    ok = fscanf(f, "%llu", &ns) == 1;
+    fclose(f);
+    return ok ? (long long)ns : -1;
+}
+
+/* One thread's context switches (voluntary and not) from /proc/<pid>/task/<tid>/status. */
+static long long task_ctxsw(long pid, const char *tid)
+{
+    char p[96], line[256];
+    long long n = 0, v;
+    FILE *f;
+
+    snprintf(p, sizeof(p), "/proc/%ld/task/%.20s/status", pid, tid);
+    f = fopen(p, "r");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "voluntary_ctxt_switches: %lld", &v) == 1 ||
+            sscanf(line, "nonvoluntary_ctxt_switches: %lld", &v) == 1)
+            n += v;
+    fclose(f);
+    return n;
+}
+
 /* A process's CPU time in seconds: the sum of its threads' run time from
  * /proc/<pid>/task/<tid>/schedstat, in nanoseconds (the same quantity as utime + stime, but
  * precise enough for a run of a fraction of a second), else proc_cpu_ticks; -1 when the
- * process is gone. */
-static double proc_cpu(long pid)
+ * process is gone. With `ctxsw`, also the context switches of all its threads (-1 when
+ * they cannot be read). */
+static double proc_cpu_sw(long pid, long long *ctxsw)
 {
     char path[64];
-    unsigned long long sum = 0;
+    long long sum = 0, sw = 0;
     struct dirent *e;
     DIR *d;
     int ok = 1;
@@ -186,22 +237,36 @@ static double proc_cpu(long pid)
     if (!d)
         return -1;
     while (ok && (e = readdir(d))) {
-        char p[96];
-        unsigned long long ns;
-        FILE *f;
+        long long ns;
 
         if (e->d_name[0] == '.')
             continue;
-        snprintf(p, sizeof(p), "/proc/%ld/task/%.20s/schedstat", pid, e->d_name);
-        f = fopen(p, "r");
-        if (!f)
-            continue; /* the thread ended meanwhile */
-        ok = fscanf(f, "%llu", &ns) == 1;
+        ns = task_ns(pid, e->d_name);
+        ok = ns >= 0;
         sum += ok ? ns : 0;
-        fclose(f);
+        if (ctxsw)
+            sw += task_ctxsw(pid, e->d_name);
     }
     closedir(d);
+    if (ctxsw)
+        *ctxsw = ok ? sw : -1;
     return ok && sum ? (double)sum / 1e9 : proc_cpu_ticks(pid);
+}
+
+static double proc_cpu(long pid)
+{
+    return proc_cpu_sw(pid, NULL);
+}
+
+/* The CPU time of a process's main thread (task <pid>) in seconds, or -1. */
+static double main_thread_cpu(long pid)
+{
+    char tid[24];
+    long long ns;
+
+    snprintf(tid, sizeof(tid), "%ld", pid);
+    ns = task_ns(pid, tid);
+    return ns > 0 ? (double)ns / 1e9 : -1;
 }
 
 /* The server's resident set in KiB, or -1. */
@@ -280,6 +345,62 @@ static void advance_acked(lg_core *k)
     }
 }
 
+/* --- the worker: echo requests in flight ------------------------------------------------ */
+
+static lg_req *flight_of(const lg_core *k, const lg_peer *peer)
+{
+    return &k->flight[(size_t)(peer - k->peers) * k->inflight];
+}
+
+/* Send the peer's next echo request; 0, or -1 when it has no free slot or the driver refused
+ * (nothing more in flight then). */
+static int send_echo(lg_run *run, lg_peer *peer)
+{
+    lg_core *k = run->core;
+    lg_req *q = flight_of(k, peer), *slot = NULL;
+
+    if (!peer->n_flight) /* a churn slot that was reset starts from nothing in flight */
+        memset(q, 0, k->inflight * sizeof(*q));
+    for (uint32_t i = 0; i < k->inflight && !slot; i++)
+        if (!q[i].n)
+            slot = &q[i];
+    if (!slot)
+        return -1;
+    slot->n = ++peer->next_n;
+    slot->ns = now_ns();
+    peer->n_flight++;
+    if (run->drv->echo(run, peer, slot->n) != 0) {
+        slot->n = 0;
+        peer->n_flight--;
+        return -1;
+    }
+    return 0;
+}
+
+/* The reply to request `n` of `peer` came: free its slot and give its send time. When `n` is
+ * not in flight (an error reply, which names no request, or a wrong number) the oldest
+ * request is taken as answered and `*matched` is 0. Returns 0 when nothing is in flight. */
+static int flight_end(lg_core *k, lg_peer *peer, uint64_t n, int64_t *sent_ns, int *matched)
+{
+    lg_req *q = flight_of(k, peer), *slot = NULL, *oldest = NULL;
+
+    if (!peer->n_flight)
+        return 0;
+    for (uint32_t i = 0; i < k->inflight && !slot; i++) {
+        if (q[i].n && q[i].n == n)
+            slot = &q[i];
+        else if (q[i].n && (!oldest || q[i].n < oldest->n))
+            oldest = &q[i];
+    }
+    *matched = slot != NULL;
+    if (!slot)
+        slot = oldest;
+    *sent_ns = slot->ns;
+    slot->n = 0;
+    peer->n_flight--;
+    return 1;
+}
+
 void lg_on_open(lg_run *run, lg_peer *peer)
 {
     lg_core *k = run->core;
@@ -289,12 +410,8 @@ void lg_on_open(lg_run *run, lg_peer *peer)
     peer->open = 1;
     k->n_open++;
     publish_counts(k);
-    if (peer->role == LG_CHURN) {
-        peer->sent_n = 1;
-        peer->sent_ns = now_ns();
-        if (run->drv->echo(run, peer, 1) != 0)
-            peer->done = 1;
-    }
+    if (peer->role == LG_CHURN && send_echo(run, peer) != 0)
+        peer->done = 1;
 }
 
 void lg_on_close(lg_run *run, lg_peer *peer, const char *why)
@@ -345,31 +462,23 @@ void lg_on_fanout(lg_run *run, lg_peer *peer, uint64_t n)
 void lg_on_echo(lg_run *run, lg_peer *peer, uint64_t n, int ok)
 {
     lg_core *k = run->core;
-    int64_t t = now_ns();
+    int64_t t = now_ns(), sent_ns;
+    int matched;
 
-    (void)n;
-    if (peer->role == LG_CHURN) {
-        if (!ok)
-            k->rtt_errors++;
-        peer->done = 1;
+    if ((peer->role != LG_ECHO && peer->role != LG_CHURN) ||
+        !flight_end(k, peer, n, &sent_ns, &matched))
         return;
-    }
-    if (peer->role != LG_ECHO || !peer->sent_n)
-        return;
-    if (!ok) {
+    if (!ok || !matched) {
         k->rtt_errors++;
-    } else if (k->running) {
+    } else if (k->running && peer->role == LG_ECHO) {
         k->rtts++;
         if (k->lat_n < k->lat_cap)
-            k->lat[k->lat_n++] = t - peer->sent_ns;
+            k->lat[k->lat_n++] = t - sent_ns;
     }
-    peer->sent_n = 0;
-    if (k->running) {
-        peer->sent_n = n + 1;
-        peer->sent_ns = t;
-        if (run->drv->echo(run, peer, peer->sent_n) != 0)
-            peer->sent_n = 0;
-    }
+    if (peer->role == LG_CHURN)
+        peer->done = 1;
+    else if (k->running)
+        (void)send_echo(run, peer); /* refused: one request fewer in flight */
 }
 
 /* --- the worker: the scenarios ---------------------------------------------------------- */
@@ -484,14 +593,10 @@ static void w_echo(lg_run *run)
     int64_t drain;
 
     k->running = 1;
-    for (size_t i = 0; i < k->n_peers; i++) {
-        lg_peer *p = &k->peers[i];
-
-        p->sent_n = 1;
-        p->sent_ns = now_ns();
-        if (run->drv->echo(run, p, 1) != 0)
-            p->sent_n = 0;
-    }
+    for (size_t i = 0; i < k->n_peers; i++)
+        for (uint32_t j = 0; j < k->inflight; j++)
+            if (send_echo(run, &k->peers[i]) != 0)
+                break;
     while (phase_of(k) == PH_RUN) {
         run->drv->service(run, 1);
         atomic_store_explicit(&k->slot->rtts, k->rtts, memory_order_relaxed);
@@ -502,7 +607,7 @@ static void w_echo(lg_run *run)
         int busy = 0;
 
         for (size_t i = 0; i < k->n_peers; i++)
-            busy |= k->peers[i].sent_n != 0 && k->peers[i].open;
+            busy |= k->peers[i].n_flight != 0 && k->peers[i].open;
         if (!busy)
             break;
         run->drv->service(run, 1);
@@ -582,9 +687,14 @@ static int worker_main(const opts *o, const lg_driver *drv, lg_shared *sh, int w
     core.peers = calloc(core.n_peers, sizeof(*core.peers));
     if (o->sc == SC_FANOUT)
         core.counts = calloc(core.total + 2, sizeof(*core.counts));
-    if (!core.peers || (o->sc == SC_FANOUT && !core.counts) || drv->init(&run) != 0) {
+    core.inflight = o->sc == SC_ECHO ? (uint32_t)o->inflight : 1;
+    if (o->sc == SC_ECHO || o->sc == SC_CHURN)
+        core.flight = calloc(core.n_peers * core.inflight, sizeof(*core.flight));
+    if (!core.peers || (o->sc == SC_FANOUT && !core.counts) ||
+        ((o->sc == SC_ECHO || o->sc == SC_CHURN) && !core.flight) || drv->init(&run) != 0) {
         free(core.peers);
         free(core.counts);
+        free(core.flight);
         atomic_store(&slot->state, WS_FAILED);
         return 1;
     }
@@ -628,6 +738,7 @@ static int worker_main(const opts *o, const lg_driver *drv, lg_shared *sh, int w
     drv->fini(&run);
     free(core.peers);
     free(core.counts);
+    free(core.flight);
     return 0;
 }
 
@@ -641,11 +752,12 @@ typedef struct lg_ctl {
     int dead;               /* a worker ended before it was done */
 } lg_ctl;
 
-/* A reading at a phase edge: the clock, the server's CPU, the generator's (all of it, and
- * each worker's). */
+/* A reading at a phase edge: the clock, the server's CPU (all its threads, and its main
+ * thread's) and context switches, the generator's CPU (all of it, and each worker's). */
 typedef struct snap {
     int64_t t;
-    double srv, gen;
+    double srv, srv_main, gen;
+    long long srv_csw;
     double wk[LG_MAX_WORKERS];
 } snap;
 
@@ -654,7 +766,8 @@ static snap take(const lg_ctl *c)
     snap s;
 
     s.t = now_ns();
-    s.srv = proc_cpu(c->o->pid);
+    s.srv = proc_cpu_sw(c->o->pid, &s.srv_csw);
+    s.srv_main = main_thread_cpu(c->o->pid);
     s.gen = self_cpu();
     for (int w = 0; w < c->n; w++) {
         s.wk[w] = proc_cpu(c->kids[w]);
@@ -742,6 +855,20 @@ static void gen_share(const lg_ctl *c, const snap *a, const snap *b, double *tot
     }
 }
 
+/* The RESULT line's server main thread (its event loop) and context switches per unit, when
+ * /proc gave them at both edges. */
+static void print_server_threads(const snap *a, const snap *b, uint64_t count)
+{
+    double main_cpu = b->srv_main - a->srv_main;
+
+    if (a->srv_main >= 0 && b->srv_main >= 0)
+        printf(" server_main_cpu_s=%.3f server_main_us_per_unit=%.4f", main_cpu,
+               count ? main_cpu * 1e6 / (double)count : 0);
+    if (a->srv_csw >= 0 && b->srv_csw >= 0)
+        printf(" server_ctxsw_per_unit=%.3f",
+               count ? (double)(b->srv_csw - a->srv_csw) / (double)count : 0);
+}
+
 static void print_common(const lg_ctl *c, const char *units, uint64_t count, const snap *a,
                          const snap *b)
 {
@@ -754,6 +881,7 @@ static void print_common(const lg_ctl *c, const char *units, uint64_t count, con
            "gen_worker_max_pct=%.1f", o->target, sc_name(o->sc), units, count, el,
            el > 0 ? (double)count / el : 0, cpu, count ? cpu * 1e6 / (double)count : 0,
            b->gen - a->gen, c->n, max);
+    print_server_threads(a, b, count);
 }
 
 /* The human line's tail: the generator beside the server. */
@@ -885,12 +1013,13 @@ static int p_echo(lg_ctl *c, const int64_t *lat, size_t lat_cap_w)
     }
     free(all);
     print_common(c, "round_trips", rtts, &a, &b);
-    printf(" clients=%zu p50_us=%.1f p99_us=%.1f errors=%" PRIu64 " lost=%" PRIu64 "\n",
-           o->clients, p50, p99, errors, failed);
-    fprintf(stderr, "echo %s: %zu clients, %" PRIu64 " round trips in %.2f s, p50 %.1f us, "
-            "p99 %.1f us; server %.3f us/round trip; errors %" PRIu64 "\n", o->target,
-            o->clients, rtts, (double)(b.t - a.t) / 1e9, p50, p99,
-            rtts ? (b.srv - a.srv) * 1e6 / (double)rtts : 0, errors);
+    printf(" clients=%zu inflight=%d p50_us=%.1f p99_us=%.1f errors=%" PRIu64 " lost=%" PRIu64
+           "\n", o->clients, o->inflight, p50, p99, errors, failed);
+    fprintf(stderr, "echo %s: %zu clients x %d in flight, %" PRIu64 " round trips in %.2f s, "
+            "p50 %.1f us, p99 %.1f us; server %.3f us/round trip (main thread %.3f); errors %"
+            PRIu64 "\n", o->target, o->clients, o->inflight, rtts, (double)(b.t - a.t) / 1e9,
+            p50, p99, rtts ? (b.srv - a.srv) * 1e6 / (double)rtts : 0,
+            rtts ? (b.srv_main - a.srv_main) * 1e6 / (double)rtts : 0, errors);
     print_gen(c, &a, &b);
     return errors || failed || !rtts ? 3 : 0;
 }
@@ -1153,6 +1282,7 @@ static void usage(FILE *f)
         "  --subs N        fanout subscribers (1000)     --messages N  fanout messages (1000)\n"
         "  --window N      fanout messages in flight (32)\n"
         "  --clients N     echo clients (100)            --max N       echo round trips (2000000)\n"
+        "  --inflight N    echo requests each client keeps in flight (1)\n"
         "  --conns N       idle connections (10000)      --hold S      idle hold seconds (2)\n"
         "  --slots N       churn connections in flight (32)\n"
         "  --duration S    time bound of the measured phase (fanout 60, echo and churn 5)\n"
@@ -1191,6 +1321,7 @@ static int parse(int argc, char **argv, opts *o)
         {"--subs", offsetof(opts, subs), 'z', 1, 1e7},
         {"--messages", offsetof(opts, messages), 'u', 1, 1e9},
         {"--window", offsetof(opts, window), 'u', 1, 1e9},
+        {"--inflight", offsetof(opts, inflight), 'i', 1, 256},
         {"--clients", offsetof(opts, clients), 'z', 1, 1e7},
         {"--max", offsetof(opts, max_rtts), 'u', 1, 1e12},
         {"--conns", offsetof(opts, conns), 'z', 1, 1e7},
@@ -1207,6 +1338,7 @@ static int parse(int argc, char **argv, opts *o)
     o->subs = 1000;
     o->messages = 1000;
     o->window = 32;
+    o->inflight = 1;
     o->clients = 100;
     o->max_rtts = 2000000;
     o->conns = 10000;

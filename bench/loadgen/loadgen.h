@@ -38,8 +38,9 @@ typedef struct lg_peer {
     uint64_t received;   /* fan-out: messages received (in order or not) */
     uint64_t gaps;       /* fan-out: messages skipped over */
     uint64_t dups;       /* fan-out: messages received again or out of order */
-    uint64_t sent_n;     /* echo: the number of the request in flight (0: none) */
-    int64_t sent_ns;     /* echo: when it was sent */
+    uint64_t next_n;     /* echo, churn: the number of the last request sent (from 1) */
+    uint32_t n_flight;   /* echo, churn: requests sent and not answered (their numbers and
+                            send times are the core's, --inflight slots per peer) */
 } lg_peer;
 
 struct lg_run;
@@ -79,7 +80,8 @@ void lg_on_open(lg_run *run, lg_peer *peer);
 /* The connection failed or was closed by the server; the driver has freed it. */
 void lg_on_close(lg_run *run, lg_peer *peer, const char *why);
 void lg_on_fanout(lg_run *run, lg_peer *peer, uint64_t n);
-/* An echo reply; `ok` 0 when it came back as an error or did not match. */
+/* An echo reply to request `n`; `ok` 0 when it came back as an error or its payload did not
+ * match. The core checks that `n` is a request of this peer's in flight. */
 void lg_on_echo(lg_run *run, lg_peer *peer, uint64_t n, int ok);
 
 extern const lg_driver lg_driver_verani;
