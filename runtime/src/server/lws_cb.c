@@ -237,6 +237,7 @@ int vr_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         }
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        vr_server_woken(srv);
         vr_rpc_drain(srv);
         vr_workers_complete(srv);
         return 0;

@@ -166,6 +166,7 @@ struct verani_server {
     atomic_int stop_flag;            /* set by verani_server_stop from any thread or a signal */
     struct lws_context *_Atomic wake_ctx; /* vr_server_wake's context; NULL once it goes */
     atomic_int wake_users;           /* threads inside vr_server_wake */
+    atomic_int wake_pending;         /* a wake is written and the loop has not seen it yet */
     int stopping;                    /* the loop saw stop_flag */
     vr_pending pending;              /* the upgrade between CONFIRM_UPGRADE and FILTER */
     uint8_t *wbuf;                   /* owned: the coalescing write buffer, LWS_PRE first */
@@ -252,6 +253,9 @@ int vr_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 /* Wake the loop (lws_cancel_service) from any thread or a signal handler, never touching a
  * context that the loop thread is destroying. */
 void vr_server_wake(verani_server *srv);
+/* The loop was woken (LWS_CALLBACK_EVENT_WAIT_CANCELLED), before it looks at what the
+ * wakers queued: the next wake writes again. */
+void vr_server_woken(verani_server *srv);
 /* The sweep: read the listening socket again when accepting has been paused for a while (a
  * socket closing lets lws resume it sooner; descriptors freed outside lws do not). */
 void vr_accept_retry(verani_server *srv, int64_t now_us);

@@ -408,9 +408,18 @@ void vr_server_wake(verani_server *srv)
     /* seq_cst: a waker that saw the context is counted before wake_retire looks */
     atomic_fetch_add(&srv->wake_users, 1);
     cx = atomic_load(&srv->wake_ctx);
-    if (cx)
+    /* One write to the event pipe per wake of the loop: a waker that finds one pending adds
+     * nothing. Wakers queue their work before they get here, and the loop clears the flag
+     * before it looks at the queues (vr_server_woken), so nothing queued is missed: what
+     * came before the clear is seen by that look, what comes after writes again. */
+    if (cx && !atomic_exchange(&srv->wake_pending, 1))
         lws_cancel_service(cx); /* only writes a byte to the event pipe */
     atomic_fetch_sub(&srv->wake_users, 1);
+}
+
+void vr_server_woken(verani_server *srv)
+{
+    atomic_store(&srv->wake_pending, 0);
 }
 
 /* Before the context is destroyed: no waker may still be using it. */

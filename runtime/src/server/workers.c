@@ -86,7 +86,8 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&p->mu);
         p->running--;
         push(&p->done_head, &p->done_tail, j);
-        pthread_cond_broadcast(&p->idle_cv);
+        if (p->closing) /* only a stop waits for the running jobs */
+            pthread_cond_broadcast(&p->idle_cv);
         pthread_mutex_unlock(&p->mu);
         vr_server_wake(p->srv);
         pthread_mutex_lock(&p->mu);
@@ -168,9 +169,10 @@ int verani_ctx_post(verani_ctx *ctx, verani_work_fn work, verani_work_done_fn do
     else {
         push(&p->q_head, &p->q_tail, j);
         p->queued++;
-        pthread_cond_signal(&p->work_cv);
     }
     pthread_mutex_unlock(&p->mu);
+    if (!r) /* after the unlock: the woken worker does not block on the mutex again */
+        pthread_cond_signal(&p->work_cv);
     if (r) {
         if (j->has_sess)
             vr_sref_drop(ctx->srv, j->slot, j->gen);
