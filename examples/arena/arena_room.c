@@ -2,11 +2,11 @@
 /*
  * arena_room.c: the example arena's handlers (see arena_room.h for the game).
  *
- * Ownership: the arena owns its list of matches; a match (one room instance's
- * state) is made by on_instance_start and freed by on_instance_stop, and owns
- * its players and their strings. The tick timer's argument is its match
- * (borrowed: the runtime cancels the timer before on_instance_stop frees it);
- * handlers find their match by instance name. A scoreboard job owns a copy of
+ * Ownership: a match (one room instance's state) is made by on_instance_start,
+ * kept as the instance's own pointer (verani_instance_set_data) and freed by
+ * on_instance_stop; it owns its players and their strings. The tick timer's
+ * argument is its match (borrowed: the runtime cancels the timer before
+ * on_instance_stop frees it); handlers find it with verani_instance_data. A scoreboard job owns a copy of
  * everything it needs, so the worker thread shares nothing with the loop; its
  * `done` (back on the loop) answers the deferred request and frees it.
  *
@@ -41,7 +41,6 @@ typedef struct player {
 
 /* One room instance's state, from on_instance_start to on_instance_stop. */
 typedef struct match {
-    struct match *next;    /* in arena->matches */
     char *instance;        /* owned */
     player *players;       /* owned: n_players of cap_players */
     size_t n_players, cap_players;
@@ -59,7 +58,6 @@ typedef struct match {
 struct arena {
     arena_options opts;
     arena_arena_handlers handlers; /* what the server calls: lives as long as the arena */
-    match *matches;        /* owned: the instances in memory */
 };
 
 static int64_t wall_ms(void)
@@ -84,14 +82,7 @@ static char *dup_str(const char *s)
 
 static match *match_of(verani_ctx *ctx)
 {
-    arena *a = verani_ctx_user(ctx);
-    const char *instance = verani_ctx_instance(ctx);
-    match *m;
-
-    for (m = a->matches; m; m = m->next)
-        if (!strcmp(m->instance, instance))
-            return m;
-    return NULL;
+    return verani_instance_data(ctx);
 }
 
 static void match_free(match *m)
@@ -354,8 +345,7 @@ static void on_instance_start(verani_ctx *ctx)
         free(m);
         return;
     }
-    m->next = a->matches;
-    a->matches = m;
+    verani_instance_set_data(ctx, m);
     match_load(ctx, m);
     if (verani_instance_every(ctx, a->opts.tick_ms, tick, m, &m->tick_timer) < 0)
         lwsl_err("arena: %s: the tick could not start\n", m->instance);
@@ -365,16 +355,13 @@ static void on_instance_start(verani_ctx *ctx)
  * (the alarm will want them), then the match is freed. Its tick is cancelled already. */
 static void on_instance_stop(verani_ctx *ctx)
 {
-    arena *a = verani_ctx_user(ctx);
-    match *m = match_of(ctx), **pp;
+    match *m = match_of(ctx);
 
     if (!m)
         return;
     if (m->running && m->dirty)
         (void)round_store(ctx, m);
-    for (pp = &a->matches; *pp != m; pp = &(*pp)->next)
-        ;
-    *pp = m->next;
+    verani_instance_set_data(ctx, NULL);
     match_free(m);
 }
 
@@ -749,15 +736,7 @@ arena *arena_create(const arena_options *opts)
 
 void arena_destroy(arena *a)
 {
-    match *m, *next;
-
-    if (!a)
-        return;
-    for (m = a->matches; m; m = next) { /* none left once the server is destroyed */
-        next = m->next;
-        match_free(m);
-    }
-    free(a);
+    free(a); /* the matches went with their instances (on_instance_stop) */
 }
 
 int arena_mount(verani_server *srv, arena *a)

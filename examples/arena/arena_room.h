@@ -35,9 +35,10 @@ typedef struct arena_options {
     uint32_t work_ms;      /* the worker's pause per scoreboard (a slow database); 0: none */
 } arena_options;
 
-/* The arena's state: its options and the matches (instances) in memory. Owned by the
- * caller of arena_create, freed with arena_destroy after the server is destroyed (which
- * stops every instance, so every match is freed by then). */
+/* The arena: its options and the handler table. Each instance's match is the instance's own
+ * pointer (verani_instance_data). Owned by the caller of arena_create, freed with
+ * arena_destroy after the server is destroyed (which stops every instance, so every match
+ * is freed by then). */
 typedef struct arena arena;
 
 /* A new arena; `opts` is copied (NULL: every default). NULL when out of memory. */

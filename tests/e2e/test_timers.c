@@ -80,12 +80,21 @@ static void on_instance_start(verani_ctx *ctx)
     const char *name = verani_ctx_instance(ctx);
 
     e2e_log("start:%s:%s", name, verani_ctx_session(ctx) ? "session" : "none");
+    /* the instance's own state: its name, freed by on_instance_stop */
+    if (verani_instance_data(ctx) || verani_instance_set_data(ctx, strdup(name)) ||
+        verani_instance_set_data(NULL, NULL) != VERANI_EINVAL)
+        e2e_log("data-failed");
     if (!strncmp(name, "auto", 4) && verani_instance_every(ctx, 30, on_auto_tick, NULL, NULL))
         e2e_log("auto-timer-failed");
 }
 
 static void on_instance_stop(verani_ctx *ctx)
 {
+    char *data = verani_instance_data(ctx);
+
+    if (data && !strcmp(data, verani_ctx_instance(ctx)))
+        e2e_log("data:%s", data);
+    free(data);
     e2e_log("stop:%s:%zu", verani_ctx_instance(ctx), verani_instance_timer_count(ctx));
 }
 
@@ -421,6 +430,8 @@ static void test_instance_lifecycle(void **state)
     assert_int_equal(e2e_log_count("start:auto1:none"), 1);
     rc_close(a);
     e2e_wait_log(l, "stop:auto1:0");
+    assert_int_equal(e2e_log_count("data:auto1"), 1); /* set at start, there at the stop */
+    assert_int_equal(e2e_log_count("data-failed"), 0);
     ticks = atomic_load(&auto_ticks);
     dl_nap_ms(200);
     assert_int_equal(atomic_load(&auto_ticks), ticks);

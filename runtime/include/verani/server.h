@@ -328,6 +328,19 @@ VERANI_API size_t verani_ctx_user_ids(verani_ctx *ctx, const char **out, size_t 
 VERANI_API size_t verani_ctx_user_sessions(verani_ctx *ctx, const char *user_id,
                                            verani_session **out, size_t max);
 
+/* --- the instance's own state ------------------------------------------------ */
+
+/*
+ * One pointer per room instance for the application's state of it (a game's board, a
+ * document's cursor table): set it in hooks.on_instance_start, read it from any handler,
+ * hook, timer or job completion of the instance, free what it points at in
+ * hooks.on_instance_stop. The runtime never reads or frees it; it starts NULL and goes with
+ * the instance. Event-loop thread, with a context of the instance. set: 0, or VERANI_EINVAL
+ * (NULL context, or a context of no instance). get: the pointer, NULL for none.
+ */
+VERANI_API int verani_instance_set_data(verani_ctx *ctx, void *data);
+VERANI_API void *verani_instance_data(verani_ctx *ctx);
+
 /* --- timers of the context's instance -------------------------------------- */
 
 /*

@@ -74,6 +74,7 @@ typedef struct vr_instance {
     vr_channel **chans;              /* owned: hash buckets of its channels (owned chains) */
     uint32_t n_chans, n_buckets;     /* n_buckets: 0 or a power of two */
     lws_dll2_owner_t timers;         /* vr_timer (timers.c), owned */
+    void *data;                      /* the application's (verani_instance_set_data) */
 } vr_instance;
 
 /* Route `path` (no query) to a mount; `inst_name` receives the {room} part. */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * timers.c: what a room instance runs without a client asking: its timers
- * (verani_instance_after / _every, one lws_sul each, on the loop thread) and
- * its start and stop hooks (on_instance_start, on_instance_stop).
+ * (verani_instance_after / _every, one lws_sul each, on the loop thread), its
+ * start and stop hooks (on_instance_start, on_instance_stop) and the
+ * application's pointer they set up and tear down (verani_instance_data).
  *
  * Ownership: a vr_timer belongs to the instance's `timers` list from the
  * moment it is set until it is cancelled, has fired for the last time, or the
@@ -158,4 +159,17 @@ void vr_instance_stopping(vr_instance *inst)
     timers_drop_all(inst);
     instance_call(inst, VR_HOOK_INSTANCE_STOP, NULL);
     timers_drop_all(inst); /* any the hook set (refused once the server is stopping) */
+}
+
+int verani_instance_set_data(verani_ctx *ctx, void *data)
+{
+    if (!ctx || !ctx->inst)
+        return VERANI_EINVAL;
+    ctx->inst->data = data;
+    return 0;
+}
+
+void *verani_instance_data(verani_ctx *ctx)
+{
+    return ctx && ctx->inst ? ctx->inst->data : NULL;
 }
