@@ -447,6 +447,42 @@ static void check_path(checker *c, vc_room *r)
     }
 }
 
+/* The room's `timer` declarations: names, periods, and their handler-table members
+ * (timer_<name>), which must not meet an `on` event's. Events are checked first. */
+static void check_timers(checker *c, const vc_room *r)
+{
+    vc_strset names = {0}, members = {0};
+
+    for (size_t j = 0; j < r->events.n; j++) {
+        const vc_event *e = vc_room_event(r, j);
+        if (e->dir == VC_DIR_ON && e->cname)
+            (void)vc_strset_put(c->a, &members, e->cname, (void *)e, &c->oom);
+    }
+    for (size_t i = 0; i < r->timers.n; i++) {
+        const vc_timer *t = r->timers.items[i];
+        const char *member = vc_arena_printf(c->a, "timer_%s", t->name);
+        const vc_timer *g;
+        const vc_event *e;
+
+        if (member == NULL)
+            return;
+        if (!match_lower_words(t->name, strlen(t->name)))
+            ERR(c, t->loc, "timer name '%s' must be lowercase words joined by '_' (like "
+                "game_tick)", t->name);
+        if (t->every_ms < 1 || t->every_ms > 86400000)
+            ERR(c, t->every_loc, "a timer's period must be between 1 and 86400000 ms (a day), "
+                "got %" PRId64, t->every_ms);
+        if ((g = vc_strset_put(c->a, &names, t->name, (void *)t, &c->oom)) != NULL) {
+            ERR(c, t->loc, "duplicate timer '%s' in room '%s'", t->name, r->name);
+            NOTE(c, g->loc, "previous definition of '%s' is here", g->name);
+        } else if ((e = vc_strset_get(&members, member)) != NULL) {
+            ERR(c, t->loc, "timer '%s' and 'on' event '%s' would both be the handler member "
+                "'%s'", t->name, e->name, member);
+            NOTE(c, e->loc, "'%s' is here", e->name);
+        }
+    }
+}
+
 static void check_room(checker *c, vc_room *r, vc_strset *paths)
 {
     if (!match_upper_camel(r->name))
@@ -842,8 +878,10 @@ int vc_check(vc_ctx *ctx)
     for (size_t i = 0; i < s->messages.n; i++)
         check_message(&c, s->messages.items[i]);
     vc_strset paths = {0};
-    for (size_t i = 0; i < s->rooms.n; i++)
+    for (size_t i = 0; i < s->rooms.n; i++) {
         check_room(&c, s->rooms.items[i], &paths);
+        check_timers(&c, s->rooms.items[i]);
+    }
 
     if (ctx->errors == 0 && !c.oom && !c.a->failed)
         vc_each_cname(ctx, on_cname, &c);

@@ -495,6 +495,17 @@ void vc_emit_schema_c(vc_ctx *ctx, vc_buf *b)
         vc_buf_puts(b, "};\n\n");
         emit_table(ctx, b, r, VC_DIR_ON);
         emit_table(ctx, b, r, VC_DIR_EMIT);
+        if (r->timers.n) {
+            vc_buf_printf(b, "static const verani_timer_def %s[%zu] = {\n",
+                          vc_name(ctx, VC_N_TIMERS, r, NULL), r->timers.n);
+            for (size_t j = 0; j < r->timers.n; j++) {
+                const vc_timer *t = r->timers.items[j];
+                vc_buf_puts(b, "    {");
+                vc_emit_cstring(b, t->name);
+                vc_buf_printf(b, ", %" PRId64 "u},\n", t->every_ms);
+            }
+            vc_buf_puts(b, "};\n\n");
+        }
         size_t n_on = vc_room_count(r, VC_DIR_ON), n_emit = vc_room_count(r, VC_DIR_EMIT);
         vc_emit_doc(b, r->doc, 0);
         vc_buf_printf(b, "const verani_room_schema %s = {\n    .name = ",
@@ -521,6 +532,9 @@ void vc_emit_schema_c(vc_ctx *ctx, vc_buf *b)
         vc_buf_printf(b, "    .fingerprint = %s,\n", vc_name(ctx, VC_N_FINGERPRINT, NULL, NULL));
         if (r->open_events)
             vc_buf_puts(b, "    .open_events = 1,\n");
+        if (r->timers.n)
+            vc_buf_printf(b, "    .timers = %s,\n    .n_timers = %zu,\n",
+                          vc_name(ctx, VC_N_TIMERS, r, NULL), r->timers.n);
         vc_buf_puts(b, "};\n");
         if (i + 1 < s->rooms.n)
             vc_buf_puts(b, "\n");

@@ -139,6 +139,12 @@ static void server_h_room(vc_ctx *ctx, vc_buf *b, const vc_room *r)
         size_t n = handler_params(ctx, e, params);
         vc_emit_sig(b, vc_arena_printf(a, "    int (*%s)", e->cname), params, n, ";\n");
     }
+    for (size_t j = 0; j < r->timers.n; j++) {
+        const vc_timer *t = r->timers.items[j];
+        vc_emit_doc(b, vc_timer_doc(ctx, t), 4);
+        params[0] = "verani_ctx *ctx";
+        vc_emit_sig(b, vc_arena_printf(a, "    void (*timer_%s)", t->name), params, 1, ";\n");
+    }
     vc_tpl(b, "} $handlers$;\n\n", rv.v);
 
     vc_emit_banner(b, vc_arena_printf(a, "room %s: definition and emitters", r->name));
@@ -272,9 +278,11 @@ static void server_c_room(vc_ctx *ctx, vc_buf *b, const vc_room *r)
                               "ProtobufCMessage *meta"};
     const char *invoke = vc_name(ctx, VC_N_INVOKE, r, NULL);
     const char *offsets = vc_name(ctx, VC_N_HANDLER_OFFSETS, r, NULL);
+    const char *toffsets = r->timers.n ? vc_name(ctx, VC_N_TIMER_OFFSETS, r, NULL) : NULL;
     const vc_var more[] = {{"invoke", n_on ? invoke : "NULL"},
                            {"offsets", n_on ? offsets : "NULL"},
                            {"extract_meta", vc_name(ctx, VC_N_EXTRACT_META, r, NULL)},
+                           {"timer_offsets", toffsets ? toffsets : "NULL"},
                            {NULL, NULL}};
 
     vc_buf_puts(b, "\n");
@@ -303,15 +311,25 @@ static void server_c_room(vc_ctx *ctx, vc_buf *b, const vc_room *r)
                           on[j]->cname);
         vc_buf_puts(b, "};\n\n");
     }
+    if (toffsets) {
+        vc_emit_doc(b, "Where each timer's member is in the handler table, parallel to the "
+                    "schema's timers.", 0);
+        vc_buf_printf(b, "static const size_t %s[%zu] = {\n", toffsets, r->timers.n);
+        for (size_t j = 0; j < r->timers.n; j++)
+            vc_buf_printf(b, "    offsetof(%s, timer_%s),\n", vc_tpl_a(a, "$handlers$", rv.v),
+                          ((const vc_timer *)r->timers.items[j])->name);
+        vc_buf_puts(b, "};\n\n");
+    }
     vc_tpl(b, "const verani_room_def $room$ = {\n"
               "    .abi = VERANI_GEN_ABI,\n"
               "    .schema = &$schema$,\n", rv.v);
     vc_tpl(b, "    .invoke = $invoke$,\n"
               "    .handler_offsets = $offsets$,\n"
               "    .extract_meta = $extract_meta$,\n", more);
-    vc_tpl(b, "    .handlers_size = sizeof($handlers$),\n"
-              "};\n"
-              "\n", rv.v);
+    vc_tpl(b, "    .handlers_size = sizeof($handlers$),\n", rv.v);
+    if (toffsets)
+        vc_tpl(b, "    .timer_offsets = $timer_offsets$,\n", more);
+    vc_buf_puts(b, "};\n\n");
 
     params[0] = "verani_server *srv";
     params[1] = vc_tpl_a(a, "const $handlers$ *h", rv.v);

@@ -84,6 +84,16 @@ static void stub_handler(vc_ctx *ctx, vc_buf *b, const vc_room *r, const vc_even
     vc_buf_puts(b, "    return 0;\n}\n\n");
 }
 
+static void stub_timer(vc_ctx *ctx, vc_buf *b, const vc_room *r, const vc_timer *t)
+{
+    const char *params[1] = {"verani_ctx *ctx"};
+
+    vc_emit_doc(b, vc_timer_doc(ctx, t), 0);
+    vc_emit_sig(b, vc_arena_printf(&ctx->arena, "static void %s",
+                                   vc_name(ctx, VC_N_STUB_TIMER, r, t)), params, 1, "\n{\n");
+    vc_buf_puts(b, "    (void)ctx;\n}\n\n");
+}
+
 static void stub_table(vc_ctx *ctx, vc_buf *b, const vc_room *r)
 {
     static const struct {
@@ -110,6 +120,10 @@ static void stub_table(vc_ctx *ctx, vc_buf *b, const vc_room *r)
         const vc_event *e = vc_room_event(r, j);
         if (e->dir == VC_DIR_ON)
             vc_buf_printf(b, "    .%s = %s,\n", e->cname, vc_name(ctx, VC_N_STUB_EVENT, r, e));
+    }
+    for (size_t j = 0; j < r->timers.n; j++) {
+        const vc_timer *t = r->timers.items[j];
+        vc_buf_printf(b, "    .timer_%s = %s,\n", t->name, vc_name(ctx, VC_N_STUB_TIMER, r, t));
     }
     vc_buf_puts(b, "};\n");
 }
@@ -156,6 +170,14 @@ size_t vc_stubs_missing(vc_ctx *ctx, const char *text, vc_buf *list)
             vc_buf_printf(list, "%s%s (room %s)", n ? ", " : "", e->name, r->name);
             n++;
         }
+        for (size_t j = 0; j < r->timers.n; j++) {
+            const vc_timer *t = r->timers.items[j];
+            if (strstr(text, vc_name(ctx, VC_N_STUB_TIMER, r, t)) ||
+                strstr(text, vc_arena_printf(&ctx->arena, ".timer_%s =", t->name)))
+                continue;
+            vc_buf_printf(list, "%stimer %s (room %s)", n ? ", " : "", t->name, r->name);
+            n++;
+        }
     }
     return n;
 }
@@ -187,6 +209,8 @@ void vc_emit_stubs(vc_ctx *ctx, vc_buf *b)
             if (e->dir == VC_DIR_ON)
                 stub_handler(ctx, b, r, e);
         }
+        for (size_t j = 0; j < r->timers.n; j++)
+            stub_timer(ctx, b, r, r->timers.items[j]);
         stub_table(ctx, b, r);
     }
     vc_buf_puts(b, "\n");

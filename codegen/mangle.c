@@ -7,6 +7,7 @@
  * whether a name is allowed; check.c does.
  */
 #include <ctype.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -178,6 +179,16 @@ const char *vc_event_doc(vc_ctx *ctx, const vc_event *e)
     if (e->doc == NULL)
         return title;
     return vc_arena_printf(&ctx->arena, "%s: %s", title, e->doc);
+}
+
+const char *vc_timer_doc(vc_ctx *ctx, const vc_timer *t)
+{
+    const char *title = vc_arena_printf(&ctx->arena, "timer %s every %" PRId64 " ms, while the "
+                                        "instance is in memory (its context, no session; NULL: "
+                                        "not run)", t->name, t->every_ms);
+    if (t->doc == NULL)
+        return title;
+    return vc_arena_printf(&ctx->arena, "%s. %s", title, t->doc);
 }
 
 vc_event **vc_room_sorted_a(vc_arena *a, const vc_room *r, vc_dir dir, size_t *n)

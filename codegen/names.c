@@ -20,12 +20,12 @@
 #include "veranic.h"
 
 typedef enum scope {
-    S_SCHEMA, S_ENUM, S_MESSAGE, S_ROOM, S_ON, S_EMIT,
+    S_SCHEMA, S_ENUM, S_MESSAGE, S_ROOM, S_ON, S_EMIT, S_TIMER,
     S_TS_SCHEMA, S_TS_MESSAGE, S_TS_ROOM, S_TS_EVENT
 } scope;
 
 /* When a name exists at all. */
-typedef enum when { W_ALWAYS, W_NOT_META, W_NO_REPLY, W_REPLY } when;
+typedef enum when { W_ALWAYS, W_NOT_META, W_NO_REPLY, W_REPLY, W_TIMERS } when;
 
 static const struct name_def {
     vc_name_id id;
@@ -52,6 +52,9 @@ static const struct name_def {
     {VC_N_INVOKE, S_ROOM, W_ALWAYS, "$room$_invoke", "invoke"},
     {VC_N_HANDLER_OFFSETS, S_ROOM, W_ALWAYS, "$room$_handler_offsets", "handler offsets"},
     {VC_N_EXTRACT_META, S_ROOM, W_ALWAYS, "$room$_extract_meta", "extract_meta"},
+    {VC_N_TIMERS, S_ROOM, W_TIMERS, "$room$_timers", "timer table"},
+    {VC_N_TIMER_OFFSETS, S_ROOM, W_TIMERS, "$room$_timer_offsets", "timer offsets"},
+    {VC_N_STUB_TIMER, S_TIMER, W_ALWAYS, "$room$_stub_timer_$tm$", "stub timer"},
     {VC_N_STUB_ON_CONNECT, S_ROOM, W_ALWAYS, "$room$_stub_on_connect", "stub on_connect"},
     {VC_N_STUB_ON_DISCONNECT, S_ROOM, W_ALWAYS, "$room$_stub_on_disconnect",
      "stub on_disconnect"},
@@ -131,6 +134,9 @@ static const char *derive(vc_ctx *ctx, const struct name_def *d, const vc_room *
     case S_MESSAGE:
         vars[n++] = (vc_var){"msg", vc_lower(a, ((const vc_message *)subject)->name)};
         break;
+    case S_TIMER:
+        vars[n++] = (vc_var){"tm", ((const vc_timer *)subject)->name};
+        break;
     case S_ON:
     case S_EMIT:
         vars[n++] = (vc_var){"ev", ((const vc_event *)subject)->cname};
@@ -156,9 +162,11 @@ const char *vc_msg_validator(vc_ctx *ctx, const vc_message *m)
     return vc_name(ctx, VC_N_VALIDATOR, NULL, m);
 }
 
-static int applies(const struct name_def *d, const void *subject)
+static int applies(const struct name_def *d, const vc_room *r, const void *subject)
 {
     switch (d->when) {
+    case W_TIMERS:
+        return r != NULL && r->timers.n > 0;
     case W_NOT_META:
         return ((const vc_message *)subject)->meta_of == NULL;
     case W_NO_REPLY:
@@ -177,7 +185,7 @@ static void each_of(vc_ctx *ctx, scope sc, const vc_room *r, const void *subject
                     vc_cname_src *src, vc_loc loc, vc_name_fn fn, void *arg)
 {
     for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
-        if (defs[i].scope != sc || !applies(&defs[i], subject))
+        if (defs[i].scope != sc || !applies(&defs[i], r, subject))
             continue;
         src->thing = defs[i].what;
         fn(arg, derive(ctx, &defs[i], r, subject), src, loc);
@@ -213,6 +221,12 @@ void vc_each_cname(vc_ctx *ctx, vc_name_fn fn, void *arg)
                                e->name, r->name};
 
             each_of(ctx, e->dir == VC_DIR_ON ? S_ON : S_EMIT, r, e, &es, e->loc, fn, arg);
+        }
+        for (size_t j = 0; j < r->timers.n; j++) {
+            const vc_timer *t = r->timers.items[j];
+            vc_cname_src ts = {NULL, "timer", t->name, r->name};
+
+            each_of(ctx, S_TIMER, r, t, &ts, t->loc, fn, arg);
         }
     }
 }

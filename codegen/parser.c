@@ -606,6 +606,41 @@ static void parse_event(parser *p, vc_room *r, vc_dir dir, const char *doc)
     vc_vec_push(p->a, &r->events, e);
 }
 
+/* `timer <name> every <ms>;` */
+static void parse_timer(parser *p, vc_room *r, const char *doc)
+{
+    vc_timer *t = vc_arena_alloc(p->a, sizeof(*t));
+    if (t == NULL)
+        return;
+    t->doc = doc;
+    next(p);
+    if (p->tok.kind != VC_T_IDENT) {
+        expected(p, "a timer name");
+        return;
+    }
+    t->name = tok_str(p, &p->tok);
+    t->loc = p->tok.loc;
+    next(p);
+    if (!is_word(p, "every")) {
+        expected(p, "'every' and the period in milliseconds");
+        return;
+    }
+    next(p);
+    if (p->tok.kind != VC_T_INT) {
+        expected(p, "the period in milliseconds");
+        return;
+    }
+    t->every_loc = p->tok.loc;
+    if (parse_int(p, &p->tok, &t->every_ms) != 0)
+        return;
+    next(p);
+    int line = p->tok.loc.line;
+    if (!expect_semi(p))
+        return;
+    t->doc = trailing_doc(p, t->doc, line);
+    vc_vec_push(p->a, &r->timers, t);
+}
+
 static void parse_room(parser *p, const char *doc)
 {
     vc_room *r = vc_arena_alloc(p->a, sizeof(*r));
@@ -681,8 +716,11 @@ static void parse_room(parser *p, const char *doc)
             }
         } else if (is_word(p, "on") || is_word(p, "emit")) {
             parse_event(p, r, is_word(p, "on") ? VC_DIR_ON : VC_DIR_EMIT, idoc);
+        } else if (is_word(p, "timer")) {
+            parse_timer(p, r, idoc);
         } else {
-            expected(p, "'path', 'meta', 'channels', 'limits', 'open_events', 'on' or 'emit'");
+            expected(p, "'path', 'meta', 'channels', 'limits', 'open_events', 'on', 'emit' or "
+                        "'timer'");
         }
         if (p->panic)
             sync(p);

@@ -21,7 +21,7 @@
 #define VC_VERSION "0.1.0"
 /* The generated-code ABI the emitted files are made for: VERANI_GEN_ABI of <verani/gen.h>.
  * The emitted #if compares the two, so a mismatch fails every build of generated code. */
-#define VC_GEN_ABI 3
+#define VC_GEN_ABI 4
 #define VC_MAX_ERRORS 20
 #define VC_MAX_INPUT (16u * 1024u * 1024u) /* schemas larger than this are refused */
 #define VC_MAX_DEPTH 64                    /* nesting of braces the parser accepts */
@@ -218,6 +218,15 @@ typedef struct vc_event {
     const char *cname;    /* name with '.' -> '_' (check.c) */
 } vc_event;
 
+/* `timer <name> every <ms>;`: a periodic timer of every instance of a room. */
+typedef struct vc_timer {
+    const char *name;     /* lowercase words joined by '_' (check.c) */
+    vc_loc loc;
+    int64_t every_ms;     /* 1 to 86400000 (check.c) */
+    vc_loc every_loc;
+    const char *doc;
+} vc_timer;
+
 typedef struct vc_room {
     const char *name;
     vc_loc loc;
@@ -239,6 +248,7 @@ typedef struct vc_room {
     vc_loc max_frame_loc, rate_loc, burst_loc;
     vc_message *meta;   /* synthetic <Room>Meta, always present */
     vc_vec events;      /* vc_event*, schema order, both directions */
+    vc_vec timers;      /* vc_timer*, schema order */
     const char *snake;  /* Chat -> chat, GameLobby -> game_lobby */
 } vc_room;
 
@@ -354,6 +364,7 @@ typedef enum vc_name_id {
     /* a room */
     VC_N_ON_EVENTS, VC_N_EMIT_EVENTS, VC_N_CHANNELS, VC_N_SCHEMA, VC_N_HANDLERS, VC_N_ROOM,
     VC_N_MOUNT, VC_N_META, VC_N_INVOKE, VC_N_HANDLER_OFFSETS, VC_N_EXTRACT_META,
+    VC_N_TIMERS, VC_N_TIMER_OFFSETS, VC_N_STUB_TIMER,
     VC_N_STUB_ON_CONNECT, VC_N_STUB_ON_DISCONNECT, VC_N_STUB_ON_ERROR, VC_N_STUB_ON_MESSAGE,
     VC_N_STUB_ON_JOIN, VC_N_STUB_ON_LEAVE, VC_N_STUB_ON_RESTORE, VC_N_STUB_EXTRACT_META,
     VC_N_STUB_HANDLERS,
@@ -433,5 +444,7 @@ vc_event **vc_room_sorted_a(vc_arena *a, const vc_room *r, vc_dir dir, size_t *n
 size_t vc_room_count(const vc_room *r, vc_dir dir);
 /* "on history (HistoryQuery) returns (HistoryPage): <doc comment>" for C comments. */
 const char *vc_event_doc(vc_ctx *ctx, const vc_event *e);
+/* "timer <name> every <ms> ms: ..." and its doc comment, for the handler member and stub. */
+const char *vc_timer_doc(vc_ctx *ctx, const vc_timer *t);
 
 #endif /* VERANIC_H */

@@ -105,6 +105,24 @@ static int kitchen_lobby_stub_plain(verani_ctx *ctx, const Kitchen__Plain *msg)
     return 0;
 }
 
+/*
+ * timer housekeeping every 60000 ms, while the instance is in memory (its context, no session;
+ * NULL: not run). Sweeps what the room keeps.
+ */
+static void kitchen_lobby_stub_timer_housekeeping(verani_ctx *ctx)
+{
+    (void)ctx;
+}
+
+/*
+ * timer tick every 50 ms, while the instance is in memory (its context, no session; NULL: not run).
+ * the game's pace
+ */
+static void kitchen_lobby_stub_timer_tick(verani_ctx *ctx)
+{
+    (void)ctx;
+}
+
 static const kitchen_lobby_handlers kitchen_lobby_stub_handlers = {
     .hooks = {
         .on_connect = kitchen_lobby_stub_on_connect,
@@ -123,6 +141,8 @@ static const kitchen_lobby_handlers kitchen_lobby_stub_handlers = {
     .echo_all_types = kitchen_lobby_stub_echo_all_types,
     .labels = kitchen_lobby_stub_labels,
     .plain = kitchen_lobby_stub_plain,
+    .timer_housekeeping = kitchen_lobby_stub_timer_housekeeping,
+    .timer_tick = kitchen_lobby_stub_timer_tick,
 };
 
 /* --- room GameLobby -------------------------------------------------------- */

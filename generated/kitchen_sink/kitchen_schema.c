@@ -366,6 +366,11 @@ const verani_event_def kitchen_lobby_emit_events[4] = {
     },
 };
 
+static const verani_timer_def kitchen_lobby_timers[2] = {
+    {"housekeeping", 60000u},
+    {"tick", 50u},
+};
+
 const verani_room_schema kitchen_lobby_schema = {
     .name = "Lobby",
     .path = "/",
@@ -381,6 +386,8 @@ const verani_room_schema kitchen_lobby_schema = {
     .emit = kitchen_lobby_emit_events,
     .n_emit = 4,
     .fingerprint = KITCHEN_SCHEMA_FINGERPRINT,
+    .timers = kitchen_lobby_timers,
+    .n_timers = 2,
 };
 
 /* --- room GameLobby -------------------------------------------------------- */

@@ -106,6 +106,12 @@ static const size_t kitchen_lobby_handler_offsets[6] = {
     offsetof(kitchen_lobby_handlers, join_game),
 };
 
+/* Where each timer's member is in the handler table, parallel to the schema's timers. */
+static const size_t kitchen_lobby_timer_offsets[2] = {
+    offsetof(kitchen_lobby_handlers, timer_housekeeping),
+    offsetof(kitchen_lobby_handlers, timer_tick),
+};
+
 const verani_room_def kitchen_lobby_room = {
     .abi = VERANI_GEN_ABI,
     .schema = &kitchen_lobby_schema,
@@ -113,6 +119,7 @@ const verani_room_def kitchen_lobby_room = {
     .handler_offsets = kitchen_lobby_handler_offsets,
     .extract_meta = kitchen_lobby_extract_meta,
     .handlers_size = sizeof(kitchen_lobby_handlers),
+    .timer_offsets = kitchen_lobby_timer_offsets,
 };
 
 int kitchen_lobby_mount(verani_server *srv, const kitchen_lobby_handlers *h, void *user)

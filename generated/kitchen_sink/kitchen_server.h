@@ -12,8 +12,8 @@
 
 #include "kitchen_schema.h"
 
-#if VERANI_GEN_ABI != 3
-#error "made for libverani's generated-code ABI 3: regenerate with veranic"
+#if VERANI_GEN_ABI != 4
+#error "made for libverani's generated-code ABI 4: regenerate with veranic"
 #endif
 
 #ifdef __cplusplus
@@ -43,6 +43,16 @@ typedef struct kitchen_lobby_handlers {
     int (*labels)(verani_ctx *ctx, const Kitchen__Labels *msg);
     /* on plain (Plain) */
     int (*plain)(verani_ctx *ctx, const Kitchen__Plain *msg);
+    /*
+     * timer housekeeping every 60000 ms, while the instance is in memory (its context, no session;
+     * NULL: not run). Sweeps what the room keeps.
+     */
+    void (*timer_housekeeping)(verani_ctx *ctx);
+    /*
+     * timer tick every 50 ms, while the instance is in memory (its context, no session; NULL: not
+     * run). the game's pace
+     */
+    void (*timer_tick)(verani_ctx *ctx);
 } kitchen_lobby_handlers;
 
 /* --- room Lobby: definition and emitters ----------------------------------- */

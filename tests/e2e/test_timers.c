@@ -208,6 +208,29 @@ static int mount_timers(verani_server *srv)
     return e2e_e2e_mount(srv, &timer_handlers, NULL);
 }
 
+/* The schema's `timer beat every 20;`: runs in every instance while it is in memory. */
+static atomic_int beats;
+
+static void on_beat(verani_ctx *ctx)
+{
+    if (atomic_fetch_add(&beats, 1) == 0)
+        e2e_log("beat:%s:%s", verani_ctx_instance(ctx), verani_ctx_session(ctx) ? "session"
+                                                                                 : "none");
+    emit_text(ctx, "beat");
+}
+
+static const e2e_e2e_handlers beat_handlers = {
+    .hooks = {.on_error = on_error, .on_instance_start = on_instance_start,
+              .on_instance_stop = on_instance_stop},
+    .echo = h_echo,
+    .timer_beat = on_beat,
+};
+
+static int mount_beat(verani_server *srv)
+{
+    return e2e_e2e_mount(srv, &beat_handlers, NULL);
+}
+
 /* --- the client's side -------------------------------------------------------- */
 
 static void start(e2e_server *h, verani_server_options *o)
@@ -317,6 +340,42 @@ static void assert_run(const rc_conn *c, size_t i, const char *label, int n)
 }
 
 /* --- the cases ---------------------------------------------------------------- */
+
+/* A schema timer (`timer beat every 20;` with timer_beat set) starts with the instance, runs
+ * with its context and no session, counts among its timers, and ends with it: after the
+ * instance is freed no beat runs. A table that leaves the member NULL runs none (every other
+ * case here: their "count" answers count only their own timers). */
+static void test_schema_timer(void **state)
+{
+    e2e_server h;
+    verani_server_options o;
+    rc_loop *l;
+    rc_conn *a;
+    int n;
+
+    (void)state;
+    e2e_server_options(&o);
+    o.resume_grace_ms = 1;
+    o.instance_idle_ms = 100;
+    n_states = 0;
+    atomic_store(&beats, 0);
+    e2e_log_reset();
+    e2e_server_start_rooms(&h, &o, mount_beat, NULL, NULL);
+    l = rc_loop_create();
+    a = e2e_join(l, h.port, "/e2e/b1?userId=a");
+    a->keep = 1;
+    wait_events(l, a, 3);
+    assert_string_equal(event_text(a, 2), "beat");
+    assert_int_equal(e2e_log_count("beat:b1:none"), 1);
+    assert_string_equal(ask(l, a, "count"), "count 1");
+    rc_close(a);
+    e2e_wait_log(l, "stop:b1:0");
+    n = atomic_load(&beats);
+    dl_nap_ms(200); /* ten periods */
+    assert_int_equal(atomic_load(&beats), n);
+    rc_loop_destroy(l);
+    e2e_server_stop(&h);
+}
 
 /* A periodic timer emits to the instance's sessions in order, every run once, and stops when
  * cancelled: nothing after the cancel's answer, the instance has no timer left, and a second
@@ -672,6 +731,7 @@ static void test_mount_names_missing_handlers(void **state)
 }
 
 static const vt_case cases[] = {
+    VT_CASE(test_schema_timer, "poll"),
     VT_CASE(test_every_then_cancel, "poll"),
     VT_CASE(test_after_and_self_cancel, ""),
     VT_CASE(test_bad_arguments, ""),

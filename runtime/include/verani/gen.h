@@ -30,7 +30,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct below changes shape or meaning. */
-#define VERANI_GEN_ABI 3
+#define VERANI_GEN_ABI 4
 
 /* --- opaque runtime objects ---------------------------------------------- */
 
@@ -129,6 +129,13 @@ typedef struct verani_event_def {
  * type and events. Emitted once per room in <package>_schema.c; used by the
  * server's room definition and by clients.
  */
+/* A schema's `timer <name> every <ms>;`: it runs the handler table's timer_<name> every `ms`
+ * in every instance of the room, from its creation until it is freed. */
+typedef struct verani_timer_def {
+    const char *name;                        /* "tick" */
+    uint32_t every_ms;
+} verani_timer_def;
+
 typedef struct verani_room_schema {
     const char *name;                        /* the schema's room name, "Chat" */
     const char *path;                        /* "/chat/{room}"; "/ws" when not given */
@@ -146,6 +153,8 @@ typedef struct verani_room_schema {
     const char *fingerprint;                 /* the schema's fingerprint, sent in welcome */
     int open_events;                         /* `open_events;`: a client EVENT with an id no
                                                 `on` event has goes to hooks.on_message */
+    const verani_timer_def *timers;          /* the room's timers, in schema order */
+    size_t n_timers;
 } verani_room_schema;
 
 /* Find an event by id in a sorted table; NULL when there is none. */
@@ -227,6 +236,9 @@ typedef struct verani_room_def {
     const size_t *handler_offsets;
     verani_meta_fn extract_meta;
     size_t handlers_size;                    /* sizeof the typed handler table */
+    /* offsetof each timer's member (void (*)(verani_ctx *)) in the typed handler table,
+     * parallel to schema->timers: a NULL member is a timer that does not run */
+    const size_t *timer_offsets;
 } verani_room_def;
 
 /*

@@ -12,6 +12,7 @@
  * cancelled before the lws context is destroyed (vr_timers_cancel_all), as
  * lws's timer list goes with the context.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "server-int.h"
@@ -149,9 +150,52 @@ void vr_timers_cancel_all(verani_server *srv)
         } lws_end_foreach_dll(d);
 }
 
+/* The handler-table member of the schema's timer `i` of the instance's room; NULL when the
+ * application left it unset (or the definition has no offsets). */
+static void (*schema_timer_fn(const vr_mount *m, size_t i))(verani_ctx *)
+{
+    void (*fn)(verani_ctx *) = NULL;
+
+    if (m->def->timer_offsets)
+        memcpy(&fn, (const char *)m->handlers + m->def->timer_offsets[i], sizeof(fn));
+    return fn;
+}
+
+/* A schema timer's run: `arg` is its index in the room's timers. */
+static void schema_timer(verani_ctx *ctx, void *arg)
+{
+    void (*fn)(verani_ctx *) = schema_timer_fn(ctx->mount, (size_t)(uintptr_t)arg);
+
+    if (fn)
+        fn(ctx);
+}
+
+/* The schema's `timer` declarations whose member is set start with the instance. */
+static void schema_timers_start(vr_instance *inst)
+{
+    const verani_room_schema *sc = inst->mount->def->schema;
+    struct verani_ctx ctx;
+    size_t i;
+
+    vr_ctx_init(&ctx, inst->mount->srv, inst->mount, inst, NULL);
+    for (i = 0; i < sc->n_timers; i++) {
+        int r;
+
+        if (!schema_timer_fn(inst->mount, i))
+            continue;
+        r = verani_instance_every(&ctx, sc->timers[i].every_ms, schema_timer,
+                                  (void *)(uintptr_t)i, NULL);
+        if (r)
+            VR_WARN("room %s '%s': timer %s not started: %s\n", sc->name, inst->name,
+                    sc->timers[i].name, verani_strerror(r));
+    }
+    vr_ctx_fini(&ctx);
+}
+
 void vr_instance_started(vr_instance *inst)
 {
-    instance_call(inst, VR_HOOK_INSTANCE_START, NULL);
+    instance_call(inst, VR_HOOK_INSTANCE_START, NULL); /* its state first, then its timers */
+    schema_timers_start(inst);
 }
 
 void vr_instance_stopping(vr_instance *inst)

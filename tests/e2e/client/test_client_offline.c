@@ -36,7 +36,7 @@ static const verani_event_def room_emit[] = {{1, "poked", NULL, NULL, NULL, NULL
 static const char *const room_channels[] = {"default"};
 static const verani_room_schema room = {
     "Offline", "/ws", room_channels, 1, 65536, 0, 0, NULL, NULL,
-    room_on, 1, room_emit, 1, "test-fingerprint", 0
+    room_on, 1, room_emit, 1, "test-fingerprint", 0, NULL, 0
 };
 
 typedef struct counts {
