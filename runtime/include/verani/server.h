@@ -53,6 +53,29 @@ typedef enum verani_event_loop {
 #define VERANI_RESUME_OFF UINT32_MAX
 
 /*
+ * The cluster (README.md, "Cluster"): several server processes serving one application through
+ * one Redis. With redis_address NULL (the default) the server is alone and none of this
+ * applies; nothing of Redis is touched.
+ *
+ * This release registers the node in Redis with a lease kept by a heartbeat on the server's
+ * own event loop (hiredis, no thread), refuses upgrades with 503 and Retry-After while the
+ * node is not live (Redis unreachable, or the lease lost), and reports it at GET /health and
+ * in /metrics. Routing each room instance to the one node that owns it is the next step: until
+ * then run one node per Redis prefix.
+ */
+typedef struct verani_cluster_options {
+    const char *redis_address;     /* "unix:/run/redis.sock" or "IP:port" (an IP literal, not
+                                      a host name); NULL: no cluster */
+    const char *redis_password;    /* NULL: none */
+    const char *prefix;            /* of every Redis key and channel; NULL: "vr" */
+    const char *public_url;        /* how clients reach this node ("ws://10.0.0.5:8080") */
+    const char *node_id;           /* NULL: random (16 hex digits), new at every start */
+    uint32_t heartbeat_ms;         /* 0: 1000 */
+    uint32_t lease_ms;             /* 0: 5000; at least three heartbeats */
+    uint32_t command_timeout_ms;   /* a Redis command's deadline; 0: 2000 */
+} verani_cluster_options;
+
+/*
  * Server options. Zero-initialise (or call verani_server_options_init) and
  * set what you need; every zero means the documented default.
  */
@@ -155,6 +178,9 @@ typedef struct verani_server_options {
     /* Jobs posted and not yet started, in all; past it verani_ctx_post fails with
      * VERANI_EFULL (the handler decides: answer with an error, or try later). 0: 1024 */
     uint32_t worker_queue_max;
+    /* The cluster; needs event_loop VERANI_LOOP_DEFAULT (verani_server_listen fails with
+     * VERANI_EINVAL otherwise). Strings copied by create. */
+    verani_cluster_options cluster;
 } verani_server_options;
 
 VERANI_API void verani_server_options_init(verani_server_options *opts);

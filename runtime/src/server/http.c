@@ -3,8 +3,8 @@
  * http.c: the server's plain HTTP: the short text answers (404 naming the
  * room paths for an unknown path, 426 for a plain request to a room path, the
  * refusals of an upgrade) and the static-file mount (opts.static_dir at
- * opts.static_path), checked against the room paths. The HTTP API and
- * /metrics are api/http_api.c's.
+ * opts.static_path), checked against the room paths; GET /health is
+ * cluster_node.c's. The HTTP API and /metrics are api/http_api.c's.
  */
 #include <string.h>
 
@@ -15,7 +15,8 @@
 /* --- HTTP answers -------------------------------------------------------- */
 
 /* Write a complete plain-text HTTP response. Returns nonzero when it failed. */
-int vr_http_answer(struct lws *wsi, unsigned status, const char *body, int upgrade_hdr)
+int vr_http_answer_ex(struct lws *wsi, unsigned status, const char *content_type,
+                      const char *body, const char *name, const char *value)
 {
     uint8_t hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
     uint8_t bbuf[LWS_PRE + 1024];
@@ -23,11 +24,11 @@ int vr_http_answer(struct lws *wsi, unsigned status, const char *body, int upgra
 
     if (blen > sizeof(bbuf) - LWS_PRE)
         blen = sizeof(bbuf) - LWS_PRE;
-    if (lws_add_http_common_headers(wsi, status, "text/plain; charset=utf-8", blen, &p, end))
+    if (lws_add_http_common_headers(wsi, status, content_type, blen, &p, end))
         return 1;
-    if (upgrade_hdr && lws_add_http_header_by_name(wsi, (const unsigned char *)"upgrade:",
-                                                   (const unsigned char *)"websocket", 9, &p,
-                                                   end))
+    if (name && lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+                                            (const unsigned char *)value, (int)strlen(value),
+                                            &p, end))
         return 1;
     if (lws_finalize_write_http_header(wsi, start, &p, end))
         return 1;
@@ -35,11 +36,19 @@ int vr_http_answer(struct lws *wsi, unsigned status, const char *body, int upgra
     return lws_write(wsi, bbuf + LWS_PRE, blen, LWS_WRITE_HTTP_FINAL) != (int)blen;
 }
 
+int vr_http_answer(struct lws *wsi, unsigned status, const char *body, int upgrade_hdr)
+{
+    return vr_http_answer_ex(wsi, status, "text/plain; charset=utf-8", body,
+                             upgrade_hdr ? "upgrade:" : NULL, "websocket");
+}
+
 int vr_http_serve(verani_server *srv, struct lws *wsi, const char *uri)
 {
     char inst[256], body[1024], paths[768];
     int r;
 
+    if (!strcmp(uri, "/health"))
+        return vr_health_serve(srv, wsi);
     if (vr_route(srv, uri, inst, sizeof(inst))) {
         snprintf(body, sizeof(body), "%s is a Verani WebSocket room: connect with a WebSocket "
                  "upgrade (Upgrade: websocket), see runtime/PROTOCOL.md\n", uri);

@@ -147,6 +147,7 @@ void vr_metrics_render(verani_server *srv, vr_sb *sb)
         head(sb, "verani_worker_jobs_running", "gauge", "Worker jobs running now.");
         vr_sb_printf(sb, "verani_worker_jobs_running %u\n", running);
     }
+    vr_cluster_node_metrics(srv, sb);
     counter(sb, "verani_room_instances_evicted_total",
             "Room instances freed from memory after instance_idle_ms without a session.",
             m->instances_evicted);

@@ -195,6 +195,9 @@ struct verani_server {
     uint32_t n_srefs, cap_srefs;
     uint32_t sref_free;              /* the first free slot + 1; 0: none */
     struct vr_pool *pool;            /* owned by workers.c; NULL without workers */
+    struct vr_cluster *cluster;      /* owned by cluster_node.c; NULL without opts.cluster */
+    int cluster_live;                /* its last on_live report (the log's; serving asks
+                                        vr_cluster_node_ok) */
     lws_dll2_owner_t loose;          /* vr_sock: sockets that are not sessions (sweep.c) */
     struct lws *listen_wsi;          /* seen at the first accept; NULL before */
     int fd_limit;                    /* RLIMIT_NOFILE at listen; 0: no limit to watch */
@@ -220,6 +223,21 @@ static inline int vr_frame_fits(const struct verani_server *srv, const vr_frame 
     return f->len <= srv->opts.queue_max_bytes;
 }
 
+/* --- cluster_node.c: this server as a node of the cluster (opts.cluster) --- */
+/* Copy opts.cluster's strings (create: 0 or VERANI_ENOMEM); free them (destroy). */
+int vr_cluster_opts_copy(verani_server *srv);
+void vr_cluster_opts_free(verani_server *srv);
+/* At listen, with the libev loop: join the cluster (0, or an error with the reason in err);
+ * nothing without opts.cluster.redis_address. Leave it before the loop goes. */
+int vr_cluster_node_start(verani_server *srv, char *err, size_t errlen);
+void vr_cluster_node_stop(verani_server *srv);
+/* May this node serve now (no cluster, or its lease held)? */
+int vr_cluster_node_ok(verani_server *srv);
+/* GET /health: 200 when serving, 503 with Retry-After when not (stopping, or not live). */
+int vr_health_serve(verani_server *srv, struct lws *wsi);
+/* The node's figures for /metrics (nothing without a cluster). */
+void vr_cluster_node_metrics(verani_server *srv, vr_sb *sb);
+
 /* --- signals.c --- */
 /* `srv` is being destroyed: if the stop signals reach it, they no longer do. */
 void vr_signals_forget(verani_server *srv);
@@ -228,6 +246,9 @@ void vr_signals_forget(verani_server *srv);
 /* A short text answer with `status` (`upgrade_hdr`: with "Upgrade: websocket", for 426);
  * nonzero when the connection is to close. */
 int vr_http_answer(struct lws *wsi, unsigned status, const char *body, int upgrade_hdr);
+/* The same with `content_type` and one more header `hdr` ("retry-after:", NULL: none). */
+int vr_http_answer_ex(struct lws *wsi, unsigned status, const char *content_type,
+                      const char *body, const char *hdr, const char *value);
 /* LWS_CALLBACK_HTTP for a path that is not the API's: 426 on a room path, else 404. */
 int vr_http_serve(verani_server *srv, struct lws *wsi, const char *uri);
 /* Check opts.static_path (at create); does room path `room` clash with it (at mount)? */

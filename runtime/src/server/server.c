@@ -154,6 +154,12 @@ verani_server *verani_server_create(const verani_server_options *opts, char *err
     srv->opts.bind_address = vr_strdup(srv->opts.bind_address);
     srv->opts.tls_cert_path = vr_strdup(srv->opts.tls_cert_path);
     srv->opts.tls_key_path = vr_strdup(srv->opts.tls_key_path);
+    if (vr_cluster_opts_copy(srv)) {
+        if (errbuf && errlen)
+            snprintf(errbuf, errlen, "out of memory");
+        verani_server_destroy(srv);
+        return NULL;
+    }
     if (vr_static_init(srv, errbuf, errlen)) {
         verani_server_destroy(srv);
         return NULL;
@@ -334,6 +340,8 @@ static void context_create(verani_server *srv, struct lws_context_creation_info 
         srv->ctx = lws_create_context(info);
 }
 
+static void context_end(verani_server *srv);
+
 int verani_server_listen(verani_server *srv)
 {
     struct lws_context_creation_info info;
@@ -386,6 +394,17 @@ int verani_server_listen(verani_server *srv)
         return VERANI_EIO;
     }
     atomic_store(&srv->wake_ctx, srv->ctx);
+    {
+        char why[256];
+        int r = vr_cluster_node_start(srv, why, sizeof(why));
+
+        if (r) {
+            set_error(srv, "%s", why);
+            VR_ERR("%s\n", why);
+            context_end(srv);
+            return r;
+        }
+    }
     srv->vh = lws_get_vhost_by_name(srv->ctx, "default");
     srv->port = srv->vh ? lws_get_vhost_listen_port(srv->vh) : -1;
     VR_NOTICE("listening on port %d, %zu room(s)\n", srv->port, srv->n_mounts);
@@ -486,6 +505,7 @@ static void context_end(verani_server *srv)
     lws_sul_cancel(&srv->store_retry);
     vr_timers_cancel_all(srv); /* lws's timer list goes with the context */
     vr_alarms_end(srv);
+    vr_cluster_node_stop(srv); /* its watchers are on the loop that goes below */
     wake_retire(srv);
     lws_context_destroy(srv->ctx);
     srv->ctx = NULL;
@@ -605,6 +625,7 @@ void verani_server_destroy(verani_server *srv)
     vr_free((char *)srv->opts.tls_key_path);
     vr_free((char *)srv->opts.static_dir);
     vr_free((char *)srv->opts.static_path);
+    vr_cluster_opts_free(srv);
     vr_free(srv->wbuf);
     vr_sref_free_all(srv);
     pthread_mutex_destroy(&srv->async_lock);

@@ -390,6 +390,12 @@ static vr_mount *admissible(verani_server *srv, struct lws *wsi, char *path, siz
         *ret = vr_http_answer(wsi, 503, "the server is shutting down\n", 0) ? -1 : 1;
         return NULL;
     }
+    if (!vr_cluster_node_ok(srv)) {
+        *ret = vr_http_answer_ex(wsi, 503, "text/plain; charset=utf-8", "this node is not in "
+                                 "the cluster now (Redis unreachable, or its lease lost): try "
+                                 "again\n", "retry-after:", "1") ? -1 : 1;
+        return NULL;
+    }
     if (srv->sessions.count >= srv->opts.max_sessions) {
         VR_WARN("connection refused: %u sessions, the max_sessions limit\n",
                 srv->sessions.count);
