@@ -311,6 +311,9 @@ int vc_ctx_init(vc_ctx *ctx, const char *path, const char *src, size_t len, vc_d
 void vc_ctx_fini(vc_ctx *ctx);
 int vc_parse(vc_ctx *ctx);  /* 0 when no error so far */
 int vc_check(vc_ctx *ctx);
+/* fingerprint.c: write the schema's fingerprint into s->fingerprint (after the checks);
+ * 0, or -1 when out of memory. */
+int vc_fingerprint(vc_arena *a, vc_schema *s);
 /* What vc_emit makes besides the .proto and the C: the handler skeleton (--stubs), the
  * TypeScript client (--ts). */
 #define VC_EMIT_STUBS 1
