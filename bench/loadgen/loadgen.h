@@ -89,4 +89,13 @@ extern const lg_driver lg_driver_ws;
 extern const lg_driver lg_driver_sio;
 extern const lg_driver lg_driver_vraw; /* idle only */
 
+/* lg_proc.c: CPU seconds of process `pid` (all threads; -1 when it cannot be read), with its
+ * voluntary + involuntary context switches into *ctxsw (NULL: not wanted); of its main thread
+ * alone; its resident memory in KiB (-1: unknown); the generator's own CPU seconds. */
+double lg_proc_cpu_sw(long pid, long long *ctxsw);
+double lg_proc_cpu(long pid);
+double lg_main_thread_cpu(long pid);
+long lg_proc_rss_kib(long pid);
+double lg_self_cpu(void);
+
 #endif /* BENCH_LOADGEN_H */
