@@ -201,15 +201,12 @@ static int h_echo(verani_ctx *ctx, const E2e__Echo *in, E2e__Echo *out)
         r = verani_ctx_defer(ctx);
         e2e_log("wrongtype:%d", verani_reply_send(r, &c.base));
     } else if (!strcmp(in->text, "dropped")) {
-        out->text = verani_ctx_strdup(ctx, "");
-        {
-            char *t = verani_ctx_alloc(ctx, 32);
+        char *t = verani_ctx_alloc(ctx, 32);
 
-            if (!t)
-                return VERANI_ENOMEM;
-            snprintf(t, 32, "dropped %ld", dropped(ctx));
-            out->text = t;
-        }
+        if (!t)
+            return VERANI_ENOMEM;
+        snprintf(t, 32, "dropped %ld", dropped(ctx));
+        out->text = t;
     } else if (!strcmp(in->text, "bad-post")) {
         char *t = verani_ctx_alloc(ctx, 48);
 

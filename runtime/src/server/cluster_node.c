@@ -49,9 +49,7 @@ void vr_cluster_opts_free(verani_server *srv)
 
 static void on_live(vr_cluster *c, int live, void *arg)
 {
-    verani_server *srv = arg;
-
-    srv->cluster_live = live;
+    (void)arg; /* serving asks vr_cluster_node_ok at the moment; this is the log's */
     if (live)
         VR_NOTICE("cluster: node %s is live\n", vr_cluster_node_id(c));
     else
@@ -102,7 +100,6 @@ void vr_cluster_node_stop(verani_server *srv)
 {
     vr_cluster_destroy(srv->cluster);
     srv->cluster = NULL;
-    srv->cluster_live = 0;
 }
 
 int vr_cluster_node_ok(verani_server *srv)

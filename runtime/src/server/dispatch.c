@@ -183,10 +183,11 @@ static void answer(verani_session *s, struct verani_ctx *ctx, const vr_envelope 
     if (ctx->deferred) {
         /* the reply is the handle's; an error now answers the request instead (unless the
          * handle already has, on the loop thread), and the handle's later answer is dropped */
-        int live = vr_sref_get(s->srv, ctx->defer_slot, ctx->defer_gen) != NULL;
+        int live;
 
         if (r >= 0)
             return;
+        live = vr_sref_get(s->srv, ctx->defer_slot, ctx->defer_gen) != NULL;
         vr_sref_drop(s->srv, ctx->defer_slot, ctx->defer_gen);
         snprintf(msg, sizeof(msg), "handler for '%s' failed after deferring its reply: %s",
                  ev->name, verani_strerror(r));

@@ -196,8 +196,6 @@ struct verani_server {
     uint32_t sref_free;              /* the first free slot + 1; 0: none */
     struct vr_pool *pool;            /* owned by workers.c; NULL without workers */
     struct vr_cluster *cluster;      /* owned by cluster_node.c; NULL without opts.cluster */
-    int cluster_live;                /* its last on_live report (the log's; serving asks
-                                        vr_cluster_node_ok) */
     lws_dll2_owner_t loose;          /* vr_sock: sockets that are not sessions (sweep.c) */
     struct lws *listen_wsi;          /* seen at the first accept; NULL before */
     int fd_limit;                    /* RLIMIT_NOFILE at listen; 0: no limit to watch */
