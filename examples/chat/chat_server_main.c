@@ -10,6 +10,10 @@
  * (then it survives a restart). With --web DIR it also serves the files of DIR at
  * /app/ (the web page, examples/chat/web, built into build/examples/chat/web) and prints
  * that URL too. No TLS.
+ *
+ * With --redis ADDR (`unix:/path` or `IP:port`) it is a node of a cluster through that Redis
+ * (README.md, "Cluster"): --public-url URL is how clients reach this node (a connection for
+ * a room another node serves is sent there), --node-id ID names it (default: random).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +26,10 @@
 static int usage(const char *argv0)
 {
     fprintf(stderr, "usage: %s [--port N] [--bind ADDR] [--db FILE] [--web DIR]\n"
+                    "          [--redis ADDR --public-url URL [--node-id ID]]\n"
                     "  serves room Chat at ws://ADDR:N/chat/{room}?userId=ID[&name=NAME]\n"
-                    "  and with --web the files of DIR (the web page) at http://ADDR:N/app/\n",
+                    "  and with --web the files of DIR (the web page) at http://ADDR:N/app/;\n"
+                    "  with --redis, as a node of a cluster (README.md, \"Cluster\")\n",
             argv0);
     return 2;
 }
@@ -58,9 +64,20 @@ int main(int argc, char **argv)
         } else if (!strcmp(argv[i], "--web") && i + 1 < argc) {
             o.static_dir = argv[++i];
             o.static_path = "/app";
+        } else if (!strcmp(argv[i], "--redis") && i + 1 < argc) {
+            o.cluster.redis_address = argv[++i];
+        } else if (!strcmp(argv[i], "--public-url") && i + 1 < argc) {
+            o.cluster.public_url = argv[++i];
+        } else if (!strcmp(argv[i], "--node-id") && i + 1 < argc) {
+            o.cluster.node_id = argv[++i];
         } else {
             return usage(argv[0]);
         }
+    }
+    if ((o.cluster.public_url || o.cluster.node_id) && !o.cluster.redis_address) {
+        fprintf(stderr, "%s: --public-url and --node-id are for a cluster node: add --redis\n",
+                argv[0]);
+        return 2;
     }
     room = chat_room_create();
     srv = room ? verani_server_create(&o, err, sizeof(err)) : NULL;

@@ -270,6 +270,11 @@ static const e2e_limited_handlers limited_handlers = {
     NULL, h_cmd, h_poke, h_echo, h_flood, NULL, h_sjoin,
 };
 
+const e2e_e2e_handlers *e2e_room_handlers(void)
+{
+    return &e2e_handlers;
+}
+
 int e2e_mount_all(verani_server *srv)
 {
     int r = e2e_e2e_mount(srv, &e2e_handlers, NULL);

@@ -27,6 +27,8 @@
 
 /* Mount both rooms with the logging handlers. */
 int e2e_mount_all(verani_server *srv);
+/* Room E2e's logging handlers (a test copies them to add its own, e.g. timer_beat). */
+const e2e_e2e_handlers *e2e_room_handlers(void);
 
 /* A thread-safe log of hook calls: "connect:u1:role", "disconnect:u1",
  * "error:-9", "message:5:3", "join:ch", "leave:ch", "poke", and in room Limited

@@ -269,9 +269,11 @@ rc_conn *rc_connect_ex(rc_loop *l, int port, const char *path, int auto_hello,
     i.local_protocol_name = "rc";
     i.opaque_user_data = c;
     i.pwsi = &c->wsi;
+    /* a raw client does not follow a 307 (as a browser's WebSocket does not): it fails */
+    i.ssl_connection = LCCSCF_HTTP_NO_FOLLOW_REDIRECT;
     if (l->tls)
-        i.ssl_connection = LCCSCF_USE_SSL | LCCSCF_ALLOW_SELFSIGNED |
-                           LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
+        i.ssl_connection |= LCCSCF_USE_SSL | LCCSCF_ALLOW_SELFSIGNED |
+                            LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
     if (!lws_client_connect_via_info(&i)) {
         c->connect_failed = 1;
         c->closed = 1;

@@ -17,7 +17,11 @@
  * verani_client_disconnect and _reconnect close with 1000, which ends the
  * server's session (no resume). Which server close codes it reconnects after
  * is PROTOCOL.md section 7's rule: not after 1000, 1001 and 1008; after any
- * other (1012, a graceful server restart, included).
+ * other (1012, a graceful server restart, included). A cluster's node sends
+ * it to the node that serves its room instance: a 307 is followed by
+ * libwebsockets, and a 4003 "moved <url>" makes the next attempt go to <url>
+ * (with the client's own path and query) at once; later attempts go to the
+ * client's own URL again.
  *
  * Threads: a client is driven either by the caller's loop
  * (verani_client_loop_create + verani_client_loop_service, many clients on

@@ -57,18 +57,22 @@ typedef enum verani_event_loop {
  * one Redis. With redis_address NULL (the default) the server is alone and none of this
  * applies; nothing of Redis is touched.
  *
- * This release registers the node in Redis with a lease kept by a heartbeat on the server's
- * own event loop (hiredis, no thread), refuses upgrades with 503 and Retry-After while the
- * node is not live (Redis unreachable, or the lease lost), and reports it at GET /health and
- * in /metrics. Routing each room instance to the one node that owns it is the next step: until
- * then run one node per Redis prefix.
+ * The node registers in Redis with a lease kept by a heartbeat on the server's own event loop
+ * (hiredis, no thread), refuses upgrades with 503 and Retry-After while it is not live (Redis
+ * unreachable, or the lease lost), and reports it at GET /health and in /metrics. Each room
+ * instance has one owner: the node where its first connection arrived claims it in Redis; a
+ * connection that reaches another node is closed with 4003 "moved <owner URL>" or answered
+ * 307 to the owner (PROTOCOL.md). A node that loses its lease stops serving its instances
+ * (1012, sessions kept) until Redis says whether they are still its own. Outside calls are not
+ * forwarded between nodes yet, and a graceful stop hands nothing over (README.md, "Cluster").
  */
 typedef struct verani_cluster_options {
     const char *redis_address;     /* "unix:/run/redis.sock" or "IP:port" (an IP literal, not
                                       a host name); NULL: no cluster */
     const char *redis_password;    /* NULL: none */
     const char *prefix;            /* of every Redis key and channel; NULL: "vr" */
-    const char *public_url;        /* how clients reach this node ("ws://10.0.0.5:8080") */
+    const char *public_url;        /* how clients reach this node directly ("ws://10.0.0.5:8080"):
+                                      the URL of its 307s and 4003s; NULL: a bare 4003 */
     const char *node_id;           /* NULL: random (16 hex digits), new at every start */
     uint32_t heartbeat_ms;         /* 0: 1000 */
     uint32_t lease_ms;             /* 0: 5000; at least three heartbeats */

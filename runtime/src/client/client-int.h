@@ -197,6 +197,9 @@ struct verani_client {
     int peer_close_code;
     char peer_close_reason[124];
     uint32_t attempts;
+    char *moved_url;                  /* owned: where a 4003 "moved <url>" sent the next
+                                         attempt (that one only); NULL: the client's URL */
+    uint32_t moves;                   /* 4003s in a row: the first is followed at once */
     uint64_t conn_id;
     int hello_pending, ping_pending, awaiting_pong, rx_since_ping;
 

@@ -255,6 +255,7 @@ static void c_free(verani_client *c)
     vr_free(c->host);
     vr_free(c->host_header);
     vr_free(c->path);
+    vr_free(c->moved_url);
     vr_free(c->ca_file);
     vr_free(c->cbs);
     vr_free(c->ons);

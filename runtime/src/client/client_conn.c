@@ -28,6 +28,7 @@ _Static_assert(LWS_PRE <= VR_FRAME_PRE, "VR_FRAME_PRE must cover LWS_PRE");
 #define VR_CLOSE_GOING_AWAY 1001
 #define VR_CLOSE_POLICY 1008
 #define VR_CLOSE_ABNORMAL 1006
+#define VR_CLOSE_MOVED 4003
 #define VR_WRITES_PER_CALLBACK 32
 
 static void c_lost(verani_client *c, int err, const char *what, int code, const char *reason);
@@ -300,6 +301,30 @@ void vr_client_conn_end(verani_client *c, int err, const char *what, int code,
 }
 
 /*
+ * A 4003 "moved <url>" (PROTOCOL.md section 7): the room instance is served by
+ * another node of a cluster, at <url>. The next attempt goes there (the client's own
+ * path and query after the URL's), at once for the first move in a row; a URL that is
+ * not ws:// or wss://, or that would drop TLS, is not followed (the next attempt goes to
+ * the client's URL, where the server redirects it again). Returns the delay to use.
+ */
+static uint32_t c_moved(verani_client *c, const char *reason, uint32_t delay)
+{
+    const char *url = !strncmp(reason, "moved ", 6) ? reason + 6 : "";
+
+    vr_free(c->moved_url);
+    c->moved_url = NULL;
+    if ((!strncmp(url, "wss://", 6) || (!c->tls && !strncmp(url, "ws://", 5))) &&
+        !strchr(url, ' ')) {
+        c->moved_url = vr_strdup(url);
+        VR_INFO("client %s: the room instance moved to %s\n", c->url, url);
+    } else if (*url) {
+        VR_WARN("client %s: not following a move to \"%s\" (not ws:// or wss://, or it "
+                "drops TLS)\n", c->url, url);
+    }
+    return c->moves++ == 0 && c->moved_url ? 0 : delay;
+}
+
+/*
  * The current connection is gone (closed by either side, failed, or timed
  * out; already detached): vr_client_conn_end with the same arguments, then retry
  * with backoff unless a callback acted, the server refused us or closed
@@ -345,6 +370,9 @@ static void c_lost(verani_client *c, int err, const char *what, int code, const 
     {
         uint32_t ms = vr_backoff_delay(&c->bo, c->attempts, c_random(c));
 
+        if (code == VR_CLOSE_MOVED)
+            ms = c_moved(c, reason ? reason : "", ms);
+
         VR_INFO("client %s: reconnect attempt %u in %u ms\n", c->url, c->attempts, ms);
         vr_client_set_state(c, VERANI_CLIENT_RECONNECTING);
         if (c->destroyed || c->state != VERANI_CLIENT_RECONNECTING)
@@ -354,9 +382,35 @@ static void c_lost(verani_client *c, int err, const char *what, int code, const 
     }
 }
 
+/* The host, port and path (the URL's path, then `own`: the client's path and query) of a
+ * ws:// or wss:// URL. 0, or -1 when it cannot be parsed or does not fit. */
+static int c_target(const char *url, const char *own, char *host, size_t hlen, int *port,
+                    char *path, size_t plen, int *tls)
+{
+    char copy[256];
+    const char *prot = NULL, *ads = NULL, *p = NULL;
+    size_t n;
+
+    if (snprintf(copy, sizeof(copy), "%s", url) >= (int)sizeof(copy) ||
+        lws_parse_uri(copy, &prot, &ads, port, &p) || !ads || !*ads)
+        return -1;
+    *tls = !strcmp(prot, "wss");
+    if (!*tls && strcmp(prot, "ws"))
+        return -1;
+    n = strlen(p ? p : "");
+    while (n && p[n - 1] == '/')
+        n--;
+    if (snprintf(host, hlen, "%s", ads) >= (int)hlen ||
+        snprintf(path, plen, "%s%.*s%s", n ? "/" : "", (int)n, p ? p : "", own) >= (int)plen)
+        return -1;
+    return 0;
+}
+
 void vr_client_connect(verani_client *c)
 {
     struct lws_client_connect_info i;
+    char mv_host[256], mv_hosthdr[280], mv_path[1024], *moved;
+    int mv_tls = 0;
     struct lws *w;
 
     lws_sul_cancel(&c->sul_retry);
@@ -377,6 +431,17 @@ void vr_client_connect(verani_client *c)
     i.path = c->path;
     i.host = c->host_header;
     i.origin = c->host_header;
+    /* a move (4003) names where this attempt goes; lws copies what it is given */
+    moved = c->moved_url;
+    c->moved_url = NULL;
+    if (moved && c_target(moved, c->path, mv_host, sizeof(mv_host), &i.port, mv_path,
+                          sizeof(mv_path), &mv_tls) == 0 && mv_tls == c->tls) {
+        i.address = mv_host;
+        i.path = mv_path;
+        snprintf(mv_hosthdr, sizeof(mv_hosthdr), "%s:%d", mv_host, i.port);
+        i.host = i.origin = mv_hosthdr;
+    }
+    vr_free(moved);
     i.ietf_version_or_minus_one = -1;
     i.local_protocol_name = "verani-client";
     i.opaque_user_data = c;

@@ -92,6 +92,7 @@ static void c_on_welcome(verani_client *c, const Verani__Wire__Welcome *w)
 
     c->welcomed = 1;
     c->attempts = 0;
+    c->moves = 0;
     lws_sul_cancel(&c->sul_connect);
     vr_client_arm_ping(c);
     if (c->outq.head && c->wsi)

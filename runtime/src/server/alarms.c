@@ -125,9 +125,13 @@ static void alarm_cb(lws_sorted_usec_list_t *sul)
     unsigned tries;
     int r;
 
-    if (!inst) { /* out of memory: later */
+    if (!inst || inst->own != VR_OWN_HELD) {
+        /* out of memory, or (a cluster) not this node's yet: its claim is on the way. One
+         * another node owns waits here until that node lets it go. */
         lws_sul_schedule(srv->ctx, 0, &a->sul, alarm_cb,
                          (lws_usec_t)VR_ALARM_RETRY_MS * LWS_US_PER_MS);
+        if (inst)
+            vr_instance_maybe_free(inst);
         return;
     }
     tries = a->tries;

@@ -49,7 +49,7 @@ void vr_cluster_opts_free(verani_server *srv)
 
 static void on_live(vr_cluster *c, int live, void *arg)
 {
-    (void)arg; /* serving asks vr_cluster_node_ok at the moment; this is the log's */
+    vr_owners_live(arg, live); /* fence, or validate what was fenced */
     if (live)
         VR_NOTICE("cluster: node %s is live\n", vr_cluster_node_id(c));
     else
@@ -88,9 +88,15 @@ int vr_cluster_node_start(verani_server *srv, char *err, size_t errlen)
     o.on_live = on_live;
     o.on_reset = on_reset;
     o.arg = srv;
+    if (vr_owners_start(srv)) {
+        snprintf(err, errlen, "out of memory");
+        return VERANI_ENOMEM;
+    }
     srv->cluster = vr_cluster_create(srv->evloop, &o, err, errlen);
-    if (!srv->cluster)
+    if (!srv->cluster) {
+        vr_owners_free(srv);
         return VERANI_EINVAL;
+    }
     VR_NOTICE("cluster: node %s joins through %s\n", vr_cluster_node_id(srv->cluster),
               co->redis_address);
     return 0;
@@ -98,8 +104,11 @@ int vr_cluster_node_start(verani_server *srv, char *err, size_t errlen)
 
 void vr_cluster_node_stop(verani_server *srv)
 {
-    vr_cluster_destroy(srv->cluster);
-    srv->cluster = NULL;
+    vr_cluster *c = srv->cluster;
+
+    srv->cluster = NULL; /* the claims it answers now (failed) find the node gone */
+    vr_cluster_destroy(c);
+    vr_owners_free(srv);
 }
 
 int vr_cluster_node_ok(verani_server *srv)
@@ -144,4 +153,5 @@ void vr_cluster_node_metrics(verani_server *srv, vr_sb *sb)
     vr_sb_printf(sb, "# HELP verani_cluster_resets_total Times Redis lost its data.\n"
                  "# TYPE verani_cluster_resets_total counter\nverani_cluster_resets_total %llu\n",
                  (unsigned long long)st.resets);
+    vr_owners_metrics(srv, sb);
 }

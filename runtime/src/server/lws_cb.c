@@ -208,8 +208,10 @@ int vr_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             return -1;
         pss->s = vr_session_new(srv, wsi, &srv->pending);
         vr_pending_drop(&srv->pending);
-        if (pss->s)
+        if (pss->s) {
             sock_session_begins(wsi);
+            vr_owner_hold(pss->s); /* a cluster: until this node owns the instance */
+        }
         return pss->s ? 0 : -1;
     case LWS_CALLBACK_RECEIVE:
         if (!pss || !pss->s)

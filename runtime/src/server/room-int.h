@@ -60,6 +60,18 @@ typedef struct vr_chanref {
     uint32_t idx;
 } vr_chanref;
 
+/* Who serves a room instance (cluster_route.c). Without a cluster every instance is
+ * VR_OWN_HELD. In a cluster an instance is created VR_OWN_CLAIMING: the node asks Redis for
+ * it, and the connections that came for it wait (in `held`, not read) until the answer:
+ * won, it is VR_OWN_HELD (started: on_instance_start, timers) and they go on; owned by
+ * another node or no answer, it is VR_OWN_LOST and they are closed (4003 or 1013). A LOST
+ * instance never started; the next connection for it claims again. A HELD instance whose
+ * node loses its lease is VR_OWN_FENCED: its connections are closed with 1012 (their
+ * sessions wait for a resume), its timers skip, new connections wait as for a claim; once
+ * the node is live again Redis says whether it still owns it (HELD again) or not (its state
+ * is dropped without on_disconnect: LOST). */
+enum { VR_OWN_HELD = 0, VR_OWN_CLAIMING, VR_OWN_LOST, VR_OWN_FENCED };
+
 /* A room instance: one per name, created on first connect. */
 typedef struct vr_instance {
     lws_dll2_t node;                 /* in mount->instances */
@@ -75,6 +87,9 @@ typedef struct vr_instance {
     uint32_t n_chans, n_buckets;     /* n_buckets: 0 or a power of two */
     lws_dll2_owner_t timers;         /* vr_timer (timers.c), owned */
     void *data;                      /* the application's (verani_instance_set_data) */
+    int own;                         /* VR_OWN_* */
+    uint64_t epoch;                  /* HELD in a cluster: the fencing token of the claim */
+    lws_dll2_owner_t held;           /* CLAIMING, FENCED: sessions (by `node`) waiting */
 } vr_instance;
 
 /* Route `path` (no query) to a mount; `inst_name` receives the {room} part. */

@@ -54,8 +54,11 @@ vr_instance *vr_instance_get(vr_mount *m, const char *name, int create)
     lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&m->instances)) {
         inst = lws_container_of(d, vr_instance, node);
         if (!strcmp(inst->name, name)) {
-            if (create)
+            if (create) {
                 vr_dll2_unlink(&inst->idle_node); /* back in use: not evicted */
+                if (inst->own == VR_OWN_LOST)
+                    vr_owner_claim(inst); /* another node had it: ask again */
+            }
             return inst;
         }
     } lws_end_foreach_dll(d);
@@ -72,7 +75,10 @@ vr_instance *vr_instance_get(vr_mount *m, const char *name, int create)
     inst->mount = m;
     lws_dll2_add_tail(&inst->node, &m->instances);
     VR_INFO("instance %s '%s' created\n", m->def->schema->name, name);
-    vr_instance_started(inst);
+    if (m->srv->cluster)
+        vr_owner_claim(inst); /* started once this node owns it */
+    else
+        vr_instance_started(inst);
     return inst;
 }
 
@@ -216,7 +222,10 @@ static void chans_free(vr_instance *inst)
 
 static void instance_free(vr_instance *inst)
 {
-    vr_instance_stopping(inst); /* on_instance_stop while its storage is open; timers gone */
+    if (inst->own == VR_OWN_HELD || inst->own == VR_OWN_FENCED) { /* started */
+        vr_instance_stopping(inst); /* on_instance_stop while its storage is open; timers gone */
+        vr_owner_release(inst);
+    }
     vr_dll2_unlink(&inst->idle_node);
     lws_dll2_remove(&inst->node);
     vr_instance_storage_close(inst);
@@ -227,7 +236,8 @@ static void instance_free(vr_instance *inst)
 
 static int instance_empty(const vr_instance *inst)
 {
-    return !inst->sessions.count && !inst->pending && !inst->jobs;
+    return !inst->sessions.count && !inst->pending && !inst->jobs &&
+           inst->own != VR_OWN_CLAIMING && inst->own != VR_OWN_FENCED;
 }
 
 void vr_instances_evict(verani_server *srv, int64_t oldest_us)

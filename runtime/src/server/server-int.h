@@ -64,6 +64,8 @@ typedef struct vr_sref {
 #define VR_CLOSE_SLOW_CONSUMER 4000
 #define VR_CLOSE_IDLE 4001
 #define VR_CLOSE_HELLO_TIMEOUT 4002
+#define VR_CLOSE_MOVED 4003           /* the instance is another node's (cluster_owner.c) */
+#define VR_CLOSE_TRY_AGAIN 1013      /* the cluster did not answer a claim: reconnect later */
 
 /* The most one coalesced write carries (more frames wait for the next WRITEABLE), and the
  * protocol's tx_packet_size: lws would otherwise cut every send() to rx_buffer_size and
@@ -196,6 +198,7 @@ struct verani_server {
     uint32_t sref_free;              /* the first free slot + 1; 0: none */
     struct vr_pool *pool;            /* owned by workers.c; NULL without workers */
     struct vr_cluster *cluster;      /* owned by cluster_node.c; NULL without opts.cluster */
+    struct vr_owners *owners;        /* owned by cluster_owner.c: hints, figures; with cluster */
     lws_dll2_owner_t loose;          /* vr_sock: sockets that are not sessions (sweep.c) */
     struct lws *listen_wsi;          /* seen at the first accept; NULL before */
     int fd_limit;                    /* RLIMIT_NOFILE at listen; 0: no limit to watch */
@@ -235,6 +238,30 @@ int vr_cluster_node_ok(verani_server *srv);
 int vr_health_serve(verani_server *srv, struct lws *wsi);
 /* The node's figures for /metrics (nothing without a cluster). */
 void vr_cluster_node_metrics(verani_server *srv, vr_sb *sb);
+
+/* --- cluster_owner.c: who serves an instance, and how a connection reaches it --- */
+typedef struct vr_owners vr_owners;
+/* The owner hints and figures: made when the node starts (0 or VERANI_ENOMEM), freed when
+ * it stops. */
+int vr_owners_start(verani_server *srv);
+void vr_owners_free(verani_server *srv);
+/* Claim `inst` (new, or LOST) for this node: CLAIMING until Redis answers, LOST when the
+ * claim cannot be sent. */
+void vr_owner_claim(struct vr_instance *inst);
+/* A new session (ESTABLISHED) of a CLAIMING instance waits, unread, for the answer; one of
+ * a LOST instance is closed with 4003 or 1013. Nothing for a HELD instance. */
+void vr_owner_hold(verani_session *s);
+/* At the upgrade: when another live node is known to own the instance, answer 307 with its
+ * URL (1, or -1 when the answer failed); 0 to go on. */
+int vr_owner_redirect(verani_server *srv, struct lws *wsi, struct vr_mount *m, const char *path,
+                      const char *inst_name);
+/* The node became live (validate every FENCED instance) or stopped being so (fence every
+ * HELD one: close its connections with 1012, skip its timers, hold new connections). */
+void vr_owners_live(verani_server *srv, int live);
+/* An evicted HELD instance: release it in Redis (compare-and-delete) so any node may claim it. */
+void vr_owner_release(struct vr_instance *inst);
+/* Ownership figures for /metrics. */
+void vr_owners_metrics(verani_server *srv, vr_sb *sb);
 
 /* --- signals.c --- */
 /* `srv` is being destroyed: if the stop signals reach it, they no longer do. */

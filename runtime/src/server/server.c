@@ -409,7 +409,9 @@ int verani_server_listen(verani_server *srv)
     srv->port = srv->vh ? lws_get_vhost_listen_port(srv->vh) : -1;
     VR_NOTICE("listening on port %d, %zu room(s)\n", srv->port, srv->n_mounts);
     vr_sweep_start(srv);
-    if (vr_sessions_restore(srv))
+    /* a cluster node restores nothing of its last run: those instances may be another
+     * node's now (the handover through Redis brings sessions back) */
+    if (!srv->cluster && vr_sessions_restore(srv))
         VR_WARN("sessions of the last run not restored; their clients start fresh sessions\n");
     (void)vr_alarms_load(srv); /* logged; the server runs without them */
     return 0;

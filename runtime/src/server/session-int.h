@@ -109,6 +109,9 @@ verani_session *vr_session_new(verani_server *srv, struct lws *wsi, struct vr_pe
 /* The connection is gone: detached for a resume when it may be, else ended (out of its
  * instance, on_disconnect, freed). */
 void vr_session_closed(verani_session *s);
+/* Its instance is another node's now (cluster_owner.c): a detached session ends at once, one
+ * still closing when its connection goes; neither runs on_disconnect. */
+void vr_session_drop(verani_session *s);
 /* The grace period of a detached session passed: on_disconnect, freed. */
 void vr_session_grace_expired(verani_session *s);
 /* The client sent a close frame with `code` (before CLOSED). Returns nonzero when it answers

@@ -72,6 +72,13 @@ int vr_session_peer_close(verani_session *s, int code)
     return 0;
 }
 
+void vr_session_drop(verani_session *s)
+{
+    s->saved = 1; /* no on_disconnect: another node answers for the session now */
+    if (s->detached)
+        session_end(s);
+}
+
 void vr_session_grace_expired(verani_session *s)
 {
     VR_INFO("session %s (user %s): not resumed within the grace period\n", s->client_id,
@@ -91,7 +98,8 @@ static int detachable(const verani_session *s)
 {
     return s->added && !s->peer_closed && !s->srv->stopping && !s->srv->stop_flag &&
            s->srv->opts.resume_grace_ms != VERANI_RESUME_OFF &&
-           (!s->closing || s->close_code == VR_CLOSE_IDLE);
+           (!s->closing || s->close_code == VR_CLOSE_IDLE ||
+            (s->close_code == VR_CLOSE_RESTART && s->inst->own == VR_OWN_FENCED));
 }
 
 /* Past max_detached, the sessions lost longest ago end (on_disconnect) before their grace
@@ -149,6 +157,8 @@ int vr_session_kill_stuck(verani_session *s)
 void vr_session_free(verani_session *s)
 {
     vr_sref_gone(s); /* its deferred replies and jobs find no session from now on */
+    if (!s->added)
+        vr_dll2_unlink(&s->node); /* waiting for its instance's claim (cluster_owner.c) */
     vr_timer_unlink(s);
     vr_dll2_unlink(&s->dirty);
     vr_dll2_unlink(&s->store_node);

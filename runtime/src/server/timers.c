@@ -48,7 +48,8 @@ static void timer_cb(lws_sorted_usec_list_t *sul)
     a.timer = t->fn;
     a.arg = t->arg;
     t->running = 1;
-    instance_call(t->inst, VR_HOOK_TIMER, &a);
+    if (t->inst->own == VR_OWN_HELD) /* fenced (a cluster node without its lease): skipped */
+        instance_call(t->inst, VR_HOOK_TIMER, &a);
     t->running = 0;
     /* cancelled from fn (or its instance went): off the list already */
     if (!t->period_us || lws_dll2_is_detached(&t->node)) {

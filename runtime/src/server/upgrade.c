@@ -396,6 +396,8 @@ static vr_mount *admissible(verani_server *srv, struct lws *wsi, char *path, siz
                                  "again\n", "retry-after:", "1") ? -1 : 1;
         return NULL;
     }
+    if ((*ret = vr_owner_redirect(srv, wsi, m, path, inst_name)) != 0)
+        return NULL; /* another node's: 307 to it */
     if (srv->sessions.count >= srv->opts.max_sessions) {
         VR_WARN("connection refused: %u sessions, the max_sessions limit\n",
                 srv->sessions.count);
@@ -492,6 +494,14 @@ int vr_upgrade_confirm(verani_server *srv, struct lws *wsi)
     req.instance = inst_name;
     status = identify(srv, &req, body, sizeof(body));
     inst = status ? NULL : vr_instance_get(m, inst_name, 1);
+    if (inst && inst->own == VR_OWN_LOST) {
+        /* a cluster claim that could not even be sent (Redis went away just now) */
+        vr_instance_maybe_free(inst);
+        inst = NULL;
+        status = 503;
+        snprintf(body, sizeof(body), "this node cannot claim the room instance now: try "
+                 "again\n");
+    }
     if (inst) {
         inst->pending++;
         srv->pending.inst = inst;

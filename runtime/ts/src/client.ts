@@ -206,6 +206,9 @@ export class VeraniClient {
   private userClosed = false;
   private destroyed = false;
   private attempts = 0;
+  // where a 4003 "moved <url>" sent the next attempt (that one only), and 4003s in a row
+  private movedUrl: string | undefined;
+  private moves = 0;
   private connId = 0;
   private nextRequestId = 1n;
   private clientId = "";
@@ -524,8 +527,10 @@ export class VeraniClient {
     this.setState("connecting");
     if (this.destroyed || this.st !== "connecting" || this.ws) return;
     let ws: WebSocketLike;
+    const url = this.movedUrl ?? this.url;
+    this.movedUrl = undefined;
     try {
-      ws = new this.WS(this.url);
+      ws = new this.WS(url);
     } catch (e) {
       this.lost("io", `cannot start the connection: ${String(e)}`, CLOSE_ABNORMAL, "");
       return;
@@ -647,10 +652,13 @@ export class VeraniClient {
       return;
     }
     this.attempts++;
-    const moved = code === CLOSE_MOVED ? movedTarget(this.url, reason) : undefined;
-    if (moved) this.url = moved;
-    const ms = moved ? 0 : backoffDelay(this.bo, this.attempts,
-                                        Math.floor(this.random() * 4294967296));
+    // 4003: the next attempt goes where the room instance moved (never from wss: to ws:), at
+    // once the first time in a row; later attempts go to this client's own URL again
+    let moved = code === CLOSE_MOVED ? movedTarget(this.url, reason) : undefined;
+    if (moved && this.url.startsWith("wss:") && !moved.startsWith("wss:")) moved = undefined;
+    this.movedUrl = moved;
+    const ms = moved && this.moves++ === 0
+      ? 0 : backoffDelay(this.bo, this.attempts, Math.floor(this.random() * 4294967296));
     this.setState("reconnecting");
     if (this.destroyed || this.st !== "reconnecting") return;
     this.tRetry = setTimeout(() => {
@@ -770,6 +778,7 @@ export class VeraniClient {
     for (const c of w.channels) this.chans.add(c);
     this.welcomed = true;
     this.attempts = 0;
+    this.moves = 0;
     clearTimeout(this.tConnect);
     this.armPing();
     for (let f = this.queue.shift(); f && this.ws; f = this.queue.shift()) this.write(f);

@@ -256,6 +256,20 @@ test('client: backoff, resume with token, last_seq and epoch; 4003 moves at once
   mock.timers.tick(0);
   assert.equal(s.sockets.length, 4);
   assert.equal(s.last().url, 'ws://other:2/t/r?userId=u');
+  // a second 4003 in a row waits out the backoff; the attempt after a move goes to the
+  // client's own URL again; a move from wss: to ws: is not followed
+  s.last().open();
+  s.last().drop(4003, 'moved ws://third:3');
+  mock.timers.tick(0);
+  assert.equal(s.sockets.length, 4, 'a second move in a row is not at once');
+  mock.timers.tick(3375);
+  assert.equal(s.sockets.length, 5);
+  assert.equal(s.last().url, 'ws://third:3/t/r?userId=u');
+  s.last().open();
+  s.last().drop(1006);
+  mock.timers.tick(5063);
+  assert.equal(s.sockets.length, 6);
+  assert.equal(s.last().url, 'ws://x:1/t/r?userId=u', 'back to its own URL');
   s.last().open();
   assert.equal(s.last().sent[0].hello.resumeToken, 'A');
   const recov = [];
