@@ -66,6 +66,21 @@ static void on_node_info(vr_cluster *c, const uint8_t *data, size_t len)
             verani__cluster__node_info__free_unpacked(ni, &vr_pb_allocator);
         return;
     }
+    if (ni->has_leaving && ni->leaving) { /* it stops: forget it now, not a lease later */
+        vr_peer **pp = &c->peers;
+
+        while (*pp && strcmp((*pp)->id, ni->node_id))
+            pp = &(*pp)->next;
+        if (*pp) {
+            p = *pp;
+            *pp = p->next;
+            VR_INFO("cluster: node %s sees node %s leave\n", c->node_id, p->id);
+            vr_free(p->url);
+            vr_free(p);
+        }
+        verani__cluster__node_info__free_unpacked(ni, &vr_pb_allocator);
+        return;
+    }
     for (p = c->peers; p && strcmp(p->id, ni->node_id); p = p->next)
         ;
     if (!p && (p = vr_calloc(1, sizeof(*p))) != NULL) {

@@ -46,6 +46,9 @@ struct vr_cluster {
     char incarnation[33];        /* <p>:epoch as first seen; "" before */
     int registered;              /* the node key was written since the engine came up */
     int heartbeat_in_flight;
+    int leaving;                 /* vr_cluster_leave ran: no more heartbeats */
+    void (*on_left)(vr_cluster *c, void *arg);
+    void *left_arg;
     uint64_t heartbeats_sent;
     int64_t t_ok_ms;             /* monotonic send time of the last acknowledged heartbeat */
     int live;                    /* as last reported */

@@ -114,6 +114,15 @@ int vr_cluster_validate(vr_cluster *c, const char *room, const char *instance, u
 
 void vr_cluster_get_stats(const vr_cluster *c, vr_cluster_stats *out);
 
+/*
+ * The node stops (a graceful stop): no more heartbeats, not live from now on, its node key
+ * deleted and its leaving published, so other nodes can claim its instances at once instead
+ * of after its lease. `cb` runs once Redis has both (or they failed), never inside this call;
+ * 0, or VERANI_EIO when Redis is not up (cb does not run; the lease runs out by itself),
+ * VERANI_ESTATE when it left already.
+ */
+int vr_cluster_leave(vr_cluster *c, void (*cb)(vr_cluster *c, void *arg), void *arg);
+
 /* --- the node table and calls between nodes (bus.c) ------------------------------------- */
 
 /*

@@ -216,7 +216,7 @@ static void send_heartbeat(vr_cluster *c)
     size_t n;
     hb_ctx *h;
 
-    if (c->heartbeat_in_flight || !vr_redis_up(c->redis))
+    if (c->heartbeat_in_flight || c->leaving || !vr_redis_up(c->redis))
         return;
     info.node_id = c->node_id;
     info.public_url = c->public_url ? c->public_url : (char *)"";
@@ -247,6 +247,58 @@ static void send_heartbeat(vr_cluster *c)
         c->heartbeat_in_flight = 1;
         vr_redis_command(c->redis, NULL, NULL, 3, pub, pub_len);
         vr_redis_flush(c->redis);
+    }
+}
+
+static void on_left(vr_redis *r, const redisReply *reply, const char *err, void *arg)
+{
+    vr_cluster *c = arg;
+
+    (void)r;
+    (void)reply;
+    if (err)
+        VR_WARN("cluster: node %s leaving: %s (its lease runs out by itself)\n", c->node_id,
+                err);
+    if (c->on_left)
+        c->on_left(c, c->left_arg);
+}
+
+int vr_cluster_leave(vr_cluster *c, void (*cb)(vr_cluster *c, void *arg), void *arg)
+{
+    Verani__Cluster__NodeInfo info = VERANI__CLUSTER__NODE_INFO__INIT;
+    uint8_t buf[128];
+    size_t n;
+
+    if (c->leaving)
+        return VERANI_ESTATE;
+    c->leaving = 1;
+    ev_timer_stop(c->loop, &c->heartbeat);
+    c->registered = 0; /* not live from now on: it owns nothing */
+    report_live(c);
+    if (!vr_redis_up(c->redis))
+        return VERANI_EIO;
+    info.node_id = c->node_id;
+    info.has_leaving = 1;
+    info.leaving = 1;
+    n = verani__cluster__node_info__get_packed_size(&info);
+    if (n > sizeof(buf))
+        return VERANI_EINVAL;
+    verani__cluster__node_info__pack(&info, buf);
+    {
+        const char *del[2] = {"DEL", c->node_key};
+        const char *pub[3] = {"PUBLISH", c->ctl_channel, (const char *)buf};
+        size_t pub_len[3] = {7, strlen(c->ctl_channel), n};
+        int r;
+
+        c->on_left = cb;
+        c->left_arg = arg;
+        r = vr_redis_command(c->redis, NULL, NULL, 2, del, NULL);
+        if (!r)
+            r = vr_redis_command(c->redis, on_left, c, 3, pub, pub_len);
+        vr_redis_flush(c->redis);
+        if (r)
+            c->on_left = NULL;
+        return r;
     }
 }
 

@@ -49,7 +49,11 @@ void vr_cluster_opts_free(verani_server *srv)
 
 static void on_live(vr_cluster *c, int live, void *arg)
 {
-    vr_owners_live(arg, live); /* fence, or validate what was fenced */
+    verani_server *srv = arg;
+
+    vr_owners_live(srv, live); /* fence, or validate what was fenced */
+    if (!live && srv->stopping)
+        return; /* it leaves (vr_cluster_node_leave said so) */
     if (live)
         VR_NOTICE("cluster: node %s is live\n", vr_cluster_node_id(c));
     else
@@ -109,6 +113,23 @@ void vr_cluster_node_stop(verani_server *srv)
     srv->cluster = NULL; /* the claims it answers now (failed) find the node gone */
     vr_cluster_destroy(c);
     vr_owners_free(srv);
+}
+
+static void on_left(vr_cluster *c, void *arg)
+{
+    verani_server *srv = arg;
+
+    (void)c;
+    srv->cluster_leaving = 0;
+}
+
+void vr_cluster_node_leave(verani_server *srv)
+{
+    if (!srv->cluster)
+        return;
+    VR_NOTICE("cluster: node %s leaves: its instances may be claimed by other nodes now\n",
+              vr_cluster_node_id(srv->cluster));
+    srv->cluster_leaving = vr_cluster_leave(srv->cluster, on_left, srv) == 0;
 }
 
 int vr_cluster_node_ok(verani_server *srv)

@@ -388,8 +388,8 @@ static void validate(vr_instance *inst)
 
 void vr_owners_live(verani_server *srv, int live)
 {
-    if (!srv->cluster || !srv->owners)
-        return;
+    if (!srv->cluster || !srv->owners || srv->stopping)
+        return; /* stopping: its sessions are closing, its key is going */
     each_instance(srv, live ? validate : fence);
 }
 

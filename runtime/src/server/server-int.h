@@ -199,6 +199,7 @@ struct verani_server {
     struct vr_pool *pool;            /* owned by workers.c; NULL without workers */
     struct vr_cluster *cluster;      /* owned by cluster_node.c; NULL without opts.cluster */
     struct vr_owners *owners;        /* owned by cluster_owner.c: hints, figures; with cluster */
+    int cluster_leaving;             /* the node's leave is on its way to Redis (stop) */
     lws_dll2_owner_t loose;          /* vr_sock: sockets that are not sessions (sweep.c) */
     struct lws *listen_wsi;          /* seen at the first accept; NULL before */
     int fd_limit;                    /* RLIMIT_NOFILE at listen; 0: no limit to watch */
@@ -232,6 +233,9 @@ void vr_cluster_opts_free(verani_server *srv);
  * nothing without opts.cluster.redis_address. Leave it before the loop goes. */
 int vr_cluster_node_start(verani_server *srv, char *err, size_t errlen);
 void vr_cluster_node_stop(verani_server *srv);
+/* A graceful stop: the node leaves the cluster (its key deleted, its leaving published) so its
+ * instances can be claimed at once; srv->cluster_leaving until Redis has it. */
+void vr_cluster_node_leave(verani_server *srv);
 /* May this node serve now (no cluster, or its lease held)? */
 int vr_cluster_node_ok(verani_server *srv);
 /* GET /health: 200 when serving, 503 with Retry-After when not (stopping, or not live). */
