@@ -332,8 +332,10 @@ static void fence(vr_instance *inst)
     lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&inst->sessions)) {
         verani_session *s = lws_container_of(d, verani_session, node);
 
-        if (s->wsi && !s->closing) /* detached when closed: the session waits for a resume */
+        if (s->wsi && !s->closing) { /* detached when closed: it waits for a resume */
+            s->fenced = 1;
             vr_session_close(s, VR_CLOSE_RESTART, VR_CLOSE_RESTART_REASON, 0);
+        }
     } lws_end_foreach_dll_safe(d, d1);
 }
 

@@ -46,6 +46,9 @@ struct verani_session {
     unsigned close_sent : 1;         /* our close frame is out: the peer's answers it */
     unsigned saved : 1;              /* saved for a restart by a graceful stop: no
                                         on_disconnect when it ends here */
+    unsigned fenced : 1;             /* closed (1012) because its node lost its cluster
+                                        lease: detached when the connection goes, unless
+                                        its instance turned out to be another node's */
     lws_dll2_t node;                 /* in inst->sessions once hello is done */
     lws_dll2_t all;                  /* in srv->sessions from ESTABLISHED to CLOSED */
     vr_instance *inst;               /* holds one `pending` or a list entry */

@@ -99,7 +99,7 @@ static int detachable(const verani_session *s)
     return s->added && !s->peer_closed && !s->srv->stopping && !s->srv->stop_flag &&
            s->srv->opts.resume_grace_ms != VERANI_RESUME_OFF &&
            (!s->closing || s->close_code == VR_CLOSE_IDLE ||
-            (s->close_code == VR_CLOSE_RESTART && s->inst->own == VR_OWN_FENCED));
+            (s->fenced && s->inst->own != VR_OWN_LOST));
 }
 
 /* Past max_detached, the sessions lost longest ago end (on_disconnect) before their grace
