@@ -544,6 +544,60 @@ static void test_fenced_slow_close(void **state)
     cluster_stop(&cl);
 }
 
+/* Service `l` until `c` has `n` events (DL_WAIT_MS generously). */
+static void until_events(rc_loop *l, rc_conn *c, size_t n)
+{
+    int64_t d = dl_after(DL_GENEROUS(DL_WAIT_MS));
+
+    while (c->n_events < n && !dl_passed(d))
+        rc_service(l, 10);
+    assert_int_equal(c->n_events, n);
+}
+
+/* An outside emit at a node that does not own the instance reaches the owner's sessions, and
+ * its result is the owner's count; emit_async too. An instance nobody serves is an error that
+ * says so, from any node. */
+static void test_emit_forwarded(void **state)
+{
+    cluster cl;
+    rc_loop *l = rc_loop_create();
+    rc_conn *c;
+    verani_rpc_result res;
+    verani_rpc_done d = {NULL, NULL, 10000, &res};
+    verani_target to = verani_to_all();
+    const verani_event_def *ev = &e2e_e2e_room.schema->emit[0];
+    E2e__ChatOut m = E2E__CHAT_OUT__INIT;
+
+    (void)state;
+    cluster_start(&cl, 0);
+    wait_mesh(&cl);
+    c = e2e_join(l, cl.node[1].port, "/e2e/r9?userId=u0"); /* node-b owns r9 */
+    c->keep = 1;
+    m.text = "via a";
+    m.from = "server";
+    assert_int_equal(verani_rpc_emit(cl.node[0].srv, "E2e", "r9", &to, ev, &m.base, d), 0);
+    assert_int_equal(res.count, 1);
+    verani_rpc_result_free(&res);
+    until_events(l, c, 1);
+    assert_int_equal(e2e_e2e_rpc_emit_chat_out(cl.node[2].srv, "r9", to, &m, d), 0);
+    assert_int_equal(res.count, 1);
+    verani_rpc_result_free(&res);
+    until_events(l, c, 2);
+    assert_int_equal(verani_server_emit_async(cl.node[2].srv, &e2e_e2e_room, "r9", &to, ev,
+                                              &m.base), 0);
+    until_events(l, c, 3);
+    assert_int_equal(c->seq_errors, 0);
+    assert_int_equal(metric(&cl, 2, "verani_cluster_forwarded_calls_total"), 2);
+
+    assert_int_equal(verani_rpc_emit(cl.node[0].srv, "E2e", "nobody", &to, ev, &m.base, d),
+                     VERANI_ENOTFOUND);
+    assert_non_null(strstr(res.error, "no node serves instance 'nobody'"));
+    verani_rpc_result_free(&res);
+    assert_int_equal(metric(&cl, 0, "verani_cluster_forward_failures_total"), 1);
+    rc_loop_destroy(l);
+    cluster_stop(&cl);
+}
+
 /* A node that stops gracefully leaves the cluster: another node claims its instances at
  * once (the first connection there is served, not moved to the node that is gone), without
  * waiting for the stopped node's lease to run out. */
@@ -580,6 +634,7 @@ static const vt_case cases[] = {
     VT_CASE(test_fenced_then_dropped, ""),
     VT_CASE(test_stop_leaves, ""),
     VT_CASE(test_fenced_slow_close, ""),
+    VT_CASE(test_emit_forwarded, ""),
 };
 
 /* `test_cluster_route test_<case>` runs one case (CTest: cluster_route_<case>). */

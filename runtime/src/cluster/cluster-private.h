@@ -112,6 +112,13 @@ int vr_cluster_release(vr_cluster *c, const char *room, const char *instance, ui
 int vr_cluster_validate(vr_cluster *c, const char *room, const char *instance, uint64_t epoch,
                         void (*cb)(vr_cluster *c, int result, void *arg), void *arg);
 
+/* Which node owns the instance: `owner` its id ("" when none does), or NULL with `error`
+ * when Redis did not say. Whether that node is live is the node table's (vr_cluster_node_url). */
+typedef void (*vr_owner_cb)(vr_cluster *c, const char *owner, const char *error, void *arg);
+/* `cb` runs once, later; 0, or VERANI_EIO (Redis is not up: cb does not run), VERANI_ENOMEM. */
+int vr_cluster_owner(vr_cluster *c, const char *room, const char *instance, vr_owner_cb cb,
+                     void *arg);
+
 void vr_cluster_get_stats(const vr_cluster *c, vr_cluster_stats *out);
 
 /*
@@ -172,5 +179,35 @@ typedef void (*vr_gather_cb)(vr_cluster *c, const vr_gather_answer *answers, siz
                              const char *missing, void *arg);
 int vr_cluster_gather(vr_cluster *c, const uint8_t *body, size_t len, uint32_t timeout_ms,
                       vr_gather_cb cb, void *arg);
+
+/* --- forwarded calls (forward.c) ----------------------------------------------------------- */
+
+/* An outside call for an instance another node owns, as it crosses (strings borrowed). */
+typedef struct vr_forward {
+    uint32_t op;                      /* the server's vr_rpc_op */
+    const char *room, *instance;
+    uint32_t target_kind;             /* verani_target_kind */
+    const char *target_name;          /* NULL: none */
+    const char *const *user_ids;
+    size_t n_user_ids;
+    const char *const *client_ids;
+    size_t n_client_ids;
+    const uint8_t *frame;             /* the event as sessions get it */
+    size_t frame_len;
+    const char *fingerprint;          /* the caller's schema of the room; NULL: none */
+} vr_forward;
+
+/* Pack `f` into a fresh allocation (*out, the caller's: vr_free). 0 or VERANI_ENOMEM. */
+int vr_forward_pack(const vr_forward *f, uint8_t **out, size_t *len);
+/* Unpack a Forward into `f`, whose strings and frame point into the returned handle (free it
+ * with vr_forward_unpacked_free once done); NULL when the bytes are not one. */
+void *vr_forward_unpack(const uint8_t *body, size_t len, vr_forward *f);
+void vr_forward_unpacked_free(void *handle);
+/* The answer: status, sessions reached, why (may be NULL). */
+int vr_forward_result_pack(int status, uint64_t count, const char *error, uint8_t **out,
+                           size_t *len);
+/* 0, or VERANI_EPROTO when the bytes are not a ForwardResult. */
+int vr_forward_result_unpack(const uint8_t *body, size_t len, int *status, uint64_t *count,
+                             char *error, size_t errlen);
 
 #endif /* VERANI_CLUSTER_PRIVATE_H */

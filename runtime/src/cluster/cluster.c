@@ -662,6 +662,58 @@ int vr_cluster_release(vr_cluster *c, const char *room, const char *instance, ui
     return flag_script(c, S_RELEASE, room, instance, epoch, handover ? "1" : "0", cb, arg);
 }
 
+typedef struct owner_ctx {
+    vr_cluster *c;
+    vr_owner_cb cb;
+    void *arg;
+} owner_ctx;
+
+static void on_owner(vr_redis *r, const redisReply *reply, const char *err, void *arg)
+{
+    owner_ctx *x = arg;
+    char id[64];
+
+    (void)r;
+    if (err || !reply || (reply->type != REDIS_REPLY_STRING && reply->type != REDIS_REPLY_NIL)) {
+        x->cb(x->c, NULL, err ? err : "the owner lookup answered something unexpected",
+              x->arg);
+    } else if (reply->type == REDIS_REPLY_NIL || !reply->len || reply->len >= sizeof(id)) {
+        x->cb(x->c, "", NULL, x->arg);
+    } else {
+        snprintf(id, sizeof(id), "%.*s", (int)reply->len, reply->str);
+        x->cb(x->c, id, NULL, x->arg);
+    }
+    vr_free(x);
+}
+
+int vr_cluster_owner(vr_cluster *c, const char *room, const char *instance, vr_owner_cb cb,
+                     void *arg)
+{
+    char *key = own_key(c, room, instance);
+    owner_ctx *x = vr_malloc(sizeof(*x));
+    int rc;
+
+    if (!key || !x) {
+        vr_free(key);
+        vr_free(x);
+        return VERANI_ENOMEM;
+    }
+    x->c = c;
+    x->cb = cb;
+    x->arg = arg;
+    {
+        const char *hget[3] = {"HGET", key, "node"};
+
+        rc = vr_redis_command(c->redis, on_owner, x, 3, hget, NULL);
+    }
+    if (rc)
+        vr_free(x);
+    else
+        vr_redis_flush(c->redis);
+    vr_free(key);
+    return rc;
+}
+
 int vr_cluster_validate(vr_cluster *c, const char *room, const char *instance, uint64_t epoch,
                         void (*cb)(vr_cluster *c, int result, void *arg), void *arg)
 {

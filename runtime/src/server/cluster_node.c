@@ -101,6 +101,7 @@ int vr_cluster_node_start(verani_server *srv, char *err, size_t errlen)
         vr_owners_free(srv);
         return VERANI_EINVAL;
     }
+    vr_cluster_on_call(srv->cluster, vr_calls_on_call); /* emits forwarded to this node */
     VR_NOTICE("cluster: node %s joins through %s\n", vr_cluster_node_id(srv->cluster),
               co->redis_address);
     return 0;

@@ -283,6 +283,16 @@ static const char *hinted_url(verani_server *srv, const char *room, const char *
     return url;
 }
 
+const char *vr_owner_hinted(verani_server *srv, const char *room, const char *inst)
+{
+    vr_hint *h;
+
+    if (!hinted_url(srv, room, inst))
+        return NULL;
+    h = hint_find(srv->owners, room, inst, 0);
+    return h ? h->owner : NULL;
+}
+
 void vr_owner_hold(verani_session *s)
 {
     vr_instance *inst = s->inst;

@@ -34,6 +34,8 @@ typedef struct vr_metrics {
     uint64_t handler_sum_us;
     uint64_t api_requests;              /* HTTP API and /metrics requests answered */
     uint64_t emit_async_unreached;      /* emit_async calls for an unknown room or instance */
+    uint64_t cluster_forwarded;         /* outside calls sent to the owner of their instance */
+    uint64_t cluster_forward_failed;    /* ... that failed (no owner, no answer, refused) */
     uint64_t deferred_replies;          /* verani_ctx_defer calls that deferred a reply */
     uint64_t deferred_dropped;          /* deferred answers whose request was gone */
     uint64_t jobs_posted, jobs_done;    /* worker jobs accepted; whose `done` ran */

@@ -127,6 +127,11 @@ void vr_metrics_render(verani_server *srv, vr_sb *sb)
     counter(sb, "verani_emit_async_unreached_total", "verani_server_emit_async calls for a "
             "room instance not in memory: nobody was reached (and nobody was told).",
             m->emit_async_unreached);
+    counter(sb, "verani_cluster_forwarded_calls_total", "Outside calls (emits) sent to the "
+            "node that owns their room instance.", m->cluster_forwarded);
+    counter(sb, "verani_cluster_forward_failures_total", "Outside calls for an instance "
+            "another node owns that failed: no node serves it, the owner is not live or did "
+            "not answer, or it refused.", m->cluster_forward_failed);
     counter(sb, "verani_deferred_replies_total", "Requests whose handler deferred the reply "
             "(verani_ctx_defer).", m->deferred_replies);
     counter(sb, "verani_deferred_replies_dropped_total", "Deferred answers that found no "

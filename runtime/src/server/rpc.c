@@ -366,6 +366,21 @@ void vr_rpc_loop_enter(verani_server *srv)
     pthread_mutex_unlock(&srv->async_lock);
 }
 
+/* The answer to a call forwarded to another node (cluster_calls.c): status, count, error. */
+static void forwarded(verani_server *srv, const verani_rpc_result *res, void *arg)
+{
+    vr_rpc_call *c = arg;
+
+    vr_frame_unref(c->rq.frame); /* the loop's reference, as below */
+    c->rq.frame = NULL;
+    if (!c->cb)
+        pthread_mutex_lock(&c->mu);
+    c->res = *res; /* nothing owned: no ids, no sessions */
+    if (!c->cb)
+        pthread_mutex_unlock(&c->mu);
+    call_finish(srv, c);
+}
+
 void vr_rpc_drain(verani_server *srv)
 {
     vr_rpc_call *c, *next;
@@ -378,6 +393,8 @@ void vr_rpc_drain(verani_server *srv)
         verani_rpc_result res;
 
         next = c->next;
+        if (vr_calls_forward(srv, &c->rq, forwarded, c))
+            continue; /* the owner of its instance answers (forwarded) */
         vr_rpc_exec(srv, &c->rq, &res);
         /* Frame reference counts are the loop's (not atomic): drop ours here, not on the
          * waiting thread, since the session queues now share the frame. */

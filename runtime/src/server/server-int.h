@@ -262,10 +262,23 @@ int vr_owner_redirect(verani_server *srv, struct lws *wsi, struct vr_mount *m, c
 /* The node became live (validate every FENCED instance) or stopped being so (fence every
  * HELD one: close its connections with 1012, skip its timers, hold new connections). */
 void vr_owners_live(verani_server *srv, int live);
+/* The live node another node's claim named as the instance's owner (its id), or NULL. */
+const char *vr_owner_hinted(verani_server *srv, const char *room, const char *inst);
 /* An evicted HELD instance: release it in Redis (compare-and-delete) so any node may claim it. */
 void vr_owner_release(struct vr_instance *inst);
 /* Ownership figures for /metrics. */
 void vr_owners_metrics(verani_server *srv, vr_sb *sb);
+
+/* --- cluster_calls.c: outside calls for an instance another node owns --- */
+struct vr_bus_call;
+typedef void (*vr_fwd_done)(verani_server *srv, const verani_rpc_result *res, void *arg);
+/* An emit for an instance this node does not hold, with a cluster: sent to its owner, and
+ * `done` gets the owner's result (or why there is none) later, or now when it cannot be
+ * sent; returns 1. 0: not forwarded (run it here). Loop thread. */
+int vr_calls_forward(verani_server *srv, const vr_rpc_req *rq, vr_fwd_done done, void *arg);
+/* A call another node made to this one (vr_cluster_on_call's function; `arg` the server). */
+void vr_calls_on_call(struct vr_cluster *c, struct vr_bus_call *call, const char *from,
+                      const uint8_t *body, size_t len, void *arg);
 
 /* --- signals.c --- */
 /* `srv` is being destroyed: if the stop signals reach it, they no longer do. */
