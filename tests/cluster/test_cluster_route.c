@@ -174,7 +174,8 @@ static long long metric(cluster *cl, int i, const char *name)
     return p ? atoll(p + strlen(key)) : -1;
 }
 
-/* Sessions of E2e `inst` on node `i` (0 when the node has no such instance). */
+/* Sessions of E2e `inst` as node `i` answers (the owner's count when another node owns it;
+ * 0 when no node serves it). */
 static long long sessions_on(cluster *cl, int i, const char *inst)
 {
     verani_rpc_result res;
@@ -350,8 +351,10 @@ static void test_clients_reach_owner(void **state)
     assert_int_equal(closed_here, 1);
 
     assert_int_equal(sessions_on(&cl, 1, "r2"), 3);
-    assert_int_equal(sessions_on(&cl, 0, "r2"), 0);
-    assert_int_equal(sessions_on(&cl, 2, "r2"), 0);
+    /* asked at another node, the count is the owner's; held there, nothing */
+    assert_int_equal(sessions_on(&cl, 0, "r2"), 3);
+    assert_int_equal(metric(&cl, 0, "verani_connections{room=\"E2e\"}"), 0);
+    assert_int_equal(metric(&cl, 2, "verani_connections{room=\"E2e\"}"), 0);
 
     cmd.op = 4; /* to every session of the instance */
     cmd.text = "hello";
@@ -503,7 +506,7 @@ static void test_fenced_then_dropped(void **state)
     assert_false(info.resumed);
     assert_int_equal(metric(&cl, 1, "verani_cluster_fenced_instances_total{outcome=\"dropped\"}"),
                      1);
-    assert_int_equal(sessions_on(&cl, 1, "r6"), 0);
+    assert_int_equal(metric(&cl, 1, "verani_connections{room=\"E2e\"}"), 0);
     assert_int_equal(e2e_log_count("disconnect:x"), 0);
     verani_client_destroy(x);
     rc_loop_destroy(l);
@@ -598,6 +601,50 @@ static void test_emit_forwarded(void **state)
     cluster_stop(&cl);
 }
 
+/* The queries about one instance and the kick, at a node that does not own it, answer what
+ * the owner answers: its session count, its user ids, a user's sessions there (client id,
+ * channels), and a kick that closes the session at the owner. */
+static void test_calls_forwarded(void **state)
+{
+    cluster cl;
+    rc_loop *l = rc_loop_create();
+    rc_conn *c;
+    verani_rpc_result res;
+    verani_rpc_done d = {NULL, NULL, 10000, &res};
+
+    (void)state;
+    cluster_start(&cl, 0);
+    wait_mesh(&cl);
+    c = e2e_join(l, cl.node[1].port, "/e2e/r10?userId=u0"); /* node-b owns r10 */
+    assert_int_equal(verani_rpc_session_count(cl.node[0].srv, "E2e", "r10", d), 0);
+    assert_int_equal(res.count, 1);
+    verani_rpc_result_free(&res);
+    assert_int_equal(verani_rpc_user_ids(cl.node[2].srv, "E2e", "r10", d), 0);
+    assert_int_equal(res.n_user_ids, 1);
+    assert_string_equal(res.user_ids[0], "u0");
+    verani_rpc_result_free(&res);
+    assert_int_equal(verani_rpc_user_sessions(cl.node[0].srv, "E2e", "r10", "u0", d), 0);
+    assert_int_equal(res.n_sessions, 1);
+    assert_string_equal(res.sessions[0].client_id, c->client_id);
+    assert_string_equal(res.sessions[0].instance, "r10");
+    assert_int_equal(res.sessions[0].n_channels, 1);
+    assert_string_equal(res.sessions[0].channels[0], "default");
+    verani_rpc_result_free(&res);
+    assert_int_equal(verani_rpc_kick(cl.node[2].srv, "E2e", "r10", "no-such-client", 0, NULL, d),
+                     VERANI_ENOTFOUND);
+    assert_non_null(strstr(res.error, "no-such-client"));
+    verani_rpc_result_free(&res);
+    assert_int_equal(verani_rpc_kick(cl.node[2].srv, "E2e", "r10", c->client_id, 4100, "bye",
+                                     d), 0);
+    assert_int_equal(res.count, 1);
+    verani_rpc_result_free(&res);
+    assert_true(rc_wait(l, e2e_p_closed, c, DL_GENEROUS(DL_WAIT_MS)));
+    assert_int_equal(c->close_code, 4100);
+    assert_string_equal(c->close_reason, "bye");
+    rc_loop_destroy(l);
+    cluster_stop(&cl);
+}
+
 /* A node that stops gracefully leaves the cluster: another node claims its instances at
  * once (the first connection there is served, not moved to the node that is gone), without
  * waiting for the stopped node's lease to run out. */
@@ -635,6 +682,7 @@ static const vt_case cases[] = {
     VT_CASE(test_stop_leaves, ""),
     VT_CASE(test_fenced_slow_close, ""),
     VT_CASE(test_emit_forwarded, ""),
+    VT_CASE(test_calls_forwarded, ""),
 };
 
 /* `test_cluster_route test_<case>` runs one case (CTest: cluster_route_<case>). */

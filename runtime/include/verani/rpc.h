@@ -86,10 +86,12 @@ typedef struct verani_rpc_done {
  * client_ids filters; not VERANI_TO_SELF, no `except`. The payload is
  * validated and encoded on the calling thread. count = sessions reached.
  * An unknown room or instance gives VERANI_ENOTFOUND (the HTTP API answers 404).
- * On a node of a cluster, an emit for an instance another node owns is sent to that node
- * (the payload encoded here, once) and the count is its answer; VERANI_ENOTFOUND when no
- * node serves the instance or its owner is not live, VERANI_ETIMEDOUT when the owner did not
- * answer, VERANI_EINVAL when it runs another schema of the room (README.md, "Cluster").
+ * On a node of a cluster, a call about one instance another node owns (this one and every
+ * call below that names an instance) is sent to that node (an emit's payload encoded here,
+ * once) and the result is its answer; VERANI_ENOTFOUND when no node serves the instance or
+ * its owner is not live, VERANI_ETIMEDOUT when the owner did not answer, VERANI_EINVAL when
+ * it runs another schema of the room (README.md, "Cluster"). A call about every instance
+ * answers from this node's sessions only, for now.
  */
 VERANI_API int verani_rpc_emit(verani_server *srv, const char *room, const char *instance,
                                const verani_target *to, const verani_event_def *ev,

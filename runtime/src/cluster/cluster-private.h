@@ -33,6 +33,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <verani/rpc.h>
+
 struct ev_loop;
 typedef struct vr_cluster vr_cluster;
 
@@ -195,6 +197,9 @@ typedef struct vr_forward {
     const uint8_t *frame;             /* the event as sessions get it */
     size_t frame_len;
     const char *fingerprint;          /* the caller's schema of the room; NULL: none */
+    const char *name;                 /* a user id or client id; NULL: none */
+    const char *reason;               /* NULL: none */
+    int code;
 } vr_forward;
 
 /* Pack `f` into a fresh allocation (*out, the caller's: vr_free). 0 or VERANI_ENOMEM. */
@@ -203,11 +208,10 @@ int vr_forward_pack(const vr_forward *f, uint8_t **out, size_t *len);
  * with vr_forward_unpacked_free once done); NULL when the bytes are not one. */
 void *vr_forward_unpack(const uint8_t *body, size_t len, vr_forward *f);
 void vr_forward_unpacked_free(void *handle);
-/* The answer: status, sessions reached, why (may be NULL). */
-int vr_forward_result_pack(int status, uint64_t count, const char *error, uint8_t **out,
-                           size_t *len);
-/* 0, or VERANI_EPROTO when the bytes are not a ForwardResult. */
-int vr_forward_result_unpack(const uint8_t *body, size_t len, int *status, uint64_t *count,
-                             char *error, size_t errlen);
+/* The answer: the owner's result (status, count, error, user ids, sessions). */
+int vr_forward_result_pack(const verani_rpc_result *res, uint8_t **out, size_t *len);
+/* Into `res` (zeroed first; its arrays are then the caller's: verani_rpc_result_free). 0,
+ * VERANI_EPROTO when the bytes are not a ForwardResult, VERANI_ENOMEM. */
+int vr_forward_result_unpack(const uint8_t *body, size_t len, verani_rpc_result *res);
 
 #endif /* VERANI_CLUSTER_PRIVATE_H */

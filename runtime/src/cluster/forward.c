@@ -31,6 +31,10 @@ int vr_forward_pack(const vr_forward *f, uint8_t **out, size_t *len)
     m.frame.data = (uint8_t *)f->frame;
     m.frame.len = f->frame_len;
     m.fingerprint = (char *)f->fingerprint;
+    m.name = (char *)f->name;
+    m.reason = (char *)f->reason;
+    m.has_code = f->code != 0;
+    m.code = f->code;
     *len = verani__cluster__forward__get_packed_size(&m);
     *out = vr_malloc(*len ? *len : 1);
     if (!*out)
@@ -59,6 +63,9 @@ void *vr_forward_unpack(const uint8_t *body, size_t len, vr_forward *f)
     f->frame = m->frame.data;
     f->frame_len = m->frame.len;
     f->fingerprint = m->fingerprint;
+    f->name = m->name;
+    f->reason = m->reason;
+    f->code = m->code;
     return m;
 }
 
@@ -68,35 +75,93 @@ void vr_forward_unpacked_free(void *m)
         verani__cluster__forward__free_unpacked(m, &vr_pb_allocator);
 }
 
-int vr_forward_result_pack(int status, uint64_t count, const char *error, uint8_t **out,
-                           size_t *len)
+int vr_forward_result_pack(const verani_rpc_result *res, uint8_t **out, size_t *len)
 {
     Verani__Cluster__ForwardResult m = VERANI__CLUSTER__FORWARD_RESULT__INIT;
+    Verani__Cluster__ForwardSession *ss = NULL, **sp = NULL;
+    size_t i;
 
     m.has_status = 1;
-    m.status = status;
+    m.status = res->status;
     m.has_count = 1;
-    m.count = count;
-    m.error = (char *)(error && *error ? error : NULL);
+    m.count = res->count;
+    m.error = (char *)(res->status && res->error[0] ? res->error : NULL);
+    m.n_user_ids = res->n_user_ids;
+    m.user_ids = res->user_ids;
+    if (res->n_sessions) {
+        ss = vr_calloc(res->n_sessions, sizeof(*ss));
+        sp = vr_calloc(res->n_sessions, sizeof(*sp));
+        if (!ss || !sp) {
+            vr_free(ss);
+            vr_free(sp);
+            return VERANI_ENOMEM;
+        }
+        for (i = 0; i < res->n_sessions; i++) {
+            const verani_rpc_session *s = &res->sessions[i];
+
+            verani__cluster__forward_session__init(&ss[i]);
+            ss[i].room = s->room;
+            ss[i].instance = s->instance;
+            ss[i].client_id = s->client_id;
+            ss[i].user_id = s->user_id;
+            ss[i].n_channels = s->n_channels;
+            ss[i].channels = s->channels;
+            sp[i] = &ss[i];
+        }
+        m.n_sessions = res->n_sessions;
+        m.sessions = sp;
+    }
     *len = verani__cluster__forward_result__get_packed_size(&m);
     *out = vr_malloc(*len ? *len : 1);
-    if (!*out)
-        return VERANI_ENOMEM;
-    verani__cluster__forward_result__pack(&m, *out);
-    return 0;
+    if (*out)
+        verani__cluster__forward_result__pack(&m, *out);
+    vr_free(ss);
+    vr_free(sp);
+    return *out ? 0 : VERANI_ENOMEM;
 }
 
-int vr_forward_result_unpack(const uint8_t *body, size_t len, int *status, uint64_t *count,
-                             char *error, size_t errlen)
+/* A copy of `s` ("" for NULL) into *dst; 0 or -1. */
+static int dup_to(char **dst, const char *s)
+{
+    *dst = vr_strdup(s ? s : "");
+    return *dst ? 0 : -1;
+}
+
+int vr_forward_result_unpack(const uint8_t *body, size_t len, verani_rpc_result *res)
 {
     Verani__Cluster__ForwardResult *m =
         verani__cluster__forward_result__unpack(&vr_pb_allocator, len, body);
+    size_t i, j;
+    int bad = 0;
 
+    memset(res, 0, sizeof(*res));
     if (!m)
         return VERANI_EPROTO;
-    *status = m->status;
-    *count = m->count;
-    snprintf(error, errlen, "%s", m->error ? m->error : "");
+    res->status = m->status;
+    res->count = (size_t)m->count;
+    snprintf(res->error, sizeof(res->error), "%s", m->error ? m->error : "");
+    if (m->n_user_ids && !(res->user_ids = vr_calloc(m->n_user_ids, sizeof(char *))))
+        bad = 1;
+    for (i = 0; !bad && i < m->n_user_ids; i++, res->n_user_ids++)
+        bad = dup_to(&res->user_ids[i], m->user_ids[i]);
+    if (!bad && m->n_sessions &&
+        !(res->sessions = vr_calloc(m->n_sessions, sizeof(*res->sessions))))
+        bad = 1;
+    for (i = 0; !bad && i < m->n_sessions; i++) {
+        const Verani__Cluster__ForwardSession *s = m->sessions[i];
+        verani_rpc_session *o = &res->sessions[res->n_sessions++];
+
+        bad = dup_to(&o->room, s->room) || dup_to(&o->instance, s->instance) ||
+              dup_to(&o->client_id, s->client_id) || dup_to(&o->user_id, s->user_id);
+        if (!bad && s->n_channels && !(o->channels = vr_calloc(s->n_channels, sizeof(char *))))
+            bad = 1;
+        for (j = 0; !bad && j < s->n_channels; j++, o->n_channels++)
+            bad = dup_to(&o->channels[j], s->channels[j]);
+    }
     verani__cluster__forward_result__free_unpacked(m, &vr_pb_allocator);
+    if (bad) {
+        verani_rpc_result_free(res);
+        return VERANI_ENOMEM;
+    }
     return 0;
 }

@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cluster_calls.c: outside calls for a room instance another node of the
- * cluster owns (shared/SCALEOUT.md section 3.6). An emit (verani_rpc_emit,
- * verani_rpc_broadcast, verani_server_emit_async) for an instance this node
- * does not hold goes to its owner: the owner is the node a lost claim named
+ * cluster owns (shared/SCALEOUT.md section 3.6). A call about one instance
+ * this node does not hold (an emit: verani_rpc_emit, verani_rpc_broadcast,
+ * verani_server_emit_async; its session count, user ids, a user's sessions,
+ * a kick) goes to its owner: the owner is the node a lost claim named
  * (cluster_owner.c's hint) or the one Redis names, and the call crosses as
- * one Forward (cluster/forward.c) carrying the event already validated and
- * encoded here; the owner delivers it as its own emit would and answers how
- * many sessions it reached. Every failure is an error with its reason: no
- * node serves the instance, its owner is not live, did not answer in time, or
- * runs another schema of the room. Other calls answer from this node's own
- * sessions.
+ * one Forward (cluster/forward.c), an emit carrying the event already
+ * validated and encoded here; the owner runs it as its own call would and
+ * answers its result. Every failure is an error with its reason: no node
+ * serves the instance, its owner is not live, did not answer in time, or runs
+ * another schema of the room. Calls about every instance answer from this
+ * node's own sessions.
  *
  * Ownership: a forward (vr_fwd) is owned here from vr_calls_forward until its
  * `done` ran. Loop thread only.
@@ -34,49 +35,51 @@ typedef struct vr_fwd {
     size_t len;
 } vr_fwd;
 
-static void fwd_end(vr_fwd *x, int status, uint64_t count, const char *fmt, ...)
-    VERANI_PRINTF(4, 5);
-static void fwd_end(vr_fwd *x, int status, uint64_t count, const char *fmt, ...)
+/* Hand `res` (its arrays move with it) to the caller, and free the forward. */
+static void fwd_result(vr_fwd *x, verani_rpc_result *res)
 {
-    verani_rpc_result res;
-    va_list ap;
-
-    memset(&res, 0, sizeof(res));
-    res.status = status;
-    res.count = (size_t)count;
-    if (fmt) {
-        va_start(ap, fmt);
-        vsnprintf(res.error, sizeof(res.error), fmt, ap);
-        va_end(ap);
-    }
-    if (status)
+    if (res->status)
         x->srv->metrics.cluster_forward_failed++;
-    x->done(x->srv, &res, x->arg);
+    x->done(x->srv, res, x->arg);
     vr_free(x->room);
     vr_free(x->instance);
     vr_free(x->body);
     vr_free(x);
 }
 
+static void fwd_end(vr_fwd *x, int status, const char *fmt, ...) VERANI_PRINTF(3, 4);
+static void fwd_end(vr_fwd *x, int status, const char *fmt, ...)
+{
+    verani_rpc_result res;
+    va_list ap;
+
+    memset(&res, 0, sizeof(res));
+    res.status = status;
+    va_start(ap, fmt);
+    vsnprintf(res.error, sizeof(res.error), fmt, ap);
+    va_end(ap);
+    fwd_result(x, &res);
+}
+
 static void on_answer(vr_cluster *c, const char *node, int status, const uint8_t *body,
                       size_t len, void *arg)
 {
     vr_fwd *x = arg;
-    char error[sizeof(((verani_rpc_result *)0)->error)];
-    uint64_t count = 0;
-    int st = 0;
+    verani_rpc_result res;
+    int r;
 
     (void)c;
-    if (status == VERANI_ETIMEDOUT)
-        fwd_end(x, status, 0, "node %s, the owner of %s '%s', did not answer in time", node,
+    if (status == VERANI_ETIMEDOUT) {
+        fwd_end(x, status, "node %s, the owner of %s '%s', did not answer in time", node,
                 x->room, x->instance);
-    else if (status)
-        fwd_end(x, status, 0, "node %s, the owner of %s '%s', could not be called: %s", node,
+    } else if (status) {
+        fwd_end(x, status, "node %s, the owner of %s '%s', could not be called: %s", node,
                 x->room, x->instance, verani_strerror(status));
-    else if (vr_forward_result_unpack(body, len, &st, &count, error, sizeof(error)))
-        fwd_end(x, VERANI_EPROTO, 0, "node %s answered something that is not a result", node);
-    else
-        fwd_end(x, st, count, st ? "%s" : NULL, error);
+    } else if ((r = vr_forward_result_unpack(body, len, &res)) != 0) {
+        fwd_end(x, r, "node %s's answer could not be read (%s)", node, verani_strerror(r));
+    } else {
+        fwd_result(x, &res);
+    }
 }
 
 static void call_owner(vr_fwd *x, const char *owner)
@@ -85,13 +88,13 @@ static void call_owner(vr_fwd *x, const char *owner)
     int r;
 
     if (!vr_cluster_node_url(srv->cluster, owner)) {
-        fwd_end(x, VERANI_ENOTFOUND, 0, "%s '%s' is node %s's, which is not live now", x->room,
+        fwd_end(x, VERANI_ENOTFOUND, "%s '%s' is node %s's, which is not live now", x->room,
                 x->instance, owner);
         return;
     }
     r = vr_cluster_call(srv->cluster, owner, x->body, x->len, FWD_TIMEOUT_MS, on_answer, x);
     if (r)
-        fwd_end(x, r, 0, "the cluster cannot carry the call now: %s", verani_strerror(r));
+        fwd_end(x, r, "the cluster cannot carry the call now: %s", verani_strerror(r));
     else
         srv->metrics.cluster_forwarded++;
 }
@@ -101,12 +104,12 @@ static void on_owner(vr_cluster *c, const char *owner, const char *error, void *
     vr_fwd *x = arg;
 
     if (!x->srv->cluster)
-        fwd_end(x, VERANI_ECLOSED, 0, "the server is stopping");
+        fwd_end(x, VERANI_ECLOSED, "the server is stopping");
     else if (!owner)
-        fwd_end(x, VERANI_EIO, 0, "the cluster did not say who serves %s '%s': %s", x->room,
+        fwd_end(x, VERANI_EIO, "the cluster did not say who serves %s '%s': %s", x->room,
                 x->instance, error);
     else if (!*owner || !strcmp(owner, vr_cluster_node_id(c)))
-        fwd_end(x, VERANI_ENOTFOUND, 0, "no node serves instance '%.100s' of %s now "
+        fwd_end(x, VERANI_ENOTFOUND, "no node serves instance '%.100s' of %s now "
                 "(instances exist while they have sessions)", x->instance, x->room);
     else
         call_owner(x, owner);
@@ -133,24 +136,31 @@ int vr_calls_forward(verani_server *srv, const vr_rpc_req *rq, vr_fwd_done done,
     vr_mount *m;
     vr_fwd *x;
 
-    if (!srv->cluster || rq->op != VR_RPC_EMIT || !rq->instance || !(m = mount_of(srv, rq)))
+    if (!srv->cluster || !rq->instance || !(m = mount_of(srv, rq)) ||
+        (rq->op != VR_RPC_EMIT && rq->op != VR_RPC_COUNT && rq->op != VR_RPC_USERS &&
+         rq->op != VR_RPC_USER_SESSIONS && rq->op != VR_RPC_KICK))
         return 0;
     inst = vr_instance_get(m, rq->instance, 0);
     if (inst && inst->own != VR_OWN_LOST)
         return 0; /* this node's, or it is finding out: delivered here */
     memset(&f, 0, sizeof(f));
-    f.op = VR_RPC_EMIT;
+    f.op = (uint32_t)rq->op;
     f.room = m->def->schema->name;
     f.instance = rq->instance;
-    f.target_kind = (uint32_t)to->kind;
-    f.target_name = to->name;
-    f.user_ids = to->user_ids;
-    f.n_user_ids = to->n_user_ids;
-    f.client_ids = to->client_ids;
-    f.n_client_ids = to->n_client_ids;
-    f.frame = rq->frame->body;
-    f.frame_len = rq->frame->len;
+    if (rq->op == VR_RPC_EMIT) {
+        f.target_kind = (uint32_t)to->kind;
+        f.target_name = to->name;
+        f.user_ids = to->user_ids;
+        f.n_user_ids = to->n_user_ids;
+        f.client_ids = to->client_ids;
+        f.n_client_ids = to->n_client_ids;
+        f.frame = rq->frame->body;
+        f.frame_len = rq->frame->len;
+    }
     f.fingerprint = m->def->schema->fingerprint;
+    f.name = rq->name;
+    f.reason = rq->reason;
+    f.code = rq->code;
     x = vr_calloc(1, sizeof(*x));
     if (!x)
         return 0; /* out of memory: delivered here, to nobody */
@@ -160,7 +170,7 @@ int vr_calls_forward(verani_server *srv, const vr_rpc_req *rq, vr_fwd_done done,
     x->room = vr_strdup(f.room);
     x->instance = vr_strdup(rq->instance);
     if (!x->room || !x->instance || vr_forward_pack(&f, &x->body, &x->len)) {
-        fwd_end(x, VERANI_ENOMEM, 0, "out of memory");
+        fwd_end(x, VERANI_ENOMEM, "out of memory");
         return 1;
     }
     owner = vr_owner_hinted(srv, x->room, x->instance);
@@ -169,24 +179,38 @@ int vr_calls_forward(verani_server *srv, const vr_rpc_req *rq, vr_fwd_done done,
         return 1;
     }
     if (vr_cluster_owner(srv->cluster, x->room, x->instance, on_owner, x))
-        fwd_end(x, VERANI_EIO, 0, "the cluster cannot say who serves %s '%s' now (Redis is not "
+        fwd_end(x, VERANI_EIO, "the cluster cannot say who serves %s '%s' now (Redis is not "
                 "up)", x->room, x->instance);
     return 1;
 }
 
 /* --- the owner's side ------------------------------------------------------------------------ */
 
-static void answer(vr_cluster *c, vr_bus_call *call, int status, uint64_t count,
-                   const char *error)
+static void answer(vr_cluster *c, vr_bus_call *call, const verani_rpc_result *res)
 {
     uint8_t *body = NULL;
     size_t len = 0;
 
-    if (vr_forward_result_pack(status, count, error, &body, &len))
+    if (vr_forward_result_pack(res, &body, &len))
         vr_cluster_answer(c, call, VERANI_ENOMEM, NULL, 0);
     else
         vr_cluster_answer(c, call, 0, body, len);
     vr_free(body);
+}
+
+static void refuse(vr_cluster *c, vr_bus_call *call, int status, const char *fmt, ...)
+    VERANI_PRINTF(4, 5);
+static void refuse(vr_cluster *c, vr_bus_call *call, int status, const char *fmt, ...)
+{
+    verani_rpc_result res;
+    va_list ap;
+
+    memset(&res, 0, sizeof(res));
+    res.status = status;
+    va_start(ap, fmt);
+    vsnprintf(res.error, sizeof(res.error), fmt, ap);
+    va_end(ap);
+    answer(c, call, &res);
 }
 
 void vr_calls_on_call(vr_cluster *c, vr_bus_call *call, const char *from, const uint8_t *body,
@@ -194,58 +218,60 @@ void vr_calls_on_call(vr_cluster *c, vr_bus_call *call, const char *from, const 
 {
     verani_server *srv = arg;
     verani_rpc_result res;
-    char why[200];
     vr_forward f;
     void *h = vr_forward_unpack(body, len, &f);
     const verani_room_schema *sc;
     verani_target to;
     vr_instance *inst;
+    vr_frame *frame = NULL;
     vr_rpc_req rq;
-    vr_frame *frame;
     vr_mount *m;
 
-    if (!h || f.op != VR_RPC_EMIT || !f.frame_len) {
-        snprintf(why, sizeof(why), "node %s sent a call this node does not know", from);
-        answer(c, call, VERANI_EPROTO, 0, why);
+    if (!h || (f.op != VR_RPC_EMIT && f.op != VR_RPC_COUNT && f.op != VR_RPC_USERS &&
+               f.op != VR_RPC_USER_SESSIONS && f.op != VR_RPC_KICK) ||
+        (f.op == VR_RPC_EMIT && !f.frame_len)) {
+        refuse(c, call, VERANI_EPROTO, "node %s sent a call this node does not know", from);
         vr_forward_unpacked_free(h);
         return;
     }
     m = vr_mount_find(srv, f.room);
     sc = m ? m->def->schema : NULL;
     inst = m ? vr_instance_get(m, f.instance, 0) : NULL;
-    if (!m) {
-        snprintf(why, sizeof(why), "node %s mounts no room named '%.100s'",
-                 vr_cluster_node_id(c), f.room);
-        answer(c, call, VERANI_ENOTFOUND, 0, why);
-    } else if (f.fingerprint && sc->fingerprint && strcmp(f.fingerprint, sc->fingerprint)) {
-        snprintf(why, sizeof(why), "node %s runs another schema of room %s (fingerprint %.20s, "
-                 "the caller's %.20s): not delivered", vr_cluster_node_id(c), f.room,
-                 sc->fingerprint, f.fingerprint);
-        answer(c, call, VERANI_EINVAL, 0, why);
-    } else if (!inst || inst->own != VR_OWN_HELD) {
-        snprintf(why, sizeof(why), "instance '%.100s' of %s is not node %s's now", f.instance,
-                 f.room, vr_cluster_node_id(c));
-        answer(c, call, VERANI_ENOTFOUND, 0, why);
-    } else if (!(frame = vr_frame_new(f.frame_len))) {
-        answer(c, call, VERANI_ENOMEM, 0, "out of memory");
-    } else {
-        memcpy(frame->body, f.frame, f.frame_len);
-        memset(&to, 0, sizeof(to));
-        to.kind = (verani_target_kind)f.target_kind;
-        to.name = f.target_name;
-        to.user_ids = f.user_ids;
-        to.n_user_ids = f.n_user_ids;
-        to.client_ids = f.client_ids;
-        to.n_client_ids = f.n_client_ids;
+    if (!m)
+        refuse(c, call, VERANI_ENOTFOUND, "node %s mounts no room named '%.100s'",
+               vr_cluster_node_id(c), f.room);
+    else if (f.fingerprint && sc->fingerprint && strcmp(f.fingerprint, sc->fingerprint))
+        refuse(c, call, VERANI_EINVAL, "node %s runs another schema of room %s (fingerprint "
+               "%.20s, the caller's %.20s): not done", vr_cluster_node_id(c), f.room,
+               sc->fingerprint, f.fingerprint);
+    else if (!inst || inst->own != VR_OWN_HELD)
+        refuse(c, call, VERANI_ENOTFOUND, "instance '%.100s' of %s is not node %s's now",
+               f.instance, f.room, vr_cluster_node_id(c));
+    else if (f.op == VR_RPC_EMIT && !(frame = vr_frame_new(f.frame_len)))
+        refuse(c, call, VERANI_ENOMEM, "out of memory");
+    else {
         memset(&rq, 0, sizeof(rq));
-        rq.op = VR_RPC_EMIT;
+        rq.op = (vr_rpc_op)f.op;
         rq.room = f.room;
         rq.instance = f.instance;
-        rq.to = &to;
-        rq.frame = frame;
+        rq.name = f.name;
+        rq.reason = f.reason;
+        rq.code = f.code;
+        if (frame) {
+            memcpy(frame->body, f.frame, f.frame_len);
+            memset(&to, 0, sizeof(to));
+            to.kind = (verani_target_kind)f.target_kind;
+            to.name = f.target_name;
+            to.user_ids = f.user_ids;
+            to.n_user_ids = f.n_user_ids;
+            to.client_ids = f.client_ids;
+            to.n_client_ids = f.n_client_ids;
+            rq.to = &to;
+            rq.frame = frame;
+        }
         vr_rpc_exec(srv, &rq, &res);
         vr_frame_unref(frame);
-        answer(c, call, res.status, res.count, res.status ? res.error : NULL);
+        answer(c, call, &res);
         verani_rpc_result_free(&res);
     }
     vr_forward_unpacked_free(h);

@@ -367,7 +367,7 @@ void vr_rpc_loop_enter(verani_server *srv)
 }
 
 /* The answer to a call forwarded to another node (cluster_calls.c): status, count, error. */
-static void forwarded(verani_server *srv, const verani_rpc_result *res, void *arg)
+static void forwarded(verani_server *srv, verani_rpc_result *res, void *arg)
 {
     vr_rpc_call *c = arg;
 
@@ -375,7 +375,7 @@ static void forwarded(verani_server *srv, const verani_rpc_result *res, void *ar
     c->rq.frame = NULL;
     if (!c->cb)
         pthread_mutex_lock(&c->mu);
-    c->res = *res; /* nothing owned: no ids, no sessions */
+    c->res = *res; /* its arrays move into the call */
     if (!c->cb)
         pthread_mutex_unlock(&c->mu);
     call_finish(srv, c);

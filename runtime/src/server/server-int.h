@@ -271,10 +271,12 @@ void vr_owners_metrics(verani_server *srv, vr_sb *sb);
 
 /* --- cluster_calls.c: outside calls for an instance another node owns --- */
 struct vr_bus_call;
-typedef void (*vr_fwd_done)(verani_server *srv, const verani_rpc_result *res, void *arg);
-/* An emit for an instance this node does not hold, with a cluster: sent to its owner, and
- * `done` gets the owner's result (or why there is none) later, or now when it cannot be
- * sent; returns 1. 0: not forwarded (run it here). Loop thread. */
+/* `res` and what its arrays own are the callee's now. */
+typedef void (*vr_fwd_done)(verani_server *srv, verani_rpc_result *res, void *arg);
+/* A call about one instance this node does not hold (emit, count, users, a user's sessions,
+ * kick), with a cluster: sent to its owner, and `done` gets the owner's result (or why there
+ * is none) later, or now when it cannot be sent; returns 1. 0: not forwarded (run it here).
+ * Loop thread. */
 int vr_calls_forward(verani_server *srv, const vr_rpc_req *rq, vr_fwd_done done, void *arg);
 /* A call another node made to this one (vr_cluster_on_call's function; `arg` the server). */
 void vr_calls_on_call(struct vr_cluster *c, struct vr_bus_call *call, const char *from,
