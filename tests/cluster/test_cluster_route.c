@@ -80,17 +80,32 @@ static int with_metrics(verani_server *srv, void *arg)
 
 /* --- a node that stalls: its loop blocked past its lease, as SIGSTOP would (one process) -- */
 
-static atomic_int stall_ms;
+static atomic_int stall_ms, stalled;
 static e2e_e2e_handlers stall_handlers;
 
-/* The schema timer `beat` (every 20 ms in every instance): blocks the loop once when asked. */
+/* The schema timer `beat` (every 20 ms in every instance): blocks the loop once when asked,
+ * `stalled` set meanwhile. */
 static void on_beat(verani_ctx *ctx)
 {
     int ms = atomic_exchange(&stall_ms, 0);
 
     (void)ctx;
-    if (ms > 0)
+    if (ms > 0) {
+        atomic_store(&stalled, 1);
         dl_nap_ms(ms);
+        atomic_store(&stalled, 0);
+    }
+}
+
+/* Stall the stalling node's loop for `ms`; returns once it is stalled. */
+static void stall(int ms)
+{
+    int64_t d = dl_after(DL_GENEROUS(DL_WAIT_MS));
+
+    atomic_store(&stall_ms, ms);
+    while (!atomic_load(&stalled) && !dl_passed(d))
+        dl_nap_ms(1);
+    assert_true(atomic_load(&stalled));
 }
 
 static int mount_stalling(verani_server *srv)
@@ -479,7 +494,7 @@ static void test_fenced_then_dropped(void **state)
     x = client_to(loop, cl.node[1].port, "/e2e/r6?userId=x", &sx);
     assert_int_equal(verani_client_wait_for_connection(x, DL_GENEROUS(DL_WAIT_MS)), 0);
 
-    atomic_store(&stall_ms, 4 * LEASE_MS); /* node-b's loop stops in its next beat */
+    stall(4 * LEASE_MS); /* node-b's loop stops in its next beat */
     d = dl_after(DL_GENEROUS(4 * LEASE_MS));
     while (!dl_passed(d)) { /* node-c claims r6 once node-b's lease is gone */
         c = rc_connect(l, cl.node[2].port, "/e2e/r6?userId=y", 1);
@@ -645,6 +660,73 @@ static void test_calls_forwarded(void **state)
     cluster_stop(&cl);
 }
 
+/* Calls about every instance ask every node and merge: counts summed, user ids a sorted
+ * union, sessions and instances from every owner, an emit and a kick wherever they land. A
+ * node that does not answer in time is named in an error, never left out silently. */
+static void test_calls_gathered(void **state)
+{
+    cluster cl;
+    rc_loop *l = rc_loop_create();
+    rc_conn *b0, *c1, *c0;
+    verani_rpc_result res;
+    verani_rpc_done d = {NULL, NULL, 10000, &res};
+    verani_target to = verani_to_all();
+    E2e__ChatOut m = E2E__CHAT_OUT__INIT;
+
+    (void)state;
+    cluster_start_ex(&cl, 0, 1, 0);
+    wait_mesh(&cl);
+    b0 = e2e_join(l, cl.node[1].port, "/e2e/g1?userId=u0"); /* node-b owns g1 */
+    c1 = e2e_join(l, cl.node[2].port, "/e2e/g2?userId=u1"); /* node-c owns g2 */
+    c0 = e2e_join(l, cl.node[2].port, "/e2e/g2?userId=u0");
+    assert_int_equal(verani_rpc_session_count(cl.node[0].srv, NULL, NULL, d), 0);
+    assert_int_equal(res.count, 3);
+    verani_rpc_result_free(&res);
+    assert_int_equal(verani_rpc_user_ids(cl.node[0].srv, "E2e", NULL, d), 0);
+    assert_int_equal(res.n_user_ids, 2);
+    assert_string_equal(res.user_ids[0], "u0");
+    assert_string_equal(res.user_ids[1], "u1");
+    assert_int_equal(res.count, 2);
+    verani_rpc_result_free(&res);
+    assert_int_equal(verani_rpc_user_sessions(cl.node[0].srv, NULL, NULL, "u0", d), 0);
+    assert_int_equal(res.n_sessions, 2);
+    verani_rpc_result_free(&res);
+    assert_int_equal(verani_rpc_instances(cl.node[0].srv, "E2e", d), 0);
+    assert_int_equal(res.n_instances, 2);
+    assert_string_equal(res.instances[0].name, "g1");
+    assert_int_equal(res.instances[0].sessions, 1);
+    assert_string_equal(res.instances[1].name, "g2");
+    assert_int_equal(res.instances[1].sessions, 2);
+    verani_rpc_result_free(&res);
+    m.text = "everyone";
+    m.from = "server";
+    assert_int_equal(verani_rpc_emit(cl.node[0].srv, "E2e", NULL, &to,
+                                     &e2e_e2e_room.schema->emit[0], &m.base, d), 0);
+    assert_int_equal(res.count, 3);
+    verani_rpc_result_free(&res);
+    until_events(l, b0, 1);
+    until_events(l, c1, 1);
+    until_events(l, c0, 1);
+    assert_int_equal(verani_rpc_kick(cl.node[0].srv, NULL, NULL, c1->client_id, 0, NULL, d), 0);
+    assert_int_equal(res.count, 1);
+    verani_rpc_result_free(&res);
+    assert_true(rc_wait(l, e2e_p_closed, c1, DL_GENEROUS(DL_WAIT_MS)));
+    assert_int_equal(c1->close_code, 1008);
+    assert_int_equal(verani_rpc_kick(cl.node[0].srv, NULL, NULL, "nobody", 0, NULL, d),
+                     VERANI_ENOTFOUND);
+    verani_rpc_result_free(&res);
+
+    /* node-b stalls past the calls' deadline (twice the command timeout) */
+    stall(6 * TIMEOUT_MS);
+    if (verani_rpc_session_count(cl.node[0].srv, NULL, NULL, d) != VERANI_ETIMEDOUT)
+        fail_msg("count %zu status %d: %s", res.count, res.status, res.error);
+    if (!strstr(res.error, "node-b"))
+        fail_msg("the error does not name node-b: %s", res.error);
+    verani_rpc_result_free(&res);
+    rc_loop_destroy(l);
+    cluster_stop(&cl);
+}
+
 /* A node that stops gracefully leaves the cluster: another node claims its instances at
  * once (the first connection there is served, not moved to the node that is gone), without
  * waiting for the stopped node's lease to run out. */
@@ -683,6 +765,7 @@ static const vt_case cases[] = {
     VT_CASE(test_fenced_slow_close, ""),
     VT_CASE(test_emit_forwarded, ""),
     VT_CASE(test_calls_forwarded, ""),
+    VT_CASE(test_calls_gathered, ""),
 };
 
 /* `test_cluster_route test_<case>` runs one case (CTest: cluster_route_<case>). */

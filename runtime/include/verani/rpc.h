@@ -90,8 +90,9 @@ typedef struct verani_rpc_done {
  * call below that names an instance) is sent to that node (an emit's payload encoded here,
  * once) and the result is its answer; VERANI_ENOTFOUND when no node serves the instance or
  * its owner is not live, VERANI_ETIMEDOUT when the owner did not answer, VERANI_EINVAL when
- * it runs another schema of the room (README.md, "Cluster"). A call about every instance
- * answers from this node's sessions only, for now.
+ * it runs another schema of the room (README.md, "Cluster"). A call about every instance or
+ * room asks every live node and merges their answers; VERANI_ETIMEDOUT, naming the nodes,
+ * when one did not answer in time.
  */
 VERANI_API int verani_rpc_emit(verani_server *srv, const char *room, const char *instance,
                                const verani_target *to, const verani_event_def *ev,

@@ -200,6 +200,7 @@ typedef struct vr_forward {
     const char *name;                 /* a user id or client id; NULL: none */
     const char *reason;               /* NULL: none */
     int code;
+    int every_room, every_instance;   /* room, instance: all (those this node owns) */
 } vr_forward;
 
 /* Pack `f` into a fresh allocation (*out, the caller's: vr_free). 0 or VERANI_ENOMEM. */

@@ -273,8 +273,8 @@ int vr_cluster_leave(vr_cluster *c, void (*cb)(vr_cluster *c, void *arg), void *
         return VERANI_ESTATE;
     c->leaving = 1;
     ev_timer_stop(c->loop, &c->heartbeat);
-    c->registered = 0; /* not live from now on: it owns nothing */
-    report_live(c);
+    c->registered = 0; /* not live from now on: it owns nothing (not a fence: no report) */
+    c->live = c->stats.live = 0;
     if (!vr_redis_up(c->redis))
         return VERANI_EIO;
     info.node_id = c->node_id;

@@ -35,6 +35,10 @@ int vr_forward_pack(const vr_forward *f, uint8_t **out, size_t *len)
     m.reason = (char *)f->reason;
     m.has_code = f->code != 0;
     m.code = f->code;
+    m.has_every_room = f->every_room != 0;
+    m.every_room = f->every_room != 0;
+    m.has_every_instance = f->every_instance != 0;
+    m.every_instance = f->every_instance != 0;
     *len = verani__cluster__forward__get_packed_size(&m);
     *out = vr_malloc(*len ? *len : 1);
     if (!*out)
@@ -66,6 +70,8 @@ void *vr_forward_unpack(const uint8_t *body, size_t len, vr_forward *f)
     f->name = m->name;
     f->reason = m->reason;
     f->code = m->code;
+    f->every_room = m->every_room;
+    f->every_instance = m->every_instance;
     return m;
 }
 
@@ -79,6 +85,7 @@ int vr_forward_result_pack(const verani_rpc_result *res, uint8_t **out, size_t *
 {
     Verani__Cluster__ForwardResult m = VERANI__CLUSTER__FORWARD_RESULT__INIT;
     Verani__Cluster__ForwardSession *ss = NULL, **sp = NULL;
+    Verani__Cluster__ForwardInstance *is = NULL, **ip = NULL;
     size_t i;
 
     m.has_status = 1;
@@ -111,12 +118,36 @@ int vr_forward_result_pack(const verani_rpc_result *res, uint8_t **out, size_t *
         m.n_sessions = res->n_sessions;
         m.sessions = sp;
     }
+    if (res->n_instances) {
+        is = vr_calloc(res->n_instances, sizeof(*is));
+        ip = vr_calloc(res->n_instances, sizeof(*ip));
+        if (!is || !ip) {
+            vr_free(ss);
+            vr_free(sp);
+            vr_free(is);
+            vr_free(ip);
+            return VERANI_ENOMEM;
+        }
+        for (i = 0; i < res->n_instances; i++) {
+            verani__cluster__forward_instance__init(&is[i]);
+            is[i].room = res->instances[i].room;
+            is[i].name = res->instances[i].name;
+            is[i].has_sessions = is[i].has_pending = 1;
+            is[i].sessions = res->instances[i].sessions;
+            is[i].pending = res->instances[i].pending;
+            ip[i] = &is[i];
+        }
+        m.n_instances = res->n_instances;
+        m.instances = ip;
+    }
     *len = verani__cluster__forward_result__get_packed_size(&m);
     *out = vr_malloc(*len ? *len : 1);
     if (*out)
         verani__cluster__forward_result__pack(&m, *out);
     vr_free(ss);
     vr_free(sp);
+    vr_free(is);
+    vr_free(ip);
     return *out ? 0 : VERANI_ENOMEM;
 }
 
@@ -157,6 +188,16 @@ int vr_forward_result_unpack(const uint8_t *body, size_t len, verani_rpc_result 
             bad = 1;
         for (j = 0; !bad && j < s->n_channels; j++, o->n_channels++)
             bad = dup_to(&o->channels[j], s->channels[j]);
+    }
+    if (!bad && m->n_instances &&
+        !(res->instances = vr_calloc(m->n_instances, sizeof(*res->instances))))
+        bad = 1;
+    for (i = 0; !bad && i < m->n_instances; i++) {
+        verani_rpc_instance *o = &res->instances[res->n_instances++];
+
+        bad = dup_to(&o->room, m->instances[i]->room) || dup_to(&o->name, m->instances[i]->name);
+        o->sessions = (size_t)m->instances[i]->sessions;
+        o->pending = (size_t)m->instances[i]->pending;
     }
     verani__cluster__forward_result__free_unpacked(m, &vr_pb_allocator);
     if (bad) {

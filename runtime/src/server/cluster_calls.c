@@ -10,8 +10,11 @@
  * validated and encoded here; the owner runs it as its own call would and
  * answers its result. Every failure is an error with its reason: no node
  * serves the instance, its owner is not live, did not answer in time, or runs
- * another schema of the room. Calls about every instance answer from this
- * node's own sessions.
+ * another schema of the room. A call about every instance (or every room)
+ * goes to every live node, this one included, each answering for the
+ * instances it owns, and the answers are merged: counts summed, user ids a
+ * sorted union, sessions and instances together. A node that does not answer
+ * in time is named in an error, never left out silently.
  *
  * Ownership: a forward (vr_fwd) is owned here from vr_calls_forward until its
  * `done` ran. Loop thread only.
@@ -24,10 +27,16 @@
 #include "core/core-private.h"
 #include "server-int.h"
 
-#define FWD_TIMEOUT_MS 5000
+/* A call crosses Redis twice (there and back): it has two command timeouts to be answered. */
+static uint32_t fwd_timeout_ms(const verani_server *srv)
+{
+    return 2 * (srv->opts.cluster.command_timeout_ms ? srv->opts.cluster.command_timeout_ms
+                                                     : 2000);
+}
 
 typedef struct vr_fwd {
     verani_server *srv;
+    int op;                          /* vr_rpc_op */
     vr_fwd_done done;
     void *arg;
     char *room, *instance;           /* owned copies */
@@ -92,7 +101,7 @@ static void call_owner(vr_fwd *x, const char *owner)
                 x->instance, owner);
         return;
     }
-    r = vr_cluster_call(srv->cluster, owner, x->body, x->len, FWD_TIMEOUT_MS, on_answer, x);
+    r = vr_cluster_call(srv->cluster, owner, x->body, x->len, fwd_timeout_ms(srv), on_answer, x);
     if (r)
         fwd_end(x, r, "the cluster cannot carry the call now: %s", verani_strerror(r));
     else
@@ -113,6 +122,159 @@ static void on_owner(vr_cluster *c, const char *owner, const char *error, void *
                 "(instances exist while they have sessions)", x->instance, x->room);
     else
         call_owner(x, owner);
+}
+
+/* --- every node ------------------------------------------------------------------------------ */
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int instance_cmp(const void *a, const void *b)
+{
+    const verani_rpc_instance *x = a, *y = b;
+    int r = strcmp(x->room, y->room);
+
+    return r ? r : strcmp(x->name, y->name);
+}
+
+/* Move the arrays of `from` onto the end of `to`'s (the user ids kept unique). -1: no memory
+ * (what did not move stays in `from`). */
+static int merge_into(verani_rpc_result *to, verani_rpc_result *from)
+{
+    size_t i, j;
+
+    if (from->n_user_ids) {
+        char **n = vr_reallocarray(to->user_ids, to->n_user_ids + from->n_user_ids,
+                                   sizeof(*n));
+
+        if (!n)
+            return -1;
+        to->user_ids = n;
+        for (i = 0; i < from->n_user_ids; i++) {
+            for (j = 0; j < to->n_user_ids && strcmp(to->user_ids[j], from->user_ids[i]); j++)
+                ;
+            if (j < to->n_user_ids) {
+                vr_free(from->user_ids[i]);
+            } else {
+                to->user_ids[to->n_user_ids++] = from->user_ids[i];
+            }
+            from->user_ids[i] = NULL;
+        }
+    }
+    if (from->n_sessions) {
+        verani_rpc_session *n = vr_reallocarray(to->sessions, to->n_sessions + from->n_sessions,
+                                                sizeof(*n));
+
+        if (!n)
+            return -1;
+        to->sessions = n;
+        memcpy(to->sessions + to->n_sessions, from->sessions,
+               from->n_sessions * sizeof(*n));
+        to->n_sessions += from->n_sessions;
+        from->n_sessions = 0;
+    }
+    if (from->n_instances) {
+        verani_rpc_instance *n = vr_reallocarray(to->instances,
+                                                 to->n_instances + from->n_instances,
+                                                 sizeof(*n));
+
+        if (!n)
+            return -1;
+        to->instances = n;
+        memcpy(to->instances + to->n_instances, from->instances,
+               from->n_instances * sizeof(*n));
+        to->n_instances += from->n_instances;
+        from->n_instances = 0;
+    }
+    return 0;
+}
+
+/* Append node `id` to the ", "-separated list `buf`. */
+static void name_node(char *buf, size_t len, const char *id)
+{
+    size_t n = strlen(buf);
+
+    if (n < len)
+        snprintf(buf + n, len - n, "%s%s", n ? ", " : "", id);
+}
+
+static void on_gathered(vr_cluster *c, const vr_gather_answer *answers, size_t n,
+                        const char *missing, void *arg)
+{
+    vr_fwd *x = arg;
+    verani_rpc_result out, one;
+    char absent[160] = "", first_err[sizeof(out.error)] = "";
+    int err = 0, first_status = 0, ok = 0;
+    size_t i;
+
+    (void)c;
+    memset(&out, 0, sizeof(out));
+    if (missing)
+        name_node(absent, sizeof(absent), missing);
+    for (i = 0; i < n; i++) {
+        const vr_gather_answer *a = &answers[i];
+
+        if (a->status || vr_forward_result_unpack(a->body, a->len, &one)) {
+            name_node(absent, sizeof(absent), a->node);
+            continue;
+        }
+        out.count += one.count;
+        if (one.status == 0) {
+            ok++;
+            if (merge_into(&out, &one))
+                err = VERANI_ENOMEM;
+        } else if (!first_status || (first_status == VERANI_ENOTFOUND &&
+                                     one.status != VERANI_ENOTFOUND)) {
+            first_status = one.status; /* a refusal other than "not here" wins */
+            snprintf(first_err, sizeof(first_err), "%s", one.error);
+        }
+        verani_rpc_result_free(&one);
+    }
+    if (absent[0]) {
+        size_t reached = out.count;
+
+        verani_rpc_result_free(&out);
+        fwd_end(x, VERANI_ETIMEDOUT, "node(s) %s did not answer in time: no partial answer is "
+                "given (the others counted %zu)", absent, reached);
+        return;
+    }
+    if (err || (first_status && first_status != VERANI_ENOTFOUND) || (!ok && first_status)) {
+        verani_rpc_result_free(&out);
+        if (err)
+            fwd_end(x, err, "out of memory");
+        else
+            fwd_end(x, first_status, "%s", first_err);
+        return;
+    }
+    if (out.n_user_ids > 1)
+        qsort(out.user_ids, out.n_user_ids, sizeof(char *), str_cmp);
+    if (x->op == VR_RPC_USERS)
+        out.count = out.n_user_ids;
+    if (out.n_instances > 1)
+        qsort(out.instances, out.n_instances, sizeof(*out.instances), instance_cmp);
+    if (x->op == VR_RPC_INSTANCES)
+        out.count = out.n_instances;
+    fwd_result(x, &out);
+}
+
+/* The calls that cross: about one instance (`one`), or about every instance. */
+static int known_op(int op, int one)
+{
+    switch (op) {
+    case VR_RPC_EMIT:
+    case VR_RPC_COUNT:
+    case VR_RPC_USERS:
+    case VR_RPC_USER_SESSIONS:
+    case VR_RPC_KICK:
+        return 1;
+    case VR_RPC_INSTANCES:
+    case VR_RPC_CLEANUP:
+        return !one;
+    default:
+        return 0;
+    }
 }
 
 static vr_mount *mount_of(verani_server *srv, const vr_rpc_req *rq)
@@ -136,17 +298,20 @@ int vr_calls_forward(verani_server *srv, const vr_rpc_req *rq, vr_fwd_done done,
     vr_mount *m;
     vr_fwd *x;
 
-    if (!srv->cluster || !rq->instance || !(m = mount_of(srv, rq)) ||
-        (rq->op != VR_RPC_EMIT && rq->op != VR_RPC_COUNT && rq->op != VR_RPC_USERS &&
-         rq->op != VR_RPC_USER_SESSIONS && rq->op != VR_RPC_KICK))
+    if (!srv->cluster || !known_op(rq->op, rq->instance != NULL))
         return 0;
-    inst = vr_instance_get(m, rq->instance, 0);
-    if (inst && inst->own != VR_OWN_LOST)
+    m = mount_of(srv, rq);
+    if ((rq->room || rq->room_def) && !m)
+        return 0; /* no such room: this node says so */
+    inst = m && rq->instance ? vr_instance_get(m, rq->instance, 0) : NULL;
+    if (rq->instance && inst && inst->own != VR_OWN_LOST)
         return 0; /* this node's, or it is finding out: delivered here */
     memset(&f, 0, sizeof(f));
     f.op = (uint32_t)rq->op;
-    f.room = m->def->schema->name;
-    f.instance = rq->instance;
+    f.room = m ? m->def->schema->name : "";
+    f.every_room = !m;
+    f.instance = rq->instance ? rq->instance : "";
+    f.every_instance = !rq->instance;
     if (rq->op == VR_RPC_EMIT) {
         f.target_kind = (uint32_t)to->kind;
         f.target_name = to->name;
@@ -157,7 +322,7 @@ int vr_calls_forward(verani_server *srv, const vr_rpc_req *rq, vr_fwd_done done,
         f.frame = rq->frame->body;
         f.frame_len = rq->frame->len;
     }
-    f.fingerprint = m->def->schema->fingerprint;
+    f.fingerprint = m ? m->def->schema->fingerprint : NULL;
     f.name = rq->name;
     f.reason = rq->reason;
     f.code = rq->code;
@@ -165,12 +330,23 @@ int vr_calls_forward(verani_server *srv, const vr_rpc_req *rq, vr_fwd_done done,
     if (!x)
         return 0; /* out of memory: delivered here, to nobody */
     x->srv = srv;
+    x->op = rq->op;
     x->done = done;
     x->arg = arg;
     x->room = vr_strdup(f.room);
-    x->instance = vr_strdup(rq->instance);
+    x->instance = vr_strdup(f.instance);
     if (!x->room || !x->instance || vr_forward_pack(&f, &x->body, &x->len)) {
         fwd_end(x, VERANI_ENOMEM, "out of memory");
+        return 1;
+    }
+    if (f.every_instance) { /* every node answers for the instances it owns */
+        int r = vr_cluster_gather(srv->cluster, x->body, x->len, fwd_timeout_ms(srv), on_gathered,
+                                  x);
+
+        if (r)
+            fwd_end(x, r, "the cluster cannot ask every node now: %s", verani_strerror(r));
+        else
+            srv->metrics.cluster_forwarded++;
         return 1;
     }
     owner = vr_owner_hinted(srv, x->room, x->instance);
@@ -227,24 +403,22 @@ void vr_calls_on_call(vr_cluster *c, vr_bus_call *call, const char *from, const 
     vr_rpc_req rq;
     vr_mount *m;
 
-    if (!h || (f.op != VR_RPC_EMIT && f.op != VR_RPC_COUNT && f.op != VR_RPC_USERS &&
-               f.op != VR_RPC_USER_SESSIONS && f.op != VR_RPC_KICK) ||
-        (f.op == VR_RPC_EMIT && !f.frame_len)) {
+    if (!h || !known_op((int)f.op, !f.every_instance) || (f.op == VR_RPC_EMIT && !f.frame_len)) {
         refuse(c, call, VERANI_EPROTO, "node %s sent a call this node does not know", from);
         vr_forward_unpacked_free(h);
         return;
     }
-    m = vr_mount_find(srv, f.room);
+    m = f.every_room ? NULL : vr_mount_find(srv, f.room);
     sc = m ? m->def->schema : NULL;
-    inst = m ? vr_instance_get(m, f.instance, 0) : NULL;
-    if (!m)
+    inst = m && !f.every_instance ? vr_instance_get(m, f.instance, 0) : NULL;
+    if (!m && !f.every_room)
         refuse(c, call, VERANI_ENOTFOUND, "node %s mounts no room named '%.100s'",
                vr_cluster_node_id(c), f.room);
-    else if (f.fingerprint && sc->fingerprint && strcmp(f.fingerprint, sc->fingerprint))
+    else if (sc && f.fingerprint && sc->fingerprint && strcmp(f.fingerprint, sc->fingerprint))
         refuse(c, call, VERANI_EINVAL, "node %s runs another schema of room %s (fingerprint "
                "%.20s, the caller's %.20s): not done", vr_cluster_node_id(c), f.room,
                sc->fingerprint, f.fingerprint);
-    else if (!inst || inst->own != VR_OWN_HELD)
+    else if (!f.every_instance && (!inst || inst->own != VR_OWN_HELD))
         refuse(c, call, VERANI_ENOTFOUND, "instance '%.100s' of %s is not node %s's now",
                f.instance, f.room, vr_cluster_node_id(c));
     else if (f.op == VR_RPC_EMIT && !(frame = vr_frame_new(f.frame_len)))
@@ -252,8 +426,8 @@ void vr_calls_on_call(vr_cluster *c, vr_bus_call *call, const char *from, const 
     else {
         memset(&rq, 0, sizeof(rq));
         rq.op = (vr_rpc_op)f.op;
-        rq.room = f.room;
-        rq.instance = f.instance;
+        rq.room = f.every_room ? NULL : f.room;
+        rq.instance = f.every_instance ? NULL : f.instance;
         rq.name = f.name;
         rq.reason = f.reason;
         rq.code = f.code;
