@@ -229,6 +229,18 @@ static void loop_undo(void *loop)
     verani_client_loop_destroy(loop);
 }
 
+/* A client loop for the test, destroyed at its teardown. */
+static verani_client_loop *client_loop(void)
+{
+    char err[256];
+    verani_client_loop *loop = verani_client_loop_create(err, sizeof(err));
+
+    if (!loop)
+        fail_msg("verani_client_loop_create: %s", err);
+    cu_push(loop_undo, loop);
+    return loop;
+}
+
 static verani_client *client_to(verani_client_loop *loop, int port, const char *path_query,
                                 seen *s)
 {
@@ -338,7 +350,6 @@ static void test_clients_reach_owner(void **state)
     seen sx, sy;
     answered a;
     E2e__Cmd cmd = E2E__CMD__INIT;
-    char err[256];
     int closed_here;
 
     (void)state;
@@ -354,9 +365,7 @@ static void test_clients_reach_owner(void **state)
         assert_true(rc_wait(l, e2e_p_closed, probe, DL_GENEROUS(DL_WAIT_MS)));
         assert_int_equal(probe->close_code, 4003);
     }
-    loop = verani_client_loop_create(err, sizeof(err));
-    assert_non_null(loop);
-    cu_push(loop_undo, loop);
+    loop = client_loop();
     x = client_to(loop, cl.node[0].port, "/e2e/r2?userId=x", &sx); /* 307 to node-b */
     assert_int_equal(verani_client_wait_for_connection(x, DL_GENEROUS(DL_WAIT_MS)), 0);
     y = client_to(loop, cl.node[2].port, "/e2e/r2?userId=y", &sy); /* 4003 to node-b */
@@ -438,15 +447,12 @@ static void test_fenced_then_kept(void **state)
     verani_client *x;
     verani_client_info info;
     seen sx;
-    char err[256];
 
     (void)state;
     memset(&sx, 0, sizeof(sx));
     cluster_start(&cl, 0);
     wait_mesh(&cl);
-    loop = verani_client_loop_create(err, sizeof(err));
-    assert_non_null(loop);
-    cu_push(loop_undo, loop);
+    loop = client_loop();
     x = client_to(loop, cl.node[1].port, "/e2e/r5?userId=x", &sx);
     assert_int_equal(verani_client_wait_for_connection(x, DL_GENEROUS(DL_WAIT_MS)), 0);
 
@@ -481,16 +487,13 @@ static void test_fenced_then_dropped(void **state)
     verani_client_info info;
     rc_conn *c = NULL;
     seen sx;
-    char err[256];
     int64_t d;
 
     (void)state;
     memset(&sx, 0, sizeof(sx));
     cluster_start_ex(&cl, 0, 1, 0);
     wait_mesh(&cl);
-    loop = verani_client_loop_create(err, sizeof(err));
-    assert_non_null(loop);
-    cu_push(loop_undo, loop);
+    loop = client_loop();
     x = client_to(loop, cl.node[1].port, "/e2e/r6?userId=x", &sx);
     assert_int_equal(verani_client_wait_for_connection(x, DL_GENEROUS(DL_WAIT_MS)), 0);
 

@@ -600,17 +600,40 @@ int vr_cluster_claim(vr_cluster *c, const char *room, const char *instance, vr_c
     return rc;
 }
 
-/* A script that answers 1 or 0 (release, validate). */
-typedef struct flag_ctx {
+/* A call about one instance's own key: a script that answers 1 or 0 (release, validate),
+ * or the owner lookup. */
+typedef struct op_ctx {
     vr_cluster *c;
-    void (*cb)(vr_cluster *c, int result, void *arg);
+    union {
+        void (*flag)(vr_cluster *c, int result, void *arg);
+        vr_owner_cb owner;
+    } cb;
     void *arg;
     int is_release;
-} flag_ctx;
+} op_ctx;
+
+/* A fresh context and the instance's own key (*key: the caller's to free); NULL when out of
+ * memory (nothing to free then). */
+static op_ctx *op_begin(vr_cluster *c, const char *room, const char *instance, void *arg,
+                        char **key)
+{
+    op_ctx *x = vr_calloc(1, sizeof(*x));
+
+    *key = own_key(c, room, instance);
+    if (!x || !*key) {
+        vr_free(x);
+        vr_free(*key);
+        *key = NULL;
+        return NULL;
+    }
+    x->c = c;
+    x->arg = arg;
+    return x;
+}
 
 static void on_flag(vr_redis *r, const redisReply *reply, const char *err, void *arg)
 {
-    flag_ctx *x = arg;
+    op_ctx *x = arg;
     int result = err || !reply || reply->type != REDIS_REPLY_INTEGER ? VERANI_EIO
                                                                        : reply->integer == 1;
 
@@ -619,8 +642,8 @@ static void on_flag(vr_redis *r, const redisReply *reply, const char *err, void 
         VR_WARN("cluster: %s: %s\n", x->is_release ? "release" : "validate", err);
     if (x->is_release && result == 1)
         x->c->stats.releases++;
-    if (x->cb)
-        x->cb(x->c, result, x->arg);
+    if (x->cb.flag)
+        x->cb.flag(x->c, result, x->arg);
     vr_free(x);
 }
 
@@ -629,18 +652,13 @@ static int flag_script(vr_cluster *c, int script, const char *room, const char *
                        void (*cb)(vr_cluster *c, int result, void *arg), void *arg)
 {
     const char *args[3];
-    char e[24], *key = own_key(c, room, instance);
-    flag_ctx *x = vr_malloc(sizeof(*x));
+    char e[24], *key;
+    op_ctx *x = op_begin(c, room, instance, arg, &key);
     int rc;
 
-    if (!key || !x) {
-        vr_free(key);
-        vr_free(x);
+    if (!x)
         return VERANI_ENOMEM;
-    }
-    x->c = c;
-    x->cb = cb;
-    x->arg = arg;
+    x->cb.flag = cb;
     x->is_release = script == S_RELEASE;
     snprintf(e, sizeof(e), "%llu", (unsigned long long)epoch);
     args[0] = c->node_id;
@@ -662,26 +680,20 @@ int vr_cluster_release(vr_cluster *c, const char *room, const char *instance, ui
     return flag_script(c, S_RELEASE, room, instance, epoch, handover ? "1" : "0", cb, arg);
 }
 
-typedef struct owner_ctx {
-    vr_cluster *c;
-    vr_owner_cb cb;
-    void *arg;
-} owner_ctx;
-
 static void on_owner(vr_redis *r, const redisReply *reply, const char *err, void *arg)
 {
-    owner_ctx *x = arg;
+    op_ctx *x = arg;
     char id[64];
 
     (void)r;
     if (err || !reply || (reply->type != REDIS_REPLY_STRING && reply->type != REDIS_REPLY_NIL)) {
-        x->cb(x->c, NULL, err ? err : "the owner lookup answered something unexpected",
-              x->arg);
+        x->cb.owner(x->c, NULL, err ? err : "the owner lookup answered something unexpected",
+                    x->arg);
     } else if (reply->type == REDIS_REPLY_NIL || !reply->len || reply->len >= sizeof(id)) {
-        x->cb(x->c, "", NULL, x->arg);
+        x->cb.owner(x->c, "", NULL, x->arg);
     } else {
         snprintf(id, sizeof(id), "%.*s", (int)reply->len, reply->str);
-        x->cb(x->c, id, NULL, x->arg);
+        x->cb.owner(x->c, id, NULL, x->arg);
     }
     vr_free(x);
 }
@@ -689,18 +701,13 @@ static void on_owner(vr_redis *r, const redisReply *reply, const char *err, void
 int vr_cluster_owner(vr_cluster *c, const char *room, const char *instance, vr_owner_cb cb,
                      void *arg)
 {
-    char *key = own_key(c, room, instance);
-    owner_ctx *x = vr_malloc(sizeof(*x));
+    char *key;
+    op_ctx *x = op_begin(c, room, instance, arg, &key);
     int rc;
 
-    if (!key || !x) {
-        vr_free(key);
-        vr_free(x);
+    if (!x)
         return VERANI_ENOMEM;
-    }
-    x->c = c;
-    x->cb = cb;
-    x->arg = arg;
+    x->cb.owner = cb;
     {
         const char *hget[3] = {"HGET", key, "node"};
 

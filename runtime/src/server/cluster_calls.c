@@ -56,16 +56,24 @@ static void fwd_result(vr_fwd *x, verani_rpc_result *res)
     vr_free(x);
 }
 
+/* A result that is only an error: `status`, and the text of `fmt`. */
+static void failed(verani_rpc_result *res, int status, const char *fmt, va_list ap)
+    VERANI_PRINTF(3, 0);
+static void failed(verani_rpc_result *res, int status, const char *fmt, va_list ap)
+{
+    memset(res, 0, sizeof(*res));
+    res->status = status;
+    vsnprintf(res->error, sizeof(res->error), fmt, ap);
+}
+
 static void fwd_end(vr_fwd *x, int status, const char *fmt, ...) VERANI_PRINTF(3, 4);
 static void fwd_end(vr_fwd *x, int status, const char *fmt, ...)
 {
     verani_rpc_result res;
     va_list ap;
 
-    memset(&res, 0, sizeof(res));
-    res.status = status;
     va_start(ap, fmt);
-    vsnprintf(res.error, sizeof(res.error), fmt, ap);
+    failed(&res, status, fmt, ap);
     va_end(ap);
     fwd_result(x, &res);
 }
@@ -139,6 +147,24 @@ static int instance_cmp(const void *a, const void *b)
     return r ? r : strcmp(x->name, y->name);
 }
 
+/* Move the `*n_from` elements of `size` bytes at `from` onto the end of the array `*to` (`*n_to`
+ * long); *n_from is 0 after. -1: no memory (nothing moved). */
+static int append(void *to, size_t *n_to, const void *from, size_t *n_from, size_t size)
+{
+    char *n;
+
+    if (!*n_from)
+        return 0;
+    n = vr_reallocarray(*(void **)to, *n_to + *n_from, size);
+    if (!n)
+        return -1;
+    *(void **)to = n;
+    memcpy(n + *n_to * size, from, *n_from * size);
+    *n_to += *n_from;
+    *n_from = 0;
+    return 0;
+}
+
 /* Move the arrays of `from` onto the end of `to`'s (the user ids kept unique). -1: no memory
  * (what did not move stays in `from`). */
 static int merge_into(verani_rpc_result *to, verani_rpc_result *from)
@@ -163,31 +189,11 @@ static int merge_into(verani_rpc_result *to, verani_rpc_result *from)
             from->user_ids[i] = NULL;
         }
     }
-    if (from->n_sessions) {
-        verani_rpc_session *n = vr_reallocarray(to->sessions, to->n_sessions + from->n_sessions,
-                                                sizeof(*n));
-
-        if (!n)
-            return -1;
-        to->sessions = n;
-        memcpy(to->sessions + to->n_sessions, from->sessions,
-               from->n_sessions * sizeof(*n));
-        to->n_sessions += from->n_sessions;
-        from->n_sessions = 0;
-    }
-    if (from->n_instances) {
-        verani_rpc_instance *n = vr_reallocarray(to->instances,
-                                                 to->n_instances + from->n_instances,
-                                                 sizeof(*n));
-
-        if (!n)
-            return -1;
-        to->instances = n;
-        memcpy(to->instances + to->n_instances, from->instances,
-               from->n_instances * sizeof(*n));
-        to->n_instances += from->n_instances;
-        from->n_instances = 0;
-    }
+    if (append(&to->sessions, &to->n_sessions, from->sessions, &from->n_sessions,
+               sizeof(*to->sessions)) ||
+        append(&to->instances, &to->n_instances, from->instances, &from->n_instances,
+               sizeof(*to->instances)))
+        return -1;
     return 0;
 }
 
@@ -381,10 +387,8 @@ static void refuse(vr_cluster *c, vr_bus_call *call, int status, const char *fmt
     verani_rpc_result res;
     va_list ap;
 
-    memset(&res, 0, sizeof(res));
-    res.status = status;
     va_start(ap, fmt);
-    vsnprintf(res.error, sizeof(res.error), fmt, ap);
+    failed(&res, status, fmt, ap);
     va_end(ap);
     answer(c, call, &res);
 }
