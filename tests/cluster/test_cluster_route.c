@@ -74,6 +74,7 @@ static int with_metrics(verani_server *srv, void *arg)
 
     (void)arg;
     memset(&a, 0, sizeof(a));
+    a.token = "t";
     a.metrics_token = "m";
     return verani_server_set_api(srv, &a);
 }
@@ -730,6 +731,57 @@ static void test_calls_gathered(void **state)
     cluster_stop(&cl);
 }
 
+/* An HTTP API request to node `i`: its status, the answer in `resp`. */
+static int api(cluster *cl, int i, const char *method, const char *path, const char *body,
+               char *resp, size_t len)
+{
+    char req[1024];
+
+    snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n"
+             "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", method, path,
+             body ? strlen(body) : 0, body ? body : "");
+    return rc_tcp_request(cl->node[i].port, req, resp, len);
+}
+
+/* The HTTP API of a node that does not own the instance answers what the owner answers
+ * (count, users, emit); its cluster-wide count asks every node. */
+static void test_http_api_forwarded(void **state)
+{
+    cluster cl;
+    rc_loop *l = rc_loop_create();
+    rc_conn *c;
+    char resp[8192], body[64];
+    E2e__ChatOut m = E2E__CHAT_OUT__INIT;
+    size_t n;
+
+    (void)state;
+    cluster_start(&cl, 0);
+    wait_mesh(&cl);
+    c = e2e_join(l, cl.node[1].port, "/e2e/h1?userId=u0"); /* node-b owns h1 */
+    (void)e2e_join(l, cl.node[2].port, "/e2e/h2?userId=u1"); /* node-c owns h2 */
+    assert_int_equal(api(&cl, 0, "GET", "/_verani/rooms/E2e/h1/count", NULL, resp,
+                         sizeof(resp)), 200);
+    assert_non_null(strstr(resp, "{\"count\":1}"));
+    assert_int_equal(api(&cl, 2, "GET", "/_verani/rooms/E2e/h1/users", NULL, resp,
+                         sizeof(resp)), 200);
+    assert_non_null(strstr(resp, "{\"users\":[\"u0\"],\"count\":1}"));
+    assert_int_equal(api(&cl, 0, "GET", "/_verani/count", NULL, resp, sizeof(resp)), 200);
+    assert_non_null(strstr(resp, "{\"count\":2}"));
+    assert_int_equal(api(&cl, 0, "GET", "/_verani/rooms/E2e/nowhere/count", NULL, resp,
+                         sizeof(resp)), 404);
+    assert_non_null(strstr(resp, "no node serves instance 'nowhere'"));
+    m.text = "hi";
+    m.from = "api";
+    n = e2e__chat_out__pack(&m, (uint8_t *)body);
+    body[n] = '\0';
+    assert_int_equal(api(&cl, 0, "POST", "/_verani/rooms/E2e/h1/emit/chat.out?channel=default",
+                         body, resp, sizeof(resp)), 200);
+    assert_non_null(strstr(resp, "{\"delivered\":1}"));
+    until_events(l, c, 1);
+    rc_loop_destroy(l);
+    cluster_stop(&cl);
+}
+
 /* A node that stops gracefully leaves the cluster: another node claims its instances at
  * once (the first connection there is served, not moved to the node that is gone), without
  * waiting for the stopped node's lease to run out. */
@@ -769,6 +821,7 @@ static const vt_case cases[] = {
     VT_CASE(test_emit_forwarded, ""),
     VT_CASE(test_calls_forwarded, ""),
     VT_CASE(test_calls_gathered, ""),
+    VT_CASE(test_http_api_forwarded, ""),
 };
 
 /* `test_cluster_route test_<case>` runs one case (CTest: cluster_route_<case>). */

@@ -64,9 +64,8 @@ typedef enum verani_event_loop {
  * connection that reaches another node is closed with 4003 "moved <owner URL>" or answered
  * 307 to the owner (PROTOCOL.md). A node that loses its lease stops serving its instances
  * (1012, sessions kept) until Redis says whether they are still its own. Outside calls about an
- * instance another node owns are sent to it, calls about every instance ask every node; the
- * HTTP API answers from this node's sessions, and a graceful stop hands no session over yet
- * (README.md, "Cluster").
+ * instance another node owns are sent to it, calls about every instance ask every node (the
+ * HTTP API's too), and a graceful stop hands no session over yet (README.md, "Cluster").
  */
 typedef struct verani_cluster_options {
     const char *redis_address;     /* "unix:/run/redis.sock" or "IP:port" (an IP literal, not

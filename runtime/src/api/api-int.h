@@ -13,6 +13,7 @@
 
 #include <libwebsockets.h>
 
+#include <verani/rpc.h>
 #include <verani/server.h>
 
 #include "core/core-private.h"
@@ -31,10 +32,21 @@ struct vr_api {
 };
 
 /* A POST waiting for its body. */
+/* A request whose answer comes from other nodes of a cluster (routes.c): the connection
+ * (NULL once it closed first: the wait is then freed when the answer comes), what to answer
+ * with, and the answer once `ready`. */
+typedef struct vr_api_wait {
+    struct lws *wsi;
+    char key[16];                 /* result_answer's: "count", "users", ... */
+    int ready;
+    verani_rpc_result res;        /* owned once ready */
+} vr_api_wait;
+
 struct vr_http_req {
     char *route;                  /* owned: the path after the prefix */
     vr_sb body;                   /* owned: the bytes so far */
     int too_big;
+    vr_api_wait *wait;            /* owned, unless orphaned at the connection's close */
 };
 
 typedef enum { M_GET, M_POST, M_OTHER } vr_method;
@@ -57,9 +69,10 @@ int vr_api_check_token(verani_server *srv, struct lws *wsi, const char *token, i
 
 /* routes.c */
 vr_method vr_api_method(struct lws *wsi);
-/* Answer a request whose body (if any) is complete. */
-int vr_api_dispatch(verani_server *srv, struct lws *wsi, const char *route, vr_method meth,
-                    const uint8_t *body, size_t len);
+/* Answer a request whose body (if any) is complete; an answer that other nodes give is
+ * written later (`slot` then holds the wait: vr_http_api_writable). */
+int vr_api_dispatch(verani_server *srv, struct lws *wsi, struct vr_http_req **slot,
+                    const char *route, vr_method meth, const uint8_t *body, size_t len);
 /* GET /metrics, with its own token. */
 int vr_api_serve_metrics(verani_server *srv, struct lws *wsi);
 

@@ -30,6 +30,8 @@ int vr_http_api_request(verani_server *srv, struct lws *wsi, struct vr_http_req 
 int vr_http_api_body(verani_server *srv, struct lws *wsi, struct vr_http_req **req,
                      const void *in, size_t len);
 int vr_http_api_body_done(verani_server *srv, struct lws *wsi, struct vr_http_req **req);
+/* LWS_CALLBACK_HTTP_WRITEABLE: write an answer that came from other nodes, if one waits. */
+int vr_http_api_writable(verani_server *srv, struct lws *wsi, struct vr_http_req **req);
 /* The HTTP connection is going: free its request state (*req is NULL after). */
 void vr_http_api_drop(struct vr_http_req **req);
 /* The server is being destroyed: free the API's configuration. */

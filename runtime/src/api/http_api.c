@@ -126,6 +126,16 @@ void vr_http_api_drop(struct vr_http_req **req)
 {
     if (!req || !*req)
         return;
+    if ((*req)->wait) {
+        vr_api_wait *w = (*req)->wait;
+
+        if (w->ready) { /* answered, never written */
+            verani_rpc_result_free(&w->res);
+            vr_free(w);
+        } else {
+            w->wsi = NULL; /* the answer frees it when it comes */
+        }
+    }
     vr_sb_free(&(*req)->body);
     vr_free((*req)->route);
     vr_free(*req);
@@ -287,7 +297,7 @@ int vr_http_api_request(verani_server *srv, struct lws *wsi, struct vr_http_req 
         }
         return 0; /* the body follows */
     }
-    return vr_api_dispatch(srv, wsi, route, meth, NULL, 0);
+    return vr_api_dispatch(srv, wsi, req, route, meth, NULL, 0);
 }
 
 int vr_http_api_body(verani_server *srv, struct lws *wsi, struct vr_http_req **req,
@@ -321,7 +331,8 @@ int vr_http_api_body_done(verani_server *srv, struct lws *wsi, struct vr_http_re
         r = vr_api_error(srv, wsi, 413, "the body is over the API's limit (max_body)", NULL,
                          NULL);
     else
-        r = vr_api_dispatch(srv, wsi, h->route, M_POST, (const uint8_t *)h->body.buf, h->body.len);
+        r = vr_api_dispatch(srv, wsi, req, h->route, M_POST, (const uint8_t *)h->body.buf,
+                            h->body.len);
     vr_sb_free(&h->body);
     vr_free(h->route);
     vr_free(h);

@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "api-int.h"
+#include "api-private.h"
 #include "core/core-private.h"
 #include "server/server-private.h"
 #include "wire/wire-private.h"
@@ -153,8 +154,9 @@ static int result_answer(verani_server *srv, struct lws *wsi, const char *key,
     if (res->status) {
         int r = vr_api_error(srv, wsi, res->status == VERANI_ENOTFOUND ? 404
                              : res->status == VERANI_EINVAL ? 400
-                             : res->status == VERANI_ETOOBIG ? 413 : 500, res->error, NULL,
-                             NULL);
+                             : res->status == VERANI_ETOOBIG ? 413
+                             : res->status == VERANI_ETIMEDOUT ? 504 /* a cluster's node */
+                             : res->status == VERANI_EIO ? 503 : 500, res->error, NULL, NULL);
 
         verani_rpc_result_free(res);
         return r;
@@ -207,6 +209,66 @@ static int result_answer(verani_server *srv, struct lws *wsi, const char *key,
     }
     verani_rpc_result_free(res);
     return vr_api_answer_sb(srv, wsi, "application/json", &sb);
+}
+
+/* The answer of other nodes came (cluster_calls.c): keep it and ask to write. */
+static void wait_done(verani_server *srv, verani_rpc_result *res, void *arg)
+{
+    vr_api_wait *w = arg;
+
+    (void)srv;
+    if (!w->wsi) { /* the connection closed first */
+        verani_rpc_result_free(res);
+        vr_free(w);
+        return;
+    }
+    w->res = *res;
+    w->ready = 1;
+    lws_callback_on_writable(w->wsi);
+}
+
+/* Run `rq` and answer with `key`: now, or once the nodes of a cluster that hold the answer
+ * gave it (the request waits in `slot`). */
+static int run_answer(verani_server *srv, struct lws *wsi, struct vr_http_req **slot,
+                      const vr_rpc_req *rq, const char *key)
+{
+    verani_rpc_result res;
+    vr_api_wait *w = slot ? vr_calloc(1, sizeof(*w)) : NULL;
+
+    if (!w) { /* no way to wait: this node's answer */
+        vr_rpc_exec(srv, rq, &res);
+        return result_answer(srv, wsi, key, &res);
+    }
+    w->wsi = wsi;
+    snprintf(w->key, sizeof(w->key), "%s", key);
+    if (!vr_rpc_start(srv, rq, &res, wait_done, w)) {
+        vr_free(w);
+        return result_answer(srv, wsi, key, &res);
+    }
+    if (!*slot && !(*slot = vr_calloc(1, sizeof(**slot)))) {
+        w->wsi = NULL; /* orphaned: freed by its answer (or now, when it came) */
+        if (w->ready) {
+            verani_rpc_result_free(&w->res);
+            vr_free(w);
+        }
+        return -1;
+    }
+    (*slot)->wait = w;
+    return 0; /* the answer follows (vr_http_api_writable) */
+}
+
+int vr_http_api_writable(verani_server *srv, struct lws *wsi, struct vr_http_req **req)
+{
+    vr_api_wait *w = req && *req ? (*req)->wait : NULL;
+    int r;
+
+    if (!w || !w->ready)
+        return 0;
+    (*req)->wait = NULL;
+    vr_http_api_drop(req); /* answering may free the connection's data */
+    r = result_answer(srv, wsi, w->key, &w->res);
+    vr_free(w);
+    return r;
 }
 
 /* The target of an emit (?channel=, ?user= or ?client=, exactly one) into `to` and `v`. 0, or
@@ -278,7 +340,8 @@ static int broadcast_filters(verani_server *srv, struct lws *wsi, verani_target 
 }
 
 /* POST .../emit/<event> and .../broadcast/<event>: decode, validate, deliver. */
-static int do_emit(verani_server *srv, struct lws *wsi, vr_mount *m, const vr_route_parts *rp,
+static int do_emit(verani_server *srv, struct lws *wsi, struct vr_http_req **slot, vr_mount *m,
+                   const vr_route_parts *rp,
                    const uint8_t *body, size_t len)
 {
     const verani_event_def *ev = emit_event(m, rp->rest);
@@ -286,7 +349,6 @@ static int do_emit(verani_server *srv, struct lws *wsi, vr_mount *m, const vr_ro
     const char *ulist[VR_API_MAX_IDS], *clist[VR_API_MAX_IDS];
     ProtobufCMessage *msg = NULL;
     verani_target to = verani_to_all();
-    verani_rpc_result res;
     verani_verr verr;
     vr_rpc_req rq;
     int err = 0, r, answered;
@@ -342,9 +404,8 @@ static int do_emit(verani_server *srv, struct lws *wsi, vr_mount *m, const vr_ro
         r = vr_api_error(srv, wsi, 500, "cannot encode the event", NULL, NULL);
         goto done;
     }
-    vr_rpc_exec(srv, &rq, &res);
+    r = run_answer(srv, wsi, slot, &rq, "delivered");
     vr_frame_unref(rq.frame);
-    r = result_answer(srv, wsi, "delivered", &res);
 done:
     vr_wire_payload_free(msg);
     vr_free(lists[0]);
@@ -363,10 +424,10 @@ static int kick_code(const char *s, int *code)
     return vr_rpc_kick_code_ok(*code) ? 0 : -1;
 }
 
-static int do_kick(verani_server *srv, struct lws *wsi, const vr_route_parts *rp)
+static int do_kick(verani_server *srv, struct lws *wsi, struct vr_http_req **slot,
+                   const vr_route_parts *rp)
 {
     char client[64], code[16], reason[VERANI_CLOSE_REASON_MAX + 1];
-    verani_rpc_result res;
     vr_rpc_req rq;
     int c = 0, n;
 
@@ -398,8 +459,7 @@ static int do_kick(verani_server *srv, struct lws *wsi, const vr_route_parts *rp
     rq.name = client;
     rq.code = c;
     rq.reason = n == -1 ? "kicked" : reason;
-    vr_rpc_exec(srv, &rq, &res);
-    return result_answer(srv, wsi, "kicked", &res);
+    return run_answer(srv, wsi, slot, &rq, "kicked");
 }
 
 static int unknown_room(verani_server *srv, struct lws *wsi, const char *room)
@@ -412,23 +472,19 @@ static int unknown_room(verani_server *srv, struct lws *wsi, const char *room)
 }
 
 /* A query the server answers whole (count, instances): GET only. */
-static int answer_query(verani_server *srv, struct lws *wsi, vr_method meth, vr_rpc_req *rq,
-                        const char *key)
+static int answer_query(verani_server *srv, struct lws *wsi, struct vr_http_req **slot,
+                        vr_method meth, vr_rpc_req *rq, const char *key)
 {
-    verani_rpc_result res;
-
     if (meth != M_GET)
         return vr_api_error(srv, wsi, 405, "use GET", "allow:", "GET");
-    vr_rpc_exec(srv, rq, &res);
-    return result_answer(srv, wsi, key, &res);
+    return run_answer(srv, wsi, slot, rq, key);
 }
 
 /* Answer a request whose body (if any) is complete. */
-int vr_api_dispatch(verani_server *srv, struct lws *wsi, const char *route, vr_method meth,
-                    const uint8_t *body, size_t len)
+int vr_api_dispatch(verani_server *srv, struct lws *wsi, struct vr_http_req **slot,
+                    const char *route, vr_method meth, const uint8_t *body, size_t len)
 {
     vr_route_parts rp;
-    verani_rpc_result res;
     vr_rpc_req rq;
     vr_mount *m;
     char why[400];
@@ -437,7 +493,7 @@ int vr_api_dispatch(verani_server *srv, struct lws *wsi, const char *route, vr_m
     memset(&rq, 0, sizeof(rq));
     if (!strcmp(route, "count") || !strcmp(route, "instances")) {
         rq.op = route[0] == 'c' ? VR_RPC_COUNT : VR_RPC_INSTANCES;
-        return answer_query(srv, wsi, meth, &rq, route);
+        return answer_query(srv, wsi, slot, meth, &rq, route);
     }
     switch (split_route(route, &rp)) {
     case 0:
@@ -456,7 +512,7 @@ int vr_api_dispatch(verani_server *srv, struct lws *wsi, const char *route, vr_m
             return unknown_room(srv, wsi, rp.room);
         rq.op = VR_RPC_INSTANCES;
         rq.room = rp.room;
-        return answer_query(srv, wsi, meth, &rq, "instances");
+        return answer_query(srv, wsi, slot, meth, &rq, "instances");
     }
         emit = !strcmp(rp.action, "emit") || !strcmp(rp.action, "broadcast");
     post = emit || !strcmp(rp.action, "kick");
@@ -477,32 +533,30 @@ int vr_api_dispatch(verani_server *srv, struct lws *wsi, const char *route, vr_m
     if (!m)
         return unknown_room(srv, wsi, rp.room);
     if (emit && !emit_event(m, rp.rest))
-        return do_emit(srv, wsi, m, &rp, body, len); /* answers 400, naming the events */
-    if (!vr_instance_exists(m, rp.instance)) {
+        return do_emit(srv, wsi, slot, m, &rp, body, len); /* answers 400, naming the events */
+    if (!vr_instance_exists(m, rp.instance) && !vr_server_clustered(srv)) {
+        /* (in a cluster another node may serve it: it is asked) */
         snprintf(why, sizeof(why), "room %s has no instance '%.100s' (it exists while it has "
                  "sessions, then instance_idle_ms)", rp.room, rp.instance);
         return vr_api_error(srv, wsi, 404, why, NULL, NULL);
     }
     if (emit)
-        return do_emit(srv, wsi, m, &rp, body, len);
+        return do_emit(srv, wsi, slot, m, &rp, body, len);
     if (!strcmp(rp.action, "kick"))
-        return do_kick(srv, wsi, &rp);
+        return do_kick(srv, wsi, slot, &rp);
     rq.room = rp.room;
     rq.instance = rp.instance;
     if (!strcmp(rp.action, "count")) {
         rq.op = VR_RPC_COUNT;
-        vr_rpc_exec(srv, &rq, &res);
-        return result_answer(srv, wsi, "count", &res);
+        return run_answer(srv, wsi, slot, &rq, "count");
     }
     if (!strcmp(rp.action, "users")) {
         rq.op = VR_RPC_USERS;
-        vr_rpc_exec(srv, &rq, &res);
-        return result_answer(srv, wsi, "users", &res);
+        return run_answer(srv, wsi, slot, &rq, "users");
     }
     rq.op = VR_RPC_USER_SESSIONS;
     rq.name = rp.rest;
-    vr_rpc_exec(srv, &rq, &res);
-    return result_answer(srv, wsi, "sessions", &res);
+    return run_answer(srv, wsi, slot, &rq, "sessions");
 }
 
 int vr_api_serve_metrics(verani_server *srv, struct lws *wsi)

@@ -183,6 +183,8 @@ int vr_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return vr_http_serve(srv, wsi, in ? (const char *)in : "/");
     case LWS_CALLBACK_HTTP_FILE_COMPLETION: /* a static file (opts.static_dir) was sent */
         return lws_http_transaction_completed(wsi) ? -1 : 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE: /* an API answer that other nodes of a cluster gave */
+        return vr_http_api_writable(srv, wsi, pss ? &pss->http : NULL);
     case LWS_CALLBACK_HTTP_BODY:
         return vr_http_api_body(srv, wsi, pss ? &pss->http : NULL, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:

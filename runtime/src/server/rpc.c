@@ -325,6 +325,21 @@ void vr_rpc_exec(verani_server *srv, const vr_rpc_req *rq, verani_rpc_result *re
         res->count = res->n_instances;
 }
 
+int vr_rpc_start(verani_server *srv, const vr_rpc_req *rq, verani_rpc_result *res,
+                 void (*done)(verani_server *srv, verani_rpc_result *res, void *arg),
+                 void *arg)
+{
+    if (vr_calls_forward(srv, rq, done, arg))
+        return 1;
+    vr_rpc_exec(srv, rq, res);
+    return 0;
+}
+
+int vr_server_clustered(const verani_server *srv)
+{
+    return srv->cluster != NULL;
+}
+
 /* --- the queue ------------------------------------------------------------ */
 
 static void call_free(vr_rpc_call *c)

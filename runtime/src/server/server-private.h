@@ -65,6 +65,14 @@ int vr_rpc_kick_code_ok(int code);
 
 /* Run `rq` now (loop thread) and fill `res` (zeroed first). */
 void vr_rpc_exec(verani_server *srv, const vr_rpc_req *rq, verani_rpc_result *res);
+/* Run `rq` as an outside call (loop thread): 0 when it ran here (`res` filled), 1 when its
+ * answer comes from other nodes of the cluster: `done` gets it later (or at once when it
+ * cannot be asked), with `res`'s arrays then the callee's. Nothing of `rq` is kept. */
+int vr_rpc_start(verani_server *srv, const vr_rpc_req *rq, verani_rpc_result *res,
+                 void (*done)(verani_server *srv, verani_rpc_result *res, void *arg),
+                 void *arg);
+/* Is the server a node of a cluster (an instance unknown here may be another node's)? */
+int vr_server_clustered(const verani_server *srv);
 
 /* --- the mounted rooms (room.c) --- */
 size_t vr_mount_count(const verani_server *srv);
