@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <hiredis/hiredis.h>
 
 #include <verani/verani.h>
 
@@ -782,6 +783,74 @@ static void test_http_api_forwarded(void **state)
     cluster_stop(&cl);
 }
 
+/* How many times Redis ran command `cmd` ("publish"), from INFO commandstats; 0 when never. */
+static long long redis_calls(const rs_server *rs, const char *cmd)
+{
+    redisContext *r = redisConnectUnix(rs->sock);
+    redisReply *rep;
+    char key[64], *p;
+    long long n = 0;
+
+    assert_non_null(r);
+    assert_int_equal(r->err, 0);
+    rep = redisCommand(r, "INFO commandstats");
+    assert_non_null(rep);
+    assert_int_equal(rep->type, REDIS_REPLY_STRING);
+    snprintf(key, sizeof(key), "cmdstat_%s:calls=", cmd);
+    p = strstr(rep->str, key);
+    if (p)
+        n = atoll(p + strlen(key));
+    freeReplyObject(rep);
+    redisFree(r);
+    return n;
+}
+
+/* With the cluster on and the owner local, emits and deliveries cost no Redis command: while
+ * 300 emits reach 3 sessions (900 deliveries), Redis runs heartbeats only (a SET and a
+ * PUBLISH per node and beat): no claim, owner lookup or call. */
+static void test_no_redis_per_frame(void **state)
+{
+    cluster cl;
+    rc_loop *l = rc_loop_create();
+    rc_conn *c[3];
+    verani_rpc_result res;
+    verani_rpc_done d = {NULL, NULL, 10000, &res};
+    verani_target to = verani_to_all();
+    E2e__ChatOut m = E2E__CHAT_OUT__INIT;
+    long long set0, pub0, other0, set1, pub1, other1;
+    int i;
+
+    (void)state;
+    cluster_start(&cl, 0);
+    wait_mesh(&cl);
+    for (i = 0; i < 3; i++)
+        c[i] = e2e_join(l, cl.node[1].port, "/e2e/q1?userId=u");
+    m.text = "x";
+    m.from = "server";
+    set0 = redis_calls(cl.rs, "set");
+    pub0 = redis_calls(cl.rs, "publish");
+    other0 = redis_calls(cl.rs, "evalsha") + redis_calls(cl.rs, "eval") +
+             redis_calls(cl.rs, "hget");
+    for (i = 0; i < 300; i++) {
+        assert_int_equal(verani_rpc_emit(cl.node[1].srv, "E2e", "q1", &to,
+                                         &e2e_e2e_room.schema->emit[0], &m.base, d), 0);
+        assert_int_equal(res.count, 3);
+        verani_rpc_result_free(&res);
+    }
+    for (i = 0; i < 3; i++)
+        until_events(l, c[i], 300);
+    set1 = redis_calls(cl.rs, "set");
+    pub1 = redis_calls(cl.rs, "publish");
+    other1 = redis_calls(cl.rs, "evalsha") + redis_calls(cl.rs, "eval") +
+             redis_calls(cl.rs, "hget");
+    assert_int_equal(other1, other0);
+    /* every PUBLISH is a heartbeat's (one per SET; a beat may fall across a reading) */
+    if (pub1 - pub0 > set1 - set0 + NODES)
+        fail_msg("%lld PUBLISH for %lld heartbeats while emitting", pub1 - pub0, set1 - set0);
+    rc_loop_destroy(l);
+    cluster_stop(&cl);
+}
+
 /* A node that stops gracefully leaves the cluster: another node claims its instances at
  * once (the first connection there is served, not moved to the node that is gone), without
  * waiting for the stopped node's lease to run out. */
@@ -822,6 +891,7 @@ static const vt_case cases[] = {
     VT_CASE(test_calls_forwarded, ""),
     VT_CASE(test_calls_gathered, ""),
     VT_CASE(test_http_api_forwarded, ""),
+    VT_CASE(test_no_redis_per_frame, ""),
 };
 
 /* `test_cluster_route test_<case>` runs one case (CTest: cluster_route_<case>). */
