@@ -243,6 +243,14 @@ static verani_client_loop *client_loop(void)
     return loop;
 }
 
+/* Destroy `loop` now (its sockets close, so the servers need not wait for their close
+ * frames to be answered), not at the teardown. */
+static void client_loop_end(verani_client_loop *loop)
+{
+    cu_drop(loop);
+    verani_client_loop_destroy(loop);
+}
+
 static verani_client *client_to(verani_client_loop *loop, int port, const char *path_query,
                                 seen *s)
 {
@@ -395,6 +403,7 @@ static void test_clients_reach_owner(void **state)
     until(loop, &sx.chats);
     verani_client_destroy(x);
     verani_client_destroy(y);
+    client_loop_end(loop);
     rc_loop_destroy(l);
     cluster_stop(&cl);
 }
@@ -472,6 +481,7 @@ static void test_fenced_then_kept(void **state)
     assert_int_equal(sessions_on(&cl, 1, "r5"), 1);
     assert_int_equal(e2e_log_count("disconnect:x"), 0);
     verani_client_destroy(x);
+    client_loop_end(loop);
     cluster_stop(&cl);
 }
 
@@ -529,6 +539,7 @@ static void test_fenced_then_dropped(void **state)
     assert_int_equal(metric(&cl, 1, "verani_connections{room=\"E2e\"}"), 0);
     assert_int_equal(e2e_log_count("disconnect:x"), 0);
     verani_client_destroy(x);
+    client_loop_end(loop);
     rc_loop_destroy(l);
     cluster_stop(&cl);
 }

@@ -188,6 +188,10 @@ static void held_close(vr_instance *inst, int code, const char *reason)
         verani_session *s = lws_container_of(inst->held.head, verani_session, node);
 
         lws_dll2_remove(&s->node);
+        /* read again: the client's answer to the close ends the connection at once (what
+         * else it sent is dropped, the session being closed) */
+        if (s->wsi)
+            lws_rx_flow_control(s->wsi, 1);
         vr_session_close(s, code, reason, 0);
     }
 }
