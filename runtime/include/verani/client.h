@@ -18,8 +18,9 @@
  * server's session (no resume). Which server close codes it reconnects after
  * is PROTOCOL.md section 7's rule: not after 1000, 1001 and 1008; after any
  * other (1012, a graceful server restart, included). A cluster's node sends
- * it to the node that serves its room instance: a 307 is followed by
- * libwebsockets, and a 4003 "moved <url>" makes the next attempt go to <url>
+ * it to the node that serves its room instance: a 307 (asked for with
+ * X-Verani-Redirects: follow) is followed by libwebsockets, and a 4003
+ * "moved <url>" makes the next attempt go to <url>
  * (with the client's own path and query) at once; later attempts go to the
  * client's own URL again.
  *

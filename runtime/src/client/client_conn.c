@@ -500,6 +500,12 @@ int vr_client_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         unsigned char **p = (unsigned char **)in, *end = (*p) + len;
         size_t i;
 
+        /* a cluster's node may answer 307 to the owner of the room instance: lws follows */
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)"x-verani-redirects:",
+                                        (const unsigned char *)"follow", 6, p, end)) {
+            ret = -1;
+            break;
+        }
         for (i = 0; i < c->n_headers; i++) {
             if (lws_add_http_header_by_name(wsi, (const unsigned char *)c->hdr_names[i],
                                             (const unsigned char *)c->hdr_values[i],

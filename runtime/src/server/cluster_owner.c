@@ -6,8 +6,9 @@
  * came for it are accepted and wait, not read, until the answer (their HELLO
  * stays in the socket). Won: the instance starts and they go on. Owned by a
  * live node: they are closed with 4003 "moved <its URL>", and the owner is
- * remembered for a while, so the next upgrade for that instance gets a 307
- * to the owner at once (vr_owner_redirect). No answer from Redis: 1013. An
+ * remembered for a while, so the next upgrade for that instance from a client
+ * that follows redirects (X-Verani-Redirects: follow) gets a 307 to the owner
+ * at once (vr_owner_redirect). No answer from Redis: 1013. An
  * instance evicted after its idle time is released (compare-and-delete), so
  * the next connection anywhere claims it again.
  *
@@ -253,23 +254,6 @@ static void on_claimed(vr_cluster *c, const vr_claim_result *res, void *arg)
     vr_instance_maybe_free(inst);
 }
 
-void vr_owner_claim(vr_instance *inst)
-{
-    verani_server *srv = inst->mount->srv;
-    int r;
-
-    if (!srv->cluster) {
-        inst->own = VR_OWN_LOST;
-        return;
-    }
-    inst->own = VR_OWN_CLAIMING;
-    r = vr_cluster_claim(srv->cluster, room_of(inst), inst->name, on_claimed, inst);
-    if (r) {
-        VR_WARN("cluster: instance %s '%s' cannot be claimed now: %s\n", room_of(inst),
-                inst->name, verani_strerror(r));
-        inst->own = VR_OWN_LOST;
-    }
-}
 
 /* The public URL of the live node another claim said owns the instance; NULL when there is
  * no such hint, the node is gone or it is this one. */
@@ -285,6 +269,36 @@ static const char *hinted_url(verani_server *srv, const char *room, const char *
     if (!url)
         hint_find(srv->owners, room, inst, 1); /* stale */
     return url;
+}
+
+void vr_owner_claim(vr_instance *inst)
+{
+    verani_server *srv = inst->mount->srv;
+    int r;
+
+    if (!srv->cluster) {
+        inst->own = VR_OWN_LOST;
+        return;
+    }
+    if (hinted_url(srv, room_of(inst), inst->name)) {
+        inst->own = VR_OWN_LOST; /* a live node owns it, as far as this node knows: its
+                                    connections are moved there (4003), nothing is asked */
+        return;
+    }
+    inst->own = VR_OWN_CLAIMING;
+    r = vr_cluster_claim(srv->cluster, room_of(inst), inst->name, on_claimed, inst);
+    if (r) {
+        VR_WARN("cluster: instance %s '%s' cannot be claimed now: %s\n", room_of(inst),
+                inst->name, verani_strerror(r));
+        inst->own = VR_OWN_LOST;
+    }
+}
+
+int vr_owner_moved(const vr_instance *inst)
+{
+    verani_server *srv = inst->mount->srv;
+
+    return inst->own == VR_OWN_LOST && hinted_url(srv, room_of(inst), inst->name) != NULL;
 }
 
 const char *vr_owner_hinted(verani_server *srv, const char *room, const char *inst)
@@ -468,6 +482,18 @@ static int location(struct lws *wsi, const char *url, const char *path, char *bu
     return 0;
 }
 
+/* Does the upgrade say its client follows a 307 (X-Verani-Redirects: follow)? A browser's
+ * WebSocket cannot, and would fail where a 4003 moves it. */
+static int follows_redirects(struct lws *wsi)
+{
+    char v[16];
+    int n = lws_hdr_custom_length(wsi, "x-verani-redirects:", 19);
+
+    return n > 0 && n < (int)sizeof(v) &&
+           lws_hdr_custom_copy(wsi, v, sizeof(v), "x-verani-redirects:", 19) > 0 &&
+           !strcmp(v, "follow");
+}
+
 int vr_owner_redirect(verani_server *srv, struct lws *wsi, vr_mount *m, const char *path,
                       const char *inst_name)
 {
@@ -475,8 +501,8 @@ int vr_owner_redirect(verani_server *srv, struct lws *wsi, vr_mount *m, const ch
     vr_instance *inst;
     const char *url;
 
-    if (!srv->cluster)
-        return 0;
+    if (!srv->cluster || !follows_redirects(wsi))
+        return 0; /* (a client that cannot follow is moved with 4003 after the claim) */
     inst = vr_instance_get(m, inst_name, 0);
     if (inst && inst->own != VR_OWN_LOST)
         return 0; /* this node's, or being claimed: the connection waits for the answer */

@@ -249,9 +249,12 @@ typedef struct vr_owners vr_owners;
  * it stops. */
 int vr_owners_start(verani_server *srv);
 void vr_owners_free(verani_server *srv);
-/* Claim `inst` (new, or LOST) for this node: CLAIMING until Redis answers, LOST when the
- * claim cannot be sent. */
+/* Claim `inst` (new, or LOST) for this node: CLAIMING until Redis answers; LOST when the
+ * claim cannot be sent, or when another live node is known to own it (nothing is asked:
+ * its connections are moved there). */
 void vr_owner_claim(struct vr_instance *inst);
+/* Is `inst` LOST to a live node this node knows (its connections get a 4003 to it)? */
+int vr_owner_moved(const struct vr_instance *inst);
 /* A new session (ESTABLISHED) of a CLAIMING instance waits, unread, for the answer; one of
  * a LOST instance is closed with 4003 or 1013. Nothing for a HELD instance. */
 void vr_owner_hold(verani_session *s);

@@ -494,8 +494,9 @@ int vr_upgrade_confirm(verani_server *srv, struct lws *wsi)
     req.instance = inst_name;
     status = identify(srv, &req, body, sizeof(body));
     inst = status ? NULL : vr_instance_get(m, inst_name, 1);
-    if (inst && inst->own == VR_OWN_LOST) {
-        /* a cluster claim that could not even be sent (Redis went away just now) */
+    if (inst && inst->own == VR_OWN_LOST && !vr_owner_moved(inst)) {
+        /* a cluster claim that could not even be sent (Redis went away just now); one a
+         * known owner has is accepted, then moved there (vr_owner_hold) */
         vr_instance_maybe_free(inst);
         inst = NULL;
         status = 503;
