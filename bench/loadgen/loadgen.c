@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * loadgen.c: the load generator of bench/ (issues 8 and 20): the scenario core
- * and the command line. It runs one scenario against one server, over loopback
+ * loadgen.c: the load generator of bench/ (issues 8 and 20): the parent process
+ * and the command line (the workers' side is lg_worker.c, what both share
+ * lg_core.h). It runs one scenario against one server, over loopback
  * only:
  *   fanout  N subscribers and one publisher in one channel of one instance;
  *           the publisher keeps at most --window messages in flight (a message
@@ -42,7 +43,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <inttypes.h>
-#include <linux/futex.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -52,556 +52,13 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <libwebsockets.h>
 
-#include "loadgen.h"
-
-#define LG_MAX_WORKERS 64
-#define LG_NO_SUBS UINT64_MAX /* a worker's `acked` when it has no live subscriber */
-
-typedef enum scenario { SC_FANOUT, SC_ECHO, SC_IDLE, SC_CHURN } scenario;
-
-/* The phases the parent moves the workers through, in this order (ABORT from any). */
-enum { PH_INIT, PH_CONNECT, PH_RUN, PH_STOP, PH_ABORT };
-/* A worker's progress; FAILED when it cannot go on (its driver or its connections). */
-enum { WS_INIT, WS_READY, WS_CONNECTED, WS_DONE, WS_FAILED };
-
-/* One worker's page in shared memory: it writes, the parent reads. */
-typedef struct lg_slot {
-    _Alignas(64) atomic_int state;
-    atomic_uint_fast64_t acked;      /* fan-out: every local live subscriber has 1..acked */
-    atomic_uint_fast64_t live_subs;  /* fan-out: local subscribers still connected */
-    atomic_uint_fast64_t rtts;       /* echo: round trips in the measured phase so far */
-    atomic_uint_fast64_t n_open;     /* connections open now */
-    atomic_uint_fast64_t n_failed;   /* connections that failed or were lost */
-    /* Written once, before state becomes WS_DONE. */
-    uint64_t subs, received, got, gaps, dups, subs_lost;
-    uint64_t rtt_errors, churn_done, connect_errors;
-    uint64_t lat_n;
-} lg_slot;
-
-/* An echo request in flight: its number (0: a free slot) and when it was sent. */
-typedef struct lg_req {
-    uint64_t n;
-    int64_t ns;
-} lg_req;
-
-typedef struct lg_shared {
-    atomic_int phase;                /* written by the parent only */
-    atomic_uint_fast64_t sent;       /* fan-out: the last message number the publisher sent */
-    atomic_int pub_lost;             /* fan-out: the publisher's connection is gone */
-    atomic_uint ack_seq;             /* fan-out: bumped when a worker's `acked` moves (a futex) */
-    atomic_int pub_waiting;          /* fan-out: the publisher sleeps on ack_seq */
-    lg_slot slot[LG_MAX_WORKERS];
-} lg_shared;
-
-/* A worker's scenario state. */
-typedef struct lg_core {
-    scenario sc;
-    lg_shared *sh;
-    lg_slot *slot;          /* this worker's */
-    lg_peer *peers;         /* this worker's share; peer idx are global */
-    size_t n_peers;
-    size_t n_open;          /* peers open now */
-    size_t n_failed;        /* connections that failed or were lost */
-    int shown;              /* failure reasons printed so far */
-    int finishing;          /* the driver is closing everything: not a loss */
-    /* fanout */
-    uint32_t *counts;       /* counts[n]: local live subscribers that have message n */
-    uint64_t total, acked;
-    size_t live_subs;
-    /* echo and churn */
-    int running;
-    uint64_t rtts, rtt_errors;
-    lg_req *flight;         /* echo, churn: `inflight` slots per local peer */
-    uint32_t inflight;      /* echo: requests each client keeps in flight (churn: 1) */
-    int64_t *lat;           /* latency samples, ns: this worker's part of shared memory */
-    size_t lat_n, lat_cap;
-    uint64_t churn_done;
-} lg_core;
-
-typedef struct opts {
-    const char *target;
-    scenario sc;
-    int port;
-    long pid;
-    size_t subs, clients, conns, slots;
-    uint64_t messages, max_rtts;
-    uint64_t window;
-    int inflight;
-    double duration, hold, timeout;
-    int n_src;
-    int workers;
-    int verbose;
-    char **spawn;           /* the server command after `--`, or NULL */
-} opts;
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void sleep_ms(double ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)((ms - 1000 * (double)(time_t)(ms / 1000))
-                                                      * 1e6)};
-
-    nanosleep(&ts, NULL);
-}
-
-/* --- the worker: callbacks from the drivers --------------------------------------------- */
-
-static int phase_of(const lg_core *k)
-{
-    return atomic_load_explicit(&k->sh->phase, memory_order_acquire);
-}
-
-static uint64_t sent_of(const lg_core *k)
-{
-    return atomic_load_explicit(&k->sh->sent, memory_order_acquire);
-}
-
-static void publish_counts(lg_core *k)
-{
-    atomic_store_explicit(&k->slot->n_open, k->n_open, memory_order_relaxed);
-    atomic_store_explicit(&k->slot->n_failed, k->n_failed, memory_order_relaxed);
-}
-
-/* The futex the publisher sleeps on, in shared memory (so not FUTEX_PRIVATE). */
-static void futex_wait(atomic_uint *word, unsigned seen, long timeout_ns)
-{
-    struct timespec ts = {0, timeout_ns};
-
-    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, seen, &ts, NULL, 0);
-}
-
-static void futex_wake(atomic_uint *word)
-{
-    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, 1, NULL, NULL, 0);
-}
-
-/* Move the local window edge and tell the other workers where it is; wake the publisher
- * when it waits for it in another process. */
-static void advance_acked(lg_core *k)
-{
-    uint64_t sent = sent_of(k), before = k->acked;
-
-    while (k->acked < sent && k->counts[k->acked + 1] >= k->live_subs)
-        k->acked++;
-    atomic_store_explicit(&k->slot->live_subs, k->live_subs, memory_order_relaxed);
-    atomic_store_explicit(&k->slot->acked, k->live_subs ? k->acked : LG_NO_SUBS,
-                          memory_order_release);
-    if (k->acked != before || !k->live_subs) {
-        atomic_fetch_add(&k->sh->ack_seq, 1);
-        if (atomic_load(&k->sh->pub_waiting))
-            futex_wake(&k->sh->ack_seq);
-    }
-}
-
-/* --- the worker: echo requests in flight ------------------------------------------------ */
-
-static lg_req *flight_of(const lg_core *k, const lg_peer *peer)
-{
-    return &k->flight[(size_t)(peer - k->peers) * k->inflight];
-}
-
-/* Send the peer's next echo request; 0, or -1 when it has no free slot or the driver refused
- * (nothing more in flight then). */
-static int send_echo(lg_run *run, lg_peer *peer)
-{
-    lg_core *k = run->core;
-    lg_req *q = flight_of(k, peer), *slot = NULL;
-
-    if (!peer->n_flight) /* a churn slot that was reset starts from nothing in flight */
-        memset(q, 0, k->inflight * sizeof(*q));
-    for (uint32_t i = 0; i < k->inflight && !slot; i++)
-        if (!q[i].n)
-            slot = &q[i];
-    if (!slot)
-        return -1;
-    slot->n = ++peer->next_n;
-    slot->ns = now_ns();
-    peer->n_flight++;
-    if (run->drv->echo(run, peer, slot->n) != 0) {
-        slot->n = 0;
-        peer->n_flight--;
-        return -1;
-    }
-    return 0;
-}
-
-/* The reply to request `n` of `peer` came: free its slot and give its send time. When `n` is
- * not in flight (an error reply, which names no request, or a wrong number) the oldest
- * request is taken as answered and `*matched` is 0. Returns 0 when nothing is in flight. */
-static int flight_end(lg_core *k, lg_peer *peer, uint64_t n, int64_t *sent_ns, int *matched)
-{
-    lg_req *q = flight_of(k, peer), *slot = NULL, *oldest = NULL;
-
-    if (!peer->n_flight)
-        return 0;
-    for (uint32_t i = 0; i < k->inflight && !slot; i++) {
-        if (q[i].n && q[i].n == n)
-            slot = &q[i];
-        else if (q[i].n && (!oldest || q[i].n < oldest->n))
-            oldest = &q[i];
-    }
-    *matched = slot != NULL;
-    if (!slot)
-        slot = oldest;
-    *sent_ns = slot->ns;
-    slot->n = 0;
-    peer->n_flight--;
-    return 1;
-}
-
-void lg_on_open(lg_run *run, lg_peer *peer)
-{
-    lg_core *k = run->core;
-
-    if (peer->open)
-        return;
-    peer->open = 1;
-    k->n_open++;
-    publish_counts(k);
-    if (peer->role == LG_CHURN && send_echo(run, peer) != 0)
-        peer->done = 1;
-}
-
-void lg_on_close(lg_run *run, lg_peer *peer, const char *why)
-{
-    lg_core *k = run->core;
-
-    if (k->finishing)
-        return;
-    if (peer->open)
-        k->n_open--;
-    peer->closed = 1;
-    k->n_failed++;
-    publish_counts(k);
-    if (k->shown < 5 || run->verbose) {
-        k->shown++;
-        fprintf(stderr, "loadgen: connection %d (%s) lost: %s\n", peer->idx,
-                peer->open ? "open" : "connecting", why ? why : "?");
-    }
-    if (peer->role == LG_SUB && peer->open && k->live_subs) {
-        k->live_subs--;
-        advance_acked(k);
-    }
-    if (peer->role == LG_PUB)
-        atomic_store(&k->sh->pub_lost, 1);
-    peer->open = 0;
-}
-
-void lg_on_fanout(lg_run *run, lg_peer *peer, uint64_t n)
-{
-    lg_core *k = run->core;
-
-    if (peer->role != LG_SUB)
-        return;
-    peer->received++;
-    /* The publisher stores n before it sends n, so n > sent was never sent. */
-    if (n <= peer->last_n || n > sent_of(k)) {
-        peer->dups++; /* again, out of order, or never sent */
-        return;
-    }
-    if (n > peer->last_n + 1)
-        peer->gaps += n - peer->last_n - 1;
-    peer->last_n = n;
-    k->counts[n]++;
-    if (n == k->acked + 1)
-        advance_acked(k);
-}
-
-void lg_on_echo(lg_run *run, lg_peer *peer, uint64_t n, int ok)
-{
-    lg_core *k = run->core;
-    int64_t t = now_ns(), sent_ns;
-    int matched;
-
-    if ((peer->role != LG_ECHO && peer->role != LG_CHURN) ||
-        !flight_end(k, peer, n, &sent_ns, &matched))
-        return;
-    if (!ok || !matched) {
-        k->rtt_errors++;
-    } else if (k->running && peer->role == LG_ECHO) {
-        k->rtts++;
-        if (k->lat_n < k->lat_cap)
-            k->lat[k->lat_n++] = t - sent_ns;
-    }
-    if (peer->role == LG_CHURN)
-        peer->done = 1;
-    else if (k->running)
-        (void)send_echo(run, peer); /* refused: one request fewer in flight */
-}
-
-/* --- the worker: the scenarios ---------------------------------------------------------- */
-
-/* Connect every local peer with at most `in_flight` handshakes at once; 0 when all opened
- * in time. */
-static int connect_all(lg_run *run, size_t in_flight, double timeout_s)
-{
-    lg_core *k = run->core;
-    int64_t deadline = now_ns() + (int64_t)(timeout_s * 1e9);
-    size_t n = k->n_peers, started = 0;
-
-    while (k->n_open + k->n_failed < n && now_ns() < deadline && phase_of(k) != PH_ABORT) {
-        while (started < n && started - (k->n_open + k->n_failed) < in_flight) {
-            if (run->drv->connect(run, &k->peers[started]) != 0 && !k->peers[started].closed) {
-                k->peers[started].closed = 1;
-                k->n_failed++;
-                publish_counts(k);
-            }
-            started++;
-        }
-        run->drv->service(run, 5);
-    }
-    if (k->n_open < n) {
-        fprintf(stderr, "loadgen: worker with peers %d..%d: %zu of %zu connections open "
-                "(%zu failed)\n", k->peers[0].idx, k->peers[n - 1].idx, k->n_open, n,
-                k->n_failed);
-        return -1;
-    }
-    return 0;
-}
-
-/* Service the connections until the parent moves past `phase`. */
-static void serve_while(lg_run *run, int phase)
-{
-    while (phase_of(run->core) == phase)
-        run->drv->service(run, 1);
-}
-
-static void settle(lg_run *run, double seconds)
-{
-    int64_t end = now_ns() + (int64_t)(seconds * 1e9);
-
-    while (now_ns() < end)
-        run->drv->service(run, 5);
-}
-
-/* The slowest worker's window edge (LG_NO_SUBS when no worker has a live subscriber). */
-static uint64_t global_acked(const lg_shared *sh, int n_workers)
-{
-    uint64_t g = LG_NO_SUBS;
-
-    for (int w = 0; w < n_workers; w++) {
-        uint64_t a = atomic_load_explicit(&sh->slot[w].acked, memory_order_acquire);
-
-        if (a < g)
-            g = a;
-    }
-    return g;
-}
-
-/* Fan-out: the publisher keeps the window full against the slowest worker's edge. Alone in
- * its worker (several workers), it sleeps on the ack futex between bursts instead of in the
- * client loop, which would not wake when another process's subscribers move the edge. */
-static void w_fanout(lg_run *run, const opts *o)
-{
-    lg_core *k = run->core;
-    lg_peer *pub = k->n_peers && k->peers[0].role == LG_PUB ? &k->peers[0] : NULL;
-    int alone = pub && k->n_peers == 1;
-    uint64_t sent = 0;
-
-    while (phase_of(k) == PH_RUN) {
-        unsigned seq = atomic_load(&k->sh->ack_seq);
-
-        if (pub && pub->open) {
-            uint64_t g = global_acked(k->sh, o->workers);
-
-            while (sent < k->total && (g >= sent || sent - g < o->window)) {
-                atomic_store_explicit(&k->sh->sent, sent + 1, memory_order_release);
-                if (run->drv->publish(run, pub, sent + 1) != 0) {
-                    atomic_store_explicit(&k->sh->sent, sent, memory_order_release);
-                    break;
-                }
-                sent++;
-            }
-        }
-        if (!alone) {
-            run->drv->service(run, 1);
-            continue;
-        }
-        run->drv->service(run, 0); /* write what was published */
-        atomic_store(&k->sh->pub_waiting, 1);
-        futex_wait(&k->sh->ack_seq, seq, 1000000);
-        atomic_store(&k->sh->pub_waiting, 0);
-    }
-    for (size_t i = 0; i < k->n_peers; i++) {
-        lg_peer *p = &k->peers[i];
-
-        if (p->role != LG_SUB)
-            continue;
-        k->slot->received += p->received;
-        k->slot->got += p->received - p->dups;
-        k->slot->gaps += p->gaps;
-        k->slot->dups += p->dups;
-        k->slot->subs_lost += p->closed;
-    }
-}
-
-static void w_echo(lg_run *run)
-{
-    lg_core *k = run->core;
-    int64_t drain;
-
-    k->running = 1;
-    for (size_t i = 0; i < k->n_peers; i++)
-        for (uint32_t j = 0; j < k->inflight; j++)
-            if (send_echo(run, &k->peers[i]) != 0)
-                break;
-    while (phase_of(k) == PH_RUN) {
-        run->drv->service(run, 1);
-        atomic_store_explicit(&k->slot->rtts, k->rtts, memory_order_relaxed);
-    }
-    k->running = 0;
-    drain = now_ns() + 1000000000;
-    while (now_ns() < drain) { /* let the last requests finish, unmeasured */
-        int busy = 0;
-
-        for (size_t i = 0; i < k->n_peers; i++)
-            busy |= k->peers[i].n_flight != 0 && k->peers[i].open;
-        if (!busy)
-            break;
-        run->drv->service(run, 1);
-    }
-    k->slot->rtt_errors = k->rtt_errors;
-    k->slot->lat_n = k->lat_n;
-    atomic_store_explicit(&k->slot->rtts, k->rtts, memory_order_relaxed);
-}
-
-static void w_churn(lg_run *run)
-{
-    lg_core *k = run->core;
-
-    while (phase_of(k) == PH_RUN) {
-        for (size_t i = 0; i < k->n_peers; i++) {
-            lg_peer *p = &k->peers[i];
-            int idx = p->idx;
-
-            if (p->conn && p->done) {
-                run->drv->close(run, p);
-                if (p->open)
-                    k->n_open--;
-                k->churn_done++;
-                memset(p, 0, sizeof(*p));
-            } else if (!p->conn && p->closed) {
-                memset(p, 0, sizeof(*p)); /* lost: counted in n_failed; use the slot again */
-            }
-            if (!p->conn) {
-                p->idx = idx;
-                p->role = LG_CHURN;
-                if (run->drv->connect(run, p) != 0) {
-                    k->slot->connect_errors++;
-                    memset(p, 0, sizeof(*p));
-                    p->idx = idx;
-                }
-            }
-        }
-        run->drv->service(run, 1);
-    }
-    for (size_t i = 0; i < k->n_peers; i++)
-        if (k->peers[i].conn)
-            run->drv->close(run, &k->peers[i]);
-    settle(run, 0.2);
-    k->slot->rtt_errors = k->rtt_errors;
-    k->slot->churn_done = k->churn_done;
-}
-
-/* One worker: peers [lo, hi) of the scenario's, on a driver of its own. Returns the exit
- * code of the worker process; its counts are in its slot. */
-static int worker_main(const opts *o, const lg_driver *drv, lg_shared *sh, int w, size_t lo,
-                       size_t hi, int64_t *lat, size_t lat_cap)
-{
-    lg_run run;
-    lg_core core;
-    lg_slot *slot = &sh->slot[w];
-    size_t in_flight;
-    int ph;
-
-    memset(&run, 0, sizeof(run));
-    memset(&core, 0, sizeof(core));
-    core.sc = o->sc;
-    core.sh = sh;
-    core.slot = slot;
-    core.lat = lat;
-    core.lat_cap = lat_cap;
-    core.total = o->messages;
-    run.core = &core;
-    run.drv = drv;
-    run.host = "127.0.0.1";
-    run.port = o->port;
-    run.instance = "b1";
-    run.n_src = o->n_src;
-    run.verbose = o->verbose;
-    for (int i = 0; i < LG_PAYLOAD; i++)
-        run.payload[i] = (uint8_t)('a' + i % 26);
-    core.n_peers = hi - lo;
-    core.peers = calloc(core.n_peers, sizeof(*core.peers));
-    if (o->sc == SC_FANOUT)
-        core.counts = calloc(core.total + 2, sizeof(*core.counts));
-    core.inflight = o->sc == SC_ECHO ? (uint32_t)o->inflight : 1;
-    if (o->sc == SC_ECHO || o->sc == SC_CHURN)
-        core.flight = calloc(core.n_peers * core.inflight, sizeof(*core.flight));
-    if (!core.peers || (o->sc == SC_FANOUT && !core.counts) ||
-        ((o->sc == SC_ECHO || o->sc == SC_CHURN) && !core.flight) || drv->init(&run) != 0) {
-        free(core.peers);
-        free(core.counts);
-        free(core.flight);
-        atomic_store(&slot->state, WS_FAILED);
-        return 1;
-    }
-    for (size_t i = 0; i < core.n_peers; i++) {
-        lg_peer *p = &core.peers[i];
-
-        p->idx = (int)(lo + i);
-        p->role = o->sc == SC_FANOUT ? (lo + i == 0 ? LG_PUB : LG_SUB) :
-                  o->sc == SC_ECHO ? LG_ECHO : o->sc == SC_IDLE ? LG_IDLE : LG_CHURN;
-    }
-    atomic_store(&slot->state, WS_READY);
-    while ((ph = phase_of(&core)) == PH_INIT)
-        sleep_ms(1);
-    /* The handshakes in flight are shared out, so that the server sees as many as with one
-     * worker. */
-    in_flight = 256 / (size_t)o->workers;
-    if (ph == PH_CONNECT && o->sc != SC_CHURN &&
-        connect_all(&run, in_flight < 16 ? 16 : in_flight, o->timeout) != 0) {
-        atomic_store(&slot->state, WS_FAILED);
-    } else if (ph == PH_CONNECT) {
-        for (size_t i = 0; i < core.n_peers; i++)
-            core.live_subs += core.peers[i].role == LG_SUB;
-        slot->subs = core.live_subs;
-        if (o->sc == SC_FANOUT)
-            advance_acked(&core);
-        atomic_store(&slot->state, WS_CONNECTED);
-        serve_while(&run, PH_CONNECT);
-        if (phase_of(&core) == PH_RUN) {
-            if (o->sc == SC_FANOUT)
-                w_fanout(&run, o);
-            else if (o->sc == SC_ECHO)
-                w_echo(&run);
-            else if (o->sc == SC_CHURN)
-                w_churn(&run);
-            else
-                serve_while(&run, PH_RUN);
-        }
-        atomic_store(&slot->state, WS_DONE);
-    }
-    core.finishing = 1;
-    drv->fini(&run);
-    free(core.peers);
-    free(core.counts);
-    free(core.flight);
-    return 0;
-}
+#include "lg_core.h"
 
 /* --- the parent ------------------------------------------------------------------------- */
 
@@ -626,7 +83,7 @@ static snap take(const lg_ctl *c)
 {
     snap s;
 
-    s.t = now_ns();
+    s.t = lg_now_ns();
     s.srv = lg_proc_cpu_sw(c->o->pid, &s.srv_csw);
     s.srv_main = lg_main_thread_cpu(c->o->pid);
     s.gen = lg_self_cpu();
@@ -672,9 +129,9 @@ static void reap(lg_ctl *c)
 /* Wait until every worker reached `state` (0), one failed or ended (-1), or `timeout_s`. */
 static int wait_state(lg_ctl *c, int state, double timeout_s)
 {
-    int64_t deadline = now_ns() + (int64_t)(timeout_s * 1e9);
+    int64_t deadline = lg_now_ns() + (int64_t)(timeout_s * 1e9);
 
-    while (now_ns() < deadline) {
+    while (lg_now_ns() < deadline) {
         int all = 1;
 
         for (int w = 0; w < c->n; w++) {
@@ -689,7 +146,7 @@ static int wait_state(lg_ctl *c, int state, double timeout_s)
         reap(c);
         if (c->dead)
             return -1;
-        sleep_ms(1);
+        lg_sleep_ms(1);
     }
     fprintf(stderr, "loadgen: the workers did not get there within %.0f s\n", timeout_s);
     return -1;
@@ -765,11 +222,11 @@ static int measure(lg_ctl *c, double duration_s, int (*done)(lg_ctl *c), snap *a
     *a = take(c);
     set_phase(c, PH_RUN);
     end = a->t + (int64_t)(duration_s * 1e9);
-    while (now_ns() < end && !(done && done(c))) {
+    while (lg_now_ns() < end && !(done && done(c))) {
         reap(c);
         if (c->dead)
             return -1;
-        sleep_ms(0.5);
+        lg_sleep_ms(0.5);
     }
     *b = take(c);
     set_phase(c, PH_STOP);
@@ -779,7 +236,7 @@ static int measure(lg_ctl *c, double duration_s, int (*done)(lg_ctl *c), snap *a
 /* Fan-out is over: every live subscriber has every message, or nobody is left to send to. */
 static int fanout_done(lg_ctl *c)
 {
-    uint64_t g = global_acked(c->sh, c->n);
+    uint64_t g = lg_global_acked(c->sh, c->n);
 
     return atomic_load(&c->sh->pub_lost) || !SUM(c, live_subs) ||
            (g != LG_NO_SUBS && g >= c->o->messages);
@@ -794,7 +251,7 @@ static int p_fanout(lg_ctl *c)
 
     if (wait_state(c, WS_CONNECTED, o->timeout + 30) != 0)
         return 3;
-    sleep_ms(300);
+    lg_sleep_ms(300);
     if (measure(c, o->duration, fanout_done, &a, &b) != 0)
         return 1;
     sent = atomic_load(&c->sh->sent);
@@ -850,7 +307,7 @@ static int p_echo(lg_ctl *c, const int64_t *lat, size_t lat_cap_w)
 
     if (wait_state(c, WS_CONNECTED, o->timeout + 30) != 0)
         return 3;
-    sleep_ms(300);
+    lg_sleep_ms(300);
     if (measure(c, o->duration, echo_done, &a, &b) != 0)
         return 1;
     rtts = SUM(c, rtts);
@@ -902,7 +359,7 @@ static int p_idle(lg_ctl *c)
         return 3;
     }
     set_phase(c, PH_RUN);
-    sleep_ms(o->hold * 1000);
+    lg_sleep_ms(o->hold * 1000);
     b = take(c);
     rss1 = lg_proc_rss_kib(o->pid);
     open = SUM(c, n_open);
@@ -946,7 +403,7 @@ static int p_churn(lg_ctl *c)
 /* Stop the workers: each gets a few seconds to close its connections, then SIGKILL. */
 static void end_workers(lg_ctl *c)
 {
-    int64_t deadline = now_ns() + 10000000000LL;
+    int64_t deadline = lg_now_ns() + 10000000000LL;
     int left;
 
     do {
@@ -958,8 +415,8 @@ static void end_workers(lg_ctl *c)
                 c->kids[w] = -c->kids[w];
         }
         if (left)
-            sleep_ms(5);
-    } while (left && now_ns() < deadline);
+            lg_sleep_ms(5);
+    } while (left && lg_now_ns() < deadline);
     for (int w = 0; w < c->n; w++) {
         if (c->kids[w] > 0) {
             fprintf(stderr, "loadgen: worker %d did not end within 10 s: SIGKILL\n", w);
@@ -1037,7 +494,7 @@ static int run_workers(const opts *o, const lg_driver *drv)
             prctl(PR_SET_PDEATHSIG, SIGKILL);
             if (getppid() != parent)
                 _exit(1);
-            _exit(worker_main(o, drv, c.sh, w, lo, hi, lat + (size_t)w * lat_cap_w,
+            _exit(lg_worker_main(o, drv, c.sh, w, lo, hi, lat + (size_t)w * lat_cap_w,
                               lat_cap_w));
         }
         c.kids[w] = kid;
@@ -1071,7 +528,7 @@ static pid_t spawn_server(char **argv, long *pid, int *port)
     pid_t child, parent = getpid();
     char line[256];
     size_t len = 0;
-    int64_t deadline = now_ns() + 30000000000LL;
+    int64_t deadline = lg_now_ns() + 30000000000LL;
 
     if (pipe(fds) != 0)
         return -1;
@@ -1091,7 +548,7 @@ static pid_t spawn_server(char **argv, long *pid, int *port)
         _exit(127);
     }
     close(fds[1]);
-    while (len < sizeof(line) - 1 && now_ns() < deadline) {
+    while (len < sizeof(line) - 1 && lg_now_ns() < deadline) {
         struct pollfd pfd = {fds[0], POLLIN, 0};
         ssize_t r;
 
@@ -1119,14 +576,14 @@ static pid_t spawn_server(char **argv, long *pid, int *port)
 
 static void stop_server(pid_t child)
 {
-    int64_t deadline = now_ns() + 10000000000LL;
+    int64_t deadline = lg_now_ns() + 10000000000LL;
     int status;
 
     kill(child, SIGTERM);
-    while (now_ns() < deadline) {
+    while (lg_now_ns() < deadline) {
         if (waitpid(child, &status, WNOHANG) == child)
             return;
-        sleep_ms(10);
+        lg_sleep_ms(10);
     }
     fprintf(stderr, "loadgen: the server did not stop on SIGTERM within 10 s: SIGKILL\n");
     kill(child, SIGKILL);
