@@ -134,19 +134,6 @@ static void on_owner(vr_cluster *c, const char *owner, const char *error, void *
 
 /* --- every node ------------------------------------------------------------------------------ */
 
-static int str_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int instance_cmp(const void *a, const void *b)
-{
-    const verani_rpc_instance *x = a, *y = b;
-    int r = strcmp(x->room, y->room);
-
-    return r ? r : strcmp(x->name, y->name);
-}
-
 /* Move the `*n_from` elements of `size` bytes at `from` onto the end of the array `*to` (`*n_to`
  * long); *n_from is 0 after. -1: no memory (nothing moved). */
 static int append(void *to, size_t *n_to, const void *from, size_t *n_from, size_t size)
@@ -254,14 +241,7 @@ static void on_gathered(vr_cluster *c, const vr_gather_answer *answers, size_t n
             fwd_end(x, first_status, "%s", first_err);
         return;
     }
-    if (out.n_user_ids > 1)
-        qsort(out.user_ids, out.n_user_ids, sizeof(char *), str_cmp);
-    if (x->op == VR_RPC_USERS)
-        out.count = out.n_user_ids;
-    if (out.n_instances > 1)
-        qsort(out.instances, out.n_instances, sizeof(*out.instances), instance_cmp);
-    if (x->op == VR_RPC_INSTANCES)
-        out.count = out.n_instances;
+    vr_rpc_result_sort(x->op, &out);
     fwd_result(x, &out);
 }
 

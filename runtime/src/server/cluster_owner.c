@@ -117,11 +117,12 @@ static void hint_put(verani_server *srv, const char *room, const char *inst, con
 {
     vr_owners *o = srv->owners;
     size_t rl = strlen(room), il = strlen(inst);
+    uint32_t b = key_hash(room, inst) % HINT_BUCKETS;
     vr_hint *h;
 
     if (!o || !*owner)
         return;
-    h = hint_find(o, room, inst, 1);
+    (void)hint_find(o, room, inst, 1); /* the one it replaces */
     if (o->n >= HINTS_MAX)
         hints_clear(o);
     h = vr_malloc(sizeof(*h) + rl + il + 2);
@@ -132,8 +133,8 @@ static void hint_put(verani_server *srv, const char *room, const char *inst, con
     memcpy(h->key, room, rl);
     h->key[rl] = '/';
     memcpy(h->key + rl + 1, inst, il + 1);
-    h->next = o->b[key_hash(room, inst) % HINT_BUCKETS];
-    o->b[key_hash(room, inst) % HINT_BUCKETS] = h;
+    h->next = o->b[b];
+    o->b[b] = h;
     o->n++;
 }
 
@@ -182,18 +183,19 @@ static const char *room_of(const vr_instance *inst)
 
 /* --- the claim ------------------------------------------------------------------------------- */
 
-/* Close every connection waiting for the instance with `code` and `reason`. */
-static void held_close(vr_instance *inst, int code, const char *reason)
+/* Every connection waiting for the instance is read again: it goes on (`code` 0: its HELLO
+ * is read now), or it is closed with `code` and `reason` (the client's answer to the close
+ * then ends it at once; what else it sent is dropped, the session being closed). */
+static void held_end(vr_instance *inst, int code, const char *reason)
 {
     while (inst->held.head) {
         verani_session *s = lws_container_of(inst->held.head, verani_session, node);
 
         lws_dll2_remove(&s->node);
-        /* read again: the client's answer to the close ends the connection at once (what
-         * else it sent is dropped, the session being closed) */
         if (s->wsi)
             lws_rx_flow_control(s->wsi, 1);
-        vr_session_close(s, code, reason, 0);
+        if (code)
+            vr_session_close(s, code, reason, 0);
     }
 }
 
@@ -225,13 +227,7 @@ static void on_claimed(vr_cluster *c, const vr_claim_result *res, void *arg)
         VR_INFO("cluster: instance %s '%s' is this node's (epoch %llu)\n", room_of(inst),
                 inst->name, (unsigned long long)res->epoch);
         vr_instance_started(inst);
-        while (inst->held.head) { /* their HELLOs are read now */
-            verani_session *s = lws_container_of(inst->held.head, verani_session, node);
-
-            lws_dll2_remove(&s->node);
-            if (s->wsi)
-                lws_rx_flow_control(s->wsi, 1);
-        }
+        held_end(inst, 0, NULL);
         break;
     case VR_CLAIM_OWNED:
         inst->own = VR_OWN_LOST;
@@ -241,34 +237,42 @@ static void on_claimed(vr_cluster *c, const vr_claim_result *res, void *arg)
                                                                        : "no public URL");
         moved_reason(reason, sizeof(reason), res->owner_url);
         srv->owners->moved += inst->held.count;
-        held_close(inst, VR_CLOSE_MOVED, reason);
+        held_end(inst, VR_CLOSE_MOVED, reason);
         break;
     default:
         inst->own = VR_OWN_LOST;
         VR_WARN("cluster: instance %s '%s' could not be claimed (%s): its connections are "
                 "closed with 1013, to try again\n", room_of(inst), inst->name, res->error);
         srv->owners->refused += inst->held.count;
-        held_close(inst, VR_CLOSE_TRY_AGAIN, "try again: the cluster did not answer");
+        held_end(inst, VR_CLOSE_TRY_AGAIN, "try again: the cluster did not answer");
         break;
     }
     vr_instance_maybe_free(inst);
 }
 
-
-/* The public URL of the live node another claim said owns the instance; NULL when there is
- * no such hint, the node is gone or it is this one. */
-static const char *hinted_url(verani_server *srv, const char *room, const char *inst)
+/* The hint naming the live node another claim said owns the instance, and that node's
+ * public URL in *url; NULL when there is no such hint, the node is gone or it is this one. */
+static vr_hint *live_hint(verani_server *srv, const char *room, const char *inst,
+                         const char **url)
 {
     vr_hint *h;
-    const char *url;
 
+    *url = NULL;
     if (!srv->cluster || !srv->owners || !(h = hint_find(srv->owners, room, inst, 0)))
         return NULL;
-    url = strcmp(h->owner, vr_cluster_node_id(srv->cluster))
-              ? vr_cluster_node_url(srv->cluster, h->owner) : NULL;
-    if (!url)
-        hint_find(srv->owners, room, inst, 1); /* stale */
-    return url;
+    if (strcmp(h->owner, vr_cluster_node_id(srv->cluster)))
+        *url = vr_cluster_node_url(srv->cluster, h->owner);
+    if (*url)
+        return h;
+    (void)hint_find(srv->owners, room, inst, 1); /* stale */
+    return NULL;
+}
+
+static const char *hinted_url(verani_server *srv, const char *room, const char *inst)
+{
+    const char *url;
+
+    return live_hint(srv, room, inst, &url) ? url : NULL;
 }
 
 void vr_owner_claim(vr_instance *inst)
@@ -303,11 +307,9 @@ int vr_owner_moved(const vr_instance *inst)
 
 const char *vr_owner_hinted(verani_server *srv, const char *room, const char *inst)
 {
-    vr_hint *h;
+    const char *url;
+    vr_hint *h = live_hint(srv, room, inst, &url);
 
-    if (!hinted_url(srv, room, inst))
-        return NULL;
-    h = hint_find(srv->owners, room, inst, 0);
     return h ? h->owner : NULL;
 }
 
@@ -381,13 +383,7 @@ static void on_validated(vr_cluster *c, int result, void *arg)
         srv->owners->kept++;
         VR_NOTICE("cluster: instance %s '%s' is still this node's: its clients resume\n",
                   room_of(inst), inst->name);
-        while (inst->held.head) {
-            verani_session *s = lws_container_of(inst->held.head, verani_session, node);
-
-            lws_dll2_remove(&s->node);
-            if (s->wsi)
-                lws_rx_flow_control(s->wsi, 1);
-        }
+        held_end(inst, 0, NULL);
         return;
     }
     /* another node's now (or no way to know): its sessions are that node's to answer for */
@@ -402,7 +398,7 @@ static void on_validated(vr_cluster *c, int result, void *arg)
     vr_instance_stopping(inst);
     inst->own = VR_OWN_LOST;
     inst->epoch = 0;
-    held_close(inst, VR_CLOSE_MOVED, "moved");
+    held_end(inst, VR_CLOSE_MOVED, "moved");
     vr_instance_maybe_free(inst);
 }
 

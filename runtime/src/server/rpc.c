@@ -315,13 +315,18 @@ void vr_rpc_exec(verani_server *srv, const vr_rpc_req *rq, verani_rpc_result *re
         fail(res, VERANI_ENOTFOUND, "no open session with client id '%.100s'", rq->name);
         return;
     }
-    if (rq->op == VR_RPC_USERS && res->n_user_ids > 1)
+    vr_rpc_result_sort(rq->op, res);
+}
+
+void vr_rpc_result_sort(int op, verani_rpc_result *res)
+{
+    if (op == VR_RPC_USERS && res->n_user_ids > 1)
         qsort(res->user_ids, res->n_user_ids, sizeof(char *), str_cmp);
-    if (rq->op == VR_RPC_USERS)
+    if (op == VR_RPC_USERS)
         res->count = res->n_user_ids;
-    if (rq->op == VR_RPC_INSTANCES && res->n_instances > 1)
+    if (op == VR_RPC_INSTANCES && res->n_instances > 1)
         qsort(res->instances, res->n_instances, sizeof(*res->instances), instance_cmp);
-    if (rq->op == VR_RPC_INSTANCES)
+    if (op == VR_RPC_INSTANCES)
         res->count = res->n_instances;
 }
 
@@ -412,9 +417,8 @@ void vr_rpc_drain(verani_server *srv)
         verani_rpc_result res;
 
         next = c->next;
-        if (vr_calls_forward(srv, &c->rq, forwarded, c))
-            continue; /* the owner of its instance answers (forwarded) */
-        vr_rpc_exec(srv, &c->rq, &res);
+        if (vr_rpc_start(srv, &c->rq, &res, forwarded, c))
+            continue; /* other nodes of the cluster answer (forwarded) */
         /* Frame reference counts are the loop's (not atomic): drop ours here, not on the
          * waiting thread, since the session queues now share the frame. */
         vr_frame_unref(c->rq.frame);

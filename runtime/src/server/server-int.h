@@ -272,6 +272,10 @@ void vr_owner_release(struct vr_instance *inst);
 /* Ownership figures for /metrics. */
 void vr_owners_metrics(verani_server *srv, vr_sb *sb);
 
+/* --- rpc.c --- */
+/* The last touch of a result of `op` (vr_rpc_op): user ids and instances sorted, counted. */
+void vr_rpc_result_sort(int op, verani_rpc_result *res);
+
 /* --- cluster_calls.c: outside calls for an instance another node owns --- */
 struct vr_bus_call;
 /* `res` and what its arrays own are the callee's now. */
