@@ -32,53 +32,13 @@
 
 #include "cases.h"
 #include "cleanup.h"
+#include "cluster_util.h"
 #include "deadline.h"
 #include "e2e_client.h"
 #include "e2e_room.h"
 #include "e2e_util.h"
 #include "rawclient.h"
 #include "redis_server.h"
-
-#define NODES 3
-#define HEARTBEAT_MS 100
-#define LEASE_MS 1000
-#define TIMEOUT_MS 500
-
-typedef struct cluster {
-    rs_server *rs;
-    e2e_server node[NODES];
-    char url[NODES][64];
-} cluster;
-
-/* A port free now on 127.0.0.1 (the node's public URL must name it before it listens). */
-static int free_port(void)
-{
-    struct sockaddr_in a;
-    socklen_t al = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-    assert_true(fd >= 0);
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
-    port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
-/* Every node's /metrics answers with this token. */
-static int with_metrics(verani_server *srv, void *arg)
-{
-    verani_api_options a;
-
-    (void)arg;
-    memset(&a, 0, sizeof(a));
-    a.token = "t";
-    a.metrics_token = "m";
-    return verani_server_set_api(srv, &a);
-}
 
 /* --- a node that stalls: its loop blocked past its lease, as SIGSTOP would (one process) -- */
 
@@ -117,96 +77,18 @@ static int mount_stalling(verani_server *srv)
     return e2e_e2e_mount(srv, &stall_handlers, NULL);
 }
 
-/* Idle instances evicted after `idle_ms` (0: the default); node `stalling` (-1: none) can be
- * stalled; `no_resume`: sessions end with their connection. */
+/* Node `stalling` (-1: none) can be stalled; `no_resume`: sessions end with their
+ * connection. */
 static void cluster_start_ex(cluster *cl, uint32_t idle_ms, int stalling, int no_resume)
 {
-    static const char *ids[NODES] = {"node-a", "node-b", "node-c"};
-    verani_server_options o;
-    int i;
+    cluster_cfg cfg;
 
-    memset(cl, 0, sizeof(*cl));
-    cl->rs = rs_start(NULL);
-    for (i = 0; i < NODES; i++) {
-        e2e_server_options(&o);
-        o.port = free_port();
-        snprintf(cl->url[i], sizeof(cl->url[i]), "ws://127.0.0.1:%d", o.port);
-        o.cluster.redis_address = cl->rs->address;
-        o.cluster.node_id = ids[i];
-        o.cluster.public_url = cl->url[i];
-        o.cluster.heartbeat_ms = HEARTBEAT_MS;
-        o.cluster.lease_ms = LEASE_MS;
-        o.cluster.command_timeout_ms = TIMEOUT_MS;
-        o.instance_idle_ms = idle_ms;
-        if (no_resume)
-            o.resume_grace_ms = VERANI_RESUME_OFF;
-        e2e_server_start_rooms(&cl->node[i], &o, i == stalling ? mount_stalling : e2e_mount_all,
-                               with_metrics, NULL);
-        assert_int_equal(cl->node[i].port, o.port);
-    }
-}
-
-static void cluster_start(cluster *cl, uint32_t idle_ms)
-{
-    cluster_start_ex(cl, idle_ms, -1, 0);
-}
-
-static void cluster_stop(cluster *cl)
-{
-    int i;
-
-    for (i = 0; i < NODES; i++)
-        if (cl->node[i].srv) /* not stopped by the test already */
-            e2e_server_stop(&cl->node[i]);
-    rs_free(cl->rs);
-}
-
-/* Wait until every node sees the other two live (their heartbeats crossed Redis). */
-static void wait_mesh(cluster *cl)
-{
-    int64_t d = dl_after(DL_GENEROUS(10 * LEASE_MS));
-    char resp[8192];
-    int i, ok = 0;
-
-    while (!ok && !dl_passed(d)) {
-        ok = 1;
-        for (i = 0; i < NODES && ok; i++)
-            ok = rc_tcp_get(cl->node[i].port, "/health", resp, sizeof(resp)) == 200;
-        if (!ok)
-            dl_nap_ms(20);
-    }
-    assert_true(ok);
-}
-
-/* A figure of node `i`'s /metrics (-1 when absent). */
-static long long metric(cluster *cl, int i, const char *name)
-{
-    char resp[65536], key[160], *p;
-
-    assert_int_equal(rc_tcp_request(cl->node[i].port, "GET /metrics HTTP/1.1\r\nHost: x\r\n"
-                                    "Authorization: Bearer m\r\nConnection: close\r\n\r\n",
-                                    resp, sizeof(resp)), 200);
-    snprintf(key, sizeof(key), "\n%s ", name);
-    p = strstr(resp, key);
-    return p ? atoll(p + strlen(key)) : -1;
-}
-
-/* Sessions of E2e `inst` as node `i` answers (the owner's count when another node owns it;
- * 0 when no node serves it). */
-static long long sessions_on(cluster *cl, int i, const char *inst)
-{
-    verani_rpc_result res;
-    verani_rpc_done done = {0};
-    int r;
-
-    memset(&res, 0, sizeof(res));
-    done.out = &res;
-    done.timeout_ms = DL_WAIT_MS;
-    r = verani_rpc_session_count(cl->node[i].srv, "E2e", inst, done);
-    if (r == VERANI_ENOTFOUND)
-        return 0;
-    assert_int_equal(r, 0);
-    return (long long)res.count;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.idle_ms = idle_ms;
+    cfg.no_resume = no_resume;
+    if (stalling >= 0)
+        cfg.mount[stalling] = mount_stalling;
+    cluster_start_cfg(cl, &cfg);
 }
 
 /* --- typed clients --------------------------------------------------------------------------- */
@@ -224,31 +106,6 @@ static void on_chat(verani_client *c, const E2e__ChatOut *msg, void *user)
     s->chats++;
     snprintf(s->last_text, sizeof(s->last_text), "%s", msg->text ? msg->text : "");
     snprintf(s->last_from, sizeof(s->last_from), "%s", msg->from ? msg->from : "");
-}
-
-static void loop_undo(void *loop)
-{
-    verani_client_loop_destroy(loop);
-}
-
-/* A client loop for the test, destroyed at its teardown. */
-static verani_client_loop *client_loop(void)
-{
-    char err[256];
-    verani_client_loop *loop = verani_client_loop_create(err, sizeof(err));
-
-    if (!loop)
-        fail_msg("verani_client_loop_create: %s", err);
-    cu_push(loop_undo, loop);
-    return loop;
-}
-
-/* Destroy `loop` now (its sockets close, so the servers need not wait for their close
- * frames to be answered), not at the teardown. */
-static void client_loop_end(verani_client_loop *loop)
-{
-    cu_drop(loop);
-    verani_client_loop_destroy(loop);
 }
 
 static verani_client *client_to(verani_client_loop *loop, int port, const char *path_query,
@@ -872,7 +729,8 @@ static void test_no_redis_per_frame(void **state)
 
 /* A node that stops gracefully leaves the cluster: another node claims its instances at
  * once (the first connection there is served, not moved to the node that is gone), without
- * waiting for the stopped node's lease to run out. */
+ * waiting for the stopped node's lease to run out; the session of the stopped node came with
+ * the instance (handed over) and waits there for its client's resume. */
 static void test_stop_leaves(void **state)
 {
     cluster cl;
@@ -891,7 +749,8 @@ static void test_stop_leaves(void **state)
 
     c = e2e_join(l, cl.node[0].port, "/e2e/r7?userId=u1");
     assert_true(c->welcomed && !c->closed);
-    assert_int_equal(sessions_on(&cl, 0, "r7"), 1);
+    assert_int_equal(sessions_on(&cl, 0, "r7"), 2);
+    assert_int_equal(metric(&cl, 0, "verani_cluster_handover_sessions_total"), 1);
     assert_int_equal(metric(&cl, 0, "verani_cluster_claims_total{result=\"lost\"}"), 0);
     assert_int_equal(metric(&cl, 0, "verani_cluster_moved_total"), 0);
     rc_loop_destroy(l);

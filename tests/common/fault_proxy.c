@@ -15,6 +15,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -22,7 +24,7 @@
 #include "cleanup.h"
 #include "fault_proxy.h"
 
-#define FP_MAX 16
+#define FP_MAX 256
 
 /* Bytes read from one side and not yet written to the other. */
 typedef struct fp_buf {
@@ -40,6 +42,9 @@ struct fault_proxy {
     char path[108];
     char address[120];
     char target[108];
+    int tcp;                 /* fp_start_tcp: TCP on loopback, to target_port */
+    int port;
+    atomic_int target_port;
     pthread_t th;
     atomic_int mode, stop;
     atomic_size_t held;
@@ -56,6 +61,24 @@ static int connect_unix(const char *path)
     memset(&a, 0, sizeof(a));
     a.sun_family = AF_UNIX;
     memcpy(a.sun_path, path, strlen(path) + 1);
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int connect_tcp(int port)
+{
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    if (fd < 0)
+        return -1;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)port);
     if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
         close(fd);
         return -1;
@@ -174,9 +197,12 @@ static void *fp_thread(void *arg)
         if (poll(fds, (nfds_t)n, 10) <= 0)
             continue;
         if (fds[0].revents & POLLIN) {
-            int cfd = accept(fp->lfd, NULL, NULL), sfd = cfd >= 0 ? connect_unix(fp->target) : -1;
+            int cfd = accept(fp->lfd, NULL, NULL), sfd = -1;
             int i;
 
+            if (cfd >= 0)
+                sfd = fp->tcp ? connect_tcp(atomic_load(&fp->target_port))
+                              : connect_unix(fp->target);
             for (i = 0; i < FP_MAX && fp->pairs[i].a >= 0; i++)
                 ;
             if (cfd >= 0 && sfd >= 0 && i < FP_MAX) {
@@ -213,7 +239,8 @@ static void fp_undo(void *arg)
     atomic_store(&fp->stop, 1);
     pthread_join(fp->th, NULL);
     close(fp->lfd);
-    unlink(fp->path);
+    if (!fp->tcp)
+        unlink(fp->path);
     free(fp);
 }
 
@@ -240,6 +267,42 @@ fault_proxy *fp_start(const char *dir, const char *target)
     assert_int_equal(pthread_create(&fp->th, NULL, fp_thread, fp), 0);
     cu_push(fp_undo, fp);
     return fp;
+}
+
+fault_proxy *fp_start_tcp(int target_port)
+{
+    fault_proxy *fp = calloc(1, sizeof(*fp));
+    struct sockaddr_in a;
+    socklen_t al = sizeof(a);
+
+    assert_non_null(fp);
+    fp->tcp = 1;
+    atomic_store(&fp->target_port, target_port);
+    for (int i = 0; i < FP_MAX; i++)
+        fp->pairs[i].a = fp->pairs[i].b = -1;
+    fp->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fp->lfd >= 0);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fp->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fp->lfd, (struct sockaddr *)&a, &al), 0);
+    fp->port = ntohs(a.sin_port);
+    snprintf(fp->address, sizeof(fp->address), "127.0.0.1:%d", fp->port);
+    assert_int_equal(listen(fp->lfd, 256), 0);
+    assert_int_equal(pthread_create(&fp->th, NULL, fp_thread, fp), 0);
+    cu_push(fp_undo, fp);
+    return fp;
+}
+
+int fp_port(const fault_proxy *fp)
+{
+    return fp->port;
+}
+
+void fp_retarget(fault_proxy *fp, int target_port)
+{
+    atomic_store(&fp->target_port, target_port);
 }
 
 const char *fp_address(const fault_proxy *fp)

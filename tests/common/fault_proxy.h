@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fault_proxy.h: a unix-socket proxy for one test, between a program and the
+ * fault_proxy.h: a unix-socket (or TCP) proxy for one test, between a program and the
  * server it talks to (a node and its Redis), that can misbehave on command
  * (shared/SCALEOUT.md section 5):
  *   FP_PASS   bytes flow both ways (and whatever was held is delivered first)
@@ -24,6 +24,14 @@ typedef struct fault_proxy fault_proxy;
  * `target`. The proxy's own address for the program: fp_address (as "unix:<path>"). */
 fault_proxy *fp_start(const char *dir, const char *target);
 const char *fp_address(const fault_proxy *fp);
+/* The same between TCP clients and servers on 127.0.0.1: listen on a free port (fp_port;
+ * fp_address is "127.0.0.1:<port>") and forward each new connection to `target_port`; what
+ * fp_retarget names then gets the next ones, as a load balancer sends new connections to
+ * another node once one stops (those already made stay where they are). Up to 256
+ * connections at once. */
+fault_proxy *fp_start_tcp(int target_port);
+int fp_port(const fault_proxy *fp);
+void fp_retarget(fault_proxy *fp, int target_port);
 /* Switch modes; FP_RESET acts once and then passes. Any thread. */
 void fp_set(fault_proxy *fp, fp_mode mode);
 /* Bytes held now (both directions). */

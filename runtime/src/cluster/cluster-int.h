@@ -20,7 +20,10 @@ typedef struct vr_script {
     char sha[41];
 } vr_script;
 
-enum { S_CLAIM, S_RELEASE, S_VALIDATE, S_COUNT };
+enum { S_CLAIM, S_RELEASE, S_VALIDATE, S_HANDOVER_SAVE, S_HANDOVER_TAKE, S_COUNT };
+
+/* handover.c's scripts (SHA-1 computed by cluster.c with the others). */
+extern const char vr_handover_save_lua[], vr_handover_take_lua[];
 
 /* Another node as its heartbeats describe it (bus.c). Owned by the node table. */
 typedef struct vr_peer {
@@ -65,6 +68,17 @@ struct vr_cluster {
     struct vr_bus_pending *pending;   /* calls this node made, waiting for answers */
     struct vr_bus_call *incoming;     /* calls made to this node, not answered yet */
 };
+
+/* Call script `script` (S_*) with `nkeys` keys then the other arguments, `nargs` in all;
+ * `lens` gives their lengths (NULL: C strings). The arguments are copied. `cb` runs once,
+ * later, unless this returns an error (VERANI_EINVAL: too many, VERANI_ENOMEM, or the
+ * engine's refusal). */
+int vr_cluster_eval(vr_cluster *c, int script, int nkeys, int nargs, const char **args,
+                    const size_t *lens, vr_redis_cb cb, void *arg);
+
+/* <prefix>:<kind>:{room/instance}, allocated (NULL when out of memory). */
+char *vr_cluster_instance_key(const vr_cluster *c, const char *kind, const char *room,
+                              const char *instance);
 
 /* Milliseconds on the monotonic clock. */
 int64_t vr_mono_ms(void);

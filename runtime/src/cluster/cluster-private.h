@@ -15,6 +15,10 @@
  *                     (the fencing token, grows by one per claim, never
  *                     reset), handover (1 when the last owner saved its
  *                     sessions for the next)
+ *   <p>:rf:{R/I}      a graceful stop's handover of the instance (its
+ *                     sessions and their retained frames, a Handover in
+ *                     cluster.proto), PX the resume grace: written with the
+ *                     release, read and deleted by the next owner's claim
  * Channels: <p>:ctl, every node's heartbeat (and, later, calls to all nodes).
  *
  * Lease and self-fencing: t_ok is when the last heartbeat that Redis
@@ -108,6 +112,29 @@ int vr_cluster_claim(vr_cluster *c, const char *room, const char *instance, vr_c
 int vr_cluster_release(vr_cluster *c, const char *room, const char *instance, uint64_t epoch,
                        int handover, void (*cb)(vr_cluster *c, int result, void *arg),
                        void *arg);
+
+/*
+ * A graceful stop hands the instance over (handover.c): if this node still owns it with
+ * `epoch`, one script stores `blob` (a packed Handover) for `ttl_ms` at <p>:rf:{R/I} and
+ * releases the instance with handover=1, so the next claim finds it. `cb` gets 1 saved and
+ * released, 0 not the owner (any more: nothing written), or a negative verani_err (Redis
+ * did not answer: whether it was written is unknown). `blob` is copied. 0, or VERANI_ENOMEM,
+ * VERANI_EIO (Redis is not up: cb does not run).
+ */
+int vr_cluster_handover_save(vr_cluster *c, const char *room, const char *instance,
+                             uint64_t epoch, const uint8_t *blob, size_t len, uint32_t ttl_ms,
+                             void (*cb)(vr_cluster *c, int result, void *arg), void *arg);
+
+/*
+ * After a claim won with `handover` set: take what the last owner saved (read and deleted
+ * in one script, only while this node owns the instance with `epoch`). `cb` gets status 1
+ * with the blob (valid during the call; len 0 when it expired), 0 when this node is not the
+ * owner, or a negative verani_err. 0, or VERANI_ENOMEM, VERANI_EIO (cb does not run).
+ */
+typedef void (*vr_handover_cb)(vr_cluster *c, int status, const uint8_t *blob, size_t len,
+                               void *arg);
+int vr_cluster_handover_take(vr_cluster *c, const char *room, const char *instance,
+                             uint64_t epoch, vr_handover_cb cb, void *arg);
 
 /* Does this node still own the instance with `epoch` (after a fence, before
  * resuming)? `cb` gets 1 yes, 0 no, or a negative verani_err. */

@@ -71,13 +71,14 @@ static void script_init(vr_script *s, const char *src)
 
 /* --- EVALSHA, then EVAL on NOSCRIPT ----------------------------------------------------------- */
 
-#define EVAL_MAX_ARGS 8
+#define EVAL_MAX_ARGS 10
 
 /* One script call; owned by the engine's callback until it answers (or by the retry). */
 typedef struct vr_eval {
     vr_cluster *c;
     const vr_script *script;
     int argc;                    /* EVALSHA sha numkeys keys... args... */
+    char nkeys[2];               /* argv[2] */
     char *argv[EVAL_MAX_ARGS];   /* owned copies from argv[3] on */
     size_t lens[EVAL_MAX_ARGS];
     int retried;
@@ -124,37 +125,57 @@ static int eval_send(vr_eval *e)
     return vr_redis_command(e->c->redis, on_eval, e, e->argc, argv, e->lens);
 }
 
-/* Call `s` with one key and `nargs` string arguments; `cb` runs once unless this returns an
- * error. */
-static int eval(vr_cluster *c, const vr_script *s, const char *key, int nargs, const char **args,
-                vr_redis_cb cb, void *arg)
+int vr_cluster_eval(vr_cluster *c, int script, int nkeys, int nargs, const char **args,
+                    const size_t *lens, vr_redis_cb cb, void *arg)
 {
-    vr_eval *e = vr_calloc(1, sizeof(*e));
+    vr_eval *e;
     int i, rc;
 
+    if (nkeys < 0 || nkeys > 9 || nargs < nkeys || nargs + 3 > EVAL_MAX_ARGS)
+        return VERANI_EINVAL;
+    e = vr_calloc(1, sizeof(*e));
     if (!e)
         return VERANI_ENOMEM;
     e->c = c;
-    e->script = s;
+    e->script = &c->scripts[script];
     e->cb = cb;
     e->arg = arg;
-    e->argv[2] = "1";
+    e->nkeys[0] = (char)('0' + nkeys);
+    e->argv[2] = e->nkeys;
     e->lens[2] = 1;
     e->argc = 3;
-    for (i = -1; i < nargs; i++) {
-        const char *v = i < 0 ? key : args[i];
+    for (i = 0; i < nargs; i++) {
+        size_t n = lens ? lens[i] : strlen(args[i]);
 
-        e->argv[e->argc] = vr_strdup(v);
-        e->lens[e->argc] = strlen(v);
-        if (!e->argv[e->argc++]) {
+        e->argv[e->argc] = vr_malloc(n + 1);
+        if (!e->argv[e->argc]) {
             eval_free(e);
             return VERANI_ENOMEM;
         }
+        memcpy(e->argv[e->argc], args[i], n);
+        e->argv[e->argc][n] = '\0';
+        e->lens[e->argc++] = n;
     }
     rc = eval_send(e);
     if (rc)
         eval_free(e);
     return rc;
+}
+
+/* Call `s` with one key and `nargs` string arguments; `cb` runs once unless this returns an
+ * error. */
+static int eval(vr_cluster *c, int script, const char *key, int nargs, const char **args,
+                vr_redis_cb cb, void *arg)
+{
+    const char *all[EVAL_MAX_ARGS];
+    int i;
+
+    if (nargs + 4 > EVAL_MAX_ARGS)
+        return VERANI_EINVAL;
+    all[0] = key;
+    for (i = 0; i < nargs; i++)
+        all[i + 1] = args[i];
+    return vr_cluster_eval(c, script, 1, nargs + 1, all, NULL, cb, arg);
 }
 
 /* --- liveness ---------------------------------------------------------------------------------- */
@@ -433,6 +454,8 @@ vr_cluster *vr_cluster_create(struct ev_loop *loop, const vr_cluster_options *o,
     script_init(&c->scripts[S_CLAIM], claim_lua);
     script_init(&c->scripts[S_RELEASE], release_lua);
     script_init(&c->scripts[S_VALIDATE], validate_lua);
+    script_init(&c->scripts[S_HANDOVER_SAVE], vr_handover_save_lua);
+    script_init(&c->scripts[S_HANDOVER_TAKE], vr_handover_take_lua);
     c->on_live = o->on_live;
     c->on_reset = o->on_reset;
     c->arg = o->arg;
@@ -493,14 +516,20 @@ void vr_cluster_get_stats(const vr_cluster *c, vr_cluster_stats *out)
 /* --- ownership ---------------------------------------------------------------------------------------- */
 
 /* <p>:own:{room/instance} into a fresh allocation. */
-static char *own_key(const vr_cluster *c, const char *room, const char *instance)
+char *vr_cluster_instance_key(const vr_cluster *c, const char *kind, const char *room,
+                              const char *instance)
 {
-    size_t n = strlen(c->prefix) + strlen(room) + strlen(instance) + 9;
+    size_t n = strlen(c->prefix) + strlen(kind) + strlen(room) + strlen(instance) + 6;
     char *k = vr_malloc(n);
 
     if (k)
-        snprintf(k, n, "%s:own:{%s/%s}", c->prefix, room, instance);
+        snprintf(k, n, "%s:%s:{%s/%s}", c->prefix, kind, room, instance);
     return k;
+}
+
+static char *own_key(const vr_cluster *c, const char *room, const char *instance)
+{
+    return vr_cluster_instance_key(c, "own", room, instance);
 }
 
 typedef struct claim_ctx {
@@ -590,7 +619,7 @@ int vr_cluster_claim(vr_cluster *c, const char *room, const char *instance, vr_c
     x->arg = arg;
     args[0] = c->node_id;
     args[1] = node_prefix;
-    rc = eval(c, &c->scripts[S_CLAIM], key, 2, args, on_claim, x);
+    rc = eval(c, S_CLAIM, key, 2, args, on_claim, x);
     if (rc)
         vr_free(x);
     else
@@ -664,7 +693,7 @@ static int flag_script(vr_cluster *c, int script, const char *room, const char *
     args[0] = c->node_id;
     args[1] = e;
     args[2] = third;
-    rc = eval(c, &c->scripts[script], key, third ? 3 : 2, args, on_flag, x);
+    rc = eval(c, script, key, third ? 3 : 2, args, on_flag, x);
     if (rc)
         vr_free(x);
     else

@@ -290,7 +290,7 @@ int vr_calls_forward(verani_server *srv, const vr_rpc_req *rq, vr_fwd_done done,
     if ((rq->room || rq->room_def) && !m)
         return 0; /* no such room: this node says so */
     inst = m && rq->instance ? vr_instance_get(m, rq->instance, 0) : NULL;
-    if (rq->instance && inst && inst->own != VR_OWN_LOST)
+    if (rq->instance && inst && !vr_own_elsewhere(inst->own))
         return 0; /* this node's, or it is finding out: delivered here */
     memset(&f, 0, sizeof(f));
     f.op = (uint32_t)rq->op;

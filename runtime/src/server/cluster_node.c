@@ -176,4 +176,5 @@ void vr_cluster_node_metrics(verani_server *srv, vr_sb *sb)
                  "# TYPE verani_cluster_resets_total counter\nverani_cluster_resets_total %llu\n",
                  (unsigned long long)st.resets);
     vr_owners_metrics(srv, sb);
+    vr_handover_metrics(srv, sb);
 }

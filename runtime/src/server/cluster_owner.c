@@ -208,6 +208,31 @@ static void moved_reason(char *buf, size_t len, const char *url)
         snprintf(buf, len, "moved");
 }
 
+void vr_owner_won(vr_instance *inst, const uint8_t *ho, size_t ho_len)
+{
+    inst->own = VR_OWN_HELD;
+    hint_find(inst->mount->srv->owners, room_of(inst), inst->name, 1);
+    VR_INFO("cluster: instance %s '%s' is this node's (epoch %llu)\n", room_of(inst),
+            inst->name, (unsigned long long)inst->epoch);
+    vr_instance_started(inst);
+    if (ho_len)
+        vr_handover_restore(inst, ho, ho_len);
+    held_end(inst, 0, NULL);
+}
+
+void vr_owner_refused(vr_instance *inst, const char *why)
+{
+    verani_server *srv = inst->mount->srv;
+
+    inst->own = VR_OWN_LOST;
+    inst->epoch = 0;
+    VR_WARN("cluster: instance %s '%s' could not be claimed (%s): its connections are "
+            "closed with 1013, to try again\n", room_of(inst), inst->name, why);
+    if (srv->owners)
+        srv->owners->refused += inst->held.count;
+    held_end(inst, VR_CLOSE_TRY_AGAIN, "try again: the cluster did not answer");
+}
+
 static void on_claimed(vr_cluster *c, const vr_claim_result *res, void *arg)
 {
     vr_instance *inst = arg;
@@ -221,13 +246,11 @@ static void on_claimed(vr_cluster *c, const vr_claim_result *res, void *arg)
     }
     switch (res->outcome) {
     case VR_CLAIM_WON:
-        inst->own = VR_OWN_HELD;
         inst->epoch = res->epoch;
-        hint_find(srv->owners, room_of(inst), inst->name, 1);
-        VR_INFO("cluster: instance %s '%s' is this node's (epoch %llu)\n", room_of(inst),
-                inst->name, (unsigned long long)res->epoch);
-        vr_instance_started(inst);
-        held_end(inst, 0, NULL);
+        /* the last owner stopped gracefully: its sessions come first (CLAIMING meanwhile) */
+        if (res->handover && !vr_handover_take(inst))
+            return;
+        vr_owner_won(inst, NULL, 0);
         break;
     case VR_CLAIM_OWNED:
         inst->own = VR_OWN_LOST;
@@ -240,11 +263,7 @@ static void on_claimed(vr_cluster *c, const vr_claim_result *res, void *arg)
         held_end(inst, VR_CLOSE_MOVED, reason);
         break;
     default:
-        inst->own = VR_OWN_LOST;
-        VR_WARN("cluster: instance %s '%s' could not be claimed (%s): its connections are "
-                "closed with 1013, to try again\n", room_of(inst), inst->name, res->error);
-        srv->owners->refused += inst->held.count;
-        held_end(inst, VR_CLOSE_TRY_AGAIN, "try again: the cluster did not answer");
+        vr_owner_refused(inst, res->error);
         break;
     }
     vr_instance_maybe_free(inst);

@@ -323,7 +323,8 @@ int vr_session_rx(verani_session *s, const uint8_t *in, size_t len, int binary, 
 
     /* A closing session ignores what still arrives, except during a graceful
      * shutdown: frames the client sent before it saw the 1012 are handled. */
-    if (s->closing && (s->close_code != VR_CLOSE_RESTART || !s->hello_done || s->fenced))
+    if (s->closing &&
+        (s->close_code != VR_CLOSE_RESTART || !s->hello_done || s->fenced || s->handover))
         return 0;
     vr_session_heard(s);
     if (first)

@@ -270,11 +270,47 @@ typedef struct vr_restoring {
     size_t n, cap;
 } vr_restoring;
 
+verani_session *vr_session_restored(verani_server *srv, vr_instance *inst,
+                                    const vr_attachment *a)
+{
+    verani_session *s = vr_calloc(1, sizeof(*s));
+    size_t i;
+
+    if (!s)
+        return NULL;
+    s->srv = srv;
+    s->inst = inst;
+    vr_outq_init(&s->q);
+    vr_outq_init(&s->retained);
+    snprintf(s->client_id, sizeof(s->client_id), "%s", a->client_id);
+    snprintf(s->resume_token, sizeof(s->resume_token), "%.32s", a->resume_token);
+    s->user_id = vr_strdup(a->user_id ? a->user_id : "");
+    s->meta = a->meta_len ? vr_malloc(a->meta_len) : NULL;
+    if (!s->user_id || (a->meta_len && !s->meta))
+        goto fail;
+    if (a->meta_len)
+        memcpy(s->meta, a->meta, a->meta_len);
+    s->meta_len = a->meta_len;
+    for (i = 0; i < a->n_channels; i++)
+        if (vr_session_channel_add(s, a->channels[i]) < 0)
+            goto fail;
+    if (a->epoch[0]) { /* saved by a graceful stop, frames and all: the stream goes on */
+        snprintf(s->epoch, sizeof(s->epoch), "%s", a->epoch);
+        s->seq = a->last_seq;
+    } else {           /* a crash: what its stream held is gone, a new one starts */
+        memcpy(s->epoch, srv->epoch, sizeof(s->epoch));
+        s->seq = 0;
+    }
+    return s;
+fail:
+    vr_session_free(s);
+    return NULL;
+}
+
 static int restore_one(const vr_attachment *a, void *user)
 {
     vr_restoring *st = user;
-    verani_session *s, **nl;
-    size_t i;
+    verani_session **nl;
 
     if (st->n == st->cap) {
         nl = vr_reallocarray(st->list, st->cap ? st->cap * 2 : 8, sizeof(*nl));
@@ -283,34 +319,8 @@ static int restore_one(const vr_attachment *a, void *user)
         st->list = nl;
         st->cap = st->cap ? st->cap * 2 : 8;
     }
-    s = vr_calloc(1, sizeof(*s));
-    if (!s)
-        return VERANI_ENOMEM;
-    st->list[st->n++] = s;
-    s->srv = st->srv;
-    s->inst = st->inst;
-    snprintf(s->client_id, sizeof(s->client_id), "%s", a->client_id);
-    snprintf(s->resume_token, sizeof(s->resume_token), "%.32s", a->resume_token);
-    s->user_id = vr_strdup(a->user_id ? a->user_id : "");
-    s->meta = a->meta_len ? vr_malloc(a->meta_len) : NULL;
-    if (!s->user_id || (a->meta_len && !s->meta))
-        return VERANI_ENOMEM;
-    if (a->meta_len)
-        memcpy(s->meta, a->meta, a->meta_len);
-    s->meta_len = a->meta_len;
-    for (i = 0; i < a->n_channels; i++)
-        if (vr_session_channel_add(s, a->channels[i]) < 0)
-            return VERANI_ENOMEM;
-    if (a->epoch[0]) { /* saved by a graceful stop, frames and all: the stream goes on */
-        snprintf(s->epoch, sizeof(s->epoch), "%s", a->epoch);
-        s->seq = a->last_seq;
-    } else {           /* a crash: what its stream held is gone, a new one starts */
-        memcpy(s->epoch, st->srv->epoch, sizeof(s->epoch));
-        s->seq = 0;
-    }
-    vr_outq_init(&s->q);
-    vr_outq_init(&s->retained);
-    return 0;
+    st->list[st->n] = vr_session_restored(st->srv, st->inst, a);
+    return st->list[st->n++] ? 0 : VERANI_ENOMEM;
 }
 
 static int restore_frame(uint64_t seq, int64_t at_ms, const uint8_t *bytes, size_t len,
@@ -334,8 +344,6 @@ static int restore_instance(verani_server *srv, const vr_named *nm)
 {
     vr_restoring st;
     vr_mount *m = NULL;
-    const verani_hooks *h;
-    struct verani_ctx ctx;
     size_t i;
     int r;
 
@@ -354,34 +362,44 @@ static int restore_instance(verani_server *srv, const vr_named *nm)
             r = vr_store_frames_read(srv->storage, st.list[i]->client_id, 0, 0, restore_frame,
                                      st.list[i]);
     }
-    for (i = 0; i < st.n; i++) {
-        verani_session *s = st.list[i];
+    if (r < 0) {
+        for (i = 0; i < st.n; i++)
+            if (st.list[i])
+                vr_session_free(st.list[i]);
+        vr_free(st.list);
+        vr_instance_maybe_free(st.inst);
+        return r;
+    }
+    vr_sessions_restored_attach(st.inst, st.list, st.n);
+    vr_free(st.list);
+    return 0;
+}
 
-        if (r < 0) {
-            vr_session_free(s);
-            continue;
-        }
+void vr_sessions_restored_attach(vr_instance *inst, verani_session **list, size_t n)
+{
+    verani_server *srv = inst->mount->srv;
+    const verani_room_schema *sc = inst->mount->def->schema;
+    const verani_hooks *h = vr_hooks_of(inst->mount);
+    struct verani_ctx ctx;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        verani_session *s = list[i];
+
         s->hello_done = 1;
         s->added = 1;
-        vr_bucket_init(&s->bucket, m->def->schema->rate, m->def->schema->burst, lws_now_usecs());
-        lws_dll2_add_tail(&s->node, &st.inst->sessions);
+        vr_bucket_init(&s->bucket, sc->rate, sc->burst, lws_now_usecs());
+        lws_dll2_add_tail(&s->node, &inst->sessions);
         lws_dll2_add_tail(&s->all, &srv->detached);
         s->detached = 1;
         s->last_rx_us = lws_now_usecs(); /* a fresh grace period (sweep.c) */
     }
-    vr_free(st.list);
-    if (r < 0) {
-        vr_instance_maybe_free(st.inst);
-        return r;
-    }
-    h = vr_hooks_of(m);
-    VR_NOTICE("instance %s '%s': %zu session(s) restored\n", nm->room, nm->instance, st.n);
-    if (h->on_hibernation_restore && st.n) {
-        vr_ctx_init(&ctx, srv, m, st.inst, NULL);
+    VR_NOTICE("instance %s '%s': %zu session(s) restored\n", sc->name, inst->name, n);
+    if (h->on_hibernation_restore && n) {
+        vr_ctx_init(&ctx, srv, inst->mount, inst, NULL);
         vr_hook_call(&ctx, VR_HOOK_RESTORE, NULL);
         vr_ctx_fini(&ctx);
     }
-    return 0;
 }
 
 int vr_sessions_restore(verani_server *srv)

@@ -69,8 +69,19 @@ typedef struct vr_chanref {
  * node loses its lease is VR_OWN_FENCED: its connections are closed with 1012 (their
  * sessions wait for a resume), its timers skip, new connections wait as for a claim; once
  * the node is live again Redis says whether it still owns it (HELD again) or not (its state
- * is dropped without on_disconnect: LOST). */
-enum { VR_OWN_HELD = 0, VR_OWN_CLAIMING, VR_OWN_LOST, VR_OWN_FENCED };
+ * is dropped without on_disconnect: LOST). A HELD instance that a graceful stop hands over
+ * (cluster_handover.c) is VR_OWN_HANDED: its sessions and their windows are in Redis for the
+ * next owner, nothing more is sent to them, outside calls find it elsewhere, and it ends
+ * here as a started instance does (on_instance_stop). A claim won after a handover stays
+ * CLAIMING until the handover is read and restored. */
+enum { VR_OWN_HELD = 0, VR_OWN_CLAIMING, VR_OWN_LOST, VR_OWN_FENCED, VR_OWN_HANDED };
+
+struct vr_instance;
+/* Is the instance another node's to serve (outside calls go there, nothing is done here)? */
+static inline int vr_own_elsewhere(int own)
+{
+    return own == VR_OWN_LOST || own == VR_OWN_HANDED;
+}
 
 /* A room instance: one per name, created on first connect. */
 typedef struct vr_instance {

@@ -222,7 +222,8 @@ static void chans_free(vr_instance *inst)
 
 static void instance_free(vr_instance *inst)
 {
-    if (inst->own == VR_OWN_HELD || inst->own == VR_OWN_FENCED) { /* started */
+    if (inst->own == VR_OWN_HELD || inst->own == VR_OWN_FENCED ||
+        inst->own == VR_OWN_HANDED) { /* started */
         vr_instance_stopping(inst); /* on_instance_stop while its storage is open; timers gone */
         vr_owner_release(inst);
     }

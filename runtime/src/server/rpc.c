@@ -284,7 +284,7 @@ void vr_rpc_exec(verani_server *srv, const vr_rpc_req *rq, verani_rpc_result *re
         if (rq->instance) {
             vr_instance *inst = vr_instance_get(m, rq->instance, 0);
 
-            if (inst && inst->own != VR_OWN_LOST) { /* LOST: another node's */
+            if (inst && !vr_own_elsewhere(inst->own)) { /* LOST, HANDED: another node's */
                 insts++;
                 exec_instance(inst, rq, res, &cap);
             }
@@ -293,7 +293,7 @@ void vr_rpc_exec(verani_server *srv, const vr_rpc_req *rq, verani_rpc_result *re
         lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&m->instances)) {
             vr_instance *inst = lws_container_of(d, vr_instance, node);
 
-            if (inst->own == VR_OWN_LOST)
+            if (vr_own_elsewhere(inst->own))
                 continue; /* another node's (a cluster): it answers for it */
             insts++;
             exec_instance(inst, rq, res, &cap);

@@ -200,6 +200,10 @@ struct verani_server {
     struct vr_cluster *cluster;      /* owned by cluster_node.c; NULL without opts.cluster */
     struct vr_owners *owners;        /* owned by cluster_owner.c: hints, figures; with cluster */
     int cluster_leaving;             /* the node's leave is on its way to Redis (stop) */
+    uint32_t handovers;              /* instances handed over, Redis not answered (stop) */
+    struct vr_handover_stats {       /* cluster_handover.c's figures */
+        uint64_t saved, failed, taken, restored_sessions, restore_failed;
+    } ho_stats;
     lws_dll2_owner_t loose;          /* vr_sock: sockets that are not sessions (sweep.c) */
     struct lws *listen_wsi;          /* seen at the first accept; NULL before */
     int fd_limit;                    /* RLIMIT_NOFILE at listen; 0: no limit to watch */
@@ -271,6 +275,31 @@ const char *vr_owner_hinted(verani_server *srv, const char *room, const char *in
 void vr_owner_release(struct vr_instance *inst);
 /* Ownership figures for /metrics. */
 void vr_owners_metrics(verani_server *srv, vr_sb *sb);
+/* A claim of `inst` won: HELD and started (on_instance_start); the sessions of the handover
+ * `ho` (len 0: none) are restored, then the connections that waited go on. */
+void vr_owner_won(struct vr_instance *inst, const uint8_t *ho, size_t ho_len);
+/* No claim after all (Redis did not answer, or another node has it): LOST, and the
+ * connections that waited are closed with 1013 to try again. */
+void vr_owner_refused(struct vr_instance *inst, const char *why);
+
+/* --- cluster_handover.c: an instance moved by a graceful stop, sessions and frames --- */
+/* At a graceful stop: every HELD instance with sessions is handed over (its sessions and
+ * their retained windows stored in Redis once per instance, the instance released), and its
+ * connections closed with 1012. srv->handovers counts what Redis has not answered yet. */
+void vr_handover_start(verani_server *srv);
+/* The stop's wait is over: what Redis did not answer is left to the next owner (the
+ * sessions end here without on_disconnect, logged). */
+void vr_handover_abandon(verani_server *srv);
+/* A claim won with handover=1: read it (the instance stays CLAIMING), then vr_owner_won with
+ * it. 0, or nonzero when it cannot be asked (the caller goes on without it). */
+int vr_handover_take(struct vr_instance *inst);
+/* Restore the sessions of a handover (a packed Handover) into `inst`, just won: detached with
+ * a fresh grace, their windows as the last owner left them (each frame once in memory too),
+ * then on_hibernation_restore once. What does not parse, or another schema's, is dropped
+ * (logged, counted): the clients then start again (recovery_failed). */
+void vr_handover_restore(struct vr_instance *inst, const uint8_t *ho, size_t len);
+/* The handover figures for /metrics. */
+void vr_handover_metrics(verani_server *srv, vr_sb *sb);
 
 /* --- rpc.c --- */
 /* The last touch of a result of `op` (vr_rpc_op): user ids and instances sorted, counted. */

@@ -526,19 +526,24 @@ static void shutdown_loop(verani_server *srv)
     vr_workers_stop(srv);
     srv->stopping = 1;
     vr_defer_end(srv);
-    vr_sessions_save(srv);
+    if (srv->cluster)
+        vr_handover_start(srv); /* to the next owner through Redis, not to a local file */
+    else
+        vr_sessions_save(srv);
     lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&srv->sessions)) {
         vr_session_close(lws_container_of(d, verani_session, all), VR_CLOSE_RESTART,
                          VR_CLOSE_RESTART_REASON, 0);
     } lws_end_foreach_dll_safe(d, d1);
     vr_cluster_node_leave(srv); /* others may claim its instances now, not a lease later */
     deadline = lws_now_usecs() + 3 * LWS_US_PER_SEC;
-    while ((srv->sessions.count || srv->cluster_leaving) && lws_now_usecs() < deadline) {
+    while ((srv->sessions.count || srv->cluster_leaving || srv->handovers) &&
+           lws_now_usecs() < deadline) {
         lws_sul_schedule(srv->ctx, 0, &srv->wake, wake_cb, 100 * LWS_US_PER_MS);
         if (loop_turn(srv, 1) < 0)
             break;
     }
     lws_sul_cancel(&srv->wake);
+    vr_handover_abandon(srv);
     context_end(srv);
     VR_NOTICE("stopped\n");
 }

@@ -49,6 +49,9 @@ struct verani_session {
     unsigned fenced : 1;             /* closed (1012) because its node lost its cluster
                                         lease: detached when the connection goes, unless
                                         its instance turned out to be another node's */
+    unsigned handover : 1;           /* handed to the next owner by a graceful stop
+                                        (cluster_handover.c): closed (1012), kept detached
+                                        until Redis says whether it has it */
     lws_dll2_t node;                 /* in inst->sessions once hello is done */
     lws_dll2_t all;                  /* in srv->sessions from ESTABLISHED to CLOSED */
     vr_instance *inst;               /* holds one `pending` or a list entry */
@@ -115,6 +118,10 @@ void vr_session_closed(verani_session *s);
 /* Its instance is another node's now (cluster_owner.c): a detached session ends at once, one
  * still closing when its connection goes; neither runs on_disconnect. */
 void vr_session_drop(verani_session *s);
+/* Redis answered the handover of its instance (cluster_handover.c): `stored` (or another node
+ * owns the instance), the session ends here without on_disconnect; not stored, it ends as
+ * at any stop, with on_disconnect. Either way once its connection is gone. */
+void vr_session_handed(verani_session *s, int stored);
 /* The grace period of a detached session passed: on_disconnect, freed. */
 void vr_session_grace_expired(verani_session *s);
 /* The client sent a close frame with `code` (before CLOSED). Returns nonzero when it answers
@@ -190,6 +197,16 @@ void vr_sessions_store_flush(verani_server *srv);
  * them detached (vr_sessions_restore, at listen) and their clients resume. */
 int vr_sessions_save(verani_server *srv);
 int vr_sessions_restore(verani_server *srv);
+/* A session of `inst` made from a stored attachment (ids, token, user, meta, channels, and
+ * its seq stream when `a->epoch` is set), not attached to anything yet, its windows empty;
+ * NULL when out of memory. The caller owns it until vr_sessions_restored_attach. */
+struct vr_attachment;
+verani_session *vr_session_restored(verani_server *srv, vr_instance *inst,
+                                    const struct vr_attachment *a);
+/* The restored sessions join `inst` detached, each with a fresh grace period, and the room's
+ * on_hibernation_restore runs once when there is any. The list stays the caller's; the
+ * sessions are the instance's now. */
+void vr_sessions_restored_attach(vr_instance *inst, verani_session **list, size_t n);
 
 /* --- context.c: the handler context and the one way into the application --- */
 void vr_ctx_init(struct verani_ctx *ctx, verani_server *srv, vr_mount *m, vr_instance *inst,

@@ -79,6 +79,15 @@ void vr_session_drop(verani_session *s)
         session_end(s);
 }
 
+void vr_session_handed(verani_session *s, int stored)
+{
+    s->handover = 0;
+    if (stored)
+        s->saved = 1; /* no on_disconnect: the next owner answers for the session now */
+    if (s->detached)
+        session_end(s);
+}
+
 void vr_session_grace_expired(verani_session *s)
 {
     VR_INFO("session %s (user %s): not resumed within the grace period\n", s->client_id,
@@ -96,6 +105,8 @@ void vr_session_grace_expired(verani_session *s)
  */
 static int detachable(const verani_session *s)
 {
+    if (s->added && s->handover)
+        return 1; /* Redis is storing it: ended when it answers (vr_session_handed) */
     return s->added && !s->peer_closed && !s->srv->stopping && !s->srv->stop_flag &&
            s->srv->opts.resume_grace_ms != VERANI_RESUME_OFF &&
            (!s->closing || s->close_code == VR_CLOSE_IDLE ||

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/* cluster_util.c: the in-process cluster of cluster_util.h. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "cleanup.h"
+#include "cluster_util.h"
+#include "deadline.h"
+#include "e2e_room.h"
+#include "rawclient.h"
+
+/* A port free now on 127.0.0.1 (the node's public URL must name it before it listens). */
+int free_port(void)
+{
+    struct sockaddr_in a;
+    socklen_t al = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+    assert_true(fd >= 0);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+/* Every node's /metrics answers with this token. */
+static int with_metrics(verani_server *srv, void *arg)
+{
+    verani_api_options a;
+
+    (void)arg;
+    memset(&a, 0, sizeof(a));
+    a.token = "t";
+    a.metrics_token = "m";
+    return verani_server_set_api(srv, &a);
+}
+
+void cluster_start_cfg(cluster *cl, const cluster_cfg *cfg)
+{
+    static const char *ids[NODES] = {"node-a", "node-b", "node-c"};
+    verani_server_options o;
+    int i;
+
+    memset(cl, 0, sizeof(*cl));
+    cl->rs = rs_start(NULL);
+    for (i = 0; i < NODES; i++) {
+        e2e_server_options(&o);
+        o.port = free_port();
+        snprintf(cl->url[i], sizeof(cl->url[i]), "ws://127.0.0.1:%d", o.port);
+        o.cluster.redis_address = cl->rs->address;
+        o.cluster.node_id = ids[i];
+        o.cluster.public_url = cl->url[i];
+        o.cluster.heartbeat_ms = HEARTBEAT_MS;
+        o.cluster.lease_ms = LEASE_MS;
+        o.cluster.command_timeout_ms = TIMEOUT_MS;
+        o.instance_idle_ms = cfg->idle_ms;
+        if (cfg->no_resume)
+            o.resume_grace_ms = VERANI_RESUME_OFF;
+        e2e_server_start_rooms(&cl->node[i], &o, cfg->mount[i] ? cfg->mount[i] : e2e_mount_all,
+                               with_metrics, NULL);
+        assert_int_equal(cl->node[i].port, o.port);
+    }
+}
+
+void cluster_start(cluster *cl, uint32_t idle_ms)
+{
+    cluster_cfg cfg;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.idle_ms = idle_ms;
+    cluster_start_cfg(cl, &cfg);
+}
+
+void cluster_stop(cluster *cl)
+{
+    int i;
+
+    for (i = 0; i < NODES; i++)
+        if (cl->node[i].srv) /* not stopped by the test already */
+            e2e_server_stop(&cl->node[i]);
+    rs_free(cl->rs);
+}
+
+/* Wait until every node sees the other two live (their heartbeats crossed Redis). */
+void wait_mesh(cluster *cl)
+{
+    int64_t d = dl_after(DL_GENEROUS(10 * LEASE_MS));
+    char resp[8192];
+    int i, ok = 0;
+
+    while (!ok && !dl_passed(d)) {
+        ok = 1;
+        for (i = 0; i < NODES && ok; i++)
+            ok = rc_tcp_get(cl->node[i].port, "/health", resp, sizeof(resp)) == 200;
+        if (!ok)
+            dl_nap_ms(20);
+    }
+    assert_true(ok);
+}
+
+/* A figure of node `i`'s /metrics (-1 when absent). */
+long long metric(cluster *cl, int i, const char *name)
+{
+    char resp[65536], key[160], *p;
+
+    assert_int_equal(rc_tcp_request(cl->node[i].port, "GET /metrics HTTP/1.1\r\nHost: x\r\n"
+                                    "Authorization: Bearer m\r\nConnection: close\r\n\r\n",
+                                    resp, sizeof(resp)), 200);
+    snprintf(key, sizeof(key), "\n%s ", name);
+    p = strstr(resp, key);
+    return p ? atoll(p + strlen(key)) : -1;
+}
+
+/* Sessions of E2e `inst` as node `i` answers (the owner's count when another node owns it;
+ * 0 when no node serves it). */
+long long sessions_on(cluster *cl, int i, const char *inst)
+{
+    verani_rpc_result res;
+    verani_rpc_done done = {0};
+    int r;
+
+    memset(&res, 0, sizeof(res));
+    done.out = &res;
+    done.timeout_ms = DL_WAIT_MS;
+    r = verani_rpc_session_count(cl->node[i].srv, "E2e", inst, done);
+    if (r == VERANI_ENOTFOUND)
+        return 0;
+    assert_int_equal(r, 0);
+    return (long long)res.count;
+}
+
+static void loop_undo(void *loop)
+{
+    verani_client_loop_destroy(loop);
+}
+
+/* A client loop for the test, destroyed at its teardown. */
+verani_client_loop *client_loop(void)
+{
+    char err[256];
+    verani_client_loop *loop = verani_client_loop_create(err, sizeof(err));
+
+    if (!loop)
+        fail_msg("verani_client_loop_create: %s", err);
+    cu_push(loop_undo, loop);
+    return loop;
+}
+
+/* Destroy `loop` now (its sockets close, so the servers need not wait for their close
+ * frames to be answered), not at the teardown. */
+void client_loop_end(verani_client_loop *loop)
+{
+    cu_drop(loop);
+    verani_client_loop_destroy(loop);
+}
+

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cluster_util.h: what the in-process cluster tests share (test_cluster_route.c,
+ * test_cluster_handover.c): three nodes of one cluster (three servers, each on
+ * its own thread, port and libev loop) against a real redis-server started for
+ * the test (redis_server.h), their /metrics and session counts, and a client
+ * loop destroyed at the test's teardown. Failures are cmocka assertions: call
+ * these from a test only, with cu_teardown as its teardown.
+ */
+#ifndef VERANI_TEST_CLUSTER_UTIL_H
+#define VERANI_TEST_CLUSTER_UTIL_H
+
+#include <stdint.h>
+
+#include <verani/verani.h>
+
+#include "e2e_util.h"
+#include "redis_server.h"
+
+#define NODES 3
+#define HEARTBEAT_MS 100
+#define LEASE_MS 1000
+#define TIMEOUT_MS 500
+
+typedef struct cluster {
+    rs_server *rs;
+    e2e_server node[NODES];
+    char url[NODES][64];
+} cluster;
+
+typedef struct cluster_cfg {
+    uint32_t idle_ms;                        /* instance_idle_ms; 0: the default */
+    int no_resume;                           /* sessions end with their connection */
+    int (*mount[NODES])(verani_server *srv); /* node i's rooms; NULL: e2e_mount_all */
+} cluster_cfg;
+
+/* A port free now on 127.0.0.1 (a node's public URL must name it before it listens). */
+int free_port(void);
+/* Redis, then nodes "node-a", "node-b", "node-c" on free ports, with their HTTP API (token
+ * "t", metrics token "m"), heartbeat HEARTBEAT_MS, lease LEASE_MS, command timeout
+ * TIMEOUT_MS. */
+void cluster_start_cfg(cluster *cl, const cluster_cfg *cfg);
+void cluster_start(cluster *cl, uint32_t idle_ms);
+/* Every node the test did not stop, then Redis. */
+void cluster_stop(cluster *cl);
+/* Until every node serves and sees the others (its /health answers 200). */
+void wait_mesh(cluster *cl);
+/* A figure of node `i`'s /metrics (-1 when absent). */
+long long metric(cluster *cl, int i, const char *name);
+/* Sessions of E2e instance `inst` as node `i` answers (the owner's count when another node
+ * owns it; 0 when no node serves it). */
+long long sessions_on(cluster *cl, int i, const char *inst);
+
+/* A client loop for the test, destroyed at its teardown; or now with client_loop_end (its
+ * sockets close, so the servers need not wait for their close frames to be answered). */
+verani_client_loop *client_loop(void);
+void client_loop_end(verani_client_loop *loop);
+
+#endif /* VERANI_TEST_CLUSTER_UTIL_H */

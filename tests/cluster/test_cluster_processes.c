@@ -1,0 +1,393 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_cluster_processes.c: a cluster as an operator runs it (issue 16): a
+ * redis-server and three node processes (cluster_node_main.c), each with its
+ * own SQLite file, all started by the test, and a TCP proxy in front that
+ * plays the load balancer. 100 typed clients of one room instance enter
+ * through it (node A owns the instance); the HTTP API of the nodes emits
+ * 1,000 numbered frames to them; a third of the way through node A gets
+ * SIGTERM and the balancer sends new connections to node B. Every client
+ * resumes at B with every frame once, in order, recovery_failed never; the
+ * hook logs the nodes print show on_connect only at A (100), no
+ * on_disconnect at A, on_hibernation_restore once at B; Redis names
+ * exactly one owner before and after; every node exits 0 on SIGTERM. Every
+ * wait is bounded by a deadline.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include <verani/verani.h>
+
+#include "cases.h"
+#include "cleanup.h"
+#include "cluster_util.h"
+#include "deadline.h"
+#include "e2e_client.h"
+#include "fault_proxy.h"
+#include "rawclient.h"
+#include "redis_server.h"
+
+#define CLIENTS 100
+#define FRAMES 1000
+#define STOP_AT 300
+#define MOVE_MS 5000 /* as test_cluster_handover.c */
+
+typedef struct node {
+    pid_t pid;
+    int port;
+    char id[16], out[256];
+} node;
+
+static void node_undo(void *arg)
+{
+    node *n = arg;
+
+    if (n->pid > 0) {
+        kill(n->pid, SIGKILL);
+        waitpid(n->pid, NULL, 0);
+        n->pid = 0;
+    }
+}
+
+/* The node's output file holds `line` (a whole line). */
+static int has_line(const node *n, const char *line)
+{
+    char buf[512];
+    FILE *f = fopen(n->out, "r");
+    int found = 0;
+
+    while (f && !found && fgets(buf, sizeof(buf), f)) {
+        buf[strcspn(buf, "\n")] = '\0';
+        found = !strcmp(buf, line);
+    }
+    if (f)
+        fclose(f);
+    return found;
+}
+
+/* Lines of the node's output that start with `prefix`. */
+static int count_lines(const node *n, const char *prefix)
+{
+    char buf[512];
+    FILE *f = fopen(n->out, "r");
+    int k = 0;
+
+    while (f && fgets(buf, sizeof(buf), f))
+        k += !strncmp(buf, prefix, strlen(prefix));
+    if (f)
+        fclose(f);
+    return k;
+}
+
+/* Start node `id` on a free port (another one when that is taken meanwhile). */
+static void node_start(node *n, const char *id, const rs_server *rs, const char *dir)
+{
+    int try;
+
+    snprintf(n->id, sizeof(n->id), "%s", id);
+    snprintf(n->out, sizeof(n->out), "%s/%s.out", dir, id);
+    for (try = 0; try < 8; try++) {
+        char port[16], db[256], want[32];
+        int64_t d = dl_after(DL_WAIT_MS);
+        int status;
+
+        n->port = free_port();
+        snprintf(port, sizeof(port), "%d", n->port);
+        snprintf(db, sizeof(db), "%s/%s.db", dir, id);
+        n->pid = fork();
+        assert_true(n->pid >= 0);
+        if (n->pid == 0) {
+            int fd = open(n->out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+            if (fd < 0 || dup2(fd, 1) < 0)
+                _exit(127);
+            execl(CLUSTER_NODE_BIN, CLUSTER_NODE_BIN, "--port", port, "--redis", rs->address,
+                  "--node-id", id, "--db", db, (char *)NULL);
+            _exit(127);
+        }
+        cu_push(node_undo, n);
+        snprintf(want, sizeof(want), "listening %d", n->port);
+        while (!has_line(n, want) && !dl_passed(d) && waitpid(n->pid, &status, WNOHANG) == 0)
+            dl_nap_ms(20);
+        if (has_line(n, want))
+            return;
+        cu_drop(n);
+        node_undo(n); /* its port was taken: another one */
+    }
+    fail_msg("node %s did not start", id);
+}
+
+/* SIGTERM, and its exit status (0 for a clean graceful stop). */
+static int node_stop(node *n)
+{
+    int64_t d = dl_after(DL_WAIT_MS);
+    int status = 0;
+    pid_t r = 0;
+
+    kill(n->pid, SIGTERM);
+    while ((r = waitpid(n->pid, &status, WNOHANG)) == 0 && !dl_passed(d))
+        dl_nap_ms(10);
+    if (r != n->pid)
+        fail_msg("node %s did not stop within its deadline", n->id);
+    n->pid = 0;
+    cu_drop(n);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* The node Redis names as the owner of E2e/h1 ("" for none). */
+static void owner_of_h1(const rs_server *rs, char *buf, size_t len)
+{
+    redisContext *r = redisConnectUnix(rs->sock);
+    redisReply *rep;
+
+    assert_true(r && !r->err);
+    rep = redisCommand(r, "HGET vr:own:{E2e/h1} node");
+    assert_non_null(rep);
+    snprintf(buf, len, "%s", rep->type == REDIS_REPLY_STRING ? rep->str : "");
+    freeReplyObject(rep);
+    redisFree(r);
+}
+
+/* --- the clients and the emitter (as test_cluster_handover.c, over HTTP) ------------------ */
+
+typedef struct watcher {
+    int last, out_of_order, opens, resumed_opens, recoveries_failed;
+} watcher;
+
+static void on_chat(verani_client *c, const E2e__ChatOut *msg, void *user)
+{
+    watcher *w = user;
+    int n = atoi(msg->text ? msg->text : "");
+
+    (void)c;
+    w->out_of_order += n != w->last + 1;
+    if (n > w->last)
+        w->last = n;
+}
+
+static void on_open(verani_client *c, void *user)
+{
+    watcher *w = user;
+    verani_client_info info;
+
+    assert_int_equal(verani_client_get_info(c, &info), 0);
+    w->opens++;
+    w->resumed_opens += info.resumed && !info.recovery_failed;
+}
+
+static void on_recovery(verani_client *c, int resumed, void *user)
+{
+    (void)c;
+    (void)resumed;
+    ((watcher *)user)->recoveries_failed++;
+}
+
+typedef struct emitter {
+    node *nodes;
+    pthread_t th;
+    atomic_int sent, moved;
+    int failed, retries;
+    char last_resp[256];
+} emitter;
+
+/* POST frame `n` to channel "default" of E2e/h1 at node `i`: 1 when every session got it. */
+static int emit_one(emitter *em, int i, int n)
+{
+    E2e__ChatOut m = E2E__CHAT_OUT__INIT;
+    char text[16], body[64], req[512], resp[4096], want[32];
+    size_t len, hl;
+    int st;
+
+    snprintf(text, sizeof(text), "%d", n);
+    m.text = text;
+    m.from = "emitter";
+    len = e2e__chat_out__pack(&m, (uint8_t *)body);
+    snprintf(req, sizeof(req), "POST /_verani/rooms/E2e/h1/emit/chat.out?channel=default "
+             "HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\nContent-Length: %zu\r\n"
+             "Connection: close\r\n\r\n", len);
+    /* the body has no NUL (a short number and "emitter"): the request is a C string */
+    hl = strlen(req);
+    memcpy(req + hl, body, len);
+    req[hl + len] = '\0';
+    st = rc_tcp_request(em->nodes[i].port, req, resp, sizeof(resp));
+    snprintf(em->last_resp, sizeof(em->last_resp), "%d %s", st, strstr(resp, "\r\n\r\n")
+             ? strstr(resp, "\r\n\r\n") + 4 : "");
+    snprintf(want, sizeof(want), "{\"delivered\":%d}", CLIENTS);
+    return st == 200 && strstr(resp, want);
+}
+
+static void *emit_thread(void *arg)
+{
+    emitter *em = arg;
+    int64_t d = dl_after(DL_GENEROUS(MOVE_MS));
+    int n;
+
+    for (n = 1; n <= FRAMES && !em->failed; n++) {
+        while (!emit_one(em, atomic_load(&em->moved) ? 1 : 0, n)) {
+            if (dl_passed(d)) {
+                em->failed = 1;
+                break;
+            }
+            em->retries++;
+            dl_nap_ms(5);
+        }
+        atomic_store(&em->sent, n);
+    }
+    return NULL;
+}
+
+static int all_done(const watcher *w)
+{
+    int i;
+
+    for (i = 0; i < CLIENTS; i++)
+        if (w[i].last < FRAMES || w[i].opens < 2)
+            return 0;
+    return 1;
+}
+
+static int all_open(const watcher *w)
+{
+    int i;
+
+    for (i = 0; i < CLIENTS; i++)
+        if (!w[i].opens)
+            return 0;
+    return 1;
+}
+
+static void test_sigterm_handover(void **state)
+{
+    static watcher w[CLIENTS];
+    static node nodes[3];
+    static const char *ids[3] = {"node-a", "node-b", "node-c"};
+    rs_server *rs = rs_start(NULL);
+    char dir[] = "/tmp/verani-procs.XXXXXX", owner[64], resp[4096];
+    verani_client_loop *loop;
+    fault_proxy *lb;
+    emitter em;
+    int64_t d;
+    int i, moved = 0;
+
+    (void)state;
+    memset(w, 0, sizeof(w));
+    memset(&em, 0, sizeof(em));
+    assert_non_null(mkdtemp(dir));
+    for (i = 0; i < 3; i++)
+        node_start(&nodes[i], ids[i], rs, dir);
+    d = dl_after(DL_WAIT_MS);
+    for (i = 0; i < 3; i++)
+        while (rc_tcp_get(nodes[i].port, "/health", resp, sizeof(resp)) != 200 &&
+               !dl_passed(d))
+            dl_nap_ms(20);
+    lb = fp_start_tcp(nodes[0].port);
+    loop = client_loop();
+    for (i = 0; i < CLIENTS; i++) {
+        verani_client_options o;
+        verani_client *c;
+        char url[128], err[256];
+
+        verani_client_options_init(&o);
+        snprintf(url, sizeof(url), "ws://%s/e2e/h1?userId=u%d", fp_address(lb), i);
+        o.url = url;
+        o.room = &e2e_e2e_schema;
+        o.initial_delay_ms = 200;
+        o.max_delay_ms = 1000;
+        o.max_attempts = VERANI_CLIENT_UNLIMITED;
+        c = verani_client_create(loop, &o, err, sizeof(err));
+        if (!c)
+            fail_msg("verani_client_create: %s", err);
+        assert_int_equal(e2e_e2e_client_on_chat_out(c, on_chat, &w[i]), 0);
+        assert_true(verani_client_on_open(c, on_open, &w[i]) > 0);
+        assert_true(verani_client_on_recovery_failed(c, on_recovery, &w[i]) > 0);
+    }
+    d = dl_after(DL_WAIT_MS);
+    while (!all_open(w) && !dl_passed(d))
+        verani_client_loop_service(loop, 10);
+    assert_true(all_open(w));
+    owner_of_h1(rs, owner, sizeof(owner));
+    assert_string_equal(owner, "node-a");
+
+    em.nodes = nodes;
+    assert_int_equal(pthread_create(&em.th, NULL, emit_thread, &em), 0);
+    d = dl_after(DL_GENEROUS(MOVE_MS));
+    while (!all_done(w) && !dl_passed(d) && !em.failed) {
+        if (!moved && atomic_load(&em.sent) >= STOP_AT) {
+            fp_retarget(lb, nodes[1].port); /* the balancer's health check sees A go */
+            kill(nodes[0].pid, SIGTERM);
+            atomic_store(&em.moved, 1);
+            moved = 1;
+        }
+        verani_client_loop_service(loop, 10);
+    }
+    pthread_join(em.th, NULL);
+    if (em.failed)
+        fail_msg("frame %d never reached all %d sessions; the last answer: %s",
+                 atomic_load(&em.sent) + 1, CLIENTS, em.last_resp);
+    for (i = 0; i < CLIENTS; i++)
+        if (w[i].last != FRAMES || w[i].out_of_order || w[i].recoveries_failed ||
+            w[i].opens < 2 || w[i].resumed_opens != w[i].opens - 1)
+            fail_msg("client u%d: last frame %d of %d, %d out of order, %d opens (%d resumed), "
+                     "%d recoveries failed", i, w[i].last, FRAMES, w[i].out_of_order,
+                     w[i].opens, w[i].resumed_opens, w[i].recoveries_failed);
+    owner_of_h1(rs, owner, sizeof(owner));
+    assert_string_equal(owner, "node-b");
+    client_loop_end(loop);
+
+    assert_int_equal(node_stop(&nodes[0]), 0);
+    assert_int_equal(node_stop(&nodes[1]), 0);
+    assert_int_equal(node_stop(&nodes[2]), 0);
+    assert_int_equal(count_lines(&nodes[0], "log connect:"), CLIENTS);
+    assert_int_equal(count_lines(&nodes[1], "log connect:"), 0);
+    assert_int_equal(count_lines(&nodes[2], "log connect:"), 0);
+    /* none at the handover (at B, some of the clients said goodbye when their loop ended,
+     * as many as got their close frame out before the sockets went: not counted) */
+    assert_int_equal(count_lines(&nodes[0], "log disconnect:"), 0);
+    assert_int_equal(count_lines(&nodes[2], "log disconnect:"), 0);
+    assert_int_equal(count_lines(&nodes[0], "log restore:"), 0);
+    assert_int_equal(count_lines(&nodes[1], "log restore:h1:"), 1);
+    assert_true(has_line(&nodes[0], "stopped 0"));
+    fp_free(lb);
+    rs_free(rs);
+    for (i = 0; i < 3; i++) {
+        char p[300];
+
+        snprintf(p, sizeof(p), "%s/%s.out", dir, ids[i]);
+        unlink(p);
+        snprintf(p, sizeof(p), "%s/%s.db", dir, ids[i]);
+        unlink(p);
+        snprintf(p, sizeof(p), "%s/%s.db-wal", dir, ids[i]);
+        unlink(p);
+        snprintf(p, sizeof(p), "%s/%s.db-shm", dir, ids[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+}
+
+static const vt_case cases[] = {
+    VT_CASE(test_sigterm_handover, ""),
+};
+
+/* `test_cluster_processes test_<case>` runs one case (CTest: cluster_processes_<case>). */
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    verani_set_log_level(getenv("VERANI_TEST_VERBOSE") ? 0x1f : VERANI_LOG_ERR, NULL);
+    return vt_main("cluster_processes", cases, VT_N(cases), argc > 1 ? argv[1] : NULL,
+                   cu_teardown);
+}
