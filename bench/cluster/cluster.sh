@@ -11,7 +11,8 @@
 #              to f1 one after the other on one keep-alive connection to B, which forwards each
 #              to A through Redis. Its latency (p50, p99), and INFO commandstats read before
 #              the first measured request and after the last: PUBLISH per forwarded emit, net
-#              of the heartbeats' (each heartbeat is one SET and one PUBLISH).
+#              of the heartbeats' (each heartbeat is one SET and one PUBLISH). Then the same
+#              emits to A itself (instance f2), for comparison: no forwarding.
 #   nodes1     three fan-outs at once (1,000 subscribers, 64 B, instances c1, c2, c3, one load
 #   nodes3     generator each, held at one start line, --timed) against one node (a cluster of
 #              one) or against three nodes, instance ci owned by node i. Total deliveries per
@@ -88,6 +89,8 @@ function show(key, fmt,    m) {
         add("max", kv("max_us")); add("pub", kv("publish_per_emit"))
         add("other", kv("other_per_emit")); add("herr", kv("errors"))
         hdetail[r] = kv("redis"); hn = kv("requests")
+    } else if (s == "http-emit-local") {
+        add("l50", kv("p50_us")); add("l99", kv("p99_us"))
     } else if (s == "nodes1" || s == "nodes3") {
         add(s SUBSEP "rate", kv("rate")); add(s SUBSEP "srv", kv("server_pct"))
         add(s SUBSEP "gen", kv("gen_pct")); add(s SUBSEP "us", kv("server_us_per_unit"))
@@ -116,6 +119,9 @@ END {
         printf "   requests on one keep-alive connection (targets: p50 <= 1,000 us, p99 <= 5,000 us, <= 2 PUBLISH):\n"
         printf "   p50 %s us, p90 %s us, p99 %s us, max %s us; wrong answers %s.\n", show("p50", "%.0f"),
             show("p90", "%.0f"), show("p99", "%.0f"), show("max", "%.0f"), show("herr", "%d")
+        if (cnt["l50"])
+            printf "   The same emits sent to node A itself (no forwarding): p50 %s us, p99 %s us.\n",
+                show("l50", "%.0f"), show("l99", "%.0f")
         printf "   PUBLISH per forwarded emit, net of heartbeats: %s; other commands per emit: %s; by command, run by run:",
             show("pub", "%.3f"), show("other", "%.3f")
         for (r = 1; r <= runs; r++) if (r in hdetail) printf " [%s]", hdetail[r]
@@ -192,7 +198,7 @@ stop_nodes() {
 settle_nodes() { sleep 1.5; }
 
 http_emit() {
-    local run=$1 dir="$tmp/emit-$1" a b line d pub set n
+    local run=$1 dir="$tmp/emit-$1" a b line local="" d pub set n
     mkdir -p "$dir"
     redis_start "$dir" "0-$(($(nproc) - 1))"
     start_node "$dir" a --api-token "$token"; a=$node_port
@@ -203,6 +209,12 @@ http_emit() {
               --requests "$requests" --mark "$(redis_mark "$dir")" 2>"$dir/emit.err" |
               grep '^RESULT '); then :; fi
     sed 's/^/   /' "$dir/emit.err"
+    # the same emits to the owner itself, for comparison (instance f2, its client on A too)
+    if local=$("$emitter" --ws-port "$a" --http-port "$a" --token "$token" --instance f2 \
+               --requests "$requests" 2>"$dir/local.err" | grep '^RESULT '); then
+        echo "$local scen=http-emit-local run=$run" >>"$results"
+    fi
+    sed 's/^/   /' "$dir/local.err"
     stop_nodes
     redis_stop
     [ -n "$line" ] || { echo "   no result"; return 1; }
