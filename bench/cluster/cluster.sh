@@ -19,6 +19,10 @@
 #              second, the servers' CPU (one process: read by all three generators, averaged;
 #              three: summed) and the generators'. Nothing is pinned: the nodes and the
 #              generators share every core.
+#   heartbeats one fan-out (1,000 subscribers, 64 B) against a one-node cluster for 10 s (2 with
+#              --quick), with INFO commandstats read at both edges of its measured phase: the
+#              Redis commands per second of a node at work, over a window long enough that the
+#              heartbeats' period (1 s: one SET and one PUBLISH each) does not decide it.
 #
 # usage: cluster.sh run --build DIR --results FILE --runs N [--quick]
 #        cluster.sh table --results FILE --runs N
@@ -89,6 +93,9 @@ function show(key, fmt,    m) {
         add("max", kv("max_us")); add("pub", kv("publish_per_emit"))
         add("other", kv("other_per_emit")); add("herr", kv("errors"))
         hdetail[r] = kv("redis"); hn = kv("requests")
+    } else if (s == "heartbeats") {
+        hbc += kv("redis_cmds"); hbe += kv("elapsed_s"); hbd[r] = kv("redis"); hbn++
+        add("hbus", kv("server_us_per_unit"))
     } else if (s == "http-emit-local") {
         add("l50", kv("p50_us")); add("l99", kv("p99_us"))
     } else if (s == "nodes1" || s == "nodes3") {
@@ -112,6 +119,12 @@ END {
         printf "   over all runs %d in %.2f s, %.2f per second for the one node (target: at most 2, heartbeats\n", csum, esum, (esum > 0 ? csum / esum : 0)
         printf "   only: each is one SET and one PUBLISH); by command, run by run:"
         for (r = 1; r <= runs; r++) if (r in detail) printf " [%s]", detail[r]
+        print "."
+    }
+    if (hbn) {
+        printf "\n1b. The same fan-out against a one-node cluster for longer (%d run(s), %.1f s measured in all):\n", hbn, hbe
+        printf "   %d Redis commands, %.2f per second for the node (target: at most 2); %s us/delivery; run by run:", hbc, (hbe > 0 ? hbc / hbe : 0), show("hbus", "%.3f")
+        for (r = 1; r <= runs; r++) if (r in hbd) printf " [%s]", hbd[r]
         print "."
     }
     if (cnt["p50"]) {
@@ -155,9 +168,11 @@ for f in "$server" "$loadgen" "$emitter"; do
 done
 if [ "$quick" = 1 ]; then
     duration=2
+    long=2
     requests=500
 else
     duration=5
+    long=10
     requests=2000
 fi
 token=bench-cluster-token
@@ -230,6 +245,26 @@ http_emit() {
                             END { printf "%.3f", o / n }') scen=http-emit run=$run" >>"$results"
 }
 
+# heartbeats RUN: a long fan-out against one node, and the Redis commands of its measured phase.
+heartbeats() {
+    local run=$1 dir="$tmp/hb-$1" line d n
+    mkdir -p "$dir"
+    redis_start "$dir" "0-$(($(nproc) - 1))"
+    start_node "$dir" n1
+    echo "== run $run/$runs: cluster, ${long}s of fan-out against one node, Redis counted"
+    if line=$("$loadgen" --target verani --scenario fanout --subs 1000 --messages 1000000 \
+              --timed --duration "$long" --port "$node_port" --pid "$node_pid" --instance h1 \
+              --mark "$(redis_mark "$dir")" 2>"$dir/gen.err" | grep '^RESULT '); then :; fi
+    stop_nodes
+    redis_stop
+    tail -n 2 "$dir/gen.err" | sed 's/^/   /'
+    [ -n "$line" ] || { echo "   no result"; return 1; }
+    d=$(redis_diff "$dir/cs.start" "$dir/cs.end")
+    n=$(echo "$d" | tr ',' '\n' | awk -F: '{ c += $2 } END { print c + 0 }')
+    echo "   Redis during the measured phase: $d"
+    echo "$line redis=$d redis_cmds=$n scen=heartbeats run=$run" >>"$results"
+}
+
 # fanout_nodes RUN K: the three fan-outs against K nodes (1 or 3).
 fanout_nodes() {
     local run=$1 k=$2 dir="$tmp/nodes$2-$1" i ports=() pids=() gens=() lines ok=1
@@ -281,5 +316,6 @@ for run in $(seq 1 "$runs"); do
     http_emit "$run" || failures=$((failures + 1))
     fanout_nodes "$run" 1 || failures=$((failures + 1))
     fanout_nodes "$run" 3 || failures=$((failures + 1))
+    heartbeats "$run" || failures=$((failures + 1))
 done
 [ "$failures" = 0 ] || { echo "cluster.sh: $failures cluster run(s) gave no result" >&2; exit 1; }
