@@ -315,14 +315,14 @@ static void w_fanout(lg_run *run, const opts *o)
         futex_wait(&k->sh->ack_seq, seq, 1000000);
         atomic_store(&k->sh->pub_waiting, 0);
     }
-    /* The deliveries of the measured phase are counted now; then the messages still in
-     * flight (a run ended by its time bound) are let in, unmeasured, so that none of them
-     * counts as a loss. */
+    /* The deliveries of the measured phase are counted now. A --timed run then lets the
+     * messages still in flight in, unmeasured, so that none of them counts as a loss (an
+     * untimed run that ends before its last message has failed already: not awaited). */
     for (size_t i = 0; i < k->n_peers; i++)
         if (k->peers[i].role == LG_SUB)
             k->slot->received += k->peers[i].received;
     drain = lg_now_ns() + 5000000000LL;
-    while (k->live_subs && k->acked < sent_of(k) && lg_now_ns() < drain &&
+    while (o->timed && k->live_subs && k->acked < sent_of(k) && lg_now_ns() < drain &&
            phase_of(k) != PH_ABORT)
         run->drv->service(run, 1);
     for (size_t i = 0; i < k->n_peers; i++) {
