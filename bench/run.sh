@@ -383,7 +383,7 @@ for run in $(seq 1 "$runs"); do
                     el=${line##* elapsed_s=}
                     el=${el%% *}
                     line="$line redis=$d redis_cmds=$n redis_cmds_per_s_node=$(awk -v n="$n" \
-                          -v e="$el" 'BEGIN { printf "%.2f", e > 0 ? n / e : 0 }')"
+                          -v e="$el" 'BEGIN { printf "%.2f", (e > 0 ? n / e : 0) }')"
                     rmsg="Redis during the measured phase: $d"
                 fi
             fi
