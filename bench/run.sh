@@ -27,6 +27,15 @@
 # throughput). Besides the common table it prints one of server CPU per request (all threads,
 # and the loop thread alone), context switches, rate and latency, with each mode's ratios to
 # direct taken within each run.
+#
+# The cluster (issue 16), when redis-server is installed (otherwise it says so and skips it):
+# the target `verani-cluster` is the bench server as a node of a one-node cluster
+# (`--redis unix:SOCK`, a redis-server of this script's own on a unix socket in a temporary
+# folder, fresh for every run), measured in fan-out only, interleaved with `verani`; it adds
+# the Redis commands counted (INFO commandstats) over the measured phase. Then the cluster
+# phase (bench/cluster/cluster.sh) runs the forwarded HTTP emit between two nodes and three
+# fan-outs against one node and against three, and the summary ends with the cluster's section.
+# `--no-cluster` leaves both out.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -34,7 +43,7 @@ root=$(cd "$here/.." && pwd)
 build="$root/build-bench"
 runs=5
 quick=0
-default_targets="verani verani-poll verani-db floor uws ws sio"
+default_targets="verani verani-cluster verani-poll verani-db floor uws ws sio"
 defer_targets="verani verani-defer-loop verani-defer-worker verani-defer-thread"
 targets=$default_targets
 default_scenarios="fanout echo echo1 idle churn"
@@ -51,6 +60,7 @@ usage() {
 usage: bench/run.sh [--quick] [--runs N] [--build DIR] [--targets "$default_targets"]
                     [--scenarios "$default_scenarios"] [--idle-conns N|max]
                     [--workers N] [--cores SERVER,GENERATORS] [--no-build] [--defer]
+                    [--no-cluster]
   --quick       a few seconds per scenario (smaller counts, 1 run unless --runs is given)
   --defer       issue 15: a deferred reply against a direct one. Targets, unless --targets:
                   $defer_targets
@@ -67,7 +77,9 @@ usage: bench/run.sh [--quick] [--runs N] [--build DIR] [--targets "$default_targ
                 on libwebsockets' poll() loop, verani-db the same with --db (room storage and
                 sessions persisted and resumable in a fresh SQLite file per run);
                 verani-defer-loop, verani-defer-worker and verani-defer-thread the same
-                with a deferred echo reply (--defer); floor the
+                with a deferred echo reply (--defer); verani-cluster the same as a
+                node of a one-node cluster (--redis; fan-out only, with the Redis
+                commands of its measured phase; needs redis-server); floor the
                 raw libwebsockets server of bench/peers/lws_floor.c (no protocol, coalesced
                 writes); uws the uWebSockets peer; ws, sio the Node peers. With both verani
                 and verani-db the table adds the cost of persistence per fan-out delivery.
@@ -77,6 +89,10 @@ usage: bench/run.sh [--quick] [--runs N] [--build DIR] [--targets "$default_targ
                 fan-out one of them holds the publisher alone)
   --cores S,G   the server's core and the generator's cores, as taskset takes them
                 (default 0 and every other core: "0,1" on 2 cores, "0,1-3" on 4)
+  --no-cluster  no verani-cluster target and no cluster phase (issue 16: the forwarded
+                HTTP emit between two nodes, three fan-outs against one node and three;
+                bench/cluster/cluster.sh), which run by default when redis-server is
+                installed (not with --defer)
   --idle-conns  connections held by the idle scenario (default 10000), or "max": as many as
                 this machine allows one server process (its open-file limit). The generator
                 spreads them over enough worker processes for its own open-file limit; past
@@ -92,6 +108,7 @@ EOF
 
 runs_given=0
 defer=0
+cluster=1
 targets_given=0
 scenarios_given=0
 while [ $# -gt 0 ]; do
@@ -102,6 +119,7 @@ while [ $# -gt 0 ]; do
         --targets) targets=$2; targets_given=1; shift ;;
         --scenarios) scenarios=$2; scenarios_given=1; shift ;;
         --defer) defer=1 ;;
+        --no-cluster) cluster=0 ;;
         --idle-conns) idle_conns=$2; shift ;;
         --workers) workers=$2; shift ;;
         --cores) server_core=${2%%,*}; gen_cores=${2#*,}; shift ;;
@@ -117,9 +135,10 @@ if [ "$defer" = 1 ]; then
 fi
 for t in $targets; do
     case "$t" in
-        verani|verani-poll|verani-db|verani-defer-loop|verani-defer-worker|verani-defer-thread) ;;
+        verani|verani-cluster|verani-poll|verani-db|verani-defer-loop|verani-defer-worker) ;;
+        verani-defer-thread) ;;
         floor|uws|ws|sio) ;;
-        *) echo "run.sh: unknown target '$t' (verani, verani-poll, verani-db," \
+        *) echo "run.sh: unknown target '$t' (verani, verani-cluster, verani-poll, verani-db," \
                 "verani-defer-loop, verani-defer-worker, verani-defer-thread, floor, uws, ws," \
                 "sio)" >&2
            exit 2 ;;
@@ -148,6 +167,7 @@ fi
 cmdline="bench/run.sh"
 [ "$quick" = 1 ] && cmdline="$cmdline --quick"
 [ "$defer" = 1 ] && cmdline="$cmdline --defer"
+[ "$cluster" = 0 ] && cmdline="$cmdline --no-cluster"
 [ "$runs_given" = 1 ] && cmdline="$cmdline --runs $runs"
 if [ "$defer" = 1 ]; then
     [ "$targets" != "$defer_targets" ] && cmdline="$cmdline --targets \"$targets\""
@@ -176,7 +196,8 @@ if [ "$skip_build" = 0 ]; then
     echo "== building into $build"
     cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVERANI_BUILD_BENCH=ON \
           -DVERANI_BUILD_EXAMPLES=OFF >/dev/null
-    cmake --build "$build" -j2 --target loadgen bench_server lws_floor >/dev/null
+    cmake --build "$build" -j2 --target loadgen bench_server lws_floor http_emit_latency \
+          >/dev/null
 fi
 loadgen="$build/bench/loadgen"
 server="$build/bench/bench_server"
@@ -192,6 +213,19 @@ if [[ " $targets " == *" uws "* ]] && [ ! -x "$uws" ]; then
          "uSockets; bench/RESULTS.md)"
     targets=$(echo " $targets " | sed 's/ uws / /; s/^ //; s/ $//')
 fi
+
+# --- the cluster: a redis-server of our own, or nothing of it ------------------------------------
+[ "$defer" = 1 ] && cluster=0
+if [ "$cluster" = 1 ] && ! command -v redis-server >/dev/null; then
+    echo "== cluster skipped: redis-server is not installed (the verani-cluster target and the" \
+         "cluster phase need it; Debian: apt-get install redis-server)"
+    cluster=0
+fi
+if [ "$cluster" = 0 ]; then
+    targets=$(echo " $targets " | sed 's/ verani-cluster / /; s/^ //; s/ $//')
+fi
+# shellcheck source=bench/cluster/redis.sh
+. "$here/cluster/redis.sh"
 
 # --- peers ------------------------------------------------------------------------------------
 if [[ " $targets " == *" ws "* || " $targets " == *" sio "* ]]; then
@@ -268,7 +302,7 @@ fi
 
 # verani-db's SQLite files: one per run, in a folder of our own removed on exit.
 dbdir=$(mktemp -d "${TMPDIR:-/tmp}/verani-bench-XXXXXX")
-trap 'rm -rf "$dbdir"' EXIT
+trap 'redis_stop; rm -rf "$dbdir"' EXIT
 db="$dbdir/bench.db"
 
 server_cmd() {
@@ -276,6 +310,7 @@ server_cmd() {
         verani) echo "$server" ;;
         verani-poll) echo "$server --poll" ;;
         verani-db) echo "$server --db $db" ;;
+        verani-cluster) echo "$server --redis unix:$redis_sock" ;;
         verani-defer-loop) echo "$server --reply defer-loop" ;;
         verani-defer-worker) echo "$server --reply defer-worker --workers 1" ;;
         verani-defer-thread) echo "$server --reply defer-thread" ;;
@@ -290,6 +325,8 @@ failures=0
 for run in $(seq 1 "$runs"); do
     for sc in $scenarios; do
         for t in $targets; do
+            # the cluster's cost is measured in fan-out (issue 16)
+            [ "$t" = verani-cluster ] && [ "$sc" != fanout ] && continue
             # churn is measured with persistence on: Verani-C's row is verani-db's
             if [ "$sc" = churn ] && [ "$t" = verani ]; then
                 [[ " $targets " == *" verani-db "* ]] && continue
@@ -322,12 +359,33 @@ for run in $(seq 1 "$runs"); do
                 fi
             fi
             rm -f "$db" "$db-wal" "$db-shm"
+            mark=()
+            rmsg=""
+            if [ "$t" = verani-cluster ]; then
+                rdir="$dbdir/redis-$run"
+                redis_start "$rdir" "$gen_cores"
+                mark=(--mark "$(redis_mark "$rdir")")
+            fi
             echo "== run $run/$runs: $sc against $label" | tee -a "$log"
             # shellcheck disable=SC2046,SC2086
-            if line=$("${wrap[@]}" taskset -c "$gen_cores" "$loadgen" --target "$lt" $wargs $args -- \
+            if line=$("${wrap[@]}" taskset -c "$gen_cores" "$loadgen" --target "$lt" $wargs $args \
+                      "${mark[@]}" -- \
                       "${wrap[@]}" taskset -c "$server_core" $(server_cmd "$t") 2>>"$log" |
                       grep '^RESULT '); then
                 :
+            fi
+            if [ "$t" = verani-cluster ]; then
+                redis_stop
+                if [ -n "$line" ]; then
+                    # the Redis commands of the measured phase, and per second of it (one node)
+                    d=$(redis_diff "$rdir/cs.start" "$rdir/cs.end")
+                    n=$(echo "$d" | tr ',' '\n' | awk -F: '{ c += $2 } END { print c + 0 }')
+                    el=${line##* elapsed_s=}
+                    el=${el%% *}
+                    line="$line redis=$d redis_cmds=$n redis_cmds_per_s_node=$(awk -v n="$n" \
+                          -v e="$el" 'BEGIN { printf "%.2f", (e > 0 ? n / e : 0) }')"
+                    rmsg="Redis during the measured phase: $d"
+                fi
             fi
             if [ -z "$line" ]; then
                 echo "   no result (see $log)" | tee -a "$log"
@@ -338,9 +396,18 @@ for run in $(seq 1 "$runs"); do
             line=${line/ target=$lt / target=$label }
             echo "$line scen=$sc run=$run" >>"$results"
             tail -n 2 "$log" | sed "s/^ */   /"
+            [ -z "$rmsg" ] || echo "   $rmsg" | tee -a "$log"
         done
     done
 done
+
+# --- the cluster phase (issue 16) ----------------------------------------------------------------
+if [ "$cluster" = 1 ]; then
+    cargs=(--build "$build" --results "$results" --runs "$runs")
+    [ "$quick" = 1 ] && cargs+=(--quick)
+    "$here/cluster/cluster.sh" run "${cargs[@]}" 2>&1 | tee -a "$log" ||
+        failures=$((failures + 1))
+fi
 
 # --- the table --------------------------------------------------------------------------------
 table="$out/table-$stamp.md"
@@ -462,11 +529,12 @@ END {
     name["verani-poll"] = "Verani-C, poll() loop"
     name["verani-raw-poll"] = "Verani-C, poll() loop (HELLO-only client)"
     name["verani-db"] = "Verani-C, --db (sessions persisted)"
+    name["verani-cluster"] = "Verani-C, cluster on (one node, owner local)"
     name["verani-defer-loop"] = "Verani-C, reply deferred, answered on the loop"
     name["verani-defer-worker"] = "Verani-C, reply deferred to a worker-pool job"
     name["verani-defer-thread"] = "Verani-C, reply deferred to an application thread"
     name["verani-raw-db"] = "Verani-C, --db (HELLO-only client)"
-    nt = split("verani verani-poll verani-db verani-defer-loop verani-defer-worker verani-defer-thread verani-raw verani-raw-poll verani-raw-db floor uws ws sio", ts, " ")
+    nt = split("verani verani-cluster verani-poll verani-db verani-defer-loop verani-defer-worker verani-defer-thread verani-raw verani-raw-poll verani-raw-db floor uws ws sio", ts, " ")
     printf "Medians of %d run(s), (min..max) when more than one. Server CPU: the server process'"'"'s\n", runs
     printf "CPU time (all its threads) over the measured phase; gen CPU: the load generator'"'"'s (%d\n", workers
     printf "worker processes on %d core(s) unless noted, and its parent), as a share of one core,\n", gcores
@@ -501,6 +569,9 @@ END {
                    100 * (m1 - m0) / m0
     }
 }' "$results" >"$table"
+if grep -q 'target=verani-cluster\|scen=http-emit' "$results"; then
+    "$here/cluster/cluster.sh" table --results "$results" --runs "$runs" >>"$table"
+fi
 
 {
     echo

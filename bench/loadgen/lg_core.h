@@ -61,6 +61,9 @@ typedef struct opts {
     int n_src;
     int workers;
     int verbose;
+    int timed;              /* fan-out: --duration bounds the run, --messages only sizes it */
+    const char *instance;   /* the room instance ("b1") */
+    const char *mark;       /* run with sh -c around the measured phase, or NULL */
     char **spawn;           /* the server command after `--`, or NULL */
 } opts;
 

@@ -289,6 +289,7 @@ static void w_fanout(lg_run *run, const opts *o)
     lg_peer *pub = k->n_peers && k->peers[0].role == LG_PUB ? &k->peers[0] : NULL;
     int alone = pub && k->n_peers == 1;
     uint64_t sent = 0;
+    int64_t drain;
 
     while (phase_of(k) == PH_RUN) {
         unsigned seq = atomic_load(&k->sh->ack_seq);
@@ -314,12 +315,21 @@ static void w_fanout(lg_run *run, const opts *o)
         futex_wait(&k->sh->ack_seq, seq, 1000000);
         atomic_store(&k->sh->pub_waiting, 0);
     }
+    /* The deliveries of the measured phase are counted now. A --timed run then lets the
+     * messages still in flight in, unmeasured, so that none of them counts as a loss (an
+     * untimed run that ends before its last message has failed already: not awaited). */
+    for (size_t i = 0; i < k->n_peers; i++)
+        if (k->peers[i].role == LG_SUB)
+            k->slot->received += k->peers[i].received;
+    drain = lg_now_ns() + 5000000000LL;
+    while (o->timed && k->live_subs && k->acked < sent_of(k) && lg_now_ns() < drain &&
+           phase_of(k) != PH_ABORT)
+        run->drv->service(run, 1);
     for (size_t i = 0; i < k->n_peers; i++) {
         lg_peer *p = &k->peers[i];
 
         if (p->role != LG_SUB)
             continue;
-        k->slot->received += p->received;
         k->slot->got += p->received - p->dups;
         k->slot->gaps += p->gaps;
         k->slot->dups += p->dups;
@@ -418,7 +428,7 @@ int lg_worker_main(const opts *o, const lg_driver *drv, lg_shared *sh, int w, si
     run.drv = drv;
     run.host = "127.0.0.1";
     run.port = o->port;
-    run.instance = "b1";
+    run.instance = o->instance;
     run.n_src = o->n_src;
     run.verbose = o->verbose;
     for (int i = 0; i < LG_PAYLOAD; i++)

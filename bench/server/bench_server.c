@@ -27,6 +27,14 @@
  * typed reply from there, through the runtime's cross-thread queue. The loop
  * stays on the main thread, so the load generator can tell its CPU from the
  * other threads' (/proc/<pid>/task/<pid>).
+ *
+ * `--redis ADDR` (`unix:/path` or `IP:port`) makes it a node of a cluster
+ * through that Redis (README.md, "Cluster"; verani_server_options.cluster),
+ * with `--public-url URL` (where a client it moves goes; none by default: a
+ * bare 4003) and `--node-id ID` (random by default); the cluster needs the
+ * default (libev) loop, so not with --poll. `--api-token TOKEN` switches the
+ * HTTP API on (README.md, "HTTP API"), for the forwarded emit of
+ * bench/cluster/.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -199,6 +207,8 @@ static void usage(FILE *f)
                " [--rx-buffer BYTES] [--poll] [--log]\n"
                "                    [--reply direct|defer-loop|defer-worker|defer-thread]"
                " [--workers N]\n"
+               "                    [--redis ADDR [--public-url URL] [--node-id ID]]"
+               " [--api-token TOKEN]\n"
                "Serves bench/bench.verani at ws://127.0.0.1:PORT/bench/{room} until SIGINT or\n"
                "SIGTERM; prints \"PID <pid> PORT <port>\" once it listens. --retain sets the\n"
                "frames kept per session for resume (the runtime's default when not given).\n"
@@ -211,7 +221,10 @@ static void usage(FILE *f)
                "default), defer-loop (verani_ctx_defer, then the typed reply at once in the\n"
                "handler), defer-worker (a worker-pool job whose done answers on the loop),\n"
                "defer-thread (an application thread answers with verani_reply_send).\n"
-               "--workers sets the worker pool's threads (defer-worker: 1 when not given).\n");
+               "--workers sets the worker pool's threads (defer-worker: 1 when not given).\n"
+               "--redis ADDR (unix:/path or IP:port): a node of a cluster through that Redis,\n"
+               "reached at --public-url (none: a bare 4003), named --node-id (random).\n"
+               "--api-token: the HTTP API under /_verani/ with that bearer token.\n");
 }
 
 /* Raise the open-file limit to its hard maximum: idle holds 10,000 connections or more. */
@@ -227,7 +240,8 @@ static void raise_nofile(void)
 }
 
 /* The command line into `o` and `*mode`: 0 to run, 1 after --help, 2 on a usage error. */
-static int parse_args(int argc, char **argv, verani_server_options *o, int *mode)
+static int parse_args(int argc, char **argv, verani_server_options *o, int *mode,
+                      verani_api_options *api)
 {
     int workers = -1;
 
@@ -256,6 +270,14 @@ static int parse_args(int argc, char **argv, verani_server_options *o, int *mode
             }
         } else if (!strcmp(argv[i], "--workers") && i + 1 < argc) {
             workers = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--redis") && i + 1 < argc) {
+            o->cluster.redis_address = argv[++i];
+        } else if (!strcmp(argv[i], "--public-url") && i + 1 < argc) {
+            o->cluster.public_url = argv[++i];
+        } else if (!strcmp(argv[i], "--node-id") && i + 1 < argc) {
+            o->cluster.node_id = argv[++i];
+        } else if (!strcmp(argv[i], "--api-token") && i + 1 < argc) {
+            api->token = argv[++i];
         } else if (!strcmp(argv[i], "--log")) {
             o->log_level = VERANI_LOG_ERR | VERANI_LOG_WARN | VERANI_LOG_NOTICE;
         } else if (!strcmp(argv[i], "--help")) {
@@ -265,6 +287,15 @@ static int parse_args(int argc, char **argv, verani_server_options *o, int *mode
             usage(stderr);
             return 2;
         }
+    }
+    if ((o->cluster.public_url || o->cluster.node_id) && !o->cluster.redis_address) {
+        fprintf(stderr, "bench_server: --public-url and --node-id are for a cluster node: "
+                "add --redis\n");
+        return 2;
+    }
+    if (o->cluster.redis_address && o->event_loop == VERANI_LOOP_POLL) {
+        fprintf(stderr, "bench_server: --redis needs the default loop, not --poll\n");
+        return 2;
     }
     if (workers < 0)
         workers = *mode == REPLY_DEFER_WORKER;
@@ -280,6 +311,7 @@ static int parse_args(int argc, char **argv, verani_server_options *o, int *mode
 int main(int argc, char **argv)
 {
     verani_server_options o;
+    verani_api_options api;
     struct sigaction sa;
     char err[256];
     int r, mode = REPLY_DIRECT;
@@ -288,7 +320,8 @@ int main(int argc, char **argv)
     o.bind_address = "127.0.0.1";
     o.max_connections = 200000;
     o.idle_timeout_ms = 600000; /* idle connections are the point of one scenario */
-    r = parse_args(argc, argv, &o, &mode);
+    memset(&api, 0, sizeof(api));
+    r = parse_args(argc, argv, &o, &mode, &api);
     if (r != 0)
         return r == 1 ? 0 : 2;
     raise_nofile();
@@ -299,6 +332,8 @@ int main(int argc, char **argv)
         return 1;
     }
     r = bench_bench_mount(g_srv, &handlers[mode], NULL);
+    if (r == 0 && api.token)
+        r = verani_server_set_api(g_srv, &api);
     if (r == 0)
         r = verani_server_listen(g_srv);
     if (r != 0) {
