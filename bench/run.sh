@@ -411,30 +411,7 @@ fi
 
 # --- the table --------------------------------------------------------------------------------
 table="$out/table-$stamp.md"
-awk -v runs="$runs" -v gcores="$n_gen_cores" -v workers="$workers" -v defer="$defer" '
-function kv(name,    i, n, p) {
-    for (i = 2; i <= NF; i++) {
-        p = index($i, "=")
-        if (substr($i, 1, p - 1) == name) return substr($i, p + 1)
-    }
-    return ""
-}
-function add(key, v) { vals[key, ++cnt[key]] = v + 0 }
-function med(key,    n, i, j, t, a) {
-    n = cnt[key]
-    if (!n) return "-"
-    for (i = 1; i <= n; i++) a[i] = vals[key, i]
-    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
-    lo[key] = a[1]; hi[key] = a[n]
-    if (n % 2) return a[(n + 1) / 2]
-    return (a[n / 2] + a[n / 2 + 1]) / 2
-}
-function show(key, fmt,    m) {
-    m = med(key)
-    if (m == "-") return "-"
-    if (cnt[key] == 1) return sprintf(fmt, m)
-    return sprintf(fmt " (" fmt ".." fmt ")", m, lo[key], hi[key])
-}
+awk -v runs="$runs" -v gcores="$n_gen_cores" -v workers="$workers" -v defer="$defer" -f "$here/stats.awk" -f /dev/stdin "$results" >"$table" <<'AWK'
 /^RESULT / {
     t = kv("target"); s = kv("scen"); k = s SUBSEP t
     seen[k] = 1; order_t[t] = 1
@@ -456,7 +433,7 @@ function show(key, fmt,    m) {
         if (t != "verani") defer_seen = 1
     }
 }
-# Issue 20'"'"'s summary: one row per figure, one column per server, Verani-C'"'"'s ratios.
+# Issue 20's summary: one row per figure, one column per server, Verani-C's ratios.
 function issue20_summary(    vi, fs, fk, ff, flab, nc, cs, fi, ci, row, t, k, v, f, u) {
     vi = (("idle" SUBSEP "verani") in seen) ? "verani" : "verani-raw"
     split("fanout echo idle idle", fs, " "); split("us us bytes us", fk, " ")
@@ -488,7 +465,7 @@ function issue20_summary(    vi, fs, fk, ff, flab, nc, cs, fi, ci, row, t, k, v,
     }
     print row " | | |"
     if (vi == "verani-raw" && (("idle" SUBSEP vi) in seen))
-        print "\nVerani-C'"'"'s idle figures are with the HELLO-only client (several source addresses)."
+        print "\nVerani-C's idle figures are with the HELLO-only client (several source addresses)."
 }
 # The deferred-reply table (issue 15): each mode against direct, the ratios taken run by run.
 function defer_table(    sn, ds, dn, dt, si, ti, s, t, k, r) {
@@ -535,10 +512,10 @@ END {
     name["verani-defer-thread"] = "Verani-C, reply deferred to an application thread"
     name["verani-raw-db"] = "Verani-C, --db (HELLO-only client)"
     nt = split("verani verani-cluster verani-poll verani-db verani-defer-loop verani-defer-worker verani-defer-thread verani-raw verani-raw-poll verani-raw-db floor uws ws sio", ts, " ")
-    printf "Medians of %d run(s), (min..max) when more than one. Server CPU: the server process'"'"'s\n", runs
-    printf "CPU time (all its threads) over the measured phase; gen CPU: the load generator'"'"'s (%d\n", workers
+    printf "Medians of %d run(s), (min..max) when more than one. Server CPU: the server process's\n", runs
+    printf "CPU time (all its threads) over the measured phase; gen CPU: the load generator's (%d\n", workers
     printf "worker processes on %d core(s) unless noted, and its parent), as a share of one core,\n", gcores
-    printf "and in brackets its busiest worker'"'"'s.\n\n"
+    printf "and in brackets its busiest worker's.\n\n"
     print "| scenario | server | server CPU per unit | rate | server CPU | gen CPU [busiest worker] | other |"
     print "| --- | --- | --- | --- | --- | --- | --- |"
     nsc = split("fanout echo echo1 echo8 idle churn", ss, " ")
@@ -568,7 +545,8 @@ END {
                    "%.3f us with --db against %.3f us without: %+.1f%%.\n", m1, m0,
                    100 * (m1 - m0) / m0
     }
-}' "$results" >"$table"
+}
+AWK
 if grep -q 'target=verani-cluster\|scen=http-emit' "$results"; then
     "$here/cluster/cluster.sh" table --results "$results" --runs "$runs" >>"$table"
 fi

@@ -56,30 +56,7 @@ done
 
 # --- the table ----------------------------------------------------------------------------------
 if [ "$mode" = table ]; then
-    awk -v runs="$runs" '
-function kv(name,    i, p) {
-    for (i = 2; i <= NF; i++) {
-        p = index($i, "=")
-        if (substr($i, 1, p - 1) == name) return substr($i, p + 1)
-    }
-    return ""
-}
-function add(key, v) { vals[key, ++cnt[key]] = v + 0 }
-function med(key,    n, i, j, t, a) {
-    n = cnt[key]
-    if (!n) return "-"
-    for (i = 1; i <= n; i++) a[i] = vals[key, i]
-    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
-    lo[key] = a[1]; hi[key] = a[n]
-    if (n % 2) return a[(n + 1) / 2]
-    return (a[n / 2] + a[n / 2 + 1]) / 2
-}
-function show(key, fmt,    m) {
-    m = med(key)
-    if (m == "-") return "-"
-    if (cnt[key] == 1) return sprintf(fmt, m)
-    return sprintf(fmt " (" fmt ".." fmt ")", m, lo[key], hi[key])
-}
+    awk -v runs="$runs" -f "$here/../stats.awk" -f /dev/stdin "$results" <<'AWK'
 /^RESULT / {
     s = kv("scen"); t = kv("target"); r = kv("run")
     if (s == "fanout" && (t == "verani" || t == "verani-cluster")) {
@@ -155,7 +132,8 @@ END {
             show("nodes3" SUBSEP "gen", "%.0f"), show("nodes3" SUBSEP "bad", "%d")
         printf "\n   Three nodes / one node, deliveries per second, run by run: %s.\n", show("scale", "%.2f")
     }
-}' "$results"
+}
+AWK
     exit 0
 fi
 [ "$mode" = run ] || { echo "usage: cluster.sh run|table ... (see the head of the file)" >&2; exit 2; }
