@@ -16,11 +16,9 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,73 +35,13 @@
 #include "e2e_client.h"
 #include "e2e_room.h"
 #include "fault_proxy.h"
-
-#define CLIENTS 100
-#define FRAMES 1000
-#define STOP_AT 300 /* frames emitted before node A stops */
-/* What the move should take: the stop, a reconnect after the clients' backoff (200 ms, up to
- * 1 s), the claim and the restore (SCALEOUT.md section 6 check 5 expects 2 s); and the
- * 1,000 emits around it. Waits are DL_GENEROUS of that. */
-#define MOVE_MS 5000
-
-typedef struct watcher {
-    verani_client *c;
-    int last;                /* the number of the last frame seen */
-    int out_of_order;        /* a frame that was not last + 1: a gap or a duplicate */
-    int opens, resumed_opens, recoveries_failed;
-    int64_t last_open_ms;
-} watcher;
-
-static void on_chat(verani_client *c, const E2e__ChatOut *msg, void *user)
-{
-    watcher *w = user;
-    int n = atoi(msg->text ? msg->text : "");
-
-    (void)c;
-    if (n != w->last + 1)
-        w->out_of_order++;
-    if (n > w->last)
-        w->last = n;
-}
-
-static void on_open(verani_client *c, void *user)
-{
-    watcher *w = user;
-    verani_client_info info;
-
-    assert_int_equal(verani_client_get_info(c, &info), 0);
-    w->opens++;
-    w->resumed_opens += info.resumed && !info.recovery_failed;
-    w->last_open_ms = dl_now_ms();
-}
-
-static void on_recovery(verani_client *c, int resumed, void *user)
-{
-    watcher *w = user;
-
-    (void)c;
-    (void)resumed;
-    w->recoveries_failed++;
-}
-
-/* --- the outside caller --------------------------------------------------------------------- */
-
-typedef struct emitter {
-    cluster *cl;
-    pthread_t th;
-    atomic_int sent;         /* frames every session of the instance got */
-    atomic_int moved;        /* node A stopped: emit through node B */
-    int retries;             /* emits that reached no session (A going, B not there yet) */
-    int failed;              /* a frame that reached some sessions only, or never all of them
-                                before the deadline */
-    int last_r;              /* the last emit's result, and its count */
-    size_t last_count;
-} emitter;
+#include "handover_util.h"
 
 /* Frame `n` to channel "default" of instance h1, through node `i`: 1 when it reached every
  * client's session (connected or waiting for its resume). */
-static int emit_one(emitter *em, int i, int n)
+static int emit_rpc(emitter *em, int i, int n)
 {
+    cluster *cl = em->arg;
     verani_rpc_result res;
     verani_rpc_done d = {NULL, NULL, DL_WAIT_MS, &res};
     E2e__ChatOut m = E2E__CHAT_OUT__INIT;
@@ -114,38 +52,29 @@ static int emit_one(emitter *em, int i, int n)
     m.text = text;
     m.from = "emitter";
     memset(&res, 0, sizeof(res));
-    r = e2e_e2e_rpc_emit_chat_out(em->cl->node[i].srv, "h1", verani_to_channel("default"), &m,
-                                  d);
-    ok = r == 0 && res.count == CLIENTS;
-    em->last_r = r;
-    em->last_count = res.count;
+    r = e2e_e2e_rpc_emit_chat_out(cl->node[i].srv, "h1", verani_to_channel("default"), &m, d);
+    ok = r == 0 && res.count == HO_CLIENTS;
+    snprintf(em->last, sizeof(em->last), "%d (%s), count %zu", r, verani_strerror(r),
+             res.count);
     /* a partial count cannot happen: an instance is handed over whole */
-    if (r == 0 && res.count && res.count != CLIENTS)
+    if (r == 0 && res.count && res.count != HO_CLIENTS)
         em->failed = 1;
     verani_rpc_result_free(&res);
     return ok;
 }
 
-static void *emit_thread(void *arg)
-{
-    emitter *em = arg;
-    int64_t d = dl_after(DL_GENEROUS(MOVE_MS));
-    int n;
+typedef struct stopping {
+    cluster *cl;
+    fault_proxy *lb;
+} stopping;
 
-    for (n = 1; n <= FRAMES && !em->failed; n++) {
-        while (!emit_one(em, atomic_load(&em->moved) ? 1 : 0, n)) {
-            if (dl_passed(d)) {
-                em->failed = 1;
-                break;
-            }
-            em->retries++;
-            dl_nap_ms(2);
-        }
-        atomic_store(&em->sent, n);
-        if (n % 50 == 0)
-            dl_nap_ms(1); /* the stop lands in the middle of the stream, not after it */
-    }
-    return NULL;
+/* The balancer's health check sees A go: new connections go to B; A stops (SIGTERM's way). */
+static void stop_a(void *arg)
+{
+    stopping *st = arg;
+
+    fp_retarget(st->lb, st->cl->node[1].port);
+    verani_server_stop(st->cl->node[0].srv);
 }
 
 /* Hook log entries that start with `prefix` (e2e_room.h's log, every node's). */
@@ -163,119 +92,40 @@ static int logged(const char *prefix)
 
 /* --- the case ------------------------------------------------------------------------------- */
 
-static int all(watcher *w, int (*p)(const watcher *w))
-{
-    int i;
-
-    for (i = 0; i < CLIENTS; i++)
-        if (!p(&w[i]))
-            return 0;
-    return 1;
-}
-
-static int p_open(const watcher *w)
-{
-    return w->opens > 0;
-}
-
-static int p_done(const watcher *w)
-{
-    return w->last >= FRAMES && w->opens >= 2;
-}
-
-static void service_until(verani_client_loop *loop, watcher *w, int (*p)(const watcher *w),
-                          int64_t ms)
-{
-    int64_t d = dl_after(ms);
-
-    while (!all(w, p) && !dl_passed(d))
-        verani_client_loop_service(loop, 10);
-}
-
 static void test_graceful_handover(void **state)
 {
-    static watcher w[CLIENTS];
+    static watcher w[HO_CLIENTS];
     cluster cl;
-    fault_proxy *lb;
     verani_client_loop *loop;
     emitter em;
-    int64_t stop_ms = 0, last_ms = 0;
-    int i, moved = 0;
+    stopping st;
+    int64_t ms;
 
     (void)state;
-    memset(w, 0, sizeof(w));
     memset(&em, 0, sizeof(em));
     cluster_start(&cl, 0);
     wait_mesh(&cl);
-    lb = fp_start_tcp(cl.node[0].port);
+    st.cl = &cl;
+    st.lb = fp_start_tcp(cl.node[0].port);
     loop = client_loop();
-    for (i = 0; i < CLIENTS; i++) {
-        verani_client_options o;
-        char url[128], err[256];
+    watchers_start(loop, fp_address(st.lb), "h1", w);
+    assert_int_equal(logged("connect:"), HO_CLIENTS);
+    assert_int_equal(sessions_on(&cl, 1, "h1"), HO_CLIENTS); /* node A's, asked through B */
 
-        verani_client_options_init(&o);
-        snprintf(url, sizeof(url), "ws://%s/e2e/h1?userId=u%d", fp_address(lb), i);
-        o.url = url;
-        o.room = &e2e_e2e_schema;
-        o.initial_delay_ms = 200; /* SCALEOUT.md section 6: backoff does not hide the server */
-        o.max_delay_ms = 1000;
-        o.max_attempts = VERANI_CLIENT_UNLIMITED;
-        w[i].c = verani_client_create(loop, &o, err, sizeof(err));
-        if (!w[i].c)
-            fail_msg("verani_client_create: %s", err);
-        assert_int_equal(e2e_e2e_client_on_chat_out(w[i].c, on_chat, &w[i]), 0);
-        assert_true(verani_client_on_open(w[i].c, on_open, &w[i]) > 0);
-        assert_true(verani_client_on_recovery_failed(w[i].c, on_recovery, &w[i]) > 0);
-    }
-    service_until(loop, w, p_open, DL_WAIT_MS);
-    assert_true(all(w, p_open));
-    assert_int_equal(logged("connect:"), CLIENTS);
-    assert_int_equal(sessions_on(&cl, 1, "h1"), CLIENTS); /* node A's, asked through B */
-
-    em.cl = &cl;
-    assert_int_equal(pthread_create(&em.th, NULL, emit_thread, &em), 0);
-    {
-        int64_t d = dl_after(DL_GENEROUS(MOVE_MS));
-
-        while (!all(w, p_done) && !dl_passed(d) && !em.failed) {
-            if (!moved && atomic_load(&em.sent) >= STOP_AT) {
-                /* the balancer's health check sees A go: new connections go to B */
-                fp_retarget(lb, cl.node[1].port);
-                verani_server_stop(cl.node[0].srv);
-                atomic_store(&em.moved, 1);
-                stop_ms = dl_now_ms();
-                moved = 1;
-            }
-            verani_client_loop_service(loop, 10);
-        }
-    }
-    pthread_join(em.th, NULL);
-    if (em.failed)
-        fail_msg("frame %d did not reach all %d sessions: the last emit answered %d (%s), "
-                 "count %zu", atomic_load(&em.sent) + 1, CLIENTS, em.last_r,
-                 verani_strerror(em.last_r), em.last_count);
-    assert_true(moved);
+    em.emit = emit_rpc;
+    em.arg = &cl;
+    ms = handover_stream(loop, w, &em, stop_a, &st);
     assert_int_equal(e2e_server_join(&cl.node[0]), 0); /* A stopped cleanly */
-    for (i = 0; i < CLIENTS; i++) {
-        if (w[i].last != FRAMES || w[i].out_of_order || w[i].recoveries_failed ||
-            w[i].opens < 2 || w[i].resumed_opens != w[i].opens - 1)
-            fail_msg("client u%d: last frame %d of %d, %d out of order, %d opens (%d resumed), "
-                     "%d recoveries failed", i, w[i].last, FRAMES, w[i].out_of_order,
-                     w[i].opens, w[i].resumed_opens, w[i].recoveries_failed);
-        if (w[i].last_open_ms > last_ms)
-            last_ms = w[i].last_open_ms;
-    }
     /* on_connect only for the first connects, no session ended, one restore */
-    assert_int_equal(logged("connect:"), CLIENTS);
+    assert_int_equal(logged("connect:"), HO_CLIENTS);
     assert_int_equal(logged("disconnect:"), 0);
     assert_int_equal(logged("restore:h1:"), 1);
-    assert_int_equal(metric(&cl, 1, "verani_cluster_handover_sessions_total"), CLIENTS);
-    assert_int_equal(sessions_on(&cl, 2, "h1"), CLIENTS); /* node B's now, asked through C */
+    assert_int_equal(metric(&cl, 1, "verani_cluster_handover_sessions_total"), HO_CLIENTS);
+    assert_int_equal(sessions_on(&cl, 2, "h1"), HO_CLIENTS); /* node B's now, asked through C */
     print_message("handover: %d clients resumed %lld ms after the stop; %d emits retried "
-                  "while the instance moved\n", CLIENTS, (long long)(last_ms - stop_ms),
-                  em.retries);
+                  "while the instance moved\n", HO_CLIENTS, (long long)ms, em.retries);
     client_loop_end(loop);
-    fp_free(lb);
+    fp_free(st.lb);
     cluster_stop(&cl);
 }
 

@@ -16,11 +16,9 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <fcntl.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,13 +37,9 @@
 #include "deadline.h"
 #include "e2e_client.h"
 #include "fault_proxy.h"
+#include "handover_util.h"
 #include "rawclient.h"
 #include "redis_server.h"
-
-#define CLIENTS 100
-#define FRAMES 1000
-#define STOP_AT 300
-#define MOVE_MS 5000 /* as test_cluster_handover.c */
 
 typedef struct node {
     pid_t pid;
@@ -163,51 +157,12 @@ static void owner_of_h1(const rs_server *rs, char *buf, size_t len)
     redisFree(r);
 }
 
-/* --- the clients and the emitter (as test_cluster_handover.c, over HTTP) ------------------ */
-
-typedef struct watcher {
-    int last, out_of_order, opens, resumed_opens, recoveries_failed;
-} watcher;
-
-static void on_chat(verani_client *c, const E2e__ChatOut *msg, void *user)
-{
-    watcher *w = user;
-    int n = atoi(msg->text ? msg->text : "");
-
-    (void)c;
-    w->out_of_order += n != w->last + 1;
-    if (n > w->last)
-        w->last = n;
-}
-
-static void on_open(verani_client *c, void *user)
-{
-    watcher *w = user;
-    verani_client_info info;
-
-    assert_int_equal(verani_client_get_info(c, &info), 0);
-    w->opens++;
-    w->resumed_opens += info.resumed && !info.recovery_failed;
-}
-
-static void on_recovery(verani_client *c, int resumed, void *user)
-{
-    (void)c;
-    (void)resumed;
-    ((watcher *)user)->recoveries_failed++;
-}
-
-typedef struct emitter {
-    node *nodes;
-    pthread_t th;
-    atomic_int sent, moved;
-    int failed, retries;
-    char last_resp[256];
-} emitter;
+/* --- the emitter, over HTTP -------------------------------------------------------------- */
 
 /* POST frame `n` to channel "default" of E2e/h1 at node `i`: 1 when every session got it. */
-static int emit_one(emitter *em, int i, int n)
+static int emit_http(emitter *em, int i, int n)
 {
+    node *nodes = em->arg;
     E2e__ChatOut m = E2E__CHAT_OUT__INIT;
     char text[16], body[64], req[512], resp[4096], want[32];
     size_t len, hl;
@@ -224,68 +179,41 @@ static int emit_one(emitter *em, int i, int n)
     hl = strlen(req);
     memcpy(req + hl, body, len);
     req[hl + len] = '\0';
-    st = rc_tcp_request(em->nodes[i].port, req, resp, sizeof(resp));
-    snprintf(em->last_resp, sizeof(em->last_resp), "%d %s", st, strstr(resp, "\r\n\r\n")
+    st = rc_tcp_request(nodes[i].port, req, resp, sizeof(resp));
+    snprintf(em->last, sizeof(em->last), "%d %s", st, strstr(resp, "\r\n\r\n")
              ? strstr(resp, "\r\n\r\n") + 4 : "");
-    snprintf(want, sizeof(want), "{\"delivered\":%d}", CLIENTS);
+    snprintf(want, sizeof(want), "{\"delivered\":%d}", HO_CLIENTS);
     return st == 200 && strstr(resp, want);
 }
 
-static void *emit_thread(void *arg)
+typedef struct stopping {
+    node *a, *b;
+    fault_proxy *lb;
+} stopping;
+
+/* The balancer's health check sees A go: new connections go to B; A gets SIGTERM. */
+static void stop_a(void *arg)
 {
-    emitter *em = arg;
-    int64_t d = dl_after(DL_GENEROUS(MOVE_MS));
-    int n;
+    stopping *st = arg;
 
-    for (n = 1; n <= FRAMES && !em->failed; n++) {
-        while (!emit_one(em, atomic_load(&em->moved) ? 1 : 0, n)) {
-            if (dl_passed(d)) {
-                em->failed = 1;
-                break;
-            }
-            em->retries++;
-            dl_nap_ms(5);
-        }
-        atomic_store(&em->sent, n);
-    }
-    return NULL;
-}
-
-static int all_done(const watcher *w)
-{
-    int i;
-
-    for (i = 0; i < CLIENTS; i++)
-        if (w[i].last < FRAMES || w[i].opens < 2)
-            return 0;
-    return 1;
-}
-
-static int all_open(const watcher *w)
-{
-    int i;
-
-    for (i = 0; i < CLIENTS; i++)
-        if (!w[i].opens)
-            return 0;
-    return 1;
+    fp_retarget(st->lb, st->b->port);
+    kill(st->a->pid, SIGTERM);
 }
 
 static void test_sigterm_handover(void **state)
 {
-    static watcher w[CLIENTS];
+    static watcher w[HO_CLIENTS];
     static node nodes[3];
     static const char *ids[3] = {"node-a", "node-b", "node-c"};
     rs_server *rs = rs_start(NULL);
     char dir[] = "/tmp/verani-procs.XXXXXX", owner[64], resp[4096];
     verani_client_loop *loop;
-    fault_proxy *lb;
+    stopping stp;
     emitter em;
     int64_t d;
-    int i, moved = 0;
+    int i;
 
     (void)state;
-    memset(w, 0, sizeof(w));
     memset(&em, 0, sizeof(em));
     assert_non_null(mkdtemp(dir));
     for (i = 0; i < 3; i++)
@@ -295,56 +223,17 @@ static void test_sigterm_handover(void **state)
         while (rc_tcp_get(nodes[i].port, "/health", resp, sizeof(resp)) != 200 &&
                !dl_passed(d))
             dl_nap_ms(20);
-    lb = fp_start_tcp(nodes[0].port);
+    stp.a = &nodes[0];
+    stp.b = &nodes[1];
+    stp.lb = fp_start_tcp(nodes[0].port);
     loop = client_loop();
-    for (i = 0; i < CLIENTS; i++) {
-        verani_client_options o;
-        verani_client *c;
-        char url[128], err[256];
-
-        verani_client_options_init(&o);
-        snprintf(url, sizeof(url), "ws://%s/e2e/h1?userId=u%d", fp_address(lb), i);
-        o.url = url;
-        o.room = &e2e_e2e_schema;
-        o.initial_delay_ms = 200;
-        o.max_delay_ms = 1000;
-        o.max_attempts = VERANI_CLIENT_UNLIMITED;
-        c = verani_client_create(loop, &o, err, sizeof(err));
-        if (!c)
-            fail_msg("verani_client_create: %s", err);
-        assert_int_equal(e2e_e2e_client_on_chat_out(c, on_chat, &w[i]), 0);
-        assert_true(verani_client_on_open(c, on_open, &w[i]) > 0);
-        assert_true(verani_client_on_recovery_failed(c, on_recovery, &w[i]) > 0);
-    }
-    d = dl_after(DL_WAIT_MS);
-    while (!all_open(w) && !dl_passed(d))
-        verani_client_loop_service(loop, 10);
-    assert_true(all_open(w));
+    watchers_start(loop, fp_address(stp.lb), "h1", w);
     owner_of_h1(rs, owner, sizeof(owner));
     assert_string_equal(owner, "node-a");
 
-    em.nodes = nodes;
-    assert_int_equal(pthread_create(&em.th, NULL, emit_thread, &em), 0);
-    d = dl_after(DL_GENEROUS(MOVE_MS));
-    while (!all_done(w) && !dl_passed(d) && !em.failed) {
-        if (!moved && atomic_load(&em.sent) >= STOP_AT) {
-            fp_retarget(lb, nodes[1].port); /* the balancer's health check sees A go */
-            kill(nodes[0].pid, SIGTERM);
-            atomic_store(&em.moved, 1);
-            moved = 1;
-        }
-        verani_client_loop_service(loop, 10);
-    }
-    pthread_join(em.th, NULL);
-    if (em.failed)
-        fail_msg("frame %d never reached all %d sessions; the last answer: %s",
-                 atomic_load(&em.sent) + 1, CLIENTS, em.last_resp);
-    for (i = 0; i < CLIENTS; i++)
-        if (w[i].last != FRAMES || w[i].out_of_order || w[i].recoveries_failed ||
-            w[i].opens < 2 || w[i].resumed_opens != w[i].opens - 1)
-            fail_msg("client u%d: last frame %d of %d, %d out of order, %d opens (%d resumed), "
-                     "%d recoveries failed", i, w[i].last, FRAMES, w[i].out_of_order,
-                     w[i].opens, w[i].resumed_opens, w[i].recoveries_failed);
+    em.emit = emit_http;
+    em.arg = nodes;
+    (void)handover_stream(loop, w, &em, stop_a, &stp);
     owner_of_h1(rs, owner, sizeof(owner));
     assert_string_equal(owner, "node-b");
     client_loop_end(loop);
@@ -352,7 +241,7 @@ static void test_sigterm_handover(void **state)
     assert_int_equal(node_stop(&nodes[0]), 0);
     assert_int_equal(node_stop(&nodes[1]), 0);
     assert_int_equal(node_stop(&nodes[2]), 0);
-    assert_int_equal(count_lines(&nodes[0], "log connect:"), CLIENTS);
+    assert_int_equal(count_lines(&nodes[0], "log connect:"), HO_CLIENTS);
     assert_int_equal(count_lines(&nodes[1], "log connect:"), 0);
     assert_int_equal(count_lines(&nodes[2], "log connect:"), 0);
     /* none at the handover (at B, some of the clients said goodbye when their loop ended,
@@ -362,7 +251,7 @@ static void test_sigterm_handover(void **state)
     assert_int_equal(count_lines(&nodes[0], "log restore:"), 0);
     assert_int_equal(count_lines(&nodes[1], "log restore:h1:"), 1);
     assert_true(has_line(&nodes[0], "stopped 0"));
-    fp_free(lb);
+    fp_free(stp.lb);
     rs_free(rs);
     for (i = 0; i < 3; i++) {
         char p[300];

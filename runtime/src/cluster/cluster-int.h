@@ -20,10 +20,10 @@ typedef struct vr_script {
     char sha[41];
 } vr_script;
 
-enum { S_CLAIM, S_RELEASE, S_VALIDATE, S_HANDOVER_SAVE, S_HANDOVER_TAKE, S_COUNT };
+enum { S_CLAIM, S_RELEASE, S_VALIDATE, S_HANDOVER_SAVE, S_APPLY, S_LOAD, S_COUNT };
 
-/* handover.c's scripts (SHA-1 computed by cluster.c with the others). */
-extern const char vr_handover_save_lua[], vr_handover_take_lua[];
+/* handover.c's and replica.c's scripts (SHA-1 computed by cluster.c with the others). */
+extern const char vr_handover_save_lua[], vr_apply_lua[], vr_load_lua[];
 
 /* Another node as its heartbeats describe it (bus.c). Owned by the node table. */
 typedef struct vr_peer {

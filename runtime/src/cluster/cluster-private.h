@@ -14,7 +14,10 @@
  *   <p>:own:{R/I}     hash: node (the owner, absent when released), epoch
  *                     (the fencing token, grows by one per claim, never
  *                     reset), handover (1 when the last owner saved its
- *                     sessions for the next)
+ *                     sessions for the next), applied (the last storage batch
+ *                     of this claim, so a batch sent again is skipped)
+ *   <p>:st:{R/I}      hash: the instance's room storage (key to value), as
+ *                     its owners applied it, one fenced batch per turn
  *   <p>:rf:{R/I}      a graceful stop's handover of the instance (its
  *                     sessions and their retained frames, a Handover in
  *                     cluster.proto), PX the resume grace: written with the
@@ -125,16 +128,47 @@ int vr_cluster_handover_save(vr_cluster *c, const char *room, const char *instan
                              uint64_t epoch, const uint8_t *blob, size_t len, uint32_t ttl_ms,
                              void (*cb)(vr_cluster *c, int result, void *arg), void *arg);
 
+/* --- room storage in Redis (replica.c) ------------------------------------------------- */
+
+/* One write of room storage: a put (`val`, `vlen`) or a delete (`del`). */
+typedef struct vr_apply_op {
+    int del;
+    const void *key, *val;
+    size_t klen, vlen;
+} vr_apply_op;
+
 /*
- * After a claim won with `handover` set: take what the last owner saved (read and deleted
- * in one script, only while this node owns the instance with `epoch`). `cb` gets status 1
- * with the blob (valid during the call; len 0 when it expired), 0 when this node is not the
- * owner, or a negative verani_err. 0, or VERANI_ENOMEM, VERANI_EIO (cb does not run).
+ * Apply the committed writes of one instance, in order, as batch `batch_no` (from 1, one
+ * more each batch of the claim): one script checks that this node still owns the instance
+ * with `epoch` and that the batch is new, then writes <p>:st:{R/I}. `cb` gets 1 applied,
+ * 2 applied before (a retry), 0 refused (another node or epoch owns it: this node was
+ * deposed), or a negative verani_err (Redis did not answer: send it again). The ops are
+ * copied. 0, or VERANI_EIO (Redis is not up: cb does not run), VERANI_ENOMEM.
  */
-typedef void (*vr_handover_cb)(vr_cluster *c, int status, const uint8_t *blob, size_t len,
-                               void *arg);
-int vr_cluster_handover_take(vr_cluster *c, const char *room, const char *instance,
-                             uint64_t epoch, vr_handover_cb cb, void *arg);
+int vr_cluster_apply(vr_cluster *c, const char *room, const char *instance, uint64_t epoch,
+                     uint64_t batch_no, const vr_apply_op *ops, size_t n,
+                     void (*cb)(vr_cluster *c, int result, void *arg), void *arg);
+
+/* What a load found: the instance's storage (n pairs) and, when asked, the handover (len 0:
+ * none or expired). All of it valid during the callback only. */
+typedef struct vr_load_result {
+    int status;                  /* 1 read, 0 this node is not the owner, < 0 a verani_err */
+    size_t n;
+    const char **keys, **vals;
+    const size_t *klens, *vlens;
+    const uint8_t *handover;
+    size_t handover_len;
+} vr_load_result;
+typedef void (*vr_load_cb)(vr_cluster *c, const vr_load_result *res, void *arg);
+
+/*
+ * Right after a claim won: read the instance's storage and, with `handover`, take what the
+ * last owner saved at its graceful stop (read and deleted), in one script that runs only
+ * while this node owns the instance with `epoch`. 0, or VERANI_EIO, VERANI_ENOMEM (cb does
+ * not run).
+ */
+int vr_cluster_load(vr_cluster *c, const char *room, const char *instance, uint64_t epoch,
+                    int handover, vr_load_cb cb, void *arg);
 
 /* Does this node still own the instance with `epoch` (after a fence, before
  * resuming)? `cb` gets 1 yes, 0 no, or a negative verani_err. */

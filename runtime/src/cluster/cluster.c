@@ -32,7 +32,7 @@ static const char claim_lua[] =
     "end\n"
     "local e = redis.call('HINCRBY', KEYS[1], 'epoch', 1)\n"
     "redis.call('HSET', KEYS[1], 'node', ARGV[1])\n"
-    "redis.call('HDEL', KEYS[1], 'handover')\n"
+    "redis.call('HDEL', KEYS[1], 'handover', 'applied')\n"
     "return {1, e, o[1] or '', o[3] or ''}\n";
 
 /* KEYS[1] own key; ARGV[1] this node; ARGV[2] its epoch; ARGV[3] '1' to mark a handover.
@@ -71,16 +71,17 @@ static void script_init(vr_script *s, const char *src)
 
 /* --- EVALSHA, then EVAL on NOSCRIPT ----------------------------------------------------------- */
 
-#define EVAL_MAX_ARGS 10
+#define EVAL_MAX_ARGS 10      /* eval()'s: a key and its few arguments */
 
-/* One script call; owned by the engine's callback until it answers (or by the retry). */
+/* One script call; owned by the engine's callback until it answers (or by the retry). One
+ * allocation: the struct, then argv[argc], lens[argc], then the copies of the arguments. */
 typedef struct vr_eval {
     vr_cluster *c;
     const vr_script *script;
     int argc;                    /* EVALSHA sha numkeys keys... args... */
-    char nkeys[2];               /* argv[2] */
-    char *argv[EVAL_MAX_ARGS];   /* owned copies from argv[3] on */
-    size_t lens[EVAL_MAX_ARGS];
+    char nkeys[12];              /* argv[2] */
+    const char **argv;           /* argv[3..] point into the copies */
+    size_t *lens;
     int retried;
     vr_redis_cb cb;
     void *arg;
@@ -88,10 +89,6 @@ typedef struct vr_eval {
 
 static void eval_free(vr_eval *e)
 {
-    int i;
-
-    for (i = 3; i < e->argc; i++)
-        vr_free(e->argv[i]);
     vr_free(e);
 }
 
@@ -112,49 +109,49 @@ static void on_eval(vr_redis *r, const redisReply *reply, const char *err, void 
 
 static int eval_send(vr_eval *e)
 {
-    const char *argv[EVAL_MAX_ARGS];
-    int i;
-
-    argv[0] = e->retried ? "EVAL" : "EVALSHA";
-    argv[1] = e->retried ? e->script->src : e->script->sha;
-    argv[2] = e->argv[2];
-    e->lens[0] = strlen(argv[0]);
-    e->lens[1] = strlen(argv[1]);
-    for (i = 3; i < e->argc; i++)
-        argv[i] = e->argv[i];
-    return vr_redis_command(e->c->redis, on_eval, e, e->argc, argv, e->lens);
+    e->argv[0] = e->retried ? "EVAL" : "EVALSHA";
+    e->argv[1] = e->retried ? e->script->src : e->script->sha;
+    e->argv[2] = e->nkeys;
+    e->lens[0] = strlen(e->argv[0]);
+    e->lens[1] = strlen(e->argv[1]);
+    e->lens[2] = strlen(e->nkeys);
+    return vr_redis_command(e->c->redis, on_eval, e, e->argc, e->argv, e->lens);
 }
 
 int vr_cluster_eval(vr_cluster *c, int script, int nkeys, int nargs, const char **args,
                     const size_t *lens, vr_redis_cb cb, void *arg)
 {
+    size_t bytes = 0, head;
     vr_eval *e;
+    char *p;
     int i, rc;
 
-    if (nkeys < 0 || nkeys > 9 || nargs < nkeys || nargs + 3 > EVAL_MAX_ARGS)
+    if (nkeys < 0 || nargs < nkeys || nargs > (1 << 20))
         return VERANI_EINVAL;
-    e = vr_calloc(1, sizeof(*e));
+    for (i = 0; i < nargs; i++)
+        bytes += (lens ? lens[i] : strlen(args[i])) + 1;
+    head = (sizeof(vr_eval) + 15) & ~(size_t)15;
+    e = vr_malloc(head + (size_t)(nargs + 3) * (sizeof(char *) + sizeof(size_t)) + bytes);
     if (!e)
         return VERANI_ENOMEM;
+    memset(e, 0, sizeof(*e));
     e->c = c;
     e->script = &c->scripts[script];
     e->cb = cb;
     e->arg = arg;
-    e->nkeys[0] = (char)('0' + nkeys);
-    e->argv[2] = e->nkeys;
-    e->lens[2] = 1;
-    e->argc = 3;
+    e->argc = nargs + 3;
+    e->argv = (const char **)((char *)e + head);
+    e->lens = (size_t *)(e->argv + e->argc);
+    p = (char *)(e->lens + e->argc);
+    snprintf(e->nkeys, sizeof(e->nkeys), "%d", nkeys);
     for (i = 0; i < nargs; i++) {
         size_t n = lens ? lens[i] : strlen(args[i]);
 
-        e->argv[e->argc] = vr_malloc(n + 1);
-        if (!e->argv[e->argc]) {
-            eval_free(e);
-            return VERANI_ENOMEM;
-        }
-        memcpy(e->argv[e->argc], args[i], n);
-        e->argv[e->argc][n] = '\0';
-        e->lens[e->argc++] = n;
+        memcpy(p, args[i], n);
+        p[n] = '\0';
+        e->argv[i + 3] = p;
+        e->lens[i + 3] = n;
+        p += n + 1;
     }
     rc = eval_send(e);
     if (rc)
@@ -455,7 +452,8 @@ vr_cluster *vr_cluster_create(struct ev_loop *loop, const vr_cluster_options *o,
     script_init(&c->scripts[S_RELEASE], release_lua);
     script_init(&c->scripts[S_VALIDATE], validate_lua);
     script_init(&c->scripts[S_HANDOVER_SAVE], vr_handover_save_lua);
-    script_init(&c->scripts[S_HANDOVER_TAKE], vr_handover_take_lua);
+    script_init(&c->scripts[S_APPLY], vr_apply_lua);
+    script_init(&c->scripts[S_LOAD], vr_load_lua);
     c->on_live = o->on_live;
     c->on_reset = o->on_reset;
     c->arg = o->arg;

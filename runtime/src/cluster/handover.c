@@ -3,8 +3,8 @@
  * handover.c: an instance moved by a graceful stop (shared/SCALEOUT.md
  * sections 3.3 and 3.8): the stopping owner stores what its sessions need to
  * resume elsewhere and releases the instance in one script, so no claim can
- * come between the two; the next owner reads and deletes it in one script
- * right after its claim. What is stored is the server's business (a packed
+ * come between the two; the next owner reads and deletes it with the
+ * instance's storage right after its claim (replica.c). What is stored is the server's business (a packed
  * Handover, server/cluster_handover.c): here it is bytes.
  */
 #include <stdio.h>
@@ -23,18 +23,9 @@ const char vr_handover_save_lua[] =
     "redis.call('HSET', KEYS[1], 'handover', '1')\n"
     "return 1\n";
 
-/* KEYS[1] own key, KEYS[2] handover key; ARGV[1] this node, ARGV[2] its epoch. */
-const char vr_handover_take_lua[] =
-    "local o = redis.call('HMGET', KEYS[1], 'node', 'epoch')\n"
-    "if o[1] ~= ARGV[1] or o[2] ~= ARGV[2] then return {0} end\n"
-    "local v = redis.call('GET', KEYS[2])\n"
-    "redis.call('DEL', KEYS[2])\n"
-    "return {1, v or ''}\n";
-
 typedef struct ho_ctx {
     vr_cluster *c;
     void (*saved)(vr_cluster *c, int result, void *arg);
-    vr_handover_cb taken;
     void *arg;
 } ho_ctx;
 
@@ -103,54 +94,6 @@ int vr_cluster_handover_save(vr_cluster *c, const char *room, const char *instan
         vr_free(x);
     else
         vr_redis_flush(c->redis); /* before the clients' close frames: Redis has it first */
-    vr_free(own);
-    vr_free(rf);
-    return rc;
-}
-
-static void on_taken(vr_redis *r, const redisReply *reply, const char *err, void *arg)
-{
-    ho_ctx *x = arg;
-
-    (void)r;
-    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
-        reply->element[0]->type != REDIS_REPLY_INTEGER) {
-        VR_WARN("cluster: reading a handover: %s\n", err ? err : "an unexpected answer");
-        x->taken(x->c, VERANI_EIO, NULL, 0, x->arg);
-    } else if (reply->element[0]->integer != 1 || reply->elements < 2 ||
-               reply->element[1]->type != REDIS_REPLY_STRING) {
-        x->taken(x->c, 0, NULL, 0, x->arg);
-    } else {
-        x->taken(x->c, 1, (const uint8_t *)reply->element[1]->str, reply->element[1]->len,
-                 x->arg);
-    }
-    vr_free(x);
-}
-
-int vr_cluster_handover_take(vr_cluster *c, const char *room, const char *instance,
-                             uint64_t epoch, vr_handover_cb cb, void *arg)
-{
-    char e[24], *own, *rf;
-    const char *args[4];
-    ho_ctx *x;
-    int rc;
-
-    if (!vr_redis_up(c->redis))
-        return VERANI_EIO;
-    x = ho_begin(c, room, instance, arg, &own, &rf);
-    if (!x)
-        return VERANI_ENOMEM;
-    x->taken = cb;
-    snprintf(e, sizeof(e), "%llu", (unsigned long long)epoch);
-    args[0] = own;
-    args[1] = rf;
-    args[2] = c->node_id;
-    args[3] = e;
-    rc = vr_cluster_eval(c, S_HANDOVER_TAKE, 2, 4, args, NULL, on_taken, x);
-    if (rc)
-        vr_free(x);
-    else
-        vr_redis_flush(c->redis);
     vr_free(own);
     vr_free(rf);
     return rc;

@@ -199,16 +199,6 @@ typedef struct ho_saving {
     char *room, *instance;       /* owned */
 } ho_saving;
 
-static vr_instance *find_instance(verani_server *srv, const char *room, const char *name)
-{
-    size_t i;
-
-    for (i = 0; i < srv->n_mounts; i++)
-        if (!strcmp(srv->mounts[i]->def->schema->name, room))
-            return vr_instance_get(srv->mounts[i], name, 0);
-    return NULL;
-}
-
 /* Every handed session of `inst` ends once its connection is gone (`stored`: without
  * on_disconnect). */
 static void sessions_handed(vr_instance *inst, int stored)
@@ -225,7 +215,7 @@ static void on_saved(vr_cluster *c, int result, void *arg)
 {
     ho_saving *sv = arg;
     verani_server *srv = sv->srv;
-    vr_instance *inst = find_instance(srv, sv->room, sv->instance);
+    vr_instance *inst = vr_instance_find(srv, sv->room, sv->instance);
 
     (void)c;
     if (srv->handovers)
@@ -352,49 +342,6 @@ void vr_handover_abandon(verani_server *srv)
 }
 
 /* --- the claim: read, then restored ------------------------------------------------------- */
-
-static void on_taken(vr_cluster *c, int status, const uint8_t *blob, size_t len, void *arg)
-{
-    vr_instance *inst = arg;
-    verani_server *srv = inst->mount->srv;
-
-    (void)c;
-    if (!srv->cluster || inst->own != VR_OWN_CLAIMING) { /* the node is going away */
-        inst->own = VR_OWN_LOST;
-        return;
-    }
-    if (status == 0) {
-        vr_owner_refused(inst, "another node claimed it while its handover was read");
-    } else {
-        if (status < 0) {
-            srv->ho_stats.restore_failed++;
-            VR_ERR("cluster: instance %s '%s': its handover could not be read (%s): its "
-                   "clients start again\n", inst->mount->def->schema->name, inst->name,
-                   verani_strerror(status));
-        } else if (!len) {
-            srv->ho_stats.restore_failed++;
-            VR_WARN("cluster: instance %s '%s': its handover expired before this claim: its "
-                    "clients start again\n", inst->mount->def->schema->name, inst->name);
-        }
-        vr_owner_won(inst, status > 0 ? blob : NULL, status > 0 ? len : 0);
-    }
-    vr_instance_maybe_free(inst);
-}
-
-int vr_handover_take(vr_instance *inst)
-{
-    verani_server *srv = inst->mount->srv;
-    int r;
-
-    if (srv->opts.resume_grace_ms == VERANI_RESUME_OFF)
-        return VERANI_ESTATE; /* nothing here resumes */
-    r = vr_cluster_handover_take(srv->cluster, inst->mount->def->schema->name, inst->name,
-                                 inst->epoch, on_taken, inst);
-    if (r)
-        VR_WARN("cluster: instance %s '%s': its handover cannot be read (%s)\n",
-                inst->mount->def->schema->name, inst->name, verani_strerror(r));
-    return r;
-}
 
 /* One stored session as the store's attachment (borrowing its strings); 0, or -1 when a field
  * does not fit. */

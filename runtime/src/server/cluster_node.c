@@ -92,13 +92,16 @@ int vr_cluster_node_start(verani_server *srv, char *err, size_t errlen)
     o.on_live = on_live;
     o.on_reset = on_reset;
     o.arg = srv;
-    if (vr_owners_start(srv)) {
+    if (vr_owners_start(srv) || vr_replica_start(srv)) {
+        vr_owners_free(srv);
+        vr_replica_stop(srv);
         snprintf(err, errlen, "out of memory");
         return VERANI_ENOMEM;
     }
     srv->cluster = vr_cluster_create(srv->evloop, &o, err, errlen);
     if (!srv->cluster) {
         vr_owners_free(srv);
+        vr_replica_stop(srv);
         return VERANI_EINVAL;
     }
     vr_cluster_on_call(srv->cluster, vr_calls_on_call); /* emits forwarded to this node */
@@ -114,6 +117,7 @@ void vr_cluster_node_stop(verani_server *srv)
     srv->cluster = NULL; /* the claims it answers now (failed) find the node gone */
     vr_cluster_destroy(c);
     vr_owners_free(srv);
+    vr_replica_stop(srv);
 }
 
 static void on_left(vr_cluster *c, void *arg)
@@ -177,4 +181,5 @@ void vr_cluster_node_metrics(verani_server *srv, vr_sb *sb)
                  (unsigned long long)st.resets);
     vr_owners_metrics(srv, sb);
     vr_handover_metrics(srv, sb);
+    vr_replica_metrics(srv, sb);
 }

@@ -247,10 +247,10 @@ static void on_claimed(vr_cluster *c, const vr_claim_result *res, void *arg)
     switch (res->outcome) {
     case VR_CLAIM_WON:
         inst->epoch = res->epoch;
-        /* the last owner stopped gracefully: its sessions come first (CLAIMING meanwhile) */
-        if (res->handover && !vr_handover_take(inst))
+        /* its storage (and a graceful stop's sessions) first: CLAIMING meanwhile */
+        if (!vr_replica_load(inst, res->handover))
             return;
-        vr_owner_won(inst, NULL, 0);
+        vr_owner_refused(inst, "its storage could not be loaded");
         break;
     case VR_CLAIM_OWNED:
         inst->own = VR_OWN_LOST;
@@ -411,6 +411,7 @@ static void on_validated(vr_cluster *c, int result, void *arg)
             result == 0 ? "another node claimed it" : "Redis did not say");
     if (srv->owners)
         srv->owners->dropped++;
+    vr_replica_drop(inst); /* what it wrote since is the new owner's to refuse */
     lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&inst->sessions)) {
         vr_session_drop(lws_container_of(d, verani_session, node));
     } lws_end_foreach_dll_safe(d, d1);
@@ -429,6 +430,12 @@ static void validate(vr_instance *inst)
         vr_cluster_validate(srv->cluster, room_of(inst), inst->name, inst->epoch, on_validated,
                             inst))
         on_validated(srv->cluster, VERANI_EIO, inst);
+}
+
+void vr_owner_deposed(vr_instance *inst)
+{
+    fence(inst);
+    validate(inst);
 }
 
 void vr_owners_live(verani_server *srv, int live)

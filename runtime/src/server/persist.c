@@ -347,9 +347,7 @@ static int restore_instance(verani_server *srv, const vr_named *nm)
     size_t i;
     int r;
 
-    for (i = 0; i < srv->n_mounts && !m; i++)
-        if (!strcmp(srv->mounts[i]->def->schema->name, nm->room))
-            m = srv->mounts[i];
+    m = vr_mount_find(srv, nm->room);
     memset(&st, 0, sizeof(st));
     st.srv = srv;
     st.inst = m ? vr_instance_get(m, nm->instance, 1) : NULL;

@@ -101,7 +101,12 @@ typedef struct vr_instance {
     int own;                         /* VR_OWN_* */
     uint64_t epoch;                  /* HELD in a cluster: the fencing token of the claim */
     lws_dll2_owner_t held;           /* CLAIMING, FENCED: sessions (by `node`) waiting */
+    struct vr_ireplica *repl;        /* owned (cluster_replica.c): writes on their way to Redis */
+    int handover_wanted;             /* CLAIMING: its load takes the last owner's handover */
 } vr_instance;
+
+/* The instance `name` of room `room` in memory, or NULL. */
+vr_instance *vr_instance_find(const verani_server *srv, const char *room, const char *name);
 
 /* Route `path` (no query) to a mount; `inst_name` receives the {room} part. */
 vr_mount *vr_route(verani_server *srv, const char *path, char *inst_name, size_t len);

@@ -225,8 +225,10 @@ static void instance_free(vr_instance *inst)
     if (inst->own == VR_OWN_HELD || inst->own == VR_OWN_FENCED ||
         inst->own == VR_OWN_HANDED) { /* started */
         vr_instance_stopping(inst); /* on_instance_stop while its storage is open; timers gone */
+        vr_replica_instance_free(inst); /* its last writes before the release */
         vr_owner_release(inst);
     }
+    vr_replica_drop(inst);
     vr_dll2_unlink(&inst->idle_node);
     lws_dll2_remove(&inst->node);
     vr_instance_storage_close(inst);
@@ -321,6 +323,13 @@ vr_mount *vr_mount_find(const verani_server *srv, const char *room)
         if (!strcmp(srv->mounts[i]->def->schema->name, room))
             return srv->mounts[i];
     return NULL;
+}
+
+vr_instance *vr_instance_find(const verani_server *srv, const char *room, const char *name)
+{
+    vr_mount *m = vr_mount_find(srv, room);
+
+    return m ? vr_instance_get(m, name, 0) : NULL;
 }
 
 const verani_room_def *vr_mount_def(const vr_mount *m)

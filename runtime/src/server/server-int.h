@@ -201,6 +201,7 @@ struct verani_server {
     struct vr_owners *owners;        /* owned by cluster_owner.c: hints, figures; with cluster */
     int cluster_leaving;             /* the node's leave is on its way to Redis (stop) */
     uint32_t handovers;              /* instances handed over, Redis not answered (stop) */
+    struct vr_replica *replica;      /* owned by cluster_replica.c; with cluster */
     struct vr_handover_stats {       /* cluster_handover.c's figures */
         uint64_t saved, failed, taken, restored_sessions, restore_failed;
     } ho_stats;
@@ -282,6 +283,28 @@ void vr_owner_won(struct vr_instance *inst, const uint8_t *ho, size_t ho_len);
  * connections that waited are closed with 1013 to try again. */
 void vr_owner_refused(struct vr_instance *inst, const char *why);
 
+/* The instance's writes were refused by Redis (another node owns it now): fenced, and Redis
+ * asked whether it is still this node's (cluster_replica.c). */
+void vr_owner_deposed(struct vr_instance *inst);
+
+/* --- cluster_replica.c: room storage in Redis as well (shared/SCALEOUT.md 3.7) --- */
+typedef struct vr_replica vr_replica;
+/* The recorder on the server's storage, at the node's start (0 or VERANI_ENOMEM); gone at its
+ * stop (before the storage closes). */
+int vr_replica_start(verani_server *srv);
+void vr_replica_stop(verani_server *srv);
+/* End of a loop turn: every instance's committed writes to Redis, one script each. */
+void vr_replica_flush(verani_server *srv);
+/* A claim won: load the instance's storage into the local file (and, with `handover`, the
+ * last owner's sessions), then vr_owner_won; the instance stays CLAIMING meanwhile. 0, or
+ * nonzero when it cannot be asked (the caller refuses the claim). */
+int vr_replica_load(struct vr_instance *inst, int handover);
+/* The instance goes: what it wrote is sent first (vr_replica_instance_free), or dropped
+ * unsent (vr_replica_drop: it is not this node's any more). */
+void vr_replica_instance_free(struct vr_instance *inst);
+void vr_replica_drop(struct vr_instance *inst);
+void vr_replica_metrics(verani_server *srv, vr_sb *sb);
+
 /* --- cluster_handover.c: an instance moved by a graceful stop, sessions and frames --- */
 /* At a graceful stop: every HELD instance with sessions is handed over (its sessions and
  * their retained windows stored in Redis once per instance, the instance released), and its
@@ -290,9 +313,6 @@ void vr_handover_start(verani_server *srv);
 /* The stop's wait is over: what Redis did not answer is left to the next owner (the
  * sessions end here without on_disconnect, logged). */
 void vr_handover_abandon(verani_server *srv);
-/* A claim won with handover=1: read it (the instance stays CLAIMING), then vr_owner_won with
- * it. 0, or nonzero when it cannot be asked (the caller goes on without it). */
-int vr_handover_take(struct vr_instance *inst);
 /* Restore the sessions of a handover (a packed Handover) into `inst`, just won: detached with
  * a fresh grace, their windows as the last owner left them (each frame once in memory too),
  * then on_hibernation_restore once. What does not parse, or another schema's, is dropped

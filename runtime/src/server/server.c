@@ -476,6 +476,7 @@ static int loop_turn(verani_server *srv, int wait)
         }
     } else
         r = lws_service(srv->ctx, wait ? 0 : -1) < 0 ? -1 : 0;
+    vr_replica_flush(srv); /* a cluster node's storage writes of the turn, to Redis */
     vr_sessions_flush(srv); /* what the turn queued goes out in one write per session */
     vr_sessions_store_flush(srv);
     return r;
@@ -526,6 +527,7 @@ static void shutdown_loop(verani_server *srv)
     vr_workers_stop(srv);
     srv->stopping = 1;
     vr_defer_end(srv);
+    vr_replica_flush(srv); /* before the handovers, on the same connection */
     if (srv->cluster)
         vr_handover_start(srv); /* to the next owner through Redis, not to a local file */
     else

@@ -106,8 +106,27 @@ typedef struct vr_storage_ops {
     int (*alarm_list)(verani_storage_db *db, vr_alarm_fn fn, void *user);
 } vr_storage_ops;
 
+/*
+ * Who hears of every write that took (a cluster node replicating room storage to Redis,
+ * server/cluster_replica.c): `write` after each put or delete the backend did, `level` when
+ * a transaction level begins (VR_REC_BEGIN, `depth` the new level) and when one ends keeping
+ * its writes (VR_REC_KEEP: a savepoint released, or the outermost committed) or dropping
+ * them (VR_REC_DROP: rolled back, or a commit that failed). A write outside any transaction
+ * is committed at once. Owned by whoever sets it (it must outlive the database or be unset
+ * first); `off` set: nothing is told (a load writing what Redis holds).
+ */
+enum { VR_REC_BEGIN, VR_REC_KEEP, VR_REC_DROP };
+typedef struct vr_storage_recorder {
+    void (*write)(void *arg, const struct verani_storage *st, int del, const void *key,
+                  size_t klen, const void *val, size_t vlen);
+    void (*level)(void *arg, int depth, int event);
+    void *arg;
+    int off;
+} vr_storage_recorder;
+
 struct verani_storage_db {
     const vr_storage_ops *ops;
+    vr_storage_recorder *rec;        /* NULL: none */
     void *impl;                      /* owned by the backend; freed by ops->close */
     char *path;                      /* owned: opts.path, or ":memory:" */
     verani_storage_options opts;     /* opts.path points at `path` */

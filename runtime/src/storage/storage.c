@@ -234,7 +234,10 @@ int verani_storage_put(verani_storage *st, const void *key, size_t klen, const v
         return vr_storage_error(st->db, VERANI_ETOOBIG,
                                 "storage: a value of %zu bytes is over the limit of %u", vlen,
                                 VERANI_STORAGE_VALUE_MAX);
-    return st->db->ops->put(st, key, klen, val, vlen);
+    rc = st->db->ops->put(st, key, klen, val, vlen);
+    if (!rc && st->db->rec && !st->db->rec->off)
+        st->db->rec->write(st->db->rec->arg, st, 0, key, klen, val, vlen);
+    return rc;
 }
 
 int verani_storage_delete(verani_storage *st, const void *key, size_t klen)
@@ -245,7 +248,10 @@ int verani_storage_delete(verani_storage *st, const void *key, size_t klen)
         return rc;
     if ((rc = vr_storage_check_writable(st->db, "delete")))
         return rc;
-    return st->db->ops->del(st, key, klen);
+    rc = st->db->ops->del(st, key, klen);
+    if (!rc && st->db->rec && !st->db->rec->off)
+        st->db->rec->write(st->db->rec->arg, st, 1, key, klen, NULL, 0);
+    return rc;
 }
 
 /* Byte-wise comparison with the shorter string first on a tie (SQLite's BLOB order). */
@@ -309,6 +315,13 @@ void vr_db_busy_timeout(verani_storage_db *db, uint32_t ms)
     db->ops->busy_timeout(db, ms);
 }
 
+/* Tell the recorder, if any, of a transaction level. */
+static void rec_level(verani_storage_db *db, int depth, int event)
+{
+    if (db->rec && !db->rec->off)
+        db->rec->level(db->rec->arg, depth, event);
+}
+
 int vr_db_begin(verani_storage_db *db)
 {
     int rc;
@@ -319,6 +332,7 @@ int vr_db_begin(verani_storage_db *db)
     if (rc)
         return rc;
     db->depth++;
+    rec_level(db, db->depth, VR_REC_BEGIN);
     return 0;
 }
 
@@ -331,6 +345,7 @@ int vr_db_rollback(verani_storage_db *db)
     if (db->depth == 0)
         return vr_storage_error(db, VERANI_ESTATE, "storage: rollback without a transaction");
     rc = db->ops->rollback(db, db->depth);
+    rec_level(db, db->depth, VR_REC_DROP);
     db->depth--;
     if (db->depth == 0)
         db->doomed = 0;
@@ -350,6 +365,8 @@ int vr_db_commit(verani_storage_db *db)
         /* A savepoint: release it. In a doomed transaction leave it be: the
          * outermost rollback undoes it with the rest. */
         rc = doomed ? doomed : db->ops->commit(db, db->depth);
+        /* released, or doomed: then the outermost rollback drops it with the rest */
+        rec_level(db, db->depth, VR_REC_KEEP);
         db->depth--;
         return rc;
     }
@@ -358,6 +375,7 @@ int vr_db_commit(verani_storage_db *db)
 
         snprintf(why, sizeof(why), "%s", db->last_error);
         db->ops->rollback(db, 1);
+        rec_level(db, 1, VR_REC_DROP);
         db->depth = 0;
         db->doomed = 0;
         vr_storage_error(db, doomed,
@@ -375,6 +393,7 @@ int vr_db_commit(verani_storage_db *db)
         db->ops->rollback(db, 1);
         vr_storage_error(db, rc, "%s (the transaction was rolled back)", why);
     }
+    rec_level(db, 1, rc ? VR_REC_DROP : VR_REC_KEEP);
     db->depth = 0;
     db->doomed = 0;
     return rc;

@@ -1,0 +1,354 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_cluster_storage.c: room storage moves with its instance (issue 17, first part:
+ * shared/SCALEOUT.md section 3.7). Three nodes of one cluster against a real redis-server.
+ * A handler writes room storage in every way the API allows: in a transaction, in a
+ * savepoint rolled back, in a transaction rolled back, outside any transaction, and a delete;
+ * what committed (and only that) reaches the instance's hash in Redis. When the instance
+ * moves, by a graceful stop or by being released when idle, the next owner reads what the
+ * last one wrote. Every wait is bounded by a deadline.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include <verani/verani.h>
+
+#include "cases.h"
+#include "cleanup.h"
+#include "cluster_util.h"
+#include "deadline.h"
+#include "e2e_client.h"
+#include "e2e_room.h"
+#include "fault_proxy.h"
+
+/* --- the room: poke counts in storage, echo "get" reads the count ------------------------ */
+
+static e2e_e2e_handlers handlers;
+
+static int pokes(verani_storage *st)
+{
+    uint8_t *v = NULL;
+    size_t vl = 0;
+    char buf[16] = "";
+    int n = 0;
+
+    if (verani_storage_get(st, "pokes", 5, &v, &vl) == 0) {
+        snprintf(buf, sizeof(buf), "%.*s", (int)vl, (const char *)v);
+        n = atoi(buf);
+        verani_storage_free(v);
+    }
+    return n;
+}
+
+/* Every kind of write: what commits is "pokes" (in a transaction), "last" (outside one) and
+ * the delete of "tmp"; "sp-ghost" (a savepoint rolled back) and "ghost" (a transaction
+ * rolled back) never happened. */
+static int st_poke(verani_ctx *ctx)
+{
+    verani_storage *st = verani_ctx_storage(ctx);
+    char n[16];
+
+    if (!st)
+        return VERANI_EIO;
+    snprintf(n, sizeof(n), "%d", pokes(st) + 1);
+    if (verani_storage_begin(st) || verani_storage_put(st, "pokes", 5, n, strlen(n)) ||
+        verani_storage_begin(st) || verani_storage_put(st, "sp-ghost", 8, "x", 1) ||
+        verani_storage_rollback(st) || verani_storage_commit(st))
+        return VERANI_EIO;
+    if (verani_storage_begin(st) || verani_storage_put(st, "ghost", 5, "x", 1) ||
+        verani_storage_rollback(st))
+        return VERANI_EIO;
+    if (verani_storage_put(st, "last", 4, n, strlen(n)) ||
+        verani_storage_put(st, "tmp", 3, "x", 1) || verani_storage_delete(st, "tmp", 3))
+        return VERANI_EIO;
+    return 0;
+}
+
+static int st_echo(verani_ctx *ctx, const E2e__Echo *msg, E2e__Echo *reply)
+{
+    static char buf[16];
+    verani_storage *st = verani_ctx_storage(ctx);
+
+    (void)msg;
+    if (!st)
+        return VERANI_EIO;
+    snprintf(buf, sizeof(buf), "%d", pokes(st));
+    reply->text = buf;
+    return 0;
+}
+
+static int mount_counting(verani_server *srv)
+{
+    handlers = *e2e_room_handlers();
+    handlers.poke = st_poke;
+    handlers.echo = st_echo;
+    return e2e_e2e_mount(srv, &handlers, NULL);
+}
+
+/* `idle_ms`: instances released after that long without sessions; then sessions end with
+ * their connection (nothing waits for a resume, so an instance empties when its client goes). */
+static void cluster_counting(cluster *cl, uint32_t idle_ms)
+{
+    cluster_cfg cfg;
+    int i;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.idle_ms = idle_ms;
+    cfg.no_resume = idle_ms != 0;
+    for (i = 0; i < NODES; i++)
+        cfg.mount[i] = mount_counting;
+    cluster_start_cfg(cl, &cfg);
+    wait_mesh(cl);
+}
+
+/* --- clients ---------------------------------------------------------------------------- */
+
+typedef struct got {
+    int done;
+    char text[16];
+} got;
+
+static void on_echo(verani_client *c, verani_reply_status st, const E2e__Echo *reply,
+                    const char *error, void *user)
+{
+    got *g = user;
+
+    (void)c;
+    (void)error;
+    snprintf(g->text, sizeof(g->text), "%s", st == VERANI_REPLY_OK && reply && reply->text
+                                                 ? reply->text : "(failed)");
+    g->done = 1;
+}
+
+static verani_client *client_at(verani_client_loop *loop, const char *hostport, const char *inst)
+{
+    verani_client_options o;
+    verani_client *c;
+    char url[160], err[256];
+
+    verani_client_options_init(&o);
+    snprintf(url, sizeof(url), "ws://%s/e2e/%s?userId=u1", hostport, inst);
+    o.url = url;
+    o.room = &e2e_e2e_schema;
+    o.initial_delay_ms = 200;
+    o.max_delay_ms = 1000;
+    o.max_attempts = VERANI_CLIENT_UNLIMITED;
+    c = verani_client_create(loop, &o, err, sizeof(err));
+    if (!c)
+        fail_msg("verani_client_create: %s", err);
+    return c;
+}
+
+/* The count as the owner's handler reads it from its storage; the request waits (offline
+ * queue) while the client moves. */
+static void expect_count(verani_client_loop *loop, verani_client *c, const char *want)
+{
+    E2e__Echo req = E2E__ECHO__INIT;
+    int64_t d = dl_after(DL_WAIT_MS);
+    got g;
+
+    memset(&g, 0, sizeof(g));
+    req.text = "get";
+    assert_int_equal(e2e_e2e_client_request_echo(c, &req, DL_WAIT_MS, on_echo, &g), 0);
+    while (!g.done && !dl_passed(d))
+        verani_client_loop_service(loop, 10);
+    if (!g.done) {
+        verani_client_info info;
+
+        verani_client_get_info(c, &info);
+        fail_msg("no answer to get (want %s): client state %d, %u failed attempts, "
+                 "connection %llu", want, (int)info.state, info.attempts,
+                 (unsigned long long)info.connection_id);
+    }
+    assert_string_equal(g.text, want);
+}
+
+/* Until the client is connected again (its connection number past `before`): a request
+ * written on a connection the server had already left would end only at its timeout. */
+static void until_reconnected(verani_client_loop *loop, verani_client *c, uint64_t before)
+{
+    int64_t d = dl_after(DL_WAIT_MS);
+    verani_client_info info;
+
+    do {
+        verani_client_loop_service(loop, 10);
+        assert_int_equal(verani_client_get_info(c, &info), 0);
+    } while ((info.connection_id <= before || info.state != VERANI_CLIENT_CONNECTED) &&
+             !dl_passed(d));
+    assert_true(info.connection_id > before && info.state == VERANI_CLIENT_CONNECTED);
+}
+
+/* --- Redis ------------------------------------------------------------------------------- */
+
+/* Field `f` of the instance's storage hash into buf ("" when absent). */
+static void st_field(const rs_server *rs, const char *inst, const char *f, char *buf,
+                     size_t len)
+{
+    redisContext *r = redisConnectUnix(rs->sock);
+    redisReply *rep;
+
+    assert_true(r && !r->err);
+    rep = redisCommand(r, "HGET vr:st:{E2e/%s} %s", inst, f);
+    assert_non_null(rep);
+    snprintf(buf, len, "%s", rep->type == REDIS_REPLY_STRING ? rep->str : "");
+    freeReplyObject(rep);
+    redisFree(r);
+}
+
+static long long st_len(const rs_server *rs, const char *inst)
+{
+    redisContext *r = redisConnectUnix(rs->sock);
+    redisReply *rep;
+    long long n;
+
+    assert_true(r && !r->err);
+    rep = redisCommand(r, "HLEN vr:st:{E2e/%s}", inst);
+    assert_non_null(rep);
+    n = rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
+    freeReplyObject(rep);
+    redisFree(r);
+    return n;
+}
+
+/* Until Redis's copy says pokes = `want` (it trails the reply by the end of the turn). */
+static void until_replicated(const rs_server *rs, const char *inst, const char *want)
+{
+    int64_t d = dl_after(DL_WAIT_MS);
+    char v[32] = "";
+
+    while (!dl_passed(d)) {
+        st_field(rs, inst, "pokes", v, sizeof(v));
+        if (!strcmp(v, want))
+            return;
+        dl_nap_ms(10);
+    }
+    fail_msg("Redis holds pokes = '%s' for %s, not %s", v, inst, want);
+}
+
+/* --- the cases ---------------------------------------------------------------------------- */
+
+/* What committed, and only that, is in Redis; the writes of a turn go as one script. */
+static void test_committed_writes_replicated(void **state)
+{
+    cluster cl;
+    verani_client_loop *loop;
+    verani_client *c;
+    char host[32], v[32];
+    int i;
+
+    (void)state;
+    cluster_counting(&cl, 0);
+    loop = client_loop();
+    snprintf(host, sizeof(host), "127.0.0.1:%d", cl.node[0].port);
+    c = client_at(loop, host, "s1");
+    for (i = 0; i < 3; i++)
+        assert_int_equal(e2e_e2e_client_emit_poke(c), 0);
+    expect_count(loop, c, "3");
+    until_replicated(cl.rs, "s1", "3");
+    st_field(cl.rs, "s1", "last", v, sizeof(v));
+    assert_string_equal(v, "3");
+    assert_int_equal(st_len(cl.rs, "s1"), 2); /* pokes, last: no ghost, sp-ghost, tmp */
+    assert_true(metric(&cl, 0, "verani_cluster_storage_writes_total") >= 3 * 4);
+    assert_int_equal(metric(&cl, 0, "verani_cluster_storage_batches_total{result=\"refused\"}"),
+                     0);
+    client_loop_end(loop);
+    cluster_stop(&cl);
+}
+
+/* The owner stops gracefully; the next owner, where the balancer sends the client, reads the
+ * count the first one wrote. */
+static void test_storage_moves_on_stop(void **state)
+{
+    cluster cl;
+    verani_client_loop *loop;
+    verani_client *c;
+    fault_proxy *lb;
+
+    (void)state;
+    cluster_counting(&cl, 0);
+    lb = fp_start_tcp(cl.node[0].port);
+    loop = client_loop();
+    c = client_at(loop, fp_address(lb), "s2");
+    assert_int_equal(e2e_e2e_client_emit_poke(c), 0);
+    assert_int_equal(e2e_e2e_client_emit_poke(c), 0);
+    expect_count(loop, c, "2");
+    fp_retarget(lb, cl.node[1].port);
+    e2e_server_stop(&cl.node[0]);
+    until_reconnected(loop, c, 1);
+    expect_count(loop, c, "2"); /* at node B, from its own file, loaded from Redis */
+    assert_int_equal(e2e_e2e_client_emit_poke(c), 0);
+    expect_count(loop, c, "3");
+    until_replicated(cl.rs, "s2", "3");
+    client_loop_end(loop);
+    fp_free(lb);
+    cluster_stop(&cl);
+}
+
+/* An instance released after its idle time is claimed by another node, which reads what the
+ * first one wrote; and the first, claiming it again later, does not keep its stale copy. */
+static void test_storage_moves_on_release(void **state)
+{
+    cluster cl;
+    verani_client_loop *loop;
+    verani_client *c;
+    char host[32];
+    int64_t d;
+
+    (void)state;
+    cluster_counting(&cl, 200);
+    loop = client_loop();
+    snprintf(host, sizeof(host), "127.0.0.1:%d", cl.node[0].port);
+    c = client_at(loop, host, "s3");
+    assert_int_equal(e2e_e2e_client_emit_poke(c), 0);
+    expect_count(loop, c, "1");
+    client_loop_end(loop); /* gone: the instance is released once idle */
+    d = dl_after(DL_WAIT_MS);
+    while (metric(&cl, 0, "verani_cluster_releases_total") < 1 && !dl_passed(d))
+        dl_nap_ms(20);
+    assert_true(metric(&cl, 0, "verani_cluster_releases_total") >= 1);
+
+    loop = client_loop();
+    snprintf(host, sizeof(host), "127.0.0.1:%d", cl.node[2].port);
+    c = client_at(loop, host, "s3");
+    expect_count(loop, c, "1"); /* node C's, loaded */
+    assert_int_equal(e2e_e2e_client_emit_poke(c), 0);
+    assert_int_equal(e2e_e2e_client_emit_poke(c), 0);
+    expect_count(loop, c, "3");
+    client_loop_end(loop);
+    d = dl_after(DL_WAIT_MS);
+    while (metric(&cl, 2, "verani_cluster_releases_total") < 1 && !dl_passed(d))
+        dl_nap_ms(20);
+    assert_true(metric(&cl, 2, "verani_cluster_releases_total") >= 1);
+
+    loop = client_loop();
+    snprintf(host, sizeof(host), "127.0.0.1:%d", cl.node[0].port);
+    c = client_at(loop, host, "s3");
+    expect_count(loop, c, "3"); /* node A again: Redis's count, not its own old "1" */
+    client_loop_end(loop);
+    cluster_stop(&cl);
+}
+
+static const vt_case cases[] = {
+    VT_CASE(test_committed_writes_replicated, ""),
+    VT_CASE(test_storage_moves_on_stop, ""),
+    VT_CASE(test_storage_moves_on_release, ""),
+};
+
+/* `test_cluster_storage test_<case>` runs one case (CTest: cluster_storage_<case>). */
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    verani_set_log_level(getenv("VERANI_TEST_VERBOSE") ? 0x1f : VERANI_LOG_ERR, NULL);
+    return vt_main("cluster_storage", cases, VT_N(cases), argc > 1 ? argv[1] : NULL,
+                   cu_teardown);
+}
