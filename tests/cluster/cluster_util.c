@@ -57,18 +57,20 @@ void cluster_start_cfg(cluster *cl, const cluster_cfg *cfg)
     verani_server_options o;
     int i;
 
-    memset(cl, 0, sizeof(*cl));
-    cl->rs = rs_start(NULL);
+    if (!cl->rs) {
+        memset(cl, 0, sizeof(*cl));
+        cl->rs = rs_start(NULL);
+    }
     for (i = 0; i < NODES; i++) {
         e2e_server_options(&o);
         o.port = free_port();
         snprintf(cl->url[i], sizeof(cl->url[i]), "ws://127.0.0.1:%d", o.port);
-        o.cluster.redis_address = cl->rs->address;
+        o.cluster.redis_address = cfg->redis[i] ? cfg->redis[i] : cl->rs->address;
         o.cluster.node_id = ids[i];
         o.cluster.public_url = cl->url[i];
-        o.cluster.heartbeat_ms = HEARTBEAT_MS;
-        o.cluster.lease_ms = LEASE_MS;
-        o.cluster.command_timeout_ms = TIMEOUT_MS;
+        o.cluster.heartbeat_ms = cfg->heartbeat_ms ? cfg->heartbeat_ms : HEARTBEAT_MS;
+        o.cluster.lease_ms = cfg->lease_ms ? cfg->lease_ms : LEASE_MS;
+        o.cluster.command_timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : TIMEOUT_MS;
         o.instance_idle_ms = cfg->idle_ms;
         if (cfg->no_resume)
             o.resume_grace_ms = VERANI_RESUME_OFF;
@@ -78,10 +80,17 @@ void cluster_start_cfg(cluster *cl, const cluster_cfg *cfg)
     }
 }
 
+void cluster_redis_start(cluster *cl)
+{
+    memset(cl, 0, sizeof(*cl));
+    cl->rs = rs_start(NULL);
+}
+
 void cluster_start(cluster *cl, uint32_t idle_ms)
 {
     cluster_cfg cfg;
 
+    memset(cl, 0, sizeof(*cl));
     memset(&cfg, 0, sizeof(cfg));
     cfg.idle_ms = idle_ms;
     cluster_start_cfg(cl, &cfg);

@@ -32,13 +32,17 @@ typedef struct cluster_cfg {
     uint32_t idle_ms;                        /* instance_idle_ms; 0: the default */
     int no_resume;                           /* sessions end with their connection */
     int (*mount[NODES])(verani_server *srv); /* node i's rooms; NULL: e2e_mount_all */
+    const char *redis[NODES];                /* node i's way to Redis; NULL: the test's own */
+    uint32_t lease_ms, heartbeat_ms, timeout_ms; /* 0: LEASE_MS, HEARTBEAT_MS, TIMEOUT_MS */
 } cluster_cfg;
 
 /* A port free now on 127.0.0.1 (a node's public URL must name it before it listens). */
 int free_port(void);
 /* Redis, then nodes "node-a", "node-b", "node-c" on free ports, with their HTTP API (token
  * "t", metrics token "m"), heartbeat HEARTBEAT_MS, lease LEASE_MS, command timeout
- * TIMEOUT_MS. */
+ * TIMEOUT_MS (unless `cfg` says otherwise). `cl` zeroed, or cluster_redis_start first when a node's Redis
+ * address must be known before (a proxy in front of it): cluster_start_cfg then uses it. */
+void cluster_redis_start(cluster *cl);
 void cluster_start_cfg(cluster *cl, const cluster_cfg *cfg);
 void cluster_start(cluster *cl, uint32_t idle_ms);
 /* Every node the test did not stop, then Redis. */

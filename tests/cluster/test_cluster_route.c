@@ -83,6 +83,7 @@ static void cluster_start_ex(cluster *cl, uint32_t idle_ms, int stalling, int no
 {
     cluster_cfg cfg;
 
+    memset(cl, 0, sizeof(*cl));
     memset(&cfg, 0, sizeof(cfg));
     cfg.idle_ms = idle_ms;
     cfg.no_resume = no_resume;

@@ -6,7 +6,10 @@
  * savepoint rolled back, in a transaction rolled back, outside any transaction, and a delete;
  * what committed (and only that) reaches the instance's hash in Redis. When the instance
  * moves, by a graceful stop or by being released when idle, the next owner reads what the
- * last one wrote. Every wait is bounded by a deadline.
+ * last one wrote. The output gate holds a frame of a turn that wrote until Redis has the
+ * writes (and what follows behind it), never one of a turn that did not. Every wait is
+ * bounded by a deadline; the one window that checks that nothing arrived (300 ms) can only
+ * pass more easily on a slow machine, never fail because of one.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -71,6 +74,16 @@ static int st_poke(verani_ctx *ctx)
     if (verani_storage_put(st, "last", 4, n, strlen(n)) ||
         verani_storage_put(st, "tmp", 3, "x", 1) || verani_storage_delete(st, "tmp", 3))
         return VERANI_EIO;
+    { /* and everyone hears the count it wrote: a frame the output gate must hold */
+        E2e__ChatOut m = E2E__CHAT_OUT__INIT;
+        char text[32];
+
+        snprintf(text, sizeof(text), "poke %s", n);
+        m.text = text;
+        m.from = (char *)verani_ctx_user_id(ctx);
+        if (e2e_e2e_emit_chat_out(ctx, verani_to_channel("default"), &m) < 0)
+            return VERANI_EIO;
+    }
     return 0;
 }
 
@@ -102,6 +115,7 @@ static void cluster_counting(cluster *cl, uint32_t idle_ms)
     cluster_cfg cfg;
     int i;
 
+    memset(cl, 0, sizeof(*cl));
     memset(&cfg, 0, sizeof(cfg));
     cfg.idle_ms = idle_ms;
     cfg.no_resume = idle_ms != 0;
@@ -338,7 +352,103 @@ static void test_storage_moves_on_release(void **state)
     cluster_stop(&cl);
 }
 
+/* --- the output gate --------------------------------------------------------------------- */
+
+typedef struct heard {
+    char texts[8][32];
+    int n;
+} heard;
+
+static void on_chat(verani_client *c, const E2e__ChatOut *msg, void *user)
+{
+    heard *h = user;
+
+    (void)c;
+    if (h->n < 8)
+        snprintf(h->texts[h->n++], sizeof(h->texts[0]), "%s", msg->text ? msg->text : "");
+}
+
+static void say(verani_client *c, const char *text)
+{
+    E2e__Cmd cmd = E2E__CMD__INIT;
+
+    cmd.op = 1;
+    cmd.arg = "default";
+    cmd.text = (char *)text;
+    assert_int_equal(e2e_e2e_client_request_cmd(c, &cmd, DL_WAIT_MS, NULL, NULL), 0);
+}
+
+static void until_heard(verani_client_loop *loop, heard *h, int n)
+{
+    int64_t d = dl_after(DL_WAIT_MS);
+
+    while (h->n < n && !dl_passed(d))
+        verani_client_loop_service(loop, 10);
+    assert_true(h->n >= n);
+}
+
+/* While node A's link to Redis holds every byte (the fault proxy), a frame of a turn that
+ * wrote storage is not sent, and what follows it waits behind it; a frame of a turn that did
+ * not write goes at once. Once Redis has the writes, both arrive, in order. */
+static void test_output_gate(void **state)
+{
+    cluster cl;
+    cluster_cfg cfg;
+    fault_proxy *fp;
+    verani_client_loop *loop;
+    verani_client *x, *y;
+    char host[32];
+    heard h;
+    int64_t d;
+    int i;
+
+    (void)state;
+    memset(&h, 0, sizeof(h));
+    cluster_redis_start(&cl);
+    fp = fp_start(cl.rs->dir, cl.rs->sock);
+    memset(&cfg, 0, sizeof(cfg));
+    for (i = 0; i < NODES; i++)
+        cfg.mount[i] = mount_counting;
+    cfg.redis[0] = fp_address(fp);
+    /* a hold much shorter than these: nothing times out or fences meanwhile */
+    cfg.heartbeat_ms = 1000;
+    cfg.lease_ms = 20000;
+    cfg.timeout_ms = 10000;
+    cluster_start_cfg(&cl, &cfg);
+    wait_mesh(&cl);
+    loop = client_loop();
+    snprintf(host, sizeof(host), "127.0.0.1:%d", cl.node[0].port);
+    x = client_at(loop, host, "g1");
+    assert_int_equal(e2e_e2e_client_on_chat_out(x, on_chat, &h), 0);
+    y = client_at(loop, host, "g1");
+    expect_count(loop, x, "0");
+    expect_count(loop, y, "0");
+
+    fp_set(fp, FP_HOLD);
+    say(y, "free");             /* no write: not held */
+    until_heard(loop, &h, 1);
+    assert_string_equal(h.texts[0], "free");
+    assert_int_equal(e2e_e2e_client_emit_poke(y), 0); /* writes: held */
+    say(y, "after");            /* no write, but behind the held frame */
+    d = dl_after(300);
+    while (!dl_passed(d))
+        verani_client_loop_service(loop, 10);
+    assert_int_equal(h.n, 1);
+    assert_true(fp_held(fp) > 0);
+
+    fp_set(fp, FP_PASS);
+    until_heard(loop, &h, 3);
+    assert_string_equal(h.texts[1], "poke 1");
+    assert_string_equal(h.texts[2], "after");
+    until_replicated(cl.rs, "g1", "1");
+    assert_int_equal(metric(&cl, 0, "verani_cluster_gate_pauses_total"), 0);
+    client_loop_end(loop);
+    cluster_stop(&cl);
+    fp_free(fp);
+}
+
 static const vt_case cases[] = {
+    VT_CASE(test_output_gate, ""),
     VT_CASE(test_committed_writes_replicated, ""),
     VT_CASE(test_storage_moves_on_stop, ""),
     VT_CASE(test_storage_moves_on_release, ""),

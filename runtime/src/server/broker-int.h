@@ -64,6 +64,8 @@ size_t vr_outq_head_wire_size(const vr_outq *q);
  * written; 0 when empty or when the head does not fit in `cap`.
  */
 size_t vr_outq_fill(vr_outq *q, uint8_t *dst, size_t cap);
+/* The same, `max_frames` frames at most (the output gate holds the rest). */
+size_t vr_outq_fill_n(vr_outq *q, uint8_t *dst, size_t cap, uint32_t max_frames);
 
 /*
  * The retained window of a session (resume, PROTOCOL.md section 3): every

@@ -119,9 +119,14 @@ size_t vr_outq_head_wire_size(const vr_outq *q)
 
 size_t vr_outq_fill(vr_outq *q, uint8_t *dst, size_t cap)
 {
+    return vr_outq_fill_n(q, dst, cap, UINT32_MAX);
+}
+
+size_t vr_outq_fill_n(vr_outq *q, uint8_t *dst, size_t cap, uint32_t max_frames)
+{
     size_t used = 0;
 
-    while (q->count) {
+    while (q->count && max_frames--) {
         vr_qent *e = &q->ring[q->head];
         uint8_t prefix[VR_WIRE_SEQ_PREFIX_MAX];
         size_t plen = vr_wire_seq_prefix(prefix, e->seq);

@@ -15,9 +15,15 @@
  * the local file (replacing what was there) before the instance starts, with
  * the handover of a graceful stop when there is one.
  *
- * Not yet (issue 17): the output gate (frames of a turn that wrote are sent
- * before Redis has the write, so a crash right after can lose a write a
- * client saw) and the session records.
+ * The output gate: every frame queued to a connected session of an
+ * instance is tagged with the instance's tag for the turn (one tag per
+ * instance per turn, not per frame); the frames of a turn wait for its end,
+ * and when the instance wrote in that turn, for Redis to acknowledge the
+ * batch that covers those writes. Later frames queue behind them, so order
+ * holds; an instance that did not write is never held past the end of its
+ * turn. Held frames do not count toward the slow-consumer bound, and an
+ * instance whose gate stays shut past command_timeout_ms has its input
+ * paused until Redis answers. Not yet (issue 17): the session records.
  *
  * Ownership: srv->replica (the recorder, the open transaction's writes) is
  * owned here, made at the node's start and freed at its stop; each instance's
@@ -48,6 +54,8 @@ typedef struct vr_rop {
 typedef struct vr_rbatch {
     struct vr_rbatch *next;
     uint64_t no;
+    uint64_t covers;             /* the gate tag its ack releases (0: a split batch's part) */
+    int64_t sent_us;
     size_t n;
     vr_rop *ops;                 /* owned chain */
 } vr_rbatch;
@@ -57,6 +65,7 @@ struct vr_ireplica {
     vr_instance *inst;           /* whose */
     vr_rop *head, **tail;        /* committed, not sent yet */
     size_t n;
+    uint64_t head_covers;        /* the gate tag of the turn of the newest of them */
     vr_rbatch *sent, **sent_tail;/* sent, not answered: the oldest first */
     uint64_t next_no;            /* the next batch's number (from 1 each claim) */
     int resend;                  /* a batch was not answered: send them all again */
@@ -71,6 +80,7 @@ struct vr_replica {
     size_t marks[64];            /* n_txn at the start of each level (1..63) */
     lws_dll2_owner_t dirty;      /* instances with writes to send */
     uint64_t applied, resent, refused, failed, ops_sent, unowned;
+    uint64_t gate_pauses, gate_oom;
 };
 
 static void ops_free(vr_rop *o)
@@ -98,6 +108,18 @@ static struct vr_ireplica *irep(vr_instance *inst)
     return inst->repl;
 }
 
+/* The instance's gate tag for this turn: a new one at its first frame or write of a turn. */
+static uint64_t gate_tag(vr_instance *inst)
+{
+    verani_server *srv = inst->mount->srv;
+
+    if (inst->tag_turn != srv->turn || !inst->open_tag) {
+        inst->tag_turn = srv->turn;
+        inst->open_tag++;
+    }
+    return inst->open_tag;
+}
+
 /* `o` joins its instance's committed writes. */
 static void commit_op(vr_replica *rp, vr_rop *o)
 {
@@ -114,6 +136,7 @@ static void commit_op(vr_replica *rp, vr_rop *o)
     *ir->tail = o;
     ir->tail = &o->next;
     ir->n++;
+    ir->head_covers = gate_tag(o->inst); /* this turn's frames wait for these writes */
     if (lws_dll2_is_detached(&ir->dirty))
         lws_dll2_add_tail(&ir->dirty, &rp->dirty);
 }
@@ -204,6 +227,8 @@ static void rec_level(void *arg, int depth, int event)
 
 /* --- sending --------------------------------------------------------------------------------- */
 
+static void gate_opened(vr_instance *inst);
+
 typedef struct vr_rsent {
     verani_server *srv;
     char *room, *instance;       /* owned */
@@ -229,6 +254,7 @@ static void on_applied(vr_cluster *c, int result, void *arg)
             ir->sent_tail = &ir->sent;
         ops_free(b->ops);
         vr_free(b);
+        gate_opened(inst);
     } else if (result < 0) {
         if (rp)
             rp->failed++;
@@ -252,6 +278,136 @@ static void on_applied(vr_cluster *c, int result, void *arg)
     vr_free(x->room);
     vr_free(x->instance);
     vr_free(x);
+}
+
+/* --- the output gate --------------------------------------------------------------------- */
+
+/* The newest tag whose frames may go: not this turn's until it ends, and not one of a turn
+ * whose writes Redis has not acknowledged. */
+static uint64_t gate_released(const vr_instance *inst)
+{
+    const struct vr_ireplica *ir = inst->repl;
+    uint64_t r = inst->tag_turn == inst->mount->srv->turn ? inst->open_tag - 1 : inst->open_tag;
+    const vr_rbatch *b;
+
+    if (ir) {
+        for (b = ir->sent; b; b = b->next)
+            if (b->covers) { /* the oldest: acknowledged in order */
+                r = b->covers - 1 < r ? b->covers - 1 : r;
+                break;
+            }
+        if (ir->head && ir->head_covers - 1 < r)
+            r = ir->head_covers - 1;
+    }
+    return r;
+}
+
+int vr_gate_waiting(const vr_instance *inst)
+{
+    const struct vr_ireplica *ir = inst->repl;
+
+    return ir && (ir->sent || ir->head);
+}
+
+void vr_gate_hold(verani_session *s)
+{
+    uint64_t tag = gate_tag(s->inst);
+    struct vr_grun *r;
+
+    if (s->n_gruns && s->gruns[s->n_gruns - 1].tag == tag) {
+        s->gruns[s->n_gruns - 1].n++;
+        return;
+    }
+    if (s->n_gruns == s->cap_gruns) {
+        uint32_t cap = s->cap_gruns ? s->cap_gruns * 2 : 4;
+        struct vr_grun *g = vr_reallocarray(s->gruns, cap, sizeof(*g));
+
+        if (!g) { /* no room to hold it: it goes with the frames before it (logged once) */
+            if (!s->srv->replica->gate_oom++)
+                VR_ERR("cluster: out of memory: a frame of session %s is not held by the "
+                       "output gate\n", s->client_id);
+            return;
+        }
+        s->gruns = g;
+        s->cap_gruns = cap;
+    }
+    r = &s->gruns[s->n_gruns++];
+    r->tag = tag;
+    r->n = 1;
+}
+
+uint32_t vr_gate_allowed(verani_session *s, int *for_redis)
+{
+    uint64_t released = gate_released(s->inst);
+    uint32_t i = 0, held = 0, k;
+
+    while (i < s->n_gruns && s->gruns[i].tag <= released)
+        i++;
+    if (i) { /* released runs: their frames are like any other now */
+        for (k = i; k < s->n_gruns; k++)
+            s->gruns[k - i] = s->gruns[k];
+        s->n_gruns -= i;
+    }
+    for (k = 0; k < s->n_gruns; k++)
+        held += s->gruns[k].n;
+    /* not only this turn's (released at its end): a turn that wrote, waiting for Redis */
+    *for_redis = s->n_gruns && !(s->gruns[0].tag == s->inst->open_tag &&
+                                 s->inst->tag_turn == s->srv->turn);
+    return held >= s->q.count ? 0 : s->q.count - held;
+}
+
+/* Redis acknowledged writes of `inst`: the sessions whose frames it held are written at the
+ * end of this turn, and input paused by a long gate goes on once nothing waits. */
+static void gate_opened(vr_instance *inst)
+{
+    verani_server *srv = inst->mount->srv;
+    uint64_t released = gate_released(inst);
+    int waiting = vr_gate_waiting(inst);
+
+    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&inst->sessions)) {
+        verani_session *s = lws_container_of(d, verani_session, node);
+
+        if (s->wsi && s->n_gruns && s->gruns[0].tag <= released &&
+            lws_dll2_is_detached(&s->dirty)) {
+            s->write_asked = 1;
+            lws_dll2_add_tail(&s->dirty, &srv->dirty);
+        }
+        if (inst->gate_paused && !waiting && s->wsi && s->rx_paused && !s->closing) {
+            s->rx_paused = 0;
+            lws_rx_flow_control(s->wsi, 1);
+        }
+    } lws_end_foreach_dll(d);
+    if (!waiting && inst->gate_paused) {
+        inst->gate_paused = 0;
+        VR_NOTICE("cluster: instance %s '%s': Redis answers again, its input goes on\n",
+                  inst->mount->def->schema->name, inst->name);
+    }
+}
+
+/* A gate shut longer than the command timeout: the instance's input waits (its sessions'
+ * queues would otherwise grow until Redis answers). */
+static void gate_check(verani_server *srv, vr_instance *inst)
+{
+    struct vr_ireplica *ir = inst->repl;
+    uint32_t tmo = srv->opts.cluster.command_timeout_ms ? srv->opts.cluster.command_timeout_ms
+                                                        : 2000;
+
+    if (inst->gate_paused || !ir || !ir->sent ||
+        lws_now_usecs() - ir->sent->sent_us < (int64_t)tmo * 1000)
+        return;
+    inst->gate_paused = 1;
+    srv->replica->gate_pauses++;
+    VR_WARN("cluster: instance %s '%s': Redis has not acknowledged its storage writes for "
+            "%u ms: its input is paused until it does\n", inst->mount->def->schema->name,
+            inst->name, tmo);
+    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&inst->sessions)) {
+        verani_session *s = lws_container_of(d, verani_session, node);
+
+        if (s->wsi && !s->rx_paused && !s->closing) {
+            s->rx_paused = 1;
+            lws_rx_flow_control(s->wsi, 0);
+        }
+    } lws_end_foreach_dll(d);
 }
 
 /* Send batch `b` of `inst`; 0, or a verani_err (kept, tried again later). */
@@ -319,12 +475,14 @@ static int flush_instance(verani_server *srv, vr_instance *inst)
             return 1;
         b->no = ir->next_no;
         b->n = n;
+        b->sent_us = lws_now_usecs();
         b->ops = ir->head;
         ir->head = *pp;
         *pp = NULL;
         if (!ir->head)
             ir->tail = &ir->head;
         ir->n -= n;
+        b->covers = ir->head ? 0 : ir->head_covers; /* the last part releases the turn */
         if (send_batch(srv, inst, b)) { /* back where it was, for the next turn */
             *pp = ir->head;
             ir->head = b->ops;
@@ -345,14 +503,18 @@ void vr_replica_flush(verani_server *srv)
 {
     vr_replica *rp = srv->replica;
 
-    if (!rp || !rp->dirty.count || !srv->cluster)
+    if (!rp)
         return;
-    lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&rp->dirty)) {
-        struct vr_ireplica *ir = lws_container_of(d, struct vr_ireplica, dirty);
+    if (srv->cluster)
+        lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&rp->dirty)) {
+            struct vr_ireplica *ir = lws_container_of(d, struct vr_ireplica, dirty);
 
-        if (!flush_instance(srv, ir->inst))
-            lws_dll2_remove(&ir->dirty);
-    } lws_end_foreach_dll_safe(d, d1);
+            if (!flush_instance(srv, ir->inst) && !ir->sent)
+                lws_dll2_remove(&ir->dirty);
+            else
+                gate_check(srv, ir->inst); /* still waiting for Redis */
+        } lws_end_foreach_dll_safe(d, d1);
+    srv->turn++; /* the turn's frames may go now, those of a turn that wrote once acked */
 }
 
 void vr_replica_drop(vr_instance *inst)
@@ -561,6 +723,11 @@ void vr_replica_metrics(verani_server *srv, vr_sb *sb)
                  "Redis.\n# TYPE verani_cluster_storage_writes_total counter\n"
                  "verani_cluster_storage_writes_total %llu\n",
                  (unsigned long long)rp->ops_sent);
+    vr_sb_printf(sb, "# HELP verani_cluster_gate_pauses_total Times an instance's input was "
+                 "paused because Redis had not acknowledged its writes within the command "
+                 "timeout.\n# TYPE verani_cluster_gate_pauses_total counter\n"
+                 "verani_cluster_gate_pauses_total %llu\n",
+                 (unsigned long long)rp->gate_pauses);
     vr_sb_printf(sb, "# HELP verani_cluster_storage_unreplicated_total Storage writes for an "
                  "instance this node does not own (kept local only).\n"
                  "# TYPE verani_cluster_storage_unreplicated_total counter\n"

@@ -94,8 +94,11 @@ static int enqueue(verani_session *s, vr_frame *f, int with_seq, int direct)
     }
     if (s->closing || !s->wsi)
         return VERANI_ECLOSED;
-    r = vr_outq_push(&s->q, f, seq, srv->opts.queue_max_frames + s->replay_frames,
-                     srv->opts.queue_max_bytes + s->replay_bytes);
+    if (srv->replica && vr_gate_waiting(s->inst)) /* what the gate holds is not the reader's */
+        r = vr_outq_push(&s->q, f, seq, UINT32_MAX, SIZE_MAX);
+    else
+        r = vr_outq_push(&s->q, f, seq, srv->opts.queue_max_frames + s->replay_frames,
+                         srv->opts.queue_max_bytes + s->replay_bytes);
     if (r == VERANI_EFULL)
         r = over_bound(s, f, seq);
     if (r == VERANI_EFULL) {
@@ -120,6 +123,8 @@ static int enqueue(verani_session *s, vr_frame *f, int with_seq, int direct)
     }
     if (r)
         return r;
+    if (srv->replica)
+        vr_gate_hold(s); /* a cluster node: out at the turn's end, or once Redis has its writes */
     if (with_seq) {
         s->seq = seq;
         retain(s, f, seq);
@@ -223,9 +228,19 @@ static int write_ping(verani_session *s)
     return 0;
 }
 
+/* Frames the output gate holds (the last it counted: vr_gate_allowed drops released runs). */
+static uint32_t gate_held(const verani_session *s)
+{
+    uint32_t k, held = 0;
+
+    for (k = 0; k < s->n_gruns; k++)
+        held += s->gruns[k].n;
+    return held;
+}
+
 /* Every pending frame, each behind its header and seq prefix, in one raw write (at most
  * VR_WRITE_CHUNK, or the head frame when it is larger; the rest waits for the next). */
-static int write_queue(verani_session *s)
+static int write_queue(verani_session *s, uint32_t allowed)
 {
     verani_server *srv = s->srv;
     size_t need = vr_outq_head_wire_size(&s->q), cap = need > VR_WRITE_CHUNK ? need
@@ -241,7 +256,7 @@ static int write_queue(verani_session *s)
         srv->wbuf_cap = LWS_PRE + cap;
     }
     srv->metrics.frames_out += s->q.count;
-    n = vr_outq_fill(&s->q, srv->wbuf + LWS_PRE, cap);
+    n = vr_outq_fill_n(&s->q, srv->wbuf + LWS_PRE, cap, allowed);
     srv->metrics.frames_out -= s->q.count; /* what fill took */
     srv->metrics.bytes_out += n;
     if (lws_write(s->wsi, srv->wbuf + LWS_PRE, n, LWS_WRITE_RAW) < (int)n)
@@ -256,7 +271,8 @@ static int write_queue(verani_session *s)
         s->replay_frames = 0;
         s->replay_bytes = 0;
     }
-    if (s->q.count || s->closing)
+    /* more to write now (what the gate holds is asked for when it is released) */
+    if ((s->q.count && (!s->n_gruns || s->q.count > gate_held(s))) || s->closing)
         lws_callback_on_writable(s->wsi);
     return 0;
 }
@@ -301,8 +317,21 @@ int vr_session_writable(verani_session *s)
     vr_dll2_unlink(&s->dirty);
     if (s->ping_pending)
         return write_ping(s);
+    if (s->q.count && s->n_gruns) { /* a cluster's output gate holds some of them */
+        int for_redis;
+        uint32_t allowed = vr_gate_allowed(s, &for_redis);
+
+        if (!allowed) {
+            s->write_asked = 1;
+            /* this turn's: at its end; a turn that wrote: when Redis acknowledges it */
+            if (!for_redis)
+                lws_dll2_add_tail(&s->dirty, &s->srv->dirty);
+            return 0;
+        }
+        return write_queue(s, allowed);
+    }
     if (s->q.count)
-        return write_queue(s);
+        return write_queue(s, UINT32_MAX);
     if (s->closing && !s->close_sent)
         return write_close(s);
     return 0;

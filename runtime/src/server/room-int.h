@@ -103,6 +103,8 @@ typedef struct vr_instance {
     lws_dll2_owner_t held;           /* CLAIMING, FENCED: sessions (by `node`) waiting */
     struct vr_ireplica *repl;        /* owned (cluster_replica.c): writes on their way to Redis */
     int handover_wanted;             /* CLAIMING: its load takes the last owner's handover */
+    uint64_t open_tag, tag_turn;     /* the output gate: this turn's frames' tag (and turn) */
+    int gate_paused;                 /* its input paused: a gate open too long */
 } vr_instance;
 
 /* The instance `name` of room `room` in memory, or NULL. */

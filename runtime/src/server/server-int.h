@@ -202,6 +202,7 @@ struct verani_server {
     int cluster_leaving;             /* the node's leave is on its way to Redis (stop) */
     uint32_t handovers;              /* instances handed over, Redis not answered (stop) */
     struct vr_replica *replica;      /* owned by cluster_replica.c; with cluster */
+    uint64_t turn;                   /* loop turns ended (the output gate's clock) */
     struct vr_handover_stats {       /* cluster_handover.c's figures */
         uint64_t saved, failed, taken, restored_sessions, restore_failed;
     } ho_stats;
@@ -304,6 +305,14 @@ int vr_replica_load(struct vr_instance *inst, int handover);
 void vr_replica_instance_free(struct vr_instance *inst);
 void vr_replica_drop(struct vr_instance *inst);
 void vr_replica_metrics(verani_server *srv, vr_sb *sb);
+/* The output gate: a frame queued to `s` (connected, its instance in a cluster) waits until
+ * its turn has ended and, when the instance wrote storage in that turn, until Redis has the
+ * writes (vr_gate_hold, after the frame is queued). How many frames at the head of its queue
+ * may be written now (vr_gate_allowed), and whether it waits for Redis rather than for the
+ * end of the turn (vr_gate_waiting). */
+void vr_gate_hold(verani_session *s);
+uint32_t vr_gate_allowed(verani_session *s, int *for_redis);
+int vr_gate_waiting(const struct vr_instance *inst);
 
 /* --- cluster_handover.c: an instance moved by a graceful stop, sessions and frames --- */
 /* At a graceful stop: every HELD instance with sessions is handed over (its sessions and

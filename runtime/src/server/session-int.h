@@ -21,6 +21,12 @@
 
 struct vr_pending;
 
+/* A run of frames the output gate holds: `n` frames of the turn tagged `tag`. */
+struct vr_grun {
+    uint64_t tag;
+    uint32_t n;
+};
+
 struct verani_session {
     /* First the fields every delivery reads (broker.c's walk, vr_session_enqueue,
      * vr_session_writable): a fan-out touches them in every recipient, so they share as
@@ -31,6 +37,9 @@ struct verani_session {
     vr_outq q;
     vr_outq retained;                /* sequenced frames kept for resume (vr_retain_*) */
     uint32_t replay_frames;          /* a resume's replay may pass the queue bound by this */
+    struct vr_grun *gruns;           /* owned: the output gate's runs of held frames at the
+                                        tail of q, oldest first (cluster_replica.c) */
+    uint32_t n_gruns, cap_gruns;
     size_t replay_bytes;             /* much; both 0 again once the queue has drained */
     unsigned hello_done : 1;
     unsigned added : 1;              /* in inst->sessions */

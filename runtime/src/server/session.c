@@ -139,6 +139,7 @@ static void detach(verani_session *s)
     vr_timer_unlink(s);
     s->last_rx_us = lws_now_usecs(); /* the grace period counts from here (sweep.c) */
     vr_outq_fini(&s->q); /* its sequenced frames are in `retained` */
+    s->n_gruns = 0;      /* and so are those the output gate held */
     vr_free(s->rx);
     s->rx = NULL;
     s->rx_len = s->rx_cap = 0;
@@ -175,6 +176,7 @@ void vr_session_free(verani_session *s)
     vr_dll2_unlink(&s->store_node);
     vr_outq_fini(&s->q);
     vr_outq_fini(&s->retained);
+    vr_free(s->gruns);
     vr_session_channels_clear(s);
     vr_free(s->user_id);
     vr_free(s->meta);
