@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cluster_node_main.c: one node of a test cluster as a process of its own
- * (test_cluster_processes.c starts three): the e2e rooms (e2e_room.h), the
+ * (test_cluster_processes.c starts three): room E2e with a poke that counts
+ * in room storage (counting_room.h), the
  * HTTP API (token "t", metrics token "m"), its own SQLite file, the test
  * cluster's timings, and SIGTERM for a graceful stop. It prints
  * "listening <port>" once it serves, and at its end the hook log, one entry a
@@ -17,6 +18,7 @@
 
 #include <verani/verani.h>
 
+#include "counting_room.h"
 #include "e2e_room.h"
 
 static int usage(const char *argv0)
@@ -70,7 +72,7 @@ int main(int argc, char **argv)
     memset(&a, 0, sizeof(a));
     a.token = "t";
     a.metrics_token = "m";
-    if (e2e_mount_all(srv) || verani_server_set_api(srv, &a) ||
+    if (mount_counting(srv) || verani_server_set_api(srv, &a) ||
         verani_server_handle_signals(srv) || (r = verani_server_listen(srv)) != 0) {
         fprintf(stderr, "cluster_node: cannot listen on port %d\n", port);
         verani_server_destroy(srv);

@@ -143,14 +143,14 @@ static int node_stop(node *n)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-/* The node Redis names as the owner of E2e/h1 ("" for none). */
-static void owner_of_h1(const rs_server *rs, char *buf, size_t len)
+/* The node Redis names as the owner of E2e instance `inst` ("" for none). */
+static void owner_of(const rs_server *rs, const char *inst, char *buf, size_t len)
 {
     redisContext *r = redisConnectUnix(rs->sock);
     redisReply *rep;
 
     assert_true(r && !r->err);
-    rep = redisCommand(r, "HGET vr:own:{E2e/h1} node");
+    rep = redisCommand(r, "HGET vr:own:{E2e/%s} node", inst);
     assert_non_null(rep);
     snprintf(buf, len, "%s", rep->type == REDIS_REPLY_STRING ? rep->str : "");
     freeReplyObject(rep);
@@ -200,41 +200,67 @@ static void stop_a(void *arg)
     kill(st->a->pid, SIGTERM);
 }
 
-static void test_sigterm_handover(void **state)
+static const char *ids[3] = {"node-a", "node-b", "node-c"};
+
+/* Three nodes in `dir` (made here), serving once this returns. */
+static void nodes_start(node *nodes, const rs_server *rs, char *dir)
 {
-    static watcher w[HO_CLIENTS];
-    static node nodes[3];
-    static const char *ids[3] = {"node-a", "node-b", "node-c"};
-    rs_server *rs = rs_start(NULL);
-    char dir[] = "/tmp/verani-procs.XXXXXX", owner[64], resp[4096];
-    verani_client_loop *loop;
-    stopping stp;
-    emitter em;
+    char resp[4096];
     int64_t d;
     int i;
 
-    (void)state;
-    memset(&em, 0, sizeof(em));
     assert_non_null(mkdtemp(dir));
     for (i = 0; i < 3; i++)
         node_start(&nodes[i], ids[i], rs, dir);
     d = dl_after(DL_WAIT_MS);
-    for (i = 0; i < 3; i++)
+    for (i = 0; i < 3; i++) {
         while (rc_tcp_get(nodes[i].port, "/health", resp, sizeof(resp)) != 200 &&
                !dl_passed(d))
             dl_nap_ms(20);
+        assert_int_equal(rc_tcp_get(nodes[i].port, "/health", resp, sizeof(resp)), 200);
+    }
+}
+
+/* The nodes' files and `dir`, once they stopped. */
+static void nodes_clean(const char *dir)
+{
+    static const char *ext[4] = {"out", "db", "db-wal", "db-shm"};
+    char p[300];
+    int i, k;
+
+    for (i = 0; i < 3; i++)
+        for (k = 0; k < 4; k++) {
+            snprintf(p, sizeof(p), "%s/%s.%s", dir, ids[i], ext[k]);
+            unlink(p);
+        }
+    rmdir(dir);
+}
+
+static void test_sigterm_handover(void **state)
+{
+    static watcher w[HO_CLIENTS];
+    static node nodes[3];
+    rs_server *rs = rs_start(NULL);
+    char dir[] = "/tmp/verani-procs.XXXXXX", owner[64];
+    verani_client_loop *loop;
+    stopping stp;
+    emitter em;
+
+    (void)state;
+    memset(&em, 0, sizeof(em));
+    nodes_start(nodes, rs, dir);
     stp.a = &nodes[0];
     stp.b = &nodes[1];
     stp.lb = fp_start_tcp(nodes[0].port);
     loop = client_loop();
     watchers_start(loop, fp_address(stp.lb), "h1", w);
-    owner_of_h1(rs, owner, sizeof(owner));
+    owner_of(rs, "h1", owner, sizeof(owner));
     assert_string_equal(owner, "node-a");
 
     em.emit = emit_http;
     em.arg = nodes;
     (void)handover_stream(loop, w, &em, stop_a, &stp);
-    owner_of_h1(rs, owner, sizeof(owner));
+    owner_of(rs, "h1", owner, sizeof(owner));
     assert_string_equal(owner, "node-b");
     client_loop_end(loop);
 
@@ -253,23 +279,171 @@ static void test_sigterm_handover(void **state)
     assert_true(has_line(&nodes[0], "stopped 0"));
     fp_free(stp.lb);
     rs_free(rs);
-    for (i = 0; i < 3; i++) {
-        char p[300];
+    nodes_clean(dir);
+}
 
-        snprintf(p, sizeof(p), "%s/%s.out", dir, ids[i]);
-        unlink(p);
-        snprintf(p, sizeof(p), "%s/%s.db", dir, ids[i]);
-        unlink(p);
-        snprintf(p, sizeof(p), "%s/%s.db-wal", dir, ids[i]);
-        unlink(p);
-        snprintf(p, sizeof(p), "%s/%s.db-shm", dir, ids[i]);
-        unlink(p);
+/* --- a crash -------------------------------------------------------------------------------- */
+
+#define CRASH_CLIENTS 20
+
+typedef struct crashee {
+    verani_client *c;
+    char id[64];              /* its client id before the crash */
+    int pokes_heard, opens, recovered_resumed, recovered_fresh;
+} crashee;
+
+static void cr_chat(verani_client *c, const E2e__ChatOut *msg, void *user)
+{
+    (void)c;
+    ((crashee *)user)->pokes_heard += msg->text && !strncmp(msg->text, "poke ", 5);
+}
+
+static void cr_open(verani_client *c, void *user)
+{
+    (void)c;
+    ((crashee *)user)->opens++;
+}
+
+static void cr_recovery(verani_client *c, int resumed, void *user)
+{
+    crashee *k = user;
+
+    (void)c;
+    if (resumed)
+        k->recovered_resumed++;
+    else
+        k->recovered_fresh++;
+}
+
+static int cr_all(const crashee *k, int pokes, int opens)
+{
+    int i;
+
+    for (i = 0; i < CRASH_CLIENTS; i++)
+        if (k[i].pokes_heard < pokes || k[i].opens < opens)
+            return 0;
+    return 1;
+}
+
+static void cr_until(verani_client_loop *loop, const crashee *k, int pokes, int opens)
+{
+    int64_t d = dl_after(DL_WAIT_MS);
+
+    while (!cr_all(k, pokes, opens) && !dl_passed(d))
+        verani_client_loop_service(loop, 10);
+    assert_true(cr_all(k, pokes, opens));
+}
+
+typedef struct count_got {
+    int done;
+    char text[16];
+} count_got;
+
+static void on_count_echo(verani_client *c, verani_reply_status st, const E2e__Echo *reply,
+                          const char *error, void *user)
+{
+    count_got *g = user;
+
+    (void)c;
+    (void)error;
+    snprintf(g->text, sizeof(g->text), "%s", st == VERANI_REPLY_OK && reply && reply->text
+                                                 ? reply->text : "(failed)");
+    g->done = 1;
+}
+
+/* SCALEOUT.md section 6 check 6: the owner is killed (SIGKILL) after its clients heard every
+ * poke. After its lease, node B claims the instance and restores its sessions from their
+ * records: every client resumes with its client id (recovery_failed: the frames died with
+ * the owner), no on_connect runs at B, on_hibernation_restore once, and the count every
+ * client heard is in B's storage (the output gate let no poke out before Redis had it). */
+static void test_sigkill_failover(void **state)
+{
+    static node nodes[3];
+    static crashee k[CRASH_CLIENTS];
+    rs_server *rs = rs_start(NULL);
+    char dir[] = "/tmp/verani-procs.XXXXXX", owner[64], want[16];
+    verani_client_loop *loop;
+    fault_proxy *lb;
+    E2e__Echo req = E2E__ECHO__INIT;
+    count_got g;
+    int64_t d;
+    int i;
+
+    (void)state;
+    memset(k, 0, sizeof(k));
+    memset(&g, 0, sizeof(g));
+    nodes_start(nodes, rs, dir);
+    lb = fp_start_tcp(nodes[0].port);
+    loop = client_loop();
+    for (i = 0; i < CRASH_CLIENTS; i++) {
+        verani_client_options o;
+        char url[128], err[256];
+
+        verani_client_options_init(&o);
+        snprintf(url, sizeof(url), "ws://%s/e2e/k1?userId=u%d", fp_address(lb), i);
+        o.url = url;
+        o.room = &e2e_e2e_schema;
+        o.initial_delay_ms = 200;
+        o.max_delay_ms = 1000;
+        o.max_attempts = VERANI_CLIENT_UNLIMITED;
+        k[i].c = verani_client_create(loop, &o, err, sizeof(err));
+        if (!k[i].c)
+            fail_msg("verani_client_create: %s", err);
+        assert_int_equal(e2e_e2e_client_on_chat_out(k[i].c, cr_chat, &k[i]), 0);
+        assert_true(verani_client_on_open(k[i].c, cr_open, &k[i]) > 0);
+        assert_true(verani_client_on_recovery_failed(k[i].c, cr_recovery, &k[i]) > 0);
     }
-    rmdir(dir);
+    cr_until(loop, k, 0, 1);
+    for (i = 0; i < CRASH_CLIENTS; i++) {
+        verani_client_info info;
+
+        assert_int_equal(verani_client_get_info(k[i].c, &info), 0);
+        snprintf(k[i].id, sizeof(k[i].id), "%s", info.client_id);
+        assert_int_equal(e2e_e2e_client_emit_poke(k[i].c), 0);
+    }
+    cr_until(loop, k, CRASH_CLIENTS, 1); /* everyone heard every poke */
+
+    kill(nodes[0].pid, SIGKILL);
+    waitpid(nodes[0].pid, NULL, 0);
+    nodes[0].pid = 0;
+    cu_drop(&nodes[0]);
+    fp_retarget(lb, nodes[1].port);
+    d = dl_after(DL_GENEROUS(1000 + 1000 + 1000)); /* lease + max backoff + 1 s */
+    while (!cr_all(k, CRASH_CLIENTS, 2) && !dl_passed(d))
+        verani_client_loop_service(loop, 10);
+    assert_true(cr_all(k, CRASH_CLIENTS, 2));
+    for (i = 0; i < CRASH_CLIENTS; i++) {
+        verani_client_info info;
+
+        assert_int_equal(verani_client_get_info(k[i].c, &info), 0);
+        if (strcmp(info.client_id, k[i].id) || k[i].recovered_resumed != 1 ||
+            k[i].recovered_fresh)
+            fail_msg("client u%d: id %s (was %s), %d resumed with frames lost, %d fresh", i,
+                     info.client_id, k[i].id, k[i].recovered_resumed, k[i].recovered_fresh);
+    }
+    req.text = "get";
+    assert_int_equal(e2e_e2e_client_request_echo(k[0].c, &req, DL_WAIT_MS, on_count_echo, &g),
+                     0);
+    d = dl_after(DL_WAIT_MS);
+    while (!g.done && !dl_passed(d))
+        verani_client_loop_service(loop, 10);
+    snprintf(want, sizeof(want), "%d", CRASH_CLIENTS);
+    assert_string_equal(g.text, want); /* every poke anyone heard is in B's storage */
+    owner_of(rs, "k1", owner, sizeof(owner));
+    assert_string_equal(owner, "node-b");
+    client_loop_end(loop);
+    assert_int_equal(node_stop(&nodes[1]), 0);
+    assert_int_equal(node_stop(&nodes[2]), 0);
+    assert_int_equal(count_lines(&nodes[1], "log connect:"), 0);
+    assert_int_equal(count_lines(&nodes[1], "log restore:k1:"), 1);
+    fp_free(lb);
+    rs_free(rs);
+    nodes_clean(dir);
 }
 
 static const vt_case cases[] = {
     VT_CASE(test_sigterm_handover, ""),
+    VT_CASE(test_sigkill_failover, ""),
 };
 
 /* `test_cluster_processes test_<case>` runs one case (CTest: cluster_processes_<case>). */

@@ -69,6 +69,8 @@ struct vr_cluster {
     struct vr_bus_call *incoming;     /* calls made to this node, not answered yet */
 };
 
+/* Compute the SHA-1 of `src` into `s` (eval.c). */
+void vr_script_init(vr_script *s, const char *src);
 /* Call script `script` (S_*) with `nkeys` keys then the other arguments, `nargs` in all;
  * `lens` gives their lengths (NULL: C strings). The arguments are copied. `cb` runs once,
  * later, unless this returns an error (VERANI_EINVAL: too many, VERANI_ENOMEM, or the

@@ -18,6 +18,9 @@
  *                     of this claim, so a batch sent again is skipped)
  *   <p>:st:{R/I}      hash: the instance's room storage (key to value), as
  *                     its owners applied it, one fenced batch per turn
+ *   <p>:ss:{R/I}      hash: client id to the session's record (a
+ *                     HandoverSession without its window), written with the
+ *                     storage batches, so a crashed owner's sessions come back
  *   <p>:rf:{R/I}      a graceful stop's handover of the instance (its
  *                     sessions and their retained frames, a Handover in
  *                     cluster.proto), PX the resume grace: written with the
@@ -130,9 +133,10 @@ int vr_cluster_handover_save(vr_cluster *c, const char *room, const char *instan
 
 /* --- room storage in Redis (replica.c) ------------------------------------------------- */
 
-/* One write of room storage: a put (`val`, `vlen`) or a delete (`del`). */
+/* One write of room storage: a put (`val`, `vlen`) or a delete (`del`); with `session`, of
+ * a session record instead (key: the client id, value: the record). */
 typedef struct vr_apply_op {
-    int del;
+    int del, session;
     const void *key, *val;
     size_t klen, vlen;
 } vr_apply_op;
@@ -158,6 +162,9 @@ typedef struct vr_load_result {
     const size_t *klens, *vlens;
     const uint8_t *handover;
     size_t handover_len;
+    size_t n_sessions;           /* the session records (HandoverSession, no window) */
+    const uint8_t **sessions;
+    const size_t *session_lens;
 } vr_load_result;
 typedef void (*vr_load_cb)(vr_cluster *c, const vr_load_result *res, void *arg);
 

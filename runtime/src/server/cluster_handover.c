@@ -345,16 +345,19 @@ void vr_handover_abandon(verani_server *srv)
 
 /* One stored session as the store's attachment (borrowing its strings); 0, or -1 when a field
  * does not fit. */
-static int to_attachment(const Verani__Cluster__HandoverSession *hs, vr_attachment *a)
+static int to_attachment(const Verani__Cluster__HandoverSession *hs, vr_attachment *a,
+                         int need_epoch)
 {
+    const char *epoch = need_epoch && hs->epoch ? hs->epoch : "";
+
     memset(a, 0, sizeof(*a));
     if (!hs->client_id || strlen(hs->client_id) >= sizeof(a->client_id) || !hs->resume_token ||
-        strlen(hs->resume_token) >= sizeof(a->resume_token) || !hs->epoch || !*hs->epoch ||
-        strlen(hs->epoch) >= sizeof(a->epoch))
+        strlen(hs->resume_token) >= sizeof(a->resume_token) || (need_epoch && !*epoch) ||
+        strlen(epoch) >= sizeof(a->epoch))
         return -1;
     snprintf(a->client_id, sizeof(a->client_id), "%s", hs->client_id);
     snprintf(a->resume_token, sizeof(a->resume_token), "%s", hs->resume_token);
-    snprintf(a->epoch, sizeof(a->epoch), "%s", hs->epoch);
+    snprintf(a->epoch, sizeof(a->epoch), "%s", epoch);
     a->user_id = hs->user_id;
     a->meta = hs->meta.data;
     a->meta_len = hs->meta.len;
@@ -435,7 +438,7 @@ void vr_handover_restore(vr_instance *inst, const uint8_t *blob, size_t len)
     for (i = 0; !why && i < ho->n_sessions; i++) {
         vr_attachment a;
 
-        if (to_attachment(ho->sessions[i], &a)) {
+        if (to_attachment(ho->sessions[i], &a, 1)) {
             why = "a session in it is malformed";
             break;
         }
@@ -468,6 +471,60 @@ void vr_handover_restore(vr_instance *inst, const uint8_t *blob, size_t len)
         verani__cluster__handover__free_unpacked(ho, &vr_pb_allocator);
 }
 
+/* --- session records (a crash: identities and channels, no frames) ------------------------ */
+
+int vr_session_record(const verani_session *s, uint8_t **out, size_t *len)
+{
+    Verani__Cluster__HandoverSession hs = VERANI__CLUSTER__HANDOVER_SESSION__INIT;
+
+    hs.client_id = (char *)s->client_id;
+    hs.resume_token = (char *)s->resume_token;
+    hs.user_id = s->user_id ? s->user_id : "";
+    hs.has_meta = 1;
+    hs.meta.data = s->meta;
+    hs.meta.len = s->meta_len;
+    hs.channels = s->channels;
+    hs.n_channels = s->n_channels;
+    *len = verani__cluster__handover_session__get_packed_size(&hs);
+    *out = vr_malloc(*len ? *len : 1);
+    if (!*out)
+        return VERANI_ENOMEM;
+    verani__cluster__handover_session__pack(&hs, *out);
+    return 0;
+}
+
+void vr_handover_restore_records(vr_instance *inst, const uint8_t *const *recs,
+                                 const size_t *lens, size_t n)
+{
+    verani_server *srv = inst->mount->srv;
+    verani_session **list = vr_calloc(n + 1, sizeof(*list));
+    size_t i, k = 0, bad = 0;
+
+    for (i = 0; list && i < n; i++) {
+        Verani__Cluster__HandoverSession *hs =
+            verani__cluster__handover_session__unpack(&vr_pb_allocator, lens[i], recs[i]);
+        vr_attachment a;
+
+        if (hs && !to_attachment(hs, &a, 0)) /* the instance is new: no session is there */
+            list[k] = vr_session_restored(srv, inst, &a);
+        if (list[k])
+            k++;
+        else
+            bad++;
+        if (hs)
+            verani__cluster__handover_session__free_unpacked(hs, &vr_pb_allocator);
+    }
+    if (!list || bad)
+        VR_ERR("cluster: instance %s '%s': %zu session record(s) could not be restored\n",
+               inst->mount->def->schema->name, inst->name, list ? bad : n);
+    if (list && k) {
+        srv->ho_stats.records_restored += k;
+        vr_sessions_restored_attach(inst, list, k);
+        vr_sessions_detached_bound(srv);
+    }
+    vr_free(list);
+}
+
 void vr_handover_metrics(verani_server *srv, vr_sb *sb)
 {
     const struct vr_handover_stats *st = &srv->ho_stats;
@@ -486,4 +543,9 @@ void vr_handover_metrics(verani_server *srv, vr_sb *sb)
                  "handovers.\n# TYPE verani_cluster_handover_sessions_total counter\n"
                  "verani_cluster_handover_sessions_total %llu\n",
                  (unsigned long long)st->restored_sessions);
+    vr_sb_printf(sb, "# HELP verani_cluster_record_sessions_total Sessions restored from their "
+                 "records after their owner crashed (no frames).\n"
+                 "# TYPE verani_cluster_record_sessions_total counter\n"
+                 "verani_cluster_record_sessions_total %llu\n",
+                 (unsigned long long)st->records_restored);
 }

@@ -208,15 +208,15 @@ static void moved_reason(char *buf, size_t len, const char *url)
         snprintf(buf, len, "moved");
 }
 
-void vr_owner_won(vr_instance *inst, const uint8_t *ho, size_t ho_len)
+void vr_owner_won(vr_instance *inst, void (*restore)(vr_instance *inst, void *arg), void *arg)
 {
     inst->own = VR_OWN_HELD;
     hint_find(inst->mount->srv->owners, room_of(inst), inst->name, 1);
     VR_INFO("cluster: instance %s '%s' is this node's (epoch %llu)\n", room_of(inst),
             inst->name, (unsigned long long)inst->epoch);
     vr_instance_started(inst);
-    if (ho_len)
-        vr_handover_restore(inst, ho, ho_len);
+    if (restore)
+        restore(inst, arg);
     held_end(inst, 0, NULL);
 }
 

@@ -52,6 +52,7 @@ static void fill_attachment(const verani_session *s, vr_attachment *a)
  */
 void vr_attachment_store(verani_session *s)
 {
+    vr_replica_session_save(s); /* a cluster node: its record in Redis too */
     if (!vr_store_persistent(s->srv) || !s->hello_done)
         return;
     if (lws_dll2_is_detached(&s->store_node))

@@ -204,7 +204,7 @@ struct verani_server {
     struct vr_replica *replica;      /* owned by cluster_replica.c; with cluster */
     uint64_t turn;                   /* loop turns ended (the output gate's clock) */
     struct vr_handover_stats {       /* cluster_handover.c's figures */
-        uint64_t saved, failed, taken, restored_sessions, restore_failed;
+        uint64_t saved, failed, taken, restored_sessions, restore_failed, records_restored;
     } ho_stats;
     lws_dll2_owner_t loose;          /* vr_sock: sockets that are not sessions (sweep.c) */
     struct lws *listen_wsi;          /* seen at the first accept; NULL before */
@@ -277,9 +277,10 @@ const char *vr_owner_hinted(verani_server *srv, const char *room, const char *in
 void vr_owner_release(struct vr_instance *inst);
 /* Ownership figures for /metrics. */
 void vr_owners_metrics(verani_server *srv, vr_sb *sb);
-/* A claim of `inst` won: HELD and started (on_instance_start); the sessions of the handover
- * `ho` (len 0: none) are restored, then the connections that waited go on. */
-void vr_owner_won(struct vr_instance *inst, const uint8_t *ho, size_t ho_len);
+/* A claim of `inst` won: HELD and started (on_instance_start); `restore(inst, arg)` (NULL:
+ * none) brings back the last owner's sessions, then the connections that waited go on. */
+void vr_owner_won(struct vr_instance *inst, void (*restore)(struct vr_instance *inst, void *arg),
+                  void *arg);
 /* No claim after all (Redis did not answer, or another node has it): LOST, and the
  * connections that waited are closed with 1013 to try again. */
 void vr_owner_refused(struct vr_instance *inst, const char *why);
@@ -327,6 +328,18 @@ void vr_handover_abandon(verani_server *srv);
  * then on_hibernation_restore once. What does not parse, or another schema's, is dropped
  * (logged, counted): the clients then start again (recovery_failed). */
 void vr_handover_restore(struct vr_instance *inst, const uint8_t *ho, size_t len);
+/* Restore sessions from their records (a crashed owner's: `recs[i]` a packed HandoverSession
+ * without window): detached with a fresh grace, each in a new seq epoch (its frames are gone:
+ * its client resumes with recovery_failed), on_hibernation_restore once. */
+void vr_handover_restore_records(struct vr_instance *inst, const uint8_t *const *recs,
+                                 const size_t *lens, size_t n);
+/* `s`'s record as vr_handover_restore_records reads it, packed into *out (the caller's to
+ * free); 0 or VERANI_ENOMEM. */
+int vr_session_record(const verani_session *s, uint8_t **out, size_t *len);
+/* Its record is to be written at the end of the turn (created, resumed, channels changed), or
+ * deleted now (ended); a cluster node's, nothing otherwise. */
+void vr_replica_session_save(verani_session *s);
+void vr_replica_session_delete(verani_session *s);
 /* The handover figures for /metrics. */
 void vr_handover_metrics(verani_server *srv, vr_sb *sb);
 

@@ -62,6 +62,7 @@ struct verani_session {
                                         (cluster_handover.c): closed (1012), kept detached
                                         until Redis says whether it has it */
     lws_dll2_t node;                 /* in inst->sessions once hello is done */
+    lws_dll2_t repl_node;            /* its record to write to Redis (cluster_replica.c) */
     lws_dll2_t all;                  /* in srv->sessions from ESTABLISHED to CLOSED */
     vr_instance *inst;               /* holds one `pending` or a list entry */
     char client_id[37];

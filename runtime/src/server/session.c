@@ -177,6 +177,7 @@ void vr_session_free(verani_session *s)
     vr_outq_fini(&s->q);
     vr_outq_fini(&s->retained);
     vr_free(s->gruns);
+    vr_dll2_unlink(&s->repl_node);
     vr_session_channels_clear(s);
     vr_free(s->user_id);
     vr_free(s->meta);
@@ -207,6 +208,8 @@ static void session_end(verani_session *s)
     lws_dll2_remove(&s->all);
     if (s->added && !s->saved && vr_store_persistent(s->srv))
         vr_attachment_delete(s);
+    if (s->added && !s->saved)
+        vr_replica_session_delete(s); /* a cluster node's record of it, in Redis */
     if (s->added) {
         struct verani_ctx ctx;
         const verani_hooks *h = vr_hooks_of(inst->mount);
