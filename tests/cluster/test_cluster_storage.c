@@ -7,9 +7,11 @@
  * what committed (and only that) reaches the instance's hash in Redis. When the instance
  * moves, by a graceful stop or by being released when idle, the next owner reads what the
  * last one wrote. The output gate holds a frame of a turn that wrote until Redis has the
- * writes (and what follows behind it), never one of a turn that did not. Every wait is
- * bounded by a deadline; the one window that checks that nothing arrived (300 ms) can only
- * pass more easily on a slow machine, never fail because of one.
+ * writes (and what follows behind it), never one of a turn that did not; through an outage
+ * shorter than the lease nobody is disconnected and nothing is lost; a deposed owner's
+ * writes are refused and its held frames never leave. Every wait is
+ * bounded by a deadline; the windows that check that nothing arrived can only pass more
+ * easily on a slow machine, never fail because of one.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -317,39 +319,52 @@ static void until_heard(verani_client_loop *loop, heard *h, int n)
 /* While node A's link to Redis holds every byte (the fault proxy), a frame of a turn that
  * wrote storage is not sent, and what follows it waits behind it; a frame of a turn that did
  * not write goes at once. Once Redis has the writes, both arrive, in order. */
-static void test_output_gate(void **state)
+/* Three counting nodes, node A reaching Redis through a fault proxy (returned), with these
+ * timings; clients x (hearing into `h`) and y of instance `inst` at node A, both connected. */
+static fault_proxy *gate_setup(cluster *cl, uint32_t heartbeat_ms, uint32_t lease_ms,
+                               uint32_t timeout_ms, verani_client_loop **loop,
+                               verani_client **x, verani_client **y, const char *inst,
+                               heard *h)
 {
-    cluster cl;
     cluster_cfg cfg;
     fault_proxy *fp;
-    verani_client_loop *loop;
-    verani_client *x, *y;
     char host[32];
-    heard h;
-    int64_t d;
     int i;
 
-    (void)state;
-    memset(&h, 0, sizeof(h));
-    cluster_redis_start(&cl);
-    fp = fp_start(cl.rs->dir, cl.rs->sock);
+    memset(h, 0, sizeof(*h));
+    cluster_redis_start(cl);
+    fp = fp_start(cl->rs->dir, cl->rs->sock);
     memset(&cfg, 0, sizeof(cfg));
     for (i = 0; i < NODES; i++)
         cfg.mount[i] = mount_counting;
     cfg.redis[0] = fp_address(fp);
+    cfg.heartbeat_ms = heartbeat_ms;
+    cfg.lease_ms = lease_ms;
+    cfg.timeout_ms = timeout_ms;
+    cluster_start_cfg(cl, &cfg);
+    wait_mesh(cl);
+    *loop = client_loop();
+    snprintf(host, sizeof(host), "127.0.0.1:%d", cl->node[0].port);
+    *x = client_at(*loop, host, inst);
+    assert_int_equal(e2e_e2e_client_on_chat_out(*x, on_chat, h), 0);
+    *y = client_at(*loop, host, inst);
+    expect_count(*loop, *x, "0");
+    expect_count(*loop, *y, "0");
+    return fp;
+}
+
+static void test_output_gate(void **state)
+{
+    cluster cl;
+    fault_proxy *fp;
+    verani_client_loop *loop;
+    verani_client *x, *y;
+    heard h;
+    int64_t d;
+
+    (void)state;
     /* a hold much shorter than these: nothing times out or fences meanwhile */
-    cfg.heartbeat_ms = 1000;
-    cfg.lease_ms = 20000;
-    cfg.timeout_ms = 10000;
-    cluster_start_cfg(&cl, &cfg);
-    wait_mesh(&cl);
-    loop = client_loop();
-    snprintf(host, sizeof(host), "127.0.0.1:%d", cl.node[0].port);
-    x = client_at(loop, host, "g1");
-    assert_int_equal(e2e_e2e_client_on_chat_out(x, on_chat, &h), 0);
-    y = client_at(loop, host, "g1");
-    expect_count(loop, x, "0");
-    expect_count(loop, y, "0");
+    fp = gate_setup(&cl, 1000, 20000, 10000, &loop, &x, &y, "g1", &h);
 
     fp_set(fp, FP_HOLD);
     say(y, "free");             /* no write: not held */
@@ -374,8 +389,97 @@ static void test_output_gate(void **state)
     fp_free(fp);
 }
 
+/* Redis does not answer node A for longer than the command timeout, shorter than the lease:
+ * nobody is disconnected; the instance's input is paused meanwhile; once Redis answers, the
+ * batch is sent again and the held frame arrives, in order with what followed. */
+static void test_short_outage(void **state)
+{
+    cluster cl;
+    fault_proxy *fp;
+    verani_client_loop *loop;
+    verani_client *x, *y;
+    verani_client_info ix, iy;
+    heard h;
+    int64_t d;
+
+    (void)state;
+    fp = gate_setup(&cl, 300, 8000, 600, &loop, &x, &y, "g2", &h);
+    fp_set(fp, FP_HOLD);
+    assert_int_equal(e2e_e2e_client_emit_poke(y), 0); /* writes: held */
+    say(y, "after");
+    d = dl_after(1500); /* past the command timeout: the engine drops the link, reconnects */
+    while (!dl_passed(d))
+        verani_client_loop_service(loop, 10);
+    assert_int_equal(h.n, 0);
+    fp_set(fp, FP_PASS);
+    until_heard(loop, &h, 2);
+    assert_string_equal(h.texts[0], "poke 1");
+    assert_string_equal(h.texts[1], "after");
+    until_replicated(cl.rs, "g2", "1");
+    assert_int_equal(verani_client_get_info(x, &ix), 0);
+    assert_int_equal(verani_client_get_info(y, &iy), 0);
+    assert_int_equal(ix.connection_id, 1); /* never disconnected */
+    assert_int_equal(iy.connection_id, 1);
+    assert_true(metric(&cl, 0, "verani_cluster_gate_pauses_total") >= 1);
+    assert_true(metric(&cl, 0, "verani_cluster_storage_batches_total{result=\"failed\"}") >= 1);
+    expect_count(loop, y, "1"); /* its input goes on */
+    client_loop_end(loop);
+    cluster_stop(&cl);
+    fp_free(fp);
+}
+
+/* Another node took the instance (its epoch in Redis moved on, as a claim after this node's
+ * lease would move it): node A's next batch is refused and counted, Redis keeps what it had,
+ * the frame of that turn is never released, and node A fences the instance and gives it up. */
+static void test_deposed_writes_refused(void **state)
+{
+    cluster cl;
+    fault_proxy *fp;
+    verani_client_loop *loop;
+    verani_client *x, *y;
+    redisContext *r;
+    redisReply *rep;
+    heard h;
+    int64_t d;
+
+    (void)state;
+    fp = gate_setup(&cl, 100, 1000, 500, &loop, &x, &y, "g3", &h);
+    assert_int_equal(e2e_e2e_client_emit_poke(y), 0);
+    until_heard(loop, &h, 1);
+    until_replicated(cl.rs, "g3", "1");
+    r = redisConnectUnix(cl.rs->sock);
+    assert_true(r && !r->err);
+    rep = redisCommand(r, "HINCRBY vr:own:{E2e/g3} epoch 1");
+    assert_non_null(rep);
+    freeReplyObject(rep);
+    redisFree(r);
+    assert_int_equal(e2e_e2e_client_emit_poke(y), 0); /* its batch: refused */
+    d = dl_after(DL_WAIT_MS);
+    while (metric(&cl, 0, "verani_cluster_storage_batches_total{result=\"refused\"}") < 1 &&
+           !dl_passed(d))
+        verani_client_loop_service(loop, 10);
+    assert_int_equal(metric(&cl, 0, "verani_cluster_storage_batches_total{result=\"refused\"}"),
+                     1);
+    d = dl_after(DL_GENEROUS(LEASE_MS));
+    while (metric(&cl, 0, "verani_cluster_fenced_instances_total{outcome=\"dropped\"}") < 1 &&
+           !dl_passed(d))
+        verani_client_loop_service(loop, 10);
+    assert_int_equal(metric(&cl, 0, "verani_cluster_fenced_instances_total{outcome=\"dropped\"}"),
+                     1);
+    d = dl_after(200);
+    while (!dl_passed(d))
+        verani_client_loop_service(loop, 10);
+    assert_int_equal(h.n, 1); /* "poke 2" never left node A */
+    until_replicated(cl.rs, "g3", "1"); /* Redis kept its count */
+    client_loop_end(loop);
+    cluster_stop(&cl);
+    fp_free(fp);
+}
+
 static const vt_case cases[] = {
     VT_CASE(test_output_gate, ""),
+    VT_CASE(test_short_outage, ""),
+    VT_CASE(test_deposed_writes_refused, ""),
     VT_CASE(test_committed_writes_replicated, ""),
     VT_CASE(test_storage_moves_on_stop, ""),
     VT_CASE(test_storage_moves_on_release, ""),
