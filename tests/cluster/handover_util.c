@@ -94,10 +94,10 @@ static void *emit_thread(void *arg)
     int64_t d = dl_after(DL_GENEROUS(HO_MOVE_MS));
     int n;
 
-    for (n = 1; n <= HO_FRAMES && !em->failed; n++) {
+    for (n = 1; n <= HO_FRAMES && !atomic_load(&em->failed); n++) {
         while (!em->emit(em, atomic_load(&em->moved) ? 1 : 0, n)) {
             if (dl_passed(d)) {
-                em->failed = 1;
+                atomic_store(&em->failed, 1);
                 break;
             }
             em->retries++;
@@ -117,7 +117,7 @@ int64_t handover_stream(verani_client_loop *loop, watcher *w, emitter *em,
     int i;
 
     assert_int_equal(pthread_create(&em->th, NULL, emit_thread, em), 0);
-    while (!all(w, HO_FRAMES) && !dl_passed(d) && !em->failed) {
+    while (!all(w, HO_FRAMES) && !dl_passed(d) && !atomic_load(&em->failed)) {
         if (!stop_ms && atomic_load(&em->sent) >= HO_STOP_AT) {
             stop(arg);
             atomic_store(&em->moved, 1);
@@ -126,7 +126,7 @@ int64_t handover_stream(verani_client_loop *loop, watcher *w, emitter *em,
         verani_client_loop_service(loop, 10);
     }
     pthread_join(em->th, NULL);
-    if (em->failed)
+    if (atomic_load(&em->failed))
         fail_msg("frame %d did not reach all %d sessions; the last answer: %s",
                  atomic_load(&em->sent) + 1, HO_CLIENTS, em->last);
     assert_true(stop_ms != 0);

@@ -44,8 +44,8 @@ struct emitter {
     emit_fn emit;
     void *arg;                /* the test's */
     pthread_t th;
-    atomic_int sent, moved;
-    int failed, retries;
+    atomic_int sent, moved, failed;
+    int retries;              /* the emitter's; read once it is joined */
     char last[256];           /* the last answer, for a failure message */
 };
 

@@ -58,7 +58,7 @@ static int emit_rpc(emitter *em, int i, int n)
              res.count);
     /* a partial count cannot happen: an instance is handed over whole */
     if (r == 0 && res.count && res.count != HO_CLIENTS)
-        em->failed = 1;
+        atomic_store(&em->failed, 1);
     verani_rpc_result_free(&res);
     return ok;
 }

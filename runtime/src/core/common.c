@@ -9,6 +9,8 @@
  */
 #define _GNU_SOURCE /* getrandom, O_CLOEXEC */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +116,36 @@ static void pb_free(void *data, void *p)
 
 ProtobufCAllocator vr_pb_allocator = {pb_alloc, pb_free, NULL};
 
+/*
+ * The runtime's own lines (VR_ERR and the rest) are formatted here, on the caller's stack,
+ * and handed to the emit function: libwebsockets 4.1 formats every line into one static
+ * buffer, which two servers logging at once from their own threads would both write
+ * (ThreadSanitizer reports it). What is shown and where it goes is what the last
+ * verani_set_log_level said, for lws's lines as for these; the two are the process's, as lws's
+ * own setting is (atomics: a server created on one thread may set them while another logs).
+ */
+static atomic_int log_levels = LLL_ERR | LLL_WARN;
+static _Atomic(void (*)(int, const char *)) log_emit = lwsl_emit_stderr;
+
+int vr_log_on(int lll)
+{
+    return (atomic_load_explicit(&log_levels, memory_order_relaxed) & lll) != 0;
+}
+
+void vr_log(int lll, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n >= (int)sizeof(line)) /* cut: the line still ends as lines do */
+        memcpy(line + sizeof(line) - 5, "...\n", 5);
+    atomic_load_explicit(&log_emit, memory_order_relaxed)(lll, line);
+}
+
 void verani_set_log_level(int levels, void (*emit)(int level, const char *line))
 {
     /* VERANI_LOG_* are lws's LLL_ERR..LLL_DEBUG bits, in the same order. */
@@ -129,6 +161,9 @@ void verani_set_log_level(int levels, void (*emit)(int level, const char *line))
         lll |= LLL_INFO;
     if (levels & VERANI_LOG_DEBUG)
         lll |= LLL_DEBUG;
+    atomic_store(&log_levels, lll);
+    if (emit)
+        atomic_store(&log_emit, emit);
     lws_set_log_level(lll, emit);
 }
 

@@ -33,12 +33,22 @@ char *vr_strndup(const char *s, size_t n);
 /* The allocator protobuf-c gets for every pack/unpack in the runtime. */
 extern ProtobufCAllocator vr_pb_allocator;
 
-/* Logging: one line per event, "[verani] " first. Payload bytes only at debug. */
-#define VR_ERR(...) lwsl_err("[verani] " __VA_ARGS__)
-#define VR_WARN(...) lwsl_warn("[verani] " __VA_ARGS__)
-#define VR_NOTICE(...) lwsl_notice("[verani] " __VA_ARGS__)
-#define VR_INFO(...) lwsl_info("[verani] " __VA_ARGS__)
-#define VR_DEBUG(...) lwsl_debug("[verani] " __VA_ARGS__)
+/* Logging: one line per event, "[verani] " first. Payload bytes only at debug. Through
+ * vr_log (common.c): formatted on the caller's stack, safe from several servers' threads at
+ * once, to the emit function and levels verani_set_log_level set (lws's by default). */
+void vr_log(int lll, const char *fmt, ...) VERANI_PRINTF(2, 3);
+/* Is level `lll` shown? (Arguments of a line not shown are not even evaluated.) */
+int vr_log_on(int lll);
+#define VR_LOG(lll, ...)                                                                     \
+    do {                                                                                     \
+        if (vr_log_on(lll))                                                                  \
+            vr_log(lll, "[verani] " __VA_ARGS__);                                            \
+    } while (0)
+#define VR_ERR(...) VR_LOG(LLL_ERR, __VA_ARGS__)
+#define VR_WARN(...) VR_LOG(LLL_WARN, __VA_ARGS__)
+#define VR_NOTICE(...) VR_LOG(LLL_NOTICE, __VA_ARGS__)
+#define VR_INFO(...) VR_LOG(LLL_INFO, __VA_ARGS__)
+#define VR_DEBUG(...) VR_LOG(LLL_DEBUG, __VA_ARGS__)
 
 /* The length (1 to 4) of the valid UTF-8 sequence (RFC 3629) that starts at `p`, or 0 when
  * the bytes there are not one (a NUL ends a sequence early, so it never reads past one). */
