@@ -60,4 +60,10 @@ long long sessions_on(cluster *cl, int i, const char *inst);
 verani_client_loop *client_loop(void);
 void client_loop_end(verani_client_loop *loop);
 
+/* Ask with request echo "get" (the counting room's: counting_room.h) and check that the
+ * count its owner's storage holds is `want`. The request waits in the offline queue while the
+ * client moves; a request written on a connection the server had left already would end
+ * only at its timeout, so call this while the client is connected. */
+void expect_count(verani_client_loop *loop, verani_client *c, const char *want);
+
 #endif /* VERANI_TEST_CLUSTER_UTIL_H */

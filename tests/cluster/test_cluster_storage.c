@@ -56,23 +56,6 @@ static void cluster_counting(cluster *cl, uint32_t idle_ms)
 
 /* --- clients ---------------------------------------------------------------------------- */
 
-typedef struct got {
-    int done;
-    char text[16];
-} got;
-
-static void on_echo(verani_client *c, verani_reply_status st, const E2e__Echo *reply,
-                    const char *error, void *user)
-{
-    got *g = user;
-
-    (void)c;
-    (void)error;
-    snprintf(g->text, sizeof(g->text), "%s", st == VERANI_REPLY_OK && reply && reply->text
-                                                 ? reply->text : "(failed)");
-    g->done = 1;
-}
-
 static verani_client *client_at(verani_client_loop *loop, const char *hostport, const char *inst)
 {
     verani_client_options o;
@@ -90,30 +73,6 @@ static verani_client *client_at(verani_client_loop *loop, const char *hostport, 
     if (!c)
         fail_msg("verani_client_create: %s", err);
     return c;
-}
-
-/* The count as the owner's handler reads it from its storage; the request waits (offline
- * queue) while the client moves. */
-static void expect_count(verani_client_loop *loop, verani_client *c, const char *want)
-{
-    E2e__Echo req = E2E__ECHO__INIT;
-    int64_t d = dl_after(DL_WAIT_MS);
-    got g;
-
-    memset(&g, 0, sizeof(g));
-    req.text = "get";
-    assert_int_equal(e2e_e2e_client_request_echo(c, &req, DL_WAIT_MS, on_echo, &g), 0);
-    while (!g.done && !dl_passed(d))
-        verani_client_loop_service(loop, 10);
-    if (!g.done) {
-        verani_client_info info;
-
-        verani_client_get_info(c, &info);
-        fail_msg("no answer to get (want %s): client state %d, %u failed attempts, "
-                 "connection %llu", want, (int)info.state, info.attempts,
-                 (unsigned long long)info.connection_id);
-    }
-    assert_string_equal(g.text, want);
 }
 
 /* Until the client is connected again (its connection number past `before`): a request
