@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
@@ -36,6 +37,7 @@
 #include "e2e_client.h"
 #include "e2e_room.h"
 #include "fault_proxy.h"
+#include "rawclient.h"
 
 /* `idle_ms`: instances released after that long without sessions; then sessions end with
  * their connection (nothing waits for a resume, so an instance empties when its client goes). */
@@ -435,8 +437,130 @@ static void test_deposed_writes_refused(void **state)
     fp_free(fp);
 }
 
+/* --- a raw client that drops and resumes (its frames checked one by one) ----------------- */
+
+static int raw_send(int fd, const rc_env *env)
+{
+    uint8_t buf[1024];
+    size_t n = verani__wire__envelope__get_packed_size(env);
+
+    assert_true(n <= sizeof(buf));
+    verani__wire__envelope__pack(env, buf);
+    return rc_tcp_send_frame(fd, 2, buf, n);
+}
+
+/* The next envelope within `ms` (pings skipped); NULL on close, EOF or timeout. */
+static rc_env *raw_read(int fd, int ms)
+{
+    static uint8_t buf[65536];
+    size_t len = 0;
+    int op;
+
+    do
+        op = rc_tcp_read_frame(fd, ms, buf, sizeof(buf), &len);
+    while (op == 9 || op == 10);
+    return op == 2 ? verani__wire__envelope__unpack(NULL, len, buf) : NULL;
+}
+
+/* Upgrade to E2e/`inst` at `port` and say HELLO (resuming `token` after `last_seq` in `epoch`
+ * when set); with `wait`, the WELCOME is checked and returned (the caller frees it). */
+static rc_env *raw_hello(int *fd, int port, const char *inst, const char *token,
+                         uint64_t last_seq, const char *epoch, int wait)
+{
+    rc_env env = VERANI__WIRE__ENVELOPE__INIT, *w;
+    Verani__Wire__Hello h = VERANI__WIRE__HELLO__INIT;
+    char path[64];
+
+    *fd = rc_tcp_connect(port, 0);
+    assert_true(*fd >= 0);
+    snprintf(path, sizeof(path), "/e2e/%s?userId=raw", inst);
+    assert_int_equal(rc_tcp_upgrade(*fd, path, NULL, 0), 101);
+    env.has_kind = 1;
+    env.kind = VERANI__WIRE__KIND__HELLO;
+    h.has_protocol = 1;
+    h.protocol = 1;
+    if (token) {
+        h.resume_token = (char *)token;
+        h.has_last_seq = 1;
+        h.last_seq = last_seq;
+        h.epoch = (char *)epoch;
+    }
+    env.hello = &h;
+    assert_int_equal(raw_send(*fd, &env), 0);
+    if (!wait)
+        return NULL;
+    w = raw_read(*fd, DL_WAIT_MS);
+    assert_non_null(w);
+    assert_int_equal(w->kind, VERANI__WIRE__KIND__WELCOME);
+    return w;
+}
+
+/* A client drops while the gate holds a frame for it and resumes before Redis has the
+ * writes: its WELCOME (behind its session's record) and the replay of that frame wait for
+ * Redis as the frame itself did, then arrive in order. */
+static void test_gate_holds_replay(void **state)
+{
+    cluster cl;
+    fault_proxy *fp;
+    verani_client_loop *loop;
+    verani_client *x, *y;
+    rc_env *w, *e;
+    char token[64], epoch[32];
+    uint64_t seq;
+    long long in0;
+    int64_t d;
+    heard h;
+    int fd;
+
+    (void)state;
+    fp = gate_setup(&cl, 1000, 20000, 10000, &loop, &x, &y, "g4", &h);
+    w = raw_hello(&fd, cl.node[0].port, "g4", NULL, 0, NULL, 1);
+    snprintf(token, sizeof(token), "%s", w->welcome->resume_token);
+    snprintf(epoch, sizeof(epoch), "%s", w->welcome->epoch);
+    seq = w->welcome->seq;
+    verani__wire__envelope__free_unpacked(w, NULL);
+
+    in0 = metric(&cl, 0, "verani_frames_received_total");
+    fp_set(fp, FP_HOLD);
+    assert_int_equal(e2e_e2e_client_emit_poke(y), 0); /* writes: "poke 1" held for everyone */
+    say(y, "after");                                   /* behind it */
+    d = dl_after(DL_WAIT_MS); /* until node A has read both */
+    while (metric(&cl, 0, "verani_frames_received_total") < in0 + 2 && !dl_passed(d))
+        verani_client_loop_service(loop, 10);
+    assert_true(metric(&cl, 0, "verani_frames_received_total") >= in0 + 2);
+    e = raw_read(fd, 300);
+    assert_null(e); /* held */
+    close(fd);      /* the connection drops (no close frame): the session waits */
+    dl_nap_ms(100);
+    raw_hello(&fd, cl.node[0].port, "g4", token, seq, epoch, 0);
+    e = raw_read(fd, 300);
+    if (e)
+        fail_msg("a frame (kind %d) left before Redis had the writes it waits for",
+                 (int)e->kind);
+    fp_set(fp, FP_PASS);
+    w = raw_read(fd, DL_WAIT_MS);
+    assert_non_null(w);
+    assert_int_equal(w->kind, VERANI__WIRE__KIND__WELCOME);
+    assert_true(w->welcome->resumed);
+    verani__wire__envelope__free_unpacked(w, NULL);
+    e = raw_read(fd, DL_WAIT_MS);
+    assert_non_null(e);
+    assert_int_equal(e->kind, VERANI__WIRE__KIND__EVENT);
+    assert_int_equal(e->seq, seq + 1);
+    verani__wire__envelope__free_unpacked(e, NULL);
+    e = raw_read(fd, DL_WAIT_MS); /* "after", in order */
+    assert_non_null(e);
+    assert_int_equal(e->seq, seq + 2);
+    verani__wire__envelope__free_unpacked(e, NULL);
+    close(fd);
+    client_loop_end(loop);
+    cluster_stop(&cl);
+    fp_free(fp);
+}
+
 static const vt_case cases[] = {
     VT_CASE(test_output_gate, ""),
+    VT_CASE(test_gate_holds_replay, ""),
     VT_CASE(test_short_outage, ""),
     VT_CASE(test_deposed_writes_refused, ""),
     VT_CASE(test_committed_writes_replicated, ""),

@@ -59,13 +59,15 @@ int vr_gate_waiting(const vr_instance *inst)
     return ir && (ir->sent || ir->head);
 }
 
-void vr_gate_hold(verani_session *s)
+void vr_gate_hold(verani_session *s, uint32_t n)
 {
     uint64_t tag = vr_gate_tag(s->inst);
     struct vr_grun *r;
 
+    if (!n)
+        return;
     if (s->n_gruns && s->gruns[s->n_gruns - 1].tag == tag) {
-        s->gruns[s->n_gruns - 1].n++;
+        s->gruns[s->n_gruns - 1].n += n;
         return;
     }
     if (s->n_gruns == s->cap_gruns) {
@@ -83,7 +85,7 @@ void vr_gate_hold(verani_session *s)
     }
     r = &s->gruns[s->n_gruns++];
     r->tag = tag;
-    r->n = 1;
+    r->n = n;
 }
 
 uint32_t vr_gate_allowed(verani_session *s, int *for_redis)

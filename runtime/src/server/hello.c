@@ -234,9 +234,15 @@ static void welcome(verani_session *s, const Verani__Wire__Hello *hello, int res
  * the queue bound on purpose: the retained window bounds it. */
 static void replay(verani_session *s, uint64_t last)
 {
+    uint32_t before = s->q.count;
+
     if (vr_retain_replay(&s->retained, last, s->seq, &s->q) < 0)
         VR_WARN("session %s: out of memory replaying; the client sees a gap\n",
                 s->client_id);
+    /* a cluster node: the replay waits behind the WELCOME, and behind any writes of its
+     * instance Redis has not acknowledged (a frame held by the gate may be among them) */
+    if (s->srv->replica)
+        vr_gate_hold(s, s->q.count - before);
     /* new frames still fit behind the replay until the queue drains once */
     s->replay_frames = s->q.count;
     s->replay_bytes = s->q.bytes;

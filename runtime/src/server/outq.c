@@ -124,7 +124,7 @@ static int enqueue(verani_session *s, vr_frame *f, int with_seq, int direct)
     if (r)
         return r;
     if (srv->replica)
-        vr_gate_hold(s); /* a cluster node: out at the turn's end, or once Redis has its writes */
+        vr_gate_hold(s, 1); /* a cluster node: out at the turn's end, or once Redis has its writes */
     if (with_seq) {
         s->seq = seq;
         retain(s, f, seq);

@@ -308,10 +308,10 @@ void vr_replica_drop(struct vr_instance *inst);
 void vr_replica_metrics(verani_server *srv, vr_sb *sb);
 /* The output gate: a frame queued to `s` (connected, its instance in a cluster) waits until
  * its turn has ended and, when the instance wrote storage in that turn, until Redis has the
- * writes (vr_gate_hold, after the frame is queued). How many frames at the head of its queue
+ * writes (vr_gate_hold, after `n` frames are queued). How many frames at the head of its queue
  * may be written now (vr_gate_allowed), and whether it waits for Redis rather than for the
  * end of the turn (vr_gate_waiting). */
-void vr_gate_hold(verani_session *s);
+void vr_gate_hold(verani_session *s, uint32_t n);
 uint32_t vr_gate_allowed(verani_session *s, int *for_redis);
 int vr_gate_waiting(const struct vr_instance *inst);
 
