@@ -558,7 +558,50 @@ static void test_gate_holds_replay(void **state)
     fp_free(fp);
 }
 
+/* Redis restarts empty (no persistence: its data is lost). The node sees the new incarnation
+ * when it reconnects, and ends what it served: the client's session ends with on_disconnect
+ * (no record of it survives anywhere) and the client starts a fresh one; the storage is what
+ * Redis kept (nothing); the reset is counted. */
+static void test_redis_wiped(void **state)
+{
+    cluster cl;
+    verani_client_loop *loop;
+    verani_client *c;
+    verani_client_info before, after;
+    char host[32];
+    int64_t d;
+
+    (void)state;
+    cluster_counting(&cl, 0);
+    loop = client_loop();
+    snprintf(host, sizeof(host), "127.0.0.1:%d", cl.node[0].port);
+    c = client_at(loop, host, "w1");
+    assert_int_equal(e2e_e2e_client_emit_poke(c), 0);
+    expect_count(loop, c, "1");
+    until_replicated(cl.rs, "w1", "1");
+    assert_int_equal(verani_client_get_info(c, &before), 0);
+    assert_int_equal(e2e_log_count("disconnect:u1"), 0);
+
+    rs_signal(cl.rs, SIGKILL);
+    rs_restart(cl.rs); /* empty: the test's Redis keeps nothing on disk */
+    d = dl_after(DL_GENEROUS(10 * LEASE_MS));
+    do {
+        verani_client_loop_service(loop, 10);
+        assert_int_equal(verani_client_get_info(c, &after), 0);
+    } while ((after.connection_id <= before.connection_id ||
+              after.state != VERANI_CLIENT_CONNECTED) && !dl_passed(d));
+    assert_int_equal(after.state, VERANI_CLIENT_CONNECTED);
+    assert_false(after.resumed);
+    assert_string_not_equal(after.client_id, before.client_id);
+    assert_int_equal(e2e_log_count("disconnect:u1"), 1); /* the old session ended here */
+    assert_true(metric(&cl, 0, "verani_cluster_resets_total") >= 1);
+    expect_count(loop, c, "0"); /* the storage is what Redis kept */
+    client_loop_end(loop);
+    cluster_stop(&cl);
+}
+
 static const vt_case cases[] = {
+    VT_CASE(test_redis_wiped, ""),
     VT_CASE(test_output_gate, ""),
     VT_CASE(test_gate_holds_replay, ""),
     VT_CASE(test_short_outage, ""),

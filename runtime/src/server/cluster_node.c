@@ -63,9 +63,9 @@ static void on_live(vr_cluster *c, int live, void *arg)
 
 static void on_reset(vr_cluster *c, void *arg)
 {
-    (void)arg;
     VR_WARN("cluster: Redis lost its data (a new incarnation): node %s registers again\n",
             vr_cluster_node_id(c));
+    vr_owners_reset(arg);
 }
 
 int vr_cluster_node_start(verani_server *srv, char *err, size_t errlen)

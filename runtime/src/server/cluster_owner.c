@@ -432,6 +432,41 @@ static void validate(vr_instance *inst)
         on_validated(srv->cluster, VERANI_EIO, inst);
 }
 
+/* Redis lost its data: nothing of the instance survives there (its own key, storage, session
+ * records), so nobody else can restore its sessions: they end here, with on_disconnect, and
+ * their clients start afresh wherever they land; the instance stops (on_instance_stop) and
+ * the next connection claims it again. */
+static void reset_instance(vr_instance *inst)
+{
+    if (inst->own != VR_OWN_HELD && inst->own != VR_OWN_FENCED)
+        return;
+    VR_WARN("cluster: instance %s '%s': Redis lost its data: its sessions end here "
+            "(on_disconnect), their clients start again\n", room_of(inst), inst->name);
+    inst->jobs++; /* held while its sessions end: an emptied instance is freed */
+    vr_replica_drop(inst);
+    vr_instance_stopping(inst);
+    inst->own = VR_OWN_LOST;
+    inst->epoch = 0;
+    lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&inst->sessions)) {
+        verani_session *s = lws_container_of(d, verani_session, node);
+
+        s->fenced = 0; /* a close now ends it, a lost lease's did not */
+        if (s->wsi && !s->closing)
+            vr_session_close(s, VR_CLOSE_RESTART, VR_CLOSE_RESTART_REASON, 0);
+        else if (s->detached)
+            vr_session_handed(s, 0); /* ended now, on_disconnect */
+    } lws_end_foreach_dll_safe(d, d1);
+    held_end(inst, VR_CLOSE_TRY_AGAIN, "try again: the cluster lost its state");
+    inst->jobs--;
+    vr_instance_maybe_free(inst);
+}
+
+void vr_owners_reset(verani_server *srv)
+{
+    if (srv->cluster && srv->owners && !srv->stopping)
+        each_instance(srv, reset_instance);
+}
+
 void vr_owner_deposed(vr_instance *inst)
 {
     fence(inst);

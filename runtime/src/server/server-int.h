@@ -285,6 +285,10 @@ void vr_owner_won(struct vr_instance *inst, void (*restore)(struct vr_instance *
  * connections that waited are closed with 1013 to try again. */
 void vr_owner_refused(struct vr_instance *inst, const char *why);
 
+/* Redis lost its data (a new incarnation): every instance this node served ends here, its
+ * sessions with on_disconnect (no record of them survives), and is claimed again by the next
+ * connection. */
+void vr_owners_reset(verani_server *srv);
 /* The instance's writes were refused by Redis (another node owns it now): fenced, and Redis
  * asked whether it is still this node's (cluster_replica.c). */
 void vr_owner_deposed(struct vr_instance *inst);
