@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "loadgen.h"
@@ -101,6 +102,10 @@ static inline uint64_t lg_global_acked(const lg_shared *sh, int n_workers)
 /* Worker `w` of the scenario in `o`: peers [lo, hi) on its own `drv`, its latency samples in
  * `lat` (`lat_cap` of them). Returns the worker process's exit code; its counts are in its
  * slot of `sh`. */
+/* The command line (lg_cli.c): 0 parsed, 1 help asked, -1 an error (said on stderr). */
+int lg_parse(int argc, char **argv, opts *o);
+void lg_usage(FILE *f);
+
 int lg_worker_main(const opts *o, const lg_driver *drv, lg_shared *sh, int w, size_t lo,
                    size_t hi, int64_t *lat, size_t lat_cap);
 
