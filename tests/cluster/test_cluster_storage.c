@@ -439,29 +439,6 @@ static void test_deposed_writes_refused(void **state)
 
 /* --- a raw client that drops and resumes (its frames checked one by one) ----------------- */
 
-static int raw_send(int fd, const rc_env *env)
-{
-    uint8_t buf[1024];
-    size_t n = verani__wire__envelope__get_packed_size(env);
-
-    assert_true(n <= sizeof(buf));
-    verani__wire__envelope__pack(env, buf);
-    return rc_tcp_send_frame(fd, 2, buf, n);
-}
-
-/* The next envelope within `ms` (pings skipped); NULL on close, EOF or timeout. */
-static rc_env *raw_read(int fd, int ms)
-{
-    static uint8_t buf[65536];
-    size_t len = 0;
-    int op;
-
-    do
-        op = rc_tcp_read_frame(fd, ms, buf, sizeof(buf), &len);
-    while (op == 9 || op == 10);
-    return op == 2 ? verani__wire__envelope__unpack(NULL, len, buf) : NULL;
-}
-
 /* Upgrade to E2e/`inst` at `port` and say HELLO (resuming `token` after `last_seq` in `epoch`
  * when set); with `wait`, the WELCOME is checked and returned (the caller frees it). */
 static rc_env *raw_hello(int *fd, int port, const char *inst, const char *token,
@@ -486,10 +463,10 @@ static rc_env *raw_hello(int *fd, int port, const char *inst, const char *token,
         h.epoch = (char *)epoch;
     }
     env.hello = &h;
-    assert_int_equal(raw_send(*fd, &env), 0);
+    assert_int_equal(rc_tcp_send_env(*fd, &env), 0);
     if (!wait)
         return NULL;
-    w = raw_read(*fd, DL_WAIT_MS);
+    w = rc_tcp_read_env(*fd, DL_WAIT_MS);
     assert_non_null(w);
     assert_int_equal(w->kind, VERANI__WIRE__KIND__WELCOME);
     return w;
@@ -528,27 +505,27 @@ static void test_gate_holds_replay(void **state)
     while (metric(&cl, 0, "verani_frames_received_total") < in0 + 2 && !dl_passed(d))
         verani_client_loop_service(loop, 10);
     assert_true(metric(&cl, 0, "verani_frames_received_total") >= in0 + 2);
-    e = raw_read(fd, 300);
+    e = rc_tcp_read_env(fd, 300);
     assert_null(e); /* held */
     close(fd);      /* the connection drops (no close frame): the session waits */
     dl_nap_ms(100);
     raw_hello(&fd, cl.node[0].port, "g4", token, seq, epoch, 0);
-    e = raw_read(fd, 300);
+    e = rc_tcp_read_env(fd, 300);
     if (e)
         fail_msg("a frame (kind %d) left before Redis had the writes it waits for",
                  (int)e->kind);
     fp_set(fp, FP_PASS);
-    w = raw_read(fd, DL_WAIT_MS);
+    w = rc_tcp_read_env(fd, DL_WAIT_MS);
     assert_non_null(w);
     assert_int_equal(w->kind, VERANI__WIRE__KIND__WELCOME);
     assert_true(w->welcome->resumed);
     verani__wire__envelope__free_unpacked(w, NULL);
-    e = raw_read(fd, DL_WAIT_MS);
+    e = rc_tcp_read_env(fd, DL_WAIT_MS);
     assert_non_null(e);
     assert_int_equal(e->kind, VERANI__WIRE__KIND__EVENT);
     assert_int_equal(e->seq, seq + 1);
     verani__wire__envelope__free_unpacked(e, NULL);
-    e = raw_read(fd, DL_WAIT_MS); /* "after", in order */
+    e = rc_tcp_read_env(fd, DL_WAIT_MS); /* "after", in order */
     assert_non_null(e);
     assert_int_equal(e->seq, seq + 2);
     verani__wire__envelope__free_unpacked(e, NULL);

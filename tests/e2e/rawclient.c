@@ -682,3 +682,26 @@ int rc_tcp_wait_closed(int fd, int timeout_ms, int *code)
     }
     return 0;
 }
+
+int rc_tcp_send_env(int fd, const rc_env *env)
+{
+    uint8_t buf[1024];
+    size_t n = verani__wire__envelope__get_packed_size(env);
+
+    if (n > sizeof(buf))
+        return -1;
+    verani__wire__envelope__pack(env, buf);
+    return rc_tcp_send_frame(fd, 2, buf, n);
+}
+
+rc_env *rc_tcp_read_env(int fd, int timeout_ms)
+{
+    static uint8_t buf[65536];
+    size_t len = 0;
+    int op;
+
+    do
+        op = rc_tcp_read_frame(fd, timeout_ms, buf, sizeof(buf), &len);
+    while (op == 9 || op == 10);
+    return op == 2 ? verani__wire__envelope__unpack(NULL, len, buf) : NULL;
+}

@@ -119,6 +119,11 @@ int rc_tcp_send_raw(int fd, const void *data, size_t len);
  * `cap` bytes of payload into `buf` (*len gets the full length); 0 on EOF, -1 on
  * timeout or error. */
 int rc_tcp_read_frame(int fd, int timeout_ms, unsigned char *buf, size_t cap, size_t *len);
+/* One envelope as a binary frame (at most 1 KiB packed); 0 or -1. */
+int rc_tcp_send_env(int fd, const rc_env *env);
+/* The next envelope within `timeout_ms` (WebSocket pings and pongs skipped), unpacked (free
+ * with verani__wire__envelope__free_unpacked); NULL on close, EOF, timeout or garbage. */
+rc_env *rc_tcp_read_env(int fd, int timeout_ms);
 /* Wait until the peer closes: returns 1 on EOF/RST within `timeout_ms`, else 0.
  * Frames arriving meanwhile are read and dropped; a close frame's code goes to *code. */
 int rc_tcp_wait_closed(int fd, int timeout_ms, int *code);

@@ -88,33 +88,6 @@ typedef struct tc {
     size_t replies;
 } tc;
 
-static int send_env(int fd, const rc_env *env)
-{
-    uint8_t buf[1024];
-    size_t n = verani__wire__envelope__get_packed_size(env);
-
-    assert_true(n <= sizeof(buf));
-    verani__wire__envelope__pack(env, buf);
-    return rc_tcp_send_frame(fd, 2, buf, n);
-}
-
-/* Read one envelope (WebSocket pings are skipped); NULL on close, EOF or timeout. */
-static rc_env *read_env(int fd, int timeout_ms)
-{
-    static uint8_t buf[65536];
-    size_t len = 0;
-    int op;
-
-    for (;;) {
-        op = rc_tcp_read_frame(fd, timeout_ms, buf, sizeof(buf), &len);
-        if (op == 9 || op == 10)
-            continue;
-        if (op != 2)
-            return NULL;
-        return verani__wire__envelope__unpack(NULL, len, buf);
-    }
-}
-
 /* Count a server frame into `c`; returns its kind. */
 static int account(tc *c, rc_env *e)
 {
@@ -168,10 +141,10 @@ static void tc_hello_epoch(tc *c, int port, const char *user, const char *token,
         h.epoch = (char *)epoch;
     }
     env.hello = &h;
-    assert_int_equal(send_env(c->fd, &env), 0);
+    assert_int_equal(rc_tcp_send_env(c->fd, &env), 0);
     if (hello_then_flood)
         tc_flood(c, hello_then_flood, 99);
-    w = read_env(c->fd, 10000);
+    w = rc_tcp_read_env(c->fd, 10000);
     assert_non_null(w);
     assert_int_equal(w->kind, VERANI__WIRE__KIND__WELCOME);
     assert_non_null(w->welcome);
@@ -211,7 +184,7 @@ static void tc_flood(tc *c, uint32_t count, uint64_t rid)
     env.has_payload = 1;
     env.payload.len = e2e__flood__pack(&f, payload);
     env.payload.data = payload;
-    assert_int_equal(send_env(c->fd, &env), 0);
+    assert_int_equal(rc_tcp_send_env(c->fd, &env), 0);
 }
 
 /* Cut the TCP connection: RST, no close frame. */
@@ -252,7 +225,7 @@ static void tc_close(tc *c)
 static void tc_read_until(tc *c, size_t blobs, size_t replies)
 {
     while (c->blobs < blobs || c->replies < replies) {
-        rc_env *e = read_env(c->fd, 20000);
+        rc_env *e = rc_tcp_read_env(c->fd, 20000);
 
         if (!e)
             fail_msg("connection ended after %zu blobs, %zu replies", c->blobs, c->replies);
@@ -263,7 +236,7 @@ static void tc_read_until(tc *c, size_t blobs, size_t replies)
 /* Nothing more arrives within `ms`. */
 static void tc_quiet(tc *c, int ms)
 {
-    rc_env *e = read_env(c->fd, ms);
+    rc_env *e = rc_tcp_read_env(c->fd, ms);
 
     if (e) {
         int kind = account(c, e);
@@ -1033,14 +1006,14 @@ static void test_graceful_restart(void **state)
     tc_read_until(&a, 40, 0);
     do {
         before = a.blobs;
-        while ((e = read_env(a.fd, 300)))
+        while ((e = rc_tcp_read_env(a.fd, 300)))
             account(&a, e);
     } while (a.blobs != before);
     assert_true(a.blobs < 1000);
     e2e_server_stop(&h); /* the 1001 cannot get through: the stop gives up after its wait */
     assert_int_equal(e2e_log_count("disconnect:u1"), 0); /* saved, not gone */
     px->cut = 1;
-    while ((e = read_env(a.fd, 2000)))
+    while ((e = rc_tcp_read_env(a.fd, 2000)))
         account(&a, e);
     close(a.fd);
     px_stop(px);

@@ -539,13 +539,8 @@ void vr_handover_metrics(verani_server *srv, vr_sb *sb)
                  "counter\nverani_cluster_handovers_restored_total{result=\"restored\"} %llu\n"
                  "verani_cluster_handovers_restored_total{result=\"failed\"} %llu\n",
                  (unsigned long long)st->taken, (unsigned long long)st->restore_failed);
-    vr_sb_printf(sb, "# HELP verani_cluster_handover_sessions_total Sessions restored from "
-                 "handovers.\n# TYPE verani_cluster_handover_sessions_total counter\n"
-                 "verani_cluster_handover_sessions_total %llu\n",
-                 (unsigned long long)st->restored_sessions);
-    vr_sb_printf(sb, "# HELP verani_cluster_record_sessions_total Sessions restored from their "
-                 "records after their owner crashed (no frames).\n"
-                 "# TYPE verani_cluster_record_sessions_total counter\n"
-                 "verani_cluster_record_sessions_total %llu\n",
-                 (unsigned long long)st->records_restored);
+    vr_metric_counter(sb, "verani_cluster_handover_sessions_total", "Sessions restored from "
+                      "handovers.", st->restored_sessions);
+    vr_metric_counter(sb, "verani_cluster_record_sessions_total", "Sessions restored from their "
+                      "records after their owner crashed (no frames).", st->records_restored);
 }

@@ -484,18 +484,11 @@ void vr_replica_metrics(verani_server *srv, vr_sb *sb)
                  "verani_cluster_storage_batches_total{result=\"refused\"} %llu\n",
                  (unsigned long long)rp->applied, (unsigned long long)rp->failed,
                  (unsigned long long)rp->refused);
-    vr_sb_printf(sb, "# HELP verani_cluster_storage_writes_total Storage writes sent to "
-                 "Redis.\n# TYPE verani_cluster_storage_writes_total counter\n"
-                 "verani_cluster_storage_writes_total %llu\n",
-                 (unsigned long long)rp->ops_sent);
-    vr_sb_printf(sb, "# HELP verani_cluster_gate_pauses_total Times an instance's input was "
-                 "paused because Redis had not acknowledged its writes within the command "
-                 "timeout.\n# TYPE verani_cluster_gate_pauses_total counter\n"
-                 "verani_cluster_gate_pauses_total %llu\n",
-                 (unsigned long long)rp->gate_pauses);
-    vr_sb_printf(sb, "# HELP verani_cluster_storage_unreplicated_total Storage writes for an "
-                 "instance this node does not own (kept local only).\n"
-                 "# TYPE verani_cluster_storage_unreplicated_total counter\n"
-                 "verani_cluster_storage_unreplicated_total %llu\n",
-                 (unsigned long long)rp->unowned);
+    vr_metric_counter(sb, "verani_cluster_storage_writes_total", "Storage writes sent to Redis.",
+                      rp->ops_sent);
+    vr_metric_counter(sb, "verani_cluster_gate_pauses_total", "Times an instance's input was "
+                      "paused because Redis had not acknowledged its writes within the command "
+                      "timeout.", rp->gate_pauses);
+    vr_metric_counter(sb, "verani_cluster_storage_unreplicated_total", "Storage writes for an "
+                      "instance this node does not own (kept local only).", rp->unowned);
 }

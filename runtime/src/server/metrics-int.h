@@ -51,5 +51,8 @@ static inline void vr_metrics_error(vr_metrics *m, int code)
 
 /* Observe one handler call that took `us` microseconds. */
 void vr_metrics_handler_time(vr_metrics *m, int64_t us);
+/* One counter with no labels, its HELP and TYPE lines first (the cluster's figures too). */
+struct vr_sb;
+void vr_metric_counter(struct vr_sb *sb, const char *name, const char *help, uint64_t v);
 
 #endif /* VERANI_METRICS_INT_H */

@@ -57,7 +57,7 @@ static void head(vr_sb *sb, const char *name, const char *type, const char *help
     vr_sb_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void counter(vr_sb *sb, const char *name, const char *help, uint64_t v)
+void vr_metric_counter(vr_sb *sb, const char *name, const char *help, uint64_t v)
 {
     head(sb, name, "counter", help);
     vr_sb_printf(sb, "%s %llu\n", name, (unsigned long long)v);
@@ -100,12 +100,12 @@ void vr_metrics_render(verani_server *srv, vr_sb *sb)
     } lws_end_foreach_dll(d);
     head(sb, "verani_sockets", "gauge", "Open sockets: sessions, HTTP requests, upgrades.");
     vr_sb_printf(sb, "verani_sockets %u\n", srv->n_sockets);
-    counter(sb, "verani_sockets_refused_total", "Sockets closed as soon as accepted: "
+    vr_metric_counter(sb, "verani_sockets_refused_total", "Sockets closed as soon as accepted: "
             "max_connections reached, or too few file descriptors left.", m->sockets_refused);
-    counter(sb, "verani_frames_received_total", "WebSocket messages received.", m->frames_in);
-    counter(sb, "verani_received_bytes_total", "WebSocket payload bytes received.", m->bytes_in);
-    counter(sb, "verani_frames_sent_total", "Frames written to sockets.", m->frames_out);
-    counter(sb, "verani_sent_bytes_total", "Bytes written to sockets, WebSocket headers included.",
+    vr_metric_counter(sb, "verani_frames_received_total", "WebSocket messages received.", m->frames_in);
+    vr_metric_counter(sb, "verani_received_bytes_total", "WebSocket payload bytes received.", m->bytes_in);
+    vr_metric_counter(sb, "verani_frames_sent_total", "Frames written to sockets.", m->frames_out);
+    vr_metric_counter(sb, "verani_sent_bytes_total", "Bytes written to sockets, WebSocket headers included.",
             m->bytes_out);
     head(sb, "verani_errors_total", "counter", "Error frames sent to clients, by wire code.");
     for (i = 0; i < VR_METRICS_ERROR_CODES; i++) {
@@ -114,34 +114,34 @@ void vr_metrics_render(verani_server *srv, vr_sb *sb)
         vr_sb_printf(sb, "verani_errors_total{code=\"%s\"} %llu\n", vr_wire_error_name((int)i),
                      (unsigned long long)m->errors[i]);
     }
-    counter(sb, "verani_rate_limited_frames_total", "Frames refused by a room's rate limit.",
+    vr_metric_counter(sb, "verani_rate_limited_frames_total", "Frames refused by a room's rate limit.",
             m->rate_limited);
-    counter(sb, "verani_slow_consumer_disconnects_total",
+    vr_metric_counter(sb, "verani_slow_consumer_disconnects_total",
             "Sessions closed with 4000 because their outbound queue passed its bound.",
             m->slow_disconnects);
     head(sb, "verani_detached_sessions", "gauge", "Sessions waiting for a resume.");
     vr_sb_printf(sb, "verani_detached_sessions %u\n", srv->detached.count);
-    counter(sb, "verani_detached_sessions_dropped_total", "Sessions waiting for a resume ended "
+    vr_metric_counter(sb, "verani_detached_sessions_dropped_total", "Sessions waiting for a resume ended "
             "before their grace period, the oldest first, past max_detached.",
             m->detached_dropped);
-    counter(sb, "verani_emit_async_unreached_total", "verani_server_emit_async calls for a "
+    vr_metric_counter(sb, "verani_emit_async_unreached_total", "verani_server_emit_async calls for a "
             "room instance not in memory: nobody was reached (and nobody was told).",
             m->emit_async_unreached);
-    counter(sb, "verani_cluster_forwarded_calls_total", "Outside calls (emits) sent to the "
+    vr_metric_counter(sb, "verani_cluster_forwarded_calls_total", "Outside calls (emits) sent to the "
             "node that owns their room instance.", m->cluster_forwarded);
-    counter(sb, "verani_cluster_forward_failures_total", "Outside calls for an instance "
+    vr_metric_counter(sb, "verani_cluster_forward_failures_total", "Outside calls for an instance "
             "another node owns that failed: no node serves it, the owner is not live or did "
             "not answer, or it refused.", m->cluster_forward_failed);
-    counter(sb, "verani_deferred_replies_total", "Requests whose handler deferred the reply "
+    vr_metric_counter(sb, "verani_deferred_replies_total", "Requests whose handler deferred the reply "
             "(verani_ctx_defer).", m->deferred_replies);
-    counter(sb, "verani_deferred_replies_dropped_total", "Deferred answers that found no "
+    vr_metric_counter(sb, "verani_deferred_replies_dropped_total", "Deferred answers that found no "
             "request: its session had ended, or its handler failed after deferring.",
             m->deferred_dropped);
-    counter(sb, "verani_worker_jobs_total", "Worker jobs accepted by verani_ctx_post.",
+    vr_metric_counter(sb, "verani_worker_jobs_total", "Worker jobs accepted by verani_ctx_post.",
             m->jobs_posted);
-    counter(sb, "verani_worker_jobs_done_total", "Worker jobs whose completion ran.",
+    vr_metric_counter(sb, "verani_worker_jobs_done_total", "Worker jobs whose completion ran.",
             m->jobs_done);
-    counter(sb, "verani_worker_jobs_refused_total", "verani_ctx_post calls refused: the "
+    vr_metric_counter(sb, "verani_worker_jobs_refused_total", "verani_ctx_post calls refused: the "
             "queue was full (worker_queue_max) or the server was stopping.", m->jobs_refused);
     if (srv->pool) {
         uint32_t queued, running;
@@ -153,7 +153,7 @@ void vr_metrics_render(verani_server *srv, vr_sb *sb)
         vr_sb_printf(sb, "verani_worker_jobs_running %u\n", running);
     }
     vr_cluster_node_metrics(srv, sb);
-    counter(sb, "verani_room_instances_evicted_total",
+    vr_metric_counter(sb, "verani_room_instances_evicted_total",
             "Room instances freed from memory after instance_idle_ms without a session.",
             m->instances_evicted);
     head(sb, "verani_resumes_total", "counter", "Resume requests: every missed frame recovered, "
@@ -164,7 +164,7 @@ void vr_metrics_render(verani_server *srv, vr_sb *sb)
                  (unsigned long long)m->resumes_failed);
     vr_sb_printf(sb, "verani_resumes_total{result=\"refused\"} %llu\n",
                  (unsigned long long)m->resumes_refused);
-    counter(sb, "verani_connections_refused_total",
+    vr_metric_counter(sb, "verani_connections_refused_total",
             "(Re)connections refused before the upgrade (401, 403, 404, 503).",
             m->upgrades_refused);
     head(sb, "verani_handler_duration_seconds", "histogram",
@@ -186,7 +186,7 @@ void vr_metrics_render(verani_server *srv, vr_sb *sb)
     head(sb, "verani_outbound_queue_max_bytes", "gauge",
          "The largest session outbound queue now, in bytes.");
     vr_sb_printf(sb, "verani_outbound_queue_max_bytes %zu\n", qbytes);
-    counter(sb, "verani_api_requests_total", "HTTP API and /metrics requests answered.",
+    vr_metric_counter(sb, "verani_api_requests_total", "HTTP API and /metrics requests answered.",
             m->api_requests);
 }
 
