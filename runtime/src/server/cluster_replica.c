@@ -183,9 +183,12 @@ static void rec_level(void *arg, int depth, int event)
 
 /* --- sending --------------------------------------------------------------------------------- */
 
+/* One batch's send, until Redis answers: `ir` is cleared (vr_replica_drop) when the instance
+ * lets its batches go first, so the answer needs no search for its instance. */
 typedef struct vr_rsent {
     verani_server *srv;
-    char *room, *instance;       /* owned */
+    struct vr_ireplica *ir;      /* NULL once the batches were dropped */
+    char *room, *instance;       /* owned: for the log */
     uint64_t epoch, no;
 } vr_rsent;
 
@@ -194,10 +197,14 @@ static void on_applied(vr_cluster *c, int result, void *arg)
     vr_rsent *x = arg;
     verani_server *srv = x->srv;
     vr_replica *rp = srv->replica;
-    vr_instance *inst = vr_instance_find(srv, x->room, x->instance);
-    struct vr_ireplica *ir = inst && inst->epoch == x->epoch ? inst->repl : NULL;
+    vr_instance *inst = x->ir ? x->ir->inst : NULL;
+    struct vr_ireplica *ir = inst && inst->epoch == x->epoch ? x->ir : NULL;
+    vr_rbatch *sb;
 
     (void)c;
+    for (sb = x->ir ? x->ir->sent : NULL; sb; sb = sb->next)
+        if (sb->out == x)
+            sb->out = NULL; /* answered */
     if (rp && result >= 1)
         rp->applied++;
     if (ir && result >= 1 && ir->sent && ir->sent->no == x->no) {
@@ -235,7 +242,7 @@ static void on_applied(vr_cluster *c, int result, void *arg)
 }
 
 /* Send batch `b` of `inst`; 0, or a verani_err (kept, tried again later). */
-static int send_batch(verani_server *srv, vr_instance *inst, const vr_rbatch *b)
+static int send_batch(verani_server *srv, vr_instance *inst, vr_rbatch *b)
 {
     const char *room = inst->mount->def->schema->name;
     vr_apply_op *ops = vr_calloc(b->n + 1, sizeof(*ops));
@@ -254,6 +261,7 @@ static int send_batch(verani_server *srv, vr_instance *inst, const vr_rbatch *b)
             ops[i].vlen = o->vlen;
         }
         x->srv = srv;
+        x->ir = inst->repl;
         x->epoch = inst->epoch;
         x->no = b->no;
         r = vr_cluster_apply(srv->cluster, room, inst->name, inst->epoch, b->no, ops, b->n,
@@ -265,8 +273,10 @@ static int send_batch(verani_server *srv, vr_instance *inst, const vr_rbatch *b)
         vr_free(x->instance);
         vr_free(x);
     }
-    if (!r)
+    if (!r) {
+        b->out = x;
         srv->replica->ops_sent += b->n;
+    }
     return r;
 }
 
@@ -416,6 +426,8 @@ void vr_replica_drop(vr_instance *inst)
     while (ir->sent) { /* their answers find no batch: a failure is logged then */
         vr_rbatch *b = ir->sent;
 
+        if (b->out)
+            b->out->ir = NULL;
         ir->sent = b->next;
         ops_free(b->ops);
         vr_free(b);

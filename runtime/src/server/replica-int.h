@@ -25,6 +25,7 @@ typedef struct vr_rop {
 /* Writes sent together, kept until Redis says it has them. */
 typedef struct vr_rbatch {
     struct vr_rbatch *next;
+    struct vr_rsent *out;        /* its send Redis has not answered yet; NULL: none */
     uint64_t no;
     uint64_t covers;             /* the gate tag its ack releases (0: a split batch's part) */
     int64_t sent_us;
