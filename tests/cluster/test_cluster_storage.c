@@ -7,9 +7,9 @@
  * what committed (and only that) reaches the instance's hash in Redis. When the instance
  * moves, by a graceful stop or by being released when idle, the next owner reads what the
  * last one wrote. The output gate holds a frame of a turn that wrote until Redis has the
- * writes (and what follows behind it), never one of a turn that did not; through an outage
- * shorter than the lease nobody is disconnected and nothing is lost; a deposed owner's
- * writes are refused and its held frames never leave. Every wait is
+ * writes (and what follows behind it), never one of a turn that did not, and a replay to a
+ * client that resumes meanwhile waits as well; a deposed owner's writes are refused and its
+ * held frames never leave. Redis's outages are test_cluster_outage.c's. Every wait is
  * bounded by a deadline; the windows that check that nothing arrived can only pass more
  * easily on a slow machine, never fail because of one.
  */
@@ -38,106 +38,7 @@
 #include "e2e_room.h"
 #include "fault_proxy.h"
 #include "rawclient.h"
-
-/* `idle_ms`: instances released after that long without sessions; then sessions end with
- * their connection (nothing waits for a resume, so an instance empties when its client goes). */
-static void cluster_counting(cluster *cl, uint32_t idle_ms)
-{
-    cluster_cfg cfg;
-    int i;
-
-    memset(cl, 0, sizeof(*cl));
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.idle_ms = idle_ms;
-    cfg.no_resume = idle_ms != 0;
-    for (i = 0; i < NODES; i++)
-        cfg.mount[i] = mount_counting;
-    cluster_start_cfg(cl, &cfg);
-    wait_mesh(cl);
-}
-
-/* --- clients ---------------------------------------------------------------------------- */
-
-static verani_client *client_at(verani_client_loop *loop, const char *hostport, const char *inst)
-{
-    verani_client_options o;
-    verani_client *c;
-    char url[160], err[256];
-
-    verani_client_options_init(&o);
-    snprintf(url, sizeof(url), "ws://%s/e2e/%s?userId=u1", hostport, inst);
-    o.url = url;
-    o.room = &e2e_e2e_schema;
-    o.initial_delay_ms = 200;
-    o.max_delay_ms = 1000;
-    o.max_attempts = VERANI_CLIENT_UNLIMITED;
-    c = verani_client_create(loop, &o, err, sizeof(err));
-    if (!c)
-        fail_msg("verani_client_create: %s", err);
-    return c;
-}
-
-/* Until the client is connected again (its connection number past `before`): a request
- * written on a connection the server had already left would end only at its timeout. */
-static void until_reconnected(verani_client_loop *loop, verani_client *c, uint64_t before)
-{
-    int64_t d = dl_after(DL_WAIT_MS);
-    verani_client_info info;
-
-    do {
-        verani_client_loop_service(loop, 10);
-        assert_int_equal(verani_client_get_info(c, &info), 0);
-    } while ((info.connection_id <= before || info.state != VERANI_CLIENT_CONNECTED) &&
-             !dl_passed(d));
-    assert_true(info.connection_id > before && info.state == VERANI_CLIENT_CONNECTED);
-}
-
-/* --- Redis ------------------------------------------------------------------------------- */
-
-/* Field `f` of the instance's storage hash into buf ("" when absent). */
-static void st_field(const rs_server *rs, const char *inst, const char *f, char *buf,
-                     size_t len)
-{
-    redisContext *r = redisConnectUnix(rs->sock);
-    redisReply *rep;
-
-    assert_true(r && !r->err);
-    rep = redisCommand(r, "HGET vr:st:{E2e/%s} %s", inst, f);
-    assert_non_null(rep);
-    snprintf(buf, len, "%s", rep->type == REDIS_REPLY_STRING ? rep->str : "");
-    freeReplyObject(rep);
-    redisFree(r);
-}
-
-static long long st_len(const rs_server *rs, const char *inst)
-{
-    redisContext *r = redisConnectUnix(rs->sock);
-    redisReply *rep;
-    long long n;
-
-    assert_true(r && !r->err);
-    rep = redisCommand(r, "HLEN vr:st:{E2e/%s}", inst);
-    assert_non_null(rep);
-    n = rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
-    freeReplyObject(rep);
-    redisFree(r);
-    return n;
-}
-
-/* Until Redis's copy says pokes = `want` (it trails the reply by the end of the turn). */
-static void until_replicated(const rs_server *rs, const char *inst, const char *want)
-{
-    int64_t d = dl_after(DL_WAIT_MS);
-    char v[32] = "";
-
-    while (!dl_passed(d)) {
-        st_field(rs, inst, "pokes", v, sizeof(v));
-        if (!strcmp(v, want))
-            return;
-        dl_nap_ms(10);
-    }
-    fail_msg("Redis holds pokes = '%s' for %s, not %s", v, inst, want);
-}
+#include "storage_util.h"
 
 /* --- the cases ---------------------------------------------------------------------------- */
 
@@ -151,7 +52,7 @@ static void test_committed_writes_replicated(void **state)
     int i;
 
     (void)state;
-    cluster_counting(&cl, 0);
+    cluster_counting(&cl, 0, NULL);
     loop = client_loop();
     snprintf(host, sizeof(host), "127.0.0.1:%d", cl.node[0].port);
     c = client_at(loop, host, "s1");
@@ -179,7 +80,7 @@ static void test_storage_moves_on_stop(void **state)
     fault_proxy *lb;
 
     (void)state;
-    cluster_counting(&cl, 0);
+    cluster_counting(&cl, 0, NULL);
     lb = fp_start_tcp(cl.node[0].port);
     loop = client_loop();
     c = client_at(loop, fp_address(lb), "s2");
@@ -209,7 +110,7 @@ static void test_storage_moves_on_release(void **state)
     int64_t d;
 
     (void)state;
-    cluster_counting(&cl, 200);
+    cluster_counting(&cl, 200, NULL);
     loop = client_loop();
     snprintf(host, sizeof(host), "127.0.0.1:%d", cl.node[0].port);
     c = client_at(loop, host, "s3");
@@ -242,78 +143,9 @@ static void test_storage_moves_on_release(void **state)
     cluster_stop(&cl);
 }
 
-/* --- the output gate --------------------------------------------------------------------- */
-
-typedef struct heard {
-    char texts[8][32];
-    int n;
-} heard;
-
-static void on_chat(verani_client *c, const E2e__ChatOut *msg, void *user)
-{
-    heard *h = user;
-
-    (void)c;
-    if (h->n < 8)
-        snprintf(h->texts[h->n++], sizeof(h->texts[0]), "%s", msg->text ? msg->text : "");
-}
-
-static void say(verani_client *c, const char *text)
-{
-    E2e__Cmd cmd = E2E__CMD__INIT;
-
-    cmd.op = 1;
-    cmd.arg = "default";
-    cmd.text = (char *)text;
-    assert_int_equal(e2e_e2e_client_request_cmd(c, &cmd, DL_WAIT_MS, NULL, NULL), 0);
-}
-
-static void until_heard(verani_client_loop *loop, heard *h, int n)
-{
-    int64_t d = dl_after(DL_WAIT_MS);
-
-    while (h->n < n && !dl_passed(d))
-        verani_client_loop_service(loop, 10);
-    assert_true(h->n >= n);
-}
-
 /* While node A's link to Redis holds every byte (the fault proxy), a frame of a turn that
  * wrote storage is not sent, and what follows it waits behind it; a frame of a turn that did
  * not write goes at once. Once Redis has the writes, both arrive, in order. */
-/* Three counting nodes, node A reaching Redis through a fault proxy (returned), with these
- * timings; clients x (hearing into `h`) and y of instance `inst` at node A, both connected. */
-static fault_proxy *gate_setup(cluster *cl, uint32_t heartbeat_ms, uint32_t lease_ms,
-                               uint32_t timeout_ms, verani_client_loop **loop,
-                               verani_client **x, verani_client **y, const char *inst,
-                               heard *h)
-{
-    cluster_cfg cfg;
-    fault_proxy *fp;
-    char host[32];
-    int i;
-
-    memset(h, 0, sizeof(*h));
-    cluster_redis_start(cl);
-    fp = fp_start(cl->rs->dir, cl->rs->sock);
-    memset(&cfg, 0, sizeof(cfg));
-    for (i = 0; i < NODES; i++)
-        cfg.mount[i] = mount_counting;
-    cfg.redis[0] = fp_address(fp);
-    cfg.heartbeat_ms = heartbeat_ms;
-    cfg.lease_ms = lease_ms;
-    cfg.timeout_ms = timeout_ms;
-    cluster_start_cfg(cl, &cfg);
-    wait_mesh(cl);
-    *loop = client_loop();
-    snprintf(host, sizeof(host), "127.0.0.1:%d", cl->node[0].port);
-    *x = client_at(*loop, host, inst);
-    assert_int_equal(e2e_e2e_client_on_chat_out(*x, on_chat, h), 0);
-    *y = client_at(*loop, host, inst);
-    expect_count(*loop, *x, "0");
-    expect_count(*loop, *y, "0");
-    return fp;
-}
-
 static void test_output_gate(void **state)
 {
     cluster cl;
@@ -345,45 +177,6 @@ static void test_output_gate(void **state)
     assert_string_equal(h.texts[2], "after");
     until_replicated(cl.rs, "g1", "1");
     assert_int_equal(metric(&cl, 0, "verani_cluster_gate_pauses_total"), 0);
-    client_loop_end(loop);
-    cluster_stop(&cl);
-    fp_free(fp);
-}
-
-/* Redis does not answer node A for longer than the command timeout, shorter than the lease:
- * nobody is disconnected; the instance's input is paused meanwhile; once Redis answers, the
- * batch is sent again and the held frame arrives, in order with what followed. */
-static void test_short_outage(void **state)
-{
-    cluster cl;
-    fault_proxy *fp;
-    verani_client_loop *loop;
-    verani_client *x, *y;
-    verani_client_info ix, iy;
-    heard h;
-    int64_t d;
-
-    (void)state;
-    fp = gate_setup(&cl, 300, 8000, 600, &loop, &x, &y, "g2", &h);
-    fp_set(fp, FP_HOLD);
-    assert_int_equal(e2e_e2e_client_emit_poke(y), 0); /* writes: held */
-    say(y, "after");
-    d = dl_after(1500); /* past the command timeout: the engine drops the link, reconnects */
-    while (!dl_passed(d))
-        verani_client_loop_service(loop, 10);
-    assert_int_equal(h.n, 0);
-    fp_set(fp, FP_PASS);
-    until_heard(loop, &h, 2);
-    assert_string_equal(h.texts[0], "poke 1");
-    assert_string_equal(h.texts[1], "after");
-    until_replicated(cl.rs, "g2", "1");
-    assert_int_equal(verani_client_get_info(x, &ix), 0);
-    assert_int_equal(verani_client_get_info(y, &iy), 0);
-    assert_int_equal(ix.connection_id, 1); /* never disconnected */
-    assert_int_equal(iy.connection_id, 1);
-    assert_true(metric(&cl, 0, "verani_cluster_gate_pauses_total") >= 1);
-    assert_true(metric(&cl, 0, "verani_cluster_storage_batches_total{result=\"failed\"}") >= 1);
-    expect_count(loop, y, "1"); /* its input goes on */
     client_loop_end(loop);
     cluster_stop(&cl);
     fp_free(fp);
@@ -535,53 +328,9 @@ static void test_gate_holds_replay(void **state)
     fp_free(fp);
 }
 
-/* Redis restarts empty (no persistence: its data is lost). The node sees the new incarnation
- * when it reconnects, and ends what it served: the client's session ends with on_disconnect
- * (no record of it survives anywhere) and the client starts a fresh one; the storage is what
- * Redis kept (nothing); the reset is counted. */
-static void test_redis_wiped(void **state)
-{
-    cluster cl;
-    verani_client_loop *loop;
-    verani_client *c;
-    verani_client_info before, after;
-    char host[32];
-    int64_t d;
-
-    (void)state;
-    cluster_counting(&cl, 0);
-    loop = client_loop();
-    snprintf(host, sizeof(host), "127.0.0.1:%d", cl.node[0].port);
-    c = client_at(loop, host, "w1");
-    assert_int_equal(e2e_e2e_client_emit_poke(c), 0);
-    expect_count(loop, c, "1");
-    until_replicated(cl.rs, "w1", "1");
-    assert_int_equal(verani_client_get_info(c, &before), 0);
-    assert_int_equal(e2e_log_count("disconnect:u1"), 0);
-
-    rs_signal(cl.rs, SIGKILL);
-    rs_restart(cl.rs); /* empty: the test's Redis keeps nothing on disk */
-    d = dl_after(DL_GENEROUS(10 * LEASE_MS));
-    do {
-        verani_client_loop_service(loop, 10);
-        assert_int_equal(verani_client_get_info(c, &after), 0);
-    } while ((after.connection_id <= before.connection_id ||
-              after.state != VERANI_CLIENT_CONNECTED) && !dl_passed(d));
-    assert_int_equal(after.state, VERANI_CLIENT_CONNECTED);
-    assert_false(after.resumed);
-    assert_string_not_equal(after.client_id, before.client_id);
-    assert_int_equal(e2e_log_count("disconnect:u1"), 1); /* the old session ended here */
-    assert_true(metric(&cl, 0, "verani_cluster_resets_total") >= 1);
-    expect_count(loop, c, "0"); /* the storage is what Redis kept */
-    client_loop_end(loop);
-    cluster_stop(&cl);
-}
-
 static const vt_case cases[] = {
-    VT_CASE(test_redis_wiped, ""),
     VT_CASE(test_output_gate, ""),
     VT_CASE(test_gate_holds_replay, ""),
-    VT_CASE(test_short_outage, ""),
     VT_CASE(test_deposed_writes_refused, ""),
     VT_CASE(test_committed_writes_replicated, ""),
     VT_CASE(test_storage_moves_on_stop, ""),

@@ -66,6 +66,8 @@ size_t vr_outq_head_wire_size(const vr_outq *q);
 size_t vr_outq_fill(vr_outq *q, uint8_t *dst, size_t cap);
 /* The same, `max_frames` frames at most (the output gate holds the rest). */
 size_t vr_outq_fill_n(vr_outq *q, uint8_t *dst, size_t cap, uint32_t max_frames);
+/* Drop the last `n` entries (at most all of them) and their frame references. */
+void vr_outq_drop_tail(vr_outq *q, uint32_t n);
 
 /*
  * The retained window of a session (resume, PROTOCOL.md section 3): every

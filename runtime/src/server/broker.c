@@ -147,6 +147,20 @@ size_t vr_outq_fill_n(vr_outq *q, uint8_t *dst, size_t cap, uint32_t max_frames)
     return used;
 }
 
+void vr_outq_drop_tail(vr_outq *q, uint32_t n)
+{
+    while (q->count && n--) {
+        vr_qent *e = vr_outq_at(q, q->count - 1);
+
+        q->bytes -= e->frame->len;
+        vr_frame_unref(e->frame);
+        e->frame = NULL;
+        q->count--;
+    }
+    if (!q->count)
+        q->head = 0;
+}
+
 /* --- the retained window (resume) ---------------------------------------- */
 
 void vr_retain_trim(vr_outq *r, int64_t oldest_us)

@@ -108,6 +108,18 @@ uint32_t vr_gate_allowed(verani_session *s, int *for_redis)
     return held >= s->q.count ? 0 : s->q.count - held;
 }
 
+void vr_gate_discard(verani_session *s)
+{
+    int for_redis;
+    uint32_t allowed;
+
+    if (!s->n_gruns)
+        return;
+    allowed = vr_gate_allowed(s, &for_redis);
+    vr_outq_drop_tail(&s->q, s->q.count - allowed);
+    s->n_gruns = 0;
+}
+
 /* Redis acknowledged writes of `inst`: the sessions whose frames it held are written at the
  * end of this turn, and input paused by a long gate goes on once nothing waits. */
 void vr_gate_opened(vr_instance *inst)

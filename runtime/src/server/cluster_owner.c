@@ -383,6 +383,7 @@ static void fence(vr_instance *inst)
 
         if (s->wsi && !s->closing) { /* detached when closed: it waits for a resume */
             s->fenced = 1;
+            vr_gate_discard(s);
             vr_session_close(s, VR_CLOSE_RESTART, VR_CLOSE_RESTART_REASON, 0);
         }
     } lws_end_foreach_dll_safe(d, d1);

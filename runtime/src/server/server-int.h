@@ -317,6 +317,11 @@ void vr_replica_metrics(verani_server *srv, vr_sb *sb);
  * end of the turn (vr_gate_waiting). */
 void vr_gate_hold(verani_session *s, uint32_t n);
 uint32_t vr_gate_allowed(verani_session *s, int *for_redis);
+/* The session closes now (its instance fenced): what the gate holds leaves its outbound
+ * queue, so that the close is not stuck behind frames Redis may never acknowledge; they stay
+ * in its retained window, and a resume replays them, through the gate, if the instance is
+ * still this node's (or never, if it is not). */
+void vr_gate_discard(verani_session *s);
 int vr_gate_waiting(const struct vr_instance *inst);
 
 /* --- cluster_handover.c: an instance moved by a graceful stop, sessions and frames --- */

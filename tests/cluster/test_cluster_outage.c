@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_cluster_outage.c: Redis goes away (issue 17; shared/SCALEOUT.md section 6, check 8),
+ * with three counting nodes (counting_room.h) against a real redis-server.
+ * - For less than the lease (a fault proxy holds node A's link past the command timeout):
+ *   nobody is disconnected, the instance's input pauses, the held frame arrives once Redis
+ *   has its write, in order with what followed.
+ * - For longer than the lease (redis-server killed, on an append-only file with fsync always):
+ *   every node fences (its /health and its upgrades answer 503, counted in its metrics), its
+ *   clients are closed and keep trying; once Redis is back on its file, every node is live
+ *   again, the owner finds its instance still its own, and both clients resume their sessions
+ *   (same ids, recovery_failed never) with every frame once and in order; no write a client
+ *   saw acknowledged is lost, and what was sent meanwhile arrives.
+ * - Wiped (restarted with nothing on disk): fresh sessions, on_disconnect for the old one,
+ *   the storage is what Redis kept, the reset is counted.
+ * Every wait is bounded by a deadline; a window that checks that nothing arrived can only
+ * pass more easily on a slow machine, never fail because of one.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <verani/verani.h>
+
+#include "cases.h"
+#include "cleanup.h"
+#include "cluster_util.h"
+#include "deadline.h"
+#include "e2e_client.h"
+#include "e2e_room.h"
+#include "fault_proxy.h"
+#include "rawclient.h"
+#include "redis_server.h"
+#include "storage_util.h"
+
+/* Redis does not answer node A for longer than the command timeout, shorter than the lease:
+ * nobody is disconnected; the instance's input is paused meanwhile; once Redis answers, the
+ * batch is sent again and the held frame arrives, in order with what followed. */
+static void test_short_outage(void **state)
+{
+    cluster cl;
+    fault_proxy *fp;
+    verani_client_loop *loop;
+    verani_client *x, *y;
+    verani_client_info ix, iy;
+    heard h;
+    int64_t d;
+
+    (void)state;
+    fp = gate_setup(&cl, 300, 8000, 600, &loop, &x, &y, "g2", &h);
+    fp_set(fp, FP_HOLD);
+    assert_int_equal(e2e_e2e_client_emit_poke(y), 0); /* writes: held */
+    say(y, "after");
+    d = dl_after(1500); /* past the command timeout: the engine drops the link, reconnects */
+    while (!dl_passed(d))
+        verani_client_loop_service(loop, 10);
+    assert_int_equal(h.n, 0);
+    fp_set(fp, FP_PASS);
+    until_heard(loop, &h, 2);
+    assert_string_equal(h.texts[0], "poke 1");
+    assert_string_equal(h.texts[1], "after");
+    until_replicated(cl.rs, "g2", "1");
+    assert_int_equal(verani_client_get_info(x, &ix), 0);
+    assert_int_equal(verani_client_get_info(y, &iy), 0);
+    assert_int_equal(ix.connection_id, 1); /* never disconnected */
+    assert_int_equal(iy.connection_id, 1);
+    assert_true(metric(&cl, 0, "verani_cluster_gate_pauses_total") >= 1);
+    assert_true(metric(&cl, 0, "verani_cluster_storage_batches_total{result=\"failed\"}") >= 1);
+    expect_count(loop, y, "1"); /* its input goes on */
+    client_loop_end(loop);
+    cluster_stop(&cl);
+    fp_free(fp);
+}
+
+/* --- Redis gone for longer than the lease ------------------------------------------------- */
+
+static void count_recovery(verani_client *c, int resumed, void *user)
+{
+    (void)c;
+    (void)resumed;
+    ++*(int *)user;
+}
+
+/* Until every node's /health answers `status`. */
+static void until_health(cluster *cl, int status, int64_t d)
+{
+    char resp[8192];
+    int i, ok = 0;
+
+    while (!ok && !dl_passed(d)) {
+        ok = 1;
+        for (i = 0; i < NODES && ok; i++)
+            ok = rc_tcp_get(cl->node[i].port, "/health", resp, sizeof(resp)) == status;
+        if (!ok)
+            dl_nap_ms(20);
+    }
+    if (!ok)
+        fail_msg("node %d's /health does not answer %d", i - 1, status);
+}
+
+/* The HTTP status of an upgrade to E2e/`inst` at node `i`. */
+static int upgrade_status(cluster *cl, int i, const char *inst)
+{
+    char path[64];
+    int fd = rc_tcp_connect(cl->node[i].port, 0), st;
+
+    assert_true(fd >= 0);
+    snprintf(path, sizeof(path), "/e2e/%s?userId=u9", inst);
+    st = rc_tcp_upgrade(fd, path, NULL, 0);
+    close(fd);
+    return st;
+}
+
+static void test_long_outage(void **state)
+{
+    cluster cl;
+    verani_client_loop *loop;
+    verani_client *x, *y;
+    verani_client_info ix0, iy0, ix, iy;
+    int failed = 0, i;
+    char host[32], want[16];
+    heard h;
+    int64_t d;
+
+    (void)state;
+    memset(&h, 0, sizeof(h));
+    cluster_counting(&cl, 0, "--appendonly yes --appendfsync always");
+    loop = client_loop();
+    snprintf(host, sizeof(host), "127.0.0.1:%d", cl.node[0].port);
+    x = client_at(loop, host, "o1");
+    assert_int_equal(e2e_e2e_client_on_chat_out(x, on_chat, &h), 0);
+    assert_true(verani_client_on_recovery_failed(x, count_recovery, &failed) > 0);
+    y = client_at(loop, host, "o1");
+    assert_true(verani_client_on_recovery_failed(y, count_recovery, &failed) > 0);
+    expect_count(loop, x, "0");
+    expect_count(loop, y, "0");
+    assert_int_equal(e2e_e2e_client_emit_poke(y), 0);
+    assert_int_equal(e2e_e2e_client_emit_poke(y), 0);
+    until_heard(loop, &h, 2); /* acknowledged: the gate let them out once Redis had them */
+    assert_int_equal(verani_client_get_info(x, &ix0), 0);
+    assert_int_equal(verani_client_get_info(y, &iy0), 0);
+
+    assert_int_equal(e2e_e2e_client_emit_poke(y), 0); /* in flight, or not yet sent */
+    verani_client_loop_service(loop, 0);
+    rs_signal(cl.rs, SIGKILL);
+    d = dl_after(DL_GENEROUS(LEASE_MS + TIMEOUT_MS));
+    do /* every node fences once its lease runs out */
+        verani_client_loop_service(loop, 10);
+    while (metric(&cl, 0, "verani_cluster_fenced_total") < 1 && !dl_passed(d));
+    until_health(&cl, 503, d);
+    for (i = 0; i < NODES; i++) {
+        assert_true(metric(&cl, i, "verani_cluster_fenced_total") >= 1);
+        assert_int_equal(upgrade_status(&cl, i, "o2"), 503); /* nobody can claim */
+    }
+    assert_int_equal(upgrade_status(&cl, 0, "o1"), 503); /* nor resume where it is held */
+    d = dl_after(DL_WAIT_MS); /* the fence closed both (1012), a frame held or not */
+    do {
+        verani_client_loop_service(loop, 10);
+        assert_int_equal(verani_client_get_info(x, &ix), 0);
+        assert_int_equal(verani_client_get_info(y, &iy), 0);
+    } while ((ix.state == VERANI_CLIENT_CONNECTED || iy.state == VERANI_CLIENT_CONNECTED) &&
+             !dl_passed(d));
+    assert_true(ix.state != VERANI_CLIENT_CONNECTED && iy.state != VERANI_CLIENT_CONNECTED);
+    assert_int_equal(e2e_e2e_client_emit_poke(y), 0); /* queued while Redis is away */
+    d = dl_after(2 * LEASE_MS);
+    while (!dl_passed(d)) /* the clients go on trying; the frames they may hear are only
+                            * those of the pokes Redis had */
+        verani_client_loop_service(loop, 10);
+    assert_true(h.n <= 3);
+
+    rs_restart(cl.rs); /* on its append-only file */
+    until_health(&cl, 200, dl_after(DL_GENEROUS(10 * LEASE_MS)));
+    d = dl_after(DL_WAIT_MS);
+    while (h.n < 4 && !dl_passed(d))
+        verani_client_loop_service(loop, 10);
+    if (h.n < 4)
+        fail_msg("heard %d: '%s' '%s' '%s'", h.n, h.texts[0], h.texts[1], h.texts[2]);
+    for (i = 0; i < 4; i++) {
+        snprintf(want, sizeof(want), "poke %d", i + 1);
+        assert_string_equal(h.texts[i], want); /* every one once, in order */
+    }
+    until_replicated(cl.rs, "o1", "4");
+    expect_count(loop, x, "4");
+    assert_int_equal(verani_client_get_info(x, &ix), 0);
+    assert_int_equal(verani_client_get_info(y, &iy), 0);
+    assert_true(ix.connection_id > ix0.connection_id); /* both were closed, then resumed */
+    assert_true(iy.connection_id > iy0.connection_id);
+    assert_true(ix.resumed && iy.resumed);
+    assert_string_equal(ix.client_id, ix0.client_id);
+    assert_string_equal(iy.client_id, iy0.client_id);
+    assert_int_equal(failed, 0);
+    assert_int_equal(e2e_log_count("disconnect:u1"), 0);
+    assert_true(metric(&cl, 0, "verani_cluster_fenced_instances_total{outcome=\"kept\"}") >= 1);
+    assert_int_equal(metric(&cl, 0, "verani_cluster_resets_total"), 0);
+    d = dl_after(300);
+    while (!dl_passed(d))
+        verani_client_loop_service(loop, 10);
+    assert_int_equal(h.n, 4); /* and nothing twice */
+    client_loop_end(loop);
+    cluster_stop(&cl);
+}
+
+/* Redis restarts empty (no persistence: its data is lost). The node sees the new incarnation
+ * when it reconnects, and ends what it served: the client's session ends with on_disconnect
+ * (no record of it survives anywhere) and the client starts a fresh one; the storage is what
+ * Redis kept (nothing); the reset is counted. */
+static void test_redis_wiped(void **state)
+{
+    cluster cl;
+    verani_client_loop *loop;
+    verani_client *c;
+    verani_client_info before, after;
+    char host[32];
+    int64_t d;
+
+    (void)state;
+    cluster_counting(&cl, 0, NULL);
+    loop = client_loop();
+    snprintf(host, sizeof(host), "127.0.0.1:%d", cl.node[0].port);
+    c = client_at(loop, host, "w1");
+    assert_int_equal(e2e_e2e_client_emit_poke(c), 0);
+    expect_count(loop, c, "1");
+    until_replicated(cl.rs, "w1", "1");
+    assert_int_equal(verani_client_get_info(c, &before), 0);
+    assert_int_equal(e2e_log_count("disconnect:u1"), 0);
+
+    rs_signal(cl.rs, SIGKILL);
+    rs_restart(cl.rs); /* empty: the test's Redis keeps nothing on disk */
+    d = dl_after(DL_GENEROUS(10 * LEASE_MS));
+    do {
+        verani_client_loop_service(loop, 10);
+        assert_int_equal(verani_client_get_info(c, &after), 0);
+    } while ((after.connection_id <= before.connection_id ||
+              after.state != VERANI_CLIENT_CONNECTED) && !dl_passed(d));
+    assert_int_equal(after.state, VERANI_CLIENT_CONNECTED);
+    assert_false(after.resumed);
+    assert_string_not_equal(after.client_id, before.client_id);
+    assert_int_equal(e2e_log_count("disconnect:u1"), 1); /* the old session ended here */
+    assert_true(metric(&cl, 0, "verani_cluster_resets_total") >= 1);
+    expect_count(loop, c, "0"); /* the storage is what Redis kept */
+    client_loop_end(loop);
+    cluster_stop(&cl);
+}
+
+static const vt_case cases[] = {
+    VT_CASE(test_short_outage, ""),
+    VT_CASE(test_long_outage, ""),
+    VT_CASE(test_redis_wiped, ""),
+};
+
+/* `test_cluster_outage test_<case>` runs one case (CTest: cluster_outage_<case>). */
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    verani_set_log_level(getenv("VERANI_TEST_VERBOSE") ? 0x1f : VERANI_LOG_ERR, NULL);
+    return vt_main("cluster_outage", cases, VT_N(cases), argc > 1 ? argv[1] : NULL,
+                   cu_teardown);
+}
