@@ -10,8 +10,11 @@
  * resumes at B with every frame once, in order, recovery_failed never; the
  * hook logs the nodes print show on_connect only at A (100), no
  * on_disconnect at A, on_hibernation_restore once at B; Redis names
- * exactly one owner before and after; every node exits 0 on SIGTERM. Every
- * wait is bounded by a deadline.
+ * exactly one owner before and after; every node exits 0 on SIGTERM. The
+ * same cluster also loses its owner to SIGKILL (the clients resume at B with
+ * recovery_failed, every poke they heard in B's storage) and to SIGSTOP past
+ * its lease (B takes over; once A runs again it sends nothing more and drops
+ * the instance). Every wait is bounded by a deadline.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -415,9 +418,166 @@ static void test_sigkill_failover(void **state)
     nodes_clean(dir);
 }
 
+/* --- a pause: no split brain ----------------------------------------------------------------- */
+
+/* A figure of the node's /metrics (-1 when absent). */
+static long long node_metric(const node *n, const char *name)
+{
+    char resp[65536], key[160], *p;
+
+    assert_int_equal(rc_tcp_request(n->port, "GET /metrics HTTP/1.1\r\nHost: x\r\n"
+                                    "Authorization: Bearer m\r\nConnection: close\r\n\r\n",
+                                    resp, sizeof(resp)), 200);
+    snprintf(key, sizeof(key), "\n%s ", name);
+    p = strstr(resp, key);
+    return p ? atoll(p + strlen(key)) : -1;
+}
+
+/* One poke (event 2, no payload) from a raw client. */
+static void raw_poke(int fd)
+{
+    rc_env env = VERANI__WIRE__ENVELOPE__INIT;
+
+    env.has_kind = 1;
+    env.kind = VERANI__WIRE__KIND__EVENT;
+    env.has_event = 1;
+    env.event = 2;
+    assert_int_equal(rc_tcp_send_env(fd, &env), 0);
+}
+
+/* A raw client of E2e/`inst` at `port`, past its WELCOME. */
+static int raw_join(int port, const char *inst)
+{
+    rc_env env = VERANI__WIRE__ENVELOPE__INIT, *w;
+    Verani__Wire__Hello h = VERANI__WIRE__HELLO__INIT;
+    char path[64];
+    int fd = rc_tcp_connect(port, 0);
+
+    assert_true(fd >= 0);
+    snprintf(path, sizeof(path), "/e2e/%s?userId=raw", inst);
+    assert_int_equal(rc_tcp_upgrade(fd, path, NULL, 0), 101);
+    env.has_kind = 1;
+    env.kind = VERANI__WIRE__KIND__HELLO;
+    h.has_protocol = 1;
+    h.protocol = 1;
+    env.hello = &h;
+    assert_int_equal(rc_tcp_send_env(fd, &env), 0);
+    w = rc_tcp_read_env(fd, DL_WAIT_MS);
+    assert_non_null(w);
+    assert_int_equal(w->kind, VERANI__WIRE__KIND__WELCOME);
+    verani__wire__envelope__free_unpacked(w, NULL);
+    return fd;
+}
+
+/* SCALEOUT.md section 6 check 7: the owner A is paused (SIGSTOP) past its lease while a raw
+ * client of its own keeps sending pokes into its socket; the balancer sends the typed clients
+ * to B, which claims the instance after A's lease and restores their sessions (they poke
+ * again there). Then A goes on (SIGCONT): it fences before it dispatches any input, so the raw
+ * client gets no frame from A after the takeover, only the 1012; A finds the instance taken
+ * and drops it; Redis's count is B's alone (A's buffered pokes never ran). */
+#define DROPPED "verani_cluster_fenced_instances_total{outcome=\"dropped\"}"
+#define REFUSED "verani_cluster_storage_batches_total{result=\"refused\"}"
+
+static void test_sigstop_no_split_brain(void **state)
+{
+    static node nodes[3];
+    static crashee k[CRASH_CLIENTS];
+    rs_server *rs = rs_start(NULL);
+    char dir[] = "/tmp/verani-procs.XXXXXX", owner[64], want[16];
+    unsigned char buf[256];
+    verani_client_loop *loop;
+    fault_proxy *lb;
+    size_t len;
+    int64_t d;
+    int i, fd, op, code = 0, events = 0;
+
+    (void)state;
+    memset(k, 0, sizeof(k));
+    nodes_start(nodes, rs, dir);
+    lb = fp_start_tcp(nodes[0].port);
+    loop = client_loop();
+    for (i = 0; i < CRASH_CLIENTS; i++) {
+        verani_client_options o;
+        char url[128], err[256];
+
+        verani_client_options_init(&o);
+        snprintf(url, sizeof(url), "ws://%s/e2e/p1?userId=u%d", fp_address(lb), i);
+        o.url = url;
+        o.room = &e2e_e2e_schema;
+        o.initial_delay_ms = 200;
+        o.max_delay_ms = 1000;
+        o.max_attempts = VERANI_CLIENT_UNLIMITED;
+        o.ping_interval_ms = 300; /* a paused server is noticed within a second */
+        o.pong_timeout_ms = 700;
+        k[i].c = verani_client_create(loop, &o, err, sizeof(err));
+        if (!k[i].c)
+            fail_msg("verani_client_create: %s", err);
+        assert_int_equal(e2e_e2e_client_on_chat_out(k[i].c, cr_chat, &k[i]), 0);
+        assert_true(verani_client_on_open(k[i].c, cr_open, &k[i]) > 0);
+        assert_true(verani_client_on_recovery_failed(k[i].c, cr_recovery, &k[i]) > 0);
+    }
+    cr_until(loop, k, 0, 1);
+    fd = raw_join(nodes[0].port, "p1");
+    assert_int_equal(e2e_e2e_client_emit_poke(k[0].c), 0);
+    cr_until(loop, k, 1, 1);
+
+    kill(nodes[0].pid, SIGSTOP);
+    fp_retarget(lb, nodes[1].port);
+    for (i = 0; i < 3; i++)
+        raw_poke(fd); /* into A's socket: read only when A runs again */
+    d = dl_after(DL_GENEROUS(1000 + 1000 + 1000 + 700)); /* lease + backoff + 1 s + pong */
+    while (!cr_all(k, 1, 2) && !dl_passed(d))
+        verani_client_loop_service(loop, 10);
+    assert_true(cr_all(k, 1, 2)); /* every one at B */
+    owner_of(rs, "p1", owner, sizeof(owner));
+    assert_string_equal(owner, "node-b");
+    for (i = 0; i < 2; i++)
+        assert_int_equal(e2e_e2e_client_emit_poke(k[1].c), 0);
+    cr_until(loop, k, 3, 2);
+
+    kill(nodes[0].pid, SIGCONT);
+    d = dl_after(DL_WAIT_MS); /* A's frames on the raw connection, up to its close */
+    while (!dl_passed(d)) {
+        while ((op = rc_tcp_read_frame(fd, 100, buf, sizeof(buf), &len)) == 9 || op == 10)
+            ; /* pings, pongs */
+        if (op == 2)
+            events++;
+        if (op == 8 && len >= 2)
+            code = buf[0] << 8 | buf[1];
+        if (op == 0 || op == 8)
+            break;
+        verani_client_loop_service(loop, 10);
+    }
+    close(fd);
+    /* the WELCOME came before; the first poke's frame too (read here, before the pause) */
+    if (events > 1)
+        fail_msg("node A sent %d frame(s) after it was paused (1 expected: the first poke's)",
+                 events);
+    assert_int_equal(code, 1012);
+    d = dl_after(DL_WAIT_MS); /* A asks Redis, finds the instance taken, drops it */
+    while (node_metric(&nodes[0], DROPPED) < 1 && !dl_passed(d))
+        dl_nap_ms(20);
+    assert_int_equal(node_metric(&nodes[0], DROPPED), 1);
+    /* no batch of A's reached Redis to be refused: its buffered pokes never ran */
+    assert_int_equal(node_metric(&nodes[0], REFUSED), 0);
+    snprintf(want, sizeof(want), "%d", 3);
+    expect_count(loop, k[2].c, want); /* B's three pokes, none of A's buffered ones */
+    for (i = 0; i < CRASH_CLIENTS; i++)
+        if (k[i].recovered_fresh)
+            fail_msg("client u%d started afresh", i);
+    client_loop_end(loop);
+    assert_int_equal(node_stop(&nodes[0]), 0);
+    assert_int_equal(node_stop(&nodes[1]), 0);
+    assert_int_equal(node_stop(&nodes[2]), 0);
+    fp_free(lb);
+    rs_free(rs);
+    nodes_clean(dir);
+}
+
 static const vt_case cases[] = {
     VT_CASE(test_sigterm_handover, ""),
     VT_CASE(test_sigkill_failover, ""),
+    VT_CASE(test_sigstop_no_split_brain, ""),
 };
 
 /* `test_cluster_processes test_<case>` runs one case (CTest: cluster_processes_<case>). */
