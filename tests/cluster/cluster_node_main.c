@@ -2,7 +2,8 @@
 /*
  * cluster_node_main.c: one node of a test cluster as a process of its own
  * (test_cluster_processes.c starts three): room E2e with a poke that counts
- * in room storage (counting_room.h), the
+ * in room storage (counting_room.h), the presence example's room
+ * (examples/presence, at /presence/{room}), the
  * HTTP API (token "t", metrics token "m"), its own SQLite file, the test
  * cluster's timings, and SIGTERM for a graceful stop. It prints
  * "listening <port>" once it serves, and at its end the hook log, one entry a
@@ -20,6 +21,7 @@
 
 #include "counting_room.h"
 #include "e2e_room.h"
+#include "presence_room.h"
 
 static int usage(const char *argv0)
 {
@@ -32,6 +34,7 @@ int main(int argc, char **argv)
     verani_server_options o;
     verani_api_options a;
     verani_server *srv;
+    presence_room *presence;
     char err[256], url[64];
     static char log[65536];
     const char *redis = NULL, *id = NULL, *db = NULL;
@@ -69,19 +72,23 @@ int main(int argc, char **argv)
         fprintf(stderr, "cluster_node: %s\n", err);
         return 1;
     }
+    presence = presence_room_create();
     memset(&a, 0, sizeof(a));
     a.token = "t";
     a.metrics_token = "m";
-    if (mount_counting(srv) || verani_server_set_api(srv, &a) ||
+    if (!presence || mount_counting(srv) || presence_room_mount(srv, presence) ||
+        verani_server_set_api(srv, &a) ||
         verani_server_handle_signals(srv) || (r = verani_server_listen(srv)) != 0) {
         fprintf(stderr, "cluster_node: cannot listen on port %d\n", port);
         verani_server_destroy(srv);
+        presence_room_destroy(presence);
         return 1;
     }
     printf("listening %d\n", port);
     fflush(stdout);
     r = verani_server_run(srv);
     verani_server_destroy(srv);
+    presence_room_destroy(presence);
     e2e_log_get(log, sizeof(log));
     for (p = strtok_r(log, " ", &sp); p; p = strtok_r(NULL, " ", &sp))
         printf("log %s\n", p);
