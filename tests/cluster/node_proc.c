@@ -204,12 +204,16 @@ long stored_pokes(const rs_server *rs, const char *inst)
 
 void node_wait_serving(const node *n)
 {
-    char resp[4096];
+    char resp[4096] = "";
     int64_t d = dl_after(DL_WAIT_MS);
+    int st;
 
-    while (rc_tcp_get(n->port, "/health", resp, sizeof(resp)) != 200 && !dl_passed(d))
+    while ((st = rc_tcp_get(n->port, "/health", resp, sizeof(resp))) != 200 && !dl_passed(d))
         dl_nap_ms(20);
-    assert_int_equal(rc_tcp_get(n->port, "/health", resp, sizeof(resp)), 200);
+    if (st != 200)
+        fail_msg("node %s (pid %d, port %d) does not serve: /health answers %d: %s", n->id,
+                 (int)n->pid, n->port, st,
+                 strstr(resp, "\r\n\r\n") ? strstr(resp, "\r\n\r\n") + 4 : resp);
 }
 
 void nodes_start(node *nodes, const rs_server *rs, char *dir)
