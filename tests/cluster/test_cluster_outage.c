@@ -11,6 +11,9 @@
  *   again, the owner finds its instance still its own, and both clients resume their sessions
  *   (same ids, recovery_failed never) with every frame once and in order; no write a client
  *   saw acknowledged is lost, and what was sent meanwhile arrives.
+ * - Cut off from node A only, past A's lease, with A's writes on the wire (a partition): A
+ *   fences, node B claims the instance and writes; A's writes reach Redis late and are
+ *   refused by the epoch check, so B's storage stands.
  * - Wiped (restarted with nothing on disk): fresh sessions, on_disconnect for the old one,
  *   the storage is what Redis kept, the reset is counted.
  * Every wait is bounded by a deadline; a window that checks that nothing arrived can only
@@ -76,6 +79,69 @@ static void test_short_outage(void **state)
     assert_true(metric(&cl, 0, "verani_cluster_gate_pauses_total") >= 1);
     assert_true(metric(&cl, 0, "verani_cluster_storage_batches_total{result=\"failed\"}") >= 1);
     expect_count(loop, y, "1"); /* its input goes on */
+    client_loop_end(loop);
+    cluster_stop(&cl);
+    fp_free(fp);
+}
+
+/* --- a partition past the lease: late writes -------------------------------------------- */
+
+/* SCALEOUT.md section 6 check 7, the partition: node A's link to Redis holds every byte (the
+ * fault proxy) past A's lease, with storage writes of A on the wire (A counts 3, Redis 1).
+ * A fences; node B claims the instance for a client of its own once A's lease is out, and
+ * writes (2). When the partition heals, A's writes reach Redis late, from connections A has
+ * long closed, and the epoch check refuses them: Redis keeps B's count and B's "last". */
+static void test_late_writes_refused(void **state)
+{
+    cluster cl;
+    fault_proxy *fp;
+    verani_client_loop *loop;
+    verani_client *x, *y, *z;
+    char host[32], v[32];
+    heard h;
+    int64_t d;
+
+    (void)state;
+    fp = gate_setup(&cl, 100, 1000, 500, &loop, &x, &y, "g5", &h);
+    assert_int_equal(e2e_e2e_client_emit_poke(y), 0);
+    until_heard(loop, &h, 1);
+    until_replicated(cl.rs, "g5", "1");
+
+    fp_set(fp, FP_HOLD);
+    assert_int_equal(e2e_e2e_client_emit_poke(y), 0); /* A counts 2, then 3: held */
+    assert_int_equal(e2e_e2e_client_emit_poke(y), 0);
+    d = dl_after(DL_GENEROUS(LEASE_MS + TIMEOUT_MS));
+    do /* A fences once its lease is out */
+        verani_client_loop_service(loop, 10);
+    while (metric(&cl, 0, "verani_cluster_fenced_total") < 1 && !dl_passed(d));
+    assert_true(metric(&cl, 0, "verani_cluster_fenced_total") >= 1);
+    assert_true(fp_held(fp) > 0);
+    d = dl_after(300);
+    while (!dl_passed(d))
+        verani_client_loop_service(loop, 10);
+    assert_int_equal(h.n, 1); /* A's fence closed x without a frame of what it wrote since */
+    verani_client_destroy(x); /* (their sessions would resume at B: not this test's subject) */
+    verani_client_destroy(y);
+
+    snprintf(host, sizeof(host), "127.0.0.1:%d", cl.node[1].port);
+    z = client_at(loop, host, "g5");
+    expect_count(loop, z, "1"); /* B claimed it: Redis's count, not A's 3 */
+    assert_int_equal(e2e_e2e_client_emit_poke(z), 0);
+    expect_count(loop, z, "2");
+    until_replicated(cl.rs, "g5", "2");
+
+    fp_set(fp, FP_PASS); /* the partition heals: A's held writes arrive */
+    d = dl_after(DL_WAIT_MS);
+    while ((fp_held(fp) > 0 || fp_late(fp) == 0) && !dl_passed(d))
+        verani_client_loop_service(loop, 10);
+    assert_true(fp_late(fp) > 0); /* they did reach Redis, late */
+    d = dl_after(300);
+    while (!dl_passed(d))
+        verani_client_loop_service(loop, 10);
+    until_replicated(cl.rs, "g5", "2"); /* and were refused */
+    st_field(cl.rs, "g5", "last", v, sizeof(v));
+    assert_string_equal(v, "2");
+    expect_count(loop, z, "2");
     client_loop_end(loop);
     cluster_stop(&cl);
     fp_free(fp);
@@ -254,6 +320,7 @@ static void test_redis_wiped(void **state)
 static const vt_case cases[] = {
     VT_CASE(test_short_outage, ""),
     VT_CASE(test_long_outage, ""),
+    VT_CASE(test_late_writes_refused, ""),
     VT_CASE(test_redis_wiped, ""),
 };
 

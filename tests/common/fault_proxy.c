@@ -34,6 +34,7 @@ typedef struct fp_buf {
 
 typedef struct fp_pair {
     int a, b;          /* a: the program's side, b: the server's; -1: free */
+    int a_gone;        /* the program closed its side while bytes to the server were held */
     fp_buf to_b, to_a; /* held or not yet written */
 } fp_pair;
 
@@ -48,6 +49,7 @@ struct fault_proxy {
     pthread_t th;
     atomic_int mode, stop;
     atomic_size_t held;
+    atomic_size_t late;    /* bytes delivered after the program closed their connection */
     fp_pair pairs[FP_MAX];
 };
 
@@ -174,6 +176,15 @@ static void *fp_thread(void *arg)
 
             if (p->a < 0)
                 continue;
+            if (mode == FP_PASS && p->a_gone) { /* the late bytes, then the close */
+                size_t before = p->to_b.len;
+                int rc = buf_flush(&p->to_b, p->b);
+
+                atomic_fetch_add(&fp->late, before - p->to_b.len);
+                if (rc || !p->to_b.len)
+                    pair_close(p, 0);
+                continue;
+            }
             if (mode == FP_PASS && (buf_flush(&p->to_b, p->b) || buf_flush(&p->to_a, p->a))) {
                 pair_close(p, 0);
                 continue;
@@ -187,10 +198,10 @@ static void *fp_thread(void *arg)
 
             if (p->a < 0)
                 continue;
-            fds[n].fd = p->a;
+            fds[n].fd = p->a_gone ? -1 : p->a; /* poll skips a negative fd */
             fds[n].events = POLLIN | (mode == FP_PASS && p->to_a.len ? POLLOUT : 0);
             who[n++] = i;
-            fds[n].fd = p->b;
+            fds[n].fd = p->a_gone ? -1 : p->b; /* what the server answers goes nowhere */
             fds[n].events = POLLIN | (mode == FP_PASS && p->to_b.len ? POLLOUT : 0);
             who[n++] = i;
         }
@@ -222,7 +233,9 @@ static void *fp_thread(void *arg)
             if (p->a < 0 || !(fds[k].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
             rc = pump_in(from_a ? p->a : p->b, from_a ? &p->to_b : &p->to_a);
-            if (rc < 0)
+            if (rc < 0 && from_a && mode == FP_HOLD && p->to_b.len)
+                p->a_gone = 1; /* what it sent still reaches the server, late, on FP_PASS */
+            else if (rc < 0)
                 pair_close(p, 0);
         }
     }
@@ -313,6 +326,11 @@ const char *fp_address(const fault_proxy *fp)
 void fp_set(fault_proxy *fp, fp_mode mode)
 {
     atomic_store(&fp->mode, (int)mode);
+}
+
+size_t fp_late(fault_proxy *fp)
+{
+    return atomic_load(&fp->late);
 }
 
 size_t fp_held(fault_proxy *fp)

@@ -5,7 +5,8 @@
  * (shared/SCALEOUT.md section 5):
  *   FP_PASS   bytes flow both ways (and whatever was held is delivered first)
  *   FP_HOLD   bytes are read and kept, not delivered: a partition that heals
- *             later, when FP_PASS delivers them late
+ *             later, when FP_PASS delivers them late (even those of a connection
+ *             the program closed meanwhile: they were on the wire before its close)
  *   FP_RESET  every connection is cut (RST), what was held is dropped; new
  *             connections are accepted and pass
  * It runs on a thread of its own and is on the teardown list (cleanup.h).
@@ -36,6 +37,9 @@ void fp_retarget(fault_proxy *fp, int target_port);
 void fp_set(fault_proxy *fp, fp_mode mode);
 /* Bytes held now (both directions). */
 size_t fp_held(fault_proxy *fp);
+/* Bytes delivered to the server, on FP_PASS, from connections the program had closed while
+ * they were held (late writes). */
+size_t fp_late(fault_proxy *fp);
 /* Stop the thread, close everything, free. NULL is a no-op. */
 void fp_free(fault_proxy *fp);
 
