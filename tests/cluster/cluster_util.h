@@ -15,6 +15,7 @@
 #include <verani/verani.h>
 
 #include "e2e_util.h"
+#include "rawclient.h"
 #include "redis_server.h"
 
 #define NODES 3
@@ -65,5 +66,14 @@ void client_loop_end(verani_client_loop *loop);
  * client moves; a request written on a connection the server had left already would end
  * only at its timeout, so call this while the client is connected. */
 void expect_count(verani_client_loop *loop, verani_client *c, const char *want);
+
+/* A raw client (rawclient.h): upgrade to E2e/`inst` at `port` (user "raw") and say HELLO,
+ * resuming `token` after `last_seq` in `epoch` when `token` is set; with `wait`, the
+ * WELCOME is checked and returned (the caller frees it: verani__wire__envelope__free_unpacked),
+ * else NULL. The socket in *fd (the caller closes it). */
+rc_env *raw_hello(int *fd, int port, const char *inst, const char *token, uint64_t last_seq,
+                  const char *epoch, int wait);
+/* One poke (the counting room's event 2, no payload) on the raw client's socket. */
+void raw_poke(int fd);
 
 #endif /* VERANI_TEST_CLUSTER_UTIL_H */

@@ -14,7 +14,8 @@
  * same cluster also loses its owner to SIGKILL (the clients resume at B with
  * recovery_failed, every poke they heard in B's storage) and to SIGSTOP past
  * its lease (B takes over; once A runs again it sends nothing more and drops
- * the instance). Every wait is bounded by a deadline.
+ * the instance); a raw client resuming at B after A's crash gets, in a new
+ * epoch, every frame B sent it meanwhile. Every wait is bounded by a deadline.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -287,42 +288,6 @@ static long long node_metric(const node *n, const char *name)
     return p ? atoll(p + strlen(key)) : -1;
 }
 
-/* One poke (event 2, no payload) from a raw client. */
-static void raw_poke(int fd)
-{
-    rc_env env = VERANI__WIRE__ENVELOPE__INIT;
-
-    env.has_kind = 1;
-    env.kind = VERANI__WIRE__KIND__EVENT;
-    env.has_event = 1;
-    env.event = 2;
-    assert_int_equal(rc_tcp_send_env(fd, &env), 0);
-}
-
-/* A raw client of E2e/`inst` at `port`, past its WELCOME. */
-static int raw_join(int port, const char *inst)
-{
-    rc_env env = VERANI__WIRE__ENVELOPE__INIT, *w;
-    Verani__Wire__Hello h = VERANI__WIRE__HELLO__INIT;
-    char path[64];
-    int fd = rc_tcp_connect(port, 0);
-
-    assert_true(fd >= 0);
-    snprintf(path, sizeof(path), "/e2e/%s?userId=raw", inst);
-    assert_int_equal(rc_tcp_upgrade(fd, path, NULL, 0), 101);
-    env.has_kind = 1;
-    env.kind = VERANI__WIRE__KIND__HELLO;
-    h.has_protocol = 1;
-    h.protocol = 1;
-    env.hello = &h;
-    assert_int_equal(rc_tcp_send_env(fd, &env), 0);
-    w = rc_tcp_read_env(fd, DL_WAIT_MS);
-    assert_non_null(w);
-    assert_int_equal(w->kind, VERANI__WIRE__KIND__WELCOME);
-    verani__wire__envelope__free_unpacked(w, NULL);
-    return fd;
-}
-
 /* SCALEOUT.md section 6 check 7: the owner A is paused (SIGSTOP) past its lease while a raw
  * client of its own keeps sending pokes into its socket; the balancer sends the typed clients
  * to B, which claims the instance after A's lease and restores their sessions (they poke
@@ -371,7 +336,8 @@ static void test_sigstop_no_split_brain(void **state)
         assert_true(verani_client_on_recovery_failed(k[i].c, cr_recovery, &k[i]) > 0);
     }
     cr_until(loop, k, 0, 1);
-    fd = raw_join(nodes[0].port, "p1");
+    verani__wire__envelope__free_unpacked(raw_hello(&fd, nodes[0].port, "p1", NULL, 0, NULL, 1),
+                                      NULL);
     assert_int_equal(e2e_e2e_client_emit_poke(k[0].c), 0);
     cr_until(loop, k, 1, 1);
 
@@ -428,10 +394,113 @@ static void test_sigstop_no_split_brain(void **state)
     nodes_clean(dir);
 }
 
+/* --- the crash-replay epoch across nodes ----------------------------------------------------- */
+
+/* The next envelope on the raw connection that is not a WebSocket ping (checked: kind `kind`). */
+static rc_env *raw_next(int fd, int kind)
+{
+    rc_env *e = rc_tcp_read_env(fd, DL_WAIT_MS);
+
+    if (!e)
+        fail_msg("no envelope (kind %d expected) within the deadline", kind);
+    if ((int)e->kind != kind)
+        fail_msg("envelope of kind %d, not %d", (int)e->kind, kind);
+    return e;
+}
+
+/* The text of the chat line an EVENT carries. */
+static void event_text(const rc_env *e, char *buf, size_t len)
+{
+    E2e__ChatOut *m = e2e__chat_out__unpack(NULL, e->payload.len, e->payload.data);
+
+    assert_non_null(m);
+    snprintf(buf, len, "%s", m->text ? m->text : "");
+    e2e__chat_out__free_unpacked(m, NULL);
+}
+
+/* The owner A is killed while a raw client R of its instance is connected (it heard "poke 1").
+ * Node B claims the instance for typed client T and restores R's session from its record,
+ * detached; T pokes, so B sends "poke 2" to R's waiting session as well. R resumes at B with
+ * its old token, epoch and last seq: the WELCOME says resumed, recovery_failed (A's frames
+ * died with A) and a new epoch, and B's "poke 2" follows as seq 1 of that epoch: a client
+ * resuming on a new owner gets every frame the new owner sent to it. */
+static void test_crash_epoch_replay(void **state)
+{
+    static node nodes[3];
+    static crashee k[1];
+    rs_server *rs = rs_start(NULL);
+    char dir[] = "/tmp/verani-procs.XXXXXX", token[64], epoch[32], text[32];
+    verani_client_loop *loop;
+    verani_client_options o;
+    fault_proxy *lb;
+    rc_env *w, *e;
+    uint64_t seq;
+    char url[128], err[256];
+    int fd;
+
+    (void)state;
+    memset(k, 0, sizeof(k));
+    nodes_start(nodes, rs, dir);
+    w = raw_hello(&fd, nodes[0].port, "e1", NULL, 0, NULL, 1);
+    snprintf(token, sizeof(token), "%s", w->welcome->resume_token);
+    snprintf(epoch, sizeof(epoch), "%s", w->welcome->epoch);
+    verani__wire__envelope__free_unpacked(w, NULL);
+    raw_poke(fd);
+    e = raw_next(fd, VERANI__WIRE__KIND__EVENT);
+    event_text(e, text, sizeof(text));
+    assert_string_equal(text, "poke 1");
+    seq = e->seq;
+    verani__wire__envelope__free_unpacked(e, NULL);
+
+    node_kill(&nodes[0]);
+    close(fd);
+    lb = fp_start_tcp(nodes[1].port);
+    loop = client_loop();
+    verani_client_options_init(&o);
+    snprintf(url, sizeof(url), "ws://%s/e2e/e1?userId=t", fp_address(lb));
+    o.url = url;
+    o.room = &e2e_e2e_schema;
+    o.initial_delay_ms = 200;
+    o.max_delay_ms = 1000;
+    o.max_attempts = VERANI_CLIENT_UNLIMITED;
+    k[0].c = verani_client_create(loop, &o, err, sizeof(err));
+    if (!k[0].c)
+        fail_msg("verani_client_create: %s", err);
+    assert_int_equal(e2e_e2e_client_on_chat_out(k[0].c, cr_chat, &k[0]), 0);
+    assert_int_equal(e2e_e2e_client_emit_poke(k[0].c), 0); /* queued until B serves it */
+    {
+        int64_t d = dl_after(DL_GENEROUS(1000 + 1000 + 1000)); /* lease + backoff + 1 s */
+
+        while (k[0].pokes_heard < 1 && !dl_passed(d))
+            verani_client_loop_service(loop, 10);
+        assert_int_equal(k[0].pokes_heard, 1); /* "poke 2", from B */
+    }
+
+    w = raw_hello(&fd, nodes[1].port, "e1", token, seq, epoch, 1);
+    assert_true(w->welcome->resumed);
+    assert_true(w->welcome->recovery_failed);
+    assert_string_not_equal(w->welcome->epoch, epoch);
+    assert_int_equal(w->welcome->seq, 1); /* B has sent it one frame */
+    verani__wire__envelope__free_unpacked(w, NULL);
+    e = raw_next(fd, VERANI__WIRE__KIND__EVENT);
+    assert_int_equal(e->seq, 1);
+    event_text(e, text, sizeof(text));
+    assert_string_equal(text, "poke 2");
+    verani__wire__envelope__free_unpacked(e, NULL);
+    close(fd);
+    client_loop_end(loop);
+    assert_int_equal(node_stop(&nodes[1]), 0);
+    assert_int_equal(node_stop(&nodes[2]), 0);
+    fp_free(lb);
+    rs_free(rs);
+    nodes_clean(dir);
+}
+
 static const vt_case cases[] = {
     VT_CASE(test_sigterm_handover, ""),
     VT_CASE(test_sigkill_failover, ""),
     VT_CASE(test_sigstop_no_split_brain, ""),
+    VT_CASE(test_crash_epoch_replay, ""),
 };
 
 /* `test_cluster_processes test_<case>` runs one case (CTest: cluster_processes_<case>). */

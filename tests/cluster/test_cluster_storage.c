@@ -232,39 +232,6 @@ static void test_deposed_writes_refused(void **state)
 
 /* --- a raw client that drops and resumes (its frames checked one by one) ----------------- */
 
-/* Upgrade to E2e/`inst` at `port` and say HELLO (resuming `token` after `last_seq` in `epoch`
- * when set); with `wait`, the WELCOME is checked and returned (the caller frees it). */
-static rc_env *raw_hello(int *fd, int port, const char *inst, const char *token,
-                         uint64_t last_seq, const char *epoch, int wait)
-{
-    rc_env env = VERANI__WIRE__ENVELOPE__INIT, *w;
-    Verani__Wire__Hello h = VERANI__WIRE__HELLO__INIT;
-    char path[64];
-
-    *fd = rc_tcp_connect(port, 0);
-    assert_true(*fd >= 0);
-    snprintf(path, sizeof(path), "/e2e/%s?userId=raw", inst);
-    assert_int_equal(rc_tcp_upgrade(*fd, path, NULL, 0), 101);
-    env.has_kind = 1;
-    env.kind = VERANI__WIRE__KIND__HELLO;
-    h.has_protocol = 1;
-    h.protocol = 1;
-    if (token) {
-        h.resume_token = (char *)token;
-        h.has_last_seq = 1;
-        h.last_seq = last_seq;
-        h.epoch = (char *)epoch;
-    }
-    env.hello = &h;
-    assert_int_equal(rc_tcp_send_env(*fd, &env), 0);
-    if (!wait)
-        return NULL;
-    w = rc_tcp_read_env(*fd, DL_WAIT_MS);
-    assert_non_null(w);
-    assert_int_equal(w->kind, VERANI__WIRE__KIND__WELCOME);
-    return w;
-}
-
 /* A client drops while the gate holds a frame for it and resumes before Redis has the
  * writes: its WELCOME (behind its session's record) and the replay of that frame wait for
  * Redis as the frame itself did, then arrive in order. */
