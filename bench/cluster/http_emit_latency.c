@@ -31,13 +31,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "bench_client.h"
+#include "probe.h"
 
-#define PAYLOAD 64
+#define PAYLOAD PROBE_PAYLOAD
 
 typedef struct opts {
     int ws_port, http_port, requests, warmup;
@@ -51,14 +49,6 @@ typedef struct holder {
     atomic_uint_fast64_t got, bad;   /* Ticks received in order; out of order or again */
     uint64_t last_n;
 } holder;
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* --- the client of the instance, on a thread of its own --------------------------------- */
 
@@ -92,22 +82,13 @@ static void on_fanout(verani_client *c, const Bench__Tick *msg, void *user)
 static void *holder_main(void *arg)
 {
     holder *h = arg;
-    verani_client_options co;
     verani_client_loop *loop;
     verani_client *c = NULL;
-    char url[300], err[256];
+    char err[256];
 
     loop = verani_client_loop_create(err, sizeof(err));
-    if (loop) {
-        snprintf(url, sizeof(url), "ws://127.0.0.1:%d/bench/%s?userId=holder", h->o->ws_port,
-                 h->o->instance);
-        verani_client_options_init(&co);
-        co.url = url;
-        co.room = &bench_bench_schema;
-        co.reconnect_disabled = 1;
-        co.ping_interval_ms = VERANI_CLIENT_NO_PING;
-        c = verani_client_create(loop, &co, err, sizeof(err));
-    }
+    if (loop)
+        c = probe_client(loop, h->o->ws_port, h->o->instance, "holder", err, sizeof(err));
     if (!c || verani_client_on_state_change(c, on_state, h) < 0 ||
         bench_bench_client_on_fanout(c, on_fanout, h) < 0) {
         fprintf(stderr, "http_emit_latency: client: %s\n", err);
@@ -196,31 +177,6 @@ static int read_answer(int fd, char *buf, size_t cap, const char **body, int *cl
 
 /* --- the run ------------------------------------------------------------------------------ */
 
-static void mark(const char *cmd, const char *word)
-{
-    pid_t kid;
-    int status;
-
-    if (!cmd)
-        return;
-    fflush(stdout);
-    kid = fork();
-    if (kid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, "mark", word, (char *)NULL);
-        _exit(127);
-    }
-    if (kid < 0 || waitpid(kid, &status, 0) != kid || !WIFEXITED(status) ||
-        WEXITSTATUS(status) != 0)
-        fprintf(stderr, "http_emit_latency: --mark command (%s) failed\n", word);
-}
-
-static int cmp_i64(const void *x, const void *y)
-{
-    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
-
-    return a < b ? -1 : a > b;
-}
-
 /* Send every request; their latencies (measured ones) in `lat`. The number of wrong answers,
  * or -1 when the connection failed. */
 static int run_requests(const opts *o, int64_t *lat, int *reconnects)
@@ -239,7 +195,7 @@ static int run_requests(const opts *o, int64_t *lat, int *reconnects)
         int status, closes;
 
         if (i == o->warmup)
-            mark(o->mark, "start");
+            probe_mark("http_emit_latency", o->mark, "start");
         if (fd < 0 && (fd = http_connect(o->http_port)) < 0) {
             fprintf(stderr, "http_emit_latency: connect to port %d: %s\n", o->http_port,
                     strerror(errno));
@@ -257,7 +213,7 @@ static int run_requests(const opts *o, int64_t *lat, int *reconnects)
         if (hlen + blen > sizeof(req))
             return -1;
         memcpy(req + hlen, body, blen);
-        t0 = now_ns();
+        t0 = probe_now_ns();
         if (write_all(fd, req, hlen + blen) != 0 ||
             (status = read_answer(fd, ans, sizeof(ans), &ans_body, &closes)) < 0) {
             fprintf(stderr, "http_emit_latency: request %d: no answer\n", i + 1);
@@ -265,7 +221,7 @@ static int run_requests(const opts *o, int64_t *lat, int *reconnects)
             return -1;
         }
         if (i >= o->warmup)
-            lat[i - o->warmup] = now_ns() - t0;
+            lat[i - o->warmup] = probe_now_ns() - t0;
         if (status != 200 || !strstr(ans_body, "\"delivered\":1")) {
             if (errors++ < 3)
                 fprintf(stderr, "http_emit_latency: request %d: %d %s\n", i + 1, status,
@@ -277,7 +233,7 @@ static int run_requests(const opts *o, int64_t *lat, int *reconnects)
             (*reconnects)++;
         }
     }
-    mark(o->mark, "end");
+    probe_mark("http_emit_latency", o->mark, "end");
     if (fd >= 0)
         close(fd);
     return errors;
@@ -348,8 +304,8 @@ int main(int argc, char **argv)
     lat = calloc((size_t)o.requests, sizeof(*lat));
     if (!lat || pthread_create(&th, NULL, holder_main, &h) != 0)
         return 1;
-    deadline = now_ns() + 10000000000LL;
-    while (!atomic_load(&h.connected) && !atomic_load(&h.lost) && now_ns() < deadline)
+    deadline = probe_now_ns() + 10000000000LL;
+    while (!atomic_load(&h.connected) && !atomic_load(&h.lost) && probe_now_ns() < deadline)
         usleep(1000);
     if (!atomic_load(&h.connected)) {
         fprintf(stderr, "http_emit_latency: the client of %s did not connect to port %d\n",
@@ -360,9 +316,9 @@ int main(int argc, char **argv)
     }
     errors = run_requests(&o, lat, &reconnects);
     total = (uint64_t)o.warmup + (uint64_t)o.requests;
-    deadline = now_ns() + 5000000000LL;
+    deadline = probe_now_ns() + 5000000000LL;
     while (errors >= 0 && atomic_load(&h.got) + atomic_load(&h.bad) < total &&
-           !atomic_load(&h.lost) && now_ns() < deadline)
+           !atomic_load(&h.lost) && probe_now_ns() < deadline)
         usleep(1000);
     atomic_store(&h.stop, 1);
     pthread_join(th, NULL);
@@ -370,12 +326,9 @@ int main(int argc, char **argv)
         free(lat);
         return 1;
     }
-    qsort(lat, (size_t)o.requests, sizeof(*lat), cmp_i64);
     {
-        double p50 = (double)lat[o.requests / 2] / 1e3;
-        double p90 = (double)lat[(o.requests * 90) / 100] / 1e3;
-        double p99 = (double)lat[(o.requests * 99) / 100] / 1e3;
-        double mx = (double)lat[o.requests - 1] / 1e3;
+        probe_pcts f = probe_percentiles(lat, o.requests);
+        double p50 = f.p50, p90 = f.p90, p99 = f.p99, mx = f.max;
         uint64_t got = atomic_load(&h.got), bad = atomic_load(&h.bad);
 
         printf("RESULT target=http-emit requests=%d p50_us=%.1f p90_us=%.1f p99_us=%.1f "
