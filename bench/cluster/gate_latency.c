@@ -23,31 +23,19 @@
 #include "probe.h"
 
 typedef struct opts {
-    int port, requests, warmup, store;
-    const char *instance, *mark;
+    probe_opts c;            /* --instance, --requests, --warmup, --mark */
+    int port, store;
+    const char *event;
 } opts;
 
 /* The request in flight and what came back. */
 typedef struct probe {
     uint8_t data[PROBE_PAYLOAD];
     uint64_t n;              /* the request in flight */
-    int answered, connected, lost;
+    atomic_int answered;     /* its reply came (atomic as the connection's flags) */
+    probe_conn conn;
     uint64_t wrong;          /* replies that were errors or not the request's Tick */
 } probe;
-
-static void on_state(verani_client *c, verani_client_state old_state,
-                     verani_client_state new_state, void *user)
-{
-    probe *p = user;
-
-    (void)c;
-    (void)old_state;
-    if (new_state == VERANI_CLIENT_CONNECTED)
-        p->connected = 1;
-    else if (new_state == VERANI_CLIENT_ERROR || new_state == VERANI_CLIENT_DISCONNECTED ||
-             new_state == VERANI_CLIENT_RECONNECTING)
-        p->lost = 1;
-}
 
 static void on_reply(verani_client *c, verani_reply_status status, const Bench__Tick *reply,
                      const char *error, void *user)
@@ -61,17 +49,17 @@ static void on_reply(verani_client *c, verani_reply_status status, const Bench__
             fprintf(stderr, "gate_latency: request %llu: %s\n", (unsigned long long)p->n,
                     error ? error : "not its own Tick back");
     }
-    p->answered = 1;
+    atomic_store(&p->answered, 1);
 }
 
 /* Service `loop` until *flag is set, the connection is lost or 5 s pass; 0 when it is set. */
-static int wait_for(verani_client_loop *loop, const probe *p, const int *flag)
+static int wait_for(verani_client_loop *loop, probe *p, atomic_int *flag)
 {
     int64_t deadline = probe_now_ns() + 5000000000LL;
 
-    while (!*flag && !p->lost && probe_now_ns() < deadline)
+    while (!atomic_load(flag) && !atomic_load(&p->conn.lost) && probe_now_ns() < deadline)
         verani_client_loop_service(loop, 5);
-    return *flag ? 0 : -1;
+    return atomic_load(flag) ? 0 : -1;
 }
 
 /* Send every request, one at a time; the measured ones' latencies in `lat`. 0, or -1 when a
@@ -79,19 +67,19 @@ static int wait_for(verani_client_loop *loop, const probe *p, const int *flag)
 static int run_requests(const opts *o, verani_client_loop *loop, verani_client *c, probe *p,
                         int64_t *lat)
 {
-    int total = o->warmup + o->requests;
+    int total = o->c.warmup + o->c.requests;
 
     for (int i = 0; i < total; i++) {
         Bench__Tick t = BENCH__TICK__INIT;
         int64_t t0;
         int r;
 
-        if (i == o->warmup)
-            probe_mark("gate_latency", o->mark, "start");
+        if (i == o->c.warmup)
+            probe_mark("gate_latency", o->c.mark, "start");
         t.n = p->n = (uint64_t)i + 1;
         t.data.len = PROBE_PAYLOAD;
         t.data.data = p->data;
-        p->answered = 0;
+        atomic_store(&p->answered, 0);
         t0 = probe_now_ns();
         r = o->store ? bench_bench_client_request_store(c, &t, 5000, on_reply, p)
                      : bench_bench_client_request_echo(c, &t, 5000, on_reply, p);
@@ -100,10 +88,10 @@ static int run_requests(const opts *o, verani_client_loop *loop, verani_client *
                     r < 0 ? verani_strerror(r) : "no reply");
             return -1;
         }
-        if (i >= o->warmup)
-            lat[i - o->warmup] = probe_now_ns() - t0;
+        if (i >= o->c.warmup)
+            lat[i - o->c.warmup] = probe_now_ns() - t0;
     }
-    probe_mark("gate_latency", o->mark, "end");
+    probe_mark("gate_latency", o->c.mark, "end");
     return 0;
 }
 
@@ -115,41 +103,29 @@ static void usage(FILE *f)
                "after --warmup (100) unmeasured ones: store writes storage key \"n\" first.\n");
 }
 
+/* The options of gate_latency's own. */
+static int own_option(void *arg, const char *a, const char *v)
+{
+    opts *o = arg;
+
+    if (!strcmp(a, "--port"))
+        o->port = atoi(v);
+    else if (!strcmp(a, "--event") && (!strcmp(v, "store") || !strcmp(v, "echo"))) {
+        o->event = v;
+        o->store = !strcmp(v, "store");
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
 static int parse(int argc, char **argv, opts *o)
 {
-    const char *event = NULL;
+    int r;
 
     memset(o, 0, sizeof(*o));
-    o->instance = "g1";
-    o->requests = 2000;
-    o->warmup = 100;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[++i] : NULL;
-
-        if (!strcmp(a, "--help"))
-            return 1;
-        if (!v)
-            return -1;
-        if (!strcmp(a, "--port"))
-            o->port = atoi(v);
-        else if (!strcmp(a, "--event"))
-            event = v;
-        else if (!strcmp(a, "--requests"))
-            o->requests = atoi(v);
-        else if (!strcmp(a, "--warmup"))
-            o->warmup = atoi(v);
-        else if (!strcmp(a, "--instance"))
-            o->instance = v;
-        else if (!strcmp(a, "--mark"))
-            o->mark = v;
-        else
-            return -1;
-    }
-    if (!event || (strcmp(event, "store") && strcmp(event, "echo")))
-        return -1;
-    o->store = !strcmp(event, "store");
-    return o->port > 0 && o->port <= 65535 && o->requests >= 1 && o->requests <= 1000000 &&
-                   o->warmup >= 0 && o->warmup <= 1000000 ? 0 : -1;
+    r = probe_parse(argc, argv, &o->c, "g1", own_option, o);
+    return r || (o->event && o->port > 0 && o->port <= 65535) ? r : -1;
 }
 
 int main(int argc, char **argv)
@@ -168,14 +144,13 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < PROBE_PAYLOAD; i++)
         p.data[i] = (uint8_t)('a' + i % 26);
-    lat = calloc((size_t)o.requests, sizeof(*lat));
+    lat = calloc((size_t)o.c.requests, sizeof(*lat));
     loop = verani_client_loop_create(err, sizeof(err));
     if (loop)
-        c = probe_client(loop, o.port, o.instance, "gate", err, sizeof(err));
-    if (!lat || !c || verani_client_on_state_change(c, on_state, &p) < 0 ||
-        wait_for(loop, &p, &p.connected) != 0) {
+        c = probe_client(loop, o.port, o.c.instance, "gate", &p.conn, err, sizeof(err));
+    if (!lat || !c || wait_for(loop, &p, &p.conn.connected) != 0) {
         fprintf(stderr, "gate_latency: the client of %s did not connect to port %d%s%s\n",
-                o.instance, o.port, err[0] ? ": " : "", err);
+                o.c.instance, o.port, err[0] ? ": " : "", err);
         r = 1;
     } else {
         r = run_requests(&o, loop, c, &p, lat) ? 3 : 0;
@@ -185,15 +160,15 @@ int main(int argc, char **argv)
     if (loop)
         verani_client_loop_destroy(loop);
     if (r == 0) {
-        probe_pcts f = probe_percentiles(lat, o.requests);
-        const char *ev = o.store ? "store" : "echo";
+        probe_pcts f = probe_percentiles(lat, o.c.requests);
+        const char *ev = o.event;
 
         printf("RESULT target=gate event=%s requests=%d p50_us=%.1f p90_us=%.1f p99_us=%.1f "
-               "max_us=%.1f errors=%llu last_n=%d\n", ev, o.requests, f.p50, f.p90, f.p99,
-               f.max, (unsigned long long)p.wrong, o.warmup + o.requests);
+               "max_us=%.1f errors=%llu last_n=%d\n", ev, o.c.requests, f.p50, f.p90, f.p99,
+               f.max, (unsigned long long)p.wrong, o.c.warmup + o.c.requests);
         fprintf(stderr, "%s to Bench/%s at port %d: %d requests, p50 %.0f us, p90 %.0f us, "
-                "p99 %.0f us, max %.0f us; %llu wrong replies\n", ev, o.instance, o.port,
-                o.requests, f.p50, f.p90, f.p99, f.max, (unsigned long long)p.wrong);
+                "p99 %.0f us, max %.0f us; %llu wrong replies\n", ev, o.c.instance, o.port,
+                o.c.requests, f.p50, f.p90, f.p99, f.max, (unsigned long long)p.wrong);
         r = p.wrong ? 3 : 0;
     }
     free(lat);
