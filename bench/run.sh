@@ -96,7 +96,8 @@ usage: bench/run.sh [--quick] [--runs N] [--build DIR] [--targets "$default_targ
                 (default 0 and every other core: "0,1" on 2 cores, "0,1-3" on 4)
   --no-cluster  no verani-cluster target and no cluster phase (issue 16: the forwarded
                 HTTP emit between two nodes, three fan-outs against one node and three;
-                bench/cluster/cluster.sh), which run by default when redis-server is
+                issue 17: the output gate's latency; bench/cluster/cluster.sh), which run
+                by default when redis-server is
                 installed (not with --defer)
   --idle-conns  connections held by the idle scenario (default 10000), or "max": as many as
                 this machine allows one server process (its open-file limit). The generator
@@ -202,7 +203,7 @@ if [ "$skip_build" = 0 ]; then
     cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVERANI_BUILD_BENCH=ON \
           -DVERANI_BUILD_EXAMPLES=OFF >/dev/null
     cmake --build "$build" -j2 --target loadgen bench_server lws_floor http_emit_latency \
-          >/dev/null
+          gate_latency >/dev/null
 fi
 loadgen="$build/bench/loadgen"
 server="$build/bench/bench_server"
@@ -409,7 +410,7 @@ for run in $(seq 1 "$runs"); do
     done
 done
 
-# --- the cluster phase (issue 16) ----------------------------------------------------------------
+# --- the cluster phase (issues 16 and 17) -------------------------------------------------------
 if [ "$cluster" = 1 ]; then
     cargs=(--build "$build" --results "$results" --runs "$runs")
     [ "$quick" = 1 ] && cargs+=(--quick)
