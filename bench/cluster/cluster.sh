@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# bench/cluster/cluster.sh: the cluster phase of bench/run.sh (issue 16), which runs it after
-# the single-node scenarios when redis-server is installed. Two benchmarks, each --runs times,
-# every run with a fresh redis-server of its own on a unix socket in a temporary folder
+# bench/cluster/cluster.sh: the cluster phase of bench/run.sh (issues 16 and 17), which runs it
+# after the single-node scenarios when redis-server is installed. These benchmarks, each --runs
+# times, every run with a fresh redis-server of its own on a unix socket in a temporary folder
 # (bench/cluster/redis.sh) and bench_server nodes started with --redis:
 #
 #   http-emit  two nodes A and B of one cluster; a typed client of instance f1 connects to A

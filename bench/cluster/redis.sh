@@ -30,8 +30,8 @@ redis_stop() {
     redis_pid=
 }
 
-# redis_mark DIR: the --mark command of loadgen and http_emit_latency: INFO commandstats into
-# DIR/cs.start and DIR/cs.end.
+# redis_mark DIR: the --mark command of loadgen, http_emit_latency and gate_latency: INFO
+# commandstats into DIR/cs.start and DIR/cs.end.
 redis_mark() {
     echo "redis-cli -s $redis_sock info commandstats > $1/cs.\$1"
 }
