@@ -31,10 +31,13 @@
 # The cluster (issue 16), when redis-server is installed (otherwise it says so and skips it):
 # the target `verani-cluster` is the bench server as a node of a one-node cluster
 # (`--redis unix:SOCK`, a redis-server of this script's own on a unix socket in a temporary
-# folder, fresh for every run), measured in fan-out only, interleaved with `verani`; it adds
-# the Redis commands counted (INFO commandstats) over the measured phase. Then the cluster
-# phase (bench/cluster/cluster.sh) runs the forwarded HTTP emit between two nodes and three
-# fan-outs against one node and against three, and the summary ends with the cluster's section.
+# folder, fresh for every run), measured in fan-out, interleaved with `verani`, and in churn
+# (issue 17) with its local SQLite working copy (`--db` too: row `verani-cluster-db`),
+# interleaved with `verani-db`; it adds the Redis commands counted (INFO commandstats) over
+# the measured phase. Then the cluster phase (bench/cluster/cluster.sh) runs the forwarded
+# HTTP emit between two nodes, three fan-outs against one node and against three, and the
+# output gate's latency (a request whose handler writes storage, cluster on and off), and
+# the summary ends with the cluster's section.
 # `--no-cluster` leaves both out.
 set -euo pipefail
 
@@ -78,20 +81,23 @@ usage: bench/run.sh [--quick] [--runs N] [--build DIR] [--targets "$default_targ
                 sessions persisted and resumable in a fresh SQLite file per run);
                 verani-defer-loop, verani-defer-worker and verani-defer-thread the same
                 with a deferred echo reply (--defer); verani-cluster the same as a
-                node of a one-node cluster (--redis; fan-out only, with the Redis
-                commands of its measured phase; needs redis-server); floor the
+                node of a one-node cluster (--redis; fan-out, and churn with --db as
+                verani-cluster-db, with the Redis commands of their measured phase;
+                needs redis-server); floor the
                 raw libwebsockets server of bench/peers/lws_floor.c (no protocol, coalesced
                 writes); uws the uWebSockets peer; ws, sio the Node peers. With both verani
                 and verani-db the table adds the cost of persistence per fan-out delivery.
                 churn measures connections per second with session persistence on, so its
-                Verani-C row always runs with --db (verani alone runs churn as verani-db)
+                Verani-C row always runs with --db (verani alone runs churn as verani-db,
+                verani-cluster as verani-cluster-db: --db and --redis together)
   --workers N   load generator worker processes (default 2 per generator core, plus 1; in
                 fan-out one of them holds the publisher alone)
   --cores S,G   the server's core and the generator's cores, as taskset takes them
                 (default 0 and every other core: "0,1" on 2 cores, "0,1-3" on 4)
   --no-cluster  no verani-cluster target and no cluster phase (issue 16: the forwarded
                 HTTP emit between two nodes, three fan-outs against one node and three;
-                bench/cluster/cluster.sh), which run by default when redis-server is
+                issue 17: the output gate's latency; bench/cluster/cluster.sh), which run
+                by default when redis-server is
                 installed (not with --defer)
   --idle-conns  connections held by the idle scenario (default 10000), or "max": as many as
                 this machine allows one server process (its open-file limit). The generator
@@ -197,7 +203,7 @@ if [ "$skip_build" = 0 ]; then
     cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVERANI_BUILD_BENCH=ON \
           -DVERANI_BUILD_EXAMPLES=OFF >/dev/null
     cmake --build "$build" -j2 --target loadgen bench_server lws_floor http_emit_latency \
-          >/dev/null
+          gate_latency >/dev/null
 fi
 loadgen="$build/bench/loadgen"
 server="$build/bench/bench_server"
@@ -311,6 +317,7 @@ server_cmd() {
         verani-poll) echo "$server --poll" ;;
         verani-db) echo "$server --db $db" ;;
         verani-cluster) echo "$server --redis unix:$redis_sock" ;;
+        verani-cluster-db) echo "$server --db $db --redis unix:$redis_sock" ;;
         verani-defer-loop) echo "$server --reply defer-loop" ;;
         verani-defer-worker) echo "$server --reply defer-worker --workers 1" ;;
         verani-defer-thread) echo "$server --reply defer-thread" ;;
@@ -325,13 +332,15 @@ failures=0
 for run in $(seq 1 "$runs"); do
     for sc in $scenarios; do
         for t in $targets; do
-            # the cluster's cost is measured in fan-out (issue 16)
-            [ "$t" = verani-cluster ] && [ "$sc" != fanout ] && continue
-            # churn is measured with persistence on: Verani-C's row is verani-db's
+            # the cluster's cost is measured in fan-out (issue 16) and churn (issue 17)
+            [ "$t" = verani-cluster ] && [ "$sc" != fanout ] && [ "$sc" != churn ] && continue
+            # churn is measured with persistence on: Verani-C's row is verani-db's, and the
+            # cluster's is a one-node cluster with its local SQLite working copy (--db too)
             if [ "$sc" = churn ] && [ "$t" = verani ]; then
                 [[ " $targets " == *" verani-db "* ]] && continue
                 t=verani-db
             fi
+            [ "$sc" = churn ] && [ "$t" = verani-cluster ] && t=verani-cluster-db
             case "$sc" in
                 fanout) args="--scenario fanout $fanout_args" ;;
                 echo) args="--scenario echo $echo_args" ;;
@@ -361,8 +370,8 @@ for run in $(seq 1 "$runs"); do
             rm -f "$db" "$db-wal" "$db-shm"
             mark=()
             rmsg=""
-            if [ "$t" = verani-cluster ]; then
-                rdir="$dbdir/redis-$run"
+            if [[ "$t" == verani-cluster* ]]; then
+                rdir="$dbdir/redis-$run-$sc"
                 redis_start "$rdir" "$gen_cores"
                 mark=(--mark "$(redis_mark "$rdir")")
             fi
@@ -374,7 +383,7 @@ for run in $(seq 1 "$runs"); do
                       grep '^RESULT '); then
                 :
             fi
-            if [ "$t" = verani-cluster ]; then
+            if [[ "$t" == verani-cluster* ]]; then
                 redis_stop
                 if [ -n "$line" ]; then
                     # the Redis commands of the measured phase, and per second of it (one node)
@@ -401,7 +410,7 @@ for run in $(seq 1 "$runs"); do
     done
 done
 
-# --- the cluster phase (issue 16) ----------------------------------------------------------------
+# --- the cluster phase (issues 16 and 17) -------------------------------------------------------
 if [ "$cluster" = 1 ]; then
     cargs=(--build "$build" --results "$results" --runs "$runs")
     [ "$quick" = 1 ] && cargs+=(--quick)
@@ -507,11 +516,12 @@ END {
     name["verani-raw-poll"] = "Verani-C, poll() loop (HELLO-only client)"
     name["verani-db"] = "Verani-C, --db (sessions persisted)"
     name["verani-cluster"] = "Verani-C, cluster on (one node, owner local)"
+    name["verani-cluster-db"] = "Verani-C, cluster on, --db (one node, owner local)"
     name["verani-defer-loop"] = "Verani-C, reply deferred, answered on the loop"
     name["verani-defer-worker"] = "Verani-C, reply deferred to a worker-pool job"
     name["verani-defer-thread"] = "Verani-C, reply deferred to an application thread"
     name["verani-raw-db"] = "Verani-C, --db (HELLO-only client)"
-    nt = split("verani verani-cluster verani-poll verani-db verani-defer-loop verani-defer-worker verani-defer-thread verani-raw verani-raw-poll verani-raw-db floor uws ws sio", ts, " ")
+    nt = split("verani verani-cluster verani-poll verani-db verani-cluster-db verani-defer-loop verani-defer-worker verani-defer-thread verani-raw verani-raw-poll verani-raw-db floor uws ws sio", ts, " ")
     printf "Medians of %d run(s), (min..max) when more than one. Server CPU: the server process's\n", runs
     printf "CPU time (all its threads) over the measured phase; gen CPU: the load generator's (%d\n", workers
     printf "worker processes on %d core(s) unless noted, and its parent), as a share of one core,\n", gcores

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# bench/cluster/cluster.sh: the cluster phase of bench/run.sh (issue 16), which runs it after
-# the single-node scenarios when redis-server is installed. Two benchmarks, each --runs times,
-# every run with a fresh redis-server of its own on a unix socket in a temporary folder
+# bench/cluster/cluster.sh: the cluster phase of bench/run.sh (issues 16 and 17), which runs it
+# after the single-node scenarios when redis-server is installed. These benchmarks, each --runs
+# times, every run with a fresh redis-server of its own on a unix socket in a temporary folder
 # (bench/cluster/redis.sh) and bench_server nodes started with --redis:
 #
 #   http-emit  two nodes A and B of one cluster; a typed client of instance f1 connects to A
@@ -23,11 +23,20 @@
 #              --quick), with INFO commandstats read at both edges of its measured phase: the
 #              Redis commands per second of a node at work, over a window long enough that the
 #              heartbeats' period (1 s: one SET and one PUBLISH each) does not decide it.
+#   gate       the output gate (issue 17): two bench_servers with a SQLite file each (--db),
+#              one of them a node of a one-node cluster (--redis), the other not; against each,
+#              bench/cluster/gate_latency sends 2,000 requests (500 with --quick) one at a time
+#              after 100 unmeasured: `store`, whose handler writes room storage key "n" and
+#              replies (on the node the reply waits for Redis to acknowledge the write), and
+#              `echo` (no write). Order: off store, on store, on echo, off echo. p50, p90, p99
+#              and the largest round trip of each, and on the node the Redis commands of the
+#              measured requests (INFO commandstats); after `store` Redis must hold the last
+#              request's number under "n" of the instance's storage hash.
 #
 # usage: cluster.sh run --build DIR --results FILE --runs N [--quick]
 #        cluster.sh table --results FILE --runs N
 # `run` appends one RESULT line per benchmark and run to FILE (scen=http-emit, nodes1,
-# nodes3) and prints its progress; `table` prints the cluster section of run.sh's summary from
+# nodes3, heartbeats, gate) and prints its progress; `table` prints the cluster section of run.sh's summary from
 # FILE, with the cost of the cluster in fan-out (targets verani and verani-cluster of the
 # single-node scenarios, when FILE has them).
 set -euo pipefail
@@ -65,6 +74,14 @@ if [ "$mode" = table ]; then
             add("cmds", kv("redis_cmds")); csum += kv("redis_cmds"); esum += kv("elapsed_s")
             detail[r] = kv("redis")
         }
+    } else if (s == "churn" && (t == "verani-db" || t == "verani-cluster-db")) {
+        cu[t, r] = kv("server_us_per_unit"); add("churn" SUBSEP t, cu[t, r])
+        add("crate" SUBSEP t, kv("rate"))
+        if (t == "verani-cluster-db" && kv("count") > 0) {
+            d = kv("redis"); n = kv("count")
+            add("capply", (cmd_count(d, "evalsha") + cmd_count(d, "eval")) / n)
+            add("ccmds", kv("redis_cmds") / n); cdetail[r] = d " in " n " connections"
+        }
     } else if (s == "http-emit") {
         add("p50", kv("p50_us")); add("p90", kv("p90_us")); add("p99", kv("p99_us"))
         add("max", kv("max_us")); add("pub", kv("publish_per_emit"))
@@ -75,18 +92,34 @@ if [ "$mode" = table ]; then
         add("hbus", kv("server_us_per_unit"))
     } else if (s == "http-emit-local") {
         add("l50", kv("p50_us")); add("l99", kv("p99_us"))
+    } else if (s == "gate") {
+        g = kv("cluster") "-" kv("event"); gseen[g] = 1
+        add(g SUBSEP "p50", kv("p50_us")); add(g SUBSEP "p90", kv("p90_us"))
+        add(g SUBSEP "p99", kv("p99_us")); add(g SUBSEP "max", kv("max_us"))
+        add(g SUBSEP "err", kv("errors")); gp[g, "p50", r] = kv("p50_us"); gp[g, "p99", r] = kv("p99_us")
+        if (kv("cluster") == "on") { add(g SUBSEP "apply", kv("evalsha_per_request")); gdetail[g, r] = kv("redis") }
+        gn = kv("requests")
     } else if (s == "nodes1" || s == "nodes3") {
         add(s SUBSEP "rate", kv("rate")); add(s SUBSEP "srv", kv("server_pct"))
         add(s SUBSEP "gen", kv("gen_pct")); add(s SUBSEP "us", kv("server_us_per_unit"))
         add(s SUBSEP "bad", kv("bad")); rate[s, r] = kv("rate")
     }
 }
+# One ratio a run, v[b, r] / v[a, r], into `key` (the runs with both and v[a, r] > 0).
+function run_ratios(v, a, b, key,    r) {
+    for (r = 1; r <= runs; r++)
+        if (((a SUBSEP r) in v) && ((b SUBSEP r) in v) && v[a, r] > 0) add(key, v[b, r] / v[a, r])
+}
+# The count of command `name` in a redis= field ("name:calls,..."), 0 when absent.
+function cmd_count(d, name,    parts, i, n, kc) {
+    n = split(d, parts, ",")
+    for (i = 1; i <= n; i++) { split(parts[i], kc, ":"); if (kc[1] == name) return kc[2] + 0 }
+    return 0
+}
 END {
-    print "\nThe cluster (issue 16). Medians of the runs, (min..max) when more than one."
+    print "\nThe cluster (issues 16 and 17). Medians of the runs, (min..max) when more than one."
     if (cnt["verani" SUBSEP "us"] && cnt["verani-cluster" SUBSEP "us"]) {
-        for (r = 1; r <= runs; r++)
-            if ((("verani" SUBSEP r) in us) && (("verani-cluster" SUBSEP r) in us) && us["verani", r] > 0)
-                add("ratio", us["verani-cluster", r] / us["verani", r])
+        run_ratios(us, "verani", "verani-cluster", "ratio")
         m0 = med("verani" SUBSEP "us"); m1 = med("verani-cluster" SUBSEP "us")
         printf "\n1. Fan-out, 1,000 subscribers, 64 B, the owner local (target: at most +5 %% server CPU per delivery):\n"
         printf "   cluster off %s us/delivery, cluster on %s us/delivery: %+.1f %% (per run, on/off: %s).\n",
@@ -96,6 +129,19 @@ END {
         printf "   over all runs %d in %.2f s, %.2f per second for the one node (target: at most 2, heartbeats\n", csum, esum, (esum > 0 ? csum / esum : 0)
         printf "   only: each is one SET and one PUBLISH); by command, run by run:"
         for (r = 1; r <= runs; r++) if (r in detail) printf " [%s]", detail[r]
+        print "."
+    }
+    if (cnt["churn" SUBSEP "verani-db"] && cnt["churn" SUBSEP "verani-cluster-db"]) {
+        run_ratios(cu, "verani-db", "verani-cluster-db", "cratio")
+        printf "\n1c. Churn (connect, echo, close; 32 in flight), a one-node cluster with --db against --db alone\n"
+        printf "   (target: at most +15 %% server CPU per connection; each connect and each close one apply at most):\n"
+        printf "   --db %s us/connection (%s/s), cluster on %s us/connection (%s/s);\n",
+            show("churn" SUBSEP "verani-db", "%.1f"), show("crate" SUBSEP "verani-db", "%.0f"),
+            show("churn" SUBSEP "verani-cluster-db", "%.1f"), show("crate" SUBSEP "verani-cluster-db", "%.0f")
+        printf "   per run, on/off: %s.\n", show("cratio", "%.3f")
+        printf "   Applies (EVALSHA and EVAL) per connection: %s; Redis commands per connection, those the\n", show("capply", "%.3f")
+        printf "   scripts run inside Redis and the heartbeats included: %s; by command, run by run:", show("ccmds", "%.2f")
+        for (r = 1; r <= runs; r++) if (r in cdetail) printf " [%s]", cdetail[r]
         print "."
     }
     if (hbn) {
@@ -118,9 +164,7 @@ END {
         print "."
     }
     if (cnt["nodes1" SUBSEP "rate"] && cnt["nodes3" SUBSEP "rate"]) {
-        for (r = 1; r <= runs; r++)
-            if ((("nodes1" SUBSEP r) in rate) && (("nodes3" SUBSEP r) in rate) && rate["nodes1", r] > 0)
-                add("scale", rate["nodes3", r] / rate["nodes1", r])
+        run_ratios(rate, "nodes1", "nodes3", "scale")
         print "\n3. Three fan-outs at once (3 instances x 1,000 subscribers, 64 B), nothing pinned:\n"
         print "| servers | deliveries/s, all three | server CPU, % of one core | server us/delivery | generators CPU, % of one core | losses+gaps+dups+lost |"
         print "| --- | --- | --- | --- | --- | --- |"
@@ -132,6 +176,38 @@ END {
             show("nodes3" SUBSEP "gen", "%.0f"), show("nodes3" SUBSEP "bad", "%d")
         printf "\n   Three nodes / one node, deliveries per second, run by run: %s.\n", show("scale", "%.2f")
     }
+    if (("on-store" in gseen) && ("off-store" in gseen)) {
+        for (r = 1; r <= runs; r++) for (q = 1; q <= 2; q++) {
+            pc = q == 1 ? "p50" : "p99"
+            if ((("on-store", pc, r) in gp) && (("off-store", pc, r) in gp))
+                add("gadd" pc, gp["on-store", pc, r] - gp["off-store", pc, r])
+            if ((("on-echo", pc, r) in gp) && (("off-echo", pc, r) in gp))
+                add("eadd" pc, gp["on-echo", pc, r] - gp["off-echo", pc, r])
+        }
+        printf "\n4. The output gate (issue 17): %d requests one at a time on one connection, each a round trip\n", gn
+        print "   from the client's call to its reply; store writes room storage (key \"n\") then replies, echo"
+        print "   writes nothing. Both servers have a SQLite file (--db); \"on\" is a node of a one-node cluster.\n"
+        print "| request | cluster | p50 us | p90 us | p99 us | max us | applies (EVALSHA) per request | wrong replies |"
+        print "| --- | --- | --- | --- | --- | --- | --- | --- |"
+        split("off-store on-store off-echo on-echo", gk, " ")
+        for (i = 1; i <= 4; i++) {
+            g = gk[i]; if (!(g in gseen)) continue
+            printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", substr(g, index(g, "-") + 1),
+                substr(g, 1, index(g, "-") - 1), show(g SUBSEP "p50", "%.0f"), show(g SUBSEP "p90", "%.0f"),
+                show(g SUBSEP "p99", "%.0f"), show(g SUBSEP "max", "%.0f"),
+                (g ~ /^on/ ? show(g SUBSEP "apply", "%.3f") : "-"), show(g SUBSEP "err", "%d")
+        }
+        printf "\n   Added by the gate (store, cluster on minus off, run by run): p50 %s us, p99 %s us.\n",
+            show("gaddp50", "%+.0f"), show("gaddp99", "%+.0f")
+        if (cnt["eaddp50"])
+            printf "   A turn without a write (echo, on minus off): p50 %s us, p99 %s us.\n",
+                show("eaddp50", "%+.0f"), show("eaddp99", "%+.0f")
+        printf "   Redis during the measured requests, run by run: store"
+        for (r = 1; r <= runs; r++) if (("on-store", r) in gdetail) printf " [%s]", gdetail["on-store", r]
+        printf "; echo"
+        for (r = 1; r <= runs; r++) if (("on-echo", r) in gdetail) printf " [%s]", gdetail["on-echo", r]
+        print "."
+    }
 }
 AWK
     exit 0
@@ -141,17 +217,20 @@ fi
 server="$build/bench/bench_server"
 loadgen="$build/bench/loadgen"
 emitter="$build/bench/http_emit_latency"
-for f in "$server" "$loadgen" "$emitter"; do
+gater="$build/bench/gate_latency"
+for f in "$server" "$loadgen" "$emitter" "$gater"; do
     [ -x "$f" ] || { echo "cluster.sh: $f is missing (build failed?)" >&2; exit 1; }
 done
 if [ "$quick" = 1 ]; then
     duration=2
     long=2
     requests=500
+    gate_requests=500
 else
     duration=5
     long=10
     requests=2000
+    gate_requests=2000
 fi
 token=bench-cluster-token
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/verani-cluster-XXXXXX")
@@ -163,13 +242,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_node DIR NAME [ARGS...]: a bench_server node of the cluster of redis_sock; sets
-# node_port and node_pid once it printed "PID <pid> PORT <port>" (within 10 s).
-start_node() {
+# start_server DIR NAME [ARGS...]: a bench_server with ARGS; sets node_port and node_pid once
+# it printed "PID <pid> PORT <port>" (within 10 s).
+start_server() {
     local dir=$1 name=$2 line=""
     shift 2
-    "$server" --redis "unix:$redis_sock" --node-id "$name" "$@" >"$dir/$name.out" \
-        2>>"$dir/$name.err" &
+    "$server" "$@" >"$dir/$name.out" 2>>"$dir/$name.err" &
     node_pid=$!
     node_pids+=("$node_pid")
     for _ in $(seq 1 200); do
@@ -179,6 +257,13 @@ start_node() {
     done
     node_port=$(echo "$line" | awk '$1 == "PID" && $3 == "PORT" { print $4 }')
     [ -n "$node_port" ] || { echo "cluster.sh: node $name did not start" >&2; return 1; }
+}
+
+# start_node DIR NAME [ARGS...]: the same, a node of the cluster of redis_sock.
+start_node() {
+    local dir=$1 name=$2
+    shift 2
+    start_server "$dir" "$name" --redis "unix:$redis_sock" --node-id "$name" "$@"
 }
 
 stop_nodes() {
@@ -289,11 +374,57 @@ fanout_nodes() {
         }' | tee -a "$results" | sed 's/^/   /'
 }
 
+# gate RUN: the round trip of a request whose handler writes storage, cluster on and off.
+gate() {
+    local run=$1 dir="$tmp/gate-$1" on off c where ev port line last d got mark ok=0
+    mkdir -p "$dir"
+    redis_start "$dir" "0-$(($(nproc) - 1))"
+    start_node "$dir" on --db "$dir/on.db"; on=$node_port
+    start_server "$dir" off --db "$dir/off.db"; off=$node_port
+    echo "== run $run/$runs: the output gate, store and echo against a node (port $on) and" \
+         "a server without the cluster (port $off)"
+    for c in off:store on:store on:echo off:echo; do
+        where=${c%%:*}
+        ev=${c#*:}
+        port=$off
+        mark=()
+        if [ "$where" = on ]; then
+            port=$on
+            mark=(--mark "$(redis_mark "$dir")")
+        fi
+        if ! line=$("$gater" --port "$port" --event "$ev" --requests "$gate_requests" \
+                    "${mark[@]}" 2>"$dir/$c.err" | grep '^RESULT '); then
+            sed 's/^/   /' "$dir/$c.err"
+            echo "   no result (cluster $where, $ev)"
+            ok=1
+            continue
+        fi
+        sed "s/^/   cluster $where: /" "$dir/$c.err"
+        if [ "$where" = on ]; then
+            d=$(redis_diff "$dir/cs.start" "$dir/cs.end")
+            echo "   Redis during the measured requests: $d"
+            line="$line redis=$d evalsha_per_request=$(awk -v e="$(redis_count "$d" evalsha)" \
+                  -v n="$gate_requests" 'BEGIN { printf "%.3f", e / n }')"
+            last=$(echo "$line" | sed -n 's/.* last_n=\([0-9]*\).*/\1/p')
+            got=$(redis-cli -s "$redis_sock" hget 'vr:st:{Bench/g1}' n)
+            if [ "$ev" = store ] && [ "$got" != "$last" ]; then
+                echo "   Redis holds n=$got in vr:st:{Bench/g1}, not the last request's $last"
+                ok=1
+            fi
+        fi
+        echo "$line cluster=$where scen=gate run=$run" >>"$results"
+    done
+    stop_nodes
+    redis_stop
+    return "$ok"
+}
+
 failures=0
 for run in $(seq 1 "$runs"); do
     http_emit "$run" || failures=$((failures + 1))
     fanout_nodes "$run" 1 || failures=$((failures + 1))
     fanout_nodes "$run" 3 || failures=$((failures + 1))
     heartbeats "$run" || failures=$((failures + 1))
+    gate "$run" || failures=$((failures + 1))
 done
 [ "$failures" = 0 ] || { echo "cluster.sh: $failures cluster run(s) gave no result" >&2; exit 1; }

@@ -31,50 +31,28 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "bench_client.h"
+#include "probe.h"
 
-#define PAYLOAD 64
+#define PAYLOAD PROBE_PAYLOAD
 
 typedef struct opts {
-    int ws_port, http_port, requests, warmup;
-    const char *token, *instance, *mark;
+    probe_opts c;            /* --instance, --requests, --warmup, --mark */
+    int ws_port, http_port;
+    const char *token;
 } opts;
 
 /* The client thread's state: the main thread reads the atomics only. */
 typedef struct holder {
     const opts *o;
-    atomic_int connected, lost, stop;
+    probe_conn conn;
+    atomic_int stop;
     atomic_uint_fast64_t got, bad;   /* Ticks received in order; out of order or again */
     uint64_t last_n;
 } holder;
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* --- the client of the instance, on a thread of its own --------------------------------- */
-
-static void on_state(verani_client *c, verani_client_state old_state,
-                     verani_client_state new_state, void *user)
-{
-    holder *h = user;
-
-    (void)c;
-    (void)old_state;
-    if (new_state == VERANI_CLIENT_CONNECTED)
-        atomic_store(&h->connected, 1);
-    else if (new_state == VERANI_CLIENT_ERROR || new_state == VERANI_CLIENT_DISCONNECTED ||
-             new_state == VERANI_CLIENT_RECONNECTING)
-        atomic_store(&h->lost, 1);
-}
 
 static void on_fanout(verani_client *c, const Bench__Tick *msg, void *user)
 {
@@ -92,26 +70,17 @@ static void on_fanout(verani_client *c, const Bench__Tick *msg, void *user)
 static void *holder_main(void *arg)
 {
     holder *h = arg;
-    verani_client_options co;
     verani_client_loop *loop;
     verani_client *c = NULL;
-    char url[300], err[256];
+    char err[256];
 
     loop = verani_client_loop_create(err, sizeof(err));
-    if (loop) {
-        snprintf(url, sizeof(url), "ws://127.0.0.1:%d/bench/%s?userId=holder", h->o->ws_port,
-                 h->o->instance);
-        verani_client_options_init(&co);
-        co.url = url;
-        co.room = &bench_bench_schema;
-        co.reconnect_disabled = 1;
-        co.ping_interval_ms = VERANI_CLIENT_NO_PING;
-        c = verani_client_create(loop, &co, err, sizeof(err));
-    }
-    if (!c || verani_client_on_state_change(c, on_state, h) < 0 ||
-        bench_bench_client_on_fanout(c, on_fanout, h) < 0) {
+    if (loop)
+        c = probe_client(loop, h->o->ws_port, h->o->c.instance, "holder", &h->conn, err,
+                         sizeof(err));
+    if (!c || bench_bench_client_on_fanout(c, on_fanout, h) < 0) {
         fprintf(stderr, "http_emit_latency: client: %s\n", err);
-        atomic_store(&h->lost, 1);
+        atomic_store(&h->conn.lost, 1);
     } else {
         while (!atomic_load(&h->stop))
             verani_client_loop_service(loop, 5);
@@ -196,38 +165,13 @@ static int read_answer(int fd, char *buf, size_t cap, const char **body, int *cl
 
 /* --- the run ------------------------------------------------------------------------------ */
 
-static void mark(const char *cmd, const char *word)
-{
-    pid_t kid;
-    int status;
-
-    if (!cmd)
-        return;
-    fflush(stdout);
-    kid = fork();
-    if (kid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, "mark", word, (char *)NULL);
-        _exit(127);
-    }
-    if (kid < 0 || waitpid(kid, &status, 0) != kid || !WIFEXITED(status) ||
-        WEXITSTATUS(status) != 0)
-        fprintf(stderr, "http_emit_latency: --mark command (%s) failed\n", word);
-}
-
-static int cmp_i64(const void *x, const void *y)
-{
-    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
-
-    return a < b ? -1 : a > b;
-}
-
 /* Send every request; their latencies (measured ones) in `lat`. The number of wrong answers,
  * or -1 when the connection failed. */
 static int run_requests(const opts *o, int64_t *lat, int *reconnects)
 {
     static char req[1024], ans[4096];
     uint8_t data[PAYLOAD], body[PAYLOAD + 16];
-    int fd = -1, errors = 0, total = o->warmup + o->requests;
+    int fd = -1, errors = 0, total = o->c.warmup + o->c.requests;
 
     for (int i = 0; i < PAYLOAD; i++)
         data[i] = (uint8_t)('a' + i % 26);
@@ -238,8 +182,8 @@ static int run_requests(const opts *o, int64_t *lat, int *reconnects)
         int64_t t0;
         int status, closes;
 
-        if (i == o->warmup)
-            mark(o->mark, "start");
+        if (i == o->c.warmup)
+            probe_mark("http_emit_latency", o->c.mark, "start");
         if (fd < 0 && (fd = http_connect(o->http_port)) < 0) {
             fprintf(stderr, "http_emit_latency: connect to port %d: %s\n", o->http_port,
                     strerror(errno));
@@ -253,19 +197,19 @@ static int run_requests(const opts *o, int64_t *lat, int *reconnects)
                                 "POST /_verani/rooms/Bench/%s/emit/fanout?channel=default "
                                 "HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
                                 "Content-Type: application/x-protobuf\r\n"
-                                "Content-Length: %zu\r\n\r\n", o->instance, o->token, blen);
+                                "Content-Length: %zu\r\n\r\n", o->c.instance, o->token, blen);
         if (hlen + blen > sizeof(req))
             return -1;
         memcpy(req + hlen, body, blen);
-        t0 = now_ns();
+        t0 = probe_now_ns();
         if (write_all(fd, req, hlen + blen) != 0 ||
             (status = read_answer(fd, ans, sizeof(ans), &ans_body, &closes)) < 0) {
             fprintf(stderr, "http_emit_latency: request %d: no answer\n", i + 1);
             close(fd);
             return -1;
         }
-        if (i >= o->warmup)
-            lat[i - o->warmup] = now_ns() - t0;
+        if (i >= o->c.warmup)
+            lat[i - o->c.warmup] = probe_now_ns() - t0;
         if (status != 200 || !strstr(ans_body, "\"delivered\":1")) {
             if (errors++ < 3)
                 fprintf(stderr, "http_emit_latency: request %d: %d %s\n", i + 1, status,
@@ -277,7 +221,7 @@ static int run_requests(const opts *o, int64_t *lat, int *reconnects)
             (*reconnects)++;
         }
     }
-    mark(o->mark, "end");
+    probe_mark("http_emit_latency", o->c.mark, "end");
     if (fd >= 0)
         close(fd);
     return errors;
@@ -291,42 +235,32 @@ static void usage(FILE *f)
                "one by one to the HTTP API at port B after --warmup (100) unmeasured ones.\n");
 }
 
-static int parse(int argc, char **argv, opts *o)
+/* The options of http_emit_latency's own. */
+static int own_option(void *arg, const char *a, const char *v)
 {
-    memset(o, 0, sizeof(*o));
-    o->instance = "b1";
-    o->requests = 2000;
-    o->warmup = 100;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    opts *o = arg;
 
-        if (!strcmp(a, "--help"))
-            return 1;
-        if (!v)
-            return -1;
-        i++;
-        if (!strcmp(a, "--ws-port"))
-            o->ws_port = atoi(v);
-        else if (!strcmp(a, "--http-port"))
-            o->http_port = atoi(v);
-        else if (!strcmp(a, "--requests"))
-            o->requests = atoi(v);
-        else if (!strcmp(a, "--warmup"))
-            o->warmup = atoi(v);
-        else if (!strcmp(a, "--token"))
-            o->token = v;
-        else if (!strcmp(a, "--instance"))
-            o->instance = v;
-        else if (!strcmp(a, "--mark"))
-            o->mark = v;
-        else
-            return -1;
-    }
-    if (o->ws_port <= 0 || o->ws_port > 65535 || o->http_port <= 0 || o->http_port > 65535 ||
-        !o->token || o->requests < 1 || o->requests > 1000000 || o->warmup < 0 ||
-        o->warmup > 1000000)
+    if (!strcmp(a, "--ws-port"))
+        o->ws_port = atoi(v);
+    else if (!strcmp(a, "--http-port"))
+        o->http_port = atoi(v);
+    else if (!strcmp(a, "--token"))
+        o->token = v;
+    else
         return -1;
     return 0;
+}
+
+static int parse(int argc, char **argv, opts *o)
+{
+    int r;
+
+    memset(o, 0, sizeof(*o));
+    r = probe_parse(argc, argv, &o->c, "b1", own_option, o);
+    if (r == 0 && (o->ws_port <= 0 || o->ws_port > 65535 || o->http_port <= 0 ||
+                   o->http_port > 65535 || !o->token))
+        r = -1;
+    return r;
 }
 
 int main(int argc, char **argv)
@@ -345,24 +279,25 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     memset(&h, 0, sizeof(h));
     h.o = &o;
-    lat = calloc((size_t)o.requests, sizeof(*lat));
+    lat = calloc((size_t)o.c.requests, sizeof(*lat));
     if (!lat || pthread_create(&th, NULL, holder_main, &h) != 0)
         return 1;
-    deadline = now_ns() + 10000000000LL;
-    while (!atomic_load(&h.connected) && !atomic_load(&h.lost) && now_ns() < deadline)
+    deadline = probe_now_ns() + 10000000000LL;
+    while (!atomic_load(&h.conn.connected) && !atomic_load(&h.conn.lost) &&
+           probe_now_ns() < deadline)
         usleep(1000);
-    if (!atomic_load(&h.connected)) {
+    if (!atomic_load(&h.conn.connected)) {
         fprintf(stderr, "http_emit_latency: the client of %s did not connect to port %d\n",
-                o.instance, o.ws_port);
+                o.c.instance, o.ws_port);
         atomic_store(&h.stop, 1);
         pthread_join(th, NULL);
         return 1;
     }
     errors = run_requests(&o, lat, &reconnects);
-    total = (uint64_t)o.warmup + (uint64_t)o.requests;
-    deadline = now_ns() + 5000000000LL;
+    total = (uint64_t)o.c.warmup + (uint64_t)o.c.requests;
+    deadline = probe_now_ns() + 5000000000LL;
     while (errors >= 0 && atomic_load(&h.got) + atomic_load(&h.bad) < total &&
-           !atomic_load(&h.lost) && now_ns() < deadline)
+           !atomic_load(&h.conn.lost) && probe_now_ns() < deadline)
         usleep(1000);
     atomic_store(&h.stop, 1);
     pthread_join(th, NULL);
@@ -370,22 +305,19 @@ int main(int argc, char **argv)
         free(lat);
         return 1;
     }
-    qsort(lat, (size_t)o.requests, sizeof(*lat), cmp_i64);
     {
-        double p50 = (double)lat[o.requests / 2] / 1e3;
-        double p90 = (double)lat[(o.requests * 90) / 100] / 1e3;
-        double p99 = (double)lat[(o.requests * 99) / 100] / 1e3;
-        double mx = (double)lat[o.requests - 1] / 1e3;
+        probe_pcts f = probe_percentiles(lat, o.c.requests);
+        double p50 = f.p50, p90 = f.p90, p99 = f.p99, mx = f.max;
         uint64_t got = atomic_load(&h.got), bad = atomic_load(&h.bad);
 
         printf("RESULT target=http-emit requests=%d p50_us=%.1f p90_us=%.1f p99_us=%.1f "
                "max_us=%.1f errors=%d received=%llu out_of_order=%llu reconnects=%d\n",
-               o.requests, p50, p90, p99, mx, errors, (unsigned long long)got,
+               o.c.requests, p50, p90, p99, mx, errors, (unsigned long long)got,
                (unsigned long long)bad, reconnects);
         fprintf(stderr, "http emit to Bench/%s at port %d (owner at port %d): %d requests, p50 "
                 "%.0f us, p90 %.0f us, p99 %.0f us, max %.0f us; %d wrong answers; %llu of "
-                "%llu Ticks received in order\n", o.instance, o.http_port, o.ws_port,
-                o.requests, p50, p90, p99, mx, errors, (unsigned long long)got,
+                "%llu Ticks received in order\n", o.c.instance, o.http_port, o.ws_port,
+                o.c.requests, p50, p90, p99, mx, errors, (unsigned long long)got,
                 (unsigned long long)total);
         free(lat);
         return errors || got != total || bad ? 3 : 0;

@@ -1,9 +1,10 @@
-# shellcheck shell=bash
+# shellcheck shell=sh
 # SPDX-License-Identifier: MIT
 #
-# bench/cluster/redis.sh: sourced by bench/run.sh and bench/cluster/cluster.sh. A redis-server
-# of the benchmark's own on a unix socket in a folder it is given (no port, no file written),
-# and the difference of its per-command counters (INFO commandstats) between two readings.
+# bench/cluster/redis.sh: sourced by bench/run.sh, bench/cluster/cluster.sh and the CTest smokes
+# (bench/cluster/smoke_lib.sh), so plain sh. A redis-server of the benchmark's own on a unix
+# socket in a folder it is given (no port, no file written), and the difference of its
+# per-command counters (INFO commandstats) between two readings.
 
 # redis_start DIR CORES: start redis-server on DIR/redis.sock, pinned to CORES (taskset);
 # sets redis_sock and redis_pid. 0 once it answers PING (within 5 s), 1 otherwise.
@@ -29,8 +30,8 @@ redis_stop() {
     redis_pid=
 }
 
-# redis_mark DIR: the --mark command of loadgen and http_emit_latency: INFO commandstats into
-# DIR/cs.start and DIR/cs.end.
+# redis_mark DIR: the --mark command of loadgen, http_emit_latency and gate_latency: INFO
+# commandstats into DIR/cs.start and DIR/cs.end.
 redis_mark() {
     echo "redis-cli -s $redis_sock info commandstats > $1/cs.\$1"
 }

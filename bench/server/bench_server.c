@@ -2,8 +2,11 @@
 /*
  * bench_server.c: the Verani-C side of bench/: a server of the bench schema
  * (bench/bench.verani, built through verani_generate() as a user's project
- * would) with the two handlers the scenarios need: `publish` fans its Tick out
- * to channel "default" except the sender, `echo` returns its Tick. It listens
+ * would) with the handlers the scenarios need: `publish` fans its Tick out
+ * to channel "default" except the sender, `echo` returns its Tick, `store`
+ * writes the Tick's number (in decimal) to its instance's storage under key
+ * "n" and then returns the Tick (bench/cluster/gate_latency: on a cluster node
+ * its reply waits for Redis to acknowledge the write). It listens
  * on 127.0.0.1 (port 0 unless given), prints one line "PID <pid> PORT <port>"
  * on stdout for bench/run.sh and the load generator, and runs the one event
  * loop thread until SIGINT or SIGTERM (so `taskset -c N` pins all its work).
@@ -75,6 +78,21 @@ static int on_echo(verani_ctx *ctx, const Bench__Tick *msg, Bench__Tick *reply)
     reply->n = msg->n;
     reply->data = msg->data;
     return 0;
+}
+
+static int on_store(verani_ctx *ctx, const Bench__Tick *msg, Bench__Tick *reply)
+{
+    verani_storage *st = verani_ctx_storage(ctx);
+    char v[24];
+    int len, r;
+
+    if (!st)
+        return VERANI_EIO;
+    len = snprintf(v, sizeof(v), "%llu", (unsigned long long)msg->n);
+    r = verani_storage_put(st, "n", 1, v, (size_t)len);
+    if (r < 0)
+        return r;
+    return on_echo(ctx, msg, reply);
 }
 
 /* --- deferred replies (--reply) --------------------------------------------------------- */
@@ -186,10 +204,12 @@ static const char *const reply_names[] = {"direct", "defer-loop", "defer-worker"
                                           "defer-thread"};
 
 static const bench_bench_handlers handlers[] = {
-    [REPLY_DIRECT] = {.publish = on_publish, .echo = on_echo},
-    [REPLY_DEFER_LOOP] = {.publish = on_publish, .echo = on_echo_defer_loop},
-    [REPLY_DEFER_WORKER] = {.publish = on_publish, .echo = on_echo_defer_worker},
-    [REPLY_DEFER_THREAD] = {.publish = on_publish, .echo = on_echo_defer_thread},
+    [REPLY_DIRECT] = {.publish = on_publish, .echo = on_echo, .store = on_store},
+    [REPLY_DEFER_LOOP] = {.publish = on_publish, .echo = on_echo_defer_loop, .store = on_store},
+    [REPLY_DEFER_WORKER] = {.publish = on_publish, .echo = on_echo_defer_worker,
+                            .store = on_store},
+    [REPLY_DEFER_THREAD] = {.publish = on_publish, .echo = on_echo_defer_thread,
+                            .store = on_store},
 };
 
 /* The mode named `s`, or -1. */
