@@ -147,11 +147,15 @@ typedef struct vr_apply_op {
  * with `epoch` and that the batch is new, then writes <p>:st:{R/I}. `cb` gets 1 applied,
  * 2 applied before (a retry), 0 refused (another node or epoch owns it: this node was
  * deposed), or a negative verani_err (Redis did not answer: send it again). The ops are
- * copied. 0, or VERANI_EIO (Redis is not up: cb does not run), VERANI_ENOMEM.
+ * copied; the script is queued, written by vr_cluster_flush (or by the loop, when the link
+ * is writable). 0, or VERANI_EIO (Redis is not up: cb does not run), VERANI_ENOMEM.
  */
 int vr_cluster_apply(vr_cluster *c, const char *room, const char *instance, uint64_t epoch,
                      uint64_t batch_no, const vr_apply_op *ops, size_t n,
                      void (*cb)(vr_cluster *c, int result, void *arg), void *arg);
+/* Write what the calls of this turn queued (the applies of every instance that wrote) to
+ * Redis now, in as few writes as they fit in, rather than one each. */
+void vr_cluster_flush(vr_cluster *c);
 
 /* What a load found: the instance's storage (n pairs) and, when asked, the handover (len 0:
  * none or expired). All of it valid during the callback only. */

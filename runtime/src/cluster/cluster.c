@@ -400,6 +400,11 @@ void vr_cluster_destroy(vr_cluster *c)
     vr_free(c);
 }
 
+void vr_cluster_flush(vr_cluster *c)
+{
+    vr_redis_flush(c->redis);
+}
+
 const char *vr_cluster_node_id(const vr_cluster *c)
 {
     return c->node_id;

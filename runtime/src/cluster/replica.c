@@ -141,9 +141,7 @@ int vr_cluster_apply(vr_cluster *c, const char *room, const char *instance, uint
     }
     rc = vr_cluster_eval(c, S_APPLY, 3, (int)k, args, lens, on_applied, x);
     if (rc)
-        vr_free(x);
-    else
-        vr_redis_flush(c->redis);
+        vr_free(x); /* sent: by vr_cluster_flush at the end of the turn, with the others */
     keys_free(keys);
     vr_free(args);
     vr_free(lens);

@@ -412,6 +412,8 @@ void vr_replica_flush(verani_server *srv)
             else
                 vr_gate_check(srv, ir->inst); /* still waiting for Redis */
         } lws_end_foreach_dll_safe(d, d1);
+    if (srv->cluster)
+        vr_cluster_flush(srv->cluster); /* every instance's apply in one write */
     srv->turn++; /* the turn's frames may go now, those of a turn that wrote once acked */
 }
 

@@ -17,11 +17,13 @@
 
 /* Wall-clock milliseconds (what the store keeps: monotonic time does not survive a restart). */
 /* Is the session store on a file (else saving is pointless: ":memory:" dies with us), and is
- * there a resume to save sessions for? */
+ * there a resume to save sessions for? Not on a cluster node: its sessions' records live in
+ * Redis (cluster_replica.c), and it never restores sessions from its own file, so writing
+ * them there would only cost (about 13 % of a node's CPU in the churn benchmark). */
 int vr_store_persistent(const verani_server *srv)
 {
     return srv->storage && srv->opts.storage_path && strcmp(srv->opts.storage_path, ":memory:") &&
-           srv->opts.resume_grace_ms != VERANI_RESUME_OFF;
+           srv->opts.resume_grace_ms != VERANI_RESUME_OFF && !srv->opts.cluster.redis_address;
 }
 
 /* `a` borrows the session's strings. */
