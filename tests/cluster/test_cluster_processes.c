@@ -15,7 +15,6 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -24,10 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <cmocka.h>
-#include <hiredis/hiredis.h>
 
 #include <verani/verani.h>
 
@@ -38,124 +34,9 @@
 #include "e2e_client.h"
 #include "fault_proxy.h"
 #include "handover_util.h"
+#include "node_proc.h"
 #include "rawclient.h"
 #include "redis_server.h"
-
-typedef struct node {
-    pid_t pid;
-    int port;
-    char id[16], out[256];
-} node;
-
-static void node_undo(void *arg)
-{
-    node *n = arg;
-
-    if (n->pid > 0) {
-        kill(n->pid, SIGKILL);
-        waitpid(n->pid, NULL, 0);
-        n->pid = 0;
-    }
-}
-
-/* The node's output file holds `line` (a whole line). */
-static int has_line(const node *n, const char *line)
-{
-    char buf[512];
-    FILE *f = fopen(n->out, "r");
-    int found = 0;
-
-    while (f && !found && fgets(buf, sizeof(buf), f)) {
-        buf[strcspn(buf, "\n")] = '\0';
-        found = !strcmp(buf, line);
-    }
-    if (f)
-        fclose(f);
-    return found;
-}
-
-/* Lines of the node's output that start with `prefix`. */
-static int count_lines(const node *n, const char *prefix)
-{
-    char buf[512];
-    FILE *f = fopen(n->out, "r");
-    int k = 0;
-
-    while (f && fgets(buf, sizeof(buf), f))
-        k += !strncmp(buf, prefix, strlen(prefix));
-    if (f)
-        fclose(f);
-    return k;
-}
-
-/* Start node `id` on a free port (another one when that is taken meanwhile). */
-static void node_start(node *n, const char *id, const rs_server *rs, const char *dir)
-{
-    int try;
-
-    snprintf(n->id, sizeof(n->id), "%s", id);
-    snprintf(n->out, sizeof(n->out), "%s/%s.out", dir, id);
-    for (try = 0; try < 8; try++) {
-        char port[16], db[256], want[32];
-        int64_t d = dl_after(DL_WAIT_MS);
-        int status;
-
-        n->port = free_port();
-        snprintf(port, sizeof(port), "%d", n->port);
-        snprintf(db, sizeof(db), "%s/%s.db", dir, id);
-        n->pid = fork();
-        assert_true(n->pid >= 0);
-        if (n->pid == 0) {
-            int fd = open(n->out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-            if (fd < 0 || dup2(fd, 1) < 0)
-                _exit(127);
-            execl(CLUSTER_NODE_BIN, CLUSTER_NODE_BIN, "--port", port, "--redis", rs->address,
-                  "--node-id", id, "--db", db, (char *)NULL);
-            _exit(127);
-        }
-        cu_push(node_undo, n);
-        snprintf(want, sizeof(want), "listening %d", n->port);
-        while (!has_line(n, want) && !dl_passed(d) && waitpid(n->pid, &status, WNOHANG) == 0)
-            dl_nap_ms(20);
-        if (has_line(n, want))
-            return;
-        cu_drop(n);
-        node_undo(n); /* its port was taken: another one */
-    }
-    fail_msg("node %s did not start", id);
-}
-
-/* SIGTERM, and its exit status (0 for a clean graceful stop). */
-static int node_stop(node *n)
-{
-    int64_t d = dl_after(DL_WAIT_MS);
-    int status = 0;
-    pid_t r = 0;
-
-    kill(n->pid, SIGTERM);
-    while ((r = waitpid(n->pid, &status, WNOHANG)) == 0 && !dl_passed(d))
-        dl_nap_ms(10);
-    if (r != n->pid)
-        fail_msg("node %s did not stop within its deadline", n->id);
-    n->pid = 0;
-    cu_drop(n);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-/* The node Redis names as the owner of E2e instance `inst` ("" for none). */
-static void owner_of(const rs_server *rs, const char *inst, char *buf, size_t len)
-{
-    redisContext *r = redisConnectUnix(rs->sock);
-    redisReply *rep;
-
-    assert_true(r && !r->err);
-    rep = redisCommand(r, "HGET vr:own:{E2e/%s} node", inst);
-    assert_non_null(rep);
-    snprintf(buf, len, "%s", rep->type == REDIS_REPLY_STRING ? rep->str : "");
-    freeReplyObject(rep);
-    redisFree(r);
-}
 
 /* --- the emitter, over HTTP -------------------------------------------------------------- */
 
@@ -198,42 +79,6 @@ static void stop_a(void *arg)
 
     fp_retarget(st->lb, st->b->port);
     kill(st->a->pid, SIGTERM);
-}
-
-static const char *ids[3] = {"node-a", "node-b", "node-c"};
-
-/* Three nodes in `dir` (made here), serving once this returns. */
-static void nodes_start(node *nodes, const rs_server *rs, char *dir)
-{
-    char resp[4096];
-    int64_t d;
-    int i;
-
-    assert_non_null(mkdtemp(dir));
-    for (i = 0; i < 3; i++)
-        node_start(&nodes[i], ids[i], rs, dir);
-    d = dl_after(DL_WAIT_MS);
-    for (i = 0; i < 3; i++) {
-        while (rc_tcp_get(nodes[i].port, "/health", resp, sizeof(resp)) != 200 &&
-               !dl_passed(d))
-            dl_nap_ms(20);
-        assert_int_equal(rc_tcp_get(nodes[i].port, "/health", resp, sizeof(resp)), 200);
-    }
-}
-
-/* The nodes' files and `dir`, once they stopped. */
-static void nodes_clean(const char *dir)
-{
-    static const char *ext[4] = {"out", "db", "db-wal", "db-shm"};
-    char p[300];
-    int i, k;
-
-    for (i = 0; i < 3; i++)
-        for (k = 0; k < 4; k++) {
-            snprintf(p, sizeof(p), "%s/%s.%s", dir, ids[i], ext[k]);
-            unlink(p);
-        }
-    rmdir(dir);
 }
 
 static void test_sigterm_handover(void **state)
@@ -338,7 +183,8 @@ static void cr_until(verani_client_loop *loop, const crashee *k, int pokes, int 
  * poke. After its lease, node B claims the instance and restores its sessions from their
  * records: every client resumes with its client id (recovery_failed: the frames died with
  * the owner), no on_connect runs at B, on_hibernation_restore once, and the count every
- * client heard is in B's storage (the output gate let no poke out before Redis had it). */
+ * client heard is in B's storage (the output gate let no poke out before Redis had it).
+ * Then A restarts on its own SQLite file and takes nothing back from it. */
 static void test_sigkill_failover(void **state)
 {
     static node nodes[3];
@@ -383,10 +229,7 @@ static void test_sigkill_failover(void **state)
     }
     cr_until(loop, k, CRASH_CLIENTS, 1); /* everyone heard every poke */
 
-    kill(nodes[0].pid, SIGKILL);
-    waitpid(nodes[0].pid, NULL, 0);
-    nodes[0].pid = 0;
-    cu_drop(&nodes[0]);
+    node_kill(&nodes[0]);
     fp_retarget(lb, nodes[1].port);
     d = dl_after(DL_GENEROUS(1000 + 1000 + 1000)); /* lease + max backoff + 1 s */
     while (!cr_all(k, CRASH_CLIENTS, 2) && !dl_passed(d))
@@ -405,9 +248,19 @@ static void test_sigkill_failover(void **state)
     expect_count(loop, k[0].c, want); /* every poke anyone heard is in B's storage */
     owner_of(rs, "k1", owner, sizeof(owner));
     assert_string_equal(owner, "node-b");
+    /* A restarts with its id and SQLite file, which still hold k1's storage and sessions:
+     * it serves again and takes nothing back from its file (section 3.7). */
+    node_restart(&nodes[0]);
+    node_wait_serving(&nodes[0]);
+    owner_of(rs, "k1", owner, sizeof(owner));
+    assert_string_equal(owner, "node-b");
+    expect_count(loop, k[0].c, want);
     client_loop_end(loop);
+    assert_int_equal(node_stop(&nodes[0]), 0);
     assert_int_equal(node_stop(&nodes[1]), 0);
     assert_int_equal(node_stop(&nodes[2]), 0);
+    assert_int_equal(count_lines(&nodes[0], "log connect:"), 0);
+    assert_int_equal(count_lines(&nodes[0], "log restore:"), 0);
     assert_int_equal(count_lines(&nodes[1], "log connect:"), 0);
     assert_int_equal(count_lines(&nodes[1], "log restore:k1:"), 1);
     fp_free(lb);
