@@ -183,7 +183,7 @@ void client_loop_end(verani_client_loop *loop)
 
 typedef struct got {
     int done;
-    char text[16];
+    char text[128];
 } got;
 
 static void on_echo(verani_client *c, verani_reply_status st, const E2e__Echo *reply,
@@ -192,13 +192,15 @@ static void on_echo(verani_client *c, verani_reply_status st, const E2e__Echo *r
     got *g = user;
 
     (void)c;
-    (void)error;
-    snprintf(g->text, sizeof(g->text), "%s", st == VERANI_REPLY_OK && reply && reply->text
-                                                 ? reply->text : "(failed)");
+    if (st == VERANI_REPLY_OK && reply && reply->text)
+        snprintf(g->text, sizeof(g->text), "%s", reply->text);
+    else
+        snprintf(g->text, sizeof(g->text), "(failed: status %d, %s)", (int)st,
+                 error ? error : "no error text");
     g->done = 1;
 }
 
-void expect_count(verani_client_loop *loop, verani_client *c, const char *want)
+void get_count(verani_client_loop *loop, verani_client *c, char *out, size_t len)
 {
     E2e__Echo req = E2E__ECHO__INIT;
     int64_t d = dl_after(DL_WAIT_MS);
@@ -213,9 +215,16 @@ void expect_count(verani_client_loop *loop, verani_client *c, const char *want)
         verani_client_info info;
 
         verani_client_get_info(c, &info);
-        fail_msg("no answer to get (want %s): client state %d, %u failed attempts, "
-                 "connection %llu", want, (int)info.state, info.attempts,
-                 (unsigned long long)info.connection_id);
+        fail_msg("no answer to get: client state %d, %u failed attempts, connection %llu",
+                 (int)info.state, info.attempts, (unsigned long long)info.connection_id);
     }
-    assert_string_equal(g.text, want);
+    snprintf(out, len, "%s", g.text);
+}
+
+void expect_count(verani_client_loop *loop, verani_client *c, const char *want)
+{
+    char text[128];
+
+    get_count(loop, c, text, sizeof(text));
+    assert_string_equal(text, want);
 }

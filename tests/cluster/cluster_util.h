@@ -65,5 +65,7 @@ void client_loop_end(verani_client_loop *loop);
  * client moves; a request written on a connection the server had left already would end
  * only at its timeout, so call this while the client is connected. */
 void expect_count(verani_client_loop *loop, verani_client *c, const char *want);
+/* The same, the count into `out` ("(failed: <why>)" when the request failed). */
+void get_count(verani_client_loop *loop, verani_client *c, char *out, size_t len);
 
 #endif /* VERANI_TEST_CLUSTER_UTIL_H */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* node_proc.c: the node processes of node_proc.h. */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* closefrom */
 
 #include <fcntl.h>
 #include <setjmp.h>
@@ -38,7 +39,10 @@ static void node_undo(void *arg)
 }
 
 /* The process, on n->port, its output file emptied first (so that a line of its last life
- * is not taken for one of this one); on the teardown list. */
+ * is not taken for one of this one); on the teardown list. It keeps none of the test's
+ * descriptors: a node restarted in the middle of a test would otherwise hold copies of the
+ * sockets of the test's clients and proxies, and a socket the test closes would stay open
+ * (no FIN: its peer would find out only at its pong timeout). */
 static void node_spawn(node *n)
 {
     char port[16];
@@ -51,6 +55,7 @@ static void node_spawn(node *n)
     if (n->pid == 0) {
         if (dup2(fd, 1) < 0)
             _exit(127);
+        closefrom(3);
         execl(CLUSTER_NODE_BIN, CLUSTER_NODE_BIN, "--port", port, "--redis", n->redis,
               "--node-id", n->id, "--db", n->db, (char *)NULL);
         _exit(127);
