@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <hiredis/hiredis.h>
 
 #include "cleanup.h"
 #include "cluster_util.h"
@@ -153,6 +154,29 @@ long long sessions_on(cluster *cl, int i, const char *inst)
         return 0;
     assert_int_equal(r, 0);
     return (long long)res.count;
+}
+
+void redis_hget(const rs_server *rs, const char *key, const char *field, char *buf,
+                size_t len)
+{
+    redisContext *r = redisConnectUnix(rs->sock);
+    redisReply *rep;
+
+    assert_true(r && !r->err);
+    rep = redisCommand(r, "HGET %s %s", key, field);
+    assert_non_null(rep);
+    snprintf(buf, len, "%s", rep->type == REDIS_REPLY_STRING ? rep->str : "");
+    freeReplyObject(rep);
+    redisFree(r);
+}
+
+void stored_field(const rs_server *rs, const char *inst, const char *field, char *buf,
+                  size_t len)
+{
+    char key[128];
+
+    snprintf(key, sizeof(key), "vr:st:{E2e/%s}", inst);
+    redis_hget(rs, key, field, buf, len);
 }
 
 static void loop_undo(void *loop)

@@ -15,7 +15,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include <hiredis/hiredis.h>
 
 #include "cleanup.h"
 #include "cluster_util.h"
@@ -175,35 +174,19 @@ int count_lines(const node *n, const char *prefix)
     return k;
 }
 
-/* A string field of a hash of Redis ("" when absent) into `buf`. */
-static void hash_field(const rs_server *rs, const char *key, const char *field, char *buf,
-                       size_t len)
-{
-    redisContext *r = redisConnectUnix(rs->sock);
-    redisReply *rep;
-
-    assert_true(r && !r->err);
-    rep = redisCommand(r, "HGET %s %s", key, field);
-    assert_non_null(rep);
-    snprintf(buf, len, "%s", rep->type == REDIS_REPLY_STRING ? rep->str : "");
-    freeReplyObject(rep);
-    redisFree(r);
-}
-
 void owner_of(const rs_server *rs, const char *inst, char *buf, size_t len)
 {
     char key[128];
 
     snprintf(key, sizeof(key), "vr:own:{E2e/%s}", inst);
-    hash_field(rs, key, "node", buf, len);
+    redis_hget(rs, key, "node", buf, len);
 }
 
 long stored_pokes(const rs_server *rs, const char *inst)
 {
-    char key[128], v[32];
+    char v[32];
 
-    snprintf(key, sizeof(key), "vr:st:{E2e/%s}", inst);
-    hash_field(rs, key, "pokes", v, sizeof(v));
+    stored_field(rs, inst, "pokes", v, sizeof(v));
     return atol(v);
 }
 

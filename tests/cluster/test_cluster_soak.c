@@ -47,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -430,6 +431,7 @@ static int soak_seconds(void)
 static void soak_setup(char *dir)
 {
     const char *seed = getenv("VERANI_SOAK_SEED");
+    struct rlimit nofile;
     int64_t d;
     int i;
 
@@ -443,6 +445,12 @@ static void soak_setup(char *dir)
     printf("soak: %d s, seed %llu (VERANI_SOAK_SEED repeats the kills)\n", soak_seconds(),
            (unsigned long long)S.seed);
     fflush(stdout);
+    /* each client through a proxy holds three descriptors here: 1,024 would be tight */
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &nofile), 0);
+    if (nofile.rlim_cur < 4096 && nofile.rlim_max > nofile.rlim_cur) {
+        nofile.rlim_cur = nofile.rlim_max < 4096 ? nofile.rlim_max : 4096;
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &nofile), 0);
+    }
     S.rs = rs_start(NULL);
     nodes_start(S.nodes, S.rs, dir);
     for (i = 0; i < 3; i++)

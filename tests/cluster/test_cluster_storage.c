@@ -94,21 +94,6 @@ static void until_reconnected(verani_client_loop *loop, verani_client *c, uint64
 
 /* --- Redis ------------------------------------------------------------------------------- */
 
-/* Field `f` of the instance's storage hash into buf ("" when absent). */
-static void st_field(const rs_server *rs, const char *inst, const char *f, char *buf,
-                     size_t len)
-{
-    redisContext *r = redisConnectUnix(rs->sock);
-    redisReply *rep;
-
-    assert_true(r && !r->err);
-    rep = redisCommand(r, "HGET vr:st:{E2e/%s} %s", inst, f);
-    assert_non_null(rep);
-    snprintf(buf, len, "%s", rep->type == REDIS_REPLY_STRING ? rep->str : "");
-    freeReplyObject(rep);
-    redisFree(r);
-}
-
 static long long st_len(const rs_server *rs, const char *inst)
 {
     redisContext *r = redisConnectUnix(rs->sock);
@@ -131,7 +116,7 @@ static void until_replicated(const rs_server *rs, const char *inst, const char *
     char v[32] = "";
 
     while (!dl_passed(d)) {
-        st_field(rs, inst, "pokes", v, sizeof(v));
+        stored_field(rs, inst, "pokes", v, sizeof(v));
         if (!strcmp(v, want))
             return;
         dl_nap_ms(10);
@@ -159,7 +144,7 @@ static void test_committed_writes_replicated(void **state)
         assert_int_equal(e2e_e2e_client_emit_poke(c), 0);
     expect_count(loop, c, "3");
     until_replicated(cl.rs, "s1", "3");
-    st_field(cl.rs, "s1", "last", v, sizeof(v));
+    stored_field(cl.rs, "s1", "last", v, sizeof(v));
     assert_string_equal(v, "3");
     assert_int_equal(st_len(cl.rs, "s1"), 2); /* pokes, last: no ghost, sp-ghost, tmp */
     assert_true(metric(&cl, 0, "verani_cluster_storage_writes_total") >= 3 * 4);
