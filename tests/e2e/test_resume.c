@@ -442,6 +442,92 @@ static void test_old_connection_replaced(void **state)
     e2e_server_stop(&h);
 }
 
+/* The server closed the session for its silence (4001) and waits for the client's answer:
+ * what the instance emits to it meanwhile takes its seq and is kept, so the resume replays
+ * it, as for any detached session (before, such a closing session was skipped: the resume
+ * said nothing was missing and the frames were gone). */
+static void test_idle_close_keeps_frames(void **state)
+{
+    verani_server_options o;
+    e2e_server h;
+    unsigned char buf[256];
+    int64_t d;
+    size_t len = 0;
+    int op = -1;
+    tc a, b, c;
+
+    (void)state;
+    e2e_server_options(&o);
+    o.idle_timeout_ms = 1000;
+    e2e_server_start(&h, &o, NULL, NULL);
+    tc_hello(&a, h.port, "u1", NULL, 0);
+    tc_flood(&a, 2, 1);
+    tc_read_until(&a, 2, 1);
+    assert_int_equal(a.last_seq, 3);
+    /* silent (its pings unanswered): closed 4001, and the server waits for the answer */
+    d = dl_after(DL_GENEROUS(1000));
+    while (op != 8 && op != 0 && !dl_passed(d))
+        op = rc_tcp_read_frame(a.fd, dl_left_ms(d), buf, sizeof(buf), &len);
+    assert_int_equal(op, 8);
+    assert_true(len >= 2);
+    assert_int_equal((buf[0] << 8) | buf[1], 4001);
+
+    tc_hello(&b, h.port, "u2", NULL, 0);
+    tc_flood(&b, 3, 1); /* to channel default: u1's closing session too */
+    tc_read_until(&b, 3, 1);
+    tc_close_code(&a, 4001); /* the answer: the session waits for a resume */
+
+    tc_hello(&c, h.port, "u1", a.token, a.last_seq);
+    assert_true(c.resumed);
+    assert_string_equal(c.client_id, a.client_id);
+    assert_false(c.recovery_failed);
+    assert_int_equal(c.welcome_seq, 6);
+    tc_read_until(&c, 3, 0);
+    assert_int_equal(c.seq_errors, 0);
+    assert_int_equal(c.last_seq, 6);
+    assert_int_equal(e2e_log_count("disconnect:u1"), 0);
+    tc_close(&c);
+    tc_close(&b);
+    e2e_server_stop(&h);
+}
+
+/* The client comes back before it answered the server's 4001 (its answer lost, or not sent
+ * yet): the session, closing and meant to wait for a resume, resumes on the new connection
+ * (the old one is dropped), as one the server has not seen go yet does. */
+static void test_idle_close_resumes_before_answer(void **state)
+{
+    verani_server_options o;
+    e2e_server h;
+    unsigned char buf[256];
+    int64_t d;
+    size_t len = 0;
+    int op = -1;
+    tc a, b;
+
+    (void)state;
+    e2e_server_options(&o);
+    o.idle_timeout_ms = 1000;
+    e2e_server_start(&h, &o, NULL, NULL);
+    tc_hello(&a, h.port, "u1", NULL, 0);
+    d = dl_after(DL_GENEROUS(1000));
+    while (op != 8 && op != 0 && !dl_passed(d))
+        op = rc_tcp_read_frame(a.fd, dl_left_ms(d), buf, sizeof(buf), &len);
+    assert_int_equal(op, 8); /* 4001, unanswered */
+
+    tc_hello(&b, h.port, "u1", a.token, 0);
+    assert_true(b.resumed);
+    assert_false(b.recovery_failed);
+    assert_string_equal(b.client_id, a.client_id);
+    tc_flood(&b, 3, 1);
+    tc_read_until(&b, 3, 1);
+    assert_int_equal(b.seq_errors, 0);
+    assert_int_equal(e2e_log_count("connect:u1:-"), 1);
+    assert_int_equal(e2e_log_count("disconnect:u1"), 0);
+    close(a.fd);
+    tc_close(&b);
+    e2e_server_stop(&h);
+}
+
 /* --- a TCP proxy that can cut its connections -------------------------------- */
 
 #define PX_MAX 8
@@ -1266,6 +1352,8 @@ static const vt_case cases[] = {
     VT_CASE(test_bad_tokens, ""),
     VT_CASE(test_recovery_failed, ""),
     VT_CASE(test_old_connection_replaced, ""),
+    VT_CASE(test_idle_close_keeps_frames, ""),
+    VT_CASE(test_idle_close_resumes_before_answer, ""),
     VT_CASE(test_real_client, ""),
     VT_CASE(test_real_client_recovery, ""),
     VT_CASE(test_request_across_resume, ""),
