@@ -265,6 +265,8 @@ void vr_session_hello(verani_session *s, const vr_envelope *env)
                           "unsupported protocol version; this server speaks protocol 1", NULL);
         return;
     }
+    if (!vr_owner_serving(s))
+        return; /* a cluster's node that does not serve the instance now: 1013 */
     old = hello ? find_resumable(s, hello->resume_token) : NULL;
     if ((!old && vr_uuid4(s->client_id)) || vr_random_hex(s->resume_token, 16)) {
         vr_session_close(s, VR_CLOSE_INTERNAL, "internal error", 0);
