@@ -87,15 +87,18 @@ void node_restart_begin(node *n)
 int node_restart_poll(node *n)
 {
     char want[32];
+    int status = 0;
 
     snprintf(want, sizeof(want), "listening %d", n->port);
     if (has_line(n, want))
         return 1;
-    if (node_running(n, NULL)) {
+    if (node_running(n, &status)) {
         if (dl_passed(n->deadline))
             fail_msg("node %s did not listen on port %d within its deadline", n->id, n->port);
         return 0;
     }
+    if (status != 1) /* cluster_node's "cannot listen" is 1: anything else is a failure */
+        fail_msg("node %s ended with status %d while it started", n->id, status);
     if (++n->tries >= NODE_TRIES)
         fail_msg("node %s did not start (%d ports tried)", n->id, n->tries);
     n->port = free_port(); /* its port was taken: another one */
