@@ -411,14 +411,32 @@ static void print_log(int i)
 {
     const soaker *k = &S.k[i];
     int n = k->log_n < LOG_LINES ? k->log_n : LOG_LINES, l;
+    verani_client_info info;
+    char err[256] = "";
 
-    fprintf(stderr, "client u%d (s%d, id %s): last %ld, %ld heard, %ld sent, %d opens, %d "
-            "resumes (%d recovery_failed), %d fresh, %d id changes, %d gaps (%d excused), "
-            "%d duplicates; its last events:\n", i, k->inst, k->id, k->last, k->frames,
-            k->sent, k->opens, k->resumes, k->rf_resumes, k->fresh, k->id_changes, k->gaps,
-            k->excused, k->dups);
+    memset(&info, 0, sizeof(info));
+    verani_client_get_info(k->c, &info);
+    verani_client_last_error(k->c, err, sizeof(err));
+    fprintf(stderr, "client u%d (s%d, id %s): state %d (%u failed attempts, last error \"%s\"), "
+            "last %ld, %ld heard, %ld sent, %d opens, %d resumes (%d recovery_failed), %d "
+            "fresh, %d id changes, %d gaps (%d excused), %d duplicates; its last events:\n", i,
+            k->inst, k->id, (int)info.state, info.attempts, err, k->last, k->frames, k->sent,
+            k->opens, k->resumes, k->rf_resumes, k->fresh, k->id_changes, k->gaps, k->excused,
+            k->dups);
     for (l = k->log_n - n; l < k->log_n; l++)
         fprintf(stderr, "  %s\n", k->log[l % LOG_LINES]);
+}
+
+/* Every client connected, or the test fails, the first ones that are not printed. */
+static void expect_all_connected(const char *when)
+{
+    int i, n = 0;
+
+    for (i = 0; i < SOAK_CLIENTS; i++)
+        if (verani_client_get_state(S.k[i].c) != VERANI_CLIENT_CONNECTED && n++ < 10)
+            print_log(i);
+    if (n)
+        fail_msg("%d clients not connected %s", n, when);
 }
 
 /* Every client of instance `j` heard `count` as its last count. */
@@ -508,7 +526,7 @@ static void soak_setup(char *dir)
     d = dl_after(DL_GENEROUS(5000));
     while (!all_connected() && !dl_passed(d))
         verani_client_loop_service(S.loop, 10);
-    assert_true(all_connected());
+    expect_all_connected("at the start");
 }
 
 /* `secs` of pokes, a node killed at 5 s, 15 s, ... (once the last one is back), and with
@@ -539,11 +557,7 @@ static void soak_run(int secs, int stalls)
         soak_turn(&next_check);
     if (S.victim >= 0)
         fail_msg("node %s did not come back", S.nodes[S.victim].id);
-    for (i = 0; i < SOAK_CLIENTS; i++)
-        if (verani_client_get_state(S.k[i].c) != VERANI_CLIENT_CONNECTED) {
-            print_log(i);
-            fail_msg("client u%d did not come back", i);
-        }
+    expect_all_connected("after the soak");
 }
 
 /* One more poke per instance, everyone there to hear it; then each instance's settled count
