@@ -314,6 +314,22 @@ static void until_dropped(verani_client_loop *loop, verani_client *c, int64_t ms
     assert_int_not_equal(verani_client_get_state(c), VERANI_CLIENT_CONNECTED);
 }
 
+/* A cluster (every node serving), and client x of `path` connected at node-b, which owns
+ * its instance then. */
+static verani_client *at_node_b(cluster *cl, verani_client_loop **loop, const char *path,
+                                seen *sx)
+{
+    verani_client *x;
+
+    memset(sx, 0, sizeof(*sx));
+    cluster_start(cl, 0);
+    wait_mesh(cl);
+    *loop = client_loop();
+    x = client_to(*loop, cl->node[1].port, path, sx);
+    assert_int_equal(verani_client_wait_for_connection(x, DL_GENEROUS(DL_WAIT_MS)), 0);
+    return x;
+}
+
 /* Redis stops answering: the owner fences its instance (its clients get 1012, new upgrades
  * 503); once Redis answers, nobody took the instance, so the owner keeps it and the client
  * resumes its session there, with nothing missed. */
@@ -326,12 +342,7 @@ static void test_fenced_then_kept(void **state)
     seen sx;
 
     (void)state;
-    memset(&sx, 0, sizeof(sx));
-    cluster_start(&cl, 0);
-    wait_mesh(&cl);
-    loop = client_loop();
-    x = client_to(loop, cl.node[1].port, "/e2e/r5?userId=x", &sx);
-    assert_int_equal(verani_client_wait_for_connection(x, DL_GENEROUS(DL_WAIT_MS)), 0);
+    x = at_node_b(&cl, &loop, "/e2e/r5?userId=x", &sx);
 
     rs_signal(cl.rs, SIGSTOP); /* no heartbeat is answered: every lease runs out */
     until_dropped(loop, x, DL_GENEROUS(10 * LEASE_MS));
@@ -467,12 +478,7 @@ static void test_hello_while_fenced(void **state)
     int fd, code = 0;
 
     (void)state;
-    memset(&sx, 0, sizeof(sx));
-    cluster_start(&cl, 0);
-    wait_mesh(&cl);
-    loop = client_loop();
-    x = client_to(loop, cl.node[1].port, "/e2e/r9?userId=x", &sx);
-    assert_int_equal(verani_client_wait_for_connection(x, DL_GENEROUS(DL_WAIT_MS)), 0);
+    x = at_node_b(&cl, &loop, "/e2e/r9?userId=x", &sx);
     fd = rc_tcp_connect(cl.node[1].port, 0);
     assert_true(fd >= 0);
     assert_int_equal(rc_tcp_upgrade(fd, "/e2e/r9?userId=late", NULL, 0), 101);

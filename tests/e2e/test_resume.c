@@ -442,36 +442,45 @@ static void test_old_connection_replaced(void **state)
     e2e_server_stop(&h);
 }
 
+/* A server whose idle timeout is 1 s, and client `a` (u1) there that, once it got `blobs`
+ * blobs it asked for, stays silent (its pings unanswered) until the server closes it with
+ * 4001 and waits for its answer, not given. */
+static void idle_closed(e2e_server *h, tc *a, uint32_t blobs)
+{
+    verani_server_options o;
+    unsigned char buf[256];
+    int64_t d;
+    size_t len = 0;
+    int op = -1;
+
+    e2e_server_options(&o);
+    o.idle_timeout_ms = 1000;
+    e2e_server_start(h, &o, NULL, NULL);
+    tc_hello(a, h->port, "u1", NULL, 0);
+    if (blobs) {
+        tc_flood(a, blobs, 1);
+        tc_read_until(a, blobs, 1);
+    }
+    d = dl_after(DL_GENEROUS(1000));
+    while (op != 8 && op != 0 && !dl_passed(d))
+        op = rc_tcp_read_frame(a->fd, dl_left_ms(d), buf, sizeof(buf), &len);
+    assert_int_equal(op, 8);
+    assert_true(len >= 2);
+    assert_int_equal((buf[0] << 8) | buf[1], 4001);
+}
+
 /* The server closed the session for its silence (4001) and waits for the client's answer:
  * what the instance emits to it meanwhile takes its seq and is kept, so the resume replays
  * it, as for any detached session (before, such a closing session was skipped: the resume
  * said nothing was missing and the frames were gone). */
 static void test_idle_close_keeps_frames(void **state)
 {
-    verani_server_options o;
     e2e_server h;
-    unsigned char buf[256];
-    int64_t d;
-    size_t len = 0;
-    int op = -1;
     tc a, b, c;
 
     (void)state;
-    e2e_server_options(&o);
-    o.idle_timeout_ms = 1000;
-    e2e_server_start(&h, &o, NULL, NULL);
-    tc_hello(&a, h.port, "u1", NULL, 0);
-    tc_flood(&a, 2, 1);
-    tc_read_until(&a, 2, 1);
+    idle_closed(&h, &a, 2);
     assert_int_equal(a.last_seq, 3);
-    /* silent (its pings unanswered): closed 4001, and the server waits for the answer */
-    d = dl_after(DL_GENEROUS(1000));
-    while (op != 8 && op != 0 && !dl_passed(d))
-        op = rc_tcp_read_frame(a.fd, dl_left_ms(d), buf, sizeof(buf), &len);
-    assert_int_equal(op, 8);
-    assert_true(len >= 2);
-    assert_int_equal((buf[0] << 8) | buf[1], 4001);
-
     tc_hello(&b, h.port, "u2", NULL, 0);
     tc_flood(&b, 3, 1); /* to channel default: u1's closing session too */
     tc_read_until(&b, 3, 1);
@@ -496,24 +505,11 @@ static void test_idle_close_keeps_frames(void **state)
  * (the old one is dropped), as one the server has not seen go yet does. */
 static void test_idle_close_resumes_before_answer(void **state)
 {
-    verani_server_options o;
     e2e_server h;
-    unsigned char buf[256];
-    int64_t d;
-    size_t len = 0;
-    int op = -1;
     tc a, b;
 
     (void)state;
-    e2e_server_options(&o);
-    o.idle_timeout_ms = 1000;
-    e2e_server_start(&h, &o, NULL, NULL);
-    tc_hello(&a, h.port, "u1", NULL, 0);
-    d = dl_after(DL_GENEROUS(1000));
-    while (op != 8 && op != 0 && !dl_passed(d))
-        op = rc_tcp_read_frame(a.fd, dl_left_ms(d), buf, sizeof(buf), &len);
-    assert_int_equal(op, 8); /* 4001, unanswered */
-
+    idle_closed(&h, &a, 0);
     tc_hello(&b, h.port, "u1", a.token, 0);
     assert_true(b.resumed);
     assert_false(b.recovery_failed);
