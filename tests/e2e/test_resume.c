@@ -416,6 +416,19 @@ static void test_recovery_failed(void **state)
     e2e_server_stop(&h);
 }
 
+/* u1's session, resumed at `b` while its old connection `a` was still there, goes on (3 blobs,
+ * in order) and no hook ran; then both connections are closed (b with 1000: it ends). */
+static void resumed_goes_on(tc *a, tc *b)
+{
+    tc_flood(b, 3, 1);
+    tc_read_until(b, 3, 1);
+    assert_int_equal(b->seq_errors, 0);
+    assert_int_equal(e2e_log_count("connect:u1:-"), 1);
+    assert_int_equal(e2e_log_count("disconnect:u1"), 0);
+    close(a->fd);
+    tc_close(b);
+}
+
 /* The client reconnects before the server noticed the drop: the old connection is closed
  * and the session moves to the new one, without hooks. */
 static void test_old_connection_replaced(void **state)
@@ -431,13 +444,7 @@ static void test_old_connection_replaced(void **state)
     assert_true(b.resumed);
     assert_string_equal(b.client_id, a.client_id);
     assert_int_equal(rc_tcp_wait_closed(a.fd, 10000, &code), 1);
-    tc_flood(&b, 3, 1);
-    tc_read_until(&b, 3, 1);
-    assert_int_equal(b.seq_errors, 0);
-    assert_int_equal(e2e_log_count("connect:u1:-"), 1);
-    assert_int_equal(e2e_log_count("disconnect:u1"), 0);
-    close(a.fd);
-    tc_close(&b);
+    resumed_goes_on(&a, &b);
     e2e_wait_log_n("disconnect:u1", 1);
     e2e_server_stop(&h);
 }
@@ -514,13 +521,7 @@ static void test_idle_close_resumes_before_answer(void **state)
     assert_true(b.resumed);
     assert_false(b.recovery_failed);
     assert_string_equal(b.client_id, a.client_id);
-    tc_flood(&b, 3, 1);
-    tc_read_until(&b, 3, 1);
-    assert_int_equal(b.seq_errors, 0);
-    assert_int_equal(e2e_log_count("connect:u1:-"), 1);
-    assert_int_equal(e2e_log_count("disconnect:u1"), 0);
-    close(a.fd);
-    tc_close(&b);
+    resumed_goes_on(&a, &b);
     e2e_server_stop(&h);
 }
 
