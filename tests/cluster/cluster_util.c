@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <hiredis/hiredis.h>
 
 #include "cleanup.h"
 #include "cluster_util.h"
@@ -155,6 +156,29 @@ long long sessions_on(cluster *cl, int i, const char *inst)
     return (long long)res.count;
 }
 
+void redis_hget(const rs_server *rs, const char *key, const char *field, char *buf,
+                size_t len)
+{
+    redisContext *r = redisConnectUnix(rs->sock);
+    redisReply *rep;
+
+    assert_true(r && !r->err);
+    rep = redisCommand(r, "HGET %s %s", key, field);
+    assert_non_null(rep);
+    snprintf(buf, len, "%s", rep->type == REDIS_REPLY_STRING ? rep->str : "");
+    freeReplyObject(rep);
+    redisFree(r);
+}
+
+void stored_field(const rs_server *rs, const char *inst, const char *field, char *buf,
+                  size_t len)
+{
+    char key[128];
+
+    snprintf(key, sizeof(key), "vr:st:{E2e/%s}", inst);
+    redis_hget(rs, key, field, buf, len);
+}
+
 static void loop_undo(void *loop)
 {
     verani_client_loop_destroy(loop);
@@ -183,7 +207,7 @@ void client_loop_end(verani_client_loop *loop)
 
 typedef struct got {
     int done;
-    char text[16];
+    char text[128];
 } got;
 
 static void on_echo(verani_client *c, verani_reply_status st, const E2e__Echo *reply,
@@ -192,13 +216,15 @@ static void on_echo(verani_client *c, verani_reply_status st, const E2e__Echo *r
     got *g = user;
 
     (void)c;
-    (void)error;
-    snprintf(g->text, sizeof(g->text), "%s", st == VERANI_REPLY_OK && reply && reply->text
-                                                 ? reply->text : "(failed)");
+    if (st == VERANI_REPLY_OK && reply && reply->text)
+        snprintf(g->text, sizeof(g->text), "%s", reply->text);
+    else
+        snprintf(g->text, sizeof(g->text), "(failed: status %d, %s)", (int)st,
+                 error ? error : "no error text");
     g->done = 1;
 }
 
-void expect_count(verani_client_loop *loop, verani_client *c, const char *want)
+void get_count(verani_client_loop *loop, verani_client *c, char *out, size_t len)
 {
     E2e__Echo req = E2E__ECHO__INIT;
     int64_t d = dl_after(DL_WAIT_MS);
@@ -213,11 +239,18 @@ void expect_count(verani_client_loop *loop, verani_client *c, const char *want)
         verani_client_info info;
 
         verani_client_get_info(c, &info);
-        fail_msg("no answer to get (want %s): client state %d, %u failed attempts, "
-                 "connection %llu", want, (int)info.state, info.attempts,
-                 (unsigned long long)info.connection_id);
+        fail_msg("no answer to get: client state %d, %u failed attempts, connection %llu",
+                 (int)info.state, info.attempts, (unsigned long long)info.connection_id);
     }
-    assert_string_equal(g.text, want);
+    snprintf(out, len, "%s", g.text);
+}
+
+void expect_count(verani_client_loop *loop, verani_client *c, const char *want)
+{
+    char text[128];
+
+    get_count(loop, c, text, sizeof(text));
+    assert_string_equal(text, want);
 }
 
 /* --- raw clients ------------------------------------------------------------------------ */

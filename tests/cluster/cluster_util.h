@@ -56,6 +56,14 @@ long long metric(cluster *cl, int i, const char *name);
  * owns it; 0 when no node serves it). */
 long long sessions_on(cluster *cl, int i, const char *inst);
 
+/* Field `field` of hash `key` in Redis ("" when absent) into `buf`. */
+void redis_hget(const rs_server *rs, const char *key, const char *field, char *buf,
+                size_t len);
+/* Field `field` of E2e instance `inst`'s room storage as Redis holds it (the hash
+ * vr:st:{E2e/<inst>}, runtime/src/cluster/replica.c), "" when absent, into `buf`. */
+void stored_field(const rs_server *rs, const char *inst, const char *field, char *buf,
+                  size_t len);
+
 /* A client loop for the test, destroyed at its teardown; or now with client_loop_end (its
  * sockets close, so the servers need not wait for their close frames to be answered). */
 verani_client_loop *client_loop(void);
@@ -66,6 +74,8 @@ void client_loop_end(verani_client_loop *loop);
  * client moves; a request written on a connection the server had left already would end
  * only at its timeout, so call this while the client is connected. */
 void expect_count(verani_client_loop *loop, verani_client *c, const char *want);
+/* The same, the count into `out` ("(failed: <why>)" when the request failed). */
+void get_count(verani_client_loop *loop, verani_client *c, char *out, size_t len);
 
 /* A raw client (rawclient.h): upgrade to E2e/`inst` at `port` (user "raw") and say HELLO,
  * resuming `token` after `last_seq` in `epoch` when `token` is set; with `wait`, the

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* node_proc.c: the node processes of node_proc.h. */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* closefrom */
 
 #include <fcntl.h>
 #include <setjmp.h>
@@ -14,7 +15,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include <hiredis/hiredis.h>
 
 #include "cleanup.h"
 #include "cluster_util.h"
@@ -38,7 +38,10 @@ static void node_undo(void *arg)
 }
 
 /* The process, on n->port, its output file emptied first (so that a line of its last life
- * is not taken for one of this one); on the teardown list. */
+ * is not taken for one of this one); on the teardown list. It keeps none of the test's
+ * descriptors: a node restarted in the middle of a test would otherwise hold copies of the
+ * sockets of the test's clients and proxies, and a socket the test closes would stay open
+ * (no FIN: its peer would find out only at its pong timeout). */
 static void node_spawn(node *n)
 {
     char port[16];
@@ -51,6 +54,7 @@ static void node_spawn(node *n)
     if (n->pid == 0) {
         if (dup2(fd, 1) < 0)
             _exit(127);
+        closefrom(3);
         execl(CLUSTER_NODE_BIN, CLUSTER_NODE_BIN, "--port", port, "--redis", n->redis,
               "--node-id", n->id, "--db", n->db, (char *)NULL);
         _exit(127);
@@ -83,15 +87,18 @@ void node_restart_begin(node *n)
 int node_restart_poll(node *n)
 {
     char want[32];
+    int status = 0;
 
     snprintf(want, sizeof(want), "listening %d", n->port);
     if (has_line(n, want))
         return 1;
-    if (node_running(n, NULL)) {
+    if (node_running(n, &status)) {
         if (dl_passed(n->deadline))
             fail_msg("node %s did not listen on port %d within its deadline", n->id, n->port);
         return 0;
     }
+    if (status != 1) /* cluster_node's "cannot listen" is 1: anything else is a failure */
+        fail_msg("node %s ended with status %d while it started", n->id, status);
     if (++n->tries >= NODE_TRIES)
         fail_msg("node %s did not start (%d ports tried)", n->id, n->tries);
     n->port = free_port(); /* its port was taken: another one */
@@ -170,35 +177,19 @@ int count_lines(const node *n, const char *prefix)
     return k;
 }
 
-/* A string field of a hash of Redis ("" when absent) into `buf`. */
-static void hash_field(const rs_server *rs, const char *key, const char *field, char *buf,
-                       size_t len)
-{
-    redisContext *r = redisConnectUnix(rs->sock);
-    redisReply *rep;
-
-    assert_true(r && !r->err);
-    rep = redisCommand(r, "HGET %s %s", key, field);
-    assert_non_null(rep);
-    snprintf(buf, len, "%s", rep->type == REDIS_REPLY_STRING ? rep->str : "");
-    freeReplyObject(rep);
-    redisFree(r);
-}
-
 void owner_of(const rs_server *rs, const char *inst, char *buf, size_t len)
 {
     char key[128];
 
     snprintf(key, sizeof(key), "vr:own:{E2e/%s}", inst);
-    hash_field(rs, key, "node", buf, len);
+    redis_hget(rs, key, "node", buf, len);
 }
 
 long stored_pokes(const rs_server *rs, const char *inst)
 {
-    char key[128], v[32];
+    char v[32];
 
-    snprintf(key, sizeof(key), "vr:st:{E2e/%s}", inst);
-    hash_field(rs, key, "pokes", v, sizeof(v));
+    stored_field(rs, inst, "pokes", v, sizeof(v));
     return atol(v);
 }
 

@@ -72,21 +72,6 @@ void until_reconnected(verani_client_loop *loop, verani_client *c, uint64_t befo
 
 /* --- Redis ------------------------------------------------------------------------------- */
 
-/* Field `f` of the instance's storage hash into buf ("" when absent). */
-void st_field(const rs_server *rs, const char *inst, const char *f, char *buf,
-                     size_t len)
-{
-    redisContext *r = redisConnectUnix(rs->sock);
-    redisReply *rep;
-
-    assert_true(r && !r->err);
-    rep = redisCommand(r, "HGET vr:st:{E2e/%s} %s", inst, f);
-    assert_non_null(rep);
-    snprintf(buf, len, "%s", rep->type == REDIS_REPLY_STRING ? rep->str : "");
-    freeReplyObject(rep);
-    redisFree(r);
-}
-
 long long st_len(const rs_server *rs, const char *inst)
 {
     redisContext *r = redisConnectUnix(rs->sock);
@@ -109,7 +94,7 @@ void until_replicated(const rs_server *rs, const char *inst, const char *want)
     char v[32] = "";
 
     while (!dl_passed(d)) {
-        st_field(rs, inst, "pokes", v, sizeof(v));
+        stored_field(rs, inst, "pokes", v, sizeof(v));
         if (!strcmp(v, want))
             return;
         dl_nap_ms(10);

@@ -30,8 +30,8 @@ verani_client *client_at(verani_client_loop *loop, const char *hostport, const c
  * written on a connection the server had already left would end only at its timeout. */
 void until_reconnected(verani_client_loop *loop, verani_client *c, uint64_t before);
 
-/* Field `f` of the instance's storage hash in Redis into buf ("" when absent); its length. */
-void st_field(const rs_server *rs, const char *inst, const char *f, char *buf, size_t len);
+/* The number of fields of the instance's storage hash in Redis (its fields: stored_field,
+ * cluster_util.h). */
 long long st_len(const rs_server *rs, const char *inst);
 /* Until Redis's copy says pokes = `want` (it trails the reply by the end of the turn). */
 void until_replicated(const rs_server *rs, const char *inst, const char *want);

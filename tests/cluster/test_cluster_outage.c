@@ -139,7 +139,7 @@ static void test_late_writes_refused(void **state)
     while (!dl_passed(d))
         verani_client_loop_service(loop, 10);
     until_replicated(cl.rs, "g5", "2"); /* and were refused */
-    st_field(cl.rs, "g5", "last", v, sizeof(v));
+    stored_field(cl.rs, "g5", "last", v, sizeof(v));
     assert_string_equal(v, "2");
     expect_count(loop, z, "2");
     client_loop_end(loop);

@@ -314,6 +314,22 @@ static void until_dropped(verani_client_loop *loop, verani_client *c, int64_t ms
     assert_int_not_equal(verani_client_get_state(c), VERANI_CLIENT_CONNECTED);
 }
 
+/* A cluster (every node serving), and client x of `path` connected at node-b, which owns
+ * its instance then. */
+static verani_client *at_node_b(cluster *cl, verani_client_loop **loop, const char *path,
+                                seen *sx)
+{
+    verani_client *x;
+
+    memset(sx, 0, sizeof(*sx));
+    cluster_start(cl, 0);
+    wait_mesh(cl);
+    *loop = client_loop();
+    x = client_to(*loop, cl->node[1].port, path, sx);
+    assert_int_equal(verani_client_wait_for_connection(x, DL_GENEROUS(DL_WAIT_MS)), 0);
+    return x;
+}
+
 /* Redis stops answering: the owner fences its instance (its clients get 1012, new upgrades
  * 503); once Redis answers, nobody took the instance, so the owner keeps it and the client
  * resumes its session there, with nothing missed. */
@@ -326,12 +342,7 @@ static void test_fenced_then_kept(void **state)
     seen sx;
 
     (void)state;
-    memset(&sx, 0, sizeof(sx));
-    cluster_start(&cl, 0);
-    wait_mesh(&cl);
-    loop = client_loop();
-    x = client_to(loop, cl.node[1].port, "/e2e/r5?userId=x", &sx);
-    assert_int_equal(verani_client_wait_for_connection(x, DL_GENEROUS(DL_WAIT_MS)), 0);
+    x = at_node_b(&cl, &loop, "/e2e/r5?userId=x", &sx);
 
     rs_signal(cl.rs, SIGSTOP); /* no heartbeat is answered: every lease runs out */
     until_dropped(loop, x, DL_GENEROUS(10 * LEASE_MS));
@@ -447,6 +458,47 @@ static void test_fenced_slow_close(void **state)
     wait_metric(&cl, 1, "verani_detached_sessions", 1);
     assert_int_equal(e2e_log_count("disconnect:slow"), 0);
     rc_loop_destroy(l);
+    cluster_stop(&cl);
+}
+
+/* A connection upgraded while its instance was served, whose HELLO comes only once the owner
+ * has fenced the instance (or after a fence was lifted, before the HELLO was read, and the
+ * lease lost again): the HELLO is not served there, the connection is closed with 1013 (try
+ * again) and no hook runs. Before, the session was admitted into the fenced instance and
+ * what it sent was handled there: storage writes Redis never got, frames the output gate
+ * never held (found by the cluster soak with Redis stalling). */
+static void test_hello_while_fenced(void **state)
+{
+    cluster cl;
+    verani_client_loop *loop;
+    verani_client *x;
+    rc_env env = VERANI__WIRE__ENVELOPE__INIT;
+    Verani__Wire__Hello h = VERANI__WIRE__HELLO__INIT;
+    seen sx;
+    int fd, code = 0;
+
+    (void)state;
+    x = at_node_b(&cl, &loop, "/e2e/r9?userId=x", &sx);
+    fd = rc_tcp_connect(cl.node[1].port, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(rc_tcp_upgrade(fd, "/e2e/r9?userId=late", NULL, 0), 101);
+
+    rs_signal(cl.rs, SIGSTOP);
+    wait_metric(&cl, 1, "verani_cluster_fenced_instances_total{outcome=\"fenced\"}", 1);
+    env.has_kind = 1;
+    env.kind = VERANI__WIRE__KIND__HELLO;
+    h.has_protocol = 1;
+    h.protocol = 1;
+    env.hello = &h;
+    assert_int_equal(rc_tcp_send_env(fd, &env), 0);
+    assert_int_equal(rc_tcp_wait_closed(fd, DL_GENEROUS(DL_WAIT_MS), &code), 1);
+    assert_int_equal(code, 1013);
+    close(fd);
+    rs_signal(cl.rs, SIGCONT);
+    assert_int_equal(verani_client_wait_for_connection(x, DL_GENEROUS(10 * LEASE_MS)), 0);
+    assert_int_equal(e2e_log_count("connect:late"), 0);
+    verani_client_destroy(x);
+    client_loop_end(loop);
     cluster_stop(&cl);
 }
 
@@ -772,6 +824,7 @@ static const vt_case cases[] = {
     VT_CASE(test_fenced_then_dropped, ""),
     VT_CASE(test_stop_leaves, ""),
     VT_CASE(test_fenced_slow_close, ""),
+    VT_CASE(test_hello_while_fenced, ""),
     VT_CASE(test_emit_forwarded, ""),
     VT_CASE(test_calls_forwarded, ""),
     VT_CASE(test_calls_gathered, ""),

@@ -60,7 +60,7 @@ static void test_committed_writes_replicated(void **state)
         assert_int_equal(e2e_e2e_client_emit_poke(c), 0);
     expect_count(loop, c, "3");
     until_replicated(cl.rs, "s1", "3");
-    st_field(cl.rs, "s1", "last", v, sizeof(v));
+    stored_field(cl.rs, "s1", "last", v, sizeof(v));
     assert_string_equal(v, "3");
     assert_int_equal(st_len(cl.rs, "s1"), 2); /* pokes, last: no ghost, sp-ghost, tmp */
     assert_true(metric(&cl, 0, "verani_cluster_storage_writes_total") >= 3 * 4);

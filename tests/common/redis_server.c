@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* redis_server.c: a redis-server per test (redis_server.h). */
 #define _XOPEN_SOURCE 700 /* nftw */
+#define _DEFAULT_SOURCE    /* closefrom */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -89,6 +90,7 @@ static void launch(rs_server *s)
             dup2(devnull, 1);
             dup2(devnull, 2);
         }
+        closefrom(3); /* none of the test's sockets: one it closes must really close */
         execvp("redis-server", argv);
         _exit(127);
     }

@@ -416,6 +416,19 @@ static void test_recovery_failed(void **state)
     e2e_server_stop(&h);
 }
 
+/* u1's session, resumed at `b` while its old connection `a` was still there, goes on (3 blobs,
+ * in order) and no hook ran; then both connections are closed (b with 1000: it ends). */
+static void resumed_goes_on(tc *a, tc *b)
+{
+    tc_flood(b, 3, 1);
+    tc_read_until(b, 3, 1);
+    assert_int_equal(b->seq_errors, 0);
+    assert_int_equal(e2e_log_count("connect:u1:-"), 1);
+    assert_int_equal(e2e_log_count("disconnect:u1"), 0);
+    close(a->fd);
+    tc_close(b);
+}
+
 /* The client reconnects before the server noticed the drop: the old connection is closed
  * and the session moves to the new one, without hooks. */
 static void test_old_connection_replaced(void **state)
@@ -431,14 +444,84 @@ static void test_old_connection_replaced(void **state)
     assert_true(b.resumed);
     assert_string_equal(b.client_id, a.client_id);
     assert_int_equal(rc_tcp_wait_closed(a.fd, 10000, &code), 1);
-    tc_flood(&b, 3, 1);
-    tc_read_until(&b, 3, 1);
-    assert_int_equal(b.seq_errors, 0);
-    assert_int_equal(e2e_log_count("connect:u1:-"), 1);
-    assert_int_equal(e2e_log_count("disconnect:u1"), 0);
-    close(a.fd);
-    tc_close(&b);
+    resumed_goes_on(&a, &b);
     e2e_wait_log_n("disconnect:u1", 1);
+    e2e_server_stop(&h);
+}
+
+/* A server whose idle timeout is 1 s, and client `a` (u1) there that, once it got `blobs`
+ * blobs it asked for, stays silent (its pings unanswered) until the server closes it with
+ * 4001 and waits for its answer, not given. */
+static void idle_closed(e2e_server *h, tc *a, uint32_t blobs)
+{
+    verani_server_options o;
+    unsigned char buf[256];
+    int64_t d;
+    size_t len = 0;
+    int op = -1;
+
+    e2e_server_options(&o);
+    o.idle_timeout_ms = 1000;
+    e2e_server_start(h, &o, NULL, NULL);
+    tc_hello(a, h->port, "u1", NULL, 0);
+    if (blobs) {
+        tc_flood(a, blobs, 1);
+        tc_read_until(a, blobs, 1);
+    }
+    d = dl_after(DL_GENEROUS(1000));
+    while (op != 8 && op != 0 && !dl_passed(d))
+        op = rc_tcp_read_frame(a->fd, dl_left_ms(d), buf, sizeof(buf), &len);
+    assert_int_equal(op, 8);
+    assert_true(len >= 2);
+    assert_int_equal((buf[0] << 8) | buf[1], 4001);
+}
+
+/* The server closed the session for its silence (4001) and waits for the client's answer:
+ * what the instance emits to it meanwhile takes its seq and is kept, so the resume replays
+ * it, as for any detached session (before, such a closing session was skipped: the resume
+ * said nothing was missing and the frames were gone). */
+static void test_idle_close_keeps_frames(void **state)
+{
+    e2e_server h;
+    tc a, b, c;
+
+    (void)state;
+    idle_closed(&h, &a, 2);
+    assert_int_equal(a.last_seq, 3);
+    tc_hello(&b, h.port, "u2", NULL, 0);
+    tc_flood(&b, 3, 1); /* to channel default: u1's closing session too */
+    tc_read_until(&b, 3, 1);
+    tc_close_code(&a, 4001); /* the answer: the session waits for a resume */
+
+    tc_hello(&c, h.port, "u1", a.token, a.last_seq);
+    assert_true(c.resumed);
+    assert_string_equal(c.client_id, a.client_id);
+    assert_false(c.recovery_failed);
+    assert_int_equal(c.welcome_seq, 6);
+    tc_read_until(&c, 3, 0);
+    assert_int_equal(c.seq_errors, 0);
+    assert_int_equal(c.last_seq, 6);
+    assert_int_equal(e2e_log_count("disconnect:u1"), 0);
+    tc_close(&c);
+    tc_close(&b);
+    e2e_server_stop(&h);
+}
+
+/* The client comes back before it answered the server's 4001 (its answer lost, or not sent
+ * yet): the session, closing and meant to wait for a resume, resumes on the new connection
+ * (the old one is dropped), as one the server has not seen go yet does. */
+static void test_idle_close_resumes_before_answer(void **state)
+{
+    e2e_server h;
+    tc a, b;
+
+    (void)state;
+    idle_closed(&h, &a, 0);
+    tc_hello(&b, h.port, "u1", a.token, 0);
+    assert_true(b.resumed);
+    assert_false(b.recovery_failed);
+    assert_string_equal(b.client_id, a.client_id);
+    resumed_goes_on(&a, &b);
     e2e_server_stop(&h);
 }
 
@@ -1266,6 +1349,8 @@ static const vt_case cases[] = {
     VT_CASE(test_bad_tokens, ""),
     VT_CASE(test_recovery_failed, ""),
     VT_CASE(test_old_connection_replaced, ""),
+    VT_CASE(test_idle_close_keeps_frames, ""),
+    VT_CASE(test_idle_close_resumes_before_answer, ""),
     VT_CASE(test_real_client, ""),
     VT_CASE(test_real_client_recovery, ""),
     VT_CASE(test_request_across_resume, ""),

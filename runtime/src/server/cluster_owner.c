@@ -358,6 +358,19 @@ void vr_owner_hold(verani_session *s)
     vr_session_close(s, VR_CLOSE_MOVED, reason, 0);
 }
 
+int vr_owner_serving(verani_session *s)
+{
+    if (!s->srv->cluster || s->inst->own == VR_OWN_HELD)
+        return 1;
+    VR_NOTICE("session %s: its HELLO came while instance %s '%s' is not served here (%d): "
+              "closed with 1013, to try again\n", s->client_id, room_of(s->inst), s->inst->name,
+              s->inst->own);
+    if (s->srv->owners)
+        s->srv->owners->refused++;
+    vr_session_close(s, VR_CLOSE_TRY_AGAIN, "try again: the instance is not served here now", 0);
+    return 0;
+}
+
 /* --- the lease: fenced, then kept or dropped ------------------------------------------------- */
 
 /* Run `fn` on every instance of every mount. */

@@ -26,8 +26,9 @@ static int token_equal(const char *a, const char *b, size_t n)
 
 /*
  * The session of this instance that `token` resumes: hello done, not being
- * closed by the server, the same user id. NULL when none (a wrong, stale,
- * reused or foreign token: the caller starts a fresh session).
+ * closed by the server (unless with a close that leaves it waiting for a
+ * resume: vr_session_detaching), the same user id. NULL when none (a wrong,
+ * stale, reused or foreign token: the caller starts a fresh session).
  */
 static verani_session *find_resumable(verani_session *s, const char *token)
 {
@@ -39,8 +40,8 @@ static verani_session *find_resumable(verani_session *s, const char *token)
     lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&s->inst->sessions)) {
         verani_session *o = lws_container_of(d, verani_session, node);
 
-        if (o != s && o->added && !o->closing && o->user_id && !strcmp(o->user_id, s->user_id) &&
-            token_equal(o->resume_token, token, n))
+        if (o != s && o->added && (!o->closing || vr_session_detaching(o)) && o->user_id &&
+            !strcmp(o->user_id, s->user_id) && token_equal(o->resume_token, token, n))
             found = o;
     } lws_end_foreach_dll(d);
     return found;
@@ -264,6 +265,8 @@ void vr_session_hello(verani_session *s, const vr_envelope *env)
                           "unsupported protocol version; this server speaks protocol 1", NULL);
         return;
     }
+    if (!vr_owner_serving(s))
+        return; /* a cluster's node that does not serve the instance now: 1013 */
     old = hello ? find_resumable(s, hello->resume_token) : NULL;
     if ((!old && vr_uuid4(s->client_id)) || vr_random_hex(s->resume_token, 16)) {
         vr_session_close(s, VR_CLOSE_INTERNAL, "internal error", 0);

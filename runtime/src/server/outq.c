@@ -87,8 +87,9 @@ static int enqueue(verani_session *s, vr_frame *f, int with_seq, int direct)
     uint64_t seq = with_seq ? s->seq + 1 : 0;
     int r;
 
-    if (s->detached && with_seq) {
-        /* No connection: the frame takes its seq and waits in the retained window. */
+    if (with_seq && (s->detached || vr_session_detaching(s))) {
+        /* No connection (or one going, the session staying for a resume): the frame takes
+         * its seq and waits in the retained window. */
         s->seq = seq;
         return retain(s, f, seq);
     }

@@ -264,6 +264,11 @@ int vr_owner_moved(const struct vr_instance *inst);
 /* A new session (ESTABLISHED) of a CLAIMING instance waits, unread, for the answer; one of
  * a LOST instance is closed with 4003 or 1013. Nothing for a HELD instance. */
 void vr_owner_hold(verani_session *s);
+/* Its HELLO is read: may the session join its instance here? 1 when this node serves the
+ * instance (or is no cluster's node). 0 when it does not (now): a connection let through when
+ * a claim was won or a fence lifted, whose HELLO came only after the instance was fenced
+ * again, dropped or handed over; it is closed with 1013 (try again) and must not join. */
+int vr_owner_serving(verani_session *s);
 /* At the upgrade: when another live node is known to own the instance, answer 307 with its
  * URL (1, or -1 when the answer failed); 0 to go on. */
 int vr_owner_redirect(verani_server *srv, struct lws *wsi, struct vr_mount *m, const char *path,

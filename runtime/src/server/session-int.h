@@ -125,6 +125,12 @@ verani_session *vr_session_new(verani_server *srv, struct lws *wsi, struct vr_pe
 /* The connection is gone: detached for a resume when it may be, else ended (out of its
  * instance, on_disconnect, freed). */
 void vr_session_closed(verani_session *s);
+/* The server is closing the session's connection with a close that leaves it waiting for a
+ * resume (the idle timeout's 4001, a fenced node's 1012): until the connection is gone, the
+ * frames sent to it take their seq and are retained as for a detached session, so the
+ * resume replays them (outq.c, broker.c), and a client that comes back before its old
+ * connection is gone resumes it (hello.c). */
+int vr_session_detaching(const verani_session *s);
 /* Its instance is another node's now (cluster_owner.c): a detached session ends at once, one
  * still closing when its connection goes; neither runs on_disconnect. */
 void vr_session_drop(verani_session *s);

@@ -113,6 +113,11 @@ static int detachable(const verani_session *s)
             (s->fenced && s->inst->own != VR_OWN_LOST));
 }
 
+int vr_session_detaching(const verani_session *s)
+{
+    return s->closing && s->wsi && !s->handover && detachable(s);
+}
+
 /* Past max_detached, the sessions lost longest ago end (on_disconnect) before their grace
  * period: what waits for a resume is bounded like what is connected. */
 void vr_sessions_detached_bound(verani_server *srv)
