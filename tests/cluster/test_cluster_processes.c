@@ -184,6 +184,37 @@ static void cr_until(verani_client_loop *loop, const crashee *k, int pokes, int 
     assert_true(cr_all(k, pokes, opens));
 }
 
+/* CRASH_CLIENTS typed clients u0.. of E2e/`inst` through `lb`, noting into `k`; with
+ * `fast_ping`, a server that stops answering is noticed within a second. */
+static void crashees_start(verani_client_loop *loop, crashee *k, const char *lb, const char *inst,
+                           int fast_ping)
+{
+    int i;
+
+    for (i = 0; i < CRASH_CLIENTS; i++) {
+        verani_client_options o;
+        char url[128], err[256];
+
+        verani_client_options_init(&o);
+        snprintf(url, sizeof(url), "ws://%s/e2e/%s?userId=u%d", lb, inst, i);
+        o.url = url;
+        o.room = &e2e_e2e_schema;
+        o.initial_delay_ms = 200;
+        o.max_delay_ms = 1000;
+        o.max_attempts = VERANI_CLIENT_UNLIMITED;
+        if (fast_ping) {
+            o.ping_interval_ms = 300;
+            o.pong_timeout_ms = 700;
+        }
+        k[i].c = verani_client_create(loop, &o, err, sizeof(err));
+        if (!k[i].c)
+            fail_msg("verani_client_create: %s", err);
+        assert_int_equal(e2e_e2e_client_on_chat_out(k[i].c, cr_chat, &k[i]), 0);
+        assert_true(verani_client_on_open(k[i].c, cr_open, &k[i]) > 0);
+        assert_true(verani_client_on_recovery_failed(k[i].c, cr_recovery, &k[i]) > 0);
+    }
+}
+
 /* SCALEOUT.md section 6 check 6: the owner is killed (SIGKILL) after its clients heard every
  * poke. After its lease, node B claims the instance and restores its sessions from their
  * records: every client resumes with its client id (recovery_failed: the frames died with
@@ -206,24 +237,7 @@ static void test_sigkill_failover(void **state)
     nodes_start(nodes, rs, dir);
     lb = fp_start_tcp(nodes[0].port);
     loop = client_loop();
-    for (i = 0; i < CRASH_CLIENTS; i++) {
-        verani_client_options o;
-        char url[128], err[256];
-
-        verani_client_options_init(&o);
-        snprintf(url, sizeof(url), "ws://%s/e2e/k1?userId=u%d", fp_address(lb), i);
-        o.url = url;
-        o.room = &e2e_e2e_schema;
-        o.initial_delay_ms = 200;
-        o.max_delay_ms = 1000;
-        o.max_attempts = VERANI_CLIENT_UNLIMITED;
-        k[i].c = verani_client_create(loop, &o, err, sizeof(err));
-        if (!k[i].c)
-            fail_msg("verani_client_create: %s", err);
-        assert_int_equal(e2e_e2e_client_on_chat_out(k[i].c, cr_chat, &k[i]), 0);
-        assert_true(verani_client_on_open(k[i].c, cr_open, &k[i]) > 0);
-        assert_true(verani_client_on_recovery_failed(k[i].c, cr_recovery, &k[i]) > 0);
-    }
+    crashees_start(loop, k, fp_address(lb), "k1", 0);
     cr_until(loop, k, 0, 1);
     for (i = 0; i < CRASH_CLIENTS; i++) {
         verani_client_info info;
@@ -315,26 +329,7 @@ static void test_sigstop_no_split_brain(void **state)
     nodes_start(nodes, rs, dir);
     lb = fp_start_tcp(nodes[0].port);
     loop = client_loop();
-    for (i = 0; i < CRASH_CLIENTS; i++) {
-        verani_client_options o;
-        char url[128], err[256];
-
-        verani_client_options_init(&o);
-        snprintf(url, sizeof(url), "ws://%s/e2e/p1?userId=u%d", fp_address(lb), i);
-        o.url = url;
-        o.room = &e2e_e2e_schema;
-        o.initial_delay_ms = 200;
-        o.max_delay_ms = 1000;
-        o.max_attempts = VERANI_CLIENT_UNLIMITED;
-        o.ping_interval_ms = 300; /* a paused server is noticed within a second */
-        o.pong_timeout_ms = 700;
-        k[i].c = verani_client_create(loop, &o, err, sizeof(err));
-        if (!k[i].c)
-            fail_msg("verani_client_create: %s", err);
-        assert_int_equal(e2e_e2e_client_on_chat_out(k[i].c, cr_chat, &k[i]), 0);
-        assert_true(verani_client_on_open(k[i].c, cr_open, &k[i]) > 0);
-        assert_true(verani_client_on_recovery_failed(k[i].c, cr_recovery, &k[i]) > 0);
-    }
+    crashees_start(loop, k, fp_address(lb), "p1", 1); /* a pause is noticed within 1 s */
     cr_until(loop, k, 0, 1);
     verani__wire__envelope__free_unpacked(raw_hello(&fd, nodes[0].port, "p1", NULL, 0, NULL, 1),
                                       NULL);
