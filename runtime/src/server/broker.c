@@ -282,13 +282,6 @@ int vr_target_match(const verani_target *to, const verani_session *self,
     return filters_match(to, s);
 }
 
-/* A session an event still reaches: not closing, or closing with a close that leaves it
- * waiting for a resume (its frames are retained for it: vr_session_detaching). */
-static int reachable(const verani_session *s)
-{
-    return !s->closing || vr_session_detaching(s);
-}
-
 static int local_publish(vr_instance *inst, const verani_target *to, const verani_session *self,
                          vr_frame *frame)
 {
@@ -296,7 +289,7 @@ static int local_publish(vr_instance *inst, const verani_target *to, const veran
 
     if (to->kind == VERANI_TO_SELF) {
         /* The emitting session may have closed; it is still the only candidate. */
-        if (!self || !reachable(self) || !vr_target_match(to, self, self))
+        if (!self || !vr_session_reachable(self) || !vr_target_match(to, self, self))
             return 0;
         return vr_session_enqueue((verani_session *)self, frame, 1) == 0 ? 1 : 0;
     }
@@ -310,7 +303,7 @@ static int local_publish(vr_instance *inst, const verani_target *to, const veran
         for (i = 0; c && i < c->n_members; i++) {
             verani_session *s = c->members[i];
 
-            if (s->added && reachable(s) && filters_match(to, s) &&
+            if (s->added && vr_session_reachable(s) && filters_match(to, s) &&
                 vr_session_enqueue(s, frame, 1) == 0)
                 count++;
         }
@@ -319,7 +312,7 @@ static int local_publish(vr_instance *inst, const verani_target *to, const veran
     lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&inst->sessions)) {
         verani_session *s = lws_container_of(d, verani_session, node);
 
-        if (reachable(s) && vr_target_match(to, self, s) &&
+        if (vr_session_reachable(s) && vr_target_match(to, self, s) &&
             vr_session_enqueue(s, frame, 1) == 0)
             count++;
     } lws_end_foreach_dll_safe(d, d1);

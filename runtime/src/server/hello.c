@@ -40,7 +40,7 @@ static verani_session *find_resumable(verani_session *s, const char *token)
     lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&s->inst->sessions)) {
         verani_session *o = lws_container_of(d, verani_session, node);
 
-        if (o != s && o->added && (!o->closing || vr_session_detaching(o)) && o->user_id &&
+        if (o != s && o->added && vr_session_reachable(o) && o->user_id &&
             !strcmp(o->user_id, s->user_id) && token_equal(o->resume_token, token, n))
             found = o;
     } lws_end_foreach_dll(d);

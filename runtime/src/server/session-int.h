@@ -131,6 +131,12 @@ void vr_session_closed(verani_session *s);
  * resume replays them (outq.c, broker.c), and a client that comes back before its old
  * connection is gone resumes it (hello.c). */
 int vr_session_detaching(const verani_session *s);
+/* Not being closed, or being closed with such a close: a session an event still reaches and
+ * a resume may still take over (broker.c, hello.c). */
+static inline int vr_session_reachable(const verani_session *s)
+{
+    return !s->closing || vr_session_detaching(s); /* inline: a fan-out asks it per member */
+}
 /* Its instance is another node's now (cluster_owner.c): a detached session ends at once, one
  * still closing when its connection goes; neither runs on_disconnect. */
 void vr_session_drop(verani_session *s);
