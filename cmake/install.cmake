@@ -16,7 +16,7 @@
 # Every install() rule of the project is here, except veranic's own rule in
 # codegen/CMakeLists.txt (it joins the same export set, verani-targets).
 # libverani is static: its private dependencies (libwebsockets, sqlite3,
-# hiredis, threads) are found again by the package config, from the system.
+# hiredis, jansson, threads) are found again by the package config, from the system.
 include(CMakePackageConfigHelpers)
 
 set(VERANI_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/verani CACHE STRING
@@ -70,7 +70,8 @@ set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION libdevel)
 string(JOIN ", " CPACK_DEBIAN_PACKAGE_DEPENDS "libwebsockets-dev (>= 4.1)"
-    "libprotobuf-c-dev (>= 1.4)" protobuf-c-compiler libsqlite3-dev libhiredis-dev pkg-config)
+    "libprotobuf-c-dev (>= 1.4)" protobuf-c-compiler libsqlite3-dev libhiredis-dev
+    "libjansson-dev (>= 2.14)" pkg-config)
 set(CPACK_SOURCE_GENERATOR TGZ)
 set(CPACK_SOURCE_IGNORE_FILES "/\\\\.git/" "/build[^/]*/")
 include(CPack)

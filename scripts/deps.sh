@@ -11,6 +11,7 @@ PACKAGES=(
     re2c
     libsqlite3-dev
     redis-server libhiredis-dev
+    libjansson-dev
     libcmocka-dev
     curl
     python3
