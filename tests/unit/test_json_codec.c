@@ -316,6 +316,41 @@ static void test_exact_output(void **state)
                                  "\"palette\":[\"RED\",7]}");
 }
 
+/* vr_sb_json_str, which writes every string of the JSON wire: escapes, and U+FFFD for each
+ * byte that is not part of valid UTF-8. */
+static void test_json_strings(void **state)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"", "\"\""},
+        {"plain ascii ~", "\"plain ascii ~\""},
+        {"q\"b\\s/", "\"q\\\"b\\\\s/\""},
+        {"\x01\x1f\x7f\t\n", "\"\\u0001\\u001f\\u007f\\u0009\\u000a\""},
+        {"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\""},
+        {"a\xff" "b", "\"a\\ufffdb\""},
+        {"\xc3", "\"\\ufffd\""},
+        {"\xe2\x82", "\"\\ufffd\\ufffd\""},
+        {"\xc0\xaf", "\"\\ufffd\\ufffd\""},
+        {"\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""},
+        {"\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""},
+        {"x\xc3\xa9\"\xff\xc3\xa9\x01", "\"x\xc3\xa9\\\"\\ufffd\xc3\xa9\\u0001\""},
+    };
+    vr_sb sb = {0};
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sb.len = 0;
+        vr_sb_json_str(&sb, cases[i].in);
+        assert_string_equal(sb.buf, cases[i].out);
+    }
+    sb.len = 0;
+    vr_sb_json_str(&sb, NULL);
+    assert_string_equal(sb.buf, "\"\"");
+    vr_sb_free(&sb);
+}
+
 static void test_event_frame(void **state)
 {
     Kitchen__Plain pl = KITCHEN__PLAIN__INIT;
@@ -907,6 +942,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_frame_validity),
         cmocka_unit_test(test_exact_output),
+        cmocka_unit_test(test_json_strings),
         cmocka_unit_test(test_event_frame),
         cmocka_unit_test(test_round_trip_scalars),
         cmocka_unit_test(test_round_trip_labels),

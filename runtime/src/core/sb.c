@@ -60,28 +60,37 @@ void vr_sb_printf(vr_sb *sb, const char *fmt, ...)
 
 void vr_sb_json_str(vr_sb *sb, const char *s)
 {
-    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    const unsigned char *p = (const unsigned char *)(s ? s : ""), *run;
     size_t l;
 
     vr_sb_add(sb, "\"", 1);
-    for (; *p; p += l) {
-        l = 1;
+    while (*p) {
+        /* what needs no escape goes in runs (the JSON wire writes every string through here):
+         * printable ASCII but '"' and '\\', and whole valid UTF-8 sequences */
+        for (run = p; *p; p += l) {
+            if (*p >= 0x80)
+                l = vr_utf8_seq(p);
+            else
+                l = *p >= 0x20 && *p != 0x7f && *p != '"' && *p != '\\';
+            if (!l)
+                break;
+        }
+        if (p > run)
+            vr_sb_add(sb, (const char *)run, (size_t)(p - run));
+        if (!*p)
+            break;
         if (*p == '"' || *p == '\\') {
             char e[2] = {'\\', (char)*p};
 
             vr_sb_add(sb, e, 2);
-        } else if (*p < 0x20 || *p == 0x7f) {
-            vr_sb_printf(sb, "\\u%04x", *p);
         } else if (*p < 0x80) {
-            vr_sb_add(sb, (const char *)p, 1);
-        } else if ((l = vr_utf8_seq(p))) {
-            vr_sb_add(sb, (const char *)p, l);
+            vr_sb_printf(sb, "\\u%04x", *p);
         } else {
             /* not UTF-8 (a channel or instance name given as raw bytes): JSON text must be,
              * so each such byte is written as U+FFFD, the replacement character */
             vr_sb_add(sb, "\\ufffd", 6);
-            l = 1;
         }
+        p++;
     }
     vr_sb_add(sb, "\"", 1);
 }
