@@ -21,7 +21,7 @@
 #define VC_VERSION "0.1.0"
 /* The generated-code ABI the emitted files are made for: VERANI_GEN_ABI of <verani/gen.h>.
  * The emitted #if compares the two, so a mismatch fails every build of generated code. */
-#define VC_GEN_ABI 4
+#define VC_GEN_ABI 5
 #define VC_MAX_ERRORS 20
 #define VC_MAX_INPUT (16u * 1024u * 1024u) /* schemas larger than this are refused */
 #define VC_MAX_DEPTH 64                    /* nesting of braces the parser accepts */
