@@ -263,7 +263,9 @@ typedef struct vc_schema {
 
 /* --- diag.c -------------------------------------------------------------- */
 
-typedef enum vc_severity { VC_ERROR, VC_NOTE } vc_severity;
+/* A warning is printed like an error ("warning:") but counts in ctx->warnings, not
+ * ctx->errors: it stops nothing, the outputs are still written and veranic exits 0. */
+typedef enum vc_severity { VC_ERROR, VC_NOTE, VC_WARNING } vc_severity;
 
 /* Where diagnostics go; the default writes to stderr. `text` is one whole
  * diagnostic (message line, source line, caret line), NUL-terminated. */
@@ -287,6 +289,7 @@ struct vc_ctx {
     vc_diag_sink sink;
     void *sink_ctx;
     int errors;
+    int warnings;
     int stopped;       /* VC_MAX_ERRORS reached: stop everything */
     vc_schema *schema;
 };
