@@ -772,6 +772,10 @@ static void parse_room(parser *p, const char *doc)
             expected(p, "'path', 'meta', 'channels', 'limits', 'open_events', 'wire', 'on', "
                         "'emit' or 'timer'");
         }
+        /* A comment after an item on its line is about that item (events and timers have
+         * taken theirs as doc), never the doc of the next one. */
+        if (!p->panic)
+            (void)trailing_doc(p, NULL, p->prev_line);
         if (p->panic)
             sync(p);
     }
