@@ -20,6 +20,11 @@ extern "C" {
 
 /* --- room Chat: client to server ------------------------------------------- */
 
+/*
+ * Room Chat speaks the binary wire on /chat/{room}, the one this typed client connects to, and
+ * Verani's JSON wire on /verani/chat/{room} (`wire both`), for Verani's JavaScript client.
+ */
+
 /* on chat.message (ChatMessage) */
 int chat_chat_client_emit_chat_message(verani_client *c, const Chat__ChatMessage *msg);
 
