@@ -5,8 +5,10 @@
  * make protoc-c or the C compiler fail or make two things the same: unknown
  * types, duplicate names and numbers, numbers out of range, options on the
  * wrong type, bad limits and paths, names that collide after mangling to C
- * or that are C keywords. Every error names what is wrong where it is, and
- * a note points at the other half of a duplicate. Then it marks the messages
+ * or that are C keywords; and, for rooms that speak Verani's JSON wire, event
+ * names that wire reserves or repeats and payload fields it would clobber.
+ * Every error names what is wrong where it is, and a note points at the
+ * other half of a duplicate. Then it marks the messages
  * that need validation and computes the schema fingerprint. It emits nothing.
  */
 #include <inttypes.h>
@@ -410,41 +412,41 @@ static int path_char_ok(char ch)
            strchr("-._~/", ch) != NULL;
 }
 
-static void check_path(checker *c, vc_room *r)
+/* A room's `path`, or the JSON path of its `wire both`: how many '{room}' placeholders it
+ * has (0 or 1), or -1 after reporting what is wrong. */
+static int check_path(checker *c, const char *p, vc_loc loc)
 {
-    const char *p = r->path;
-    if (p == NULL)
-        return;
     if (p[0] != '/') {
-        ERR(c, r->path_loc, "path \"%s\" must start with '/'", p);
-        return;
+        ERR(c, loc, "path \"%s\" must start with '/'", p);
+        return -1;
     }
     int holders = 0;
     for (size_t i = 0; p[i]; i++) {
         if (p[i] == '{') {
             if (strncmp(p + i, "{room}", 6) != 0) {
-                ERR(c, r->path_loc, "path \"%s\" has an unknown placeholder: only '{room}' is "
+                ERR(c, loc, "path \"%s\" has an unknown placeholder: only '{room}' is "
                     "allowed", p);
-                return;
+                return -1;
             }
             if (++holders > 1) {
-                ERR(c, r->path_loc, "path \"%s\" has more than one '{room}' placeholder", p);
-                return;
+                ERR(c, loc, "path \"%s\" has more than one '{room}' placeholder", p);
+                return -1;
             }
             if (p[i - 1] != '/' || (p[i + 6] != '\0' && p[i + 6] != '/')) {
-                ERR(c, r->path_loc, "'{room}' must be a whole segment of path \"%s\"", p);
-                return;
+                ERR(c, loc, "'{room}' must be a whole segment of path \"%s\"", p);
+                return -1;
             }
             i += 5;
         } else if (!path_char_ok(p[i])) {
             unsigned char ch = (unsigned char)p[i];
             if (ch > 0x20 && ch < 0x7f)
-                ERR(c, r->path_loc, "character '%c' is not allowed in a path", ch);
+                ERR(c, loc, "character '%c' is not allowed in a path", ch);
             else
-                ERR(c, r->path_loc, "character '\\x%02x' is not allowed in a path", ch);
-            return;
+                ERR(c, loc, "character '\\x%02x' is not allowed in a path", ch);
+            return -1;
         }
     }
+    return holders;
 }
 
 /* The room's `timer` declarations: names, periods, and their handler-table members
@@ -483,19 +485,61 @@ static void check_timers(checker *c, const vc_room *r)
     }
 }
 
+/* A path some room is mounted on: its `path` (or the default "/ws"), or the JSON path of
+ * its `wire both`. Every one is unique in the schema. */
+typedef struct path_use {
+    const vc_room *room;
+    vc_loc loc;
+    int json;
+} path_use;
+
+static void use_path(checker *c, vc_strset *paths, const vc_room *r, const char *path,
+                     vc_loc loc, int json)
+{
+    path_use *u = vc_arena_alloc(c->a, sizeof(*u));
+    if (u == NULL) {
+        c->oom = 1;
+        return;
+    }
+    u->room = r;
+    u->loc = loc;
+    u->json = json;
+    const path_use *other = vc_strset_put(c->a, paths, path, u, &c->oom);
+    if (other == NULL)
+        return;
+    if (other->room == r) {
+        ERR(c, loc, "the JSON path of room '%s' is also its path \"%s\": 'wire both' needs a "
+            "path of its own for the JSON wire", r->name, path);
+        NOTE(c, other->loc, "the room's path is here");
+        return;
+    }
+    ERR(c, loc, "rooms '%s' and '%s' both use path \"%s\"%s", other->room->name, r->name,
+        path, json ? " (as the JSON path of the second)" : "");
+    if (other->json)
+        NOTE(c, other->loc, "room '%s' has it as its JSON path here", other->room->name);
+    else
+        NOTE(c, other->loc, "room '%s' is here", other->room->name);
+}
+
 static void check_room(checker *c, vc_room *r, vc_strset *paths)
 {
     if (!match_upper_camel(r->name))
         ERR(c, r->loc, "room name '%s' must be UpperCamelCase (letters and digits, starting "
             "with a capital)", r->name);
     r->snake = vc_lower(c->a, r->name);
-    check_path(c, r);
-    const char *path = r->path ? r->path : "/ws";
-    const vc_room *other = vc_strset_put(c->a, paths, path, r, &c->oom);
-    if (other != NULL) {
-        ERR(c, r->path ? r->path_loc : r->loc, "rooms '%s' and '%s' both use path \"%s\"",
-            other->name, r->name, path);
-        NOTE(c, other->path ? other->path_loc : other->loc, "room '%s' is here", other->name);
+    int holders = r->path ? check_path(c, r->path, r->path_loc) : 0;
+    use_path(c, paths, r, r->path ? r->path : "/ws", r->path ? r->path_loc : r->loc, 0);
+    if (r->json_path != NULL) {
+        /* `wire both`: the JSON path follows the rules of `path` and names the instance the
+         * same way, so one instance has both wires */
+        int json_holders = check_path(c, r->json_path, r->json_path_loc);
+        if (holders > 0 && json_holders == 0)
+            ERR(c, r->json_path_loc, "JSON path \"%s\" needs a '{room}' placeholder like the "
+                "room's path \"%s\"", r->json_path, r->path);
+        else if (holders == 0 && json_holders > 0)
+            ERR(c, r->json_path_loc, "JSON path \"%s\" cannot have a '{room}' placeholder: the "
+                "room's path \"%s\" has none", r->json_path, r->path ? r->path : "/ws");
+        use_path(c, paths, r, r->json_path, r->json_path_loc, 1);
     }
     vc_strset chans = {0}, ids = {0}, names = {0};
     for (size_t i = 0; i < r->channels.n; i++) {
@@ -598,6 +642,151 @@ static void check_room(checker *c, vc_room *r, vc_strset *paths)
                 ERR(c, *locs[k], "unknown type '%s'", types[k]);
             else
                 *dst[k] = sym->ptr;
+        }
+    }
+}
+
+/* --- the JSON wire ------------------------------------------------------- */
+
+/* A JSON name (`json "..."`): 1 to 64 bytes of valid UTF-8 (RFC 3629) with no space, no
+ * control character (C0, DEL, C1), no '"' and no '\'. */
+static int json_name_ok(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s);
+
+    if (n < 1 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char b = p[i];
+        uint32_t cp;
+        size_t len;
+
+        if (b < 0x80) {
+            if (b <= 0x20 || b == 0x7f || b == '"' || b == '\\')
+                return 0;
+            i++;
+            continue;
+        }
+        if (b >= 0xc2 && b <= 0xdf)
+            len = 2, cp = b & 0x1f;
+        else if (b >= 0xe0 && b <= 0xef)
+            len = 3, cp = b & 0x0f;
+        else if (b >= 0xf0 && b <= 0xf4)
+            len = 4, cp = b & 0x07;
+        else
+            return 0;
+        if (i + len > n)
+            return 0;
+        for (size_t k = 1; k < len; k++) {
+            if ((p[i + k] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (p[i + k] & 0x3f);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
+/* `s` for a message: control bytes as '?' (the source line shows the rest). */
+static const char *shown(checker *c, const char *s)
+{
+    char *t = vc_arena_strndup(c->a, s, strlen(s));
+    if (t == NULL)
+        return s;
+    for (char *q = t; *q; q++) {
+        if ((unsigned char)*q < 0x20 || *q == 0x7f)
+            *q = '?';
+    }
+    return t;
+}
+
+/* Names an event cannot have on the JSON wire, and why (a room of `wire json` or `both`). */
+static const struct {
+    vc_dir dir;
+    const char *name;
+    const char *why;
+} json_reserved[] = {
+    {VC_DIR_ON, "ping", "Verani's keepalive, answered by the runtime"},
+    {VC_DIR_ON, "invalid", "Verani's marker of a frame it could not read"},
+    {VC_DIR_ON, "channel.join", "the runtime joins the channel, authorised by on_join"},
+    {VC_DIR_ON, "channel.leave", "the runtime leaves the channel"},
+    {VC_DIR_EMIT, "pong", "a top-level type of Verani's server frames"},
+    {VC_DIR_EMIT, "event", "a top-level type of Verani's server frames"},
+    {VC_DIR_EMIT, "connecting", "a lifecycle event of Verani's client"},
+    {VC_DIR_EMIT, "open", "a lifecycle event of Verani's client"},
+    {VC_DIR_EMIT, "connected", "a lifecycle event of Verani's client"},
+    {VC_DIR_EMIT, "close", "a lifecycle event of Verani's client"},
+    {VC_DIR_EMIT, "disconnected", "a lifecycle event of Verani's client"},
+    {VC_DIR_EMIT, "reconnecting", "a lifecycle event of Verani's client"},
+};
+
+/* The `json` aliases of a room's events, and in a room that speaks JSON (`wire json` or
+ * `wire both`) its events' JSON names and the payloads of its `emit` events. After
+ * check_room: payload types are resolved. Nothing here touches the fingerprint. */
+static void check_json(checker *c, const vc_room *r)
+{
+    vc_strset names = {0}, sent = {0};
+
+    for (size_t i = 0; i < r->events.n; i++) {
+        const vc_event *e = vc_room_event(r, i);
+        const char *dir = e->dir == VC_DIR_ON ? "on" : "emit";
+        const char *jname = e->json_name ? e->json_name : e->name;
+        vc_loc jloc = e->json_name ? e->json_loc : e->loc;
+
+        if (r->wire == VC_WIRE_BINARY) {
+            if (e->json_name != NULL)
+                ERR(c, e->json_loc, "a json alias names the event on the JSON wire; room '%s' "
+                    "has none: add 'wire json;' or 'wire both \"...\";'", r->name);
+            continue;
+        }
+        if (e->json_name != NULL && !json_name_ok(e->json_name)) {
+            ERR(c, e->json_loc, "JSON name \"%s\" must be 1 to 64 bytes of printable UTF-8 "
+                "with no space, '\"' or '\\'", shown(c, e->json_name));
+            jname = NULL;
+        }
+        for (size_t k = 0; jname != NULL && k < sizeof(json_reserved) / sizeof(*json_reserved);
+             k++) {
+            if (json_reserved[k].dir == e->dir && strcmp(json_reserved[k].name, jname) == 0) {
+                ERR(c, jloc, "JSON name '%s' of '%s' event '%s' is reserved on the JSON wire "
+                    "(%s): give the event another JSON name with json \"...\"", jname, dir,
+                    e->name, json_reserved[k].why);
+                jname = NULL; /* said once */
+            }
+        }
+        if (jname != NULL && e->dir == VC_DIR_EMIT && strcmp(jname, "error") == 0)
+            vc_diag(c->ctx, VC_WARNING, jloc, "'emit' event '%s' has the JSON name 'error': "
+                    "Verani's client hands it to the same 'error' listeners as its own "
+                    "connection errors and the runtime's error events for invalid frames",
+                    e->name);
+        const vc_event *g = NULL;
+        if (jname != NULL)
+            g = vc_strset_put(c->a, &names, vc_arena_printf(c->a, "%s %s", dir, jname), e,
+                              &c->oom);
+        if (g != NULL) {
+            ERR(c, jloc, "'%s' events '%s' and '%s' both have the JSON name '%s' in room '%s'",
+                dir, g->name, e->name, jname, r->name);
+            NOTE(c, g->json_name ? g->json_loc : g->loc, "'%s' has it", g->name);
+        }
+        /* Verani's server frame is {"type":"event","data":{"type":"<event>", ...payload}}:
+         * a payload field called `type` would overwrite the name the client dispatches on */
+        if (e->dir != VC_DIR_EMIT || e->in == NULL)
+            continue;
+        if (vc_strset_put(c->a, &sent, e->in->name, e, &c->oom) != NULL)
+            continue; /* reported once per message and room */
+        for (size_t k = 0; k < e->in->fields.n; k++) {
+            const vc_field *f = e->in->fields.items[k];
+            const char *camel = vc_lower_camel(c->a, f->name);
+            if (strcmp(f->name, "type") != 0 && (camel == NULL || strcmp(camel, "type") != 0))
+                continue;
+            ERR(c, f->loc, "field '%s' of message '%s' has the JSON name 'type': as the "
+                "payload of 'emit' event '%s' in room '%s' it would overwrite the event's name "
+                "in data.type, which Verani's client dispatches on", f->name, e->in->name,
+                e->name, r->name);
+            NOTE(c, e->in_loc, "'%s' sends it here", e->name);
         }
     }
 }
@@ -783,6 +972,7 @@ int vc_check(vc_ctx *ctx)
     for (size_t i = 0; i < s->rooms.n; i++) {
         check_room(&c, s->rooms.items[i], &paths);
         check_timers(&c, s->rooms.items[i]);
+        check_json(&c, s->rooms.items[i]);
     }
 
     if (ctx->errors == 0 && !c.oom && !c.a->failed)

@@ -6,7 +6,9 @@
  * under the rest of the token; tabs copied, UTF-8 continuation bytes take no
  * width), and hands the whole text to the context's sink. It counts errors
  * and, past VC_MAX_ERRORS, prints "too many errors" once and sets
- * ctx->stopped so the lexer, parser and checker wind down. It never exits.
+ * ctx->stopped so the lexer, parser and checker wind down. A warning has the
+ * same form with "warning:"; it is counted apart and stops nothing (the
+ * outputs are still written). It never exits.
  */
 #include <string.h>
 
@@ -83,6 +85,10 @@ static int count(vc_ctx *ctx, vc_severity sev)
         return -1;
     if (sev == VC_NOTE)
         return 0;
+    if (sev == VC_WARNING) {
+        ctx->warnings++;
+        return 0;
+    }
     if (ctx->errors == VC_MAX_ERRORS) {
         vc_buf b = {0};
         vc_buf_printf(&b, "%s: error: too many errors, stopping\n", ctx->path);
@@ -112,7 +118,7 @@ void vc_vdiag(vc_ctx *ctx, vc_severity sev, vc_loc loc, const char *fmt, va_list
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     vc_buf_printf(&b, "%s:%d:%d: %s: %s\n", ctx->path, loc.line, loc.col,
-                  sev == VC_ERROR ? "error" : "note", msg);
+                  sev == VC_ERROR ? "error" : sev == VC_WARNING ? "warning" : "note", msg);
     source_excerpt(ctx, &b, loc);
     emit(ctx, &b);
 }

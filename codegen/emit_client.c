@@ -41,6 +41,10 @@ static void client_h_room(vc_ctx *ctx, vc_buf *b, const vc_room *r)
     const char *params[6];
 
     vc_emit_banner(b, vc_arena_printf(a, "room %s: client to server", r->name));
+    if (r->wire != VC_WIRE_BINARY) {
+        vc_emit_doc(b, vc_room_wire_doc(ctx, r, 0), 0);
+        vc_buf_puts(b, "\n");
+    }
     for (size_t j = 0; j < r->events.n; j++) {
         const vc_event *e = vc_room_event(r, j);
         if (e->dir != VC_DIR_ON)

@@ -412,6 +412,37 @@ static const char *desc_ref(vc_ctx *ctx, const vc_message *m)
     return m ? vc_arena_printf(&ctx->arena, "&%s", vc_msg_descriptor(ctx, m)) : "NULL";
 }
 
+/* `.json_name = "...",` in an event table. The alias is at most 64 bytes, but each byte
+ * outside printable ASCII is a 4-column octal escape: a long one goes on the next lines
+ * as adjacent literals, each within 100 columns. */
+static void emit_json_name(vc_buf *b, const char *name)
+{
+    vc_buf lit = {0};
+    vc_emit_cstring(&lit, name);
+    if (lit.failed) {
+        b->failed = 1;
+    } else if (lit.len <= 100 - 8 - 13 - 1) {
+        vc_buf_printf(b, "        .json_name = %s,\n", lit.data);
+    } else {
+        vc_buf_puts(b, "        .json_name =");
+        size_t i = 1, end = lit.len - 1; /* inside the quotes */
+        while (i < end) {
+            size_t start = i;
+            /* one line: 12 spaces, the quotes, 85 columns of text at most, whole escapes */
+            while (i < end) {
+                size_t unit = lit.data[i] != '\\' ? 1
+                              : lit.data[i + 1] >= '0' && lit.data[i + 1] <= '7' ? 4 : 2;
+                if (i + unit - start > 85)
+                    break;
+                i += unit;
+            }
+            vc_buf_printf(b, "\n            \"%.*s\"", (int)(i - start), lit.data + start);
+        }
+        vc_buf_puts(b, ",\n");
+    }
+    vc_buf_free(&lit);
+}
+
 static void emit_table(vc_ctx *ctx, vc_buf *b, const vc_room *r, vc_dir dir)
 {
     size_t n;
@@ -427,8 +458,11 @@ static void emit_table(vc_ctx *ctx, vc_buf *b, const vc_room *r, vc_dir dir)
         vc_emit_cstring(b, e->name);
         vc_buf_printf(b, ",\n        .in = %s,\n        .out = %s,\n", desc_ref(ctx, e->in),
                       desc_ref(ctx, e->out));
-        vc_buf_printf(b, "        .validate_in = %s,\n        .validate_out = %s,\n    },\n",
+        vc_buf_printf(b, "        .validate_in = %s,\n        .validate_out = %s,\n",
                       check_name(ctx, e->in), check_name(ctx, e->out));
+        if (e->json_name != NULL)
+            emit_json_name(b, e->json_name);
+        vc_buf_puts(b, "    },\n");
     }
     vc_buf_puts(b, "};\n\n");
 }
@@ -535,6 +569,13 @@ void vc_emit_schema_c(vc_ctx *ctx, vc_buf *b)
         if (r->timers.n)
             vc_buf_printf(b, "    .timers = %s,\n    .n_timers = %zu,\n",
                           vc_name(ctx, VC_N_TIMERS, r, NULL), r->timers.n);
+        if (r->wire == VC_WIRE_JSON)
+            vc_buf_puts(b, "    .wire = VERANI_WIRE_JSON,\n");
+        if (r->wire == VC_WIRE_BOTH) {
+            vc_buf_puts(b, "    .wire = VERANI_WIRE_BOTH,\n    .json_path = ");
+            vc_emit_cstring(b, r->json_path);
+            vc_buf_puts(b, ",\n");
+        }
         vc_buf_puts(b, "};\n");
         if (i + 1 < s->rooms.n)
             vc_buf_puts(b, "\n");

@@ -297,12 +297,14 @@ static void ts_room(vc_ctx *ctx, vc_buf *b, const vc_room *r)
     }
     vc_buf_puts(b, "};\n\n");
 
+    const char *wire = vc_room_wire_doc(ctx, r, 1);
     vc_emit_jsdoc(b, vc_arena_printf(a, "%s%sA connection to an instance of room %s (URL: the "
                                      "path %s with the instance name, plus the query the "
                                      "server reads): typed emit, request, on and once; "
-                                     "`client` is the connection itself.",
+                                     "`client` is the connection itself.%s%s",
                                      r->doc ? r->doc : "", r->doc ? "\n" : "", r->name,
-                                     r->path ? r->path : "/ws"), 0);
+                                     r->path ? r->path : "/ws", wire ? "\n" : "",
+                                     wire ? wire : ""), 0);
     vc_tpl(b, "export class $class$ {\n"
               "    readonly client: VeraniClient;\n\n"
               "    constructor(url: string, options: RoomOptions = {}) {\n"

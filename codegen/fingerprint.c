@@ -5,7 +5,9 @@
  * messages by name, fields by number, rooms by name with their path,
  * channels, limits and events sorted by id), written into s->fingerprint
  * once the checks passed. Comments, layout, declaration order and what is not
- * on the wire (timers) do not change it.
+ * on the wire (timers) do not change it, nor does what only the JSON wire reads
+ * (a room's `wire`, its events' json aliases): the fingerprint is the binary
+ * wire's, sent to binary clients in WELCOME.
  */
 #include <inttypes.h>
 #include <stdio.h>

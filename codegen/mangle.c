@@ -181,6 +181,25 @@ const char *vc_event_doc(vc_ctx *ctx, const vc_event *e)
     return vc_arena_printf(&ctx->arena, "%s: %s", title, e->doc);
 }
 
+const char *vc_room_wire_doc(vc_ctx *ctx, const vc_room *r, int ts)
+{
+    const char *path = r->path ? r->path : "/ws";
+
+    if (r->wire == VC_WIRE_JSON)
+        return vc_arena_printf(&ctx->arena, "Room %s speaks only Verani's JSON wire on %s "
+                               "(`wire json;`), for Verani's JavaScript client. This typed "
+                               "client needs the binary wire%s: it is generated all the same, "
+                               "for when the room adds it (`wire both \"<json path>\";`).",
+                               r->name, path, ts ? ", which the room does not serve"
+                                                  : ", so verani_client_create refuses the room");
+    if (r->wire == VC_WIRE_BOTH)
+        return vc_arena_printf(&ctx->arena, "Room %s speaks the binary wire on %s, the one this "
+                               "typed client connects to, and Verani's JSON wire on %s "
+                               "(`wire both`), for Verani's JavaScript client.", r->name, path,
+                               r->json_path);
+    return NULL;
+}
+
 const char *vc_timer_doc(vc_ctx *ctx, const vc_timer *t)
 {
     const char *title = vc_arena_printf(&ctx->arena, "timer %s every %" PRId64 " ms, while the "

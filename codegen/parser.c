@@ -599,6 +599,21 @@ static void parse_event(parser *p, vc_room *r, vc_dir dir, const char *doc)
             return;
         }
     }
+    if (is_word(p, "json")) {
+        /* the event's name on the JSON wire; check.c checks its text and its room */
+        next(p);
+        if (p->tok.kind != VC_T_STRING) {
+            expected(p, "the event's JSON name string");
+            return;
+        }
+        e->json_name = vc_arena_strndup(p->a, p->tok.text + 1, p->tok.len - 2);
+        e->json_loc = p->tok.loc;
+        next(p);
+        if (is_word(p, "returns")) {
+            error_at(p, p->tok.loc, "'returns' comes before the json alias");
+            return;
+        }
+    }
     int line = p->tok.loc.line;
     if (!expect_semi(p))
         return;
@@ -639,6 +654,38 @@ static void parse_timer(parser *p, vc_room *r, const char *doc)
         return;
     t->doc = trailing_doc(p, t->doc, line);
     vc_vec_push(p->a, &r->timers, t);
+}
+
+/* `wire binary;` | `wire json;` | `wire both "<path>";` (at the keyword, once per room) */
+static void parse_wire(parser *p, vc_room *r)
+{
+    next(p);
+    if (is_word(p, "binary")) {
+        r->wire = VC_WIRE_BINARY;
+    } else if (is_word(p, "json")) {
+        r->wire = VC_WIRE_JSON;
+    } else if (is_word(p, "both")) {
+        r->wire = VC_WIRE_BOTH;
+    } else {
+        expected(p, "'binary', 'json' or 'both'");
+        return;
+    }
+    next(p);
+    if (r->wire != VC_WIRE_BOTH && p->tok.kind == VC_T_STRING) {
+        error_at(p, p->tok.loc, "only 'wire both' takes a path: 'wire %s' speaks on the room's "
+                 "path", r->wire == VC_WIRE_JSON ? "json" : "binary");
+        return;
+    }
+    if (r->wire == VC_WIRE_BOTH) {
+        if (p->tok.kind != VC_T_STRING) {
+            expected(p, "the JSON path string");
+            return;
+        }
+        r->json_path = vc_arena_strndup(p->a, p->tok.text + 1, p->tok.len - 2);
+        r->json_path_loc = p->tok.loc;
+        next(p);
+    }
+    expect_semi(p);
 }
 
 static void parse_room(parser *p, const char *doc)
@@ -714,14 +761,21 @@ static void parse_room(parser *p, const char *doc)
                 next(p);
                 expect_semi(p);
             }
+        } else if (is_word(p, "wire")) {
+            if (once(p, &r->has_wire, &r->wire_loc, "wire", r->name) == 0)
+                parse_wire(p, r);
         } else if (is_word(p, "on") || is_word(p, "emit")) {
             parse_event(p, r, is_word(p, "on") ? VC_DIR_ON : VC_DIR_EMIT, idoc);
         } else if (is_word(p, "timer")) {
             parse_timer(p, r, idoc);
         } else {
-            expected(p, "'path', 'meta', 'channels', 'limits', 'open_events', 'on', 'emit' or "
-                        "'timer'");
+            expected(p, "'path', 'meta', 'channels', 'limits', 'open_events', 'wire', 'on', "
+                        "'emit' or 'timer'");
         }
+        /* A comment after an item on its line is about that item (events and timers have
+         * taken theirs as doc), never the doc of the next one. */
+        if (!p->panic)
+            (void)trailing_doc(p, NULL, p->prev_line);
         if (p->panic)
             sync(p);
     }

@@ -21,7 +21,7 @@
 #define VC_VERSION "0.1.0"
 /* The generated-code ABI the emitted files are made for: VERANI_GEN_ABI of <verani/gen.h>.
  * The emitted #if compares the two, so a mismatch fails every build of generated code. */
-#define VC_GEN_ABI 4
+#define VC_GEN_ABI 5
 #define VC_MAX_ERRORS 20
 #define VC_MAX_INPUT (16u * 1024u * 1024u) /* schemas larger than this are refused */
 #define VC_MAX_DEPTH 64                    /* nesting of braces the parser accepts */
@@ -216,6 +216,8 @@ typedef struct vc_event {
     vc_message *out;
     const char *doc;
     const char *cname;    /* name with '.' -> '_' (check.c) */
+    const char *json_name;/* `json "..."`: the name on the JSON wire (unquoted), or NULL */
+    vc_loc json_loc;      /* its string */
 } vc_event;
 
 /* `timer <name> every <ms>;`: a periodic timer of every instance of a room. */
@@ -226,6 +228,10 @@ typedef struct vc_timer {
     vc_loc every_loc;
     const char *doc;
 } vc_timer;
+
+/* `wire binary;` (the default), `wire json;`, `wire both "<path>";`: the values of
+ * verani_wire in <verani/gen.h>. */
+typedef enum vc_wire { VC_WIRE_BINARY = 0, VC_WIRE_JSON, VC_WIRE_BOTH } vc_wire;
 
 typedef struct vc_room {
     const char *name;
@@ -244,6 +250,11 @@ typedef struct vc_room {
     int64_t max_frame, rate, burst;
     int open_events;    /* `open_events;`: undeclared client event ids go to on_message */
     vc_loc open_events_loc;
+    int has_wire;
+    vc_loc wire_loc;    /* the `wire` keyword */
+    vc_wire wire;
+    const char *json_path; /* `wire both "<path>";`, unquoted; NULL otherwise */
+    vc_loc json_path_loc;
     int has_max_frame, has_rate, has_burst;
     vc_loc max_frame_loc, rate_loc, burst_loc;
     vc_message *meta;   /* synthetic <Room>Meta, always present */
@@ -263,7 +274,9 @@ typedef struct vc_schema {
 
 /* --- diag.c -------------------------------------------------------------- */
 
-typedef enum vc_severity { VC_ERROR, VC_NOTE } vc_severity;
+/* A warning is printed like an error ("warning:") but counts in ctx->warnings, not
+ * ctx->errors: it stops nothing, the outputs are still written and veranic exits 0. */
+typedef enum vc_severity { VC_ERROR, VC_NOTE, VC_WARNING } vc_severity;
 
 /* Where diagnostics go; the default writes to stderr. `text` is one whole
  * diagnostic (message line, source line, caret line), NUL-terminated. */
@@ -287,6 +300,7 @@ struct vc_ctx {
     vc_diag_sink sink;
     void *sink_ctx;
     int errors;
+    int warnings;
     int stopped;       /* VC_MAX_ERRORS reached: stop everything */
     vc_schema *schema;
 };
@@ -447,6 +461,10 @@ vc_event **vc_room_sorted_a(vc_arena *a, const vc_room *r, vc_dir dir, size_t *n
 size_t vc_room_count(const vc_room *r, vc_dir dir);
 /* "on history (HistoryQuery) returns (HistoryPage): <doc comment>" for C comments. */
 const char *vc_event_doc(vc_ctx *ctx, const vc_event *e);
+/* What the typed client (C, or TypeScript with `ts`) of a room that speaks Verani's JSON
+ * wire (`wire json` or `wire both`) should know: which wire it needs, where. NULL for a
+ * binary room. */
+const char *vc_room_wire_doc(vc_ctx *ctx, const vc_room *r, int ts);
 /* "timer <name> every <ms> ms: ..." and its doc comment, for the handler member and stub. */
 const char *vc_timer_doc(vc_ctx *ctx, const vc_timer *t);
 

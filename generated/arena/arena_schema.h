@@ -10,8 +10,8 @@
 
 #include "arena.pb-c.h"
 
-#if VERANI_GEN_ABI != 4
-#error "made for libverani's generated-code ABI 4: regenerate with veranic"
+#if VERANI_GEN_ABI != 5
+#error "made for libverani's generated-code ABI 5: regenerate with veranic"
 #endif
 
 #ifdef __cplusplus

@@ -10,8 +10,8 @@
 
 #include "chat_schema.h"
 
-#if VERANI_GEN_ABI != 4
-#error "made for libverani's generated-code ABI 4: regenerate with veranic"
+#if VERANI_GEN_ABI != 5
+#error "made for libverani's generated-code ABI 5: regenerate with veranic"
 #endif
 
 #ifdef __cplusplus
@@ -19,6 +19,11 @@ extern "C" {
 #endif
 
 /* --- room Chat: client to server ------------------------------------------- */
+
+/*
+ * Room Chat speaks the binary wire on /chat/{room}, the one this typed client connects to, and
+ * Verani's JSON wire on /verani/chat/{room} (`wire both`), for Verani's JavaScript client.
+ */
 
 /* on chat.message (ChatMessage) */
 int chat_chat_client_emit_chat_message(verani_client *c, const Chat__ChatMessage *msg);

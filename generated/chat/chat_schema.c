@@ -206,4 +206,6 @@ const verani_room_schema chat_chat_schema = {
     .emit = chat_chat_emit_events,
     .n_emit = 4,
     .fingerprint = CHAT_SCHEMA_FINGERPRINT,
+    .wire = VERANI_WIRE_BOTH,
+    .json_path = "/verani/chat/{room}",
 };

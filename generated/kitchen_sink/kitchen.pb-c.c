@@ -430,6 +430,96 @@ void   kitchen__quiet_meta__free_unpacked
   assert(message->base.descriptor == &kitchen__quiet_meta__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   kitchen__relay_meta__init
+                     (Kitchen__RelayMeta         *message)
+{
+  static const Kitchen__RelayMeta init_value = KITCHEN__RELAY_META__INIT;
+  *message = init_value;
+}
+size_t kitchen__relay_meta__get_packed_size
+                     (const Kitchen__RelayMeta *message)
+{
+  assert(message->base.descriptor == &kitchen__relay_meta__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t kitchen__relay_meta__pack
+                     (const Kitchen__RelayMeta *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &kitchen__relay_meta__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t kitchen__relay_meta__pack_to_buffer
+                     (const Kitchen__RelayMeta *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &kitchen__relay_meta__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Kitchen__RelayMeta *
+       kitchen__relay_meta__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Kitchen__RelayMeta *)
+     protobuf_c_message_unpack (&kitchen__relay_meta__descriptor,
+                                allocator, len, data);
+}
+void   kitchen__relay_meta__free_unpacked
+                     (Kitchen__RelayMeta *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &kitchen__relay_meta__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   kitchen__feed_meta__init
+                     (Kitchen__FeedMeta         *message)
+{
+  static const Kitchen__FeedMeta init_value = KITCHEN__FEED_META__INIT;
+  *message = init_value;
+}
+size_t kitchen__feed_meta__get_packed_size
+                     (const Kitchen__FeedMeta *message)
+{
+  assert(message->base.descriptor == &kitchen__feed_meta__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t kitchen__feed_meta__pack
+                     (const Kitchen__FeedMeta *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &kitchen__feed_meta__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t kitchen__feed_meta__pack_to_buffer
+                     (const Kitchen__FeedMeta *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &kitchen__feed_meta__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Kitchen__FeedMeta *
+       kitchen__feed_meta__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Kitchen__FeedMeta *)
+     protobuf_c_message_unpack (&kitchen__feed_meta__descriptor,
+                                allocator, len, data);
+}
+void   kitchen__feed_meta__free_unpacked
+                     (Kitchen__FeedMeta *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &kitchen__feed_meta__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   kitchen__lobby_on__reply__init
                      (Kitchen__LobbyOn__Reply         *message)
 {
@@ -569,6 +659,147 @@ void   kitchen__game_lobby_on__free_unpacked
   if(!message)
     return;
   assert(message->base.descriptor == &kitchen__game_lobby_on__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   kitchen__relay_on__reply__init
+                     (Kitchen__RelayOn__Reply         *message)
+{
+  static const Kitchen__RelayOn__Reply init_value = KITCHEN__RELAY_ON__REPLY__INIT;
+  *message = init_value;
+}
+void   kitchen__relay_on__init
+                     (Kitchen__RelayOn         *message)
+{
+  static const Kitchen__RelayOn init_value = KITCHEN__RELAY_ON__INIT;
+  *message = init_value;
+}
+size_t kitchen__relay_on__get_packed_size
+                     (const Kitchen__RelayOn *message)
+{
+  assert(message->base.descriptor == &kitchen__relay_on__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t kitchen__relay_on__pack
+                     (const Kitchen__RelayOn *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &kitchen__relay_on__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t kitchen__relay_on__pack_to_buffer
+                     (const Kitchen__RelayOn *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &kitchen__relay_on__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Kitchen__RelayOn *
+       kitchen__relay_on__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Kitchen__RelayOn *)
+     protobuf_c_message_unpack (&kitchen__relay_on__descriptor,
+                                allocator, len, data);
+}
+void   kitchen__relay_on__free_unpacked
+                     (Kitchen__RelayOn *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &kitchen__relay_on__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   kitchen__relay_emit__init
+                     (Kitchen__RelayEmit         *message)
+{
+  static const Kitchen__RelayEmit init_value = KITCHEN__RELAY_EMIT__INIT;
+  *message = init_value;
+}
+size_t kitchen__relay_emit__get_packed_size
+                     (const Kitchen__RelayEmit *message)
+{
+  assert(message->base.descriptor == &kitchen__relay_emit__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t kitchen__relay_emit__pack
+                     (const Kitchen__RelayEmit *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &kitchen__relay_emit__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t kitchen__relay_emit__pack_to_buffer
+                     (const Kitchen__RelayEmit *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &kitchen__relay_emit__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Kitchen__RelayEmit *
+       kitchen__relay_emit__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Kitchen__RelayEmit *)
+     protobuf_c_message_unpack (&kitchen__relay_emit__descriptor,
+                                allocator, len, data);
+}
+void   kitchen__relay_emit__free_unpacked
+                     (Kitchen__RelayEmit *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &kitchen__relay_emit__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   kitchen__feed_emit__init
+                     (Kitchen__FeedEmit         *message)
+{
+  static const Kitchen__FeedEmit init_value = KITCHEN__FEED_EMIT__INIT;
+  *message = init_value;
+}
+size_t kitchen__feed_emit__get_packed_size
+                     (const Kitchen__FeedEmit *message)
+{
+  assert(message->base.descriptor == &kitchen__feed_emit__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t kitchen__feed_emit__pack
+                     (const Kitchen__FeedEmit *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &kitchen__feed_emit__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t kitchen__feed_emit__pack_to_buffer
+                     (const Kitchen__FeedEmit *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &kitchen__feed_emit__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Kitchen__FeedEmit *
+       kitchen__feed_emit__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Kitchen__FeedEmit *)
+     protobuf_c_message_unpack (&kitchen__feed_emit__descriptor,
+                                allocator, len, data);
+}
+void   kitchen__feed_emit__free_unpacked
+                     (Kitchen__FeedEmit *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &kitchen__feed_emit__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
 void   kitchen__verani_schema__init
@@ -1467,6 +1698,42 @@ const ProtobufCMessageDescriptor kitchen__quiet_meta__descriptor =
   (ProtobufCMessageInit) kitchen__quiet_meta__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+#define kitchen__relay_meta__field_descriptors NULL
+#define kitchen__relay_meta__field_indices_by_name NULL
+#define kitchen__relay_meta__number_ranges NULL
+const ProtobufCMessageDescriptor kitchen__relay_meta__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "kitchen.RelayMeta",
+  "RelayMeta",
+  "Kitchen__RelayMeta",
+  "kitchen",
+  sizeof(Kitchen__RelayMeta),
+  0,
+  kitchen__relay_meta__field_descriptors,
+  kitchen__relay_meta__field_indices_by_name,
+  0,  kitchen__relay_meta__number_ranges,
+  (ProtobufCMessageInit) kitchen__relay_meta__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define kitchen__feed_meta__field_descriptors NULL
+#define kitchen__feed_meta__field_indices_by_name NULL
+#define kitchen__feed_meta__number_ranges NULL
+const ProtobufCMessageDescriptor kitchen__feed_meta__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "kitchen.FeedMeta",
+  "FeedMeta",
+  "Kitchen__FeedMeta",
+  "kitchen",
+  sizeof(Kitchen__FeedMeta),
+  0,
+  kitchen__feed_meta__field_descriptors,
+  kitchen__feed_meta__field_indices_by_name,
+  0,  kitchen__feed_meta__number_ranges,
+  (ProtobufCMessageInit) kitchen__feed_meta__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor kitchen__lobby_on__reply__field_descriptors[3] =
 {
   {
@@ -1806,7 +2073,256 @@ const ProtobufCMessageDescriptor kitchen__game_lobby_on__descriptor =
   (ProtobufCMessageInit) kitchen__game_lobby_on__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-char kitchen__verani_schema__fingerprint__default_value[] = "18a943903866aac5";
+static const ProtobufCFieldDescriptor kitchen__relay_on__reply__field_descriptors[1] =
+{
+  {
+    "fetch",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kitchen__RelayOn__Reply, fetch),
+    &kitchen__plain__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned kitchen__relay_on__reply__field_indices_by_name[] = {
+  0,   /* field[0] = fetch */
+};
+static const ProtobufCIntRange kitchen__relay_on__reply__number_ranges[1 + 1] =
+{
+  { 2, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor kitchen__relay_on__reply__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "kitchen.RelayOn.Reply",
+  "Reply",
+  "Kitchen__RelayOn__Reply",
+  "kitchen",
+  sizeof(Kitchen__RelayOn__Reply),
+  1,
+  kitchen__relay_on__reply__field_descriptors,
+  kitchen__relay_on__reply__field_indices_by_name,
+  1,  kitchen__relay_on__reply__number_ranges,
+  (ProtobufCMessageInit) kitchen__relay_on__reply__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue kitchen__relay_on__id__enum_values_by_number[3] =
+{
+  { "SAY", "KITCHEN__RELAY_ON__ID__SAY", 1 },
+  { "FETCH", "KITCHEN__RELAY_ON__ID__FETCH", 2 },
+  { "POKE", "KITCHEN__RELAY_ON__ID__POKE", 3 },
+};
+static const ProtobufCIntRange kitchen__relay_on__id__value_ranges[] = {
+{1, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex kitchen__relay_on__id__enum_values_by_name[3] =
+{
+  { "FETCH", 1 },
+  { "POKE", 2 },
+  { "SAY", 0 },
+};
+const ProtobufCEnumDescriptor kitchen__relay_on__id__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "kitchen.RelayOn.Id",
+  "Id",
+  "Kitchen__RelayOn__Id",
+  "kitchen",
+  3,
+  kitchen__relay_on__id__enum_values_by_number,
+  3,
+  kitchen__relay_on__id__enum_values_by_name,
+  1,
+  kitchen__relay_on__id__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCFieldDescriptor kitchen__relay_on__field_descriptors[2] =
+{
+  {
+    "say",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kitchen__RelayOn, say),
+    &kitchen__plain__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "fetch",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kitchen__RelayOn, fetch),
+    &kitchen__nothing__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned kitchen__relay_on__field_indices_by_name[] = {
+  1,   /* field[1] = fetch */
+  0,   /* field[0] = say */
+};
+static const ProtobufCIntRange kitchen__relay_on__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor kitchen__relay_on__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "kitchen.RelayOn",
+  "RelayOn",
+  "Kitchen__RelayOn",
+  "kitchen",
+  sizeof(Kitchen__RelayOn),
+  2,
+  kitchen__relay_on__field_descriptors,
+  kitchen__relay_on__field_indices_by_name,
+  1,  kitchen__relay_on__number_ranges,
+  (ProtobufCMessageInit) kitchen__relay_on__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue kitchen__relay_emit__id__enum_values_by_number[2] =
+{
+  { "SAID", "KITCHEN__RELAY_EMIT__ID__SAID", 1 },
+  { "PING", "KITCHEN__RELAY_EMIT__ID__PING", 2 },
+};
+static const ProtobufCIntRange kitchen__relay_emit__id__value_ranges[] = {
+{1, 0},{0, 2}
+};
+static const ProtobufCEnumValueIndex kitchen__relay_emit__id__enum_values_by_name[2] =
+{
+  { "PING", 1 },
+  { "SAID", 0 },
+};
+const ProtobufCEnumDescriptor kitchen__relay_emit__id__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "kitchen.RelayEmit.Id",
+  "Id",
+  "Kitchen__RelayEmit__Id",
+  "kitchen",
+  2,
+  kitchen__relay_emit__id__enum_values_by_number,
+  2,
+  kitchen__relay_emit__id__enum_values_by_name,
+  1,
+  kitchen__relay_emit__id__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCFieldDescriptor kitchen__relay_emit__field_descriptors[1] =
+{
+  {
+    "said",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kitchen__RelayEmit, said),
+    &kitchen__plain__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned kitchen__relay_emit__field_indices_by_name[] = {
+  0,   /* field[0] = said */
+};
+static const ProtobufCIntRange kitchen__relay_emit__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor kitchen__relay_emit__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "kitchen.RelayEmit",
+  "RelayEmit",
+  "Kitchen__RelayEmit",
+  "kitchen",
+  sizeof(Kitchen__RelayEmit),
+  1,
+  kitchen__relay_emit__field_descriptors,
+  kitchen__relay_emit__field_indices_by_name,
+  1,  kitchen__relay_emit__number_ranges,
+  (ProtobufCMessageInit) kitchen__relay_emit__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue kitchen__feed_emit__id__enum_values_by_number[1] =
+{
+  { "ITEM", "KITCHEN__FEED_EMIT__ID__ITEM", 1 },
+};
+static const ProtobufCIntRange kitchen__feed_emit__id__value_ranges[] = {
+{1, 0},{0, 1}
+};
+static const ProtobufCEnumValueIndex kitchen__feed_emit__id__enum_values_by_name[1] =
+{
+  { "ITEM", 0 },
+};
+const ProtobufCEnumDescriptor kitchen__feed_emit__id__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "kitchen.FeedEmit.Id",
+  "Id",
+  "Kitchen__FeedEmit__Id",
+  "kitchen",
+  1,
+  kitchen__feed_emit__id__enum_values_by_number,
+  1,
+  kitchen__feed_emit__id__enum_values_by_name,
+  1,
+  kitchen__feed_emit__id__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCFieldDescriptor kitchen__feed_emit__field_descriptors[1] =
+{
+  {
+    "item",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Kitchen__FeedEmit, item),
+    &kitchen__plain__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned kitchen__feed_emit__field_indices_by_name[] = {
+  0,   /* field[0] = item */
+};
+static const ProtobufCIntRange kitchen__feed_emit__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor kitchen__feed_emit__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "kitchen.FeedEmit",
+  "FeedEmit",
+  "Kitchen__FeedEmit",
+  "kitchen",
+  sizeof(Kitchen__FeedEmit),
+  1,
+  kitchen__feed_emit__field_descriptors,
+  kitchen__feed_emit__field_indices_by_name,
+  1,  kitchen__feed_emit__number_ranges,
+  (ProtobufCMessageInit) kitchen__feed_emit__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+char kitchen__verani_schema__fingerprint__default_value[] = "06cc0d6a18dca763";
 static const ProtobufCFieldDescriptor kitchen__verani_schema__field_descriptors[1] =
 {
   {

@@ -27,10 +27,16 @@ typedef struct Kitchen__Nothing Kitchen__Nothing;
 typedef struct Kitchen__LobbyMeta Kitchen__LobbyMeta;
 typedef struct Kitchen__GameLobbyMeta Kitchen__GameLobbyMeta;
 typedef struct Kitchen__QuietMeta Kitchen__QuietMeta;
+typedef struct Kitchen__RelayMeta Kitchen__RelayMeta;
+typedef struct Kitchen__FeedMeta Kitchen__FeedMeta;
 typedef struct Kitchen__LobbyOn Kitchen__LobbyOn;
 typedef struct Kitchen__LobbyOn__Reply Kitchen__LobbyOn__Reply;
 typedef struct Kitchen__LobbyEmit Kitchen__LobbyEmit;
 typedef struct Kitchen__GameLobbyOn Kitchen__GameLobbyOn;
+typedef struct Kitchen__RelayOn Kitchen__RelayOn;
+typedef struct Kitchen__RelayOn__Reply Kitchen__RelayOn__Reply;
+typedef struct Kitchen__RelayEmit Kitchen__RelayEmit;
+typedef struct Kitchen__FeedEmit Kitchen__FeedEmit;
 typedef struct Kitchen__VeraniSchema Kitchen__VeraniSchema;
 
 
@@ -89,6 +95,39 @@ typedef enum _Kitchen__GameLobbyOn__Id {
   KITCHEN__GAME_LOBBY_ON__ID__A_B_C = 536870911
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(KITCHEN__GAME_LOBBY_ON__ID)
 } Kitchen__GameLobbyOn__Id;
+typedef enum _Kitchen__RelayOn__Id {
+  /*
+   * say
+   */
+  KITCHEN__RELAY_ON__ID__SAY = 1,
+  /*
+   * fetch
+   */
+  KITCHEN__RELAY_ON__ID__FETCH = 2,
+  /*
+   * poke
+   */
+  KITCHEN__RELAY_ON__ID__POKE = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(KITCHEN__RELAY_ON__ID)
+} Kitchen__RelayOn__Id;
+typedef enum _Kitchen__RelayEmit__Id {
+  /*
+   * said
+   */
+  KITCHEN__RELAY_EMIT__ID__SAID = 1,
+  /*
+   * ping
+   */
+  KITCHEN__RELAY_EMIT__ID__PING = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(KITCHEN__RELAY_EMIT__ID)
+} Kitchen__RelayEmit__Id;
+typedef enum _Kitchen__FeedEmit__Id {
+  /*
+   * item
+   */
+  KITCHEN__FEED_EMIT__ID__ITEM = 1
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(KITCHEN__FEED_EMIT__ID)
+} Kitchen__FeedEmit__Id;
 /*
  * Enum values share one scope per package, like protobuf's.
  */
@@ -303,6 +342,30 @@ struct  Kitchen__QuietMeta
      }
 
 
+/*
+ * The typed metadata of a connection to room Relay.
+ */
+struct  Kitchen__RelayMeta
+{
+  ProtobufCMessage base;
+};
+#define KITCHEN__RELAY_META__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&kitchen__relay_meta__descriptor) \
+     }
+
+
+/*
+ * The typed metadata of a connection to room Feed.
+ */
+struct  Kitchen__FeedMeta
+{
+  ProtobufCMessage base;
+};
+#define KITCHEN__FEED_META__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&kitchen__feed_meta__descriptor) \
+     }
+
+
 struct  Kitchen__LobbyOn__Reply
 {
   ProtobufCMessage base;
@@ -366,6 +429,64 @@ struct  Kitchen__GameLobbyOn
 };
 #define KITCHEN__GAME_LOBBY_ON__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&kitchen__game_lobby_on__descriptor) \
+    , NULL }
+
+
+struct  Kitchen__RelayOn__Reply
+{
+  ProtobufCMessage base;
+  Kitchen__Plain *fetch;
+};
+#define KITCHEN__RELAY_ON__REPLY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&kitchen__relay_on__reply__descriptor) \
+    , NULL }
+
+
+/*
+ * Room Relay, path "/relay/{room}": the events a client sends (`on`). Each is
+ * an Envelope with `event` = its Id and `payload` = the field of that
+ * number below, encoded (no field: no payload). An id with a field in
+ * Reply is sent as REQUEST and answered by a REPLY whose payload is that
+ * field's type; the others are sent as EVENT.
+ */
+struct  Kitchen__RelayOn
+{
+  ProtobufCMessage base;
+  Kitchen__Plain *say;
+  Kitchen__Nothing *fetch;
+};
+#define KITCHEN__RELAY_ON__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&kitchen__relay_on__descriptor) \
+    , NULL, NULL }
+
+
+/*
+ * Room Relay, path "/relay/{room}": the events the server sends (`emit`), as
+ * Envelope EVENTs with `event` = its Id and `payload` = the field of that
+ * number below, encoded (no field: no payload).
+ */
+struct  Kitchen__RelayEmit
+{
+  ProtobufCMessage base;
+  Kitchen__Plain *said;
+};
+#define KITCHEN__RELAY_EMIT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&kitchen__relay_emit__descriptor) \
+    , NULL }
+
+
+/*
+ * Room Feed, path "/feed": the events the server sends (`emit`), as
+ * Envelope EVENTs with `event` = its Id and `payload` = the field of that
+ * number below, encoded (no field: no payload).
+ */
+struct  Kitchen__FeedEmit
+{
+  ProtobufCMessage base;
+  Kitchen__Plain *item;
+};
+#define KITCHEN__FEED_EMIT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&kitchen__feed_emit__descriptor) \
     , NULL }
 
 
@@ -564,6 +685,44 @@ Kitchen__QuietMeta *
 void   kitchen__quiet_meta__free_unpacked
                      (Kitchen__QuietMeta *message,
                       ProtobufCAllocator *allocator);
+/* Kitchen__RelayMeta methods */
+void   kitchen__relay_meta__init
+                     (Kitchen__RelayMeta         *message);
+size_t kitchen__relay_meta__get_packed_size
+                     (const Kitchen__RelayMeta   *message);
+size_t kitchen__relay_meta__pack
+                     (const Kitchen__RelayMeta   *message,
+                      uint8_t             *out);
+size_t kitchen__relay_meta__pack_to_buffer
+                     (const Kitchen__RelayMeta   *message,
+                      ProtobufCBuffer     *buffer);
+Kitchen__RelayMeta *
+       kitchen__relay_meta__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   kitchen__relay_meta__free_unpacked
+                     (Kitchen__RelayMeta *message,
+                      ProtobufCAllocator *allocator);
+/* Kitchen__FeedMeta methods */
+void   kitchen__feed_meta__init
+                     (Kitchen__FeedMeta         *message);
+size_t kitchen__feed_meta__get_packed_size
+                     (const Kitchen__FeedMeta   *message);
+size_t kitchen__feed_meta__pack
+                     (const Kitchen__FeedMeta   *message,
+                      uint8_t             *out);
+size_t kitchen__feed_meta__pack_to_buffer
+                     (const Kitchen__FeedMeta   *message,
+                      ProtobufCBuffer     *buffer);
+Kitchen__FeedMeta *
+       kitchen__feed_meta__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   kitchen__feed_meta__free_unpacked
+                     (Kitchen__FeedMeta *message,
+                      ProtobufCAllocator *allocator);
 /* Kitchen__LobbyOn__Reply methods */
 void   kitchen__lobby_on__reply__init
                      (Kitchen__LobbyOn__Reply         *message);
@@ -624,6 +783,66 @@ Kitchen__GameLobbyOn *
 void   kitchen__game_lobby_on__free_unpacked
                      (Kitchen__GameLobbyOn *message,
                       ProtobufCAllocator *allocator);
+/* Kitchen__RelayOn__Reply methods */
+void   kitchen__relay_on__reply__init
+                     (Kitchen__RelayOn__Reply         *message);
+/* Kitchen__RelayOn methods */
+void   kitchen__relay_on__init
+                     (Kitchen__RelayOn         *message);
+size_t kitchen__relay_on__get_packed_size
+                     (const Kitchen__RelayOn   *message);
+size_t kitchen__relay_on__pack
+                     (const Kitchen__RelayOn   *message,
+                      uint8_t             *out);
+size_t kitchen__relay_on__pack_to_buffer
+                     (const Kitchen__RelayOn   *message,
+                      ProtobufCBuffer     *buffer);
+Kitchen__RelayOn *
+       kitchen__relay_on__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   kitchen__relay_on__free_unpacked
+                     (Kitchen__RelayOn *message,
+                      ProtobufCAllocator *allocator);
+/* Kitchen__RelayEmit methods */
+void   kitchen__relay_emit__init
+                     (Kitchen__RelayEmit         *message);
+size_t kitchen__relay_emit__get_packed_size
+                     (const Kitchen__RelayEmit   *message);
+size_t kitchen__relay_emit__pack
+                     (const Kitchen__RelayEmit   *message,
+                      uint8_t             *out);
+size_t kitchen__relay_emit__pack_to_buffer
+                     (const Kitchen__RelayEmit   *message,
+                      ProtobufCBuffer     *buffer);
+Kitchen__RelayEmit *
+       kitchen__relay_emit__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   kitchen__relay_emit__free_unpacked
+                     (Kitchen__RelayEmit *message,
+                      ProtobufCAllocator *allocator);
+/* Kitchen__FeedEmit methods */
+void   kitchen__feed_emit__init
+                     (Kitchen__FeedEmit         *message);
+size_t kitchen__feed_emit__get_packed_size
+                     (const Kitchen__FeedEmit   *message);
+size_t kitchen__feed_emit__pack
+                     (const Kitchen__FeedEmit   *message,
+                      uint8_t             *out);
+size_t kitchen__feed_emit__pack_to_buffer
+                     (const Kitchen__FeedEmit   *message,
+                      ProtobufCBuffer     *buffer);
+Kitchen__FeedEmit *
+       kitchen__feed_emit__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   kitchen__feed_emit__free_unpacked
+                     (Kitchen__FeedEmit *message,
+                      ProtobufCAllocator *allocator);
 /* Kitchen__VeraniSchema methods */
 void   kitchen__verani_schema__init
                      (Kitchen__VeraniSchema         *message);
@@ -681,6 +900,12 @@ typedef void (*Kitchen__GameLobbyMeta_Closure)
 typedef void (*Kitchen__QuietMeta_Closure)
                  (const Kitchen__QuietMeta *message,
                   void *closure_data);
+typedef void (*Kitchen__RelayMeta_Closure)
+                 (const Kitchen__RelayMeta *message,
+                  void *closure_data);
+typedef void (*Kitchen__FeedMeta_Closure)
+                 (const Kitchen__FeedMeta *message,
+                  void *closure_data);
 typedef void (*Kitchen__LobbyOn__Reply_Closure)
                  (const Kitchen__LobbyOn__Reply *message,
                   void *closure_data);
@@ -692,6 +917,18 @@ typedef void (*Kitchen__LobbyEmit_Closure)
                   void *closure_data);
 typedef void (*Kitchen__GameLobbyOn_Closure)
                  (const Kitchen__GameLobbyOn *message,
+                  void *closure_data);
+typedef void (*Kitchen__RelayOn__Reply_Closure)
+                 (const Kitchen__RelayOn__Reply *message,
+                  void *closure_data);
+typedef void (*Kitchen__RelayOn_Closure)
+                 (const Kitchen__RelayOn *message,
+                  void *closure_data);
+typedef void (*Kitchen__RelayEmit_Closure)
+                 (const Kitchen__RelayEmit *message,
+                  void *closure_data);
+typedef void (*Kitchen__FeedEmit_Closure)
+                 (const Kitchen__FeedEmit *message,
                   void *closure_data);
 typedef void (*Kitchen__VeraniSchema_Closure)
                  (const Kitchen__VeraniSchema *message,
@@ -716,6 +953,8 @@ extern const ProtobufCMessageDescriptor kitchen__nothing__descriptor;
 extern const ProtobufCMessageDescriptor kitchen__lobby_meta__descriptor;
 extern const ProtobufCMessageDescriptor kitchen__game_lobby_meta__descriptor;
 extern const ProtobufCMessageDescriptor kitchen__quiet_meta__descriptor;
+extern const ProtobufCMessageDescriptor kitchen__relay_meta__descriptor;
+extern const ProtobufCMessageDescriptor kitchen__feed_meta__descriptor;
 extern const ProtobufCMessageDescriptor kitchen__lobby_on__descriptor;
 extern const ProtobufCMessageDescriptor kitchen__lobby_on__reply__descriptor;
 extern const ProtobufCEnumDescriptor    kitchen__lobby_on__id__descriptor;
@@ -723,6 +962,13 @@ extern const ProtobufCMessageDescriptor kitchen__lobby_emit__descriptor;
 extern const ProtobufCEnumDescriptor    kitchen__lobby_emit__id__descriptor;
 extern const ProtobufCMessageDescriptor kitchen__game_lobby_on__descriptor;
 extern const ProtobufCEnumDescriptor    kitchen__game_lobby_on__id__descriptor;
+extern const ProtobufCMessageDescriptor kitchen__relay_on__descriptor;
+extern const ProtobufCMessageDescriptor kitchen__relay_on__reply__descriptor;
+extern const ProtobufCEnumDescriptor    kitchen__relay_on__id__descriptor;
+extern const ProtobufCMessageDescriptor kitchen__relay_emit__descriptor;
+extern const ProtobufCEnumDescriptor    kitchen__relay_emit__id__descriptor;
+extern const ProtobufCMessageDescriptor kitchen__feed_emit__descriptor;
+extern const ProtobufCEnumDescriptor    kitchen__feed_emit__id__descriptor;
 extern const ProtobufCMessageDescriptor kitchen__verani_schema__descriptor;
 
 PROTOBUF_C__END_DECLS

@@ -188,3 +188,111 @@ int kitchen_game_lobby_client_emit_a_b_c(verani_client *c, const Kitchen__Nothin
     return verani_client_emit(c, &kitchen_game_lobby_on_events[0], (const ProtobufCMessage *)msg);
 }
 
+
+/* --- room Relay ------------------------------------------------------------ */
+
+int kitchen_relay_client_emit_say(verani_client *c, const Kitchen__Plain *msg)
+{
+    return verani_client_emit(c, &kitchen_relay_on_events[0], (const ProtobufCMessage *)msg);
+}
+
+static void kitchen_relay_client_reply_fetch(verani_client *c, verani_fn fn,
+                                             verani_reply_status status,
+                                             const ProtobufCMessage *reply, const char *error,
+                                             void *user)
+{
+    kitchen_relay_fetch_reply_cb cb = (kitchen_relay_fetch_reply_cb)fn;
+
+    cb(c, status, (const Kitchen__Plain *)reply, error, user);
+}
+
+int kitchen_relay_client_request_fetch(verani_client *c, const Kitchen__Nothing *req,
+                                       uint32_t timeout_ms, kitchen_relay_fetch_reply_cb cb,
+                                       void *user)
+{
+    return verani_client_request(c, &kitchen_relay_on_events[1], (const ProtobufCMessage *)req,
+                                 timeout_ms, kitchen_relay_client_reply_fetch, (verani_fn)cb, user);
+}
+
+int kitchen_relay_client_emit_poke(verani_client *c)
+{
+    return verani_client_emit(c, &kitchen_relay_on_events[2], NULL);
+}
+
+static void kitchen_relay_client_invoke_said(verani_client *c, verani_fn fn,
+                                             const ProtobufCMessage *msg, void *user)
+{
+    kitchen_relay_said_cb cb = (kitchen_relay_said_cb)fn;
+
+    cb(c, (const Kitchen__Plain *)msg, user);
+}
+
+int kitchen_relay_client_on_said(verani_client *c, kitchen_relay_said_cb cb, void *user)
+{
+    return verani_client_on(c, &kitchen_relay_emit_events[0], kitchen_relay_client_invoke_said,
+                            (verani_fn)cb, user, 0);
+}
+
+int kitchen_relay_client_once_said(verani_client *c, kitchen_relay_said_cb cb, void *user)
+{
+    return verani_client_on(c, &kitchen_relay_emit_events[0], kitchen_relay_client_invoke_said,
+                            (verani_fn)cb, user, 1);
+}
+
+int kitchen_relay_client_off_said(verani_client *c, kitchen_relay_said_cb cb, void *user)
+{
+    return verani_client_off(c, &kitchen_relay_emit_events[0], (verani_fn)cb, user);
+}
+
+static void kitchen_relay_client_invoke_ping(verani_client *c, verani_fn fn,
+                                             const ProtobufCMessage *msg, void *user)
+{
+    kitchen_relay_ping_cb cb = (kitchen_relay_ping_cb)fn;
+
+    (void)msg;
+    cb(c, user);
+}
+
+int kitchen_relay_client_on_ping(verani_client *c, kitchen_relay_ping_cb cb, void *user)
+{
+    return verani_client_on(c, &kitchen_relay_emit_events[1], kitchen_relay_client_invoke_ping,
+                            (verani_fn)cb, user, 0);
+}
+
+int kitchen_relay_client_once_ping(verani_client *c, kitchen_relay_ping_cb cb, void *user)
+{
+    return verani_client_on(c, &kitchen_relay_emit_events[1], kitchen_relay_client_invoke_ping,
+                            (verani_fn)cb, user, 1);
+}
+
+int kitchen_relay_client_off_ping(verani_client *c, kitchen_relay_ping_cb cb, void *user)
+{
+    return verani_client_off(c, &kitchen_relay_emit_events[1], (verani_fn)cb, user);
+}
+
+/* --- room Feed ------------------------------------------------------------- */
+
+static void kitchen_feed_client_invoke_item(verani_client *c, verani_fn fn,
+                                            const ProtobufCMessage *msg, void *user)
+{
+    kitchen_feed_item_cb cb = (kitchen_feed_item_cb)fn;
+
+    cb(c, (const Kitchen__Plain *)msg, user);
+}
+
+int kitchen_feed_client_on_item(verani_client *c, kitchen_feed_item_cb cb, void *user)
+{
+    return verani_client_on(c, &kitchen_feed_emit_events[0], kitchen_feed_client_invoke_item,
+                            (verani_fn)cb, user, 0);
+}
+
+int kitchen_feed_client_once_item(verani_client *c, kitchen_feed_item_cb cb, void *user)
+{
+    return verani_client_on(c, &kitchen_feed_emit_events[0], kitchen_feed_client_invoke_item,
+                            (verani_fn)cb, user, 1);
+}
+
+int kitchen_feed_client_off_item(verani_client *c, kitchen_feed_item_cb cb, void *user)
+{
+    return verani_client_off(c, &kitchen_feed_emit_events[0], (verani_fn)cb, user);
+}

@@ -10,8 +10,8 @@
 
 #include "kitchen_schema.h"
 
-#if VERANI_GEN_ABI != 4
-#error "made for libverani's generated-code ABI 4: regenerate with veranic"
+#if VERANI_GEN_ABI != 5
+#error "made for libverani's generated-code ABI 5: regenerate with veranic"
 #endif
 
 #ifdef __cplusplus
@@ -90,6 +90,58 @@ int kitchen_lobby_client_off_ping(verani_client *c, kitchen_lobby_ping_cb cb, vo
 
 /* on a.b.c (Nothing) */
 int kitchen_game_lobby_client_emit_a_b_c(verani_client *c, const Kitchen__Nothing *msg);
+
+/* --- room Relay: client to server ------------------------------------------ */
+
+/*
+ * Room Relay speaks the binary wire on /relay/{room}, the one this typed client connects to, and
+ * Verani's JSON wire on /verani/relay/{room} (`wire both`), for Verani's JavaScript client.
+ */
+
+/* on say (Plain) */
+int kitchen_relay_client_emit_say(verani_client *c, const Kitchen__Plain *msg);
+
+/* The outcome of a fetch request: `reply` is set only for VERANI_REPLY_OK. */
+typedef void (*kitchen_relay_fetch_reply_cb)(verani_client *c, verani_reply_status status,
+                                             const Kitchen__Plain *reply, const char *error,
+                                             void *user);
+/* on fetch (Nothing) returns (Plain) */
+int kitchen_relay_client_request_fetch(verani_client *c, const Kitchen__Nothing *req,
+                                       uint32_t timeout_ms, kitchen_relay_fetch_reply_cb cb,
+                                       void *user);
+
+/* on poke () */
+int kitchen_relay_client_emit_poke(verani_client *c);
+
+/* --- room Relay: server to client ------------------------------------------ */
+
+/* emit said (Plain) */
+typedef void (*kitchen_relay_said_cb)(verani_client *c, const Kitchen__Plain *msg, void *user);
+int kitchen_relay_client_on_said(verani_client *c, kitchen_relay_said_cb cb, void *user);
+int kitchen_relay_client_once_said(verani_client *c, kitchen_relay_said_cb cb, void *user);
+int kitchen_relay_client_off_said(verani_client *c, kitchen_relay_said_cb cb, void *user);
+
+/* emit ping (): only `on ping` is reserved on the JSON wire */
+typedef void (*kitchen_relay_ping_cb)(verani_client *c, void *user);
+int kitchen_relay_client_on_ping(verani_client *c, kitchen_relay_ping_cb cb, void *user);
+int kitchen_relay_client_once_ping(verani_client *c, kitchen_relay_ping_cb cb, void *user);
+int kitchen_relay_client_off_ping(verani_client *c, kitchen_relay_ping_cb cb, void *user);
+
+/* --- room Feed: client to server ------------------------------------------- */
+
+/*
+ * Room Feed speaks only Verani's JSON wire on /feed (`wire json;`), for Verani's JavaScript client.
+ * This typed client needs the binary wire, so verani_client_create refuses the room: it is
+ * generated all the same, for when the room adds it (`wire both "<json path>";`).
+ */
+
+/* --- room Feed: server to client ------------------------------------------- */
+
+/* emit item (Plain) */
+typedef void (*kitchen_feed_item_cb)(verani_client *c, const Kitchen__Plain *msg, void *user);
+int kitchen_feed_client_on_item(verani_client *c, kitchen_feed_item_cb cb, void *user);
+int kitchen_feed_client_once_item(verani_client *c, kitchen_feed_item_cb cb, void *user);
+int kitchen_feed_client_off_item(verani_client *c, kitchen_feed_item_cb cb, void *user);
 
 #ifdef __cplusplus
 }

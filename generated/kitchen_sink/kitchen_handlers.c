@@ -280,6 +280,160 @@ static const kitchen_quiet_handlers kitchen_quiet_stub_handlers = {
     .extract_meta = kitchen_quiet_stub_extract_meta,
 };
 
+/* --- room Relay ------------------------------------------------------------ */
+
+static int kitchen_relay_stub_on_connect(verani_ctx *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+static void kitchen_relay_stub_on_disconnect(verani_ctx *ctx)
+{
+    (void)ctx;
+}
+
+static void kitchen_relay_stub_on_error(verani_ctx *ctx, int err, const char *what)
+{
+    (void)ctx;
+    (void)err;
+    (void)what;
+}
+
+static int kitchen_relay_stub_on_join(verani_ctx *ctx, const char *channel)
+{
+    (void)ctx;
+    (void)channel;
+    return 0;
+}
+
+static void kitchen_relay_stub_on_leave(verani_ctx *ctx, const char *channel)
+{
+    (void)ctx;
+    (void)channel;
+}
+
+static void kitchen_relay_stub_on_hibernation_restore(verani_ctx *ctx)
+{
+    (void)ctx;
+}
+
+/*
+ * Fill the typed meta from the request (verani_upgrade_query/header/cookie), or
+ * return VERANI_ENOHANDLER to keep the runtime's default.
+ */
+static int kitchen_relay_stub_extract_meta(verani_upgrade *req, Kitchen__RelayMeta *meta)
+{
+    (void)req;
+    (void)meta;
+    return VERANI_ENOHANDLER;
+}
+
+/* on say (Plain) */
+static int kitchen_relay_stub_say(verani_ctx *ctx, const Kitchen__Plain *msg)
+{
+    (void)ctx;
+    (void)msg;
+    return 0;
+}
+
+/* on fetch (Nothing) returns (Plain) */
+static int kitchen_relay_stub_fetch(verani_ctx *ctx, const Kitchen__Nothing *msg,
+                                    Kitchen__Plain *reply)
+{
+    (void)ctx;
+    (void)msg;
+    (void)reply;
+    return 0;
+}
+
+/* on poke () */
+static int kitchen_relay_stub_poke(verani_ctx *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+static const kitchen_relay_handlers kitchen_relay_stub_handlers = {
+    .hooks = {
+        .on_connect = kitchen_relay_stub_on_connect,
+        .on_disconnect = kitchen_relay_stub_on_disconnect,
+        .on_error = kitchen_relay_stub_on_error,
+        .on_join = kitchen_relay_stub_on_join,
+        .on_leave = kitchen_relay_stub_on_leave,
+        .on_hibernation_restore = kitchen_relay_stub_on_hibernation_restore,
+        /* .on_message: frames no typed handler takes (unset: an error frame) */
+        /* .on_any: every dispatched event, after its handler */
+    },
+    .extract_meta = kitchen_relay_stub_extract_meta,
+    .say = kitchen_relay_stub_say,
+    .fetch = kitchen_relay_stub_fetch,
+    .poke = kitchen_relay_stub_poke,
+};
+
+/* --- room Feed ------------------------------------------------------------- */
+
+static int kitchen_feed_stub_on_connect(verani_ctx *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+static void kitchen_feed_stub_on_disconnect(verani_ctx *ctx)
+{
+    (void)ctx;
+}
+
+static void kitchen_feed_stub_on_error(verani_ctx *ctx, int err, const char *what)
+{
+    (void)ctx;
+    (void)err;
+    (void)what;
+}
+
+static int kitchen_feed_stub_on_join(verani_ctx *ctx, const char *channel)
+{
+    (void)ctx;
+    (void)channel;
+    return 0;
+}
+
+static void kitchen_feed_stub_on_leave(verani_ctx *ctx, const char *channel)
+{
+    (void)ctx;
+    (void)channel;
+}
+
+static void kitchen_feed_stub_on_hibernation_restore(verani_ctx *ctx)
+{
+    (void)ctx;
+}
+
+/*
+ * Fill the typed meta from the request (verani_upgrade_query/header/cookie), or
+ * return VERANI_ENOHANDLER to keep the runtime's default.
+ */
+static int kitchen_feed_stub_extract_meta(verani_upgrade *req, Kitchen__FeedMeta *meta)
+{
+    (void)req;
+    (void)meta;
+    return VERANI_ENOHANDLER;
+}
+
+static const kitchen_feed_handlers kitchen_feed_stub_handlers = {
+    .hooks = {
+        .on_connect = kitchen_feed_stub_on_connect,
+        .on_disconnect = kitchen_feed_stub_on_disconnect,
+        .on_error = kitchen_feed_stub_on_error,
+        .on_join = kitchen_feed_stub_on_join,
+        .on_leave = kitchen_feed_stub_on_leave,
+        .on_hibernation_restore = kitchen_feed_stub_on_hibernation_restore,
+        /* .on_message: frames no typed handler takes (unset: an error frame) */
+        /* .on_any: every dispatched event, after its handler */
+    },
+    .extract_meta = kitchen_feed_stub_extract_meta,
+};
+
 /* --- mount every room ------------------------------------------------------ */
 
 /* Call before verani_server_run(); `user` reaches every handler through verani_ctx_user(). */
@@ -294,6 +448,12 @@ int kitchen_handlers_mount(verani_server *srv, void *user)
     if (rc < 0)
         return rc;
     rc = kitchen_quiet_mount(srv, &kitchen_quiet_stub_handlers, user);
+    if (rc < 0)
+        return rc;
+    rc = kitchen_relay_mount(srv, &kitchen_relay_stub_handlers, user);
+    if (rc < 0)
+        return rc;
+    rc = kitchen_feed_mount(srv, &kitchen_feed_stub_handlers, user);
     if (rc < 0)
         return rc;
     return 0;

@@ -234,6 +234,20 @@ int kitchen_validate_quiet_meta(const Kitchen__QuietMeta *m, verani_verr *err)
     return 0;
 }
 
+int kitchen_validate_relay_meta(const Kitchen__RelayMeta *m, verani_verr *err)
+{
+    (void)m;
+    (void)err;
+    return 0;
+}
+
+int kitchen_validate_feed_meta(const Kitchen__FeedMeta *m, verani_verr *err)
+{
+    (void)m;
+    (void)err;
+    return 0;
+}
+
 /* --- validators as the runtime calls them ---------------------------------- */
 
 static int kitchen_check_scalars(const ProtobufCMessage *m, verani_verr *err)
@@ -444,4 +458,121 @@ const verani_room_schema kitchen_quiet_schema = {
     .emit = NULL,
     .n_emit = 0,
     .fingerprint = KITCHEN_SCHEMA_FINGERPRINT,
+};
+
+/* --- room Relay ------------------------------------------------------------ */
+
+static const char *const kitchen_relay_channels[1] = {"default"};
+
+const verani_event_def kitchen_relay_on_events[3] = {
+    /* on say (Plain) */
+    {
+        .id = 1u,
+        .name = "say",
+        .in = &kitchen__plain__descriptor,
+        .out = NULL,
+        .validate_in = kitchen_check_plain,
+        .validate_out = NULL,
+        .json_name = "chat:say",
+    },
+    /* on fetch (Nothing) returns (Plain) */
+    {
+        .id = 2u,
+        .name = "fetch",
+        .in = &kitchen__nothing__descriptor,
+        .out = &kitchen__plain__descriptor,
+        .validate_in = NULL,
+        .validate_out = kitchen_check_plain,
+        .json_name = "history:get",
+    },
+    /* on poke () */
+    {
+        .id = 3u,
+        .name = "poke",
+        .in = NULL,
+        .out = NULL,
+        .validate_in = NULL,
+        .validate_out = NULL,
+    },
+};
+
+const verani_event_def kitchen_relay_emit_events[2] = {
+    /* emit said (Plain) */
+    {
+        .id = 1u,
+        .name = "said",
+        .in = &kitchen__plain__descriptor,
+        .out = NULL,
+        .validate_in = kitchen_check_plain,
+        .validate_out = NULL,
+        .json_name = "chat:said",
+    },
+    /* emit ping (): only `on ping` is reserved on the JSON wire */
+    {
+        .id = 2u,
+        .name = "ping",
+        .in = NULL,
+        .out = NULL,
+        .validate_in = NULL,
+        .validate_out = NULL,
+    },
+};
+
+/*
+ * Both wires: the protobuf Envelope on /relay/{room}, Verani's JSON on /verani/relay/{room};
+ * json aliases name events on the JSON wire only.
+ */
+const verani_room_schema kitchen_relay_schema = {
+    .name = "Relay",
+    .path = "/relay/{room}",
+    .channels = kitchen_relay_channels,
+    .n_channels = 1,
+    .max_frame = 65536u,
+    .rate = 0u,
+    .burst = 0u,
+    .meta = &kitchen__relay_meta__descriptor,
+    .validate_meta = NULL,
+    .on = kitchen_relay_on_events,
+    .n_on = 3,
+    .emit = kitchen_relay_emit_events,
+    .n_emit = 2,
+    .fingerprint = KITCHEN_SCHEMA_FINGERPRINT,
+    .wire = VERANI_WIRE_BOTH,
+    .json_path = "/verani/relay/{room}",
+};
+
+/* --- room Feed ------------------------------------------------------------- */
+
+static const char *const kitchen_feed_channels[1] = {"default"};
+
+const verani_event_def kitchen_feed_emit_events[1] = {
+    /* emit item (Plain) */
+    {
+        .id = 1u,
+        .name = "item",
+        .in = &kitchen__plain__descriptor,
+        .out = NULL,
+        .validate_in = kitchen_check_plain,
+        .validate_out = NULL,
+        .json_name = "feed:item",
+    },
+};
+
+/* Only Verani's JSON wire: the typed clients are generated but need the binary wire. */
+const verani_room_schema kitchen_feed_schema = {
+    .name = "Feed",
+    .path = "/feed",
+    .channels = kitchen_feed_channels,
+    .n_channels = 1,
+    .max_frame = 65536u,
+    .rate = 0u,
+    .burst = 0u,
+    .meta = &kitchen__feed_meta__descriptor,
+    .validate_meta = NULL,
+    .on = NULL,
+    .n_on = 0,
+    .emit = kitchen_feed_emit_events,
+    .n_emit = 1,
+    .fingerprint = KITCHEN_SCHEMA_FINGERPRINT,
+    .wire = VERANI_WIRE_JSON,
 };

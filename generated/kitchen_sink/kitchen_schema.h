@@ -10,8 +10,8 @@
 
 #include "kitchen.pb-c.h"
 
-#if VERANI_GEN_ABI != 4
-#error "made for libverani's generated-code ABI 4: regenerate with veranic"
+#if VERANI_GEN_ABI != 5
+#error "made for libverani's generated-code ABI 5: regenerate with veranic"
 #endif
 
 #ifdef __cplusplus
@@ -21,7 +21,7 @@ extern "C" {
 /* --- schema fingerprint ---------------------------------------------------- */
 
 /* FNV-1a 64 of the schema's canonical form: it changes with anything that changes the wire. */
-#define KITCHEN_SCHEMA_FINGERPRINT "18a943903866aac5"
+#define KITCHEN_SCHEMA_FINGERPRINT "06cc0d6a18dca763"
 
 /* --- event ids: room Lobby ------------------------------------------------- */
 
@@ -39,6 +39,18 @@ extern "C" {
 /* --- event ids: room GameLobby --------------------------------------------- */
 
 #define KITCHEN_GAME_LOBBY_ON_A_B_C   536870911u
+
+/* --- event ids: room Relay ------------------------------------------------- */
+
+#define KITCHEN_RELAY_ON_SAY     1u
+#define KITCHEN_RELAY_ON_FETCH   2u
+#define KITCHEN_RELAY_ON_POKE    3u
+#define KITCHEN_RELAY_EMIT_SAID  1u
+#define KITCHEN_RELAY_EMIT_PING  2u
+
+/* --- event ids: room Feed -------------------------------------------------- */
+
+#define KITCHEN_FEED_EMIT_ITEM 1u
 
 /* --- validators ------------------------------------------------------------ */
 
@@ -62,6 +74,10 @@ int kitchen_validate_lobby_meta(const Kitchen__LobbyMeta *m, verani_verr *err);
 int kitchen_validate_game_lobby_meta(const Kitchen__GameLobbyMeta *m, verani_verr *err);
 /* The typed metadata of a connection to room Quiet. */
 int kitchen_validate_quiet_meta(const Kitchen__QuietMeta *m, verani_verr *err);
+/* The typed metadata of a connection to room Relay. */
+int kitchen_validate_relay_meta(const Kitchen__RelayMeta *m, verani_verr *err);
+/* The typed metadata of a connection to room Feed. */
+int kitchen_validate_feed_meta(const Kitchen__FeedMeta *m, verani_verr *err);
 
 /* --- room Lobby ------------------------------------------------------------ */
 
@@ -79,6 +95,22 @@ extern const verani_room_schema kitchen_game_lobby_schema;
 
 /* A room with no events at all. */
 extern const verani_room_schema kitchen_quiet_schema;
+
+/* --- room Relay ------------------------------------------------------------ */
+
+/*
+ * Both wires: the protobuf Envelope on /relay/{room}, Verani's JSON on /verani/relay/{room};
+ * json aliases name events on the JSON wire only.
+ */
+extern const verani_event_def kitchen_relay_on_events[3];
+extern const verani_event_def kitchen_relay_emit_events[2];
+extern const verani_room_schema kitchen_relay_schema;
+
+/* --- room Feed ------------------------------------------------------------- */
+
+/* Only Verani's JSON wire: the typed clients are generated but need the binary wire. */
+extern const verani_event_def kitchen_feed_emit_events[1];
+extern const verani_room_schema kitchen_feed_schema;
 
 #ifdef __cplusplus
 }

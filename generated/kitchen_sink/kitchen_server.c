@@ -281,6 +281,159 @@ const Kitchen__QuietMeta *kitchen_quiet_meta(verani_ctx *ctx)
     return (const Kitchen__QuietMeta *)verani_ctx_meta(ctx);
 }
 
+/* --- room Relay ------------------------------------------------------------ */
+
+static int kitchen_relay_invoke_say(verani_ctx *ctx, const void *handlers,
+                                    const ProtobufCMessage *in, ProtobufCMessage *out)
+{
+    const kitchen_relay_handlers *h = handlers;
+
+    (void)out;
+    if (h->say == NULL)
+        return VERANI_ENOHANDLER;
+    return h->say(ctx, (const Kitchen__Plain *)in);
+}
+
+static int kitchen_relay_invoke_fetch(verani_ctx *ctx, const void *handlers,
+                                      const ProtobufCMessage *in, ProtobufCMessage *out)
+{
+    const kitchen_relay_handlers *h = handlers;
+
+    if (h->fetch == NULL)
+        return VERANI_ENOHANDLER;
+    return h->fetch(ctx, (const Kitchen__Nothing *)in, (Kitchen__Plain *)out);
+}
+
+static int kitchen_relay_invoke_poke(verani_ctx *ctx, const void *handlers,
+                                     const ProtobufCMessage *in, ProtobufCMessage *out)
+{
+    const kitchen_relay_handlers *h = handlers;
+
+    (void)in;
+    (void)out;
+    if (h->poke == NULL)
+        return VERANI_ENOHANDLER;
+    return h->poke(ctx);
+}
+
+static int kitchen_relay_extract_meta(verani_upgrade *req, const void *handlers,
+                                      ProtobufCMessage *meta)
+{
+    const kitchen_relay_handlers *h = handlers;
+
+    if (h->extract_meta == NULL)
+        return VERANI_ENOHANDLER;
+    return h->extract_meta(req, (Kitchen__RelayMeta *)meta);
+}
+
+/* Parallel to kitchen_relay_on_events. */
+static const verani_invoke_fn kitchen_relay_invoke[3] = {
+    kitchen_relay_invoke_say,
+    kitchen_relay_invoke_fetch,
+    kitchen_relay_invoke_poke,
+};
+
+/*
+ * Where each handler of kitchen_relay_on_events is in kitchen_relay_handlers (the runtime names the
+ * missing ones at mount).
+ */
+static const size_t kitchen_relay_handler_offsets[3] = {
+    offsetof(kitchen_relay_handlers, say),
+    offsetof(kitchen_relay_handlers, fetch),
+    offsetof(kitchen_relay_handlers, poke),
+};
+
+const verani_room_def kitchen_relay_room = {
+    .abi = VERANI_GEN_ABI,
+    .schema = &kitchen_relay_schema,
+    .invoke = kitchen_relay_invoke,
+    .handler_offsets = kitchen_relay_handler_offsets,
+    .extract_meta = kitchen_relay_extract_meta,
+    .handlers_size = sizeof(kitchen_relay_handlers),
+};
+
+int kitchen_relay_mount(verani_server *srv, const kitchen_relay_handlers *h, void *user)
+{
+    return verani_server_mount(srv, &kitchen_relay_room, h, user);
+}
+
+int kitchen_relay_emit_said(verani_ctx *ctx, verani_target to, const Kitchen__Plain *msg)
+{
+    return verani_emit(ctx, &to, &kitchen_relay_emit_events[0], (const ProtobufCMessage *)msg);
+}
+
+int kitchen_relay_emit_ping(verani_ctx *ctx, verani_target to)
+{
+    return verani_emit(ctx, &to, &kitchen_relay_emit_events[1], NULL);
+}
+
+int kitchen_relay_rpc_emit_said(verani_server *srv, const char *instance, verani_target to,
+                                const Kitchen__Plain *msg, verani_rpc_done done)
+{
+    return verani_rpc_emit(srv, kitchen_relay_schema.name, instance, &to,
+                           &kitchen_relay_emit_events[0], (const ProtobufCMessage *)msg, done);
+}
+
+int kitchen_relay_rpc_emit_ping(verani_server *srv, const char *instance, verani_target to,
+                                verani_rpc_done done)
+{
+    return verani_rpc_emit(srv, kitchen_relay_schema.name, instance, &to,
+                           &kitchen_relay_emit_events[1], NULL, done);
+}
+
+int kitchen_relay_reply_fetch(verani_reply *r, const Kitchen__Plain *msg)
+{
+    return verani_reply_send(r, (const ProtobufCMessage *)msg);
+}
+
+const Kitchen__RelayMeta *kitchen_relay_meta(verani_ctx *ctx)
+{
+    return (const Kitchen__RelayMeta *)verani_ctx_meta(ctx);
+}
+
+/* --- room Feed ------------------------------------------------------------- */
+
+static int kitchen_feed_extract_meta(verani_upgrade *req, const void *handlers,
+                                     ProtobufCMessage *meta)
+{
+    const kitchen_feed_handlers *h = handlers;
+
+    if (h->extract_meta == NULL)
+        return VERANI_ENOHANDLER;
+    return h->extract_meta(req, (Kitchen__FeedMeta *)meta);
+}
+
+const verani_room_def kitchen_feed_room = {
+    .abi = VERANI_GEN_ABI,
+    .schema = &kitchen_feed_schema,
+    .invoke = NULL,
+    .handler_offsets = NULL,
+    .extract_meta = kitchen_feed_extract_meta,
+    .handlers_size = sizeof(kitchen_feed_handlers),
+};
+
+int kitchen_feed_mount(verani_server *srv, const kitchen_feed_handlers *h, void *user)
+{
+    return verani_server_mount(srv, &kitchen_feed_room, h, user);
+}
+
+int kitchen_feed_emit_item(verani_ctx *ctx, verani_target to, const Kitchen__Plain *msg)
+{
+    return verani_emit(ctx, &to, &kitchen_feed_emit_events[0], (const ProtobufCMessage *)msg);
+}
+
+int kitchen_feed_rpc_emit_item(verani_server *srv, const char *instance, verani_target to,
+                               const Kitchen__Plain *msg, verani_rpc_done done)
+{
+    return verani_rpc_emit(srv, kitchen_feed_schema.name, instance, &to,
+                           &kitchen_feed_emit_events[0], (const ProtobufCMessage *)msg, done);
+}
+
+const Kitchen__FeedMeta *kitchen_feed_meta(verani_ctx *ctx)
+{
+    return (const Kitchen__FeedMeta *)verani_ctx_meta(ctx);
+}
+
 /* --- room storage: typed helpers ------------------------------------------- */
 
 int kitchen_storage_put_scalars(verani_storage *st, const char *key, const Kitchen__Scalars *m)

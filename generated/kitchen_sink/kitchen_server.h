@@ -12,8 +12,8 @@
 
 #include "kitchen_schema.h"
 
-#if VERANI_GEN_ABI != 4
-#error "made for libverani's generated-code ABI 4: regenerate with veranic"
+#if VERANI_GEN_ABI != 5
+#error "made for libverani's generated-code ABI 5: regenerate with veranic"
 #endif
 
 #ifdef __cplusplus
@@ -148,6 +148,97 @@ int kitchen_quiet_mount(verani_server *srv, const kitchen_quiet_handlers *h, voi
 
 /* The connection's typed meta; valid until the handler returns. */
 const Kitchen__QuietMeta *kitchen_quiet_meta(verani_ctx *ctx);
+
+/* --- room Relay: handlers -------------------------------------------------- */
+
+/*
+ * Both wires: the protobuf Envelope on /relay/{room}, Verani's JSON on /verani/relay/{room};
+ * json aliases name events on the JSON wire only.
+ */
+/*
+ * Fill the members you need; NULL ones are skipped (an event with no handler goes
+ * to hooks.on_message). A handler returns 0, or a negative value that reaches
+ * hooks.on_error; arguments are borrowed until it returns.
+ */
+typedef struct kitchen_relay_handlers {
+    verani_hooks hooks; /* lifecycle, see <verani/gen.h> */
+    /* Fill the typed meta from the upgrade request; NULL keeps the runtime's default. */
+    int (*extract_meta)(verani_upgrade *req, Kitchen__RelayMeta *meta);
+    /* on say (Plain) */
+    int (*say)(verani_ctx *ctx, const Kitchen__Plain *msg);
+    /* on fetch (Nothing) returns (Plain) */
+    int (*fetch)(verani_ctx *ctx, const Kitchen__Nothing *msg, Kitchen__Plain *reply);
+    /* on poke () */
+    int (*poke)(verani_ctx *ctx);
+} kitchen_relay_handlers;
+
+/* --- room Relay: definition and emitters ----------------------------------- */
+
+/* What verani_server_mount() takes; kitchen_relay_mount() below is the typed way. */
+extern const verani_room_def kitchen_relay_room;
+
+/* Mount the room with handler table `h` (borrowed: it must outlive the server). */
+int kitchen_relay_mount(verani_server *srv, const kitchen_relay_handlers *h, void *user);
+
+/* emit said (Plain) */
+int kitchen_relay_emit_said(verani_ctx *ctx, verani_target to, const Kitchen__Plain *msg);
+/* emit ping (): only `on ping` is reserved on the JSON wire */
+int kitchen_relay_emit_ping(verani_ctx *ctx, verani_target to);
+
+/*
+ * The same emits from outside the room, from any thread (<verani/rpc.h>):
+ * `instance` NULL means every instance; the count reached comes back
+ * through `done`.
+ */
+int kitchen_relay_rpc_emit_said(verani_server *srv, const char *instance, verani_target to,
+                                const Kitchen__Plain *msg, verani_rpc_done done);
+int kitchen_relay_rpc_emit_ping(verani_server *srv, const char *instance, verani_target to,
+                                verani_rpc_done done);
+
+/*
+ * Answer a request whose handler deferred its reply (verani_ctx_defer), from any
+ * thread: the typed verani_reply_send, which consumes `r`.
+ */
+int kitchen_relay_reply_fetch(verani_reply *r, const Kitchen__Plain *msg);
+
+/* The connection's typed meta; valid until the handler returns. */
+const Kitchen__RelayMeta *kitchen_relay_meta(verani_ctx *ctx);
+
+/* --- room Feed: handlers --------------------------------------------------- */
+
+/* Only Verani's JSON wire: the typed clients are generated but need the binary wire. */
+/*
+ * Fill the members you need; NULL ones are skipped (an event with no handler goes
+ * to hooks.on_message). A handler returns 0, or a negative value that reaches
+ * hooks.on_error; arguments are borrowed until it returns.
+ */
+typedef struct kitchen_feed_handlers {
+    verani_hooks hooks; /* lifecycle, see <verani/gen.h> */
+    /* Fill the typed meta from the upgrade request; NULL keeps the runtime's default. */
+    int (*extract_meta)(verani_upgrade *req, Kitchen__FeedMeta *meta);
+} kitchen_feed_handlers;
+
+/* --- room Feed: definition and emitters ------------------------------------ */
+
+/* What verani_server_mount() takes; kitchen_feed_mount() below is the typed way. */
+extern const verani_room_def kitchen_feed_room;
+
+/* Mount the room with handler table `h` (borrowed: it must outlive the server). */
+int kitchen_feed_mount(verani_server *srv, const kitchen_feed_handlers *h, void *user);
+
+/* emit item (Plain) */
+int kitchen_feed_emit_item(verani_ctx *ctx, verani_target to, const Kitchen__Plain *msg);
+
+/*
+ * The same emits from outside the room, from any thread (<verani/rpc.h>):
+ * `instance` NULL means every instance; the count reached comes back
+ * through `done`.
+ */
+int kitchen_feed_rpc_emit_item(verani_server *srv, const char *instance, verani_target to,
+                               const Kitchen__Plain *msg, verani_rpc_done done);
+
+/* The connection's typed meta; valid until the handler returns. */
+const Kitchen__FeedMeta *kitchen_feed_meta(verani_ctx *ctx);
 
 /* --- room storage: typed helpers ------------------------------------------- */
 

@@ -5,7 +5,8 @@
 # The diagnostics test: for every DIR/NNN-what.verani, run veranic from DIR
 # (so messages name the file as `NNN-what.verani`) and compare
 # "exit: <code>\n" + stderr with NNN-what.expected, byte for byte. It also
-# checks that a failing run wrote no file at all. With -DUPDATE=1 it writes
+# checks that a failing run wrote no file at all, and that a run that only
+# warned (exit 0) wrote its outputs. With -DUPDATE=1 it writes
 # the .expected files instead (review them before committing). Then a few
 # command-line cases: usage errors exit 2, --help and --version exit 0, an
 # output directory that cannot be written exits 2 and leaves no .tmp file.
@@ -37,6 +38,9 @@ foreach(c ${cases})
     if(NOT rc EQUAL 0 AND written)
         math(EXPR failed "${failed} + 1")
         message(SEND_ERROR "${c}: failed with exit ${rc} but wrote: ${written}")
+    elseif(rc EQUAL 0 AND NOT written)
+        math(EXPR failed "${failed} + 1")
+        message(SEND_ERROR "${c}: exit 0 (warnings only) but wrote nothing")
     endif()
 endforeach()
 

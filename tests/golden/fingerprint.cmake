@@ -3,9 +3,10 @@
 # cmake -DVERANIC=<veranic> -DOUT_DIR=<scratch> -P fingerprint.cmake
 #
 # <PKG>_SCHEMA_FINGERPRINT: the same for schemas that differ only in
-# comments, layout and declaration order; different for each change that
-# matters on the wire (a field number, a type, an option, an event id, a
-# payload, a path, a channel, a limit, an enum value).
+# comments, layout and declaration order, or in what only the JSON wire reads
+# (`wire`, json aliases); different for each change that matters on the
+# binary wire (a field number, a type, an option, an event id, a payload, a
+# path, a channel, a limit, an enum value).
 file(REMOVE_RECURSE "${OUT_DIR}")
 file(MAKE_DIRECTORY "${OUT_DIR}")
 
@@ -101,3 +102,20 @@ fingerprint("${variant}" fp)
 if(fp STREQUAL fp0)
     message(SEND_ERROR "open_events did not change the fingerprint (${fp})")
 endif()
+
+# The JSON wire is not the binary wire the fingerprint is sent on (WELCOME): a room's `wire`
+# and its events' json aliases leave it as it was.
+foreach(wire "wire both \"/json/{room}\";" "wire json;" "wire binary;")
+    string(REPLACE "channels \"default\";" "channels \"default\"; ${wire}" variant "${base}")
+    if(NOT wire STREQUAL "wire binary;")
+        string(REPLACE "returns (B);" "returns (B) json \"a:x\";" variant "${variant}")
+        string(REPLACE "emit b = 2 (B);" "emit b = 2 (B) json \"b:b\";" variant "${variant}")
+    endif()
+    if(variant STREQUAL base)
+        message(FATAL_ERROR "test bug: '${wire}' was not added to the base schema")
+    endif()
+    fingerprint("${variant}" fp)
+    if(NOT fp STREQUAL fp0)
+        message(SEND_ERROR "'${wire}' and json aliases changed the fingerprint: ${fp0} -> ${fp}")
+    endif()
+endforeach()

@@ -180,6 +180,8 @@ export const chatRoomSchema: RoomSchema = {
  * One room instance per name: /chat/lobby, /chat/support, ...
  * A connection to an instance of room Chat (URL: the path /chat/{room} with the instance name, plus
  * the query the server reads): typed emit, request, on and once; `client` is the connection itself.
+ * Room Chat speaks the binary wire on /chat/{room}, the one this typed client connects to, and
+ * Verani's JSON wire on /verani/chat/{room} (`wire both`), for Verani's JavaScript client.
  */
 export class ChatRoom {
     readonly client: VeraniClient;

@@ -22,7 +22,7 @@ import * as pb from "./kitchen_pb.js";
  * FNV-1a 64 of the schema's canonical form (runtime/PROTOCOL.md, "The schema fingerprint"): the
  * client sends it in its HELLO.
  */
-export const KITCHEN_FINGERPRINT = "18a943903866aac5";
+export const KITCHEN_FINGERPRINT = "06cc0d6a18dca763";
 
 /* --- validators ------------------------------------------------------------ */
 
@@ -220,6 +220,16 @@ export function validateGameLobbyMeta(_m: pb.GameLobbyMeta): Failure | null {
 
 /** The typed metadata of a connection to room Quiet. */
 export function validateQuietMeta(_m: pb.QuietMeta): Failure | null {
+    return null;
+}
+
+/** The typed metadata of a connection to room Relay. */
+export function validateRelayMeta(_m: pb.RelayMeta): Failure | null {
+    return null;
+}
+
+/** The typed metadata of a connection to room Feed. */
+export function validateFeedMeta(_m: pb.FeedMeta): Failure | null {
     return null;
 }
 
@@ -517,4 +527,199 @@ export class QuietRoom {
 
     /** The same, for the next event only. */
     readonly once = {};
+}
+
+/* --- room Relay ------------------------------------------------------------ */
+
+/**
+ * The event ids of room Relay by direction: `on` (client to server) and `emit` (server to client).
+ */
+export const RelayEvents = {
+    on: {
+        say: 1,
+        fetch: 2,
+        poke: 3,
+    },
+    emit: {
+        said: 1,
+        ping: 2,
+    },
+} as const;
+
+/**
+ * Room Relay as the client reads it: path, limits, fingerprint, and each event's payload type and
+ * validator.
+ */
+export const relayRoomSchema: RoomSchema = {
+    name: "Relay",
+    path: "/relay/{room}",
+    fingerprint: KITCHEN_FINGERPRINT,
+    maxFrame: 65536,
+    on: [
+        {
+            id: 1,
+            name: "say",
+            payload: pb.PlainSchema,
+            validate: validatePlain,
+        },
+        {
+            id: 2,
+            name: "fetch",
+            payload: pb.NothingSchema,
+            reply: pb.PlainSchema,
+            validateReply: validatePlain,
+        },
+        {
+            id: 3,
+            name: "poke",
+        },
+    ],
+    emit: [
+        {
+            id: 1,
+            name: "said",
+            payload: pb.PlainSchema,
+            validate: validatePlain,
+        },
+        {
+            id: 2,
+            name: "ping",
+        },
+    ],
+};
+
+/**
+ * Both wires: the protobuf Envelope on /relay/{room}, Verani's JSON on /verani/relay/{room};
+ * json aliases name events on the JSON wire only.
+ * A connection to an instance of room Relay (URL: the path /relay/{room} with the instance name,
+ * plus the query the server reads): typed emit, request, on and once; `client` is the connection
+ * itself.
+ * Room Relay speaks the binary wire on /relay/{room}, the one this typed client connects to, and
+ * Verani's JSON wire on /verani/relay/{room} (`wire both`), for Verani's JavaScript client.
+ */
+export class RelayRoom {
+    readonly client: VeraniClient;
+
+    constructor(url: string, options: RoomOptions = {}) {
+        this.client = new VeraniClient({ ...options, url, room: relayRoomSchema });
+    }
+
+    /**
+     * Events to the server: each validates its payload (a ValidationError when it fails), then
+     * sends it, or queues it while offline.
+     */
+    readonly emit = {
+        /** on say (Plain) */
+        say: (msg: MessageInitShape<typeof pb.PlainSchema>): void =>
+            this.client.emit(1, msg),
+        /** on poke () */
+        poke: (): void => this.client.emit(3),
+    };
+
+    /**
+     * Requests: each validates its payload, then resolves with the reply or rejects with a
+     * RequestError (status error, timeout, disconnected or cancelled).
+     */
+    readonly request = {
+        /** on fetch (Nothing) returns (Plain) */
+        fetch: (req: MessageInitShape<typeof pb.NothingSchema>, timeoutMs?: number):
+            Promise<pb.Plain> => this.client.request(2, req, timeoutMs),
+    };
+
+    /**
+     * Handlers of the server's events, any number each; each call returns the function that removes
+     * its handler.
+     */
+    readonly on = {
+        /** emit said (Plain) */
+        said: (cb: (msg: pb.Plain, info: EventInfo) => void): (() => void) =>
+            this.client.on(1, cb),
+        /** emit ping (): only `on ping` is reserved on the JSON wire */
+        ping: (cb: (info: EventInfo) => void): (() => void) =>
+            this.client.on(2, (_m: unknown, i: EventInfo) => cb(i)),
+    };
+
+    /** The same, for the next event only. */
+    readonly once = {
+        said: (cb: (msg: pb.Plain, info: EventInfo) => void): (() => void) =>
+            this.client.on(1, cb, true),
+        ping: (cb: (info: EventInfo) => void): (() => void) =>
+            this.client.on(2, (_m: unknown, i: EventInfo) => cb(i), true),
+    };
+}
+
+/* --- room Feed ------------------------------------------------------------- */
+
+/**
+ * The event ids of room Feed by direction: `on` (client to server) and `emit` (server to client).
+ */
+export const FeedEvents = {
+    on: {},
+    emit: {
+        item: 1,
+    },
+} as const;
+
+/**
+ * Room Feed as the client reads it: path, limits, fingerprint, and each event's payload type and
+ * validator.
+ */
+export const feedRoomSchema: RoomSchema = {
+    name: "Feed",
+    path: "/feed",
+    fingerprint: KITCHEN_FINGERPRINT,
+    maxFrame: 65536,
+    on: [],
+    emit: [
+        {
+            id: 1,
+            name: "item",
+            payload: pb.PlainSchema,
+            validate: validatePlain,
+        },
+    ],
+};
+
+/**
+ * Only Verani's JSON wire: the typed clients are generated but need the binary wire.
+ * A connection to an instance of room Feed (URL: the path /feed with the instance name, plus the
+ * query the server reads): typed emit, request, on and once; `client` is the connection itself.
+ * Room Feed speaks only Verani's JSON wire on /feed (`wire json;`), for Verani's JavaScript client.
+ * This typed client needs the binary wire, which the room does not serve: it is generated all the
+ * same, for when the room adds it (`wire both "<json path>";`).
+ */
+export class FeedRoom {
+    readonly client: VeraniClient;
+
+    constructor(url: string, options: RoomOptions = {}) {
+        this.client = new VeraniClient({ ...options, url, room: feedRoomSchema });
+    }
+
+    /**
+     * Events to the server: each validates its payload (a ValidationError when it fails), then
+     * sends it, or queues it while offline.
+     */
+    readonly emit = {};
+
+    /**
+     * Requests: each validates its payload, then resolves with the reply or rejects with a
+     * RequestError (status error, timeout, disconnected or cancelled).
+     */
+    readonly request = {};
+
+    /**
+     * Handlers of the server's events, any number each; each call returns the function that removes
+     * its handler.
+     */
+    readonly on = {
+        /** emit item (Plain) */
+        item: (cb: (msg: pb.Plain, info: EventInfo) => void): (() => void) =>
+            this.client.on(1, cb),
+    };
+
+    /** The same, for the next event only. */
+    readonly once = {
+        item: (cb: (msg: pb.Plain, info: EventInfo) => void): (() => void) =>
+            this.client.on(1, cb, true),
+    };
 }

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file kitchen.proto.
  */
 export const file_kitchen: GenFile = /*@__PURE__*/
-  fileDesc("Cg1raXRjaGVuLnByb3RvEgdraXRjaGVuIq4BCgdTY2FsYXJzEgkKAWIYASACKAgSCwoDaTMyGAIgAigFEgsKA2k2NBgDIAIoAxILCgN1MzIYBCACKA0SCwoDdTY0GAUgAigEEgsKA3MzMhgGIAIoERILCgNzNjQYByACKBISCQoBZhgIIAIoAhIJCgFkGAkgAigBEgkKAXMYCiACKAkSCgoCYnkYCyACKAwSHQoFY29sb3IYDCACKA4yDi5raXRjaGVuLkNvbG9yItcECgZMYWJlbHMSDQoFb3B0X2kYASABKAUSDQoFb3B0X3MYAiABKAkSDQoFb3B0X2IYAyABKAwSHQoFb3B0X2UYBCABKA4yDi5raXRjaGVuLkNvbG9yEh4KBW9wdF9tGAUgASgLMg8ua2l0Y2hlbi5QbGF5ZXISDQoFcmVwX2kYBiADKAUSDQoFcmVwX2QYByADKAESDQoFcmVwX3MYCCADKAkSIAoHcGxheWVycxgJIAMoCzIPLmtpdGNoZW4uUGxheWVyEisKBnNjb3JlcxgKIAMoCzIbLmtpdGNoZW4uTGFiZWxzLlNjb3Jlc0VudHJ5EiwKB2J5X25hbWUYCyADKAsyGy5raXRjaGVuLkxhYmVscy5CeU5hbWVFbnRyeRIrCgZjb2xvcnMYDCADKAsyGy5raXRjaGVuLkxhYmVscy5Db2xvcnNFbnRyeRIfCgZsZWFkZXIYDSABKAsyDy5raXRjaGVuLlBsYXllchIMCgRuYW1lGA4gAigJEgwKBGJsb2IYDyACKAwSHwoHcGFsZXR0ZRgQIAMoDjIOLmtpdGNoZW4uQ29sb3IaLQoLU2NvcmVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgFOgI4ARo+CgtCeU5hbWVFbnRyeRILCgNrZXkYASABKAkSHgoFdmFsdWUYAiABKAsyDy5raXRjaGVuLlBsYXllcjoCOAEaPQoLQ29sb3JzRW50cnkSCwoDa2V5GAEgASgJEh0KBXZhbHVlGAIgASgOMg4ua2l0Y2hlbi5Db2xvcjoCOAEiQgoGUGxheWVyEgwKBG5hbWUYASACKAkSDQoFbGV2ZWwYAiACKA0SGwoEdGVhbRgDIAEoCzINLmtpdGNoZW4uVGVhbSI1CgRUZWFtEgsKA3RhZxgBIAIoCRIgCgdtZW1iZXJzGAIgAygLMg8ua2l0Y2hlbi5QbGF5ZXIiMQoFUGxhaW4SDAoEbm90ZRgBIAIoCRIaCgFlGAIgAigOMg8ua2l0Y2hlbi5FbXB0eTIiCQoHTm90aGluZyJICglMb2JieU1ldGESDAoEbmljaxgBIAIoCRILCgNhZ2UYAiABKA0SIAoHcHJvZmlsZRgDIAEoCzIPLmtpdGNoZW4uUGxheWVyIg8KDUdhbWVMb2JieU1ldGEiCwoJUXVpZXRNZXRhIt4CCgdMb2JieU9uEigKDmVjaG9fYWxsX3R5cGVzGAMgASgLMhAua2l0Y2hlbi5TY2FsYXJzEh8KBmxhYmVscxgEIAEoCzIPLmtpdGNoZW4uTGFiZWxzEh0KBXBsYWluGAUgASgLMg4ua2l0Y2hlbi5QbGFpbhIiCglqb2luX2dhbWUYByABKAsyDy5raXRjaGVuLlBsYXllchpyCgVSZXBseRIdCgNhc2sYAiABKAsyEC5raXRjaGVuLk5vdGhpbmcSKAoOZWNob19hbGxfdHlwZXMYAyABKAsyEC5raXRjaGVuLlNjYWxhcnMSIAoJam9pbl9nYW1lGAcgASgLMg0ua2l0Y2hlbi5UZWFtIlEKAklkEggKBFBJTkcQARIHCgNBU0sQAhISCg5FQ0hPX0FMTF9UWVBFUxADEgoKBkxBQkVMUxAEEgkKBVBMQUlOEAUSDQoJSk9JTl9HQU1FEAcipAEKCUxvYmJ5RW1pdBIjCgpnYW1lX3N0YXRlGAIgASgLMg8ua2l0Y2hlbi5MYWJlbHMSHgoEcGluZxgDIAEoCzIQLmtpdGNoZW4uTm90aGluZxIdCgVwbGFpbhgEIAEoCzIOLmtpdGNoZW4uUGxhaW4iMwoCSWQSCAoEUE9ORxABEg4KCkdBTUVfU1RBVEUQAhIICgRQSU5HEAMSCQoFUExBSU4QBCJHCgtHYW1lTG9iYnlPbhIjCgVhX2JfYxj/////ASABKAsyEC5raXRjaGVuLk5vdGhpbmciEwoCSWQSDQoFQV9CX0MQ/////wEiNQoMVmVyYW5pU2NoZW1hEiUKC2ZpbmdlcnByaW50GAEgASgJOhAxOGE5NDM5MDM4NjZhYWM1Kj4KBUNvbG9yEg4KCkNPTE9SX05PTkUQABIHCgNSRUQQARIJCgVHUkVFThACEhEKBEJMVUUQ////////////ASoSCgZFbXB0eTISCAoET05MWRAA");
+  fileDesc("Cg1raXRjaGVuLnByb3RvEgdraXRjaGVuIq4BCgdTY2FsYXJzEgkKAWIYASACKAgSCwoDaTMyGAIgAigFEgsKA2k2NBgDIAIoAxILCgN1MzIYBCACKA0SCwoDdTY0GAUgAigEEgsKA3MzMhgGIAIoERILCgNzNjQYByACKBISCQoBZhgIIAIoAhIJCgFkGAkgAigBEgkKAXMYCiACKAkSCgoCYnkYCyACKAwSHQoFY29sb3IYDCACKA4yDi5raXRjaGVuLkNvbG9yItcECgZMYWJlbHMSDQoFb3B0X2kYASABKAUSDQoFb3B0X3MYAiABKAkSDQoFb3B0X2IYAyABKAwSHQoFb3B0X2UYBCABKA4yDi5raXRjaGVuLkNvbG9yEh4KBW9wdF9tGAUgASgLMg8ua2l0Y2hlbi5QbGF5ZXISDQoFcmVwX2kYBiADKAUSDQoFcmVwX2QYByADKAESDQoFcmVwX3MYCCADKAkSIAoHcGxheWVycxgJIAMoCzIPLmtpdGNoZW4uUGxheWVyEisKBnNjb3JlcxgKIAMoCzIbLmtpdGNoZW4uTGFiZWxzLlNjb3Jlc0VudHJ5EiwKB2J5X25hbWUYCyADKAsyGy5raXRjaGVuLkxhYmVscy5CeU5hbWVFbnRyeRIrCgZjb2xvcnMYDCADKAsyGy5raXRjaGVuLkxhYmVscy5Db2xvcnNFbnRyeRIfCgZsZWFkZXIYDSABKAsyDy5raXRjaGVuLlBsYXllchIMCgRuYW1lGA4gAigJEgwKBGJsb2IYDyACKAwSHwoHcGFsZXR0ZRgQIAMoDjIOLmtpdGNoZW4uQ29sb3IaLQoLU2NvcmVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgFOgI4ARo+CgtCeU5hbWVFbnRyeRILCgNrZXkYASABKAkSHgoFdmFsdWUYAiABKAsyDy5raXRjaGVuLlBsYXllcjoCOAEaPQoLQ29sb3JzRW50cnkSCwoDa2V5GAEgASgJEh0KBXZhbHVlGAIgASgOMg4ua2l0Y2hlbi5Db2xvcjoCOAEiQgoGUGxheWVyEgwKBG5hbWUYASACKAkSDQoFbGV2ZWwYAiACKA0SGwoEdGVhbRgDIAEoCzINLmtpdGNoZW4uVGVhbSI1CgRUZWFtEgsKA3RhZxgBIAIoCRIgCgdtZW1iZXJzGAIgAygLMg8ua2l0Y2hlbi5QbGF5ZXIiMQoFUGxhaW4SDAoEbm90ZRgBIAIoCRIaCgFlGAIgAigOMg8ua2l0Y2hlbi5FbXB0eTIiCQoHTm90aGluZyJICglMb2JieU1ldGESDAoEbmljaxgBIAIoCRILCgNhZ2UYAiABKA0SIAoHcHJvZmlsZRgDIAEoCzIPLmtpdGNoZW4uUGxheWVyIg8KDUdhbWVMb2JieU1ldGEiCwoJUXVpZXRNZXRhIgsKCVJlbGF5TWV0YSIKCghGZWVkTWV0YSLeAgoHTG9iYnlPbhIoCg5lY2hvX2FsbF90eXBlcxgDIAEoCzIQLmtpdGNoZW4uU2NhbGFycxIfCgZsYWJlbHMYBCABKAsyDy5raXRjaGVuLkxhYmVscxIdCgVwbGFpbhgFIAEoCzIOLmtpdGNoZW4uUGxhaW4SIgoJam9pbl9nYW1lGAcgASgLMg8ua2l0Y2hlbi5QbGF5ZXIacgoFUmVwbHkSHQoDYXNrGAIgASgLMhAua2l0Y2hlbi5Ob3RoaW5nEigKDmVjaG9fYWxsX3R5cGVzGAMgASgLMhAua2l0Y2hlbi5TY2FsYXJzEiAKCWpvaW5fZ2FtZRgHIAEoCzINLmtpdGNoZW4uVGVhbSJRCgJJZBIICgRQSU5HEAESBwoDQVNLEAISEgoORUNIT19BTExfVFlQRVMQAxIKCgZMQUJFTFMQBBIJCgVQTEFJThAFEg0KCUpPSU5fR0FNRRAHIqQBCglMb2JieUVtaXQSIwoKZ2FtZV9zdGF0ZRgCIAEoCzIPLmtpdGNoZW4uTGFiZWxzEh4KBHBpbmcYAyABKAsyEC5raXRjaGVuLk5vdGhpbmcSHQoFcGxhaW4YBCABKAsyDi5raXRjaGVuLlBsYWluIjMKAklkEggKBFBPTkcQARIOCgpHQU1FX1NUQVRFEAISCAoEUElORxADEgkKBVBMQUlOEAQiRwoLR2FtZUxvYmJ5T24SIwoFYV9iX2MY/////wEgASgLMhAua2l0Y2hlbi5Ob3RoaW5nIhMKAklkEg0KBUFfQl9DEP////8BIpMBCgdSZWxheU9uEhsKA3NheRgBIAEoCzIOLmtpdGNoZW4uUGxhaW4SHwoFZmV0Y2gYAiABKAsyEC5raXRjaGVuLk5vdGhpbmcaJgoFUmVwbHkSHQoFZmV0Y2gYAiABKAsyDi5raXRjaGVuLlBsYWluIiIKAklkEgcKA1NBWRABEgkKBUZFVENIEAISCAoEUE9LRRADIkMKCVJlbGF5RW1pdBIcCgRzYWlkGAEgASgLMg4ua2l0Y2hlbi5QbGFpbiIYCgJJZBIICgRTQUlEEAESCAoEUElORxACIjgKCEZlZWRFbWl0EhwKBGl0ZW0YASABKAsyDi5raXRjaGVuLlBsYWluIg4KAklkEggKBElURU0QASI1CgxWZXJhbmlTY2hlbWESJQoLZmluZ2VycHJpbnQYASABKAk6EDA2Y2MwZDZhMThkY2E3NjMqPgoFQ29sb3ISDgoKQ09MT1JfTk9ORRAAEgcKA1JFRBABEgkKBUdSRUVOEAISEQoEQkxVRRD///////////8BKhIKBkVtcHR5MhIICgRPTkxZEAA");
 
 /**
  * Every scalar type, plain.
@@ -336,6 +336,36 @@ export const QuietMetaSchema: GenMessage<QuietMeta> = /*@__PURE__*/
   messageDesc(file_kitchen, 8);
 
 /**
+ * The typed metadata of a connection to room Relay.
+ *
+ * @generated from message kitchen.RelayMeta
+ */
+export type RelayMeta = Message<"kitchen.RelayMeta"> & {
+};
+
+/**
+ * Describes the message kitchen.RelayMeta.
+ * Use `create(RelayMetaSchema)` to create a new message.
+ */
+export const RelayMetaSchema: GenMessage<RelayMeta> = /*@__PURE__*/
+  messageDesc(file_kitchen, 9);
+
+/**
+ * The typed metadata of a connection to room Feed.
+ *
+ * @generated from message kitchen.FeedMeta
+ */
+export type FeedMeta = Message<"kitchen.FeedMeta"> & {
+};
+
+/**
+ * Describes the message kitchen.FeedMeta.
+ * Use `create(FeedMetaSchema)` to create a new message.
+ */
+export const FeedMetaSchema: GenMessage<FeedMeta> = /*@__PURE__*/
+  messageDesc(file_kitchen, 10);
+
+/**
  * Room Lobby, path "/": the events a client sends (`on`). Each is
  * an Envelope with `event` = its Id and `payload` = the field of that
  * number below, encoded (no field: no payload). An id with a field in
@@ -371,7 +401,7 @@ export type LobbyOn = Message<"kitchen.LobbyOn"> & {
  * Use `create(LobbyOnSchema)` to create a new message.
  */
 export const LobbyOnSchema: GenMessage<LobbyOn> = /*@__PURE__*/
-  messageDesc(file_kitchen, 9);
+  messageDesc(file_kitchen, 11);
 
 /**
  * @generated from message kitchen.LobbyOn.Reply
@@ -398,7 +428,7 @@ export type LobbyOn_Reply = Message<"kitchen.LobbyOn.Reply"> & {
  * Use `create(LobbyOn_ReplySchema)` to create a new message.
  */
 export const LobbyOn_ReplySchema: GenMessage<LobbyOn_Reply> = /*@__PURE__*/
-  messageDesc(file_kitchen, 9, 0);
+  messageDesc(file_kitchen, 11, 0);
 
 /**
  * @generated from enum kitchen.LobbyOn.Id
@@ -451,7 +481,7 @@ export enum LobbyOn_Id {
  * Describes the enum kitchen.LobbyOn.Id.
  */
 export const LobbyOn_IdSchema: GenEnum<LobbyOn_Id> = /*@__PURE__*/
-  enumDesc(file_kitchen, 9, 0);
+  enumDesc(file_kitchen, 11, 0);
 
 /**
  * Room Lobby, path "/": the events the server sends (`emit`), as
@@ -482,7 +512,7 @@ export type LobbyEmit = Message<"kitchen.LobbyEmit"> & {
  * Use `create(LobbyEmitSchema)` to create a new message.
  */
 export const LobbyEmitSchema: GenMessage<LobbyEmit> = /*@__PURE__*/
-  messageDesc(file_kitchen, 10);
+  messageDesc(file_kitchen, 12);
 
 /**
  * @generated from enum kitchen.LobbyEmit.Id
@@ -521,7 +551,7 @@ export enum LobbyEmit_Id {
  * Describes the enum kitchen.LobbyEmit.Id.
  */
 export const LobbyEmit_IdSchema: GenEnum<LobbyEmit_Id> = /*@__PURE__*/
-  enumDesc(file_kitchen, 10, 0);
+  enumDesc(file_kitchen, 12, 0);
 
 /**
  * Room GameLobby, path "/ws": the events a client sends (`on`). Each is
@@ -544,7 +574,7 @@ export type GameLobbyOn = Message<"kitchen.GameLobbyOn"> & {
  * Use `create(GameLobbyOnSchema)` to create a new message.
  */
 export const GameLobbyOnSchema: GenMessage<GameLobbyOn> = /*@__PURE__*/
-  messageDesc(file_kitchen, 11);
+  messageDesc(file_kitchen, 13);
 
 /**
  * @generated from enum kitchen.GameLobbyOn.Id
@@ -562,7 +592,169 @@ export enum GameLobbyOn_Id {
  * Describes the enum kitchen.GameLobbyOn.Id.
  */
 export const GameLobbyOn_IdSchema: GenEnum<GameLobbyOn_Id> = /*@__PURE__*/
-  enumDesc(file_kitchen, 11, 0);
+  enumDesc(file_kitchen, 13, 0);
+
+/**
+ * Room Relay, path "/relay/{room}": the events a client sends (`on`). Each is
+ * an Envelope with `event` = its Id and `payload` = the field of that
+ * number below, encoded (no field: no payload). An id with a field in
+ * Reply is sent as REQUEST and answered by a REPLY whose payload is that
+ * field's type; the others are sent as EVENT.
+ *
+ * @generated from message kitchen.RelayOn
+ */
+export type RelayOn = Message<"kitchen.RelayOn"> & {
+  /**
+   * @generated from field: optional kitchen.Plain say = 1;
+   */
+  say?: Plain | undefined;
+
+  /**
+   * @generated from field: optional kitchen.Nothing fetch = 2;
+   */
+  fetch?: Nothing | undefined;
+};
+
+/**
+ * Describes the message kitchen.RelayOn.
+ * Use `create(RelayOnSchema)` to create a new message.
+ */
+export const RelayOnSchema: GenMessage<RelayOn> = /*@__PURE__*/
+  messageDesc(file_kitchen, 14);
+
+/**
+ * @generated from message kitchen.RelayOn.Reply
+ */
+export type RelayOn_Reply = Message<"kitchen.RelayOn.Reply"> & {
+  /**
+   * @generated from field: optional kitchen.Plain fetch = 2;
+   */
+  fetch?: Plain | undefined;
+};
+
+/**
+ * Describes the message kitchen.RelayOn.Reply.
+ * Use `create(RelayOn_ReplySchema)` to create a new message.
+ */
+export const RelayOn_ReplySchema: GenMessage<RelayOn_Reply> = /*@__PURE__*/
+  messageDesc(file_kitchen, 14, 0);
+
+/**
+ * @generated from enum kitchen.RelayOn.Id
+ */
+export enum RelayOn_Id {
+  /**
+   * say
+   *
+   * @generated from enum value: SAY = 1;
+   */
+  SAY = 1,
+
+  /**
+   * fetch
+   *
+   * @generated from enum value: FETCH = 2;
+   */
+  FETCH = 2,
+
+  /**
+   * poke
+   *
+   * @generated from enum value: POKE = 3;
+   */
+  POKE = 3,
+}
+
+/**
+ * Describes the enum kitchen.RelayOn.Id.
+ */
+export const RelayOn_IdSchema: GenEnum<RelayOn_Id> = /*@__PURE__*/
+  enumDesc(file_kitchen, 14, 0);
+
+/**
+ * Room Relay, path "/relay/{room}": the events the server sends (`emit`), as
+ * Envelope EVENTs with `event` = its Id and `payload` = the field of that
+ * number below, encoded (no field: no payload).
+ *
+ * @generated from message kitchen.RelayEmit
+ */
+export type RelayEmit = Message<"kitchen.RelayEmit"> & {
+  /**
+   * @generated from field: optional kitchen.Plain said = 1;
+   */
+  said?: Plain | undefined;
+};
+
+/**
+ * Describes the message kitchen.RelayEmit.
+ * Use `create(RelayEmitSchema)` to create a new message.
+ */
+export const RelayEmitSchema: GenMessage<RelayEmit> = /*@__PURE__*/
+  messageDesc(file_kitchen, 15);
+
+/**
+ * @generated from enum kitchen.RelayEmit.Id
+ */
+export enum RelayEmit_Id {
+  /**
+   * said
+   *
+   * @generated from enum value: SAID = 1;
+   */
+  SAID = 1,
+
+  /**
+   * ping
+   *
+   * @generated from enum value: PING = 2;
+   */
+  PING = 2,
+}
+
+/**
+ * Describes the enum kitchen.RelayEmit.Id.
+ */
+export const RelayEmit_IdSchema: GenEnum<RelayEmit_Id> = /*@__PURE__*/
+  enumDesc(file_kitchen, 15, 0);
+
+/**
+ * Room Feed, path "/feed": the events the server sends (`emit`), as
+ * Envelope EVENTs with `event` = its Id and `payload` = the field of that
+ * number below, encoded (no field: no payload).
+ *
+ * @generated from message kitchen.FeedEmit
+ */
+export type FeedEmit = Message<"kitchen.FeedEmit"> & {
+  /**
+   * @generated from field: optional kitchen.Plain item = 1;
+   */
+  item?: Plain | undefined;
+};
+
+/**
+ * Describes the message kitchen.FeedEmit.
+ * Use `create(FeedEmitSchema)` to create a new message.
+ */
+export const FeedEmitSchema: GenMessage<FeedEmit> = /*@__PURE__*/
+  messageDesc(file_kitchen, 16);
+
+/**
+ * @generated from enum kitchen.FeedEmit.Id
+ */
+export enum FeedEmit_Id {
+  /**
+   * item
+   *
+   * @generated from enum value: ITEM = 1;
+   */
+  ITEM = 1,
+}
+
+/**
+ * Describes the enum kitchen.FeedEmit.Id.
+ */
+export const FeedEmit_IdSchema: GenEnum<FeedEmit_Id> = /*@__PURE__*/
+  enumDesc(file_kitchen, 16, 0);
 
 /**
  * The schema fingerprint (runtime/PROTOCOL.md, "The schema fingerprint"):
@@ -572,7 +764,7 @@ export const GameLobbyOn_IdSchema: GenEnum<GameLobbyOn_Id> = /*@__PURE__*/
  */
 export type VeraniSchema = Message<"kitchen.VeraniSchema"> & {
   /**
-   * @generated from field: optional string fingerprint = 1 [default = "18a943903866aac5"];
+   * @generated from field: optional string fingerprint = 1 [default = "06cc0d6a18dca763"];
    */
   fingerprint: string;
 };
@@ -582,7 +774,7 @@ export type VeraniSchema = Message<"kitchen.VeraniSchema"> & {
  * Use `create(VeraniSchemaSchema)` to create a new message.
  */
 export const VeraniSchemaSchema: GenMessage<VeraniSchema> = /*@__PURE__*/
-  messageDesc(file_kitchen, 12);
+  messageDesc(file_kitchen, 17);
 
 /**
  * Enum values share one scope per package, like protobuf's.

@@ -30,7 +30,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct below changes shape or meaning. */
-#define VERANI_GEN_ABI 4
+#define VERANI_GEN_ABI 5
 
 /* --- opaque runtime objects ---------------------------------------------- */
 
@@ -122,13 +122,11 @@ typedef struct verani_event_def {
     const ProtobufCMessageDescriptor *out;
     verani_validate_fn validate_in;
     verani_validate_fn validate_out;
+    const char *json_name;                   /* the name on the JSON wire: the schema's
+                                                `json "..."` alias ("chat:message"), NULL
+                                                when it has none (then `name` is used) */
 } verani_event_def;
 
-/*
- * Everything both ends know about a room: its path, channels, limits, meta
- * type and events. Emitted once per room in <package>_schema.c; used by the
- * server's room definition and by clients.
- */
 /* A schema's `timer <name> every <ms>;`: it runs the handler table's timer_<name> every `ms`
  * in every instance of the room, from its creation until it is freed. */
 typedef struct verani_timer_def {
@@ -136,6 +134,18 @@ typedef struct verani_timer_def {
     uint32_t every_ms;
 } verani_timer_def;
 
+/* Which wire a room speaks (the schema's `wire` item). */
+typedef enum verani_wire {
+    VERANI_WIRE_BINARY = 0,  /* the protobuf Envelope of PROTOCOL.md on `path` (the default) */
+    VERANI_WIRE_JSON,        /* Verani's JSON text frames on `path` (PROTOCOL.md, "The JSON wire") */
+    VERANI_WIRE_BOTH         /* the Envelope on `path`, Verani's JSON on `json_path` */
+} verani_wire;
+
+/*
+ * Everything both ends know about a room: its path, channels, limits, meta
+ * type and events. Emitted once per room in <package>_schema.c; used by the
+ * server's room definition and by clients.
+ */
 typedef struct verani_room_schema {
     const char *name;                        /* the schema's room name, "Chat" */
     const char *path;                        /* "/chat/{room}"; "/ws" when not given */
@@ -155,6 +165,10 @@ typedef struct verani_room_schema {
                                                 `on` event has goes to hooks.on_message */
     const verani_timer_def *timers;          /* the room's timers, in schema order */
     size_t n_timers;
+    verani_wire wire;                        /* `wire ...;`: VERANI_WIRE_BINARY when not given */
+    const char *json_path;                   /* `wire both "<path>";`: where the room speaks
+                                                Verani's JSON (same placeholder rules as
+                                                `path`); NULL otherwise */
 } verani_room_schema;
 
 /* Find an event by id in a sorted table; NULL when there is none. */

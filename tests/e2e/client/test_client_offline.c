@@ -31,12 +31,12 @@
 #include "deadline.h"
 
 /* A room with one payload-less `on` event and one `emit` event: enough to queue frames. */
-static const verani_event_def room_on[] = {{1, "poke", NULL, NULL, NULL, NULL}};
-static const verani_event_def room_emit[] = {{1, "poked", NULL, NULL, NULL, NULL}};
+static const verani_event_def room_on[] = {{1, "poke", NULL, NULL, NULL, NULL, NULL}};
+static const verani_event_def room_emit[] = {{1, "poked", NULL, NULL, NULL, NULL, NULL}};
 static const char *const room_channels[] = {"default"};
 static const verani_room_schema room = {
     "Offline", "/ws", room_channels, 1, 65536, 0, 0, NULL, NULL,
-    room_on, 1, room_emit, 1, "test-fingerprint", 0, NULL, 0
+    room_on, 1, room_emit, 1, "test-fingerprint", 0, NULL, 0, VERANI_WIRE_BINARY, NULL
 };
 
 typedef struct counts {
