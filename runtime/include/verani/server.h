@@ -183,6 +183,13 @@ typedef struct verani_server_options {
     /* Jobs posted and not yet started, in all; past it verani_ctx_post fails with
      * VERANI_EFULL (the handler decides: answer with an error, or try later). 0: 1024 */
     uint32_t worker_queue_max;
+    /* Rooms on Verani's JSON wire (a schema's `wire json;` or `wire both`; PROTOCOL.md, "The
+     * JSON wire"): a frame the server refuses (not JSON, an unknown event, an invalid payload,
+     * over the rate limit, a failed handler) is answered with an event "error" carrying
+     * {message, code, field}, what Verani applications send by convention. Nonzero: nothing
+     * is sent, as Verani's own server does. Either way the refusal counts towards the close
+     * with 1008 after repeated protocol errors. */
+    int json_errors_silent;
     /* The cluster; needs event_loop VERANI_LOOP_DEFAULT (verani_server_listen fails with
      * VERANI_EINVAL otherwise). Strings copied by create. */
     verani_cluster_options cluster;

@@ -482,6 +482,12 @@ verani_client *verani_client_create(verani_client_loop *loop, const verani_clien
         snprintf(errbuf, errlen, "options.n_headers is set but options.headers is NULL");
         return NULL;
     }
+    if (opts->room->wire == VERANI_WIRE_JSON) {
+        snprintf(errbuf, errlen, "room %s speaks only Verani's JSON wire (`wire json;`): this "
+                 "client speaks the binary one; give the room `wire both \"<path>\";`",
+                 opts->room->name);
+        return NULL;
+    }
     if (!loop) {
         loop = verani_client_loop_create(errbuf, errlen);
         if (!loop)

@@ -16,11 +16,15 @@
 
 #include <verani/gen.h>
 
-/* An encoded Envelope without seq, shared by every recipient queue. */
+/* An encoded Envelope without seq, shared by every recipient queue; or, with `text` set, a
+ * frame of the JSON wire (json_tx.c), written as a text message and never with a seq. */
 typedef struct vr_frame {
     uint32_t refs;   /* one per queue entry plus the creator's until it unrefs */
     uint32_t len;    /* bytes in body */
     int64_t t_us;    /* creation time (CLOCK_MONOTONIC, us): the age of a retained frame */
+    struct vr_frame *twin; /* owned reference: this Envelope's frame on the JSON wire, made
+                              for its first JSON recipient and shared by the others */
+    uint8_t text;    /* a JSON text frame (opcode 0x1), not an Envelope */
     uint8_t body[];
 } vr_frame;
 

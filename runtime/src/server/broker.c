@@ -26,6 +26,8 @@ vr_frame *vr_frame_new(size_t len)
     f->refs = 1;
     f->len = (uint32_t)len;
     f->t_us = vr_now_us();
+    f->twin = NULL;
+    f->text = 0;
     return f;
 }
 
@@ -49,8 +51,10 @@ void vr_frame_ref(vr_frame *f)
 
 void vr_frame_unref(vr_frame *f)
 {
-    if (f && !--f->refs)
+    if (f && !--f->refs) {
+        vr_frame_unref(f->twin); /* a text frame has none: one level at most */
         vr_free(f);
+    }
 }
 
 void vr_outq_init(vr_outq *q)
@@ -136,6 +140,8 @@ size_t vr_outq_fill_n(vr_outq *q, uint8_t *dst, size_t cap, uint32_t max_frames)
         if (hlen + n > cap - used)
             break;
         used += vr_wire_ws_header(dst + used, n);
+        if (e->frame->text)
+            dst[used - hlen] = 0x81; /* FIN | text (a JSON frame); the length is the same */
         memcpy(dst + used, prefix, plen);
         used += plen;
         memcpy(dst + used, e->frame->body, e->frame->len);

@@ -86,7 +86,7 @@ static void pack_free(ho_pack *p)
 /* Does the session go with the instance (a session: its HELLO done, in the instance)? */
 static int handed(const verani_session *s)
 {
-    return s->hello_done && s->added;
+    return s->hello_done && s->added && !s->json; /* Verani's client never resumes */
 }
 
 /* One session into `hs` (borrowing its strings), its window's frames into the index. */

@@ -196,6 +196,8 @@ static void held_end(vr_instance *inst, int code, const char *reason)
             lws_rx_flow_control(s->wsi, 1);
         if (code)
             vr_session_close(s, code, reason, 0);
+        else if (s->json && s->wsi && !s->closing)
+            vr_session_json_open(s); /* Verani's wire has no HELLO to wait for */
     }
 }
 

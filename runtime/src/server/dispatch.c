@@ -212,21 +212,28 @@ static void answer(verani_session *s, struct verani_ctx *ctx, const vr_envelope 
     }
 }
 
-static void on_event(verani_session *s, const vr_envelope *env)
+void vr_session_dispatch(verani_session *s, const vr_envelope *env, const verani_event_def *ev,
+                         ProtobufCMessage *in)
 {
-    const verani_event_def *ev = event_of(s, env, env->kind == VERANI__WIRE__KIND__REQUEST);
-    ProtobufCMessage *in, *out;
+    ProtobufCMessage *out;
     struct verani_ctx ctx;
     int r;
 
-    if (!ev || payload_of(s, env, ev, &in) < 0)
-        return;
     s->proto_errors = 0;
     vr_ctx_init(&ctx, s->srv, s->inst->mount, s->inst, s);
     r = run_handler(&ctx, env, ev, in, &out);
     answer(s, &ctx, env, ev, out, r);
     vr_wire_payload_free(in);
     vr_ctx_fini(&ctx);
+}
+
+static void on_event(verani_session *s, const vr_envelope *env)
+{
+    const verani_event_def *ev = event_of(s, env, env->kind == VERANI__WIRE__KIND__REQUEST);
+    ProtobufCMessage *in;
+
+    if (ev && payload_of(s, env, ev, &in) == 0)
+        vr_session_dispatch(s, env, ev, in);
 }
 
 /* Over the room's rate limit: the frame is dropped, answered with RATE_LIMITED, and the
@@ -260,6 +267,10 @@ static void handle_message(verani_session *s, const uint8_t *buf, size_t len, in
     if (rate_limited(s, buf, len, binary))
         return;
     s->limited = 0;
+    if (s->json) {
+        vr_json_message(s, buf, len, binary);
+        return;
+    }
     if (!binary) {
         vr_session_refuse(s, VERANI__WIRE__ERROR_CODE__BAD_FRAME, NULL,
                           "text frames are not part of the protocol; send binary Envelope "
@@ -319,7 +330,7 @@ int vr_session_rx(verani_session *s, const uint8_t *in, size_t len, int binary, 
                   int final)
 {
     uint32_t max = s->inst->mount->def->schema->max_frame;
-    char why[64];
+    char why[80];
 
     /* A closing session ignores what still arrives, except during a graceful
      * shutdown: frames the client sent before it saw the 1012 are handled. */
@@ -329,8 +340,11 @@ int vr_session_rx(verani_session *s, const uint8_t *in, size_t len, int binary, 
     vr_session_heard(s);
     if (first)
         s->rx_len = 0;
+    if (s->json) /* JSON spells the same payload in more bytes: base64, escapes, names */
+        max = max > UINT32_MAX / VR_JSON_FRAME_FACTOR ? UINT32_MAX : max * VR_JSON_FRAME_FACTOR;
     if (s->rx_len + len > max) {
-        snprintf(why, sizeof(why), "message over max_frame (%u bytes)", max);
+        snprintf(why, sizeof(why), "message over max_frame (%u bytes%s)", max,
+                 s->json ? " on the JSON wire" : "");
         vr_session_close(s, VR_CLOSE_TOO_BIG, why, 0);
         s->rx_len = 0;
         return 0;

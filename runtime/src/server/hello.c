@@ -282,3 +282,18 @@ void vr_session_hello(verani_session *s, const vr_envelope *env)
     if (old)
         replay(s, last);
 }
+
+void vr_session_json_open(verani_session *s)
+{
+    /* Verani's wire has no HELLO: the socket's open is one that resumes nothing and sends no
+     * fingerprint, and nothing answers it (no WELCOME); on_connect runs now */
+    if (!vr_owner_serving(s))
+        return; /* a cluster's node that does not serve the instance now: 1013 */
+    if (vr_uuid4(s->client_id)) {
+        vr_session_close(s, VR_CLOSE_INTERNAL, "internal error", 0);
+        return;
+    }
+    if (admit(s, 1) < 0)
+        return;
+    connected(s);
+}

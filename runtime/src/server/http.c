@@ -49,7 +49,7 @@ int vr_http_serve(verani_server *srv, struct lws *wsi, const char *uri)
 
     if (!strcmp(uri, "/health"))
         return vr_health_serve(srv, wsi);
-    if (vr_route(srv, uri, inst, sizeof(inst))) {
+    if (vr_route(srv, uri, inst, sizeof(inst), NULL)) {
         snprintf(body, sizeof(body), "%s is a Verani WebSocket room: connect with a WebSocket "
                  "upgrade (Upgrade: websocket), see runtime/PROTOCOL.md\n", uri);
         r = vr_http_answer(wsi, 426, body, 1);

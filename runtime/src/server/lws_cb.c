@@ -213,6 +213,8 @@ int vr_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (pss->s) {
             sock_session_begins(wsi);
             vr_owner_hold(pss->s); /* a cluster: until this node owns the instance */
+            if (pss->s->json && !pss->s->closing && lws_dll2_is_detached(&pss->s->node))
+                vr_session_json_open(pss->s); /* no HELLO on Verani's wire: it begins now */
         }
         return pss->s ? 0 : -1;
     case LWS_CALLBACK_RECEIVE:

@@ -84,9 +84,18 @@ static int over_bound(verani_session *s, vr_frame *f, uint64_t seq)
 static int enqueue(verani_session *s, vr_frame *f, int with_seq, int direct)
 {
     verani_server *srv = s->srv;
-    uint64_t seq = with_seq ? s->seq + 1 : 0;
+    uint64_t seq;
     int r;
 
+    if (s->json) {
+        /* Verani's wire: the frame's JSON twin, with no seq (nothing is ever resumed) */
+        if (s->closing || !s->wsi)
+            return VERANI_ECLOSED;
+        if ((r = vr_json_twin(s, f, &f)) != 0 || !f)
+            return r;
+        with_seq = 0;
+    }
+    seq = with_seq ? s->seq + 1 : 0;
     if (with_seq && (s->detached || vr_session_detaching(s))) {
         /* No connection (or one going, the session staying for a resume): the frame takes
          * its seq and waits in the retained window. */

@@ -54,6 +54,8 @@ static void fill_attachment(const verani_session *s, vr_attachment *a)
  */
 void vr_attachment_store(verani_session *s)
 {
+    if (s->json)
+        return; /* nothing to resume, restore or hand over: no record anywhere */
     vr_replica_session_save(s); /* a cluster node: its record in Redis too */
     if (!vr_store_persistent(s->srv) || !s->hello_done)
         return;
@@ -220,7 +222,7 @@ int vr_sessions_save(verani_server *srv)
             lws_start_foreach_dll(struct lws_dll2 *, e, lws_dll2_get_head(&inst->sessions)) {
                 verani_session *s = lws_container_of(e, verani_session, node);
 
-                if (!r && s->hello_done && s->added) {
+                if (!r && s->hello_done && s->added && !s->json) {
                     r = session_save(s, now_ms, now_us);
                     s->saved = !r;
                     n++;

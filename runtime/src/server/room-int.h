@@ -20,15 +20,24 @@
 
 struct verani_storage;
 
-/* A mounted room: the generated definition, the user's handler table. */
+/* A path a room is mounted at: "/chat/{room}" as its parts. */
+typedef struct vr_pathpat {
+    const char *path;                /* borrowed from the schema */
+    char *prefix;                    /* owned: the path up to "{room}" (or the whole path) */
+    char *suffix;                    /* owned: the path after "{room}"; "" when none */
+    int has_placeholder;
+    int json;                        /* its connections speak Verani's JSON wire */
+} vr_pathpat;
+
+/* A mounted room: the generated definition, the user's handler table, and its paths: the
+ * schema's `path`, and with `wire both` its JSON path too. */
 typedef struct vr_mount {
     struct verani_server *srv;
     const verani_room_def *def;
     const void *handlers;            /* borrowed from the mounter; starts with verani_hooks */
     void *user;                      /* borrowed */
-    char *prefix;                    /* owned: the path up to "{room}" (or the whole path) */
-    char *suffix;                    /* owned: the path after "{room}"; "" when none */
-    int has_placeholder;
+    vr_pathpat paths[2];
+    size_t n_paths;
     lws_dll2_owner_t instances;      /* struct vr_instance */
 } vr_mount;
 
@@ -110,8 +119,10 @@ typedef struct vr_instance {
 /* The instance `name` of room `room` in memory, or NULL. */
 vr_instance *vr_instance_find(const verani_server *srv, const char *room, const char *name);
 
-/* Route `path` (no query) to a mount; `inst_name` receives the {room} part. */
-vr_mount *vr_route(verani_server *srv, const char *path, char *inst_name, size_t len);
+/* Route `path` (no query) to a mount; `inst_name` receives the {room} part, and *json
+ * (when given) whether the path is one of the JSON wire. */
+vr_mount *vr_route(verani_server *srv, const char *path, char *inst_name, size_t len,
+                   int *json);
 vr_instance *vr_instance_get(vr_mount *m, const char *name, int create);
 /* When the instance has no session and no pending connection, it joins srv->idle_instances:
  * the sweep frees it after opts.instance_idle_ms unless a connection comes first

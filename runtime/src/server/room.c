@@ -18,31 +18,42 @@
 #include "core/core-private.h"
 #include "server-int.h"
 
-vr_mount *vr_route(verani_server *srv, const char *path, char *inst_name, size_t len)
+/* Does `path` match `pp`? The {room} part to `inst_name`. */
+static int path_match(const vr_pathpat *pp, const char *path, char *inst_name, size_t len)
 {
-    size_t i;
+    size_t pl = strlen(pp->prefix), sl = strlen(pp->suffix), l = strlen(path), nl;
+
+    if (!pp->has_placeholder) {
+        if (strcmp(path, pp->prefix))
+            return 0;
+        if (len)
+            inst_name[0] = '\0';
+        return 1;
+    }
+    if (l < pl + sl + 1 || strncmp(path, pp->prefix, pl) || strcmp(path + l - sl, pp->suffix))
+        return 0;
+    nl = l - pl - sl;
+    if (memchr(path + pl, '/', nl) || nl >= len)
+        return 0;
+    memcpy(inst_name, path + pl, nl);
+    inst_name[nl] = '\0';
+    return 1;
+}
+
+vr_mount *vr_route(verani_server *srv, const char *path, char *inst_name, size_t len,
+                   int *json)
+{
+    size_t i, k;
 
     for (i = 0; i < srv->n_mounts; i++) {
         vr_mount *m = srv->mounts[i];
-        size_t pl = strlen(m->prefix), sl = strlen(m->suffix), l = strlen(path), nl;
 
-        if (!m->has_placeholder) {
-            if (!strcmp(path, m->prefix)) {
-                if (len)
-                    inst_name[0] = '\0';
+        for (k = 0; k < m->n_paths; k++)
+            if (path_match(&m->paths[k], path, inst_name, len)) {
+                if (json)
+                    *json = m->paths[k].json;
                 return m;
             }
-            continue;
-        }
-        if (l < pl + sl + 1 || strncmp(path, m->prefix, pl) ||
-            strcmp(path + l - sl, m->suffix))
-            continue;
-        nl = l - pl - sl;
-        if (memchr(path + pl, '/', nl) || nl >= len)
-            continue;
-        memcpy(inst_name, path + pl, nl);
-        inst_name[nl] = '\0';
-        return m;
     }
     return NULL;
 }
@@ -296,8 +307,10 @@ void vr_mounts_free(verani_server *srv)
             /* Sessions are gone by now (the context was destroyed first); free regardless. */
             instance_free(inst);
         } lws_end_foreach_dll_safe(d, d1);
-        vr_free(m->prefix);
-        vr_free(m->suffix);
+        for (size_t k = 0; k < m->n_paths; k++) {
+            vr_free(m->paths[k].prefix);
+            vr_free(m->paths[k].suffix);
+        }
         vr_free(m);
     }
     vr_free(srv->mounts);
@@ -348,14 +361,16 @@ size_t vr_paths_describe(verani_server *srv, char *buf, size_t len)
 
     if (len)
         buf[0] = '\0';
-    for (i = 0; i < srv->n_mounts && used < len; i++) {
-        int n = snprintf(buf + used, len - used, "%s%s", i ? ", " : "",
-                         srv->mounts[i]->def->schema->path);
+    for (i = 0; i < srv->n_mounts && used < len; i++)
+        for (size_t k = 0; k < srv->mounts[i]->n_paths && used < len; k++) {
+            const vr_pathpat *pp = &srv->mounts[i]->paths[k];
+            int n = snprintf(buf + used, len - used, "%s%s%s", used ? ", " : "", pp->path,
+                             pp->json ? " (JSON)" : "");
 
-        if (n < 0)
-            break;
-        used += (size_t)n < len - used ? (size_t)n : len - used - 1;
-    }
+            if (n < 0)
+                break;
+            used += (size_t)n < len - used ? (size_t)n : len - used - 1;
+        }
     return used;
 }
 

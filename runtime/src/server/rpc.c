@@ -228,7 +228,10 @@ static void exec_instance(vr_instance *inst, const vr_rpc_req *rq, verani_rpc_re
                 res->count++;
             }
         } else if (rq->op == VR_RPC_KICK && !strcmp(s->client_id, rq->name) && !s->closing) {
-            vr_session_close(s, rq->code ? rq->code : VR_CLOSE_POLICY,
+            /* by default a kick sticks: 1008 for the C client; Verani's client reconnects
+             * after anything but 1000 and 1001 */
+            vr_session_close(s, rq->code ? rq->code : s->json ? VR_CLOSE_NORMAL
+                                                                : VR_CLOSE_POLICY,
                              rq->reason ? rq->reason : "kicked", 0);
             res->count++;
         }

@@ -80,6 +80,9 @@ typedef struct vr_sref {
  * before the connection is dropped. */
 #define VR_CLOSE_ACK_SECS 3
 
+/* A frame on the JSON wire may be this many times the room's max_frame. */
+#define VR_JSON_FRAME_FACTOR 2
+
 /* Consecutive refused frames after which a connection is closed with 1008. */
 #define VR_MAX_PROTO_ERRORS 10
 
@@ -131,6 +134,7 @@ typedef struct vr_pending {
     uint8_t *meta;                   /* owned */
     size_t meta_len;
     vr_names chans;                  /* owned: the channels extract_meta asked for */
+    int json;                        /* came by the room's JSON path (Verani's wire) */
 } vr_pending;
 
 struct verani_server {
@@ -172,6 +176,7 @@ struct verani_server {
     int stopping;                    /* the loop saw stop_flag */
     vr_pending pending;              /* the upgrade between CONFIRM_UPGRADE and FILTER */
     uint8_t *wbuf;                   /* owned: the coalescing write buffer, LWS_PRE first */
+    vr_frame *json_pong;             /* one reference, made at the first JSON ping */
     size_t wbuf_cap;
     lws_sorted_usec_list_t wake;     /* bounds the wait of verani_server_service */
     const vr_broker_ops *broker;

@@ -226,11 +226,55 @@ static void warn_missing_handlers(const verani_room_def *room, const void *handl
                     : "their events are dropped and their requests answered NO_HANDLER");
 }
 
+/* May room `sc` be mounted at `path` (not the API's, the static files' or another room's)?
+ * VERANI_EINVAL, with the reason in the server's last error, when not. */
+static int mount_path_check(verani_server *srv, const verani_room_schema *sc, const char *path)
+{
+    size_t i, k;
+
+    if (!path || path[0] != '/') {
+        set_error(srv, "room %s: path %s does not start with '/'", sc->name,
+                  path ? path : "(none)");
+        return VERANI_EINVAL;
+    }
+    if (vr_mount_path_is_api(srv, path)) {
+        set_error(srv, "room %s: path %s is the HTTP API's (%s...) or /metrics: mount the room "
+                  "elsewhere or move the API with verani_server_set_api", sc->name, path,
+                  vr_http_api_prefix(srv));
+        return VERANI_EINVAL;
+    }
+    if (vr_static_clashes(srv, path)) {
+        set_error(srv, "room %s: path %s clashes with the static files at %s", sc->name, path,
+                  srv->opts.static_path);
+        return VERANI_EINVAL;
+    }
+    for (i = 0; i < srv->n_mounts; i++)
+        for (k = 0; k < srv->mounts[i]->n_paths; k++)
+            if (!strcmp(srv->mounts[i]->paths[k].path, path)) {
+                set_error(srv, "room %s: path %s is already mounted", sc->name, path);
+                return VERANI_EINVAL;
+            }
+    return 0;
+}
+
+/* Split `path` at its {room} placeholder into `pp`. 0, or VERANI_ENOMEM. */
+static int path_pattern(vr_pathpat *pp, const char *path, int json)
+{
+    const char *ph = strchr(path, '{');
+
+    pp->path = path;
+    pp->json = json;
+    pp->has_placeholder = ph != NULL;
+    pp->prefix = ph ? vr_strndup(path, (size_t)(ph - path)) : vr_strdup(path);
+    pp->suffix = vr_strdup(ph && strchr(ph, '}') ? strchr(ph, '}') + 1 : "");
+    return pp->prefix && pp->suffix ? 0 : VERANI_ENOMEM;
+}
+
 int verani_server_mount(verani_server *srv, const verani_room_def *room, const void *handlers,
                         void *user)
 {
     const verani_room_schema *sc;
-    const char *path, *ph;
+    const char *path;
     vr_mount *m, **nm;
     size_t i;
 
@@ -247,23 +291,13 @@ int verani_server_mount(verani_server *srv, const verani_room_def *room, const v
     }
     sc = room->schema;
     path = sc->path && *sc->path ? sc->path : "/ws";
-    if (vr_mount_path_is_api(srv, path)) {
-        set_error(srv, "room %s: path %s is the HTTP API's (%s...) or /metrics: mount the room "
-                  "elsewhere or move the API with verani_server_set_api", sc->name, path,
-                  vr_http_api_prefix(srv));
+    if (mount_path_check(srv, sc, path) ||
+        (sc->wire == VERANI_WIRE_BOTH && mount_path_check(srv, sc, sc->json_path)))
+        return VERANI_EINVAL;
+    if (sc->wire == VERANI_WIRE_BOTH && !strcmp(path, sc->json_path)) {
+        set_error(srv, "room %s: its JSON path is its path %s", sc->name, path);
         return VERANI_EINVAL;
     }
-    if (vr_static_clashes(srv, path)) {
-        set_error(srv, "room %s: path %s clashes with the static files at %s", sc->name, path,
-                  srv->opts.static_path);
-        return VERANI_EINVAL;
-    }
-    for (i = 0; i < srv->n_mounts; i++)
-        if (!strcmp(srv->mounts[i]->def->schema->path ? srv->mounts[i]->def->schema->path
-                                                      : "/ws", path)) {
-            set_error(srv, "room %s: path %s is already mounted", sc->name, path);
-            return VERANI_EINVAL;
-        }
     m = vr_calloc(1, sizeof(*m));
     nm = vr_reallocarray(srv->mounts, srv->n_mounts + 1, sizeof(*nm));
     if (!m || !nm) {
@@ -273,13 +307,13 @@ int verani_server_mount(verani_server *srv, const verani_room_def *room, const v
         return VERANI_ENOMEM;
     }
     srv->mounts = nm;
-    ph = strstr(path, "{");
-    m->has_placeholder = ph != NULL;
-    m->prefix = ph ? vr_strndup(path, (size_t)(ph - path)) : vr_strdup(path);
-    m->suffix = vr_strdup(ph && strchr(ph, '}') ? strchr(ph, '}') + 1 : "");
-    if (!m->prefix || !m->suffix) {
-        vr_free(m->prefix);
-        vr_free(m->suffix);
+    if (path_pattern(&m->paths[m->n_paths++], path, sc->wire == VERANI_WIRE_JSON) ||
+        (sc->wire == VERANI_WIRE_BOTH &&
+         path_pattern(&m->paths[m->n_paths++], sc->json_path, 1))) {
+        for (i = 0; i < m->n_paths; i++) {
+            vr_free(m->paths[i].prefix);
+            vr_free(m->paths[i].suffix);
+        }
         vr_free(m);
         return VERANI_ENOMEM;
     }
@@ -637,6 +671,7 @@ void verani_server_destroy(verani_server *srv)
     vr_free((char *)srv->opts.static_path);
     vr_cluster_opts_free(srv);
     vr_free(srv->wbuf);
+    vr_frame_unref(srv->json_pong);
     vr_sref_free_all(srv);
     pthread_mutex_destroy(&srv->async_lock);
     vr_free(srv);

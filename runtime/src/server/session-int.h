@@ -41,7 +41,9 @@ struct verani_session {
                                         tail of q, oldest first (cluster_replica.c) */
     uint32_t n_gruns, cap_gruns;
     size_t replay_bytes;             /* much; both 0 again once the queue has drained */
-    unsigned hello_done : 1;
+    unsigned hello_done : 1;         /* on the JSON wire: from the socket's open */
+    unsigned json : 1;               /* it speaks Verani's JSON wire (json_rx.c, json_tx.c):
+                                        no HELLO, no seq, no resume */
     unsigned added : 1;              /* in inst->sessions */
     unsigned closing : 1;            /* a close is under way; no more frames */
     unsigned ping_pending : 1;       /* a WebSocket ping is to be sent */
@@ -193,6 +195,22 @@ int vr_session_rx(verani_session *s, const uint8_t *in, size_t len, int binary, 
                   int final);
 /* The first frame, a HELLO: a fresh session or a resume, answered with the WELCOME. */
 void vr_session_hello(verani_session *s, const vr_envelope *env);
+/* A session on the JSON wire begins when its socket opens (or when its instance's cluster
+ * claim is won): a fresh session, on_connect, no WELCOME. */
+void vr_session_json_open(verani_session *s);
+/* After its payload was decoded: the event's typed handler (or on_message), on_any, and the
+ * answer (an error, the reply of a request). `in` is freed here. */
+void vr_session_dispatch(verani_session *s, const vr_envelope *env, const verani_event_def *ev,
+                         ProtobufCMessage *in);
+/* json_rx.c: a message of a session on the JSON wire, past the rate limit. */
+void vr_json_message(verani_session *s, const uint8_t *buf, size_t len, int binary);
+/* json_tx.c: the frame session `s` (on the JSON wire) gets for the Envelope frame `f`:
+ * 0 with *out set (borrowed: f's twin, made at its first JSON recipient and shared by the
+ * others), 0 with *out NULL when it has no JSON form (a WELCOME, a channel's REPLY, an error
+ * when json_errors_silent), or VERANI_ENOMEM. */
+int vr_json_twin(verani_session *s, vr_frame *f, vr_frame **out);
+/* The one {"type":"pong"} frame, shared by every answer to a JSON ping: a new reference. */
+vr_frame *vr_json_pong(verani_server *srv);
 /* A client's JOIN or LEAVE frame. */
 void vr_session_join_leave(verani_session *s, const vr_envelope *env);
 /* A new session's first channels: those extract_meta asked for (each one on_join allows),

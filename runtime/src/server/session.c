@@ -47,6 +47,7 @@ verani_session *vr_session_new(verani_server *srv, struct lws *wsi, vr_pending *
     s->meta = p->meta;
     s->meta_len = p->meta_len;
     s->want_chans = p->chans;
+    s->json = p->json ? 1 : 0;
     p->inst = NULL;
     p->user_id = NULL;
     p->meta = NULL;
@@ -101,10 +102,13 @@ void vr_session_grace_expired(verani_session *s)
  * 1000 and 1001), and the idle timeout (a dead network looks like that). Not:
  * a close frame with 1000 or 1001 (the client meant it), a kick or any other
  * close the server or the application started (1008, 1009, 1011, 4000,
- * verani_ctx_close), a graceful stop, or any drop when resume is off.
+ * verani_ctx_close), a graceful stop, any drop when resume is off, or any drop of a session
+ * on the JSON wire.
  */
 static int detachable(const verani_session *s)
 {
+    if (s->json)
+        return 0; /* Verani's client never resumes: a reconnect is a new session */
     if (s->added && s->handover)
         return 1; /* Redis is storing it: ended when it answers (vr_session_handed) */
     return s->added && !s->peer_closed && !s->srv->stopping && !s->srv->stop_flag &&

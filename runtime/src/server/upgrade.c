@@ -376,7 +376,7 @@ static vr_mount *admissible(verani_server *srv, struct lws *wsi, char *path, siz
         *ret = vr_http_answer(wsi, 414, body, 0) ? -1 : 1;
         return NULL;
     }
-    m = vr_route(srv, path, inst_name, ilen);
+    m = vr_route(srv, path, inst_name, ilen, &srv->pending.json);
     if (!m) {
         char paths[400];
 
