@@ -9,7 +9,9 @@
  * kept in room storage: in memory, or in the SQLite file FILE with --db
  * (then it survives a restart). With --web DIR it also serves the files of DIR at
  * /app/ (the web page, examples/chat/web, built into build/examples/chat/web) and prints
- * that URL too. No TLS.
+ * that URL too. No TLS. Verani's own JavaScript client connects to /verani/chat/{room} (the
+ * room's JSON wire: PROTOCOL.md section 8). The HTTP API and /metrics are on when
+ * VERANI_API_TOKEN and VERANI_METRICS_TOKEN are set.
  *
  * With --redis ADDR (`unix:/path` or `IP:port`) it is a node of a cluster through that Redis
  * (README.md, "Cluster"): --public-url URL is how clients reach this node (a connection for
@@ -86,7 +88,11 @@ int main(int argc, char **argv)
         chat_room_destroy(room);
         return 1;
     }
-    if (chat_room_mount(srv, room) < 0 || verani_server_listen(srv) < 0 ||
+    /* the HTTP API and /metrics, each on when its token is in the environment
+     * (VERANI_API_TOKEN, VERANI_METRICS_TOKEN): README.md, "HTTP API" */
+    if (chat_room_mount(srv, room) < 0 ||
+        verani_server_set_api(srv, &(verani_api_options){0}) < 0 ||
+        verani_server_listen(srv) < 0 ||
         verani_server_handle_signals(srv) < 0) {
         fprintf(stderr, "chat_server: %s\n", verani_server_last_error(srv));
         verani_server_destroy(srv);
@@ -95,6 +101,8 @@ int main(int argc, char **argv)
     }
     printf("chat_server: listening on ws://%s:%d/chat/{room}?userId=ID&name=NAME "
            "(Ctrl-C stops)\n", o.bind_address, verani_server_port(srv));
+    printf("chat_server: Verani's own client connects to ws://%s:%d/verani/chat/{room}"
+           "?userId=ID\n", o.bind_address, verani_server_port(srv));
     if (o.static_dir)
         printf("chat_server: the web page is at http://%s:%d/app/\n", o.bind_address,
                verani_server_port(srv));

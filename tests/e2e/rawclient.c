@@ -44,10 +44,31 @@ static void keep_env(rc_conn *c, rc_env *env)
     c->rx[c->n_rx++] = env;
 }
 
-static void on_message(rc_conn *c, const unsigned char *buf, size_t len)
+/* A text message (the JSON wire's): kept as a NUL-terminated copy. */
+static void keep_text(rc_conn *c, const unsigned char *buf, size_t len)
 {
-    rc_env *env = verani__wire__envelope__unpack(NULL, len, buf);
+    char *t = malloc(len + 1);
 
+    if (!t)
+        return;
+    memcpy(t, buf, len);
+    t[len] = '\0';
+    if (c->n_texts == c->cap_texts) {
+        c->cap_texts = c->cap_texts ? c->cap_texts * 2 : 16;
+        c->texts = realloc(c->texts, c->cap_texts * sizeof(*c->texts));
+    }
+    c->texts[c->n_texts++] = t;
+}
+
+static void on_message(rc_conn *c, const unsigned char *buf, size_t len, int binary)
+{
+    rc_env *env;
+
+    if (!binary) {
+        keep_text(c, buf, len);
+        return;
+    }
+    env = verani__wire__envelope__unpack(NULL, len, buf);
     if (!env) {
         c->bad_frames++;
         return;
@@ -109,10 +130,12 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
     case LWS_CALLBACK_CLIENT_RECEIVE:
         if (!c)
             return -1;
-        if (lws_is_first_fragment(wsi))
+        if (lws_is_first_fragment(wsi)) {
             c->acc_len = 0;
+            c->acc_binary = lws_frame_is_binary(wsi);
+        }
         if (lws_is_first_fragment(wsi) && lws_is_final_fragment(wsi)) {
-            on_message(c, in, len);
+            on_message(c, in, len, c->acc_binary);
             return 0;
         }
         if (c->acc_len + len > c->acc_cap) {
@@ -122,7 +145,7 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
         memcpy(c->acc + c->acc_len, in, len);
         c->acc_len += len;
         if (lws_is_final_fragment(wsi)) {
-            on_message(c, c->acc, c->acc_len);
+            on_message(c, c->acc, c->acc_len, c->acc_binary);
             c->acc_len = 0;
         }
         return 0;
@@ -214,6 +237,7 @@ static void conn_free(rc_conn *c)
 {
     rc_clear(c);
     free(c->rx);
+    free(c->texts);
     free(c->acc);
     while (c->out_head) {
         rc_out *n = c->out_head->next;
@@ -464,6 +488,9 @@ void rc_clear(rc_conn *c)
     for (i = 0; i < c->n_rx; i++)
         verani__wire__envelope__free_unpacked(c->rx[i], NULL);
     c->n_rx = 0;
+    for (i = 0; i < c->n_texts; i++)
+        free(c->texts[i]);
+    c->n_texts = 0;
 }
 
 /* --- bare TCP ------------------------------------------------------------ */

@@ -54,8 +54,11 @@ typedef struct rc_conn {
     size_t bad_frames;      /* frames that did not decode */
     char client_id[64];
     char user_id[64];
+    char **texts;           /* owned: every text message received (the JSON wire), in order */
+    size_t n_texts, cap_texts;
     unsigned char *acc;     /* a message arriving in pieces */
     size_t acc_len, acc_cap;
+    int acc_binary;         /* its first frame was binary */
     rc_out *out_head, *out_tail;
     const char *extra_header_name;  /* e.g. "x-user-id:" */
     const char *extra_header_value;
