@@ -724,17 +724,80 @@ static const struct {
     {VC_DIR_EMIT, "reconnecting", "a lifecycle event of Verani's client"},
 };
 
+/* A top-level field of `m` whose JSON name is `type`, in a message the server sends to Verani's
+ * client in {"type":"event","data":{"type":"<event>", ...}} (an `emit` payload, or a `returns`
+ * reply, which the JSON wire sends as an event): it would overwrite the name the client
+ * dispatches on. Reported once per message and room (`sent`). */
+static void check_type_field(checker *c, const vc_room *r, const vc_event *e,
+                             const vc_message *m, vc_loc m_loc, vc_strset *sent)
+{
+    const char *role = e->dir == VC_DIR_EMIT ? "the payload" : "the reply";
+
+    if (m == NULL || vc_strset_put(c->a, sent, m->name, e, &c->oom) != NULL)
+        return;
+    for (size_t k = 0; k < m->fields.n; k++) {
+        const vc_field *f = m->fields.items[k];
+        const char *camel = vc_lower_camel(c->a, f->name);
+        if (strcmp(f->name, "type") != 0 && (camel == NULL || strcmp(camel, "type") != 0))
+            continue;
+        ERR(c, f->loc, "field '%s' of message '%s' has the JSON name 'type': as %s of '%s' "
+            "event '%s' in room '%s' it would overwrite the event's name in data.type, which "
+            "Verani's client dispatches on", f->name, m->name, role,
+            e->dir == VC_DIR_EMIT ? "emit" : "on", e->name, r->name);
+        NOTE(c, m_loc, "'%s' sends it here", e->name);
+    }
+}
+
+/* The JSON name of `e`, after check_json's checks of it: NULL when it was refused. */
+static const char *json_name_of(const vc_event *e)
+{
+    return e->json_name ? e->json_name : e->name;
+}
+
+/* On the JSON wire the reply of an `on ... returns` event reaches the client as a server
+ * event of the request's JSON name: it shares the names of the `emit` events (`names`, keyed
+ * "emit <name>"), and the names reserved for them. */
+static void check_json_reply(checker *c, const vc_room *r, const vc_event *e, vc_strset *names,
+                             vc_strset *sent)
+{
+    const char *jname = json_name_of(e);
+    vc_loc jloc = e->json_name ? e->json_loc : e->loc;
+
+    if (e->dir != VC_DIR_ON || e->out == NULL)
+        return;
+    check_type_field(c, r, e, e->out, e->out_loc, sent);
+    for (size_t k = 0; k < sizeof(json_reserved) / sizeof(*json_reserved); k++) {
+        if (json_reserved[k].dir == VC_DIR_EMIT && strcmp(json_reserved[k].name, jname) == 0) {
+            ERR(c, jloc, "JSON name '%s' of 'on' event '%s' is reserved for what the server "
+                "sends (%s), and its reply is sent under it: give the event another JSON name "
+                "with json \"...\"", jname, e->name, json_reserved[k].why);
+            return;
+        }
+    }
+    const vc_event *g = vc_strset_put(c->a, names, vc_arena_printf(c->a, "emit %s", jname), e,
+                                      &c->oom);
+    if (g != NULL) {
+        ERR(c, jloc, "the reply of 'on' event '%s' is sent on the JSON wire as an event named "
+            "'%s', which '%s' event '%s' also is in room '%s': give one of them another JSON "
+            "name with json \"...\"", e->name, jname, g->dir == VC_DIR_EMIT ? "emit" : "on",
+            g->name, r->name);
+        NOTE(c, g->json_name ? g->json_loc : g->loc, "'%s' has it", g->name);
+    }
+}
+
 /* The `json` aliases of a room's events, and in a room that speaks JSON (`wire json` or
- * `wire both`) its events' JSON names and the payloads of its `emit` events. After
- * check_room: payload types are resolved. Nothing here touches the fingerprint. */
+ * `wire both`) its events' JSON names and the messages the server sends (`emit` payloads,
+ * `returns` replies). After check_room: payload types are resolved. Nothing here touches the
+ * fingerprint. */
 static void check_json(checker *c, const vc_room *r)
 {
     vc_strset names = {0}, sent = {0};
+    int bad = 0;
 
     for (size_t i = 0; i < r->events.n; i++) {
         const vc_event *e = vc_room_event(r, i);
         const char *dir = e->dir == VC_DIR_ON ? "on" : "emit";
-        const char *jname = e->json_name ? e->json_name : e->name;
+        const char *jname = json_name_of(e);
         vc_loc jloc = e->json_name ? e->json_loc : e->loc;
 
         if (r->wire == VC_WIRE_BINARY) {
@@ -757,6 +820,7 @@ static void check_json(checker *c, const vc_room *r)
                 jname = NULL; /* said once */
             }
         }
+        bad |= jname == NULL;
         if (jname != NULL && e->dir == VC_DIR_EMIT && strcmp(jname, "error") == 0)
             vc_diag(c->ctx, VC_WARNING, jloc, "'emit' event '%s' has the JSON name 'error': "
                     "Verani's client hands it to the same 'error' listeners as its own "
@@ -773,22 +837,12 @@ static void check_json(checker *c, const vc_room *r)
         }
         /* Verani's server frame is {"type":"event","data":{"type":"<event>", ...payload}}:
          * a payload field called `type` would overwrite the name the client dispatches on */
-        if (e->dir != VC_DIR_EMIT || e->in == NULL)
-            continue;
-        if (vc_strset_put(c->a, &sent, e->in->name, e, &c->oom) != NULL)
-            continue; /* reported once per message and room */
-        for (size_t k = 0; k < e->in->fields.n; k++) {
-            const vc_field *f = e->in->fields.items[k];
-            const char *camel = vc_lower_camel(c->a, f->name);
-            if (strcmp(f->name, "type") != 0 && (camel == NULL || strcmp(camel, "type") != 0))
-                continue;
-            ERR(c, f->loc, "field '%s' of message '%s' has the JSON name 'type': as the "
-                "payload of 'emit' event '%s' in room '%s' it would overwrite the event's name "
-                "in data.type, which Verani's client dispatches on", f->name, e->in->name,
-                e->name, r->name);
-            NOTE(c, e->in_loc, "'%s' sends it here", e->name);
-        }
+        if (e->dir == VC_DIR_EMIT)
+            check_type_field(c, r, e, e->in, e->in_loc, &sent);
     }
+    /* the replies, once every emit name is known (and none of them was refused) */
+    for (size_t i = 0; !bad && r->wire != VC_WIRE_BINARY && i < r->events.n; i++)
+        check_json_reply(c, r, vc_room_event(r, i), &names, &sent);
 }
 
 /* --- collisions in C ----------------------------------------------------- */
