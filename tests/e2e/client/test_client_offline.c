@@ -358,7 +358,33 @@ static void test_many_registrations(void **state)
     close(fd);
 }
 
+/* A room that speaks only Verani's JSON wire (`wire json;`) has no path for this client: it
+ * is refused at create, saying so; `wire both` is fine (the client takes `path`). */
+static void test_json_only_room_refused(void **state)
+{
+    char url[128], err[256];
+    verani_client_options o;
+    verani_room_schema json_room = room;
+    verani_client_loop *loop;
+    verani_client *c;
+
+    (void)state;
+    loop = loop_new();
+    options(&o, url, sizeof(url), 1);
+    json_room.wire = VERANI_WIRE_JSON;
+    o.room = &json_room;
+    err[0] = '\0';
+    assert_null(verani_client_create(loop, &o, err, sizeof(err)));
+    assert_non_null(strstr(err, "room Offline speaks only Verani's JSON wire"));
+    json_room.wire = VERANI_WIRE_BOTH;
+    json_room.json_path = "/verani/ws";
+    c = client_new(loop, &o, NULL);
+    verani_client_destroy(c);
+    loop_free(loop);
+}
+
 static const vt_case cases[] = {
+    VT_CASE(test_json_only_room_refused, ""),
     VT_CASE(test_attempts_to_error, ""),
     VT_CASE(test_reconnect_disabled, ""),
     VT_CASE(test_connect_timeout_and_wait_timeout, ""),
