@@ -816,7 +816,62 @@ static void test_stop_leaves(void **state)
     cluster_stop(&cl);
 }
 
+static int p_event(void *arg)
+{
+    const rc_conn *c = arg;
+
+    return c->n_events > 0 || c->closed;
+}
+
+static int p_text(void *arg)
+{
+    const rc_conn *c = arg;
+
+    return c->n_texts > 0 || c->closed;
+}
+
+/* Verani's JSON wire on cluster nodes: a JSON session at a node that must first claim the
+ * instance begins (on_connect) once the claim is won, with the connection held meanwhile; it
+ * shares the instance with binary sessions; at another node it is moved with 4003 before it
+ * begins (Verani's client then reconnects to the same URL: PROTOCOL.md section 8). When it
+ * ends it is gone at once: no session waits for a resume. */
+static void test_json_wire(void **state)
+{
+    cluster cl;
+    rc_loop *l = rc_loop_create();
+    rc_conn *j, *b, *far;
+    static const char cmd[] = "{\"type\":\"cmd\",\"data\":{\"op\":1,\"arg\":\"default\","
+                              "\"text\":\"from json\",\"exceptSelf\":true}}";
+
+    (void)state;
+    cluster_start(&cl, 0);
+    wait_mesh(&cl);
+    j = rc_connect(l, cl.node[1].port, "/e2e-json/rj?userId=j1", 0);
+    j->keep = 1;
+    e2e_wait_log(l, "connect:j1:-"); /* after the claim, without a frame from the client */
+    assert_int_equal(metric(&cl, 1, "verani_cluster_owned_instances"), 1);
+    b = e2e_join(l, cl.node[1].port, "/e2e/rj?userId=b1");
+    assert_int_equal(rc_send(j, cmd, sizeof(cmd) - 1, 1), 0);
+    assert_true(rc_wait(l, p_text, j, DL_GENEROUS(DL_WAIT_MS)));
+    assert_string_equal(j->texts[0], "{\"type\":\"event\",\"channel\":\"default\","
+                                     "\"data\":{\"type\":\"cmd\",\"n\":1}}");
+    assert_true(rc_wait(l, p_event, b, DL_GENEROUS(DL_WAIT_MS)));
+    assert_int_equal(b->n_events, 1);
+
+    far = rc_connect(l, cl.node[0].port, "/e2e-json/rj?userId=j2", 0);
+    assert_true(rc_wait(l, e2e_p_closed, far, DL_GENEROUS(DL_WAIT_MS)));
+    assert_int_equal(far->close_code, 4003);
+    assert_int_equal(e2e_log_count("connect:j2:-"), 0);
+
+    rc_close(j);
+    e2e_wait_log(l, "disconnect:j1");
+    assert_int_equal(sessions_on(&cl, 1, "rj"), 1);
+    rc_loop_destroy(l);
+    cluster_stop(&cl);
+}
+
 static const vt_case cases[] = {
+    VT_CASE(test_json_wire, ""),
     VT_CASE(test_moved_then_redirect, ""),
     VT_CASE(test_clients_reach_owner, ""),
     VT_CASE(test_release_when_idle, ""),
