@@ -201,7 +201,8 @@ static void test_frame_validity(void **state)
     REFUSED("{\"type\":\"\\ud800\"}", "the frame is not JSON");         /* lone surrogate */
     REFUSED("{\"a\\u0000\":1,\"type\":\"x\"}", "the frame is not JSON"); /* NUL in a key */
     REFUSED("{\"type\":\"a\",\"n\":99999999999999999999}",
-            "the frame holds a number too large for 64 bits");
+            "the frame holds a number out of range");
+    REFUSED("{\"type\":\"a\",\"n\":-1e999}", "the frame holds a number out of range");
     memset(deep, '[', sizeof(deep));
     frame_refused(deep, sizeof(deep), "the frame nests too deep");
     REFUSED("[{\"type\":\"a\"}]", "the frame is not a JSON object");

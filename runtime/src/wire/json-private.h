@@ -7,11 +7,13 @@
  * message as JSON object members and whole server event frames (json_out.c).
  * `data` maps to the message in the proto3 JSON mapping, driven by the
  * ProtobufCMessageDescriptor alone: lowerCamelCase names out (both forms in),
- * enums by name, bytes as base64, 64-bit integers beyond 2^53 as strings,
- * NaN and the infinities as strings, map<string, T> as objects. Oneofs and
- * map keys that are not strings are not handled: veranic has neither.
- * Like the rest of wire/ it is pure: no sockets, no sessions, no state; what
- * a failure means to the peer is the caller's to say.
+ * enums by name, bytes as base64, 64-bit integers past 2^53 - 1 as strings,
+ * NaN and the infinities as strings, map<string, T> as objects. veranic has
+ * no oneofs and only string map keys: oneofs are not handled, and a map with
+ * other keys goes as an array of its entries. Like the rest of wire/ it is
+ * pure: no sockets, no sessions, no state (jansson's only global, its hash
+ * seed, is set once, atomically), so any thread may call it; what a failure
+ * means to the peer is the caller's to say.
  */
 #ifndef VERANI_JSON_PRIVATE_H
 #define VERANI_JSON_PRIVATE_H

@@ -44,7 +44,7 @@ int vr_json_frame_parse(const char *text, size_t len, vr_jframe *f, const char *
         case json_error_out_of_memory:
             return VERANI_ENOMEM;
         case json_error_numeric_overflow:
-            w = "the frame holds a number too large for 64 bits";
+            w = "the frame holds a number out of range";
             break;
         case json_error_stack_overflow:
             w = "the frame nests too deep";
