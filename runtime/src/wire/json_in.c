@@ -12,10 +12,12 @@
  * in strings, integral reals, enum numbers). jansson allocates with plain
  * malloc: its allocator hook is process-wide and not ours to take.
  */
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
 #include <jansson.h>
+#include <libwebsockets.h>
 
 #include "json-private.h"
 
@@ -318,59 +320,40 @@ static int dec_enum(const ProtobufCFieldDescriptor *f, const json_t *v, void *sl
     return 0;
 }
 
-/* The value of a base64 digit, standard (+/) or URL-safe (-_); -1 for anything else. */
+/* Is `c` a base64 digit, standard (+/) or URL-safe (-_)? */
 static int b64_digit(unsigned char c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '+' || c == '-' || c == '/' || c == '_';
 }
 
 /* Bytes from base64, standard or URL-safe, padded or not (a padded text is a whole number
- * of 4-digit groups). Bits below the last byte are ignored, as most decoders do. */
+ * of 4-digit groups), checked here and decoded by libwebsockets' decoder. */
 static int dec_bytes(const json_t *v, ProtobufCBinaryData *bd, verani_verr *verr)
 {
     const char *s = json_string_value(v);
-    size_t n = json_string_length(v), pad = 0, i, o = 0;
-    uint32_t acc = 0;
-    int d;
+    size_t n = json_string_length(v), pad = 0, i, room;
+    int got;
 
     while (s && pad < 2 && n > pad && s[n - 1 - pad] == '=')
         pad++;
-    if (!s || (pad && n % 4) || (n - pad) % 4 == 1)
+    if (!s || (pad && n % 4) || (n - pad) % 4 == 1 || n > INT_MAX / 2)
         return verani_verr_fail(verr, NULL, "is not valid base64");
     n -= pad;
+    for (i = 0; i < n; i++)
+        if (!b64_digit((unsigned char)s[i]))
+            return verani_verr_fail(verr, NULL, "is not valid base64");
     bd->len = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
     bd->data = NULL;
     if (!bd->len)
         return 0;
-    if (!(bd->data = vr_malloc(bd->len)))
+    /* libwebsockets' decoder wants room for whole 3-byte groups and a NUL after them */
+    room = (n + 3) / 4 * 3 + 2;
+    if (!(bd->data = vr_malloc(room)))
         return VERANI_ENOMEM;
-    for (i = 0; i < n; i++) {
-        if ((d = b64_digit((unsigned char)s[i])) < 0)
-            return verani_verr_fail(verr, NULL, "is not valid base64");
-        acc = acc << 6 | (uint32_t)d;
-        if (i % 4 == 3) {
-            bd->data[o++] = (uint8_t)(acc >> 16);
-            bd->data[o++] = (uint8_t)(acc >> 8);
-            bd->data[o++] = (uint8_t)acc;
-            acc = 0;
-        }
-    }
-    if (n % 4 == 2) {
-        bd->data[o++] = (uint8_t)(acc >> 4);
-    } else if (n % 4 == 3) {
-        bd->data[o++] = (uint8_t)(acc >> 10);
-        bd->data[o++] = (uint8_t)(acc >> 2);
-    }
+    got = lws_b64_decode_string_len(s, (int)n, (char *)bd->data, (int)room);
+    if (got != (int)bd->len)
+        return verani_verr_fail(verr, NULL, "is not valid base64");
     return 0;
 }
 

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libwebsockets.h>
+
 #include "json-private.h"
 
 /* 2^53 - 1: the largest integer every JSON reader (a JavaScript number) holds exactly. */
@@ -92,46 +94,25 @@ static void put_real(vr_sb *sb, double d, int is_float)
         vr_sb_add(sb, out, o);
 }
 
-/* Standard base64 with padding, in quotes. */
+/* Standard base64 with padding, in quotes, by libwebsockets' encoder, 192 bytes (a whole
+ * number of 3-byte groups, so no padding inside) at a time. */
 static void put_base64(vr_sb *sb, const ProtobufCBinaryData *bd)
 {
-    static const char dig[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const uint8_t *p = bd->data;
-    size_t i, o = 0, n = p ? bd->len : 0;
-    char b[256];
-    uint32_t v;
+    char b[256 + 2]; /* the encoder wants a byte past the digits and their NUL */
+    size_t i, n = bd->data ? bd->len : 0;
 
-    b[o++] = '"';
-    for (i = 0; i + 3 <= n; i += 3) {
-        if (o > sizeof(b) - 4) {
-            vr_sb_add(sb, b, o);
-            o = 0;
+    vr_sb_add(sb, "\"", 1);
+    for (i = 0; i < n; i += 192) {
+        size_t k = n - i < 192 ? n - i : 192;
+        int o = lws_b64_encode_string((const char *)bd->data + i, (int)k, b, (int)sizeof(b));
+
+        if (o < 0) { /* cannot happen: 192 bytes are 256 digits */
+            sb->failed = 1;
+            return;
         }
-        v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-        b[o++] = dig[v >> 18];
-        b[o++] = dig[v >> 12 & 63];
-        b[o++] = dig[v >> 6 & 63];
-        b[o++] = dig[v & 63];
+        vr_sb_add(sb, b, (size_t)o);
     }
-    if (o > sizeof(b) - 5) {
-        vr_sb_add(sb, b, o);
-        o = 0;
-    }
-    if (n - i == 1) {
-        v = (uint32_t)p[i] << 16;
-        b[o++] = dig[v >> 18];
-        b[o++] = dig[v >> 12 & 63];
-        b[o++] = '=';
-        b[o++] = '=';
-    } else if (n - i == 2) {
-        v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-        b[o++] = dig[v >> 18];
-        b[o++] = dig[v >> 12 & 63];
-        b[o++] = dig[v >> 6 & 63];
-        b[o++] = '=';
-    }
-    b[o++] = '"';
-    vr_sb_add(sb, b, o);
+    vr_sb_add(sb, "\"", 1);
 }
 
 /* `"name":` with the field name in lowerCamelCase (protoc's json_name), after a comma when
