@@ -16,10 +16,10 @@
 // VERANI_TEST_TIME_SCALE like tests/common/deadline.h; no test asserts a duration.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
+import { startChatServer } from './chat_server.mjs';
 import WebSocket from 'ws';
 
 const env = process.env;
@@ -45,26 +45,8 @@ const onType = (id) => ChatOn.fieldsById[id].resolvedType;
 const replyType = (id) => root.lookupType('chat.ChatOn.Reply').fieldsById[id].resolvedType;
 const emitType = (id) => ChatEmit.fieldsById[id].resolvedType;
 
-// The example server on port 0; resolves with its port once it prints its URL.
-function startServer(db) {
-  const child = spawn(env.VERANI_CHAT_SERVER, ['--port', '0', '--db', db],
-                      { stdio: ['ignore', 'pipe', 'ignore'] });
-  const exited = new Promise((resolve) => child.on('exit', (code, sig) => resolve({ code, sig })));
-  const port = new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error('the server printed no URL')), WAIT_MS);
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /ws:\/\/127\.0\.0\.1:(\d+)\//.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(parseInt(m[1], 10));
-      }
-    });
-    child.on('exit', () => reject(new Error(`the server exited: ${out}`)));
-  });
-  return { child, exited, port };
-}
+// The example server on port 0 with its history in `db`.
+const startServer = (db) => startChatServer(['--port', '0', '--db', db], WAIT_MS);
 
 // One connection: every server message decoded into `inbox`, in order.
 class Conn {

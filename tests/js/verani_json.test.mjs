@@ -17,6 +17,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import WebSocket from 'ws';
+import { startChatServer } from './chat_server.mjs';
 
 const env = process.env;
 const SCALE = Math.max(1, parseInt(env.VERANI_TEST_TIME_SCALE || '1', 10) || 1);
@@ -26,26 +27,10 @@ const TOKEN = 'json-wire-test-token';
 
 // --- the server -----------------------------------------------------------------------------
 
-// chat_server on `port` (0: any); resolves `port` once it prints its URL.
+// chat_server on `port` (0: any), its HTTP API on; `ready` resolves with its port.
 function startServer(port = 0) {
-  const child = spawn(env.VERANI_CHAT_SERVER, ['--port', String(port)],
-                      { stdio: ['ignore', 'pipe', 'ignore'],
-                        env: { ...env, VERANI_API_TOKEN: TOKEN } });
-  const exited = new Promise((resolve) => child.on('exit', (code, sig) => resolve({ code, sig })));
-  const ready = new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error('the server printed no URL')), WAIT_MS);
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /ws:\/\/127\.0\.0\.1:(\d+)\//.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(parseInt(m[1], 10));
-      }
-    });
-    child.on('exit', () => reject(new Error(`the server exited: ${out}`)));
-  });
-  return { child, exited, ready };
+  const srv = startChatServer(['--port', String(port)], WAIT_MS, { VERANI_API_TOKEN: TOKEN });
+  return { child: srv.child, exited: srv.exited, ready: srv.port };
 }
 
 async function withServer(t, port = 0) {
