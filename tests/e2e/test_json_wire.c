@@ -123,6 +123,34 @@ static int p_closed(void *arg)
     return ((rc_conn *)arg)->closed;
 }
 
+/* e2e_server_start's setup: /metrics on, with token "m3trics". */
+static int metrics_on(verani_server *srv, void *arg)
+{
+    verani_api_options api;
+
+    (void)arg;
+    memset(&api, 0, sizeof(api));
+    api.metrics_token = "m3trics";
+    return verani_server_set_api(srv, &api);
+}
+
+/* verani_json_frames_total from /metrics. */
+static long long json_frames(int port)
+{
+    static char resp[65536];
+    const char *p;
+
+    resp[0] = '\0';
+    assert_int_equal(rc_tcp_request(port, "GET /metrics HTTP/1.1\r\nHost: x\r\n"
+                                          "Authorization: Bearer m3trics\r\n"
+                                          "Connection: close\r\n\r\n", resp, sizeof(resp)),
+                     200);
+    p = strstr(resp, "\nverani_json_frames_total ");
+    if (!p)
+        fail_msg("no verani_json_frames_total in /metrics");
+    return atoll(p + strlen("\nverani_json_frames_total "));
+}
+
 /* --- tests --------------------------------------------------------------- */
 
 static void test_json_session_and_events(void **state)
@@ -453,6 +481,45 @@ static void test_json_kick_default(void **state)
     e2e_server_stop(&h);
 }
 
+/* An emit is encoded once per wire: three JSON sessions and a binary one in the channel, one
+ * JSON frame made for the three (the same bytes to each), one binary frame for the other. */
+static void test_json_encoded_once(void **state)
+{
+    e2e_server h;
+    verani_server_options o;
+    rc_loop *l;
+    rc_conn *j[3], *b;
+    E2e__Cmd cmd = E2E__CMD__INIT;
+    long long before;
+    size_t seen[3] = {0, 0, 0};
+    int i;
+
+    (void)state;
+    e2e_server_options(&o);
+    e2e_server_start(&h, &o, metrics_on, NULL);
+    l = rc_loop_create();
+    for (i = 0; i < 3; i++) {
+        char path[64], line[32];
+
+        snprintf(path, sizeof(path), "/e2e-json/lobby?userId=j%d", i);
+        snprintf(line, sizeof(line), "connect:j%d:-", i);
+        j[i] = json_connect(l, h.port, path);
+        e2e_wait_log(l, line);
+    }
+    b = e2e_join(l, h.port, "/e2e/lobby?userId=b0");
+    before = json_frames(h.port);
+    cmd.op = 1;
+    cmd.arg = "default";
+    cmd.text = "once";
+    assert_int_equal(rc_send_event(b, VERANI__WIRE__KIND__REQUEST, E2E_EV_CMD, &cmd.base, 3), 0);
+    for (i = 0; i < 3; i++)
+        expect_text(l, j[i], &seen[i], "{\"type\":\"event\",\"channel\":\"default\",\"data\":"
+                                       "{\"type\":\"chat.out\",\"text\":\"once\",\"from\":\"b0\"}}");
+    assert_int_equal(json_frames(h.port), before + 1);
+    rc_loop_destroy(l);
+    e2e_server_stop(&h);
+}
+
 static const vt_case cases[] = {
     VT_CASE(test_json_session_and_events, "poll"),
     VT_CASE(test_json_refusals, ""),
@@ -461,6 +528,7 @@ static const vt_case cases[] = {
     VT_CASE(test_json_errors_silent, ""),
     VT_CASE(test_json_graceful_stop, ""),
     VT_CASE(test_json_kick_default, ""),
+    VT_CASE(test_json_encoded_once, ""),
 };
 
 int main(int argc, char **argv)

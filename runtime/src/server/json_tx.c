@@ -134,6 +134,8 @@ int vr_json_twin(verani_session *s, vr_frame *f, vr_frame **out)
     r = envelope_json(s->srv, s->inst->mount->def->schema, env, &sb);
     if (r == 0 && !(f->twin = text_frame(&sb)))
         r = VERANI_ENOMEM;
+    if (f->twin)
+        s->srv->metrics.json_frames++;
     if (r < 0)
         VR_WARN("session %s: %s %s frame not sent on the JSON wire: %s\n", s->client_id,
                 r == VERANI_ENOMEM ? "out of memory: a" : "an undecodable",
@@ -154,6 +156,7 @@ vr_frame *vr_json_pong(verani_server *srv)
         vr_sb_add(&sb, pong, sizeof(pong) - 1);
         srv->json_pong = text_frame(&sb);
         vr_sb_free(&sb);
+        srv->metrics.json_frames += srv->json_pong != NULL;
         if (!srv->json_pong)
             return NULL;
     }

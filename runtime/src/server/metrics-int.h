@@ -22,6 +22,8 @@ typedef struct vr_metrics {
     uint64_t frames_out, bytes_out;     /* frames and bytes written to sockets */
     uint64_t errors[VR_METRICS_ERROR_CODES]; /* error frames sent, by wire code */
     uint64_t rate_limited;              /* frames refused by the rate limit */
+    uint64_t json_frames;               /* JSON twins made (json_tx.c): one per frame, however
+                                           many sessions on the JSON wire it reaches */
     uint64_t slow_disconnects;          /* sessions closed with 4000 */
     uint64_t instances_evicted;         /* idle instances freed (room.c) */
     uint64_t resumes_recovered, resumes_failed; /* resume (PROTOCOL.md section 3) */

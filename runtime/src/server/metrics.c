@@ -116,6 +116,8 @@ void vr_metrics_render(verani_server *srv, vr_sb *sb)
     }
     vr_metric_counter(sb, "verani_rate_limited_frames_total", "Frames refused by a room's rate limit.",
             m->rate_limited);
+    vr_metric_counter(sb, "verani_json_frames_total", "Frames encoded for sessions on Verani's "
+            "JSON wire: one per frame sent, however many of them receive it.", m->json_frames);
     vr_metric_counter(sb, "verani_slow_consumer_disconnects_total",
             "Sessions closed with 4000 because their outbound queue passed its bound.",
             m->slow_disconnects);
