@@ -14,6 +14,13 @@
  * pure: no sockets, no sessions, no state (jansson's only global, its hash
  * seed, is set once, atomically), so any thread may call it; what a failure
  * means to the peer is the caller's to say.
+ *
+ * The parser is jansson (Debian's libjansson-dev 2.14), chosen over libwebsockets' LEJP and
+ * cJSON: it keeps 64-bit integers exact (cJSON reads every number as a double), parses strictly
+ * (RFC 8259, UTF-8 checked, depth bounded), and its small tree makes "either name form in" and
+ * "unknown keys ignored" a lookup, where LEJP hands strings over in 254-byte pieces, stops at
+ * 12 levels and would need a hand-written state machine per nesting level. Its cost is one
+ * allocation per value; the output side needs no parser and writes straight into a vr_sb.
  */
 #ifndef VERANI_JSON_PRIVATE_H
 #define VERANI_JSON_PRIVATE_H
