@@ -41,6 +41,15 @@
 
 #define RAW_RX_MAX 1024
 #define WS_MSG_LEN (1 + 8 + LG_PAYLOAD)
+/* The JSON wire's most writes per WRITEABLE callback: the typed client's (client_conn.c). */
+#define RAW_VJSON_WRITES 32
+/* The JSON wire's reads: up to 16 KiB from a connection per service pass (lws reads at most
+ * the protocol's rx_buffer_size and the context's pt_serv_buf_size). With the ws driver's
+ * 1 KiB, a fan-out burst of 32 JSON frames (about 160 bytes each) took five passes over every
+ * connection, so the subscribers' acknowledgements, and with them the publisher's window,
+ * moved a few messages at a time, and the server got smaller bursts to fan out (fewer frames
+ * per send()) than the typed client's 4 KiB reads of the shorter binary frames give it. */
+#define RAW_VJSON_RX 16384
 
 /* One queued outgoing message, with LWS_PRE bytes of headroom for lws_write. */
 typedef struct rmsg {
@@ -258,23 +267,28 @@ static int raw_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         }
         break;
     case LWS_CALLBACK_CLIENT_WRITEABLE: {
-        rmsg *m = c->q_head;
+        /* one message per callback, except on the JSON wire, which writes what is queued (up
+         * to RAW_VJSON_WRITES, each its own lws_write) as the typed Verani-C client does, so
+         * that the server sees the same bursts from the publisher on both of its wires */
+        int most = c->sio == RAW_VJSON ? RAW_VJSON_WRITES : 1;
 
         if (c->closing) {
             lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
             return -1;
         }
-        if (!m)
-            break;
-        c->q_head = m->next;
-        if (!c->q_head)
-            c->q_tail = NULL;
-        if (lws_write(wsi, m->buf + LWS_PRE, m->len, m->text ? LWS_WRITE_TEXT :
-                      LWS_WRITE_BINARY) < (int)m->len) {
+        for (int i = 0; i < most && c->q_head && (i == 0 || !lws_send_pipe_choked(wsi)); i++) {
+            rmsg *m = c->q_head;
+
+            c->q_head = m->next;
+            if (!c->q_head)
+                c->q_tail = NULL;
+            if (lws_write(wsi, m->buf + LWS_PRE, m->len, m->text ? LWS_WRITE_TEXT :
+                          LWS_WRITE_BINARY) < (int)m->len) {
+                free(m);
+                return -1;
+            }
             free(m);
-            return -1;
         }
-        free(m);
         if (c->q_head)
             lws_callback_on_writable(wsi);
         break;
@@ -299,6 +313,7 @@ static int raw_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 static const struct lws_protocols raw_protocols[] = {
     {"lg-raw", raw_cb, 0, RAW_RX_MAX, 0, NULL, 0},
+    {"lg-json", raw_cb, 0, RAW_VJSON_RX, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0}
 };
 
@@ -314,6 +329,8 @@ static int raw_init(lg_run *run, int sio)
     info.protocols = raw_protocols;
     info.gid = -1;
     info.uid = -1;
+    if (sio == RAW_VJSON)
+        info.pt_serv_buf_size = RAW_VJSON_RX;
     st->ctx = lws_create_context(&info);
     if (!st->ctx) {
         fprintf(stderr, "loadgen: cannot create the libwebsockets client context\n");
@@ -372,7 +389,7 @@ static int raw_connect(lg_run *run, lg_peer *peer)
     i.host = run->host;
     i.origin = run->host;
     i.protocol = NULL;
-    i.local_protocol_name = "lg-raw";
+    i.local_protocol_name = st->sio == RAW_VJSON ? "lg-json" : "lg-raw";
     i.opaque_user_data = c;
     if (run->n_src > 0)
         i.iface = st->src[peer->idx % (run->n_src > 64 ? 64 : run->n_src)];
