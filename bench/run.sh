@@ -19,6 +19,14 @@
 # never changes the system (no sysctl); it does not judge the figures against the targets:
 # bench/RESULTS.md does.
 #
+# The JSON wire (issue 19): the target `verani-json` is the same bench server, started the same
+# way as `verani`, driven over Verani's JSON wire on the room's second path (/bench-json/{room}:
+# text frames, no HELLO; runtime/PROTOCOL.md section 8) by the generator's verani-json driver.
+# It runs in every scenario but churn (JSON sessions are never persisted, and churn measures
+# connections with session persistence on), interleaved with the others, and with `verani` in
+# the same run the table adds the JSON wire's cost against the binary one: its server CPU per
+# unit, rate and latency or memory divided by the binary ones, run by run.
+#
 # `--defer` runs issue 15's benchmark instead: the cost of a deferred reply against a direct
 # one, for the same echo request (a 64-byte Tick) from the same generator. bench_server answers
 # it four ways (--reply: direct, defer-loop, defer-worker, defer-thread), as four targets
@@ -46,7 +54,7 @@ root=$(cd "$here/.." && pwd)
 build="$root/build-bench"
 runs=5
 quick=0
-default_targets="verani verani-cluster verani-poll verani-db floor uws ws sio"
+default_targets="verani verani-json verani-cluster verani-poll verani-db floor uws ws sio"
 defer_targets="verani verani-defer-loop verani-defer-worker verani-defer-thread"
 targets=$default_targets
 default_scenarios="fanout echo echo1 idle churn"
@@ -79,6 +87,9 @@ usage: bench/run.sh [--quick] [--runs N] [--build DIR] [--targets "$default_targ
                 with everything in memory (on its default epoll loop), verani-poll the same
                 on libwebsockets' poll() loop, verani-db the same with --db (room storage and
                 sessions persisted and resumable in a fresh SQLite file per run);
+                verani-json the same server as verani, over Verani's JSON wire on its
+                /bench-json/{room} path (not in churn; with verani, the table adds the
+                JSON/binary ratios);
                 verani-defer-loop, verani-defer-worker and verani-defer-thread the same
                 with a deferred echo reply (--defer); verani-cluster the same as a
                 node of a one-node cluster (--redis; fan-out, and churn with --db as
@@ -141,12 +152,13 @@ if [ "$defer" = 1 ]; then
 fi
 for t in $targets; do
     case "$t" in
-        verani|verani-cluster|verani-poll|verani-db|verani-defer-loop|verani-defer-worker) ;;
+        verani|verani-json|verani-cluster|verani-poll|verani-db|verani-defer-loop) ;;
+        verani-defer-worker) ;;
         verani-defer-thread) ;;
         floor|uws|ws|sio) ;;
-        *) echo "run.sh: unknown target '$t' (verani, verani-cluster, verani-poll, verani-db," \
-                "verani-defer-loop, verani-defer-worker, verani-defer-thread, floor, uws, ws," \
-                "sio)" >&2
+        *) echo "run.sh: unknown target '$t' (verani, verani-json, verani-cluster, verani-poll," \
+                "verani-db, verani-defer-loop, verani-defer-worker, verani-defer-thread, floor," \
+                "uws, ws, sio)" >&2
            exit 2 ;;
     esac
 done
@@ -313,7 +325,7 @@ db="$dbdir/bench.db"
 
 server_cmd() {
     case "$1" in
-        verani) echo "$server" ;;
+        verani|verani-json) echo "$server" ;;
         verani-poll) echo "$server --poll" ;;
         verani-db) echo "$server --db $db" ;;
         verani-cluster) echo "$server --redis unix:$redis_sock" ;;
@@ -334,6 +346,8 @@ for run in $(seq 1 "$runs"); do
         for t in $targets; do
             # the cluster's cost is measured in fan-out (issue 16) and churn (issue 17)
             [ "$t" = verani-cluster ] && [ "$sc" != fanout ] && [ "$sc" != churn ] && continue
+            # JSON sessions are never persisted: churn (persistence on) has no JSON row
+            [ "$t" = verani-json ] && [ "$sc" = churn ] && continue
             # churn is measured with persistence on: Verani-C's row is verani-db's, and the
             # cluster's is a one-node cluster with its local SQLite working copy (--db too)
             if [ "$sc" = churn ] && [ "$t" = verani ]; then
@@ -354,7 +368,7 @@ for run in $(seq 1 "$runs"); do
             lt=$t
             label=$t
             wargs="--workers $workers"
-            case "$t" in verani-*) lt=verani ;; esac
+            case "$t" in verani-json) ;; verani-*) lt=verani ;; esac
             [ "$t" = floor ] || [ "$t" = uws ] && lt=ws # they speak the ws peer's framing
             if [ "$sc" = idle ]; then
                 wrap=("${idle_wrap[@]}")
@@ -441,6 +455,47 @@ awk -v runs="$runs" -v gcores="$n_gen_cores" -v workers="$workers" -v defer="$de
         add(k SUBSEP "csw", kv("server_ctxsw_per_unit"))
         if (t != "verani") defer_seen = 1
     }
+    # issue 19: the JSON wire against the binary one, run by run
+    if (t == "verani" || t == "verani-raw" || t == "verani-json") {
+        r = kv("run")
+        jb[s, t, r, "us"] = kv("server_us_per_unit"); jb[s, t, r, "rate"] = kv("rate")
+        if (s ~ /^echo/) { jb[s, t, r, "p50"] = kv("p50_us"); jb[s, t, r, "p99"] = kv("p99_us") }
+        if (s == "idle") jb[s, t, r, "x"] = kv("kib_per_conn")
+        if (t == "verani-json") json_seen = 1
+    }
+}
+# The JSON wire against the binary one (issue 19): the same server binary and settings, each
+# JSON figure divided by the binary one of the same run, then their median (min..max).
+function json_table(    ss, si, s, b, k, r, f, nf, fs, x, row) {
+    split("fanout echo echo1 echo8 idle", ss, " ")
+    printf "\nThe JSON wire against the binary one (issue 19): the same bench server (same binary,\n"
+    printf "same options) driven over its /bench/{room} path (binary) and its /bench-json/{room}\n"
+    printf "path (Verani's JSON wire); each ratio is JSON / binary within one run, then the median\n"
+    printf "(min..max) over the runs.\n\n"
+    print "| scenario | binary: server CPU per unit | JSON: server CPU per unit | JSON / binary: server CPU per unit | JSON / binary: rate | JSON / binary: other |"
+    print "| --- | --- | --- | --- | --- | --- |"
+    for (si = 1; si <= 5; si++) {
+        s = ss[si]
+        b = (s == "idle" && !((s SUBSEP "verani") in seen)) ? "verani-raw" : "verani"
+        if (!((s SUBSEP b) in seen) || !((s SUBSEP "verani-json") in seen)) continue
+        nf = split("us rate p50 p99 x", fs, " ")
+        for (r = 1; r <= runs; r++) for (f = 1; f <= nf; f++) {
+            x = fs[f]
+            if (!((s, b, r, x) in jb) || !((s, "verani-json", r, x) in jb)) continue
+            if (jb[s, b, r, x] > 0) add(s SUBSEP "jratio" SUBSEP x, jb[s, "verani-json", r, x] / jb[s, b, r, x])
+        }
+        k = s SUBSEP "jratio" SUBSEP
+        row = s == "fanout" ? "fan-out, 1,000 subscribers, 64 B" : s == "echo" ? "echo, 100 clients" : \
+              s == "echo8" ? "echo, 100 clients x 8 in flight" : s == "echo1" ? "echo, 1 client" : \
+              "idle connections"
+        printf "| %s | %s %s | %s %s | %s | %s | %s |\n", row, show(s SUBSEP b SUBSEP "us", "%.3f"),
+            (s == "fanout" ? "us/delivery" : s == "idle" ? "us/connect" : "us/round trip"),
+            show(s SUBSEP "verani-json" SUBSEP "us", "%.3f"),
+            (s == "fanout" ? "us/delivery" : s == "idle" ? "us/connect" : "us/round trip"),
+            show(k "us", "%.2f"), show(k "rate", "%.2f"),
+            s ~ /^echo/ ? "p50 " show(k "p50", "%.2f") ", p99 " show(k "p99", "%.2f") : \
+            s == "idle" ? "KiB/connection " show(k "x", "%.2f") : "-"
+    }
 }
 # Issue 20's summary: one row per figure, one column per server, Verani-C's ratios.
 function issue20_summary(    vi, fs, fk, ff, flab, nc, cs, fi, ci, row, t, k, v, f, u) {
@@ -513,6 +568,7 @@ END {
     name["floor"] = "libwebsockets 4.1, raw, coalesced writes (floor)"; name["uws"] = "uWebSockets"
     name["verani-raw"] = "Verani-C (HELLO-only client)"
     name["verani-poll"] = "Verani-C, poll() loop"
+    name["verani-json"] = "Verani-C, JSON wire"
     name["verani-raw-poll"] = "Verani-C, poll() loop (HELLO-only client)"
     name["verani-db"] = "Verani-C, --db (sessions persisted)"
     name["verani-cluster"] = "Verani-C, cluster on (one node, owner local)"
@@ -521,7 +577,7 @@ END {
     name["verani-defer-worker"] = "Verani-C, reply deferred to a worker-pool job"
     name["verani-defer-thread"] = "Verani-C, reply deferred to an application thread"
     name["verani-raw-db"] = "Verani-C, --db (HELLO-only client)"
-    nt = split("verani verani-cluster verani-poll verani-db verani-cluster-db verani-defer-loop verani-defer-worker verani-defer-thread verani-raw verani-raw-poll verani-raw-db floor uws ws sio", ts, " ")
+    nt = split("verani verani-json verani-cluster verani-poll verani-db verani-cluster-db verani-defer-loop verani-defer-worker verani-defer-thread verani-raw verani-raw-poll verani-raw-db floor uws ws sio", ts, " ")
     printf "Medians of %d run(s), (min..max) when more than one. Server CPU: the server process's\n", runs
     printf "CPU time (all its threads) over the measured phase; gen CPU: the load generator's (%d\n", workers
     printf "worker processes on %d core(s) unless noted, and its parent), as a share of one core,\n", gcores
@@ -546,6 +602,7 @@ END {
     }
     if (!defer) issue20_summary()
     if (defer_seen) defer_table()
+    if (json_seen) json_table()
 
     a = "fanout" SUBSEP "verani"; b = "fanout" SUBSEP "verani-db"
     if ((a in seen) && (b in seen)) {

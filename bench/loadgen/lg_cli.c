@@ -13,7 +13,7 @@
 void lg_usage(FILE *f)
 {
     fprintf(f,
-        "usage: loadgen --target verani|ws|sio|verani-raw --scenario fanout|echo|idle|churn [options]\n"
+        "usage: loadgen --target verani|verani-json|ws|sio|verani-raw --scenario fanout|echo|idle|churn [options]\n"
         "               (--port P --pid PID | -- SERVER_COMMAND...)\n"
         "  --subs N        fanout subscribers (1000)     --messages N  fanout messages (1000)\n"
         "  --window N      fanout messages in flight (32)\n"
@@ -26,7 +26,8 @@ void lg_usage(FILE *f)
         "  --workers N     worker processes, each with its own client loop and a share of\n"
         "                  the connections (1..%d; default 3, fewer when there are fewer\n"
         "                  connections); in fan-out worker 0 holds the publisher alone\n"
-        "  --src N         ws/sio/verani-raw: bind source addresses 127.0.0.2..127.0.0.(1+N)\n"
+        "  --src N         ws/sio/verani-raw/verani-json: bind source addresses\n"
+        "                  127.0.0.2..127.0.0.(1+N)\n"
         "  --instance NAME the Verani-C room instance (b1)\n"
         "  --timed         fanout: the run lasts --duration (--messages only bounds it); the\n"
         "                  messages still in flight then are awaited, unmeasured\n"
@@ -34,7 +35,8 @@ void lg_usage(FILE *f)
         "                  first reading and $1 = end just after its last, and wait for it\n"
         "                  (Redis counters, a barrier between generators)\n"
         "  (ws also speaks to bench/peers' raw libwebsockets floor and uWebSockets peers;\n"
-        "   verani-raw: a minimal HELLO-only Verani-C client, for the idle scenario only)\n"
+        "   verani-raw: a minimal HELLO-only Verani-C client, for the idle scenario only;\n"
+        "   verani-json: Verani's JSON wire on the bench server's /bench-json/{room} path)\n"
         "  --verbose\n"
         "With `--`, the command after it is started first and must print\n"
         "\"PID <pid> PORT <port>\" on its first stdout line; it gets SIGTERM at the end.\n",

@@ -21,6 +21,12 @@
  * server's first message: runtime/PROTOCOL.md) and then holds it. It exists
  * because the typed client cannot bind source addresses, which 100,000
  * connections from one host need; the server does exactly the same work.
+ *
+ * A fourth, `verani-json`, speaks Verani's JSON wire (runtime/PROTOCOL.md
+ * section 8) to the same bench server on the room's JSON path
+ * (/bench-json/{room}): text frames, no HELLO (the session begins at the open),
+ * `publish` and `echo` as {"type":E,"data":{"n":N,"data":"<base64>"}}, and the
+ * server's events read by a fixed-layout scan (lg_json.c).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <inttypes.h>
@@ -30,10 +36,20 @@
 
 #include <libwebsockets.h>
 
+#include "lg_json.h"
 #include "loadgen.h"
 
 #define RAW_RX_MAX 1024
 #define WS_MSG_LEN (1 + 8 + LG_PAYLOAD)
+/* The JSON wire's most writes per WRITEABLE callback: the typed client's (client_conn.c). */
+#define RAW_VJSON_WRITES 32
+/* The JSON wire's reads: up to 16 KiB from a connection per service pass (lws reads at most
+ * the protocol's rx_buffer_size and the context's pt_serv_buf_size). With the ws driver's
+ * 1 KiB, a fan-out burst of 32 JSON frames (about 160 bytes each) took five passes over every
+ * connection, so the subscribers' acknowledgements, and with them the publisher's window,
+ * moved a few messages at a time, and the server got smaller bursts to fan out (fewer frames
+ * per send()) than the typed client's 4 KiB reads of the shorter binary frames give it. */
+#define RAW_VJSON_RX 16384
 
 /* One queued outgoing message, with LWS_PRE bytes of headroom for lws_write. */
 typedef struct rmsg {
@@ -43,11 +59,14 @@ typedef struct rmsg {
     uint8_t buf[];
 } rmsg;
 
+/* What a connection speaks. */
+enum { RAW_WS, RAW_SIO, RAW_VRAW, RAW_VJSON };
+
 typedef struct rconn {
     lg_run *run;
     lg_peer *peer;       /* NULL once the core closed it or it was lost */
     struct lws *wsi;
-    int sio;             /* 1: socket.io, 0: plain ws, 2: verani-raw */
+    int sio;             /* RAW_WS, RAW_SIO, RAW_VRAW or RAW_VJSON */
     int closing;         /* the core asked to close: do it at the next WRITEABLE */
     rmsg *q_head, *q_tail;
     size_t rx_len;
@@ -58,7 +77,8 @@ typedef struct rconn {
 typedef struct rstate {
     struct lws_context *ctx;
     lws_sorted_usec_list_t tick; /* wakes lws_service() every 2 ms */
-    int sio;
+    int sio;                     /* what every connection speaks: RAW_* */
+    lg_json json;                /* RAW_VJSON: the payload in base64 */
     char src[64][16];            /* source addresses "127.0.0.N" */
 } rstate;
 
@@ -158,6 +178,46 @@ static void ws_rx(rconn *c, const uint8_t *b, size_t len)
         lg_on_echo(c->run, c->peer, n, !memcmp(b + 9, c->run->payload, LG_PAYLOAD));
 }
 
+/* Print the first few frames the JSON driver could not take (per worker process). */
+static void vjson_odd(const char *what, const char *s, size_t len)
+{
+    static int shown;
+
+    if (shown++ < 3)
+        fprintf(stderr, "loadgen: verani-json: %s: %.*s%s\n", what, (int)(len > 200 ? 200 : len),
+                s, len > 200 ? "..." : "");
+}
+
+static void vjson_rx(rconn *c, const char *s, size_t len)
+{
+    const rstate *st = c->run->drv_state;
+    uint64_t n;
+    int ok;
+
+    switch (lg_json_scan(&st->json, s, len, &n, &ok)) {
+    case LG_JSON_FANOUT:
+        /* a garbled fan-out frame is not taken: it shows as a loss and a gap */
+        if (ok)
+            lg_on_fanout(c->run, c->peer, n);
+        else
+            vjson_odd("a fanout event with another payload", s, len);
+        break;
+    case LG_JSON_ECHO:
+        lg_on_echo(c->run, c->peer, n, ok);
+        break;
+    case LG_JSON_ERROR:
+        vjson_odd("an error event", s, len);
+        if (c->peer->role == LG_ECHO || c->peer->role == LG_CHURN)
+            lg_on_echo(c->run, c->peer, 0, 0);
+        break;
+    case LG_JSON_PONG:
+        break;
+    default:
+        vjson_odd("a frame of another layout", s, len);
+        break;
+    }
+}
+
 static int raw_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len)
 {
@@ -169,14 +229,15 @@ static int raw_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     switch (reason) {
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
         c->wsi = wsi;
-        if (c->sio == 2) {
+        if (c->sio == RAW_VRAW) {
             static const uint8_t hello[] = {0x08, 0x01, 0x3a, 0x02, 0x08, 0x01};
 
             enqueue(c, hello, sizeof(hello), 0);
         }
         if (c->q_head || c->closing)
             lws_callback_on_writable(wsi);
-        if (!c->sio && c->peer)
+        /* ws and the JSON wire: open at the upgrade (no HELLO on the JSON wire) */
+        if ((c->sio == RAW_WS || c->sio == RAW_VJSON) && c->peer)
             lg_on_open(c->run, c->peer);
         break;
     case LWS_CALLBACK_CLIENT_RECEIVE:
@@ -193,34 +254,41 @@ static int raw_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         if (!lws_is_final_fragment(wsi) || c->rx_over || !c->peer || c->closing)
             break;
         c->rx[c->rx_len] = '\0';
-        if (c->sio == 2) {
+        if (c->sio == RAW_VRAW) {
             /* kind (field 1) = 2, WELCOME: protobuf-c writes fields in number order */
             if (!c->peer->open && c->rx_len >= 2 && c->rx[0] == 0x08 && c->rx[1] == 0x02)
                 lg_on_open(c->run, c->peer);
-        } else if (c->sio) {
+        } else if (c->sio == RAW_VJSON) {
+            vjson_rx(c, (char *)c->rx, c->rx_len);
+        } else if (c->sio == RAW_SIO) {
             sio_rx(c, (char *)c->rx, c->rx_len);
         } else {
             ws_rx(c, c->rx, c->rx_len);
         }
         break;
     case LWS_CALLBACK_CLIENT_WRITEABLE: {
-        rmsg *m = c->q_head;
+        /* one message per callback, except on the JSON wire, which writes what is queued (up
+         * to RAW_VJSON_WRITES, each its own lws_write) as the typed Verani-C client does, so
+         * that the server sees the same bursts from the publisher on both of its wires */
+        int most = c->sio == RAW_VJSON ? RAW_VJSON_WRITES : 1;
 
         if (c->closing) {
             lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
             return -1;
         }
-        if (!m)
-            break;
-        c->q_head = m->next;
-        if (!c->q_head)
-            c->q_tail = NULL;
-        if (lws_write(wsi, m->buf + LWS_PRE, m->len, m->text ? LWS_WRITE_TEXT :
-                      LWS_WRITE_BINARY) < (int)m->len) {
+        for (int i = 0; i < most && c->q_head && (i == 0 || !lws_send_pipe_choked(wsi)); i++) {
+            rmsg *m = c->q_head;
+
+            c->q_head = m->next;
+            if (!c->q_head)
+                c->q_tail = NULL;
+            if (lws_write(wsi, m->buf + LWS_PRE, m->len, m->text ? LWS_WRITE_TEXT :
+                          LWS_WRITE_BINARY) < (int)m->len) {
+                free(m);
+                return -1;
+            }
             free(m);
-            return -1;
         }
-        free(m);
         if (c->q_head)
             lws_callback_on_writable(wsi);
         break;
@@ -245,6 +313,7 @@ static int raw_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 static const struct lws_protocols raw_protocols[] = {
     {"lg-raw", raw_cb, 0, RAW_RX_MAX, 0, NULL, 0},
+    {"lg-json", raw_cb, 0, RAW_VJSON_RX, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0}
 };
 
@@ -260,6 +329,8 @@ static int raw_init(lg_run *run, int sio)
     info.protocols = raw_protocols;
     info.gid = -1;
     info.uid = -1;
+    if (sio == RAW_VJSON)
+        info.pt_serv_buf_size = RAW_VJSON_RX;
     st->ctx = lws_create_context(&info);
     if (!st->ctx) {
         fprintf(stderr, "loadgen: cannot create the libwebsockets client context\n");
@@ -267,6 +338,7 @@ static int raw_init(lg_run *run, int sio)
         return -1;
     }
     st->sio = sio;
+    lg_json_init(&st->json, run->payload);
     for (int i = 0; i < 64; i++)
         snprintf(st->src[i], sizeof(st->src[i]), "127.0.0.%d", 2 + i);
     run->drv_state = st;
@@ -276,17 +348,22 @@ static int raw_init(lg_run *run, int sio)
 
 static int ws_init(lg_run *run)
 {
-    return raw_init(run, 0);
+    return raw_init(run, RAW_WS);
 }
 
 static int sio_init(lg_run *run)
 {
-    return raw_init(run, 1);
+    return raw_init(run, RAW_SIO);
 }
 
 static int vraw_init(lg_run *run)
 {
-    return raw_init(run, 2);
+    return raw_init(run, RAW_VRAW);
+}
+
+static int vjson_init(lg_run *run)
+{
+    return raw_init(run, RAW_VJSON);
 }
 
 static int raw_connect(lg_run *run, lg_peer *peer)
@@ -305,12 +382,14 @@ static int raw_connect(lg_run *run, lg_peer *peer)
     i.context = st->ctx;
     i.address = run->host;
     i.port = run->port;
-    snprintf(path, sizeof(path), "/bench/%s?userId=u%d", run->instance, peer->idx);
-    i.path = st->sio == 1 ? "/socket.io/?EIO=4&transport=websocket" : st->sio == 2 ? path : "/";
+    snprintf(path, sizeof(path), "%s/%s?userId=u%d",
+             st->sio == RAW_VJSON ? "/bench-json" : "/bench", run->instance, peer->idx);
+    i.path = st->sio == RAW_SIO ? "/socket.io/?EIO=4&transport=websocket" :
+             st->sio == RAW_VRAW || st->sio == RAW_VJSON ? path : "/";
     i.host = run->host;
     i.origin = run->host;
     i.protocol = NULL;
-    i.local_protocol_name = "lg-raw";
+    i.local_protocol_name = st->sio == RAW_VJSON ? "lg-json" : "lg-raw";
     i.opaque_user_data = c;
     if (run->n_src > 0)
         i.iface = st->src[peer->idx % (run->n_src > 64 ? 64 : run->n_src)];
@@ -345,9 +424,14 @@ static int raw_publish(lg_run *run, lg_peer *peer, uint64_t n)
 {
     rconn *c = peer->conn;
 
-    if (!c || c->sio == 2)
+    if (!c || c->sio == RAW_VRAW)
         return -1;
-    if (c->sio) {
+    if (c->sio == RAW_VJSON) {
+        const rstate *st = run->drv_state;
+        char s[LG_JSON_TX_MAX];
+
+        return enqueue(c, s, lg_json_tick(&st->json, s, "publish", n), 1);
+    } else if (c->sio == RAW_SIO) {
         char s[256];
 
         fmt_json(run, s, sizeof(s), "42", n, "\"publish\",");
@@ -364,9 +448,14 @@ static int raw_echo(lg_run *run, lg_peer *peer, uint64_t n)
 {
     rconn *c = peer->conn;
 
-    if (!c || c->sio == 2)
+    if (!c || c->sio == RAW_VRAW)
         return -1;
-    if (c->sio) {
+    if (c->sio == RAW_VJSON) {
+        const rstate *st = run->drv_state;
+        char s[LG_JSON_TX_MAX];
+
+        return enqueue(c, s, lg_json_tick(&st->json, s, "echo", n), 1);
+    } else if (c->sio == RAW_SIO) {
         char s[256], head[32];
 
         snprintf(head, sizeof(head), "42%" PRIu64, n);
@@ -438,6 +527,18 @@ const lg_driver lg_driver_sio = {
 const lg_driver lg_driver_vraw = {
     .name = "verani-raw",
     .init = vraw_init,
+    .connect = raw_connect,
+    .publish = raw_publish,
+    .echo = raw_echo,
+    .close = raw_close,
+    .service = raw_service,
+    .fini = raw_fini,
+};
+
+/* Verani's JSON wire on the bench server's JSON path (every scenario). */
+const lg_driver lg_driver_vjson = {
+    .name = "verani-json",
+    .init = vjson_init,
     .connect = raw_connect,
     .publish = raw_publish,
     .echo = raw_echo,

@@ -641,9 +641,11 @@ int main(int argc, char **argv)
         drv = &lg_driver_sio;
     else if (!strcmp(o.target, "verani-raw") && o.sc == SC_IDLE)
         drv = &lg_driver_vraw;
+    else if (!strcmp(o.target, "verani-json"))
+        drv = &lg_driver_vjson;
     else {
-        fprintf(stderr, "loadgen: unknown target '%s' (verani, ws, sio; verani-raw for idle)\n",
-                o.target);
+        fprintf(stderr, "loadgen: unknown target '%s' (verani, verani-json, ws, sio; verani-raw "
+                "for idle)\n", o.target);
         return 2;
     }
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {

@@ -4,8 +4,10 @@
  * protocol drivers share. A driver speaks one server's protocol over
  * connections it owns: lg_verani.c uses the generated typed Verani-C client,
  * lg_raw.c speaks plain WebSocket frames (the `ws` peer, the raw libwebsockets
- * floor and the uWebSockets peer) or Engine.IO v4 / socket.io packets on the
- * websocket transport (the socket.io peer) on a libwebsockets client context.
+ * floor and the uWebSockets peer), Engine.IO v4 / socket.io packets on the
+ * websocket transport (the socket.io peer) or Verani's JSON wire to the bench
+ * server's JSON path (lg_json.c makes and scans its frames) on a libwebsockets
+ * client context.
  * The core owns the peers (one lg_peer per connection slot), drives the
  * scenarios and keeps every count; drivers only report opens, closes, fan-out
  * messages and echo replies. The core runs in several worker processes, each
@@ -88,6 +90,7 @@ extern const lg_driver lg_driver_verani;
 extern const lg_driver lg_driver_ws;
 extern const lg_driver lg_driver_sio;
 extern const lg_driver lg_driver_vraw; /* idle only */
+extern const lg_driver lg_driver_vjson; /* Verani's JSON wire */
 
 /* lg_proc.c: CPU seconds of process `pid` (all threads; -1 when it cannot be read), with its
  * voluntary + involuntary context switches into *ctxsw (NULL: not wanted); of its main thread

@@ -2,7 +2,8 @@
 /*
  * bench_server.c: the Verani-C side of bench/: a server of the bench schema
  * (bench/bench.verani, built through verani_generate() as a user's project
- * would) with the handlers the scenarios need: `publish` fans its Tick out
+ * would; its room also speaks Verani's JSON wire on /bench-json/{room}, to the
+ * same instances) with the handlers the scenarios need: `publish` fans its Tick out
  * to channel "default" except the sender, `echo` returns its Tick, `store`
  * writes the Tick's number (in decimal) to its instance's storage under key
  * "n" and then returns the Tick (bench/cluster/gate_latency: on a cluster node
@@ -229,9 +230,10 @@ static void usage(FILE *f)
                " [--workers N]\n"
                "                    [--redis ADDR [--public-url URL] [--node-id ID]]"
                " [--api-token TOKEN]\n"
-               "Serves bench/bench.verani at ws://127.0.0.1:PORT/bench/{room} until SIGINT or\n"
-               "SIGTERM; prints \"PID <pid> PORT <port>\" once it listens. --retain sets the\n"
-               "frames kept per session for resume (the runtime's default when not given).\n"
+               "Serves bench/bench.verani at ws://127.0.0.1:PORT/bench/{room} (and Verani's\n"
+               "JSON wire at /bench-json/{room}) until SIGINT or SIGTERM; prints\n"
+               "\"PID <pid> PORT <port>\" once it listens. --retain sets the frames kept per\n"
+               "session for resume (the runtime's default when not given).\n"
                "--db keeps room storage and sessions in the SQLite file FILE (created when\n"
                "missing, WAL mode): sessions are persisted and resumable across a restart.\n"
                "Without it nothing is written to disk. --rx-buffer sets the server's\n"
