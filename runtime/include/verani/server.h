@@ -100,7 +100,8 @@ typedef struct verani_server_options {
     uint32_t max_per_instance;     /* per room instance; 0: no limit beyond max_sessions */
     uint32_t idle_timeout_ms;      /* silent for half: pinged; for all of it: closed 4001;
                                       0: 60000 */
-    /* Upgrade and HELLO must complete within it. Every socket that is not a session has
+    /* Upgrade and HELLO must complete within it (a session on Verani's JSON wire has no
+     * HELLO: it begins at the upgrade). Every socket that is not a session has
      * this long from its accept, or from the end of its previous HTTP request on a keep-alive
      * connection, then it is closed: a request still being sent (headers or body), a
      * keep-alive wait, a TLS handshake. A CONNECT request is closed at once. 0: 10000 */
