@@ -748,6 +748,31 @@ static void check_type_field(checker *c, const vc_room *r, const vc_event *e,
     }
 }
 
+/* Two fields of message `m` with one JSON name (`user_id` and `userId` are both `userId`):
+ * on the JSON wire one key would stand for both, and the server would write it twice. For
+ * every message a JSON room sends or receives, nested ones too, once per schema (`seen`). */
+static void check_json_field_names(checker *c, const vc_message *m, vc_strset *seen)
+{
+    vc_strset names = {0};
+
+    if (m == NULL || vc_strset_put(c->a, seen, m->name, m, &c->oom) != NULL)
+        return;
+    for (size_t k = 0; k < m->fields.n; k++) {
+        const vc_field *f = m->fields.items[k];
+        const char *jn = vc_lower_camel(c->a, f->name);
+        const vc_field *g = jn ? vc_strset_put(c->a, &names, jn, f, &c->oom) : NULL;
+
+        if (g != NULL) {
+            ERR(c, f->loc, "fields '%s' and '%s' of message '%s' have the same JSON name '%s': "
+                "on the JSON wire one key would stand for both", g->name, f->name, m->name,
+                jn);
+            NOTE(c, g->loc, "'%s' is here", g->name);
+        }
+    }
+    for (size_t k = 0; k < m->fields.n; k++)
+        check_json_field_names(c, ((const vc_field *)m->fields.items[k])->msg, seen);
+}
+
 /* The JSON name of `e`, after check_json's checks of it: NULL when it was refused. */
 static const char *json_name_of(const vc_event *e)
 {
@@ -789,7 +814,7 @@ static void check_json_reply(checker *c, const vc_room *r, const vc_event *e, vc
  * `wire both`) its events' JSON names and the messages the server sends (`emit` payloads,
  * `returns` replies). After check_room: payload types are resolved. Nothing here touches the
  * fingerprint. */
-static void check_json(checker *c, const vc_room *r)
+static void check_json(checker *c, const vc_room *r, vc_strset *json_msgs)
 {
     vc_strset names = {0}, sent = {0};
     int bad = 0;
@@ -839,6 +864,8 @@ static void check_json(checker *c, const vc_room *r)
          * a payload field called `type` would overwrite the name the client dispatches on */
         if (e->dir == VC_DIR_EMIT)
             check_type_field(c, r, e, e->in, e->in_loc, &sent);
+        check_json_field_names(c, e->in, json_msgs);
+        check_json_field_names(c, e->out, json_msgs);
     }
     /* the replies, once every emit name is known (and none of them was refused) */
     for (size_t i = 0; !bad && r->wire != VC_WIRE_BINARY && i < r->events.n; i++)
@@ -1022,11 +1049,11 @@ int vc_check(vc_ctx *ctx)
         check_enum(&c, s->enums.items[i]);
     for (size_t i = 0; i < s->messages.n; i++)
         check_message(&c, s->messages.items[i]);
-    vc_strset paths = {0};
+    vc_strset paths = {0}, json_msgs = {0};
     for (size_t i = 0; i < s->rooms.n; i++) {
         check_room(&c, s->rooms.items[i], &paths);
         check_timers(&c, s->rooms.items[i]);
-        check_json(&c, s->rooms.items[i]);
+        check_json(&c, s->rooms.items[i], &json_msgs);
     }
 
     if (ctx->errors == 0 && !c.oom && !c.a->failed)
