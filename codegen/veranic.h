@@ -345,6 +345,9 @@ char *vc_camel(vc_arena *a, const char *name);
 char *vc_upper(vc_arena *a, const char *name);
 /* protobuf-es's protoCamelCase with a lower-case first letter: chat_message -> chatMessage. */
 char *vc_lower_camel(vc_arena *a, const char *name);
+/* check_json.c: the JSON wire's checks of room `r` (diagnostics through `ctx`); `json_msgs`
+ * holds the messages already checked, across rooms. Returns nonzero when out of memory. */
+int vc_check_json(vc_ctx *ctx, vc_arena *a, const vc_room *r, vc_strset *json_msgs);
 /* The TypeScript property protoc-gen-es gives field f: reply_to -> replyTo, and a name
  * JavaScript objects reserve gets a '$' (to_string -> toString$). */
 const char *vc_ts_prop(vc_ctx *ctx, const vc_field *f);
