@@ -6,7 +6,8 @@
  * (syntax to AST), check.c (names, types, numbers, collisions), check_json.c
  * (the JSON wire's checks), mangle.c (spelling rules), template.c (the emitters'
  * $name$ printer), names.c (every C name veranic emits, one template each), emit_*.c
- * (one per output file kind), and compile.c (the vc_ctx pipeline and the all-or-nothing file writer).
+ * (one per output file kind), and compile.c (the vc_ctx pipeline and the all-or-nothing
+ * file writer).
  * main.c is only the command line. Nothing here is installed or used by the
  * runtime; the generated code meets the runtime at <verani/gen.h> only.
  */
