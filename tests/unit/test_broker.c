@@ -65,6 +65,43 @@ static void test_bounds(void **state)
     vr_frame_unref(f);
 }
 
+/* A queue written empty at its smallest size holds no ring (an idle session's WELCOME leaves
+ * nothing behind); one that grew past it keeps its ring for the next burst. */
+static void test_drained_ring(void **state)
+{
+    vr_outq q;
+    vr_frame *f = frame_of(40, 2);
+    uint8_t out[4096];
+    int i;
+
+    (void)state;
+    vr_outq_init(&q);
+    assert_int_equal(vr_outq_push(&q, f, 0, 100, 1 << 20), 0);
+    assert_non_null(q.ring);
+    assert_true(vr_outq_fill(&q, out, sizeof(out)) > 0);
+    assert_int_equal(q.count, 0);
+    assert_null(q.ring);
+    assert_int_equal(q.cap, 0);
+    assert_int_equal(vr_outq_fill(&q, out, sizeof(out)), 0);
+    for (i = 0; i < 5; i++) /* past the smallest ring */
+        assert_int_equal(vr_outq_push(&q, f, 0, 100, 1 << 20), 0);
+    assert_true(q.cap > 4);
+    assert_true(vr_outq_fill(&q, out, sizeof(out)) > 0);
+    assert_int_equal(q.count, 0);
+    assert_non_null(q.ring);
+    vr_outq_fini(&q);
+    /* the same for entries dropped from the tail (the output gate) */
+    vr_outq_init(&q);
+    assert_int_equal(vr_outq_push(&q, f, 0, 100, 1 << 20), 0);
+    vr_outq_drop_tail(&q, 1);
+    assert_null(q.ring);
+    assert_int_equal(vr_outq_push(&q, f, 0, 100, 1 << 20), 0); /* and it grows again */
+    assert_int_equal(q.count, 1);
+    vr_outq_fini(&q);
+    assert_int_equal(f->refs, 1);
+    vr_frame_unref(f);
+}
+
 /* Walk coalesced frames: header, then a payload that decodes as an Envelope. */
 static size_t count_frames(const uint8_t *b, size_t n, uint64_t *last_seq)
 {
@@ -132,6 +169,16 @@ static void test_coalesce_whole_frames(void **state)
     vr_frame_unref(f);
 }
 
+/* A channel of no instance, named `name`: what a membership points at. */
+static vr_channel *channel_named(const char *name)
+{
+    vr_channel *c = vr_calloc(1, sizeof(*c) + strlen(name) + 1);
+
+    assert_non_null(c);
+    strcpy(c->name, name);
+    return c;
+}
+
 static verani_session *session(const char *uid, const char *cid, const char *ch1,
                                const char *ch2)
 {
@@ -139,12 +186,12 @@ static verani_session *session(const char *uid, const char *cid, const char *ch1
 
     s->user_id = vr_strdup(uid);
     snprintf(s->client_id, sizeof(s->client_id), "%s", cid);
-    s->channels = vr_calloc(2, sizeof(char *));
-    s->cap_channels = 2;
+    s->chan_more = vr_calloc(1, sizeof(*s->chan_more));
+    s->cap_more = 1;
     if (ch1)
-        s->channels[s->n_channels++] = vr_strdup(ch1);
+        vr_session_chan(s, s->n_channels++)->ch = channel_named(ch1);
     if (ch2)
-        s->channels[s->n_channels++] = vr_strdup(ch2);
+        vr_session_chan(s, s->n_channels++)->ch = channel_named(ch2);
     return s;
 }
 
@@ -153,8 +200,8 @@ static void session_free(verani_session *s)
     size_t i;
 
     for (i = 0; i < s->n_channels; i++)
-        vr_free(s->channels[i]);
-    vr_free(s->channels);
+        vr_free(vr_session_chan(s, i)->ch);
+    vr_free(s->chan_more);
     vr_free(s->user_id);
     vr_free(s);
 }
@@ -224,6 +271,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refcount),
         cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_drained_ring),
         cmocka_unit_test(test_coalesce_whole_frames),
         cmocka_unit_test(test_target_match),
     };

@@ -56,38 +56,30 @@ static void rig_init(rig *r)
     }
 }
 
-/* As channels.c's vr_session_channel_add: the name, then the membership. */
+/* channels.c's own vr_session_channel_add: the membership, its channel holding the name. */
 static int join(verani_session *s, const char *name)
 {
-    if (verani_session_in_channel(s, name))
-        return 0;
-    if (s->n_channels == s->cap_channels) {
-        size_t ncap = s->cap_channels ? s->cap_channels * 2 : 2;
+    int r = vr_session_channel_add(s, name);
 
-        s->channels = realloc(s->channels, ncap * sizeof(*s->channels));
-        s->chref = realloc(s->chref, ncap * sizeof(*s->chref));
-        assert_true(s->channels && s->chref);
-        s->cap_channels = ncap;
-    }
-    assert_int_equal(vr_channel_join(s->inst, s, name, &s->chref[s->n_channels]), 0);
-    s->channels[s->n_channels++] = vr_strdup(name);
-    return 1;
+    assert_true(r >= 0);
+    return r;
 }
 
-/* As channels.c's channel_remove. */
+/* As channels.c's channel_remove (static there): out of the channel, the later memberships
+ * move up. The name may be the channel's own: it is copied first. */
 static int leave(verani_session *s, const char *name)
 {
+    char copy[160];
     size_t i;
 
+    snprintf(copy, sizeof(copy), "%s", name);
     for (i = 0; i < s->n_channels; i++) {
-        if (strcmp(s->channels[i], name))
+        if (strcmp(vr_session_chan_name(s, i), copy))
             continue;
-        vr_channel_leave(s->inst, &s->chref[i]);
-        assert_null(s->chref[i].ch);
-        vr_free(s->channels[i]);
-        memmove(&s->channels[i], &s->channels[i + 1],
-                (s->n_channels - i - 1) * sizeof(s->channels[0]));
-        memmove(&s->chref[i], &s->chref[i + 1], (s->n_channels - i - 1) * sizeof(s->chref[0]));
+        vr_channel_leave(s->inst, vr_session_chan(s, i));
+        assert_null(vr_session_chan(s, i)->ch);
+        for (; i + 1 < s->n_channels; i++)
+            *vr_session_chan(s, i) = *vr_session_chan(s, i + 1);
         s->n_channels--;
         return 1;
     }
@@ -102,9 +94,8 @@ static void rig_fini(rig *r)
         verani_session *s = r->s[i];
 
         while (s->n_channels)
-            leave(s, s->channels[0]);
-        free(s->channels);
-        free(s->chref);
+            leave(s, vr_session_chan_name(s, 0));
+        vr_free(s->chan_more);
         vr_free(s->user_id);
         vr_outq_fini(&s->retained);
         free(s);
@@ -114,7 +105,7 @@ static void rig_fini(rig *r)
     free(r->srv);
 }
 
-/* Every member of every channel points back at its slot in that session's chref. */
+/* Every member of every channel points back at its slot among that session's memberships. */
 static void check_consistent(const rig *r)
 {
     size_t total = 0, i;
@@ -125,9 +116,9 @@ static void check_consistent(const rig *r)
         size_t k;
 
         for (k = 0; k < s->n_channels; k++) {
-            const vr_chanref *ref = &s->chref[k];
+            const vr_chanref *ref = vr_session_chan(s, k);
 
-            assert_ptr_equal(vr_channel_find(&r->inst, s->channels[k]), ref->ch);
+            assert_ptr_equal(vr_channel_find(&r->inst, vr_session_chan_name(s, k)), ref->ch);
             assert_true(ref->idx < ref->ch->n_members);
             assert_ptr_equal(ref->ch->members[ref->idx], s);
         }
@@ -242,7 +233,7 @@ static void test_many_channels(void **state)
     }
     for (k = 0; k < N_SESS; k += 2)
         while (r.s[k]->n_channels)
-            leave(r.s[k], r.s[k]->channels[r.s[k]->n_channels - 1]);
+            leave(r.s[k], vr_session_chan_name(r.s[k], r.s[k]->n_channels - 1));
     check_consistent(&r);
     rig_fini(&r);
 }

@@ -158,13 +158,13 @@ typedef struct verani_server_options {
      * connection to it creates it again (on a file store it sees the same storage). 0: 60000 */
     uint32_t instance_idle_ms;
     /* The receive buffer libwebsockets allocates for every connection, in bytes: the largest
-     * part of an idle connection's memory, and also the most read from one connection per
-     * read (a longer message arrives in pieces and is reassembled). Lower it for many quiet
-     * connections (256 saves about 0.25 KiB each against the default); raise it for large
-     * messages or, on the poll() loop, for busy publishers, whose bursts a small one
+     * part of an idle connection's memory after libwebsockets' own state, and also the most
+     * read from one connection per read (a longer message arrives in pieces and is
+     * reassembled). Raise it for large messages (1024 costs about 0.75 KiB more per
+     * connection) or, on the poll() loop, for busy publishers, whose bursts a small one
      * spreads over more loop turns and so fanned-out frames over more writes (the epoll
      * loop reads ahead instead: bench/RESULTS.md). At least 256; capped at the largest
-     * max_frame of the mounted rooms. 0: 512 */
+     * max_frame of the mounted rooms. 0: 256 */
     uint32_t recv_buffer_bytes;
     verani_event_loop event_loop;  /* VERANI_LOOP_DEFAULT: epoll through libev */
     /* Static files: the directory static_dir served read-only over HTTP by libwebsockets at

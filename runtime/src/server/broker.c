@@ -82,9 +82,26 @@ void vr_outq_fini(vr_outq *q)
     memset(q, 0, sizeof(*q));
 }
 
+/* A queue's first ring; one of this size is freed whenever the queue is written empty. */
+#define VR_OUTQ_FIRST_CAP 4u
+
+/* The queue is empty now: its next entry goes at the start of the ring, and a ring that never
+ * grew past its first size is given back, so that a session that is sent nothing holds none
+ * (an idle connection's WELCOME leaves nothing behind; one that takes bursts keeps its
+ * larger ring for the next). */
+static void outq_emptied(vr_outq *q)
+{
+    q->head = 0;
+    if (q->cap <= VR_OUTQ_FIRST_CAP) {
+        vr_free(q->ring);
+        q->ring = NULL;
+        q->cap = 0;
+    }
+}
+
 static int outq_grow(vr_outq *q)
 {
-    uint32_t ncap = q->cap ? q->cap * 2 : 4, i;
+    uint32_t ncap = q->cap ? q->cap * 2 : VR_OUTQ_FIRST_CAP, i;
     vr_qent *n = vr_calloc(ncap, sizeof(*n));
 
     if (!n)
@@ -149,7 +166,7 @@ size_t vr_outq_fill_n(vr_outq *q, uint8_t *dst, size_t cap, uint32_t max_frames)
         outq_pop(q);
     }
     if (!q->count)
-        q->head = 0;
+        outq_emptied(q);
     return used;
 }
 
@@ -164,7 +181,7 @@ void vr_outq_drop_tail(vr_outq *q, uint32_t n)
         q->count--;
     }
     if (!q->count)
-        q->head = 0;
+        outq_emptied(q);
 }
 
 /* --- the retained window (resume) ---------------------------------------- */
@@ -173,6 +190,8 @@ void vr_retain_trim(vr_outq *r, int64_t oldest_us)
 {
     while (r->count && r->ring[r->head].frame->t_us < oldest_us)
         outq_pop(r);
+    if (!r->count)
+        outq_emptied(r);
 }
 
 int vr_retain_push(vr_outq *r, vr_frame *f, uint64_t seq, uint32_t max_frames)

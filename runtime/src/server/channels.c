@@ -11,40 +11,29 @@
 #include "server-int.h"
 
 /*
- * Channel membership has two sides kept together: the session's names (in
- * join order, what the accessors and the attachment show) with a chref each,
- * and the instance's channel table (room.c) listing the members, which is
- * what a channel emit walks. Every change goes through vr_session_channel_add,
- * channel_remove, vr_session_channels_clear and adopt.
+ * Channel membership has two sides kept together: the session's memberships
+ * (in join order, what the accessors and the attachment show; each names its
+ * channel, which holds the name) and the instance's channel table (room.c)
+ * listing the members, which is what a channel emit walks. Every change goes
+ * through vr_session_channel_add, channel_remove, vr_session_channels_clear
+ * and adopt (hello.c).
  */
 int vr_session_channel_add(verani_session *s, const char *ch)
 {
-    char *name;
-
     if (verani_session_in_channel(s, ch))
         return 0;
-    if (s->n_channels == s->cap_channels) {
-        size_t ncap = s->cap_channels ? s->cap_channels * 2 : 2;
-        char **n = vr_reallocarray(s->channels, ncap, sizeof(*n));
-        vr_chanref *r;
+    if (s->n_channels && s->n_channels - 1 == s->cap_more) {
+        uint32_t ncap = s->cap_more ? s->cap_more * 2 : 2;
+        vr_chanref *n = vr_reallocarray(s->chan_more, ncap, sizeof(*n));
 
         if (!n)
             return VERANI_ENOMEM;
-        s->channels = n;
-        r = vr_reallocarray(s->chref, ncap, sizeof(*r));
-        if (!r)
-            return VERANI_ENOMEM;
-        s->chref = r;
-        s->cap_channels = ncap;
+        s->chan_more = n;
+        s->cap_more = ncap;
     }
-    name = vr_strdup(ch);
-    if (!name)
+    if (vr_channel_join(s->inst, s, ch, vr_session_chan(s, s->n_channels)))
         return VERANI_ENOMEM;
-    if (vr_channel_join(s->inst, s, ch, &s->chref[s->n_channels])) {
-        vr_free(name);
-        return VERANI_ENOMEM;
-    }
-    s->channels[s->n_channels++] = name;
+    s->n_channels++;
     return 1;
 }
 
@@ -53,33 +42,51 @@ static int channel_remove(verani_session *s, const char *ch)
     size_t i;
 
     for (i = 0; i < s->n_channels; i++) {
-        if (strcmp(s->channels[i], ch))
+        if (strcmp(vr_session_chan_name(s, i), ch))
             continue;
-        vr_channel_leave(s->inst, &s->chref[i]);
-        vr_free(s->channels[i]);
-        memmove(&s->channels[i], &s->channels[i + 1],
-                (s->n_channels - i - 1) * sizeof(s->channels[0]));
-        memmove(&s->chref[i], &s->chref[i + 1], (s->n_channels - i - 1) * sizeof(s->chref[0]));
+        vr_channel_leave(s->inst, vr_session_chan(s, i));
+        for (; i + 1 < s->n_channels; i++) /* the later ones move up: join order stays */
+            *vr_session_chan(s, i) = *vr_session_chan(s, i + 1);
         s->n_channels--;
         return 0;
     }
     return VERANI_ENOTFOUND;
 }
 
-/* Leave every channel and free the names. */
+/* Leave every channel. */
 void vr_session_channels_clear(verani_session *s)
 {
     size_t i;
 
-    for (i = 0; i < s->n_channels; i++) {
-        vr_channel_leave(s->inst, &s->chref[i]);
-        vr_free(s->channels[i]);
+    for (i = 0; i < s->n_channels; i++)
+        vr_channel_leave(s->inst, vr_session_chan(s, i));
+    vr_free(s->chan_more);
+    s->chan_more = NULL;
+    s->n_channels = s->cap_more = 0;
+}
+
+int vr_chan_names_get(const verani_session *s, vr_chan_names *c)
+{
+    size_t i;
+
+    c->n = s->n_channels;
+    c->v = c->n <= sizeof(c->inl) / sizeof(c->inl[0]) ? c->inl
+                                                       : vr_reallocarray(NULL, c->n, sizeof(char *));
+    if (!c->v) {
+        c->n = 0;
+        return VERANI_ENOMEM;
     }
-    vr_free(s->channels);
-    vr_free(s->chref);
-    s->channels = NULL;
-    s->chref = NULL;
-    s->n_channels = s->cap_channels = 0;
+    for (i = 0; i < c->n; i++)
+        c->v[i] = (char *)vr_session_chan_name(s, i);
+    return 0;
+}
+
+void vr_chan_names_fini(vr_chan_names *c)
+{
+    if (c->v != c->inl)
+        vr_free(c->v);
+    c->v = NULL;
+    c->n = 0;
 }
 
 static int valid_channel(const char *ch)
@@ -122,11 +129,12 @@ int vr_session_initial_channels(verani_session *s)
     const verani_room_schema *sc = m->def->schema;
     const verani_hooks *h = vr_hooks_of(m);
     struct verani_ctx ctx;
+    vr_names *want;
     const char *p;
     size_t i;
     int r = 0;
 
-    if (!s->want_chans.n) {
+    if (!s->x || !s->x->want_chans.n) {
         for (i = 0; r >= 0 && i < sc->n_channels; i++)
             r = vr_session_channel_add(s, sc->channels[i]);
         if (r >= 0 && !sc->n_channels)
@@ -134,7 +142,8 @@ int vr_session_initial_channels(verani_session *s)
         return r < 0 ? r : 0;
     }
     vr_ctx_init(&ctx, s->srv, m, s->inst, s);
-    for (p = s->want_chans.buf, i = 0; r >= 0 && i < s->want_chans.n; p += strlen(p) + 1, i++) {
+    want = &s->x->want_chans;
+    for (p = want->buf, i = 0; r >= 0 && i < want->n; p += strlen(p) + 1, i++) {
         if (h->on_join) {
             r = vr_hook_call(&ctx, VR_HOOK_JOIN, &(vr_hook_args){.channel = p});
             if (r < 0) {
@@ -146,8 +155,8 @@ int vr_session_initial_channels(verani_session *s)
         r = vr_session_channel_add(s, p);
     }
     vr_ctx_fini(&ctx);
-    vr_free(s->want_chans.buf);
-    memset(&s->want_chans, 0, sizeof(s->want_chans));
+    vr_free(want->buf);
+    memset(want, 0, sizeof(*want));
     return r < 0 ? r : 0;
 }
 

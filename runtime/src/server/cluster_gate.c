@@ -12,7 +12,7 @@
  * bound (outq.c asks vr_gate_waiting), and an instance whose gate stays shut
  * past command_timeout_ms has its input paused until Redis answers.
  *
- * Ownership: a session's runs (s->gruns) are its own (freed with it). Loop
+ * Ownership: a session's runs (s->x->gruns) are its own (freed with it). Loop
  * thread only.
  */
 #include <string.h>
@@ -62,28 +62,34 @@ int vr_gate_waiting(const vr_instance *inst)
 void vr_gate_hold(verani_session *s, uint32_t n)
 {
     uint64_t tag = vr_gate_tag(s->inst);
+    vr_session_ext *x;
     struct vr_grun *r;
 
     if (!n)
         return;
-    if (s->n_gruns && s->gruns[s->n_gruns - 1].tag == tag) {
-        s->gruns[s->n_gruns - 1].n += n;
+    x = vr_session_ext_get(s);
+    if (x && x->n_gruns && x->gruns[x->n_gruns - 1].tag == tag) {
+        x->gruns[x->n_gruns - 1].n += n;
         return;
     }
-    if (s->n_gruns == s->cap_gruns) {
-        uint32_t cap = s->cap_gruns ? s->cap_gruns * 2 : 4;
-        struct vr_grun *g = vr_reallocarray(s->gruns, cap, sizeof(*g));
+    if (x && x->n_gruns == x->cap_gruns) {
+        uint32_t cap = x->cap_gruns ? x->cap_gruns * 2 : 4;
+        struct vr_grun *g = vr_reallocarray(x->gruns, cap, sizeof(*g));
 
-        if (!g) { /* no room to hold it: it goes with the frames before it (logged once) */
-            if (!s->srv->replica->gate_oom++)
-                VR_ERR("cluster: out of memory: a frame of session %s is not held by the "
-                       "output gate\n", s->client_id);
-            return;
+        if (g) {
+            x->gruns = g;
+            x->cap_gruns = cap;
+        } else {
+            x = NULL;
         }
-        s->gruns = g;
-        s->cap_gruns = cap;
     }
-    r = &s->gruns[s->n_gruns++];
+    if (!x) { /* no room to hold it: it goes with the frames before it (logged once) */
+        if (!s->srv->replica->gate_oom++)
+            VR_ERR("cluster: out of memory: a frame of session %s is not held by the "
+                   "output gate\n", s->client_id);
+        return;
+    }
+    r = &x->gruns[x->n_gruns++];
     r->tag = tag;
     r->n = n;
 }
@@ -91,20 +97,21 @@ void vr_gate_hold(verani_session *s, uint32_t n)
 uint32_t vr_gate_allowed(verani_session *s, int *for_redis)
 {
     uint64_t released = gate_released(s->inst);
-    uint32_t i = 0, held = 0, k;
+    vr_session_ext *x = s->x;
+    uint32_t i = 0, held = 0, k, n = vr_session_gate_runs(s);
 
-    while (i < s->n_gruns && s->gruns[i].tag <= released)
+    while (i < n && x->gruns[i].tag <= released)
         i++;
     if (i) { /* released runs: their frames are like any other now */
-        for (k = i; k < s->n_gruns; k++)
-            s->gruns[k - i] = s->gruns[k];
-        s->n_gruns -= i;
+        for (k = i; k < n; k++)
+            x->gruns[k - i] = x->gruns[k];
+        x->n_gruns = n -= i;
     }
-    for (k = 0; k < s->n_gruns; k++)
-        held += s->gruns[k].n;
+    for (k = 0; k < n; k++)
+        held += x->gruns[k].n;
     /* not only this turn's (released at its end): a turn that wrote, waiting for Redis */
-    *for_redis = s->n_gruns && !(s->gruns[0].tag == s->inst->open_tag &&
-                                 s->inst->tag_turn == s->srv->turn);
+    *for_redis = n && !(x->gruns[0].tag == s->inst->open_tag &&
+                        s->inst->tag_turn == s->srv->turn);
     return held >= s->q.count ? 0 : s->q.count - held;
 }
 
@@ -113,28 +120,27 @@ void vr_gate_discard(verani_session *s)
     int for_redis;
     uint32_t allowed;
 
-    if (!s->n_gruns)
+    if (!vr_session_gate_runs(s))
         return;
     allowed = vr_gate_allowed(s, &for_redis);
     vr_outq_drop_tail(&s->q, s->q.count - allowed);
-    s->n_gruns = 0;
+    s->x->n_gruns = 0;
 }
 
 /* Redis acknowledged writes of `inst`: the sessions whose frames it held are written at the
  * end of this turn, and input paused by a long gate goes on once nothing waits. */
 void vr_gate_opened(vr_instance *inst)
 {
-    verani_server *srv = inst->mount->srv;
     uint64_t released = gate_released(inst);
     int waiting = vr_gate_waiting(inst);
 
     lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&inst->sessions)) {
         verani_session *s = lws_container_of(d, verani_session, node);
 
-        if (s->wsi && s->n_gruns && s->gruns[0].tag <= released &&
-            lws_dll2_is_detached(&s->dirty)) {
+        if (s->wsi && vr_session_gate_runs(s) && s->x->gruns[0].tag <= released &&
+            !s->dirty_at) {
             s->write_asked = 1;
-            lws_dll2_add_tail(&s->dirty, &srv->dirty);
+            vr_session_dirty(s);
         }
         if (inst->gate_paused && !waiting && s->wsi && s->rx_paused && !s->closing) {
             s->rx_paused = 0;

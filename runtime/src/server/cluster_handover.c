@@ -76,6 +76,7 @@ static void pack_free(ho_pack *p)
     for (i = 0; p->sessions && i < p->ho.n_sessions; i++) {
         vr_free(p->sessions[i].seqs);
         vr_free(p->sessions[i].frames);
+        vr_free(p->sessions[i].channels); /* the array; the names are the channels' */
     }
     vr_free(p->sessions);
     vr_free(p->frames);
@@ -103,8 +104,11 @@ static int pack_session(ho_pack *p, ho_index *x, verani_session *s,
     hs->has_meta = 1;
     hs->meta.data = s->meta;
     hs->meta.len = s->meta_len;
-    hs->channels = s->channels;
-    hs->n_channels = s->n_channels;
+    hs->channels = vr_calloc(s->n_channels + 1, sizeof(*hs->channels));
+    if (!hs->channels)
+        return VERANI_ENOMEM;
+    for (i = 0; i < s->n_channels; i++)
+        hs->channels[hs->n_channels++] = (char *)vr_session_chan_name(s, i);
     hs->has_last_seq = 1;
     hs->last_seq = s->seq;
     hs->epoch = s->epoch;
@@ -476,21 +480,24 @@ void vr_handover_restore(vr_instance *inst, const uint8_t *blob, size_t len)
 int vr_session_record(const verani_session *s, uint8_t **out, size_t *len)
 {
     Verani__Cluster__HandoverSession hs = VERANI__CLUSTER__HANDOVER_SESSION__INIT;
+    vr_chan_names c;
 
+    if (vr_chan_names_get(s, &c))
+        return VERANI_ENOMEM;
     hs.client_id = (char *)s->client_id;
     hs.resume_token = (char *)s->resume_token;
     hs.user_id = s->user_id ? s->user_id : "";
     hs.has_meta = 1;
     hs.meta.data = s->meta;
     hs.meta.len = s->meta_len;
-    hs.channels = s->channels;
-    hs.n_channels = s->n_channels;
+    hs.channels = c.v;
+    hs.n_channels = c.n;
     *len = verani__cluster__handover_session__get_packed_size(&hs);
     *out = vr_malloc(*len ? *len : 1);
-    if (!*out)
-        return VERANI_ENOMEM;
-    verani__cluster__handover_session__pack(&hs, *out);
-    return 0;
+    if (*out)
+        verani__cluster__handover_session__pack(&hs, *out);
+    vr_chan_names_fini(&c);
+    return *out ? 0 : VERANI_ENOMEM;
 }
 
 void vr_handover_restore_records(vr_instance *inst, const uint8_t *const *recs,

@@ -361,15 +361,24 @@ void vr_replica_session_save(verani_session *s)
 {
     vr_replica *rp = s->srv->replica;
 
-    if (rp && s->hello_done && lws_dll2_is_detached(&s->repl_node))
-        lws_dll2_add_tail(&s->repl_node, &rp->sessions);
+    if (!rp || !s->hello_done)
+        return;
+    if (!vr_session_ext_get(s)) {
+        rp->failed++;
+        VR_ERR("cluster: out of memory: the record of session %s is not written to Redis\n",
+               s->client_id);
+        return;
+    }
+    if (lws_dll2_is_detached(&s->x->repl_node))
+        lws_dll2_add_tail(&s->x->repl_node, &rp->sessions);
 }
 
 void vr_replica_session_delete(verani_session *s)
 {
     vr_replica *rp = s->srv->replica;
 
-    vr_dll2_unlink(&s->repl_node);
+    if (s->x)
+        vr_dll2_unlink(&s->x->repl_node);
     if (rp && s->inst && s->inst->own == VR_OWN_HELD)
         session_op(rp, s, NULL, 0);
 }
@@ -378,11 +387,11 @@ void vr_replica_session_delete(verani_session *s)
 static void sessions_flush(vr_replica *rp)
 {
     while (rp->sessions.head) {
-        verani_session *s = lws_container_of(rp->sessions.head, verani_session, repl_node);
+        verani_session *s = lws_container_of(rp->sessions.head, vr_session_ext, repl_node)->s;
         uint8_t *rec;
         size_t len;
 
-        lws_dll2_remove(&s->repl_node);
+        lws_dll2_remove(&s->x->repl_node);
         if (!s->added || !s->inst || s->inst->own != VR_OWN_HELD)
             continue;
         if (vr_session_record(s, &rec, &len)) {

@@ -242,7 +242,7 @@ static int rate_limited(verani_session *s, const uint8_t *buf, size_t len, int b
 {
     vr_envelope *env = NULL;
 
-    if (vr_bucket_take(&s->bucket, lws_now_usecs()))
+    if (vr_bucket_take(&s->bucket, vr_session_rate(s), lws_now_usecs()))
         return 0;
     s->srv->metrics.rate_limited++;
     if (++s->limited >= VR_MAX_PROTO_ERRORS) {
@@ -330,6 +330,7 @@ int vr_session_rx(verani_session *s, const uint8_t *in, size_t len, int binary, 
                   int final)
 {
     uint32_t max = s->inst->mount->def->schema->max_frame;
+    size_t held;
     char why[80];
 
     /* A closing session ignores what still arrives, except during a graceful
@@ -338,42 +339,41 @@ int vr_session_rx(verani_session *s, const uint8_t *in, size_t len, int binary, 
         (s->close_code != VR_CLOSE_RESTART || !s->hello_done || s->fenced || s->handover))
         return 0;
     vr_session_heard(s);
-    if (first)
-        s->rx_len = 0;
+    held = first || !s->rx ? 0 : s->rx->len;
     if (s->json) /* JSON spells the same payload in more bytes: base64, escapes, names */
         max = max > UINT32_MAX / VR_JSON_FRAME_FACTOR ? UINT32_MAX : max * VR_JSON_FRAME_FACTOR;
-    if (s->rx_len + len > max) {
+    if (held + len > max) {
         snprintf(why, sizeof(why), "message over max_frame (%u bytes%s)", max,
                  s->json ? " on the JSON wire" : "");
         vr_session_close(s, VR_CLOSE_TOO_BIG, why, 0);
-        s->rx_len = 0;
+        vr_free(s->rx);
+        s->rx = NULL;
         return 0;
     }
     if (first && final) {
         handle_message(s, in, len, binary);
         return 0;
     }
-    if (s->rx_len + len > s->rx_cap) {
-        size_t ncap = s->rx_cap ? s->rx_cap : 1024;
-        uint8_t *n;
+    if (!s->rx || held + len > s->rx->cap) {
+        size_t ncap = s->rx ? s->rx->cap : 1024;
+        vr_rxbuf *n;
 
-        while (ncap < s->rx_len + len)
+        while (ncap < held + len)
             ncap *= 2;
-        n = vr_realloc(s->rx, ncap);
+        n = vr_realloc(s->rx, sizeof(*n) + ncap);
         if (!n)
             return -1;
         s->rx = n;
-        s->rx_cap = ncap;
+        s->rx->cap = ncap;
     }
-    memcpy(s->rx + s->rx_len, in, len);
-    s->rx_len += len;
+    memcpy(s->rx->data + held, in, len);
+    s->rx->len = held + len;
     if (final) {
-        handle_message(s, s->rx, s->rx_len, binary);
-        /* no reassembly buffer is kept per idle connection */
-        vr_free(s->rx);
-        s->rx = NULL;
-        s->rx_len = 0;
-        s->rx_cap = 0;
+        vr_rxbuf *m = s->rx;
+
+        s->rx = NULL; /* no reassembly buffer is kept per idle connection */
+        handle_message(s, m->data, m->len, binary);
+        vr_free(m);
     }
     return 0;
 }

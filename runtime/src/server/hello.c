@@ -58,12 +58,9 @@ static void adopt(verani_session *s, verani_session *o)
     size_t i;
 
     if (o->wsi) {
-        struct vr_pss *pss = lws_wsi_user(o->wsi);
-
         VR_INFO("session %s: resumed on a new connection; the old one is dropped\n",
                 o->client_id);
-        if (pss)
-            pss->s = NULL; /* its CLOSED no longer concerns this session */
+        vr_wsi_session_forget(o->wsi); /* its CLOSED no longer concerns this session */
         lws_set_timeout(o->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
         o->wsi = NULL;
     }
@@ -73,15 +70,17 @@ static void adopt(verani_session *s, verani_session *o)
     s->meta_len = o->meta_len;
     o->meta = NULL;
     vr_session_channels_clear(s); /* none: it has not joined anything before its hello */
-    s->channels = o->channels;
-    s->chref = o->chref;
+    s->chan0 = o->chan0;
+    s->chan_more = o->chan_more;
     s->n_channels = o->n_channels;
-    s->cap_channels = o->cap_channels;
-    for (i = 0; i < s->n_channels; i++) /* the same instance: only the member changes */
-        s->chref[i].ch->members[s->chref[i].idx] = s;
-    o->channels = NULL;
-    o->chref = NULL;
-    o->n_channels = o->cap_channels = 0;
+    s->cap_more = o->cap_more;
+    for (i = 0; i < s->n_channels; i++) { /* the same instance: only the member changes */
+        vr_chanref *r = vr_session_chan(s, i);
+
+        r->ch->members[r->idx] = s;
+    }
+    o->chan_more = NULL;
+    o->n_channels = o->cap_more = 0;
     s->seq = o->seq;
     memcpy(s->epoch, o->epoch, sizeof(s->epoch));
     s->retained = o->retained;
@@ -205,6 +204,7 @@ static void welcome(verani_session *s, const Verani__Wire__Hello *hello, int res
     const verani_room_schema *sc = s->inst->mount->def->schema;
     vr_envelope out = VERANI__WIRE__ENVELOPE__INIT;
     Verani__Wire__Welcome w = VERANI__WIRE__WELCOME__INIT;
+    vr_chan_names c;
 
     out.has_kind = 1;
     out.kind = VERANI__WIRE__KIND__WELCOME;
@@ -214,8 +214,11 @@ static void welcome(verani_session *s, const Verani__Wire__Hello *hello, int res
     w.user_id = s->user_id;
     w.resume_token = s->resume_token;
     w.fingerprint = (char *)sc->fingerprint;
-    w.n_channels = s->n_channels;
-    w.channels = s->channels;
+    if (vr_chan_names_get(s, &c))
+        VR_WARN("session %s: out of memory listing its channels; its WELCOME names none\n",
+                s->client_id);
+    w.n_channels = c.n;
+    w.channels = c.v;
     w.has_max_frame = 1;
     w.max_frame = sc->max_frame;
     w.has_seq = 1;
@@ -228,6 +231,7 @@ static void welcome(verani_session *s, const Verani__Wire__Hello *hello, int res
     out.welcome = &w;
     welcome_first(s, &out, hello && hello->fingerprint && sc->fingerprint &&
                            strcmp(hello->fingerprint, sc->fingerprint));
+    vr_chan_names_fini(&c);
 }
 
 /* The replay: what is still retained after `last`, even when some is missing
@@ -245,8 +249,10 @@ static void replay(verani_session *s, uint64_t last)
     if (s->srv->replica)
         vr_gate_hold(s, s->q.count - before);
     /* new frames still fit behind the replay until the queue drains once */
-    s->replay_frames = s->q.count;
-    s->replay_bytes = s->q.bytes;
+    if (s->q.count && vr_session_ext_get(s)) { /* else the bound applies as ever */
+        s->x->replay_frames = s->q.count;
+        s->x->replay_bytes = s->q.bytes;
+    }
     if (s->q.count && !s->write_asked) {
         s->write_asked = 1;
         lws_callback_on_writable(s->wsi);

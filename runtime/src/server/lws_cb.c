@@ -22,8 +22,11 @@
 
 /* --- sockets: limits, and deadlines for those that are not sessions ----------- */
 
-/* The opaque user data of a socket that became a session (its vr_sock is freed then). */
-static char sock_session;
+/* The opaque user data of an accepted socket: its vr_sock until it is a session, then the
+ * session's address with the low bit set (a session is at least 8-byte aligned), and the
+ * bit alone once the session is gone: never NULL, so that the socket is counted until
+ * WSI_DESTROY. */
+#define SOCK_SESSION ((uintptr_t)1)
 
 static void accept_pause(verani_server *srv)
 {
@@ -92,9 +95,29 @@ static int sock_adopted(verani_server *srv, struct lws *wsi)
 
 static vr_sock *sock_of(struct lws *wsi)
 {
-    void *o = lws_get_opaque_user_data(wsi);
+    uintptr_t o = (uintptr_t)lws_get_opaque_user_data(wsi);
 
-    return o && o != &sock_session ? o : NULL;
+    return o & SOCK_SESSION ? NULL : (vr_sock *)o;
+}
+
+verani_session *vr_wsi_session(struct lws *wsi)
+{
+    uintptr_t o = (uintptr_t)lws_get_opaque_user_data(wsi);
+
+    return o & SOCK_SESSION ? (verani_session *)(o & ~SOCK_SESSION) : NULL;
+}
+
+void vr_wsi_session_forget(struct lws *wsi)
+{
+    lws_set_opaque_user_data(wsi, (void *)SOCK_SESSION);
+}
+
+/* The slot of the socket's HTTP API request (api/http_api.c), NULL when not a loose socket. */
+static struct vr_http_req **sock_http(struct lws *wsi)
+{
+    vr_sock *k = sock_of(wsi);
+
+    return k ? &k->http : NULL;
 }
 
 /* A keep-alive connection answered a request and waits for the next (lws binds the protocol
@@ -110,16 +133,22 @@ static void sock_transaction(verani_server *srv, struct lws *wsi)
     lws_dll2_add_tail(&k->node, &srv->loose);
 }
 
-/* The socket is a session now: the session's own timeouts bound it (sweep.c). */
-static void sock_session_begins(struct lws *wsi)
+/* Forget the vr_sock of a socket, and what it holds. */
+static void sock_free(vr_sock *k)
+{
+    lws_dll2_remove(&k->node);
+    vr_http_api_drop(&k->http);
+    vr_free(k);
+}
+
+/* The socket is session `s` now: the session's own timeouts bound it (sweep.c). */
+static void sock_session_begins(struct lws *wsi, verani_session *s)
 {
     vr_sock *k = sock_of(wsi);
 
-    if (k) {
-        lws_dll2_remove(&k->node);
-        vr_free(k);
-    }
-    lws_set_opaque_user_data(wsi, &sock_session);
+    if (k)
+        sock_free(k);
+    lws_set_opaque_user_data(wsi, (void *)((uintptr_t)s | SOCK_SESSION));
 }
 
 static void sock_gone(verani_server *srv, struct lws *wsi)
@@ -128,10 +157,8 @@ static void sock_gone(verani_server *srv, struct lws *wsi)
 
     if (!lws_get_opaque_user_data(wsi))
         return; /* not an accepted socket: the listener, lws's event pipe */
-    if (k) {
-        lws_dll2_remove(&k->node);
-        vr_free(k);
-    }
+    if (k)
+        sock_free(k);
     lws_set_opaque_user_data(wsi, NULL);
     srv->n_sockets--;
 }
@@ -161,12 +188,13 @@ int vr_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 {
     struct lws_context *cx = lws_get_context(wsi);
     verani_server *srv = cx ? lws_context_user(cx) : NULL;
-    struct vr_pss *pss = user;
+    verani_session *s;
 
+    (void)user; /* no per-connection user data: the opaque user data serves (above) */
     if (!srv)
         return 0;
     switch (reason) {
-    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: /* `wsi` is the listener, `user` not a pss */
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: /* `wsi` is the listener */
         return accept_filter(srv, wsi, (int)(lws_intptr_t)in);
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
         return sock_adopted(srv, wsi);
@@ -179,19 +207,19 @@ int vr_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return -1;
     case LWS_CALLBACK_HTTP:
         if (in && vr_http_api_match(srv, (const char *)in))
-            return vr_http_api_request(srv, wsi, pss ? &pss->http : NULL, (const char *)in);
+            return vr_http_api_request(srv, wsi, sock_http(wsi), (const char *)in);
         return vr_http_serve(srv, wsi, in ? (const char *)in : "/");
     case LWS_CALLBACK_HTTP_FILE_COMPLETION: /* a static file (opts.static_dir) was sent */
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     case LWS_CALLBACK_HTTP_WRITEABLE: /* an API answer that other nodes of a cluster gave */
-        return vr_http_api_writable(srv, wsi, pss ? &pss->http : NULL);
+        return vr_http_api_writable(srv, wsi, sock_http(wsi));
     case LWS_CALLBACK_HTTP_BODY:
-        return vr_http_api_body(srv, wsi, pss ? &pss->http : NULL, in, len);
+        return vr_http_api_body(srv, wsi, sock_http(wsi), in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        return vr_http_api_body_done(srv, wsi, pss ? &pss->http : NULL);
+        return vr_http_api_body_done(srv, wsi, sock_http(wsi));
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
     case LWS_CALLBACK_CLOSED_HTTP:
-        vr_http_api_drop(pss ? &pss->http : NULL);
+        vr_http_api_drop(sock_http(wsi));
         return 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         if (!in || strcmp((const char *)in, "websocket"))
@@ -208,38 +236,38 @@ int vr_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_ESTABLISHED:
         if (srv->pending.wsi != wsi || !srv->pending.inst)
             return -1;
-        pss->s = vr_session_new(srv, wsi, &srv->pending);
+        s = vr_session_new(srv, wsi, &srv->pending);
         vr_pending_drop(&srv->pending);
-        if (pss->s) {
-            sock_session_begins(wsi);
-            vr_owner_hold(pss->s); /* a cluster: until this node owns the instance */
-            if (pss->s->json && !pss->s->closing && lws_dll2_is_detached(&pss->s->node))
-                vr_session_json_open(pss->s); /* no HELLO on Verani's wire: it begins now */
-        }
-        return pss->s ? 0 : -1;
+        if (!s)
+            return -1;
+        sock_session_begins(wsi, s);
+        vr_owner_hold(s); /* a cluster: until this node owns the instance */
+        if (s->json && !s->closing && lws_dll2_is_detached(&s->node))
+            vr_session_json_open(s); /* no HELLO on Verani's wire: it begins now */
+        return 0;
     case LWS_CALLBACK_RECEIVE:
-        if (!pss || !pss->s)
+        if (!(s = vr_wsi_session(wsi)))
             return -1;
         srv->metrics.bytes_in += len;
         srv->metrics.frames_in += (unsigned)lws_is_final_fragment(wsi);
-        return vr_session_rx(pss->s, in, len, lws_frame_is_binary(wsi),
+        return vr_session_rx(s, in, len, lws_frame_is_binary(wsi),
                              lws_is_first_fragment(wsi), lws_is_final_fragment(wsi));
     case LWS_CALLBACK_RECEIVE_PONG:
-        if (pss && pss->s)
-            vr_session_heard(pss->s);
+        if ((s = vr_wsi_session(wsi)))
+            vr_session_heard(s);
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
-        return pss && pss->s ? vr_session_writable(pss->s) : -1;
+        return (s = vr_wsi_session(wsi)) ? vr_session_writable(s) : -1;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        if (pss && pss->s)
-            return vr_session_peer_close(pss->s, in && len >= 2 ? ((const uint8_t *)in)[0] << 8 |
-                                                                  ((const uint8_t *)in)[1]
-                                                                : 1005) ? -1 : 0;
+        if ((s = vr_wsi_session(wsi)))
+            return vr_session_peer_close(s, in && len >= 2 ? ((const uint8_t *)in)[0] << 8 |
+                                                             ((const uint8_t *)in)[1]
+                                                           : 1005) ? -1 : 0;
         return 0;
     case LWS_CALLBACK_CLOSED:
-        if (pss && pss->s) {
-            vr_session_closed(pss->s);
-            pss->s = NULL;
+        if ((s = vr_wsi_session(wsi))) {
+            vr_wsi_session_forget(wsi);
+            vr_session_closed(s);
         }
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:

@@ -59,8 +59,8 @@ static size_t twice_size(size_t v) { return v > SIZE_MAX / 2 ? SIZE_MAX : 2 * v;
 static int over_bound(verani_session *s, vr_frame *f, uint64_t seq)
 {
     verani_server *srv = s->srv;
-    uint32_t frames = srv->opts.queue_max_frames + s->replay_frames;
-    size_t bytes = srv->opts.queue_max_bytes + s->replay_bytes;
+    uint32_t frames = srv->opts.queue_max_frames + (s->x ? s->x->replay_frames : 0);
+    size_t bytes = srv->opts.queue_max_bytes + (s->x ? s->x->replay_bytes : 0);
     int r;
 
     if (!s->ping_pending && !lws_partial_buffered(s->wsi)) {
@@ -106,9 +106,11 @@ static int enqueue(verani_session *s, vr_frame *f, int with_seq, int direct)
         return VERANI_ECLOSED;
     if (srv->replica && vr_gate_waiting(s->inst)) /* what the gate holds is not the reader's */
         r = vr_outq_push(&s->q, f, seq, UINT32_MAX, SIZE_MAX);
+    else if (!s->x)
+        r = vr_outq_push(&s->q, f, seq, srv->opts.queue_max_frames, srv->opts.queue_max_bytes);
     else
-        r = vr_outq_push(&s->q, f, seq, srv->opts.queue_max_frames + s->replay_frames,
-                         srv->opts.queue_max_bytes + s->replay_bytes);
+        r = vr_outq_push(&s->q, f, seq, srv->opts.queue_max_frames + s->x->replay_frames,
+                         srv->opts.queue_max_bytes + s->x->replay_bytes);
     if (r == VERANI_EFULL)
         r = over_bound(s, f, seq);
     if (r == VERANI_EFULL) {
@@ -149,7 +151,7 @@ static int enqueue(verani_session *s, vr_frame *f, int with_seq, int direct)
     if (!s->write_asked) { /* once per write, not once per frame of a fan-out */
         s->write_asked = 1;
         if (direct || srv->evloop)
-            lws_dll2_add_tail(&s->dirty, &srv->dirty);
+            vr_session_dirty(s);
         else
             lws_callback_on_writable(s->wsi);
     }
@@ -173,10 +175,15 @@ int vr_session_enqueue(verani_session *s, vr_frame *f, int with_seq)
  */
 void vr_sessions_flush(verani_server *srv)
 {
-    while (srv->dirty.head) {
-        verani_session *s = lws_container_of(srv->dirty.head, verani_session, dirty);
+    uint32_t i;
 
-        lws_dll2_remove(&s->dirty);
+    for (i = 0; i < srv->n_dirty; i++) { /* a write may add one at the end: it is taken too */
+        verani_session *s = srv->dirty[i];
+
+        if (!s)
+            continue; /* gone, or written since */
+        srv->dirty[i] = NULL;
+        s->dirty_at = 0;
         if (!s->wsi || !s->write_asked)
             continue;
         if (s->closing || s->ping_pending || lws_partial_buffered(s->wsi)) {
@@ -186,6 +193,36 @@ void vr_sessions_flush(verani_server *srv)
         if (vr_session_writable(s) < 0)
             session_drop(s);
     }
+    srv->n_dirty = 0;
+}
+
+void vr_session_dirty(verani_session *s)
+{
+    verani_server *srv = s->srv;
+
+    if (s->dirty_at)
+        return;
+    if (srv->n_dirty == srv->cap_dirty) {
+        uint32_t ncap = srv->cap_dirty ? srv->cap_dirty * 2 : 64;
+        verani_session **n = vr_reallocarray(srv->dirty, ncap, sizeof(*n));
+
+        if (!n) { /* no room in the list: written when lws says it is writable */
+            lws_callback_on_writable(s->wsi);
+            return;
+        }
+        srv->dirty = n;
+        srv->cap_dirty = ncap;
+    }
+    srv->dirty[srv->n_dirty++] = s;
+    s->dirty_at = srv->n_dirty;
+}
+
+void vr_session_undirty(verani_session *s)
+{
+    if (!s->dirty_at)
+        return;
+    s->srv->dirty[s->dirty_at - 1] = NULL;
+    s->dirty_at = 0;
 }
 
 void vr_session_queued(const verani_session *s, uint32_t *frames, size_t *bytes)
@@ -196,7 +233,7 @@ void vr_session_queued(const verani_session *s, uint32_t *frames, size_t *bytes)
 
 static const char *close_reason(const verani_session *s)
 {
-    return s->close_reason ? s->close_reason : "";
+    return s->x && s->x->close_reason ? s->x->close_reason : "";
 }
 
 void vr_session_close(verani_session *s, int code, const char *reason, int kill)
@@ -207,8 +244,9 @@ void vr_session_close(verani_session *s, int code, const char *reason, int kill)
     vr_timer_unlink(s); /* lws's own timeout bounds the close from here */
     s->close_code = code;
     /* allocated only now: most sessions never carry one (on OOM the close goes without) */
-    s->close_reason = vr_strndup(reason, strlen(reason) < VR_CLOSE_REASON_MAX
-                                         ? strlen(reason) : VR_CLOSE_REASON_MAX);
+    if (vr_session_ext_get(s) && !s->x->close_reason)
+        s->x->close_reason = vr_strndup(reason, strlen(reason) < VR_CLOSE_REASON_MAX
+                                                ? strlen(reason) : VR_CLOSE_REASON_MAX);
     VR_INFO("session %s (user %s): closing %d %s\n", s->client_id,
             s->user_id ? s->user_id : "-", code, reason);
     if (kill) {
@@ -243,8 +281,8 @@ static uint32_t gate_held(const verani_session *s)
 {
     uint32_t k, held = 0;
 
-    for (k = 0; k < s->n_gruns; k++)
-        held += s->gruns[k].n;
+    for (k = 0; k < vr_session_gate_runs(s); k++)
+        held += s->x->gruns[k].n;
     return held;
 }
 
@@ -277,12 +315,12 @@ static int write_queue(verani_session *s, uint32_t allowed)
         s->rx_paused = 0;
         lws_rx_flow_control(s->wsi, 1);
     }
-    if (!s->q.count) {
-        s->replay_frames = 0;
-        s->replay_bytes = 0;
+    if (!s->q.count && s->x) {
+        s->x->replay_frames = 0;
+        s->x->replay_bytes = 0;
     }
     /* more to write now (what the gate holds is asked for when it is released) */
-    if ((s->q.count && (!s->n_gruns || s->q.count > gate_held(s))) || s->closing)
+    if ((s->q.count && (!vr_session_gate_runs(s) || s->q.count > gate_held(s))) || s->closing)
         lws_callback_on_writable(s->wsi);
     return 0;
 }
@@ -324,10 +362,10 @@ int vr_session_writable(verani_session *s)
     /* this write takes what an end-of-turn flush would have: out of that list too, so the
      * next enqueue can put the session back in it */
     s->write_asked = 0;
-    vr_dll2_unlink(&s->dirty);
+    vr_session_undirty(s);
     if (s->ping_pending)
         return write_ping(s);
-    if (s->q.count && s->n_gruns) { /* a cluster's output gate holds some of them */
+    if (s->q.count && vr_session_gate_runs(s)) { /* a cluster's output gate holds some */
         int for_redis;
         uint32_t allowed = vr_gate_allowed(s, &for_redis);
 
@@ -335,7 +373,7 @@ int vr_session_writable(verani_session *s)
             s->write_asked = 1;
             /* this turn's: at its end; a turn that wrote: when Redis acknowledges it */
             if (!for_redis)
-                lws_dll2_add_tail(&s->dirty, &s->srv->dirty);
+                vr_session_dirty(s);
             return 0;
         }
         return write_queue(s, allowed);

@@ -27,9 +27,12 @@ int vr_store_persistent(const verani_server *srv)
 }
 
 /* `a` borrows the session's strings. */
-static void fill_attachment(const verani_session *s, vr_attachment *a)
+/* `c` holds the channel names `a` borrows (vr_chan_names_fini after). 0 or VERANI_ENOMEM. */
+static int fill_attachment(const verani_session *s, vr_attachment *a, vr_chan_names *c)
 {
     memset(a, 0, sizeof(*a));
+    if (vr_chan_names_get(s, c))
+        return VERANI_ENOMEM;
     memcpy(a->client_id, s->client_id, sizeof(s->client_id));
     memcpy(a->resume_token, s->resume_token, sizeof(s->resume_token));
     a->user_id = s->user_id;
@@ -37,10 +40,11 @@ static void fill_attachment(const verani_session *s, vr_attachment *a)
     a->instance = s->inst->name;
     a->meta = s->meta;
     a->meta_len = s->meta_len;
-    a->channels = s->channels;
-    a->n_channels = s->n_channels;
+    a->channels = c->v;
+    a->n_channels = c->n;
     a->last_seq = s->seq;
     a->updated_ms = vr_wall_ms();
+    return 0;
 }
 
 /*
@@ -59,8 +63,12 @@ void vr_attachment_store(verani_session *s)
     vr_replica_session_save(s); /* a cluster node: its record in Redis too */
     if (!vr_store_persistent(s->srv) || !s->hello_done)
         return;
-    if (lws_dll2_is_detached(&s->store_node))
-        lws_dll2_add_tail(&s->store_node, &s->srv->store_saves);
+    if (!vr_session_ext_get(s)) {
+        VR_WARN("session %s: out of memory: its attachment is not stored\n", s->client_id);
+        return;
+    }
+    if (lws_dll2_is_detached(&s->x->store_node))
+        lws_dll2_add_tail(&s->x->store_node, &s->srv->store_saves);
 }
 
 /* Remove the stored attachment of `client_id` now; one that is not there is no error. */
@@ -78,7 +86,8 @@ void vr_attachment_delete(verani_session *s)
 {
     verani_server *srv = s->srv;
 
-    vr_dll2_unlink(&s->store_node); /* a save not made yet: the delete covers it */
+    if (s->x)
+        vr_dll2_unlink(&s->x->store_node); /* a save not made yet: the delete covers it */
     if (srv->n_store_deletes == srv->cap_store_deletes) {
         size_t ncap = srv->cap_store_deletes ? srv->cap_store_deletes * 2 : 16;
         char (*n)[37] = vr_realloc(srv->store_deletes, ncap * sizeof(*n));
@@ -136,11 +145,14 @@ void vr_sessions_store_flush(verani_server *srv)
     /* Nothing leaves the lists before the commit: on any failure all of it is tried again. */
     lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&srv->store_saves)) {
         vr_attachment a;
+        vr_chan_names c;
 
         if (r)
             break;
-        fill_attachment(lws_container_of(d, verani_session, store_node), &a);
-        r = vr_store_session_save(srv->storage, &a);
+        r = fill_attachment(lws_container_of(d, vr_session_ext, store_node)->s, &a, &c);
+        if (!r)
+            r = vr_store_session_save(srv->storage, &a);
+        vr_chan_names_fini(&c);
     } lws_end_foreach_dll(d);
     for (i = 0; !r && i < srv->n_store_deletes; i++) {
         r = vr_store_session_delete(srv->storage, srv->store_deletes[i]);
@@ -172,12 +184,14 @@ static int session_save(verani_session *s, int64_t now_ms, int64_t now_us)
 {
     verani_storage_db *db = s->srv->storage;
     vr_attachment a;
+    vr_chan_names c;
     uint32_t i;
     int r;
 
     /* the window in memory is within its count bound; its age bound applies now */
     vr_retain_trim(&s->retained, now_us - (int64_t)s->srv->opts.retain_max_age_ms * 1000);
-    fill_attachment(s, &a);
+    if (fill_attachment(s, &a, &c))
+        return VERANI_ENOMEM;
     a.updated_ms = now_ms;
     /* the seq stream goes on in the next server: its epoch with it (a running server's
      * attachments have none, so after a crash the next server starts a new one) */
@@ -187,6 +201,7 @@ static int session_save(verani_session *s, int64_t now_ms, int64_t now_us)
     r = r == VERANI_ENOTFOUND ? 0 : r;
     if (!r)
         r = vr_store_session_save(db, &a);
+    vr_chan_names_fini(&c);
     for (i = 0; !r && i < s->retained.count; i++) {
         const vr_qent *e = vr_outq_at(&s->retained, i);
 
@@ -391,7 +406,7 @@ void vr_sessions_restored_attach(vr_instance *inst, verani_session **list, size_
 
         s->hello_done = 1;
         s->added = 1;
-        vr_bucket_init(&s->bucket, sc->rate, sc->burst, lws_now_usecs());
+        vr_bucket_init(&s->bucket, vr_session_rate(s), lws_now_usecs());
         lws_dll2_add_tail(&s->node, &inst->sessions);
         lws_dll2_add_tail(&s->all, &srv->detached);
         s->detached = 1;

@@ -7,24 +7,22 @@
  */
 #include "ratelimit-int.h"
 
-static uint32_t bucket_size(const vr_bucket *b)
+static uint32_t bucket_size(vr_bucket_rule r)
 {
-    return b->burst ? b->burst : b->rate;
+    return r.burst ? r.burst : r.rate;
 }
 
-void vr_bucket_init(vr_bucket *b, uint32_t rate, uint32_t burst, int64_t now_us)
+void vr_bucket_init(vr_bucket *b, vr_bucket_rule r, int64_t now_us)
 {
-    b->rate = rate;
-    b->burst = burst;
-    b->tokens_milli = (uint64_t)bucket_size(b) * 1000u;
+    b->tokens_milli = (uint64_t)bucket_size(r) * 1000u;
     b->last_us = now_us;
 }
 
-int vr_bucket_take(vr_bucket *b, int64_t now_us)
+int vr_bucket_take(vr_bucket *b, vr_bucket_rule r, int64_t now_us)
 {
-    uint64_t cap = (uint64_t)bucket_size(b) * 1000u;
+    uint64_t cap = (uint64_t)bucket_size(r) * 1000u;
 
-    if (!b->rate)
+    if (!r.rate)
         return 1;
     if (now_us > b->last_us) {
         uint64_t dt = (uint64_t)(now_us - b->last_us);
@@ -35,7 +33,7 @@ int vr_bucket_take(vr_bucket *b, int64_t now_us)
             dt = 0;
         }
         /* rate tokens per 1e6 us = rate * 1000 milli-tokens per 1e6 us */
-        uint64_t add = dt * b->rate / 1000u;
+        uint64_t add = dt * r.rate / 1000u;
 
         if (dt && add) {
             /* Up to `burst` whole tokens plus the fraction toward the next, so
@@ -43,7 +41,7 @@ int vr_bucket_take(vr_bucket *b, int64_t now_us)
             b->tokens_milli = b->tokens_milli + add > cap + 999 ? cap + 999
                                                                  : b->tokens_milli + add;
             /* keep the remainder of the time that did not make a whole milli-token */
-            b->last_us = now_us - (int64_t)((dt * b->rate % 1000u) / b->rate);
+            b->last_us = now_us - (int64_t)((dt * r.rate % 1000u) / r.rate);
         }
     }
     if (b->tokens_milli < 1000u)

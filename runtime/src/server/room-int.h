@@ -145,7 +145,8 @@ void vr_instances_evict(verani_server *srv, int64_t oldest_us);
 vr_channel *vr_channel_find(const vr_instance *inst, const char *name);
 /* Add `s` to the members of channel `name` of `inst` (creating it), and fill `ref` with
  * where it sits. 0 or VERANI_ENOMEM (nothing changed then). The caller (channels.c) keeps
- * `ref` in s->chref, the slot vr_channel_leave updates when members move. */
+ * `ref` among the session's memberships (vr_session_chan), the slot vr_channel_leave
+ * updates when members move. */
 int vr_channel_join(vr_instance *inst, verani_session *s, const char *name, vr_chanref *ref);
 /* Take the member `ref` out of its channel (freeing the channel when it was the last);
  * ref->ch is NULL after. */

@@ -208,8 +208,8 @@ void vr_channel_leave(vr_instance *inst, vr_chanref *ref)
 
         c->members[ref->idx] = m;
         for (k = 0; k < m->n_channels; k++)
-            if (m->chref[k].ch == c) {
-                m->chref[k].idx = ref->idx;
+            if (vr_session_chan(m, k)->ch == c) {
+                vr_session_chan(m, k)->idx = ref->idx;
                 break;
             }
     }

@@ -182,7 +182,7 @@ static void add_session(verani_rpc_result *res, const verani_session *s, size_t 
         return;
     }
     for (i = 0; i < s->n_channels; i++) {
-        if (!(o->channels[i] = vr_strdup(s->channels[i]))) {
+        if (!(o->channels[i] = vr_strdup(vr_session_chan_name(s, i)))) {
             fail(res, VERANI_ENOMEM, "out of memory");
             return;
         }

@@ -96,20 +96,25 @@ typedef struct vr_sref {
  * upgrade still being sent, a TLS handshake. Allocated when lws has adopted an accepted socket
  * (lws_cb.c), found again through the wsi's opaque user data, freed when the wsi is destroyed.
  * The sweep closes one still loose handshake_timeout_ms after `since_us`. When the socket
- * becomes a session (ESTABLISHED) it is freed early and the opaque user data becomes a marker
- * of lws_cb.c's, so that the socket is still counted until it goes.
+ * becomes a session (ESTABLISHED) it is freed early, and the opaque user data points to the
+ * session instead, tagged (lws_cb.c: vr_wsi_session), so that the socket is still counted
+ * until it goes. No per-connection user data of lws's is used: it would be one more
+ * allocation for every connection.
  */
 typedef struct vr_sock {
     lws_dll2_t node;                 /* in srv->loose, oldest `since_us` first */
     struct lws *wsi;
     int64_t since_us;                /* accepted, or its last HTTP transaction began */
+    struct vr_http_req *http;        /* owned by api/http_api.c: an API request of this
+                                        connection under way */
 } vr_sock;
 
-/* lws's per-connection user data. */
-struct vr_pss {
-    verani_session *s; /* owned by the server's session list; NULL before ESTABLISHED */
-    struct vr_http_req *http; /* owned by api/http_api.c: a request awaiting its body */
-};
+/* The session of an accepted socket's connection (lws_cb.c), NULL before ESTABLISHED and
+ * after CLOSED. */
+verani_session *vr_wsi_session(struct lws *wsi);
+/* The connection `wsi` no longer concerns its session (a resume took the session to another
+ * connection: hello.c's adopt). */
+void vr_wsi_session_forget(struct lws *wsi);
 
 /* The upgrade request seen by extract_meta. */
 struct verani_upgrade {
@@ -148,12 +153,15 @@ struct verani_server {
     vr_mount **mounts;               /* owned */
     size_t n_mounts;
     uint32_t max_frame;              /* the largest max_frame of the mounted rooms */
+    uint32_t read_ahead;             /* extra epoll rounds a turn may take (loop_turn) */
     lws_dll2_owner_t sessions;       /* every verani_session, hello done or not */
     lws_dll2_owner_t detached;       /* sessions waiting for a resume (their `all` node), in
                                         the order they were lost */
     /* sweep.c: one periodic timer instead of one per session (an lws_sul insert walks a
      * sorted list, so one per session made each connect O(sessions)) */
-    lws_dll2_owner_t dirty;          /* sessions with frames queued this turn (dirty) */
+    verani_session **dirty;          /* owned array: sessions with frames queued this turn
+                                        (their dirty_at; NULL where one left it) */
+    uint32_t n_dirty, cap_dirty;
     lws_dll2_owner_t store_saves;    /* sessions whose attachment is to be stored (store_node) */
     char (*store_deletes)[37];       /* owned: client ids whose attachment is to go */
     size_t n_store_deletes, cap_store_deletes;

@@ -27,9 +27,18 @@
 
 /* The per-connection receive buffer (opts.recv_buffer_bytes): the default, and the floor
  * (at 128 a graceful stop lost its close frame under a flood of small messages:
- * client_e2e's test_restart_keeps_order). */
-#define VR_RX_BUFFER 512
+ * client_e2e's test_restart_keeps_order). 256 holds a typical event whole and keeps an idle
+ * connection within 2 KiB (bench/RESULTS.md, "Idle memory"). */
+#define VR_RX_BUFFER 256
 #define VR_RX_BUFFER_MIN 256
+
+/* A turn takes extra non-blocking epoll rounds while they keep bringing input, each reading
+ * at most one receive buffer per connection: as many as take in VR_READ_AHEAD_BYTES of one
+ * busy sender (16 rounds of 512 bytes took in a publisher's 32-message burst:
+ * bench/RESULTS.md), at least 16 and at most 64. */
+#define VR_READ_AHEAD_BYTES 8192u
+#define VR_READ_AHEAD_MIN 16u
+#define VR_READ_AHEAD_MAX 64u
 
 static void set_error(verani_server *srv, const char *fmt, ...) VERANI_PRINTF(2, 3);
 static void set_error(verani_server *srv, const char *fmt, ...)
@@ -342,10 +351,15 @@ static void protocols_init(verani_server *srv)
                     ? (int)rl.rlim_cur : 0;
     srv->protocols[0].name = "verani";
     srv->protocols[0].callback = vr_lws_callback;
-    srv->protocols[0].per_session_data_size = sizeof(struct vr_pss);
+    srv->protocols[0].per_session_data_size = 0; /* lws_cb.c: the opaque user data */
     srv->protocols[0].rx_buffer_size = srv->max_frame < srv->opts.recv_buffer_bytes
                                        ? srv->max_frame : srv->opts.recv_buffer_bytes;
     srv->protocols[0].tx_packet_size = VR_WRITE_CHUNK;
+    srv->read_ahead = VR_READ_AHEAD_BYTES / (uint32_t)(srv->protocols[0].rx_buffer_size | 1);
+    if (srv->read_ahead < VR_READ_AHEAD_MIN)
+        srv->read_ahead = VR_READ_AHEAD_MIN;
+    else if (srv->read_ahead > VR_READ_AHEAD_MAX)
+        srv->read_ahead = VR_READ_AHEAD_MAX;
     memset(&srv->protocols[1], 0, sizeof(srv->protocols[1]));
 }
 
@@ -485,10 +499,6 @@ static void wake_retire(verani_server *srv)
         ; /* a waker is inside lws_cancel_service: a few instructions */
 }
 
-/* Extra non-blocking epoll rounds a turn takes while they keep bringing input: with a
- * 512-byte receive buffer, 16 take in a 32-message burst of a publisher (bench/RESULTS.md). */
-#define VR_READ_AHEAD_TURNS 16
-
 /* One turn of the event loop: wait for events or a timer when `wait`, else only what is
  * ready; then write what the turn queued. Returns < 0 when the loop cannot go on. */
 static int loop_turn(verani_server *srv, int wait)
@@ -497,12 +507,12 @@ static int loop_turn(verani_server *srv, int wait)
 
     if (srv->evloop) {
         uint64_t seen;
-        int i;
+        uint32_t i;
 
         ev_run(srv->evloop, wait ? EVRUN_ONCE : EVRUN_NOWAIT);
         /* While input keeps coming, take it before writing: more frames per write under
          * load, and no wait at all when there is none. */
-        for (i = 0; i < VR_READ_AHEAD_TURNS; i++) {
+        for (i = 0; i < srv->read_ahead; i++) {
             seen = srv->metrics.bytes_in;
             ev_run(srv->evloop, EVRUN_NOWAIT);
             if (srv->metrics.bytes_in == seen)
@@ -671,6 +681,7 @@ void verani_server_destroy(verani_server *srv)
     vr_free((char *)srv->opts.static_path);
     vr_cluster_opts_free(srv);
     vr_free(srv->wbuf);
+    vr_free(srv->dirty);
     vr_frame_unref(srv->json_pong);
     vr_sref_free_all(srv);
     pthread_mutex_destroy(&srv->async_lock);

@@ -36,11 +36,7 @@ struct verani_session {
     uint64_t seq;                    /* the last seq queued to this session */
     vr_outq q;
     vr_outq retained;                /* sequenced frames kept for resume (vr_retain_*) */
-    uint32_t replay_frames;          /* a resume's replay may pass the queue bound by this */
-    struct vr_grun *gruns;           /* owned: the output gate's runs of held frames at the
-                                        tail of q, oldest first (cluster_replica.c) */
-    uint32_t n_gruns, cap_gruns;
-    size_t replay_bytes;             /* much; both 0 again once the queue has drained */
+    struct vr_session_ext *x;        /* owned: what it holds only at times (vr_session_ext) */
     unsigned hello_done : 1;         /* on the JSON wire: from the socket's open */
     unsigned json : 1;               /* it speaks Verani's JSON wire (json_rx.c, json_tx.c):
                                         no HELLO, no seq, no resume */
@@ -63,8 +59,8 @@ struct verani_session {
     unsigned handover : 1;           /* handed to the next owner by a graceful stop
                                         (cluster_handover.c): closed (1012), kept detached
                                         until Redis says whether it has it */
+    int close_code;
     lws_dll2_t node;                 /* in inst->sessions once hello is done */
-    lws_dll2_t repl_node;            /* its record to write to Redis (cluster_replica.c) */
     lws_dll2_t all;                  /* in srv->sessions from ESTABLISHED to CLOSED */
     vr_instance *inst;               /* holds one `pending` or a list entry */
     char client_id[37];
@@ -72,32 +68,91 @@ struct verani_session {
     char epoch[17];                  /* the generation of its seqs (PROTOCOL.md, "Resume") */
     char *user_id;                   /* owned */
     uint8_t *meta;                   /* owned: the packed meta (the attachment) */
-    size_t meta_len;
-    vr_names want_chans;             /* owned until the HELLO: extract_meta's channels */
-    char **channels;                 /* owned strings, in join order */
-    vr_chanref *chref;               /* owned: channels[i]'s membership in inst's table;
-                                        same count and capacity as `channels` */
-    size_t n_channels, cap_channels;
+    uint32_t meta_len;
+    uint16_t proto_errors;           /* consecutive refused frames (closed at
+                                        VR_MAX_PROTO_ERRORS) */
+    uint16_t limited;                /* consecutive rate-limited frames (the same) */
+    /* Its channel memberships in join order (vr_session_chan): the first inline, for most
+     * sessions have one, the others in `chan_more`. A name is its channel's (room.c). */
+    vr_chanref chan0;
+    vr_chanref *chan_more;           /* owned: memberships 1.., room for cap_more */
+    uint32_t n_channels, cap_more;
     vr_bucket bucket;
-    uint8_t *rx;                     /* owned: a message arriving in pieces */
-    size_t rx_len, rx_cap;
-    uint32_t proto_errors;           /* consecutive refused frames */
-    uint32_t limited;                /* consecutive rate-limited frames */
+    struct vr_rxbuf *rx;             /* owned: a message arriving in pieces (dispatch.c) */
     int64_t progress_us;             /* the last write of queued frames (the slow-consumer
                                         judgement: outq.c's over_bound) */
     int64_t last_rx_us;              /* the last frame or pong in; while detached, when the
                                         connection was lost (the grace period's start) */
     lws_dll2_t tnode;                /* sweep.c: in srv->handshaking until hello, then in
                                         srv->lru; in neither once closing or detached */
-    lws_dll2_t dirty;                /* in srv->dirty while frames wait for the end of the
-                                        loop turn (vr_sessions_flush) */
+    uint32_t dirty_at;               /* 1 + its place in srv->dirty while frames wait for the
+                                        end of the loop turn (vr_sessions_flush), else 0 */
+    uint32_t n_srefs;                /* references to it in srv->srefs (defer.c) */
+};
+
+/*
+ * What a session holds only in some setups or at some times, kept out of verani_session
+ * so that an idle connection costs less (bench/RESULTS.md, "Idle memory"): allocated at
+ * the first need (vr_session_ext_get), freed with the session.
+ */
+typedef struct vr_session_ext {
+    verani_session *s;               /* whose it is */
+    struct vr_grun *gruns;           /* owned: the output gate's runs of held frames at the
+                                        tail of q, oldest first (cluster_gate.c) */
+    uint32_t n_gruns, cap_gruns;
+    uint32_t replay_frames;          /* a resume's replay may pass the queue bound by this */
+    size_t replay_bytes;             /* much; both 0 again once the queue has drained */
+    lws_dll2_t repl_node;            /* its record to write to Redis (cluster_replica.c) */
     lws_dll2_t store_node;           /* in srv->store_saves while its attachment waits for
                                         the end of the turn (vr_sessions_store_flush) */
-    uint32_t n_srefs;                /* references to it in srv->srefs (defer.c) */
-    int close_code;
+    vr_names want_chans;             /* owned until the HELLO: extract_meta's channels */
     char *close_reason;              /* owned: set by vr_session_close, at most
                                         VR_CLOSE_REASON_MAX bytes */
-};
+} vr_session_ext;
+
+/* Have `s` written at the end of this loop turn (vr_sessions_flush); out of that list. */
+void vr_session_dirty(verani_session *s);
+void vr_session_undirty(verani_session *s);
+
+/* The session's vr_session_ext, made when it has none: NULL when out of memory. */
+vr_session_ext *vr_session_ext_get(verani_session *s);
+/* The output gate's runs of held frames (0 without a cluster). */
+static inline uint32_t vr_session_gate_runs(const verani_session *s)
+{
+    return s->x ? s->x->n_gruns : 0;
+}
+
+/* The rate limit of its room (`limits { rate; burst; }`), which its bucket keeps to. */
+static inline vr_bucket_rule vr_session_rate(const verani_session *s)
+{
+    const verani_room_schema *sc = s->inst->mount->def->schema;
+
+    return (vr_bucket_rule){sc->rate, sc->burst};
+}
+
+/* A message arriving in pieces (dispatch.c): its bytes so far. */
+typedef struct vr_rxbuf {
+    size_t len, cap;
+    uint8_t data[];
+} vr_rxbuf;
+
+/* Membership `i` (< n_channels) of `s`, and its channel's name. */
+static inline vr_chanref *vr_session_chan(const verani_session *s, size_t i)
+{
+    return i ? &s->chan_more[i - 1] : (vr_chanref *)&s->chan0;
+}
+static inline const char *vr_session_chan_name(const verani_session *s, size_t i)
+{
+    return vr_session_chan(s, i)->ch->name;
+}
+
+/* A session's channel names as the array a protobuf message wants (vr_chan_names_get):
+ * `v` is `inl` when they fit, else owned; the names are borrowed from the channels. */
+typedef struct vr_chan_names {
+    char **v;
+    size_t n;
+    char *inl[8];
+} vr_chan_names;
 
 /* A handler's context: on the stack of the dispatching call. */
 typedef struct vr_scratch {
@@ -216,6 +271,10 @@ void vr_session_join_leave(verani_session *s, const vr_envelope *env);
 /* A new session's first channels: those extract_meta asked for (each one on_join allows),
  * else the schema's, else "default". 0, or VERANI_ENOMEM. */
 int vr_session_initial_channels(verani_session *s);
+/* Fill `c` with the names of the channels of `s`, in join order; valid while its memberships
+ * last and `c` is not moved. 0, or VERANI_ENOMEM. vr_chan_names_fini frees what it took. */
+int vr_chan_names_get(const verani_session *s, vr_chan_names *c);
+void vr_chan_names_fini(vr_chan_names *c);
 /* Add channel `ch` to the session's and the instance's lists: 1 when added, 0 when it was
  * already in it, VERANI_ENOMEM. */
 int vr_session_channel_add(verani_session *s, const char *ch);

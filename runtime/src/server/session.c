@@ -20,7 +20,7 @@ size_t verani_session_channel_count(const verani_session *s) { return s ? s->n_c
 
 const char *verani_session_channel(const verani_session *s, size_t i)
 {
-    return s && i < s->n_channels ? s->channels[i] : NULL;
+    return s && i < s->n_channels ? vr_session_chan_name(s, i) : NULL;
 }
 
 int verani_session_in_channel(const verani_session *s, const char *channel)
@@ -28,7 +28,7 @@ int verani_session_in_channel(const verani_session *s, const char *channel)
     size_t i;
 
     for (i = 0; s && channel && i < s->n_channels; i++)
-        if (!strcmp(s->channels[i], channel))
+        if (!strcmp(vr_session_chan_name(s, i), channel))
             return 1;
     return 0;
 }
@@ -36,7 +36,6 @@ int verani_session_in_channel(const verani_session *s, const char *channel)
 verani_session *vr_session_new(verani_server *srv, struct lws *wsi, vr_pending *p)
 {
     verani_session *s = vr_calloc(1, sizeof(*s));
-    const verani_room_schema *sc = p->inst->mount->def->schema;
 
     if (!s)
         return NULL;
@@ -46,18 +45,24 @@ verani_session *vr_session_new(verani_server *srv, struct lws *wsi, vr_pending *
     s->user_id = p->user_id; /* ownership moves from the pending upgrade */
     s->meta = p->meta;
     s->meta_len = p->meta_len;
-    s->want_chans = p->chans;
     s->json = p->json ? 1 : 0;
+    if (p->chans.n) { /* extract_meta asked for channels: kept until the HELLO */
+        if (!vr_session_ext_get(s)) {
+            vr_free(s);
+            return NULL;
+        }
+        s->x->want_chans = p->chans;
+        memset(&p->chans, 0, sizeof(p->chans));
+    }
     p->inst = NULL;
     p->user_id = NULL;
     p->meta = NULL;
-    memset(&p->chans, 0, sizeof(p->chans));
     vr_outq_init(&s->q);
     memcpy(s->epoch, srv->epoch, sizeof(s->epoch));
     lws_dll2_add_tail(&s->all, &srv->sessions);
     lws_dll2_add_tail(&s->tnode, &srv->handshaking); /* the hello timeout (sweep.c) */
     s->last_rx_us = lws_now_usecs();
-    vr_bucket_init(&s->bucket, sc->rate, sc->burst, s->last_rx_us);
+    vr_bucket_init(&s->bucket, vr_session_rate(s), s->last_rx_us);
     return s;
 }
 
@@ -144,14 +149,14 @@ static void detach(verani_session *s)
     s->closing = 0;
     s->detached = 1;
     s->write_asked = s->rx_paused = s->ping_pending = s->pinged = 0;
-    vr_dll2_unlink(&s->dirty);
+    vr_session_undirty(s);
     vr_timer_unlink(s);
     s->last_rx_us = lws_now_usecs(); /* the grace period counts from here (sweep.c) */
     vr_outq_fini(&s->q); /* its sequenced frames are in `retained` */
-    s->n_gruns = 0;      /* and so are those the output gate held */
+    if (s->x)
+        s->x->n_gruns = 0; /* and so are those the output gate held */
     vr_free(s->rx);
     s->rx = NULL;
-    s->rx_len = s->rx_cap = 0;
     lws_dll2_remove(&s->all);
     lws_dll2_add_tail(&s->all, &srv->detached);
     VR_INFO("session %s (user %s): connection lost, kept %u ms for a resume (seq %llu)\n",
@@ -181,19 +186,29 @@ void vr_session_free(verani_session *s)
     if (!s->added)
         vr_dll2_unlink(&s->node); /* waiting for its instance's claim (cluster_owner.c) */
     vr_timer_unlink(s);
-    vr_dll2_unlink(&s->dirty);
-    vr_dll2_unlink(&s->store_node);
+    vr_session_undirty(s);
     vr_outq_fini(&s->q);
     vr_outq_fini(&s->retained);
-    vr_free(s->gruns);
-    vr_dll2_unlink(&s->repl_node);
+    if (s->x) {
+        vr_dll2_unlink(&s->x->store_node);
+        vr_dll2_unlink(&s->x->repl_node);
+        vr_free(s->x->gruns);
+        vr_free(s->x->want_chans.buf);
+        vr_free(s->x->close_reason);
+        vr_free(s->x);
+    }
     vr_session_channels_clear(s);
     vr_free(s->user_id);
     vr_free(s->meta);
     vr_free(s->rx);
-    vr_free(s->close_reason);
-    vr_free(s->want_chans.buf);
     vr_free(s);
+}
+
+vr_session_ext *vr_session_ext_get(verani_session *s)
+{
+    if (!s->x && (s->x = vr_calloc(1, sizeof(*s->x))))
+        s->x->s = s;
+    return s->x;
 }
 
 void vr_session_closed(verani_session *s)
