@@ -203,33 +203,51 @@ int vr_random(void *buf, size_t len)
     return 0;
 }
 
+void vr_hex(char *out, const uint8_t *b, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 15];
+    }
+    out[2 * len] = '\0';
+}
+
+/* Written by hand, not with snprintf: it runs once per connection, and one snprintf of 16
+ * "%02x" was 6,000 instructions, most of a session's own cost at connect (bench/RESULTS.md). */
+void vr_uuid4_from(char out[37], uint8_t b[16])
+{
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* variant 10 */
+    vr_hex(out, b, 4);                      /* 8-4-4-4-12 */
+    out[8] = '-';
+    vr_hex(out + 9, b + 4, 2);
+    out[13] = '-';
+    vr_hex(out + 14, b + 6, 2);
+    out[18] = '-';
+    vr_hex(out + 19, b + 8, 2);
+    out[23] = '-';
+    vr_hex(out + 24, b + 10, 6);
+}
+
 int vr_uuid4(char out[37])
 {
     uint8_t b[16];
 
     if (vr_random(b, sizeof(b)))
         return VERANI_EIO;
-    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
-    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* variant 10 */
-    snprintf(out, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
+    vr_uuid4_from(out, b);
     return 0;
 }
 
 int vr_random_hex(char *out, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
     uint8_t b[64];
-    size_t i;
 
     if (len > sizeof(b) || vr_random(b, len))
         return VERANI_EIO;
-    for (i = 0; i < len; i++) {
-        out[2 * i] = hex[b[i] >> 4];
-        out[2 * i + 1] = hex[b[i] & 15];
-    }
-    out[2 * len] = '\0';
+    vr_hex(out, b, len);
     return 0;
 }

@@ -75,9 +75,13 @@ int vr_random(void *buf, size_t len);
 
 /* A random UUIDv4 in its 36-character text form; `out` holds 37 bytes. */
 int vr_uuid4(char out[37]);
+/* The same from 16 random bytes the caller drew (`b` gets the version and variant bits). */
+void vr_uuid4_from(char out[37], uint8_t b[16]);
 
 /* `len` random bytes as 2*len lowercase hex digits plus NUL into `out`. */
 int vr_random_hex(char *out, size_t len);
+/* `len` bytes of `b` as 2*len lowercase hex digits plus NUL into `out`. */
+void vr_hex(char *out, const uint8_t *b, size_t len);
 
 /* A growing text buffer (sb.c: JSON replies, the metrics exposition). After an allocation
  * failure `failed` is set and further appends do nothing. */

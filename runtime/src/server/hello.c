@@ -263,6 +263,7 @@ void vr_session_hello(verani_session *s, const vr_envelope *env)
 {
     const Verani__Wire__Hello *hello = env->hello;
     verani_session *old;
+    uint8_t rnd[32];
     uint64_t last = 0;
     int recovered = 1;
 
@@ -274,10 +275,13 @@ void vr_session_hello(verani_session *s, const vr_envelope *env)
     if (!vr_owner_serving(s))
         return; /* a cluster's node that does not serve the instance now: 1013 */
     old = hello ? find_resumable(s, hello->resume_token) : NULL;
-    if ((!old && vr_uuid4(s->client_id)) || vr_random_hex(s->resume_token, 16)) {
+    if (vr_random(rnd, sizeof(rnd))) { /* one draw: the client id and the resume token */
         vr_session_close(s, VR_CLOSE_INTERNAL, "internal error", 0);
         return;
     }
+    if (!old)
+        vr_uuid4_from(s->client_id, rnd);
+    vr_hex(s->resume_token, rnd + 16, 16);
     if (old)
         recovered = resume(s, old, hello, &last);
     else if (hello && hello->resume_token && *hello->resume_token)

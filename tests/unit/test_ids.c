@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_ids.c: the identifiers the runtime makes (core/common.c): a client id
+ * is a UUIDv4 in its canonical text form (lowercase 8-4-4-4-12, version 4,
+ * variant 10), a resume token or epoch lowercase hex; and they differ from
+ * one draw to the next.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/core-private.h"
+
+static int is_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+static void check_uuid4(const char *u)
+{
+    size_t i;
+
+    assert_int_equal(strlen(u), 36);
+    for (i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23)
+            assert_int_equal(u[i], '-');
+        else
+            assert_true(is_hex(u[i]));
+    }
+    assert_int_equal(u[14], '4');                 /* version */
+    assert_non_null(strchr("89ab", u[19]));       /* variant 10 */
+}
+
+static void test_uuid4_from_known_bytes(void **state)
+{
+    uint8_t b[16] = {0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
+                     0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff};
+    uint8_t ones[16];
+    char u[37];
+
+    (void)state;
+    vr_uuid4_from(u, b);
+    assert_string_equal(u, "00112233-4455-4677-8899-aabbccddeeff");
+    memset(ones, 0xff, sizeof(ones));
+    vr_uuid4_from(u, ones);
+    assert_string_equal(u, "ffffffff-ffff-4fff-bfff-ffffffffffff");
+}
+
+static void test_uuid4_random(void **state)
+{
+    char a[37], b[37];
+    int i;
+
+    (void)state;
+    for (i = 0; i < 100; i++) {
+        assert_int_equal(vr_uuid4(a), 0);
+        check_uuid4(a);
+        assert_int_equal(vr_uuid4(b), 0);
+        assert_string_not_equal(a, b);
+    }
+}
+
+static void test_hex(void **state)
+{
+    const uint8_t b[] = {0x00, 0x0f, 0xa0, 0xff};
+    char h[9], r[33], s[33];
+
+    (void)state;
+    vr_hex(h, b, sizeof(b));
+    assert_string_equal(h, "000fa0ff");
+    assert_int_equal(vr_random_hex(r, 16), 0);
+    assert_int_equal(strlen(r), 32);
+    assert_int_equal(vr_random_hex(s, 16), 0);
+    assert_string_not_equal(r, s);
+    assert_int_equal(vr_random_hex(r, 65), VERANI_EIO); /* more than it draws at once */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_uuid4_from_known_bytes),
+        cmocka_unit_test(test_uuid4_random),
+        cmocka_unit_test(test_hex),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
