@@ -379,6 +379,7 @@ static int p_idle(lg_ctl *c)
     double per;
 
     rss0 = lg_proc_rss_kib(o->pid);
+    mark(o, "start"); /* the measured phase: connecting, then holding */
     a = take(c);
     set_phase(c, PH_CONNECT);
     if (wait_state(c, WS_CONNECTED, o->timeout + 30) != 0) {
@@ -389,6 +390,7 @@ static int p_idle(lg_ctl *c)
     set_phase(c, PH_RUN);
     lg_sleep_ms(o->hold * 1000);
     b = take(c);
+    mark(o, "end");
     rss1 = lg_proc_rss_kib(o->pid);
     open = SUM(c, n_open);
     failed = SUM(c, n_failed);
