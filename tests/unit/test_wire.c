@@ -73,7 +73,7 @@ static void test_seq_prefix_merges(void **state)
 /* The prefix is byte for byte an Envelope with only `seq` set. */
 static void test_seq_prefix_is_envelope_seq(void **state)
 {
-    static const uint64_t seqs[] = {1, 127, 128, 300, 16383, 16384, UINT32_MAX,
+    static const uint64_t seqs[] = {1, 127, 128, 300, 16383, 16384, 2097151, 2097152, UINT32_MAX,
                                     (uint64_t)UINT32_MAX + 1, UINT64_MAX - 1, UINT64_MAX};
     uint8_t a[VR_WIRE_SEQ_PREFIX_MAX], b[64];
     size_t i;
@@ -88,7 +88,9 @@ static void test_seq_prefix_is_envelope_seq(void **state)
         nb = vr_wire_pack(&e, b);
         assert_int_equal(na, nb);
         assert_memory_equal(a, b, nb);
+        assert_int_equal(vr_wire_seq_prefix_len(seqs[i]), na);
     }
+    assert_int_equal(vr_wire_seq_prefix_len(0), 0);
 }
 
 static void test_decode_rejects(void **state)

@@ -149,8 +149,7 @@ size_t vr_outq_fill_n(vr_outq *q, uint8_t *dst, size_t cap, uint32_t max_frames)
 
     while (q->count && max_frames--) {
         vr_qent *e = &q->ring[q->head];
-        uint8_t prefix[VR_WIRE_SEQ_PREFIX_MAX];
-        size_t plen = vr_wire_seq_prefix(prefix, e->seq);
+        size_t plen = vr_wire_seq_prefix_len(e->seq);
         uint64_t n = plen + e->frame->len;
         size_t hlen = n < 126 ? 2 : n <= 0xffff ? 4 : 10;
 
@@ -159,8 +158,7 @@ size_t vr_outq_fill_n(vr_outq *q, uint8_t *dst, size_t cap, uint32_t max_frames)
         used += vr_wire_ws_header(dst + used, n);
         if (e->frame->text)
             dst[used - hlen] = 0x81; /* FIN | text (a JSON frame); the length is the same */
-        memcpy(dst + used, prefix, plen);
-        used += plen;
+        used += vr_wire_seq_prefix(dst + used, e->seq); /* in place: no copy per frame */
         memcpy(dst + used, e->frame->body, e->frame->len);
         used += e->frame->len;
         outq_pop(q);
@@ -323,12 +321,14 @@ static int local_publish(vr_instance *inst, const verani_target *to, const veran
          * skipped). vr_session_enqueue never ends a session or changes a membership (a
          * close only starts), so the member array stays as it is during the walk. */
         vr_channel *c = vr_channel_find(inst, to->name);
+        int filtered = to->n_user_ids || to->n_client_ids; /* `except` is checked here */
         uint32_t i;
 
         for (i = 0; c && i < c->n_members; i++) {
             verani_session *s = c->members[i];
 
-            if (s->added && vr_session_reachable(s) && filters_match(to, s) &&
+            if (s != to->except && s->added && vr_session_reachable(s) &&
+                (!filtered || filters_match(to, s)) &&
                 vr_session_enqueue(s, frame, 1) == 0)
                 count++;
         }

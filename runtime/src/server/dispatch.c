@@ -240,7 +240,7 @@ static void on_event(verani_session *s, const vr_envelope *env)
  * connection closed when it keeps coming. Returns 1 when it was, 0 when the frame may go on. */
 static int rate_limited(verani_session *s, const uint8_t *buf, size_t len, int binary)
 {
-    vr_envelope *env = NULL;
+    vr_envelope *env = NULL, st;
 
     if (vr_bucket_take(&s->bucket, vr_session_rate(s), lws_now_usecs()))
         return 0;
@@ -251,17 +251,17 @@ static int rate_limited(verani_session *s, const uint8_t *buf, size_t len, int b
     }
     /* decoded only to answer it with its request_id and event (PROTOCOL.md section 3):
      * the sender matches the error to its request instead of waiting for a timeout */
-    if (!binary || vr_wire_decode(buf, len, &env, NULL))
+    if (!binary || vr_wire_decode_in(buf, len, &st, &env, NULL))
         env = NULL;
     vr_session_error(s, VERANI__WIRE__ERROR_CODE__RATE_LIMITED, env,
                      "over the room's rate limit; the frame was dropped", NULL);
-    vr_wire_free(env);
+    vr_wire_done(env, &st);
     return 1;
 }
 
 static void handle_message(verani_session *s, const uint8_t *buf, size_t len, int binary)
 {
-    vr_envelope *env = NULL;
+    vr_envelope *env = NULL, st; /* `st`: an Envelope decoded in place (envelope_fast.c) */
     const char *why = NULL;
 
     if (rate_limited(s, buf, len, binary))
@@ -277,7 +277,7 @@ static void handle_message(verani_session *s, const uint8_t *buf, size_t len, in
                           "frames", NULL);
         return;
     }
-    if (vr_wire_decode(buf, len, &env, &why)) {
+    if (vr_wire_decode_in(buf, len, &st, &env, &why)) {
         vr_session_refuse(s, VERANI__WIRE__ERROR_CODE__BAD_FRAME, NULL, why, NULL);
         return;
     }
@@ -287,7 +287,7 @@ static void handle_message(verani_session *s, const uint8_t *buf, size_t len, in
         else
             vr_session_refuse(s, VERANI__WIRE__ERROR_CODE__PROTOCOL, env,
                               "the first frame must be HELLO", NULL);
-        vr_wire_free(env);
+        vr_wire_done(env, &st);
         return;
     }
     switch (env->kind) {
@@ -323,7 +323,7 @@ static void handle_message(verani_session *s, const uint8_t *buf, size_t len, in
                           "this kind of frame is not sent by clients", NULL);
         break;
     }
-    vr_wire_free(env);
+    vr_wire_done(env, &st);
 }
 
 int vr_session_rx(verani_session *s, const uint8_t *in, size_t len, int binary, int first,

@@ -96,7 +96,7 @@ static int enqueue(verani_session *s, vr_frame *f, int with_seq, int direct)
         with_seq = 0;
     }
     seq = with_seq ? s->seq + 1 : 0;
-    if (with_seq && (s->detached || vr_session_detaching(s))) {
+    if (with_seq && (s->detached || (s->closing && vr_session_detaching(s)))) {
         /* No connection (or one going, the session staying for a resume): the frame takes
          * its seq and waits in the retained window. */
         s->seq = seq;

@@ -79,7 +79,10 @@ int vr_wire_encode(vr_envelope *env, const ProtobufCMessage *msg, vr_wire_alloc_
 {
     uint8_t small[512], *buf = small, *out;
     size_t n;
+    int r = vr_wire_encode_fast(env, msg, alloc, arg);
 
+    if (r != 1)
+        return r; /* written by hand (envelope_fast.c), or out of memory */
     if (msg) {
         n = protobuf_c_message_get_packed_size(msg);
         if (n > sizeof(small) && !(buf = vr_malloc(n)))

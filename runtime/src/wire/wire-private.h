@@ -40,6 +40,18 @@ typedef Verani__Wire__Envelope vr_envelope;
  * then `why` (when given) points at a static sentence for the peer.
  */
 int vr_wire_decode(const uint8_t *buf, size_t len, vr_envelope **out, const char **why);
+/*
+ * The same, decoded in place into `st` when the Envelope is one of the hot
+ * path's (envelope_fast.c: kind, event, payload, request_id, seq, each once),
+ * with its payload borrowed from `buf`; else as vr_wire_decode. *out is `st`
+ * or an allocation: vr_wire_done(*out, st) after, while `buf` is still there.
+ */
+int vr_wire_decode_in(const uint8_t *buf, size_t len, vr_envelope *st, vr_envelope **out,
+                      const char **why);
+void vr_wire_done(vr_envelope *env, const vr_envelope *st);
+/* envelope_fast.c: 1 when `buf` was decoded into `st` (payload borrowed), 0 when it is not
+ * an Envelope of the hot path (`st` is then not to be read); no check of `kind`. */
+int vr_wire_decode_fast(const uint8_t *buf, size_t len, vr_envelope *st);
 /* The same without the check of `kind` (the client reports an unknown kind itself); NULL when
  * the bytes are not an Envelope. */
 vr_envelope *vr_wire_unpack(const uint8_t *buf, size_t len);
@@ -54,11 +66,25 @@ size_t vr_wire_size(const vr_envelope *env);
 size_t vr_wire_pack(const vr_envelope *env, uint8_t *out);
 
 /*
- * The per-session prefix: an Envelope holding only `seq` (field 6, varint),
- * packed by protobuf-c. Because protobuf merges concatenated encodings, the
- * bytes prefix + body decode as body with `seq` set. Writes 0 bytes for seq 0.
+ * The per-session prefix: an Envelope holding only `seq` (field 6, varint:
+ * key 0x30, then the varint), written by hand. Because protobuf merges
+ * concatenated encodings, the bytes prefix + body decode as body with `seq`
+ * set. Writes 0 bytes for seq 0.
  */
 size_t vr_wire_seq_prefix(uint8_t out[VR_WIRE_SEQ_PREFIX_MAX], uint64_t seq);
+/* The bytes vr_wire_seq_prefix writes for `seq` (0 for 0), without writing them. */
+static inline size_t vr_wire_seq_prefix_len(uint64_t seq)
+{
+    size_t n = 2; /* the key and the varint's last byte */
+
+    if (!seq)
+        return 0;
+    while (seq >= 0x80) {
+        seq >>= 7;
+        n++;
+    }
+    return n;
+}
 
 /*
  * A server->client WebSocket frame header (RFC 6455 section 5.2): FIN set,
@@ -99,6 +125,10 @@ size_t vr_wire_size_with(vr_envelope *env, const ProtobufCMessage *msg);
  */
 int vr_wire_encode(vr_envelope *env, const ProtobufCMessage *msg, vr_wire_alloc_fn alloc,
                    void *arg);
+/* envelope_fast.c: vr_wire_encode by hand (the same bytes) when `env` has no hello, welcome,
+ * error or unknown field; 1 when it has (nothing done), else vr_wire_encode's result. */
+int vr_wire_encode_fast(vr_envelope *env, const ProtobufCMessage *msg, vr_wire_alloc_fn alloc,
+                        void *arg);
 
 /* The name of a Kind / ErrorCode value for logs ("EVENT", "BAD_FRAME"). */
 const char *vr_wire_kind_name(int kind);
