@@ -16,11 +16,12 @@
  *
  * libwebsockets is set up, and its loop driven, the way Verani-C's server does it
  * (runtime/src/server/server.c, outq.c), so that the difference between the two is the protocol's:
- * libev (epoll) on a loop of our own; each turn takes the input that is ready in up to 16 more
- * non-blocking rounds, then writes straight away to every connection that has something
- * pending (asking lws for WRITEABLE costs two epoll_ctl calls per write on epoll); no lws
- * validity timers; a 64 KiB tx_packet_size (lws 4.1 would cut each send to the receive
- * buffer's size); a 512-byte receive buffer unless --rx-buffer. Without lws's libev plugin it
+ * libev (epoll) on a loop of our own; each turn takes the input that is ready in more
+ * non-blocking rounds (as many as take in 8 KiB of one sender: 32 with the default buffer),
+ * then writes straight away to every connection that has something pending (asking lws for
+ * WRITEABLE costs two epoll_ctl calls per write on epoll); no lws validity timers; a 64 KiB
+ * tx_packet_size (lws 4.1 would cut each send to the receive buffer's size); a 256-byte
+ * receive buffer (the server's default) unless --rx-buffer. Without lws's libev plugin it
  * runs on lws's poll() loop and writes in WRITEABLE. It listens on 127.0.0.1 (port 0 unless
  * --port), prints "PID <pid> PORT <port>" on stdout and runs until SIGINT or SIGTERM. It
  * measures nothing: the load generator reads /proc.
@@ -46,7 +47,9 @@
 #define FLOOR_HDR_MAX 4           /* a server frame header up to 65535 bytes */
 #define FLOOR_WRITE_MAX 65536     /* one write, and lws's tx_packet_size */
 #define FLOOR_OUT_MAX 65536       /* echo replies waiting for one connection */
-#define FLOOR_READ_AHEAD 16       /* extra non-blocking rounds a turn takes (server.c's) */
+#define FLOOR_RX_BUFFER 256       /* the receive buffer: recv_buffer_bytes' default */
+#define FLOOR_READ_AHEAD_BYTES 8192u /* a turn's extra rounds take in this much of a sender,
+                                      16 to 64 rounds (server.c's rule) */
 
 typedef struct floor_conn {
     struct lws *wsi;
@@ -299,7 +302,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 }
 
 static struct lws_protocols protocols[] = {
-    {"floor", callback, sizeof(floor_conn), 512, 0, NULL, FLOOR_WRITE_MAX},
+    {"floor", callback, sizeof(floor_conn), FLOOR_RX_BUFFER, 0, NULL, FLOOR_WRITE_MAX},
     {NULL, NULL, 0, 0, 0, NULL, 0}
 };
 
@@ -324,15 +327,17 @@ static void on_signal(int sig)
 /* The libev loop: wait, read ahead while input keeps coming, then write. */
 static void run_ev(void)
 {
+    unsigned rounds = FLOOR_READ_AHEAD_BYTES / (unsigned)protocols[0].rx_buffer_size;
     ev_signal sig_int, sig_term;
 
+    rounds = rounds < 16 ? 16 : rounds > 64 ? 64 : rounds;
     ev_signal_init(&sig_int, on_ev_signal, SIGINT);
     ev_signal_init(&sig_term, on_ev_signal, SIGTERM);
     ev_signal_start(srv.loop, &sig_int);
     ev_signal_start(srv.loop, &sig_term);
     while (!srv.stop) {
         ev_run(srv.loop, EVRUN_ONCE);
-        for (int i = 0; i < FLOOR_READ_AHEAD; i++) {
+        for (unsigned i = 0; i < rounds; i++) {
             uint64_t seen = srv.bytes_in;
 
             ev_run(srv.loop, EVRUN_NOWAIT);
