@@ -318,6 +318,17 @@ if [ "$idle_n" -gt $((ports - 2000)) ]; then
     idle_src=$(((idle_n + ports - 2001) / (ports - 2000)))
 fi
 
+# --- the servers' writes (issue 20): deliveries per write, with perf's syscall tracepoints ----
+# How many frames share each send() is most of a fan-out delivery's cost: counted for every
+# server the same way (bench/syscount.sh), when perf may read the tracepoints here.
+syscount=0
+if perf stat -x, -e syscalls:sys_enter_sendto -- true 2>&1 | grep -q '^[0-9]*,,syscalls'; then
+    syscount=1
+else
+    echo "run.sh: writes per delivery are not counted: perf cannot read syscall tracepoints" \
+         "here (install linux-perf; run as root or with kernel.perf_event_paranoid=-1)" >&2
+fi
+
 # verani-db's SQLite files: one per run, in a folder of our own removed on exit.
 dbdir=$(mktemp -d "${TMPDIR:-/tmp}/verani-bench-XXXXXX")
 trap 'redis_stop; rm -rf "$dbdir"' EXIT
@@ -382,13 +393,18 @@ for run in $(seq 1 "$runs"); do
                 fi
             fi
             rm -f "$db" "$db-wal" "$db-shm"
-            mark=()
+            marks=()
             rmsg=""
             if [[ "$t" == verani-cluster* ]]; then
                 rdir="$dbdir/redis-$run-$sc"
                 redis_start "$rdir" "$gen_cores"
-                mark=(--mark "$(redis_mark "$rdir")")
+                marks+=("$(redis_mark "$rdir")")
             fi
+            wfile="$dbdir/writes-$run-$sc-$t"
+            [ "$syscount" = 1 ] && [ "$sc" != idle ] && [ "$sc" != churn ] &&
+                marks+=("\"$here/syscount.sh\" \"\$1\" \"\$2\" \"$wfile\"")
+            mark=()
+            [ "${#marks[@]}" -gt 0 ] && mark=(--mark "$(IFS=';'; echo "${marks[*]}")")
             echo "== run $run/$runs: $sc against $label" | tee -a "$log"
             # shellcheck disable=SC2046,SC2086
             if line=$("${wrap[@]}" taskset -c "$gen_cores" "$loadgen" --target "$lt" $wargs $args \
@@ -417,6 +433,13 @@ for run in $(seq 1 "$runs"); do
             fi
             # the loadgen names the protocol it spoke; the table names the server
             line=${line/ target=$lt / target=$label }
+            if [ -s "$wfile" ]; then # units per write: deliveries, round trips
+                w=$(sed -n 's/^writes=//p' "$wfile")
+                cnt=${line##* count=}
+                cnt=${cnt%% *}
+                line="$line writes=$w units_per_write=$(awk -v c="$cnt" -v w="$w" \
+                      'BEGIN { printf "%.2f", (w > 0 ? c / w : 0) }')"
+            fi
             echo "$line scen=$sc run=$run" >>"$results"
             tail -n 2 "$log" | sed "s/^ */   /"
             [ -z "$rmsg" ] || echo "   $rmsg" | tee -a "$log"
@@ -444,6 +467,7 @@ awk -v runs="$runs" -v gcores="$n_gen_cores" -v workers="$workers" -v defer="$de
     add(k SUBSEP "genw", kv("gen_worker_max_pct"))
     add(k SUBSEP "srv", el > 0 ? 100 * kv("server_cpu_s") / el : 0)
     if (s == "fanout") add(k SUBSEP "bad", kv("losses") + kv("gaps") + kv("dups") + kv("subs_lost"))
+    if (kv("units_per_write") != "") add(k SUBSEP "upw", kv("units_per_write"))
     if (s ~ /^echo/) { add(k SUBSEP "p50", kv("p50_us")); add(k SUBSEP "p99", kv("p99_us")) }
     if (s == "idle") { add(k SUBSEP "kib", kv("kib_per_conn")); add(k SUBSEP "bytes", 1024 * kv("kib_per_conn")) }
     if (s == "churn" || s ~ /^echo/) add(k SUBSEP "err", kv("errors"))
@@ -522,6 +546,10 @@ function issue20_summary(    vi, fs, fk, ff, flab, nc, cs, fi, ci, row, t, k, v,
         row = row " | " (v != "-" && u != "-" && u > 0 ? sprintf("%.2fx", v / u) : "-")
         print row " |"
     }
+    row = "| fan-out, deliveries per write (the server's send calls)"
+    for (ci = 1; ci <= nc; ci++)
+        row = row " | " show("fanout" SUBSEP cs[ci] SUBSEP "upw", "%.1f")
+    print row " | | |"
     row = "| generator CPU in fan-out, % of one core [busiest worker]"
     for (ci = 1; ci <= nc; ci++) {
         k = "fanout" SUBSEP cs[ci]

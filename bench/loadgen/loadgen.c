@@ -218,20 +218,23 @@ static void print_gen(const lg_ctl *c, const snap *a, const snap *b)
             c->n, max);
 }
 
-/* --mark: run the command with sh -c, `word` ("start" or "end") as its $1, and wait for it.
- * Its failure is reported, not fatal: it only watches (Redis counters, a start barrier). */
+/* --mark: run the command with sh -c, `word` ("start" or "end") as its $1 and the server's pid
+ * as its $2, and wait for it. Its failure is reported, not fatal: it only watches (Redis
+ * counters, a start barrier, the server's writes). */
 static void mark(const opts *o, const char *word)
 {
+    char pid[24];
     pid_t kid;
     int status;
 
     if (!o->mark)
         return;
+    snprintf(pid, sizeof(pid), "%ld", o->pid);
     fflush(stdout);
     fflush(stderr);
     kid = fork();
     if (kid == 0) {
-        execl("/bin/sh", "sh", "-c", o->mark, "mark", word, (char *)NULL);
+        execl("/bin/sh", "sh", "-c", o->mark, "mark", word, pid, (char *)NULL);
         _exit(127);
     }
     if (kid < 0 || waitpid(kid, &status, 0) != kid || !WIFEXITED(status) ||
