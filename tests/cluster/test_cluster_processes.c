@@ -175,12 +175,35 @@ static int cr_all(const crashee *k, int pokes, int opens)
     return 1;
 }
 
+/* The clients short of `pokes` heard or `opens` opens, each with its connection's state,
+ * when a wait for them ends without them (so that a failure says which and how). */
+static void cr_report(const crashee *k, int pokes, int opens)
+{
+    int i;
+
+    for (i = 0; i < CRASH_CLIENTS; i++) {
+        verani_client_info info;
+
+        if (k[i].pokes_heard >= pokes && k[i].opens >= opens)
+            continue;
+        memset(&info, 0, sizeof(info));
+        verani_client_get_info(k[i].c, &info);
+        fprintf(stderr, "client u%d: %d of %d pokes heard, %d of %d opens; state %d, connection "
+                "%llu, %u failed attempts, last seq %llu, %zu queued, %zu requests pending\n",
+                i, k[i].pokes_heard, pokes, k[i].opens, opens, (int)info.state,
+                (unsigned long long)info.connection_id, info.attempts,
+                (unsigned long long)info.last_seq, info.queued, info.pending_requests);
+    }
+}
+
 static void cr_until(verani_client_loop *loop, const crashee *k, int pokes, int opens)
 {
     int64_t d = dl_after(DL_WAIT_MS);
 
     while (!cr_all(k, pokes, opens) && !dl_passed(d))
         verani_client_loop_service(loop, 10);
+    if (!cr_all(k, pokes, opens))
+        cr_report(k, pokes, opens);
     assert_true(cr_all(k, pokes, opens));
 }
 
@@ -253,6 +276,8 @@ static void test_sigkill_failover(void **state)
     d = dl_after(DL_GENEROUS(1000 + 1000 + 1000)); /* lease + max backoff + 1 s */
     while (!cr_all(k, CRASH_CLIENTS, 2) && !dl_passed(d))
         verani_client_loop_service(loop, 10);
+    if (!cr_all(k, CRASH_CLIENTS, 2))
+        cr_report(k, CRASH_CLIENTS, 2);
     assert_true(cr_all(k, CRASH_CLIENTS, 2));
     for (i = 0; i < CRASH_CLIENTS; i++) {
         verani_client_info info;
