@@ -32,12 +32,12 @@
 #include "rawclient.h"
 
 /* Bytes of libverani heap one idle session may hold. What it holds at the time of writing,
- * counted the same way, is about 437: verani_session 376, its user id and its packed meta
+ * counted the same way, is about 423: verani_session 360, its user id and its packed meta
  * 24 each, and its share of arrays that grow by doubling (its channel's members, the
  * turn's list of sessions to write), 10 to 15 depending on how the connects fall into loop
  * turns (bench/RESULTS.md, "Idle memory"). Another list node or allocation per session
  * does not fit: such a change must move this figure on purpose. */
-#define IDLE_SESSION_BUDGET 456
+#define IDLE_SESSION_BUDGET 440
 #define N_IDLE 100
 
 static atomic_llong live; /* bytes in libverani's live blocks */

@@ -2,8 +2,8 @@
 /*
  * test_ids.c: the identifiers the runtime makes (core/common.c): a client id
  * is a UUIDv4 in its canonical text form (lowercase 8-4-4-4-12, version 4,
- * variant 10), a resume token or epoch lowercase hex; and they differ from
- * one draw to the next.
+ * variant 10), a resume token or epoch lowercase hex, read back only in that
+ * form; and they differ from one draw to the next.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -79,12 +79,38 @@ static void test_hex(void **state)
     assert_int_equal(vr_random_hex(r, 65), VERANI_EIO); /* more than it draws at once */
 }
 
+/* vr_unhex takes exactly what vr_hex writes: 2*len lowercase digits, nothing else. */
+static void test_unhex(void **state)
+{
+    uint8_t b[16], back[16];
+    char h[33];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(b); i++)
+        b[i] = (uint8_t)(i * 17 + 3);
+    vr_hex(h, b, sizeof(b));
+    assert_int_equal(vr_unhex(back, h, sizeof(back)), 0);
+    assert_memory_equal(back, b, sizeof(b));
+    assert_int_equal(vr_unhex(back, "000fa0ff", 4), 0);
+    assert_int_equal(back[0], 0x00);
+    assert_int_equal(back[2], 0xa0);
+    assert_int_equal(back[3], 0xff);
+    assert_int_equal(vr_unhex(back, "000fa0f", 4), -1);   /* short */
+    assert_int_equal(vr_unhex(back, "000fa0ff0", 4), -1); /* long */
+    assert_int_equal(vr_unhex(back, "000FA0FF", 4), -1);  /* upper case: not ours */
+    assert_int_equal(vr_unhex(back, "000fa0fg", 4), -1);
+    assert_int_equal(vr_unhex(back, "", 4), -1);
+    assert_int_equal(vr_unhex(back, "", 0), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uuid4_from_known_bytes),
         cmocka_unit_test(test_uuid4_random),
         cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_unhex),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -215,6 +215,26 @@ void vr_hex(char *out, const uint8_t *b, size_t len)
     out[2 * len] = '\0';
 }
 
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int vr_unhex(uint8_t *out, const char *hex, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        int hi = hex[2 * i] ? hex_digit(hex[2 * i]) : -1;
+        int lo = hi >= 0 && hex[2 * i + 1] ? hex_digit(hex[2 * i + 1]) : -1;
+
+        if (lo < 0)
+            return -1;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return hex[2 * len] ? -1 : 0;
+}
+
 /* Written by hand, not with snprintf: it runs once per connection, and one snprintf of 16
  * "%02x" was 6,000 instructions, most of a session's own cost at connect (bench/RESULTS.md). */
 void vr_uuid4_from(char out[37], uint8_t b[16])

@@ -82,6 +82,9 @@ void vr_uuid4_from(char out[37], uint8_t b[16]);
 int vr_random_hex(char *out, size_t len);
 /* `len` bytes of `b` as 2*len lowercase hex digits plus NUL into `out`. */
 void vr_hex(char *out, const uint8_t *b, size_t len);
+/* The reverse: `hex` must be exactly 2*len lowercase hex digits (what vr_hex writes); 0, or
+ * -1 (then `out` is not to be read). */
+int vr_unhex(uint8_t *out, const char *hex, size_t len);
 
 /* A growing text buffer (sb.c: JSON replies, the metrics exposition). After an allocation
  * failure `failed` is set and further appends do nothing. */

@@ -67,6 +67,7 @@ typedef struct ho_pack {
     Verani__Cluster__Handover ho;
     Verani__Cluster__HandoverFrame *frames;      /* ho.frames points into it */
     Verani__Cluster__HandoverSession *sessions;  /* ho.sessions points into it */
+    char (*tokens)[33];                          /* sessions[i].resume_token points into it */
 } ho_pack;
 
 static void pack_free(ho_pack *p)
@@ -79,6 +80,7 @@ static void pack_free(ho_pack *p)
         vr_free(p->sessions[i].channels); /* the array; the names are the channels' */
     }
     vr_free(p->sessions);
+    vr_free(p->tokens);
     vr_free(p->frames);
     vr_free(p->ho.frames);
     vr_free(p->ho.sessions);
@@ -99,7 +101,8 @@ static int pack_session(ho_pack *p, ho_index *x, verani_session *s,
     vr_retain_trim(&s->retained, now_us - (int64_t)s->srv->opts.retain_max_age_ms * 1000);
     verani__cluster__handover_session__init(hs);
     hs->client_id = s->client_id;
-    hs->resume_token = s->resume_token;
+    vr_hex(p->tokens[p->ho.n_sessions - 1], s->resume_token, sizeof(s->resume_token));
+    hs->resume_token = p->tokens[p->ho.n_sessions - 1];
     hs->user_id = s->user_id ? s->user_id : "";
     hs->has_meta = 1;
     hs->meta.data = s->meta;
@@ -167,8 +170,9 @@ static int pack_instance(vr_instance *inst, uint8_t **out, size_t *out_len, size
     p.frames = vr_calloc(entries + 1, sizeof(*p.frames));
     p.ho.frames = vr_calloc(entries + 1, sizeof(*p.ho.frames));
     p.sessions = vr_calloc(sessions + 1, sizeof(*p.sessions));
+    p.tokens = vr_calloc(sessions + 1, sizeof(*p.tokens));
     p.ho.sessions = vr_calloc(sessions + 1, sizeof(*p.ho.sessions));
-    r = !p.frames || !p.ho.frames || !p.sessions || !p.ho.sessions ? VERANI_ENOMEM
+    r = !p.frames || !p.ho.frames || !p.sessions || !p.tokens || !p.ho.sessions ? VERANI_ENOMEM
                                                                     : index_init(&x, entries);
     lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&inst->sessions)) {
         verani_session *s = lws_container_of(d, verani_session, node);
@@ -480,12 +484,14 @@ void vr_handover_restore(vr_instance *inst, const uint8_t *blob, size_t len)
 int vr_session_record(const verani_session *s, uint8_t **out, size_t *len)
 {
     Verani__Cluster__HandoverSession hs = VERANI__CLUSTER__HANDOVER_SESSION__INIT;
+    char token[2 * sizeof(s->resume_token) + 1];
     vr_chan_names c;
 
     if (vr_chan_names_get(s, &c))
         return VERANI_ENOMEM;
+    vr_hex(token, s->resume_token, sizeof(s->resume_token));
     hs.client_id = (char *)s->client_id;
-    hs.resume_token = (char *)s->resume_token;
+    hs.resume_token = token;
     hs.user_id = s->user_id ? s->user_id : "";
     hs.has_meta = 1;
     hs.meta.data = s->meta;

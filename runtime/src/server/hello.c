@@ -14,13 +14,13 @@
 /* --- hello --------------------------------------------------------------- */
 
 /* Equal tokens, in time that does not depend on where they differ. */
-static int token_equal(const char *a, const char *b, size_t n)
+static int token_equal(const uint8_t *a, const uint8_t *b, size_t n)
 {
     unsigned char d = 0;
     size_t i;
 
     for (i = 0; i < n; i++)
-        d |= (unsigned char)(a[i] ^ b[i]);
+        d |= (uint8_t)(a[i] ^ b[i]);
     return d == 0;
 }
 
@@ -33,15 +33,16 @@ static int token_equal(const char *a, const char *b, size_t n)
 static verani_session *find_resumable(verani_session *s, const char *token)
 {
     verani_session *found = NULL;
-    size_t n = sizeof(s->resume_token) - 1;
+    uint8_t want[sizeof(s->resume_token)];
+    size_t n = sizeof(want);
 
-    if (!token || strlen(token) != n || !s->user_id)
-        return NULL;
+    if (!token || vr_unhex(want, token, n) || !s->user_id)
+        return NULL; /* not 32 lowercase hex digits: none of ours */
     lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&s->inst->sessions)) {
         verani_session *o = lws_container_of(d, verani_session, node);
 
         if (o != s && o->added && vr_session_reachable(o) && o->user_id &&
-            !strcmp(o->user_id, s->user_id) && token_equal(o->resume_token, token, n))
+            !strcmp(o->user_id, s->user_id) && token_equal(o->resume_token, want, n))
             found = o;
     } lws_end_foreach_dll(d);
     return found;
@@ -204,6 +205,7 @@ static void welcome(verani_session *s, const Verani__Wire__Hello *hello, int res
     const verani_room_schema *sc = s->inst->mount->def->schema;
     vr_envelope out = VERANI__WIRE__ENVELOPE__INIT;
     Verani__Wire__Welcome w = VERANI__WIRE__WELCOME__INIT;
+    char token[2 * sizeof(s->resume_token) + 1];
     vr_chan_names c;
 
     out.has_kind = 1;
@@ -212,7 +214,8 @@ static void welcome(verani_session *s, const Verani__Wire__Hello *hello, int res
     w.protocol = VR_WIRE_PROTOCOL;
     w.client_id = s->client_id;
     w.user_id = s->user_id;
-    w.resume_token = s->resume_token;
+    vr_hex(token, s->resume_token, sizeof(s->resume_token));
+    w.resume_token = token;
     w.fingerprint = (char *)sc->fingerprint;
     if (vr_chan_names_get(s, &c))
         VR_WARN("session %s: out of memory listing its channels; its WELCOME names none\n",
@@ -281,7 +284,7 @@ void vr_session_hello(verani_session *s, const vr_envelope *env)
     }
     if (!old)
         vr_uuid4_from(s->client_id, rnd);
-    vr_hex(s->resume_token, rnd + 16, 16);
+    memcpy(s->resume_token, rnd + 16, sizeof(s->resume_token));
     if (old)
         recovered = resume(s, old, hello, &last);
     else if (hello && hello->resume_token && *hello->resume_token)

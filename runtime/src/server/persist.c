@@ -34,7 +34,7 @@ static int fill_attachment(const verani_session *s, vr_attachment *a, vr_chan_na
     if (vr_chan_names_get(s, c))
         return VERANI_ENOMEM;
     memcpy(a->client_id, s->client_id, sizeof(s->client_id));
-    memcpy(a->resume_token, s->resume_token, sizeof(s->resume_token));
+    vr_hex(a->resume_token, s->resume_token, sizeof(s->resume_token));
     a->user_id = s->user_id;
     a->room = (char *)s->inst->mount->def->schema->name;
     a->instance = s->inst->name;
@@ -303,7 +303,10 @@ verani_session *vr_session_restored(verani_server *srv, vr_instance *inst,
     vr_outq_init(&s->q);
     vr_outq_init(&s->retained);
     snprintf(s->client_id, sizeof(s->client_id), "%s", a->client_id);
-    snprintf(s->resume_token, sizeof(s->resume_token), "%.32s", a->resume_token);
+    /* a token that is not one of ours (32 hex digits) resumes nothing: a random one */
+    if (vr_unhex(s->resume_token, a->resume_token, sizeof(s->resume_token)) &&
+        vr_random(s->resume_token, sizeof(s->resume_token)))
+        goto fail;
     s->user_id = vr_strdup(a->user_id ? a->user_id : "");
     s->meta = a->meta_len ? vr_malloc(a->meta_len) : NULL;
     if (!s->user_id || (a->meta_len && !s->meta))

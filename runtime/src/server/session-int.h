@@ -64,7 +64,8 @@ struct verani_session {
     lws_dll2_t all;                  /* in srv->sessions from ESTABLISHED to CLOSED */
     vr_instance *inst;               /* holds one `pending` or a list entry */
     char client_id[37];
-    char resume_token[33];
+    uint8_t resume_token[16];        /* binary: the WELCOME and the stores carry it as 32 hex
+                                        digits (vr_hex) */
     char epoch[17];                  /* the generation of its seqs (PROTOCOL.md, "Resume") */
     char *user_id;                   /* owned */
     uint8_t *meta;                   /* owned: the packed meta (the attachment) */
