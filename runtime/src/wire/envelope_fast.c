@@ -102,30 +102,6 @@ int vr_wire_decode_fast(const uint8_t *buf, size_t len, vr_envelope *st)
     return 1;
 }
 
-/* `v` as a varint at `out`; the bytes written. */
-static size_t put_varint(uint8_t *out, uint64_t v)
-{
-    size_t n = 0;
-
-    while (v >= 0x80) {
-        out[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    out[n++] = (uint8_t)v;
-    return n;
-}
-
-static size_t varint_len(uint64_t v)
-{
-    size_t n = 1;
-
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
 /* Can the envelope be written by hand: its fields are among kind, event, channel, payload,
  * request_id and seq (a kind protobuf-c writes as a 10-byte varint, a negative one, is
  * left to it too)? */
@@ -155,32 +131,32 @@ int vr_wire_encode_fast(vr_envelope *env, const ProtobufCMessage *msg, vr_wire_a
     if (env->channel)
         clen = strlen(env->channel);
     /* the sizes, in protobuf-c's order: by field number */
-    n += env->has_kind ? 1 + varint_len((uint64_t)env->kind) : 0;
-    n += env->has_event ? 1 + varint_len(env->event) : 0;
-    n += env->channel ? 1 + varint_len(clen) + clen : 0;
-    n += payload ? 1 + varint_len(plen) + plen : 0;
-    n += env->has_request_id ? 1 + varint_len(env->request_id) : 0;
-    n += env->has_seq ? 1 + varint_len(env->seq) : 0;
+    n += env->has_kind ? 1 + vr_varint_len((uint64_t)env->kind) : 0;
+    n += env->has_event ? 1 + vr_varint_len(env->event) : 0;
+    n += env->channel ? 1 + vr_varint_len(clen) + clen : 0;
+    n += payload ? 1 + vr_varint_len(plen) + plen : 0;
+    n += env->has_request_id ? 1 + vr_varint_len(env->request_id) : 0;
+    n += env->has_seq ? 1 + vr_varint_len(env->seq) : 0;
     if (!(out = alloc(n, arg)))
         return VERANI_ENOMEM;
     n = 0;
     if (env->has_kind) {
         out[n++] = K_KIND;
-        n += put_varint(out + n, (uint64_t)env->kind);
+        n += vr_varint_put(out + n, (uint64_t)env->kind);
     }
     if (env->has_event) {
         out[n++] = K_EVENT;
-        n += put_varint(out + n, env->event);
+        n += vr_varint_put(out + n, env->event);
     }
     if (env->channel) {
         out[n++] = K_CHANNEL;
-        n += put_varint(out + n, clen);
+        n += vr_varint_put(out + n, clen);
         memcpy(out + n, env->channel, clen);
         n += clen;
     }
     if (payload) {
         out[n++] = K_PAYLOAD;
-        n += put_varint(out + n, plen);
+        n += vr_varint_put(out + n, plen);
         if (msg)
             protobuf_c_message_pack(msg, out + n); /* straight into the frame */
         else if (plen)
@@ -189,11 +165,11 @@ int vr_wire_encode_fast(vr_envelope *env, const ProtobufCMessage *msg, vr_wire_a
     }
     if (env->has_request_id) {
         out[n++] = K_REQUEST_ID;
-        n += put_varint(out + n, env->request_id);
+        n += vr_varint_put(out + n, env->request_id);
     }
     if (env->has_seq) {
         out[n++] = K_SEQ;
-        put_varint(out + n, env->seq);
+        vr_varint_put(out + n, env->seq);
     }
     return 0;
 }

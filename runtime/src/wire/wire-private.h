@@ -72,18 +72,33 @@ size_t vr_wire_pack(const vr_envelope *env, uint8_t *out);
  * set. Writes 0 bytes for seq 0.
  */
 size_t vr_wire_seq_prefix(uint8_t out[VR_WIRE_SEQ_PREFIX_MAX], uint64_t seq);
-/* The bytes vr_wire_seq_prefix writes for `seq` (0 for 0), without writing them. */
-static inline size_t vr_wire_seq_prefix_len(uint64_t seq)
+/* `v` as a protobuf varint at `out`, and the bytes that takes (envelope_fast.c, the seq
+ * prefix). */
+static inline size_t vr_varint_put(uint8_t *out, uint64_t v)
 {
-    size_t n = 2; /* the key and the varint's last byte */
+    size_t n = 0;
 
-    if (!seq)
-        return 0;
-    while (seq >= 0x80) {
-        seq >>= 7;
+    while (v >= 0x80) {
+        out[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    out[n++] = (uint8_t)v;
+    return n;
+}
+static inline size_t vr_varint_len(uint64_t v)
+{
+    size_t n = 1;
+
+    while (v >= 0x80) {
+        v >>= 7;
         n++;
     }
     return n;
+}
+/* The bytes vr_wire_seq_prefix writes for `seq` (0 for 0), without writing them. */
+static inline size_t vr_wire_seq_prefix_len(uint64_t seq)
+{
+    return seq ? 1 + vr_varint_len(seq) : 0;
 }
 
 /*

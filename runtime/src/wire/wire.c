@@ -100,17 +100,10 @@ size_t vr_wire_seq_prefix(uint8_t out[VR_WIRE_SEQ_PREFIX_MAX], uint64_t seq)
     /* Envelope's `seq` (field 6, a varint: key 6 << 3 = 0x30) written by hand: it is made
      * once per delivery, and protobuf-c's pack of a one-field message (SeqPrefix, the same
      * bytes: test_wire) took about 140 instructions of it (bench/RESULTS.md). */
-    size_t n = 1;
-
     if (!seq)
         return 0;
     out[0] = 0x30;
-    while (seq >= 0x80) {
-        out[n++] = (uint8_t)(seq | 0x80);
-        seq >>= 7;
-    }
-    out[n++] = (uint8_t)seq;
-    return n;
+    return 1 + vr_varint_put(out + 1, seq);
 }
 
 size_t vr_wire_ws_header(uint8_t out[VR_WS_HEADER_MAX], uint64_t payload_len)
