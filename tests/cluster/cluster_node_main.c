@@ -67,6 +67,8 @@ int main(int argc, char **argv)
     o.cluster.heartbeat_ms = 100;
     o.cluster.lease_ms = 1000;
     o.cluster.command_timeout_ms = 500;
+    if (getenv("VERANI_TEST_NODE_LOG")) /* VERANI_LOG_* bits, e.g. 7: errors to notices */
+        o.log_level = atoi(getenv("VERANI_TEST_NODE_LOG"));
     srv = verani_server_create(&o, err, sizeof(err));
     if (!srv) {
         fprintf(stderr, "cluster_node: %s\n", err);

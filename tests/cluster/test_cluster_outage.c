@@ -14,6 +14,9 @@
  * - Cut off from node A only, past A's lease, with A's writes on the wire (a partition): A
  *   fences, node B claims the instance and writes; A's writes reach Redis late and are
  *   refused by the epoch check, so B's storage stands.
+ * - A resume taken while node A's link holds every byte: its WELCOME waits for the session
+ *   record's write and A fences first (1012); the token the client presented resumes the
+ *   session once A finds the instance still its own.
  * - Wiped (restarted with nothing on disk): fresh sessions, on_disconnect for the old one,
  *   the storage is what Redis kept, the reset is counted.
  * Every wait is bounded by a deadline; a window that checks that nothing arrived can only
@@ -275,6 +278,64 @@ static void test_long_outage(void **state)
     cluster_stop(&cl);
 }
 
+/* A resume that Redis holds back: node A takes a raw client's resume while its link to Redis
+ * holds every byte, so the WELCOME waits behind the session record's write (the output
+ * gate) and never goes out: A fences first and closes the connection (1012). The client
+ * still holds the token it presented, and once Redis answers and A finds the instance still
+ * its own, that token resumes the session, same client id (PROTOCOL.md, "Resume"). */
+static void test_resume_held_then_fenced(void **state)
+{
+    cluster cl;
+    fault_proxy *fp;
+    verani_client_loop *loop;
+    verani_client *x, *y;
+    char id[64], token[64], epoch[32];
+    unsigned char buf[256];
+    rc_env *w;
+    heard h;
+    size_t len;
+    int fd, op, code = 0, frames = 0;
+    int64_t d;
+
+    (void)state;
+    fp = gate_setup(&cl, 100, 1000, 500, &loop, &x, &y, "g6", &h);
+    w = raw_hello(&fd, cl.node[0].port, "g6", NULL, 0, NULL, 1);
+    snprintf(id, sizeof(id), "%s", w->welcome->client_id);
+    snprintf(token, sizeof(token), "%s", w->welcome->resume_token);
+    snprintf(epoch, sizeof(epoch), "%s", w->welcome->epoch);
+    verani__wire__envelope__free_unpacked(w, NULL);
+    close(fd); /* no close frame: the session waits for a resume */
+
+    fp_set(fp, FP_HOLD);
+    raw_hello(&fd, cl.node[0].port, "g6", token, 0, epoch, 0);
+    d = dl_after(DL_GENEROUS(LEASE_MS + TIMEOUT_MS) + DL_WAIT_MS);
+    while ((op = rc_tcp_read_frame(fd, dl_left_ms(d), buf, sizeof(buf), &len)) > 0 &&
+           op != 8)
+        frames += op == 2; /* a binary frame: the WELCOME would be one */
+    if (op == 8 && len >= 2)
+        code = (buf[0] << 8) | buf[1];
+    close(fd);
+    assert_int_equal(frames, 0); /* held by the gate, then dropped with the fence */
+    assert_int_equal(code, 1012);
+    assert_true(metric(&cl, 0, "verani_cluster_fenced_total") >= 1);
+
+    fp_set(fp, FP_PASS);
+    until_health(&cl, 200, dl_after(DL_GENEROUS(10 * LEASE_MS)));
+    d = dl_after(DL_WAIT_MS);
+    while (metric(&cl, 0, "verani_cluster_fenced_instances_total{outcome=\"kept\"}") < 1 &&
+           !dl_passed(d))
+        verani_client_loop_service(loop, 10);
+    w = raw_hello(&fd, cl.node[0].port, "g6", token, 0, epoch, 1);
+    assert_true(w->welcome->resumed);
+    assert_string_equal(w->welcome->client_id, id);
+    assert_string_not_equal(w->welcome->resume_token, token);
+    verani__wire__envelope__free_unpacked(w, NULL);
+    close(fd);
+    client_loop_end(loop);
+    cluster_stop(&cl);
+    fp_free(fp);
+}
+
 /* Redis restarts empty (no persistence: its data is lost). The node sees the new incarnation
  * when it reconnects, and ends what it served: the client's session ends with on_disconnect
  * (no record of it survives anywhere) and the client starts a fresh one; the storage is what
@@ -321,6 +382,7 @@ static const vt_case cases[] = {
     VT_CASE(test_short_outage, ""),
     VT_CASE(test_long_outage, ""),
     VT_CASE(test_late_writes_refused, ""),
+    VT_CASE(test_resume_held_then_fenced, ""),
     VT_CASE(test_redis_wiped, ""),
 };
 

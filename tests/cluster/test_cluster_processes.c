@@ -438,11 +438,12 @@ static void event_text(const rc_env *e, char *buf, size_t len)
     e2e__chat_out__free_unpacked(m, NULL);
 }
 
-/* The owner A is killed while a raw client R of its instance is connected (it heard "poke 1").
- * Node B claims the instance for typed client T and restores R's session from its record,
- * detached; T pokes, so B sends "poke 2" to R's waiting session as well. R resumes at B with
- * its old token, epoch and last seq: the WELCOME says resumed, recovery_failed (A's frames
- * died with A) and a new epoch, and B's "poke 2" follows as seq 1 of that epoch: a client
+/* The owner A is killed while a raw client R of its instance is connected (it heard "poke 1",
+ * then resumed at A and lost that WELCOME, and heard "poke 2"). Node B claims the instance for
+ * typed client T and restores R's session from its record, detached; T pokes, so B sends
+ * "poke 3" to R's waiting session as well. R resumes at B with its first token (the one it
+ * still holds), epoch and last seq: the WELCOME says resumed, recovery_failed (A's frames
+ * died with A) and a new epoch, and B's "poke 3" follows as seq 1 of that epoch: a client
  * resuming on a new owner gets every frame the new owner sent to it. */
 static void test_crash_epoch_replay(void **state)
 {
@@ -471,6 +472,18 @@ static void test_crash_epoch_replay(void **state)
     assert_string_equal(text, "poke 1");
     seq = e->seq;
     verani__wire__envelope__free_unpacked(e, NULL);
+    /* R resumes at A once more and that WELCOME is taken as lost with its connection: R keeps
+     * its first token, which A's record of the session keeps too. The poke heard after it
+     * proves the record is in Redis (a frame leaves only behind the writes before it). */
+    close(fd);
+    w = raw_hello(&fd, nodes[0].port, "e1", token, seq, epoch, 1);
+    assert_true(w->welcome->resumed);
+    verani__wire__envelope__free_unpacked(w, NULL);
+    raw_poke(fd);
+    e = raw_next(fd, VERANI__WIRE__KIND__EVENT);
+    event_text(e, text, sizeof(text));
+    assert_string_equal(text, "poke 2");
+    verani__wire__envelope__free_unpacked(e, NULL);
 
     node_kill(&nodes[0]);
     close(fd);
@@ -493,7 +506,7 @@ static void test_crash_epoch_replay(void **state)
 
         while (k[0].pokes_heard < 1 && !dl_passed(d))
             verani_client_loop_service(loop, 10);
-        assert_int_equal(k[0].pokes_heard, 1); /* "poke 2", from B */
+        assert_int_equal(k[0].pokes_heard, 1); /* "poke 3", from B */
     }
 
     w = raw_hello(&fd, nodes[1].port, "e1", token, seq, epoch, 1);
@@ -505,7 +518,7 @@ static void test_crash_epoch_replay(void **state)
     e = raw_next(fd, VERANI__WIRE__KIND__EVENT);
     assert_int_equal(e->seq, 1);
     event_text(e, text, sizeof(text));
-    assert_string_equal(text, "poke 2");
+    assert_string_equal(text, "poke 3");
     verani__wire__envelope__free_unpacked(e, NULL);
     close(fd);
     client_loop_end(loop);

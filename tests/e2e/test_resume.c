@@ -7,7 +7,8 @@
  * HELLO can carry any token and last_seq. It checks: 1,000 frames emitted
  * around a cut all arrive once each and in order after the resume; no hooks
  * run on a resume inside the grace period and exactly one on_disconnect past
- * it; forged, foreign and reused tokens start fresh sessions; a window that
+ * it; forged, foreign and replaced tokens start fresh sessions; a resume whose
+ * WELCOME was lost resumes again with the token the client still holds; a window that
  * no longer holds what the client missed says recovery_failed; a resume
  * while the old connection is still open drops the old one; the real client
  * (libverani's) behind a cutting TCP proxy resumes by itself and gets every
@@ -339,7 +340,7 @@ static void test_grace_period(void **state)
     e2e_server_stop(&h);
 }
 
-/* Forged, foreign and reused tokens each start a fresh session; the right one resumes. */
+/* Forged, foreign and replaced tokens each start a fresh session; the right one resumes. */
 static void test_bad_tokens(void **state)
 {
     e2e_server h;
@@ -364,12 +365,12 @@ static void test_bad_tokens(void **state)
     assert_string_equal(r1.client_id, a.client_id);
     assert_string_not_equal(r1.token, a.token); /* every welcome issues a new token */
     tc_cut(&r1);
-    tc_hello(&r2, h.port, "u1", a.token, 0); /* used once already */
-    assert_false(r2.resumed);
-    assert_string_not_equal(r2.client_id, a.client_id);
     tc_hello(&r3, h.port, "u1", r1.token, 0);
     assert_true(r3.resumed);
     assert_string_equal(r3.client_id, a.client_id);
+    tc_hello(&r2, h.port, "u1", a.token, 0); /* its replacement (r1's) was presented */
+    assert_false(r2.resumed);
+    assert_string_not_equal(r2.client_id, a.client_id);
     assert_int_equal(e2e_log_count("connect:u1:-"), 3);
     assert_int_equal(e2e_log_count("disconnect:u1"), 0);
     assert_int_equal(e2e_log_count("disconnect:u2"), 0);
@@ -377,6 +378,71 @@ static void test_bad_tokens(void **state)
     close(o.fd);
     close(r2.fd);
     close(r3.fd);
+    e2e_server_stop(&h);
+}
+
+/* A resume whose WELCOME never reached the client (the connection went before it was read,
+ * or a cluster node fenced while Redis held it back): the client still holds the token it
+ * presented, and that token resumes the session again, nothing lost, as long as the
+ * replacement has not been presented and the grace period has not passed. A token that was
+ * issued and replaced before it was ever presented resumes nothing; once a replacement has
+ * been presented, the tokens before it resume nothing. */
+static void test_welcome_lost(void **state)
+{
+    e2e_server h;
+    tc a, b, c, d, e, f, g;
+
+    (void)state;
+    start(&h, GRACE_MS, 0);
+    tc_hello(&a, h.port, "u1", NULL, 0);
+    tc_flood(&a, 3, 1);
+    tc_read_until(&a, 3, 1);
+    assert_int_equal(a.last_seq, 4);
+    tc_cut(&a);
+    tc_hello(&b, h.port, "u1", a.token, a.last_seq);
+    assert_true(b.resumed);
+    tc_flood(&b, 2, 2); /* made on b's watch; the client will say it never read them */
+    tc_read_until(&b, 2, 1);
+    tc_cut(&b);
+
+    tc_hello(&c, h.port, "u1", a.token, a.last_seq); /* b's token never reached the client */
+    assert_true(c.resumed);
+    assert_false(c.recovery_failed);
+    assert_string_equal(c.client_id, a.client_id);
+    assert_string_not_equal(c.token, a.token);
+    assert_int_equal(c.welcome_seq, 7); /* b's 2 blobs and reply are replayed */
+    tc_read_until(&c, 2, 1);
+    assert_int_equal(c.seq_errors, 0);
+    assert_int_equal(c.last_seq, 7);
+    tc_cut(&c);
+
+    tc_hello(&d, h.port, "u1", b.token, 4); /* replaced before it was ever presented */
+    assert_false(d.resumed);
+    assert_string_not_equal(d.client_id, a.client_id);
+    tc_hello(&e, h.port, "u1", c.token, c.last_seq);
+    assert_true(e.resumed);
+    assert_false(e.recovery_failed);
+    assert_string_equal(e.client_id, a.client_id);
+    tc_hello(&f, h.port, "u1", a.token, a.last_seq); /* c's replacement was presented */
+    assert_false(f.resumed);
+    assert_string_not_equal(f.client_id, a.client_id);
+
+    /* c's token, presented by e, stays good for the grace period (e's WELCOME could have
+     * been lost too), and then no longer: e's connection stays as it was */
+    dl_nap_ms((int)GRACE_MS + 500);
+    tc_hello(&g, h.port, "u1", c.token, c.last_seq);
+    assert_false(g.resumed);
+    assert_string_not_equal(g.client_id, a.client_id);
+    tc_flood(&e, 1, 3);
+    tc_read_until(&e, 1, 1);
+    assert_int_equal(e.seq_errors, 0);
+    assert_int_equal(e.last_seq, 9);
+    assert_int_equal(e2e_log_count("connect:u1:-"), 4); /* a, d, f and g */
+    assert_int_equal(e2e_log_count("disconnect:u1"), 0);
+    tc_close(&e);
+    close(d.fd);
+    close(f.fd);
+    close(g.fd);
     e2e_server_stop(&h);
 }
 
@@ -1192,7 +1258,7 @@ static void child_kill(pid_t *child)
 static void test_sigkill_restart(void **state)
 {
     e2e_server h;
-    tc a, b, c;
+    tc a, lost, b, c;
     char dir[] = "/tmp/verani-resume-XXXXXX", path[300];
     int port = 0;
     pid_t *child;
@@ -1205,8 +1271,16 @@ static void test_sigkill_restart(void **state)
     tc_flood(&a, 100, 1);
     tc_read_until(&a, 100, 1);
     assert_int_equal(a.last_seq, 101);
+    tc_cut(&a);
+    /* a resume whose WELCOME the client is taken never to have read: the store keeps the
+     * token it presented beside the new one (the reply proves the HELLO's turn is over, and
+     * with it the store's write) */
+    tc_hello(&lost, port, "u1", a.token, a.last_seq);
+    assert_true(lost.resumed);
+    tc_flood(&lost, 0, 2);
+    tc_read_until(&lost, 0, 1);
     child_kill(child);
-    close(a.fd);
+    close(lost.fd);
 
     g_storage = path;
     start(&h, 0, 0);
@@ -1347,6 +1421,7 @@ static const vt_case cases[] = {
     VT_CASE(test_cut_mid_stream, ""),
     VT_CASE(test_grace_period, ""),
     VT_CASE(test_bad_tokens, ""),
+    VT_CASE(test_welcome_lost, ""),
     VT_CASE(test_recovery_failed, ""),
     VT_CASE(test_old_connection_replaced, ""),
     VT_CASE(test_idle_close_keeps_frames, ""),

@@ -472,7 +472,7 @@ static void test_survives_reopen_wal(void **state)
     assert_string_equal(get_s(st, "history/2"), "world");
     verani_storage_db_close(db);
 
-    /* the file is an ordinary SQLite database in WAL mode, schema version 3 */
+    /* the file is an ordinary SQLite database in WAL mode, schema version 4 */
     assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
@@ -480,7 +480,7 @@ static void test_survives_reopen_wal(void **state)
     sqlite3_finalize(s);
     assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(s, 0), 3);
+    assert_int_equal(sqlite3_column_int(s, 0), 4);
     sqlite3_finalize(s);
     sqlite3_close(h);
 }
@@ -868,6 +868,8 @@ static void save_session(verani_storage_db *db, const char *id, const char *toke
     a.last_seq = 17;
     a.updated_ms = 1000;
     snprintf(a.epoch, sizeof(a.epoch), "0123456789abcdef");
+    if (*token) /* the token a resume presented before this one */
+        snprintf(a.prev_token, sizeof(a.prev_token), "pppp");
     assert_int_equal(vr_store_session_save(db, &a), 0);
 }
 
@@ -914,13 +916,60 @@ static void test_upgrade_from_1(void **state)
     assert_int_equal(vr_store_session_load(db, c1, &a), 0);
     assert_int_equal(a.last_seq, 9);
     assert_string_equal(a.epoch, "");
+    assert_string_equal(a.prev_token, "");
     vr_attachment_fini(&a);
     save_session(db, c2, "bbbb", "bob", "lobby");
     assert_int_equal(vr_store_session_load(db, c2, &a), 0);
     assert_string_equal(a.epoch, "0123456789abcdef");
+    assert_string_equal(a.prev_token, "pppp");
     vr_attachment_fini(&a);
     /* the alarms' table came with the upgrade */
     assert_int_equal(vr_store_alarm_set(db, "Chat", "lobby", 5000), 0);
+    verani_storage_db_close(db);
+}
+
+/* A file of schema version 3 (before the previous token) is upgraded in place: its sessions
+ * load with none, and new ones keep theirs. */
+static void test_upgrade_from_3(void **state)
+{
+    static const char c1[] = "11111111-1111-4111-8111-111111111111";
+    static const char c2[] = "22222222-2222-4222-8222-222222222222";
+    char path[512];
+    verani_storage_db *db;
+    vr_attachment a;
+    sqlite3 *h;
+
+    (void)state;
+    path_in(path, sizeof(path), "v3.db");
+    assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h,
+        "CREATE TABLE vr_ns(id INTEGER PRIMARY KEY, room TEXT NOT NULL, instance TEXT NOT NULL,"
+        " UNIQUE(room, instance));"
+        "CREATE TABLE vr_kv(ns INTEGER NOT NULL, k BLOB NOT NULL, v BLOB NOT NULL,"
+        " PRIMARY KEY(ns, k)) WITHOUT ROWID;"
+        "CREATE TABLE vr_session(client_id TEXT PRIMARY KEY, token TEXT UNIQUE,"
+        " user_id TEXT NOT NULL, room TEXT NOT NULL, instance TEXT NOT NULL, meta BLOB,"
+        " channels BLOB, last_seq INTEGER NOT NULL, updated_ms INTEGER NOT NULL, epoch TEXT)"
+        " WITHOUT ROWID;"
+        "CREATE INDEX vr_session_instance ON vr_session(room, instance);"
+        "CREATE TABLE vr_frame(client_id TEXT NOT NULL, seq INTEGER NOT NULL,"
+        " at_ms INTEGER NOT NULL, bytes BLOB NOT NULL, PRIMARY KEY(client_id, seq)) WITHOUT ROWID;"
+        "CREATE TABLE vr_alarm(room TEXT NOT NULL, instance TEXT NOT NULL, at_ms INTEGER NOT NULL,"
+        " PRIMARY KEY(room, instance)) WITHOUT ROWID;"
+        "INSERT INTO vr_session VALUES('11111111-1111-4111-8111-111111111111', 'aaaa', 'alice',"
+        " 'Chat', 'lobby', NULL, NULL, 9, 1000, 'fedcba9876543210');"
+        "PRAGMA user_version = 3;", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    db = open_path(path);
+    assert_int_equal(vr_store_session_load(db, c1, &a), 0);
+    assert_string_equal(a.resume_token, "aaaa");
+    assert_string_equal(a.epoch, "fedcba9876543210");
+    assert_string_equal(a.prev_token, "");
+    vr_attachment_fini(&a);
+    save_session(db, c2, "bbbb", "bob", "lobby");
+    assert_int_equal(vr_store_session_load(db, c2, &a), 0);
+    assert_string_equal(a.prev_token, "pppp");
+    vr_attachment_fini(&a);
     verani_storage_db_close(db);
 }
 
@@ -993,6 +1042,7 @@ static void test_session_store(void **state)
     assert_int_equal(vr_store_session_load(db, c1, &a), 0);
     assert_string_equal(a.client_id, c1);
     assert_string_equal(a.resume_token, "aaaa");
+    assert_string_equal(a.prev_token, "pppp");
     assert_string_equal(a.user_id, "alice");
     assert_string_equal(a.room, "Chat");
     assert_string_equal(a.instance, "lobby");
@@ -1141,6 +1191,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_and_foreign_files),
         cmocka_unit_test(test_newer_schema_refused),
         cmocka_unit_test(test_upgrade_from_1),
+        cmocka_unit_test(test_upgrade_from_3),
         cmocka_unit_test(test_alarm_store),
         cmocka_unit_test(test_read_only),
         cmocka_unit_test(test_disk_full_changes_nothing),

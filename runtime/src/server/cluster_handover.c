@@ -67,7 +67,8 @@ typedef struct ho_pack {
     Verani__Cluster__Handover ho;
     Verani__Cluster__HandoverFrame *frames;      /* ho.frames points into it */
     Verani__Cluster__HandoverSession *sessions;  /* ho.sessions points into it */
-    char (*tokens)[33];                          /* sessions[i].resume_token points into it */
+    char (*tokens)[2][33];                       /* sessions[i].resume_token and prev_token
+                                                    point into it */
 } ho_pack;
 
 static void pack_free(ho_pack *p)
@@ -96,13 +97,16 @@ static int handed(const verani_session *s)
 static int pack_session(ho_pack *p, ho_index *x, verani_session *s,
                         Verani__Cluster__HandoverSession *hs, int64_t now_ms, int64_t now_us)
 {
+    char (*tok)[33] = p->tokens[p->ho.n_sessions - 1];
     uint32_t i;
 
     vr_retain_trim(&s->retained, now_us - (int64_t)s->srv->opts.retain_max_age_ms * 1000);
     verani__cluster__handover_session__init(hs);
     hs->client_id = s->client_id;
-    vr_hex(p->tokens[p->ho.n_sessions - 1], s->resume_token, sizeof(s->resume_token));
-    hs->resume_token = p->tokens[p->ho.n_sessions - 1];
+    vr_hex(tok[0], s->resume_token, sizeof(s->resume_token));
+    hs->resume_token = tok[0];
+    vr_session_prev_hex(s, tok[1]);
+    hs->prev_token = *tok[1] ? tok[1] : NULL;
     hs->user_id = s->user_id ? s->user_id : "";
     hs->has_meta = 1;
     hs->meta.data = s->meta;
@@ -365,6 +369,8 @@ static int to_attachment(const Verani__Cluster__HandoverSession *hs, vr_attachme
         return -1;
     snprintf(a->client_id, sizeof(a->client_id), "%s", hs->client_id);
     snprintf(a->resume_token, sizeof(a->resume_token), "%s", hs->resume_token);
+    if (hs->prev_token && strlen(hs->prev_token) < sizeof(a->prev_token))
+        snprintf(a->prev_token, sizeof(a->prev_token), "%s", hs->prev_token);
     snprintf(a->epoch, sizeof(a->epoch), "%s", epoch);
     a->user_id = hs->user_id;
     a->meta = hs->meta.data;
@@ -484,14 +490,16 @@ void vr_handover_restore(vr_instance *inst, const uint8_t *blob, size_t len)
 int vr_session_record(const verani_session *s, uint8_t **out, size_t *len)
 {
     Verani__Cluster__HandoverSession hs = VERANI__CLUSTER__HANDOVER_SESSION__INIT;
-    char token[2 * sizeof(s->resume_token) + 1];
+    char token[2 * sizeof(s->resume_token) + 1], prev[2 * sizeof(s->resume_token) + 1];
     vr_chan_names c;
 
     if (vr_chan_names_get(s, &c))
         return VERANI_ENOMEM;
     vr_hex(token, s->resume_token, sizeof(s->resume_token));
+    vr_session_prev_hex(s, prev);
     hs.client_id = (char *)s->client_id;
     hs.resume_token = token;
+    hs.prev_token = *prev ? prev : NULL;
     hs.user_id = s->user_id ? s->user_id : "";
     hs.has_meta = 1;
     hs.meta.data = s->meta;

@@ -24,25 +24,37 @@ static int token_equal(const uint8_t *a, const uint8_t *b, size_t n)
     return d == 0;
 }
 
+/* Does `want` resume `o`: its current token, or the previous one while that still counts
+ * (vr_session_prev_token: the WELCOME that replaced it may have been lost)? Both compared in
+ * constant time. */
+static int token_resumes(const verani_session *o, const uint8_t *want, size_t n)
+{
+    const uint8_t *prev = vr_session_prev_token(o);
+    int cur = token_equal(o->resume_token, want, n);
+
+    return (prev ? token_equal(prev, want, n) : 0) | cur;
+}
+
 /*
  * The session of this instance that `token` resumes: hello done, not being
  * closed by the server (unless with a close that leaves it waiting for a
  * resume: vr_session_detaching), the same user id. NULL when none (a wrong,
- * stale, reused or foreign token: the caller starts a fresh session).
+ * stale, replaced or foreign token: the caller starts a fresh session). The
+ * token, binary, into `presented`.
  */
-static verani_session *find_resumable(verani_session *s, const char *token)
+static verani_session *find_resumable(verani_session *s, const char *token,
+                                      uint8_t *presented)
 {
     verani_session *found = NULL;
-    uint8_t want[sizeof(s->resume_token)];
-    size_t n = sizeof(want);
+    size_t n = sizeof(s->resume_token);
 
-    if (!token || vr_unhex(want, token, n) || !s->user_id)
+    if (!token || vr_unhex(presented, token, n) || !s->user_id)
         return NULL; /* not 32 lowercase hex digits: none of ours */
     lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&s->inst->sessions)) {
         verani_session *o = lws_container_of(d, verani_session, node);
 
         if (o != s && o->added && vr_session_reachable(o) && o->user_id &&
-            !strcmp(o->user_id, s->user_id) && token_equal(o->resume_token, want, n))
+            !strcmp(o->user_id, s->user_id) && token_resumes(o, presented, n))
             found = o;
     } lws_end_foreach_dll(d);
     return found;
@@ -266,7 +278,7 @@ void vr_session_hello(verani_session *s, const vr_envelope *env)
 {
     const Verani__Wire__Hello *hello = env->hello;
     verani_session *old;
-    uint8_t rnd[32];
+    uint8_t rnd[32], presented[sizeof(s->resume_token)];
     uint64_t last = 0;
     int recovered = 1;
 
@@ -277,7 +289,7 @@ void vr_session_hello(verani_session *s, const vr_envelope *env)
     }
     if (!vr_owner_serving(s))
         return; /* a cluster's node that does not serve the instance now: 1013 */
-    old = hello ? find_resumable(s, hello->resume_token) : NULL;
+    old = hello ? find_resumable(s, hello->resume_token, presented) : NULL;
     if (vr_random(rnd, sizeof(rnd))) { /* one draw: the client id and the resume token */
         vr_session_close(s, VR_CLOSE_INTERNAL, "internal error", 0);
         return;
@@ -285,8 +297,10 @@ void vr_session_hello(verani_session *s, const vr_envelope *env)
     if (!old)
         vr_uuid4_from(s->client_id, rnd);
     memcpy(s->resume_token, rnd + 16, sizeof(s->resume_token));
-    if (old)
+    if (old) {
         recovered = resume(s, old, hello, &last);
+        vr_session_prev_token_set(s, presented); /* until the WELCOME's token is presented */
+    }
     else if (hello && hello->resume_token && *hello->resume_token)
         s->srv->metrics.resumes_refused++; /* a fresh session instead */
     if (admit(s, !old) < 0 || (!old && connected(s) < 0))

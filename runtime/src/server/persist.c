@@ -35,6 +35,7 @@ static int fill_attachment(const verani_session *s, vr_attachment *a, vr_chan_na
         return VERANI_ENOMEM;
     memcpy(a->client_id, s->client_id, sizeof(s->client_id));
     vr_hex(a->resume_token, s->resume_token, sizeof(s->resume_token));
+    vr_session_prev_hex(s, a->prev_token);
     a->user_id = s->user_id;
     a->room = (char *)s->inst->mount->def->schema->name;
     a->instance = s->inst->name;
@@ -307,6 +308,7 @@ verani_session *vr_session_restored(verani_server *srv, vr_instance *inst,
     if (vr_unhex(s->resume_token, a->resume_token, sizeof(s->resume_token)) &&
         vr_random(s->resume_token, sizeof(s->resume_token)))
         goto fail;
+    vr_session_prev_token_set_hex(s, a->prev_token); /* its time counts from now */
     s->user_id = vr_strdup(a->user_id ? a->user_id : "");
     s->meta = a->meta_len ? vr_malloc(a->meta_len) : NULL;
     if (!s->user_id || (a->meta_len && !s->meta))

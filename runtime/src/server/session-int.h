@@ -109,6 +109,10 @@ typedef struct vr_session_ext {
     vr_names want_chans;             /* owned until the HELLO: extract_meta's channels */
     char *close_reason;              /* owned: set by vr_session_close, at most
                                         VR_CLOSE_REASON_MAX bytes */
+    uint8_t prev_token[16];          /* the token the last resume presented: it resumes the
+                                        session too until prev_until_us (0: none), or until a
+                                        HELLO presents resume_token (vr_session_prev_token) */
+    int64_t prev_until_us;
 } vr_session_ext;
 
 /* Have `s` written at the end of this loop turn (vr_sessions_flush); out of that list. */
@@ -117,6 +121,23 @@ void vr_session_undirty(verani_session *s);
 
 /* The session's vr_session_ext, made when it has none: NULL when out of memory. */
 vr_session_ext *vr_session_ext_get(verani_session *s);
+
+/*
+ * The previous resume token (PROTOCOL.md, "Resume"): a resume issues a new token in its
+ * WELCOME, and that WELCOME can be lost with its connection (a cut before it was read, a
+ * cluster node's fence while Redis held it back), leaving the client with the token it
+ * presented. That token keeps resuming the session for the resume grace period after it was
+ * presented, or until a HELLO presents the new one. vr_session_prev_token_set keeps `tok`
+ * (binary) as the previous token from now (on an allocation failure it is not kept, and a
+ * lost WELCOME then costs the session, as a warning says); vr_session_prev_token is it while
+ * it still resumes, else NULL. The stores carry it as hex beside the token
+ * (vr_session_prev_hex: "" when none; vr_session_prev_token_set_hex: "" or a malformed one is
+ * ignored), and a restored session's previous token counts from its restore.
+ */
+void vr_session_prev_token_set(verani_session *s, const uint8_t *tok);
+const uint8_t *vr_session_prev_token(const verani_session *s);
+void vr_session_prev_hex(const verani_session *s, char out[33]);
+void vr_session_prev_token_set_hex(verani_session *s, const char *hex);
 /* The output gate's runs of held frames (0 without a cluster). */
 static inline uint32_t vr_session_gate_runs(const verani_session *s)
 {

@@ -211,6 +211,44 @@ vr_session_ext *vr_session_ext_get(verani_session *s)
     return s->x;
 }
 
+void vr_session_prev_token_set(verani_session *s, const uint8_t *tok)
+{
+    uint32_t grace = s->srv->opts.resume_grace_ms;
+
+    if (grace == VERANI_RESUME_OFF)
+        return; /* nothing resumes */
+    if (!vr_session_ext_get(s)) {
+        VR_WARN("session %s: out of memory: the token its client presented no longer "
+                "resumes it, should this WELCOME be lost\n", s->client_id);
+        return;
+    }
+    memcpy(s->x->prev_token, tok, sizeof(s->x->prev_token));
+    s->x->prev_until_us = (int64_t)lws_now_usecs() + (int64_t)grace * 1000;
+}
+
+const uint8_t *vr_session_prev_token(const verani_session *s)
+{
+    return s->x && s->x->prev_until_us > (int64_t)lws_now_usecs() ? s->x->prev_token : NULL;
+}
+
+void vr_session_prev_hex(const verani_session *s, char out[33])
+{
+    const uint8_t *p = vr_session_prev_token(s);
+
+    if (p)
+        vr_hex(out, p, 16);
+    else
+        out[0] = '\0';
+}
+
+void vr_session_prev_token_set_hex(verani_session *s, const char *hex)
+{
+    uint8_t tok[16];
+
+    if (hex && *hex && !vr_unhex(tok, hex, sizeof(tok)))
+        vr_session_prev_token_set(s, tok);
+}
+
 void vr_session_closed(verani_session *s)
 {
     if (detachable(s)) {

@@ -50,6 +50,7 @@ int vr_sq_sess_save(verani_storage_db *db, const vr_attachment *a)
     sqlite3_bind_int64(s, 8, (sqlite3_int64)a->last_seq);
     sqlite3_bind_int64(s, 9, a->updated_ms);
     vr_sq_bind_text(s, 10, a->epoch[0] ? a->epoch : NULL);
+    vr_sq_bind_text(s, 11, a->prev_token[0] ? a->prev_token : NULL);
     rc = vr_sq_exec(db, s, "saving a session");
     vr_free(ch);
     return rc;
@@ -72,7 +73,8 @@ static int sq_fill(verani_storage_db *db, sqlite3_stmt *s, vr_attachment *a)
     memset(a, 0, sizeof(*a));
     /* ids are fixed-size: a longer one was not written by this store, and is not cut to fit */
     if ((size_t)sqlite3_column_bytes(s, 0) >= sizeof(a->client_id) ||
-        (size_t)sqlite3_column_bytes(s, 1) >= sizeof(a->resume_token))
+        (size_t)sqlite3_column_bytes(s, 1) >= sizeof(a->resume_token) ||
+        (size_t)sqlite3_column_bytes(s, 10) >= sizeof(a->prev_token))
         return vr_storage_error(db, VERANI_EIO, "session store %s: a stored session has a "
                                 "client id or token longer than libverani writes: the file "
                                 "holds rows something else wrote", db->path);
@@ -110,6 +112,8 @@ static int sq_fill(verani_storage_db *db, sqlite3_stmt *s, vr_attachment *a)
     a->updated_ms = sqlite3_column_int64(s, 8);
     t = sqlite3_column_text(s, 9);
     snprintf(a->epoch, sizeof(a->epoch), "%s", t ? (const char *)t : "");
+    t = sqlite3_column_text(s, 10);
+    snprintf(a->prev_token, sizeof(a->prev_token), "%s", t ? (const char *)t : "");
     if (!a->user_id || !a->room || !a->instance || !a->meta || !a->channels ||
         a->n_channels != n) {
         vr_attachment_fini(a);

@@ -33,6 +33,9 @@
 typedef struct vr_attachment {
     char client_id[37];          /* UUIDv4 text */
     char resume_token[65];       /* hex, at most 64 digits */
+    char prev_token[65];         /* hex, "" for none: the token the last resume presented,
+                                    which resumes the session too for a while (session-int.h,
+                                    vr_session_prev_token) */
     char *user_id;
     char *room;                  /* the room type name, "Chat" */
     char *instance;              /* the instance name, "lobby" */

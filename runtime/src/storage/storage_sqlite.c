@@ -24,7 +24,7 @@
 #include "storage-private.h"
 
 /* The schema version this file writes; a newer file is refused. */
-#define SQ_SCHEMA_VERSION 3
+#define SQ_SCHEMA_VERSION 4
 #define SQ_STR_(x) #x
 #define SQ_STR(x) SQ_STR_(x)
 
@@ -40,27 +40,38 @@ static const char sq_schema[] =
     " PRIMARY KEY(ns, k)) WITHOUT ROWID;"
     "CREATE TABLE vr_session(client_id TEXT PRIMARY KEY, token TEXT UNIQUE,"
     " user_id TEXT NOT NULL, room TEXT NOT NULL, instance TEXT NOT NULL, meta BLOB,"
-    " channels BLOB, last_seq INTEGER NOT NULL, updated_ms INTEGER NOT NULL, epoch TEXT)"
-    " WITHOUT ROWID;"
+    " channels BLOB, last_seq INTEGER NOT NULL, updated_ms INTEGER NOT NULL, epoch TEXT,"
+    " prev_token TEXT) WITHOUT ROWID;"
     "CREATE INDEX vr_session_instance ON vr_session(room, instance);"
     "CREATE TABLE vr_frame(client_id TEXT NOT NULL, seq INTEGER NOT NULL,"
     " at_ms INTEGER NOT NULL, bytes BLOB NOT NULL, PRIMARY KEY(client_id, seq)) WITHOUT ROWID;"
     SQ_ALARM_TABLE
     "PRAGMA user_version = " SQ_STR(SQ_SCHEMA_VERSION) ";";
 
+/* A session's previous resume token, still good for a resume (version 4). */
+#define SQ_PREV_TOKEN_COLUMN "ALTER TABLE vr_session ADD COLUMN prev_token TEXT;"
+
 /* From version 1 (before the session epoch) to this one. */
 static const char sq_upgrade_1[] =
     "ALTER TABLE vr_session ADD COLUMN epoch TEXT;"
     SQ_ALARM_TABLE
+    SQ_PREV_TOKEN_COLUMN
     "PRAGMA user_version = " SQ_STR(SQ_SCHEMA_VERSION) ";";
 
 /* From version 2 (before the instances' alarms) to this one. */
 static const char sq_upgrade_2[] =
     SQ_ALARM_TABLE
+    SQ_PREV_TOKEN_COLUMN
+    "PRAGMA user_version = " SQ_STR(SQ_SCHEMA_VERSION) ";";
+
+/* From version 3 (before the previous token) to this one. */
+static const char sq_upgrade_3[] =
+    SQ_PREV_TOKEN_COLUMN
     "PRAGMA user_version = " SQ_STR(SQ_SCHEMA_VERSION) ";";
 
 #define SQ_SESS_COLS \
-    "client_id, token, user_id, room, instance, meta, channels, last_seq, updated_ms, epoch"
+    "client_id, token, user_id, room, instance, meta, channels, last_seq, updated_ms, epoch," \
+    " prev_token"
 
 static const char *const sq_sql[SQ_N] = {
     [SQ_BEGIN] = "BEGIN IMMEDIATE",
@@ -78,7 +89,7 @@ static const char *const sq_sql[SQ_N] = {
                    " ORDER BY k LIMIT ?4",
     [SQ_KV_LIST_OPEN] = "SELECT k, v FROM vr_kv WHERE ns = ?1 AND k >= ?2 ORDER BY k LIMIT ?4",
     [SQ_SESS_SAVE] = "INSERT OR REPLACE INTO vr_session(" SQ_SESS_COLS ")"
-                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [SQ_SESS_LOAD] = "SELECT " SQ_SESS_COLS " FROM vr_session WHERE client_id = ?1",
     [SQ_SESS_TOKEN] = "SELECT " SQ_SESS_COLS " FROM vr_session WHERE token = ?1",
     [SQ_SESS_DEL] = "DELETE FROM vr_session WHERE client_id = ?1",
@@ -308,7 +319,10 @@ static int sq_setup_schema(verani_storage_db *db)
         return VERANI_EIO;
     }
     if (ver < SQ_SCHEMA_VERSION) {
-        rc = sqlite3_exec(q->h, ver == 2 ? sq_upgrade_2 : ver == 1 ? sq_upgrade_1 : sq_schema,
+        rc = sqlite3_exec(q->h, ver == 3   ? sq_upgrade_3
+                                : ver == 2 ? sq_upgrade_2
+                                : ver == 1 ? sq_upgrade_1
+                                           : sq_schema,
                           NULL, NULL, &err);
         if (rc != SQLITE_OK) {
             vr_sq_fail(db, rc, "creating the tables");
