@@ -5,7 +5,7 @@
 # server, the raw libwebsockets floor (bench/peers/lws_floor.c) and the load generator
 # (bench/CMakeLists.txt), installs the Node peers (ws and socket.io, exact versions from
 # bench/peers/package-lock.json) from npm into bench/peers/node_modules, runs the uWebSockets
-# peer when a uws_server binary is there (it never builds it: see --help), then runs every
+# peer (built from a local copy of its sources when there is one: see --help), then runs every
 # scenario against Verani-C and the peers in the same run, interleaved, each server pinned to
 # one core and the generator (several worker processes) to the others with taskset, over
 # 127.0.0.1 only. Each (scenario, server) pair runs --runs times (5 by default); it prints a
@@ -116,10 +116,12 @@ usage: bench/run.sh [--quick] [--runs N] [--build DIR] [--targets "$default_targ
                 one source address's ephemeral ports every client binds one of several
                 (127.0.0.2, ...), and Verani-C is then held by the HELLO-only client. Past the
                 hard open-file limit it is raised with prlimit (needs CAP_SYS_RESOURCE).
-uWebSockets: this repository does not build it. run.sh runs \$UWS_SERVER, else
-DIR/uws/uws_server (DIR: --build, default build-bench/), when it is an executable built from
-bench/peers/uws_server.cpp against a local copy of uWebSockets and uSockets, and otherwise
-skips the uws target with a message.
+uWebSockets: not part of this repository. run.sh runs \$UWS_SERVER, else
+DIR/uws/uws_server (DIR: --build, default build-bench/). When neither is there and a copy of
+the sources is (\$UWS_SRC, default DIR/uws/src: uWebSockets, with uSockets in its uSockets/
+folder or at \$UWS_SOCKETS_SRC), it first builds DIR/uws/uws_server from
+bench/peers/uws_server.cpp against them (no TLS, no zlib, -O2). Otherwise it skips the uws
+target with a message. Nothing of uWebSockets is ever committed.
 EOF
 }
 
@@ -223,12 +225,40 @@ floor="$build/bench/lws_floor"
 for f in "$loadgen" "$server" "$floor"; do
     [ -x "$f" ] || { echo "run.sh: $f is missing (build failed?)" >&2; exit 1; }
 done
-# uWebSockets is never built here (see --help): run a binary that is there, else skip it.
+# uWebSockets is not part of this repository (see --help): run $UWS_SERVER or the binary built
+# before; else build it, for this run's build tree only, from a copy of its sources when there
+# is one; else skip it.
 uws="${UWS_SERVER:-$build/uws/uws_server}"
+uws_src="${UWS_SRC:-$build/uws/src}"
+uws_sockets="${UWS_SOCKETS_SRC:-$uws_src/uSockets}"
+# Build $3 from bench/peers/uws_server.cpp against uWebSockets at $1 and uSockets at $2: no
+# TLS, no zlib, -O2, as bench/RESULTS.md describes. Its output goes to $3.log.
+build_uws() {
+    local src us out="$3" obj rc=0
+    src=$(cd "$1" && pwd) && us=$(cd "$2" && pwd) || return 1
+    obj=$(mktemp -d)
+    mkdir -p "$(dirname "$out")"
+    {
+        (cd "$obj" && cc -O2 -std=c11 -DLIBUS_NO_SSL -I"$us/src" -c "$us"/src/*.c \
+            "$us"/src/eventing/*.c "$us"/src/crypto/*.c) &&
+        c++ -O2 -std=c++20 -DLIBUS_NO_SSL -DUWS_NO_ZLIB -I"$src/src" -I"$us/src" \
+            "$here/peers/uws_server.cpp" "$obj"/*.o -o "$out"
+    } >"$out.log" 2>&1 || rc=$?
+    rm -rf "$obj"
+    return "$rc"
+}
+if [[ " $targets " == *" uws "* ]] && [ ! -x "$uws" ] && [ -z "${UWS_SERVER:-}" ] &&
+   [ -f "$uws_src/src/App.h" ] && [ -f "$uws_sockets/src/libusockets.h" ]; then
+    echo "== building the uWebSockets peer from $uws_src (uSockets: $uws_sockets)"
+    if ! build_uws "$uws_src" "$uws_sockets" "$uws"; then
+        echo "== uWebSockets peer: the build failed (its output: $uws.log)"
+        rm -f "$uws"
+    fi
+fi
 if [[ " $targets " == *" uws "* ]] && [ ! -x "$uws" ]; then
-    echo "== uWebSockets peer skipped: no executable at $uws (set UWS_SERVER to a uws_server" \
-         "built from bench/peers/uws_server.cpp against a local copy of uWebSockets and" \
-         "uSockets; bench/RESULTS.md)"
+    echo "== uWebSockets peer skipped: no executable at $uws and no sources to build it from" \
+         "(a copy of uWebSockets with its uSockets in uSockets/ at $uws_src, or UWS_SRC and" \
+         "UWS_SOCKETS_SRC; or UWS_SERVER naming a uws_server; bench/RESULTS.md)"
     targets=$(echo " $targets " | sed 's/ uws / /; s/^ //; s/ $//')
 fi
 
