@@ -102,6 +102,41 @@ static void test_drained_ring(void **state)
     vr_frame_unref(f);
 }
 
+/* A full ring that wrapped round grows with its entries in order, the oldest first; the
+ * retained window keeps the newest, in order, as it pops and wraps. */
+static void test_grow_wrapped(void **state)
+{
+    vr_outq q, r;
+    vr_frame *f = frame_of(10, 2);
+    uint8_t out[4096];
+    uint64_t seq = 0, want;
+    uint32_t i;
+
+    (void)state;
+    vr_outq_init(&q);
+    vr_outq_init(&r);
+    for (i = 0; i < 4; i++)
+        assert_int_equal(vr_outq_push(&q, f, ++seq, 100, 1 << 20), 0);
+    assert_true(vr_outq_fill_n(&q, out, sizeof(out), 3) > 0); /* head 3, one left */
+    for (i = 0; i < 3; i++) /* full again, wrapped: ring slots hold 5 6 7 4 */
+        assert_int_equal(vr_outq_push(&q, f, ++seq, 100, 1 << 20), 0);
+    assert_int_equal(q.cap, 4);
+    for (i = 0; i < 30; i++) /* grows from the wrapped 4, then to 16 and 32 */
+        assert_int_equal(vr_outq_push(&q, f, ++seq, 100, 1 << 20), 0);
+    assert_int_equal(q.count, 34);
+    for (i = 0, want = 4; i < q.count; i++, want++)
+        assert_int_equal(vr_outq_at(&q, i)->seq, want);
+    for (seq = 1; seq <= 100; seq++) /* a window of 24 in a ring of 32: it wraps */
+        assert_int_equal(vr_retain_push(&r, f, seq, 24), 0);
+    assert_int_equal(r.count, 24);
+    for (i = 0, want = 77; i < r.count; i++, want++)
+        assert_int_equal(vr_outq_at(&r, i)->seq, want);
+    vr_outq_fini(&q);
+    vr_outq_fini(&r);
+    assert_int_equal(f->refs, 1);
+    vr_frame_unref(f);
+}
+
 /* Walk coalesced frames: header, then a payload that decodes as an Envelope. */
 static size_t count_frames(const uint8_t *b, size_t n, uint64_t *last_seq)
 {
@@ -272,6 +307,7 @@ int main(void)
         cmocka_unit_test(test_refcount),
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_drained_ring),
+        cmocka_unit_test(test_grow_wrapped),
         cmocka_unit_test(test_coalesce_whole_frames),
         cmocka_unit_test(test_target_match),
     };
