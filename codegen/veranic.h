@@ -3,7 +3,8 @@
  * veranic.h: the internals of veranic, the schema compiler, in one table of
  * contents. One section per source file: util.c (arena, growable arrays,
  * sticky output buffer), diag.c (diagnostics), lexer.re (tokens), parser.c and
- * parser_room.c (syntax to AST; what the two share is parser-int.h's), check.c (names, types, numbers, collisions), check_json.c
+ * parser_room.c (syntax to AST; what the two share is parser-int.h's), check.c and
+ * check_room.c (names, types, numbers, collisions; check-int.h), check_json.c
  * (the JSON wire's checks), mangle.c (spelling rules), template.c (the emitters'
  * $name$ printer), names.c (every C name veranic emits, one template each), emit_*.c
  * (one per output file kind), and compile.c (the vc_ctx pipeline and the all-or-nothing
