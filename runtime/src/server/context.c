@@ -43,7 +43,7 @@ void vr_scratch_free(vr_scratch **list)
 void vr_ctx_init(struct verani_ctx *ctx, verani_server *srv, vr_mount *m, vr_instance *inst,
                  verani_session *s)
 {
-    memset(ctx, 0, sizeof(*ctx));
+    memset(ctx, 0, offsetof(struct verani_ctx, arena)); /* the arena is zeroed as handed out */
     ctx->srv = srv;
     ctx->mount = m;
     ctx->inst = inst;
@@ -190,7 +190,38 @@ const char *verani_ctx_client_id(verani_ctx *ctx)
 
 void *verani_ctx_alloc(verani_ctx *ctx, size_t size)
 {
-    return ctx ? vr_scratch_alloc(&ctx->scratch, size) : NULL;
+    size_t at;
+
+    if (!ctx)
+        return NULL;
+    /* inline while it fits, aligned as malloc's; zeroed, as calloc's */
+    at = (ctx->arena_used + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+    if (size <= sizeof(ctx->arena) && at <= sizeof(ctx->arena) - size) {
+        void *p = (unsigned char *)ctx->arena + at;
+
+        ctx->arena_used = at + size;
+        memset(p, 0, size);
+        return p;
+    }
+    return vr_scratch_alloc(&ctx->scratch, size);
+}
+
+static void *pb_ctx_alloc(void *data, size_t size)
+{
+    return verani_ctx_alloc(data, size);
+}
+
+static void pb_ctx_free(void *data, void *ptr)
+{
+    (void)data; /* the context's: it goes with vr_ctx_fini */
+    (void)ptr;
+}
+
+void vr_ctx_pb(struct verani_ctx *ctx, ProtobufCAllocator *pa)
+{
+    pa->alloc = pb_ctx_alloc;
+    pa->free = pb_ctx_free;
+    pa->allocator_data = ctx;
 }
 
 char *verani_ctx_strdup(verani_ctx *ctx, const char *s)

@@ -108,16 +108,20 @@ static const verani_event_def *event_of(verani_session *s, const vr_envelope *en
     return ev;
 }
 
-/* The event's payload, unpacked and validated into *in (NULL for `()`); -1 when it was
- * refused. */
-static int payload_of(verani_session *s, const vr_envelope *env, const verani_event_def *ev,
-                      ProtobufCMessage **in)
+/* The event's payload, unpacked into the handler context's scratch memory and validated,
+ * into *in (NULL for `()`); -1 when it was refused. */
+static int payload_of(verani_session *s, struct verani_ctx *ctx, const vr_envelope *env,
+                      const verani_event_def *ev, ProtobufCMessage **in)
 {
     char msg[VERANI_VERR_PATH_MAX + VERANI_VERR_REASON_MAX + 64];
+    ProtobufCAllocator pa;
     verani_verr verr;
     int r;
 
-    r = vr_wire_event_decode(env, ev->in, ev->validate_in, in, &verr);
+    vr_ctx_pb(ctx, &pa);
+    r = vr_wire_payload_decode_with(ev->in, ev->validate_in,
+                                    env->has_payload ? env->payload.data : NULL,
+                                    env->has_payload ? env->payload.len : 0, &pa, in, &verr);
     if (r == VERANI_EPROTO) {
         snprintf(msg, sizeof(msg), "the payload of '%s' does not decode as %s", ev->name,
                  ev->in->name);
@@ -212,17 +216,25 @@ static void answer(verani_session *s, struct verani_ctx *ctx, const vr_envelope 
     }
 }
 
-void vr_session_dispatch(verani_session *s, const vr_envelope *env, const verani_event_def *ev,
-                         ProtobufCMessage *in)
+/* The handler of `ev` on `in` in `ctx`, and its answer. */
+static void dispatch_in(verani_session *s, struct verani_ctx *ctx, const vr_envelope *env,
+                        const verani_event_def *ev, const ProtobufCMessage *in)
 {
     ProtobufCMessage *out;
-    struct verani_ctx ctx;
     int r;
 
     s->proto_errors = 0;
+    r = run_handler(ctx, env, ev, in, &out);
+    answer(s, ctx, env, ev, out, r);
+}
+
+void vr_session_dispatch(verani_session *s, const vr_envelope *env, const verani_event_def *ev,
+                         ProtobufCMessage *in)
+{
+    struct verani_ctx ctx;
+
     vr_ctx_init(&ctx, s->srv, s->inst->mount, s->inst, s);
-    r = run_handler(&ctx, env, ev, in, &out);
-    answer(s, &ctx, env, ev, out, r);
+    dispatch_in(s, &ctx, env, ev, in);
     vr_wire_payload_free(in);
     vr_ctx_fini(&ctx);
 }
@@ -230,10 +242,16 @@ void vr_session_dispatch(verani_session *s, const vr_envelope *env, const verani
 static void on_event(verani_session *s, const vr_envelope *env)
 {
     const verani_event_def *ev = event_of(s, env, env->kind == VERANI__WIRE__KIND__REQUEST);
+    struct verani_ctx ctx;
     ProtobufCMessage *in;
 
-    if (ev && payload_of(s, env, ev, &in) == 0)
-        vr_session_dispatch(s, env, ev, in);
+    if (!ev)
+        return;
+    /* the payload lives in the context's scratch memory, the handler's reply beside it */
+    vr_ctx_init(&ctx, s->srv, s->inst->mount, s->inst, s);
+    if (payload_of(s, &ctx, env, ev, &in) == 0)
+        dispatch_in(s, &ctx, env, ev, in);
+    vr_ctx_fini(&ctx);
 }
 
 /* Over the room's rate limit: the frame is dropped, answered with RATE_LIMITED, and the

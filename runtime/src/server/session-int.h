@@ -176,7 +176,9 @@ typedef struct vr_chan_names {
     char *inl[8];
 } vr_chan_names;
 
-/* A handler's context: on the stack of the dispatching call. */
+/* A handler's context: on the stack of the dispatching call. VR_CTX_ARENA bytes of its
+ * scratch memory are inline. */
+#define VR_CTX_ARENA 512
 typedef struct vr_scratch {
     struct vr_scratch *next;
     max_align_t data[];
@@ -194,6 +196,11 @@ struct verani_ctx {
     const verani_event_def *req_ev;
     unsigned deferred : 1;           /* verani_ctx_defer took the reply */
     uint32_t defer_slot, defer_gen;  /* its reference */
+    /* Scratch memory inline, first (verani_ctx_alloc, the payload's unpack: vr_ctx_pb), the
+     * heap's chunks (`scratch`) past it: most handler calls allocate nothing else. Last, and
+     * not zeroed by vr_ctx_init: what is handed out is zeroed then. */
+    size_t arena_used;
+    max_align_t arena[VR_CTX_ARENA / sizeof(max_align_t)];
 };
 /* Send frame `f` (borrowed) to the session alone, written at the end of the turn; a fresh seq
  * when `with_seq` (what vr_session_send does with a frame already encoded). */
@@ -333,6 +340,9 @@ void vr_sessions_restored_attach(vr_instance *inst, verani_session **list, size_
 void vr_ctx_init(struct verani_ctx *ctx, verani_server *srv, vr_mount *m, vr_instance *inst,
                  verani_session *s);
 void vr_ctx_fini(struct verani_ctx *ctx);
+/* protobuf-c's allocator on `ctx`'s scratch memory, into *pa: what it unpacks lives until
+ * vr_ctx_fini (its free is a no-op; vr_wire_payload_free must not be called on it). */
+void vr_ctx_pb(struct verani_ctx *ctx, ProtobufCAllocator *pa);
 void *vr_scratch_alloc(vr_scratch **list, size_t size);
 void vr_scratch_free(vr_scratch **list);
 

@@ -31,9 +31,10 @@ VERANI_API const verani_event_def *verani_event_find(const verani_event_def *tab
     return NULL;
 }
 
-int vr_wire_payload_decode(const ProtobufCMessageDescriptor *desc, verani_validate_fn validate,
-                           const uint8_t *data, size_t len, ProtobufCMessage **out,
-                           verani_verr *verr)
+int vr_wire_payload_decode_with(const ProtobufCMessageDescriptor *desc,
+                                verani_validate_fn validate, const uint8_t *data, size_t len,
+                                ProtobufCAllocator *pa, ProtobufCMessage **out,
+                                verani_verr *verr)
 {
     ProtobufCMessage *msg;
 
@@ -41,15 +42,22 @@ int vr_wire_payload_decode(const ProtobufCMessageDescriptor *desc, verani_valida
     memset(verr, 0, sizeof(*verr));
     if (!desc)
         return 0;
-    msg = protobuf_c_message_unpack(desc, &vr_pb_allocator, len, data);
+    msg = protobuf_c_message_unpack(desc, pa, len, data);
     if (!msg)
         return VERANI_EPROTO;
     if (validate && validate(msg, verr) != 0) {
-        protobuf_c_message_free_unpacked(msg, &vr_pb_allocator);
+        protobuf_c_message_free_unpacked(msg, pa);
         return VERANI_EINVAL;
     }
     *out = msg;
     return 0;
+}
+
+int vr_wire_payload_decode(const ProtobufCMessageDescriptor *desc, verani_validate_fn validate,
+                           const uint8_t *data, size_t len, ProtobufCMessage **out,
+                           verani_verr *verr)
+{
+    return vr_wire_payload_decode_with(desc, validate, data, len, &vr_pb_allocator, out, verr);
 }
 
 int vr_wire_event_decode(const vr_envelope *env, const ProtobufCMessageDescriptor *desc,

@@ -119,6 +119,12 @@ size_t vr_wire_ws_header(uint8_t out[VR_WS_HEADER_MAX], uint64_t payload_len);
 int vr_wire_payload_decode(const ProtobufCMessageDescriptor *desc, verani_validate_fn validate,
                            const uint8_t *data, size_t len, ProtobufCMessage **out,
                            verani_verr *verr);
+/* The same with the allocator `pa` (what it allocates is its own to free, then: the server
+ * unpacks into its handler context's scratch memory, freed as one). */
+int vr_wire_payload_decode_with(const ProtobufCMessageDescriptor *desc,
+                                verani_validate_fn validate, const uint8_t *data, size_t len,
+                                ProtobufCAllocator *pa, ProtobufCMessage **out,
+                                verani_verr *verr);
 /* The same on the payload of a decoded Envelope (none when it has no `payload`). */
 int vr_wire_event_decode(const vr_envelope *env, const ProtobufCMessageDescriptor *desc,
                          verani_validate_fn validate, ProtobufCMessage **out, verani_verr *verr);
