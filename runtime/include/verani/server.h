@@ -332,8 +332,11 @@ VERANI_API const char *verani_ctx_user_id(verani_ctx *ctx);    /* NULL outside a
 VERANI_API const char *verani_ctx_client_id(verani_ctx *ctx);  /* NULL outside a session */
 
 /*
- * Scratch memory for the current handler call: freed when the handler
- * returns. Use it for the strings and sub-messages of a reply.
+ * Scratch memory for the current handler call, zeroed and aligned as malloc's: freed when
+ * the handler returns. Use it for the strings and sub-messages of a reply. The payload a
+ * typed handler is given lives there too: keep nothing of it past the handler's return
+ * (copy what a deferred reply or a worker needs). The first 512 bytes of a call's scratch
+ * memory are part of its context; past them each allocation is a heap block.
  */
 VERANI_API void *verani_ctx_alloc(verani_ctx *ctx, size_t size);
 VERANI_API char *verani_ctx_strdup(verani_ctx *ctx, const char *s);
