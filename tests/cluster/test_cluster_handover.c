@@ -12,7 +12,8 @@
  * resumes: every frame once, in order, recovery_failed never, no on_connect
  * and no on_disconnect anywhere after the first connects, on_hibernation_restore
  * once. Every wait is bounded by a deadline; the time from the stop to the
- * last resume is printed, never asserted.
+ * last resume is printed, never asserted. A client whose last WELCOME was lost (it holds
+ * only the token it presented) resumes at the next owner with that token.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include <verani/verani.h>
@@ -36,6 +38,7 @@
 #include "e2e_room.h"
 #include "fault_proxy.h"
 #include "handover_util.h"
+#include "rawclient.h"
 
 /* Frame `n` to channel "default" of instance h1, through node `i`: 1 when it reached every
  * client's session (connected or waiting for its resume). */
@@ -129,8 +132,49 @@ static void test_graceful_handover(void **state)
     cluster_stop(&cl);
 }
 
+/* A resume whose WELCOME was lost, then a graceful stop: the raw client resumed at node A with
+ * its first token and never read the WELCOME (its new token is dropped here), and its
+ * connection ends as A is asked to stop. A hands the session to Redis (a connection that
+ * ends while a stop is pending detaches, and goes with the others); the client, which holds
+ * only its first token, resumes at node B with it: the handover carried the token the
+ * resume presented. */
+static void test_handover_keeps_presented_token(void **state)
+{
+    cluster cl;
+    char id[64], token[64], epoch[32];
+    rc_env *w;
+    int fd;
+
+    (void)state;
+    cluster_start(&cl, 0);
+    wait_mesh(&cl);
+    w = raw_hello(&fd, cl.node[0].port, "h2", NULL, 0, NULL, 1);
+    snprintf(id, sizeof(id), "%s", w->welcome->client_id);
+    snprintf(token, sizeof(token), "%s", w->welcome->resume_token);
+    snprintf(epoch, sizeof(epoch), "%s", w->welcome->epoch);
+    verani__wire__envelope__free_unpacked(w, NULL);
+    close(fd); /* no close frame: the session waits for a resume */
+    w = raw_hello(&fd, cl.node[0].port, "h2", token, 0, epoch, 1);
+    assert_true(w->welcome->resumed);
+    assert_string_not_equal(w->welcome->resume_token, token); /* taken as never read */
+    verani__wire__envelope__free_unpacked(w, NULL);
+    close(fd);
+
+    /* at once: A may see the connection's end in the turn that sees the stop */
+    verani_server_stop(cl.node[0].srv);
+    assert_int_equal(e2e_server_join(&cl.node[0]), 0); /* handed over, released */
+    w = raw_hello(&fd, cl.node[1].port, "h2", token, 0, epoch, 1);
+    assert_true(w->welcome->resumed);
+    assert_false(w->welcome->recovery_failed);
+    assert_string_equal(w->welcome->client_id, id);
+    verani__wire__envelope__free_unpacked(w, NULL);
+    close(fd);
+    cluster_stop(&cl);
+}
+
 static const vt_case cases[] = {
     VT_CASE(test_graceful_handover, ""),
+    VT_CASE(test_handover_keeps_presented_token, ""),
 };
 
 /* `test_cluster_handover test_<case>` runs one case (CTest: cluster_handover_<case>). */

@@ -116,7 +116,9 @@ static int detachable(const verani_session *s)
         return 0; /* Verani's client never resumes: a reconnect is a new session */
     if (s->added && s->handover)
         return 1; /* Redis is storing it: ended when it answers (vr_session_handed) */
-    return s->added && !s->peer_closed && !s->srv->stopping && !s->srv->stop_flag &&
+    /* a connection that ends after a stop was asked, before the loop began it, detaches
+     * too: the stop then saves it or hands it over with the others, not ends it */
+    return s->added && !s->peer_closed && !s->srv->stopping &&
            s->srv->opts.resume_grace_ms != VERANI_RESUME_OFF &&
            (!s->closing || s->close_code == VR_CLOSE_IDLE ||
             (s->fenced && s->inst->own != VR_OWN_LOST));
