@@ -299,3 +299,15 @@ void raw_poke(int fd)
     env.event = 2;
     assert_int_equal(rc_tcp_send_env(fd, &env), 0);
 }
+
+void raw_fresh_then_cut(int port, const char *inst, raw_ids *ids)
+{
+    int fd;
+    rc_env *w = raw_hello(&fd, port, inst, NULL, 0, NULL, 1);
+
+    snprintf(ids->id, sizeof(ids->id), "%s", w->welcome->client_id);
+    snprintf(ids->token, sizeof(ids->token), "%s", w->welcome->resume_token);
+    snprintf(ids->epoch, sizeof(ids->epoch), "%s", w->welcome->epoch);
+    verani__wire__envelope__free_unpacked(w, NULL);
+    close(fd);
+}

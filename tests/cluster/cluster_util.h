@@ -86,4 +86,12 @@ rc_env *raw_hello(int *fd, int port, const char *inst, const char *token, uint64
 /* One poke (the counting room's event 2, no payload) on the raw client's socket. */
 void raw_poke(int fd);
 
+/* What a raw client keeps of a WELCOME to resume later. */
+typedef struct raw_ids {
+    char id[64], token[64], epoch[32];
+} raw_ids;
+/* A raw client's fresh session of E2e/`inst` at `port`, its WELCOME's ids into *ids; the
+ * connection is then closed without a close frame, so the session waits for a resume. */
+void raw_fresh_then_cut(int port, const char *inst, raw_ids *ids);
+
 #endif /* VERANI_TEST_CLUSTER_UTIL_H */

@@ -141,32 +141,27 @@ static void test_graceful_handover(void **state)
 static void test_handover_keeps_presented_token(void **state)
 {
     cluster cl;
-    char id[64], token[64], epoch[32];
+    raw_ids r;
     rc_env *w;
     int fd;
 
     (void)state;
     cluster_start(&cl, 0);
     wait_mesh(&cl);
-    w = raw_hello(&fd, cl.node[0].port, "h2", NULL, 0, NULL, 1);
-    snprintf(id, sizeof(id), "%s", w->welcome->client_id);
-    snprintf(token, sizeof(token), "%s", w->welcome->resume_token);
-    snprintf(epoch, sizeof(epoch), "%s", w->welcome->epoch);
-    verani__wire__envelope__free_unpacked(w, NULL);
-    close(fd); /* no close frame: the session waits for a resume */
-    w = raw_hello(&fd, cl.node[0].port, "h2", token, 0, epoch, 1);
+    raw_fresh_then_cut(cl.node[0].port, "h2", &r);
+    w = raw_hello(&fd, cl.node[0].port, "h2", r.token, 0, r.epoch, 1);
     assert_true(w->welcome->resumed);
-    assert_string_not_equal(w->welcome->resume_token, token); /* taken as never read */
+    assert_string_not_equal(w->welcome->resume_token, r.token); /* taken as never read */
     verani__wire__envelope__free_unpacked(w, NULL);
     close(fd);
 
     /* at once: A may see the connection's end in the turn that sees the stop */
     verani_server_stop(cl.node[0].srv);
     assert_int_equal(e2e_server_join(&cl.node[0]), 0); /* handed over, released */
-    w = raw_hello(&fd, cl.node[1].port, "h2", token, 0, epoch, 1);
+    w = raw_hello(&fd, cl.node[1].port, "h2", r.token, 0, r.epoch, 1);
     assert_true(w->welcome->resumed);
     assert_false(w->welcome->recovery_failed);
-    assert_string_equal(w->welcome->client_id, id);
+    assert_string_equal(w->welcome->client_id, r.id);
     verani__wire__envelope__free_unpacked(w, NULL);
     close(fd);
     cluster_stop(&cl);

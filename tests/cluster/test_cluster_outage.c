@@ -289,7 +289,7 @@ static void test_resume_held_then_fenced(void **state)
     fault_proxy *fp;
     verani_client_loop *loop;
     verani_client *x, *y;
-    char id[64], token[64], epoch[32];
+    raw_ids r;
     unsigned char buf[256];
     rc_env *w;
     heard h;
@@ -299,15 +299,10 @@ static void test_resume_held_then_fenced(void **state)
 
     (void)state;
     fp = gate_setup(&cl, 100, 1000, 500, &loop, &x, &y, "g6", &h);
-    w = raw_hello(&fd, cl.node[0].port, "g6", NULL, 0, NULL, 1);
-    snprintf(id, sizeof(id), "%s", w->welcome->client_id);
-    snprintf(token, sizeof(token), "%s", w->welcome->resume_token);
-    snprintf(epoch, sizeof(epoch), "%s", w->welcome->epoch);
-    verani__wire__envelope__free_unpacked(w, NULL);
-    close(fd); /* no close frame: the session waits for a resume */
+    raw_fresh_then_cut(cl.node[0].port, "g6", &r);
 
     fp_set(fp, FP_HOLD);
-    raw_hello(&fd, cl.node[0].port, "g6", token, 0, epoch, 0);
+    raw_hello(&fd, cl.node[0].port, "g6", r.token, 0, r.epoch, 0);
     d = dl_after(DL_GENEROUS(LEASE_MS + TIMEOUT_MS) + DL_WAIT_MS);
     while ((op = rc_tcp_read_frame(fd, dl_left_ms(d), buf, sizeof(buf), &len)) > 0 &&
            op != 8)
@@ -325,10 +320,10 @@ static void test_resume_held_then_fenced(void **state)
     while (metric(&cl, 0, "verani_cluster_fenced_instances_total{outcome=\"kept\"}") < 1 &&
            !dl_passed(d))
         verani_client_loop_service(loop, 10);
-    w = raw_hello(&fd, cl.node[0].port, "g6", token, 0, epoch, 1);
+    w = raw_hello(&fd, cl.node[0].port, "g6", r.token, 0, r.epoch, 1);
     assert_true(w->welcome->resumed);
-    assert_string_equal(w->welcome->client_id, id);
-    assert_string_not_equal(w->welcome->resume_token, token);
+    assert_string_equal(w->welcome->client_id, r.id);
+    assert_string_not_equal(w->welcome->resume_token, r.token);
     verani__wire__envelope__free_unpacked(w, NULL);
     close(fd);
     client_loop_end(loop);

@@ -883,6 +883,18 @@ static void append(verani_storage_db *db, const char *id, uint64_t seq, int64_t 
                      0);
 }
 
+/* What files of schema versions 1 to 3 held as this version does (their session table
+ * differs), for the upgrade tests. */
+#define OLD_NS_KV \
+    "CREATE TABLE vr_ns(id INTEGER PRIMARY KEY, room TEXT NOT NULL, instance TEXT NOT NULL," \
+    " UNIQUE(room, instance));" \
+    "CREATE TABLE vr_kv(ns INTEGER NOT NULL, k BLOB NOT NULL, v BLOB NOT NULL," \
+    " PRIMARY KEY(ns, k)) WITHOUT ROWID;"
+#define OLD_FRAMES \
+    "CREATE INDEX vr_session_instance ON vr_session(room, instance);" \
+    "CREATE TABLE vr_frame(client_id TEXT NOT NULL, seq INTEGER NOT NULL," \
+    " at_ms INTEGER NOT NULL, bytes BLOB NOT NULL, PRIMARY KEY(client_id, seq)) WITHOUT ROWID;"
+
 /* A file of schema version 1 (before the session epoch) is upgraded in place: its sessions
  * load (with no epoch), and a session saved with an epoch loads with it. */
 static void test_upgrade_from_1(void **state)
@@ -898,16 +910,11 @@ static void test_upgrade_from_1(void **state)
     path_in(path, sizeof(path), "v1.db");
     assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
     assert_int_equal(sqlite3_exec(h,
-        "CREATE TABLE vr_ns(id INTEGER PRIMARY KEY, room TEXT NOT NULL, instance TEXT NOT NULL,"
-        " UNIQUE(room, instance));"
-        "CREATE TABLE vr_kv(ns INTEGER NOT NULL, k BLOB NOT NULL, v BLOB NOT NULL,"
-        " PRIMARY KEY(ns, k)) WITHOUT ROWID;"
+        OLD_NS_KV
         "CREATE TABLE vr_session(client_id TEXT PRIMARY KEY, token TEXT UNIQUE,"
         " user_id TEXT NOT NULL, room TEXT NOT NULL, instance TEXT NOT NULL, meta BLOB,"
         " channels BLOB, last_seq INTEGER NOT NULL, updated_ms INTEGER NOT NULL) WITHOUT ROWID;"
-        "CREATE INDEX vr_session_instance ON vr_session(room, instance);"
-        "CREATE TABLE vr_frame(client_id TEXT NOT NULL, seq INTEGER NOT NULL,"
-        " at_ms INTEGER NOT NULL, bytes BLOB NOT NULL, PRIMARY KEY(client_id, seq)) WITHOUT ROWID;"
+        OLD_FRAMES
         "INSERT INTO vr_session VALUES('11111111-1111-4111-8111-111111111111', 'aaaa', 'alice',"
         " 'Chat', 'lobby', NULL, NULL, 9, 1000);"
         "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
@@ -943,17 +950,12 @@ static void test_upgrade_from_3(void **state)
     path_in(path, sizeof(path), "v3.db");
     assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
     assert_int_equal(sqlite3_exec(h,
-        "CREATE TABLE vr_ns(id INTEGER PRIMARY KEY, room TEXT NOT NULL, instance TEXT NOT NULL,"
-        " UNIQUE(room, instance));"
-        "CREATE TABLE vr_kv(ns INTEGER NOT NULL, k BLOB NOT NULL, v BLOB NOT NULL,"
-        " PRIMARY KEY(ns, k)) WITHOUT ROWID;"
+        OLD_NS_KV
         "CREATE TABLE vr_session(client_id TEXT PRIMARY KEY, token TEXT UNIQUE,"
         " user_id TEXT NOT NULL, room TEXT NOT NULL, instance TEXT NOT NULL, meta BLOB,"
         " channels BLOB, last_seq INTEGER NOT NULL, updated_ms INTEGER NOT NULL, epoch TEXT)"
         " WITHOUT ROWID;"
-        "CREATE INDEX vr_session_instance ON vr_session(room, instance);"
-        "CREATE TABLE vr_frame(client_id TEXT NOT NULL, seq INTEGER NOT NULL,"
-        " at_ms INTEGER NOT NULL, bytes BLOB NOT NULL, PRIMARY KEY(client_id, seq)) WITHOUT ROWID;"
+        OLD_FRAMES
         "CREATE TABLE vr_alarm(room TEXT NOT NULL, instance TEXT NOT NULL, at_ms INTEGER NOT NULL,"
         " PRIMARY KEY(room, instance)) WITHOUT ROWID;"
         "INSERT INTO vr_session VALUES('11111111-1111-4111-8111-111111111111', 'aaaa', 'alice',"
