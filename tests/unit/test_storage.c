@@ -895,21 +895,31 @@ static void append(verani_storage_db *db, const char *id, uint64_t seq, int64_t 
     "CREATE TABLE vr_frame(client_id TEXT NOT NULL, seq INTEGER NOT NULL," \
     " at_ms INTEGER NOT NULL, bytes BLOB NOT NULL, PRIMARY KEY(client_id, seq)) WITHOUT ROWID;"
 
+/* A file `name` that an older libverani made (`sql`: its tables, rows and user_version),
+ * opened by this one: upgraded in place. */
+static verani_storage_db *open_old(const char *name, const char *sql)
+{
+    char path[512];
+    sqlite3 *h;
+
+    path_in(path, sizeof(path), name);
+    assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    return open_path(path);
+}
+
 /* A file of schema version 1 (before the session epoch) is upgraded in place: its sessions
  * load (with no epoch), and a session saved with an epoch loads with it. */
 static void test_upgrade_from_1(void **state)
 {
     static const char c1[] = "11111111-1111-4111-8111-111111111111";
     static const char c2[] = "22222222-2222-4222-8222-222222222222";
-    char path[512];
     verani_storage_db *db;
     vr_attachment a;
-    sqlite3 *h;
 
     (void)state;
-    path_in(path, sizeof(path), "v1.db");
-    assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(h,
+    db = open_old("v1.db",
         OLD_NS_KV
         "CREATE TABLE vr_session(client_id TEXT PRIMARY KEY, token TEXT UNIQUE,"
         " user_id TEXT NOT NULL, room TEXT NOT NULL, instance TEXT NOT NULL, meta BLOB,"
@@ -917,9 +927,7 @@ static void test_upgrade_from_1(void **state)
         OLD_FRAMES
         "INSERT INTO vr_session VALUES('11111111-1111-4111-8111-111111111111', 'aaaa', 'alice',"
         " 'Chat', 'lobby', NULL, NULL, 9, 1000);"
-        "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(h);
-    db = open_path(path);
+        "PRAGMA user_version = 1;");
     assert_int_equal(vr_store_session_load(db, c1, &a), 0);
     assert_int_equal(a.last_seq, 9);
     assert_string_equal(a.epoch, "");
@@ -941,15 +949,11 @@ static void test_upgrade_from_3(void **state)
 {
     static const char c1[] = "11111111-1111-4111-8111-111111111111";
     static const char c2[] = "22222222-2222-4222-8222-222222222222";
-    char path[512];
     verani_storage_db *db;
     vr_attachment a;
-    sqlite3 *h;
 
     (void)state;
-    path_in(path, sizeof(path), "v3.db");
-    assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(h,
+    db = open_old("v3.db",
         OLD_NS_KV
         "CREATE TABLE vr_session(client_id TEXT PRIMARY KEY, token TEXT UNIQUE,"
         " user_id TEXT NOT NULL, room TEXT NOT NULL, instance TEXT NOT NULL, meta BLOB,"
@@ -960,9 +964,7 @@ static void test_upgrade_from_3(void **state)
         " PRIMARY KEY(room, instance)) WITHOUT ROWID;"
         "INSERT INTO vr_session VALUES('11111111-1111-4111-8111-111111111111', 'aaaa', 'alice',"
         " 'Chat', 'lobby', NULL, NULL, 9, 1000, 'fedcba9876543210');"
-        "PRAGMA user_version = 3;", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(h);
-    db = open_path(path);
+        "PRAGMA user_version = 3;");
     assert_int_equal(vr_store_session_load(db, c1, &a), 0);
     assert_string_equal(a.resume_token, "aaaa");
     assert_string_equal(a.epoch, "fedcba9876543210");
