@@ -427,7 +427,30 @@ static void print_log(int i)
         fprintf(stderr, "  %s\n", k->log[l % LOG_LINES]);
 }
 
-/* Every client connected, or the test fails, the first ones that are not printed. */
+/* Each running node's cluster figures (its /metrics lines verani_cluster_*): who owns what,
+ * the storage batches Redis applied, failed or refused, the gate's pauses, the fences. */
+static void print_cluster_metrics(void)
+{
+    static char resp[65536];
+    char *line, *sp;
+    int i;
+
+    for (i = 0; i < 3; i++) {
+        if (S.nodes[i].pid <= 0 ||
+            rc_tcp_request(S.nodes[i].port, "GET /metrics HTTP/1.1\r\nHost: x\r\n"
+                           "Authorization: Bearer m\r\nConnection: close\r\n\r\n", resp,
+                           sizeof(resp)) != 200) {
+            fprintf(stderr, "node %s: no metrics\n", S.nodes[i].id);
+            continue;
+        }
+        for (line = strtok_r(resp, "\n", &sp); line; line = strtok_r(NULL, "\n", &sp))
+            if (!strncmp(line, "verani_cluster_", 15))
+                fprintf(stderr, "node %s: %s\n", S.nodes[i].id, line);
+    }
+}
+
+/* Every client connected, or the test fails, the first ones that are not printed, with the
+ * nodes' cluster figures. */
 static void expect_all_connected(const char *when)
 {
     int i, n = 0;
@@ -435,8 +458,10 @@ static void expect_all_connected(const char *when)
     for (i = 0; i < SOAK_CLIENTS; i++)
         if (verani_client_get_state(S.k[i].c) != VERANI_CLIENT_CONNECTED && n++ < 10)
             print_log(i);
-    if (n)
+    if (n) {
+        print_cluster_metrics();
         fail_msg("%d clients not connected %s", n, when);
+    }
 }
 
 /* Every client of instance `j` heard `count` as its last count. */
