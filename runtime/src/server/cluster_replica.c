@@ -494,12 +494,46 @@ void vr_replica_stop(verani_server *srv)
     srv->replica = NULL;
 }
 
+/* Now, over the node's instances: batches sent and not answered, writes not sent yet, and
+ * instances whose input the gate paused (what a gate that stays shut is waiting for). */
+static void gate_state(verani_server *srv, size_t *sent, size_t *unsent, size_t *paused)
+{
+    size_t i;
+
+    *sent = *unsent = *paused = 0;
+    for (i = 0; i < srv->n_mounts; i++)
+        lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&srv->mounts[i]->instances)) {
+            vr_instance *inst = lws_container_of(d, vr_instance, node);
+            const vr_rbatch *b;
+
+            *paused += inst->gate_paused != 0;
+            if (inst->repl) {
+                *unsent += inst->repl->n;
+                for (b = inst->repl->sent; b; b = b->next)
+                    (*sent)++;
+            }
+        } lws_end_foreach_dll(d);
+}
+
 void vr_replica_metrics(verani_server *srv, vr_sb *sb)
 {
     vr_replica *rp = srv->replica;
+    size_t sent, unsent, paused;
 
     if (!rp)
         return;
+    gate_state(srv, &sent, &unsent, &paused);
+    vr_sb_printf(sb, "# HELP verani_cluster_storage_batches_waiting Batches of storage writes "
+                 "sent to Redis and not answered yet, now.\n# TYPE "
+                 "verani_cluster_storage_batches_waiting gauge\n"
+                 "verani_cluster_storage_batches_waiting %zu\n", sent);
+    vr_sb_printf(sb, "# HELP verani_cluster_storage_writes_unsent Storage writes committed "
+                 "and not sent to Redis yet, now.\n# TYPE verani_cluster_storage_writes_unsent "
+                 "gauge\nverani_cluster_storage_writes_unsent %zu\n", unsent);
+    vr_sb_printf(sb, "# HELP verani_cluster_gate_paused_instances Instances whose input is "
+                 "paused until Redis acknowledges their writes, now.\n# TYPE "
+                 "verani_cluster_gate_paused_instances gauge\n"
+                 "verani_cluster_gate_paused_instances %zu\n", paused);
     vr_sb_printf(sb, "# HELP verani_cluster_storage_batches_total Batches of storage writes "
                  "sent to Redis, by answer.\n# TYPE verani_cluster_storage_batches_total "
                  "counter\nverani_cluster_storage_batches_total{result=\"applied\"} %llu\n"
