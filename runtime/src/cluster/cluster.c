@@ -4,8 +4,9 @@
  * incarnation, the node's registration and heartbeat, the lease and
  * self-fencing, and the claim, release and validation of instances through
  * Lua scripts that Redis runs atomically. Scripts go by EVALSHA (their SHA-1
- * computed here once); a Redis that does not know one yet (NOSCRIPT: it
- * restarted) gets it by EVAL, which also caches it.
+ * computed here once), and every command connection loads them all (SCRIPT
+ * LOAD) before it is up; a Redis that does not know one anyway (NOSCRIPT:
+ * SCRIPT FLUSH on a live connection) gets it by EVAL, which also caches it.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -49,6 +50,16 @@ static const char validate_lua[] =
     "local o = redis.call('HMGET', KEYS[1], 'node', 'epoch')\n"
     "if o[1] == ARGV[1] and o[2] == ARGV[2] then return 1 end\n"
     "return 0\n";
+
+/* Every script, loaded on each command connection before it is up (vr_redis_options). */
+static const char *const preload_scripts[S_COUNT] = {
+    [S_CLAIM] = claim_lua,
+    [S_RELEASE] = release_lua,
+    [S_VALIDATE] = validate_lua,
+    [S_HANDOVER_SAVE] = vr_handover_save_lua,
+    [S_APPLY] = vr_apply_lua,
+    [S_LOAD] = vr_load_lua,
+};
 
 int64_t vr_mono_ms(void)
 {
@@ -366,6 +377,8 @@ vr_cluster *vr_cluster_create(struct ev_loop *loop, const vr_cluster_options *o,
     ro.on_state = on_redis_state;
     ro.on_message = on_redis_message;
     ro.arg = c;
+    ro.preload = preload_scripts;
+    ro.n_preload = S_COUNT;
     c->redis = vr_redis_create(loop, &ro, err, errlen);
     if (!c->redis) {
         vr_cluster_destroy(c);

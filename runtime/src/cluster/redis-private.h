@@ -57,6 +57,12 @@ typedef struct vr_redis_options {
     void (*on_message)(vr_redis *r, const char *channel, const char *data, size_t len,
                        void *arg);
     void *arg;                   /* for on_state and on_message */
+    /* Lua sources loaded (SCRIPT LOAD) on every command connection before it is up, so that
+     * no EVALSHA meets NOSCRIPT while Redis keeps its scripts: a retry by EVAL goes out after
+     * what was sent meanwhile, and would apply batches out of their order. Borrowed: they
+     * must outlive the engine (static strings). */
+    const char *const *preload;
+    size_t n_preload;
 } vr_redis_options;
 
 typedef struct vr_redis_stats {

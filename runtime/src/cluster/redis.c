@@ -62,6 +62,8 @@ struct vr_redis {
     char ip[INET6_ADDRSTRLEN];
     int port;
     char *password;            /* owned; NULL: no AUTH */
+    const char *const *preload;/* borrowed (vr_redis_options) */
+    size_t n_preload;
     char *name;                /* owned */
     double connect_timeout, command_timeout;  /* seconds */
     vr_backoff backoff;
@@ -373,6 +375,16 @@ static void on_auth(vr_redis *r, const redisReply *reply, const char *err, void 
         subscribe_all(l);
 }
 
+/* A script Redis would not load: its calls send it whole (EVAL) when Redis says NOSCRIPT. */
+static void on_script_loaded(vr_redis *r, const redisReply *reply, const char *err, void *arg)
+{
+    (void)reply;
+    (void)arg;
+    if (err && reply)
+        VR_WARN("%s: Redis did not load a script (%s): its calls will send it whole\n",
+                r->name, err);
+}
+
 static void on_connect(const redisAsyncContext *cac, int status)
 {
     vr_redis_link *l = cac->data;
@@ -402,7 +414,17 @@ static void on_connect(const redisAsyncContext *cac, int status)
     }
     if (l->which == LINK_CMD) {
         const char *argv[1] = {"PING"};
+        size_t i;
 
+        /* answered before the PING, so before the link is up and any EVALSHA goes out */
+        for (i = 0; i < r->n_preload; i++) {
+            const char *load[3] = {"SCRIPT", "LOAD", r->preload[i]};
+
+            if (send_argv(l, 1, on_script_loaded, l, 3, load, NULL)) {
+                link_fail_later(l, "SCRIPT LOAD could not be sent");
+                return;
+            }
+        }
         if (send_argv(l, 1, on_ping, l, 1, argv, NULL))
             link_fail_later(l, "PING could not be sent");
     }
@@ -545,6 +567,8 @@ vr_redis *vr_redis_create(struct ev_loop *loop, const vr_redis_options *o, char 
         return NULL;
     }
     r->password = o->password && *o->password ? vr_strdup(o->password) : NULL;
+    r->preload = o->preload;
+    r->n_preload = o->preload ? o->n_preload : 0;
     r->name = vr_strdup(o->name ? o->name : "redis");
     if ((o->password && *o->password && !r->password) || !r->name) {
         snprintf(err, errlen, "out of memory");
