@@ -9,7 +9,8 @@
  * whose heartbeats go unanswered (Redis stopped) fences itself before its lease
  * ends and refuses to claim, and is live again when Redis answers; a Redis that
  * lost its data is noticed (the incarnation changed) and claims work again
- * (scripts are sent again after NOSCRIPT). Short lease and heartbeat (1,500 and
+ * (scripts are sent again after NOSCRIPT). Storage batches apply in their order only: one
+ * that arrives before an earlier one is refused as early, never applied over the gap. Short lease and heartbeat (1,500 and
  * 300 ms, as SCALEOUT.md's test nodes) and waits derived from them.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -24,6 +25,7 @@
 
 #include <cmocka.h>
 #include <ev.h>
+#include <hiredis/hiredis.h>
 
 #include <verani/common.h>
 
@@ -343,6 +345,103 @@ static void test_redis_lost_its_data(void **state)
     rs_free(rs);
 }
 
+/* --- storage batches ------------------------------------------------------------------------ */
+
+typedef struct applies {
+    int n;
+    int result[8];
+} applies;
+
+static void on_apply(vr_cluster *c, int result, void *arg)
+{
+    applies *a = arg;
+
+    (void)c;
+    if (a->n < 8)
+        a->result[a->n] = result;
+    a->n++;
+}
+
+/* Queue batch `no` of Room/`inst`: one put of `key` = "v". */
+static void apply_put(node *n, const char *inst, uint64_t epoch, uint64_t no, const char *key,
+                      applies *a)
+{
+    vr_apply_op op;
+
+    memset(&op, 0, sizeof(op));
+    op.key = key;
+    op.klen = strlen(key);
+    op.val = "v";
+    op.vlen = 1;
+    assert_int_equal(vr_cluster_apply(n->c, "Room", inst, epoch, no, &op, 1, on_apply, a), 0);
+}
+
+/* Whether the instance's storage hash in Redis has `field`. */
+static int stored(const rs_server *rs, const char *inst, const char *field)
+{
+    redisContext *r = redisConnectUnix(rs->sock);
+    redisReply *rep;
+    int has;
+
+    assert_non_null(r);
+    assert_int_equal(r->err, 0);
+    rep = redisCommand(r, "HEXISTS vrt:st:{Room/%s} %s", inst, field);
+    assert_non_null(rep);
+    assert_int_equal(rep->type, REDIS_REPLY_INTEGER);
+    has = (int)rep->integer;
+    freeReplyObject(rep);
+    redisFree(r);
+    return has;
+}
+
+/* A batch reaches Redis before the one before it (a retry after NOSCRIPT, or after an error,
+ * can go out behind later ones): it is refused as early and writes nothing, so the earlier
+ * one still applies when it comes, and the early one applies when sent again. Without this
+ * the later batch applied first, and the earlier one was then answered "applied before" and
+ * its writes were lost. */
+static void test_apply_in_order(void **state)
+{
+    struct ev_loop *loop = new_loop();
+    rs_server *rs = rs_start(NULL);
+    applies a = {0, {0}};
+    node n;
+    claim x;
+
+    (void)state;
+    node_start(&n, loop, rs, "node-a", NULL);
+    until(loop, &n.lives, 1, LIVE_MS, "live");
+    do_claim(loop, &n, "ledger", &x);
+    assert_int_equal(x.outcome, VR_CLAIM_WON);
+    apply_put(&n, "ledger", x.epoch, 2, "second", &a); /* Redis runs them in this order */
+    apply_put(&n, "ledger", x.epoch, 1, "first", &a);
+    vr_cluster_flush(n.c);
+    until(loop, &a.n, 2, DL_WAIT_MS, "applies answered");
+    assert_int_equal(a.result[0], VR_APPLY_EARLY);
+    assert_int_equal(a.result[1], VR_APPLY_DONE);
+    assert_true(stored(rs, "ledger", "first"));
+    assert_false(stored(rs, "ledger", "second"));
+
+    apply_put(&n, "ledger", x.epoch, 2, "second", &a); /* sent again, in order now */
+    apply_put(&n, "ledger", x.epoch, 1, "first", &a);  /* a retry of one it has */
+    apply_put(&n, "ledger", x.epoch, 4, "fourth", &a); /* past a gap */
+    vr_cluster_flush(n.c);
+    until(loop, &a.n, 5, DL_WAIT_MS, "applies answered");
+    assert_int_equal(a.result[2], VR_APPLY_DONE);
+    assert_int_equal(a.result[3], VR_APPLY_BEFORE);
+    assert_int_equal(a.result[4], VR_APPLY_EARLY);
+    assert_true(stored(rs, "ledger", "second"));
+    assert_false(stored(rs, "ledger", "fourth"));
+
+    do_claim(loop, &n, "ledger", &x); /* a new claim counts its batches from 1 again */
+    apply_put(&n, "ledger", x.epoch, 1, "fourth", &a);
+    vr_cluster_flush(n.c);
+    until(loop, &a.n, 6, DL_WAIT_MS, "apply answered");
+    assert_int_equal(a.result[5], VR_APPLY_DONE);
+    assert_true(stored(rs, "ledger", "fourth"));
+    node_stop(&n);
+    rs_free(rs);
+}
+
 static void test_bad_options(void **state)
 {
     struct ev_loop *loop = new_loop();
@@ -371,6 +470,7 @@ static const vt_case cases[] = {
     VT_CASE(test_dead_owner, ""),
     VT_CASE(test_self_fence, ""),
     VT_CASE(test_redis_lost_its_data, ""),
+    VT_CASE(test_apply_in_order, ""),
     VT_CASE(test_bad_options, ""),
 };
 

@@ -19,6 +19,8 @@
  *   session once A finds the instance still its own.
  * - Wiped (restarted with nothing on disk): fresh sessions, on_disconnect for the old one,
  *   the storage is what Redis kept, the reset is counted.
+ * - Its scripts flushed again and again while an instance writes: no batch is applied out of
+ *   order, and the output gate never stays shut.
  * Every wait is bounded by a deadline; a window that checks that nothing arrived can only
  * pass more easily on a slow machine, never fail because of one.
  */
@@ -34,6 +36,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <hiredis/hiredis.h>
 
 #include <verani/verani.h>
 
@@ -373,12 +376,60 @@ static void test_redis_wiped(void **state)
     cluster_stop(&cl);
 }
 
+/* --- scripts forgotten ------------------------------------------------------------------- */
+
+#define FLUSH_POKES 300
+
+/* Redis forgets its scripts (SCRIPT FLUSH) again and again while an instance writes in turn
+ * after turn: each apply that meets NOSCRIPT goes again by EVAL, behind applies sent after
+ * it, so Redis sees an instance's batches out of their order. None is applied over a gap
+ * (it is sent again), the output gate opens each time, and no batch waits at the end: every
+ * poke's reply arrives and Redis holds the last count. Before batches were applied in their
+ * order only, an early batch was applied, the one before it then answered "applied before"
+ * (its writes skipped), and the gate waited for ever for the early one's answer. */
+static void test_scripts_flushed(void **state)
+{
+    cluster cl;
+    verani_client_loop *loop;
+    verani_client *c;
+    redisContext *r;
+    redisReply *rep;
+    char host[32], want[16];
+    int i;
+
+    (void)state;
+    cluster_counting(&cl, 0, NULL);
+    loop = client_loop();
+    snprintf(host, sizeof(host), "127.0.0.1:%d", cl.node[0].port);
+    c = client_at(loop, host, "sf");
+    expect_count(loop, c, "0");
+    r = redisConnectUnix(cl.rs->sock);
+    assert_non_null(r);
+    assert_int_equal(r->err, 0);
+    for (i = 0; i < FLUSH_POKES; i++) {
+        assert_int_equal(e2e_e2e_client_emit_poke(c), 0);
+        verani_client_loop_service(loop, 1); /* written now: the node's turns each write */
+        rep = redisCommand(r, "SCRIPT FLUSH");
+        assert_non_null(rep);
+        freeReplyObject(rep);
+    }
+    redisFree(r);
+    snprintf(want, sizeof(want), "%d", FLUSH_POKES);
+    expect_count(loop, c, want);
+    until_replicated(cl.rs, "sf", want);
+    assert_int_equal(metric(&cl, 0, "verani_cluster_storage_batches_waiting"), 0);
+    assert_int_equal(metric(&cl, 0, "verani_cluster_gate_paused_instances"), 0);
+    client_loop_end(loop);
+    cluster_stop(&cl);
+}
+
 static const vt_case cases[] = {
     VT_CASE(test_short_outage, ""),
     VT_CASE(test_long_outage, ""),
     VT_CASE(test_late_writes_refused, ""),
     VT_CASE(test_resume_held_then_fenced, ""),
     VT_CASE(test_redis_wiped, ""),
+    VT_CASE(test_scripts_flushed, ""),
 };
 
 /* `test_cluster_outage test_<case>` runs one case (CTest: cluster_outage_<case>). */

@@ -141,12 +141,22 @@ typedef struct vr_apply_op {
     size_t klen, vlen;
 } vr_apply_op;
 
+/* What an apply's callback is told, besides a negative verani_err (Redis did not answer, or
+ * answered an error: send the batch again). */
+enum {
+    VR_APPLY_REFUSED = 0, /* another node or epoch owns the instance: this node was deposed */
+    VR_APPLY_DONE = 1,    /* applied: this batch and every one before it are in Redis */
+    VR_APPLY_BEFORE = 2,  /* applied before (a retry): nothing written, as for DONE */
+    VR_APPLY_EARLY = 3    /* an earlier batch is not applied yet: nothing written; send the
+                           * batches not acknowledged again, in order */
+};
+
 /*
  * Apply the committed writes of one instance, in order, as batch `batch_no` (from 1, one
  * more each batch of the claim): one script checks that this node still owns the instance
- * with `epoch` and that the batch is new, then writes <p>:st:{R/I}. `cb` gets 1 applied,
- * 2 applied before (a retry), 0 refused (another node or epoch owns it: this node was
- * deposed), or a negative verani_err (Redis did not answer: send it again). The ops are
+ * with `epoch` and that the batch is the next one (the last applied plus one), then writes
+ * <p>:st:{R/I}; so an acknowledgement of batch N covers every batch up to N, whatever order
+ * the answers come in. `cb` gets one of VR_APPLY_* or a negative verani_err. The ops are
  * copied; the script is queued, written by vr_cluster_flush (or by the loop, when the link
  * is writable). 0, or VERANI_EIO (Redis is not up: cb does not run), VERANI_ENOMEM.
  */

@@ -2,10 +2,12 @@
 /*
  * replica.c: room storage in Redis (shared/SCALEOUT.md section 3.7). The
  * owner applies each turn's committed writes of an instance to
- * <p>:st:{R/I} in one fenced script (the own key names this node and epoch,
- * and the batch is newer than the last applied, so a retry is harmless and a
- * deposed owner's late write is refused); a new owner reads the whole hash,
- * and a handover with it, right after its claim.
+ * <p>:st:{R/I} in one fenced script: the own key names this node and epoch,
+ * and the batch is the one after the last applied. So a retry is harmless, a
+ * deposed owner's late write is refused, and a batch that arrives before an
+ * earlier one (a retry gone out behind it) writes nothing until that one has.
+ * A new owner reads the whole hash, and a handover with it, right after its
+ * claim.
  */
 #include <stdio.h>
 #include <string.h>
@@ -14,12 +16,15 @@
 #include "cluster-int.h"
 
 /* KEYS[1] own key, KEYS[2] storage hash, KEYS[3] session records; ARGV[1] this node, ARGV[2]
- * its epoch, ARGV[3] the batch number, then (kind, key, value) for each write: 'P' put and
- * 'D' delete a storage key, 'S' save and 'X' delete a session record. */
+ * its epoch, ARGV[3] the batch number (applied only when it is the next: the answers are
+ * VR_APPLY_*), then (kind, key, value) for each write: 'P' put and 'D' delete a storage key,
+ * 'S' save and 'X' delete a session record. */
 const char vr_apply_lua[] =
     "local o = redis.call('HMGET', KEYS[1], 'node', 'epoch', 'applied')\n"
     "if o[1] ~= ARGV[1] or o[2] ~= ARGV[2] then return 0 end\n"
-    "if o[3] and tonumber(o[3]) >= tonumber(ARGV[3]) then return 2 end\n"
+    "local a, n = tonumber(o[3] or '0'), tonumber(ARGV[3])\n"
+    "if n <= a then return 2 end\n"
+    "if n ~= a + 1 then return 3 end\n"
     "for i = 4, #ARGV, 3 do\n"
     "  local k = ARGV[i]\n"
     "  if k == 'P' then redis.call('HSET', KEYS[2], ARGV[i + 1], ARGV[i + 2])\n"

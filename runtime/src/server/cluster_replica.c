@@ -7,10 +7,12 @@
  * transaction wait for its outermost commit (a rollback, whole or to a
  * savepoint, drops what it undid), then join their instance's batch. At the
  * end of each loop turn every instance that wrote sends its batch in one
- * fenced script (cluster/replica.c), never one per write or per frame; one
- * that Redis did not answer is sent again (the script skips a batch it
- * applied already), and a refusal means another node owns the instance now:
- * the instance is fenced and Redis asked whether it is still this node's.
+ * fenced script (cluster/replica.c), never one per write or per frame. Redis
+ * applies an instance's batches in their order only (an acknowledgement of
+ * one covers those before it); one that failed, or came before an earlier
+ * one, is sent again in order (the script skips a batch it applied already),
+ * and a refusal means another node owns the instance now: the instance is
+ * fenced and Redis asked whether it is still this node's.
  * Reads stay local. A claim won loads the instance's storage from Redis into
  * the local file (replacing what was there) before the instance starts, with
  * the handover of a graceful stop when there is one, else the session records.
@@ -187,10 +189,42 @@ static void rec_level(void *arg, int depth, int event)
  * lets its batches go first, so the answer needs no search for its instance. */
 typedef struct vr_rsent {
     verani_server *srv;
-    struct vr_ireplica *ir;      /* NULL once the batches were dropped */
+    struct vr_ireplica *ir;      /* NULL once the batches were dropped, or it was acked */
     char *room, *instance;       /* owned: for the log */
     uint64_t epoch, no;
+    int covered;                 /* acked already, by the answer to a later batch */
 } vr_rsent;
+
+/* Redis has every batch of `ir` up to `no` (an acknowledgement covers the ones before it):
+ * they go. Whether any did. */
+static int acked(struct vr_ireplica *ir, uint64_t no)
+{
+    int any = 0;
+
+    while (ir->sent && ir->sent->no <= no) {
+        vr_rbatch *b = ir->sent;
+
+        if (b->out) { /* its answer, when it comes, changes nothing */
+            b->out->ir = NULL;
+            b->out->covered = 1;
+        }
+        ir->sent = b->next;
+        ops_free(b->ops);
+        vr_free(b);
+        any = 1;
+    }
+    if (!ir->sent)
+        ir->sent_tail = &ir->sent;
+    return any;
+}
+
+/* Every batch of `ir` not acknowledged goes again, in order, at the end of the next turn. */
+static void resend_later(vr_replica *rp, struct vr_ireplica *ir)
+{
+    ir->resend = 1;
+    if (rp && lws_dll2_is_detached(&ir->dirty))
+        lws_dll2_add_tail(&ir->dirty, &rp->dirty);
+}
 
 static void on_applied(vr_cluster *c, int result, void *arg)
 {
@@ -205,36 +239,35 @@ static void on_applied(vr_cluster *c, int result, void *arg)
     for (sb = x->ir ? x->ir->sent : NULL; sb; sb = sb->next)
         if (sb->out == x)
             sb->out = NULL; /* answered */
-    if (rp && result >= 1)
-        rp->applied++;
-    if (ir && result >= 1 && ir->sent && ir->sent->no == x->no) {
-        vr_rbatch *b = ir->sent;
-
-        ir->sent = b->next;
-        if (!ir->sent)
-            ir->sent_tail = &ir->sent;
-        ops_free(b->ops);
-        vr_free(b);
-        vr_gate_opened(inst);
-    } else if (result < 0) {
+    if (x->covered) {
+        if (rp && (result == VR_APPLY_DONE || result == VR_APPLY_BEFORE))
+            rp->applied++;
+    } else if (result == VR_APPLY_DONE || result == VR_APPLY_BEFORE) {
         if (rp)
-            rp->failed++;
-        if (ir) {
-            ir->resend = 1; /* at the end of the next turn, all of them, in order */
-            if (rp && lws_dll2_is_detached(&ir->dirty))
-                lws_dll2_add_tail(&ir->dirty, &rp->dirty);
-        } else {
-            VR_ERR("cluster: storage writes of %s '%s' did not reach Redis before the "
-                   "instance went: they stay in this node's file only\n", x->room,
-                   x->instance);
-        }
-    } else if (result == 0) {
+            rp->applied++;
+        if (ir && acked(ir, x->no))
+            vr_gate_opened(inst);
+    } else if (result == VR_APPLY_EARLY) { /* one before it went astray (an error, a retry) */
+        if (rp)
+            rp->early++;
+        if (ir)
+            resend_later(rp, ir);
+    } else if (result == VR_APPLY_REFUSED) {
         if (rp)
             rp->refused++;
         VR_ERR("cluster: Redis refused storage writes of %s '%s' (epoch %llu): another node "
                "owns it now\n", x->room, x->instance, (unsigned long long)x->epoch);
         if (inst && inst->epoch == x->epoch)
             vr_owner_deposed(inst);
+    } else {
+        if (rp)
+            rp->failed++;
+        if (ir)
+            resend_later(rp, ir);
+        else
+            VR_ERR("cluster: storage writes of %s '%s' did not reach Redis before the "
+                   "instance went: they stay in this node's file only\n", x->room,
+                   x->instance);
     }
     vr_free(x->room);
     vr_free(x->instance);
@@ -289,9 +322,9 @@ static int flush_instance(verani_server *srv, vr_instance *inst)
 
     if (!ir || !srv->cluster || !inst->epoch)
         return 0;
-    if (ir->resend) {
+    if (ir->resend) { /* those in flight are answered before these (one connection) */
         for (b = ir->sent; b; b = b->next)
-            if (send_batch(srv, inst, b))
+            if (!b->out && send_batch(srv, inst, b))
                 return 1;
         srv->replica->resent++;
         ir->resend = 0;
@@ -538,9 +571,10 @@ void vr_replica_metrics(verani_server *srv, vr_sb *sb)
                  "sent to Redis, by answer.\n# TYPE verani_cluster_storage_batches_total "
                  "counter\nverani_cluster_storage_batches_total{result=\"applied\"} %llu\n"
                  "verani_cluster_storage_batches_total{result=\"failed\"} %llu\n"
-                 "verani_cluster_storage_batches_total{result=\"refused\"} %llu\n",
+                 "verani_cluster_storage_batches_total{result=\"refused\"} %llu\n"
+                 "verani_cluster_storage_batches_total{result=\"early\"} %llu\n",
                  (unsigned long long)rp->applied, (unsigned long long)rp->failed,
-                 (unsigned long long)rp->refused);
+                 (unsigned long long)rp->refused, (unsigned long long)rp->early);
     vr_metric_counter(sb, "verani_cluster_storage_writes_total", "Storage writes sent to Redis.",
                       rp->ops_sent);
     vr_metric_counter(sb, "verani_cluster_gate_pauses_total", "Times an instance's input was "

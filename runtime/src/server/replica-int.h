@@ -41,7 +41,8 @@ struct vr_ireplica {
     uint64_t head_covers;        /* the gate tag of the turn of the newest of them */
     vr_rbatch *sent, **sent_tail;/* sent, not answered: the oldest first */
     uint64_t next_no;            /* the next batch's number (from 1 each claim) */
-    int resend;                  /* a batch was not answered: send them all again */
+    int resend;                  /* a batch failed or came early: send again, in order,
+                                  * those not in flight */
     lws_dll2_t dirty;            /* in srv->replica->dirty while it has something to send */
 };
 
@@ -53,7 +54,7 @@ struct vr_replica {
     size_t marks[64];            /* n_txn at the start of each level (1..63) */
     lws_dll2_owner_t dirty;      /* instances with writes to send */
     lws_dll2_owner_t sessions;   /* sessions whose record is to be written (repl_node) */
-    uint64_t applied, resent, refused, failed, ops_sent, unowned;
+    uint64_t applied, resent, refused, failed, early, ops_sent, unowned;
     uint64_t gate_pauses, gate_oom;
 };
 
