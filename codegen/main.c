@@ -78,7 +78,7 @@ static int read_file(const char *path, char **data, size_t *len)
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
     while (buf != NULL) {
-        if (n == cap) {
+        if (n == cap) { /* full: grown to VC_MAX_INPUT + 1 at most, so full then is too much */
             if (cap > VC_MAX_INPUT) {
                 fprintf(stderr, "%s: error: file is larger than %u bytes; a schema this large "
                         "is refused\n", path, VC_MAX_INPUT);
@@ -86,14 +86,15 @@ static int read_file(const char *path, char **data, size_t *len)
                 fclose(f);
                 return 1;
             }
-            char *p = realloc(buf, cap * 2);
+            size_t ncap = cap * 2 > VC_MAX_INPUT ? (size_t)VC_MAX_INPUT + 1 : cap * 2;
+            char *p = realloc(buf, ncap);
             if (p == NULL) {
                 free(buf);
                 buf = NULL;
                 break;
             }
             buf = p;
-            cap *= 2;
+            cap = ncap;
         }
         size_t got = fread(buf + n, 1, cap - n, f);
         n += got;
