@@ -482,6 +482,7 @@ static void test_static_files(void **state)
 
 static void test_http_api_off(void **state)
 {
+    verani_server_options o;
     e2e_server h;
 
     (void)state;
@@ -502,6 +503,13 @@ static void test_http_api_off(void **state)
     expect(h.port, "GET", "/_verani/count", "from-env", NULL, 0, 200, "{\"count\":0}");
     expect(h.port, "GET", "/_verani/count", NULL, NULL, 0, 401, "no token");
     expect(h.port, "GET", "/metrics", "m-env", NULL, 0, 200, "# TYPE verani_connections gauge");
+    e2e_server_stop(&h);
+
+    /* ... for a server that switched them on: without verani_server_set_api both stay off */
+    e2e_server_options(&o);
+    e2e_server_start(&h, &o, NULL, NULL);
+    expect(h.port, "GET", "/_verani/count", "from-env", NULL, 0, 403, "the HTTP API is off");
+    expect(h.port, "GET", "/metrics", "m-env", NULL, 0, 403, "metrics are off");
     e2e_server_stop(&h);
     unsetenv("VERANI_API_TOKEN");
     unsetenv("VERANI_METRICS_TOKEN");

@@ -151,8 +151,9 @@ typedef struct verani_api_options {
     size_t max_body;             /* request body limit in bytes; 0: 65536. Past it: 413 */
 } verani_api_options;
 
-/* Configure the HTTP API and /metrics (strings copied). Before the server listens;
- * without this call both are off. VERANI_EINVAL for a bad prefix, VERANI_ESTATE after listen. */
+/* Configure the HTTP API and /metrics (strings copied); a NULL token is taken from
+ * VERANI_API_TOKEN or VERANI_METRICS_TOKEN, and no token leaves that part off. Before the
+ * server listens; without this call both are off, whatever the environment holds. VERANI_EINVAL for a bad prefix, VERANI_ESTATE after listen. */
 VERANI_API int verani_server_set_api(verani_server *srv, const verani_api_options *opts);
 
 /* The Prometheus text (format 0.0.4) of the server's metrics into `buf`; returns the

@@ -33,9 +33,10 @@ static void api_free(struct vr_api *a)
     vr_free(a);
 }
 
+/* The option's token, else (`env` set) the environment's. */
 static char *token_of(const char *opt, const char *env)
 {
-    const char *v = opt ? opt : getenv(env);
+    const char *v = opt ? opt : env ? getenv(env) : NULL;
 
     return v && *v ? vr_strdup(v) : NULL;
 }
@@ -49,8 +50,9 @@ static struct vr_api *api_new(const verani_api_options *o)
         return NULL;
     a->prefix = vr_strdup(prefix);
     a->prefix_len = strlen(prefix);
-    a->token = token_of(o ? o->token : NULL, "VERANI_API_TOKEN");
-    a->metrics_token = token_of(o ? o->metrics_token : NULL, "VERANI_METRICS_TOKEN");
+    /* without verani_server_set_api (o NULL) both stay off, whatever the environment says */
+    a->token = token_of(o ? o->token : NULL, o ? "VERANI_API_TOKEN" : NULL);
+    a->metrics_token = token_of(o ? o->metrics_token : NULL, o ? "VERANI_METRICS_TOKEN" : NULL);
     a->max_body = o && o->max_body ? o->max_body : VR_API_DEFAULT_MAX_BODY;
     if (!a->prefix) {
         api_free(a);
