@@ -1394,11 +1394,12 @@ static void test_goodbye_ends_session(void **state)
 }
 
 /* resume_grace_ms = VERANI_RESUME_OFF: a cut ends the session at once (on_disconnect), and
- * its token starts a fresh session. */
+ * its token starts a fresh session; so does the token of a session still connected, which
+ * keeps its connection (a resume would have taken it over). */
 static void test_resume_off(void **state)
 {
     e2e_server h;
-    tc a, b;
+    tc a, b, c;
 
     (void)state;
     start(&h, VERANI_RESUME_OFF, 0);
@@ -1412,8 +1413,17 @@ static void test_resume_off(void **state)
     assert_false(b.recovery_failed);
     assert_int_equal(b.welcome_seq, 0);
     assert_int_equal(e2e_log_count("connect:u1:-"), 2);
+
+    tc_hello(&c, h.port, "u1", b.token, 0);
+    assert_false(c.resumed);
+    assert_string_not_equal(c.client_id, b.client_id);
+    assert_int_equal(e2e_log_count("connect:u1:-"), 3);
+    tc_flood(&b, 2, 1); /* b's connection goes on */
+    tc_read_until(&b, 2, 1);
+    assert_int_equal(e2e_log_count("disconnect:u1"), 1);
+    tc_close(&c);
     tc_close(&b);
-    e2e_wait_log_n("disconnect:u1", 2);
+    e2e_wait_log_n("disconnect:u1", 3);
     e2e_server_stop(&h);
 }
 

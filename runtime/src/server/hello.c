@@ -50,6 +50,8 @@ static verani_session *find_resumable(verani_session *s, const char *token,
 
     if (!token || vr_unhex(presented, token, n) || !s->user_id)
         return NULL; /* not 32 lowercase hex digits: none of ours */
+    if (s->srv->opts.resume_grace_ms == VERANI_RESUME_OFF)
+        return NULL; /* resume is off: every HELLO starts a fresh session */
     lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&s->inst->sessions)) {
         verani_session *o = lws_container_of(d, verani_session, node);
 
