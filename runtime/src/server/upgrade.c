@@ -276,10 +276,10 @@ static int default_channels(verani_upgrade *req)
             p++;
         for (size_t n = strlen(p); n && p[n - 1] == ' '; n--)
             p[n - 1] = '\0';
-        if (*p)
-            r = verani_upgrade_add_channel(req, p);
+        if (*p && (r = verani_upgrade_add_channel(req, p)) == VERANI_EINVAL)
+            r = 0; /* a name over 128 bytes is not asked for; the next ones are */
     }
-    return r == VERANI_EINVAL ? 0 : r; /* a name over 128 bytes is not asked for */
+    return r;
 }
 
 char *verani_upgrade_strdup(verani_upgrade *req, const char *s)
