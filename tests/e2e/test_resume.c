@@ -1194,6 +1194,53 @@ static void test_graceful_restart(void **state)
     remove_db(dir, path);
 }
 
+/* A graceful stop closes with 1012 and reads on until the client answers: a REQUEST the client
+ * sent before it saw the 1012 is handled, and its REPLY and the frames it emitted are kept
+ * with the session for the next server on the same file, which replays them on the resume. */
+static void test_request_during_stop(void **state)
+{
+    e2e_server h;
+    tc a, b;
+    unsigned char buf[256];
+    size_t len = 0;
+    int op;
+    int64_t d;
+    char dir[] = "/tmp/verani-resume-XXXXXX", path[300];
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/sessions.db", dir);
+    g_storage = path;
+    start(&h, 0, 0);
+    tc_hello(&a, h.port, "u1", NULL, 0);
+    verani_server_stop(h.srv);
+    d = dl_after(DL_WAIT_MS);
+    do /* the 1012 */
+        op = rc_tcp_read_frame(a.fd, 100, buf, sizeof(buf), &len);
+    while (op != 8 && op != 0 && !dl_passed(d));
+    assert_int_equal(op, 8);
+    assert_true(len >= 2);
+    assert_int_equal(buf[0] << 8 | buf[1], 1012);
+    tc_flood(&a, 3, 9); /* sent before the client "saw" the close */
+    assert_int_equal(rc_tcp_send_frame(a.fd, 8, buf, 2), 0); /* then its answer */
+    e2e_server_stop(&h);
+    close(a.fd);
+
+    start(&h, 0, 0);
+    tc_hello(&b, h.port, "u1", a.token, 0);
+    assert_true(b.resumed);
+    assert_false(b.recovery_failed);
+    assert_string_equal(b.epoch, a.epoch);
+    tc_read_until(&b, 3, 1); /* the reply and its 3 frames, replayed */
+    assert_int_equal(b.seq_errors, 0);
+    assert_int_equal(b.last_seq, 4);
+    tc_close(&b);
+    e2e_wait_log_n("disconnect:u1", 1);
+    e2e_server_stop(&h);
+    g_storage = NULL;
+    remove_db(dir, path);
+}
+
 /* Teardown of a server process a failed test left running (the pid is on the heap). */
 static void child_undo(void *arg)
 {
@@ -1442,6 +1489,7 @@ static const vt_case cases[] = {
     VT_CASE(test_request_fresh_session, ""),
     VT_CASE(test_request_recovery_failed, ""),
     VT_CASE(test_graceful_restart, ""),
+    VT_CASE(test_request_during_stop, ""),
     VT_CASE(test_sigkill_restart, ""),
     VT_CASE(test_goodbye_ends_session, ""),
     VT_CASE(test_real_client_crash, ""),

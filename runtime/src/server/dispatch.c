@@ -352,7 +352,8 @@ int vr_session_rx(verani_session *s, const uint8_t *in, size_t len, int binary, 
     char why[80];
 
     /* A closing session ignores what still arrives, except during a graceful
-     * shutdown: frames the client sent before it saw the 1012 are handled. */
+     * shutdown: frames the client sent before it saw the 1012 are handled (what they
+     * send is saved with the sessions for the next server: vr_session_resave). */
     if (s->closing &&
         (s->close_code != VR_CLOSE_RESTART || !s->hello_done || s->fenced || s->handover))
         return 0;

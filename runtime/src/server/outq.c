@@ -102,6 +102,11 @@ static int enqueue(verani_session *s, vr_frame *f, int with_seq, int direct)
         s->seq = seq;
         return retain(s, f, seq);
     }
+    if (with_seq && s->closing && vr_session_saved_for_restart(s)) {
+        s->seq = seq; /* kept, and saved again as it ends (vr_session_resave) */
+        s->resave = 1;
+        return retain(s, f, seq);
+    }
     if (s->closing || !s->wsi)
         return VERANI_ECLOSED;
     if (srv->replica && vr_gate_waiting(s->inst)) /* what the gate holds is not the reader's */

@@ -264,6 +264,24 @@ int vr_sessions_save(verani_server *srv)
     return 0;
 }
 
+void vr_session_resave(verani_session *s)
+{
+    verani_storage_db *db = s->srv->storage;
+    int r;
+
+    s->resave = 0;
+    if (!vr_store_persistent(s->srv))
+        return;
+    r = vr_db_begin(db);
+    if (!r && (r = session_save(s, vr_wall_ms(), vr_now_us())) != 0)
+        vr_db_abandon(db);
+    else if (!r)
+        r = vr_db_commit(db);
+    if (r)
+        VR_ERR("session %s: saving it again for a restart failed (%s): what it answered "
+               "after the 1012 is lost\n", s->client_id, db->last_error);
+}
+
 /* --- restore --- */
 
 typedef struct vr_named {

@@ -53,6 +53,9 @@ struct verani_session {
     unsigned close_sent : 1;         /* our close frame is out: the peer's answers it */
     unsigned saved : 1;              /* saved for a restart by a graceful stop: no
                                         on_disconnect when it ends here */
+    unsigned resave : 1;             /* saved for a restart, then sent frames (answers to
+                                        what its client sent before the 1012 reached it):
+                                        saved again as it ends */
     unsigned fenced : 1;             /* closed (1012) because its node lost its cluster
                                         lease: detached when the connection goes, unless
                                         its instance turned out to be another node's */
@@ -219,9 +222,13 @@ void vr_session_closed(verani_session *s);
 int vr_session_detaching(const verani_session *s);
 /* Not being closed, or being closed with such a close: a session an event still reaches and
  * a resume may still take over (broker.c, hello.c). */
+/* Saved by a graceful stop for the next server on the same file (persist.c), its connection
+ * still closing: what it is sent meanwhile is retained and saved again as it ends. */
+int vr_session_saved_for_restart(const verani_session *s);
 static inline int vr_session_reachable(const verani_session *s)
 {
-    return !s->closing || vr_session_detaching(s); /* inline: a fan-out asks it per member */
+    /* inline: a fan-out asks it per member */
+    return !s->closing || vr_session_detaching(s) || vr_session_saved_for_restart(s);
 }
 /* Its instance is another node's now (cluster_owner.c): a detached session ends at once, one
  * still closing when its connection goes; neither runs on_disconnect. */
@@ -324,6 +331,9 @@ void vr_sessions_store_flush(verani_server *srv);
  * or detached) and its retained frames, so a server restarted on the same file restores
  * them detached (vr_sessions_restore, at listen) and their clients resume. */
 int vr_sessions_save(verani_server *srv);
+/* A saved session that handled frames after the save (s->resave): saved again, alone, with
+ * what they answered, as it ends. Logged when it fails (its client then misses those). */
+void vr_session_resave(verani_session *s);
 int vr_sessions_restore(verani_server *srv);
 /* A session of `inst` made from a stored attachment (ids, token, user, meta, channels, and
  * its seq stream when `a->epoch` is set), not attached to anything yet, its windows empty;

@@ -124,6 +124,11 @@ static int detachable(const verani_session *s)
             (s->fenced && s->inst->own != VR_OWN_LOST));
 }
 
+int vr_session_saved_for_restart(const verani_session *s)
+{
+    return s->saved && s->srv->stopping && !s->srv->cluster;
+}
+
 int vr_session_detaching(const verani_session *s)
 {
     return s->closing && s->wsi && !s->handover && detachable(s);
@@ -272,6 +277,8 @@ static void session_end(verani_session *s)
     lws_dll2_remove(&s->all);
     if (s->added && !s->saved && vr_store_persistent(s->srv))
         vr_attachment_delete(s);
+    if (s->added && s->saved && s->resave)
+        vr_session_resave(s);
     if (s->added && !s->saved)
         vr_replica_session_delete(s); /* a cluster node's record of it, in Redis */
     if (s->added) {
