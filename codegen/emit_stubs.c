@@ -111,8 +111,8 @@ static void stub_table(vc_ctx *ctx, vc_buf *b, const vc_room *r)
     for (size_t k = 0; k < sizeof(hooks) / sizeof(hooks[0]); k++)
         vc_buf_printf(b, "        .%s = %s,\n", hooks[k].member,
                       vc_name(ctx, hooks[k].stub, r, NULL));
-    vc_buf_puts(b, "        /* .on_message: frames no typed handler takes (unset: an error "
-                "frame) */\n");
+    vc_buf_puts(b, "        /* .on_message: what no typed handler takes (unset: an event is "
+                "dropped,\n           a request answered NO_HANDLER) */\n");
     vc_buf_puts(b, "        /* .on_any: every dispatched event, after its handler */\n");
     vc_buf_puts(b, "    },\n");
     vc_buf_printf(b, "    .extract_meta = %s,\n", vc_name(ctx, VC_N_STUB_EXTRACT_META, r, NULL));

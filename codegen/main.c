@@ -18,7 +18,8 @@
 #include "veranic.h"
 
 static const char usage[] =
-    "usage: veranic [--stubs] [--stubs-dir DIR] [--ts DIR] [-o DIR] [-v] SCHEMA...\n"
+    "usage: veranic [--stubs] [--stubs-dir DIR] [--ts DIR] [-o DIR] [-v] [--list-names]\n"
+    "               SCHEMA...\n"
     "\n"
     "Compile .verani schemas into a .proto and typed C for libverani:\n"
     "  <pkg>.proto, <pkg>_schema.{h,c}, <pkg>_server.{h,c}, <pkg>_client.{h,c}, and\n"
@@ -26,8 +27,10 @@ static const char usage[] =
     "\n"
     "  -o DIR           write the outputs into DIR (default: the current directory),\n"
     "                   creating it and its parents when missing\n"
-    "  --stubs          also write the handler skeleton <pkg>_handlers.c into DIR,\n"
-    "                   only if it does not exist (it is never overwritten)\n"
+    "  --stubs          also write the handler skeleton <pkg>_handlers.c and its header\n"
+    "                   <pkg>_handlers.h into DIR, each only if it does not exist (never\n"
+    "                   overwritten); when the kept skeleton lacks handlers, name them and\n"
+    "                   write the full one as <pkg>_handlers.c.new\n"
     "  --stubs-dir DIR  like --stubs, but write the skeleton into DIR\n"
     "  --ts DIR         also write the typed TypeScript client <pkg>_client.ts into DIR\n"
     "                   (for @verani/client; protoc-gen-es makes <pkg>_pb.ts from <pkg>.proto)\n"

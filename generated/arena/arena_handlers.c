@@ -93,7 +93,8 @@ static const arena_arena_handlers arena_arena_stub_handlers = {
         .on_join = arena_arena_stub_on_join,
         .on_leave = arena_arena_stub_on_leave,
         .on_hibernation_restore = arena_arena_stub_on_hibernation_restore,
-        /* .on_message: frames no typed handler takes (unset: an error frame) */
+        /* .on_message: what no typed handler takes (unset: an event is dropped,
+           a request answered NO_HANDLER) */
         /* .on_any: every dispatched event, after its handler */
     },
     .extract_meta = arena_arena_stub_extract_meta,

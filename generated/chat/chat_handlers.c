@@ -87,7 +87,8 @@ static const chat_chat_handlers chat_chat_stub_handlers = {
         .on_join = chat_chat_stub_on_join,
         .on_leave = chat_chat_stub_on_leave,
         .on_hibernation_restore = chat_chat_stub_on_hibernation_restore,
-        /* .on_message: frames no typed handler takes (unset: an error frame) */
+        /* .on_message: what no typed handler takes (unset: an event is dropped,
+           a request answered NO_HANDLER) */
         /* .on_any: every dispatched event, after its handler */
     },
     .extract_meta = chat_chat_stub_extract_meta,

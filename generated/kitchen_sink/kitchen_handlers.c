@@ -131,7 +131,8 @@ static const kitchen_lobby_handlers kitchen_lobby_stub_handlers = {
         .on_join = kitchen_lobby_stub_on_join,
         .on_leave = kitchen_lobby_stub_on_leave,
         .on_hibernation_restore = kitchen_lobby_stub_on_hibernation_restore,
-        /* .on_message: frames no typed handler takes (unset: an error frame) */
+        /* .on_message: what no typed handler takes (unset: an event is dropped,
+           a request answered NO_HANDLER) */
         /* .on_any: every dispatched event, after its handler */
     },
     .extract_meta = kitchen_lobby_stub_extract_meta,
@@ -210,7 +211,8 @@ static const kitchen_game_lobby_handlers kitchen_game_lobby_stub_handlers = {
         .on_join = kitchen_game_lobby_stub_on_join,
         .on_leave = kitchen_game_lobby_stub_on_leave,
         .on_hibernation_restore = kitchen_game_lobby_stub_on_hibernation_restore,
-        /* .on_message: frames no typed handler takes (unset: an error frame) */
+        /* .on_message: what no typed handler takes (unset: an event is dropped,
+           a request answered NO_HANDLER) */
         /* .on_any: every dispatched event, after its handler */
     },
     .extract_meta = kitchen_game_lobby_stub_extract_meta,
@@ -274,7 +276,8 @@ static const kitchen_quiet_handlers kitchen_quiet_stub_handlers = {
         .on_join = kitchen_quiet_stub_on_join,
         .on_leave = kitchen_quiet_stub_on_leave,
         .on_hibernation_restore = kitchen_quiet_stub_on_hibernation_restore,
-        /* .on_message: frames no typed handler takes (unset: an error frame) */
+        /* .on_message: what no typed handler takes (unset: an event is dropped,
+           a request answered NO_HANDLER) */
         /* .on_any: every dispatched event, after its handler */
     },
     .extract_meta = kitchen_quiet_stub_extract_meta,
@@ -362,7 +365,8 @@ static const kitchen_relay_handlers kitchen_relay_stub_handlers = {
         .on_join = kitchen_relay_stub_on_join,
         .on_leave = kitchen_relay_stub_on_leave,
         .on_hibernation_restore = kitchen_relay_stub_on_hibernation_restore,
-        /* .on_message: frames no typed handler takes (unset: an error frame) */
+        /* .on_message: what no typed handler takes (unset: an event is dropped,
+           a request answered NO_HANDLER) */
         /* .on_any: every dispatched event, after its handler */
     },
     .extract_meta = kitchen_relay_stub_extract_meta,
@@ -428,7 +432,8 @@ static const kitchen_feed_handlers kitchen_feed_stub_handlers = {
         .on_join = kitchen_feed_stub_on_join,
         .on_leave = kitchen_feed_stub_on_leave,
         .on_hibernation_restore = kitchen_feed_stub_on_hibernation_restore,
-        /* .on_message: frames no typed handler takes (unset: an error frame) */
+        /* .on_message: what no typed handler takes (unset: an event is dropped,
+           a request answered NO_HANDLER) */
         /* .on_any: every dispatched event, after its handler */
     },
     .extract_meta = kitchen_feed_stub_extract_meta,

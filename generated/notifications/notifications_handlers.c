@@ -73,7 +73,8 @@ static const notifications_inbox_handlers notifications_inbox_stub_handlers = {
         .on_join = notifications_inbox_stub_on_join,
         .on_leave = notifications_inbox_stub_on_leave,
         .on_hibernation_restore = notifications_inbox_stub_on_hibernation_restore,
-        /* .on_message: frames no typed handler takes (unset: an error frame) */
+        /* .on_message: what no typed handler takes (unset: an event is dropped,
+           a request answered NO_HANDLER) */
         /* .on_any: every dispatched event, after its handler */
     },
     .extract_meta = notifications_inbox_stub_extract_meta,

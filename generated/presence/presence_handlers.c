@@ -78,7 +78,8 @@ static const presence_presence_handlers presence_presence_stub_handlers = {
         .on_join = presence_presence_stub_on_join,
         .on_leave = presence_presence_stub_on_leave,
         .on_hibernation_restore = presence_presence_stub_on_hibernation_restore,
-        /* .on_message: frames no typed handler takes (unset: an error frame) */
+        /* .on_message: what no typed handler takes (unset: an event is dropped,
+           a request answered NO_HANDLER) */
         /* .on_any: every dispatched event, after its handler */
     },
     .extract_meta = presence_presence_stub_extract_meta,
