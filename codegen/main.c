@@ -313,6 +313,7 @@ int main(int argc, char **argv)
             continue;
         if (list_names) {
             vc_each_cname(&j->ctx, print_name, NULL);
+            j->ok = 1; /* checked: the next schemas' package is compared with its */
             continue;
         }
         j->n_out = vc_emit(&j->ctx, (stubs ? VC_EMIT_STUBS : 0) | (ts_dir ? VC_EMIT_TS : 0),

@@ -83,6 +83,10 @@ if(NOT UPDATE)
     if(NOT cli_out MATCHES "package 'good' is also the package of")
         message(SEND_ERROR "no diagnostic for two schemas with one package: ${cli_out}")
     endif()
+    cli(1 --list-names "${OUT}/good.verani" "${OUT}/good.verani") # the same check
+    if(NOT cli_out MATCHES "package 'good' is also the package of")
+        message(SEND_ERROR "--list-names: no diagnostic for one package twice: ${cli_out}")
+    endif()
     # The stub is written once and never overwritten.
     cli(0 --stubs -o "${OUT}/pair" "${OUT}/good.verani")
     file(WRITE "${OUT}/pair/good_handlers.c" "/* mine */\n")
