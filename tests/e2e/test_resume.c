@@ -1131,6 +1131,16 @@ static void test_request_fresh_session(void **state)
     rig_down(&h, px, l, c);
 }
 
+/* A server (start: grace 0, window 0) on a session file in a new directory: `dir` is the
+ * mkdtemp template, `path` gets the file (remove_db removes both). */
+static void start_on_file(e2e_server *h, char *dir, char *path, size_t len)
+{
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, len, "%s/sessions.db", dir);
+    g_storage = path;
+    start(h, 0, 0);
+}
+
 /* A graceful stop mid-stream saves the session and its frames; a new server on the same file
  * restores it detached (on_hibernation_restore once, the session visible), and the client
  * resumes there with all 1,000 frames once, in order; no on_connect, no on_disconnect. */
@@ -1144,10 +1154,7 @@ static void test_graceful_restart(void **state)
     char dir[] = "/tmp/verani-resume-XXXXXX", path[300];
 
     (void)state;
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/sessions.db", dir);
-    g_storage = path;
-    start(&h, 0, 0);
+    start_on_file(&h, dir, path, sizeof(path));
     px = px_start(h.port); /* it holds back what the server sends past ~50 frames */
     tc_hello(&a, px->port, "u1", NULL, 0);
     px->budget = 2000;
@@ -1208,10 +1215,7 @@ static void test_request_during_stop(void **state)
     char dir[] = "/tmp/verani-resume-XXXXXX", path[300];
 
     (void)state;
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/sessions.db", dir);
-    g_storage = path;
-    start(&h, 0, 0);
+    start_on_file(&h, dir, path, sizeof(path));
     tc_hello(&a, h.port, "u1", NULL, 0);
     verani_server_stop(h.srv);
     d = dl_after(DL_WAIT_MS);
