@@ -97,7 +97,7 @@ typedef struct verani_client_options {
     uint32_t max_attempts;           /* 0: 10; VERANI_CLIENT_UNLIMITED: no limit */
     uint32_t initial_delay_ms;       /* 0: 1000 */
     uint32_t max_delay_ms;           /* 0: 30000 */
-    float backoff_multiplier;        /* 0: 1.5; values below 1 are taken as 1 */
+    float backoff_multiplier;        /* 0, negative or NaN: 1.5; between 0 and 1: 1 */
     int jitter_percent;              /* 0: 20; negative: no jitter; at most 100 */
     uint32_t max_queue;              /* offline queue bound in frames; 0: 100 */
     uint32_t connect_timeout_ms;     /* upgrade + hello + welcome; 0: 10000 */
