@@ -220,11 +220,11 @@ void vr_session_closed(verani_session *s);
  * resume replays them (outq.c, broker.c), and a client that comes back before its old
  * connection is gone resumes it (hello.c). */
 int vr_session_detaching(const verani_session *s);
-/* Not being closed, or being closed with such a close: a session an event still reaches and
- * a resume may still take over (broker.c, hello.c). */
 /* Saved by a graceful stop for the next server on the same file (persist.c), its connection
  * still closing: what it is sent meanwhile is retained and saved again as it ends. */
 int vr_session_saved_for_restart(const verani_session *s);
+/* Not being closed, or being closed with such a close, or saved for a restart: a session an
+ * event still reaches and a resume may still take over (broker.c, hello.c). */
 static inline int vr_session_reachable(const verani_session *s)
 {
     /* inline: a fan-out asks it per member */
