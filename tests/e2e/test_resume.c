@@ -1245,6 +1245,89 @@ static void test_request_during_stop(void **state)
     remove_db(dir, path);
 }
 
+/* The server's connected sessions, asked through `c` (the e2e room's cmd query 10); the
+ * frames read before its REPLY are counted into `c`. */
+static int tc_session_count(tc *c, uint64_t rid)
+{
+    E2e__Cmd m = E2E__CMD__INIT;
+    E2e__Count *n;
+    rc_env env = VERANI__WIRE__ENVELOPE__INIT, *e;
+    uint8_t payload[16];
+    int count;
+
+    m.op = 10;
+    env.has_kind = 1;
+    env.kind = VERANI__WIRE__KIND__REQUEST;
+    env.has_event = 1;
+    env.event = E2E_EV_CMD;
+    env.has_request_id = 1;
+    env.request_id = rid;
+    env.has_payload = 1;
+    env.payload.len = e2e__cmd__pack(&m, payload);
+    env.payload.data = payload;
+    assert_int_equal(rc_tcp_send_env(c->fd, &env), 0);
+    while ((e = rc_tcp_read_env(c->fd, 20000)) &&
+           !(e->kind == VERANI__WIRE__KIND__REPLY && e->request_id == rid))
+        account(c, e);
+    assert_non_null(e);
+    n = e2e__count__unpack(NULL, e->payload.len, e->payload.data);
+    assert_non_null(n);
+    count = n->n;
+    e2e__count__free_unpacked(n, NULL);
+    account(c, e);
+    return count;
+}
+
+/* A session already detached when a graceful stop saves it, reached by an emit during the
+ * stop's drain (a connected client's request, sent before it saw its 1012): the emit is kept
+ * and the session saved again, so the resume at the next server replays it. */
+static void test_detached_emit_during_stop(void **state)
+{
+    e2e_server h;
+    tc a, b, a2;
+    unsigned char buf[256];
+    size_t len = 0;
+    int op;
+    uint64_t rid = 100;
+    int64_t d;
+    char dir[] = "/tmp/verani-resume-XXXXXX", path[300];
+
+    (void)state;
+    start_on_file(&h, dir, path, sizeof(path));
+    tc_hello(&a, h.port, "u1", NULL, 0);
+    tc_hello(&b, h.port, "u2", NULL, 0);
+    tc_cut(&a);
+    d = dl_after(DL_WAIT_MS);
+    while (tc_session_count(&b, rid++) != 1 && !dl_passed(d)) /* a detached, b connected */
+        dl_nap_ms(10);
+    assert_false(dl_passed(d));
+    verani_server_stop(h.srv);
+    d = dl_after(DL_WAIT_MS);
+    do /* b's 1012 */
+        op = rc_tcp_read_frame(b.fd, 100, buf, sizeof(buf), &len);
+    while (op != 8 && op != 0 && !dl_passed(d));
+    assert_int_equal(op, 8);
+    tc_flood(&b, 2, 9); /* to channel "default": a is in it */
+    assert_int_equal(rc_tcp_send_frame(b.fd, 8, buf, 2), 0);
+    e2e_server_stop(&h);
+    close(b.fd);
+
+    start(&h, 0, 0);
+    tc_hello(&a2, h.port, "u1", a.token, a.last_seq);
+    assert_true(a2.resumed);
+    assert_false(a2.recovery_failed);
+    assert_string_equal(a2.epoch, a.epoch);
+    tc_read_until(&a2, 2, 0); /* b's two blobs, replayed */
+    assert_int_equal(a2.seq_errors, 0);
+    assert_int_equal(a2.blobs, 2);
+    tc_quiet(&a2, 300);
+    tc_close(&a2);
+    e2e_wait_log_n("disconnect:u1", 1);
+    e2e_server_stop(&h);
+    g_storage = NULL;
+    remove_db(dir, path);
+}
+
 /* Teardown of a server process a failed test left running (the pid is on the heap). */
 static void child_undo(void *arg)
 {
@@ -1494,6 +1577,7 @@ static const vt_case cases[] = {
     VT_CASE(test_request_recovery_failed, ""),
     VT_CASE(test_graceful_restart, ""),
     VT_CASE(test_request_during_stop, ""),
+    VT_CASE(test_detached_emit_during_stop, ""),
     VT_CASE(test_sigkill_restart, ""),
     VT_CASE(test_goodbye_ends_session, ""),
     VT_CASE(test_real_client_crash, ""),

@@ -96,15 +96,14 @@ static int enqueue(verani_session *s, vr_frame *f, int with_seq, int direct)
         with_seq = 0;
     }
     seq = with_seq ? s->seq + 1 : 0;
-    if (with_seq && (s->detached || (s->closing && vr_session_detaching(s)))) {
-        /* No connection (or one going, the session staying for a resume): the frame takes
-         * its seq and waits in the retained window. */
+    if (with_seq && (s->detached || (s->closing && (vr_session_detaching(s) ||
+                                                     vr_session_saved_for_restart(s))))) {
+        /* No connection (or one going, the session staying for a resume or saved for a
+         * restart): the frame takes its seq and waits in the retained window. One saved
+         * for a restart is saved again as it ends (vr_session_resave). */
         s->seq = seq;
-        return retain(s, f, seq);
-    }
-    if (with_seq && s->closing && vr_session_saved_for_restart(s)) {
-        s->seq = seq; /* kept, and saved again as it ends (vr_session_resave) */
-        s->resave = 1;
+        if (vr_session_saved_for_restart(s))
+            s->resave = 1;
         return retain(s, f, seq);
     }
     if (s->closing || !s->wsi)

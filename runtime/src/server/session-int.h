@@ -54,8 +54,9 @@ struct verani_session {
     unsigned saved : 1;              /* saved for a restart by a graceful stop: no
                                         on_disconnect when it ends here */
     unsigned resave : 1;             /* saved for a restart, then sent frames (answers to
-                                        what its client sent before the 1012 reached it):
-                                        saved again as it ends */
+                                        what a client sent before the 1012 reached it, to
+                                        it or to a detached session): saved again as it
+                                        ends */
     unsigned fenced : 1;             /* closed (1012) because its node lost its cluster
                                         lease: detached when the connection goes, unless
                                         its instance turned out to be another node's */
