@@ -680,13 +680,13 @@ static int api(cluster *cl, int i, const char *method, const char *path, const c
 }
 
 /* The HTTP API of a node that does not own the instance answers what the owner answers
- * (count, users, emit); its cluster-wide count asks every node. */
+ * (count, users, emit, a kick with an empty body); its cluster-wide count asks every node. */
 static void test_http_api_forwarded(void **state)
 {
     cluster cl;
     rc_loop *l = rc_loop_create();
     rc_conn *c;
-    char resp[8192], body[64];
+    char resp[8192], body[64], path[160];
     E2e__ChatOut m = E2E__CHAT_OUT__INIT;
     size_t n;
 
@@ -714,6 +714,14 @@ static void test_http_api_forwarded(void **state)
                          body, resp, sizeof(resp)), 200);
     assert_non_null(strstr(resp, "{\"delivered\":1}"));
     until_events(l, c, 1);
+    /* a POST with no body and an explicit Content-Length: 0 (libwebsockets then delivers an
+     * empty body and its completion after the request), answered by the owner */
+    snprintf(path, sizeof(path), "/_verani/rooms/E2e/h1/kick?client=%s", c->client_id);
+    assert_int_equal(api(&cl, 0, "POST", path, NULL, resp, sizeof(resp)), 200);
+    assert_non_null(strstr(resp, "{\"kicked\":1}"));
+    assert_true(rc_wait(l, e2e_p_closed, c, DL_GENEROUS(DL_WAIT_MS)));
+    assert_int_equal(c->close_code, 1008);
+    assert_int_equal(api(&cl, 0, "GET", "/_verani/count", NULL, resp, sizeof(resp)), 200);
     rc_loop_destroy(l);
     cluster_stop(&cl);
 }

@@ -47,6 +47,8 @@ struct vr_http_req {
     vr_sb body;                   /* owned: the bytes so far */
     int too_big;
     vr_api_wait *wait;            /* owned, unless orphaned at the connection's close */
+    int close_after;              /* the connection ends after the answer (a POST with no
+                                     Content-Length: vr_http_api_request) */
 };
 
 typedef enum { M_GET, M_POST, M_OTHER } vr_method;

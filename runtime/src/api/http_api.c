@@ -299,7 +299,17 @@ int vr_http_api_request(verani_server *srv, struct lws *wsi, struct vr_http_req 
         }
         return 0; /* the body follows */
     }
-    return vr_api_dispatch(srv, wsi, req, route, meth, NULL, 0);
+    r = vr_api_dispatch(srv, wsi, req, route, meth, NULL, 0);
+    if (r || meth != M_POST || lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+        return r;
+    /* A POST with no length has no body (a kick by curl -X POST), but libwebsockets 4.1 takes
+     * it for the head of a 100 MiB one and would read the next request on the connection as
+     * that body: the connection ends after the answer. */
+    if (req && *req && (*req)->wait) {
+        (*req)->close_after = 1; /* answered later (vr_http_api_writable) */
+        return 0;
+    }
+    return -1;
 }
 
 int vr_http_api_body(verani_server *srv, struct lws *wsi, struct vr_http_req **req,
@@ -309,7 +319,7 @@ int vr_http_api_body(verani_server *srv, struct lws *wsi, struct vr_http_req **r
     struct vr_api *a = *vr_server_api(srv);
 
     (void)wsi;
-    if (!h || !a)
+    if (!h || !h->route || !a) /* (a record with no route keeps only a wait: no body) */
         return 0;
     if (h->too_big || h->body.len + len > a->max_body) {
         h->too_big = 1;
@@ -324,7 +334,10 @@ int vr_http_api_body_done(verani_server *srv, struct lws *wsi, struct vr_http_re
     struct vr_http_req *h = req ? *req : NULL;
     int r;
 
-    if (!h)
+    /* No record, or one that only keeps the wait of a request already dispatched (a POST
+     * with an explicit Content-Length: 0 is dispatched at once, and libwebsockets still
+     * delivers its empty body's completion): nothing to do. */
+    if (!h || !h->route)
         return 0;
     /* Answering completes the transaction, and lws may free the connection's data (where
      * `req` points) then: take the request. */

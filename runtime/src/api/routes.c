@@ -260,15 +260,16 @@ static int run_answer(verani_server *srv, struct lws *wsi, struct vr_http_req **
 int vr_http_api_writable(verani_server *srv, struct lws *wsi, struct vr_http_req **req)
 {
     vr_api_wait *w = req && *req ? (*req)->wait : NULL;
-    int r;
+    int r, close_after;
 
     if (!w || !w->ready)
         return 0;
+    close_after = (*req)->close_after;
     (*req)->wait = NULL;
     vr_http_api_drop(req); /* answering may free the connection's data */
     r = result_answer(srv, wsi, w->key, &w->res);
     vr_free(w);
-    return r;
+    return close_after ? -1 : r;
 }
 
 /* The target of an emit (?channel=, ?user= or ?client=, exactly one) into `to` and `v`. 0, or
