@@ -296,10 +296,11 @@ void vr_rpc_exec(verani_server *srv, const vr_rpc_req *rq, verani_rpc_result *re
         lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&m->instances)) {
             vr_instance *inst = lws_container_of(d, vr_instance, node);
 
-            if (vr_own_elsewhere(inst->own))
-                continue; /* another node's (a cluster): it answers for it */
-            insts++;
-            exec_instance(inst, rq, res, &cap);
+            /* (no `continue` in lws's foreach: it would skip the step to the next one) */
+            if (!vr_own_elsewhere(inst->own)) { /* else another node's: it answers for it */
+                insts++;
+                exec_instance(inst, rq, res, &cap);
+            }
         } lws_end_foreach_dll_safe(d, d1);
     }
     if (res->status)
