@@ -16,9 +16,9 @@
  *
  * libwebsockets is set up, and its loop driven, the way Verani-C's server does it
  * (runtime/src/server/server.c, outq.c), so that the difference between the two is the protocol's:
- * libev (epoll) on a loop of our own; each turn takes the input that is ready in more
- * non-blocking rounds (as many as take in 8 KiB of one sender: 32 with the default buffer),
- * then writes straight away to every connection that has something pending (asking lws for
+ * libev (epoll) on a loop of our own; a turn that fans out (more connections to write than
+ * messages taken in) takes the input that is ready in more non-blocking rounds (as many as
+ * take in 8 KiB of one sender: 32 with the default buffer), then every turn writes straight away to every connection that has something pending (asking lws for
  * WRITEABLE costs two epoll_ctl calls per write on epoll); no lws validity timers; a 64 KiB
  * tx_packet_size (lws 4.1 would cut each send to the receive buffer's size); a 256-byte
  * receive buffer (the server's default) unless --rx-buffer. Without lws's libev plugin it
@@ -79,6 +79,7 @@ static struct {
     lws_dll2_owner_t conns;
     lws_dll2_owner_t dirty;       /* to write at the end of this turn (libev) */
     uint64_t bytes_in;            /* the read-ahead stops when a round adds none */
+    uint64_t msgs_in;             /* messages taken in (their last fragments) */
     floor_msg ring[FLOOR_RING];
     uint64_t head;                /* messages ever put in the ring */
     uint64_t fault_gap, fault_dup; /* message numbers to leave out / repeat once, 0: none */
@@ -250,6 +251,7 @@ static int receive(floor_conn *c, struct lws *wsi, const uint8_t *in, size_t len
     int first = lws_is_first_fragment(wsi), last = lws_is_final_fragment(wsi), r = 0;
 
     srv.bytes_in += len;
+    srv.msgs_in += (uint64_t)last;
     if (first && last && !c->rx)
         return lws_frame_is_binary(wsi) ? on_message(c, in, len) : 0;
     if (first) {
@@ -324,7 +326,8 @@ static void on_signal(int sig)
     lws_cancel_service(srv.ctx); /* only writes a byte to the event pipe */
 }
 
-/* The libev loop: wait, read ahead while input keeps coming, then write. */
+/* The libev loop: wait, read ahead while input keeps coming to a turn that fans out, then
+ * write (server.c's loop_turn). */
 static void run_ev(void)
 {
     unsigned rounds = FLOOR_READ_AHEAD_BYTES / (unsigned)protocols[0].rx_buffer_size;
@@ -336,8 +339,10 @@ static void run_ev(void)
     ev_signal_start(srv.loop, &sig_int);
     ev_signal_start(srv.loop, &sig_term);
     while (!srv.stop) {
+        uint64_t in0 = srv.msgs_in;
+
         ev_run(srv.loop, EVRUN_ONCE);
-        for (unsigned i = 0; i < rounds; i++) {
+        for (unsigned i = 0; i < rounds && srv.dirty.count > srv.msgs_in - in0; i++) {
             uint64_t seen = srv.bytes_in;
 
             ev_run(srv.loop, EVRUN_NOWAIT);

@@ -32,10 +32,10 @@
 #define VR_RX_BUFFER 256
 #define VR_RX_BUFFER_MIN 256
 
-/* A turn takes extra non-blocking epoll rounds while they keep bringing input, each reading
- * at most one receive buffer per connection: as many as take in VR_READ_AHEAD_BYTES of one
- * busy sender (16 rounds of 512 bytes took in a publisher's 32-message burst:
- * bench/RESULTS.md), at least 16 and at most 64. */
+/* A turn that fans out takes extra non-blocking epoll rounds while they keep bringing input,
+ * each reading at most one receive buffer per connection: as many as take in
+ * VR_READ_AHEAD_BYTES of one busy sender (16 rounds of 512 bytes took in a publisher's
+ * 32-message burst: bench/RESULTS.md), at least 16 and at most 64 (loop_turn). */
 #define VR_READ_AHEAD_BYTES 8192u
 #define VR_READ_AHEAD_MIN 16u
 #define VR_READ_AHEAD_MAX 64u
@@ -506,13 +506,15 @@ static int loop_turn(verani_server *srv, int wait)
     int r = 0;
 
     if (srv->evloop) {
-        uint64_t seen;
+        uint64_t seen, in0 = srv->metrics.frames_in;
         uint32_t i;
 
         ev_run(srv->evloop, wait ? EVRUN_ONCE : EVRUN_NOWAIT);
-        /* While input keeps coming, take it before writing: more frames per write under
-         * load, and no wait at all when there is none. */
-        for (i = 0; i < srv->read_ahead; i++) {
+        /* While input keeps coming to a turn that fans out (more sessions to write than
+         * messages taken in), take it before writing: more frames per write under load.
+         * A turn that only answers (a reply, a welcome) writes at once: each round more
+         * would be an epoll_wait for no fewer writes. */
+        for (i = 0; i < srv->read_ahead && srv->n_dirty > srv->metrics.frames_in - in0; i++) {
             seen = srv->metrics.bytes_in;
             ev_run(srv->evloop, EVRUN_NOWAIT);
             if (srv->metrics.bytes_in == seen)
