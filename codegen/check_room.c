@@ -26,6 +26,11 @@ static int check_path(checker *c, const char *p, vc_loc loc)
         ERR(c, loc, "path \"%s\" must start with '/'", p);
         return -1;
     }
+    if (!strcmp(p, "/health")) { /* every server answers GET /health there */
+        ERR(c, loc, "path \"/health\" is the server's health check (GET /health): mount the "
+            "room elsewhere");
+        return -1;
+    }
     int holders = 0;
     for (size_t i = 0; p[i]; i++) {
         if (p[i] == '{') {

@@ -438,7 +438,8 @@ static void test_post_without_length(void **state)
     e2e_server_stop(&h);
 }
 
-/* A room path the API would answer is refused, whichever comes first: the mount or the API. */
+/* A room path the API would answer is refused, whichever comes first: the mount or the API;
+ * and one at /health. */
 static void test_api_path_clash(void **state)
 {
     verani_server_options o;
@@ -476,6 +477,21 @@ static void test_api_path_clash(void **state)
     a.prefix = "/api/";
     assert_int_equal(verani_server_set_api(srv, &a), 0);
     verani_server_destroy(srv);
+    {
+        /* /health is every server's health check (veranic refuses the path; a room
+         * definition made otherwise is refused at the mount) */
+        verani_room_schema sc = *rpce2e_notes_room.schema;
+        verani_room_def def = rpce2e_notes_room;
+
+        sc.path = "/health";
+        sc.json_path = NULL;
+        def.schema = &sc;
+        srv = verani_server_create(&o, err, sizeof(err));
+        assert_non_null(srv);
+        assert_int_equal(verani_server_mount(srv, &def, &notes_handlers, NULL), VERANI_EINVAL);
+        assert_non_null(strstr(verani_server_last_error(srv), "health check"));
+        verani_server_destroy(srv);
+    }
 }
 
 /* opts.static_dir: the files are served at static_path, nothing above the directory is; a

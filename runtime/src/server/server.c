@@ -252,6 +252,11 @@ static int mount_path_check(verani_server *srv, const verani_room_schema *sc, co
                   vr_http_api_prefix(srv));
         return VERANI_EINVAL;
     }
+    if (!strcmp(path, "/health")) {
+        set_error(srv, "room %s: path /health is the server's health check (GET /health): "
+                  "mount the room elsewhere", sc->name);
+        return VERANI_EINVAL;
+    }
     if (vr_static_clashes(srv, path)) {
         set_error(srv, "room %s: path %s clashes with the static files at %s", sc->name, path,
                   srv->opts.static_path);
