@@ -163,8 +163,8 @@ typedef struct verani_server_options {
      * reassembled). Raise it for large messages (1024 costs about 0.75 KiB more per
      * connection) or, on the poll() loop, for busy publishers, whose bursts a small one
      * spreads over more loop turns and so fanned-out frames over more writes (the epoll
-     * loop reads ahead instead: bench/RESULTS.md). At least 256; capped at the largest
-     * max_frame of the mounted rooms. 0: 256 */
+     * loop reads ahead in a turn that fans out instead: bench/RESULTS.md). At least 256;
+     * capped at the largest max_frame of the mounted rooms. 0: 256 */
     uint32_t recv_buffer_bytes;
     verani_event_loop event_loop;  /* VERANI_LOOP_DEFAULT: epoll through libev */
     /* Static files: the directory static_dir served read-only over HTTP by libwebsockets at
