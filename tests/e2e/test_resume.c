@@ -167,25 +167,33 @@ static void tc_hello(tc *c, int port, const char *user, const char *token, uint6
     tc_hello_epoch(c, port, user, token, last_seq, NULL);
 }
 
+/* Send REQUEST `rid` of event `event` with payload `m` (a small message). */
+static void tc_request(tc *c, uint32_t event, const ProtobufCMessage *m, uint64_t rid)
+{
+    rc_env env = VERANI__WIRE__ENVELOPE__INIT;
+    uint8_t payload[32];
+
+    assert_true(protobuf_c_message_get_packed_size(m) <= sizeof(payload));
+    env.has_kind = 1;
+    env.kind = VERANI__WIRE__KIND__REQUEST;
+    env.has_event = 1;
+    env.event = event;
+    env.has_request_id = 1;
+    env.request_id = rid;
+    env.has_payload = 1;
+    env.payload.len = protobuf_c_message_pack(m, payload);
+    env.payload.data = payload;
+    assert_int_equal(rc_tcp_send_env(c->fd, &env), 0);
+}
+
 /* Ask the server to emit `count` blobs to channel "default" (then a REPLY). */
 static void tc_flood(tc *c, uint32_t count, uint64_t rid)
 {
     E2e__Flood f = E2E__FLOOD__INIT;
-    rc_env env = VERANI__WIRE__ENVELOPE__INIT;
-    uint8_t payload[32];
 
     f.count = count;
     f.size = 24;
-    env.has_kind = 1;
-    env.kind = VERANI__WIRE__KIND__REQUEST;
-    env.has_event = 1;
-    env.event = E2E_EV_FLOOD;
-    env.has_request_id = 1;
-    env.request_id = rid;
-    env.has_payload = 1;
-    env.payload.len = e2e__flood__pack(&f, payload);
-    env.payload.data = payload;
-    assert_int_equal(rc_tcp_send_env(c->fd, &env), 0);
+    tc_request(c, E2E_EV_FLOOD, &f.base, rid);
 }
 
 /* Cut the TCP connection: RST, no close frame. */
@@ -1251,21 +1259,11 @@ static int tc_session_count(tc *c, uint64_t rid)
 {
     E2e__Cmd m = E2E__CMD__INIT;
     E2e__Count *n;
-    rc_env env = VERANI__WIRE__ENVELOPE__INIT, *e;
-    uint8_t payload[16];
+    rc_env *e;
     int count;
 
     m.op = 10;
-    env.has_kind = 1;
-    env.kind = VERANI__WIRE__KIND__REQUEST;
-    env.has_event = 1;
-    env.event = E2E_EV_CMD;
-    env.has_request_id = 1;
-    env.request_id = rid;
-    env.has_payload = 1;
-    env.payload.len = e2e__cmd__pack(&m, payload);
-    env.payload.data = payload;
-    assert_int_equal(rc_tcp_send_env(c->fd, &env), 0);
+    tc_request(c, E2E_EV_CMD, &m.base, rid);
     while ((e = rc_tcp_read_env(c->fd, 20000)) &&
            !(e->kind == VERANI__WIRE__KIND__REPLY && e->request_id == rid))
         account(c, e);
