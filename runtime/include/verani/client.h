@@ -14,13 +14,16 @@
  * on_recovery_failed tells the application to resync. Requests pending when
  * the connection dropped stay pending across a resume and get the replayed
  * reply (see "Requests" at the end of this file).
- * verani_client_disconnect and _reconnect close with 1000, which ends the
- * server's session (no resume). Which server close codes it reconnects after
- * is PROTOCOL.md section 7's rule: not after 1000, 1001 and 1008; after any
- * other (1012, a graceful server restart, included). A cluster's node sends
- * it to the node that serves its room instance: a 307 (asked for with
- * X-Verani-Redirects: follow) is followed by libwebsockets, and a 4003
- * "moved <url>" makes the next attempt go to <url>
+ * verani_client_disconnect and _reconnect close an open connection with 1000,
+ * which ends the server's session (no resume). With no connection open
+ * (RECONNECTING) there is nothing to close: the server keeps the session for
+ * its grace period and a _reconnect within it resumes the session (a
+ * _disconnect still ends the pending requests DISCONNECTED). Which server
+ * close codes it reconnects after is PROTOCOL.md section 7's rule: not after
+ * 1000, 1001 and 1008; after any other (1012, a graceful server restart,
+ * included). A cluster's node sends it to the node that serves its room
+ * instance: a 307 (asked for with X-Verani-Redirects: follow) is followed by
+ * libwebsockets, and a 4003 "moved <url>" makes the next attempt go to <url>
  * (with the client's own path and query) at once; later attempts go to the
  * client's own URL again.
  *
