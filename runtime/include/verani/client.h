@@ -46,7 +46,8 @@
  *                 (verani_client_disconnect, reconnection disabled, or the
  *                 server closed with 1000 or 1001: it ended the session)
  *   ERROR         given up: attempts exhausted, or refused (close 1008, or
- *                 HTTP 400..499 except 408 and 429 on the upgrade)
+ *                 HTTP 400..499 except 408 and 429 on the upgrade), or a
+ *                 server message over max_rx_frame (it would come again)
  * CONNECTING -> CONNECTED -> RECONNECTING -> CONNECTING ...; from any state to
  * DISCONNECTED or ERROR; verani_client_reconnect leaves them for CONNECTING.
  */
@@ -107,7 +108,9 @@ typedef struct verani_client_options {
     uint32_t ping_interval_ms;       /* 0: 5000; VERANI_CLIENT_NO_PING disables */
     uint32_t pong_timeout_ms;        /* 0: 5000 */
     uint32_t request_timeout_ms;     /* 0: 10000; for requests, joins and leaves */
-    uint32_t max_rx_frame;           /* largest frame accepted from the server; 0: 16 MiB */
+    uint32_t max_rx_frame;           /* largest frame accepted from the server; 0: 16 MiB.
+                                        A larger one closes with 1009 and ends in ERROR
+                                        (on_error VERANI_ETOOBIG): a resume would replay it */
 } verani_client_options;
 
 #define VERANI_CLIENT_UNLIMITED UINT32_MAX

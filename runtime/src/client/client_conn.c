@@ -340,6 +340,17 @@ static void c_lost(verani_client *c, int err, const char *what, int code, const 
     if (c->state == VERANI_CLIENT_DISCONNECTED || c->state == VERANI_CLIENT_ERROR)
         return;
 
+    if (c->rx_too_big) {
+        /* A resume would be sent the same frame again (it is in the session's window), a
+         * new session may be too: the application has to raise the limit. */
+        c->rx_too_big = 0;
+        vr_client_error(c, VERANI_ETOOBIG, "a message from the server is over max_rx_frame "
+                        "(%u bytes): not reconnecting, since the server would send it again; "
+                        "raise max_rx_frame", c->max_rx);
+        VR_NOTICE("client %s: %s\n", c->url, c->last_error);
+        c_terminal(c, VERANI_CLIENT_ERROR);
+        return;
+    }
     if (code == VR_CLOSE_POLICY || c->refused) {
         if (c->refused)
             vr_client_set_error(c, "refused by the server: %s", what ? what : "");
@@ -416,6 +427,7 @@ void vr_client_connect(verani_client *c)
     lws_sul_cancel(&c->sul_retry);
     c->user_closed = 0;
     c->refused = 0;
+    c->rx_too_big = 0;
     c->peer_close_code = 0;
     c->peer_close_reason[0] = '\0';
     c->conn_id++;

@@ -201,7 +201,7 @@ int vr_client_receive(verani_client *c, struct lws *wsi, const void *in, size_t 
     c->rx_in_msg = 0;
     if (c->rx_overflow) {
         lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)"too big", 7);
-        vr_client_set_error(c, "a frame from the server is over %u bytes", c->max_rx);
+        c->rx_too_big = 1; /* no reconnecting: c_lost */
         return -1;
     }
     c_on_frame(c, c->rx, c->rx_len);

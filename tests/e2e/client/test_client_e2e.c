@@ -345,6 +345,38 @@ static void test_policy_close_no_reconnect(void **state)
     end_all(c, loop, &s);
 }
 
+/* A server message over max_rx_frame (here the WELCOME itself) closes with 1009 and ends in
+ * ERROR, on_error naming the limit: a reconnect would be sent the same frame again (a resume
+ * replays it), so the client does not loop. */
+static void test_frame_over_max_rx(void **state)
+{
+    verani_client_options o;
+    verani_client_loop *loop;
+    verani_client_info info;
+    verani_client *c;
+    char why[256];
+    server s;
+    watch w;
+
+    (void)state;
+    loop = begin(&s, NULL, &o);
+    o.initial_delay_ms = 10;
+    o.max_delay_ms = 20;
+    o.max_rx_frame = 16;
+    c = client_new(loop, s.port, "/t/big?userId=b", &o, &w);
+    until_state(loop, c, VERANI_CLIENT_ERROR);
+    service_for(loop, 300); /* ample for reconnects 10 to 20 ms apart, were there any */
+    assert_int_equal(verani_client_get_info(c, &info), 0);
+    assert_int_equal(info.state, VERANI_CLIENT_ERROR);
+    assert_int_equal(info.connection_id, 1);
+    assert_int_equal(w.reconnecting, 0);
+    assert_true(w.errors >= 1);
+    assert_int_equal(verani_client_last_error(c, why, sizeof(why)), 0);
+    if (!strstr(why, "max_rx_frame"))
+        fail_msg("the client's last error is '%s', not naming max_rx_frame", why);
+    end_all(c, loop, &s);
+}
+
 /* Service `loop` until `ms` pass (to see that nothing more happens). */
 static void settle(verani_client_loop *loop, int ms)
 {
@@ -884,6 +916,7 @@ static const vt_case cases[] = {
     VT_CASE(test_restart_keeps_order, ""),
     VT_CASE(test_pong_timeout, ""),
     VT_CASE(test_policy_close_no_reconnect, ""),
+    VT_CASE(test_frame_over_max_rx, ""),
     VT_CASE(test_server_close_codes, ""),
     VT_CASE(test_request_timeout_and_disconnect, ""),
     VT_CASE(test_unreadable_close_reconnects, ""),
