@@ -363,7 +363,11 @@ static void test_http_api(void **state)
     assert_false(b->closed);
     assert_false(c->closed);
 
-    /* kick */
+    /* kick; a reason that is not UTF-8 is refused (a browser fails a connection whose close
+     * reason is not: 1006 instead of the code) and kicks nobody */
+    snprintf(path, sizeof(path), "/_verani/rooms/E2e/lobby/kick?client=%s&reason=b%%FFe",
+             b->client_id);
+    expect(h.port, "POST", path, TOKEN, NULL, 0, 400, "UTF-8");
     snprintf(path, sizeof(path), "/_verani/rooms/E2e/lobby/kick?client=%s&code=4100&reason=bye",
              b->client_id);
     expect(h.port, "POST", path, TOKEN, NULL, 0, 200, "{\"kicked\":1}");
@@ -780,6 +784,7 @@ static void test_rpc_threads(void **state)
                      VERANI_ENOTFOUND);
     verani_rpc_result_free(&res);
     assert_int_equal(verani_rpc_kick(h.srv, "E2e", "lobby", "x", 2000, NULL, d), VERANI_EINVAL);
+    assert_int_equal(verani_rpc_kick(h.srv, "E2e", "lobby", "x", 0, "b\xff", d), VERANI_EINVAL);
     assert_int_equal(verani_rpc_cleanup(h.srv, d), 0);
     assert_int_equal(res.count, 0);
     verani_rpc_result_free(&res);

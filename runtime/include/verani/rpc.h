@@ -128,7 +128,7 @@ VERANI_API int verani_rpc_user_sessions(verani_server *srv, const char *room,
 /* Close the session with `client_id` (scope as above) with WebSocket close `code`
  * (1000, 1001, 1008 or 3000..4999; 0 means 1008, or 1000 for a session on Verani's JSON
  * wire, whose client reconnects after 1008: PROTOCOL.md section 8) and `reason` (at most
- * VERANI_CLOSE_REASON_MAX bytes; longer is VERANI_EINVAL, never cut).
+ * VERANI_CLOSE_REASON_MAX bytes of UTF-8; longer or not UTF-8 is VERANI_EINVAL, never cut).
  * count = 1, or VERANI_ENOTFOUND. A client does not reconnect after 1000, 1001 or 1008
  * (PROTOCOL.md section 7). */
 VERANI_API int verani_rpc_kick(verani_server *srv, const char *room, const char *instance,

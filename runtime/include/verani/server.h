@@ -349,7 +349,8 @@ VERANI_API int verani_ctx_leave(verani_ctx *ctx, const char *channel);
 #define VERANI_CLOSE_REASON_MAX 123
 
 /* Close the context's session with a WebSocket close code and reason (a kick). A reason
- * longer than VERANI_CLOSE_REASON_MAX bytes is refused (VERANI_EINVAL), never cut. */
+ * longer than VERANI_CLOSE_REASON_MAX bytes, or not valid UTF-8 (which a close frame's
+ * reason must be), is refused (VERANI_EINVAL), never cut. */
 VERANI_API int verani_ctx_close(verani_ctx *ctx, int code, const char *reason);
 
 /* --- sessions ------------------------------------------------------------ */

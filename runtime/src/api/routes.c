@@ -453,6 +453,9 @@ static int do_kick(verani_server *srv, struct lws *wsi, struct vr_http_req **slo
     }
     if (n < -1)
         return arg_refused(srv, wsi, "reason", n, sizeof(reason));
+    if (n > 0 && verani_utf8_len(reason) == SIZE_MAX) /* a browser fails the connection */
+        return vr_api_error(srv, wsi, 400, "reason: not valid UTF-8, which a close frame's "
+                            "reason must be", NULL, NULL);
     memset(&rq, 0, sizeof(rq));
     rq.op = VR_RPC_KICK;
     rq.room = rp->room;

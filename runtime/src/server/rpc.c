@@ -733,7 +733,8 @@ int verani_rpc_kick(verani_server *srv, const char *room, const char *instance,
     if (err)
         return err;
     if (!client_id || (code && !vr_rpc_kick_code_ok(code)) ||
-        (reason && strlen(reason) > VERANI_CLOSE_REASON_MAX))
+        (reason && (strlen(reason) > VERANI_CLOSE_REASON_MAX ||
+                    verani_utf8_len(reason) == SIZE_MAX))) /* a close reason is UTF-8 */
         return VERANI_EINVAL;
     c = call_new(VR_RPC_KICK, room, instance, client_id, &done);
     if (!c)
