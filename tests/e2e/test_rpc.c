@@ -78,7 +78,7 @@ static void start_api(e2e_server *h, const char *token, const char *mtoken, size
 static int http(int port, const char *method, const char *path, const char *auth,
                 const void *body, size_t len, char *out, size_t outlen)
 {
-    char cmd[2048], bodyfile[64] = "", hdr[128] = "", data[128] = "", line[4096];
+    char cmd[2048], bodyfile[64] = "", hdr[640] = "", data[128] = "", line[4096];
     size_t n = 0;
     FILE *p;
     int status = -1, fd;
@@ -556,6 +556,38 @@ static void test_static_files(void **state)
     e2e_server_stop(&h);
     remove(file);
     rmdir(dir);
+}
+
+/* A token is at most 504 bytes, the longest an Authorization header the server reads can
+ * carry: a longer one is refused by verani_server_set_api (it could never match), and one
+ * of 504 bytes works. */
+static void test_api_token_length(void **state)
+{
+    char tok[506], err[256];
+    verani_server_options o;
+    verani_api_options a;
+    verani_server *srv;
+    e2e_server h;
+
+    (void)state;
+    memset(tok, 't', 505);
+    tok[505] = '\0';
+    e2e_server_options(&o);
+    srv = verani_server_create(&o, err, sizeof(err));
+    assert_non_null(srv);
+    memset(&a, 0, sizeof(a));
+    a.token = tok;
+    assert_int_equal(verani_server_set_api(srv, &a), VERANI_EINVAL);
+    assert_non_null(strstr(verani_server_last_error(srv), "504"));
+    a.token = NULL;
+    a.metrics_token = tok;
+    assert_int_equal(verani_server_set_api(srv, &a), VERANI_EINVAL);
+    verani_server_destroy(srv);
+    tok[504] = '\0';
+    start_api(&h, tok, tok, 0);
+    expect(h.port, "GET", "/_verani/count", tok, NULL, 0, 200, "{\"count\":0}");
+    expect(h.port, "GET", "/metrics", tok, NULL, 0, 200, "# TYPE verani_connections gauge");
+    e2e_server_stop(&h);
 }
 
 static void test_http_api_off(void **state)
@@ -1128,6 +1160,7 @@ static void test_emit_async_unknown_instance(void **state)
 static const vt_case cases[] = {
     VT_CASE(test_http_api, ""),
     VT_CASE(test_http_api_off, ""),
+    VT_CASE(test_api_token_length, ""),
     VT_CASE(test_post_without_length, ""),
     VT_CASE(test_api_path_clash, ""),
     VT_CASE(test_static_files, ""),

@@ -153,7 +153,9 @@ typedef struct verani_api_options {
 
 /* Configure the HTTP API and /metrics (strings copied); a NULL token is taken from
  * VERANI_API_TOKEN or VERANI_METRICS_TOKEN, and no token leaves that part off. Before the
- * server listens; without this call both are off, whatever the environment holds. VERANI_EINVAL for a bad prefix, VERANI_ESTATE after listen. */
+ * server listens; without this call both are off, whatever the environment holds.
+ * VERANI_EINVAL for a bad prefix or a token over 504 bytes (no request could carry it),
+ * VERANI_ESTATE after listen. */
 VERANI_API int verani_server_set_api(verani_server *srv, const verani_api_options *opts);
 
 /* The Prometheus text (format 0.0.4) of the server's metrics into `buf`; returns the

@@ -51,6 +51,10 @@ struct vr_http_req {
                                      Content-Length: vr_http_api_request) */
 };
 
+/* The longest token: what an Authorization header of 512 bytes ("Bearer " and the token)
+ * carries (vr_api_check_token reads no more). */
+#define VR_API_TOKEN_MAX 504
+
 typedef enum { M_GET, M_POST, M_OTHER } vr_method;
 
 /* Without verani_server_set_api: the defaults, tokens from the environment. NULL when out

@@ -80,6 +80,15 @@ int verani_server_set_api(verani_server *srv, const verani_api_options *opts)
     a = api_new(opts);
     if (!a)
         return VERANI_ENOMEM;
+    if ((a->token && strlen(a->token) > VR_API_TOKEN_MAX) ||
+        (a->metrics_token && strlen(a->metrics_token) > VR_API_TOKEN_MAX)) {
+        vr_server_error(srv, "the %s token is longer than %d bytes, the most an Authorization "
+                        "header this server reads can carry: no request could match it",
+                        a->token && strlen(a->token) > VR_API_TOKEN_MAX ? "API" : "metrics",
+                        VR_API_TOKEN_MAX);
+        api_free(a);
+        return VERANI_EINVAL;
+    }
     api_free(*vr_server_api(srv));
     *vr_server_api(srv) = a;
     for (i = 0; i < vr_mount_count(srv); i++) {
@@ -237,7 +246,7 @@ static int token_equal(const char *got, const char *want)
 /* 0 when the request carries `token`; else answers 401 and returns 1 (or -1). */
 int vr_api_check_token(verani_server *srv, struct lws *wsi, const char *token, int *r)
 {
-    char auth[512];
+    char auth[sizeof("Bearer ") + VR_API_TOKEN_MAX];
     int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     int n = total < (int)sizeof(auth) ? lws_hdr_copy(wsi, auth, sizeof(auth),
                                                      WSI_TOKEN_HTTP_AUTHORIZATION) : -1;
