@@ -590,6 +590,23 @@ static void test_api_token_length(void **state)
     e2e_server_stop(&h);
 }
 
+/* In a room whose path has a {room}, an instance may be named "-" (a client at /e2e/-): the
+ * API reaches it by that name ("-" stands for the one instance only in a room without one). */
+static void test_instance_named_dash(void **state)
+{
+    e2e_server h;
+    rc_loop *l = rc_loop_create();
+
+    (void)state;
+    start_api(&h, TOKEN, MTOKEN, 0);
+    (void)e2e_join(l, h.port, "/e2e/-?userId=d1");
+    expect(h.port, "GET", "/_verani/rooms/E2e/-/count", TOKEN, NULL, 0, 200, "{\"count\":1}");
+    expect(h.port, "GET", "/_verani/rooms/E2e/-/users", TOKEN, NULL, 0, 200,
+           "{\"users\":[\"d1\"],\"count\":1}");
+    rc_loop_destroy(l);
+    e2e_server_stop(&h);
+}
+
 static void test_http_api_off(void **state)
 {
     verani_server_options o;
@@ -1161,6 +1178,7 @@ static const vt_case cases[] = {
     VT_CASE(test_http_api, ""),
     VT_CASE(test_http_api_off, ""),
     VT_CASE(test_api_token_length, ""),
+    VT_CASE(test_instance_named_dash, ""),
     VT_CASE(test_post_without_length, ""),
     VT_CASE(test_api_path_clash, ""),
     VT_CASE(test_static_files, ""),

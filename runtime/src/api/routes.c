@@ -129,9 +129,9 @@ static int split_route(const char *route, vr_route_parts *rp)
     if (n < 4 || strcmp(seg[0], "rooms") || t || (n == 6 && (strcmp(seg[5], "sessions") ||
                                                             strcmp(seg[3], "users"))))
         goto out;
-    /* "-" names the one instance of a room whose path has no {room} */
+    /* "-" may name the one instance of a room whose path has no {room} (vr_api_dispatch) */
     r = seg_copy(rp->room, sizeof(rp->room), seg[1]) ||
-        seg_copy(rp->instance, sizeof(rp->instance), strcmp(seg[2], "-") ? seg[2] : "") ||
+        seg_copy(rp->instance, sizeof(rp->instance), seg[2]) ||
         seg_copy(rp->action, sizeof(rp->action), n == 6 ? "sessions" : seg[3]) ||
         (n >= 5 && seg_copy(rp->rest, sizeof(rp->rest), seg[4])) ? -2 : 0;
 out:
@@ -466,6 +466,14 @@ static int do_kick(verani_server *srv, struct lws *wsi, struct vr_http_req **slo
     return run_answer(srv, wsi, slot, &rq, "kicked");
 }
 
+/* The path room `m` is mounted on ("/ws" when its schema gives none). */
+static const char *room_path(vr_mount *m)
+{
+    const char *p = vr_mount_def(m)->schema->path;
+
+    return p && *p ? p : "/ws";
+}
+
 static int unknown_room(verani_server *srv, struct lws *wsi, const char *room)
 {
     char why[200];
@@ -536,6 +544,10 @@ int vr_api_dispatch(verani_server *srv, struct lws *wsi, struct vr_http_req **sl
     m = vr_mount_find(srv, rp.room);
     if (!m)
         return unknown_room(srv, wsi, rp.room);
+    /* "-" names the one instance (named "") of a room whose path has no {room}; in a room
+     * with one, an instance may be named "-" itself */
+    if (!strcmp(rp.instance, "-") && !strchr(room_path(m), '{'))
+        rp.instance[0] = '\0';
     if (emit && !emit_event(m, rp.rest))
         return do_emit(srv, wsi, slot, m, &rp, body, len); /* answers 400, naming the events */
     if (!vr_instance_exists(m, rp.instance) && !vr_server_clustered(srv)) {
