@@ -340,6 +340,22 @@ static int broadcast_filters(verani_server *srv, struct lws *wsi, verani_target 
     return 0;
 }
 
+/* Whether a body's Content-Type is not protobuf's: a type other than application/x-protobuf
+ * (parameters after it are allowed), or one longer than `cap` bytes. A body without one is
+ * taken as protobuf. `buf` is scratch space. */
+static int ctype_refused(struct lws *wsi, char *buf, size_t cap)
+{
+    static const char pb[] = "application/x-protobuf";
+    int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
+    size_t n = sizeof(pb) - 1;
+
+    if (total <= 0)
+        return 0;
+    if (total >= (int)cap || lws_hdr_copy(wsi, buf, (int)cap, WSI_TOKEN_HTTP_CONTENT_TYPE) <= 0)
+        return 1;
+    return strncasecmp(buf, pb, n) || (buf[n] && buf[n] != ';' && buf[n] != ' ');
+}
+
 /* POST .../emit/<event> and .../broadcast/<event>: decode, validate, deliver. */
 static int do_emit(verani_server *srv, struct lws *wsi, struct vr_http_req **slot, vr_mount *m,
                    const vr_route_parts *rp,
@@ -370,8 +386,7 @@ static int do_emit(verani_server *srv, struct lws *wsi, struct vr_http_req **slo
     if (answered)
         goto done;
     r = -1;
-    if (len && lws_hdr_copy(wsi, ctype, sizeof(ctype), WSI_TOKEN_HTTP_CONTENT_TYPE) > 0 &&
-        strncasecmp(ctype, "application/x-protobuf", 22)) {
+    if (len && ctype_refused(wsi, ctype, sizeof(ctype))) {
         r = vr_api_error(srv, wsi, 415, "the body must be the payload as protobuf bytes, "
                          "Content-Type: application/x-protobuf", NULL, NULL);
         goto done;
