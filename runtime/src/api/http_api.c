@@ -309,11 +309,11 @@ int vr_http_api_request(verani_server *srv, struct lws *wsi, struct vr_http_req 
         return 0; /* the body follows */
     }
     r = vr_api_dispatch(srv, wsi, req, route, meth, NULL, 0);
-    if (r || meth != M_POST || lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+    if (r || meth == M_GET || lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
         return r;
-    /* A POST with no length has no body (a kick by curl -X POST), but libwebsockets 4.1 takes
-     * it for the head of a 100 MiB one and would read the next request on the connection as
-     * that body: the connection ends after the answer. */
+    /* A POST (or PUT, PATCH) with no length has no body (a kick by curl -X POST), but
+     * libwebsockets 4.1 takes it for the head of a 100 MiB one and would read the next request
+     * on the connection as that body: the connection ends after the answer. */
     if (req && *req && (*req)->wait) {
         (*req)->close_after = 1; /* answered later (vr_http_api_writable) */
         return 0;

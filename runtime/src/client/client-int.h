@@ -194,7 +194,7 @@ struct verani_client {
     struct lws *wsi;                  /* the current connection, NULL when none */
     int wsi_live;                     /* a connection is under way or open */
     int established, welcomed, user_closed, refused;
-    int rx_too_big;              /* this connection ended on a frame over max_rx (c_lost) */
+    int rx_too_big;                   /* it ended on a frame over max_rx (c_lost) */
     int peer_close_code;
     char peer_close_reason[124];
     uint32_t attempts;
