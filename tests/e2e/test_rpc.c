@@ -429,6 +429,7 @@ static void test_post_without_length(void **state)
     char out[8192];
     static const char post[] = "POST /_verani/rooms/E2e/lobby/kick?client=nobody HTTP/1.1\r\n"
                                "Host: x\r\nAuthorization: Bearer " TOKEN "\r\n\r\n";
+    static const char nowhere[] = "POST /nowhere HTTP/1.1\r\nHost: x\r\n\r\n";
     static const char put[] = "PUT /_verani/count HTTP/1.1\r\nHost: x\r\n"
                               "Authorization: Bearer " TOKEN "\r\n\r\n";
     static const char get[] = "GET /_verani/count HTTP/1.1\r\nHost: x\r\n"
@@ -463,6 +464,19 @@ static void test_post_without_length(void **state)
     if (!closed && !strstr(out, "{\"count\":0}"))
         fail_msg("after a PUT the connection neither answered the next request nor closed: "
                  "'%s'", out);
+    /* and for a POST to a path that is neither the API's nor a room's (404) */
+    fd = rc_tcp_connect(h.port, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(rc_tcp_send_raw(fd, nowhere, strlen(nowhere)), 0);
+    dl_nap_ms(100);
+    (void)rc_tcp_send_raw(fd, get, strlen(get));
+    closed = read_to_close(fd, out, sizeof(out), (int)(3000 * dl_scale()));
+    close(fd);
+    if (!strstr(out, "HTTP/1.1 404"))
+        fail_msg("the POST to /nowhere was not answered 404: '%s'", out);
+    if (!closed && !strstr(out, "{\"count\":0}"))
+        fail_msg("after a POST to /nowhere the connection neither answered the next request "
+                 "nor closed: '%s'", out);
     e2e_server_stop(&h);
 }
 

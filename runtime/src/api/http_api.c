@@ -270,7 +270,7 @@ int vr_http_api_request(verani_server *srv, struct lws *wsi, struct vr_http_req 
     const char *route;
     char clen[32];
     vr_method meth = vr_api_method(wsi);
-    int r = 0;
+    int r = 0, ends;
 
     if (!strcmp(uri, "/metrics"))
         return vr_api_serve_metrics(srv, wsi);
@@ -308,12 +308,11 @@ int vr_http_api_request(verani_server *srv, struct lws *wsi, struct vr_http_req 
         }
         return 0; /* the body follows */
     }
+    /* (read before the answer: completing the transaction may drop the headers) */
+    ends = vr_http_no_length(wsi);
     r = vr_api_dispatch(srv, wsi, req, route, meth, NULL, 0);
-    if (r || meth == M_GET || lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+    if (r || !ends)
         return r;
-    /* A POST (or PUT, PATCH) with no length has no body (a kick by curl -X POST), but
-     * libwebsockets 4.1 takes it for the head of a 100 MiB one and would read the next request
-     * on the connection as that body: the connection ends after the answer. */
     if (req && *req && (*req)->wait) {
         (*req)->close_after = 1; /* answered later (vr_http_api_writable) */
         return 0;

@@ -42,10 +42,16 @@ int vr_http_answer(struct lws *wsi, unsigned status, const char *body, int upgra
                              upgrade_hdr ? "upgrade:" : NULL, "websocket");
 }
 
+int vr_http_no_length(struct lws *wsi)
+{
+    return !lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) &&
+           lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0;
+}
+
 int vr_http_serve(verani_server *srv, struct lws *wsi, const char *uri)
 {
     char inst[256], body[1024], paths[768];
-    int r;
+    int r, ends = vr_http_no_length(wsi); /* (before the answer drops the headers) */
 
     if (!strcmp(uri, "/health"))
         return vr_health_serve(srv, wsi);
@@ -59,7 +65,7 @@ int vr_http_serve(verani_server *srv, struct lws *wsi, const char *uri)
                  uri, paths);
         r = vr_http_answer(wsi, 404, body, 0);
     }
-    if (r || lws_http_transaction_completed(wsi))
+    if (r || lws_http_transaction_completed(wsi) || ends)
         return -1;
     return 0;
 }

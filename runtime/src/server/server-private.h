@@ -103,4 +103,10 @@ void vr_metrics_render(verani_server *srv, vr_sb *sb);
  * argument "name" without '=' has the empty value. Nothing is ever cut to fit. */
 int vr_urlarg(struct lws *wsi, const char *name, char *buf, size_t len);
 
+/* Is the HTTP request on `wsi` one that libwebsockets 4.1 reads a body after although it has
+ * no Content-Length (any but a GET: it expects up to 100 MiB)? Its connection must end after
+ * the answer, or the next request on it is read as that body (http.c). Read it before
+ * answering: completing the transaction may drop the headers. */
+int vr_http_no_length(struct lws *wsi);
+
 #endif /* VERANI_SERVER_PRIVATE_H */
