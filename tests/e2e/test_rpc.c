@@ -419,6 +419,29 @@ static int read_to_close(int fd, char *out, size_t len, int ms)
     return 0;
 }
 
+/* Send `req` (a request without a Content-Length) on a new connection, then a GET on the
+ * same connection: the first answer must contain `want`, and the GET must be answered, or
+ * the connection end after the first answer; never be left waiting. */
+static void then_get(int port, const char *req, const char *want)
+{
+    static const char get[] = "GET /_verani/count HTTP/1.1\r\nHost: x\r\n"
+                              "Authorization: Bearer " TOKEN "\r\n\r\n";
+    char out[8192];
+    int fd = rc_tcp_connect(port, 0), closed;
+
+    assert_true(fd >= 0);
+    assert_int_equal(rc_tcp_send_raw(fd, req, strlen(req)), 0);
+    dl_nap_ms(100);
+    (void)rc_tcp_send_raw(fd, get, strlen(get)); /* the server may have closed already */
+    closed = read_to_close(fd, out, sizeof(out), (int)(3000 * dl_scale()));
+    close(fd);
+    if (!strstr(out, want))
+        fail_msg("%.40s...: not answered %s: '%s'", req, want, out);
+    if (!closed && !strstr(out, "{\"count\":0}"))
+        fail_msg("%.40s...: the connection neither answered the next request nor closed: "
+                 "'%s'", req, out);
+}
+
 /* A POST with no body says no Content-Length (curl -X POST does so): it is answered as an
  * empty body, and the connection closes after the answer. libwebsockets takes a POST without
  * a length for the head of a body of up to 100 MiB, so a keep-alive connection would read
@@ -426,57 +449,17 @@ static int read_to_close(int fd, char *out, size_t len, int ms)
 static void test_post_without_length(void **state)
 {
     e2e_server h;
-    char out[8192];
     static const char post[] = "POST /_verani/rooms/E2e/lobby/kick?client=nobody HTTP/1.1\r\n"
                                "Host: x\r\nAuthorization: Bearer " TOKEN "\r\n\r\n";
     static const char nowhere[] = "POST /nowhere HTTP/1.1\r\nHost: x\r\n\r\n";
     static const char put[] = "PUT /_verani/count HTTP/1.1\r\nHost: x\r\n"
                               "Authorization: Bearer " TOKEN "\r\n\r\n";
-    static const char get[] = "GET /_verani/count HTTP/1.1\r\nHost: x\r\n"
-                              "Authorization: Bearer " TOKEN "\r\n\r\n";
-    int fd, closed;
 
     (void)state;
     start_api(&h, TOKEN, MTOKEN, 1024);
-    fd = rc_tcp_connect(h.port, 0);
-    assert_true(fd >= 0);
-    assert_int_equal(rc_tcp_send_raw(fd, post, strlen(post)), 0);
-    dl_nap_ms(100);
-    (void)rc_tcp_send_raw(fd, get, strlen(get)); /* the server may have closed already */
-    closed = read_to_close(fd, out, sizeof(out), (int)(3000 * dl_scale()));
-    close(fd);
-    if (!strstr(out, "HTTP/1.1 404"))
-        fail_msg("the kick was not answered 404: '%s'", out);
-    /* the GET is answered on that connection, or the connection ends after the POST's answer:
-     * never left waiting */
-    if (!closed && !strstr(out, "{\"count\":0}"))
-        fail_msg("the connection neither answered the next request nor closed: '%s'", out);
-    /* the same for a PUT (405), which libwebsockets reads a body after too */
-    fd = rc_tcp_connect(h.port, 0);
-    assert_true(fd >= 0);
-    assert_int_equal(rc_tcp_send_raw(fd, put, strlen(put)), 0);
-    dl_nap_ms(100);
-    (void)rc_tcp_send_raw(fd, get, strlen(get));
-    closed = read_to_close(fd, out, sizeof(out), (int)(3000 * dl_scale()));
-    close(fd);
-    if (!strstr(out, "HTTP/1.1 405"))
-        fail_msg("the PUT was not answered 405: '%s'", out);
-    if (!closed && !strstr(out, "{\"count\":0}"))
-        fail_msg("after a PUT the connection neither answered the next request nor closed: "
-                 "'%s'", out);
-    /* and for a POST to a path that is neither the API's nor a room's (404) */
-    fd = rc_tcp_connect(h.port, 0);
-    assert_true(fd >= 0);
-    assert_int_equal(rc_tcp_send_raw(fd, nowhere, strlen(nowhere)), 0);
-    dl_nap_ms(100);
-    (void)rc_tcp_send_raw(fd, get, strlen(get));
-    closed = read_to_close(fd, out, sizeof(out), (int)(3000 * dl_scale()));
-    close(fd);
-    if (!strstr(out, "HTTP/1.1 404"))
-        fail_msg("the POST to /nowhere was not answered 404: '%s'", out);
-    if (!closed && !strstr(out, "{\"count\":0}"))
-        fail_msg("after a POST to /nowhere the connection neither answered the next request "
-                 "nor closed: '%s'", out);
+    then_get(h.port, post, "HTTP/1.1 404"); /* a kick of nobody */
+    then_get(h.port, put, "HTTP/1.1 405"); /* libwebsockets reads a body after a PUT too */
+    then_get(h.port, nowhere, "HTTP/1.1 404"); /* neither the API's path nor a room's */
     e2e_server_stop(&h);
 }
 
