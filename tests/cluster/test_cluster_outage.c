@@ -26,6 +26,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <ctype.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -190,6 +191,35 @@ static int upgrade_status(cluster *cl, int i, const char *inst)
     st = rc_tcp_upgrade(fd, path, NULL, 0);
     close(fd);
     return st;
+}
+
+/* Redis gone a moment ago, the node's lease still running: a connection to an instance no
+ * node holds cannot have its claim sent, and is answered 503 with Retry-After, as every 503 of
+ * a node that cannot serve now is (PROTOCOL.md section 1). */
+static void test_claim_unsent_retry_after(void **state)
+{
+    cluster cl;
+    cluster_cfg cfg;
+    char head[2048];
+    int fd, st;
+
+    (void)state;
+    memset(&cl, 0, sizeof(cl));
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.lease_ms = 60000; /* the node stays in the cluster while the test looks */
+    cluster_start_cfg(&cl, &cfg);
+    wait_mesh(&cl);
+    rs_signal(cl.rs, SIGKILL);
+    dl_nap_ms(300); /* the node sees its connections to Redis end */
+    fd = rc_tcp_connect(cl.node[0].port, 0);
+    assert_true(fd >= 0);
+    st = rc_tcp_upgrade(fd, "/e2e/unsent?userId=u9", head, sizeof(head));
+    close(fd);
+    for (size_t k = 0; head[k]; k++) /* header names are case-insensitive */
+        head[k] = (char)tolower((unsigned char)head[k]);
+    if (st != 503 || !strstr(head, "retry-after: 1"))
+        fail_msg("the upgrade got %d, want 503 with Retry-After: '%s'", st, head);
+    cluster_stop(&cl);
 }
 
 static void test_long_outage(void **state)
@@ -426,6 +456,7 @@ static void test_scripts_flushed(void **state)
 static const vt_case cases[] = {
     VT_CASE(test_short_outage, ""),
     VT_CASE(test_long_outage, ""),
+    VT_CASE(test_claim_unsent_retry_after, ""),
     VT_CASE(test_late_writes_refused, ""),
     VT_CASE(test_resume_held_then_fenced, ""),
     VT_CASE(test_redis_wiped, ""),

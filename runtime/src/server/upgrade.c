@@ -481,7 +481,7 @@ int vr_upgrade_confirm(verani_server *srv, struct lws *wsi)
     vr_instance *inst;
     vr_mount *m;
     unsigned status;
-    int ret;
+    int ret, unsent = 0;
 
     vr_pending_drop(&srv->pending);
     m = admissible(srv, wsi, path, sizeof(path), inst_name, sizeof(inst_name), &ret);
@@ -500,6 +500,7 @@ int vr_upgrade_confirm(verani_server *srv, struct lws *wsi)
         vr_instance_maybe_free(inst);
         inst = NULL;
         status = 503;
+        unsent = 1;
         snprintf(body, sizeof(body), "this node cannot claim the room instance now: try "
                  "again\n");
     }
@@ -519,5 +520,8 @@ int vr_upgrade_confirm(verani_server *srv, struct lws *wsi)
     vr_free(req.user_id);
     vr_free(req.chans.buf);
     vr_scratch_free(&req.scratch);
+    if (unsent) /* this node cannot serve it now: try again, as its other 503s say */
+        return vr_http_answer_ex(wsi, 503, "text/plain; charset=utf-8", body, "retry-after:",
+                                 "1") ? -1 : 1;
     return vr_http_answer(wsi, status, body, 0) ? -1 : 1;
 }
