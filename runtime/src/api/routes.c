@@ -468,7 +468,7 @@ static int do_kick(verani_server *srv, struct lws *wsi, struct vr_http_req **slo
     }
     if (n < -1)
         return arg_refused(srv, wsi, "reason", n, sizeof(reason));
-    if (n > 0 && verani_utf8_len(reason) == SIZE_MAX) /* a browser fails the connection */
+    if (n > 0 && !vr_close_reason_ok(reason)) /* not UTF-8: a browser fails the connection */
         return vr_api_error(srv, wsi, 400, "reason: not valid UTF-8, which a close frame's "
                             "reason must be", NULL, NULL);
     memset(&rq, 0, sizeof(rq));
@@ -479,14 +479,6 @@ static int do_kick(verani_server *srv, struct lws *wsi, struct vr_http_req **slo
     rq.code = c;
     rq.reason = n == -1 ? "kicked" : reason;
     return run_answer(srv, wsi, slot, &rq, "kicked");
-}
-
-/* The path room `m` is mounted on ("/ws" when its schema gives none). */
-static const char *room_path(vr_mount *m)
-{
-    const char *p = vr_mount_def(m)->schema->path;
-
-    return p && *p ? p : "/ws";
 }
 
 static int unknown_room(verani_server *srv, struct lws *wsi, const char *room)
@@ -561,7 +553,7 @@ int vr_api_dispatch(verani_server *srv, struct lws *wsi, struct vr_http_req **sl
         return unknown_room(srv, wsi, rp.room);
     /* "-" names the one instance (named "") of a room whose path has no {room}; in a room
      * with one, an instance may be named "-" itself */
-    if (!strcmp(rp.instance, "-") && !strchr(room_path(m), '{'))
+    if (!strcmp(rp.instance, "-") && !vr_mount_has_placeholder(m))
         rp.instance[0] = '\0';
     if (emit && !emit_event(m, rp.rest))
         return do_emit(srv, wsi, slot, m, &rp, body, len); /* answers 400, naming the events */

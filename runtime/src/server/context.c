@@ -253,9 +253,7 @@ int verani_ctx_close(verani_ctx *ctx, int code, const char *reason)
     int ok = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
              (code >= 3000 && code <= 4999);
 
-    if (!ctx || !ctx->sess || !ok ||
-        (reason && (strlen(reason) > VERANI_CLOSE_REASON_MAX ||
-                    verani_utf8_len(reason) == SIZE_MAX))) /* a close reason is UTF-8 */
+    if (!ctx || !ctx->sess || !ok || !vr_close_reason_ok(reason))
         return VERANI_EINVAL;
     vr_session_close(ctx->sess, code, reason ? reason : "", 0);
     return 0;

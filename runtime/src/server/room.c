@@ -350,6 +350,11 @@ const verani_room_def *vr_mount_def(const vr_mount *m)
     return m->def;
 }
 
+int vr_mount_has_placeholder(const vr_mount *m)
+{
+    return m->paths[0].has_placeholder; /* (a JSON path has one exactly when `path` has) */
+}
+
 int vr_instance_exists(vr_mount *m, const char *name)
 {
     return vr_instance_get(m, name, 0) != NULL;

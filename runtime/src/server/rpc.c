@@ -195,6 +195,13 @@ int vr_rpc_kick_code_ok(int code)
     return code == 1000 || code == 1001 || code == 1008 || (code >= 3000 && code <= 4999);
 }
 
+int vr_close_reason_ok(const char *reason)
+{
+    /* a close frame's reason is UTF-8: a browser fails a connection whose reason is not */
+    return !reason ||
+           (strlen(reason) <= VERANI_CLOSE_REASON_MAX && verani_utf8_len(reason) != SIZE_MAX);
+}
+
 /* Run the per-instance part of `rq` on `inst`. */
 static void exec_instance(vr_instance *inst, const vr_rpc_req *rq, verani_rpc_result *res,
                           size_t *cap)
@@ -733,8 +740,7 @@ int verani_rpc_kick(verani_server *srv, const char *room, const char *instance,
     if (err)
         return err;
     if (!client_id || (code && !vr_rpc_kick_code_ok(code)) ||
-        (reason && (strlen(reason) > VERANI_CLOSE_REASON_MAX ||
-                    verani_utf8_len(reason) == SIZE_MAX))) /* a close reason is UTF-8 */
+        !vr_close_reason_ok(reason))
         return VERANI_EINVAL;
     c = call_new(VR_RPC_KICK, room, instance, client_id, &done);
     if (!c)

@@ -62,6 +62,9 @@ typedef struct vr_rpc_req {
 
 /* Is `code` one a kick may close with (1000, 1001, 1008 or 3000..4999)? */
 int vr_rpc_kick_code_ok(int code);
+/* May `reason` go in a close frame: at most VERANI_CLOSE_REASON_MAX bytes of UTF-8? NULL
+ * (none) may. */
+int vr_close_reason_ok(const char *reason);
 
 /* Run `rq` now (loop thread) and fill `res` (zeroed first). */
 void vr_rpc_exec(verani_server *srv, const vr_rpc_req *rq, verani_rpc_result *res);
@@ -81,6 +84,8 @@ vr_mount *vr_mount_at(const verani_server *srv, size_t i);
 /* The mounted room whose schema name is `room` ("Chat"); NULL when none. */
 vr_mount *vr_mount_find(const verani_server *srv, const char *room);
 const verani_room_def *vr_mount_def(const vr_mount *m);
+/* Does `m`'s path name its instances ({room})? A room without has one instance, "". */
+int vr_mount_has_placeholder(const vr_mount *m);
 /* Does `m` have an instance `name` in memory now (sessions, or idle until evicted)? */
 int vr_instance_exists(vr_mount *m, const char *name);
 
