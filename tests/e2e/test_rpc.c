@@ -291,8 +291,8 @@ static void test_http_api(void **state)
          * starts like it, one too long to read */
         static const char *const types[] = {
             "application/json", "application/x-protobufx",
-            "application/x-protobuf; xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-            "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"};
+            ("application/x-protobuf; xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+             "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")};
         size_t k;
 
         for (k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
