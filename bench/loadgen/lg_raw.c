@@ -16,9 +16,10 @@
  * message number as 8 bytes little-endian, then the 64-byte payload.
  *
  * A third driver, `verani-raw`, is for the idle scenario only: it opens a
- * Verani-C session with the fewest bytes the protocol allows (a HELLO
- * envelope `08 01 3a 02 08 01`, then waits for the WELCOME, which is always the
- * server's first message: runtime/PROTOCOL.md) and then holds it. It exists
+ * Verani-C session with the fewest bytes the protocol allows (the HELLO
+ * `Hello{protocol: 1}` folded into the upgrade as `?hello=CAE`, then waits for
+ * the WELCOME, which is always the server's first message: runtime/PROTOCOL.md)
+ * and then holds it. It exists
  * because the typed client cannot bind source addresses, which 100,000
  * connections from one host need; the server does exactly the same work.
  *
@@ -229,11 +230,6 @@ static int raw_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     switch (reason) {
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
         c->wsi = wsi;
-        if (c->sio == RAW_VRAW) {
-            static const uint8_t hello[] = {0x08, 0x01, 0x3a, 0x02, 0x08, 0x01};
-
-            enqueue(c, hello, sizeof(hello), 0);
-        }
         if (c->q_head || c->closing)
             lws_callback_on_writable(wsi);
         /* ws and the JSON wire: open at the upgrade (no HELLO on the JSON wire) */
@@ -382,8 +378,11 @@ static int raw_connect(lg_run *run, lg_peer *peer)
     i.context = st->ctx;
     i.address = run->host;
     i.port = run->port;
-    snprintf(path, sizeof(path), "%s/%s?userId=u%d",
-             st->sio == RAW_VJSON ? "/bench-json" : "/bench", run->instance, peer->idx);
+    /* verani-raw folds its HELLO, Hello{protocol: 1} (08 01), into the upgrade as the typed
+     * client does for a fresh session: ?hello=CAE (PROTOCOL.md section 3) */
+    snprintf(path, sizeof(path), "%s/%s?userId=u%d%s",
+             st->sio == RAW_VJSON ? "/bench-json" : "/bench", run->instance, peer->idx,
+             st->sio == RAW_VRAW ? "&hello=CAE" : "");
     i.path = st->sio == RAW_SIO ? "/socket.io/?EIO=4&transport=websocket" :
              st->sio == RAW_VRAW || st->sio == RAW_VJSON ? path : "/";
     i.host = run->host;

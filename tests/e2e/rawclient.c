@@ -360,6 +360,26 @@ int rc_send_hello(rc_conn *c, const char *fingerprint)
     return rc_send_env(c, &env);
 }
 
+int rc_hello_param(const Verani__Wire__Hello *h, char *out, size_t cap)
+{
+    uint8_t b[512];
+    size_t n = verani__wire__hello__get_packed_size(h);
+    int k;
+
+    if (n > sizeof(b) || cap < 8)
+        return -1;
+    verani__wire__hello__pack(h, b);
+    memcpy(out, "hello=", 6);
+    /* libwebsockets' own encoder, not the runtime's: its URL alphabet, then no padding */
+    k = lws_b64_encode_string_url((const char *)b, (int)n, out + 6, (int)(cap - 6));
+    if (k < 0)
+        return -1;
+    while (k > 0 && out[6 + k - 1] == '=')
+        k--;
+    out[6 + k] = '\0';
+    return 0;
+}
+
 int rc_send_event(rc_conn *c, int kind, uint32_t event, const ProtobufCMessage *payload,
                   uint64_t request_id)
 {

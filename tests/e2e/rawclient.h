@@ -79,6 +79,9 @@ rc_conn *rc_connect_ex(rc_loop *loop, int port, const char *path, int auto_hello
 int rc_send(rc_conn *c, const void *buf, size_t len, int text);
 int rc_send_env(rc_conn *c, const rc_env *env);
 int rc_send_hello(rc_conn *c, const char *fingerprint);
+/* "hello=<h in base64url, unpadded>" into `out`: the HELLO folded into an upgrade's query
+ * (PROTOCOL.md section 3), encoded by libwebsockets' encoder. 0, or -1 when it does not fit. */
+int rc_hello_param(const Verani__Wire__Hello *h, char *out, size_t cap);
 /* kind EVENT/REQUEST with `payload` packed (NULL: no payload). */
 int rc_send_event(rc_conn *c, int kind, uint32_t event, const ProtobufCMessage *payload,
                   uint64_t request_id);

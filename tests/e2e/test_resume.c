@@ -108,6 +108,8 @@ static int account(tc *c, rc_env *e)
 }
 
 static void tc_flood(tc *c, uint32_t count, uint64_t rid);
+/* When set, tc_hello folds the HELLO into the upgrade (?hello=) instead of sending it. */
+static int fold_hello;
 /* When set, tc_hello sends a flood request of this many right behind the HELLO, so the server
  * handles it on the heels of the replay, before the replay is written. */
 static uint32_t hello_then_flood;
@@ -121,7 +123,7 @@ static uint32_t hello_then_flood;
 static void tc_hello_epoch(tc *c, int port, const char *user, const char *token,
                            uint64_t last_seq, const char *epoch)
 {
-    char path[128];
+    char path[384], param[256];
     rc_env env = VERANI__WIRE__ENVELOPE__INIT;
     Verani__Wire__Hello h = VERANI__WIRE__HELLO__INIT;
     rc_env *w;
@@ -129,8 +131,6 @@ static void tc_hello_epoch(tc *c, int port, const char *user, const char *token,
     memset(c, 0, sizeof(*c));
     c->fd = rc_tcp_connect(port, 0);
     assert_true(c->fd >= 0);
-    snprintf(path, sizeof(path), "/e2e/r1?userId=%s", user);
-    assert_int_equal(rc_tcp_upgrade(c->fd, path, NULL, 0), 101);
     env.has_kind = 1;
     env.kind = VERANI__WIRE__KIND__HELLO;
     h.has_protocol = 1;
@@ -142,7 +142,13 @@ static void tc_hello_epoch(tc *c, int port, const char *user, const char *token,
         h.epoch = (char *)epoch;
     }
     env.hello = &h;
-    assert_int_equal(rc_tcp_send_env(c->fd, &env), 0);
+    param[0] = '\0';
+    if (fold_hello)
+        assert_int_equal(rc_hello_param(&h, param, sizeof(param)), 0);
+    snprintf(path, sizeof(path), "/e2e/r1?userId=%s%s%s", user, *param ? "&" : "", param);
+    assert_int_equal(rc_tcp_upgrade(c->fd, path, NULL, 0), 101);
+    if (!fold_hello)
+        assert_int_equal(rc_tcp_send_env(c->fd, &env), 0);
     if (hello_then_flood)
         tc_flood(c, hello_then_flood, 99);
     w = rc_tcp_read_env(c->fd, 10000);
@@ -271,13 +277,12 @@ static void remove_db(const char *dir, const char *path)
 
 /* The connection is cut while the server emits 1,000 frames to it: after the
  * resume the client holds all 1,000, each once, in order, and no hook ran. */
-static void test_cut_mid_stream(void **state)
+static void cut_mid_stream(void)
 {
     e2e_server h;
     tc a, b;
     char id[64];
 
-    (void)state;
     start(&h, 0, 0);
     tc_hello(&a, h.port, "u1", NULL, 0);
     assert_false(a.resumed);
@@ -316,6 +321,23 @@ static void test_cut_mid_stream(void **state)
     e2e_wait_log_n("disconnect:u1", 1);
     e2e_server_stop(&h);
     assert_int_equal(e2e_log_count("disconnect:u1"), 1);
+}
+
+static void test_cut_mid_stream(void **state)
+{
+    (void)state;
+    cut_mid_stream();
+}
+
+/* The same with both HELLOs folded into their upgrades (?hello=, PROTOCOL.md section 3): the
+ * server takes the resume token, last seq and epoch from the URL as from a frame, and the
+ * flood sent right behind the upgrade follows the replay. */
+static void test_folded_cut_mid_stream(void **state)
+{
+    (void)state;
+    fold_hello = 1;
+    cut_mid_stream();
+    fold_hello = 0;
 }
 
 /* A blip inside the grace period runs no hook; past it, exactly one on_disconnect, and the
@@ -1561,6 +1583,7 @@ static void test_resume_off(void **state)
 
 static const vt_case cases[] = {
     VT_CASE(test_cut_mid_stream, ""),
+    VT_CASE(test_folded_cut_mid_stream, ""),
     VT_CASE(test_grace_period, ""),
     VT_CASE(test_bad_tokens, ""),
     VT_CASE(test_welcome_lost, ""),

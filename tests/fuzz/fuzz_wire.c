@@ -4,13 +4,16 @@
  * bytes a peer sends go through vr_wire_decode, and through the hand-coded
  * decoder of envelope_fast.c, which must agree with it; whatever decodes is encoded
  * again, framed the way the server frames it (WebSocket header + seq prefix +
- * body) and decoded again, and what decodes must come back the same. No
+ * body) and decoded again, and what decodes must come back the same. The same
+ * bytes are also read as an upgrade's `?hello=` (the folded HELLO: base64url,
+ * then a Hello): what decodes must be the one encoding of its bytes. No
  * crash, no leak, no undefined behaviour, for any input.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/core-private.h"
 #include "wire/wire-private.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -44,6 +47,27 @@ static void check_fast(const uint8_t *data, size_t size)
     vr_wire_free(ref);
 }
 
+/* The input as an upgrade's ?hello= (upgrade.c): base64url of at most VR_FOLDED_HELLO_MAX
+ * characters, then a Hello. Whatever decodes encodes back to the very same text. */
+static void check_folded_hello(const uint8_t *data, size_t size)
+{
+    uint8_t b[VR_FOLDED_HELLO_MAX / 4 * 3 + 2];
+    char t[VR_FOLDED_HELLO_MAX + 1];
+    Verani__Wire__Hello *h;
+    long n;
+
+    if (size > VR_FOLDED_HELLO_MAX)
+        return;
+    n = vr_b64url_decode(b, sizeof(b), (const char *)data, size);
+    if (n < 0)
+        return;
+    if (vr_b64url_encode(t, sizeof(t), b, (size_t)n) != size || memcmp(t, data, size))
+        abort();
+    h = verani__wire__hello__unpack(&vr_pb_allocator, (size_t)n, b);
+    if (h)
+        verani__wire__hello__free_unpacked(h, &vr_pb_allocator);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     vr_envelope *env = NULL, *again = NULL;
@@ -52,6 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned unknown;
 
     check_fast(data, size);
+    check_folded_hello(data, size);
     if (vr_wire_decode(data, size, &env, NULL))
         return 0;
     env->has_seq = 0; /* the server's shared bodies never carry seq: the prefix does */

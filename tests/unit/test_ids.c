@@ -3,7 +3,8 @@
  * test_ids.c: the identifiers the runtime makes (core/common.c): a client id
  * is a UUIDv4 in its canonical text form (lowercase 8-4-4-4-12, version 4,
  * variant 10), a resume token or epoch lowercase hex, read back only in that
- * form; and they differ from one draw to the next.
+ * form; and they differ from one draw to the next. Also base64url, the folded
+ * HELLO's text.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -64,6 +65,48 @@ static void test_uuid4_random(void **state)
     }
 }
 
+/* base64url both ways: RFC 4648's test vectors in its URL alphabet without padding, every
+ * byte value, and a decoder that takes only the one encoding of some bytes. */
+static void test_b64url(void **state)
+{
+    static const struct {
+        const char *bytes, *text;
+    } v[] = {
+        {"", ""}, {"f", "Zg"}, {"fo", "Zm8"}, {"foo", "Zm9v"}, {"foob", "Zm9vYg"},
+        {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"}, {"\xfb\xff", "-_8"},
+    };
+    static const char *const bad[] = {
+        "Zg==", "Zm9v+", "Zm9v/", "Z", "Zm9vY", "Zh", "Zm9", "Zm 9v", "Zm9v\n",
+    };
+    uint8_t all[256], back[256];
+    char t[400];
+    size_t i;
+    long n;
+
+    (void)state;
+    for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        size_t len = strlen(v[i].bytes);
+
+        assert_int_equal(vr_b64url_encode(t, sizeof(t), (const uint8_t *)v[i].bytes, len),
+                         strlen(v[i].text));
+        assert_string_equal(t, v[i].text);
+        assert_int_equal(vr_b64url_decode(back, sizeof(back), v[i].text, strlen(v[i].text)),
+                         (long)len);
+        assert_memory_equal(back, v[i].bytes, len);
+    }
+    for (i = 0; i < sizeof(all); i++)
+        all[i] = (uint8_t)i;
+    n = (long)vr_b64url_encode(t, sizeof(t), all, sizeof(all));
+    assert_int_equal(n, 342);
+    assert_int_equal(vr_b64url_decode(back, sizeof(back), t, (size_t)n), 256);
+    assert_memory_equal(back, all, sizeof(all));
+    assert_int_equal(vr_b64url_encode(t, 342, all, sizeof(all)), 0); /* no room for the NUL */
+    assert_int_equal(vr_b64url_decode(back, 255, t, (size_t)n), -1); /* no room for a byte */
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (vr_b64url_decode(back, sizeof(back), bad[i], strlen(bad[i])) != -1)
+            fail_msg("\"%s\" was decoded", bad[i]);
+}
+
 static void test_hex(void **state)
 {
     const uint8_t b[] = {0x00, 0x0f, 0xa0, 0xff};
@@ -109,6 +152,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uuid4_from_known_bytes),
         cmocka_unit_test(test_uuid4_random),
+        cmocka_unit_test(test_b64url),
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_unhex),
     };

@@ -6,6 +6,11 @@
  * and matches replies to requests. The typed layer veranic generates
  * (<pkg>_client.h) sits on top of the calls in gen.h (verani_client_emit,
  * _request, _on, _off), which follow the same threading rules as below.
+ * The hello: a fresh session's (protocol and fingerprint) is folded into the
+ * upgrade as the query parameter `hello` (PROTOCOL.md section 3, "The folded
+ * HELLO"), so the welcome follows the 101 a round trip sooner; a resume's is
+ * the first frame, so that a resume token is never written into a URL. The
+ * URL given to verani_client_create must not have a `hello` parameter.
  * Resume: every reconnect's hello carries the last resume token and the last
  * sequence number received; when the server resumes the session (within its
  * grace period) the client keeps its client id and channels, no frame is
@@ -104,7 +109,7 @@ typedef struct verani_client_options {
     float backoff_multiplier;        /* 0, negative or NaN: 1.5; between 0 and 1: 1 */
     int jitter_percent;              /* 0: 20; negative: no jitter; at most 100 */
     uint32_t max_queue;              /* offline queue bound in frames; 0: 100 */
-    uint32_t connect_timeout_ms;     /* upgrade + hello + welcome; 0: 10000 */
+    uint32_t connect_timeout_ms;     /* upgrade (+ hello) + welcome; 0: 10000 */
     uint32_t ping_interval_ms;       /* 0: 5000; VERANI_CLIENT_NO_PING disables */
     uint32_t pong_timeout_ms;        /* 0: 5000 */
     uint32_t request_timeout_ms;     /* 0: 10000; for requests, joins and leaves */

@@ -333,6 +333,21 @@ static int c_split_header(const char *h, char **name, char **value)
     return 0;
 }
 
+/* Does the query of `path` ("/p?a=1&b") have a parameter `name` (with a value or not)? */
+static int c_query_has(const char *path, const char *name)
+{
+    const char *p = strchr(path, '?');
+    size_t n = strlen(name);
+
+    while (p) {
+        p++;
+        if (!strncmp(p, name, n) && (p[n] == '=' || p[n] == '&' || p[n] == '\0'))
+            return 1;
+        p = strchr(p, '&');
+    }
+    return 0;
+}
+
 static int c_parse_url(verani_client *c, const char *url, char *errbuf, size_t errlen)
 {
     char *copy = vr_strdup(url);
@@ -356,6 +371,12 @@ static int c_parse_url(verani_client *c, const char *url, char *errbuf, size_t e
     }
     if (!path)
         path = "";
+    if (c_query_has(path, "hello")) {
+        snprintf(errbuf, errlen, "the URL \"%s\" has a query parameter 'hello', which is the "
+                 "client's own (the HELLO folded into the upgrade): leave it out", url);
+        vr_free(copy);
+        return VERANI_EINVAL;
+    }
     c->port = port;
     c->host = vr_strdup(ads);
     hn = strlen(ads) + 16;

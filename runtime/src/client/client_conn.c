@@ -417,11 +417,43 @@ static int c_target(const char *url, const char *own, char *host, size_t hlen, i
     return 0;
 }
 
+/*
+ * The path of this attempt: the client's own, with the HELLO folded into the upgrade
+ * (?hello=, PROTOCOL.md section 3) when the attempt asks for a fresh session, so the WELCOME
+ * follows the 101 without a round trip more; written into `out`. A resume's HELLO carries the
+ * resume token, which is not to be written into a URL (proxies log them): it goes as the first
+ * frame, and so does any HELLO whose path would not fit `out`. *folded says which.
+ */
+static const char *c_fold_hello(const verani_client *c, char *out, size_t len, int *folded)
+{
+    Verani__Wire__Hello hello = VERANI__WIRE__HELLO__INIT;
+    uint8_t b[128];
+    char enc[VR_FOLDED_HELLO_MAX + 1];
+    size_t n;
+
+    *folded = 0;
+    if (c->resume_token)
+        return c->path;
+    hello.has_protocol = 1;
+    hello.protocol = VR_WIRE_PROTOCOL;
+    hello.fingerprint = (char *)(c->room->fingerprint ? c->room->fingerprint : "");
+    n = verani__wire__hello__get_packed_size(&hello);
+    if (n > sizeof(b))
+        return c->path;
+    verani__wire__hello__pack(&hello, b);
+    n = vr_b64url_encode(enc, sizeof(enc), b, n);
+    if (!n || snprintf(out, len, "%s%shello=%s", c->path, strchr(c->path, '?') ? "&" : "?",
+                       enc) >= (int)len)
+        return c->path;
+    *folded = 1;
+    return out;
+}
+
 void vr_client_connect(verani_client *c)
 {
     struct lws_client_connect_info i;
-    char mv_host[256], mv_hosthdr[280], mv_path[1024], *moved;
-    int mv_tls = 0;
+    char mv_host[256], mv_hosthdr[280], mv_path[1024], path[1024], *moved;
+    int mv_tls = 0, folded;
     struct lws *w;
 
     lws_sul_cancel(&c->sul_retry);
@@ -440,13 +472,14 @@ void vr_client_connect(verani_client *c)
     i.vhost = c->vh;
     i.address = c->host;
     i.port = c->port;
-    i.path = c->path;
+    i.path = c_fold_hello(c, path, sizeof(path), &folded);
+    c->hello_pending = !folded;
     i.host = c->host_header;
     i.origin = c->host_header;
     /* a move (4003) names where this attempt goes; lws copies what it is given */
     moved = c->moved_url;
     c->moved_url = NULL;
-    if (moved && c_target(moved, c->path, mv_host, sizeof(mv_host), &i.port, mv_path,
+    if (moved && c_target(moved, i.path, mv_host, sizeof(mv_host), &i.port, mv_path,
                           sizeof(mv_path), &mv_tls) == 0 && mv_tls == c->tls) {
         i.address = mv_host;
         i.path = mv_path;
@@ -463,7 +496,6 @@ void vr_client_connect(verani_client *c)
             i.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
                                 LCCSCF_ALLOW_EXPIRED | LCCSCF_ALLOW_INSECURE;
     }
-    c->hello_pending = 1;
     c->wsi_live = 1;
     c->wsi = NULL;
     lws_sul_schedule(i.context, 0, &c->sul_connect, c_connect_timeout_cb,

@@ -86,6 +86,14 @@ void vr_hex(char *out, const uint8_t *b, size_t len);
  * -1 (then `out` is not to be read). */
 int vr_unhex(uint8_t *out, const char *hex, size_t len);
 
+/* `len` bytes of `b` as base64url (RFC 4648 section 5: A-Z a-z 0-9 - _) without padding,
+ * plus NUL, into `out` of `cap` bytes: the digits written, or 0 when they do not fit. */
+size_t vr_b64url_encode(char *out, size_t cap, const uint8_t *b, size_t len);
+/* The reverse, strictly: `n` characters of `s`, only base64url digits, no padding, and the
+ * unused bits of the last digit zero (the one encoding of those bytes). The bytes decoded into
+ * `out` (at most `cap`), or -1 when `s` is not such a text or its bytes do not fit. */
+long vr_b64url_decode(uint8_t *out, size_t cap, const char *s, size_t n);
+
 /* A growing text buffer (sb.c: JSON replies, the metrics exposition). After an allocation
  * failure `failed` is set and further appends do nothing. */
 typedef struct vr_sb {

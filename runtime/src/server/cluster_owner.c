@@ -198,6 +198,8 @@ static void held_end(vr_instance *inst, int code, const char *reason)
             vr_session_close(s, code, reason, 0);
         else if (s->json && s->wsi && !s->closing)
             vr_session_json_open(s); /* Verani's wire has no HELLO to wait for */
+        else if (s->wsi && !s->closing)
+            vr_session_held_hello(s); /* one folded into the upgrade: read now */
     }
 }
 

@@ -312,6 +312,46 @@ void vr_session_hello(verani_session *s, const vr_envelope *env)
         replay(s, last);
 }
 
+/* A folded HELLO read as the first frame would be: the same answers, the same errors (one
+ * with an unsupported protocol is refused with ERROR PROTOCOL, and a HELLO frame may follow). */
+static void folded_read(verani_session *s, Verani__Wire__Hello *hello)
+{
+    vr_envelope env = VERANI__WIRE__ENVELOPE__INIT;
+
+    env.has_kind = 1;
+    env.kind = VERANI__WIRE__KIND__HELLO;
+    env.hello = hello;
+    vr_session_hello(s, &env);
+    verani__wire__hello__free_unpacked(hello, &vr_pb_allocator);
+}
+
+void vr_session_fold_hello(verani_session *s, Verani__Wire__Hello *hello)
+{
+    if (!s->closing && s->wsi && lws_dll2_is_detached(&s->node)) {
+        folded_read(s, hello);
+        return;
+    }
+    if (!s->closing && s->wsi && vr_session_ext_get(s)) {
+        s->x->hello = hello; /* in inst->held: read once the instance is this node's */
+        return;
+    }
+    if (!s->closing) { /* the HELLO cannot be kept: the client connects again */
+        VR_WARN("session: out of memory keeping its HELLO while the cluster answers\n");
+        vr_session_close(s, VR_CLOSE_INTERNAL, "internal error", 0);
+    }
+    verani__wire__hello__free_unpacked(hello, &vr_pb_allocator);
+}
+
+void vr_session_held_hello(verani_session *s)
+{
+    Verani__Wire__Hello *hello = s->x ? s->x->hello : NULL;
+
+    if (!hello)
+        return;
+    s->x->hello = NULL;
+    folded_read(s, hello);
+}
+
 void vr_session_json_open(verani_session *s)
 {
     /* Verani's wire has no HELLO: the socket's open is one that resumes nothing and sends no

@@ -189,6 +189,7 @@ int vr_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     struct lws_context *cx = lws_get_context(wsi);
     verani_server *srv = cx ? lws_context_user(cx) : NULL;
     verani_session *s;
+    Verani__Wire__Hello *hello;
 
     (void)user; /* no per-connection user data: the opaque user data serves (above) */
     if (!srv)
@@ -237,13 +238,21 @@ int vr_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (srv->pending.wsi != wsi || !srv->pending.inst)
             return -1;
         s = vr_session_new(srv, wsi, &srv->pending);
+        hello = srv->pending.hello; /* the session's from here, or freed */
+        srv->pending.hello = NULL;
         vr_pending_drop(&srv->pending);
-        if (!s)
+        if (!s) {
+            if (hello)
+                verani__wire__hello__free_unpacked(hello, &vr_pb_allocator);
             return -1;
+        }
         sock_session_begins(wsi, s);
         vr_owner_hold(s); /* a cluster: until this node owns the instance */
         if (s->json && !s->closing && lws_dll2_is_detached(&s->node))
             vr_session_json_open(s); /* no HELLO on Verani's wire: it begins now */
+        else if (hello)
+            vr_session_fold_hello(s, hello); /* the upgrade's ?hello=: read now, or once held
+                                                no more */
         return 0;
     case LWS_CALLBACK_RECEIVE:
         if (!(s = vr_wsi_session(wsi)))

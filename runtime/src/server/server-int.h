@@ -140,6 +140,8 @@ typedef struct vr_pending {
     size_t meta_len;
     vr_names chans;                  /* owned: the channels extract_meta asked for */
     int json;                        /* came by the room's JSON path (Verani's wire) */
+    Verani__Wire__Hello *hello;      /* owned (vr_pb_allocator): the HELLO folded into the
+                                        upgrade (?hello=), read at ESTABLISHED (hello.c) */
 } vr_pending;
 
 struct verani_server {

@@ -111,6 +111,8 @@ typedef struct vr_session_ext {
     lws_dll2_t store_node;           /* in srv->store_saves while its attachment waits for
                                         the end of the turn (vr_sessions_store_flush) */
     vr_names want_chans;             /* owned until the HELLO: extract_meta's channels */
+    Verani__Wire__Hello *hello;      /* owned (vr_pb_allocator): the upgrade's folded HELLO
+                                        while its node holds the session back */
     char *close_reason;              /* owned: set by vr_session_close, at most
                                         VR_CLOSE_REASON_MAX bytes */
     uint8_t prev_token[16];          /* the token the last resume presented: it resumes the
@@ -287,6 +289,12 @@ int vr_session_rx(verani_session *s, const uint8_t *in, size_t len, int binary, 
                   int final);
 /* The first frame, a HELLO: a fresh session or a resume, answered with the WELCOME. */
 void vr_session_hello(verani_session *s, const vr_envelope *env);
+/* The HELLO folded into the upgrade (?hello=), which `s` now owns: read as the first HELLO at
+ * once, or, while a cluster node waits for its instance (vr_owner_hold), kept until
+ * vr_session_held_hello reads it; freed when the session is closing. */
+void vr_session_fold_hello(verani_session *s, Verani__Wire__Hello *hello);
+/* The kept folded HELLO of a session its node no longer holds back, read now (none: nothing). */
+void vr_session_held_hello(verani_session *s);
 /* A session on the JSON wire begins when its socket opens (or when its instance's cluster
  * claim is won): a fresh session, on_connect, no WELCOME. */
 void vr_session_json_open(verani_session *s);

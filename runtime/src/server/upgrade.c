@@ -328,6 +328,8 @@ static void meta_fill_user_id(verani_upgrade *req, ProtobufCMessage *meta)
 
 void vr_pending_drop(vr_pending *p)
 {
+    if (p->hello)
+        verani__wire__hello__free_unpacked(p->hello, &vr_pb_allocator);
     if (p->inst) {
         p->inst->pending--;
         vr_instance_maybe_free(p->inst);
@@ -426,6 +428,40 @@ static unsigned internal(char *body, size_t blen)
 }
 
 /*
+ * The HELLO folded into the upgrade (PROTOCOL.md section 3): ?hello= is a Hello message in
+ * base64url, decoded here so that a malformed one is refused with 400 before the 101; it is
+ * read as the connection's first HELLO at ESTABLISHED (vr_session_fold_hello). Binary wire
+ * only: Verani's JSON wire has no HELLO, and its path does not read the parameter. 0 (with
+ * srv->pending.hello set when there is one), or <0 with req->bad_input saying why.
+ */
+static int folded_hello(verani_server *srv, verani_upgrade *req)
+{
+    char v[VR_FOLDED_HELLO_MAX + 1];
+    uint8_t b[VR_FOLDED_HELLO_MAX / 4 * 3 + 2];
+    long n;
+    int r;
+
+    if (srv->pending.json)
+        return 0;
+    r = verani_upgrade_query(req, "hello", v, sizeof(v));
+    if (r < 0)
+        return r == -1 ? 0 : r; /* absent; or too long, twice: upgrade_bad said so */
+    n = vr_b64url_decode(b, sizeof(b), v, (size_t)r);
+    if (n < 0) {
+        snprintf(req->bad_input, sizeof(req->bad_input), "query parameter 'hello' is not "
+                 "base64url (A-Z a-z 0-9 - _, no padding)");
+        return VERANI_EPROTO;
+    }
+    srv->pending.hello = verani__wire__hello__unpack(&vr_pb_allocator, (size_t)n, b);
+    if (!srv->pending.hello) {
+        snprintf(req->bad_input, sizeof(req->bad_input), "query parameter 'hello' does not "
+                 "decode as a verani.wire.Hello message");
+        return VERANI_EPROTO;
+    }
+    return 0;
+}
+
+/*
  * extract_meta (or the default) on `req`, then the meta's own checks; the packed meta goes to
  * srv->pending. Returns 0, or the HTTP status to refuse with (its text in `body`).
  */
@@ -437,6 +473,10 @@ static unsigned identify(verani_server *srv, verani_upgrade *req, char *body, si
     verani_verr verr;
     int r;
 
+    if (folded_hello(srv, req) < 0) {
+        snprintf(body, blen, "%s\n", req->bad_input);
+        return 400;
+    }
     if (sc->meta) {
         meta = vr_scratch_alloc(&req->scratch, sc->meta->sizeof_message);
         if (!meta)

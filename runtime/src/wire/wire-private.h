@@ -29,6 +29,10 @@ typedef Verani__Wire__Envelope vr_envelope;
  * 1012 by the reason (PROTOCOL.md section 7). */
 #define VR_CLOSE_RESTART_REASON "server restarting"
 
+/* The longest ?hello= of an upgrade, the HELLO folded into it (PROTOCOL.md section 3): a
+ * Hello message in base64url, without padding. */
+#define VR_FOLDED_HELLO_MAX 512
+
 /* The most bytes vr_wire_seq_prefix and vr_wire_ws_header write. */
 #define VR_WIRE_SEQ_PREFIX_MAX 11
 #define VR_WS_HEADER_MAX 10

@@ -2,7 +2,8 @@
 //
 // client.ts: the Verani-C client for browsers and Node 20+, the C client's behaviour
 // (runtime/include/verani/client.h) with the same defaults: it connects to one room
-// instance, says HELLO and waits for WELCOME, reconnects by itself with backoff and
+// instance, says HELLO and waits for WELCOME (a fresh session's HELLO folded into the
+// upgrade URL, a resume's sent as the first frame), reconnects by itself with backoff and
 // jitter, queues frames while it is away (bounded, oldest dropped) and flushes them in
 // order, keeps the connection alive with envelope PINGs, matches REPLYs and ERRORs to
 // requests (each ends exactly once: ok, error, timeout, disconnected or cancelled),
@@ -20,8 +21,9 @@ import { reflect, type ReflectMessage } from "@bufbuild/protobuf/reflect";
 
 import { backoffDelay, backoffFromOptions, type Backoff, type BackoffOptions } from "./backoff.js";
 import {
-  EnvelopeSchema, ErrorCode, HelloSchema, Kind, type Envelope, type Welcome,
+  EnvelopeSchema, ErrorCode, HelloSchema, Kind, type Envelope, type Hello, type Welcome,
 } from "./gen/envelope_pb.js";
+import { FOLDED_HELLO_MAX, hasHelloParam, withFoldedHello } from "./fold.js";
 import { OfflineQueue, type Frame } from "./queue.js";
 import { ResumeState } from "./resume.js";
 import { validationError, type Failure } from "./validate.js";
@@ -69,13 +71,13 @@ export interface VisibilitySource {
 }
 
 export interface ClientOptions extends BackoffOptions {
-  url: string;                     // ws://host:port/path?query or wss://...
+  url: string;                     // ws://host:port/path?query or wss://...; no `hello` param
   room: RoomSchema;
   WebSocket?: WebSocketConstructor; // default: the global WebSocket
   reconnect?: boolean;             // default true; false: never reconnect
   maxAttempts?: number;            // default 10; Infinity: no limit
   maxQueue?: number;               // offline queue bound in frames; default 100
-  connectTimeoutMs?: number;       // upgrade + hello + welcome; default 10000
+  connectTimeoutMs?: number;       // upgrade (+ hello) + welcome; default 10000
   pingIntervalMs?: number;         // default 5000; 0: no pings
   pongTimeoutMs?: number;          // default 5000
   requestTimeoutMs?: number;       // default 10000; requests, joins and leaves
@@ -215,6 +217,8 @@ export class VeraniClient {
   private userId = "";
   private maxFrame = 0;
   private resumedFlag = false;
+  // this connection's HELLO went in its upgrade URL (`?hello=`): none to send on open
+  private helloFolded = false;
   private recoveryFailedFlag = false;
   private awaitingPong = false;
   private rxSincePing = false;
@@ -241,6 +245,9 @@ export class VeraniClient {
     const WS = o.WebSocket ?? globalWebSocket();
     if (!WS) throw new Error("no WebSocket: pass the constructor as options.WebSocket");
     if (!o.url || !/^wss?:\/\//i.test(o.url)) throw new Error(`bad URL "${o.url}"`);
+    if (hasHelloParam(o.url))
+      throw new Error(`bad URL "${o.url}": the query parameter "hello" is the client's own ` +
+                      "(the folded HELLO, PROTOCOL.md section 3); leave it out");
     this.room = o.room;
     this.url = o.url;
     this.WS = WS;
@@ -527,7 +534,7 @@ export class VeraniClient {
     this.setState("connecting");
     if (this.destroyed || this.st !== "connecting" || this.ws) return;
     let ws: WebSocketLike;
-    const url = this.movedUrl ?? this.url;
+    const url = this.attemptUrl(this.movedUrl ?? this.url);
     this.movedUrl = undefined;
     try {
       ws = new this.WS(url);
@@ -547,6 +554,36 @@ export class VeraniClient {
     }), this.connectTimeoutMs);
   }
 
+  /** The HELLO this connection says: a fresh session's, or a resume's with the last resume
+   *  token, last seq and epoch. */
+  private helloMessage(): Hello {
+    const hello = create(HelloSchema, { protocol: PROTOCOL_VERSION,
+                                        fingerprint: this.room.fingerprint });
+    const r = this.resume.hello();
+    if (r) {
+      hello.resumeToken = r.resumeToken;
+      hello.lastSeq = r.lastSeq;
+      hello.epoch = r.epoch;
+    }
+    return hello;
+  }
+
+  /**
+   * The URL of this attempt, computed anew each time from `base` (the client's URL, or where
+   * a 4003 sent it) and the resume state now: a fresh session's HELLO folded in as
+   * `hello=<base64url>` (PROTOCOL.md section 3), a resume's never (a resume token is never
+   * written into a URL: it goes as the first frame). Any `hello` already in `base` (a moved
+   * URL's) is dropped first, so no attempt carries a stale one.
+   */
+  private attemptUrl(base: string): string {
+    this.helloFolded = false;
+    if (this.resume.hello()) return withFoldedHello(base);
+    const bytes = toBinary(HelloSchema, this.helloMessage());
+    if (Math.ceil(bytes.length * 4 / 3) > FOLDED_HELLO_MAX) return withFoldedHello(base);
+    this.helloFolded = true;
+    return withFoldedHello(base, bytes);
+  }
+
   /** Run `fn` only for events of the current connection (a stale socket's are ignored). */
   private guard(conn: number, fn: () => void): void {
     if (!this.destroyed && conn === this.connId && this.ws) fn();
@@ -554,15 +591,9 @@ export class VeraniClient {
 
   private opened(): void {
     this.established = true;
-    const r = this.resume.hello();
-    const hello = create(HelloSchema, { protocol: PROTOCOL_VERSION,
-                                        fingerprint: this.room.fingerprint });
-    if (r) {
-      hello.resumeToken = r.resumeToken;
-      hello.lastSeq = r.lastSeq;
-      hello.epoch = r.epoch;
-    }
-    this.sendControl(create(EnvelopeSchema, { kind: Kind.HELLO, hello }));
+    // folded: the server read the HELLO from the upgrade and answers WELCOME on its own
+    if (this.helloFolded) return;
+    this.sendControl(create(EnvelopeSchema, { kind: Kind.HELLO, hello: this.helloMessage() }));
   }
 
   private refusedStatus = 0;

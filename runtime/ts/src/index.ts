@@ -9,6 +9,7 @@ export {
   type EventInfo, type ClientInfo,
 } from "./client.js";
 export { backoffDelay, backoffFromOptions, type Backoff, type BackoffOptions } from "./backoff.js";
+export { FOLDED_HELLO_MAX, base64url, hasHelloParam, withFoldedHello } from "./fold.js";
 export { OfflineQueue, type Frame } from "./queue.js";
 export { ResumeState, type HelloResume, type WelcomeFacts, type WelcomeOutcome } from "./resume.js";
 export { ValidationError, checkString, fail, nest, validationError, type Failure } from "./validate.js";

@@ -7,14 +7,16 @@
 // depends on the machine's speed). The same behaviours as the C client's unit and e2e
 // tests: states, close codes (PROTOCOL.md section 7), 4003 "moved", keepalive, request
 // outcomes, the bounded offline queue, resume with last_seq and the epoch, exactly once,
+// a fresh session's HELLO folded into the upgrade URL (a resume's sent as the first frame),
 // and a tab that becomes visible again.
 import { test, mock } from 'node:test';
 import assert from 'node:assert/strict';
-import { create, toBinary, fromBinary } from '@bufbuild/protobuf';
+import { create, toBinary, fromBinary, isFieldSet } from '@bufbuild/protobuf';
 
 import {
   VeraniClient, RequestError, ValidationError, backoffDelay, backoffFromOptions, OfflineQueue,
-  ResumeState, checkString, movedTarget, fail,
+  ResumeState, checkString, movedTarget, fail, base64url, withFoldedHello, hasHelloParam,
+  FOLDED_HELLO_MAX,
 } from '../dist/index.js';
 import {
   EnvelopeSchema, Kind, ErrorCode, ErrorSchema, HelloSchema,
@@ -155,6 +157,19 @@ function client(opts = {}) {
   return { c, s, states };
 }
 
+/** The Hello a URL's `hello` parameter holds, checked: one parameter, base64url without
+ *  padding (RFC 4648 section 5), at most 512 characters, decoded with Node's own decoder. */
+function foldedHello(url) {
+  const q = url.slice(url.indexOf('?') + 1).split('&').filter((p) => p.startsWith('hello='));
+  assert.equal(q.length, 1, `one hello parameter in ${url}`);
+  const v = q[0].slice('hello='.length);
+  assert.match(v, /^[A-Za-z0-9_-]+$/, 'base64url, no padding');
+  assert.ok(v.length <= 512);
+  const h = fromBinary(HelloSchema, new Uint8Array(Buffer.from(v, 'base64url')));
+  assert.equal(h.protocol, 1);
+  return h;
+}
+
 const flush = () => new Promise((r) => setImmediate(r));
 const settle = async (p) => { let out; p.then((v) => { out = { v }; }, (e) => { out = { e }; }); await flush(); return out; };
 
@@ -170,16 +185,17 @@ test('client: hello, welcome, typed sends, an offline queue flushed in order', a
   assert.throws(() => c.emit(3, { message: 'x' }), /a reply: send it with a request/);
   assert.throws(() => c.emit(9), /not an `on` event/);
   const ws = s.last();
+  const h = foldedHello(ws.url);
+  assert.equal(h.fingerprint, room.fingerprint);
+  assert.equal(h.resumeToken, '', 'no token on a first connection');
   ws.open();
-  assert.deepEqual(ws.kinds(), [Kind.HELLO]);
-  assert.equal(ws.sent[0].hello.fingerprint, room.fingerprint);
-  assert.equal(ws.sent[0].hello.resumeToken, '', 'no token on a first connection');
+  assert.deepEqual(ws.kinds(), [], 'the HELLO went in the upgrade URL: no frame before WELCOME');
   ws.welcome();
   assert.equal(c.state, 'connected');
   assert.deepEqual(states, ['connected']);
-  assert.deepEqual(ws.kinds(), [Kind.HELLO, Kind.EVENT, Kind.EVENT]);
-  assert.equal(fromBinary(ErrorSchema, ws.sent[1].payload).message, 'one');
-  assert.equal(ws.sent[2].event, 2);
+  assert.deepEqual(ws.kinds(), [Kind.EVENT, Kind.EVENT]);
+  assert.equal(fromBinary(ErrorSchema, ws.sent[0].payload).message, 'one');
+  assert.equal(ws.sent[1].event, 2);
   assert.ok(c.inChannel('default'));
   assert.equal(c.info().clientId, 'c1');
   // a server event reaches its handler with channel and seq
@@ -332,7 +348,7 @@ test('client: request outcomes ok, error, timeout, disconnected, cancelled', asy
   const ok = settle(c.request(3, { message: 'a' }));
   const err = settle(c.request(3, { message: 'b' }));
   const slow = settle(c.request(3, { message: 'c' }));
-  const [r1, r2] = s.last().sent.slice(1).map((e) => e.requestId);
+  const [r1, r2] = s.last().sent.filter((e) => e.kind === Kind.REQUEST).map((e) => e.requestId);
   s.last().deliver({ kind: Kind.REPLY, event: 3, requestId: r1, seq: 1n,
                      payload: toBinary(HelloSchema, create(HelloSchema, { fingerprint: 'f' })) });
   s.last().deliver({ kind: Kind.ERROR, requestId: r2,
@@ -391,4 +407,129 @@ test('client: a tab that becomes visible reconnects at once', async (t) => {
   assert.equal(s.last().sent.at(-1).kind, Kind.PING, 'connected: a ping at once');
   c.close();
   assert.equal(doc.fns.size, 0);
+});
+
+// --- the folded HELLO (PROTOCOL.md section 3) ---------------------------------------------
+
+test('fold: base64url as RFC 4648 section 5 without padding; the hello parameter in a URL', () => {
+  let seed = 7;
+  for (let n = 0; n <= 70; n++) {
+    const b = new Uint8Array(n);
+    for (let i = 0; i < n; i++) b[i] = (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24;
+    assert.equal(base64url(b), Buffer.from(b).toString('base64url'), `${n} bytes`);
+  }
+  assert.equal(base64url(new Uint8Array([0xfb, 0xff, 0xbf])), '-_-_', "'-' and '_', not '+' and '/'");
+  assert.equal(base64url(new Uint8Array([0xff])), '_w', 'no padding');
+  assert.equal(FOLDED_HELLO_MAX, 512);
+  const h = new Uint8Array([8, 1]); // protocol 1
+  assert.equal(withFoldedHello('ws://h/p', h), 'ws://h/p?hello=CAE');
+  assert.equal(withFoldedHello('ws://h/p?', h), 'ws://h/p?hello=CAE');
+  assert.equal(withFoldedHello('ws://h/p?userId=u', h), 'ws://h/p?userId=u&hello=CAE');
+  assert.equal(withFoldedHello('ws://h/p?userId=u&', h), 'ws://h/p?userId=u&hello=CAE');
+  assert.equal(withFoldedHello('ws://h/p?userId=a%20b&channels=red,%20blue+x', h),
+               'ws://h/p?userId=a%20b&channels=red,%20blue+x&hello=CAE', 'the others as written');
+  assert.equal(withFoldedHello('ws://h/p?a=1#f', h), 'ws://h/p?a=1&hello=CAE#f');
+  // a stale one goes, whatever else is done
+  assert.equal(withFoldedHello('ws://h/p?hello=AAAA&a=1&h%65llo=B', h), 'ws://h/p?a=1&hello=CAE');
+  assert.equal(withFoldedHello('ws://h/p?a=1&hello=AAAA'), 'ws://h/p?a=1');
+  assert.equal(withFoldedHello('ws://h/p?hello=AAAA'), 'ws://h/p');
+  assert.equal(withFoldedHello('ws://h/p?a=1'), 'ws://h/p?a=1');
+  assert.ok(hasHelloParam('ws://h/p?a=1&hello=x') && hasHelloParam('ws://h/p?hello'));
+  assert.ok(!hasHelloParam('ws://h/p?a=1&xhello=x&hellox=1') && !hasHelloParam('ws://h/hello'));
+});
+
+test('client: a fresh connect folds its HELLO into the URL, protocol 1 and the fingerprint', async (t) => {
+  mock.timers.enable({ apis: ['setTimeout'] });
+  t.after(() => mock.timers.reset());
+  for (const [url, prefix] of [['ws://x:1/t/r?userId=u', 'ws://x:1/t/r?userId=u&hello='],
+                               ['ws://x:1/t/r', 'ws://x:1/t/r?hello='],
+                               ['wss://x:1/t/r?userId=u&channels=red,blue',
+                                'wss://x:1/t/r?userId=u&channels=red,blue&hello=']]) {
+    const { c, s } = client({ url });
+    const ws = s.last();
+    assert.ok(ws.url.startsWith(prefix), `${ws.url} starts with ${prefix}`);
+    assert.equal(ws.url.indexOf('&', prefix.length), -1, 'hello is the last parameter');
+    const h = foldedHello(ws.url);
+    assert.equal(h.fingerprint, room.fingerprint);
+    for (const f of ['resumeToken', 'lastSeq', 'epoch'])
+      assert.ok(!isFieldSet(h, HelloSchema.field[f]), `no ${f}: a fresh session`);
+    assert.ok(isFieldSet(h, HelloSchema.field.protocol) && isFieldSet(h, HelloSchema.field.fingerprint));
+    assert.deepEqual(h, create(HelloSchema, { protocol: 1, fingerprint: room.fingerprint }),
+                     'exactly the fresh HELLO');
+    assert.equal(c.info().url, url, "the client's own URL stays without it");
+    ws.open();
+    assert.deepEqual(ws.kinds(), []);
+    ws.welcome();
+    assert.equal(c.state, 'connected');
+    assert.deepEqual(ws.kinds(), [], 'no HELLO after the WELCOME either');
+    c.close();
+  }
+  // the connect timeout still covers the wait for the WELCOME
+  const { c, s } = client({ connectTimeoutMs: 500, initialDelayMs: 10 });
+  s.last().open();
+  mock.timers.tick(499);
+  assert.equal(c.state, 'connecting');
+  mock.timers.tick(1);
+  assert.equal(s.sockets[0].closedWith.code, 4100);
+  assert.equal(c.state, 'reconnecting');
+  mock.timers.tick(20);
+  assert.equal(s.sockets.length, 2);
+  foldedHello(s.last().url); // still no token: folded again
+  c.close();
+  assert.throws(() => client({ url: 'ws://x:1/t/r?userId=u&hello=CAE' }),
+                /query parameter "hello" is the client's own/);
+});
+
+test('client: a resume sends its HELLO as a frame, never a hello parameter; each attempt anew', async (t) => {
+  mock.timers.enable({ apis: ['setTimeout'] });
+  t.after(() => mock.timers.reset());
+  const { c, s } = client({ initialDelayMs: 10, jitterPercent: 0 });
+  foldedHello(s.last().url);
+  s.last().open();
+  s.last().welcome({ resumeToken: 'A', epoch: 'E' });
+  s.last().deliver({ kind: Kind.EVENT, event: 1, seq: 1n, payload: new Uint8Array() });
+  s.last().drop(1006);
+  mock.timers.tick(10);
+  assert.equal(s.sockets.length, 2);
+  assert.equal(s.last().url, 'ws://x:1/t/r?userId=u', 'no hello: the token never goes in a URL');
+  s.last().open();
+  assert.deepEqual(s.last().kinds(), [Kind.HELLO]);
+  const h = s.last().sent[0].hello;
+  assert.deepEqual([h.protocol, h.fingerprint, h.resumeToken, h.lastSeq, h.epoch],
+                   [1, room.fingerprint, 'A', 1n, 'E']);
+  // moved by a 4003 to a URL that carries a stale hello: the resume drops it
+  s.last().drop(4003, 'moved ws://other:2/t/r?userId=u&hello=CAE');
+  mock.timers.tick(0);
+  assert.equal(s.sockets.length, 3);
+  assert.equal(s.last().url, 'ws://other:2/t/r?userId=u');
+  s.last().open();
+  assert.deepEqual(s.last().kinds(), [Kind.HELLO]);
+  c.close();
+  // a server that gives no token (resume off): every attempt is a fresh session, folded anew
+  const w = client({ initialDelayMs: 10, jitterPercent: 0 });
+  w.s.last().open();
+  w.s.last().welcome({ resumeToken: '' });
+  w.s.last().drop(1006);
+  mock.timers.tick(10);
+  assert.equal(w.s.sockets.length, 2);
+  foldedHello(w.s.last().url);
+  w.s.last().open();
+  assert.deepEqual(w.s.last().kinds(), []);
+  // moved with a stale hello in the URL: one hello, this attempt's
+  w.s.last().drop(4003, 'moved ws://other:2/t/r?userId=u&hello=AAAA');
+  mock.timers.tick(0);
+  assert.ok(w.s.last().url.startsWith('ws://other:2/t/r?userId=u&hello='));
+  assert.equal(foldedHello(w.s.last().url).fingerprint, room.fingerprint);
+  w.c.close();
+});
+
+test('client: a HELLO too long for the URL (a fingerprint of 400 bytes) goes as a frame', async (t) => {
+  mock.timers.enable({ apis: ['setTimeout'] });
+  t.after(() => mock.timers.reset());
+  const { c, s } = client({ room: { ...room, fingerprint: 'f'.repeat(400) } });
+  assert.equal(s.last().url, 'ws://x:1/t/r?userId=u');
+  s.last().open();
+  assert.deepEqual(s.last().kinds(), [Kind.HELLO]);
+  assert.equal(s.last().sent[0].hello.fingerprint.length, 400);
+  c.close();
 });

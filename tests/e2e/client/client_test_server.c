@@ -10,7 +10,8 @@
  * named by the note's text; `poke` emits `tick` to the sender; joins of
  * channel "forbidden" are refused. SIGTERM stops it gracefully (sessions are
  * closed with 1012). With CLIENT_E2E_VERBOSE set in the environment it
- * prints what it handles on stderr. Test code only.
+ * prints what it handles on stderr. With --log it also logs each upgrade
+ * to the `test` room, saying whether its HELLO was folded into it. Test code only.
  *
  * Usage: client_test_server [--port N] [--log FILE] [--cert PEM --key PEM]
  * (with a certificate and key it serves wss:// only).
@@ -77,6 +78,21 @@ static int on_join(verani_ctx *ctx, const char *channel)
 {
     (void)ctx;
     return strcmp(channel, "forbidden") ? 0 : VERANI_EDENIED;
+}
+
+/* The user id is the runtime's default; with --log each upgrade is logged as "upgrade:<user> 1"
+ * when its HELLO is folded into it (?hello=), "upgrade:<user> 0" when it is to come as a frame. */
+static int extract_meta(verani_upgrade *req, Ce__TestMeta *meta)
+{
+    char user[128], hello[600];
+
+    (void)meta;
+    if (g_log && verani_upgrade_query(req, "userId", user, sizeof(user)) > 0) {
+        fprintf(g_log, "upgrade:%s %d\n", user,
+                verani_upgrade_query(req, "hello", hello, sizeof(hello)) > 0);
+        fflush(g_log);
+    }
+    return VERANI_ENOHANDLER;
 }
 
 static int on_connect(verani_ctx *ctx)
@@ -154,6 +170,7 @@ int main(int argc, char **argv)
     test.fail = on_fail;
     test.shout = on_shout;
     test.poke = on_poke;
+    test.extract_meta = extract_meta;
     test.hooks.on_join = on_join;
     test.hooks.on_connect = on_connect;
     test.hooks.on_disconnect = on_disconnect;

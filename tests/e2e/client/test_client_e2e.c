@@ -309,6 +309,50 @@ static void test_pong_timeout(void **state)
     end_all(c, loop, &s);
 }
 
+/* A fresh session's HELLO goes in the upgrade (?hello=, PROTOCOL.md section 3), a resume's as
+ * the first frame: the resume token is never written into a URL. The server logs each upgrade
+ * (client_test_server's extract_meta): folded (1) for the first, not (0) for the resume after a
+ * pong timeout; the session resumed. */
+static void test_hello_folded_fresh_only(void **state)
+{
+    char log[256];
+    uint32_t up[4];
+    verani_client_options o;
+    verani_client_loop *loop;
+    verani_client_info info;
+    verani_client *c;
+    server s;
+    watch w;
+
+    (void)state;
+    tmp_path(log, sizeof(log), "fold.log");
+    unlink(log);
+    loop = begin(&s, log, &o);
+    o.ping_interval_ms = 100;
+    o.pong_timeout_ms = 1000;
+    o.connect_timeout_ms = 300;
+    o.initial_delay_ms = 20;
+    o.max_delay_ms = 100;
+    o.max_attempts = VERANI_CLIENT_UNLIMITED;
+    c = client_new(loop, s.port, "/t/fold?userId=fold", &o, &w);
+    assert_int_equal(verani_client_wait_for_connection(c, DL_WAIT_MS), 0);
+    assert_int_equal(read_log(log, "upgrade:fold", up, 4), 1);
+    assert_int_equal(up[0], 1);
+    server_kill(&s, SIGSTOP); /* the pong timeout drops the connection without a close frame */
+    until_count_within(loop, &w.reconnecting, 1,
+                       DL_GENEROUS(o.ping_interval_ms + o.pong_timeout_ms));
+    server_kill(&s, SIGCONT);
+    until_count_within(loop, &w.opens, 2, DL_GENEROUS(o.connect_timeout_ms + o.max_delay_ms));
+    assert_int_equal(verani_client_get_info(c, &info), 0);
+    assert_true(info.resumed);
+    /* attempts that timed out while the server was stopped may have logged more upgrades: each
+     * carried the token, so none folded */
+    assert_true(read_log(log, "upgrade:fold", up, 4) >= 2);
+    assert_int_equal(up[1], 0);
+    end_all(c, loop, &s);
+    unlink(log);
+}
+
 static void test_policy_close_no_reconnect(void **state)
 {
     verani_client_options o;
@@ -915,6 +959,7 @@ static const vt_case cases[] = {
     VT_CASE(test_round_trips, ""),
     VT_CASE(test_restart_keeps_order, ""),
     VT_CASE(test_pong_timeout, ""),
+    VT_CASE(test_hello_folded_fresh_only, ""),
     VT_CASE(test_policy_close_no_reconnect, ""),
     VT_CASE(test_frame_over_max_rx, ""),
     VT_CASE(test_server_close_codes, ""),

@@ -383,8 +383,36 @@ static void test_json_only_room_refused(void **state)
     loop_free(loop);
 }
 
+/* The query parameter `hello` is the client's own (the HELLO folded into the upgrade): a URL
+ * that has one is refused at create, saying so; a parameter that only starts with it is not. */
+static void test_url_with_hello_refused(void **state)
+{
+    static const char *const bad[] = {"?hello=CAE", "?userId=u1&hello", "?a=1&hello=&b=2"};
+    char url[128], err[256];
+    verani_client_options o;
+    verani_client_loop *loop;
+    verani_client *c;
+    size_t i;
+
+    (void)state;
+    loop = loop_new();
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        options(&o, url, sizeof(url), 1);
+        snprintf(url, sizeof(url), "ws://127.0.0.1:1/ws%s", bad[i]);
+        err[0] = '\0';
+        assert_null(verani_client_create(loop, &o, err, sizeof(err)));
+        assert_non_null(strstr(err, "query parameter 'hello', which is the client's own"));
+    }
+    options(&o, url, sizeof(url), 1);
+    snprintf(url, sizeof(url), "ws://127.0.0.1:1/ws?userId=u1&helloworld=1&ahello=2");
+    c = client_new(loop, &o, NULL);
+    verani_client_destroy(c);
+    loop_free(loop);
+}
+
 static const vt_case cases[] = {
     VT_CASE(test_json_only_room_refused, ""),
+    VT_CASE(test_url_with_hello_refused, ""),
     VT_CASE(test_attempts_to_error, ""),
     VT_CASE(test_reconnect_disabled, ""),
     VT_CASE(test_connect_timeout_and_wait_timeout, ""),
