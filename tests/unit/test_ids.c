@@ -3,8 +3,8 @@
  * test_ids.c: the identifiers the runtime makes (core/common.c): a client id
  * is a UUIDv4 in its canonical text form (lowercase 8-4-4-4-12, version 4,
  * variant 10), a resume token or epoch lowercase hex, read back only in that
- * form; and they differ from one draw to the next. Also base64url, the folded
- * HELLO's text.
+ * form; and they differ from one draw to the next, each drawn from a pool that
+ * hands every random byte out once. Also base64url, the folded HELLO's text.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -51,18 +51,53 @@ static void test_uuid4_from_known_bytes(void **state)
     assert_string_equal(u, "ffffffff-ffff-4fff-bfff-ffffffffffff");
 }
 
+/* UUIDs from the pool's draws: each well formed, no two alike. */
 static void test_uuid4_random(void **state)
 {
+    vr_rndpool p;
+    uint8_t r[16];
     char a[37], b[37];
     int i;
 
     (void)state;
+    memset(&p, 0, sizeof(p));
     for (i = 0; i < 100; i++) {
-        assert_int_equal(vr_uuid4(a), 0);
+        assert_int_equal(vr_rndpool_draw(&p, r, sizeof(r)), 0);
+        vr_uuid4_from(a, r);
         check_uuid4(a);
-        assert_int_equal(vr_uuid4(b), 0);
+        assert_int_equal(vr_rndpool_draw(&p, r, sizeof(r)), 0);
+        vr_uuid4_from(b, r);
         assert_string_not_equal(a, b);
     }
+}
+
+/* The pool hands each byte out once and wipes it: what is left unread is all that is not
+ * zero; it refills when a draw needs more than it holds; a draw longer than the pool goes to
+ * the system's source. */
+static void test_rndpool(void **state)
+{
+    static const uint8_t zero[64];
+    vr_rndpool p;
+    uint8_t a[32], b[32], big[VR_RNDPOOL + 8];
+    size_t i;
+
+    (void)state;
+    memset(&p, 0, sizeof(p));
+    assert_int_equal(vr_rndpool_draw(&p, a, sizeof(a)), 0);
+    assert_int_equal(p.left, VR_RNDPOOL - sizeof(a));
+    assert_memory_equal(p.b + p.left, zero, sizeof(a)); /* wiped */
+    assert_int_equal(vr_rndpool_draw(&p, b, sizeof(b)), 0);
+    assert_memory_not_equal(a, b, sizeof(a));
+    for (i = 0; i < VR_RNDPOOL / sizeof(a) - 2; i++)
+        assert_int_equal(vr_rndpool_draw(&p, a, sizeof(a)), 0);
+    assert_int_equal(p.left, 0);
+    assert_memory_equal(p.b, zero, sizeof(zero));
+    assert_int_equal(vr_rndpool_draw(&p, b, 1), 0); /* refilled */
+    assert_int_equal(p.left, VR_RNDPOOL - 1);
+    memset(big, 0, sizeof(big));
+    assert_int_equal(vr_rndpool_draw(&p, big, sizeof(big)), 0);
+    assert_int_equal(p.left, VR_RNDPOOL - 1); /* not from the pool */
+    assert_memory_not_equal(big + sizeof(big) - sizeof(zero), zero, sizeof(zero));
 }
 
 /* base64url both ways: RFC 4648's test vectors in its URL alphabet without padding, every
@@ -152,6 +187,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uuid4_from_known_bytes),
         cmocka_unit_test(test_uuid4_random),
+        cmocka_unit_test(test_rndpool),
         cmocka_unit_test(test_b64url),
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_unhex),

@@ -320,13 +320,18 @@ void vr_uuid4_from(char out[37], uint8_t b[16])
 }
 
 
-int vr_uuid4(char out[37])
+int vr_rndpool_draw(vr_rndpool *p, void *buf, size_t len)
 {
-    uint8_t b[16];
-
-    if (vr_random(b, sizeof(b)))
-        return VERANI_EIO;
-    vr_uuid4_from(out, b);
+    if (len > sizeof(p->b))
+        return vr_random(buf, len);
+    if (len > p->left) {
+        if (vr_random(p->b, sizeof(p->b)))
+            return VERANI_EIO;
+        p->left = sizeof(p->b);
+    }
+    p->left -= len;
+    memcpy(buf, p->b + p->left, len);
+    memset(p->b + p->left, 0, len);
     return 0;
 }
 

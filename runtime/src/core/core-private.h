@@ -73,9 +73,21 @@ uint32_t vr_backoff_delay(const vr_backoff *b, uint32_t attempt, uint32_t rnd);
  * /dev/urandom). Returns 0, or VERANI_EIO when no random source answers. */
 int vr_random(void *buf, size_t len);
 
-/* A random UUIDv4 in its 36-character text form; `out` holds 37 bytes. */
-int vr_uuid4(char out[37]);
-/* The same from 16 random bytes the caller drew (`b` gets the version and variant bits). */
+/* Random bytes drawn ahead from the system's source, a system call per VR_RNDPOOL bytes
+ * instead of one per draw (a session's id and token at each connect). Each byte is handed out
+ * once and wiped from the pool as it is. One pool per owner (the server's, on its loop): no
+ * locking. Zeroed is empty. */
+#define VR_RNDPOOL 1024
+typedef struct vr_rndpool {
+    uint8_t b[VR_RNDPOOL];
+    size_t left;                      /* the unread bytes: b[0 .. left) */
+} vr_rndpool;
+/* `len` random bytes from `p` (refilled when it holds fewer; a draw longer than the pool goes
+ * to the system's source directly). 0, or VERANI_EIO as vr_random. */
+int vr_rndpool_draw(vr_rndpool *p, void *buf, size_t len);
+
+/* A UUIDv4 in its 36-character text form (`out` holds 37 bytes) from 16 random bytes the
+ * caller drew (`b` gets the version and variant bits). */
 void vr_uuid4_from(char out[37], uint8_t b[16]);
 
 /* `len` random bytes as 2*len lowercase hex digits plus NUL into `out`. */

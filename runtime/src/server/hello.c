@@ -292,7 +292,7 @@ void vr_session_hello(verani_session *s, const vr_envelope *env)
     if (!vr_owner_serving(s))
         return; /* a cluster's node that does not serve the instance now: 1013 */
     old = hello ? find_resumable(s, hello->resume_token, presented) : NULL;
-    if (vr_random(rnd, sizeof(rnd))) { /* one draw: the client id and the resume token */
+    if (vr_rndpool_draw(&s->srv->rnd, rnd, sizeof(rnd))) { /* the client id and the token */
         vr_session_close(s, VR_CLOSE_INTERNAL, "internal error", 0);
         return;
     }
@@ -354,14 +354,17 @@ void vr_session_held_hello(verani_session *s)
 
 void vr_session_json_open(verani_session *s)
 {
+    uint8_t rnd[16];
+
     /* Verani's wire has no HELLO: the socket's open is one that resumes nothing and sends no
      * fingerprint, and nothing answers it (no WELCOME); on_connect runs now */
     if (!vr_owner_serving(s))
         return; /* a cluster's node that does not serve the instance now: 1013 */
-    if (vr_uuid4(s->client_id)) {
+    if (vr_rndpool_draw(&s->srv->rnd, rnd, sizeof(rnd))) {
         vr_session_close(s, VR_CLOSE_INTERNAL, "internal error", 0);
         return;
     }
+    vr_uuid4_from(s->client_id, rnd);
     if (admit(s, 1) < 0)
         return;
     connected(s);

@@ -193,6 +193,7 @@ struct verani_server {
     pthread_mutex_t async_lock;      /* the rpc queue below (rpc.c) */
     char last_error[256];
     char epoch[17];                  /* this server start's: new and crash-restored sessions */
+    vr_rndpool rnd;                  /* sessions' client ids and resume tokens */
     struct verani_storage_db *storage; /* owned: room storage and the session store */
     /* rpc.c, api/http_api.c, metrics.c */
     vr_metrics metrics;              /* loop thread only */
