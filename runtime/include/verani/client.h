@@ -237,7 +237,9 @@ typedef void (*verani_client_open_fn)(verani_client *client, void *user);
 typedef void (*verani_client_close_fn)(verani_client *client, int code, const char *reason,
                                        void *user);
 /* `err` is a verani_err: VERANI_EIO (connection failed), VERANI_ETIMEDOUT
- * (connect or pong timeout), VERANI_EDENIED (refused), or the mapping of a
+ * (connect or pong timeout), VERANI_EDENIED (the upgrade refused, or the
+ * connection closed by the server with 1008: the client stops in ERROR),
+ * VERANI_ETOOBIG (a message over max_rx_frame), or the mapping of a
  * server ERROR frame that answers no request (VERANI_EINVAL for
  * invalid_payload, VERANI_EFULL for rate_limited, VERANI_ENOTFOUND for
  * unknown_event, VERANI_EHANDLER, VERANI_EPROTO for the rest). */

@@ -352,10 +352,13 @@ static void c_lost(verani_client *c, int err, const char *what, int code, const 
         return;
     }
     if (code == VR_CLOSE_POLICY || c->refused) {
-        if (c->refused)
+        if (c->refused) /* vr_client_conn_end told on_error already */
             vr_client_set_error(c, "refused by the server: %s", what ? what : "");
         else
-            vr_client_set_error(c, "closed by the server with 1008 (%s)", reason ? reason : "");
+            vr_client_error(c, VERANI_EDENIED, "closed by the server with 1008 (%s)",
+                            reason ? reason : "");
+        if (c->destroyed || c->wsi_live || c->user_closed)
+            return; /* on_error destroyed, reconnected or disconnected it */
         VR_NOTICE("client %s: %s: not reconnecting\n", c->url, c->last_error);
         c_terminal(c, VERANI_CLIENT_ERROR);
         return;

@@ -667,6 +667,9 @@ export class VeraniClient {
     if (this.destroyed || this.ws || this.userClosed) return; // a callback acted
     if (this.st === "disconnected" || this.st === "error") return;
     if (code === CLOSE_POLICY || refused) {
+      // a refused upgrade told onError in connEnd; a 1008 says why here
+      if (!refused) this.error("denied", `closed by the server with 1008 (${reason})`);
+      if (this.destroyed || this.ws || this.userClosed) return; // onError acted
       this.terminal("error");
       return;
     }

@@ -234,10 +234,20 @@ test('client: close codes of PROTOCOL.md section 7', async (t) => {
     s.last().open();
     s.last().welcome();
     const closes = [];
+    const errors = [];
     c.onClose((cc) => closes.push(cc));
+    c.onError((kind, what) => errors.push([kind, what]));
     s.last().drop(code, 'why');
     assert.equal(c.state, want, `after ${code}`);
     assert.deepEqual(closes, [code]);
+    // the one close that ends in error says why, as a refused upgrade does
+    if (code === 1008) {
+      assert.equal(errors.length, 1);
+      assert.equal(errors[0][0], 'denied');
+      assert.match(errors[0][1], /1008 \(why\)/);
+    } else {
+      assert.deepEqual(errors, [], `after ${code}`);
+    }
     c.close();
   }
 });

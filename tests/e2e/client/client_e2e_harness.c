@@ -172,6 +172,7 @@ void w_error(verani_client *c, int err, const char *what, void *u)
     if (getenv("CLIENT_E2E_VERBOSE"))
         fprintf(stderr, "client error %d: %s\n", err, what);
     w->errors++;
+    w->last_err = err;
     if (err == VERANI_ETIMEDOUT)
         w->timeouts++;
 }

@@ -44,6 +44,7 @@ void tmp_path(char *buf, size_t n, const char *name);
 
 typedef struct watch {
     int opens, closes, errors, timeouts, reconnecting, error_state;
+    int last_err;                    /* on_error's last `err` */
     int last_close_code;
     char last_close_reason[128];
     int noted, notes, ticks, once_notes;

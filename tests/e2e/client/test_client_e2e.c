@@ -443,10 +443,13 @@ static void until_dl(verani_client_loop *loop, verani_client *c, int st, const w
 }
 
 /* PROTOCOL.md section 7: a server close with 1000 or 1001 ended the session, and the client
- * does not reconnect (DISCONNECTED); after another code (an application's 4100) it does. */
+ * does not reconnect (DISCONNECTED); with 1008 it does not either, and ends in ERROR saying why
+ * to on_error (VERANI_EDENIED, as a refused upgrade); after another code (an application's
+ * 4100) it reconnects. */
 static void test_server_close_codes(void **state)
 {
-    static const int codes[3] = {1000, 1001, 4100};
+    static const int codes[4] = {1000, 1001, 1008, 4100};
+    char why[256];
     verani_client_options o;
     verani_client_loop *loop;
     verani_client *c;
@@ -460,18 +463,28 @@ static void test_server_close_codes(void **state)
     loop = begin(&s, NULL, &o);
     o.initial_delay_ms = 10;
     o.max_delay_ms = 50;
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < 4; i++) {
         c = client_new(loop, s.port, "/t/cc?userId=cc", &o, &w);
         assert_int_equal(verani_client_wait_for_connection(c, 10000), 0);
         snprintf(text, sizeof(text), "close:%d", codes[i]);
         m.text = text;
         assert_int_equal(ce_test_client_emit_note(c, &m), 0);
         if (codes[i] < 4000) {
-            until_dl(loop, c, VERANI_CLIENT_DISCONNECTED, &w, 0);
+            verani_client_state end = codes[i] == 1008 ? VERANI_CLIENT_ERROR
+                                                       : VERANI_CLIENT_DISCONNECTED;
+
+            until_dl(loop, c, (int)end, &w, 0);
             settle(loop, 300); /* ample for a reconnect 10 ms later, were there one */
-            assert_int_equal(verani_client_get_state(c), VERANI_CLIENT_DISCONNECTED);
+            assert_int_equal(verani_client_get_state(c), end);
             assert_int_equal(w.reconnecting, 0);
             assert_int_equal(w.opens, 1);
+            assert_int_equal(w.errors, codes[i] == 1008);
+            if (codes[i] == 1008) {
+                assert_int_equal(w.last_err, VERANI_EDENIED);
+                assert_int_equal(verani_client_last_error(c, why, sizeof(why)), 0);
+                if (!strstr(why, "1008 (asked to close)"))
+                    fail_msg("the client's last error is '%s'", why);
+            }
         } else {
             until_dl(loop, c, -1, &w, 2);
             assert_int_equal(w.opens, 2);
