@@ -170,7 +170,22 @@ static int h_cmd(verani_ctx *ctx, const E2e__Cmd *in, E2e__Count *out)
     verani_target to;
     int n;
 
-    switch (in->op) { /* 5-10: queries, answered in the count */
+    if (in->op == 11) { /* verani_ctx_close with the case `arg` names; its result in the count */
+        char long_reason[125];
+
+        memset(long_reason, 'x', sizeof(long_reason) - 1);
+        long_reason[sizeof(long_reason) - 1] = '\0';
+        if (!strcmp(in->arg, "utf8"))
+            out->n = verani_ctx_close(ctx, 4000, "bad \xc3\x28 reason");
+        else if (!strcmp(in->arg, "long"))
+            out->n = verani_ctx_close(ctx, 4000, long_reason);
+        else if (!strcmp(in->arg, "code"))
+            out->n = verani_ctx_close(ctx, 1005, "reserved");
+        else
+            out->n = verani_ctx_close(ctx, 4000, "bye");
+        return 0;
+    }
+    switch (in->op) { /* 5-10: queries, answered in the count; 11: above */
     case 5: out->n = (int32_t)verani_ctx_session_count(ctx); return 0;
     case 6: out->n = (int32_t)verani_ctx_user_ids(ctx, NULL, 0); return 0;
     case 7: out->n = (int32_t)verani_ctx_user_sessions(ctx, in->arg, NULL, 0); return 0;

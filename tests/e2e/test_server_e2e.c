@@ -792,6 +792,36 @@ static void send_oversize(rc_conn *a)
     rc_send(a, big, sizeof(big), 0);
 }
 
+/* verani_ctx_close refuses what a close frame cannot carry, and nothing closes: a reason that is
+ * not UTF-8 or longer than 123 bytes, a code no endpoint may send; then it closes as asked. */
+static void test_ctx_close_checks(void **state)
+{
+    static const char *const bad[] = {"utf8", "long", "code"};
+    E2e__Cmd m = E2E__CMD__INIT;
+    e2e_server h;
+    rc_loop *l;
+    rc_conn *a;
+    size_t i;
+
+    (void)state;
+    start(&h);
+    l = rc_loop_create();
+    a = e2e_join(l, h.port, "/e2e/lobby?userId=u1");
+    m.op = 11;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        m.arg = (char *)bad[i];
+        assert_int_equal(cmd(l, a, &m, 10 + i), VERANI_EINVAL);
+    }
+    assert_false(a->closed);
+    m.arg = "ok"; /* the session closes: its handler's reply is not sent */
+    rc_send_event(a, VERANI__WIRE__KIND__REQUEST, E2E_EV_CMD, &m.base, 20);
+    assert_true(rc_wait(l, e2e_p_closed, a, DL_WAIT_MS));
+    assert_int_equal(a->close_code, 4000);
+    assert_string_equal(a->close_reason, "bye");
+    rc_loop_destroy(l);
+    e2e_server_stop(&h);
+}
+
 static void test_oversize_frame(void **state)
 {
     (void)state;
@@ -1649,6 +1679,7 @@ static const vt_case cases[] = {
     VT_CASE(test_unknown_event, ""),
     VT_CASE(test_invalid_payload, ""),
     VT_CASE(test_frame_before_hello, ""),
+    VT_CASE(test_ctx_close_checks, ""),
     VT_CASE(test_oversize_frame, ""),
     VT_CASE(test_repeated_protocol_errors, ""),
     VT_CASE(test_rate_limit, ""),
