@@ -780,6 +780,7 @@ typedef struct rcw {
     char echo[64];                     /* the last echo reply's text */
     char order[32];                    /* per reply: 'F' flood or 'E' echo, then its status */
     int recoveries, recovered_resumed; /* on_recovery_failed calls; its last `resumed` */
+    int fulls;                         /* on_error calls with VERANI_EFULL */
     size_t blobs, seq_errors;
     uint64_t last_seq;
 } rcw;
@@ -797,6 +798,14 @@ static void rcw_recovery(verani_client *c, int resumed, void *u)
     (void)c;
     w->recoveries++;
     w->recovered_resumed = resumed;
+}
+
+static void rcw_error(verani_client *c, int err, const char *what, void *u)
+{
+    (void)c;
+    (void)what;
+    if (err == VERANI_EFULL)
+        ((rcw *)u)->fulls++;
 }
 
 static void rcw_blob(verani_client *c, const E2e__Blob *m, void *u)
@@ -896,6 +905,7 @@ static verani_client *rcw_client(verani_client_loop *l, const proxy *px, uint32_
     assert_non_null(c);
     verani_client_on_open(c, rcw_open, w);
     verani_client_on_recovery_failed(c, rcw_recovery, w);
+    verani_client_on_error(c, rcw_error, w);
     assert_true(svc_until(l, NULL, &w->opens, 1));
     return c;
 }
@@ -918,6 +928,97 @@ static void rig_down(e2e_server *h, proxy *px, verani_client_loop *l, verani_cli
     loop_free(l);
     px_stop(px);
     e2e_server_stop(h);
+}
+
+typedef struct { rc_conn *c; uint64_t rid; } answer_of;
+static int p_answer_of(void *a)
+{
+    answer_of *x = a;
+
+    return rc_answer(x->c, x->rid) != NULL || x->c->closed;
+}
+
+/* The drop policy seen from libverani's client (server.h: VERANI_SLOW_DROP, "the client sees
+ * the gap"): while it reads nothing, another session's floods fill its socket and then its
+ * queue on the server, which drops the frames past the bound. Once it reads again it gets
+ * what was kept, and each gap in the seqs is told to on_error as VERANI_EFULL and counted in
+ * info.missed (the last flood's tail once a later frame shows it); the connection stays, every
+ * seq is either received or counted missed, and a frame with no gap before it is not told. */
+static void test_real_client_sees_gaps(void **state)
+{
+    e2e_server h;
+    verani_server_options o;
+    verani_client_loop *l;
+    verani_client *c;
+    verani_client_info info;
+    proxy direct;
+    rc_loop *rl;
+    rc_conn *fast;
+    E2e__Flood f = E2E__FLOOD__INIT;
+    uint64_t rid = 1;
+    size_t before;
+    int triggers = 0;
+    rcw w;
+
+    (void)state;
+    e2e_server_options(&o);
+    o.queue_max_bytes = 256u << 10;
+    o.slow_policy = VERANI_SLOW_DROP;
+    e2e_server_start(&h, &o, NULL, NULL);
+    memset(&direct, 0, sizeof(direct));
+    direct.port = h.port; /* rcw_client takes its port: no proxy in between */
+    l = loop_new();
+    c = rcw_client(l, &direct, 200, &w);
+    e2e_e2e_client_on_blob(c, rcw_blob, &w);
+    rl = rc_loop_create();
+    fast = e2e_join(rl, h.port, "/e2e/r1?userId=fast");
+    f.count = 16;
+    f.size = 8000;
+    for (; triggers < 600; triggers++) { /* until the client's queue could not take a blob */
+        const rc_env *r;
+        E2e__Count *n;
+        int got;
+
+        rc_send_event(fast, VERANI__WIRE__KIND__REQUEST, E2E_EV_FLOOD, &f.base, rid);
+        assert_true(rc_wait(rl, p_answer_of, &(answer_of){fast, rid}, DL_WAIT_MS));
+        r = rc_answer(fast, rid++);
+        n = e2e__count__unpack(NULL, r->payload.len, r->payload.data);
+        assert_non_null(n);
+        got = n->n;
+        e2e__count__free_unpacked(n, NULL);
+        rc_clear(fast);
+        if (got == 1)
+            break;
+    }
+    assert_true(triggers < 600);
+    do { /* the client reads what was kept */
+        before = w.blobs;
+        svc_for(l, 300);
+    } while (w.blobs != before);
+    f.count = 1;
+    f.size = 10;
+    for (int k = 0; k < 2; k++) { /* one small blob after the tail dropped, then another */
+        int fulls = w.fulls;
+        uint64_t sent = (uint64_t)16 * ((uint64_t)triggers + 1) + (uint64_t)k + 1;
+
+        before = w.blobs;
+        rc_send_event(fast, VERANI__WIRE__KIND__REQUEST, E2E_EV_FLOOD, &f.base, rid);
+        assert_true(rc_wait(rl, p_answer_of, &(answer_of){fast, rid++}, DL_WAIT_MS));
+        assert_true(svc_until(l, &w.blobs, NULL, before + 1));
+        assert_int_equal(verani_client_get_info(c, &info), 0);
+        assert_int_equal(info.last_seq, sent);
+        assert_int_equal((uint64_t)w.blobs + info.missed, sent);
+        if (k)
+            assert_int_equal(w.fulls, fulls); /* no gap before the second */
+    }
+    assert_true(w.fulls >= 1);
+    assert_true(info.missed >= 1);
+    assert_int_equal(info.state, VERANI_CLIENT_CONNECTED);
+    assert_int_equal(w.opens, 1);
+    verani_client_destroy(c);
+    loop_free(l);
+    rc_loop_destroy(rl);
+    e2e_server_stop(&h);
 }
 
 /* libverani's client behind a proxy that cuts the TCP connections after ~100 of 1,000
@@ -1591,6 +1692,7 @@ static const vt_case cases[] = {
     VT_CASE(test_old_connection_replaced, ""),
     VT_CASE(test_idle_close_keeps_frames, ""),
     VT_CASE(test_idle_close_resumes_before_answer, ""),
+    VT_CASE(test_real_client_sees_gaps, ""),
     VT_CASE(test_real_client, ""),
     VT_CASE(test_real_client_recovery, ""),
     VT_CASE(test_request_across_resume, ""),

@@ -208,6 +208,9 @@ typedef struct verani_client_info {
     int recovery_failed;      /* ... but missed frames could not be replayed: resync */
     size_t queued;            /* frames waiting to be written (offline queue included) */
     uint64_t dropped;         /* frames dropped from the full offline queue, in all */
+    uint64_t missed;          /* frames from the server lost in gaps of seq, in all: the
+                                 server dropped them (its queue for this client was full,
+                                 VERANI_SLOW_DROP); each gap is told to on_error */
     size_t pending_requests;  /* requests, joins and leaves awaiting an answer */
 } verani_client_info;
 
@@ -239,7 +242,9 @@ typedef void (*verani_client_close_fn)(verani_client *client, int code, const ch
 /* `err` is a verani_err: VERANI_EIO (connection failed), VERANI_ETIMEDOUT
  * (connect or pong timeout), VERANI_EDENIED (the upgrade refused, or the
  * connection closed by the server with 1008: the client stops in ERROR),
- * VERANI_ETOOBIG (a message over max_rx_frame), or the mapping of a
+ * VERANI_ETOOBIG (a message over max_rx_frame), VERANI_EFULL (a gap in the
+ * seqs of a connection: the server dropped frames for this client, whose
+ * queue there was full; resync, as after on_recovery_failed), or the mapping of a
  * server ERROR frame that answers no request (VERANI_EINVAL for
  * invalid_payload, VERANI_EFULL for rate_limited, VERANI_ENOTFOUND for
  * unknown_event, VERANI_EHANDLER, VERANI_EPROTO for the rest). */

@@ -229,6 +229,7 @@ struct verani_client {
      * DISCONNECTED once last_seq reaches replay_end (their replies may be lost). */
     int replay_pending;
     uint64_t replay_end;
+    uint64_t missed;                  /* frames lost in gaps of seq on a connection, in all */
     char **channels;                  /* owned */
     size_t n_channels;
     const char *ev_channel;           /* borrowed, valid during an event callback */

@@ -43,6 +43,7 @@ static int c_info_body(void *arg)
     i->recovery_failed = c->recovery_failed;
     i->queued = c->outq.len;
     i->dropped = c->outq.dropped;
+    i->missed = c->missed;
     i->pending_requests = c->n_reqs;
     return 0;
 }

@@ -124,6 +124,21 @@ static void c_on_frame(verani_client *c, const unsigned char *buf, size_t len)
         vr_client_error(c, VERANI_EPROTO, "a frame from the server does not decode: dropped");
         return;
     }
+    if (env->has_seq && env->seq > c->last_seq + 1 && c->welcomed && !c->replay_pending) {
+        /* a gap the server made on purpose (VERANI_SLOW_DROP); a resume's known loss is
+         * on_recovery_failed's to tell */
+        uint64_t n = env->seq - c->last_seq - 1;
+
+        c->missed += n;
+        vr_client_error(c, VERANI_EFULL, "%llu frame(s) from the server lost: seq %llu came "
+                        "after %llu (the server dropped them, its queue for this client being "
+                        "full): resync", (unsigned long long)n, (unsigned long long)env->seq,
+                        (unsigned long long)c->last_seq);
+        if (c->destroyed) {
+            vr_wire_free(env);
+            return;
+        }
+    }
     if (env->has_seq && env->seq > c->last_seq)
         c->last_seq = env->seq;
     switch (env->has_kind ? env->kind : VERANI__WIRE__KIND__KIND_UNSPECIFIED) {

@@ -108,7 +108,10 @@ export class FrameTooLargeError extends Error {
 /** The error callback's kinds (the C client's verani_err values). */
 export type ClientErrorKind =
   | "io" | "timeout" | "denied" | "protocol" | "invalid" | "rate_limited" | "unknown_event"
-  | "handler";
+  | "handler"
+  // a gap in the seqs of a connection: the server dropped frames for this client (its queue
+  // there was full: the drop policy); resync, as after onRecoveryFailed (C: VERANI_EFULL)
+  | "missed";
 
 export interface EventInfo {
   channel: string | undefined; // the channel the event was sent to
@@ -127,6 +130,7 @@ export interface ClientInfo {
   recoveryFailed: boolean;   // ... but missed frames could not be replayed: resync
   queued: number;            // frames waiting for a connection
   dropped: number;           // frames dropped from the full offline queue, in all
+  missed: number;            // frames from the server lost in gaps of seq, in all ("missed")
   pendingRequests: number;   // requests, joins and leaves awaiting an answer
   url: string;               // where the next connection goes (a 4003 may change it)
 }
@@ -219,6 +223,7 @@ export class VeraniClient {
   private resumedFlag = false;
   // this connection's HELLO went in its upgrade URL (`?hello=`): none to send on open
   private helloFolded = false;
+  private missedCount = 0;
   private recoveryFailedFlag = false;
   private awaitingPong = false;
   private rxSincePing = false;
@@ -280,7 +285,8 @@ export class VeraniClient {
       clientId: this.clientId, userId: this.userId, lastSeq: this.resume.lastSeq,
       epoch: this.resume.epoch, resumed: this.resumedFlag,
       recoveryFailed: this.recoveryFailedFlag, queued: this.queue.length,
-      dropped: this.queue.dropped, pendingRequests: this.pending.size, url: this.url,
+      dropped: this.queue.dropped, missed: this.missedCount, pendingRequests: this.pending.size,
+      url: this.url,
     };
   }
 
@@ -759,6 +765,18 @@ export class VeraniClient {
     } catch {
       this.error("protocol", "a frame from the server does not decode: dropped");
       return;
+    }
+    const seq = env.seq;
+    if ((env.kind === Kind.EVENT || env.kind === Kind.REPLY) && this.welcomed &&
+        !this.resume.replayPending && seq > this.resume.lastSeq + 1n) {
+      // a gap the server made on purpose (its drop policy); a resume's known loss is
+      // onRecoveryFailed's to tell
+      const n = seq - this.resume.lastSeq - 1n;
+      this.missedCount += Number(n);
+      this.error("missed", `${n} frame(s) from the server lost: seq ${seq} came after ` +
+                 `${this.resume.lastSeq} (the server dropped them, its queue for this client ` +
+                 "being full): resync");
+      if (this.destroyed) return;
     }
     switch (env.kind) {
       case Kind.WELCOME:

@@ -252,6 +252,33 @@ test('client: close codes of PROTOCOL.md section 7', async (t) => {
   }
 });
 
+test('client: a gap in the seqs of a connection is told once, as "missed", and counted', async (t) => {
+  mock.timers.enable({ apis: ['setTimeout'] });
+  t.after(() => mock.timers.reset());
+  const { c, s } = client();
+  const errors = [];
+  const said = [];
+  c.onError((kind, what) => errors.push([kind, what]));
+  c.on(1, (m, info) => said.push(info.seq));
+  s.last().open();
+  s.last().welcome();
+  const ev = (seq) => s.last().deliver({ kind: Kind.EVENT, event: 1, seq,
+                                         payload: toBinary(ErrorSchema, create(ErrorSchema, {})) });
+  ev(1n);
+  ev(2n);
+  assert.deepEqual(errors, []);
+  ev(5n); // the server dropped 3 and 4 (its drop policy)
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0][0], 'missed');
+  assert.match(errors[0][1], /^2 frame\(s\) from the server lost: seq 5 came after 2/);
+  assert.equal(c.info().missed, 2);
+  ev(6n);
+  assert.equal(errors.length, 1, 'no gap before 6');
+  assert.deepEqual(said, [1n, 2n, 5n, 6n], 'every frame that came is delivered, in order');
+  assert.equal(c.info().lastSeq, 6n);
+  c.close();
+});
+
 test('client: backoff, resume with token, last_seq and epoch; 4003 moves at once', async (t) => {
   mock.timers.enable({ apis: ['setTimeout'] });
   t.after(() => mock.timers.reset());
