@@ -109,6 +109,10 @@ typedef struct verani_client_options {
     float backoff_multiplier;        /* 0, negative or NaN: 1.5; between 0 and 1: 1 */
     int jitter_percent;              /* 0: 20; negative: no jitter; at most 100 */
     uint32_t max_queue;              /* offline queue bound in frames; 0: 100 */
+    size_t max_send_bytes;           /* while connected: the most bytes of frames waiting to
+                                        be written; an emit, request, join or leave past it
+                                        returns VERANI_EFULL (the application sends faster
+                                        than the connection takes); 0: 16 MiB */
     uint32_t connect_timeout_ms;     /* upgrade (+ hello) + welcome; 0: 10000 */
     uint32_t ping_interval_ms;       /* 0: 5000; VERANI_CLIENT_NO_PING disables */
     uint32_t pong_timeout_ms;        /* 0: 5000 */

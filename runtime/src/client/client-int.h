@@ -59,6 +59,7 @@ typedef struct vr_cqueue {
     vr_cframe *head;
     vr_cframe *tail;
     size_t len;
+    size_t bytes;             /* the frames' lengths, summed */
     size_t max;               /* the bound applied by vr_cqueue_push with `bounded` */
     uint64_t dropped;         /* frames dropped because the bound was reached, in all */
 } vr_cqueue;
@@ -187,6 +188,7 @@ struct verani_client {
     vr_backoff bo;
     uint32_t max_attempts, connect_timeout_ms, ping_interval_ms, pong_timeout_ms;
     uint32_t request_timeout_ms, max_rx;
+    size_t max_send;                  /* max_send_bytes: the bound of outq while welcomed */
     struct lws_vhost *vh;
 
     /* State. */
@@ -292,6 +294,10 @@ void vr_client_cancel_timers(verani_client *c);
 vr_cframe *vr_client_pack(struct Verani__Wire__Envelope *env, const ProtobufCMessage *msg);
 /* Queue `f` (taken) for writing; bounded by max_queue while not connected. */
 void vr_client_enqueue(verani_client *c, vr_cframe *f);
+/* While connected, is there room for a frame of `len` bytes: 0, or VERANI_EFULL (with the
+ * client's last error saying so) when the frames waiting to be written already hold
+ * max_send_bytes with it. An empty queue takes any frame. */
+int vr_client_send_room(verani_client *c, size_t len);
 
 /* client_reqs.c: requests, joins, leaves and channels. */
 

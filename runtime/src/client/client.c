@@ -460,6 +460,7 @@ static int c_create_body(void *arg)
     c->pong_timeout_ms = o->pong_timeout_ms ? o->pong_timeout_ms : 5000;
     c->request_timeout_ms = o->request_timeout_ms ? o->request_timeout_ms : 10000;
     c->max_rx = o->max_rx_frame ? o->max_rx_frame : 16u * 1024u * 1024u;
+    c->max_send = o->max_send_bytes ? o->max_send_bytes : 16u * 1024u * 1024u;
     vr_cqueue_init(&c->outq, o->max_queue ? o->max_queue : 100);
     c->next_request_id = 1;
     c->next_cb_id = 1;

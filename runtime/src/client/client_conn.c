@@ -78,6 +78,17 @@ void vr_client_enqueue(verani_client *c, vr_cframe *f)
         lws_callback_on_writable(c->wsi);
 }
 
+int vr_client_send_room(verani_client *c, size_t len)
+{
+    if (!c->welcomed || !c->outq.len || c->outq.bytes + len <= c->max_send)
+        return 0;
+    vr_client_set_error(c, "%zu bytes wait to be written, the most max_send_bytes (%zu) allows: "
+                        "the application sends faster than the connection takes; try again once "
+                        "the queue has drained (verani_client_get_info: queued)",
+                        c->outq.bytes, c->max_send);
+    return VERANI_EFULL;
+}
+
 static int c_write(struct lws *wsi, unsigned char *data, size_t len)
 {
     int n = lws_write(wsi, data, len, LWS_WRITE_BINARY);

@@ -31,6 +31,7 @@ void vr_cqueue_init(vr_cqueue *q, size_t max)
 {
     q->head = q->tail = NULL;
     q->len = 0;
+    q->bytes = 0;
     q->max = max;
     q->dropped = 0;
 }
@@ -46,6 +47,7 @@ vr_cframe *vr_cqueue_pop(vr_cqueue *q)
         q->tail = NULL;
     f->next = NULL;
     q->len--;
+    q->bytes -= f->len;
     return f;
 }
 
@@ -69,6 +71,7 @@ vr_cframe *vr_cqueue_push(vr_cqueue *q, vr_cframe *f, int bounded)
         q->head = f;
     q->tail = f;
     q->len++;
+    q->bytes += f->len;
     return out;
 }
 
@@ -79,6 +82,7 @@ void vr_cqueue_push_front(vr_cqueue *q, vr_cframe *f)
     if (!q->tail)
         q->tail = f;
     q->len++;
+    q->bytes += f->len;
 }
 
 vr_cframe *vr_cqueue_remove_request(vr_cqueue *q, uint64_t request_id)
@@ -98,6 +102,7 @@ vr_cframe *vr_cqueue_remove_request(vr_cqueue *q, uint64_t request_id)
             q->tail = prev;
         f->next = NULL;
         q->len--;
+        q->bytes -= f->len;
         return f;
     }
     return NULL;

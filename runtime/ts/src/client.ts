@@ -55,6 +55,7 @@ export interface WebSocketLike {
   binaryType: string;
   readonly readyState: number;
   send(data: Uint8Array): void;
+  readonly bufferedAmount?: number; // bytes sent but not yet written out (browsers, ws)
   close(code?: number, reason?: string): void;
   onopen: ((ev: any) => void) | null;
   onmessage: ((ev: { data: unknown }) => void) | null;
@@ -82,6 +83,8 @@ export interface ClientOptions extends BackoffOptions {
   pongTimeoutMs?: number;          // default 5000
   requestTimeoutMs?: number;       // default 10000; requests, joins and leaves
   maxRxFrame?: number;             // largest frame accepted from the server; default 16 MiB
+  maxSendBytes?: number;           // while connected: the most bytes the socket may buffer;
+                                   // past it sends fail (SendBufferFullError); default 16 MiB
   visibility?: VisibilitySource | null; // default: the global document, when there is one
   random?: () => number;           // [0, 1) for the jitter; default Math.random
 }
@@ -102,6 +105,16 @@ export class FrameTooLargeError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "FrameTooLargeError";
+  }
+}
+
+/** Thrown by emit (a request, join or leave rejects with it) while connected when the socket
+ *  already buffers `maxSendBytes` with the frame: the application sends faster than the
+ *  connection takes (the C client's VERANI_EFULL). Nothing was queued: send again later. */
+export class SendBufferFullError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SendBufferFullError";
   }
 }
 
@@ -200,6 +213,7 @@ export class VeraniClient {
   private readonly pongTimeoutMs: number;
   private readonly requestTimeoutMs: number;
   private readonly maxRxFrame: number;
+  private readonly maxSendBytes: number;
   private readonly random: () => number;
   private readonly visibility: VisibilitySource | null;
   private readonly onEmit = new Map<number, EventDef>();
@@ -264,6 +278,7 @@ export class VeraniClient {
     this.pongTimeoutMs = o.pongTimeoutMs || 5000;
     this.requestTimeoutMs = o.requestTimeoutMs || 10000;
     this.maxRxFrame = o.maxRxFrame || 16 * 1024 * 1024;
+    this.maxSendBytes = o.maxSendBytes || 16 * 1024 * 1024;
     this.random = o.random ?? Math.random;
     this.queue = new OfflineQueue(o.maxQueue && o.maxQueue > 0 ? o.maxQueue : 100);
     for (const e of o.room.emit) this.onEmit.set(e.id, e);
@@ -390,7 +405,9 @@ export class VeraniClient {
   /** Send `on` event `id` (no reply) with `payload` (validated first; throws when invalid). */
   emit(id: number, payload?: object): void {
     const ev = this.checkSend(id, false);
-    this.enqueue(this.packEvent(Kind.EVENT, ev, payload, 0n));
+    const f = this.packEvent(Kind.EVENT, ev, payload, 0n);
+    this.checkRoom(f);
+    this.enqueue(f);
   }
 
   /** Send request `id` and resolve with its reply; a RequestError for every other end. */
@@ -401,6 +418,7 @@ export class VeraniClient {
     try {
       ev = this.checkSend(id, true);
       frame = this.packEvent(Kind.REQUEST, ev, payload, rid);
+      this.checkRoom(frame);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -423,8 +441,23 @@ export class VeraniClient {
     const env = create(EnvelopeSchema, {
       kind: kind === "join" ? Kind.JOIN : Kind.LEAVE, channel, requestId: this.nextRequestId,
     });
-    return this.track({ kind, channel }, { bytes: toBinary(EnvelopeSchema, env),
-                                           requestId: this.nextRequestId }, timeoutMs);
+    const frame = { bytes: toBinary(EnvelopeSchema, env), requestId: this.nextRequestId };
+    try {
+      this.checkRoom(frame);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.track({ kind, channel }, frame, timeoutMs);
+  }
+
+  /** While connected, throw SendBufferFullError when the socket buffers maxSendBytes with
+   *  `f` (an empty buffer takes any frame). */
+  private checkRoom(f: Frame): void {
+    const buffered = this.welcomed && this.ws ? this.ws.bufferedAmount ?? 0 : 0;
+    if (buffered > 0 && buffered + f.bytes.length > this.maxSendBytes)
+      throw new SendBufferFullError(`${buffered} bytes wait to be written, the most ` +
+        `maxSendBytes (${this.maxSendBytes}) allows: the application sends faster than the ` +
+        "connection takes; send again once it has drained");
   }
 
   private track<R>(p: Pick<Pending, "kind" | "ev" | "channel">, frame: Frame,

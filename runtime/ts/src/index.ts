@@ -3,7 +3,7 @@
 // @verani/client: the Verani-C client for browsers and Node 20+ (runtime/ts/README.md).
 // The generated room code (veranic --ts) imports what it needs from here.
 export {
-  VeraniClient, RequestError, FrameTooLargeError, fillRequired, movedTarget,
+  VeraniClient, RequestError, FrameTooLargeError, SendBufferFullError, fillRequired, movedTarget,
   type State, type EventDef, type RoomSchema, type WebSocketLike, type WebSocketConstructor,
   type VisibilitySource, type ClientOptions, type ReplyStatus, type ClientErrorKind,
   type EventInfo, type ClientInfo,

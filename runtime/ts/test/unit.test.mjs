@@ -16,7 +16,7 @@ import { create, toBinary, fromBinary, isFieldSet } from '@bufbuild/protobuf';
 import {
   VeraniClient, RequestError, ValidationError, backoffDelay, backoffFromOptions, OfflineQueue,
   ResumeState, checkString, movedTarget, fail, base64url, withFoldedHello, hasHelloParam,
-  FOLDED_HELLO_MAX,
+  FOLDED_HELLO_MAX, SendBufferFullError,
 } from '../dist/index.js';
 import {
   EnvelopeSchema, Kind, ErrorCode, ErrorSchema, HelloSchema,
@@ -250,6 +250,30 @@ test('client: close codes of PROTOCOL.md section 7', async (t) => {
     }
     c.close();
   }
+});
+
+test('client: while connected, sends past maxSendBytes of socket buffer are refused', async (t) => {
+  mock.timers.enable({ apis: ['setTimeout'] });
+  t.after(() => mock.timers.reset());
+  const { c, s } = client({ maxSendBytes: 100 });
+  s.last().open();
+  s.last().welcome();
+  const ws = s.last();
+  ws.bufferedAmount = 0;
+  c.emit(2); // an empty buffer takes any frame
+  ws.bufferedAmount = 98;
+  assert.throws(() => c.emit(2), (e) => e instanceof SendBufferFullError &&
+                /maxSendBytes \(100\)/.test(e.message));
+  const r = await settle(c.request(3, { message: 'q' }));
+  assert.ok(r.e instanceof SendBufferFullError);
+  const j = await settle(c.join('red'));
+  assert.ok(j.e instanceof SendBufferFullError);
+  assert.equal(c.info().pendingRequests, 0, 'nothing was queued');
+  assert.deepEqual(ws.kinds(), [Kind.EVENT]);
+  ws.bufferedAmount = 0; // drained
+  c.emit(2);
+  assert.deepEqual(ws.kinds(), [Kind.EVENT, Kind.EVENT]);
+  c.close();
 });
 
 test('client: a gap in the seqs of a connection is told once, as "missed", and counted', async (t) => {

@@ -309,6 +309,71 @@ static void test_pong_timeout(void **state)
     end_all(c, loop, &s);
 }
 
+/* While connected, what waits to be written is bounded by max_send_bytes: emits and requests
+ * made faster than the loop writes them (here: without servicing it at all) are refused with
+ * VERANI_EFULL once the queue holds that much, the client's last error says why, nothing is
+ * dropped; once written, sending goes on. The server got exactly the accepted notes, in order. */
+static void test_send_queue_bound(void **state)
+{
+    char log[256], why[256];
+    uint32_t got[512];
+    verani_client_options o;
+    verani_client_loop *loop;
+    verani_client_info info;
+    verani_client *c;
+    server s;
+    watch w;
+    uint32_t i, accepted = 0;
+    size_t n;
+
+    (void)state;
+    tmp_path(log, sizeof(log), "sendq.log");
+    unlink(log);
+    loop = begin(&s, log, &o);
+    o.max_send_bytes = 1024;
+    c = client_new(loop, s.port, "/t/sendq?userId=q", &o, &w);
+    assert_int_equal(verani_client_wait_for_connection(c, DL_WAIT_MS), 0);
+    for (i = 1; i <= 400; i++) {
+        Ce__Note m = note("a-note-of-some-length", i);
+        int r = ce_test_client_emit_note(c, &m);
+
+        if (r == VERANI_EFULL)
+            break;
+        assert_int_equal(r, 0);
+        accepted = i;
+    }
+    assert_true(i <= 400); /* refused before 400 notes of about 30 bytes */
+    assert_true(accepted >= 20);
+    assert_int_equal(verani_client_get_info(c, &info), 0);
+    assert_int_equal(info.queued, accepted);
+    assert_int_equal(verani_client_last_error(c, why, sizeof(why)), 0);
+    assert_non_null(strstr(why, "max_send_bytes (1024)"));
+    {
+        /* a request is refused the same way, and ends no callback */
+        Ce__Note m = note("r", 1);
+
+        assert_int_equal(ce_test_client_request_echo(c, &m, 5000, w_echo, &w), VERANI_EFULL);
+    }
+    until_written(loop, c);
+    {
+        Ce__Note m = note("a-note-of-some-length", accepted + 1);
+
+        assert_int_equal(ce_test_client_emit_note(c, &m), 0);
+        accepted++;
+    }
+    until_written(loop, c);
+    for (i = 0; i < 500 && read_log(log, "q", got, 512) < accepted; i++)
+        service_for(loop, 10);
+    n = read_log(log, "q", got, 512);
+    assert_int_equal(n, accepted);
+    for (i = 0; i < n; i++)
+        assert_int_equal(got[i], i + 1);
+    assert_int_equal(w.replies, 0);
+    assert_int_equal(verani_client_get_state(c), VERANI_CLIENT_CONNECTED);
+    end_all(c, loop, &s);
+    unlink(log);
+}
+
 /* A fresh session's HELLO goes in the upgrade (?hello=, PROTOCOL.md section 3), a resume's as
  * the first frame: the resume token is never written into a URL. The server logs each upgrade
  * (client_test_server's extract_meta): folded (1) for the first, not (0) for the resume after a
@@ -973,6 +1038,7 @@ static const vt_case cases[] = {
     VT_CASE(test_restart_keeps_order, ""),
     VT_CASE(test_pong_timeout, ""),
     VT_CASE(test_hello_folded_fresh_only, ""),
+    VT_CASE(test_send_queue_bound, ""),
     VT_CASE(test_policy_close_no_reconnect, ""),
     VT_CASE(test_frame_over_max_rx, ""),
     VT_CASE(test_server_close_codes, ""),
