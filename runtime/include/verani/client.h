@@ -105,7 +105,9 @@ typedef struct verani_client_options {
     int reconnect_disabled;          /* nonzero: never reconnect */
     uint32_t max_attempts;           /* 0: 10; VERANI_CLIENT_UNLIMITED: no limit */
     uint32_t initial_delay_ms;       /* 0: 1000 */
-    uint32_t max_delay_ms;           /* 0: 30000 */
+    uint32_t max_delay_ms;           /* 0: 30000. An upgrade answered with a Retry-After
+                                        (a 503 or 429, in seconds) waits at least that long
+                                        before the next attempt, at most max_delay_ms */
     float backoff_multiplier;        /* 0, negative or NaN: 1.5; between 0 and 1: 1 */
     int jitter_percent;              /* 0: 20; negative: no jitter; at most 100 */
     uint32_t max_queue;              /* offline queue bound in frames; 0: 100 */

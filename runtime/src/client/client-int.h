@@ -189,6 +189,8 @@ struct verani_client {
     uint32_t max_attempts, connect_timeout_ms, ping_interval_ms, pong_timeout_ms;
     uint32_t request_timeout_ms, max_rx;
     size_t max_send;                  /* max_send_bytes: the bound of outq while welcomed */
+    uint32_t retry_after_ms;          /* the refused upgrade's Retry-After (0: none), for the
+                                         next delay (c_lost) */
     struct lws_vhost *vh;
 
     /* State. */

@@ -395,6 +395,10 @@ static void c_lost(verani_client *c, int err, const char *what, int code, const 
     {
         uint32_t ms = vr_backoff_delay(&c->bo, c->attempts, c_random(c));
 
+        /* a 503 or 429 that says when to come back: not sooner (nor later than max_delay) */
+        if (c->retry_after_ms > ms)
+            ms = c->retry_after_ms < c->bo.max_ms ? c->retry_after_ms : c->bo.max_ms;
+        c->retry_after_ms = 0;
         if (code == VR_CLOSE_MOVED)
             ms = c_moved(c, reason ? reason : "", ms);
 
@@ -532,6 +536,23 @@ static int c_http_refused(int status)
     return status >= 400 && status < 500 && status != 408 && status != 429;
 }
 
+/* The answer's Retry-After in ms when it is delta-seconds (an HTTP-date is not read), else 0;
+ * at most a day. */
+static uint32_t c_retry_after(struct lws *wsi)
+{
+    char v[16];
+    uint32_t s = 0;
+    int n = lws_hdr_copy(wsi, v, sizeof(v), WSI_TOKEN_HTTP_RETRY_AFTER), i;
+
+    for (i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return 0;
+        if (s < 86400)
+            s = s * 10 + (uint32_t)(v[i] - '0');
+    }
+    return (s < 86400 ? s : 86400) * 1000u;
+}
+
 int vr_client_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                            void *in, size_t len)
 {
@@ -608,6 +629,7 @@ int vr_client_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         lws_set_opaque_user_data(wsi, NULL);
         if (c_http_refused(status))
             c->refused = 1;
+        c->retry_after_ms = status ? c_retry_after(wsi) : 0;
         if (status)
             snprintf(what, sizeof(what), "connection failed: %s (HTTP %d)",
                      in ? (const char *)in : "", status);

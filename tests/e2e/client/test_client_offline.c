@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -224,6 +225,81 @@ static void test_connect_timeout_and_wait_timeout(void **state)
     close(fd);
 }
 
+/* Service `loop` until `fd` (listening) has a connection; accept it. */
+static int accept_serviced(verani_client_loop *loop, int fd)
+{
+    int64_t end = dl_after(DL_WAIT_MS);
+    struct pollfd p = {fd, POLLIN, 0};
+
+    while (poll(&p, 1, 0) == 0) {
+        if (dl_passed(end))
+            fail_msg("no connection came");
+        assert_int_equal(verani_client_loop_service(loop, 10), 0);
+    }
+    return accept(fd, NULL, NULL);
+}
+
+/* Read the upgrade request on `s` (servicing `loop`, which writes it), then answer `answer`
+ * and close. */
+static void answer_upgrade(verani_client_loop *loop, int s, const char *answer)
+{
+    int64_t end = dl_after(DL_WAIT_MS);
+    char req[4096];
+    size_t got = 0;
+
+    while (got < 4 || memcmp(req + got - 4, "\r\n\r\n", 4)) {
+        ssize_t n = recv(s, req + got, sizeof(req) - 1 - got, MSG_DONTWAIT);
+
+        if (n > 0) {
+            got += (size_t)n;
+            continue;
+        }
+        if (dl_passed(end) || got == sizeof(req) - 1)
+            fail_msg("no whole upgrade request came");
+        assert_int_equal(verani_client_loop_service(loop, 10), 0);
+    }
+    assert_int_equal(send(s, answer, strlen(answer), MSG_NOSIGNAL), (ssize_t)strlen(answer));
+    close(s);
+}
+
+/* A 503 that says Retry-After: the next attempt waits at least that long though the backoff
+ * would come back in 10 ms; a 503 is no refusal (the client tries again, on_error EIO). Only a
+ * lower bound is checked: a busy machine makes it later, never sooner. */
+static void test_retry_after(void **state)
+{
+    static const char answer[] = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
+                                 "Content-Type: text/plain\r\nContent-Length: 9\r\n"
+                                 "Connection: close\r\n\r\ntry again";
+    char url[128];
+    verani_client_options o;
+    verani_client_loop *loop;
+    verani_client *c;
+    counts k;
+    int64_t first, second;
+    int port, fd = tcp_socket(1, &port);
+
+    (void)state;
+    loop = loop_new();
+    options(&o, url, sizeof(url), port);
+    o.initial_delay_ms = 10;
+    o.max_delay_ms = 5000;
+    o.max_attempts = VERANI_CLIENT_UNLIMITED;
+    c = client_new(loop, &o, &k);
+    answer_upgrade(loop, accept_serviced(loop, fd), answer);
+    first = dl_now_ms();
+    service_until(loop, c, VERANI_CLIENT_RECONNECTING);
+    assert_int_equal(k.errors, 1);
+    assert_int_equal(k.last_err, VERANI_EIO);
+    answer_upgrade(loop, accept_serviced(loop, fd), answer);
+    second = dl_now_ms();
+    if (second - first < 950)
+        fail_msg("the second attempt came %lld ms after the 503's Retry-After: 1",
+                 (long long)(second - first));
+    verani_client_destroy(c);
+    loop_free(loop);
+    close(fd);
+}
+
 static int waited_result = 1;
 static void on_waited(verani_client *c, int result, void *u)
 {
@@ -413,6 +489,7 @@ static void test_url_with_hello_refused(void **state)
 static const vt_case cases[] = {
     VT_CASE(test_json_only_room_refused, ""),
     VT_CASE(test_url_with_hello_refused, ""),
+    VT_CASE(test_retry_after, ""),
     VT_CASE(test_attempts_to_error, ""),
     VT_CASE(test_reconnect_disabled, ""),
     VT_CASE(test_connect_timeout_and_wait_timeout, ""),
