@@ -3,7 +3,8 @@
 // A Verani-C client in JavaScript, written from runtime/PROTOCOL.md and the two .proto files
 // alone (the installed envelope.proto and the chat.proto veranic emits), against the example
 // chat server (examples/chat/chat_server) run as a child process on 127.0.0.1: the handshake
-// (HELLO with the fingerprint read from chat.proto, WELCOME), a typed event (ids and payload
+// (HELLO with the fingerprint read from chat.proto, WELCOME; for some connections the HELLO
+// folded into the upgrade as ?hello=, base64url by Node's own encoder), a typed event (ids and payload
 // types read from ChatOn/ChatEmit), a request (the reply type from ChatOn.Reply), a join,
 // a resume across an abrupt drop with a frame sent meanwhile, and a resume across a SIGKILL
 // restart of the server on the same --db file with frames sent in between (a new epoch: every
@@ -31,6 +32,7 @@ const root = await new protobuf.Root().load([env.VERANI_ENVELOPE_PROTO, env.VERA
                                            { keepCase: true });
 root.resolveAll();
 const Envelope = root.lookupType('verani.wire.Envelope');
+const Hello = root.lookupType('verani.wire.Hello');
 const Kind = root.lookupEnum('verani.wire.Kind').values;
 const ErrorCode = root.lookupEnum('verani.wire.ErrorCode').values;
 const ChatOn = root.lookupType('chat.ChatOn');
@@ -48,14 +50,25 @@ const emitType = (id) => ChatEmit.fieldsById[id].resolvedType;
 // The example server on port 0 with its history in `db`.
 const startServer = (db) => startChatServer(['--port', '0', '--db', db], WAIT_MS);
 
-// One connection: every server message decoded into `inbox`, in order.
+// The HELLO (with `resume`'s fields, when given) as PROTOCOL.md section 3 has it.
+const helloOf = (resume) => Object.assign({ protocol: 1, fingerprint: FINGERPRINT }, resume);
+
+// One connection: every server message decoded into `inbox`, in order. With `fold` (true, or
+// the resume fields) its HELLO goes in the upgrade URL ("The folded HELLO"), not in a frame.
 class Conn {
-  constructor(port, user) {
+  constructor(port, user, fold) {
     this.inbox = [];
     this.wakers = new Set();
     this.closed = null;
     this.lastSeq = 0;
-    this.ws = new WebSocket(`ws://127.0.0.1:${port}/chat/lobby?userId=${user}&name=${user}`);
+    let url = `ws://127.0.0.1:${port}/chat/lobby?userId=${user}&name=${user}`;
+    if (fold) {
+      this.folded = fold === true ? undefined : fold;
+      const bytes = Hello.encode(Hello.fromObject(helloOf(this.folded))).finish();
+      url += `&hello=${Buffer.from(bytes).toString('base64url')}`;
+    }
+    this.fold = Boolean(fold);
+    this.ws = new WebSocket(url);
     this.ws.binaryType = 'nodebuffer';
     this.ws.on('message', (data, isBinary) => {
       assert.ok(isBinary, 'the server sends binary messages only');
@@ -112,12 +125,15 @@ class Conn {
     });
   }
 
+  // Say HELLO (resuming with `resume`), or, folded, only wait: the server read it already.
   async hello(resume) {
     await this.opened();
-    const hello = { protocol: 1, fingerprint: FINGERPRINT };
-    if (resume) Object.assign(hello, resume);
-    this.resumeFrom = resume;
-    this.send({ kind: Kind.HELLO, hello });
+    if (this.fold) {
+      this.resumeFrom = this.folded;
+    } else {
+      this.resumeFrom = resume;
+      this.send({ kind: Kind.HELLO, hello: helloOf(resume) });
+    }
     const w = await this.next((e) => e.kind === Kind.WELCOME, 'WELCOME');
     this.welcome = w.welcome;
     return w.welcome;
@@ -173,8 +189,10 @@ test('a client built from PROTOCOL.md and the .proto files talks to chat_server'
   assert.deepEqual(w.channels, ['default']);
   assert.match(w.epoch, /^[0-9a-f]{16}$/);
   assert.ok(!w.resumed);
-  const bob = new Conn(port, 'bob');
-  await bob.hello();
+  const bob = new Conn(port, 'bob', true); // folded: the WELCOME needs no frame from bob
+  const wb = await bob.hello();
+  assert.equal(wb.fingerprint, FINGERPRINT);
+  assert.ok(!wb.resumed);
 
   // a typed event: alice's ChatMessage reaches bob as the ChatBroadcast of chat.message
   alice.say('hello');
@@ -225,8 +243,8 @@ test('a client built from PROTOCOL.md and the .proto files talks to chat_server'
   await carol.hello();
   carol.say('after the restart');
   await carol.history(1);
-  const alice3 = new Conn(port, 'alice');
-  const w3 = await alice3.hello(info);
+  const alice3 = new Conn(port, 'alice', info); // the resume folded into the upgrade
+  const w3 = await alice3.hello();
   assert.ok(w3.resumed);
   assert.equal(w3.client_id, w.client_id);
   assert.notEqual(w3.epoch, w.epoch, 'a crash starts a new epoch');
