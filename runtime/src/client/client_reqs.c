@@ -301,13 +301,14 @@ static int c_emit_body(void *arg)
     f = c_pack_event(c, VERANI__WIRE__KIND__EVENT, a->ev, a->msg, 0, &r);
     if (!f)
         return r;
-    vr_client_enter(c);
-    if ((r = vr_client_send_room(c, f->len)) != 0)
+    if ((r = vr_client_send_room(c, f->len)) != 0) {
         vr_cframe_free(f);
-    else
-        vr_client_enqueue(c, f);
+        return r;
+    }
+    vr_client_enter(c);
+    vr_client_enqueue(c, f);
     vr_client_leave(c);
-    return r;
+    return 0;
 }
 
 int verani_client_emit(verani_client *c, const verani_event_def *ev, const ProtobufCMessage *msg)
@@ -379,18 +380,16 @@ static int c_req_body(void *arg)
         f = c_pack_event(c, VERANI__WIRE__KIND__REQUEST, a->ev, a->msg, r->id, &err);
     else
         f = c_pack_channel(a->kind, a->channel, r->id);
-    if (f) {
-        vr_client_enter(c);
-        err = vr_client_send_room(c, f->len);
-        if (err)
-            vr_client_leave(c);
-    }
-    if (!f || err) {
+    if (f && (err = vr_client_send_room(c, f->len)) != 0) {
         vr_cframe_free(f);
+        f = NULL;
+    }
+    if (!f) {
         vr_free(r->channel);
         vr_free(r);
         return err;
     }
+    vr_client_enter(c);
     r->next = c->reqs;
     if (c->reqs)
         c->reqs->prev = r;

@@ -319,7 +319,6 @@ void vr_uuid4_from(char out[37], uint8_t b[16])
     vr_hex(out + 24, b + 10, 6);
 }
 
-
 int vr_rndpool_draw(vr_rndpool *p, void *buf, size_t len)
 {
     if (len > sizeof(p->b))

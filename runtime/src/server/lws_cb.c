@@ -242,8 +242,7 @@ int vr_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         srv->pending.hello = NULL;
         vr_pending_drop(&srv->pending);
         if (!s) {
-            if (hello)
-                verani__wire__hello__free_unpacked(hello, &vr_pb_allocator);
+            verani__wire__hello__free_unpacked(hello, &vr_pb_allocator);
             return -1;
         }
         sock_session_begins(wsi, s);

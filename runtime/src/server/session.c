@@ -201,8 +201,7 @@ void vr_session_free(verani_session *s)
         vr_dll2_unlink(&s->x->repl_node);
         vr_free(s->x->gruns);
         vr_free(s->x->want_chans.buf);
-        if (s->x->hello)
-            verani__wire__hello__free_unpacked(s->x->hello, &vr_pb_allocator);
+        verani__wire__hello__free_unpacked(s->x->hello, &vr_pb_allocator);
         vr_free(s->x->close_reason);
         vr_free(s->x);
     }

@@ -328,8 +328,7 @@ static void meta_fill_user_id(verani_upgrade *req, ProtobufCMessage *meta)
 
 void vr_pending_drop(vr_pending *p)
 {
-    if (p->hello)
-        verani__wire__hello__free_unpacked(p->hello, &vr_pb_allocator);
+    verani__wire__hello__free_unpacked(p->hello, &vr_pb_allocator); /* NULL: nothing */
     if (p->inst) {
         p->inst->pending--;
         vr_instance_maybe_free(p->inst);
@@ -353,6 +352,14 @@ static int origin_allowed(verani_server *srv, struct lws *wsi)
         if (!strcmp(origin, srv->opts.origins[i]))
             return 1;
     return 0;
+}
+
+/* A 503 of a node that cannot serve now, with Retry-After: 1 (PROTOCOL.md section 1): the
+ * callback's return value. */
+static int answer_try_again(struct lws *wsi, const char *body)
+{
+    return vr_http_answer_ex(wsi, 503, "text/plain; charset=utf-8", body, "retry-after:", "1")
+           ? -1 : 1;
 }
 
 /* CONFIRM_UPGRADE: decide, answer a refusal ourselves (return 1), or stash the result (0). */
@@ -393,9 +400,8 @@ static vr_mount *admissible(verani_server *srv, struct lws *wsi, char *path, siz
         return NULL;
     }
     if (!vr_cluster_node_ok(srv)) {
-        *ret = vr_http_answer_ex(wsi, 503, "text/plain; charset=utf-8", "this node is not in "
-                                 "the cluster now (Redis unreachable, or its lease lost): try "
-                                 "again\n", "retry-after:", "1") ? -1 : 1;
+        *ret = answer_try_again(wsi, "this node is not in the cluster now (Redis unreachable, "
+                                "or its lease lost): try again\n");
         return NULL;
     }
     if ((*ret = vr_owner_redirect(srv, wsi, m, path, inst_name)) != 0)
@@ -561,7 +567,6 @@ int vr_upgrade_confirm(verani_server *srv, struct lws *wsi)
     vr_free(req.chans.buf);
     vr_scratch_free(&req.scratch);
     if (unsent) /* this node cannot serve it now: try again, as its other 503s say */
-        return vr_http_answer_ex(wsi, 503, "text/plain; charset=utf-8", body, "retry-after:",
-                                 "1") ? -1 : 1;
+        return answer_try_again(wsi, body);
     return vr_http_answer(wsi, status, body, 0) ? -1 : 1;
 }
