@@ -108,13 +108,37 @@ int vr_wire_decode_fast(const uint8_t *buf, size_t len, vr_envelope *st)
 static int fast_encodable(const vr_envelope *env)
 {
     return !env->hello && !env->welcome && !env->error && !env->base.n_unknown_fields &&
-           (!env->has_kind || env->kind >= 0);
+           (!env->has_kind || (int)env->kind >= 0); /* (the enum's type may be unsigned) */
+}
+
+/* The bytes vr_wire_encode_fast writes for `env` (fast_encodable) with a payload of `plen`
+ * bytes when `payload`, a channel of `clen`; sizes in protobuf-c's order, by field number. */
+static size_t fast_size(const vr_envelope *env, int payload, size_t plen, size_t clen)
+{
+    size_t n = 0;
+
+    n += env->has_kind ? 1 + vr_varint_len((uint64_t)env->kind) : 0;
+    n += env->has_event ? 1 + vr_varint_len(env->event) : 0;
+    n += env->channel ? 1 + vr_varint_len(clen) + clen : 0;
+    n += payload ? 1 + vr_varint_len(plen) + plen : 0;
+    n += env->has_request_id ? 1 + vr_varint_len(env->request_id) : 0;
+    n += env->has_seq ? 1 + vr_varint_len(env->seq) : 0;
+    return n;
+}
+
+int vr_wire_size_fast(const vr_envelope *env, size_t *n)
+{
+    if (!fast_encodable(env))
+        return 1;
+    *n = fast_size(env, env->has_payload, env->has_payload ? env->payload.len : 0,
+                   env->channel ? strlen(env->channel) : 0);
+    return 0;
 }
 
 int vr_wire_encode_fast(vr_envelope *env, const ProtobufCMessage *msg, vr_wire_alloc_fn alloc,
                         void *arg)
 {
-    size_t plen = 0, clen = 0, n = 0;
+    size_t plen = 0, clen = 0, n;
     uint8_t *out;
     int payload = msg || env->has_payload;
 
@@ -130,13 +154,7 @@ int vr_wire_encode_fast(vr_envelope *env, const ProtobufCMessage *msg, vr_wire_a
     }
     if (env->channel)
         clen = strlen(env->channel);
-    /* the sizes, in protobuf-c's order: by field number */
-    n += env->has_kind ? 1 + vr_varint_len((uint64_t)env->kind) : 0;
-    n += env->has_event ? 1 + vr_varint_len(env->event) : 0;
-    n += env->channel ? 1 + vr_varint_len(clen) + clen : 0;
-    n += payload ? 1 + vr_varint_len(plen) + plen : 0;
-    n += env->has_request_id ? 1 + vr_varint_len(env->request_id) : 0;
-    n += env->has_seq ? 1 + vr_varint_len(env->seq) : 0;
+    n = fast_size(env, payload, plen, clen);
     if (!(out = alloc(n, arg)))
         return VERANI_ENOMEM;
     n = 0;

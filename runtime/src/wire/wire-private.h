@@ -154,6 +154,9 @@ int vr_wire_encode(vr_envelope *env, const ProtobufCMessage *msg, vr_wire_alloc_
  * error or unknown field; 1 when it has (nothing done), else vr_wire_encode's result. */
 int vr_wire_encode_fast(vr_envelope *env, const ProtobufCMessage *msg, vr_wire_alloc_fn alloc,
                         void *arg);
+/* envelope_fast.c: vr_wire_size by hand for the same envelopes (its payload as it stands:
+ * has_payload and payload.len), into *n; 1 when it cannot (nothing done), else 0. */
+int vr_wire_size_fast(const vr_envelope *env, size_t *n);
 
 /* The name of a Kind / ErrorCode value for logs ("EVENT", "BAD_FRAME"). */
 const char *vr_wire_kind_name(int kind);
