@@ -563,6 +563,11 @@ static void test_api_route_ids(void **state)
     memset(id, 'i', 290);
     snprintf(path, sizeof(path), "/_verani/rooms/Hard/%s/count", id);
     api_expect(h.port, "GET", path, 414, "longer");
+    /* an action no route has, however long: 404 naming it, not a 414 about the other parts */
+    snprintf(path, sizeof(path), "/_verani/rooms/Hard/lobby/%.40s", id);
+    api_expect(h.port, "GET", path, 404, "no API action 'iiiiii");
+    snprintf(path, sizeof(path), "/_verani/rooms/Hard/lobby/%.31s", id);
+    api_expect(h.port, "GET", path, 404, "no API action 'iiiiii");
     rc_loop_destroy(l);
     e2e_server_stop(&h);
 }
