@@ -8,6 +8,8 @@
 #       PREFIX <prefix>             the test of case test_<c> is <prefix><c>
 #       [ARGS <arg>...]             arguments before the case name (generator expressions ok)
 #       [TIMEOUT <s>] [LABELS <label>...] [ENVIRONMENT <VAR=value>...]
+#       [COST <n>]                  CTest's COST: a case that runs long starts first, also
+#                                   in a fresh build tree (no timings of an earlier run)
 #       [VARIANTS <tag>|<prefix>|<VAR=value>...]  cases tagged <tag> also run as <prefix><c>
 #                                   with VAR=value set
 #       [TAG_LABELS <tag>|<label>...]     cases tagged <tag> get one more label
@@ -18,7 +20,7 @@
 set(VERANI_CASES_SCRIPT ${CMAKE_CURRENT_LIST_DIR}/cases_discover.cmake CACHE INTERNAL "")
 
 function(verani_test_cases target)
-    cmake_parse_arguments(PARSE_ARGV 1 VC "" "PREFIX;TIMEOUT"
+    cmake_parse_arguments(PARSE_ARGV 1 VC "" "PREFIX;TIMEOUT;COST"
                           "ARGS;LABELS;ENVIRONMENT;VARIANTS;TAG_LABELS;TAG_ENVIRONMENT")
     if(NOT VC_PREFIX)
         message(FATAL_ERROR "verani_test_cases(${target}): PREFIX is required")
@@ -28,7 +30,7 @@ function(verani_test_cases target)
     endif()
     set(base ${CMAKE_CURRENT_BINARY_DIR}/${target})
     set(params "")
-    foreach(var PREFIX TIMEOUT ARGS LABELS ENVIRONMENT VARIANTS TAG_LABELS TAG_ENVIRONMENT)
+    foreach(var PREFIX TIMEOUT COST ARGS LABELS ENVIRONMENT VARIANTS TAG_LABELS TAG_ENVIRONMENT)
         string(APPEND params "set(VC_${var} [==[${VC_${var}}]==])\n")
     endforeach()
     string(APPEND params "set(VC_EXE [==[$<TARGET_FILE:${target}>]==])\n")
