@@ -204,8 +204,31 @@ static void test_moved_then_redirect(void **state)
     snprintf(want, sizeof(want), "location: %s/e2e/r1?userId=u%%20x&channels=a%%2Cb", cl.url[1]);
     if (!strstr(head, want))
         fail_msg("no \"%s\" in:\n%s", want, head);
+    /* a folded HELLO of the longest kind (511 characters): kept whole in the Location,
+     * with what follows it */
+    {
+        Verani__Wire__Hello h = VERANI__WIRE__HELLO__INIT;
+        char fp[379], hello[600], req[1400], loc[1200];
+
+        memset(fp, 'f', sizeof(fp) - 1);
+        fp[sizeof(fp) - 1] = '\0';
+        h.has_protocol = 1;
+        h.protocol = 1;
+        h.fingerprint = fp;
+        assert_int_equal(rc_hello_param(&h, hello, sizeof(hello)), 0);
+        assert_int_equal(strlen(hello), 6 + 511);
+        snprintf(req, sizeof(req), "GET /e2e/r1?userId=u2&%s&channels=c HTTP/1.1\r\n"
+                 "Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 "Sec-WebSocket-Version: 13\r\nX-Verani-Redirects: follow\r\n\r\n", hello);
+        assert_int_equal(rc_tcp_request(cl.node[0].port, req, head, sizeof(head)), 307);
+        snprintf(loc, sizeof(loc), "location: %s/e2e/r1?userId=u2&%s&channels=c\r\n",
+                 cl.url[1], hello);
+        if (!strstr(head, loc))
+            fail_msg("no \"%s\" in:\n%s", loc, head);
+    }
     assert_true(metric(&cl, 0, "verani_cluster_moved_total") >= 1);
-    assert_int_equal(metric(&cl, 0, "verani_cluster_redirects_total"), 1);
+    assert_int_equal(metric(&cl, 0, "verani_cluster_redirects_total"), 2);
     assert_int_equal(metric(&cl, 1, "verani_cluster_owned_instances"), 1);
     assert_int_equal(metric(&cl, 0, "verani_cluster_owned_instances"), 0);
     assert_int_equal(sessions_on(&cl, 1, "r1"), 1);

@@ -525,12 +525,13 @@ static int url_put(char *buf, size_t len, size_t *n, const char *s, const char *
     return 0;
 }
 
-/* `url` (its trailing '/' dropped), the request's path and its query, encoded again. */
+/* `url` (its trailing '/' dropped), the request's path and its query, encoded again; -1 when
+ * it does not fit `len` (the caller then moves the connection with 4003 instead). */
 static int location(struct lws *wsi, const char *url, const char *path, char *buf, size_t len)
 {
     size_t n = strlen(url), i;
-    int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
-    char frag[512];
+    int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS), r = 0;
+    char *frag = NULL;
 
     while (n && url[n - 1] == '/')
         n--;
@@ -540,21 +541,28 @@ static int location(struct lws *wsi, const char *url, const char *path, char *bu
     buf[n] = '\0';
     if (url_put(buf, len, &n, path, "/"))
         return -1;
-    for (i = 0; total > 0 && lws_hdr_copy_fragment(wsi, frag, sizeof(frag),
-                                                   WSI_TOKEN_HTTP_URI_ARGS, (int)i) >= 0; i++) {
+    /* room for the whole query in one argument: a copy that failed for want of room would
+     * look like the end of the arguments and cut the query (a folded HELLO is 512 bytes) */
+    if (total > 0 && !(frag = vr_malloc((size_t)total + 1)))
+        return -1;
+    for (i = 0; !r && frag && lws_hdr_copy_fragment(wsi, frag, total + 1,
+                                                    WSI_TOKEN_HTTP_URI_ARGS, (int)i) >= 0; i++) {
         char *eq = strchr(frag, '=');
 
-        if (n + 2 >= len)
-            return -1;
+        if (n + 2 >= len) {
+            r = -1;
+            break;
+        }
         buf[n++] = i ? '&' : '?';
         buf[n] = '\0';
         if (eq)
             *eq = '\0';
-        if (url_put(buf, len, &n, frag, "") ||
-            (eq && (url_put(buf, len, &n, "=", "=") || url_put(buf, len, &n, eq + 1, ""))))
-            return -1;
+        r = url_put(buf, len, &n, frag, "") ||
+            (eq && (url_put(buf, len, &n, "=", "=") || url_put(buf, len, &n, eq + 1, "")))
+                ? -1 : 0;
     }
-    return 0;
+    vr_free(frag);
+    return r;
 }
 
 /* Does the upgrade say its client follows a 307 (X-Verani-Redirects: follow)? A browser's
