@@ -189,8 +189,9 @@ struct verani_client {
     uint32_t max_attempts, connect_timeout_ms, ping_interval_ms, pong_timeout_ms;
     uint32_t request_timeout_ms, max_rx;
     size_t max_send;                  /* max_send_bytes: the bound of outq while welcomed */
-    uint32_t retry_after_ms;          /* the refused upgrade's Retry-After (0: none), for the
-                                         next delay (c_lost) */
+    uint32_t retry_after_ms;          /* a failed upgrade's Retry-After (a 503 or 429; 0:
+                                         none), for the delay that c_lost of that same
+                                         failure picks, then 0 */
     struct lws_vhost *vh;
 
     /* State. */

@@ -345,6 +345,9 @@ static uint32_t c_moved(verani_client *c, const char *reason, uint32_t delay)
  */
 static void c_lost(verani_client *c, int err, const char *what, int code, const char *reason)
 {
+    uint32_t retry_after = c->retry_after_ms; /* this loss's answer's alone, never a later one's */
+
+    c->retry_after_ms = 0;
     vr_client_conn_end(c, err, what, code, reason);
     if (c->destroyed || c->wsi_live || c->user_closed)
         return; /* a callback reconnected, disconnected or destroyed it */
@@ -396,9 +399,8 @@ static void c_lost(verani_client *c, int err, const char *what, int code, const 
         uint32_t ms = vr_backoff_delay(&c->bo, c->attempts, c_random(c));
 
         /* a 503 or 429 that says when to come back: not sooner (nor later than max_delay) */
-        if (c->retry_after_ms > ms)
-            ms = c->retry_after_ms < c->bo.max_ms ? c->retry_after_ms : c->bo.max_ms;
-        c->retry_after_ms = 0;
+        if (retry_after > ms)
+            ms = retry_after < c->bo.max_ms ? retry_after : c->bo.max_ms;
         if (code == VR_CLOSE_MOVED)
             ms = c_moved(c, reason ? reason : "", ms);
 
@@ -629,7 +631,7 @@ int vr_client_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         lws_set_opaque_user_data(wsi, NULL);
         if (c_http_refused(status))
             c->refused = 1;
-        c->retry_after_ms = status ? c_retry_after(wsi) : 0;
+        c->retry_after_ms = status == 503 || status == 429 ? c_retry_after(wsi) : 0;
         if (status)
             snprintf(what, sizeof(what), "connection failed: %s (HTTP %d)",
                      in ? (const char *)in : "", status);

@@ -300,6 +300,43 @@ static void test_retry_after(void **state)
     close(fd);
 }
 
+/* A Retry-After is the answer's it came with. The last attempt's 503 says Retry-After: 30 and
+ * the client gives up (max_attempts); after a reconnect, an attempt that times out (no
+ * answer, so no Retry-After of its own) is retried at the backoff's 10 ms, not 30 s later:
+ * before the fix it waited out the old answer's 30 s, past the test's deadline. */
+static void test_retry_after_not_kept(void **state)
+{
+    static const char plain[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                                "Content-Length: 0\r\nConnection: close\r\n\r\n";
+    static const char later[] = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\n"
+                                "Content-Length: 0\r\nConnection: close\r\n\r\n";
+    char url[128];
+    verani_client_options o;
+    verani_client_loop *loop;
+    verani_client *c;
+    counts k;
+    int held, port, fd = tcp_socket(1, &port);
+
+    (void)state;
+    loop = loop_new();
+    options(&o, url, sizeof(url), port);
+    o.connect_timeout_ms = 300;
+    o.initial_delay_ms = 10;
+    o.max_delay_ms = 60000;
+    o.max_attempts = 1;
+    c = client_new(loop, &o, &k);
+    answer_upgrade(loop, accept_serviced(loop, fd), plain);
+    answer_upgrade(loop, accept_serviced(loop, fd), later); /* the one retry: given up */
+    service_until(loop, c, VERANI_CLIENT_ERROR);
+    assert_int_equal(verani_client_reconnect(c), 0);
+    held = accept_serviced(loop, fd); /* no answer: this attempt times out, with no status */
+    answer_upgrade(loop, accept_serviced(loop, fd), plain); /* at the backoff's delay */
+    close(held);
+    verani_client_destroy(c);
+    loop_free(loop);
+    close(fd);
+}
+
 static int waited_result = 1;
 static void on_waited(verani_client *c, int result, void *u)
 {
@@ -490,6 +527,7 @@ static const vt_case cases[] = {
     VT_CASE(test_json_only_room_refused, ""),
     VT_CASE(test_url_with_hello_refused, ""),
     VT_CASE(test_retry_after, ""),
+    VT_CASE(test_retry_after_not_kept, ""),
     VT_CASE(test_attempts_to_error, ""),
     VT_CASE(test_reconnect_disabled, ""),
     VT_CASE(test_connect_timeout_and_wait_timeout, ""),
