@@ -10,7 +10,9 @@
  * upgrade as the query parameter `hello` (PROTOCOL.md section 3, "The folded
  * HELLO"), so the welcome follows the 101 a round trip sooner; a resume's is
  * the first frame, so that a resume token is never written into a URL. The
- * URL given to verani_client_create must not have a `hello` parameter.
+ * URL given to verani_client_create must not have a `hello` parameter (its
+ * name read percent-decoded, as the server reads it); a fragment (#...) is
+ * dropped, since a WebSocket request has none (RFC 6455 section 3).
  * Resume: every reconnect's hello carries the last resume token and the last
  * sequence number received; when the server resumes the session (within its
  * grace period) the client keeps its client id and channels, no frame is

@@ -333,15 +333,33 @@ static int c_split_header(const char *h, char **name, char **value)
     return 0;
 }
 
-/* Does the query of `path` ("/p?a=1&b") have a parameter `name` (with a value or not)? */
+static int c_hexval(char h)
+{
+    return h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
+         : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+}
+
+/* Does the query of `path` ("/p?a=1&b") have a parameter `name` (with a value or not)? The
+ * names are compared percent-decoded, as the server reads them ("hell%6F" is "hello"). */
 static int c_query_has(const char *path, const char *name)
 {
     const char *p = strchr(path, '?');
-    size_t n = strlen(name);
 
     while (p) {
-        p++;
-        if (!strncmp(p, name, n) && (p[n] == '=' || p[n] == '&' || p[n] == '\0'))
+        const char *n = name;
+        int hi, lo;
+
+        for (p++; *p && *p != '=' && *p != '&'; p++, n++) {
+            char ch = *p;
+
+            if (ch == '%' && (hi = c_hexval(p[1])) >= 0 && (lo = c_hexval(p[2])) >= 0) {
+                ch = (char)(hi << 4 | lo);
+                p += 2;
+            }
+            if (!*n || ch != *n)
+                break;
+        }
+        if (!*n && (!*p || *p == '=' || *p == '&'))
             return 1;
         p = strchr(p, '&');
     }
@@ -371,6 +389,8 @@ static int c_parse_url(verani_client *c, const char *url, char *errbuf, size_t e
     }
     if (!path)
         path = "";
+    else /* a fragment is no part of a WebSocket's request (RFC 6455 section 3) */
+        copy[(size_t)(path - copy) + strcspn(path, "#")] = '\0'; /* (path is in copy) */
     if (c_query_has(path, "hello")) {
         snprintf(errbuf, errlen, "the URL \"%s\" has a query parameter 'hello', which is the "
                  "client's own (the HELLO folded into the upgrade): leave it out", url);

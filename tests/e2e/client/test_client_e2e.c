@@ -414,6 +414,13 @@ static void test_hello_folded_fresh_only(void **state)
      * carried the token, so none folded */
     assert_true(read_log(log, "upgrade:fold", up, 4) >= 2);
     assert_int_equal(up[1], 0);
+    verani_client_destroy(c);
+    /* a URL's fragment is no part of a WebSocket's request (RFC 6455 section 3): it goes, and
+     * the query the server reads ends with the folded HELLO, not with "#part&hello=..." */
+    c = client_new(loop, s.port, "/t/fold?userId=frag#part", &o, &w);
+    assert_int_equal(verani_client_wait_for_connection(c, DL_WAIT_MS), 0);
+    assert_int_equal(read_log(log, "upgrade:frag", up, 4), 1);
+    assert_int_equal(up[0], 1);
     end_all(c, loop, &s);
     unlink(log);
 }

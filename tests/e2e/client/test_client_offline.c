@@ -500,7 +500,8 @@ static void test_json_only_room_refused(void **state)
  * that has one is refused at create, saying so; a parameter that only starts with it is not. */
 static void test_url_with_hello_refused(void **state)
 {
-    static const char *const bad[] = {"?hello=CAE", "?userId=u1&hello", "?a=1&hello=&b=2"};
+    static const char *const bad[] = {"?hello=CAE", "?userId=u1&hello", "?a=1&hello=&b=2",
+                                      "?hell%6F=CAE", "?%68%65%6c%6c%6f", "?hello#frag"};
     char url[128], err[256];
     verani_client_options o;
     verani_client_loop *loop;
@@ -517,7 +518,7 @@ static void test_url_with_hello_refused(void **state)
         assert_non_null(strstr(err, "query parameter 'hello', which is the client's own"));
     }
     options(&o, url, sizeof(url), 1);
-    snprintf(url, sizeof(url), "ws://127.0.0.1:1/ws?userId=u1&helloworld=1&ahello=2");
+    snprintf(url, sizeof(url), "ws://127.0.0.1:1/ws?userId=u1&helloworld=1&ahello=2&hell%%6f2");
     c = client_new(loop, &o, NULL);
     verani_client_destroy(c);
     loop_free(loop);
