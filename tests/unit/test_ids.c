@@ -98,6 +98,13 @@ static void test_rndpool(void **state)
     assert_int_equal(vr_rndpool_draw(&p, big, sizeof(big)), 0);
     assert_int_equal(p.left, VR_RNDPOOL - 1); /* not from the pool */
     assert_memory_not_equal(big + sizeof(big) - sizeof(zero), zero, sizeof(zero));
+    /* its owner's end: nothing left behind, and a draw after refills */
+    vr_rndpool_wipe(&p);
+    assert_int_equal(p.left, 0);
+    for (i = 0; i < VR_RNDPOOL; i += sizeof(zero))
+        assert_memory_equal(p.b + i, zero, sizeof(zero));
+    assert_int_equal(vr_rndpool_draw(&p, a, sizeof(a)), 0);
+    assert_int_equal(p.left, VR_RNDPOOL - sizeof(a));
 }
 
 /* base64url both ways: RFC 4648's test vectors in its URL alphabet without padding, every

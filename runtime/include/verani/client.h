@@ -255,7 +255,9 @@ typedef void (*verani_client_close_fn)(verani_client *client, int code, const ch
  * queue there was full; resync, as after on_recovery_failed), or the mapping of a
  * server ERROR frame that answers no request (VERANI_EINVAL for
  * invalid_payload, VERANI_EFULL for rate_limited, VERANI_ENOTFOUND for
- * unknown_event, VERANI_EHANDLER, VERANI_EPROTO for the rest). */
+ * unknown_event, VERANI_EHANDLER, VERANI_EPROTO for the rest). The two
+ * VERANI_EFULLs differ: a gap raises verani_client_info.missed by the frames
+ * it lost (resync), a rate limit does not (send more slowly). */
 typedef void (*verani_client_error_fn)(verani_client *client, int err, const char *what,
                                        void *user);
 typedef void (*verani_client_state_fn)(verani_client *client, verani_client_state old_state,

@@ -353,7 +353,9 @@ typedef void (*verani_reply_invoke_fn)(verani_client *client, verani_fn fn,
  * Send event `ev` (one of the room's `on` events) with payload `msg` (NULL for
  * `()`). The payload is validated first (VERANI_EINVAL, and the reason in the
  * client's last error, when it fails). While the client is not connected the
- * frame waits in the bounded offline queue. Thread safety: see client.h.
+ * frame waits in the bounded offline queue; while it is, VERANI_EFULL when
+ * max_send_bytes of frames already wait for the socket (nothing is queued).
+ * Thread safety: see client.h.
  */
 VERANI_API int verani_client_emit(verani_client *client, const verani_event_def *ev,
                                   const ProtobufCMessage *msg);
@@ -361,6 +363,8 @@ VERANI_API int verani_client_emit(verani_client *client, const verani_event_def 
 /*
  * Send a request for a `returns` event and call `fn` through `invoke` exactly
  * once with its outcome. `timeout_ms` 0 means the client's default (10000).
+ * Refused as verani_client_emit is (VERANI_EINVAL, VERANI_EFULL): then `fn`
+ * is never called.
  */
 VERANI_API int verani_client_request(verani_client *client, const verani_event_def *ev,
                                      const ProtobufCMessage *msg, uint32_t timeout_ms,

@@ -30,7 +30,8 @@ typedef struct verani_server verani_server;
 typedef enum verani_slow_policy {
     VERANI_SLOW_DISCONNECT = 0, /* close it with 4000 "slow consumer" (the default) */
     VERANI_SLOW_DROP            /* drop the new frame for that session; its seq is skipped,
-                                   so the client sees the gap */
+                                   so the client sees the gap (on Verani's JSON wire, which
+                                   has no seqs, the frame is only missing) */
 } verani_slow_policy;
 
 /*

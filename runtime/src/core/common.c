@@ -334,6 +334,17 @@ int vr_rndpool_draw(vr_rndpool *p, void *buf, size_t len)
     return 0;
 }
 
+void vr_wipe(void *p, size_t n)
+{
+    explicit_bzero(p, n); /* not optimised away as a store to memory that goes */
+}
+
+void vr_rndpool_wipe(vr_rndpool *p)
+{
+    vr_wipe(p->b, sizeof(p->b));
+    p->left = 0;
+}
+
 int vr_random_hex(char *out, size_t len)
 {
     uint8_t b[64];

@@ -85,6 +85,10 @@ typedef struct vr_rndpool {
 /* `len` random bytes from `p` (refilled when it holds fewer; a draw longer than the pool goes
  * to the system's source directly). 0, or VERANI_EIO as vr_random. */
 int vr_rndpool_draw(vr_rndpool *p, void *buf, size_t len);
+/* Wipe what `p` has not handed out (its owner's end): empty after. */
+void vr_rndpool_wipe(vr_rndpool *p);
+/* Zero `n` bytes at `p` in a way the compiler keeps (secrets about to go out of scope). */
+void vr_wipe(void *p, size_t n);
 
 /* A UUIDv4 in its 36-character text form (`out` holds 37 bytes) from 16 random bytes the
  * caller drew (`b` gets the version and variant bits). */

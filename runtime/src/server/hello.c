@@ -299,6 +299,7 @@ void vr_session_hello(verani_session *s, const vr_envelope *env)
     if (!old)
         vr_uuid4_from(s->client_id, rnd);
     memcpy(s->resume_token, rnd + 16, sizeof(s->resume_token));
+    vr_wipe(rnd, sizeof(rnd)); /* the token's bytes leave no copy on the stack */
     if (old) {
         recovered = resume(s, old, hello, &last);
         vr_session_prev_token_set(s, presented); /* until the WELCOME's token is presented */

@@ -692,5 +692,6 @@ void verani_server_destroy(verani_server *srv)
     vr_frame_unref(srv->json_pong);
     vr_sref_free_all(srv);
     pthread_mutex_destroy(&srv->async_lock);
+    vr_rndpool_wipe(&srv->rnd); /* future client ids and resume tokens */
     vr_free(srv);
 }

@@ -402,7 +402,10 @@ export class VeraniClient {
     };
   }
 
-  /** Send `on` event `id` (no reply) with `payload` (validated first; throws when invalid). */
+  /**
+   * Send `on` event `id` (no reply) with `payload` (validated first; throws when invalid, and
+   * SendBufferFullError when connected with `maxSendBytes` already waiting in the socket).
+   */
   emit(id: number, payload?: object): void {
     const ev = this.checkSend(id, false);
     const f = this.packEvent(Kind.EVENT, ev, payload, 0n);
@@ -410,7 +413,10 @@ export class VeraniClient {
     this.enqueue(f);
   }
 
-  /** Send request `id` and resolve with its reply; a RequestError for every other end. */
+  /**
+   * Send request `id` and resolve with its reply; reject with a RequestError for every other
+   * end, or with what `emit` would throw when the request cannot be sent at all.
+   */
   request<R = unknown>(id: number, payload?: object, timeoutMs?: number): Promise<R> {
     let ev: EventDef;
     let frame: Frame;
