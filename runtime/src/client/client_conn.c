@@ -538,20 +538,23 @@ static int c_http_refused(int status)
     return status >= 400 && status < 500 && status != 408 && status != 429;
 }
 
-/* The answer's Retry-After in ms when it is delta-seconds (an HTTP-date is not read), else 0;
- * at most a day. */
+/* The answer's Retry-After in ms when it is delta-seconds between optional blanks (an
+ * HTTP-date is not read), else 0; at most a day. */
 static uint32_t c_retry_after(struct lws *wsi)
 {
-    char v[16];
+    char v[32];
     uint32_t s = 0;
-    int n = lws_hdr_copy(wsi, v, sizeof(v), WSI_TOKEN_HTTP_RETRY_AFTER), i;
+    int n = lws_hdr_copy(wsi, v, sizeof(v), WSI_TOKEN_HTTP_RETRY_AFTER), i = 0, digits = 0;
 
-    for (i = 0; i < n; i++) {
-        if (v[i] < '0' || v[i] > '9')
-            return 0;
+    while (i < n && (v[i] == ' ' || v[i] == '\t'))
+        i++;
+    for (; i < n && v[i] >= '0' && v[i] <= '9'; i++, digits++)
         if (s < 86400)
             s = s * 10 + (uint32_t)(v[i] - '0');
-    }
+    while (i < n && (v[i] == ' ' || v[i] == '\t'))
+        i++;
+    if (!digits || i < n)
+        return 0;
     return (s < 86400 ? s : 86400) * 1000u;
 }
 

@@ -270,6 +270,8 @@ static void test_retry_after(void **state)
     static const char answer[] = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
                                  "Content-Type: text/plain\r\nContent-Length: 9\r\n"
                                  "Connection: close\r\n\r\ntry again";
+    static const char spaced[] = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1 \t\r\n"
+                                 "Content-Length: 0\r\nConnection: close\r\n\r\n";
     char url[128];
     verani_client_options o;
     verani_client_loop *loop;
@@ -290,11 +292,17 @@ static void test_retry_after(void **state)
     service_until(loop, c, VERANI_CLIENT_RECONNECTING);
     assert_int_equal(k.errors, 1);
     assert_int_equal(k.last_err, VERANI_EIO);
-    answer_upgrade(loop, accept_serviced(loop, fd), answer);
+    answer_upgrade(loop, accept_serviced(loop, fd), spaced);
     second = dl_now_ms();
     if (second - first < 950)
         fail_msg("the second attempt came %lld ms after the 503's Retry-After: 1",
                  (long long)(second - first));
+    /* the value between blanks (HTTP's optional whitespace) is still read */
+    answer_upgrade(loop, accept_serviced(loop, fd), answer);
+    first = dl_now_ms();
+    if (first - second < 950)
+        fail_msg("the third attempt came %lld ms after a Retry-After of \" 1 \\t\"",
+                 (long long)(first - second));
     verani_client_destroy(c);
     loop_free(loop);
     close(fd);
