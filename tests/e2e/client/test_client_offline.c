@@ -262,16 +262,24 @@ static void answer_upgrade(verani_client_loop *loop, int s, const char *answer)
     close(s);
 }
 
+/* Take the next connection on `fd` and answer its upgrade 503, with a Retry-After of
+ * `retry_after` when not NULL. */
+static void answer_503(verani_client_loop *loop, int fd, const char *retry_after)
+{
+    char answer[256];
+
+    snprintf(answer, sizeof(answer), "HTTP/1.1 503 Service Unavailable\r\n%s%s%s"
+             "Content-Length: 0\r\nConnection: close\r\n\r\n",
+             retry_after ? "Retry-After: " : "", retry_after ? retry_after : "",
+             retry_after ? "\r\n" : "");
+    answer_upgrade(loop, accept_serviced(loop, fd), answer);
+}
+
 /* A 503 that says Retry-After: the next attempt waits at least that long though the backoff
  * would come back in 10 ms; a 503 is no refusal (the client tries again, on_error EIO). Only a
  * lower bound is checked: a busy machine makes it later, never sooner. */
 static void test_retry_after(void **state)
 {
-    static const char answer[] = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
-                                 "Content-Type: text/plain\r\nContent-Length: 9\r\n"
-                                 "Connection: close\r\n\r\ntry again";
-    static const char spaced[] = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1 \t\r\n"
-                                 "Content-Length: 0\r\nConnection: close\r\n\r\n";
     char url[128];
     verani_client_options o;
     verani_client_loop *loop;
@@ -287,18 +295,18 @@ static void test_retry_after(void **state)
     o.max_delay_ms = 5000;
     o.max_attempts = VERANI_CLIENT_UNLIMITED;
     c = client_new(loop, &o, &k);
-    answer_upgrade(loop, accept_serviced(loop, fd), answer);
+    answer_503(loop, fd, "1");
     first = dl_now_ms();
     service_until(loop, c, VERANI_CLIENT_RECONNECTING);
     assert_int_equal(k.errors, 1);
     assert_int_equal(k.last_err, VERANI_EIO);
-    answer_upgrade(loop, accept_serviced(loop, fd), spaced);
+    answer_503(loop, fd, "1 \t");
     second = dl_now_ms();
     if (second - first < 950)
         fail_msg("the second attempt came %lld ms after the 503's Retry-After: 1",
                  (long long)(second - first));
     /* the value between blanks (HTTP's optional whitespace) is still read */
-    answer_upgrade(loop, accept_serviced(loop, fd), answer);
+    answer_503(loop, fd, "1");
     first = dl_now_ms();
     if (first - second < 950)
         fail_msg("the third attempt came %lld ms after a Retry-After of \" 1 \\t\"",
@@ -314,10 +322,6 @@ static void test_retry_after(void **state)
  * before the fix it waited out the old answer's 30 s, past the test's deadline. */
 static void test_retry_after_not_kept(void **state)
 {
-    static const char plain[] = "HTTP/1.1 503 Service Unavailable\r\n"
-                                "Content-Length: 0\r\nConnection: close\r\n\r\n";
-    static const char later[] = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\n"
-                                "Content-Length: 0\r\nConnection: close\r\n\r\n";
     char url[128];
     verani_client_options o;
     verani_client_loop *loop;
@@ -333,12 +337,12 @@ static void test_retry_after_not_kept(void **state)
     o.max_delay_ms = 60000;
     o.max_attempts = 1;
     c = client_new(loop, &o, &k);
-    answer_upgrade(loop, accept_serviced(loop, fd), plain);
-    answer_upgrade(loop, accept_serviced(loop, fd), later); /* the one retry: given up */
+    answer_503(loop, fd, NULL);
+    answer_503(loop, fd, "30"); /* the one retry: given up */
     service_until(loop, c, VERANI_CLIENT_ERROR);
     assert_int_equal(verani_client_reconnect(c), 0);
     held = accept_serviced(loop, fd); /* no answer: this attempt times out, with no status */
-    answer_upgrade(loop, accept_serviced(loop, fd), plain); /* at the backoff's delay */
+    answer_503(loop, fd, NULL); /* at the backoff's delay */
     close(held);
     verani_client_destroy(c);
     loop_free(loop);
