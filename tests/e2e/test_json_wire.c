@@ -224,6 +224,17 @@ static void test_json_session_and_events(void **state)
     /* an end of connection ends the session at once: on_disconnect now, no resume grace */
     rc_close(j);
     e2e_wait_log(l, "disconnect:j1");
+
+    /* a plain string left out reaches the handler as "", as on the binary wire (which cannot
+     * leave it out), never NULL: the e2e room's op 11 compares its `arg` with strcmp and, with
+     * no case named, closes the session with 4000 "bye" */
+    j = json_connect(l, h.port, "/e2e-json/lobby?userId=j2");
+    e2e_wait_log(l, "connect:j2:-");
+    send_text(j, "{\"type\":\"cmd\",\"data\":{\"op\":11}}");
+    assert_true(rc_wait(l, e2e_p_closed, j, DL_WAIT_MS));
+    assert_int_equal(j->close_code, 4000);
+    assert_string_equal(j->close_reason, "bye");
+    e2e_wait_log(l, "disconnect:j2");
     cmd.op = 10; /* the server's session count */
     assert_int_equal(rc_send_event(b, VERANI__WIRE__KIND__REQUEST, E2E_EV_CMD, &cmd.base, 8),
                      0);

@@ -665,7 +665,10 @@ static void test_key_forms_and_conversions(void **state)
     assert_false(l->has_opt_e);
     assert_null(l->leader);
     assert_int_equal(l->n_palette, 0);
-    assert_null(l->name); /* absent required string: the default, no error */
+    /* an absent plain string is "", never NULL: the binary wire cannot leave one out, and a
+     * handler written for it reads the string as it is */
+    assert_non_null(l->name);
+    assert_string_equal(l->name, "");
     vr_wire_payload_free(&l->base);
 
     /* numbers as strings, integral reals, enum numbers, url-safe base64 without padding */
@@ -712,10 +715,26 @@ static void test_key_forms_and_conversions(void **state)
         assert_null(m);
         OK(vr_json_payload_decode(&f, &kitchen__player__descriptor, NULL, &m, &err));
         p = (Kitchen__Player *)m;
-        assert_null(p->name);
+        assert_non_null(p->name);
+        assert_string_equal(p->name, "");
         assert_int_equal(p->level, 0);
         vr_wire_payload_free(m);
         vr_json_frame_free(&f);
+    }
+    /* the same inside messages, an empty one ({}) too, and for a string given as null */
+    {
+        Kitchen__Labels *lb = (Kitchen__Labels *)decode_ok(
+            "{\"by_name\":{\"a\":{},\"b\":{\"level\":2}},\"players\":[{}],"
+            "\"opt_m\":{\"name\":null},\"name\":null}", &kitchen__labels__descriptor);
+
+        assert_string_equal(lb->name, "");
+        assert_int_equal(lb->n_by_name, 2);
+        assert_string_equal(lb->by_name[0]->value->name, "");
+        assert_string_equal(lb->by_name[1]->value->name, "");
+        assert_int_equal(lb->n_players, 1);
+        assert_string_equal(lb->players[0]->name, "");
+        assert_string_equal(lb->opt_m->name, "");
+        vr_wire_payload_free(&lb->base);
     }
     p = (Kitchen__Player *)decode_ok("null", &kitchen__player__descriptor);
     assert_null(p->team);

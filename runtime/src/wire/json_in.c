@@ -492,6 +492,25 @@ static int dec_repeated(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
 
 /* The fields of `m` (at `depth`) from the members of `obj`, each under its schema name or its
  * lowerCamelCase form; other members are ignored. */
+/* A plain string field (proto2's required) left out, or given as null, is "": on the binary
+ * wire protobuf-c refuses a payload without one, so a handler never sees it NULL there, and
+ * may rely on that (schema/README.md: "never absent"). */
+static int fill_strings(ProtobufCMessage *m)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    unsigned i;
+
+    for (i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        char **slot = (char **)((char *)m + f->offset);
+
+        if (f->label == PROTOBUF_C_LABEL_REQUIRED && f->type == PROTOBUF_C_TYPE_STRING &&
+            !*slot && !(*slot = vr_strdup("")))
+            return VERANI_ENOMEM;
+    }
+    return 0;
+}
+
 static int dec_message(ProtobufCMessage *m, const json_t *obj, int depth, verani_verr *verr)
 {
     const ProtobufCMessageDescriptor *d = m->descriptor;
@@ -500,9 +519,7 @@ static int dec_message(ProtobufCMessage *m, const json_t *obj, int depth, verani
     unsigned i;
     int rc;
 
-    if (!json_object_size(obj))
-        return 0;
-    for (i = 0; i < d->n_fields; i++) {
+    for (i = 0; json_object_size(obj) && i < d->n_fields; i++) {
         f = &d->fields[i];
         v = json_object_get(obj, f->name);
         alt = member_camel(obj, f->name);
@@ -527,7 +544,7 @@ static int dec_message(ProtobufCMessage *m, const json_t *obj, int depth, verani
         if (f->label == PROTOBUF_C_LABEL_OPTIONAL && has_flag(f->type))
             *(protobuf_c_boolean *)((char *)m + f->quantifier_offset) = 1;
     }
-    return 0;
+    return fill_strings(m);
 }
 
 int vr_json_payload_decode(const vr_jframe *f, const ProtobufCMessageDescriptor *desc,
@@ -546,8 +563,7 @@ int vr_json_payload_decode(const vr_jframe *f, const ProtobufCMessageDescriptor 
         return verani_verr_fail(verr, "", "is not a JSON object");
     if (!(msg = new_message(desc)))
         return VERANI_ENOMEM;
-    if (data)
-        rc = dec_message(msg, data, 1, verr);
+    rc = data ? dec_message(msg, data, 1, verr) : fill_strings(msg);
     if (!rc && validate && validate(msg, verr) != 0)
         rc = VERANI_EINVAL;
     if (rc) {
