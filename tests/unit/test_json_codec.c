@@ -703,6 +703,12 @@ static void test_key_forms_and_conversions(void **state)
     assert_int_equal(s->color, KITCHEN__COLOR__GREEN);
     assert_true(s->u64 == INT64_MAX);
     vr_wire_payload_free(&s->base);
+    /* a numeric string past int64 in a float or double field is a number too */
+    s = (Kitchen__Scalars *)decode_ok("{\"d\":\"100000000000000000000\",\"f\":\"-1e20\"}",
+                                      &kitchen__scalars__descriptor);
+    assert_true(s->d == 1e20);
+    assert_true(s->f == -1e20f);
+    vr_wire_payload_free(&s->base);
 
     /* data absent or null: all defaults */
     {

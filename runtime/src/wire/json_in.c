@@ -277,7 +277,8 @@ static int dec_real(const ProtobufCFieldDescriptor *f, const json_t *v, void *sl
     } else if (s && !strcmp(s, "-Infinity")) {
         d = -INFINITY;
     } else if (n && strspn(s, "0123456789+-.eE") == n) {
-        num = json_loadb(s, n, JSON_DECODE_ANY, &jerr);
+        /* as a real: an integer past int64 ("100000000000000000000") is a number here */
+        num = json_loadb(s, n, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, &jerr);
         if (!num && json_error_code(&jerr) == json_error_out_of_memory)
             return VERANI_ENOMEM;
         d = json_number_value(num); /* 0 for NULL or not a number */
