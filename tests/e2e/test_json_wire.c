@@ -220,6 +220,9 @@ static void test_json_session_and_events(void **state)
                            "\"n\":1}}");
     send_text(j, "{\"type\":\"channel.leave\",\"data\":{\"channel\":\"red\"}}");
     e2e_wait_log(l, "leave:red");
+    /* a channel name that cannot be one: protocol, with the field named */
+    send_text(j, "{\"type\":\"channel.join\",\"data\":{\"channel\":\"\"}}");
+    expect_error(l, j, &js, "protocol", "channel");
 
     /* an end of connection ends the session at once: on_disconnect now, no resume grace */
     rc_close(j);

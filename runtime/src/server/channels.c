@@ -169,7 +169,8 @@ void vr_session_join_leave(verani_session *s, const vr_envelope *env)
 
     if (!valid_channel(env->channel)) {
         vr_session_refuse(s, VERANI__WIRE__ERROR_CODE__PROTOCOL, env,
-                          "JOIN and LEAVE need a channel of 1 to 128 bytes", NULL);
+                          "JOIN and LEAVE need a channel of 1 to 128 bytes",
+                          s->json ? "channel" : NULL); /* (PROTOCOL.md section 8's `field`) */
         return;
     }
     s->proto_errors = 0;
