@@ -111,13 +111,12 @@ static int seg_copy(char *dst, size_t cap, const char *seg)
 /* The action: one longer than `cap` is no action of the API's, whatever the rest says, so
  * it is kept as its first cap - 1 bytes, which match no action name either (all are far
  * shorter) and still name it in the 404. */
-static int action_copy(char *dst, size_t cap, const char *seg)
+static void action_copy(char *dst, size_t cap, const char *seg)
 {
     size_t n = strnlen(seg, cap - 1);
 
     memcpy(dst, seg, n);
     dst[n] = '\0';
-    return 0;
 }
 
 /* 0, -1 when the route is not one of the API's, -2 when a segment is longer than it reads. */
@@ -142,9 +141,9 @@ static int split_route(const char *route, vr_route_parts *rp)
                                                             strcmp(seg[3], "users"))))
         goto out;
     /* "-" may name the one instance of a room whose path has no {room} (vr_api_dispatch) */
+    action_copy(rp->action, sizeof(rp->action), n == 6 ? "sessions" : seg[3]);
     r = seg_copy(rp->room, sizeof(rp->room), seg[1]) ||
         seg_copy(rp->instance, sizeof(rp->instance), seg[2]) ||
-        action_copy(rp->action, sizeof(rp->action), n == 6 ? "sessions" : seg[3]) ||
         (n >= 5 && seg_copy(rp->rest, sizeof(rp->rest), seg[4])) ? -2 : 0;
 out:
     vr_free(tmp);

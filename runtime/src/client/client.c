@@ -333,34 +333,23 @@ static int c_split_header(const char *h, char **name, char **value)
     return 0;
 }
 
-static int c_hexval(char h)
-{
-    return h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
-         : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
-}
-
 /* Does the query of `path` ("/p?a=1&b") have a parameter `name` (with a value or not)? The
- * names are compared percent-decoded, as the server reads them ("hell%6F" is "hello"). */
+ * names are compared urldecoded by libwebsockets, as the server reads them ("hell%6F" is
+ * "hello"); a name too long to be `name` encoded is none. */
 static int c_query_has(const char *path, const char *name)
 {
     const char *p = strchr(path, '?');
+    char enc[64], dec[64];
 
     while (p) {
-        const char *n = name;
-        int hi, lo;
+        size_t n = strcspn(++p, "=&");
 
-        for (p++; *p && *p != '=' && *p != '&'; p++, n++) {
-            char ch = *p;
-
-            if (ch == '%' && (hi = c_hexval(p[1])) >= 0 && (lo = c_hexval(p[2])) >= 0) {
-                ch = (char)(hi << 4 | lo);
-                p += 2;
-            }
-            if (!*n || ch != *n)
-                break;
+        if (n < sizeof(enc)) {
+            memcpy(enc, p, n);
+            enc[n] = '\0';
+            if (!lws_urldecode(dec, enc, (int)sizeof(dec)) && !strcmp(dec, name))
+                return 1;
         }
-        if (!*n && (!*p || *p == '=' || *p == '&'))
-            return 1;
         p = strchr(p, '&');
     }
     return 0;

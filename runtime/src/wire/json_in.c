@@ -520,7 +520,9 @@ static int dec_message(ProtobufCMessage *m, const json_t *obj, int depth, verani
     unsigned i;
     int rc;
 
-    for (i = 0; json_object_size(obj) && i < d->n_fields; i++) {
+    if (!json_object_size(obj))
+        return fill_strings(m);
+    for (i = 0; i < d->n_fields; i++) {
         f = &d->fields[i];
         v = json_object_get(obj, f->name);
         alt = member_camel(obj, f->name);
